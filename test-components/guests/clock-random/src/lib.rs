@@ -1,0 +1,28 @@
+//! Test guest: takes samples of the wall clock and of WASI randomness and
+//! keeps them in memory, so replay must reproduce the recorded values exactly.
+
+use std::cell::RefCell;
+
+wit_bindgen::generate!({ world: "clock-random", path: "wit" });
+
+thread_local! {
+    static HISTORY: RefCell<Vec<(u64, u64)>> = const { RefCell::new(Vec::new()) };
+}
+
+
+struct ClockRandom;
+
+impl Guest for ClockRandom {
+    fn sample() -> (u64, u64) {
+        let secs = wasi::clocks::wall_clock::now().seconds;
+        let sample = (secs, wasi::random::random::get_random_u64());
+        HISTORY.with(|h| h.borrow_mut().push(sample));
+        sample
+    }
+
+    fn history() -> Vec<(u64, u64)> {
+        HISTORY.with(|h| h.borrow().clone())
+    }
+}
+
+export!(ClockRandom);
