@@ -1,1 +1,2 @@
-//! placeholder
+//! Reprise application manifest.
+pub mod yaml;
