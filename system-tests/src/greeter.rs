@@ -1,0 +1,74 @@
+//! `example.Greeter`: a minimal unary service.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::Error;
+use crate::proto::example::greeter_server::{Greeter, GreeterServer};
+use crate::proto::example::{HelloReply, HelloRequest, NumberReply, NumberRequest};
+use crate::proto::google::rpc::{BadRequest, bad_request::FieldViolation};
+use crate::rich::{any, rich_status};
+use crate::server::{TestServer, spawn};
+use crate::state::ServerState;
+
+/// Starts an `example.Greeter` server on loopback. `SayHello` answers
+/// `"Hello, <name>!"` (an empty name is INVALID_ARGUMENT with a `BadRequest`
+/// detail); `ProcessNumber` doubles the value (OUT_OF_RANGE on overflow).
+pub async fn spawn_greeter_server() -> Result<TestServer, Error> {
+    let state = Arc::new(ServerState::default());
+    let service = GreeterImpl {
+        state: state.clone(),
+    };
+    spawn(GreeterServer::new(service), state).await
+}
+
+struct GreeterImpl {
+    state: Arc<ServerState>,
+}
+
+#[tonic::async_trait]
+impl Greeter for GreeterImpl {
+    async fn say_hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloReply>, Status> {
+        self.state.enter("SayHello", request.metadata()).await?;
+        let name = request.into_inner().name;
+        if name.is_empty() {
+            let violation = FieldViolation {
+                field: "name".into(),
+                description: "name must not be empty".into(),
+                reason: "REQUIRED".into(),
+                localized_message: None,
+            };
+            return Err(rich_status(
+                tonic::Code::InvalidArgument,
+                "name must not be empty",
+                vec![any(
+                    "google.rpc.BadRequest",
+                    &BadRequest {
+                        field_violations: vec![violation],
+                    },
+                )],
+            ));
+        }
+        Ok(Response::new(HelloReply {
+            message: format!("Hello, {name}!"),
+        }))
+    }
+
+    async fn process_number(
+        &self,
+        request: Request<NumberRequest>,
+    ) -> Result<Response<NumberReply>, Status> {
+        self.state
+            .enter("ProcessNumber", request.metadata())
+            .await?;
+        let value = request.into_inner().value;
+        let result = value
+            .checked_mul(2)
+            .ok_or_else(|| Status::out_of_range(format!("{value} * 2 overflows int32")))?;
+        Ok(Response::new(NumberReply { result }))
+    }
+}

@@ -1,0 +1,110 @@
+//! A running test server on loopback and the plumbing that starts one.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::body::Body;
+use tonic::codegen::{Service, http};
+use tonic::server::NamedService;
+use tonic::transport::Server;
+
+use crate::Error;
+use crate::state::ServerState;
+
+/// A gRPC server running in this process on `127.0.0.1:<ephemeral port>`.
+///
+/// Dropping it aborts the server at once (in-flight calls are cut, as if the
+/// process died); [`TestServer::shutdown`] stops it gracefully instead.
+#[derive(Debug)]
+pub struct TestServer {
+    /// The address the server listens on.
+    pub addr: SocketAddr,
+    /// Call counters, recorded idempotency keys and metadata, park switch.
+    pub state: Arc<ServerState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+impl TestServer {
+    /// The `http://127.0.0.1:<port>` URI a client connects to.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many calls of `method` arrived (short method name, e.g. `"TodoAdd"`).
+    pub fn calls(&self, method: &str) -> u64 {
+        self.state.calls(method)
+    }
+
+    /// The `idempotency-key` values received for `method`, in arrival order.
+    pub fn idempotency_keys(&self, method: &str) -> Vec<String> {
+        self.state.idempotency_keys(method)
+    }
+
+    /// Releases parked calls, stops accepting connections, waits for in-flight
+    /// calls to finish and reports how the server ended.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        self.state.release();
+        if let Some(tx) = self.shutdown.take() {
+            // The server may already have stopped; nothing to signal then.
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Error::Serve(e.to_string())),
+                Err(e) => Err(Error::Serve(format!("server task failed: {e}"))),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Binds `127.0.0.1:0` and serves `service` there until shut down.
+pub(crate) async fn spawn<S>(service: S, state: Arc<ServerState>) -> Result<TestServer, Error>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| Error::Bind(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Bind(e.to_string()))?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let incoming = TcpListenerStream::new(listener);
+    let router = Server::builder().add_service(service);
+    let task = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(incoming, async {
+                // Either an explicit shutdown or the handle being gone ends it.
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(TestServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}
