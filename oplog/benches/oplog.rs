@@ -1,0 +1,2 @@
+//! Criterion benchmarks of the oplog stores (filled in below).
+fn main() {}

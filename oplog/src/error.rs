@@ -1,0 +1,201 @@
+//! The crate's single error type, [`Error`], and [`Corruption`], the reason a
+//! stored record was rejected.
+
+use std::fmt;
+
+use crate::ids::{OplogIndex, WorkerId};
+use crate::payload::PayloadDigest;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `reprise-oplog`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A textual identifier did not parse or validate.
+    #[error("invalid {kind} {input:?}: {reason}")]
+    InvalidId {
+        /// Which identifier type was being parsed (e.g. `"worker id"`).
+        kind: &'static str,
+        /// The rejected input (truncated to 300 characters).
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An entry could not be encoded (e.g. it exceeds the maximum record size).
+    #[error("cannot encode oplog entry: {reason}")]
+    Encode {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A record handed directly to the codec failed to decode.
+    #[error("cannot decode oplog record: {reason}")]
+    Decode {
+        /// Why the bytes were rejected.
+        reason: Corruption,
+    },
+    /// A stored record of a worker is corrupt (checksum, framing, or body).
+    #[error("oplog of worker {worker_id} is corrupt at index {index}: {reason}")]
+    Corrupt {
+        /// The worker whose oplog is damaged.
+        worker_id: WorkerId,
+        /// The index of the damaged entry.
+        index: OplogIndex,
+        /// What exactly is wrong.
+        reason: Corruption,
+    },
+    /// An entry references an out-of-line payload that is not in the payload store.
+    #[error(
+        "oplog of worker {worker_id} at index {index} references payload {digest} which is missing"
+    )]
+    MissingPayload {
+        /// The worker whose entry references the payload.
+        worker_id: WorkerId,
+        /// The index of the referencing entry.
+        index: OplogIndex,
+        /// Content address of the missing payload.
+        digest: PayloadDigest,
+    },
+    /// The worker has no oplog in this store.
+    #[error("worker {worker_id} has no oplog in this store")]
+    WorkerNotFound {
+        /// The unknown worker.
+        worker_id: WorkerId,
+    },
+    /// A batch handed to `append` breaks an oplog invariant; nothing was written.
+    #[error("rejected append to worker {worker_id} at index {index}: {reason}")]
+    InvalidAppend {
+        /// The worker being appended to.
+        worker_id: WorkerId,
+        /// The index the offending entry would have received.
+        index: OplogIndex,
+        /// Which invariant is broken.
+        reason: String,
+    },
+    /// Store options are out of range.
+    #[error("invalid oplog store options: {reason}")]
+    InvalidOptions {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The underlying sled database failed (I/O error, its own corruption, ...).
+    #[error("oplog storage error: {0}")]
+    Storage(#[from] sled::Error),
+    /// A file-system operation of the store failed.
+    #[error("oplog I/O error while {context}: {source}")]
+    Io {
+        /// What the store was doing.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Why a stored record (or an out-of-line payload) was judged corrupt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The record is shorter than the fixed framing (version byte + CRC).
+    TooShort {
+        /// Actual length in bytes.
+        len: usize,
+    },
+    /// The CRC32 stored in the record does not match its contents.
+    ChecksumMismatch {
+        /// CRC32 found in the record.
+        stored: u32,
+        /// CRC32 computed over the record.
+        computed: u32,
+    },
+    /// The record was written by a format version this build cannot read.
+    UnsupportedVersion {
+        /// The version byte found.
+        found: u8,
+    },
+    /// The CRC matched but the body is not a valid entry.
+    MalformedBody {
+        /// The decoder's message.
+        message: String,
+    },
+    /// The body decoded but was followed by unexpected bytes.
+    TrailingBytes {
+        /// How many bytes were left over.
+        count: usize,
+    },
+    /// An out-of-line payload's bytes do not hash to its content address.
+    PayloadDigestMismatch {
+        /// The address the entry references.
+        expected: PayloadDigest,
+    },
+    /// An out-of-line payload's length differs from the length in the reference.
+    PayloadLengthMismatch {
+        /// Length recorded in the entry.
+        expected: u64,
+        /// Length of the stored payload.
+        found: u64,
+    },
+    /// An entry that should exist (the log has later entries) is absent.
+    MissingEntry,
+    /// A stored entry's index does not follow its predecessor.
+    IndexGap {
+        /// The index that was expected next.
+        expected: OplogIndex,
+        /// The index actually found.
+        found: u64,
+    },
+    /// The entry references an out-of-line payload that is not stored.
+    MissingPayload {
+        /// Content address of the missing payload.
+        digest: PayloadDigest,
+    },
+    /// A worker's first entry is not `Create`.
+    FirstEntryNotCreate,
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Corruption::TooShort { len } => {
+                write!(f, "record of {len} bytes is shorter than its 5-byte framing")
+            }
+            Corruption::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "CRC32 mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ),
+            Corruption::UnsupportedVersion { found } => {
+                write!(f, "unsupported format version {found}")
+            }
+            Corruption::MalformedBody { message } => write!(f, "malformed entry body: {message}"),
+            Corruption::TrailingBytes { count } => {
+                write!(f, "{count} unexpected bytes after the entry body")
+            }
+            Corruption::PayloadDigestMismatch { expected } => {
+                write!(f, "out-of-line payload does not hash to {expected}")
+            }
+            Corruption::PayloadLengthMismatch { expected, found } => write!(
+                f,
+                "out-of-line payload has {found} bytes, the entry says {expected}"
+            ),
+            Corruption::MissingEntry => write!(f, "entry is missing although later entries exist"),
+            Corruption::IndexGap { expected, found } => {
+                write!(f, "expected index {expected}, found {found}")
+            }
+            Corruption::MissingPayload { digest } => {
+                write!(f, "out-of-line payload {digest} is missing")
+            }
+            Corruption::FirstEntryNotCreate => write!(f, "first entry is not Create"),
+        }
+    }
+}
+
+impl Error {
+    /// True if this error reports damaged or missing stored data (as opposed to
+    /// bad input or an I/O failure).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            Error::Corrupt { .. } | Error::MissingPayload { .. } | Error::Decode { .. }
+        )
+    }
+}
