@@ -1,0 +1,352 @@
+//! The durable journal of one worker as seen from inside a running guest.
+//!
+//! [`Journal`] decides, for every nondeterministic thing a guest does (an
+//! imported gRPC call, reading a clock, drawing random bytes), whether it is
+//! being *replayed* — the oplog still holds entries not yet consumed, so the
+//! recorded result is returned after checking that the guest asks for the
+//! same thing — or performed *live*, in which case the result is recorded.
+//!
+//! Entries produced live are buffered here and handed to the oplog store by
+//! the worker at its next durability point, in the order they happened.
+//! Synchronous callers (WASI clocks and random, which cannot await) only
+//! touch this buffer; asynchronous callers flush it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use reprise_oplog::{
+    EntryKind, OplogEntry, OplogIndex, Payload, RequestHash, SideEffectClass, WorkerId,
+};
+
+use crate::error::{Error, Result};
+
+/// A recorded entry still waiting to be replayed.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Where it sits in the oplog.
+    pub index: OplogIndex,
+    /// The entry.
+    pub entry: OplogEntry,
+}
+
+/// Live/replay state shared by the worker and its host functions.
+#[derive(Debug)]
+pub struct Journal {
+    worker: WorkerId,
+    replay: VecDeque<Recorded>,
+    pending: Vec<OplogEntry>,
+    divergence: Option<Error>,
+    replayed_calls: u64,
+}
+
+/// A cheaply clonable handle to a worker's [`Journal`].
+#[derive(Debug, Clone)]
+pub struct SharedJournal(Arc<Mutex<Journal>>);
+
+/// What replay found for an imported call.
+#[derive(Debug)]
+pub enum Replayed {
+    /// The oplog holds the result: return it to the guest.
+    Result(Payload),
+    /// The oplog ends inside this call: a remote write was begun at this index
+    /// but its result was never recorded, so it must be retried live with the
+    /// idempotency key derived from that index.
+    Interrupted(OplogIndex),
+    /// The oplog holds nothing more: perform the call live.
+    Live,
+}
+
+impl SharedJournal {
+    /// A journal for `worker` that will first replay `recorded`.
+    pub fn new(worker: WorkerId, recorded: Vec<Recorded>) -> Self {
+        SharedJournal(Arc::new(Mutex::new(Journal {
+            worker,
+            replay: recorded.into(),
+            pending: Vec::new(),
+            divergence: None,
+            replayed_calls: 0,
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Journal> {
+        // A poisoned lock only means another thread panicked while holding
+        // it; the journal's data is still consistent (every update is a
+        // single push or pop), so keep going.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The worker this journal belongs to.
+    pub fn worker(&self) -> WorkerId {
+        self.lock().worker.clone()
+    }
+
+    /// Whether recorded entries remain to be replayed.
+    pub fn is_replaying(&self) -> bool {
+        !self.lock().replay.is_empty()
+    }
+
+    /// How many imported calls were answered from the oplog so far.
+    pub fn replayed_calls(&self) -> u64 {
+        self.lock().replayed_calls
+    }
+
+    /// Takes the next recorded entry, if any.
+    pub fn pop_recorded(&self) -> Option<Recorded> {
+        self.lock().replay.pop_front()
+    }
+
+    /// Looks at the next recorded entry without taking it.
+    pub fn peek_recorded(&self) -> Option<Recorded> {
+        self.lock().replay.front().cloned()
+    }
+
+    /// Buffers a live entry for the next flush.
+    pub fn record(&self, kind: EntryKind) {
+        self.lock().pending.push(OplogEntry::now(kind));
+    }
+
+    /// Takes every buffered live entry, oldest first.
+    pub fn take_pending(&self) -> Vec<OplogEntry> {
+        std::mem::take(&mut self.lock().pending)
+    }
+
+    /// Remembers a divergence found where no error can be returned (inside a
+    /// WASI clock or random callback); the worker reports it when the call ends.
+    pub fn set_divergence(&self, error: Error) {
+        let mut journal = self.lock();
+        if journal.divergence.is_none() {
+            journal.divergence = Some(error);
+        }
+    }
+
+    /// Takes a divergence remembered by [`set_divergence`](Self::set_divergence).
+    pub fn take_divergence(&self) -> Option<Error> {
+        self.lock().divergence.take()
+    }
+
+    /// Replays an imported call if the oplog holds it.
+    ///
+    /// Skips the `BeginRemoteWrite`/`EndRemoteWrite` brackets around a
+    /// recorded call. A mismatch of function name or request hash is a
+    /// [`Error::Divergence`] naming both sides.
+    pub fn replay_import(&self, function: &str, request: &[u8]) -> Result<Replayed> {
+        let mut journal = self.lock();
+        let mut begun: Option<OplogIndex> = None;
+        loop {
+            let Some(next) = journal.replay.pop_front() else {
+                return Ok(match begun {
+                    Some(index) => Replayed::Interrupted(index),
+                    None => Replayed::Live,
+                });
+            };
+            match next.entry.kind {
+                EntryKind::BeginRemoteWrite if begun.is_none() => begun = Some(next.index),
+                EntryKind::ImportedFunctionInvoked {
+                    function: recorded_function,
+                    request_hash,
+                    response,
+                    ..
+                } => {
+                    let hash = RequestHash::of(request);
+                    if recorded_function != function || request_hash != hash {
+                        let worker = journal.worker.clone();
+                        return Err(Error::Divergence {
+                            worker,
+                            index: next.index,
+                            recorded: format!(
+                                "a call to `{recorded_function}` (request {request_hash})"
+                            ),
+                            attempted: format!("a call to `{function}` (request {hash})"),
+                        });
+                    }
+                    if matches!(
+                        journal.replay.front().map(|r| &r.entry.kind),
+                        Some(EntryKind::EndRemoteWrite { .. })
+                    ) {
+                        journal.replay.pop_front();
+                    }
+                    journal.replayed_calls += 1;
+                    return Ok(Replayed::Result(response));
+                }
+                other => {
+                    let worker = journal.worker.clone();
+                    return Err(Error::Divergence {
+                        worker,
+                        index: next.index,
+                        recorded: describe(&other),
+                        attempted: format!("a call to `{function}`"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A local nondeterministic value (clock reading, random bytes): replayed
+    /// from the oplog, or produced by `live` and recorded.
+    ///
+    /// On divergence the live value is returned and the divergence is
+    /// remembered, because WASI's clock and random callbacks cannot fail; the
+    /// worker turns it into an error as soon as the guest call returns.
+    pub fn local(&self, function: &str, request: &[u8], live: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+        match self.replay_import(function, request) {
+            Ok(Replayed::Result(payload)) => payload.into_vec(),
+            Ok(Replayed::Live | Replayed::Interrupted(_)) => {
+                let response = live();
+                self.record(EntryKind::ImportedFunctionInvoked {
+                    function: function.to_owned(),
+                    request: Payload::new(request.to_vec()),
+                    request_hash: RequestHash::of(request),
+                    response: Payload::new(response.clone()),
+                    side_effect_class: SideEffectClass::LocalNondeterminism,
+                });
+                response
+            }
+            Err(divergence) => {
+                self.set_divergence(divergence);
+                live()
+            }
+        }
+    }
+}
+
+/// A short human description of an entry, for divergence messages.
+pub fn describe(kind: &EntryKind) -> String {
+    match kind {
+        EntryKind::Create { .. } => "the worker's creation".to_owned(),
+        EntryKind::ExportedFunctionInvoked { function, .. } => {
+            format!("an invocation of `{function}`")
+        }
+        EntryKind::ExportedFunctionCompleted { .. } => "the end of the invocation".to_owned(),
+        EntryKind::ImportedFunctionInvoked { function, .. } => format!("a call to `{function}`"),
+        EntryKind::BeginRemoteWrite => "the start of a remote write".to_owned(),
+        EntryKind::EndRemoteWrite { .. } => "the end of a remote write".to_owned(),
+        EntryKind::Error { message, .. } => format!("an error ({message})"),
+        EntryKind::Interrupted => "an interruption".to_owned(),
+        EntryKind::Exited => "the worker's exit".to_owned(),
+        EntryKind::StreamOpened { function, .. } => format!("the opening of stream `{function}`"),
+        EntryKind::StreamFrameSent { .. } => "a frame sent on a stream".to_owned(),
+        EntryKind::StreamFrameReceived { .. } => "a frame received on a stream".to_owned(),
+        EntryKind::StreamClosed { .. } => "the end of a stream".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(index: u64, kind: EntryKind) -> Recorded {
+        Recorded {
+            index: OplogIndex::new(index).unwrap(),
+            entry: OplogEntry::now(kind),
+        }
+    }
+
+    fn call(function: &str, request: &[u8], response: &[u8]) -> EntryKind {
+        EntryKind::ImportedFunctionInvoked {
+            function: function.into(),
+            request: Payload::new(request.to_vec()),
+            request_hash: RequestHash::of(request),
+            response: Payload::new(response.to_vec()),
+            side_effect_class: SideEffectClass::WriteRemote,
+        }
+    }
+
+    fn worker() -> WorkerId {
+        WorkerId::new("w1").unwrap()
+    }
+
+    #[test]
+    fn replays_recorded_call_and_skips_brackets() {
+        let journal = SharedJournal::new(
+            worker(),
+            vec![
+                recorded(2, EntryKind::BeginRemoteWrite),
+                recorded(3, call("svc.m", b"req", b"resp")),
+                recorded(
+                    4,
+                    EntryKind::EndRemoteWrite {
+                        begin_index: OplogIndex::new(2).unwrap(),
+                    },
+                ),
+            ],
+        );
+        match journal.replay_import("svc.m", b"req").unwrap() {
+            Replayed::Result(p) => assert_eq!(p.as_bytes(), b"resp"),
+            other => panic!("expected a replayed result, got {other:?}"),
+        }
+        assert!(!journal.is_replaying());
+        assert_eq!(journal.replayed_calls(), 1);
+        assert!(matches!(
+            journal.replay_import("svc.m", b"req").unwrap(),
+            Replayed::Live
+        ));
+    }
+
+    #[test]
+    fn begun_but_unfinished_write_is_retried_with_its_index() {
+        let journal = SharedJournal::new(worker(), vec![recorded(7, EntryKind::BeginRemoteWrite)]);
+        match journal.replay_import("svc.m", b"req").unwrap() {
+            Replayed::Interrupted(index) => assert_eq!(index.get(), 7),
+            other => panic!("expected an interrupted write, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn different_request_is_a_divergence_naming_both_sides() {
+        let journal =
+            SharedJournal::new(worker(), vec![recorded(3, call("svc.m", b"req", b"resp"))]);
+        let err = journal.replay_import("svc.m", b"other").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("index 3"), "{text}");
+        assert!(text.contains("svc.m"), "{text}");
+        assert!(matches!(err, Error::Divergence { .. }));
+    }
+
+    #[test]
+    fn different_function_is_a_divergence() {
+        let journal =
+            SharedJournal::new(worker(), vec![recorded(3, call("svc.a", b"req", b"resp"))]);
+        let err = journal
+            .replay_import("svc.b", b"req")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("svc.a") && err.contains("svc.b"), "{err}");
+    }
+
+    #[test]
+    fn local_values_are_recorded_live_and_replayed() {
+        let live = SharedJournal::new(worker(), Vec::new());
+        let value = live.local("clock.now", b"", || vec![1, 2, 3]);
+        assert_eq!(value, vec![1, 2, 3]);
+        let pending = live.take_pending();
+        assert_eq!(pending.len(), 1);
+
+        let replay = SharedJournal::new(
+            worker(),
+            vec![Recorded {
+                index: OplogIndex::new(5).unwrap(),
+                entry: pending[0].clone(),
+            }],
+        );
+        let again = replay.local("clock.now", b"", || vec![9, 9, 9]);
+        assert_eq!(
+            again,
+            vec![1, 2, 3],
+            "replay must return the recorded value"
+        );
+        assert!(replay.take_pending().is_empty(), "replay records nothing");
+    }
+
+    #[test]
+    fn local_divergence_is_remembered() {
+        let journal =
+            SharedJournal::new(worker(), vec![recorded(3, call("svc.a", b"req", b"resp"))]);
+        let _ = journal.local("clock.now", b"", || vec![0]);
+        assert!(matches!(
+            journal.take_divergence(),
+            Some(Error::Divergence { .. })
+        ));
+    }
+}

@@ -1,0 +1,93 @@
+//! The executor's single error type.
+
+use reprise_oplog::{ComponentId, OplogIndex, WorkerId};
+
+/// Everything that can go wrong while storing components or running workers.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The oplog store failed.
+    #[error("oplog: {0}")]
+    Oplog(#[from] reprise_oplog::Error),
+    /// A file under the data directory could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The uploaded bytes are not a valid WebAssembly component.
+    #[error("invalid component: {0}")]
+    InvalidComponent(String),
+    /// No component with this id has been uploaded.
+    #[error("unknown component {0}")]
+    UnknownComponent(ComponentId),
+    /// No worker with this id exists.
+    #[error("unknown worker {0}")]
+    UnknownWorker(WorkerId),
+    /// A worker with this id exists already.
+    #[error("worker {0} already exists")]
+    WorkerExists(WorkerId),
+    /// The component does not export the requested function.
+    #[error("component has no exported function `{0}`")]
+    UnknownFunction(String),
+    /// Parameters do not match the function's signature.
+    #[error("bad parameters for `{function}`: {message}")]
+    BadParams {
+        /// The function invoked.
+        function: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Replay met an oplog entry that does not match what the guest did.
+    #[error(
+        "replay divergence in worker {worker} at oplog index {index}: the oplog records {recorded}, \
+         but the guest now performs {attempted}"
+    )]
+    Divergence {
+        /// The worker being replayed.
+        worker: WorkerId,
+        /// Index of the recorded entry that did not match.
+        index: OplogIndex,
+        /// What the oplog holds.
+        recorded: String,
+        /// What the guest did instead.
+        attempted: String,
+    },
+    /// The oplog is not shaped as the executor writes it.
+    #[error("oplog of worker {worker} is malformed at index {index}: {message}")]
+    MalformedOplog {
+        /// The worker.
+        worker: WorkerId,
+        /// The offending index.
+        index: OplogIndex,
+        /// What is wrong.
+        message: String,
+    },
+    /// The worker failed earlier (trap or divergence) and cannot run.
+    #[error("worker {worker} has failed: {message}")]
+    WorkerFailed {
+        /// The worker.
+        worker: WorkerId,
+        /// Why it failed.
+        message: String,
+    },
+    /// The guest trapped or wasmtime reported an error.
+    #[error("wasm: {0:#}")]
+    Wasm(wasmtime::Error),
+}
+
+impl From<wasmtime::Error> for Error {
+    fn from(e: wasmtime::Error) -> Self {
+        // A host function may carry one of our own errors through wasmtime.
+        match e.downcast::<Error>() {
+            Ok(own) => own,
+            Err(other) => Error::Wasm(other),
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

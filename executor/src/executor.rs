@@ -1,0 +1,274 @@
+//! The executor: owns the engine, the component store, the oplog store and
+//! the live workers; creates, invokes, recovers and deletes workers.
+//!
+//! Invocations of one worker run one at a time (a per-worker lock);
+//! different workers run concurrently.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reprise_oplog::{
+    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogStore, SledOplogStore, WorkerId,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use wasmtime::Engine;
+
+use crate::components::{ComponentInfo, ComponentStore};
+use crate::engine::{build_engine, spawn_epoch_ticker};
+use crate::error::{Error, Result};
+use crate::worker::{
+    InvocationOutcome, Worker, WorkerConfig, WorkerState, create_entry, parse_create,
+};
+
+/// Where the executor keeps its state.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Root of the data directory (oplog, components, compiled-code cache).
+    pub data_dir: PathBuf,
+}
+
+/// A worker as reported by the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Its id.
+    pub id: String,
+    /// The component it runs.
+    pub component_id: String,
+    /// Its state.
+    pub state: WorkerState,
+    /// Completed invocations.
+    pub invocations: u64,
+    /// Index of its last oplog entry.
+    pub oplog_length: u64,
+}
+
+/// What start-up recovery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoverySummary {
+    /// Workers found in the oplog.
+    pub workers: usize,
+    /// Workers whose pending invocation was finished.
+    pub resumed: Vec<WorkerId>,
+    /// Workers that could not be recovered, with why.
+    pub failed: Vec<(WorkerId, String)>,
+}
+
+type Slot = Arc<Mutex<Worker>>;
+
+/// The worker executor.
+pub struct Executor {
+    engine: Engine,
+    components: ComponentStore,
+    oplog: Arc<dyn OplogStore>,
+    workers: Mutex<HashMap<WorkerId, Slot>>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("components", &self.components)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.ticker.abort();
+    }
+}
+
+impl Executor {
+    /// Opens the executor on its data directory with the embedded sled oplog.
+    /// Must be called inside a tokio runtime.
+    pub async fn open(config: ExecutorConfig) -> Result<Executor> {
+        let oplog_dir = config.data_dir.join("oplog");
+        let store = SledOplogStore::open(&oplog_dir)?;
+        let report = store.recovery_report();
+        if !report.is_clean() {
+            tracing::warn!(
+                ?report,
+                "the oplog store repaired damaged data while opening"
+            );
+        }
+        Self::with_store(&config.data_dir, Arc::new(store)).await
+    }
+
+    /// Opens the executor with any oplog store (tests use the in-memory one).
+    pub async fn with_store(data_dir: &Path, oplog: Arc<dyn OplogStore>) -> Result<Executor> {
+        let engine = build_engine(&data_dir.join("cache"))?;
+        let components = ComponentStore::open(&data_dir.join("components"), engine.clone())?;
+        let ticker = spawn_epoch_ticker(engine.clone());
+        Ok(Executor {
+            engine,
+            components,
+            oplog,
+            workers: Mutex::new(HashMap::new()),
+            ticker,
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The oplog store.
+    pub fn oplog(&self) -> &Arc<dyn OplogStore> {
+        &self.oplog
+    }
+
+    /// Stores a component; returns its metadata (with its content-addressed id).
+    pub async fn add_component(&self, wasm: Vec<u8>) -> Result<ComponentInfo> {
+        let components = &self.components;
+        // Compilation is CPU-heavy: keep it off the async workers.
+        let loaded = tokio::task::block_in_place(|| components.add(&wasm))?;
+        Ok(loaded.info.clone())
+    }
+
+    /// Metadata of a stored component.
+    pub fn component(&self, id: &ComponentId) -> Result<ComponentInfo> {
+        Ok(self.components.get(id)?.info.clone())
+    }
+
+    /// Creates a worker of `component`; `id` defaults to a generated one.
+    pub async fn create_worker(
+        &self,
+        component: &ComponentId,
+        id: Option<WorkerId>,
+        config: WorkerConfig,
+    ) -> Result<WorkerId> {
+        let loaded = self.components.get(component)?;
+        let id = id.unwrap_or_else(WorkerId::generate);
+        let mut workers = self.workers.lock().await;
+        if workers.contains_key(&id) || self.oplog.last_index(&id).await?.is_some() {
+            return Err(Error::WorkerExists(id));
+        }
+        let create = OplogEntry::now(create_entry(component, &config));
+        self.oplog.append(&id, vec![create.clone()]).await?;
+        self.oplog.commit(&id).await?;
+        let worker = Worker::start(id.clone(), loaded, self.oplog.clone(), vec![create]).await?;
+        workers.insert(id.clone(), Arc::new(Mutex::new(worker)));
+        Ok(id)
+    }
+
+    /// The worker, rebuilt by replay if it is not in memory.
+    async fn slot(&self, id: &WorkerId) -> Result<Slot> {
+        let mut workers = self.workers.lock().await;
+        if let Some(slot) = workers.get(id) {
+            return Ok(slot.clone());
+        }
+        let entries = self.oplog.read_all(id).await.map_err(|e| match e {
+            reprise_oplog::Error::WorkerNotFound { .. } => Error::UnknownWorker(id.clone()),
+            other => Error::Oplog(other),
+        })?;
+        if entries.is_empty() {
+            return Err(Error::UnknownWorker(id.clone()));
+        }
+        let (component_id, _) = parse_create(id, entries.first())?;
+        let component = self.components.get(&component_id)?;
+        let worker = Worker::start(id.clone(), component, self.oplog.clone(), entries).await?;
+        let slot = Arc::new(Mutex::new(worker));
+        workers.insert(id.clone(), slot.clone());
+        Ok(slot)
+    }
+
+    /// Invokes `function` on worker `id` with WAVE-encoded parameters.
+    pub async fn invoke(
+        &self,
+        id: &WorkerId,
+        function: &str,
+        params: Vec<String>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<InvocationOutcome> {
+        let slot = self.slot(id).await?;
+        let mut worker = slot.lock().await;
+        worker
+            .invoke(
+                function,
+                params,
+                key.unwrap_or_else(IdempotencyKey::generate),
+            )
+            .await
+    }
+
+    /// What the API reports about worker `id`.
+    pub async fn worker_info(&self, id: &WorkerId) -> Result<WorkerInfo> {
+        let slot = self.slot(id).await?;
+        let worker = slot.lock().await;
+        let oplog_length = self
+            .oplog
+            .last_index(id)
+            .await?
+            .map(|i| i.get())
+            .unwrap_or(0);
+        Ok(WorkerInfo {
+            id: id.to_string(),
+            component_id: worker.component().id.to_string(),
+            state: worker.state().clone(),
+            invocations: worker.invocations(),
+            oplog_length,
+        })
+    }
+
+    /// How many imported calls replay answered from the oplog for worker `id`.
+    pub async fn replayed_calls(&self, id: &WorkerId) -> Result<u64> {
+        let slot = self.slot(id).await?;
+        let worker = slot.lock().await;
+        Ok(worker.replayed_calls())
+    }
+
+    /// Every worker with an oplog.
+    pub async fn list_workers(&self) -> Result<Vec<WorkerId>> {
+        Ok(self.oplog.list_workers().await?)
+    }
+
+    /// Deletes worker `id` and its oplog. Returns whether it existed.
+    pub async fn delete_worker(&self, id: &WorkerId) -> Result<bool> {
+        let mut workers = self.workers.lock().await;
+        let slot = workers.remove(id);
+        // Wait for a running invocation to finish before deleting its log.
+        let _guard = match &slot {
+            Some(slot) => Some(slot.clone().lock_owned().await),
+            None => None,
+        };
+        Ok(self.oplog.delete_worker(id).await?)
+    }
+
+    /// Start-up recovery: rebuilds, by replay, every worker whose oplog ends
+    /// inside an invocation, which finishes that invocation. Other workers
+    /// are rebuilt lazily on first use.
+    pub async fn recover(&self) -> Result<RecoverySummary> {
+        let ids = self.oplog.list_workers().await?;
+        let mut summary = RecoverySummary {
+            workers: ids.len(),
+            ..Default::default()
+        };
+        for id in ids {
+            match self.has_pending_invocation(&id).await {
+                Ok(false) => {}
+                Ok(true) => match self.slot(&id).await {
+                    Ok(_) => summary.resumed.push(id),
+                    Err(e) => summary.failed.push((id, e.to_string())),
+                },
+                Err(e) => summary.failed.push((id, e.to_string())),
+            }
+        }
+        Ok(summary)
+    }
+
+    async fn has_pending_invocation(&self, id: &WorkerId) -> Result<bool> {
+        let entries = self.oplog.read_all(id).await?;
+        let mut pending = false;
+        for entry in &entries {
+            match entry.kind {
+                EntryKind::ExportedFunctionInvoked { .. } => pending = true,
+                EntryKind::ExportedFunctionCompleted { .. } => pending = false,
+                _ => {}
+            }
+        }
+        Ok(pending)
+    }
+}

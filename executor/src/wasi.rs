@@ -1,0 +1,173 @@
+//! Durable WASI: the guest's clocks and random sources go through the
+//! worker's [`SharedJournal`], so every value is recorded live and returned
+//! unchanged on replay. Without this, replay would not be deterministic.
+//!
+//! The guest gets no filesystem, no sockets and no inherited environment:
+//! only the environment variables and arguments the worker was created with.
+
+use std::convert::Infallible;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::TryRng;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+
+use crate::durable::SharedJournal;
+
+/// Import name recorded for wall-clock readings.
+pub const WALL_CLOCK_NOW: &str = "wasi:clocks/wall-clock.now";
+/// Import name recorded for monotonic-clock readings.
+pub const MONOTONIC_CLOCK_NOW: &str = "wasi:clocks/monotonic-clock.now";
+/// Import name recorded for secure random bytes.
+pub const RANDOM_BYTES: &str = "wasi:random/random.get-random-bytes";
+/// Import name recorded for insecure random bytes.
+pub const INSECURE_RANDOM_BYTES: &str = "wasi:random/insecure.get-insecure-random-bytes";
+
+/// Builds the WASI context of a worker whose nondeterminism is journaled.
+pub fn durable_wasi_ctx(
+    journal: &SharedJournal,
+    env: &[(String, String)],
+    args: &[String],
+    insecure_seed: u128,
+) -> WasiCtx {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .envs(env)
+        .args(args)
+        .wall_clock(DurableWallClock(journal.clone()))
+        .monotonic_clock(DurableMonotonicClock(journal.clone()))
+        .secure_random(DurableRng {
+            journal: journal.clone(),
+            function: RANDOM_BYTES,
+        })
+        .insecure_random(DurableRng {
+            journal: journal.clone(),
+            function: INSECURE_RANDOM_BYTES,
+        })
+        .insecure_random_seed(insecure_seed)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    builder.build()
+}
+
+/// `wasi:clocks/wall-clock`, recorded.
+struct DurableWallClock(SharedJournal);
+
+impl HostWallClock for DurableWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        let bytes = self.0.local(WALL_CLOCK_NOW, &[], || {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            let mut out = now.as_secs().to_le_bytes().to_vec();
+            out.extend_from_slice(&now.subsec_nanos().to_le_bytes());
+            out
+        });
+        decode_duration(&bytes)
+    }
+}
+
+fn decode_duration(bytes: &[u8]) -> Duration {
+    let secs = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes);
+    let nanos = bytes
+        .get(8..12)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes);
+    match (secs, nanos) {
+        (Some(secs), Some(nanos)) => Duration::new(secs, nanos.min(999_999_999)),
+        _ => Duration::ZERO,
+    }
+}
+
+/// `wasi:clocks/monotonic-clock`, recorded. Readings never go backwards
+/// within one process; across a restart they come from the oplog first.
+struct DurableMonotonicClock(SharedJournal);
+
+impl HostMonotonicClock for DurableMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        let bytes = self.0.local(MONOTONIC_CLOCK_NOW, &[], || {
+            // Nanoseconds since the epoch: monotonic enough across restarts of
+            // the executor, unlike a process-local `Instant`.
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            u64::try_from(now.as_nanos())
+                .unwrap_or(u64::MAX)
+                .to_le_bytes()
+                .to_vec()
+        });
+        bytes
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0)
+    }
+}
+
+/// A random source whose output is recorded (one entry per request).
+struct DurableRng {
+    journal: SharedJournal,
+    function: &'static str,
+}
+
+impl DurableRng {
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let request = u64::try_from(len).unwrap_or(u64::MAX).to_le_bytes();
+        let mut out = self.journal.local(self.function, &request, || {
+            let mut buf = vec![0u8; len];
+            rand::fill(&mut buf[..]);
+            buf
+        });
+        // A recorded value of the wrong length can only come from a diverged
+        // replay, which the journal has already reported; keep the shape.
+        out.resize(len, 0);
+        out
+    }
+}
+
+impl TryRng for DurableRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let b = self.bytes(4);
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let b = self.bytes(8);
+        Ok(u64::from_le_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Infallible> {
+        let b = self.bytes(dest.len());
+        dest.copy_from_slice(&b);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_round_trips_and_short_input_is_zero() {
+        let d = Duration::new(1_700_000_000, 123);
+        let mut bytes = d.as_secs().to_le_bytes().to_vec();
+        bytes.extend_from_slice(&d.subsec_nanos().to_le_bytes());
+        assert_eq!(decode_duration(&bytes), d);
+        assert_eq!(decode_duration(&[1, 2]), Duration::ZERO);
+    }
+}

@@ -1,0 +1,478 @@
+//! One durable worker: a component instance with a stable id, its WASI
+//! context, its journal, and the invocation loop.
+//!
+//! A worker is always brought to life the same way: instantiate the
+//! component, then replay its oplog — every recorded invocation is called
+//! again with its recorded parameters while every import it makes is answered
+//! from the oplog. When the recorded entries run out, execution simply goes
+//! on live; an invocation that was in flight at a crash is finished that way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use reprise_oplog::{
+    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, Payload, WorkerId,
+};
+use serde::{Deserialize, Serialize};
+use wasmtime::Store;
+use wasmtime::component::wasm_wave;
+use wasmtime::component::{Func, Instance, ResourceTable, Val};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::components::LoadedComponent;
+use crate::durable::{Recorded, SharedJournal, describe};
+use crate::error::{Error, Result};
+use crate::wasi::durable_wasi_ctx;
+
+/// The store data of a worker's wasmtime `Store`.
+pub struct WorkerCtx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The worker's live/replay journal, shared with its host functions.
+    pub journal: SharedJournal,
+}
+
+impl WasiView for WorkerCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// How a worker is configured when created; recorded in its `Create` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    /// Environment variables visible to the guest.
+    pub env: Vec<(String, String)>,
+    /// Command-line arguments visible to the guest.
+    pub args: Vec<String>,
+    /// Per gRPC dependency name, an endpoint replacing the manifest's.
+    pub endpoint_overrides: Vec<(String, String)>,
+}
+
+/// The outcome of an invocation, as stored in the oplog and returned by the API.
+pub type InvocationOutcome = std::result::Result<Vec<String>, String>;
+
+/// What the API reports about a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkerState {
+    /// Ready for invocations.
+    Idle,
+    /// Failed for good (replay divergence); needs operator action.
+    Failed(String),
+}
+
+/// A running worker.
+pub struct Worker {
+    id: WorkerId,
+    component: Arc<LoadedComponent>,
+    oplog: Arc<dyn OplogStore>,
+    journal: SharedJournal,
+    store: Store<WorkerCtx>,
+    instance: Instance,
+    completed: HashMap<IdempotencyKey, (String, InvocationOutcome)>,
+    invocations: u64,
+    state: WorkerState,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `Create` entry of a new worker.
+pub fn create_entry(component: &ComponentId, config: &WorkerConfig) -> EntryKind {
+    EntryKind::Create {
+        component_id: *component,
+        env: config.env.iter().cloned().collect(),
+        args: config.args.clone(),
+        endpoint_overrides: config.endpoint_overrides.iter().cloned().collect(),
+    }
+}
+
+/// Reads the configuration back out of a `Create` entry.
+pub fn parse_create(
+    worker: &WorkerId,
+    entry: Option<&OplogEntry>,
+) -> Result<(ComponentId, WorkerConfig)> {
+    match entry.map(|e| &e.kind) {
+        Some(EntryKind::Create {
+            component_id,
+            env,
+            args,
+            endpoint_overrides,
+        }) => Ok((
+            *component_id,
+            WorkerConfig {
+                env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                args: args.clone(),
+                endpoint_overrides: endpoint_overrides
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
+        )),
+        Some(other) => Err(Error::MalformedOplog {
+            worker: worker.clone(),
+            index: OplogIndex::FIRST,
+            message: format!("expected the worker's creation, found {}", describe(other)),
+        }),
+        None => Err(Error::UnknownWorker(worker.clone())),
+    }
+}
+
+impl Worker {
+    /// Instantiates `component` for `id` and replays `entries` (the whole
+    /// oplog, starting with its `Create` entry), finishing any invocation
+    /// that was in flight.
+    pub async fn start(
+        id: WorkerId,
+        component: Arc<LoadedComponent>,
+        oplog: Arc<dyn OplogStore>,
+        entries: Vec<OplogEntry>,
+    ) -> Result<Worker> {
+        let (_, config) = parse_create(&id, entries.first())?;
+        let recorded = entries
+            .into_iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, entry)| {
+                let index = OplogIndex::new(i as u64 + 1).map_err(Error::Oplog)?;
+                Ok(Recorded { index, entry })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let journal = SharedJournal::new(id.clone(), recorded);
+        let seed = insecure_seed(&id);
+        let ctx = WorkerCtx {
+            wasi: durable_wasi_ctx(&journal, &config.env, &config.args, seed),
+            table: ResourceTable::new(),
+            journal: journal.clone(),
+        };
+        let mut store = Store::new(component.pre.engine(), ctx);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let instance = component.pre.instantiate_async(&mut store).await?;
+        let mut worker = Worker {
+            id,
+            component,
+            oplog,
+            journal,
+            store,
+            instance,
+            completed: HashMap::new(),
+            invocations: 0,
+            state: WorkerState::Idle,
+        };
+        worker.replay().await?;
+        Ok(worker)
+    }
+
+    /// The worker's id.
+    pub fn id(&self) -> &WorkerId {
+        &self.id
+    }
+
+    /// The component it runs.
+    pub fn component(&self) -> &Arc<LoadedComponent> {
+        &self.component
+    }
+
+    /// Its state.
+    pub fn state(&self) -> &WorkerState {
+        &self.state
+    }
+
+    /// How many invocations it has completed (replayed ones included).
+    pub fn invocations(&self) -> u64 {
+        self.invocations
+    }
+
+    /// How many imported calls replay answered from the oplog.
+    pub fn replayed_calls(&self) -> u64 {
+        self.journal.replayed_calls()
+    }
+
+    async fn replay(&mut self) -> Result<()> {
+        while let Some(recorded) = self.journal.pop_recorded() {
+            match recorded.entry.kind {
+                EntryKind::ExportedFunctionInvoked {
+                    function,
+                    params,
+                    idempotency_key,
+                } => {
+                    let params: Vec<String> =
+                        serde_json::from_slice(params.as_bytes()).map_err(|e| {
+                            Error::MalformedOplog {
+                                worker: self.id.clone(),
+                                index: recorded.index,
+                                message: format!(
+                                    "parameters are not a JSON list of WAVE values: {e}"
+                                ),
+                            }
+                        })?;
+                    let outcome = self.run_export(&function, &params).await?;
+                    self.finish_replayed(&function, idempotency_key, outcome)
+                        .await?;
+                }
+                EntryKind::Interrupted | EntryKind::Error { .. } => {}
+                EntryKind::Exited => {
+                    self.state = WorkerState::Failed("the worker has exited".into());
+                }
+                other => {
+                    return Err(self.fail(Error::Divergence {
+                        worker: self.id.clone(),
+                        index: recorded.index,
+                        recorded: describe(&other),
+                        attempted: "no guest activity (between invocations)".into(),
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a replayed invocation returned: match it against the recorded
+    /// completion, or — if the oplog ended inside it — record the completion
+    /// now (this is how an invocation in flight at a crash gets finished).
+    async fn finish_replayed(
+        &mut self,
+        function: &str,
+        key: IdempotencyKey,
+        outcome: InvocationOutcome,
+    ) -> Result<()> {
+        match self.journal.pop_recorded() {
+            Some(Recorded {
+                entry:
+                    OplogEntry {
+                        kind: EntryKind::ExportedFunctionCompleted { result },
+                        ..
+                    },
+                index,
+            }) => {
+                let recorded = decode_outcome(&self.id, index, result)?;
+                if recorded != outcome {
+                    return Err(self.fail(Error::Divergence {
+                        worker: self.id.clone(),
+                        index,
+                        recorded: format!("the result {recorded:?}"),
+                        attempted: format!("the result {outcome:?}"),
+                    }));
+                }
+                self.completed.insert(key, (function.to_owned(), recorded));
+                self.invocations += 1;
+                Ok(())
+            }
+            Some(other) => Err(self.fail(Error::Divergence {
+                worker: self.id.clone(),
+                index: other.index,
+                recorded: describe(&other.entry.kind),
+                attempted: "the end of the invocation".into(),
+            })),
+            None => {
+                tracing::info!(worker = %self.id, function, "finished an invocation interrupted by a restart");
+                self.complete(function, key, outcome).await
+            }
+        }
+    }
+
+    fn fail(&mut self, error: Error) -> Error {
+        self.state = WorkerState::Failed(error.to_string());
+        error
+    }
+
+    /// Invokes `function` live with WAVE-encoded `params`.
+    ///
+    /// With an idempotency key seen before, returns the stored outcome
+    /// without running anything.
+    pub async fn invoke(
+        &mut self,
+        function: &str,
+        params: Vec<String>,
+        key: IdempotencyKey,
+    ) -> Result<InvocationOutcome> {
+        if let WorkerState::Failed(message) = &self.state {
+            return Err(Error::WorkerFailed {
+                worker: self.id.clone(),
+                message: message.clone(),
+            });
+        }
+        if let Some((recorded_function, outcome)) = self.completed.get(&key) {
+            if recorded_function != function {
+                return Err(Error::BadParams {
+                    function: function.to_owned(),
+                    message: format!(
+                        "idempotency key {key} was already used for an invocation of `{recorded_function}`"
+                    ),
+                });
+            }
+            return Ok(outcome.clone());
+        }
+        // Check the call before recording it, so bad requests leave no trace.
+        let func = self.lookup(function)?;
+        self.parse_params(function, &func, &params)?;
+        let encoded = serde_json::to_vec(&params).map_err(|e| Error::BadParams {
+            function: function.to_owned(),
+            message: e.to_string(),
+        })?;
+        self.journal.record(EntryKind::ExportedFunctionInvoked {
+            function: function.to_owned(),
+            params: Payload::new(encoded),
+            idempotency_key: key.clone(),
+        });
+        let outcome = self.run_export(function, &params).await?;
+        self.complete(function, key, outcome.clone()).await?;
+        Ok(outcome)
+    }
+
+    async fn complete(
+        &mut self,
+        function: &str,
+        key: IdempotencyKey,
+        outcome: InvocationOutcome,
+    ) -> Result<()> {
+        let result = match &outcome {
+            Ok(values) => Ok(Payload::new(serde_json::to_vec(values).unwrap_or_default())),
+            Err(message) => Err(message.clone()),
+        };
+        self.journal
+            .record(EntryKind::ExportedFunctionCompleted { result });
+        self.flush().await?;
+        self.oplog.commit(&self.id).await?;
+        self.completed.insert(key, (function.to_owned(), outcome));
+        self.invocations += 1;
+        Ok(())
+    }
+
+    /// Hands buffered journal entries to the oplog store (not yet durable).
+    pub async fn flush(&mut self) -> Result<()> {
+        let pending = self.journal.take_pending();
+        if !pending.is_empty() {
+            self.oplog.append(&self.id, pending).await?;
+        }
+        Ok(())
+    }
+
+    fn lookup(&mut self, function: &str) -> Result<Func> {
+        let unknown = || Error::UnknownFunction(function.to_owned());
+        let index = match function.split_once('#') {
+            Some((interface, name)) => {
+                let parent = self
+                    .instance
+                    .get_export_index(&mut self.store, None, interface)
+                    .ok_or_else(unknown)?;
+                self.instance
+                    .get_export_index(&mut self.store, Some(&parent), name)
+                    .ok_or_else(unknown)?
+            }
+            None => self
+                .instance
+                .get_export_index(&mut self.store, None, function)
+                .ok_or_else(unknown)?,
+        };
+        self.instance
+            .get_func(&mut self.store, index)
+            .ok_or_else(unknown)
+    }
+
+    fn parse_params(&self, function: &str, func: &Func, params: &[String]) -> Result<Vec<Val>> {
+        let ty = func.ty(&self.store);
+        let expected: Vec<_> = ty
+            .params()
+            .map(|(name, ty)| (name.to_owned(), ty))
+            .collect();
+        if expected.len() != params.len() {
+            return Err(Error::BadParams {
+                function: function.to_owned(),
+                message: format!(
+                    "expected {} parameter(s), got {}",
+                    expected.len(),
+                    params.len()
+                ),
+            });
+        }
+        expected
+            .iter()
+            .zip(params)
+            .map(|((name, ty), text)| {
+                wasm_wave::from_str::<Val>(ty, text).map_err(|e| Error::BadParams {
+                    function: function.to_owned(),
+                    message: format!("parameter `{name}`: {e} (in `{text}`)"),
+                })
+            })
+            .collect()
+    }
+
+    /// Calls the export; a guest trap becomes an `Err` outcome (and fails
+    /// the worker: a trapped instance cannot be entered again), while
+    /// divergence and host failures are errors of the call itself.
+    async fn run_export(&mut self, function: &str, params: &[String]) -> Result<InvocationOutcome> {
+        if let WorkerState::Failed(message) = &self.state {
+            return Err(Error::WorkerFailed {
+                worker: self.id.clone(),
+                message: message.clone(),
+            });
+        }
+        let func = self.lookup(function)?;
+        let args = self.parse_params(function, &func, params)?;
+        let result_count = func.ty(&self.store).results().len();
+        let mut results = vec![Val::Bool(false); result_count];
+        let call = func.call_async(&mut self.store, &args, &mut results).await;
+        if let Some(divergence) = self.journal.take_divergence() {
+            return Err(self.fail(divergence));
+        }
+        match call {
+            Ok(()) => {
+                let texts = results
+                    .iter()
+                    .map(|v| {
+                        wasm_wave::to_string(v)
+                            .map_err(|e| Error::Wasm(wasmtime::Error::msg(e.to_string())))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Ok(texts))
+            }
+            Err(error) => match error.downcast::<Error>() {
+                Ok(own @ Error::Divergence { .. }) => Err(self.fail(own)),
+                Ok(own) => Err(own),
+                Err(trap) => {
+                    let message = format!("guest trapped in `{function}`: {trap:#}");
+                    self.state = WorkerState::Failed(message.clone());
+                    Ok(Err(message))
+                }
+            },
+        }
+    }
+}
+
+fn decode_outcome(
+    worker: &WorkerId,
+    index: OplogIndex,
+    result: std::result::Result<Payload, String>,
+) -> Result<InvocationOutcome> {
+    match result {
+        Ok(payload) => serde_json::from_slice(payload.as_bytes())
+            .map(Ok)
+            .map_err(|e| Error::MalformedOplog {
+                worker: worker.clone(),
+                index,
+                message: format!("result is not a JSON list of WAVE values: {e}"),
+            }),
+        Err(message) => Ok(Err(message)),
+    }
+}
+
+/// The seed of the guest's `insecure-seed`, fixed per worker so replay sees the same value.
+fn insecure_seed(id: &WorkerId) -> u128 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_str().as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(bytes)
+}

@@ -1,0 +1,347 @@
+//! Durability of workers without gRPC imports: guest memory rebuilt by
+//! replay after a restart, durable clocks and random, idempotent
+//! invocations, finishing an invocation pending at a crash, divergence
+//! detection, and clear errors for bad input.
+
+use std::sync::Arc;
+
+use reprise_executor::{Error, Executor, ExecutorConfig, WorkerConfig, WorkerState};
+use reprise_oplog::{
+    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogStore, Payload, SledOplogStore,
+    WorkerId,
+};
+
+fn config(dir: &tempfile::TempDir) -> ExecutorConfig {
+    ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+    }
+}
+
+fn wasm(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn one(executor: &Executor, worker: &WorkerId, function: &str, params: &[&str]) -> String {
+    let outcome = executor
+        .invoke(
+            worker,
+            function,
+            params.iter().map(|s| s.to_string()).collect(),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("invoking {function}: {e}"));
+    let mut values = outcome.unwrap_or_else(|e| panic!("{function} failed: {e}"));
+    assert_eq!(values.len(), 1, "{function} returns one value");
+    values.remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_state_is_rebuilt_by_replay_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = WorkerId::new("counter-1").unwrap();
+    {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let info = executor
+            .add_component(wasm(reprise_test_components::COUNTER))
+            .await
+            .unwrap();
+        assert!(info.exports.iter().any(|e| e.name == "add"), "{info:?}");
+        let component: ComponentId = info.id.parse().unwrap();
+        executor
+            .create_worker(&component, Some(worker.clone()), WorkerConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(one(&executor, &worker, "add", &["1"]).await, "1");
+        assert_eq!(one(&executor, &worker, "add", &["2"]).await, "3");
+        assert_eq!(one(&executor, &worker, "add", &["39"]).await, "42");
+    }
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let summary = executor.recover().await.unwrap();
+    assert_eq!(summary.workers, 1);
+    assert!(
+        summary.resumed.is_empty(),
+        "nothing was pending: {summary:?}"
+    );
+    assert_eq!(
+        one(&executor, &worker, "get", &[]).await,
+        "42",
+        "guest memory rebuilt by replay"
+    );
+    assert_eq!(
+        one(&executor, &worker, "add", &["1"]).await,
+        "43",
+        "and execution continues live"
+    );
+    let info = executor.worker_info(&worker).await.unwrap();
+    assert_eq!(info.invocations, 5);
+    assert_eq!(info.state, WorkerState::Idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clocks_and_random_are_replayed_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = WorkerId::new("clock").unwrap();
+    let first: String;
+    {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let info = executor
+            .add_component(wasm(reprise_test_components::CLOCK_RANDOM))
+            .await
+            .unwrap();
+        let component: ComponentId = info.id.parse().unwrap();
+        executor
+            .create_worker(&component, Some(worker.clone()), WorkerConfig::default())
+            .await
+            .unwrap();
+        one(&executor, &worker, "sample", &[]).await;
+        one(&executor, &worker, "sample", &[]).await;
+        first = one(&executor, &worker, "history", &[]).await;
+    }
+    // Two samples of (seconds, random u64): the random halves must differ.
+    assert!(
+        first.starts_with("[(") && first.matches('(').count() == 2,
+        "{first}"
+    );
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let again = one(&executor, &worker, "history", &[]).await;
+    assert_eq!(
+        again, first,
+        "replay must reproduce recorded clock and random values"
+    );
+    assert!(
+        executor.replayed_calls(&worker).await.unwrap() >= 4,
+        "clock + random per sample were replayed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_idempotency_key_returns_stored_result_without_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let info = executor
+        .add_component(wasm(reprise_test_components::COUNTER))
+        .await
+        .unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let worker = executor
+        .create_worker(&component, None, WorkerConfig::default())
+        .await
+        .unwrap();
+    let key = IdempotencyKey::new("order-17").unwrap();
+    let a = executor
+        .invoke(&worker, "add", vec!["5".into()], Some(key.clone()))
+        .await
+        .unwrap();
+    let b = executor
+        .invoke(&worker, "add", vec!["5".into()], Some(key.clone()))
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        one(&executor, &worker, "get", &[]).await,
+        "5",
+        "the second call ran nothing"
+    );
+    let err = executor
+        .invoke(&worker, "get", vec![], Some(key))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already used"), "{err}");
+    drop(executor);
+
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let key = IdempotencyKey::new("order-17").unwrap();
+    let c = executor
+        .invoke(&worker, "add", vec!["5".into()], Some(key))
+        .await
+        .unwrap();
+    assert_eq!(c, a, "the stored result survives a restart");
+    assert_eq!(one(&executor, &worker, "get", &[]).await, "5");
+}
+
+/// Writes an oplog by hand, as a crash would have left it.
+async fn write_log(dir: &tempfile::TempDir, worker: &WorkerId, kinds: Vec<EntryKind>) {
+    let store = SledOplogStore::open(dir.path().join("oplog")).unwrap();
+    store
+        .append(worker, kinds.into_iter().map(OplogEntry::now).collect())
+        .await
+        .unwrap();
+    store.commit(worker).await.unwrap();
+}
+
+async fn counter_component(dir: &tempfile::TempDir) -> ComponentId {
+    let executor = Executor::open(config(dir)).await.unwrap();
+    let info = executor
+        .add_component(wasm(reprise_test_components::COUNTER))
+        .await
+        .unwrap();
+    info.id.parse().unwrap()
+}
+
+fn create(component: &ComponentId) -> EntryKind {
+    EntryKind::Create {
+        component_id: *component,
+        env: Default::default(),
+        args: vec![],
+        endpoint_overrides: Default::default(),
+    }
+}
+
+fn invoked(function: &str, params: &[&str], key: &str) -> EntryKind {
+    EntryKind::ExportedFunctionInvoked {
+        function: function.into(),
+        params: Payload::new(serde_json::to_vec(params).unwrap()),
+        idempotency_key: IdempotencyKey::new(key).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocation_pending_at_crash_is_finished_on_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = counter_component(&dir).await;
+    let worker = WorkerId::new("pending").unwrap();
+    write_log(
+        &dir,
+        &worker,
+        vec![create(&component), invoked("add", &["7"], "k1")],
+    )
+    .await;
+
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let summary = executor.recover().await.unwrap();
+    assert_eq!(summary.resumed, vec![worker.clone()], "{summary:?}");
+    let entries = executor.oplog().read_all(&worker).await.unwrap();
+    match &entries.last().unwrap().kind {
+        EntryKind::ExportedFunctionCompleted {
+            result: Ok(payload),
+        } => {
+            let values: Vec<String> = serde_json::from_slice(payload.as_bytes()).unwrap();
+            assert_eq!(values, vec!["7".to_string()]);
+        }
+        other => panic!("expected a completion, got {other:?}"),
+    }
+    // Re-invoking with the same key returns the finished result.
+    let again = executor
+        .invoke(
+            &worker,
+            "add",
+            vec!["7".into()],
+            Some(IdempotencyKey::new("k1").unwrap()),
+        )
+        .await;
+    assert_eq!(again.unwrap(), Ok(vec!["7".to_string()]));
+    assert_eq!(one(&executor, &worker, "get", &[]).await, "7");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_result_is_reported_as_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = counter_component(&dir).await;
+    let worker = WorkerId::new("tampered").unwrap();
+    let forged = EntryKind::ExportedFunctionCompleted {
+        result: Ok(Payload::new(b"[\"999\"]".to_vec())),
+    };
+    write_log(
+        &dir,
+        &worker,
+        vec![create(&component), invoked("add", &["1"], "k1"), forged],
+    )
+    .await;
+
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let err = executor
+        .invoke(&worker, "get", vec![], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Divergence { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("999") && text.contains("\"1\""),
+        "names both sides: {text}"
+    );
+    assert!(text.contains("index 3"), "names the index: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Executor::open(config(&dir)).await.unwrap();
+
+    let err = executor
+        .add_component(b"not wasm at all".to_vec())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not WebAssembly"), "{err}");
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let err = executor
+        .add_component(core_module)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("core WebAssembly module"), "{err}");
+
+    let info = executor
+        .add_component(wasm(reprise_test_components::COUNTER))
+        .await
+        .unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let worker = executor
+        .create_worker(&component, None, WorkerConfig::default())
+        .await
+        .unwrap();
+
+    let err = executor
+        .create_worker(&component, Some(worker.clone()), WorkerConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WorkerExists(_)), "{err}");
+    let err = executor
+        .invoke(&worker, "nope", vec![], None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no exported function `nope`"),
+        "{err}"
+    );
+    let err = executor
+        .invoke(&worker, "add", vec![], None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("expected 1 parameter(s), got 0"),
+        "{err}"
+    );
+    let err = executor
+        .invoke(&worker, "add", vec!["\"text\"".into()], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::BadParams { .. }) && err.to_string().contains("`by`"),
+        "{err}"
+    );
+    let err = executor
+        .invoke(&worker, "add", vec!["-1".into()], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::BadParams { .. }), "{err}");
+    let unknown = WorkerId::new("ghost").unwrap();
+    let err = executor
+        .invoke(&unknown, "get", vec![], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownWorker(_)), "{err}");
+    let missing = ComponentId::of_bytes(b"never uploaded");
+    let err = executor
+        .create_worker(&missing, None, WorkerConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownComponent(_)), "{err}");
+
+    // Bad requests left no trace in the oplog: only Create.
+    assert_eq!(executor.oplog().read_all(&worker).await.unwrap().len(), 1);
+    // The worker still works.
+    assert_eq!(one(&executor, &worker, "add", &["2"]).await, "2");
+    let _ = Arc::clone(executor.oplog());
+}
