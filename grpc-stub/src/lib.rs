@@ -8,6 +8,9 @@
 //! dynamic tonic client that performs the four kinds of gRPC call by method
 //! descriptor.
 
+pub mod client;
 pub mod error;
+pub mod status;
 
 pub use error::Error;
+pub use status::{Code, RpcStatus};

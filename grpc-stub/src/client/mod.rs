@@ -1,0 +1,472 @@
+//! The dynamic gRPC client: calls any method of any service, given only its
+//! prost-reflect `MethodDescriptor`, with `DynamicMessage` requests and
+//! responses. All four call kinds; deadlines (`grpc-timeout`, also enforced
+//! locally), request metadata including binary `-bin` entries, response
+//! headers and trailers, credentials and an `idempotency-key` per call.
+//!
+//! Every failure reaches the caller as an [`RpcStatus`]: the server's own
+//! status with its rich details, `UNAVAILABLE` for transport failures (naming
+//! the endpoint), `DEADLINE_EXCEEDED` when the deadline passes, `CANCELLED`
+//! after [`ServerStream::cancel`] and friends. Problems the client detects
+//! before sending are `INVALID_ARGUMENT` (a request of the wrong message type)
+//! or `INTERNAL` (a method called with the wrong call kind).
+//!
+//! Streaming calls run on a spawned task and are driven step by step through
+//! their handles; requests and responses pass through bounded queues
+//! ([`ClientConfig::stream_buffer`]) so neither side buffers without bound,
+//! and dropping a handle cancels its call.
+
+mod auth;
+mod codec;
+pub mod metadata;
+mod options;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::client::Grpc;
+use tonic::transport::{Channel, Endpoint};
+
+pub use auth::ClientAuth;
+pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder};
+pub use metadata::{Metadata, MetadataEntry, MetadataValue};
+pub use options::{CallOptions, ClientConfig, DEFAULT_STREAM_BUFFER, IDEMPOTENCY_KEY};
+pub use stream::{BidiStream, ClientStream, ServerStream};
+
+use crate::Error;
+use crate::status::{Code, RpcStatus};
+use metadata::set_ascii;
+use stream::{Driver, drive};
+
+/// The answer to a unary or client-streaming call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnaryResponse {
+    /// The response message.
+    pub message: DynamicMessage,
+    /// Response headers (initial metadata), reserved entries removed.
+    pub headers: Metadata,
+    /// Response trailers, reserved entries (`grpc-status`, …) removed.
+    pub trailers: Metadata,
+}
+
+/// The four kinds of gRPC call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// One request, one response.
+    Unary,
+    /// One request, a stream of responses.
+    ServerStreaming,
+    /// A stream of requests, one response.
+    ClientStreaming,
+    /// Streams both ways.
+    Bidi,
+}
+
+impl CallKind {
+    /// The kind of `method`.
+    pub fn of(method: &MethodDescriptor) -> CallKind {
+        match (method.is_client_streaming(), method.is_server_streaming()) {
+            (false, false) => CallKind::Unary,
+            (false, true) => CallKind::ServerStreaming,
+            (true, false) => CallKind::ClientStreaming,
+            (true, true) => CallKind::Bidi,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            CallKind::Unary => "unary",
+            CallKind::ServerStreaming => "server-streaming",
+            CallKind::ClientStreaming => "client-streaming",
+            CallKind::Bidi => "bidirectional-streaming",
+        }
+    }
+}
+
+/// A client for one gRPC endpoint. Cheap to clone; clones share the
+/// connection.
+#[derive(Debug, Clone)]
+pub struct GrpcClient {
+    channel: Channel,
+    endpoint: Arc<str>,
+    config: Arc<ClientConfig>,
+}
+
+/// What a call needs to turn tonic's outcome into an [`RpcStatus`].
+#[derive(Debug, Clone)]
+pub(crate) struct CallContext {
+    method: String,
+    endpoint: Arc<str>,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl CallContext {
+    /// Maps a tonic status: deadline expiry becomes `DEADLINE_EXCEEDED`,
+    /// local transport failures `UNAVAILABLE` naming the endpoint.
+    pub(crate) fn status(&self, status: tonic::Status) -> RpcStatus {
+        let mut out = RpcStatus::from_tonic(&status);
+        let expired = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if expired
+            && matches!(
+                out.code,
+                Code::Cancelled | Code::Unknown | Code::Unavailable
+            )
+        {
+            return self.deadline_exceeded();
+        }
+        let local = std::error::Error::source(&status).is_some();
+        if local && matches!(out.code, Code::Unknown | Code::Unavailable) {
+            out.code = Code::Unavailable;
+            out.message = format!(
+                "transport failure calling {} at {}: {}",
+                self.method,
+                self.endpoint,
+                error_chain(&status)
+            );
+        }
+        out
+    }
+
+    /// The status of a call whose channel could not become ready.
+    pub(crate) fn transport(&self, error: tonic::transport::Error) -> RpcStatus {
+        RpcStatus::new(
+            Code::Unavailable,
+            format!(
+                "transport failure calling {} at {}: {}",
+                self.method,
+                self.endpoint,
+                error_chain(&error)
+            ),
+        )
+    }
+
+    pub(crate) fn deadline_exceeded(&self) -> RpcStatus {
+        let after = self.timeout.unwrap_or_default();
+        RpcStatus::new(
+            Code::DeadlineExceeded,
+            format!("{} did not complete within {after:?}", self.method),
+        )
+    }
+
+    /// Runs `call` under the deadline, if there is one.
+    pub(crate) async fn with_deadline<T>(
+        &self,
+        call: impl Future<Output = Result<T, RpcStatus>>,
+    ) -> Result<T, RpcStatus> {
+        match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, call)
+                .await
+                .unwrap_or_else(|_| Err(self.deadline_exceeded())),
+            None => call.await,
+        }
+    }
+}
+
+/// An error and its sources, `a: b: c`, without repeats.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// A request ready to send: tonic request, path, and its context.
+struct Prepared<T> {
+    request: tonic::Request<T>,
+    path: http::uri::PathAndQuery,
+    context: CallContext,
+}
+
+impl GrpcClient {
+    /// A client for `endpoint` (`http://host:port`; TLS is not supported
+    /// yet). Connects lazily, on the first call, so an unreachable server
+    /// shows up as `UNAVAILABLE` from that call. Must be called within a
+    /// Tokio runtime.
+    pub fn new(endpoint: &str, config: ClientConfig) -> Result<Self, Error> {
+        let bad = |reason: String| Error::InvalidEndpoint {
+            endpoint: endpoint.to_owned(),
+            reason,
+        };
+        let mut builder =
+            Endpoint::from_shared(endpoint.to_owned()).map_err(|e| bad(e.to_string()))?;
+        match builder.uri().scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(bad(
+                    "TLS (`https`) is not supported yet; use `http://`".into()
+                ));
+            }
+            _ => return Err(bad("expected an `http://host:port` URI".into())),
+        }
+        if builder.uri().host().is_none() {
+            return Err(bad("the URI has no host".into()));
+        }
+        if let Some(timeout) = config.connect_timeout {
+            builder = builder.connect_timeout(timeout);
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(bad("a client must be created within a Tokio runtime".into()));
+        }
+        Self::from_channel(builder.connect_lazy(), endpoint, config)
+    }
+
+    /// A client over an existing channel (e.g. an in-memory transport);
+    /// `endpoint` only labels error messages.
+    pub fn from_channel(
+        channel: Channel,
+        endpoint: &str,
+        config: ClientConfig,
+    ) -> Result<Self, Error> {
+        if let Some(auth) = &config.auth {
+            auth.validate()?;
+        }
+        if config.stream_buffer == 0 {
+            return Err(Error::InvalidClientConfig {
+                reason: "stream_buffer must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            channel,
+            endpoint: endpoint.into(),
+            config: Arc::new(config),
+        })
+    }
+
+    /// The endpoint this client calls.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The client's configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    fn grpc(&self) -> Grpc<Channel> {
+        let grpc = Grpc::new(self.channel.clone());
+        match self.config.max_response_bytes {
+            Some(limit) => grpc.max_decoding_message_size(limit),
+            None => grpc,
+        }
+    }
+
+    fn prepare<T>(
+        &self,
+        method: &MethodDescriptor,
+        kind: CallKind,
+        message: T,
+        options: &CallOptions,
+    ) -> Result<Prepared<T>, RpcStatus> {
+        let actual = CallKind::of(method);
+        if actual != kind {
+            return Err(RpcStatus::new(
+                Code::Internal,
+                format!(
+                    "{} is a {} method, not {}",
+                    method.full_name(),
+                    actual.describe(),
+                    kind.describe()
+                ),
+            ));
+        }
+        let raw_path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+        let path = http::uri::PathAndQuery::try_from(raw_path.as_str()).map_err(|e| {
+            RpcStatus::new(
+                Code::Internal,
+                format!("method path {raw_path} is not a valid URI path: {e}"),
+            )
+        })?;
+        let mut request = tonic::Request::new(message);
+        let map = request.metadata_mut();
+        options.metadata.apply_to(map);
+        if let Some(key) = &options.idempotency_key {
+            set_ascii(map, IDEMPOTENCY_KEY, key)
+                .map_err(|e| RpcStatus::new(Code::InvalidArgument, e.to_string()))?;
+        }
+        if let Some(auth) = &self.config.auth {
+            auth.apply(map)
+                .map_err(|e| RpcStatus::new(Code::Unauthenticated, e.to_string()))?;
+        }
+        let timeout = options.timeout.or(self.config.default_timeout);
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        Ok(Prepared {
+            request,
+            path,
+            context: CallContext {
+                method: method.full_name().to_owned(),
+                endpoint: self.endpoint.clone(),
+                timeout,
+                deadline: timeout.map(|t| Instant::now() + t),
+            },
+        })
+    }
+
+    /// A unary call.
+    pub async fn unary(
+        &self,
+        method: &MethodDescriptor,
+        request: DynamicMessage,
+        options: &CallOptions,
+    ) -> Result<UnaryResponse, RpcStatus> {
+        check_input(method, &method.input(), &request)?;
+        let prepared = self.prepare(
+            method,
+            CallKind::Unary,
+            tokio_stream::once(request),
+            options,
+        )?;
+        let Prepared {
+            request,
+            path,
+            context,
+        } = prepared;
+        let mut grpc = self.grpc();
+        let codec = DynamicCodec::new(method.output());
+        let ctx = &context;
+        let call = async move {
+            grpc.ready().await.map_err(|e| ctx.transport(e))?;
+            let response = grpc
+                .streaming(request, path, codec)
+                .await
+                .map_err(|s| ctx.status(s))?;
+            let (headers, mut body, _) = response.into_parts();
+            let message = body
+                .message()
+                .await
+                .map_err(|s| ctx.status(s))?
+                .ok_or_else(|| {
+                    RpcStatus::new(
+                        Code::Internal,
+                        format!("{} ended without a response message", ctx.method),
+                    )
+                })?;
+            if body.message().await.map_err(|s| ctx.status(s))?.is_some() {
+                return Err(RpcStatus::new(
+                    Code::Internal,
+                    format!("{} sent more than one response message", ctx.method),
+                ));
+            }
+            let trailers = body.trailers().await.map_err(|s| ctx.status(s))?;
+            Ok(UnaryResponse {
+                message,
+                headers: Metadata::from_tonic(&headers),
+                trailers: trailers
+                    .map(|t| Metadata::from_tonic(&t))
+                    .unwrap_or_default(),
+            })
+        };
+        context.with_deadline(call).await
+    }
+
+    /// Starts a server-streaming call; read the responses with
+    /// [`ServerStream::next`].
+    pub fn server_streaming(
+        &self,
+        method: &MethodDescriptor,
+        request: DynamicMessage,
+        options: &CallOptions,
+    ) -> Result<ServerStream, RpcStatus> {
+        check_input(method, &method.input(), &request)?;
+        let prepared = self.prepare(
+            method,
+            CallKind::ServerStreaming,
+            tokio_stream::once(request),
+            options,
+        )?;
+        Ok(ServerStream::new(self.start(method, prepared)?))
+    }
+
+    /// Starts a client-streaming call; send requests with
+    /// [`ClientStream::send`], then [`ClientStream::finish`].
+    pub fn client_streaming(
+        &self,
+        method: &MethodDescriptor,
+        options: &CallOptions,
+    ) -> Result<ClientStream, RpcStatus> {
+        let (tx, rx) = mpsc::channel(self.config.stream_buffer);
+        let prepared = self.prepare(
+            method,
+            CallKind::ClientStreaming,
+            ReceiverStream::new(rx),
+            options,
+        )?;
+        let driver = self.start(method, prepared)?;
+        Ok(ClientStream::new(tx, method.clone(), driver))
+    }
+
+    /// Starts a bidirectional-streaming call.
+    pub fn bidi_streaming(
+        &self,
+        method: &MethodDescriptor,
+        options: &CallOptions,
+    ) -> Result<BidiStream, RpcStatus> {
+        let (tx, rx) = mpsc::channel(self.config.stream_buffer);
+        let prepared = self.prepare(method, CallKind::Bidi, ReceiverStream::new(rx), options)?;
+        let driver = self.start(method, prepared)?;
+        Ok(BidiStream::new(tx, method.clone(), driver))
+    }
+
+    fn start<S>(
+        &self,
+        method: &MethodDescriptor,
+        prepared: Prepared<S>,
+    ) -> Result<Driver, RpcStatus>
+    where
+        S: tokio_stream::Stream<Item = DynamicMessage> + Send + 'static,
+    {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            RpcStatus::new(
+                Code::Internal,
+                "streaming calls must be started within a Tokio runtime",
+            )
+        })?;
+        let Prepared {
+            request,
+            path,
+            context,
+        } = prepared;
+        Ok(drive(
+            &handle,
+            self.grpc(),
+            request,
+            path,
+            DynamicCodec::new(method.output()),
+            context,
+            self.config.stream_buffer,
+        ))
+    }
+}
+
+/// Rejects a message that is not of the method's input type.
+pub(crate) fn check_input(
+    method: &MethodDescriptor,
+    input: &MessageDescriptor,
+    message: &DynamicMessage,
+) -> Result<(), RpcStatus> {
+    if &message.descriptor() == input {
+        return Ok(());
+    }
+    Err(RpcStatus::new(
+        Code::InvalidArgument,
+        format!(
+            "{} takes {} requests, got a {}",
+            method.full_name(),
+            input.full_name(),
+            message.descriptor().full_name()
+        ),
+    ))
+}

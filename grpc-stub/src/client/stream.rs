@@ -1,0 +1,393 @@
+//! Handles of streaming calls. Each call runs on a spawned task (its
+//! "driver") that feeds response events into a bounded queue; the handle
+//! reads them one step at a time. Dropping a handle aborts the driver, which
+//! resets the HTTP/2 stream and so cancels the call on the server.
+
+use prost_reflect::{DynamicMessage, MethodDescriptor};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tonic::client::Grpc;
+use tonic::transport::Channel;
+
+use super::{CallContext, DynamicCodec, UnaryResponse, check_input};
+use crate::client::metadata::Metadata;
+use crate::status::{Code, RpcStatus};
+
+/// What the driver reports, in order: headers, messages, then the outcome.
+pub(crate) enum Event {
+    Headers(Metadata),
+    Message(DynamicMessage),
+    /// Trailers on success, the status on failure.
+    Done(Result<Metadata, RpcStatus>),
+}
+
+/// The receiving end of a running call.
+pub(crate) struct Driver {
+    events: mpsc::Receiver<Event>,
+    task: JoinHandle<()>,
+    headers: Option<Metadata>,
+    trailers: Option<Metadata>,
+    outcome: Option<Result<(), RpcStatus>>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("headers", &self.headers)
+            .field("trailers", &self.trailers)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Spawns the task that performs a call and reports its events.
+pub(crate) fn drive<S>(
+    runtime: &Handle,
+    mut grpc: Grpc<Channel>,
+    request: tonic::Request<S>,
+    path: http::uri::PathAndQuery,
+    codec: DynamicCodec,
+    context: CallContext,
+    buffer: usize,
+) -> Driver
+where
+    S: tokio_stream::Stream<Item = DynamicMessage> + Send + 'static,
+{
+    let (tx, events) = mpsc::channel(buffer);
+    let task = runtime.spawn(async move {
+        let ctx = &context;
+        let tx = &tx;
+        // Ok(None): the handle is gone, nobody to report to.
+        let run = async move {
+            grpc.ready().await.map_err(|e| ctx.transport(e))?;
+            let response = grpc
+                .streaming(request, path, codec)
+                .await
+                .map_err(|s| ctx.status(s))?;
+            let (headers, mut body, _) = response.into_parts();
+            if tx
+                .send(Event::Headers(Metadata::from_tonic(&headers)))
+                .await
+                .is_err()
+            {
+                return Ok(None);
+            }
+            while let Some(message) = body.message().await.map_err(|s| ctx.status(s))? {
+                if tx.send(Event::Message(message)).await.is_err() {
+                    return Ok(None);
+                }
+            }
+            let trailers = body.trailers().await.map_err(|s| ctx.status(s))?;
+            Ok(Some(
+                trailers
+                    .map(|t| Metadata::from_tonic(&t))
+                    .unwrap_or_default(),
+            ))
+        };
+        let outcome = match ctx.with_deadline(run).await {
+            Ok(None) => return,
+            Ok(Some(trailers)) => Ok(trailers),
+            Err(status) => Err(status),
+        };
+        // If the handle is gone there is nobody left to tell.
+        let _ = tx.send(Event::Done(outcome)).await;
+    });
+    Driver {
+        events,
+        task,
+        headers: None,
+        trailers: None,
+        outcome: None,
+    }
+}
+
+impl Driver {
+    /// The next response message, `None` after a successful end, or the
+    /// call's failure (repeated on every later call).
+    async fn next(&mut self) -> Result<Option<DynamicMessage>, RpcStatus> {
+        loop {
+            if let Some(outcome) = &self.outcome {
+                return outcome.clone().map(|()| None);
+            }
+            match self.events.recv().await {
+                Some(Event::Headers(headers)) => self.headers = Some(headers),
+                Some(Event::Message(message)) => return Ok(Some(message)),
+                Some(Event::Done(Ok(trailers))) => {
+                    self.trailers = Some(trailers);
+                    self.outcome = Some(Ok(()));
+                }
+                Some(Event::Done(Err(status))) => self.outcome = Some(Err(status)),
+                None => {
+                    self.outcome = Some(Err(RpcStatus::new(
+                        Code::Internal,
+                        "the call's task stopped without reporting an outcome",
+                    )));
+                }
+            }
+        }
+    }
+
+    fn cancel(&mut self) {
+        self.task.abort();
+        if self.outcome.is_none() {
+            self.outcome = Some(Err(RpcStatus::new(
+                Code::Cancelled,
+                "the call was cancelled by the client",
+            )));
+        }
+    }
+
+    fn ended(&self) -> bool {
+        self.outcome.is_some()
+    }
+}
+
+/// A running server-streaming call.
+#[derive(Debug)]
+pub struct ServerStream {
+    driver: Driver,
+}
+
+impl ServerStream {
+    pub(crate) fn new(driver: Driver) -> Self {
+        Self { driver }
+    }
+
+    /// The next response: `Ok(Some(m))`, `Ok(None)` once the server ended
+    /// the stream successfully, or the call's failing status. After the end
+    /// every call returns the same outcome again.
+    pub async fn next(&mut self) -> Result<Option<DynamicMessage>, RpcStatus> {
+        self.driver.next().await
+    }
+
+    /// The response headers, once [`Self::next`] has seen them.
+    pub fn headers(&self) -> Option<&Metadata> {
+        self.driver.headers.as_ref()
+    }
+
+    /// The response trailers, once the stream ended successfully.
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.driver.trailers.as_ref()
+    }
+
+    /// Cancels the call; later [`Self::next`] calls return `CANCELLED`
+    /// (unless the call had already ended).
+    pub fn cancel(&mut self) {
+        self.driver.cancel();
+    }
+}
+
+/// Sending half shared by client-streaming and bidi handles.
+#[derive(Debug)]
+struct Requests {
+    sender: Option<mpsc::Sender<DynamicMessage>>,
+    method: MethodDescriptor,
+}
+
+/// How a send failed.
+enum SendFailure {
+    /// The caller's mistake, reported as is.
+    Rejected(RpcStatus),
+    /// The call no longer takes requests; its outcome says why.
+    CallEnded,
+}
+
+impl Requests {
+    async fn send(&mut self, message: DynamicMessage) -> Result<(), SendFailure> {
+        check_input(&self.method, &self.method.input(), &message).map_err(SendFailure::Rejected)?;
+        let Some(sender) = &self.sender else {
+            return Err(SendFailure::Rejected(RpcStatus::new(
+                Code::FailedPrecondition,
+                format!(
+                    "{}: send after the request stream was closed",
+                    self.method.full_name()
+                ),
+            )));
+        };
+        sender
+            .send(message)
+            .await
+            .map_err(|_| SendFailure::CallEnded)
+    }
+
+    fn close(&mut self) {
+        self.sender = None;
+    }
+}
+
+/// A running client-streaming call.
+#[derive(Debug)]
+pub struct ClientStream {
+    requests: Requests,
+    driver: Driver,
+    response: Option<Result<UnaryResponse, RpcStatus>>,
+}
+
+impl ClientStream {
+    pub(crate) fn new(
+        sender: mpsc::Sender<DynamicMessage>,
+        method: MethodDescriptor,
+        driver: Driver,
+    ) -> Self {
+        Self {
+            requests: Requests {
+                sender: Some(sender),
+                method,
+            },
+            driver,
+            response: None,
+        }
+    }
+
+    /// Sends one request. Waits while the request queue is full (the server
+    /// reads slowly). If the call has already ended, returns its failing
+    /// status, or `FAILED_PRECONDITION` if the server already answered.
+    pub async fn send(&mut self, message: DynamicMessage) -> Result<(), RpcStatus> {
+        match self.requests.send(message).await {
+            Ok(()) => Ok(()),
+            Err(SendFailure::Rejected(status)) => Err(status),
+            Err(SendFailure::CallEnded) => match self.finish().await {
+                Err(status) => Err(status),
+                Ok(_) => Err(RpcStatus::new(
+                    Code::FailedPrecondition,
+                    format!(
+                        "{} already completed; finish() returns its response",
+                        self.requests.method.full_name()
+                    ),
+                )),
+            },
+        }
+    }
+
+    /// Closes the request stream and waits for the response. Calling it
+    /// again returns the same result.
+    pub async fn finish(&mut self) -> Result<UnaryResponse, RpcStatus> {
+        if let Some(response) = &self.response {
+            return response.clone();
+        }
+        self.requests.close();
+        let result = self.collect().await;
+        self.response = Some(result.clone());
+        result
+    }
+
+    async fn collect(&mut self) -> Result<UnaryResponse, RpcStatus> {
+        let name = self.requests.method.full_name().to_owned();
+        let Some(message) = self.driver.next().await? else {
+            return Err(RpcStatus::new(
+                Code::Internal,
+                format!("{name} ended without a response message"),
+            ));
+        };
+        if self.driver.next().await?.is_some() {
+            self.driver.cancel();
+            return Err(RpcStatus::new(
+                Code::Internal,
+                format!("{name} sent more than one response message"),
+            ));
+        }
+        Ok(UnaryResponse {
+            message,
+            headers: self.driver.headers.clone().unwrap_or_default(),
+            trailers: self.driver.trailers.clone().unwrap_or_default(),
+        })
+    }
+
+    /// The response headers, once the response has been read.
+    pub fn headers(&self) -> Option<&Metadata> {
+        self.driver.headers.as_ref()
+    }
+
+    /// Cancels the call; [`Self::finish`] then returns `CANCELLED`.
+    pub fn cancel(&mut self) {
+        self.requests.close();
+        if self.response.is_none() {
+            self.driver.cancel();
+        }
+    }
+}
+
+/// A running bidirectional-streaming call.
+#[derive(Debug)]
+pub struct BidiStream {
+    requests: Requests,
+    driver: Driver,
+}
+
+impl BidiStream {
+    pub(crate) fn new(
+        sender: mpsc::Sender<DynamicMessage>,
+        method: MethodDescriptor,
+        driver: Driver,
+    ) -> Self {
+        Self {
+            requests: Requests {
+                sender: Some(sender),
+                method,
+            },
+            driver,
+        }
+    }
+
+    /// Sends one request, waiting while the request queue is full. Once the
+    /// call has ended this fails: with the call's status if it is already
+    /// known, else `FAILED_PRECONDITION` (then [`Self::next`] yields the
+    /// outcome).
+    pub async fn send(&mut self, message: DynamicMessage) -> Result<(), RpcStatus> {
+        if let Some(Err(status)) = &self.driver.outcome {
+            return Err(status.clone());
+        }
+        match self.requests.send(message).await {
+            Ok(()) => Ok(()),
+            Err(SendFailure::Rejected(status)) => Err(status),
+            Err(SendFailure::CallEnded) => match &self.driver.outcome {
+                Some(Err(status)) => Err(status.clone()),
+                _ => Err(RpcStatus::new(
+                    Code::FailedPrecondition,
+                    format!(
+                        "{} no longer accepts requests; next() returns its outcome",
+                        self.requests.method.full_name()
+                    ),
+                )),
+            },
+        }
+    }
+
+    /// Half-closes: tells the server no more requests follow.
+    pub fn close_send(&mut self) {
+        self.requests.close();
+    }
+
+    /// The next response (see [`ServerStream::next`]).
+    pub async fn next(&mut self) -> Result<Option<DynamicMessage>, RpcStatus> {
+        self.driver.next().await
+    }
+
+    /// The response headers, once [`Self::next`] has seen them.
+    pub fn headers(&self) -> Option<&Metadata> {
+        self.driver.headers.as_ref()
+    }
+
+    /// The response trailers, once the stream ended successfully.
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.driver.trailers.as_ref()
+    }
+
+    /// True once the outcome is known to the handle.
+    pub fn ended(&self) -> bool {
+        self.driver.ended()
+    }
+
+    /// Cancels the call; later [`Self::next`] calls return `CANCELLED`.
+    pub fn cancel(&mut self) {
+        self.requests.close();
+        self.driver.cancel();
+    }
+}
