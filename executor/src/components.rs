@@ -17,6 +17,7 @@ use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker};
 
+use crate::deps::GrpcDependencyConfig;
 use crate::error::{Error, Result};
 use crate::worker::WorkerCtx;
 
@@ -31,6 +32,19 @@ pub struct ComponentInfo {
     pub exports: Vec<ExportInfo>,
     /// Everything the component imports.
     pub imports: Vec<String>,
+    /// Its gRPC dependencies: name, services and default endpoint.
+    pub grpc_dependencies: Vec<GrpcDependencyInfo>,
+}
+
+/// A gRPC dependency as reported by the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrpcDependencyInfo {
+    /// Name in the manifest.
+    pub name: String,
+    /// Full names of its services.
+    pub services: Vec<String>,
+    /// Default endpoint.
+    pub endpoint: String,
 }
 
 /// One invocable export.
@@ -52,6 +66,8 @@ pub struct LoadedComponent {
     pub info: ComponentInfo,
     /// Pre-linked instance.
     pub pre: InstancePre<WorkerCtx>,
+    /// The gRPC dependencies it was uploaded with.
+    pub dependencies: Vec<GrpcDependencyConfig>,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -96,14 +112,26 @@ impl ComponentStore {
         self.dir.join(format!("{id}.wasm"))
     }
 
-    /// Validates, compiles and links `wasm`, then stores it durably.
-    /// Uploading the same bytes twice returns the same id.
-    pub fn add(&self, wasm: &[u8]) -> Result<Arc<LoadedComponent>> {
-        let id = ComponentId::of_bytes(wasm);
+    fn deps_path(&self, id: &ComponentId) -> PathBuf {
+        self.dir.join(format!("{id}.deps.json"))
+    }
+
+    /// Validates, compiles and links `wasm` with its gRPC `dependencies`,
+    /// then stores both durably. The id is the sha256 of the wasm followed
+    /// by the dependencies' JSON, so the same upload always gets the same id.
+    pub fn add(
+        &self,
+        wasm: &[u8],
+        dependencies: Vec<GrpcDependencyConfig>,
+    ) -> Result<Arc<LoadedComponent>> {
+        let deps_json = serde_json::to_vec(&dependencies)
+            .map_err(|e| Error::InvalidComponent(format!("cannot encode its dependencies: {e}")))?;
+        let id = content_id(wasm, &deps_json);
         if let Some(loaded) = self.cached(&id) {
             return Ok(loaded);
         }
-        let loaded = Arc::new(self.compile(id, wasm)?);
+        let loaded = Arc::new(self.compile(id, wasm, dependencies)?);
+        write_durably(&self.deps_path(&id), &deps_json)?;
         write_durably(&self.wasm_path(&id), wasm)?;
         self.insert(loaded.clone());
         Ok(loaded)
@@ -128,13 +156,26 @@ impl ComponentStore {
                 });
             }
         };
-        if ComponentId::of_bytes(&wasm) != *id {
+        let deps_path = self.deps_path(id);
+        let deps_json = std::fs::read(&deps_path).map_err(|source| Error::Io {
+            what: "reading component dependencies",
+            path: deps_path.clone(),
+            source,
+        })?;
+        if content_id(&wasm, &deps_json) != *id {
             return Err(Error::InvalidComponent(format!(
-                "stored file {} does not hash to its name; it was modified on disk",
-                path.display()
+                "stored files {} and {} do not hash to their name; they were modified on disk",
+                path.display(),
+                deps_path.display()
             )));
         }
-        let loaded = Arc::new(self.compile(*id, &wasm)?);
+        let dependencies = serde_json::from_slice(&deps_json).map_err(|e| {
+            Error::InvalidComponent(format!(
+                "stored dependencies {} are unreadable: {e}",
+                deps_path.display()
+            ))
+        })?;
+        let loaded = Arc::new(self.compile(*id, &wasm, dependencies)?);
         self.insert(loaded.clone());
         Ok(loaded)
     }
@@ -154,7 +195,12 @@ impl ComponentStore {
             .insert(loaded.id, loaded);
     }
 
-    fn compile(&self, id: ComponentId, wasm: &[u8]) -> Result<LoadedComponent> {
+    fn compile(
+        &self,
+        id: ComponentId,
+        wasm: &[u8],
+        dependencies: Vec<GrpcDependencyConfig>,
+    ) -> Result<LoadedComponent> {
         if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
             return Err(Error::InvalidComponent(
                 "the bytes are not WebAssembly (no `\\0asm` header)".into(),
@@ -179,9 +225,33 @@ impl ComponentStore {
             .instantiate_pre(&component)
             .map_err(|e| Error::InvalidComponent(format!("cannot link its imports: {e:#}")))?;
 
-        let info = describe_component(&self.engine, &id, wasm.len() as u64, &component);
-        Ok(LoadedComponent { id, info, pre })
+        let mut info = describe_component(&self.engine, &id, wasm.len() as u64, &component);
+        info.grpc_dependencies = dependencies
+            .iter()
+            .map(|d| GrpcDependencyInfo {
+                name: d.name.clone(),
+                services: d.services.clone(),
+                endpoint: d.endpoint.clone(),
+            })
+            .collect();
+        Ok(LoadedComponent {
+            id,
+            info,
+            pre,
+            dependencies,
+        })
     }
+}
+
+/// The content address of an upload: sha256 over the wasm, a separator and
+/// the dependencies' JSON.
+fn content_id(wasm: &[u8], deps_json: &[u8]) -> ComponentId {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(wasm);
+    hasher.update(b"\0reprise-dependencies\0");
+    hasher.update(deps_json);
+    ComponentId::from_digest(hasher.finalize().into())
 }
 
 fn describe_component(
@@ -214,6 +284,7 @@ fn describe_component(
         size,
         exports,
         imports,
+        grpc_dependencies: Vec::new(),
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use wasmtime::Engine;
 
 use crate::components::{ComponentInfo, ComponentStore};
+use crate::deps::GrpcDependencyConfig;
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::worker::{
@@ -120,11 +121,16 @@ impl Executor {
         &self.oplog
     }
 
-    /// Stores a component; returns its metadata (with its content-addressed id).
-    pub async fn add_component(&self, wasm: Vec<u8>) -> Result<ComponentInfo> {
+    /// Stores a component with its gRPC dependencies; returns its metadata
+    /// (with its content-addressed id).
+    pub async fn add_component(
+        &self,
+        wasm: Vec<u8>,
+        dependencies: Vec<GrpcDependencyConfig>,
+    ) -> Result<ComponentInfo> {
         let components = &self.components;
         // Compilation is CPU-heavy: keep it off the async workers.
-        let loaded = tokio::task::block_in_place(|| components.add(&wasm))?;
+        let loaded = tokio::task::block_in_place(|| components.add(&wasm, dependencies))?;
         Ok(loaded.info.clone())
     }
 

@@ -11,6 +11,7 @@
 //! its invocation loop) and [`executor`] (the facade the API and CLI use).
 
 pub mod components;
+pub mod deps;
 pub mod durable;
 pub mod engine;
 pub mod error;

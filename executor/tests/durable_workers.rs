@@ -43,7 +43,7 @@ async fn counter_state_is_rebuilt_by_replay_after_restart() {
     {
         let executor = Executor::open(config(&dir)).await.unwrap();
         let info = executor
-            .add_component(wasm(reprise_test_components::COUNTER))
+            .add_component(wasm(reprise_test_components::COUNTER), vec![])
             .await
             .unwrap();
         assert!(info.exports.iter().any(|e| e.name == "add"), "{info:?}");
@@ -86,7 +86,7 @@ async fn clocks_and_random_are_replayed_exactly() {
     {
         let executor = Executor::open(config(&dir)).await.unwrap();
         let info = executor
-            .add_component(wasm(reprise_test_components::CLOCK_RANDOM))
+            .add_component(wasm(reprise_test_components::CLOCK_RANDOM), vec![])
             .await
             .unwrap();
         let component: ComponentId = info.id.parse().unwrap();
@@ -120,7 +120,7 @@ async fn same_idempotency_key_returns_stored_result_without_running() {
     let dir = tempfile::tempdir().unwrap();
     let executor = Executor::open(config(&dir)).await.unwrap();
     let info = executor
-        .add_component(wasm(reprise_test_components::COUNTER))
+        .add_component(wasm(reprise_test_components::COUNTER), vec![])
         .await
         .unwrap();
     let component: ComponentId = info.id.parse().unwrap();
@@ -173,7 +173,7 @@ async fn write_log(dir: &tempfile::TempDir, worker: &WorkerId, kinds: Vec<EntryK
 async fn counter_component(dir: &tempfile::TempDir) -> ComponentId {
     let executor = Executor::open(config(dir)).await.unwrap();
     let info = executor
-        .add_component(wasm(reprise_test_components::COUNTER))
+        .add_component(wasm(reprise_test_components::COUNTER), vec![])
         .await
         .unwrap();
     info.id.parse().unwrap()
@@ -269,21 +269,21 @@ async fn bad_input_gets_clear_errors() {
     let executor = Executor::open(config(&dir)).await.unwrap();
 
     let err = executor
-        .add_component(b"not wasm at all".to_vec())
+        .add_component(b"not wasm at all".to_vec(), vec![])
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("not WebAssembly"), "{err}");
     let core_module = b"\0asm\x01\0\0\0".to_vec();
     let err = executor
-        .add_component(core_module)
+        .add_component(core_module, vec![])
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("core WebAssembly module"), "{err}");
 
     let info = executor
-        .add_component(wasm(reprise_test_components::COUNTER))
+        .add_component(wasm(reprise_test_components::COUNTER), vec![])
         .await
         .unwrap();
     let component: ComponentId = info.id.parse().unwrap();

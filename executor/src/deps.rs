@@ -1,0 +1,122 @@
+//! The gRPC dependencies stored with a component: everything the executor
+//! needs at run time to link and call them, uploaded with the wasm.
+//!
+//! The client (`worker-executor component add --manifest ...`) compiles the
+//! manifest's protos and sends this structure as JSON; the executor never
+//! reads `.proto` files or the manifest itself. Secrets are not part of it:
+//! auth names environment variables, which the executor reads from its own
+//! environment when it calls.
+
+use serde::{Deserialize, Serialize};
+
+/// One `type: grpc` dependency of a component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct GrpcDependencyConfig {
+    /// The dependency's name in the manifest (used for endpoint overrides).
+    pub name: String,
+    /// Encoded `google.protobuf.FileDescriptorSet`, self-contained (imports included), base64 in JSON.
+    #[serde(with = "base64_bytes")]
+    pub descriptor_set: Vec<u8>,
+    /// Full names of the services the component may import.
+    pub services: Vec<String>,
+    /// Default endpoint (`http://host:port`).
+    pub endpoint: String,
+    /// Deadline of each call attempt in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How calls authenticate.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Namespace of the generated WIT package, for one-segment proto packages.
+    #[serde(default)]
+    pub wit_namespace: Option<String>,
+    /// Version of the generated WIT package, overriding the proto package's `vN`.
+    #[serde(default)]
+    pub wit_version: Option<String>,
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+/// Credentials, as names of environment variables of the executor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// `authorization: Bearer <token>`.
+    Bearer {
+        /// Variable holding the token.
+        token_env: String,
+    },
+    /// `authorization: Basic ...`.
+    Basic {
+        /// User name given inline.
+        #[serde(default)]
+        username: Option<String>,
+        /// Variable holding the user name, if not inline.
+        #[serde(default)]
+        username_env: Option<String>,
+        /// Variable holding the password.
+        password_env: String,
+    },
+    /// A custom metadata key carrying an API key.
+    ApiKey {
+        /// Metadata key, e.g. `x-api-key`.
+        header: String,
+        /// Variable holding the key.
+        value_env: String,
+    },
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text.as_bytes()).map_err(|e| {
+            serde::de::Error::custom(format!("descriptor-set is not valid base64: {e}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_and_unknown_keys_rejected() {
+        let dep = GrpcDependencyConfig {
+            name: "todo".into(),
+            descriptor_set: vec![1, 2, 3],
+            services: vec!["core.todo.v1.TodoService".into()],
+            endpoint: "http://127.0.0.1:50051".into(),
+            timeout_ms: 5000,
+            auth: Some(AuthConfig::Bearer {
+                token_env: "TODO_TOKEN".into(),
+            }),
+            wit_namespace: None,
+            wit_version: None,
+        };
+        let json = serde_json::to_string(&dep).unwrap();
+        assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");
+        let back: GrpcDependencyConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, dep);
+        let bad = json.replace("\"services\"", "\"servces\"");
+        let err = serde_json::from_str::<GrpcDependencyConfig>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("servces"), "{err}");
+        let bad = json.replace("AQID", "!!!");
+        let err = serde_json::from_str::<GrpcDependencyConfig>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("base64"), "{err}");
+    }
+}
