@@ -175,7 +175,10 @@ mod tests {
             for bit in 0..8 {
                 let mut b = bytes.clone();
                 b[i] ^= 1 << bit;
-                assert!(decode_stored(&b).is_err(), "flip of bit {bit} in byte {i} undetected");
+                assert!(
+                    decode_stored(&b).is_err(),
+                    "flip of bit {bit} in byte {i} undetected"
+                );
             }
         }
     }

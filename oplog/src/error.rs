@@ -157,7 +157,10 @@ impl fmt::Display for Corruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Corruption::TooShort { len } => {
-                write!(f, "record of {len} bytes is shorter than its 5-byte framing")
+                write!(
+                    f,
+                    "record of {len} bytes is shorter than its 5-byte framing"
+                )
             }
             Corruption::ChecksumMismatch { stored, computed } => write!(
                 f,

@@ -52,7 +52,10 @@ pub(crate) fn parse_sha256_hex(kind: &'static str, s: &str) -> Result<[u8; 32]> 
         return Err(invalid(
             kind,
             s,
-            format!("expected 64 lowercase hex digits, got {} characters", s.len()),
+            format!(
+                "expected 64 lowercase hex digits, got {} characters",
+                s.len()
+            ),
         ));
     }
     let mut out = [0u8; 32];
@@ -65,7 +68,11 @@ pub(crate) fn parse_sha256_hex(kind: &'static str, s: &str) -> Result<[u8; 32]> 
         match (digit(pair[0]), digit(pair[1])) {
             (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
             _ => {
-                let pos = if digit(pair[0]).is_none() { 2 * i } else { 2 * i + 1 };
+                let pos = if digit(pair[0]).is_none() {
+                    2 * i
+                } else {
+                    2 * i + 1
+                };
                 return Err(invalid(
                     kind,
                     s,
@@ -115,7 +122,11 @@ impl WorkerId {
             return Err(invalid(
                 KIND,
                 name,
-                format!("is {} characters long, at most {} allowed", name.len(), Self::MAX_LEN),
+                format!(
+                    "is {} characters long, at most {} allowed",
+                    name.len(),
+                    Self::MAX_LEN
+                ),
             ));
         }
         if let Some((pos, c)) = name
@@ -282,7 +293,11 @@ impl FromStr for OplogIndex {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let n: u64 = s.parse().map_err(|e| {
-            invalid("oplog index", s, format!("not an unsigned 64-bit integer ({e})"))
+            invalid(
+                "oplog index",
+                s,
+                format!("not an unsigned 64-bit integer ({e})"),
+            )
         })?;
         OplogIndex::new(n)
     }
@@ -323,7 +338,11 @@ impl IdempotencyKey {
             return Err(invalid(
                 KIND,
                 &key,
-                format!("is {} characters long, at most {} allowed", key.len(), Self::MAX_LEN),
+                format!(
+                    "is {} characters long, at most {} allowed",
+                    key.len(),
+                    Self::MAX_LEN
+                ),
             ));
         }
         if let Some((pos, c)) = key.char_indices().find(|(_, c)| !matches!(c, ' '..='~')) {
@@ -459,7 +478,11 @@ mod tests {
         let text = id.to_string();
         assert_eq!(text.len(), 64);
         assert_eq!(text.parse::<ComponentId>().unwrap(), id);
-        let upper = text.to_uppercase().parse::<ComponentId>().unwrap_err().to_string();
+        let upper = text
+            .to_uppercase()
+            .parse::<ComponentId>()
+            .unwrap_err()
+            .to_string();
         assert!(upper.contains("not a lowercase hex digit"), "{upper}");
         let short = "abc".parse::<ComponentId>().unwrap_err().to_string();
         assert!(short.contains("got 3 characters"), "{short}");

@@ -57,7 +57,12 @@ impl fmt::Debug for Payload {
         const SHOWN: usize = 32;
         let head = &self.0[..self.0.len().min(SHOWN)];
         let ellipsis = if self.0.len() > SHOWN { "..." } else { "" };
-        write!(f, "Payload({} bytes: {}{ellipsis})", self.0.len(), to_hex(head))
+        write!(
+            f,
+            "Payload({} bytes: {}{ellipsis})",
+            self.0.len(),
+            to_hex(head)
+        )
     }
 }
 
@@ -222,7 +227,9 @@ pub fn resolve_entry(
                 }));
             }
             if PayloadDigest::of(&bytes) != r.digest {
-                return Err(corrupt(Corruption::PayloadDigestMismatch { expected: r.digest }));
+                return Err(corrupt(Corruption::PayloadDigestMismatch {
+                    expected: r.digest,
+                }));
             }
             Ok(Payload(bytes))
         }
@@ -247,7 +254,13 @@ mod tests {
         let p = externalize(Payload::from("abcd"), 3, &mut ext);
         let digest = PayloadDigest::of(b"abcd");
         assert_eq!(p, StoredPayload::External(PayloadRef { digest, len: 4 }));
-        assert_eq!(ext, vec![ExternalPayload { digest, bytes: b"abcd".to_vec() }]);
+        assert_eq!(
+            ext,
+            vec![ExternalPayload {
+                digest,
+                bytes: b"abcd".to_vec()
+            }]
+        );
         // Known SHA-256 of "abcd".
         assert_eq!(
             digest.to_string(),

@@ -31,8 +31,11 @@ pub trait OplogStore: Send + Sync + fmt::Debug {
     /// may appear only at index 1, and every index an entry references
     /// (`begin_index`, `retry_from`, `open_index`) must be earlier than the
     /// entry itself. An empty batch is a no-op.
-    async fn append(&self, worker_id: &WorkerId, entries: Vec<OplogEntry>)
-    -> Result<Vec<OplogIndex>>;
+    async fn append(
+        &self,
+        worker_id: &WorkerId,
+        entries: Vec<OplogEntry>,
+    ) -> Result<Vec<OplogIndex>>;
 
     /// Makes everything appended to `worker_id` so far durable. Backends may
     /// make more durable (sled flushes all workers at once).
@@ -171,7 +174,11 @@ impl fmt::Display for RecoveryReport {
             "oplog recovery: {} workers, {} entries checked{}",
             self.workers,
             self.entries_checked,
-            if self.verified { "" } else { " (verification disabled)" }
+            if self.verified {
+                ""
+            } else {
+                " (verification disabled)"
+            }
         )?;
         if self.is_clean() {
             f.write_str(", nothing dropped")?;
@@ -184,7 +191,11 @@ impl fmt::Display for RecoveryReport {
             )?;
         }
         if self.malformed_keys_removed > 0 {
-            write!(f, "; {} malformed keys removed", self.malformed_keys_removed)?;
+            write!(
+                f,
+                "; {} malformed keys removed",
+                self.malformed_keys_removed
+            )?;
         }
         if self.orphan_payloads_removed > 0 {
             write!(
@@ -241,7 +252,9 @@ pub fn assign_indices<P>(
             )));
         }
         out.push(index);
-        next = next.checked_add(1).ok_or_else(|| reject("index overflow".into()))?;
+        next = next
+            .checked_add(1)
+            .ok_or_else(|| reject("index overflow".into()))?;
     }
     Ok(out)
 }

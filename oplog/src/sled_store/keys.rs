@@ -85,6 +85,9 @@ mod tests {
         assert_eq!(parse_payload_key(&payload_key(&ab, &d)), Some((ab, d)));
         assert_eq!(parse_entry_key(b"no-separator"), None);
         assert_eq!(parse_entry_key(b"a\x00short"), None);
-        assert_eq!(parse_entry_key(b"bad/name\x00\x00\x00\x00\x00\x00\x00\x00\x01"), None);
+        assert_eq!(
+            parse_entry_key(b"bad/name\x00\x00\x00\x00\x00\x00\x00\x00\x01"),
+            None
+        );
     }
 }

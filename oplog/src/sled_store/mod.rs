@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -67,7 +68,7 @@ impl SledOplogStore {
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         options.validate()?;
         let dir = dir.as_ref();
-        let db = sled::Config::new().path(dir).open()?;
+        let db = open_db(dir)?;
         let data_path: PathBuf = dir.join("db");
         let data_file = File::open(&data_path).map_err(|source| Error::Io {
             context: format!("opening {} for fsync", data_path.display()),
@@ -83,7 +84,11 @@ impl SledOplogStore {
         Self::from_parts(db, options, None)
     }
 
-    fn from_parts(db: sled::Db, options: StoreOptions, data_file: Option<Arc<File>>) -> Result<Self> {
+    fn from_parts(
+        db: sled::Db,
+        options: StoreOptions,
+        data_file: Option<Arc<File>>,
+    ) -> Result<Self> {
         let meta = db.open_tree(META_TREE)?;
         match meta.get(LAYOUT_KEY)? {
             None => {
@@ -161,6 +166,39 @@ impl SledOplogStore {
                 source: std::io::Error::other(e),
             })?,
             Err(_) => sync(),
+        }
+    }
+}
+
+/// Opens the sled database in `dir`, waiting (bounded) for the directory lock.
+///
+/// sled finishes in-flight log writes on its own thread pool after the last
+/// handle is dropped, and they hold the database's file lock for a few
+/// milliseconds more; reopening in the same process right after closing
+/// (tests, in-process restarts) would otherwise fail spuriously.
+fn open_db(dir: &Path) -> Result<sled::Db> {
+    const ATTEMPTS: u32 = 100;
+    const PAUSE: Duration = Duration::from_millis(20);
+    let mut attempt = 1;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if attempt == ATTEMPTS {
+                    return Err(Error::Io {
+                        context: format!(
+                            "opening {}: the database is locked by another process or store \
+                             (waited {:?})",
+                            dir.display(),
+                            PAUSE * ATTEMPTS
+                        ),
+                        source: e,
+                    });
+                }
+                attempt += 1;
+                std::thread::sleep(PAUSE);
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }

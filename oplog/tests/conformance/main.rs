@@ -1,0 +1,16 @@
+//! The store conformance suite run against both stores, plus property tests:
+//! arbitrary entry sequences round-trip through each store, and a model test
+//! checks the sled store against a plain `Vec` across reopen steps.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod memory {
+    crate::conformance_suite!(crate::common::memory);
+}
+
+mod sled {
+    crate::conformance_suite!(crate::common::sled);
+}
+
+mod properties;

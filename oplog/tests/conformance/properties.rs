@@ -1,0 +1,139 @@
+//! Property tests of the stores: round trips of arbitrary entry sequences,
+//! and a model test of the sled store (against a `Vec` per worker) with
+//! reopen steps.
+
+use std::collections::BTreeMap;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use reprise_oplog::{OplogEntry, OplogIndex, OplogStore, SledOplogStore, StoreOptions, WorkerId};
+
+use crate::common::strategies::{entry, fix_up};
+use crate::common::{Harness, block_on, memory, sled, wid};
+
+fn options() -> StoreOptions {
+    // Small threshold so the generated 48..700-byte payloads go out of line.
+    StoreOptions {
+        payload_threshold: 64,
+        ..StoreOptions::default()
+    }
+}
+
+async fn round_trip(h: Harness, batches: Vec<Vec<OplogEntry>>) {
+    let w = wid("prop");
+    let mut expected = Vec::new();
+    for batch in batches {
+        let batch = fix_up(batch, expected.len() as u64 + 1);
+        let indices = h.store.append(&w, batch.clone()).await.unwrap();
+        let first = expected.len() as u64 + 1;
+        let want: Vec<_> = (first..first + batch.len() as u64)
+            .map(|n| OplogIndex::new(n).unwrap())
+            .collect();
+        assert_eq!(indices, want);
+        expected.extend(batch);
+    }
+    h.store.commit(&w).await.unwrap();
+    if expected.is_empty() {
+        assert_eq!(h.store.last_index(&w).await.unwrap(), None);
+    } else {
+        assert_eq!(h.store.read_all(&w).await.unwrap(), expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn entries_round_trip_through_memory_store(
+        batches in vec(vec(entry(), 0..6), 0..5)
+    ) {
+        block_on(round_trip(memory(options()), batches));
+    }
+
+    #[test]
+    fn entries_round_trip_through_sled_store(
+        batches in vec(vec(entry(), 0..6), 0..5)
+    ) {
+        block_on(round_trip(sled(options()), batches));
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append {
+        worker: usize,
+        entries: Vec<OplogEntry>,
+    },
+    Commit {
+        worker: usize,
+    },
+    Delete {
+        worker: usize,
+    },
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..3usize, vec(entry(), 1..5)).prop_map(|(worker, entries)| Op::Append { worker, entries }),
+        2 => (0..3usize).prop_map(|worker| Op::Commit { worker }),
+        1 => (0..3usize).prop_map(|worker| Op::Delete { worker }),
+        2 => Just(Op::Reopen),
+    ]
+}
+
+fn worker(n: usize) -> WorkerId {
+    wid(&format!("model-{n}"))
+}
+
+async fn check_against_model(store: &SledOplogStore, model: &BTreeMap<usize, Vec<OplogEntry>>) {
+    let listed = store.list_workers().await.unwrap();
+    let expected: Vec<WorkerId> = model.keys().map(|&n| worker(n)).collect();
+    assert_eq!(listed, expected);
+    for (&n, log) in model {
+        let w = worker(n);
+        assert_eq!(
+            store.last_index(&w).await.unwrap(),
+            Some(OplogIndex::new(log.len() as u64).unwrap())
+        );
+        assert_eq!(&store.read_all(&w).await.unwrap(), log);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn sled_store_matches_vec_model_across_reopens(ops in vec(op(), 1..25)) {
+        let dir = tempfile::tempdir().unwrap();
+        block_on(async {
+            let mut store = SledOplogStore::open_with(dir.path(), options()).unwrap();
+            let mut model: BTreeMap<usize, Vec<OplogEntry>> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Append { worker: n, entries } => {
+                        let log = model.entry(n).or_default();
+                        let batch = fix_up(entries, log.len() as u64 + 1);
+                        store.append(&worker(n), batch.clone()).await.unwrap();
+                        log.extend(batch);
+                    }
+                    Op::Commit { worker: n } => store.commit(&worker(n)).await.unwrap(),
+                    Op::Delete { worker: n } => {
+                        let existed = store.delete_worker(&worker(n)).await.unwrap();
+                        assert_eq!(existed, model.remove(&n).is_some());
+                    }
+                    Op::Reopen => {
+                        drop(store);
+                        store = SledOplogStore::open_with(dir.path(), options()).unwrap();
+                        let report = store.recovery_report();
+                        assert!(report.is_clean(), "{report}");
+                        assert_eq!(report.orphan_payloads_removed, 0, "{report}");
+                        assert_eq!(report.workers, model.len());
+                    }
+                }
+                check_against_model(&store, &model).await;
+            }
+        });
+    }
+}
