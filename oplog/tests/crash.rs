@@ -1,0 +1,311 @@
+//! Crash harness: the test binary re-runs itself as a child that appends and
+//! commits entries and prints every acknowledged commit; the parent SIGKILLs
+//! it at a random moment, reopens the store and checks that each worker's log
+//! is an unbroken prefix of what the child appended and that everything
+//! acknowledged as committed survived.
+//!
+//! Environment:
+//! * `REPRISE_CRASH_SEED=<u64>`: seed of the run (printed; set it to replay).
+//! * `REPRISE_CRASH_ROUNDS=<n>`: number of kill rounds (default 60).
+//! * `REPRISE_CRASH_CHILD_DIR` / `REPRISE_CRASH_CHILD_SEED`: set by the parent
+//!   to switch a run into child mode.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reprise_oplog::{
+    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, Payload,
+    RequestHash, SideEffectClass, SledOplogStore, StoreOptions, Timestamp, WorkerId,
+};
+
+const CHILD_DIR_ENV: &str = "REPRISE_CRASH_CHILD_DIR";
+const CHILD_SEED_ENV: &str = "REPRISE_CRASH_CHILD_SEED";
+const SEED_ENV: &str = "REPRISE_CRASH_SEED";
+const ROUNDS_ENV: &str = "REPRISE_CRASH_ROUNDS";
+const WORKERS: usize = 3;
+/// The child stops on its own after this long if nobody kills it.
+const CHILD_LIFETIME: Duration = Duration::from_secs(10);
+
+/// splitmix64: small, seedable, good enough to pick delays and batch sizes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn options() -> StoreOptions {
+    // Small threshold: about half of the generated payloads go out of line.
+    StoreOptions {
+        payload_threshold: 64,
+        ..StoreOptions::default()
+    }
+}
+
+fn worker(k: usize) -> WorkerId {
+    WorkerId::new(format!("crash-{k}")).expect("valid worker id")
+}
+
+fn idx(n: u64) -> OplogIndex {
+    OplogIndex::new(n).expect("non-zero index")
+}
+
+/// The entry the child appends at `index` of worker `k`: a pure function, so
+/// the parent knows exactly what every surviving entry must be.
+fn entry_for(k: usize, index: u64) -> OplogEntry {
+    let bytes = |salt: u64| -> Vec<u8> {
+        let len = ((index * 37 + salt) % 140) as usize;
+        (0..len)
+            .map(|i| (i as u64 ^ index ^ k as u64) as u8)
+            .collect()
+    };
+    let kind = if index == 1 {
+        EntryKind::Create {
+            component_id: ComponentId::of_bytes(format!("component-{k}").as_bytes()),
+            env: [("WORKER".to_string(), k.to_string())].into(),
+            args: vec![],
+            endpoint_overrides: Default::default(),
+        }
+    } else {
+        match index % 5 {
+            0 => EntryKind::ImportedFunctionInvoked {
+                function: "core:todo/todo-service.todo-add".into(),
+                request: Payload::new(bytes(1)),
+                request_hash: RequestHash::of(&bytes(1)),
+                response: Payload::new(bytes(2)),
+                side_effect_class: SideEffectClass::WriteRemote,
+            },
+            1 => EntryKind::StreamFrameReceived {
+                open_index: idx(index - 1),
+                frame: Payload::new(bytes(3)),
+            },
+            2 => EntryKind::BeginRemoteWrite,
+            3 => EntryKind::EndRemoteWrite {
+                begin_index: idx(index - 1),
+            },
+            _ => EntryKind::ExportedFunctionInvoked {
+                function: "run".into(),
+                params: Payload::new(bytes(4)),
+                idempotency_key: IdempotencyKey::derived(&worker(k), idx(index)),
+            },
+        }
+    };
+    OplogEntry {
+        timestamp: Timestamp::from_micros(index),
+        kind,
+    }
+}
+
+fn main() {
+    match std::env::var(CHILD_DIR_ENV) {
+        Ok(dir) => child(Path::new(&dir)),
+        Err(_) => parent(),
+    }
+}
+
+/// Child mode: append forever (bounded by `CHILD_LIFETIME`), committing now
+/// and then, and acknowledge each commit on stdout once it returned.
+fn child(dir: &Path) {
+    let seed: u64 = std::env::var(CHILD_SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut rng = Rng(seed);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = SledOplogStore::open_with(dir, options()).expect("child opens store");
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "ready").expect("stdout");
+        stdout.flush().expect("stdout");
+        let start = Instant::now();
+        while start.elapsed() < CHILD_LIFETIME {
+            let k = rng.below(WORKERS as u64) as usize;
+            let w = worker(k);
+            let next = store
+                .last_index(&w)
+                .await
+                .expect("last index")
+                .map_or(1, |i| i.get() + 1);
+            let n = 1 + rng.below(8);
+            let batch: Vec<_> = (next..next + n).map(|i| entry_for(k, i)).collect();
+            store.append(&w, batch).await.expect("append");
+            if rng.below(3) == 0 {
+                store.commit(&w).await.expect("commit");
+                writeln!(stdout, "committed {k} {}", next + n - 1).expect("stdout");
+                stdout.flush().expect("stdout");
+            }
+            let pause = rng.below(400);
+            if pause > 0 {
+                std::thread::sleep(Duration::from_micros(pause));
+            }
+        }
+    });
+}
+
+/// Kills the child if the parent panics before doing so.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn parent() {
+    let seed: u64 = match std::env::var(SEED_ENV) {
+        Ok(s) => s
+            .parse()
+            .expect("REPRISE_CRASH_SEED must be an unsigned integer"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+    };
+    let rounds: u64 = std::env::var(ROUNDS_ENV)
+        .ok()
+        .map(|s| {
+            s.parse()
+                .expect("REPRISE_CRASH_ROUNDS must be an unsigned integer")
+        })
+        .unwrap_or(60);
+    println!("crash harness: seed {seed} (replay with {SEED_ENV}={seed}), {rounds} rounds");
+
+    let exe = std::env::current_exe().expect("own executable");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut rng = Rng(seed);
+    // Highest index acknowledged as committed per worker, over all rounds.
+    let mut acked: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut total_acks = 0u64;
+    let mut unclean = 0u64;
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    for round in 0..rounds {
+        let context = format!("seed {seed}, round {round}");
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .env(CHILD_DIR_ENV, dir.path())
+                .env(CHILD_SEED_ENV, rng.next().to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn child"),
+        );
+        let stdout = child.0.stdout.take().expect("child stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = Vec::new();
+            // Ends at EOF, i.e. when the child dies.
+            while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                if line.last() == Some(&b'\n') {
+                    let _ = tx.send(String::from_utf8_lossy(&line).trim().to_string());
+                }
+                line.clear();
+            }
+        });
+
+        // One round in five kills at a random moment after spawn (possibly
+        // during open and recovery); the others kill while appending.
+        if rng.below(5) == 0 {
+            std::thread::sleep(Duration::from_micros(rng.below(30_000)));
+        } else {
+            let ready = rx.recv_timeout(Duration::from_secs(20));
+            assert_eq!(
+                ready.as_deref(),
+                Ok("ready"),
+                "{context}: child did not start"
+            );
+            std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        }
+        child.0.kill().expect("SIGKILL child");
+        let status = child.0.wait().expect("reap child");
+        assert!(
+            !status.success(),
+            "{context}: child exited by itself ({status})"
+        );
+        reader.join().expect("reader thread");
+        for line in rx.try_iter() {
+            let mut parts = line.split_whitespace();
+            if parts.next() != Some("committed") {
+                continue;
+            }
+            let k: usize = parts
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("worker number");
+            let i: u64 = parts.next().and_then(|s| s.parse().ok()).expect("index");
+            let slot = acked.entry(k).or_default();
+            *slot = (*slot).max(i);
+            total_acks += 1;
+        }
+
+        rt.block_on(async {
+            let store = SledOplogStore::open_with(dir.path(), options())
+                .unwrap_or_else(|e| panic!("{context}: reopen failed: {e}"));
+            let report = store.recovery_report();
+            if !report.is_clean() {
+                unclean += 1;
+                println!("{context}: {report}");
+            }
+            for k in 0..WORKERS {
+                let w = worker(k);
+                let log = match store.last_index(&w).await.expect("last index") {
+                    Some(_) => store
+                        .read_all(&w)
+                        .await
+                        .unwrap_or_else(|e| panic!("{context}: reading {w}: {e}")),
+                    None => Vec::new(),
+                };
+                for (pos, e) in log.iter().enumerate() {
+                    let i = pos as u64 + 1;
+                    assert_eq!(
+                        e,
+                        &entry_for(k, i),
+                        "{context}: worker {w} index {i} is not what was appended"
+                    );
+                }
+                let committed = acked.get(&k).copied().unwrap_or(0);
+                assert!(
+                    log.len() as u64 >= committed,
+                    "{context}: worker {w} has {} entries but {committed} were acknowledged as committed",
+                    log.len()
+                );
+            }
+        });
+    }
+    let survived: Vec<String> = acked
+        .iter()
+        .map(|(k, i)| format!("crash-{k}>={i}"))
+        .collect();
+    println!(
+        "crash harness: {rounds} rounds in {:.1?}, {total_acks} commit acks checked ({}), {unclean} recoveries dropped data",
+        started.elapsed(),
+        survived.join(", ")
+    );
+    assert!(
+        total_acks > 0,
+        "seed {seed}: the child never acknowledged a commit"
+    );
+    println!("test crash_harness ... ok");
+}

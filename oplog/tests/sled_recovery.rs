@@ -1,0 +1,397 @@
+//! Corruption handling of the sled store: damage is reported on read as a
+//! typed error naming worker and index, and opening cuts every log back to its
+//! longest valid prefix and reports what it dropped.
+//!
+//! The tests damage the database through `SledOplogStore::sled_db`, using the
+//! documented key layout: `<worker> 0x00 <index u64 BE>` in `oplog_entries`,
+//! `<worker> 0x00 <sha256>` in `oplog_payloads`.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::Path;
+
+use reprise_oplog::{
+    Corruption, EntryKind, Error, OplogEntry, OplogIndex, OplogStore, Payload, PayloadDigest,
+    SledOplogStore, StoreOptions, Timestamp, WorkerId,
+};
+
+use common::{create_entry, numbered_entry, wid};
+
+fn idx(n: u64) -> OplogIndex {
+    OplogIndex::new(n).unwrap()
+}
+
+fn entry_key(w: &WorkerId, index: u64) -> Vec<u8> {
+    let mut k = w.as_str().as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn payload_key(w: &WorkerId, digest: &PayloadDigest) -> Vec<u8> {
+    let mut k = w.as_str().as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&digest.0);
+    k
+}
+
+fn small_threshold() -> StoreOptions {
+    StoreOptions {
+        payload_threshold: 32,
+        ..StoreOptions::default()
+    }
+}
+
+fn big_frame(n: u8) -> (OplogEntry, PayloadDigest) {
+    let bytes = vec![n; 1000];
+    let digest = PayloadDigest::of(&bytes);
+    let e = OplogEntry {
+        timestamp: Timestamp::from_micros(u64::from(n)),
+        kind: EntryKind::StreamFrameSent {
+            open_index: OplogIndex::FIRST,
+            frame: Payload::new(bytes),
+        },
+    };
+    (e, digest)
+}
+
+/// Writes `n` entries (Create + numbered) for each worker, commits, closes.
+async fn populate(dir: &Path, workers: &[(&str, u64)]) {
+    let store = SledOplogStore::open_with(dir, small_threshold()).unwrap();
+    for &(name, n) in workers {
+        let w = wid(name);
+        let mut batch = vec![create_entry()];
+        batch.extend((2..=n).map(numbered_entry));
+        store.append(&w, batch).await.unwrap();
+        store.commit(&w).await.unwrap();
+    }
+}
+
+fn expected_log(n: u64) -> Vec<OplogEntry> {
+    let mut v = vec![create_entry()];
+    v.extend((2..=n).map(numbered_entry));
+    v
+}
+
+/// Applies `f` to the entries tree of the closed store in `dir`.
+fn with_tree(dir: &Path, tree: &str, f: impl FnOnce(&sled::Tree)) {
+    let store = SledOplogStore::open_with(dir, small_threshold()).unwrap();
+    let t = store.sled_db().open_tree(tree).unwrap();
+    f(&t);
+    store.sled_db().flush().unwrap();
+}
+
+fn flip_byte(tree: &sled::Tree, key: &[u8], pos: usize) {
+    let mut v = tree.get(key).unwrap().expect("key present").to_vec();
+    v[pos] ^= 0x40;
+    tree.insert(key, v).unwrap();
+}
+
+#[tokio::test]
+async fn committed_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("a", 10), ("b", 3)]).await;
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!((report.workers, report.entries_checked), (2, 13));
+    assert_eq!(store.read_all(&wid("a")).await.unwrap(), expected_log(10));
+    assert_eq!(store.read_all(&wid("b")).await.unwrap(), expected_log(3));
+}
+
+#[tokio::test]
+async fn flipped_byte_is_a_typed_error_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("victim", 8)]).await;
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let w = wid("victim");
+    let entries = store.sled_db().open_tree("oplog_entries").unwrap();
+    flip_byte(&entries, &entry_key(&w, 5), 3);
+
+    assert_eq!(store.read(&w, idx(1), 4).await.unwrap(), expected_log(4));
+    let err = store.read(&w, idx(2), 10).await.unwrap_err();
+    match &err {
+        Error::Corrupt {
+            worker_id,
+            index,
+            reason: Corruption::ChecksumMismatch { .. },
+        } => {
+            assert_eq!(worker_id, &w);
+            assert_eq!(*index, idx(5));
+        }
+        other => panic!("expected a checksum error, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("victim") && text.contains("index 5"),
+        "{text}"
+    );
+    assert!(err.is_corruption());
+}
+
+#[tokio::test]
+async fn opening_truncates_to_longest_valid_prefix_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("damaged", 10), ("healthy", 4)]).await;
+    with_tree(dir.path(), "oplog_entries", |t| {
+        flip_byte(t, &entry_key(&wid("damaged"), 6), 2)
+    });
+
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report().clone();
+    assert!(!report.is_clean());
+    assert_eq!(report.truncated.len(), 1, "{report}");
+    let t = &report.truncated[0];
+    assert_eq!(t.worker_id, wid("damaged"));
+    assert_eq!(t.first_dropped, idx(6));
+    assert_eq!(t.entries_dropped, 5);
+    assert!(
+        matches!(t.reason, Corruption::ChecksumMismatch { .. }),
+        "{report}"
+    );
+    assert_eq!(report.entries_dropped(), 5);
+    let text = report.to_string();
+    assert!(
+        text.contains("worker damaged truncated before index 6"),
+        "{text}"
+    );
+
+    let damaged = wid("damaged");
+    assert_eq!(store.last_index(&damaged).await.unwrap(), Some(idx(5)));
+    assert_eq!(store.read_all(&damaged).await.unwrap(), expected_log(5));
+    assert_eq!(
+        store.read_all(&wid("healthy")).await.unwrap(),
+        expected_log(4)
+    );
+    // The log continues at the first dropped index.
+    assert_eq!(
+        store
+            .append(&damaged, vec![numbered_entry(99)])
+            .await
+            .unwrap(),
+        vec![idx(6)]
+    );
+    drop(store);
+
+    // The repair itself is durable: a second open finds nothing to drop.
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    assert!(
+        store.recovery_report().is_clean(),
+        "{}",
+        store.recovery_report()
+    );
+    assert_eq!(store.last_index(&damaged).await.unwrap(), Some(idx(6)));
+}
+
+#[tokio::test]
+async fn torn_tail_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("torn", 6)]).await;
+    with_tree(dir.path(), "oplog_entries", |t| {
+        let key = entry_key(&wid("torn"), 6);
+        let v = t.get(&key).unwrap().unwrap();
+        t.insert(&key, &v[..v.len() / 2]).unwrap();
+    });
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert_eq!(report.truncated.len(), 1, "{report}");
+    assert_eq!(report.truncated[0].first_dropped, idx(6));
+    assert_eq!(report.truncated[0].entries_dropped, 1);
+    assert_eq!(store.read_all(&wid("torn")).await.unwrap(), expected_log(5));
+}
+
+#[tokio::test]
+async fn gap_in_indices_truncates_at_the_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("gappy", 8)]).await;
+    with_tree(dir.path(), "oplog_entries", |t| {
+        t.remove(entry_key(&wid("gappy"), 4)).unwrap();
+    });
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let t = &store.recovery_report().truncated[0];
+    assert_eq!(t.first_dropped, idx(4));
+    assert_eq!(t.entries_dropped, 4, "entries 5..=8 are removed");
+    assert!(
+        matches!(t.reason, Corruption::IndexGap { found: 5, .. }),
+        "{:?}",
+        t.reason
+    );
+    assert_eq!(store.last_index(&wid("gappy")).await.unwrap(), Some(idx(3)));
+}
+
+#[tokio::test]
+async fn corrupt_create_drops_the_whole_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("gone", 3), ("kept", 2)]).await;
+    with_tree(dir.path(), "oplog_entries", |t| {
+        flip_byte(t, &entry_key(&wid("gone"), 1), 1)
+    });
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery_report().entries_dropped(), 3);
+    assert_eq!(store.list_workers().await.unwrap(), vec![wid("kept")]);
+    assert!(matches!(
+        store.read(&wid("gone"), idx(1), 1).await,
+        Err(Error::WorkerNotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn malformed_keys_are_removed_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("w", 2)]).await;
+    with_tree(dir.path(), "oplog_entries", |t| {
+        t.insert(b"not a key", b"junk".to_vec()).unwrap();
+    });
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert_eq!(report.malformed_keys_removed, 1, "{report}");
+    assert!(!report.is_clean());
+    assert_eq!(store.read_all(&wid("w")).await.unwrap(), expected_log(2));
+}
+
+#[tokio::test]
+async fn missing_payload_is_a_typed_error_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
+    let w = wid("payloads");
+    let (big, digest) = big_frame(3);
+    store
+        .append(&w, vec![create_entry(), big.clone(), numbered_entry(3)])
+        .await
+        .unwrap();
+    assert_eq!(store.read(&w, idx(2), 1).await.unwrap(), vec![big]);
+
+    let payloads = store.sled_db().open_tree("oplog_payloads").unwrap();
+    assert!(payloads.remove(payload_key(&w, &digest)).unwrap().is_some());
+    let err = store.read(&w, idx(1), 10).await.unwrap_err();
+    match &err {
+        Error::MissingPayload {
+            worker_id,
+            index,
+            digest: d,
+        } => {
+            assert_eq!((worker_id, *index, d), (&w, idx(2), &digest));
+        }
+        other => panic!("expected MissingPayload, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&digest.to_string()), "{err}");
+    // Entries before the damaged one still read.
+    assert_eq!(
+        store.read(&w, idx(1), 1).await.unwrap(),
+        vec![create_entry()]
+    );
+}
+
+#[tokio::test]
+async fn altered_payload_is_detected_by_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
+    let w = wid("tampered");
+    let (big, digest) = big_frame(4);
+    store.append(&w, vec![create_entry(), big]).await.unwrap();
+    let payloads = store.sled_db().open_tree("oplog_payloads").unwrap();
+    flip_byte(&payloads, &payload_key(&w, &digest), 10);
+    let err = store.read(&w, idx(2), 1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Corrupt {
+                reason: Corruption::PayloadDigestMismatch { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn missing_payload_truncates_on_open_and_orphans_are_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = wid("p");
+    let (first, d1) = big_frame(1);
+    let (second, _d2) = big_frame(2);
+    {
+        let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
+        store
+            .append(&w, vec![create_entry(), first, numbered_entry(3), second])
+            .await
+            .unwrap();
+        store.commit(&w).await.unwrap();
+    }
+    with_tree(dir.path(), "oplog_payloads", |t| {
+        t.remove(payload_key(&w, &d1)).unwrap();
+    });
+    let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
+    let report = store.recovery_report();
+    assert_eq!(report.truncated.len(), 1, "{report}");
+    assert_eq!(report.truncated[0].first_dropped, idx(2));
+    assert_eq!(report.truncated[0].entries_dropped, 3);
+    assert_eq!(
+        report.truncated[0].reason,
+        Corruption::MissingPayload { digest: d1 }
+    );
+    // The second payload lost its only referencing entry.
+    assert_eq!(report.orphan_payloads_removed, 1, "{report}");
+    assert_eq!(store.read_all(&w).await.unwrap(), vec![create_entry()]);
+}
+
+#[tokio::test]
+async fn delete_removes_payloads_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
+    let (a, b) = (wid("a"), wid("b"));
+    let (big, _) = big_frame(5);
+    store
+        .append(&a, vec![create_entry(), big.clone()])
+        .await
+        .unwrap();
+    store.append(&b, vec![create_entry(), big]).await.unwrap();
+    let payloads = store.sled_db().open_tree("oplog_payloads").unwrap();
+    assert_eq!(payloads.len(), 2, "one copy per worker");
+    assert!(store.delete_worker(&a).await.unwrap());
+    assert_eq!(payloads.len(), 1);
+    assert_eq!(store.read_all(&b).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn without_verification_damage_surfaces_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("lazy", 5), ("other", 2)]).await;
+    with_tree(dir.path(), "oplog_entries", |t| {
+        flip_byte(t, &entry_key(&wid("lazy"), 3), 2)
+    });
+    let options = StoreOptions {
+        verify_on_open: false,
+        ..StoreOptions::default()
+    };
+    let store = SledOplogStore::open_with(dir.path(), options).unwrap();
+    let report = store.recovery_report();
+    assert!(!report.verified);
+    assert_eq!(report.workers, 2);
+    assert!(
+        report.to_string().contains("verification disabled"),
+        "{report}"
+    );
+    assert_eq!(store.last_index(&wid("lazy")).await.unwrap(), Some(idx(5)));
+    assert_eq!(store.last_index(&wid("other")).await.unwrap(), Some(idx(2)));
+    let err = store.read(&wid("lazy"), idx(1), 5).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { index, .. } if *index == idx(3)),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rejects_out_of_range_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = SledOplogStore::open_with(
+        dir.path(),
+        StoreOptions {
+            payload_threshold: usize::MAX,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("payload_threshold"), "{err}");
+}
