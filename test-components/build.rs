@@ -1,14 +1,35 @@
 //! Builds every guest crate in `guests/` for `wasm32-wasip2` (wit-bindgen
 //! produces components directly) and writes `components.rs` into `OUT_DIR`
 //! with one path constant per component.
+//!
+//! Guests that import gRPC services get their WIT from Reprise's own
+//! generator (`reprise-grpc-stub`), run here on `../shared/protos` into each
+//! guest's `wit/deps` (not committed), exactly as a user would with
+//! `reprise-wit`.
 
 use std::env;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use reprise_grpc_stub::model::source::compile_files;
+use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
+use reprise_grpc_stub::wit::{render, write_files};
+
 /// Guest crates and the constant each one's path is published under.
-const GUESTS: &[(&str, &str)] = &[("counter", "COUNTER"), ("clock-random", "CLOCK_RANDOM")];
+const GUESTS: &[(&str, &str)] = &[
+    ("counter", "COUNTER"),
+    ("clock-random", "CLOCK_RANDOM"),
+    ("todo-client", "TODO_CLIENT"),
+    ("greeter-client", "GREETER_CLIENT"),
+];
+
+/// Guests importing gRPC services: (crate, proto files under the shared
+/// corpus, WIT namespace for one-segment proto packages).
+const GRPC_GUESTS: &[(&str, &[&str], Option<&str>)] = &[
+    ("todo-client", &["core/todo/v1/todo.proto"], None),
+    ("greeter-client", &["example/example.proto"], Some("demo")),
+];
 
 /// Variables of the outer build that must not leak into the guest build.
 const SCRUBBED_ENV: &[&str] = &[
@@ -45,7 +66,21 @@ fn run() -> Result<(), String> {
         guests.join("Cargo.lock").display()
     );
     for (krate, _) in GUESTS {
-        println!("cargo:rerun-if-changed={}", guests.join(krate).display());
+        // Not the whole crate folder: `wit/deps` is rewritten below.
+        let dir = guests.join(krate);
+        for part in ["src", "Cargo.toml", "wit/world.wit"] {
+            println!("cargo:rerun-if-changed={}", dir.join(part).display());
+        }
+    }
+    let protos = manifest_dir.join("../../shared/protos");
+    println!("cargo:rerun-if-changed={}", protos.display());
+    for (krate, files, namespace) in GRPC_GUESTS {
+        generate_wit(
+            &protos,
+            files,
+            *namespace,
+            &guests.join(krate).join("wit/deps"),
+        )?;
     }
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -91,6 +126,32 @@ fn run() -> Result<(), String> {
     }
     std::fs::write(out_dir.join("components.rs"), source)
         .map_err(|e| format!("could not write components.rs: {e}"))
+}
+
+/// Runs the WIT generator for one guest, as `reprise-wit` would.
+fn generate_wit(
+    protos: &Path,
+    files: &[&str],
+    namespace: Option<&str>,
+    out: &Path,
+) -> Result<(), String> {
+    if !protos.is_dir() {
+        return Err(format!(
+            "the proto corpus {} is missing; the repository must be checked out beside `shared/`",
+            protos.display()
+        ));
+    }
+    let paths: Vec<PathBuf> = files.iter().map(|f| protos.join(f)).collect();
+    let compiled = compile_files(&[protos.to_owned()], &paths).map_err(|e| e.to_string())?;
+    let exposures: Vec<Exposure> = compiled.files.iter().cloned().map(Exposure::File).collect();
+    let options = ModelOptions {
+        namespace: namespace.map(str::to_owned),
+        version: None,
+    };
+    let model =
+        InterfaceModel::build(&compiled.pool, &exposures, &options).map_err(|e| e.to_string())?;
+    write_files(out, &render(&model)).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 fn check_exists(wasm: &Path) -> Result<(), String> {

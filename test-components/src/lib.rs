@@ -9,7 +9,12 @@ include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
 /// Every guest component: (crate name, path of its `.wasm`).
 pub fn all() -> Vec<(&'static str, &'static str)> {
-    vec![("counter", COUNTER), ("clock-random", CLOCK_RANDOM)]
+    vec![
+        ("counter", COUNTER),
+        ("clock-random", CLOCK_RANDOM),
+        ("todo-client", TODO_CLIENT),
+        ("greeter-client", GREETER_CLIENT),
+    ]
 }
 
 #[cfg(test)]
