@@ -3,6 +3,64 @@
 /// Everything that can go wrong in the mapping, the value bridge or the client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    // --- interface model and WIT (model/, wit/) ---
+    /// A proto construct that has no WIT mapping.
+    #[error("cannot map `{item}` to WIT: {reason}")]
+    Unmappable {
+        /// The proto element (full name).
+        item: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// A one-segment proto package needs a namespace from the options.
+    #[error(
+        "proto package `{package}` has a single segment, so its WIT package needs a namespace: \
+         pass one (`--namespace <ns>` on the command line, `namespace` in the manifest)"
+    )]
+    MissingNamespace {
+        /// The proto package.
+        package: String,
+    },
+    /// An option value is unusable.
+    #[error("invalid {option}: {reason}")]
+    InvalidOption {
+        /// Which option.
+        option: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Something named in the input does not exist.
+    #[error("{kind} `{name}` not found")]
+    NotFound {
+        /// What kind of thing (file, service, message...).
+        kind: &'static str,
+        /// The name looked up.
+        name: String,
+    },
+    /// Proto packages that would become mutually dependent WIT packages.
+    #[error(
+        "proto packages reference each other in a cycle ({cycle}); WIT packages cannot depend \
+         on each other cyclically: move the shared messages into one package"
+    )]
+    PackageCycle {
+        /// The cycle, `a -> b -> a`.
+        cycle: String,
+    },
+    /// `.proto` compilation failed (messages are `file:line:col: ...` where known).
+    #[error("{message}")]
+    ProtoCompile {
+        /// The rendered compiler diagnostics.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     // --- dynamic client and statuses (client/, status.rs) ---
     /// A metadata key or value that gRPC cannot carry.
     #[error("invalid metadata `{key}`: {reason}")]

@@ -10,7 +10,9 @@
 
 pub mod client;
 pub mod error;
+pub mod model;
 pub mod status;
+pub mod wit;
 
 pub use error::Error;
 pub use status::{Code, RpcStatus};

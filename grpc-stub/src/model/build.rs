@@ -1,0 +1,351 @@
+//! Walking the descriptor graph: which messages and enums are reachable from
+//! the exposed roots, how each field maps, and where recursion is broken.
+//!
+//! The walk is an explicit-stack depth-first search (no Rust recursion, so
+//! deeply nested protos cannot overflow the stack). Messages are expanded
+//! when first reached; a field that points back at a message still on the
+//! stack is a back-edge and becomes [`ValueType::RecursionBreak`]. Removing
+//! back-edges leaves an acyclic type graph, which is what WIT requires.
+
+use std::collections::HashMap;
+
+use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
+
+use super::naming::{NameAllocator, kebab};
+use super::types::{
+    CaseModel, EnumCase, EnumId, EnumModel, FieldMapping, FieldModel, MemberModel, MessageId,
+    MessageModel, OneofModel, PackageId, Scalar, ValueType, WellKnown,
+};
+use crate::Error;
+
+/// What a message type turns into where it is used.
+enum Class {
+    /// A message with no fields: elided.
+    Empty,
+    /// Maps to this value type (already known, well-known, or a back-edge).
+    Value(ValueType),
+    /// A message seen for the first time: it must be expanded.
+    New(MessageId, MessageDescriptor),
+}
+
+/// What one field resolved to, before grouping oneofs.
+enum Resolved {
+    Field(FieldMapping),
+    Case(Option<ValueType>),
+}
+
+struct Frame {
+    id: MessageId,
+    descriptor: MessageDescriptor,
+    fields: Vec<FieldDescriptor>,
+    next: usize,
+    resolved: Vec<(FieldDescriptor, Resolved)>,
+}
+
+impl Frame {
+    fn new(id: MessageId, descriptor: MessageDescriptor) -> Self {
+        let mut fields: Vec<FieldDescriptor> = descriptor.fields().collect();
+        fields.sort_by_key(FieldDescriptor::number);
+        Self {
+            id,
+            descriptor,
+            fields,
+            next: 0,
+            resolved: Vec::new(),
+        }
+    }
+}
+
+/// Accumulates the reachable messages and enums.
+#[derive(Default)]
+pub(crate) struct Graph {
+    /// Expanded messages; `None` while still on the DFS stack.
+    pub(crate) messages: Vec<Option<MessageModel>>,
+    pub(crate) message_ids: HashMap<String, MessageId>,
+    pub(crate) enums: Vec<EnumModel>,
+    pub(crate) enum_ids: HashMap<String, EnumId>,
+    /// Messages in the order they were finished (post-order: every message
+    /// comes after the messages it contains, except for back-edges).
+    pub(crate) finished: Vec<MessageId>,
+}
+
+impl Graph {
+    /// The value type a message has where it is used as a whole (a method's
+    /// request or response), expanding it if needed. `None` for empty messages.
+    pub(crate) fn visit_message(
+        &mut self,
+        descriptor: &MessageDescriptor,
+    ) -> Result<Option<ValueType>, Error> {
+        match self.classify(descriptor) {
+            Class::Empty => Ok(None),
+            Class::Value(v) => Ok(Some(v)),
+            Class::New(id, desc) => {
+                self.expand(id, desc)?;
+                Ok(Some(ValueType::Message(id)))
+            }
+        }
+    }
+
+    /// Registers an enum (computing its cases) and returns its id.
+    pub(crate) fn visit_enum(&mut self, descriptor: &EnumDescriptor) -> EnumId {
+        if let Some(&id) = self.enum_ids.get(descriptor.full_name()) {
+            return id;
+        }
+        let id = EnumId::from_index(self.enums.len());
+        self.enums.push(enum_model(descriptor));
+        self.enum_ids.insert(descriptor.full_name().to_owned(), id);
+        id
+    }
+
+    fn classify(&mut self, descriptor: &MessageDescriptor) -> Class {
+        if let Some(wk) = WellKnown::from_full_name(descriptor.full_name()) {
+            return Class::Value(ValueType::WellKnown(wk));
+        }
+        if descriptor.fields().len() == 0 {
+            return Class::Empty;
+        }
+        if let Some(&id) = self.message_ids.get(descriptor.full_name()) {
+            return if self.messages[id.index()].is_some() {
+                Class::Value(ValueType::Message(id))
+            } else {
+                Class::Value(ValueType::RecursionBreak(id))
+            };
+        }
+        let id = MessageId::from_index(self.messages.len());
+        self.messages.push(None);
+        self.message_ids
+            .insert(descriptor.full_name().to_owned(), id);
+        Class::New(id, descriptor.clone())
+    }
+
+    /// Expands `root` and everything newly reachable from it.
+    fn expand(&mut self, root: MessageId, descriptor: MessageDescriptor) -> Result<(), Error> {
+        let mut stack = vec![Frame::new(root, descriptor)];
+        while let Some(frame) = stack.last_mut() {
+            if frame.next == frame.fields.len() {
+                let Some(done) = stack.pop() else { break };
+                let id = done.id;
+                self.messages[id.index()] = Some(finish_message(done));
+                self.finished.push(id);
+                continue;
+            }
+            let field = frame.fields[frame.next].clone();
+            frame.next += 1;
+            let (resolved, push) = self.resolve_field(&field)?;
+            frame.resolved.push((field, resolved));
+            if let Some((id, desc)) = push {
+                stack.push(Frame::new(id, desc));
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps a field; returns a message to expand next when the field's type
+    /// is reached for the first time.
+    fn resolve_field(
+        &mut self,
+        field: &FieldDescriptor,
+    ) -> Result<(Resolved, Option<(MessageId, MessageDescriptor)>), Error> {
+        let mut push = None;
+        let resolved = if field.is_map() {
+            let Kind::Message(entry) = field.kind() else {
+                return Err(internal(field, "map field without an entry message"));
+            };
+            let key_field = entry.map_entry_key_field();
+            let key = Scalar::from_kind(&key_field.kind())
+                .filter(|s| !matches!(s, Scalar::F32 | Scalar::F64 | Scalar::Bytes))
+                .ok_or_else(|| Error::Unmappable {
+                    item: field.full_name().to_owned(),
+                    reason: "map keys must be integral, bool or string".to_owned(),
+                })?;
+            match self.value_of(&entry.map_entry_value_field().kind(), &mut push) {
+                None => Resolved::Field(FieldMapping::EmptyMapKeys { key }),
+                Some(value) => Resolved::Field(FieldMapping::Map { key, value }),
+            }
+        } else if field.is_list() {
+            match self.value_of(&field.kind(), &mut push) {
+                None => Resolved::Field(FieldMapping::EmptyCount),
+                Some(v) => Resolved::Field(FieldMapping::List(v)),
+            }
+        } else if field
+            .containing_oneof()
+            .is_some_and(|oneof| !oneof.is_synthetic())
+        {
+            Resolved::Case(self.value_of(&field.kind(), &mut push))
+        } else {
+            let value = self.value_of(&field.kind(), &mut push);
+            let is_message = matches!(field.kind(), Kind::Message(_));
+            Resolved::Field(match value {
+                None => FieldMapping::EmptyPresence,
+                Some(v) if field.cardinality() == Cardinality::Required => FieldMapping::Plain(v),
+                Some(v) if is_message || field.supports_presence() => FieldMapping::Optional(v),
+                Some(v) => FieldMapping::Plain(v),
+            })
+        };
+        Ok((resolved, push))
+    }
+
+    /// The value type of a field kind; `None` for an empty message.
+    fn value_of(
+        &mut self,
+        kind: &Kind,
+        push: &mut Option<(MessageId, MessageDescriptor)>,
+    ) -> Option<ValueType> {
+        match kind {
+            Kind::Message(m) => match self.classify(m) {
+                Class::Empty => None,
+                Class::Value(v) => Some(v),
+                Class::New(id, desc) => {
+                    *push = Some((id, desc));
+                    Some(ValueType::Message(id))
+                }
+            },
+            Kind::Enum(e) => Some(ValueType::Enum(self.visit_enum(e))),
+            other => Scalar::from_kind(other).map(ValueType::Scalar),
+        }
+    }
+}
+
+fn internal(field: &FieldDescriptor, what: &str) -> Error {
+    Error::Unmappable {
+        item: field.full_name().to_owned(),
+        reason: what.to_owned(),
+    }
+}
+
+/// Groups oneof cases, orders members by field number and names them.
+fn finish_message(frame: Frame) -> MessageModel {
+    enum Pending {
+        Field(FieldDescriptor, FieldMapping),
+        Oneof(String, Vec<(FieldDescriptor, Option<ValueType>)>),
+    }
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut oneof_slot: HashMap<String, usize> = HashMap::new();
+    for (field, resolved) in frame.resolved {
+        match resolved {
+            Resolved::Field(mapping) => pending.push(Pending::Field(field, mapping)),
+            Resolved::Case(payload) => {
+                let Some(oneof) = field.containing_oneof() else {
+                    continue;
+                };
+                let slot = *oneof_slot
+                    .entry(oneof.name().to_owned())
+                    .or_insert_with(|| {
+                        pending.push(Pending::Oneof(oneof.name().to_owned(), vec![]));
+                        pending.len() - 1
+                    });
+                if let Pending::Oneof(_, cases) = &mut pending[slot] {
+                    cases.push((field, payload));
+                }
+            }
+        }
+    }
+    let bases: Vec<String> = pending
+        .iter()
+        .map(|p| match p {
+            Pending::Field(f, _) => kebab(f.name()),
+            Pending::Oneof(name, _) => kebab(name),
+        })
+        .collect();
+    let names = NameAllocator::default().allocate(&bases);
+    let members = pending
+        .into_iter()
+        .zip(names)
+        .map(|(p, wit_name)| match p {
+            Pending::Field(descriptor, mapping) => MemberModel::Field(FieldModel {
+                wit_name,
+                descriptor,
+                mapping,
+            }),
+            Pending::Oneof(proto_name, cases) => {
+                let case_bases: Vec<String> = cases.iter().map(|(f, _)| kebab(f.name())).collect();
+                let case_names = NameAllocator::default().allocate(&case_bases);
+                MemberModel::Oneof(OneofModel {
+                    wit_name,
+                    proto_name,
+                    type_name: String::new(),
+                    cases: cases
+                        .into_iter()
+                        .zip(case_names)
+                        .map(|((descriptor, payload), wit_name)| CaseModel {
+                            wit_name,
+                            descriptor,
+                            payload,
+                        })
+                        .collect(),
+                })
+            }
+        })
+        .collect();
+    MessageModel {
+        descriptor: frame.descriptor,
+        package: PackageId(0),
+        wit_name: String::new(),
+        members,
+    }
+}
+
+/// Names an enum's cases: kebab-case, `ENUM_NAME_` prefix stripped when every
+/// value has it and stripping leaves distinct names; aliases (a number seen
+/// before) are skipped.
+fn enum_model(descriptor: &EnumDescriptor) -> EnumModel {
+    // Declaration order (the raw descriptor), keeping the first name of
+    // each number.
+    let mut seen = HashMap::new();
+    let mut values = Vec::new();
+    for value in &descriptor.enum_descriptor_proto().value {
+        let number = value.number();
+        if seen.insert(number, ()).is_none() {
+            values.push((value.name().to_owned(), number));
+        }
+    }
+    let full: Vec<String> = values.iter().map(|(n, _)| kebab(n)).collect();
+    let prefix = format!("{}-", kebab(descriptor.name()));
+    let stripped: Option<Vec<String>> = full
+        .iter()
+        .map(|n| {
+            n.strip_prefix(&prefix)
+                .filter(|rest| !rest.is_empty())
+                .map(str::to_owned)
+        })
+        .collect();
+    let distinct = |names: &[String]| {
+        let mut sorted = names.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        sorted.len()
+    };
+    let (bases, prefix_stripped) = match stripped {
+        Some(s) if distinct(&s) == distinct(&full) => (s, true),
+        _ => (full, false),
+    };
+    let names = NameAllocator::default().allocate(&bases);
+    let cases: Vec<EnumCase> = values
+        .into_iter()
+        .zip(names)
+        .map(|((proto_name, number), wit_name)| EnumCase {
+            wit_name,
+            proto_name,
+            number,
+        })
+        .collect();
+    let by_number = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.number, i))
+        .collect();
+    let by_name = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.wit_name.clone(), i))
+        .collect();
+    EnumModel {
+        descriptor: descriptor.clone(),
+        package: PackageId(0),
+        wit_name: String::new(),
+        prefix_stripped,
+        cases,
+        by_number,
+        by_name,
+    }
+}
