@@ -74,6 +74,9 @@ pub enum Error {
         /// Why it failed.
         message: String,
     },
+    /// The worker is interrupted and accepts no invocations until resumed.
+    #[error("worker {0} is interrupted; resume it before invoking it")]
+    Interrupted(WorkerId),
     /// The guest trapped or wasmtime reported an error.
     #[error("wasm: {0:#}")]
     Wasm(wasmtime::Error),

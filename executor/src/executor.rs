@@ -4,9 +4,10 @@
 //! Invocations of one worker run one at a time (a per-worker lock);
 //! different workers run concurrently.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use reprise_oplog::{
     ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogStore, SledOplogStore, WorkerId,
@@ -56,6 +57,15 @@ pub struct RecoverySummary {
     pub failed: Vec<(WorkerId, String)>,
 }
 
+/// Executor-wide figures for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecutorStats {
+    /// Workers currently held in memory.
+    pub loaded_workers: u64,
+    /// Imported calls answered from the oplog while rebuilding workers, since start.
+    pub replayed_calls: u64,
+}
+
 type Slot = Arc<Mutex<Worker>>;
 
 /// The worker executor.
@@ -65,6 +75,9 @@ pub struct Executor {
     oplog: Arc<dyn OplogStore>,
     workers: Mutex<HashMap<WorkerId, Slot>>,
     ticker: tokio::task::JoinHandle<()>,
+    interrupted: std::sync::Mutex<HashSet<WorkerId>>,
+    loaded_workers: AtomicU64,
+    replayed_calls: AtomicU64,
 }
 
 impl std::fmt::Debug for Executor {
@@ -108,6 +121,9 @@ impl Executor {
             oplog,
             workers: Mutex::new(HashMap::new()),
             ticker,
+            interrupted: std::sync::Mutex::new(HashSet::new()),
+            loaded_workers: AtomicU64::new(0),
+            replayed_calls: AtomicU64::new(0),
         })
     }
 
@@ -157,6 +173,8 @@ impl Executor {
         self.oplog.commit(&id).await?;
         let worker = Worker::start(id.clone(), loaded, self.oplog.clone(), vec![create]).await?;
         workers.insert(id.clone(), Arc::new(Mutex::new(worker)));
+        self.loaded_workers
+            .store(workers.len() as u64, Ordering::Relaxed);
         Ok(id)
     }
 
@@ -176,8 +194,12 @@ impl Executor {
         let (component_id, _) = parse_create(id, entries.first())?;
         let component = self.components.get(&component_id)?;
         let worker = Worker::start(id.clone(), component, self.oplog.clone(), entries).await?;
+        self.replayed_calls
+            .fetch_add(worker.replayed_calls(), Ordering::Relaxed);
         let slot = Arc::new(Mutex::new(worker));
         workers.insert(id.clone(), slot.clone());
+        self.loaded_workers
+            .store(workers.len() as u64, Ordering::Relaxed);
         Ok(slot)
     }
 
@@ -191,6 +213,9 @@ impl Executor {
     ) -> Result<InvocationOutcome> {
         let slot = self.slot(id).await?;
         let mut worker = slot.lock().await;
+        if self.is_interrupted(id) {
+            return Err(Error::Interrupted(id.clone()));
+        }
         worker
             .invoke(
                 function,
@@ -235,12 +260,63 @@ impl Executor {
     pub async fn delete_worker(&self, id: &WorkerId) -> Result<bool> {
         let mut workers = self.workers.lock().await;
         let slot = workers.remove(id);
+        self.loaded_workers
+            .store(workers.len() as u64, Ordering::Relaxed);
+        self.interrupted_set().remove(id);
         // Wait for a running invocation to finish before deleting its log.
         let _guard = match &slot {
             Some(slot) => Some(slot.clone().lock_owned().await),
             None => None,
         };
         Ok(self.oplog.delete_worker(id).await?)
+    }
+
+    /// Interrupts worker `id`: waits for its running invocation (if any) to
+    /// finish, records `Interrupted` in its oplog and refuses further
+    /// invocations with [`Error::Interrupted`] until [`resume`](Self::resume).
+    /// Returns false if it was interrupted already. The interruption lives in
+    /// memory: a restarted executor accepts invocations again.
+    pub async fn interrupt(&self, id: &WorkerId) -> Result<bool> {
+        let slot = self.slot(id).await?;
+        let mut worker = slot.lock().await;
+        if self.is_interrupted(id) {
+            return Ok(false);
+        }
+        worker.flush().await?;
+        self.oplog
+            .append(id, vec![OplogEntry::now(EntryKind::Interrupted)])
+            .await?;
+        self.oplog.commit(id).await?;
+        self.interrupted_set().insert(id.clone());
+        Ok(true)
+    }
+
+    /// Lets an interrupted worker accept invocations again. Returns false if
+    /// it was not interrupted.
+    pub async fn resume(&self, id: &WorkerId) -> Result<bool> {
+        let slot = self.slot(id).await?;
+        let _worker = slot.lock().await;
+        Ok(self.interrupted_set().remove(id))
+    }
+
+    /// Whether worker `id` is interrupted.
+    pub fn is_interrupted(&self, id: &WorkerId) -> bool {
+        self.interrupted_set().contains(id)
+    }
+
+    fn interrupted_set(&self) -> std::sync::MutexGuard<'_, HashSet<WorkerId>> {
+        // The set stays consistent even if a holder panicked (single inserts/removes).
+        self.interrupted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Executor-wide figures for monitoring; never waits for a worker.
+    pub fn stats(&self) -> ExecutorStats {
+        ExecutorStats {
+            loaded_workers: self.loaded_workers.load(Ordering::Relaxed),
+            replayed_calls: self.replayed_calls.load(Ordering::Relaxed),
+        }
     }
 
     /// Start-up recovery: rebuilds, by replay, every worker whose oplog ends
