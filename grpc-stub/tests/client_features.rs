@@ -452,7 +452,7 @@ async fn wrong_request_type_and_call_kind_are_rejected() {
 async fn default_timeout_applies_and_parked_calls_time_out() {
     let server = spawn_todo_server().await.expect("server");
     let config = ClientConfig {
-        default_timeout: Some(Duration::from_millis(200)),
+        default_timeout: Some(Duration::from_secs(1)),
         ..ClientConfig::default()
     };
     let client = GrpcClient::new(&server.endpoint(), config).expect("client");
@@ -468,6 +468,13 @@ async fn default_timeout_applies_and_parked_calls_time_out() {
         .expect_err("deadline");
     assert_eq!(err.code, Code::DeadlineExceeded, "{err}");
     assert_eq!(server.calls("TodoList"), 1, "the call reached the server");
+    // The expired call is reset, so the server drops the held handler.
+    bounded(async {
+        while server.state.parked_now() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     server.state.release();
     // Per-call timeout overrides the default; unparked calls succeed.
     client
