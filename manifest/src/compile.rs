@@ -119,9 +119,6 @@ impl GrpcDependency {
                     file = Some(name.to_owned());
                 }
             }
-            if let Some(text) = label.label() {
-                message.push_str(&format!(" ({text})"));
-            }
         }
         if let Some(help) = diagnostic.help() {
             message.push_str(&format!("; help: {help}"));

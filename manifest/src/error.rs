@@ -148,7 +148,7 @@ pub struct ProtoDiagnostic {
     pub file: Option<String>,
     /// 1-based line and column within `file`, when known.
     pub position: Option<Position>,
-    /// The compiler's message (plus its label and help when it has them).
+    /// The compiler's message (plus its help text when it has one).
     pub message: String,
 }
 

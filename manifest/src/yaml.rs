@@ -102,14 +102,13 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     }
 }
 
-/// serde-saphyr appends " at line L, column C" to its messages; we print the
-/// position ourselves, so strip that suffix when present.
+/// The parser's message in its end-user wording, without the location
+/// (we print the position ourselves).
 fn plain_message(err: &serde_saphyr::Error) -> String {
-    let text = err.without_snippet().to_string();
-    match text.rfind(" at line ") {
-        Some(idx) if text[idx..].contains("column") => text[..idx].to_owned(),
-        _ => text,
-    }
+    use serde_saphyr::MessageFormatter;
+    serde_saphyr::UserMessageFormatter
+        .format_message(err.without_snippet())
+        .into_owned()
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -241,12 +240,15 @@ mod tests {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.position.is_some(), "{err:?}");
         assert!(!err.message.contains(" at line "), "{err:?}");
+        let err = parse("a: [1,\n").unwrap_err();
+        assert_eq!(err.message, "unclosed bracket '['");
+        assert_eq!(err.position, pos(1, 4));
     }
 
     #[test]
     fn duplicate_keys_are_rejected() {
         let err = parse("a: 1\na: 2\n").unwrap_err();
-        assert!(err.message.contains("duplicate"), "{err:?}");
+        assert_eq!(err.message, "duplicate mapping key: a not allowed here");
         assert_eq!(err.position.map(|p| p.line), Some(2));
     }
 
