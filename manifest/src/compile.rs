@@ -109,15 +109,16 @@ impl GrpcDependency {
         let mut position = None;
         let mut file = fallback_file.map(str::to_owned);
         let first_label = diagnostic.labels().and_then(|mut labels| labels.next());
-        if let (Some(label), Some(source)) = (first_label, source) {
-            if let Ok(contents) = source.read_span(label.inner(), 0, 0) {
-                position = Some(Position {
-                    line: contents.line() as u64 + 1,
-                    column: contents.column() as u64 + 1,
-                });
-                if let Some(name) = contents.name() {
-                    file = Some(name.to_owned());
-                }
+        if let (Some(label), Some(source)) = (first_label, source)
+            && let Ok(contents) = source.read_span(label.inner(), 0, 0)
+        {
+            // miette counts lines and columns from 0.
+            position = Some(Position {
+                line: contents.line() as u64 + 1,
+                column: contents.column() as u64 + 1,
+            });
+            if let Some(name) = contents.name() {
+                file = Some(name.to_owned());
             }
         }
         if let Some(help) = diagnostic.help() {
