@@ -19,6 +19,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 use crate::deps::GrpcDependencyConfig;
 use crate::error::{Error, Result};
+use crate::grpc::link::{link_grpc_imports, model_dependencies};
 use crate::worker::WorkerCtx;
 
 /// What the executor knows about a stored component, also served by the API.
@@ -219,8 +220,10 @@ impl ComponentStore {
             .map_err(|e| Error::InvalidComponent(format!("{e:#}")))?;
         tracing::info!(component = %id, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
 
+        let modelled = model_dependencies(&dependencies)?;
         let mut linker: Linker<WorkerCtx> = Linker::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        link_grpc_imports(&self.engine, &mut linker, &component, &modelled)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::InvalidComponent(format!("cannot link its imports: {e:#}")))?;

@@ -16,6 +16,7 @@ pub mod durable;
 pub mod engine;
 pub mod error;
 pub mod executor;
+pub mod grpc;
 pub mod wasi;
 pub mod worker;
 

@@ -22,6 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::components::LoadedComponent;
 use crate::durable::{Recorded, SharedJournal, describe};
 use crate::error::{Error, Result};
+use crate::grpc::GrpcContext;
 use crate::wasi::durable_wasi_ctx;
 
 /// The store data of a worker's wasmtime `Store`.
@@ -30,6 +31,8 @@ pub struct WorkerCtx {
     table: ResourceTable,
     /// The worker's live/replay journal, shared with its host functions.
     pub journal: SharedJournal,
+    /// What its gRPC host functions need: oplog, clients, endpoint overrides.
+    pub grpc: GrpcContext,
 }
 
 impl WasiView for WorkerCtx {
@@ -150,10 +153,16 @@ impl Worker {
             .collect::<Result<Vec<_>>>()?;
         let journal = SharedJournal::new(id.clone(), recorded);
         let seed = insecure_seed(&id);
+        let grpc = GrpcContext::new(
+            id.clone(),
+            oplog.clone(),
+            config.endpoint_overrides.iter().cloned().collect(),
+        );
         let ctx = WorkerCtx {
             wasi: durable_wasi_ctx(&journal, &config.env, &config.args, seed),
             table: ResourceTable::new(),
             journal: journal.clone(),
+            grpc,
         };
         let mut store = Store::new(component.pre.engine(), ctx);
         store.set_epoch_deadline(1);

@@ -1,0 +1,167 @@
+//! One durable unary gRPC call made by a guest.
+//!
+//! Replay: the oplog holds the call — check that the guest sends the same
+//! request (function name and request hash) and return the recorded result.
+//!
+//! Live: commit `BeginRemoteWrite` first (its index gives the
+//! `idempotency-key` sent to the server), perform the call, then commit the
+//! request, the result (a response or an `rpc-status`) and `EndRemoteWrite`
+//! before the guest sees the result. If the executor dies in between, replay
+//! finds the `BeginRemoteWrite` without a result and performs the call again
+//! with the same key, so a cooperating server can drop the duplicate.
+//!
+//! Requests and results are journaled as WAVE text of the component values:
+//! deterministic (unlike protobuf encodings of maps), readable in the oplog
+//! API, and decoded on replay with the function's own result type.
+
+use std::sync::Arc;
+
+use reprise_grpc_stub::RpcStatus;
+use reprise_grpc_stub::model::{InterfaceModel, MethodModel, ServiceId};
+use reprise_grpc_stub::status::Code;
+use reprise_oplog::{
+    EntryKind, IdempotencyKey, OplogEntry, OplogIndex, Payload, RequestHash, SideEffectClass,
+};
+use wasmtime::StoreContextMut;
+use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{Val, wasm_wave};
+
+use crate::deps::GrpcDependencyConfig;
+use crate::durable::Replayed;
+use crate::worker::WorkerCtx;
+
+/// Everything a host function needs to know about the method it implements.
+pub struct MethodBinding {
+    /// The dependency serving it.
+    pub dependency: Arc<GrpcDependencyConfig>,
+    /// The interface model built from the dependency's descriptors.
+    pub model: Arc<InterfaceModel>,
+    /// The service in the model.
+    pub service: ServiceId,
+    /// The method's position in the service.
+    pub method_index: usize,
+    /// The name journaled in the oplog: `package.Service/Method`.
+    pub journal_name: String,
+}
+
+impl MethodBinding {
+    /// The method's model.
+    pub fn method(&self) -> &MethodModel {
+        &self.model.service(self.service).methods[self.method_index]
+    }
+}
+
+fn host_error(message: String) -> wasmtime::Error {
+    wasmtime::Error::msg(message)
+}
+
+/// Implements the host function of a unary method.
+pub async fn durable_unary(
+    mut store: StoreContextMut<'_, WorkerCtx>,
+    binding: &MethodBinding,
+    ty: ComponentFunc,
+    params: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    let result_ty = ty
+        .results()
+        .next()
+        .ok_or_else(|| host_error(format!("`{}` must return a result", binding.journal_name)))?;
+    if results.len() != 1 {
+        return Err(host_error(format!(
+            "`{}` must return exactly one value",
+            binding.journal_name
+        )));
+    }
+    let request_text = params
+        .iter()
+        .map(|v| {
+            wasm_wave::to_string(v)
+                .map_err(|e| host_error(format!("cannot journal the request: {e}")))
+        })
+        .collect::<wasmtime::Result<Vec<_>>>()?
+        .join(", ");
+
+    let ctx = store.data_mut();
+    let journal = ctx.journal.clone();
+    let worker = ctx.grpc.worker.clone();
+    let oplog = ctx.grpc.oplog.clone();
+
+    let begin_index: OplogIndex = match journal
+        .replay_import(&binding.journal_name, request_text.as_bytes())?
+    {
+        Replayed::Result(payload) => {
+            let text = std::str::from_utf8(payload.as_bytes()).map_err(|_| {
+                host_error(format!(
+                    "recorded result of `{}` is not UTF-8 WAVE text",
+                    binding.journal_name
+                ))
+            })?;
+            results[0] = wasm_wave::from_str::<Val>(&result_ty, text).map_err(|e| {
+                host_error(format!(
+                    "recorded result of `{}` does not fit the function's result type: {e}",
+                    binding.journal_name
+                ))
+            })?;
+            return Ok(());
+        }
+        Replayed::Interrupted(index) => {
+            tracing::info!(%worker, function = %binding.journal_name, index = index.get(),
+                "retrying a remote write interrupted by a restart with its original idempotency key");
+            index
+        }
+        Replayed::Live => {
+            let mut batch = journal.take_pending();
+            batch.push(OplogEntry::now(EntryKind::BeginRemoteWrite));
+            let indices = oplog.append(&worker, batch).await?;
+            oplog.commit(&worker).await?;
+            *indices
+                .last()
+                .ok_or_else(|| host_error("the oplog assigned no index".into()))?
+        }
+    };
+
+    let key = IdempotencyKey::derived(&worker, begin_index);
+    let outcome = perform(ctx, binding, params, key).await;
+    let value = crate::grpc::convert::outcome_to_val(&binding.model, binding.method(), outcome);
+    let response_text = wasm_wave::to_string(&value)
+        .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
+
+    let mut batch = journal.take_pending();
+    batch.push(OplogEntry::now(EntryKind::ImportedFunctionInvoked {
+        function: binding.journal_name.clone(),
+        request_hash: RequestHash::of(request_text.as_bytes()),
+        request: Payload::new(request_text.into_bytes()),
+        response: Payload::new(response_text.into_bytes()),
+        side_effect_class: SideEffectClass::WriteRemote,
+    }));
+    batch.push(OplogEntry::now(EntryKind::EndRemoteWrite { begin_index }));
+    oplog.append(&worker, batch).await?;
+    oplog.commit(&worker).await?;
+    results[0] = value;
+    Ok(())
+}
+
+/// Performs the call on the network.
+async fn perform(
+    ctx: &mut WorkerCtx,
+    binding: &MethodBinding,
+    params: &[Val],
+    key: IdempotencyKey,
+) -> Result<prost_reflect::DynamicMessage, RpcStatus> {
+    let (request, mut options) =
+        crate::grpc::convert::request_from_vals(&binding.model, binding.method(), params).map_err(
+            |e| {
+                RpcStatus::new(
+                    Code::InvalidArgument,
+                    format!("cannot encode the request: {e}"),
+                )
+            },
+        )?;
+    options.idempotency_key = Some(key.to_string());
+    let client = ctx.grpc.client(&binding.dependency)?;
+    client
+        .unary(&binding.method().descriptor, request, &options)
+        .await
+        .map(|response| response.message)
+}

@@ -1,0 +1,362 @@
+//! Workers calling real gRPC servers through dynamically linked imports:
+//! live calls, replay with zero network calls, typed error statuses,
+//! retry of an interrupted remote write with the same idempotency key, and
+//! import checking at upload.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use prost::Message as _;
+use reprise_executor::deps::GrpcDependencyConfig;
+use reprise_executor::{Error, Executor, ExecutorConfig, WorkerConfig};
+use reprise_oplog::{ComponentId, EntryKind, IdempotencyKey, OplogIndex, WorkerId};
+use reprise_system_tests::{InjectedFailure, TestServer, spawn_greeter_server, spawn_todo_server};
+
+fn protos() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/protos"))
+}
+
+fn dependency(
+    name: &str,
+    proto: &str,
+    service: &str,
+    endpoint: &str,
+    namespace: Option<&str>,
+) -> GrpcDependencyConfig {
+    let set = protox::compile([proto], [protos()]).expect("corpus protos compile");
+    GrpcDependencyConfig {
+        name: name.into(),
+        descriptor_set: set.encode_to_vec(),
+        services: vec![service.into()],
+        endpoint: endpoint.into(),
+        timeout_ms: 10_000,
+        auth: None,
+        wit_namespace: namespace.map(str::to_owned),
+        wit_version: None,
+    }
+}
+
+fn todo_dep(server: &TestServer) -> GrpcDependencyConfig {
+    dependency(
+        "todo",
+        "core/todo/v1/todo.proto",
+        "core.todo.v1.TodoService",
+        &server.endpoint(),
+        None,
+    )
+}
+
+fn wasm(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn open(dir: &tempfile::TempDir) -> Executor {
+    Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+    })
+    .await
+    .expect("executor opens")
+}
+
+async fn todo_worker(executor: &Executor, server: &TestServer, name: &str) -> WorkerId {
+    let info = executor
+        .add_component(
+            wasm(reprise_test_components::TODO_CLIENT),
+            vec![todo_dep(server)],
+        )
+        .await
+        .expect("todo client uploads");
+    assert_eq!(
+        info.grpc_dependencies[0].services,
+        vec!["core.todo.v1.TodoService".to_string()]
+    );
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new(name).unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    id
+}
+
+async fn call(executor: &Executor, worker: &WorkerId, function: &str, params: &[&str]) -> String {
+    let outcome = executor
+        .invoke(
+            worker,
+            function,
+            params.iter().map(|s| s.to_string()).collect(),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"));
+    outcome
+        .unwrap_or_else(|e| panic!("{function} trapped: {e}"))
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_calls_then_replay_without_network() {
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let worker;
+    {
+        let executor = open(&dir).await;
+        worker = todo_worker(&executor, &server, "todo-1").await;
+        let ids = call(
+            &executor,
+            &worker,
+            "add-todos",
+            &["\"ada\"", "\"task\"", "3"],
+        )
+        .await;
+        assert!(ids.starts_with("ok(["), "{ids}");
+        let listed = call(&executor, &worker, "list-todos", &["\"ada\""]).await;
+        assert_eq!(listed, r#"ok(["task 0", "task 1", "task 2"])"#);
+        assert_eq!(call(&executor, &worker, "added", &[]).await, "3");
+    }
+    assert_eq!(server.calls("TodoAdd"), 3);
+    assert_eq!(server.calls("TodoList"), 1);
+    // Each live call carried the key derived from its BeginRemoteWrite entry.
+    let keys = server.idempotency_keys("TodoAdd");
+    assert_eq!(keys.len(), 3);
+    assert!(
+        keys.iter().all(|k| k.starts_with(worker.as_str())),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter().collect::<std::collections::HashSet<_>>().len(),
+        3,
+        "keys are distinct"
+    );
+
+    let executor = open(&dir).await;
+    assert_eq!(
+        call(&executor, &worker, "added", &[]).await,
+        "3",
+        "guest memory rebuilt by replay"
+    );
+    assert_eq!(server.calls("TodoAdd"), 3, "replay made no call");
+    assert_eq!(server.calls("TodoList"), 1, "replay made no call");
+    assert_eq!(executor.replayed_calls(&worker).await.unwrap(), 4);
+
+    // Execution continues live after replay.
+    let more = call(
+        &executor,
+        &worker,
+        "add-todos",
+        &["\"ada\"", "\"more\"", "1"],
+    )
+    .await;
+    assert!(more.starts_with("ok(["), "{more}");
+    assert_eq!(server.calls("TodoAdd"), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_status_reaches_the_guest_typed_and_replays_identically() {
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let worker;
+    let failed;
+    {
+        let executor = open(&dir).await;
+        worker = todo_worker(&executor, &server, "todo-err").await;
+        server.state.fail_next(
+            "TodoAdd",
+            InjectedFailure::new(tonic::Code::Unavailable, "try later"),
+        );
+        failed = call(&executor, &worker, "add-todos", &["\"bob\"", "\"x\"", "1"]).await;
+        // The guest formats the typed status as `{code:?}: {message}`.
+        assert_eq!(failed, r#"err("StatusCode::Unavailable: try later")"#);
+        // Empty fields are INVALID_ARGUMENT with field violations.
+        let invalid = call(&executor, &worker, "add-todos", &["\"\"", "\"x\"", "1"]).await;
+        assert!(
+            invalid.starts_with("err(\"StatusCode::InvalidArgument"),
+            "{invalid}"
+        );
+    }
+    let calls = server.calls("TodoAdd");
+    let executor = open(&dir).await;
+    let info = executor.worker_info(&worker).await.unwrap();
+    assert_eq!(info.invocations, 2);
+    assert_eq!(
+        server.calls("TodoAdd"),
+        calls,
+        "replaying recorded statuses makes no call"
+    );
+    let entries = executor.oplog().read_all(&worker).await.unwrap();
+    let recorded = entries.iter().find_map(|e| match &e.kind {
+        EntryKind::ImportedFunctionInvoked {
+            function, response, ..
+        } => Some((
+            function.clone(),
+            String::from_utf8_lossy(response.as_bytes()).into_owned(),
+        )),
+        _ => None,
+    });
+    let (function, response) = recorded.expect("the failed call is in the oplog");
+    assert_eq!(function, "core.todo.v1.TodoService/TodoAdd");
+    assert!(
+        response.contains("unavailable") && response.contains("try later"),
+        "{response}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_remote_write_is_retried_with_the_same_key() {
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let worker;
+    {
+        let executor = std::sync::Arc::new(open(&dir).await);
+        worker = todo_worker(&executor, &server, "todo-crash").await;
+        server.state.park_method("TodoAdd");
+        let running = {
+            let executor = executor.clone();
+            let worker = worker.clone();
+            tokio::spawn(async move {
+                executor
+                    .invoke(
+                        &worker,
+                        "add-todos",
+                        vec!["\"cy\"".into(), "\"parked\"".into(), "1".into()],
+                        Some(IdempotencyKey::new("inv-1").unwrap()),
+                    )
+                    .await
+            })
+        };
+        server
+            .state
+            .wait_parked(1, Duration::from_secs(20))
+            .await
+            .expect("the call reaches the server");
+        // "Crash": the invocation is abandoned mid-call and the executor dropped.
+        running.abort();
+        let _ = running.await;
+        drop(executor);
+    }
+    // The server finishes the abandoned call (as a real server would).
+    server.state.release();
+    server
+        .state
+        .wait_calls("TodoAdd", 1, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let executor = open(&dir).await;
+    let summary = executor.recover().await.unwrap();
+    assert_eq!(summary.resumed, vec![worker.clone()], "{summary:?}");
+    let keys = server.idempotency_keys("TodoAdd");
+    assert_eq!(
+        keys.len(),
+        2,
+        "the interrupted call was sent again: {keys:?}"
+    );
+    assert_eq!(keys[0], keys[1], "with the same idempotency key");
+    let expected = IdempotencyKey::derived(&worker, OplogIndex::new(3).unwrap());
+    assert_eq!(
+        keys[0],
+        expected.to_string(),
+        "derived from worker id and the BeginRemoteWrite index"
+    );
+    // The server deduplicated: one todo. The invocation's stored result is returned by key.
+    assert_eq!(
+        call(&executor, &worker, "list-todos", &["\"cy\""]).await,
+        r#"ok(["parked 0"])"#
+    );
+    let again = executor
+        .invoke(
+            &worker,
+            "add-todos",
+            vec![],
+            Some(IdempotencyKey::new("inv-1").unwrap()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Ok(ref v) if v[0].starts_with("ok([")),
+        "{again:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greeter_client_calls_a_one_segment_package() {
+    let server = spawn_greeter_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let dep = dependency(
+        "greeter",
+        "example/example.proto",
+        "example.Greeter",
+        &server.endpoint(),
+        Some("demo"),
+    );
+    let info = executor
+        .add_component(wasm(reprise_test_components::GREETER_CLIENT), vec![dep])
+        .await
+        .unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let worker = executor
+        .create_worker(&component, None, WorkerConfig::default())
+        .await
+        .unwrap();
+    let greeting = call(&executor, &worker, "greet", &["\"Ada\""]).await;
+    assert!(
+        greeting.starts_with("ok(\"") && greeting.contains("Ada"),
+        "{greeting}"
+    );
+    assert_eq!(server.calls("SayHello"), 1);
+    let processed = call(&executor, &worker, "process", &["21"]).await;
+    assert!(processed.starts_with("ok("), "{processed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_are_checked_at_upload() {
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let todo = wasm(reprise_test_components::TODO_CLIENT);
+
+    let err = executor
+        .add_component(todo.clone(), vec![])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("core:todo/todo-service@1.0.0"),
+        "names the import: {err}"
+    );
+
+    let greeter = dependency(
+        "greeter",
+        "example/example.proto",
+        "example.Greeter",
+        &server.endpoint(),
+        Some("demo"),
+    );
+    let err = executor
+        .add_component(todo.clone(), vec![greeter])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("core:todo/todo-service@1.0.0"), "{err}");
+
+    let mut broken = todo_dep(&server);
+    broken.descriptor_set = vec![0xff, 0x01, 0x02];
+    let err = executor
+        .add_component(todo.clone(), vec![broken])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidComponent(_)));
+    assert!(
+        err.to_string().contains("`todo`") && err.to_string().contains("descriptor set"),
+        "{err}"
+    );
+
+    let mut unknown = todo_dep(&server);
+    unknown.services = vec!["core.todo.v1.NoSuchService".into()];
+    let err = executor
+        .add_component(todo, vec![unknown])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("NoSuchService"), "{err}");
+}
