@@ -360,3 +360,53 @@ async fn imports_are_checked_at_upload() {
         .to_string();
     assert!(err.contains("NoSuchService"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_types_must_match_the_descriptors() {
+    // Same package, service and method names as todo.proto, but `user_id` is
+    // an int32: a component built against the real WIT must be refused.
+    let dir = tempfile::tempdir().unwrap();
+    let proto_dir = dir.path().join("protos/core/todo/v1");
+    std::fs::create_dir_all(&proto_dir).unwrap();
+    std::fs::write(
+        proto_dir.join("todo.proto"),
+        r#"syntax = "proto3";
+package core.todo.v1;
+message TodoObject { string user_id = 1; string id = 2; string task = 3; }
+message TodoAddRequest { int32 user_id = 1; string task = 2; }
+message TodoAddResponse { TodoObject todo = 1; }
+message TodoListRequest { string user_id = 1; }
+message TodoListResponse { repeated TodoObject todos = 1; }
+message TodoDeleteRequest { string user_id = 1; string id = 2; }
+message TodoDeleteResponse { string message = 1; }
+service TodoService {
+  rpc TodoAdd(TodoAddRequest) returns (TodoAddResponse);
+  rpc TodoDelete(TodoDeleteRequest) returns (TodoDeleteResponse);
+  rpc TodoList(TodoListRequest) returns (TodoListResponse);
+}
+"#,
+    )
+    .unwrap();
+    let set = protox::compile(["core/todo/v1/todo.proto"], [dir.path().join("protos")]).unwrap();
+    let dep = GrpcDependencyConfig {
+        name: "todo".into(),
+        descriptor_set: set.encode_to_vec(),
+        services: vec!["core.todo.v1.TodoService".into()],
+        endpoint: "http://127.0.0.1:1".into(),
+        timeout_ms: 1000,
+        auth: None,
+        wit_namespace: None,
+        wit_version: None,
+    };
+    let executor = open(&dir).await;
+    let err = executor
+        .add_component(wasm(reprise_test_components::TODO_CLIENT), vec![dep])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("todo-add"), "names the function: {err}");
+    assert!(
+        err.contains("request.user-id: expected s32, found string"),
+        "names the path: {err}"
+    );
+}

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use prost_reflect::DescriptorPool;
 use reprise_grpc_stub::model::{CallKind, Exposure, InterfaceModel, ModelOptions, ServiceId};
 use wasmtime::Engine;
-use wasmtime::component::types::ComponentItem;
+use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, Linker};
 
 use super::call::{MethodBinding, durable_unary};
+use super::typecheck::check_unary;
 use crate::deps::GrpcDependencyConfig;
 use crate::error::{Error, Result};
 use crate::worker::WorkerCtx;
@@ -114,16 +115,18 @@ pub fn link_grpc_imports(
                 "import `{name}` is not an interface instance"
             )));
         };
-        let imported: Vec<String> = instance_ty
+        let imported: Vec<(String, ComponentFunc)> = instance_ty
             .exports(engine)
-            .filter(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_)))
-            .map(|(n, _)| n.to_owned())
+            .filter_map(|(n, e)| match e.ty {
+                ComponentItem::ComponentFunc(f) => Some((n.to_owned(), f)),
+                _ => None,
+            })
             .collect();
         let mut instance = linker.instance(name)?;
         for (method_index, method) in service.methods.iter().enumerate() {
-            if !imported.iter().any(|n| n == &method.wit_name) {
+            let Some((_, func_ty)) = imported.iter().find(|(n, _)| n == &method.wit_name) else {
                 continue;
-            }
+            };
             if method.kind != CallKind::Unary {
                 return Err(Error::InvalidComponent(format!(
                     "import `{name}` includes `{}`, a {:?} method: streaming calls are not supported by \
@@ -131,6 +134,13 @@ pub fn link_grpc_imports(
                     method.wit_name, method.kind
                 )));
             }
+            check_unary(&dep.model, method, func_ty).map_err(|e| {
+                Error::InvalidComponent(format!(
+                    "import `{name}` function `{}` does not match the descriptors of `{}`: {e}",
+                    method.wit_name,
+                    method.descriptor.full_name()
+                ))
+            })?;
             let binding = Arc::new(MethodBinding {
                 dependency: dep.config.clone(),
                 model: dep.model.clone(),
@@ -147,7 +157,7 @@ pub fn link_grpc_imports(
                 Box::new(async move { durable_unary(store, &binding, ty, params, results).await })
             })?;
         }
-        for export in &imported {
+        for (export, _) in &imported {
             if !service.methods.iter().any(|m| &m.wit_name == export) {
                 return Err(Error::InvalidComponent(format!(
                     "import `{name}` expects `{export}`, which service `{}` does not have",

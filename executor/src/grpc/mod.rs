@@ -9,6 +9,7 @@
 pub mod call;
 pub mod convert;
 pub mod link;
+pub mod typecheck;
 
 use std::collections::HashMap;
 use std::sync::Arc;

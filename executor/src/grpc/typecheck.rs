@@ -1,0 +1,289 @@
+//! Checks, at upload, that the types a component imports for a gRPC method
+//! are exactly what the interface model (and so the generated WIT) says —
+//! so a component built against stale or foreign WIT is refused with the
+//! path of the first mismatch, instead of failing at its first call.
+
+use reprise_grpc_stub::model::{
+    FieldMapping, InterfaceModel, MemberModel, MethodModel, Scalar, ValueType, WellKnown,
+};
+use wasmtime::component::Type;
+use wasmtime::component::types::ComponentFunc;
+
+/// Checks an imported unary method's signature. The error names the path of
+/// the first mismatch (`request.todo.user-id: expected string, found u32`).
+pub fn check_unary(
+    model: &InterfaceModel,
+    method: &MethodModel,
+    func: &ComponentFunc,
+) -> Result<(), String> {
+    let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_owned(), t)).collect();
+    let expected_params = if method.request.is_some() { 2 } else { 1 };
+    if params.len() != expected_params {
+        return Err(format!(
+            "expected {expected_params} parameter(s), found {}",
+            params.len()
+        ));
+    }
+    let mut params = params.into_iter();
+    if let Some(request) = method.request {
+        let (name, ty) = params.next().ok_or("missing request parameter")?;
+        check_value(model, request, &ty, &name)?;
+    }
+    let (name, options) = params.next().ok_or("missing options parameter")?;
+    match &options {
+        Type::Option(inner) => check_record_names(&inner.ty(), &["deadline", "metadata"], &name)?,
+        other => {
+            return Err(format!(
+                "{name}: expected option<call-options>, found {}",
+                describe(other)
+            ));
+        }
+    }
+    let results: Vec<Type> = func.results().collect();
+    let [Type::Result(result)] = results.as_slice() else {
+        return Err("expected one result of type result<_, rpc-status>".into());
+    };
+    match (method.response, result.ok()) {
+        (Some(response), Some(ok)) => check_value(model, response, &ok, "result.ok")?,
+        (None, None) => {}
+        (Some(_), None) => return Err("result.ok: expected the response record, found none".into()),
+        (None, Some(ok)) => {
+            return Err(format!(
+                "result.ok: the response message is empty, found {}",
+                describe(&ok)
+            ));
+        }
+    }
+    let err = result
+        .err()
+        .ok_or("result.err: expected rpc-status, found none")?;
+    check_record_names(
+        &err,
+        &["code", "message", "details", "trailers"],
+        "result.err",
+    )
+}
+
+fn check_record_names(ty: &Type, names: &[&str], path: &str) -> Result<(), String> {
+    let Type::Record(record) = ty else {
+        return Err(format!("{path}: expected a record, found {}", describe(ty)));
+    };
+    let found: Vec<&str> = record.fields().map(|f| f.name).collect();
+    if found != names {
+        return Err(format!(
+            "{path}: expected a record with fields {names:?}, found {found:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_scalar(scalar: Scalar, ty: &Type, path: &str) -> Result<(), String> {
+    let ok = match (scalar, ty) {
+        (Scalar::Bool, Type::Bool)
+        | (Scalar::S32, Type::S32)
+        | (Scalar::S64, Type::S64)
+        | (Scalar::U32, Type::U32)
+        | (Scalar::U64, Type::U64)
+        | (Scalar::F32, Type::Float32)
+        | (Scalar::F64, Type::Float64)
+        | (Scalar::String, Type::String) => true,
+        (Scalar::Bytes, Type::List(list)) => matches!(list.ty(), Type::U8),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{path}: expected {}, found {}",
+            scalar.wit(),
+            describe(ty)
+        ))
+    }
+}
+
+fn check_value(
+    model: &InterfaceModel,
+    expected: ValueType,
+    ty: &Type,
+    path: &str,
+) -> Result<(), String> {
+    match expected {
+        ValueType::Scalar(s) => check_scalar(s, ty, path),
+        ValueType::RecursionBreak(_) => check_scalar(Scalar::Bytes, ty, path),
+        ValueType::Enum(id) => {
+            let model_enum = model.enum_model(id);
+            let Type::Enum(found) = ty else {
+                return Err(format!(
+                    "{path}: expected enum {}, found {}",
+                    model_enum.wit_name,
+                    describe(ty)
+                ));
+            };
+            let want: Vec<&str> = model_enum
+                .cases
+                .iter()
+                .map(|c| c.wit_name.as_str())
+                .collect();
+            let have: Vec<&str> = found.names().collect();
+            if want != have {
+                return Err(format!(
+                    "{path}: enum {} expects cases {want:?}, found {have:?}",
+                    model_enum.wit_name
+                ));
+            }
+            Ok(())
+        }
+        ValueType::WellKnown(wk) => match wk {
+            WellKnown::Timestamp | WellKnown::Duration => {
+                check_record_names(ty, &["seconds", "nanos"], path)
+            }
+            WellKnown::Any => check_record_names(ty, &["type-url", "value"], path),
+            WellKnown::FieldMask => match ty {
+                Type::List(list) => check_scalar(Scalar::String, &list.ty(), &format!("{path}[]")),
+                other => Err(format!(
+                    "{path}: expected list<string>, found {}",
+                    describe(other)
+                )),
+            },
+            WellKnown::Struct | WellKnown::Value | WellKnown::ListValue => {
+                check_scalar(Scalar::String, ty, path)
+            }
+            WellKnown::Wrapper(s) => check_scalar(s, ty, path),
+        },
+        ValueType::Message(id) => {
+            let message = model.message(id);
+            let Type::Record(record) = ty else {
+                return Err(format!(
+                    "{path}: expected record {}, found {}",
+                    message.wit_name,
+                    describe(ty)
+                ));
+            };
+            let fields: Vec<_> = record.fields().collect();
+            if fields.len() != message.members.len() {
+                return Err(format!(
+                    "{path}: record {} expects {} field(s), found {}",
+                    message.wit_name,
+                    message.members.len(),
+                    fields.len()
+                ));
+            }
+            for (member, field) in message.members.iter().zip(fields) {
+                let field_path = format!("{path}.{}", member.wit_name());
+                if field.name != member.wit_name() {
+                    return Err(format!(
+                        "{field_path}: found field `{}` instead",
+                        field.name
+                    ));
+                }
+                check_member(model, member, &field.ty, &field_path)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn check_member(
+    model: &InterfaceModel,
+    member: &MemberModel,
+    ty: &Type,
+    path: &str,
+) -> Result<(), String> {
+    match member {
+        MemberModel::Field(field) => match field.mapping {
+            FieldMapping::Plain(vt) => check_value(model, vt, ty, path),
+            FieldMapping::Optional(vt) => match ty {
+                Type::Option(inner) => check_value(model, vt, &inner.ty(), path),
+                other => Err(format!(
+                    "{path}: expected option<..>, found {}",
+                    describe(other)
+                )),
+            },
+            FieldMapping::List(vt) => match ty {
+                Type::List(inner) => check_value(model, vt, &inner.ty(), &format!("{path}[]")),
+                other => Err(format!(
+                    "{path}: expected list<..>, found {}",
+                    describe(other)
+                )),
+            },
+            FieldMapping::Map { key, value } => {
+                let Type::List(list) = ty else {
+                    return Err(format!(
+                        "{path}: expected list<tuple<K, V>>, found {}",
+                        describe(ty)
+                    ));
+                };
+                let Type::Tuple(tuple) = list.ty() else {
+                    return Err(format!(
+                        "{path}: expected list<tuple<K, V>>, found {}",
+                        describe(ty)
+                    ));
+                };
+                let types: Vec<Type> = tuple.types().collect();
+                let [k, v] = types.as_slice() else {
+                    return Err(format!(
+                        "{path}: expected a pair, found a {}-tuple",
+                        types.len()
+                    ));
+                };
+                check_scalar(key, k, &format!("{path}.key"))?;
+                check_value(model, value, v, &format!("{path}.value"))
+            }
+            FieldMapping::EmptyPresence => check_bool(ty, path),
+            FieldMapping::EmptyCount => match ty {
+                Type::U32 => Ok(()),
+                other => Err(format!("{path}: expected u32, found {}", describe(other))),
+            },
+            FieldMapping::EmptyMapKeys { key } => match ty {
+                Type::List(list) => check_scalar(key, &list.ty(), &format!("{path}[]")),
+                other => Err(format!(
+                    "{path}: expected list<key>, found {}",
+                    describe(other)
+                )),
+            },
+        },
+        MemberModel::Oneof(oneof) => {
+            let Type::Option(inner) = ty else {
+                return Err(format!(
+                    "{path}: expected option<variant {}>, found {}",
+                    oneof.type_name,
+                    describe(ty)
+                ));
+            };
+            let Type::Variant(variant) = inner.ty() else {
+                return Err(format!("{path}: expected variant {}", oneof.type_name));
+            };
+            let cases: Vec<_> = variant.cases().collect();
+            if cases.len() != oneof.cases.len() {
+                return Err(format!(
+                    "{path}: variant {} expects {} case(s)",
+                    oneof.type_name,
+                    oneof.cases.len()
+                ));
+            }
+            for (want, have) in oneof.cases.iter().zip(cases) {
+                let case_path = format!("{path}.{}", want.wit_name);
+                if have.name != want.wit_name {
+                    return Err(format!("{case_path}: found case `{}` instead", have.name));
+                }
+                match (want.payload, have.ty) {
+                    (Some(vt), Some(ty)) => check_value(model, vt, &ty, &case_path)?,
+                    (None, None) => {}
+                    _ => return Err(format!("{case_path}: payload presence differs")),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn check_bool(ty: &Type, path: &str) -> Result<(), String> {
+    match ty {
+        Type::Bool => Ok(()),
+        other => Err(format!("{path}: expected bool, found {}", describe(other))),
+    }
+}
+
+fn describe(ty: &Type) -> String {
+    crate::components::type_name(ty)
+}
