@@ -10,6 +10,7 @@
 //! journal), [`wasi`] (durable clocks and random), [`worker`] (one worker and
 //! its invocation loop) and [`executor`] (the facade the API and CLI use).
 
+pub mod api;
 pub mod components;
 pub mod deps;
 pub mod durable;

@@ -1,0 +1,213 @@
+//! `POST /v1/components` and `GET /v1/components/{id}`: uploading a
+//! component (raw wasm, or multipart with its gRPC dependencies) and reading
+//! its metadata.
+//!
+//! Dependencies are checked here before anything is stored: unique names,
+//! a descriptor set that decodes and defines every listed service, a valid
+//! endpoint, a positive timeout and well-formed environment variable names.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use prost_reflect::DescriptorPool;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ComponentPath;
+use crate::components::ComponentInfo;
+use crate::deps::{AuthConfig, GrpcDependencyConfig};
+
+pub(super) async fn add_component(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<ComponentInfo>), ApiError> {
+    let limit = state.config.component_body_limit;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let (wasm, dependencies) = match essence.as_str() {
+        "application/wasm" | "application/octet-stream" => {
+            let wasm = Bytes::from_request(request, &state)
+                .await
+                .map_err(|r| ApiError::from_body(r, limit))?;
+            (wasm.to_vec(), Vec::new())
+        }
+        "multipart/form-data" => {
+            let multipart = Multipart::from_request(request, &state)
+                .await
+                .map_err(|r| {
+                    ApiError::bad_request(format!("bad multipart request: {}", r.body_text()))
+                })?;
+            read_multipart(multipart, limit).await?
+        }
+        "" => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "missing Content-Type: send the wasm as `application/wasm`, or \
+                 `multipart/form-data` with a `wasm` part and an optional `dependencies` part",
+            ));
+        }
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "unsupported Content-Type `{other}`: send the wasm as `application/wasm`, or \
+                     `multipart/form-data` with a `wasm` part and an optional `dependencies` part"
+                ),
+            ));
+        }
+    };
+    if wasm.is_empty() {
+        return Err(ApiError::bad_request(
+            "the component is empty: send the bytes of a .wasm component",
+        ));
+    }
+    validate_dependencies(&dependencies)?;
+    let executor = state.executor.clone();
+    // A task of its own: the upload completes even if the client goes away.
+    let info =
+        tokio::spawn(async move { executor.add_component(wasm, dependencies).await }).await??;
+    state.metrics.component_added();
+    tracing::info!(component = %info.id, size = info.size, "component added");
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+async fn read_multipart(
+    mut multipart: Multipart,
+    limit: usize,
+) -> Result<(Vec<u8>, Vec<GrpcDependencyConfig>), ApiError> {
+    let mut wasm: Option<Vec<u8>> = None;
+    let mut dependencies: Option<Vec<GrpcDependencyConfig>> = None;
+    // Bounded by the body limit: every part consumes body bytes.
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::from_multipart(e, limit))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::from_multipart(e, limit))?;
+        match name.as_str() {
+            "wasm" if wasm.is_some() => {
+                return Err(ApiError::bad_request("the `wasm` part is given twice"));
+            }
+            "wasm" => wasm = Some(bytes.to_vec()),
+            "dependencies" if dependencies.is_some() => {
+                return Err(ApiError::bad_request(
+                    "the `dependencies` part is given twice",
+                ));
+            }
+            "dependencies" => {
+                let parsed = serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "the `dependencies` part is not a JSON array of gRPC dependencies: {e}"
+                    ))
+                })?;
+                dependencies = Some(parsed);
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unexpected multipart part `{other}`; only `wasm` and `dependencies` are accepted"
+                )));
+            }
+        }
+    }
+    let wasm = wasm.ok_or_else(|| {
+        ApiError::bad_request("the multipart body has no `wasm` part holding the component")
+    })?;
+    Ok((wasm, dependencies.unwrap_or_default()))
+}
+
+/// Checks uploaded gRPC dependencies, naming the dependency and the problem.
+pub fn validate_dependencies(dependencies: &[GrpcDependencyConfig]) -> Result<(), ApiError> {
+    let mut names = HashSet::new();
+    for dep in dependencies {
+        let bad = |message: String| {
+            ApiError::bad_request(format!("gRPC dependency `{}`: {message}", dep.name))
+        };
+        if dep.name.trim().is_empty() {
+            return Err(ApiError::bad_request(
+                "a gRPC dependency has an empty `name`",
+            ));
+        }
+        if !names.insert(dep.name.as_str()) {
+            return Err(bad("the name is used by more than one dependency".into()));
+        }
+        let pool = DescriptorPool::decode(dep.descriptor_set.as_slice()).map_err(|e| {
+            bad(format!(
+                "`descriptor-set` is not a valid encoded FileDescriptorSet: {e}"
+            ))
+        })?;
+        if dep.services.is_empty() {
+            return Err(bad(
+                "`services` is empty; list the services the component imports".into(),
+            ));
+        }
+        for service in &dep.services {
+            if pool.get_service_by_name(service).is_none() {
+                let known: Vec<_> = pool.services().map(|s| s.full_name().to_owned()).collect();
+                return Err(bad(format!(
+                    "service `{service}` is not defined in its descriptor set (it defines: {})",
+                    if known.is_empty() {
+                        "no services".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+        }
+        dep.endpoint
+            .parse::<reprise_manifest::Endpoint>()
+            .map_err(|e| bad(e.to_string()))?;
+        if dep.timeout_ms == 0 {
+            return Err(bad("`timeout-ms` must be at least 1".into()));
+        }
+        if let Some(auth) = &dep.auth {
+            for var in auth_variables(auth) {
+                var.parse::<reprise_manifest::EnvVarName>()
+                    .map_err(|e| bad(format!("auth: {e}")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn auth_variables(auth: &AuthConfig) -> Vec<&str> {
+    match auth {
+        AuthConfig::Bearer { token_env } => vec![token_env],
+        AuthConfig::Basic {
+            username_env,
+            password_env,
+            ..
+        } => username_env
+            .iter()
+            .map(String::as_str)
+            .chain([password_env.as_str()])
+            .collect(),
+        AuthConfig::ApiKey { value_env, .. } => vec![value_env],
+    }
+}
+
+pub(super) async fn get_component(
+    State(state): State<AppState>,
+    ComponentPath(id): ComponentPath,
+) -> Result<Json<ComponentInfo>, ApiError> {
+    let executor = state.executor.clone();
+    // Compiles the component on first use after a restart: CPU work.
+    let info = tokio::task::spawn_blocking(move || executor.component(&id)).await??;
+    Ok(Json(info))
+}

@@ -1,0 +1,161 @@
+//! Error responses of the admin API: every failure becomes a status code and
+//! a JSON body `{"error": "..."}` whose message says what to fix.
+//!
+//! [`status_of`] is the one place where executor errors are mapped to HTTP
+//! status codes.
+
+use axum::Json;
+use axum::extract::multipart::MultipartError;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// A failed request: the status code and the message sent back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status of the response.
+    pub status: StatusCode,
+    /// Human-readable explanation, sent as `{"error": message}`.
+    pub message: String,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong and what to fix.
+    pub error: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400 Bad Request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 404 Not Found.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 500 Internal Server Error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// A request body that could not be read (too large or broken).
+    pub fn from_body(rejection: BytesRejection, limit: usize) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large(limit)
+        } else {
+            Self::new(
+                rejection.status(),
+                format!("cannot read the request body: {}", rejection.body_text()),
+            )
+        }
+    }
+
+    /// A `multipart/form-data` body that could not be read.
+    pub fn from_multipart(error: MultipartError, limit: usize) -> Self {
+        if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large(limit)
+        } else {
+            Self::new(
+                error.status(),
+                format!("malformed multipart body: {}", error.body_text()),
+            )
+        }
+    }
+
+    /// A path segment that could not be decoded.
+    pub fn from_path(rejection: PathRejection) -> Self {
+        Self::bad_request(format!("bad path: {}", rejection.body_text()))
+    }
+
+    /// A query string that does not parse.
+    pub fn from_query(rejection: QueryRejection) -> Self {
+        Self::bad_request(format!("bad query string: {}", rejection.body_text()))
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than the limit of {limit} bytes for this route"),
+    )
+}
+
+/// The HTTP status for an executor error.
+pub fn status_of(error: &Error) -> StatusCode {
+    match error {
+        Error::UnknownComponent(_) | Error::UnknownWorker(_) | Error::UnknownFunction(_) => {
+            StatusCode::NOT_FOUND
+        }
+        Error::InvalidComponent(_) | Error::BadParams { .. } => StatusCode::BAD_REQUEST,
+        Error::WorkerExists(_) | Error::WorkerFailed { .. } | Error::Interrupted(_) => {
+            StatusCode::CONFLICT
+        }
+        Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }) => StatusCode::NOT_FOUND,
+        Error::Oplog(reprise_oplog::Error::InvalidId { .. }) => StatusCode::BAD_REQUEST,
+        Error::Oplog(_)
+        | Error::Io { .. }
+        | Error::Divergence { .. }
+        | Error::MalformedOplog { .. }
+        | Error::Wasm(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // Variants added to the executor later are server errors until mapped here.
+        #[allow(unreachable_patterns)]
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        let status = status_of(&error);
+        let message = match &error {
+            Error::Oplog(reprise_oplog::Error::WorkerNotFound { worker_id }) => {
+                format!("unknown worker {worker_id}")
+            }
+            other => other.to_string(),
+        };
+        ApiError { status, message }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        ApiError::internal(format!("the request's task failed: {error}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, error = %self.message, "request failed");
+        } else {
+            tracing::debug!(status = %self.status, error = %self.message, "request rejected");
+        }
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.message)
+    }
+}

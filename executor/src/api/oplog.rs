@@ -1,0 +1,211 @@
+//! `GET /v1/workers/{id}/oplog`: pages of a worker's oplog rendered as JSON.
+//!
+//! Every entry becomes `{"index", "timestamp_us", "kind", ...fields}`; each
+//! payload becomes `{"utf8": "..."}` when its bytes are valid UTF-8 (the
+//! executor's own payloads are JSON text) and `{"base64": "..."}` otherwise.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use reprise_oplog::{EntryKind, OplogEntry, OplogIndex, Payload};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::WorkerPath;
+
+/// Query parameters of the oplog route.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OplogQuery {
+    /// First index to return (default 1).
+    pub from: Option<u64>,
+    /// Most entries to return (default 100, capped by the server's page limit).
+    pub limit: Option<u64>,
+}
+
+/// One page of a worker's oplog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OplogPage {
+    /// The worker.
+    pub worker_id: String,
+    /// Index of the first entry requested.
+    pub from: u64,
+    /// The page size used (after capping).
+    pub limit: u64,
+    /// Index of the worker's last entry.
+    pub last_index: u64,
+    /// Where the next page starts, or null when this page reaches the end.
+    pub next: Option<u64>,
+    /// The entries.
+    pub entries: Vec<Value>,
+}
+
+/// Default page size when `limit` is not given.
+pub const DEFAULT_PAGE: u64 = 100;
+
+pub(super) async fn get_oplog(
+    State(state): State<AppState>,
+    WorkerPath(id): WorkerPath,
+    query: Result<Query<OplogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<OplogPage>, ApiError> {
+    let Query(query) = query.map_err(ApiError::from_query)?;
+    let from = query.from.unwrap_or(1);
+    let from_index = OplogIndex::new(from).map_err(|_| {
+        ApiError::bad_request(format!(
+            "`from` must be at least 1 (oplog indices start at 1), got {from}"
+        ))
+    })?;
+    let max = state.config.max_oplog_page.max(1) as u64;
+    let limit = match query.limit {
+        Some(0) => return Err(ApiError::bad_request("`limit` must be at least 1")),
+        Some(limit) => limit.min(max),
+        None => DEFAULT_PAGE.min(max),
+    };
+    let oplog = state.executor.oplog();
+    let last_index = match oplog.last_index(&id).await.map_err(crate::Error::from)? {
+        Some(last) => last.get(),
+        None => return Err(ApiError::not_found(format!("unknown worker {id}"))),
+    };
+    let entries = oplog
+        .read(&id, from_index, limit as usize)
+        .await
+        .map_err(crate::Error::from)?;
+    let end = from + entries.len() as u64;
+    let next = (!entries.is_empty() && end <= last_index).then_some(end);
+    Ok(Json(OplogPage {
+        worker_id: id.to_string(),
+        from,
+        limit,
+        last_index,
+        next,
+        entries: entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| render_entry(from + i as u64, e))
+            .collect(),
+    }))
+}
+
+/// A payload as JSON: UTF-8 text when valid, base64 otherwise.
+pub fn render_payload(payload: &Payload) -> Value {
+    match std::str::from_utf8(payload.as_bytes()) {
+        Ok(text) => json!({ "utf8": text }),
+        Err(_) => json!({ "base64": STANDARD.encode(payload.as_bytes()) }),
+    }
+}
+
+/// One oplog entry as JSON.
+pub fn render_entry(index: u64, entry: &OplogEntry) -> Value {
+    use EntryKind as K;
+    let mut fields = match &entry.kind {
+        K::Create {
+            component_id,
+            env,
+            args,
+            endpoint_overrides,
+        } => json!({
+            "component_id": component_id.to_string(),
+            "env": env,
+            "args": args,
+            "endpoint_overrides": endpoint_overrides,
+        }),
+        K::ExportedFunctionInvoked {
+            function,
+            params,
+            idempotency_key,
+        } => json!({
+            "function": function,
+            "params": render_payload(params),
+            "idempotency_key": idempotency_key.as_str(),
+        }),
+        K::ExportedFunctionCompleted { result } => match result {
+            Ok(payload) => json!({ "result": render_payload(payload) }),
+            Err(message) => json!({ "error": message }),
+        },
+        K::ImportedFunctionInvoked {
+            function,
+            request,
+            request_hash,
+            response,
+            side_effect_class,
+        } => json!({
+            "function": function,
+            "request": render_payload(request),
+            "request_hash": request_hash.to_string(),
+            "response": render_payload(response),
+            "side_effect_class": format!("{side_effect_class:?}"),
+        }),
+        K::BeginRemoteWrite | K::Interrupted | K::Exited => json!({}),
+        K::EndRemoteWrite { begin_index } => json!({ "begin_index": begin_index.get() }),
+        K::Error {
+            message,
+            retry_from,
+        } => json!({ "message": message, "retry_from": retry_from.get() }),
+        K::StreamOpened {
+            function,
+            stream_kind,
+            request,
+            request_hash,
+        } => json!({
+            "function": function,
+            "stream_kind": format!("{stream_kind:?}"),
+            "request": render_payload(request),
+            "request_hash": request_hash.to_string(),
+        }),
+        K::StreamFrameSent { open_index, frame } | K::StreamFrameReceived { open_index, frame } => {
+            json!({ "open_index": open_index.get(), "frame": render_payload(frame) })
+        }
+        K::StreamClosed {
+            open_index,
+            code,
+            message,
+            details,
+        } => json!({
+            "open_index": open_index.get(),
+            "code": code,
+            "message": message,
+            "details": render_payload(details),
+        }),
+    };
+    if let Value::Object(map) = &mut fields {
+        map.insert("index".into(), json!(index));
+        map.insert("timestamp_us".into(), json!(entry.timestamp.as_micros()));
+        map.insert("kind".into(), json!(entry.kind.name()));
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_text_or_base64() {
+        assert_eq!(
+            render_payload(&Payload::from("[\"1\"]")),
+            json!({"utf8": "[\"1\"]"})
+        );
+        assert_eq!(
+            render_payload(&Payload::new(vec![0xff, 0x00])),
+            json!({"base64": "/wA="})
+        );
+    }
+
+    #[test]
+    fn entries_carry_index_kind_and_fields() {
+        let entry = OplogEntry {
+            timestamp: reprise_oplog::Timestamp::from_micros(42),
+            kind: EntryKind::Error {
+                message: "boom".into(),
+                retry_from: OplogIndex::FIRST,
+            },
+        };
+        assert_eq!(
+            render_entry(3, &entry),
+            json!({"index": 3, "timestamp_us": 42, "kind": "Error", "message": "boom", "retry_from": 1})
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Worker routes: create, list, get, delete, invoke, interrupt and resume.
+//!
+//! Every executor call that changes state runs in a task of its own, so a
+//! client that disconnects cannot cancel an invocation half-way; the
+//! response is simply not delivered.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{
+    ApiJson, WorkerPath, parse_component_id, parse_idempotency_key, parse_worker_id,
+};
+use crate::executor::WorkerInfo;
+use crate::worker::WorkerConfig;
+
+/// Body of `POST /v1/workers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkerRequest {
+    /// The component to run (its content id).
+    pub component_id: String,
+    /// The worker's id; generated when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Environment variables visible to the guest.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Command-line arguments visible to the guest.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Per gRPC dependency name, an endpoint replacing the uploaded one.
+    #[serde(default)]
+    pub endpoint_overrides: BTreeMap<String, String>,
+}
+
+/// Response naming a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRef {
+    /// The worker's id.
+    pub id: String,
+}
+
+/// Response of `GET /v1/workers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerList {
+    /// Every worker with an oplog, sorted by id.
+    pub workers: Vec<WorkerRef>,
+}
+
+/// Response of `GET /v1/workers/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerView {
+    /// What the executor reports.
+    #[serde(flatten)]
+    pub info: WorkerInfo,
+    /// Whether the worker is interrupted (refusing invocations).
+    pub interrupted: bool,
+}
+
+/// Response of `DELETE`, `interrupt` and `resume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerChange {
+    /// The worker's id.
+    pub id: String,
+    /// Whether the request changed anything (false: it was already so).
+    pub changed: bool,
+}
+
+/// Body of `POST /v1/workers/{id}/invoke`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeRequest {
+    /// Export to call: `name`, or `interface#name` inside an exported interface.
+    pub function: String,
+    /// Parameters as WAVE text, one string per parameter.
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// Key under which the result is remembered; repeating it returns the
+    /// stored result without running the function again.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// Successful response of an invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvokeResponse {
+    /// Results as WAVE text, one string per result.
+    pub result: Vec<String>,
+}
+
+pub(super) async fn create_worker(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateWorkerRequest>,
+) -> Result<(StatusCode, Json<WorkerRef>), ApiError> {
+    let component = parse_component_id(&request.component_id)?;
+    let name = request.name.as_deref().map(parse_worker_id).transpose()?;
+    for key in request.env.keys() {
+        if key.is_empty() || key.contains(['=', '\0']) {
+            return Err(ApiError::bad_request(format!(
+                "environment variable name {key:?} must be non-empty and contain no `=` or NUL"
+            )));
+        }
+    }
+    if request.args.iter().any(|a| a.contains('\0')) {
+        return Err(ApiError::bad_request("arguments must not contain NUL"));
+    }
+    if !request.endpoint_overrides.is_empty() {
+        let executor = state.executor.clone();
+        let info = tokio::task::spawn_blocking(move || executor.component(&component)).await??;
+        for (dep, url) in &request.endpoint_overrides {
+            if !info.grpc_dependencies.iter().any(|d| &d.name == dep) {
+                let known: Vec<_> = info
+                    .grpc_dependencies
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect();
+                return Err(ApiError::bad_request(format!(
+                    "endpoint override for `{dep}`: the component has no gRPC dependency of that name (it has: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+            url.parse::<reprise_manifest::Endpoint>().map_err(|e| {
+                ApiError::bad_request(format!("endpoint override for `{dep}`: {e}"))
+            })?;
+        }
+    }
+    let config = WorkerConfig {
+        env: request.env.into_iter().collect(),
+        args: request.args,
+        endpoint_overrides: request.endpoint_overrides.into_iter().collect(),
+    };
+    let executor = state.executor.clone();
+    let id = tokio::spawn(async move { executor.create_worker(&component, name, config).await })
+        .await??;
+    state.metrics.worker_created();
+    tracing::info!(worker = %id, component = %component, "worker created");
+    Ok((StatusCode::CREATED, Json(WorkerRef { id: id.to_string() })))
+}
+
+pub(super) async fn list_workers(
+    State(state): State<AppState>,
+) -> Result<Json<WorkerList>, ApiError> {
+    let ids = state.executor.list_workers().await?;
+    Ok(Json(WorkerList {
+        workers: ids
+            .into_iter()
+            .map(|id| WorkerRef { id: id.to_string() })
+            .collect(),
+    }))
+}
+
+pub(super) async fn get_worker(
+    State(state): State<AppState>,
+    WorkerPath(id): WorkerPath,
+) -> Result<Json<WorkerView>, ApiError> {
+    let executor = state.executor.clone();
+    // Loading a worker replays its oplog: keep it going if the client leaves.
+    let info = {
+        let id = id.clone();
+        tokio::spawn(async move { executor.worker_info(&id).await }).await??
+    };
+    Ok(Json(WorkerView {
+        info,
+        interrupted: state.executor.is_interrupted(&id),
+    }))
+}
+
+pub(super) async fn delete_worker(
+    State(state): State<AppState>,
+    WorkerPath(id): WorkerPath,
+) -> Result<Json<WorkerChange>, ApiError> {
+    let executor = state.executor.clone();
+    let existed = {
+        let id = id.clone();
+        tokio::spawn(async move { executor.delete_worker(&id).await }).await??
+    };
+    if !existed {
+        return Err(ApiError::not_found(format!("unknown worker {id}")));
+    }
+    tracing::info!(worker = %id, "worker deleted");
+    Ok(Json(WorkerChange {
+        id: id.to_string(),
+        changed: true,
+    }))
+}
+
+pub(super) async fn interrupt_worker(
+    State(state): State<AppState>,
+    WorkerPath(id): WorkerPath,
+) -> Result<Json<WorkerChange>, ApiError> {
+    let executor = state.executor.clone();
+    let changed = {
+        let id = id.clone();
+        tokio::spawn(async move { executor.interrupt(&id).await }).await??
+    };
+    tracing::info!(worker = %id, changed, "worker interrupted");
+    Ok(Json(WorkerChange {
+        id: id.to_string(),
+        changed,
+    }))
+}
+
+pub(super) async fn resume_worker(
+    State(state): State<AppState>,
+    WorkerPath(id): WorkerPath,
+) -> Result<Json<WorkerChange>, ApiError> {
+    let executor = state.executor.clone();
+    let changed = {
+        let id = id.clone();
+        tokio::spawn(async move { executor.resume(&id).await }).await??
+    };
+    tracing::info!(worker = %id, changed, "worker resumed");
+    Ok(Json(WorkerChange {
+        id: id.to_string(),
+        changed,
+    }))
+}
+
+pub(super) async fn invoke(
+    State(state): State<AppState>,
+    WorkerPath(id): WorkerPath,
+    ApiJson(request): ApiJson<InvokeRequest>,
+) -> Result<Json<InvokeResponse>, ApiError> {
+    if request.function.is_empty() {
+        return Err(ApiError::bad_request(
+            "`function` is empty; name an exported function",
+        ));
+    }
+    let key = request
+        .idempotency_key
+        .as_deref()
+        .map(parse_idempotency_key)
+        .transpose()?;
+    let started = Instant::now();
+    let executor = state.executor.clone();
+    let function = request.function.clone();
+    let outcome = tokio::spawn(async move {
+        executor
+            .invoke(&id, &request.function, request.params, key)
+            .await
+    })
+    .await;
+    let result = match outcome {
+        Err(join) => Err(ApiError::from(join)),
+        Ok(Err(error)) => Err(ApiError::from(error)),
+        Ok(Ok(Err(trap))) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, trap)),
+        Ok(Ok(Ok(values))) => Ok(Json(InvokeResponse { result: values })),
+    };
+    state.metrics.invocation(result.is_ok(), started.elapsed());
+    if let Err(e) = &result {
+        tracing::debug!(function, error = %e, "invocation failed");
+    }
+    result
+}

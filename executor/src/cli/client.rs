@@ -1,0 +1,98 @@
+//! A thin client of the admin API: sends a request, turns connection
+//! failures and error responses into messages naming the server and the
+//! server's own explanation.
+
+use anyhow::{Context as _, anyhow, bail};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The API at one base URL.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client of the server at `base` (`http://host:port`).
+    pub fn new(base: &str) -> anyhow::Result<Client> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            bail!("--server `{base}` must be an http:// URL such as http://127.0.0.1:9090");
+        }
+        if base.starts_with("https://") {
+            bail!(
+                "--server `{base}`: this client speaks plain http only; put TLS in front of the \
+                 executor's API with a proxy and reach it over http on the same host"
+            );
+        }
+        let http = reqwest::Client::builder()
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Client { base, http })
+    }
+
+    /// A request to `path` (starting with `/`).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    /// Sends `request` and decodes a successful JSON response; an error
+    /// status becomes an error carrying the server's message.
+    pub async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> anyhow::Result<T> {
+        let response = self.send_raw(request).await?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("reading the response from {}", self.base))?;
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "the server at {} answered {status} with a body that is not the expected JSON: {}",
+                self.base,
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    }
+
+    /// Sends `request`; returns the response if its status is a success.
+    pub async fn send_raw(&self, request: RequestBuilder) -> anyhow::Result<Response> {
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                anyhow!(
+                    "cannot reach the executor at {}: {}; is `worker-executor serve` running \
+                     there? (set the address with --server)",
+                    self.base,
+                    root_cause(&e)
+                )
+            } else if e.is_timeout() {
+                anyhow!("the executor at {} did not answer in time", self.base)
+            } else {
+                anyhow!("request to {} failed: {}", self.base, root_cause(&e))
+            }
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        Err(server_error(status, &body))
+    }
+}
+
+/// The server's `{"error": ...}` message, or the raw body.
+fn server_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
+    let message = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    anyhow!("server answered {status}: {message}")
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}

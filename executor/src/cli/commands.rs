@@ -1,0 +1,251 @@
+//! The client verbs: each builds one (or, for `oplog`, a bounded series of)
+//! API request(s) and prints the answer for people and scripts: ids and
+//! WAVE values one per line, descriptions as pretty JSON.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, bail};
+use reprise_executor::api::oplog::OplogPage;
+use reprise_executor::api::workers::{
+    CreateWorkerRequest, InvokeRequest, InvokeResponse, WorkerChange, WorkerList, WorkerRef,
+};
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+use super::client::Client;
+use super::manifest::dependencies_of;
+use super::{Command, ComponentCommand, WorkerCommand};
+
+/// Upper bound on oplog pages fetched by one `oplog` command.
+const MAX_PAGES: usize = 100_000;
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Component(command) => component(command).await,
+        Command::Worker(command) => worker(command).await,
+        Command::Invoke {
+            server,
+            worker,
+            function,
+            args,
+            idempotency_key,
+        } => {
+            let client = Client::new(&server.server)?;
+            let request = client
+                .request(
+                    Method::POST,
+                    &format!("/v1/workers/{}/invoke", segment(&worker)),
+                )
+                .json(&InvokeRequest {
+                    function,
+                    params: args,
+                    idempotency_key,
+                });
+            let response: InvokeResponse = client.send(request).await?;
+            for value in response.result {
+                println!("{value}");
+            }
+            Ok(())
+        }
+        Command::Oplog {
+            server,
+            worker,
+            from,
+            limit,
+        } => oplog(&server.server, &worker, from, limit).await,
+        Command::Serve(_) | Command::Wit { .. } => {
+            bail!("internal: `serve` and `wit` are not client verbs")
+        }
+    }
+}
+
+async fn component(command: ComponentCommand) -> anyhow::Result<()> {
+    match command {
+        ComponentCommand::Add {
+            server,
+            manifest,
+            component,
+            wasm,
+            json,
+        } => {
+            let client = Client::new(&server.server)?;
+            let (wasm_path, dependencies) = match (manifest, component, wasm) {
+                (Some(manifest), Some(component), None) => dependencies_of(&manifest, &component)?,
+                (None, None, Some(wasm)) => (wasm, Vec::new()),
+                _ => bail!("give either --manifest FILE --component NAME, or --wasm FILE"),
+            };
+            let bytes = std::fs::read(&wasm_path)
+                .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
+            let dependencies =
+                serde_json::to_vec(&dependencies).context("encoding the dependencies")?;
+            let form = Form::new()
+                .part(
+                    "wasm",
+                    Part::bytes(bytes)
+                        .file_name("component.wasm")
+                        .mime_str("application/wasm")?,
+                )
+                .part(
+                    "dependencies",
+                    Part::bytes(dependencies).mime_str("application/json")?,
+                );
+            let request = client
+                .request(Method::POST, "/v1/components")
+                .multipart(form);
+            let info: Value = client.send(request).await?;
+            if json {
+                print_json(&info)?;
+            } else {
+                let id = info
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .context("the server's answer has no component id")?;
+                println!("{id}");
+            }
+            Ok(())
+        }
+        ComponentCommand::Get { server, id } => {
+            let client = Client::new(&server.server)?;
+            let request = client.request(Method::GET, &format!("/v1/components/{}", segment(&id)));
+            let info: Value = client.send(request).await?;
+            print_json(&info)
+        }
+    }
+}
+
+async fn worker(command: WorkerCommand) -> anyhow::Result<()> {
+    match command {
+        WorkerCommand::Create {
+            server,
+            component,
+            name,
+            env,
+            args,
+            endpoints,
+        } => {
+            let client = Client::new(&server.server)?;
+            let body = CreateWorkerRequest {
+                component_id: component,
+                name,
+                env: pairs(&env, "--env", "KEY=VALUE")?,
+                args,
+                endpoint_overrides: pairs(&endpoints, "--endpoint", "DEPENDENCY=URL")?,
+            };
+            let request = client.request(Method::POST, "/v1/workers").json(&body);
+            let created: WorkerRef = client.send(request).await?;
+            println!("{}", created.id);
+            Ok(())
+        }
+        WorkerCommand::Get { server, id } => {
+            let client = Client::new(&server.server)?;
+            let request = client.request(Method::GET, &format!("/v1/workers/{}", segment(&id)));
+            let info: Value = client.send(request).await?;
+            print_json(&info)
+        }
+        WorkerCommand::List { server } => {
+            let client = Client::new(&server.server)?;
+            let list: WorkerList = client
+                .send(client.request(Method::GET, "/v1/workers"))
+                .await?;
+            for worker in list.workers {
+                println!("{}", worker.id);
+            }
+            Ok(())
+        }
+        WorkerCommand::Delete { server, id } => {
+            change(&server.server, Method::DELETE, &id, "", "deleted").await
+        }
+        WorkerCommand::Interrupt { server, id } => {
+            change(
+                &server.server,
+                Method::POST,
+                &id,
+                "/interrupt",
+                "interrupted",
+            )
+            .await
+        }
+        WorkerCommand::Resume { server, id } => {
+            change(&server.server, Method::POST, &id, "/resume", "resumed").await
+        }
+    }
+}
+
+async fn change(
+    server: &str,
+    method: Method,
+    id: &str,
+    suffix: &str,
+    done: &str,
+) -> anyhow::Result<()> {
+    let client = Client::new(server)?;
+    let request = client.request(method, &format!("/v1/workers/{}{suffix}", segment(id)));
+    let change: WorkerChange = client.send(request).await?;
+    if change.changed {
+        println!("{done} {}", change.id);
+    } else {
+        println!("{} was already {done}", change.id);
+    }
+    Ok(())
+}
+
+async fn oplog(server: &str, worker: &str, from: u64, limit: Option<u64>) -> anyhow::Result<()> {
+    let client = Client::new(server)?;
+    let mut next = Some(from);
+    let mut remaining = limit.unwrap_or(u64::MAX);
+    for _ in 0..MAX_PAGES {
+        let Some(from) = next else { break };
+        if remaining == 0 {
+            break;
+        }
+        let mut request = client
+            .request(
+                Method::GET,
+                &format!("/v1/workers/{}/oplog", segment(worker)),
+            )
+            .query(&[("from", from)]);
+        if remaining != u64::MAX {
+            request = request.query(&[("limit", remaining)]);
+        }
+        let page: OplogPage = client.send(request).await?;
+        for entry in &page.entries {
+            println!("{}", serde_json::to_string(entry)?);
+        }
+        remaining = remaining.saturating_sub(page.entries.len() as u64);
+        next = page.next;
+    }
+    Ok(())
+}
+
+/// `KEY=VALUE` arguments as a map, with a message naming the flag otherwise.
+fn pairs(items: &[String], flag: &str, shape: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for item in items {
+        let Some((key, value)) = item.split_once('=') else {
+            bail!("{flag} `{item}` must have the form {shape}");
+        };
+        if map.insert(key.to_owned(), value.to_owned()).is_some() {
+            bail!("{flag} `{key}` is given twice");
+        }
+    }
+    Ok(map)
+}
+
+fn print_json(value: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Percent-encodes `text` for use as one URL path segment.
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

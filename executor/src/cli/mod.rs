@@ -1,0 +1,240 @@
+//! The `worker-executor` command line: `serve` runs the executor with its
+//! admin API; the other verbs are clients of a running server's API.
+//!
+//! This module belongs to the binary (it is included by
+//! `src/bin/worker-executor.rs`), so it may use `anyhow`.
+
+mod client;
+mod commands;
+mod manifest;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default address of `serve` and of the client verbs' server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9090";
+/// Default data directory of `serve`.
+pub const DEFAULT_DATA_DIR: &str = "./reprise-data";
+
+/// Reprise worker executor: runs WebAssembly components as durable workers.
+#[derive(Debug, Parser)]
+#[command(name = "worker-executor", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the executor and serve its admin HTTP API until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Upload and inspect components.
+    #[command(subcommand)]
+    Component(ComponentCommand),
+    /// Create, inspect, interrupt, resume and delete workers.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+    /// Invoke an exported function of a worker; prints each result as WAVE text.
+    #[command(allow_negative_numbers = true)]
+    Invoke {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The worker.
+        worker: String,
+        /// The export: `name`, or `interface#name`.
+        function: String,
+        /// Parameters as WAVE values (`5`, `"text"`, `[1, 2]`, `{a: 1}`); use `--` before values starting with `-` that are not numbers.
+        args: Vec<String>,
+        /// Remember the result under this key; repeating it returns the same result.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Print a worker's oplog entries, one JSON object per line.
+    Oplog {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The worker.
+        worker: String,
+        /// First index to print.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Most entries to print (the server pages through them).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Write the WIT packages a component's gRPC dependencies import (from
+    /// the manifest's protos), e.g. into the component's `wit/deps`.
+    Wit {
+        /// The application manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The component in the manifest.
+        #[arg(long)]
+        component: String,
+        /// Output directory.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where oplogs, components and the compiled-code cache live.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Address to listen on (`host:port`; port 0 picks a free port).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Largest accepted component upload in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub component_body_limit: usize,
+    /// Largest accepted body of the other routes in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub body_limit: usize,
+}
+
+/// Which server the client verbs talk to.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Base URL of the executor's admin API.
+    #[arg(long, default_value = "http://127.0.0.1:9090")]
+    pub server: String,
+}
+
+/// `component` verbs.
+#[derive(Debug, Subcommand)]
+pub enum ComponentCommand {
+    /// Upload a component; prints its id (or its full description with --json).
+    Add {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The application manifest declaring the component and its gRPC dependencies.
+        #[arg(long, requires = "component", conflicts_with = "wasm")]
+        manifest: Option<PathBuf>,
+        /// The component's name in the manifest.
+        #[arg(long, requires = "manifest")]
+        component: Option<String>,
+        /// A component file to upload without a manifest (no gRPC dependencies).
+        #[arg(long, required_unless_present = "manifest")]
+        wasm: Option<PathBuf>,
+        /// Print the server's full JSON description.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a component's description (exports, imports, gRPC dependencies).
+    Get {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The component id.
+        id: String,
+    },
+}
+
+/// `worker` verbs.
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Create a worker; prints its id.
+    Create {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The component id.
+        #[arg(long)]
+        component: String,
+        /// The worker's id (generated when absent).
+        #[arg(long)]
+        name: Option<String>,
+        /// An environment variable for the guest, `KEY=VALUE` (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// A command-line argument for the guest (repeatable).
+        #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// Endpoint override for a gRPC dependency, `DEPENDENCY=URL` (repeatable).
+        #[arg(long = "endpoint", value_name = "DEPENDENCY=URL")]
+        endpoints: Vec<String>,
+    },
+    /// Print a worker's state.
+    Get {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The worker.
+        id: String,
+    },
+    /// List worker ids, one per line.
+    List {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Delete a worker and its oplog.
+    Delete {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The worker.
+        id: String,
+    },
+    /// Stop a worker from accepting invocations (the running one finishes first).
+    Interrupt {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The worker.
+        id: String,
+    },
+    /// Let an interrupted worker accept invocations again.
+    Resume {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The worker.
+        id: String,
+    },
+}
+
+/// Parses the command line, runs it, and turns failures into a message on
+/// stderr and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("worker-executor: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Wit {
+                manifest,
+                component,
+                out,
+            } => manifest::write_wit(&manifest, &component, &out),
+            other => commands::run(other).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("worker-executor: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

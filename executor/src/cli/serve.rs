@@ -1,0 +1,125 @@
+//! `worker-executor serve`: opens the executor on its data directory,
+//! recovers workers with pending invocations, serves the admin API, and on
+//! SIGTERM or Ctrl-C stops accepting requests, finishes those in flight and
+//! drops the executor so the oplog store is flushed and closed.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reprise_executor::api::{self, ApiConfig};
+use reprise_executor::{Executor, ExecutorConfig};
+use tracing_subscriber::EnvFilter;
+
+use super::ServeArgs;
+
+/// How long shutdown waits for invocations whose clients went away.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+    let executor = Executor::open(ExecutorConfig {
+        data_dir: args.data_dir.clone(),
+    })
+    .await
+    .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
+    let executor = Arc::new(executor);
+    let summary = executor.recover().await.context("recovery failed")?;
+    tracing::info!(
+        workers = summary.workers,
+        resumed = summary.resumed.len(),
+        failed = summary.failed.len(),
+        "recovered"
+    );
+    for id in &summary.resumed {
+        tracing::info!(worker = %id, "finished the invocation pending at the last stop");
+    }
+    for (id, reason) in &summary.failed {
+        tracing::error!(worker = %id, reason, "could not recover worker");
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), "admin API listening");
+    // A stable line on stdout for scripts (and tests) that pick port 0.
+    println!("worker-executor listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+
+    let config = ApiConfig {
+        component_body_limit: args.component_body_limit,
+        body_limit: args.body_limit,
+        ..ApiConfig::default()
+    };
+    api::serve(listener, executor.clone(), config, shutdown_signal())
+        .await
+        .context("serving the admin API")?;
+    tracing::info!("stopped accepting requests; draining");
+    drain(executor).await;
+    tracing::info!("executor closed");
+    Ok(())
+}
+
+/// Waits (bounded) until no task holds the executor any more, then drops it.
+async fn drain(mut executor: Arc<Executor>) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        match Arc::try_unwrap(executor) {
+            Ok(owned) => {
+                drop(owned);
+                return;
+            }
+            Err(shared) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(
+                    holders = Arc::strong_count(&shared),
+                    "invocations still running at shutdown; their oplogs resume them on restart"
+                );
+                return;
+            }
+            Err(shared) => {
+                executor = shared;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr; stdout carries the listening line only.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+}

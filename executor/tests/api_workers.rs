@@ -1,0 +1,304 @@
+//! The admin API's happy paths over real HTTP on loopback: upload, create,
+//! invoke, idempotent invoke, oplog paging, interrupt/resume, delete, guest
+//! traps, health and metrics.
+
+mod api_common;
+
+use api_common::{Server, error_of, trapping_component, wasm};
+use reprise_executor::api::ApiConfig;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_lifecycle_over_http() {
+    let server = Server::default().await;
+
+    // Upload and describe.
+    let (status, info) = server
+        .post_raw(
+            "/v1/components",
+            "application/wasm",
+            wasm(reprise_test_components::COUNTER),
+        )
+        .await;
+    assert_eq!(status, 201, "{info}");
+    let id = info["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 64, "sha256 hex: {id}");
+    let exports: Vec<&str> = info["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        exports.contains(&"add") && exports.contains(&"get"),
+        "{info}"
+    );
+    assert_eq!(info["grpc_dependencies"], json!([]));
+    let (status, again) = server.get(&format!("/v1/components/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, info);
+
+    // Create and invoke.
+    let (status, created) = server
+        .post(
+            "/v1/workers",
+            json!({"component_id": id, "name": "c1", "env": {"A": "1"}, "args": ["x"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created, json!({"id": "c1"}));
+    assert_eq!(server.call("c1", "add", &["5"]).await, "5");
+    assert_eq!(server.call("c1", "add", &["2"]).await, "7");
+
+    // Idempotent invoke: the repeat returns the stored result without running.
+    let keyed = json!({"function": "add", "params": ["10"], "idempotency_key": "k-1"});
+    let (status, first) = server.post("/v1/workers/c1/invoke", keyed.clone()).await;
+    assert_eq!((status, first.clone()), (200, json!({"result": ["17"]})));
+    let (status, repeat) = server.post("/v1/workers/c1/invoke", keyed).await;
+    assert_eq!((status, repeat), (200, first));
+    assert_eq!(server.call("c1", "get", &[]).await, "17");
+
+    // A generated worker id.
+    let (status, generated) = server
+        .post("/v1/workers", json!({"component_id": id}))
+        .await;
+    assert_eq!(status, 201, "{generated}");
+    let generated = generated["id"].as_str().unwrap().to_owned();
+    assert!(!generated.is_empty());
+
+    let (status, list) = server.get("/v1/workers").await;
+    assert_eq!(status, 200);
+    let mut ids: Vec<&str> = list["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected = vec!["c1", generated.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    let (status, worker) = server.get("/v1/workers/c1").await;
+    assert_eq!(status, 200, "{worker}");
+    assert_eq!(worker["id"], "c1");
+    assert_eq!(worker["component_id"], id.as_str());
+    assert_eq!(worker["state"], "idle");
+    assert_eq!(worker["invocations"], 4, "{worker}");
+    assert_eq!(worker["interrupted"], false);
+    // Create + 4 invocations of two entries each.
+    assert_eq!(worker["oplog_length"], 9, "{worker}");
+
+    // Delete.
+    let (status, deleted) = server.delete("/v1/workers/c1").await;
+    assert_eq!(
+        (status, deleted),
+        (200, json!({"id": "c1", "changed": true}))
+    );
+    let (status, body) = server.get("/v1/workers/c1").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(error_of(&body).contains("unknown worker c1"), "{body}");
+    let (status, body) = server.delete("/v1/workers/c1").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = server.invoke("c1", "get", &[]).await;
+    assert_eq!(status, 404, "{body}");
+
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oplog_pages_cover_the_whole_log() {
+    let server = Server::start(ApiConfig {
+        max_oplog_page: 3,
+        ..ApiConfig::default()
+    })
+    .await;
+    let id = server.upload(wasm(reprise_test_components::COUNTER)).await;
+    server.create(&id, "paged").await;
+    for i in 1..=4u64 {
+        assert_eq!(server.call("paged", "add", &["1"]).await, i.to_string());
+    }
+    // 1 Create + 4 × (Invoked, Completed) = 9 entries; pages of at most 3.
+    let mut from = 1u64;
+    let mut seen: Vec<Value> = Vec::new();
+    for _ in 0..10 {
+        let (status, page) = server
+            .get(&format!("/v1/workers/paged/oplog?from={from}&limit=50"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["limit"], 3, "capped: {page}");
+        assert_eq!(page["last_index"], 9);
+        let entries = page["entries"].as_array().unwrap();
+        assert!(entries.len() <= 3);
+        seen.extend(entries.iter().cloned());
+        match page["next"].as_u64() {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    let indices: Vec<u64> = seen.iter().map(|e| e["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, (1..=9).collect::<Vec<_>>());
+    assert_eq!(seen[0]["kind"], "Create");
+    assert_eq!(seen[0]["component_id"], id.as_str());
+    assert_eq!(seen[1]["kind"], "ExportedFunctionInvoked");
+    assert_eq!(seen[1]["function"], "add");
+    assert_eq!(seen[1]["params"], json!({"utf8": "[\"1\"]"}));
+    assert_eq!(seen[2]["kind"], "ExportedFunctionCompleted");
+    assert_eq!(seen[2]["result"], json!({"utf8": "[\"1\"]"}));
+    assert!(seen[2]["timestamp_us"].as_u64().unwrap() > 0);
+
+    // Explicit small page and a page past the end.
+    let (status, page) = server.get("/v1/workers/paged/oplog?from=8&limit=1").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(page["entries"][0]["index"], 8);
+    assert_eq!(page["next"], 9);
+    let (status, page) = server.get("/v1/workers/paged/oplog?from=20").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["entries"], json!([]));
+    assert_eq!(page["next"], Value::Null);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_refuses_invocations_until_resume() {
+    let server = Server::default().await;
+    let id = server.upload(wasm(reprise_test_components::COUNTER)).await;
+    server.create(&id, "pausable").await;
+    assert_eq!(server.call("pausable", "add", &["3"]).await, "3");
+
+    let (status, body) = server
+        .post("/v1/workers/pausable/interrupt", Value::Null)
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": "pausable", "changed": true}))
+    );
+    let (status, body) = server.invoke("pausable", "add", &["1"]).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&body).contains("interrupted"), "{body}");
+    let (status, body) = server
+        .post("/v1/workers/pausable/interrupt", json!({}))
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": "pausable", "changed": false}))
+    );
+    let (_, worker) = server.get("/v1/workers/pausable").await;
+    assert_eq!(worker["interrupted"], true, "{worker}");
+    let (_, page) = server.get("/v1/workers/pausable/oplog").await;
+    let kinds: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Create",
+            "ExportedFunctionInvoked",
+            "ExportedFunctionCompleted",
+            "Interrupted"
+        ],
+        "one Interrupted entry, and the refused call left no trace"
+    );
+
+    let (status, body) = server.post("/v1/workers/pausable/resume", json!({})).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": "pausable", "changed": true}))
+    );
+    let (status, body) = server.post("/v1/workers/pausable/resume", json!({})).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": "pausable", "changed": false}))
+    );
+    assert_eq!(
+        server.call("pausable", "add", &["1"]).await,
+        "4",
+        "state kept across the interruption"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_trap_is_422_and_fails_the_worker() {
+    let server = Server::default().await;
+    let id = server.upload(trapping_component()).await;
+    server.create(&id, "fragile").await;
+    assert_eq!(server.call("fragile", "echo", &["7"]).await, "7");
+    let (status, body) = server.invoke("fragile", "boom", &[]).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error_of(&body).contains("trapped in `boom`"), "{body}");
+    // The trapped instance cannot be entered again.
+    let (status, body) = server.invoke("fragile", "echo", &["1"]).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&body).contains("has failed"), "{body}");
+    let (_, worker) = server.get("/v1/workers/fragile").await;
+    assert!(
+        worker["state"]["failed"]
+            .as_str()
+            .is_some_and(|m| m.contains("trapped")),
+        "{worker}"
+    );
+    let (_, metrics) = server.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("reprise_invocations_total 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reprise_invocations_failed_total 2\n"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics() {
+    let server = Server::default().await;
+    let response = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+
+    let id = server.upload(wasm(reprise_test_components::COUNTER)).await;
+    server.create(&id, "m1").await;
+    server.call("m1", "add", &["1"]).await;
+    server.call("m1", "add", &["1"]).await;
+    let (status, _) = server.invoke("m1", "nope", &[]).await;
+    assert_eq!(status, 404);
+
+    let response = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = response.text().await.unwrap();
+    for expected in [
+        "reprise_invocations_total 3\n",
+        "reprise_invocations_failed_total 1\n",
+        "reprise_components_added_total 1\n",
+        "reprise_workers_created_total 1\n",
+        "reprise_workers_loaded 1\n",
+        "reprise_replayed_calls_total 0\n",
+        "reprise_invocation_duration_seconds_count 3\n",
+        "reprise_invocation_duration_seconds_bucket{le=\"+Inf\"} 3\n",
+        "# TYPE reprise_invocation_duration_seconds histogram\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    server.stop().await;
+}

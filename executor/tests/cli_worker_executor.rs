@@ -1,0 +1,305 @@
+//! The real `worker-executor` binary: `serve` on a free loopback port, driven
+//! by the client verbs; graceful shutdown on SIGTERM and a restart on the
+//! same data directory; `wit` from a manifest; clear client-side errors.
+
+mod api_common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_worker-executor");
+
+/// A `worker-executor serve` child process.
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+impl Serve {
+    fn start(data_dir: &Path) -> Serve {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("worker-executor starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("worker-executor listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(url) => url,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("the server did not report its address: {e}");
+            }
+        };
+        Serve { child, url }
+    }
+
+    /// Runs a client verb against this server.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(BIN);
+        command.args(args).args(["--server", &self.url]);
+        command.output().expect("client runs")
+    }
+
+    /// Runs a client verb that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
+    }
+
+    /// Runs a client verb that must fail; returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?} should fail");
+        String::from_utf8(output.stderr).expect("utf-8 output")
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "server exited with {status}");
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the server did not stop after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn serve_and_drive_with_client_verbs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Serve::start(&data);
+
+    let counter = server
+        .ok(&[
+            "component",
+            "add",
+            "--wasm",
+            reprise_test_components::COUNTER,
+        ])
+        .trim()
+        .to_owned();
+    assert_eq!(counter.len(), 64, "{counter}");
+    assert!(counter.chars().all(|c| c.is_ascii_hexdigit()));
+    let described = server.ok(&["component", "get", &counter]);
+    let described: serde_json::Value = serde_json::from_str(&described).unwrap();
+    assert_eq!(described["id"], counter.as_str());
+
+    assert_eq!(
+        server.ok(&[
+            "worker",
+            "create",
+            "--component",
+            &counter,
+            "--name",
+            "cli-1",
+            "--env",
+            "GREETING=hi"
+        ]),
+        "cli-1\n"
+    );
+    assert_eq!(server.ok(&["invoke", "cli-1", "add", "5"]), "5\n");
+    let keyed = ["invoke", "cli-1", "add", "2", "--idempotency-key", "k-1"];
+    assert_eq!(server.ok(&keyed), "7\n");
+    assert_eq!(
+        server.ok(&keyed),
+        "7\n",
+        "the repeat returns the stored result"
+    );
+    assert_eq!(server.ok(&["invoke", "cli-1", "get"]), "7\n");
+
+    let info: serde_json::Value =
+        serde_json::from_str(&server.ok(&["worker", "get", "cli-1"])).unwrap();
+    assert_eq!(info["invocations"], 3, "{info}");
+    assert_eq!(server.ok(&["worker", "list"]), "cli-1\n");
+
+    let all = server.ok(&["oplog", "cli-1"]);
+    let entries: Vec<serde_json::Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 7, "{all}");
+    assert_eq!(entries[0]["kind"], "Create");
+    assert_eq!(entries[0]["env"]["GREETING"], "hi");
+    let page = server.ok(&["oplog", "cli-1", "--from", "2", "--limit", "2"]);
+    let indices: Vec<u64> = page
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(indices, [2, 3]);
+
+    // Interrupt, refused invocation, resume.
+    assert_eq!(
+        server.ok(&["worker", "interrupt", "cli-1"]),
+        "interrupted cli-1\n"
+    );
+    let refused = server.fails(&["invoke", "cli-1", "add", "1"]);
+    assert!(
+        refused.contains("409") && refused.contains("interrupted"),
+        "{refused}"
+    );
+    assert_eq!(server.ok(&["worker", "resume", "cli-1"]), "resumed cli-1\n");
+
+    // Server-side errors are printed with the server's message.
+    let bad = server.fails(&["invoke", "cli-1", "add", "abc"]);
+    assert!(
+        bad.contains("400 Bad Request") && bad.contains("parameter `by`"),
+        "{bad}"
+    );
+    let missing = server.fails(&["worker", "get", "nobody"]);
+    assert!(
+        missing.contains("404") && missing.contains("unknown worker nobody"),
+        "{missing}"
+    );
+    let usage = server.fails(&[
+        "worker",
+        "create",
+        "--component",
+        &counter,
+        "--env",
+        "NOEQUALS",
+    ]);
+    assert!(
+        usage.contains("--env `NOEQUALS` must have the form KEY=VALUE"),
+        "{usage}"
+    );
+
+    // Graceful stop, then a restart on the same data rebuilds the worker.
+    server.terminate();
+    let server = Serve::start(&data);
+    assert_eq!(server.ok(&["invoke", "cli-1", "add", "1"]), "8\n");
+    assert_eq!(server.ok(&["worker", "delete", "cli-1"]), "deleted cli-1\n");
+    assert_eq!(server.ok(&["worker", "list"]), "");
+    server.terminate();
+}
+
+#[test]
+fn manifest_upload_and_wit() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = api_common::todo_manifest(dir.path(), "http://127.0.0.1:50051");
+    let manifest = manifest.to_str().unwrap();
+    let server = Serve::start(&dir.path().join("data"));
+    let id = server
+        .ok(&[
+            "component",
+            "add",
+            "--manifest",
+            manifest,
+            "--component",
+            "todo-client",
+        ])
+        .trim()
+        .to_owned();
+    let info: serde_json::Value =
+        serde_json::from_str(&server.ok(&["component", "get", &id])).unwrap();
+    assert_eq!(
+        info["grpc_dependencies"],
+        serde_json::json!([{
+            "name": "todo",
+            "services": ["core.todo.v1.TodoService"],
+            "endpoint": "http://127.0.0.1:50051"
+        }])
+    );
+    let unknown = server.fails(&[
+        "component",
+        "add",
+        "--manifest",
+        manifest,
+        "--component",
+        "nope",
+    ]);
+    assert!(
+        unknown.contains("declares no component `nope`") && unknown.contains("todo-client"),
+        "{unknown}"
+    );
+    server.terminate();
+
+    let out = dir.path().join("wit");
+    let output = Command::new(BIN)
+        .args([
+            "wit",
+            "--manifest",
+            manifest,
+            "--component",
+            "todo-client",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let todo = std::fs::read_to_string(out.join("core-todo/todo.wit")).unwrap();
+    assert!(todo.contains("package core:todo@1.0.0"), "{todo}");
+    assert!(todo.contains("interface todo-service"), "{todo}");
+    let support = std::fs::read_to_string(out.join("reprise-grpc/grpc.wit")).unwrap();
+    assert!(support.contains("package reprise:grpc@0.1.0"), "{support}");
+}
+
+#[test]
+fn unreachable_server_is_a_clear_error() {
+    let output = Command::new(BIN)
+        .args(["worker", "list", "--server", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach the executor at http://127.0.0.1:1"),
+        "{stderr}"
+    );
+    let output = Command::new(BIN)
+        .args(["worker", "list", "--server", "127.0.0.1:9090"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must be an http:// URL"), "{stderr}");
+}
