@@ -228,9 +228,14 @@ async fn guest_trap_is_422_and_fails_the_worker() {
     let id = server.upload(trapping_component()).await;
     server.create(&id, "fragile").await;
     assert_eq!(server.call("fragile", "echo", &["7"]).await, "7");
-    let (status, body) = server.invoke("fragile", "boom", &[]).await;
+    let keyed = json!({"function": "boom", "idempotency_key": "b-1"});
+    let (status, body) = server
+        .post("/v1/workers/fragile/invoke", keyed.clone())
+        .await;
     assert_eq!(status, 422, "{body}");
     assert!(error_of(&body).contains("trapped in `boom`"), "{body}");
+    let (status, body) = server.post("/v1/workers/fragile/invoke", keyed).await;
+    assert_eq!(status, 409, "a repeated key on a failed worker: {body}");
     // The trapped instance cannot be entered again.
     let (status, body) = server.invoke("fragile", "echo", &["1"]).await;
     assert_eq!(status, 409, "{body}");
@@ -245,11 +250,11 @@ async fn guest_trap_is_422_and_fails_the_worker() {
     let (_, metrics) = server.get("/metrics").await;
     let metrics = metrics.as_str().unwrap();
     assert!(
-        metrics.contains("reprise_invocations_total 3\n"),
+        metrics.contains("reprise_invocations_total 4\n"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("reprise_invocations_failed_total 2\n"),
+        metrics.contains("reprise_invocations_failed_total 3\n"),
         "{metrics}"
     );
     server.stop().await;
@@ -300,5 +305,51 @@ async fn health_and_metrics() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_waits_for_the_running_invocation() {
+    let server = Server::default().await;
+    let id = server.upload(trapping_component()).await;
+    server.create(&id, "busy").await;
+    let request = server
+        .http
+        .post(server.url("/v1/workers/busy/invoke"))
+        .json(&json!({"function": "spin", "params": ["1000000000"]}));
+    let running = tokio::spawn(async move {
+        let response = request.send().await.expect("answered");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("json"))
+    });
+    // Let the slow call start, then interrupt while it runs.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, body) = server.post("/v1/workers/busy/interrupt", json!({})).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": "busy", "changed": true}))
+    );
+    let (status, body) = running.await.expect("task");
+    assert_eq!(
+        (status, body),
+        (200, json!({"result": ["1000000000"]})),
+        "the running invocation finished instead of being refused"
+    );
+    let (_, page) = server.get("/v1/workers/busy/oplog").await;
+    let kinds: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Create",
+            "ExportedFunctionInvoked",
+            "ExportedFunctionCompleted",
+            "Interrupted"
+        ]
+    );
     server.stop().await;
 }

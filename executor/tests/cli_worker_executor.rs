@@ -19,10 +19,11 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(data_dir: &Path) -> Serve {
+    /// Starts `serve` in `work_dir` with the relative data directory `./data`.
+    fn start(work_dir: &Path) -> Serve {
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+            .current_dir(work_dir)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -107,8 +108,7 @@ impl Drop for Serve {
 #[test]
 fn serve_and_drive_with_client_verbs() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let server = Serve::start(&data);
+    let server = Serve::start(dir.path());
 
     let counter = server
         .ok(&[
@@ -210,8 +210,9 @@ fn serve_and_drive_with_client_verbs() {
 
     // Graceful stop, then a restart on the same data rebuilds the worker.
     server.terminate();
-    let server = Serve::start(&data);
+    let server = Serve::start(dir.path());
     assert_eq!(server.ok(&["invoke", "cli-1", "add", "1"]), "8\n");
+    assert!(dir.path().join("data/oplog").is_dir());
     assert_eq!(server.ok(&["worker", "delete", "cli-1"]), "deleted cli-1\n");
     assert_eq!(server.ok(&["worker", "list"]), "");
     server.terminate();
@@ -222,7 +223,7 @@ fn manifest_upload_and_wit() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = api_common::todo_manifest(dir.path(), "http://127.0.0.1:50051");
     let manifest = manifest.to_str().unwrap();
-    let server = Serve::start(&dir.path().join("data"));
+    let server = Serve::start(dir.path());
     let id = server
         .ok(&[
             "component",

@@ -21,6 +21,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+    // The compiled-code cache needs an absolute path.
+    let data_dir = std::path::absolute(&args.data_dir)
+        .with_context(|| format!("cannot resolve data directory {}", args.data_dir.display()))?;
+    let args = ServeArgs { data_dir, ..args };
     let executor = Executor::open(ExecutorConfig {
         data_dir: args.data_dir.clone(),
     })
@@ -94,6 +98,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

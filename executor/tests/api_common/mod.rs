@@ -155,17 +155,28 @@ pub fn wasm(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A tiny component whose `boom` export traps and whose `echo` returns its argument.
+/// A tiny component whose `boom` export traps, whose `echo` returns its
+/// argument and whose `spin` counts up to its argument (a slow call).
 pub fn trapping_component() -> Vec<u8> {
     wat::parse_str(
         r#"(component
             (core module $m
                 (func (export "boom") unreachable)
-                (func (export "echo") (param i32) (result i32) local.get 0))
+                (func (export "echo") (param i32) (result i32) local.get 0)
+                (func (export "spin") (param $n i32) (result i32)
+                    (local $i i32)
+                    (block $done
+                        (loop $again
+                            (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                            (br $again)))
+                    (local.get $i)))
             (core instance $i (instantiate $m))
             (func (export "boom") (canon lift (core func $i "boom")))
             (func (export "echo") (param "x" u32) (result u32)
-                (canon lift (core func $i "echo"))))"#,
+                (canon lift (core func $i "echo")))
+            (func (export "spin") (param "n" u32) (result u32)
+                (canon lift (core func $i "spin"))))"#,
     )
     .expect("valid component text")
 }
