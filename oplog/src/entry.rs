@@ -55,7 +55,7 @@ pub enum StreamKind {
 /// SHA-256 of an imported call's encoded request, filled in by the executor
 /// so replay can compare requests without re-hashing the recorded one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub struct RequestHash(pub [u8; 32]);
+pub struct RequestHash(#[serde(with = "crate::ids::digest_serde")] pub [u8; 32]);
 
 impl RequestHash {
     /// SHA-256 of `request`.

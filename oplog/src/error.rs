@@ -151,6 +151,25 @@ pub enum Corruption {
     },
     /// A worker's first entry is not `Create`.
     FirstEntryNotCreate,
+    /// A stored segment ends in the middle of a record (torn write).
+    TornRecord {
+        /// Bytes of the record that are present.
+        available: usize,
+    },
+    /// A stored segment holds fewer records than its header declares.
+    SegmentShort {
+        /// Records the header declares.
+        declared: u32,
+        /// Records present.
+        found: u32,
+    },
+    /// A stored segment has bytes after the records its header declares.
+    SegmentOverrun {
+        /// Records the header declares.
+        declared: u32,
+        /// Unexpected bytes after them.
+        extra_bytes: usize,
+    },
 }
 
 impl fmt::Display for Corruption {
@@ -188,6 +207,20 @@ impl fmt::Display for Corruption {
                 write!(f, "out-of-line payload {digest} is missing")
             }
             Corruption::FirstEntryNotCreate => write!(f, "first entry is not Create"),
+            Corruption::SegmentShort { declared, found } => {
+                write!(f, "segment declares {declared} records but holds {found}")
+            }
+            Corruption::SegmentOverrun {
+                declared,
+                extra_bytes,
+            } => write!(
+                f,
+                "segment has {extra_bytes} bytes after its {declared} declared records"
+            ),
+            Corruption::TornRecord { available } => write!(
+                f,
+                "segment ends inside a record ({available} bytes of it present)"
+            ),
         }
     }
 }

@@ -221,21 +221,65 @@ impl FromStr for ComponentId {
 
 impl Serialize for ComponentId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.collect_str(self)
-        } else {
-            self.0.serialize(s)
-        }
+        digest_serde::serialize(&self.0, s)
     }
 }
 
 impl<'de> Deserialize<'de> for ComponentId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        if d.is_human_readable() {
-            let s = String::deserialize(d)?;
-            s.parse().map_err(serde::de::Error::custom)
+        digest_serde::deserialize(d).map(ComponentId)
+    }
+}
+
+/// Serde form of 32-byte digests: 64 lowercase hex digits in human-readable
+/// formats (JSON), a length-prefixed byte string in binary ones (bincode),
+/// which decodes with one copy instead of 32 element visits.
+pub(crate) mod digest_serde {
+    use std::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    use super::{parse_sha256_hex, to_hex};
+
+    /// Serializes `bytes` as hex text or a byte string.
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&to_hex(bytes))
         } else {
-            <[u8; 32]>::deserialize(d).map(ComponentId)
+            s.serialize_bytes(bytes)
+        }
+    }
+
+    /// Deserializes what [`serialize`] wrote.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        struct DigestVisitor;
+        impl<'de> Visitor<'de> for DigestVisitor {
+            type Value = [u8; 32];
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a SHA-256 digest (32 bytes or 64 lowercase hex digits)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<[u8; 32], E> {
+                parse_sha256_hex("digest", v).map_err(E::custom)
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<[u8; 32], E> {
+                v.try_into()
+                    .map_err(|_| E::invalid_length(v.len(), &"32 bytes"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; 32], A::Error> {
+                let mut out = [0u8; 32];
+                for (i, slot) in out.iter_mut().enumerate() {
+                    *slot = seq
+                        .next_element()?
+                        .ok_or_else(|| de::Error::invalid_length(i, &"32 bytes"))?;
+                }
+                Ok(out)
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_str(DigestVisitor)
+        } else {
+            d.deserialize_bytes(DigestVisitor)
         }
     }
 }

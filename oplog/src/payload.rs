@@ -124,7 +124,7 @@ impl<'de> Deserialize<'de> for Payload {
 
 /// SHA-256 content address of an out-of-line payload.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PayloadDigest(pub [u8; 32]);
+pub struct PayloadDigest(#[serde(with = "crate::ids::digest_serde")] pub [u8; 32]);
 
 impl PayloadDigest {
     /// The digest of `bytes`.

@@ -132,7 +132,8 @@ pub struct TruncatedLog {
     pub worker_id: WorkerId,
     /// First index that was dropped; the log now ends just before it.
     pub first_dropped: OplogIndex,
-    /// Number of stored entries removed.
+    /// Number of stored records removed (a torn fragment of one counts as
+    /// one; 0 if the damage was only in framing after the last record).
     pub entries_dropped: u64,
     /// What was wrong with the entry at `first_dropped`.
     pub reason: Corruption,

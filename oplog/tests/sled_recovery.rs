@@ -3,8 +3,10 @@
 //! longest valid prefix and reports what it dropped.
 //!
 //! The tests damage the database through `SledOplogStore::sled_db`, using the
-//! documented key layout: `<worker> 0x00 <index u64 BE>` in `oplog_entries`,
-//! `<worker> 0x00 <sha256>` in `oplog_payloads`.
+//! documented layout: `oplog_entries` maps `<worker> 0x00 <first index u64 BE>`
+//! to a segment (a u32 LE record count, then records of consecutive indices,
+//! each prefixed by its u32 LE length); `oplog_payloads` maps
+//! `<worker> 0x00 <sha256>` to payload bytes.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -22,11 +24,44 @@ fn idx(n: u64) -> OplogIndex {
     OplogIndex::new(n).unwrap()
 }
 
-fn entry_key(w: &WorkerId, index: u64) -> Vec<u8> {
+fn worker_prefix(w: &WorkerId) -> Vec<u8> {
     let mut k = w.as_str().as_bytes().to_vec();
     k.push(0);
-    k.extend_from_slice(&index.to_be_bytes());
     k
+}
+
+/// Where record `index` of `w` is stored: (segment key, segment bytes,
+/// record start within the segment, record length).
+fn locate(tree: &sled::Tree, w: &WorkerId, index: u64) -> (sled::IVec, Vec<u8>, usize, usize) {
+    let prefix = worker_prefix(w);
+    for item in tree.scan_prefix(&prefix) {
+        let (key, value) = item.unwrap();
+        let first = u64::from_be_bytes(key[prefix.len()..].try_into().unwrap());
+        let mut offset = 4; // after the record count
+        let mut i = first;
+        while offset < value.len() {
+            let len = u32::from_le_bytes(value[offset..offset + 4].try_into().unwrap()) as usize;
+            if i == index {
+                return (key, value.to_vec(), offset + 4, len);
+            }
+            offset += 4 + len;
+            i += 1;
+        }
+    }
+    panic!("record {index} of {w} not found");
+}
+
+/// Flips one byte inside the stored record `index` of `w`.
+fn flip_record_byte(tree: &sled::Tree, w: &WorkerId, index: u64, pos: usize) {
+    let (key, mut value, start, len) = locate(tree, w, index);
+    assert!(pos < len);
+    value[start + pos] ^= 0x40;
+    tree.insert(key, value).unwrap();
+}
+
+/// Number of segments stored for `w`.
+fn segments(tree: &sled::Tree, w: &WorkerId) -> usize {
+    tree.scan_prefix(worker_prefix(w)).count()
 }
 
 fn payload_key(w: &WorkerId, digest: &PayloadDigest) -> Vec<u8> {
@@ -56,15 +91,17 @@ fn big_frame(n: u8) -> (OplogEntry, PayloadDigest) {
     (e, digest)
 }
 
-/// Writes `n` entries (Create + numbered) for each worker, commits, closes.
+/// Writes `n` entries (Create + numbered) for each worker, committing every
+/// three entries (so segments hold indices 1-3, 4-6, 7-9, ...), and closes.
 async fn populate(dir: &Path, workers: &[(&str, u64)]) {
     let store = SledOplogStore::open_with(dir, small_threshold()).unwrap();
     for &(name, n) in workers {
         let w = wid(name);
-        let mut batch = vec![create_entry()];
-        batch.extend((2..=n).map(numbered_entry));
-        store.append(&w, batch).await.unwrap();
-        store.commit(&w).await.unwrap();
+        let all = expected_log(n);
+        for chunk in all.chunks(3) {
+            store.append(&w, chunk.to_vec()).await.unwrap();
+            store.commit(&w).await.unwrap();
+        }
     }
 }
 
@@ -82,7 +119,7 @@ fn with_tree(dir: &Path, tree: &str, f: impl FnOnce(&sled::Tree)) {
     store.sled_db().flush().unwrap();
 }
 
-fn flip_byte(tree: &sled::Tree, key: &[u8], pos: usize) {
+fn flip_value_byte(tree: &sled::Tree, key: &[u8], pos: usize) {
     let mut v = tree.get(key).unwrap().expect("key present").to_vec();
     v[pos] ^= 0x40;
     tree.insert(key, v).unwrap();
@@ -107,7 +144,8 @@ async fn flipped_byte_is_a_typed_error_on_read() {
     let store = SledOplogStore::open(dir.path()).unwrap();
     let w = wid("victim");
     let entries = store.sled_db().open_tree("oplog_entries").unwrap();
-    flip_byte(&entries, &entry_key(&w, 5), 3);
+    assert_eq!(segments(&entries, &w), 3, "segments 1-3, 4-6, 7-8");
+    flip_record_byte(&entries, &w, 5, 3);
 
     assert_eq!(store.read(&w, idx(1), 4).await.unwrap(), expected_log(4));
     let err = store.read(&w, idx(2), 10).await.unwrap_err();
@@ -135,7 +173,8 @@ async fn opening_truncates_to_longest_valid_prefix_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path(), &[("damaged", 10), ("healthy", 4)]).await;
     with_tree(dir.path(), "oplog_entries", |t| {
-        flip_byte(t, &entry_key(&wid("damaged"), 6), 2)
+        // Record 5 is in the middle of the segment holding 4-6.
+        flip_record_byte(t, &wid("damaged"), 5, 2)
     });
 
     let store = SledOplogStore::open(dir.path()).unwrap();
@@ -144,44 +183,49 @@ async fn opening_truncates_to_longest_valid_prefix_and_reports() {
     assert_eq!(report.truncated.len(), 1, "{report}");
     let t = &report.truncated[0];
     assert_eq!(t.worker_id, wid("damaged"));
-    assert_eq!(t.first_dropped, idx(6));
-    assert_eq!(t.entries_dropped, 5);
+    assert_eq!(t.first_dropped, idx(5));
+    assert_eq!(t.entries_dropped, 6);
     assert!(
         matches!(t.reason, Corruption::ChecksumMismatch { .. }),
         "{report}"
     );
-    assert_eq!(report.entries_dropped(), 5);
+    assert_eq!(report.entries_dropped(), 6);
     let text = report.to_string();
     assert!(
-        text.contains("worker damaged truncated before index 6"),
+        text.contains("worker damaged truncated before index 5"),
         "{text}"
     );
 
     let damaged = wid("damaged");
-    assert_eq!(store.last_index(&damaged).await.unwrap(), Some(idx(5)));
-    assert_eq!(store.read_all(&damaged).await.unwrap(), expected_log(5));
+    assert_eq!(store.last_index(&damaged).await.unwrap(), Some(idx(4)));
+    assert_eq!(store.read_all(&damaged).await.unwrap(), expected_log(4));
     assert_eq!(
         store.read_all(&wid("healthy")).await.unwrap(),
         expected_log(4)
     );
-    // The log continues at the first dropped index.
+    let entries = store.sled_db().open_tree("oplog_entries").unwrap();
     assert_eq!(
-        store
-            .append(&damaged, vec![numbered_entry(99)])
-            .await
-            .unwrap(),
-        vec![idx(6)]
+        segments(&entries, &damaged),
+        2,
+        "segment 4-6 was cut back to 4"
     );
+    // The log continues at the first dropped index.
+    let appended = store
+        .append(&damaged, vec![numbered_entry(99)])
+        .await
+        .unwrap();
+    assert_eq!(appended, vec![idx(5)]);
+    store.commit(&damaged).await.unwrap();
+    drop(entries); // a tree handle keeps the database open
     drop(store);
 
     // The repair itself is durable: a second open finds nothing to drop.
     let store = SledOplogStore::open(dir.path()).unwrap();
-    assert!(
-        store.recovery_report().is_clean(),
-        "{}",
-        store.recovery_report()
-    );
-    assert_eq!(store.last_index(&damaged).await.unwrap(), Some(idx(6)));
+    let report = store.recovery_report();
+    assert!(report.is_clean(), "{report}");
+    let mut log = expected_log(4);
+    log.push(numbered_entry(99));
+    assert_eq!(store.read_all(&damaged).await.unwrap(), log);
 }
 
 #[tokio::test]
@@ -189,15 +233,19 @@ async fn torn_tail_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path(), &[("torn", 6)]).await;
     with_tree(dir.path(), "oplog_entries", |t| {
-        let key = entry_key(&wid("torn"), 6);
-        let v = t.get(&key).unwrap().unwrap();
-        t.insert(&key, &v[..v.len() / 2]).unwrap();
+        // Cut the last segment (4-6) in the middle of record 6.
+        let (key, value, start, len) = locate(t, &wid("torn"), 6);
+        t.insert(key, &value[..start + len / 2]).unwrap();
     });
     let store = SledOplogStore::open(dir.path()).unwrap();
     let report = store.recovery_report();
     assert_eq!(report.truncated.len(), 1, "{report}");
     assert_eq!(report.truncated[0].first_dropped, idx(6));
     assert_eq!(report.truncated[0].entries_dropped, 1);
+    assert!(
+        matches!(report.truncated[0].reason, Corruption::TornRecord { .. }),
+        "{report}"
+    );
     assert_eq!(store.read_all(&wid("torn")).await.unwrap(), expected_log(5));
 }
 
@@ -206,14 +254,16 @@ async fn gap_in_indices_truncates_at_the_gap() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path(), &[("gappy", 8)]).await;
     with_tree(dir.path(), "oplog_entries", |t| {
-        t.remove(entry_key(&wid("gappy"), 4)).unwrap();
+        // Remove the whole segment holding 4-6.
+        let (key, ..) = locate(t, &wid("gappy"), 4);
+        t.remove(key).unwrap();
     });
     let store = SledOplogStore::open(dir.path()).unwrap();
     let t = &store.recovery_report().truncated[0];
     assert_eq!(t.first_dropped, idx(4));
-    assert_eq!(t.entries_dropped, 4, "entries 5..=8 are removed");
+    assert_eq!(t.entries_dropped, 2, "entries 7 and 8 are removed");
     assert!(
-        matches!(t.reason, Corruption::IndexGap { found: 5, .. }),
+        matches!(t.reason, Corruption::IndexGap { found: 7, .. }),
         "{:?}",
         t.reason
     );
@@ -225,7 +275,7 @@ async fn corrupt_create_drops_the_whole_worker() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path(), &[("gone", 3), ("kept", 2)]).await;
     with_tree(dir.path(), "oplog_entries", |t| {
-        flip_byte(t, &entry_key(&wid("gone"), 1), 1)
+        flip_record_byte(t, &wid("gone"), 1, 1)
     });
     let store = SledOplogStore::open(dir.path()).unwrap();
     assert_eq!(store.recovery_report().entries_dropped(), 3);
@@ -291,7 +341,7 @@ async fn altered_payload_is_detected_by_its_digest() {
     let (big, digest) = big_frame(4);
     store.append(&w, vec![create_entry(), big]).await.unwrap();
     let payloads = store.sled_db().open_tree("oplog_payloads").unwrap();
-    flip_byte(&payloads, &payload_key(&w, &digest), 10);
+    flip_value_byte(&payloads, &payload_key(&w, &digest), 10);
     let err = store.read(&w, idx(2), 1).await.unwrap_err();
     assert!(
         matches!(
@@ -359,7 +409,7 @@ async fn without_verification_damage_surfaces_on_read() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path(), &[("lazy", 5), ("other", 2)]).await;
     with_tree(dir.path(), "oplog_entries", |t| {
-        flip_byte(t, &entry_key(&wid("lazy"), 3), 2)
+        flip_record_byte(t, &wid("lazy"), 3, 2)
     });
     let options = StoreOptions {
         verify_on_open: false,
@@ -394,4 +444,98 @@ async fn rejects_out_of_range_options() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("payload_threshold"), "{err}");
+}
+
+mod damage {
+    //! Random damage to a random segment: opening never fails or panics, and
+    //! the surviving log is exactly the entries before the damaged record.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Index of the record whose bytes (prefix included) contain `pos` of a
+    /// segment starting at `first`.
+    fn record_at(value: &[u8], first: u64, pos: usize) -> u64 {
+        if pos < 4 {
+            return first; // the count header
+        }
+        let mut offset = 4;
+        let mut index = first;
+        loop {
+            let len = u32::from_le_bytes(value[offset..offset + 4].try_into().unwrap()) as usize;
+            if pos < offset + 4 + len {
+                return index;
+            }
+            offset += 4 + len;
+            index += 1;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn recovery_keeps_exactly_the_undamaged_prefix(
+            chunks in proptest::collection::vec(1usize..6, 1..8),
+            segment in any::<prop::sample::Index>(),
+            pos in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let w = wid("victim");
+            let total: usize = chunks.iter().sum::<usize>() + 1;
+            let expected = expected_log(total as u64);
+            common::block_on(async {
+                let store = SledOplogStore::open(dir.path()).unwrap();
+                let mut rest = &expected[..];
+                for n in std::iter::once(1).chain(chunks.iter().copied()) {
+                    store.append(&w, rest[..n].to_vec()).await.unwrap();
+                    store.commit(&w).await.unwrap();
+                    rest = &rest[n..];
+                }
+            });
+            let mut damaged_index = 0;
+            let mut pos_in_record = true;
+            with_tree(dir.path(), "oplog_entries", |t| {
+                let segs: Vec<_> = t.scan_prefix(worker_prefix(&w)).map(|i| i.unwrap()).collect();
+                let (key, value) = &segs[segment.index(segs.len())];
+                let prefix_len = worker_prefix(&w).len();
+                let first = u64::from_be_bytes(key[prefix_len..].try_into().unwrap());
+                let p = pos.index(value.len());
+                damaged_index = record_at(value, first, p);
+                pos_in_record = p >= 4;
+                let mut v = value.to_vec();
+                if truncate {
+                    v.truncate(p);
+                } else {
+                    v[p] ^= 0x5a;
+                }
+                t.insert(key, v).unwrap();
+            });
+            let (survived, clean) = common::block_on(async {
+                let store = SledOplogStore::open(dir.path()).unwrap();
+                let report = store.recovery_report().clone();
+                let log = match store.last_index(&w).await.unwrap() {
+                    Some(_) => store.read_all(&w).await.unwrap(),
+                    None => Vec::new(),
+                };
+                if (log.len() as u64) < total as u64 {
+                    assert_eq!(report.truncated.len(), 1, "{report}");
+                    assert_eq!(report.truncated[0].first_dropped.get(), log.len() as u64 + 1);
+                }
+                (log, report.is_clean())
+            });
+            prop_assert!(!clean, "damage went unreported");
+            prop_assert_eq!(&survived[..], &expected[..survived.len()]);
+            if truncate || pos_in_record {
+                prop_assert_eq!(survived.len() as u64, damaged_index - 1);
+            } else {
+                // A damaged count header: the records themselves are intact,
+                // so at least everything before the segment survives, and
+                // the segment keeps what count and records agree on.
+                prop_assert!(survived.len() as u64 >= damaged_index - 1);
+            }
+        }
+    }
 }

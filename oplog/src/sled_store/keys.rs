@@ -1,7 +1,7 @@
 //! Key layout of the sled store.
 //!
 //! ```text
-//! entries tree:  <worker id bytes> 0x00 <index: u64 big endian>    -> record
+//! entries tree:  <worker id bytes> 0x00 <first index: u64 BE>     -> segment
 //! payloads tree: <worker id bytes> 0x00 <sha256 digest: 32 bytes>  -> payload bytes
 //! ```
 //!
@@ -31,8 +31,8 @@ pub(crate) fn worker_prefix_end(worker: &WorkerId) -> Vec<u8> {
     k
 }
 
-/// Key of entry `index` of `worker`.
-pub(crate) fn entry_key(worker: &WorkerId, index: OplogIndex) -> Vec<u8> {
+/// Key of the segment of `worker` whose first record has index `index`.
+pub(crate) fn segment_key(worker: &WorkerId, index: OplogIndex) -> Vec<u8> {
     let mut k = worker_prefix(worker);
     k.extend_from_slice(&index.get().to_be_bytes());
     k
@@ -53,8 +53,9 @@ fn split(key: &[u8]) -> Option<(WorkerId, &[u8])> {
     Some((worker, &key[sep + 1..]))
 }
 
-/// Parses an entry key; `None` if it does not have the entry-key shape.
-pub(crate) fn parse_entry_key(key: &[u8]) -> Option<(WorkerId, u64)> {
+/// Parses a segment key into worker and first index; `None` if it does not
+/// have the segment-key shape.
+pub(crate) fn parse_segment_key(key: &[u8]) -> Option<(WorkerId, u64)> {
     let (worker, rest) = split(key)?;
     let index = u64::from_be_bytes(rest.try_into().ok()?);
     Some((worker, index))
@@ -66,6 +67,12 @@ pub(crate) fn parse_payload_key(key: &[u8]) -> Option<(WorkerId, PayloadDigest)>
     Some((worker, PayloadDigest(rest.try_into().ok()?)))
 }
 
+/// The index encoded in the last 8 bytes of a segment key of a known worker.
+pub(crate) fn segment_first_index(key: &[u8], prefix_len: usize) -> Option<u64> {
+    let suffix: [u8; 8] = key.get(prefix_len..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(suffix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,18 +82,18 @@ mod tests {
         let a = WorkerId::new("a").unwrap();
         let ab = WorkerId::new("ab").unwrap();
         let i = |n| OplogIndex::new(n).unwrap();
-        let k1 = entry_key(&a, i(1));
-        let k2 = entry_key(&a, i(256));
+        let k1 = segment_key(&a, i(1));
+        let k2 = segment_key(&a, i(256));
         assert!(k1 < k2);
         assert!(k2 < worker_prefix_end(&a));
         assert!(worker_prefix_end(&a) <= worker_prefix(&ab));
-        assert_eq!(parse_entry_key(&k2), Some((a.clone(), 256)));
+        assert_eq!(parse_segment_key(&k2), Some((a.clone(), 256)));
         let d = PayloadDigest::of(b"x");
         assert_eq!(parse_payload_key(&payload_key(&ab, &d)), Some((ab, d)));
-        assert_eq!(parse_entry_key(b"no-separator"), None);
-        assert_eq!(parse_entry_key(b"a\x00short"), None);
+        assert_eq!(parse_segment_key(b"no-separator"), None);
+        assert_eq!(parse_segment_key(b"a\x00short"), None);
         assert_eq!(
-            parse_entry_key(b"bad/name\x00\x00\x00\x00\x00\x00\x00\x00\x01"),
+            parse_segment_key(b"bad/name\x00\x00\x00\x00\x00\x00\x00\x00\x01"),
             None
         );
     }

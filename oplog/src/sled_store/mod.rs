@@ -1,31 +1,33 @@
 //! [`SledOplogStore`]: the embedded, persistent default store, on sled 0.34.
 //!
 //! Records live in the `oplog_entries` tree and out-of-line payloads in
-//! `oplog_payloads` (see [`keys`] for the layout). Appends are sled inserts
-//! (in memory, written out by sled's background flusher or by the next
-//! commit); `commit` calls sled's flush and then fsyncs sled's data file.
-//! Opening verifies every record and truncates damaged tails (see
-//! [`recovery`]).
+//! `oplog_payloads` (see [`keys`] for the layout). Appends are encoded and
+//! buffered per worker in memory ([`worker_log`]); `commit` writes the
+//! worker's buffer to sled in one batch, calls sled's flush and then fsyncs
+//! sled's data file. Opening verifies every record and truncates damaged
+//! tails (see [`recovery`]).
 
 mod keys;
 mod recovery;
+mod segment;
+mod worker_log;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::codec::{decode_record, encode_stored_into, split_for_storage};
+use crate::codec::{encode_stored_into, split_for_storage};
 use crate::entry::OplogEntry;
-use crate::error::{Corruption, Error, Result};
+use crate::error::{Error, Result};
 use crate::ids::{OplogIndex, WorkerId};
-use crate::payload::resolve_entry;
 use crate::store::{OplogStore, RecoveryReport, StoreOptions, assign_indices};
 
-use keys::{entry_key, parse_entry_key, payload_key, worker_prefix, worker_prefix_end};
+use keys::{payload_key, worker_prefix, worker_prefix_end};
+use worker_log::WorkerLog;
 
 /// Name of the tree holding encoded entries.
 const ENTRIES_TREE: &str = "oplog_entries";
@@ -38,16 +40,23 @@ const LAYOUT_KEY: &[u8] = b"layout";
 /// Key-layout version written by this build.
 const LAYOUT_VERSION: u8 = 1;
 
+/// Handle to one worker's log state.
+type LogHandle = Arc<Mutex<WorkerLog>>;
+
 /// Oplog store on an embedded sled database.
+///
+/// Appends are buffered in memory per worker and written to sled by
+/// `commit` (or, without flushing, when a worker's buffer exceeds 4096
+/// records or 4 MiB, and when the store is dropped).
 #[derive(Debug)]
 pub struct SledOplogStore {
     db: sled::Db,
     entries: sled::Tree,
     payloads: sled::Tree,
     options: StoreOptions,
-    /// Last index of every worker with a log. Appends and deletes hold this
-    /// lock while they change a worker's keys, which serialises them.
-    last: Mutex<BTreeMap<WorkerId, OplogIndex>>,
+    /// Every worker with a log (or an append in progress). Deleting a worker
+    /// holds the write lock, so no new handle for it appears meanwhile.
+    logs: RwLock<HashMap<WorkerId, LogHandle>>,
     /// sled's data file, fsynced on commit (sled itself only issues
     /// `sync_file_range` on Linux when flushing).
     data_file: Option<Arc<File>>,
@@ -114,12 +123,16 @@ impl SledOplogStore {
         if !report.is_clean() || report.orphan_payloads_removed > 0 {
             db.flush()?;
         }
+        let logs = last
+            .into_iter()
+            .map(|(w, i)| (w, Arc::new(Mutex::new(WorkerLog::stored(i)))))
+            .collect();
         Ok(SledOplogStore {
             db,
             entries,
             payloads,
             options,
-            last: Mutex::new(last),
+            logs: RwLock::new(logs),
             data_file,
             report,
         })
@@ -136,18 +149,27 @@ impl SledOplogStore {
         &self.db
     }
 
-    fn last(&self) -> MutexGuard<'_, BTreeMap<WorkerId, OplogIndex>> {
-        // The map is only changed after the sled operations it describes
-        // succeeded, so a poisoned lock still holds consistent data.
-        self.last.lock().unwrap_or_else(|p| p.into_inner())
+    fn logs(&self) -> RwLockReadGuard<'_, HashMap<WorkerId, LogHandle>> {
+        // Handles are inserted and removed whole, so a poisoned map is consistent.
+        self.logs.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn corrupt(worker_id: &WorkerId, index: OplogIndex, reason: Corruption) -> Error {
-        Error::Corrupt {
-            worker_id: worker_id.clone(),
-            index,
-            reason,
+    fn logs_mut(&self) -> RwLockWriteGuard<'_, HashMap<WorkerId, LogHandle>> {
+        self.logs.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn handle(&self, worker_id: &WorkerId) -> Option<LogHandle> {
+        self.logs().get(worker_id).cloned()
+    }
+
+    fn handle_or_create(&self, worker_id: &WorkerId) -> LogHandle {
+        if let Some(h) = self.handle(worker_id) {
+            return h;
         }
+        self.logs_mut()
+            .entry(worker_id.clone())
+            .or_default()
+            .clone()
     }
 
     async fn sync_data_file(&self) -> Result<()> {
@@ -203,6 +225,12 @@ fn open_db(dir: &Path) -> Result<sled::Db> {
     }
 }
 
+/// Locks one worker's state. The state is only changed after the sled
+/// operations it describes succeeded, so a poisoned lock is still consistent.
+fn lock(h: &LogHandle) -> MutexGuard<'_, WorkerLog> {
+    h.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[async_trait]
 impl OplogStore for SledOplogStore {
     async fn append(
@@ -213,7 +241,7 @@ impl OplogStore for SledOplogStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        // Encode outside the lock.
+        // Encode outside any lock.
         let mut stored = Vec::with_capacity(entries.len());
         let mut externals = Vec::new();
         for entry in entries {
@@ -223,33 +251,48 @@ impl OplogStore for SledOplogStore {
         }
         let mut records = Vec::with_capacity(stored.len());
         for s in &stored {
-            let mut rec = Vec::new();
+            let mut rec = Vec::with_capacity(64);
             encode_stored_into(s, &mut rec)?;
             records.push(rec);
         }
 
-        let mut last = self.last();
-        let indices = assign_indices(worker_id, last.get(worker_id).copied(), &stored)?;
-        // Payloads first, so a stored entry never references a payload that
-        // was not written before it.
-        for ext in externals {
-            let key = payload_key(worker_id, &ext.digest);
-            if !self.payloads.contains_key(&key)? {
-                self.payloads.insert(key, ext.bytes)?;
+        // A handle can go stale if the worker is deleted between lookup and
+        // lock; each retry sees the map after that delete.
+        const ATTEMPTS: usize = 8;
+        for _ in 0..ATTEMPTS {
+            let handle = self.handle_or_create(worker_id);
+            let mut log = lock(&handle);
+            if log.deleted {
+                continue;
             }
+            let indices = assign_indices(worker_id, log.last, &stored)?;
+            // Payloads go to sled right away, before any entry referencing
+            // them can reach it.
+            for ext in &externals {
+                let key = payload_key(worker_id, &ext.digest);
+                if !self.payloads.contains_key(&key)? {
+                    self.payloads.insert(key, ext.bytes.as_slice())?;
+                }
+            }
+            log.pending_bytes += records.iter().map(Vec::len).sum::<usize>();
+            log.pending.extend(records);
+            log.last = indices.last().copied();
+            if log.should_spill() {
+                log.spill(worker_id, &self.entries)?;
+            }
+            return Ok(indices);
         }
-        let mut batch = sled::Batch::default();
-        for (index, rec) in indices.iter().zip(records) {
-            batch.insert(entry_key(worker_id, *index), rec);
-        }
-        self.entries.apply_batch(batch)?;
-        if let Some(&end) = indices.last() {
-            last.insert(worker_id.clone(), end);
-        }
-        Ok(indices)
+        Err(Error::InvalidAppend {
+            worker_id: worker_id.clone(),
+            index: OplogIndex::FIRST,
+            reason: "the worker is being deleted concurrently; retry".into(),
+        })
     }
 
-    async fn commit(&self, _worker_id: &WorkerId) -> Result<()> {
+    async fn commit(&self, worker_id: &WorkerId) -> Result<()> {
+        if let Some(handle) = self.handle(worker_id) {
+            lock(&handle).spill(worker_id, &self.entries)?;
+        }
         self.db.flush_async().await?;
         self.sync_data_file().await
     }
@@ -260,63 +303,51 @@ impl OplogStore for SledOplogStore {
         from: OplogIndex,
         limit: usize,
     ) -> Result<Vec<OplogEntry>> {
-        let last = self
-            .last()
-            .get(worker_id)
-            .copied()
-            .ok_or_else(|| Error::WorkerNotFound {
-                worker_id: worker_id.clone(),
-            })?;
+        let not_found = || Error::WorkerNotFound {
+            worker_id: worker_id.clone(),
+        };
+        let handle = self.handle(worker_id).ok_or_else(not_found)?;
+        let log = lock(&handle);
+        let last = log.last.filter(|_| !log.deleted).ok_or_else(not_found)?;
         if from > last || limit == 0 {
             return Ok(Vec::new());
         }
         let count = (last.get() - from.get() + 1).min(limit as u64);
-        let end = OplogIndex::new(from.get() + (count - 1))?;
-        let mut out = Vec::with_capacity(count as usize);
-        let mut expected = from;
-        for item in self
-            .entries
-            .range(entry_key(worker_id, from)..=entry_key(worker_id, end))
-        {
-            let (key, value) = item?;
-            let index = match parse_entry_key(&key) {
-                Some((_, i)) if i == expected.get() => expected,
-                Some((_, i)) => {
-                    return Err(Self::corrupt(
-                        worker_id,
-                        expected,
-                        Corruption::IndexGap { expected, found: i },
-                    ));
-                }
-                None => return Err(Self::corrupt(worker_id, expected, Corruption::MissingEntry)),
-            };
-            let stored =
-                decode_record(&value).map_err(|reason| Self::corrupt(worker_id, index, reason))?;
-            out.push(resolve_entry(worker_id, index, stored, |digest| {
-                Ok(self
-                    .payloads
-                    .get(payload_key(worker_id, digest))?
-                    .map(|v| v.to_vec()))
-            })?);
-            expected = OplogIndex::new(index.get() + 1)?;
-        }
-        if (out.len() as u64) < count {
-            return Err(Self::corrupt(worker_id, expected, Corruption::MissingEntry));
-        }
-        Ok(out)
+        log.read(worker_id, from, count, &self.entries, &self.payloads)
     }
 
     async fn last_index(&self, worker_id: &WorkerId) -> Result<Option<OplogIndex>> {
-        Ok(self.last().get(worker_id).copied())
+        Ok(self.handle(worker_id).and_then(|h| {
+            let log = lock(&h);
+            log.last.filter(|_| !log.deleted)
+        }))
     }
 
     async fn list_workers(&self) -> Result<Vec<WorkerId>> {
-        Ok(self.last().keys().cloned().collect())
+        let mut out: Vec<WorkerId> = self
+            .logs()
+            .iter()
+            .filter(|(_, h)| lock(h).last.is_some())
+            .map(|(w, _)| w.clone())
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     async fn delete_worker(&self, worker_id: &WorkerId) -> Result<bool> {
         let existed = {
-            let mut last = self.last();
+            let mut logs = self.logs_mut();
+            let existed = match logs.remove(worker_id) {
+                Some(handle) => {
+                    let mut log = lock(&handle);
+                    log.deleted = true;
+                    log.pending.clear();
+                    log.last.is_some()
+                }
+                None => false,
+            };
+            // Still holding the map lock: no new log of this worker can
+            // write keys until the old ones are gone.
             let (start, end) = (worker_prefix(worker_id), worker_prefix_end(worker_id));
             for tree in [&self.entries, &self.payloads] {
                 let mut batch = sled::Batch::default();
@@ -325,7 +356,7 @@ impl OplogStore for SledOplogStore {
                 }
                 tree.apply_batch(batch)?;
             }
-            last.remove(worker_id).is_some()
+            existed
         };
         self.db.flush_async().await?;
         self.sync_data_file().await?;
@@ -334,5 +365,18 @@ impl OplogStore for SledOplogStore {
 
     fn recovery_report(&self) -> RecoveryReport {
         self.report.clone()
+    }
+}
+
+impl Drop for SledOplogStore {
+    /// Writes every worker's buffered entries to sled (whose own drop then
+    /// flushes them), so closing the store loses nothing that was appended.
+    fn drop(&mut self) {
+        let logs = self.logs.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (worker, handle) in logs.iter() {
+            if let Err(e) = lock(handle).spill(worker, &self.entries) {
+                tracing::error!(%worker, error = %e, "oplog: could not write buffered entries on close");
+            }
+        }
     }
 }

@@ -1,15 +1,16 @@
 //! Start-up recovery of the sled store.
 //!
-//! [`verify_and_repair`] walks every record in key order, checking per worker
-//! that indices run 1, 2, 3... without gaps, that each record's CRC and body
-//! are valid, that the first entry is `Create`, and that every out-of-line
-//! payload it references is stored. At the first failure the rest of that
-//! worker's log is removed and reported: what remains is the longest valid
-//! prefix. Keys of the wrong shape and payloads no surviving entry references
-//! are removed too.
+//! [`verify_and_repair`] walks every segment in key order, checking per
+//! worker that indices run 1, 2, 3... without gaps or overlaps, that each
+//! record is framed, has a valid CRC and body, that the first entry is
+//! `Create`, and that every out-of-line payload it references is stored. At
+//! the first failure the rest of that worker's log is removed (a segment
+//! damaged in the middle is cut back to its valid records) and reported: what
+//! remains is the longest valid prefix. Keys of the wrong shape and payloads
+//! no surviving entry references are removed too.
 //!
 //! [`scan_last_indices`] is the fast path when verification is disabled: it
-//! only seeks to each worker's last key.
+//! only reads each worker's last segment.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -20,7 +21,8 @@ use crate::ids::{OplogIndex, WorkerId};
 use crate::payload::{PayloadDigest, StoredPayload};
 use crate::store::{RecoveryReport, TruncatedLog};
 
-use super::keys::{parse_entry_key, parse_payload_key, payload_key, worker_prefix_end};
+use super::keys::{parse_payload_key, parse_segment_key, payload_key, worker_prefix_end};
+use super::segment::{self, Records};
 
 /// Per-worker state while walking the entries tree.
 struct WorkerWalk {
@@ -31,6 +33,13 @@ struct WorkerWalk {
     failure: Option<(OplogIndex, Corruption)>,
     dropped: u64,
     referenced: HashSet<PayloadDigest>,
+}
+
+/// Repairs to apply to the entries tree.
+#[derive(Default)]
+struct Repairs {
+    remove: Vec<sled::IVec>,
+    rewrite: Vec<(sled::IVec, Vec<u8>)>,
 }
 
 /// The last-index map and the recovery report after verifying and repairing
@@ -45,7 +54,7 @@ pub(crate) fn verify_and_repair(
     };
     let mut last = BTreeMap::new();
     let mut referenced: HashMap<WorkerId, HashSet<PayloadDigest>> = HashMap::new();
-    let mut to_remove: Vec<sled::IVec> = Vec::new();
+    let mut repairs = Repairs::default();
     let mut walk: Option<WorkerWalk> = None;
 
     let mut finish = |w: WorkerWalk, report: &mut RecoveryReport| {
@@ -65,9 +74,9 @@ pub(crate) fn verify_and_repair(
 
     for item in entries.iter() {
         let (key, value) = item?;
-        let Some((worker, index)) = parse_entry_key(&key) else {
+        let Some((worker, first)) = parse_segment_key(&key) else {
             report.malformed_keys_removed += 1;
-            to_remove.push(key);
+            repairs.remove.push(key);
             continue;
         };
         if walk.as_ref().is_none_or(|w| w.worker != worker) {
@@ -83,25 +92,18 @@ pub(crate) fn verify_and_repair(
             });
         }
         let Some(w) = walk.as_mut() else { continue };
-        report.entries_checked += 1;
-        if w.failure.is_none()
-            && let Err(reason) = check_entry(&worker, w, index, &value, payloads)
-        {
-            let first_dropped = OplogIndex::new(w.valid_up_to + 1)?;
-            w.failure = Some((first_dropped, reason));
-        }
-        if w.failure.is_some() {
-            w.dropped += 1;
-            to_remove.push(key);
-        }
+        check_segment(w, key, first, &value, payloads, &mut report, &mut repairs)?;
     }
     if let Some(done) = walk.take() {
         finish(done, &mut report);
     }
 
     let mut batch = sled::Batch::default();
-    for key in to_remove {
+    for key in repairs.remove {
         batch.remove(key);
+    }
+    for (key, value) in repairs.rewrite {
+        batch.insert(key, value);
     }
     entries.apply_batch(batch)?;
 
@@ -129,22 +131,86 @@ pub(crate) fn verify_and_repair(
     Ok((last, report))
 }
 
-/// Checks one record of `worker` at `index`, the successor of `w.valid_up_to`.
-fn check_entry(
-    worker: &WorkerId,
+/// Checks one segment of `w.worker` starting at index `first`, recording
+/// the repair it needs.
+fn check_segment(
     w: &mut WorkerWalk,
-    index: u64,
+    key: sled::IVec,
+    first: u64,
     value: &[u8],
     payloads: &sled::Tree,
-) -> std::result::Result<(), Corruption> {
-    let expected = w.valid_up_to + 1;
-    if index != expected {
-        return Err(Corruption::IndexGap {
-            expected: OplogIndex::new(expected).map_err(|_| Corruption::MissingEntry)?,
-            found: index,
-        });
+    report: &mut RecoveryReport,
+    repairs: &mut Repairs,
+) -> Result<()> {
+    if w.failure.is_some() {
+        // Past the first failure: the whole segment goes.
+        let n = Records::new(value).count() as u64;
+        report.entries_checked += n;
+        w.dropped += n;
+        repairs.remove.push(key);
+        return Ok(());
     }
-    let stored = decode_record(value)?;
+    let expected = w.valid_up_to + 1;
+    if first != expected {
+        let n = Records::new(value).count() as u64;
+        report.entries_checked += n;
+        w.failure = Some((
+            OplogIndex::new(expected)?,
+            Corruption::IndexGap {
+                expected: OplogIndex::new(expected)?,
+                found: first,
+            },
+        ));
+        w.dropped += n;
+        repairs.remove.push(key);
+        return Ok(());
+    }
+    // Offset of the first bad record and the reason, if any.
+    let mut cut: Option<(usize, Corruption)> = None;
+    let mut after_cut = 0u64;
+    for (offset, rec) in Records::new(value) {
+        report.entries_checked += 1;
+        if cut.is_some() {
+            after_cut += 1;
+            continue;
+        }
+        let index = w.valid_up_to + 1;
+        match rec {
+            Err(reason) => cut = Some((offset, reason)),
+            Ok(record) => match check_record(&w.worker, index, record, payloads) {
+                Ok(digests) => {
+                    w.referenced.extend(digests);
+                    w.valid_up_to = index;
+                }
+                Err(reason) => cut = Some((offset, reason)),
+            },
+        }
+    }
+    if let Some((offset, reason)) = cut {
+        // The failing item itself: a record (or torn fragment of one) that is
+        // removed, or a framing mismatch after the last record.
+        let failing = match reason {
+            Corruption::SegmentShort { .. } => 0,
+            _ => 1,
+        };
+        w.failure = Some((OplogIndex::new(w.valid_up_to + 1)?, reason));
+        w.dropped += failing + after_cut;
+        match segment::truncate(value, offset) {
+            Some(kept) => repairs.rewrite.push((key, kept)),
+            None => repairs.remove.push(key),
+        }
+    }
+    Ok(())
+}
+
+/// Checks one record at `index`; returns the payload digests it references.
+fn check_record(
+    worker: &WorkerId,
+    index: u64,
+    record: &[u8],
+    payloads: &sled::Tree,
+) -> std::result::Result<Vec<PayloadDigest>, Corruption> {
+    let stored = decode_record(record)?;
     if index == 1 && !matches!(stored.kind, EntryKind::Create { .. }) {
         return Err(Corruption::FirstEntryNotCreate);
     }
@@ -158,16 +224,14 @@ fn check_entry(
             }
         }
     });
-    if let Some(digest) = missing {
-        return Err(Corruption::MissingPayload { digest });
+    match missing {
+        Some(digest) => Err(Corruption::MissingPayload { digest }),
+        None => Ok(digests),
     }
-    w.referenced.extend(digests);
-    w.valid_up_to = index;
-    Ok(())
 }
 
-/// The last-index map found by seeking to each worker's last key, without
-/// reading any record.
+/// The last-index map found by reading each worker's last segment, without
+/// verifying anything.
 pub(crate) fn scan_last_indices(
     entries: &sled::Tree,
 ) -> Result<(BTreeMap<WorkerId, OplogIndex>, RecoveryReport)> {
@@ -177,14 +241,16 @@ pub(crate) fn scan_last_indices(
     // loop ends after at most (number of keys) steps.
     while let Some(item) = entries.range(cursor.clone()..).next() {
         let (key, _) = item?;
-        match parse_entry_key(&key) {
+        match parse_segment_key(&key) {
             Some((worker, _)) => {
                 let end = worker_prefix_end(&worker);
                 if let Some(item) = entries.range(..end.clone()).next_back() {
-                    let (k, _) = item?;
-                    if let Some((w, i)) = parse_entry_key(&k)
+                    let (k, v) = item?;
+                    let records = Records::new(&v).take_while(|r| r.1.is_ok()).count() as u64;
+                    if let Some((w, first)) = parse_segment_key(&k)
                         && w == worker
-                        && let Ok(i) = OplogIndex::new(i)
+                        && records > 0
+                        && let Ok(i) = OplogIndex::new(first.saturating_add(records - 1))
                     {
                         last.insert(worker, i);
                     }
