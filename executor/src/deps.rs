@@ -42,7 +42,7 @@ fn default_timeout_ms() -> u64 {
 
 /// Credentials, as names of environment variables of the executor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", rename_all_fields = "kebab-case", deny_unknown_fields)]
 pub enum AuthConfig {
     /// `authorization: Bearer <token>`.
     Bearer {
@@ -106,6 +106,7 @@ mod tests {
         };
         let json = serde_json::to_string(&dep).unwrap();
         assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");
+        assert!(json.contains("\"token-env\":\"TODO_TOKEN\""), "{json}");
         let back: GrpcDependencyConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, dep);
         let bad = json.replace("\"services\"", "\"servces\"");

@@ -335,7 +335,7 @@ async fn multipart_uploads_and_bad_dependencies() {
             vec!["`timeout-ms` must be at least 1"],
         ),
         (
-            with(&|d| d["auth"] = json!({"bearer": {"token_env": "1BAD"}})),
+            with(&|d| d["auth"] = json!({"bearer": {"token-env": "1BAD"}})),
             vec!["auth", "1BAD"],
         ),
         (
