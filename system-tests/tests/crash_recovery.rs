@@ -1,0 +1,239 @@
+//! The real `worker-executor` process killed and restarted on its data
+//! directory: SIGKILL while an invocation is parked inside a gRPC call
+//! (start-up recovery finishes it, the in-flight call is retried once with
+//! the same idempotency key), a restart with nothing pending (state rebuilt
+//! by replay without touching the network), a repeated idempotency key after
+//! a restart (stored result, nothing runs), and SIGTERM (clean exit, nothing
+//! lost).
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{Api, LIMIT, Scene};
+use reprise_system_tests::{TestServer, spawn_todo_server};
+
+/// Runs the reference workload (one completed invocation, then a keyed
+/// three-call invocation) without any crash; returns both results.
+async fn crash_free_run() -> (String, String, String) {
+    let server = spawn_todo_server().await.expect("todo server");
+    let mut scene = Scene::new();
+    scene.start();
+    let component = scene.add_todo_component(&server.endpoint());
+    scene.create_worker(&component, "w");
+    let api = Api::new(scene.url());
+    let pre = api
+        .call("w", "add-todos", &[r#""ada""#, r#""pre""#, "1"], None)
+        .await;
+    let main = api
+        .call(
+            "w",
+            "add-todos",
+            &[r#""ada""#, r#""task""#, "3"],
+            Some("inv-1"),
+        )
+        .await;
+    let list = api.call("w", "list-todos", &[r#""ada""#], None).await;
+    assert_eq!(scene.terminate().code(), Some(0));
+    (pre, main, list)
+}
+
+fn assert_keys_distinct(keys: &[String]) {
+    let set: HashSet<&String> = keys.iter().collect();
+    assert_eq!(set.len(), keys.len(), "distinct keys: {keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_inside_a_grpc_call_is_finished_by_startup_recovery() {
+    let (ref_pre, ref_main, ref_list) = crash_free_run().await;
+
+    let server = spawn_todo_server().await.expect("todo server");
+    let mut scene = Scene::new();
+    scene.start();
+    let component = scene.add_todo_component(&server.endpoint());
+    scene.create_worker(&component, "w");
+    let api = Api::new(scene.url());
+    let pre = api
+        .call("w", "add-todos", &[r#""ada""#, r#""pre""#, "1"], None)
+        .await;
+    assert_eq!(pre, ref_pre);
+    assert_eq!(server.calls("TodoAdd"), 1);
+
+    // The first TodoAdd of the keyed invocation is held by the server.
+    server.state.park_method("TodoAdd");
+    let pending = {
+        let api = api.clone();
+        tokio::spawn(async move {
+            api.invoke(
+                "w",
+                "add-todos",
+                &[r#""ada""#, r#""task""#, "3"],
+                Some("inv-1"),
+            )
+            .await
+        })
+    };
+    server
+        .state
+        .wait_parked(1, LIMIT)
+        .await
+        .expect("the call reaches the server");
+    scene.kill9();
+    // The client sees the connection drop, not an answer.
+    let cut = tokio::time::timeout(LIMIT, pending).await.expect("in time");
+    assert!(cut.is_err(), "the invocation must not have been answered");
+    server.state.release();
+
+    scene.start();
+    let log = scene.log_of_last_start();
+    assert!(
+        log.contains("finished the invocation pending at the last stop"),
+        "recovery is logged: {log}"
+    );
+    // Recovery already ran before the executor listened.
+    let keys = server.idempotency_keys("TodoAdd");
+    assert_eq!(keys.len(), 5, "pre + parked + retry + 2 more: {keys:?}");
+    assert_eq!(keys[1], keys[2], "the parked call was retried with its key");
+    assert!(keys[1].starts_with("w"), "{keys:?}");
+    let mut unique = keys.clone();
+    unique.remove(2);
+    assert_keys_distinct(&unique);
+    assert_eq!(server.calls("TodoList"), 0);
+
+    // The stored result of the recovered invocation equals the crash-free one.
+    let api = Api::new(scene.url());
+    let main = api
+        .call(
+            "w",
+            "add-todos",
+            &[r#""ada""#, r#""task""#, "3"],
+            Some("inv-1"),
+        )
+        .await;
+    assert_eq!(main, ref_main);
+    assert_eq!(server.calls("TodoAdd"), 5, "the keyed repeat ran nothing");
+    let list = api.call("w", "list-todos", &[r#""ada""#], None).await;
+    assert_eq!(list, ref_list, "the server holds each todo once");
+    assert_eq!(api.call("w", "added", &[], None).await, "4");
+    assert_eq!(scene.terminate().code(), Some(0));
+}
+
+async fn populated(server: &TestServer) -> Scene {
+    let mut scene = Scene::new();
+    scene.start();
+    let component = scene.add_todo_component(&server.endpoint());
+    scene.create_worker(&component, "w");
+    let api = Api::new(scene.url());
+    let ids = api
+        .call("w", "add-todos", &[r#""bo""#, r#""x""#, "2"], Some("k-1"))
+        .await;
+    assert_eq!(ids, r#"ok(["1", "2"])"#);
+    let more = api
+        .call("w", "add-todos", &[r#""bo""#, r#""y""#, "3"], None)
+        .await;
+    assert_eq!(more, r#"ok(["3", "4", "5"])"#);
+    assert_eq!(api.call("w", "added", &[], None).await, "5");
+    scene
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_with_nothing_pending_rebuilds_state_without_calls() {
+    let server = spawn_todo_server().await.expect("todo server");
+    let mut scene = populated(&server).await;
+    let before = server.state.all_calls();
+    assert_eq!(before.get("TodoAdd"), Some(&5));
+    scene.kill9();
+    scene.start();
+    let log = scene.log_of_last_start();
+    assert!(log.contains("resumed=0"), "nothing was pending: {log}");
+    let api = Api::new(scene.url());
+    assert_eq!(
+        api.call("w", "added", &[], None).await,
+        "5",
+        "guest memory rebuilt by replay"
+    );
+    assert_eq!(server.state.all_calls(), before, "replay made no gRPC call");
+    // Execution continues live after the replay.
+    let next = api
+        .call("w", "add-todos", &[r#""bo""#, r#""z""#, "1"], None)
+        .await;
+    assert_eq!(next, r#"ok(["6"])"#);
+    assert_eq!(api.call("w", "added", &[], None).await, "6");
+    assert_eq!(server.calls("TodoAdd"), 6);
+    assert_eq!(scene.terminate().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_key_after_restart_returns_the_stored_result() {
+    let server = spawn_todo_server().await.expect("todo server");
+    let mut scene = populated(&server).await;
+    scene.kill9();
+    scene.start();
+    let before = server.state.all_calls();
+    let api = Api::new(scene.url());
+    let oplog_before = api.oplog("w").await.len();
+    // Different parameters, same key: the stored result, nothing executed.
+    let again = scene.cli_ok(&[
+        "invoke",
+        "w",
+        "add-todos",
+        r#""bo""#,
+        r#""x""#,
+        "2",
+        "--idempotency-key",
+        "k-1",
+    ]);
+    assert_eq!(again, r#"ok(["1", "2"])"#);
+    let via_http = api
+        .call("w", "add-todos", &[r#""bo""#, r#""x""#, "2"], Some("k-1"))
+        .await;
+    assert_eq!(via_http, again);
+    assert_eq!(
+        server.state.all_calls(),
+        before,
+        "nothing reached the server"
+    );
+    assert_eq!(
+        api.oplog("w").await.len(),
+        oplog_before,
+        "nothing was appended to the oplog"
+    );
+    assert_eq!(api.call("w", "added", &[], None).await, "5");
+    // Reusing the key for another function is refused.
+    let (status, body) = api.invoke("w", "added", &[], Some("k-1")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("k-1"),
+        "{body}"
+    );
+    assert_eq!(scene.terminate().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_cleanly_and_loses_nothing() {
+    let server = spawn_todo_server().await.expect("todo server");
+    let mut scene = populated(&server).await;
+    let api = Api::new(scene.url());
+    let oplog = api.oplog("w").await;
+    let status = scene.terminate();
+    assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+    let log = scene.log_of_last_start();
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("executor closed"), "{log}");
+
+    scene.start();
+    let api = Api::new(scene.url());
+    assert_eq!(api.oplog("w").await, oplog, "the oplog survived unchanged");
+    assert_eq!(api.call("w", "added", &[], None).await, "5");
+    let list = scene.cli_ok(&["invoke", "w", "list-todos", r#""bo""#]);
+    assert_eq!(list, r#"ok(["x 0", "x 1", "y 0", "y 1", "y 2"])"#);
+    assert_eq!(server.calls("TodoAdd"), 5);
+    let worker: serde_json::Value =
+        serde_json::from_str(&scene.cli_ok(&["worker", "get", "w"])).expect("JSON");
+    assert_eq!(worker["state"], "idle", "{worker}");
+    // Bounded: the whole test must not hang on a slow stop.
+    tokio::time::timeout(Duration::from_secs(60), async { scene.terminate() })
+        .await
+        .expect("stops in time");
+}
