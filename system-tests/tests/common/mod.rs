@@ -348,6 +348,34 @@ impl Api {
         )
     }
 
+    /// Like [`Api::invoke`], but a dropped connection (a killed executor) is
+    /// an `Err` instead of a panic.
+    pub async fn try_invoke(
+        &self,
+        worker: &str,
+        function: &str,
+        params: &[&str],
+        key: Option<&str>,
+    ) -> Result<(u16, Value), String> {
+        let mut body = json!({"function": function, "params": params});
+        if let Some(key) = key {
+            body["idempotency_key"] = json!(key);
+        }
+        let response = self
+            .http
+            .post(format!("{}/v1/workers/{worker}/invoke", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
     /// Invokes, asserting 200 and one result; returns it (WAVE).
     pub async fn call(
         &self,
