@@ -9,10 +9,15 @@ use common::{Api, Scene};
 use reprise_system_tests::{InjectedFailure, spawn_todo_server};
 use serde_json::Value;
 
-/// A loopback port that was free a moment ago (nothing listens on it).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+/// A loopback socket that is bound but not listening: its port stays
+/// reserved for the test (no other test can take it) and every connection
+/// attempt to it is refused.
+fn refusing_port() -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    socket
 }
 
 /// The recorded responses of `function` calls in an oplog (as text).
@@ -32,7 +37,9 @@ async fn unreachable_endpoint_is_a_typed_status_that_replays() {
     let mut scene = Scene::new();
     scene.start();
     let component = scene.add_todo_component(&server.endpoint());
-    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let refusing = refusing_port();
+    let port = refusing.local_addr().expect("bound").port();
+    let dead = format!("http://127.0.0.1:{port}");
     let created = scene.cli_ok(&[
         "worker",
         "create",
@@ -98,6 +105,7 @@ async fn unreachable_endpoint_is_a_typed_status_that_replays() {
         "the failed call was answered from the oplog: {metrics}"
     );
     assert_eq!(scene.terminate().code(), Some(0));
+    drop(refusing);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
