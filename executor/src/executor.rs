@@ -20,6 +20,7 @@ use crate::components::{ComponentInfo, ComponentStore};
 use crate::deps::GrpcDependencyConfig;
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
+use crate::watermark::{Watermarks, lost_entries};
 use crate::worker::{
     InvocationOutcome, Worker, WorkerConfig, WorkerState, create_entry, parse_create,
 };
@@ -74,6 +75,7 @@ pub struct Executor {
     components: ComponentStore,
     oplog: Arc<dyn OplogStore>,
     workers: Mutex<HashMap<WorkerId, Slot>>,
+    watermarks: Watermarks,
     ticker: tokio::task::JoinHandle<()>,
     interrupted: std::sync::Mutex<HashSet<WorkerId>>,
     loaded_workers: AtomicU64,
@@ -120,6 +122,7 @@ impl Executor {
             components,
             oplog,
             workers: Mutex::new(HashMap::new()),
+            watermarks: Watermarks::open(&data_dir.join("watermarks"))?,
             ticker,
             interrupted: std::sync::Mutex::new(HashSet::new()),
             loaded_workers: AtomicU64::new(0),
@@ -184,10 +187,17 @@ impl Executor {
         if let Some(slot) = workers.get(id) {
             return Ok(slot.clone());
         }
-        let entries = self.oplog.read_all(id).await.map_err(|e| match e {
-            reprise_oplog::Error::WorkerNotFound { .. } => Error::UnknownWorker(id.clone()),
-            other => Error::Oplog(other),
-        })?;
+        let entries = match self.oplog.read_all(id).await {
+            Ok(entries) => entries,
+            Err(reprise_oplog::Error::WorkerNotFound { .. }) => Vec::new(),
+            Err(other) => return Err(Error::Oplog(other)),
+        };
+        let watermark = self.watermarks.get(id)?;
+        if let Some(mark) = watermark
+            && (entries.len() as u64) < mark
+        {
+            return Err(lost_entries(id, entries.len() as u64, mark));
+        }
         if entries.is_empty() {
             return Err(Error::UnknownWorker(id.clone()));
         }
@@ -216,13 +226,17 @@ impl Executor {
         if self.is_interrupted(id) {
             return Err(Error::Interrupted(id.clone()));
         }
-        worker
+        let outcome = worker
             .invoke(
                 function,
                 params,
                 key.unwrap_or_else(IdempotencyKey::generate),
             )
-            .await
+            .await?;
+        if let Some(last) = self.oplog.last_index(id).await? {
+            self.watermarks.record(id, last.get())?;
+        }
+        Ok(outcome)
     }
 
     /// What the API reports about worker `id`.
@@ -268,7 +282,9 @@ impl Executor {
             Some(slot) => Some(slot.clone().lock_owned().await),
             None => None,
         };
-        Ok(self.oplog.delete_worker(id).await?)
+        let existed = self.oplog.delete_worker(id).await?;
+        self.watermarks.remove(id)?;
+        Ok(existed)
     }
 
     /// Interrupts worker `id`: waits for its running invocation (if any) to
@@ -328,7 +344,29 @@ impl Executor {
             workers: ids.len(),
             ..Default::default()
         };
+        // Workers whose oplog lost acknowledged entries (or vanished) are
+        // reported, never served silently from an older state.
+        let mut lost = HashSet::new();
+        for id in self.watermarks.workers()? {
+            let length = self
+                .oplog
+                .last_index(&id)
+                .await?
+                .map(|i| i.get())
+                .unwrap_or(0);
+            if let Some(mark) = self.watermarks.get(&id)?
+                && length < mark
+            {
+                summary
+                    .failed
+                    .push((id.clone(), lost_entries(&id, length, mark).to_string()));
+                lost.insert(id);
+            }
+        }
         for id in ids {
+            if lost.contains(&id) {
+                continue;
+            }
             match self.has_pending_invocation(&id).await {
                 Ok(false) => {}
                 Ok(true) => match self.slot(&id).await {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod executor;
 pub mod grpc;
 pub mod wasi;
+pub mod watermark;
 pub mod worker;
 
 pub use error::{Error, Result};

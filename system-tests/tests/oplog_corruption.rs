@@ -3,11 +3,11 @@
 //! * Bytes flipped inside the sled log (`<data-dir>/oplog/db`) where the
 //!   fourth invocation was written: sled's own checksum rejects that message
 //!   and it drops it *and everything written after it* when opening. The
-//!   executor then serves a **valid prefix** of the worker's history (the
-//!   first three invocations, exactly as recorded), rebuilt without network
-//!   calls, and the worker keeps working consistently from there. This test
-//!   pins that behaviour. Note: today neither sled (at the default `info`
-//!   level) nor the executor logs that committed entries were dropped.
+//!   oplog that remains is an exact prefix of what was recorded, but it has
+//!   lost acknowledged invocations: the executor compares it with the
+//!   worker's commit watermark, reports the loss at start-up (error log,
+//!   `failed=1`) and refuses to serve the worker rather than answer from an
+//!   older state. Nothing reaches the gRPC server.
 //! * Bytes flipped in sled's `conf` file: the executor refuses to start, exits
 //!   with status 1 and names the data directory it could not open.
 
@@ -58,7 +58,7 @@ fn flip_at_marker(path: &std::path::Path, marker: &[u8], len: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn damaged_sled_log_leaves_a_valid_prefix() {
+async fn damaged_sled_log_is_reported_and_not_served() {
     let server = spawn_todo_server().await.expect("todo server");
     let (mut scene, original) = five_invocations(&server).await;
     // The fourth invocation's parameters, as stored (WAVE inside JSON).
@@ -67,28 +67,40 @@ async fn damaged_sled_log_leaves_a_valid_prefix() {
 
     scene.start();
     let log = scene.log_of_last_start();
-    assert!(log.contains("resumed=0 failed=0"), "{log}");
+    assert!(log.contains("resumed=0 failed=1"), "{log}");
+    assert!(
+        log.contains("could not recover worker") && log.contains("lost acknowledged data"),
+        "start-up names the loss: {log}"
+    );
+    assert!(log.contains("ends at index 16"), "{log}");
+    assert!(log.contains("up to index 26"), "{log}");
     let api = Api::new(scene.url());
+    // What survived is an exact prefix (create + the three invocations t0..t2)...
     let now = api.oplog("w").await;
-    // Entries 1..=16: create and the three complete invocations t0..t2.
     assert_eq!(now.len(), 16, "{now:?}");
     assert_eq!(
         now[..],
         original[..16],
         "an exact prefix of what was recorded"
     );
-    assert_eq!(now[15]["kind"], "ExportedFunctionCompleted");
-    assert_eq!(api.call("w", "added", &[], None).await, "3");
-    assert_eq!(server.state.all_calls(), calls, "rebuilt without calls");
-    // The worker continues from the prefix: the next call is live and counted.
-    let next = api
-        .call("w", "add-todos", &[r#""al""#, r#""t5""#, "1"], None)
-        .await;
-    assert_eq!(next, r#"ok(["6"])"#);
-    assert_eq!(api.call("w", "added", &[], None).await, "4");
-    let (status, info) = api.get("/v1/workers/w").await;
-    assert_eq!(status, 200, "{info}");
-    assert_eq!(info["state"], "idle", "{info}");
+    // ...but it is not served as if it were the worker's current state.
+    let (status, body) = api
+        .try_invoke("w", "added", &[], None)
+        .await
+        .expect("the executor answers");
+    assert!(
+        (400..500).contains(&status),
+        "refused, got {status}: {body}"
+    );
+    assert!(
+        body.to_string().contains("lost acknowledged data"),
+        "{body}"
+    );
+    assert_eq!(
+        server.state.all_calls(),
+        calls,
+        "nothing reached the server"
+    );
     assert_eq!(scene.terminate().code(), Some(0));
 }
 
