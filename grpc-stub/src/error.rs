@@ -61,6 +61,48 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    // --- value bridge (bridge/) ---
+    /// A component value does not have the shape the mapping expects.
+    #[error("at `{path}`: expected {expected}, found {found}")]
+    ValueMismatch {
+        /// Where, as WIT names (`todo-add-request.todo.user-id`, `todos[2]`).
+        path: String,
+        /// The expected WIT (or protobuf) type.
+        expected: String,
+        /// What was there instead.
+        found: String,
+    },
+    /// A protobuf enum number the WIT enum has no case for.
+    #[error(
+        "at `{path}`: enum `{enum_name}` has no value numbered {number} \
+         (the peer may use a newer version of the .proto)"
+    )]
+    UnknownEnumNumber {
+        /// Where.
+        path: String,
+        /// The proto enum's full name.
+        enum_name: String,
+        /// The number received.
+        number: i32,
+    },
+    /// A WIT enum case name the enum does not have.
+    #[error("at `{path}`: enum `{enum_name}` has no case `{case}`")]
+    UnknownEnumCase {
+        /// Where.
+        path: String,
+        /// The proto enum's full name.
+        enum_name: String,
+        /// The case name given.
+        case: String,
+    },
+    /// A value of the right shape that still cannot be converted.
+    #[error("at `{path}`: {reason}")]
+    InvalidValue {
+        /// Where.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     // --- dynamic client and statuses (client/, status.rs) ---
     /// A metadata key or value that gRPC cannot carry.
     #[error("invalid metadata `{key}`: {reason}")]

@@ -8,6 +8,7 @@
 //! dynamic tonic client that performs the four kinds of gRPC call by method
 //! descriptor.
 
+pub mod bridge;
 pub mod client;
 pub mod error;
 pub mod model;

@@ -87,24 +87,56 @@ pub fn package_text(files: &[WitFile], package: &str) -> String {
         })
 }
 
-/// The world text importing every service interface of the model (and the
-/// `types` interface of packages without services).
+/// The world text importing every service interface and every `types`
+/// interface of the model, plus a `probe` interface with one function per
+/// record and enum (`f-p<package index>-<name>`), so that wit-component keeps
+/// every type in the component (it drops types no function uses).
 pub fn world_text(model: &InterfaceModel) -> String {
+    use reprise_grpc_stub::model::naming::escape;
     let mut imports = Vec::new();
     for s in model.services() {
         imports.push(model.package(s.package).wit.wit_interface_ref(&s.wit_name));
     }
-    for p in model.packages() {
-        if p.services.is_empty() {
-            imports.push(p.wit.wit_interface_ref("types"));
+    let mut probe = String::from("interface probe {\n");
+    for (pi, p) in model.packages().iter().enumerate() {
+        imports.push(p.wit.wit_interface_ref("types"));
+        let mut names: Vec<&str> = p
+            .messages
+            .iter()
+            .map(|&id| model.message(id).wit_name.as_str())
+            .chain(
+                p.enums
+                    .iter()
+                    .map(|&id| model.enum_model(id).wit_name.as_str()),
+            )
+            .collect();
+        names.sort();
+        for name in names {
+            probe.push_str(&format!(
+                "    use {}.{{{} as t-p{pi}-{name}}};\n    f-p{pi}-{name}: func(v: t-p{pi}-{name});\n",
+                p.wit.wit_interface_ref("types"),
+                escape(name)
+            ));
         }
     }
-    let mut text = String::from("package reprise-test:all;\n\nworld all {\n");
+    probe.push_str("}\n");
+    let mut text = String::from("package reprise-test:all;\n\n");
+    text.push_str(&probe);
+    text.push_str("\nworld all {\n");
     for i in imports {
         text.push_str(&format!("    import {i};\n"));
     }
-    text.push_str("}\n");
+    text.push_str("    import probe;\n}\n");
     text
+}
+
+/// The probe function of a record or enum (see [`world_text`]).
+pub fn probe_function(model: &InterfaceModel, package: usize, name: &str) -> (String, String) {
+    let _ = model;
+    (
+        "reprise-test:all/probe".to_owned(),
+        format!("f-p{package}-{name}"),
+    )
 }
 
 /// Writes the rendered files as `deps` of a world importing everything,

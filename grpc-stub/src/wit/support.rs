@@ -109,12 +109,6 @@ interface types {
         retry-delay: option<duration>,
     }
 
-    /// `google.rpc.DebugInfo`: debugging information from the server.
-    record debug-info {
-        stack-entries: list<string>,
-        detail: string,
-    }
-
     /// `google.rpc.QuotaFailure.Violation`.
     record quota-violation {
         subject: string,
@@ -163,12 +157,6 @@ interface types {
         field-violations: list<field-violation>,
     }
 
-    /// `google.rpc.RequestInfo`: identifies the failed request.
-    record request-info {
-        request-id: string,
-        serving-data: string,
-    }
-
     /// `google.rpc.ResourceInfo`: the resource an error is about (e.g. the
     /// `resource-type` and `resource-name` of something not found).
     record resource-info {
@@ -178,30 +166,16 @@ interface types {
         description: string,
     }
 
-    /// `google.rpc.Help.Link`.
-    record help-link {
-        description: string,
-        url: string,
-    }
-
-    /// `google.rpc.Help`: links to documentation.
-    record help {
-        links: list<help-link>,
-    }
-
     /// One typed error detail of a status (from `grpc-status-details-bin`).
     variant error-detail {
-        error-info(error-info),
+        bad-request(bad-request),
         retry-info(retry-info),
-        debug-info(debug-info),
+        error-info(error-info),
+        resource-info(resource-info),
         quota-failure(quota-failure),
         precondition-failure(precondition-failure),
-        bad-request(bad-request),
-        request-info(request-info),
-        resource-info(resource-info),
-        help(help),
-        localized-message(localized-message),
-        /// Any other detail message, still encoded.
+        /// Any other detail message, still encoded (also a detail whose bytes
+        /// did not decode).
         other(any),
     }
 
