@@ -42,7 +42,11 @@ fn default_timeout_ms() -> u64 {
 
 /// Credentials, as names of environment variables of the executor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", rename_all_fields = "kebab-case", deny_unknown_fields)]
+#[serde(
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    deny_unknown_fields
+)]
 pub enum AuthConfig {
     /// `authorization: Bearer <token>`.
     Bearer {
