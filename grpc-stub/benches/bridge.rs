@@ -1,8 +1,11 @@
 //! Value bridge throughput on a ~1 KB message, next to prost-generated code
 //! for the same message.
 //!
-//! - `val_to_bytes`: guest value -> `DynamicMessage` (bridge) -> protobuf bytes
-//! - `bytes_to_val`: protobuf bytes -> `DynamicMessage` -> guest value (bridge)
+//! - `val_to_bytes` / `bytes_to_val`: the direct paths
+//!   (`bridge::val_to_bytes`, `bridge::bytes_to_val`), guest value <-> bytes;
+//! - `*_via_dynamic`: the same through a `DynamicMessage`
+//!   (`from_val` + encode, decode + `to_val`);
+//! - `val_to_message` / `message_to_val`: the `DynamicMessage` conversions alone;
 //! - `prost_encode` / `prost_decode`: the same message as hand-declared
 //!   prost-derive structs (what code generation would give), for reference.
 //!
@@ -15,7 +18,7 @@ use std::path::PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
-use reprise_grpc_stub::bridge::{from_val, to_val};
+use reprise_grpc_stub::bridge::{bytes_to_val, from_val, to_val, val_to_bytes};
 use reprise_grpc_stub::model::source::compile_files;
 use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
 
@@ -140,12 +143,20 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("order_1kb");
     group.bench_function("val_to_bytes", |b| {
+        b.iter(|| black_box(val_to_bytes(&model, &desc, Some(black_box(&val))).expect("encode")))
+    });
+    group.bench_function("bytes_to_val", |b| {
+        b.iter(|| {
+            black_box(bytes_to_val(&model, &desc, black_box(bytes.as_slice())).expect("decode"))
+        })
+    });
+    group.bench_function("val_to_bytes_via_dynamic", |b| {
         b.iter(|| {
             let m = from_val(&model, &desc, Some(black_box(&val))).expect("from_val");
             black_box(m.encode_to_vec())
         })
     });
-    group.bench_function("bytes_to_val", |b| {
+    group.bench_function("bytes_to_val_via_dynamic", |b| {
         b.iter(|| {
             let m =
                 DynamicMessage::decode(desc.clone(), black_box(bytes.as_slice())).expect("decode");

@@ -15,9 +15,10 @@ use std::sync::OnceLock;
 
 use bridge_util::{GenOptions, Rng, WitTypes, gen_message, message_eq, typecheck, val_eq};
 use proptest::prelude::*;
+use prost::Message as _;
 use prost_reflect::{DescriptorPool, MessageDescriptor, ReflectMessage};
 use reprise_grpc_stub::Error;
-use reprise_grpc_stub::bridge::{from_val, to_val};
+use reprise_grpc_stub::bridge::{bytes_to_val, from_val, to_val, val_to_bytes};
 use reprise_grpc_stub::model::source::compile_files;
 use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
 
@@ -266,6 +267,45 @@ proptest! {
                     prop_assert_eq!(unknown, Some(true), "{} {}", enum_name, number);
                 }
                 Err(other) => prop_assert!(false, "seed {seed}: {}: unexpected error {other}", desc.full_name()),
+            }
+        }
+    }
+
+    #[test]
+    fn direct_byte_paths_match_the_dynamic_message_paths(seed in any::<u64>()) {
+        let f = fixture();
+        let mut rng = Rng::new(seed);
+        let opts = GenOptions { unknown_enum_numbers: rng.one_in(2), ..GenOptions::default() };
+        for desc in &f.messages {
+            let msg = gen_message(&mut rng, desc, 0, opts);
+            let bytes = msg.encode_to_vec();
+            let name = desc.full_name();
+            let slow = to_val(&f.model, &prost_reflect::DynamicMessage::decode(desc.clone(), bytes.as_slice()).unwrap());
+            let fast = bytes_to_val(&f.model, desc, &bytes);
+            match (&slow, &fast) {
+                (Ok(a), Ok(b)) => {
+                    let same = match (a, b) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => val_eq(a, b),
+                        _ => false,
+                    };
+                    prop_assert!(same, "seed {seed}: {name}: bytes_to_val differs: {:?}",
+                        a.as_ref().zip(b.as_ref()).and_then(|(a, b)| bridge_util::val_diff(a, b, "")));
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(
+                    std::mem::discriminant(a), std::mem::discriminant(b),
+                    "seed {}: {}: {} vs {}", seed, name, a, b
+                ),
+                _ => prop_assert!(false, "seed {seed}: {name}: {slow:?} vs {fast:?}"),
+            }
+            if let Ok(v) = slow {
+                let encoded = val_to_bytes(&f.model, desc, v.as_ref())
+                    .map_err(|e| TestCaseError::fail(format!("{name}: val_to_bytes: {e}")))?;
+                let direct = prost_reflect::DynamicMessage::decode(desc.clone(), encoded.as_slice())
+                    .map_err(|e| TestCaseError::fail(format!("{name}: undecodable: {e}")))?;
+                let via = from_val(&f.model, desc, v.as_ref()).unwrap();
+                prop_assert!(message_eq(&direct, &via), "seed {seed}: {name}: val_to_bytes gives another message");
+                prop_assert_eq!(&encoded, &val_to_bytes(&f.model, desc, v.as_ref()).unwrap());
             }
         }
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use prost_reflect::DescriptorPool;
 use reprise_grpc_stub::model::source::compile_files;
-use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
+use reprise_grpc_stub::model::{Exposure, FieldMapping, InterfaceModel, MemberModel, ModelOptions};
 use reprise_grpc_stub::wit::{WitFile, render, write_files};
 
 /// The shared proto corpus (`<repo>/../shared/protos`).
@@ -179,6 +179,62 @@ pub fn encode_dir(dir: &Path) -> Result<Vec<u8>> {
         bail!("empty component");
     }
     Ok(component)
+}
+
+/// Compiles inline files, exposes all of them, checks the WIT resolves and
+/// returns the model and rendered files (panics with the WIT otherwise).
+pub fn wit(files: &[(&str, &str)], namespace: Option<&str>) -> (InterfaceModel, Vec<WitFile>) {
+    let pool = inline_pool(files).expect("protos compile");
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    let options = ModelOptions {
+        namespace: namespace.map(str::to_owned),
+        version: None,
+    };
+    let model = model_for_files(&pool, &names, &options).expect("model builds");
+    if let Err(e) = resolve_and_encode(&model) {
+        let text: Vec<String> = render(&model).into_iter().map(|f| f.text).collect();
+        panic!("generated WIT does not resolve: {e:#}\n{}", text.join("\n"));
+    }
+    let rendered = render(&model);
+    (model, rendered)
+}
+
+/// Asserts `needle` is in `text`, showing the text otherwise.
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected `{needle}` in:\n{text}");
+}
+
+/// The record of a message, by full name.
+pub fn record<'a>(
+    model: &'a InterfaceModel,
+    full_name: &str,
+) -> &'a reprise_grpc_stub::model::MessageModel {
+    model.message(
+        model
+            .message_id(full_name)
+            .unwrap_or_else(|| panic!("{full_name} not in model")),
+    )
+}
+
+/// The WIT member names of a record.
+pub fn field_names(model: &InterfaceModel, full_name: &str) -> Vec<String> {
+    record(model, full_name)
+        .members
+        .iter()
+        .map(|m| m.wit_name().to_owned())
+        .collect()
+}
+
+/// The mapping of a plain (non-oneof) field.
+pub fn mapping(model: &InterfaceModel, full_name: &str, field: &str) -> FieldMapping {
+    record(model, full_name)
+        .members
+        .iter()
+        .find_map(|m| match m {
+            MemberModel::Field(f) if f.descriptor.name() == field => Some(f.mapping),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{full_name}.{field} not a plain member"))
 }
 
 #[test]

@@ -14,7 +14,7 @@ use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageD
 use super::naming::{NameAllocator, kebab};
 use super::types::{
     CaseModel, EnumCase, EnumId, EnumModel, FieldMapping, FieldModel, MemberModel, MessageId,
-    MessageModel, OneofModel, PackageId, Scalar, ValueType, WellKnown,
+    MessageModel, OneofModel, PackageId, Scalar, ValueType, WellKnown, WireKind,
 };
 use crate::Error;
 
@@ -252,11 +252,24 @@ fn finish_message(frame: Frame) -> MessageModel {
         .into_iter()
         .zip(names)
         .map(|(p, wit_name)| match p {
-            Pending::Field(descriptor, mapping) => MemberModel::Field(FieldModel {
-                wit_name,
-                descriptor,
-                mapping,
-            }),
+            Pending::Field(descriptor, mapping) => {
+                let map_wire = match descriptor.kind() {
+                    Kind::Message(entry) if descriptor.is_map() => Some((
+                        WireKind::of(&entry.map_entry_key_field()),
+                        WireKind::of(&entry.map_entry_value_field()),
+                    )),
+                    _ => None,
+                };
+                MemberModel::Field(FieldModel {
+                    wit_name,
+                    wire: WireKind::of(&descriptor),
+                    packed: descriptor.is_packed(),
+                    map_wire,
+                    has_presence: descriptor.supports_presence(),
+                    descriptor,
+                    mapping,
+                })
+            }
             Pending::Oneof(proto_name, cases) => {
                 let case_bases: Vec<String> = cases.iter().map(|(f, _)| kebab(f.name())).collect();
                 let case_names = NameAllocator::default().allocate(&case_bases);
@@ -269,6 +282,7 @@ fn finish_message(frame: Frame) -> MessageModel {
                         .zip(case_names)
                         .map(|((descriptor, payload), wit_name)| CaseModel {
                             wit_name,
+                            wire: WireKind::of(&descriptor),
                             descriptor,
                             payload,
                         })
@@ -277,11 +291,25 @@ fn finish_message(frame: Frame) -> MessageModel {
             }
         })
         .collect();
+    let members: Vec<MemberModel> = members;
+    let mut by_number = Vec::new();
+    for (mi, member) in members.iter().enumerate() {
+        match member {
+            MemberModel::Field(f) => by_number.push((f.descriptor.number(), mi as u32, 0)),
+            MemberModel::Oneof(o) => {
+                for (ci, c) in o.cases.iter().enumerate() {
+                    by_number.push((c.descriptor.number(), mi as u32, ci as u32));
+                }
+            }
+        }
+    }
+    by_number.sort_unstable();
     MessageModel {
         descriptor: frame.descriptor,
         package: PackageId(0),
         wit_name: String::new(),
         members,
+        by_number,
     }
 }
 

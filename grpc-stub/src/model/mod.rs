@@ -23,7 +23,7 @@ pub use package::WitPackageName;
 pub use types::{
     CallKind, CaseModel, EnumCase, EnumId, EnumModel, FieldMapping, FieldModel, ForeignUse,
     MemberModel, MessageId, MessageModel, MethodModel, OneofModel, PackageId, PackageModel, Scalar,
-    ServiceId, ServiceModel, ServiceTypeUse, ValueType, ValueTypeKey, WellKnown,
+    ServiceId, ServiceModel, ServiceTypeUse, ValueType, ValueTypeKey, WellKnown, WireKind,
 };
 
 use crate::Error;

@@ -202,6 +202,89 @@ pub enum FieldMapping {
     },
 }
 
+/// How a value is written on the protobuf wire (the proto type, which the
+/// WIT type alone does not tell: `sint32` and `fixed32` are both `s32`/`u32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireKind {
+    /// `double`.
+    Double,
+    /// `float`.
+    Float,
+    /// `int32`.
+    Int32,
+    /// `int64`.
+    Int64,
+    /// `uint32`.
+    Uint32,
+    /// `uint64`.
+    Uint64,
+    /// `sint32`.
+    Sint32,
+    /// `sint64`.
+    Sint64,
+    /// `fixed32`.
+    Fixed32,
+    /// `fixed64`.
+    Fixed64,
+    /// `sfixed32`.
+    Sfixed32,
+    /// `sfixed64`.
+    Sfixed64,
+    /// `bool`.
+    Bool,
+    /// `string`.
+    String,
+    /// `bytes`.
+    Bytes,
+    /// An enum (varint of the number).
+    Enum,
+    /// A length-delimited message.
+    Message,
+    /// A group (start/end tags around the message).
+    Group,
+}
+
+impl WireKind {
+    /// The wire kind of a field.
+    pub fn of(field: &FieldDescriptor) -> Self {
+        if field.is_group() {
+            return Self::Group;
+        }
+        Self::of_kind(&field.kind())
+    }
+
+    /// The wire kind of a proto kind (messages as length-delimited).
+    pub fn of_kind(kind: &Kind) -> Self {
+        match kind {
+            Kind::Double => Self::Double,
+            Kind::Float => Self::Float,
+            Kind::Int32 => Self::Int32,
+            Kind::Int64 => Self::Int64,
+            Kind::Uint32 => Self::Uint32,
+            Kind::Uint64 => Self::Uint64,
+            Kind::Sint32 => Self::Sint32,
+            Kind::Sint64 => Self::Sint64,
+            Kind::Fixed32 => Self::Fixed32,
+            Kind::Fixed64 => Self::Fixed64,
+            Kind::Sfixed32 => Self::Sfixed32,
+            Kind::Sfixed64 => Self::Sfixed64,
+            Kind::Bool => Self::Bool,
+            Kind::String => Self::String,
+            Kind::Bytes => Self::Bytes,
+            Kind::Enum(_) => Self::Enum,
+            Kind::Message(_) => Self::Message,
+        }
+    }
+
+    /// Whether repeated values of this kind can be packed.
+    pub fn packable(self) -> bool {
+        !matches!(
+            self,
+            Self::String | Self::Bytes | Self::Message | Self::Group
+        )
+    }
+}
+
 /// A record field that comes from one proto field.
 #[derive(Debug, Clone)]
 pub struct FieldModel {
@@ -211,6 +294,15 @@ pub struct FieldModel {
     pub descriptor: FieldDescriptor,
     /// How it maps.
     pub mapping: FieldMapping,
+    /// How the field's values are written (for maps: the entry's key and
+    /// value kinds are in `map_wire`).
+    pub wire: WireKind,
+    /// Repeated scalars written packed.
+    pub packed: bool,
+    /// For maps: the wire kinds of the entry's key and value.
+    pub map_wire: Option<(WireKind, WireKind)>,
+    /// Whether the field tracks presence (written even when default).
+    pub has_presence: bool,
 }
 
 /// One case of a oneof variant.
@@ -223,6 +315,8 @@ pub struct CaseModel {
     /// The payload type; `None` when the field's type is an empty message
     /// (the case alone says the field is set).
     pub payload: Option<ValueType>,
+    /// How the case's value is written.
+    pub wire: WireKind,
 }
 
 /// A real (non-synthetic) oneof: a record field `option<variant>`.
@@ -269,12 +363,22 @@ pub struct MessageModel {
     pub wit_name: String,
     /// The record fields, in field-number order.
     pub members: Vec<MemberModel>,
+    /// Field number -> (member index, case index for oneofs), sorted by number.
+    pub(crate) by_number: Vec<(u32, u32, u32)>,
 }
 
 impl MessageModel {
     /// The proto full name.
     pub fn full_name(&self) -> &str {
         self.descriptor.full_name()
+    }
+
+    /// The member (and oneof case) holding field `number`.
+    pub fn member_of(&self, number: u32) -> Option<(usize, usize)> {
+        self.by_number
+            .binary_search_by_key(&number, |e| e.0)
+            .ok()
+            .map(|i| (self.by_number[i].1 as usize, self.by_number[i].2 as usize))
     }
 }
 
