@@ -24,10 +24,20 @@ fn every_corpus_file_resolves_on_its_own() {
         let result = util::model_for_files(&pool, &[file], &options())
             .and_then(|model| util::resolve_and_encode(&model).map(|_| model));
         match result {
-            Ok(model) => assert!(
-                !model.packages().is_empty(),
-                "{file}: model has no packages"
-            ),
+            Ok(model) => {
+                assert!(
+                    !model.packages().is_empty(),
+                    "{file}: model has no packages"
+                );
+                // A second run from a fresh compile gives the same bytes.
+                let again = util::model_for_files(&util::corpus_pool(&[file]), &[file], &options())
+                    .expect("second build");
+                assert_eq!(
+                    render(&model),
+                    render(&again),
+                    "{file}: output differs between runs"
+                );
+            }
             Err(e) => failures.push(format!("{file}: {e:#}")),
         }
     }

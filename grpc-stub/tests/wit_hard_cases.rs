@@ -542,3 +542,26 @@ fn deep_nesting_and_long_chains() {
         .count();
     assert!(broken > 0, "the size limit must break some fields");
 }
+
+#[test]
+fn enum_values_colliding_after_kebab_case_get_suffixes() {
+    // proto3 refuses such values; proto2 accepts them.
+    let (model, files) = wit(
+        &[(
+            "ec.proto",
+            r#"syntax = "proto2";
+            package t.ec.v1;
+            enum Shade { SHADE_DARK_RED = 0; SHADE_DarkRed = 1; SHADE_darkRed = 2; SHADE_TYPE = 3; }
+            message M { optional Shade s = 1; }
+            service S { rpc Do(M) returns (M); }
+            "#,
+        )],
+        None,
+    );
+    let e = model.enum_model(model.enum_id("t.ec.v1.Shade").unwrap());
+    let names: Vec<&str> = e.cases.iter().map(|c| c.wit_name.as_str()).collect();
+    assert_eq!(names, ["dark-red", "dark-red2", "dark-red3", "type"]);
+    assert!(e.prefix_stripped);
+    let text = util::package_text(&files, "t:ec@1.0.0");
+    assert_contains(&text, "dark-red3,\n        %type,");
+}

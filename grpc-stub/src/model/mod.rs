@@ -55,6 +55,12 @@ pub enum Exposure {
     Message(String),
 }
 
+// The executor shares one model between threads.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<InterfaceModel>();
+};
+
 /// The interface model. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct InterfaceModel {
