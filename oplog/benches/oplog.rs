@@ -46,21 +46,25 @@ struct Subject {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn subjects() -> Vec<Subject> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sled = SledOplogStore::open(dir.path()).expect("open sled store");
-    vec![
-        Subject {
-            name: "sled",
-            store: Arc::new(sled),
-            _dir: Some(dir),
-        },
-        Subject {
-            name: "memory",
+/// A fresh store of the given kind, so no benchmark runs against the data
+/// (and memory) another one left behind.
+fn subject(name: &'static str) -> Subject {
+    match name {
+        "sled" => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let sled = SledOplogStore::open(dir.path()).expect("open sled store");
+            Subject {
+                name,
+                store: Arc::new(sled),
+                _dir: Some(dir),
+            }
+        }
+        _ => Subject {
+            name,
             store: Arc::new(MemoryOplogStore::new()),
             _dir: None,
         },
-    ]
+    }
 }
 
 fn new_worker(rt: &Runtime, store: &Arc<dyn OplogStore>) -> WorkerId {
@@ -86,7 +90,8 @@ fn codec(c: &mut Criterion) {
 
 fn benches(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
-    for s in subjects() {
+    for kind in ["sled", "memory"] {
+        let s = subject(kind);
         let mut g = c.benchmark_group("buffered_append");
         g.throughput(Throughput::Elements(1));
         let w = new_worker(&rt, &s.store);
@@ -108,6 +113,8 @@ fn benches(c: &mut Criterion) {
         });
         g.finish();
 
+        drop(s);
+        let s = subject(kind);
         let mut g = c.benchmark_group("append_commit");
         g.throughput(Throughput::Elements(1));
         let w = new_worker(&rt, &s.store);
@@ -125,6 +132,8 @@ fn benches(c: &mut Criterion) {
         });
         g.finish();
 
+        drop(s);
+        let s = subject(kind);
         let mut g = c.benchmark_group("range_scan");
         const LEN: u64 = 10_000;
         let w = new_worker(&rt, &s.store);

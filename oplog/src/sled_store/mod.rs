@@ -162,6 +162,23 @@ impl SledOplogStore {
         self.logs().get(worker_id).cloned()
     }
 
+    /// Removes the map entry created for a worker whose first append was
+    /// rejected, unless something was appended meanwhile.
+    fn forget_if_empty(&self, worker_id: &WorkerId, handle: &LogHandle) {
+        let mut logs = self.logs_mut();
+        if let Some(current) = logs.get(worker_id)
+            && Arc::ptr_eq(current, handle)
+        {
+            let mut log = lock(current);
+            if log.last.is_none() {
+                // Appenders still holding this handle will look again.
+                log.deleted = true;
+                drop(log);
+                logs.remove(worker_id);
+            }
+        }
+    }
+
     fn handle_or_create(&self, worker_id: &WorkerId) -> LogHandle {
         if let Some(h) = self.handle(worker_id) {
             return h;
@@ -265,7 +282,17 @@ impl OplogStore for SledOplogStore {
             if log.deleted {
                 continue;
             }
-            let indices = assign_indices(worker_id, log.last, &stored)?;
+            let indices = match assign_indices(worker_id, log.last, &stored) {
+                Ok(indices) => indices,
+                Err(e) => {
+                    let unused = log.last.is_none();
+                    drop(log);
+                    if unused {
+                        self.forget_if_empty(worker_id, &handle);
+                    }
+                    return Err(e);
+                }
+            };
             // Payloads go to sled right away, before any entry referencing
             // them can reach it.
             for ext in &externals {
