@@ -38,6 +38,9 @@ pub use metadata::{Metadata, MetadataEntry, MetadataValue};
 pub use options::{CallOptions, ClientConfig, DEFAULT_STREAM_BUFFER, IDEMPOTENCY_KEY};
 pub use stream::{BidiStream, ClientStream, ServerStream};
 
+/// The four call kinds: the interface model's, so the client and the WIT agree.
+pub use crate::model::CallKind;
+
 use crate::Error;
 use crate::status::{Code, RpcStatus};
 use metadata::set_ascii;
@@ -54,37 +57,13 @@ pub struct UnaryResponse {
     pub trailers: Metadata,
 }
 
-/// The four kinds of gRPC call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CallKind {
-    /// One request, one response.
-    Unary,
-    /// One request, a stream of responses.
-    ServerStreaming,
-    /// A stream of requests, one response.
-    ClientStreaming,
-    /// Streams both ways.
-    Bidi,
-}
-
-impl CallKind {
-    /// The kind of `method`.
-    pub fn of(method: &MethodDescriptor) -> CallKind {
-        match (method.is_client_streaming(), method.is_server_streaming()) {
-            (false, false) => CallKind::Unary,
-            (false, true) => CallKind::ServerStreaming,
-            (true, false) => CallKind::ClientStreaming,
-            (true, true) => CallKind::Bidi,
-        }
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            CallKind::Unary => "unary",
-            CallKind::ServerStreaming => "server-streaming",
-            CallKind::ClientStreaming => "client-streaming",
-            CallKind::Bidi => "bidirectional-streaming",
-        }
+/// How a call kind is named in error messages.
+fn describe_kind(kind: CallKind) -> &'static str {
+    match kind {
+        CallKind::Unary => "unary",
+        CallKind::ServerStreaming => "server-streaming",
+        CallKind::ClientStreaming => "client-streaming",
+        CallKind::Bidi => "bidirectional-streaming",
     }
 }
 
@@ -276,8 +255,8 @@ impl GrpcClient {
                 format!(
                     "{} is a {} method, not {}",
                     method.full_name(),
-                    actual.describe(),
-                    kind.describe()
+                    describe_kind(actual),
+                    describe_kind(kind)
                 ),
             ));
         }
