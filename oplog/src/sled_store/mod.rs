@@ -39,6 +39,13 @@ const META_TREE: &str = "oplog_meta";
 const LAYOUT_KEY: &[u8] = b"layout";
 /// Key-layout version written by this build.
 const LAYOUT_VERSION: u8 = 1;
+/// sled's log segment size (its default is 512 KiB). sled moves any log
+/// message larger than a quarter of it into a blob file that it does not
+/// fsync; with 2 MiB, messages up to 512 KiB, and so every node of the
+/// entries tree (see `segment::MAX_BYTES`), stay in the main log that
+/// `commit` syncs. Larger values cost time on every flush (sled allocates a
+/// buffer of this size). sled refuses to reopen a database with another value.
+const SLED_SEGMENT_SIZE: usize = 2 * 1024 * 1024;
 
 /// Handle to one worker's log state.
 type LogHandle = Arc<Mutex<WorkerLog>>;
@@ -220,7 +227,11 @@ fn open_db(dir: &Path) -> Result<sled::Db> {
     const PAUSE: Duration = Duration::from_millis(20);
     let mut attempt = 1;
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new()
+            .path(dir)
+            .segment_size(SLED_SEGMENT_SIZE)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 if attempt == ATTEMPTS {

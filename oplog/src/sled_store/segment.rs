@@ -18,11 +18,13 @@ const U32_BYTES: usize = 4;
 
 /// A segment is closed once it holds this many records...
 pub(crate) const MAX_RECORDS: usize = 1024;
-/// ...or this many bytes. sled 0.34 writes any log message larger than
-/// 128 KiB (a quarter of its 512 KiB segment) to a separate blob file, which
-/// it never fsyncs, and a leaf node holds up to 16 values before it splits:
-/// 16 segments of 7 KiB keep every leaf node in sled's own, synced log.
-pub(crate) const MAX_BYTES: usize = 7 * 1024;
+/// ...or this many bytes. sled 0.34 writes any log message larger than a
+/// quarter of its segment size (512 KiB with the store's 2 MiB segments) to
+/// a separate blob file, which it never fsyncs. A leaf node splits beyond 16
+/// values and merges below 4, so it holds at most about 20: 20 segments of
+/// 23 KiB (plus keys) keep every leaf node of the entries tree in sled's own,
+/// synced log.
+pub(crate) const MAX_BYTES: usize = 23 * 1024;
 
 fn u32_of(len: usize) -> [u8; 4] {
     // Records are at most `codec::MAX_RECORD_LEN` (64 MiB) and segments at
