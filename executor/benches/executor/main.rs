@@ -1,0 +1,85 @@
+//! End-to-end benchmarks of the executor against the performance goals of
+//! the executor issue (see docs/performance.md for what each one measures
+//! and the figures of a recorded run):
+//!
+//! 1. `unary`  — a durable unary gRPC call from a guest vs a raw tonic call;
+//! 2. `replay` — replaying 10k recorded calls vs performing them live;
+//! 3. `cold`   — worker cold start (create + first trivial call);
+//! 4. `http`   — a hot trivial durable invocation over the admin HTTP API.
+//!
+//! Plain Rust (`harness = false`): every case prints p50/p99/mean/max and its
+//! ratio against a baseline measured in the same run, on loopback, with the
+//! sled oplog in a temporary directory. Run all with
+//! `cargo bench -p reprise-executor --bench executor`; name benchmarks to
+//! run only those (`... --bench executor -- replay http`), add `--quick` for
+//! a ten-times smaller smoke run.
+
+mod cold_start;
+mod http;
+mod replay;
+mod setup;
+mod stats;
+mod unary;
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use setup::Sizes;
+use stats::{Goal, render_goals};
+
+const BENCHES: [&str; 4] = ["unary", "replay", "cold", "http"];
+
+fn main() -> Result<()> {
+    let mut quick = false;
+    let mut selected = Vec::new();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            // `cargo bench` passes `--bench`; other harness flags are ignored.
+            flag if flag.starts_with('-') => {}
+            name if BENCHES.contains(&name) => selected.push(name.to_owned()),
+            other => bail!(
+                "unknown benchmark `{other}`; choose among {}",
+                BENCHES.join(", ")
+            ),
+        }
+    }
+    if selected.is_empty() {
+        selected = BENCHES.iter().map(|s| (*s).to_owned()).collect();
+    }
+    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    // Run on a runtime worker thread, where the executor's own tasks run
+    // (API handlers, servers), not on the thread blocked in `block_on`.
+    let goals = runtime.block_on(async move { tokio::spawn(run(selected, sizes)).await })??;
+    println!("{}", render_goals(&goals));
+    println!(
+        "Total {:.1} s on {} CPUs{}. Figures are noisy when other work shares the machine.",
+        started.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if quick { " (--quick)" } else { "" }
+    );
+    Ok(())
+}
+
+async fn run(selected: Vec<String>, sizes: Sizes) -> Result<Vec<Goal>> {
+    let mut goals = Vec::new();
+    for name in &selected {
+        let t = Instant::now();
+        let mut verdicts = match name.as_str() {
+            "unary" => unary::run(&sizes).await?,
+            "replay" => replay::run(&sizes).await?,
+            "cold" => cold_start::run(&sizes).await?,
+            "http" => http::run(&sizes).await?,
+            other => bail!("unknown benchmark `{other}`"),
+        };
+        println!("   ({name}: {:.1} s)", t.elapsed().as_secs_f64());
+        goals.append(&mut verdicts);
+    }
+    Ok(goals)
+}
