@@ -37,6 +37,11 @@ impl Samples {
         self.values.push(value);
     }
 
+    /// Adds every sample of `other`.
+    pub fn extend(&mut self, other: &Samples) {
+        self.values.extend_from_slice(&other.values);
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.values.len()

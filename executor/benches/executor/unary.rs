@@ -97,18 +97,26 @@ async fn dynamic_call(client: &GrpcClient, method: &MethodDescriptor, i: usize) 
     Ok(())
 }
 
-/// Per-call periods inside one invocation, from the oplog timestamps of
-/// consecutive `BeginRemoteWrite` entries, skipping the first `skip` entries.
-async fn call_periods(executor: &Executor, worker: &WorkerId, skip: usize) -> Result<Samples> {
+/// Per-call periods of a guest's calls, one set per invocation, from the
+/// oplog timestamps of consecutive `BeginRemoteWrite` entries inside the
+/// same invocation, skipping the oplog's first `skip` entries.
+pub async fn call_periods(
+    executor: &Executor,
+    worker: &WorkerId,
+    skip: usize,
+) -> Result<Vec<Samples>> {
     let entries = executor.oplog().read_all(worker).await?;
-    let mut samples = Samples::new();
+    let mut invocations = Vec::new();
     let mut previous: Option<u64> = None;
     for entry in entries.iter().skip(skip) {
         match entry.kind {
-            EntryKind::ExportedFunctionInvoked { .. } => previous = None,
+            EntryKind::ExportedFunctionInvoked { .. } => {
+                previous = None;
+                invocations.push(Samples::new());
+            }
             EntryKind::BeginRemoteWrite => {
                 let now = entry.timestamp.as_micros();
-                if let Some(before) = previous {
+                if let (Some(before), Some(samples)) = (previous, invocations.last_mut()) {
                     samples.push(Duration::from_micros(now.saturating_sub(before)));
                 }
                 previous = Some(now);
@@ -116,7 +124,7 @@ async fn call_periods(executor: &Executor, worker: &WorkerId, skip: usize) -> Re
             _ => {}
         }
     }
-    Ok(samples)
+    Ok(invocations)
 }
 
 async fn oplog_len(executor: &Executor, worker: &WorkerId) -> Result<usize> {
@@ -195,7 +203,11 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     }
     let mut periods = Vec::new();
     for (s, skip) in subjects.iter().zip(skip) {
-        periods.push(call_periods(&s.executor, &s.batched, skip).await?);
+        let mut all = Samples::new();
+        for invocation in call_periods(&s.executor, &s.batched, skip).await? {
+            all.extend(&invocation);
+        }
+        periods.push(all);
     }
     let expected_periods = sizes.batches * (sizes.batch_size as usize).saturating_sub(1);
     for (s, p) in subjects.iter().zip(&periods) {
