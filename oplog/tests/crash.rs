@@ -108,11 +108,36 @@ fn entry_for(k: usize, index: u64) -> OplogEntry {
     }
 }
 
+/// Name under which the harness reports itself, like a libtest test.
+const TEST_NAME: &str = "crash_harness";
+
 fn main() {
-    match std::env::var(CHILD_DIR_ENV) {
-        Ok(dir) => child(Path::new(&dir)),
-        Err(_) => parent(),
+    if let Ok(dir) = std::env::var(CHILD_DIR_ENV) {
+        return child(Path::new(&dir));
     }
+    // Honour the libtest arguments cargo passes on: `--list`, a name filter,
+    // `--ignored` (this test is not ignored); other flags are accepted.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("{TEST_NAME}: test");
+        return;
+    }
+    let filtered_out = args.iter().any(|a| a == "--ignored")
+        || args
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .any(|filter| !TEST_NAME.contains(filter.as_str()));
+    if filtered_out {
+        println!(
+            "running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out"
+        );
+        return;
+    }
+    println!("running 1 test");
+    parent();
+    println!(
+        "test {TEST_NAME} ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out"
+    );
 }
 
 /// Child mode: append forever (bounded by `CHILD_LIFETIME`), committing now
@@ -307,5 +332,4 @@ fn parent() {
         total_acks > 0,
         "seed {seed}: the child never acknowledged a commit"
     );
-    println!("test crash_harness ... ok");
 }
