@@ -8,7 +8,9 @@
 //! opening the executor, loading the component (from wasmtime's on-disk
 //! code cache) and `worker_info`, which rebuilds the worker by replaying
 //! every recorded invocation with every call answered from the oplog. Each
-//! round checks that replay answered every call and the server saw none.
+//! round checks that replay answered every call and the server saw none,
+//! and then times reading the worker's whole oplog on its own (the part of
+//! replay that is the store's).
 
 use std::time::Instant;
 
@@ -61,6 +63,7 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     let mut load_samples = Samples::new();
     let mut replay_samples = Samples::new();
     let mut restart_samples = Samples::new();
+    let mut read_samples = Samples::new();
     let mut entries = 0;
     for round in 0..sizes.replay_rounds {
         let t = Instant::now();
@@ -78,6 +81,15 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         replay_samples.push(replayed);
         restart_samples.push(t.elapsed());
         entries = info.oplog_length;
+        let t_read = Instant::now();
+        let read = executor.oplog().read_all(&worker).await?;
+        read_samples.push(t_read.elapsed());
+        if read.len() as u64 != entries {
+            bail!(
+                "round {round}: read {} entries, the worker reports {entries}",
+                read.len()
+            );
+        }
 
         let answered = executor.replayed_calls(&worker).await?;
         // Clocks/random drawn by the guest would be replayed calls too; the
@@ -119,6 +131,10 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     table.row("restart: open + load component + replay", &restart_samples);
     table.row("  of which: open executor (sled recovery)", &open_samples);
     table.row("  of which: load component (code cache)", &load_samples);
+    table.row(
+        "oplog read_all alone (after replay, untimed above)",
+        &read_samples,
+    );
     println!("{}", table.render());
 
     let replay = replay_samples.summary().context("no replay samples")?.p50;
