@@ -5,6 +5,7 @@
 //! response is simply not delivered.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -17,8 +18,9 @@ use super::error::ApiError;
 use super::extract::{
     ApiJson, WorkerPath, parse_component_id, parse_idempotency_key, parse_worker_id,
 };
-use crate::executor::WorkerInfo;
+use crate::executor::{Executor, WorkerInfo};
 use crate::worker::WorkerConfig;
+use reprise_oplog::WorkerId;
 
 /// Body of `POST /v1/workers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,11 +182,10 @@ pub(super) async fn delete_worker(
     State(state): State<AppState>,
     WorkerPath(id): WorkerPath,
 ) -> Result<Json<WorkerChange>, ApiError> {
-    let executor = state.executor.clone();
-    let existed = {
-        let id = id.clone();
-        tokio::spawn(async move { executor.delete_worker(&id).await }).await??
-    };
+    let existed = detached(&state, &id, |executor, id| async move {
+        executor.delete_worker(&id).await
+    })
+    .await?;
     if !existed {
         return Err(ApiError::not_found(format!("unknown worker {id}")));
     }
@@ -195,15 +196,26 @@ pub(super) async fn delete_worker(
     }))
 }
 
+/// Runs a state-changing executor call on its own task, so a client that
+/// disconnects cannot cancel it half-way.
+async fn detached<T, F, Fut>(state: &AppState, id: &WorkerId, call: F) -> Result<T, ApiError>
+where
+    F: FnOnce(Arc<Executor>, WorkerId) -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let task = tokio::spawn(call(state.executor.clone(), id.clone()));
+    Ok(task.await??)
+}
+
 pub(super) async fn interrupt_worker(
     State(state): State<AppState>,
     WorkerPath(id): WorkerPath,
 ) -> Result<Json<WorkerChange>, ApiError> {
-    let executor = state.executor.clone();
-    let changed = {
-        let id = id.clone();
-        tokio::spawn(async move { executor.interrupt(&id).await }).await??
-    };
+    let changed = detached(&state, &id, |executor, id| async move {
+        executor.interrupt(&id).await
+    })
+    .await?;
     tracing::info!(worker = %id, changed, "worker interrupted");
     Ok(Json(WorkerChange {
         id: id.to_string(),
@@ -215,11 +227,10 @@ pub(super) async fn resume_worker(
     State(state): State<AppState>,
     WorkerPath(id): WorkerPath,
 ) -> Result<Json<WorkerChange>, ApiError> {
-    let executor = state.executor.clone();
-    let changed = {
-        let id = id.clone();
-        tokio::spawn(async move { executor.resume(&id).await }).await??
-    };
+    let changed = detached(&state, &id, |executor, id| async move {
+        executor.resume(&id).await
+    })
+    .await?;
     tracing::info!(worker = %id, changed, "worker resumed");
     Ok(Json(WorkerChange {
         id: id.to_string(),
