@@ -183,6 +183,94 @@ impl SharedJournal {
         }
     }
 
+    /// How many live entries are buffered, waiting for the next flush.
+    pub fn pending_len(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Replays the opening of a streaming call if the oplog holds it.
+    ///
+    /// The next recorded entry is either the `StreamOpened` of this call
+    /// (same function, same request hash), an `ImportedFunctionInvoked`
+    /// holding the error the opener returned, or nothing (open live).
+    /// Anything else is a [`Error::Divergence`].
+    pub fn replay_stream_open(&self, function: &str, request: &[u8]) -> Result<StreamOpenReplay> {
+        let next = self.peek_recorded();
+        match next.as_ref().map(|r| &r.entry.kind) {
+            None => Ok(StreamOpenReplay::Live),
+            Some(EntryKind::ImportedFunctionInvoked { .. }) => {
+                match self.replay_import(function, request)? {
+                    Replayed::Result(payload) => Ok(StreamOpenReplay::Failed(payload)),
+                    Replayed::Interrupted(_) | Replayed::Live => Ok(StreamOpenReplay::Live),
+                }
+            }
+            Some(EntryKind::StreamOpened {
+                function: recorded_function,
+                request_hash,
+                ..
+            }) => {
+                let hash = RequestHash::of(request);
+                let mut journal = self.lock();
+                let Some(recorded) = journal.replay.pop_front() else {
+                    return Ok(StreamOpenReplay::Live);
+                };
+                if recorded_function != function || *request_hash != hash {
+                    return Err(Error::Divergence {
+                        worker: journal.worker.clone(),
+                        index: recorded.index,
+                        recorded: format!(
+                            "the opening of stream `{recorded_function}` (request {request_hash})"
+                        ),
+                        attempted: format!("the opening of stream `{function}` (request {hash})"),
+                    });
+                }
+                journal.replayed_calls += 1;
+                Ok(StreamOpenReplay::Opened(recorded.index))
+            }
+            Some(other) => {
+                let index = next.as_ref().map(|r| r.index).unwrap_or(OplogIndex::FIRST);
+                Err(Error::Divergence {
+                    worker: self.worker(),
+                    index,
+                    recorded: describe(other),
+                    attempted: format!("the opening of stream `{function}`"),
+                })
+            }
+        }
+    }
+
+    /// Replays one step (a send, a received frame, the close) of the stream
+    /// opened at `open`: the next recorded entry must be a frame or close of
+    /// that stream, and is taken. `None` once the oplog is exhausted (the step
+    /// runs live). `attempted` describes the guest's step for divergence
+    /// messages.
+    pub fn replay_stream_step(
+        &self,
+        open: OplogIndex,
+        attempted: &str,
+    ) -> Result<Option<Recorded>> {
+        let mut journal = self.lock();
+        let Some(next) = journal.replay.front() else {
+            return Ok(None);
+        };
+        let ours = match &next.entry.kind {
+            EntryKind::StreamFrameSent { open_index, .. }
+            | EntryKind::StreamFrameReceived { open_index, .. }
+            | EntryKind::StreamClosed { open_index, .. } => *open_index == open,
+            _ => false,
+        };
+        if !ours {
+            return Err(Error::Divergence {
+                worker: journal.worker.clone(),
+                index: next.index,
+                recorded: describe_with_stream(&next.entry.kind),
+                attempted: attempted.to_owned(),
+            });
+        }
+        journal.replayed_calls += 1;
+        Ok(journal.replay.pop_front())
+    }
+
     /// A local nondeterministic value (clock reading, random bytes): replayed
     /// from the oplog, or produced by `live` and recorded.
     ///
@@ -208,6 +296,34 @@ impl SharedJournal {
                 live()
             }
         }
+    }
+}
+
+/// What replay found for the opening of a streaming call.
+#[derive(Debug)]
+pub enum StreamOpenReplay {
+    /// The call was opened at this index: it has no network call behind it
+    /// until its recorded steps run out.
+    Opened(OplogIndex),
+    /// The opener returned an error, recorded as this WAVE result.
+    Failed(Payload),
+    /// The oplog holds nothing more: open the call live.
+    Live,
+}
+
+/// [`describe`], naming the stream a frame or close belongs to.
+pub fn describe_with_stream(kind: &EntryKind) -> String {
+    match kind {
+        EntryKind::StreamFrameSent { open_index, .. } => {
+            format!("a frame sent on the stream opened at index {open_index}")
+        }
+        EntryKind::StreamFrameReceived { open_index, .. } => {
+            format!("a frame received on the stream opened at index {open_index}")
+        }
+        EntryKind::StreamClosed {
+            open_index, code, ..
+        } => format!("the end (status {code}) of the stream opened at index {open_index}"),
+        other => describe(other),
     }
 }
 

@@ -1,6 +1,8 @@
-//! Registers the host functions of a component's gRPC imports and checks,
-//! at upload, that every import is either WASI or a method of a declared
-//! gRPC dependency.
+//! Registers the host functions of a component's gRPC imports — one per
+//! unary method; for a streaming method its opener, its resource (with a
+//! destructor that cancels the call) and the resource's methods — and
+//! checks, at upload, that every import is either WASI or a method of a
+//! declared gRPC dependency, with exactly the generated signature.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,10 +11,13 @@ use prost_reflect::DescriptorPool;
 use reprise_grpc_stub::model::{CallKind, Exposure, InterfaceModel, ModelOptions, ServiceId};
 use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, Linker, ResourceType};
 
 use super::call::{MethodBinding, durable_unary};
-use super::typecheck::check_unary;
+use super::stream::next_resource_type;
+use super::stream::open::open_stream;
+use super::stream::steps::{StreamOp, drop_stream, stream_method};
+use super::typecheck::{check_stream_method, check_stream_open, check_unary};
 use crate::deps::GrpcDependencyConfig;
 use crate::error::{Error, Result};
 use crate::worker::WorkerCtx;
@@ -115,32 +120,26 @@ pub fn link_grpc_imports(
                 "import `{name}` is not an interface instance"
             )));
         };
-        let imported: Vec<(String, ComponentFunc)> = instance_ty
-            .exports(engine)
-            .filter_map(|(n, e)| match e.ty {
-                ComponentItem::ComponentFunc(f) => Some((n.to_owned(), f)),
-                _ => None,
-            })
-            .collect();
-        let mut instance = linker.instance(name)?;
-        for (method_index, method) in service.methods.iter().enumerate() {
-            let Some((_, func_ty)) = imported.iter().find(|(n, _)| n == &method.wit_name) else {
-                continue;
-            };
-            if method.kind != CallKind::Unary {
-                return Err(Error::InvalidComponent(format!(
-                    "import `{name}` includes `{}`, a {:?} method: streaming calls are not supported by \
-                     this executor yet",
-                    method.wit_name, method.kind
-                )));
+        let mut imported: Vec<(String, ComponentFunc)> = Vec::new();
+        let mut imported_resources: Vec<String> = Vec::new();
+        for (export, item) in instance_ty.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(f) => imported.push((export.to_owned(), f)),
+                ComponentItem::Resource(_) => imported_resources.push(export.to_owned()),
+                _ => {}
             }
-            check_unary(&dep.model, method, func_ty).map_err(|e| {
+        }
+        let mut instance = linker.instance(name)?;
+        let mut known: Vec<String> = Vec::new();
+        for (method_index, method) in service.methods.iter().enumerate() {
+            let mismatch = |function: &str, e: String| {
                 Error::InvalidComponent(format!(
-                    "import `{name}` function `{}` does not match the descriptors of `{}`: {e}",
-                    method.wit_name,
+                    "import `{name}` function `{function}` does not match the descriptors of `{}`: {e}",
                     method.descriptor.full_name()
                 ))
-            })?;
+            };
+            let find =
+                |function: &str| imported.iter().find(|(n, _)| n == function).map(|(_, f)| f);
             let binding = Arc::new(MethodBinding {
                 dependency: dep.config.clone(),
                 model: dep.model.clone(),
@@ -152,13 +151,72 @@ pub fn link_grpc_imports(
                     method.descriptor.name()
                 ),
             });
-            instance.func_new_async(&method.wit_name, move |store, ty, params, results| {
-                let binding = binding.clone();
-                Box::new(async move { durable_unary(store, &binding, ty, params, results).await })
+            known.push(method.wit_name.clone());
+            if method.kind == CallKind::Unary {
+                let Some(func_ty) = find(&method.wit_name) else {
+                    continue;
+                };
+                check_unary(&dep.model, method, func_ty)
+                    .map_err(|e| mismatch(&method.wit_name, e))?;
+                instance.func_new_async(&method.wit_name, move |store, ty, params, results| {
+                    let binding = binding.clone();
+                    Box::new(
+                        async move { durable_unary(store, &binding, ty, params, results).await },
+                    )
+                })?;
+                continue;
+            }
+            let resource = method.resource.clone().ok_or_else(|| {
+                Error::InvalidComponent(format!(
+                    "streaming method `{}` has no resource in the model",
+                    method.wit_name
+                ))
             })?;
+            known.push(resource.clone());
+            let ops = StreamOp::of_kind(method.kind);
+            for op in ops {
+                known.push(format!("[method]{resource}.{}", op.wit_name()));
+            }
+            if !imported_resources.contains(&resource) {
+                continue;
+            }
+            let resource_type = next_resource_type();
+            instance.resource_async(
+                &resource,
+                ResourceType::host_dynamic(resource_type),
+                |store, rep| Box::new(async move { drop_stream(store, rep).await }),
+            )?;
+            if let Some(func_ty) = find(&method.wit_name) {
+                check_stream_open(&dep.model, method, func_ty)
+                    .map_err(|e| mismatch(&method.wit_name, e))?;
+                let binding = binding.clone();
+                instance.func_new_async(&method.wit_name, move |store, ty, params, results| {
+                    let binding = binding.clone();
+                    Box::new(async move {
+                        open_stream(store, &binding, resource_type, ty, params, results).await
+                    })
+                })?;
+            }
+            for &op in ops {
+                let function = format!("[method]{resource}.{}", op.wit_name());
+                let Some(func_ty) = find(&function) else {
+                    continue;
+                };
+                check_stream_method(&dep.model, method, op, func_ty)
+                    .map_err(|e| mismatch(&function, e))?;
+                instance.func_new_async(&function, move |store, _ty, params, results| {
+                    Box::new(async move {
+                        stream_method(store, op, resource_type, params, results).await
+                    })
+                })?;
+            }
         }
-        for (export, _) in &imported {
-            if !service.methods.iter().any(|m| &m.wit_name == export) {
+        for export in imported
+            .iter()
+            .map(|(n, _)| n)
+            .chain(imported_resources.iter())
+        {
+            if !known.contains(export) {
                 return Err(Error::InvalidComponent(format!(
                     "import `{name}` expects `{export}`, which service `{}` does not have",
                     service.descriptor.full_name()

@@ -4,11 +4,13 @@
 //! generated and nothing is recompiled: a new proto is just new data.
 //!
 //! [`link`] decides what to register and checks the component's imports at
-//! upload; [`call`] performs one durable call (replay or live).
+//! upload; [`call`] performs one durable unary call (replay or live);
+//! [`stream`] implements the resources of streaming calls.
 
 pub mod call;
 pub mod convert;
 pub mod link;
+pub mod stream;
 pub mod typecheck;
 
 use std::collections::HashMap;
@@ -29,6 +31,8 @@ pub struct GrpcContext {
     pub oplog: Arc<dyn OplogStore>,
     /// Per dependency name, the endpoint replacing the configured one.
     pub endpoint_overrides: HashMap<String, String>,
+    /// The streams the guest holds open.
+    pub streams: stream::StreamTable,
     clients: HashMap<String, GrpcClient>,
 }
 
@@ -43,6 +47,7 @@ impl GrpcContext {
             worker,
             oplog,
             endpoint_overrides,
+            streams: stream::StreamTable::default(),
             clients: HashMap::new(),
         }
     }

@@ -4,10 +4,12 @@
 //! path of the first mismatch, instead of failing at its first call.
 
 use reprise_grpc_stub::model::{
-    FieldMapping, InterfaceModel, MemberModel, MethodModel, Scalar, ValueType, WellKnown,
+    CallKind, FieldMapping, InterfaceModel, MemberModel, MethodModel, Scalar, ValueType, WellKnown,
 };
 use wasmtime::component::Type;
 use wasmtime::component::types::ComponentFunc;
+
+use super::stream::steps::StreamOp;
 
 /// Checks an imported unary method's signature. The error names the path of
 /// the first mismatch (`request.todo.user-id: expected string, found u32`).
@@ -16,44 +18,152 @@ pub fn check_unary(
     method: &MethodModel,
     func: &ComponentFunc,
 ) -> Result<(), String> {
-    let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_owned(), t)).collect();
-    let expected_params = if method.request.is_some() { 2 } else { 1 };
-    if params.len() != expected_params {
+    check_params(model, method, func, 0, method.request.is_some(), true)?;
+    check_status_result(func, |ok| match (method.response, ok) {
+        (Some(response), Some(ok)) => check_value(model, response, &ok, "result.ok"),
+        (None, None) => Ok(()),
+        (Some(_), None) => Err("result.ok: expected the response record, found none".into()),
+        (None, Some(ok)) => Err(format!(
+            "result.ok: the response message is empty, found {}",
+            describe(&ok)
+        )),
+    })
+}
+
+/// Checks the opener of a streaming method: `(request, options)` for server
+/// streaming, `(options)` otherwise, returning `result<own<resource>, rpc-status>`.
+pub fn check_stream_open(
+    model: &InterfaceModel,
+    method: &MethodModel,
+    func: &ComponentFunc,
+) -> Result<(), String> {
+    let with_request = method.kind == CallKind::ServerStreaming && method.request.is_some();
+    check_params(model, method, func, 0, with_request, true)?;
+    check_status_result(func, |ok| match ok {
+        Some(Type::Own(_)) => Ok(()),
+        Some(other) => Err(format!(
+            "result.ok: expected the stream resource, found {}",
+            describe(&other)
+        )),
+        None => Err("result.ok: expected the stream resource, found none".into()),
+    })
+}
+
+/// Checks a method of a stream resource (`[method]<resource>.<op>`).
+pub fn check_stream_method(
+    model: &InterfaceModel,
+    method: &MethodModel,
+    op: StreamOp,
+    func: &ComponentFunc,
+) -> Result<(), String> {
+    match func.params().next() {
+        Some((_, Type::Borrow(_))) => {}
+        Some((name, other)) => {
+            return Err(format!(
+                "{name}: expected borrow<stream>, found {}",
+                describe(&other)
+            ));
+        }
+        None => return Err("expected the stream handle as first parameter".into()),
+    }
+    let with_request = op == StreamOp::Send && method.request.is_some();
+    check_params(model, method, func, 1, with_request, false)?;
+    let response = |ok: Option<Type>, path: &str| match (method.response, ok) {
+        (Some(response), Some(ok)) => check_value(model, response, &ok, path),
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(format!("{path}: expected the response record, found none")),
+        (None, Some(ok)) => Err(format!(
+            "{path}: the response message is empty, found {}",
+            describe(&ok)
+        )),
+    };
+    match op {
+        StreamOp::Cancel => match func.results().len() {
+            0 => Ok(()),
+            n => Err(format!("expected no result, found {n}")),
+        },
+        StreamOp::Send | StreamOp::CloseSend => check_status_result(func, |ok| match ok {
+            None => Ok(()),
+            Some(other) => Err(format!(
+                "result.ok: expected none, found {}",
+                describe(&other)
+            )),
+        }),
+        StreamOp::Finish => check_status_result(func, |ok| response(ok, "result.ok")),
+        StreamOp::Next => check_status_result(func, |ok| match (method.response, ok) {
+            (None, Some(Type::Bool)) => Ok(()),
+            (Some(_), Some(Type::Option(inner))) => response(Some(inner.ty()), "result.ok.some"),
+            (_, other) => Err(format!(
+                "result.ok: expected {}, found {}",
+                if method.response.is_some() {
+                    "option<response>"
+                } else {
+                    "bool"
+                },
+                other
+                    .as_ref()
+                    .map(describe)
+                    .unwrap_or_else(|| "none".into())
+            )),
+        }),
+    }
+}
+
+/// Checks the parameters after the first `skip`: the request (when
+/// `with_request`), then `option<call-options>` (when `with_options`).
+fn check_params(
+    model: &InterfaceModel,
+    method: &MethodModel,
+    func: &ComponentFunc,
+    skip: usize,
+    with_request: bool,
+    with_options: bool,
+) -> Result<(), String> {
+    let params: Vec<(String, Type)> = func
+        .params()
+        .skip(skip)
+        .map(|(n, t)| (n.to_owned(), t))
+        .collect();
+    let expected = usize::from(with_request) + usize::from(with_options);
+    if params.len() != expected {
         return Err(format!(
-            "expected {expected_params} parameter(s), found {}",
-            params.len()
+            "expected {} parameter(s), found {}",
+            expected + skip,
+            params.len() + skip
         ));
     }
     let mut params = params.into_iter();
-    if let Some(request) = method.request {
+    if with_request && let Some(request) = method.request {
         let (name, ty) = params.next().ok_or("missing request parameter")?;
         check_value(model, request, &ty, &name)?;
     }
-    let (name, options) = params.next().ok_or("missing options parameter")?;
-    match &options {
-        Type::Option(inner) => check_record_names(&inner.ty(), &["deadline", "metadata"], &name)?,
-        other => {
-            return Err(format!(
-                "{name}: expected option<call-options>, found {}",
-                describe(other)
-            ));
+    if with_options {
+        let (name, options) = params.next().ok_or("missing options parameter")?;
+        match &options {
+            Type::Option(inner) => {
+                check_record_names(&inner.ty(), &["deadline", "metadata"], &name)?
+            }
+            other => {
+                return Err(format!(
+                    "{name}: expected option<call-options>, found {}",
+                    describe(other)
+                ));
+            }
         }
     }
+    Ok(())
+}
+
+/// Checks that the one result is `result<T, rpc-status>`, with `ok` judging `T`.
+fn check_status_result(
+    func: &ComponentFunc,
+    ok: impl FnOnce(Option<Type>) -> Result<(), String>,
+) -> Result<(), String> {
     let results: Vec<Type> = func.results().collect();
     let [Type::Result(result)] = results.as_slice() else {
         return Err("expected one result of type result<_, rpc-status>".into());
     };
-    match (method.response, result.ok()) {
-        (Some(response), Some(ok)) => check_value(model, response, &ok, "result.ok")?,
-        (None, None) => {}
-        (Some(_), None) => return Err("result.ok: expected the response record, found none".into()),
-        (None, Some(ok)) => {
-            return Err(format!(
-                "result.ok: the response message is empty, found {}",
-                describe(&ok)
-            ));
-        }
-    }
+    ok(result.ok())?;
     let err = result
         .err()
         .ok_or("result.err: expected rpc-status, found none")?;

@@ -1,0 +1,247 @@
+//! Durable streaming gRPC calls: server streaming, client streaming and
+//! bidirectional, as the WIT resources the generator emits (`<f>-stream` with
+//! `next`; `<f>-call` with `send`/`finish` or `send`/`close-send`/`next`/
+//! `cancel`), implemented dynamically per worker.
+//!
+//! Every step the guest takes is one oplog entry, in the order it took them:
+//! `StreamOpened` (committed before the call starts; its index gives the
+//! idempotency key), `StreamFrameSent` per successful `send`,
+//! `StreamFrameReceived` per message returned, `StreamClosed` for the end,
+//! a failure or a cancellation. After the close, every step answers from the
+//! stream's closed state and journals nothing.
+//!
+//! Replay answers the same steps from those entries and checks that every
+//! sent frame is byte-for-byte the recorded one. When the oplog runs out
+//! while a stream is still open (the executor died mid-stream), the first
+//! live step decides: a client-streaming call is re-issued with the same
+//! idempotency key and every recorded frame; a server or bidi stream cannot
+//! be resumed and fails with `unavailable` (reason `STREAM_INTERRUPTED`).
+//!
+//! [`open`] holds the opener host functions, [`steps`] the resource methods
+//! and the destructor.
+
+pub mod open;
+pub mod steps;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use reprise_grpc_stub::client::{BidiStream, CallOptions, ClientStream, ServerStream};
+use reprise_grpc_stub::model::CallKind;
+use reprise_grpc_stub::status::{Code, ErrorDetail, ErrorInfo};
+use reprise_grpc_stub::{RpcStatus, bridge};
+use reprise_oplog::{EntryKind, OplogEntry, OplogIndex, Payload, StreamKind};
+use wasmtime::component::Val;
+
+use super::call::MethodBinding;
+use crate::worker::WorkerCtx;
+
+/// Most streams one worker may hold open at once; opening more fails with
+/// `resource-exhausted` (a guest leaking handles must not exhaust the host).
+pub const MAX_OPEN_STREAMS: usize = 256;
+
+/// Received frames buffered in memory before they are handed to the oplog
+/// store (still without a flush; commits make them durable).
+const SPILL_AT: usize = 64;
+
+/// The `error-info` reason of a stream interrupted by a restart.
+pub const INTERRUPTED_REASON: &str = "STREAM_INTERRUPTED";
+
+/// The `error-info` domain of statuses made by Reprise itself.
+pub const REPRISE_DOMAIN: &str = "reprise";
+
+/// A fresh resource-type payload: every linked stream resource gets its
+/// own, so handles of one stream type can never be passed as another.
+pub fn next_resource_type() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The network call behind a live stream.
+pub enum LiveCall {
+    /// A server-streaming call.
+    Server(ServerStream),
+    /// A client-streaming call.
+    Client(ClientStream),
+    /// A bidirectional call.
+    Bidi(BidiStream),
+}
+
+/// Where a stream stands.
+pub enum Phase {
+    /// Opened from the oplog: answered from recorded entries, no network
+    /// call behind it (yet).
+    Replayed,
+    /// Running on the network.
+    Live(LiveCall),
+    /// Ended: `None` after a successful end, else the final status.
+    Closed(Option<RpcStatus>),
+}
+
+/// One open stream of a worker.
+pub struct StreamSlot {
+    /// The method it calls.
+    pub binding: Arc<MethodBinding>,
+    /// The index of its `StreamOpened` entry.
+    pub open_index: OplogIndex,
+    /// Its call options, with the idempotency key set (used to re-issue).
+    pub options: CallOptions,
+    /// Where it stands.
+    pub phase: Phase,
+    /// Client streaming, while replayed: every frame sent so far, to re-send
+    /// if the call must be re-issued.
+    pub sent: Vec<Vec<u8>>,
+    /// How many response messages the guest has received.
+    pub received: u64,
+    /// Client streaming: the response `finish` returned, for a repeated `finish`.
+    pub response: Option<Vec<u8>>,
+}
+
+/// The open streams of one worker, keyed by resource representation.
+#[derive(Default)]
+pub struct StreamTable {
+    next_rep: u32,
+    slots: HashMap<u32, StreamSlot>,
+}
+
+impl StreamTable {
+    /// Adds a stream, returning its representation, or `None` when the
+    /// worker already holds [`MAX_OPEN_STREAMS`].
+    pub fn insert(&mut self, slot: StreamSlot) -> Option<u32> {
+        if self.slots.len() >= MAX_OPEN_STREAMS {
+            return None;
+        }
+        // Representations are never reused within a worker's life.
+        self.next_rep = self.next_rep.checked_add(1)?;
+        self.slots.insert(self.next_rep, slot);
+        Some(self.next_rep)
+    }
+
+    /// Takes a stream out (to work on it without borrowing the table).
+    pub fn take(&mut self, rep: u32) -> Option<StreamSlot> {
+        self.slots.remove(&rep)
+    }
+
+    /// Puts back a stream taken with [`Self::take`].
+    pub fn put_back(&mut self, rep: u32, slot: StreamSlot) {
+        self.slots.insert(rep, slot);
+    }
+
+    /// How many streams are open.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no stream is open.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// The oplog's name for a call kind.
+pub fn stream_kind(kind: CallKind) -> Option<StreamKind> {
+    match kind {
+        CallKind::Unary => None,
+        CallKind::ServerStreaming => Some(StreamKind::ServerStreaming),
+        CallKind::ClientStreaming => Some(StreamKind::ClientStreaming),
+        CallKind::Bidi => Some(StreamKind::Bidirectional),
+    }
+}
+
+/// The status a server or bidi stream fails with when its first live step
+/// comes after a restart: it cannot be resumed.
+pub fn interrupted(binding: &MethodBinding, received: u64) -> RpcStatus {
+    RpcStatus::new(
+        Code::Unavailable,
+        format!(
+            "the `{}` stream was interrupted by an executor restart after {received} response(s); \
+             it cannot be resumed: open a new call (responses already received stay valid)",
+            binding.journal_name
+        ),
+    )
+    .with_detail(ErrorDetail::ErrorInfo(ErrorInfo {
+        reason: INTERRUPTED_REASON.to_owned(),
+        domain: REPRISE_DOMAIN.to_owned(),
+        metadata: [("frames-received".to_owned(), received.to_string())].into(),
+    }))
+}
+
+/// The `StreamClosed` entry for `status` (`None`: a successful end).
+pub fn closed_entry(open_index: OplogIndex, status: Option<&RpcStatus>) -> EntryKind {
+    match status {
+        None => EntryKind::StreamClosed {
+            open_index,
+            code: 0,
+            message: String::new(),
+            details: Payload::new(Vec::new()),
+        },
+        Some(status) => EntryKind::StreamClosed {
+            open_index,
+            code: u32::try_from(status.code.as_i32()).unwrap_or(2),
+            message: status.message.clone(),
+            details: Payload::new(status.to_bytes()),
+        },
+    }
+}
+
+/// The status a recorded `StreamClosed` stands for (`None`: a successful end).
+pub fn status_of_closed(
+    code: u32,
+    message: &str,
+    details: &Payload,
+) -> Result<Option<RpcStatus>, String> {
+    if code == 0 {
+        return Ok(None);
+    }
+    if details.as_bytes().is_empty() {
+        let code =
+            i32::try_from(code).map_err(|_| format!("status code {code} is out of range"))?;
+        return Ok(Some(RpcStatus::new(Code::from_i32(code), message)));
+    }
+    RpcStatus::from_bytes(details.as_bytes())
+        .map(Some)
+        .map_err(|e| format!("the recorded status does not decode: {e}"))
+}
+
+/// `result<_, rpc-status>` of a step with no value.
+pub fn unit_result(outcome: Result<(), RpcStatus>) -> Val {
+    match outcome {
+        Ok(()) => Val::Result(Ok(None)),
+        Err(status) => status_err(&status),
+    }
+}
+
+/// The `err(rpc-status)` of a result.
+pub fn status_err(status: &RpcStatus) -> Val {
+    Val::Result(Err(Some(Box::new(bridge::rpc_status_to_val(status)))))
+}
+
+/// Records the end of a stream and makes everything up to it durable.
+pub async fn close_durably(
+    ctx: &mut WorkerCtx,
+    slot: &mut StreamSlot,
+    status: Option<RpcStatus>,
+) -> wasmtime::Result<()> {
+    let mut batch = ctx.journal.take_pending();
+    batch.push(OplogEntry::now(closed_entry(
+        slot.open_index,
+        status.as_ref(),
+    )));
+    slot.phase = Phase::Closed(status);
+    let worker = ctx.grpc.worker.clone();
+    ctx.grpc.oplog.append(&worker, batch).await?;
+    ctx.grpc.oplog.commit(&worker).await?;
+    Ok(())
+}
+
+/// Hands buffered entries to the oplog store once enough have piled up
+/// (no flush: the next commit makes them durable).
+pub async fn spill(ctx: &mut WorkerCtx) -> wasmtime::Result<()> {
+    if ctx.journal.pending_len() >= SPILL_AT {
+        let batch = ctx.journal.take_pending();
+        let worker = ctx.grpc.worker.clone();
+        ctx.grpc.oplog.append(&worker, batch).await?;
+    }
+    Ok(())
+}

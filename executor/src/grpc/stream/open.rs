@@ -1,0 +1,227 @@
+//! The opener of a streaming method (`list-features(request, options)`,
+//! `record-route(options)`, ...): replays a recorded opening, or commits
+//! `StreamOpened` and starts the call, and hands the guest a resource.
+
+use std::sync::Arc;
+
+use reprise_grpc_stub::RpcStatus;
+use reprise_grpc_stub::bridge::call_options_from_val;
+use reprise_grpc_stub::client::CallOptions;
+use reprise_grpc_stub::model::CallKind;
+use reprise_grpc_stub::status::Code;
+use reprise_oplog::{
+    EntryKind, IdempotencyKey, OplogEntry, OplogIndex, Payload, RequestHash, SideEffectClass,
+};
+use wasmtime::StoreContextMut;
+use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
+
+use super::{LiveCall, Phase, StreamSlot, closed_entry, status_err, stream_kind};
+use crate::durable::StreamOpenReplay;
+use crate::grpc::call::MethodBinding;
+use crate::worker::WorkerCtx;
+
+fn host_error(message: String) -> wasmtime::Error {
+    wasmtime::Error::msg(message)
+}
+
+/// What the opener decoded from the guest's arguments.
+struct OpenRequest {
+    message: Option<prost_reflect::DynamicMessage>,
+    options: CallOptions,
+}
+
+fn decode_request(binding: &MethodBinding, params: &[Val]) -> Result<OpenRequest, RpcStatus> {
+    let bad = |what: &str, e: reprise_grpc_stub::Error| {
+        RpcStatus::new(
+            Code::InvalidArgument,
+            format!(
+                "cannot encode the {what} of `{}`: {e}",
+                binding.journal_name
+            ),
+        )
+    };
+    let method = binding.method();
+    if method.kind == CallKind::ServerStreaming {
+        let (message, options) =
+            crate::grpc::convert::request_from_vals(&binding.model, method, params)
+                .map_err(|e| bad("request", e))?;
+        return Ok(OpenRequest {
+            message: Some(message),
+            options,
+        });
+    }
+    let options = match params.first() {
+        Some(value) => call_options_from_val(value).map_err(|e| bad("call options", e))?,
+        None => CallOptions::new(),
+    };
+    Ok(OpenRequest {
+        message: None,
+        options,
+    })
+}
+
+/// Implements the host function opening a streaming call.
+pub async fn open_stream(
+    mut store: StoreContextMut<'_, WorkerCtx>,
+    binding: &Arc<MethodBinding>,
+    resource_type: u32,
+    ty: ComponentFunc,
+    params: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    let name = &binding.journal_name;
+    let result_ty = ty
+        .results()
+        .next()
+        .ok_or_else(|| host_error(format!("`{name}` must return a result")))?;
+    if results.len() != 1 {
+        return Err(host_error(format!(
+            "`{name}` must return exactly one value"
+        )));
+    }
+    let kind = stream_kind(binding.method().kind)
+        .ok_or_else(|| host_error(format!("`{name}` is not a streaming method")))?;
+    let request_text = params
+        .iter()
+        .map(|v| {
+            wasm_wave::to_string(v)
+                .map_err(|e| host_error(format!("cannot journal the request: {e}")))
+        })
+        .collect::<wasmtime::Result<Vec<_>>>()?
+        .join(", ");
+    let decoded = decode_request(binding, params);
+
+    let ctx = store.data_mut();
+    let journal = ctx.journal.clone();
+    let worker = ctx.grpc.worker.clone();
+    let oplog = ctx.grpc.oplog.clone();
+
+    if ctx.grpc.streams.len() >= super::MAX_OPEN_STREAMS {
+        // Deterministic (the count replays identically), so not journaled.
+        results[0] = status_err(&RpcStatus::new(
+            Code::ResourceExhausted,
+            format!(
+                "this worker already holds {} open streams; drop some before opening `{name}`",
+                super::MAX_OPEN_STREAMS
+            ),
+        ));
+        return Ok(());
+    }
+
+    let slot = match journal.replay_stream_open(name, request_text.as_bytes())? {
+        StreamOpenReplay::Failed(payload) => {
+            let text = std::str::from_utf8(payload.as_bytes()).map_err(|_| {
+                host_error(format!(
+                    "recorded result of `{name}` is not UTF-8 WAVE text"
+                ))
+            })?;
+            results[0] = wasm_wave::from_str::<Val>(&result_ty, text).map_err(|e| {
+                host_error(format!(
+                    "recorded result of `{name}` does not fit the function's result type: {e}"
+                ))
+            })?;
+            return Ok(());
+        }
+        StreamOpenReplay::Opened(open_index) => {
+            let mut options = decoded.map(|d| d.options).unwrap_or_default();
+            options.idempotency_key =
+                Some(IdempotencyKey::derived(&worker, open_index).to_string());
+            StreamSlot {
+                binding: binding.clone(),
+                open_index,
+                options,
+                phase: Phase::Replayed,
+                sent: Vec::new(),
+                received: 0,
+                response: None,
+            }
+        }
+        StreamOpenReplay::Live => {
+            let prepared = match decoded {
+                Ok(request) => ctx
+                    .grpc
+                    .client(&binding.dependency)
+                    .map(|client| (client, request)),
+                Err(status) => Err(status),
+            };
+            let (client, request) = match prepared {
+                Ok(prepared) => prepared,
+                Err(status) => {
+                    // Nothing reached the network: journal the opener's error
+                    // like a unary result, so replay returns it again.
+                    let value = status_err(&status);
+                    let response = wasm_wave::to_string(&value)
+                        .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
+                    journal.record(EntryKind::ImportedFunctionInvoked {
+                        function: name.clone(),
+                        request_hash: RequestHash::of(request_text.as_bytes()),
+                        request: Payload::new(request_text.into_bytes()),
+                        response: Payload::new(response.into_bytes()),
+                        side_effect_class: SideEffectClass::WriteRemote,
+                    });
+                    results[0] = value;
+                    return Ok(());
+                }
+            };
+            let mut batch = journal.take_pending();
+            batch.push(OplogEntry::now(EntryKind::StreamOpened {
+                function: name.clone(),
+                stream_kind: kind,
+                request_hash: RequestHash::of(request_text.as_bytes()),
+                request: Payload::new(request_text.into_bytes()),
+            }));
+            let indices = oplog.append(&worker, batch).await?;
+            oplog.commit(&worker).await?;
+            let open_index: OplogIndex = *indices
+                .last()
+                .ok_or_else(|| host_error("the oplog assigned no index".into()))?;
+            let mut options = request.options;
+            options.idempotency_key =
+                Some(IdempotencyKey::derived(&worker, open_index).to_string());
+            let descriptor = &binding.method().descriptor;
+            let started = match (binding.method().kind, request.message) {
+                (CallKind::ServerStreaming, Some(message)) => client
+                    .server_streaming(descriptor, message, &options)
+                    .map(LiveCall::Server),
+                (CallKind::ClientStreaming, _) => client
+                    .client_streaming(descriptor, &options)
+                    .map(LiveCall::Client),
+                (CallKind::Bidi, _) => client
+                    .bidi_streaming(descriptor, &options)
+                    .map(LiveCall::Bidi),
+                _ => Err(RpcStatus::new(
+                    Code::Internal,
+                    format!("`{name}` has no request to start the call with"),
+                )),
+            };
+            let phase = match started {
+                Ok(call) => Phase::Live(call),
+                Err(status) => {
+                    // The guest gets its stream; its first step reports this.
+                    journal.record(closed_entry(open_index, Some(&status)));
+                    Phase::Closed(Some(status))
+                }
+            };
+            StreamSlot {
+                binding: binding.clone(),
+                open_index,
+                options,
+                phase,
+                sent: Vec::new(),
+                received: 0,
+                response: None,
+            }
+        }
+    };
+
+    let Some(rep) = ctx.grpc.streams.insert(slot) else {
+        return Err(host_error(format!(
+            "`{name}`: the worker ran out of stream handles"
+        )));
+    };
+    let resource =
+        ResourceDynamic::new_own(rep, resource_type).try_into_resource_any(&mut store)?;
+    results[0] = Val::Result(Ok(Some(Box::new(Val::Resource(resource)))));
+    Ok(())
+}

@@ -1,0 +1,580 @@
+//! The methods of stream resources (`next`, `send`, `finish`, `close-send`,
+//! `cancel`) and their destructor, each replayed from the oplog or performed
+//! live and journaled (see the parent module for the entries).
+
+use prost_reflect::DynamicMessage;
+use reprise_grpc_stub::RpcStatus;
+use reprise_grpc_stub::bridge::{canonical_encode, request_from_val, response_bytes_to_val};
+use reprise_grpc_stub::model::CallKind;
+use reprise_grpc_stub::status::Code;
+use reprise_oplog::{EntryKind, Payload};
+use wasmtime::StoreContextMut;
+use wasmtime::component::{ResourceDynamic, Val};
+
+use super::{
+    LiveCall, Phase, StreamSlot, close_durably, closed_entry, interrupted, spill, status_of_closed,
+    unit_result,
+};
+use crate::durable::Recorded;
+use crate::error::Error;
+use crate::worker::WorkerCtx;
+
+/// A method of a stream resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOp {
+    /// `next`: the next response.
+    Next,
+    /// `send(request)`.
+    Send,
+    /// `finish`: close the requests, wait for the response.
+    Finish,
+    /// `close-send`: half-close.
+    CloseSend,
+    /// `cancel`.
+    Cancel,
+}
+
+impl StreamOp {
+    /// The WIT name of the method.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            StreamOp::Next => "next",
+            StreamOp::Send => "send",
+            StreamOp::Finish => "finish",
+            StreamOp::CloseSend => "close-send",
+            StreamOp::Cancel => "cancel",
+        }
+    }
+
+    /// The methods a resource of `kind` has.
+    pub fn of_kind(kind: CallKind) -> &'static [StreamOp] {
+        match kind {
+            CallKind::Unary => &[],
+            CallKind::ServerStreaming => &[StreamOp::Next],
+            CallKind::ClientStreaming => &[StreamOp::Send, StreamOp::Finish],
+            CallKind::Bidi => &[
+                StreamOp::Send,
+                StreamOp::CloseSend,
+                StreamOp::Next,
+                StreamOp::Cancel,
+            ],
+        }
+    }
+}
+
+fn host_error(message: String) -> wasmtime::Error {
+    wasmtime::Error::msg(message)
+}
+
+fn malformed(ctx: &WorkerCtx, recorded: &Recorded, message: String) -> wasmtime::Error {
+    wasmtime::Error::new(Error::MalformedOplog {
+        worker: ctx.grpc.worker.clone(),
+        index: recorded.index,
+        message,
+    })
+}
+
+fn divergence(ctx: &WorkerCtx, recorded: &Recorded, attempted: String) -> wasmtime::Error {
+    wasmtime::Error::new(Error::Divergence {
+        worker: ctx.grpc.worker.clone(),
+        index: recorded.index,
+        recorded: crate::durable::describe_with_stream(&recorded.entry.kind),
+        attempted,
+    })
+}
+
+/// Implements a resource method: `params[0]` is the borrowed handle.
+pub async fn stream_method(
+    mut store: StoreContextMut<'_, WorkerCtx>,
+    op: StreamOp,
+    resource_type: u32,
+    params: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    let Some(Val::Resource(handle)) = params.first() else {
+        return Err(host_error(format!(
+            "`{}` expects a stream handle as its first argument",
+            op.wit_name()
+        )));
+    };
+    let handle = ResourceDynamic::try_from_resource_any(*handle, &mut store)?;
+    if handle.ty() != resource_type {
+        return Err(host_error(format!(
+            "`{}` was given a handle of another resource type",
+            op.wit_name()
+        )));
+    }
+    let rep = handle.rep();
+    let ctx = store.data_mut();
+    let mut slot =
+        ctx.grpc.streams.take(rep).ok_or_else(|| {
+            host_error(format!("`{}` on an unknown stream handle", op.wit_name()))
+        })?;
+    let outcome = match op {
+        StreamOp::Next => next(ctx, &mut slot).await,
+        StreamOp::Send => send(ctx, &mut slot, params.get(1)).await,
+        StreamOp::Finish => finish(ctx, &mut slot).await,
+        StreamOp::CloseSend => Ok(Some(close_send(&mut slot))),
+        StreamOp::Cancel => cancel(ctx, &mut slot).map(|()| None),
+    };
+    ctx.grpc.streams.put_back(rep, slot);
+    if let Some(value) = outcome? {
+        let first = results
+            .first_mut()
+            .ok_or_else(|| host_error(format!("`{}` has no result slot", op.wit_name())))?;
+        *first = value;
+    }
+    Ok(())
+}
+
+/// The destructor of every stream resource: cancels a call still open.
+pub async fn drop_stream(
+    mut store: StoreContextMut<'_, WorkerCtx>,
+    rep: u32,
+) -> wasmtime::Result<()> {
+    let ctx = store.data_mut();
+    let Some(mut slot) = ctx.grpc.streams.take(rep) else {
+        return Ok(());
+    };
+    cancel(ctx, &mut slot)
+}
+
+/// The guest value of a response frame for `next`: `option<resp>`, or
+/// `bool` for an empty response message.
+fn next_value(slot: &StreamSlot, frame: Option<&[u8]>) -> Result<Val, String> {
+    let method = slot.binding.method();
+    if method.response.is_none() {
+        return Ok(Val::Bool(frame.is_some()));
+    }
+    match frame {
+        None => Ok(Val::Option(None)),
+        Some(bytes) => {
+            let value = response_bytes_to_val(&slot.binding.model, method, bytes)
+                .map_err(|e| e.to_string())?
+                .ok_or("the response has no value")?;
+            Ok(Val::Option(Some(Box::new(value))))
+        }
+    }
+}
+
+fn ok(value: Val) -> Val {
+    Val::Result(Ok(Some(Box::new(value))))
+}
+
+/// What `next` (and `finish`) answer on a closed stream.
+fn closed_next(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, String> {
+    match status {
+        None => next_value(slot, None).map(ok),
+        Some(status) => Ok(super::status_err(status)),
+    }
+}
+
+/// Makes a replayed stream live for its first live step. A client-streaming
+/// call is re-issued with the same idempotency key and its recorded frames;
+/// a server or bidi stream cannot be resumed and is closed with
+/// [`interrupted`].
+async fn go_live(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
+    if !matches!(slot.phase, Phase::Replayed) {
+        return Ok(());
+    }
+    let method = slot.binding.method();
+    if method.kind != CallKind::ClientStreaming {
+        tracing::info!(worker = %ctx.grpc.worker, function = %slot.binding.journal_name,
+            received = slot.received, "a stream open at a restart cannot be resumed; failing it with unavailable");
+        let status = interrupted(&slot.binding, slot.received);
+        return close_durably(ctx, slot, Some(status)).await;
+    }
+    tracing::info!(worker = %ctx.grpc.worker, function = %slot.binding.journal_name,
+        frames = slot.sent.len(), key = ?slot.options.idempotency_key,
+        "re-issuing a client-streaming call interrupted by a restart with its original idempotency key");
+    let reissued = async {
+        let client = ctx.grpc.client(&slot.binding.dependency)?;
+        let mut call = client.client_streaming(&method.descriptor, &slot.options)?;
+        for frame in &slot.sent {
+            let message = DynamicMessage::decode(method.descriptor.input(), frame.as_slice())
+                .map_err(|e| {
+                    RpcStatus::new(
+                        Code::Internal,
+                        format!("a recorded request frame does not decode: {e}"),
+                    )
+                })?;
+            call.send(message).await?;
+        }
+        Ok::<_, RpcStatus>(call)
+    }
+    .await;
+    match reissued {
+        Ok(call) => {
+            slot.sent.clear();
+            slot.phase = Phase::Live(LiveCall::Client(call));
+            Ok(())
+        }
+        Err(status) => close_durably(ctx, slot, Some(status)).await,
+    }
+}
+
+async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Option<Val>> {
+    if let Phase::Closed(status) = &slot.phase {
+        return closed_next(slot, status.as_ref())
+            .map(Some)
+            .map_err(host_error);
+    }
+    let attempted = format!(
+        "`next` on the `{}` stream opened at index {}",
+        slot.binding.journal_name, slot.open_index
+    );
+    if let Some(recorded) = ctx
+        .journal
+        .replay_stream_step(slot.open_index, &attempted)?
+    {
+        return match &recorded.entry.kind {
+            EntryKind::StreamFrameReceived { frame, .. } => {
+                slot.received += 1;
+                let value = next_value(slot, Some(frame.as_bytes()))
+                    .map_err(|e| malformed(ctx, &recorded, format!("recorded response: {e}")))?;
+                Ok(Some(ok(value)))
+            }
+            EntryKind::StreamClosed {
+                code,
+                message,
+                details,
+                ..
+            } => {
+                let status = status_of_closed(*code, message, details)
+                    .map_err(|e| malformed(ctx, &recorded, e))?;
+                let value = closed_next(slot, status.as_ref()).map_err(host_error)?;
+                slot.phase = Phase::Closed(status);
+                Ok(Some(value))
+            }
+            _ => Err(divergence(ctx, &recorded, attempted)),
+        };
+    }
+    go_live(ctx, slot).await?;
+    let received = match &mut slot.phase {
+        Phase::Live(LiveCall::Server(call)) => call.next().await,
+        Phase::Live(LiveCall::Bidi(call)) => call.next().await,
+        Phase::Closed(status) => {
+            let status = status.clone();
+            return closed_next(slot, status.as_ref())
+                .map(Some)
+                .map_err(host_error);
+        }
+        _ => {
+            return Err(host_error(format!(
+                "{attempted}: this stream has no `next`"
+            )));
+        }
+    };
+    match received {
+        Ok(Some(message)) => {
+            let frame = canonical_encode(&message);
+            match next_value(slot, Some(&frame)) {
+                Ok(value) => {
+                    slot.received += 1;
+                    ctx.journal.record(EntryKind::StreamFrameReceived {
+                        open_index: slot.open_index,
+                        frame: Payload::new(frame),
+                    });
+                    spill(ctx).await?;
+                    Ok(Some(ok(value)))
+                }
+                Err(e) => {
+                    let status = RpcStatus::new(
+                        Code::Internal,
+                        format!("a response does not fit its WIT type: {e}"),
+                    );
+                    close_durably(ctx, slot, Some(status.clone())).await?;
+                    Ok(Some(super::status_err(&status)))
+                }
+            }
+        }
+        Ok(None) => {
+            close_durably(ctx, slot, None).await?;
+            closed_next(slot, None).map(Some).map_err(host_error)
+        }
+        Err(status) => {
+            close_durably(ctx, slot, Some(status.clone())).await?;
+            Ok(Some(super::status_err(&status)))
+        }
+    }
+}
+
+/// What `send` answers on a closed stream.
+fn closed_send(slot: &StreamSlot, status: Option<&RpcStatus>) -> Val {
+    match status {
+        Some(status) => super::status_err(status),
+        None => super::status_err(&RpcStatus::new(
+            Code::FailedPrecondition,
+            format!(
+                "`{}` has already completed; it takes no more requests",
+                slot.binding.journal_name
+            ),
+        )),
+    }
+}
+
+async fn send(
+    ctx: &mut WorkerCtx,
+    slot: &mut StreamSlot,
+    request: Option<&Val>,
+) -> wasmtime::Result<Option<Val>> {
+    let method = slot.binding.method();
+    // Deterministic: the same value fails the same way on replay.
+    let message = match request_from_val(&slot.binding.model, method, request) {
+        Ok(message) => message,
+        Err(e) => {
+            return Ok(Some(super::status_err(&RpcStatus::new(
+                Code::InvalidArgument,
+                format!("cannot encode the request: {e}"),
+            ))));
+        }
+    };
+    let frame = canonical_encode(&message);
+    if let Phase::Closed(status) = &slot.phase {
+        return Ok(Some(closed_send(slot, status.as_ref())));
+    }
+    let attempted = format!(
+        "`send` on the `{}` stream opened at index {} (frame {})",
+        slot.binding.journal_name,
+        slot.open_index,
+        reprise_oplog::RequestHash::of(&frame)
+    );
+    if let Some(recorded) = ctx
+        .journal
+        .replay_stream_step(slot.open_index, &attempted)?
+    {
+        return match &recorded.entry.kind {
+            EntryKind::StreamFrameSent { frame: sent, .. } if sent.as_bytes() == frame => {
+                if method.kind == CallKind::ClientStreaming {
+                    slot.sent.push(frame);
+                }
+                Ok(Some(unit_result(Ok(()))))
+            }
+            EntryKind::StreamClosed {
+                code,
+                message,
+                details,
+                ..
+            } => {
+                let status = status_of_closed(*code, message, details)
+                    .map_err(|e| malformed(ctx, &recorded, e))?;
+                let value = closed_send(slot, status.as_ref());
+                slot.phase = Phase::Closed(status);
+                Ok(Some(value))
+            }
+            _ => Err(divergence(ctx, &recorded, attempted)),
+        };
+    }
+    go_live(ctx, slot).await?;
+    let outcome = match &mut slot.phase {
+        Phase::Live(LiveCall::Client(call)) => call.send(message).await,
+        Phase::Live(LiveCall::Bidi(call)) => call.send(message).await,
+        Phase::Closed(status) => {
+            let status = status.clone();
+            return Ok(Some(closed_send(slot, status.as_ref())));
+        }
+        _ => {
+            return Err(host_error(format!(
+                "{attempted}: this stream has no `send`"
+            )));
+        }
+    };
+    match outcome {
+        Ok(()) => {
+            ctx.journal.record(EntryKind::StreamFrameSent {
+                open_index: slot.open_index,
+                frame: Payload::new(frame),
+            });
+            spill(ctx).await?;
+            Ok(Some(unit_result(Ok(()))))
+        }
+        Err(status) => {
+            close_durably(ctx, slot, Some(status.clone())).await?;
+            Ok(Some(super::status_err(&status)))
+        }
+    }
+}
+
+/// The guest value of `finish`'s response.
+fn finish_value(slot: &StreamSlot, frame: &[u8]) -> Result<Val, String> {
+    let method = slot.binding.method();
+    let value = match method.response {
+        None => None,
+        Some(_) => Some(
+            response_bytes_to_val(&slot.binding.model, method, frame)
+                .map_err(|e| e.to_string())?
+                .ok_or("the response has no value")?,
+        ),
+    };
+    Ok(Val::Result(Ok(value.map(Box::new))))
+}
+
+fn closed_finish(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, String> {
+    match (status, &slot.response) {
+        (Some(status), _) => Ok(super::status_err(status)),
+        (None, Some(frame)) => finish_value(slot, frame),
+        (None, None) => Ok(super::status_err(&RpcStatus::new(
+            Code::Internal,
+            format!(
+                "`{}` ended without a response message",
+                slot.binding.journal_name
+            ),
+        ))),
+    }
+}
+
+async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Option<Val>> {
+    if let Phase::Closed(status) = &slot.phase {
+        return closed_finish(slot, status.as_ref())
+            .map(Some)
+            .map_err(host_error);
+    }
+    let attempted = format!(
+        "`finish` of the `{}` call opened at index {}",
+        slot.binding.journal_name, slot.open_index
+    );
+    if let Some(recorded) = ctx
+        .journal
+        .replay_stream_step(slot.open_index, &attempted)?
+    {
+        return match &recorded.entry.kind {
+            EntryKind::StreamFrameReceived { frame, .. } => {
+                slot.response = Some(frame.as_bytes().to_vec());
+                slot.received += 1;
+                // The close follows in the same batch; if it was lost, record it now.
+                match ctx
+                    .journal
+                    .replay_stream_step(slot.open_index, &attempted)?
+                {
+                    Some(Recorded {
+                        entry:
+                            reprise_oplog::OplogEntry {
+                                kind: EntryKind::StreamClosed { code: 0, .. },
+                                ..
+                            },
+                        ..
+                    }) => slot.phase = Phase::Closed(None),
+                    Some(other) => return Err(divergence(ctx, &other, attempted)),
+                    None => close_durably(ctx, slot, None).await?,
+                }
+                closed_finish(slot, None)
+                    .map(Some)
+                    .map_err(|e| malformed(ctx, &recorded, format!("recorded response: {e}")))
+            }
+            EntryKind::StreamClosed {
+                code,
+                message,
+                details,
+                ..
+            } => {
+                let status = status_of_closed(*code, message, details)
+                    .map_err(|e| malformed(ctx, &recorded, e))?;
+                let value = closed_finish(slot, status.as_ref()).map_err(host_error)?;
+                slot.phase = Phase::Closed(status);
+                Ok(Some(value))
+            }
+            _ => Err(divergence(ctx, &recorded, attempted)),
+        };
+    }
+    go_live(ctx, slot).await?;
+    let outcome = match &mut slot.phase {
+        Phase::Live(LiveCall::Client(call)) => call.finish().await,
+        Phase::Closed(status) => {
+            let status = status.clone();
+            return closed_finish(slot, status.as_ref())
+                .map(Some)
+                .map_err(host_error);
+        }
+        _ => {
+            return Err(host_error(format!(
+                "{attempted}: this stream has no `finish`"
+            )));
+        }
+    };
+    match outcome {
+        Ok(response) => {
+            let frame = canonical_encode(&response.message);
+            match finish_value(slot, &frame) {
+                Ok(value) => {
+                    slot.received += 1;
+                    ctx.journal.record(EntryKind::StreamFrameReceived {
+                        open_index: slot.open_index,
+                        frame: Payload::new(frame.clone()),
+                    });
+                    slot.response = Some(frame);
+                    close_durably(ctx, slot, None).await?;
+                    Ok(Some(value))
+                }
+                Err(e) => {
+                    let status = RpcStatus::new(
+                        Code::Internal,
+                        format!("the response does not fit its WIT type: {e}"),
+                    );
+                    close_durably(ctx, slot, Some(status.clone())).await?;
+                    Ok(Some(super::status_err(&status)))
+                }
+            }
+        }
+        Err(status) => {
+            close_durably(ctx, slot, Some(status.clone())).await?;
+            Ok(Some(super::status_err(&status)))
+        }
+    }
+}
+
+/// `close-send`: not journaled, its answer follows from the journaled state.
+fn close_send(slot: &mut StreamSlot) -> Val {
+    match &mut slot.phase {
+        Phase::Closed(Some(status)) => super::status_err(status),
+        Phase::Live(LiveCall::Bidi(call)) => {
+            call.close_send();
+            unit_result(Ok(()))
+        }
+        _ => unit_result(Ok(())),
+    }
+}
+
+/// `cancel` (and dropping the handle): ends a call still open with
+/// `cancelled`. Replay expects the recorded close at this point.
+fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
+    if matches!(slot.phase, Phase::Closed(_)) {
+        return Ok(());
+    }
+    let attempted = format!(
+        "cancelling the `{}` stream opened at index {}",
+        slot.binding.journal_name, slot.open_index
+    );
+    let status = RpcStatus::new(
+        Code::Cancelled,
+        format!("`{}` was cancelled by the guest", slot.binding.journal_name),
+    );
+    if let Some(recorded) = ctx
+        .journal
+        .replay_stream_step(slot.open_index, &attempted)?
+    {
+        return match &recorded.entry.kind {
+            EntryKind::StreamClosed {
+                code,
+                message,
+                details,
+                ..
+            } => {
+                let recorded_status = status_of_closed(*code, message, details)
+                    .map_err(|e| malformed(ctx, &recorded, e))?;
+                slot.phase = Phase::Closed(recorded_status);
+                Ok(())
+            }
+            _ => Err(divergence(ctx, &recorded, attempted)),
+        };
+    }
+    match &mut slot.phase {
+        Phase::Live(LiveCall::Server(call)) => call.cancel(),
+        Phase::Live(LiveCall::Client(call)) => call.cancel(),
+        Phase::Live(LiveCall::Bidi(call)) => call.cancel(),
+        _ => {}
+    }
+    ctx.journal
+        .record(closed_entry(slot.open_index, Some(&status)));
+    slot.phase = Phase::Closed(Some(status));
+    Ok(())
+}
