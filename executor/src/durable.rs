@@ -465,4 +465,85 @@ mod tests {
             Some(Error::Divergence { .. })
         ));
     }
+
+    fn opened(function: &str, request: &[u8]) -> EntryKind {
+        EntryKind::StreamOpened {
+            function: function.into(),
+            stream_kind: reprise_oplog::StreamKind::ServerStreaming,
+            request: Payload::new(request.to_vec()),
+            request_hash: RequestHash::of(request),
+        }
+    }
+
+    fn received(open: u64, frame: &[u8]) -> EntryKind {
+        EntryKind::StreamFrameReceived {
+            open_index: OplogIndex::new(open).unwrap(),
+            frame: Payload::new(frame.to_vec()),
+        }
+    }
+
+    #[test]
+    fn stream_open_and_steps_replay_in_order() {
+        let journal = SharedJournal::new(
+            worker(),
+            vec![
+                recorded(2, opened("svc/List", b"req")),
+                recorded(3, received(2, b"one")),
+                recorded(4, received(2, b"two")),
+            ],
+        );
+        match journal.replay_stream_open("svc/List", b"req").unwrap() {
+            StreamOpenReplay::Opened(index) => assert_eq!(index.get(), 2),
+            other => panic!("expected a replayed open, got {other:?}"),
+        }
+        let open = OplogIndex::new(2).unwrap();
+        for expected in [&b"one"[..], b"two"] {
+            let step = journal.replay_stream_step(open, "next").unwrap().unwrap();
+            match step.entry.kind {
+                EntryKind::StreamFrameReceived { frame, .. } => {
+                    assert_eq!(frame.as_bytes(), expected)
+                }
+                other => panic!("expected a received frame, got {other:?}"),
+            }
+        }
+        assert!(journal.replay_stream_step(open, "next").unwrap().is_none());
+        assert_eq!(journal.replayed_calls(), 3);
+        assert!(matches!(
+            journal.replay_stream_open("svc/List", b"req").unwrap(),
+            StreamOpenReplay::Live
+        ));
+    }
+
+    #[test]
+    fn stream_open_with_another_request_is_a_divergence() {
+        let journal = SharedJournal::new(worker(), vec![recorded(2, opened("svc/List", b"req"))]);
+        let err = journal
+            .replay_stream_open("svc/List", b"other")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("index 2") && err.contains("svc/List"), "{err}");
+    }
+
+    #[test]
+    fn step_on_another_stream_is_a_divergence_naming_both() {
+        let journal = SharedJournal::new(worker(), vec![recorded(5, received(2, b"x"))]);
+        let err = journal
+            .replay_stream_step(OplogIndex::new(3).unwrap(), "`next` on stream 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("opened at index 2"), "{err}");
+        assert!(err.contains("`next` on stream 3"), "{err}");
+    }
+
+    #[test]
+    fn failed_open_replays_the_recorded_error() {
+        let journal = SharedJournal::new(
+            worker(),
+            vec![recorded(2, call("svc/List", b"req", b"err(..)"))],
+        );
+        match journal.replay_stream_open("svc/List", b"req").unwrap() {
+            StreamOpenReplay::Failed(payload) => assert_eq!(payload.as_bytes(), b"err(..)"),
+            other => panic!("expected the recorded failure, got {other:?}"),
+        }
+    }
 }
