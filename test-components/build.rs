@@ -22,6 +22,8 @@ const GUESTS: &[(&str, &str)] = &[
     ("clock-random", "CLOCK_RANDOM"),
     ("todo-client", "TODO_CLIENT"),
     ("greeter-client", "GREETER_CLIENT"),
+    ("route-guide-client", "ROUTE_GUIDE_CLIENT"),
+    ("interop-client", "INTEROP_CLIENT"),
 ];
 
 /// Guests importing gRPC services: (crate, proto files under the shared
@@ -29,6 +31,12 @@ const GUESTS: &[(&str, &str)] = &[
 const GRPC_GUESTS: &[(&str, &[&str], Option<&str>)] = &[
     ("todo-client", &["core/todo/v1/todo.proto"], None),
     ("greeter-client", &["example/example.proto"], Some("demo")),
+    (
+        "route-guide-client",
+        &["routeguide/route_guide.proto"],
+        Some("example"),
+    ),
+    ("interop-client", &["grpc/testing/test.proto"], None),
 ];
 
 /// Variables of the outer build that must not leak into the guest build.

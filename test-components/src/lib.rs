@@ -14,6 +14,8 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("clock-random", CLOCK_RANDOM),
         ("todo-client", TODO_CLIENT),
         ("greeter-client", GREETER_CLIENT),
+        ("route-guide-client", ROUTE_GUIDE_CLIENT),
+        ("interop-client", INTEROP_CLIENT),
     ]
 }
 
