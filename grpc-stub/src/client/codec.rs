@@ -1,6 +1,11 @@
 //! A tonic codec over prost-reflect `DynamicMessage`s: requests are encoded
 //! as they are, responses are decoded against the method's output message
 //! descriptor. No generated code is involved.
+//!
+//! The request side also carries [`Outgoing::Abort`]: encoding it fails the
+//! request body, which makes the transport reset the HTTP/2 stream with
+//! `CANCEL` — a cancelled call must never look to the server like a request
+//! stream that ended normally.
 
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage};
@@ -20,8 +25,17 @@ impl DynamicCodec {
     }
 }
 
+/// One item of a call's request stream.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A request message.
+    Request(DynamicMessage),
+    /// Abort the call: reset the stream instead of ending it.
+    Abort,
+}
+
 impl Codec for DynamicCodec {
-    type Encode = DynamicMessage;
+    type Encode = Outgoing;
     type Decode = DynamicMessage;
     type Encoder = DynamicEncoder;
     type Decoder = DynamicDecoder;
@@ -42,10 +56,20 @@ impl Codec for DynamicCodec {
 pub struct DynamicEncoder;
 
 impl Encoder for DynamicEncoder {
-    type Item = DynamicMessage;
+    type Item = Outgoing;
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        let item = match item {
+            Outgoing::Request(message) => message,
+            Outgoing::Abort => {
+                let mut status = Status::cancelled("the client cancelled the call");
+                // The transport resets the stream with the h2 reason it finds
+                // in the body error's sources.
+                status.set_source(std::sync::Arc::new(h2::Error::from(h2::Reason::CANCEL)));
+                return Err(status);
+            }
+        };
         item.encode(dst).map_err(|e| {
             Status::internal(format!(
                 "cannot encode {} request: {e}",

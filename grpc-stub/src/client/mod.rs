@@ -20,22 +20,23 @@ mod auth;
 mod codec;
 pub mod metadata;
 mod options;
+mod requests;
 mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::client::Grpc;
 use tonic::transport::{Channel, Endpoint};
 
 pub use auth::ClientAuth;
-pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder};
+pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder, Outgoing};
 pub use metadata::{Metadata, MetadataEntry, MetadataValue};
-pub use options::{CallOptions, ClientConfig, DEFAULT_STREAM_BUFFER, IDEMPOTENCY_KEY};
+pub use options::{
+    CallOptions, ClientConfig, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_WINDOW, IDEMPOTENCY_KEY,
+};
 pub use stream::{BidiStream, ClientStream, ServerStream};
 
 /// The four call kinds: the interface model's, so the client and the WIT agree.
@@ -44,6 +45,7 @@ pub use crate::model::CallKind;
 use crate::Error;
 use crate::status::{Code, RpcStatus};
 use metadata::set_ascii;
+use requests::Requests;
 use stream::{Driver, drive};
 
 /// The answer to a unary or client-streaming call.
@@ -195,6 +197,9 @@ impl GrpcClient {
         if let Some(timeout) = config.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
+        if let Some(window) = config.stream_window {
+            builder = builder.initial_stream_window_size(window);
+        }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(bad("a client must be created within a Tokio runtime".into()));
         }
@@ -305,7 +310,7 @@ impl GrpcClient {
         let prepared = self.prepare(
             method,
             CallKind::Unary,
-            tokio_stream::once(request),
+            tokio_stream::once(Outgoing::Request(request)),
             options,
         )?;
         let Prepared {
@@ -363,7 +368,7 @@ impl GrpcClient {
         let prepared = self.prepare(
             method,
             CallKind::ServerStreaming,
-            tokio_stream::once(request),
+            tokio_stream::once(Outgoing::Request(request)),
             options,
         )?;
         Ok(ServerStream::new(self.start(method, prepared)?))
@@ -376,15 +381,10 @@ impl GrpcClient {
         method: &MethodDescriptor,
         options: &CallOptions,
     ) -> Result<ClientStream, RpcStatus> {
-        let (tx, rx) = mpsc::channel(self.config.stream_buffer);
-        let prepared = self.prepare(
-            method,
-            CallKind::ClientStreaming,
-            ReceiverStream::new(rx),
-            options,
-        )?;
+        let (requests, stream) = Requests::channel(method, self.config.stream_buffer);
+        let prepared = self.prepare(method, CallKind::ClientStreaming, stream, options)?;
         let driver = self.start(method, prepared)?;
-        Ok(ClientStream::new(tx, method.clone(), driver))
+        Ok(ClientStream::new(requests, driver))
     }
 
     /// Starts a bidirectional-streaming call.
@@ -393,10 +393,10 @@ impl GrpcClient {
         method: &MethodDescriptor,
         options: &CallOptions,
     ) -> Result<BidiStream, RpcStatus> {
-        let (tx, rx) = mpsc::channel(self.config.stream_buffer);
-        let prepared = self.prepare(method, CallKind::Bidi, ReceiverStream::new(rx), options)?;
+        let (requests, stream) = Requests::channel(method, self.config.stream_buffer);
+        let prepared = self.prepare(method, CallKind::Bidi, stream, options)?;
         let driver = self.start(method, prepared)?;
-        Ok(BidiStream::new(tx, method.clone(), driver))
+        Ok(BidiStream::new(requests, driver))
     }
 
     fn start<S>(
@@ -405,7 +405,7 @@ impl GrpcClient {
         prepared: Prepared<S>,
     ) -> Result<Driver, RpcStatus>
     where
-        S: tokio_stream::Stream<Item = DynamicMessage> + Send + 'static,
+        S: tokio_stream::Stream<Item = Outgoing> + Send + 'static,
     {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             RpcStatus::new(

@@ -12,6 +12,10 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Default capacity of the request and response queues of a streaming call.
 pub const DEFAULT_STREAM_BUFFER: usize = 16;
 
+/// Default HTTP/2 receive window of one streaming call, in bytes: what the
+/// server may send ahead of a reader that does not keep up.
+pub const DEFAULT_STREAM_WINDOW: u32 = 256 * 1024;
+
 /// How a client talks to one gRPC dependency.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -26,6 +30,10 @@ pub struct ClientConfig {
     pub stream_buffer: usize,
     /// Largest response message accepted, in bytes (`None`: tonic's 4 MiB).
     pub max_response_bytes: Option<usize>,
+    /// HTTP/2 receive window per call, in bytes (`None`: the transport's
+    /// default of 2 MiB). With `stream_buffer` it bounds what a call whose
+    /// reader stalls holds in memory; the server is stopped beyond it.
+    pub stream_window: Option<u32>,
 }
 
 impl Default for ClientConfig {
@@ -36,6 +44,7 @@ impl Default for ClientConfig {
             connect_timeout: None,
             stream_buffer: DEFAULT_STREAM_BUFFER,
             max_response_bytes: None,
+            stream_window: Some(DEFAULT_STREAM_WINDOW),
         }
     }
 }

@@ -3,14 +3,16 @@
 //! reads them one step at a time. Dropping a handle aborts the driver, which
 //! resets the HTTP/2 stream and so cancels the call on the server.
 
-use prost_reflect::{DynamicMessage, MethodDescriptor};
+use prost_reflect::DynamicMessage;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::client::Grpc;
 use tonic::transport::Channel;
 
-use super::{CallContext, DynamicCodec, UnaryResponse, check_input};
+use super::codec::Outgoing;
+use super::requests::{Requests, SendFailure};
+use super::{CallContext, DynamicCodec, UnaryResponse};
 use crate::client::metadata::Metadata;
 use crate::status::{Code, RpcStatus};
 
@@ -58,7 +60,7 @@ pub(crate) fn drive<S>(
     buffer: usize,
 ) -> Driver
 where
-    S: tokio_stream::Stream<Item = DynamicMessage> + Send + 'static,
+    S: tokio_stream::Stream<Item = Outgoing> + Send + 'static,
 {
     let (tx, events) = mpsc::channel(buffer);
     let task = runtime.spawn(async move {
@@ -184,44 +186,6 @@ impl ServerStream {
     }
 }
 
-/// Sending half shared by client-streaming and bidi handles.
-#[derive(Debug)]
-struct Requests {
-    sender: Option<mpsc::Sender<DynamicMessage>>,
-    method: MethodDescriptor,
-}
-
-/// How a send failed.
-enum SendFailure {
-    /// The caller's mistake, reported as is.
-    Rejected(RpcStatus),
-    /// The call no longer takes requests; its outcome says why.
-    CallEnded,
-}
-
-impl Requests {
-    async fn send(&mut self, message: DynamicMessage) -> Result<(), SendFailure> {
-        check_input(&self.method, &self.method.input(), &message).map_err(SendFailure::Rejected)?;
-        let Some(sender) = &self.sender else {
-            return Err(SendFailure::Rejected(RpcStatus::new(
-                Code::FailedPrecondition,
-                format!(
-                    "{}: send after the request stream was closed",
-                    self.method.full_name()
-                ),
-            )));
-        };
-        sender
-            .send(message)
-            .await
-            .map_err(|_| SendFailure::CallEnded)
-    }
-
-    fn close(&mut self) {
-        self.sender = None;
-    }
-}
-
 /// A running client-streaming call.
 #[derive(Debug)]
 pub struct ClientStream {
@@ -231,16 +195,9 @@ pub struct ClientStream {
 }
 
 impl ClientStream {
-    pub(crate) fn new(
-        sender: mpsc::Sender<DynamicMessage>,
-        method: MethodDescriptor,
-        driver: Driver,
-    ) -> Self {
+    pub(crate) fn new(requests: Requests, driver: Driver) -> Self {
         Self {
-            requests: Requests {
-                sender: Some(sender),
-                method,
-            },
+            requests,
             driver,
             response: None,
         }
@@ -305,10 +262,11 @@ impl ClientStream {
         self.driver.headers.as_ref()
     }
 
-    /// Cancels the call; [`Self::finish`] then returns `CANCELLED`.
+    /// Cancels the call (the server sees the stream reset, never a complete
+    /// request stream); [`Self::finish`] then returns `CANCELLED`.
     pub fn cancel(&mut self) {
-        self.requests.close();
         if self.response.is_none() {
+            self.requests.abort();
             self.driver.cancel();
         }
     }
@@ -322,18 +280,8 @@ pub struct BidiStream {
 }
 
 impl BidiStream {
-    pub(crate) fn new(
-        sender: mpsc::Sender<DynamicMessage>,
-        method: MethodDescriptor,
-        driver: Driver,
-    ) -> Self {
-        Self {
-            requests: Requests {
-                sender: Some(sender),
-                method,
-            },
-            driver,
-        }
+    pub(crate) fn new(requests: Requests, driver: Driver) -> Self {
+        Self { requests, driver }
     }
 
     /// Sends one request, waiting while the request queue is full. Once the
@@ -385,9 +333,10 @@ impl BidiStream {
         self.driver.ended()
     }
 
-    /// Cancels the call; later [`Self::next`] calls return `CANCELLED`.
+    /// Cancels the call (the server sees the stream reset); later
+    /// [`Self::next`] calls return `CANCELLED`.
     pub fn cancel(&mut self) {
-        self.requests.close();
+        self.requests.abort();
         self.driver.cancel();
     }
 }
