@@ -171,7 +171,8 @@ pub enum EntryKind<P = Payload> {
         code: u32,
         /// Status message.
         message: String,
-        /// Encoded status details (`grpc-status-details-bin`), possibly empty.
+        /// The full status as the executor stores it (a `google.rpc.Status`
+        /// with its details and metadata), empty for code 0.
         details: P,
     },
 }
