@@ -4,7 +4,10 @@
 //! returns a [`TestServer`] with its address and a shared [`ServerState`]:
 //! per-method call counters, the `idempotency-key` values and request metadata
 //! each method received, failures queued for the next call, and a park switch
-//! that holds calls until released (for crash tests). Servers:
+//! that holds calls until released (for crash tests). Streaming handlers also
+//! count the messages they send and read, the calls whose client went away,
+//! and can be held after their `n`-th message; a [`CutProxy`] in front of a
+//! server lets a test cut its connections as a killed client would. Servers:
 //!
 //! * [`spawn_test_service_server`] — `grpc.testing.TestService`, the official
 //!   interop service (echoes `x-grpc-test-echo-initial` /
@@ -20,16 +23,21 @@
 //! compiled descriptors.
 
 mod echo;
+mod frames;
 mod greeter;
+mod proxy;
 pub mod rich;
 mod route_guide;
 mod server;
 pub mod state;
+#[cfg(test)]
+mod stream_tests;
 mod test_service;
 mod todo;
 
 pub use echo::{ECHO_INITIAL, ECHO_TRAILING};
 pub use greeter::spawn_greeter_server;
+pub use proxy::CutProxy;
 pub use route_guide::{FEATURE_COUNT, feature, spawn_route_guide_server};
 pub use server::TestServer;
 pub use state::{IDEMPOTENCY_KEY, InjectedFailure, RecordedMetadata, ServerState};

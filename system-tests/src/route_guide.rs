@@ -10,6 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::Error;
+use crate::frames::ParkOn;
 use crate::proto::routeguide::route_guide_server::{RouteGuide, RouteGuideServer};
 use crate::proto::routeguide::{Feature, Point, Rectangle, RouteNote, RouteSummary};
 use crate::server::{TestServer, spawn};
@@ -104,6 +105,8 @@ impl RouteGuide for RouteGuideImpl {
         request: Request<Rectangle>,
     ) -> Result<Response<Self::ListFeaturesStream>, Status> {
         self.state.enter("ListFeatures", request.metadata()).await?;
+        let mut frames = self.state.stream("ListFeatures", ParkOn::Sent);
+        frames.received().await;
         let rect = request.into_inner();
         let matching: Vec<Feature> = self
             .features
@@ -114,10 +117,11 @@ impl RouteGuide for RouteGuideImpl {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             for feature in matching {
-                if tx.send(Ok(feature)).await.is_err() {
+                if !frames.send(&tx, feature).await {
                     return;
                 }
             }
+            frames.finish();
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -127,12 +131,13 @@ impl RouteGuide for RouteGuideImpl {
         request: Request<Streaming<Point>>,
     ) -> Result<Response<RouteSummary>, Status> {
         self.state.enter("RecordRoute", request.metadata()).await?;
+        let mut frames = self.state.stream("RecordRoute", ParkOn::Received);
         let started = Instant::now();
         let mut stream = request.into_inner();
         let mut summary = RouteSummary::default();
         let mut distance_m = 0.0;
         let mut last: Option<Point> = None;
-        while let Some(point) = stream.message().await? {
+        while let Some(point) = frames.read(&mut stream).await? {
             summary.point_count = summary.point_count.saturating_add(1);
             if self.find(&point).is_some() {
                 summary.feature_count = summary.feature_count.saturating_add(1);
@@ -142,6 +147,7 @@ impl RouteGuide for RouteGuideImpl {
             }
             last = Some(point);
         }
+        frames.finish();
         // Saturating float-to-int conversion; routes here are short.
         summary.distance = distance_m.round() as i32;
         summary.elapsed_time = i32::try_from(started.elapsed().as_secs()).unwrap_or(i32::MAX);
@@ -155,16 +161,20 @@ impl RouteGuide for RouteGuideImpl {
         request: Request<Streaming<RouteNote>>,
     ) -> Result<Response<Self::RouteChatStream>, Status> {
         self.state.enter("RouteChat", request.metadata()).await?;
+        let mut frames = self.state.stream("RouteChat", ParkOn::Sent);
         let mut inbound = request.into_inner();
         let notes = self.notes.clone();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             loop {
-                let note = match inbound.message().await {
+                let note = match frames.read(&mut inbound).await {
                     Ok(Some(note)) => note,
-                    Ok(None) => return,
+                    Ok(None) => {
+                        frames.finish();
+                        return;
+                    }
                     Err(status) => {
-                        let _ = tx.send(Err(status)).await;
+                        frames.send_status(&tx, status).await;
                         return;
                     }
                 };
@@ -181,7 +191,7 @@ impl RouteGuide for RouteGuideImpl {
                     earlier
                 };
                 for previous in earlier {
-                    if tx.send(Ok(previous)).await.is_err() {
+                    if !frames.send(&tx, previous).await {
                         return;
                     }
                 }

@@ -5,15 +5,20 @@
 //! fails it if the test queued a failure for the method, and holds it while the
 //! park switch covers the method. Methods are named by their short gRPC name
 //! (`"TodoAdd"`, `"UnaryCall"`), since each test server hosts one service.
+//!
+//! Streaming handlers also count the messages they send and read and the
+//! calls whose client went away (see [`crate::frames`]), and can be held after
+//! their `n`-th message ([`ServerState::park_after_frames`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tonic::metadata::{KeyAndValueRef, MetadataMap};
 
 use crate::Error;
+use crate::frames::{CallFrames, ParkOn};
 
 /// The metadata key a durable client uses to identify a retried call.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -120,9 +125,23 @@ impl ParkMode {
     }
 }
 
+/// The park switch: which calls `enter` holds, after how many messages
+/// streaming calls hold, and a generation bumped by every release.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ParkSwitch {
+    mode: ParkMode,
+    after_frames: HashMap<String, u64>,
+    /// Bumped by [`ServerState::release`]; a call held after `n` messages
+    /// waits for it to change.
+    pub(crate) generation: u64,
+}
+
 #[derive(Debug, Default)]
 struct Records {
     calls: HashMap<String, u64>,
+    frames_sent: HashMap<String, u64>,
+    frames_received: HashMap<String, u64>,
+    cancelled: HashMap<String, u64>,
     idempotency_keys: HashMap<String, Vec<String>>,
     metadata: HashMap<String, Vec<RecordedMetadata>>,
     failures: HashMap<String, VecDeque<InjectedFailure>>,
@@ -132,7 +151,7 @@ struct Records {
 #[derive(Debug)]
 pub struct ServerState {
     records: Mutex<Records>,
-    park: watch::Sender<ParkMode>,
+    park: watch::Sender<ParkSwitch>,
     parked: watch::Sender<usize>,
 }
 
@@ -140,7 +159,7 @@ impl Default for ServerState {
     fn default() -> Self {
         Self {
             records: Mutex::new(Records::default()),
-            park: watch::Sender::new(ParkMode::Off),
+            park: watch::Sender::new(ParkSwitch::default()),
             parked: watch::Sender::new(0),
         }
     }
@@ -148,7 +167,7 @@ impl Default for ServerState {
 
 /// Decrements the parked-call count when a held call leaves, even if the
 /// client cancelled it while it was held.
-struct ParkedGuard<'a>(&'a watch::Sender<usize>);
+pub(crate) struct ParkedGuard<'a>(pub(crate) &'a watch::Sender<usize>);
 
 impl Drop for ParkedGuard<'_> {
     fn drop(&mut self) {
@@ -192,12 +211,12 @@ impl ServerState {
         if let Some(failure) = failure {
             return Err(failure.to_status());
         }
-        let mut mode = self.park.subscribe();
-        if mode.borrow_and_update().holds(method) {
+        let mut switch = self.park.subscribe();
+        if switch.borrow_and_update().mode.holds(method) {
             self.parked.send_modify(|n| *n += 1);
             let _guard = ParkedGuard(&self.parked);
             // The sender lives as long as `self`, so this only ends on release.
-            let _ = mode.wait_for(|m| !m.holds(method)).await;
+            let _ = switch.wait_for(|s| !s.mode.holds(method)).await;
         }
         Ok(())
     }
@@ -243,26 +262,131 @@ impl ServerState {
 
     /// Holds every call (of any method) arriving from now on, until [`Self::release`].
     pub fn park_all(&self) {
-        self.park.send_replace(ParkMode::All);
+        self.park.send_modify(|s| s.mode = ParkMode::All);
     }
 
     /// Holds calls of `method` arriving from now on, until [`Self::release`].
     /// Adds to methods already parked.
     pub fn park_method(&self, method: &str) {
-        self.park.send_modify(|mode| match mode {
+        self.park.send_modify(|switch| match &mut switch.mode {
             ParkMode::Methods(set) => {
                 set.insert(method.to_owned());
             }
             ParkMode::All => {}
             ParkMode::Off => {
-                *mode = ParkMode::Methods(HashSet::from([method.to_owned()]));
+                switch.mode = ParkMode::Methods(HashSet::from([method.to_owned()]));
             }
         });
     }
 
-    /// Turns the park switch off and lets every held call continue.
+    /// Streaming calls of `method` starting from now on send (server
+    /// streaming and bidi calls) or read (client streaming calls) `n`
+    /// messages, then hold until [`Self::release`]; a held call counts in
+    /// [`Self::parked_now`]. Stays in force for every call starting before
+    /// the release; `n == 0` holds nothing.
+    pub fn park_after_frames(&self, method: &str, n: u64) {
+        self.park.send_modify(|switch| {
+            if n == 0 {
+                switch.after_frames.remove(method);
+            } else {
+                switch.after_frames.insert(method.to_owned(), n);
+            }
+        });
+    }
+
+    /// Turns the park switch off (including every
+    /// [`Self::park_after_frames`]) and lets every held call continue.
     pub fn release(&self) {
-        self.park.send_replace(ParkMode::Off);
+        self.park.send_modify(|switch| {
+            switch.mode = ParkMode::Off;
+            switch.after_frames.clear();
+            switch.generation = switch.generation.wrapping_add(1);
+        });
+    }
+
+    /// The frame tracker of a streaming call of `method` that starts now
+    /// (call right after [`Self::enter`]).
+    pub(crate) fn stream(self: &Arc<Self>, method: &'static str, park_on: ParkOn) -> CallFrames {
+        let (park_after, generation) = {
+            let switch = self.park.borrow();
+            (switch.after_frames.get(method).copied(), switch.generation)
+        };
+        CallFrames::new(self.clone(), method, park_on, park_after, generation)
+    }
+
+    pub(crate) fn subscribe_park(&self) -> watch::Receiver<ParkSwitch> {
+        self.park.subscribe()
+    }
+
+    pub(crate) fn parked_sender(&self) -> &watch::Sender<usize> {
+        &self.parked
+    }
+
+    pub(crate) fn count_sent(&self, method: &str) {
+        *self
+            .lock()
+            .frames_sent
+            .entry(method.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn count_received(&self, method: &str) {
+        *self
+            .lock()
+            .frames_received
+            .entry(method.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn count_cancelled(&self, method: &str) {
+        *self.lock().cancelled.entry(method.to_owned()).or_default() += 1;
+    }
+
+    /// Response messages the handlers of `method` handed to tonic so far
+    /// (streaming methods only; a send counts once tonic's channel took it).
+    pub fn frames_sent(&self, method: &str) -> u64 {
+        self.lock().frames_sent.get(method).copied().unwrap_or(0)
+    }
+
+    /// Request messages the handlers of `method` read so far (streaming
+    /// methods only; the single request of a server streaming call counts).
+    pub fn frames_received(&self, method: &str) -> u64 {
+        self.lock()
+            .frames_received
+            .get(method)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Calls of `method` whose client went away before the handler finished:
+    /// a response could not be handed over because tonic's channel was
+    /// closed, or reading the request stream failed with a reset, a
+    /// cancellation or a lost connection.
+    pub fn cancelled(&self, method: &str) -> u64 {
+        self.lock().cancelled.get(method).copied().unwrap_or(0)
+    }
+
+    /// Polls `predicate` every few milliseconds until it holds, or fails
+    /// after `timeout` naming `what`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        predicate: impl Fn(&ServerState) -> bool,
+    ) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if predicate(self) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: what.to_owned(),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// How many calls are being held right now.

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::Error;
 use crate::echo::EchoMetadata;
+use crate::frames::{CallFrames, ParkOn};
 use crate::proto::grpc::testing::test_service_server::{TestService, TestServiceServer};
 use crate::proto::grpc::testing::{
     EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest, SimpleResponse,
@@ -73,19 +74,32 @@ fn interval(params: &ResponseParameters) -> Duration {
     Duration::from_micros(micros).min(MAX_INTERVAL)
 }
 
-/// Sends the responses one request asks for; false when the client is gone.
-async fn respond(tx: &mpsc::Sender<OutputItem>, request: &StreamingOutputCallRequest) -> bool {
+/// Sends the responses one request asks for; false when the client is gone
+/// or a requested size is refused (the refusal is sent as the final status).
+async fn respond(
+    frames: &mut CallFrames,
+    tx: &mpsc::Sender<OutputItem>,
+    request: &StreamingOutputCallRequest,
+) -> bool {
     for params in &request.response_parameters {
         let pause = interval(params);
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
         }
-        let item = payload(params.size).map(|p| StreamingOutputCallResponse {
-            payload: Some(p),
-            peer_socket_address: String::new(),
-        });
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() || failed {
+        let sent = match payload(params.size) {
+            Ok(p) => {
+                let response = StreamingOutputCallResponse {
+                    payload: Some(p),
+                    peer_socket_address: String::new(),
+                };
+                frames.send(tx, response).await
+            }
+            Err(status) => {
+                frames.send_status(tx, status).await;
+                false
+            }
+        };
+        if !sent {
             return false;
         }
     }
@@ -126,13 +140,18 @@ impl TestService for TestServiceImpl {
         self.state
             .enter("StreamingOutputCall", request.metadata())
             .await?;
+        let mut frames = self.state.stream("StreamingOutputCall", ParkOn::Sent);
+        frames.received().await;
         let request = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
-            if respond(&tx, &request).await
-                && let Some(status) = requested_status(request.response_status.as_ref())
-            {
-                let _ = tx.send(Err(status)).await;
+            if respond(&mut frames, &tx, &request).await {
+                match requested_status(request.response_status.as_ref()) {
+                    Some(status) => {
+                        frames.send_status(&tx, status).await;
+                    }
+                    None => frames.finish(),
+                }
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -145,12 +164,14 @@ impl TestService for TestServiceImpl {
         self.state
             .enter("StreamingInputCall", request.metadata())
             .await?;
+        let mut frames = self.state.stream("StreamingInputCall", ParkOn::Received);
         let mut stream = request.into_inner();
         let mut total: i64 = 0;
-        while let Some(message) = stream.message().await? {
+        while let Some(message) = frames.read(&mut stream).await? {
             let len = message.payload.map(|p| p.body.len()).unwrap_or(0);
             total = total.saturating_add(i64::try_from(len).unwrap_or(i64::MAX));
         }
+        frames.finish();
         let aggregated_payload_size = i32::try_from(total)
             .map_err(|_| Status::out_of_range(format!("aggregated size {total} exceeds int32")))?;
         Ok(Response::new(StreamingInputCallResponse {
@@ -167,23 +188,27 @@ impl TestService for TestServiceImpl {
         self.state
             .enter("FullDuplexCall", request.metadata())
             .await?;
+        let mut frames = self.state.stream("FullDuplexCall", ParkOn::Sent);
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             loop {
-                match inbound.message().await {
+                match frames.read(&mut inbound).await {
                     Ok(Some(request)) => {
                         if let Some(status) = requested_status(request.response_status.as_ref()) {
-                            let _ = tx.send(Err(status)).await;
+                            frames.send_status(&tx, status).await;
                             return;
                         }
-                        if !respond(&tx, &request).await {
+                        if !respond(&mut frames, &tx, &request).await {
                             return;
                         }
                     }
-                    Ok(None) => return,
+                    Ok(None) => {
+                        frames.finish();
+                        return;
+                    }
                     Err(status) => {
-                        let _ = tx.send(Err(status)).await;
+                        frames.send_status(&tx, status).await;
                         return;
                     }
                 }
@@ -201,18 +226,20 @@ impl TestService for TestServiceImpl {
         self.state
             .enter("HalfDuplexCall", request.metadata())
             .await?;
+        let mut frames = self.state.stream("HalfDuplexCall", ParkOn::Sent);
         let mut inbound = request.into_inner();
         let mut buffered = Vec::new();
-        while let Some(request) = inbound.message().await? {
+        while let Some(request) = frames.read(&mut inbound).await? {
             buffered.push(request);
         }
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             for request in &buffered {
-                if !respond(&tx, request).await {
+                if !respond(&mut frames, &tx, request).await {
                     return;
                 }
             }
+            frames.finish();
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
