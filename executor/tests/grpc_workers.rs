@@ -410,3 +410,91 @@ service TodoService {
         "names the path: {err}"
     );
 }
+
+/// A `routeguide` proto whose streaming methods differ from the real one in
+/// one place each (given as the four `rpc` lines).
+fn altered_route_guide(dir: &std::path::Path, rpcs: &str) -> GrpcDependencyConfig {
+    let source = format!(
+        r#"syntax = "proto3";
+package routeguide;
+message Point {{ int32 latitude = 1; int32 longitude = 2; }}
+message Rectangle {{ Point lo = 1; Point hi = 2; }}
+message Feature {{ string name = 1; Point location = 2; }}
+message RouteNote {{ Point location = 1; string message = 2; }}
+message RouteSummary {{ int32 point_count = 1; int32 feature_count = 2; int32 distance = 3; int32 elapsed_time = 4; }}
+service RouteGuide {{
+{rpcs}
+}}
+"#
+    );
+    std::fs::write(dir.join("route_guide.proto"), source).unwrap();
+    let set = protox::compile(["route_guide.proto"], [dir]).expect("altered proto compiles");
+    GrpcDependencyConfig {
+        name: "routes".into(),
+        descriptor_set: set.encode_to_vec(),
+        services: vec!["routeguide.RouteGuide".into()],
+        endpoint: "http://127.0.0.1:1".into(),
+        timeout_ms: 10_000,
+        auth: None,
+        wit_namespace: Some("example".into()),
+        wit_version: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_imports_are_checked_at_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let component = wasm(reprise_test_components::ROUTE_GUIDE_CLIENT);
+    let protos = tempfile::tempdir().unwrap();
+
+    // The real shapes link.
+    let real = altered_route_guide(
+        protos.path(),
+        "rpc GetFeature(Point) returns (Feature);
+         rpc ListFeatures(Rectangle) returns (stream Feature);
+         rpc RecordRoute(stream Point) returns (RouteSummary);
+         rpc RouteChat(stream RouteNote) returns (stream RouteNote);",
+    );
+    executor
+        .add_component(component.clone(), vec![real])
+        .await
+        .expect("the real route guide links");
+
+    // A server stream of another message: `next` no longer matches.
+    let other_item = altered_route_guide(
+        protos.path(),
+        "rpc GetFeature(Point) returns (Feature);
+         rpc ListFeatures(Rectangle) returns (stream Point);
+         rpc RecordRoute(stream Point) returns (RouteSummary);
+         rpc RouteChat(stream RouteNote) returns (stream RouteNote);",
+    );
+    let err = executor
+        .add_component(component.clone(), vec![other_item])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidComponent(_)), "{err}");
+    let err = err.to_string();
+    assert!(
+        err.contains("[method]list-features-stream.next") && err.contains("result.ok.some"),
+        "names the function and the path: {err}"
+    );
+
+    // Client streaming turned bidi: the component's `finish` does not exist.
+    let bidi = altered_route_guide(
+        protos.path(),
+        "rpc GetFeature(Point) returns (Feature);
+         rpc ListFeatures(Rectangle) returns (stream Feature);
+         rpc RecordRoute(stream Point) returns (stream RouteSummary);
+         rpc RouteChat(stream RouteNote) returns (stream RouteNote);",
+    );
+    let err = executor
+        .add_component(component, vec![bidi])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[method]record-route-call.finish"),
+        "names the missing method: {err}"
+    );
+}
