@@ -314,12 +314,14 @@ pub enum StreamOpenReplay {
 /// [`describe`], naming the stream a frame or close belongs to.
 pub fn describe_with_stream(kind: &EntryKind) -> String {
     match kind {
-        EntryKind::StreamFrameSent { open_index, .. } => {
-            format!("a frame sent on the stream opened at index {open_index}")
-        }
-        EntryKind::StreamFrameReceived { open_index, .. } => {
-            format!("a frame received on the stream opened at index {open_index}")
-        }
+        EntryKind::StreamFrameSent { open_index, frame } => format!(
+            "a frame sent on the stream opened at index {open_index} (frame {})",
+            RequestHash::of(frame.as_bytes())
+        ),
+        EntryKind::StreamFrameReceived { open_index, frame } => format!(
+            "a frame received on the stream opened at index {open_index} (frame {})",
+            RequestHash::of(frame.as_bytes())
+        ),
         EntryKind::StreamClosed {
             open_index, code, ..
         } => format!("the end (status {code}) of the stream opened at index {open_index}"),
