@@ -3,7 +3,9 @@
 //! `next`; `<f>-call` with `send`/`finish` or `send`/`close-send`/`next`/
 //! `cancel`), implemented dynamically per worker.
 //!
-//! Every step the guest takes is one oplog entry, in the order it took them:
+//! Every step the guest takes is one oplog entry, in the order it took them
+//! (buffered, and made durable whenever the worker is about to wait on the
+//! network, and at every commit point):
 //! `StreamOpened` (committed before the call starts; its index gives the
 //! idempotency key), `StreamFrameSent` per successful `send`,
 //! `StreamFrameReceived` per message returned, `StreamClosed` for the end,
@@ -229,6 +231,20 @@ pub async fn close_durably(
         status.as_ref(),
     )));
     slot.phase = Phase::Closed(status);
+    let worker = ctx.grpc.worker.clone();
+    ctx.grpc.oplog.append(&worker, batch).await?;
+    ctx.grpc.oplog.commit(&worker).await?;
+    Ok(())
+}
+
+/// Before the worker waits on the network: makes every buffered entry
+/// durable, so that frames the guest has already seen survive a crash
+/// during the wait (a guest that finds its frames ready pays no flush).
+pub async fn commit_before_waiting(ctx: &mut WorkerCtx) -> wasmtime::Result<()> {
+    if ctx.journal.pending_len() == 0 {
+        return Ok(());
+    }
+    let batch = ctx.journal.take_pending();
     let worker = ctx.grpc.worker.clone();
     ctx.grpc.oplog.append(&worker, batch).await?;
     ctx.grpc.oplog.commit(&worker).await?;

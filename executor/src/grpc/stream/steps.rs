@@ -11,9 +11,11 @@ use reprise_oplog::{EntryKind, Payload};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{ResourceDynamic, Val};
 
+use futures::FutureExt as _;
+
 use super::{
-    LiveCall, Phase, StreamSlot, close_durably, closed_entry, interrupted, spill, status_of_closed,
-    unit_result,
+    LiveCall, Phase, StreamSlot, close_durably, closed_entry, commit_before_waiting, interrupted,
+    spill, status_of_closed, unit_result,
 };
 use crate::durable::Recorded;
 use crate::error::Error;
@@ -250,9 +252,23 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
         };
     }
     go_live(ctx, slot).await?;
+    // Reading is cancel-safe: a step that is not ready yet is dropped and
+    // awaited again after the commit.
     let received = match &mut slot.phase {
-        Phase::Live(LiveCall::Server(call)) => call.next().await,
-        Phase::Live(LiveCall::Bidi(call)) => call.next().await,
+        Phase::Live(LiveCall::Server(call)) => match call.next().now_or_never() {
+            Some(received) => received,
+            None => {
+                commit_before_waiting(ctx).await?;
+                call.next().await
+            }
+        },
+        Phase::Live(LiveCall::Bidi(call)) => match call.next().now_or_never() {
+            Some(received) => received,
+            None => {
+                commit_before_waiting(ctx).await?;
+                call.next().await
+            }
+        },
         Phase::Closed(status) => {
             let status = status.clone();
             return closed_next(slot, status.as_ref())
@@ -478,7 +494,10 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
     }
     go_live(ctx, slot).await?;
     let outcome = match &mut slot.phase {
-        Phase::Live(LiveCall::Client(call)) => call.finish().await,
+        Phase::Live(LiveCall::Client(call)) => {
+            commit_before_waiting(ctx).await?;
+            call.finish().await
+        }
         Phase::Closed(status) => {
             let status = status.clone();
             return closed_finish(slot, status.as_ref())
