@@ -17,6 +17,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use common::{Api, LIMIT, PROTOS, Scene};
 use prost::Message as _;
@@ -71,6 +72,7 @@ async fn kill_while_parked(
     function: &'static str,
     params: Vec<String>,
     key: &'static str,
+    journaled: (&str, usize),
 ) {
     let pending = {
         let api = api.clone();
@@ -87,6 +89,26 @@ async fn kill_while_parked(
         };
         panic!("{method} never parked ({e}); invocation: {outcome}");
     }
+    // Kill only once the worker has made the frames it handled durable
+    // (it commits them when it starts waiting on the network again).
+    let (kind, count) = journaled;
+    let mut seen = 0;
+    for _ in 0..500 {
+        seen = api
+            .oplog(WORKER)
+            .await
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .count();
+        if seen >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        seen >= count,
+        "{count} {kind} entries durable before the kill, saw {seen}"
+    );
     scene.kill9();
     let cut = tokio::time::timeout(LIMIT, pending)
         .await
@@ -306,6 +328,7 @@ async fn kill9_mid_server_stream_reopens_and_delivers_every_feature_once() {
         "list-features-resilient",
         rect.clone(),
         "list-1",
+        ("StreamFrameReceived", 3),
     )
     .await;
     assert!(server.state.frames_sent("ListFeatures") >= 3);
@@ -333,10 +356,10 @@ async fn kill9_mid_server_stream_reopens_and_delivers_every_feature_once() {
         delivered, first.received as u64,
         "frames-received counts the frames journaled before the crash"
     );
-    assert!(
-        first.received <= 3,
-        "at most the parked three: {}",
-        first.received
+    assert_eq!(
+        first.received, 3,
+        "the three frames seen before the crash were durable (committed when the worker \
+         waited for the fourth) and were replayed from the oplog"
     );
     let second = &streams[1];
     assert_eq!(second.received, names.len(), "the re-opened call read all");
@@ -420,6 +443,7 @@ async fn kill9_mid_client_stream_reissues_the_call_with_the_same_key() {
         "record-route",
         vec![route.clone()],
         "route-1",
+        ("StreamFrameSent", 5),
     )
     .await;
 
@@ -490,6 +514,7 @@ async fn kill9_mid_bidi_stream_fails_with_unavailable_and_is_not_reissued() {
         "route-chat",
         vec![notes.clone()],
         "chat-1",
+        ("StreamFrameReceived", 1),
     )
     .await;
     assert_eq!(server.state.frames_sent("RouteChat"), 1);
