@@ -2,7 +2,9 @@
 //!
 //! Every entry becomes `{"index", "timestamp_us", "kind", ...fields}`; each
 //! payload becomes `{"utf8": "..."}` when its bytes are valid UTF-8 (the
-//! executor's own payloads are JSON text) and `{"base64": "..."}` otherwise.
+//! executor's own payloads are JSON or WAVE text) and `{"base64": "..."}`
+//! otherwise; stream frames and stored statuses, which are protobuf bytes,
+//! are always `{"base64": "..."}`.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -97,6 +99,12 @@ pub fn render_payload(payload: &Payload) -> Value {
     }
 }
 
+/// A payload holding protobuf bytes (stream frames, stored statuses): always
+/// `{"base64": ...}`, even when the bytes happen to be valid UTF-8.
+pub fn render_binary(payload: &Payload) -> Value {
+    json!({ "base64": STANDARD.encode(payload.as_bytes()) })
+}
+
 /// One oplog entry as JSON.
 pub fn render_entry(index: u64, entry: &OplogEntry) -> Value {
     use EntryKind as K;
@@ -156,7 +164,7 @@ pub fn render_entry(index: u64, entry: &OplogEntry) -> Value {
             "request_hash": request_hash.to_string(),
         }),
         K::StreamFrameSent { open_index, frame } | K::StreamFrameReceived { open_index, frame } => {
-            json!({ "open_index": open_index.get(), "frame": render_payload(frame) })
+            json!({ "open_index": open_index.get(), "frame": render_binary(frame) })
         }
         K::StreamClosed {
             open_index,
@@ -167,7 +175,7 @@ pub fn render_entry(index: u64, entry: &OplogEntry) -> Value {
             "open_index": open_index.get(),
             "code": code,
             "message": message,
-            "details": render_payload(details),
+            "details": render_binary(details),
         }),
     };
     if let Value::Object(map) = &mut fields {
@@ -206,6 +214,23 @@ mod tests {
         assert_eq!(
             render_entry(3, &entry),
             json!({"index": 3, "timestamp_us": 42, "kind": "Error", "message": "boom", "retry_from": 1})
+        );
+    }
+
+    #[test]
+    fn stream_frames_are_always_base64() {
+        // `\n\x01a` is valid UTF-8 but protobuf bytes all the same.
+        let entry = OplogEntry {
+            timestamp: reprise_oplog::Timestamp::from_micros(7),
+            kind: EntryKind::StreamFrameReceived {
+                open_index: OplogIndex::FIRST,
+                frame: Payload::new(b"\n\x01a".to_vec()),
+            },
+        };
+        assert_eq!(
+            render_entry(2, &entry),
+            json!({"index": 2, "timestamp_us": 7, "kind": "StreamFrameReceived",
+                   "open_index": 1, "frame": {"base64": "CgFh"}})
         );
     }
 }
