@@ -20,7 +20,8 @@
 //!
 //! Plain Rust (`harness = false`). Run with
 //! `cargo bench -p reprise-executor --bench streaming`; `-- --quick` does a
-//! tenth of the work.
+//! tenth of the work, and payload sizes given as arguments (`-- 16 4096`)
+//! replace the default 16 and 1024 bytes.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -37,14 +38,18 @@ use reprise_system_tests::proto::grpc::testing::{ResponseParameters, StreamingOu
 use reprise_system_tests::spawn_test_service_server;
 use tonic::transport::Channel;
 
-/// Payload sizes of the streamed responses, in bytes.
+/// Payload sizes of the streamed responses, in bytes (the default run).
 const SIZES: [u32; 2] = [16, 1024];
+/// Largest payload size accepted on the command line.
+const MAX_SIZE: u32 = 64 * 1024;
 /// The goal: worker frames/s at least this fraction of raw frames/s.
 const GOAL: f64 = 0.5;
 
 /// How much work one run does.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Plan {
+    /// Payload sizes, in bytes.
+    sizes: Vec<u32>,
     /// Responses per stream.
     frames: u32,
     /// Measured repetitions per case and size.
@@ -56,6 +61,7 @@ struct Plan {
 impl Plan {
     fn full() -> Self {
         Plan {
+            sizes: SIZES.to_vec(),
             frames: 20_000,
             reps: 5,
             warmup: 1,
@@ -64,6 +70,7 @@ impl Plan {
 
     fn quick() -> Self {
         Plan {
+            sizes: SIZES.to_vec(),
             frames: 2_000,
             reps: 3,
             warmup: 1,
@@ -73,15 +80,27 @@ impl Plan {
 
 fn main() -> Result<()> {
     let mut quick = false;
+    let mut sizes = Vec::new();
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => quick = true,
             // `cargo bench` passes `--bench`; other harness flags are ignored.
             flag if flag.starts_with('-') => {}
-            other => bail!("unknown argument `{other}`; the only option is --quick"),
+            size => match size.parse::<u32>() {
+                Ok(n) if n <= MAX_SIZE => sizes.push(n),
+                _ => bail!(
+                    "unknown argument `{size}`: expected --quick or payload sizes in bytes (0..={MAX_SIZE})"
+                ),
+            },
         }
     }
-    let plan = if quick { Plan::quick() } else { Plan::full() };
+    if sizes.is_empty() {
+        sizes = SIZES.to_vec();
+    }
+    let plan = Plan {
+        sizes,
+        ..if quick { Plan::quick() } else { Plan::full() }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -128,7 +147,7 @@ async fn run(plan: Plan) -> Result<Vec<(u32, f64)>> {
         plan.frames, plan.reps
     );
     let mut verdicts = Vec::new();
-    for size in SIZES {
+    for &size in &plan.sizes {
         let mut cases = [
             Case {
                 label: "raw tonic (generated client)",
