@@ -70,6 +70,21 @@ pub enum LiveCall {
     Bidi(BidiStream),
 }
 
+impl LiveCall {
+    /// The next response of a server or bidi call (`None` for a client
+    /// stream, which has no `next`). Cancel-safe: dropping the future loses
+    /// nothing.
+    pub async fn next(
+        &mut self,
+    ) -> Option<Result<Option<prost_reflect::DynamicMessage>, RpcStatus>> {
+        match self {
+            LiveCall::Server(call) => Some(call.next().await),
+            LiveCall::Bidi(call) => Some(call.next().await),
+            LiveCall::Client(_) => None,
+        }
+    }
+}
+
 /// Where a stream stands.
 pub enum Phase {
     /// Opened from the oplog: answered from recorded entries, no network
@@ -105,6 +120,8 @@ pub struct StreamSlot {
 pub struct StreamTable {
     next_rep: u32,
     slots: HashMap<u32, StreamSlot>,
+    /// Entries were handed to the store since the last commit made here.
+    pub uncommitted: bool,
 }
 
 impl StreamTable {
@@ -234,20 +251,29 @@ pub async fn close_durably(
     let worker = ctx.grpc.worker.clone();
     ctx.grpc.oplog.append(&worker, batch).await?;
     ctx.grpc.oplog.commit(&worker).await?;
+    ctx.grpc.streams.uncommitted = false;
     Ok(())
 }
 
-/// Before the worker waits on the network: makes every buffered entry
-/// durable, so that frames the guest has already seen survive a crash
-/// during the wait (a guest that finds its frames ready pays no flush).
+/// How long a step may wait on the network before the worker makes what it
+/// has journaled durable: long waits (a slow server, a parked call) never
+/// leave frames the guest has seen only in memory, while a stream whose
+/// frames keep coming pays no flush per frame.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Makes every journaled entry durable, if any is not yet: the ones buffered
+/// here and the ones already handed to the store by [`spill`].
 pub async fn commit_before_waiting(ctx: &mut WorkerCtx) -> wasmtime::Result<()> {
-    if ctx.journal.pending_len() == 0 {
+    let pending = ctx.journal.take_pending();
+    if pending.is_empty() && !ctx.grpc.streams.uncommitted {
         return Ok(());
     }
-    let batch = ctx.journal.take_pending();
     let worker = ctx.grpc.worker.clone();
-    ctx.grpc.oplog.append(&worker, batch).await?;
+    if !pending.is_empty() {
+        ctx.grpc.oplog.append(&worker, pending).await?;
+    }
     ctx.grpc.oplog.commit(&worker).await?;
+    ctx.grpc.streams.uncommitted = false;
     Ok(())
 }
 
@@ -258,6 +284,7 @@ pub async fn spill(ctx: &mut WorkerCtx) -> wasmtime::Result<()> {
         let batch = ctx.journal.take_pending();
         let worker = ctx.grpc.worker.clone();
         ctx.grpc.oplog.append(&worker, batch).await?;
+        ctx.grpc.streams.uncommitted = true;
     }
     Ok(())
 }

@@ -11,11 +11,9 @@ use reprise_oplog::{EntryKind, Payload};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{ResourceDynamic, Val};
 
-use futures::FutureExt as _;
-
 use super::{
-    LiveCall, Phase, StreamSlot, close_durably, closed_entry, commit_before_waiting, interrupted,
-    spill, status_of_closed, unit_result,
+    LiveCall, PATIENCE, Phase, StreamSlot, close_durably, closed_entry, commit_before_waiting,
+    interrupted, spill, status_of_closed, unit_result,
 };
 use crate::durable::Recorded;
 use crate::error::Error;
@@ -252,23 +250,18 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
         };
     }
     go_live(ctx, slot).await?;
-    // Reading is cancel-safe: a step that is not ready yet is dropped and
-    // awaited again after the commit.
+    // Reading is cancel-safe: a wait cut short by the timeout loses nothing.
     let received = match &mut slot.phase {
-        Phase::Live(LiveCall::Server(call)) => match call.next().now_or_never() {
-            Some(received) => received,
-            None => {
-                commit_before_waiting(ctx).await?;
-                call.next().await
-            }
-        },
-        Phase::Live(LiveCall::Bidi(call)) => match call.next().now_or_never() {
-            Some(received) => received,
-            None => {
-                commit_before_waiting(ctx).await?;
-                call.next().await
-            }
-        },
+        Phase::Live(call) => {
+            let waited = match tokio::time::timeout(PATIENCE, call.next()).await {
+                Ok(received) => received,
+                Err(_) => {
+                    commit_before_waiting(ctx).await?;
+                    call.next().await
+                }
+            };
+            waited.ok_or_else(|| host_error(format!("{attempted}: this stream has no `next`")))?
+        }
         Phase::Closed(status) => {
             let status = status.clone();
             return closed_next(slot, status.as_ref())
