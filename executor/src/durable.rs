@@ -247,7 +247,7 @@ impl SharedJournal {
     pub fn replay_stream_step(
         &self,
         open: OplogIndex,
-        attempted: &str,
+        attempted: impl FnOnce() -> String,
     ) -> Result<Option<Recorded>> {
         let mut journal = self.lock();
         let Some(next) = journal.replay.front() else {
@@ -264,7 +264,7 @@ impl SharedJournal {
                 worker: journal.worker.clone(),
                 index: next.index,
                 recorded: describe_with_stream(&next.entry.kind),
-                attempted: attempted.to_owned(),
+                attempted: attempted(),
             });
         }
         journal.replayed_calls += 1;
@@ -500,7 +500,10 @@ mod tests {
         }
         let open = OplogIndex::new(2).unwrap();
         for expected in [&b"one"[..], b"two"] {
-            let step = journal.replay_stream_step(open, "next").unwrap().unwrap();
+            let step = journal
+                .replay_stream_step(open, || "next".into())
+                .unwrap()
+                .unwrap();
             match step.entry.kind {
                 EntryKind::StreamFrameReceived { frame, .. } => {
                     assert_eq!(frame.as_bytes(), expected)
@@ -508,7 +511,12 @@ mod tests {
                 other => panic!("expected a received frame, got {other:?}"),
             }
         }
-        assert!(journal.replay_stream_step(open, "next").unwrap().is_none());
+        assert!(
+            journal
+                .replay_stream_step(open, || "next".into())
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(journal.replayed_calls(), 3);
         assert!(matches!(
             journal.replay_stream_open("svc/List", b"req").unwrap(),
@@ -530,7 +538,7 @@ mod tests {
     fn step_on_another_stream_is_a_divergence_naming_both() {
         let journal = SharedJournal::new(worker(), vec![recorded(5, received(2, b"x"))]);
         let err = journal
-            .replay_stream_step(OplogIndex::new(3).unwrap(), "`next` on stream 3")
+            .replay_stream_step(OplogIndex::new(3).unwrap(), || "`next` on stream 3".into())
             .unwrap_err()
             .to_string();
         assert!(err.contains("opened at index 2"), "{err}");

@@ -219,10 +219,13 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
             .map(Some)
             .map_err(host_error);
     }
-    let attempted = format!(
-        "`next` on the `{}` stream opened at index {}",
-        slot.binding.journal_name, slot.open_index
-    );
+    let (binding, open) = (slot.binding.clone(), slot.open_index);
+    let attempted = move || {
+        format!(
+            "`next` on the `{}` stream opened at index {open}",
+            binding.journal_name
+        )
+    };
     if let Some(recorded) = ctx
         .journal
         .replay_stream_step(slot.open_index, &attempted)?
@@ -246,7 +249,7 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
             }
-            _ => Err(divergence(ctx, &recorded, attempted)),
+            _ => Err(divergence(ctx, &recorded, attempted())),
         };
     }
     go_live(ctx, slot).await?;
@@ -260,7 +263,8 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
                     call.next().await
                 }
             };
-            waited.ok_or_else(|| host_error(format!("{attempted}: this stream has no `next`")))?
+            waited
+                .ok_or_else(|| host_error(format!("{}: this stream has no `next`", attempted())))?
         }
         Phase::Closed(status) => {
             let status = status.clone();
@@ -270,7 +274,8 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
         }
         _ => {
             return Err(host_error(format!(
-                "{attempted}: this stream has no `next`"
+                "{}: this stream has no `next`",
+                attempted()
             )));
         }
     };
@@ -342,15 +347,17 @@ async fn send(
     if let Phase::Closed(status) = &slot.phase {
         return Ok(Some(closed_send(slot, status.as_ref())));
     }
-    let attempted = format!(
-        "`send` on the `{}` stream opened at index {} (frame {})",
-        slot.binding.journal_name,
-        slot.open_index,
-        reprise_oplog::RequestHash::of(&frame)
-    );
+    let (binding, open) = (slot.binding.clone(), slot.open_index);
+    let attempted = move |frame: &[u8]| {
+        format!(
+            "`send` on the `{}` stream opened at index {open} (frame {})",
+            binding.journal_name,
+            reprise_oplog::RequestHash::of(frame)
+        )
+    };
     if let Some(recorded) = ctx
         .journal
-        .replay_stream_step(slot.open_index, &attempted)?
+        .replay_stream_step(slot.open_index, || attempted(&frame))?
     {
         return match &recorded.entry.kind {
             EntryKind::StreamFrameSent { frame: sent, .. } if sent.as_bytes() == frame => {
@@ -371,7 +378,7 @@ async fn send(
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
             }
-            _ => Err(divergence(ctx, &recorded, attempted)),
+            _ => Err(divergence(ctx, &recorded, attempted(&frame))),
         };
     }
     go_live(ctx, slot).await?;
@@ -384,7 +391,8 @@ async fn send(
         }
         _ => {
             return Err(host_error(format!(
-                "{attempted}: this stream has no `send`"
+                "{}: this stream has no `send`",
+                attempted(&frame)
             )));
         }
     };
@@ -438,10 +446,13 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
             .map(Some)
             .map_err(host_error);
     }
-    let attempted = format!(
-        "`finish` of the `{}` call opened at index {}",
-        slot.binding.journal_name, slot.open_index
-    );
+    let (binding, open) = (slot.binding.clone(), slot.open_index);
+    let attempted = move || {
+        format!(
+            "`finish` of the `{}` call opened at index {open}",
+            binding.journal_name
+        )
+    };
     if let Some(recorded) = ctx
         .journal
         .replay_stream_step(slot.open_index, &attempted)?
@@ -463,7 +474,7 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
                             },
                         ..
                     }) => slot.phase = Phase::Closed(None),
-                    Some(other) => return Err(divergence(ctx, &other, attempted)),
+                    Some(other) => return Err(divergence(ctx, &other, attempted())),
                     None => close_durably(ctx, slot, None).await?,
                 }
                 closed_finish(slot, None)
@@ -482,7 +493,7 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
             }
-            _ => Err(divergence(ctx, &recorded, attempted)),
+            _ => Err(divergence(ctx, &recorded, attempted())),
         };
     }
     go_live(ctx, slot).await?;
@@ -499,7 +510,8 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
         }
         _ => {
             return Err(host_error(format!(
-                "{attempted}: this stream has no `finish`"
+                "{}: this stream has no `finish`",
+                attempted()
             )));
         }
     };
@@ -552,10 +564,13 @@ fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
     if matches!(slot.phase, Phase::Closed(_)) {
         return Ok(());
     }
-    let attempted = format!(
-        "cancelling the `{}` stream opened at index {}",
-        slot.binding.journal_name, slot.open_index
-    );
+    let (binding, open) = (slot.binding.clone(), slot.open_index);
+    let attempted = move || {
+        format!(
+            "cancelling the `{}` stream opened at index {open}",
+            binding.journal_name
+        )
+    };
     let status = RpcStatus::new(
         Code::Cancelled,
         format!("`{}` was cancelled by the guest", slot.binding.journal_name),
@@ -576,7 +591,7 @@ fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
                 slot.phase = Phase::Closed(recorded_status);
                 Ok(())
             }
-            _ => Err(divergence(ctx, &recorded, attempted)),
+            _ => Err(divergence(ctx, &recorded, attempted())),
         };
     }
     match &mut slot.phase {
