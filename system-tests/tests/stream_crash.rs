@@ -59,21 +59,32 @@ fn deploy(scene: &Scene, server: &TestServer) -> Api {
     Api::new(scene.url())
 }
 
-/// Starts `function(params)` under `key` in the background, waits until the
-/// server holds the call, SIGKILLs the executor (the caller sees its
-/// connection drop), releases the server and waits until the server saw the
-/// client go away; then restarts the executor, which finishes the pending
-/// invocation during start-up.
+/// An invocation to cut by a crash: the export, its WAVE parameters and its
+/// idempotency key.
+struct Invocation {
+    function: &'static str,
+    params: Vec<String>,
+    key: &'static str,
+}
+
+/// Starts the invocation in the background, waits until the server holds
+/// the call and the worker has made `journaled` (entry kind, count) durable,
+/// SIGKILLs the executor (the caller sees its connection drop), releases the
+/// server and waits until the server saw the client go away; then restarts
+/// the executor, which finishes the pending invocation during start-up.
 async fn kill_while_parked(
     scene: &mut Scene,
     server: &TestServer,
     api: &Api,
     method: &str,
-    function: &'static str,
-    params: Vec<String>,
-    key: &'static str,
+    invocation: Invocation,
     journaled: (&str, usize),
 ) {
+    let Invocation {
+        function,
+        params,
+        key,
+    } = invocation;
     let pending = {
         let api = api.clone();
         tokio::spawn(async move {
@@ -325,9 +336,11 @@ async fn kill9_mid_server_stream_reopens_and_delivers_every_feature_once() {
         &server,
         &api,
         "ListFeatures",
-        "list-features-resilient",
-        rect.clone(),
-        "list-1",
+        Invocation {
+            function: "list-features-resilient",
+            params: rect.clone(),
+            key: "list-1",
+        },
         ("StreamFrameReceived", 3),
     )
     .await;
@@ -440,9 +453,11 @@ async fn kill9_mid_client_stream_reissues_the_call_with_the_same_key() {
         &server,
         &api,
         "RecordRoute",
-        "record-route",
-        vec![route.clone()],
-        "route-1",
+        Invocation {
+            function: "record-route",
+            params: vec![route.clone()],
+            key: "route-1",
+        },
         ("StreamFrameSent", 5),
     )
     .await;
@@ -511,9 +526,11 @@ async fn kill9_mid_bidi_stream_fails_with_unavailable_and_is_not_reissued() {
         &server,
         &api,
         "RouteChat",
-        "route-chat",
-        vec![notes.clone()],
-        "chat-1",
+        Invocation {
+            function: "route-chat",
+            params: vec![notes.clone()],
+            key: "chat-1",
+        },
         ("StreamFrameReceived", 1),
     )
     .await;
