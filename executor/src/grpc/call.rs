@@ -24,7 +24,7 @@ use reprise_oplog::{
 };
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
-use wasmtime::component::{Val, wasm_wave};
+use wasmtime::component::{Type, Val, wasm_wave};
 
 use crate::deps::GrpcDependencyConfig;
 use crate::durable::Replayed;
@@ -55,6 +55,57 @@ fn host_error(message: String) -> wasmtime::Error {
     wasmtime::Error::msg(message)
 }
 
+/// The type of a gRPC host function's one result (`result<_, rpc-status>`),
+/// checking there is exactly one result slot.
+pub fn single_result(
+    binding: &MethodBinding,
+    ty: &ComponentFunc,
+    results: &[Val],
+) -> wasmtime::Result<Type> {
+    let name = &binding.journal_name;
+    let result_ty = ty
+        .results()
+        .next()
+        .ok_or_else(|| host_error(format!("`{name}` must return a result")))?;
+    if results.len() != 1 {
+        return Err(host_error(format!(
+            "`{name}` must return exactly one value"
+        )));
+    }
+    Ok(result_ty)
+}
+
+/// The journaled form of a call's parameters: their WAVE text, joined.
+pub fn request_text(params: &[Val]) -> wasmtime::Result<String> {
+    Ok(params
+        .iter()
+        .map(|v| {
+            wasm_wave::to_string(v)
+                .map_err(|e| host_error(format!("cannot journal the request: {e}")))
+        })
+        .collect::<wasmtime::Result<Vec<_>>>()?
+        .join(", "))
+}
+
+/// A recorded result (WAVE text) decoded with the function's result type.
+pub fn recorded_result(
+    binding: &MethodBinding,
+    result_ty: &Type,
+    payload: &Payload,
+) -> wasmtime::Result<Val> {
+    let name = &binding.journal_name;
+    let text = std::str::from_utf8(payload.as_bytes()).map_err(|_| {
+        host_error(format!(
+            "recorded result of `{name}` is not UTF-8 WAVE text"
+        ))
+    })?;
+    wasm_wave::from_str::<Val>(result_ty, text).map_err(|e| {
+        host_error(format!(
+            "recorded result of `{name}` does not fit the function's result type: {e}"
+        ))
+    })
+}
+
 /// Implements the host function of a unary method.
 pub async fn durable_unary(
     mut store: StoreContextMut<'_, WorkerCtx>,
@@ -63,24 +114,8 @@ pub async fn durable_unary(
     params: &[Val],
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
-    let result_ty = ty
-        .results()
-        .next()
-        .ok_or_else(|| host_error(format!("`{}` must return a result", binding.journal_name)))?;
-    if results.len() != 1 {
-        return Err(host_error(format!(
-            "`{}` must return exactly one value",
-            binding.journal_name
-        )));
-    }
-    let request_text = params
-        .iter()
-        .map(|v| {
-            wasm_wave::to_string(v)
-                .map_err(|e| host_error(format!("cannot journal the request: {e}")))
-        })
-        .collect::<wasmtime::Result<Vec<_>>>()?
-        .join(", ");
+    let result_ty = single_result(binding, &ty, results)?;
+    let request_text = request_text(params)?;
 
     let ctx = store.data_mut();
     let journal = ctx.journal.clone();
@@ -91,18 +126,7 @@ pub async fn durable_unary(
         .replay_import(&binding.journal_name, request_text.as_bytes())?
     {
         Replayed::Result(payload) => {
-            let text = std::str::from_utf8(payload.as_bytes()).map_err(|_| {
-                host_error(format!(
-                    "recorded result of `{}` is not UTF-8 WAVE text",
-                    binding.journal_name
-                ))
-            })?;
-            results[0] = wasm_wave::from_str::<Val>(&result_ty, text).map_err(|e| {
-                host_error(format!(
-                    "recorded result of `{}` does not fit the function's result type: {e}",
-                    binding.journal_name
-                ))
-            })?;
+            results[0] = recorded_result(binding, &result_ty, &payload)?;
             return Ok(());
         }
         Replayed::Interrupted(index) => {

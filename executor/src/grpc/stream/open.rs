@@ -18,7 +18,7 @@ use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
 
 use super::{LiveCall, Phase, StreamSlot, closed_entry, status_err, stream_kind};
 use crate::durable::StreamOpenReplay;
-use crate::grpc::call::MethodBinding;
+use crate::grpc::call::{MethodBinding, recorded_result, request_text, single_result};
 use crate::worker::WorkerCtx;
 
 fn host_error(message: String) -> wasmtime::Error {
@@ -71,25 +71,10 @@ pub async fn open_stream(
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
     let name = &binding.journal_name;
-    let result_ty = ty
-        .results()
-        .next()
-        .ok_or_else(|| host_error(format!("`{name}` must return a result")))?;
-    if results.len() != 1 {
-        return Err(host_error(format!(
-            "`{name}` must return exactly one value"
-        )));
-    }
+    let result_ty = single_result(binding, &ty, results)?;
     let kind = stream_kind(binding.method().kind)
         .ok_or_else(|| host_error(format!("`{name}` is not a streaming method")))?;
-    let request_text = params
-        .iter()
-        .map(|v| {
-            wasm_wave::to_string(v)
-                .map_err(|e| host_error(format!("cannot journal the request: {e}")))
-        })
-        .collect::<wasmtime::Result<Vec<_>>>()?
-        .join(", ");
+    let request_text = request_text(params)?;
     let decoded = decode_request(binding, params);
 
     let ctx = store.data_mut();
@@ -111,16 +96,7 @@ pub async fn open_stream(
 
     let slot = match journal.replay_stream_open(name, request_text.as_bytes())? {
         StreamOpenReplay::Failed(payload) => {
-            let text = std::str::from_utf8(payload.as_bytes()).map_err(|_| {
-                host_error(format!(
-                    "recorded result of `{name}` is not UTF-8 WAVE text"
-                ))
-            })?;
-            results[0] = wasm_wave::from_str::<Val>(&result_ty, text).map_err(|e| {
-                host_error(format!(
-                    "recorded result of `{name}` does not fit the function's result type: {e}"
-                ))
-            })?;
+            results[0] = recorded_result(binding, &result_ty, &payload)?;
             return Ok(());
         }
         StreamOpenReplay::Opened(open_index) => {

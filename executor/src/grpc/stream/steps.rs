@@ -139,6 +139,38 @@ pub async fn drop_stream(
     cancel(ctx, &mut slot)
 }
 
+/// Describes a step on `slot` for divergence messages, lazily (only a
+/// divergence pays for the formatting).
+fn step_description(slot: &StreamSlot, what: &'static str) -> impl Fn() -> String + use<> {
+    let (binding, open) = (slot.binding.clone(), slot.open_index);
+    move || {
+        format!(
+            "{what} the `{}` stream opened at index {open}",
+            binding.journal_name
+        )
+    }
+}
+
+/// The status of a recorded `StreamClosed` (`None`: a successful end).
+fn recorded_close(ctx: &WorkerCtx, recorded: &Recorded) -> wasmtime::Result<Option<RpcStatus>> {
+    match &recorded.entry.kind {
+        EntryKind::StreamClosed {
+            code,
+            message,
+            details,
+            ..
+        } => status_of_closed(*code, message, details).map_err(|e| malformed(ctx, recorded, e)),
+        other => Err(malformed(
+            ctx,
+            recorded,
+            format!(
+                "expected the end of a stream, found {}",
+                crate::durable::describe(other)
+            ),
+        )),
+    }
+}
+
 /// The guest value of a response frame for `next`: `option<resp>`, or
 /// `bool` for an empty response message.
 fn next_value(slot: &StreamSlot, frame: Option<&[u8]>) -> Result<Val, String> {
@@ -219,13 +251,7 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
             .map(Some)
             .map_err(host_error);
     }
-    let (binding, open) = (slot.binding.clone(), slot.open_index);
-    let attempted = move || {
-        format!(
-            "`next` on the `{}` stream opened at index {open}",
-            binding.journal_name
-        )
-    };
+    let attempted = step_description(slot, "`next` on");
     if let Some(recorded) = ctx
         .journal
         .replay_stream_step(slot.open_index, &attempted)?
@@ -237,14 +263,8 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
                     .map_err(|e| malformed(ctx, &recorded, format!("recorded response: {e}")))?;
                 Ok(Some(ok(value)))
             }
-            EntryKind::StreamClosed {
-                code,
-                message,
-                details,
-                ..
-            } => {
-                let status = status_of_closed(*code, message, details)
-                    .map_err(|e| malformed(ctx, &recorded, e))?;
+            EntryKind::StreamClosed { .. } => {
+                let status = recorded_close(ctx, &recorded)?;
                 let value = closed_next(slot, status.as_ref()).map_err(host_error)?;
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
@@ -366,14 +386,8 @@ async fn send(
                 }
                 Ok(Some(unit_result(Ok(()))))
             }
-            EntryKind::StreamClosed {
-                code,
-                message,
-                details,
-                ..
-            } => {
-                let status = status_of_closed(*code, message, details)
-                    .map_err(|e| malformed(ctx, &recorded, e))?;
+            EntryKind::StreamClosed { .. } => {
+                let status = recorded_close(ctx, &recorded)?;
                 let value = closed_send(slot, status.as_ref());
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
@@ -446,13 +460,7 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
             .map(Some)
             .map_err(host_error);
     }
-    let (binding, open) = (slot.binding.clone(), slot.open_index);
-    let attempted = move || {
-        format!(
-            "`finish` of the `{}` call opened at index {open}",
-            binding.journal_name
-        )
-    };
+    let attempted = step_description(slot, "`finish` of");
     if let Some(recorded) = ctx
         .journal
         .replay_stream_step(slot.open_index, &attempted)?
@@ -481,14 +489,8 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
                     .map(Some)
                     .map_err(|e| malformed(ctx, &recorded, format!("recorded response: {e}")))
             }
-            EntryKind::StreamClosed {
-                code,
-                message,
-                details,
-                ..
-            } => {
-                let status = status_of_closed(*code, message, details)
-                    .map_err(|e| malformed(ctx, &recorded, e))?;
+            EntryKind::StreamClosed { .. } => {
+                let status = recorded_close(ctx, &recorded)?;
                 let value = closed_finish(slot, status.as_ref()).map_err(host_error)?;
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
@@ -564,13 +566,7 @@ fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
     if matches!(slot.phase, Phase::Closed(_)) {
         return Ok(());
     }
-    let (binding, open) = (slot.binding.clone(), slot.open_index);
-    let attempted = move || {
-        format!(
-            "cancelling the `{}` stream opened at index {open}",
-            binding.journal_name
-        )
-    };
+    let attempted = step_description(slot, "cancelling");
     let status = RpcStatus::new(
         Code::Cancelled,
         format!("`{}` was cancelled by the guest", slot.binding.journal_name),
@@ -580,14 +576,8 @@ fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
         .replay_stream_step(slot.open_index, &attempted)?
     {
         return match &recorded.entry.kind {
-            EntryKind::StreamClosed {
-                code,
-                message,
-                details,
-                ..
-            } => {
-                let recorded_status = status_of_closed(*code, message, details)
-                    .map_err(|e| malformed(ctx, &recorded, e))?;
+            EntryKind::StreamClosed { .. } => {
+                let recorded_status = recorded_close(ctx, &recorded)?;
                 slot.phase = Phase::Closed(recorded_status);
                 Ok(())
             }
