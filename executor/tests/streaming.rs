@@ -544,3 +544,42 @@ async fn a_tampered_sent_frame_is_a_divergence() {
     let info = executor.worker_info(&original).await.unwrap();
     assert_eq!(info.state, WorkerState::Idle);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_and_dropped_streams_replay_without_the_network() {
+    let server = spawn_test_service_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let w;
+    let length;
+    {
+        let executor = open(&dir).await;
+        w = worker(&executor, INTEROP_CLIENT, interop_dep(&server), "cancels").await;
+        assert_eq!(
+            call(&executor, &w, "cancel-after-first-response", &[]).await,
+            "ok"
+        );
+        assert_eq!(
+            call(&executor, &w, "drop-stream", &["100", "16"]).await,
+            "ok(1)"
+        );
+        assert_eq!(call(&executor, &w, "ping-pong", &[]).await, "ok");
+        length = executor.worker_info(&w).await.unwrap().oplog_length;
+        // Both the cancel and the drop are journaled as CANCELLED closes.
+        let entries = executor.oplog().read_all(&w).await.unwrap();
+        let cancelled = entries
+            .iter()
+            .filter(|e| matches!(e.kind, EntryKind::StreamClosed { code: 1, .. }))
+            .count();
+        assert_eq!(cancelled, 2, "{:#?}", names(&entries));
+    }
+    let before = server.state.all_calls();
+
+    let executor = open(&dir).await;
+    let info = executor.worker_info(&w).await.expect("the worker replays");
+    assert_eq!(info.state, WorkerState::Idle);
+    assert_eq!(info.invocations, 3);
+    assert_eq!(info.oplog_length, length, "replay appended nothing");
+    assert_eq!(server.state.all_calls(), before, "replay made no call");
+    // And it carries on live.
+    assert_eq!(call(&executor, &w, "empty-stream", &[]).await, "ok");
+}
