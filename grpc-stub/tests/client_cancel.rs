@@ -1,5 +1,6 @@
-//! Cancelling a streaming call must reset it on the server, never look like
-//! a request stream that ended normally (which a server would act upon).
+//! Streaming handles beyond the basics: cancelling a call must reset it on
+//! the server, never look like a request stream that ended normally (which a
+//! server would act upon); raw handles hand over the responses' wire bytes.
 
 mod client_support;
 
@@ -88,4 +89,66 @@ async fn finishing_a_client_stream_is_not_a_cancellation() {
     drop(call);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.state.cancelled("RecordRoute"), 0);
+}
+
+#[tokio::test]
+async fn raw_streams_hand_over_the_wire_bytes() {
+    use prost::Message as _;
+    use reprise_system_tests::feature;
+    use reprise_system_tests::proto::routeguide::{Feature, Rectangle, RouteNote};
+
+    let server = spawn_route_guide_server().await.expect("server");
+    let client = GrpcClient::new(&server.endpoint(), ClientConfig::default()).expect("client");
+    let rect = Rectangle {
+        lo: feature(2).location,
+        hi: feature(4).location,
+    };
+    let mut stream = client
+        .server_streaming_raw(
+            &method("routeguide.RouteGuide", "ListFeatures"),
+            dynamic("routeguide.Rectangle", &rect),
+            &CallOptions::new(),
+        )
+        .expect("list");
+    let mut features = Vec::new();
+    while let Some(bytes) = tokio::time::timeout(LIMIT, stream.next())
+        .await
+        .expect("in time")
+        .expect("ok")
+    {
+        features.push(Feature::decode(bytes.as_slice()).expect("a Feature"));
+        assert!(features.len() <= 10);
+    }
+    assert_eq!(features, vec![feature(2), feature(3), feature(4)]);
+
+    // Bidi: the second note at a place brings the first one back, as bytes.
+    let mut chat = client
+        .bidi_streaming_raw(
+            &method("routeguide.RouteGuide", "RouteChat"),
+            &CallOptions::new(),
+        )
+        .expect("chat");
+    let note = |text: &str| RouteNote {
+        location: feature(1).location,
+        message: text.into(),
+    };
+    for text in ["first", "second"] {
+        tokio::time::timeout(
+            LIMIT,
+            chat.send(dynamic("routeguide.RouteNote", &note(text))),
+        )
+        .await
+        .expect("in time")
+        .expect("send");
+    }
+    chat.close_send();
+    let echoed = tokio::time::timeout(LIMIT, chat.next())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("one note back");
+    assert_eq!(
+        RouteNote::decode(echoed.as_slice()).expect("a note"),
+        note("first")
+    );
 }

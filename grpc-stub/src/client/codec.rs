@@ -51,6 +51,43 @@ impl Codec for DynamicCodec {
     }
 }
 
+/// Encodes `DynamicMessage` requests and hands responses over as their raw
+/// protobuf bytes, undecoded: for callers that decode (or store) the bytes
+/// themselves and should not pay for a `DynamicMessage` in between.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Outgoing;
+    type Decode = Vec<u8>;
+    type Encoder = DynamicEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        DynamicEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+/// Copies a response's protobuf bytes out, undecoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        use prost::bytes::Buf as _;
+        let mut bytes = vec![0; src.remaining()];
+        src.copy_to_slice(&mut bytes);
+        Ok(Some(bytes))
+    }
+}
+
 /// Writes a `DynamicMessage` in protobuf binary form.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DynamicEncoder;

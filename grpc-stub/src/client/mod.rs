@@ -32,7 +32,7 @@ use tonic::client::Grpc;
 use tonic::transport::{Channel, Endpoint};
 
 pub use auth::ClientAuth;
-pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder, Outgoing};
+pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder, Outgoing, RawCodec, RawDecoder};
 pub use metadata::{Metadata, MetadataEntry, MetadataValue};
 pub use options::{
     CallOptions, ClientConfig, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_WINDOW, IDEMPOTENCY_KEY,
@@ -364,6 +364,31 @@ impl GrpcClient {
         request: DynamicMessage,
         options: &CallOptions,
     ) -> Result<ServerStream, RpcStatus> {
+        self.open_server_streaming(method, request, options, DynamicCodec::new(method.output()))
+    }
+
+    /// [`Self::server_streaming`], with every response handed over as its
+    /// raw protobuf bytes (not decoded, not checked against the output type).
+    pub fn server_streaming_raw(
+        &self,
+        method: &MethodDescriptor,
+        request: DynamicMessage,
+        options: &CallOptions,
+    ) -> Result<ServerStream<Vec<u8>>, RpcStatus> {
+        self.open_server_streaming(method, request, options, RawCodec)
+    }
+
+    fn open_server_streaming<C, M>(
+        &self,
+        method: &MethodDescriptor,
+        request: DynamicMessage,
+        options: &CallOptions,
+        codec: C,
+    ) -> Result<ServerStream<M>, RpcStatus>
+    where
+        C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
+        M: Send + Sync + 'static,
+    {
         check_input(method, &method.input(), &request)?;
         let prepared = self.prepare(
             method,
@@ -371,7 +396,7 @@ impl GrpcClient {
             tokio_stream::once(Outgoing::Request(request)),
             options,
         )?;
-        Ok(ServerStream::new(self.start(method, prepared)?))
+        Ok(ServerStream::new(self.start(prepared, codec)?))
     }
 
     /// Starts a client-streaming call; send requests with
@@ -383,7 +408,7 @@ impl GrpcClient {
     ) -> Result<ClientStream, RpcStatus> {
         let (requests, stream) = Requests::channel(method, self.config.stream_buffer);
         let prepared = self.prepare(method, CallKind::ClientStreaming, stream, options)?;
-        let driver = self.start(method, prepared)?;
+        let driver = self.start(prepared, DynamicCodec::new(method.output()))?;
         Ok(ClientStream::new(requests, driver))
     }
 
@@ -393,19 +418,40 @@ impl GrpcClient {
         method: &MethodDescriptor,
         options: &CallOptions,
     ) -> Result<BidiStream, RpcStatus> {
+        self.open_bidi_streaming(method, options, DynamicCodec::new(method.output()))
+    }
+
+    /// [`Self::bidi_streaming`], with every response handed over as its raw
+    /// protobuf bytes (not decoded, not checked against the output type).
+    pub fn bidi_streaming_raw(
+        &self,
+        method: &MethodDescriptor,
+        options: &CallOptions,
+    ) -> Result<BidiStream<Vec<u8>>, RpcStatus> {
+        self.open_bidi_streaming(method, options, RawCodec)
+    }
+
+    fn open_bidi_streaming<C, M>(
+        &self,
+        method: &MethodDescriptor,
+        options: &CallOptions,
+        codec: C,
+    ) -> Result<BidiStream<M>, RpcStatus>
+    where
+        C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
+        M: Send + Sync + 'static,
+    {
         let (requests, stream) = Requests::channel(method, self.config.stream_buffer);
         let prepared = self.prepare(method, CallKind::Bidi, stream, options)?;
-        let driver = self.start(method, prepared)?;
+        let driver = self.start(prepared, codec)?;
         Ok(BidiStream::new(requests, driver))
     }
 
-    fn start<S>(
-        &self,
-        method: &MethodDescriptor,
-        prepared: Prepared<S>,
-    ) -> Result<Driver, RpcStatus>
+    fn start<S, C, M>(&self, prepared: Prepared<S>, codec: C) -> Result<Driver<M>, RpcStatus>
     where
         S: tokio_stream::Stream<Item = Outgoing> + Send + 'static,
+        C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
+        M: Send + Sync + 'static,
     {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             RpcStatus::new(
@@ -423,7 +469,7 @@ impl GrpcClient {
             self.grpc(),
             request,
             path,
-            DynamicCodec::new(method.output()),
+            codec,
             context,
             self.config.stream_buffer,
         ))

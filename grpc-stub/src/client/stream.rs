@@ -12,28 +12,29 @@ use tonic::transport::Channel;
 
 use super::codec::Outgoing;
 use super::requests::{Requests, SendFailure};
-use super::{CallContext, DynamicCodec, UnaryResponse};
+use super::{CallContext, UnaryResponse};
 use crate::client::metadata::Metadata;
 use crate::status::{Code, RpcStatus};
 
-/// What the driver reports, in order: headers, messages, then the outcome.
-pub(crate) enum Event {
+/// What the driver reports, in order: headers, messages (of type `M`:
+/// decoded messages, or raw protobuf bytes), then the outcome.
+pub(crate) enum Event<M> {
     Headers(Metadata),
-    Message(DynamicMessage),
+    Message(M),
     /// Trailers on success, the status on failure.
     Done(Result<Metadata, RpcStatus>),
 }
 
 /// The receiving end of a running call.
-pub(crate) struct Driver {
-    events: mpsc::Receiver<Event>,
+pub(crate) struct Driver<M = DynamicMessage> {
+    events: mpsc::Receiver<Event<M>>,
     task: JoinHandle<()>,
     headers: Option<Metadata>,
     trailers: Option<Metadata>,
     outcome: Option<Result<(), RpcStatus>>,
 }
 
-impl std::fmt::Debug for Driver {
+impl<M> std::fmt::Debug for Driver<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("headers", &self.headers)
@@ -43,24 +44,26 @@ impl std::fmt::Debug for Driver {
     }
 }
 
-impl Drop for Driver {
+impl<M> Drop for Driver<M> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
 /// Spawns the task that performs a call and reports its events.
-pub(crate) fn drive<S>(
+pub(crate) fn drive<S, C, M>(
     runtime: &Handle,
     mut grpc: Grpc<Channel>,
     request: tonic::Request<S>,
     path: http::uri::PathAndQuery,
-    codec: DynamicCodec,
+    codec: C,
     context: CallContext,
     buffer: usize,
-) -> Driver
+) -> Driver<M>
 where
     S: tokio_stream::Stream<Item = Outgoing> + Send + 'static,
+    C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
+    M: Send + Sync + 'static,
 {
     let (tx, events) = mpsc::channel(buffer);
     let task = runtime.spawn(async move {
@@ -110,10 +113,10 @@ where
     }
 }
 
-impl Driver {
+impl<M> Driver<M> {
     /// The next response message, `None` after a successful end, or the
     /// call's failure (repeated on every later call).
-    async fn next(&mut self) -> Result<Option<DynamicMessage>, RpcStatus> {
+    async fn next(&mut self) -> Result<Option<M>, RpcStatus> {
         loop {
             if let Some(outcome) = &self.outcome {
                 return outcome.clone().map(|()| None);
@@ -153,19 +156,19 @@ impl Driver {
 
 /// A running server-streaming call.
 #[derive(Debug)]
-pub struct ServerStream {
-    driver: Driver,
+pub struct ServerStream<M = DynamicMessage> {
+    driver: Driver<M>,
 }
 
-impl ServerStream {
-    pub(crate) fn new(driver: Driver) -> Self {
+impl<M> ServerStream<M> {
+    pub(crate) fn new(driver: Driver<M>) -> Self {
         Self { driver }
     }
 
     /// The next response: `Ok(Some(m))`, `Ok(None)` once the server ended
     /// the stream successfully, or the call's failing status. After the end
     /// every call returns the same outcome again.
-    pub async fn next(&mut self) -> Result<Option<DynamicMessage>, RpcStatus> {
+    pub async fn next(&mut self) -> Result<Option<M>, RpcStatus> {
         self.driver.next().await
     }
 
@@ -274,13 +277,13 @@ impl ClientStream {
 
 /// A running bidirectional-streaming call.
 #[derive(Debug)]
-pub struct BidiStream {
+pub struct BidiStream<M = DynamicMessage> {
     requests: Requests,
-    driver: Driver,
+    driver: Driver<M>,
 }
 
-impl BidiStream {
-    pub(crate) fn new(requests: Requests, driver: Driver) -> Self {
+impl<M> BidiStream<M> {
+    pub(crate) fn new(requests: Requests, driver: Driver<M>) -> Self {
         Self { requests, driver }
     }
 
@@ -314,7 +317,7 @@ impl BidiStream {
     }
 
     /// The next response (see [`ServerStream::next`]).
-    pub async fn next(&mut self) -> Result<Option<DynamicMessage>, RpcStatus> {
+    pub async fn next(&mut self) -> Result<Option<M>, RpcStatus> {
         self.driver.next().await
     }
 

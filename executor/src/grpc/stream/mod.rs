@@ -7,8 +7,10 @@
 //! (buffered, and made durable whenever the worker is about to wait on the
 //! network, and at every commit point):
 //! `StreamOpened` (committed before the call starts; its index gives the
-//! idempotency key), `StreamFrameSent` per successful `send`,
-//! `StreamFrameReceived` per message returned, `StreamClosed` for the end,
+//! idempotency key), `StreamFrameSent` per successful `send` (canonical
+//! protobuf bytes, compared on replay), `StreamFrameReceived` per message
+//! returned (the bytes as they came off the wire, decoded once, straight
+//! into the guest's value), `StreamClosed` for the end,
 //! a failure or a cancellation. After the close, every step answers from the
 //! stream's closed state and journals nothing.
 //!
@@ -62,21 +64,19 @@ pub fn next_resource_type() -> u32 {
 
 /// The network call behind a live stream.
 pub enum LiveCall {
-    /// A server-streaming call.
-    Server(ServerStream),
+    /// A server-streaming call (responses as raw protobuf bytes).
+    Server(ServerStream<Vec<u8>>),
     /// A client-streaming call.
     Client(ClientStream),
-    /// A bidirectional call.
-    Bidi(BidiStream),
+    /// A bidirectional call (responses as raw protobuf bytes).
+    Bidi(BidiStream<Vec<u8>>),
 }
 
 impl LiveCall {
     /// The next response of a server or bidi call (`None` for a client
     /// stream, which has no `next`). Cancel-safe: dropping the future loses
     /// nothing.
-    pub async fn next(
-        &mut self,
-    ) -> Option<Result<Option<prost_reflect::DynamicMessage>, RpcStatus>> {
+    pub async fn next(&mut self) -> Option<Result<Option<Vec<u8>>, RpcStatus>> {
         match self {
             LiveCall::Server(call) => Some(call.next().await),
             LiveCall::Bidi(call) => Some(call.next().await),

@@ -158,13 +158,13 @@ pub async fn open_stream(
             let descriptor = &binding.method().descriptor;
             let started = match (binding.method().kind, request.message) {
                 (CallKind::ServerStreaming, Some(message)) => client
-                    .server_streaming(descriptor, message, &options)
+                    .server_streaming_raw(descriptor, message, &options)
                     .map(LiveCall::Server),
                 (CallKind::ClientStreaming, _) => client
                     .client_streaming(descriptor, &options)
                     .map(LiveCall::Client),
                 (CallKind::Bidi, _) => client
-                    .bidi_streaming(descriptor, &options)
+                    .bidi_streaming_raw(descriptor, &options)
                     .map(LiveCall::Bidi),
                 _ => Err(RpcStatus::new(
                     Code::Internal,

@@ -300,28 +300,25 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
         }
     };
     match received {
-        Ok(Some(message)) => {
-            let frame = canonical_encode(&message);
-            match next_value(slot, Some(&frame)) {
-                Ok(value) => {
-                    slot.received += 1;
-                    ctx.journal.record(EntryKind::StreamFrameReceived {
-                        open_index: slot.open_index,
-                        frame: Payload::new(frame),
-                    });
-                    spill(ctx).await?;
-                    Ok(Some(ok(value)))
-                }
-                Err(e) => {
-                    let status = RpcStatus::new(
-                        Code::Internal,
-                        format!("a response does not fit its WIT type: {e}"),
-                    );
-                    close_durably(ctx, slot, Some(status.clone())).await?;
-                    Ok(Some(super::status_err(&status)))
-                }
+        Ok(Some(frame)) => match next_value(slot, Some(&frame)) {
+            Ok(value) => {
+                slot.received += 1;
+                ctx.journal.record(EntryKind::StreamFrameReceived {
+                    open_index: slot.open_index,
+                    frame: Payload::new(frame),
+                });
+                spill(ctx).await?;
+                Ok(Some(ok(value)))
             }
-        }
+            Err(e) => {
+                let status = RpcStatus::new(
+                    Code::Internal,
+                    format!("a response is not a valid message of the method's output type: {e}"),
+                );
+                close_durably(ctx, slot, Some(status.clone())).await?;
+                Ok(Some(super::status_err(&status)))
+            }
+        },
         Ok(None) => {
             close_durably(ctx, slot, None).await?;
             closed_next(slot, None).map(Some).map_err(host_error)
