@@ -583,3 +583,34 @@ async fn cancelled_and_dropped_streams_replay_without_the_network() {
     // And it carries on live.
     assert_eq!(call(&executor, &w, "empty-stream", &[]).await, "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_steps_are_counted_for_metrics() {
+    use reprise_executor::grpc::stream::counters::COUNTERS;
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let w = worker(
+        &executor,
+        ROUTE_GUIDE_CLIENT,
+        route_guide_dep(&server),
+        "counted",
+    )
+    .await;
+    let rect = whole_database();
+    let params: Vec<&str> = rect.iter().map(String::as_str).collect();
+    // Other tests of this binary run at the same time: counters only grow.
+    let before = COUNTERS.stats();
+    call(&executor, &w, "list-features", &params).await;
+    call(&executor, &w, "record-route", &[&wave_route(&route())]).await;
+    let after = COUNTERS.stats();
+    assert!(after.opened >= before.opened + 2, "{before:?} -> {after:?}");
+    assert!(
+        after.frames_received >= before.frames_received + 11,
+        "ten features and one summary: {before:?} -> {after:?}"
+    );
+    assert!(
+        after.frames_sent >= before.frames_sent + route().len() as u64,
+        "{before:?} -> {after:?}"
+    );
+}

@@ -113,6 +113,41 @@ impl Metrics {
             "Imported calls answered from the oplog while rebuilding workers.",
             stats.replayed_calls,
         );
+        let streams = crate::grpc::stream::counters::COUNTERS.stats();
+        for (name, help, value) in [
+            (
+                "reprise_streams_opened_total",
+                "Streaming gRPC calls started on the network.",
+                streams.opened,
+            ),
+            (
+                "reprise_stream_frames_sent_total",
+                "Request messages sent on streaming calls.",
+                streams.frames_sent,
+            ),
+            (
+                "reprise_stream_frames_received_total",
+                "Response messages of streaming calls handed to guests.",
+                streams.frames_received,
+            ),
+            (
+                "reprise_streams_interrupted_total",
+                "Server and bidi streams failed with unavailable after a restart.",
+                streams.interrupted,
+            ),
+            (
+                "reprise_streams_reissued_total",
+                "Client-streaming calls re-issued after a restart.",
+                streams.reissued,
+            ),
+            (
+                "reprise_streams_cancelled_total",
+                "Streams cancelled by their guest while open.",
+                streams.cancelled,
+            ),
+        ] {
+            metric(name, "counter", help, value);
+        }
         let name = "reprise_invocation_duration_seconds";
         let _ = write!(
             out,
@@ -168,6 +203,19 @@ mod tests {
         );
         assert!(text.contains("reprise_workers_loaded 2\n"), "{text}");
         assert!(text.contains("reprise_replayed_calls_total 7\n"), "{text}");
+        for counter in [
+            "reprise_streams_opened_total",
+            "reprise_stream_frames_sent_total",
+            "reprise_stream_frames_received_total",
+            "reprise_streams_interrupted_total",
+            "reprise_streams_reissued_total",
+            "reprise_streams_cancelled_total",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {counter} counter\n{counter} ")),
+                "{counter}: {text}"
+            );
+        }
         assert!(
             text.contains("reprise_invocation_duration_seconds_sum 60.0205\n"),
             "{text}"

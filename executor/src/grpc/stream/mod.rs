@@ -22,8 +22,9 @@
 //! be resumed and fails with `unavailable` (reason `STREAM_INTERRUPTED`).
 //!
 //! [`open`] holds the opener host functions, [`steps`] the resource methods
-//! and the destructor.
+//! and the destructor, [`counters`] what `GET /metrics` reports of them.
 
+pub mod counters;
 pub mod open;
 pub mod steps;
 

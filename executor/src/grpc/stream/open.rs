@@ -16,6 +16,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
 
+use super::counters::{COUNTERS, StreamEvent};
 use super::{LiveCall, Phase, StreamSlot, closed_entry, status_err, stream_kind};
 use crate::durable::StreamOpenReplay;
 use crate::grpc::call::{MethodBinding, recorded_result, request_text, single_result};
@@ -172,7 +173,10 @@ pub async fn open_stream(
                 )),
             };
             let phase = match started {
-                Ok(call) => Phase::Live(call),
+                Ok(call) => {
+                    COUNTERS.count(StreamEvent::Opened);
+                    Phase::Live(call)
+                }
                 Err(status) => {
                     // The guest gets its stream; its first step reports this.
                     journal.record(closed_entry(open_index, Some(&status)));

@@ -11,6 +11,7 @@ use reprise_oplog::{EntryKind, Payload};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{ResourceDynamic, Val};
 
+use super::counters::{COUNTERS, StreamEvent};
 use super::{
     LiveCall, PATIENCE, Phase, StreamSlot, close_durably, closed_entry, commit_before_waiting,
     interrupted, spill, status_of_closed, unit_result,
@@ -214,6 +215,7 @@ async fn go_live(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result
         tracing::info!(worker = %ctx.grpc.worker, function = %slot.binding.journal_name,
             received = slot.received, "a stream open at a restart cannot be resumed; failing it with unavailable");
         let status = interrupted(&slot.binding, slot.received);
+        COUNTERS.count(StreamEvent::Interrupted);
         return close_durably(ctx, slot, Some(status)).await;
     }
     tracing::info!(worker = %ctx.grpc.worker, function = %slot.binding.journal_name,
@@ -237,6 +239,7 @@ async fn go_live(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result
     .await;
     match reissued {
         Ok(call) => {
+            COUNTERS.count(StreamEvent::Reissued);
             slot.sent.clear();
             slot.phase = Phase::Live(LiveCall::Client(call));
             Ok(())
@@ -303,6 +306,7 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
         Ok(Some(frame)) => match next_value(slot, Some(&frame)) {
             Ok(value) => {
                 slot.received += 1;
+                COUNTERS.count(StreamEvent::FrameReceived);
                 ctx.journal.record(EntryKind::StreamFrameReceived {
                     open_index: slot.open_index,
                     frame: Payload::new(frame),
@@ -409,6 +413,7 @@ async fn send(
     };
     match outcome {
         Ok(()) => {
+            COUNTERS.count(StreamEvent::FrameSent);
             ctx.journal.record(EntryKind::StreamFrameSent {
                 open_index: slot.open_index,
                 frame: Payload::new(frame),
@@ -520,6 +525,7 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
             match finish_value(slot, &frame) {
                 Ok(value) => {
                     slot.received += 1;
+                    COUNTERS.count(StreamEvent::FrameReceived);
                     ctx.journal.record(EntryKind::StreamFrameReceived {
                         open_index: slot.open_index,
                         frame: Payload::new(frame.clone()),
@@ -581,6 +587,7 @@ fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
             _ => Err(divergence(ctx, &recorded, attempted())),
         };
     }
+    COUNTERS.count(StreamEvent::Cancelled);
     match &mut slot.phase {
         Phase::Live(LiveCall::Server(call)) => call.cancel(),
         Phase::Live(LiveCall::Client(call)) => call.cancel(),
