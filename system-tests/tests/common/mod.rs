@@ -139,7 +139,10 @@ impl Scene {
             }
             if let Some(status) = self.child_mut().try_wait().expect("wait") {
                 self.child = None;
-                panic!("the executor exited during start-up with {status}");
+                panic!(
+                    "the executor exited during start-up with {status}; its log:\n{}",
+                    self.log_of_last_start()
+                );
             }
             assert!(
                 Instant::now() < deadline,
