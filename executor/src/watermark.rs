@@ -10,13 +10,19 @@
 //!
 //! Watermarks are written (temp file + rename) after the oplog commit, but
 //! not fsynced: after a process crash they are exact; after an OS crash one
-//! can only be lower than the truth, which never raises a false alarm.
+//! can only be lower than the truth, which never raises a false alarm. Temp
+//! files are named `<worker>~tmp` (`~` cannot occur in a worker id, so they
+//! never pass for a watermark); one left behind by a crash mid-write is
+//! removed when the folder is opened.
 
 use std::path::{Path, PathBuf};
 
 use reprise_oplog::WorkerId;
 
 use crate::error::{Error, Result};
+
+/// Ends the name of a watermark being written; `~` is not allowed in worker ids.
+const TMP_SUFFIX: &str = "~tmp";
 
 /// The folder of watermark files.
 #[derive(Debug)]
@@ -25,13 +31,32 @@ pub struct Watermarks {
 }
 
 impl Watermarks {
-    /// Opens (creating) the folder.
+    /// Opens (creating) the folder, removing temp files a crash left behind.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             what: "creating the watermark folder",
             path: dir.to_owned(),
             source,
         })?;
+        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+            what: "listing the watermark folder",
+            path: dir.to_owned(),
+            source,
+        })?;
+        for entry in entries.filter_map(|e| e.ok()) {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Also `.<worker>.tmp`, the temp files of earlier versions.
+            let leftover =
+                name.ends_with(TMP_SUFFIX) || (name.starts_with('.') && name.ends_with(".tmp"));
+            if leftover {
+                std::fs::remove_file(&path).map_err(|source| Error::Io {
+                    what: "removing a leftover watermark temp file",
+                    path,
+                    source,
+                })?;
+            }
+        }
         Ok(Watermarks {
             dir: dir.to_owned(),
         })
@@ -44,7 +69,7 @@ impl Watermarks {
     /// Records that the worker's oplog holds at least `index` committed entries.
     pub fn record(&self, worker: &WorkerId, index: u64) -> Result<()> {
         let path = self.path(worker);
-        let tmp = self.dir.join(format!(".{}.tmp", worker.as_str()));
+        let tmp = self.dir.join(format!("{}{TMP_SUFFIX}", worker.as_str()));
         let io = |what, source| Error::Io {
             what,
             path: path.clone(),
@@ -94,6 +119,7 @@ impl Watermarks {
         })?;
         let mut out: Vec<WorkerId> = entries
             .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().to_str().and_then(|n| WorkerId::new(n).ok()))
             .collect();
         out.sort();
@@ -139,6 +165,25 @@ mod tests {
             lost_entries(&w, 3, 9)
                 .to_string()
                 .contains("ends at index 3")
+        );
+    }
+
+    #[test]
+    fn a_temp_file_left_by_a_crash_is_not_a_worker_and_is_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = WorkerId::new("w2").unwrap();
+        Watermarks::open(dir.path()).unwrap().record(&w, 4).unwrap();
+        // A kill -9 between writing the temp file and renaming it.
+        std::fs::write(dir.path().join(format!("w2{TMP_SUFFIX}")), "").unwrap();
+        std::fs::write(dir.path().join(format!("w3{TMP_SUFFIX}")), "1").unwrap();
+        std::fs::write(dir.path().join(".w4.tmp"), "").unwrap();
+        let marks = Watermarks::open(dir.path()).unwrap();
+        assert_eq!(marks.workers().unwrap(), vec![w.clone()]);
+        assert_eq!(marks.get(&w).unwrap(), Some(4));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp files removed"
         );
     }
 }

@@ -87,7 +87,8 @@ pub(crate) fn parse_sha256_hex(kind: &'static str, s: &str) -> Result<[u8; 32]> 
     Ok(out)
 }
 
-/// Stable name of a worker: 1 to 128 characters from `[A-Za-z0-9._-]`.
+/// Stable name of a worker: 1 to 128 characters from `[A-Za-z0-9._-]`, not
+/// starting with `.` (ids name files, e.g. commit watermarks).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct WorkerId(String);
@@ -128,6 +129,11 @@ impl WorkerId {
                     Self::MAX_LEN
                 ),
             ));
+        }
+        if name.starts_with('.') {
+            // `.` and `..` name directories, and a leading dot hides files:
+            // ids become file names (watermarks), so none of that.
+            return Err(invalid(KIND, name, "must not start with `.`"));
         }
         if let Some((pos, c)) = name
             .char_indices()
@@ -510,6 +516,10 @@ mod tests {
         let bad = "ab/c".parse::<WorkerId>().unwrap_err().to_string();
         assert!(bad.contains("character 2 ('/')"), "{bad}");
         assert!(WorkerId::new("é").is_err());
+        for hidden in [".", "..", ".w.tmp"] {
+            let err = WorkerId::new(hidden).unwrap_err().to_string();
+            assert!(err.contains("must not start with"), "{hidden}: {err}");
+        }
         let g = WorkerId::generate();
         assert_eq!(g.as_str().len(), 36);
         assert_eq!(g.to_string().parse::<WorkerId>().unwrap(), g);
