@@ -51,7 +51,8 @@ impl MethodBinding {
     }
 }
 
-fn host_error(message: String) -> wasmtime::Error {
+/// A host function failure (it traps the guest) with `message`.
+pub(crate) fn host_error(message: String) -> wasmtime::Error {
     wasmtime::Error::msg(message)
 }
 

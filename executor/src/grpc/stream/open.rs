@@ -19,12 +19,8 @@ use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
 use super::counters::{COUNTERS, StreamEvent};
 use super::{LiveCall, Phase, StreamSlot, closed_entry, status_err, stream_kind};
 use crate::durable::StreamOpenReplay;
-use crate::grpc::call::{MethodBinding, recorded_result, request_text, single_result};
+use crate::grpc::call::{MethodBinding, host_error, recorded_result, request_text, single_result};
 use crate::worker::WorkerCtx;
-
-fn host_error(message: String) -> wasmtime::Error {
-    wasmtime::Error::msg(message)
-}
 
 /// What the opener decoded from the guest's arguments.
 struct OpenRequest {

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::durable::Recorded;
 use crate::error::Error;
+use crate::grpc::call::host_error;
 use crate::worker::WorkerCtx;
 
 /// A method of a stream resource.
@@ -61,10 +62,6 @@ impl StreamOp {
             ],
         }
     }
-}
-
-fn host_error(message: String) -> wasmtime::Error {
-    wasmtime::Error::msg(message)
 }
 
 fn malformed(ctx: &WorkerCtx, recorded: &Recorded, message: String) -> wasmtime::Error {
