@@ -19,11 +19,11 @@ use reprise_oplog::{
 use reprise_system_tests::proto::routeguide::route_guide_client::RouteGuideClient;
 use reprise_system_tests::proto::routeguide::{Feature, Point, RouteSummary};
 use reprise_system_tests::{ServerState, spawn_route_guide_server, spawn_test_service_server};
-use reprise_test_components::{INTEROP_CLIENT, ROUTE_GUIDE_CLIENT};
+use reprise_test_components::INTEROP_CLIENT;
 
 use streaming_common::{
     WAIT, all_feature_names, call, interop_dep, kind_of, names, only_stream, open, point_of,
-    read_log, route_guide_dep, streams_of, wave_strings, whole_database, worker, write_log,
+    read_log, route_guide_worker, streams_of, wave_strings, whole_database, worker, write_log,
 };
 
 const LIST_FEATURES: &str = "routeguide.RouteGuide/ListFeatures";
@@ -87,13 +87,7 @@ async fn route_guide_client_uses_every_call_kind() {
     let server = spawn_route_guide_server().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
-    let w = worker(
-        &executor,
-        ROUTE_GUIDE_CLIENT,
-        route_guide_dep(&server),
-        "rg",
-    )
-    .await;
+    let w = route_guide_worker(&executor, &server, "rg").await;
 
     // Unary.
     let (lat, lon) = point_of(3);
@@ -175,13 +169,7 @@ async fn oplog_records_every_stream_step_in_order() {
     let server = spawn_route_guide_server().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
-    let w = worker(
-        &executor,
-        ROUTE_GUIDE_CLIENT,
-        route_guide_dep(&server),
-        "rg-log",
-    )
-    .await;
+    let w = route_guide_worker(&executor, &server, "rg-log").await;
 
     let rect = whole_database();
     let params: Vec<&str> = rect.iter().map(String::as_str).collect();
@@ -273,13 +261,7 @@ async fn restart_replays_streams_from_the_oplog_without_the_network() {
     let length;
     {
         let executor = open(&dir).await;
-        w = worker(
-            &executor,
-            ROUTE_GUIDE_CLIENT,
-            route_guide_dep(&server),
-            "rg-replay",
-        )
-        .await;
+        w = route_guide_worker(&executor, &server, "rg-replay").await;
         call(&executor, &w, "list-features", &params).await;
         call(&executor, &w, "record-route", &[&wave_route(&points)]).await;
         assert_eq!(
@@ -465,13 +447,7 @@ async fn a_tampered_sent_frame_is_a_divergence() {
     let original = WorkerId::new("rg-honest").unwrap();
     {
         let executor = open(&dir).await;
-        let w = worker(
-            &executor,
-            ROUTE_GUIDE_CLIENT,
-            route_guide_dep(&server),
-            original.as_str(),
-        )
-        .await;
+        let w = route_guide_worker(&executor, &server, original.as_str()).await;
         call(&executor, &w, "record-route", &[&wave_route(&points)]).await;
     }
     // Copy the log to a second worker with the second sent point changed.
@@ -590,13 +566,7 @@ async fn live_stream_steps_are_counted_for_metrics() {
     let server = spawn_route_guide_server().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
-    let w = worker(
-        &executor,
-        ROUTE_GUIDE_CLIENT,
-        route_guide_dep(&server),
-        "counted",
-    )
-    .await;
+    let w = route_guide_worker(&executor, &server, "counted").await;
     let rect = whole_database();
     let params: Vec<&str> = rect.iter().map(String::as_str).collect();
     // Other tests of this binary run at the same time: counters only grow.

@@ -14,8 +14,8 @@ use reprise_system_tests::{ServerState, TestServer, spawn_route_guide_server};
 use reprise_test_components::ROUTE_GUIDE_CLIENT;
 
 use super::{
-    WAIT, all_feature_names, call, names, only_stream, open, point_of, route_guide_dep, upload,
-    wave_strings, whole_database, worker, write_log,
+    WAIT, all_feature_names, call, names, only_stream, open, point_of, route_guide_dep,
+    route_guide_worker, upload, wave_strings, whole_database, write_log,
 };
 
 const LIST_FEATURES: &str = "routeguide.RouteGuide/ListFeatures";
@@ -34,7 +34,7 @@ async fn record_and_cut(
 ) -> (Vec<OplogEntry>, IdempotencyKey, String) {
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
-    let w = worker(&executor, ROUTE_GUIDE_CLIENT, route_guide_dep(server), name).await;
+    let w = route_guide_worker(&executor, server, name).await;
     let live = call(&executor, &w, function, params).await;
     let mut entries = executor.oplog().read_all(&w).await.unwrap();
     let key = entries

@@ -16,6 +16,7 @@ use reprise_oplog::{
     WorkerId,
 };
 use reprise_system_tests::TestServer;
+use reprise_test_components::ROUTE_GUIDE_CLIENT;
 
 pub mod crash;
 
@@ -76,6 +77,11 @@ pub fn wasm(path: &str) -> Vec<u8> {
 }
 
 /// An executor on `dir` with the sled oplog.
+/// A `route-guide-client` worker named `name`, calling `server`.
+pub async fn route_guide_worker(executor: &Executor, server: &TestServer, name: &str) -> WorkerId {
+    worker(executor, ROUTE_GUIDE_CLIENT, route_guide_dep(server), name).await
+}
+
 pub async fn open(dir: &tempfile::TempDir) -> Executor {
     Executor::open(ExecutorConfig {
         data_dir: dir.path().to_owned(),
