@@ -310,6 +310,7 @@ fn interop_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         auth: None,
         wit_namespace: None,
         wit_version: None,
+        retry: None,
     })
 }
 

@@ -125,6 +125,9 @@ impl ComponentStore {
         wasm: &[u8],
         dependencies: Vec<GrpcDependencyConfig>,
     ) -> Result<Arc<LoadedComponent>> {
+        for dependency in &dependencies {
+            dependency.check_supported()?;
+        }
         let deps_json = serde_json::to_vec(&dependencies)
             .map_err(|e| Error::InvalidComponent(format!("cannot encode its dependencies: {e}")))?;
         let id = content_id(wasm, &deps_json);

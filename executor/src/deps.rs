@@ -9,8 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// One `type: grpc` dependency of a component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct GrpcDependencyConfig {
     /// The dependency's name in the manifest (used for endpoint overrides).
@@ -34,6 +36,58 @@ pub struct GrpcDependencyConfig {
     /// Version of the generated WIT package, overriding the proto package's `vN`.
     #[serde(default)]
     pub wit_version: Option<String>,
+    /// The manifest's retry policy, carried whole (refused at upload while
+    /// this executor performs no retries, unless it allows one attempt only).
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+}
+
+/// How failed call attempts are retried, as the manifest gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Total attempts including the first; 1 disables retries.
+    pub max_attempts: u32,
+    /// Delay before the first retry, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Upper bound of any delay, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Growth of the delay per retry.
+    pub multiplier: f64,
+    /// Status codes (kebab-case names) that trigger a retry.
+    pub retryable_codes: Vec<String>,
+}
+
+impl GrpcDependencyConfig {
+    /// Refuses, with a message naming the setting, what this executor
+    /// cannot honour yet: a TLS (`https`) endpoint and a retry policy that
+    /// retries. Checked at upload, so nothing is dropped silently.
+    pub fn check_supported(&self) -> Result<()> {
+        check_endpoint_supported(&self.name, &self.endpoint)?;
+        if let Some(retry) = &self.retry
+            && retry.max_attempts > 1
+        {
+            return Err(Error::Unsupported(format!(
+                "dependency `{}`: its retry policy (max-attempts {}) cannot be honoured: this \
+                 executor does not retry calls yet; set `retry: {{ max-attempts: 1 }}` or remove \
+                 `retry` from the manifest",
+                self.name, retry.max_attempts
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses an endpoint this executor cannot call yet (TLS).
+pub fn check_endpoint_supported(dependency: &str, endpoint: &str) -> Result<()> {
+    let scheme = endpoint.split_once("://").map(|(scheme, _)| scheme);
+    if scheme.is_some_and(|s| s.eq_ignore_ascii_case("https")) {
+        return Err(Error::Unsupported(format!(
+            "dependency `{dependency}`: endpoint `{endpoint}` uses TLS (https), which this \
+             executor does not support yet; use an `http://` endpoint"
+        )));
+    }
+    Ok(())
 }
 
 fn default_timeout_ms() -> u64 {
@@ -107,6 +161,7 @@ mod tests {
             }),
             wit_namespace: None,
             wit_version: None,
+            retry: None,
         };
         let json = serde_json::to_string(&dep).unwrap();
         assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");
@@ -123,5 +178,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("base64"), "{err}");
+    }
+
+    fn dep(endpoint: &str, retry: Option<u32>) -> GrpcDependencyConfig {
+        GrpcDependencyConfig {
+            name: "todo".into(),
+            descriptor_set: Vec::new(),
+            services: Vec::new(),
+            endpoint: endpoint.into(),
+            timeout_ms: 5000,
+            auth: None,
+            wit_namespace: None,
+            wit_version: None,
+            retry: retry.map(|max_attempts| RetryConfig {
+                max_attempts,
+                initial_backoff_ms: 100,
+                max_backoff_ms: 5000,
+                multiplier: 2.0,
+                retryable_codes: vec!["unavailable".into()],
+            }),
+        }
+    }
+
+    #[test]
+    fn settings_the_executor_cannot_honour_are_refused() {
+        assert!(dep("http://127.0.0.1:1", None).check_supported().is_ok());
+        assert!(dep("http://127.0.0.1:1", Some(1)).check_supported().is_ok());
+        let tls = dep("HTTPS://routes.internal:8443", None)
+            .check_supported()
+            .unwrap_err()
+            .to_string();
+        assert!(tls.contains("`todo`") && tls.contains("TLS"), "{tls}");
+        let retry = dep("http://127.0.0.1:1", Some(3))
+            .check_supported()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            retry.contains("max-attempts 3") && retry.contains("does not retry"),
+            "{retry}"
+        );
     }
 }

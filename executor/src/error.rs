@@ -8,6 +8,14 @@ pub enum Error {
     /// The oplog store failed.
     #[error("oplog: {0}")]
     Oplog(#[from] reprise_oplog::Error),
+    /// Making a worker's oplog durable failed.
+    #[error("committing the oplog of worker {worker} failed: {message}")]
+    CommitFailed {
+        /// The worker whose commit failed.
+        worker: WorkerId,
+        /// What the oplog store reported.
+        message: String,
+    },
     /// A file under the data directory could not be read or written.
     #[error("{what} {path}: {source}")]
     Io {
@@ -18,6 +26,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A setting this executor cannot honour (yet); refused, never ignored.
+    #[error("unsupported setting: {0}")]
+    Unsupported(String),
     /// The uploaded bytes are not a valid WebAssembly component.
     #[error("invalid component: {0}")]
     InvalidComponent(String),

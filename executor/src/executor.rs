@@ -1,10 +1,11 @@
 //! The executor: owns the engine, the component store, the oplog store and
 //! the live workers; creates, invokes, recovers and deletes workers.
 //!
-//! Invocations of one worker run one at a time (a per-worker lock);
-//! different workers run concurrently.
+//! Invocations of one worker run one at a time (a per-worker lock, see
+//! [`crate::slots`]); different workers run concurrently, and no lock is
+//! shared by all workers while one of them loads, replays or is deleted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,13 +14,15 @@ use reprise_oplog::{
     ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogStore, SledOplogStore, WorkerId,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::sync::OwnedMutexGuard;
 use wasmtime::Engine;
 
 use crate::components::{ComponentInfo, ComponentStore};
 use crate::deps::GrpcDependencyConfig;
+use crate::durable::{Committer, Durable};
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
+use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
 use crate::watermark::{Watermarks, lost_entries};
 use crate::worker::{
     InvocationOutcome, Worker, WorkerConfig, WorkerState, create_entry, parse_create,
@@ -67,18 +70,16 @@ pub struct ExecutorStats {
     pub replayed_calls: u64,
 }
 
-type Slot = Arc<Mutex<Worker>>;
-
 /// The worker executor.
 pub struct Executor {
     engine: Engine,
     components: ComponentStore,
     oplog: Arc<dyn OplogStore>,
-    workers: Mutex<HashMap<WorkerId, Slot>>,
+    committer: Committer,
+    workers: WorkerSlots,
     watermarks: Watermarks,
     ticker: tokio::task::JoinHandle<()>,
     interrupted: std::sync::Mutex<HashSet<WorkerId>>,
-    loaded_workers: AtomicU64,
     replayed_calls: AtomicU64,
 }
 
@@ -120,12 +121,12 @@ impl Executor {
         Ok(Executor {
             engine,
             components,
+            committer: Committer::spawn(oplog.clone()),
             oplog,
-            workers: Mutex::new(HashMap::new()),
+            workers: WorkerSlots::default(),
             watermarks: Watermarks::open(&data_dir.join("watermarks"))?,
             ticker,
             interrupted: std::sync::Mutex::new(HashSet::new()),
-            loaded_workers: AtomicU64::new(0),
             replayed_calls: AtomicU64::new(0),
         })
     }
@@ -167,26 +168,57 @@ impl Executor {
     ) -> Result<WorkerId> {
         let loaded = self.components.get(component)?;
         let id = id.unwrap_or_else(WorkerId::generate);
-        let mut workers = self.workers.lock().await;
-        if workers.contains_key(&id) || self.oplog.last_index(&id).await?.is_some() {
+        let mut guard = self.locked_slot(&id).await?;
+        if matches!(*guard, SlotState::Ready(_)) || self.oplog.last_index(&id).await?.is_some() {
             return Err(Error::WorkerExists(id));
         }
         let create = OplogEntry::now(create_entry(component, &config));
-        self.oplog.append(&id, vec![create.clone()]).await?;
-        self.oplog.commit(&id).await?;
-        let worker = Worker::start(id.clone(), loaded, self.oplog.clone(), vec![create]).await?;
-        workers.insert(id.clone(), Arc::new(Mutex::new(worker)));
-        self.loaded_workers
-            .store(workers.len() as u64, Ordering::Relaxed);
+        Durable::create(&self.oplog, &self.committer, &id, create.clone()).await?;
+        let worker = Worker::start(
+            id.clone(),
+            loaded,
+            self.oplog.clone(),
+            self.committer.clone(),
+            vec![create],
+        )
+        .await?;
+        self.workers.fill(&mut guard, worker);
         Ok(id)
     }
 
-    /// The worker, rebuilt by replay if it is not in memory.
-    async fn slot(&self, id: &WorkerId) -> Result<Slot> {
-        let mut workers = self.workers.lock().await;
-        if let Some(slot) = workers.get(id) {
-            return Ok(slot.clone());
+    /// Locks the slot of `id`, looking again if it was deleted meanwhile.
+    async fn locked_slot(&self, id: &WorkerId) -> Result<OwnedMutexGuard<SlotState>> {
+        // A slot is deleted at most once per delete call; a few attempts
+        // outlast any realistic race of deletes and re-creations.
+        for _ in 0..16 {
+            let guard = self.workers.lock(id).await;
+            if !matches!(*guard, SlotState::Deleted) {
+                return Ok(guard);
+            }
         }
+        Err(Error::UnknownWorker(id.clone()))
+    }
+
+    /// The worker, rebuilt by replay if it is not in memory. Only this
+    /// worker's slot is locked while it loads.
+    async fn worker(&self, id: &WorkerId) -> Result<WorkerGuard> {
+        let mut guard = self.locked_slot(id).await?;
+        if matches!(*guard, SlotState::Empty) {
+            match self.load(id).await {
+                Ok(worker) => self.workers.fill(&mut guard, worker),
+                Err(e) => {
+                    let slot = OwnedMutexGuard::mutex(&guard).clone();
+                    drop(guard);
+                    self.workers.forget_empty(id, &slot);
+                    return Err(e);
+                }
+            }
+        }
+        ready_worker(guard).map_err(|_| Error::UnknownWorker(id.clone()))
+    }
+
+    /// Rebuilds worker `id` from its oplog.
+    async fn load(&self, id: &WorkerId) -> Result<Worker> {
         let entries = match self.oplog.read_all(id).await {
             Ok(entries) => entries,
             Err(reprise_oplog::Error::WorkerNotFound { .. }) => Vec::new(),
@@ -203,14 +235,17 @@ impl Executor {
         }
         let (component_id, _) = parse_create(id, entries.first())?;
         let component = self.components.get(&component_id)?;
-        let worker = Worker::start(id.clone(), component, self.oplog.clone(), entries).await?;
+        let worker = Worker::start(
+            id.clone(),
+            component,
+            self.oplog.clone(),
+            self.committer.clone(),
+            entries,
+        )
+        .await?;
         self.replayed_calls
             .fetch_add(worker.replayed_calls(), Ordering::Relaxed);
-        let slot = Arc::new(Mutex::new(worker));
-        workers.insert(id.clone(), slot.clone());
-        self.loaded_workers
-            .store(workers.len() as u64, Ordering::Relaxed);
-        Ok(slot)
+        Ok(worker)
     }
 
     /// Invokes `function` on worker `id` with WAVE-encoded parameters.
@@ -221,8 +256,7 @@ impl Executor {
         params: Vec<String>,
         key: Option<IdempotencyKey>,
     ) -> Result<InvocationOutcome> {
-        let slot = self.slot(id).await?;
-        let mut worker = slot.lock().await;
+        let mut worker = self.worker(id).await?;
         if self.is_interrupted(id) {
             return Err(Error::Interrupted(id.clone()));
         }
@@ -241,8 +275,7 @@ impl Executor {
 
     /// What the API reports about worker `id`.
     pub async fn worker_info(&self, id: &WorkerId) -> Result<WorkerInfo> {
-        let slot = self.slot(id).await?;
-        let worker = slot.lock().await;
+        let worker = self.worker(id).await?;
         let oplog_length = self
             .oplog
             .last_index(id)
@@ -260,8 +293,7 @@ impl Executor {
 
     /// How many imported calls replay answered from the oplog for worker `id`.
     pub async fn replayed_calls(&self, id: &WorkerId) -> Result<u64> {
-        let slot = self.slot(id).await?;
-        let worker = slot.lock().await;
+        let worker = self.worker(id).await?;
         Ok(worker.replayed_calls())
     }
 
@@ -271,19 +303,13 @@ impl Executor {
     }
 
     /// Deletes worker `id` and its oplog. Returns whether it existed.
+    /// Waits for a running invocation of that worker (only).
     pub async fn delete_worker(&self, id: &WorkerId) -> Result<bool> {
-        let mut workers = self.workers.lock().await;
-        let slot = workers.remove(id);
-        self.loaded_workers
-            .store(workers.len() as u64, Ordering::Relaxed);
-        self.interrupted_set().remove(id);
-        // Wait for a running invocation to finish before deleting its log.
-        let _guard = match &slot {
-            Some(slot) => Some(slot.clone().lock_owned().await),
-            None => None,
-        };
+        let guard = self.locked_slot(id).await?;
         let existed = self.oplog.delete_worker(id).await?;
         self.watermarks.remove(id)?;
+        self.interrupted_set().remove(id);
+        self.workers.delete(id, guard);
         Ok(existed)
     }
 
@@ -293,16 +319,14 @@ impl Executor {
     /// Returns false if it was interrupted already. The interruption lives in
     /// memory: a restarted executor accepts invocations again.
     pub async fn interrupt(&self, id: &WorkerId) -> Result<bool> {
-        let slot = self.slot(id).await?;
-        let mut worker = slot.lock().await;
+        let worker = self.worker(id).await?;
         if self.is_interrupted(id) {
             return Ok(false);
         }
-        worker.flush().await?;
-        self.oplog
-            .append(id, vec![OplogEntry::now(EntryKind::Interrupted)])
+        worker
+            .durable()
+            .commit_entry(EntryKind::Interrupted)
             .await?;
-        self.oplog.commit(id).await?;
         self.interrupted_set().insert(id.clone());
         Ok(true)
     }
@@ -310,8 +334,7 @@ impl Executor {
     /// Lets an interrupted worker accept invocations again. Returns false if
     /// it was not interrupted.
     pub async fn resume(&self, id: &WorkerId) -> Result<bool> {
-        let slot = self.slot(id).await?;
-        let _worker = slot.lock().await;
+        let _worker = self.worker(id).await?;
         Ok(self.interrupted_set().remove(id))
     }
 
@@ -330,7 +353,7 @@ impl Executor {
     /// Executor-wide figures for monitoring; never waits for a worker.
     pub fn stats(&self) -> ExecutorStats {
         ExecutorStats {
-            loaded_workers: self.loaded_workers.load(Ordering::Relaxed),
+            loaded_workers: self.workers.ready(),
             replayed_calls: self.replayed_calls.load(Ordering::Relaxed),
         }
     }
@@ -369,7 +392,7 @@ impl Executor {
             }
             match self.has_pending_invocation(&id).await {
                 Ok(false) => {}
-                Ok(true) => match self.slot(&id).await {
+                Ok(true) => match self.worker(&id).await {
                     Ok(_) => summary.resumed.push(id),
                     Err(e) => summary.failed.push((id, e.to_string())),
                 },

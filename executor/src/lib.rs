@@ -5,10 +5,14 @@
 //! worker is rebuilt after a crash by replaying it: recorded results come
 //! back from the oplog, and execution continues live where it stopped.
 //!
-//! Modules: [`engine`] (wasmtime configuration), [`components`] (the
-//! content-addressed component store), [`durable`] (the live/replay
-//! journal), [`wasi`] (durable clocks and random), [`worker`] (one worker and
-//! its invocation loop) and [`executor`] (the facade the API and CLI use).
+//! Layers, top to bottom (a module only uses the ones below it):
+//! [`api`] and the CLI (the front doors); [`executor`] (the facade: stores,
+//! recovery, the table of workers in [`slots`]); [`worker`] (one worker and
+//! its invocation loop) with [`components`] (the component store and
+//! linking); the dependency kinds — [`grpc`], generic over a small view
+//! trait — and [`wasi`] (durable clocks and random); [`durable`] (the one
+//! durable path: replay or live, commit policy, the committer); and below
+//! it the oplog store. [`engine`] configures wasmtime.
 
 pub mod api;
 pub mod components;
@@ -18,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod grpc;
+pub mod slots;
 pub mod wasi;
 pub mod watermark;
 pub mod worker;

@@ -20,19 +20,24 @@ use wasmtime::component::{Func, Instance, ResourceTable, Val};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::components::LoadedComponent;
-use crate::durable::{Recorded, SharedJournal, describe};
+use crate::durable::{Committer, Durable, Recorded, describe};
 use crate::error::{Error, Result};
-use crate::grpc::GrpcContext;
+use crate::grpc::{GrpcContext, GrpcView};
 use crate::wasi::durable_wasi_ctx;
 
 /// The store data of a worker's wasmtime `Store`.
 pub struct WorkerCtx {
     wasi: WasiCtx,
     table: ResourceTable,
-    /// The worker's live/replay journal, shared with its host functions.
-    pub journal: SharedJournal,
-    /// What its gRPC host functions need: oplog, clients, endpoint overrides.
+    /// What its gRPC host functions need: the durable path, clients,
+    /// endpoint overrides, open streams.
     pub grpc: GrpcContext,
+}
+
+impl GrpcView for WorkerCtx {
+    fn grpc(&mut self) -> &mut GrpcContext {
+        &mut self.grpc
+    }
 }
 
 impl WasiView for WorkerCtx {
@@ -72,8 +77,7 @@ pub enum WorkerState {
 pub struct Worker {
     id: WorkerId,
     component: Arc<LoadedComponent>,
-    oplog: Arc<dyn OplogStore>,
-    journal: SharedJournal,
+    durable: Durable,
     store: Store<WorkerCtx>,
     instance: Instance,
     completed: HashMap<IdempotencyKey, (String, InvocationOutcome)>,
@@ -139,6 +143,7 @@ impl Worker {
         id: WorkerId,
         component: Arc<LoadedComponent>,
         oplog: Arc<dyn OplogStore>,
+        committer: Committer,
         entries: Vec<OplogEntry>,
     ) -> Result<Worker> {
         let (_, config) = parse_create(&id, entries.first())?;
@@ -151,17 +156,15 @@ impl Worker {
                 Ok(Recorded { index, entry })
             })
             .collect::<Result<Vec<_>>>()?;
-        let journal = SharedJournal::new(id.clone(), recorded);
+        let durable = Durable::new(id.clone(), oplog, committer, recorded);
         let seed = insecure_seed(&id);
         let grpc = GrpcContext::new(
-            id.clone(),
-            oplog.clone(),
+            durable.clone(),
             config.endpoint_overrides.iter().cloned().collect(),
         );
         let ctx = WorkerCtx {
-            wasi: durable_wasi_ctx(&journal, &config.env, &config.args, seed),
+            wasi: durable_wasi_ctx(durable.journal(), &config.env, &config.args, seed),
             table: ResourceTable::new(),
-            journal: journal.clone(),
             grpc,
         };
         let mut store = Store::new(component.pre.engine(), ctx);
@@ -171,8 +174,7 @@ impl Worker {
         let mut worker = Worker {
             id,
             component,
-            oplog,
-            journal,
+            durable,
             store,
             instance,
             completed: HashMap::new(),
@@ -205,11 +207,11 @@ impl Worker {
 
     /// How many imported calls replay answered from the oplog.
     pub fn replayed_calls(&self) -> u64 {
-        self.journal.replayed_calls()
+        self.durable.journal().replayed_calls()
     }
 
     async fn replay(&mut self) -> Result<()> {
-        while let Some(recorded) = self.journal.pop_recorded() {
+        while let Some(recorded) = self.durable.journal().pop_recorded() {
             match recorded.entry.kind {
                 EntryKind::ExportedFunctionInvoked {
                     function,
@@ -256,7 +258,7 @@ impl Worker {
         key: IdempotencyKey,
         outcome: InvocationOutcome,
     ) -> Result<()> {
-        match self.journal.pop_recorded() {
+        match self.durable.journal().pop_recorded() {
             Some(Recorded {
                 entry:
                     OplogEntry {
@@ -330,7 +332,7 @@ impl Worker {
             function: function.to_owned(),
             message: e.to_string(),
         })?;
-        self.journal.record(EntryKind::ExportedFunctionInvoked {
+        self.durable.record(EntryKind::ExportedFunctionInvoked {
             function: function.to_owned(),
             params: Payload::new(encoded),
             idempotency_key: key.clone(),
@@ -350,22 +352,18 @@ impl Worker {
             Ok(values) => Ok(Payload::new(serde_json::to_vec(values).unwrap_or_default())),
             Err(message) => Err(message.clone()),
         };
-        self.journal
-            .record(EntryKind::ExportedFunctionCompleted { result });
-        self.flush().await?;
-        self.oplog.commit(&self.id).await?;
+        self.durable
+            .commit_entry(EntryKind::ExportedFunctionCompleted { result })
+            .await?;
         self.completed.insert(key, (function.to_owned(), outcome));
         self.invocations += 1;
         Ok(())
     }
 
-    /// Hands buffered journal entries to the oplog store (not yet durable).
-    pub async fn flush(&mut self) -> Result<()> {
-        let pending = self.journal.take_pending();
-        if !pending.is_empty() {
-            self.oplog.append(&self.id, pending).await?;
-        }
-        Ok(())
+    /// The worker's durable path (the executor journals lifecycle steps,
+    /// such as an interruption, through it).
+    pub fn durable(&self) -> &Durable {
+        &self.durable
     }
 
     fn lookup(&mut self, function: &str) -> Result<Func> {
@@ -433,7 +431,7 @@ impl Worker {
         let result_count = func.ty(&self.store).results().len();
         let mut results = vec![Val::Bool(false); result_count];
         let call = func.call_async(&mut self.store, &args, &mut results).await;
-        if let Some(divergence) = self.journal.take_divergence() {
+        if let Some(divergence) = self.durable.journal().take_divergence() {
             return Err(self.fail(divergence));
         }
         match call {

@@ -33,6 +33,7 @@ fn dependency(
         auth: None,
         wit_namespace: namespace.map(str::to_owned),
         wit_version: None,
+        retry: None,
     }
 }
 
@@ -397,6 +398,7 @@ service TodoService {
         auth: None,
         wit_namespace: None,
         wit_version: None,
+        retry: None,
     };
     let executor = open(&dir).await;
     let err = executor
@@ -438,6 +440,7 @@ service RouteGuide {{
         auth: None,
         wit_namespace: Some("example".into()),
         wit_version: None,
+        retry: None,
     }
 }
 

@@ -35,6 +35,10 @@ pub struct GrpcDependency {
     pub timeout: Duration,
     /// Retries of failed attempts.
     pub retry: RetryPolicy,
+    /// Whether the manifest writes `retry` itself (otherwise `retry` holds
+    /// the defaults). An executor that cannot retry yet refuses a declared
+    /// policy that retries instead of ignoring it.
+    pub retry_declared: bool,
 }
 
 impl GrpcDependency {
@@ -103,6 +107,7 @@ pub(crate) fn read(
         Some(node) => duration::read_positive(ctx, node, &path.key("timeout")),
         None => Some(GrpcDependency::DEFAULT_TIMEOUT),
     };
+    let retry_declared = fields.get("retry").is_some();
     let retry = match fields.get("retry") {
         Some(node) => retry::read(ctx, node, &path.key("retry")),
         None => Some(RetryPolicy::default()),
@@ -116,6 +121,7 @@ pub(crate) fn read(
         auth: auth?,
         timeout: timeout?,
         retry: retry?,
+        retry_declared,
     })
 }
 

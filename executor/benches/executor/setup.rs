@@ -90,6 +90,7 @@ pub fn todo_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         auth: None,
         wit_namespace: None,
         wit_version: None,
+        retry: None,
     })
 }
 

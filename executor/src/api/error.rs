@@ -101,7 +101,9 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::UnknownComponent(_) | Error::UnknownWorker(_) | Error::UnknownFunction(_) => {
             StatusCode::NOT_FOUND
         }
-        Error::InvalidComponent(_) | Error::BadParams { .. } => StatusCode::BAD_REQUEST,
+        Error::InvalidComponent(_) | Error::BadParams { .. } | Error::Unsupported(_) => {
+            StatusCode::BAD_REQUEST
+        }
         Error::WorkerExists(_) | Error::WorkerFailed { .. } | Error::Interrupted(_) => {
             StatusCode::CONFLICT
         }
@@ -111,6 +113,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::Io { .. }
         | Error::Divergence { .. }
         | Error::MalformedOplog { .. }
+        | Error::CommitFailed { .. }
         | Error::Wasm(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // Variants added to the executor later are server errors until mapped here.
         #[allow(unreachable_patterns)]

@@ -135,6 +135,7 @@ pub(super) async fn create_worker(
             url.parse::<reprise_manifest::Endpoint>().map_err(|e| {
                 ApiError::bad_request(format!("endpoint override for `{dep}`: {e}"))
             })?;
+            crate::deps::check_endpoint_supported(dep, url)?;
         }
     }
     let config = WorkerConfig {

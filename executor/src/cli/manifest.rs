@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
-use reprise_executor::deps::{AuthConfig, GrpcDependencyConfig};
+use reprise_executor::deps::{AuthConfig, GrpcDependencyConfig, RetryConfig};
 use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
-use reprise_manifest::{AuthScheme, Component, GrpcDependency, Manifest, Username};
+use reprise_manifest::{AuthScheme, Component, GrpcDependency, Manifest, RetryPolicy, Username};
 
 /// Loads `manifest` and returns the wasm path of `component` and its gRPC
 /// dependencies, compiled.
@@ -36,9 +36,25 @@ pub fn dependencies_of(
                 .with_context(|| format!("dependency `{name}`"))?,
             wit_namespace: grpc.wit.namespace.as_ref().map(|n| n.as_str().to_owned()),
             wit_version: grpc.wit.version.as_ref().map(ToString::to_string),
+            retry: grpc.retry_declared.then(|| retry_config(&grpc.retry)),
         });
     }
     Ok((found.wasm.clone(), dependencies))
+}
+
+fn retry_config(policy: &RetryPolicy) -> RetryConfig {
+    let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    RetryConfig {
+        max_attempts: policy.max_attempts,
+        initial_backoff_ms: millis(policy.initial_backoff),
+        max_backoff_ms: millis(policy.max_backoff),
+        multiplier: policy.multiplier,
+        retryable_codes: policy
+            .retryable_codes
+            .iter()
+            .map(|code| code.name().to_owned())
+            .collect(),
+    }
 }
 
 fn find<'m>(manifest: &'m Manifest, component: &str) -> anyhow::Result<&'m Component> {

@@ -3,10 +3,10 @@
 //! Replay: the oplog holds the call — check that the guest sends the same
 //! request (function name and request hash) and return the recorded result.
 //!
-//! Live: commit `BeginRemoteWrite` first (its index gives the
-//! `idempotency-key` sent to the server), perform the call, then commit the
+//! Live: the durable path commits `BeginRemoteWrite` first (its index gives
+//! the `idempotency-key` sent to the server); the call is performed, then the
 //! request, the result (a response or an `rpc-status`) and `EndRemoteWrite`
-//! before the guest sees the result. If the executor dies in between, replay
+//! are committed before the guest sees the result. If the executor dies in between, replay
 //! finds the `BeginRemoteWrite` without a result and performs the call again
 //! with the same key, so a cooperating server can drop the duplicate.
 //!
@@ -19,16 +19,14 @@ use std::sync::Arc;
 use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::model::{InterfaceModel, MethodModel, ServiceId};
 use reprise_grpc_stub::status::Code;
-use reprise_oplog::{
-    EntryKind, IdempotencyKey, OplogEntry, OplogIndex, Payload, RequestHash, SideEffectClass,
-};
+use reprise_oplog::{IdempotencyKey, Payload};
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Type, Val, wasm_wave};
 
 use crate::deps::GrpcDependencyConfig;
-use crate::durable::Replayed;
-use crate::worker::WorkerCtx;
+use crate::durable::Begun;
+use crate::grpc::{GrpcContext, GrpcView};
 
 /// Everything a host function needs to know about the method it implements.
 pub struct MethodBinding {
@@ -108,8 +106,8 @@ pub fn recorded_result(
 }
 
 /// Implements the host function of a unary method.
-pub async fn durable_unary(
-    mut store: StoreContextMut<'_, WorkerCtx>,
+pub async fn durable_unary<T: GrpcView>(
+    mut store: StoreContextMut<'_, T>,
     binding: &MethodBinding,
     ty: ComponentFunc,
     params: &[Val],
@@ -117,59 +115,38 @@ pub async fn durable_unary(
 ) -> wasmtime::Result<()> {
     let result_ty = single_result(binding, &ty, results)?;
     let request_text = request_text(params)?;
-
-    let ctx = store.data_mut();
-    let journal = ctx.journal.clone();
-    let worker = ctx.grpc.worker.clone();
-    let oplog = ctx.grpc.oplog.clone();
-
-    let begin_index: OplogIndex = match journal
-        .replay_import(&binding.journal_name, request_text.as_bytes())?
+    let ctx = store.data_mut().grpc();
+    let durable = ctx.durable.clone();
+    let function = &binding.journal_name;
+    let (begin, key) = match durable
+        .begin_call(function, request_text.as_bytes())
+        .await?
     {
-        Replayed::Result(payload) => {
+        Begun::Replayed(payload) => {
             results[0] = recorded_result(binding, &result_ty, &payload)?;
             return Ok(());
         }
-        Replayed::Interrupted(index) => {
-            tracing::info!(%worker, function = %binding.journal_name, index = index.get(),
-                "retrying a remote write interrupted by a restart with its original idempotency key");
-            index
-        }
-        Replayed::Live => {
-            let mut batch = journal.take_pending();
-            batch.push(OplogEntry::now(EntryKind::BeginRemoteWrite));
-            let indices = oplog.append(&worker, batch).await?;
-            oplog.commit(&worker).await?;
-            *indices
-                .last()
-                .ok_or_else(|| host_error("the oplog assigned no index".into()))?
-        }
+        Begun::Live { begin, key } => (begin, key),
     };
-
-    let key = IdempotencyKey::derived(&worker, begin_index);
     let outcome = perform(ctx, binding, params, key).await;
     let value = crate::grpc::convert::outcome_to_val(&binding.model, binding.method(), outcome);
     let response_text = wasm_wave::to_string(&value)
         .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
-
-    let mut batch = journal.take_pending();
-    batch.push(OplogEntry::now(EntryKind::ImportedFunctionInvoked {
-        function: binding.journal_name.clone(),
-        request_hash: RequestHash::of(request_text.as_bytes()),
-        request: Payload::new(request_text.into_bytes()),
-        response: Payload::new(response_text.into_bytes()),
-        side_effect_class: SideEffectClass::WriteRemote,
-    }));
-    batch.push(OplogEntry::now(EntryKind::EndRemoteWrite { begin_index }));
-    oplog.append(&worker, batch).await?;
-    oplog.commit(&worker).await?;
+    durable
+        .end_call(
+            function,
+            request_text.into_bytes(),
+            begin,
+            response_text.into_bytes(),
+        )
+        .await?;
     results[0] = value;
     Ok(())
 }
 
 /// Performs the call on the network.
 async fn perform(
-    ctx: &mut WorkerCtx,
+    ctx: &mut GrpcContext,
     binding: &MethodBinding,
     params: &[Val],
     key: IdempotencyKey,
@@ -184,7 +161,7 @@ async fn perform(
             },
         )?;
     options.idempotency_key = Some(key.to_string());
-    let client = ctx.grpc.client(&binding.dependency)?;
+    let client = ctx.client(&binding.dependency)?;
     client
         .unary(&binding.method().descriptor, request, &options)
         .await

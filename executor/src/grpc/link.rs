@@ -20,7 +20,7 @@ use super::stream::steps::{StreamOp, drop_stream, stream_method};
 use super::typecheck::{check_stream_method, check_stream_open, check_unary};
 use crate::deps::GrpcDependencyConfig;
 use crate::error::{Error, Result};
-use crate::worker::WorkerCtx;
+use crate::grpc::GrpcView;
 
 /// A dependency with its interface model built.
 pub struct ModelledDependency {
@@ -74,9 +74,9 @@ pub fn model_dependencies(
 
 /// Defines, in `linker`, every gRPC interface `component` imports, and
 /// refuses imports nothing can satisfy.
-pub fn link_grpc_imports(
+pub fn link_grpc_imports<T: GrpcView>(
     engine: &Engine,
-    linker: &mut Linker<WorkerCtx>,
+    linker: &mut Linker<T>,
     component: &Component,
     dependencies: &[ModelledDependency],
 ) -> Result<()> {

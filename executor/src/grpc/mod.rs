@@ -14,21 +14,26 @@ pub mod stream;
 pub mod typecheck;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::client::{ClientAuth, ClientConfig, GrpcClient};
 use reprise_grpc_stub::status::Code;
-use reprise_oplog::{OplogStore, WorkerId};
 
 use crate::deps::{AuthConfig, GrpcDependencyConfig};
+use crate::durable::Durable;
+
+/// What a worker's store data gives the gRPC host functions (the
+/// `WasiView` pattern): they are generic over it and never name the
+/// executor's own store type, so this module sits below `worker`.
+pub trait GrpcView: Send + 'static {
+    /// The worker's gRPC state.
+    fn grpc(&mut self) -> &mut GrpcContext;
+}
 
 /// Per-worker state the gRPC host functions need.
 pub struct GrpcContext {
-    /// The worker making the calls.
-    pub worker: WorkerId,
-    /// Where the calls are journaled.
-    pub oplog: Arc<dyn OplogStore>,
+    /// The worker's durable path: every call and stream step goes through it.
+    pub durable: Durable,
     /// Per dependency name, the endpoint replacing the configured one.
     pub endpoint_overrides: HashMap<String, String>,
     /// The streams the guest holds open.
@@ -38,14 +43,9 @@ pub struct GrpcContext {
 
 impl GrpcContext {
     /// A context with no client connected yet.
-    pub fn new(
-        worker: WorkerId,
-        oplog: Arc<dyn OplogStore>,
-        endpoint_overrides: HashMap<String, String>,
-    ) -> Self {
+    pub fn new(durable: Durable, endpoint_overrides: HashMap<String, String>) -> Self {
         GrpcContext {
-            worker,
-            oplog,
+            durable,
             endpoint_overrides,
             streams: stream::StreamTable::default(),
             clients: HashMap::new(),

@@ -224,6 +224,7 @@ pub fn todo_dependency_json(endpoint: &str) -> Value {
         auth: None,
         wit_namespace: None,
         wit_version: None,
+        retry: None,
     };
     serde_json::to_value(vec![config]).expect("encodes")
 }

@@ -45,6 +45,7 @@ fn dependency(
         auth: None,
         wit_namespace: namespace.map(str::to_owned),
         wit_version: None,
+        retry: None,
     }
 }
 

@@ -36,11 +36,11 @@ use reprise_grpc_stub::client::{BidiStream, CallOptions, ClientStream, ServerStr
 use reprise_grpc_stub::model::CallKind;
 use reprise_grpc_stub::status::{Code, ErrorDetail, ErrorInfo};
 use reprise_grpc_stub::{RpcStatus, bridge};
-use reprise_oplog::{EntryKind, OplogEntry, OplogIndex, Payload, StreamKind};
+use reprise_oplog::{EntryKind, OplogIndex, Payload, StreamKind};
 use wasmtime::component::Val;
 
 use super::call::MethodBinding;
-use crate::worker::WorkerCtx;
+use crate::grpc::GrpcContext;
 
 /// Most streams one worker may hold open at once; opening more fails with
 /// `resource-exhausted` (a guest leaking handles must not exhaust the host).
@@ -48,7 +48,7 @@ pub const MAX_OPEN_STREAMS: usize = 256;
 
 /// Received frames buffered in memory before they are handed to the oplog
 /// store (still without a flush; commits make them durable).
-const SPILL_AT: usize = 64;
+pub const SPILL_AT: usize = 64;
 
 /// The `error-info` reason of a stream interrupted by a restart.
 pub const INTERRUPTED_REASON: &str = "STREAM_INTERRUPTED";
@@ -121,8 +121,6 @@ pub struct StreamSlot {
 pub struct StreamTable {
     next_rep: u32,
     slots: HashMap<u32, StreamSlot>,
-    /// Entries were handed to the store since the last commit made here.
-    pub uncommitted: bool,
 }
 
 impl StreamTable {
@@ -239,20 +237,14 @@ pub fn status_err(status: &RpcStatus) -> Val {
 
 /// Records the end of a stream and makes everything up to it durable.
 pub async fn close_durably(
-    ctx: &mut WorkerCtx,
+    ctx: &mut GrpcContext,
     slot: &mut StreamSlot,
     status: Option<RpcStatus>,
 ) -> wasmtime::Result<()> {
-    let mut batch = ctx.journal.take_pending();
-    batch.push(OplogEntry::now(closed_entry(
-        slot.open_index,
-        status.as_ref(),
-    )));
+    ctx.durable
+        .commit_entry(closed_entry(slot.open_index, status.as_ref()))
+        .await?;
     slot.phase = Phase::Closed(status);
-    let worker = ctx.grpc.worker.clone();
-    ctx.grpc.oplog.append(&worker, batch).await?;
-    ctx.grpc.oplog.commit(&worker).await?;
-    ctx.grpc.streams.uncommitted = false;
     Ok(())
 }
 
@@ -261,31 +253,3 @@ pub async fn close_durably(
 /// leave frames the guest has seen only in memory, while a stream whose
 /// frames keep coming pays no flush per frame.
 pub const PATIENCE: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// Makes every journaled entry durable, if any is not yet: the ones buffered
-/// here and the ones already handed to the store by [`spill`].
-pub async fn commit_before_waiting(ctx: &mut WorkerCtx) -> wasmtime::Result<()> {
-    let pending = ctx.journal.take_pending();
-    if pending.is_empty() && !ctx.grpc.streams.uncommitted {
-        return Ok(());
-    }
-    let worker = ctx.grpc.worker.clone();
-    if !pending.is_empty() {
-        ctx.grpc.oplog.append(&worker, pending).await?;
-    }
-    ctx.grpc.oplog.commit(&worker).await?;
-    ctx.grpc.streams.uncommitted = false;
-    Ok(())
-}
-
-/// Hands buffered entries to the oplog store once enough have piled up
-/// (no flush: the next commit makes them durable).
-pub async fn spill(ctx: &mut WorkerCtx) -> wasmtime::Result<()> {
-    if ctx.journal.pending_len() >= SPILL_AT {
-        let batch = ctx.journal.take_pending();
-        let worker = ctx.grpc.worker.clone();
-        ctx.grpc.oplog.append(&worker, batch).await?;
-        ctx.grpc.streams.uncommitted = true;
-    }
-    Ok(())
-}

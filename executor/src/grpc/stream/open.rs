@@ -9,9 +9,7 @@ use reprise_grpc_stub::bridge::call_options_from_val;
 use reprise_grpc_stub::client::CallOptions;
 use reprise_grpc_stub::model::CallKind;
 use reprise_grpc_stub::status::Code;
-use reprise_oplog::{
-    EntryKind, IdempotencyKey, OplogEntry, OplogIndex, Payload, RequestHash, SideEffectClass,
-};
+use reprise_oplog::{EntryKind, IdempotencyKey, Payload, RequestHash};
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
@@ -19,8 +17,8 @@ use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
 use super::counters::{COUNTERS, StreamEvent};
 use super::{LiveCall, Phase, StreamSlot, closed_entry, status_err, stream_kind};
 use crate::durable::StreamOpenReplay;
+use crate::grpc::GrpcView;
 use crate::grpc::call::{MethodBinding, host_error, recorded_result, request_text, single_result};
-use crate::worker::WorkerCtx;
 
 /// What the opener decoded from the guest's arguments.
 struct OpenRequest {
@@ -59,8 +57,8 @@ fn decode_request(binding: &MethodBinding, params: &[Val]) -> Result<OpenRequest
 }
 
 /// Implements the host function opening a streaming call.
-pub async fn open_stream(
-    mut store: StoreContextMut<'_, WorkerCtx>,
+pub async fn open_stream<T: GrpcView>(
+    mut store: StoreContextMut<'_, T>,
     binding: &Arc<MethodBinding>,
     resource_type: u32,
     ty: ComponentFunc,
@@ -74,12 +72,11 @@ pub async fn open_stream(
     let request_text = request_text(params)?;
     let decoded = decode_request(binding, params);
 
-    let ctx = store.data_mut();
-    let journal = ctx.journal.clone();
-    let worker = ctx.grpc.worker.clone();
-    let oplog = ctx.grpc.oplog.clone();
+    let ctx = store.data_mut().grpc();
+    let durable = ctx.durable.clone();
+    let worker = durable.worker().clone();
 
-    if ctx.grpc.streams.len() >= super::MAX_OPEN_STREAMS {
+    if ctx.streams.len() >= super::MAX_OPEN_STREAMS {
         // Deterministic (the count replays identically), so not journaled.
         results[0] = status_err(&RpcStatus::new(
             Code::ResourceExhausted,
@@ -91,7 +88,10 @@ pub async fn open_stream(
         return Ok(());
     }
 
-    let slot = match journal.replay_stream_open(name, request_text.as_bytes())? {
+    let slot = match durable
+        .journal()
+        .replay_stream_open(name, request_text.as_bytes())?
+    {
         StreamOpenReplay::Failed(payload) => {
             results[0] = recorded_result(binding, &result_ty, &payload)?;
             return Ok(());
@@ -113,7 +113,6 @@ pub async fn open_stream(
         StreamOpenReplay::Live => {
             let prepared = match decoded {
                 Ok(request) => ctx
-                    .grpc
                     .client(&binding.dependency)
                     .map(|client| (client, request)),
                 Err(status) => Err(status),
@@ -126,29 +125,19 @@ pub async fn open_stream(
                     let value = status_err(&status);
                     let response = wasm_wave::to_string(&value)
                         .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
-                    journal.record(EntryKind::ImportedFunctionInvoked {
-                        function: name.clone(),
-                        request_hash: RequestHash::of(request_text.as_bytes()),
-                        request: Payload::new(request_text.into_bytes()),
-                        response: Payload::new(response.into_bytes()),
-                        side_effect_class: SideEffectClass::WriteRemote,
-                    });
+                    durable.record_unsent(name, request_text.into_bytes(), response.into_bytes());
                     results[0] = value;
                     return Ok(());
                 }
             };
-            let mut batch = journal.take_pending();
-            batch.push(OplogEntry::now(EntryKind::StreamOpened {
-                function: name.clone(),
-                stream_kind: kind,
-                request_hash: RequestHash::of(request_text.as_bytes()),
-                request: Payload::new(request_text.into_bytes()),
-            }));
-            let indices = oplog.append(&worker, batch).await?;
-            oplog.commit(&worker).await?;
-            let open_index: OplogIndex = *indices
-                .last()
-                .ok_or_else(|| host_error("the oplog assigned no index".into()))?;
+            let open_index = durable
+                .commit_entry(EntryKind::StreamOpened {
+                    function: name.clone(),
+                    stream_kind: kind,
+                    request_hash: RequestHash::of(request_text.as_bytes()),
+                    request: Payload::new(request_text.into_bytes()),
+                })
+                .await?;
             let mut options = request.options;
             options.idempotency_key =
                 Some(IdempotencyKey::derived(&worker, open_index).to_string());
@@ -175,7 +164,7 @@ pub async fn open_stream(
                 }
                 Err(status) => {
                     // The guest gets its stream; its first step reports this.
-                    journal.record(closed_entry(open_index, Some(&status)));
+                    durable.record(closed_entry(open_index, Some(&status)));
                     Phase::Closed(Some(status))
                 }
             };
@@ -191,7 +180,7 @@ pub async fn open_stream(
         }
     };
 
-    let Some(rep) = ctx.grpc.streams.insert(slot) else {
+    let Some(rep) = ctx.streams.insert(slot) else {
         return Err(host_error(format!(
             "`{name}`: the worker ran out of stream handles"
         )));

@@ -13,13 +13,13 @@ use wasmtime::component::{ResourceDynamic, Val};
 
 use super::counters::{COUNTERS, StreamEvent};
 use super::{
-    LiveCall, PATIENCE, Phase, StreamSlot, close_durably, closed_entry, commit_before_waiting,
-    interrupted, spill, status_of_closed, unit_result,
+    LiveCall, PATIENCE, Phase, SPILL_AT, StreamSlot, close_durably, closed_entry, interrupted,
+    status_of_closed, unit_result,
 };
 use crate::durable::Recorded;
 use crate::error::Error;
 use crate::grpc::call::host_error;
-use crate::worker::WorkerCtx;
+use crate::grpc::{GrpcContext, GrpcView};
 
 /// A method of a stream resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,17 +64,17 @@ impl StreamOp {
     }
 }
 
-fn malformed(ctx: &WorkerCtx, recorded: &Recorded, message: String) -> wasmtime::Error {
+fn malformed(ctx: &GrpcContext, recorded: &Recorded, message: String) -> wasmtime::Error {
     wasmtime::Error::new(Error::MalformedOplog {
-        worker: ctx.grpc.worker.clone(),
+        worker: ctx.durable.worker().clone(),
         index: recorded.index,
         message,
     })
 }
 
-fn divergence(ctx: &WorkerCtx, recorded: &Recorded, attempted: String) -> wasmtime::Error {
+fn divergence(ctx: &GrpcContext, recorded: &Recorded, attempted: String) -> wasmtime::Error {
     wasmtime::Error::new(Error::Divergence {
-        worker: ctx.grpc.worker.clone(),
+        worker: ctx.durable.worker().clone(),
         index: recorded.index,
         recorded: crate::durable::describe_with_stream(&recorded.entry.kind),
         attempted,
@@ -82,8 +82,8 @@ fn divergence(ctx: &WorkerCtx, recorded: &Recorded, attempted: String) -> wasmti
 }
 
 /// Implements a resource method: `params[0]` is the borrowed handle.
-pub async fn stream_method(
-    mut store: StoreContextMut<'_, WorkerCtx>,
+pub async fn stream_method<T: GrpcView>(
+    mut store: StoreContextMut<'_, T>,
     op: StreamOp,
     resource_type: u32,
     params: &[Val],
@@ -103,11 +103,11 @@ pub async fn stream_method(
         )));
     }
     let rep = handle.rep();
-    let ctx = store.data_mut();
-    let mut slot =
-        ctx.grpc.streams.take(rep).ok_or_else(|| {
-            host_error(format!("`{}` on an unknown stream handle", op.wit_name()))
-        })?;
+    let ctx = store.data_mut().grpc();
+    let mut slot = ctx
+        .streams
+        .take(rep)
+        .ok_or_else(|| host_error(format!("`{}` on an unknown stream handle", op.wit_name())))?;
     let outcome = match op {
         StreamOp::Next => next(ctx, &mut slot).await,
         StreamOp::Send => send(ctx, &mut slot, params.get(1)).await,
@@ -115,7 +115,7 @@ pub async fn stream_method(
         StreamOp::CloseSend => Ok(Some(close_send(&mut slot))),
         StreamOp::Cancel => cancel(ctx, &mut slot).map(|()| None),
     };
-    ctx.grpc.streams.put_back(rep, slot);
+    ctx.streams.put_back(rep, slot);
     if let Some(value) = outcome? {
         let first = results
             .first_mut()
@@ -126,12 +126,12 @@ pub async fn stream_method(
 }
 
 /// The destructor of every stream resource: cancels a call still open.
-pub async fn drop_stream(
-    mut store: StoreContextMut<'_, WorkerCtx>,
+pub async fn drop_stream<T: GrpcView>(
+    mut store: StoreContextMut<'_, T>,
     rep: u32,
 ) -> wasmtime::Result<()> {
-    let ctx = store.data_mut();
-    let Some(mut slot) = ctx.grpc.streams.take(rep) else {
+    let ctx = store.data_mut().grpc();
+    let Some(mut slot) = ctx.streams.take(rep) else {
         return Ok(());
     };
     cancel(ctx, &mut slot)
@@ -150,7 +150,7 @@ fn step_description(slot: &StreamSlot, what: &'static str) -> impl Fn() -> Strin
 }
 
 /// The status of a recorded `StreamClosed` (`None`: a successful end).
-fn recorded_close(ctx: &WorkerCtx, recorded: &Recorded) -> wasmtime::Result<Option<RpcStatus>> {
+fn recorded_close(ctx: &GrpcContext, recorded: &Recorded) -> wasmtime::Result<Option<RpcStatus>> {
     match &recorded.entry.kind {
         EntryKind::StreamClosed {
             code,
@@ -203,23 +203,23 @@ fn closed_next(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, Str
 /// call is re-issued with the same idempotency key and its recorded frames;
 /// a server or bidi stream cannot be resumed and is closed with
 /// [`interrupted`].
-async fn go_live(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
+async fn go_live(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<()> {
     if !matches!(slot.phase, Phase::Replayed) {
         return Ok(());
     }
     let method = slot.binding.method();
     if method.kind != CallKind::ClientStreaming {
-        tracing::info!(worker = %ctx.grpc.worker, function = %slot.binding.journal_name,
+        tracing::info!(worker = %ctx.durable.worker(), function = %slot.binding.journal_name,
             received = slot.received, "a stream open at a restart cannot be resumed; failing it with unavailable");
         let status = interrupted(&slot.binding, slot.received);
         COUNTERS.count(StreamEvent::Interrupted);
         return close_durably(ctx, slot, Some(status)).await;
     }
-    tracing::info!(worker = %ctx.grpc.worker, function = %slot.binding.journal_name,
+    tracing::info!(worker = %ctx.durable.worker(), function = %slot.binding.journal_name,
         frames = slot.sent.len(), key = ?slot.options.idempotency_key,
         "re-issuing a client-streaming call interrupted by a restart with its original idempotency key");
     let reissued = async {
-        let client = ctx.grpc.client(&slot.binding.dependency)?;
+        let client = ctx.client(&slot.binding.dependency)?;
         let mut call = client.client_streaming(&method.descriptor, &slot.options)?;
         for frame in &slot.sent {
             let message = DynamicMessage::decode(method.descriptor.input(), frame.as_slice())
@@ -245,7 +245,7 @@ async fn go_live(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result
     }
 }
 
-async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Option<Val>> {
+async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<Option<Val>> {
     if let Phase::Closed(status) = &slot.phase {
         return closed_next(slot, status.as_ref())
             .map(Some)
@@ -253,7 +253,8 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
     }
     let attempted = step_description(slot, "`next` on");
     if let Some(recorded) = ctx
-        .journal
+        .durable
+        .journal()
         .replay_stream_step(slot.open_index, &attempted)?
     {
         return match &recorded.entry.kind {
@@ -279,7 +280,7 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
             let waited = match tokio::time::timeout(PATIENCE, call.next()).await {
                 Ok(received) => received,
                 Err(_) => {
-                    commit_before_waiting(ctx).await?;
+                    ctx.durable.commit_if_needed().await?;
                     call.next().await
                 }
             };
@@ -304,11 +305,11 @@ async fn next(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Op
             Ok(value) => {
                 slot.received += 1;
                 COUNTERS.count(StreamEvent::FrameReceived);
-                ctx.journal.record(EntryKind::StreamFrameReceived {
+                ctx.durable.record(EntryKind::StreamFrameReceived {
                     open_index: slot.open_index,
                     frame: Payload::new(frame),
                 });
-                spill(ctx).await?;
+                ctx.durable.hand_over_at(SPILL_AT).await?;
                 Ok(Some(ok(value)))
             }
             Err(e) => {
@@ -346,7 +347,7 @@ fn closed_send(slot: &StreamSlot, status: Option<&RpcStatus>) -> Val {
 }
 
 async fn send(
-    ctx: &mut WorkerCtx,
+    ctx: &mut GrpcContext,
     slot: &mut StreamSlot,
     request: Option<&Val>,
 ) -> wasmtime::Result<Option<Val>> {
@@ -374,7 +375,8 @@ async fn send(
         )
     };
     if let Some(recorded) = ctx
-        .journal
+        .durable
+        .journal()
         .replay_stream_step(slot.open_index, || attempted(&frame))?
     {
         return match &recorded.entry.kind {
@@ -411,11 +413,11 @@ async fn send(
     match outcome {
         Ok(()) => {
             COUNTERS.count(StreamEvent::FrameSent);
-            ctx.journal.record(EntryKind::StreamFrameSent {
+            ctx.durable.record(EntryKind::StreamFrameSent {
                 open_index: slot.open_index,
                 frame: Payload::new(frame),
             });
-            spill(ctx).await?;
+            ctx.durable.hand_over_at(SPILL_AT).await?;
             Ok(Some(unit_result(Ok(()))))
         }
         Err(status) => {
@@ -453,7 +455,7 @@ fn closed_finish(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, S
     }
 }
 
-async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<Option<Val>> {
+async fn finish(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<Option<Val>> {
     if let Phase::Closed(status) = &slot.phase {
         return closed_finish(slot, status.as_ref())
             .map(Some)
@@ -461,7 +463,8 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
     }
     let attempted = step_description(slot, "`finish` of");
     if let Some(recorded) = ctx
-        .journal
+        .durable
+        .journal()
         .replay_stream_step(slot.open_index, &attempted)?
     {
         return match &recorded.entry.kind {
@@ -470,7 +473,8 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
                 slot.received += 1;
                 // The close follows in the same batch; if it was lost, record it now.
                 match ctx
-                    .journal
+                    .durable
+                    .journal()
                     .replay_stream_step(slot.open_index, &attempted)?
                 {
                     Some(Recorded {
@@ -500,7 +504,7 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
     go_live(ctx, slot).await?;
     let outcome = match &mut slot.phase {
         Phase::Live(LiveCall::Client(call)) => {
-            commit_before_waiting(ctx).await?;
+            ctx.durable.commit_if_needed().await?;
             call.finish().await
         }
         Phase::Closed(status) => {
@@ -523,7 +527,7 @@ async fn finish(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<
                 Ok(value) => {
                     slot.received += 1;
                     COUNTERS.count(StreamEvent::FrameReceived);
-                    ctx.journal.record(EntryKind::StreamFrameReceived {
+                    ctx.durable.record(EntryKind::StreamFrameReceived {
                         open_index: slot.open_index,
                         frame: Payload::new(frame.clone()),
                     });
@@ -562,7 +566,7 @@ fn close_send(slot: &mut StreamSlot) -> Val {
 
 /// `cancel` (and dropping the handle): ends a call still open with
 /// `cancelled`. Replay expects the recorded close at this point.
-fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
+fn cancel(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<()> {
     if matches!(slot.phase, Phase::Closed(_)) {
         return Ok(());
     }
@@ -572,7 +576,8 @@ fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
         format!("`{}` was cancelled by the guest", slot.binding.journal_name),
     );
     if let Some(recorded) = ctx
-        .journal
+        .durable
+        .journal()
         .replay_stream_step(slot.open_index, &attempted)?
     {
         return match &recorded.entry.kind {
@@ -591,7 +596,7 @@ fn cancel(ctx: &mut WorkerCtx, slot: &mut StreamSlot) -> wasmtime::Result<()> {
         Phase::Live(LiveCall::Bidi(call)) => call.cancel(),
         _ => {}
     }
-    ctx.journal
+    ctx.durable
         .record(closed_entry(slot.open_index, Some(&status)));
     slot.phase = Phase::Closed(Some(status));
     Ok(())

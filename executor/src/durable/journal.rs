@@ -6,10 +6,10 @@
 //! recorded result is returned after checking that the guest asks for the
 //! same thing — or performed *live*, in which case the result is recorded.
 //!
-//! Entries produced live are buffered here and handed to the oplog store by
-//! the worker at its next durability point, in the order they happened.
-//! Synchronous callers (WASI clocks and random, which cannot await) only
-//! touch this buffer; asynchronous callers flush it.
+//! Entries produced live are buffered here, in the order they happened, and
+//! handed to the oplog store by [`Durable`](super::Durable) — the only code
+//! that writes the oplog — at its next durability point. Synchronous callers
+//! (WASI clocks and random, which cannot await) only touch this buffer.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +18,7 @@ use reprise_oplog::{
     EntryKind, OplogEntry, OplogIndex, Payload, RequestHash, SideEffectClass, WorkerId,
 };
 
+use super::describe::describe;
 use crate::error::{Error, Result};
 
 /// A recorded entry still waiting to be replayed.
@@ -263,7 +264,7 @@ impl SharedJournal {
             return Err(Error::Divergence {
                 worker: journal.worker.clone(),
                 index: next.index,
-                recorded: describe_with_stream(&next.entry.kind),
+                recorded: super::describe::describe_with_stream(&next.entry.kind),
                 attempted: attempted(),
             });
         }
@@ -309,45 +310,6 @@ pub enum StreamOpenReplay {
     Failed(Payload),
     /// The oplog holds nothing more: open the call live.
     Live,
-}
-
-/// [`describe`], naming the stream a frame or close belongs to.
-pub fn describe_with_stream(kind: &EntryKind) -> String {
-    match kind {
-        EntryKind::StreamFrameSent { open_index, frame } => format!(
-            "a frame sent on the stream opened at index {open_index} (frame {})",
-            RequestHash::of(frame.as_bytes())
-        ),
-        EntryKind::StreamFrameReceived { open_index, frame } => format!(
-            "a frame received on the stream opened at index {open_index} (frame {})",
-            RequestHash::of(frame.as_bytes())
-        ),
-        EntryKind::StreamClosed {
-            open_index, code, ..
-        } => format!("the end (status {code}) of the stream opened at index {open_index}"),
-        other => describe(other),
-    }
-}
-
-/// A short human description of an entry, for divergence messages.
-pub fn describe(kind: &EntryKind) -> String {
-    match kind {
-        EntryKind::Create { .. } => "the worker's creation".to_owned(),
-        EntryKind::ExportedFunctionInvoked { function, .. } => {
-            format!("an invocation of `{function}`")
-        }
-        EntryKind::ExportedFunctionCompleted { .. } => "the end of the invocation".to_owned(),
-        EntryKind::ImportedFunctionInvoked { function, .. } => format!("a call to `{function}`"),
-        EntryKind::BeginRemoteWrite => "the start of a remote write".to_owned(),
-        EntryKind::EndRemoteWrite { .. } => "the end of a remote write".to_owned(),
-        EntryKind::Error { message, .. } => format!("an error ({message})"),
-        EntryKind::Interrupted => "an interruption".to_owned(),
-        EntryKind::Exited => "the worker's exit".to_owned(),
-        EntryKind::StreamOpened { function, .. } => format!("the opening of stream `{function}`"),
-        EntryKind::StreamFrameSent { .. } => "a frame sent on a stream".to_owned(),
-        EntryKind::StreamFrameReceived { .. } => "a frame received on a stream".to_owned(),
-        EntryKind::StreamClosed { .. } => "the end of a stream".to_owned(),
-    }
 }
 
 #[cfg(test)]

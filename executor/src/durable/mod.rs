@@ -1,0 +1,226 @@
+//! THE durable path: the only code of the executor that writes the oplog.
+//!
+//! Every host function and every lifecycle step goes through a worker's
+//! [`Durable`]: unary calls ([`Durable::begin_call`] / [`Durable::end_call`]),
+//! each stream step, WASI clocks and random ([`SharedJournal::local`]),
+//! worker creation ([`Durable::create`]), invocation start and completion.
+//! It decides replay or live, checks what the guest does against what was
+//! recorded (function name and request hash; a mismatch is a divergence
+//! naming both sides) and owns the commit policy:
+//!
+//! * live entries are buffered in the [`SharedJournal`] in the order they
+//!   happened and handed to the store at the next durability point;
+//! * a call's `BeginRemoteWrite` (whose index gives the idempotency key),
+//!   a stream's opening and close, an invocation's completion and an
+//!   interruption are committed before anything leaves the worker;
+//! * a call's result is committed before the guest sees it;
+//! * received stream frames are handed over in batches and committed when
+//!   the worker is about to wait on the network.
+//!
+//! Commits go through the one [`Committer`], which groups commits that arrive
+//! together into one sync. Nothing here knows about gRPC: a dependency kind
+//! names its calls and encodes its requests and results as bytes.
+//!
+//! [`journal`] holds the replay side, [`committer`] the commit task,
+//! [`describe`] the descriptions used in divergence messages.
+
+pub mod committer;
+pub mod describe;
+pub mod journal;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use reprise_oplog::{
+    EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, Payload, RequestHash,
+    SideEffectClass, WorkerId,
+};
+
+pub use committer::Committer;
+pub use describe::{describe, describe_with_stream};
+pub use journal::{Recorded, Replayed, SharedJournal, StreamOpenReplay};
+
+use crate::error::{Error, Result};
+
+/// What [`Durable::begin_call`] found.
+#[derive(Debug)]
+pub enum Begun {
+    /// Replayed: the recorded result, to return to the guest as it is.
+    Replayed(Payload),
+    /// Live: perform the call with this idempotency key, then
+    /// [`Durable::end_call`] with `begin`.
+    Live {
+        /// The index of the call's `BeginRemoteWrite`.
+        begin: OplogIndex,
+        /// The key to send with every attempt: `<worker>/<begin>`.
+        key: IdempotencyKey,
+    },
+}
+
+/// The durable path of one worker; cheap to clone (host functions, WASI
+/// clocks and the worker share one).
+#[derive(Debug, Clone)]
+pub struct Durable {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    worker: WorkerId,
+    store: Arc<dyn OplogStore>,
+    committer: Committer,
+    journal: SharedJournal,
+    /// Entries were handed to the store since the last commit.
+    uncommitted: AtomicBool,
+}
+
+impl Durable {
+    /// Writes the `Create` entry of a new worker and commits it.
+    pub async fn create(
+        store: &Arc<dyn OplogStore>,
+        committer: &Committer,
+        worker: &WorkerId,
+        create: OplogEntry,
+    ) -> Result<()> {
+        store.append(worker, vec![create]).await?;
+        committer.commit(worker).await
+    }
+
+    /// The durable path of `worker`, replaying `recorded` first.
+    pub fn new(
+        worker: WorkerId,
+        store: Arc<dyn OplogStore>,
+        committer: Committer,
+        recorded: Vec<Recorded>,
+    ) -> Durable {
+        Durable {
+            inner: Arc::new(Inner {
+                journal: SharedJournal::new(worker.clone(), recorded),
+                worker,
+                store,
+                committer,
+                uncommitted: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The worker.
+    pub fn worker(&self) -> &WorkerId {
+        &self.inner.worker
+    }
+
+    /// The replay side and the buffer of live entries.
+    pub fn journal(&self) -> &SharedJournal {
+        &self.inner.journal
+    }
+
+    /// Buffers a live entry for the next durability point.
+    pub fn record(&self, kind: EntryKind) {
+        self.inner.journal.record(kind);
+    }
+
+    /// Hands every buffered entry to the store (not yet durable); returns
+    /// the index of the last one handed over, if any.
+    pub async fn hand_over(&self) -> Result<Option<OplogIndex>> {
+        let pending = self.inner.journal.take_pending();
+        if pending.is_empty() {
+            return Ok(None);
+        }
+        let indices = self.inner.store.append(&self.inner.worker, pending).await?;
+        self.inner.uncommitted.store(true, Ordering::Release);
+        Ok(indices.last().copied())
+    }
+
+    /// Makes everything journaled so far durable.
+    pub async fn commit(&self) -> Result<()> {
+        self.hand_over().await?;
+        self.inner.committer.commit(&self.inner.worker).await?;
+        self.inner.uncommitted.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Journals `kind` after everything buffered, makes it all durable and
+    /// returns the index `kind` received.
+    pub async fn commit_entry(&self, kind: EntryKind) -> Result<OplogIndex> {
+        self.record(kind);
+        let index = self.hand_over().await?.ok_or_else(|| Error::CommitFailed {
+            worker: self.inner.worker.clone(),
+            message: "the oplog assigned no index to a journaled entry".into(),
+        })?;
+        self.inner.committer.commit(&self.inner.worker).await?;
+        self.inner.uncommitted.store(false, Ordering::Release);
+        Ok(index)
+    }
+
+    /// Commits only if something journaled is not durable yet (buffered, or
+    /// handed over without a commit): the step before waiting on the network.
+    pub async fn commit_if_needed(&self) -> Result<()> {
+        if self.inner.journal.pending_len() == 0 && !self.inner.uncommitted.load(Ordering::Acquire)
+        {
+            return Ok(());
+        }
+        self.commit().await
+    }
+
+    /// Hands buffered entries to the store once `threshold` have piled up
+    /// (no commit: the next durability point makes them durable).
+    pub async fn hand_over_at(&self, threshold: usize) -> Result<()> {
+        if self.inner.journal.pending_len() >= threshold {
+            self.hand_over().await?;
+        }
+        Ok(())
+    }
+
+    /// The start of an imported call that may have effects outside the
+    /// worker. Replay returns the recorded result (after checking `function`
+    /// and the request); a call begun but never finished before a crash is
+    /// performed again with its original key; otherwise `BeginRemoteWrite`
+    /// is committed, with everything before it, and its index gives the key.
+    pub async fn begin_call(&self, function: &str, request: &[u8]) -> Result<Begun> {
+        let begin = match self.inner.journal.replay_import(function, request)? {
+            Replayed::Result(payload) => return Ok(Begun::Replayed(payload)),
+            Replayed::Interrupted(begin) => {
+                tracing::info!(worker = %self.inner.worker, function, index = begin.get(),
+                    "retrying a remote write interrupted by a restart with its original idempotency key");
+                begin
+            }
+            Replayed::Live => self.commit_entry(EntryKind::BeginRemoteWrite).await?,
+        };
+        Ok(Begun::Live {
+            begin,
+            key: IdempotencyKey::derived(&self.inner.worker, begin),
+        })
+    }
+
+    /// Records the result of a call begun at `begin` and makes it durable
+    /// before the guest sees it.
+    pub async fn end_call(
+        &self,
+        function: &str,
+        request: Vec<u8>,
+        begin: OplogIndex,
+        response: Vec<u8>,
+    ) -> Result<()> {
+        self.record(invoked(function, request, response));
+        self.record(EntryKind::EndRemoteWrite { begin_index: begin });
+        self.commit().await
+    }
+
+    /// Records the result of a call that never reached the network (an
+    /// opener refused before connecting), so replay returns it again. Not
+    /// committed: nothing left the worker.
+    pub fn record_unsent(&self, function: &str, request: Vec<u8>, response: Vec<u8>) {
+        self.record(invoked(function, request, response));
+    }
+}
+
+/// The entry of an imported call's result.
+fn invoked(function: &str, request: Vec<u8>, response: Vec<u8>) -> EntryKind {
+    EntryKind::ImportedFunctionInvoked {
+        function: function.to_owned(),
+        request_hash: RequestHash::of(&request),
+        request: Payload::new(request),
+        response: Payload::new(response),
+        side_effect_class: SideEffectClass::WriteRemote,
+    }
+}
