@@ -10,20 +10,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use reprise_oplog::{
-    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogStore, SledOplogStore, WorkerId,
-};
+use reprise_oplog::{ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogStore, WorkerId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
 use wasmtime::Engine;
 
-use crate::components::{ComponentInfo, ComponentStore};
+use crate::components::ComponentInfo;
+use crate::components::local::LocalComponentStore;
 use crate::deps::GrpcDependencyConfig;
 use crate::durable::{Committer, Durable};
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
+use crate::stores::Stores;
 use crate::watermark::{Watermarks, lost_entries};
+use crate::worker::component::ComponentCache;
 use crate::worker::{
     InvocationOutcome, Worker, WorkerConfig, WorkerState, create_entry, parse_create,
 };
@@ -73,7 +74,7 @@ pub struct ExecutorStats {
 /// The worker executor.
 pub struct Executor {
     engine: Engine,
-    components: ComponentStore,
+    components: ComponentCache,
     oplog: Arc<dyn OplogStore>,
     committer: Committer,
     workers: WorkerSlots,
@@ -98,26 +99,32 @@ impl Drop for Executor {
 }
 
 impl Executor {
-    /// Opens the executor on its data directory with the embedded sled oplog.
-    /// Must be called inside a tokio runtime.
+    /// Opens the executor on its data directory with the embedded stores
+    /// (sled oplog, local component files). Must be called inside a tokio
+    /// runtime.
     pub async fn open(config: ExecutorConfig) -> Result<Executor> {
-        let oplog_dir = config.data_dir.join("oplog");
-        let store = SledOplogStore::open(&oplog_dir)?;
-        let report = store.recovery_report();
-        if !report.is_clean() {
-            tracing::warn!(
-                ?report,
-                "the oplog store repaired damaged data while opening"
-            );
-        }
-        Self::with_store(&config.data_dir, Arc::new(store)).await
+        let stores = Stores::embedded(&config.data_dir)?;
+        Self::with_stores(&config, stores).await
     }
 
-    /// Opens the executor with any oplog store (tests use the in-memory one).
+    /// Opens the executor with any oplog store (tests use the in-memory
+    /// one) and the local component files under `data_dir`.
     pub async fn with_store(data_dir: &Path, oplog: Arc<dyn OplogStore>) -> Result<Executor> {
+        let components = Arc::new(LocalComponentStore::open(&data_dir.join("components"))?);
+        let config = ExecutorConfig {
+            data_dir: data_dir.to_owned(),
+        };
+        Self::with_stores(&config, Stores { oplog, components }).await
+    }
+
+    /// Opens the executor on the given stores; `config.data_dir` holds the
+    /// compiled-code cache (and the commit watermarks).
+    pub async fn with_stores(config: &ExecutorConfig, stores: Stores) -> Result<Executor> {
+        let data_dir = &config.data_dir;
         let engine = build_engine(&data_dir.join("cache"))?;
-        let components = ComponentStore::open(&data_dir.join("components"), engine.clone())?;
+        let components = ComponentCache::new(engine.clone(), stores.components);
         let ticker = spawn_epoch_ticker(engine.clone());
+        let oplog = stores.oplog;
         Ok(Executor {
             engine,
             components,
@@ -148,15 +155,13 @@ impl Executor {
         wasm: Vec<u8>,
         dependencies: Vec<GrpcDependencyConfig>,
     ) -> Result<ComponentInfo> {
-        let components = &self.components;
-        // Compilation is CPU-heavy: keep it off the async workers.
-        let loaded = tokio::task::block_in_place(|| components.add(&wasm, dependencies))?;
+        let loaded = self.components.add(wasm, dependencies).await?;
         Ok(loaded.info.clone())
     }
 
     /// Metadata of a stored component.
-    pub fn component(&self, id: &ComponentId) -> Result<ComponentInfo> {
-        Ok(self.components.get(id)?.info.clone())
+    pub async fn component(&self, id: &ComponentId) -> Result<ComponentInfo> {
+        Ok(self.components.get(id).await?.info.clone())
     }
 
     /// Creates a worker of `component`; `id` defaults to a generated one.
@@ -166,7 +171,7 @@ impl Executor {
         id: Option<WorkerId>,
         config: WorkerConfig,
     ) -> Result<WorkerId> {
-        let loaded = self.components.get(component)?;
+        let loaded = self.components.get(component).await?;
         let id = id.unwrap_or_else(WorkerId::generate);
         let mut guard = self.locked_slot(&id).await?;
         if matches!(*guard, SlotState::Ready(_)) || self.oplog.last_index(&id).await?.is_some() {
@@ -234,7 +239,7 @@ impl Executor {
             return Err(Error::UnknownWorker(id.clone()));
         }
         let (component_id, _) = parse_create(id, entries.first())?;
-        let component = self.components.get(&component_id)?;
+        let component = self.components.get(&component_id).await?;
         let worker = Worker::start(
             id.clone(),
             component,

@@ -23,10 +23,12 @@ pub mod error;
 pub mod executor;
 pub mod grpc;
 pub mod slots;
+pub mod stores;
 pub mod wasi;
 pub mod watermark;
 pub mod worker;
 
 pub use error::{Error, Result};
 pub use executor::{Executor, ExecutorConfig, RecoverySummary, WorkerInfo};
+pub use stores::Stores;
 pub use worker::{InvocationOutcome, WorkerConfig, WorkerState};

@@ -70,7 +70,9 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         let executor = setup::open(dir.path(), Store::Sled).await?;
         let opened = t.elapsed();
         let t_load = Instant::now();
-        tokio::task::block_in_place(|| executor.component(&component))
+        executor
+            .component(&component)
+            .await
             .context("loading the component after reopening")?;
         let loaded = t_load.elapsed();
         let t_replay = Instant::now();

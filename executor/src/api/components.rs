@@ -208,6 +208,6 @@ pub(super) async fn get_component(
 ) -> Result<Json<ComponentInfo>, ApiError> {
     let executor = state.executor.clone();
     // Compiles the component on first use after a restart: CPU work.
-    let info = tokio::task::spawn_blocking(move || executor.component(&id)).await??;
+    let info = tokio::spawn(async move { executor.component(&id).await }).await??;
     Ok(Json(info))
 }

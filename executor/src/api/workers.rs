@@ -115,7 +115,7 @@ pub(super) async fn create_worker(
     }
     if !request.endpoint_overrides.is_empty() {
         let executor = state.executor.clone();
-        let info = tokio::task::spawn_blocking(move || executor.component(&component)).await??;
+        let info = tokio::spawn(async move { executor.component(&component).await }).await??;
         for (dep, url) in &request.endpoint_overrides {
             if !info.grpc_dependencies.iter().any(|d| &d.name == dep) {
                 let known: Vec<_> = info

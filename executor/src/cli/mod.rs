@@ -100,6 +100,19 @@ pub struct ServeArgs {
     /// Largest accepted body of the other routes in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub body_limit: usize,
+    /// Where workers' oplogs live: `sled` (embedded, durable, under the data
+    /// directory) or `memory` (nothing survives the process; for trials).
+    #[arg(long, value_enum, default_value_t = OplogStoreKind::Sled)]
+    pub oplog_store: OplogStoreKind,
+}
+
+/// The oplog stores `serve` can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OplogStoreKind {
+    /// The embedded sled store (default).
+    Sled,
+    /// An in-memory store: workers are lost when the process stops.
+    Memory,
 }
 
 /// Which server the client verbs talk to.

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use reprise_executor::api::{self, ApiConfig};
-use reprise_executor::{Executor, ExecutorConfig};
+use reprise_executor::{Executor, ExecutorConfig, Stores};
 use tracing_subscriber::EnvFilter;
 
-use super::ServeArgs;
+use super::{OplogStoreKind, ServeArgs};
 
 /// How long shutdown waits for invocations whose clients went away.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,11 +25,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = std::path::absolute(&args.data_dir)
         .with_context(|| format!("cannot resolve data directory {}", args.data_dir.display()))?;
     let args = ServeArgs { data_dir, ..args };
-    let executor = Executor::open(ExecutorConfig {
+    let config = ExecutorConfig {
         data_dir: args.data_dir.clone(),
-    })
-    .await
-    .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
+    };
+    let opened = match args.oplog_store {
+        OplogStoreKind::Sled => Stores::embedded(&args.data_dir),
+        OplogStoreKind::Memory => {
+            tracing::warn!("oplog store `memory`: workers do not survive this process");
+            Stores::in_memory(&args.data_dir)
+        }
+    };
+    let stores = opened
+        .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
+    let executor = Executor::with_stores(&config, stores)
+        .await
+        .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
     let executor = Arc::new(executor);
     let summary = executor.recover().await.context("recovery failed")?;
     tracing::info!(

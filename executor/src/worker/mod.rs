@@ -7,6 +7,8 @@
 //! from the oplog. When the recorded entries run out, execution simply goes
 //! on live; an invocation that was in flight at a crash is finished that way.
 
+pub mod component;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -19,11 +21,11 @@ use wasmtime::component::wasm_wave;
 use wasmtime::component::{Func, Instance, ResourceTable, Val};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::components::LoadedComponent;
 use crate::durable::{Committer, Durable, Recorded, describe};
 use crate::error::{Error, Result};
 use crate::grpc::{GrpcContext, GrpcView};
 use crate::wasi::durable_wasi_ctx;
+use crate::worker::component::LoadedComponent;
 
 /// The store data of a worker's wasmtime `Store`.
 pub struct WorkerCtx {

@@ -1,0 +1,96 @@
+//! [`LocalComponentStore`]: components as files under
+//! `<data-dir>/components` (`<id>.wasm` and `<id>.deps.json`), each written
+//! durably (temp file, fsync, rename, fsync of the folder).
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use reprise_oplog::ComponentId;
+
+use super::{ComponentStore, StoredComponent};
+use crate::error::{Error, Result};
+
+/// The component store on the local file system.
+#[derive(Debug)]
+pub struct LocalComponentStore {
+    dir: PathBuf,
+}
+
+impl LocalComponentStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            what: "creating the component folder",
+            path: dir.to_owned(),
+            source,
+        })?;
+        Ok(LocalComponentStore {
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn wasm_path(&self, id: &ComponentId) -> PathBuf {
+        self.dir.join(format!("{id}.wasm"))
+    }
+
+    fn deps_path(&self, id: &ComponentId) -> PathBuf {
+        self.dir.join(format!("{id}.deps.json"))
+    }
+}
+
+#[async_trait]
+impl ComponentStore for LocalComponentStore {
+    async fn put(&self, id: &ComponentId, component: &StoredComponent) -> Result<()> {
+        // Dependencies first: a wasm file without them would be unreadable.
+        write_durably(&self.deps_path(id), &component.dependencies_json)?;
+        write_durably(&self.wasm_path(id), &component.wasm)
+    }
+
+    async fn get(&self, id: &ComponentId) -> Result<Option<StoredComponent>> {
+        let path = self.wasm_path(id);
+        let wasm = match std::fs::read(&path) {
+            Ok(wasm) => wasm,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Io {
+                    what: "reading component",
+                    path,
+                    source,
+                });
+            }
+        };
+        let deps_path = self.deps_path(id);
+        let dependencies_json = std::fs::read(&deps_path).map_err(|source| Error::Io {
+            what: "reading component dependencies",
+            path: deps_path,
+            source,
+        })?;
+        Ok(Some(StoredComponent {
+            wasm,
+            dependencies_json,
+        }))
+    }
+}
+
+/// Writes `bytes` to `path` so that either the old state or all of `bytes`
+/// survives a crash: temp file, fsync, rename, fsync of the folder.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let io = |what: &'static str, source| Error::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(|e| io("creating", e))?;
+    file.write_all(bytes).map_err(|e| io("writing", e))?;
+    file.sync_all().map_err(|e| io("syncing", e))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| io("renaming into place", e))?;
+    if let Some(parent) = path.parent()
+        && let Ok(dir) = std::fs::File::open(parent)
+    {
+        dir.sync_all().map_err(|e| io("syncing the folder of", e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Which stores an executor runs on: the oplog store and the component
+//! store, chosen by whoever opens the executor (the binary from its flags).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use reprise_oplog::{OplogStore, SledOplogStore};
+
+use crate::components::ComponentStore;
+use crate::components::local::LocalComponentStore;
+use crate::error::Result;
+
+/// The stores of one executor.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// Where workers' oplogs live.
+    pub oplog: Arc<dyn OplogStore>,
+    /// Where uploaded components live.
+    pub components: Arc<dyn ComponentStore>,
+}
+
+impl Stores {
+    /// The embedded defaults under `data_dir`: the sled oplog in `oplog/`
+    /// and component files in `components/`. Damage the sled store repaired
+    /// while opening is logged.
+    pub fn embedded(data_dir: &Path) -> Result<Stores> {
+        let oplog = SledOplogStore::open(data_dir.join("oplog"))?;
+        let report = oplog.recovery_report();
+        if !report.is_clean() {
+            tracing::warn!(%report, "the oplog store repaired damaged data while opening");
+        }
+        Ok(Stores {
+            oplog: Arc::new(oplog),
+            components: Arc::new(LocalComponentStore::open(&data_dir.join("components"))?),
+        })
+    }
+
+    /// An in-memory oplog (nothing survives the process) with component
+    /// files under `data_dir`.
+    pub fn in_memory(data_dir: &Path) -> Result<Stores> {
+        Ok(Stores {
+            oplog: Arc::new(reprise_oplog::MemoryOplogStore::new()),
+            components: Arc::new(LocalComponentStore::open(&data_dir.join("components"))?),
+        })
+    }
+}

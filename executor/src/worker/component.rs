@@ -1,0 +1,238 @@
+//! Compiled, linked components: [`ComponentCache`] compiles a stored
+//! component once (the engine's cache keeps compiled code across restarts),
+//! links it once into an `InstancePre` of the worker's store type, and keeps
+//! it for every worker of that component.
+//!
+//! Import checking happens here, at upload: a component whose imports the
+//! executor cannot satisfy is refused with a message naming the import,
+//! instead of failing at its first call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use reprise_oplog::ComponentId;
+use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre, Linker};
+
+use super::WorkerCtx;
+use crate::components::{
+    ComponentInfo, ComponentStore, ExportInfo, GrpcDependencyInfo, StoredComponent, content_id,
+    type_name,
+};
+use crate::deps::GrpcDependencyConfig;
+use crate::error::{Error, Result};
+use crate::grpc::link::{link_grpc_imports, model_dependencies};
+
+/// A compiled, linked component ready to instantiate.
+pub struct LoadedComponent {
+    /// Its id.
+    pub id: ComponentId,
+    /// Metadata.
+    pub info: ComponentInfo,
+    /// Pre-linked instance.
+    pub pre: InstancePre<WorkerCtx>,
+    /// The gRPC dependencies it was uploaded with.
+    pub dependencies: Vec<GrpcDependencyConfig>,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Compiled components by id, over a [`ComponentStore`].
+pub struct ComponentCache {
+    engine: Engine,
+    store: Arc<dyn ComponentStore>,
+    loaded: Mutex<HashMap<ComponentId, Arc<LoadedComponent>>>,
+}
+
+impl std::fmt::Debug for ComponentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentCache")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComponentCache {
+    /// A cache compiling with `engine` the components of `store`.
+    pub fn new(engine: Engine, store: Arc<dyn ComponentStore>) -> Self {
+        ComponentCache {
+            engine,
+            store,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Validates, compiles and links `wasm` with its gRPC `dependencies`,
+    /// then stores both durably. The id is the sha256 of the wasm followed
+    /// by the dependencies' JSON, so the same upload always gets the same id.
+    pub async fn add(
+        &self,
+        wasm: Vec<u8>,
+        dependencies: Vec<GrpcDependencyConfig>,
+    ) -> Result<Arc<LoadedComponent>> {
+        for dependency in &dependencies {
+            dependency.check_supported()?;
+        }
+        let dependencies_json = serde_json::to_vec(&dependencies)
+            .map_err(|e| Error::InvalidComponent(format!("cannot encode its dependencies: {e}")))?;
+        let id = content_id(&wasm, &dependencies_json);
+        if let Some(loaded) = self.cached(&id) {
+            return Ok(loaded);
+        }
+        // Compilation is CPU-heavy: keep it off the async workers.
+        let loaded = Arc::new(tokio::task::block_in_place(|| {
+            self.compile(id, &wasm, dependencies)
+        })?);
+        let stored = StoredComponent {
+            wasm,
+            dependencies_json,
+        };
+        self.store.put(&id, &stored).await?;
+        self.insert(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The component `id`, compiled on first use after a restart.
+    pub async fn get(&self, id: &ComponentId) -> Result<Arc<LoadedComponent>> {
+        if let Some(loaded) = self.cached(id) {
+            return Ok(loaded);
+        }
+        let stored = self
+            .store
+            .get(id)
+            .await?
+            .ok_or(Error::UnknownComponent(*id))?;
+        if content_id(&stored.wasm, &stored.dependencies_json) != *id {
+            return Err(Error::InvalidComponent(format!(
+                "the stored component {id} does not hash to its id: it was modified in the \
+                 component store"
+            )));
+        }
+        let dependencies = serde_json::from_slice(&stored.dependencies_json).map_err(|e| {
+            Error::InvalidComponent(format!(
+                "the stored dependencies of component {id} are unreadable: {e}"
+            ))
+        })?;
+        let loaded = Arc::new(tokio::task::block_in_place(|| {
+            self.compile(*id, &stored.wasm, dependencies)
+        })?);
+        self.insert(loaded.clone());
+        Ok(loaded)
+    }
+
+    fn cached(&self, id: &ComponentId) -> Option<Arc<LoadedComponent>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn insert(&self, loaded: Arc<LoadedComponent>) {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(loaded.id, loaded);
+    }
+
+    fn compile(
+        &self,
+        id: ComponentId,
+        wasm: &[u8],
+        dependencies: Vec<GrpcDependencyConfig>,
+    ) -> Result<LoadedComponent> {
+        if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+            return Err(Error::InvalidComponent(
+                "the bytes are not WebAssembly (no `\\0asm` header)".into(),
+            ));
+        }
+        if wasm[4..8] != [0x0d, 0x00, 0x01, 0x00] {
+            return Err(Error::InvalidComponent(
+                "this is a core WebAssembly module, not a component; build with a component target \
+                 (e.g. `cargo build --target wasm32-wasip2`)"
+                    .into(),
+            ));
+        }
+        let started = std::time::Instant::now();
+        tracing::info!(component = %id, bytes = wasm.len(), "compiling component");
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| Error::InvalidComponent(format!("{e:#}")))?;
+        tracing::info!(component = %id, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
+
+        let modelled = model_dependencies(&dependencies)?;
+        let mut linker: Linker<WorkerCtx> = Linker::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        link_grpc_imports(&self.engine, &mut linker, &component, &modelled)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::InvalidComponent(format!("cannot link its imports: {e:#}")))?;
+
+        let mut info = describe_component(&self.engine, &id, wasm.len() as u64, &component);
+        info.grpc_dependencies = dependencies
+            .iter()
+            .map(|d| GrpcDependencyInfo {
+                name: d.name.clone(),
+                services: d.services.clone(),
+                endpoint: d.endpoint.clone(),
+            })
+            .collect();
+        Ok(LoadedComponent {
+            id,
+            info,
+            pre,
+            dependencies,
+        })
+    }
+}
+
+fn describe_component(
+    engine: &Engine,
+    id: &ComponentId,
+    size: u64,
+    component: &Component,
+) -> ComponentInfo {
+    let ty = component.component_type();
+    let mut exports = Vec::new();
+    for (name, item) in ty.exports(engine) {
+        match item.ty {
+            ComponentItem::ComponentFunc(func) => exports.push(export_info(name.to_owned(), &func)),
+            ComponentItem::ComponentInstance(instance) => {
+                for (inner, inner_item) in instance.exports(engine) {
+                    if let ComponentItem::ComponentFunc(func) = inner_item.ty {
+                        exports.push(export_info(format!("{name}#{inner}"), &func));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let imports = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    ComponentInfo {
+        id: id.to_string(),
+        size,
+        exports,
+        imports,
+        grpc_dependencies: Vec::new(),
+    }
+}
+
+fn export_info(name: String, func: &wasmtime::component::types::ComponentFunc) -> ExportInfo {
+    ExportInfo {
+        name,
+        params: func
+            .params()
+            .map(|(n, t)| (n.to_owned(), type_name(&t)))
+            .collect(),
+        results: func.results().map(|t| type_name(&t)).collect(),
+    }
+}
