@@ -300,6 +300,10 @@ pub struct RecoveryReport {
     /// not served (claims and appends fail with [`Error::LostCommitted`])
     /// until deleted.
     pub lost_committed: Vec<LostCommitted>,
+    /// Torn snapshot files of the underlying database (left by a crash while
+    /// it wrote one) removed before opening it; nothing is lost by that, the
+    /// database recovers from its log.
+    pub torn_snapshots_removed: u64,
 }
 
 impl RecoveryReport {
@@ -352,6 +356,13 @@ impl fmt::Display for RecoveryReport {
                 f,
                 "; {} malformed keys removed",
                 self.malformed_keys_removed
+            )?;
+        }
+        if self.torn_snapshots_removed > 0 {
+            write!(
+                f,
+                "; {} torn database snapshot files removed",
+                self.torn_snapshots_removed
             )?;
         }
         if self.orphan_payloads_removed > 0 {

@@ -250,6 +250,7 @@ fn parent() {
     let mut acked: BTreeMap<usize, u64> = BTreeMap::new();
     let mut total_acks = 0u64;
     let mut unclean = 0u64;
+    let mut torn_snapshots = 0u64;
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -326,6 +327,7 @@ fn parent() {
                     )
                 });
             let report = store.recovery_report();
+            torn_snapshots += report.torn_snapshots_removed;
             if !report.is_clean() {
                 unclean += 1;
                 println!("{context}: {report}");
@@ -366,7 +368,7 @@ fn parent() {
         .map(|(k, i)| format!("crash-{k}>={i}"))
         .collect();
     println!(
-        "crash harness: {rounds} rounds in {:.1?}, {total_acks} commit acks checked ({}), {unclean} recoveries dropped data",
+        "crash harness: {rounds} rounds in {:.1?}, {total_acks} commit acks checked ({}), {unclean} recoveries dropped data, {torn_snapshots} torn sled snapshots removed",
         started.elapsed(),
         survived.join(", ")
     );

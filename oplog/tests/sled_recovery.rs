@@ -227,6 +227,37 @@ async fn lost_committed_entries_are_reported_and_the_worker_is_not_served() {
 }
 
 #[tokio::test]
+async fn a_torn_sled_snapshot_left_by_a_crash_does_not_stop_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("w", 7)]).await;
+    // What a kill while sled writes a snapshot leaves: a partial file whose
+    // name sorts after every complete snapshot. sled alone fails to open.
+    let torn = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&torn, vec![7u8; 100]).unwrap();
+    assert!(
+        sled::Config::new()
+            .path(dir.path())
+            .segment_size(2 * 1024 * 1024)
+            .open()
+            .is_err(),
+        "sled 0.34.7 chokes on a torn snapshot"
+    );
+
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert_eq!(report.torn_snapshots_removed, 1, "{report}");
+    assert!(report.is_clean(), "nothing was lost: {report}");
+    assert!(
+        report
+            .to_string()
+            .contains("1 torn database snapshot files removed"),
+        "{report}"
+    );
+    assert!(!torn.exists());
+    assert_eq!(read_all(&store, &wid("w")).await.unwrap(), expected_log(7));
+}
+
+#[tokio::test]
 async fn flipped_byte_is_a_typed_error_on_read() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path(), &[("victim", 8)]).await;

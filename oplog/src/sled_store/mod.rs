@@ -8,8 +8,9 @@
 //! and then flushes: sled's synchronous flush plus an fsync of sled's data
 //! file, one flush at a time, shared by concurrent committers ([`flush`]).
 //!
-//! Opening verifies every record and truncates damaged tails (see
-//! [`recovery`]), then compares each worker's log with its commit watermark
+//! Opening removes torn sled snapshot files a crash left behind (a sled
+//! bug, see [`snapshots`]), verifies every record and truncates damaged tails
+//! (see [`recovery`]), then compares each worker's log with its commit watermark
 //! ([`watermark`], files in `<dir>/watermarks`): a worker whose log is
 //! shorter than what had been committed is reported in
 //! [`RecoveryReport::lost_committed`] and refused claims and appends until it
@@ -20,6 +21,7 @@ mod keys;
 mod owners;
 mod recovery;
 mod segment;
+mod snapshots;
 mod watermark;
 mod worker_log;
 
@@ -106,6 +108,7 @@ impl SledOplogStore {
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         options.validate()?;
         let dir = dir.as_ref();
+        let torn_snapshots = snapshots::remove_torn_snapshots(dir)?;
         let db = open_db(dir)?;
         let data_path: PathBuf = dir.join("db");
         let data_file = File::open(&data_path).map_err(|source| Error::Io {
@@ -113,7 +116,9 @@ impl SledOplogStore {
             source,
         })?;
         let watermarks = Watermarks::open(&dir.join(WATERMARKS_DIR))?;
-        Self::from_parts(db, options, Some(Arc::new(data_file)), Some(watermarks))
+        let mut store = Self::from_parts(db, options, Some(Arc::new(data_file)), Some(watermarks))?;
+        store.report.torn_snapshots_removed = torn_snapshots;
+        Ok(store)
     }
 
     /// Wraps an already opened sled database (for example a temporary one).
