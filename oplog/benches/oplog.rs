@@ -5,14 +5,15 @@
 //! whole run takes a few minutes. Goals (2-core machine): buffered append
 //! >= 200k entries/s, scan >= 1M entries/s.
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use reprise_oplog::{
-    ComponentId, EntryKind, MemoryOplogStore, OplogEntry, OplogIndex, OplogStore, Payload,
-    RequestHash, SideEffectClass, SledOplogStore, Timestamp, WorkerId,
+    AppendFence, ComponentId, EntryKind, MemoryOplogStore, OplogEntry, OplogIndex, OplogStore,
+    OwnerEpoch, Payload, RequestHash, SideEffectClass, SledOplogStore, Timestamp, WorkerId,
 };
 use tokio::runtime::Runtime;
 
@@ -67,10 +68,36 @@ fn subject(name: &'static str) -> Subject {
     }
 }
 
-fn new_worker(rt: &Runtime, store: &Arc<dyn OplogStore>) -> WorkerId {
-    let w = WorkerId::generate();
-    rt.block_on(store.append(&w, vec![create_entry()]))
-        .expect("create");
+/// A claimed worker with its `Create` written, and the index its next batch
+/// starts at.
+struct Owned {
+    id: WorkerId,
+    epoch: OwnerEpoch,
+    next: Cell<u64>,
+}
+
+impl Owned {
+    /// Appends `batch` with the current fence and advances it.
+    async fn append(&self, store: &dyn OplogStore, batch: Vec<OplogEntry>) {
+        let next = OplogIndex::new(self.next.get()).expect("non-zero");
+        let n = store
+            .append(&self.id, AppendFence::new(self.epoch, next), batch)
+            .await
+            .expect("append")
+            .len();
+        self.next.set(self.next.get() + n as u64);
+    }
+}
+
+fn new_worker(rt: &Runtime, store: &Arc<dyn OplogStore>) -> Owned {
+    let id = WorkerId::generate();
+    let epoch = rt.block_on(store.claim(&id)).expect("claim");
+    let w = Owned {
+        id,
+        epoch,
+        next: Cell::new(1),
+    };
+    rt.block_on(w.append(&**store, vec![create_entry()]));
     w
 }
 
@@ -98,7 +125,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function(format!("{}/single", s.name), |b| {
             b.iter_batched(
                 || vec![call_entry(7)],
-                |batch| rt.block_on(s.store.append(&w, batch)).expect("append"),
+                |batch| rt.block_on(w.append(&*s.store, batch)),
                 BatchSize::SmallInput,
             )
         });
@@ -107,7 +134,7 @@ fn benches(c: &mut Criterion) {
             let batch: Vec<_> = (0..100).map(call_entry).collect();
             b.iter_batched(
                 || batch.clone(),
-                |batch| rt.block_on(s.store.append(&w, batch)).expect("append"),
+                |batch| rt.block_on(w.append(&*s.store, batch)),
                 BatchSize::SmallInput,
             )
         });
@@ -123,8 +150,8 @@ fn benches(c: &mut Criterion) {
                 || vec![call_entry(9)],
                 |batch| {
                     rt.block_on(async {
-                        s.store.append(&w, batch).await.expect("append");
-                        s.store.commit(&w).await.expect("commit");
+                        w.append(&*s.store, batch).await;
+                        s.store.commit(&w.id).await.expect("commit");
                     })
                 },
                 BatchSize::SmallInput,
@@ -139,15 +166,14 @@ fn benches(c: &mut Criterion) {
         let w = new_worker(&rt, &s.store);
         let entries: Vec<_> = (2..=LEN).map(call_entry).collect();
         for chunk in entries.chunks(1000) {
-            rt.block_on(s.store.append(&w, chunk.to_vec()))
-                .expect("populate");
+            rt.block_on(w.append(&*s.store, chunk.to_vec()));
         }
-        rt.block_on(s.store.commit(&w)).expect("commit");
+        rt.block_on(s.store.commit(&w.id)).expect("commit");
         g.throughput(Throughput::Elements(LEN));
         g.bench_function(format!("{}/10k", s.name), |b| {
             b.iter(|| {
                 let got = rt
-                    .block_on(s.store.read(&w, OplogIndex::FIRST, LEN as usize))
+                    .block_on(s.store.read(&w.id, OplogIndex::FIRST, LEN as usize))
                     .expect("read");
                 assert_eq!(got.len() as u64, LEN);
                 black_box(got)

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::ids::{OplogIndex, WorkerId};
+use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
 use crate::payload::PayloadDigest;
 
 /// Result alias used throughout the crate.
@@ -73,6 +73,54 @@ pub enum Error {
         /// Which invariant is broken.
         reason: String,
     },
+    /// An append carried an owner epoch that is not the worker's current
+    /// one: another executor claimed the worker since (or nobody claimed
+    /// it). Nothing was written.
+    #[error(
+        "append to worker {worker_id} by stale owner epoch {epoch} refused: {}",
+        owner_text(.current)
+    )]
+    StaleOwner {
+        /// The worker being appended to.
+        worker_id: WorkerId,
+        /// The epoch the append carried.
+        epoch: OwnerEpoch,
+        /// The worker's current owner epoch (`None`: not claimed).
+        current: Option<OwnerEpoch>,
+    },
+    /// An append's fence named another first index than the one the log
+    /// continues at (a gap or an overlap). Nothing was written.
+    #[error(
+        "append to worker {worker_id} refused: the batch was to start at index {next}, \
+         but the log continues at index {expected} ({})",
+        if .next > .expected { "a gap" } else { "an overlap" }
+    )]
+    IndexGap {
+        /// The worker being appended to.
+        worker_id: WorkerId,
+        /// The index the log continues at (its last index + 1).
+        expected: OplogIndex,
+        /// The index the fence named.
+        next: OplogIndex,
+    },
+    /// The store found, when it opened, that the worker's log is shorter
+    /// than what had been committed (it repaired damaged files). Reads still
+    /// work; claims and appends are refused until the worker is deleted.
+    #[error(
+        "worker {worker_id}: its oplog ends at index {length}, but entries up to index \
+         {watermark} had been committed: the oplog store lost acknowledged data (it repaired \
+         damaged files when it opened); the worker is not served, to avoid returning an older \
+         state as if it were current; restore the data directory from a backup, or delete the \
+         worker"
+    )]
+    LostCommitted {
+        /// The affected worker.
+        worker_id: WorkerId,
+        /// Index of the last entry that survived (0: none did).
+        length: u64,
+        /// Index up to which entries had been committed.
+        watermark: u64,
+    },
     /// Store options are out of range.
     #[error("invalid oplog store options: {reason}")]
     InvalidOptions {
@@ -90,6 +138,14 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+/// The end of a [`Error::StaleOwner`] message.
+fn owner_text(current: &Option<OwnerEpoch>) -> String {
+    match current {
+        Some(epoch) => format!("the worker is now owned by another executor (epoch {epoch})"),
+        None => "the worker has no owner (never claimed, or deleted since); claim it first".into(),
+    }
 }
 
 /// Why a stored record (or an out-of-line payload) was judged corrupt.

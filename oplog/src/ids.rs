@@ -1,5 +1,6 @@
 //! Identifier newtypes of the oplog: [`WorkerId`], [`ComponentId`],
-//! [`OplogIndex`], [`IdempotencyKey`] and the entry [`Timestamp`].
+//! [`OplogIndex`], [`OwnerEpoch`], [`IdempotencyKey`] and the entry
+//! [`Timestamp`].
 //!
 //! Every type validates on construction, parses with [`FromStr`] (errors name
 //! the offending input and what is wrong), prints with [`Display`] in the same
@@ -366,6 +367,55 @@ impl From<OplogIndex> for u64 {
     }
 }
 
+/// Ownership epoch of a worker: issued by [`OplogStore::claim`], which makes
+/// the caller the worker's owner. A store issues strictly increasing epochs
+/// (across all workers, and across restarts of a persistent store), so an
+/// owner that lost a worker to a later claim can never append again.
+///
+/// [`OplogStore::claim`]: crate::store::OplogStore::claim
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct OwnerEpoch(u64);
+
+impl OwnerEpoch {
+    /// Wraps an epoch number.
+    pub const fn new(n: u64) -> Self {
+        OwnerEpoch(n)
+    }
+
+    /// The epoch as a number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl Display for OwnerEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for OwnerEpoch {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        s.parse().map(OwnerEpoch).map_err(|e| {
+            invalid(
+                "owner epoch",
+                s,
+                format!("not an unsigned 64-bit integer ({e})"),
+            )
+        })
+    }
+}
+
+impl From<OwnerEpoch> for u64 {
+    fn from(e: OwnerEpoch) -> u64 {
+        e.0
+    }
+}
+
 /// Key that lets a server (or the executor) recognise a repeated request:
 /// 1 to 256 printable ASCII characters (`' '..='~'`), without leading or
 /// trailing spaces (it travels as gRPC metadata, which trims them).
@@ -555,6 +605,19 @@ mod tests {
         assert_eq!(OplogIndex::FIRST.prev(), None);
         assert_eq!(OplogIndex::FIRST.next().unwrap().get(), 2);
         assert!(serde_json::from_str::<OplogIndex>("0").is_err());
+    }
+
+    #[test]
+    fn owner_epoch_parses_prints_and_orders() {
+        let e = "42".parse::<OwnerEpoch>().unwrap();
+        assert_eq!(e, OwnerEpoch::new(42));
+        assert_eq!(e.get(), 42);
+        assert_eq!(e.to_string(), "42");
+        assert!(OwnerEpoch::new(3) < OwnerEpoch::new(5));
+        let bad = "-1".parse::<OwnerEpoch>().unwrap_err().to_string();
+        assert!(bad.contains("owner epoch"), "{bad}");
+        assert_eq!(serde_json::to_string(&e).unwrap(), "42");
+        assert_eq!(serde_json::from_str::<OwnerEpoch>("42").unwrap(), e);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! It keeps the same encoded records and out-of-line payloads a persistent
 //! store would (so it exercises the codec and the payload threshold), but
-//! nothing survives the process: `commit` is a no-op.
+//! nothing survives the process: `commit` is a no-op. Owner epochs come from
+//! a counter and the current owner of each worker is kept in a map, checked
+//! under the same lock as the append itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -12,9 +14,11 @@ use async_trait::async_trait;
 use crate::codec::{decode_record, encode_stored_into, split_for_storage};
 use crate::entry::OplogEntry;
 use crate::error::{Error, Result};
-use crate::ids::{OplogIndex, WorkerId};
+use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
 use crate::payload::{PayloadDigest, resolve_entry};
-use crate::store::{OplogStore, RecoveryReport, StoreOptions, assign_indices};
+use crate::store::{
+    AppendFence, OplogStore, RecoveryReport, StoreOptions, assign_indices, check_fence,
+};
 
 #[derive(Debug, Default)]
 struct MemLog {
@@ -23,11 +27,21 @@ struct MemLog {
     payloads: HashMap<PayloadDigest, Vec<u8>>,
 }
 
+/// Everything the store holds, behind one lock.
+#[derive(Debug, Default)]
+struct Inner {
+    logs: BTreeMap<WorkerId, MemLog>,
+    /// Current owner epoch of each claimed worker.
+    owners: HashMap<WorkerId, OwnerEpoch>,
+    /// The last epoch issued (0: none yet).
+    last_epoch: u64,
+}
+
 /// Oplog store held in memory.
 #[derive(Debug, Default)]
 pub struct MemoryOplogStore {
     options: StoreOptions,
-    logs: Mutex<BTreeMap<WorkerId, MemLog>>,
+    inner: Mutex<Inner>,
 }
 
 impl MemoryOplogStore {
@@ -41,32 +55,49 @@ impl MemoryOplogStore {
         options.validate()?;
         Ok(MemoryOplogStore {
             options,
-            logs: Mutex::default(),
+            inner: Mutex::default(),
         })
     }
 
-    fn logs(&self) -> MutexGuard<'_, BTreeMap<WorkerId, MemLog>> {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a log half-updated
         // (records are pushed only after the whole batch is encoded), so a
         // poisoned lock is still consistent.
-        self.logs.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 #[async_trait]
 impl OplogStore for MemoryOplogStore {
+    async fn claim(&self, worker_id: &WorkerId) -> Result<OwnerEpoch> {
+        let mut inner = self.inner();
+        let n = inner
+            .last_epoch
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidOptions {
+                reason: "owner epochs are exhausted".into(),
+            })?;
+        inner.last_epoch = n;
+        let epoch = OwnerEpoch::new(n);
+        inner.owners.insert(worker_id.clone(), epoch);
+        Ok(epoch)
+    }
+
     async fn append(
         &self,
         worker_id: &WorkerId,
+        fence: AppendFence,
         entries: Vec<OplogEntry>,
     ) -> Result<Vec<OplogIndex>> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut logs = self.logs();
-        let last = logs
+        let mut inner = self.inner();
+        let last = inner
+            .logs
             .get(worker_id)
             .and_then(|l| OplogIndex::new(l.records.len() as u64).ok());
+        check_fence(worker_id, fence, inner.owners.get(worker_id).copied(), last)?;
         let indices = assign_indices(worker_id, last, &entries)?;
         let mut records = Vec::with_capacity(entries.len());
         let mut externals = Vec::new();
@@ -77,7 +108,7 @@ impl OplogStore for MemoryOplogStore {
             records.push(rec);
             externals.extend(ext);
         }
-        let log = logs.entry(worker_id.clone()).or_default();
+        let log = inner.logs.entry(worker_id.clone()).or_default();
         for ext in externals {
             log.payloads.entry(ext.digest).or_insert(ext.bytes);
         }
@@ -95,10 +126,13 @@ impl OplogStore for MemoryOplogStore {
         from: OplogIndex,
         limit: usize,
     ) -> Result<Vec<OplogEntry>> {
-        let logs = self.logs();
-        let log = logs.get(worker_id).ok_or_else(|| Error::WorkerNotFound {
-            worker_id: worker_id.clone(),
-        })?;
+        let inner = self.inner();
+        let log = inner
+            .logs
+            .get(worker_id)
+            .ok_or_else(|| Error::WorkerNotFound {
+                worker_id: worker_id.clone(),
+            })?;
         let start = usize::try_from(from.get() - 1).unwrap_or(usize::MAX);
         let records = log.records.get(start..).unwrap_or_default();
         let mut out = Vec::with_capacity(records.len().min(limit));
@@ -118,23 +152,26 @@ impl OplogStore for MemoryOplogStore {
 
     async fn last_index(&self, worker_id: &WorkerId) -> Result<Option<OplogIndex>> {
         Ok(self
-            .logs()
+            .inner()
+            .logs
             .get(worker_id)
             .and_then(|l| OplogIndex::new(l.records.len() as u64).ok()))
     }
 
     async fn list_workers(&self) -> Result<Vec<WorkerId>> {
-        Ok(self.logs().keys().cloned().collect())
+        Ok(self.inner().logs.keys().cloned().collect())
     }
 
     async fn delete_worker(&self, worker_id: &WorkerId) -> Result<bool> {
-        Ok(self.logs().remove(worker_id).is_some())
+        let mut inner = self.inner();
+        inner.owners.remove(worker_id);
+        Ok(inner.logs.remove(worker_id).is_some())
     }
 
     fn recovery_report(&self) -> RecoveryReport {
         RecoveryReport {
             verified: true,
-            workers: self.logs().len(),
+            workers: self.inner().logs.len(),
             ..RecoveryReport::default()
         }
     }

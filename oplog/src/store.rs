@@ -1,20 +1,50 @@
 //! The storage seam: the [`OplogStore`] trait every backend implements, the
-//! [`StoreOptions`] they share, the [`RecoveryReport`] produced when a store is
-//! opened, and the append invariants all backends enforce alike.
+//! [`AppendFence`] that makes appends safe against a stale owner, the
+//! [`OplogPages`] reader, the [`StoreOptions`] they share, the
+//! [`RecoveryReport`] produced when a store is opened, and the append
+//! invariants all backends enforce alike ([`check_fence`], [`assign_indices`]).
 
 use std::fmt;
+use std::ops::Deref;
 
 use async_trait::async_trait;
 
 use crate::codec::MAX_RECORD_LEN;
 use crate::entry::{EntryKind, OplogEntry};
 use crate::error::{Corruption, Error, Result};
-use crate::ids::{OplogIndex, WorkerId};
+use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
+
+/// Default number of entries per page of an [`OplogPages`] reader.
+pub const DEFAULT_PAGE: usize = 1024;
+
+/// What an append asserts about the worker it writes to: that the caller
+/// still owns it (`epoch` is the worker's current owner epoch) and where the
+/// log continues (`next` is the index the batch's first entry receives: 1
+/// for a new log, otherwise the last index + 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppendFence {
+    /// The owner epoch returned by [`OplogStore::claim`].
+    pub epoch: OwnerEpoch,
+    /// The index the first entry of the batch must receive.
+    pub next: OplogIndex,
+}
+
+impl AppendFence {
+    /// A fence for owner `epoch`, continuing the log at `next`.
+    pub fn new(epoch: OwnerEpoch, next: OplogIndex) -> Self {
+        AppendFence { epoch, next }
+    }
+}
 
 /// Durable, per-worker journal of [`OplogEntry`]s.
 ///
 /// Object safe: the executor holds an `Arc<dyn OplogStore>`. Every worker's
 /// log is independent; its indices start at 1 and have no gaps.
+///
+/// Ownership: a writer first [`claim`](OplogStore::claim)s the worker and
+/// passes the returned epoch in the [`AppendFence`] of every append. A later
+/// claim (by another executor, or a restarted one) fences the earlier owner
+/// off: its appends are refused with [`Error::StaleOwner`].
 ///
 /// Durability contract: [`append`](OplogStore::append) only buffers (the
 /// entries are immediately visible to reads but may be lost in a crash);
@@ -23,17 +53,36 @@ use crate::ids::{OplogIndex, WorkerId};
 /// prefix of what was appended that contains at least everything committed.
 #[async_trait]
 pub trait OplogStore: Send + Sync + fmt::Debug {
+    /// Makes the caller the owner of `worker_id` and returns its epoch,
+    /// strictly greater than every epoch this store issued before (for any
+    /// worker; for a persistent store also across restarts). From then on
+    /// appends carrying any other epoch are refused. The worker need not
+    /// have a log yet.
+    ///
+    /// Errors: [`Error::LostCommitted`] if the store found, when it opened,
+    /// that the worker's log lost committed entries.
+    async fn claim(&self, worker_id: &WorkerId) -> Result<OwnerEpoch>;
+
     /// Appends `entries` to the worker's log (buffered, not yet durable) and
     /// returns the index assigned to each, in order.
     ///
-    /// The batch is rejected as a whole with [`Error::InvalidAppend`] if it
-    /// would break an invariant: a new log must start with `Create`, `Create`
-    /// may appear only at index 1, and every index an entry references
-    /// (`begin_index`, `retry_from`, `open_index`) must be earlier than the
-    /// entry itself. An empty batch is a no-op.
+    /// The batch is refused as a whole, with nothing written, if
+    /// * `fence.epoch` is not the worker's current owner epoch
+    ///   ([`Error::StaleOwner`]; also when the worker was never claimed),
+    /// * `fence.next` is not the index the log continues at
+    ///   ([`Error::IndexGap`]),
+    /// * the worker lost committed entries ([`Error::LostCommitted`]), or
+    /// * it would break an invariant ([`Error::InvalidAppend`]): a new log
+    ///   must start with `Create`, `Create` may appear only at index 1, and
+    ///   every index an entry references (`begin_index`, `retry_from`,
+    ///   `open_index`) must be earlier than the entry itself.
+    ///
+    /// The checks happen atomically with the index assignment. An empty
+    /// batch is a no-op that returns `Ok(vec![])` without checking anything.
     async fn append(
         &self,
         worker_id: &WorkerId,
+        fence: AppendFence,
         entries: Vec<OplogEntry>,
     ) -> Result<Vec<OplogIndex>>;
 
@@ -41,8 +90,19 @@ pub trait OplogStore: Send + Sync + fmt::Debug {
     /// make more durable (sled flushes all workers at once).
     async fn commit(&self, worker_id: &WorkerId) -> Result<()>;
 
+    /// Makes everything appended to each of `workers` so far durable.
+    /// Backends override this to share one sync among all of them; the
+    /// default commits each in turn.
+    async fn commit_many(&self, workers: &[WorkerId]) -> Result<()> {
+        for worker_id in workers {
+            self.commit(worker_id).await?;
+        }
+        Ok(())
+    }
+
     /// Reads up to `limit` consecutive entries starting at `from`. Returns
-    /// fewer (possibly none) when the log ends first.
+    /// fewer (possibly none) when the log ends first. To read a whole log,
+    /// use [`OplogPages`].
     ///
     /// Errors: [`Error::WorkerNotFound`] for an unknown worker,
     /// [`Error::Corrupt`] / [`Error::MissingPayload`] naming the worker and
@@ -60,27 +120,86 @@ pub trait OplogStore: Send + Sync + fmt::Debug {
     /// Every worker with a log, sorted by id.
     async fn list_workers(&self) -> Result<Vec<WorkerId>>;
 
-    /// Deletes the worker's log and its out-of-line payloads, durably.
-    /// Returns whether the worker existed.
+    /// Deletes the worker's log, its out-of-line payloads, its owner epoch
+    /// (a recreated worker must be claimed again) and a lost-committed
+    /// condition ([`Error::LostCommitted`]), durably. Returns whether the
+    /// worker had a log.
     async fn delete_worker(&self, worker_id: &WorkerId) -> Result<bool>;
 
     /// What opening the store found and repaired.
     fn recovery_report(&self) -> RecoveryReport;
+}
 
-    /// Reads the worker's whole log (in pages of 4096 entries).
-    async fn read_all(&self, worker_id: &WorkerId) -> Result<Vec<OplogEntry>> {
-        const PAGE: usize = 4096;
-        let mut out = Vec::new();
-        let mut from = OplogIndex::FIRST;
-        loop {
-            let page = self.read(worker_id, from, PAGE).await?;
-            let n = page.len();
-            out.extend(page);
-            if n < PAGE {
-                return Ok(out);
-            }
-            from = OplogIndex::new(from.get() + n as u64)?;
+/// Reads a worker's log page by page, each entry with its index, so a long
+/// log is never held in memory at once.
+///
+/// `S` is anything that dereferences to a store: an `Arc<dyn OplogStore>`
+/// (an owned reader that can live in a struct across awaits), a
+/// `&dyn OplogStore`, or a reference to a concrete store.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use reprise_oplog::*;
+/// # async fn f(store: Arc<dyn OplogStore>, worker: WorkerId) -> Result<()> {
+/// let mut pages = OplogPages::new(store, &worker, OplogIndex::FIRST, DEFAULT_PAGE);
+/// while let Some(page) = pages.next_page().await? {
+///     for (index, entry) in page {
+///         println!("{index}: {}", entry.kind.name());
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct OplogPages<S> {
+    store: S,
+    worker_id: WorkerId,
+    /// Index of the next entry to read; `None` once the end was reached.
+    next: Option<OplogIndex>,
+    page_size: usize,
+}
+
+impl<S> OplogPages<S>
+where
+    S: Deref + Send + Sync,
+    S::Target: OplogStore,
+{
+    /// A reader of `worker_id`'s log from index `from` on, in pages of
+    /// `page_size` entries (at least 1; 0 is taken as 1).
+    pub fn new(store: S, worker_id: &WorkerId, from: OplogIndex, page_size: usize) -> Self {
+        OplogPages {
+            store,
+            worker_id: worker_id.clone(),
+            next: Some(from),
+            page_size: page_size.max(1),
         }
+    }
+
+    /// The next page of entries with their indices, or `None` once the log
+    /// ended (a page shorter than the page size is the last one). A worker
+    /// without a log is an error ([`Error::WorkerNotFound`]), as for
+    /// [`OplogStore::read`].
+    pub async fn next_page(&mut self) -> Result<Option<Vec<(OplogIndex, OplogEntry)>>> {
+        let Some(from) = self.next else {
+            return Ok(None);
+        };
+        let entries = self
+            .store
+            .read(&self.worker_id, from, self.page_size)
+            .await?;
+        if entries.is_empty() {
+            self.next = None;
+            return Ok(None);
+        }
+        let n = entries.len();
+        let mut page = Vec::with_capacity(n);
+        let mut index = Some(from);
+        for entry in entries {
+            let Some(at) = index else { break };
+            page.push((at, entry));
+            index = at.next();
+        }
+        self.next = index.filter(|_| n >= self.page_size);
+        Ok(Some(page))
     }
 }
 
@@ -139,6 +258,29 @@ pub struct TruncatedLog {
     pub reason: Corruption,
 }
 
+/// A worker whose log, when the store opened, ended before the index up to
+/// which entries had been committed (see [`Error::LostCommitted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostCommitted {
+    /// The affected worker.
+    pub worker_id: WorkerId,
+    /// Index of the last entry that survived (0: the log is gone).
+    pub length: u64,
+    /// Index up to which entries had been committed.
+    pub watermark: u64,
+}
+
+impl LostCommitted {
+    /// The error claims and appends of this worker are refused with.
+    pub fn to_error(&self) -> Error {
+        Error::LostCommitted {
+            worker_id: self.worker_id.clone(),
+            length: self.length,
+            watermark: self.watermark,
+        }
+    }
+}
+
 /// What a store found and repaired while opening; meant to be logged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -154,12 +296,22 @@ pub struct RecoveryReport {
     pub malformed_keys_removed: u64,
     /// Out-of-line payloads no remaining entry referenced, removed.
     pub orphan_payloads_removed: u64,
+    /// Workers whose log is shorter than what had been committed; they are
+    /// not served (claims and appends fail with [`Error::LostCommitted`])
+    /// until deleted.
+    pub lost_committed: Vec<LostCommitted>,
+    /// Torn snapshot files of the underlying database (left by a crash while
+    /// it wrote one) removed before opening it; nothing is lost by that, the
+    /// database recovers from its log.
+    pub torn_snapshots_removed: u64,
 }
 
 impl RecoveryReport {
     /// True if nothing was dropped or removed.
     pub fn is_clean(&self) -> bool {
-        self.truncated.is_empty() && self.malformed_keys_removed == 0
+        self.truncated.is_empty()
+            && self.malformed_keys_removed == 0
+            && self.lost_committed.is_empty()
     }
 
     /// Total number of entries dropped across all workers.
@@ -191,11 +343,26 @@ impl fmt::Display for RecoveryReport {
                 t.worker_id, t.first_dropped, t.entries_dropped, t.reason
             )?;
         }
+        for l in &self.lost_committed {
+            write!(
+                f,
+                "; worker {} lost acknowledged data: its log ends at index {}, entries up to \
+                 index {} had been committed (not served until deleted)",
+                l.worker_id, l.length, l.watermark
+            )?;
+        }
         if self.malformed_keys_removed > 0 {
             write!(
                 f,
                 "; {} malformed keys removed",
                 self.malformed_keys_removed
+            )?;
+        }
+        if self.torn_snapshots_removed > 0 {
+            write!(
+                f,
+                "; {} torn database snapshot files removed",
+                self.torn_snapshots_removed
             )?;
         }
         if self.orphan_payloads_removed > 0 {
@@ -207,6 +374,39 @@ impl fmt::Display for RecoveryReport {
         }
         Ok(())
     }
+}
+
+/// Checks an append's fence against the worker's current owner epoch and
+/// last index. Shared by every backend so they refuse alike.
+pub fn check_fence(
+    worker_id: &WorkerId,
+    fence: AppendFence,
+    owner: Option<OwnerEpoch>,
+    last: Option<OplogIndex>,
+) -> Result<()> {
+    if owner != Some(fence.epoch) {
+        return Err(Error::StaleOwner {
+            worker_id: worker_id.clone(),
+            epoch: fence.epoch,
+            current: owner,
+        });
+    }
+    let expected = match last {
+        None => OplogIndex::FIRST,
+        Some(last) => last.next().ok_or_else(|| Error::InvalidAppend {
+            worker_id: worker_id.clone(),
+            index: last,
+            reason: "the log is full (index overflow)".into(),
+        })?,
+    };
+    if fence.next != expected {
+        return Err(Error::IndexGap {
+            worker_id: worker_id.clone(),
+            expected,
+            next: fence.next,
+        });
+    }
+    Ok(())
 }
 
 /// Checks the append invariants for a batch following `last` and returns the
@@ -258,4 +458,95 @@ pub fn assign_indices<P>(
             .ok_or_else(|| reject("index overflow".into()))?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::memory::MemoryOplogStore;
+
+    fn idx(n: u64) -> OplogIndex {
+        OplogIndex::new(n).unwrap()
+    }
+
+    #[test]
+    fn fence_checks_owner_then_position() {
+        let w = WorkerId::new("w").unwrap();
+        let (e3, e5) = (OwnerEpoch::new(3), OwnerEpoch::new(5));
+        let ok = |owner, last, fence| check_fence(&w, fence, owner, last);
+        assert!(ok(Some(e3), None, AppendFence::new(e3, idx(1))).is_ok());
+        assert!(ok(Some(e3), Some(idx(7)), AppendFence::new(e3, idx(8))).is_ok());
+
+        let stale = ok(Some(e5), Some(idx(7)), AppendFence::new(e3, idx(8)))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            stale,
+            "append to worker w by stale owner epoch 3 refused: the worker is now owned by \
+             another executor (epoch 5)"
+        );
+        let unowned = ok(None, None, AppendFence::new(e3, idx(1))).unwrap_err();
+        assert!(
+            matches!(unowned, Error::StaleOwner { current: None, .. }),
+            "{unowned}"
+        );
+        // The owner is checked before the position.
+        let both = ok(Some(e5), Some(idx(7)), AppendFence::new(e3, idx(2))).unwrap_err();
+        assert!(matches!(both, Error::StaleOwner { .. }), "{both}");
+
+        let gap = ok(Some(e3), Some(idx(7)), AppendFence::new(e3, idx(10)))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            gap,
+            "append to worker w refused: the batch was to start at index 10, but the log \
+             continues at index 8 (a gap)"
+        );
+        let overlap = ok(Some(e3), Some(idx(7)), AppendFence::new(e3, idx(7))).unwrap_err();
+        assert!(overlap.to_string().contains("(an overlap)"), "{overlap}");
+        let full = ok(Some(e3), Some(idx(u64::MAX)), AppendFence::new(e3, idx(1))).unwrap_err();
+        assert!(full.to_string().contains("log is full"), "{full}");
+    }
+
+    #[test]
+    fn lost_committed_error_names_both_indices() {
+        let lost = LostCommitted {
+            worker_id: WorkerId::new("w").unwrap(),
+            length: 16,
+            watermark: 26,
+        };
+        let text = lost.to_error().to_string();
+        for phrase in [
+            "worker w: its oplog ends at index 16",
+            "up to index 26",
+            "lost acknowledged data",
+            "delete the worker",
+        ] {
+            assert!(text.contains(phrase), "{phrase:?} missing from {text}");
+        }
+        let report = RecoveryReport {
+            lost_committed: vec![lost],
+            ..RecoveryReport::default()
+        };
+        assert!(!report.is_clean());
+        assert!(
+            report
+                .to_string()
+                .contains("worker w lost acknowledged data")
+        );
+    }
+
+    #[test]
+    fn an_owned_reader_can_be_held_across_awaits_in_spawned_tasks() {
+        fn assert_send<T: Send>(_: &T) {}
+        let store: Arc<dyn OplogStore> = Arc::new(MemoryOplogStore::new());
+        let w = WorkerId::new("w").unwrap();
+        let mut pages = OplogPages::new(store, &w, OplogIndex::FIRST, DEFAULT_PAGE);
+        let next = pages.next_page();
+        assert_send(&next);
+        drop(next);
+        assert_send(&pages);
+    }
 }

@@ -17,8 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reprise_oplog::{
-    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, Payload,
-    RequestHash, SideEffectClass, SledOplogStore, StoreOptions, Timestamp, WorkerId,
+    AppendFence, ComponentId, DEFAULT_PAGE, EntryKind, IdempotencyKey, OplogEntry, OplogIndex,
+    OplogPages, OplogStore, Payload, RequestHash, SideEffectClass, SledOplogStore, StoreOptions,
+    Timestamp, WorkerId,
 };
 
 const CHILD_DIR_ENV: &str = "REPRISE_CRASH_CHILD_DIR";
@@ -154,6 +155,10 @@ fn child(dir: &Path) {
         .expect("runtime");
     rt.block_on(async {
         let store = SledOplogStore::open_with(dir, options()).expect("child opens store");
+        let mut epochs = Vec::with_capacity(WORKERS);
+        for k in 0..WORKERS {
+            epochs.push(store.claim(&worker(k)).await.expect("claim"));
+        }
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "ready").expect("stdout");
         stdout.flush().expect("stdout");
@@ -168,7 +173,8 @@ fn child(dir: &Path) {
                 .map_or(1, |i| i.get() + 1);
             let n = 1 + rng.below(8);
             let batch: Vec<_> = (next..next + n).map(|i| entry_for(k, i)).collect();
-            store.append(&w, batch).await.expect("append");
+            let fence = AppendFence::new(epochs[k], idx(next));
+            store.append(&w, fence, batch).await.expect("append");
             if rng.below(3) == 0 {
                 store.commit(&w).await.expect("commit");
                 writeln!(stdout, "committed {k} {}", next + n - 1).expect("stdout");
@@ -180,6 +186,32 @@ fn child(dir: &Path) {
             }
         }
     });
+}
+
+/// The worker's whole log, page by page.
+async fn read_all(store: &SledOplogStore, w: &WorkerId) -> reprise_oplog::Result<Vec<OplogEntry>> {
+    let mut pages = OplogPages::new(store, w, OplogIndex::FIRST, DEFAULT_PAGE);
+    let mut out = Vec::new();
+    while let Some(page) = pages.next_page().await? {
+        out.extend(page.into_iter().map(|(_, e)| e));
+    }
+    Ok(out)
+}
+
+/// The files of the store directory with their sizes, for failure messages.
+fn listing(dir: &Path) -> String {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return "(unreadable)".into();
+    };
+    let mut files: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            format!("{} ({len} bytes)", e.file_name().to_string_lossy())
+        })
+        .collect();
+    files.sort();
+    files.join(", ")
 }
 
 /// Kills the child if the parent panics before doing so.
@@ -218,6 +250,7 @@ fn parent() {
     let mut acked: BTreeMap<usize, u64> = BTreeMap::new();
     let mut total_acks = 0u64;
     let mut unclean = 0u64;
+    let mut torn_snapshots = 0u64;
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -287,17 +320,28 @@ fn parent() {
 
         rt.block_on(async {
             let store = SledOplogStore::open_with(dir.path(), options())
-                .unwrap_or_else(|e| panic!("{context}: reopen failed: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{context}: reopen failed: {e}; files: {}",
+                        listing(dir.path())
+                    )
+                });
             let report = store.recovery_report();
+            torn_snapshots += report.torn_snapshots_removed;
             if !report.is_clean() {
                 unclean += 1;
                 println!("{context}: {report}");
             }
+            // Watermarks are written after the flush, so after a process
+            // crash they never exceed what survived.
+            assert!(
+                report.lost_committed.is_empty(),
+                "{context}: the store reports lost committed entries: {report}"
+            );
             for k in 0..WORKERS {
                 let w = worker(k);
                 let log = match store.last_index(&w).await.expect("last index") {
-                    Some(_) => store
-                        .read_all(&w)
+                    Some(_) => read_all(&store, &w)
                         .await
                         .unwrap_or_else(|e| panic!("{context}: reading {w}: {e}")),
                     None => Vec::new(),
@@ -324,7 +368,7 @@ fn parent() {
         .map(|(k, i)| format!("crash-{k}>={i}"))
         .collect();
     println!(
-        "crash harness: {rounds} rounds in {:.1?}, {total_acks} commit acks checked ({}), {unclean} recoveries dropped data",
+        "crash harness: {rounds} rounds in {:.1?}, {total_acks} commit acks checked ({}), {unclean} recoveries dropped data, {torn_snapshots} torn sled snapshots removed",
         started.elapsed(),
         survived.join(", ")
     );

@@ -1,6 +1,8 @@
 //! Corruption handling of the sled store: damage is reported on read as a
 //! typed error naming worker and index, and opening cuts every log back to its
-//! longest valid prefix and reports what it dropped.
+//! longest valid prefix and reports what it dropped, including workers whose
+//! log lost entries that had been committed (found with the commit
+//! watermarks), which are then refused claims and appends until deleted.
 //!
 //! The tests damage the database through `SledOplogStore::sled_db`, using the
 //! documented layout: `oplog_entries` maps `<worker> 0x00 <first index u64 BE>`
@@ -14,11 +16,11 @@ mod common;
 use std::path::Path;
 
 use reprise_oplog::{
-    Corruption, EntryKind, Error, OplogEntry, OplogIndex, OplogStore, Payload, PayloadDigest,
-    SledOplogStore, StoreOptions, Timestamp, WorkerId,
+    Corruption, EntryKind, Error, LostCommitted, OplogEntry, OplogIndex, OplogStore, Payload,
+    PayloadDigest, SledOplogStore, StoreOptions, Timestamp, WorkerId,
 };
 
-use common::{create_entry, numbered_entry, wid};
+use common::{Appender, claim_and_append, create_entry, numbered_entry, read_all, wid};
 
 fn idx(n: u64) -> OplogIndex {
     OplogIndex::new(n).unwrap()
@@ -98,8 +100,9 @@ async fn populate(dir: &Path, workers: &[(&str, u64)]) {
     for &(name, n) in workers {
         let w = wid(name);
         let all = expected_log(n);
+        let mut appender = Appender::claim(&store, &w).await;
         for chunk in all.chunks(3) {
-            store.append(&w, chunk.to_vec()).await.unwrap();
+            appender.append(&store, chunk.to_vec()).await.unwrap();
             store.commit(&w).await.unwrap();
         }
     }
@@ -133,8 +136,125 @@ async fn committed_data_survives_reopen() {
     let report = store.recovery_report();
     assert!(report.is_clean(), "{report}");
     assert_eq!((report.workers, report.entries_checked), (2, 13));
-    assert_eq!(store.read_all(&wid("a")).await.unwrap(), expected_log(10));
-    assert_eq!(store.read_all(&wid("b")).await.unwrap(), expected_log(3));
+    assert_eq!(read_all(&store, &wid("a")).await.unwrap(), expected_log(10));
+    assert_eq!(read_all(&store, &wid("b")).await.unwrap(), expected_log(3));
+}
+
+#[tokio::test]
+async fn lost_committed_entries_are_reported_and_the_worker_is_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("victim", 10), ("bystander", 4)]).await;
+    let victim = wid("victim");
+    let marks = dir.path().join("watermarks");
+    assert_eq!(std::fs::read_to_string(marks.join("victim")).unwrap(), "10");
+    with_tree(dir.path(), "oplog_entries", |t| {
+        // Drop the segment holding 7-9 (and so everything after it).
+        let (key, ..) = locate(t, &victim, 7);
+        t.remove(key).unwrap();
+    });
+
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report().clone();
+    assert!(!report.is_clean());
+    assert_eq!(
+        report.lost_committed,
+        vec![LostCommitted {
+            worker_id: victim.clone(),
+            length: 6,
+            watermark: 10
+        }]
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains("worker victim lost acknowledged data: its log ends at index 6"),
+        "{text}"
+    );
+    assert_eq!(store.list_workers().await.unwrap().len(), 2);
+
+    // Claims and appends are refused, with the executor's wording.
+    let err = store.claim(&victim).await.unwrap_err();
+    match &err {
+        Error::LostCommitted {
+            worker_id,
+            length,
+            watermark,
+        } => assert_eq!((worker_id, *length, *watermark), (&victim, 6, 10)),
+        other => panic!("expected LostCommitted, got {other:?}"),
+    }
+    let text = err.to_string();
+    for phrase in [
+        "ends at index 6",
+        "up to index 10",
+        "lost acknowledged data",
+    ] {
+        assert!(text.contains(phrase), "{phrase:?} missing from {text}");
+    }
+    let fence = reprise_oplog::AppendFence::new(reprise_oplog::OwnerEpoch::new(1), idx(7));
+    assert!(matches!(
+        store.append(&victim, fence, vec![numbered_entry(7)]).await,
+        Err(Error::LostCommitted { .. })
+    ));
+    // What survived can still be read, and other workers are served.
+    assert_eq!(read_all(&store, &victim).await.unwrap(), expected_log(6));
+    let mut other = Appender::claim(&store, &wid("bystander")).await;
+    other.append(&store, vec![numbered_entry(5)]).await.unwrap();
+    store.commit(&wid("bystander")).await.unwrap();
+    drop(store);
+
+    // The condition persists across restarts until the worker is deleted.
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery_report().lost_committed.len(), 1);
+    assert!(store.delete_worker(&victim).await.unwrap());
+    assert!(!marks.join("victim").exists(), "watermark removed");
+    let mut again = Appender::claim(&store, &victim).await;
+    assert_eq!(again.next, 1);
+    again.append(&store, vec![create_entry()]).await.unwrap();
+    store.commit(&victim).await.unwrap();
+    drop(store);
+
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(read_all(&store, &victim).await.unwrap(), expected_log(1));
+    assert_eq!(
+        read_all(&store, &wid("bystander")).await.unwrap(),
+        expected_log(5)
+    );
+    assert_eq!(
+        std::fs::read_to_string(marks.join("bystander")).unwrap(),
+        "5"
+    );
+}
+
+#[tokio::test]
+async fn a_torn_sled_snapshot_left_by_a_crash_does_not_stop_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("w", 7)]).await;
+    // What a kill while sled writes a snapshot leaves: a partial file whose
+    // name sorts after every complete snapshot. sled alone fails to open.
+    let torn = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&torn, vec![7u8; 100]).unwrap();
+    assert!(
+        sled::Config::new()
+            .path(dir.path())
+            .segment_size(2 * 1024 * 1024)
+            .open()
+            .is_err(),
+        "sled 0.34.7 chokes on a torn snapshot"
+    );
+
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert_eq!(report.torn_snapshots_removed, 1, "{report}");
+    assert!(report.is_clean(), "nothing was lost: {report}");
+    assert!(
+        report
+            .to_string()
+            .contains("1 torn database snapshot files removed"),
+        "{report}"
+    );
+    assert!(!torn.exists());
+    assert_eq!(read_all(&store, &wid("w")).await.unwrap(), expected_log(7));
 }
 
 #[tokio::test]
@@ -198,9 +318,9 @@ async fn opening_truncates_to_longest_valid_prefix_and_reports() {
 
     let damaged = wid("damaged");
     assert_eq!(store.last_index(&damaged).await.unwrap(), Some(idx(4)));
-    assert_eq!(store.read_all(&damaged).await.unwrap(), expected_log(4));
+    assert_eq!(read_all(&store, &damaged).await.unwrap(), expected_log(4));
     assert_eq!(
-        store.read_all(&wid("healthy")).await.unwrap(),
+        read_all(&store, &wid("healthy")).await.unwrap(),
         expected_log(4)
     );
     let entries = store.sled_db().open_tree("oplog_entries").unwrap();
@@ -209,23 +329,55 @@ async fn opening_truncates_to_longest_valid_prefix_and_reports() {
         2,
         "segment 4-6 was cut back to 4"
     );
-    // The log continues at the first dropped index.
-    let appended = store
-        .append(&damaged, vec![numbered_entry(99)])
+    // All ten entries had been committed: the worker is not served.
+    assert_eq!(
+        report.lost_committed,
+        vec![LostCommitted {
+            worker_id: damaged.clone(),
+            length: 4,
+            watermark: 10
+        }]
+    );
+    assert!(matches!(
+        store.claim(&damaged).await,
+        Err(Error::LostCommitted { .. })
+    ));
+    drop(entries); // a tree handle keeps the database open
+    drop(store);
+
+    // The repair itself is durable: a second open drops nothing more (the
+    // watermark still flags the lost entries).
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert!(report.truncated.is_empty(), "{report}");
+    assert_eq!(report.lost_committed.len(), 1, "{report}");
+    drop(store);
+
+    // Without the watermark (as after an OS crash that lost it), the log
+    // continues at the first dropped index.
+    std::fs::remove_file(dir.path().join("watermarks").join("damaged")).unwrap();
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    assert!(
+        store.recovery_report().is_clean(),
+        "{}",
+        store.recovery_report()
+    );
+    let mut appender = Appender::claim(&store, &damaged).await;
+    assert_eq!(appender.next, 5);
+    let appended = appender
+        .append(&store, vec![numbered_entry(99)])
         .await
         .unwrap();
     assert_eq!(appended, vec![idx(5)]);
     store.commit(&damaged).await.unwrap();
-    drop(entries); // a tree handle keeps the database open
     drop(store);
 
-    // The repair itself is durable: a second open finds nothing to drop.
     let store = SledOplogStore::open(dir.path()).unwrap();
     let report = store.recovery_report();
     assert!(report.is_clean(), "{report}");
     let mut log = expected_log(4);
     log.push(numbered_entry(99));
-    assert_eq!(store.read_all(&damaged).await.unwrap(), log);
+    assert_eq!(read_all(&store, &damaged).await.unwrap(), log);
 }
 
 #[tokio::test]
@@ -246,7 +398,13 @@ async fn torn_tail_is_dropped() {
         matches!(report.truncated[0].reason, Corruption::TornRecord { .. }),
         "{report}"
     );
-    assert_eq!(store.read_all(&wid("torn")).await.unwrap(), expected_log(5));
+    assert_eq!(
+        read_all(&store, &wid("torn")).await.unwrap(),
+        expected_log(5)
+    );
+    let lost = &report.lost_committed;
+    assert_eq!(lost.len(), 1, "{report}");
+    assert_eq!((lost[0].length, lost[0].watermark), (5, 6));
 }
 
 #[tokio::test]
@@ -280,6 +438,19 @@ async fn corrupt_create_drops_the_whole_worker() {
     let store = SledOplogStore::open(dir.path()).unwrap();
     assert_eq!(store.recovery_report().entries_dropped(), 3);
     assert_eq!(store.list_workers().await.unwrap(), vec![wid("kept")]);
+    // A committed log that vanished entirely counts as lost too.
+    assert_eq!(
+        store.recovery_report().lost_committed,
+        vec![LostCommitted {
+            worker_id: wid("gone"),
+            length: 0,
+            watermark: 3
+        }]
+    );
+    assert!(matches!(
+        store.claim(&wid("gone")).await,
+        Err(Error::LostCommitted { length: 0, .. })
+    ));
     assert!(matches!(
         store.read(&wid("gone"), idx(1), 1).await,
         Err(Error::WorkerNotFound { .. })
@@ -297,7 +468,7 @@ async fn malformed_keys_are_removed_and_reported() {
     let report = store.recovery_report();
     assert_eq!(report.malformed_keys_removed, 1, "{report}");
     assert!(!report.is_clean());
-    assert_eq!(store.read_all(&wid("w")).await.unwrap(), expected_log(2));
+    assert_eq!(read_all(&store, &wid("w")).await.unwrap(), expected_log(2));
 }
 
 #[tokio::test]
@@ -306,10 +477,13 @@ async fn missing_payload_is_a_typed_error_on_read() {
     let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
     let w = wid("payloads");
     let (big, digest) = big_frame(3);
-    store
-        .append(&w, vec![create_entry(), big.clone(), numbered_entry(3)])
-        .await
-        .unwrap();
+    claim_and_append(
+        &store,
+        &w,
+        vec![create_entry(), big.clone(), numbered_entry(3)],
+    )
+    .await
+    .unwrap();
     assert_eq!(store.read(&w, idx(2), 1).await.unwrap(), vec![big]);
 
     let payloads = store.sled_db().open_tree("oplog_payloads").unwrap();
@@ -339,7 +513,9 @@ async fn altered_payload_is_detected_by_its_digest() {
     let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
     let w = wid("tampered");
     let (big, digest) = big_frame(4);
-    store.append(&w, vec![create_entry(), big]).await.unwrap();
+    claim_and_append(&store, &w, vec![create_entry(), big])
+        .await
+        .unwrap();
     let payloads = store.sled_db().open_tree("oplog_payloads").unwrap();
     flip_value_byte(&payloads, &payload_key(&w, &digest), 10);
     let err = store.read(&w, idx(2), 1).await.unwrap_err();
@@ -363,10 +539,13 @@ async fn missing_payload_truncates_on_open_and_orphans_are_collected() {
     let (second, _d2) = big_frame(2);
     {
         let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
-        store
-            .append(&w, vec![create_entry(), first, numbered_entry(3), second])
-            .await
-            .unwrap();
+        claim_and_append(
+            &store,
+            &w,
+            vec![create_entry(), first, numbered_entry(3), second],
+        )
+        .await
+        .unwrap();
         store.commit(&w).await.unwrap();
     }
     with_tree(dir.path(), "oplog_payloads", |t| {
@@ -383,7 +562,7 @@ async fn missing_payload_truncates_on_open_and_orphans_are_collected() {
     );
     // The second payload lost its only referencing entry.
     assert_eq!(report.orphan_payloads_removed, 1, "{report}");
-    assert_eq!(store.read_all(&w).await.unwrap(), vec![create_entry()]);
+    assert_eq!(read_all(&store, &w).await.unwrap(), vec![create_entry()]);
 }
 
 #[tokio::test]
@@ -392,16 +571,17 @@ async fn delete_removes_payloads_too() {
     let store = SledOplogStore::open_with(dir.path(), small_threshold()).unwrap();
     let (a, b) = (wid("a"), wid("b"));
     let (big, _) = big_frame(5);
-    store
-        .append(&a, vec![create_entry(), big.clone()])
+    claim_and_append(&store, &a, vec![create_entry(), big.clone()])
         .await
         .unwrap();
-    store.append(&b, vec![create_entry(), big]).await.unwrap();
+    claim_and_append(&store, &b, vec![create_entry(), big])
+        .await
+        .unwrap();
     let payloads = store.sled_db().open_tree("oplog_payloads").unwrap();
     assert_eq!(payloads.len(), 2, "one copy per worker");
     assert!(store.delete_worker(&a).await.unwrap());
     assert_eq!(payloads.len(), 1);
-    assert_eq!(store.read_all(&b).await.unwrap().len(), 2);
+    assert_eq!(read_all(&store, &b).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -488,9 +668,10 @@ mod damage {
             let expected = expected_log(total as u64);
             common::block_on(async {
                 let store = SledOplogStore::open(dir.path()).unwrap();
+                let mut appender = Appender::claim(&store, &w).await;
                 let mut rest = &expected[..];
                 for n in std::iter::once(1).chain(chunks.iter().copied()) {
-                    store.append(&w, rest[..n].to_vec()).await.unwrap();
+                    appender.append(&store, rest[..n].to_vec()).await.unwrap();
                     store.commit(&w).await.unwrap();
                     rest = &rest[n..];
                 }
@@ -517,7 +698,7 @@ mod damage {
                 let store = SledOplogStore::open(dir.path()).unwrap();
                 let report = store.recovery_report().clone();
                 let log = match store.last_index(&w).await.unwrap() {
-                    Some(_) => store.read_all(&w).await.unwrap(),
+                    Some(_) => read_all(&store, &w).await.unwrap(),
                     None => Vec::new(),
                 };
                 if (log.len() as u64) < total as u64 {

@@ -3,7 +3,12 @@
 //! ```text
 //! entries tree:  <worker id bytes> 0x00 <first index: u64 BE>     -> segment
 //! payloads tree: <worker id bytes> 0x00 <sha256 digest: 32 bytes>  -> payload bytes
+//! meta tree:     "layout"                                          -> layout version
+//!                "owner/" <worker id bytes>                        -> owner epoch: u64 BE
 //! ```
+//!
+//! (The owner keys are built in `owners`; commit watermarks are files, see
+//! `watermark`.)
 //!
 //! Worker ids never contain 0x00, so `<worker> 0x00` is a prefix no other
 //! worker's keys share, and big-endian indices sort numerically.

@@ -1,18 +1,31 @@
 //! [`SledOplogStore`]: the embedded, persistent default store, on sled 0.34.
 //!
 //! Records live in the `oplog_entries` tree and out-of-line payloads in
-//! `oplog_payloads` (see [`keys`] for the layout). Appends are encoded and
-//! buffered per worker in memory ([`worker_log`]); `commit` writes the
-//! worker's buffer to sled in one batch, calls sled's flush and then fsyncs
-//! sled's data file. Opening verifies every record and truncates damaged
-//! tails (see [`recovery`]).
+//! `oplog_payloads` (see [`keys`] for the layout); owner epochs in
+//! `oplog_meta` ([`owners`]). Appends are checked against the worker's owner
+//! epoch and last index, encoded and buffered per worker in memory
+//! ([`worker_log`]); `commit` writes the worker's buffer to sled in one batch
+//! and then flushes: sled's synchronous flush plus an fsync of sled's data
+//! file, one flush at a time, shared by concurrent committers ([`flush`]).
+//!
+//! Opening removes torn sled snapshot files a crash left behind (a sled
+//! bug, see [`snapshots`]), verifies every record and truncates damaged tails
+//! (see [`recovery`]), then compares each worker's log with its commit watermark
+//! ([`watermark`], files in `<dir>/watermarks`): a worker whose log is
+//! shorter than what had been committed is reported in
+//! [`RecoveryReport::lost_committed`] and refused claims and appends until it
+//! is deleted.
 
+mod flush;
 mod keys;
+mod owners;
 mod recovery;
 mod segment;
+mod snapshots;
+mod watermark;
 mod worker_log;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -23,10 +36,16 @@ use async_trait::async_trait;
 use crate::codec::{encode_stored_into, split_for_storage};
 use crate::entry::OplogEntry;
 use crate::error::{Error, Result};
-use crate::ids::{OplogIndex, WorkerId};
-use crate::store::{OplogStore, RecoveryReport, StoreOptions, assign_indices};
+use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
+use crate::store::{
+    AppendFence, LostCommitted, OplogStore, RecoveryReport, StoreOptions, assign_indices,
+    check_fence,
+};
 
+use flush::Flusher;
 use keys::{payload_key, worker_prefix, worker_prefix_end};
+use owners::EpochSource;
+use watermark::Watermarks;
 use worker_log::WorkerLog;
 
 /// Name of the tree holding encoded entries.
@@ -39,6 +58,8 @@ const META_TREE: &str = "oplog_meta";
 const LAYOUT_KEY: &[u8] = b"layout";
 /// Key-layout version written by this build.
 const LAYOUT_VERSION: u8 = 1;
+/// Folder of the commit watermarks inside the store's directory.
+const WATERMARKS_DIR: &str = "watermarks";
 /// sled's log segment size (its default is 512 KiB). sled moves any log
 /// message larger than a quarter of it into a blob file that it does not
 /// fsync; with 2 MiB, messages up to 512 KiB, and so every node of the
@@ -47,7 +68,7 @@ const LAYOUT_VERSION: u8 = 1;
 /// buffer of this size). sled refuses to reopen a database with another value.
 const SLED_SEGMENT_SIZE: usize = 2 * 1024 * 1024;
 
-/// Handle to one worker's log state.
+/// Handle to one worker's state.
 type LogHandle = Arc<Mutex<WorkerLog>>;
 
 /// Oplog store on an embedded sled database.
@@ -60,13 +81,14 @@ pub struct SledOplogStore {
     db: sled::Db,
     entries: sled::Tree,
     payloads: sled::Tree,
+    meta: sled::Tree,
     options: StoreOptions,
-    /// Every worker with a log (or an append in progress). Deleting a worker
-    /// holds the write lock, so no new handle for it appears meanwhile.
+    /// Every worker with a log, an owner, a lost-data condition, or an
+    /// append in progress. Deleting a worker holds the write lock, so no new
+    /// handle for it appears meanwhile.
     logs: RwLock<HashMap<WorkerId, LogHandle>>,
-    /// sled's data file, fsynced on commit (sled itself only issues
-    /// `sync_file_range` on Linux when flushing).
-    data_file: Option<Arc<File>>,
+    flusher: Arc<Flusher>,
+    epochs: EpochSource,
     report: RecoveryReport,
 }
 
@@ -80,30 +102,38 @@ impl SledOplogStore {
     ///
     /// With `options.verify_on_open` (the default) every record is checked
     /// and each worker's log is cut back to its longest valid prefix; see
-    /// [`SledOplogStore::recovery_report`] for what was dropped.
+    /// [`SledOplogStore::recovery_report`] for what was dropped, and for the
+    /// workers whose log lost committed entries (checked against the commit
+    /// watermarks in `dir/watermarks`).
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         options.validate()?;
         let dir = dir.as_ref();
+        let torn_snapshots = snapshots::remove_torn_snapshots(dir)?;
         let db = open_db(dir)?;
         let data_path: PathBuf = dir.join("db");
         let data_file = File::open(&data_path).map_err(|source| Error::Io {
             context: format!("opening {} for fsync", data_path.display()),
             source,
         })?;
-        Self::from_parts(db, options, Some(Arc::new(data_file)))
+        let watermarks = Watermarks::open(&dir.join(WATERMARKS_DIR))?;
+        let mut store = Self::from_parts(db, options, Some(Arc::new(data_file)), Some(watermarks))?;
+        store.report.torn_snapshots_removed = torn_snapshots;
+        Ok(store)
     }
 
     /// Wraps an already opened sled database (for example a temporary one).
-    /// `commit` then relies on sled's flush alone (no extra fsync).
+    /// `commit` then relies on sled's flush alone (no extra fsync), and there
+    /// are no commit watermarks (so no check for lost committed entries).
     pub fn from_db(db: sled::Db, options: StoreOptions) -> Result<Self> {
         options.validate()?;
-        Self::from_parts(db, options, None)
+        Self::from_parts(db, options, None, None)
     }
 
     fn from_parts(
         db: sled::Db,
         options: StoreOptions,
         data_file: Option<Arc<File>>,
+        watermarks: Option<Watermarks>,
     ) -> Result<Self> {
         let meta = db.open_tree(META_TREE)?;
         match meta.get(LAYOUT_KEY)? {
@@ -122,25 +152,52 @@ impl SledOplogStore {
         }
         let entries = db.open_tree(ENTRIES_TREE)?;
         let payloads = db.open_tree(PAYLOADS_TREE)?;
-        let (last, report) = if options.verify_on_open {
+        let (last, mut report) = if options.verify_on_open {
             recovery::verify_and_repair(&entries, &payloads)?
         } else {
             recovery::scan_last_indices(&entries)?
         };
+        let (owners, malformed_owners) = owners::load(&meta)?;
+        let epochs = EpochSource::load(&meta)?;
+        report.malformed_keys_removed += malformed_owners;
         if !report.is_clean() || report.orphan_payloads_removed > 0 {
             db.flush()?;
         }
-        let logs = last
+        let marks = match &watermarks {
+            Some(w) => w.all()?,
+            None => Vec::new(),
+        };
+        report.lost_committed = lost_committed(&last, &marks);
+
+        let mut logs: HashMap<WorkerId, WorkerLog> = last
             .into_iter()
-            .map(|(w, i)| (w, Arc::new(Mutex::new(WorkerLog::stored(i)))))
+            .map(|(w, i)| (w, WorkerLog::stored(i)))
             .collect();
+        for (worker, epoch) in owners {
+            logs.entry(worker).or_default().owner = Some(epoch);
+        }
+        for lost in &report.lost_committed {
+            logs.entry(lost.worker_id.clone()).or_default().lost = Some(lost.clone());
+        }
+        let logs = logs
+            .into_iter()
+            .map(|(w, log)| (w, Arc::new(Mutex::new(log))))
+            .collect();
+        let flusher = Flusher::new(
+            db.clone(),
+            data_file,
+            watermarks,
+            marks.into_iter().collect(),
+        );
         Ok(SledOplogStore {
             db,
             entries,
             payloads,
+            meta,
             options,
             logs: RwLock::new(logs),
-            data_file,
+            flusher: Arc::new(flusher),
+            epochs,
             report,
         })
     }
@@ -169,23 +226,6 @@ impl SledOplogStore {
         self.logs().get(worker_id).cloned()
     }
 
-    /// Removes the map entry created for a worker whose first append was
-    /// rejected, unless something was appended meanwhile.
-    fn forget_if_empty(&self, worker_id: &WorkerId, handle: &LogHandle) {
-        let mut logs = self.logs_mut();
-        if let Some(current) = logs.get(worker_id)
-            && Arc::ptr_eq(current, handle)
-        {
-            let mut log = lock(current);
-            if log.last.is_none() {
-                // Appenders still holding this handle will look again.
-                log.deleted = true;
-                drop(log);
-                logs.remove(worker_id);
-            }
-        }
-    }
-
     fn handle_or_create(&self, worker_id: &WorkerId) -> LogHandle {
         if let Some(h) = self.handle(worker_id) {
             return h;
@@ -196,24 +236,62 @@ impl SledOplogStore {
             .clone()
     }
 
-    async fn sync_data_file(&self) -> Result<()> {
-        let Some(file) = self.data_file.clone() else {
-            return Ok(());
-        };
-        let sync = move || {
-            file.sync_data().map_err(|source| Error::Io {
-                context: "fsyncing the sled data file".into(),
-                source,
-            })
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle.spawn_blocking(sync).await.map_err(|e| Error::Io {
-                context: "fsyncing the sled data file".into(),
-                source: std::io::Error::other(e),
-            })?,
-            Err(_) => sync(),
+    /// Removes the map entry created for a worker whose first claim failed,
+    /// unless it gained a log or an owner meanwhile.
+    fn forget_if_vacant(&self, worker_id: &WorkerId, handle: &LogHandle) {
+        let mut logs = self.logs_mut();
+        if let Some(current) = logs.get(worker_id)
+            && Arc::ptr_eq(current, handle)
+        {
+            let mut log = lock(current);
+            if log.is_vacant() {
+                // Holders of this handle will look again.
+                log.deleted = true;
+                drop(log);
+                logs.remove(worker_id);
+            }
         }
     }
+
+    /// Durably reserves a new range of owner epochs, through the flush lock.
+    async fn reserve_epochs(&self) -> Result<()> {
+        let guard = self.flusher.lock().await;
+        let Some(target) = self.epochs.begin_reservation(&self.meta)? else {
+            return Ok(());
+        };
+        self.flusher.flush_locked(guard).await?;
+        self.epochs.reserved(target);
+        Ok(())
+    }
+
+    /// Writes the worker's buffered records to sled (not flushed) and notes
+    /// them for its commit watermark.
+    fn spill(&self, worker_id: &WorkerId, log: &mut WorkerLog) -> Result<()> {
+        if log.pending.is_empty() {
+            return Ok(());
+        }
+        log.spill(worker_id, &self.entries)?;
+        self.flusher.note_stored(worker_id, log.stored_last);
+        Ok(())
+    }
+}
+
+/// The workers whose log (`last`, absent: no log) ends before their watermark.
+fn lost_committed(
+    last: &BTreeMap<WorkerId, OplogIndex>,
+    marks: &[(WorkerId, u64)],
+) -> Vec<LostCommitted> {
+    marks
+        .iter()
+        .filter_map(|(worker, mark)| {
+            let length = last.get(worker).map_or(0, |i| i.get());
+            (length < *mark).then(|| LostCommitted {
+                worker_id: worker.clone(),
+                length,
+                watermark: *mark,
+            })
+        })
+        .collect()
 }
 
 /// Opens the sled database in `dir`, waiting (bounded) for the directory lock.
@@ -259,11 +337,64 @@ fn lock(h: &LogHandle) -> MutexGuard<'_, WorkerLog> {
     h.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A handle can go stale if the worker is deleted between lookup and lock;
+/// each retry sees the map after that delete.
+const HANDLE_ATTEMPTS: usize = 8;
+
+/// The error when a worker keeps being deleted under an operation.
+fn deleted_concurrently(worker_id: &WorkerId) -> Error {
+    Error::InvalidAppend {
+        worker_id: worker_id.clone(),
+        index: OplogIndex::FIRST,
+        reason: "the worker is being deleted concurrently; retry".into(),
+    }
+}
+
 #[async_trait]
 impl OplogStore for SledOplogStore {
+    async fn claim(&self, worker_id: &WorkerId) -> Result<OwnerEpoch> {
+        let mut stale_handles = 0;
+        while stale_handles < HANDLE_ATTEMPTS {
+            let handle = self.handle_or_create(worker_id);
+            {
+                let mut log = lock(&handle);
+                if log.deleted {
+                    stale_handles += 1;
+                    continue;
+                }
+                if let Some(lost) = &log.lost {
+                    return Err(lost.to_error());
+                }
+                // Issued and recorded under the worker's lock, so of two
+                // concurrent claims the later epoch wins.
+                if let Some(epoch) = self.epochs.try_issue() {
+                    match owners::record(&self.meta, worker_id, epoch) {
+                        Ok(()) => {
+                            log.owner = Some(epoch);
+                            return Ok(epoch);
+                        }
+                        Err(e) => {
+                            drop(log);
+                            self.forget_if_vacant(worker_id, &handle);
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            // The reserved range is used up (or this is the first claim
+            // since the store opened): reserve more, then try again.
+            if let Err(e) = self.reserve_epochs().await {
+                self.forget_if_vacant(worker_id, &handle);
+                return Err(e);
+            }
+        }
+        Err(deleted_concurrently(worker_id))
+    }
+
     async fn append(
         &self,
         worker_id: &WorkerId,
+        fence: AppendFence,
         entries: Vec<OplogEntry>,
     ) -> Result<Vec<OplogIndex>> {
         if entries.is_empty() {
@@ -284,26 +415,24 @@ impl OplogStore for SledOplogStore {
             records.push(rec);
         }
 
-        // A handle can go stale if the worker is deleted between lookup and
-        // lock; each retry sees the map after that delete.
-        const ATTEMPTS: usize = 8;
-        for _ in 0..ATTEMPTS {
-            let handle = self.handle_or_create(worker_id);
+        for _ in 0..HANDLE_ATTEMPTS {
+            let Some(handle) = self.handle(worker_id) else {
+                // Never claimed (or deleted since): no owner.
+                return Err(Error::StaleOwner {
+                    worker_id: worker_id.clone(),
+                    epoch: fence.epoch,
+                    current: None,
+                });
+            };
             let mut log = lock(&handle);
             if log.deleted {
                 continue;
             }
-            let indices = match assign_indices(worker_id, log.last, &stored) {
-                Ok(indices) => indices,
-                Err(e) => {
-                    let unused = log.last.is_none();
-                    drop(log);
-                    if unused {
-                        self.forget_if_empty(worker_id, &handle);
-                    }
-                    return Err(e);
-                }
-            };
+            if let Some(lost) = &log.lost {
+                return Err(lost.to_error());
+            }
+            check_fence(worker_id, fence, log.owner, log.last)?;
+            let indices = assign_indices(worker_id, log.last, &stored)?;
             // Payloads go to sled right away, before any entry referencing
             // them can reach it.
             for ext in &externals {
@@ -316,23 +445,27 @@ impl OplogStore for SledOplogStore {
             log.pending.extend(records);
             log.last = indices.last().copied();
             if log.should_spill() {
-                log.spill(worker_id, &self.entries)?;
+                self.spill(worker_id, &mut log)?;
             }
             return Ok(indices);
         }
-        Err(Error::InvalidAppend {
-            worker_id: worker_id.clone(),
-            index: OplogIndex::FIRST,
-            reason: "the worker is being deleted concurrently; retry".into(),
-        })
+        Err(deleted_concurrently(worker_id))
     }
 
     async fn commit(&self, worker_id: &WorkerId) -> Result<()> {
-        if let Some(handle) = self.handle(worker_id) {
-            lock(&handle).spill(worker_id, &self.entries)?;
+        self.commit_many(std::slice::from_ref(worker_id)).await
+    }
+
+    /// Writes each worker's buffered records to sled, then makes them
+    /// durable with a single flush (or by sharing one that began after).
+    async fn commit_many(&self, workers: &[WorkerId]) -> Result<()> {
+        for worker_id in workers {
+            if let Some(handle) = self.handle(worker_id) {
+                let mut log = lock(&handle);
+                self.spill(worker_id, &mut log)?;
+            }
         }
-        self.db.flush_async().await?;
-        self.sync_data_file().await
+        self.flusher.commit().await
     }
 
     async fn read(
@@ -373,6 +506,10 @@ impl OplogStore for SledOplogStore {
     }
 
     async fn delete_worker(&self, worker_id: &WorkerId) -> Result<bool> {
+        // Holding the flush lock throughout: no flush writes a watermark of
+        // this worker between its removal and the removal of its keys.
+        let mut guard = self.flusher.lock().await;
+        self.flusher.forget_watermark(&mut guard, worker_id)?;
         let existed = {
             let mut logs = self.logs_mut();
             let existed = match logs.remove(worker_id) {
@@ -384,6 +521,8 @@ impl OplogStore for SledOplogStore {
                 }
                 None => false,
             };
+            // The old log can no longer write records, so its notes are final.
+            self.flusher.forget_stored(worker_id);
             // Still holding the map lock: no new log of this worker can
             // write keys until the old ones are gone.
             let (start, end) = (worker_prefix(worker_id), worker_prefix_end(worker_id));
@@ -394,10 +533,10 @@ impl OplogStore for SledOplogStore {
                 }
                 tree.apply_batch(batch)?;
             }
+            owners::forget(&self.meta, worker_id)?;
             existed
         };
-        self.db.flush_async().await?;
-        self.sync_data_file().await?;
+        self.flusher.flush_locked(guard).await?;
         Ok(existed)
     }
 

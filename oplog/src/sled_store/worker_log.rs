@@ -1,12 +1,14 @@
-//! In-memory state of one worker's log in the sled store: its last index and
-//! the records appended since the last write to sled (the append buffer),
-//! plus reading a range across stored segments and the buffer.
+//! In-memory state of one worker in the sled store: its last index, the
+//! records appended since the last write to sled (the append buffer), its
+//! current owner epoch and whether it lost committed entries, plus reading a
+//! range across stored segments and the buffer.
 
 use crate::codec::decode_record;
 use crate::entry::OplogEntry;
 use crate::error::{Corruption, Error, Result};
-use crate::ids::{OplogIndex, WorkerId};
+use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
 use crate::payload::resolve_entry;
+use crate::store::LostCommitted;
 
 use super::keys::{payload_key, segment_first_index, segment_key, worker_prefix};
 use super::segment::{self, Records};
@@ -26,6 +28,11 @@ pub(crate) struct WorkerLog {
     /// Set when the worker was deleted; an appender holding a stale handle
     /// must look the worker up again.
     pub(crate) deleted: bool,
+    /// The current owner epoch (`None`: not claimed).
+    pub(crate) owner: Option<OwnerEpoch>,
+    /// Set when opening the store found that the log lost committed
+    /// entries: claims and appends are refused until the worker is deleted.
+    pub(crate) lost: Option<LostCommitted>,
 }
 
 impl WorkerLog {
@@ -36,6 +43,12 @@ impl WorkerLog {
             stored_last: last.get(),
             ..WorkerLog::default()
         }
+    }
+
+    /// True if the state holds nothing worth keeping (no entries, no owner,
+    /// no lost-data condition).
+    pub(crate) fn is_vacant(&self) -> bool {
+        self.last.is_none() && self.owner.is_none() && self.lost.is_none()
     }
 
     /// True if the buffer holds a full segment's worth of records.

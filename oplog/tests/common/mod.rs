@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: proptest strategies for entries,
-//! store harnesses and the store conformance suite.
+//! store harnesses, a fenced appender, a whole-log reader and the store
+//! conformance suite.
 
 #![allow(dead_code)]
 
@@ -9,8 +10,9 @@ pub mod suite;
 use std::sync::Arc;
 
 use reprise_oplog::{
-    ComponentId, EntryKind, MemoryOplogStore, OplogEntry, OplogStore, Payload, SledOplogStore,
-    StoreOptions, Timestamp, WorkerId,
+    AppendFence, ComponentId, DEFAULT_PAGE, EntryKind, MemoryOplogStore, OplogEntry, OplogIndex,
+    OplogPages, OplogStore, OwnerEpoch, Payload, Result, SledOplogStore, StoreOptions, Timestamp,
+    WorkerId,
 };
 
 /// A store under test plus whatever must outlive it (a temporary directory).
@@ -72,4 +74,73 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .expect("runtime")
         .block_on(f)
+}
+
+/// The owner of one worker in a test: its epoch and the index its next
+/// batch starts at.
+#[derive(Debug, Clone)]
+pub struct Appender {
+    pub worker: WorkerId,
+    pub epoch: OwnerEpoch,
+    pub next: u64,
+}
+
+impl Appender {
+    /// Claims `worker` and continues its log (if any).
+    pub async fn claim(store: &dyn OplogStore, worker: &WorkerId) -> Self {
+        let epoch = store.claim(worker).await.expect("claim");
+        let next = store
+            .last_index(worker)
+            .await
+            .expect("last index")
+            .map_or(1, |i| i.get() + 1);
+        Appender {
+            worker: worker.clone(),
+            epoch,
+            next,
+        }
+    }
+
+    /// The fence of the next batch.
+    pub fn fence(&self) -> AppendFence {
+        AppendFence::new(self.epoch, OplogIndex::new(self.next).expect("non-zero"))
+    }
+
+    /// Appends `entries` with the fence and moves `next` past them on success.
+    pub async fn append(
+        &mut self,
+        store: &dyn OplogStore,
+        entries: Vec<OplogEntry>,
+    ) -> Result<Vec<OplogIndex>> {
+        let indices = store.append(&self.worker, self.fence(), entries).await?;
+        self.next += indices.len() as u64;
+        Ok(indices)
+    }
+}
+
+/// Claims `worker` and appends `entries` in one go (for tests that write once).
+pub async fn claim_and_append(
+    store: &dyn OplogStore,
+    worker: &WorkerId,
+    entries: Vec<OplogEntry>,
+) -> Result<Vec<OplogIndex>> {
+    Appender::claim(store, worker)
+        .await
+        .append(store, entries)
+        .await
+}
+
+/// The worker's whole log, read page by page.
+pub async fn read_all(store: &dyn OplogStore, worker: &WorkerId) -> Result<Vec<OplogEntry>> {
+    let mut pages = OplogPages::new(store, worker, OplogIndex::FIRST, DEFAULT_PAGE);
+    let mut out = Vec::new();
+    let mut expected = 1;
+    while let Some(page) = pages.next_page().await? {
+        for (index, entry) in page {
+            assert_eq!(index.get(), expected, "pages number entries consecutively");
+            expected += 1;
+            out.push(entry);
+        }
+    }
+    Ok(out)
 }

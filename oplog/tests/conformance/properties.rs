@@ -1,16 +1,19 @@
 //! Property tests of the stores: round trips of arbitrary entry sequences,
-//! and a model test of the sled store (against a `Vec` per worker) with
-//! reopen steps.
+//! and a model test of the sled store (against a `Vec` per worker and its
+//! owner epoch) with claim, delete and reopen steps.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use reprise_oplog::{OplogEntry, OplogIndex, OplogStore, SledOplogStore, StoreOptions, WorkerId};
+use reprise_oplog::{
+    Error, OplogEntry, OplogIndex, OplogStore, OwnerEpoch, SledOplogStore, StoreOptions, WorkerId,
+};
 
 use crate::common::strategies::{entry, fix_up};
-use crate::common::{Harness, block_on, memory, sled, wid};
+use crate::common::{Appender, Harness, block_on, memory, read_all, sled, wid};
 
 fn options() -> StoreOptions {
     // Small threshold so the generated 48..700-byte payloads go out of line.
@@ -23,9 +26,10 @@ fn options() -> StoreOptions {
 async fn round_trip(h: Harness, batches: Vec<Vec<OplogEntry>>) {
     let w = wid("prop");
     let mut expected = Vec::new();
+    let mut appender = Appender::claim(&*h.store, &w).await;
     for batch in batches {
         let batch = fix_up(batch, expected.len() as u64 + 1);
-        let indices = h.store.append(&w, batch.clone()).await.unwrap();
+        let indices = appender.append(&*h.store, batch.clone()).await.unwrap();
         let first = expected.len() as u64 + 1;
         let want: Vec<_> = (first..first + batch.len() as u64)
             .map(|n| OplogIndex::new(n).unwrap())
@@ -37,7 +41,7 @@ async fn round_trip(h: Harness, batches: Vec<Vec<OplogEntry>>) {
     if expected.is_empty() {
         assert_eq!(h.store.last_index(&w).await.unwrap(), None);
     } else {
-        assert_eq!(h.store.read_all(&w).await.unwrap(), expected);
+        assert_eq!(read_all(&*h.store, &w).await.unwrap(), expected);
     }
 }
 
@@ -71,6 +75,9 @@ enum Op {
     Delete {
         worker: usize,
     },
+    Claim {
+        worker: usize,
+    },
     Reopen,
 }
 
@@ -79,6 +86,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..3usize, vec(entry(), 1..5)).prop_map(|(worker, entries)| Op::Append { worker, entries }),
         2 => (0..3usize).prop_map(|worker| Op::Commit { worker }),
         1 => (0..3usize).prop_map(|worker| Op::Delete { worker }),
+        1 => (0..3usize).prop_map(|worker| Op::Claim { worker }),
         2 => Just(Op::Reopen),
     ]
 }
@@ -97,7 +105,7 @@ async fn check_against_model(store: &SledOplogStore, model: &BTreeMap<usize, Vec
             store.last_index(&w).await.unwrap(),
             Some(OplogIndex::new(log.len() as u64).unwrap())
         );
-        assert_eq!(&store.read_all(&w).await.unwrap(), log);
+        assert_eq!(&read_all(store, &w).await.unwrap(), log);
     }
 }
 
@@ -110,18 +118,46 @@ proptest! {
         block_on(async {
             let mut store = SledOplogStore::open_with(dir.path(), options()).unwrap();
             let mut model: BTreeMap<usize, Vec<OplogEntry>> = BTreeMap::new();
+            // The epoch each worker was last claimed with (kept across
+            // reopens: owner epochs are durable).
+            let mut epochs: BTreeMap<usize, OwnerEpoch> = BTreeMap::new();
+            let mut last_issued: Option<OwnerEpoch> = None;
             for op in ops {
                 match op {
                     Op::Append { worker: n, entries } => {
+                        if let Entry::Vacant(slot) = epochs.entry(n) {
+                            let epoch = store.claim(&worker(n)).await.unwrap();
+                            assert!(last_issued < Some(epoch));
+                            last_issued = Some(epoch);
+                            slot.insert(epoch);
+                        }
                         let log = model.entry(n).or_default();
                         let batch = fix_up(entries, log.len() as u64 + 1);
-                        store.append(&worker(n), batch.clone()).await.unwrap();
+                        let mut appender = Appender {
+                            worker: worker(n),
+                            epoch: epochs[&n],
+                            next: log.len() as u64 + 1,
+                        };
+                        appender.append(&store, batch.clone()).await.unwrap();
                         log.extend(batch);
                     }
                     Op::Commit { worker: n } => store.commit(&worker(n)).await.unwrap(),
                     Op::Delete { worker: n } => {
                         let existed = store.delete_worker(&worker(n)).await.unwrap();
                         assert_eq!(existed, model.remove(&n).is_some());
+                        epochs.remove(&n);
+                    }
+                    Op::Claim { worker: n } => {
+                        let epoch = store.claim(&worker(n)).await.unwrap();
+                        assert!(last_issued < Some(epoch), "epochs only grow");
+                        last_issued = Some(epoch);
+                        if let Some(old) = epochs.insert(n, epoch) {
+                            let log_len = model.get(&n).map_or(0, Vec::len) as u64;
+                            let mut stale = Appender { worker: worker(n), epoch: old, next: log_len + 1 };
+                            let batch = fix_up(vec![crate::common::numbered_entry(1)], log_len + 1);
+                            let err = stale.append(&store, batch).await.unwrap_err();
+                            assert!(matches!(err, Error::StaleOwner { .. }), "{err}");
+                        }
                     }
                     Op::Reopen => {
                         drop(store);

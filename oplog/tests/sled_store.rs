@@ -1,0 +1,249 @@
+//! Durability behaviour specific to the sled store: owner epochs across
+//! restarts, many concurrent committers (sled 0.34 deadlocks when its
+//! `flush_async` runs concurrently; the store serializes its flushes),
+//! `commit_many`, and the commit watermarks written after flushes.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reprise_oplog::{
+    AppendFence, Error, OplogIndex, OplogStore, SledOplogStore, StoreOptions, WorkerId,
+};
+
+use common::{Appender, create_entry, numbered_entry, read_all, wid};
+
+fn idx(n: u64) -> OplogIndex {
+    OplogIndex::new(n).unwrap()
+}
+
+fn expected_log(n: u64) -> Vec<reprise_oplog::OplogEntry> {
+    let mut v = vec![create_entry()];
+    v.extend((2..=n).map(numbered_entry));
+    v
+}
+
+fn watermark(dir: &std::path::Path, w: &WorkerId) -> Option<String> {
+    std::fs::read_to_string(dir.join("watermarks").join(w.as_str())).ok()
+}
+
+#[tokio::test]
+async fn claim_epochs_keep_increasing_across_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut highest = None;
+    for round in 0..3 {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        for name in ["a", "b"] {
+            let epoch = store.claim(&wid(name)).await.unwrap();
+            assert!(
+                highest < Some(epoch),
+                "round {round}: {epoch} after {highest:?}"
+            );
+            highest = Some(epoch);
+        }
+        // No commit in round 1: epochs must not repeat even if the owner
+        // records were not flushed explicitly.
+        if round != 1 {
+            store.commit(&wid("a")).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn owner_epoch_survives_a_reopen_after_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = wid("owned");
+    let (epoch, stale) = {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        let stale = store.claim(&w).await.unwrap();
+        let mut a = Appender::claim(&store, &w).await;
+        a.append(&store, expected_log(3)).await.unwrap();
+        store.commit(&w).await.unwrap();
+        (a.epoch, stale)
+    };
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    // The owner from before the restart still owns the worker ...
+    let fence = AppendFence::new(epoch, idx(4));
+    assert_eq!(
+        store
+            .append(&w, fence, vec![numbered_entry(4)])
+            .await
+            .unwrap(),
+        vec![idx(4)]
+    );
+    // ... and the earlier, superseded epoch is still refused.
+    let err = store
+        .append(&w, AppendFence::new(stale, idx(5)), vec![numbered_entry(5)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::StaleOwner { current: Some(c), .. } if c == epoch),
+        "{err}"
+    );
+    // A claimed worker without a log keeps its owner too.
+    let empty = wid("claimed-only");
+    let e = store.claim(&empty).await.unwrap();
+    store.commit(&w).await.unwrap();
+    drop(store);
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    assert_eq!(store.list_workers().await.unwrap(), vec![w.clone()]);
+    assert_eq!(
+        store
+            .append(&empty, AppendFence::new(e, idx(1)), vec![create_entry()])
+            .await
+            .unwrap(),
+        vec![idx(1)]
+    );
+    assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(4));
+}
+
+#[test]
+fn many_concurrent_committers_finish_and_lose_nothing() {
+    const TASKS: u64 = 32;
+    const ROUNDS: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store: Arc<dyn OplogStore> = Arc::new(SledOplogStore::open(dir.path()).unwrap());
+        let run = async {
+            let mut tasks = Vec::new();
+            for t in 0..TASKS {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let w = wid(&format!("committer-{t}"));
+                    let mut a = Appender::claim(&*store, &w).await;
+                    for n in 1..=ROUNDS {
+                        let entry = if n == 1 {
+                            create_entry()
+                        } else {
+                            numbered_entry(n)
+                        };
+                        a.append(&*store, vec![entry]).await.unwrap();
+                        store.commit(&w).await.unwrap();
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("concurrent commits hung (sled flush deadlock?)");
+    });
+    drop(rt);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        let report = store.recovery_report();
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.workers, TASKS as usize);
+        for t in 0..TASKS {
+            let w = wid(&format!("committer-{t}"));
+            assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(ROUNDS));
+            assert_eq!(
+                watermark(dir.path(), &w).as_deref(),
+                Some("100"),
+                "watermark of {w}"
+            );
+        }
+    });
+}
+
+#[tokio::test]
+async fn watermarks_follow_commits_and_commit_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let workers: Vec<_> = (0..3).map(|i| wid(&format!("m-{i}"))).collect();
+    let mut appenders = Vec::new();
+    for w in &workers {
+        let mut a = Appender::claim(&store, w).await;
+        a.append(&store, expected_log(2)).await.unwrap();
+        appenders.push(a);
+    }
+    // Appending alone writes no watermark.
+    assert_eq!(watermark(dir.path(), &workers[0]), None);
+    store.commit_many(&workers[..2]).await.unwrap();
+    assert_eq!(watermark(dir.path(), &workers[0]).as_deref(), Some("2"));
+    assert_eq!(watermark(dir.path(), &workers[1]).as_deref(), Some("2"));
+    assert_eq!(
+        watermark(dir.path(), &workers[2]),
+        None,
+        "not committed, so no watermark"
+    );
+    appenders[0]
+        .append(&store, vec![numbered_entry(3)])
+        .await
+        .unwrap();
+    store.commit(&workers[0]).await.unwrap();
+    assert_eq!(watermark(dir.path(), &workers[0]).as_deref(), Some("3"));
+    assert!(store.delete_worker(&workers[1]).await.unwrap());
+    assert_eq!(watermark(dir.path(), &workers[1]), None);
+    drop(store);
+
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        read_all(&store, &workers[0]).await.unwrap(),
+        expected_log(3)
+    );
+    // Closing the store keeps appended entries, even uncommitted ones.
+    assert_eq!(
+        read_all(&store, &workers[2]).await.unwrap(),
+        expected_log(2)
+    );
+}
+
+#[tokio::test]
+async fn a_store_on_a_given_db_has_no_watermarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().path(dir.path()).open().unwrap();
+    let store = SledOplogStore::from_db(db, StoreOptions::default()).unwrap();
+    let w = wid("plain");
+    let mut a = Appender::claim(&store, &w).await;
+    a.append(&store, expected_log(2)).await.unwrap();
+    store.commit(&w).await.unwrap();
+    store.commit_many(std::slice::from_ref(&w)).await.unwrap();
+    assert!(!dir.path().join("watermarks").exists());
+    assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(2));
+}
+
+#[test]
+fn commits_work_outside_a_tokio_runtime() {
+    // The flush then runs inline instead of on a blocking thread.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let w = wid("no-runtime");
+    poll_to_completion(async {
+        let mut a = Appender::claim(&store, &w).await;
+        a.append(&store, expected_log(3)).await.unwrap();
+        store.commit(&w).await.unwrap();
+    });
+    assert_eq!(watermark(dir.path(), &w).as_deref(), Some("3"));
+    assert!(poll_to_completion(store.delete_worker(&w)).unwrap());
+    assert_eq!(watermark(dir.path(), &w), None);
+}
+
+/// Drives a future that never waits on anything to completion, without a
+/// tokio runtime.
+fn poll_to_completion<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1000 {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+    panic!("the future did not complete without a runtime");
+}
