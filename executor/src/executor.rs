@@ -10,10 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use reprise_oplog::{ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogStore, WorkerId};
+use reprise_oplog::{
+    ComponentId, DEFAULT_PAGE, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogPages,
+    OplogStore, WorkerId,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
 use wasmtime::Engine;
+use wasmtime::component::Val;
 
 use crate::components::ComponentInfo;
 use crate::components::local::LocalComponentStore;
@@ -23,7 +27,7 @@ use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
 use crate::stores::Stores;
-use crate::watermark::{Watermarks, lost_entries};
+use crate::wave::{self, Signature};
 use crate::worker::component::ComponentCache;
 use crate::worker::{
     InvocationOutcome, Worker, WorkerConfig, WorkerState, create_entry, parse_create,
@@ -78,7 +82,6 @@ pub struct Executor {
     oplog: Arc<dyn OplogStore>,
     committer: Committer,
     workers: WorkerSlots,
-    watermarks: Watermarks,
     ticker: tokio::task::JoinHandle<()>,
     interrupted: std::sync::Mutex<HashSet<WorkerId>>,
     replayed_calls: AtomicU64,
@@ -118,7 +121,7 @@ impl Executor {
     }
 
     /// Opens the executor on the given stores; `config.data_dir` holds the
-    /// compiled-code cache (and the commit watermarks).
+    /// compiled-code cache.
     pub async fn with_stores(config: &ExecutorConfig, stores: Stores) -> Result<Executor> {
         let data_dir = &config.data_dir;
         let engine = build_engine(&data_dir.join("cache"))?;
@@ -131,7 +134,6 @@ impl Executor {
             committer: Committer::spawn(oplog.clone()),
             oplog,
             workers: WorkerSlots::default(),
-            watermarks: Watermarks::open(&data_dir.join("watermarks"))?,
             ticker,
             interrupted: std::sync::Mutex::new(HashSet::new()),
             replayed_calls: AtomicU64::new(0),
@@ -178,13 +180,16 @@ impl Executor {
             return Err(Error::WorkerExists(id));
         }
         let create = OplogEntry::now(create_entry(component, &config));
-        Durable::create(&self.oplog, &self.committer, &id, create.clone()).await?;
+        let epoch = Durable::create(&self.oplog, &self.committer, &id, create.clone()).await?;
+        let next = OplogIndex::new(2)?;
         let worker = Worker::start(
             id.clone(),
             loaded,
             self.oplog.clone(),
             self.committer.clone(),
-            vec![create],
+            epoch,
+            &create,
+            next,
         )
         .await?;
         self.workers.fill(&mut guard, worker);
@@ -222,30 +227,39 @@ impl Executor {
         ready_worker(guard).map_err(|_| Error::UnknownWorker(id.clone()))
     }
 
-    /// Rebuilds worker `id` from its oplog.
+    /// Rebuilds worker `id` from its oplog: claims it (fencing off any
+    /// earlier owner; refused for a worker whose store lost committed
+    /// entries), then replays its log page by page.
     async fn load(&self, id: &WorkerId) -> Result<Worker> {
-        let entries = match self.oplog.read_all(id).await {
-            Ok(entries) => entries,
-            Err(reprise_oplog::Error::WorkerNotFound { .. }) => Vec::new(),
-            Err(other) => return Err(Error::Oplog(other)),
-        };
-        let watermark = self.watermarks.get(id)?;
-        if let Some(mark) = watermark
-            && (entries.len() as u64) < mark
-        {
-            return Err(lost_entries(id, entries.len() as u64, mark));
-        }
-        if entries.is_empty() {
+        if self.oplog.last_index(id).await?.is_none() {
             return Err(Error::UnknownWorker(id.clone()));
         }
-        let (component_id, _) = parse_create(id, entries.first())?;
+        let epoch = self.oplog.claim(id).await.map_err(|e| lost_or(id, e))?;
+        // Claimed: nothing else appends to this log any more.
+        let last = self
+            .oplog
+            .last_index(id)
+            .await?
+            .ok_or_else(|| Error::UnknownWorker(id.clone()))?;
+        let next = last.next().ok_or_else(|| Error::MalformedOplog {
+            worker: id.clone(),
+            index: last,
+            message: "the oplog is full (index overflow)".into(),
+        })?;
+        let create = (self.oplog.read(id, OplogIndex::FIRST, 1).await?)
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::UnknownWorker(id.clone()))?;
+        let (component_id, _) = parse_create(id, Some(&create))?;
         let component = self.components.get(&component_id).await?;
         let worker = Worker::start(
             id.clone(),
             component,
             self.oplog.clone(),
             self.committer.clone(),
-            entries,
+            epoch,
+            &create,
+            next,
         )
         .await?;
         self.replayed_calls
@@ -253,17 +267,68 @@ impl Executor {
         Ok(worker)
     }
 
-    /// Invokes `function` on worker `id` with WAVE-encoded parameters.
+    /// Invokes `function` on worker `id` with component values.
+    pub async fn invoke_values(
+        &self,
+        id: &WorkerId,
+        function: &str,
+        params: Vec<Val>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<InvocationOutcome> {
+        let mut worker = self.worker(id).await?;
+        self.invoke_locked(&mut worker, function, params, key).await
+    }
+
+    /// The parameter and result types of export `function` of worker `id`.
+    pub async fn signature(&self, id: &WorkerId, function: &str) -> Result<Signature> {
+        self.worker(id).await?.signature(function)
+    }
+
+    /// The text edge of [`invoke_values`](Self::invoke_values), used by the
+    /// admin API (and tests): parameters in WAVE text are parsed with the
+    /// export's own types before anything runs, results come back as WAVE.
     pub async fn invoke(
         &self,
         id: &WorkerId,
         function: &str,
         params: Vec<String>,
         key: Option<IdempotencyKey>,
-    ) -> Result<InvocationOutcome> {
+    ) -> Result<std::result::Result<Vec<String>, String>> {
         let mut worker = self.worker(id).await?;
         if self.is_interrupted(id) {
             return Err(Error::Interrupted(id.clone()));
+        }
+        worker.check_runnable()?;
+        // A repeated key returns the stored outcome whatever the parameters.
+        let stored = match &key {
+            Some(key) => worker.stored_outcome(function, key)?,
+            None => None,
+        };
+        let outcome = match stored {
+            Some(outcome) => outcome,
+            None => {
+                let signature = worker.signature(function)?;
+                let values = wave::parse_params(function, &signature, &params)?;
+                self.invoke_locked(&mut worker, function, values, key)
+                    .await?
+            }
+        };
+        match outcome {
+            Ok(results) => Ok(Ok(wave::to_texts(&results)?)),
+            Err(trap) => Ok(Err(trap)),
+        }
+    }
+
+    async fn invoke_locked(
+        &self,
+        worker: &mut Worker,
+        function: &str,
+        params: Vec<Val>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<InvocationOutcome> {
+        let id = worker.id().clone();
+        if self.is_interrupted(&id) {
+            return Err(Error::Interrupted(id));
         }
         let outcome = worker
             .invoke(
@@ -271,11 +336,13 @@ impl Executor {
                 params,
                 key.unwrap_or_else(IdempotencyKey::generate),
             )
-            .await?;
-        if let Some(last) = self.oplog.last_index(id).await? {
-            self.watermarks.record(id, last.get())?;
+            .await;
+        if let Err(Error::Oplog(stale @ reprise_oplog::Error::StaleOwner { .. })) = &outcome {
+            // Another executor took the worker over: this copy's memory is
+            // ahead of the log it may no longer write to.
+            worker.mark_failed(format!("this executor no longer owns it: {stale}"));
         }
-        Ok(outcome)
+        outcome
     }
 
     /// What the API reports about worker `id`.
@@ -312,7 +379,6 @@ impl Executor {
     pub async fn delete_worker(&self, id: &WorkerId) -> Result<bool> {
         let guard = self.locked_slot(id).await?;
         let existed = self.oplog.delete_worker(id).await?;
-        self.watermarks.remove(id)?;
         self.interrupted_set().remove(id);
         self.workers.delete(id, guard);
         Ok(existed)
@@ -375,21 +441,17 @@ impl Executor {
         // Workers whose oplog lost acknowledged entries (or vanished) are
         // reported, never served silently from an older state.
         let mut lost = HashSet::new();
-        for id in self.watermarks.workers()? {
-            let length = self
-                .oplog
-                .last_index(&id)
-                .await?
-                .map(|i| i.get())
-                .unwrap_or(0);
-            if let Some(mark) = self.watermarks.get(&id)?
-                && length < mark
-            {
-                summary
-                    .failed
-                    .push((id.clone(), lost_entries(&id, length, mark).to_string()));
-                lost.insert(id);
-            }
+        for loss in self.oplog.recovery_report().lost_committed {
+            let error = reprise_oplog::Error::LostCommitted {
+                worker_id: loss.worker_id.clone(),
+                length: loss.length,
+                watermark: loss.watermark,
+            };
+            summary.failed.push((
+                loss.worker_id.clone(),
+                lost_or(&loss.worker_id, error).to_string(),
+            ));
+            lost.insert(loss.worker_id);
         }
         for id in ids {
             if lost.contains(&id) {
@@ -408,15 +470,29 @@ impl Executor {
     }
 
     async fn has_pending_invocation(&self, id: &WorkerId) -> Result<bool> {
-        let entries = self.oplog.read_all(id).await?;
         let mut pending = false;
-        for entry in &entries {
-            match entry.kind {
-                EntryKind::ExportedFunctionInvoked { .. } => pending = true,
-                EntryKind::ExportedFunctionCompleted { .. } => pending = false,
-                _ => {}
+        let mut pages = OplogPages::new(self.oplog.clone(), id, OplogIndex::FIRST, DEFAULT_PAGE);
+        while let Some(page) = pages.next_page().await? {
+            for (_, entry) in &page {
+                match entry.kind {
+                    EntryKind::ExportedFunctionInvoked { .. } => pending = true,
+                    EntryKind::ExportedFunctionCompleted { .. } => pending = false,
+                    _ => {}
+                }
             }
         }
         Ok(pending)
+    }
+}
+
+/// A store's refusal to serve a worker that lost committed entries is the
+/// worker's failure (it needs an operator); other store errors stay as they are.
+fn lost_or(id: &WorkerId, error: reprise_oplog::Error) -> Error {
+    match error {
+        reprise_oplog::Error::LostCommitted { .. } => Error::WorkerFailed {
+            worker: id.clone(),
+            message: error.to_string(),
+        },
+        other => Error::Oplog(other),
     }
 }

@@ -25,7 +25,7 @@ pub mod grpc;
 pub mod slots;
 pub mod stores;
 pub mod wasi;
-pub mod watermark;
+pub mod wave;
 pub mod worker;
 
 pub use error::{Error, Result};

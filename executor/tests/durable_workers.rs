@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use reprise_executor::{Error, Executor, ExecutorConfig, WorkerConfig, WorkerState};
 use reprise_oplog::{
-    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogStore, Payload, SledOplogStore,
-    WorkerId,
+    AppendFence, ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore,
+    Payload, SledOplogStore, WorkerId,
 };
 
 fn config(dir: &tempfile::TempDir) -> ExecutorConfig {
@@ -163,8 +163,19 @@ async fn same_idempotency_key_returns_stored_result_without_running() {
 /// Writes an oplog by hand, as a crash would have left it.
 async fn write_log(dir: &tempfile::TempDir, worker: &WorkerId, kinds: Vec<EntryKind>) {
     let store = SledOplogStore::open(dir.path().join("oplog")).unwrap();
+    let epoch = store.claim(worker).await.unwrap();
+    let next = store
+        .last_index(worker)
+        .await
+        .unwrap()
+        .and_then(OplogIndex::next)
+        .unwrap_or(OplogIndex::FIRST);
     store
-        .append(worker, kinds.into_iter().map(OplogEntry::now).collect())
+        .append(
+            worker,
+            AppendFence::new(epoch, next),
+            kinds.into_iter().map(OplogEntry::now).collect(),
+        )
         .await
         .unwrap();
     store.commit(worker).await.unwrap();
@@ -211,7 +222,9 @@ async fn invocation_pending_at_crash_is_finished_on_startup() {
     let executor = Executor::open(config(&dir)).await.unwrap();
     let summary = executor.recover().await.unwrap();
     assert_eq!(summary.resumed, vec![worker.clone()], "{summary:?}");
-    let entries = executor.oplog().read_all(&worker).await.unwrap();
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker)
+        .await
+        .unwrap();
     match &entries.last().unwrap().kind {
         EntryKind::ExportedFunctionCompleted {
             result: Ok(payload),
@@ -340,7 +353,13 @@ async fn bad_input_gets_clear_errors() {
     assert!(matches!(err, Error::UnknownComponent(_)), "{err}");
 
     // Bad requests left no trace in the oplog: only Create.
-    assert_eq!(executor.oplog().read_all(&worker).await.unwrap().len(), 1);
+    assert_eq!(
+        reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // The worker still works.
     assert_eq!(one(&executor, &worker, "add", &["2"]).await, "2");
     let _ = Arc::clone(executor.oplog());

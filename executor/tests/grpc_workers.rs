@@ -184,7 +184,9 @@ async fn error_status_reaches_the_guest_typed_and_replays_identically() {
         calls,
         "replaying recorded statuses makes no call"
     );
-    let entries = executor.oplog().read_all(&worker).await.unwrap();
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker)
+        .await
+        .unwrap();
     let recorded = entries.iter().find_map(|e| match &e.kind {
         EntryKind::ImportedFunctionInvoked {
             function, response, ..

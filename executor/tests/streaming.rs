@@ -177,7 +177,9 @@ async fn oplog_records_every_stream_step_in_order() {
     let points = route();
     call(&executor, &w, "record-route", &[&wave_route(&points)]).await;
 
-    let entries = executor.oplog().read_all(&w).await.unwrap();
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
 
     // ListFeatures: StreamOpened, one StreamFrameReceived per feature, StreamClosed(OK).
     let list = only_stream(&entries, LIST_FEATURES);
@@ -270,7 +272,9 @@ async fn restart_replays_streams_from_the_oplog_without_the_network() {
         );
         length = executor.worker_info(&w).await.unwrap().oplog_length;
         // RouteChat: both sends, then the one response, then StreamClosed(OK).
-        let entries = executor.oplog().read_all(&w).await.unwrap();
+        let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+            .await
+            .unwrap();
         let chat = only_stream(&entries, ROUTE_CHAT);
         assert_eq!(kind_of(&chat.opened), StreamKind::Bidirectional);
         assert_eq!(
@@ -311,7 +315,9 @@ async fn restart_replays_streams_from_the_oplog_without_the_network() {
         format!("ok({})", wave_strings(&all_feature_names()))
     );
     assert_eq!(server.calls("ListFeatures"), 2);
-    let entries = executor.oplog().read_all(&w).await.unwrap();
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
     let streams = streams_of(&entries, LIST_FEATURES);
     assert_eq!(streams.len(), 2);
     assert!(
@@ -425,7 +431,9 @@ async fn dropping_a_stream_cancels_the_call() {
     );
 
     // The oplog: the open, the one response read, and CANCELLED.
-    let entries = executor.oplog().read_all(&w).await.unwrap();
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
     let stream = only_stream(&entries, STREAMING_OUTPUT);
     assert_eq!(
         stream.step_names(),
@@ -541,7 +549,9 @@ async fn cancelled_and_dropped_streams_replay_without_the_network() {
         assert_eq!(call(&executor, &w, "ping-pong", &[]).await, "ok");
         length = executor.worker_info(&w).await.unwrap().oplog_length;
         // Both the cancel and the drop are journaled as CANCELLED closes.
-        let entries = executor.oplog().read_all(&w).await.unwrap();
+        let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+            .await
+            .unwrap();
         let cancelled = entries
             .iter()
             .filter(|e| matches!(e.kind, EntryKind::StreamClosed { code: 1, .. }))

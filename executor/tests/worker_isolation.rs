@@ -13,7 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reprise_executor::{Executor, WorkerConfig};
 use reprise_oplog::{
-    ComponentId, MemoryOplogStore, OplogEntry, OplogIndex, OplogStore, RecoveryReport, WorkerId,
+    AppendFence, ComponentId, MemoryOplogStore, OplogEntry, OplogIndex, OplogStore, OwnerEpoch,
+    RecoveryReport, WorkerId,
 };
 use tokio::sync::watch;
 
@@ -81,13 +82,18 @@ impl GatedStore {
 
 #[async_trait]
 impl OplogStore for GatedStore {
+    async fn claim(&self, worker_id: &WorkerId) -> reprise_oplog::Result<OwnerEpoch> {
+        self.inner.claim(worker_id).await
+    }
+
     async fn append(
         &self,
         worker_id: &WorkerId,
+        fence: AppendFence,
         entries: Vec<OplogEntry>,
     ) -> reprise_oplog::Result<Vec<OplogIndex>> {
         self.gate(worker_id, Hold::Appends).await;
-        self.inner.append(worker_id, entries).await
+        self.inner.append(worker_id, fence, entries).await
     }
 
     async fn commit(&self, worker_id: &WorkerId) -> reprise_oplog::Result<()> {

@@ -69,5 +69,5 @@ pub use payload::{Payload, PayloadDigest};
 pub use sled_store::SledOplogStore;
 pub use store::{
     AppendFence, DEFAULT_PAGE, LostCommitted, OplogPages, OplogStore, RecoveryReport, StoreOptions,
-    TruncatedLog,
+    TruncatedLog, read_whole_log,
 };

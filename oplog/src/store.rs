@@ -203,6 +203,21 @@ where
     }
 }
 
+/// Reads a worker's whole log, page by page. For tests and inspection
+/// tools: the executor itself never holds a whole log, it replays page by
+/// page with [`OplogPages`].
+pub async fn read_whole_log(
+    store: &dyn OplogStore,
+    worker_id: &WorkerId,
+) -> Result<Vec<OplogEntry>> {
+    let mut out = Vec::new();
+    let mut pages = OplogPages::new(store, worker_id, OplogIndex::FIRST, DEFAULT_PAGE);
+    while let Some(page) = pages.next_page().await? {
+        out.extend(page.into_iter().map(|(_, entry)| entry));
+    }
+    Ok(out)
+}
+
 /// Settings shared by the store implementations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {

@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Result, anyhow, bail};
 use reprise_executor::worker::create_entry;
 use reprise_executor::{Executor, WorkerConfig};
-use reprise_oplog::{ComponentId, EntryKind, OplogEntry, WorkerId};
+use reprise_oplog::{AppendFence, ComponentId, EntryKind, OplogEntry, OplogIndex, WorkerId};
 
 use crate::setup::{self, Sizes, Store};
 use crate::stats::{Goal, Samples, Table, fmt_duration};
@@ -27,6 +27,7 @@ struct Subject {
     hot: WorkerId,
     hot_value: u64,
     probe: WorkerId,
+    probe_fence: AppendFence,
     commit: Samples,
     create: Samples,
     first_call: Samples,
@@ -44,8 +45,11 @@ async fn subject(store: Store) -> Result<Subject> {
     // An oplog that is never loaded as a worker, to time bare commits.
     let probe = WorkerId::new("commit-probe")?;
     let create = OplogEntry::now(create_entry(&component, &WorkerConfig::default()));
-    executor.oplog().append(&probe, vec![create]).await?;
+    let epoch = executor.oplog().claim(&probe).await?;
+    let first = AppendFence::new(epoch, OplogIndex::FIRST);
+    executor.oplog().append(&probe, first, vec![create]).await?;
     executor.oplog().commit(&probe).await?;
+    let probe_fence = AppendFence::new(epoch, OplogIndex::new(2)?);
     Ok(Subject {
         store,
         executor,
@@ -53,6 +57,7 @@ async fn subject(store: Store) -> Result<Subject> {
         hot,
         hot_value: 0,
         probe,
+        probe_fence,
         commit: Samples::new(),
         create: Samples::new(),
         first_call: Samples::new(),
@@ -90,10 +95,17 @@ impl Subject {
     async fn commit_probe(&mut self, timed: bool) -> Result<()> {
         let oplog = self.executor.oplog();
         let t = Instant::now();
-        oplog
-            .append(&self.probe, vec![OplogEntry::now(EntryKind::Interrupted)])
+        let appended = oplog
+            .append(
+                &self.probe,
+                self.probe_fence,
+                vec![OplogEntry::now(EntryKind::Interrupted)],
+            )
             .await?;
         oplog.commit(&self.probe).await?;
+        if let Some(next) = appended.last().and_then(|i| i.next()) {
+            self.probe_fence.next = next;
+        }
         if timed {
             self.commit.push(t.elapsed());
         }

@@ -84,7 +84,7 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         restart_samples.push(t.elapsed());
         entries = info.oplog_length;
         let t_read = Instant::now();
-        let read = executor.oplog().read_all(&worker).await?;
+        let read = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker).await?;
         read_samples.push(t_read.elapsed());
         if read.len() as u64 != entries {
             bail!(

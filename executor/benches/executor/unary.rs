@@ -105,7 +105,7 @@ pub async fn call_periods(
     worker: &WorkerId,
     skip: usize,
 ) -> Result<Vec<Samples>> {
-    let entries = executor.oplog().read_all(worker).await?;
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), worker).await?;
     let mut invocations = Vec::new();
     let mut previous: Option<u64> = None;
     for entry in entries.iter().skip(skip) {

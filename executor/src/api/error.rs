@@ -108,6 +108,7 @@ pub fn status_of(error: &Error) -> StatusCode {
             StatusCode::CONFLICT
         }
         Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }) => StatusCode::NOT_FOUND,
+        Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => StatusCode::CONFLICT,
         Error::Oplog(reprise_oplog::Error::InvalidId { .. }) => StatusCode::BAD_REQUEST,
         Error::Oplog(_)
         | Error::Io { .. }

@@ -5,7 +5,7 @@
 //! descriptions of a component the API serves.
 //!
 //! Compiling and linking a stored component is the worker layer's job
-//! ([`crate::worker::component`]).
+//! (`worker/component.rs`).
 
 pub mod local;
 

@@ -74,23 +74,10 @@ async fn run(store: Arc<dyn OplogStore>, mut inbox: mpsc::UnboundedReceiver<Requ
                 workers.push(request.worker.clone());
             }
         }
-        let outcome = commit_group(store.as_ref(), &workers)
-            .await
-            .map_err(Arc::new);
+        let outcome = store.commit_many(&workers).await.map_err(Arc::new);
         for request in group.drain(..) {
             // A requester that went away (its task was cancelled) needs no answer.
             let _ = request.done.send(outcome.clone());
         }
     }
-}
-
-/// Makes every worker of a group durable.
-async fn commit_group(
-    store: &dyn OplogStore,
-    workers: &[WorkerId],
-) -> std::result::Result<(), reprise_oplog::Error> {
-    for worker in workers {
-        store.commit(worker).await?;
-    }
-    Ok(())
 }

@@ -93,6 +93,20 @@ impl SharedJournal {
         self.lock().replayed_calls
     }
 
+    /// Appends recorded entries (the next page of the oplog) to replay.
+    pub fn push_recorded(&self, page: impl IntoIterator<Item = Recorded>) {
+        self.lock().replay.extend(page);
+    }
+
+    /// Whether the entries waiting to be replayed hold an invocation's
+    /// completion (so the invocation now replayed cannot run out of them).
+    pub fn holds_completion(&self) -> bool {
+        self.lock()
+            .replay
+            .iter()
+            .any(|r| matches!(r.entry.kind, EntryKind::ExportedFunctionCompleted { .. }))
+    }
+
     /// Takes the next recorded entry, if any.
     pub fn pop_recorded(&self) -> Option<Recorded> {
         self.lock().replay.pop_front()

@@ -28,12 +28,12 @@ pub mod committer;
 pub mod describe;
 pub mod journal;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use reprise_oplog::{
-    EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, Payload, RequestHash,
-    SideEffectClass, WorkerId,
+    AppendFence, DEFAULT_PAGE, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogPages,
+    OplogStore, OwnerEpoch, Payload, RequestHash, SideEffectClass, WorkerId,
 };
 
 pub use committer::Committer;
@@ -70,43 +70,118 @@ struct Inner {
     store: Arc<dyn OplogStore>,
     committer: Committer,
     journal: SharedJournal,
+    /// This executor's ownership of the worker, from the store's `claim`.
+    epoch: OwnerEpoch,
+    /// The index the next entry handed to the store receives.
+    next: Mutex<OplogIndex>,
+    /// The part of the oplog not yet loaded for replay (`None`: all loaded).
+    unread: tokio::sync::Mutex<Option<OplogPages<Arc<dyn OplogStore>>>>,
     /// Entries were handed to the store since the last commit.
     uncommitted: AtomicBool,
 }
 
 impl Durable {
-    /// Writes the `Create` entry of a new worker and commits it.
+    /// Claims a new worker and writes its `Create` entry durably; returns
+    /// the owner epoch to build its [`Durable`] with.
     pub async fn create(
         store: &Arc<dyn OplogStore>,
         committer: &Committer,
         worker: &WorkerId,
         create: OplogEntry,
-    ) -> Result<()> {
-        store.append(worker, vec![create]).await?;
-        committer.commit(worker).await
+    ) -> Result<OwnerEpoch> {
+        let epoch = store.claim(worker).await?;
+        store
+            .append(
+                worker,
+                AppendFence::new(epoch, OplogIndex::FIRST),
+                vec![create],
+            )
+            .await?;
+        committer.commit(worker).await?;
+        Ok(epoch)
     }
 
-    /// The durable path of `worker`, replaying `recorded` first.
+    /// The durable path of `worker`, owned with `epoch`, whose log
+    /// continues at `next`. Replay reads the log from index `replay_from`
+    /// (`None`: nothing to replay) page by page, as it goes.
     pub fn new(
         worker: WorkerId,
         store: Arc<dyn OplogStore>,
         committer: Committer,
-        recorded: Vec<Recorded>,
+        epoch: OwnerEpoch,
+        next: OplogIndex,
+        replay_from: Option<OplogIndex>,
     ) -> Durable {
+        let unread =
+            replay_from.map(|from| OplogPages::new(store.clone(), &worker, from, DEFAULT_PAGE));
         Durable {
             inner: Arc::new(Inner {
-                journal: SharedJournal::new(worker.clone(), recorded),
+                journal: SharedJournal::new(worker.clone(), Vec::new()),
                 worker,
                 store,
                 committer,
+                epoch,
+                next: Mutex::new(next),
+                unread: tokio::sync::Mutex::new(unread),
                 uncommitted: AtomicBool::new(false),
             }),
         }
     }
 
+    /// Loads the next page of the oplog for replay; false once all is loaded.
+    pub async fn load_page(&self) -> Result<bool> {
+        let mut unread = self.inner.unread.lock().await;
+        let Some(pages) = unread.as_mut() else {
+            return Ok(false);
+        };
+        match pages.next_page().await? {
+            Some(page) => {
+                self.inner.journal.push_recorded(
+                    page.into_iter()
+                        .map(|(index, entry)| Recorded { index, entry }),
+                );
+                Ok(true)
+            }
+            None => {
+                *unread = None;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The next recorded entry between invocations, loading a page when
+    /// the loaded ones are used up; `None` at the end of the oplog.
+    pub async fn next_recorded(&self) -> Result<Option<Recorded>> {
+        loop {
+            if let Some(recorded) = self.inner.journal.pop_recorded() {
+                return Ok(Some(recorded));
+            }
+            if !self.load_page().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Loads pages until the entries of the invocation being replayed are
+    /// all loaded (its completion, or the end of the oplog): everything a
+    /// replayed invocation consumes — synchronously too, as WASI clocks do —
+    /// is in memory before it runs, and nothing more than a page beyond it.
+    pub async fn load_invocation(&self) -> Result<()> {
+        while !self.inner.journal.holds_completion() && self.load_page().await? {}
+        Ok(())
+    }
+
     /// The worker.
     pub fn worker(&self) -> &WorkerId {
         &self.inner.worker
+    }
+
+    fn next(&self) -> std::sync::MutexGuard<'_, OplogIndex> {
+        // A plain index: a poisoned lock still holds a consistent value.
+        self.inner
+            .next
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The replay side and the buffer of live entries.
@@ -126,9 +201,22 @@ impl Durable {
         if pending.is_empty() {
             return Ok(None);
         }
-        let indices = self.inner.store.append(&self.inner.worker, pending).await?;
+        // One worker's steps are sequential (its slot is locked), so `next`
+        // cannot move between here and the append; if it ever did, the
+        // store's fence would refuse the append instead of writing a gap.
+        let next = *self.next();
+        let fence = AppendFence::new(self.inner.epoch, next);
+        let indices = self
+            .inner
+            .store
+            .append(&self.inner.worker, fence, pending)
+            .await?;
+        let last = indices.last().copied();
+        if let Some(after) = last.and_then(OplogIndex::next) {
+            *self.next() = after;
+        }
         self.inner.uncommitted.store(true, Ordering::Release);
-        Ok(indices.last().copied())
+        Ok(last)
     }
 
     /// Makes everything journaled so far durable.

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use reprise_oplog::{
-    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, Payload, WorkerId,
+    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, OwnerEpoch,
+    Payload, WorkerId,
 };
 use serde::{Deserialize, Serialize};
 use wasmtime::Store;
-use wasmtime::component::wasm_wave;
 use wasmtime::component::{Func, Instance, ResourceTable, Val};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -25,6 +25,7 @@ use crate::durable::{Committer, Durable, Recorded, describe};
 use crate::error::{Error, Result};
 use crate::grpc::{GrpcContext, GrpcView};
 use crate::wasi::durable_wasi_ctx;
+use crate::wave::{self, Signature};
 use crate::worker::component::LoadedComponent;
 
 /// The store data of a worker's wasmtime `Store`.
@@ -62,8 +63,9 @@ pub struct WorkerConfig {
     pub endpoint_overrides: Vec<(String, String)>,
 }
 
-/// The outcome of an invocation, as stored in the oplog and returned by the API.
-pub type InvocationOutcome = std::result::Result<Vec<String>, String>;
+/// The outcome of an invocation: the export's results, or the message of
+/// the trap that ended it.
+pub type InvocationOutcome = std::result::Result<Vec<Val>, String>;
 
 /// What the API reports about a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,27 +140,21 @@ pub fn parse_create(
 }
 
 impl Worker {
-    /// Instantiates `component` for `id` and replays `entries` (the whole
-    /// oplog, starting with its `Create` entry), finishing any invocation
-    /// that was in flight.
+    /// Instantiates `component` for `id` and replays its oplog after
+    /// `create` (its first entry), page by page, finishing any invocation
+    /// that was in flight. The log continues at `next`.
     pub async fn start(
         id: WorkerId,
         component: Arc<LoadedComponent>,
         oplog: Arc<dyn OplogStore>,
         committer: Committer,
-        entries: Vec<OplogEntry>,
+        epoch: OwnerEpoch,
+        create: &OplogEntry,
+        next: OplogIndex,
     ) -> Result<Worker> {
-        let (_, config) = parse_create(&id, entries.first())?;
-        let recorded = entries
-            .into_iter()
-            .enumerate()
-            .skip(1)
-            .map(|(i, entry)| {
-                let index = OplogIndex::new(i as u64 + 1).map_err(Error::Oplog)?;
-                Ok(Recorded { index, entry })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let durable = Durable::new(id.clone(), oplog, committer, recorded);
+        let (_, config) = parse_create(&id, Some(create))?;
+        let replay_from = OplogIndex::new(2).ok().filter(|second| *second < next);
+        let durable = Durable::new(id.clone(), oplog, committer, epoch, next, replay_from);
         let seed = insecure_seed(&id);
         let grpc = GrpcContext::new(
             durable.clone(),
@@ -213,14 +209,14 @@ impl Worker {
     }
 
     async fn replay(&mut self) -> Result<()> {
-        while let Some(recorded) = self.durable.journal().pop_recorded() {
+        while let Some(recorded) = self.durable.next_recorded().await? {
             match recorded.entry.kind {
                 EntryKind::ExportedFunctionInvoked {
                     function,
                     params,
                     idempotency_key,
                 } => {
-                    let params: Vec<String> =
+                    let texts: Vec<String> =
                         serde_json::from_slice(params.as_bytes()).map_err(|e| {
                             Error::MalformedOplog {
                                 worker: self.id.clone(),
@@ -230,6 +226,9 @@ impl Worker {
                                 ),
                             }
                         })?;
+                    let signature = self.signature(&function)?;
+                    let params = wave::parse_params(&function, &signature, &texts)?;
+                    self.durable.load_invocation().await?;
                     let outcome = self.run_export(&function, &params).await?;
                     self.finish_replayed(&function, idempotency_key, outcome)
                         .await?;
@@ -260,7 +259,7 @@ impl Worker {
         key: IdempotencyKey,
         outcome: InvocationOutcome,
     ) -> Result<()> {
-        match self.durable.journal().pop_recorded() {
+        match self.durable.next_recorded().await? {
             Some(Recorded {
                 entry:
                     OplogEntry {
@@ -270,15 +269,16 @@ impl Worker {
                 index,
             }) => {
                 let recorded = decode_outcome(&self.id, index, result)?;
-                if recorded != outcome {
+                let now = outcome_texts(&outcome)?;
+                if recorded != now {
                     return Err(self.fail(Error::Divergence {
                         worker: self.id.clone(),
                         index,
                         recorded: format!("the result {recorded:?}"),
-                        attempted: format!("the result {outcome:?}"),
+                        attempted: format!("the result {now:?}"),
                     }));
                 }
-                self.completed.insert(key, (function.to_owned(), recorded));
+                self.completed.insert(key, (function.to_owned(), outcome));
                 self.invocations += 1;
                 Ok(())
             }
@@ -295,42 +295,82 @@ impl Worker {
         }
     }
 
+    /// Marks the worker failed for good (it refuses further invocations).
+    pub fn mark_failed(&mut self, message: String) {
+        self.state = WorkerState::Failed(message);
+    }
+
     fn fail(&mut self, error: Error) -> Error {
         self.state = WorkerState::Failed(error.to_string());
         error
     }
 
-    /// Invokes `function` live with WAVE-encoded `params`.
+    /// The parameter and result types of export `function`.
+    pub fn signature(&mut self, function: &str) -> Result<Signature> {
+        let func = self.lookup(function)?;
+        let ty = func.ty(&self.store);
+        Ok(Signature {
+            params: ty
+                .params()
+                .map(|(name, ty)| (name.to_owned(), ty))
+                .collect(),
+            results: ty.results().collect(),
+        })
+    }
+
+    /// Refuses a worker that failed for good.
+    pub fn check_runnable(&self) -> Result<()> {
+        match &self.state {
+            WorkerState::Failed(message) => Err(Error::WorkerFailed {
+                worker: self.id.clone(),
+                message: message.clone(),
+            }),
+            WorkerState::Idle => Ok(()),
+        }
+    }
+
+    /// The outcome stored for an earlier invocation with idempotency key
+    /// `key`, if any; an error if that key was used for another function.
+    pub fn stored_outcome(
+        &self,
+        function: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Option<InvocationOutcome>> {
+        match self.completed.get(key) {
+            None => Ok(None),
+            Some((recorded_function, _)) if recorded_function != function => {
+                Err(Error::BadParams {
+                    function: function.to_owned(),
+                    message: format!(
+                        "idempotency key {key} was already used for an invocation of `{recorded_function}`"
+                    ),
+                })
+            }
+            Some((_, outcome)) => Ok(Some(outcome.clone())),
+        }
+    }
+
+    /// Invokes `function` live with `params`.
     ///
     /// With an idempotency key seen before, returns the stored outcome
     /// without running anything.
     pub async fn invoke(
         &mut self,
         function: &str,
-        params: Vec<String>,
+        params: Vec<Val>,
         key: IdempotencyKey,
     ) -> Result<InvocationOutcome> {
-        if let WorkerState::Failed(message) = &self.state {
-            return Err(Error::WorkerFailed {
-                worker: self.id.clone(),
-                message: message.clone(),
-            });
+        self.check_runnable()?;
+        if let Some(outcome) = self.stored_outcome(function, &key)? {
+            return Ok(outcome);
         }
-        if let Some((recorded_function, outcome)) = self.completed.get(&key) {
-            if recorded_function != function {
-                return Err(Error::BadParams {
-                    function: function.to_owned(),
-                    message: format!(
-                        "idempotency key {key} was already used for an invocation of `{recorded_function}`"
-                    ),
-                });
-            }
-            return Ok(outcome.clone());
-        }
-        // Check the call before recording it, so bad requests leave no trace.
-        let func = self.lookup(function)?;
-        self.parse_params(function, &func, &params)?;
-        let encoded = serde_json::to_vec(&params).map_err(|e| Error::BadParams {
+        // Check the call before recording it, so bad requests leave no
+        // trace: the journaled form (WAVE text) must read back with the
+        // export's own types, as replay will read it.
+        let signature = self.signature(function)?;
+        let texts = wave::to_texts(&params)?;
+        wave::parse_params(function, &signature, &texts)?;
+        let encoded = serde_json::to_vec(&texts).map_err(|e| Error::BadParams {
             function: function.to_owned(),
             message: e.to_string(),
         })?;
@@ -350,9 +390,13 @@ impl Worker {
         key: IdempotencyKey,
         outcome: InvocationOutcome,
     ) -> Result<()> {
-        let result = match &outcome {
-            Ok(values) => Ok(Payload::new(serde_json::to_vec(values).unwrap_or_default())),
-            Err(message) => Err(message.clone()),
+        let result = match outcome_texts(&outcome)? {
+            Ok(texts) => Ok(Payload::new(serde_json::to_vec(&texts).map_err(|e| {
+                Error::Wasm(wasmtime::Error::msg(format!(
+                    "cannot journal the result: {e}"
+                )))
+            })?)),
+            Err(message) => Err(message),
         };
         self.durable
             .commit_entry(EntryKind::ExportedFunctionCompleted { result })
@@ -390,38 +434,10 @@ impl Worker {
             .ok_or_else(unknown)
     }
 
-    fn parse_params(&self, function: &str, func: &Func, params: &[String]) -> Result<Vec<Val>> {
-        let ty = func.ty(&self.store);
-        let expected: Vec<_> = ty
-            .params()
-            .map(|(name, ty)| (name.to_owned(), ty))
-            .collect();
-        if expected.len() != params.len() {
-            return Err(Error::BadParams {
-                function: function.to_owned(),
-                message: format!(
-                    "expected {} parameter(s), got {}",
-                    expected.len(),
-                    params.len()
-                ),
-            });
-        }
-        expected
-            .iter()
-            .zip(params)
-            .map(|((name, ty), text)| {
-                wasm_wave::from_str::<Val>(ty, text).map_err(|e| Error::BadParams {
-                    function: function.to_owned(),
-                    message: format!("parameter `{name}`: {e} (in `{text}`)"),
-                })
-            })
-            .collect()
-    }
-
     /// Calls the export; a guest trap becomes an `Err` outcome (and fails
     /// the worker: a trapped instance cannot be entered again), while
     /// divergence and host failures are errors of the call itself.
-    async fn run_export(&mut self, function: &str, params: &[String]) -> Result<InvocationOutcome> {
+    async fn run_export(&mut self, function: &str, args: &[Val]) -> Result<InvocationOutcome> {
         if let WorkerState::Failed(message) = &self.state {
             return Err(Error::WorkerFailed {
                 worker: self.id.clone(),
@@ -429,24 +445,14 @@ impl Worker {
             });
         }
         let func = self.lookup(function)?;
-        let args = self.parse_params(function, &func, params)?;
         let result_count = func.ty(&self.store).results().len();
         let mut results = vec![Val::Bool(false); result_count];
-        let call = func.call_async(&mut self.store, &args, &mut results).await;
+        let call = func.call_async(&mut self.store, args, &mut results).await;
         if let Some(divergence) = self.durable.journal().take_divergence() {
             return Err(self.fail(divergence));
         }
         match call {
-            Ok(()) => {
-                let texts = results
-                    .iter()
-                    .map(|v| {
-                        wasm_wave::to_string(v)
-                            .map_err(|e| Error::Wasm(wasmtime::Error::msg(e.to_string())))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(Ok(texts))
-            }
+            Ok(()) => Ok(Ok(results)),
             Err(error) => match error.downcast::<Error>() {
                 Ok(own @ Error::Divergence { .. }) => Err(self.fail(own)),
                 Ok(own) => Err(own),
@@ -460,11 +466,20 @@ impl Worker {
     }
 }
 
+/// An outcome in its journaled form: the results as WAVE text.
+fn outcome_texts(outcome: &InvocationOutcome) -> Result<std::result::Result<Vec<String>, String>> {
+    Ok(match outcome {
+        Ok(values) => Ok(wave::to_texts(values)?),
+        Err(message) => Err(message.clone()),
+    })
+}
+
+/// A recorded completion in its journaled form.
 fn decode_outcome(
     worker: &WorkerId,
     index: OplogIndex,
     result: std::result::Result<Payload, String>,
-) -> Result<InvocationOutcome> {
+) -> Result<std::result::Result<Vec<String>, String>> {
     match result {
         Ok(payload) => serde_json::from_slice(payload.as_bytes())
             .map(Ok)

@@ -36,7 +36,9 @@ async fn record_and_cut(
     let executor = open(&dir).await;
     let w = route_guide_worker(&executor, server, name).await;
     let live = call(&executor, &w, function, params).await;
-    let mut entries = executor.oplog().read_all(&w).await.unwrap();
+    let mut entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
     let key = entries
         .iter()
         .find_map(|e| match &e.kind {
@@ -131,7 +133,9 @@ async fn client_stream_cut_by_a_crash_is_resent_with_the_same_key() {
         live,
         "the guest saw one call with the same summary"
     );
-    let entries = executor.oplog().read_all(&w).await.unwrap();
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
     let stream = only_stream(&entries, RECORD_ROUTE);
     assert_eq!(stream.sent().len(), points.len(), "{:#?}", names(&entries));
     assert_eq!(stream.closed().map(|c| c.0), Some(0));
@@ -183,7 +187,9 @@ async fn server_stream_cut_by_a_crash_reports_the_interruption() {
         "the stream was not re-opened"
     );
 
-    let entries = executor.oplog().read_all(&w).await.unwrap();
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
     let stream = only_stream(&entries, LIST_FEATURES);
     assert_eq!(stream.received().len(), 3, "no frame invented");
     let (code, message, details) = stream.closed().expect("the interruption is journaled");
@@ -225,7 +231,9 @@ async fn a_resilient_guest_reopens_an_interrupted_server_stream() {
         "every name once, after one re-open"
     );
     assert_eq!(server.calls("ListFeatures"), 2);
-    let entries = executor.oplog().read_all(&w).await.unwrap();
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
     let streams = super::streams_of(&entries, LIST_FEATURES);
     assert_eq!(streams.len(), 2, "{:#?}", names(&entries));
     assert_eq!(

@@ -296,7 +296,12 @@ pub fn names(entries: &[OplogEntry]) -> Vec<String> {
 /// tamperer leaves the oplog.
 pub async fn write_log(dir: &tempfile::TempDir, worker: &WorkerId, entries: Vec<OplogEntry>) {
     let store = SledOplogStore::open(dir.path().join("oplog")).expect("the sled oplog opens");
-    store.append(worker, entries).await.expect("entries append");
+    let epoch = store.claim(worker).await.expect("the worker is claimed");
+    let fence = reprise_oplog::AppendFence::new(epoch, reprise_oplog::OplogIndex::FIRST);
+    store
+        .append(worker, fence, entries)
+        .await
+        .expect("entries append");
     store.commit(worker).await.expect("entries commit");
 }
 
@@ -304,5 +309,7 @@ pub async fn write_log(dir: &tempfile::TempDir, worker: &WorkerId, entries: Vec<
 /// executor may have it open).
 pub async fn read_log(dir: &tempfile::TempDir, worker: &WorkerId) -> Vec<OplogEntry> {
     let store = SledOplogStore::open(dir.path().join("oplog")).expect("the sled oplog opens");
-    store.read_all(worker).await.expect("the oplog reads")
+    reprise_oplog::read_whole_log(&store, worker)
+        .await
+        .expect("the oplog reads")
 }
