@@ -36,7 +36,7 @@ use reprise_oplog::{
     OplogStore, OwnerEpoch, Payload, RequestHash, SideEffectClass, WorkerId,
 };
 
-pub use committer::Committer;
+pub use committer::{Committer, CommitterThread};
 pub use describe::{describe, describe_with_stream};
 pub use journal::{Recorded, Replayed, SharedJournal, StreamOpenReplay};
 

@@ -7,7 +7,7 @@ use reprise_grpc_stub::bridge::{
     call_options_from_val, request_from_val, response_to_val, rpc_status_to_val,
 };
 use reprise_grpc_stub::client::CallOptions;
-use reprise_grpc_stub::model::{InterfaceModel, MethodModel};
+use reprise_grpc_stub::model::{InterfaceModel, MethodModel, Param};
 use reprise_grpc_stub::status::Code;
 use wasmtime::component::Val;
 
@@ -18,10 +18,9 @@ pub fn request_from_vals(
     method: &MethodModel,
     params: &[Val],
 ) -> Result<(DynamicMessage, CallOptions), reprise_grpc_stub::Error> {
-    let (request, options) = match method.request {
-        Some(_) => (params.first(), params.get(1)),
-        None => (None, params.first()),
-    };
+    let shape = method.opener_shape();
+    let request = shape.position(Param::Request).and_then(|i| params.get(i));
+    let options = shape.position(Param::Options).and_then(|i| params.get(i));
     let message = request_from_val(model, method, request)?;
     let options = match options {
         Some(value) => call_options_from_val(value)?,

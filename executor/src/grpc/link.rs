@@ -16,7 +16,7 @@ use wasmtime::component::{Component, Linker, ResourceType};
 use super::call::{MethodBinding, durable_unary};
 use super::stream::next_resource_type;
 use super::stream::open::open_stream;
-use super::stream::steps::{StreamOp, drop_stream, stream_method};
+use super::stream::steps::{drop_stream, stream_method};
 use super::typecheck::{check_stream_method, check_stream_open, check_unary};
 use crate::deps::GrpcDependencyConfig;
 use crate::error::{Error, Result};
@@ -173,7 +173,7 @@ pub fn link_grpc_imports<T: GrpcView>(
                 ))
             })?;
             known.push(resource.clone());
-            let ops = StreamOp::of_kind(method.kind);
+            let ops = method.stream_ops();
             for op in ops {
                 known.push(format!("[method]{resource}.{}", op.wit_name()));
             }

@@ -4,12 +4,11 @@
 //! path of the first mismatch, instead of failing at its first call.
 
 use reprise_grpc_stub::model::{
-    CallKind, FieldMapping, InterfaceModel, MemberModel, MethodModel, Scalar, ValueType, WellKnown,
+    FieldMapping, FunctionShape, InterfaceModel, MemberModel, MethodModel, NextItem, OkValue,
+    Param, Returns, Scalar, StreamOp, ValueType, WellKnown,
 };
 use wasmtime::component::Type;
 use wasmtime::component::types::ComponentFunc;
-
-use super::stream::steps::StreamOp;
 
 /// Checks an imported unary method's signature. The error names the path of
 /// the first mismatch (`request.todo.user-id: expected string, found u32`).
@@ -18,38 +17,20 @@ pub fn check_unary(
     method: &MethodModel,
     func: &ComponentFunc,
 ) -> Result<(), String> {
-    check_params(model, method, func, 0, method.request.is_some(), true)?;
-    check_status_result(func, |ok| match (method.response, ok) {
-        (Some(response), Some(ok)) => check_value(model, response, &ok, "result.ok"),
-        (None, None) => Ok(()),
-        (Some(_), None) => Err("result.ok: expected the response record, found none".into()),
-        (None, Some(ok)) => Err(format!(
-            "result.ok: the response message is empty, found {}",
-            describe(&ok)
-        )),
-    })
+    check_function(model, method, &method.opener_shape(), func, 0)
 }
 
-/// Checks the opener of a streaming method: `(request, options)` for server
-/// streaming, `(options)` otherwise, returning `result<own<resource>, rpc-status>`.
+/// Checks the opener of a streaming method against its shape in the model.
 pub fn check_stream_open(
     model: &InterfaceModel,
     method: &MethodModel,
     func: &ComponentFunc,
 ) -> Result<(), String> {
-    let with_request = method.kind == CallKind::ServerStreaming && method.request.is_some();
-    check_params(model, method, func, 0, with_request, true)?;
-    check_status_result(func, |ok| match ok {
-        Some(Type::Own(_)) => Ok(()),
-        Some(other) => Err(format!(
-            "result.ok: expected the stream resource, found {}",
-            describe(&other)
-        )),
-        None => Err("result.ok: expected the stream resource, found none".into()),
-    })
+    check_function(model, method, &method.opener_shape(), func, 0)
 }
 
-/// Checks a method of a stream resource (`[method]<resource>.<op>`).
+/// Checks a method of a stream resource (`[method]<resource>.<op>`): the
+/// borrowed handle, then the op's shape in the model.
 pub fn check_stream_method(
     model: &InterfaceModel,
     method: &MethodModel,
@@ -66,8 +47,19 @@ pub fn check_stream_method(
         }
         None => return Err("expected the stream handle as first parameter".into()),
     }
-    let with_request = op == StreamOp::Send && method.request.is_some();
-    check_params(model, method, func, 1, with_request, false)?;
+    check_function(model, method, &method.stream_op_shape(op), func, 1)
+}
+
+/// Checks `func` (its parameters after the first `skip`, and its result)
+/// against `shape`, the one the WIT renderer printed.
+fn check_function(
+    model: &InterfaceModel,
+    method: &MethodModel,
+    shape: &FunctionShape,
+    func: &ComponentFunc,
+    skip: usize,
+) -> Result<(), String> {
+    check_params(model, method, func, skip, &shape.params)?;
     let response = |ok: Option<Type>, path: &str| match (method.response, ok) {
         (Some(response), Some(ok)) => check_value(model, response, &ok, path),
         (None, None) => Ok(()),
@@ -77,78 +69,91 @@ pub fn check_stream_method(
             describe(&ok)
         )),
     };
-    match op {
-        StreamOp::Cancel => match func.results().len() {
-            0 => Ok(()),
-            n => Err(format!("expected no result, found {n}")),
-        },
-        StreamOp::Send | StreamOp::CloseSend => check_status_result(func, |ok| match ok {
+    let ok_value = match shape.returns {
+        Returns::Nothing => {
+            return match func.results().len() {
+                0 => Ok(()),
+                n => Err(format!("expected no result, found {n}")),
+            };
+        }
+        Returns::Status(ok_value) => ok_value,
+    };
+    check_status_result(func, |ok| match ok_value {
+        OkValue::Nothing => match ok {
             None => Ok(()),
             Some(other) => Err(format!(
                 "result.ok: expected none, found {}",
                 describe(&other)
             )),
-        }),
-        StreamOp::Finish => check_status_result(func, |ok| response(ok, "result.ok")),
-        StreamOp::Next => check_status_result(func, |ok| match (method.response, ok) {
-            (None, Some(Type::Bool)) => Ok(()),
-            (Some(_), Some(Type::Option(inner))) => response(Some(inner.ty()), "result.ok.some"),
-            (_, other) => Err(format!(
+        },
+        OkValue::Response => response(ok, "result.ok"),
+        OkValue::Resource => match ok {
+            Some(Type::Own(_)) => Ok(()),
+            Some(other) => Err(format!(
+                "result.ok: expected the stream resource, found {}",
+                describe(&other)
+            )),
+            None => Err("result.ok: expected the stream resource, found none".into()),
+        },
+        OkValue::NextItem => match (method.next_item(), ok) {
+            (NextItem::Flag, Some(Type::Bool)) => Ok(()),
+            (NextItem::Response, Some(Type::Option(inner))) => {
+                response(Some(inner.ty()), "result.ok.some")
+            }
+            (item, other) => Err(format!(
                 "result.ok: expected {}, found {}",
-                if method.response.is_some() {
-                    "option<response>"
-                } else {
-                    "bool"
+                match item {
+                    NextItem::Response => "option<response>",
+                    NextItem::Flag => "bool",
                 },
                 other
                     .as_ref()
                     .map(describe)
                     .unwrap_or_else(|| "none".into())
             )),
-        }),
-    }
+        },
+    })
 }
 
-/// Checks the parameters after the first `skip`: the request (when
-/// `with_request`), then `option<call-options>` (when `with_options`).
+/// Checks the parameters after the first `skip` against `expected`.
 fn check_params(
     model: &InterfaceModel,
     method: &MethodModel,
     func: &ComponentFunc,
     skip: usize,
-    with_request: bool,
-    with_options: bool,
+    expected: &[Param],
 ) -> Result<(), String> {
     let params: Vec<(String, Type)> = func
         .params()
         .skip(skip)
         .map(|(n, t)| (n.to_owned(), t))
         .collect();
-    let expected = usize::from(with_request) + usize::from(with_options);
-    if params.len() != expected {
+    if params.len() != expected.len() {
         return Err(format!(
             "expected {} parameter(s), found {}",
-            expected + skip,
+            expected.len() + skip,
             params.len() + skip
         ));
     }
-    let mut params = params.into_iter();
-    if with_request && let Some(request) = method.request {
-        let (name, ty) = params.next().ok_or("missing request parameter")?;
-        check_value(model, request, &ty, &name)?;
-    }
-    if with_options {
-        let (name, options) = params.next().ok_or("missing options parameter")?;
-        match &options {
-            Type::Option(inner) => {
-                check_record_names(&inner.ty(), &["deadline", "metadata"], &name)?
+    for (param, (name, ty)) in expected.iter().zip(params) {
+        match param {
+            Param::Request => {
+                let request = method
+                    .request
+                    .ok_or("the model gives a request parameter to an empty request")?;
+                check_value(model, request, &ty, &name)?;
             }
-            other => {
-                return Err(format!(
-                    "{name}: expected option<call-options>, found {}",
-                    describe(other)
-                ));
-            }
+            Param::Options => match &ty {
+                Type::Option(inner) => {
+                    check_record_names(&inner.ty(), &["deadline", "metadata"], &name)?
+                }
+                other => {
+                    return Err(format!(
+                        "{name}: expected option<call-options>, found {}",
+                        describe(other)
+                    ));
+                }
+            },
         }
     }
     Ok(())

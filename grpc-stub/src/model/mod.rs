@@ -3,14 +3,17 @@
 //! [`InterfaceModel::build`] walks a `DescriptorPool` from the exposed
 //! files, services or messages and records packages, services, methods and
 //! their call kinds, records, enums, oneof variants, naming decisions and
-//! recursion breaks. The WIT renderer ([`crate::wit`]) and the value bridge
-//! ([`crate::bridge`]) both read this model; neither re-derives a decision.
+//! recursion breaks, and ([`shape`]) the call shape of every method. The WIT
+//! renderer ([`crate::wit`]), the value bridge ([`crate::bridge`]) and the
+//! executor's type check and linker all read this model; none re-derives a
+//! decision.
 
 mod assign;
 mod build;
 pub mod limits;
 pub mod naming;
 pub mod package;
+pub mod shape;
 pub mod source;
 pub mod types;
 
@@ -20,6 +23,7 @@ use prost_reflect::{DescriptorPool, MessageDescriptor};
 use semver::Version;
 
 pub use package::WitPackageName;
+pub use shape::{FunctionShape, NextItem, OkValue, Param, Returns, StreamOp};
 pub use types::{
     CallKind, CaseModel, EnumCase, EnumId, EnumModel, FieldMapping, FieldModel, ForeignUse,
     MemberModel, MessageId, MessageModel, MethodModel, OneofModel, PackageId, PackageModel, Scalar,

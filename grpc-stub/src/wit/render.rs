@@ -6,8 +6,9 @@ use super::comments::{Comments, doc_lines};
 use super::support::SUPPORT_INTERFACE;
 use crate::model::naming::escape;
 use crate::model::{
-    CallKind, EnumModel, FieldMapping, InterfaceModel, MemberModel, MessageModel, MethodModel,
-    OneofModel, PackageModel, ServiceModel, TYPES_INTERFACE, ValueType, ValueTypeKey, WellKnown,
+    CallKind, EnumModel, FieldMapping, FunctionShape, InterfaceModel, MemberModel, MessageModel,
+    MethodModel, NextItem, OkValue, OneofModel, PackageModel, Param, Returns, ServiceModel,
+    StreamOp, TYPES_INTERFACE, ValueType, ValueTypeKey, WellKnown,
 };
 
 const I1: &str = "    ";
@@ -365,115 +366,89 @@ fn render_service(s: &ServiceModel, comments: &mut Comments, out: &mut String) {
     out.push_str("}\n");
 }
 
-fn render_method(s: &ServiceModel, m: &MethodModel, comments: &mut Comments, out: &mut String) {
-    let file = s.descriptor.parent_file();
+/// The WIT signature (`func(...)` and its result) of a function of `m`
+/// with `shape`: the shape decides, this only prints.
+fn signature(m: &MethodModel, shape: &FunctionShape, s: &ServiceModel) -> String {
     let req = m.request.map(|v| value_wit(v, s));
     let resp = m.response.map(|v| value_wit(v, s));
-    let request_param = req
-        .as_ref()
-        .map(|r| format!("request: {r}"))
-        .unwrap_or_default();
-    let ok = resp.clone().unwrap_or_else(|| "_".to_owned());
-    let next_item = resp
-        .as_ref()
-        .map(|r| format!("option<{r}>"))
-        .unwrap_or_else(|| "bool".to_owned());
-    let next_doc = if resp.is_some() {
-        "The next response; `none` once the server has finished the stream."
-    } else {
-        "Whether another (empty) response arrived; `false` once the server has finished."
+    let params: Vec<String> = shape
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Request => format!("request: {}", req.clone().unwrap_or_default()),
+            Param::Options => "options: option<call-options>".to_owned(),
+        })
+        .collect();
+    let returns = match shape.returns {
+        Returns::Nothing => String::new(),
+        Returns::Status(ok) => {
+            let ok = match ok {
+                OkValue::Nothing => "_".to_owned(),
+                OkValue::Response => resp.clone().unwrap_or_else(|| "_".to_owned()),
+                OkValue::Resource => m.resource.as_deref().map(escape).unwrap_or_default(),
+                OkValue::NextItem => match m.next_item() {
+                    NextItem::Response => format!("option<{}>", resp.clone().unwrap_or_default()),
+                    NextItem::Flag => "bool".to_owned(),
+                },
+            };
+            format!(" -> result<{ok}, rpc-status>")
+        }
     };
+    format!("func({}){returns}", params.join(", "))
+}
+
+/// The doc line of resource method `op` of `m`.
+fn op_doc(m: &MethodModel, op: StreamOp) -> &'static str {
+    match op {
+        StreamOp::Next => match m.next_item() {
+            NextItem::Response => {
+                "The next response; `none` once the server has finished the stream."
+            }
+            NextItem::Flag => {
+                "Whether another (empty) response arrived; `false` once the server has finished."
+            }
+        },
+        StreamOp::Send => "Sends one request message.",
+        StreamOp::CloseSend => "Half-closes the request stream; responses keep coming.",
+        StreamOp::Finish => "Closes the request stream and waits for the response.",
+        StreamOp::Cancel => "Cancels the call.",
+    }
+}
+
+fn render_method(s: &ServiceModel, m: &MethodModel, comments: &mut Comments, out: &mut String) {
+    let file = s.descriptor.parent_file();
     let fn_name = escape(&m.wit_name);
     let resource = m.resource.as_deref().map(escape).unwrap_or_default();
     let proto = m.descriptor.name();
-    let doc = |out: &mut String, comments: &mut Comments| {
-        if let Some(text) = comments.get(&file, m.descriptor.path()) {
-            doc_lines(out, I1, text);
-            let _ = writeln!(out, "{I1}///");
+    let opener = signature(m, &m.opener_shape(), s);
+    if m.kind != CallKind::Unary {
+        let about = if m.kind == CallKind::ServerStreaming {
+            format!("The response stream of `{proto}`. Dropping it cancels the call.")
+        } else {
+            format!("An open `{proto}` call. Dropping it cancels the call.")
+        };
+        let _ = writeln!(out, "{I1}/// {about}");
+        let _ = writeln!(out, "{I1}resource {resource} {{");
+        for &op in m.stream_ops() {
+            let _ = writeln!(out, "{I2}/// {}", op_doc(m, op));
+            let op_sig = signature(m, &m.stream_op_shape(op), s);
+            let _ = writeln!(out, "{I2}{}: {op_sig};", op.wit_name());
         }
-    };
-    let opts = "options: option<call-options>";
-    match m.kind {
-        CallKind::Unary => {
-            doc(out, comments);
-            let _ = writeln!(out, "{I1}/// Unary call `{proto}`.");
-            let params = [request_param.as_str(), opts]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let _ = writeln!(
-                out,
-                "{I1}{fn_name}: func({params}) -> result<{ok}, rpc-status>;"
-            );
-        }
-        CallKind::ServerStreaming => {
-            let _ = writeln!(
-                out,
-                "{I1}/// The response stream of `{proto}`. Dropping it cancels the call."
-            );
-            let _ = writeln!(out, "{I1}resource {resource} {{");
-            let _ = writeln!(out, "{I2}/// {next_doc}");
-            let _ = writeln!(out, "{I2}next: func() -> result<{next_item}, rpc-status>;");
-            let _ = writeln!(out, "{I1}}}");
-            out.push('\n');
-            doc(out, comments);
-            let _ = writeln!(
-                out,
-                "{I1}/// Server-streaming call `{proto}`: read responses with `next`."
-            );
-            let params = [request_param.as_str(), opts]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let _ = writeln!(
-                out,
-                "{I1}{fn_name}: func({params}) -> result<{resource}, rpc-status>;"
-            );
-        }
-        CallKind::ClientStreaming | CallKind::Bidi => {
-            let bidi = m.kind == CallKind::Bidi;
-            let _ = writeln!(
-                out,
-                "{I1}/// An open `{proto}` call. Dropping it cancels the call."
-            );
-            let _ = writeln!(out, "{I1}resource {resource} {{");
-            let _ = writeln!(out, "{I2}/// Sends one request message.");
-            let _ = writeln!(
-                out,
-                "{I2}send: func({request_param}) -> result<_, rpc-status>;"
-            );
-            if bidi {
-                let _ = writeln!(
-                    out,
-                    "{I2}/// Half-closes the request stream; responses keep coming."
-                );
-                let _ = writeln!(out, "{I2}close-send: func() -> result<_, rpc-status>;");
-                let _ = writeln!(out, "{I2}/// {next_doc}");
-                let _ = writeln!(out, "{I2}next: func() -> result<{next_item}, rpc-status>;");
-                let _ = writeln!(out, "{I2}/// Cancels the call.");
-                let _ = writeln!(out, "{I2}cancel: func();");
-            } else {
-                let _ = writeln!(
-                    out,
-                    "{I2}/// Closes the request stream and waits for the response."
-                );
-                let _ = writeln!(out, "{I2}finish: func() -> result<{ok}, rpc-status>;");
-            }
-            let _ = writeln!(out, "{I1}}}");
-            out.push('\n');
-            doc(out, comments);
-            let kind = if bidi {
-                "Bidirectional-streaming"
-            } else {
-                "Client-streaming"
-            };
-            let _ = writeln!(out, "{I1}/// {kind} call `{proto}`: opens the call.");
-            let _ = writeln!(
-                out,
-                "{I1}{fn_name}: func({opts}) -> result<{resource}, rpc-status>;"
-            );
-        }
+        let _ = writeln!(out, "{I1}}}");
+        out.push('\n');
     }
+    if let Some(text) = comments.get(&file, m.descriptor.path()) {
+        doc_lines(out, I1, text);
+        let _ = writeln!(out, "{I1}///");
+    }
+    let about = match m.kind {
+        CallKind::Unary => format!("Unary call `{proto}`."),
+        CallKind::ServerStreaming => {
+            format!("Server-streaming call `{proto}`: read responses with `next`.")
+        }
+        CallKind::ClientStreaming => format!("Client-streaming call `{proto}`: opens the call."),
+        CallKind::Bidi => format!("Bidirectional-streaming call `{proto}`: opens the call."),
+    };
+    let _ = writeln!(out, "{I1}/// {about}");
+    let _ = writeln!(out, "{I1}{fn_name}: {opener};");
 }

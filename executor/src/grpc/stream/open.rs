@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::bridge::call_options_from_val;
 use reprise_grpc_stub::client::CallOptions;
-use reprise_grpc_stub::model::CallKind;
+use reprise_grpc_stub::model::{CallKind, Param};
 use reprise_grpc_stub::status::Code;
 use reprise_oplog::{EntryKind, IdempotencyKey, Payload, RequestHash};
 use wasmtime::StoreContextMut;
@@ -46,7 +46,8 @@ fn decode_request(binding: &MethodBinding, params: &[Val]) -> Result<OpenRequest
             options,
         });
     }
-    let options = match params.first() {
+    let shape = method.opener_shape();
+    let options = match shape.position(Param::Options).and_then(|i| params.get(i)) {
         Some(value) => call_options_from_val(value).map_err(|e| bad("call options", e))?,
         None => CallOptions::new(),
     };

@@ -5,7 +5,7 @@
 use prost_reflect::DynamicMessage;
 use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::bridge::{canonical_encode, request_from_val, response_bytes_to_val};
-use reprise_grpc_stub::model::CallKind;
+use reprise_grpc_stub::model::{CallKind, NextItem, StreamOp};
 use reprise_grpc_stub::status::Code;
 use reprise_oplog::{EntryKind, Payload};
 use wasmtime::StoreContextMut;
@@ -20,49 +20,6 @@ use crate::durable::Recorded;
 use crate::error::Error;
 use crate::grpc::call::host_error;
 use crate::grpc::{GrpcContext, GrpcView};
-
-/// A method of a stream resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamOp {
-    /// `next`: the next response.
-    Next,
-    /// `send(request)`.
-    Send,
-    /// `finish`: close the requests, wait for the response.
-    Finish,
-    /// `close-send`: half-close.
-    CloseSend,
-    /// `cancel`.
-    Cancel,
-}
-
-impl StreamOp {
-    /// The WIT name of the method.
-    pub fn wit_name(self) -> &'static str {
-        match self {
-            StreamOp::Next => "next",
-            StreamOp::Send => "send",
-            StreamOp::Finish => "finish",
-            StreamOp::CloseSend => "close-send",
-            StreamOp::Cancel => "cancel",
-        }
-    }
-
-    /// The methods a resource of `kind` has.
-    pub fn of_kind(kind: CallKind) -> &'static [StreamOp] {
-        match kind {
-            CallKind::Unary => &[],
-            CallKind::ServerStreaming => &[StreamOp::Next],
-            CallKind::ClientStreaming => &[StreamOp::Send, StreamOp::Finish],
-            CallKind::Bidi => &[
-                StreamOp::Send,
-                StreamOp::CloseSend,
-                StreamOp::Next,
-                StreamOp::Cancel,
-            ],
-        }
-    }
-}
 
 fn malformed(ctx: &GrpcContext, recorded: &Recorded, message: String) -> wasmtime::Error {
     wasmtime::Error::new(Error::MalformedOplog {
@@ -173,7 +130,7 @@ fn recorded_close(ctx: &GrpcContext, recorded: &Recorded) -> wasmtime::Result<Op
 /// `bool` for an empty response message.
 fn next_value(slot: &StreamSlot, frame: Option<&[u8]>) -> Result<Val, String> {
     let method = slot.binding.method();
-    if method.response.is_none() {
+    if method.next_item() == NextItem::Flag {
         return Ok(Val::Bool(frame.is_some()));
     }
     match frame {
