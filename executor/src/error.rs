@@ -26,9 +26,6 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The executor was started outside what it needs (a tokio runtime).
-    #[error("runtime: {0}")]
-    Runtime(String),
     /// A setting this executor cannot honour (yet); refused, never ignored.
     #[error("unsupported setting: {0}")]
     Unsupported(String),

@@ -22,7 +22,7 @@ use wasmtime::component::Val;
 use crate::components::ComponentInfo;
 use crate::components::local::LocalComponentStore;
 use crate::deps::GrpcDependencyConfig;
-use crate::durable::{Committer, CommitterThread, Durable};
+use crate::durable::{Committer, Durable};
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
@@ -85,8 +85,6 @@ pub struct Executor {
     ticker: tokio::task::JoinHandle<()>,
     interrupted: std::sync::Mutex<HashSet<WorkerId>>,
     replayed_calls: AtomicU64,
-    /// Last, so it drops after the workers and the committer handle it waits for.
-    _committer_thread: CommitterThread,
 }
 
 impl std::fmt::Debug for Executor {
@@ -130,7 +128,7 @@ impl Executor {
         let components = ComponentCache::new(engine.clone(), stores.components);
         let ticker = spawn_epoch_ticker(engine.clone());
         let oplog = stores.oplog;
-        let (committer, committer_thread) = Committer::spawn(oplog.clone())?;
+        let committer = Committer::new(oplog.clone());
         Ok(Executor {
             engine,
             components,
@@ -140,7 +138,6 @@ impl Executor {
             ticker,
             interrupted: std::sync::Mutex::new(HashSet::new()),
             replayed_calls: AtomicU64::new(0),
-            _committer_thread: committer_thread,
         })
     }
 

@@ -17,8 +17,8 @@
 //! * received stream frames are handed over in batches and committed when
 //!   the worker is about to wait on the network.
 //!
-//! Commits go through the one [`Committer`], which groups commits that arrive
-//! together into one sync. Nothing here knows about gRPC: a dependency kind
+//! Commits go through the one [`Committer`], which runs one commit at a
+//! time and groups commits that arrive together into one sync. Nothing here knows about gRPC: a dependency kind
 //! names its calls and encodes its requests and results as bytes.
 //!
 //! [`journal`] holds the replay side, [`committer`] the commit task,
@@ -36,7 +36,7 @@ use reprise_oplog::{
     OplogStore, OwnerEpoch, Payload, RequestHash, SideEffectClass, WorkerId,
 };
 
-pub use committer::{Committer, CommitterThread};
+pub use committer::Committer;
 pub use describe::{describe, describe_with_stream};
 pub use journal::{Recorded, Replayed, SharedJournal, StreamOpenReplay};
 
