@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use reprise_oplog::{
     ComponentId, DEFAULT_PAGE, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogPages,
-    OplogStore, WorkerId,
+    OplogStore, OwnerEpoch, WorkerId,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
 use crate::stores::Stores;
 use crate::wave::{self, Signature};
-use crate::worker::component::ComponentCache;
+use crate::worker::component::{ComponentCache, LoadedComponent};
 use crate::worker::{
     InvocationOutcome, Worker, WorkerConfig, WorkerState, create_entry, parse_create,
 };
@@ -183,18 +183,22 @@ impl Executor {
         let create = OplogEntry::now(create_entry(component, &config));
         let epoch = Durable::create(&self.oplog, &self.committer, &id, create.clone()).await?;
         let next = OplogIndex::new(2)?;
-        let worker = Worker::start(
-            id.clone(),
-            loaded,
-            self.oplog.clone(),
-            self.committer.clone(),
-            epoch,
-            &create,
-            next,
-        )
-        .await?;
+        let worker = self.start(&id, loaded, epoch, &create, next).await?;
         self.workers.fill(&mut guard, worker);
         Ok(id)
+    }
+
+    /// Instantiates worker `id` on this executor's stores and replays it.
+    async fn start(
+        &self,
+        id: &WorkerId,
+        component: Arc<LoadedComponent>,
+        epoch: OwnerEpoch,
+        create: &OplogEntry,
+        next: OplogIndex,
+    ) -> Result<Worker> {
+        let (oplog, committer) = (self.oplog.clone(), self.committer.clone());
+        Worker::start(id.clone(), component, oplog, committer, epoch, create, next).await
     }
 
     /// Locks the slot of `id`, looking again if it was deleted meanwhile.
@@ -253,16 +257,7 @@ impl Executor {
             .ok_or_else(|| Error::UnknownWorker(id.clone()))?;
         let (component_id, _) = parse_create(id, Some(&create))?;
         let component = self.components.get(&component_id).await?;
-        let worker = Worker::start(
-            id.clone(),
-            component,
-            self.oplog.clone(),
-            self.committer.clone(),
-            epoch,
-            &create,
-            next,
-        )
-        .await?;
+        let worker = self.start(id, component, epoch, &create, next).await?;
         self.replayed_calls
             .fetch_add(worker.replayed_calls(), Ordering::Relaxed);
         Ok(worker)

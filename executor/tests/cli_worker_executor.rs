@@ -304,3 +304,64 @@ fn unreachable_server_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("must be an http:// URL"), "{stderr}");
 }
+
+/// Settings the executor cannot honour yet are refused at upload, with a
+/// message naming them, instead of being dropped or failing at the first call.
+#[test]
+fn unsupported_manifest_settings_are_refused_at_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Serve::start(dir.path());
+    let upload = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        server.run(&[
+            "component",
+            "add",
+            "--manifest",
+            &path,
+            "--component",
+            "todo-client",
+        ])
+    };
+    let base = std::fs::read_to_string(api_common::todo_manifest(
+        dir.path(),
+        "http://127.0.0.1:50051",
+    ))
+    .unwrap();
+
+    let retrying = upload(
+        "retry.yaml",
+        format!("{base}        retry: {{ max-attempts: 3 }}\n"),
+    );
+    let stderr = String::from_utf8_lossy(&retrying.stderr);
+    assert!(!retrying.status.success(), "a retrying policy is refused");
+    assert!(
+        stderr.contains("unsupported setting")
+            && stderr.contains("`todo`")
+            && stderr.contains("max-attempts 3"),
+        "{stderr}"
+    );
+
+    let tls = upload(
+        "tls.yaml",
+        base.replace("http://127.0.0.1:50051", "https://127.0.0.1:50051"),
+    );
+    let stderr = String::from_utf8_lossy(&tls.stderr);
+    assert!(!tls.status.success(), "a TLS endpoint is refused");
+    assert!(
+        stderr.contains("unsupported setting") && stderr.contains("https://127.0.0.1:50051"),
+        "{stderr}"
+    );
+
+    let once = upload(
+        "once.yaml",
+        format!("{base}        retry: {{ max-attempts: 1 }}\n"),
+    );
+    assert!(
+        once.status.success(),
+        "one attempt is what the executor does: {}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    server.terminate();
+}
