@@ -21,7 +21,7 @@ use wasmtime::component::Val;
 
 use crate::components::ComponentInfo;
 use crate::components::local::LocalComponentStore;
-use crate::deps::GrpcDependencyConfig;
+use crate::deps::{DependencyConfig, GrpcDependencyConfig};
 use crate::durable::{Committer, Durable};
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
@@ -157,6 +157,16 @@ impl Executor {
         &self,
         wasm: Vec<u8>,
         dependencies: Vec<GrpcDependencyConfig>,
+    ) -> Result<ComponentInfo> {
+        let dependencies = dependencies.into_iter().map(Into::into).collect();
+        self.add_component_with(wasm, dependencies).await
+    }
+
+    /// Stores a component with dependencies of any kind; returns its metadata.
+    pub async fn add_component_with(
+        &self,
+        wasm: Vec<u8>,
+        dependencies: Vec<DependencyConfig>,
     ) -> Result<ComponentInfo> {
         let loaded = self.components.add(wasm, dependencies).await?;
         Ok(loaded.info.clone())

@@ -9,8 +9,9 @@
 //! [`api`] and the CLI (the front doors); [`executor`] (the facade: stores,
 //! recovery, the table of workers in [`slots`]); [`worker`] (one worker and
 //! its invocation loop) with [`components`] (the component store and
-//! linking); the dependency kinds — [`grpc`], generic over a small view
-//! trait — and [`wasi`] (durable clocks and random); [`durable`] (the one
+//! linking, through the [`deps::ImportKind`] seam assembled in [`kinds`]);
+//! the dependency kinds — [`grpc`], generic over a small view trait — and
+//! [`wasi`] (durable clocks and random); [`durable`] (the one
 //! durable path: replay or live, commit policy, the committer); and below
 //! it the oplog store. [`engine`] configures wasmtime.
 
@@ -22,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod grpc;
+pub mod kinds;
 pub mod slots;
 pub mod stores;
 pub mod wasi;

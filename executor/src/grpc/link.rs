@@ -18,7 +18,7 @@ use super::stream::next_resource_type;
 use super::stream::open::open_stream;
 use super::stream::steps::{drop_stream, stream_method};
 use super::typecheck::{check_stream_method, check_stream_open, check_unary};
-use crate::deps::GrpcDependencyConfig;
+use crate::deps::{GrpcDependencyConfig, ImportKind};
 use crate::error::{Error, Result};
 use crate::grpc::GrpcView;
 
@@ -72,170 +72,192 @@ pub fn model_dependencies(
         .collect()
 }
 
-/// Defines, in `linker`, every gRPC interface `component` imports, and
-/// refuses imports nothing can satisfy.
-pub fn link_grpc_imports<T: GrpcView>(
-    engine: &Engine,
-    linker: &mut Linker<T>,
-    component: &Component,
-    dependencies: &[ModelledDependency],
-) -> Result<()> {
-    // Interface path -> (dependency, service); type-only interfaces too.
-    let mut services: BTreeMap<String, (usize, ServiceId)> = BTreeMap::new();
-    let mut type_interfaces: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, dep) in dependencies.iter().enumerate() {
-        for id in dep.model.service_ids() {
-            services.insert(dep.model.interface_path(id), (i, id));
-        }
-        for package in dep.model.packages() {
-            type_interfaces.insert(
-                package
-                    .wit
-                    .interface_path(reprise_grpc_stub::model::TYPES_INTERFACE),
-                i,
-            );
-        }
-    }
-    let support = reprise_grpc_stub::wit::support::SUPPORT_INTERFACE;
+/// The gRPC import kind of one component: the interface models of its gRPC
+/// dependencies and which import interface each service or types
+/// interface is.
+pub struct GrpcImports {
+    dependencies: Vec<ModelledDependency>,
+    /// Interface path -> (dependency, service).
+    services: BTreeMap<String, (usize, ServiceId)>,
+    /// Types-only interface path -> dependency.
+    type_interfaces: BTreeMap<String, usize>,
+}
 
-    let ty = component.component_type();
-    let mut unknown = Vec::new();
-    for (name, item) in ty.imports(engine) {
-        if name.starts_with("wasi:") {
-            continue; // WASI is linked separately; unknown WASI imports fail linking by name.
-        }
-        if name == support || type_interfaces.contains_key(name) {
-            // Types only: an instance with no functions.
-            linker.instance(name)?;
-            continue;
-        }
-        let Some(&(dep_index, service_id)) = services.get(name) else {
-            unknown.push(name.to_owned());
-            continue;
-        };
-        let dep = &dependencies[dep_index];
-        let service = dep.model.service(service_id);
-        let ComponentItem::ComponentInstance(instance_ty) = item.ty else {
-            return Err(Error::InvalidComponent(format!(
-                "import `{name}` is not an interface instance"
-            )));
-        };
-        let mut imported: Vec<(String, ComponentFunc)> = Vec::new();
-        let mut imported_resources: Vec<String> = Vec::new();
-        for (export, item) in instance_ty.exports(engine) {
-            match item.ty {
-                ComponentItem::ComponentFunc(f) => imported.push((export.to_owned(), f)),
-                ComponentItem::Resource(_) => imported_resources.push(export.to_owned()),
-                _ => {}
+impl GrpcImports {
+    /// Models `configs` (refusing bad descriptor sets, naming the dependency).
+    pub fn new(configs: &[GrpcDependencyConfig]) -> Result<GrpcImports> {
+        let dependencies = model_dependencies(configs)?;
+        let mut services = BTreeMap::new();
+        let mut type_interfaces = BTreeMap::new();
+        for (i, dep) in dependencies.iter().enumerate() {
+            for id in dep.model.service_ids() {
+                services.insert(dep.model.interface_path(id), (i, id));
+            }
+            for package in dep.model.packages() {
+                type_interfaces.insert(
+                    package
+                        .wit
+                        .interface_path(reprise_grpc_stub::model::TYPES_INTERFACE),
+                    i,
+                );
             }
         }
-        let mut instance = linker.instance(name)?;
-        let mut known: Vec<String> = Vec::new();
-        for (method_index, method) in service.methods.iter().enumerate() {
-            let mismatch = |function: &str, e: String| {
-                Error::InvalidComponent(format!(
-                    "import `{name}` function `{function}` does not match the descriptors of `{}`: {e}",
-                    method.descriptor.full_name()
-                ))
+        Ok(GrpcImports {
+            dependencies,
+            services,
+            type_interfaces,
+        })
+    }
+}
+
+const SUPPORT_INTERFACE: &str = reprise_grpc_stub::wit::support::SUPPORT_INTERFACE;
+
+impl<T: GrpcView> ImportKind<T> for GrpcImports {
+    fn serves(&self, name: &str) -> bool {
+        self.services.contains_key(name)
+            || self.type_interfaces.contains_key(name)
+            || name == SUPPORT_INTERFACE
+    }
+
+    fn declared(&self) -> String {
+        let declared: Vec<&String> = self.services.keys().collect();
+        format!("gRPC service interfaces {declared:?}")
+    }
+
+    /// Defines, in `linker`, every gRPC interface `component` imports,
+    /// each checked against the descriptors.
+    fn link(&self, engine: &Engine, linker: &mut Linker<T>, component: &Component) -> Result<()> {
+        let ty = component.component_type();
+        for (name, item) in ty.imports(engine) {
+            if name.starts_with("wasi:") {
+                continue; // WASI is linked separately; unknown WASI imports fail linking by name.
+            }
+            if name == SUPPORT_INTERFACE || self.type_interfaces.contains_key(name) {
+                // Types only: an instance with no functions.
+                linker.instance(name)?;
+                continue;
+            }
+            let Some(&(dep_index, service_id)) = self.services.get(name) else {
+                continue; // Not ours: the component layer reports imports nobody serves.
             };
-            let find =
-                |function: &str| imported.iter().find(|(n, _)| n == function).map(|(_, f)| f);
-            let binding = Arc::new(MethodBinding {
-                dependency: dep.config.clone(),
-                model: dep.model.clone(),
-                service: service_id,
-                method_index,
-                journal_name: format!(
-                    "{}/{}",
-                    service.descriptor.full_name(),
-                    method.descriptor.name()
-                ),
-            });
-            known.push(method.wit_name.clone());
-            if method.kind == CallKind::Unary {
-                let Some(func_ty) = find(&method.wit_name) else {
-                    continue;
-                };
-                check_unary(&dep.model, method, func_ty)
-                    .map_err(|e| mismatch(&method.wit_name, e))?;
-                instance.func_new_async(&method.wit_name, move |store, ty, params, results| {
-                    let binding = binding.clone();
-                    Box::new(
-                        async move { durable_unary(store, &binding, ty, params, results).await },
-                    )
-                })?;
-                continue;
-            }
-            let resource = method.resource.clone().ok_or_else(|| {
-                Error::InvalidComponent(format!(
-                    "streaming method `{}` has no resource in the model",
-                    method.wit_name
-                ))
-            })?;
-            known.push(resource.clone());
-            let ops = method.stream_ops();
-            for op in ops {
-                known.push(format!("[method]{resource}.{}", op.wit_name()));
-            }
-            if !imported_resources.contains(&resource) {
-                continue;
-            }
-            let resource_type = next_resource_type();
-            instance.resource_async(
-                &resource,
-                ResourceType::host_dynamic(resource_type),
-                |store, rep| Box::new(async move { drop_stream(store, rep).await }),
-            )?;
-            if let Some(func_ty) = find(&method.wit_name) {
-                check_stream_open(&dep.model, method, func_ty)
-                    .map_err(|e| mismatch(&method.wit_name, e))?;
-                let binding = binding.clone();
-                instance.func_new_async(&method.wit_name, move |store, ty, params, results| {
-                    let binding = binding.clone();
-                    Box::new(async move {
-                        open_stream(store, &binding, resource_type, ty, params, results).await
-                    })
-                })?;
-            }
-            for &op in ops {
-                let function = format!("[method]{resource}.{}", op.wit_name());
-                let Some(func_ty) = find(&function) else {
-                    continue;
-                };
-                check_stream_method(&dep.model, method, op, func_ty)
-                    .map_err(|e| mismatch(&function, e))?;
-                instance.func_new_async(&function, move |store, _ty, params, results| {
-                    Box::new(async move {
-                        stream_method(store, op, resource_type, params, results).await
-                    })
-                })?;
-            }
-        }
-        for export in imported
-            .iter()
-            .map(|(n, _)| n)
-            .chain(imported_resources.iter())
-        {
-            if !known.contains(export) {
+            let dep = &self.dependencies[dep_index];
+            let service = dep.model.service(service_id);
+            let ComponentItem::ComponentInstance(instance_ty) = item.ty else {
                 return Err(Error::InvalidComponent(format!(
-                    "import `{name}` expects `{export}`, which service `{}` does not have",
-                    service.descriptor.full_name()
+                    "import `{name}` is not an interface instance"
                 )));
+            };
+            let mut imported: Vec<(String, ComponentFunc)> = Vec::new();
+            let mut imported_resources: Vec<String> = Vec::new();
+            for (export, item) in instance_ty.exports(engine) {
+                match item.ty {
+                    ComponentItem::ComponentFunc(f) => imported.push((export.to_owned(), f)),
+                    ComponentItem::Resource(_) => imported_resources.push(export.to_owned()),
+                    _ => {}
+                }
+            }
+            let mut instance = linker.instance(name)?;
+            let mut known: Vec<String> = Vec::new();
+            for (method_index, method) in service.methods.iter().enumerate() {
+                let mismatch = |function: &str, e: String| {
+                    Error::InvalidComponent(format!(
+                        "import `{name}` function `{function}` does not match the descriptors of `{}`: {e}",
+                        method.descriptor.full_name()
+                    ))
+                };
+                let find =
+                    |function: &str| imported.iter().find(|(n, _)| n == function).map(|(_, f)| f);
+                let binding = Arc::new(MethodBinding {
+                    dependency: dep.config.clone(),
+                    model: dep.model.clone(),
+                    service: service_id,
+                    method_index,
+                    journal_name: format!(
+                        "{}/{}",
+                        service.descriptor.full_name(),
+                        method.descriptor.name()
+                    ),
+                });
+                known.push(method.wit_name.clone());
+                if method.kind == CallKind::Unary {
+                    let Some(func_ty) = find(&method.wit_name) else {
+                        continue;
+                    };
+                    check_unary(&dep.model, method, func_ty)
+                        .map_err(|e| mismatch(&method.wit_name, e))?;
+                    instance.func_new_async(
+                        &method.wit_name,
+                        move |store, ty, params, results| {
+                            let binding = binding.clone();
+                            Box::new(async move {
+                                durable_unary(store, &binding, ty, params, results).await
+                            })
+                        },
+                    )?;
+                    continue;
+                }
+                let resource = method.resource.clone().ok_or_else(|| {
+                    Error::InvalidComponent(format!(
+                        "streaming method `{}` has no resource in the model",
+                        method.wit_name
+                    ))
+                })?;
+                known.push(resource.clone());
+                let ops = method.stream_ops();
+                for op in ops {
+                    known.push(format!("[method]{resource}.{}", op.wit_name()));
+                }
+                if !imported_resources.contains(&resource) {
+                    continue;
+                }
+                let resource_type = next_resource_type();
+                instance.resource_async(
+                    &resource,
+                    ResourceType::host_dynamic(resource_type),
+                    |store, rep| Box::new(async move { drop_stream(store, rep).await }),
+                )?;
+                if let Some(func_ty) = find(&method.wit_name) {
+                    check_stream_open(&dep.model, method, func_ty)
+                        .map_err(|e| mismatch(&method.wit_name, e))?;
+                    let binding = binding.clone();
+                    instance.func_new_async(
+                        &method.wit_name,
+                        move |store, ty, params, results| {
+                            let binding = binding.clone();
+                            Box::new(async move {
+                                open_stream(store, &binding, resource_type, ty, params, results)
+                                    .await
+                            })
+                        },
+                    )?;
+                }
+                for &op in ops {
+                    let function = format!("[method]{resource}.{}", op.wit_name());
+                    let Some(func_ty) = find(&function) else {
+                        continue;
+                    };
+                    check_stream_method(&dep.model, method, op, func_ty)
+                        .map_err(|e| mismatch(&function, e))?;
+                    instance.func_new_async(&function, move |store, _ty, params, results| {
+                        Box::new(async move {
+                            stream_method(store, op, resource_type, params, results).await
+                        })
+                    })?;
+                }
+            }
+            for export in imported
+                .iter()
+                .map(|(n, _)| n)
+                .chain(imported_resources.iter())
+            {
+                if !known.contains(export) {
+                    return Err(Error::InvalidComponent(format!(
+                        "import `{name}` expects `{export}`, which service `{}` does not have",
+                        service.descriptor.full_name()
+                    )));
+                }
             }
         }
+        Ok(())
     }
-    if !unknown.is_empty() {
-        let declared: Vec<&String> = services.keys().collect();
-        return Err(Error::InvalidComponent(format!(
-            "imports {} are neither WASI nor services of the component's gRPC dependencies \
-             (declared service interfaces: {declared:?}); declare the proto files that define them \
-             in the component's manifest",
-            unknown
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    Ok(())
 }

@@ -17,12 +17,11 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::WorkerCtx;
 use crate::components::{
-    ComponentInfo, ComponentStore, ExportInfo, GrpcDependencyInfo, StoredComponent, content_id,
-    type_name,
+    ComponentInfo, ComponentStore, ExportInfo, StoredComponent, content_id, type_name,
 };
-use crate::deps::GrpcDependencyConfig;
+use crate::deps::DependencyConfig;
 use crate::error::{Error, Result};
-use crate::grpc::link::{link_grpc_imports, model_dependencies};
+use crate::kinds::import_kinds;
 
 /// A compiled, linked component ready to instantiate.
 pub struct LoadedComponent {
@@ -32,8 +31,8 @@ pub struct LoadedComponent {
     pub info: ComponentInfo,
     /// Pre-linked instance.
     pub pre: InstancePre<WorkerCtx>,
-    /// The gRPC dependencies it was uploaded with.
-    pub dependencies: Vec<GrpcDependencyConfig>,
+    /// The dependencies it was uploaded with.
+    pub dependencies: Vec<DependencyConfig>,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -75,7 +74,7 @@ impl ComponentCache {
     pub async fn add(
         &self,
         wasm: Vec<u8>,
-        dependencies: Vec<GrpcDependencyConfig>,
+        dependencies: Vec<DependencyConfig>,
     ) -> Result<Arc<LoadedComponent>> {
         for dependency in &dependencies {
             dependency.check_supported()?;
@@ -146,7 +145,7 @@ impl ComponentCache {
         &self,
         id: ComponentId,
         wasm: &[u8],
-        dependencies: Vec<GrpcDependencyConfig>,
+        dependencies: Vec<DependencyConfig>,
     ) -> Result<LoadedComponent> {
         if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
             return Err(Error::InvalidComponent(
@@ -166,23 +165,37 @@ impl ComponentCache {
             .map_err(|e| Error::InvalidComponent(format!("{e:#}")))?;
         tracing::info!(component = %id, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
 
-        let modelled = model_dependencies(&dependencies)?;
+        let kinds = import_kinds::<WorkerCtx>(&dependencies)?;
         let mut linker: Linker<WorkerCtx> = Linker::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        link_grpc_imports(&self.engine, &mut linker, &component, &modelled)?;
+        for kind in &kinds {
+            kind.link(&self.engine, &mut linker, &component)?;
+        }
+        let unserved: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name)
+            // WASI is linked above; an unknown WASI import fails linking by name.
+            .filter(|name| !name.starts_with("wasi:") && !kinds.iter().any(|k| k.serves(name)))
+            .map(|name| format!("`{name}`"))
+            .collect();
+        if !unserved.is_empty() {
+            let declared: Vec<String> = kinds.iter().map(|k| k.declared()).collect();
+            return Err(Error::InvalidComponent(format!(
+                "imports {} are neither WASI nor served by the component's dependencies \
+                 (declared: {}); declare the proto files that define them in the component's manifest",
+                unserved.join(", "),
+                declared.join("; ")
+            )));
+        }
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::InvalidComponent(format!("cannot link its imports: {e:#}")))?;
 
         let mut info = describe_component(&self.engine, &id, wasm.len() as u64, &component);
-        info.grpc_dependencies = dependencies
-            .iter()
-            .map(|d| GrpcDependencyInfo {
-                name: d.name.clone(),
-                services: d.services.clone(),
-                endpoint: d.endpoint.clone(),
-            })
-            .collect();
+        for dependency in &dependencies {
+            dependency.describe(&mut info);
+        }
         Ok(LoadedComponent {
             id,
             info,

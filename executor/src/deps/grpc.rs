@@ -1,5 +1,5 @@
-//! The gRPC dependencies stored with a component: everything the executor
-//! needs at run time to link and call them, uploaded with the wasm.
+//! The gRPC dependency configuration stored with a component: everything the
+//! executor needs at run time to link and call it, uploaded with the wasm.
 //!
 //! The client (`worker-executor component add --manifest ...`) compiles the
 //! manifest's protos and sends this structure as JSON; the executor never

@@ -1,0 +1,25 @@
+//! The dependency kinds this executor knows, in one place: from a
+//! component's dependency configurations, the [`ImportKind`]s that serve its
+//! imports. Adding a kind (OpenAPI) means a variant of
+//! [`DependencyConfig`], a module implementing [`ImportKind`], and a line
+//! here; the component and worker layers stay as they are.
+
+use crate::deps::{DependencyConfig, ImportKind};
+use crate::error::Result;
+use crate::grpc::GrpcView;
+use crate::grpc::link::GrpcImports;
+
+/// The import kinds serving a component with `dependencies`, for a worker
+/// store of type `T`. Each kind is present even without dependencies of its
+/// own (gRPC's support interface is always served).
+pub fn import_kinds<T: GrpcView>(
+    dependencies: &[DependencyConfig],
+) -> Result<Vec<Box<dyn ImportKind<T>>>> {
+    let grpc: Vec<_> = dependencies
+        .iter()
+        .map(|d| match d {
+            DependencyConfig::Grpc(grpc) => grpc.clone(),
+        })
+        .collect();
+    Ok(vec![Box::new(GrpcImports::new(&grpc)?)])
+}
