@@ -3,10 +3,10 @@
 //! live and journaled (see the parent module for the entries).
 
 use prost_reflect::DynamicMessage;
-use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::bridge::{canonical_encode, request_from_val, response_bytes_to_val};
 use reprise_grpc_stub::model::{CallKind, NextItem, StreamOp};
 use reprise_grpc_stub::status::Code;
+use reprise_grpc_stub::{Error as BridgeError, RpcStatus};
 use reprise_oplog::{EntryKind, Payload};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{ResourceDynamic, Val};
@@ -128,7 +128,7 @@ fn recorded_close(ctx: &GrpcContext, recorded: &Recorded) -> wasmtime::Result<Op
 
 /// The guest value of a response frame for `next`: `option<resp>`, or
 /// `bool` for an empty response message.
-fn next_value(slot: &StreamSlot, frame: Option<&[u8]>) -> Result<Val, String> {
+fn next_value(slot: &StreamSlot, frame: Option<&[u8]>) -> Result<Val, BridgeError> {
     let method = slot.binding.method();
     if method.next_item() == NextItem::Flag {
         return Ok(Val::Bool(frame.is_some()));
@@ -136,12 +136,24 @@ fn next_value(slot: &StreamSlot, frame: Option<&[u8]>) -> Result<Val, String> {
     match frame {
         None => Ok(Val::Option(None)),
         Some(bytes) => {
-            let value = response_bytes_to_val(&slot.binding.model, method, bytes)
-                .map_err(|e| e.to_string())?
-                .ok_or("the response has no value")?;
+            let value =
+                response_bytes_to_val(&slot.binding.model, method, bytes)?.ok_or_else(no_value)?;
             Ok(Val::Option(Some(Box::new(value))))
         }
     }
+}
+
+/// A response message whose bridge gave no value (the model says it has one).
+fn no_value() -> BridgeError {
+    BridgeError::InvalidValue {
+        path: "response".into(),
+        reason: "the response has no value".into(),
+    }
+}
+
+/// A host failure for a response that does not fit its WIT type.
+fn bridge_failure(error: BridgeError) -> wasmtime::Error {
+    host_error(error.to_string())
 }
 
 fn ok(value: Val) -> Val {
@@ -149,7 +161,7 @@ fn ok(value: Val) -> Val {
 }
 
 /// What `next` (and `finish`) answer on a closed stream.
-fn closed_next(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, String> {
+fn closed_next(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, BridgeError> {
     match status {
         None => next_value(slot, None).map(ok),
         Some(status) => Ok(super::status_err(status)),
@@ -206,7 +218,7 @@ async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<
     if let Phase::Closed(status) = &slot.phase {
         return closed_next(slot, status.as_ref())
             .map(Some)
-            .map_err(host_error);
+            .map_err(bridge_failure);
     }
     let attempted = step_description(slot, "`next` on");
     if let Some(recorded) = ctx
@@ -223,7 +235,7 @@ async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<
             }
             EntryKind::StreamClosed { .. } => {
                 let status = recorded_close(ctx, &recorded)?;
-                let value = closed_next(slot, status.as_ref()).map_err(host_error)?;
+                let value = closed_next(slot, status.as_ref()).map_err(bridge_failure)?;
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
             }
@@ -248,7 +260,7 @@ async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<
             let status = status.clone();
             return closed_next(slot, status.as_ref())
                 .map(Some)
-                .map_err(host_error);
+                .map_err(bridge_failure);
         }
         _ => {
             return Err(host_error(format!(
@@ -280,7 +292,7 @@ async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<
         },
         Ok(None) => {
             close_durably(ctx, slot, None).await?;
-            closed_next(slot, None).map(Some).map_err(host_error)
+            closed_next(slot, None).map(Some).map_err(bridge_failure)
         }
         Err(status) => {
             close_durably(ctx, slot, Some(status.clone())).await?;
@@ -385,20 +397,18 @@ async fn send(
 }
 
 /// The guest value of `finish`'s response.
-fn finish_value(slot: &StreamSlot, frame: &[u8]) -> Result<Val, String> {
+fn finish_value(slot: &StreamSlot, frame: &[u8]) -> Result<Val, BridgeError> {
     let method = slot.binding.method();
     let value = match method.response {
         None => None,
-        Some(_) => Some(
-            response_bytes_to_val(&slot.binding.model, method, frame)
-                .map_err(|e| e.to_string())?
-                .ok_or("the response has no value")?,
-        ),
+        Some(_) => {
+            Some(response_bytes_to_val(&slot.binding.model, method, frame)?.ok_or_else(no_value)?)
+        }
     };
     Ok(Val::Result(Ok(value.map(Box::new))))
 }
 
-fn closed_finish(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, String> {
+fn closed_finish(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, BridgeError> {
     match (status, &slot.response) {
         (Some(status), _) => Ok(super::status_err(status)),
         (None, Some(frame)) => finish_value(slot, frame),
@@ -416,7 +426,7 @@ async fn finish(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resul
     if let Phase::Closed(status) = &slot.phase {
         return closed_finish(slot, status.as_ref())
             .map(Some)
-            .map_err(host_error);
+            .map_err(bridge_failure);
     }
     let attempted = step_description(slot, "`finish` of");
     if let Some(recorded) = ctx
@@ -451,7 +461,7 @@ async fn finish(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resul
             }
             EntryKind::StreamClosed { .. } => {
                 let status = recorded_close(ctx, &recorded)?;
-                let value = closed_finish(slot, status.as_ref()).map_err(host_error)?;
+                let value = closed_finish(slot, status.as_ref()).map_err(bridge_failure)?;
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
             }
@@ -468,7 +478,7 @@ async fn finish(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resul
             let status = status.clone();
             return closed_finish(slot, status.as_ref())
                 .map(Some)
-                .map_err(host_error);
+                .map_err(bridge_failure);
         }
         _ => {
             return Err(host_error(format!(
