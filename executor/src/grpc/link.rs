@@ -17,7 +17,7 @@ use super::call::{MethodBinding, durable_unary};
 use super::stream::next_resource_type;
 use super::stream::open::open_stream;
 use super::stream::steps::{drop_stream, stream_method};
-use super::typecheck::{check_stream_method, check_stream_open, check_unary};
+use super::typecheck::{Mismatch, check_stream_method, check_stream_open, check_unary};
 use crate::deps::{GrpcDependencyConfig, ImportKind};
 use crate::error::{Error, Result};
 use crate::grpc::GrpcView;
@@ -159,7 +159,7 @@ impl<T: GrpcView> ImportKind<T> for GrpcImports {
             let mut instance = linker.instance(name)?;
             let mut known: Vec<String> = Vec::new();
             for (method_index, method) in service.methods.iter().enumerate() {
-                let mismatch = |function: &str, e: String| {
+                let mismatch = |function: &str, e: Mismatch| {
                     Error::InvalidComponent(format!(
                         "import `{name}` function `{function}` does not match the descriptors of `{}`: {e}",
                         method.descriptor.full_name()

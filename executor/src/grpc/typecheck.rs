@@ -10,13 +10,35 @@ use reprise_grpc_stub::model::{
 use wasmtime::component::Type;
 use wasmtime::component::types::ComponentFunc;
 
+/// Where and how an imported signature differs from the model, as a path
+/// and a description (`request.todo.user-id: expected string, found u32`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch(String);
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for Mismatch {
+    fn from(text: String) -> Self {
+        Mismatch(text)
+    }
+}
+
+impl From<&str> for Mismatch {
+    fn from(text: &str) -> Self {
+        Mismatch(text.to_owned())
+    }
+}
+
+/// The outcome of a check.
+pub type Checked = Result<(), Mismatch>;
+
 /// Checks an imported unary method's signature. The error names the path of
 /// the first mismatch (`request.todo.user-id: expected string, found u32`).
-pub fn check_unary(
-    model: &InterfaceModel,
-    method: &MethodModel,
-    func: &ComponentFunc,
-) -> Result<(), String> {
+pub fn check_unary(model: &InterfaceModel, method: &MethodModel, func: &ComponentFunc) -> Checked {
     check_function(model, method, &method.opener_shape(), func, 0)
 }
 
@@ -25,7 +47,7 @@ pub fn check_stream_open(
     model: &InterfaceModel,
     method: &MethodModel,
     func: &ComponentFunc,
-) -> Result<(), String> {
+) -> Checked {
     check_function(model, method, &method.opener_shape(), func, 0)
 }
 
@@ -36,14 +58,15 @@ pub fn check_stream_method(
     method: &MethodModel,
     op: StreamOp,
     func: &ComponentFunc,
-) -> Result<(), String> {
+) -> Checked {
     match func.params().next() {
         Some((_, Type::Borrow(_))) => {}
         Some((name, other)) => {
             return Err(format!(
                 "{name}: expected borrow<stream>, found {}",
                 describe(&other)
-            ));
+            )
+            .into());
         }
         None => return Err("expected the stream handle as first parameter".into()),
     }
@@ -58,22 +81,23 @@ fn check_function(
     shape: &FunctionShape,
     func: &ComponentFunc,
     skip: usize,
-) -> Result<(), String> {
+) -> Checked {
     check_params(model, method, func, skip, &shape.params)?;
     let response = |ok: Option<Type>, path: &str| match (method.response, ok) {
         (Some(response), Some(ok)) => check_value(model, response, &ok, path),
         (None, None) => Ok(()),
-        (Some(_), None) => Err(format!("{path}: expected the response record, found none")),
+        (Some(_), None) => Err(format!("{path}: expected the response record, found none").into()),
         (None, Some(ok)) => Err(format!(
             "{path}: the response message is empty, found {}",
             describe(&ok)
-        )),
+        )
+        .into()),
     };
     let ok_value = match shape.returns {
         Returns::Nothing => {
             return match func.results().len() {
                 0 => Ok(()),
-                n => Err(format!("expected no result, found {n}")),
+                n => Err(format!("expected no result, found {n}").into()),
             };
         }
         Returns::Status(ok_value) => ok_value,
@@ -81,10 +105,9 @@ fn check_function(
     check_status_result(func, |ok| match ok_value {
         OkValue::Nothing => match ok {
             None => Ok(()),
-            Some(other) => Err(format!(
-                "result.ok: expected none, found {}",
-                describe(&other)
-            )),
+            Some(other) => {
+                Err(format!("result.ok: expected none, found {}", describe(&other)).into())
+            }
         },
         OkValue::Response => response(ok, "result.ok"),
         OkValue::Resource => match ok {
@@ -92,7 +115,8 @@ fn check_function(
             Some(other) => Err(format!(
                 "result.ok: expected the stream resource, found {}",
                 describe(&other)
-            )),
+            )
+            .into()),
             None => Err("result.ok: expected the stream resource, found none".into()),
         },
         OkValue::NextItem => match (method.next_item(), ok) {
@@ -110,7 +134,8 @@ fn check_function(
                     .as_ref()
                     .map(describe)
                     .unwrap_or_else(|| "none".into())
-            )),
+            )
+            .into()),
         },
     })
 }
@@ -122,7 +147,7 @@ fn check_params(
     func: &ComponentFunc,
     skip: usize,
     expected: &[Param],
-) -> Result<(), String> {
+) -> Checked {
     let params: Vec<(String, Type)> = func
         .params()
         .skip(skip)
@@ -133,7 +158,8 @@ fn check_params(
             "expected {} parameter(s), found {}",
             expected.len() + skip,
             params.len() + skip
-        ));
+        )
+        .into());
     }
     for (param, (name, ty)) in expected.iter().zip(params) {
         match param {
@@ -151,7 +177,8 @@ fn check_params(
                     return Err(format!(
                         "{name}: expected option<call-options>, found {}",
                         describe(other)
-                    ));
+                    )
+                    .into());
                 }
             },
         }
@@ -160,10 +187,7 @@ fn check_params(
 }
 
 /// Checks that the one result is `result<T, rpc-status>`, with `ok` judging `T`.
-fn check_status_result(
-    func: &ComponentFunc,
-    ok: impl FnOnce(Option<Type>) -> Result<(), String>,
-) -> Result<(), String> {
+fn check_status_result(func: &ComponentFunc, ok: impl FnOnce(Option<Type>) -> Checked) -> Checked {
     let results: Vec<Type> = func.results().collect();
     let [Type::Result(result)] = results.as_slice() else {
         return Err("expected one result of type result<_, rpc-status>".into());
@@ -179,20 +203,20 @@ fn check_status_result(
     )
 }
 
-fn check_record_names(ty: &Type, names: &[&str], path: &str) -> Result<(), String> {
+fn check_record_names(ty: &Type, names: &[&str], path: &str) -> Checked {
     let Type::Record(record) = ty else {
-        return Err(format!("{path}: expected a record, found {}", describe(ty)));
+        return Err(format!("{path}: expected a record, found {}", describe(ty)).into());
     };
     let found: Vec<&str> = record.fields().map(|f| f.name).collect();
     if found != names {
-        return Err(format!(
-            "{path}: expected a record with fields {names:?}, found {found:?}"
-        ));
+        return Err(
+            format!("{path}: expected a record with fields {names:?}, found {found:?}").into(),
+        );
     }
     Ok(())
 }
 
-fn check_scalar(scalar: Scalar, ty: &Type, path: &str) -> Result<(), String> {
+fn check_scalar(scalar: Scalar, ty: &Type, path: &str) -> Checked {
     let ok = match (scalar, ty) {
         (Scalar::Bool, Type::Bool)
         | (Scalar::S32, Type::S32)
@@ -208,20 +232,11 @@ fn check_scalar(scalar: Scalar, ty: &Type, path: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{path}: expected {}, found {}",
-            scalar.wit(),
-            describe(ty)
-        ))
+        Err(format!("{path}: expected {}, found {}", scalar.wit(), describe(ty)).into())
     }
 }
 
-fn check_value(
-    model: &InterfaceModel,
-    expected: ValueType,
-    ty: &Type,
-    path: &str,
-) -> Result<(), String> {
+fn check_value(model: &InterfaceModel, expected: ValueType, ty: &Type, path: &str) -> Checked {
     match expected {
         ValueType::Scalar(s) => check_scalar(s, ty, path),
         ValueType::RecursionBreak(_) => check_scalar(Scalar::Bytes, ty, path),
@@ -232,7 +247,8 @@ fn check_value(
                     "{path}: expected enum {}, found {}",
                     model_enum.wit_name,
                     describe(ty)
-                ));
+                )
+                .into());
             };
             let want: Vec<&str> = model_enum
                 .cases
@@ -244,7 +260,8 @@ fn check_value(
                 return Err(format!(
                     "{path}: enum {} expects cases {want:?}, found {have:?}",
                     model_enum.wit_name
-                ));
+                )
+                .into());
             }
             Ok(())
         }
@@ -255,10 +272,9 @@ fn check_value(
             WellKnown::Any => check_record_names(ty, &["type-url", "value"], path),
             WellKnown::FieldMask => match ty {
                 Type::List(list) => check_scalar(Scalar::String, &list.ty(), &format!("{path}[]")),
-                other => Err(format!(
-                    "{path}: expected list<string>, found {}",
-                    describe(other)
-                )),
+                other => {
+                    Err(format!("{path}: expected list<string>, found {}", describe(other)).into())
+                }
             },
             WellKnown::Struct | WellKnown::Value | WellKnown::ListValue => {
                 check_scalar(Scalar::String, ty, path)
@@ -272,7 +288,8 @@ fn check_value(
                     "{path}: expected record {}, found {}",
                     message.wit_name,
                     describe(ty)
-                ));
+                )
+                .into());
             };
             let fields: Vec<_> = record.fields().collect();
             if fields.len() != message.members.len() {
@@ -281,15 +298,15 @@ fn check_value(
                     message.wit_name,
                     message.members.len(),
                     fields.len()
-                ));
+                )
+                .into());
             }
             for (member, field) in message.members.iter().zip(fields) {
                 let field_path = format!("{path}.{}", member.wit_name());
                 if field.name != member.wit_name() {
-                    return Err(format!(
-                        "{field_path}: found field `{}` instead",
-                        field.name
-                    ));
+                    return Err(
+                        format!("{field_path}: found field `{}` instead", field.name).into(),
+                    );
                 }
                 check_member(model, member, &field.ty, &field_path)?;
             }
@@ -298,48 +315,42 @@ fn check_value(
     }
 }
 
-fn check_member(
-    model: &InterfaceModel,
-    member: &MemberModel,
-    ty: &Type,
-    path: &str,
-) -> Result<(), String> {
+fn check_member(model: &InterfaceModel, member: &MemberModel, ty: &Type, path: &str) -> Checked {
     match member {
         MemberModel::Field(field) => match field.mapping {
             FieldMapping::Plain(vt) => check_value(model, vt, ty, path),
             FieldMapping::Optional(vt) => match ty {
                 Type::Option(inner) => check_value(model, vt, &inner.ty(), path),
-                other => Err(format!(
-                    "{path}: expected option<..>, found {}",
-                    describe(other)
-                )),
+                other => {
+                    Err(format!("{path}: expected option<..>, found {}", describe(other)).into())
+                }
             },
             FieldMapping::List(vt) => match ty {
                 Type::List(inner) => check_value(model, vt, &inner.ty(), &format!("{path}[]")),
-                other => Err(format!(
-                    "{path}: expected list<..>, found {}",
-                    describe(other)
-                )),
+                other => {
+                    Err(format!("{path}: expected list<..>, found {}", describe(other)).into())
+                }
             },
             FieldMapping::Map { key, value } => {
                 let Type::List(list) = ty else {
                     return Err(format!(
                         "{path}: expected list<tuple<K, V>>, found {}",
                         describe(ty)
-                    ));
+                    )
+                    .into());
                 };
                 let Type::Tuple(tuple) = list.ty() else {
                     return Err(format!(
                         "{path}: expected list<tuple<K, V>>, found {}",
                         describe(ty)
-                    ));
+                    )
+                    .into());
                 };
                 let types: Vec<Type> = tuple.types().collect();
                 let [k, v] = types.as_slice() else {
-                    return Err(format!(
-                        "{path}: expected a pair, found a {}-tuple",
-                        types.len()
-                    ));
+                    return Err(
+                        format!("{path}: expected a pair, found a {}-tuple", types.len()).into(),
+                    );
                 };
                 check_scalar(key, k, &format!("{path}.key"))?;
                 check_value(model, value, v, &format!("{path}.value"))
@@ -347,14 +358,13 @@ fn check_member(
             FieldMapping::EmptyPresence => check_bool(ty, path),
             FieldMapping::EmptyCount => match ty {
                 Type::U32 => Ok(()),
-                other => Err(format!("{path}: expected u32, found {}", describe(other))),
+                other => Err(format!("{path}: expected u32, found {}", describe(other)).into()),
             },
             FieldMapping::EmptyMapKeys { key } => match ty {
                 Type::List(list) => check_scalar(key, &list.ty(), &format!("{path}[]")),
-                other => Err(format!(
-                    "{path}: expected list<key>, found {}",
-                    describe(other)
-                )),
+                other => {
+                    Err(format!("{path}: expected list<key>, found {}", describe(other)).into())
+                }
             },
         },
         MemberModel::Oneof(oneof) => {
@@ -363,10 +373,11 @@ fn check_member(
                     "{path}: expected option<variant {}>, found {}",
                     oneof.type_name,
                     describe(ty)
-                ));
+                )
+                .into());
             };
             let Type::Variant(variant) = inner.ty() else {
-                return Err(format!("{path}: expected variant {}", oneof.type_name));
+                return Err(format!("{path}: expected variant {}", oneof.type_name).into());
             };
             let cases: Vec<_> = variant.cases().collect();
             if cases.len() != oneof.cases.len() {
@@ -374,17 +385,18 @@ fn check_member(
                     "{path}: variant {} expects {} case(s)",
                     oneof.type_name,
                     oneof.cases.len()
-                ));
+                )
+                .into());
             }
             for (want, have) in oneof.cases.iter().zip(cases) {
                 let case_path = format!("{path}.{}", want.wit_name);
                 if have.name != want.wit_name {
-                    return Err(format!("{case_path}: found case `{}` instead", have.name));
+                    return Err(format!("{case_path}: found case `{}` instead", have.name).into());
                 }
                 match (want.payload, have.ty) {
                     (Some(vt), Some(ty)) => check_value(model, vt, &ty, &case_path)?,
                     (None, None) => {}
-                    _ => return Err(format!("{case_path}: payload presence differs")),
+                    _ => return Err(format!("{case_path}: payload presence differs").into()),
                 }
             }
             Ok(())
@@ -392,10 +404,10 @@ fn check_member(
     }
 }
 
-fn check_bool(ty: &Type, path: &str) -> Result<(), String> {
+fn check_bool(ty: &Type, path: &str) -> Checked {
     match ty {
         Type::Bool => Ok(()),
-        other => Err(format!("{path}: expected bool, found {}", describe(other))),
+        other => Err(format!("{path}: expected bool, found {}", describe(other)).into()),
     }
 }
 

@@ -208,18 +208,17 @@ pub fn status_of_closed(
     code: u32,
     message: &str,
     details: &Payload,
-) -> Result<Option<RpcStatus>, String> {
+) -> Result<Option<RpcStatus>, reprise_grpc_stub::Error> {
     if code == 0 {
         return Ok(None);
     }
     if details.as_bytes().is_empty() {
-        let code =
-            i32::try_from(code).map_err(|_| format!("status code {code} is out of range"))?;
+        let code = i32::try_from(code).map_err(|_| reprise_grpc_stub::Error::StatusDecode {
+            reason: format!("status code {code} is out of range"),
+        })?;
         return Ok(Some(RpcStatus::new(Code::from_i32(code), message)));
     }
-    RpcStatus::from_bytes(details.as_bytes())
-        .map(Some)
-        .map_err(|e| format!("the recorded status does not decode: {e}"))
+    RpcStatus::from_bytes(details.as_bytes()).map(Some)
 }
 
 /// `result<_, rpc-status>` of a step with no value.

@@ -114,7 +114,8 @@ fn recorded_close(ctx: &GrpcContext, recorded: &Recorded) -> wasmtime::Result<Op
             message,
             details,
             ..
-        } => status_of_closed(*code, message, details).map_err(|e| malformed(ctx, recorded, e)),
+        } => status_of_closed(*code, message, details)
+            .map_err(|e| malformed(ctx, recorded, format!("the recorded status: {e}"))),
         other => Err(malformed(
             ctx,
             recorded,
