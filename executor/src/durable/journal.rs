@@ -83,7 +83,9 @@ impl SharedJournal {
         self.lock().worker.clone()
     }
 
-    /// Whether recorded entries remain to be replayed.
+    /// Whether loaded recorded entries remain to be replayed (the durable
+    /// path may still load more pages of the oplog: see
+    /// [`Durable::next_recorded`](super::Durable::next_recorded)).
     pub fn is_replaying(&self) -> bool {
         !self.lock().replay.is_empty()
     }
