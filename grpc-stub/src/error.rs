@@ -1,5 +1,9 @@
 //! The crate's single error type.
 
+use std::fmt;
+
+use crate::model::source::ProtoDiagnostic;
+
 /// Everything that can go wrong in the mapping, the value bridge or the client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,11 +50,12 @@ pub enum Error {
         /// The cycle, `a -> b -> a`.
         cycle: String,
     },
-    /// `.proto` compilation failed (messages are `file:line:col: ...` where known).
-    #[error("{message}")]
+    /// `.proto` compilation failed: one diagnostic per problem, each
+    /// `file:line:col: ...` where known, one per line.
+    #[error("{}", DiagnosticLines(diagnostics))]
     ProtoCompile {
-        /// The rendered compiler diagnostics.
-        message: String,
+        /// The problems found.
+        diagnostics: Vec<ProtoDiagnostic>,
     },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
@@ -126,6 +131,17 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An environment variable naming a dependency's credentials is not set.
+    #[error(
+        "dependency `{dependency}`: environment variable `{variable}` holding its credentials \
+         is not set in the executor's environment"
+    )]
+    MissingCredential {
+        /// The dependency's name.
+        dependency: String,
+        /// The variable.
+        variable: String,
+    },
     /// A client configuration that cannot work.
     #[error("invalid client configuration: {reason}")]
     InvalidClientConfig {
@@ -144,4 +160,19 @@ pub enum Error {
         /// The decoder's complaint.
         reason: String,
     },
+}
+
+/// Diagnostics rendered one per line.
+struct DiagnosticLines<'a>(&'a [ProtoDiagnostic]);
+
+impl fmt::Display for DiagnosticLines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, diagnostic) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
 }

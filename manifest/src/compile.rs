@@ -1,18 +1,25 @@
-//! Compiling a grpc dependency's proto files into descriptors.
+//! Turning a validated grpc dependency into what the executor stores: its
+//! proto files compiled by the one proto front end
+//! (`reprise_grpc_stub::model::source`), and the one dependency
+//! configuration (`reprise_grpc_stub::config::GrpcDependencyConfig`) that
+//! carries endpoint, auth, timeout and retry policy whole to the stored
+//! component and the client.
 //!
-//! The result is self-contained: the encoded `FileDescriptorSet` includes
-//! every imported file (well-known types and `google/api` annotations too),
-//! so the executor can store it and rebuild the [`DescriptorPool`] later
-//! without the `.proto` sources. Compiler errors are rendered as
-//! `file:line:column: message` from protox's source spans.
+//! The compiled result is self-contained: the encoded `FileDescriptorSet`
+//! includes every imported file, so the executor can rebuild the
+//! [`DescriptorPool`] later without the `.proto` sources. Compiler errors
+//! keep the front end's `file:line:column` diagnostics.
 
-use std::collections::HashSet;
+use std::path::PathBuf;
 
-use miette::{Diagnostic, SourceCode};
 use prost_reflect::DescriptorPool;
+use reprise_grpc_stub::config::{AuthConfig, GrpcDependencyConfig, RetryConfig};
+use reprise_grpc_stub::model::source::{self, CompiledProtos};
 
+use crate::auth::{AuthScheme, Username};
 use crate::error::{Error, ProtoDiagnostic};
 use crate::grpc::GrpcDependency;
+use crate::retry::RetryPolicy;
 use crate::yaml::Position;
 
 /// A grpc dependency compiled to descriptors.
@@ -30,52 +37,16 @@ pub struct CompiledGrpcDependency {
 }
 
 impl GrpcDependency {
-    /// Compiles the proto files with protox.
+    /// Compiles the proto files with the one proto front end.
     ///
     /// Fails with [`Error::Proto`] (each problem with file:line:column where
     /// the compiler gives a span) or [`Error::NoServices`] when the own files
     /// define no service.
     pub fn compile(&self) -> Result<CompiledGrpcDependency, Error> {
-        let proto_error = |err: protox::Error| Error::Proto {
-            dependency: self.owner.clone(),
-            diagnostics: self.render(&err),
-        };
-        let missing: Vec<ProtoDiagnostic> = self
-            .protos
-            .iter()
-            .filter(|proto| self.locate(proto).is_none())
-            .map(|proto| ProtoDiagnostic {
-                file: Some(proto.clone()),
-                position: None,
-                message: format!(
-                    "not found in the include directories {}",
-                    self.include
-                        .iter()
-                        .map(|dir| format!("`{}`", dir.display()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::Proto {
-                dependency: self.owner.clone(),
-                diagnostics: missing,
-            });
-        }
-        let mut compiler = protox::Compiler::new(&self.include).map_err(proto_error)?;
-        compiler.include_imports(true).include_source_info(true);
-        for proto in &self.protos {
-            compiler.open_file(proto).map_err(proto_error)?;
-        }
-        let pool = compiler.descriptor_pool();
-        let own: HashSet<&str> = self.protos.iter().map(String::as_str).collect();
-        let mut services: Vec<String> = pool
-            .services()
-            .filter(|service| own.contains(service.parent_file().name()))
-            .map(|service| service.full_name().to_owned())
-            .collect();
-        services.sort();
+        let files: Vec<PathBuf> = self.protos.iter().map(PathBuf::from).collect();
+        let compiled: CompiledProtos =
+            source::compile_files(&self.include, &files).map_err(|err| self.proto_error(err))?;
+        let services = compiled.own_services();
         if services.is_empty() {
             return Err(Error::NoServices {
                 dependency: self.owner.clone(),
@@ -83,60 +54,100 @@ impl GrpcDependency {
             });
         }
         Ok(CompiledGrpcDependency {
-            descriptor_set_bytes: compiler.encode_file_descriptor_set(),
-            pool,
+            descriptor_set_bytes: compiled.descriptor_set,
+            pool: compiled.pool,
             services,
         })
     }
 
-    /// Flattens a protox error and its related errors into diagnostics.
-    fn render(&self, err: &protox::Error) -> Vec<ProtoDiagnostic> {
-        let mut out = Vec::new();
-        let fallback_file = err.file().map(str::to_owned);
-        self.collect(err, None, fallback_file.as_deref(), &mut out);
-        out
+    /// Compiles the protos and returns the dependency's one configuration:
+    /// what the CLI uploads with the component, the executor stores and
+    /// configures its client from. Every setting is carried; the retry
+    /// policy only when the manifest writes one (`retry_declared`), so an
+    /// executor that cannot retry yet refuses it instead of dropping it.
+    pub fn config(&self) -> Result<GrpcDependencyConfig, Error> {
+        let compiled = self.compile()?;
+        Ok(GrpcDependencyConfig {
+            name: self.owner.dependency.as_str().to_owned(),
+            descriptor_set: compiled.descriptor_set_bytes,
+            services: compiled.services,
+            endpoint: self.endpoint.to_string(),
+            timeout_ms: millis(self.timeout),
+            auth: self.auth.as_ref().map(|auth| auth_config(&auth.scheme)),
+            wit_namespace: self.wit.namespace.as_ref().map(|n| n.as_str().to_owned()),
+            wit_version: self.wit.version.as_ref().map(ToString::to_string),
+            retry: self.retry_declared.then(|| retry_config(&self.retry)),
+        })
     }
 
-    fn collect<'a>(
-        &self,
-        diagnostic: &'a dyn Diagnostic,
-        parent_source: Option<&'a dyn SourceCode>,
-        fallback_file: Option<&str>,
-        out: &mut Vec<ProtoDiagnostic>,
-    ) {
-        let source = diagnostic.source_code().or(parent_source);
-        let mut message = diagnostic.to_string();
-        let mut position = None;
-        let mut file = fallback_file.map(str::to_owned);
-        let first_label = diagnostic.labels().and_then(|mut labels| labels.next());
-        if let (Some(label), Some(source)) = (first_label, source)
-            && let Ok(contents) = source.read_span(label.inner(), 0, 0)
-        {
-            // miette counts lines and columns from 0.
-            position = Some(Position {
-                line: contents.line() as u64 + 1,
-                column: contents.column() as u64 + 1,
-            });
-            if let Some(name) = contents.name() {
-                file = Some(name.to_owned());
+    /// The front end's error as this crate reports it: owned by the
+    /// dependency, positions in the manifest crate's terms.
+    fn proto_error(&self, err: reprise_grpc_stub::Error) -> Error {
+        let diagnostics = match err {
+            reprise_grpc_stub::Error::ProtoCompile { diagnostics } => diagnostics
+                .into_iter()
+                .map(|d| ProtoDiagnostic {
+                    file: d.file,
+                    position: d.position.map(|at| Position {
+                        line: at.line,
+                        column: at.column,
+                    }),
+                    message: d.message,
+                })
+                .collect(),
+            other => vec![ProtoDiagnostic {
+                file: None,
+                position: None,
+                message: other.to_string(),
+            }],
+        };
+        Error::Proto {
+            dependency: self.owner.clone(),
+            diagnostics,
+        }
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn retry_config(policy: &RetryPolicy) -> RetryConfig {
+    RetryConfig {
+        max_attempts: policy.max_attempts,
+        initial_backoff_ms: millis(policy.initial_backoff),
+        max_backoff_ms: millis(policy.max_backoff),
+        multiplier: policy.multiplier,
+        retryable_codes: policy
+            .retryable_codes
+            .iter()
+            .map(|code| code.name().to_owned())
+            .collect(),
+    }
+}
+
+fn auth_config(scheme: &AuthScheme) -> AuthConfig {
+    match scheme {
+        AuthScheme::Bearer { token_env } => AuthConfig::Bearer {
+            token_env: token_env.to_string(),
+        },
+        AuthScheme::Basic {
+            username,
+            password_env,
+        } => {
+            let (username, username_env) = match username {
+                Username::Inline(name) => (Some(name.clone()), None),
+                Username::Env(var) => (None, Some(var.to_string())),
+            };
+            AuthConfig::Basic {
+                username,
+                username_env,
+                password_env: password_env.to_string(),
             }
         }
-        if let Some(help) = diagnostic.help() {
-            message.push_str(&format!("; help: {help}"));
-        }
-        let file = file.map(|name| match self.locate(&name) {
-            Some(path) => path.display().to_string(),
-            None => name,
-        });
-        out.push(ProtoDiagnostic {
-            file: file.clone(),
-            position,
-            message,
-        });
-        if let Some(related) = diagnostic.related() {
-            for inner in related {
-                self.collect(inner, source, file.as_deref(), out);
-            }
-        }
+        AuthScheme::ApiKey { header, value_env } => AuthConfig::ApiKey {
+            header: header.clone(),
+            value_env: value_env.to_string(),
+        },
     }
 }

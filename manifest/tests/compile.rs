@@ -274,3 +274,67 @@ fn proto_not_in_include_dirs_is_reported_by_compile() {
         )
     );
 }
+
+/// A manifest with every setting of a grpc dependency written out.
+fn full_dependency(dir: &Path, retry: &str) -> GrpcDependency {
+    let yaml = format!(
+        "components:\n  app:\n    wasm: app.wasm\n    dependencies:\n      todo:\n        \
+         type: grpc\n        protos: [\"core/todo/v1/todo.proto\"]\n        include: [{:?}]\n        \
+         endpoint: http://127.0.0.1:7\n        timeout: 2500ms\n        \
+         wit: {{ version: 2.1.0 }}\n        \
+         auth: {{ basic: {{ username: svc, password-env: TODO_PASSWORD }} }}\n{retry}",
+        PROTOS
+    );
+    let options = ParseOptions { check_files: false };
+    let manifest = Manifest::parse_with(&yaml, dir.join("app.yaml"), &options)
+        .unwrap_or_else(|err| panic!("manifest should parse: {err}"));
+    let component = manifest.component("app").expect("component app");
+    let (_, grpc) = component.grpc_dependencies().next().expect("one grpc dep");
+    grpc.clone()
+}
+
+#[test]
+fn config_carries_every_setting_whole() {
+    use reprise_grpc_stub::config::{AuthConfig, RetryConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let retry = "        retry:\n          max-attempts: 4\n          initial-backoff: 50ms\n          \
+                 max-backoff: 2s\n          multiplier: 1.5\n          \
+                 retryable-codes: [unavailable, aborted]\n";
+    let config = full_dependency(dir.path(), retry)
+        .config()
+        .unwrap_or_else(|err| panic!("config: {err}"));
+    assert_eq!(config.name, "todo");
+    assert_eq!(config.services, ["core.todo.v1.TodoService"]);
+    assert_eq!(config.endpoint, "http://127.0.0.1:7");
+    assert_eq!(config.timeout_ms, 2500);
+    assert_eq!(config.wit_version.as_deref(), Some("2.1.0"));
+    assert_eq!(config.wit_namespace, None);
+    assert_eq!(
+        config.auth,
+        Some(AuthConfig::Basic {
+            username: Some("svc".into()),
+            username_env: None,
+            password_env: "TODO_PASSWORD".into(),
+        })
+    );
+    assert_eq!(
+        config.retry,
+        Some(RetryConfig {
+            max_attempts: 4,
+            initial_backoff_ms: 50,
+            max_backoff_ms: 2000,
+            multiplier: 1.5,
+            retryable_codes: vec!["unavailable".into(), "aborted".into()],
+        })
+    );
+    let pool = DescriptorPool::decode(config.descriptor_set.as_slice()).expect("self-contained");
+    assert!(
+        pool.get_service_by_name("core.todo.v1.TodoService")
+            .is_some()
+    );
+
+    // Without `retry` in the manifest, no policy is carried (the defaults
+    // are not a policy the user asked for).
+    let plain = full_dependency(dir.path(), "").config().expect("config");
+    assert_eq!(plain.retry, None);
+}

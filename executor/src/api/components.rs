@@ -18,7 +18,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ComponentPath;
 use crate::components::ComponentInfo;
-use crate::deps::{AuthConfig, GrpcDependencyConfig};
+use crate::deps::GrpcDependencyConfig;
 
 pub(super) async fn add_component(
     State(state): State<AppState>,
@@ -177,29 +177,13 @@ pub fn validate_dependencies(dependencies: &[GrpcDependencyConfig]) -> Result<()
             return Err(bad("`timeout-ms` must be at least 1".into()));
         }
         if let Some(auth) = &dep.auth {
-            for var in auth_variables(auth) {
+            for var in auth.env_vars() {
                 var.parse::<reprise_manifest::EnvVarName>()
                     .map_err(|e| bad(format!("auth: {e}")))?;
             }
         }
     }
     Ok(())
-}
-
-fn auth_variables(auth: &AuthConfig) -> Vec<&str> {
-    match auth {
-        AuthConfig::Bearer { token_env } => vec![token_env],
-        AuthConfig::Basic {
-            username_env,
-            password_env,
-            ..
-        } => username_env
-            .iter()
-            .map(String::as_str)
-            .chain([password_env.as_str()])
-            .collect(),
-        AuthConfig::ApiKey { value_env, .. } => vec![value_env],
-    }
 }
 
 pub(super) async fn get_component(

@@ -49,7 +49,7 @@ impl DependencyConfig {
     /// Refuses settings this executor cannot honour yet (see each kind).
     pub fn check_supported(&self) -> Result<()> {
         match self {
-            DependencyConfig::Grpc(grpc) => grpc.check_supported(),
+            DependencyConfig::Grpc(grpc) => grpc::check_supported(grpc),
         }
     }
 }

@@ -16,10 +16,10 @@ pub mod typecheck;
 use std::collections::HashMap;
 
 use reprise_grpc_stub::RpcStatus;
-use reprise_grpc_stub::client::{ClientAuth, ClientConfig, GrpcClient};
+use reprise_grpc_stub::client::{ClientConfig, GrpcClient};
 use reprise_grpc_stub::status::Code;
 
-use crate::deps::{AuthConfig, GrpcDependencyConfig};
+use crate::deps::GrpcDependencyConfig;
 use crate::durable::Durable;
 
 /// What a worker's store data gives the gRPC host functions (the
@@ -65,10 +65,9 @@ impl GrpcContext {
             .get(&dependency.name)
             .unwrap_or(&dependency.endpoint);
         let config = ClientConfig {
-            default_timeout: Some(std::time::Duration::from_millis(dependency.timeout_ms)),
-            auth: resolve_auth(&dependency.name, dependency.auth.as_ref())?,
             connect_timeout: Some(std::time::Duration::from_secs(5)),
-            ..ClientConfig::default()
+            ..ClientConfig::for_dependency(dependency, |name| std::env::var(name).ok())
+                .map_err(|e| RpcStatus::new(Code::Unauthenticated, e.to_string()))?
         };
         let client = GrpcClient::new(endpoint, config).map_err(|e| {
             RpcStatus::new(
@@ -82,50 +81,4 @@ impl GrpcContext {
         self.clients.insert(dependency.name.clone(), client.clone());
         Ok(client)
     }
-}
-
-/// Reads the credentials named by `auth` from the executor's environment.
-fn resolve_auth(
-    dependency: &str,
-    auth: Option<&AuthConfig>,
-) -> Result<Option<ClientAuth>, RpcStatus> {
-    let var = |name: &str| {
-        std::env::var(name).map_err(|_| {
-            RpcStatus::new(
-                Code::Unauthenticated,
-                format!(
-                    "dependency `{dependency}`: environment variable `{name}` holding its credentials \
-                     is not set in the executor's environment"
-                ),
-            )
-        })
-    };
-    Ok(match auth {
-        None => None,
-        Some(AuthConfig::Bearer { token_env }) => Some(ClientAuth::Bearer(var(token_env)?)),
-        Some(AuthConfig::Basic {
-            username,
-            username_env,
-            password_env,
-        }) => {
-            let user = match (username, username_env) {
-                (Some(user), _) => user.clone(),
-                (None, Some(env)) => var(env)?,
-                (None, None) => {
-                    return Err(RpcStatus::new(
-                        Code::Unauthenticated,
-                        format!("dependency `{dependency}`: basic auth has no user name"),
-                    ));
-                }
-            };
-            Some(ClientAuth::Basic {
-                user,
-                password: var(password_env)?,
-            })
-        }
-        Some(AuthConfig::ApiKey { header, value_env }) => Some(ClientAuth::ApiKey {
-            header: header.clone(),
-            value: var(value_env)?,
-        }),
-    })
 }

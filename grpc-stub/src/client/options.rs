@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::client::auth::ClientAuth;
 use crate::client::metadata::{Metadata, MetadataEntry, MetadataValue};
+use crate::config::{AuthConfig, GrpcDependencyConfig};
 
 /// The metadata key carrying a call's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -34,6 +35,70 @@ pub struct ClientConfig {
     /// default of 2 MiB). With `stream_buffer` it bounds what a call whose
     /// reader stalls holds in memory; the server is stopped beyond it.
     pub stream_window: Option<u32>,
+}
+
+impl ClientConfig {
+    /// The configuration for calling `dependency`: its per-attempt deadline
+    /// as every call's default, and its credentials, read through `env`
+    /// (an environment variable's name to its value) when the client is
+    /// made. The tuning knobs keep their defaults.
+    ///
+    /// Fails with [`Error::MissingCredential`] naming the variable that is
+    /// not set, or [`Error::InvalidAuth`] when basic auth has no user name.
+    pub fn for_dependency(
+        dependency: &GrpcDependencyConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        let auth = match &dependency.auth {
+            None => None,
+            Some(auth) => Some(resolve_auth(&dependency.name, auth, env)?),
+        };
+        Ok(ClientConfig {
+            default_timeout: Some(Duration::from_millis(dependency.timeout_ms)),
+            auth,
+            ..ClientConfig::default()
+        })
+    }
+}
+
+/// Reads the credentials `auth` names through `env`.
+fn resolve_auth(
+    dependency: &str,
+    auth: &AuthConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<ClientAuth, Error> {
+    let var = |name: &str| {
+        env(name).ok_or_else(|| Error::MissingCredential {
+            dependency: dependency.to_owned(),
+            variable: name.to_owned(),
+        })
+    };
+    Ok(match auth {
+        AuthConfig::Bearer { token_env } => ClientAuth::Bearer(var(token_env)?),
+        AuthConfig::Basic {
+            username,
+            username_env,
+            password_env,
+        } => {
+            let user = match (username, username_env) {
+                (Some(user), _) => user.clone(),
+                (None, Some(env)) => var(env)?,
+                (None, None) => {
+                    return Err(Error::InvalidAuth {
+                        reason: format!("dependency `{dependency}`: basic auth has no user name"),
+                    });
+                }
+            };
+            ClientAuth::Basic {
+                user,
+                password: var(password_env)?,
+            }
+        }
+        AuthConfig::ApiKey { header, value_env } => ClientAuth::ApiKey {
+            header: header.clone(),
+            value: var(value_env)?,
+        },
+    })
 }
 
 impl Default for ClientConfig {
@@ -92,5 +157,71 @@ impl CallOptions {
         }
         self.idempotency_key = Some(key);
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dependency(auth: Option<AuthConfig>) -> GrpcDependencyConfig {
+        GrpcDependencyConfig {
+            name: "todo".into(),
+            descriptor_set: Vec::new(),
+            services: Vec::new(),
+            endpoint: "http://127.0.0.1:1".into(),
+            timeout_ms: 1234,
+            auth,
+            wit_namespace: None,
+            wit_version: None,
+            retry: None,
+        }
+    }
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "USER_VAR" => Some("alice".into()),
+            "PASS_VAR" => Some("s3cret".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_dependency_config_sets_timeout_and_credentials() {
+        let config = ClientConfig::for_dependency(&dependency(None), env).unwrap();
+        assert_eq!(config.default_timeout, Some(Duration::from_millis(1234)));
+        assert!(config.auth.is_none());
+        let basic = AuthConfig::Basic {
+            username: None,
+            username_env: Some("USER_VAR".into()),
+            password_env: "PASS_VAR".into(),
+        };
+        let config = ClientConfig::for_dependency(&dependency(Some(basic)), env).unwrap();
+        match config.auth {
+            Some(ClientAuth::Basic { user, password }) => {
+                assert_eq!((user.as_str(), password.as_str()), ("alice", "s3cret"));
+            }
+            other => panic!("expected basic auth, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_credential_variable_is_named() {
+        let bearer = AuthConfig::Bearer {
+            token_env: "NOT_SET_ANYWHERE".into(),
+        };
+        let err = ClientConfig::for_dependency(&dependency(Some(bearer)), env).unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingCredential { variable, .. } if variable == "NOT_SET_ANYWHERE"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("dependency `todo`"), "{err}");
+        let nameless = AuthConfig::Basic {
+            username: None,
+            username_env: None,
+            password_env: "PASS_VAR".into(),
+        };
+        let err = ClientConfig::for_dependency(&dependency(Some(nameless)), env).unwrap_err();
+        assert!(err.to_string().contains("no user name"), "{err}");
     }
 }

@@ -1,7 +1,17 @@
-//! Compiling `.proto` files into a descriptor pool (protox), with errors that
-//! point at `file:line:col`.
+//! The one proto front end: compiles `.proto` files into a descriptor pool
+//! (protox) and reports problems as [`ProtoDiagnostic`]s that point at
+//! `file:line:column`.
+//!
+//! Every caller goes through it: the `reprise-wit` command, the manifest
+//! (`reprise-manifest` compiles a dependency's protos here), the test
+//! components' build script. The result is self-contained: the encoded
+//! `FileDescriptorSet` includes every imported file (well-known types and
+//! `google/api` annotations too) with source info and custom options, so
+//! the executor can rebuild the pool later without the `.proto` sources.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use miette::{Diagnostic, SourceCode};
 use prost_reflect::DescriptorPool;
@@ -16,10 +26,70 @@ pub struct CompiledProtos {
     /// The names (relative to an include directory) of the files asked for,
     /// in the order given.
     pub files: Vec<String>,
+    /// Encoded `google.protobuf.FileDescriptorSet` of every file and its
+    /// imports, in dependency order, with source info (comments) and custom
+    /// options: the artefact to store.
+    pub descriptor_set: Vec<u8>,
+}
+
+impl CompiledProtos {
+    /// Full names (`core.todo.v1.TodoService`) of the services defined in
+    /// the files asked for (not in their imports), sorted.
+    pub fn own_services(&self) -> Vec<String> {
+        let own: HashSet<&str> = self.files.iter().map(String::as_str).collect();
+        let mut services: Vec<String> = self
+            .pool
+            .services()
+            .filter(|service| own.contains(service.parent_file().name()))
+            .map(|service| service.full_name().to_owned())
+            .collect();
+        services.sort();
+        services
+    }
+}
+
+/// One problem found while compiling protos.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtoDiagnostic {
+    /// The proto file, as a path on disk when it could be located in an
+    /// include directory, else the name the compiler gave; `None` when the
+    /// compiler did not attribute the problem to a file.
+    pub file: Option<String>,
+    /// 1-based line and column within `file`, when known.
+    pub position: Option<LineColumn>,
+    /// The compiler's message (with its label and help text when it has them).
+    pub message: String,
+}
+
+/// A 1-based position in a proto file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineColumn {
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+}
+
+impl fmt::Display for ProtoDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}")?;
+            if let Some(at) = self.position {
+                write!(f, ":{}:{}", at.line, at.column)?;
+            }
+            write!(f, ": ")?;
+        }
+        write!(f, "{}", self.message)
+    }
 }
 
 /// Compiles `files` with `includes` as import roots (well-known
-/// `google/protobuf/*.proto` files are built in).
+/// `google/protobuf/*.proto` files are built in). A file is named either by
+/// its path relative to an include directory (`core/todo/v1/todo.proto`)
+/// or by a path on disk inside one of them.
+///
+/// Fails with [`Error::ProtoCompile`] listing every problem found: files not
+/// found, syntax errors, unresolved imports and names.
 pub fn compile_files(includes: &[PathBuf], files: &[PathBuf]) -> Result<CompiledProtos, Error> {
     if files.is_empty() {
         return Err(Error::InvalidOption {
@@ -27,24 +97,32 @@ pub fn compile_files(includes: &[PathBuf], files: &[PathBuf]) -> Result<Compiled
             reason: "no .proto files given".to_owned(),
         });
     }
-    for file in files {
-        let found = file.is_file() || includes.iter().any(|inc| inc.join(file).is_file());
-        if !found {
-            return Err(Error::ProtoCompile {
-                message: format!(
-                    "{}: file not found (looked in the current directory and in the include directories {})",
-                    file.display(),
-                    list_dirs(includes)
-                ),
-            });
-        }
+    let missing: Vec<ProtoDiagnostic> = files
+        .iter()
+        .filter(|file| !file.is_file() && locate(includes, file).is_none())
+        .map(|file| ProtoDiagnostic {
+            file: Some(file.display().to_string()),
+            position: None,
+            message: format!(
+                "not found in the include directories {}",
+                list_dirs(includes)
+            ),
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::ProtoCompile {
+            diagnostics: missing,
+        });
     }
-    let mut compiler = protox::Compiler::new(includes).map_err(|e| describe(&e))?;
+    let failed = |err: protox::Error| Error::ProtoCompile {
+        diagnostics: diagnostics(includes, &err),
+    };
+    let mut compiler = protox::Compiler::new(includes).map_err(failed)?;
     compiler.include_imports(true).include_source_info(true);
     let mut names = Vec::new();
     for file in files {
         let before = non_imports(&compiler);
-        compiler.open_file(file).map_err(|e| describe(&e))?;
+        compiler.open_file(file).map_err(failed)?;
         for name in non_imports(&compiler) {
             if !before.contains(&name) && !names.contains(&name) {
                 names.push(name);
@@ -54,7 +132,16 @@ pub fn compile_files(includes: &[PathBuf], files: &[PathBuf]) -> Result<Compiled
     Ok(CompiledProtos {
         pool: compiler.descriptor_pool(),
         files: names,
+        descriptor_set: compiler.encode_file_descriptor_set(),
     })
+}
+
+/// Where `name` is found: the first include directory containing it.
+fn locate(includes: &[PathBuf], name: &Path) -> Option<PathBuf> {
+    includes
+        .iter()
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
 }
 
 fn non_imports(compiler: &protox::Compiler) -> Vec<String> {
@@ -71,61 +158,71 @@ fn list_dirs(includes: &[PathBuf]) -> String {
     }
     includes
         .iter()
-        .map(|p| p.display().to_string())
+        .map(|dir| format!("`{}`", dir.display()))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Renders a protox error as `file:line:col: message` lines (one per labelled
-/// location, plus related errors), falling back to the plain message.
-pub fn describe(err: &protox::Error) -> Error {
-    let mut lines = Vec::new();
-    describe_diagnostic(err, err.source_code(), err.file(), &mut lines);
-    if lines.is_empty() {
-        lines.push(match err.file() {
-            Some(file) => format!("{file}: {err}"),
-            None => err.to_string(),
+/// Flattens a protox error and its related errors into diagnostics, one per
+/// labelled location (the first label of each error when it has several).
+fn diagnostics(includes: &[PathBuf], err: &protox::Error) -> Vec<ProtoDiagnostic> {
+    let mut out = Vec::new();
+    collect(includes, err, err.source_code(), err.file(), &mut out);
+    if out.is_empty() {
+        out.push(ProtoDiagnostic {
+            file: err.file().map(str::to_owned),
+            position: None,
+            message: err.to_string(),
         });
     }
-    Error::ProtoCompile {
-        message: lines.join("\n"),
-    }
+    out
 }
 
-fn describe_diagnostic(
-    diag: &dyn Diagnostic,
+fn collect(
+    includes: &[PathBuf],
+    diagnostic: &dyn Diagnostic,
     parent_source: Option<&dyn SourceCode>,
-    file: Option<&str>,
-    lines: &mut Vec<String>,
+    fallback_file: Option<&str>,
+    out: &mut Vec<ProtoDiagnostic>,
 ) {
-    let source = diag.source_code().or(parent_source);
-    let mut located = false;
-    if let (Some(source), Some(labels)) = (source, diag.labels()) {
-        for label in labels {
-            if let Ok(contents) = source.read_span(label.inner(), 0, 0) {
-                let name = contents.name().or(file).unwrap_or("<input>");
-                let what = match label.label() {
-                    Some(l) => format!("{diag} ({l})"),
-                    None => diag.to_string(),
-                };
-                lines.push(format!(
-                    "{name}:{}:{}: {what}",
-                    contents.line() + 1,
-                    contents.column() + 1
-                ));
-                located = true;
-            }
+    let source = diagnostic.source_code().or(parent_source);
+    let mut message = diagnostic.to_string();
+    let mut position = None;
+    let mut file = fallback_file.map(str::to_owned);
+    let first_label = diagnostic.labels().and_then(|mut labels| labels.next());
+    if let Some(label) = &first_label
+        && let Some(source) = source
+        && let Ok(contents) = source.read_span(label.inner(), 0, 0)
+    {
+        // miette counts lines and columns from 0.
+        position = Some(LineColumn {
+            line: contents.line() as u64 + 1,
+            column: contents.column() as u64 + 1,
+        });
+        if let Some(name) = contents.name() {
+            file = Some(name.to_owned());
         }
     }
-    if !located
-        && lines.is_empty()
-        && let Some(file) = file
+    if let Some(text) = first_label.as_ref().and_then(|label| label.label())
+        && !message.contains(text)
     {
-        lines.push(format!("{file}: {diag}"));
+        message.push_str(&format!(" ({text})"));
     }
-    if let Some(related) = diag.related() {
-        for r in related {
-            describe_diagnostic(r, source, file, lines);
+    if let Some(help) = diagnostic.help() {
+        message.push_str(&format!("; help: {help}"));
+    }
+    let file = file.map(|name| match locate(includes, Path::new(&name)) {
+        Some(path) => path.display().to_string(),
+        None => name,
+    });
+    out.push(ProtoDiagnostic {
+        file: file.clone(),
+        position,
+        message,
+    });
+    if let Some(related) = diagnostic.related() {
+        for inner in related {
+            collect(includes, inner, source, file.as_deref(), out);
         }
     }
 }

@@ -1,0 +1,167 @@
+//! The one shape of a gRPC dependency's configuration: what the manifest
+//! validates, the CLI uploads with a component, the executor stores and
+//! checks, and the client is configured from — endpoint, auth, timeout and
+//! retry policy carried whole, with the compiled descriptor set.
+//!
+//! It is plain data (serde, JSON on the admin API with kebab-case keys and
+//! the descriptor set in base64). Secrets are not part of it: auth names
+//! environment variables of the executor, read only when a call is made.
+
+use serde::{Deserialize, Serialize};
+
+/// One `type: grpc` dependency of a component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct GrpcDependencyConfig {
+    /// The dependency's name in the manifest (used for endpoint overrides).
+    pub name: String,
+    /// Encoded `google.protobuf.FileDescriptorSet`, self-contained (imports included), base64 in JSON.
+    #[serde(with = "base64_bytes")]
+    pub descriptor_set: Vec<u8>,
+    /// Full names of the services the component may import.
+    pub services: Vec<String>,
+    /// Default endpoint (`http://host:port`).
+    pub endpoint: String,
+    /// Deadline of each call attempt in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How calls authenticate.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Namespace of the generated WIT package, for one-segment proto packages.
+    #[serde(default)]
+    pub wit_namespace: Option<String>,
+    /// Version of the generated WIT package, overriding the proto package's `vN`.
+    #[serde(default)]
+    pub wit_version: Option<String>,
+    /// The manifest's retry policy, carried whole (refused at upload while
+    /// this executor performs no retries, unless it allows one attempt only).
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+}
+
+/// How failed call attempts are retried, as the manifest gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Total attempts including the first; 1 disables retries.
+    pub max_attempts: u32,
+    /// Delay before the first retry, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Upper bound of any delay, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Growth of the delay per retry.
+    pub multiplier: f64,
+    /// Status codes (kebab-case names) that trigger a retry.
+    pub retryable_codes: Vec<String>,
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+/// Credentials, as names of environment variables of the executor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    deny_unknown_fields
+)]
+pub enum AuthConfig {
+    /// `authorization: Bearer <token>`.
+    Bearer {
+        /// Variable holding the token.
+        token_env: String,
+    },
+    /// `authorization: Basic ...`.
+    Basic {
+        /// User name given inline.
+        #[serde(default)]
+        username: Option<String>,
+        /// Variable holding the user name, if not inline.
+        #[serde(default)]
+        username_env: Option<String>,
+        /// Variable holding the password.
+        password_env: String,
+    },
+    /// A custom metadata key carrying an API key.
+    ApiKey {
+        /// Metadata key, e.g. `x-api-key`.
+        header: String,
+        /// Variable holding the key.
+        value_env: String,
+    },
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text.as_bytes()).map_err(|e| {
+            serde::de::Error::custom(format!("descriptor-set is not valid base64: {e}"))
+        })
+    }
+}
+
+impl AuthConfig {
+    /// The environment variables these credentials are read from.
+    pub fn env_vars(&self) -> Vec<&str> {
+        match self {
+            AuthConfig::Bearer { token_env } => vec![token_env],
+            AuthConfig::Basic {
+                username_env,
+                password_env,
+                ..
+            } => username_env
+                .iter()
+                .map(String::as_str)
+                .chain([password_env.as_str()])
+                .collect(),
+            AuthConfig::ApiKey { value_env, .. } => vec![value_env],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_and_unknown_keys_rejected() {
+        let dep = GrpcDependencyConfig {
+            name: "todo".into(),
+            descriptor_set: vec![1, 2, 3],
+            services: vec!["core.todo.v1.TodoService".into()],
+            endpoint: "http://127.0.0.1:50051".into(),
+            timeout_ms: 5000,
+            auth: Some(AuthConfig::Bearer {
+                token_env: "TODO_TOKEN".into(),
+            }),
+            wit_namespace: None,
+            wit_version: None,
+            retry: None,
+        };
+        let json = serde_json::to_string(&dep).unwrap();
+        assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");
+        assert!(json.contains("\"token-env\":\"TODO_TOKEN\""), "{json}");
+        let back: GrpcDependencyConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, dep);
+        let bad = json.replace("\"services\"", "\"servces\"");
+        let err = serde_json::from_str::<GrpcDependencyConfig>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("servces"), "{err}");
+        let bad = json.replace("AQID", "!!!");
+        let err = serde_json::from_str::<GrpcDependencyConfig>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("base64"), "{err}");
+    }
+}
