@@ -26,6 +26,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A configuration value of the executor itself is unusable.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
     /// A setting this executor cannot honour (yet); refused, never ignored.
     #[error("unsupported setting: {0}")]
     Unsupported(String),

@@ -21,8 +21,15 @@ struct Serve {
 impl Serve {
     /// Starts `serve` in `work_dir` with the relative data directory `./data`.
     fn start(work_dir: &Path) -> Serve {
+        Self::start_with(work_dir, &[], &[])
+    }
+
+    /// Starts `serve` with extra arguments and environment variables.
+    fn start_with(work_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+            .args(extra)
+            .envs(env.iter().copied())
             .current_dir(work_dir)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -51,8 +58,18 @@ impl Serve {
 
     /// Runs a client verb against this server.
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with_token(args, None)
+    }
+
+    /// Runs a client verb with `REPRISE_ADMIN_TOKEN` set to `token` (or
+    /// removed).
+    fn run_with_token(&self, args: &[&str], token: Option<&str>) -> Output {
         let mut command = Command::new(BIN);
         command.args(args).args(["--server", &self.url]);
+        match token {
+            Some(token) => command.env("REPRISE_ADMIN_TOKEN", token),
+            None => command.env_remove("REPRISE_ADMIN_TOKEN"),
+        };
         command.output().expect("client runs")
     }
 
@@ -364,4 +381,66 @@ fn unsupported_manifest_settings_are_refused_at_upload() {
         String::from_utf8_lossy(&once.stderr)
     );
     server.terminate();
+}
+
+#[test]
+fn admin_token_guards_the_api_and_an_open_public_listener_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A non-loopback address without a token is refused before binding.
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir", "./data"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("serve runs");
+    assert!(
+        !output.status.success(),
+        "an open public listener must be refused"
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("without authentication")
+            && err.contains("--admin-token-env")
+            && err.contains("--insecure"),
+        "{err}"
+    );
+    // A token variable that is not set is named.
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+        .args(["--admin-token-env", "REPRISE_TEST_UNSET_TOKEN"])
+        .current_dir(dir.path())
+        .env_remove("REPRISE_TEST_UNSET_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("serve runs");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("REPRISE_TEST_UNSET_TOKEN") && err.contains("not set"),
+        "{err}"
+    );
+
+    let token = "test-admin-token-0123456789";
+    let serve = Serve::start_with(
+        dir.path(),
+        &["--admin-token-env", "REPRISE_TEST_ADMIN_TOKEN"],
+        &[("REPRISE_TEST_ADMIN_TOKEN", token)],
+    );
+    let without = serve.run_with_token(&["worker", "list"], None);
+    assert_eq!(without.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        err.contains("401") && err.contains("REPRISE_ADMIN_TOKEN"),
+        "{err}"
+    );
+    let wrong = serve.run_with_token(&["worker", "list"], Some("not-the-token-at-all"));
+    assert_eq!(wrong.status.code(), Some(1));
+    let right = serve.run_with_token(&["worker", "list"], Some(token));
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    serve.terminate();
 }

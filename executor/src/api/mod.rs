@@ -1,7 +1,8 @@
 //! The executor's admin HTTP API (axum): upload components, create, inspect,
 //! invoke, interrupt and delete workers, page through oplogs, and serve
 //! health and Prometheus metrics. JSON everywhere; component values travel
-//! as WAVE text. `docs/admin-api.md` is the reference for every route.
+//! as WAVE text. With an [`AdminToken`] every route but `/healthz` requires
+//! it as a bearer token. `docs/admin-api.md` is the reference for every route.
 //!
 //! ```no_run
 //! # async fn run(executor: std::sync::Arc<reprise_executor::Executor>) -> std::io::Result<()> {
@@ -11,6 +12,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 mod components;
 pub mod error;
 pub mod extract;
@@ -29,6 +31,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+pub use auth::AdminToken;
 pub use components::validate_dependencies;
 pub use error::{ApiError, ErrorBody, status_of};
 pub use metrics::Metrics;
@@ -44,6 +47,9 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// Most oplog entries returned by one page (default 1000).
     pub max_oplog_page: usize,
+    /// The bearer token every route but `/healthz` requires (`None`: the
+    /// API is open, for loopback use).
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +58,7 @@ impl Default for ApiConfig {
             component_body_limit: 64 << 20,
             body_limit: 1 << 20,
             max_oplog_page: 1000,
+            admin_token: None,
         }
     }
 }
@@ -96,8 +103,14 @@ pub fn router(executor: Arc<Executor>, config: ApiConfig) -> Router {
             post(workers::interrupt_worker),
         )
         .route("/v1/workers/{id}/resume", post(workers::resume_worker))
-        .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
+        // Every route above requires the admin token (when there is one);
+        // the health check below stays open for probes.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .route("/healthz", get(healthz))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.config.body_limit))

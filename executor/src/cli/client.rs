@@ -11,11 +11,21 @@ use serde_json::Value;
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl Client {
+    /// A client of the server `server` names, sending the admin token from
+    /// the variable it names when that is set.
+    pub fn new(server: &super::ServerArgs) -> anyhow::Result<Client> {
+        let token = std::env::var(&server.admin_token_env)
+            .ok()
+            .filter(|t| !t.is_empty());
+        Self::with_token(&server.server, token)
+    }
+
     /// A client of the server at `base` (`http://host:port`).
-    pub fn new(base: &str) -> anyhow::Result<Client> {
+    fn with_token(base: &str, token: Option<String>) -> anyhow::Result<Client> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--server `{base}` must be an http:// URL such as http://127.0.0.1:9090");
@@ -29,12 +39,16 @@ impl Client {
         let http = reqwest::Client::builder()
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Client { base, http })
+        Ok(Client { base, http, token })
     }
 
     /// A request to `path` (starting with `/`).
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base))
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     /// Sends `request` and decodes a successful JSON response; an error
@@ -76,7 +90,14 @@ impl Client {
             return Ok(response);
         }
         let body = response.bytes().await.unwrap_or_default();
-        Err(server_error(status, &body))
+        let error = server_error(status, &body);
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(error.context(
+                "the executor requires its admin token: put it in REPRISE_ADMIN_TOKEN (or the \
+                 variable --admin-token-env names)",
+            ));
+        }
+        Err(error)
     }
 }
 

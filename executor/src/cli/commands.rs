@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::client::Client;
 use super::manifest::dependencies_of;
-use super::{Command, ComponentCommand, WorkerCommand};
+use super::{Command, ComponentCommand, ServerArgs, WorkerCommand};
 
 /// Upper bound on oplog pages fetched by one `oplog` command.
 const MAX_PAGES: usize = 100_000;
@@ -31,7 +31,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             args,
             idempotency_key,
         } => {
-            let client = Client::new(&server.server)?;
+            let client = Client::new(&server)?;
             let request = client
                 .request(
                     Method::POST,
@@ -53,7 +53,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             worker,
             from,
             limit,
-        } => oplog(&server.server, &worker, from, limit).await,
+        } => oplog(&server, &worker, from, limit).await,
         Command::Serve(_) | Command::Wit { .. } => {
             bail!("internal: `serve` and `wit` are not client verbs")
         }
@@ -69,7 +69,7 @@ async fn component(command: ComponentCommand) -> anyhow::Result<()> {
             wasm,
             json,
         } => {
-            let client = Client::new(&server.server)?;
+            let client = Client::new(&server)?;
             let (wasm_path, dependencies) = match (manifest, component, wasm) {
                 (Some(manifest), Some(component), None) => dependencies_of(&manifest, &component)?,
                 (None, None, Some(wasm)) => (wasm, Vec::new()),
@@ -106,7 +106,7 @@ async fn component(command: ComponentCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ComponentCommand::Get { server, id } => {
-            let client = Client::new(&server.server)?;
+            let client = Client::new(&server)?;
             let request = client.request(Method::GET, &format!("/v1/components/{}", segment(&id)));
             let info: Value = client.send(request).await?;
             print_json(&info)
@@ -124,7 +124,7 @@ async fn worker(command: WorkerCommand) -> anyhow::Result<()> {
             args,
             endpoints,
         } => {
-            let client = Client::new(&server.server)?;
+            let client = Client::new(&server)?;
             let body = CreateWorkerRequest {
                 component_id: component,
                 name,
@@ -138,13 +138,13 @@ async fn worker(command: WorkerCommand) -> anyhow::Result<()> {
             Ok(())
         }
         WorkerCommand::Get { server, id } => {
-            let client = Client::new(&server.server)?;
+            let client = Client::new(&server)?;
             let request = client.request(Method::GET, &format!("/v1/workers/{}", segment(&id)));
             let info: Value = client.send(request).await?;
             print_json(&info)
         }
         WorkerCommand::List { server } => {
-            let client = Client::new(&server.server)?;
+            let client = Client::new(&server)?;
             let list: WorkerList = client
                 .send(client.request(Method::GET, "/v1/workers"))
                 .await?;
@@ -154,26 +154,19 @@ async fn worker(command: WorkerCommand) -> anyhow::Result<()> {
             Ok(())
         }
         WorkerCommand::Delete { server, id } => {
-            change(&server.server, Method::DELETE, &id, "", "deleted").await
+            change(&server, Method::DELETE, &id, "", "deleted").await
         }
         WorkerCommand::Interrupt { server, id } => {
-            change(
-                &server.server,
-                Method::POST,
-                &id,
-                "/interrupt",
-                "interrupted",
-            )
-            .await
+            change(&server, Method::POST, &id, "/interrupt", "interrupted").await
         }
         WorkerCommand::Resume { server, id } => {
-            change(&server.server, Method::POST, &id, "/resume", "resumed").await
+            change(&server, Method::POST, &id, "/resume", "resumed").await
         }
     }
 }
 
 async fn change(
-    server: &str,
+    server: &ServerArgs,
     method: Method,
     id: &str,
     suffix: &str,
@@ -190,7 +183,12 @@ async fn change(
     Ok(())
 }
 
-async fn oplog(server: &str, worker: &str, from: u64, limit: Option<u64>) -> anyhow::Result<()> {
+async fn oplog(
+    server: &ServerArgs,
+    worker: &str,
+    from: u64,
+    limit: Option<u64>,
+) -> anyhow::Result<()> {
     let client = Client::new(server)?;
     let mut next = Some(from);
     let mut remaining = limit.unwrap_or(u64::MAX);

@@ -104,6 +104,15 @@ pub struct ServeArgs {
     /// directory) or `memory` (nothing survives the process; for trials).
     #[arg(long, value_enum, default_value_t = OplogStoreKind::Sled)]
     pub oplog_store: OplogStoreKind,
+    /// Require this bearer token on every admin API route but `/healthz`:
+    /// the name of an environment variable holding it (at least 16
+    /// characters). Clients send it from `REPRISE_ADMIN_TOKEN`.
+    #[arg(long, value_name = "NAME")]
+    pub admin_token_env: Option<String>,
+    /// Allow listening on a non-loopback address without an admin token
+    /// (anyone who reaches the port can then run code and read results).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// The oplog stores `serve` can run on.
@@ -121,6 +130,10 @@ pub struct ServerArgs {
     /// Base URL of the executor's admin API.
     #[arg(long, default_value = "http://127.0.0.1:9090")]
     pub server: String,
+    /// Environment variable holding the admin token to send (as a bearer
+    /// token) when the server requires one; nothing is sent if it is unset.
+    #[arg(long, value_name = "NAME", default_value = "REPRISE_ADMIN_TOKEN")]
+    pub admin_token_env: String,
 }
 
 /// `component` verbs.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use reprise_executor::api::{self, ApiConfig};
+use reprise_executor::api::{self, AdminToken, ApiConfig};
 use reprise_executor::{Executor, ExecutorConfig, Stores};
 use tracing_subscriber::EnvFilter;
 
@@ -25,6 +25,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = std::path::absolute(&args.data_dir)
         .with_context(|| format!("cannot resolve data directory {}", args.data_dir.display()))?;
     let args = ServeArgs { data_dir, ..args };
+    let admin_token = admin_token(&args)?;
     let config = ExecutorConfig {
         data_dir: args.data_dir.clone(),
     };
@@ -67,6 +68,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ApiConfig {
         component_body_limit: args.component_body_limit,
         body_limit: args.body_limit,
+        admin_token,
         ..ApiConfig::default()
     };
     api::serve(listener, executor.clone(), config, shutdown_signal())
@@ -76,6 +78,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     drain(executor).await;
     tracing::info!("executor closed");
     Ok(())
+}
+
+/// The admin token `--admin-token-env` names, checked; refuses to serve a
+/// non-loopback address without one unless `--insecure` says so.
+fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<AdminToken>> {
+    let token = match &args.admin_token_env {
+        Some(name) => {
+            let value = std::env::var(name).map_err(|_| {
+                anyhow::anyhow!(
+                    "--admin-token-env {name}: the environment variable `{name}` is not set (or \
+                     not valid UTF-8); set it to the token clients must present"
+                )
+            })?;
+            Some(AdminToken::new(value).with_context(|| format!("--admin-token-env {name}"))?)
+        }
+        None => None,
+    };
+    if token.is_none() && !args.listen.ip().is_loopback() {
+        if !args.insecure {
+            anyhow::bail!(
+                "refusing to serve the admin API on {} without authentication: anyone who \
+                 reaches it can upload and run code. Set a token with --admin-token-env NAME, \
+                 listen on a loopback address, or pass --insecure to accept the risk",
+                args.listen
+            );
+        }
+        tracing::warn!(listen = %args.listen, "--insecure: the admin API is open to anyone who reaches it");
+    }
+    Ok(token)
 }
 
 /// Waits (bounded) until no task holds the executor any more, then drops it.
