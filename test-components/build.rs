@@ -24,6 +24,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("greeter-client", "GREETER_CLIENT"),
     ("route-guide-client", "ROUTE_GUIDE_CLIENT"),
     ("interop-client", "INTEROP_CLIENT"),
+    ("runaway", "RUNAWAY"),
 ];
 
 /// Guests importing gRPC services: (crate, proto files under the shared

@@ -237,6 +237,7 @@ impl Subject {
         } else {
             Executor::open(ExecutorConfig {
                 data_dir: dir.to_owned(),
+                ..ExecutorConfig::default()
             })
             .await?
         };

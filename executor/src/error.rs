@@ -2,6 +2,8 @@
 
 use reprise_oplog::{ComponentId, OplogIndex, WorkerId};
 
+use crate::stop::StopReason;
+
 /// Everything that can go wrong while storing components or running workers.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -91,6 +93,13 @@ pub enum Error {
     /// The worker is interrupted and accepts no invocations until resumed.
     #[error("worker {0} is interrupted; resume it before invoking it")]
     Interrupted(WorkerId),
+    /// A running invocation was stopped (time budget, interrupt, delete or
+    /// shutdown).
+    #[error("the invocation was stopped: {reason}")]
+    InvocationStopped {
+        /// Why.
+        reason: StopReason,
+    },
     /// The guest trapped or wasmtime reported an error.
     #[error("wasm: {0:#}")]
     Wasm(wasmtime::Error),

@@ -5,10 +5,11 @@
 //! [`crate::slots`]); different workers run concurrently, and no lock is
 //! shared by all workers while one of them loads, replays or is deleted.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use reprise_oplog::{
     ComponentId, DEFAULT_PAGE, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogPages,
@@ -25,19 +26,37 @@ use crate::deps::{DependencyConfig, GrpcDependencyConfig};
 use crate::durable::{Committer, Durable};
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
+use crate::secrets::SecretEnvPolicy;
 use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
+use crate::stop::{StopReason, StopSignal};
 use crate::stores::Stores;
 use crate::wave::{self, Signature};
 use crate::worker::component::{ComponentCache, LoadedComponent};
+use crate::worker::limits::DEFAULT_TIME_BUDGET;
 use crate::worker::{
-    InvocationOutcome, Worker, WorkerConfig, WorkerState, create_entry, parse_create,
+    InvocationOutcome, Worker, WorkerConfig, WorkerEnv, WorkerState, create_entry, parse_create,
 };
 
-/// Where the executor keeps its state.
+/// Where the executor keeps its state, and its policies.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
     /// Root of the data directory (oplog, components, compiled-code cache).
     pub data_dir: PathBuf,
+    /// Which environment variables components may name for credentials.
+    pub secrets: SecretEnvPolicy,
+    /// Time budget of an invocation whose request sets none (default
+    /// [`DEFAULT_TIME_BUDGET`]).
+    pub time_budget: Duration,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            data_dir: PathBuf::new(),
+            secrets: SecretEnvPolicy::default(),
+            time_budget: DEFAULT_TIME_BUDGET,
+        }
+    }
 }
 
 /// A worker as reported by the API.
@@ -84,6 +103,10 @@ pub struct Executor {
     workers: WorkerSlots,
     ticker: tokio::task::JoinHandle<()>,
     interrupted: std::sync::Mutex<HashSet<WorkerId>>,
+    /// Per worker, the signal that stops its running invocation without
+    /// waiting for its lock.
+    stops: std::sync::Mutex<HashMap<WorkerId, StopSignal>>,
+    time_budget: Duration,
     replayed_calls: AtomicU64,
 }
 
@@ -116,6 +139,7 @@ impl Executor {
         let components = Arc::new(LocalComponentStore::open(&data_dir.join("components"))?);
         let config = ExecutorConfig {
             data_dir: data_dir.to_owned(),
+            ..ExecutorConfig::default()
         };
         Self::with_stores(&config, Stores { oplog, components }).await
     }
@@ -125,7 +149,8 @@ impl Executor {
     pub async fn with_stores(config: &ExecutorConfig, stores: Stores) -> Result<Executor> {
         let data_dir = &config.data_dir;
         let engine = build_engine(&data_dir.join("cache"))?;
-        let components = ComponentCache::new(engine.clone(), stores.components);
+        let components =
+            ComponentCache::new(engine.clone(), stores.components, config.secrets.clone());
         let ticker = spawn_epoch_ticker(engine.clone());
         let oplog = stores.oplog;
         let committer = Committer::new(oplog.clone());
@@ -137,6 +162,8 @@ impl Executor {
             workers: WorkerSlots::default(),
             ticker,
             interrupted: std::sync::Mutex::new(HashSet::new()),
+            stops: std::sync::Mutex::new(HashMap::new()),
+            time_budget: config.time_budget,
             replayed_calls: AtomicU64::new(0),
         })
     }
@@ -207,8 +234,37 @@ impl Executor {
         create: &OplogEntry,
         next: OplogIndex,
     ) -> Result<Worker> {
-        let (oplog, committer) = (self.oplog.clone(), self.committer.clone());
-        Worker::start(id.clone(), component, oplog, committer, epoch, create, next).await
+        let env = WorkerEnv {
+            oplog: self.oplog.clone(),
+            committer: self.committer.clone(),
+            epoch,
+            stop: self.stop_signal(id),
+            time_budget: self.time_budget,
+        };
+        Worker::start(id.clone(), component, env, create, next).await
+    }
+
+    /// The stop signal of worker `id`.
+    fn stop_signal(&self, id: &WorkerId) -> StopSignal {
+        self.stops
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(id.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Stops every running invocation at its next epoch tick, without
+    /// journaling anything: the next start finishes them from the oplog.
+    /// For a shutdown whose grace period ran out.
+    pub fn stop_all_for_shutdown(&self) {
+        let stops = self
+            .stops
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for signal in stops.values() {
+            signal.request(StopReason::Shutdown);
+        }
     }
 
     /// Locks the slot of `id`, looking again if it was deleted meanwhile.
@@ -282,7 +338,8 @@ impl Executor {
         key: Option<IdempotencyKey>,
     ) -> Result<InvocationOutcome> {
         let mut worker = self.worker(id).await?;
-        self.invoke_locked(&mut worker, function, params, key).await
+        self.invoke_locked(&mut worker, function, params, key, None)
+            .await
     }
 
     /// The parameter and result types of export `function` of worker `id`.
@@ -300,6 +357,19 @@ impl Executor {
         params: Vec<String>,
         key: Option<IdempotencyKey>,
     ) -> Result<std::result::Result<Vec<String>, String>> {
+        self.invoke_within(id, function, params, key, None).await
+    }
+
+    /// [`invoke`](Self::invoke) with this invocation's own time budget
+    /// (`None`: the executor's).
+    pub async fn invoke_within(
+        &self,
+        id: &WorkerId,
+        function: &str,
+        params: Vec<String>,
+        key: Option<IdempotencyKey>,
+        time_budget: Option<Duration>,
+    ) -> Result<std::result::Result<Vec<String>, String>> {
         let mut worker = self.worker(id).await?;
         if self.is_interrupted(id) {
             return Err(Error::Interrupted(id.clone()));
@@ -315,7 +385,7 @@ impl Executor {
             None => {
                 let signature = worker.signature(function)?;
                 let values = wave::parse_params(function, &signature, &params)?;
-                self.invoke_locked(&mut worker, function, values, key)
+                self.invoke_locked(&mut worker, function, values, key, time_budget)
                     .await?
             }
         };
@@ -331,6 +401,7 @@ impl Executor {
         function: &str,
         params: Vec<Val>,
         key: Option<IdempotencyKey>,
+        time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
         let id = worker.id().clone();
         if self.is_interrupted(&id) {
@@ -341,6 +412,7 @@ impl Executor {
                 function,
                 params,
                 key.unwrap_or_else(IdempotencyKey::generate),
+                time_budget,
             )
             .await;
         if let Err(Error::Oplog(stale @ reprise_oplog::Error::StaleOwner { .. })) = &outcome {
@@ -381,21 +453,48 @@ impl Executor {
     }
 
     /// Deletes worker `id` and its oplog. Returns whether it existed.
-    /// Waits for a running invocation of that worker (only).
+    /// A running invocation of that worker is stopped at its next epoch
+    /// tick (or when its host call returns).
     pub async fn delete_worker(&self, id: &WorkerId) -> Result<bool> {
-        let guard = self.locked_slot(id).await?;
-        let existed = self.oplog.delete_worker(id).await?;
+        let signal = self.stop_signal(id);
+        signal.request(StopReason::Delete);
+        let guard = self.locked_slot(id).await;
+        let guard = match guard {
+            Ok(guard) => guard,
+            Err(e) => {
+                signal.clear();
+                return Err(e);
+            }
+        };
+        let existed = self.oplog.delete_worker(id).await;
+        signal.clear();
+        let existed = existed?;
         self.interrupted_set().remove(id);
+        self.stops
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(id);
         self.workers.delete(id, guard);
         Ok(existed)
     }
 
-    /// Interrupts worker `id`: waits for its running invocation (if any) to
-    /// finish, records `Interrupted` in its oplog and refuses further
+    /// Interrupts worker `id`: stops its running invocation (if any) at the
+    /// next epoch tick — the invocation fails and its effects on the
+    /// worker's state are discarded — records `Interrupted` in its oplog and refuses further
     /// invocations with [`Error::Interrupted`] until [`resume`](Self::resume).
     /// Returns false if it was interrupted already. The interruption lives in
     /// memory: a restarted executor accepts invocations again.
     pub async fn interrupt(&self, id: &WorkerId) -> Result<bool> {
+        // Stops a running invocation at its next epoch tick rather than
+        // waiting for it to end.
+        let signal = self.stop_signal(id);
+        signal.request(StopReason::Interrupt);
+        let result = self.interrupt_locked(id).await;
+        signal.clear();
+        result
+    }
+
+    async fn interrupt_locked(&self, id: &WorkerId) -> Result<bool> {
         let worker = self.worker(id).await?;
         if self.is_interrupted(id) {
             return Ok(false);

@@ -24,7 +24,9 @@ pub mod error;
 pub mod executor;
 pub mod grpc;
 pub mod kinds;
+pub mod secrets;
 pub mod slots;
+pub mod stop;
 pub mod stores;
 pub mod wasi;
 pub mod wave;
@@ -32,5 +34,6 @@ pub mod worker;
 
 pub use error::{Error, Result};
 pub use executor::{Executor, ExecutorConfig, RecoverySummary, WorkerInfo};
+pub use secrets::SecretEnvPolicy;
 pub use stores::Stores;
 pub use worker::{InvocationOutcome, WorkerConfig, WorkerState};

@@ -444,3 +444,173 @@ fn admin_token_guards_the_api_and_an_open_public_listener_is_refused() {
     );
     serve.terminate();
 }
+
+/// The `authorization` header of every `TodoAdd` call `server` received.
+fn authorization_seen(server: &reprise_system_tests::TestServer) -> Vec<Option<String>> {
+    server
+        .state
+        .metadata("TodoAdd")
+        .iter()
+        .map(|m| m.get("authorization").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn credentials_reach_only_the_manifests_origin_and_allowed_variables() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let legit = runtime
+        .block_on(reprise_system_tests::spawn_todo_server())
+        .unwrap();
+    let attacker = runtime
+        .block_on(reprise_system_tests::spawn_todo_server())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = "the-executors-own-secret";
+    let serve = Serve::start_with(
+        dir.path(),
+        &[],
+        &[
+            ("REPRISE_SECRET_TODO_TOKEN", token),
+            ("AWS_SECRET_ACCESS_KEY", "not-for-components"),
+        ],
+    );
+    let manifest = api_common::todo_manifest(dir.path(), &legit.endpoint());
+    let manifest = manifest.to_str().unwrap();
+    let add = [
+        "component",
+        "add",
+        "--manifest",
+        manifest,
+        "--component",
+        "todo-client",
+    ];
+    let component = serve.ok(&add).trim().to_owned();
+
+    // The manifest's own endpoint gets the credentials.
+    serve.ok(&[
+        "worker",
+        "create",
+        "--component",
+        &component,
+        "--name",
+        "plain",
+    ]);
+    serve.ok(&["invoke", "plain", "add-todos", "\"ada\"", "\"task\"", "1"]);
+    assert_eq!(
+        authorization_seen(&legit),
+        vec![Some(format!("Bearer {token}"))]
+    );
+
+    // A worker whose override points at another origin sends none.
+    let attacker_endpoint = format!("todo={}", attacker.endpoint());
+    serve.ok(&[
+        "worker",
+        "create",
+        "--component",
+        &component,
+        "--name",
+        "redirected",
+        "--endpoint",
+        &attacker_endpoint,
+    ]);
+    serve.ok(&[
+        "invoke",
+        "redirected",
+        "add-todos",
+        "\"eve\"",
+        "\"task\"",
+        "1",
+    ]);
+    assert_eq!(
+        attacker.calls("TodoAdd"),
+        1,
+        "the call went to the override"
+    );
+    assert_eq!(
+        authorization_seen(&attacker),
+        vec![None],
+        "credentials leaked to another origin"
+    );
+
+    // A component naming any other variable of the executor is refused at
+    // upload, naming the variable and the rule.
+    let text = std::fs::read_to_string(manifest)
+        .unwrap()
+        .replace("REPRISE_SECRET_TODO_TOKEN", "AWS_SECRET_ACCESS_KEY");
+    std::fs::write(manifest, text).unwrap();
+    let refused = serve.fails(&add);
+    assert!(
+        refused.contains("400")
+            && refused.contains("`AWS_SECRET_ACCESS_KEY`")
+            && refused.contains("REPRISE_SECRET_"),
+        "{refused}"
+    );
+    serve.terminate();
+
+    // The operator may allow a name explicitly.
+    let serve = Serve::start_with(
+        dir.path(),
+        &["--secret-env-allow", "AWS_SECRET_ACCESS_KEY"],
+        &[],
+    );
+    serve.ok(&add);
+    serve.terminate();
+    drop(runtime);
+}
+
+#[test]
+fn sigterm_stops_a_spinning_guest_and_its_invocation_resumes_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with(dir.path(), &["--shutdown-grace", "500ms"], &[]);
+    let component = serve
+        .ok(&[
+            "component",
+            "add",
+            "--wasm",
+            reprise_test_components::RUNAWAY,
+        ])
+        .trim()
+        .to_owned();
+    serve.ok(&[
+        "worker",
+        "create",
+        "--component",
+        &component,
+        "--name",
+        "spinner",
+    ]);
+    assert_eq!(serve.ok(&["invoke", "spinner", "bump"]).trim(), "1");
+    let spinning = Command::new(BIN)
+        .args(["invoke", "spinner", "spin", "--time-budget", "1h"])
+        .args(["--server", &serve.url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    serve.terminate();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "SIGTERM took {:?} with a spinning guest",
+        started.elapsed()
+    );
+    let answered = spinning.wait_with_output().expect("client ends");
+    assert!(!answered.status.success());
+    let err = String::from_utf8_lossy(&answered.stderr);
+    assert!(
+        err.contains("503") && err.contains("shutting down"),
+        "{err}"
+    );
+
+    // The invocation was not journaled as done: the next start finishes it,
+    // within that executor's budget, and the worker goes on.
+    let serve = Serve::start_with(dir.path(), &["--time-budget", "300ms"], &[]);
+    assert_eq!(serve.ok(&["invoke", "spinner", "get"]).trim(), "1");
+    assert_eq!(serve.ok(&["invoke", "spinner", "bump"]).trim(), "2");
+    serve.terminate();
+}

@@ -14,6 +14,7 @@ use reprise_oplog::{
 fn config(dir: &tempfile::TempDir) -> ExecutorConfig {
     ExecutorConfig {
         data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
     }
 }
 

@@ -54,6 +54,7 @@ fn wasm(path: &str) -> Vec<u8> {
 async fn open(dir: &tempfile::TempDir) -> Executor {
     Executor::open(ExecutorConfig {
         data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
     })
     .await
     .expect("executor opens")

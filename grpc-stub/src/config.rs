@@ -110,6 +110,41 @@ mod base64_bytes {
     }
 }
 
+/// The origin (scheme, host, port) of an endpoint URL, lower-cased, with
+/// the scheme's default port filled in; `None` if it has no `scheme://`.
+pub fn origin(endpoint: &str) -> Option<(String, String, u16)> {
+    let (scheme, rest) = endpoint.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        // [v6]:port
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(port) => port.parse().ok()?,
+        None => match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        },
+    };
+    Some((scheme, host.to_ascii_lowercase(), port))
+}
+
+/// Whether two endpoints share an origin (scheme, host and port): the rule
+/// for sending a dependency's credentials to an overriding endpoint.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
+}
+
 impl AuthConfig {
     /// The environment variables these credentials are read from.
     pub fn env_vars(&self) -> Vec<&str> {
@@ -132,6 +167,33 @@ impl AuthConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert!(same_origin(
+            "http://127.0.0.1:50051",
+            "http://127.0.0.1:50051/"
+        ));
+        assert!(same_origin(
+            "HTTP://Todo.Internal",
+            "http://todo.internal:80"
+        ));
+        assert!(same_origin("https://[::1]:8443", "https://[::1]:8443"));
+        assert!(!same_origin(
+            "http://127.0.0.1:50051",
+            "http://127.0.0.1:50052"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:50051",
+            "https://127.0.0.1:50051"
+        ));
+        assert!(!same_origin("http://todo.internal", "http://evil.example"));
+        assert!(!same_origin(
+            "http://a@todo.internal",
+            "http://todo.internal.evil:80"
+        ));
+        assert!(!same_origin("not a url", "not a url"));
+    }
 
     #[test]
     fn json_round_trip_and_unknown_keys_rejected() {

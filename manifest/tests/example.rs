@@ -69,10 +69,10 @@ fn example_manifest_loads_and_compiles() {
     );
     let auth = todo.auth.as_ref().unwrap();
     assert!(
-        matches!(&auth.scheme, AuthScheme::Bearer { token_env } if token_env.as_str() == "TODO_TOKEN")
+        matches!(&auth.scheme, AuthScheme::Bearer { token_env } if token_env.as_str() == "REPRISE_SECRET_TODO_TOKEN")
     );
     let resolved = auth
-        .resolve_with(|name| (name == "TODO_TOKEN").then(|| "tok".to_owned()))
+        .resolve_with(|name| (name == "REPRISE_SECRET_TODO_TOKEN").then(|| "tok".to_owned()))
         .unwrap();
     assert!(matches!(&resolved, ResolvedAuth::Bearer { token } if token.expose() == "tok"));
     assert_eq!(

@@ -119,6 +119,7 @@ pub async fn open(dir: &Path, store: Store) -> Result<Executor> {
         Store::Sled => {
             Executor::open(ExecutorConfig {
                 data_dir: dir.to_owned(),
+                ..ExecutorConfig::default()
             })
             .await
         }

@@ -107,6 +107,9 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::WorkerExists(_) | Error::WorkerFailed { .. } | Error::Interrupted(_) => {
             StatusCode::CONFLICT
         }
+        // Only a shutdown stops an invocation without finishing it: retry
+        // (with the same idempotency key) once the executor is back.
+        Error::InvocationStopped { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }) => StatusCode::NOT_FOUND,
         Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => StatusCode::CONFLICT,
         Error::Oplog(reprise_oplog::Error::InvalidId { .. }) => StatusCode::BAD_REQUEST,

@@ -88,6 +88,11 @@ pub struct InvokeRequest {
     /// stored result without running the function again.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// This invocation's time budget in milliseconds (default: the
+    /// executor's `--time-budget`); a guest still running when it runs out
+    /// is stopped and the invocation fails.
+    #[serde(default)]
+    pub time_budget_ms: Option<u64>,
 }
 
 /// Successful response of an invocation.
@@ -239,6 +244,9 @@ pub(super) async fn resume_worker(
     }))
 }
 
+/// The largest time budget an invocation may ask for: 24 hours.
+const MAX_TIME_BUDGET_MS: u64 = 24 * 60 * 60 * 1000;
+
 pub(super) async fn invoke(
     State(state): State<AppState>,
     WorkerPath(id): WorkerPath,
@@ -254,12 +262,26 @@ pub(super) async fn invoke(
         .as_deref()
         .map(parse_idempotency_key)
         .transpose()?;
+    let budget = match request.time_budget_ms {
+        None => None,
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "`time_budget_ms` must be at least 1 (milliseconds)",
+            ));
+        }
+        Some(ms) if ms > MAX_TIME_BUDGET_MS => {
+            return Err(ApiError::bad_request(format!(
+                "`time_budget_ms` {ms} is more than the largest accepted, {MAX_TIME_BUDGET_MS} (24 hours)"
+            )));
+        }
+        Some(ms) => Some(std::time::Duration::from_millis(ms)),
+    };
     let started = Instant::now();
     let executor = state.executor.clone();
     let function = request.function.clone();
     let outcome = tokio::spawn(async move {
         executor
-            .invoke(&id, &request.function, request.params, key)
+            .invoke_within(&id, &request.function, request.params, key, budget)
             .await
     })
     .await;

@@ -30,6 +30,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             function,
             args,
             idempotency_key,
+            time_budget,
         } => {
             let client = Client::new(&server)?;
             let request = client
@@ -41,6 +42,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     function,
                     params: args,
                     idempotency_key,
+                    time_budget_ms: time_budget
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                 });
             let response: InvokeResponse = client.send(request).await?;
             for value in response.result {

@@ -55,6 +55,9 @@ pub enum Command {
         /// Remember the result under this key; repeating it returns the same result.
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// This invocation's time budget (`5s`, `500ms`); default: the server's.
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+        time_budget: Option<std::time::Duration>,
     },
     /// Print a worker's oplog entries, one JSON object per line.
     Oplog {
@@ -109,10 +112,38 @@ pub struct ServeArgs {
     /// characters). Clients send it from `REPRISE_ADMIN_TOKEN`.
     #[arg(long, value_name = "NAME")]
     pub admin_token_env: Option<String>,
+    /// Time budget of an invocation whose request sets none (`60s`,
+    /// `1m30s`, `500ms`): a guest still running when it runs out is stopped
+    /// and the invocation fails.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    pub time_budget: std::time::Duration,
+    /// On SIGTERM or Ctrl-C, how long running invocations may go on before
+    /// they are stopped (they resume from the oplog at the next start).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+    /// Components may name for their credentials only environment
+    /// variables whose names start with this prefix.
+    #[arg(long, value_name = "PREFIX", default_value = reprise_executor::SecretEnvPolicy::DEFAULT_PREFIX)]
+    pub secret_env_prefix: String,
+    /// An environment variable components may name for credentials whatever
+    /// its prefix (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub secret_env_allow: Vec<String>,
     /// Allow listening on a non-loopback address without an admin token
     /// (anyone who reaches the port can then run code and read results).
     #[arg(long)]
     pub insecure: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    reprise_manifest::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than zero".to_owned()),
+        d => Ok(d),
+    }
 }
 
 /// The oplog stores `serve` can run on.

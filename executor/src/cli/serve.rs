@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use reprise_executor::api::{self, AdminToken, ApiConfig};
-use reprise_executor::{Executor, ExecutorConfig, Stores};
+use reprise_executor::{Executor, ExecutorConfig, SecretEnvPolicy, Stores};
 use tracing_subscriber::EnvFilter;
 
 use super::{OplogStoreKind, ServeArgs};
@@ -28,6 +28,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let admin_token = admin_token(&args)?;
     let config = ExecutorConfig {
         data_dir: args.data_dir.clone(),
+        secrets: SecretEnvPolicy {
+            prefix: args.secret_env_prefix.clone(),
+            allowed: args.secret_env_allow.iter().cloned().collect(),
+        },
+        time_budget: args.time_budget,
     };
     let opened = match args.oplog_store {
         OplogStoreKind::Sled => Stores::embedded(&args.data_dir),
@@ -71,7 +76,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         admin_token,
         ..ApiConfig::default()
     };
-    api::serve(listener, executor.clone(), config, shutdown_signal())
+    // After the signal, requests in flight get the grace period; then the
+    // invocations still running are stopped (unjournaled: the next start
+    // finishes them from the oplog) so they answer and shutdown completes
+    // whatever the guests do.
+    let stopper = Arc::downgrade(&executor);
+    let grace = args.shutdown_grace;
+    let shutdown = async move {
+        shutdown_signal().await;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            tracing::warn!(?grace, "grace period over: stopping running invocations");
+            if let Some(executor) = stopper.upgrade() {
+                executor.stop_all_for_shutdown();
+            }
+        });
+    };
+    api::serve(listener, executor.clone(), config, shutdown)
         .await
         .context("serving the admin API")?;
     tracing::info!("stopped accepting requests; draining");

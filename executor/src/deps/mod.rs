@@ -17,6 +17,7 @@ pub use grpc::{AuthConfig, GrpcDependencyConfig, RetryConfig, check_endpoint_sup
 
 use crate::components::{ComponentInfo, GrpcDependencyInfo};
 use crate::error::Result;
+use crate::secrets::SecretEnvPolicy;
 
 /// One dependency of a component, by kind. Stored and uploaded as the
 /// kind's own JSON object (gRPC: [`GrpcDependencyConfig`]).
@@ -43,6 +44,20 @@ impl DependencyConfig {
                 services: grpc.services.clone(),
                 endpoint: grpc.endpoint.clone(),
             }),
+        }
+    }
+
+    /// Refuses credentials naming environment variables `policy` does not
+    /// let components read.
+    pub fn check_secrets(&self, policy: &SecretEnvPolicy) -> Result<()> {
+        match self {
+            DependencyConfig::Grpc(grpc) => match &grpc.auth {
+                Some(auth) => auth
+                    .env_vars()
+                    .into_iter()
+                    .try_for_each(|var| policy.check(&grpc.name, var)),
+                None => Ok(()),
+            },
         }
     }
 

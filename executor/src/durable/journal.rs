@@ -109,6 +109,39 @@ impl SharedJournal {
             .any(|r| matches!(r.entry.kind, EntryKind::ExportedFunctionCompleted { .. }))
     }
 
+    /// When the invocation recorded at `invoked` (whose entries are all
+    /// loaded) was stopped and abandoned: the message of the `Error` entry
+    /// pointing back at it, found before its completion.
+    pub fn abandoned_invocation(&self, invoked: OplogIndex) -> Option<String> {
+        let journal = self.lock();
+        for recorded in &journal.replay {
+            match &recorded.entry.kind {
+                EntryKind::Error {
+                    message,
+                    retry_from,
+                } if *retry_from == invoked => return Some(message.clone()),
+                EntryKind::ExportedFunctionCompleted { .. } => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Drops the recorded entries up to and including the next completion
+    /// and returns that completion (skipping an abandoned invocation).
+    pub fn skip_through_completion(&self) -> Option<Recorded> {
+        let mut journal = self.lock();
+        while let Some(recorded) = journal.replay.pop_front() {
+            if matches!(
+                recorded.entry.kind,
+                EntryKind::ExportedFunctionCompleted { .. }
+            ) {
+                return Some(recorded);
+            }
+        }
+        None
+    }
+
     /// Takes the next recorded entry, if any.
     pub fn pop_recorded(&self) -> Option<Recorded> {
         self.lock().replay.pop_front()

@@ -194,6 +194,26 @@ impl Durable {
         self.inner.journal.record(kind);
     }
 
+    /// Buffers a live entry and returns the index it will receive (the
+    /// worker's steps are sequential, so nothing else takes it).
+    pub fn record_indexed(&self, kind: EntryKind) -> Result<OplogIndex> {
+        let next = self.next().get();
+        let pending = self.inner.journal.pending_len() as u64;
+        self.inner.journal.record(kind);
+        Ok(OplogIndex::new(next + pending)?)
+    }
+
+    /// What rebuilding this worker from its log needs: the store, the
+    /// committer, this executor's ownership and where the log continues.
+    pub fn parts(&self) -> (Arc<dyn OplogStore>, Committer, OwnerEpoch, OplogIndex) {
+        (
+            self.inner.store.clone(),
+            self.inner.committer.clone(),
+            self.inner.epoch,
+            *self.next(),
+        )
+    }
+
     /// Hands every buffered entry to the store (not yet durable); returns
     /// the index of the last one handed over, if any.
     pub async fn hand_over(&self) -> Result<Option<OplogIndex>> {

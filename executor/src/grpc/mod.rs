@@ -21,6 +21,7 @@ use reprise_grpc_stub::status::Code;
 
 use crate::deps::GrpcDependencyConfig;
 use crate::durable::Durable;
+use reprise_grpc_stub::config::same_origin;
 
 /// What a worker's store data gives the gRPC host functions (the
 /// `WasiView` pattern): they are generic over it and never name the
@@ -64,11 +65,28 @@ impl GrpcContext {
             .endpoint_overrides
             .get(&dependency.name)
             .unwrap_or(&dependency.endpoint);
-        let config = ClientConfig {
-            connect_timeout: Some(std::time::Duration::from_secs(5)),
-            ..ClientConfig::for_dependency(dependency, |name| std::env::var(name).ok())
+        // Credentials go only to the origin the component's manifest names:
+        // an override pointing elsewhere gets none (else whoever creates a
+        // worker could collect them on a listener of their own).
+        let mut config = if same_origin(endpoint, &dependency.endpoint) {
+            ClientConfig::for_dependency(dependency, |name| std::env::var(name).ok())
+                .map_err(|e| RpcStatus::new(Code::Unauthenticated, e.to_string()))?
+        } else {
+            if dependency.auth.is_some() {
+                tracing::warn!(
+                    dependency = %dependency.name,
+                    endpoint,
+                    "endpoint override to another origin: calls carry no credentials"
+                );
+            }
+            let anonymous = GrpcDependencyConfig {
+                auth: None,
+                ..dependency.clone()
+            };
+            ClientConfig::for_dependency(&anonymous, |_| None)
                 .map_err(|e| RpcStatus::new(Code::Unauthenticated, e.to_string()))?
         };
+        config.connect_timeout = Some(std::time::Duration::from_secs(5));
         let client = GrpcClient::new(endpoint, config).map_err(|e| {
             RpcStatus::new(
                 Code::FailedPrecondition,

@@ -22,6 +22,7 @@ use crate::components::{
 use crate::deps::DependencyConfig;
 use crate::error::{Error, Result};
 use crate::kinds::import_kinds;
+use crate::secrets::SecretEnvPolicy;
 
 /// A compiled, linked component ready to instantiate.
 pub struct LoadedComponent {
@@ -47,6 +48,8 @@ impl std::fmt::Debug for LoadedComponent {
 pub struct ComponentCache {
     engine: Engine,
     store: Arc<dyn ComponentStore>,
+    /// Checked at upload: which variables credentials may name.
+    secrets: SecretEnvPolicy,
     loaded: Mutex<HashMap<ComponentId, Arc<LoadedComponent>>>,
 }
 
@@ -60,10 +63,11 @@ impl std::fmt::Debug for ComponentCache {
 
 impl ComponentCache {
     /// A cache compiling with `engine` the components of `store`.
-    pub fn new(engine: Engine, store: Arc<dyn ComponentStore>) -> Self {
+    pub fn new(engine: Engine, store: Arc<dyn ComponentStore>, secrets: SecretEnvPolicy) -> Self {
         ComponentCache {
             engine,
             store,
+            secrets,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -78,6 +82,7 @@ impl ComponentCache {
     ) -> Result<Arc<LoadedComponent>> {
         for dependency in &dependencies {
             dependency.check_supported()?;
+            dependency.check_secrets(&self.secrets)?;
         }
         let dependencies_json = serde_json::to_vec(&dependencies)
             .map_err(|e| Error::InvalidComponent(format!("cannot encode its dependencies: {e}")))?;

@@ -8,9 +8,11 @@
 //! on live; an invocation that was in flight at a crash is finished that way.
 
 pub mod component;
+pub mod limits;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reprise_oplog::{
     ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, OwnerEpoch,
@@ -24,9 +26,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::durable::{Committer, Durable, Recorded, describe};
 use crate::error::{Error, Result};
 use crate::grpc::{GrpcContext, GrpcView};
+use crate::stop::{StopReason, StopSignal};
 use crate::wasi::durable_wasi_ctx;
 use crate::wave::{self, Signature};
 use crate::worker::component::LoadedComponent;
+use crate::worker::limits::{RunLimits, on_epoch_tick};
 
 /// The store data of a worker's wasmtime `Store`.
 pub struct WorkerCtx {
@@ -35,6 +39,25 @@ pub struct WorkerCtx {
     /// What its gRPC host functions need: the durable path, clients,
     /// endpoint overrides, open streams.
     pub grpc: GrpcContext,
+    /// The running invocation's time budget and the worker's stop requests.
+    pub limits: RunLimits,
+}
+
+/// What a worker lives on besides its component: the oplog store and
+/// committer, this executor's ownership, its stop signal and the default
+/// time budget of its invocations.
+#[derive(Debug, Clone)]
+pub struct WorkerEnv {
+    /// The oplog store.
+    pub oplog: Arc<dyn OplogStore>,
+    /// The committer every commit goes through.
+    pub committer: Committer,
+    /// This executor's ownership of the worker.
+    pub epoch: OwnerEpoch,
+    /// Stop requests for the worker's running invocation.
+    pub stop: StopSignal,
+    /// Time budget of an invocation that sets none.
+    pub time_budget: Duration,
 }
 
 impl GrpcView for WorkerCtx {
@@ -87,6 +110,10 @@ pub struct Worker {
     completed: HashMap<IdempotencyKey, (String, InvocationOutcome)>,
     invocations: u64,
     state: WorkerState,
+    /// The instance was stopped mid-invocation: it must be rebuilt from
+    /// the oplog before it runs again.
+    stale: bool,
+    time_budget: Duration,
 }
 
 impl std::fmt::Debug for Worker {
@@ -146,15 +173,20 @@ impl Worker {
     pub async fn start(
         id: WorkerId,
         component: Arc<LoadedComponent>,
-        oplog: Arc<dyn OplogStore>,
-        committer: Committer,
-        epoch: OwnerEpoch,
+        env: WorkerEnv,
         create: &OplogEntry,
         next: OplogIndex,
     ) -> Result<Worker> {
         let (_, config) = parse_create(&id, Some(create))?;
         let replay_from = OplogIndex::new(2).ok().filter(|second| *second < next);
-        let durable = Durable::new(id.clone(), oplog, committer, epoch, next, replay_from);
+        let durable = Durable::new(
+            id.clone(),
+            env.oplog,
+            env.committer,
+            env.epoch,
+            next,
+            replay_from,
+        );
         let seed = insecure_seed(&id);
         let grpc = GrpcContext::new(
             durable.clone(),
@@ -164,10 +196,14 @@ impl Worker {
             wasi: durable_wasi_ctx(durable.journal(), &config.env, &config.args, seed),
             table: ResourceTable::new(),
             grpc,
+            limits: RunLimits {
+                stop: env.stop,
+                deadline: None,
+            },
         };
         let mut store = Store::new(component.pre.engine(), ctx);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        store.epoch_deadline_callback(on_epoch_tick);
         let instance = component.pre.instantiate_async(&mut store).await?;
         let mut worker = Worker {
             id,
@@ -178,9 +214,33 @@ impl Worker {
             completed: HashMap::new(),
             invocations: 0,
             state: WorkerState::Idle,
+            stale: false,
+            time_budget: env.time_budget,
         };
         worker.replay().await?;
         Ok(worker)
+    }
+
+    /// Rebuilds the instance from the oplog after an invocation was
+    /// stopped (replay skips the abandoned invocation).
+    async fn rebuild(&mut self) -> Result<()> {
+        let (oplog, committer, epoch, next) = self.durable.parts();
+        let create = oplog
+            .read(&self.id, OplogIndex::FIRST, 1)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::UnknownWorker(self.id.clone()))?;
+        let env = WorkerEnv {
+            oplog,
+            committer,
+            epoch,
+            stop: self.store.data().limits.stop.clone(),
+            time_budget: self.time_budget,
+        };
+        let component = self.component.clone();
+        *self = Worker::start(self.id.clone(), component, env, &create, next).await?;
+        Ok(())
     }
 
     /// The worker's id.
@@ -229,9 +289,29 @@ impl Worker {
                     let signature = self.signature(&function)?;
                     let params = wave::parse_params(&function, &signature, &texts)?;
                     self.durable.load_invocation().await?;
-                    let outcome = self.run_export(&function, &params).await?;
-                    self.finish_replayed(&function, idempotency_key, outcome)
-                        .await?;
+                    let journal = self.durable.journal();
+                    if journal.abandoned_invocation(recorded.index).is_some() {
+                        // Stopped (time budget, interrupt): its effects on
+                        // the guest are discarded, so it is not run again.
+                        let completion = journal.skip_through_completion();
+                        self.skip_abandoned(&function, idempotency_key, completion)?;
+                        continue;
+                    }
+                    // An invocation with no recorded completion was in
+                    // flight at the last stop: it goes on live, in budget.
+                    let live = !journal.holds_completion();
+                    let budget = live.then_some(self.time_budget);
+                    match self.run_export(&function, &params, budget).await {
+                        Err(Error::InvocationStopped { reason }) if reason.is_final() => {
+                            let _abandoned = self
+                                .abandon(&function, recorded.index, idempotency_key, reason)
+                                .await?;
+                        }
+                        outcome => {
+                            self.finish_replayed(&function, idempotency_key, outcome?)
+                                .await?;
+                        }
+                    }
                 }
                 EntryKind::Interrupted | EntryKind::Error { .. } => {}
                 EntryKind::Exited => {
@@ -293,6 +373,69 @@ impl Worker {
                 self.complete(function, key, outcome).await
             }
         }
+    }
+
+    /// Replay of an abandoned invocation: its recorded outcome is kept for
+    /// its idempotency key, nothing runs.
+    fn skip_abandoned(
+        &mut self,
+        function: &str,
+        key: IdempotencyKey,
+        completion: Option<Recorded>,
+    ) -> Result<()> {
+        let Some(Recorded {
+            entry:
+                OplogEntry {
+                    kind: EntryKind::ExportedFunctionCompleted { result },
+                    ..
+                },
+            index,
+        }) = completion
+        else {
+            return Err(Error::MalformedOplog {
+                worker: self.id.clone(),
+                index: OplogIndex::FIRST,
+                message: format!("the abandoned invocation of `{function}` has no completion"),
+            });
+        };
+        let message = match decode_outcome(&self.id, index, result)? {
+            Err(message) => message,
+            Ok(_) => {
+                return Err(Error::MalformedOplog {
+                    worker: self.id.clone(),
+                    index,
+                    message: "an abandoned invocation completed successfully".into(),
+                });
+            }
+        };
+        self.completed
+            .insert(key, (function.to_owned(), Err(message)));
+        self.invocations += 1;
+        Ok(())
+    }
+
+    /// Ends an invocation that was stopped for good: journals that the
+    /// invocation begun at `invoked` was abandoned (replay will skip it)
+    /// and its failed outcome, and leaves the instance to be rebuilt.
+    async fn abandon(
+        &mut self,
+        function: &str,
+        invoked: OplogIndex,
+        key: IdempotencyKey,
+        reason: StopReason,
+    ) -> Result<InvocationOutcome> {
+        self.stale = true;
+        let message = format!(
+            "the invocation of `{function}` was stopped: {reason}; its effects on the worker's \
+             state are discarded (calls it made to remote services stand)"
+        );
+        self.durable.record(EntryKind::Error {
+            message: message.clone(),
+            retry_from: invoked,
+        });
+        let outcome: InvocationOutcome = Err(message);
+        self.complete(function, key, outcome.clone()).await?;
+        Ok(outcome)
     }
 
     /// Marks the worker failed for good (it refuses further invocations).
@@ -359,10 +502,14 @@ impl Worker {
         function: &str,
         params: Vec<Val>,
         key: IdempotencyKey,
+        time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
         self.check_runnable()?;
         if let Some(outcome) = self.stored_outcome(function, &key)? {
             return Ok(outcome);
+        }
+        if self.stale {
+            self.rebuild().await?;
         }
         // Check the call before recording it, so bad requests leave no
         // trace: the journaled form (WAVE text) must read back with the
@@ -374,14 +521,30 @@ impl Worker {
             function: function.to_owned(),
             message: e.to_string(),
         })?;
-        self.durable.record(EntryKind::ExportedFunctionInvoked {
-            function: function.to_owned(),
-            params: Payload::new(encoded),
-            idempotency_key: key.clone(),
-        });
-        let outcome = self.run_export(function, &params).await?;
-        self.complete(function, key, outcome.clone()).await?;
-        Ok(outcome)
+        let invoked = self
+            .durable
+            .record_indexed(EntryKind::ExportedFunctionInvoked {
+                function: function.to_owned(),
+                params: Payload::new(encoded),
+                idempotency_key: key.clone(),
+            })?;
+        let budget = time_budget.unwrap_or(self.time_budget);
+        match self.run_export(function, &params, Some(budget)).await {
+            Err(Error::InvocationStopped { reason }) if reason.is_final() => {
+                self.abandon(function, invoked, key, reason).await
+            }
+            Err(Error::InvocationStopped { reason }) => {
+                // Shutdown: nothing is journaled; the next start finishes
+                // the invocation from the oplog.
+                self.stale = true;
+                Err(Error::InvocationStopped { reason })
+            }
+            outcome => {
+                let outcome = outcome?;
+                self.complete(function, key, outcome.clone()).await?;
+                Ok(outcome)
+            }
+        }
     }
 
     async fn complete(
@@ -437,7 +600,16 @@ impl Worker {
     /// Calls the export; a guest trap becomes an `Err` outcome (and fails
     /// the worker: a trapped instance cannot be entered again), while
     /// divergence and host failures are errors of the call itself.
-    async fn run_export(&mut self, function: &str, args: &[Val]) -> Result<InvocationOutcome> {
+    ///
+    /// With a `budget` the run is live and can be stopped (its budget runs
+    /// out, or a stop is requested) with [`Error::InvocationStopped`];
+    /// without, it replays a completed invocation and nothing stops it.
+    async fn run_export(
+        &mut self,
+        function: &str,
+        args: &[Val],
+        budget: Option<Duration>,
+    ) -> Result<InvocationOutcome> {
         if let WorkerState::Failed(message) = &self.state {
             return Err(Error::WorkerFailed {
                 worker: self.id.clone(),
@@ -447,7 +619,12 @@ impl Worker {
         let func = self.lookup(function)?;
         let result_count = func.ty(&self.store).results().len();
         let mut results = vec![Val::Bool(false); result_count];
+        match budget {
+            Some(budget) => self.store.data_mut().limits.arm(budget),
+            None => self.store.data_mut().limits.disarm(),
+        }
         let call = func.call_async(&mut self.store, args, &mut results).await;
+        self.store.data_mut().limits.disarm();
         if let Some(divergence) = self.durable.journal().take_divergence() {
             return Err(self.fail(divergence));
         }
@@ -455,6 +632,10 @@ impl Worker {
             Ok(()) => Ok(Ok(results)),
             Err(error) => match error.downcast::<Error>() {
                 Ok(own @ Error::Divergence { .. }) => Err(self.fail(own)),
+                Ok(stopped @ Error::InvocationStopped { .. }) => {
+                    self.stale = true;
+                    Err(stopped)
+                }
                 Ok(own) => Err(own),
                 Err(trap) => {
                     let message = format!("guest trapped in `{function}`: {trap:#}");

@@ -29,6 +29,7 @@ impl Server {
         let executor = Arc::new(
             Executor::open(ExecutorConfig {
                 data_dir: dir.path().to_owned(),
+                ..ExecutorConfig::default()
             })
             .await
             .expect("executor opens"),
@@ -195,7 +196,7 @@ pub const PROTOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/prot
 /// gRPC dependency (endpoint `endpoint`) into `dir`; returns its path.
 pub fn todo_manifest(dir: &std::path::Path, endpoint: &str) -> std::path::PathBuf {
     let text = format!(
-        "components:\n  todo-client:\n    wasm: {wasm}\n    dependencies:\n      todo:\n        type: grpc\n        protos: [core/todo/v1/todo.proto]\n        include: [{protos}]\n        endpoint: {endpoint}\n        auth: {{ bearer: {{ token-env: TODO_TOKEN }} }}\n        timeout: 5s\n",
+        "components:\n  todo-client:\n    wasm: {wasm}\n    dependencies:\n      todo:\n        type: grpc\n        protos: [core/todo/v1/todo.proto]\n        include: [{protos}]\n        endpoint: {endpoint}\n        auth: {{ bearer: {{ token-env: REPRISE_SECRET_TODO_TOKEN }} }}\n        timeout: 5s\n",
         wasm = reprise_test_components::TODO_CLIENT,
         protos = PROTOS,
     );

@@ -86,6 +86,7 @@ pub async fn route_guide_worker(executor: &Executor, server: &TestServer, name: 
 pub async fn open(dir: &tempfile::TempDir) -> Executor {
     Executor::open(ExecutorConfig {
         data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
     })
     .await
     .expect("executor opens")

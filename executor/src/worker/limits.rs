@@ -1,0 +1,85 @@
+//! Stopping a running guest: the per-invocation time budget and requests
+//! to stop (interrupt, delete, shutdown), enforced at epoch ticks.
+//!
+//! The engine ticks its epoch every [`crate::engine::EPOCH_TICK`]; at each
+//! tick a running guest enters [`on_epoch_tick`], which ends the invocation
+//! with [`Error::InvocationStopped`] when its budget has run out or a stop
+//! was requested, and otherwise yields to the async runtime so one spinning
+//! guest cannot starve the others. Only live execution can be stopped: while
+//! replay re-runs an invocation that completed before, nothing stops it (it
+//! must behave exactly as it did).
+//!
+//! A guest blocked in a host call (waiting on the network) is not at a tick:
+//! it is stopped when the call returns, which each call's own deadline
+//! bounds.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::{StoreContextMut, UpdateDeadline};
+
+use super::WorkerCtx;
+use crate::error::Error;
+use crate::stop::{StopReason, StopSignal};
+
+/// The time budget of an invocation when neither the executor's
+/// configuration nor the request sets one.
+pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(60);
+
+/// The limits of the invocation running now, kept in the store's data.
+#[derive(Debug, Clone, Default)]
+pub struct RunLimits {
+    /// The worker's stop requests.
+    pub stop: StopSignal,
+    /// When the running invocation's budget runs out, and the budget
+    /// (`None` while replaying a completed invocation: nothing stops it).
+    pub deadline: Option<(Instant, Duration)>,
+}
+
+impl RunLimits {
+    /// Limits for a live invocation with `budget`.
+    pub fn arm(&mut self, budget: Duration) {
+        self.deadline = Some((Instant::now() + budget, budget));
+    }
+
+    /// No limits (replaying an invocation that completed before).
+    pub fn disarm(&mut self) {
+        self.deadline = None;
+    }
+
+    fn check(&self) -> Option<StopReason> {
+        let (deadline, budget) = self.deadline?;
+        if let Some(reason) = self.stop.requested() {
+            return Some(reason);
+        }
+        (Instant::now() >= deadline).then_some(StopReason::TimeBudget(budget))
+    }
+}
+
+/// The store's epoch-deadline callback: stops the invocation (a trap
+/// carrying [`Error::InvocationStopped`]) or yields and waits for the next
+/// tick.
+pub fn on_epoch_tick(ctx: StoreContextMut<'_, WorkerCtx>) -> wasmtime::Result<UpdateDeadline> {
+    match ctx.data().limits.check() {
+        Some(reason) => Err(wasmtime::Error::new(Error::InvocationStopped { reason })),
+        None => Ok(UpdateDeadline::Yield(1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_armed_limits_stop() {
+        let mut limits = RunLimits::default();
+        limits.stop.request(StopReason::Interrupt);
+        assert_eq!(limits.check(), None, "replay is never stopped");
+        limits.arm(Duration::from_secs(3600));
+        assert_eq!(limits.check(), Some(StopReason::Interrupt));
+        limits.stop.clear();
+        assert_eq!(limits.check(), None);
+        limits.arm(Duration::ZERO);
+        assert_eq!(limits.check(), Some(StopReason::TimeBudget(Duration::ZERO)));
+        assert!(StopReason::Interrupt.is_final() && !StopReason::Shutdown.is_final());
+    }
+}

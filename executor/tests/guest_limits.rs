@@ -1,0 +1,174 @@
+//! Runaway guests are stopped: a spinning invocation fails when its time
+//! budget runs out (its effects on the guest's state discarded, and replay
+//! after a restart skips it without diverging), interrupt and delete of a
+//! spinning worker act within a tick instead of waiting for it, and other
+//! workers keep their pace meanwhile.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
+use reprise_oplog::{ComponentId, WorkerId};
+
+async fn open(dir: &tempfile::TempDir) -> Arc<Executor> {
+    Arc::new(
+        Executor::open(ExecutorConfig {
+            data_dir: dir.path().to_owned(),
+            ..ExecutorConfig::default()
+        })
+        .await
+        .expect("executor opens"),
+    )
+}
+
+async fn runaway(executor: &Executor, name: &str) -> WorkerId {
+    let wasm = std::fs::read(reprise_test_components::RUNAWAY).expect("runaway guest built");
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new(name).unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    id
+}
+
+async fn call(executor: &Executor, id: &WorkerId, function: &str) -> String {
+    let outcome = executor
+        .invoke(id, function, Vec::new(), None)
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"));
+    let mut results = outcome.unwrap_or_else(|trap| panic!("{function} trapped: {trap}"));
+    results.pop().unwrap_or_default()
+}
+
+/// How long an invocation took, and its outcome.
+type Timed = (
+    Duration,
+    reprise_executor::Result<Result<Vec<String>, String>>,
+);
+
+/// Invokes `spin` in the background with `budget`.
+fn spin(
+    executor: &Arc<Executor>,
+    id: &WorkerId,
+    budget: Duration,
+) -> tokio::task::JoinHandle<Timed> {
+    let (executor, id) = (executor.clone(), id.clone());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let outcome = executor
+            .invoke_within(&id, "spin", Vec::new(), None, Some(budget))
+            .await;
+        (started.elapsed(), outcome)
+    })
+}
+
+fn p50(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_invocation_is_stopped_at_its_budget_and_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = runaway(&executor, "spinner").await;
+    let other = runaway(&executor, "neighbour").await;
+    assert_eq!(call(&executor, &id, "bump").await, "1");
+
+    // The neighbour's pace alone, then while the spinner spins.
+    let mut baseline = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        call(&executor, &other, "get").await;
+        baseline.push(started.elapsed());
+    }
+    let budget = Duration::from_millis(800);
+    let spinning = spin(&executor, &id, budget);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut during = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        call(&executor, &other, "get").await;
+        during.push(started.elapsed());
+    }
+    let (elapsed, outcome) = spinning.await.unwrap();
+    let message = outcome
+        .expect("the invocation itself is answered")
+        .expect_err("a stopped invocation fails");
+    assert!(
+        message.contains("time budget of 800ms") && message.contains("`spin`"),
+        "{message}"
+    );
+    assert!(elapsed >= budget, "stopped early: {elapsed:?}");
+    assert!(
+        elapsed < budget + Duration::from_secs(2),
+        "stopped far beyond its budget plus a tick: {elapsed:?}"
+    );
+    let (base, busy) = (p50(baseline), p50(during));
+    assert!(
+        busy <= (base * 2).max(base + Duration::from_millis(2)),
+        "neighbour slowed down by a spinning guest: p50 {busy:?} against {base:?} alone"
+    );
+
+    // Its increment before spinning is discarded with it; the worker goes on.
+    assert_eq!(call(&executor, &id, "get").await, "1");
+    assert_eq!(call(&executor, &id, "bump").await, "2");
+    drop(executor);
+
+    // Replay after a restart skips the abandoned invocation: no divergence,
+    // the same state.
+    let executor = open(&dir).await;
+    assert_eq!(call(&executor, &id, "get").await, "2");
+    assert_eq!(call(&executor, &id, "bump").await, "3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_and_delete_do_not_wait_for_a_spinning_guest() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = runaway(&executor, "interrupted").await;
+    let hour = Duration::from_secs(3600);
+
+    let spinning = spin(&executor, &id, hour);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    assert!(executor.interrupt(&id).await.expect("interrupt answers"));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "interrupt waited {:?}",
+        started.elapsed()
+    );
+    let (_, outcome) = spinning.await.unwrap();
+    let message = outcome.unwrap().expect_err("stopped");
+    assert!(message.contains("interrupted"), "{message}");
+    assert!(executor.resume(&id).await.unwrap());
+    assert_eq!(
+        call(&executor, &id, "get").await,
+        "0",
+        "the spin's effect is discarded"
+    );
+
+    let doomed = runaway(&executor, "deleted").await;
+    let spinning = spin(&executor, &doomed, hour);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    assert!(
+        executor
+            .delete_worker(&doomed)
+            .await
+            .expect("delete answers")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "delete waited {:?}",
+        started.elapsed()
+    );
+    let (_, outcome) = spinning.await.unwrap();
+    assert!(
+        outcome.is_err() || outcome.as_ref().is_ok_and(|o| o.is_err()),
+        "the deleted worker's invocation must fail: {outcome:?}"
+    );
+    assert!(executor.worker_info(&doomed).await.is_err(), "deleted");
+}
