@@ -100,6 +100,21 @@ pub enum Error {
         /// Why.
         reason: StopReason,
     },
+    /// The guest tried to grow its memory beyond its worker's limit.
+    #[error(
+        "the guest needs {requested} bytes of memory, more than its worker's limit of {limit} \
+         bytes (`serve --worker-memory`)"
+    )]
+    MemoryLimit {
+        /// The worker's limit in bytes.
+        limit: u64,
+        /// What it would have held after the growth.
+        requested: u64,
+    },
+    /// A host resource ran short (memory budget, memory maps, disk): not the
+    /// guest's fault; retry later.
+    #[error("the executor is short of resources: {0}")]
+    HostResources(String),
     /// The guest trapped or wasmtime reported an error.
     #[error("wasm: {0:#}")]
     Wasm(wasmtime::Error),

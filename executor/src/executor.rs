@@ -33,6 +33,7 @@ use crate::stores::Stores;
 use crate::wave::{self, Signature};
 use crate::worker::component::{ComponentCache, LoadedComponent};
 use crate::worker::limits::DEFAULT_TIME_BUDGET;
+use crate::worker::memory::{DEFAULT_MEMORY_BUDGET, DEFAULT_WORKER_MEMORY, MemoryBudget};
 use crate::worker::{
     InvocationOutcome, Worker, WorkerConfig, WorkerEnv, WorkerState, create_entry, parse_create,
 };
@@ -47,6 +48,12 @@ pub struct ExecutorConfig {
     /// Time budget of an invocation whose request sets none (default
     /// [`DEFAULT_TIME_BUDGET`]).
     pub time_budget: Duration,
+    /// Most bytes of linear memory one worker may hold (default
+    /// [`DEFAULT_WORKER_MEMORY`]).
+    pub worker_memory: usize,
+    /// Most bytes of linear memory all workers together may hold (default
+    /// [`DEFAULT_MEMORY_BUDGET`]).
+    pub memory_budget: usize,
 }
 
 impl Default for ExecutorConfig {
@@ -55,6 +62,8 @@ impl Default for ExecutorConfig {
             data_dir: PathBuf::new(),
             secrets: SecretEnvPolicy::default(),
             time_budget: DEFAULT_TIME_BUDGET,
+            worker_memory: DEFAULT_WORKER_MEMORY,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -107,6 +116,8 @@ pub struct Executor {
     /// waiting for its lock.
     stops: std::sync::Mutex<HashMap<WorkerId, StopSignal>>,
     time_budget: Duration,
+    worker_memory: usize,
+    memory_budget: Arc<MemoryBudget>,
     replayed_calls: AtomicU64,
 }
 
@@ -164,6 +175,8 @@ impl Executor {
             interrupted: std::sync::Mutex::new(HashSet::new()),
             stops: std::sync::Mutex::new(HashMap::new()),
             time_budget: config.time_budget,
+            worker_memory: config.worker_memory,
+            memory_budget: MemoryBudget::new(config.memory_budget),
             replayed_calls: AtomicU64::new(0),
         })
     }
@@ -240,6 +253,8 @@ impl Executor {
             epoch,
             stop: self.stop_signal(id),
             time_budget: self.time_budget,
+            worker_memory: self.worker_memory,
+            memory_budget: self.memory_budget.clone(),
         };
         Worker::start(id.clone(), component, env, create, next).await
     }

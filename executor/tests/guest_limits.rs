@@ -172,3 +172,67 @@ async fn interrupt_and_delete_do_not_wait_for_a_spinning_guest() {
     );
     assert!(executor.worker_info(&doomed).await.is_err(), "deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_hogs_are_stopped_by_their_limit_and_the_shared_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Arc::new(
+        Executor::open(ExecutorConfig {
+            data_dir: dir.path().to_owned(),
+            worker_memory: 64 << 20,
+            memory_budget: 100 << 20,
+            ..ExecutorConfig::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let hog = runaway(&executor, "hog").await;
+    assert_eq!(call(&executor, &hog, "bump").await, "1");
+    let hog_mib = |mib: u32| {
+        let (executor, hog) = (executor.clone(), hog.clone());
+        async move {
+            executor
+                .invoke(&hog, "hog", vec![mib.to_string()], None)
+                .await
+        }
+    };
+    // Beyond its own limit: the invocation fails and is discarded.
+    let message = hog_mib(100)
+        .await
+        .expect("answered")
+        .expect_err("stopped at the worker's limit");
+    assert!(
+        message.contains("`hog` was stopped") && message.contains("worker's limit"),
+        "{message}"
+    );
+    assert_eq!(
+        call(&executor, &hog, "get").await,
+        "1",
+        "the worker goes on"
+    );
+    assert_eq!(
+        hog_mib(50).await.unwrap().expect("within the limit"),
+        vec!["50".to_string()]
+    );
+
+    // Another worker cannot take what the executor-wide budget lacks: a
+    // host condition (retry later), not the guest's fault.
+    let second = runaway(&executor, "second").await;
+    let key = reprise_oplog::IdempotencyKey::new("second-hog").unwrap();
+    let err = executor
+        .invoke(&second, "hog", vec!["50".into()], Some(key.clone()))
+        .await
+        .expect_err("the budget is spent");
+    assert!(
+        matches!(err, reprise_executor::Error::HostResources(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("memory budget"), "{err}");
+    // Once the first worker is gone, the same request succeeds.
+    assert!(executor.delete_worker(&hog).await.unwrap());
+    let outcome = executor
+        .invoke(&second, "hog", vec!["50".into()], Some(key))
+        .await
+        .expect("the budget has room again");
+    assert_eq!(outcome.expect("no trap"), vec!["50".to_string()]);
+}

@@ -109,7 +109,9 @@ pub fn status_of(error: &Error) -> StatusCode {
         }
         // Only a shutdown stops an invocation without finishing it: retry
         // (with the same idempotency key) once the executor is back.
-        Error::InvocationStopped { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::InvocationStopped { .. } | Error::HostResources(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }) => StatusCode::NOT_FOUND,
         Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => StatusCode::CONFLICT,
         Error::Oplog(reprise_oplog::Error::InvalidId { .. }) => StatusCode::BAD_REQUEST,

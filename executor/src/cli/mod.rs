@@ -117,6 +117,14 @@ pub struct ServeArgs {
     /// and the invocation fails.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
     pub time_budget: std::time::Duration,
+    /// Most linear memory one worker may hold (`256MiB`, `1GiB`); growing
+    /// beyond it stops the invocation.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub worker_memory: usize,
+    /// Most linear memory all workers together may hold; an invocation
+    /// that needs more is refused with 503 (retry later).
+    #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse_size)]
+    pub memory_budget: usize,
     /// On SIGTERM or Ctrl-C, how long running invocations may go on before
     /// they are stopped (they resume from the oplog at the next start).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -144,6 +152,39 @@ fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
         d if d.is_zero() => Err("must be more than zero".to_owned()),
         d => Ok(d),
     }
+}
+
+/// Parses a byte size: a number with an optional `KiB`, `MiB` or `GiB`
+/// suffix (`512MiB`); at least 1 MiB.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 512MiB or 2GiB"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; use KiB, MiB or GiB"
+            ));
+        }
+    };
+    let bytes = number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    if bytes < 1 << 20 {
+        return Err(format!(
+            "`{text}` is less than the smallest accepted size, 1MiB"
+        ));
+    }
+    Ok(bytes)
 }
 
 /// The oplog stores `serve` can run on.

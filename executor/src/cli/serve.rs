@@ -33,6 +33,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             allowed: args.secret_env_allow.iter().cloned().collect(),
         },
         time_budget: args.time_budget,
+        worker_memory: args.worker_memory,
+        memory_budget: args.memory_budget,
     };
     let opened = match args.oplog_store {
         OplogStoreKind::Sled => Stores::embedded(&args.data_dir),

@@ -9,6 +9,7 @@
 
 pub mod component;
 pub mod limits;
+pub mod memory;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,11 +27,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::durable::{Committer, Durable, Recorded, describe};
 use crate::error::{Error, Result};
 use crate::grpc::{GrpcContext, GrpcView};
-use crate::stop::{StopReason, StopSignal};
+use crate::stop::StopSignal;
 use crate::wasi::durable_wasi_ctx;
 use crate::wave::{self, Signature};
 use crate::worker::component::LoadedComponent;
 use crate::worker::limits::{RunLimits, on_epoch_tick};
+use crate::worker::memory::{MemoryBudget, MemoryLimiter};
 
 /// The store data of a worker's wasmtime `Store`.
 pub struct WorkerCtx {
@@ -41,6 +43,8 @@ pub struct WorkerCtx {
     pub grpc: GrpcContext,
     /// The running invocation's time budget and the worker's stop requests.
     pub limits: RunLimits,
+    /// The worker's memory limit and its share of the executor's budget.
+    memory: MemoryLimiter,
 }
 
 /// What a worker lives on besides its component: the oplog store and
@@ -58,6 +62,10 @@ pub struct WorkerEnv {
     pub stop: StopSignal,
     /// Time budget of an invocation that sets none.
     pub time_budget: Duration,
+    /// Most bytes of linear memory the worker may hold.
+    pub worker_memory: usize,
+    /// The executor-wide budget of guest memory.
+    pub memory_budget: Arc<MemoryBudget>,
 }
 
 impl GrpcView for WorkerCtx {
@@ -114,6 +122,8 @@ pub struct Worker {
     /// the oplog before it runs again.
     stale: bool,
     time_budget: Duration,
+    worker_memory: usize,
+    memory_budget: Arc<MemoryBudget>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -200,8 +210,10 @@ impl Worker {
                 stop: env.stop,
                 deadline: None,
             },
+            memory: MemoryLimiter::new(env.worker_memory, env.memory_budget.clone()),
         };
         let mut store = Store::new(component.pre.engine(), ctx);
+        store.limiter(|ctx| &mut ctx.memory);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(on_epoch_tick);
         let instance = component.pre.instantiate_async(&mut store).await?;
@@ -216,6 +228,8 @@ impl Worker {
             state: WorkerState::Idle,
             stale: false,
             time_budget: env.time_budget,
+            worker_memory: env.worker_memory,
+            memory_budget: env.memory_budget,
         };
         worker.replay().await?;
         Ok(worker)
@@ -237,6 +251,8 @@ impl Worker {
             epoch,
             stop: self.store.data().limits.stop.clone(),
             time_budget: self.time_budget,
+            worker_memory: self.worker_memory,
+            memory_budget: self.memory_budget.clone(),
         };
         let component = self.component.clone();
         *self = Worker::start(self.id.clone(), component, env, &create, next).await?;
@@ -302,9 +318,9 @@ impl Worker {
                     let live = !journal.holds_completion();
                     let budget = live.then_some(self.time_budget);
                     match self.run_export(&function, &params, budget).await {
-                        Err(Error::InvocationStopped { reason }) if reason.is_final() => {
+                        Err(error) if abandons(&error) => {
                             let _abandoned = self
-                                .abandon(&function, recorded.index, idempotency_key, reason)
+                                .abandon(&function, recorded.index, idempotency_key, &error)
                                 .await?;
                         }
                         outcome => {
@@ -422,11 +438,15 @@ impl Worker {
         function: &str,
         invoked: OplogIndex,
         key: IdempotencyKey,
-        reason: StopReason,
+        why: &Error,
     ) -> Result<InvocationOutcome> {
         self.stale = true;
+        let why = match why {
+            Error::InvocationStopped { reason } => reason.to_string(),
+            other => other.to_string(),
+        };
         let message = format!(
-            "the invocation of `{function}` was stopped: {reason}; its effects on the worker's \
+            "the invocation of `{function}` was stopped: {why}; its effects on the worker's \
              state are discarded (calls it made to remote services stand)"
         );
         self.durable.record(EntryKind::Error {
@@ -530,15 +550,10 @@ impl Worker {
             })?;
         let budget = time_budget.unwrap_or(self.time_budget);
         match self.run_export(function, &params, Some(budget)).await {
-            Err(Error::InvocationStopped { reason }) if reason.is_final() => {
-                self.abandon(function, invoked, key, reason).await
-            }
-            Err(Error::InvocationStopped { reason }) => {
-                // Shutdown: nothing is journaled; the next start finishes
-                // the invocation from the oplog.
-                self.stale = true;
-                Err(Error::InvocationStopped { reason })
-            }
+            Err(error) if abandons(&error) => self.abandon(function, invoked, key, &error).await,
+            // A shutdown or a host shortage: nothing is journaled; the next
+            // start (or the caller's retry) finishes the invocation from the
+            // oplog.
             outcome => {
                 let outcome = outcome?;
                 self.complete(function, key, outcome.clone()).await?;
@@ -632,7 +647,12 @@ impl Worker {
             Ok(()) => Ok(Ok(results)),
             Err(error) => match error.downcast::<Error>() {
                 Ok(own @ Error::Divergence { .. }) => Err(self.fail(own)),
-                Ok(stopped @ Error::InvocationStopped { .. }) => {
+                Ok(
+                    stopped @ (Error::InvocationStopped { .. }
+                    | Error::MemoryLimit { .. }
+                    | Error::HostResources(_)),
+                ) => {
+                    // The instance stopped at an arbitrary instruction.
                     self.stale = true;
                     Err(stopped)
                 }
@@ -644,6 +664,16 @@ impl Worker {
                 }
             },
         }
+    }
+}
+
+/// Whether `error` ends the invocation for good (abandoned: journaled as
+/// failed, skipped by replay) rather than leaving it to be finished later.
+fn abandons(error: &Error) -> bool {
+    match error {
+        Error::InvocationStopped { reason } => reason.is_final(),
+        Error::MemoryLimit { .. } => true,
+        _ => false,
     }
 }
 

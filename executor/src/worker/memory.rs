@@ -1,0 +1,176 @@
+//! Memory limits of guests: each worker's linear memories may grow up to a
+//! per-worker limit, and all workers of an executor together up to an
+//! executor-wide budget, so no guest (nor a few together) can take the
+//! host's memory.
+//!
+//! wasmtime asks the store's [`MemoryLimiter`] before every growth
+//! (including the initial allocation at instantiation). Growth beyond the
+//! worker's limit traps with [`Error::MemoryLimit`]: the invocation is
+//! abandoned like one out of time (its effects on the guest's state are
+//! discarded, the worker stays usable). Growth the executor-wide budget
+//! cannot cover traps with [`Error::HostResources`]: a host condition, not
+//! the guest's fault — nothing is journaled, the caller is told to retry.
+//! The memory a worker holds returns to the budget when its instance is
+//! dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wasmtime::ResourceLimiter;
+
+use crate::error::Error;
+
+/// Default limit of one worker's linear memory: 256 MiB.
+pub const DEFAULT_WORKER_MEMORY: usize = 256 << 20;
+
+/// Default executor-wide budget of guest memory: 8 GiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 8 << 30;
+
+/// Most table elements a guest may have (they cost a pointer each).
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// The executor-wide budget of guest memory, shared by every worker.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(MemoryBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes of guest memory held by all workers now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    fn try_take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        // Never below zero, whatever happens.
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+}
+
+/// One worker's store limiter.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    worker_limit: usize,
+    budget: Arc<MemoryBudget>,
+    /// Bytes this worker took from the budget.
+    held: usize,
+    /// Bytes taken for the growth in progress (given back if it fails).
+    last_growth: usize,
+}
+
+impl MemoryLimiter {
+    /// A limiter allowing `worker_limit` bytes of linear memory, taken from
+    /// `budget`.
+    pub fn new(worker_limit: usize, budget: Arc<MemoryBudget>) -> Self {
+        MemoryLimiter {
+            worker_limit,
+            budget,
+            held: 0,
+            last_growth: 0,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let extra = desired.saturating_sub(current);
+        let after = self.held.saturating_add(extra);
+        if after > self.worker_limit {
+            return Err(wasmtime::Error::new(Error::MemoryLimit {
+                limit: self.worker_limit as u64,
+                requested: after as u64,
+            }));
+        }
+        if !self.budget.try_take(extra) {
+            return Err(wasmtime::Error::new(Error::HostResources(format!(
+                "the executor's memory budget for guests ({} MiB, {} MiB in use) cannot cover \
+                 {} MiB more; retry when other workers have finished, or raise \
+                 `serve --memory-budget`",
+                self.budget.limit >> 20,
+                self.budget.used() >> 20,
+                extra.div_ceil(1 << 20)
+            ))));
+        }
+        self.held = after;
+        self.last_growth = extra;
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.budget.release(self.last_growth);
+        self.held = self.held.saturating_sub(self.last_growth);
+        self.last_growth = 0;
+        Ok(())
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.budget.release(self.held);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_limit_and_shared_budget_are_both_enforced() {
+        let budget = MemoryBudget::new(100);
+        let mut a = MemoryLimiter::new(60, budget.clone());
+        let mut b = MemoryLimiter::new(60, budget.clone());
+        assert!(a.memory_growing(0, 50, None).unwrap());
+        let err = a.memory_growing(50, 70, None).unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<Error>(),
+            Some(Error::MemoryLimit { .. })
+        ));
+        let err = b.memory_growing(0, 55, None).unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<Error>(),
+            Some(Error::HostResources(_))
+        ));
+        assert!(b.memory_growing(0, 50, None).unwrap());
+        assert_eq!(budget.used(), 100);
+        drop(a);
+        assert_eq!(budget.used(), 50, "a dropped worker gives its memory back");
+        b.memory_grow_failed(wasmtime::Error::msg("os said no"))
+            .unwrap();
+        assert_eq!(budget.used(), 0);
+    }
+}
