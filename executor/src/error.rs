@@ -93,6 +93,14 @@ pub enum Error {
     /// The worker is interrupted and accepts no invocations until resumed.
     #[error("worker {0} is interrupted; resume it before invoking it")]
     Interrupted(WorkerId),
+    /// An idempotency key was reused for another request.
+    #[error("idempotency key {key}: {message}")]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+        /// What differs.
+        message: String,
+    },
     /// A running invocation was stopped (time budget, interrupt, delete or
     /// shutdown).
     #[error("the invocation was stopped: {reason}")]

@@ -390,20 +390,13 @@ impl Executor {
             return Err(Error::Interrupted(id.clone()));
         }
         worker.check_runnable()?;
-        // A repeated key returns the stored outcome whatever the parameters.
-        let stored = match &key {
-            Some(key) => worker.stored_outcome(function, key)?,
-            None => None,
-        };
-        let outcome = match stored {
-            Some(outcome) => outcome,
-            None => {
-                let signature = worker.signature(function)?;
-                let values = wave::parse_params(function, &signature, &params)?;
-                self.invoke_locked(&mut worker, function, values, key, time_budget)
-                    .await?
-            }
-        };
+        // Parsed first: a repeated key returns the stored outcome only for
+        // the same function and the same (canonical) parameters.
+        let signature = worker.signature(function)?;
+        let values = wave::parse_params(function, &signature, &params)?;
+        let outcome = self
+            .invoke_locked(&mut worker, function, values, key, time_budget)
+            .await?;
         match outcome {
             Ok(results) => Ok(Ok(wave::to_texts(&results)?)),
             Err(trap) => Ok(Err(trap)),

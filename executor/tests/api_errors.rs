@@ -537,9 +537,28 @@ async fn invalid_ids_keys_and_queries_are_400_and_conflicts_409() {
                 json!({"function": "get", "idempotency_key": "once"}),
             )
             .await,
-        400,
-        &["idempotency key once was already used for an invocation of `add`"],
+        409,
+        &["idempotency key once: it was already used for an invocation of `add`"],
     );
+    // The same key with other parameters is refused too; with the same
+    // parameters it returns the stored result without running anything.
+    expect(
+        server
+            .post(
+                "/v1/workers/w/invoke",
+                json!({"function": "add", "params": ["2"], "idempotency_key": "once"}),
+            )
+            .await,
+        409,
+        &["idempotency key once", "other parameters"],
+    );
+    let (status, body) = server
+        .post(
+            "/v1/workers/w/invoke",
+            json!({"function": "add", "params": [" 1 "], "idempotency_key": "once"}),
+        )
+        .await;
+    assert_eq!((status, body), (200, json!({"result": ["1"]})));
     for (query, fragment) in [
         ("from=0", "`from` must be at least 1"),
         ("limit=0", "`limit` must be at least 1"),
@@ -552,5 +571,17 @@ async fn invalid_ids_keys_and_queries_are_400_and_conflicts_409() {
             &[fragment],
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_without_exports_is_refused() {
+    let server = Server::default().await;
+    let empty = wat::parse_str("(component)").expect("valid component text");
+    expect(
+        api_common::upload_multipart(&server, empty, None).await,
+        400,
+        &["invalid component", "exports no functions"],
+    );
     server.stop().await;
 }

@@ -270,7 +270,7 @@ async fn interrupted_remote_write_is_retried_with_the_same_key() {
         .invoke(
             &worker,
             "add-todos",
-            vec![],
+            vec!["\"cy\"".into(), "\"parked\"".into(), "1".into()],
             Some(IdempotencyKey::new("inv-1").unwrap()),
         )
         .await

@@ -176,7 +176,8 @@ async fn repeated_key_after_restart_returns_the_stored_result() {
     let before = server.state.all_calls();
     let api = Api::new(scene.url());
     let oplog_before = api.oplog("w").await.len();
-    // Different parameters, same key: the stored result, nothing executed.
+    // The same request again under its key: the stored result, nothing
+    // executed.
     let again = scene.cli_ok(&[
         "invoke",
         "w",
@@ -203,9 +204,18 @@ async fn repeated_key_after_restart_returns_the_stored_result() {
         "nothing was appended to the oplog"
     );
     assert_eq!(api.call("w", "added", &[], None).await, "5");
-    // Reusing the key for another function is refused.
+    // Reusing the key for another function, or other parameters, is
+    // refused (409, naming the key).
     let (status, body) = api.invoke("w", "added", &[], Some("k-1")).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("k-1"),
+        "{body}"
+    );
+    let (status, body) = api
+        .invoke("w", "add-todos", &[r#""bo""#, r#""y""#, "2"], Some("k-1"))
+        .await;
+    assert_eq!(status, 409, "{body}");
     assert!(
         body["error"].as_str().unwrap_or("").contains("k-1"),
         "{body}"

@@ -104,9 +104,10 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::InvalidComponent(_) | Error::BadParams { .. } | Error::Unsupported(_) => {
             StatusCode::BAD_REQUEST
         }
-        Error::WorkerExists(_) | Error::WorkerFailed { .. } | Error::Interrupted(_) => {
-            StatusCode::CONFLICT
-        }
+        Error::WorkerExists(_)
+        | Error::WorkerFailed { .. }
+        | Error::Interrupted(_)
+        | Error::IdempotencyKeyReused { .. } => StatusCode::CONFLICT,
         // Only a shutdown stops an invocation without finishing it: retry
         // (with the same idempotency key) once the executor is back.
         Error::InvocationStopped { .. } | Error::HostResources(_) => {

@@ -94,6 +94,13 @@ impl ComponentCache {
         let loaded = Arc::new(tokio::task::block_in_place(|| {
             self.compile(id, &wasm, dependencies)
         })?);
+        if loaded.info.exports.is_empty() {
+            return Err(Error::InvalidComponent(
+                "it exports no functions, so a worker of it could never be invoked; export at \
+                 least one function (or an interface of functions)"
+                    .to_owned(),
+            ));
+        }
         let stored = StoredComponent {
             wasm,
             dependencies_json,

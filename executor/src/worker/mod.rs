@@ -108,6 +108,14 @@ pub enum WorkerState {
     Failed(String),
 }
 
+/// An invocation done under an idempotency key.
+#[derive(Debug, Clone)]
+struct Completed {
+    function: String,
+    params: Vec<String>,
+    outcome: InvocationOutcome,
+}
+
 /// A running worker.
 pub struct Worker {
     id: WorkerId,
@@ -115,7 +123,10 @@ pub struct Worker {
     durable: Durable,
     store: Store<WorkerCtx>,
     instance: Instance,
-    completed: HashMap<IdempotencyKey, (String, InvocationOutcome)>,
+    completed: HashMap<IdempotencyKey, Completed>,
+    /// The parameters (canonical WAVE texts) of the invocation running or
+    /// being replayed, remembered with its outcome under its key.
+    current_params: Vec<String>,
     invocations: u64,
     state: WorkerState,
     /// The instance was stopped mid-invocation: it must be rebuilt from
@@ -224,6 +235,7 @@ impl Worker {
             store,
             instance,
             completed: HashMap::new(),
+            current_params: Vec::new(),
             invocations: 0,
             state: WorkerState::Idle,
             stale: false,
@@ -304,6 +316,7 @@ impl Worker {
                         })?;
                     let signature = self.signature(&function)?;
                     let params = wave::parse_params(&function, &signature, &texts)?;
+                    self.current_params = texts;
                     self.durable.load_invocation().await?;
                     let journal = self.durable.journal();
                     if journal.abandoned_invocation(recorded.index).is_some() {
@@ -374,7 +387,7 @@ impl Worker {
                         attempted: format!("the result {now:?}"),
                     }));
                 }
-                self.completed.insert(key, (function.to_owned(), outcome));
+                self.remember(key, function, outcome);
                 self.invocations += 1;
                 Ok(())
             }
@@ -424,8 +437,7 @@ impl Worker {
                 });
             }
         };
-        self.completed
-            .insert(key, (function.to_owned(), Err(message)));
+        self.remember(key, function, Err(message));
         self.invocations += 1;
         Ok(())
     }
@@ -493,24 +505,47 @@ impl Worker {
     }
 
     /// The outcome stored for an earlier invocation with idempotency key
-    /// `key`, if any; an error if that key was used for another function.
+    /// `key`, if any; refused ([`Error::IdempotencyKeyReused`]) if that key
+    /// was used for another function or other parameters (`params`: their
+    /// canonical WAVE texts).
     pub fn stored_outcome(
         &self,
         function: &str,
         key: &IdempotencyKey,
+        params: &[String],
     ) -> Result<Option<InvocationOutcome>> {
-        match self.completed.get(key) {
-            None => Ok(None),
-            Some((recorded_function, _)) if recorded_function != function => {
-                Err(Error::BadParams {
-                    function: function.to_owned(),
-                    message: format!(
-                        "idempotency key {key} was already used for an invocation of `{recorded_function}`"
-                    ),
-                })
-            }
-            Some((_, outcome)) => Ok(Some(outcome.clone())),
+        let Some(done) = self.completed.get(key) else {
+            return Ok(None);
+        };
+        let conflict = |what: String| {
+            Err(Error::IdempotencyKeyReused {
+                key: key.to_string(),
+                message: what,
+            })
+        };
+        if done.function != function {
+            return conflict(format!(
+                "it was already used for an invocation of `{}`",
+                done.function
+            ));
         }
+        if done.params != params {
+            return conflict(format!(
+                "it was already used for `{function}` with other parameters ({}); use a new \
+                 key for a new request",
+                done.params.join(", ")
+            ));
+        }
+        Ok(Some(done.outcome.clone()))
+    }
+
+    fn remember(&mut self, key: IdempotencyKey, function: &str, outcome: InvocationOutcome) {
+        let done = Completed {
+            function: function.to_owned(),
+            params: std::mem::take(&mut self.current_params),
+            outcome,
+        };
+        self.completed.insert(key, done);
     }
 
     /// Invokes `function` live with `params`.
@@ -525,22 +560,23 @@ impl Worker {
         time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
         self.check_runnable()?;
-        if let Some(outcome) = self.stored_outcome(function, &key)? {
+        // Check the call before recording it, so bad requests leave no
+        // trace: the journaled form (WAVE text) must read back with the
+        // export's own types, as replay will read it.
+        let texts = wave::to_texts(&params)?;
+        if let Some(outcome) = self.stored_outcome(function, &key, &texts)? {
             return Ok(outcome);
         }
         if self.stale {
             self.rebuild().await?;
         }
-        // Check the call before recording it, so bad requests leave no
-        // trace: the journaled form (WAVE text) must read back with the
-        // export's own types, as replay will read it.
         let signature = self.signature(function)?;
-        let texts = wave::to_texts(&params)?;
         wave::parse_params(function, &signature, &texts)?;
         let encoded = serde_json::to_vec(&texts).map_err(|e| Error::BadParams {
             function: function.to_owned(),
             message: e.to_string(),
         })?;
+        self.current_params = texts;
         let invoked = self
             .durable
             .record_indexed(EntryKind::ExportedFunctionInvoked {
@@ -579,7 +615,7 @@ impl Worker {
         self.durable
             .commit_entry(EntryKind::ExportedFunctionCompleted { result })
             .await?;
-        self.completed.insert(key, (function.to_owned(), outcome));
+        self.remember(key, function, outcome);
         self.invocations += 1;
         Ok(())
     }

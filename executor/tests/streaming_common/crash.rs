@@ -76,15 +76,18 @@ async fn restart_with(
     (executor, w, dir)
 }
 
-/// The stored result of the invocation under `key`.
+/// The stored result of the invocation of `function` with `params` under
+/// `key`.
 async fn result_of(
     executor: &Executor,
     w: &WorkerId,
     function: &str,
+    params: &[&str],
     key: IdempotencyKey,
 ) -> String {
+    let params = params.iter().map(|p| p.to_string()).collect();
     let outcome = executor
-        .invoke(w, function, vec![], Some(key))
+        .invoke(w, function, params, Some(key))
         .await
         .expect("the stored result is returned by key");
     let mut values = outcome.unwrap_or_else(|e| panic!("{function} trapped: {e}"));
@@ -129,7 +132,7 @@ async fn client_stream_cut_by_a_crash_is_resent_with_the_same_key() {
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert_eq!(keys[0], keys[1], "the re-issued call carries the same key");
     assert_eq!(
-        result_of(&executor, &w, "record-route", key).await,
+        result_of(&executor, &w, "record-route", &[&route], key).await,
         live,
         "the guest saw one call with the same summary"
     );
@@ -172,7 +175,7 @@ async fn server_stream_cut_by_a_crash_reports_the_interruption() {
     .await;
     let (executor, w, _dir) = restart_with(&server, "rg-cut-server", entries).await;
 
-    let result = result_of(&executor, &w, "list-features", key).await;
+    let result = result_of(&executor, &w, "list-features", &params, key).await;
     assert!(
         result.starts_with("err(") && result.contains("Unavailable"),
         "{result}"
@@ -224,7 +227,7 @@ async fn a_resilient_guest_reopens_an_interrupted_server_stream() {
     assert_eq!(live, format!("ok(({names_once}, 1))"));
     let (executor, w, _dir) = restart_with(&server, "rg-cut-resilient", entries).await;
 
-    let result = result_of(&executor, &w, "list-features-resilient", key).await;
+    let result = result_of(&executor, &w, "list-features-resilient", &params, key).await;
     assert_eq!(
         result,
         format!("ok(({names_once}, 2))"),
