@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: proptest strategies for entries,
-//! store harnesses, a fenced appender, a whole-log reader and the store
-//! conformance suite.
+//! store harnesses (memory, sled, and PostgreSQL on a throwaway server of
+//! the tests' own, see [`pg`]), a fenced appender, a whole-log reader and
+//! the store conformance suite.
 
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod strategies;
 pub mod suite;
 
