@@ -204,13 +204,12 @@ impl PostgresOplogStore {
             (&e_idx, Type::INT8_ARRAY),
             (&e_records, Type::BYTEA_ARRAY),
         ];
-        let conn = self.pool.get().await?;
-        let rows = conn.query_typed(COMMIT_SQL, &params).await.map_err(|e| {
-            pg(
-                &format!("committing the oplogs of {} workers", chunk.len()),
-                e,
-            )
-        })?;
+        let rows = self
+            .pool
+            .query(COMMIT_SQL, &params, || {
+                format!("committing the oplogs of {} workers", chunk.len())
+            })
+            .await?;
         let mut fenced = HashSet::with_capacity(rows.len());
         for row in rows {
             let id: String = row
@@ -267,15 +266,17 @@ impl PostgresOplogStore {
 
     /// The worker's row: its owner epoch and last committed index.
     pub(crate) async fn owner_row(&self, worker: &WorkerId) -> Result<Option<(OwnerEpoch, u64)>> {
-        let conn = self.pool.get().await?;
-        let row = conn
-            .query_typed_opt(
+        let rows = self
+            .pool
+            .query(
                 "SELECT epoch, last_index FROM oplog_workers WHERE worker_id = $1",
                 &[(&worker.as_str(), Type::TEXT)],
+                || format!("reading the owner of worker {worker}"),
             )
-            .await
-            .map_err(|e| pg(&format!("reading the owner of worker {worker}"), e))?;
-        let Some(row) = row else { return Ok(None) };
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
         let epoch: i64 = row
             .try_get(0)
             .map_err(|e| pg("reading an owner epoch", e))?;

@@ -5,6 +5,7 @@
 
 use tokio_postgres::types::Type;
 
+use super::pool::is_connection_error;
 use super::state::WorkerState;
 use super::{PostgresOplogStore, from_i64, pg};
 use crate::error::{Error, Result};
@@ -22,6 +23,10 @@ const CLAIM_SQL: &str = "\
     ON CONFLICT (worker_id) DO UPDATE SET epoch = nextval('oplog_epochs') \
     RETURNING epoch, last_index";
 
+/// The worker's row before a claim (epoch, last index) if it had one, then
+/// its new epoch and last index, as stored.
+type ClaimRows = (Option<(i64, i64)>, i64, i64);
+
 /// Deletes a worker's entries, payloads and row in one statement.
 const DELETE_SQL: &str = "\
     WITH entries AS (DELETE FROM oplog_entries WHERE worker_id = $1), \
@@ -32,31 +37,22 @@ impl PostgresOplogStore {
     pub(crate) async fn claim_worker(&self, worker: &WorkerId) -> Result<OwnerEpoch> {
         let _gate = self.gate.lock().await;
         let context = || format!("claiming worker {worker}");
-        let mut conn = self.pool.get().await?;
-        let tx = conn.transaction().await.map_err(|e| pg(&context(), e))?;
-        let old = tx
-            .query_typed_opt(
-                "SELECT epoch, last_index FROM oplog_workers WHERE worker_id = $1 FOR UPDATE",
-                &[(&worker.as_str(), Type::TEXT)],
-            )
-            .await
-            .map_err(|e| pg(&context(), e))?;
-        let old = match old {
-            Some(row) => {
-                let epoch: i64 = row.try_get(0).map_err(|e| pg(&context(), e))?;
-                let last: i64 = row.try_get(1).map_err(|e| pg(&context(), e))?;
-                Some((from_i64(epoch, &context())?, from_i64(last, &context())?))
+        // Once more on a fresh connection if the first one was broken. If
+        // the first attempt did commit, the retry only issues a newer
+        // epoch; the older one is never handed out.
+        let mut attempt = 0;
+        let (old, epoch, last) = loop {
+            attempt += 1;
+            match self.claim_in_database(worker).await? {
+                Ok(rows) => break rows,
+                Err(e) if attempt < 2 && is_connection_error(&e) => self.pool.discard_idle(),
+                Err(e) => return Err(pg(&context(), e)),
             }
+        };
+        let old = match old {
+            Some((epoch, last)) => Some((from_i64(epoch, &context())?, from_i64(last, &context())?)),
             None => None,
         };
-        let row = tx
-            .query_typed_one(CLAIM_SQL, &[(&worker.as_str(), Type::TEXT)])
-            .await
-            .map_err(|e| pg(&context(), e))?;
-        let epoch: i64 = row.try_get(0).map_err(|e| pg(&context(), e))?;
-        let last: i64 = row.try_get(1).map_err(|e| pg(&context(), e))?;
-        tx.commit().await.map_err(|e| pg(&context(), e))?;
-        drop(conn);
         let epoch = OwnerEpoch::new(from_i64(epoch, &context())?);
         let last = from_i64(last, &context())?;
 
@@ -84,15 +80,44 @@ impl PostgresOplogStore {
         Ok(epoch)
     }
 
+    /// The claim transaction: the worker's row before (locked), then its
+    /// new epoch and last index. The outer error is the pool's, the inner
+    /// one the statement's (to tell a broken connection apart).
+    async fn claim_in_database(
+        &self,
+        worker: &WorkerId,
+    ) -> Result<Result<ClaimRows, tokio_postgres::Error>> {
+        let mut conn = self.pool.get().await?;
+        let id = worker.as_str();
+        let attempt = async {
+            let tx = conn.transaction().await?;
+            let old = tx
+                .query_typed_opt(
+                    "SELECT epoch, last_index FROM oplog_workers WHERE worker_id = $1 FOR UPDATE",
+                    &[(&id, Type::TEXT)],
+                )
+                .await?;
+            let old = match old {
+                Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
+                None => None,
+            };
+            let row = tx.query_typed_one(CLAIM_SQL, &[(&id, Type::TEXT)]).await?;
+            let (epoch, last) = (row.try_get(0)?, row.try_get(1)?);
+            tx.commit().await?;
+            Ok((old, epoch, last))
+        };
+        Ok(attempt.await)
+    }
+
     pub(crate) async fn delete(&self, worker: &WorkerId) -> Result<bool> {
         let _gate = self.gate.lock().await;
-        let conn = self.pool.get().await?;
-        let row = conn
-            .query_typed_opt(DELETE_SQL, &[(&worker.as_str(), Type::TEXT)])
-            .await
-            .map_err(|e| pg(&format!("deleting worker {worker}"), e))?;
-        drop(conn);
-        let committed = match row {
+        let rows = self
+            .pool
+            .query(DELETE_SQL, &[(&worker.as_str(), Type::TEXT)], || {
+                format!("deleting worker {worker}")
+            })
+            .await?;
+        let committed = match rows.first() {
             Some(row) => {
                 let last: i64 = row
                     .try_get(0)
@@ -118,15 +143,14 @@ impl PostgresOplogStore {
     }
 
     pub(crate) async fn workers(&self) -> Result<Vec<WorkerId>> {
-        let conn = self.pool.get().await?;
-        let rows = conn
-            .query_typed(
+        let rows = self
+            .pool
+            .query(
                 "SELECT worker_id FROM oplog_workers WHERE last_index > 0",
                 &[],
+                || "listing workers".into(),
             )
-            .await
-            .map_err(|e| pg("listing workers", e))?;
-        drop(conn);
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id: String = row.try_get(0).map_err(|e| pg("listing workers", e))?;

@@ -11,9 +11,11 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls, Row};
 
 use super::config::{Target, error_chain};
+use super::pg;
 use crate::error::{Error, Result};
 
 /// The pool of one store.
@@ -117,6 +119,39 @@ impl Pool {
         Ok(client)
     }
 
+    /// Runs one statement (its own transaction), once more on a fresh
+    /// connection if the first attempt found the connection broken (the
+    /// server restarted or dropped it). Only for statements that may run
+    /// twice: the store's statements are idempotent or, like the commit,
+    /// check the state they expect and fail rather than act twice.
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+        context: impl Fn() -> String,
+    ) -> Result<Vec<Row>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = self.get().await?;
+            match conn.query_typed(sql, params).await {
+                Ok(rows) => return Ok(rows),
+                Err(e) if attempt < 2 && is_connection_error(&e) => {
+                    drop(conn);
+                    self.discard_idle();
+                    tracing::debug!(target: "reprise_oplog", "retrying {} on a new connection: {}", context(), error_chain(&e));
+                }
+                Err(e) => return Err(pg(&context(), e)),
+            }
+        }
+    }
+
+    /// Drops every idle client: after one connection broke, the others
+    /// (made to the same server) most likely did too.
+    pub(crate) fn discard_idle(&self) {
+        self.idle().clear();
+    }
+
     /// Puts an opened client into the pool (used once at open).
     pub(crate) fn put(&self, client: Client) {
         let mut idle = self.idle();
@@ -146,4 +181,18 @@ impl Drop for Conn<'_> {
             self.pool.put(client);
         }
     }
+}
+
+/// Whether `e` says the connection is unusable (closed, an I/O failure, or
+/// the server ending the session: SQLSTATE class 08 or 57P0x), rather than
+/// that the statement was refused.
+pub(crate) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let code = code.code();
+        return code.starts_with("08") || code.starts_with("57P0");
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }

@@ -120,9 +120,9 @@ impl PostgresOplogStore {
         from: OplogIndex,
         hi: u64,
     ) -> Result<Vec<(OplogIndex, StoredEntry)>> {
-        let conn = self.pool.get().await?;
-        let rows = conn
-            .query_typed(
+        let rows = self
+            .pool
+            .query(
                 "SELECT idx, record FROM oplog_entries \
                  WHERE worker_id = $1 AND idx BETWEEN $2 AND $3 ORDER BY idx",
                 &[
@@ -130,10 +130,9 @@ impl PostgresOplogStore {
                     (&to_i64(from.get(), "an oplog index")?, Type::INT8),
                     (&to_i64(hi, "an oplog index")?, Type::INT8),
                 ],
+                || format!("reading the oplog of worker {worker}"),
             )
-            .await
-            .map_err(|e| pg(&format!("reading the oplog of worker {worker}"), e))?;
-        drop(conn);
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         let mut expected = from;
         for row in rows {
@@ -163,16 +162,15 @@ impl PostgresOplogStore {
         digests: &[PayloadDigest],
     ) -> Result<HashMap<PayloadDigest, Vec<u8>>> {
         let keys: Vec<&[u8]> = digests.iter().map(|d| d.0.as_slice()).collect();
-        let conn = self.pool.get().await?;
-        let rows = conn
-            .query_typed(
+        let rows = self
+            .pool
+            .query(
                 "SELECT digest, bytes FROM oplog_payloads \
                  WHERE worker_id = $1 AND digest = ANY($2)",
                 &[(&worker.as_str(), Type::TEXT), (&keys, Type::BYTEA_ARRAY)],
+                || format!("reading payloads of worker {worker}"),
             )
-            .await
-            .map_err(|e| pg(&format!("reading payloads of worker {worker}"), e))?;
-        drop(conn);
+            .await?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let digest: &[u8] = row.try_get(0).map_err(|e| pg("reading a payload", e))?;
