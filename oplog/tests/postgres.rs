@@ -35,7 +35,11 @@ fn big_entry(n: u64, len: usize) -> OplogEntry {
         timestamp: Timestamp::from_micros(n),
         kind: EntryKind::StreamFrameSent {
             open_index: OplogIndex::FIRST,
-            frame: Payload::new((0..len).map(|i| (i as u64 * 31 + n) as u8).collect::<Vec<_>>()),
+            frame: Payload::new(
+                (0..len)
+                    .map(|i| (i as u64 * 31 + n) as u8)
+                    .collect::<Vec<_>>(),
+            ),
         },
     }
 }
@@ -72,7 +76,10 @@ async fn a_claim_by_a_second_executor_fences_the_first() {
         }
         other => panic!("expected StaleOwner, got {other:?}"),
     }
-    assert!(err.to_string().contains("owned by another executor"), "{err}");
+    assert!(
+        err.to_string().contains("owned by another executor"),
+        "{err}"
+    );
     // From now on the first executor is refused at append time, and its
     // dropped entry is gone from its own view too.
     let again = first.append(&a, vec![numbered_entry(4)]).await.unwrap_err();
@@ -100,10 +107,7 @@ async fn a_claim_by_a_second_executor_fences_the_first() {
     a.commit(&w).await.unwrap();
     let stale = second.append(&b, vec![numbered_entry(6)]).await;
     assert!(stale.is_ok(), "buffered: b does not know yet");
-    assert!(matches!(
-        b.commit(&w).await,
-        Err(Error::StaleOwner { .. })
-    ));
+    assert!(matches!(b.commit(&w).await, Err(Error::StaleOwner { .. })));
     assert_eq!(read_all(&c, &w).await.unwrap(), log_of(6));
 }
 
@@ -385,7 +389,10 @@ async fn committed_batches_survive_reopen_and_a_server_crash() {
         matches!(err, Error::PostgresConnect { .. }) && text.contains("refused"),
         "{err:?}"
     );
-    assert!(text.contains(&format!("127.0.0.1:{}", server.port())), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", server.port())),
+        "{text}"
+    );
     eprintln!("while the server is down: {text}");
     tokio::task::block_in_place(|| server.restart().unwrap());
     store.commit(&workers[0]).await.unwrap();
@@ -603,7 +610,10 @@ async fn damaged_rows_are_reported_on_read() {
     );
 
     client
-        .execute("DELETE FROM oplog_payloads WHERE worker_id = $1", &[&w.as_str()])
+        .execute(
+            "DELETE FROM oplog_payloads WHERE worker_id = $1",
+            &[&w.as_str()],
+        )
         .await
         .unwrap();
     let err = reader.read(&w, idx(7), 1).await.unwrap_err();
@@ -619,7 +629,10 @@ async fn bad_connection_strings_and_unreachable_servers_are_named() {
         ("", "empty"),
         ("not a url", "invalid connection string"),
         ("postgres://127.0.0.1:5432/db", "no user"),
-        ("postgres://u:hunter2@127.0.0.1:99999/db", "invalid connection string"),
+        (
+            "postgres://u:hunter2@127.0.0.1:99999/db",
+            "invalid connection string",
+        ),
         ("postgres://u@127.0.0.1:5432", "no database"),
     ] {
         let err = PostgresOplogStore::open(url).await.unwrap_err();

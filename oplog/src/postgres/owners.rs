@@ -50,7 +50,9 @@ impl PostgresOplogStore {
             }
         };
         let old = match old {
-            Some((epoch, last)) => Some((from_i64(epoch, &context())?, from_i64(last, &context())?)),
+            Some((epoch, last)) => {
+                Some((from_i64(epoch, &context())?, from_i64(last, &context())?))
+            }
             None => None,
         };
         let epoch = OwnerEpoch::new(from_i64(epoch, &context())?);

@@ -50,8 +50,8 @@ impl PostgresOplogStore {
         let mut payloads = HashMap::new();
         if let Some(view) = local {
             payloads = view.payloads;
-            let mut index = from.get().max(view.durable_last + 1);
-            for record in view.pending {
+            let first = from.get().max(view.durable_last + 1);
+            for (index, record) in (first..).zip(view.pending) {
                 if stored.len() >= limit {
                     break;
                 }
@@ -62,7 +62,6 @@ impl PostgresOplogStore {
                     reason,
                 })?;
                 stored.push((at, entry));
-                index += 1;
             }
         }
         let mut wanted = Vec::new();

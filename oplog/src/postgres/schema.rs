@@ -37,7 +37,7 @@ pub(crate) const COMPONENT: &str = "oplog";
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Key of the advisory lock held while migrating ("reprise" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7265_7072_6973_65;
+const MIGRATION_LOCK: i64 = 0x0072_6570_7269_7365;
 
 /// Migration `n + 1` is `MIGRATIONS[n]`: a description and its SQL. Never
 /// edit an applied migration; append a new one.
