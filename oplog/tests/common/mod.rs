@@ -42,6 +42,16 @@ pub fn sled(options: StoreOptions) -> Harness {
     }
 }
 
+/// A fresh PostgreSQL store on a database of its own on the test binary's
+/// server ([`pg::shared`]).
+pub async fn postgres(options: StoreOptions) -> Harness {
+    let url = pg::shared().create_database().await;
+    Harness {
+        store: Arc::new(pg::open(&url, options).await),
+        _dir: None,
+    }
+}
+
 pub fn wid(name: &str) -> WorkerId {
     WorkerId::new(name).expect("valid worker id")
 }

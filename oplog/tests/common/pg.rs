@@ -1,4 +1,5 @@
-//! A real, throwaway PostgreSQL server for the tests.
+//! A real, throwaway PostgreSQL server for the tests (and the benchmarks,
+//! which include this file too).
 //!
 //! [`PgServer::start`] runs `initdb` in a fresh temporary directory and
 //! `pg_ctl start` on a free loopback port (listening on 127.0.0.1 only,
@@ -23,12 +24,10 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use reprise_oplog::{PostgresOplogStore, PostgresOptions, StoreOptions};
-
-use super::Harness;
 
 /// The superuser `initdb` creates.
 pub const SUPERUSER: &str = "reprise";
@@ -58,16 +57,6 @@ pub fn shared() -> &'static PgServer {
             panic!("cannot start a throwaway PostgreSQL server for the tests: {e}")
         })
     })
-}
-
-/// A fresh store on a database of its own on the shared server.
-pub async fn harness(options: StoreOptions) -> Harness {
-    let url = shared().create_database().await;
-    let store = open(&url, options).await;
-    Harness {
-        store: Arc::new(store),
-        _dir: None,
-    }
 }
 
 /// Opens the store at `url`, failing the test with the error.

@@ -15,7 +15,7 @@ mod sled {
 }
 
 mod postgres {
-    crate::conformance_suite!(async crate::common::pg::harness);
+    crate::conformance_suite!(async crate::common::postgres);
 }
 
 mod properties;
