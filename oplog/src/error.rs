@@ -185,6 +185,16 @@ pub enum Error {
         /// How long the store waited, in milliseconds.
         waited_ms: u64,
     },
+    /// A statement of the PostgreSQL store got no answer in time (the
+    /// server or the network hangs); its connection is dropped. A commit
+    /// that timed out may still land; the next commit finds out.
+    #[error("PostgreSQL did not answer within {waited_ms} ms while {context}")]
+    PostgresTimeout {
+        /// What the store was doing.
+        context: String,
+        /// How long the store waited, in milliseconds.
+        waited_ms: u64,
+    },
     /// The PostgreSQL database holds a value the store cannot have written
     /// (a negative index or epoch, a malformed worker id, ...).
     #[error("unexpected data in the PostgreSQL oplog tables while {context}: {reason}")]

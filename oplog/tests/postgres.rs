@@ -80,6 +80,11 @@ async fn a_claim_by_a_second_executor_fences_the_first() {
         err.to_string().contains("owned by another executor"),
         "{err}"
     );
+    // Its entry is gone for good: committing again does not report it durable.
+    assert!(
+        matches!(a.commit(&w).await, Err(Error::StaleOwner { .. })),
+        "a second commit must be refused too"
+    );
     // From now on the first executor is refused at append time, and its
     // dropped entry is gone from its own view too.
     let again = first.append(&a, vec![numbered_entry(4)]).await.unwrap_err();
@@ -556,6 +561,77 @@ async fn dropped_connections_are_replaced() {
     let fresh = open(&url, StoreOptions::default()).await;
     assert_eq!(read_all(&fresh, &w).await.unwrap(), log_of(7));
     assert_eq!(read_all(&store, &w).await.unwrap(), log_of(7));
+}
+
+/// The server stops answering (its backends are stopped with SIGSTOP while
+/// idle): the commit fails after the statement timeout instead of hanging.
+/// Once the backends run again the timed-out commit lands after all, and
+/// the next commit recognizes that instead of writing anything twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_server_times_out_and_the_late_commit_is_recognized() {
+    let url = shared().create_database().await;
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let options = PostgresOptions {
+        statement_timeout: std::time::Duration::from_millis(700),
+        ..PostgresOptions::default()
+    };
+    let store = PostgresOplogStore::open_with(&url, options).await.unwrap();
+    let admin = shared().connect("postgres").await;
+    let w = wid("hung");
+    let mut a = Appender::claim(&store, &w).await;
+    a.append(&store, log_of(2)).await.unwrap();
+    store.commit(&w).await.unwrap();
+    a.append(&store, vec![numbered_entry(3)]).await.unwrap();
+
+    let pids: Vec<i32> = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'reprise-oplog' AND state = 'idle'",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!pids.is_empty());
+    let signal = |sig: &str| {
+        for pid in &pids {
+            let ok = std::process::Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "kill {sig} {pid}");
+        }
+    };
+    signal("-STOP");
+    let started = std::time::Instant::now();
+    let outcome = store.commit(&w).await;
+    let waited = started.elapsed();
+    signal("-CONT");
+    let err = outcome.unwrap_err();
+    assert!(matches!(err, Error::PostgresTimeout { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("did not answer within 700 ms"),
+        "{err}"
+    );
+    assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+
+    // The stopped backend now runs the commit it was sent; wait (bounded)
+    // until it is visible, then commit more.
+    let fresh = open(&url, StoreOptions::default()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fresh.last_index(&w).await.unwrap() != Some(idx(3)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the late commit never landed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    a.append(&store, vec![numbered_entry(4)]).await.unwrap();
+    store.commit(&w).await.unwrap();
+    assert_eq!(read_all(&fresh, &w).await.unwrap(), log_of(4));
 }
 
 /// Damaged rows are reported, naming the worker and index, never decoded

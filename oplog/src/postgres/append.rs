@@ -40,6 +40,11 @@ impl PostgresOplogStore {
             stored.push(entry);
             records.push(PendingRecord { record, payloads });
         }
+        if let Some(refusal) = self.states.refused().get(worker)
+            && refusal.epoch() == fence.epoch
+        {
+            return Err(refusal.to_error(worker));
+        }
         for _ in 0..ATTEMPTS {
             if !self.states.lock().contains_key(worker) {
                 self.load_state(worker, fence).await?;

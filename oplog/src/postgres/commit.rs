@@ -23,7 +23,7 @@ use std::collections::HashSet;
 
 use tokio_postgres::types::{ToSql, Type};
 
-use super::state::PendingRecord;
+use super::state::{PendingRecord, Refusal};
 use super::{PostgresOplogStore, from_i64, pg, to_i64};
 use crate::error::{Error, Result};
 use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
@@ -87,7 +87,7 @@ enum Outcome {
     /// An earlier commit of ours landed up to this index; write the rest.
     Reconciled,
     /// The worker cannot be committed by this instance.
-    Refused(Error),
+    Refused(Refusal),
 }
 
 impl PostgresOplogStore {
@@ -96,6 +96,14 @@ impl PostgresOplogStore {
     pub(crate) async fn commit_workers(&self, workers: &[WorkerId]) -> Result<()> {
         let _gate = self.gate.lock().await;
         let mut first_error = None;
+        {
+            let refused = self.states.refused();
+            if let Some((worker, refusal)) =
+                workers.iter().find_map(|w| refused.get(w).map(|r| (w, *r)))
+            {
+                first_error = Some(refusal.to_error(worker));
+            }
+        }
         for _ in 0..MAX_ROUNDS {
             let batches = self.snapshot(workers);
             if batches.is_empty() {
@@ -118,8 +126,8 @@ impl PostgresOplogStore {
                 for batch in failed {
                     match self.explain(batch).await? {
                         Outcome::Reconciled => again = true,
-                        Outcome::Refused(e) => {
-                            first_error.get_or_insert(e);
+                        Outcome::Refused(refusal) => {
+                            first_error.get_or_insert(refusal.to_error(&batch.worker));
                         }
                     }
                 }
@@ -240,28 +248,31 @@ impl PostgresOplogStore {
                 // process sharing this instance's epochs can do that.
                 let expected = OplogIndex::new(last.saturating_add(1)).unwrap_or(OplogIndex::FIRST);
                 let next = OplogIndex::new(batch.expected_last + 1).unwrap_or(OplogIndex::FIRST);
-                Outcome::Refused(Error::IndexGap {
-                    worker_id: batch.worker.clone(),
+                Refusal::Gap {
+                    epoch: batch.epoch,
                     expected,
                     next,
-                })
+                }
             }
-            other => Outcome::Refused(Error::StaleOwner {
-                worker_id: batch.worker.clone(),
+            other => Refusal::Stale {
                 epoch: batch.epoch,
                 current: other.map(|(epoch, _)| epoch),
-            }),
+            },
         };
         // Fenced off (or out of step): what is pending can never be
-        // written. Forget the worker; the next append or claim reloads it.
-        let mut states = self.states.lock();
-        if states
-            .get(&batch.worker)
-            .is_some_and(|s| s.epoch == batch.epoch)
-        {
-            states.remove(&batch.worker);
+        // written. Forget the worker's state (reads and the next claim go
+        // to the database) and remember the refusal for its later commits.
+        let removed = {
+            let mut states = self.states.lock();
+            let ours = states
+                .get(&batch.worker)
+                .is_some_and(|s| s.epoch == batch.epoch);
+            ours && states.remove(&batch.worker).is_some()
+        };
+        if removed {
+            self.states.refused().insert(batch.worker.clone(), outcome);
         }
-        Ok(outcome)
+        Ok(Outcome::Refused(outcome))
     }
 
     /// The worker's row: its owner epoch and last committed index.

@@ -28,6 +28,10 @@ pub struct PostgresOptions {
     /// How long an operation waits for a free connection before failing
     /// with [`Error::PostgresPoolTimeout`] (default 30 s).
     pub acquire_timeout: Duration,
+    /// How long a statement (or a claim's transaction) may take before it
+    /// fails with [`Error::PostgresTimeout`] and its connection is dropped
+    /// (default 30 s).
+    pub statement_timeout: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -37,6 +41,7 @@ impl Default for PostgresOptions {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -53,9 +58,13 @@ impl PostgresOptions {
                 ),
             });
         }
-        if self.connect_timeout.is_zero() || self.acquire_timeout.is_zero() {
+        if self.connect_timeout.is_zero()
+            || self.acquire_timeout.is_zero()
+            || self.statement_timeout.is_zero()
+        {
             return Err(Error::InvalidOptions {
-                reason: "connect_timeout and acquire_timeout must be positive".into(),
+                reason: "connect_timeout, acquire_timeout and statement_timeout must be positive"
+                    .into(),
             });
         }
         Ok(())

@@ -106,7 +106,7 @@ impl PostgresOplogStore {
     pub async fn open_with(url: &str, options: PostgresOptions) -> Result<Self> {
         options.validate()?;
         let target = config::parse(url, &options)?;
-        let pool = Pool::new(target, options.max_connections, options.acquire_timeout);
+        let pool = Pool::new(target, &options);
         let mut client = pool.connect().await?;
         let found = schema::migrate(&mut client, pool.target()).await?;
         let workers: i64 = client

@@ -5,7 +5,7 @@
 
 use tokio_postgres::types::Type;
 
-use super::pool::is_connection_error;
+use super::pool::{is_connection_error, millis};
 use super::state::WorkerState;
 use super::{PostgresOplogStore, from_i64, pg};
 use crate::error::{Error, Result};
@@ -57,6 +57,7 @@ impl PostgresOplogStore {
         };
         let epoch = OwnerEpoch::new(from_i64(epoch, &context())?);
         let last = from_i64(last, &context())?;
+        self.states.refused().remove(worker);
 
         let mut states = self.states.lock();
         // Records this instance appended under its previous epoch stay
@@ -91,6 +92,7 @@ impl PostgresOplogStore {
     ) -> Result<Result<ClaimRows, tokio_postgres::Error>> {
         let mut conn = self.pool.get().await?;
         let id = worker.as_str();
+        let timeout = self.pool.statement_timeout();
         let attempt = async {
             let tx = conn.transaction().await?;
             let old = tx
@@ -108,7 +110,16 @@ impl PostgresOplogStore {
             tx.commit().await?;
             Ok((old, epoch, last))
         };
-        Ok(attempt.await)
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(outcome) => Ok(outcome),
+            Err(_) => {
+                conn.discard();
+                Err(Error::PostgresTimeout {
+                    context: format!("claiming worker {worker}"),
+                    waited_ms: millis(timeout),
+                })
+            }
+        }
     }
 
     pub(crate) async fn delete(&self, worker: &WorkerId) -> Result<bool> {
@@ -133,6 +144,7 @@ impl PostgresOplogStore {
             .lock()
             .remove(worker)
             .is_some_and(|s| !s.pending.is_empty());
+        self.states.refused().remove(worker);
         Ok(committed || pending)
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::config::{Target, error_chain};
+use super::config::{PostgresOptions, Target, error_chain};
 use super::pg;
 use crate::error::{Error, Result};
 
@@ -25,6 +25,7 @@ pub(crate) struct Pool {
     permits: Semaphore,
     max: usize,
     acquire_timeout: Duration,
+    statement_timeout: Duration,
 }
 
 impl fmt::Debug for Pool {
@@ -45,14 +46,20 @@ pub(crate) struct Conn<'a> {
 }
 
 impl Pool {
-    pub(crate) fn new(target: Target, max: usize, acquire_timeout: Duration) -> Self {
+    pub(crate) fn new(target: Target, options: &PostgresOptions) -> Self {
         Pool {
             target,
             idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(max),
-            max,
-            acquire_timeout,
+            permits: Semaphore::new(options.max_connections),
+            max: options.max_connections,
+            acquire_timeout: options.acquire_timeout,
+            statement_timeout: options.statement_timeout,
         }
+    }
+
+    /// How long a statement may take.
+    pub(crate) fn statement_timeout(&self) -> Duration {
+        self.statement_timeout
     }
 
     /// `user@host:port/database` of the server.
@@ -73,7 +80,7 @@ impl Pool {
             .map_err(|_| Error::PostgresPoolTimeout {
                 target: self.target.display.clone(),
                 connections: self.max,
-                waited_ms: u64::try_from(self.acquire_timeout.as_millis()).unwrap_or(u64::MAX),
+                waited_ms: millis(self.acquire_timeout),
             })?
             .map_err(|_| Error::InvalidOptions {
                 reason: "the PostgreSQL connection pool was closed".into(),
@@ -134,7 +141,16 @@ impl Pool {
         loop {
             attempt += 1;
             let conn = self.get().await?;
-            match conn.query_typed(sql, params).await {
+            let outcome =
+                tokio::time::timeout(self.statement_timeout, conn.query_typed(sql, params)).await;
+            let Ok(outcome) = outcome else {
+                conn.discard();
+                return Err(Error::PostgresTimeout {
+                    context: context(),
+                    waited_ms: millis(self.statement_timeout),
+                });
+            };
+            match outcome {
                 Ok(rows) => return Ok(rows),
                 Err(e) if attempt < 2 && is_connection_error(&e) => {
                     drop(conn);
@@ -159,6 +175,19 @@ impl Pool {
             idle.push(client);
         }
     }
+}
+
+impl Conn<'_> {
+    /// Drops the client instead of returning it to the pool (its connection
+    /// is in an unknown state).
+    pub(crate) fn discard(mut self) {
+        self.client = None;
+    }
+}
+
+/// `d` in whole milliseconds.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Deref for Conn<'_> {

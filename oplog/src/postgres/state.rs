@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::error::Error;
 use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
 use crate::payload::ExternalPayload;
 
@@ -82,16 +83,69 @@ impl WorkerState {
     }
 }
 
-/// The states of every worker this instance owns, behind one short lock
-/// (held for map look-ups and buffer pushes, never across an await).
+/// Why a commit dropped a worker's pending records: remembered so that
+/// every later commit of the worker by the same owner is refused too (its
+/// records are gone, a commit must not report them durable), until the
+/// worker is claimed again or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Another owner holds the worker (or nobody does).
+    Stale {
+        epoch: OwnerEpoch,
+        current: Option<OwnerEpoch>,
+    },
+    /// The database's log does not end where this instance's did.
+    Gap {
+        epoch: OwnerEpoch,
+        expected: OplogIndex,
+        next: OplogIndex,
+    },
+}
+
+impl Refusal {
+    /// The owner epoch that was refused.
+    pub(crate) fn epoch(&self) -> OwnerEpoch {
+        match *self {
+            Refusal::Stale { epoch, .. } | Refusal::Gap { epoch, .. } => epoch,
+        }
+    }
+
+    pub(crate) fn to_error(self, worker_id: &WorkerId) -> Error {
+        let worker_id = worker_id.clone();
+        match self {
+            Refusal::Stale { epoch, current } => Error::StaleOwner {
+                worker_id,
+                epoch,
+                current,
+            },
+            Refusal::Gap { expected, next, .. } => Error::IndexGap {
+                worker_id,
+                expected,
+                next,
+            },
+        }
+    }
+}
+
+/// The states of every worker this instance owns and the refusals it
+/// remembers, each behind a short lock (held for look-ups and buffer
+/// pushes, never across an await, never both at once).
 #[derive(Debug, Default)]
-pub(crate) struct States(Mutex<HashMap<WorkerId, WorkerState>>);
+pub(crate) struct States {
+    workers: Mutex<HashMap<WorkerId, WorkerState>>,
+    refused: Mutex<HashMap<WorkerId, Refusal>>,
+}
 
 impl States {
     pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<WorkerId, WorkerState>> {
         // Every update under the lock leaves a consistent state (a record is
         // pushed whole, a commit drains whole records), so a panic elsewhere
         // while holding it leaves nothing half-done.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.workers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The refusals of workers whose pending records a commit dropped.
+    pub(crate) fn refused(&self) -> MutexGuard<'_, HashMap<WorkerId, Refusal>> {
+        self.refused.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
