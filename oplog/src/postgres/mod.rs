@@ -155,6 +155,24 @@ impl PostgresOplogStore {
     }
 }
 
+impl Drop for PostgresOplogStore {
+    /// Says so in the log when appended entries were never committed (they
+    /// are lost, as in a crash).
+    fn drop(&mut self) {
+        let states = self.states.lock();
+        let unsaved: usize = states.values().map(|s| s.pending.len()).sum();
+        if unsaved > 0 {
+            tracing::warn!(
+                target: "reprise_oplog",
+                "PostgreSQL oplog store at {} closed with {unsaved} appended entries of {} \
+                 workers never committed; they are lost",
+                self.pool.target(),
+                states.values().filter(|s| !s.pending.is_empty()).count()
+            );
+        }
+    }
+}
+
 #[async_trait]
 impl OplogStore for PostgresOplogStore {
     async fn claim(&self, worker_id: &WorkerId) -> Result<OwnerEpoch> {
