@@ -1,5 +1,8 @@
-//! Criterion benchmarks of the oplog stores: buffered append (single entries
-//! and batches), append + commit (the durable path) and range scans.
+//! Criterion benchmarks of the oplog stores (sled, memory, and PostgreSQL
+//! on a throwaway server started like the tests' one): buffered append
+//! (single entries and batches), append + commit (the durable path), group
+//! commit (one entry each for 16 workers, one `commit_many`) and range
+//! scans.
 //!
 //! Run with `cargo bench -p reprise-oplog`; measurement times are short so the
 //! whole run takes a few minutes. Goals (2-core machine): buffered append
@@ -16,6 +19,10 @@ use reprise_oplog::{
     OwnerEpoch, Payload, RequestHash, SideEffectClass, SledOplogStore, Timestamp, WorkerId,
 };
 use tokio::runtime::Runtime;
+
+#[allow(dead_code)]
+#[path = "../tests/common/pg.rs"]
+mod pg;
 
 /// A typical recorded gRPC call: ~100-byte request and response.
 fn call_entry(n: u64) -> OplogEntry {
@@ -49,8 +56,19 @@ struct Subject {
 
 /// A fresh store of the given kind, so no benchmark runs against the data
 /// (and memory) another one left behind.
-fn subject(name: &'static str) -> Subject {
+fn subject(rt: &Runtime, name: &'static str) -> Subject {
     match name {
+        "postgres" => {
+            let store = rt.block_on(async {
+                let url = pg::shared().create_database().await;
+                pg::open(&url, Default::default()).await
+            });
+            Subject {
+                name,
+                store: Arc::new(store),
+                _dir: None,
+            }
+        }
         "sled" => {
             let dir = tempfile::tempdir().expect("temp dir");
             let sled = SledOplogStore::open(dir.path()).expect("open sled store");
@@ -117,8 +135,8 @@ fn codec(c: &mut Criterion) {
 
 fn benches(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
-    for kind in ["sled", "memory"] {
-        let s = subject(kind);
+    for kind in ["sled", "postgres", "memory"] {
+        let s = subject(&rt, kind);
         let mut g = c.benchmark_group("buffered_append");
         g.throughput(Throughput::Elements(1));
         let w = new_worker(&rt, &s.store);
@@ -141,7 +159,7 @@ fn benches(c: &mut Criterion) {
         g.finish();
 
         drop(s);
-        let s = subject(kind);
+        let s = subject(&rt, kind);
         let mut g = c.benchmark_group("append_commit");
         g.throughput(Throughput::Elements(1));
         let w = new_worker(&rt, &s.store);
@@ -160,7 +178,26 @@ fn benches(c: &mut Criterion) {
         g.finish();
 
         drop(s);
-        let s = subject(kind);
+        let s = subject(&rt, kind);
+        let mut g = c.benchmark_group("group_commit");
+        const GROUP: usize = 16;
+        g.throughput(Throughput::Elements(GROUP as u64));
+        let group: Vec<Owned> = (0..GROUP).map(|_| new_worker(&rt, &s.store)).collect();
+        let ids: Vec<WorkerId> = group.iter().map(|w| w.id.clone()).collect();
+        g.bench_function(format!("{}/16_workers", s.name), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for w in &group {
+                        w.append(&*s.store, vec![call_entry(11)]).await;
+                    }
+                    s.store.commit_many(&ids).await.expect("commit_many");
+                })
+            })
+        });
+        g.finish();
+
+        drop(s);
+        let s = subject(&rt, kind);
         let mut g = c.benchmark_group("range_scan");
         const LEN: u64 = 10_000;
         let w = new_worker(&rt, &s.store);

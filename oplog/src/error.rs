@@ -138,6 +138,87 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A PostgreSQL connection string cannot be used (it does not parse, or
+    /// lacks the user, host or database). A password in it is never shown.
+    #[error("invalid PostgreSQL connection string {input:?}: {reason}")]
+    PostgresConfig {
+        /// The connection string, its password replaced by `***`.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The PostgreSQL server could not be reached, or refused the
+    /// connection (authentication, unknown database, ...).
+    #[error("cannot connect to PostgreSQL at {target}: {message}")]
+    PostgresConnect {
+        /// Where the store tried to connect (`user@host:port/database`).
+        target: String,
+        /// The driver's error with its causes.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A statement of the PostgreSQL store failed (the connection broke,
+    /// the server refused it, ...).
+    #[error("PostgreSQL error while {context}: {message}")]
+    Postgres {
+        /// What the store was doing.
+        context: String,
+        /// The driver's error with its causes (and the server's SQLSTATE).
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// Every connection of the PostgreSQL store stayed busy longer than its
+    /// acquire timeout.
+    #[error(
+        "no PostgreSQL connection to {target} became free within {waited_ms} ms (all \
+         {connections} are busy); the server is slow or the pool is too small"
+    )]
+    PostgresPoolTimeout {
+        /// The server (`user@host:port/database`).
+        target: String,
+        /// Size of the pool.
+        connections: usize,
+        /// How long the store waited, in milliseconds.
+        waited_ms: u64,
+    },
+    /// A statement of the PostgreSQL store got no answer in time (the
+    /// server or the network hangs); its connection is dropped. A commit
+    /// that timed out may still land; the next commit finds out.
+    #[error("PostgreSQL did not answer within {waited_ms} ms while {context}")]
+    PostgresTimeout {
+        /// What the store was doing.
+        context: String,
+        /// How long the store waited, in milliseconds.
+        waited_ms: u64,
+    },
+    /// The PostgreSQL database holds a value the store cannot have written
+    /// (a negative index or epoch, a malformed worker id, ...).
+    #[error("unexpected data in the PostgreSQL oplog tables while {context}: {reason}")]
+    PostgresData {
+        /// What the store was doing.
+        context: String,
+        /// What was found.
+        reason: String,
+    },
+    /// The database's oplog schema was migrated by a newer build than this
+    /// one; opening it could misread or damage it, so it is refused.
+    #[error(
+        "the oplog schema of the PostgreSQL database at {target} is version {found}, newer \
+         than version {supported}, the newest this build knows: run a newer build of Reprise \
+         against it (schema downgrades are not supported)"
+    )]
+    SchemaTooNew {
+        /// The database (`user@host:port/database`).
+        target: String,
+        /// The schema version found in the database.
+        found: i32,
+        /// The newest schema version this build knows.
+        supported: i32,
+    },
 }
 
 /// The end of a [`Error::StaleOwner`] message.

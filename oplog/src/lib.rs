@@ -15,7 +15,9 @@
 //! * [`store`]: the [`OplogStore`] trait, fences, the paging reader, options
 //!   and the recovery report.
 //! * [`SledOplogStore`] (persistent default, which also checks at start-up
-//!   that no committed entry was lost) and [`MemoryOplogStore`].
+//!   that no committed entry was lost), [`PostgresOplogStore`] (a database
+//!   several executors share; appends fenced in the committing transaction)
+//!   and [`MemoryOplogStore`].
 //!
 //! ```
 //! use reprise_oplog::*;
@@ -58,6 +60,7 @@ mod error;
 pub mod ids;
 mod memory;
 pub mod payload;
+mod postgres;
 mod sled_store;
 pub mod store;
 
@@ -66,6 +69,9 @@ pub use error::{Corruption, Error, Result};
 pub use ids::{ComponentId, IdempotencyKey, OplogIndex, OwnerEpoch, Timestamp, WorkerId};
 pub use memory::MemoryOplogStore;
 pub use payload::{Payload, PayloadDigest};
+pub use postgres::{
+    PostgresOplogStore, PostgresOptions, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
+};
 pub use sled_store::SledOplogStore;
 pub use store::{
     AppendFence, DEFAULT_PAGE, LostCommitted, OplogPages, OplogStore, RecoveryReport, StoreOptions,

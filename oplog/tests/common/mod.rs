@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: proptest strategies for entries,
-//! store harnesses, a fenced appender, a whole-log reader and the store
-//! conformance suite.
+//! store harnesses (memory, sled, and PostgreSQL on a throwaway server of
+//! the tests' own, see [`pg`]), a fenced appender, a whole-log reader and
+//! the store conformance suite.
 
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod strategies;
 pub mod suite;
 
@@ -37,6 +39,16 @@ pub fn sled(options: StoreOptions) -> Harness {
     Harness {
         store: Arc::new(store),
         _dir: Some(dir),
+    }
+}
+
+/// A fresh PostgreSQL store on a database of its own on the test binary's
+/// server ([`pg::shared`]).
+pub async fn postgres(options: StoreOptions) -> Harness {
+    let url = pg::shared().create_database().await;
+    Harness {
+        store: Arc::new(pg::open(&url, options).await),
+        _dir: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! The store conformance suite: every case takes a store factory, so the same
 //! assertions run against every `OplogStore` implementation.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use reprise_oplog::{
@@ -10,8 +12,8 @@ use reprise_oplog::{
 
 use super::{Appender, Harness, claim_and_append, create_entry, numbered_entry, read_all, wid};
 
-/// A store factory.
-pub type Factory = fn(StoreOptions) -> Harness;
+/// A store factory (async: a PostgreSQL store is opened over the network).
+pub type Factory = fn(StoreOptions) -> Pin<Box<dyn Future<Output = Harness> + Send>>;
 
 fn idx(n: u64) -> OplogIndex {
     OplogIndex::new(n).expect("non-zero")
@@ -21,10 +23,13 @@ fn idxs(range: std::ops::RangeInclusive<u64>) -> Vec<OplogIndex> {
     range.map(idx).collect()
 }
 
-/// Generates one `#[tokio::test]` per suite case for the given factory.
+/// Generates one `#[tokio::test]` per suite case for the given factory:
+/// `conformance_suite!(path::to::factory)` for a synchronous
+/// `fn(StoreOptions) -> Harness`, `conformance_suite!(async path)` for an
+/// `async fn(StoreOptions) -> Harness`.
 #[macro_export]
 macro_rules! conformance_suite {
-    ($factory:expr) => {
+    (@cases $factory:expr; CASES) => {
         $crate::conformance_suite!(@cases $factory;
             append_assigns_indices_and_reads_back,
             rejects_invalid_batches_atomically,
@@ -54,10 +59,20 @@ macro_rules! conformance_suite {
             }
         )*
     };
+    (async $factory:path) => {
+        $crate::conformance_suite!(@cases |options| Box::pin($factory(options));
+            CASES
+        );
+    };
+    ($factory:path) => {
+        $crate::conformance_suite!(@cases |options| Box::pin(async move { $factory(options) });
+            CASES
+        );
+    };
 }
 
 pub async fn append_assigns_indices_and_reads_back(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let w = wid("worker-1");
     let mut a = Appender::claim(s, &w).await;
@@ -88,7 +103,7 @@ pub async fn append_assigns_indices_and_reads_back(factory: Factory) {
 }
 
 pub async fn rejects_invalid_batches_atomically(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let w = wid("w");
     let mut a = Appender::claim(s, &w).await;
@@ -142,7 +157,7 @@ pub async fn rejects_invalid_batches_atomically(factory: Factory) {
 }
 
 pub async fn unknown_worker(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &h.store;
     let w = wid("nobody");
     let err = s.read(&w, OplogIndex::FIRST, 10).await.unwrap_err();
@@ -162,7 +177,7 @@ pub async fn unknown_worker(factory: Factory) {
 }
 
 pub async fn workers_are_isolated_and_listed(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let names = ["b", "ab", "a", "a.b", "a-"];
     for (i, n) in names.iter().enumerate() {
@@ -194,7 +209,8 @@ pub async fn delete_then_recreate(factory: Factory) {
     let h = factory(StoreOptions {
         payload_threshold: 8,
         ..StoreOptions::default()
-    });
+    })
+    .await;
     let s = &*h.store;
     let w = wid("phoenix");
     let big = OplogEntry {
@@ -224,7 +240,8 @@ pub async fn large_payloads_round_trip(factory: Factory) {
     let h = factory(StoreOptions {
         payload_threshold: 16,
         ..StoreOptions::default()
-    });
+    })
+    .await;
     let s = &*h.store;
     let w = wid("big");
     let mut batch = vec![create_entry()];
@@ -258,7 +275,7 @@ pub async fn large_payloads_round_trip(factory: Factory) {
 /// appending to a worker of their own. The fence check is atomic with the
 /// index assignment, so no entry is lost or written twice.
 pub async fn concurrent_appends(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s: Arc<dyn OplogStore> = h.store.clone();
     let shared = wid("shared");
     let owner = Appender::claim(&*s, &shared).await;
@@ -321,7 +338,7 @@ pub async fn concurrent_appends(factory: Factory) {
 }
 
 pub async fn empty_batch_and_commit(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &h.store;
     let w = wid("empty");
     // An empty batch is a no-op: not even the fence is checked.
@@ -333,7 +350,7 @@ pub async fn empty_batch_and_commit(factory: Factory) {
 }
 
 pub async fn read_all_pages_through_long_logs(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let w = wid("long");
     let mut expected = vec![create_entry()];
@@ -358,7 +375,7 @@ async fn assert_log(s: &dyn OplogStore, w: &reprise_oplog::WorkerId, n: u64) {
 }
 
 pub async fn append_without_claim_is_refused(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let w = wid("unclaimed");
     let fence = AppendFence::new(OwnerEpoch::new(1), OplogIndex::FIRST);
@@ -394,7 +411,7 @@ pub async fn append_without_claim_is_refused(factory: Factory) {
 }
 
 pub async fn stale_epoch_is_refused_after_a_new_claim(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let w = wid("contested");
     let mut old = Appender::claim(s, &w).await;
@@ -430,7 +447,7 @@ pub async fn stale_epoch_is_refused_after_a_new_claim(factory: Factory) {
 }
 
 pub async fn gap_is_refused(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let w = wid("gap");
     let mut a = Appender::claim(s, &w).await;
@@ -474,7 +491,7 @@ pub async fn gap_is_refused(factory: Factory) {
 }
 
 pub async fn overlap_is_refused(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let w = wid("overlap");
     let mut a = Appender::claim(s, &w).await;
@@ -509,7 +526,7 @@ pub async fn overlap_is_refused(factory: Factory) {
 }
 
 pub async fn epochs_strictly_increase_across_workers(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let mut previous = None;
     for round in 0..3 {
@@ -524,7 +541,7 @@ pub async fn epochs_strictly_increase_across_workers(factory: Factory) {
 }
 
 pub async fn concurrent_claims_leave_the_last_epoch_in_charge(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s: Arc<dyn OplogStore> = h.store.clone();
     let w = wid("raced");
     let mut tasks = Vec::new();
@@ -556,7 +573,7 @@ pub async fn concurrent_claims_leave_the_last_epoch_in_charge(factory: Factory) 
 }
 
 pub async fn delete_forgets_the_owner(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let w = wid("forgotten");
     let mut a = Appender::claim(s, &w).await;
@@ -584,7 +601,7 @@ pub async fn delete_forgets_the_owner(factory: Factory) {
 }
 
 pub async fn pages_return_indexed_entries(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &h.store;
     let w = wid("paged");
     let mut expected = vec![create_entry()];
@@ -628,7 +645,7 @@ pub async fn pages_return_indexed_entries(factory: Factory) {
 }
 
 pub async fn commit_many_commits_every_worker(factory: Factory) {
-    let h = factory(StoreOptions::default());
+    let h = factory(StoreOptions::default()).await;
     let s = &*h.store;
     let workers: Vec<_> = (0..5).map(|i| wid(&format!("many-{i}"))).collect();
     for (i, w) in workers.iter().enumerate() {

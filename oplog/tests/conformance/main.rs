@@ -1,4 +1,5 @@
-//! The store conformance suite run against both stores, plus property tests:
+//! The store conformance suite run against every store (memory, sled, and
+//! PostgreSQL on a throwaway server the tests start), plus property tests:
 //! arbitrary entry sequences round-trip through each store, and a model test
 //! checks the sled store against a plain `Vec` across reopen steps.
 
@@ -11,6 +12,10 @@ mod memory {
 
 mod sled {
     crate::conformance_suite!(crate::common::sled);
+}
+
+mod postgres {
+    crate::conformance_suite!(async crate::common::postgres);
 }
 
 mod properties;

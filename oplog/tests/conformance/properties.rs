@@ -1,6 +1,7 @@
-//! Property tests of the stores: round trips of arbitrary entry sequences,
-//! and a model test of the sled store (against a `Vec` per worker and its
-//! owner epoch) with claim, delete and reopen steps.
+//! Property tests of the stores: round trips of arbitrary entry sequences
+//! (memory, sled, PostgreSQL), and a model test of the sled store (against
+//! a `Vec` per worker and its owner epoch) with claim, delete and reopen
+//! steps.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -13,7 +14,7 @@ use reprise_oplog::{
 };
 
 use crate::common::strategies::{entry, fix_up};
-use crate::common::{Appender, Harness, block_on, memory, read_all, sled, wid};
+use crate::common::{Appender, Harness, block_on, memory, postgres, read_all, sled, wid};
 
 fn options() -> StoreOptions {
     // Small threshold so the generated 48..700-byte payloads go out of line.
@@ -60,6 +61,20 @@ proptest! {
         batches in vec(vec(entry(), 0..6), 0..5)
     ) {
         block_on(round_trip(sled(options()), batches));
+    }
+}
+
+proptest! {
+    // Fewer cases: each one creates a database on the test server.
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// After the commit the store's pending buffer is empty, so the read
+    /// back comes from the database.
+    #[test]
+    fn entries_round_trip_through_postgres_store(
+        batches in vec(vec(entry(), 0..6), 0..5)
+    ) {
+        block_on(async { round_trip(postgres(options()).await, batches).await });
     }
 }
 

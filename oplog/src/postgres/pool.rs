@@ -1,0 +1,227 @@
+//! A small connection pool: at most `max_connections` clients, idle ones
+//! kept for reuse, broken ones (the server restarted, the network dropped)
+//! discarded and replaced by a fresh connection on the next checkout.
+//!
+//! Each client's connection future runs on its own tokio task; when it ends
+//! the client reports closed and is not returned to the pool.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::config::{PostgresOptions, Target, error_chain};
+use super::pg;
+use crate::error::{Error, Result};
+
+/// The pool of one store.
+pub(crate) struct Pool {
+    target: Target,
+    idle: Mutex<Vec<Client>>,
+    permits: Semaphore,
+    max: usize,
+    acquire_timeout: Duration,
+    statement_timeout: Duration,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("target", &self.target.display)
+            .field("max", &self.max)
+            .field("idle", &self.idle().len())
+            .finish()
+    }
+}
+
+/// A checked-out client; back into the pool when dropped, unless broken.
+pub(crate) struct Conn<'a> {
+    client: Option<Client>,
+    pool: &'a Pool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Pool {
+    pub(crate) fn new(target: Target, options: &PostgresOptions) -> Self {
+        Pool {
+            target,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(options.max_connections),
+            max: options.max_connections,
+            acquire_timeout: options.acquire_timeout,
+            statement_timeout: options.statement_timeout,
+        }
+    }
+
+    /// How long a statement may take.
+    pub(crate) fn statement_timeout(&self) -> Duration {
+        self.statement_timeout
+    }
+
+    /// `user@host:port/database` of the server.
+    pub(crate) fn target(&self) -> &str {
+        &self.target.display
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Client>> {
+        // Only pushes and pops happen under the lock; a poisoned lock still
+        // holds a valid list.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A client, reusing an idle one when one is still open.
+    pub(crate) async fn get(&self) -> Result<Conn<'_>> {
+        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
+            .await
+            .map_err(|_| Error::PostgresPoolTimeout {
+                target: self.target.display.clone(),
+                connections: self.max,
+                waited_ms: millis(self.acquire_timeout),
+            })?
+            .map_err(|_| Error::InvalidOptions {
+                reason: "the PostgreSQL connection pool was closed".into(),
+            })?;
+        // At most `max` idle clients exist, so this ends.
+        let reusable = loop {
+            let Some(client) = self.idle().pop() else {
+                break None;
+            };
+            if !client.is_closed() {
+                break Some(client);
+            }
+        };
+        let client = match reusable {
+            Some(client) => client,
+            None => self.connect().await?,
+        };
+        Ok(Conn {
+            client: Some(client),
+            pool: self,
+            _permit: permit,
+        })
+    }
+
+    /// Opens a new connection and starts its task.
+    pub(crate) async fn connect(&self) -> Result<Client> {
+        let (client, connection) =
+            self.target
+                .config
+                .connect(NoTls)
+                .await
+                .map_err(|e| Error::PostgresConnect {
+                    target: self.target.display.clone(),
+                    message: error_chain(&e),
+                    source: e,
+                })?;
+        let target = self.target.display.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(target: "reprise_oplog", "PostgreSQL connection to {target} ended: {}", error_chain(&e));
+            }
+        });
+        Ok(client)
+    }
+
+    /// Runs one statement (its own transaction), once more on a fresh
+    /// connection if the first attempt found the connection broken (the
+    /// server restarted or dropped it). Only for statements that may run
+    /// twice: the store's statements are idempotent or, like the commit,
+    /// check the state they expect and fail rather than act twice.
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+        context: impl Fn() -> String,
+    ) -> Result<Vec<Row>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = self.get().await?;
+            let outcome =
+                tokio::time::timeout(self.statement_timeout, conn.query_typed(sql, params)).await;
+            let Ok(outcome) = outcome else {
+                conn.discard();
+                return Err(Error::PostgresTimeout {
+                    context: context(),
+                    waited_ms: millis(self.statement_timeout),
+                });
+            };
+            match outcome {
+                Ok(rows) => return Ok(rows),
+                Err(e) if attempt < 2 && is_connection_error(&e) => {
+                    drop(conn);
+                    self.discard_idle();
+                    tracing::debug!(target: "reprise_oplog", "retrying {} on a new connection: {}", context(), error_chain(&e));
+                }
+                Err(e) => return Err(pg(&context(), e)),
+            }
+        }
+    }
+
+    /// Drops every idle client: after one connection broke, the others
+    /// (made to the same server) most likely did too.
+    pub(crate) fn discard_idle(&self) {
+        self.idle().clear();
+    }
+
+    /// Puts an opened client into the pool (used once at open).
+    pub(crate) fn put(&self, client: Client) {
+        let mut idle = self.idle();
+        if idle.len() < self.max && !client.is_closed() {
+            idle.push(client);
+        }
+    }
+}
+
+impl Conn<'_> {
+    /// Drops the client instead of returning it to the pool (its connection
+    /// is in an unknown state).
+    pub(crate) fn discard(mut self) {
+        self.client = None;
+    }
+}
+
+/// `d` in whole milliseconds.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // `client` is only taken in `drop`.
+        self.client.as_ref().expect("client present until drop")
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("client present until drop")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            self.pool.put(client);
+        }
+    }
+}
+
+/// Whether `e` says the connection is unusable (closed, an I/O failure, or
+/// the server ending the session: SQLSTATE class 08 or 57P0x), rather than
+/// that the statement was refused.
+pub(crate) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let code = code.code();
+        return code.starts_with("08") || code.starts_with("57P0");
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}

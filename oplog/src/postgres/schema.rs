@@ -1,0 +1,124 @@
+//! The store's tables and their versioned migrations.
+//!
+//! `schema_version` records one row per applied migration, per component
+//! of Reprise that keeps tables in the database (`component = 'oplog'`
+//! here; another store can migrate its own tables under its own name).
+//! Opening the store takes a transaction-scoped advisory lock (so executors
+//! starting together migrate once), applies every migration newer than the
+//! recorded version in order, in that one transaction, and refuses a
+//! database whose recorded version is newer than [`SCHEMA_VERSION`]
+//! ([`Error::SchemaTooNew`]).
+//!
+//! Version 1:
+//!
+//! ```sql
+//! oplog_workers  (worker_id text COLLATE "C" PRIMARY KEY,
+//!                 epoch bigint NOT NULL,        -- current owner epoch
+//!                 last_index bigint NOT NULL)   -- last committed index, 0: no log
+//! oplog_entries  (worker_id text COLLATE "C", idx bigint, record bytea,
+//!                 PRIMARY KEY (worker_id, idx))  -- one encoded record per entry
+//! oplog_payloads (worker_id text COLLATE "C", digest bytea, bytes bytea,
+//!                 PRIMARY KEY (worker_id, digest)) -- out-of-line payloads
+//! SEQUENCE oplog_epochs                          -- owner epochs of every worker
+//! ```
+//!
+//! Worker ids sort bytewise (`COLLATE "C"`) whatever the database's locale,
+//! as in the other stores.
+
+use tokio_postgres::Client;
+
+use super::pg;
+use crate::error::{Error, Result};
+
+/// Name of this crate's rows in `schema_version`.
+pub(crate) const COMPONENT: &str = "oplog";
+
+/// The newest schema version this build knows (= number of migrations).
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Key of the advisory lock held while migrating ("reprise" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0072_6570_7269_7365;
+
+/// Migration `n + 1` is `MIGRATIONS[n]`: a description and its SQL. Never
+/// edit an applied migration; append a new one.
+const MIGRATIONS: [(&str, &str); 1] = [(
+    "oplog tables: workers (owner epoch, committed length), entries, payloads; epoch sequence",
+    r#"
+    CREATE TABLE oplog_workers (
+        worker_id  text COLLATE "C" PRIMARY KEY,
+        epoch      bigint NOT NULL CHECK (epoch > 0),
+        last_index bigint NOT NULL DEFAULT 0 CHECK (last_index >= 0)
+    );
+    CREATE TABLE oplog_entries (
+        worker_id text COLLATE "C" NOT NULL,
+        idx       bigint NOT NULL CHECK (idx > 0),
+        record    bytea NOT NULL,
+        PRIMARY KEY (worker_id, idx)
+    );
+    CREATE TABLE oplog_payloads (
+        worker_id text COLLATE "C" NOT NULL,
+        digest    bytea NOT NULL,
+        bytes     bytea NOT NULL,
+        PRIMARY KEY (worker_id, digest)
+    );
+    CREATE SEQUENCE oplog_epochs AS bigint MINVALUE 1 START 1;
+    "#,
+)];
+
+const CREATE_VERSION_TABLE: &str = r#"
+    CREATE TABLE IF NOT EXISTS schema_version (
+        component   text COLLATE "C" NOT NULL,
+        version     integer NOT NULL,
+        description text NOT NULL,
+        applied_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (component, version)
+    )
+"#;
+
+/// Brings the database's oplog schema to [`SCHEMA_VERSION`]; returns the
+/// version it found (0: none).
+pub(crate) async fn migrate(client: &mut Client, target: &str) -> Result<i32> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| pg("starting the schema migration", e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| pg("locking the schema for migration", e))?;
+    tx.batch_execute(CREATE_VERSION_TABLE)
+        .await
+        .map_err(|e| pg("creating the schema_version table", e))?;
+    let found: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_version WHERE component = $1",
+            &[&COMPONENT],
+        )
+        .await
+        .map_err(|e| pg("reading the schema version", e))?
+        .get(0);
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            target: target.into(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let start = usize::try_from(found).unwrap_or(0);
+    for (n, (description, sql)) in MIGRATIONS.iter().enumerate().skip(start) {
+        let version = n as i32 + 1;
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| pg(&format!("applying oplog schema migration {version}"), e))?;
+        tx.execute(
+            "INSERT INTO schema_version (component, version, description) VALUES ($1, $2, $3)",
+            &[&COMPONENT, &version, description],
+        )
+        .await
+        .map_err(|e| pg(&format!("recording oplog schema migration {version}"), e))?;
+        tracing::info!(target: "reprise_oplog", "PostgreSQL oplog schema at {target} migrated to version {version}: {description}");
+    }
+    tx.commit()
+        .await
+        .map_err(|e| pg("committing the schema migration", e))?;
+    Ok(found)
+}
