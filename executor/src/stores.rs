@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use reprise_oplog::{OplogStore, SledOplogStore};
+use reprise_oplog::{OplogStore, PostgresOplogStore, SledOplogStore};
 
 use crate::components::ComponentStore;
 use crate::components::local::LocalComponentStore;
@@ -29,6 +29,19 @@ impl Stores {
         if !report.is_clean() {
             tracing::warn!(%report, "the oplog store repaired damaged data while opening");
         }
+        Ok(Stores {
+            oplog: Arc::new(oplog),
+            components: Arc::new(LocalComponentStore::open(&data_dir.join("components"))?),
+        })
+    }
+
+    /// The oplog in the PostgreSQL database at `url`
+    /// (`postgres://USER@HOST:PORT/DB`; the schema is created or migrated
+    /// on open, a newer one refused) with component files under
+    /// `data_dir`. Components are not shared through the database yet, so
+    /// several executors cannot serve the same workers with it yet.
+    pub async fn postgres(url: &str, data_dir: &Path) -> Result<Stores> {
+        let oplog = PostgresOplogStore::open(url).await?;
         Ok(Stores {
             oplog: Arc::new(oplog),
             components: Arc::new(LocalComponentStore::open(&data_dir.join("components"))?),

@@ -614,3 +614,50 @@ fn sigterm_stops_a_spinning_guest_and_its_invocation_resumes_at_the_next_start()
     assert_eq!(serve.ok(&["invoke", "spinner", "bump"]).trim(), "2");
     serve.terminate();
 }
+
+#[test]
+fn serve_on_a_postgres_store() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with(dir.path(), &["--store", &url], &[]);
+    let component = serve
+        .ok(&[
+            "component",
+            "add",
+            "--wasm",
+            reprise_test_components::COUNTER,
+        ])
+        .trim()
+        .to_owned();
+    serve.ok(&[
+        "worker",
+        "create",
+        "--component",
+        &component,
+        "--name",
+        "pg",
+    ]);
+    assert_eq!(serve.ok(&["invoke", "pg", "add", "5"]).trim(), "5");
+    serve.terminate();
+    let serve = Serve::start_with(dir.path(), &["--store", &url], &[]);
+    assert_eq!(serve.ok(&["invoke", "pg", "add", "1"]).trim(), "6");
+    serve.terminate();
+
+    // Only PostgreSQL URLs are accepted.
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+        .args(["--store", "mysql://somewhere/db"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("serve runs");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("only PostgreSQL"), "{err}");
+    drop(runtime);
+}

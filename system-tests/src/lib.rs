@@ -25,6 +25,7 @@
 mod echo;
 mod frames;
 mod greeter;
+pub mod postgres;
 mod proxy;
 pub mod rich;
 mod route_guide;

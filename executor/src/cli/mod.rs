@@ -107,6 +107,11 @@ pub struct ServeArgs {
     /// directory) or `memory` (nothing survives the process; for trials).
     #[arg(long, value_enum, default_value_t = OplogStoreKind::Sled)]
     pub oplog_store: OplogStoreKind,
+    /// Keep oplogs in this PostgreSQL database instead
+    /// (`postgres://USER@HOST:PORT/DB`); components stay in the data
+    /// directory.
+    #[arg(long, value_name = "URL", conflicts_with = "oplog_store")]
+    pub store: Option<String>,
     /// Require this bearer token on every admin API route but `/healthz`:
     /// the name of an environment variable holding it (at least 16
     /// characters). Clients send it from `REPRISE_ADMIN_TOKEN`.

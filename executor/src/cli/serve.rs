@@ -36,9 +36,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         worker_memory: args.worker_memory,
         memory_budget: args.memory_budget,
     };
-    let opened = match args.oplog_store {
-        OplogStoreKind::Sled => Stores::embedded(&args.data_dir),
-        OplogStoreKind::Memory => {
+    let opened = match (&args.store, args.oplog_store) {
+        (Some(url), _) => {
+            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                anyhow::bail!(
+                    "--store `{url}`: only PostgreSQL stores are supported \
+                     (postgres://USER@HOST:PORT/DB); leave --store out for the embedded sled store"
+                );
+            }
+            Stores::postgres(url, &args.data_dir).await
+        }
+        (None, OplogStoreKind::Sled) => Stores::embedded(&args.data_dir),
+        (None, OplogStoreKind::Memory) => {
             tracing::warn!("oplog store `memory`: workers do not survive this process");
             Stores::in_memory(&args.data_dir)
         }

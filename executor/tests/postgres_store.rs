@@ -1,0 +1,66 @@
+//! The executor on the PostgreSQL oplog store (a real, throwaway server):
+//! workers are created and invoked, and a new executor on the same database
+//! rebuilds them by replay; `serve --store` picks the store.
+
+use reprise_executor::{Executor, ExecutorConfig, Stores, WorkerConfig};
+use reprise_oplog::{ComponentId, WorkerId};
+use reprise_system_tests::postgres::shared;
+
+async fn call(executor: &Executor, id: &WorkerId, function: &str, params: &[&str]) -> String {
+    let params = params.iter().map(|p| p.to_string()).collect();
+    let mut results = executor
+        .invoke(id, function, params, None)
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"))
+        .unwrap_or_else(|trap| panic!("{function} trapped: {trap}"));
+    results.remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_on_postgres_survive_a_new_executor() {
+    let url = shared().create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let id = WorkerId::new("pg-counter").unwrap();
+    {
+        let stores = Stores::postgres(&url, dir.path())
+            .await
+            .expect("store opens");
+        let executor = Executor::with_stores(&config, stores).await.unwrap();
+        let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+        let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+        let component: ComponentId = info.id.parse().unwrap();
+        executor
+            .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            call(&executor, &id, "add", &["2"]).await;
+        }
+        assert_eq!(call(&executor, &id, "get", &[]).await, "6");
+    }
+    // Another executor on the same database (the first is gone): the worker
+    // is rebuilt from the oplog rows.
+    let stores = Stores::postgres(&url, dir.path())
+        .await
+        .expect("store opens");
+    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    assert_eq!(executor.list_workers().await.unwrap(), vec![id.clone()]);
+    assert_eq!(call(&executor, &id, "get", &[]).await, "6");
+    assert_eq!(call(&executor, &id, "add", &["1"]).await, "7");
+    let info = executor.worker_info(&id).await.unwrap();
+    assert_eq!(
+        info.invocations, 6,
+        "four recorded invocations replayed, two live"
+    );
+
+    // A database that does not exist is a clear error, not a panic.
+    let missing = url.rsplit_once('/').unwrap().0.to_owned() + "/no_such_database";
+    let err = Stores::postgres(&missing, dir.path())
+        .await
+        .expect_err("no such database");
+    assert!(err.to_string().contains("no_such_database"), "{err}");
+}
