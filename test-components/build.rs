@@ -25,6 +25,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("route-guide-client", "ROUTE_GUIDE_CLIENT"),
     ("interop-client", "INTEROP_CLIENT"),
     ("runaway", "RUNAWAY"),
+    ("quickstart-todo-client", "QUICKSTART_TODO_CLIENT"),
 ];
 
 /// Guests importing gRPC services: (crate, proto files under the shared
@@ -39,6 +40,9 @@ const GRPC_GUESTS: &[(&str, &[&str], Option<&str>)] = &[
     ),
     ("interop-client", &["grpc/testing/test.proto"], None),
 ];
+
+/// The quickstart's own proto, under `examples/quickstart/protos`.
+const QUICKSTART_PROTO: &str = "quickstart/todo/v1/todo.proto";
 
 /// Variables of the outer build that must not leak into the guest build.
 const SCRUBBED_ENV: &[&str] = &[
@@ -91,6 +95,16 @@ fn run() -> Result<(), String> {
             &guests.join(krate).join("wit/deps"),
         )?;
     }
+    // The quickstart's guest imports the quickstart's own proto, shipped in
+    // the repository (the tour must not need the shared corpus).
+    let quickstart = manifest_dir.join("../examples/quickstart/protos");
+    println!("cargo:rerun-if-changed={}", quickstart.display());
+    generate_wit(
+        &quickstart,
+        &[QUICKSTART_PROTO],
+        None,
+        &guests.join("quickstart-todo-client").join("wit/deps"),
+    )?;
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);

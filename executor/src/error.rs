@@ -37,6 +37,17 @@ pub enum Error {
     /// The uploaded bytes are not a valid WebAssembly component.
     #[error("invalid component: {0}")]
     InvalidComponent(String),
+    /// A stored component no longer reads back as it was stored: damage in
+    /// the component store, a server fault (not the caller's).
+    #[error("stored component {id} is damaged ({location}): {message}; upload it again")]
+    DamagedComponent {
+        /// The component.
+        id: ComponentId,
+        /// Where it is stored.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
     /// No component with this id has been uploaded.
     #[error("unknown component {0}")]
     UnknownComponent(ComponentId),

@@ -365,3 +365,48 @@ async fn bad_input_gets_clear_errors() {
     assert_eq!(one(&executor, &worker, "add", &["2"]).await, "2");
     let _ = Arc::clone(executor.oplog());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_component_is_a_server_fault_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = WorkerId::new("damaged").unwrap();
+    let component;
+    {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+        let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+        component = info.id.clone();
+        executor
+            .create_worker(
+                &info.id.parse().unwrap(),
+                Some(id.clone()),
+                WorkerConfig::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let file = dir.path().join("components").join(format!("{component}.wasm"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&file, bytes).unwrap();
+
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let err = executor
+        .invoke(&id, "get", vec![], None)
+        .await
+        .expect_err("the component cannot be loaded");
+    assert!(
+        matches!(err, reprise_executor::Error::DamagedComponent { .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(&file.display().to_string()) && message.contains("upload it again"),
+        "{message}"
+    );
+    assert_eq!(
+        reprise_executor::api::status_of(&err),
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+    );
+}

@@ -118,6 +118,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::Oplog(reprise_oplog::Error::InvalidId { .. }) => StatusCode::BAD_REQUEST,
         Error::Oplog(_)
         | Error::Io { .. }
+        | Error::DamagedComponent { .. }
         | Error::Divergence { .. }
         | Error::MalformedOplog { .. }
         | Error::CommitFailed { .. }

@@ -40,6 +40,14 @@ impl LocalComponentStore {
 
 #[async_trait]
 impl ComponentStore for LocalComponentStore {
+    fn location(&self, id: &ComponentId) -> String {
+        format!(
+            "{} (with {})",
+            self.wasm_path(id).display(),
+            self.deps_path(id).display()
+        )
+    }
+
     async fn put(&self, id: &ComponentId, component: &StoredComponent) -> Result<()> {
         // Dependencies first: a wasm file without them would be unreadable.
         write_durably(&self.deps_path(id), &component.dependencies_json)?;

@@ -35,6 +35,10 @@ pub trait ComponentStore: Send + Sync + std::fmt::Debug {
 
     /// The component stored under `id`, if any.
     async fn get(&self, id: &ComponentId) -> Result<Option<StoredComponent>>;
+
+    /// Where component `id` is kept, for messages about damage (a file
+    /// path, a table row).
+    fn location(&self, id: &ComponentId) -> String;
 }
 
 /// What the executor knows about a stored component, also served by the API.

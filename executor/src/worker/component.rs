@@ -120,20 +120,25 @@ impl ComponentCache {
             .get(id)
             .await?
             .ok_or(Error::UnknownComponent(*id))?;
+        let damaged = |message: String| Error::DamagedComponent {
+            id: *id,
+            location: self.store.location(id),
+            message,
+        };
         if content_id(&stored.wasm, &stored.dependencies_json) != *id {
-            return Err(Error::InvalidComponent(format!(
-                "the stored component {id} does not hash to its id: it was modified in the \
-                 component store"
-            )));
+            return Err(damaged(
+                "its bytes do not hash to its id: they were modified in the component store".into(),
+            ));
         }
-        let dependencies = serde_json::from_slice(&stored.dependencies_json).map_err(|e| {
-            Error::InvalidComponent(format!(
-                "the stored dependencies of component {id} are unreadable: {e}"
-            ))
-        })?;
-        let loaded = Arc::new(tokio::task::block_in_place(|| {
-            self.compile(*id, &stored.wasm, dependencies)
-        })?);
+        let dependencies = serde_json::from_slice(&stored.dependencies_json)
+            .map_err(|e| damaged(format!("its stored dependencies are unreadable: {e}")))?;
+        let loaded = Arc::new(
+            tokio::task::block_in_place(|| self.compile(*id, &stored.wasm, dependencies))
+                .map_err(|e| match e {
+                    Error::InvalidComponent(message) => damaged(message),
+                    other => other,
+                })?,
+        );
         self.insert(loaded.clone());
         Ok(loaded)
     }
