@@ -661,3 +661,35 @@ fn serve_on_a_postgres_store() {
     assert!(err.contains("only PostgreSQL"), "{err}");
     drop(runtime);
 }
+
+#[test]
+fn wit_is_generated_before_the_component_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let protos = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quickstart/protos");
+    let manifest = dir.path().join("app.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "components:\n  app:\n    wasm: not-built-yet.wasm\n    dependencies:\n      \
+             todo:\n        type: grpc\n        protos: [quickstart/todo/v1/todo.proto]\n        \
+             include: [{protos}]\n        endpoint: http://127.0.0.1:1\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("deps");
+    let output = Command::new(BIN)
+        .args(["wit", "--manifest"])
+        .arg(&manifest)
+        .args(["--component", "app", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let wit = std::fs::read_to_string(out.join("quickstart-todo/todo.wit")).unwrap();
+    assert!(wit.contains("package quickstart:todo@1.0.0"), "{wit}");
+    assert!(wit.contains("add-todo: func("), "{wit}");
+}

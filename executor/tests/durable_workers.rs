@@ -385,7 +385,10 @@ async fn a_damaged_stored_component_is_a_server_fault_naming_the_file() {
             .await
             .unwrap();
     }
-    let file = dir.path().join("components").join(format!("{component}.wasm"));
+    let file = dir
+        .path()
+        .join("components")
+        .join(format!("{component}.wasm"));
     let mut bytes = std::fs::read(&file).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;

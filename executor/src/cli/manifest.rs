@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use reprise_executor::deps::GrpcDependencyConfig;
 use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
-use reprise_manifest::{Component, GrpcDependency, Manifest};
+use reprise_manifest::{Component, GrpcDependency, Manifest, ParseOptions};
 
 /// Loads `manifest` and returns the wasm path of `component` and its gRPC
 /// dependencies, compiled.
@@ -44,7 +44,10 @@ fn find<'m>(manifest: &'m Manifest, component: &str) -> anyhow::Result<&'m Compo
 /// `worker-executor wit`: writes the WIT packages of every gRPC dependency
 /// of `component` under `out`, and lists the files written.
 pub fn write_wit(manifest: &Path, component: &str, out: &Path) -> anyhow::Result<()> {
-    let manifest = Manifest::load(manifest).map_err(|e| anyhow!("{e}"))?;
+    // The WIT is generated before the component is built: its wasm need not
+    // exist yet (missing protos are still reported, by the compiler).
+    let options = ParseOptions { check_files: false };
+    let manifest = Manifest::load_with(manifest, &options).map_err(|e| anyhow!("{e}"))?;
     let found = find(&manifest, component)?;
     let grpc: Vec<_> = found.grpc_dependencies().collect();
     if grpc.is_empty() {

@@ -133,11 +133,12 @@ impl ComponentCache {
         let dependencies = serde_json::from_slice(&stored.dependencies_json)
             .map_err(|e| damaged(format!("its stored dependencies are unreadable: {e}")))?;
         let loaded = Arc::new(
-            tokio::task::block_in_place(|| self.compile(*id, &stored.wasm, dependencies))
-                .map_err(|e| match e {
+            tokio::task::block_in_place(|| self.compile(*id, &stored.wasm, dependencies)).map_err(
+                |e| match e {
                     Error::InvalidComponent(message) => damaged(message),
                     other => other,
-                })?,
+                },
+            )?,
         );
         self.insert(loaded.clone());
         Ok(loaded)
