@@ -235,6 +235,23 @@ fn serve_and_drive_with_client_verbs() {
     server.terminate();
 }
 
+/// Runs `worker-executor wit` for `component` of `manifest` into `out`,
+/// asserting it succeeds.
+fn write_wit(manifest: &Path, component: &str, out: &Path) {
+    let output = Command::new(BIN)
+        .args(["wit", "--manifest"])
+        .arg(manifest)
+        .args(["--component", component, "-o"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn manifest_upload_and_wit() {
     let dir = tempfile::tempdir().unwrap();
@@ -277,23 +294,7 @@ fn manifest_upload_and_wit() {
     server.terminate();
 
     let out = dir.path().join("wit");
-    let output = Command::new(BIN)
-        .args([
-            "wit",
-            "--manifest",
-            manifest,
-            "--component",
-            "todo-client",
-            "-o",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    write_wit(Path::new(manifest), "todo-client", &out);
     let todo = std::fs::read_to_string(out.join("core-todo/todo.wit")).unwrap();
     assert!(todo.contains("package core:todo@1.0.0"), "{todo}");
     assert!(todo.contains("interface todo-service"), "{todo}");
@@ -677,18 +678,7 @@ fn wit_is_generated_before_the_component_is_built() {
     )
     .unwrap();
     let out = dir.path().join("deps");
-    let output = Command::new(BIN)
-        .args(["wit", "--manifest"])
-        .arg(&manifest)
-        .args(["--component", "app", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    write_wit(&manifest, "app", &out);
     let wit = std::fs::read_to_string(out.join("quickstart-todo/todo.wit")).unwrap();
     assert!(wit.contains("package quickstart:todo@1.0.0"), "{wit}");
     assert!(wit.contains("add-todo: func("), "{wit}");
