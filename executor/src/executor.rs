@@ -233,7 +233,16 @@ impl Executor {
         let create = OplogEntry::now(create_entry(component, &config));
         let epoch = Durable::create(&self.oplog, &self.committer, &id, create.clone()).await?;
         let next = OplogIndex::new(2)?;
-        let worker = self.start(&id, loaded, epoch, &create, next).await?;
+        let worker = match self.start(&id, loaded, epoch, &create, next).await {
+            Ok(worker) => worker,
+            Err(e @ Error::HostResources(_)) => {
+                // Not created after all: the caller is told to retry, and
+                // a retry must not find the worker half-made.
+                self.oplog.delete_worker(&id).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.workers.fill(&mut guard, worker);
         Ok(id)
     }

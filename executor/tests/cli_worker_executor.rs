@@ -26,11 +26,18 @@ impl Serve {
 
     /// Starts `serve` with extra arguments and environment variables.
     fn start_with(work_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
             .args(extra)
             .envs(env.iter().copied())
-            .current_dir(work_dir)
+            .current_dir(work_dir);
+        Self::spawn(command)
+    }
+
+    /// Starts a prepared `serve` command (e.g. under `prlimit`).
+    fn spawn(mut command: Command) -> Serve {
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -682,4 +689,98 @@ fn wit_is_generated_before_the_component_is_built() {
     let wit = std::fs::read_to_string(out.join("quickstart-todo/todo.wit")).unwrap();
     assert!(wit.contains("package quickstart:todo@1.0.0"), "{wit}");
     assert!(wit.contains("add-todo: func("), "{wit}");
+}
+
+#[test]
+fn running_out_of_address_space_is_a_503_and_leaves_workers_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    // 20 GiB of address space: room for a handful of instances (each
+    // reserves about 4 GiB for its linear memory), then the host runs out.
+    let mut command = Command::new("prlimit");
+    command
+        .arg(format!("--as={}", 20u64 << 30))
+        .args([
+            "--",
+            BIN,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "./data",
+        ])
+        .current_dir(dir.path());
+    let serve = Serve::spawn(command);
+    let component = serve
+        .ok(&[
+            "component",
+            "add",
+            "--wasm",
+            reprise_test_components::COUNTER,
+        ])
+        .trim()
+        .to_owned();
+    let mut created = Vec::new();
+    let mut refused = None;
+    for i in 0..12 {
+        let name = format!("w{i}");
+        let output = serve.run(&[
+            "worker",
+            "create",
+            "--component",
+            &component,
+            "--name",
+            &name,
+        ]);
+        if output.status.success() {
+            created.push(name);
+        } else {
+            refused = Some((name, String::from_utf8_lossy(&output.stderr).into_owned()));
+            break;
+        }
+    }
+    let (refused_name, message) = refused.expect("the address space ran out within 12 workers");
+    assert!(!created.is_empty(), "no worker fitted at all: {message}");
+    assert!(
+        message.contains("503") && message.contains("short of resources"),
+        "{message}"
+    );
+    // The refused creation left nothing behind: a retry is a clean create.
+    let gone = serve.fails(&["worker", "get", &refused_name]);
+    assert!(gone.contains("404"), "{gone}");
+    // Under pressure an invocation either runs or is refused with 503; it
+    // never fails the worker.
+    let first = serve.run(&["invoke", &created[0], "add", "1"]);
+    let under_pressure = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(
+        first.status.success() || under_pressure.contains("503"),
+        "{under_pressure}"
+    );
+    // Freeing one worker's share lets the others run and a new one fit.
+    serve.ok(&["worker", "delete", created.last().unwrap()]);
+    let survivors = &created[..created.len() - 1];
+    for name in survivors {
+        let info = serve.ok(&["worker", "get", name]);
+        assert!(!info.contains("failed"), "{name}: {info}");
+        serve.ok(&["invoke", name, "add", "1"]);
+    }
+    serve.ok(&[
+        "worker",
+        "create",
+        "--component",
+        &component,
+        "--name",
+        &refused_name,
+    ]);
+    serve.terminate();
+
+    // Without the limit, every worker replays without divergence.
+    let serve = Serve::start(dir.path());
+    for name in survivors {
+        let value = serve.ok(&["invoke", name, "get"]);
+        assert!(
+            value.trim() == "1" || value.trim() == "2",
+            "{name}: {value}"
+        );
+    }
+    serve.terminate();
 }

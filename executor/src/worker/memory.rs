@@ -122,11 +122,17 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+    /// The host could not grow the memory (no address space or mappings
+    /// left): a host condition, reported as such instead of letting the
+    /// guest see a failed `memory.grow` and trap, which would fail the
+    /// worker for a fault that is not its own.
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         self.budget.release(self.last_growth);
         self.held = self.held.saturating_sub(self.last_growth);
         self.last_growth = 0;
-        Ok(())
+        Err(wasmtime::Error::new(Error::HostResources(format!(
+            "the host could not grow a guest's memory: {error:#}"
+        ))))
     }
 
     fn table_growing(
@@ -169,8 +175,13 @@ mod tests {
         assert_eq!(budget.used(), 100);
         drop(a);
         assert_eq!(budget.used(), 50, "a dropped worker gives its memory back");
-        b.memory_grow_failed(wasmtime::Error::msg("os said no"))
-            .unwrap();
+        let err = b
+            .memory_grow_failed(wasmtime::Error::msg("os said no"))
+            .unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<Error>(),
+            Some(Error::HostResources(_))
+        ));
         assert_eq!(budget.used(), 0);
     }
 }

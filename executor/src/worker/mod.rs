@@ -227,7 +227,19 @@ impl Worker {
         store.limiter(|ctx| &mut ctx.memory);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(on_epoch_tick);
-        let instance = component.pre.instantiate_async(&mut store).await?;
+        let instance = component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| match Error::from(e) {
+                // A component that compiled and linked at upload fails to
+                // instantiate only for want of host resources (address
+                // space, memory maps) unless its own start code traps.
+                Error::Wasm(e) if e.downcast_ref::<wasmtime::Trap>().is_none() => {
+                    Error::HostResources(format!("cannot instantiate the worker: {e:#}"))
+                }
+                other => other,
+            })?;
         let mut worker = Worker {
             id,
             component,
@@ -693,10 +705,21 @@ impl Worker {
                     Err(stopped)
                 }
                 Ok(own) => Err(own),
-                Err(trap) => {
+                Err(trap) if trap.downcast_ref::<wasmtime::Trap>().is_some() => {
                     let message = format!("guest trapped in `{function}`: {trap:#}");
                     self.state = WorkerState::Failed(message.clone());
                     Ok(Err(message))
+                }
+                Err(fault) => {
+                    // Not the guest's doing (an instruction that traps) but
+                    // the host's: no memory for a stack or a mapping, say.
+                    // Nothing is journaled as the outcome and the worker is
+                    // not failed: the instance is rebuilt and the caller's
+                    // retry (or the next start) runs the invocation again.
+                    self.stale = true;
+                    Err(Error::HostResources(format!(
+                        "running `{function}` failed in the host: {fault:#}"
+                    )))
                 }
             },
         }
