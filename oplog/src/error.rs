@@ -127,6 +127,19 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The sled database files themselves are damaged: sled refuses to open
+    /// them. Nothing in the folder can be read through sled any more.
+    #[error(
+        "the oplog database in {} is damaged ({detail}) and cannot be opened; restore the \
+         folder from a backup, or move it aside to start with an empty oplog (its workers are \
+         then lost)", dir.display()
+    )]
+    DamagedDatabase {
+        /// The database folder.
+        dir: std::path::PathBuf,
+        /// What sled reported.
+        detail: String,
+    },
     /// The underlying sled database failed (I/O error, its own corruption, ...).
     #[error("oplog storage error: {0}")]
     Storage(#[from] sled::Error),

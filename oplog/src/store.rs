@@ -319,6 +319,10 @@ pub struct RecoveryReport {
     /// it wrote one) removed before opening it; nothing is lost by that, the
     /// database recovers from its log.
     pub torn_snapshots_removed: u64,
+    /// Commit watermark files that could not be read (path and why). Only
+    /// their workers lose the start-up loss check; the next commit of each
+    /// rewrites its file.
+    pub damaged_watermarks: Vec<String>,
 }
 
 impl RecoveryReport {
@@ -371,6 +375,13 @@ impl fmt::Display for RecoveryReport {
                 f,
                 "; {} malformed keys removed",
                 self.malformed_keys_removed
+            )?;
+        }
+        for damaged in &self.damaged_watermarks {
+            write!(
+                f,
+                "; commit watermark {damaged} is unreadable: that worker's loss check is \
+                 skipped this time and the next commit rewrites the file"
             )?;
         }
         if self.torn_snapshots_removed > 0 {

@@ -247,3 +247,65 @@ fn poll_to_completion<F: std::future::Future>(f: F) -> F::Output {
     }
     panic!("the future did not complete without a runtime");
 }
+
+#[tokio::test]
+async fn a_damaged_watermark_is_confined_to_its_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let workers = [wid("dmg-a"), wid("dmg-b")];
+    {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        for w in &workers {
+            let mut a = Appender::claim(&store, w).await;
+            a.append(&store, expected_log(2)).await.unwrap();
+            store.commit(w).await.unwrap();
+        }
+    }
+    let file = dir.path().join("watermarks").join("dmg-a");
+    assert!(file.is_file(), "the watermark lives at {}", file.display());
+    std::fs::write(&file, "2\u{0}garbage").unwrap();
+
+    // The store opens: the damaged file is named, its worker only loses the
+    // loss check, and both workers are served.
+    let store = SledOplogStore::open(dir.path()).expect("one damaged watermark stops nothing");
+    let report = store.recovery_report().clone();
+    assert_eq!(report.damaged_watermarks.len(), 1, "{report}");
+    assert!(report.to_string().contains("dmg-a"), "{report}");
+    for w in &workers {
+        assert_eq!(read_all(&store, w).await.unwrap(), expected_log(2));
+        store.claim(w).await.expect("served");
+    }
+    // The next commit rewrites the file.
+    let mut a = Appender::claim(&store, &workers[0]).await;
+    a.append(&store, vec![numbered_entry(3)]).await.unwrap();
+    store.commit(&workers[0]).await.unwrap();
+    assert_eq!(watermark(dir.path(), &workers[0]).as_deref(), Some("3"));
+}
+
+#[tokio::test]
+async fn a_damaged_database_file_is_named_with_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        let w = wid("dmg-db");
+        let mut a = Appender::claim(&store, &w).await;
+        a.append(&store, expected_log(50)).await.unwrap();
+        store.commit(&w).await.unwrap();
+    }
+    // sled's configuration file carries a checksum: one flipped bit makes
+    // sled refuse the whole folder.
+    let conf = dir.path().join("conf");
+    let mut bytes = std::fs::read(&conf).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&conf, bytes).unwrap();
+    let err = SledOplogStore::open(dir.path()).expect_err("damaged files are refused");
+    let message = err.to_string();
+    assert!(
+        matches!(err, reprise_oplog::Error::DamagedDatabase { .. }),
+        "{err:?}"
+    );
+    assert!(
+        message.contains(&dir.path().display().to_string())
+            && message.contains("restore the folder from a backup"),
+        "{message}"
+    );
+}

@@ -164,7 +164,14 @@ impl SledOplogStore {
             db.flush()?;
         }
         let marks = match &watermarks {
-            Some(w) => w.all()?,
+            Some(w) => {
+                let (marks, damaged) = w.all()?;
+                for file in &damaged {
+                    tracing::warn!(file, "oplog: an unreadable commit watermark is skipped");
+                }
+                report.damaged_watermarks = damaged;
+                marks
+            }
             None => Vec::new(),
         };
         report.lost_committed = lost_committed(&last, &marks);
@@ -325,6 +332,23 @@ fn open_db(dir: &Path) -> Result<sled::Db> {
                 }
                 attempt += 1;
                 std::thread::sleep(PAUSE);
+            }
+            Err(sled::Error::Corruption { at, .. }) => {
+                return Err(Error::DamagedDatabase {
+                    dir: dir.to_owned(),
+                    detail: match at {
+                        Some(at) => format!("damaged data at {at:?}"),
+                        None => "damaged data (sled cannot say where)".to_owned(),
+                    },
+                });
+            }
+            // A settings file that fails its checksum reads as "created by
+            // an old version": misleading, the file is damaged.
+            Err(sled::Error::Unsupported(message)) if message.contains("earlier than") => {
+                return Err(Error::DamagedDatabase {
+                    dir: dir.to_owned(),
+                    detail: "its settings file `conf` failed its checksum".to_owned(),
+                });
             }
             Err(e) => return Err(e.into()),
         }

@@ -24,6 +24,9 @@ use crate::ids::WorkerId;
 /// Ends the name of a watermark being written; `~` is not allowed in worker ids.
 const TMP_SUFFIX: &str = "~tmp";
 
+/// A worker and its watermark.
+pub(crate) type Mark = (WorkerId, u64);
+
 /// An I/O error of the watermark folder, naming what was done to which path.
 fn io_error(what: &str, path: &Path, source: std::io::Error) -> Error {
     Error::Io {
@@ -113,16 +116,21 @@ impl Watermarks {
         Ok(out)
     }
 
-    /// Every recorded watermark, sorted by worker.
-    pub(crate) fn all(&self) -> Result<Vec<(WorkerId, u64)>> {
+    /// Every readable watermark, sorted by worker, and the files that could
+    /// not be read (each named with why): damage to one worker's file must
+    /// not stop the store from opening for every other worker.
+    pub(crate) fn all(&self) -> Result<(Vec<Mark>, Vec<String>)> {
         let mut out = Vec::new();
+        let mut damaged = Vec::new();
         for worker in self.workers()? {
-            // A file removed meanwhile is simply skipped.
-            if let Some(mark) = self.get(&worker)? {
-                out.push((worker, mark));
+            match self.get(&worker) {
+                Ok(Some(mark)) => out.push((worker, mark)),
+                // A file removed meanwhile is simply skipped.
+                Ok(None) => {}
+                Err(e) => damaged.push(e.to_string()),
             }
         }
-        Ok(out)
+        Ok((out, damaged))
     }
 }
 
@@ -144,11 +152,17 @@ mod tests {
         marks.record(&w, 9).unwrap();
         assert_eq!(marks.get(&w).unwrap(), Some(9));
         assert_eq!(marks.workers().unwrap(), vec![w.clone()]);
-        assert_eq!(marks.all().unwrap(), vec![(w.clone(), 9)]);
+        assert_eq!(marks.all().unwrap(), (vec![(w.clone(), 9)], Vec::new()));
+        marks.record(&wid("w-2"), 3).unwrap();
         std::fs::write(dir.path().join("w-1"), "garbage").unwrap();
         let err = marks.get(&w).unwrap_err().to_string();
         assert!(err.contains("parsing the watermark"), "{err}");
-        assert!(marks.all().is_err(), "an unreadable watermark is an error");
+        // The damage is confined to its worker: the others still read.
+        let (readable, damaged) = marks.all().unwrap();
+        assert_eq!(readable, vec![(wid("w-2"), 3)]);
+        assert_eq!(damaged.len(), 1);
+        assert!(damaged[0].contains("w-1"), "{damaged:?}");
+        marks.remove(&wid("w-2")).unwrap();
         marks.remove(&w).unwrap();
         assert_eq!(marks.get(&w).unwrap(), None);
         marks.remove(&w).unwrap();
