@@ -784,3 +784,95 @@ fn running_out_of_address_space_is_a_503_and_leaves_workers_healthy() {
     }
     serve.terminate();
 }
+
+/// A small tmpfs mounted for one test (CI runs as root), unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a {size} tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_503_and_the_executor_keeps_answering() {
+    let disk = SmallDisk::mount("24m");
+    let serve = Serve::start(disk.dir.path());
+    let component = serve
+        .ok(&[
+            "component",
+            "add",
+            "--wasm",
+            reprise_test_components::COUNTER,
+        ])
+        .trim()
+        .to_owned();
+    serve.ok(&["worker", "create", "--component", &component, "--name", "w"]);
+    assert_eq!(serve.ok(&["invoke", "w", "add", "1"]).trim(), "1");
+
+    // Fill the disk (bounded: the file system has 24 MiB).
+    let filler = disk.dir.path().join("filler");
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 << 10];
+        for _ in 0..1024 {
+            if file.write_all(&block).is_err() {
+                break;
+            }
+        }
+        let _ = file.sync_all();
+    }
+    // Invocations are refused with 503 saying what to do; nothing hangs.
+    let mut refused = None;
+    let mut acknowledged = 1;
+    for _ in 0..20 {
+        let output = serve.run(&["invoke", "w", "add", "1"]);
+        if !output.status.success() {
+            refused = Some(String::from_utf8_lossy(&output.stderr).into_owned());
+            break;
+        }
+        acknowledged += 1;
+    }
+    let refused = refused.expect("a write fails once the disk is full");
+    assert!(
+        refused.contains("503") && refused.contains("disk holding the oplog is full"),
+        "{refused}"
+    );
+    let health = serve.ok(&["worker", "list"]);
+    assert!(health.contains('w'), "{health}");
+
+    // Space freed and the executor restarted: the worker is back, with every
+    // acknowledged invocation.
+    std::fs::remove_file(&filler).unwrap();
+    drop(serve);
+    let serve = Serve::start(disk.dir.path());
+    let value: u64 = serve.ok(&["invoke", "w", "get"]).trim().parse().unwrap();
+    assert!(
+        value >= acknowledged,
+        "an acknowledged invocation was lost: {value} < {acknowledged}"
+    );
+    serve.ok(&["invoke", "w", "add", "1"]);
+    serve.terminate();
+}

@@ -376,6 +376,16 @@ impl fmt::Display for Corruption {
 }
 
 impl Error {
+    /// True if the store failed because its disk is full.
+    pub fn is_storage_full(&self) -> bool {
+        let io = match self {
+            Error::Storage(sled::Error::Io(e)) => Some(e),
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        };
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
+    }
+
     /// True if this error reports damaged or missing stored data (as opposed to
     /// bad input or an I/O failure).
     pub fn is_corruption(&self) -> bool {

@@ -92,6 +92,15 @@ impl Committer {
             drop(leader);
             match answered {
                 Some(Ok(())) => return Ok(()),
+                Some(Err(error)) if error.is_storage_full() => {
+                    // A host condition, not a fault of the worker or the
+                    // caller: a 503 that says what to do.
+                    return Err(Error::HostResources(format!(
+                        "the disk holding the oplog is full ({error}); free space on it, then \
+                         restart the executor (the embedded store does not take writes again \
+                         after a failed one until it is reopened)"
+                    )));
+                }
                 Some(Err(error)) => {
                     return Err(Error::CommitFailed {
                         worker: worker.clone(),
