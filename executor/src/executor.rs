@@ -103,6 +103,13 @@ pub struct ExecutorStats {
     pub replayed_calls: u64,
 }
 
+/// What the executor reaches of a worker without waiting for its lock.
+#[derive(Debug, Clone, Default)]
+struct WorkerHandle {
+    stop: StopSignal,
+    completed: Arc<std::sync::atomic::AtomicU64>,
+}
+
 /// The worker executor.
 pub struct Executor {
     engine: Engine,
@@ -112,9 +119,9 @@ pub struct Executor {
     workers: WorkerSlots,
     ticker: tokio::task::JoinHandle<()>,
     interrupted: std::sync::Mutex<HashSet<WorkerId>>,
-    /// Per worker, the signal that stops its running invocation without
-    /// waiting for its lock.
-    stops: std::sync::Mutex<HashMap<WorkerId, StopSignal>>,
+    /// Per worker, what is reached without waiting for its lock: the signal
+    /// that stops its running invocation, and its completed invocations.
+    handles: std::sync::Mutex<HashMap<WorkerId, WorkerHandle>>,
     time_budget: Duration,
     worker_memory: usize,
     memory_budget: Arc<MemoryBudget>,
@@ -173,7 +180,7 @@ impl Executor {
             workers: WorkerSlots::default(),
             ticker,
             interrupted: std::sync::Mutex::new(HashSet::new()),
-            stops: std::sync::Mutex::new(HashMap::new()),
+            handles: std::sync::Mutex::new(HashMap::new()),
             time_budget: config.time_budget,
             worker_memory: config.worker_memory,
             memory_budget: MemoryBudget::new(config.memory_budget),
@@ -264,30 +271,37 @@ impl Executor {
             time_budget: self.time_budget,
             worker_memory: self.worker_memory,
             memory_budget: self.memory_budget.clone(),
+            completed: self.handle(id).completed,
         };
         Worker::start(id.clone(), component, env, create, next).await
     }
 
-    /// The stop signal of worker `id`.
-    fn stop_signal(&self, id: &WorkerId) -> StopSignal {
-        self.stops
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// What is reached of worker `id` without its lock.
+    fn handle(&self, id: &WorkerId) -> WorkerHandle {
+        self.handles()
             .entry(id.clone())
             .or_default()
             .clone()
+    }
+
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, WorkerHandle>> {
+        // Entries are inserted and removed whole: a poisoned map is consistent.
+        self.handles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The stop signal of worker `id`.
+    fn stop_signal(&self, id: &WorkerId) -> StopSignal {
+        self.handle(id).stop
     }
 
     /// Stops every running invocation at its next epoch tick, without
     /// journaling anything: the next start finishes them from the oplog.
     /// For a shutdown whose grace period ran out.
     pub fn stop_all_for_shutdown(&self) {
-        let stops = self
-            .stops
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for signal in stops.values() {
-            signal.request(StopReason::Shutdown);
+        for handle in self.handles().values() {
+            handle.stop.request(StopReason::Shutdown);
         }
     }
 
@@ -440,8 +454,13 @@ impl Executor {
         outcome
     }
 
-    /// What the API reports about worker `id`.
+    /// What the API reports about worker `id`. A worker busy with an
+    /// invocation (or being loaded) is reported as running at once, from
+    /// its oplog, instead of waiting for it.
     pub async fn worker_info(&self, id: &WorkerId) -> Result<WorkerInfo> {
+        if let Some(info) = self.busy_info(id).await? {
+            return Ok(info);
+        }
         let worker = self.worker(id).await?;
         let oplog_length = self
             .oplog
@@ -456,6 +475,28 @@ impl Executor {
             invocations: worker.invocations(),
             oplog_length,
         })
+    }
+
+    async fn busy_info(&self, id: &WorkerId) -> Result<Option<WorkerInfo>> {
+        let busy = self
+            .workers
+            .existing(id)
+            .is_some_and(|slot| slot.try_lock().is_err());
+        if !busy {
+            return Ok(None);
+        }
+        let Some(last) = self.oplog.last_index(id).await? else {
+            return Err(Error::UnknownWorker(id.clone()));
+        };
+        let create = self.oplog.read(id, OplogIndex::FIRST, 1).await?;
+        let (component_id, _) = parse_create(id, create.first())?;
+        Ok(Some(WorkerInfo {
+            id: id.to_string(),
+            component_id: component_id.to_string(),
+            state: WorkerState::Running,
+            invocations: self.handle(id).completed.load(Ordering::Relaxed),
+            oplog_length: last.get(),
+        }))
     }
 
     /// How many imported calls replay answered from the oplog for worker `id`.
@@ -487,10 +528,7 @@ impl Executor {
         signal.clear();
         let existed = existed?;
         self.interrupted_set().remove(id);
-        self.stops
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(id);
+        self.handles().remove(id);
         self.workers.delete(id, guard);
         Ok(existed)
     }

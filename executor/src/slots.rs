@@ -56,6 +56,11 @@ impl WorkerSlots {
             .clone()
     }
 
+    /// The slot of `id` if it has one (never inserts).
+    pub fn existing(&self, id: &WorkerId) -> Option<Slot> {
+        self.table().get(id).cloned()
+    }
+
     /// Locks the slot of `id` (waiting only for that worker).
     pub async fn lock(&self, id: &WorkerId) -> OwnedMutexGuard<SlotState> {
         self.entry(id).lock_owned().await

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
+use reprise_executor::{Executor, ExecutorConfig, WorkerConfig, WorkerState};
 use reprise_oplog::{ComponentId, WorkerId};
 
 async fn open(dir: &tempfile::TempDir) -> Arc<Executor> {
@@ -133,6 +133,15 @@ async fn interrupt_and_delete_do_not_wait_for_a_spinning_guest() {
 
     let spinning = spin(&executor, &id, hour);
     tokio::time::sleep(Duration::from_millis(200)).await;
+    // Inspecting it does not wait for it either.
+    let started = Instant::now();
+    let info = executor.worker_info(&id).await.expect("GET answers");
+    assert_eq!(info.state, WorkerState::Running);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "GET waited {:?}",
+        started.elapsed()
+    );
     let started = Instant::now();
     assert!(executor.interrupt(&id).await.expect("interrupt answers"));
     assert!(

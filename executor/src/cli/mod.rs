@@ -148,20 +148,25 @@ pub struct ServeArgs {
     pub insecure: bool,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    reprise_manifest::parse_duration(text).map_err(|e| e.to_string())
+/// A command-line value that does not parse, with why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadValue(String);
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, BadValue> {
+    reprise_manifest::parse_duration(text).map_err(|e| BadValue(e.to_string()))
 }
 
-fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, BadValue> {
     match parse_duration(text)? {
-        d if d.is_zero() => Err("must be more than zero".to_owned()),
+        d if d.is_zero() => Err(BadValue("must be more than zero".to_owned())),
         d => Ok(d),
     }
 }
 
 /// Parses a byte size: a number with an optional `KiB`, `MiB` or `GiB`
 /// suffix (`512MiB`); at least 1 MiB.
-fn parse_size(text: &str) -> Result<usize, String> {
+fn parse_size(text: &str) -> Result<usize, BadValue> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !c.is_ascii_digit())
@@ -169,25 +174,25 @@ fn parse_size(text: &str) -> Result<usize, String> {
     let (digits, unit) = trimmed.split_at(split);
     let number: usize = digits
         .parse()
-        .map_err(|_| format!("`{text}` is not a size such as 512MiB or 2GiB"))?;
+        .map_err(|_| BadValue(format!("`{text}` is not a size such as 512MiB or 2GiB")))?;
     let shift = match unit.trim() {
         "" | "B" => 0,
         "KiB" => 10,
         "MiB" => 20,
         "GiB" => 30,
         other => {
-            return Err(format!(
+            return Err(BadValue(format!(
                 "unknown unit `{other}` in `{text}`; use KiB, MiB or GiB"
-            ));
+            )));
         }
     };
     let bytes = number
         .checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))?;
+        .ok_or_else(|| BadValue(format!("`{text}` is too large")))?;
     if bytes < 1 << 20 {
-        return Err(format!(
+        return Err(BadValue(format!(
             "`{text}` is less than the smallest accepted size, 1MiB"
-        ));
+        )));
     }
     Ok(bytes)
 }

@@ -13,6 +13,7 @@ pub mod memory;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reprise_oplog::{
@@ -66,6 +67,9 @@ pub struct WorkerEnv {
     pub worker_memory: usize,
     /// The executor-wide budget of guest memory.
     pub memory_budget: Arc<MemoryBudget>,
+    /// Where the worker publishes how many invocations it completed, so it
+    /// can be reported while it is busy.
+    pub completed: Arc<AtomicU64>,
 }
 
 impl GrpcView for WorkerCtx {
@@ -104,6 +108,9 @@ pub type InvocationOutcome = std::result::Result<Vec<Val>, String>;
 pub enum WorkerState {
     /// Ready for invocations.
     Idle,
+    /// Running an invocation (or being loaded) right now: reported without
+    /// waiting for it; never the state a worker is left in.
+    Running,
     /// Failed for good (replay divergence); needs operator action.
     Failed(String),
 }
@@ -135,6 +142,7 @@ pub struct Worker {
     time_budget: Duration,
     worker_memory: usize,
     memory_budget: Arc<MemoryBudget>,
+    published: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -254,6 +262,7 @@ impl Worker {
             time_budget: env.time_budget,
             worker_memory: env.worker_memory,
             memory_budget: env.memory_budget,
+            published: env.completed,
         };
         worker.replay().await?;
         Ok(worker)
@@ -277,6 +286,7 @@ impl Worker {
             time_budget: self.time_budget,
             worker_memory: self.worker_memory,
             memory_budget: self.memory_budget.clone(),
+            completed: self.published.clone(),
         };
         let component = self.component.clone();
         *self = Worker::start(self.id.clone(), component, env, &create, next).await?;
@@ -400,7 +410,7 @@ impl Worker {
                     }));
                 }
                 self.remember(key, function, outcome);
-                self.invocations += 1;
+                self.count_invocation();
                 Ok(())
             }
             Some(other) => Err(self.fail(Error::Divergence {
@@ -450,7 +460,7 @@ impl Worker {
             }
         };
         self.remember(key, function, Err(message));
-        self.invocations += 1;
+        self.count_invocation();
         Ok(())
     }
 
@@ -480,6 +490,11 @@ impl Worker {
         let outcome: InvocationOutcome = Err(message);
         self.complete(function, key, outcome.clone()).await?;
         Ok(outcome)
+    }
+
+    fn count_invocation(&mut self) {
+        self.invocations += 1;
+        self.published.store(self.invocations, Ordering::Relaxed);
     }
 
     /// Marks the worker failed for good (it refuses further invocations).
@@ -512,7 +527,7 @@ impl Worker {
                 worker: self.id.clone(),
                 message: message.clone(),
             }),
-            WorkerState::Idle => Ok(()),
+            WorkerState::Idle | WorkerState::Running => Ok(()),
         }
     }
 
@@ -628,7 +643,7 @@ impl Worker {
             .commit_entry(EntryKind::ExportedFunctionCompleted { result })
             .await?;
         self.remember(key, function, outcome);
-        self.invocations += 1;
+        self.count_invocation();
         Ok(())
     }
 
