@@ -278,10 +278,7 @@ impl Executor {
 
     /// What is reached of worker `id` without its lock.
     fn handle(&self, id: &WorkerId) -> WorkerHandle {
-        self.handles()
-            .entry(id.clone())
-            .or_default()
-            .clone()
+        self.handles().entry(id.clone()).or_default().clone()
     }
 
     fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, WorkerHandle>> {

@@ -27,6 +27,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Why the throwaway server could not be set up or driven.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PgError(String);
+
+impl From<String> for PgError {
+    fn from(message: String) -> Self {
+        PgError(message)
+    }
+}
+
+impl From<&str> for PgError {
+    fn from(message: &str) -> Self {
+        PgError(message.to_owned())
+    }
+}
+
 /// The superuser `initdb` creates.
 pub const SUPERUSER: &str = "reprise";
 
@@ -59,7 +76,7 @@ pub fn shared() -> &'static PgServer {
 
 impl PgServer {
     /// Creates and starts a server (see the module docs).
-    pub fn start() -> Result<PgServer, String> {
+    pub fn start() -> Result<PgServer, PgError> {
         let bindir = find_bindir()?;
         let run_as = if running_as_root()? {
             Some(server_user()?)
@@ -69,7 +86,7 @@ impl PgServer {
         let root = tempfile::Builder::new()
             .prefix("reprise-pg-")
             .tempdir()
-            .map_err(|e| format!("creating a temporary directory: {e}"))?
+            .map_err(|e| PgError::from(format!("creating a temporary directory: {e}")))?
             .keep();
         let mut server = PgServer {
             data: root.join("data"),
@@ -87,12 +104,12 @@ impl PgServer {
                 .arg(format!("{user}:"))
                 .arg(&server.root)
                 .status()
-                .map_err(|e| format!("running chown: {e}"))?;
+                .map_err(|e| PgError::from(format!("running chown: {e}")))?;
             if !status.success() {
-                return Err(format!(
+                return Err(PgError(format!(
                     "chown {user}: {} failed ({status})",
                     server.root.display()
-                ));
+                )));
             }
         }
         let initdb = server
@@ -102,19 +119,19 @@ impl PgServer {
             .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8"])
             .args(["--locale=C", "--no-sync"])
             .output()
-            .map_err(|e| format!("running initdb: {e}"))?;
+            .map_err(|e| PgError::from(format!("running initdb: {e}")))?;
         if !initdb.status.success() {
-            return Err(format!(
+            return Err(PgError(format!(
                 "initdb -D {} failed ({}): {}{}",
                 server.data.display(),
                 initdb.status,
                 String::from_utf8_lossy(&initdb.stdout),
                 String::from_utf8_lossy(&initdb.stderr)
-            ));
+            )));
         }
         // A port that was free a moment ago can be taken by the time the
         // server binds it: try a few.
-        let mut last_error = String::new();
+        let mut last_error = PgError(String::new());
         for _ in 0..3 {
             server.port = free_port()?;
             match server.pg_ctl_start() {
@@ -165,16 +182,16 @@ impl PgServer {
 
     /// Stops the server the hard way (`-m immediate`: no checkpoint, the
     /// next start runs crash recovery from the WAL), as a crash would.
-    pub fn crash(&self) -> Result<(), String> {
+    pub fn crash(&self) -> Result<(), PgError> {
         self.pg_ctl(&["stop", "-m", "immediate"])
     }
 
     /// Starts the server again after [`crash`](Self::crash), on the same port.
-    pub fn restart(&self) -> Result<(), String> {
+    pub fn restart(&self) -> Result<(), PgError> {
         self.pg_ctl_start()
     }
 
-    fn pg_ctl_start(&self) -> Result<(), String> {
+    fn pg_ctl_start(&self) -> Result<(), PgError> {
         let options = format!(
             "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
              -c max_connections=300 -c shared_buffers=32MB",
@@ -183,12 +200,12 @@ impl PgServer {
         );
         let log = self.root.join("server.log");
         self.pg_ctl(&["start", "-l", &log.display().to_string(), "-o", &options])
-            .map_err(|e| format!("{e}\n--- server log ---\n{}", tail(&log)))?;
+            .map_err(|e| PgError::from(format!("{e}\n--- server log ---\n{}", tail(&log))))?;
         self.wait_accepting()
     }
 
     /// `pg_ctl -D <data> -w -t <timeout> <args>`.
-    fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), PgError> {
         let timeout = SERVER_TIMEOUT_SECS.to_string();
         let out = self
             .command("pg_ctl")
@@ -197,21 +214,21 @@ impl PgServer {
             .args(["-w", "-t", &timeout])
             .args(args)
             .output()
-            .map_err(|e| format!("running pg_ctl: {e}"))?;
+            .map_err(|e| PgError::from(format!("running pg_ctl: {e}")))?;
         if !out.status.success() {
-            return Err(format!(
+            return Err(PgError(format!(
                 "pg_ctl {} failed ({}): {}{}",
                 args.join(" "),
                 out.status,
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
-            ));
+            )));
         }
         Ok(())
     }
 
     /// Waits (bounded) until `pg_isready` says the server accepts connections.
-    fn wait_accepting(&self) -> Result<(), String> {
+    fn wait_accepting(&self) -> Result<(), PgError> {
         let deadline = Instant::now() + Duration::from_secs(SERVER_TIMEOUT_SECS);
         let port = self.port.to_string();
         loop {
@@ -230,16 +247,16 @@ impl PgServer {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
-                .map_err(|e| format!("running pg_isready: {e}"))?;
+                .map_err(|e| PgError::from(format!("running pg_isready: {e}")))?;
             if ready.success() {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!(
+                return Err(PgError(format!(
                     "the server on 127.0.0.1:{port} did not accept connections within \
                      {SERVER_TIMEOUT_SECS} s\n--- server log ---\n{}",
                     tail(&self.root.join("server.log"))
-                ));
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -259,7 +276,7 @@ impl PgServer {
     }
 
     /// Starts the watchdog (see the module docs).
-    fn watch(&mut self) -> Result<(), String> {
+    fn watch(&mut self) -> Result<(), PgError> {
         let stop = self.command("pg_ctl");
         let mut argv: Vec<String> = vec![stop.get_program().to_string_lossy().into_owned()];
         argv.extend(stop.get_args().map(|a| a.to_string_lossy().into_owned()));
@@ -277,7 +294,7 @@ impl PgServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("starting the server's watchdog: {e}"))?;
+            .map_err(|e| PgError::from(format!("starting the server's watchdog: {e}")))?;
         *self.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
         Ok(())
     }
@@ -311,14 +328,17 @@ impl Drop for PgServer {
 /// Where `initdb`, `pg_ctl` and `pg_isready` are: `$REPRISE_PG_BINDIR`,
 /// `pg_config --bindir`, the newest `/usr/lib/postgresql/*/bin`, or the
 /// directory `initdb` on the PATH links to.
-fn find_bindir() -> Result<PathBuf, String> {
+fn find_bindir() -> Result<PathBuf, PgError> {
     let has_initdb = |dir: &Path| dir.join("initdb").is_file();
     if let Some(dir) = std::env::var_os("REPRISE_PG_BINDIR") {
         let dir = PathBuf::from(dir);
         return if has_initdb(&dir) {
             Ok(dir)
         } else {
-            Err(format!("REPRISE_PG_BINDIR={} has no initdb", dir.display()))
+            Err(PgError(format!(
+                "REPRISE_PG_BINDIR={} has no initdb",
+                dir.display()
+            )))
         };
     }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
@@ -359,22 +379,22 @@ fn find_bindir() -> Result<PathBuf, String> {
     )
 }
 
-fn running_as_root() -> Result<bool, String> {
+fn running_as_root() -> Result<bool, PgError> {
     let out = Command::new("id")
         .arg("-u")
         .output()
-        .map_err(|e| format!("running id -u: {e}"))?;
+        .map_err(|e| PgError::from(format!("running id -u: {e}")))?;
     Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 /// The unprivileged user to run the server as when we are root.
-fn server_user() -> Result<String, String> {
+fn server_user() -> Result<String, PgError> {
     let ok = Command::new("id")
         .args(["-u", "postgres"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map_err(|e| format!("running id: {e}"))?
+        .map_err(|e| PgError::from(format!("running id: {e}")))?
         .success();
     if ok {
         Ok("postgres".into())
@@ -387,13 +407,13 @@ fn server_user() -> Result<String, String> {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+fn free_port() -> Result<u16, PgError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| format!("finding a free port: {e}"))?;
+        .map_err(|e| PgError::from(format!("finding a free port: {e}")))?;
     listener
         .local_addr()
         .map(|a| a.port())
-        .map_err(|e| format!("finding a free port: {e}"))
+        .map_err(|e| PgError::from(format!("finding a free port: {e}")))
 }
 
 /// The last 4 KiB of a log file, for error messages.
