@@ -312,6 +312,7 @@ fn interop_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         wit_namespace: None,
         wit_version: None,
         retry: None,
+        compression: None,
     })
 }
 

@@ -34,6 +34,7 @@ fn dependency(
         wit_namespace: namespace.map(str::to_owned),
         wit_version: None,
         retry: None,
+        compression: None,
     }
 }
 
@@ -402,6 +403,7 @@ service TodoService {
         wit_namespace: None,
         wit_version: None,
         retry: None,
+        compression: None,
     };
     let executor = open(&dir).await;
     let err = executor
@@ -444,6 +446,7 @@ service RouteGuide {{
         wit_namespace: Some("example".into()),
         wit_version: None,
         retry: None,
+        compression: None,
     }
 }
 

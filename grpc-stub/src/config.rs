@@ -38,6 +38,18 @@ pub struct GrpcDependencyConfig {
     /// this executor performs no retries, unless it allows one attempt only).
     #[serde(default)]
     pub retry: Option<RetryConfig>,
+    /// How requests are compressed (`None`: not at all). Compressed
+    /// responses are accepted whatever this says.
+    #[serde(default)]
+    pub compression: Option<Compression>,
+}
+
+/// A compression of gRPC messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compression {
+    /// `grpc-encoding: gzip`.
+    Gzip,
 }
 
 /// How failed call attempts are retried, as the manifest gives it.
@@ -209,6 +221,7 @@ mod tests {
             wit_namespace: None,
             wit_version: None,
             retry: None,
+            compression: None,
         };
         let json = serde_json::to_string(&dep).unwrap();
         assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");

@@ -651,3 +651,63 @@ async fn route_guide_all_four_kinds() {
     assert_eq!(bounded(chat.next()).await.expect("clean end"), None);
     assert_eq!(server.calls("RouteChat"), 1);
 }
+
+#[tokio::test]
+async fn compressed_responses_are_accepted_and_requests_compressed_on_request() {
+    use reprise_grpc_stub::config::Compression;
+    let say_hello = method("example.Greeter", "SayHello");
+    let reply_of = |message: &prost_reflect::DynamicMessage| {
+        typed::<reprise_system_tests::proto::example::HelloReply>(message).message
+    };
+
+    // A server that compresses its responses: a default client reads them.
+    let compressing = reprise_system_tests::spawn_compressing_greeter_server(false)
+        .await
+        .expect("server");
+    let plain = GrpcClient::new(&compressing.endpoint(), ClientConfig::default()).expect("client");
+    let response = plain
+        .unary(&say_hello, hello("gz"), &CallOptions::new())
+        .await
+        .expect("compressed response decoded");
+    assert_eq!(reply_of(&response.message), "Hello, gz!");
+    let sent = compressing.state.metadata("SayHello");
+    assert_eq!(
+        sent[0].get("grpc-encoding"),
+        None,
+        "sent uncompressed by default"
+    );
+    assert!(
+        sent[0]
+            .get("grpc-accept-encoding")
+            .is_some_and(|v| v.contains("gzip")),
+        "gzip is advertised: {:?}",
+        sent[0].get("grpc-accept-encoding")
+    );
+
+    // A server that requires compressed requests: refused without, served
+    // with `compression: gzip`.
+    let strict = reprise_system_tests::spawn_compressing_greeter_server(true)
+        .await
+        .expect("server");
+    let plain = GrpcClient::new(&strict.endpoint(), ClientConfig::default()).expect("client");
+    let err = plain
+        .unary(&say_hello, hello("gz"), &CallOptions::new())
+        .await
+        .expect_err("uncompressed is refused");
+    assert_eq!(err.code, Code::FailedPrecondition, "{err}");
+    let config = ClientConfig {
+        compression: Some(Compression::Gzip),
+        ..ClientConfig::default()
+    };
+    let gzip = GrpcClient::new(&strict.endpoint(), config).expect("client");
+    let response = gzip
+        .unary(&say_hello, hello("gz"), &CallOptions::new())
+        .await
+        .expect("compressed request served");
+    assert_eq!(reply_of(&response.message), "Hello, gz!");
+    let sent = strict.state.metadata("SayHello");
+    assert_eq!(
+        sent.last().and_then(|m| m.get("grpc-encoding")),
+        Some("gzip")
+    );
+}

@@ -77,6 +77,7 @@ impl GrpcDependency {
             wit_namespace: self.wit.namespace.as_ref().map(|n| n.as_str().to_owned()),
             wit_version: self.wit.version.as_ref().map(ToString::to_string),
             retry: self.retry_declared.then(|| retry_config(&self.retry)),
+            compression: self.compression,
         })
     }
 

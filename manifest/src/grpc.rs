@@ -6,6 +6,8 @@
 use std::path::{Component as PathComponent, Path, PathBuf};
 use std::time::Duration;
 
+use reprise_grpc_stub::config::Compression;
+
 use crate::auth::{self, Auth};
 use crate::duration;
 use crate::endpoint::Endpoint;
@@ -39,6 +41,9 @@ pub struct GrpcDependency {
     /// the defaults). An executor that cannot retry yet refuses a declared
     /// policy that retries instead of ignoring it.
     pub retry_declared: bool,
+    /// How requests are compressed (`compression: gzip`); responses are
+    /// accepted compressed whatever this says.
+    pub compression: Option<Compression>,
 }
 
 impl GrpcDependency {
@@ -66,7 +71,15 @@ pub struct WitOverride {
 
 /// Keys accepted in a grpc dependency.
 pub(crate) const KEYS: &[&str] = &[
-    "type", "protos", "include", "wit", "endpoint", "auth", "timeout", "retry",
+    "type",
+    "protos",
+    "include",
+    "wit",
+    "endpoint",
+    "auth",
+    "timeout",
+    "retry",
+    "compression",
 ];
 
 /// Reads a `type: grpc` dependency from its fields.
@@ -107,6 +120,10 @@ pub(crate) fn read(
         Some(node) => duration::read_positive(ctx, node, &path.key("timeout")),
         None => Some(GrpcDependency::DEFAULT_TIMEOUT),
     };
+    let compression = match fields.get("compression") {
+        Some(node) => read_compression(ctx, node, &path.key("compression")).map(Some),
+        None => Some(None),
+    };
     let retry_declared = fields.get("retry").is_some();
     let retry = match fields.get("retry") {
         Some(node) => retry::read(ctx, node, &path.key("retry")),
@@ -122,7 +139,24 @@ pub(crate) fn read(
         timeout: timeout?,
         retry: retry?,
         retry_declared,
+        compression: compression?,
     })
+}
+
+/// Reads `compression`: `gzip` (the one supported).
+fn read_compression(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<Compression> {
+    let text = string(ctx, node, path)?;
+    match text {
+        "gzip" => Some(Compression::Gzip),
+        other => {
+            ctx.report(
+                path,
+                node.position,
+                format!("unknown compression `{other}`; supported: `gzip`"),
+            );
+            None
+        }
+    }
 }
 
 fn read_protos(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<Vec<String>> {

@@ -92,7 +92,7 @@ fn unknown_keys_are_named_with_suggestions() {
         single(&yaml),
         "/apps/demo/app.yaml:9:9: components.app.dependencies.todo.timout: unknown key \
          `timout` (did you mean `timeout`?); allowed keys: `type`, `protos`, `include`, `wit`, \
-         `endpoint`, `auth`, `timeout`, `retry`"
+         `endpoint`, `auth`, `timeout`, `retry`, `compression`"
     );
     let message = single("components:\n  app:\n    wasm: a.wasm\n    color: blue\n");
     assert!(
@@ -519,4 +519,29 @@ fn bad_proto_entries() {
 #[test]
 fn no_components() {
     assert!(single("components: {}\n").ends_with("components: declare at least one component"));
+}
+
+#[test]
+fn compression_is_gzip_or_an_error_naming_the_key() {
+    let yaml = manifest_with(&format!(
+        "{PROTOS_AND_ENDPOINT}        compression: brotli\n"
+    ));
+    let problem = single(&yaml);
+    assert!(
+        problem.contains("components.app.dependencies.todo.compression")
+            && problem.contains("unknown compression `brotli`; supported: `gzip`"),
+        "{problem}"
+    );
+    let yaml = manifest_with(&format!("{PROTOS_AND_ENDPOINT}        compression: gzip\n"));
+    let options = reprise_manifest::ParseOptions { check_files: false };
+    let manifest = reprise_manifest::Manifest::parse_with(&yaml, "app.yaml", &options)
+        .expect("gzip is accepted");
+    let (_, grpc) = manifest.components()[0]
+        .grpc_dependencies()
+        .next()
+        .expect("one grpc dependency");
+    assert_eq!(
+        grpc.compression,
+        Some(reprise_grpc_stub::config::Compression::Gzip)
+    );
 }

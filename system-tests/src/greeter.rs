@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
 use crate::Error;
@@ -19,12 +20,29 @@ pub async fn spawn_greeter_server() -> Result<TestServer, Error> {
     let state = Arc::new(ServerState::default());
     let service = GreeterImpl {
         state: state.clone(),
+        require_gzip: false,
     };
     spawn(GreeterServer::new(service), state).await
 }
 
+/// Starts an `example.Greeter` server that gzip-compresses its responses
+/// and accepts gzip-compressed requests; with `require_gzip`, `SayHello`
+/// refuses an uncompressed request with FAILED_PRECONDITION.
+pub async fn spawn_compressing_greeter_server(require_gzip: bool) -> Result<TestServer, Error> {
+    let state = Arc::new(ServerState::default());
+    let service = GreeterImpl {
+        state: state.clone(),
+        require_gzip,
+    };
+    let server = GreeterServer::new(service)
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+    spawn(server, state).await
+}
+
 struct GreeterImpl {
     state: Arc<ServerState>,
+    require_gzip: bool,
 }
 
 #[tonic::async_trait]
@@ -34,6 +52,15 @@ impl Greeter for GreeterImpl {
         request: Request<HelloRequest>,
     ) -> Result<Response<HelloReply>, Status> {
         self.state.enter("SayHello", request.metadata()).await?;
+        let encoding = request
+            .metadata()
+            .get("grpc-encoding")
+            .and_then(|v| v.to_str().ok());
+        if self.require_gzip && encoding != Some("gzip") {
+            return Err(Status::failed_precondition(
+                "this server only accepts gzip-compressed requests",
+            ));
+        }
         let name = request.into_inner().name;
         if name.is_empty() {
             let violation = FieldViolation {

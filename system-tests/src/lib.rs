@@ -37,7 +37,7 @@ mod test_service;
 mod todo;
 
 pub use echo::{ECHO_INITIAL, ECHO_TRAILING};
-pub use greeter::spawn_greeter_server;
+pub use greeter::{spawn_compressing_greeter_server, spawn_greeter_server};
 pub use proxy::CutProxy;
 pub use route_guide::{FEATURE_COUNT, feature, spawn_route_guide_server};
 pub use server::TestServer;

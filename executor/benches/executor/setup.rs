@@ -91,6 +91,7 @@ pub fn todo_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         wit_namespace: None,
         wit_version: None,
         retry: None,
+        compression: None,
     })
 }
 

@@ -62,6 +62,7 @@ mod tests {
                 multiplier: 2.0,
                 retryable_codes: vec!["unavailable".into()],
             }),
+            compression: None,
         }
     }
 

@@ -226,6 +226,7 @@ pub fn todo_dependency_json(endpoint: &str) -> Value {
         wit_namespace: None,
         wit_version: None,
         retry: None,
+        compression: None,
     };
     serde_json::to_value(vec![config]).expect("encodes")
 }

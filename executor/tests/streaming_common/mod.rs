@@ -46,6 +46,7 @@ fn dependency(
         wit_namespace: namespace.map(str::to_owned),
         wit_version: None,
         retry: None,
+        compression: None,
     }
 }
 

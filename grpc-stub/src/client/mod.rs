@@ -29,6 +29,9 @@ use std::time::Duration;
 use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage};
 use tokio::time::Instant;
 use tonic::client::Grpc;
+use tonic::codec::CompressionEncoding;
+
+use crate::config::Compression;
 use tonic::transport::{Channel, Endpoint};
 
 pub use auth::ClientAuth;
@@ -239,7 +242,10 @@ impl GrpcClient {
     }
 
     fn grpc(&self) -> Grpc<Channel> {
-        let grpc = Grpc::new(self.channel.clone());
+        let mut grpc = Grpc::new(self.channel.clone()).accept_compressed(CompressionEncoding::Gzip);
+        if let Some(Compression::Gzip) = self.config.compression {
+            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+        }
         match self.config.max_response_bytes {
             Some(limit) => grpc.max_decoding_message_size(limit),
             None => grpc,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::client::auth::ClientAuth;
 use crate::client::metadata::{Metadata, MetadataEntry, MetadataValue};
-use crate::config::{AuthConfig, GrpcDependencyConfig};
+use crate::config::{AuthConfig, Compression, GrpcDependencyConfig};
 
 /// The metadata key carrying a call's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -35,6 +35,9 @@ pub struct ClientConfig {
     /// default of 2 MiB). With `stream_buffer` it bounds what a call whose
     /// reader stalls holds in memory; the server is stopped beyond it.
     pub stream_window: Option<u32>,
+    /// Compression of requests (`None`: sent uncompressed). Compressed
+    /// responses are always accepted (`grpc-accept-encoding: gzip`).
+    pub compression: Option<Compression>,
 }
 
 impl ClientConfig {
@@ -56,6 +59,7 @@ impl ClientConfig {
         Ok(ClientConfig {
             default_timeout: Some(Duration::from_millis(dependency.timeout_ms)),
             auth,
+            compression: dependency.compression,
             ..ClientConfig::default()
         })
     }
@@ -110,6 +114,7 @@ impl Default for ClientConfig {
             stream_buffer: DEFAULT_STREAM_BUFFER,
             max_response_bytes: None,
             stream_window: Some(DEFAULT_STREAM_WINDOW),
+            compression: None,
         }
     }
 }
@@ -175,6 +180,7 @@ mod tests {
             wit_namespace: None,
             wit_version: None,
             retry: None,
+            compression: None,
         }
     }
 
