@@ -365,6 +365,17 @@ async fn bad_endpoint_gives_unavailable() {
     .expect_err("nothing listens");
     assert_eq!(err.code, Code::Unavailable, "{err}");
     assert!(err.message.contains(&endpoint), "{err}");
+    // Said for people: the cause in plain words, not a chain of wrappers.
+    assert!(
+        err.message
+            .contains(&format!("connection refused by {addr}")),
+        "{err}"
+    );
+    assert!(
+        err.message.len() < 160,
+        "{} characters: {err}",
+        err.message.len()
+    );
 
     // Streaming calls report it through the handle.
     let mut stream = client

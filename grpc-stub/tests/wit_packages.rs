@@ -45,6 +45,20 @@ fn one_segment_packages_need_a_namespace() {
     let (_, files) = wit(&src, Some("acme"));
     let text = util::package_text(&files, "acme:hello");
     assert_contains(&text, "interface greeter {");
+
+    // A versioned package with one name segment says what was meant.
+    let versioned = [(
+        "legacy.proto",
+        r#"syntax = "proto3"; package legacy.v2; message R { string s = 1; } service S { rpc Hi(R) returns (R); }"#,
+    )];
+    let pool = util::inline_pool(&versioned).unwrap();
+    let err = util::model_for_files(&pool, &["legacy.proto"], &ModelOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`legacy.v2` has a single name segment (`legacy` before its version `v2`)"),
+        "{err}"
+    );
 }
 
 #[test]

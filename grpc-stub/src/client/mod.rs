@@ -107,27 +107,47 @@ impl CallContext {
         let local = std::error::Error::source(&status).is_some();
         if local && matches!(out.code, Code::Unknown | Code::Unavailable) {
             out.code = Code::Unavailable;
-            out.message = format!(
-                "transport failure calling {} at {}: {}",
-                self.method,
-                self.endpoint,
-                error_chain(&status)
-            );
+            out.message = self.transport_message(&status);
         }
         out
     }
 
     /// The status of a call whose channel could not become ready.
     pub(crate) fn transport(&self, error: tonic::transport::Error) -> RpcStatus {
-        RpcStatus::new(
-            Code::Unavailable,
-            format!(
-                "transport failure calling {} at {}: {}",
-                self.method,
-                self.endpoint,
-                error_chain(&error)
-            ),
-        )
+        RpcStatus::new(Code::Unavailable, self.transport_message(&error))
+    }
+
+    /// What went wrong with the connection, for people: the endpoint, the
+    /// method, and the cause in plain words (`connection refused by
+    /// 127.0.0.1:50051`), falling back to the innermost error's text rather
+    /// than the whole chain of wrappers.
+    fn transport_message(&self, error: &(dyn std::error::Error + 'static)) -> String {
+        let endpoint: &str = &self.endpoint;
+        let authority = endpoint
+            .split_once("://")
+            .map_or(endpoint, |(_, rest)| rest)
+            .trim_end_matches('/');
+        let mut io_kind = None;
+        let mut root = error;
+        let mut next = Some(error);
+        while let Some(e) = next {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                io_kind = Some(io.kind());
+            }
+            root = e;
+            next = e.source();
+        }
+        let cause = match io_kind {
+            Some(std::io::ErrorKind::ConnectionRefused) => {
+                format!("connection refused by {authority}")
+            }
+            Some(std::io::ErrorKind::TimedOut) => format!("connecting to {authority} timed out"),
+            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => {
+                format!("the connection to {authority} was reset")
+            }
+            _ => format!("cannot reach {authority}: {root}"),
+        };
+        format!("calling {} at {}: {cause}", self.method, self.endpoint)
     }
 
     pub(crate) fn deadline_exceeded(&self) -> RpcStatus {
@@ -150,20 +170,6 @@ impl CallContext {
             None => call.await,
         }
     }
-}
-
-/// An error and its sources, `a: b: c`, without repeats.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }
 
 /// A request ready to send: tonic request, path, and its context.

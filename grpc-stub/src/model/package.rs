@@ -156,6 +156,13 @@ pub fn wit_package_name(
         let Some(ns) = namespace else {
             return Err(Error::MissingNamespace {
                 package: proto_package.to_owned(),
+                version: (proto_package.split('.').count() > 1).then(|| {
+                    proto_package
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                }),
             });
         };
         if !is_valid_identifier(ns) {
