@@ -80,6 +80,13 @@ impl Serve {
         command.output().expect("client runs")
     }
 
+    /// Uploads a component file without a manifest; returns its id.
+    fn add_wasm(&self, wasm: &str) -> String {
+        self.ok(&["component", "add", "--wasm", wasm])
+            .trim()
+            .to_owned()
+    }
+
     /// Runs a client verb that must succeed; returns its stdout.
     fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args);
@@ -134,15 +141,7 @@ fn serve_and_drive_with_client_verbs() {
     let dir = tempfile::tempdir().unwrap();
     let server = Serve::start(dir.path());
 
-    let counter = server
-        .ok(&[
-            "component",
-            "add",
-            "--wasm",
-            reprise_test_components::COUNTER,
-        ])
-        .trim()
-        .to_owned();
+    let counter = server.add_wasm(reprise_test_components::COUNTER);
     assert_eq!(counter.len(), 64, "{counter}");
     assert!(counter.chars().all(|c| c.is_ascii_hexdigit()));
     let described = server.ok(&["component", "get", &counter]);
@@ -574,15 +573,7 @@ fn credentials_reach_only_the_manifests_origin_and_allowed_variables() {
 fn sigterm_stops_a_spinning_guest_and_its_invocation_resumes_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start_with(dir.path(), &["--shutdown-grace", "500ms"], &[]);
-    let component = serve
-        .ok(&[
-            "component",
-            "add",
-            "--wasm",
-            reprise_test_components::RUNAWAY,
-        ])
-        .trim()
-        .to_owned();
+    let component = serve.add_wasm(reprise_test_components::RUNAWAY);
     serve.ok(&[
         "worker",
         "create",
@@ -633,15 +624,7 @@ fn serve_on_a_postgres_store() {
     let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start_with(dir.path(), &["--store", &url], &[]);
-    let component = serve
-        .ok(&[
-            "component",
-            "add",
-            "--wasm",
-            reprise_test_components::COUNTER,
-        ])
-        .trim()
-        .to_owned();
+    let component = serve.add_wasm(reprise_test_components::COUNTER);
     serve.ok(&[
         "worker",
         "create",
@@ -710,15 +693,7 @@ fn running_out_of_address_space_is_a_503_and_leaves_workers_healthy() {
         ])
         .current_dir(dir.path());
     let serve = Serve::spawn(command);
-    let component = serve
-        .ok(&[
-            "component",
-            "add",
-            "--wasm",
-            reprise_test_components::COUNTER,
-        ])
-        .trim()
-        .to_owned();
+    let component = serve.add_wasm(reprise_test_components::COUNTER);
     let mut created = Vec::new();
     let mut refused = None;
     for i in 0..12 {
@@ -819,15 +794,7 @@ impl Drop for SmallDisk {
 fn a_full_disk_is_a_503_and_the_executor_keeps_answering() {
     let disk = SmallDisk::mount("24m");
     let serve = Serve::start(disk.dir.path());
-    let component = serve
-        .ok(&[
-            "component",
-            "add",
-            "--wasm",
-            reprise_test_components::COUNTER,
-        ])
-        .trim()
-        .to_owned();
+    let component = serve.add_wasm(reprise_test_components::COUNTER);
     serve.ok(&["worker", "create", "--component", &component, "--name", "w"]);
     assert_eq!(serve.ok(&["invoke", "w", "add", "1"]).trim(), "1");
 
