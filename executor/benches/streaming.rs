@@ -313,6 +313,7 @@ fn interop_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         wit_version: None,
         retry: None,
         compression: None,
+        tls: None,
     })
 }
 

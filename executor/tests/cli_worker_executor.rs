@@ -3,138 +3,14 @@
 //! same data directory; `wit` from a manifest; clear client-side errors.
 
 mod api_common;
+mod cli_common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_worker-executor");
-
-/// A `worker-executor serve` child process.
-struct Serve {
-    child: Child,
-    url: String,
-}
-
-impl Serve {
-    /// Starts `serve` in `work_dir` with the relative data directory `./data`.
-    fn start(work_dir: &Path) -> Serve {
-        Self::start_with(work_dir, &[], &[])
-    }
-
-    /// Starts `serve` with extra arguments and environment variables.
-    fn start_with(work_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
-        let mut command = Command::new(BIN);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
-            .args(extra)
-            .envs(env.iter().copied())
-            .current_dir(work_dir);
-        Self::spawn(command)
-    }
-
-    /// Starts a prepared `serve` command (e.g. under `prlimit`).
-    fn spawn(mut command: Command) -> Serve {
-        let mut child = command
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("worker-executor starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("worker-executor listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(url) => url,
-            Err(e) => {
-                let _ = child.kill();
-                panic!("the server did not report its address: {e}");
-            }
-        };
-        Serve { child, url }
-    }
-
-    /// Runs a client verb against this server.
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with_token(args, None)
-    }
-
-    /// Runs a client verb with `REPRISE_ADMIN_TOKEN` set to `token` (or
-    /// removed).
-    fn run_with_token(&self, args: &[&str], token: Option<&str>) -> Output {
-        let mut command = Command::new(BIN);
-        command.args(args).args(["--server", &self.url]);
-        match token {
-            Some(token) => command.env("REPRISE_ADMIN_TOKEN", token),
-            None => command.env_remove("REPRISE_ADMIN_TOKEN"),
-        };
-        command.output().expect("client runs")
-    }
-
-    /// Uploads a component file without a manifest; returns its id.
-    fn add_wasm(&self, wasm: &str) -> String {
-        self.ok(&["component", "add", "--wasm", wasm])
-            .trim()
-            .to_owned()
-    }
-
-    /// Runs a client verb that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("utf-8 output")
-    }
-
-    /// Runs a client verb that must fail; returns its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert_eq!(output.status.code(), Some(1), "{args:?} should fail");
-        String::from_utf8(output.stderr).expect("utf-8 output")
-    }
-
-    /// Sends SIGTERM and waits (bounded) for a clean exit.
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "server exited with {status}");
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the server did not stop after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use cli_common::{BIN, Serve};
 
 #[test]
 fn serve_and_drive_with_client_verbs() {
@@ -332,7 +208,7 @@ fn unreachable_server_is_a_clear_error() {
 /// Settings the executor cannot honour yet are refused at upload, with a
 /// message naming them, instead of being dropped or failing at the first call.
 #[test]
-fn unsupported_manifest_settings_are_refused_at_upload() {
+fn settings_the_executor_cannot_honour_are_refused_at_upload() {
     let dir = tempfile::tempdir().unwrap();
     let server = Serve::start(dir.path());
     let upload = |name: &str, text: String| {
@@ -367,14 +243,15 @@ fn unsupported_manifest_settings_are_refused_at_upload() {
         "{stderr}"
     );
 
+    // TLS settings on a plaintext endpoint cannot be honoured either.
     let tls = upload(
         "tls.yaml",
-        base.replace("http://127.0.0.1:50051", "https://127.0.0.1:50051"),
+        format!("{base}        tls: {{ server-name: todo.internal }}\n"),
     );
     let stderr = String::from_utf8_lossy(&tls.stderr);
-    assert!(!tls.status.success(), "a TLS endpoint is refused");
+    assert!(!tls.status.success(), "TLS settings on http are refused");
     assert!(
-        stderr.contains("unsupported setting") && stderr.contains("https://127.0.0.1:50051"),
+        stderr.contains("dependencies.todo.tls") && stderr.contains("plaintext"),
         "{stderr}"
     );
 

@@ -35,6 +35,7 @@ fn dependency(
         wit_version: None,
         retry: None,
         compression: None,
+        tls: None,
     }
 }
 
@@ -404,6 +405,7 @@ service TodoService {
         wit_version: None,
         retry: None,
         compression: None,
+        tls: None,
     };
     let executor = open(&dir).await;
     let err = executor
@@ -447,6 +449,7 @@ service RouteGuide {{
         wit_version: None,
         retry: None,
         compression: None,
+        tls: None,
     }
 }
 

@@ -147,6 +147,15 @@ pub enum Error {
         /// The variable.
         variable: String,
     },
+    /// TLS settings of a dependency that cannot work (bad PEM, a client
+    /// certificate without its key...); key material is never shown.
+    #[error("dependency `{dependency}`: TLS: {reason}")]
+    InvalidTls {
+        /// The dependency's name.
+        dependency: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// A client configuration that cannot work.
     #[error("invalid client configuration: {reason}")]
     InvalidClientConfig {

@@ -78,6 +78,11 @@ impl GrpcDependency {
             wit_version: self.wit.version.as_ref().map(ToString::to_string),
             retry: self.retry_declared.then(|| retry_config(&self.retry)),
             compression: self.compression,
+            tls: self
+                .tls
+                .as_ref()
+                .map(|tls| tls.config(&self.owner))
+                .transpose()?,
         })
     }
 

@@ -67,6 +67,16 @@ pub enum Error {
         diagnostics: Vec<ProtoDiagnostic>,
     },
 
+    /// The dependency's TLS settings cannot be used (a PEM file that cannot
+    /// be read or holds no certificate...).
+    #[error("{dependency}: TLS: {reason}")]
+    Tls {
+        /// The dependency.
+        dependency: DependencyRef,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The dependency's own proto files compile but define no service.
     #[error("{dependency}: the proto files {files:?} define no service")]
     NoServices {

@@ -14,6 +14,7 @@ use crate::endpoint::Endpoint;
 use crate::names::{DependencyRef, WitNamespace};
 use crate::read::{Ctx, Fields, KeyPath, list, string};
 use crate::retry::{self, RetryPolicy};
+use crate::tls::{self, TlsSettings};
 use crate::yaml::{Node, Value};
 
 /// A validated `type: grpc` dependency.
@@ -44,6 +45,8 @@ pub struct GrpcDependency {
     /// How requests are compressed (`compression: gzip`); responses are
     /// accepted compressed whatever this says.
     pub compression: Option<Compression>,
+    /// TLS settings of an `https` endpoint (`None`: the system's roots).
+    pub tls: Option<TlsSettings>,
 }
 
 impl GrpcDependency {
@@ -80,6 +83,7 @@ pub(crate) const KEYS: &[&str] = &[
     "timeout",
     "retry",
     "compression",
+    "tls",
 ];
 
 /// Reads a `type: grpc` dependency from its fields.
@@ -124,6 +128,23 @@ pub(crate) fn read(
         Some(node) => read_compression(ctx, node, &path.key("compression")).map(Some),
         None => Some(None),
     };
+    let tls = match fields.get("tls") {
+        Some(node) => {
+            let tls = tls::read(ctx, node, &path.key("tls"));
+            if let Some(Endpoint { .. }) = endpoint.as_ref().filter(|e| !e.is_tls()) {
+                ctx.report(
+                    &path.key("tls"),
+                    node.position,
+                    "TLS settings are given but the endpoint is plaintext (`http://`); use \
+                     `https://`",
+                );
+                None
+            } else {
+                tls.map(Some)
+            }
+        }
+        None => Some(None),
+    };
     let retry_declared = fields.get("retry").is_some();
     let retry = match fields.get("retry") {
         Some(node) => retry::read(ctx, node, &path.key("retry")),
@@ -140,6 +161,7 @@ pub(crate) fn read(
         retry: retry?,
         retry_declared,
         compression: compression?,
+        tls: tls?,
     })
 }
 

@@ -35,6 +35,7 @@ mod manifest;
 mod names;
 mod read;
 mod retry;
+mod tls;
 mod yaml;
 
 pub use auth::{Auth, AuthScheme, ResolvedAuth, Secret, Username};
@@ -50,4 +51,5 @@ pub use names::{
     WitNamespace,
 };
 pub use retry::{InvalidStatusCode, RetryPolicy, StatusCode};
+pub use tls::TlsSettings;
 pub use yaml::Position;

@@ -338,3 +338,46 @@ fn config_carries_every_setting_whole() {
     let plain = full_dependency(dir.path(), "").config().expect("config");
     assert_eq!(plain.retry, None);
 }
+
+#[test]
+fn config_embeds_the_tls_files_and_names_the_key_variable() {
+    use reprise_grpc_stub::config::TlsConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = reprise_system_tests::TestCa::new("manifest test CA").unwrap();
+    let client = ca.client("worker").unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &ca.cert_pem).unwrap();
+    std::fs::write(dir.path().join("client.pem"), &client.cert_pem).unwrap();
+    std::fs::write(dir.path().join("app.wasm"), b"not checked here").unwrap();
+    let yaml = format!(
+        "components:\n  app:\n    wasm: app.wasm\n    dependencies:\n      todo:\n        \
+         type: grpc\n        protos: [\"core/todo/v1/todo.proto\"]\n        include: [{PROTOS:?}]\n        \
+         endpoint: https://todo.internal:8443\n        tls:\n          ca: ca.pem\n          \
+         system-roots: false\n          server-name: todo.example\n          \
+         client-cert: client.pem\n          client-key-env: REPRISE_SECRET_TODO_KEY\n"
+    );
+    let path = dir.path().join("app.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let manifest = Manifest::load(&path).unwrap_or_else(|err| panic!("loads: {err}"));
+    let (_, grpc) = manifest
+        .component("app")
+        .unwrap()
+        .grpc_dependencies()
+        .next()
+        .unwrap();
+    let config = grpc.config().unwrap_or_else(|err| panic!("config: {err}"));
+    assert_eq!(
+        config.tls,
+        Some(TlsConfig {
+            ca_pem: Some(ca.cert_pem.clone()),
+            system_roots: false,
+            server_name: Some("todo.example".into()),
+            client_cert_pem: Some(client.cert_pem.clone()),
+            client_key_env: Some("REPRISE_SECRET_TODO_KEY".into()),
+        })
+    );
+    // A file changed to garbage after the manifest was read is refused
+    // when the configuration is built, naming it.
+    std::fs::write(dir.path().join("client.pem"), "garbage").unwrap();
+    let err = grpc.config().unwrap_err().to_string();
+    assert!(err.contains("client.pem") && err.contains("TLS"), "{err}");
+}

@@ -92,7 +92,7 @@ fn unknown_keys_are_named_with_suggestions() {
         single(&yaml),
         "/apps/demo/app.yaml:9:9: components.app.dependencies.todo.timout: unknown key \
          `timout` (did you mean `timeout`?); allowed keys: `type`, `protos`, `include`, `wit`, \
-         `endpoint`, `auth`, `timeout`, `retry`, `compression`"
+         `endpoint`, `auth`, `timeout`, `retry`, `compression`, `tls`"
     );
     let message = single("components:\n  app:\n    wasm: a.wasm\n    color: blue\n");
     assert!(
@@ -543,5 +543,68 @@ fn compression_is_gzip_or_an_error_naming_the_key() {
     assert_eq!(
         grpc.compression,
         Some(reprise_grpc_stub::config::Compression::Gzip)
+    );
+}
+
+#[test]
+fn tls_settings_are_checked_key_by_key() {
+    const HTTPS: &str =
+        "        protos: [todo.proto]\n        endpoint: https://routes.internal:8443\n";
+    let with = |tls: &str| single(&manifest_with(&format!("{HTTPS}        tls: {tls}\n")));
+    let problem = with("{ system-roots: false }");
+    assert!(
+        problem.contains("dependencies.todo.tls.system-roots")
+            && problem.contains("trust no server"),
+        "{problem}"
+    );
+    let problem = with("{ client-cert: client.pem }");
+    assert!(
+        problem.contains("tls.client-cert") && problem.contains("needs `client-key-env`"),
+        "{problem}"
+    );
+    let problem = with("{ client-key-env: REPRISE_SECRET_KEY }");
+    assert!(
+        problem.contains("tls.client-key-env") && problem.contains("needs the `client-cert`"),
+        "{problem}"
+    );
+    let problem = with("{ server-name: 'not a name!' }");
+    assert!(problem.contains("tls.server-name"), "{problem}");
+    let problem = with("{ system-roots: maybe }");
+    assert!(problem.contains("tls.system-roots"), "{problem}");
+    let problem = with("{ ca-file: ca.pem }");
+    assert!(
+        problem.contains("unknown key `ca-file`") && problem.contains("`ca`"),
+        "{problem}"
+    );
+    // TLS settings on a plaintext endpoint would be silently unused.
+    let problem = single(&manifest_with(&format!(
+        "{PROTOS_AND_ENDPOINT}        tls: {{ server-name: routes.internal }}\n"
+    )));
+    assert!(
+        problem.contains("dependencies.todo.tls") && problem.contains("plaintext"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn tls_pem_files_are_read_and_checked_with_their_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("todo.proto"), "syntax = \"proto3\";\n").unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "this is not PEM\n").unwrap();
+    let yaml = manifest_with(
+        "        protos: [todo.proto]\n        endpoint: https://routes.internal:8443\n        tls:\n          ca: ca.pem\n          client-cert: missing.pem\n          client-key-env: REPRISE_SECRET_KEY\n",
+    );
+    let path = dir.path().join("app.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let err = Manifest::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains(":10:")
+            && err.contains("tls.ca")
+            && err.contains("no `-----BEGIN CERTIFICATE"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":11:") && err.contains("tls.client-cert") && err.contains("missing.pem"),
+        "{err}"
     );
 }

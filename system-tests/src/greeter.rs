@@ -18,11 +18,18 @@ use crate::state::ServerState;
 /// detail); `ProcessNumber` doubles the value (OUT_OF_RANGE on overflow).
 pub async fn spawn_greeter_server() -> Result<TestServer, Error> {
     let state = Arc::new(ServerState::default());
-    let service = GreeterImpl {
-        state: state.clone(),
-        require_gzip: false,
-    };
-    spawn(GreeterServer::new(service), state).await
+    spawn(greeter_service(state.clone(), false), state).await
+}
+
+/// The greeter service recording into `state`.
+pub(crate) fn greeter_service(
+    state: Arc<ServerState>,
+    require_gzip: bool,
+) -> GreeterServer<impl Greeter> {
+    GreeterServer::new(GreeterImpl {
+        state,
+        require_gzip,
+    })
 }
 
 /// Starts an `example.Greeter` server that gzip-compresses its responses
@@ -30,11 +37,7 @@ pub async fn spawn_greeter_server() -> Result<TestServer, Error> {
 /// refuses an uncompressed request with FAILED_PRECONDITION.
 pub async fn spawn_compressing_greeter_server(require_gzip: bool) -> Result<TestServer, Error> {
     let state = Arc::new(ServerState::default());
-    let service = GreeterImpl {
-        state: state.clone(),
-        require_gzip,
-    };
-    let server = GreeterServer::new(service)
+    let server = greeter_service(state.clone(), require_gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Gzip);
     spawn(server, state).await

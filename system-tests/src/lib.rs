@@ -15,7 +15,8 @@
 //! * [`spawn_route_guide_server`] — `routeguide.RouteGuide`, all call kinds;
 //! * [`spawn_todo_server`] — `core.todo.v1.TodoService`, in-memory state,
 //!   idempotent on `idempotency-key`, rich error details;
-//! * [`spawn_greeter_server`] — `example.Greeter`.
+//! * [`spawn_greeter_server`] — `example.Greeter`; [`spawn_tls_greeter_server`]
+//!   serves it over TLS with certificates a [`TestCa`] generates.
 //!
 //! The protos come from the shared corpus (`../../shared/protos`, or the
 //! directory in `REPRISE_SHARED_PROTOS` at build time); [`proto`] holds the
@@ -34,6 +35,7 @@ pub mod state;
 #[cfg(test)]
 mod stream_tests;
 mod test_service;
+mod tls;
 mod todo;
 
 pub use echo::{ECHO_INITIAL, ECHO_TRAILING};
@@ -43,6 +45,7 @@ pub use route_guide::{FEATURE_COUNT, feature, spawn_route_guide_server};
 pub use server::TestServer;
 pub use state::{IDEMPOTENCY_KEY, InjectedFailure, RecordedMetadata, ServerState};
 pub use test_service::{MAX_INTERVAL, MAX_RESPONSE_SIZE, spawn_test_service_server};
+pub use tls::{CertifiedKey, TestCa, spawn_tls_greeter_server};
 pub use todo::spawn_todo_server;
 
 /// Generated prost messages and tonic servers/clients for the test protos

@@ -11,7 +11,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
-use tonic::transport::Server;
+use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::Error;
 use crate::state::ServerState;
@@ -26,14 +26,17 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Call counters, recorded idempotency keys and metadata, park switch.
     pub state: Arc<ServerState>,
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
 }
 
 impl TestServer {
-    /// The `http://127.0.0.1:<port>` URI a client connects to.
+    /// The `http://127.0.0.1:<port>` URI a client connects to
+    /// (`https://` for a server speaking TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// How many calls of `method` arrived (short method name, e.g. `"TodoAdd"`).
@@ -84,6 +87,24 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    spawn_with(service, state, None).await
+}
+
+/// [`spawn`], speaking TLS as `tls` says when given.
+pub(crate) async fn spawn_with<S>(
+    service: S,
+    state: Arc<ServerState>,
+    tls: Option<ServerTlsConfig>,
+) -> Result<TestServer, Error>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .await
         .map_err(|e| Error::Bind(e.to_string()))?;
@@ -92,7 +113,14 @@ where
         .map_err(|e| Error::Bind(e.to_string()))?;
     let (tx, rx) = oneshot::channel::<()>();
     let incoming = TcpListenerStream::new(listener);
-    let router = Server::builder().add_service(service);
+    let has_tls = tls.is_some();
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| Error::Serve(format!("bad TLS configuration: {e}")))?;
+    }
+    let router = builder.add_service(service);
     let task = tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(incoming, async {
@@ -104,6 +132,7 @@ where
     Ok(TestServer {
         addr,
         state,
+        tls: has_tls,
         shutdown: Some(tx),
         task: Some(task),
     })

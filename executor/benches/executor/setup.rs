@@ -92,6 +92,7 @@ pub fn todo_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         wit_version: None,
         retry: None,
         compression: None,
+        tls: None,
     })
 }
 

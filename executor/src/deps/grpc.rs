@@ -12,10 +12,22 @@ pub use reprise_grpc_stub::config::{AuthConfig, GrpcDependencyConfig, RetryConfi
 use crate::error::{Error, Result};
 
 /// Refuses, with a message naming the setting, what this executor cannot
-/// honour yet in `dependency`: a TLS (`https`) endpoint and a retry policy
-/// that retries. Checked at upload, so nothing is dropped silently.
+/// honour in `dependency`: an endpoint that is neither `http` nor `https`,
+/// TLS settings that cannot work (bad PEM, TLS settings on a plaintext
+/// endpoint) and a retry policy that retries. Checked at upload, so nothing
+/// is dropped silently.
 pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
     check_endpoint_supported(&dependency.name, &dependency.endpoint)?;
+    if let Some(tls) = &dependency.tls {
+        tls.check(&dependency.name)
+            .map_err(|e| Error::InvalidComponent(e.to_string()))?;
+        if !is_https(&dependency.endpoint) {
+            return Err(Error::InvalidComponent(format!(
+                "dependency `{}`: TLS settings are given but endpoint `{}` is plaintext; use                  `https://`",
+                dependency.name, dependency.endpoint
+            )));
+        }
+    }
     if let Some(retry) = &dependency.retry
         && retry.max_attempts > 1
     {
@@ -29,16 +41,24 @@ pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
     Ok(())
 }
 
-/// Refuses an endpoint this executor cannot call yet (TLS).
+/// Refuses an endpoint this executor cannot call: one that is neither
+/// `http://` nor `https://`.
 pub fn check_endpoint_supported(dependency: &str, endpoint: &str) -> Result<()> {
     let scheme = endpoint.split_once("://").map(|(scheme, _)| scheme);
-    if scheme.is_some_and(|s| s.eq_ignore_ascii_case("https")) {
-        return Err(Error::Unsupported(format!(
-            "dependency `{dependency}`: endpoint `{endpoint}` uses TLS (https), which this \
-             executor does not support yet; use an `http://` endpoint"
-        )));
+    match scheme {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => Ok(()),
+        _ => Err(Error::Unsupported(format!(
+            "dependency `{dependency}`: endpoint `{endpoint}` is neither `http://host:port` \
+             nor `https://host:port`"
+        ))),
     }
-    Ok(())
+}
+
+/// Whether `endpoint` is an `https://` URL.
+pub fn is_https(endpoint: &str) -> bool {
+    endpoint
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("https"))
 }
 
 #[cfg(test)]
@@ -63,6 +83,7 @@ mod tests {
                 retryable_codes: vec!["unavailable".into()],
             }),
             compression: None,
+            tls: None,
         }
     }
 
@@ -70,10 +91,15 @@ mod tests {
     fn settings_the_executor_cannot_honour_are_refused() {
         assert!(check_supported(&dep("http://127.0.0.1:1", None)).is_ok());
         assert!(check_supported(&dep("http://127.0.0.1:1", Some(1))).is_ok());
-        let tls = check_supported(&dep("HTTPS://routes.internal:8443", None))
+        assert!(check_supported(&dep("HTTPS://routes.internal:8443", None)).is_ok());
+        let odd = check_supported(&dep("ftp://routes.internal", None))
             .unwrap_err()
             .to_string();
-        assert!(tls.contains("`todo`") && tls.contains("TLS"), "{tls}");
+        assert!(odd.contains("`todo`") && odd.contains("https://"), "{odd}");
+        let mut plain = dep("http://127.0.0.1:1", None);
+        plain.tls = Some(Default::default());
+        let plain = check_supported(&plain).unwrap_err().to_string();
+        assert!(plain.contains("plaintext"), "{plain}");
         let retry = check_supported(&dep("http://127.0.0.1:1", Some(3)))
             .unwrap_err()
             .to_string();

@@ -51,13 +51,16 @@ impl DependencyConfig {
     /// let components read.
     pub fn check_secrets(&self, policy: &SecretEnvPolicy) -> Result<()> {
         match self {
-            DependencyConfig::Grpc(grpc) => match &grpc.auth {
-                Some(auth) => auth
-                    .env_vars()
-                    .into_iter()
-                    .try_for_each(|var| policy.check(&grpc.name, var)),
-                None => Ok(()),
-            },
+            DependencyConfig::Grpc(grpc) => grpc
+                .auth
+                .iter()
+                .flat_map(AuthConfig::env_vars)
+                .chain(
+                    grpc.tls
+                        .iter()
+                        .filter_map(|tls| tls.client_key_env.as_deref()),
+                )
+                .try_for_each(|var| policy.check(&grpc.name, var)),
         }
     }
 

@@ -21,7 +21,7 @@ use reprise_grpc_stub::status::Code;
 
 use crate::deps::GrpcDependencyConfig;
 use crate::durable::Durable;
-use reprise_grpc_stub::config::same_origin;
+use reprise_grpc_stub::config::{TlsConfig, same_origin};
 
 /// What a worker's store data gives the gRPC host functions (the
 /// `WasiView` pattern): they are generic over it and never name the
@@ -72,15 +72,29 @@ impl GrpcContext {
             ClientConfig::for_dependency(dependency, |name| std::env::var(name).ok())
                 .map_err(|e| RpcStatus::new(Code::Unauthenticated, e.to_string()))?
         } else {
-            if dependency.auth.is_some() {
+            if dependency.auth.is_some()
+                || dependency
+                    .tls
+                    .as_ref()
+                    .is_some_and(|tls| tls.client_key_env.is_some())
+            {
                 tracing::warn!(
                     dependency = %dependency.name,
                     endpoint,
-                    "endpoint override to another origin: calls carry no credentials"
+                    "endpoint override to another origin: calls carry no credentials and no \
+                     client certificate"
                 );
             }
+            // Its trusted roots still apply; the client certificate and the
+            // server-name override belong to the manifest's origin.
             let anonymous = GrpcDependencyConfig {
                 auth: None,
+                tls: dependency.tls.as_ref().map(|tls| TlsConfig {
+                    server_name: None,
+                    client_cert_pem: None,
+                    client_key_env: None,
+                    ..tls.clone()
+                }),
                 ..dependency.clone()
             };
             ClientConfig::for_dependency(&anonymous, |_| None)

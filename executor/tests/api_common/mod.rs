@@ -227,6 +227,7 @@ pub fn todo_dependency_json(endpoint: &str) -> Value {
         wit_version: None,
         retry: None,
         compression: None,
+        tls: None,
     };
     serde_json::to_value(vec![config]).expect("encodes")
 }

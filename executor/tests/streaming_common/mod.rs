@@ -47,6 +47,7 @@ fn dependency(
         wit_version: None,
         retry: None,
         compression: None,
+        tls: None,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod metadata;
 mod options;
 mod requests;
 mod stream;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,8 @@ pub use auth::ClientAuth;
 pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder, Outgoing, RawCodec, RawDecoder};
 pub use metadata::{Metadata, MetadataEntry, MetadataValue};
 pub use options::{
-    CallOptions, ClientConfig, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_WINDOW, IDEMPOTENCY_KEY,
+    CallOptions, ClientConfig, ClientTls, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_WINDOW,
+    IDEMPOTENCY_KEY,
 };
 pub use stream::{BidiStream, ClientStream, ServerStream};
 
@@ -137,6 +139,9 @@ impl CallContext {
             root = e;
             next = e.source();
         }
+        if let Some(tls) = tls::explain(error, endpoint) {
+            return format!("calling {} at {}: {tls}", self.method, self.endpoint);
+        }
         let cause = match io_kind {
             Some(std::io::ErrorKind::ConnectionRefused) => {
                 format!("connection refused by {authority}")
@@ -180,8 +185,8 @@ struct Prepared<T> {
 }
 
 impl GrpcClient {
-    /// A client for `endpoint` (`http://host:port`; TLS is not supported
-    /// yet). Connects lazily, on the first call, so an unreachable server
+    /// A client for `endpoint` (`http://host:port`, or `https://host:port`
+    /// verified and authenticated as `config.tls` says). Connects lazily, on the first call, so an unreachable server
     /// shows up as `UNAVAILABLE` from that call. Must be called within a
     /// Tokio runtime.
     pub fn new(endpoint: &str, config: ClientConfig) -> Result<Self, Error> {
@@ -191,17 +196,22 @@ impl GrpcClient {
         };
         let mut builder =
             Endpoint::from_shared(endpoint.to_owned()).map_err(|e| bad(e.to_string()))?;
+        let Some(host) = builder.uri().host().map(str::to_owned) else {
+            return Err(bad("the URI has no host".into()));
+        };
         match builder.uri().scheme_str() {
             Some("http") => {}
             Some("https") => {
+                let tls = config.tls.clone().unwrap_or_else(ClientTls::system);
+                builder = builder
+                    .tls_config(tls::client_tls_config(&tls, &host).map_err(bad)?)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+            _ => {
                 return Err(bad(
-                    "TLS (`https`) is not supported yet; use `http://`".into()
+                    "expected an `http://host:port` or `https://host:port` URI".into(),
                 ));
             }
-            _ => return Err(bad("expected an `http://host:port` URI".into())),
-        }
-        if builder.uri().host().is_none() {
-            return Err(bad("the URI has no host".into()));
         }
         if let Some(timeout) = config.connect_timeout {
             builder = builder.connect_timeout(timeout);

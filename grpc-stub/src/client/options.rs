@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::client::auth::ClientAuth;
 use crate::client::metadata::{Metadata, MetadataEntry, MetadataValue};
-use crate::config::{AuthConfig, Compression, GrpcDependencyConfig};
+use crate::config::{AuthConfig, Compression, GrpcDependencyConfig, TlsConfig};
 
 /// The metadata key carrying a call's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -38,6 +38,76 @@ pub struct ClientConfig {
     /// Compression of requests (`None`: sent uncompressed). Compressed
     /// responses are always accepted (`grpc-accept-encoding: gzip`).
     pub compression: Option<Compression>,
+    /// How an `https` endpoint is verified and authenticated (`None`: the
+    /// system's roots, no client certificate). Ignored for `http`.
+    pub tls: Option<ClientTls>,
+}
+
+/// TLS settings resolved for a client: [`TlsConfig`] with the client's
+/// private key read from its variable.
+#[derive(Clone, Default)]
+pub struct ClientTls {
+    /// Extra trusted roots, PEM.
+    pub ca_pem: Option<String>,
+    /// Whether the system's roots are trusted too.
+    pub system_roots: bool,
+    /// The name to verify and send as SNI instead of the endpoint's host.
+    pub server_name: Option<String>,
+    /// The client certificate chain and private key, PEM, for mutual TLS.
+    pub identity: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key is never printed.
+        f.debug_struct("ClientTls")
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "<pem>"))
+            .field("system_roots", &self.system_roots)
+            .field("server_name", &self.server_name)
+            .field("identity", &self.identity.as_ref().map(|_| "<cert+key>"))
+            .finish()
+    }
+}
+
+impl ClientTls {
+    /// The settings of `tls` with the client key read through `env`
+    /// (checked to be a PEM private key). Fails naming the variable when
+    /// it is not set or holds no key.
+    pub fn resolve(
+        dependency: &str,
+        tls: &TlsConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        tls.check(dependency)?;
+        let identity = match (&tls.client_cert_pem, &tls.client_key_env) {
+            (Some(cert), Some(variable)) => {
+                let key = env(variable).ok_or_else(|| Error::MissingCredential {
+                    dependency: dependency.to_owned(),
+                    variable: variable.clone(),
+                })?;
+                crate::config::tls::check_private_key(dependency, variable, &key)?;
+                Some((cert.clone(), key))
+            }
+            _ => None,
+        };
+        Ok(ClientTls {
+            ca_pem: tls.ca_pem.clone(),
+            system_roots: tls.system_roots,
+            server_name: tls.server_name.clone(),
+            identity,
+        })
+    }
+
+    /// The trust settings alone: what a client of another origin than the
+    /// manifest's gets (no client certificate, no server-name override).
+    pub fn trust_only(tls: &TlsConfig) -> Self {
+        ClientTls {
+            ca_pem: tls.ca_pem.clone(),
+            system_roots: tls.system_roots,
+            server_name: None,
+            identity: None,
+        }
+    }
 }
 
 impl ClientConfig {
@@ -46,19 +116,27 @@ impl ClientConfig {
     /// (an environment variable's name to its value) when the client is
     /// made. The tuning knobs keep their defaults.
     ///
+    /// Its TLS settings come whole, the client key read through `env` too.
+    ///
     /// Fails with [`Error::MissingCredential`] naming the variable that is
-    /// not set, or [`Error::InvalidAuth`] when basic auth has no user name.
+    /// not set, [`Error::InvalidAuth`] when basic auth has no user name, or
+    /// [`Error::InvalidTls`] for TLS settings that cannot work.
     pub fn for_dependency(
         dependency: &GrpcDependencyConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, Error> {
         let auth = match &dependency.auth {
             None => None,
-            Some(auth) => Some(resolve_auth(&dependency.name, auth, env)?),
+            Some(auth) => Some(resolve_auth(&dependency.name, auth, &env)?),
+        };
+        let tls = match &dependency.tls {
+            None => None,
+            Some(tls) => Some(ClientTls::resolve(&dependency.name, tls, &env)?),
         };
         Ok(ClientConfig {
             default_timeout: Some(Duration::from_millis(dependency.timeout_ms)),
             auth,
+            tls,
             compression: dependency.compression,
             ..ClientConfig::default()
         })
@@ -69,7 +147,7 @@ impl ClientConfig {
 fn resolve_auth(
     dependency: &str,
     auth: &AuthConfig,
-    env: impl Fn(&str) -> Option<String>,
+    env: &impl Fn(&str) -> Option<String>,
 ) -> Result<ClientAuth, Error> {
     let var = |name: &str| {
         env(name).ok_or_else(|| Error::MissingCredential {
@@ -115,6 +193,7 @@ impl Default for ClientConfig {
             max_response_bytes: None,
             stream_window: Some(DEFAULT_STREAM_WINDOW),
             compression: None,
+            tls: None,
         }
     }
 }
@@ -181,6 +260,7 @@ mod tests {
             wit_version: None,
             retry: None,
             compression: None,
+            tls: None,
         }
     }
 

@@ -9,6 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod tls;
+
+pub use tls::TlsConfig;
+
 /// One `type: grpc` dependency of a component.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -42,6 +46,10 @@ pub struct GrpcDependencyConfig {
     /// responses are accepted whatever this says.
     #[serde(default)]
     pub compression: Option<Compression>,
+    /// TLS settings of an `https` endpoint (`None` with `https`: the
+    /// system's roots, the endpoint's host as the server name).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 /// A compression of gRPC messages.
@@ -222,6 +230,7 @@ mod tests {
             wit_version: None,
             retry: None,
             compression: None,
+            tls: None,
         };
         let json = serde_json::to_string(&dep).unwrap();
         assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");
