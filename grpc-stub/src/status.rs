@@ -438,6 +438,9 @@ pub struct RpcStatus {
     /// The metadata that came with the status (trailers, and for failures
     /// the response headers too), without the reserved `grpc-*` entries.
     pub metadata: Metadata,
+    /// The server's `grpc-retry-pushback-ms`: how long to wait before a
+    /// retry, or (negative) not to retry. Not stored with the status.
+    pub retry_pushback_ms: Option<i64>,
 }
 
 impl RpcStatus {
@@ -448,6 +451,7 @@ impl RpcStatus {
             message: message.into(),
             details: Vec::new(),
             metadata: Metadata::new(),
+            retry_pushback_ms: None,
         }
     }
 
@@ -528,6 +532,11 @@ impl RpcStatus {
             message: status.message().to_owned(),
             details: Self::decode_details(status.details()),
             metadata: Metadata::from_tonic(status.metadata()),
+            retry_pushback_ms: status
+                .metadata()
+                .get("grpc-retry-pushback-ms")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().parse().unwrap_or(-1)),
         }
     }
 
@@ -599,6 +608,7 @@ impl RpcStatus {
                 .map(ErrorDetail::from_any)
                 .collect(),
             metadata,
+            retry_pushback_ms: None,
         })
     }
 }

@@ -94,6 +94,7 @@ fn rich() -> RpcStatus {
             },
         ],
         metadata,
+        retry_pushback_ms: None,
     }
 }
 

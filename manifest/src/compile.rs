@@ -63,8 +63,8 @@ impl GrpcDependency {
     /// Compiles the protos and returns the dependency's one configuration:
     /// what the CLI uploads with the component, the executor stores and
     /// configures its client from. Every setting is carried; the retry
-    /// policy only when the manifest writes one (`retry_declared`), so an
-    /// executor that cannot retry yet refuses it instead of dropping it.
+    /// policy only when the manifest writes one (`retry_declared`), so a
+    /// manifest without `retry` makes each call once.
     pub fn config(&self) -> Result<GrpcDependencyConfig, Error> {
         let compiled = self.compile()?;
         Ok(GrpcDependencyConfig {

@@ -39,8 +39,8 @@ pub struct GrpcDependency {
     /// Retries of failed attempts.
     pub retry: RetryPolicy,
     /// Whether the manifest writes `retry` itself (otherwise `retry` holds
-    /// the defaults). An executor that cannot retry yet refuses a declared
-    /// policy that retries instead of ignoring it.
+    /// the defaults). Only a declared policy is carried to the executor:
+    /// without one, each call is made once.
     pub retry_declared: bool,
     /// How requests are compressed (`compression: gzip`); responses are
     /// accepted compressed whatever this says.

@@ -175,6 +175,25 @@ pub enum EntryKind<P = Payload> {
         /// with its details and metadata), empty for code 0.
         details: P,
     },
+    /// An attempt of the remote write opened at `begin_index` failed with a
+    /// status the dependency's retry policy retries; the next attempt is
+    /// due at `retry_at_ms`. Replay skips it (the call's result follows);
+    /// a restart before the result resumes the schedule from it.
+    CallAttemptFailed {
+        /// Index of the call's `BeginRemoteWrite`.
+        begin_index: OplogIndex,
+        /// The failed attempt's number (1 = the first).
+        attempt: u32,
+        /// Its gRPC status code.
+        code: u32,
+        /// Its status message.
+        message: String,
+        /// When the next attempt is due, in milliseconds since the Unix epoch.
+        retry_at_ms: u64,
+        /// When the whole call's deadline runs out (ms since the epoch), if
+        /// the guest gave it one: no attempt starts after it.
+        deadline_ms: Option<u64>,
+    },
 }
 
 impl OplogEntry<Payload> {
@@ -237,6 +256,21 @@ impl<P> OplogEntry<P> {
             },
             K::BeginRemoteWrite => K::BeginRemoteWrite,
             K::EndRemoteWrite { begin_index } => K::EndRemoteWrite { begin_index },
+            K::CallAttemptFailed {
+                begin_index,
+                attempt,
+                code,
+                message,
+                retry_at_ms,
+                deadline_ms,
+            } => K::CallAttemptFailed {
+                begin_index,
+                attempt,
+                code,
+                message,
+                retry_at_ms,
+                deadline_ms,
+            },
             K::Error {
                 message,
                 retry_from,
@@ -302,6 +336,7 @@ impl<P> OplogEntry<P> {
             | K::ExportedFunctionCompleted { result: Err(_) }
             | K::BeginRemoteWrite
             | K::EndRemoteWrite { .. }
+            | K::CallAttemptFailed { .. }
             | K::Error { .. }
             | K::Interrupted
             | K::Exited => {}
@@ -320,6 +355,7 @@ impl<P> EntryKind<P> {
             K::ImportedFunctionInvoked { .. } => "ImportedFunctionInvoked",
             K::BeginRemoteWrite => "BeginRemoteWrite",
             K::EndRemoteWrite { .. } => "EndRemoteWrite",
+            K::CallAttemptFailed { .. } => "CallAttemptFailed",
             K::Error { .. } => "Error",
             K::Interrupted => "Interrupted",
             K::Exited => "Exited",
@@ -334,7 +370,9 @@ impl<P> EntryKind<P> {
     pub fn reference(&self) -> Option<(&'static str, OplogIndex)> {
         use EntryKind as K;
         match self {
-            K::EndRemoteWrite { begin_index } => Some(("begin_index", *begin_index)),
+            K::EndRemoteWrite { begin_index } | K::CallAttemptFailed { begin_index, .. } => {
+                Some(("begin_index", *begin_index))
+            }
             K::Error { retry_from, .. } => Some(("retry_from", *retry_from)),
             K::StreamFrameSent { open_index, .. }
             | K::StreamFrameReceived { open_index, .. }

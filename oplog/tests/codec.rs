@@ -179,6 +179,20 @@ fn golden_cases() -> Vec<(&'static str, StoredEntry)> {
                 },
             ),
         ),
+        (
+            "call_attempt_failed",
+            at(
+                t + 15,
+                EntryKind::CallAttemptFailed {
+                    begin_index: idx(5),
+                    attempt: 2,
+                    code: 14,
+                    message: "connection refused by 127.0.0.1:50051".into(),
+                    retry_at_ms: 1_700_000_000_250,
+                    deadline_ms: Some(1_700_000_030_000),
+                },
+            ),
+        ),
     ]
 }
 
@@ -199,9 +213,10 @@ fn variant_number<P>(kind: &EntryKind<P>) -> usize {
         EntryKind::StreamFrameSent { .. } => 10,
         EntryKind::StreamFrameReceived { .. } => 11,
         EntryKind::StreamClosed { .. } => 12,
+        EntryKind::CallAttemptFailed { .. } => 13,
     }
 }
-const VARIANTS: usize = 13;
+const VARIANTS: usize = 14;
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

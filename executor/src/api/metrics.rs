@@ -114,7 +114,19 @@ impl Metrics {
             stats.replayed_calls,
         );
         let streams = crate::grpc::stream::counters::COUNTERS.stats();
+        let (retried, exhausted) = crate::grpc::retry::COUNTERS.stats();
         for (name, help, value) in [
+            (
+                "reprise_call_retries_total",
+                "Failed unary call attempts retried under a dependency's retry policy.",
+                retried,
+            ),
+            (
+                "reprise_call_retries_exhausted_total",
+                "Unary calls that still failed with a retryable status when no attempt or time \
+                 was left.",
+                exhausted,
+            ),
             (
                 "reprise_streams_opened_total",
                 "Streaming gRPC calls started on the network.",

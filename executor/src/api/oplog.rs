@@ -148,6 +148,21 @@ pub fn render_entry(index: u64, entry: &OplogEntry) -> Value {
         }),
         K::BeginRemoteWrite | K::Interrupted | K::Exited => json!({}),
         K::EndRemoteWrite { begin_index } => json!({ "begin_index": begin_index.get() }),
+        K::CallAttemptFailed {
+            begin_index,
+            attempt,
+            code,
+            message,
+            retry_at_ms,
+            deadline_ms,
+        } => json!({
+            "begin_index": begin_index.get(),
+            "attempt": attempt,
+            "code": code,
+            "message": message,
+            "retry_at_ms": retry_at_ms,
+            "deadline_ms": deadline_ms,
+        }),
         K::Error {
             message,
             retry_from,

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 /// Refuses, with a message naming the setting, what this executor cannot
 /// honour in `dependency`: an endpoint that is neither `http` nor `https`,
 /// TLS settings that cannot work (bad PEM, TLS settings on a plaintext
-/// endpoint) and a retry policy that retries. Checked at upload, so nothing
-/// is dropped silently.
+/// endpoint) and a retry policy that cannot work. Checked at upload, so
+/// nothing is dropped silently.
 pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
     check_endpoint_supported(&dependency.name, &dependency.endpoint)?;
     if let Some(tls) = &dependency.tls {
@@ -28,15 +28,44 @@ pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
             )));
         }
     }
-    if let Some(retry) = &dependency.retry
-        && retry.max_attempts > 1
-    {
-        return Err(Error::Unsupported(format!(
-            "dependency `{}`: its retry policy (max-attempts {}) cannot be honoured: this \
-             executor does not retry calls yet; set `retry: {{ max-attempts: 1 }}` or remove \
-             `retry` from the manifest",
-            dependency.name, retry.max_attempts
-        )));
+    if let Some(retry) = &dependency.retry {
+        check_retry(&dependency.name, retry)?;
+    }
+    Ok(())
+}
+
+/// Refuses a retry policy that cannot work: no attempt at all, a
+/// multiplier below 1, back-offs out of order, or a status code name that
+/// is not one of gRPC's (kebab-case, as the manifest writes them).
+fn check_retry(dependency: &str, retry: &RetryConfig) -> Result<()> {
+    let bad = |what: String| {
+        Err(Error::InvalidComponent(format!(
+            "dependency `{dependency}`: retry policy: {what}"
+        )))
+    };
+    if retry.max_attempts == 0 {
+        return bad("max-attempts must be at least 1".into());
+    }
+    if !(retry.multiplier.is_finite() && retry.multiplier >= 1.0) {
+        return bad(format!(
+            "multiplier {} must be at least 1",
+            retry.multiplier
+        ));
+    }
+    if retry.initial_backoff_ms > retry.max_backoff_ms {
+        return bad(format!(
+            "initial back-off {} ms exceeds the maximum {} ms",
+            retry.initial_backoff_ms, retry.max_backoff_ms
+        ));
+    }
+    let known: Vec<String> = reprise_grpc_stub::status::Code::ALL
+        .iter()
+        .map(|c| c.name().to_ascii_lowercase().replace('_', "-"))
+        .collect();
+    if let Some(unknown) = retry.retryable_codes.iter().find(|c| !known.contains(c)) {
+        return bad(format!(
+            "`{unknown}` is not a gRPC status code; use kebab-case names such as `unavailable`"
+        ));
     }
     Ok(())
 }
@@ -100,12 +129,16 @@ mod tests {
         plain.tls = Some(Default::default());
         let plain = check_supported(&plain).unwrap_err().to_string();
         assert!(plain.contains("plaintext"), "{plain}");
-        let retry = check_supported(&dep("http://127.0.0.1:1", Some(3)))
+        assert!(check_supported(&dep("http://127.0.0.1:1", Some(3))).is_ok());
+        let retry = check_supported(&dep("http://127.0.0.1:1", Some(0)))
             .unwrap_err()
             .to_string();
-        assert!(
-            retry.contains("max-attempts 3") && retry.contains("does not retry"),
-            "{retry}"
-        );
+        assert!(retry.contains("max-attempts must be at least 1"), "{retry}");
+        let mut odd = dep("http://127.0.0.1:1", Some(3));
+        if let Some(policy) = &mut odd.retry {
+            policy.retryable_codes = vec!["UNAVAILABLE".into()];
+        }
+        let odd = check_supported(&odd).unwrap_err().to_string();
+        assert!(odd.contains("`UNAVAILABLE`"), "{odd}");
     }
 }

@@ -32,6 +32,9 @@ pub fn describe(kind: &EntryKind) -> String {
         EntryKind::ImportedFunctionInvoked { function, .. } => format!("a call to `{function}`"),
         EntryKind::BeginRemoteWrite => "the start of a remote write".to_owned(),
         EntryKind::EndRemoteWrite { .. } => "the end of a remote write".to_owned(),
+        EntryKind::CallAttemptFailed { attempt, .. } => {
+            format!("a failed attempt ({attempt}) of a remote write, to be retried")
+        }
         EntryKind::Error { message, .. } => format!("an error ({message})"),
         EntryKind::Interrupted => "an interruption".to_owned(),
         EntryKind::Exited => "the worker's exit".to_owned(),

@@ -51,10 +51,22 @@ pub enum Replayed {
     Result(Payload),
     /// The oplog ends inside this call: a remote write was begun at this index
     /// but its result was never recorded, so it must be retried live with the
-    /// idempotency key derived from that index.
-    Interrupted(OplogIndex),
+    /// idempotency key derived from that index, resuming the retry schedule
+    /// after the last failed attempt recorded, if any.
+    Interrupted(OplogIndex, Option<FailedAttempt>),
     /// The oplog holds nothing more: perform the call live.
     Live,
+}
+
+/// The last recorded failed attempt of a call (`CallAttemptFailed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedAttempt {
+    /// Its number (1 = the first attempt).
+    pub attempt: u32,
+    /// When the next attempt is due (ms since the Unix epoch).
+    pub retry_at_ms: u64,
+    /// When the whole call's deadline runs out, if it has one.
+    pub deadline_ms: Option<u64>,
 }
 
 impl SharedJournal {
@@ -184,15 +196,31 @@ impl SharedJournal {
     pub fn replay_import(&self, function: &str, request: &[u8]) -> Result<Replayed> {
         let mut journal = self.lock();
         let mut begun: Option<OplogIndex> = None;
+        let mut failed: Option<FailedAttempt> = None;
         loop {
             let Some(next) = journal.replay.pop_front() else {
                 return Ok(match begun {
-                    Some(index) => Replayed::Interrupted(index),
+                    Some(index) => Replayed::Interrupted(index, failed),
                     None => Replayed::Live,
                 });
             };
             match next.entry.kind {
                 EntryKind::BeginRemoteWrite if begun.is_none() => begun = Some(next.index),
+                // Failed attempts of this call: the result (or the end of
+                // the oplog) follows.
+                EntryKind::CallAttemptFailed {
+                    begin_index,
+                    attempt,
+                    retry_at_ms,
+                    deadline_ms,
+                    ..
+                } if begun == Some(begin_index) => {
+                    failed = Some(FailedAttempt {
+                        attempt,
+                        retry_at_ms,
+                        deadline_ms,
+                    });
+                }
                 EntryKind::ImportedFunctionInvoked {
                     function: recorded_function,
                     request_hash,
@@ -251,7 +279,7 @@ impl SharedJournal {
             Some(EntryKind::ImportedFunctionInvoked { .. }) => {
                 match self.replay_import(function, request)? {
                     Replayed::Result(payload) => Ok(StreamOpenReplay::Failed(payload)),
-                    Replayed::Interrupted(_) | Replayed::Live => Ok(StreamOpenReplay::Live),
+                    Replayed::Interrupted(..) | Replayed::Live => Ok(StreamOpenReplay::Live),
                 }
             }
             Some(EntryKind::StreamOpened {
@@ -330,7 +358,7 @@ impl SharedJournal {
     pub fn local(&self, function: &str, request: &[u8], live: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
         match self.replay_import(function, request) {
             Ok(Replayed::Result(payload)) => payload.into_vec(),
-            Ok(Replayed::Live | Replayed::Interrupted(_)) => {
+            Ok(Replayed::Live | Replayed::Interrupted(..)) => {
                 let response = live();
                 self.record(EntryKind::ImportedFunctionInvoked {
                     function: function.to_owned(),
@@ -417,7 +445,7 @@ mod tests {
     fn begun_but_unfinished_write_is_retried_with_its_index() {
         let journal = SharedJournal::new(worker(), vec![recorded(7, EntryKind::BeginRemoteWrite)]);
         match journal.replay_import("svc.m", b"req").unwrap() {
-            Replayed::Interrupted(index) => assert_eq!(index.get(), 7),
+            Replayed::Interrupted(index, None) => assert_eq!(index.get(), 7),
             other => panic!("expected an interrupted write, got {other:?}"),
         }
     }

@@ -38,7 +38,7 @@ use reprise_oplog::{
 
 pub use committer::Committer;
 pub use describe::{describe, describe_with_stream};
-pub use journal::{Recorded, Replayed, SharedJournal, StreamOpenReplay};
+pub use journal::{FailedAttempt, Recorded, Replayed, SharedJournal, StreamOpenReplay};
 
 use crate::error::{Error, Result};
 
@@ -54,6 +54,9 @@ pub enum Begun {
         begin: OplogIndex,
         /// The key to send with every attempt: `<worker>/<begin>`.
         key: IdempotencyKey,
+        /// The last failed attempt recorded before a restart, when the call
+        /// was being retried: the schedule resumes after it.
+        resume: Option<FailedAttempt>,
     },
 }
 
@@ -285,19 +288,44 @@ impl Durable {
     /// performed again with its original key; otherwise `BeginRemoteWrite`
     /// is committed, with everything before it, and its index gives the key.
     pub async fn begin_call(&self, function: &str, request: &[u8]) -> Result<Begun> {
-        let begin = match self.inner.journal.replay_import(function, request)? {
+        let (begin, resume) = match self.inner.journal.replay_import(function, request)? {
             Replayed::Result(payload) => return Ok(Begun::Replayed(payload)),
-            Replayed::Interrupted(begin) => {
+            Replayed::Interrupted(begin, resume) => {
                 tracing::info!(worker = %self.inner.worker, function, index = begin.get(),
+                    attempts = resume.map_or(0, |r| r.attempt),
                     "retrying a remote write interrupted by a restart with its original idempotency key");
-                begin
+                (begin, resume)
             }
-            Replayed::Live => self.commit_entry(EntryKind::BeginRemoteWrite).await?,
+            Replayed::Live => (self.commit_entry(EntryKind::BeginRemoteWrite).await?, None),
         };
         Ok(Begun::Live {
             begin,
             key: IdempotencyKey::derived(&self.inner.worker, begin),
+            resume,
         })
+    }
+
+    /// Records that attempt `attempt` of the call begun at `begin` failed
+    /// with a retryable status and the next is due at `next.retry_at_ms`,
+    /// and makes it durable before the worker waits: a restart during the
+    /// back-off resumes the schedule instead of starting it over.
+    pub async fn failed_attempt(
+        &self,
+        begin: OplogIndex,
+        code: u32,
+        message: String,
+        next: FailedAttempt,
+    ) -> Result<()> {
+        self.commit_entry(EntryKind::CallAttemptFailed {
+            begin_index: begin,
+            attempt: next.attempt,
+            code,
+            message,
+            retry_at_ms: next.retry_at_ms,
+            deadline_ms: next.deadline_ms,
+        })
+        .await
+        .map(drop)
     }
 
     /// Records the result of a call begun at `begin` and makes it durable

@@ -10,6 +10,12 @@
 //! finds the `BeginRemoteWrite` without a result and performs the call again
 //! with the same key, so a cooperating server can drop the duplicate.
 //!
+//! With a retry policy, a failed attempt the policy retries is committed as
+//! `CallAttemptFailed` (with when the next is due) before the back-off; the
+//! next attempt carries the same key. Replay skips these entries (the
+//! result follows them), and a restart in the middle of a back-off resumes
+//! the schedule from the last one (see [`crate::grpc::retry`]).
+//!
 //! Requests and results are journaled as WAVE text of the component values:
 //! deterministic (unlike protobuf encodings of maps), readable in the oplog
 //! API, and decoded on replay with the function's own result type.
@@ -19,14 +25,16 @@ use std::sync::Arc;
 use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::model::{InterfaceModel, MethodModel, ServiceId};
 use reprise_grpc_stub::status::Code;
-use reprise_oplog::{IdempotencyKey, Payload};
+use std::time::Duration;
+
+use reprise_oplog::{IdempotencyKey, OplogIndex, Payload};
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Type, Val, wasm_wave};
 
 use crate::deps::GrpcDependencyConfig;
-use crate::durable::Begun;
-use crate::grpc::{GrpcContext, GrpcView};
+use crate::durable::{Begun, FailedAttempt};
+use crate::grpc::{GrpcView, retry};
 
 /// Everything a host function needs to know about the method it implements.
 pub struct MethodBinding {
@@ -115,10 +123,9 @@ pub async fn durable_unary<T: GrpcView>(
 ) -> wasmtime::Result<()> {
     let result_ty = single_result(binding, &ty, results)?;
     let request_text = request_text(params)?;
-    let ctx = store.data_mut().grpc();
-    let durable = ctx.durable.clone();
+    let durable = store.data_mut().grpc().durable.clone();
     let function = &binding.journal_name;
-    let (begin, key) = match durable
+    let (begin, key, resume) = match durable
         .begin_call(function, request_text.as_bytes())
         .await?
     {
@@ -126,9 +133,9 @@ pub async fn durable_unary<T: GrpcView>(
             results[0] = recorded_result(binding, &result_ty, &payload)?;
             return Ok(());
         }
-        Begun::Live { begin, key } => (begin, key),
+        Begun::Live { begin, key, resume } => (begin, key, resume),
     };
-    let outcome = perform(ctx, binding, params, key).await;
+    let outcome = attempts(&mut store, binding, params, begin, key, resume).await?;
     let value = crate::grpc::convert::outcome_to_val(&binding.model, binding.method(), outcome);
     let response_text = wasm_wave::to_string(&value)
         .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
@@ -144,26 +151,116 @@ pub async fn durable_unary<T: GrpcView>(
     Ok(())
 }
 
-/// Performs the call on the network.
-async fn perform(
-    ctx: &mut GrpcContext,
+/// Performs the call's attempts, as many as the dependency's retry policy
+/// allows (one without a policy), each with the call's one idempotency key
+/// and within the call's deadline. Each failed attempt that will be retried
+/// is committed before the back-off, so a restart resumes the schedule
+/// (`resume`: the last one recorded) rather than starting over.
+async fn attempts<T: GrpcView>(
+    store: &mut StoreContextMut<'_, T>,
     binding: &MethodBinding,
     params: &[Val],
+    begin: OplogIndex,
     key: IdempotencyKey,
-) -> Result<prost_reflect::DynamicMessage, RpcStatus> {
+    resume: Option<FailedAttempt>,
+) -> wasmtime::Result<Result<prost_reflect::DynamicMessage, RpcStatus>> {
     let (request, mut options) =
-        crate::grpc::convert::request_from_vals(&binding.model, binding.method(), params).map_err(
-            |e| {
-                RpcStatus::new(
+        match crate::grpc::convert::request_from_vals(&binding.model, binding.method(), params) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                return Ok(Err(RpcStatus::new(
                     Code::InvalidArgument,
                     format!("cannot encode the request: {e}"),
-                )
-            },
-        )?;
+                )));
+            }
+        };
     options.idempotency_key = Some(key.to_string());
-    let client = ctx.client(&binding.dependency)?;
-    client
-        .unary(&binding.method().descriptor, request, &options)
-        .await
-        .map(|response| response.message)
+    let policy = binding
+        .dependency
+        .retry
+        .as_ref()
+        .filter(|p| p.max_attempts > 1);
+    let mut attempt = resume.map_or(1, |r| r.attempt + 1);
+    // The whole call's deadline: the guest's, fixed when it first started
+    // (and journaled with each failed attempt).
+    let deadline_ms = match resume {
+        Some(r) => r.deadline_ms,
+        None => options.timeout.map(|t| {
+            retry::now_ms().saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
+        }),
+    };
+    if let Some(r) = resume {
+        wait_until(store, r.retry_at_ms).await?;
+    }
+    loop {
+        if let Some(deadline) = deadline_ms {
+            let left = deadline.saturating_sub(retry::now_ms());
+            options.timeout = Some(Duration::from_millis(left.max(1)));
+        }
+        let grpc = store.data_mut().grpc();
+        let outcome = match grpc.client(&binding.dependency) {
+            Ok(client) => client
+                .unary(&binding.method().descriptor, request.clone(), &options)
+                .await
+                .map(|response| response.message),
+            Err(status) => Err(status),
+        };
+        let (Err(status), Some(policy)) = (&outcome, policy) else {
+            return Ok(outcome);
+        };
+        let remaining =
+            deadline_ms.map(|d| Duration::from_millis(d.saturating_sub(retry::now_ms())));
+        match retry::next(policy, status, attempt, remaining, retry::random_unit()) {
+            retry::Next::GiveUp { exhausted } => {
+                if exhausted {
+                    retry::COUNTERS.exhausted();
+                }
+                return Ok(outcome);
+            }
+            retry::Next::RetryAfter(delay) => {
+                let retry_at_ms = retry::now_ms()
+                    .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                tracing::info!(method = %binding.journal_name, attempt, code = %status.code,
+                    delay_ms = delay.as_millis(), "retrying a failed call attempt");
+                let durable = store.data_mut().grpc().durable.clone();
+                durable
+                    .failed_attempt(
+                        begin,
+                        u32::try_from(status.code.as_i32()).unwrap_or(2),
+                        status.message.clone(),
+                        FailedAttempt {
+                            attempt,
+                            retry_at_ms,
+                            deadline_ms,
+                        },
+                    )
+                    .await?;
+                retry::COUNTERS.retried();
+                wait_until(store, retry_at_ms).await?;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Sleeps until `at_ms` (ms since the Unix epoch), in short slices so a
+/// stop request or the invocation's time budget ends the wait within one.
+async fn wait_until<T: GrpcView>(
+    store: &mut StoreContextMut<'_, T>,
+    at_ms: u64,
+) -> wasmtime::Result<()> {
+    const SLICE: Duration = Duration::from_millis(50);
+    // Bounded: each slice brings `now` closer to `at_ms`.
+    loop {
+        if let Some(reason) = store.data().stop_requested() {
+            return Err(wasmtime::Error::new(
+                crate::error::Error::InvocationStopped { reason },
+            ));
+        }
+        let left = at_ms.saturating_sub(retry::now_ms());
+        if left == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(left).min(SLICE)).await;
+    }
 }

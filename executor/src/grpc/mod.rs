@@ -10,6 +10,7 @@
 pub mod call;
 pub mod convert;
 pub mod link;
+pub mod retry;
 pub mod stream;
 pub mod typecheck;
 
@@ -29,6 +30,12 @@ use reprise_grpc_stub::config::{TlsConfig, same_origin};
 pub trait GrpcView: Send + 'static {
     /// The worker's gRPC state.
     fn grpc(&mut self) -> &mut GrpcContext;
+
+    /// Why the running invocation must stop now (a stop request or its
+    /// time budget), if it must: checked while a call waits to retry.
+    fn stop_requested(&self) -> Option<crate::stop::StopReason> {
+        None
+    }
 }
 
 /// Per-worker state the gRPC host functions need.

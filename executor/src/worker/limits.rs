@@ -11,7 +11,7 @@
 //!
 //! A guest blocked in a host call (waiting on the network) is not at a tick:
 //! it is stopped when the call returns, which each call's own deadline
-//! bounds.
+//! bounds; a call waiting to retry checks [`RunLimits::check`] itself.
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,9 @@ impl RunLimits {
         self.deadline = None;
     }
 
-    fn check(&self) -> Option<StopReason> {
+    /// Why the invocation must stop now, if it must (never while
+    /// replaying a completed invocation).
+    pub fn check(&self) -> Option<StopReason> {
         let (deadline, budget) = self.deadline?;
         if let Some(reason) = self.stop.requested() {
             return Some(reason);

@@ -76,6 +76,10 @@ impl GrpcView for WorkerCtx {
     fn grpc(&mut self) -> &mut GrpcContext {
         &mut self.grpc
     }
+
+    fn stop_requested(&self) -> Option<crate::stop::StopReason> {
+        self.limits.check()
+    }
 }
 
 impl WasiView for WorkerCtx {

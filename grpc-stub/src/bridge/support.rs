@@ -524,6 +524,7 @@ fn status_from_val(v: &Val) -> Result<RpcStatus> {
         message: get_string(message, "message")?,
         details,
         metadata: metadata_from_val(trailers, "trailers")?,
+        retry_pushback_ms: None,
     })
 }
 

@@ -89,6 +89,26 @@ pub fn kind<P: Clone + std::fmt::Debug + 'static>(
             }),
         Just(EntryKind::BeginRemoteWrite),
         index().prop_map(|begin_index| EntryKind::EndRemoteWrite { begin_index }),
+        (
+            index(),
+            any::<u32>(),
+            0u32..17,
+            text(),
+            any::<u64>(),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(
+                |(begin_index, attempt, code, message, retry_at_ms, deadline_ms)| {
+                    EntryKind::CallAttemptFailed {
+                        begin_index,
+                        attempt,
+                        code,
+                        message,
+                        retry_at_ms,
+                        deadline_ms,
+                    }
+                }
+            ),
         (text(), index()).prop_map(|(message, retry_from)| EntryKind::Error {
             message,
             retry_from
@@ -157,7 +177,8 @@ pub fn fix_up(mut entries: Vec<OplogEntry>, first: u64) -> Vec<OplogEntry> {
             *r = OplogIndex::new((r.get() - 1) % (index - 1) + 1).expect("non-zero");
         };
         match &mut e.kind {
-            EntryKind::EndRemoteWrite { begin_index } => fix(begin_index),
+            EntryKind::EndRemoteWrite { begin_index }
+            | EntryKind::CallAttemptFailed { begin_index, .. } => fix(begin_index),
             EntryKind::Error { retry_from, .. } => fix(retry_from),
             EntryKind::StreamFrameSent { open_index, .. }
             | EntryKind::StreamFrameReceived { open_index, .. }

@@ -261,9 +261,15 @@ impl Scene {
     /// Writes a manifest for the todo-client guest whose `todo` dependency
     /// points at `endpoint`, uploads it with the CLI and returns the id.
     pub fn add_todo_component(&self, endpoint: &str) -> String {
+        self.add_todo_component_with(endpoint, "")
+    }
+
+    /// [`Scene::add_todo_component`] with `extra` lines (each indented by
+    /// eight spaces) added to the `todo` dependency.
+    pub fn add_todo_component_with(&self, endpoint: &str, extra: &str) -> String {
         let manifest = self.path().join("app.yaml");
         let text = format!(
-            "components:\n  todo-client:\n    wasm: {wasm}\n    dependencies:\n      todo:\n        type: grpc\n        protos: [core/todo/v1/todo.proto]\n        include: [{PROTOS}]\n        endpoint: {endpoint}\n        timeout: 5s\n",
+            "components:\n  todo-client:\n    wasm: {wasm}\n    dependencies:\n      todo:\n        type: grpc\n        protos: [core/todo/v1/todo.proto]\n        include: [{PROTOS}]\n        endpoint: {endpoint}\n        timeout: 5s\n{extra}",
             wasm = reprise_test_components::TODO_CLIENT,
         );
         std::fs::write(&manifest, text).expect("write manifest");
