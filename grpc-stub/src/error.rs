@@ -16,20 +16,6 @@ pub enum Error {
         /// Why, and what to do instead.
         reason: String,
     },
-    /// A proto package with one name segment (besides a version suffix)
-    /// needs a namespace from the options.
-    #[error(
-        "proto package `{package}` has a single name segment{}, so its WIT package needs a \
-         namespace: pass one (`--namespace <ns>` on the command line, `namespace` in the \
-         manifest)",
-        version_note(package, version)
-    )]
-    MissingNamespace {
-        /// The proto package.
-        package: String,
-        /// Its version suffix (`v2`), if it has one.
-        version: Option<String>,
-    },
     /// An option value is unusable.
     #[error("invalid {option}: {reason}")]
     InvalidOption {
@@ -174,17 +160,6 @@ pub enum Error {
         /// The decoder's complaint.
         reason: String,
     },
-}
-
-/// ` (`legacy` before its version `v2`)` for a versioned one-segment package.
-fn version_note(package: &str, version: &Option<String>) -> String {
-    match version {
-        Some(v) => format!(
-            " (`{}` before its version `{v}`)",
-            package.split('.').next().unwrap_or_default()
-        ),
-        None => String::new(),
-    }
 }
 
 /// Diagnostics rendered one per line.

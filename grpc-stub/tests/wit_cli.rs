@@ -195,7 +195,7 @@ fn unknown_types_point_at_file_line_col() {
 }
 
 #[test]
-fn one_segment_package_without_namespace_is_refused() {
+fn one_segment_package_without_namespace_gets_the_default_one() {
     let corpus = util::corpus_dir();
     let out_dir = tempfile::tempdir().unwrap();
     let out = reprise_wit(&[
@@ -205,16 +205,10 @@ fn one_segment_package_without_namespace_is_refused() {
         out_dir.path().to_str().unwrap(),
         "routeguide/route_guide.proto",
     ]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("routeguide") && err.contains("--namespace"),
-        "{err}"
-    );
-    assert!(
-        std::fs::read_dir(out_dir.path()).unwrap().next().is_none(),
-        "nothing is written on error"
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text =
+        std::fs::read_to_string(out_dir.path().join("proto-routeguide/routeguide.wit")).unwrap();
+    assert!(text.contains("package proto:routeguide;"), "{text}");
 }
 
 #[test]

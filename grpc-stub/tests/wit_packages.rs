@@ -7,7 +7,6 @@ mod util;
 
 use util::{assert_contains, mapping, wit};
 
-use reprise_grpc_stub::Error;
 use reprise_grpc_stub::model::{FieldMapping, InterfaceModel, ModelOptions, Scalar, ValueType};
 
 #[test]
@@ -26,39 +25,26 @@ fn keyword_package_names_are_escaped() {
 }
 
 #[test]
-fn one_segment_packages_need_a_namespace() {
+fn one_segment_packages_get_the_default_namespace_or_the_given_one() {
     let src = [(
         "hello.proto",
         r#"syntax = "proto3"; package hello; message R { string s = 1; } service Greeter { rpc Hi(R) returns (R); }"#,
     )];
-    let pool = util::inline_pool(&src).unwrap();
-    let err = util::model_for_files(&pool, &["hello.proto"], &ModelOptions::default()).unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.contains("`hello`") && msg.contains("namespace"),
-        "{msg}"
-    );
-    assert!(matches!(
-        err.downcast_ref::<Error>(),
-        Some(Error::MissingNamespace { .. })
-    ));
+    let (_, files) = wit(&src, None);
+    let text = util::package_text(&files, "proto:hello");
+    assert_contains(&text, "package proto:hello;");
+    assert_contains(&text, "interface greeter {");
     let (_, files) = wit(&src, Some("acme"));
     let text = util::package_text(&files, "acme:hello");
     assert_contains(&text, "interface greeter {");
 
-    // A versioned package with one name segment says what was meant.
+    // A versioned package with one name segment keeps its version.
     let versioned = [(
         "legacy.proto",
         r#"syntax = "proto3"; package legacy.v2; message R { string s = 1; } service S { rpc Hi(R) returns (R); }"#,
     )];
-    let pool = util::inline_pool(&versioned).unwrap();
-    let err = util::model_for_files(&pool, &["legacy.proto"], &ModelOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("`legacy.v2` has a single name segment (`legacy` before its version `v2`)"),
-        "{err}"
-    );
+    let (model, _) = wit(&versioned, None);
+    assert_eq!(model.packages()[0].wit.to_string(), "proto:legacy@2.0.0");
 }
 
 #[test]
@@ -239,4 +225,40 @@ fn unknown_exposures_are_clear_errors() {
         let err = InterfaceModel::build(&pool, &[exposure], &ModelOptions::default()).unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");
     }
+}
+
+#[test]
+fn two_versions_of_one_api_sit_side_by_side() {
+    let src = [
+        (
+            "things/v1/things.proto",
+            r#"syntax = "proto3"; package api.things.v1; message R { string s = 1; } service Things { rpc Get(R) returns (R); }"#,
+        ),
+        (
+            "things/v1beta1/things.proto",
+            r#"syntax = "proto3"; package api.things.v1beta1; message R { string s = 1; int32 n = 2; } service Things { rpc Get(R) returns (R); rpc Put(R) returns (R); }"#,
+        ),
+    ];
+    // `wit` also resolves one world importing both packages.
+    let (model, files) = wit(&src, None);
+    let names: Vec<String> = model.packages().iter().map(|p| p.wit.to_string()).collect();
+    assert_eq!(names, ["api:things@1.0.0-beta.1", "api:things@1.0.0"]);
+    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    assert!(
+        paths.contains(&"api-things-1.0.0/things.wit".to_owned())
+            && paths.contains(&"api-things-1.0.0-beta.1/things.wit".to_owned()),
+        "{paths:?}"
+    );
+    let beta = util::package_text(&files, "api:things@1.0.0-beta.1");
+    assert_contains(&beta, "put: func(");
+
+    // One version alone keeps the plain directory name.
+    let (_, files) = wit(&src[..1], None);
+    assert!(
+        files
+            .iter()
+            .any(|f| f.path.display().to_string() == "api-things/things.wit"),
+        "{:?}",
+        files.iter().map(|f| f.path.clone()).collect::<Vec<_>>()
+    );
 }

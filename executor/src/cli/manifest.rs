@@ -4,11 +4,14 @@
 //! variable names, never secret values), and the WIT those dependencies
 //! import, rendered by the grpc-stub crate's one generator.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
+use prost_reflect::DescriptorPool;
 use reprise_executor::deps::GrpcDependencyConfig;
 use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
+use reprise_grpc_stub::wit::WitFile;
 use reprise_manifest::{Component, GrpcDependency, Manifest, ParseOptions};
 
 /// Loads `manifest` and returns the wasm path of `component` and its gRPC
@@ -53,33 +56,121 @@ pub fn write_wit(manifest: &Path, component: &str, out: &Path) -> anyhow::Result
     if grpc.is_empty() {
         bail!("component `{component}` has no gRPC dependencies; there is no WIT to generate");
     }
+    let mut parts = Vec::new();
     for (name, dependency) in grpc {
-        let written = wit_of(dependency, out).with_context(|| format!("dependency `{name}`"))?;
-        for path in written {
-            println!("wrote {}", path.display());
-        }
+        parts.push(
+            WitPart::compile(name.as_str(), dependency)
+                .with_context(|| format!("dependency `{name}`"))?,
+        );
+    }
+    let files = wit_files(&parts)?;
+    let written = reprise_grpc_stub::wit::write_files(out, &files).map_err(|e| anyhow!("{e}"))?;
+    for path in written {
+        println!("wrote {}", path.display());
     }
     Ok(())
 }
 
-fn wit_of(dependency: &GrpcDependency, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let compiled = dependency.compile().map_err(|e| anyhow!("{e}"))?;
-    let exposures: Vec<Exposure> = compiled
-        .services
-        .iter()
-        .cloned()
-        .map(Exposure::Service)
-        .collect();
-    let options = ModelOptions {
-        namespace: dependency
-            .wit
-            .namespace
-            .as_ref()
-            .map(|n| n.as_str().to_owned()),
-        version: dependency.wit.version.clone(),
+/// One dependency's descriptors, services and WIT options.
+struct WitPart {
+    name: String,
+    pool: DescriptorPool,
+    services: Vec<String>,
+    options: ModelOptions,
+}
+
+impl WitPart {
+    fn compile(name: &str, dependency: &GrpcDependency) -> anyhow::Result<WitPart> {
+        let compiled = dependency.compile().map_err(|e| anyhow!("{e}"))?;
+        Ok(WitPart {
+            name: name.to_owned(),
+            pool: compiled.pool,
+            services: compiled.services,
+            options: ModelOptions {
+                namespace: dependency
+                    .wit
+                    .namespace
+                    .as_ref()
+                    .map(|n| n.as_str().to_owned()),
+                version: dependency.wit.version.clone(),
+            },
+        })
+    }
+}
+
+fn render(
+    pool: &DescriptorPool,
+    services: &[String],
+    options: &ModelOptions,
+) -> anyhow::Result<Vec<WitFile>> {
+    let exposures: Vec<Exposure> = services.iter().cloned().map(Exposure::Service).collect();
+    let model = InterfaceModel::build(pool, &exposures, options).map_err(|e| anyhow!("{e}"))?;
+    Ok(reprise_grpc_stub::wit::render(&model))
+}
+
+/// The WIT files of all `parts`. Dependencies whose files do not overlap
+/// (or overlap with the same text, like the support package) are rendered
+/// one by one. When two generate the same file differently (one proto
+/// package spread over two dependencies, or two versions of one API), all
+/// are rendered from one model over their merged descriptors instead, so
+/// no package overwrites another; that needs the same `wit` overrides.
+fn wit_files(parts: &[WitPart]) -> anyhow::Result<Vec<WitFile>> {
+    let mut by_path: BTreeMap<PathBuf, (&str, WitFile)> = BTreeMap::new();
+    let mut clash = None;
+    for part in parts {
+        let files = render(&part.pool, &part.services, &part.options)
+            .with_context(|| format!("dependency `{}`", part.name))?;
+        for file in files {
+            match by_path.get(&file.path) {
+                Some((other, existing)) if existing.text != file.text => {
+                    clash.get_or_insert((
+                        other.to_string(),
+                        part.name.clone(),
+                        file.package.clone(),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    by_path.insert(file.path.clone(), (part.name.as_str(), file));
+                }
+            }
+        }
+    }
+    let Some((first, second, package)) = clash else {
+        return Ok(by_path.into_values().map(|(_, file)| file).collect());
     };
-    let model =
-        InterfaceModel::build(&compiled.pool, &exposures, &options).map_err(|e| anyhow!("{e}"))?;
-    let files = reprise_grpc_stub::wit::render(&model);
-    reprise_grpc_stub::wit::write_files(out, &files).map_err(|e| anyhow!("{e}"))
+    let options = &parts[0].options;
+    if let Some(odd) = parts.iter().find(|p| p.options != *options) {
+        bail!(
+            "dependencies `{first}` and `{second}` both generate WIT package `{package}`, \
+             differently, so it must be generated once for both; that needs every dependency \
+             to have the same `wit` overrides, and `{}` differs from `{}`",
+            odd.name,
+            parts[0].name
+        );
+    }
+    let mut merged = DescriptorPool::new();
+    for part in parts {
+        for file in part.pool.file_descriptor_protos() {
+            match merged.get_file_by_name(file.name()) {
+                Some(existing) if existing.file_descriptor_proto() != file => bail!(
+                    "dependencies `{first}` and `{second}` both generate WIT package \
+                     `{package}`, but `{}` differs between the dependencies' protos, so they \
+                     cannot be merged; use one copy of the file",
+                    file.name()
+                ),
+                Some(_) => {}
+                None => merged
+                    .add_file_descriptor_proto(file.clone())
+                    .with_context(|| {
+                        format!("merging `{}` of dependency `{}`", file.name(), part.name)
+                    })?,
+            }
+        }
+    }
+    let services: Vec<String> = parts
+        .iter()
+        .flat_map(|p| p.services.iter().cloned())
+        .collect();
+    render(&merged, &services, options).context("rendering the dependencies' WIT together")
 }

@@ -201,6 +201,19 @@ pub(crate) fn assign(
         named.push((p.clone(), wit, exposed));
     }
     named.sort_by(|a, b| a.1.cmp(&b.1));
+    // Two versions of one package (`v1` beside `v1beta1`) are two WIT
+    // packages; they only need directories of their own.
+    let mut versions: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, wit, _) in &named {
+        *versions.entry(wit.unversioned()).or_default() += 1;
+    }
+    let dir_of = |wit: &super::package::WitPackageName| {
+        if versions.get(&wit.unversioned()).copied().unwrap_or(0) > 1 {
+            wit.versioned_dir_name()
+        } else {
+            wit.dir_name()
+        }
+    };
     let mut by_dir: BTreeMap<String, &str> = BTreeMap::new();
     for (proto, wit, _) in &named {
         if wit.dir_name() == crate::wit::support::SUPPORT_DIR {
@@ -211,17 +224,17 @@ pub(crate) fn assign(
                 ),
             });
         }
-        if let Some(other) = by_dir.insert(wit.dir_name(), proto) {
+        if let Some(other) = by_dir.insert(dir_of(wit), proto) {
             return Err(Error::Unmappable {
                 item: proto.clone(),
                 reason: format!(
-                    "proto packages `{other}` and `{proto}` map to the same WIT package name \
-                     or output directory `{}`",
-                    wit.dir_name()
+                    "proto packages `{other}` and `{proto}` map to the same WIT package \
+                     `{wit}`; give one of them a `wit` namespace or version override"
                 ),
             });
         }
     }
+    let dirs: Vec<String> = named.iter().map(|(_, wit, _)| dir_of(wit)).collect();
     let package_id: HashMap<String, PackageId> = named
         .iter()
         .enumerate()
@@ -229,9 +242,11 @@ pub(crate) fn assign(
         .collect();
     let mut packages: Vec<PackageModel> = named
         .into_iter()
-        .map(|(proto_package, wit, exposed)| PackageModel {
+        .zip(dirs)
+        .map(|((proto_package, wit, exposed), dir)| PackageModel {
             proto_package,
             wit,
+            dir,
             exposed,
             messages: vec![],
             enums: vec![],

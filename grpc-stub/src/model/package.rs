@@ -63,6 +63,16 @@ impl WitPackageName {
     pub fn dir_name(&self) -> String {
         format!("{}-{}", self.namespace, self.name)
     }
+
+    /// The directory name of this package when another version of it sits
+    /// beside it: `namespace-name-VERSION` (`namespace-name-unversioned`
+    /// for a package without a version).
+    pub fn versioned_dir_name(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}-{}-{v}", self.namespace, self.name),
+            None => format!("{}-{}-unversioned", self.namespace, self.name),
+        }
+    }
 }
 
 impl fmt::Display for WitPackageName {
@@ -120,6 +130,10 @@ fn take_digits(s: &str) -> Option<(u64, &str)> {
     Some((n, &s[end..]))
 }
 
+/// The namespace of a one-segment proto package (`package helloworld;`)
+/// when none is given: `proto:helloworld`.
+pub const DEFAULT_NAMESPACE: &str = "proto";
+
 /// Derives the WIT package name of proto package `proto_package`.
 ///
 /// - A trailing version segment gives the version (see
@@ -127,7 +141,8 @@ fn take_digits(s: &str) -> Option<(u64, &str)> {
 /// - The first remaining segment is the namespace, the others joined with
 ///   `-` are the name (`google.cloud.pubsub.v1` -> `google:cloud-pubsub@1.0.0`).
 /// - A package with one remaining segment takes `namespace` from the
-///   options; without one it is an error.
+///   options, or [`DEFAULT_NAMESPACE`] without one (`helloworld` ->
+///   `proto:helloworld`).
 pub fn wit_package_name(
     proto_package: &str,
     namespace: Option<&str>,
@@ -153,18 +168,7 @@ pub fn wit_package_name(
         version = Some(v.clone());
     }
     let (ns, name) = if segments.len() == 1 {
-        let Some(ns) = namespace else {
-            return Err(Error::MissingNamespace {
-                package: proto_package.to_owned(),
-                version: (proto_package.split('.').count() > 1).then(|| {
-                    proto_package
-                        .rsplit('.')
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned()
-                }),
-            });
-        };
+        let ns = namespace.unwrap_or(DEFAULT_NAMESPACE);
         if !is_valid_identifier(ns) {
             return Err(Error::InvalidOption {
                 option: "namespace".to_owned(),
@@ -219,8 +223,8 @@ mod tests {
             n("helloworld.v3", Some("acme")).unwrap(),
             "acme:helloworld@3.0.0"
         );
-        let err = n("routeguide", None).unwrap_err().to_string();
-        assert!(err.contains("routeguide"), "{err}");
+        assert_eq!(n("routeguide", None).unwrap(), "proto:routeguide");
+        assert_eq!(n("helloworld.v3", None).unwrap(), "proto:helloworld@3.0.0");
         assert!(n("routeguide", Some("Not Valid")).is_err());
         let over = Version::parse("2.3.4").unwrap();
         let named = wit_package_name("core.todo.v1", None, Some(&over)).unwrap();

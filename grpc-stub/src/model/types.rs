@@ -525,6 +525,10 @@ pub struct PackageModel {
     pub proto_package: String,
     /// The WIT package name.
     pub wit: WitPackageName,
+    /// The directory its WIT file goes to in a `wit/deps` layout:
+    /// `namespace-name`, or `namespace-name-VERSION` when another version
+    /// of the same package sits beside it.
+    pub dir: String,
     /// Whether the package was exposed directly (a version override applies).
     pub exposed: bool,
     /// Records defined here, sorted by WIT name.

@@ -37,7 +37,7 @@ pub fn render(model: &InterfaceModel) -> Vec<WitFile> {
     for package in model.packages() {
         files.push(WitFile {
             package: package.wit.to_string(),
-            path: Path::new(&package.wit.dir_name()).join(format!("{}.wit", package.wit.name)),
+            path: Path::new(&package.dir).join(format!("{}.wit", package.wit.name)),
             text: render::render_package(model, package),
         });
     }
