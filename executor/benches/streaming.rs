@@ -314,6 +314,9 @@ fn interop_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         retry: None,
         compression: None,
         tls: None,
+        connect_timeout_ms: None,
+        keepalive: None,
+        max_message_bytes: None,
     })
 }
 

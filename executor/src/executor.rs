@@ -20,6 +20,8 @@ use tokio::sync::OwnedMutexGuard;
 use wasmtime::Engine;
 use wasmtime::component::Val;
 
+use reprise_grpc_stub::client::ChannelPool;
+
 use crate::components::ComponentInfo;
 use crate::components::local::LocalComponentStore;
 use crate::deps::{DependencyConfig, GrpcDependencyConfig};
@@ -125,6 +127,7 @@ pub struct Executor {
     time_budget: Duration,
     worker_memory: usize,
     memory_budget: Arc<MemoryBudget>,
+    channels: Arc<ChannelPool>,
     replayed_calls: AtomicU64,
 }
 
@@ -184,6 +187,7 @@ impl Executor {
             time_budget: config.time_budget,
             worker_memory: config.worker_memory,
             memory_budget: MemoryBudget::new(config.memory_budget),
+            channels: Arc::new(ChannelPool::new()),
             replayed_calls: AtomicU64::new(0),
         })
     }
@@ -271,6 +275,7 @@ impl Executor {
             time_budget: self.time_budget,
             worker_memory: self.worker_memory,
             memory_budget: self.memory_budget.clone(),
+            channels: self.channels.clone(),
             completed: self.handle(id).completed,
         };
         Worker::start(id.clone(), component, env, create, next).await

@@ -39,6 +39,9 @@ fn dependency(server: &TestServer, retry: RetryConfig) -> GrpcDependencyConfig {
         retry: Some(retry),
         compression: None,
         tls: None,
+        connect_timeout_ms: None,
+        keepalive: None,
+        max_message_bytes: None,
     }
 }
 

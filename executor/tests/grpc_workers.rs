@@ -36,6 +36,9 @@ fn dependency(
         retry: None,
         compression: None,
         tls: None,
+        connect_timeout_ms: None,
+        keepalive: None,
+        max_message_bytes: None,
     }
 }
 
@@ -406,6 +409,9 @@ service TodoService {
         retry: None,
         compression: None,
         tls: None,
+        connect_timeout_ms: None,
+        keepalive: None,
+        max_message_bytes: None,
     };
     let executor = open(&dir).await;
     let err = executor
@@ -450,6 +456,9 @@ service RouteGuide {{
         retry: None,
         compression: None,
         tls: None,
+        connect_timeout_ms: None,
+        keepalive: None,
+        max_message_bytes: None,
     }
 }
 

@@ -137,6 +137,9 @@ async fn mutual_tls_is_given_when_required_and_its_absence_named() {
             client_cert_pem: Some(client.cert_pem.clone()),
             client_key_env: Some("REPRISE_SECRET_GREETER_KEY".into()),
         }),
+        connect_timeout_ms: None,
+        keepalive: None,
+        max_message_bytes: None,
     };
     let key = client.key_pem.clone();
     let config = ClientConfig::for_dependency(&dependency, |name| {

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use prost_reflect::DescriptorPool;
-use reprise_grpc_stub::config::{AuthConfig, GrpcDependencyConfig, RetryConfig};
+use reprise_grpc_stub::config::{AuthConfig, GrpcDependencyConfig, KeepaliveConfig, RetryConfig};
 use reprise_grpc_stub::model::source::{self, CompiledProtos};
 
 use crate::auth::{AuthScheme, Username};
@@ -83,6 +83,15 @@ impl GrpcDependency {
                 .as_ref()
                 .map(|tls| tls.config(&self.owner))
                 .transpose()?,
+            connect_timeout_ms: self.connection.connect_timeout.map(millis),
+            keepalive: self
+                .connection
+                .keepalive
+                .map(|(interval, timeout)| KeepaliveConfig {
+                    interval_ms: millis(interval),
+                    timeout_ms: millis(timeout),
+                }),
+            max_message_bytes: self.connection.max_message_size,
         })
     }
 

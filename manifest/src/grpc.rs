@@ -9,6 +9,7 @@ use std::time::Duration;
 use reprise_grpc_stub::config::Compression;
 
 use crate::auth::{self, Auth};
+use crate::connection::{self, ConnectionSettings};
 use crate::duration;
 use crate::endpoint::Endpoint;
 use crate::names::{DependencyRef, WitNamespace};
@@ -47,6 +48,8 @@ pub struct GrpcDependency {
     pub compression: Option<Compression>,
     /// TLS settings of an `https` endpoint (`None`: the system's roots).
     pub tls: Option<TlsSettings>,
+    /// Connect timeout, keepalive and message size limit.
+    pub connection: ConnectionSettings,
 }
 
 impl GrpcDependency {
@@ -84,6 +87,9 @@ pub(crate) const KEYS: &[&str] = &[
     "retry",
     "compression",
     "tls",
+    "connect-timeout",
+    "keepalive",
+    "max-message-size",
 ];
 
 /// Reads a `type: grpc` dependency from its fields.
@@ -145,6 +151,7 @@ pub(crate) fn read(
         }
         None => Some(None),
     };
+    let connection = connection::read(ctx, fields);
     let retry_declared = fields.get("retry").is_some();
     let retry = match fields.get("retry") {
         Some(node) => retry::read(ctx, node, &path.key("retry")),
@@ -162,6 +169,7 @@ pub(crate) fn read(
         retry_declared,
         compression: compression?,
         tls: tls?,
+        connection: connection?,
     })
 }
 

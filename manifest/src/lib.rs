@@ -26,6 +26,7 @@
 
 mod auth;
 mod compile;
+mod connection;
 mod dependency;
 mod duration;
 mod endpoint;
@@ -40,6 +41,7 @@ mod yaml;
 
 pub use auth::{Auth, AuthScheme, ResolvedAuth, Secret, Username};
 pub use compile::CompiledGrpcDependency;
+pub use connection::{ConnectionSettings, MAX_MESSAGE_SIZE_LIMIT, parse_size};
 pub use dependency::{Dependency, DependencyKind, supported_types};
 pub use duration::{InvalidDuration, format_duration, parse_duration};
 pub use endpoint::{Endpoint, InvalidEndpoint};

@@ -92,7 +92,8 @@ fn unknown_keys_are_named_with_suggestions() {
         single(&yaml),
         "/apps/demo/app.yaml:9:9: components.app.dependencies.todo.timout: unknown key \
          `timout` (did you mean `timeout`?); allowed keys: `type`, `protos`, `include`, `wit`, \
-         `endpoint`, `auth`, `timeout`, `retry`, `compression`, `tls`"
+         `endpoint`, `auth`, `timeout`, `retry`, `compression`, `tls`, `connect-timeout`, \
+         `keepalive`, `max-message-size`"
     );
     let message = single("components:\n  app:\n    wasm: a.wasm\n    color: blue\n");
     assert!(
@@ -606,5 +607,46 @@ fn tls_pem_files_are_read_and_checked_with_their_position() {
     assert!(
         err.contains(":11:") && err.contains("tls.client-cert") && err.contains("missing.pem"),
         "{err}"
+    );
+}
+
+#[test]
+fn connection_settings_are_checked_and_carried() {
+    let with = |lines: &str| manifest_with(&format!("{PROTOS_AND_ENDPOINT}{lines}"));
+    let problem = single(&with("        max-message-size: 4MB\n"));
+    assert!(
+        problem.contains("dependencies.todo.max-message-size") && problem.contains("`MiB`"),
+        "{problem}"
+    );
+    let problem = single(&with("        max-message-size: 2GiB\n"));
+    assert!(problem.contains("out of range"), "{problem}");
+    let problem = single(&with("        keepalive: { timeout: 5s }\n"));
+    assert!(
+        problem.contains("keepalive") && problem.contains("interval"),
+        "{problem}"
+    );
+    let problem = single(&with("        connect-timeout: 0s\n"));
+    assert!(problem.contains("connect-timeout"), "{problem}");
+
+    let options = ParseOptions { check_files: false };
+    let manifest = Manifest::parse_with(
+        &with(
+            "        connect-timeout: 2s\n        keepalive: { interval: 30s }\n        max-message-size: 16MiB\n",
+        ),
+        ORIGIN,
+        &options,
+    )
+    .expect("valid");
+    let (_, grpc) = manifest.components()[0].grpc_dependencies().next().unwrap();
+    assert_eq!(
+        grpc.connection,
+        reprise_manifest::ConnectionSettings {
+            connect_timeout: Some(std::time::Duration::from_secs(2)),
+            keepalive: Some((
+                std::time::Duration::from_secs(30),
+                std::time::Duration::from_secs(20)
+            )),
+            max_message_size: Some(16 << 20),
+        }
     );
 }

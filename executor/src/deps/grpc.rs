@@ -113,6 +113,9 @@ mod tests {
             }),
             compression: None,
             tls: None,
+            connect_timeout_ms: None,
+            keepalive: None,
+            max_message_bytes: None,
         }
     }
 

@@ -17,7 +17,9 @@ pub mod typecheck;
 use std::collections::HashMap;
 
 use reprise_grpc_stub::RpcStatus;
-use reprise_grpc_stub::client::{ClientConfig, GrpcClient};
+use std::sync::Arc;
+
+use reprise_grpc_stub::client::{ChannelPool, ClientConfig, GrpcClient};
 use reprise_grpc_stub::status::Code;
 
 use crate::deps::GrpcDependencyConfig;
@@ -47,14 +49,21 @@ pub struct GrpcContext {
     /// The streams the guest holds open.
     pub streams: stream::StreamTable,
     clients: HashMap<String, GrpcClient>,
+    /// The executor's connections, shared with the other workers.
+    channels: Arc<ChannelPool>,
 }
 
 impl GrpcContext {
     /// A context with no client connected yet.
-    pub fn new(durable: Durable, endpoint_overrides: HashMap<String, String>) -> Self {
+    pub fn new(
+        durable: Durable,
+        endpoint_overrides: HashMap<String, String>,
+        channels: Arc<ChannelPool>,
+    ) -> Self {
         GrpcContext {
             durable,
             endpoint_overrides,
+            channels,
             streams: stream::StreamTable::default(),
             clients: HashMap::new(),
         }
@@ -75,7 +84,7 @@ impl GrpcContext {
         // Credentials go only to the origin the component's manifest names:
         // an override pointing elsewhere gets none (else whoever creates a
         // worker could collect them on a listener of their own).
-        let mut config = if same_origin(endpoint, &dependency.endpoint) {
+        let config = if same_origin(endpoint, &dependency.endpoint) {
             ClientConfig::for_dependency(dependency, |name| std::env::var(name).ok())
                 .map_err(|e| RpcStatus::new(Code::Unauthenticated, e.to_string()))?
         } else {
@@ -107,8 +116,7 @@ impl GrpcContext {
             ClientConfig::for_dependency(&anonymous, |_| None)
                 .map_err(|e| RpcStatus::new(Code::Unauthenticated, e.to_string()))?
         };
-        config.connect_timeout = Some(std::time::Duration::from_secs(5));
-        let client = GrpcClient::new(endpoint, config).map_err(|e| {
+        let client = self.channels.client(endpoint, config).map_err(|e| {
             RpcStatus::new(
                 Code::FailedPrecondition,
                 format!(

@@ -34,6 +34,7 @@ use crate::wave::{self, Signature};
 use crate::worker::component::LoadedComponent;
 use crate::worker::limits::{RunLimits, on_epoch_tick};
 use crate::worker::memory::{MemoryBudget, MemoryLimiter};
+use reprise_grpc_stub::client::ChannelPool;
 
 /// The store data of a worker's wasmtime `Store`.
 pub struct WorkerCtx {
@@ -67,6 +68,8 @@ pub struct WorkerEnv {
     pub worker_memory: usize,
     /// The executor-wide budget of guest memory.
     pub memory_budget: Arc<MemoryBudget>,
+    /// The executor's connections to gRPC dependencies, shared by workers.
+    pub channels: Arc<ChannelPool>,
     /// Where the worker publishes how many invocations it completed, so it
     /// can be reported while it is busy.
     pub completed: Arc<AtomicU64>,
@@ -146,6 +149,7 @@ pub struct Worker {
     time_budget: Duration,
     worker_memory: usize,
     memory_budget: Arc<MemoryBudget>,
+    channels: Arc<ChannelPool>,
     published: Arc<AtomicU64>,
 }
 
@@ -224,6 +228,7 @@ impl Worker {
         let grpc = GrpcContext::new(
             durable.clone(),
             config.endpoint_overrides.iter().cloned().collect(),
+            env.channels.clone(),
         );
         let ctx = WorkerCtx {
             wasi: durable_wasi_ctx(durable.journal(), &config.env, &config.args, seed),
@@ -266,6 +271,7 @@ impl Worker {
             time_budget: env.time_budget,
             worker_memory: env.worker_memory,
             memory_budget: env.memory_budget,
+            channels: env.channels,
             published: env.completed,
         };
         worker.replay().await?;
@@ -290,6 +296,7 @@ impl Worker {
             time_budget: self.time_budget,
             worker_memory: self.worker_memory,
             memory_budget: self.memory_budget.clone(),
+            channels: self.channels.clone(),
             completed: self.published.clone(),
         };
         let component = self.component.clone();

@@ -228,6 +228,9 @@ pub fn todo_dependency_json(endpoint: &str) -> Value {
         retry: None,
         compression: None,
         tls: None,
+        connect_timeout_ms: None,
+        keepalive: None,
+        max_message_bytes: None,
     };
     serde_json::to_value(vec![config]).expect("encodes")
 }

@@ -48,6 +48,9 @@ fn dependency(
         retry: None,
         compression: None,
         tls: None,
+        connect_timeout_ms: None,
+        keepalive: None,
+        max_message_bytes: None,
     }
 }
 

@@ -20,6 +20,7 @@ mod auth;
 mod codec;
 pub mod metadata;
 mod options;
+mod pool;
 mod requests;
 mod stream;
 mod tls;
@@ -38,10 +39,12 @@ use tonic::transport::{Channel, Endpoint};
 pub use auth::ClientAuth;
 pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder, Outgoing, RawCodec, RawDecoder};
 pub use metadata::{Metadata, MetadataEntry, MetadataValue};
+pub use options::Keepalive;
 pub use options::{
-    CallOptions, ClientConfig, ClientTls, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_WINDOW,
-    IDEMPOTENCY_KEY,
+    CallOptions, ClientConfig, ClientTls, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_STREAM_BUFFER,
+    DEFAULT_STREAM_WINDOW, IDEMPOTENCY_KEY,
 };
+pub use pool::ChannelPool;
 pub use stream::{BidiStream, ClientStream, ServerStream};
 
 /// The four call kinds: the interface model's, so the client and the WIT agree.
@@ -83,6 +86,50 @@ pub struct GrpcClient {
     config: Arc<ClientConfig>,
 }
 
+/// A lazily connecting channel to `endpoint` with `config`'s connection
+/// settings (TLS, connect timeout, window, keepalive); what
+/// [`GrpcClient::new`] and a [`ChannelPool`] connect with.
+pub(crate) fn connect_lazy(endpoint: &str, config: &ClientConfig) -> Result<Channel, Error> {
+    let bad = |reason: String| Error::InvalidEndpoint {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    let mut builder = Endpoint::from_shared(endpoint.to_owned()).map_err(|e| bad(e.to_string()))?;
+    let Some(host) = builder.uri().host().map(str::to_owned) else {
+        return Err(bad("the URI has no host".into()));
+    };
+    match builder.uri().scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            let tls = config.tls.clone().unwrap_or_else(ClientTls::system);
+            builder = builder
+                .tls_config(tls::client_tls_config(&tls, &host).map_err(bad)?)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        _ => {
+            return Err(bad(
+                "expected an `http://host:port` or `https://host:port` URI".into(),
+            ));
+        }
+    }
+    if let Some(timeout) = config.connect_timeout {
+        builder = builder.connect_timeout(timeout);
+    }
+    if let Some(window) = config.stream_window {
+        builder = builder.initial_stream_window_size(window);
+    }
+    if let Some(keepalive) = config.keepalive {
+        builder = builder
+            .http2_keep_alive_interval(keepalive.interval)
+            .keep_alive_timeout(keepalive.timeout)
+            .keep_alive_while_idle(true);
+    }
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(bad("a client must be created within a Tokio runtime".into()));
+    }
+    Ok(builder.connect_lazy())
+}
+
 /// What a call needs to turn tonic's outcome into an [`RpcStatus`].
 #[derive(Debug, Clone)]
 pub(crate) struct CallContext {
@@ -97,6 +144,28 @@ impl CallContext {
     /// local transport failures `UNAVAILABLE` naming the endpoint.
     pub(crate) fn status(&self, status: tonic::Status) -> RpcStatus {
         let mut out = RpcStatus::from_tonic(&status);
+        // tonic's own limit checks say OUT_OF_RANGE; gRPC says a message
+        // over the limit is RESOURCE_EXHAUSTED, and a person wants to know
+        // which side and which setting.
+        if out.code == Code::OutOfRange && out.message.contains("message length too large") {
+            let side = if out.message.contains("encoded") {
+                "request"
+            } else {
+                "response"
+            };
+            let detail = out
+                .message
+                .split_once("too large: ")
+                .map_or(out.message.as_str(), |(_, d)| d);
+            return RpcStatus::new(
+                Code::ResourceExhausted,
+                format!(
+                    "{}: the {side} message is larger than the dependency's max-message-size \
+                     ({detail})",
+                    self.method
+                ),
+            );
+        }
         let expired = self.deadline.is_some_and(|d| Instant::now() >= d);
         if expired
             && matches!(
@@ -190,39 +259,8 @@ impl GrpcClient {
     /// shows up as `UNAVAILABLE` from that call. Must be called within a
     /// Tokio runtime.
     pub fn new(endpoint: &str, config: ClientConfig) -> Result<Self, Error> {
-        let bad = |reason: String| Error::InvalidEndpoint {
-            endpoint: endpoint.to_owned(),
-            reason,
-        };
-        let mut builder =
-            Endpoint::from_shared(endpoint.to_owned()).map_err(|e| bad(e.to_string()))?;
-        let Some(host) = builder.uri().host().map(str::to_owned) else {
-            return Err(bad("the URI has no host".into()));
-        };
-        match builder.uri().scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                let tls = config.tls.clone().unwrap_or_else(ClientTls::system);
-                builder = builder
-                    .tls_config(tls::client_tls_config(&tls, &host).map_err(bad)?)
-                    .map_err(|e| bad(e.to_string()))?;
-            }
-            _ => {
-                return Err(bad(
-                    "expected an `http://host:port` or `https://host:port` URI".into(),
-                ));
-            }
-        }
-        if let Some(timeout) = config.connect_timeout {
-            builder = builder.connect_timeout(timeout);
-        }
-        if let Some(window) = config.stream_window {
-            builder = builder.initial_stream_window_size(window);
-        }
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(bad("a client must be created within a Tokio runtime".into()));
-        }
-        Self::from_channel(builder.connect_lazy(), endpoint, config)
+        let channel = connect_lazy(endpoint, &config)?;
+        Self::from_channel(channel, endpoint, config)
     }
 
     /// A client over an existing channel (e.g. an in-memory transport);
@@ -261,6 +299,9 @@ impl GrpcClient {
         let mut grpc = Grpc::new(self.channel.clone()).accept_compressed(CompressionEncoding::Gzip);
         if let Some(Compression::Gzip) = self.config.compression {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+        }
+        if let Some(limit) = self.config.max_request_bytes {
+            grpc = grpc.max_encoding_message_size(limit);
         }
         match self.config.max_response_bytes {
             Some(limit) => grpc.max_decoding_message_size(limit),
@@ -329,6 +370,7 @@ impl GrpcClient {
         options: &CallOptions,
     ) -> Result<UnaryResponse, RpcStatus> {
         check_input(method, &method.input(), &request)?;
+        check_size(method, &request, self.config.max_request_bytes)?;
         let prepared = self.prepare(
             method,
             CallKind::Unary,
@@ -428,7 +470,11 @@ impl GrpcClient {
         method: &MethodDescriptor,
         options: &CallOptions,
     ) -> Result<ClientStream, RpcStatus> {
-        let (requests, stream) = Requests::channel(method, self.config.stream_buffer);
+        let (requests, stream) = Requests::channel(
+            method,
+            self.config.stream_buffer,
+            self.config.max_request_bytes,
+        );
         let prepared = self.prepare(method, CallKind::ClientStreaming, stream, options)?;
         let driver = self.start(prepared, DynamicCodec::new(method.output()))?;
         Ok(ClientStream::new(requests, driver))
@@ -463,7 +509,11 @@ impl GrpcClient {
         C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
         M: Send + Sync + 'static,
     {
-        let (requests, stream) = Requests::channel(method, self.config.stream_buffer);
+        let (requests, stream) = Requests::channel(
+            method,
+            self.config.stream_buffer,
+            self.config.max_request_bytes,
+        );
         let prepared = self.prepare(method, CallKind::Bidi, stream, options)?;
         let driver = self.start(prepared, codec)?;
         Ok(BidiStream::new(requests, driver))
@@ -499,6 +549,28 @@ impl GrpcClient {
 }
 
 /// Rejects a message that is not of the method's input type.
+/// Refuses a request larger than `limit` bytes encoded, before it is sent
+/// (tonic would reset the stream with an unhelpful protocol error).
+pub(crate) fn check_size(
+    method: &MethodDescriptor,
+    message: &DynamicMessage,
+    limit: Option<usize>,
+) -> Result<(), RpcStatus> {
+    use prost::Message as _;
+    match limit {
+        Some(limit) if message.encoded_len() > limit => Err(RpcStatus::new(
+            Code::ResourceExhausted,
+            format!(
+                "{}: the request message is larger than the dependency's max-message-size \
+                 (found {} bytes, the limit is {limit} bytes); it was not sent",
+                method.full_name(),
+                message.encoded_len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn check_input(
     method: &MethodDescriptor,
     input: &MessageDescriptor,

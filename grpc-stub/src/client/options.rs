@@ -17,6 +17,19 @@ pub const DEFAULT_STREAM_BUFFER: usize = 16;
 /// server may send ahead of a reader that does not keep up.
 pub const DEFAULT_STREAM_WINDOW: u32 = 256 * 1024;
 
+/// The largest message sent or accepted when a dependency sets none: 4 MiB
+/// each way, as gRPC implementations default to.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// HTTP/2 keepalive pings on an idle or busy connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Keepalive {
+    /// How often a ping is sent.
+    pub interval: Duration,
+    /// How long an unanswered ping waits before the connection is dropped.
+    pub timeout: Duration,
+}
+
 /// How a client talks to one gRPC dependency.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -31,6 +44,10 @@ pub struct ClientConfig {
     pub stream_buffer: usize,
     /// Largest response message accepted, in bytes (`None`: tonic's 4 MiB).
     pub max_response_bytes: Option<usize>,
+    /// Largest request message sent, in bytes (`None`: no limit of ours).
+    pub max_request_bytes: Option<usize>,
+    /// Keepalive pings (`None`: none).
+    pub keepalive: Option<Keepalive>,
     /// HTTP/2 receive window per call, in bytes (`None`: the transport's
     /// default of 2 MiB). With `stream_buffer` it bounds what a call whose
     /// reader stalls holds in memory; the server is stopped beyond it.
@@ -114,7 +131,9 @@ impl ClientConfig {
     /// The configuration for calling `dependency`: its per-attempt deadline
     /// as every call's default, and its credentials, read through `env`
     /// (an environment variable's name to its value) when the client is
-    /// made. The tuning knobs keep their defaults.
+    /// made, its connection settings (connect timeout, keepalive, message
+    /// size limits, 4 MiB each way by default). The stream knobs keep their
+    /// defaults.
     ///
     /// Its TLS settings come whole, the client key read through `env` too.
     ///
@@ -133,10 +152,26 @@ impl ClientConfig {
             None => None,
             Some(tls) => Some(ClientTls::resolve(&dependency.name, tls, &env)?),
         };
+        let max_message = dependency
+            .max_message_bytes
+            .map_or(DEFAULT_MAX_MESSAGE_BYTES, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
         Ok(ClientConfig {
             default_timeout: Some(Duration::from_millis(dependency.timeout_ms)),
             auth,
             tls,
+            connect_timeout: Some(Duration::from_millis(
+                dependency
+                    .connect_timeout_ms
+                    .unwrap_or(crate::config::DEFAULT_CONNECT_TIMEOUT_MS),
+            )),
+            keepalive: dependency.keepalive.map(|k| Keepalive {
+                interval: Duration::from_millis(k.interval_ms),
+                timeout: Duration::from_millis(k.timeout_ms),
+            }),
+            max_request_bytes: Some(max_message),
+            max_response_bytes: Some(max_message),
             compression: dependency.compression,
             ..ClientConfig::default()
         })
@@ -191,6 +226,8 @@ impl Default for ClientConfig {
             connect_timeout: None,
             stream_buffer: DEFAULT_STREAM_BUFFER,
             max_response_bytes: None,
+            max_request_bytes: None,
+            keepalive: None,
             stream_window: Some(DEFAULT_STREAM_WINDOW),
             compression: None,
             tls: None,
@@ -261,6 +298,9 @@ mod tests {
             retry: None,
             compression: None,
             tls: None,
+            connect_timeout_ms: None,
+            keepalive: None,
+            max_message_bytes: None,
         }
     }
 

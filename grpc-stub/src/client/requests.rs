@@ -13,8 +13,8 @@ use std::task::{Context, Poll};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tokio::sync::{mpsc, oneshot};
 
-use super::check_input;
 use super::codec::Outgoing;
+use super::{check_input, check_size};
 use crate::status::{Code, RpcStatus};
 
 /// The handle's side.
@@ -23,6 +23,7 @@ pub(crate) struct Requests {
     sender: Option<mpsc::Sender<DynamicMessage>>,
     abort: Option<oneshot::Sender<()>>,
     pub(crate) method: MethodDescriptor,
+    max_bytes: Option<usize>,
 }
 
 /// How a send failed.
@@ -36,7 +37,11 @@ pub(crate) enum SendFailure {
 impl Requests {
     /// A queue of `buffer` requests for `method`, and the stream the
     /// transport reads them from.
-    pub(crate) fn channel(method: &MethodDescriptor, buffer: usize) -> (Requests, RequestStream) {
+    pub(crate) fn channel(
+        method: &MethodDescriptor,
+        buffer: usize,
+        max_bytes: Option<usize>,
+    ) -> (Requests, RequestStream) {
         let (sender, receiver) = mpsc::channel(buffer);
         let (abort, aborted) = oneshot::channel();
         (
@@ -44,6 +49,7 @@ impl Requests {
                 sender: Some(sender),
                 abort: Some(abort),
                 method: method.clone(),
+                max_bytes,
             },
             RequestStream {
                 receiver,
@@ -56,6 +62,7 @@ impl Requests {
     /// Queues one request, waiting while the queue is full.
     pub(crate) async fn send(&mut self, message: DynamicMessage) -> Result<(), SendFailure> {
         check_input(&self.method, &self.method.input(), &message).map_err(SendFailure::Rejected)?;
+        check_size(&self.method, &message, self.max_bytes).map_err(SendFailure::Rejected)?;
         let Some(sender) = &self.sender else {
             return Err(SendFailure::Rejected(RpcStatus::new(
                 Code::FailedPrecondition,

@@ -50,6 +50,30 @@ pub struct GrpcDependencyConfig {
     /// system's roots, the endpoint's host as the server name).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Limit for establishing a connection, in milliseconds (`None`:
+    /// [`DEFAULT_CONNECT_TIMEOUT_MS`]).
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    /// HTTP/2 keepalive pings (`None`: none).
+    #[serde(default)]
+    pub keepalive: Option<KeepaliveConfig>,
+    /// Largest message sent or accepted, in bytes (`None`: 4 MiB).
+    #[serde(default)]
+    pub max_message_bytes: Option<u64>,
+}
+
+/// The connect timeout of a dependency that sets none: 5 s.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+
+/// HTTP/2 keepalive pings of a dependency's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct KeepaliveConfig {
+    /// How often a ping is sent, in milliseconds.
+    pub interval_ms: u64,
+    /// How long an unanswered ping waits before the connection is dropped,
+    /// in milliseconds.
+    pub timeout_ms: u64,
 }
 
 /// A compression of gRPC messages.
@@ -231,6 +255,9 @@ mod tests {
             retry: None,
             compression: None,
             tls: None,
+            connect_timeout_ms: None,
+            keepalive: None,
+            max_message_bytes: None,
         };
         let json = serde_json::to_string(&dep).unwrap();
         assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");

@@ -1,0 +1,128 @@
+//! Connections of the dynamic client: a pool shares one connection per
+//! endpoint between clients (counted at a relay in front of a real
+//! server), and the message size limit each way fails a call with a
+//! RESOURCE_EXHAUSTED status naming the side and the setting.
+
+mod client_support;
+
+use std::time::Duration;
+
+use client_support::{dynamic, method, typed};
+use reprise_grpc_stub::Code;
+use reprise_grpc_stub::client::{
+    CallOptions, ChannelPool, ClientAuth, ClientConfig, GrpcClient, Keepalive,
+};
+use reprise_system_tests::proto::example::{HelloReply, HelloRequest};
+use reprise_system_tests::{CutProxy, spawn_greeter_server};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn hello(client: &GrpcClient, name: &str) -> Result<String, reprise_grpc_stub::RpcStatus> {
+    let request = dynamic(
+        "example.HelloRequest",
+        &HelloRequest {
+            name: name.to_owned(),
+        },
+    );
+    let (say_hello, options) = (method("example.Greeter", "SayHello"), CallOptions::new());
+    let response = tokio::time::timeout(LIMIT, client.unary(&say_hello, request, &options))
+        .await
+        .expect("answered in time")?;
+    Ok(typed::<HelloReply>(&response.message).message)
+}
+
+#[tokio::test]
+async fn a_pool_shares_one_connection_per_endpoint() {
+    let server = spawn_greeter_server().await.unwrap();
+    let proxy = CutProxy::spawn(server.addr).await.unwrap();
+    let pool = ChannelPool::new();
+    // Clients with different credentials and keepalive off/on the same
+    // settings share the connection; each call keeps its own credentials.
+    let configs = [
+        ClientConfig {
+            auth: Some(ClientAuth::Bearer("one".into())),
+            ..ClientConfig::default()
+        },
+        ClientConfig {
+            auth: Some(ClientAuth::Bearer("two".into())),
+            ..ClientConfig::default()
+        },
+        ClientConfig::default(),
+    ];
+    for config in configs {
+        let client = pool.client(&proxy.endpoint(), config).unwrap();
+        assert_eq!(hello(&client, "pooled").await.unwrap(), "Hello, pooled!");
+    }
+    assert_eq!(pool.len(), 1);
+    let seen: Vec<Option<String>> = server
+        .state
+        .metadata("SayHello")
+        .iter()
+        .map(|m| m.get("authorization").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        seen,
+        [Some("Bearer one".into()), Some("Bearer two".into()), None]
+    );
+    assert_eq!(proxy.cut(), 1, "one connection carried the three calls");
+
+    // Other connection settings get a connection of their own.
+    let keepalive = ClientConfig {
+        keepalive: Some(Keepalive {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+        }),
+        ..ClientConfig::default()
+    };
+    let client = pool.client(&proxy.endpoint(), keepalive).unwrap();
+    assert_eq!(hello(&client, "again").await.unwrap(), "Hello, again!");
+    assert_eq!(pool.len(), 2);
+
+    // Without a pool, every client connects on its own.
+    let mut alone = Vec::new();
+    for _ in 0..2 {
+        let client = GrpcClient::new(&proxy.endpoint(), ClientConfig::default()).unwrap();
+        assert_eq!(hello(&client, "alone").await.unwrap(), "Hello, alone!");
+        alone.push(client);
+    }
+    assert_eq!(
+        proxy.cut(),
+        3,
+        "the pooled keepalive one and two of their own"
+    );
+}
+
+#[tokio::test]
+async fn messages_over_the_limit_are_resource_exhausted_naming_the_side() {
+    let server = spawn_greeter_server().await.unwrap();
+    let small_requests = ClientConfig {
+        max_request_bytes: Some(64),
+        ..ClientConfig::default()
+    };
+    let client = GrpcClient::new(&server.endpoint(), small_requests).unwrap();
+    assert_eq!(hello(&client, "ok").await.unwrap(), "Hello, ok!");
+    let err = hello(&client, &"x".repeat(200)).await.unwrap_err();
+    assert_eq!(err.code, Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message.contains("request message is larger than")
+            && err.message.contains("max-message-size"),
+        "{err}"
+    );
+    assert_eq!(
+        server.calls("SayHello"),
+        1,
+        "the large request was not sent"
+    );
+
+    let small_responses = ClientConfig {
+        max_response_bytes: Some(64),
+        ..ClientConfig::default()
+    };
+    let client = GrpcClient::new(&server.endpoint(), small_responses).unwrap();
+    let err = hello(&client, &"y".repeat(100)).await.unwrap_err();
+    assert_eq!(err.code, Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message.contains("response message is larger than"),
+        "{err}"
+    );
+}
