@@ -103,6 +103,8 @@ pub struct ExecutorStats {
     pub loaded_workers: u64,
     /// Imported calls answered from the oplog while rebuilding workers, since start.
     pub replayed_calls: u64,
+    /// Group commits of the oplog (each one sync of the store), since start.
+    pub oplog_syncs: u64,
 }
 
 /// What the executor reaches of a worker without waiting for its lock.
@@ -588,6 +590,7 @@ impl Executor {
         ExecutorStats {
             loaded_workers: self.workers.ready(),
             replayed_calls: self.replayed_calls.load(Ordering::Relaxed),
+            oplog_syncs: self.committer.syncs(),
         }
     }
 

@@ -519,3 +519,30 @@ async fn streaming_imports_are_checked_at_upload() {
         "names the missing method: {err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_calls_costs_one_sync_per_call_plus_the_reply() {
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let worker = todo_worker(&executor, &server, "chain").await;
+    let before = executor.stats().oplog_syncs;
+    // Three TodoAdd calls in one invocation.
+    let added = call(&executor, &worker, "add-todos", &["\"ada\"", "\"t\"", "3"]).await;
+    assert!(added.starts_with("ok("), "{added}");
+    assert_eq!(server.calls("TodoAdd"), 3);
+    let syncs = executor.stats().oplog_syncs - before;
+    // Before each request: what shaped it (the invocation's start, the
+    // previous result); then the reply. The begin markers and the results
+    // ride along (two syncs per call before this rule: 7).
+    assert_eq!(syncs, 4, "syncs for 3 calls and a reply");
+    // Every call is in the oplog, bracketed, with distinct keys.
+    let keys = server.idempotency_keys("TodoAdd");
+    let distinct: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(distinct.len(), 3, "{keys:?}");
+    drop(executor);
+    let executor = open(&dir).await;
+    let listed = call(&executor, &worker, "list-todos", &["\"ada\""]).await;
+    assert!(listed.contains("t"), "{listed}");
+    assert_eq!(server.calls("TodoAdd"), 3, "replay makes no call");
+}

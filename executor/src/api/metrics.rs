@@ -113,6 +113,12 @@ impl Metrics {
             "Imported calls answered from the oplog while rebuilding workers.",
             stats.replayed_calls,
         );
+        metric(
+            "reprise_oplog_syncs_total",
+            "counter",
+            "Group commits of the oplog, each one sync of the store.",
+            stats.oplog_syncs,
+        );
         let streams = crate::grpc::stream::counters::COUNTERS.stats();
         let (retried, exhausted) = crate::grpc::retry::COUNTERS.stats();
         for (name, help, value) in [
@@ -191,7 +197,9 @@ mod tests {
         let text = metrics.render(ExecutorStats {
             loaded_workers: 2,
             replayed_calls: 7,
+            oplog_syncs: 5,
         });
+        assert!(text.contains("reprise_oplog_syncs_total 5\n"), "{text}");
         assert!(text.contains("reprise_invocations_total 3\n"), "{text}");
         assert!(
             text.contains("reprise_invocations_failed_total 1\n"),

@@ -11,6 +11,7 @@
 //! on concurrent `flush_async` calls), and an uncontended commit costs no
 //! hop to another task or thread.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use reprise_oplog::{OplogStore, WorkerId};
@@ -37,6 +38,8 @@ struct Inner {
     store: Arc<dyn OplogStore>,
     queue: Mutex<Vec<Request>>,
     leader: tokio::sync::Mutex<()>,
+    /// Group commits (store syncs) made, for `/metrics` and tests.
+    syncs: AtomicU64,
 }
 
 impl std::fmt::Debug for Committer {
@@ -59,6 +62,7 @@ impl Committer {
                 store,
                 queue: Mutex::new(Vec::new()),
                 leader: tokio::sync::Mutex::new(()),
+                syncs: AtomicU64::new(0),
             }),
         }
     }
@@ -117,6 +121,11 @@ impl Committer {
         })
     }
 
+    /// How many group commits (each one sync of the store) were made.
+    pub fn syncs(&self) -> u64 {
+        self.inner.syncs.load(Ordering::Relaxed)
+    }
+
     /// Commits every queued request at once and answers each of them.
     async fn lead(&self) {
         let group = std::mem::take(&mut *self.queue());
@@ -126,6 +135,7 @@ impl Committer {
                 workers.push(request.worker.clone());
             }
         }
+        self.inner.syncs.fetch_add(1, Ordering::Relaxed);
         let outcome = self
             .inner
             .store

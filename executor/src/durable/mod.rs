@@ -81,6 +81,9 @@ struct Inner {
     unread: tokio::sync::Mutex<Option<OplogPages<Arc<dyn OplogStore>>>>,
     /// Entries were handed to the store since the last commit.
     uncommitted: AtomicBool,
+    /// A call's result was recorded and not committed since: the next
+    /// effect visible outside the worker commits first.
+    results_pending: AtomicBool,
 }
 
 impl Durable {
@@ -127,6 +130,7 @@ impl Durable {
                 next: Mutex::new(next),
                 unread: tokio::sync::Mutex::new(unread),
                 uncommitted: AtomicBool::new(false),
+                results_pending: AtomicBool::new(false),
             }),
         }
     }
@@ -247,6 +251,17 @@ impl Durable {
         self.hand_over().await?;
         self.inner.committer.commit(&self.inner.worker).await?;
         self.inner.uncommitted.store(false, Ordering::Release);
+        self.inner.results_pending.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Commits if a call's result is not durable yet: the step before a
+    /// stream frame leaves the worker (which the result may have shaped).
+    /// Frames alone do not force a sync (streams batch them).
+    pub async fn commit_if_results_pending(&self) -> Result<()> {
+        if self.inner.results_pending.load(Ordering::Acquire) {
+            self.commit().await?;
+        }
         Ok(())
     }
 
@@ -260,6 +275,7 @@ impl Durable {
         })?;
         self.inner.committer.commit(&self.inner.worker).await?;
         self.inner.uncommitted.store(false, Ordering::Release);
+        self.inner.results_pending.store(false, Ordering::Release);
         Ok(index)
     }
 
@@ -285,8 +301,9 @@ impl Durable {
     /// The start of an imported call that may have effects outside the
     /// worker. Replay returns the recorded result (after checking `function`
     /// and the request); a call begun but never finished before a crash is
-    /// performed again with its original key; otherwise `BeginRemoteWrite`
-    /// is committed, with everything before it, and its index gives the key.
+    /// performed again with its original key; otherwise everything before
+    /// it is committed and `BeginRemoteWrite` recorded (not synced); its
+    /// index gives the key.
     pub async fn begin_call(&self, function: &str, request: &[u8]) -> Result<Begun> {
         let (begin, resume) = match self.inner.journal.replay_import(function, request)? {
             Replayed::Result(payload) => return Ok(Begun::Replayed(payload)),
@@ -296,7 +313,16 @@ impl Durable {
                     "retrying a remote write interrupted by a restart with its original idempotency key");
                 (begin, resume)
             }
-            Replayed::Live => (self.commit_entry(EntryKind::BeginRemoteWrite).await?, None),
+            Replayed::Live => {
+                // Everything that could have shaped the request (the
+                // invocation's start, earlier results, clock and random
+                // reads) becomes durable before it leaves; the marker
+                // itself needs no sync: after a crash, replay of that
+                // durable prefix reaches this call again and records the
+                // marker at the same index, so the key is the same.
+                self.commit_if_needed().await?;
+                (self.record_indexed(EntryKind::BeginRemoteWrite)?, None)
+            }
         };
         Ok(Begun::Live {
             begin,
@@ -328,8 +354,12 @@ impl Durable {
         .map(drop)
     }
 
-    /// Records the result of a call begun at `begin` and makes it durable
-    /// before the guest sees it.
+    /// Records the result of a call begun at `begin`. It is not synced
+    /// here: the guest may see it before it is durable, since nothing
+    /// outside the worker can observe that until the next side effect (the
+    /// next call's request, a stream's opening or frame, the invocation's
+    /// reply), each of which commits what is pending first. A crash before
+    /// then replays up to this call and makes it again with the same key.
     pub async fn end_call(
         &self,
         function: &str,
@@ -339,7 +369,8 @@ impl Durable {
     ) -> Result<()> {
         self.record(invoked(function, request, response));
         self.record(EntryKind::EndRemoteWrite { begin_index: begin });
-        self.commit().await
+        self.inner.results_pending.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Records the result of a call that never reached the network (an

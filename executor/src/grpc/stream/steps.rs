@@ -366,6 +366,7 @@ async fn send(
         };
     }
     go_live(ctx, slot).await?;
+    ctx.durable.commit_if_results_pending().await?;
     let outcome = match &mut slot.phase {
         Phase::Live(LiveCall::Client(call)) => call.send(message).await,
         Phase::Live(LiveCall::Bidi(call)) => call.send(message).await,
