@@ -317,6 +317,7 @@ fn interop_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     })
 }
 

@@ -42,6 +42,7 @@ fn dependency(server: &TestServer, retry: RetryConfig) -> GrpcDependencyConfig {
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     }
 }
 

@@ -39,6 +39,7 @@ fn dependency(
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     }
 }
 
@@ -412,6 +413,7 @@ service TodoService {
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     };
     let executor = open(&dir).await;
     let err = executor
@@ -459,6 +461,7 @@ service RouteGuide {{
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     }
 }
 
@@ -545,4 +548,56 @@ async fn a_chain_of_calls_costs_one_sync_per_call_plus_the_reply() {
     let listed = call(&executor, &worker, "list-todos", &["\"ada\""]).await;
     assert!(listed.contains("t"), "{listed}");
     assert_eq!(server.calls("TodoAdd"), 3, "replay makes no call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_method_is_sent_without_a_sync_and_still_replayed() {
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let worker = WorkerId::new("reader").unwrap();
+    {
+        let executor = open(&dir).await;
+        let mut dep = todo_dep(&server);
+        dep.read_only_methods = vec!["TodoList".into()];
+        let info = executor
+            .add_component(wasm(reprise_test_components::TODO_CLIENT), vec![dep])
+            .await
+            .unwrap();
+        let component: ComponentId = info.id.parse().unwrap();
+        executor
+            .create_worker(&component, Some(worker.clone()), WorkerConfig::default())
+            .await
+            .unwrap();
+        call(&executor, &worker, "add-todos", &["\"ada\"", "\"t\"", "1"]).await;
+        let before = executor.stats().oplog_syncs;
+        let listed = call(&executor, &worker, "list-todos", &["\"ada\""]).await;
+        assert!(listed.contains("\"t 0\""), "{listed}");
+        assert_eq!(
+            executor.stats().oplog_syncs - before,
+            1,
+            "only the reply is synced, not the read"
+        );
+        let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker)
+            .await
+            .unwrap();
+        let begins = entries
+            .iter()
+            .filter(|e| matches!(e.kind, EntryKind::BeginRemoteWrite))
+            .count();
+        assert_eq!(begins, 1, "the write has a begin marker, the read none");
+        assert!(entries.iter().any(|e| matches!(
+            &e.kind,
+            EntryKind::ImportedFunctionInvoked { function, side_effect_class: reprise_oplog::SideEffectClass::ReadOnly, .. }
+                if function.ends_with("/TodoList")
+        )));
+    }
+    assert_eq!(server.calls("TodoList"), 1);
+    let executor = open(&dir).await;
+    let info = executor.worker_info(&worker).await.unwrap();
+    assert_eq!(info.invocations, 2);
+    assert_eq!(
+        server.calls("TodoList"),
+        1,
+        "the read is replayed, not made"
+    );
 }

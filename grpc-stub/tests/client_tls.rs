@@ -140,6 +140,7 @@ async fn mutual_tls_is_given_when_required_and_its_absence_named() {
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     };
     let key = client.key_pem.clone();
     let config = ClientConfig::for_dependency(&dependency, |name| {

@@ -262,3 +262,31 @@ fn two_versions_of_one_api_sit_side_by_side() {
         files.iter().map(|f| f.path.clone()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn methods_declared_free_of_side_effects_are_known() {
+    let src = [(
+        "kv.proto",
+        r#"syntax = "proto3"; package kv.v1; message R { string s = 1; }
+           service Store {
+             rpc Get(R) returns (R) { option idempotency_level = NO_SIDE_EFFECTS; }
+             rpc Put(R) returns (R) { option idempotency_level = IDEMPOTENT; }
+             rpc Touch(R) returns (R);
+           }"#,
+    )];
+    let (model, _) = wit(&src, None);
+    let service = model.service(model.service_ids().next().unwrap());
+    let flags: Vec<(String, bool)> = service
+        .methods
+        .iter()
+        .map(|m| (m.descriptor.name().to_owned(), m.declares_no_side_effects()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("Get".to_owned(), true),
+            ("Put".to_owned(), false),
+            ("Touch".to_owned(), false)
+        ]
+    );
+}

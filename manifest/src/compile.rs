@@ -67,6 +67,7 @@ impl GrpcDependency {
     /// manifest without `retry` makes each call once.
     pub fn config(&self) -> Result<GrpcDependencyConfig, Error> {
         let compiled = self.compile()?;
+        let read_only_methods = self.read_only_methods(&compiled)?;
         Ok(GrpcDependencyConfig {
             name: self.owner.dependency.as_str().to_owned(),
             descriptor_set: compiled.descriptor_set_bytes,
@@ -92,7 +93,36 @@ impl GrpcDependency {
                     timeout_ms: millis(timeout),
                 }),
             max_message_bytes: self.connection.max_message_size,
+            read_only_methods,
         })
+    }
+
+    /// The `read-only-methods`, each checked to name a unary method of the
+    /// dependency's services.
+    fn read_only_methods(&self, compiled: &CompiledGrpcDependency) -> Result<Vec<String>, Error> {
+        let mut unary = Vec::new();
+        for service in &compiled.services {
+            if let Some(service) = compiled.pool.get_service_by_name(service) {
+                for method in service.methods() {
+                    if !method.is_client_streaming() && !method.is_server_streaming() {
+                        unary.push((method.name().to_owned(), method.full_name().to_owned()));
+                    }
+                }
+            }
+        }
+        for name in &self.read_only_methods {
+            if !unary
+                .iter()
+                .any(|(short, full)| short == name || full == name)
+            {
+                return Err(Error::UnknownMethod {
+                    dependency: self.owner.clone(),
+                    method: name.clone(),
+                    known: unary.iter().map(|(short, _)| short.clone()).collect(),
+                });
+            }
+        }
+        Ok(self.read_only_methods.clone())
     }
 
     /// The front end's error as this crate reports it: owned by the

@@ -77,6 +77,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// `read-only-methods` names no unary method of the dependency.
+    #[error(
+        "{dependency}: read-only-methods: `{method}` is not a unary method of its services \
+         (unary methods: {})",
+        known.join(", ")
+    )]
+    UnknownMethod {
+        /// The dependency.
+        dependency: DependencyRef,
+        /// The name given.
+        method: String,
+        /// Its unary methods.
+        known: Vec<String>,
+    },
+
     /// The dependency's own proto files compile but define no service.
     #[error("{dependency}: the proto files {files:?} define no service")]
     NoServices {

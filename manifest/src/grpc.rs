@@ -50,6 +50,9 @@ pub struct GrpcDependency {
     pub tls: Option<TlsSettings>,
     /// Connect timeout, keepalive and message size limit.
     pub connection: ConnectionSettings,
+    /// Unary methods declared free of side effects (`read-only-methods`),
+    /// by name or full name; checked against the protos when compiled.
+    pub read_only_methods: Vec<String>,
 }
 
 impl GrpcDependency {
@@ -90,6 +93,7 @@ pub(crate) const KEYS: &[&str] = &[
     "connect-timeout",
     "keepalive",
     "max-message-size",
+    "read-only-methods",
 ];
 
 /// Reads a `type: grpc` dependency from its fields.
@@ -152,6 +156,10 @@ pub(crate) fn read(
         None => Some(None),
     };
     let connection = connection::read(ctx, fields);
+    let read_only_methods = match fields.get("read-only-methods") {
+        Some(node) => read_method_names(ctx, node, &path.key("read-only-methods")),
+        None => Some(Vec::new()),
+    };
     let retry_declared = fields.get("retry").is_some();
     let retry = match fields.get("retry") {
         Some(node) => retry::read(ctx, node, &path.key("retry")),
@@ -170,7 +178,39 @@ pub(crate) fn read(
         compression: compression?,
         tls: tls?,
         connection: connection?,
+        read_only_methods: read_only_methods?,
     })
+}
+
+/// Reads `read-only-methods`: a list of method names (`GetFeature`) or
+/// full names (`routeguide.RouteGuide.GetFeature`).
+fn read_method_names(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<Vec<String>> {
+    let items = list(ctx, node, path)?;
+    let mut names = Vec::new();
+    let mut ok = true;
+    for (item, item_path) in items {
+        let Some(text) = string(ctx, item, &item_path) else {
+            ok = false;
+            continue;
+        };
+        let valid = !text.is_empty()
+            && text.split('.').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if !valid {
+            ctx.report(
+                &item_path,
+                item.position,
+                format!(
+                    "`{text}` is not a method name (`GetFeature` or `package.Service.GetFeature`)"
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        names.push(text.to_owned());
+    }
+    ok.then_some(names)
 }
 
 /// Reads `compression`: `gzip` (the one supported).

@@ -381,3 +381,16 @@ fn config_embeds_the_tls_files_and_names_the_key_variable() {
     let err = grpc.config().unwrap_err().to_string();
     assert!(err.contains("client.pem") && err.contains("TLS"), "{err}");
 }
+
+#[test]
+fn read_only_methods_must_name_unary_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = full_dependency(dir.path(), "        read-only-methods: [TodoList]\n");
+    assert_eq!(good.config().unwrap().read_only_methods, ["TodoList"]);
+    let bad = full_dependency(dir.path(), "        read-only-methods: [TodoLst]\n");
+    let err = bad.config().unwrap_err().to_string();
+    assert!(
+        err.contains("`TodoLst`") && err.contains("TodoList"),
+        "{err}"
+    );
+}

@@ -93,7 +93,7 @@ fn unknown_keys_are_named_with_suggestions() {
         "/apps/demo/app.yaml:9:9: components.app.dependencies.todo.timout: unknown key \
          `timout` (did you mean `timeout`?); allowed keys: `type`, `protos`, `include`, `wit`, \
          `endpoint`, `auth`, `timeout`, `retry`, `compression`, `tls`, `connect-timeout`, \
-         `keepalive`, `max-message-size`"
+         `keepalive`, `max-message-size`, `read-only-methods`"
     );
     let message = single("components:\n  app:\n    wasm: a.wasm\n    color: blue\n");
     assert!(

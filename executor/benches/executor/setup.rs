@@ -96,6 +96,7 @@ pub fn todo_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     })
 }
 

@@ -373,6 +373,29 @@ impl Durable {
         Ok(())
     }
 
+    /// Replay of a call without side effects: the recorded result, or
+    /// `None` to make the call live (nothing is committed for it).
+    pub fn replay_read(&self, function: &str, request: &[u8]) -> Result<Option<Payload>> {
+        match self.inner.journal.replay_import(function, request)? {
+            Replayed::Result(payload) => Ok(Some(payload)),
+            // A read has no begin marker; an interrupted one is made again.
+            Replayed::Interrupted(..) | Replayed::Live => Ok(None),
+        }
+    }
+
+    /// Records the result of a call without side effects; durable with the
+    /// next commit, which comes before the worker's next outside effect.
+    pub fn end_read(&self, function: &str, request: Vec<u8>, response: Vec<u8>) {
+        self.record(EntryKind::ImportedFunctionInvoked {
+            function: function.to_owned(),
+            request_hash: RequestHash::of(&request),
+            request: Payload::new(request),
+            response: Payload::new(response),
+            side_effect_class: SideEffectClass::ReadOnly,
+        });
+        self.inner.results_pending.store(true, Ordering::Release);
+    }
+
     /// Records the result of a call that never reached the network (an
     /// opener refused before connecting), so replay returns it again. Not
     /// committed: nothing left the worker.

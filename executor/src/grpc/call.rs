@@ -48,6 +48,10 @@ pub struct MethodBinding {
     pub method_index: usize,
     /// The name journaled in the oplog: `package.Service/Method`.
     pub journal_name: String,
+    /// A unary method without side effects (its proto says
+    /// `NO_SIDE_EFFECTS`, or the manifest lists it in `read-only-methods`):
+    /// sent without a sync before it.
+    pub read_only: bool,
 }
 
 impl MethodBinding {
@@ -125,6 +129,9 @@ pub async fn durable_unary<T: GrpcView>(
     let request_text = request_text(params)?;
     let durable = store.data_mut().grpc().durable.clone();
     let function = &binding.journal_name;
+    if binding.read_only {
+        return read_only_call(store, binding, params, results, result_ty, request_text).await;
+    }
     let (begin, key, resume) = match durable
         .begin_call(function, request_text.as_bytes())
         .await?
@@ -147,6 +154,51 @@ pub async fn durable_unary<T: GrpcView>(
             response_text.into_bytes(),
         )
         .await?;
+    results[0] = value;
+    Ok(())
+}
+
+/// A call of a method without side effects: replayed like any call, but
+/// sent without committing first (nothing it does outside the worker needs
+/// the worker's past to be durable) and without a begin marker or key; its
+/// result becomes durable at the next commit point, and a crash before that
+/// simply makes the read again.
+async fn read_only_call<T: GrpcView>(
+    mut store: StoreContextMut<'_, T>,
+    binding: &MethodBinding,
+    params: &[Val],
+    results: &mut [Val],
+    result_ty: Type,
+    request_text: String,
+) -> wasmtime::Result<()> {
+    let function = &binding.journal_name;
+    let durable = store.data_mut().grpc().durable.clone();
+    if let Some(payload) = durable.replay_read(function, request_text.as_bytes())? {
+        results[0] = recorded_result(binding, &result_ty, &payload)?;
+        return Ok(());
+    }
+    let outcome =
+        match crate::grpc::convert::request_from_vals(&binding.model, binding.method(), params) {
+            Ok((request, options)) => match store.data_mut().grpc().client(&binding.dependency) {
+                Ok(client) => client
+                    .unary(&binding.method().descriptor, request, &options)
+                    .await
+                    .map(|response| response.message),
+                Err(status) => Err(status),
+            },
+            Err(e) => Err(RpcStatus::new(
+                Code::InvalidArgument,
+                format!("cannot encode the request: {e}"),
+            )),
+        };
+    let value = crate::grpc::convert::outcome_to_val(&binding.model, binding.method(), outcome);
+    let response_text = wasm_wave::to_string(&value)
+        .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
+    durable.end_read(
+        function,
+        request_text.into_bytes(),
+        response_text.into_bytes(),
+    );
     results[0] = value;
     Ok(())
 }

@@ -177,6 +177,11 @@ impl<T: GrpcView> ImportKind<T> for GrpcImports {
                         service.descriptor.full_name(),
                         method.descriptor.name()
                     ),
+                    read_only: method.kind == CallKind::Unary
+                        && (method.declares_no_side_effects()
+                            || dep.config.read_only_methods.iter().any(|m| {
+                                m == method.descriptor.name() || m == method.descriptor.full_name()
+                            })),
                 });
                 known.push(method.wit_name.clone());
                 if method.kind == CallKind::Unary {

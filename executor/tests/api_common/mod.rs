@@ -231,6 +231,7 @@ pub fn todo_dependency_json(endpoint: &str) -> Value {
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     };
     serde_json::to_value(vec![config]).expect("encodes")
 }

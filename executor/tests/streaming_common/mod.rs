@@ -51,6 +51,7 @@ fn dependency(
         connect_timeout_ms: None,
         keepalive: None,
         max_message_bytes: None,
+        read_only_methods: Vec::new(),
     }
 }
 

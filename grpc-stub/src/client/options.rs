@@ -301,6 +301,7 @@ mod tests {
             connect_timeout_ms: None,
             keepalive: None,
             max_message_bytes: None,
+            read_only_methods: Vec::new(),
         }
     }
 

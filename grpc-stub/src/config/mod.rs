@@ -60,6 +60,11 @@ pub struct GrpcDependencyConfig {
     /// Largest message sent or accepted, in bytes (`None`: 4 MiB).
     #[serde(default)]
     pub max_message_bytes: Option<u64>,
+    /// Unary methods (by name, `GetFeature`, or full name) the manifest
+    /// declares free of side effects, besides those whose proto says
+    /// `idempotency_level = NO_SIDE_EFFECTS`: sent without a sync first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_only_methods: Vec<String>,
 }
 
 /// The connect timeout of a dependency that sets none: 5 s.
@@ -258,6 +263,7 @@ mod tests {
             connect_timeout_ms: None,
             keepalive: None,
             max_message_bytes: None,
+            read_only_methods: Vec::new(),
         };
         let json = serde_json::to_string(&dep).unwrap();
         assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");

@@ -470,6 +470,19 @@ pub struct MethodModel {
     pub resource: Option<String>,
 }
 
+impl MethodModel {
+    /// Whether the proto declares the method free of side effects
+    /// (`option idempotency_level = NO_SIDE_EFFECTS;`).
+    pub fn declares_no_side_effects(&self) -> bool {
+        // google.protobuf.MethodOptions.IdempotencyLevel.NO_SIDE_EFFECTS
+        const NO_SIDE_EFFECTS: i32 = 1;
+        self.descriptor
+            .options()
+            .get_field_by_name("idempotency_level")
+            .is_some_and(|v| v.as_enum_number() == Some(NO_SIDE_EFFECTS))
+    }
+}
+
 /// A type a service interface takes from its package's `types` interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceTypeUse {
