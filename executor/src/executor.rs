@@ -56,6 +56,10 @@ pub struct ExecutorConfig {
     /// Most bytes of linear memory all workers together may hold (default
     /// [`DEFAULT_MEMORY_BUDGET`]).
     pub memory_budget: usize,
+    /// Most workers held in memory at once (default
+    /// [`crate::slots::DEFAULT_MAX_LOADED`]); beyond it the least recently
+    /// used idle ones are dropped and rebuilt by replay on their next use.
+    pub max_loaded_workers: usize,
 }
 
 impl Default for ExecutorConfig {
@@ -66,6 +70,7 @@ impl Default for ExecutorConfig {
             time_budget: DEFAULT_TIME_BUDGET,
             worker_memory: DEFAULT_WORKER_MEMORY,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            max_loaded_workers: crate::slots::DEFAULT_MAX_LOADED,
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct ExecutorStats {
     pub replayed_calls: u64,
     /// Group commits of the oplog (each one sync of the store), since start.
     pub oplog_syncs: u64,
+    /// Idle workers dropped from memory by the bound on loaded workers.
+    pub workers_evicted: u64,
 }
 
 /// What the executor reaches of a worker without waiting for its lock.
@@ -182,7 +189,7 @@ impl Executor {
             components,
             committer,
             oplog,
-            workers: WorkerSlots::default(),
+            workers: WorkerSlots::with_bound(config.max_loaded_workers),
             ticker,
             interrupted: std::sync::Mutex::new(HashSet::new()),
             handles: std::sync::Mutex::new(HashMap::new()),
@@ -591,6 +598,7 @@ impl Executor {
             loaded_workers: self.workers.ready(),
             replayed_calls: self.replayed_calls.load(Ordering::Relaxed),
             oplog_syncs: self.committer.syncs(),
+            workers_evicted: self.workers.evicted(),
         }
     }
 

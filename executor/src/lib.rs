@@ -35,5 +35,6 @@ pub mod worker;
 pub use error::{Error, Result};
 pub use executor::{Executor, ExecutorConfig, RecoverySummary, WorkerInfo};
 pub use secrets::SecretEnvPolicy;
+pub use slots::DEFAULT_MAX_LOADED as DEFAULT_MAX_LOADED_WORKERS;
 pub use stores::Stores;
 pub use worker::{InvocationOutcome, WorkerConfig, WorkerState};

@@ -8,6 +8,14 @@
 //! on. A slot starts [`SlotState::Empty`], becomes [`SlotState::Ready`] once
 //! its worker is loaded (or created), and [`SlotState::Deleted`] when the
 //! worker is deleted; whoever then finds a deleted slot looks again.
+//!
+//! The number of loaded workers is bounded: every access stamps the slot,
+//! and when a load or create goes beyond the bound, the least recently
+//! used idle workers (slot not locked, no stream open) are dropped from
+//! memory — down to nine tenths of the bound, so the scan is rare — and
+//! go back to [`SlotState::Empty`]; their next use rebuilds them by replay.
+//! Their slots stay in the table (a few dozen bytes each), so a worker is
+//! never loaded twice through two slots.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,30 +43,101 @@ pub type Slot = Arc<AsyncMutex<SlotState>>;
 /// Exclusive access to a loaded worker.
 pub type WorkerGuard = OwnedMappedMutexGuard<SlotState, Worker>;
 
+/// The default bound on loaded workers.
+pub const DEFAULT_MAX_LOADED: usize = 10_000;
+
+/// A slot and when it was last used.
+#[derive(Debug)]
+struct Entry {
+    slot: Slot,
+    used: u64,
+}
+
 /// The table of slots.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WorkerSlots {
-    slots: Mutex<HashMap<WorkerId, Slot>>,
+    slots: Mutex<HashMap<WorkerId, Entry>>,
     ready: AtomicU64,
+    clock: AtomicU64,
+    max_loaded: usize,
+    evicted: AtomicU64,
+}
+
+impl Default for WorkerSlots {
+    fn default() -> Self {
+        Self::with_bound(DEFAULT_MAX_LOADED)
+    }
 }
 
 impl WorkerSlots {
-    fn table(&self) -> MutexGuard<'_, HashMap<WorkerId, Slot>> {
+    /// A table keeping at most `max_loaded` workers in memory (at least 1).
+    pub fn with_bound(max_loaded: usize) -> Self {
+        WorkerSlots {
+            slots: Mutex::new(HashMap::new()),
+            ready: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
+            max_loaded: max_loaded.max(1),
+            evicted: AtomicU64::new(0),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, HashMap<WorkerId, Entry>> {
         // Slots are inserted and removed whole: a poisoned map is consistent.
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The slot of `id`, inserted empty if there is none.
+    /// The slot of `id`, inserted empty if there is none; stamps it used.
     pub fn entry(&self, id: &WorkerId) -> Slot {
-        self.table()
-            .entry(id.clone())
-            .or_insert_with(|| Arc::new(AsyncMutex::new(SlotState::Empty)))
-            .clone()
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut table = self.table();
+        let entry = table.entry(id.clone()).or_insert_with(|| Entry {
+            slot: Arc::new(AsyncMutex::new(SlotState::Empty)),
+            used: now,
+        });
+        entry.used = now;
+        entry.slot.clone()
     }
 
     /// The slot of `id` if it has one (never inserts).
     pub fn existing(&self, id: &WorkerId) -> Option<Slot> {
-        self.table().get(id).cloned()
+        self.table().get(id).map(|e| e.slot.clone())
+    }
+
+    /// Drops least recently used idle workers from memory while more than
+    /// the bound are loaded (down to nine tenths of it); returns how many.
+    /// Locked slots (in use, or the caller's own) are never touched.
+    pub fn evict_idle(&self) -> usize {
+        if self.ready() as usize <= self.max_loaded {
+            return 0;
+        }
+        let target = (self.max_loaded - self.max_loaded / 10) as u64;
+        let mut candidates: Vec<(u64, Slot)> = self
+            .table()
+            .values()
+            .map(|e| (e.used, e.slot.clone()))
+            .collect();
+        candidates.sort_by_key(|(used, _)| *used);
+        let mut evicted = 0;
+        for (_, slot) in candidates {
+            if self.ready() <= target {
+                break;
+            }
+            let Ok(mut state) = slot.try_lock() else {
+                continue;
+            };
+            if matches!(&*state, SlotState::Ready(worker) if worker.evictable()) {
+                *state = SlotState::Empty;
+                self.ready.fetch_sub(1, Ordering::Relaxed);
+                evicted += 1;
+            }
+        }
+        self.evicted.fetch_add(evicted as u64, Ordering::Relaxed);
+        evicted
+    }
+
+    /// How many workers were dropped from memory by the bound, since start.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
     }
 
     /// Locks the slot of `id` (waiting only for that worker).
@@ -72,6 +151,7 @@ impl WorkerSlots {
             self.ready.fetch_add(1, Ordering::Relaxed);
         }
         **guard = SlotState::Ready(Box::new(worker));
+        self.evict_idle();
     }
 
     /// Marks a locked slot deleted and takes it out of the table.
@@ -84,7 +164,7 @@ impl WorkerSlots {
         let mut table = self.table();
         if table
             .get(id)
-            .is_some_and(|current| Arc::ptr_eq(current, &slot))
+            .is_some_and(|current| Arc::ptr_eq(&current.slot, &slot))
         {
             table.remove(id);
         }
@@ -96,7 +176,7 @@ impl WorkerSlots {
         let mut table = self.table();
         if table
             .get(id)
-            .is_some_and(|current| Arc::ptr_eq(current, slot))
+            .is_some_and(|current| Arc::ptr_eq(&current.slot, slot))
             && slot
                 .try_lock()
                 .is_ok_and(|state| matches!(*state, SlotState::Empty))

@@ -114,6 +114,12 @@ impl Metrics {
             stats.replayed_calls,
         );
         metric(
+            "reprise_workers_evicted_total",
+            "counter",
+            "Idle workers dropped from memory by the bound on loaded workers.",
+            stats.workers_evicted,
+        );
+        metric(
             "reprise_oplog_syncs_total",
             "counter",
             "Group commits of the oplog, each one sync of the store.",
@@ -198,6 +204,7 @@ mod tests {
             loaded_workers: 2,
             replayed_calls: 7,
             oplog_syncs: 5,
+            workers_evicted: 0,
         });
         assert!(text.contains("reprise_oplog_syncs_total 5\n"), "{text}");
         assert!(text.contains("reprise_invocations_total 3\n"), "{text}");

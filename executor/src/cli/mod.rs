@@ -130,6 +130,10 @@ pub struct ServeArgs {
     /// that needs more is refused with 503 (retry later).
     #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse_size)]
     pub memory_budget: usize,
+    /// Most workers held in memory at once; beyond it the least recently
+    /// used idle ones are dropped and rebuilt by replay on their next use.
+    #[arg(long, value_name = "N", default_value_t = reprise_executor::DEFAULT_MAX_LOADED_WORKERS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_loaded_workers: u64,
     /// On SIGTERM or Ctrl-C, how long running invocations may go on before
     /// they are stopped (they resume from the oplog at the next start).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]

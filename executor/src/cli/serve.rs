@@ -35,6 +35,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         time_budget: args.time_budget,
         worker_memory: args.worker_memory,
         memory_budget: args.memory_budget,
+        max_loaded_workers: usize::try_from(args.max_loaded_workers).unwrap_or(usize::MAX),
     };
     let opened = match (&args.store, args.oplog_store) {
         (Some(url), _) => {

@@ -304,6 +304,13 @@ impl Worker {
         Ok(())
     }
 
+    /// Whether the worker may be dropped from memory and rebuilt by replay
+    /// later without anyone noticing: it holds no open stream (a stream
+    /// cannot be carried over a rebuild).
+    pub fn evictable(&self) -> bool {
+        self.store.data().grpc.streams.is_empty()
+    }
+
     /// The worker's id.
     pub fn id(&self) -> &WorkerId {
         &self.id

@@ -1,0 +1,65 @@
+//! The bound on loaded workers: with more workers than it allows, the
+//! least recently used idle ones are dropped from memory and rebuilt by
+//! replay on their next use, so every invocation still sees its worker's
+//! whole state, and the executor never holds more than the bound.
+
+use std::sync::Arc;
+
+use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
+use reprise_oplog::{ComponentId, WorkerId};
+
+async fn call(executor: &Executor, id: &WorkerId, function: &str) -> String {
+    let outcome = executor
+        .invoke(id, function, Vec::new(), None)
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"));
+    let mut results = outcome.unwrap_or_else(|trap| panic!("{function} trapped: {trap}"));
+    results.pop().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_beyond_the_bound_are_dropped_and_rebuilt_by_replay() {
+    const BOUND: u64 = 4;
+    const WORKERS: usize = 15;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Arc::new(
+        Executor::open(ExecutorConfig {
+            data_dir: dir.path().to_owned(),
+            max_loaded_workers: BOUND as usize,
+            ..ExecutorConfig::default()
+        })
+        .await
+        .expect("executor opens"),
+    );
+    let wasm = std::fs::read(reprise_test_components::RUNAWAY).expect("guest built");
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let ids: Vec<WorkerId> = (0..WORKERS)
+        .map(|i| WorkerId::new(format!("w{i}")).unwrap())
+        .collect();
+    for id in &ids {
+        executor
+            .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(call(&executor, id, "bump").await, "1");
+        assert!(executor.stats().loaded_workers <= BOUND);
+    }
+    // Round after round every worker is rebuilt by replay and goes on.
+    for round in 2..=3 {
+        for id in &ids {
+            assert_eq!(call(&executor, id, "bump").await, round.to_string(), "{id}");
+            assert!(
+                executor.stats().loaded_workers <= BOUND,
+                "{} loaded",
+                executor.stats().loaded_workers
+            );
+        }
+    }
+    let stats = executor.stats();
+    assert!(
+        stats.workers_evicted >= (WORKERS as u64 - BOUND) * 2,
+        "evicted {}",
+        stats.workers_evicted
+    );
+}
