@@ -142,6 +142,14 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// Server reflection could not provide a server's descriptors.
+    #[error("server reflection at `{endpoint}`: {reason}")]
+    Reflection {
+        /// The server asked.
+        endpoint: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A client configuration that cannot work.
     #[error("invalid client configuration: {reason}")]
     InvalidClientConfig {

@@ -41,7 +41,10 @@ mod todo;
 pub use echo::{ECHO_INITIAL, ECHO_TRAILING};
 pub use greeter::{spawn_compressing_greeter_server, spawn_greeter_server};
 pub use proxy::CutProxy;
-pub use route_guide::{FEATURE_COUNT, feature, spawn_route_guide_server};
+pub use route_guide::{
+    FEATURE_COUNT, Reflection, feature, spawn_reflective_route_guide_server,
+    spawn_route_guide_server,
+};
 pub use server::TestServer;
 pub use state::{IDEMPOTENCY_KEY, InjectedFailure, RecordedMetadata, ServerState};
 pub use test_service::{MAX_INTERVAL, MAX_RESPONSE_SIZE, spawn_test_service_server};

@@ -44,6 +44,40 @@ pub async fn spawn_route_guide_server() -> Result<TestServer, Error> {
     spawn(RouteGuideServer::new(service), state).await
 }
 
+/// Which gRPC server reflection protocols a server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reflection {
+    /// `grpc.reflection.v1` and `v1alpha`.
+    Both,
+    /// `grpc.reflection.v1alpha` only (older servers).
+    V1AlphaOnly,
+}
+
+/// Starts a `routeguide.RouteGuide` server that also offers gRPC server
+/// reflection (tonic-reflection over the test protos' descriptors).
+pub async fn spawn_reflective_route_guide_server(
+    reflection: Reflection,
+) -> Result<TestServer, Error> {
+    let state = Arc::new(ServerState::default());
+    let service = RouteGuideImpl {
+        state: state.clone(),
+        features: (0..FEATURE_COUNT).map(feature).collect(),
+        notes: Arc::new(Mutex::new(HashMap::new())),
+    };
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
+            .with_service_name("routeguide.RouteGuide")
+    };
+    let bad = |e: tonic_reflection::server::Error| Error::Serve(e.to_string());
+    let mut routes = tonic::service::Routes::new(RouteGuideServer::new(service))
+        .add_service(builder().build_v1alpha().map_err(bad)?);
+    if reflection == Reflection::Both {
+        routes = routes.add_service(builder().build_v1().map_err(bad)?);
+    }
+    crate::server::spawn_routes(routes, state).await
+}
+
 type NoteLog = Arc<Mutex<HashMap<(i32, i32), Vec<RouteNote>>>>;
 
 struct RouteGuideImpl {

@@ -90,6 +90,36 @@ where
     spawn_with(service, state, None).await
 }
 
+/// Binds `127.0.0.1:0` and serves every service of `routes` (plaintext).
+pub(crate) async fn spawn_routes(
+    routes: tonic::service::Routes,
+    state: Arc<ServerState>,
+) -> Result<TestServer, Error> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| Error::Bind(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Bind(e.to_string()))?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let incoming = TcpListenerStream::new(listener);
+    let router = Server::builder().add_routes(routes);
+    let task = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(TestServer {
+        addr,
+        state,
+        tls: false,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}
+
 /// [`spawn`], speaking TLS as `tls` says when given.
 pub(crate) async fn spawn_with<S>(
     service: S,

@@ -21,6 +21,7 @@ mod codec;
 pub mod metadata;
 mod options;
 mod pool;
+pub mod reflection;
 mod requests;
 mod stream;
 mod tls;
