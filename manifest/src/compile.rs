@@ -43,6 +43,11 @@ impl GrpcDependency {
     /// the compiler gives a span) or [`Error::NoServices`] when the own files
     /// define no service.
     pub fn compile(&self) -> Result<CompiledGrpcDependency, Error> {
+        if self.reflection {
+            return Err(Error::NeedsReflection {
+                dependency: self.owner.clone(),
+            });
+        }
         let files: Vec<PathBuf> = self.protos.iter().map(PathBuf::from).collect();
         let compiled: CompiledProtos =
             source::compile_files(&self.include, &files).map_err(|err| self.proto_error(err))?;
@@ -66,7 +71,15 @@ impl GrpcDependency {
     /// policy only when the manifest writes one (`retry_declared`), so a
     /// manifest without `retry` makes each call once.
     pub fn config(&self) -> Result<GrpcDependencyConfig, Error> {
-        let compiled = self.compile()?;
+        self.config_from(self.compile()?)
+    }
+
+    /// [`GrpcDependency::config`] with descriptors obtained otherwise (from
+    /// the endpoint's server reflection, for `reflection: true`).
+    pub fn config_from(
+        &self,
+        compiled: CompiledGrpcDependency,
+    ) -> Result<GrpcDependencyConfig, Error> {
         let read_only_methods = self.read_only_methods(&compiled)?;
         Ok(GrpcDependencyConfig {
             name: self.owner.dependency.as_str().to_owned(),

@@ -77,6 +77,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The dependency's descriptors come from server reflection, which
+    /// the caller must fetch (the manifest crate does no network calls).
+    #[error(
+        "{dependency}: its descriptors come from the server's reflection (`reflection: true`); \
+         fetch them and use `GrpcDependency::config_from`"
+    )]
+    NeedsReflection {
+        /// The dependency.
+        dependency: DependencyRef,
+    },
+
     /// `read-only-methods` names no unary method of the dependency.
     #[error(
         "{dependency}: read-only-methods: `{method}` is not a unary method of its services \

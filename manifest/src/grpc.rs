@@ -53,6 +53,13 @@ pub struct GrpcDependency {
     /// Unary methods declared free of side effects (`read-only-methods`),
     /// by name or full name; checked against the protos when compiled.
     pub read_only_methods: Vec<String>,
+    /// The descriptors come from the endpoint's server reflection
+    /// (`reflection: true`) instead of `protos`; fetched by the CLI at
+    /// upload (and by `wit`), stored with the component.
+    pub reflection: bool,
+    /// With reflection, the services to take (full names); `None`: every
+    /// service the server lists but reflection and health.
+    pub services: Option<Vec<String>>,
 }
 
 impl GrpcDependency {
@@ -94,6 +101,8 @@ pub(crate) const KEYS: &[&str] = &[
     "keepalive",
     "max-message-size",
     "read-only-methods",
+    "reflection",
+    "services",
 ];
 
 /// Reads a `type: grpc` dependency from its fields.
@@ -105,14 +114,52 @@ pub(crate) fn read(
     fields.deny_unknown(ctx, KEYS);
     let path = &fields.path;
 
-    let protos = fields
-        .require(ctx, "protos")
-        .and_then(|node| read_protos(ctx, node, &path.key("protos")));
+    let reflection = match fields.get("reflection") {
+        None => false,
+        Some(node) => match &node.value {
+            Value::Bool(yes) => *yes,
+            _ => {
+                ctx.wrong_type(&path.key("reflection"), node, "`true` or `false`");
+                false
+            }
+        },
+    };
+    let protos = if reflection {
+        if let Some(node) = fields.get("protos") {
+            ctx.report(
+                &path.key("protos"),
+                node.position,
+                "give either `protos` or `reflection: true`, not both",
+            );
+            None
+        } else {
+            Some(Vec::new())
+        }
+    } else {
+        fields
+            .require(ctx, "protos")
+            .and_then(|node| read_protos(ctx, node, &path.key("protos")))
+    };
+    let services = match fields.get("services") {
+        None => Some(None),
+        Some(node) if !reflection => {
+            ctx.report(
+                &path.key("services"),
+                node.position,
+                "`services` chooses among what server reflection lists; it needs \
+                 `reflection: true` (with `protos`, every service of the files is taken)",
+            );
+            None
+        }
+        Some(node) => read_method_names(ctx, node, &path.key("services")).map(Some),
+    };
     let include = match fields.get("include") {
         Some(node) => read_includes(ctx, node, &path.key("include")),
         None => Some(vec![ctx.base_dir().to_path_buf()]),
     };
-    if let (Some(protos), Some(include), true) = (&protos, &include, ctx.check_files()) {
+    if let (Some(protos), Some(include), true, false) =
+        (&protos, &include, ctx.check_files(), reflection)
+    {
         check_protos_exist(ctx, fields, protos, include);
     }
     let wit = match fields.get("wit") {
@@ -179,6 +226,8 @@ pub(crate) fn read(
         tls: tls?,
         connection: connection?,
         read_only_methods: read_only_methods?,
+        reflection,
+        services: services?,
     })
 }
 

@@ -93,7 +93,7 @@ fn unknown_keys_are_named_with_suggestions() {
         "/apps/demo/app.yaml:9:9: components.app.dependencies.todo.timout: unknown key \
          `timout` (did you mean `timeout`?); allowed keys: `type`, `protos`, `include`, `wit`, \
          `endpoint`, `auth`, `timeout`, `retry`, `compression`, `tls`, `connect-timeout`, \
-         `keepalive`, `max-message-size`, `read-only-methods`"
+         `keepalive`, `max-message-size`, `read-only-methods`, `reflection`, `services`"
     );
     let message = single("components:\n  app:\n    wasm: a.wasm\n    color: blue\n");
     assert!(
@@ -649,4 +649,40 @@ fn connection_settings_are_checked_and_carried() {
             max_message_size: Some(16 << 20),
         }
     );
+}
+
+#[test]
+fn reflection_replaces_protos_and_services_need_it() {
+    let base = "        endpoint: http://127.0.0.1:50051\n";
+    let problem = single(&manifest_with(&format!(
+        "{PROTOS_AND_ENDPOINT}        reflection: true\n"
+    )));
+    assert!(
+        problem.contains("dependencies.todo.protos") && problem.contains("not both"),
+        "{problem}"
+    );
+    let problem = single(&manifest_with(&format!(
+        "{PROTOS_AND_ENDPOINT}        services: [core.todo.v1.TodoService]\n"
+    )));
+    assert!(
+        problem.contains("dependencies.todo.services") && problem.contains("reflection: true"),
+        "{problem}"
+    );
+    let options = ParseOptions { check_files: false };
+    let manifest = Manifest::parse_with(
+        &manifest_with(&format!(
+            "{base}        reflection: true\n        services: [core.todo.v1.TodoService]\n"
+        )),
+        ORIGIN,
+        &options,
+    )
+    .expect("valid");
+    let (_, grpc) = manifest.components()[0].grpc_dependencies().next().unwrap();
+    assert!(grpc.reflection);
+    assert_eq!(
+        grpc.services.as_deref(),
+        Some(&["core.todo.v1.TodoService".to_owned()][..])
+    );
+    let err = grpc.compile().unwrap_err().to_string();
+    assert!(err.contains("reflection"), "{err}");
 }

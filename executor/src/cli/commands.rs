@@ -57,8 +57,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             from,
             limit,
         } => oplog(&server, &worker, from, limit).await,
-        Command::Serve(_) | Command::Wit { .. } => {
-            bail!("internal: `serve` and `wit` are not client verbs")
+        Command::Serve(_) | Command::Wit { .. } | Command::Describe { .. } => {
+            bail!("internal: `serve`, `wit` and `describe` are not client verbs")
         }
     }
 }
@@ -74,7 +74,9 @@ async fn component(command: ComponentCommand) -> anyhow::Result<()> {
         } => {
             let client = Client::new(&server)?;
             let (wasm_path, dependencies) = match (manifest, component, wasm) {
-                (Some(manifest), Some(component), None) => dependencies_of(&manifest, &component)?,
+                (Some(manifest), Some(component), None) => {
+                    dependencies_of(&manifest, &component).await?
+                }
                 (None, None, Some(wasm)) => (wasm, Vec::new()),
                 _ => bail!("give either --manifest FILE --component NAME, or --wasm FILE"),
             };

@@ -10,23 +10,65 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use prost_reflect::DescriptorPool;
 use reprise_executor::deps::GrpcDependencyConfig;
+use reprise_grpc_stub::client::reflection;
+use reprise_grpc_stub::client::{ClientConfig, ClientTls};
 use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
 use reprise_grpc_stub::wit::WitFile;
-use reprise_manifest::{Component, GrpcDependency, Manifest, ParseOptions};
+use reprise_manifest::{CompiledGrpcDependency, Component, GrpcDependency, Manifest, ParseOptions};
 
 /// Loads `manifest` and returns the wasm path of `component` and its gRPC
 /// dependencies, compiled.
-pub fn dependencies_of(
+pub async fn dependencies_of(
     manifest: &Path,
     component: &str,
 ) -> anyhow::Result<(PathBuf, Vec<GrpcDependencyConfig>)> {
     let manifest = Manifest::load(manifest).map_err(|e| anyhow!("{e}"))?;
     let found = find(&manifest, component)?;
     let mut dependencies = Vec::new();
-    for (_, grpc) in found.grpc_dependencies() {
-        dependencies.push(grpc.config().map_err(|e| anyhow!("{e}"))?);
+    for (name, grpc) in found.grpc_dependencies() {
+        let compiled = compiled(grpc)
+            .await
+            .with_context(|| format!("dependency `{name}`"))?;
+        dependencies.push(grpc.config_from(compiled).map_err(|e| anyhow!("{e}"))?);
     }
     Ok((found.wasm.clone(), dependencies))
+}
+
+/// The dependency's descriptors: its protos compiled, or, with
+/// `reflection: true`, fetched from its endpoint's server reflection (over
+/// TLS with its `tls` settings, the client key read from this process's
+/// environment).
+async fn compiled(dependency: &GrpcDependency) -> anyhow::Result<CompiledGrpcDependency> {
+    if !dependency.reflection {
+        return dependency.compile().map_err(|e| anyhow!("{e}"));
+    }
+    let name = dependency.owner.dependency.as_str();
+    let tls = match &dependency.tls {
+        Some(tls) => {
+            let config = tls.config(&dependency.owner).map_err(|e| anyhow!("{e}"))?;
+            Some(
+                ClientTls::resolve(name, &config, |var| std::env::var(var).ok())
+                    .map_err(|e| anyhow!("{e}"))?,
+            )
+        }
+        None => None,
+    };
+    let config = ClientConfig {
+        tls,
+        connect_timeout: Some(std::time::Duration::from_secs(10)),
+        default_timeout: Some(std::time::Duration::from_secs(30)),
+        ..ClientConfig::default()
+    };
+    let endpoint = dependency.endpoint.to_string();
+    let reflected = reflection::fetch(&endpoint, config, dependency.services.as_deref())
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let pool = reflected.pool().map_err(|e| anyhow!("{e}"))?;
+    Ok(CompiledGrpcDependency {
+        descriptor_set_bytes: reflected.descriptor_set_bytes(),
+        pool,
+        services: reflected.services,
+    })
 }
 
 fn find<'m>(manifest: &'m Manifest, component: &str) -> anyhow::Result<&'m Component> {
@@ -46,7 +88,7 @@ fn find<'m>(manifest: &'m Manifest, component: &str) -> anyhow::Result<&'m Compo
 
 /// `worker-executor wit`: writes the WIT packages of every gRPC dependency
 /// of `component` under `out`, and lists the files written.
-pub fn write_wit(manifest: &Path, component: &str, out: &Path) -> anyhow::Result<()> {
+pub async fn write_wit(manifest: &Path, component: &str, out: &Path) -> anyhow::Result<()> {
     // The WIT is generated before the component is built: its wasm need not
     // exist yet (missing protos are still reported, by the compiler).
     let options = ParseOptions { check_files: false };
@@ -60,6 +102,7 @@ pub fn write_wit(manifest: &Path, component: &str, out: &Path) -> anyhow::Result
     for (name, dependency) in grpc {
         parts.push(
             WitPart::compile(name.as_str(), dependency)
+                .await
                 .with_context(|| format!("dependency `{name}`"))?,
         );
     }
@@ -80,8 +123,8 @@ struct WitPart {
 }
 
 impl WitPart {
-    fn compile(name: &str, dependency: &GrpcDependency) -> anyhow::Result<WitPart> {
-        let compiled = dependency.compile().map_err(|e| anyhow!("{e}"))?;
+    async fn compile(name: &str, dependency: &GrpcDependency) -> anyhow::Result<WitPart> {
+        let compiled = compiled(dependency).await?;
         Ok(WitPart {
             name: name.to_owned(),
             pool: compiled.pool,

@@ -6,6 +6,7 @@
 
 mod client;
 mod commands;
+mod describe;
 mod manifest;
 mod serve;
 
@@ -85,6 +86,22 @@ pub enum Command {
         /// Output directory.
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
+    },
+    /// List a gRPC server's services and methods through its server
+    /// reflection (like grpcurl's `list` and `describe`).
+    Describe {
+        /// The server (`http://host:port` or `https://host:port`).
+        #[arg(long)]
+        endpoint: String,
+        /// A service (`routeguide.RouteGuide`) or method
+        /// (`routeguide.RouteGuide.GetFeature`) to describe in detail.
+        symbol: Option<String>,
+        /// Extra trusted root certificates (PEM file) for an https server.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// The name the server's certificate must carry, when not its host.
+        #[arg(long, value_name = "NAME")]
+        server_name: Option<String>,
     },
 }
 
@@ -338,7 +355,13 @@ pub fn main() -> ExitCode {
                 manifest,
                 component,
                 out,
-            } => manifest::write_wit(&manifest, &component, &out),
+            } => manifest::write_wit(&manifest, &component, &out).await,
+            Command::Describe {
+                endpoint,
+                symbol,
+                ca,
+                server_name,
+            } => describe::run(&endpoint, symbol.as_deref(), ca.as_deref(), server_name).await,
             other => commands::run(other).await,
         }
     });

@@ -1,0 +1,128 @@
+//! `worker-executor describe`: what a gRPC server offers, read from its
+//! server reflection — every service with its methods (request and
+//! response types, streaming kinds), or one service or method in detail.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, anyhow, bail};
+use prost_reflect::{MessageDescriptor, MethodDescriptor, ServiceDescriptor};
+use reprise_grpc_stub::client::reflection;
+use reprise_grpc_stub::client::{ClientConfig, ClientTls};
+
+/// Prints the server's services (or `symbol`) to stdout.
+pub async fn run(
+    endpoint: &str,
+    symbol: Option<&str>,
+    ca: Option<&Path>,
+    server_name: Option<String>,
+) -> anyhow::Result<()> {
+    let tls = match ca {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --ca {}", path.display()))?;
+            Some(ClientTls {
+                ca_pem: Some(pem),
+                system_roots: true,
+                server_name,
+                identity: None,
+            })
+        }
+        None => server_name.map(|name| ClientTls {
+            server_name: Some(name),
+            ..ClientTls::system()
+        }),
+    };
+    let config = ClientConfig {
+        tls,
+        connect_timeout: Some(std::time::Duration::from_secs(10)),
+        default_timeout: Some(std::time::Duration::from_secs(30)),
+        ..ClientConfig::default()
+    };
+    let reflected = reflection::fetch(endpoint, config, None)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let pool = reflected.pool().map_err(|e| anyhow!("{e}"))?;
+    let mut out = String::new();
+    match symbol {
+        None => {
+            for name in &reflected.services {
+                if let Some(service) = pool.get_service_by_name(name) {
+                    write_service(&mut out, &service);
+                }
+            }
+        }
+        Some(symbol) => {
+            if let Some(service) = pool.get_service_by_name(symbol) {
+                write_service(&mut out, &service);
+            } else if let Some(method) = find_method(&pool, symbol) {
+                write_method(&mut out, &method);
+                write_message(&mut out, &method.input());
+                write_message(&mut out, &method.output());
+            } else if let Some(message) = pool.get_message_by_name(symbol) {
+                write_message(&mut out, &message);
+            } else {
+                bail!(
+                    "`{symbol}` is not a service, method or message of the server at {endpoint} \
+                     (its services: {})",
+                    reflected.services.join(", ")
+                );
+            }
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn find_method(pool: &prost_reflect::DescriptorPool, symbol: &str) -> Option<MethodDescriptor> {
+    let (service, method) = symbol.rsplit_once(['.', '/'])?;
+    pool.get_service_by_name(service)?
+        .methods()
+        .find(|m| m.name() == method)
+}
+
+fn write_service(out: &mut String, service: &ServiceDescriptor) {
+    let _ = writeln!(out, "{}", service.full_name());
+    for method in service.methods() {
+        out.push_str("  ");
+        write_method(out, &method);
+    }
+}
+
+fn write_method(out: &mut String, method: &MethodDescriptor) {
+    let stream = |yes: bool| if yes { "stream " } else { "" };
+    let _ = writeln!(
+        out,
+        "rpc {}({}{}) returns ({}{})",
+        method.name(),
+        stream(method.is_client_streaming()),
+        method.input().full_name(),
+        stream(method.is_server_streaming()),
+        method.output().full_name()
+    );
+}
+
+fn write_message(out: &mut String, message: &MessageDescriptor) {
+    let _ = writeln!(out, "message {} {{", message.full_name());
+    for field in message.fields() {
+        let label = if field.is_list() {
+            "repeated "
+        } else if field.supports_presence() && field.containing_oneof().is_none() {
+            "optional "
+        } else {
+            ""
+        };
+        let kind = match field.kind() {
+            prost_reflect::Kind::Message(m) => m.full_name().to_owned(),
+            prost_reflect::Kind::Enum(e) => e.full_name().to_owned(),
+            other => format!("{other:?}").to_ascii_lowercase(),
+        };
+        let _ = writeln!(
+            out,
+            "  {label}{kind} {} = {};",
+            field.name(),
+            field.number()
+        );
+    }
+    out.push_str("}\n");
+}

@@ -1,0 +1,178 @@
+//! Dependencies described by server reflection, through the real binary:
+//! `wit` from `reflection: true` gives the same interfaces as from the
+//! protos, `component add` stores the fetched descriptors so a worker calls
+//! the server (and keeps working when reflection is gone), and `describe`
+//! lists a server's services and methods, with clear errors.
+
+mod api_common;
+mod cli_common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cli_common::{BIN, Serve};
+use reprise_system_tests::{Reflection, spawn_greeter_server, spawn_reflective_route_guide_server};
+
+fn manifest(dir: &Path, source: &str, endpoint: &str) -> String {
+    let text = format!(
+        "components:\n  guide:\n    wasm: {wasm}\n    dependencies:\n      routes:\n        type: grpc\n{source}        endpoint: {endpoint}\n        wit: {{ namespace: example }}\n",
+        wasm = reprise_test_components::ROUTE_GUIDE_CLIENT,
+    );
+    let path = dir.join("app.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn wit(manifest: &str, out: &Path) -> Output {
+    Command::new(BIN)
+        .args(["wit", "--manifest", manifest, "--component", "guide", "-o"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// The WIT text without comments (reflection carries no source comments).
+fn code_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn reflection_gives_the_same_wit_and_a_working_component() {
+    let runtime = runtime();
+    let server = runtime
+        .block_on(spawn_reflective_route_guide_server(Reflection::Both))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let from_protos = manifest(
+        dir.path(),
+        &format!(
+            "        protos: [routeguide/route_guide.proto]\n        include: [{}]\n",
+            api_common::PROTOS
+        ),
+        &server.endpoint(),
+    );
+    let out = wit(&from_protos, &dir.path().join("protos-out"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reflective = manifest(dir.path(), "        reflection: true\n", &server.endpoint());
+    let out = wit(&reflective, &dir.path().join("reflection-out"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = "example-routeguide/routeguide.wit";
+    assert_eq!(
+        code_lines(&dir.path().join("reflection-out").join(file)),
+        code_lines(&dir.path().join("protos-out").join(file))
+    );
+
+    let serve = Serve::start(dir.path());
+    let component = serve
+        .ok(&[
+            "component",
+            "add",
+            "--manifest",
+            &reflective,
+            "--component",
+            "guide",
+        ])
+        .trim()
+        .to_owned();
+    serve.ok(&["worker", "create", "--component", &component, "--name", "g"]);
+    let feature = serve.ok(&["invoke", "g", "get-feature", "1", "2"]);
+    assert!(feature.contains("ok("), "{feature}");
+    assert_eq!(server.calls("GetFeature"), 1);
+    serve.terminate();
+
+    // A server without reflection: refused at upload, saying so.
+    let plain = runtime.block_on(spawn_greeter_server()).unwrap();
+    let no_reflection = manifest(dir.path(), "        reflection: true\n", &plain.endpoint());
+    let serve = Serve::start(dir.path());
+    let refused = serve.run(&[
+        "component",
+        "add",
+        "--manifest",
+        &no_reflection,
+        "--component",
+        "guide",
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("`routes`") && stderr.contains("does not offer gRPC server reflection"),
+        "{stderr}"
+    );
+    serve.terminate();
+}
+
+#[test]
+fn describe_lists_services_methods_and_messages() {
+    let runtime = runtime();
+    let server = runtime
+        .block_on(spawn_reflective_route_guide_server(Reflection::V1AlphaOnly))
+        .unwrap();
+    let describe = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["describe", "--endpoint", &server.endpoint()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let all = describe(&[]);
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    assert!(text.starts_with("routeguide.RouteGuide\n"), "{text}");
+    assert!(
+        text.contains(
+            "  rpc ListFeatures(routeguide.Rectangle) returns (stream routeguide.Feature)"
+        ) && text.contains(
+            "  rpc RouteChat(stream routeguide.RouteNote) returns (stream routeguide.RouteNote)"
+        ),
+        "{text}"
+    );
+    let one = describe(&["routeguide.RouteGuide.GetFeature"]);
+    let text = String::from_utf8_lossy(&one.stdout);
+    assert!(
+        text.contains("rpc GetFeature(routeguide.Point) returns (routeguide.Feature)")
+            && text.contains("message routeguide.Point {")
+            && text.contains("  int32 latitude = 1;"),
+        "{text}"
+    );
+    let unknown = describe(&["routeguide.Nope"]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("`routeguide.Nope`") && stderr.contains("routeguide.RouteGuide"),
+        "{stderr}"
+    );
+    let refused = Command::new(BIN)
+        .args(["describe", "--endpoint", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("connection refused"),
+        "{stderr}"
+    );
+}
