@@ -8,6 +8,7 @@ use reprise_oplog::{OplogStore, PostgresOplogStore, SledOplogStore};
 
 use crate::components::ComponentStore;
 use crate::components::local::LocalComponentStore;
+use crate::components::postgres::PostgresComponentStore;
 use crate::error::Result;
 
 /// The stores of one executor.
@@ -35,16 +36,16 @@ impl Stores {
         })
     }
 
-    /// The oplog in the PostgreSQL database at `url`
+    /// The oplog and the components in the PostgreSQL database at `url`
     /// (`postgres://USER@HOST:PORT/DB`; the schema is created or migrated
-    /// on open, a newer one refused) with component files under
-    /// `data_dir`. Components are not shared through the database yet, so
-    /// several executors cannot serve the same workers with it yet.
-    pub async fn postgres(url: &str, data_dir: &Path) -> Result<Stores> {
-        let oplog = PostgresOplogStore::open(url).await?;
+    /// on open, a newer one refused): every executor on that database can
+    /// load every component. (`data_dir` keeps each executor's
+    /// compiled-code cache.)
+    pub async fn postgres(url: &str, _data_dir: &Path) -> Result<Stores> {
+        let oplog = Arc::new(PostgresOplogStore::open(url).await?);
         Ok(Stores {
-            oplog: Arc::new(oplog),
-            components: Arc::new(LocalComponentStore::open(&data_dir.join("components"))?),
+            components: Arc::new(PostgresComponentStore::new(oplog.clone())),
+            oplog,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The executor on the PostgreSQL oplog store (a real, throwaway server):
 //! workers are created and invoked, and a new executor on the same database
-//! rebuilds them by replay; `serve --store` picks the store.
+//! (another data directory: the component is in the database too) rebuilds
+//! them by replay; `serve --store` picks the store.
 
 use reprise_executor::{Executor, ExecutorConfig, Stores, WorkerConfig};
 use reprise_oplog::{ComponentId, WorkerId};
@@ -42,9 +43,15 @@ async fn workers_on_postgres_survive_a_new_executor() {
         }
         assert_eq!(call(&executor, &id, "get", &[]).await, "6");
     }
-    // Another executor on the same database (the first is gone): the worker
-    // is rebuilt from the oplog rows.
-    let stores = Stores::postgres(&url, dir.path())
+    // Another executor on the same database (the first is gone), with a
+    // data directory of its own: the component comes from the database and
+    // the worker is rebuilt from the oplog rows.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = ExecutorConfig {
+        data_dir: elsewhere.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let stores = Stores::postgres(&url, elsewhere.path())
         .await
         .expect("store opens");
     let executor = Executor::with_stores(&config, stores).await.unwrap();

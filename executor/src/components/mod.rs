@@ -1,13 +1,15 @@
 //! Stored components, at the bottom of the executor's layers beside the
 //! oplog store: the [`ComponentStore`] trait (where uploaded wasm and its
 //! dependencies live, by content id), the local-files store
-//! ([`local::LocalComponentStore`], the embedded default), and the
+//! ([`local::LocalComponentStore`], the embedded default), the PostgreSQL
+//! store shared by executors ([`postgres::PostgresComponentStore`]), and the
 //! descriptions of a component the API serves.
 //!
 //! Compiling and linking a stored component is the worker layer's job
 //! (`worker/component.rs`).
 
 pub mod local;
+pub mod postgres;
 
 use async_trait::async_trait;
 use reprise_oplog::ComponentId;

@@ -36,6 +36,7 @@
 
 mod append;
 mod commit;
+mod components;
 mod config;
 mod owners;
 mod pool;

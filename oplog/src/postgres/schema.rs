@@ -41,9 +41,10 @@ const MIGRATION_LOCK: i64 = 0x0072_6570_7269_7365;
 
 /// Migration `n + 1` is `MIGRATIONS[n]`: a description and its SQL. Never
 /// edit an applied migration; append a new one.
-const MIGRATIONS: [(&str, &str); 1] = [(
-    "oplog tables: workers (owner epoch, committed length), entries, payloads; epoch sequence",
-    r#"
+const MIGRATIONS: [(&str, &str); 2] = [
+    (
+        "oplog tables: workers (owner epoch, committed length), entries, payloads; epoch sequence",
+        r#"
     CREATE TABLE oplog_workers (
         worker_id  text COLLATE "C" PRIMARY KEY,
         epoch      bigint NOT NULL CHECK (epoch > 0),
@@ -63,7 +64,18 @@ const MIGRATIONS: [(&str, &str); 1] = [(
     );
     CREATE SEQUENCE oplog_epochs AS bigint MINVALUE 1 START 1;
     "#,
-)];
+    ),
+    (
+        "components: uploaded wasm and dependency descriptors by content id, shared by executors",
+        r#"
+    CREATE TABLE components (
+        id           text COLLATE "C" PRIMARY KEY,
+        wasm         bytea NOT NULL,
+        dependencies bytea NOT NULL
+    );
+    "#,
+    ),
+];
 
 const CREATE_VERSION_TABLE: &str = r#"
     CREATE TABLE IF NOT EXISTS schema_version (
