@@ -303,21 +303,13 @@ fn interop_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
     let set = protox::compile(["grpc/testing/test.proto"], [&root])
         .with_context(|| format!("compiling grpc/testing/test.proto under {}", root.display()))?;
     Ok(GrpcDependencyConfig {
-        name: "interop".into(),
-        descriptor_set: set.encode_to_vec(),
-        services: vec!["grpc.testing.TestService".into()],
-        endpoint: endpoint.into(),
         timeout_ms: 120_000,
-        auth: None,
-        wit_namespace: None,
-        wit_version: None,
-        retry: None,
-        compression: None,
-        tls: None,
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..GrpcDependencyConfig::new(
+            "interop",
+            set.encode_to_vec(),
+            vec!["grpc.testing.TestService".into()],
+            endpoint,
+        )
     })
 }
 

@@ -28,21 +28,14 @@ fn policy(max_attempts: u32, codes: &[&str]) -> RetryConfig {
 fn dependency(server: &TestServer, retry: RetryConfig) -> GrpcDependencyConfig {
     let set = protox::compile(["core/todo/v1/todo.proto"], [api_common::PROTOS]).unwrap();
     GrpcDependencyConfig {
-        name: "todo".into(),
-        descriptor_set: prost::Message::encode_to_vec(&set),
-        services: vec!["core.todo.v1.TodoService".into()],
-        endpoint: server.endpoint(),
         timeout_ms: 5_000,
-        auth: None,
-        wit_namespace: None,
-        wit_version: None,
         retry: Some(retry),
-        compression: None,
-        tls: None,
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..GrpcDependencyConfig::new(
+            "todo",
+            prost::Message::encode_to_vec(&set),
+            vec!["core.todo.v1.TodoService".into()],
+            server.endpoint(),
+        )
     }
 }
 

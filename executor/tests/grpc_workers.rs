@@ -25,21 +25,9 @@ fn dependency(
 ) -> GrpcDependencyConfig {
     let set = protox::compile([proto], [protos()]).expect("corpus protos compile");
     GrpcDependencyConfig {
-        name: name.into(),
-        descriptor_set: set.encode_to_vec(),
-        services: vec![service.into()],
-        endpoint: endpoint.into(),
         timeout_ms: 10_000,
-        auth: None,
         wit_namespace: namespace.map(str::to_owned),
-        wit_version: None,
-        retry: None,
-        compression: None,
-        tls: None,
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..GrpcDependencyConfig::new(name, set.encode_to_vec(), vec![service.into()], endpoint)
     }
 }
 
@@ -399,21 +387,13 @@ service TodoService {
     .unwrap();
     let set = protox::compile(["core/todo/v1/todo.proto"], [dir.path().join("protos")]).unwrap();
     let dep = GrpcDependencyConfig {
-        name: "todo".into(),
-        descriptor_set: set.encode_to_vec(),
-        services: vec!["core.todo.v1.TodoService".into()],
-        endpoint: "http://127.0.0.1:1".into(),
         timeout_ms: 1000,
-        auth: None,
-        wit_namespace: None,
-        wit_version: None,
-        retry: None,
-        compression: None,
-        tls: None,
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..GrpcDependencyConfig::new(
+            "todo",
+            set.encode_to_vec(),
+            vec!["core.todo.v1.TodoService".into()],
+            "http://127.0.0.1:1",
+        )
     };
     let executor = open(&dir).await;
     let err = executor
@@ -447,21 +427,14 @@ service RouteGuide {{
     std::fs::write(dir.join("route_guide.proto"), source).unwrap();
     let set = protox::compile(["route_guide.proto"], [dir]).expect("altered proto compiles");
     GrpcDependencyConfig {
-        name: "routes".into(),
-        descriptor_set: set.encode_to_vec(),
-        services: vec!["routeguide.RouteGuide".into()],
-        endpoint: "http://127.0.0.1:1".into(),
         timeout_ms: 10_000,
-        auth: None,
         wit_namespace: Some("example".into()),
-        wit_version: None,
-        retry: None,
-        compression: None,
-        tls: None,
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..GrpcDependencyConfig::new(
+            "routes",
+            set.encode_to_vec(),
+            vec!["routeguide.RouteGuide".into()],
+            "http://127.0.0.1:1",
+        )
     }
 }
 

@@ -120,16 +120,7 @@ async fn mutual_tls_is_given_when_required_and_its_absence_named() {
     // embedded, the key read from the executor's environment.
     let client = clients.client("worker").unwrap();
     let dependency = GrpcDependencyConfig {
-        name: "greeter".into(),
-        descriptor_set: Vec::new(),
-        services: Vec::new(),
-        endpoint: server.endpoint(),
         timeout_ms: 5000,
-        auth: None,
-        wit_namespace: None,
-        wit_version: None,
-        retry: None,
-        compression: None,
         tls: Some(TlsConfig {
             ca_pem: Some(ca.cert_pem.clone()),
             system_roots: false,
@@ -137,10 +128,7 @@ async fn mutual_tls_is_given_when_required_and_its_absence_named() {
             client_cert_pem: Some(client.cert_pem.clone()),
             client_key_env: Some("REPRISE_SECRET_GREETER_KEY".into()),
         }),
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..GrpcDependencyConfig::new("greeter", Vec::new(), Vec::new(), server.endpoint())
     };
     let key = client.key_pem.clone();
     let config = ClientConfig::for_dependency(&dependency, |name| {

@@ -95,29 +95,7 @@ pub(crate) async fn spawn_routes(
     routes: tonic::service::Routes,
     state: Arc<ServerState>,
 ) -> Result<TestServer, Error> {
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .map_err(|e| Error::Bind(e.to_string()))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::Bind(e.to_string()))?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let incoming = TcpListenerStream::new(listener);
-    let router = Server::builder().add_routes(routes);
-    let task = tokio::spawn(async move {
-        router
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = rx.await;
-            })
-            .await
-    });
-    Ok(TestServer {
-        addr,
-        state,
-        tls: false,
-        shutdown: Some(tx),
-        task: Some(task),
-    })
+    serve(Server::builder(), routes, state, false).await
 }
 
 /// [`spawn`], speaking TLS as `tls` says when given.
@@ -135,6 +113,29 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    let has_tls = tls.is_some();
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| Error::Serve(format!("bad TLS configuration: {e}")))?;
+    }
+    serve(
+        builder,
+        tonic::service::Routes::new(service),
+        state,
+        has_tls,
+    )
+    .await
+}
+
+/// Binds `127.0.0.1:0` and serves `routes` with `builder` until shut down.
+async fn serve(
+    mut builder: Server,
+    routes: tonic::service::Routes,
+    state: Arc<ServerState>,
+    tls: bool,
+) -> Result<TestServer, Error> {
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .await
         .map_err(|e| Error::Bind(e.to_string()))?;
@@ -143,14 +144,7 @@ where
         .map_err(|e| Error::Bind(e.to_string()))?;
     let (tx, rx) = oneshot::channel::<()>();
     let incoming = TcpListenerStream::new(listener);
-    let has_tls = tls.is_some();
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
-        builder = builder
-            .tls_config(tls)
-            .map_err(|e| Error::Serve(format!("bad TLS configuration: {e}")))?;
-    }
-    let router = builder.add_service(service);
+    let router = builder.add_routes(routes);
     let task = tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(incoming, async {
@@ -162,7 +156,7 @@ where
     Ok(TestServer {
         addr,
         state,
-        tls: has_tls,
+        tls,
         shutdown: Some(tx),
         task: Some(task),
     })

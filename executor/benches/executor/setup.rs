@@ -82,21 +82,13 @@ pub fn todo_dependency(endpoint: &str) -> Result<GrpcDependencyConfig> {
     let set = protox::compile(["core/todo/v1/todo.proto"], [&root])
         .with_context(|| format!("compiling todo.proto under {}", root.display()))?;
     Ok(GrpcDependencyConfig {
-        name: "todo".into(),
-        descriptor_set: set.encode_to_vec(),
-        services: vec!["core.todo.v1.TodoService".into()],
-        endpoint: endpoint.into(),
         timeout_ms: 10_000,
-        auth: None,
-        wit_namespace: None,
-        wit_version: None,
-        retry: None,
-        compression: None,
-        tls: None,
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..GrpcDependencyConfig::new(
+            "todo",
+            set.encode_to_vec(),
+            vec!["core.todo.v1.TodoService".into()],
+            endpoint,
+        )
     })
 }
 

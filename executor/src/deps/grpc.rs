@@ -96,14 +96,7 @@ mod tests {
 
     fn dep(endpoint: &str, retry: Option<u32>) -> GrpcDependencyConfig {
         GrpcDependencyConfig {
-            name: "todo".into(),
-            descriptor_set: Vec::new(),
-            services: Vec::new(),
-            endpoint: endpoint.into(),
             timeout_ms: 5000,
-            auth: None,
-            wit_namespace: None,
-            wit_version: None,
             retry: retry.map(|max_attempts| RetryConfig {
                 max_attempts,
                 initial_backoff_ms: 100,
@@ -111,12 +104,7 @@ mod tests {
                 multiplier: 2.0,
                 retryable_codes: vec!["unavailable".into()],
             }),
-            compression: None,
-            tls: None,
-            connect_timeout_ms: None,
-            keepalive: None,
-            max_message_bytes: None,
-            read_only_methods: Vec::new(),
+            ..GrpcDependencyConfig::new("todo", Vec::new(), Vec::new(), endpoint)
         }
     }
 

@@ -217,21 +217,13 @@ pub fn todo_dependency_json(endpoint: &str) -> Value {
         .expect("one dependency");
     let compiled = grpc.compile().expect("compiles");
     let config = reprise_executor::deps::GrpcDependencyConfig {
-        name: name.as_str().to_owned(),
-        descriptor_set: compiled.descriptor_set_bytes,
-        services: compiled.services,
-        endpoint: endpoint.to_owned(),
         timeout_ms: 5000,
-        auth: None,
-        wit_namespace: None,
-        wit_version: None,
-        retry: None,
-        compression: None,
-        tls: None,
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..reprise_executor::deps::GrpcDependencyConfig::new(
+            name.as_str().to_owned(),
+            compiled.descriptor_set_bytes,
+            compiled.services,
+            endpoint.to_owned(),
+        )
     };
     serde_json::to_value(vec![config]).expect("encodes")
 }

@@ -37,21 +37,8 @@ fn dependency(
 ) -> GrpcDependencyConfig {
     let set = protox::compile([proto], [protos()]).expect("corpus protos compile");
     GrpcDependencyConfig {
-        name: name.into(),
-        descriptor_set: set.encode_to_vec(),
-        services: vec![service.into()],
-        endpoint: endpoint.into(),
-        timeout_ms: 30_000,
-        auth: None,
         wit_namespace: namespace.map(str::to_owned),
-        wit_version: None,
-        retry: None,
-        compression: None,
-        tls: None,
-        connect_timeout_ms: None,
-        keepalive: None,
-        max_message_bytes: None,
-        read_only_methods: Vec::new(),
+        ..GrpcDependencyConfig::new(name, set.encode_to_vec(), vec![service.into()], endpoint)
     }
 }
 

@@ -287,21 +287,9 @@ mod tests {
 
     fn dependency(auth: Option<AuthConfig>) -> GrpcDependencyConfig {
         GrpcDependencyConfig {
-            name: "todo".into(),
-            descriptor_set: Vec::new(),
-            services: Vec::new(),
-            endpoint: "http://127.0.0.1:1".into(),
             timeout_ms: 1234,
             auth,
-            wit_namespace: None,
-            wit_version: None,
-            retry: None,
-            compression: None,
-            tls: None,
-            connect_timeout_ms: None,
-            keepalive: None,
-            max_message_bytes: None,
-            read_only_methods: Vec::new(),
+            ..GrpcDependencyConfig::new("todo", Vec::new(), Vec::new(), "http://127.0.0.1:1")
         }
     }
 

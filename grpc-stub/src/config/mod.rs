@@ -67,6 +67,36 @@ pub struct GrpcDependencyConfig {
     pub read_only_methods: Vec<String>,
 }
 
+impl GrpcDependencyConfig {
+    /// A dependency `name` of `services` (described by `descriptor_set`)
+    /// at `endpoint`, every other setting at its default: a 30 s timeout,
+    /// no auth, TLS settings, retries, compression or overrides.
+    pub fn new(
+        name: impl Into<String>,
+        descriptor_set: Vec<u8>,
+        services: Vec<String>,
+        endpoint: impl Into<String>,
+    ) -> Self {
+        GrpcDependencyConfig {
+            name: name.into(),
+            descriptor_set,
+            services,
+            endpoint: endpoint.into(),
+            timeout_ms: default_timeout_ms(),
+            auth: None,
+            wit_namespace: None,
+            wit_version: None,
+            retry: None,
+            compression: None,
+            tls: None,
+            connect_timeout_ms: None,
+            keepalive: None,
+            max_message_bytes: None,
+            read_only_methods: Vec::new(),
+        }
+    }
+}
+
 /// The connect timeout of a dependency that sets none: 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 
@@ -247,23 +277,16 @@ mod tests {
     #[test]
     fn json_round_trip_and_unknown_keys_rejected() {
         let dep = GrpcDependencyConfig {
-            name: "todo".into(),
-            descriptor_set: vec![1, 2, 3],
-            services: vec!["core.todo.v1.TodoService".into()],
-            endpoint: "http://127.0.0.1:50051".into(),
             timeout_ms: 5000,
             auth: Some(AuthConfig::Bearer {
                 token_env: "TODO_TOKEN".into(),
             }),
-            wit_namespace: None,
-            wit_version: None,
-            retry: None,
-            compression: None,
-            tls: None,
-            connect_timeout_ms: None,
-            keepalive: None,
-            max_message_bytes: None,
-            read_only_methods: Vec::new(),
+            ..GrpcDependencyConfig::new(
+                "todo",
+                vec![1, 2, 3],
+                vec!["core.todo.v1.TodoService".into()],
+                "http://127.0.0.1:50051",
+            )
         };
         let json = serde_json::to_string(&dep).unwrap();
         assert!(json.contains("\"descriptor-set\":\"AQID\""), "{json}");
