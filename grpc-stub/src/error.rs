@@ -142,6 +142,12 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A PEM text that holds no usable certificate.
+    #[error("{reason}")]
+    InvalidPem {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Server reflection could not provide a server's descriptors.
     #[error("server reflection at `{endpoint}`: {reason}")]
     Reflection {

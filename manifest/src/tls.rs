@@ -57,9 +57,9 @@ impl TlsSettings {
                 dependency: owner.clone(),
                 reason: format!("cannot read `{}`: {e}", path.display()),
             })?;
-            certificates(&text).map_err(|reason| Error::Tls {
+            certificates(&text).map_err(|problem| Error::Tls {
                 dependency: owner.clone(),
-                reason: format!("`{}` {reason}", path.display()),
+                reason: format!("`{}` {problem}", path.display()),
             })?;
             Ok::<_, Error>(text)
         };

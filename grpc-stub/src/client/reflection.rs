@@ -159,7 +159,7 @@ pub async fn fetch(
             Ok(listing) => {
                 let reflected = collect(&mut session, protocol, listing, services)
                     .await
-                    .map_err(fail)?;
+                    .map_err(|problem| fail(problem.0))?;
                 session.stream.close_send();
                 return Ok(reflected);
             }
@@ -187,14 +187,18 @@ fn error_of(response: &DynamicMessage) -> Option<String> {
     Some(message)
 }
 
+/// What went wrong talking to the server, in words (the caller names the
+/// server).
+struct Problem(String);
+
 async fn collect(
     session: &mut Session,
     protocol: &'static str,
     listing: DynamicMessage,
     wanted: Option<&[String]>,
-) -> Result<Reflected, String> {
+) -> Result<Reflected, Problem> {
     if let Some(error) = error_of(&listing) {
-        return Err(format!("listing services failed: {error}"));
+        return Err(Problem(format!("listing services failed: {error}")));
     }
     let mut listed = BTreeSet::new();
     if let Some(list) = listing.get_field_by_name("list_services_response")
@@ -215,10 +219,10 @@ async fn collect(
     let services: Vec<String> = match wanted {
         Some(wanted) => {
             if let Some(missing) = wanted.iter().find(|s| !listed.contains(*s)) {
-                return Err(format!(
+                return Err(Problem(format!(
                     "it does not offer service `{missing}` (it offers: {})",
                     listed.iter().cloned().collect::<Vec<_>>().join(", ")
-                ));
+                )));
             }
             wanted.to_vec()
         }
@@ -229,7 +233,9 @@ async fn collect(
             .collect(),
     };
     if services.is_empty() {
-        return Err("it lists no service besides reflection and health".into());
+        return Err(Problem(
+            "it lists no service besides reflection and health".into(),
+        ));
     }
     let mut files: BTreeMap<String, FileDescriptorProto> = BTreeMap::new();
     let mut wanted_files: Vec<(&str, String)> = services
@@ -238,14 +244,16 @@ async fn collect(
         .collect();
     while let Some((field, value)) = wanted_files.pop() {
         if files.len() > MAX_FILES {
-            return Err(format!("it names more than {MAX_FILES} descriptor files"));
+            return Err(Problem(format!(
+                "it names more than {MAX_FILES} descriptor files"
+            )));
         }
         let response = session
             .ask(field, &value)
             .await
-            .map_err(|s| format!("asking for `{value}`: {}", s.message))?;
+            .map_err(|s| Problem(format!("asking for `{value}`: {}", s.message)))?;
         if let Some(error) = error_of(&response) {
-            return Err(format!("asking for `{value}`: {error}"));
+            return Err(Problem(format!("asking for `{value}`: {error}")));
         }
         let Some(list) = response
             .get_field_by_name("file_descriptor_response")
@@ -255,16 +263,19 @@ async fn collect(
                     .map(|v| v.into_owned())
             })
         else {
-            return Err(format!(
+            return Err(Problem(format!(
                 "asking for `{value}`: no file descriptors in the answer"
-            ));
+            )));
         };
         for bytes in list.as_list().unwrap_or_default() {
             let Some(bytes) = bytes.as_bytes() else {
                 continue;
             };
-            let file = FileDescriptorProto::decode(bytes.as_ref())
-                .map_err(|e| format!("a file descriptor for `{value}` does not decode: {e}"))?;
+            let file = FileDescriptorProto::decode(bytes.as_ref()).map_err(|e| {
+                Problem(format!(
+                    "a file descriptor for `{value}` does not decode: {e}"
+                ))
+            })?;
             for dependency in &file.dependency {
                 if !files.contains_key(dependency)
                     && !wanted_files.iter().any(|(_, v)| v == dependency)

@@ -7,6 +7,7 @@
 use rustls::CertificateError;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
+use crate::Error;
 use crate::client::options::ClientTls;
 
 impl ClientTls {
@@ -21,19 +22,24 @@ impl ClientTls {
 }
 
 /// The tonic TLS configuration for `tls`, verifying the server as `host`
-/// unless `tls` names another server name.
-pub(crate) fn client_tls_config(tls: &ClientTls, host: &str) -> Result<ClientTlsConfig, String> {
+/// unless `tls` names another server name; `endpoint` labels the error.
+pub(crate) fn client_tls_config(
+    tls: &ClientTls,
+    host: &str,
+    endpoint: &str,
+) -> Result<ClientTlsConfig, Error> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let mut config = ClientTlsConfig::new()
         .domain_name(tls.server_name.as_deref().unwrap_or(host))
         .timeout(std::time::Duration::from_secs(10));
     if tls.system_roots {
         if !system_roots_available() {
-            return Err(
-                "the system's root certificates cannot be loaded on this machine; give the \
-                 server's CA in the dependency's `tls.ca` (and `system-roots: false`)"
+            return Err(Error::InvalidEndpoint {
+                endpoint: endpoint.to_owned(),
+                reason: "the system's root certificates cannot be loaded on this machine; give \
+                         the server's CA in the dependency's `tls.ca` (and `system-roots: false`)"
                     .into(),
-            );
+            });
         }
         config = config.with_native_roots();
     }

@@ -102,13 +102,18 @@ impl TlsConfig {
 }
 
 /// The certificates of a PEM text: at least one, every block parsable.
-pub fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The error ([`Error::InvalidPem`]) says what is wrong with the text.
+pub fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut out = Vec::new();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        out.push(cert.map_err(|e| format!("not valid PEM: {e}"))?);
+        out.push(cert.map_err(|e| Error::InvalidPem {
+            reason: format!("not valid PEM: {e}"),
+        })?);
     }
     if out.is_empty() {
-        return Err("holds no `-----BEGIN CERTIFICATE-----` block".into());
+        return Err(Error::InvalidPem {
+            reason: "holds no `-----BEGIN CERTIFICATE-----` block".into(),
+        });
     }
     Ok(out)
 }
