@@ -240,3 +240,26 @@ async fn a_long_back_off_is_cut_by_the_invocations_time_budget() {
     );
     assert_eq!(server.calls("TodoAdd"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_method_is_retried_without_journaling_attempts() {
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let mut dep = dependency(&server, policy(3, &["unavailable"]));
+    dep.read_only_methods = vec!["TodoList".into()];
+    let id = worker(&executor, dep, "ro").await;
+    server.state.fail_next("TodoList", unavailable());
+    let listed = executor
+        .invoke(&id, "list-todos", vec!["\"ada\"".into()], None)
+        .await
+        .expect("answered")
+        .expect("no trap")
+        .remove(0);
+    assert!(listed.starts_with("ok("), "{listed}");
+    assert_eq!(server.calls("TodoList"), 2);
+    assert!(
+        failed_attempts(&executor, &id).await.is_empty(),
+        "a read's attempts are not journaled"
+    );
+}

@@ -177,20 +177,7 @@ async fn read_only_call<T: GrpcView>(
         results[0] = recorded_result(binding, &result_ty, &payload)?;
         return Ok(());
     }
-    let outcome =
-        match crate::grpc::convert::request_from_vals(&binding.model, binding.method(), params) {
-            Ok((request, options)) => match store.data_mut().grpc().client(&binding.dependency) {
-                Ok(client) => client
-                    .unary(&binding.method().descriptor, request, &options)
-                    .await
-                    .map(|response| response.message),
-                Err(status) => Err(status),
-            },
-            Err(e) => Err(RpcStatus::new(
-                Code::InvalidArgument,
-                format!("cannot encode the request: {e}"),
-            )),
-        };
+    let outcome = read_attempts(&mut store, binding, params).await?;
     let value = crate::grpc::convert::outcome_to_val(&binding.model, binding.method(), outcome);
     let response_text = wasm_wave::to_string(&value)
         .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
@@ -201,6 +188,56 @@ async fn read_only_call<T: GrpcView>(
     );
     results[0] = value;
     Ok(())
+}
+
+/// The attempts of a call without side effects, retried as the
+/// dependency's policy says; failed attempts are not journaled (a read made
+/// again after a crash is harmless), and the deadline is each attempt's.
+async fn read_attempts<T: GrpcView>(
+    store: &mut StoreContextMut<'_, T>,
+    binding: &MethodBinding,
+    params: &[Val],
+) -> wasmtime::Result<Result<prost_reflect::DynamicMessage, RpcStatus>> {
+    let (request, options) =
+        match crate::grpc::convert::request_from_vals(&binding.model, binding.method(), params) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                return Ok(Err(RpcStatus::new(
+                    Code::InvalidArgument,
+                    format!("cannot encode the request: {e}"),
+                )));
+            }
+        };
+    let policy = binding.dependency.retry.as_ref();
+    // Bounded by the policy's attempts (at most 100).
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = match store.data_mut().grpc().client(&binding.dependency) {
+            Ok(client) => client
+                .unary(&binding.method().descriptor, request.clone(), &options)
+                .await
+                .map(|response| response.message),
+            Err(status) => Err(status),
+        };
+        let (Err(status), Some(policy)) = (&outcome, policy) else {
+            return Ok(outcome);
+        };
+        match retry::next(policy, status, attempt, None, retry::random_unit()) {
+            retry::Next::RetryAfter(delay) => {
+                retry::COUNTERS.retried();
+                let at = retry::now_ms()
+                    .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                wait_until(store, at).await?;
+            }
+            retry::Next::GiveUp { exhausted } => {
+                if exhausted {
+                    retry::COUNTERS.exhausted();
+                }
+                return Ok(outcome);
+            }
+        }
+    }
 }
 
 /// Performs the call's attempts, as many as the dependency's retry policy
