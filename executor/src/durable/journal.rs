@@ -328,6 +328,13 @@ impl SharedJournal {
         attempted: impl FnOnce() -> String,
     ) -> Result<Option<Recorded>> {
         let mut journal = self.lock();
+        // Failed attempts at opening this stream: the step that follows
+        // them is the one to replay.
+        while journal.replay.front().is_some_and(|r| {
+            matches!(r.entry.kind, EntryKind::CallAttemptFailed { begin_index, .. } if begin_index == open)
+        }) {
+            journal.replay.pop_front();
+        }
         let Some(next) = journal.replay.front() else {
             return Ok(None);
         };

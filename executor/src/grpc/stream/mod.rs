@@ -117,6 +117,11 @@ pub struct StreamSlot {
     pub received: u64,
     /// Client streaming: the response `finish` returned, for a repeated `finish`.
     pub response: Option<Vec<u8>>,
+    /// Server streaming, opened live: its request, to open the call again
+    /// when the first attempt fails before any response (retries).
+    pub request: Option<prost_reflect::DynamicMessage>,
+    /// Attempts made at opening the call (1 once it is open).
+    pub attempts: u32,
 }
 
 /// The open streams of one worker, keyed by resource representation.

@@ -109,6 +109,8 @@ pub async fn open_stream<T: GrpcView>(
                 sent: Vec::new(),
                 received: 0,
                 response: None,
+                request: None,
+                attempts: 1,
             }
         }
         StreamOpenReplay::Live => {
@@ -143,6 +145,7 @@ pub async fn open_stream<T: GrpcView>(
             options.idempotency_key =
                 Some(IdempotencyKey::derived(&worker, open_index).to_string());
             let descriptor = &binding.method().descriptor;
+            let kept = request.message.clone();
             let started = match (binding.method().kind, request.message) {
                 (CallKind::ServerStreaming, Some(message)) => client
                     .server_streaming_raw(descriptor, message, &options)
@@ -177,6 +180,8 @@ pub async fn open_stream<T: GrpcView>(
                 sent: Vec::new(),
                 received: 0,
                 response: None,
+                request: kept,
+                attempts: 1,
             }
         }
     };

@@ -16,10 +16,11 @@ use super::{
     LiveCall, PATIENCE, Phase, SPILL_AT, StreamSlot, close_durably, closed_entry, interrupted,
     status_of_closed, unit_result,
 };
+use crate::durable::FailedAttempt;
 use crate::durable::Recorded;
 use crate::error::Error;
 use crate::grpc::call::host_error;
-use crate::grpc::{GrpcContext, GrpcView};
+use crate::grpc::{GrpcContext, GrpcView, retry};
 
 fn malformed(ctx: &GrpcContext, recorded: &Recorded, message: String) -> wasmtime::Error {
     wasmtime::Error::new(Error::MalformedOplog {
@@ -169,6 +170,75 @@ fn closed_next(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, Bri
     }
 }
 
+/// A server-streaming call that failed before its first response, opened
+/// again while the dependency's retry policy allows (same key; each failed
+/// attempt journaled before the back-off, which for a stream is capped at
+/// the policy's `max-backoff` even when the server asks for longer).
+/// Returns the first outcome that is not retried.
+async fn retry_opening(
+    ctx: &mut GrpcContext,
+    slot: &mut StreamSlot,
+    mut status: RpcStatus,
+) -> wasmtime::Result<Result<Option<Vec<u8>>, RpcStatus>> {
+    let Some(policy) = slot.binding.dependency.retry.clone() else {
+        return Ok(Err(status));
+    };
+    let Some(request) = slot.request.clone() else {
+        return Ok(Err(status));
+    };
+    // Bounded by the policy's attempts (at most 100).
+    loop {
+        let delay = match retry::next(&policy, &status, slot.attempts, None, retry::random_unit()) {
+            retry::Next::RetryAfter(delay) => {
+                delay.min(std::time::Duration::from_millis(policy.max_backoff_ms))
+            }
+            retry::Next::GiveUp { exhausted } => {
+                if exhausted {
+                    retry::COUNTERS.exhausted();
+                }
+                return Ok(Err(status));
+            }
+        };
+        let retry_at_ms =
+            retry::now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        ctx.durable
+            .failed_attempt(
+                slot.open_index,
+                u32::try_from(status.code.as_i32()).unwrap_or(2),
+                status.message.clone(),
+                FailedAttempt {
+                    attempt: slot.attempts,
+                    retry_at_ms,
+                    deadline_ms: None,
+                },
+            )
+            .await?;
+        retry::COUNTERS.retried();
+        tokio::time::sleep(delay).await;
+        slot.attempts += 1;
+        let client = match ctx.client(&slot.binding.dependency) {
+            Ok(client) => client,
+            Err(status) => return Ok(Err(status)),
+        };
+        let descriptor = &slot.binding.method().descriptor;
+        let mut call = match client.server_streaming_raw(descriptor, request.clone(), &slot.options)
+        {
+            Ok(call) => call,
+            Err(failed) => {
+                status = failed;
+                continue;
+            }
+        };
+        match call.next().await {
+            Err(failed) => status = failed,
+            outcome => {
+                slot.phase = Phase::Live(LiveCall::Server(call));
+                return Ok(outcome);
+            }
+        }
+    }
+}
+
 /// Makes a replayed stream live for its first live step. A client-streaming
 /// call is re-issued with the same idempotency key and its recorded frames;
 /// a server or bidi stream cannot be resumed and is closed with
@@ -269,6 +339,12 @@ async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<
                 attempted()
             )));
         }
+    };
+    let received = match received {
+        Err(status) if slot.received == 0 && slot.request.is_some() => {
+            retry_opening(ctx, slot, status).await?
+        }
+        other => other,
     };
     match received {
         Ok(Some(frame)) => match next_value(slot, Some(&frame)) {

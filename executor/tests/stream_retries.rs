@@ -1,0 +1,74 @@
+//! A server-streaming call whose opening fails before any response is
+//! opened again under the dependency's retry policy, with the same key;
+//! the failed attempt is journaled, so replay neither retries nor calls.
+
+mod streaming_common;
+
+use reprise_executor::deps::RetryConfig;
+use reprise_oplog::EntryKind;
+use reprise_system_tests::{InjectedFailure, spawn_route_guide_server};
+use streaming_common::{
+    all_feature_names, call, open, route_guide_dep, wave_strings, whole_database, worker,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_fails_before_any_response_is_opened_again() {
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rect = whole_database();
+    let params: Vec<&str> = rect.iter().map(String::as_str).collect();
+    let expected = format!("ok({})", wave_strings(&all_feature_names()));
+    let w;
+    {
+        let executor = open(&dir).await;
+        let mut dep = route_guide_dep(&server);
+        dep.retry = Some(RetryConfig {
+            max_attempts: 3,
+            initial_backoff_ms: 10,
+            max_backoff_ms: 50,
+            multiplier: 2.0,
+            retryable_codes: vec!["unavailable".into()],
+        });
+        w = worker(
+            &executor,
+            reprise_test_components::ROUTE_GUIDE_CLIENT,
+            dep,
+            "sr",
+        )
+        .await;
+        server.state.fail_next(
+            "ListFeatures",
+            InjectedFailure::new(tonic::Code::Unavailable, "warming up"),
+        );
+        assert_eq!(call(&executor, &w, "list-features", &params).await, expected);
+        assert_eq!(server.calls("ListFeatures"), 2);
+        let keys = server.idempotency_keys("ListFeatures");
+        assert_eq!(keys[0], keys[1], "both openings carry the stream's key");
+        let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+            .await
+            .unwrap();
+        let failed = entries
+            .iter()
+            .filter(|e| matches!(e.kind, EntryKind::CallAttemptFailed { attempt: 1, code: 14, .. }))
+            .count();
+        assert_eq!(failed, 1);
+
+        // Failures beyond the policy reach the guest.
+        for _ in 0..3 {
+            server.state.fail_next(
+                "ListFeatures",
+                InjectedFailure::new(tonic::Code::Unavailable, "still down"),
+            );
+        }
+        let failed = call(&executor, &w, "list-features", &params).await;
+        assert!(failed.contains("still down"), "{failed}");
+        assert_eq!(server.calls("ListFeatures"), 5);
+    }
+    // Replay after a restart: the same results, no call, no retry.
+    let executor = open(&dir).await;
+    let info = executor.worker_info(&w).await.unwrap();
+    assert_eq!(info.invocations, 2);
+    assert_eq!(server.calls("ListFeatures"), 5);
+    assert_eq!(call(&executor, &w, "list-features", &params).await, expected);
+    assert_eq!(server.calls("ListFeatures"), 6);
+}
