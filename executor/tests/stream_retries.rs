@@ -40,7 +40,10 @@ async fn a_stream_that_fails_before_any_response_is_opened_again() {
             "ListFeatures",
             InjectedFailure::new(tonic::Code::Unavailable, "warming up"),
         );
-        assert_eq!(call(&executor, &w, "list-features", &params).await, expected);
+        assert_eq!(
+            call(&executor, &w, "list-features", &params).await,
+            expected
+        );
         assert_eq!(server.calls("ListFeatures"), 2);
         let keys = server.idempotency_keys("ListFeatures");
         assert_eq!(keys[0], keys[1], "both openings carry the stream's key");
@@ -49,7 +52,16 @@ async fn a_stream_that_fails_before_any_response_is_opened_again() {
             .unwrap();
         let failed = entries
             .iter()
-            .filter(|e| matches!(e.kind, EntryKind::CallAttemptFailed { attempt: 1, code: 14, .. }))
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    EntryKind::CallAttemptFailed {
+                        attempt: 1,
+                        code: 14,
+                        ..
+                    }
+                )
+            })
             .count();
         assert_eq!(failed, 1);
 
@@ -69,6 +81,9 @@ async fn a_stream_that_fails_before_any_response_is_opened_again() {
     let info = executor.worker_info(&w).await.unwrap();
     assert_eq!(info.invocations, 2);
     assert_eq!(server.calls("ListFeatures"), 5);
-    assert_eq!(call(&executor, &w, "list-features", &params).await, expected);
+    assert_eq!(
+        call(&executor, &w, "list-features", &params).await,
+        expected
+    );
     assert_eq!(server.calls("ListFeatures"), 6);
 }
