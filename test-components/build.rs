@@ -26,6 +26,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("interop-client", "INTEROP_CLIENT"),
     ("runaway", "RUNAWAY"),
     ("quickstart-todo-client", "QUICKSTART_TODO_CLIENT"),
+    ("typed-exports", "TYPED_EXPORTS"),
 ];
 
 /// Guests importing gRPC services: (crate, proto files under the shared

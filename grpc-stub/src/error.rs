@@ -57,6 +57,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    // --- served exports (export/) ---
+    /// A component's exports cannot be described as gRPC services.
+    #[error("cannot serve the component's exports: {reason}")]
+    Exports {
+        /// What went wrong.
+        reason: String,
+    },
     // --- value bridge (bridge/) ---
     /// A component value does not have the shape the mapping expects.
     #[error("at `{path}`: expected {expected}, found {found}")]

@@ -20,6 +20,8 @@ pub mod bridge;
 pub mod client;
 pub mod config;
 pub mod error;
+#[cfg(feature = "runtime")]
+pub mod export;
 pub mod model;
 #[cfg(feature = "runtime")]
 pub mod status;

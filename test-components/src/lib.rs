@@ -16,6 +16,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("greeter-client", GREETER_CLIENT),
         ("route-guide-client", ROUTE_GUIDE_CLIENT),
         ("interop-client", INTEROP_CLIENT),
+        ("typed-exports", TYPED_EXPORTS),
     ]
 }
 

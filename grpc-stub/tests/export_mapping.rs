@@ -1,0 +1,311 @@
+//! WIT -> proto for served exports: the derived proto of the typed-exports
+//! guest against a golden file (and against protox compiling that text),
+//! the naming and collision rules, refused functions, and the checks made
+//! on incoming messages.
+//!
+//! Run with `REPRISE_BLESS=1` to rewrite `tests/golden/typed_exports.proto`.
+
+use std::path::Path;
+
+use prost_reflect::{DynamicMessage, ReflectMessage, Value};
+use reprise_grpc_stub::Code;
+use reprise_grpc_stub::export::{ExportApi, Reply};
+use wasmtime::component::Val;
+use wit_parser::Resolve;
+
+/// The API of the world `world` in WIT source `wit`.
+fn api_of(wit: &str, world: &str) -> ExportApi {
+    let mut resolve = Resolve::default();
+    let package = resolve.push_str("test.wit", wit).expect("the WIT parses");
+    let world = resolve
+        .select_world(&[package], Some(world))
+        .expect("the world exists");
+    ExportApi::from_world(&resolve, world, "Worker").expect("the exports map")
+}
+
+fn typed_exports() -> ExportApi {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../test-components/guests/typed-exports/wit/world.wit");
+    let wit = std::fs::read_to_string(&path).expect("the guest's WIT is readable");
+    api_of(&wit, "typed-exports")
+}
+
+#[test]
+fn the_typed_exports_proto_matches_its_golden_file() {
+    let api = typed_exports();
+    let text = api.proto_text();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/typed_exports.proto");
+    if std::env::var_os("REPRISE_BLESS").is_some() {
+        std::fs::write(&golden, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).expect("golden file (REPRISE_BLESS=1)");
+    assert_eq!(
+        text, expected,
+        "the derived proto changed (run with REPRISE_BLESS=1 to update)"
+    );
+    assert_eq!(api.package(), "reprise_test.typed_exports");
+    let services: Vec<&str> = api
+        .services()
+        .iter()
+        .map(|s| s.full_name.as_str())
+        .collect();
+    assert_eq!(
+        services,
+        [
+            "reprise_test.typed_exports.Worker",
+            "reprise_test.typed_exports.Shapes"
+        ]
+    );
+}
+
+/// The text we serve compiles with an independent proto compiler into the
+/// same messages and fields as the descriptor we serve.
+#[test]
+fn the_proto_text_compiles_to_the_served_descriptor() {
+    let api = typed_exports();
+    let dir = tempfile::tempdir().unwrap();
+    let name = api.file().name().to_owned();
+    let path = dir.path().join(&name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, api.proto_text()).unwrap();
+    let compiled = protox::compile([&name], [dir.path()]).expect("protox compiles the text");
+    let pool = prost_reflect::DescriptorPool::from_file_descriptor_set(compiled).unwrap();
+    let mut checked = 0;
+    for ours in api.pool().all_messages() {
+        let theirs = pool
+            .get_message_by_name(ours.full_name())
+            .unwrap_or_else(|| panic!("{} missing from the text", ours.full_name()));
+        for field in ours.fields() {
+            let other = theirs
+                .get_field(field.number())
+                .unwrap_or_else(|| panic!("{}.{} missing", ours.full_name(), field.name()));
+            assert_eq!(field.name(), other.name());
+            assert_eq!(
+                kind(&field.kind()),
+                kind(&other.kind()),
+                "{}",
+                field.full_name()
+            );
+            assert_eq!(
+                field.cardinality(),
+                other.cardinality(),
+                "{}",
+                field.full_name()
+            );
+            assert_eq!(
+                field.supports_presence(),
+                other.supports_presence(),
+                "{}",
+                field.full_name()
+            );
+            assert_eq!(
+                field.containing_oneof().map(|o| o.name().to_owned()),
+                other.containing_oneof().map(|o| o.name().to_owned()),
+                "{}",
+                field.full_name()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "only {checked} fields compared");
+    for service in api.pool().services() {
+        let theirs = pool.get_service_by_name(service.full_name()).unwrap();
+        assert_eq!(service.methods().len(), theirs.methods().len());
+    }
+}
+
+/// A field kind, comparable across pools.
+fn kind(kind: &prost_reflect::Kind) -> String {
+    match kind {
+        prost_reflect::Kind::Message(m) => m.full_name().to_owned(),
+        prost_reflect::Kind::Enum(e) => e.full_name().to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn names_collide_by_numeric_suffix_in_walk_order() {
+    let api = api_of(
+        r#"package t:names;
+interface api {
+  record add-request { a: u32 }
+  enum value { value, other }
+  variant choice { value(u32), none }
+  add: func(r: add-request) -> u32;
+  pick: func(c: choice, v: value) -> value;
+}
+world w {
+  export api;
+  export add: func(a: u32) -> u32;
+}"#,
+        "w",
+    );
+    let text = api.proto_text();
+    // The WIT record keeps its name; generated requests yield, in walk
+    // order (root `add` first).
+    assert!(
+        text.contains("message AddRequest {\n  uint32 a = 1;\n}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rpc Add(AddRequest2) returns (AddResponse);"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rpc Add(AddRequest3) returns (AddResponse2);"),
+        "{text}"
+    );
+    assert!(
+        text.contains("message AddRequest3 {\n  AddRequest r = 1;\n}"),
+        "{text}"
+    );
+    // A variant with a case called `value` puts its cases in oneof `value_`.
+    assert!(text.contains("oneof value_ {"), "{text}");
+    // Enums start with an UNSPECIFIED value.
+    assert!(
+        text.contains("VALUE_UNSPECIFIED = 0;\n  VALUE_VALUE = 1;"),
+        "{text}"
+    );
+}
+
+#[test]
+fn resources_and_streams_are_left_out_with_the_function_named() {
+    let api = api_of(
+        r#"package t:res;
+interface api {
+  resource counter { get: func() -> u32; }
+  make: func() -> counter;
+  ticks: func() -> stream<u32>;
+  ok: func() -> u32;
+}
+world w { export api; }"#,
+        "w",
+    );
+    let skipped: Vec<(String, String)> = api
+        .skipped()
+        .iter()
+        .map(|s| (s.function.clone(), s.reason.clone()))
+        .collect();
+    assert!(
+        skipped
+            .iter()
+            .any(|(f, r)| f == "t:res/api#make" && r.contains("resource `counter`")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(f, r)| f == "t:res/api#ticks" && r.contains("stream")),
+        "{skipped:?}"
+    );
+    assert_eq!(api.services()[0].methods.len(), 1);
+    assert!(api.proto_text().contains("// Not served: `t:res/api#make`"));
+}
+
+fn method<'a>(api: &'a ExportApi, path: &str) -> &'a reprise_grpc_stub::export::MethodApi {
+    api.method(path)
+        .unwrap_or_else(|| panic!("no method {path}"))
+}
+
+#[test]
+fn incoming_values_are_checked_and_named_by_path() {
+    let api = typed_exports();
+    let add = method(&api, "/reprise_test.typed_exports.Shapes/Add");
+    let mut request = DynamicMessage::new(add.input.clone());
+    request.set_field_by_name("a", Value::I32(300));
+    request.set_field_by_name("b", Value::U32(1));
+    let e = add.params(&request).unwrap_err();
+    assert_eq!(e.path, "request.a");
+    assert!(e.message.contains("300 is out of range for s8"), "{e}");
+    request.set_field_by_name("a", Value::I32(-5));
+    request.set_field_by_name("b", Value::U32(70_000));
+    let e = add.params(&request).unwrap_err();
+    assert!(e.message.contains("out of range for u16"), "{e}");
+    request.set_field_by_name("b", Value::U32(7));
+    assert_eq!(
+        add.params(&request).unwrap(),
+        vec![Val::S8(-5), Val::U16(7)]
+    );
+
+    let letter = method(&api, "/reprise_test.typed_exports.Shapes/Letter");
+    let mut request = DynamicMessage::new(letter.input.clone());
+    request.set_field_by_name("c", Value::String("ab".into()));
+    let e = letter.params(&request).unwrap_err();
+    assert!(e.message.contains("exactly one character"), "{e}");
+    request.set_field_by_name("c", Value::String("é".into()));
+    assert_eq!(letter.params(&request).unwrap(), vec![Val::Char('é')]);
+
+    let describe = method(&api, "/reprise_test.typed_exports.Shapes/Describe");
+    let request = DynamicMessage::new(describe.input.clone());
+    let e = describe.params(&request).unwrap_err();
+    assert!(e.message.contains("no case of shape is set"), "{e}");
+}
+
+#[test]
+fn an_enum_left_unspecified_is_refused() {
+    let api = typed_exports();
+    let describe = method(&api, "/reprise_test.typed_exports.Shapes/Describe");
+    let mut request = describe
+        .request(&[
+            Val::Variant("empty".into(), None),
+            Val::Enum("green".into()),
+            Val::Flags(vec!["read".into()]),
+        ])
+        .unwrap();
+    assert_eq!(
+        describe.params(&request).unwrap()[1],
+        Val::Enum("green".into())
+    );
+    request.set_field_by_name("c", Value::EnumNumber(0));
+    let e = describe.params(&request).unwrap_err();
+    assert!(e.message.contains("UNSPECIFIED"), "{e}");
+    request.set_field_by_name("c", Value::EnumNumber(9));
+    let e = describe.params(&request).unwrap_err();
+    assert!(e.message.contains("9 is not a value of enum color"), "{e}");
+}
+
+#[test]
+fn result_errors_become_statuses_with_the_error_as_detail() {
+    let api = typed_exports();
+    let lookup = method(&api, "/reprise_test.typed_exports.Shapes/Lookup");
+    let not_found = Val::Result(Err(Some(Box::new(Val::Variant(
+        "not-found".into(),
+        Some(Box::new(Val::String("gone".into()))),
+    )))));
+    match lookup.reply(Some(&not_found)).unwrap() {
+        Reply::Err { code, detail, .. } => {
+            assert_eq!(code, Code::NotFound);
+            let detail = detail.expect("a detail message");
+            assert_eq!(
+                detail.descriptor().full_name(),
+                "reprise_test.typed_exports.LookupError"
+            );
+        }
+        Reply::Ok(m) => panic!("expected an error, got {m:?}"),
+    }
+    let other = Val::Result(Err(Some(Box::new(Val::Variant(
+        "other".into(),
+        Some(Box::new(Val::String("x".into()))),
+    )))));
+    assert!(matches!(
+        lookup.reply(Some(&other)).unwrap(),
+        Reply::Err {
+            code: Code::Unknown,
+            ..
+        }
+    ));
+    let found = Val::Result(Ok(Some(Box::new(Val::String("found".into())))));
+    let Reply::Ok(response) = lookup.reply(Some(&found)).unwrap() else {
+        panic!("expected a response");
+    };
+    assert_eq!(
+        lookup.response_value(&response).unwrap(),
+        Some(Val::String("found".into()))
+    );
+    let check = method(&api, "/reprise_test.typed_exports.Shapes/Check");
+    assert!(check.error.is_some());
+    let Reply::Ok(empty) = check.reply(Some(&Val::Result(Ok(None)))).unwrap() else {
+        panic!("expected a response");
+    };
+    assert_eq!(empty.descriptor().fields().len(), 0);
+}
