@@ -21,6 +21,7 @@ use wasmtime::Engine;
 use wasmtime::component::Val;
 
 use reprise_grpc_stub::client::ChannelPool;
+use reprise_grpc_stub::export::ExportApi;
 
 use crate::components::ComponentInfo;
 use crate::components::local::LocalComponentStore;
@@ -389,6 +390,54 @@ impl Executor {
         let mut worker = self.worker(id).await?;
         self.invoke_locked(&mut worker, function, params, key, None)
             .await
+    }
+
+    /// [`invoke_values`](Self::invoke_values) as the front doors call it:
+    /// refused if the worker is interrupted or failed, with this
+    /// invocation's own time budget (`None`: the executor's).
+    pub async fn invoke_values_within(
+        &self,
+        id: &WorkerId,
+        function: &str,
+        params: Vec<Val>,
+        key: Option<IdempotencyKey>,
+        time_budget: Option<Duration>,
+    ) -> Result<InvocationOutcome> {
+        let mut worker = self.worker(id).await?;
+        if self.is_interrupted(id) {
+            return Err(Error::Interrupted(id.clone()));
+        }
+        worker.check_runnable()?;
+        self.invoke_locked(&mut worker, function, params, key, time_budget)
+            .await
+    }
+
+    /// The ids of every stored component.
+    pub async fn list_components(&self) -> Result<Vec<ComponentId>> {
+        self.components.list().await
+    }
+
+    /// Component `id`'s exports described as gRPC services.
+    pub async fn export_api(&self, id: &ComponentId) -> Result<Arc<ExportApi>> {
+        let loaded = self.components.get(id).await?;
+        loaded
+            .served
+            .clone()
+            .map_err(|e| Error::Unsupported(format!("component {id}: {e}")))
+    }
+
+    /// The component worker `id` runs (read from its oplog; the worker is
+    /// not loaded).
+    pub async fn worker_component(&self, id: &WorkerId) -> Result<ComponentId> {
+        let create = self
+            .oplog
+            .read(id, OplogIndex::FIRST, 1)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::UnknownWorker(id.clone()))?;
+        let (component_id, _) = parse_create(id, Some(&create))?;
+        Ok(component_id)
     }
 
     /// The parameter and result types of export `function` of worker `id`.

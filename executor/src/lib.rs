@@ -6,7 +6,8 @@
 //! back from the oplog, and execution continues live where it stopped.
 //!
 //! Layers, top to bottom (a module only uses the ones below it):
-//! [`api`] and the CLI (the front doors); [`executor`] (the facade: stores,
+//! [`api`], [`inbound`] (workers served as gRPC services) and the CLI
+//! (the front doors); [`executor`] (the facade: stores,
 //! recovery, the table of workers in [`slots`]); [`worker`] (one worker and
 //! its invocation loop) with [`components`] (the component store and
 //! linking, through the [`deps::ImportKind`] seam assembled in [`kinds`]);
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod grpc;
+pub mod inbound;
 pub mod kinds;
 pub mod secrets;
 pub mod slots;

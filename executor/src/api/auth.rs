@@ -47,7 +47,7 @@ impl AdminToken {
     }
 
     /// Whether `presented` is this token (constant time in its length).
-    fn matches(&self, presented: &[u8]) -> bool {
+    pub fn matches(&self, presented: &[u8]) -> bool {
         let expected = self.0.as_bytes();
         if presented.len() != expected.len() {
             return false;

@@ -195,3 +195,35 @@ pub(super) async fn get_component(
     let info = tokio::spawn(async move { executor.component(&id).await }).await??;
     Ok(Json(info))
 }
+
+/// `GET /v1/components/{id}/proto`: the `.proto` text of the services the
+/// component's exports are served as (docs/inbound-grpc.md).
+pub(super) async fn get_proto(
+    State(state): State<AppState>,
+    ComponentPath(id): ComponentPath,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let executor = state.executor.clone();
+    let api = tokio::spawn(async move { executor.export_api(&id).await }).await??;
+    let name = api.file().name().to_owned();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::HeaderName::from_static("x-proto-file"), name),
+        ],
+        api.proto_text(),
+    ))
+}
+
+/// `GET /v1/components/{id}/descriptor-set`: the same services as a binary
+/// `google.protobuf.FileDescriptorSet`.
+pub(super) async fn get_descriptor_set(
+    State(state): State<AppState>,
+    ComponentPath(id): ComponentPath,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let executor = state.executor.clone();
+    let api = tokio::spawn(async move { executor.export_api(&id).await }).await??;
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        api.descriptor_set(),
+    ))
+}

@@ -88,6 +88,11 @@ pub fn router(executor: Arc<Executor>, config: ApiConfig) -> Router {
             post(components::add_component).layer(component_limit),
         )
         .route("/v1/components/{id}", get(components::get_component))
+        .route("/v1/components/{id}/proto", get(components::get_proto))
+        .route(
+            "/v1/components/{id}/descriptor-set",
+            get(components::get_descriptor_set),
+        )
         .route(
             "/v1/workers",
             post(workers::create_worker).get(workers::list_workers),

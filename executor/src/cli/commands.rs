@@ -57,10 +57,51 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             from,
             limit,
         } => oplog(&server, &worker, from, limit).await,
+        Command::Proto {
+            server,
+            component,
+            out,
+        } => proto(&server, &component, &out).await,
         Command::Serve(_) | Command::Wit { .. } | Command::Describe { .. } => {
             bail!("internal: `serve`, `wit` and `describe` are not client verbs")
         }
     }
+}
+
+/// `proto`: fetches the derived `.proto` of a component and writes it
+/// under `out` at its package path; prints the file written.
+async fn proto(
+    server: &super::ServerArgs,
+    component: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let client = Client::new(server)?;
+    let request = client.request(
+        Method::GET,
+        &format!("/v1/components/{}/proto", segment(component)),
+    );
+    let response = client.send_raw(request).await?;
+    let name = response
+        .headers()
+        .get("x-proto-file")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .context("the server's answer does not name the proto file (no x-proto-file header)")?;
+    if name
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        bail!("the server named the proto file {name:?}, which is not a safe relative path");
+    }
+    let text = response.text().await.context("reading the proto text")?;
+    let path = out.join(&name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
 }
 
 async fn component(command: ComponentCommand) -> anyhow::Result<()> {

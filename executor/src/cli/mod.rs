@@ -74,6 +74,20 @@ pub enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Write the `.proto` file describing a component's exports as gRPC
+    /// services (as the `--grpc-listen` front door serves them) into DIR.
+    Proto {
+        /// Server connection.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The component id.
+        #[arg(long)]
+        component: String,
+        /// Output directory (the file keeps its package path, e.g.
+        /// `DIR/reprise_test/typed_exports.proto`).
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
     /// Write the WIT packages a component's gRPC dependencies import (from
     /// the manifest's protos), e.g. into the component's `wit/deps`.
     Wit {
@@ -114,6 +128,11 @@ pub struct ServeArgs {
     /// Address to listen on (`host:port`; port 0 picks a free port).
     #[arg(long, default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// Also serve every uploaded component's exports as gRPC services on
+    /// this address (`127.0.0.1:9091`; off unless given). See
+    /// docs/inbound-grpc.md.
+    #[arg(long, value_name = "ADDR")]
+    pub grpc_listen: Option<SocketAddr>,
     /// Largest accepted component upload in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub component_body_limit: usize,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use reprise_executor::api::{self, AdminToken, ApiConfig};
+use reprise_executor::inbound::{self, InboundConfig};
 use reprise_executor::{Executor, ExecutorConfig, SecretEnvPolicy, Stores};
 use tracing_subscriber::EnvFilter;
 
@@ -94,8 +95,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // whatever the guests do.
     let stopper = Arc::downgrade(&executor);
     let grace = args.shutdown_grace;
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
+    let inbound = match args.grpc_listen {
+        Some(addr) => {
+            Some(start_inbound(addr, &executor, config.admin_token.clone(), stop_seen).await?)
+        }
+        None => None,
+    };
     let shutdown = async move {
         shutdown_signal().await;
+        let _ = stopping.send(true);
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             tracing::warn!(?grace, "grace period over: stopping running invocations");
@@ -107,10 +116,46 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     api::serve(listener, executor.clone(), config, shutdown)
         .await
         .context("serving the admin API")?;
+    if let Some(inbound) = inbound {
+        match inbound.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the gRPC front door failed"),
+            Err(e) => tracing::error!(error = %e, "the gRPC front door's task failed"),
+        }
+    }
     tracing::info!("stopped accepting requests; draining");
     drain(executor).await;
     tracing::info!("executor closed");
     Ok(())
+}
+
+/// Binds `--grpc-listen` and serves the inbound gRPC front door until the
+/// shutdown signal.
+async fn start_inbound(
+    addr: std::net::SocketAddr,
+    executor: &Arc<Executor>,
+    admin_token: Option<AdminToken>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--grpc-listen: cannot listen on {addr}"))?;
+    let bound = listener
+        .local_addr()
+        .context("reading the bound gRPC address")?;
+    tracing::info!(addr = %bound, "gRPC front door listening");
+    println!("worker-executor serving gRPC on http://{bound}");
+    let _ = std::io::stdout().flush();
+    let config = InboundConfig { admin_token };
+    let shutdown = async move {
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    };
+    Ok(tokio::spawn(inbound::serve(
+        listener,
+        executor.clone(),
+        config,
+        shutdown,
+    )))
 }
 
 /// The admin token `--admin-token-env` names, checked; refuses to serve a
@@ -128,6 +173,15 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<AdminToken>> {
         }
         None => None,
     };
+    if let Some(grpc) = args.grpc_listen
+        && token.is_none()
+        && !grpc.ip().is_loopback()
+        && !args.insecure
+    {
+        anyhow::bail!(
+            "refusing to serve gRPC on {grpc} without authentication: anyone who reaches it can              invoke and create workers. Set a token with --admin-token-env NAME, listen on a              loopback address, or pass --insecure to accept the risk"
+        );
+    }
     if token.is_none() && !args.listen.ip().is_loopback() {
         if !args.insecure {
             anyhow::bail!(

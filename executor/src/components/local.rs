@@ -54,6 +54,32 @@ impl ComponentStore for LocalComponentStore {
         write_durably(&self.wasm_path(id), &component.wasm)
     }
 
+    async fn list(&self) -> Result<Vec<ComponentId>> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| Error::Io {
+            what: "listing the component folder",
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Io {
+                what: "listing the component folder",
+                path: self.dir.clone(),
+                source,
+            })?;
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".wasm")) else {
+                continue;
+            };
+            // Other files (partial writes, foreign files) are not components.
+            if let Ok(id) = stem.parse::<ComponentId>() {
+                ids.push(id);
+            }
+        }
+        ids.sort_by_key(|id| id.to_string());
+        Ok(ids)
+    }
+
     async fn get(&self, id: &ComponentId) -> Result<Option<StoredComponent>> {
         let path = self.wasm_path(id);
         let wasm = match std::fs::read(&path) {

@@ -38,6 +38,9 @@ pub trait ComponentStore: Send + Sync + std::fmt::Debug {
     /// The component stored under `id`, if any.
     async fn get(&self, id: &ComponentId) -> Result<Option<StoredComponent>>;
 
+    /// The ids of every stored component, sorted.
+    async fn list(&self) -> Result<Vec<ComponentId>>;
+
     /// Where component `id` is kept, for messages about damage (a file
     /// path, a table row).
     fn location(&self, id: &ComponentId) -> String;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use reprise_oplog::{ComponentId, PostgresOplogStore};
 
 use super::{ComponentStore, StoredComponent};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The component store in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -45,6 +45,19 @@ impl ComponentStore for PostgresComponentStore {
                 wasm,
                 dependencies_json,
             }))
+    }
+
+    async fn list(&self) -> Result<Vec<ComponentId>> {
+        let mut ids = Vec::new();
+        for id in self.store.list_components().await? {
+            ids.push(id.parse::<ComponentId>().map_err(|e| {
+                Error::InvalidConfig(format!(
+                    "table `components` in {} holds a row with a malformed id `{id}`: {e}",
+                    self.store.target()
+                ))
+            })?);
+        }
+        Ok(ids)
     }
 
     fn location(&self, id: &ComponentId) -> String {

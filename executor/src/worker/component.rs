@@ -23,6 +23,7 @@ use crate::deps::DependencyConfig;
 use crate::error::{Error, Result};
 use crate::kinds::import_kinds;
 use crate::secrets::SecretEnvPolicy;
+use reprise_grpc_stub::export::{DEFAULT_ROOT_SERVICE, ExportApi};
 
 /// A compiled, linked component ready to instantiate.
 pub struct LoadedComponent {
@@ -34,6 +35,9 @@ pub struct LoadedComponent {
     pub pre: InstancePre<WorkerCtx>,
     /// The dependencies it was uploaded with.
     pub dependencies: Vec<DependencyConfig>,
+    /// Its exports as gRPC services (the inbound front door), or why they
+    /// cannot be described.
+    pub served: std::result::Result<Arc<ExportApi>, Arc<reprise_grpc_stub::Error>>,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -144,6 +148,11 @@ impl ComponentCache {
         Ok(loaded)
     }
 
+    /// The ids of every stored component.
+    pub async fn list(&self) -> Result<Vec<ComponentId>> {
+        self.store.list().await
+    }
+
     fn cached(&self, id: &ComponentId) -> Option<Arc<LoadedComponent>> {
         self.loaded
             .lock()
@@ -214,11 +223,18 @@ impl ComponentCache {
         for dependency in &dependencies {
             dependency.describe(&mut info);
         }
+        let served = ExportApi::from_component(wasm, DEFAULT_ROOT_SERVICE)
+            .map(Arc::new)
+            .map_err(Arc::new);
+        if let Err(e) = &served {
+            tracing::warn!(component = %id, error = %e, "its exports cannot be served over gRPC");
+        }
         Ok(LoadedComponent {
             id,
             info,
             pre,
             dependencies,
+            served,
         })
     }
 }

@@ -28,7 +28,18 @@ impl PostgresOplogStore {
             .map(drop)
     }
 
-    /// Component `id`: its wasm and dependencies' JSON, if stored.
+    /// The ids of every stored component, sorted.
+    pub async fn list_components(&self) -> Result<Vec<String>> {
+        let rows = self
+            .pool
+            .query("SELECT id FROM components ORDER BY id", &[], || {
+                "listing components".to_owned()
+            })
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// The wasm and dependencies' JSON of component `id`, if stored.
     pub async fn get_component(&self, id: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let rows = self
             .pool

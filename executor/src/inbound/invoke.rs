@@ -1,0 +1,317 @@
+//! Invocations over gRPC: every path that is not reflection or health is
+//! `/package.Service/Rpc` of the addressed worker's component. The request
+//! is decoded with the rpc's input descriptor, turned into the export's
+//! parameters, and invoked through the executor on a task of its own (a
+//! client that goes away, or whose deadline passes, cannot cancel it half
+//! way); the result becomes the response, or a status.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use prost::Message;
+use prost_reflect::{DynamicMessage, ReflectMessage};
+use reprise_grpc_stub::export::{ExportApi, Reply};
+use reprise_grpc_stub::status::{ErrorDetail, RpcStatus, TYPE_URL_PREFIX};
+use reprise_oplog::{ComponentId, IdempotencyKey, WorkerId};
+use tonic::Status;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::MetadataMap;
+use tonic::server::{Grpc, UnaryService};
+
+use super::codec::ServerCodec;
+use super::status::status_of;
+use super::{
+    COMPONENT_METADATA, CREATE_METADATA, IDEMPOTENCY_METADATA, Shared, WORKER_METADATA, text,
+};
+use crate::error::Error;
+use crate::worker::WorkerConfig;
+
+/// Handles one call to a worker's service.
+pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let metadata = MetadataMap::from_headers(request.headers().clone());
+    let target = match resolve(&shared, &metadata, &path).await {
+        Ok(target) => target,
+        Err(status) => return status.into_http::<axum::body::Body>().into_response(),
+    };
+    let Some(method) = target.api.method(&path) else {
+        return Status::internal("the rpc vanished").into_http::<axum::body::Body>();
+    };
+    let codec = ServerCodec::new(method.input.clone());
+    let mut grpc = Grpc::new(codec)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let unary = Unary {
+        shared,
+        worker: target.worker,
+        api: target.api,
+        path,
+        deadline: deadline(&metadata),
+    };
+    grpc.unary(unary, request)
+        .await
+        .map(axum::body::Body::new)
+        .into_response()
+}
+
+/// The worker a call goes to and its component's services.
+struct Target {
+    worker: WorkerId,
+    api: Arc<ExportApi>,
+}
+
+async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<Target, Status> {
+    shared.authorize(metadata)?;
+    let worker = text(metadata, WORKER_METADATA)?.ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "name the worker to call with metadata `{WORKER_METADATA}: <worker id>`"
+        ))
+    })?;
+    let worker = WorkerId::new(worker)
+        .map_err(|e| Status::invalid_argument(format!("metadata `{WORKER_METADATA}`: {e}")))?;
+    let create = match text(metadata, CREATE_METADATA)? {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(Status::invalid_argument(format!(
+                "metadata `{CREATE_METADATA}` must be `true` or `false`, not {v:?}"
+            )));
+        }
+    };
+    let executor = shared.executor.clone();
+    let component = match executor.worker_component(&worker).await {
+        Ok(component) => component,
+        Err(
+            Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
+        ) if create => {
+            let chosen = text(metadata, COMPONENT_METADATA)?
+                .map(|c| {
+                    c.parse::<ComponentId>().map_err(|e| {
+                        Status::invalid_argument(format!("metadata `{COMPONENT_METADATA}`: {e}"))
+                    })
+                })
+                .transpose()?;
+            // On a task of its own: a client going away cannot cut a
+            // creation in half.
+            let path = path.to_owned();
+            let worker = worker.clone();
+            tokio::spawn(async move { create_worker(&executor, &worker, chosen, &path).await })
+                .await
+                .map_err(|e| Status::internal(format!("creating the worker failed: {e}")))??
+        }
+        Err(
+            Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
+        ) => {
+            return Err(Status::not_found(format!(
+                "unknown worker {worker}; send metadata `{CREATE_METADATA}: true` to create it"
+            )));
+        }
+        Err(e) => return Err(status_of(&e)),
+    };
+    let api = shared
+        .executor
+        .export_api(&component)
+        .await
+        .map_err(|e| status_of(&e))?;
+    if api.method(path).is_none() {
+        let services: Vec<&str> = api
+            .services()
+            .iter()
+            .map(|s| s.full_name.as_str())
+            .collect();
+        return Err(Status::unimplemented(format!(
+            "worker {worker} (component {component}) serves no rpc {path}; its services: {}",
+            if services.is_empty() {
+                "none".to_owned()
+            } else {
+                services.join(", ")
+            }
+        )));
+    }
+    Ok(Target { worker, api })
+}
+
+/// Creates `worker` of `component`, or of the one component serving `path`.
+async fn create_worker(
+    executor: &crate::executor::Executor,
+    worker: &WorkerId,
+    component: Option<ComponentId>,
+    path: &str,
+) -> Result<ComponentId, Status> {
+    let component = match component {
+        Some(component) => component,
+        None => {
+            let mut serving = Vec::new();
+            for id in executor
+                .list_components()
+                .await
+                .map_err(|e| status_of(&e))?
+            {
+                if let Ok(api) = executor.export_api(&id).await
+                    && api.method(path).is_some()
+                {
+                    serving.push(id);
+                }
+            }
+            match serving.as_slice() {
+                [] => {
+                    return Err(Status::not_found(format!(
+                        "no uploaded component serves {path}"
+                    )));
+                }
+                [one] => *one,
+                several => {
+                    let ids: Vec<String> = several.iter().map(ToString::to_string).collect();
+                    return Err(Status::invalid_argument(format!(
+                        "components {} all serve {path}: name one with metadata \
+                         `{COMPONENT_METADATA}: <component id>`",
+                        ids.join(", ")
+                    )));
+                }
+            }
+        }
+    };
+    match executor
+        .create_worker(&component, Some(worker.clone()), WorkerConfig::default())
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(worker = %worker, component = %component, "worker created over gRPC");
+            Ok(component)
+        }
+        // Created meanwhile by another call: use what it runs.
+        Err(Error::WorkerExists(_)) => executor
+            .worker_component(worker)
+            .await
+            .map_err(|e| status_of(&e)),
+        Err(e) => Err(status_of(&e)),
+    }
+}
+
+/// The client's deadline, from `grpc-timeout` (`<digits><unit>`).
+fn deadline(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// One unary invocation.
+#[derive(Clone)]
+struct Unary {
+    shared: Shared,
+    worker: WorkerId,
+    api: Arc<ExportApi>,
+    path: String,
+    deadline: Option<Duration>,
+}
+
+type UnaryFuture =
+    Pin<Box<dyn Future<Output = Result<tonic::Response<DynamicMessage>, Status>> + Send>>;
+
+impl UnaryService<DynamicMessage> for Unary {
+    type Response = DynamicMessage;
+    type Future = UnaryFuture;
+
+    fn call(&mut self, request: tonic::Request<DynamicMessage>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.run(request).await })
+    }
+}
+
+impl Unary {
+    async fn run(
+        self,
+        request: tonic::Request<DynamicMessage>,
+    ) -> Result<tonic::Response<DynamicMessage>, Status> {
+        let method = self
+            .api
+            .method(&self.path)
+            .ok_or_else(|| Status::internal("the rpc vanished"))?;
+        let key = text(request.metadata(), IDEMPOTENCY_METADATA)?
+            .map(|k| {
+                IdempotencyKey::new(k).map_err(|e| {
+                    Status::invalid_argument(format!("metadata `{IDEMPOTENCY_METADATA}`: {e}"))
+                })
+            })
+            .transpose()?;
+        let params = method
+            .params(request.get_ref())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let executor = self.shared.executor.clone();
+        let worker = self.worker.clone();
+        let function = method.function.clone();
+        // Detached: the invocation completes durably even if the client's
+        // deadline passes or it goes away.
+        let task = tokio::spawn(async move {
+            executor
+                .invoke_values_within(&worker, &function, params, key, None)
+                .await
+        });
+        let joined = match self.deadline {
+            Some(limit) => tokio::time::timeout(limit, task).await.map_err(|_| {
+                Status::deadline_exceeded(
+                    "the deadline passed before the invocation finished; it goes on, and a retry \
+                     with the same idempotency-key gets its result",
+                )
+            })?,
+            None => task.await,
+        };
+        let outcome = joined
+            .map_err(|e| Status::internal(format!("the invocation's task failed: {e}")))?
+            .map_err(|e| status_of(&e))?;
+        let results = outcome.map_err(Status::internal)?;
+        let reply = method
+            .reply(results.first())
+            .map_err(|e| Status::internal(format!("the result does not fit the response: {e}")))?;
+        match reply {
+            Reply::Ok(message) => Ok(tonic::Response::new(message)),
+            Reply::Err {
+                code,
+                value,
+                detail,
+            } => Err(error_status(code, value.as_ref(), detail.as_ref())),
+        }
+    }
+}
+
+/// The status of a `result` error: the error value as WAVE text in the
+/// message, the detail message packed in `grpc-status-details-bin`.
+fn error_status(
+    code: reprise_grpc_stub::Code,
+    value: Option<&wasmtime::component::Val>,
+    detail: Option<&DynamicMessage>,
+) -> Status {
+    let message = match value {
+        Some(v) => match crate::wave::to_texts(std::slice::from_ref(v)) {
+            Ok(texts) => format!("the function returned an error: {}", texts.join(", ")),
+            Err(_) => "the function returned an error".to_owned(),
+        },
+        None => "the function returned an error".to_owned(),
+    };
+    let mut status = RpcStatus::new(code, message.clone());
+    if let Some(detail) = detail {
+        status = status.with_detail(ErrorDetail::Other {
+            type_url: format!("{TYPE_URL_PREFIX}{}", detail.descriptor().full_name()),
+            value: detail.encode_to_vec(),
+        });
+    }
+    Status::with_details(
+        tonic::Code::from_i32(code.as_i32()),
+        message,
+        status.encode_details().into(),
+    )
+}

@@ -1,0 +1,134 @@
+//! The inbound gRPC front door: every uploaded component's exports served
+//! as gRPC services (the mapping is `reprise_grpc_stub::export`), so any
+//! gRPC client invokes a durable worker without a `.proto` file.
+//!
+//! - Addressing: metadata `reprise-worker: <id>` picks the worker; an
+//!   unknown worker is `NOT_FOUND` unless `reprise-create: true` asks to
+//!   create it (of the component `reprise-component: <id>` names, or the
+//!   one component that serves the called service).
+//! - `idempotency-key` metadata gives the admin API's idempotent
+//!   invocation: the same key returns the stored result, also after a
+//!   restart.
+//! - gRPC server reflection (`grpc.reflection.v1` and `v1alpha`) and
+//!   `grpc.health.v1.Health` are served beside the workers' services.
+//! - With an admin token every call but health checks needs
+//!   `authorization: Bearer <token>`.
+//!
+//! docs/inbound-grpc.md is the user's guide; the status mapping is in
+//! [`status`].
+
+mod codec;
+mod health;
+mod invoke;
+mod reflection;
+pub mod status;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use crate::api::AdminToken;
+use crate::executor::Executor;
+
+/// Metadata naming the worker a call goes to.
+pub const WORKER_METADATA: &str = "reprise-worker";
+/// Metadata asking to create an unknown worker (`true`).
+pub const CREATE_METADATA: &str = "reprise-create";
+/// Metadata naming the component of a worker to create.
+pub const COMPONENT_METADATA: &str = "reprise-component";
+/// Metadata carrying the invocation's idempotency key.
+pub const IDEMPOTENCY_METADATA: &str = "idempotency-key";
+
+/// Settings of the inbound server.
+#[derive(Debug, Clone, Default)]
+pub struct InboundConfig {
+    /// The bearer token callers must present (`None`: open, for loopback).
+    pub admin_token: Option<AdminToken>,
+}
+
+/// What the services share.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) executor: Arc<Executor>,
+    pub(crate) config: Arc<InboundConfig>,
+}
+
+impl Shared {
+    /// Refuses a call without the admin token (when there is one).
+    pub(crate) fn authorize(&self, metadata: &MetadataMap) -> Result<(), Status> {
+        let Some(token) = &self.config.admin_token else {
+            return Ok(());
+        };
+        match metadata.get("authorization").map(|v| v.as_bytes()) {
+            None => Err(Status::unauthenticated(
+                "this server requires `authorization: Bearer <admin token>` metadata",
+            )),
+            Some(value) => match value.strip_prefix(b"Bearer ") {
+                Some(candidate) if token.matches(candidate) => Ok(()),
+                Some(_) => Err(Status::unauthenticated(
+                    "the admin token presented is not the executor's",
+                )),
+                None => Err(Status::unauthenticated(
+                    "the `authorization` metadata must be `Bearer <admin token>`",
+                )),
+            },
+        }
+    }
+}
+
+/// The inbound server's routes: reflection, health, and every other path
+/// dispatched to the addressed worker.
+pub fn router(executor: Arc<Executor>, config: InboundConfig) -> axum::Router {
+    let shared = Shared {
+        executor,
+        config: Arc::new(config),
+    };
+    let reflection_v1 =
+        tonic_reflection::pb::v1::server_reflection_server::ServerReflectionServer::new(
+            reflection::Reflection::new(shared.clone()),
+        );
+    let reflection_v1alpha =
+        tonic_reflection::pb::v1alpha::server_reflection_server::ServerReflectionServer::new(
+            reflection::Reflection::new(shared.clone()),
+        );
+    let health =
+        tonic_health::pb::health_server::HealthServer::new(health::Health::new(shared.clone()));
+    axum::Router::new()
+        .route_service(
+            "/grpc.reflection.v1.ServerReflection/{*method}",
+            reflection_v1,
+        )
+        .route_service(
+            "/grpc.reflection.v1alpha.ServerReflection/{*method}",
+            reflection_v1alpha,
+        )
+        .route_service("/grpc.health.v1.Health/{*method}", health)
+        .fallback(invoke::handle)
+        .with_state(shared)
+}
+
+/// Serves the inbound gRPC front door on `listener` until `shutdown`
+/// completes (calls in flight are finished first).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    executor: Arc<Executor>,
+    config: InboundConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(executor, config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A text metadata value, if present and readable.
+pub(crate) fn text<'a>(metadata: &'a MetadataMap, key: &str) -> Result<Option<&'a str>, Status> {
+    match metadata.get(key) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|v| Some(v.trim()))
+            .map_err(|_| Status::invalid_argument(format!("metadata `{key}` is not valid text"))),
+    }
+}

@@ -1,0 +1,588 @@
+//! The inbound gRPC front door, over real HTTP/2 with a tonic client:
+//! every WIT type of the typed-exports guest through its derived services,
+//! reflection and health, addressing and creation by metadata, idempotent
+//! invocations, the status mapping and the admin token.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use prost_reflect::{DynamicMessage, ReflectMessage};
+use reprise_executor::api::AdminToken;
+use reprise_executor::inbound::{self, InboundConfig};
+use reprise_executor::{Executor, ExecutorConfig};
+use reprise_grpc_stub::client::{ClientConfig, reflection};
+use reprise_grpc_stub::client::{DynamicCodec, Outgoing};
+use reprise_grpc_stub::export::{DEFAULT_ROOT_SERVICE, ExportApi, MethodApi};
+use reprise_grpc_stub::status::{ErrorDetail, RpcStatus};
+use tonic::Code;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+use wasmtime::component::Val;
+
+const SHAPES: &str = "/reprise_test.typed_exports.Shapes";
+const ROOT: &str = "/reprise_test.typed_exports.Worker";
+const TOKEN: &str = "inbound-test-token-0123456789";
+
+struct Front {
+    addr: String,
+    executor: Arc<Executor>,
+    component: String,
+    /// The client's view of the services (built from the same wasm).
+    api: ExportApi,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(token: Option<&str>) -> Front {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Arc::new(
+        Executor::open(ExecutorConfig {
+            data_dir: dir.path().to_owned(),
+            ..ExecutorConfig::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
+    let info = executor
+        .add_component(wasm.clone(), Vec::new())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let config = InboundConfig {
+        admin_token: token.map(|t| AdminToken::new(t).unwrap()),
+    };
+    tokio::spawn(inbound::serve(
+        listener,
+        executor.clone(),
+        config,
+        std::future::pending(),
+    ));
+    Front {
+        addr,
+        executor,
+        component: info.id,
+        api: ExportApi::from_component(&wasm, DEFAULT_ROOT_SERVICE).unwrap(),
+        _dir: dir,
+    }
+}
+
+impl Front {
+    fn method(&self, path: &str) -> &MethodApi {
+        self.api
+            .method(path)
+            .unwrap_or_else(|| panic!("no rpc {path}"))
+    }
+
+    /// Sends `request` to `path` with `metadata`.
+    async fn raw(
+        &self,
+        path: &str,
+        request: DynamicMessage,
+        metadata: &[(&'static str, &str)],
+    ) -> Result<DynamicMessage, tonic::Status> {
+        let method = self.method(path);
+        let channel = Channel::from_shared(self.addr.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let mut request = tonic::Request::new(Outgoing::Request(request));
+        for (key, value) in metadata {
+            request.metadata_mut().insert(*key, value.parse().unwrap());
+        }
+        grpc.unary(
+            request,
+            PathAndQuery::from_str(path).unwrap(),
+            DynamicCodec::new(method.output.clone()),
+        )
+        .await
+        .map(tonic::Response::into_inner)
+    }
+
+    /// Invokes `path` on `worker` with component values; returns the
+    /// success value.
+    async fn call(
+        &self,
+        worker: &str,
+        path: &str,
+        params: &[Val],
+        extra: &[(&'static str, &str)],
+    ) -> Result<Option<Val>, tonic::Status> {
+        let method = self.method(path);
+        let request = method.request(params).unwrap();
+        let mut metadata = vec![("reprise-worker", worker), ("reprise-create", "true")];
+        metadata.extend_from_slice(extra);
+        let response = self.raw(path, request, &metadata).await?;
+        Ok(method.response_value(&response).unwrap())
+    }
+}
+
+fn string(s: &str) -> Val {
+    Val::String(s.to_owned())
+}
+
+fn point(x: i32, y: i32, label: Option<&str>) -> Val {
+    Val::Record(vec![
+        ("x".into(), Val::S32(x)),
+        ("y".into(), Val::S32(y)),
+        (
+            "label".into(),
+            Val::Option(label.map(|l| Box::new(string(l)))),
+        ),
+    ])
+}
+
+/// A value of `everything` using every field kind.
+fn everything(seed: i32) -> Val {
+    let some = |v: Val| Val::Option(Some(Box::new(v)));
+    Val::Record(vec![
+        ("flag".into(), Val::Bool(seed % 2 == 0)),
+        ("tiny".into(), Val::S8(-128)),
+        ("small".into(), Val::S16(-32768)),
+        ("medium".into(), Val::S32(seed)),
+        ("large".into(), Val::S64(i64::MIN)),
+        ("byte".into(), Val::U8(255)),
+        ("word".into(), Val::U16(65535)),
+        ("dword".into(), Val::U32(u32::MAX)),
+        ("qword".into(), Val::U64(u64::MAX)),
+        ("single".into(), Val::Float32(1.5)),
+        ("double".into(), Val::Float64(-2.25e300)),
+        ("letter".into(), Val::Char('ß')),
+        ("text".into(), string("héllo")),
+        ("blob".into(), Val::List(vec![Val::U8(0), Val::U8(255)])),
+        ("names".into(), Val::List(vec![string("a"), string("")])),
+        (
+            "points".into(),
+            Val::List(vec![point(1, 2, None), point(-3, 4, Some("p"))]),
+        ),
+        ("color".into(), Val::Enum("blue".into())),
+        (
+            "perms".into(),
+            Val::Flags(vec!["read".into(), "exec".into()]),
+        ),
+        (
+            "shape".into(),
+            Val::Variant("rect".into(), Some(Box::new(point(5, 6, None)))),
+        ),
+        ("maybe".into(), some(Val::U32(0))),
+        ("maybe-point".into(), Val::Option(None)),
+        ("maybe-list".into(), some(Val::List(vec![Val::U16(7)]))),
+        (
+            "nested".into(),
+            Val::List(vec![
+                Val::List(vec![Val::S32(1), Val::S32(-1)]),
+                Val::List(vec![]),
+            ]),
+        ),
+        ("pair".into(), Val::Tuple(vec![string("two"), Val::U8(2)])),
+        (
+            "outcome".into(),
+            Val::Result(Err(Some(Box::new(Val::Enum("green".into()))))),
+        ),
+        ("maybe-maybe".into(), some(Val::Option(None))),
+        (
+            "colors".into(),
+            Val::List(vec![Val::Enum("red".into()), Val::Enum("green".into())]),
+        ),
+        (
+            "optional-colors".into(),
+            Val::List(vec![Val::Option(None), some(Val::Enum("blue".into()))]),
+        ),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_wit_type_round_trips_through_a_served_worker() {
+    let front = start(None).await;
+    for seed in [0, 7, -40] {
+        let value = everything(seed);
+        let echoed = front
+            .call(
+                "w1",
+                &format!("{SHAPES}/Echo"),
+                std::slice::from_ref(&value),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(echoed, Some(value));
+    }
+    let sum = front
+        .call(
+            "w1",
+            &format!("{SHAPES}/Add"),
+            &[Val::S8(-5), Val::U16(300)],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(Val::S32(295)));
+    let described = front
+        .call(
+            "w1",
+            &format!("{SHAPES}/Describe"),
+            &[
+                Val::Variant("circle".into(), Some(Box::new(Val::Float64(2.0)))),
+                Val::Enum("red".into()),
+                Val::Flags(vec!["write".into()]),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        described,
+        Some(string("a red circle of radius 2, perms [write]"))
+    );
+    let letter = front
+        .call("w1", &format!("{SHAPES}/Letter"), &[Val::Char('🦀')], &[])
+        .await
+        .unwrap();
+    assert_eq!(letter, Some(Val::Char('🦀')));
+    let swapped = front
+        .call(
+            "w1",
+            &format!("{SHAPES}/Swap"),
+            &[Val::Tuple(vec![Val::U32(9), string("nine")])],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(swapped, Some(Val::Tuple(vec![string("nine"), Val::U32(9)])));
+    let quotient = front
+        .call(
+            "w1",
+            &format!("{SHAPES}/Divide"),
+            &[Val::S32(7), Val::S32(2)],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(quotient, Some(Val::S32(3)));
+    let nothing = front
+        .call("w1", &format!("{SHAPES}/Nothing"), &[], &[])
+        .await
+        .unwrap();
+    assert_eq!(nothing, None);
+    let hello = front
+        .call("w1", &format!("{ROOT}/Hello"), &[string("grpc")], &[])
+        .await
+        .unwrap();
+    assert_eq!(hello, Some(string("hello, grpc")));
+}
+
+/// The detail packed in a status, decoded with the rpc's error message.
+fn detail_of(status: &tonic::Status, method: &MethodApi) -> Val {
+    let details = RpcStatus::decode_details(status.details());
+    let Some(ErrorDetail::Other { type_url, value }) = details.first() else {
+        panic!("no detail in {status:?}");
+    };
+    let descriptor = method.error.clone().expect("an error message");
+    assert_eq!(
+        type_url,
+        &format!("type.googleapis.com/{}", descriptor.full_name())
+    );
+    let message = DynamicMessage::decode(descriptor, value.as_slice()).unwrap();
+    let field = message.descriptor().get_field(1).unwrap();
+    let value = message.get_field(&field);
+    match value.as_message() {
+        Some(inner) => Val::String(format!("{inner:?}")),
+        None => Val::String(value.as_str().unwrap_or_default().to_owned()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn result_errors_and_traps_map_to_statuses() {
+    let front = start(None).await;
+    let lookup = format!("{SHAPES}/Lookup");
+    let found = front
+        .call("e1", &lookup, &[string("ok")], &[])
+        .await
+        .unwrap();
+    assert_eq!(found, Some(string("found")));
+    let status = front
+        .call("e1", &lookup, &[string("not-found")], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(
+        status.message().contains("not-found(\"no such thing\")"),
+        "{status:?}"
+    );
+    let detail = detail_of(&status, front.method(&lookup));
+    assert!(
+        format!("{detail:?}").contains("no such thing"),
+        "{detail:?}"
+    );
+
+    let status = front
+        .call("e1", &lookup, &[string("teapot")], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unknown, "{status:?}");
+
+    let check = format!("{SHAPES}/Check");
+    let status = front
+        .call("e1", &check, &[Val::Bool(false)], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unknown);
+    assert_eq!(detail_of(&status, front.method(&check)), string("not ok"));
+
+    let divide = format!("{SHAPES}/Divide");
+    let status = front
+        .call("e1", &divide, &[Val::S32(1), Val::S32(0)], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unknown);
+    assert!(status.message().contains("by-zero"), "{status:?}");
+
+    // A trap is INTERNAL with the trap message; the worker is failed
+    // afterwards.
+    let status = front
+        .call("e1", &format!("{SHAPES}/Fail"), &[string("boom")], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("guest trapped in `reprise-test:typed-exports/shapes#fail`")
+            && status.message().contains("unreachable"),
+        "{status:?}"
+    );
+    let status = front
+        .call("e1", &lookup, &[string("ok")], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
+    let front = start(None).await;
+    let add = format!("{SHAPES}/Add");
+    let method = front.method(&add);
+
+    // No worker named.
+    let request = method.request(&[Val::S8(1), Val::U16(1)]).unwrap();
+    let status = front.raw(&add, request.clone(), &[]).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("reprise-worker"), "{status:?}");
+
+    // Unknown worker without creation.
+    let status = front
+        .raw(&add, request.clone(), &[("reprise-worker", "nobody")])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(status.message().contains("reprise-create"), "{status:?}");
+
+    // A value out of range for s8.
+    let mut bad = request.clone();
+    bad.set_field_by_name("a", prost_reflect::Value::I32(1000));
+    let status = front
+        .raw(
+            &add,
+            bad,
+            &[("reprise-worker", "b1"), ("reprise-create", "true")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("request.a"), "{status:?}");
+
+    // Bytes that are not the request message.
+    let channel = Channel::from_shared(front.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut garbage = tonic::Request::new(Outgoing::Request(
+        DynamicMessage::decode(method.input.clone(), &[][..]).unwrap(),
+    ));
+    garbage
+        .metadata_mut()
+        .insert("reprise-worker", "b1".parse().unwrap());
+    let wrong = PathAndQuery::from_str(&format!("{SHAPES}/NoSuchRpc")).unwrap();
+    let status = grpc
+        .unary(garbage, wrong, DynamicCodec::new(method.output.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert!(status.message().contains("Shapes"), "{status:?}");
+
+    // Bad metadata values.
+    let status = front
+        .raw(
+            &add,
+            request.clone(),
+            &[("reprise-worker", "b2"), ("reprise-create", "maybe")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    // An interrupted worker is UNAVAILABLE.
+    front
+        .call("b3", &add, &[Val::S8(1), Val::U16(1)], &[])
+        .await
+        .unwrap();
+    front
+        .executor
+        .interrupt(&reprise_oplog::WorkerId::new("b3").unwrap())
+        .await
+        .unwrap();
+    let status = front
+        .call("b3", &add, &[Val::S8(1), Val::U16(1)], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+
+    // An explicit component id that does not exist.
+    let status = front
+        .raw(
+            &add,
+            request,
+            &[
+                ("reprise-worker", "b4"),
+                ("reprise-create", "true"),
+                ("reprise-component", &"0".repeat(64)),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotency_key_returns_the_stored_result() {
+    let front = start(None).await;
+    let bump = format!("{ROOT}/Bump");
+    let first = front
+        .call("i1", &bump, &[Val::U32(5)], &[("idempotency-key", "k-1")])
+        .await
+        .unwrap();
+    let again = front
+        .call("i1", &bump, &[Val::U32(5)], &[("idempotency-key", "k-1")])
+        .await
+        .unwrap();
+    assert_eq!(first, Some(Val::U64(5)));
+    assert_eq!(
+        again,
+        Some(Val::U64(5)),
+        "the same key ran the function twice"
+    );
+    let other = front
+        .call("i1", &bump, &[Val::U32(5)], &[("idempotency-key", "k-2")])
+        .await
+        .unwrap();
+    assert_eq!(other, Some(Val::U64(10)));
+    let status = front
+        .call("i1", &bump, &[Val::U32(6)], &[("idempotency-key", "k-1")])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reflection_and_health_describe_the_served_services() {
+    let front = start(None).await;
+    let reflected = reflection::fetch(&front.addr, ClientConfig::default(), None)
+        .await
+        .unwrap();
+    assert!(
+        reflected
+            .services
+            .iter()
+            .any(|s| s == "reprise_test.typed_exports.Shapes"),
+        "{:?}",
+        reflected.services
+    );
+    let served = reflected
+        .files
+        .file
+        .iter()
+        .find(|f| f.name() == front.api.file().name())
+        .expect("the derived file is served");
+    assert_eq!(served, front.api.file());
+    let pool = reflected.pool().unwrap();
+    assert!(
+        pool.get_message_by_name("reprise_test.typed_exports.Everything")
+            .is_some()
+    );
+
+    // Health: the server, a worker service; unknown names are NOT_FOUND.
+    let channel = Channel::from_shared(front.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    for service in [
+        "",
+        "reprise_test.typed_exports.Shapes",
+        "grpc.health.v1.Health",
+    ] {
+        let answer = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.status, 1, "{service} is not SERVING");
+    }
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "no.Such".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(!front.component.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
+    let front = start(Some(TOKEN)).await;
+    let hello = format!("{ROOT}/Hello");
+    let status = front
+        .call("t1", &hello, &[string("x")], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let wrong = "Bearer not-the-token-at-all-000";
+    let status = front
+        .call("t1", &hello, &[string("x")], &[("authorization", wrong)])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let right = format!("Bearer {TOKEN}");
+    let answer = front
+        .call("t1", &hello, &[string("x")], &[("authorization", &right)])
+        .await
+        .unwrap();
+    assert_eq!(answer, Some(string("hello, x")));
+    let refused = reflection::fetch(&front.addr, ClientConfig::default(), None).await;
+    assert!(refused.is_err(), "reflection answered without the token");
+    let channel = Channel::from_shared(front.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let answer = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.status, 1);
+}
