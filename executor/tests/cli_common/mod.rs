@@ -15,6 +15,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_worker-executor");
 pub struct Serve {
     pub child: Child,
     pub url: String,
+    /// `http://127.0.0.1:PORT` of the gRPC front door, when started with
+    /// `--grpc-listen`.
+    pub grpc_url: Option<String>,
 }
 
 impl Serve {
@@ -36,6 +39,7 @@ impl Serve {
 
     /// Starts a prepared `serve` command (e.g. under `prlimit`).
     pub fn spawn(mut command: Command) -> Serve {
+        let grpc = command.get_args().any(|a| a == "--grpc-listen");
         let mut child = command
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -48,18 +52,30 @@ impl Serve {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("worker-executor listening on ") {
-                    let _ = tx.send(url.to_owned());
+                    let _ = tx.send((false, url.to_owned()));
+                }
+                if let Some(url) = line.strip_prefix("worker-executor serving gRPC on ") {
+                    let _ = tx.send((true, url.to_owned()));
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(url) => url,
-            Err(e) => {
-                let _ = child.kill();
-                panic!("the server did not report its address: {e}");
+        let mut url = None;
+        let mut grpc_url = None;
+        while url.is_none() || (grpc && grpc_url.is_none()) {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok((true, u)) => grpc_url = Some(u),
+                Ok((false, u)) => url = Some(u),
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("the server did not report its address: {e}");
+                }
             }
-        };
-        Serve { child, url }
+        }
+        Serve {
+            child,
+            url: url.unwrap_or_default(),
+            grpc_url,
+        }
     }
 
     /// Runs a client verb against this server.

@@ -1,0 +1,217 @@
+//! The gRPC front door of the real `worker-executor` process: a worker
+//! invoked over gRPC while the executor is killed with SIGKILL; the client
+//! retries with the same `idempotency-key` after the restart and gets the
+//! one result, and the guest's effects (todos added on a gRPC server)
+//! happened once. Also the derived proto over the admin API and the CLI.
+
+mod api_common;
+mod cli_common;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use cli_common::Serve;
+use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+use reprise_grpc_stub::client::{ClientConfig, DynamicCodec, Outgoing, reflection};
+use reprise_system_tests::spawn_todo_server;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+
+const ADD: &str = "/reprise.worker.Worker/AddTodos";
+const LIST: &str = "/reprise.worker.Worker/ListTodos";
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn start(dir: &std::path::Path) -> Serve {
+    Serve::start_with(
+        dir,
+        &["--grpc-listen", "127.0.0.1:0"],
+        &[("REPRISE_SECRET_TODO_TOKEN", "token")],
+    )
+}
+
+/// Calls `path` on worker `w` (created on demand) with `fields`.
+async fn call(
+    url: &str,
+    pool: &DescriptorPool,
+    path: &str,
+    fields: &[(&str, Value)],
+    key: &str,
+) -> Result<DynamicMessage, tonic::Status> {
+    let (service, rpc) = path[1..].split_once('/').unwrap();
+    let method = pool
+        .get_service_by_name(service)
+        .and_then(|s| s.methods().find(|m| m.name() == rpc))
+        .expect("the rpc is described");
+    let mut request = DynamicMessage::new(method.input());
+    for (name, value) in fields {
+        request.set_field_by_name(name, value.clone());
+    }
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut request = tonic::Request::new(Outgoing::Request(request));
+    let metadata = request.metadata_mut();
+    metadata.insert("reprise-worker", "w".parse().unwrap());
+    metadata.insert("reprise-create", "true".parse().unwrap());
+    metadata.insert("idempotency-key", key.parse().unwrap());
+    grpc.unary(
+        request,
+        PathAndQuery::from_str(path).unwrap(),
+        DynamicCodec::new(method.output()),
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+fn strings(message: &DynamicMessage) -> Vec<String> {
+    message
+        .get_field_by_name("result")
+        .and_then(|v| {
+            v.as_list().map(|l| {
+                l.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_during_an_inbound_invocation_then_a_keyed_retry_gets_the_one_result() {
+    let server = spawn_todo_server().await.expect("todo server");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
+    let mut serve = start(dir.path());
+    let component = serve
+        .ok(&[
+            "component",
+            "add",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--component",
+            "todo-client",
+        ])
+        .trim()
+        .to_owned();
+
+    // The client discovers the service by reflection: no .proto file.
+    let grpc_url = serve.grpc_url.clone().expect("the gRPC front door runs");
+    let reflected = reflection::fetch(&grpc_url, ClientConfig::default(), None)
+        .await
+        .expect("reflection answers");
+    assert!(
+        reflected
+            .services
+            .iter()
+            .any(|s| s == "reprise.worker.Worker"),
+        "{:?}",
+        reflected.services
+    );
+    let pool = reflected.pool().unwrap();
+
+    // The second TodoAdd of the invocation is held; then the executor dies.
+    let args = [
+        ("user", Value::String("ada".into())),
+        ("prefix", Value::String("task".into())),
+        ("count", Value::U32(3)),
+    ];
+    server.state.park_method("TodoAdd");
+    let pending = {
+        let (url, pool, args) = (grpc_url.clone(), pool.clone(), args.clone());
+        tokio::spawn(async move { call(&url, &pool, ADD, &args, "inv-1").await })
+    };
+    server
+        .state
+        .wait_parked(1, LIMIT)
+        .await
+        .expect("the call reaches the server");
+    serve.child.kill().expect("SIGKILL");
+    serve.child.wait().expect("reaped");
+    let cut = tokio::time::timeout(LIMIT, pending)
+        .await
+        .expect("in time")
+        .expect("caller task");
+    assert!(cut.is_err(), "no answer from a killed executor: {cut:?}");
+    server.state.release();
+
+    // Restarted: recovery finishes the invocation; the keyed retry over
+    // gRPC gets its stored result.
+    let serve = start(dir.path());
+    let grpc_url = serve.grpc_url.clone().expect("the gRPC front door runs");
+    let ids = call(&grpc_url, &pool, ADD, &args, "inv-1")
+        .await
+        .expect("the retry succeeds");
+    assert_eq!(strings(&ids), ["1", "2", "3"]);
+    let again = call(&grpc_url, &pool, ADD, &args, "inv-1")
+        .await
+        .expect("a second retry succeeds");
+    assert_eq!(strings(&again), ["1", "2", "3"]);
+
+    // Effects once: the parked call was re-sent with its key (deduplicated
+    // by the server), and nothing ran for the retries.
+    let keys = server.state.idempotency_keys("TodoAdd");
+    assert_eq!(keys.len(), 4, "parked + its re-send + 2 more: {keys:?}");
+    assert_eq!(keys[0], keys[1], "re-sent with the same key: {keys:?}");
+    let listed = call(
+        &grpc_url,
+        &pool,
+        LIST,
+        &[("user", Value::String("ada".into()))],
+        "list-1",
+    )
+    .await
+    .expect("listing succeeds");
+    assert_eq!(strings(&listed), ["task 0", "task 1", "task 2"]);
+
+    // The same services as .proto text, descriptor set, and a file by CLI.
+    let http = reqwest::Client::new();
+    let text = http
+        .get(format!("{}/v1/components/{component}/proto", serve.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), 200);
+    let text = text.text().await.unwrap();
+    assert!(text.contains("service Worker {"), "{text}");
+    assert!(
+        text.contains("rpc AddTodos(AddTodosRequest) returns (AddTodosResponse);"),
+        "{text}"
+    );
+    let set = http
+        .get(format!(
+            "{}/v1/components/{component}/descriptor-set",
+            serve.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let decoded = DescriptorPool::decode(set.as_ref()).expect("a FileDescriptorSet");
+    assert!(
+        decoded
+            .get_message_by_name("reprise.worker.AddTodosRequest")
+            .is_some()
+    );
+    let out = dir.path().join("protos");
+    let written = serve.ok(&[
+        "proto",
+        "--component",
+        &component,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let file = out.join("reprise/worker.proto");
+    assert_eq!(written.trim(), file.display().to_string());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    let missing = serve.fails(&["proto", "--component", &"0".repeat(64), "-o", "x"]);
+    assert!(missing.contains("unknown component"), "{missing}");
+    serve.terminate();
+}
