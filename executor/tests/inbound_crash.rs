@@ -37,6 +37,18 @@ async fn call(
     fields: &[(&str, Value)],
     key: &str,
 ) -> Result<DynamicMessage, tonic::Status> {
+    call_within(url, pool, path, fields, key, None).await
+}
+
+/// [`call`] with a deadline (`grpc-timeout`).
+async fn call_within(
+    url: &str,
+    pool: &DescriptorPool,
+    path: &str,
+    fields: &[(&str, Value)],
+    key: &str,
+    deadline: Option<Duration>,
+) -> Result<DynamicMessage, tonic::Status> {
     let (service, rpc) = path[1..].split_once('/').unwrap();
     let method = pool
         .get_service_by_name(service)
@@ -57,6 +69,12 @@ async fn call(
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
     let mut request = tonic::Request::new(Outgoing::Request(request));
     let metadata = request.metadata_mut();
+    if let Some(deadline) = deadline {
+        // Sent as the header only: tonic's client would otherwise cancel
+        // the call itself, and the server's answer is what is tested.
+        let millis = deadline.as_millis().to_string() + "m";
+        metadata.insert("grpc-timeout", millis.parse().unwrap());
+    }
     metadata.insert("reprise-worker", "w".parse().unwrap());
     metadata.insert("reprise-create", "true".parse().unwrap());
     metadata.insert("idempotency-key", key.parse().unwrap());
@@ -213,5 +231,55 @@ async fn kill9_during_an_inbound_invocation_then_a_keyed_retry_gets_the_one_resu
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
     let missing = serve.fails(&["proto", "--component", &"0".repeat(64), "-o", "x"]);
     assert!(missing.contains("unknown component"), "{missing}");
+    serve.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_deadline_is_deadline_exceeded_while_the_invocation_completes() {
+    let server = spawn_todo_server().await.expect("todo server");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
+    let serve = start(dir.path());
+    serve.ok(&[
+        "component",
+        "add",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--component",
+        "todo-client",
+    ]);
+    let grpc_url = serve.grpc_url.clone().expect("the gRPC front door runs");
+    let pool = reflection::fetch(&grpc_url, ClientConfig::default(), None)
+        .await
+        .unwrap()
+        .pool()
+        .unwrap();
+    let args = [
+        ("user", Value::String("bo".into())),
+        ("prefix", Value::String("t".into())),
+        ("count", Value::U32(2)),
+    ];
+    server.state.park_method("TodoAdd");
+    let status = call_within(
+        &grpc_url,
+        &pool,
+        ADD,
+        &args,
+        "slow-1",
+        Some(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("same idempotency-key"),
+        "{status:?}"
+    );
+    server.state.release();
+    // The invocation went on; the keyed retry gets its result and runs
+    // nothing again.
+    let ids = call(&grpc_url, &pool, ADD, &args, "slow-1").await.unwrap();
+    assert_eq!(strings(&ids), ["1", "2"]);
+    assert_eq!(server.state.calls("TodoAdd"), 2, "each todo was added once");
     serve.terminate();
 }
