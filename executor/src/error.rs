@@ -57,6 +57,19 @@ pub enum Error {
     /// A worker with this id exists already.
     #[error("worker {0} already exists")]
     WorkerExists(WorkerId),
+    /// The worker runs another component than the caller resolved.
+    #[error(
+        "worker {worker} runs component {actual}, not {expected} as the caller assumed (it was \
+         deleted and created again meanwhile); retry the call"
+    )]
+    ComponentChanged {
+        /// The worker.
+        worker: WorkerId,
+        /// The component the caller expected.
+        expected: ComponentId,
+        /// The component the worker runs.
+        actual: ComponentId,
+    },
     /// The component does not export the requested function.
     #[error("component has no exported function `{0}`")]
     UnknownFunction(String),

@@ -393,17 +393,29 @@ impl Executor {
     }
 
     /// [`invoke_values`](Self::invoke_values) as the front doors call it:
-    /// refused if the worker is interrupted or failed, with this
-    /// invocation's own time budget (`None`: the executor's).
+    /// refused if the worker is interrupted or failed, or if it does not run
+    /// `component` (when given: the caller decoded the parameters with that
+    /// component's types), with this invocation's own time budget (`None`:
+    /// the executor's).
     pub async fn invoke_values_within(
         &self,
         id: &WorkerId,
+        component: Option<&ComponentId>,
         function: &str,
         params: Vec<Val>,
         key: Option<IdempotencyKey>,
         time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
         let mut worker = self.worker(id).await?;
+        if let Some(expected) = component
+            && worker.component().id != *expected
+        {
+            return Err(Error::ComponentChanged {
+                worker: id.clone(),
+                expected: *expected,
+                actual: worker.component().id,
+            });
+        }
         if self.is_interrupted(id) {
             return Err(Error::Interrupted(id.clone()));
         }

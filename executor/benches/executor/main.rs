@@ -5,7 +5,9 @@
 //! 1. `unary`  — a durable unary gRPC call from a guest vs a raw tonic call;
 //! 2. `replay` — replaying 10k recorded calls vs performing them live;
 //! 3. `cold`   — worker cold start (create + first trivial call);
-//! 4. `http`   — a hot trivial durable invocation over the admin HTTP API.
+//! 4. `http`   — a hot trivial durable invocation over the admin HTTP API;
+//! 5. `grpc`   — the same over the inbound gRPC front door vs over HTTP,
+//!    single caller and 16 concurrent callers.
 //!
 //! Plain Rust (`harness = false`): every case prints p50/p99/mean/max and its
 //! ratio against a baseline measured in the same run, on loopback, with the
@@ -16,6 +18,7 @@
 
 mod cold_start;
 mod http;
+mod inbound;
 mod replay;
 mod setup;
 mod stats;
@@ -28,7 +31,7 @@ use anyhow::{Result, bail};
 use setup::Sizes;
 use stats::{Goal, render_goals};
 
-const BENCHES: [&str; 4] = ["unary", "replay", "cold", "http"];
+const BENCHES: [&str; 5] = ["unary", "replay", "cold", "http", "grpc"];
 
 fn main() -> Result<()> {
     let mut quick = false;
@@ -76,6 +79,7 @@ async fn run(selected: Vec<String>, sizes: Sizes) -> Result<Vec<Goal>> {
             "replay" => replay::run(&sizes).await?,
             "cold" => cold_start::run(&sizes).await?,
             "http" => http::run(&sizes).await?,
+            "grpc" => inbound::run(&sizes).await?,
             other => bail!("unknown benchmark `{other}`"),
         };
         println!("   ({name}: {:.1} s)", t.elapsed().as_secs_f64());

@@ -105,6 +105,7 @@ pub fn status_of(error: &Error) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         Error::WorkerExists(_)
+        | Error::ComponentChanged { .. }
         | Error::WorkerFailed { .. }
         | Error::Interrupted(_)
         | Error::IdempotencyKeyReused { .. } => StatusCode::CONFLICT,

@@ -48,6 +48,7 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
     let unary = Unary {
         shared,
         worker: target.worker,
+        component: target.component,
         api: target.api,
         path,
         deadline: deadline(&metadata),
@@ -61,6 +62,7 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
 /// The worker a call goes to and its component's services.
 struct Target {
     worker: WorkerId,
+    component: ComponentId,
     api: Arc<ExportApi>,
 }
 
@@ -84,7 +86,7 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
         }
     };
     let executor = shared.executor.clone();
-    let component = match executor.worker_component(&worker).await {
+    let component = match shared.component_of(&worker).await {
         Ok(component) => component,
         Err(
             Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
@@ -133,7 +135,11 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
             }
         )));
     }
-    Ok(Target { worker, api })
+    Ok(Target {
+        worker,
+        component,
+        api,
+    })
 }
 
 /// Creates `worker` of `component`, or of the one component serving `path`.
@@ -217,6 +223,7 @@ fn deadline(metadata: &MetadataMap) -> Option<Duration> {
 struct Unary {
     shared: Shared,
     worker: WorkerId,
+    component: ComponentId,
     api: Arc<ExportApi>,
     path: String,
     deadline: Option<Duration>,
@@ -256,12 +263,13 @@ impl Unary {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let executor = self.shared.executor.clone();
         let worker = self.worker.clone();
+        let component = self.component;
         let function = method.function.clone();
         // Detached: the invocation completes durably even if the client's
         // deadline passes or it goes away.
         let task = tokio::spawn(async move {
             executor
-                .invoke_values_within(&worker, &function, params, key, None)
+                .invoke_values_within(&worker, Some(&component), &function, params, key, None)
                 .await
         });
         let joined = match self.deadline {
@@ -280,7 +288,17 @@ impl Unary {
         };
         let outcome = joined
             .map_err(|e| Status::internal(format!("the invocation's task failed: {e}")))?
-            .map_err(|e| status_of(&e))?;
+            .map_err(|e| {
+                if matches!(
+                    e,
+                    Error::ComponentChanged { .. }
+                        | Error::UnknownWorker(_)
+                        | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. })
+                ) {
+                    self.shared.forget(&self.worker);
+                }
+                status_of(&e)
+            })?;
         let results = outcome.map_err(Status::internal)?;
         let reply = method
             .reply(results.first())

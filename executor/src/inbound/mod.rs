@@ -23,8 +23,11 @@ mod invoke;
 mod reflection;
 pub mod status;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use reprise_oplog::{ComponentId, WorkerId};
 
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -48,14 +51,46 @@ pub struct InboundConfig {
     pub admin_token: Option<AdminToken>,
 }
 
+/// Most worker -> component routes remembered; the table is emptied when
+/// it grows past this (a miss costs one oplog read).
+const MAX_ROUTES: usize = 100_000;
+
 /// What the services share.
 #[derive(Debug, Clone)]
 pub(crate) struct Shared {
     pub(crate) executor: Arc<Executor>,
     pub(crate) config: Arc<InboundConfig>,
+    /// The component each recently called worker runs. A stale entry (the
+    /// worker deleted and created again with another component) is caught
+    /// by the executor, which refuses the invocation; the entry is then
+    /// dropped.
+    routes: Arc<Mutex<HashMap<WorkerId, ComponentId>>>,
 }
 
 impl Shared {
+    /// The component worker `id` runs.
+    pub(crate) async fn component_of(&self, id: &WorkerId) -> crate::error::Result<ComponentId> {
+        if let Some(known) = self.lock_routes().get(id) {
+            return Ok(*known);
+        }
+        let component = self.executor.worker_component(id).await?;
+        let mut routes = self.lock_routes();
+        if routes.len() >= MAX_ROUTES {
+            routes.clear();
+        }
+        routes.insert(id.clone(), component);
+        Ok(component)
+    }
+
+    /// Forgets the route of worker `id`.
+    pub(crate) fn forget(&self, id: &WorkerId) {
+        self.lock_routes().remove(id);
+    }
+
+    fn lock_routes(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, ComponentId>> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Refuses a call without the admin token (when there is one).
     pub(crate) fn authorize(&self, metadata: &MetadataMap) -> Result<(), Status> {
         let Some(token) = &self.config.admin_token else {
@@ -84,6 +119,7 @@ pub fn router(executor: Arc<Executor>, config: InboundConfig) -> axum::Router {
     let shared = Shared {
         executor,
         config: Arc::new(config),
+        routes: Arc::new(Mutex::new(HashMap::new())),
     };
     let reflection_v1 =
         tonic_reflection::pb::v1::server_reflection_server::ServerReflectionServer::new(

@@ -10,6 +10,7 @@
 //! | failed or diverged worker | `FAILED_PRECONDITION` |
 //! | interrupted worker, invocation stopped by a shutdown, lost ownership | `UNAVAILABLE` |
 //! | idempotency key reused for another call | `ALREADY_EXISTS` |
+//! | the worker was deleted and created with another component during the call | `ABORTED` (retry) |
 //! | memory limits, host short of resources | `RESOURCE_EXHAUSTED` |
 //! | the client's deadline passed | `DEADLINE_EXCEEDED` (the invocation completes) |
 //! | a `result` error | the error's case name if it names a code, else `UNKNOWN` |
@@ -35,6 +36,7 @@ pub fn status_of(error: &Error) -> Status {
         | Error::InvocationStopped { .. }
         | Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => Code::Unavailable,
         Error::IdempotencyKeyReused { .. } => Code::AlreadyExists,
+        Error::ComponentChanged { .. } => Code::Aborted,
         Error::MemoryLimit { .. } | Error::HostResources(_) => Code::ResourceExhausted,
         Error::Unsupported(_) => Code::Unimplemented,
         _ => Code::Internal,
