@@ -586,3 +586,45 @@ async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
         .into_inner();
     assert_eq!(answer.status, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_recreated_with_another_component_is_not_called_with_stale_types() {
+    let front = start(None).await;
+    let hello = format!("{ROOT}/Hello");
+    let answer = front.call("r1", &hello, &[string("a")], &[]).await.unwrap();
+    assert_eq!(answer, Some(string("hello, a")));
+    // Same id, another component (the counter serves no Hello).
+    let id = reprise_oplog::WorkerId::new("r1").unwrap();
+    assert!(front.executor.delete_worker(&id).await.unwrap());
+    let counter = std::fs::read(reprise_test_components::COUNTER).unwrap();
+    let counter = front
+        .executor
+        .add_component(counter, Vec::new())
+        .await
+        .unwrap();
+    front
+        .executor
+        .create_worker(
+            &counter.id.parse().unwrap(),
+            Some(id),
+            reprise_executor::WorkerConfig::default(),
+        )
+        .await
+        .unwrap();
+    let status = front
+        .call("r1", &hello, &[string("b")], &[])
+        .await
+        .unwrap_err();
+    // The route remembered from the first call is stale: the executor
+    // refuses the invocation instead of running it with the old types.
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    let status = front
+        .call("r1", &hello, &[string("c")], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert!(
+        status.message().contains("reprise.worker.Worker"),
+        "{status:?}"
+    );
+}
