@@ -101,10 +101,15 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
             // On a task of its own: a client going away cannot cut a
             // creation in half.
             let path = path.to_owned();
-            let worker = worker.clone();
-            tokio::spawn(async move { create_worker(&executor, &worker, chosen, &path).await })
+            let created = worker.clone();
+            let component =
+                tokio::spawn(
+                    async move { create_worker(&executor, &created, chosen, &path).await },
+                )
                 .await
-                .map_err(|e| Status::internal(format!("creating the worker failed: {e}")))??
+                .map_err(|e| Status::internal(format!("creating the worker failed: {e}")))??;
+            shared.remember(&worker, component);
+            component
         }
         Err(
             Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),

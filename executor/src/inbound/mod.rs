@@ -74,12 +74,17 @@ impl Shared {
             return Ok(*known);
         }
         let component = self.executor.worker_component(id).await?;
+        self.remember(id, component);
+        Ok(component)
+    }
+
+    /// Remembers that worker `id` runs `component`.
+    pub(crate) fn remember(&self, id: &WorkerId, component: ComponentId) {
         let mut routes = self.lock_routes();
         if routes.len() >= MAX_ROUTES {
             routes.clear();
         }
         routes.insert(id.clone(), component);
-        Ok(component)
     }
 
     /// Forgets the route of worker `id`.
