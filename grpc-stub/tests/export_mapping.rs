@@ -309,3 +309,53 @@ fn result_errors_become_statuses_with_the_error_as_detail() {
     };
     assert_eq!(empty.descriptor().fields().len(), 0);
 }
+
+/// A component exporting functions over records generated from a proto
+/// (by the forward mapping) serves them as messages of the same shape:
+/// same names, field names, types and numbers as the original.
+#[test]
+fn records_generated_from_protos_map_back_to_their_messages() {
+    use reprise_grpc_stub::model::source::compile_files;
+    use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
+    use reprise_grpc_stub::wit::{render, write_files};
+
+    let protos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/protos");
+    let file = protos.join("core/todo/v1/todo.proto");
+    let compiled = compile_files(std::slice::from_ref(&protos), &[file]).unwrap();
+    let exposures: Vec<Exposure> = compiled.files.iter().cloned().map(Exposure::File).collect();
+    let model =
+        InterfaceModel::build(&compiled.pool, &exposures, &ModelOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("deps"), &render(&model)).unwrap();
+    std::fs::write(
+        dir.path().join("world.wit"),
+        "package test:exporter;\n\
+         interface api {\n\
+           use core:todo/types@1.0.0.{todo-object, todo-add-request};\n\
+           store: func(todo: todo-object) -> todo-object;\n\
+           add: func(request: todo-add-request) -> list<todo-object>;\n\
+         }\n\
+         world w { export api; }\n",
+    )
+    .unwrap();
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve.push_dir(dir.path()).unwrap();
+    let world = resolve.select_world(&[package], Some("w")).unwrap();
+    let api = ExportApi::from_world(&resolve, world, "Worker").unwrap();
+    for name in ["TodoObject", "TodoAddRequest"] {
+        let ours = api
+            .pool()
+            .get_message_by_name(&format!("test.exporter.{name}"))
+            .unwrap_or_else(|| panic!("{name} is served"));
+        let original = compiled
+            .pool
+            .get_message_by_name(&format!("core.todo.v1.{name}"))
+            .unwrap();
+        let shape = |m: &prost_reflect::MessageDescriptor| -> Vec<(u32, String, String)> {
+            m.fields()
+                .map(|f| (f.number(), f.name().to_owned(), kind(&f.kind())))
+                .collect()
+        };
+        assert_eq!(shape(&ours), shape(&original), "{name}");
+    }
+}
