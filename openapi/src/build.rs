@@ -1,0 +1,510 @@
+//! Operations -> interfaces and functions.
+//!
+//! Operations are grouped by resource: a path's literal segments name its
+//! base (`/users/{id}/todos` -> `users-todos`); a path ending in a
+//! parameter is the base's item (`{base}-resource`), any other its
+//! collection (`{base}-collection`). A function is named from its
+//! `operationId`, else from its method: on a collection `list`, `create`,
+//! `replace-all`, `update-all`, `delete-all`; on an item `get`, `replace`,
+//! `update`, `delete` (`head`, `options`, `trace` as themselves). Path
+//! parameters are the function's first parameters; query parameters,
+//! request headers (`If-Match` as `expected-version`) and the JSON body
+//! (`body`) form the request record `{function}-request`. `Authorization`
+//! is the dependency's auth. The result is `result<T, error>`: `T` the 2xx
+//! body, or a `{function}-response` record when the response declares
+//! headers (`ETag` as `version`, `Last-Modified` as `last-updated`), or a
+//! variant when several 2xx answers differ.
+
+use crate::doc::{Doc, entries, get, items, str_of};
+use crate::model::{
+    Body, Case, Field, Function, Interface, Location, Param, Request, Response, TypeDef, TypeKind,
+    TypeRef,
+};
+use crate::names::{Scope, kebab};
+use crate::schema::{Types, constraints};
+use crate::yaml::Node;
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The interfaces of every operation under `paths`.
+pub(crate) fn interfaces<'a>(
+    doc: &Doc<'a>,
+    types: &mut Types<'_, 'a>,
+) -> (Vec<Interface>, Vec<TypeRef>) {
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut scopes: Vec<(Scope, Scope)> = Vec::new();
+    let mut error_bodies = Vec::new();
+    let mut interface_names = Scope::default();
+    let Some(paths) = get(doc.root, "paths") else {
+        return (interfaces, error_bodies);
+    };
+    for (path, item) in entries(paths) {
+        let item_path = format!("paths.{path}");
+        if !path.starts_with('/') {
+            doc.problem(&item_path, Some(item), "a path must start with `/`");
+            continue;
+        }
+        let Some((item, _)) = doc.resolve(item, &item_path) else {
+            continue;
+        };
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let literal: Vec<&str> = segments
+            .iter()
+            .copied()
+            .filter(|s| !s.starts_with('{'))
+            .collect();
+        let is_item = segments.last().is_some_and(|s| s.starts_with('{'));
+        let base = if literal.is_empty() {
+            "root".to_owned()
+        } else {
+            kebab(&literal.join("-"))
+        };
+        let interface_name = format!("{base}-{}", if is_item { "resource" } else { "collection" });
+        let index = match interfaces.iter().position(|i| i.name == interface_name) {
+            Some(index) => index,
+            None => {
+                let name = interface_names.unique(&interface_name);
+                interfaces.push(Interface {
+                    name,
+                    types: Vec::new(),
+                    functions: Vec::new(),
+                });
+                scopes.push((Scope::default(), Scope::default()));
+                interfaces.len() - 1
+            }
+        };
+        let shared_params = get(item, "parameters");
+        // Operations in document order.
+        for (method, operation) in entries(item) {
+            let Some(method) = METHODS.iter().find(|m| **m == method) else {
+                continue;
+            };
+            let op_path = format!("{item_path}.{method}");
+            let default_name = match (*method, is_item) {
+                ("get", false) => "list",
+                ("post", false) => "create",
+                ("put", false) => "replace-all",
+                ("patch", false) => "update-all",
+                ("delete", false) => "delete-all",
+                ("get", true) => "get",
+                ("post", true) => "create-in",
+                ("put", true) => "replace",
+                ("patch", true) => "update",
+                ("delete", true) => "delete",
+                (other, _) => other,
+            };
+            let (functions, local_types) = &mut scopes[index];
+            let name = functions.unique(
+                &str_of(operation, "operationId").map_or_else(|| default_name.to_owned(), kebab),
+            );
+            let hint = format!("{}-{method}", kebab(&path));
+            let mut op = Operation {
+                doc,
+                types: &mut *types,
+                local: local_types,
+                local_defs: Vec::new(),
+                path: &op_path,
+                hint,
+                function: name.clone(),
+            };
+            let function = op.function(method, &path, operation, shared_params, &mut error_bodies);
+            let local_defs = op.local_defs;
+            interfaces[index].types.extend(local_defs);
+            interfaces[index].functions.push(function);
+        }
+    }
+    (interfaces, error_bodies)
+}
+
+struct Operation<'o, 'd, 'a> {
+    doc: &'o Doc<'a>,
+    types: &'o mut Types<'d, 'a>,
+    local: &'o mut Scope,
+    local_defs: Vec<TypeDef>,
+    path: &'o str,
+    hint: String,
+    function: String,
+}
+
+impl<'a> Operation<'_, '_, 'a> {
+    fn function(
+        &mut self,
+        method: &str,
+        template: &str,
+        operation: &'a Node,
+        shared: Option<&'a Node>,
+        error_bodies: &mut Vec<TypeRef>,
+    ) -> Function {
+        let mut path_params = Vec::new();
+        let mut params = Vec::new();
+        let mut fields = Scope::with(&["body", "expected-version"]);
+        for (parameter, at) in self.parameters(operation, shared) {
+            let Some(name) = str_of(parameter, "name") else {
+                self.doc
+                    .problem(&at, Some(parameter), "a parameter needs a `name`");
+                continue;
+            };
+            let location = match str_of(parameter, "in") {
+                Some("path") => Location::Path,
+                Some("query") => Location::Query,
+                Some("header") => Location::Header,
+                Some("cookie") => {
+                    self.doc.problem(
+                        &at,
+                        Some(parameter),
+                        format!("cookie parameter `{name}` is not supported"),
+                    );
+                    continue;
+                }
+                other => {
+                    self.doc.problem(
+                        &at,
+                        Some(parameter),
+                        format!(
+                            "parameter `{name}` has `in: {}`; expected path, query or header",
+                            other.unwrap_or("(missing)")
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if location == Location::Header && name.eq_ignore_ascii_case("authorization") {
+                continue;
+            }
+            let schema = get(parameter, "schema");
+            let ty = match schema {
+                Some(schema) => self.types.type_of(
+                    schema,
+                    &format!("{}-{}", self.hint, kebab(name)),
+                    &format!("{at}.schema"),
+                    false,
+                ),
+                None => TypeRef::String,
+            };
+            let required = location == Location::Path
+                || crate::doc::bool_of(parameter, "required") == Some(true);
+            let wit = if location == Location::Header && name.eq_ignore_ascii_case("if-match") {
+                "expected-version".to_owned()
+            } else if location == Location::Path {
+                kebab(name)
+            } else {
+                fields.unique(&kebab(name))
+            };
+            let ty = if required || matches!(ty, TypeRef::Option(_)) {
+                ty
+            } else {
+                TypeRef::Option(Box::new(ty))
+            };
+            let param = Param {
+                name: wit,
+                wire: name.to_owned(),
+                location,
+                ty,
+                constraints: schema
+                    .and_then(|s| self.doc.resolve(s, &at))
+                    .map(|(s, _)| constraints(s))
+                    .unwrap_or_default(),
+            };
+            if location == Location::Path {
+                path_params.push(param);
+            } else {
+                params.push(param);
+            }
+        }
+        for name in template
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        {
+            if !path_params.iter().any(|p| p.wire == name) {
+                self.doc.problem(
+                    self.path,
+                    None,
+                    format!("path parameter `{name}` is not declared in `parameters`"),
+                );
+            }
+        }
+        let body = get(operation, "requestBody").and_then(|body| self.body(body));
+        let request = (!params.is_empty() || body.is_some()).then(|| {
+            let type_name = self.local.unique(&format!("{}-request", self.function));
+            let mut record = Vec::new();
+            for p in &params {
+                record.push(Field {
+                    name: p.name.clone(),
+                    wire: p.wire.clone(),
+                    ty: p.ty.clone(),
+                    constraints: p.constraints.clone(),
+                    docs: None,
+                });
+            }
+            if let Some(b) = &body {
+                record.push(Field {
+                    name: "body".into(),
+                    wire: String::new(),
+                    ty: b.ty.clone(),
+                    constraints: Default::default(),
+                    docs: None,
+                });
+            }
+            self.local_defs.push(TypeDef {
+                name: type_name.clone(),
+                docs: None,
+                kind: TypeKind::Record(record),
+            });
+            Request {
+                type_name,
+                params,
+                body,
+            }
+        });
+        let (ok, responses) = self.responses(operation, error_bodies);
+        let docs = str_of(operation, "summary")
+            .or_else(|| str_of(operation, "description"))
+            .map(str::to_owned);
+        Function {
+            name: self.function.clone(),
+            method: method.to_ascii_uppercase(),
+            path: template.to_owned(),
+            path_params,
+            request,
+            ok,
+            responses,
+            docs,
+        }
+    }
+
+    /// The operation's parameters after the path item's, `$ref`s resolved;
+    /// an operation's parameter replaces the path item's of the same name
+    /// and location.
+    fn parameters(&self, operation: &'a Node, shared: Option<&'a Node>) -> Vec<(&'a Node, String)> {
+        let mut out: Vec<(&'a Node, String)> = Vec::new();
+        let lists = [
+            (
+                shared,
+                format!(
+                    "{}.parameters",
+                    self.path.rsplit_once('.').map_or(self.path, |(p, _)| p)
+                ),
+            ),
+            (
+                get(operation, "parameters"),
+                format!("{}.parameters", self.path),
+            ),
+        ];
+        for (list, at) in lists {
+            let Some(list) = list else { continue };
+            for (i, parameter) in items(list).iter().enumerate() {
+                let at = format!("{at}[{i}]");
+                let Some((parameter, _)) = self.doc.resolve(parameter, &at) else {
+                    continue;
+                };
+                let key = (str_of(parameter, "name"), str_of(parameter, "in"));
+                out.retain(|(p, _)| (str_of(p, "name"), str_of(p, "in")) != key);
+                out.push((parameter, at));
+            }
+        }
+        out
+    }
+
+    fn body(&mut self, body: &'a Node) -> Option<Body> {
+        let at = format!("{}.requestBody", self.path);
+        let (body, _) = self.doc.resolve(body, &at)?;
+        let required = crate::doc::bool_of(body, "required") == Some(true);
+        let content = get(body, "content")?;
+        let (media, media_node) = pick_media(content)?;
+        let ty = match (media.as_str(), get(media_node, "schema")) {
+            (m, Some(schema)) if is_json(m) => self.types.type_of(
+                schema,
+                &format!("{}-request-body", self.hint),
+                &format!("{at}.content.{media}.schema"),
+                false,
+            ),
+            ("application/octet-stream", _) => TypeRef::Bytes,
+            (m, _) if m.starts_with("text/") => TypeRef::String,
+            (m, None) if is_json(m) => TypeRef::Json,
+            (m, _) => {
+                self.doc.problem(&format!("{at}.content"), Some(content), format!("request bodies of type `{m}` are not supported (JSON, text and octet-stream are)"));
+                return None;
+            }
+        };
+        let ty = if required || matches!(ty, TypeRef::Option(_)) {
+            ty
+        } else {
+            TypeRef::Option(Box::new(ty))
+        };
+        Some(Body {
+            ty,
+            content_type: media,
+        })
+    }
+
+    fn responses(
+        &mut self,
+        operation: &'a Node,
+        error_bodies: &mut Vec<TypeRef>,
+    ) -> (Option<TypeRef>, Vec<Response>) {
+        let at = format!("{}.responses", self.path);
+        let Some(responses) = get(operation, "responses") else {
+            self.doc
+                .problem(self.path, Some(operation), "an operation needs `responses`");
+            return (None, Vec::new());
+        };
+        let mut success = Vec::new();
+        let mut out = Vec::new();
+        for (status, response) in entries(responses) {
+            let response_at = format!("{at}.{status}");
+            let Some((response, _)) = self.doc.resolve(response, &response_at) else {
+                continue;
+            };
+            let is_success = status.starts_with('2');
+            let body = get(response, "content")
+                .and_then(pick_media)
+                .map(
+                    |(media, node)| match (is_json(&media), get(node, "schema")) {
+                        (true, Some(schema)) => {
+                            let hint = if is_success {
+                                format!("{}-response-body", self.hint)
+                            } else {
+                                format!("{}-error-body", self.hint)
+                            };
+                            self.types.type_of(
+                                schema,
+                                &hint,
+                                &format!("{response_at}.content"),
+                                false,
+                            )
+                        }
+                        (false, _) if media.starts_with("text/") => TypeRef::String,
+                        (false, _) => TypeRef::Bytes,
+                        (true, _) => TypeRef::Json,
+                    },
+                );
+            let mut headers = Vec::new();
+            if is_success {
+                let mut scope = Scope::with(&["body"]);
+                for (name, header) in get(response, "headers").map(entries).unwrap_or_default() {
+                    let wit = match name.to_ascii_lowercase().as_str() {
+                        "etag" => "version".to_owned(),
+                        "last-modified" => "last-updated".to_owned(),
+                        _ => kebab(&name),
+                    };
+                    let wit = scope.unique(&wit);
+                    let ty = match get(header, "schema") {
+                        Some(schema) => self.types.type_of(
+                            schema,
+                            &format!("{}-{wit}", self.hint),
+                            &format!("{response_at}.headers.{name}"),
+                            false,
+                        ),
+                        None => TypeRef::String,
+                    };
+                    let ty = if matches!(ty, TypeRef::Option(_)) {
+                        ty
+                    } else {
+                        TypeRef::Option(Box::new(ty))
+                    };
+                    headers.push(Field {
+                        name: wit,
+                        wire: name,
+                        ty,
+                        constraints: Default::default(),
+                        docs: None,
+                    });
+                }
+                success.push(out.len());
+            } else if let Some(body) = &body {
+                error_bodies.push(body.clone());
+            }
+            out.push(Response {
+                status,
+                body,
+                headers,
+                case: None,
+            });
+        }
+        let ok = match success.as_slice() {
+            [] => None,
+            [one] => self.success_type(&out[*one]),
+            several => {
+                let types: Vec<Option<TypeRef>> = several
+                    .iter()
+                    .map(|i| self.success_type_peek(&out[*i]))
+                    .collect();
+                if types.windows(2).all(|w| w[0] == w[1]) {
+                    self.success_type(&out[several[0]])
+                } else {
+                    let name = self.local.unique(&format!("{}-response", self.function));
+                    let mut cases = Vec::new();
+                    let mut scope = Scope::default();
+                    for i in several {
+                        let case = scope.unique(&kebab(&format!("status {}", out[*i].status)));
+                        let ty = self.success_type(&out[*i]);
+                        out[*i].case = Some(case.clone());
+                        cases.push(Case {
+                            name: case,
+                            ty,
+                            tag: Some(out[*i].status.clone()),
+                        });
+                    }
+                    self.local_defs.push(TypeDef {
+                        name: name.clone(),
+                        docs: None,
+                        kind: TypeKind::Variant(cases),
+                    });
+                    Some(TypeRef::Named(name))
+                }
+            }
+        };
+        (ok, out)
+    }
+
+    /// What a success response's type would be, without defining anything.
+    fn success_type_peek(&self, response: &Response) -> Option<TypeRef> {
+        if response.headers.is_empty() {
+            response.body.clone()
+        } else {
+            Some(TypeRef::Json)
+        }
+    }
+
+    /// The type of a success response: its body, or a record of its body
+    /// and headers.
+    fn success_type(&mut self, response: &Response) -> Option<TypeRef> {
+        if response.headers.is_empty() {
+            return response.body.clone();
+        }
+        let name = self.local.unique(&format!("{}-response", self.function));
+        let mut fields = Vec::new();
+        if let Some(body) = &response.body {
+            fields.push(Field {
+                name: "body".into(),
+                wire: String::new(),
+                ty: body.clone(),
+                constraints: Default::default(),
+                docs: None,
+            });
+        }
+        fields.extend(response.headers.iter().cloned());
+        self.local_defs.push(TypeDef {
+            name: name.clone(),
+            docs: None,
+            kind: TypeKind::Record(fields),
+        });
+        Some(TypeRef::Named(name))
+    }
+}
+
+/// The media type used from a `content` map: JSON first, then the first.
+fn pick_media(content: &Node) -> Option<(String, &Node)> {
+    let all = entries(content);
+    all.iter()
+        .find(|(m, _)| is_json(m))
+        .or_else(|| all.first())
+        .map(|(m, n)| (m.clone(), *n))
+}
+
+fn is_json(media: &str) -> bool {
+    let essence = media.split(';').next().unwrap_or("").trim();
+    essence == "application/json" || essence.ends_with("+json")
+}

@@ -1,0 +1,236 @@
+//! The one model of an OpenAPI dependency: the WIT it renders to
+//! ([`crate::wit`]) and what the run-time stubs need to build requests and
+//! decode responses (HTTP method, path template, where each parameter goes,
+//! which header fills which field, which status is which case).
+
+use serde::{Deserialize, Serialize};
+
+/// An OpenAPI document as a WIT package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiModel {
+    /// WIT package namespace (`api` unless overridden).
+    pub namespace: String,
+    /// WIT package name, from `info.title`.
+    pub name: String,
+    /// WIT package version, from `info.version` when it is semver.
+    pub version: Option<String>,
+    /// `info.description`.
+    pub docs: Option<String>,
+    /// The shared `types` interface: schemas and the error type.
+    pub types: Vec<TypeDef>,
+    /// One interface per resource (a collection or an item of a base path).
+    pub interfaces: Vec<Interface>,
+    /// The documented error schema, decoded into `error-response.error`.
+    pub error_body: Option<TypeRef>,
+    /// Base URL from `servers` (may be relative, e.g. `/api/v1`).
+    pub server: Option<String>,
+}
+
+/// A named WIT type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeDef {
+    /// WIT name.
+    pub name: String,
+    /// Documentation.
+    pub docs: Option<String>,
+    /// What it is.
+    pub kind: TypeKind,
+}
+
+/// The kinds of named type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TypeKind {
+    /// An object schema.
+    Record(Vec<Field>),
+    /// A string enum; JSON values kept.
+    Enum(Vec<EnumCase>),
+    /// `oneOf`/`anyOf`, several 2xx bodies, the error type.
+    Variant(Vec<Case>),
+    /// Another name for a type.
+    Alias(TypeRef),
+}
+
+/// A record field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// WIT name.
+    pub name: String,
+    /// JSON property (or header/parameter) name.
+    pub wire: String,
+    /// Type (`option<...>` for optional properties).
+    pub ty: TypeRef,
+    /// Checks made before a request is sent.
+    pub constraints: Constraints,
+    /// Documentation.
+    pub docs: Option<String>,
+}
+
+/// An enum case and its JSON value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumCase {
+    /// WIT name.
+    pub name: String,
+    /// JSON value.
+    pub value: String,
+}
+
+/// A variant case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// WIT name.
+    pub name: String,
+    /// Payload.
+    pub ty: Option<TypeRef>,
+    /// The discriminator value selecting it, when the schema has one.
+    pub tag: Option<String>,
+}
+
+/// A type reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TypeRef {
+    /// `bool`.
+    Bool,
+    /// `s32` (`integer`, `format: int32`).
+    S32,
+    /// `s64` (`integer` otherwise).
+    S64,
+    /// `u16` (HTTP statuses).
+    U16,
+    /// `u32`.
+    U32,
+    /// `f32` (`number`, `format: float`).
+    F32,
+    /// `f64` (`number` otherwise).
+    F64,
+    /// `string`.
+    String,
+    /// `list<u8>` (`format: binary` or `byte`).
+    Bytes,
+    /// An untyped schema: any JSON value, as its JSON text (`string`).
+    Json,
+    /// `list<T>`.
+    List(Box<TypeRef>),
+    /// `option<T>`.
+    Option(Box<TypeRef>),
+    /// `additionalProperties`: `list<tuple<string, T>>`.
+    Map(Box<TypeRef>),
+    /// A named type (in `types`, or in the same interface).
+    Named(String),
+}
+
+/// Schema constraints checked in the stub before any request is sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Constraints {
+    /// `minLength`.
+    pub min_length: Option<u64>,
+    /// `maxLength`.
+    pub max_length: Option<u64>,
+    /// `pattern`.
+    pub pattern: Option<String>,
+    /// `minimum`.
+    pub minimum: Option<f64>,
+    /// `maximum`.
+    pub maximum: Option<f64>,
+    /// `minItems`.
+    pub min_items: Option<u64>,
+    /// `maxItems`.
+    pub max_items: Option<u64>,
+}
+
+impl Constraints {
+    /// Whether nothing is constrained.
+    pub fn is_empty(&self) -> bool {
+        *self == Constraints::default()
+    }
+}
+
+/// One interface: the operations on one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interface {
+    /// WIT name (`todos-collection`, `todos-resource`).
+    pub name: String,
+    /// Request and response types local to it.
+    pub types: Vec<TypeDef>,
+    /// Its functions.
+    pub functions: Vec<Function>,
+}
+
+/// Where a parameter travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Location {
+    /// In the path template.
+    Path,
+    /// In the query string.
+    Query,
+    /// In a request header.
+    Header,
+}
+
+/// A parameter of an operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Param {
+    /// WIT name.
+    pub name: String,
+    /// Name on the wire.
+    pub wire: String,
+    /// Where it goes.
+    pub location: Location,
+    /// Its type (`option<...>` when not required; never for path ones).
+    pub ty: TypeRef,
+    /// Checks made before sending.
+    pub constraints: Constraints,
+}
+
+/// One operation as a WIT function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Function {
+    /// WIT name.
+    pub name: String,
+    /// HTTP method, upper-case.
+    pub method: String,
+    /// The path template (`/todos/{todoId}`), after the server's base.
+    pub path: String,
+    /// Path parameters: the function's first parameters.
+    pub path_params: Vec<Param>,
+    /// The request record (query and header parameters, and the body).
+    pub request: Option<Request>,
+    /// The success type (`None`: `result<_, error>`).
+    pub ok: Option<TypeRef>,
+    /// How each documented response is read.
+    pub responses: Vec<Response>,
+    /// `summary`/`description`.
+    pub docs: Option<String>,
+}
+
+/// The request record of a function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The record's WIT name (in the interface).
+    pub type_name: String,
+    /// Query and header parameters, in field order.
+    pub params: Vec<Param>,
+    /// The JSON body, as field `body`.
+    pub body: Option<Body>,
+}
+
+/// A request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    /// Its type (`option<...>` when not required).
+    pub ty: TypeRef,
+    /// Its media type.
+    pub content_type: String,
+}
+
+/// A documented response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The status key (`200`, `2XX`, `default`).
+    pub status: String,
+    /// The JSON body's type.
+    pub body: Option<TypeRef>,
+    /// Response headers read into fields of the response record.
+    pub headers: Vec<Field>,
+    /// The success variant's case, when several 2xx answers differ.
+    pub case: Option<String>,
+}

@@ -1,0 +1,444 @@
+//! JSON schemas -> WIT types. Named schemas (`components.schemas`) become
+//! named types of the `types` interface; inline object, enum and
+//! `oneOf`/`anyOf` schemas become named types too, named after where they
+//! appear (`{parent}-{field}`, `{parent}-item`, `{context}-request-body`...).
+//!
+//! - object: record; required properties plain, the others `option<T>`;
+//!   `nullable: true` or `type: [T, "null"]`: `option<T>`;
+//! - string `enum`: enum (cases kebab-case, JSON values kept);
+//! - `oneOf`/`anyOf`: variant, cases named after the referenced schema, the
+//!   discriminator mapping's keys, or the alternative's type;
+//! - `allOf`: one record merging every part's properties;
+//! - object with only `additionalProperties`: `list<tuple<string, T>>`;
+//! - integer: `s32` (`format: int32`), else `s64`; number: `f32`
+//!   (`format: float`), else `f64`; `format: binary`/`byte`: `list<u8>`;
+//! - a schema without a type: the JSON value as text (`string`);
+//! - recursion (a schema reaching itself) is broken the same way: the
+//!   reference closing the cycle is the JSON value as text;
+//! - a schema named like a part of the error type (`Error`, `Validation`...)
+//!   gets `-schema` appended (`error-schema`).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::doc::{Doc, bool_of, entries, get, items, number_of, str_of};
+use crate::model::{Case, Constraints, EnumCase, Field, TypeDef, TypeKind, TypeRef};
+use crate::names::{Scope, kebab};
+use crate::yaml::{Node, Value};
+
+/// Names the `types` interface reserves for the error type and its parts.
+pub(crate) const RESERVED: &[&str] = &[
+    "error",
+    "error-response",
+    "field-error",
+    "validation",
+    "rate-limit",
+];
+
+/// The named types being built.
+pub(crate) struct Types<'d, 'a> {
+    doc: &'d Doc<'a>,
+    pub(crate) defs: Vec<TypeDef>,
+    scope: Scope,
+    /// Schema name -> WIT name (every `components.schemas` entry).
+    named: HashMap<String, String>,
+    defined: HashSet<String>,
+    in_progress: Vec<String>,
+}
+
+impl<'d, 'a> Types<'d, 'a> {
+    /// Reserves a WIT name for every named schema, in document order.
+    pub(crate) fn new(doc: &'d Doc<'a>) -> Self {
+        let mut scope = Scope::with(RESERVED);
+        let mut named = HashMap::new();
+        if let Some(schemas) = get(doc.root, "components").and_then(|c| get(c, "schemas")) {
+            for (name, _) in entries(schemas) {
+                // A schema named like the error type's parts (`Error`) keeps
+                // its name readable: `error-schema`.
+                let base = kebab(&name);
+                let base = if RESERVED.contains(&base.as_str()) {
+                    format!("{base}-schema")
+                } else {
+                    base
+                };
+                let wit = scope.unique(&base);
+                named.insert(name, wit);
+            }
+        }
+        Types {
+            doc,
+            defs: Vec::new(),
+            scope,
+            named,
+            defined: HashSet::new(),
+            in_progress: Vec::new(),
+        }
+    }
+
+    /// Defines every named schema (those not reached yet), in order.
+    pub(crate) fn define_all(&mut self) {
+        if let Some(schemas) = get(self.doc.root, "components").and_then(|c| get(c, "schemas")) {
+            for (name, node) in entries(schemas) {
+                self.define_named(&name, node);
+            }
+        }
+    }
+
+    /// A fresh type name from `hint` (for inline schemas).
+    pub(crate) fn fresh(&mut self, hint: &str) -> String {
+        self.scope.unique(&kebab(hint))
+    }
+
+    fn define_named(&mut self, schema: &str, node: &'a Node) -> String {
+        let wit = self.named[schema].clone();
+        if self.defined.insert(schema.to_owned()) {
+            self.in_progress.push(schema.to_owned());
+            let path = format!("components.schemas.{schema}");
+            let kind = self.kind_of(node, &wit, &path);
+            let docs = str_of(node, "description").map(str::to_owned);
+            self.defs.push(TypeDef {
+                name: wit.clone(),
+                docs,
+                kind,
+            });
+            self.in_progress.pop();
+        }
+        wit
+    }
+
+    /// The kind of named type `schema` defines.
+    fn kind_of(&mut self, schema: &'a Node, wit: &str, path: &str) -> TypeKind {
+        if let Some(cases) = string_enum(schema) {
+            return TypeKind::Enum(enum_cases(&cases));
+        }
+        if let Some(alternatives) = get(schema, "oneOf").or_else(|| get(schema, "anyOf")) {
+            return TypeKind::Variant(self.cases(schema, alternatives, wit, path));
+        }
+        if let Some(parts) = get(schema, "allOf") {
+            return TypeKind::Record(self.merged(parts, wit, path));
+        }
+        if is_object(schema) && get(schema, "properties").is_some() {
+            return TypeKind::Record(self.fields(schema, wit, path));
+        }
+        TypeKind::Alias(self.type_of(schema, wit, path, true))
+    }
+
+    /// The WIT type of `schema`; inline named types take their name from
+    /// `hint`. `top` is set when `schema` is itself a named schema's body.
+    pub(crate) fn type_of(
+        &mut self,
+        schema: &'a Node,
+        hint: &str,
+        path: &str,
+        top: bool,
+    ) -> TypeRef {
+        if let Some(reference) = get(schema, "$ref") {
+            let _ = reference;
+            let Some((target, name)) = self.doc.resolve(schema, path) else {
+                return TypeRef::Json;
+            };
+            return match name.filter(|n| self.named.contains_key(n)) {
+                Some(name) if self.in_progress.contains(&name) => TypeRef::Json,
+                Some(name) => TypeRef::Named(self.define_named(&name, target)),
+                None => self.type_of(target, hint, path, false),
+            };
+        }
+        let nullable = bool_of(schema, "nullable") == Some(true) || type_list_has_null(schema);
+        let inner = self.non_null_type(schema, hint, path, top);
+        if nullable && !matches!(inner, TypeRef::Option(_)) {
+            TypeRef::Option(Box::new(inner))
+        } else {
+            inner
+        }
+    }
+
+    fn non_null_type(&mut self, schema: &'a Node, hint: &str, path: &str, top: bool) -> TypeRef {
+        let inline = |this: &mut Self, kind: TypeKind, docs: Option<String>| {
+            let name = this.fresh(hint);
+            this.defs.push(TypeDef {
+                name: name.clone(),
+                docs,
+                kind,
+            });
+            TypeRef::Named(name)
+        };
+        let docs = str_of(schema, "description").map(str::to_owned);
+        if !top {
+            if let Some(cases) = string_enum(schema) {
+                return inline(self, TypeKind::Enum(enum_cases(&cases)), docs);
+            }
+            if let Some(alternatives) = get(schema, "oneOf").or_else(|| get(schema, "anyOf")) {
+                let name = self.fresh(hint);
+                let cases = self.cases(schema, alternatives, &name, path);
+                self.defs.push(TypeDef {
+                    name: name.clone(),
+                    docs,
+                    kind: TypeKind::Variant(cases),
+                });
+                return TypeRef::Named(name);
+            }
+            if let Some(parts) = get(schema, "allOf") {
+                let name = self.fresh(hint);
+                let fields = self.merged(parts, &name, path);
+                self.defs.push(TypeDef {
+                    name: name.clone(),
+                    docs,
+                    kind: TypeKind::Record(fields),
+                });
+                return TypeRef::Named(name);
+            }
+            if is_object(schema) && get(schema, "properties").is_some() {
+                let name = self.fresh(hint);
+                let fields = self.fields(schema, &name, path);
+                self.defs.push(TypeDef {
+                    name: name.clone(),
+                    docs,
+                    kind: TypeKind::Record(fields),
+                });
+                return TypeRef::Named(name);
+            }
+        }
+        match primary_type(schema).as_deref() {
+            Some("boolean") => TypeRef::Bool,
+            Some("integer") => match str_of(schema, "format") {
+                Some("int32") => TypeRef::S32,
+                _ => TypeRef::S64,
+            },
+            Some("number") => match str_of(schema, "format") {
+                Some("float") => TypeRef::F32,
+                _ => TypeRef::F64,
+            },
+            Some("string") => match str_of(schema, "format") {
+                Some("binary" | "byte") => TypeRef::Bytes,
+                _ => TypeRef::String,
+            },
+            Some("array") => match get(schema, "items") {
+                Some(item) => {
+                    let item = self.type_of(
+                        item,
+                        &format!("{hint}-item"),
+                        &format!("{path}.items"),
+                        false,
+                    );
+                    TypeRef::List(Box::new(item))
+                }
+                None => TypeRef::List(Box::new(TypeRef::Json)),
+            },
+            Some("object") | None if get(schema, "additionalProperties").is_some() => {
+                match get(schema, "additionalProperties") {
+                    Some(value) if matches!(value.value, Value::Map(_)) => {
+                        let value = self.type_of(
+                            value,
+                            &format!("{hint}-value"),
+                            &format!("{path}.additionalProperties"),
+                            false,
+                        );
+                        TypeRef::Map(Box::new(value))
+                    }
+                    _ => TypeRef::Map(Box::new(TypeRef::Json)),
+                }
+            }
+            Some("object") | Some("null") | None => TypeRef::Json,
+            Some(other) => {
+                self.doc.problem(
+                    &format!("{path}.type"),
+                    get(schema, "type"),
+                    format!(
+                        "unknown type `{other}` (expected string, number, integer, boolean, \
+                         array or object)"
+                    ),
+                );
+                TypeRef::Json
+            }
+        }
+    }
+
+    /// The fields of an object schema named `record`.
+    fn fields(&mut self, schema: &'a Node, record: &str, path: &str) -> Vec<Field> {
+        let required: Vec<String> = get(schema, "required")
+            .map(|r| {
+                items(r)
+                    .iter()
+                    .filter_map(|n| match &n.value {
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut scope = Scope::default();
+        let mut fields = Vec::new();
+        let Some(properties) = get(schema, "properties") else {
+            return fields;
+        };
+        for (wire, property) in entries(properties) {
+            let name = scope.unique(&kebab(&wire));
+            let property_path = format!("{path}.properties.{wire}");
+            let ty = self.type_of(property, &format!("{record}-{name}"), &property_path, false);
+            let ty = if required.contains(&wire) || matches!(ty, TypeRef::Option(_)) {
+                ty
+            } else {
+                TypeRef::Option(Box::new(ty))
+            };
+            let resolved = self.doc.resolve(property, &property_path).map(|(n, _)| n);
+            fields.push(Field {
+                name,
+                wire,
+                ty,
+                constraints: resolved.map(constraints).unwrap_or_default(),
+                docs: resolved
+                    .and_then(|n| str_of(n, "description"))
+                    .map(str::to_owned),
+            });
+        }
+        fields
+    }
+
+    /// One record merging every `allOf` part.
+    fn merged(&mut self, parts: &'a Node, record: &str, path: &str) -> Vec<Field> {
+        let mut fields: Vec<Field> = Vec::new();
+        for (i, part) in items(parts).iter().enumerate() {
+            let part_path = format!("{path}.allOf[{i}]");
+            let Some((schema, _)) = self.doc.resolve(part, &part_path) else {
+                continue;
+            };
+            let more = if let Some(nested) = get(schema, "allOf") {
+                self.merged(nested, record, &part_path)
+            } else {
+                self.fields(schema, record, &part_path)
+            };
+            for field in more {
+                if let Some(existing) = fields.iter_mut().find(|f| f.wire == field.wire) {
+                    // A later part may make an optional property required.
+                    if !matches!(field.ty, TypeRef::Option(_)) {
+                        *existing = field;
+                    }
+                } else {
+                    fields.push(field);
+                }
+            }
+        }
+        fields
+    }
+
+    /// The cases of a `oneOf`/`anyOf` schema named `variant`.
+    fn cases(
+        &mut self,
+        schema: &'a Node,
+        alternatives: &'a Node,
+        variant: &str,
+        path: &str,
+    ) -> Vec<Case> {
+        let mapping: Vec<(String, String)> = get(schema, "discriminator")
+            .and_then(|d| get(d, "mapping"))
+            .map(|m| {
+                entries(m)
+                    .into_iter()
+                    .filter_map(|(tag, target)| match &target.value {
+                        Value::String(t) => Some((tag, t.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut scope = Scope::default();
+        let mut cases = Vec::new();
+        for (i, alternative) in items(alternatives).iter().enumerate() {
+            let alt_path = format!("{path}.oneOf[{i}]");
+            let reference = str_of(alternative, "$ref");
+            let tag = reference.and_then(|r| {
+                mapping
+                    .iter()
+                    .find(|(_, target)| target == r)
+                    .map(|(tag, _)| tag.clone())
+                    .or_else(|| r.rsplit('/').next().map(str::to_owned))
+            });
+            let base = match (&tag, reference, str_of(alternative, "title")) {
+                (Some(tag), _, _) => kebab(tag),
+                (None, _, Some(title)) => kebab(title),
+                _ => match primary_type(alternative).as_deref() {
+                    Some(t) => kebab(t),
+                    None => format!("option{}", i + 1),
+                },
+            };
+            let name = scope.unique(&base);
+            let ty = self.type_of(alternative, &format!("{variant}-{name}"), &alt_path, false);
+            cases.push(Case {
+                name,
+                ty: Some(ty),
+                tag,
+            });
+        }
+        if cases.is_empty() {
+            self.doc
+                .problem(path, Some(schema), "`oneOf`/`anyOf` lists no alternatives");
+        }
+        cases
+    }
+}
+
+/// The string values of a string `enum`, if the schema is one.
+fn string_enum(schema: &Node) -> Option<Vec<String>> {
+    let values = items(get(schema, "enum")?);
+    let strings: Vec<String> = values
+        .iter()
+        .filter_map(|v| match &v.value {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    (!strings.is_empty() && strings.len() == values.len()).then_some(strings)
+}
+
+fn enum_cases(values: &[String]) -> Vec<EnumCase> {
+    let mut scope = Scope::default();
+    values
+        .iter()
+        .map(|value| EnumCase {
+            name: scope.unique(&kebab(value)),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn is_object(schema: &Node) -> bool {
+    matches!(primary_type(schema).as_deref(), Some("object") | None)
+}
+
+/// `type`, or the first non-null entry of a `type` list (OpenAPI 3.1).
+fn primary_type(schema: &Node) -> Option<String> {
+    match &get(schema, "type")?.value {
+        Value::String(s) => Some(s.clone()),
+        Value::Seq(types) => types.iter().find_map(|t| match &t.value {
+            Value::String(s) if s != "null" => Some(s.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+fn type_list_has_null(schema: &Node) -> bool {
+    get(schema, "type").is_some_and(|t| {
+        items(t)
+            .iter()
+            .any(|v| matches!(&v.value, Value::String(s) if s == "null"))
+    })
+}
+
+/// The constraints a schema states.
+pub(crate) fn constraints(schema: &Node) -> Constraints {
+    let unsigned = |key: &str| {
+        number_of(schema, key).and_then(|n| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            (n >= 0.0).then_some(n as u64)
+        })
+    };
+    Constraints {
+        min_length: unsigned("minLength"),
+        max_length: unsigned("maxLength"),
+        pattern: str_of(schema, "pattern").map(str::to_owned),
+        minimum: number_of(schema, "minimum"),
+        maximum: number_of(schema, "maximum"),
+        min_items: unsigned("minItems"),
+        max_items: unsigned("maxItems"),
+    }
+}

@@ -1,0 +1,198 @@
+//! The WIT text of an [`ApiModel`]: one package with a `types` interface
+//! (schemas and the error type) and one interface per resource, each
+//! function returning `result<T, error>`. The output is deterministic: the
+//! same document always renders the same bytes.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use crate::model::{ApiModel, Function, TypeDef, TypeKind, TypeRef};
+use crate::names::escaped;
+
+/// The package's WIT text (one file).
+pub fn render(model: &ApiModel) -> String {
+    let mut out = String::new();
+    let version = model
+        .version
+        .as_deref()
+        .map(|v| format!("@{v}"))
+        .unwrap_or_default();
+    if let Some(docs) = &model.docs {
+        doc_lines(&mut out, "", docs);
+    }
+    let _ = writeln!(
+        out,
+        "package {}:{}{version};\n",
+        model.namespace, model.name
+    );
+    out.push_str("/// The API's schemas and the error every function may return.\n");
+    out.push_str("interface types {\n");
+    for (i, def) in model.types.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        render_type(&mut out, def);
+    }
+    out.push_str("}\n");
+    for interface in &model.interfaces {
+        out.push('\n');
+        let _ = writeln!(out, "interface {} {{", escaped(&interface.name));
+        let mut used = BTreeSet::new();
+        used.insert("error".to_owned());
+        let local: BTreeSet<&str> = interface.types.iter().map(|t| t.name.as_str()).collect();
+        for def in &interface.types {
+            collect_def(def, &mut used);
+        }
+        for function in &interface.functions {
+            for p in &function.path_params {
+                collect(&p.ty, &mut used);
+            }
+            if let Some(ok) = &function.ok {
+                collect(ok, &mut used);
+            }
+        }
+        let used: Vec<String> = used
+            .into_iter()
+            .filter(|n| !local.contains(n.as_str()))
+            .map(|n| escaped(&n))
+            .collect();
+        let _ = writeln!(out, "    use types.{{{}}};", used.join(", "));
+        for def in &interface.types {
+            out.push('\n');
+            render_type(&mut out, def);
+        }
+        for function in &interface.functions {
+            out.push('\n');
+            render_function(&mut out, function);
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+fn render_type(out: &mut String, def: &TypeDef) {
+    if let Some(docs) = &def.docs {
+        doc_lines(out, "    ", docs);
+    }
+    let name = escaped(&def.name);
+    match &def.kind {
+        TypeKind::Record(fields) => {
+            let _ = writeln!(out, "    record {name} {{");
+            for field in fields {
+                if let Some(docs) = &field.docs {
+                    doc_lines(out, "        ", docs);
+                }
+                let _ = writeln!(
+                    out,
+                    "        {}: {},",
+                    escaped(&field.name),
+                    type_text(&field.ty)
+                );
+            }
+            out.push_str("    }\n");
+        }
+        TypeKind::Enum(cases) => {
+            let _ = writeln!(out, "    enum {name} {{");
+            for case in cases {
+                let _ = writeln!(out, "        {},", escaped(&case.name));
+            }
+            out.push_str("    }\n");
+        }
+        TypeKind::Variant(cases) => {
+            let _ = writeln!(out, "    variant {name} {{");
+            for case in cases {
+                match &case.ty {
+                    Some(ty) => {
+                        let _ =
+                            writeln!(out, "        {}({}),", escaped(&case.name), type_text(ty));
+                    }
+                    None => {
+                        let _ = writeln!(out, "        {},", escaped(&case.name));
+                    }
+                }
+            }
+            out.push_str("    }\n");
+        }
+        TypeKind::Alias(ty) => {
+            let _ = writeln!(out, "    type {name} = {};", type_text(ty));
+        }
+    }
+}
+
+fn render_function(out: &mut String, function: &Function) {
+    if let Some(docs) = &function.docs {
+        doc_lines(out, "    ", docs);
+    }
+    let _ = writeln!(out, "    /// `{} {}`", function.method, function.path);
+    let mut params: Vec<String> = function
+        .path_params
+        .iter()
+        .map(|p| format!("{}: {}", escaped(&p.name), type_text(&p.ty)))
+        .collect();
+    if let Some(request) = &function.request {
+        params.push(format!("request: {}", escaped(&request.type_name)));
+    }
+    let ok = function
+        .ok
+        .as_ref()
+        .map_or_else(|| "_".to_owned(), type_text);
+    let _ = writeln!(
+        out,
+        "    {}: func({}) -> result<{ok}, error>;",
+        escaped(&function.name),
+        params.join(", ")
+    );
+}
+
+/// A type reference as WIT text.
+pub fn type_text(ty: &TypeRef) -> String {
+    match ty {
+        TypeRef::Bool => "bool".into(),
+        TypeRef::S32 => "s32".into(),
+        TypeRef::S64 => "s64".into(),
+        TypeRef::U16 => "u16".into(),
+        TypeRef::U32 => "u32".into(),
+        TypeRef::F32 => "f32".into(),
+        TypeRef::F64 => "f64".into(),
+        TypeRef::String | TypeRef::Json => "string".into(),
+        TypeRef::Bytes => "list<u8>".into(),
+        TypeRef::List(inner) => format!("list<{}>", type_text(inner)),
+        TypeRef::Option(inner) => format!("option<{}>", type_text(inner)),
+        TypeRef::Map(inner) => format!("list<tuple<string, {}>>", type_text(inner)),
+        TypeRef::Named(name) => escaped(name),
+    }
+}
+
+fn collect(ty: &TypeRef, used: &mut BTreeSet<String>) {
+    match ty {
+        TypeRef::List(inner) | TypeRef::Option(inner) | TypeRef::Map(inner) => collect(inner, used),
+        TypeRef::Named(name) => {
+            used.insert(name.clone());
+        }
+        _ => {}
+    }
+}
+
+fn collect_def(def: &TypeDef, used: &mut BTreeSet<String>) {
+    match &def.kind {
+        TypeKind::Record(fields) => fields.iter().for_each(|f| collect(&f.ty, used)),
+        TypeKind::Variant(cases) => cases
+            .iter()
+            .filter_map(|c| c.ty.as_ref())
+            .for_each(|t| collect(t, used)),
+        TypeKind::Alias(ty) => collect(ty, used),
+        TypeKind::Enum(_) => {}
+    }
+}
+
+/// `text` as `///` lines at `indent`.
+fn doc_lines(out: &mut String, indent: &str, text: &str) {
+    for line in text.trim().lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            let _ = writeln!(out, "{indent}///");
+        } else {
+            let _ = writeln!(out, "{indent}/// {line}");
+        }
+    }
+}
