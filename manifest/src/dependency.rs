@@ -7,6 +7,7 @@
 
 use crate::grpc::{self, GrpcDependency};
 use crate::names::{DependencyName, DependencyRef};
+use crate::openapi::{self, OpenApiDependency};
 use crate::read::{Ctx, Fields, backticked, closest, string};
 
 /// One named dependency of a component.
@@ -21,9 +22,13 @@ pub struct Dependency {
 /// The typed settings of a dependency, one variant per `type`.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
+// A manifest holds a handful of dependencies, read once: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum DependencyKind {
     /// `type: grpc`.
     Grpc(GrpcDependency),
+    /// `type: openapi`.
+    OpenApi(OpenApiDependency),
 }
 
 impl DependencyKind {
@@ -31,6 +36,7 @@ impl DependencyKind {
     pub fn type_name(&self) -> &'static str {
         match self {
             DependencyKind::Grpc(_) => "grpc",
+            DependencyKind::OpenApi(_) => "openapi",
         }
     }
 
@@ -38,6 +44,15 @@ impl DependencyKind {
     pub fn as_grpc(&self) -> Option<&GrpcDependency> {
         match self {
             DependencyKind::Grpc(grpc) => Some(grpc),
+            DependencyKind::OpenApi(_) => None,
+        }
+    }
+
+    /// The openapi settings, if this is an openapi dependency.
+    pub fn as_openapi(&self) -> Option<&OpenApiDependency> {
+        match self {
+            DependencyKind::OpenApi(api) => Some(api),
+            DependencyKind::Grpc(_) => None,
         }
     }
 }
@@ -45,9 +60,14 @@ impl DependencyKind {
 type KindReader = fn(&mut Ctx, &Fields<'_>, &DependencyRef) -> Option<DependencyKind>;
 
 /// Supported dependency types and their readers.
-const KINDS: &[(&str, KindReader)] = &[("grpc", |ctx, fields, owner| {
-    grpc::read(ctx, fields, owner).map(DependencyKind::Grpc)
-})];
+const KINDS: &[(&str, KindReader)] = &[
+    ("grpc", |ctx, fields, owner| {
+        grpc::read(ctx, fields, owner).map(DependencyKind::Grpc)
+    }),
+    ("openapi", |ctx, fields, owner| {
+        openapi::read(ctx, fields, owner).map(DependencyKind::OpenApi)
+    }),
+];
 
 /// The `type` values the manifest accepts.
 pub fn supported_types() -> impl Iterator<Item = &'static str> {

@@ -1,9 +1,11 @@
 //! The Reprise application manifest.
 //!
 //! A manifest is a YAML file declaring the components an application runs
-//! and, for each, the dependencies its imports are served by. The only
-//! dependency type today is `grpc`: a gRPC service described by `.proto`
-//! files, with its endpoint, auth, timeout and retry policy.
+//! and, for each, the dependencies its imports are served by: `grpc` (a
+//! gRPC service described by `.proto` files, with its endpoint, auth,
+//! timeout and retry policy) and `openapi` (a REST API described by an
+//! OpenAPI 3 document; its WIT is generated, the executor does not call it
+//! yet).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), reprise_manifest::Error> {
@@ -34,6 +36,7 @@ mod error;
 mod grpc;
 mod manifest;
 mod names;
+mod openapi;
 mod read;
 mod retry;
 mod tls;
@@ -52,6 +55,7 @@ pub use names::{
     ComponentName, DependencyName, DependencyRef, EnvVarName, InvalidName, MAX_NAME_LEN,
     WitNamespace,
 };
+pub use openapi::OpenApiDependency;
 pub use retry::{InvalidStatusCode, RetryPolicy, StatusCode};
 pub use tls::TlsSettings;
 pub use yaml::Position;

@@ -24,6 +24,18 @@ pub async fn dependencies_of(
 ) -> anyhow::Result<(PathBuf, Vec<GrpcDependencyConfig>)> {
     let manifest = Manifest::load(manifest).map_err(|e| anyhow!("{e}"))?;
     let found = find(&manifest, component)?;
+    if let Some(dependency) = found
+        .dependencies
+        .iter()
+        .find(|d| d.kind.as_openapi().is_some())
+    {
+        bail!(
+            "dependency `{}` of component `{component}` is `type: openapi`: this executor does \
+             not call REST APIs yet, so the component's imports of it could not be served. \
+             `worker-executor wit` generates its WIT; see docs/openapi.md",
+            dependency.name
+        );
+    }
     let mut dependencies = Vec::new();
     for (name, grpc) in found.grpc_dependencies() {
         let compiled = compiled(grpc)
@@ -95,8 +107,31 @@ pub async fn write_wit(manifest: &Path, component: &str, out: &Path) -> anyhow::
     let manifest = Manifest::load_with(manifest, &options).map_err(|e| anyhow!("{e}"))?;
     let found = find(&manifest, component)?;
     let grpc: Vec<_> = found.grpc_dependencies().collect();
+    let openapi: Vec<_> = found
+        .dependencies
+        .iter()
+        .filter_map(|d| Some((&d.name, d.kind.as_openapi()?)))
+        .collect();
+    if grpc.is_empty() && openapi.is_empty() {
+        bail!(
+            "component `{component}` has no gRPC or OpenAPI dependencies; there is no WIT to generate"
+        );
+    }
+    for (name, dependency) in &openapi {
+        let model = dependency
+            .model()
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("dependency `{name}`"))?;
+        let dir = out.join(format!("{}-{}", model.namespace, model.name));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{}.wit", model.name));
+        std::fs::write(&path, reprise_openapi::wit::render(&model))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
     if grpc.is_empty() {
-        bail!("component `{component}` has no gRPC dependencies; there is no WIT to generate");
+        return Ok(());
     }
     let mut parts = Vec::new();
     for (name, dependency) in grpc {

@@ -1,0 +1,147 @@
+//! `type: openapi` dependencies from the CLI: `worker-executor wit` writes
+//! the WIT of the specification's Todo example (the same bytes as the
+//! openapi crate's golden file); uploading a component with one is refused
+//! with a reason, since the executor does not call REST APIs yet; a broken
+//! document is reported with its file and line through the manifest.
+
+mod cli_common;
+
+use std::path::Path;
+use std::process::Command;
+
+use cli_common::BIN;
+
+const TODO_YAML: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/openapi/todo.yaml"
+);
+const GOLDEN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../openapi/tests/golden/todo.wit"
+);
+
+fn manifest(dir: &Path, spec: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("app.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "components:\n  app:\n    wasm: app.wasm\n    dependencies:\n      todos:\n        type: openapi\n        spec: {spec}\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn wit_writes_the_todo_apis_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(
+        dir.path(),
+        TODO_YAML,
+        "        base-url: http://127.0.0.1:1/api/v1\n",
+    );
+    let out = dir.path().join("wit");
+    let output = Command::new(BIN)
+        .args(["wit", "--manifest"])
+        .arg(&manifest)
+        .args(["--component", "app", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written = out.join("api-todo-rest-api/todo-rest-api.wit");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("todo-rest-api.wit"));
+    assert_eq!(
+        std::fs::read_to_string(written).unwrap(),
+        std::fs::read_to_string(GOLDEN).unwrap()
+    );
+}
+
+#[test]
+fn a_wit_override_renames_the_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(
+        dir.path(),
+        TODO_YAML,
+        "        wit: { namespace: acme, name: todos }\n",
+    );
+    let out = dir.path().join("wit");
+    let output = Command::new(BIN)
+        .args(["wit", "--manifest"])
+        .arg(&manifest)
+        .args(["--component", "app", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("acme-todos/todos.wit")).unwrap();
+    assert!(text.contains("package acme:todos@1.0.0;"), "{text}");
+}
+
+#[test]
+fn uploading_a_component_with_an_openapi_dependency_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.wasm"), b"\0asm").unwrap();
+    let manifest = manifest(dir.path(), TODO_YAML, "");
+    let output = Command::new(BIN)
+        .args([
+            "component",
+            "add",
+            "--server",
+            "http://127.0.0.1:1",
+            "--manifest",
+        ])
+        .arg(&manifest)
+        .args(["--component", "app"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("dependency `todos` of component `app` is `type: openapi`")
+            && stderr.contains("does not call REST APIs yet"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_broken_document_is_reported_through_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.wasm"), b"\0asm").unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "openapi: 3.0.0\ninfo: {title: x}\ncomponents:\n  schemas:\n    A: {type: strin}\n",
+    )
+    .unwrap();
+    let manifest = manifest(dir.path(), "bad.yaml", "        timeout: 0s\n");
+    let output = Command::new(BIN)
+        .args([
+            "component",
+            "add",
+            "--server",
+            "http://127.0.0.1:1",
+            "--manifest",
+        ])
+        .arg(&manifest)
+        .args(["--component", "app"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.yaml:5:") && stderr.contains("unknown type `strin`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("timeout"),
+        "every problem at once: {stderr}"
+    );
+}

@@ -1,0 +1,200 @@
+//! The `openapi` dependency type: a REST API described by an OpenAPI 3
+//! document (YAML or JSON).
+//!
+//! ```yaml
+//! todos:
+//!   type: openapi
+//!   spec: todo.yaml              # relative to the manifest's folder
+//!   base-url: https://api.example.com/api/v1   # overrides `servers`
+//!   auth: { bearer: { token-env: REPRISE_SECRET_TODOS } }
+//!   timeout: 10s
+//!   retry: { max-attempts: 3 }
+//!   wit: { namespace: acme, name: todos }
+//! ```
+//!
+//! The document itself is read (and every problem in it reported with its
+//! line) when the manifest is loaded with file checks on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::{self, Auth};
+use crate::duration;
+use crate::names::DependencyRef;
+use crate::read::{Ctx, Fields, string};
+use crate::retry::{self, RetryPolicy};
+
+/// A validated `type: openapi` dependency.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenApiDependency {
+    /// The component and dependency this belongs to.
+    pub owner: DependencyRef,
+    /// The OpenAPI document, resolved against the manifest's folder.
+    pub spec: PathBuf,
+    /// Where requests go (`base-url`, `http(s)://host[:port][/path]`);
+    /// `None`: the document's first server.
+    pub base_url: Option<String>,
+    /// How requests authenticate; `None` sends no credentials.
+    pub auth: Option<Auth>,
+    /// Deadline of each request.
+    pub timeout: Duration,
+    /// Retries of failed attempts.
+    pub retry: RetryPolicy,
+    /// Overrides of the WIT package's namespace and name.
+    pub wit: reprise_openapi::Options,
+}
+
+impl OpenApiDependency {
+    /// The per-request deadline when the manifest gives no `timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Reads the OpenAPI document into its model.
+    pub fn model(&self) -> Result<reprise_openapi::ApiModel, reprise_openapi::Error> {
+        reprise_openapi::load(&self.spec, &self.wit)
+    }
+}
+
+/// Keys accepted in an openapi dependency.
+pub(crate) const KEYS: &[&str] = &[
+    "type", "spec", "base-url", "auth", "timeout", "retry", "wit",
+];
+
+/// Reads a `type: openapi` dependency from its fields.
+pub(crate) fn read(
+    ctx: &mut Ctx,
+    fields: &Fields<'_>,
+    owner: &DependencyRef,
+) -> Option<OpenApiDependency> {
+    fields.deny_unknown(ctx, KEYS);
+    let path = &fields.path;
+    let spec = fields.require(ctx, "spec").and_then(|node| {
+        let key = path.key("spec");
+        let text = string(ctx, node, &key)?;
+        if text.is_empty() {
+            ctx.report(
+                &key,
+                node.position,
+                "name the OpenAPI document (a YAML or JSON file)",
+            );
+            return None;
+        }
+        let file = ctx.base_dir().join(text);
+        if ctx.check_files() {
+            if !file.is_file() {
+                ctx.report(
+                    &key,
+                    node.position,
+                    format!("OpenAPI document {} not found", file.display()),
+                );
+                return None;
+            }
+            if let Err(e) = reprise_openapi::load(&file, &reprise_openapi::Options::default()) {
+                ctx.report(
+                    &key,
+                    node.position,
+                    format!("the OpenAPI document does not map to WIT:\n{e}"),
+                );
+                return None;
+            }
+        }
+        Some(file)
+    });
+    let base_url = match fields.get("base-url") {
+        Some(node) => {
+            let key = path.key("base-url");
+            string(ctx, node, &key).and_then(|text| match base_url(text) {
+                Ok(url) => Some(Some(url)),
+                Err(reason) => {
+                    ctx.report(
+                        &key,
+                        node.position,
+                        format!("invalid base URL `{text}`: {reason}"),
+                    );
+                    None
+                }
+            })
+        }
+        None => Some(None),
+    };
+    let auth = match fields.get("auth") {
+        Some(node) => auth::read(ctx, node, &path.key("auth"), owner).map(Some),
+        None => Some(None),
+    };
+    let timeout = match fields.get("timeout") {
+        Some(node) => duration::read_positive(ctx, node, &path.key("timeout")),
+        None => Some(OpenApiDependency::DEFAULT_TIMEOUT),
+    };
+    let retry = match fields.get("retry") {
+        Some(node) => retry::read(ctx, node, &path.key("retry")),
+        None => Some(RetryPolicy::default()),
+    };
+    let wit = match fields.get("wit") {
+        Some(node) => read_wit(ctx, node, &path.key("wit")),
+        None => Some(reprise_openapi::Options::default()),
+    };
+    Some(OpenApiDependency {
+        owner: owner.clone(),
+        spec: spec?,
+        base_url: base_url?,
+        auth: auth?,
+        timeout: timeout?,
+        retry: retry?,
+        wit: wit?,
+    })
+}
+
+/// Reads `wit: { namespace, name }`: valid kebab-case WIT identifiers.
+fn read_wit(
+    ctx: &mut Ctx,
+    node: &crate::yaml::Node,
+    path: &crate::read::KeyPath,
+) -> Option<reprise_openapi::Options> {
+    let fields = Fields::read(ctx, node, path)?;
+    fields.deny_unknown(ctx, &["namespace", "name"]);
+    let mut options = reprise_openapi::Options::default();
+    let mut ok = true;
+    for key in ["namespace", "name"] {
+        let Some(value) = fields.get(key) else {
+            continue;
+        };
+        let key_path = path.key(key);
+        let Some(text) = string(ctx, value, &key_path) else {
+            ok = false;
+            continue;
+        };
+        if !reprise_openapi::names::is_valid(text) {
+            ctx.report(
+                &key_path,
+                value.position,
+                format!("`{text}` is not a kebab-case WIT identifier (like `todo-api`)"),
+            );
+            ok = false;
+            continue;
+        }
+        match key {
+            "namespace" => options.namespace = Some(text.to_owned()),
+            _ => options.name = Some(text.to_owned()),
+        }
+    }
+    ok.then_some(options)
+}
+
+/// Checks a base URL: `http` or `https`, a host, no query or fragment; the
+/// trailing `/` is dropped.
+fn base_url(text: &str) -> Result<String, &'static str> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|_| "it is not a URL (`https://host[:port][/path]`)")?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(_) => return Err("the scheme must be `http` or `https`"),
+        None => return Err("it needs a scheme (`https://`)"),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("it needs a host");
+    }
+    if uri.query().is_some() || text.contains('#') {
+        return Err("a query or fragment is not allowed");
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
