@@ -264,7 +264,7 @@ fn unknown_dependency_type_lists_supported_types() {
     assert_eq!(
         single(yaml),
         "/apps/demo/app.yaml:6:15: components.app.dependencies.db.type: unknown dependency type \
-         `postgres`; supported types: `grpc`"
+         `postgres`; supported types: `grpc`, `openapi`"
     );
     let yaml =
         "components:\n  app:\n    wasm: a.wasm\n    dependencies:\n      db:\n        type: gprc\n";

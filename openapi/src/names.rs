@@ -6,55 +6,10 @@
 
 use std::collections::HashSet;
 
+use reprise_grpc_stub::model::naming::is_keyword;
+
 /// The longest identifier produced, in characters.
 pub const MAX_LEN: usize = 64;
-
-/// WIT keywords: identifiers equal to one are written `%name`.
-const KEYWORDS: &[&str] = &[
-    "as",
-    "async",
-    "bool",
-    "borrow",
-    "char",
-    "constructor",
-    "enum",
-    "export",
-    "f32",
-    "f64",
-    "flags",
-    "float32",
-    "float64",
-    "func",
-    "future",
-    "import",
-    "include",
-    "interface",
-    "list",
-    "own",
-    "option",
-    "package",
-    "record",
-    "resource",
-    "result",
-    "s16",
-    "s32",
-    "s64",
-    "s8",
-    "static",
-    "stream",
-    "string",
-    "tuple",
-    "type",
-    "u16",
-    "u32",
-    "u64",
-    "u8",
-    "use",
-    "variant",
-    "with",
-    "world",
-    "error-context",
-];
 
 /// `name` as a kebab-case WIT identifier: words split at non-alphanumeric
 /// characters and at lower-to-upper case changes (`dueDate`, `X-Request-ID`
@@ -126,7 +81,7 @@ fn shorten(name: String) -> String {
 
 /// How an identifier is written in WIT: `%name` for keywords.
 pub fn escaped(name: &str) -> String {
-    if KEYWORDS.contains(&name) {
+    if is_keyword(name) {
         format!("%{name}")
     } else {
         name.to_owned()
@@ -211,6 +166,7 @@ mod tests {
     fn keywords_are_escaped_and_collisions_suffixed() {
         assert_eq!(escaped("list"), "%list");
         assert_eq!(escaped("offset"), "offset");
+        assert_eq!(escaped("map"), "%map");
         let mut scope = Scope::with(&["error"]);
         assert_eq!(scope.unique("error"), "error2");
         assert_eq!(scope.unique("todo"), "todo");
