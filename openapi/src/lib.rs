@@ -13,6 +13,8 @@ mod doc;
 pub mod error;
 pub mod model;
 pub mod names;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod schema;
 pub mod wit;
 pub mod yaml;

@@ -1,0 +1,257 @@
+//! Component values <-> JSON, driven by the model's types: records as
+//! objects keyed by their JSON property names (absent optional fields
+//! omitted), enums as their JSON strings, `oneOf` variants untagged (the
+//! first case whose type fits, when decoding), maps as objects, bytes as
+//! base64, untyped values as their JSON text.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde_json::{Map, Number, Value as Json};
+use wasmtime::component::Val;
+
+use crate::model::{ApiModel, Interface, TypeDef, TypeKind, TypeRef};
+
+/// The named types visible from one interface: its own and `types`.
+pub(crate) struct Lookup<'m> {
+    types: HashMap<&'m str, &'m TypeDef>,
+}
+
+impl<'m> Lookup<'m> {
+    pub(crate) fn new(model: &'m ApiModel, interface: &'m Interface) -> Self {
+        let mut types: HashMap<&str, &TypeDef> =
+            model.types.iter().map(|t| (t.name.as_str(), t)).collect();
+        types.extend(interface.types.iter().map(|t| (t.name.as_str(), t)));
+        Lookup { types }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Result<&'m TypeDef, String> {
+        self.types
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("the model has no type `{name}`"))
+    }
+}
+
+/// `val` of type `ty` as JSON.
+pub(crate) fn to_json(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Json, String> {
+    let mismatch = || format!("{val:?} is not a {ty:?}");
+    Ok(match (ty, val) {
+        (TypeRef::Bool, Val::Bool(b)) => Json::Bool(*b),
+        (TypeRef::S32, Val::S32(n)) => Json::from(*n),
+        (TypeRef::S64, Val::S64(n)) => Json::from(*n),
+        (TypeRef::U16, Val::U16(n)) => Json::from(*n),
+        (TypeRef::U32, Val::U32(n)) => Json::from(*n),
+        (TypeRef::F32, Val::Float32(n)) => {
+            Number::from_f64(f64::from(*n)).map_or(Json::Null, Json::Number)
+        }
+        (TypeRef::F64, Val::Float64(n)) => Number::from_f64(*n).map_or(Json::Null, Json::Number),
+        (TypeRef::String, Val::String(s)) => Json::String(s.clone()),
+        (TypeRef::Json, Val::String(s)) => {
+            serde_json::from_str(s).map_err(|e| format!("{s:?} is not JSON text: {e}"))?
+        }
+        (TypeRef::Bytes, Val::List(items)) => {
+            let bytes: Vec<u8> = items
+                .iter()
+                .map(|v| match v {
+                    Val::U8(b) => Ok(*b),
+                    _ => Err(mismatch()),
+                })
+                .collect::<Result<_, _>>()?;
+            Json::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
+        (TypeRef::List(inner), Val::List(items)) => Json::Array(
+            items
+                .iter()
+                .map(|v| to_json(inner, v, types))
+                .collect::<Result<_, _>>()?,
+        ),
+        (TypeRef::Option(_), Val::Option(None)) => Json::Null,
+        (TypeRef::Option(inner), Val::Option(Some(v))) => to_json(inner, v, types)?,
+        (TypeRef::Map(inner), Val::List(entries)) => {
+            let mut object = Map::new();
+            for entry in entries {
+                let Val::Tuple(pair) = entry else {
+                    return Err(mismatch());
+                };
+                let [Val::String(key), value] = pair.as_slice() else {
+                    return Err(mismatch());
+                };
+                object.insert(key.clone(), to_json(inner, value, types)?);
+            }
+            Json::Object(object)
+        }
+        (TypeRef::Named(name), _) => named_to_json(types.get(name)?, val, types)?,
+        _ => return Err(mismatch()),
+    })
+}
+
+fn named_to_json(def: &TypeDef, val: &Val, types: &Lookup<'_>) -> Result<Json, String> {
+    let mismatch = || format!("{val:?} is not a `{}`", def.name);
+    Ok(match (&def.kind, val) {
+        (TypeKind::Alias(ty), _) => to_json(ty, val, types)?,
+        (TypeKind::Record(fields), Val::Record(values)) => {
+            let mut object = Map::new();
+            for (field, (_, value)) in fields.iter().zip(values) {
+                if matches!(value, Val::Option(None)) {
+                    continue;
+                }
+                object.insert(field.wire.clone(), to_json(&field.ty, value, types)?);
+            }
+            Json::Object(object)
+        }
+        (TypeKind::Enum(cases), Val::Enum(case)) => Json::String(
+            cases
+                .iter()
+                .find(|c| &c.name == case)
+                .ok_or_else(mismatch)?
+                .value
+                .clone(),
+        ),
+        (TypeKind::Variant(cases), Val::Variant(case, payload)) => {
+            let case = cases
+                .iter()
+                .find(|c| &c.name == case)
+                .ok_or_else(mismatch)?;
+            match (&case.ty, payload) {
+                (Some(ty), Some(payload)) => to_json(ty, payload, types)?,
+                _ => Json::Null,
+            }
+        }
+        _ => return Err(mismatch()),
+    })
+}
+
+/// The value of type `ty` that `json` holds; `path` names the place in
+/// errors (`body.data.title`).
+pub(crate) fn from_json(
+    ty: &TypeRef,
+    json: &Json,
+    types: &Lookup<'_>,
+    path: &str,
+) -> Result<Val, String> {
+    let wrong = |what: &str| format!("{path}: expected {what}, found {}", kind(json));
+    Ok(match ty {
+        TypeRef::Bool => Val::Bool(json.as_bool().ok_or_else(|| wrong("a boolean"))?),
+        TypeRef::S32 => Val::S32(
+            json.as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| wrong("a 32-bit integer"))?,
+        ),
+        TypeRef::S64 => Val::S64(json.as_i64().ok_or_else(|| wrong("an integer"))?),
+        TypeRef::U16 => Val::U16(
+            json.as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(|| wrong("an integer from 0 to 65535"))?,
+        ),
+        TypeRef::U32 => Val::U32(
+            json.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| wrong("an unsigned 32-bit integer"))?,
+        ),
+        #[allow(clippy::cast_possible_truncation)]
+        TypeRef::F32 => Val::Float32(json.as_f64().ok_or_else(|| wrong("a number"))? as f32),
+        TypeRef::F64 => Val::Float64(json.as_f64().ok_or_else(|| wrong("a number"))?),
+        TypeRef::String => Val::String(json.as_str().ok_or_else(|| wrong("a string"))?.to_owned()),
+        TypeRef::Json => Val::String(json.to_string()),
+        TypeRef::Bytes => {
+            let text = json.as_str().ok_or_else(|| wrong("a base64 string"))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("{path}: not base64: {e}"))?;
+            Val::List(bytes.into_iter().map(Val::U8).collect())
+        }
+        TypeRef::List(inner) => Val::List(
+            json.as_array()
+                .ok_or_else(|| wrong("an array"))?
+                .iter()
+                .enumerate()
+                .map(|(i, item)| from_json(inner, item, types, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        TypeRef::Option(inner) => match json {
+            Json::Null => Val::Option(None),
+            other => Val::Option(Some(Box::new(from_json(inner, other, types, path)?))),
+        },
+        TypeRef::Map(inner) => Val::List(
+            json.as_object()
+                .ok_or_else(|| wrong("an object"))?
+                .iter()
+                .map(|(k, v)| {
+                    Ok(Val::Tuple(vec![
+                        Val::String(k.clone()),
+                        from_json(inner, v, types, &format!("{path}.{k}"))?,
+                    ]))
+                })
+                .collect::<Result<_, String>>()?,
+        ),
+        TypeRef::Named(name) => named_from_json(types.get(name)?, json, types, path)?,
+    })
+}
+
+fn named_from_json(
+    def: &TypeDef,
+    json: &Json,
+    types: &Lookup<'_>,
+    path: &str,
+) -> Result<Val, String> {
+    Ok(match &def.kind {
+        TypeKind::Alias(ty) => from_json(ty, json, types, path)?,
+        TypeKind::Record(fields) => {
+            let object = json
+                .as_object()
+                .ok_or_else(|| format!("{path}: expected an object, found {}", kind(json)))?;
+            let mut values = Vec::new();
+            for field in fields {
+                let at = format!("{path}.{}", field.wire);
+                let value = match object.get(&field.wire) {
+                    Some(value) => from_json(&field.ty, value, types, &at)?,
+                    None if matches!(field.ty, TypeRef::Option(_)) => Val::Option(None),
+                    None => return Err(format!("{at}: missing")),
+                };
+                values.push((field.name.clone(), value));
+            }
+            Val::Record(values)
+        }
+        TypeKind::Enum(cases) => {
+            let text = json
+                .as_str()
+                .ok_or_else(|| format!("{path}: expected a string, found {}", kind(json)))?;
+            let case = cases.iter().find(|c| c.value == text).ok_or_else(|| {
+                format!(
+                    "{path}: `{text}` is not one of the values of `{}`",
+                    def.name
+                )
+            })?;
+            Val::Enum(case.name.clone())
+        }
+        TypeKind::Variant(cases) => {
+            let mut reasons = Vec::new();
+            for case in cases {
+                let Some(ty) = &case.ty else {
+                    continue;
+                };
+                match from_json(ty, json, types, path) {
+                    Ok(value) => return Ok(Val::Variant(case.name.clone(), Some(Box::new(value)))),
+                    Err(e) => reasons.push(e),
+                }
+            }
+            return Err(format!(
+                "{path}: fits no case of `{}` ({})",
+                def.name,
+                reasons.join("; ")
+            ));
+        }
+    })
+}
+
+fn kind(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,496 @@
+//! The run-time side of the model (feature `runtime`): a function's
+//! component values become an HTTP request ([`request`]: path, query,
+//! headers, JSON body), after the schema constraints are checked — a value
+//! that breaks one is a `validation-error` and no request is sent — and an
+//! HTTP response becomes the function's `result<T, error>` value
+//! ([`response`]). Sending the request is the executor's job (through its
+//! durable path); this module is pure.
+
+mod json;
+
+use std::fmt::Write as _;
+
+use wasmtime::component::Val;
+
+use crate::model::{
+    ApiModel, Constraints, Function, Interface, Location, Response, TypeDef, TypeKind, TypeRef,
+};
+use json::{Lookup, from_json, to_json};
+
+/// An HTTP request to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Upper-case method.
+    pub method: String,
+    /// Path and query, to append to the base URL (`/todos?userId=a`).
+    pub path_and_query: String,
+    /// Request headers (names as the document spells them).
+    pub headers: Vec<(String, String)>,
+    /// The body and its media type.
+    pub body: Option<(String, Vec<u8>)>,
+}
+
+/// An HTTP response received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+    /// The body's bytes.
+    pub body: Vec<u8>,
+}
+
+/// The function `name` of interface `interface`, with its interface.
+pub fn function<'m>(
+    model: &'m ApiModel,
+    interface: &str,
+    name: &str,
+) -> Option<(&'m Interface, &'m Function)> {
+    let interface = model.interfaces.iter().find(|i| i.name == interface)?;
+    let function = interface.functions.iter().find(|f| f.name == name)?;
+    Some((interface, function))
+}
+
+/// The request for a call of `function` with `params` (path parameters,
+/// then the request record). `Err` holds the function's `error` value: a
+/// `validation-error` naming the fields at fault, nothing sent.
+pub fn request(
+    model: &ApiModel,
+    interface: &Interface,
+    function: &Function,
+    params: &[Val],
+) -> Result<HttpRequest, Val> {
+    let types = Lookup::new(model, interface);
+    let mut faults = Vec::new();
+    let mut path = String::new();
+    let mut values = params.iter();
+    let mut path_values = Vec::new();
+    for param in &function.path_params {
+        let value = values.next().cloned().unwrap_or(Val::Option(None));
+        check(
+            &param.ty,
+            &value,
+            &param.constraints,
+            &param.name,
+            &types,
+            &mut faults,
+        );
+        path_values.push((param.wire.as_str(), scalar_text(&value, &param.ty, &types)));
+    }
+    for segment in function.path.split('/').filter(|s| !s.is_empty()) {
+        path.push('/');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                let text = path_values
+                    .iter()
+                    .find(|(wire, _)| *wire == name)
+                    .and_then(|(_, text)| text.clone())
+                    .unwrap_or_default();
+                path.push_str(&encode(&text));
+            }
+            None => path.push_str(segment),
+        }
+    }
+    let mut query = Vec::new();
+    let mut headers = Vec::new();
+    let mut body = None;
+    if let (Some(request), Some(Val::Record(fields))) = (&function.request, values.next()) {
+        for (param, (_, value)) in request.params.iter().zip(fields) {
+            check(
+                &param.ty,
+                value,
+                &param.constraints,
+                &param.name,
+                &types,
+                &mut faults,
+            );
+            for text in texts(value, &param.ty, &types) {
+                match param.location {
+                    Location::Query => {
+                        query.push(format!("{}={}", encode(&param.wire), encode(&text)))
+                    }
+                    Location::Header => headers.push((param.wire.clone(), text)),
+                    Location::Path => {}
+                }
+            }
+        }
+        if let (Some(spec), Some((_, value))) = (&request.body, fields.get(request.params.len())) {
+            check(
+                &spec.ty,
+                value,
+                &Constraints::default(),
+                "body",
+                &types,
+                &mut faults,
+            );
+            if !matches!(value, Val::Option(None)) {
+                match to_json(&spec.ty, value, &types) {
+                    Ok(json) => {
+                        body = Some((spec.content_type.clone(), json.to_string().into_bytes()))
+                    }
+                    Err(message) => faults.push(("body".to_owned(), message)),
+                }
+            }
+        }
+    }
+    if !faults.is_empty() {
+        return Err(validation_error(faults, None));
+    }
+    if !query.is_empty() {
+        let _ = write!(path, "?{}", query.join("&"));
+    }
+    Ok(HttpRequest {
+        method: function.method.clone(),
+        path_and_query: path,
+        headers,
+        body,
+    })
+}
+
+/// The `result<T, error>` value `response` stands for.
+pub fn response(
+    model: &ApiModel,
+    interface: &Interface,
+    function: &Function,
+    response: &HttpResponse,
+) -> Val {
+    let types = Lookup::new(model, interface);
+    let documented = documented(function, response.status);
+    if (200..300).contains(&response.status) {
+        return match success(function, documented, response, &types) {
+            Ok(value) => Val::Result(Ok(value.map(Box::new))),
+            Err(message) => {
+                let mut failed = error_response(model, response, &types);
+                if let Val::Record(fields) = &mut failed {
+                    fields[2].1 = Val::String(format!(
+                        "{message}; body: {}",
+                        String::from_utf8_lossy(&response.body)
+                    ));
+                }
+                Val::Result(Err(Some(Box::new(Val::Variant(
+                    "other".into(),
+                    Some(Box::new(failed)),
+                )))))
+            }
+        };
+    }
+    let details = error_response(model, response, &types);
+    let error = match response.status {
+        401 => Val::Variant("unauthorized".into(), Some(Box::new(details))),
+        403 => Val::Variant("forbidden".into(), Some(Box::new(details))),
+        404 => Val::Variant("not-found".into(), Some(Box::new(details))),
+        409 => Val::Variant("conflict".into(), Some(Box::new(details))),
+        412 => Val::Variant("precondition-failed".into(), Some(Box::new(details))),
+        400 | 422 => validation_error(Vec::new(), Some(details)),
+        429 => {
+            let retry_after =
+                header(response, "retry-after").and_then(|v| v.trim().parse::<u32>().ok());
+            Val::Variant(
+                "rate-limited".into(),
+                Some(Box::new(Val::Record(vec![
+                    (
+                        "retry-after".into(),
+                        Val::Option(retry_after.map(|s| Box::new(Val::U32(s)))),
+                    ),
+                    ("response".into(), details),
+                ]))),
+            )
+        }
+        500..=599 => Val::Variant("server-error".into(), Some(Box::new(details))),
+        _ => Val::Variant("other".into(), Some(Box::new(details))),
+    };
+    Val::Result(Err(Some(Box::new(error))))
+}
+
+/// The `error` value for a call that got no answer.
+pub fn transport_error(message: impl Into<String>) -> Val {
+    Val::Result(Err(Some(Box::new(Val::Variant(
+        "transport".into(),
+        Some(Box::new(Val::String(message.into()))),
+    )))))
+}
+
+/// The documented response for `status`: exact, then `2XX`-style, then `default`.
+fn documented(function: &Function, status: u16) -> Option<&Response> {
+    let exact = status.to_string();
+    let class = format!("{}XX", status / 100);
+    function
+        .responses
+        .iter()
+        .find(|r| r.status == exact)
+        .or_else(|| {
+            function
+                .responses
+                .iter()
+                .find(|r| r.status.eq_ignore_ascii_case(&class))
+        })
+        .or_else(|| function.responses.iter().find(|r| r.status == "default"))
+}
+
+fn success(
+    function: &Function,
+    documented: Option<&Response>,
+    response: &HttpResponse,
+    types: &Lookup<'_>,
+) -> Result<Option<Val>, String> {
+    let Some(ok) = &function.ok else {
+        return Ok(None);
+    };
+    let Some(documented) = documented else {
+        return Err(format!(
+            "status {} is not documented for this operation",
+            response.status
+        ));
+    };
+    let value = |documented: &Response| -> Result<Val, String> {
+        let body = match &documented.body {
+            Some(ty) => Some(body_value(ty, response, types)?),
+            None => None,
+        };
+        if documented.headers.is_empty() {
+            return body.ok_or_else(|| "the response has no body".to_owned());
+        }
+        let mut fields = Vec::new();
+        if let Some(body) = body {
+            fields.push(("body".to_owned(), body));
+        }
+        for field in &documented.headers {
+            let inner = match &field.ty {
+                TypeRef::Option(inner) => inner.as_ref(),
+                other => other,
+            };
+            let value = header(response, &field.wire)
+                .map(|text| match inner {
+                    TypeRef::S32
+                    | TypeRef::S64
+                    | TypeRef::U32
+                    | TypeRef::U16
+                    | TypeRef::F64
+                    | TypeRef::F32
+                    | TypeRef::Bool => serde_json::from_str(text.trim())
+                        .unwrap_or(serde_json::Value::String(text.to_owned())),
+                    _ => serde_json::Value::String(text.to_owned()),
+                })
+                .map(|json| from_json(inner, &json, types, &format!("header {}", field.wire)))
+                .transpose()?;
+            fields.push((field.name.clone(), Val::Option(value.map(Box::new))));
+        }
+        Ok(Val::Record(fields))
+    };
+    match (&documented.case, ok) {
+        (Some(case), _) => Ok(Some(Val::Variant(
+            case.clone(),
+            Some(Box::new(value(documented)?)),
+        ))),
+        _ => Ok(Some(value(documented)?)),
+    }
+}
+
+fn body_value(ty: &TypeRef, response: &HttpResponse, types: &Lookup<'_>) -> Result<Val, String> {
+    match ty {
+        TypeRef::String => Ok(Val::String(
+            String::from_utf8_lossy(&response.body).into_owned(),
+        )),
+        TypeRef::Bytes => Ok(Val::List(
+            response.body.iter().map(|b| Val::U8(*b)).collect(),
+        )),
+        _ => {
+            let json: serde_json::Value = serde_json::from_slice(&response.body)
+                .map_err(|e| format!("the body is not JSON: {e}"))?;
+            from_json(ty, &json, types, "body")
+        }
+    }
+}
+
+/// The `error-response` record of `response`.
+fn error_response(model: &ApiModel, response: &HttpResponse, types: &Lookup<'_>) -> Val {
+    let mut fields = vec![
+        ("status".to_owned(), Val::U16(response.status)),
+        (
+            "headers".to_owned(),
+            Val::List(
+                response
+                    .headers
+                    .iter()
+                    .map(|(k, v)| Val::Tuple(vec![Val::String(k.clone()), Val::String(v.clone())]))
+                    .collect(),
+            ),
+        ),
+        (
+            "body".to_owned(),
+            Val::String(String::from_utf8_lossy(&response.body).into_owned()),
+        ),
+    ];
+    if let Some(ty) = &model.error_body {
+        let decoded = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|json| from_json(ty, &json, types, "body").ok());
+        fields.push(("error".to_owned(), Val::Option(decoded.map(Box::new))));
+    }
+    Val::Record(fields)
+}
+
+/// A `validation-error` value.
+fn validation_error(faults: Vec<(String, String)>, response: Option<Val>) -> Val {
+    let fields = faults
+        .into_iter()
+        .map(|(field, message)| {
+            Val::Record(vec![
+                ("field".into(), Val::String(field)),
+                ("message".into(), Val::String(message)),
+            ])
+        })
+        .collect();
+    Val::Variant(
+        "validation-error".into(),
+        Some(Box::new(Val::Record(vec![
+            ("fields".into(), Val::List(fields)),
+            ("response".into(), Val::Option(response.map(Box::new))),
+        ]))),
+    )
+}
+
+fn header<'r>(response: &'r HttpResponse, name: &str) -> Option<&'r str> {
+    response
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Checks `value` against `constraints` (and, inside records, their
+/// fields' constraints); each fault is recorded with its path.
+fn check(
+    ty: &TypeRef,
+    value: &Val,
+    constraints: &Constraints,
+    path: &str,
+    types: &Lookup<'_>,
+    faults: &mut Vec<(String, String)>,
+) {
+    let mut fault = |message: String| faults.push((path.to_owned(), message));
+    match value {
+        Val::Option(None) => {}
+        Val::Option(Some(inner)) => {
+            let inner_ty = match ty {
+                TypeRef::Option(t) => t.as_ref(),
+                other => other,
+            };
+            check(inner_ty, inner, constraints, path, types, faults);
+        }
+        Val::String(s) => {
+            let length = s.chars().count() as u64;
+            if constraints.min_length.is_some_and(|min| length < min) {
+                fault(format!(
+                    "must be at least {} characters long",
+                    constraints.min_length.unwrap_or(0)
+                ));
+            }
+            if constraints.max_length.is_some_and(|max| length > max) {
+                fault(format!(
+                    "must be at most {} characters long",
+                    constraints.max_length.unwrap_or(0)
+                ));
+            }
+        }
+        Val::S32(_) | Val::S64(_) | Val::U32(_) | Val::Float32(_) | Val::Float64(_) => {
+            #[allow(clippy::cast_precision_loss)]
+            let n = match value {
+                Val::S32(n) => f64::from(*n),
+                Val::S64(n) => *n as f64,
+                Val::U32(n) => f64::from(*n),
+                Val::Float32(n) => f64::from(*n),
+                Val::Float64(n) => *n,
+                _ => 0.0,
+            };
+            if let Some(min) = constraints.minimum.filter(|min| n < *min) {
+                fault(format!("must be at least {min}"));
+            }
+            if let Some(max) = constraints.maximum.filter(|max| n > *max) {
+                fault(format!("must be at most {max}"));
+            }
+        }
+        Val::List(items) if !matches!(ty, TypeRef::Bytes) => {
+            let count = items.len() as u64;
+            if constraints.min_items.is_some_and(|min| count < min) {
+                fault(format!(
+                    "needs at least {} items",
+                    constraints.min_items.unwrap_or(0)
+                ));
+            }
+            if constraints.max_items.is_some_and(|max| count > max) {
+                fault(format!(
+                    "takes at most {} items",
+                    constraints.max_items.unwrap_or(0)
+                ));
+            }
+            if let TypeRef::List(inner) = ty {
+                for (i, item) in items.iter().enumerate() {
+                    check(
+                        inner,
+                        item,
+                        &Constraints::default(),
+                        &format!("{path}[{i}]"),
+                        types,
+                        faults,
+                    );
+                }
+            }
+        }
+        Val::Record(values) => {
+            if let TypeRef::Named(name) = ty
+                && let Ok(TypeDef {
+                    kind: TypeKind::Record(fields),
+                    ..
+                }) = types.get(name)
+            {
+                for (field, (_, value)) in fields.iter().zip(values) {
+                    check(
+                        &field.ty,
+                        value,
+                        &field.constraints,
+                        &format!("{path}.{}", field.wire),
+                        types,
+                        faults,
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A path parameter's text.
+fn scalar_text(value: &Val, ty: &TypeRef, types: &Lookup<'_>) -> Option<String> {
+    texts(value, ty, types).into_iter().next()
+}
+
+/// A parameter's texts: one per value (lists repeat the parameter).
+fn texts(value: &Val, ty: &TypeRef, types: &Lookup<'_>) -> Vec<String> {
+    match (value, ty) {
+        (Val::Option(None), _) => Vec::new(),
+        (Val::Option(Some(inner)), TypeRef::Option(t)) => texts(inner, t, types),
+        (Val::List(items), TypeRef::List(t)) => {
+            items.iter().flat_map(|v| texts(v, t, types)).collect()
+        }
+        (value, ty) => match to_json(ty, value, types) {
+            Ok(serde_json::Value::String(s)) => vec![s],
+            Ok(other) => vec![other.to_string()],
+            Err(_) => Vec::new(),
+        },
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}

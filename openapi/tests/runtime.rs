@@ -1,0 +1,224 @@
+//! The run-time stubs' pure part, on the Todo example: component values
+//! become requests (path, query, headers, JSON body), constraints are
+//! checked before anything is sent, and responses become the functions'
+//! `result` values — success records with headers, and each error status
+//! as its case of `error`.
+
+#![cfg(feature = "runtime")]
+
+use std::path::Path;
+
+use reprise_openapi::runtime::{HttpResponse, function, request, response};
+use reprise_openapi::{ApiModel, Options, load};
+use wasmtime::component::Val;
+
+fn model() -> ApiModel {
+    load(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/openapi/todo.yaml"),
+        &Options::default(),
+    )
+    .unwrap()
+}
+
+fn s(text: &str) -> Val {
+    Val::String(text.to_owned())
+}
+
+fn none() -> Val {
+    Val::Option(None)
+}
+
+fn some(v: Val) -> Val {
+    Val::Option(Some(Box::new(v)))
+}
+
+fn todo_json() -> &'static str {
+    r#"{"id":"t1","title":"milk","completed":false,"userId":"ada","createdAt":"c","updatedAt":"u"}"#
+}
+
+#[test]
+fn a_create_becomes_a_post_with_a_json_body() {
+    let model = model();
+    let (interface, create) = function(&model, "todos-collection", "create").unwrap();
+    let body = Val::Record(vec![
+        ("title".into(), s("milk")),
+        ("description".into(), none()),
+        ("due-date".into(), none()),
+        ("user-id".into(), s("ada")),
+    ]);
+    let sent = request(
+        &model,
+        interface,
+        create,
+        &[Val::Record(vec![("body".into(), body)])],
+    )
+    .unwrap();
+    assert_eq!(sent.method, "POST");
+    assert_eq!(sent.path_and_query, "/todos");
+    let (media, bytes) = sent.body.unwrap();
+    assert_eq!(media, "application/json");
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        r#"{"title":"milk","userId":"ada"}"#
+    );
+}
+
+#[test]
+fn a_list_puts_its_parameters_in_the_query() {
+    let model = model();
+    let (interface, list) = function(&model, "todos-collection", "list").unwrap();
+    let params = Val::Record(vec![
+        ("user-id".into(), s("ada lovelace")),
+        ("status".into(), some(Val::Enum("completed".into()))),
+        ("limit".into(), some(Val::S64(10))),
+        ("offset".into(), none()),
+        ("sort-by".into(), some(Val::Enum("due-date".into()))),
+        ("sort-order".into(), none()),
+    ]);
+    let sent = request(&model, interface, list, &[params]).unwrap();
+    assert_eq!(sent.method, "GET");
+    assert_eq!(
+        sent.path_and_query,
+        "/todos?userId=ada%20lovelace&status=completed&limit=10&sortBy=dueDate"
+    );
+    assert!(sent.body.is_none());
+}
+
+#[test]
+fn a_value_breaking_a_constraint_is_refused_before_sending() {
+    let model = model();
+    let (interface, list) = function(&model, "todos-collection", "list").unwrap();
+    let params = Val::Record(vec![
+        ("user-id".into(), s("ada")),
+        ("status".into(), none()),
+        ("limit".into(), some(Val::S64(500))),
+        ("offset".into(), none()),
+        ("sort-by".into(), none()),
+        ("sort-order".into(), none()),
+    ]);
+    let refused = request(&model, interface, list, &[params]).unwrap_err();
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains("validation-error") && text.contains("limit") && text.contains("at most 100"),
+        "{text}"
+    );
+    let (interface, create) = function(&model, "todos-collection", "create").unwrap();
+    let body = Val::Record(vec![
+        ("title".into(), s("")),
+        ("description".into(), none()),
+        ("due-date".into(), none()),
+        ("user-id".into(), s("ada")),
+    ]);
+    let refused = request(
+        &model,
+        interface,
+        create,
+        &[Val::Record(vec![("body".into(), body)])],
+    )
+    .unwrap_err();
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains("body.title") && text.contains("at least 1 characters"),
+        "{text}"
+    );
+}
+
+#[test]
+fn path_parameters_are_encoded_into_the_template() {
+    let model = model();
+    let (interface, get) = function(&model, "todos-resource", "get").unwrap();
+    let sent = request(&model, interface, get, &[s("a/b c")]).unwrap();
+    assert_eq!(sent.path_and_query, "/todos/a%2Fb%20c");
+}
+
+#[test]
+fn a_success_becomes_its_record_with_headers() {
+    let model = model();
+    let (interface, get) = function(&model, "todos-resource", "get").unwrap();
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![
+            ("etag".into(), "\"v7\"".into()),
+            ("Last-Modified".into(), "yesterday".into()),
+        ],
+        body: format!(r#"{{"data":{}}}"#, todo_json()).into_bytes(),
+    };
+    let Val::Result(Ok(Some(value))) = response(&model, interface, get, &answer) else {
+        panic!("not a success");
+    };
+    let Val::Record(fields) = *value else {
+        panic!("not a record")
+    };
+    assert_eq!(fields[0].0, "body");
+    assert_eq!(fields[1], ("version".into(), some(s("\"v7\""))));
+    assert_eq!(fields[2], ("last-updated".into(), some(s("yesterday"))));
+    assert_eq!(fields[3], ("x-request-id".into(), none()));
+    let text = format!("{:?}", fields[0].1);
+    assert!(text.contains("milk") && text.contains("ada"), "{text}");
+}
+
+#[test]
+fn error_statuses_become_their_cases() {
+    let model = model();
+    let (interface, get) = function(&model, "todos-resource", "get").unwrap();
+    let error_body = br#"{"error":{"code":"NOT_FOUND","message":"no such todo"}}"#.to_vec();
+    let cases = [
+        (401, "unauthorized"),
+        (404, "not-found"),
+        (412, "precondition-failed"),
+        (409, "conflict"),
+        (500, "server-error"),
+        (503, "server-error"),
+        (418, "other"),
+        (400, "validation-error"),
+    ];
+    for (status, case) in cases {
+        let answer = HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: error_body.clone(),
+        };
+        let Val::Result(Err(Some(error))) = response(&model, interface, get, &answer) else {
+            panic!("{status} is not an error");
+        };
+        let Val::Variant(name, _) = error.as_ref() else {
+            panic!("not a variant")
+        };
+        assert_eq!(name, case, "status {status}");
+        if status == 404 {
+            let text = format!("{error:?}");
+            assert!(
+                text.contains("not-found") && text.contains("no such todo"),
+                "the documented error schema is decoded: {text}"
+            );
+        }
+    }
+    let limited = HttpResponse {
+        status: 429,
+        headers: vec![("Retry-After".into(), "30".into())],
+        body: Vec::new(),
+    };
+    let Val::Result(Err(Some(error))) = response(&model, interface, get, &limited) else {
+        panic!()
+    };
+    let text = format!("{error:?}");
+    assert!(
+        text.contains("rate-limited") && text.contains("U32(30)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_undecodable_success_is_an_error_not_a_panic() {
+    let model = model();
+    let (interface, get) = function(&model, "todos-resource", "get").unwrap();
+    let answer = HttpResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: b"not json".to_vec(),
+    };
+    let Val::Result(Err(Some(error))) = response(&model, interface, get, &answer) else {
+        panic!("accepted");
+    };
+    assert!(format!("{error:?}").contains("the body is not JSON"));
+}
