@@ -158,6 +158,13 @@ pub async fn serve(
     config: InboundConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    // HTTP/2 writes frames as they come: no Nagle delay between them.
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(executor, config))
         .with_graceful_shutdown(shutdown)
         .await
