@@ -28,7 +28,7 @@ use wit_parser::{Function, Resolve, WorldItem, WorldKey};
 use crate::error::Error;
 use crate::status::Code;
 use proto::{FunctionPlan, ServicePlan, build_file, pascal, snake};
-pub use shape::Shape;
+pub use shape::{Shape, Unsupported};
 pub use values::ValueError;
 
 /// The proto package used when the exports do not come from exactly one
@@ -188,7 +188,10 @@ impl ExportApi {
                         plan.functions.push(p);
                         invocable.push(function);
                     }
-                    Err(reason) => skipped.push(Skipped { function, reason }),
+                    Err(reason) => skipped.push(Skipped {
+                        function,
+                        reason: reason.0,
+                    }),
                 }
             }
             if !plan.functions.is_empty() {
@@ -396,9 +399,11 @@ fn version_segment(version: &semver::Version) -> String {
         .collect()
 }
 
-fn function_plan(resolve: &Resolve, f: &Function) -> Result<FunctionPlan, String> {
+fn function_plan(resolve: &Resolve, f: &Function) -> Result<FunctionPlan, Unsupported> {
     if !matches!(f.kind, wit_parser::FunctionKind::Freestanding) {
-        return Err("resource methods and constructors are not served".into());
+        return Err(Unsupported(
+            "resource methods and constructors are not served".into(),
+        ));
     }
     let params = f
         .params
@@ -406,13 +411,13 @@ fn function_plan(resolve: &Resolve, f: &Function) -> Result<FunctionPlan, String
         .map(|p| {
             Shape::of(resolve, &p.ty)
                 .map(|s| (p.name.clone(), s))
-                .map_err(|e| format!("parameter `{}`: {}", p.name, e.0))
+                .map_err(|e| Unsupported(format!("parameter `{}`: {}", p.name, e.0)))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let result = f
         .result
         .as_ref()
-        .map(|t| Shape::of(resolve, t).map_err(|e| format!("result: {}", e.0)))
+        .map(|t| Shape::of(resolve, t).map_err(|e| Unsupported(format!("result: {}", e.0))))
         .transpose()?;
     Ok(FunctionPlan {
         wit_name: f.name.clone(),

@@ -12,6 +12,22 @@ use wasmtime::component::Val;
 
 use crate::model::{ApiModel, Interface, TypeDef, TypeKind, TypeRef};
 
+/// Why a value does not convert: a message naming the place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fault(pub(crate) String);
+
+impl From<String> for Fault {
+    fn from(message: String) -> Self {
+        Fault(message)
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The named types visible from one interface: its own and `types`.
 pub(crate) struct Lookup<'m> {
     types: HashMap<&'m str, &'m TypeDef>,
@@ -25,17 +41,17 @@ impl<'m> Lookup<'m> {
         Lookup { types }
     }
 
-    pub(crate) fn get(&self, name: &str) -> Result<&'m TypeDef, String> {
+    pub(crate) fn get(&self, name: &str) -> Result<&'m TypeDef, Fault> {
         self.types
             .get(name)
             .copied()
-            .ok_or_else(|| format!("the model has no type `{name}`"))
+            .ok_or_else(|| Fault(format!("the model has no type `{name}`")))
     }
 }
 
 /// `val` of type `ty` as JSON.
-pub(crate) fn to_json(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Json, String> {
-    let mismatch = || format!("{val:?} is not a {ty:?}");
+pub(crate) fn to_json(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Json, Fault> {
+    let mismatch = || Fault(format!("{val:?} is not a {ty:?}"));
     Ok(match (ty, val) {
         (TypeRef::Bool, Val::Bool(b)) => Json::Bool(*b),
         (TypeRef::S32, Val::S32(n)) => Json::from(*n),
@@ -86,8 +102,8 @@ pub(crate) fn to_json(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Jso
     })
 }
 
-fn named_to_json(def: &TypeDef, val: &Val, types: &Lookup<'_>) -> Result<Json, String> {
-    let mismatch = || format!("{val:?} is not a `{}`", def.name);
+fn named_to_json(def: &TypeDef, val: &Val, types: &Lookup<'_>) -> Result<Json, Fault> {
+    let mismatch = || Fault(format!("{val:?} is not a `{}`", def.name));
     Ok(match (&def.kind, val) {
         (TypeKind::Alias(ty), _) => to_json(ty, val, types)?,
         (TypeKind::Record(fields), Val::Record(values)) => {
@@ -129,8 +145,8 @@ pub(crate) fn from_json(
     json: &Json,
     types: &Lookup<'_>,
     path: &str,
-) -> Result<Val, String> {
-    let wrong = |what: &str| format!("{path}: expected {what}, found {}", kind(json));
+) -> Result<Val, Fault> {
+    let wrong = |what: &str| Fault(format!("{path}: expected {what}, found {}", kind(json)));
     Ok(match ty {
         TypeRef::Bool => Val::Bool(json.as_bool().ok_or_else(|| wrong("a boolean"))?),
         TypeRef::S32 => Val::S32(
@@ -183,7 +199,7 @@ pub(crate) fn from_json(
                         from_json(inner, v, types, &format!("{path}.{k}"))?,
                     ]))
                 })
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, Fault>>()?,
         ),
         TypeRef::Named(name) => named_from_json(types.get(name)?, json, types, path)?,
     })
@@ -194,7 +210,7 @@ fn named_from_json(
     json: &Json,
     types: &Lookup<'_>,
     path: &str,
-) -> Result<Val, String> {
+) -> Result<Val, Fault> {
     Ok(match &def.kind {
         TypeKind::Alias(ty) => from_json(ty, json, types, path)?,
         TypeKind::Record(fields) => {
@@ -207,7 +223,7 @@ fn named_from_json(
                 let value = match object.get(&field.wire) {
                     Some(value) => from_json(&field.ty, value, types, &at)?,
                     None if matches!(field.ty, TypeRef::Option(_)) => Val::Option(None),
-                    None => return Err(format!("{at}: missing")),
+                    None => return Err(Fault(format!("{at}: missing"))),
                 };
                 values.push((field.name.clone(), value));
             }
@@ -233,14 +249,14 @@ fn named_from_json(
                 };
                 match from_json(ty, json, types, path) {
                     Ok(value) => return Ok(Val::Variant(case.name.clone(), Some(Box::new(value)))),
-                    Err(e) => reasons.push(e),
+                    Err(e) => reasons.push(e.0),
                 }
             }
-            return Err(format!(
+            return Err(Fault(format!(
                 "{path}: fits no case of `{}` ({})",
                 def.name,
                 reasons.join("; ")
-            ));
+            )));
         }
     })
 }

@@ -15,7 +15,7 @@ use wasmtime::component::Val;
 use crate::model::{
     ApiModel, Constraints, Function, Interface, Location, Response, TypeDef, TypeKind, TypeRef,
 };
-use json::{Lookup, from_json, to_json};
+use json::{Fault, Lookup, from_json, to_json};
 
 /// An HTTP request to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +129,7 @@ pub fn request(
                     Ok(json) => {
                         body = Some((spec.content_type.clone(), json.to_string().into_bytes()))
                     }
-                    Err(message) => faults.push(("body".to_owned(), message)),
+                    Err(message) => faults.push(("body".to_owned(), message.0)),
                 }
             }
         }
@@ -233,23 +233,23 @@ fn success(
     documented: Option<&Response>,
     response: &HttpResponse,
     types: &Lookup<'_>,
-) -> Result<Option<Val>, String> {
+) -> Result<Option<Val>, Fault> {
     let Some(ok) = &function.ok else {
         return Ok(None);
     };
     let Some(documented) = documented else {
-        return Err(format!(
+        return Err(Fault(format!(
             "status {} is not documented for this operation",
             response.status
-        ));
+        )));
     };
-    let value = |documented: &Response| -> Result<Val, String> {
+    let value = |documented: &Response| -> Result<Val, Fault> {
         let body = match &documented.body {
             Some(ty) => Some(body_value(ty, response, types)?),
             None => None,
         };
         if documented.headers.is_empty() {
-            return body.ok_or_else(|| "the response has no body".to_owned());
+            return body.ok_or_else(|| Fault("the response has no body".to_owned()));
         }
         let mut fields = Vec::new();
         if let Some(body) = body {
@@ -287,7 +287,7 @@ fn success(
     }
 }
 
-fn body_value(ty: &TypeRef, response: &HttpResponse, types: &Lookup<'_>) -> Result<Val, String> {
+fn body_value(ty: &TypeRef, response: &HttpResponse, types: &Lookup<'_>) -> Result<Val, Fault> {
     match ty {
         TypeRef::String => Ok(Val::String(
             String::from_utf8_lossy(&response.body).into_owned(),
