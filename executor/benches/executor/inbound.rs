@@ -29,6 +29,12 @@ const ADD: &str = "/reprise.worker.Worker/Add";
 /// Concurrent callers of the throughput case.
 const CALLERS: usize = 16;
 
+/// hyper-util's HTTP/2 client, carrying tonic bodies.
+type DirectClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    tonic::body::Body,
+>;
+
 /// One caller of either front door, on its own worker.
 struct Callers {
     grpc_base: String,
@@ -52,6 +58,42 @@ impl Callers {
             .map_err(|e| anyhow!("{e}"))?;
         let mut grpc = tonic::client::Grpc::new(channel.clone());
         grpc.ready().await.context("gRPC channel")?;
+        let mut request = tonic::Request::new(Outgoing::Request(request));
+        request
+            .metadata_mut()
+            .insert("reprise-worker", worker.parse()?);
+        let response = grpc
+            .unary(
+                request,
+                PathAndQuery::from_str(ADD)?,
+                DynamicCodec::new(self.method.output.clone()),
+            )
+            .await
+            .map_err(|s| anyhow!("gRPC add: {s:?}"))?
+            .into_inner();
+        let got = response.get_field_by_name("result").map(|v| v.into_owned());
+        if got != Some(Value::U64(expected)) {
+            bail!("gRPC add(1) on {worker} returned {got:?}, expected {expected}");
+        }
+        Ok(())
+    }
+
+    /// `add(1)` over gRPC through hyper-util's pooled client (no tower
+    /// buffer task in between, the stack reqwest uses for HTTP).
+    async fn grpc_add_direct(
+        &self,
+        client: &DirectClient,
+        worker: &str,
+        expected: u64,
+    ) -> Result<()> {
+        let request = self
+            .method
+            .request(&[wasmtime::component::Val::U64(1)])
+            .map_err(|e| anyhow!("{e}"))?;
+        let mut grpc = tonic::client::Grpc::with_origin(client.clone(), self.grpc_base.parse()?);
+        grpc.ready()
+            .await
+            .map_err(|e| anyhow!("gRPC client: {e}"))?;
         let mut request = tonic::Request::new(Outgoing::Request(request));
         request
             .metadata_mut()
@@ -122,7 +164,7 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     let dir = tempfile::tempdir()?;
     let executor = Arc::new(setup::open(dir.path(), Store::Sled).await?);
     let component = setup::upload(&executor, reprise_test_components::COUNTER, vec![]).await?;
-    let names: Vec<String> = (0..2 + 2 * CALLERS).map(|i| format!("w{i}")).collect();
+    let names: Vec<String> = (0..3 + 2 * CALLERS).map(|i| format!("w{i}")).collect();
     for name in &names {
         setup::create(&executor, &component, name).await?;
     }
@@ -143,6 +185,13 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
 
     // Single caller, interleaved.
     let channel = callers.connect().await?;
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let direct: DirectClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build(connector);
+    let mut grpc_direct = Samples::new();
     let mut grpc = Samples::new();
     let mut http = Samples::new();
     let mut grpc_trip = Samples::new();
@@ -156,6 +205,11 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         callers.http_add(&names[1], expected).await?;
         let over_http = t.elapsed();
         let t = Instant::now();
+        callers
+            .grpc_add_direct(&direct, &names[2], expected)
+            .await?;
+        let over_direct = t.elapsed();
+        let t = Instant::now();
         callers.grpc_health(&channel).await?;
         let grpc_alone = t.elapsed();
         let t = Instant::now();
@@ -164,6 +218,7 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         if i >= sizes.warmup {
             grpc.push(over_grpc);
             http.push(over_http);
+            grpc_direct.push(over_direct);
             grpc_trip.push(grpc_alone);
             http_trip.push(http_alone);
         }
@@ -171,8 +226,8 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
 
     // 16 callers, each on its own worker, one front door at a time.
     let per_caller = (sizes.hot_invocations / CALLERS).max(10);
-    let grpc_workers: Vec<String> = names[2..2 + CALLERS].to_vec();
-    let http_workers: Vec<String> = names[2 + CALLERS..].to_vec();
+    let grpc_workers: Vec<String> = names[3..3 + CALLERS].to_vec();
+    let http_workers: Vec<String> = names[3 + CALLERS..].to_vec();
     let grpc_wall = concurrent(&callers, &grpc_workers, per_caller, true).await?;
     let http_wall = concurrent(&callers, &http_workers, per_caller, false).await?;
     let _ = stop.send(true);
@@ -190,6 +245,12 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     let grpc_summary = table
         .row("reprise.worker.Worker/Add over gRPC (HTTP/2)", &grpc)
         .ok_or_else(|| anyhow!("no gRPC samples"))?;
+    let direct_summary = table
+        .row(
+            "the same over gRPC, hyper-util client (reqwest's stack)",
+            &grpc_direct,
+        )
+        .ok_or_else(|| anyhow!("no direct gRPC samples"))?;
     table.row("GET /healthz over HTTP/1.1 (round trip alone)", &http_trip);
     table.row("grpc.health.v1.Health/Check (round trip alone)", &grpc_trip);
     println!("{}", table.render());
@@ -209,6 +270,10 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
     let vs_http = ratio(grpc_summary.p50, http_summary.p50);
+    println!(
+        "   with hyper-util's client for both protocols: gRPC/HTTP p50 {:.2}x",
+        ratio(direct_summary.p50, http_summary.p50)
+    );
     Ok(vec![Goal {
         name: "5. trivial invocation over gRPC vs HTTP, p50".into(),
         target: "<= 1.0x HTTP".into(),
