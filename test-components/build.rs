@@ -5,7 +5,8 @@
 //! Guests that import gRPC services get their WIT from Reprise's own
 //! generator (`reprise-grpc-stub`), run here on `../shared/protos` into each
 //! guest's `wit/deps` (not committed), exactly as a user would with
-//! `reprise-wit`.
+//! `reprise-wit`; guests that import REST APIs get theirs from the OpenAPI
+//! mapping (`reprise-openapi`), run on `../shared/openapi`.
 
 use std::env;
 use std::fmt::Write as _;
@@ -27,6 +28,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("runaway", "RUNAWAY"),
     ("quickstart-todo-client", "QUICKSTART_TODO_CLIENT"),
     ("typed-exports", "TYPED_EXPORTS"),
+    ("rest-todo-client", "REST_TODO_CLIENT"),
 ];
 
 /// Guests importing gRPC services: (crate, proto files under the shared
@@ -41,6 +43,10 @@ const GRPC_GUESTS: &[(&str, &[&str], Option<&str>)] = &[
     ),
     ("interop-client", &["grpc/testing/test.proto"], None),
 ];
+
+/// Guests importing REST APIs: (crate, OpenAPI document under the shared
+/// corpus).
+const OPENAPI_GUESTS: &[(&str, &str)] = &[("rest-todo-client", "openapi/todo.yaml")];
 
 /// The quickstart's own proto, under `examples/quickstart/protos`.
 const QUICKSTART_PROTO: &str = "quickstart/todo/v1/todo.proto";
@@ -95,6 +101,19 @@ fn run() -> Result<(), String> {
             *namespace,
             &guests.join(krate).join("wit/deps"),
         )?;
+    }
+    let shared = manifest_dir.join("../../shared");
+    for (krate, document) in OPENAPI_GUESTS {
+        let document = shared.join(document);
+        println!("cargo:rerun-if-changed={}", document.display());
+        let model = reprise_openapi::load(&document, &reprise_openapi::Options::default())
+            .map_err(|e| e.to_string())?;
+        let deps = guests.join(krate).join("wit/deps");
+        std::fs::create_dir_all(&deps)
+            .map_err(|e| format!("cannot create {}: {e}", deps.display()))?;
+        let file = deps.join(format!("{}.wit", model.name));
+        std::fs::write(&file, reprise_openapi::wit::render(&model))
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
     // The quickstart's guest imports the quickstart's own proto, shipped in
     // the repository (the tour must not need the shared corpus).

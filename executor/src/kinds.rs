@@ -1,6 +1,6 @@
 //! The dependency kinds this executor knows, in one place: from a
 //! component's dependency configurations, the [`ImportKind`]s that serve its
-//! imports. Adding a kind (OpenAPI) means a variant of
+//! imports. Adding a kind means a variant of
 //! [`DependencyConfig`], a module implementing [`ImportKind`], and a line
 //! here; the component and worker layers stay as they are.
 
@@ -8,6 +8,7 @@ use crate::deps::{DependencyConfig, ImportKind};
 use crate::error::Result;
 use crate::grpc::GrpcView;
 use crate::grpc::link::GrpcImports;
+use crate::rest::RestImports;
 
 /// The import kinds serving a component with `dependencies`, for a worker
 /// store of type `T`. Each kind is present even without dependencies of its
@@ -15,11 +16,16 @@ use crate::grpc::link::GrpcImports;
 pub fn import_kinds<T: GrpcView>(
     dependencies: &[DependencyConfig],
 ) -> Result<Vec<Box<dyn ImportKind<T>>>> {
-    let grpc: Vec<_> = dependencies
-        .iter()
-        .map(|d| match d {
-            DependencyConfig::Grpc(grpc) => grpc.clone(),
-        })
-        .collect();
-    Ok(vec![Box::new(GrpcImports::new(&grpc)?)])
+    let mut grpc = Vec::new();
+    let mut openapi = Vec::new();
+    for dependency in dependencies {
+        match dependency {
+            DependencyConfig::Grpc(config) => grpc.push(config.clone()),
+            DependencyConfig::OpenApi(config) => openapi.push(config.clone()),
+        }
+    }
+    Ok(vec![
+        Box::new(GrpcImports::new(&grpc)?),
+        Box::new(RestImports::new(&openapi)?),
+    ])
 }

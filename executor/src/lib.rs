@@ -26,6 +26,7 @@ pub mod executor;
 pub mod grpc;
 pub mod inbound;
 pub mod kinds;
+pub mod rest;
 pub mod secrets;
 pub mod slots;
 pub mod stop;

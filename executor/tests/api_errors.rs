@@ -423,7 +423,7 @@ async fn multipart_uploads_and_bad_dependencies() {
             )
             .await,
         400,
-        &["no gRPC dependency of that name", "todo"],
+        &["no dependency of that name", "todo"],
     );
     expect(
         server

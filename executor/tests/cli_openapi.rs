@@ -1,15 +1,16 @@
 //! `type: openapi` dependencies from the CLI: `worker-executor wit` writes
 //! the WIT of the specification's Todo example (the same bytes as the
-//! openapi crate's golden file); uploading a component with one is refused
-//! with a reason, since the executor does not call REST APIs yet; a broken
-//! document is reported with its file and line through the manifest.
+//! openapi crate's golden file); a component with one is uploaded and its
+//! worker calls a real REST server; a relative server without `base-url`
+//! is refused with a hint; a broken document is reported with its file and
+//! line through the manifest.
 
 mod cli_common;
 
 use std::path::Path;
 use std::process::Command;
 
-use cli_common::BIN;
+use cli_common::{BIN, Serve};
 
 const TODO_YAML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -87,7 +88,57 @@ fn a_wit_override_renames_the_package() {
 }
 
 #[test]
-fn uploading_a_component_with_an_openapi_dependency_is_refused() {
+fn a_component_with_an_openapi_dependency_calls_the_api_through_the_cli() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(reprise_system_tests::spawn_rest_todo_server())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "components:\n  app:\n    wasm: {}\n    dependencies:\n      todos:\n        type: openapi\n        spec: {TODO_YAML}\n        base-url: {}\n",
+            reprise_test_components::REST_TODO_CLIENT,
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(dir.path());
+    let manifest = path.to_str().unwrap();
+    let component = serve.ok(&[
+        "component",
+        "add",
+        "--manifest",
+        manifest,
+        "--component",
+        "app",
+    ]);
+    let component = component.trim();
+    serve.ok(&[
+        "worker",
+        "create",
+        "--component",
+        component,
+        "--name",
+        "rest",
+    ]);
+    let made = serve.ok(&[
+        "invoke",
+        "rest",
+        "create-one",
+        "\"ada\"",
+        "\"from the cli\"",
+    ]);
+    assert!(made.starts_with("ok(\"00000000-"), "{made}");
+    let listed = serve.ok(&["invoke", "rest", "list-titles", "\"ada\""]);
+    assert_eq!(listed, "ok([\"from the cli\"])\n");
+    assert_eq!(server.requests("POST /todos"), 1);
+    serve.terminate();
+}
+
+#[test]
+fn a_relative_server_without_base_url_is_refused_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.wasm"), b"\0asm").unwrap();
     let manifest = manifest(dir.path(), TODO_YAML, "");
@@ -106,8 +157,9 @@ fn uploading_a_component_with_an_openapi_dependency_is_refused() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("dependency `todos` of component `app` is `type: openapi`")
-            && stderr.contains("does not call REST APIs yet"),
+        stderr.contains("dependency `todos` of component `app`")
+            && stderr.contains("the document's server `/api/v1` cannot be used")
+            && stderr.contains("set `base-url`"),
         "{stderr}"
     );
 }

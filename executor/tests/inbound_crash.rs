@@ -188,7 +188,10 @@ async fn kill9_during_an_inbound_invocation_then_a_keyed_retry_gets_the_one_resu
     assert_eq!(strings(&listed), ["task 0", "task 1", "task 2"]);
 
     // The same services as .proto text, descriptor set, and a file by CLI.
-    let http = reqwest::Client::new();
+    let http = {
+        reprise_executor::rest::client::install_crypto_provider();
+        reqwest::Client::new()
+    };
     let text = http
         .get(format!("{}/v1/components/{component}/proto", serve.url))
         .send()

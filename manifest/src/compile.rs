@@ -166,11 +166,11 @@ impl GrpcDependency {
     }
 }
 
-fn millis(duration: std::time::Duration) -> u64 {
+pub(crate) fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn retry_config(policy: &RetryPolicy) -> RetryConfig {
+pub(crate) fn retry_config(policy: &RetryPolicy) -> RetryConfig {
     RetryConfig {
         max_attempts: policy.max_attempts,
         initial_backoff_ms: millis(policy.initial_backoff),
@@ -184,7 +184,7 @@ fn retry_config(policy: &RetryPolicy) -> RetryConfig {
     }
 }
 
-fn auth_config(scheme: &AuthScheme) -> AuthConfig {
+pub(crate) fn auth_config(scheme: &AuthScheme) -> AuthConfig {
     match scheme {
         AuthScheme::Bearer { token_env } => AuthConfig::Bearer {
             token_env: token_env.to_string(),

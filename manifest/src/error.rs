@@ -103,6 +103,35 @@ pub enum Error {
         known: Vec<String>,
     },
 
+    /// The dependency's OpenAPI document cannot be read or mapped.
+    #[error("{dependency}: {source}")]
+    OpenApi {
+        /// The dependency.
+        dependency: DependencyRef,
+        /// What is wrong with the document.
+        #[source]
+        source: reprise_openapi::Error,
+    },
+
+    /// An OpenAPI dependency's `auth` matches none of its document's
+    /// `securitySchemes`.
+    #[error("{dependency}: auth: {reason}")]
+    AuthScheme {
+        /// The dependency.
+        dependency: DependencyRef,
+        /// What the manifest gives and what the document takes.
+        reason: String,
+    },
+
+    /// An OpenAPI dependency has no usable base URL.
+    #[error("{dependency}: base URL: {reason}")]
+    BaseUrl {
+        /// The dependency.
+        dependency: DependencyRef,
+        /// What is missing or wrong.
+        reason: String,
+    },
+
     /// The dependency's own proto files compile but define no service.
     #[error("{dependency}: the proto files {files:?} define no service")]
     NoServices {

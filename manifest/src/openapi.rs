@@ -9,6 +9,7 @@
 //!   auth: { bearer: { token-env: REPRISE_SECRET_TODOS } }
 //!   timeout: 10s
 //!   retry: { max-attempts: 3 }
+//!   tls: { ca: certs/ca.pem }      # for an https base URL, as for grpc
 //!   wit: { namespace: acme, name: todos }
 //! ```
 //!
@@ -18,11 +19,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use reprise_openapi::config::OpenApiDependencyConfig;
+
 use crate::auth::{self, Auth};
+use crate::compile::{auth_config, millis, retry_config};
 use crate::duration;
+use crate::error::Error;
 use crate::names::DependencyRef;
 use crate::read::{Ctx, Fields, string};
 use crate::retry::{self, RetryPolicy};
+use crate::tls::{self, TlsSettings};
 
 /// A validated `type: openapi` dependency.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +46,10 @@ pub struct OpenApiDependency {
     pub timeout: Duration,
     /// Retries of failed attempts.
     pub retry: RetryPolicy,
+    /// Whether the manifest writes `retry` (else each call is sent once).
+    pub retry_declared: bool,
+    /// TLS settings of an `https` base URL.
+    pub tls: Option<TlsSettings>,
     /// Overrides of the WIT package's namespace and name.
     pub wit: reprise_openapi::Options,
 }
@@ -52,11 +62,104 @@ impl OpenApiDependency {
     pub fn model(&self) -> Result<reprise_openapi::ApiModel, reprise_openapi::Error> {
         reprise_openapi::load(&self.spec, &self.wit)
     }
+
+    /// Reads the document and returns the dependency's one configuration:
+    /// what the CLI uploads with the component and the executor calls the
+    /// API with. The base URL is `base-url`, else the document's first
+    /// server when that is an absolute `http(s)` URL; a relative server
+    /// (`/api/v1`) without `base-url` is refused.
+    pub fn config(&self) -> Result<OpenApiDependencyConfig, Error> {
+        let model = self.model().map_err(|source| Error::OpenApi {
+            dependency: self.owner.clone(),
+            source,
+        })?;
+        let base_url = match (&self.base_url, &model.server) {
+            (Some(url), _) => url.clone(),
+            (None, Some(server)) => base_url(server).map_err(|reason| Error::BaseUrl {
+                dependency: self.owner.clone(),
+                reason: format!(
+                    "the document's server `{server}` cannot be used ({reason}); set \
+                         `base-url` (like `https://api.example.com{}`)",
+                    if server.starts_with('/') {
+                        server.as_str()
+                    } else {
+                        ""
+                    }
+                ),
+            })?,
+            (None, None) => {
+                return Err(Error::BaseUrl {
+                    dependency: self.owner.clone(),
+                    reason: "the document names no server; set `base-url`".to_owned(),
+                });
+            }
+        };
+        if let Some(auth) = &self.auth {
+            self.check_auth(&auth.scheme, &model.security_schemes)?;
+        }
+        Ok(OpenApiDependencyConfig {
+            name: self.owner.dependency.as_str().to_owned(),
+            openapi: model,
+            base_url,
+            timeout_ms: millis(self.timeout),
+            auth: self.auth.as_ref().map(|auth| auth_config(&auth.scheme)),
+            retry: self.retry_declared.then(|| retry_config(&self.retry)),
+            tls: self
+                .tls
+                .as_ref()
+                .map(|tls| tls.config(&self.owner))
+                .transpose()?,
+        })
+    }
+}
+
+impl OpenApiDependency {
+    /// Refuses an `auth` that gives a credential none of the document's
+    /// `securitySchemes` takes (a bearer token for an API-key API, an API
+    /// key in another header). A document without schemes accepts any.
+    fn check_auth(
+        &self,
+        auth: &crate::auth::AuthScheme,
+        schemes: &[reprise_openapi::model::SecurityScheme],
+    ) -> Result<(), Error> {
+        use crate::auth::AuthScheme;
+        use reprise_openapi::model::SchemeKind;
+        if schemes.is_empty() {
+            return Ok(());
+        }
+        let fits = schemes.iter().any(|scheme| match (&scheme.kind, auth) {
+            (SchemeKind::Bearer, AuthScheme::Bearer { .. })
+            | (SchemeKind::Basic, AuthScheme::Basic { .. }) => true,
+            (SchemeKind::ApiKeyHeader(name), AuthScheme::ApiKey { header, .. }) => {
+                name.eq_ignore_ascii_case(header)
+            }
+            _ => false,
+        });
+        if fits {
+            return Ok(());
+        }
+        let given = match auth {
+            AuthScheme::Bearer { .. } => "a bearer token".to_owned(),
+            AuthScheme::Basic { .. } => "basic auth".to_owned(),
+            AuthScheme::ApiKey { header, .. } => format!("an API key in header `{header}`"),
+        };
+        let declared: Vec<String> = schemes
+            .iter()
+            .map(|s| format!("`{}` ({})", s.name, s.kind))
+            .collect();
+        Err(Error::AuthScheme {
+            dependency: self.owner.clone(),
+            reason: format!(
+                "`auth` gives {given}, but the document's securitySchemes take {}",
+                declared.join(", ")
+            ),
+        })
+    }
 }
 
 /// Keys accepted in an openapi dependency.
 pub(crate) const KEYS: &[&str] = &[
-    "type", "spec", "base-url", "auth", "timeout", "retry", "wit",
+    "type", "spec", "base-url", "auth", "timeout", "retry", "tls", "wit",
 ];
 
 /// Reads a `type: openapi` dependency from its fields.
@@ -128,6 +231,24 @@ pub(crate) fn read(
         Some(node) => retry::read(ctx, node, &path.key("retry")),
         None => Some(RetryPolicy::default()),
     };
+    let retry_declared = fields.get("retry").is_some();
+    let tls = match fields.get("tls") {
+        Some(node) => {
+            let tls = tls::read(ctx, node, &path.key("tls"));
+            if matches!(&base_url, Some(Some(url)) if !url.starts_with("https://")) {
+                ctx.report(
+                    &path.key("tls"),
+                    node.position,
+                    "TLS settings are given but the base URL is plaintext (`http://`); use \
+                     `https://`",
+                );
+                None
+            } else {
+                tls.map(Some)
+            }
+        }
+        None => Some(None),
+    };
     let wit = match fields.get("wit") {
         Some(node) => read_wit(ctx, node, &path.key("wit")),
         None => Some(reprise_openapi::Options::default()),
@@ -139,6 +260,8 @@ pub(crate) fn read(
         auth: auth?,
         timeout: timeout?,
         retry: retry?,
+        retry_declared,
+        tls: tls?,
         wit: wit?,
     })
 }

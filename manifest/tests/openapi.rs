@@ -74,3 +74,98 @@ fn a_missing_document_is_named() {
     let error = load("        spec: nowhere.yaml\n", true).unwrap_err();
     assert!(error.contains("nowhere.yaml not found"), "{error}");
 }
+
+#[test]
+fn the_configuration_carries_every_setting() {
+    let manifest = load(
+        &format!(
+            "        spec: {TODO_YAML}\n        base-url: http://127.0.0.1:8080/api/v1\n        timeout: 5s\n        auth: {{ bearer: {{ token-env: REPRISE_SECRET_TODO }} }}\n        retry: {{ max-attempts: 3 }}\n"
+        ),
+        true,
+    )
+    .unwrap();
+    let dependency = manifest.components()[0].dependencies[0]
+        .kind
+        .as_openapi()
+        .unwrap();
+    let config = dependency.config().unwrap();
+    assert_eq!(config.name, "todos");
+    assert_eq!(config.base_url, "http://127.0.0.1:8080/api/v1");
+    assert_eq!(config.timeout_ms, 5000);
+    assert_eq!(config.retry.as_ref().map(|r| r.max_attempts), Some(3));
+    assert!(matches!(
+        &config.auth,
+        Some(reprise_grpc_stub::config::AuthConfig::Bearer { token_env }) if token_env == "REPRISE_SECRET_TODO"
+    ));
+    assert_eq!(config.openapi.name, "todo-rest-api");
+    assert!(config.tls.is_none());
+    // Without `retry`, calls are sent once: no policy is carried.
+    let manifest = load(
+        &format!("        spec: {TODO_YAML}\n        base-url: http://127.0.0.1:8080/api/v1\n"),
+        true,
+    )
+    .unwrap();
+    let config = manifest.components()[0].dependencies[0]
+        .kind
+        .as_openapi()
+        .unwrap()
+        .config()
+        .unwrap();
+    assert!(config.retry.is_none());
+    // The JSON the CLI uploads reads back the same.
+    let json = serde_json::to_string(&config).unwrap();
+    let back: reprise_openapi::config::OpenApiDependencyConfig =
+        serde_json::from_str(&json).unwrap();
+    assert_eq!(back, config);
+}
+
+#[test]
+fn a_relative_server_needs_a_base_url() {
+    let manifest = load(&format!("        spec: {TODO_YAML}\n"), true).unwrap();
+    let error = manifest.components()[0].dependencies[0]
+        .kind
+        .as_openapi()
+        .unwrap()
+        .config()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`/api/v1` cannot be used") && error.contains("set `base-url`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn tls_settings_on_a_plaintext_base_url_are_refused() {
+    let error = load(
+        &format!(
+            "        spec: {TODO_YAML}\n        base-url: http://127.0.0.1:8080/api\n        tls: {{ system-roots: true }}\n"
+        ),
+        true,
+    )
+    .unwrap_err();
+    assert!(error.contains("the base URL is plaintext"), "{error}");
+}
+
+#[test]
+fn auth_must_fit_the_documents_security_schemes() {
+    let manifest = load(
+        &format!(
+            "        spec: {TODO_YAML}\n        base-url: http://127.0.0.1:8080/api/v1\n        auth: {{ api-key: {{ header: x-api-key, value-env: REPRISE_SECRET_KEY }} }}\n"
+        ),
+        true,
+    )
+    .unwrap();
+    let error = manifest.components()[0].dependencies[0]
+        .kind
+        .as_openapi()
+        .unwrap()
+        .config()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`auth` gives an API key in header `x-api-key`")
+            && error.contains("`bearerAuth` (a bearer token)"),
+        "{error}"
+    );
+}

@@ -47,6 +47,15 @@ pub enum Error {
         /// The problems.
         problems: Vec<Problem>,
     },
+    /// A component's import of a function does not have the signature the
+    /// document gives it (the component was built against other WIT).
+    #[error("function `{function}`: {message}")]
+    Signature {
+        /// The function (`interface.function`).
+        function: String,
+        /// What differs.
+        message: String,
+    },
 }
 
 struct ProblemLines<'a> {

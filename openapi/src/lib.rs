@@ -9,6 +9,7 @@
 //! docs/openapi.md.
 
 mod build;
+pub mod config;
 mod doc;
 pub mod error;
 pub mod model;
@@ -135,7 +136,9 @@ pub fn parse(text: &str, file: &str, options: &Options) -> Result<ApiModel, Erro
         .and_then(|s| doc::items(s).first())
         .and_then(|s| str_of(s, "url"))
         .map(str::to_owned);
+    let security_schemes = security_schemes(&root);
     Ok(ApiModel {
+        security_schemes,
         namespace,
         name,
         version,
@@ -147,6 +150,41 @@ pub fn parse(text: &str, file: &str, options: &Options) -> Result<ApiModel, Erro
         error_body,
         server,
     })
+}
+
+/// The entries of `components.securitySchemes` (references are skipped).
+fn security_schemes(root: &yaml::Node) -> Vec<model::SecurityScheme> {
+    let Some(schemes) = get(root, "components").and_then(|c| get(c, "securitySchemes")) else {
+        return Vec::new();
+    };
+    doc::entries(schemes)
+        .into_iter()
+        .filter(|(_, node)| get(node, "$ref").is_none())
+        .map(|(name, node)| {
+            use model::SchemeKind;
+            let kind = match str_of(node, "type").unwrap_or_default() {
+                "http" => match str_of(node, "scheme")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "bearer" => SchemeKind::Bearer,
+                    "basic" => SchemeKind::Basic,
+                    other => SchemeKind::Unsupported(format!("the HTTP scheme `{other}`")),
+                },
+                "apiKey" => match (str_of(node, "in"), str_of(node, "name")) {
+                    (Some("header"), Some(header)) => SchemeKind::ApiKeyHeader(header.to_owned()),
+                    (place, _) => SchemeKind::Unsupported(format!(
+                        "an API key in the {}",
+                        place.unwrap_or("(unstated place)")
+                    )),
+                },
+                "oauth2" | "openIdConnect" => SchemeKind::Bearer,
+                other => SchemeKind::Unsupported(format!("`{other}`")),
+            };
+            model::SecurityScheme { name, kind }
+        })
+        .collect()
 }
 
 fn is_semver(v: &str) -> bool {

@@ -24,6 +24,45 @@ pub struct ApiModel {
     pub error_body: Option<TypeRef>,
     /// Base URL from `servers` (may be relative, e.g. `/api/v1`).
     pub server: Option<String>,
+    /// `components.securitySchemes`, which a dependency's `auth` must match.
+    #[serde(default)]
+    pub security_schemes: Vec<SecurityScheme>,
+}
+
+/// One entry of `components.securitySchemes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityScheme {
+    /// Its name in the document.
+    pub name: String,
+    /// What credential it takes.
+    pub kind: SchemeKind,
+}
+
+/// The credential a security scheme takes, as far as a manifest's `auth`
+/// can give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchemeKind {
+    /// `Authorization: Bearer` (`http` `bearer`, and the tokens of
+    /// `oauth2` and `openIdConnect`).
+    Bearer,
+    /// `Authorization: Basic` (`http` `basic`).
+    Basic,
+    /// An API key in the named request header (`apiKey`, `in: header`).
+    ApiKeyHeader(String),
+    /// Something a manifest's `auth` cannot give (an API key in the query
+    /// or a cookie, `mutualTLS`, another `http` scheme), described.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for SchemeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchemeKind::Bearer => f.write_str("a bearer token"),
+            SchemeKind::Basic => f.write_str("basic auth"),
+            SchemeKind::ApiKeyHeader(header) => write!(f, "an API key in header `{header}`"),
+            SchemeKind::Unsupported(what) => f.write_str(what),
+        }
+    }
 }
 
 /// A named WIT type.

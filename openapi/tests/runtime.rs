@@ -222,3 +222,39 @@ fn an_undecodable_success_is_an_error_not_a_panic() {
     };
     assert!(format!("{error:?}").contains("the body is not JSON"));
 }
+
+/// A small API whose one operation takes a code that must match a pattern.
+fn patterned(pattern: &str) -> ApiModel {
+    let text = format!(
+        "openapi: 3.0.3\ninfo: {{title: codes, version: 1.0.0}}\npaths:\n  /codes/{{code}}:\n    get:\n      operationId: lookup\n      parameters:\n        - name: code\n          in: path\n          required: true\n          schema: {{type: string, pattern: '{pattern}'}}\n      responses:\n        '204': {{description: ok}}\n"
+    );
+    reprise_openapi::parse(&text, "codes.yaml", &Options::default()).unwrap()
+}
+
+#[test]
+fn a_pattern_is_checked_before_sending() {
+    let model = patterned("^[A-Z]{3}-[0-9]+$");
+    let interface = &model.interfaces[0];
+    let lookup = &interface.functions[0];
+    assert!(request(&model, interface, lookup, &[s("ABC-12")]).is_ok());
+    let refused = request(&model, interface, lookup, &[s("abc-12")]).unwrap_err();
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains("validation-error")
+            && text.contains("must match the pattern `^[A-Z]{3}-[0-9]+$`"),
+        "{text}"
+    );
+    assert!(reprise_openapi::runtime::unchecked_patterns(&model).is_empty());
+}
+
+#[test]
+fn a_pattern_the_engine_cannot_compile_is_named_and_not_checked() {
+    let model = patterned("^(?!admin).*$");
+    let interface = &model.interfaces[0];
+    let lookup = &interface.functions[0];
+    assert!(request(&model, interface, lookup, &[s("admin")]).is_ok());
+    assert_eq!(
+        reprise_openapi::runtime::unchecked_patterns(&model),
+        vec!["^(?!admin).*$".to_string()]
+    );
+}

@@ -15,6 +15,7 @@
 //! * [`spawn_route_guide_server`] — `routeguide.RouteGuide`, all call kinds;
 //! * [`spawn_todo_server`] — `core.todo.v1.TodoService`, in-memory state,
 //!   idempotent on `idempotency-key`, rich error details;
+//! * [`spawn_rest_todo_server`] — the Todo REST API (OpenAPI), on axum;
 //! * [`spawn_greeter_server`] — `example.Greeter`; [`spawn_tls_greeter_server`]
 //!   serves it over TLS with certificates a [`TestCa`] generates.
 //!
@@ -28,6 +29,7 @@ mod frames;
 mod greeter;
 pub mod postgres;
 mod proxy;
+mod rest_todo;
 pub mod rich;
 mod route_guide;
 mod server;
@@ -41,6 +43,17 @@ mod todo;
 pub use echo::{ECHO_INITIAL, ECHO_TRAILING};
 pub use greeter::{spawn_compressing_greeter_server, spawn_greeter_server};
 pub use proxy::CutProxy;
+
+/// Makes ring the process's default rustls provider (once): the
+/// workspace's reqwest has no provider of its own, so a test building a
+/// reqwest client calls this first.
+pub fn install_crypto_provider() {
+    #[allow(deprecated)] // ring lacks only post-quantum key exchange.
+    let provider = rustls::crypto::ring::default_provider();
+    // Err: one is installed already.
+    let _ = provider.install_default();
+}
+pub use rest_todo::{RestFailure, RestTodoServer, spawn_rest_todo_server};
 pub use route_guide::{
     FEATURE_COUNT, Reflection, feature, spawn_reflective_route_guide_server,
     spawn_route_guide_server,

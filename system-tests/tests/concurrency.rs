@@ -32,10 +32,13 @@ async fn sixty_four_concurrent_clients_never_hang_the_executor() {
     let mut scene = Scene::new();
     scene.start();
     let component = scene.add_todo_component(&server.endpoint());
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
+    let http = {
+        reprise_system_tests::install_crypto_provider();
+        reqwest::Client::builder()
+    }
+    .timeout(Duration::from_secs(30))
+    .build()
+    .expect("client");
     for w in 0..WORKERS {
         let response = http
             .post(format!("{}/v1/workers", scene.url()))
@@ -54,10 +57,13 @@ async fn sixty_four_concurrent_clients_never_hang_the_executor() {
     let health_checks = Arc::new(AtomicU64::new(0));
     let watcher = {
         let (done, checks, url) = (done.clone(), health_checks.clone(), scene.url().to_owned());
-        let http = reqwest::Client::builder()
-            .timeout(HEALTH_LIMIT)
-            .build()
-            .expect("client");
+        let http = {
+            reprise_system_tests::install_crypto_provider();
+            reqwest::Client::builder()
+        }
+        .timeout(HEALTH_LIMIT)
+        .build()
+        .expect("client");
         tokio::spawn(async move {
             // Bounded: the load itself is bounded by LOAD_LIMIT.
             let deadline = Instant::now() + LOAD_LIMIT + Duration::from_secs(10);

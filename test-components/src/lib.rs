@@ -17,6 +17,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("route-guide-client", ROUTE_GUIDE_CLIENT),
         ("interop-client", INTEROP_CLIENT),
         ("typed-exports", TYPED_EXPORTS),
+        ("rest-todo-client", REST_TODO_CLIENT),
     ]
 }
 

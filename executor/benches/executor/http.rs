@@ -36,7 +36,10 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
             let _ = stopped.await;
         },
     ));
-    let client = reqwest::Client::new();
+    let client = {
+        reprise_executor::rest::client::install_crypto_provider();
+        reqwest::Client::new()
+    };
     let invoke_url = format!("{base}/v1/workers/{worker}/invoke");
     let health_url = format!("{base}/healthz");
     let body = json!({"function": "add", "params": ["1"]});

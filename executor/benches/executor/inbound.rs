@@ -178,7 +178,10 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         .clone();
     let callers = Arc::new(Callers {
         grpc_base,
-        http: reqwest::Client::new(),
+        http: {
+            reprise_executor::rest::client::install_crypto_provider();
+            reqwest::Client::new()
+        },
         base,
         method,
     });

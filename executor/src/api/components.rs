@@ -1,10 +1,12 @@
 //! `POST /v1/components` and `GET /v1/components/{id}`: uploading a
-//! component (raw wasm, or multipart with its gRPC dependencies) and reading
-//! its metadata.
+//! component (raw wasm, or multipart with its gRPC and OpenAPI
+//! dependencies) and reading its metadata.
 //!
 //! Dependencies are checked here before anything is stored: unique names,
 //! a descriptor set that decodes and defines every listed service, a valid
 //! endpoint, a positive timeout and well-formed environment variable names.
+//! An element of the `dependencies` array with an `openapi` key is an
+//! OpenAPI dependency; any other a gRPC one.
 
 use std::collections::HashSet;
 
@@ -18,7 +20,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ComponentPath;
 use crate::components::ComponentInfo;
-use crate::deps::GrpcDependencyConfig;
+use crate::deps::{DependencyConfig, GrpcDependencyConfig, OpenApiDependencyConfig};
 
 pub(super) async fn add_component(
     State(state): State<AppState>,
@@ -77,8 +79,8 @@ pub(super) async fn add_component(
     validate_dependencies(&dependencies)?;
     let executor = state.executor.clone();
     // A task of its own: the upload completes even if the client goes away.
-    let info =
-        tokio::spawn(async move { executor.add_component(wasm, dependencies).await }).await??;
+    let info = tokio::spawn(async move { executor.add_component_with(wasm, dependencies).await })
+        .await??;
     state.metrics.component_added();
     tracing::info!(component = %info.id, size = info.size, "component added");
     Ok((StatusCode::CREATED, Json(info)))
@@ -87,9 +89,9 @@ pub(super) async fn add_component(
 async fn read_multipart(
     mut multipart: Multipart,
     limit: usize,
-) -> Result<(Vec<u8>, Vec<GrpcDependencyConfig>), ApiError> {
+) -> Result<(Vec<u8>, Vec<DependencyConfig>), ApiError> {
     let mut wasm: Option<Vec<u8>> = None;
-    let mut dependencies: Option<Vec<GrpcDependencyConfig>> = None;
+    let mut dependencies: Option<Vec<DependencyConfig>> = None;
     // Bounded by the body limit: every part consumes body bytes.
     while let Some(field) = multipart
         .next_field()
@@ -111,14 +113,7 @@ async fn read_multipart(
                     "the `dependencies` part is given twice",
                 ));
             }
-            "dependencies" => {
-                let parsed = serde_json::from_slice(&bytes).map_err(|e| {
-                    ApiError::bad_request(format!(
-                        "the `dependencies` part is not a JSON array of gRPC dependencies: {e}"
-                    ))
-                })?;
-                dependencies = Some(parsed);
-            }
+            "dependencies" => dependencies = Some(parse_dependencies(&bytes)?),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unexpected multipart part `{other}`; only `wasm` and `dependencies` are accepted"
@@ -132,55 +127,114 @@ async fn read_multipart(
     Ok((wasm, dependencies.unwrap_or_default()))
 }
 
-/// Checks uploaded gRPC dependencies, naming the dependency and the problem.
-pub fn validate_dependencies(dependencies: &[GrpcDependencyConfig]) -> Result<(), ApiError> {
+/// The `dependencies` part: a JSON array whose elements are OpenAPI
+/// dependencies (with an `openapi` key) or gRPC ones.
+fn parse_dependencies(bytes: &[u8]) -> Result<Vec<DependencyConfig>, ApiError> {
+    let elements: Vec<serde_json::Value> = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the `dependencies` part is not a JSON array of dependencies: {e}"
+        ))
+    })?;
+    elements
+        .into_iter()
+        .enumerate()
+        .map(|(i, element)| {
+            let bad = |kind: &str, e: serde_json::Error| {
+                ApiError::bad_request(format!(
+                    "the `dependencies` part is not a JSON array of dependencies: element {i} \
+                     is not a {kind} dependency: {e}"
+                ))
+            };
+            if element.get("openapi").is_some() {
+                serde_json::from_value::<OpenApiDependencyConfig>(element)
+                    .map(DependencyConfig::from)
+                    .map_err(|e| bad("OpenAPI", e))
+            } else {
+                serde_json::from_value::<GrpcDependencyConfig>(element)
+                    .map(DependencyConfig::from)
+                    .map_err(|e| bad("gRPC", e))
+            }
+        })
+        .collect()
+}
+
+/// Checks uploaded dependencies, naming the dependency and the problem.
+pub fn validate_dependencies(dependencies: &[DependencyConfig]) -> Result<(), ApiError> {
     let mut names = HashSet::new();
-    for dep in dependencies {
-        let bad = |message: String| {
-            ApiError::bad_request(format!("gRPC dependency `{}`: {message}", dep.name))
-        };
-        if dep.name.trim().is_empty() {
-            return Err(ApiError::bad_request(
-                "a gRPC dependency has an empty `name`",
-            ));
+    for dependency in dependencies {
+        if dependency.name().trim().is_empty() {
+            return Err(ApiError::bad_request("a dependency has an empty `name`"));
         }
-        if !names.insert(dep.name.as_str()) {
-            return Err(bad("the name is used by more than one dependency".into()));
+        if !names.insert(dependency.name()) {
+            return Err(ApiError::bad_request(format!(
+                "dependency `{}`: the name is used by more than one dependency",
+                dependency.name()
+            )));
         }
-        let pool = DescriptorPool::decode(dep.descriptor_set.as_slice()).map_err(|e| {
-            bad(format!(
-                "`descriptor-set` is not a valid encoded FileDescriptorSet: {e}"
-            ))
-        })?;
-        if dep.services.is_empty() {
-            return Err(bad(
-                "`services` is empty; list the services the component imports".into(),
-            ));
+        match dependency {
+            DependencyConfig::Grpc(grpc) => validate_grpc(grpc)?,
+            DependencyConfig::OpenApi(api) => validate_openapi(api)?,
         }
-        for service in &dep.services {
-            if pool.get_service_by_name(service).is_none() {
-                let known: Vec<_> = pool.services().map(|s| s.full_name().to_owned()).collect();
-                return Err(bad(format!(
-                    "service `{service}` is not defined in its descriptor set (it defines: {})",
-                    if known.is_empty() {
-                        "no services".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-            }
+    }
+    Ok(())
+}
+
+/// Checks an uploaded OpenAPI dependency's settings (the base URL and the
+/// rest are checked with the component, by `deps::openapi`).
+fn validate_openapi(dep: &OpenApiDependencyConfig) -> Result<(), ApiError> {
+    let bad = |message: String| {
+        ApiError::bad_request(format!("OpenAPI dependency `{}`: {message}", dep.name))
+    };
+    if dep.timeout_ms == 0 {
+        return Err(bad("`timeout-ms` must be at least 1".into()));
+    }
+    if let Some(auth) = &dep.auth {
+        for var in auth.env_vars() {
+            var.parse::<reprise_manifest::EnvVarName>()
+                .map_err(|e| bad(format!("auth: {e}")))?;
         }
-        dep.endpoint
-            .parse::<reprise_manifest::Endpoint>()
-            .map_err(|e| bad(e.to_string()))?;
-        if dep.timeout_ms == 0 {
-            return Err(bad("`timeout-ms` must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// Checks an uploaded gRPC dependency, naming it and the problem.
+fn validate_grpc(dep: &GrpcDependencyConfig) -> Result<(), ApiError> {
+    let bad = |message: String| {
+        ApiError::bad_request(format!("gRPC dependency `{}`: {message}", dep.name))
+    };
+    let pool = DescriptorPool::decode(dep.descriptor_set.as_slice()).map_err(|e| {
+        bad(format!(
+            "`descriptor-set` is not a valid encoded FileDescriptorSet: {e}"
+        ))
+    })?;
+    if dep.services.is_empty() {
+        return Err(bad(
+            "`services` is empty; list the services the component imports".into(),
+        ));
+    }
+    for service in &dep.services {
+        if pool.get_service_by_name(service).is_none() {
+            let known: Vec<_> = pool.services().map(|s| s.full_name().to_owned()).collect();
+            return Err(bad(format!(
+                "service `{service}` is not defined in its descriptor set (it defines: {})",
+                if known.is_empty() {
+                    "no services".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
         }
-        if let Some(auth) = &dep.auth {
-            for var in auth.env_vars() {
-                var.parse::<reprise_manifest::EnvVarName>()
-                    .map_err(|e| bad(format!("auth: {e}")))?;
-            }
+    }
+    dep.endpoint
+        .parse::<reprise_manifest::Endpoint>()
+        .map_err(|e| bad(e.to_string()))?;
+    if dep.timeout_ms == 0 {
+        return Err(bad("`timeout-ms` must be at least 1".into()));
+    }
+    if let Some(auth) = &dep.auth {
+        for var in auth.env_vars() {
+            var.parse::<reprise_manifest::EnvVarName>()
+                .map_err(|e| bad(format!("auth: {e}")))?;
         }
     }
     Ok(())

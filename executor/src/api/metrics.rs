@@ -127,7 +127,18 @@ impl Metrics {
         );
         let streams = crate::grpc::stream::counters::COUNTERS.stats();
         let (retried, exhausted) = crate::grpc::retry::COUNTERS.stats();
+        let (rest_sent, rest_refused) = crate::rest::call::COUNTERS.stats();
         for (name, help, value) in [
+            (
+                "reprise_rest_requests_total",
+                "HTTP requests sent to OpenAPI dependencies (each attempt counts).",
+                rest_sent,
+            ),
+            (
+                "reprise_rest_refused_locally_total",
+                "REST calls refused before sending: a value broke the document's constraints.",
+                rest_refused,
+            ),
             (
                 "reprise_call_retries_total",
                 "Failed unary call attempts retried under a dependency's retry policy.",

@@ -122,14 +122,17 @@ pub(super) async fn create_worker(
         let executor = state.executor.clone();
         let info = tokio::spawn(async move { executor.component(&component).await }).await??;
         for (dep, url) in &request.endpoint_overrides {
-            if !info.grpc_dependencies.iter().any(|d| &d.name == dep) {
+            let grpc = info.grpc_dependencies.iter().any(|d| &d.name == dep);
+            let openapi = info.openapi_dependencies.iter().any(|d| &d.name == dep);
+            if !grpc && !openapi {
                 let known: Vec<_> = info
                     .grpc_dependencies
                     .iter()
                     .map(|d| d.name.as_str())
+                    .chain(info.openapi_dependencies.iter().map(|d| d.name.as_str()))
                     .collect();
                 return Err(ApiError::bad_request(format!(
-                    "endpoint override for `{dep}`: the component has no gRPC dependency of that name (it has: {})",
+                    "endpoint override for `{dep}`: the component has no dependency of that name (it has: {})",
                     if known.is_empty() {
                         "none".to_owned()
                     } else {
@@ -137,9 +140,15 @@ pub(super) async fn create_worker(
                     }
                 )));
             }
-            url.parse::<reprise_manifest::Endpoint>().map_err(|e| {
-                ApiError::bad_request(format!("endpoint override for `{dep}`: {e}"))
-            })?;
+            if grpc {
+                url.parse::<reprise_manifest::Endpoint>().map_err(|e| {
+                    ApiError::bad_request(format!("endpoint override for `{dep}`: {e}"))
+                })?;
+            } else if url.contains(['?', '#']) {
+                return Err(ApiError::bad_request(format!(
+                    "endpoint override for `{dep}`: a base URL takes no query or fragment"
+                )));
+            }
             crate::deps::check_endpoint_supported(dep, url)?;
         }
     }

@@ -1,47 +1,44 @@
-//! What the CLI takes from an application manifest: the gRPC dependency
-//! configurations uploaded with a component (built by the manifest crate:
-//! protos compiled to a self-contained descriptor set, auth as environment
-//! variable names, never secret values), and the WIT those dependencies
-//! import, rendered by the grpc-stub crate's one generator.
+//! What the CLI takes from an application manifest: the dependency
+//! configurations uploaded with a component, built by the manifest crate
+//! (gRPC: protos compiled to a self-contained descriptor set; OpenAPI: the
+//! document read into its model; auth as environment variable names, never
+//! secret values), and the WIT those dependencies import, rendered by the
+//! grpc-stub and openapi crates' generators.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 use prost_reflect::DescriptorPool;
-use reprise_executor::deps::GrpcDependencyConfig;
+use reprise_executor::deps::{DependencyConfig, GrpcDependencyConfig, OpenApiDependencyConfig};
 use reprise_grpc_stub::client::reflection;
 use reprise_grpc_stub::client::{ClientConfig, ClientTls};
 use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
 use reprise_grpc_stub::wit::WitFile;
 use reprise_manifest::{CompiledGrpcDependency, Component, GrpcDependency, Manifest, ParseOptions};
 
-/// Loads `manifest` and returns the wasm path of `component` and its gRPC
-/// dependencies, compiled.
+/// Loads `manifest` and returns the wasm path of `component` and its
+/// dependencies: gRPC ones with their protos compiled (or fetched by
+/// reflection), OpenAPI ones with their documents read into models.
 pub async fn dependencies_of(
     manifest: &Path,
     component: &str,
-) -> anyhow::Result<(PathBuf, Vec<GrpcDependencyConfig>)> {
+) -> anyhow::Result<(PathBuf, Vec<DependencyConfig>)> {
     let manifest = Manifest::load(manifest).map_err(|e| anyhow!("{e}"))?;
     let found = find(&manifest, component)?;
-    if let Some(dependency) = found
-        .dependencies
-        .iter()
-        .find(|d| d.kind.as_openapi().is_some())
-    {
-        bail!(
-            "dependency `{}` of component `{component}` is `type: openapi`: this executor does \
-             not call REST APIs yet, so the component's imports of it could not be served. \
-             `worker-executor wit` generates its WIT; see docs/openapi.md",
-            dependency.name
-        );
-    }
     let mut dependencies = Vec::new();
-    for (name, grpc) in found.grpc_dependencies() {
-        let compiled = compiled(grpc)
-            .await
-            .with_context(|| format!("dependency `{name}`"))?;
-        dependencies.push(grpc.config_from(compiled).map_err(|e| anyhow!("{e}"))?);
+    for dependency in &found.dependencies {
+        if let Some(grpc) = dependency.kind.as_grpc() {
+            let compiled = compiled(grpc)
+                .await
+                .with_context(|| format!("dependency `{}`", dependency.name))?;
+            let config: GrpcDependencyConfig =
+                grpc.config_from(compiled).map_err(|e| anyhow!("{e}"))?;
+            dependencies.push(config.into());
+        } else if let Some(api) = dependency.kind.as_openapi() {
+            let config: OpenApiDependencyConfig = api.config().map_err(|e| anyhow!("{e}"))?;
+            dependencies.push(config.into());
+        }
     }
     Ok((found.wasm.clone(), dependencies))
 }

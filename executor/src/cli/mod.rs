@@ -356,6 +356,7 @@ pub enum WorkerCommand {
 /// Parses the command line, runs it, and turns failures into a message on
 /// stderr and exit code 1.
 pub fn main() -> ExitCode {
+    reprise_executor::rest::client::install_crypto_provider();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -59,6 +59,20 @@ pub struct ComponentInfo {
     pub imports: Vec<String>,
     /// Its gRPC dependencies: name, services and default endpoint.
     pub grpc_dependencies: Vec<GrpcDependencyInfo>,
+    /// Its OpenAPI dependencies: name, interfaces and base URL.
+    #[serde(default)]
+    pub openapi_dependencies: Vec<OpenApiDependencyInfo>,
+}
+
+/// An OpenAPI dependency as reported by the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenApiDependencyInfo {
+    /// Name in the manifest.
+    pub name: String,
+    /// The WIT interfaces it serves (`api:todo-rest-api/todos-collection@1.0.0`).
+    pub interfaces: Vec<String>,
+    /// Where requests go.
+    pub base_url: String,
 }
 
 /// A gRPC dependency as reported by the API.

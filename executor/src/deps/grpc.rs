@@ -23,7 +23,8 @@ pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
             .map_err(|e| Error::InvalidComponent(e.to_string()))?;
         if !is_https(&dependency.endpoint) {
             return Err(Error::InvalidComponent(format!(
-                "dependency `{}`: TLS settings are given but endpoint `{}` is plaintext; use                  `https://`",
+                "dependency `{}`: TLS settings are given but endpoint `{}` is plaintext; use \
+                 `https://`",
                 dependency.name, dependency.endpoint
             )));
         }
@@ -37,7 +38,7 @@ pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
 /// Refuses a retry policy that cannot work: no attempt at all, a
 /// multiplier below 1, back-offs out of order, or a status code name that
 /// is not one of gRPC's (kebab-case, as the manifest writes them).
-fn check_retry(dependency: &str, retry: &RetryConfig) -> Result<()> {
+pub(crate) fn check_retry(dependency: &str, retry: &RetryConfig) -> Result<()> {
     let bad = |what: String| {
         Err(Error::InvalidComponent(format!(
             "dependency `{dependency}`: retry policy: {what}"

@@ -1,31 +1,37 @@
 //! The dependencies stored with a component, by kind, and the one trait a
 //! kind of import implements.
 //!
-//! [`DependencyConfig`] is one dependency as uploaded (gRPC now; room for
-//! OpenAPI); [`ImportKind`] is what a kind does for a component at upload and
+//! [`DependencyConfig`] is one dependency as uploaded (gRPC or OpenAPI);
+//! [`ImportKind`] is what a kind does for a component at upload and
 //! load: say which imports it serves and link their host functions. The
 //! component layer works only with these two; which kinds exist is decided
 //! in one place (`crate::kinds`).
 
 pub mod grpc;
+pub mod openapi;
 
 use serde::{Deserialize, Serialize};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 pub use grpc::{AuthConfig, GrpcDependencyConfig, RetryConfig, check_endpoint_supported};
+pub use openapi::OpenApiDependencyConfig;
 
-use crate::components::{ComponentInfo, GrpcDependencyInfo};
+use crate::components::{ComponentInfo, GrpcDependencyInfo, OpenApiDependencyInfo};
 use crate::error::Result;
 use crate::secrets::SecretEnvPolicy;
 
 /// One dependency of a component, by kind. Stored and uploaded as the
-/// kind's own JSON object (gRPC: [`GrpcDependencyConfig`]).
+/// kind's own JSON object ([`GrpcDependencyConfig`],
+/// [`OpenApiDependencyConfig`]); both refuse unknown keys, so which one an
+/// object is follows from its keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DependencyConfig {
     /// A `type: grpc` dependency.
     Grpc(GrpcDependencyConfig),
+    /// A `type: openapi` dependency.
+    OpenApi(OpenApiDependencyConfig),
 }
 
 impl DependencyConfig {
@@ -33,6 +39,7 @@ impl DependencyConfig {
     pub fn name(&self) -> &str {
         match self {
             DependencyConfig::Grpc(grpc) => &grpc.name,
+            DependencyConfig::OpenApi(api) => &api.name,
         }
     }
 
@@ -44,6 +51,18 @@ impl DependencyConfig {
                 services: grpc.services.clone(),
                 endpoint: grpc.endpoint.clone(),
             }),
+            DependencyConfig::OpenApi(api) => {
+                info.openapi_dependencies.push(OpenApiDependencyInfo {
+                    name: api.name.clone(),
+                    interfaces: api
+                        .openapi
+                        .interfaces
+                        .iter()
+                        .map(|i| api.interface_path(&i.name))
+                        .collect(),
+                    base_url: api.base_url.clone(),
+                })
+            }
         }
     }
 
@@ -61,6 +80,11 @@ impl DependencyConfig {
                         .filter_map(|tls| tls.client_key_env.as_deref()),
                 )
                 .try_for_each(|var| policy.check(&grpc.name, var)),
+            DependencyConfig::OpenApi(api) => api
+                .auth
+                .iter()
+                .flat_map(AuthConfig::env_vars)
+                .try_for_each(|var| policy.check(&api.name, var)),
         }
     }
 
@@ -68,6 +92,7 @@ impl DependencyConfig {
     pub fn check_supported(&self) -> Result<()> {
         match self {
             DependencyConfig::Grpc(grpc) => grpc::check_supported(grpc),
+            DependencyConfig::OpenApi(api) => openapi::check_supported(api),
         }
     }
 }
@@ -75,6 +100,12 @@ impl DependencyConfig {
 impl From<GrpcDependencyConfig> for DependencyConfig {
     fn from(grpc: GrpcDependencyConfig) -> Self {
         DependencyConfig::Grpc(grpc)
+    }
+}
+
+impl From<OpenApiDependencyConfig> for DependencyConfig {
+    fn from(api: OpenApiDependencyConfig) -> Self {
+        DependencyConfig::OpenApi(api)
     }
 }
 

@@ -334,7 +334,7 @@ async fn attempts<T: GrpcView>(
 
 /// Sleeps until `at_ms` (ms since the Unix epoch), in short slices so a
 /// stop request or the invocation's time budget ends the wait within one.
-async fn wait_until<T: GrpcView>(
+pub(crate) async fn wait_until<T: GrpcView>(
     store: &mut StoreContextMut<'_, T>,
     at_ms: u64,
 ) -> wasmtime::Result<()> {

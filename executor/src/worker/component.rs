@@ -270,6 +270,7 @@ fn describe_component(
         exports,
         imports,
         grpc_dependencies: Vec::new(),
+        openapi_dependencies: Vec::new(),
     }
 }
 

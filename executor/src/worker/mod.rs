@@ -101,7 +101,8 @@ pub struct WorkerConfig {
     pub env: Vec<(String, String)>,
     /// Command-line arguments visible to the guest.
     pub args: Vec<String>,
-    /// Per gRPC dependency name, an endpoint replacing the manifest's.
+    /// Per dependency name, an endpoint (gRPC) or base URL (OpenAPI)
+    /// replacing the manifest's.
     pub endpoint_overrides: Vec<(String, String)>,
 }
 

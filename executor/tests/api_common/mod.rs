@@ -45,7 +45,10 @@ impl Server {
         Server {
             base: format!("http://{addr}"),
             executor,
-            http: reqwest::Client::new(),
+            http: {
+                reprise_executor::rest::client::install_crypto_provider();
+                reqwest::Client::new()
+            },
             shutdown: Some(tx),
             handle: Some(handle),
             _dir: dir,

@@ -52,8 +52,8 @@ impl fmt::Debug for ClientAuth {
 }
 
 impl ClientAuth {
-    /// The metadata key and value this credential sends.
-    fn header(&self) -> (String, String) {
+    /// The metadata key (an HTTP header name) and value this credential sends.
+    pub fn header(&self) -> (String, String) {
         match self {
             ClientAuth::Bearer(token) => ("authorization".into(), format!("Bearer {token}")),
             ClientAuth::Basic { user, password } => {

@@ -43,7 +43,7 @@ pub use metadata::{Metadata, MetadataEntry, MetadataValue};
 pub use options::Keepalive;
 pub use options::{
     CallOptions, ClientConfig, ClientTls, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_STREAM_BUFFER,
-    DEFAULT_STREAM_WINDOW, IDEMPOTENCY_KEY,
+    DEFAULT_STREAM_WINDOW, IDEMPOTENCY_KEY, resolve_auth,
 };
 pub use pool::ChannelPool;
 pub use stream::{BidiStream, ClientStream, ServerStream};

@@ -178,8 +178,9 @@ impl ClientConfig {
     }
 }
 
-/// Reads the credentials `auth` names through `env`.
-fn resolve_auth(
+/// Reads the credentials `auth` names through `env` (shared with the
+/// executor's REST client, whose credentials have the same shapes).
+pub fn resolve_auth(
     dependency: &str,
     auth: &AuthConfig,
     env: &impl Fn(&str) -> Option<String>,

@@ -6,7 +6,10 @@
 //! ([`response`]). Sending the request is the executor's job (through its
 //! durable path); this module is pure.
 
+mod check;
 mod json;
+
+pub use check::check_signature;
 
 use std::fmt::Write as _;
 
@@ -393,6 +396,12 @@ fn check(
                     constraints.max_length.unwrap_or(0)
                 ));
             }
+            if let Some(pattern) = &constraints.pattern
+                && let Some(regex) = compiled(pattern)
+                && !regex.is_match(s)
+            {
+                fault(format!("must match the pattern `{pattern}`"));
+            }
         }
         Val::S32(_) | Val::S64(_) | Val::U32(_) | Val::Float32(_) | Val::Float64(_) => {
             #[allow(clippy::cast_precision_loss)]
@@ -459,6 +468,56 @@ fn check(
         }
         _ => {}
     }
+}
+
+/// The compiled form of a schema's `pattern`, cached; `None` when the
+/// pattern uses what this regex engine lacks (look-around,
+/// back-references), and such a pattern is not checked (see
+/// [`unchecked_patterns`]).
+fn compiled(pattern: &str) -> Option<regex::Regex> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Option<regex::Regex>>>,
+    > = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(pattern.to_owned())
+        .or_insert_with(|| regex::Regex::new(pattern).ok())
+        .clone()
+}
+
+/// The `pattern`s of `model` that cannot be checked (this regex engine has
+/// no look-around or back-references); values are sent unchecked against
+/// them, and the executor says so when it loads the dependency.
+pub fn unchecked_patterns(model: &ApiModel) -> Vec<String> {
+    let mut patterns = Vec::new();
+    let mut note = |constraints: &Constraints| {
+        if let Some(pattern) = &constraints.pattern
+            && compiled(pattern).is_none()
+            && !patterns.contains(pattern)
+        {
+            patterns.push(pattern.clone());
+        }
+    };
+    let defs = model
+        .types
+        .iter()
+        .chain(model.interfaces.iter().flat_map(|i| i.types.iter()));
+    for def in defs {
+        if let TypeKind::Record(fields) = &def.kind {
+            fields.iter().for_each(|f| note(&f.constraints));
+        }
+    }
+    for function in model.interfaces.iter().flat_map(|i| i.functions.iter()) {
+        function
+            .path_params
+            .iter()
+            .for_each(|p| note(&p.constraints));
+        if let Some(request) = &function.request {
+            request.params.iter().for_each(|p| note(&p.constraints));
+        }
+    }
+    patterns
 }
 
 /// A path parameter's text.

@@ -323,10 +323,13 @@ impl Api {
     pub fn new(base: &str) -> Api {
         Api {
             base: base.to_owned(),
-            http: reqwest::Client::builder()
-                .timeout(LIMIT)
-                .build()
-                .expect("client"),
+            http: {
+                reprise_system_tests::install_crypto_provider();
+                reqwest::Client::builder()
+            }
+            .timeout(LIMIT)
+            .build()
+            .expect("client"),
         }
     }
 

@@ -1,0 +1,399 @@
+//! Workers calling a real REST server (the Todo API of
+//! `../shared/openapi/todo.yaml`, served by axum) through imports linked
+//! from the document's model: live calls, replay with zero requests,
+//! idempotency keys on writes only, the error mapping (401, 404, 429, 5xx),
+//! local validation that sends nothing, retries under the manifest's
+//! policy, credentials only for the manifest's origin, and the import
+//! checks at upload.
+
+use std::path::PathBuf;
+
+use reprise_executor::deps::{AuthConfig, OpenApiDependencyConfig, RetryConfig};
+use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
+use reprise_oplog::{ComponentId, WorkerId};
+use reprise_system_tests::{RestFailure, RestTodoServer, spawn_rest_todo_server};
+
+fn todo_yaml() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/openapi/todo.yaml"
+    ))
+}
+
+fn dependency(server: &RestTodoServer) -> OpenApiDependencyConfig {
+    let model = reprise_openapi::load(todo_yaml(), &reprise_openapi::Options::default())
+        .expect("todo.yaml maps");
+    OpenApiDependencyConfig {
+        name: "todos".into(),
+        openapi: model,
+        base_url: server.base_url(),
+        timeout_ms: 10_000,
+        auth: None,
+        retry: None,
+        tls: None,
+    }
+}
+
+async fn open(dir: &tempfile::TempDir) -> Executor {
+    Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    })
+    .await
+    .expect("executor opens")
+}
+
+fn wasm() -> Vec<u8> {
+    let path = reprise_test_components::REST_TODO_CLIENT;
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn worker(
+    executor: &Executor,
+    dependency: OpenApiDependencyConfig,
+    name: &str,
+    config: WorkerConfig,
+) -> WorkerId {
+    let info = executor
+        .add_component_with(wasm(), vec![dependency.into()])
+        .await
+        .expect("the REST client uploads");
+    assert_eq!(info.openapi_dependencies[0].name, "todos");
+    assert!(
+        info.openapi_dependencies[0]
+            .interfaces
+            .contains(&"api:todo-rest-api/todos-collection@1.0.0".to_string()),
+        "{info:?}"
+    );
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new(name).unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), config)
+        .await
+        .unwrap();
+    id
+}
+
+async fn call(executor: &Executor, worker: &WorkerId, function: &str, params: &[&str]) -> String {
+    let outcome = executor
+        .invoke(
+            worker,
+            function,
+            params.iter().map(|s| s.to_string()).collect(),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"));
+    outcome
+        .unwrap_or_else(|e| panic!("{function} trapped: {e}"))
+        .remove(0)
+}
+
+/// The ids in `ok(["a", "b"])`.
+fn ids(text: &str) -> Vec<String> {
+    text.trim_start_matches("ok([")
+        .trim_end_matches("])")
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches('"').to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_calls_then_replay_without_requests() {
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let worker_id;
+    let created;
+    {
+        let executor = open(&dir).await;
+        worker_id = worker(
+            &executor,
+            dependency(&server),
+            "rest-1",
+            WorkerConfig::default(),
+        )
+        .await;
+        let made = call(
+            &executor,
+            &worker_id,
+            "create-todos",
+            &["\"ada\"", "\"task\"", "3"],
+        )
+        .await;
+        created = ids(&made);
+        assert_eq!(created.len(), 3, "{made}");
+        let listed = call(&executor, &worker_id, "list-titles", &["\"ada\""]).await;
+        assert_eq!(listed, r#"ok(["task 0", "task 1", "task 2"])"#);
+        let id = format!("{:?}", created[1]);
+        let got = call(&executor, &worker_id, "get-title", &[&id]).await;
+        assert!(got.starts_with("ok(\"task 1@\\\"2026-12-05T"), "{got}");
+        assert_eq!(
+            call(&executor, &worker_id, "complete", &[&id]).await,
+            "ok(\"task 1\")"
+        );
+        let zeroth = format!("{:?}", created[0]);
+        assert_eq!(
+            call(&executor, &worker_id, "delete", &[&zeroth]).await,
+            "ok"
+        );
+        assert_eq!(call(&executor, &worker_id, "created", &[]).await, "3");
+    }
+    assert_eq!(server.requests("POST /todos"), 3);
+    assert_eq!(server.requests("GET /todos"), 1);
+    assert_eq!(server.requests("GET /todos/{id}"), 1);
+    assert_eq!(server.requests("PATCH /todos/{id}"), 1);
+    assert_eq!(server.requests("DELETE /todos/{id}"), 1);
+    assert_eq!(server.todo_count(), 2);
+    // Writes carry the key of their BeginRemoteWrite entry; reads none.
+    let keys = server.idempotency_keys("POST /todos");
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("rest-1/")), "{keys:?}");
+    let mut distinct = keys.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{keys:?}");
+    assert_eq!(server.idempotency_keys("PATCH /todos/{id}").len(), 1);
+    assert_eq!(server.idempotency_keys("DELETE /todos/{id}").len(), 1);
+    assert!(server.idempotency_keys("GET /todos").is_empty());
+    assert!(server.idempotency_keys("GET /todos/{id}").is_empty());
+
+    // A new executor on the same data: the worker is rebuilt by replay (its
+    // in-memory count comes back) and nothing reaches the server.
+    let before = server.total_requests();
+    let executor = open(&dir).await;
+    assert_eq!(call(&executor, &worker_id, "created", &[]).await, "3");
+    assert_eq!(server.total_requests(), before, "replay sent requests");
+    // And execution continues live.
+    let more = call(
+        &executor,
+        &worker_id,
+        "create-one",
+        &["\"ada\"", "\"later\""],
+    )
+    .await;
+    assert!(more.starts_with("ok(\"00000000-"), "{more}");
+    assert_eq!(server.requests("POST /todos"), 4);
+    assert_eq!(call(&executor, &worker_id, "created", &[]).await, "4");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_map_to_error_cases() {
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let w = worker(
+        &executor,
+        dependency(&server),
+        "rest-errors",
+        WorkerConfig::default(),
+    )
+    .await;
+
+    let missing = call(&executor, &w, "get-title", &["\"nope\""]).await;
+    assert_eq!(
+        missing,
+        "err(\"not-found: 404 ErrorSchemaErrorCode::NotFound: no todo nope\")"
+    );
+
+    server.fail_next(vec![RestFailure {
+        status: 429,
+        retry_after: Some(7),
+    }]);
+    let limited = call(&executor, &w, "create-one", &["\"ada\"", "\"x\""]).await;
+    assert_eq!(limited, "err(\"rate-limited: retry-after Some(7)\")");
+
+    server.fail_next(vec![RestFailure {
+        status: 503,
+        retry_after: None,
+    }]);
+    let down = call(&executor, &w, "list-titles", &["\"ada\""]).await;
+    assert_eq!(
+        down,
+        "err(\"server-error: 503 ErrorSchemaErrorCode::InternalError: injected failure\")"
+    );
+
+    server.fail_next(vec![RestFailure {
+        status: 412,
+        retry_after: None,
+    }]);
+    let stale = call(&executor, &w, "complete", &["\"any\""]).await;
+    assert_eq!(
+        stale,
+        "err(\"precondition-failed: 412 ErrorSchemaErrorCode::InternalError: injected failure\")"
+    );
+
+    server.require_token("s3cret");
+    let denied = call(&executor, &w, "list-titles", &["\"ada\""]).await;
+    assert_eq!(
+        denied,
+        "err(\"unauthorized: 401 ErrorSchemaErrorCode::Unauthorized: a valid bearer token is required\")"
+    );
+    // No retry policy: each failure was one request.
+    assert_eq!(server.requests("POST /todos"), 1);
+    assert_eq!(server.requests("GET /todos"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_breaking_the_schema_are_refused_without_a_request() {
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let w = worker(
+        &executor,
+        dependency(&server),
+        "rest-valid",
+        WorkerConfig::default(),
+    )
+    .await;
+    let (_, refused_before) = reprise_executor::rest::call::COUNTERS.stats();
+    let empty = call(&executor, &w, "create-one", &["\"ada\"", "\"\""]).await;
+    assert_eq!(
+        empty,
+        "err(\"validation-error: [body.title: must be at least 1 characters long]\")"
+    );
+    let long = format!("{:?}", "x".repeat(201));
+    let too_long = call(&executor, &w, "create-one", &["\"ada\"", &long]).await;
+    assert!(
+        too_long.contains("body.title: must be at most 200"),
+        "{too_long}"
+    );
+    assert_eq!(
+        server.total_requests(),
+        0,
+        "a refused value reached the server"
+    );
+    let (_, refused_after) = reprise_executor::rest::call::COUNTERS.stats();
+    assert!(refused_after >= refused_before + 2);
+    assert_eq!(call(&executor, &w, "created", &[]).await, "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_writes_are_retried_with_one_key_under_the_policy() {
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let mut dep = dependency(&server);
+    dep.retry = Some(RetryConfig {
+        max_attempts: 4,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 50,
+        multiplier: 2.0,
+        retryable_codes: vec!["unavailable".into(), "resource-exhausted".into()],
+    });
+    let w = worker(&executor, dep, "rest-retry", WorkerConfig::default()).await;
+    server.fail_next(vec![
+        RestFailure {
+            status: 503,
+            retry_after: None,
+        },
+        RestFailure {
+            status: 429,
+            retry_after: Some(0),
+        },
+    ]);
+    let made = call(&executor, &w, "create-one", &["\"ada\"", "\"persist\""]).await;
+    assert!(made.starts_with("ok(\"00000000-"), "{made}");
+    let keys = server.idempotency_keys("POST /todos");
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
+    assert_eq!(server.todo_count(), 1);
+    // A status the policy does not name is not retried.
+    server.fail_next(vec![RestFailure {
+        status: 500,
+        retry_after: None,
+    }]);
+    let failed = call(&executor, &w, "create-one", &["\"ada\"", "\"again\""]).await;
+    assert!(failed.starts_with("err(\"server-error: 500"), "{failed}");
+    assert_eq!(server.requests("POST /todos"), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_go_to_the_manifests_origin_only() {
+    let server = spawn_rest_todo_server().await.unwrap();
+    let elsewhere = spawn_rest_todo_server().await.unwrap();
+    // The token is a variable every process has (tests cannot set one
+    // safely), allowed by name in the executor's secret policy.
+    let token = std::env::var("PATH").expect("PATH is set");
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        secrets: reprise_executor::secrets::SecretEnvPolicy {
+            allowed: ["PATH".to_string()].into(),
+            ..Default::default()
+        },
+        ..ExecutorConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut dep = dependency(&server);
+    dep.auth = Some(AuthConfig::Bearer {
+        token_env: "PATH".into(),
+    });
+    server.require_token(&token);
+    let w = worker(&executor, dep.clone(), "rest-auth", WorkerConfig::default()).await;
+    let listed = call(&executor, &w, "list-titles", &["\"ada\""]).await;
+    assert_eq!(listed, "ok([])");
+    assert_eq!(server.authorizations(), vec![format!("Bearer {token}")]);
+
+    // A worker whose override points at another origin sends no token.
+    let config = WorkerConfig {
+        endpoint_overrides: vec![("todos".into(), elsewhere.base_url())],
+        ..WorkerConfig::default()
+    };
+    let other = worker(&executor, dep, "rest-override", config).await;
+    let listed = call(&executor, &other, "list-titles", &["\"ada\""]).await;
+    assert_eq!(listed, "ok([])");
+    assert_eq!(elsewhere.requests("GET /todos"), 1);
+    assert!(
+        elsewhere.authorizations().is_empty(),
+        "{:?}",
+        elsewhere.authorizations()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_are_checked_against_the_document_at_upload() {
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    // No OpenAPI dependency: the REST imports are served by nothing.
+    let err = executor
+        .add_component_with(wasm(), Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("api:todo-rest-api/todos-collection@1.0.0"),
+        "{err}"
+    );
+
+    // A document whose `title` is an integer: the component's import of
+    // `create` no longer fits, and the message names the difference.
+    let mut dep = dependency(&server);
+    for def in &mut dep.openapi.types {
+        if def.name == "todo-create"
+            && let reprise_openapi::model::TypeKind::Record(fields) = &mut def.kind
+        {
+            fields[0].ty = reprise_openapi::model::TypeRef::S64;
+        }
+    }
+    let err = executor
+        .add_component_with(wasm(), vec![dep.into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("todos-collection.create") && err.contains("title"),
+        "{err}"
+    );
+
+    // A base URL that is not http(s) is refused at upload.
+    let mut dep = dependency(&server);
+    dep.base_url = "ftp://127.0.0.1/api".into();
+    let err = executor
+        .add_component_with(wasm(), vec![dep.into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ftp://127.0.0.1/api"), "{err}");
+}
