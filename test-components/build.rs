@@ -6,7 +6,7 @@
 //! generator (`reprise-grpc-stub`), run here on `../shared/protos` into each
 //! guest's `wit/deps` (not committed), exactly as a user would with
 //! `reprise-wit`; guests that import REST APIs get theirs from the OpenAPI
-//! mapping (`reprise-openapi`), run on `../shared/openapi`.
+//! mapping (`reprise-openapi`), run on the repository's `examples/openapi`.
 
 use std::env;
 use std::fmt::Write as _;
@@ -44,9 +44,8 @@ const GRPC_GUESTS: &[(&str, &[&str], Option<&str>)] = &[
     ("interop-client", &["grpc/testing/test.proto"], None),
 ];
 
-/// Guests importing REST APIs: (crate, OpenAPI document under the shared
-/// corpus).
-const OPENAPI_GUESTS: &[(&str, &str)] = &[("rest-todo-client", "openapi/todo.yaml")];
+/// Guests importing REST APIs: (crate, OpenAPI document in the repository).
+const OPENAPI_GUESTS: &[(&str, &str)] = &[("rest-todo-client", "examples/openapi/todos.yaml")];
 
 /// The quickstart's own proto, under `examples/quickstart/protos`.
 const QUICKSTART_PROTO: &str = "quickstart/todo/v1/todo.proto";
@@ -102,9 +101,9 @@ fn run() -> Result<(), String> {
             &guests.join(krate).join("wit/deps"),
         )?;
     }
-    let shared = manifest_dir.join("../../shared");
+    let repository = manifest_dir.join("..");
     for (krate, document) in OPENAPI_GUESTS {
-        let document = shared.join(document);
+        let document = repository.join(document);
         println!("cargo:rerun-if-changed={}", document.display());
         let model = reprise_openapi::load(&document, &reprise_openapi::Options::default())
             .map_err(|e| e.to_string())?;

@@ -16,6 +16,11 @@ const TODO_YAML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/openapi/todo.yaml"
 );
+/// The repository's own example, which the REST test guest imports.
+const TODOS_YAML: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../examples/openapi/todos.yaml"
+);
 const GOLDEN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../openapi/tests/golden/todo.wit"
@@ -98,7 +103,7 @@ fn a_component_with_an_openapi_dependency_calls_the_api_through_the_cli() {
     std::fs::write(
         &path,
         format!(
-            "components:\n  app:\n    wasm: {}\n    dependencies:\n      todos:\n        type: openapi\n        spec: {TODO_YAML}\n        base-url: {}\n",
+            "components:\n  app:\n    wasm: {}\n    dependencies:\n      todos:\n        type: openapi\n        spec: {TODOS_YAML}\n        base-url: {}\n",
             reprise_test_components::REST_TODO_CLIENT,
             server.base_url()
         ),

@@ -1,5 +1,5 @@
 //! Workers calling a real REST server (the Todo API of
-//! `../shared/openapi/todo.yaml`, served by axum) through imports linked
+//! `examples/openapi/todos.yaml`, served by axum) through imports linked
 //! from the document's model: live calls, replay with zero requests,
 //! idempotency keys on writes only, the error mapping (401, 404, 429, 5xx),
 //! local validation that sends nothing, retries under the manifest's
@@ -16,13 +16,13 @@ use reprise_system_tests::{RestFailure, RestTodoServer, spawn_rest_todo_server};
 fn todo_yaml() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/openapi/todo.yaml"
+        "/../examples/openapi/todos.yaml"
     ))
 }
 
 fn dependency(server: &RestTodoServer) -> OpenApiDependencyConfig {
     let model = reprise_openapi::load(todo_yaml(), &reprise_openapi::Options::default())
-        .expect("todo.yaml maps");
+        .expect("todos.yaml maps");
     OpenApiDependencyConfig {
         name: "todos".into(),
         openapi: model,
@@ -62,7 +62,7 @@ async fn worker(
     assert!(
         info.openapi_dependencies[0]
             .interfaces
-            .contains(&"api:todo-rest-api/todos-collection@1.0.0".to_string()),
+            .contains(&"api:todos/todos-collection@1.0.0".to_string()),
         "{info:?}"
     );
     let component: ComponentId = info.id.parse().unwrap();
@@ -128,9 +128,23 @@ async fn live_calls_then_replay_without_requests() {
         let id = format!("{:?}", created[1]);
         let got = call(&executor, &worker_id, "get-title", &[&id]).await;
         assert!(got.starts_with("ok(\"task 1@\\\"2026-12-05T"), "{got}");
-        assert_eq!(
-            call(&executor, &worker_id, "complete", &[&id]).await,
-            "ok(\"task 1\")"
+        // The version read is sent back as `If-Match`: the change applies
+        // and the answer carries the new version.
+        let version = got
+            .trim_start_matches("ok(\"task 1@")
+            .trim_end_matches("\")")
+            .to_owned();
+        let expected = format!("some(\"{version}\")");
+        let completed = call(&executor, &worker_id, "complete", &[&id, &expected]).await;
+        assert!(completed.starts_with("ok(\"task 1@"), "{completed}");
+        assert_ne!(completed, format!("ok(\"task 1@{version}\")"));
+        // The same, now stale, version is refused by the server: 412.
+        let stale = call(&executor, &worker_id, "complete", &[&id, &expected]).await;
+        assert!(
+            stale.starts_with(
+                "err(\"precondition-failed: 412 ErrorSchemaErrorCode::VersionMismatch"
+            ),
+            "{stale}"
         );
         let zeroth = format!("{:?}", created[0]);
         assert_eq!(
@@ -142,7 +156,7 @@ async fn live_calls_then_replay_without_requests() {
     assert_eq!(server.requests("POST /todos"), 3);
     assert_eq!(server.requests("GET /todos"), 1);
     assert_eq!(server.requests("GET /todos/{id}"), 1);
-    assert_eq!(server.requests("PATCH /todos/{id}"), 1);
+    assert_eq!(server.requests("PATCH /todos/{id}"), 2);
     assert_eq!(server.requests("DELETE /todos/{id}"), 1);
     assert_eq!(server.todo_count(), 2);
     // Writes carry the key of their BeginRemoteWrite entry; reads none.
@@ -152,7 +166,7 @@ async fn live_calls_then_replay_without_requests() {
     let mut distinct = keys.clone();
     distinct.dedup();
     assert_eq!(distinct.len(), 3, "{keys:?}");
-    assert_eq!(server.idempotency_keys("PATCH /todos/{id}").len(), 1);
+    assert_eq!(server.idempotency_keys("PATCH /todos/{id}").len(), 2);
     assert_eq!(server.idempotency_keys("DELETE /todos/{id}").len(), 1);
     assert!(server.idempotency_keys("GET /todos").is_empty());
     assert!(server.idempotency_keys("GET /todos/{id}").is_empty());
@@ -212,14 +226,10 @@ async fn answers_map_to_error_cases() {
         "err(\"server-error: 503 ErrorSchemaErrorCode::InternalError: injected failure\")"
     );
 
-    server.fail_next(vec![RestFailure {
-        status: 412,
-        retry_after: None,
-    }]);
-    let stale = call(&executor, &w, "complete", &["\"any\""]).await;
+    let gone = call(&executor, &w, "complete", &["\"nope\"", "none"]).await;
     assert_eq!(
-        stale,
-        "err(\"precondition-failed: 412 ErrorSchemaErrorCode::InternalError: injected failure\")"
+        gone,
+        "err(\"not-found: 404 ErrorSchemaErrorCode::NotFound: no todo nope\")"
     );
 
     server.require_token("s3cret");
@@ -257,13 +267,18 @@ async fn values_breaking_the_schema_are_refused_without_a_request() {
         too_long.contains("body.title: must be at most 200"),
         "{too_long}"
     );
+    let user = call(&executor, &w, "create-one", &["\"Ada Lovelace\"", "\"x\""]).await;
+    assert!(
+        user.contains("body.userId: must match the pattern `^[a-z][a-z0-9-]*$`"),
+        "{user}"
+    );
     assert_eq!(
         server.total_requests(),
         0,
         "a refused value reached the server"
     );
     let (_, refused_after) = reprise_executor::rest::call::COUNTERS.stats();
-    assert!(refused_after >= refused_before + 2);
+    assert!(refused_after >= refused_before + 3);
     assert_eq!(call(&executor, &w, "created", &[]).await, "0");
 }
 
@@ -362,10 +377,7 @@ async fn imports_are_checked_against_the_document_at_upload() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(
-        err.contains("api:todo-rest-api/todos-collection@1.0.0"),
-        "{err}"
-    );
+    assert!(err.contains("api:todos/todos-collection@1.0.0"), "{err}");
 
     // A document whose `title` is an integer: the component's import of
     // `create` no longer fits, and the message names the difference.

@@ -1,7 +1,8 @@
-//! A real HTTP server of the Todo REST API (`../shared/openapi/todo.yaml`)
-//! for tests, on axum: in-memory todos under `/api/v1`, `ETag` on reads,
-//! creation idempotent on the `Idempotency-Key` header (the same key
-//! returns the todo made the first time), the `Error` schema on failures.
+//! A real HTTP server of the Todos REST API (`examples/openapi/todos.yaml`)
+//! for tests, on axum: in-memory todos under `/api/v1`, `ETag` on answers
+//! and `If-Match` honoured on changes (a stale version gets 412), creation
+//! idempotent on the `Idempotency-Key` header (the same key returns the
+//! todo made the first time), the `Error` schema on failures.
 //!
 //! It records what arrived (requests per route, the idempotency keys and
 //! `Authorization` headers), can demand a bearer token, answer the next
@@ -38,6 +39,8 @@ struct Inner {
     todos: BTreeMap<String, Value>,
     by_key: HashMap<String, String>,
     next_id: u64,
+    /// Bumped on every change: versions are `"<updatedAt>"`.
+    clock: u64,
     requests: HashMap<String, u64>,
     keys: HashMap<String, Vec<String>>,
     authorizations: Vec<String>,
@@ -231,10 +234,36 @@ async fn admit(state: &RestState, route: &str, headers: &HeaderMap) -> Option<Re
     }
 }
 
+/// The `updatedAt` of the `n`-th change.
+fn stamp(n: u64) -> String {
+    format!(
+        "2026-12-05T{:02}:{:02}:{:02}Z",
+        n / 3600 % 24,
+        n / 60 % 60,
+        n % 60
+    )
+}
+
+/// The version (`ETag`) of a stored todo.
+fn version(todo: &Value) -> String {
+    format!("\"{}\"", todo["updatedAt"].as_str().unwrap_or_default())
+}
+
+/// `Some(412 answer)` when `If-Match` names another version than `todo`'s.
+fn stale(headers: &HeaderMap, todo: &Value) -> Option<Response> {
+    let expected = headers.get("if-match")?.to_str().ok()?;
+    (expected != version(todo)).then(|| {
+        error(
+            StatusCode::PRECONDITION_FAILED,
+            "VERSION_MISMATCH",
+            &format!("the todo is at version {}, not {expected}", version(todo)),
+        )
+    })
+}
+
 fn with_etag(todo: &Value, status: StatusCode) -> Response {
-    let version = todo["updatedAt"].as_str().unwrap_or_default().to_owned();
     let mut response = (status, Json(json!({ "data": todo }))).into_response();
-    if let Ok(value) = format!("\"{version}\"").parse() {
+    if let Ok(value) = version(todo).parse() {
         response.headers_mut().insert("etag", value);
     }
     response
@@ -295,7 +324,8 @@ async fn create(
     }
     inner.next_id += 1;
     let id = format!("00000000-0000-4000-8000-{:012}", inner.next_id);
-    let stamp = format!("2026-12-05T00:00:{:02}Z", inner.next_id % 60);
+    inner.clock += 1;
+    let stamp = stamp(inner.clock);
     let todo = json!({
         "id": id,
         "title": title,
@@ -335,14 +365,19 @@ async fn update(
         return answer;
     }
     let mut inner = state.lock();
+    inner.clock += 1;
+    let now = stamp(inner.clock);
     let Some(todo) = inner.todos.get_mut(&id) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no todo {id}"));
     };
+    if let Some(answer) = stale(&headers, todo) {
+        return answer;
+    }
     if let (Some(object), Some(changes)) = (todo.as_object_mut(), body.as_object()) {
         for (key, value) in changes {
             object.insert(key.clone(), value.clone());
         }
-        object.insert("updatedAt".into(), json!("2026-12-05T01:00:00Z"));
+        object.insert("updatedAt".into(), json!(now));
     }
     with_etag(todo, StatusCode::OK)
 }
@@ -355,8 +390,13 @@ async fn remove(
     if let Some(answer) = admit(&state, "DELETE /todos/{id}", &headers).await {
         return answer;
     }
-    match state.lock().todos.remove(&id) {
-        Some(_) => StatusCode::NO_CONTENT.into_response(),
-        None => error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no todo {id}")),
+    let mut inner = state.lock();
+    let Some(todo) = inner.todos.get(&id) else {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no todo {id}"));
+    };
+    if let Some(answer) = stale(&headers, todo) {
+        return answer;
     }
+    inner.todos.remove(&id);
+    StatusCode::NO_CONTENT.into_response()
 }

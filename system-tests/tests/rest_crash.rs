@@ -13,7 +13,7 @@ use reprise_system_tests::{RestTodoServer, spawn_rest_todo_server};
 
 const TODO_YAML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/openapi/todo.yaml"
+    "/../examples/openapi/todos.yaml"
 );
 
 /// Uploads the REST todo client with its `todos` dependency pointing at

@@ -1,5 +1,5 @@
-//! Test guest: a client of the Todo REST API through the WIT Reprise
-//! generates from its OpenAPI document. Errors come back as text naming the
+//! Test guest: a client of the Todos REST API (examples/openapi/todos.yaml)
+//! through the WIT Reprise generates from its OpenAPI document. Errors come back as text naming the
 //! error case (`not-found: 404 ...`) so tests can check the mapping; a count
 //! kept in memory shows replay restored the worker.
 
@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 wit_bindgen::generate!({ world: "rest-todo-client", path: "wit", generate_all });
 
-use crate::api::todo_rest_api::todos_collection::{self, CreateRequest, ListRequest};
-use crate::api::todo_rest_api::todos_resource::{self, UpdateRequest};
-use crate::api::todo_rest_api::types::{Error, ErrorResponse, TodoCreate, TodoUpdate};
+use crate::api::todos::todos_collection::{self, CreateRequest, ListRequest};
+use crate::api::todos::todos_resource::{self, DeleteRequest, UpdateRequest};
+use crate::api::todos::types::{Error, ErrorResponse, TodoCreate, TodoUpdate};
 
 static CREATED: AtomicU64 = AtomicU64::new(0);
 
@@ -65,7 +65,7 @@ impl Guest for RestTodoClient {
     }
 
     fn list_titles(user: String) -> Result<Vec<String>, String> {
-        let request = ListRequest { user_id: user, status: None, limit: None, offset: None, sort_by: None, sort_order: None };
+        let request = ListRequest { user_id: user, completed: None, limit: None };
         let list = todos_collection::list(&request).map_err(describe)?;
         Ok(list.body.data.into_iter().map(|t| t.title).collect())
     }
@@ -75,16 +75,17 @@ impl Guest for RestTodoClient {
         Ok(format!("{}@{}", got.body.data.title, got.version.unwrap_or_default()))
     }
 
-    fn complete(id: String) -> Result<String, String> {
+    fn complete(id: String, expected_version: Option<String>) -> Result<String, String> {
         let request = UpdateRequest {
+            expected_version,
             body: TodoUpdate { title: None, description: None, completed: Some(true), due_date: None },
         };
         let updated = todos_resource::update(&id, &request).map_err(describe)?;
-        Ok(updated.body.data.title)
+        Ok(format!("{}@{}", updated.body.data.title, updated.version.unwrap_or_default()))
     }
 
     fn delete(id: String) -> Result<(), String> {
-        todos_resource::delete(&id).map(drop).map_err(describe)
+        todos_resource::delete(&id, &DeleteRequest { expected_version: None }).map_err(describe)
     }
 
     fn created() -> u64 {
