@@ -29,7 +29,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Val, wasm_wave};
 
-use super::client::RestClient;
+use super::client::{NoAnswer, RestClient};
 use crate::durable::{Begun, FailedAttempt};
 use crate::grpc::GrpcView;
 use crate::grpc::call::{host_error, request_text, wait_until};
@@ -157,7 +157,7 @@ pub async fn durable_rest<T: GrpcView>(
 }
 
 /// The function's result for an HTTP answer or a failure without one.
-fn outcome_value(binding: &RestBinding, outcome: &Result<HttpResponse, String>) -> Val {
+fn outcome_value(binding: &RestBinding, outcome: &Result<HttpResponse, NoAnswer>) -> Val {
     let (interface, function) = binding.parts();
     match outcome {
         Ok(response) => runtime::response(
@@ -166,7 +166,7 @@ fn outcome_value(binding: &RestBinding, outcome: &Result<HttpResponse, String>) 
             function,
             response,
         ),
-        Err(message) => runtime::transport_error(format!(
+        Err(NoAnswer(message)) => runtime::transport_error(format!(
             "dependency `{}`: {message}",
             binding.client.config().name
         )),
@@ -183,7 +183,7 @@ async fn attempts<T: GrpcView>(
     binding: &RestBinding,
     request: &HttpRequest,
     write: Option<(OplogIndex, IdempotencyKey, Option<FailedAttempt>)>,
-) -> wasmtime::Result<Result<HttpResponse, String>> {
+) -> wasmtime::Result<Result<HttpResponse, NoAnswer>> {
     let config = binding.client.config();
     let policy = config.retry.as_ref().filter(|p| p.max_attempts > 1);
     let key = write.as_ref().map(|(_, key, _)| key.to_string());
@@ -250,9 +250,11 @@ async fn attempts<T: GrpcView>(
 /// `resource-exhausted`; 408 and 504 are `deadline-exceeded`; 500 is
 /// `internal`. A `Retry-After` in seconds sets the delay. Other answers
 /// are never retried.
-fn retry_status(outcome: &Result<HttpResponse, String>) -> Option<RpcStatus> {
+fn retry_status(outcome: &Result<HttpResponse, NoAnswer>) -> Option<RpcStatus> {
     let response = match outcome {
-        Err(message) => return Some(RpcStatus::new(Code::Unavailable, message.clone())),
+        Err(NoAnswer(message)) => {
+            return Some(RpcStatus::new(Code::Unavailable, message.clone()));
+        }
         Ok(response) => response,
     };
     let code = match response.status {
@@ -276,7 +278,7 @@ fn retry_status(outcome: &Result<HttpResponse, String>) -> Option<RpcStatus> {
 mod tests {
     use super::*;
 
-    fn answer(status: u16, retry_after: Option<&str>) -> Result<HttpResponse, String> {
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<HttpResponse, NoAnswer> {
         Ok(HttpResponse {
             status,
             headers: retry_after
@@ -288,8 +290,11 @@ mod tests {
 
     #[test]
     fn answers_read_as_retry_statuses() {
-        let code = |o: &Result<HttpResponse, String>| retry_status(o).map(|s| s.code);
-        assert_eq!(code(&Err("refused".into())), Some(Code::Unavailable));
+        let code = |o: &Result<HttpResponse, NoAnswer>| retry_status(o).map(|s| s.code);
+        assert_eq!(
+            code(&Err(NoAnswer("refused".into()))),
+            Some(Code::Unavailable)
+        );
         assert_eq!(code(&answer(503, None)), Some(Code::Unavailable));
         assert_eq!(code(&answer(429, None)), Some(Code::ResourceExhausted));
         assert_eq!(code(&answer(504, None)), Some(Code::DeadlineExceeded));

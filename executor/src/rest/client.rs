@@ -25,6 +25,12 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 /// Largest response body read (larger ones fail the attempt).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// A request that got no HTTP answer (refused, timed out, TLS failure, a
+/// credential variable unset), in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NoAnswer(pub String);
+
 /// Makes ring the process's default rustls provider, once; later calls do
 /// nothing. reqwest is built without a provider of its own (ring is the
 /// workspace's one provider), so every process building a reqwest client
@@ -79,6 +85,18 @@ impl RestClient {
     /// override) with `idempotency_key` when given, within `timeout`.
     /// `Err` is a failure without an HTTP answer, in words.
     pub async fn send(
+        &self,
+        base_url: &str,
+        request: &HttpRequest,
+        idempotency_key: Option<&str>,
+        timeout: Duration,
+    ) -> std::result::Result<HttpResponse, NoAnswer> {
+        self.try_send(base_url, request, idempotency_key, timeout)
+            .await
+            .map_err(NoAnswer)
+    }
+
+    async fn try_send(
         &self,
         base_url: &str,
         request: &HttpRequest,
