@@ -24,6 +24,7 @@ use reprise_grpc_stub::client::ChannelPool;
 use reprise_grpc_stub::export::ExportApi;
 
 use crate::components::ComponentInfo;
+use crate::components::limits::ComponentLimits;
 use crate::components::local::LocalComponentStore;
 use crate::deps::{DependencyConfig, GrpcDependencyConfig};
 use crate::durable::{Committer, Durable};
@@ -229,7 +230,20 @@ impl Executor {
         wasm: Vec<u8>,
         dependencies: Vec<DependencyConfig>,
     ) -> Result<ComponentInfo> {
-        let loaded = self.components.add(wasm, dependencies).await?;
+        self.add_component_limited(wasm, dependencies, ComponentLimits::default())
+            .await
+    }
+
+    /// Stores a component with dependencies of any kind and its own limits
+    /// (refused if this executor cannot honour them); returns its metadata.
+    pub async fn add_component_limited(
+        &self,
+        wasm: Vec<u8>,
+        dependencies: Vec<DependencyConfig>,
+        limits: ComponentLimits,
+    ) -> Result<ComponentInfo> {
+        limits.check(self.memory_budget.limit())?;
+        let loaded = self.components.add(wasm, dependencies, limits).await?;
         Ok(loaded.info.clone())
     }
 
@@ -282,8 +296,8 @@ impl Executor {
             committer: self.committer.clone(),
             epoch,
             stop: self.stop_signal(id),
-            time_budget: self.time_budget,
-            worker_memory: self.worker_memory,
+            time_budget: component.limits.time_budget().unwrap_or(self.time_budget),
+            worker_memory: component.limits.memory().unwrap_or(self.worker_memory),
             memory_budget: self.memory_budget.clone(),
             channels: self.channels.clone(),
             completed: self.handle(id).completed,

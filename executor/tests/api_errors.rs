@@ -414,6 +414,42 @@ async fn multipart_uploads_and_bad_dependencies() {
         &["`wasm` part is given twice"],
     );
 
+    // Limits: a JSON object of known limits the executor can honour.
+    let with_limits = |limits: &str| {
+        reqwest::multipart::Form::new()
+            .part(
+                "wasm",
+                reqwest::multipart::Part::bytes(trapping_component()),
+            )
+            .text("limits", limits.to_owned())
+    };
+    for (limits, expected) in [
+        (r#"{"cpu": 2}"#, "unknown field `cpu`"),
+        (
+            r#"{"time_budget_ms": "5s"}"#,
+            "`limits` part is not a JSON object",
+        ),
+        (r#"{"time_budget_ms": 0}"#, "time budget is 0 ms"),
+        (r#"{"memory_bytes": 1}"#, "below the smallest accepted"),
+        (r#"{"memory_bytes": 1099511627776}"#, "memory budget"),
+    ] {
+        let request = server
+            .http
+            .post(server.url("/v1/components"))
+            .multipart(with_limits(limits));
+        expect(server.send(request).await, 400, &[expected]);
+    }
+    let request = server
+        .http
+        .post(server.url("/v1/components"))
+        .multipart(with_limits(
+            r#"{"time_budget_ms": 1500, "memory_bytes": 33554432}"#,
+        ));
+    let (status, info) = server.send(request).await;
+    assert_eq!(status, 201, "{info}");
+    assert_eq!(info["limits"]["time_budget_ms"], 1500, "{info}");
+    assert_eq!(info["limits"]["memory_bytes"], 33554432, "{info}");
+
     // Endpoint overrides must name a dependency and be a valid URL.
     expect(
         server

@@ -231,3 +231,99 @@ async fn memory_hogs_are_stopped_by_their_limit_and_the_shared_budget() {
         .expect("the budget has room again");
     assert_eq!(outcome.expect("no trap"), vec!["50".to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_sets_its_own_time_budget_and_memory_limit() {
+    use reprise_executor::components::limits::ComponentLimits;
+    let dir = tempfile::tempdir().unwrap();
+    // The executor's defaults are generous: 60 s and 256 MiB.
+    let executor = open(&dir).await;
+    let wasm = std::fs::read(reprise_test_components::RUNAWAY).expect("runaway guest built");
+    let limits = ComponentLimits {
+        time_budget_ms: Some(400),
+        memory_bytes: Some(24 << 20),
+    };
+    let limited = executor
+        .add_component_limited(wasm.clone(), Vec::new(), limits)
+        .await
+        .unwrap();
+    assert_eq!(limited.limits, limits, "the component info reports them");
+    let plain = executor
+        .add_component(wasm.clone(), Vec::new())
+        .await
+        .unwrap();
+    assert_ne!(
+        limited.id, plain.id,
+        "limits are part of the component's identity"
+    );
+    let component: ComponentId = limited.id.parse().unwrap();
+    let id = WorkerId::new("limited").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(call(&executor, &id, "bump").await, "1");
+
+    // No budget on the request: the component's 400 ms applies.
+    let started = Instant::now();
+    let outcome = executor
+        .invoke(&id, "spin", Vec::new(), None)
+        .await
+        .expect("answered");
+    let elapsed = started.elapsed();
+    let message = outcome.expect_err("stopped by the component's budget");
+    assert!(
+        message.contains("400ms") || message.contains("400 ms"),
+        "{message}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(10),
+        "stopped after {elapsed:?}"
+    );
+    // A request's own budget still wins over the component's.
+    let (elapsed, outcome) = spin(&executor, &id, Duration::from_millis(1200))
+        .await
+        .unwrap();
+    assert!(outcome.unwrap().is_err(), "stopped");
+    assert!(elapsed >= Duration::from_millis(1200), "{elapsed:?}");
+
+    // 24 MiB, not the executor's 256 MiB: 40 MiB is refused, 8 MiB is fine.
+    let message = executor
+        .invoke(&id, "hog", vec!["40".into()], None)
+        .await
+        .expect("answered")
+        .expect_err("stopped at the component's limit");
+    assert!(message.contains("worker's limit"), "{message}");
+    let grown = executor
+        .invoke(&id, "hog", vec!["8".into()], None)
+        .await
+        .unwrap()
+        .expect("within the limit");
+    assert_eq!(grown, vec!["8".to_string()]);
+    assert_eq!(call(&executor, &id, "get").await, "1", "the worker goes on");
+
+    // After a restart the stored component keeps its limits.
+    drop(executor);
+    let executor = open(&dir).await;
+    let info = executor.component(&component).await.unwrap();
+    assert_eq!(info.limits, limits);
+    let outcome = executor
+        .invoke(&id, "spin", Vec::new(), None)
+        .await
+        .expect("answered");
+    assert!(outcome.is_err(), "still stopped by 400 ms");
+
+    // Limits the executor cannot honour are refused, naming the limit.
+    let err = executor
+        .add_component_limited(
+            wasm,
+            Vec::new(),
+            ComponentLimits {
+                time_budget_ms: None,
+                memory_bytes: Some(16 << 30),
+            },
+        )
+        .await
+        .expect_err("more than the executor's memory budget");
+    assert!(err.to_string().contains("memory budget"), "{err}");
+}

@@ -43,7 +43,13 @@ pub(crate) fn read(ctx: &mut Ctx, fields: &Fields<'_>) -> Option<ConnectionSetti
         parsed
     });
     let max_message_size = fields.get("max-message-size").and_then(|node| {
-        let parsed = read_size(ctx, node, &path.key("max-message-size"));
+        let parsed = read_size(
+            ctx,
+            node,
+            &path.key("max-message-size"),
+            1..=MAX_MESSAGE_SIZE_LIMIT,
+            "1 byte to 1GiB",
+        );
         ok &= parsed.is_some();
         parsed
     });
@@ -69,7 +75,13 @@ fn read_keepalive(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<(Duratio
 
 /// A size: a number of bytes, or a string with a unit (`512KiB`, `16MiB`,
 /// `1GiB`, or `B`).
-fn read_size(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<u64> {
+pub(crate) fn read_size(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &KeyPath,
+    range: std::ops::RangeInclusive<u64>,
+    range_text: &str,
+) -> Option<u64> {
     let bytes = match &node.value {
         Value::Int(n) => u64::try_from(*n).ok(),
         Value::String(text) => parse_size(text),
@@ -79,12 +91,12 @@ fn read_size(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<u64> {
         }
     };
     match bytes {
-        Some(n) if (1..=MAX_MESSAGE_SIZE_LIMIT).contains(&n) => Some(n),
+        Some(n) if range.contains(&n) => Some(n),
         Some(n) => {
             ctx.report(
                 path,
                 node.position,
-                format!("{n} bytes is out of range: give 1 byte to 1GiB"),
+                format!("{n} bytes is out of range: give {range_text}"),
             );
             None
         }

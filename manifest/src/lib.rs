@@ -34,6 +34,7 @@ mod duration;
 mod endpoint;
 mod error;
 mod grpc;
+mod limits;
 mod manifest;
 mod names;
 mod openapi;
@@ -50,6 +51,7 @@ pub use duration::{InvalidDuration, format_duration, parse_duration};
 pub use endpoint::{Endpoint, InvalidEndpoint};
 pub use error::{Error, Problem, Problems, ProtoDiagnostic};
 pub use grpc::{GrpcDependency, WitOverride};
+pub use limits::{Limits, MAX_MEMORY, MAX_TIME_BUDGET, MIN_MEMORY};
 pub use manifest::{Component, Manifest, ParseOptions};
 pub use names::{
     ComponentName, DependencyName, DependencyRef, EnvVarName, InvalidName, MAX_NAME_LEN,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::dependency::{self, Dependency};
 use crate::error::{Error, Problems};
 use crate::grpc::GrpcDependency;
+use crate::limits::{self, Limits};
 use crate::names::{ComponentName, DependencyName, DependencyRef};
 use crate::read::{Ctx, Fields, KeyPath, string};
 use crate::yaml::{self, Value};
@@ -26,6 +27,8 @@ pub struct Component {
     pub wasm: PathBuf,
     /// Dependencies in manifest order (names are unique).
     pub dependencies: Vec<Dependency>,
+    /// The limits it sets for its workers (`limits`).
+    pub limits: Limits,
 }
 
 impl Component {
@@ -58,7 +61,7 @@ impl Default for ParseOptions {
 }
 
 const TOP_KEYS: &[&str] = &["components"];
-const COMPONENT_KEYS: &[&str] = &["wasm", "dependencies"];
+const COMPONENT_KEYS: &[&str] = &["wasm", "dependencies", "limits"];
 
 impl Manifest {
     /// Reads and validates the manifest at `path`, checking that every
@@ -216,10 +219,16 @@ fn read_component(
         Some(node) if node.value == Value::Null => Some(Vec::new()),
         Some(node) => read_dependencies(ctx, &owner, node, &path.key("dependencies")),
     };
+    let limits = match fields.get("limits") {
+        None => Some(Limits::default()),
+        Some(node) if node.value == Value::Null => Some(Limits::default()),
+        Some(node) => limits::read(ctx, node, &path.key("limits")),
+    };
     Some(Component {
         name: name.ok()?,
         wasm: wasm?,
         dependencies: dependencies?,
+        limits: limits?,
     })
 }
 

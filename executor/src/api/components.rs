@@ -1,6 +1,6 @@
 //! `POST /v1/components` and `GET /v1/components/{id}`: uploading a
 //! component (raw wasm, or multipart with its gRPC and OpenAPI
-//! dependencies) and reading its metadata.
+//! dependencies and its own limits) and reading its metadata.
 //!
 //! Dependencies are checked here before anything is stored: unique names,
 //! a descriptor set that decodes and defines every listed service, a valid
@@ -20,6 +20,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ComponentPath;
 use crate::components::ComponentInfo;
+use crate::components::limits::ComponentLimits;
 use crate::deps::{DependencyConfig, GrpcDependencyConfig, OpenApiDependencyConfig};
 
 pub(super) async fn add_component(
@@ -39,12 +40,12 @@ pub(super) async fn add_component(
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    let (wasm, dependencies) = match essence.as_str() {
+    let (wasm, dependencies, limits) = match essence.as_str() {
         "application/wasm" | "application/octet-stream" => {
             let wasm = Bytes::from_request(request, &state)
                 .await
                 .map_err(|r| ApiError::from_body(r, limit))?;
-            (wasm.to_vec(), Vec::new())
+            (wasm.to_vec(), Vec::new(), ComponentLimits::default())
         }
         "multipart/form-data" => {
             let multipart = Multipart::from_request(request, &state)
@@ -79,19 +80,24 @@ pub(super) async fn add_component(
     validate_dependencies(&dependencies)?;
     let executor = state.executor.clone();
     // A task of its own: the upload completes even if the client goes away.
-    let info = tokio::spawn(async move { executor.add_component_with(wasm, dependencies).await })
-        .await??;
+    let info = tokio::spawn(async move {
+        executor
+            .add_component_limited(wasm, dependencies, limits)
+            .await
+    })
+    .await??;
     state.metrics.component_added();
     tracing::info!(component = %info.id, size = info.size, "component added");
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-async fn read_multipart(
-    mut multipart: Multipart,
-    limit: usize,
-) -> Result<(Vec<u8>, Vec<DependencyConfig>), ApiError> {
+/// The parts of a multipart upload: the wasm, its dependencies, its limits.
+type Upload = (Vec<u8>, Vec<DependencyConfig>, ComponentLimits);
+
+async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Upload, ApiError> {
     let mut wasm: Option<Vec<u8>> = None;
     let mut dependencies: Option<Vec<DependencyConfig>> = None;
+    let mut limits: Option<ComponentLimits> = None;
     // Bounded by the body limit: every part consumes body bytes.
     while let Some(field) = multipart
         .next_field()
@@ -114,9 +120,21 @@ async fn read_multipart(
                 ));
             }
             "dependencies" => dependencies = Some(parse_dependencies(&bytes)?),
+            "limits" if limits.is_some() => {
+                return Err(ApiError::bad_request("the `limits` part is given twice"));
+            }
+            "limits" => {
+                limits = Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "the `limits` part is not a JSON object of limits \
+                         (`time_budget_ms`, `memory_bytes`): {e}"
+                    ))
+                })?)
+            }
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "unexpected multipart part `{other}`; only `wasm` and `dependencies` are accepted"
+                    "unexpected multipart part `{other}`; only `wasm`, `dependencies` and \
+                     `limits` are accepted"
                 )));
             }
         }
@@ -124,7 +142,11 @@ async fn read_multipart(
     let wasm = wasm.ok_or_else(|| {
         ApiError::bad_request("the multipart body has no `wasm` part holding the component")
     })?;
-    Ok((wasm, dependencies.unwrap_or_default()))
+    Ok((
+        wasm,
+        dependencies.unwrap_or_default(),
+        limits.unwrap_or_default(),
+    ))
 }
 
 /// The `dependencies` part: a JSON array whose elements are OpenAPI

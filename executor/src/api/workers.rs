@@ -254,7 +254,7 @@ pub(super) async fn resume_worker(
 }
 
 /// The largest time budget an invocation may ask for: 24 hours.
-const MAX_TIME_BUDGET_MS: u64 = 24 * 60 * 60 * 1000;
+use crate::components::limits::MAX_TIME_BUDGET_MS;
 
 pub(super) async fn invoke(
     State(state): State<AppState>,

@@ -14,7 +14,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 use super::client::Client;
-use super::manifest::dependencies_of;
+use super::manifest::{Upload, upload_of};
 use super::{Command, ComponentCommand, ServerArgs, WorkerCommand};
 
 /// Upper bound on oplog pages fetched by one `oplog` command.
@@ -114,18 +114,20 @@ async fn component(command: ComponentCommand) -> anyhow::Result<()> {
             json,
         } => {
             let client = Client::new(&server)?;
-            let (wasm_path, dependencies) = match (manifest, component, wasm) {
-                (Some(manifest), Some(component), None) => {
-                    dependencies_of(&manifest, &component).await?
-                }
-                (None, None, Some(wasm)) => (wasm, Vec::new()),
+            let upload = match (manifest, component, wasm) {
+                (Some(manifest), Some(component), None) => upload_of(&manifest, &component).await?,
+                (None, None, Some(wasm)) => Upload {
+                    wasm,
+                    dependencies: Vec::new(),
+                    limits: Default::default(),
+                },
                 _ => bail!("give either --manifest FILE --component NAME, or --wasm FILE"),
             };
-            let bytes = std::fs::read(&wasm_path)
-                .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
+            let bytes = std::fs::read(&upload.wasm)
+                .with_context(|| format!("cannot read component {}", upload.wasm.display()))?;
             let dependencies =
-                serde_json::to_vec(&dependencies).context("encoding the dependencies")?;
-            let form = Form::new()
+                serde_json::to_vec(&upload.dependencies).context("encoding the dependencies")?;
+            let mut form = Form::new()
                 .part(
                     "wasm",
                     Part::bytes(bytes)
@@ -136,6 +138,10 @@ async fn component(command: ComponentCommand) -> anyhow::Result<()> {
                     "dependencies",
                     Part::bytes(dependencies).mime_str("application/json")?,
                 );
+            if !upload.limits.is_empty() {
+                let limits = serde_json::to_vec(&upload.limits).context("encoding the limits")?;
+                form = form.part("limits", Part::bytes(limits).mime_str("application/json")?);
+            }
             let request = client
                 .request(Method::POST, "/v1/components")
                 .multipart(form);

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 use prost_reflect::DescriptorPool;
+use reprise_executor::components::limits::ComponentLimits;
 use reprise_executor::deps::{DependencyConfig, GrpcDependencyConfig, OpenApiDependencyConfig};
 use reprise_grpc_stub::client::reflection;
 use reprise_grpc_stub::client::{ClientConfig, ClientTls};
@@ -17,13 +18,21 @@ use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
 use reprise_grpc_stub::wit::WitFile;
 use reprise_manifest::{CompiledGrpcDependency, Component, GrpcDependency, Manifest, ParseOptions};
 
-/// Loads `manifest` and returns the wasm path of `component` and its
-/// dependencies: gRPC ones with their protos compiled (or fetched by
-/// reflection), OpenAPI ones with their documents read into models.
-pub async fn dependencies_of(
-    manifest: &Path,
-    component: &str,
-) -> anyhow::Result<(PathBuf, Vec<DependencyConfig>)> {
+/// What `component add --manifest` uploads for one component.
+#[derive(Debug)]
+pub struct Upload {
+    /// Path of the wasm file.
+    pub wasm: PathBuf,
+    /// Its dependencies, ready to send.
+    pub dependencies: Vec<DependencyConfig>,
+    /// The limits it sets for its workers.
+    pub limits: ComponentLimits,
+}
+
+/// Loads `manifest` and returns the wasm path of `component`, its limits
+/// and its dependencies: gRPC ones with their protos compiled (or fetched
+/// by reflection), OpenAPI ones with their documents read into models.
+pub async fn upload_of(manifest: &Path, component: &str) -> anyhow::Result<Upload> {
     let manifest = Manifest::load(manifest).map_err(|e| anyhow!("{e}"))?;
     let found = find(&manifest, component)?;
     let mut dependencies = Vec::new();
@@ -40,7 +49,18 @@ pub async fn dependencies_of(
             dependencies.push(config.into());
         }
     }
-    Ok((found.wasm.clone(), dependencies))
+    let limits = ComponentLimits {
+        time_budget_ms: found
+            .limits
+            .time_budget
+            .map(|budget| u64::try_from(budget.as_millis()).unwrap_or(u64::MAX)),
+        memory_bytes: found.limits.memory,
+    };
+    Ok(Upload {
+        wasm: found.wasm.clone(),
+        dependencies,
+        limits,
+    })
 }
 
 /// The dependency's descriptors: its protos compiled, or, with

@@ -8,6 +8,7 @@
 //! Compiling and linking a stored component is the worker layer's job
 //! (`worker/component.rs`).
 
+pub mod limits;
 pub mod local;
 pub mod postgres;
 
@@ -22,7 +23,8 @@ use crate::error::Result;
 pub struct StoredComponent {
     /// The component's bytes.
     pub wasm: Vec<u8>,
-    /// Its dependencies, as the JSON the executor wrote.
+    /// Its dependencies (and limits, if it sets any), as the JSON the
+    /// executor wrote ([`limits::StoredConfig`]).
     pub dependencies_json: Vec<u8>,
 }
 
@@ -62,6 +64,10 @@ pub struct ComponentInfo {
     /// Its OpenAPI dependencies: name, interfaces and base URL.
     #[serde(default)]
     pub openapi_dependencies: Vec<OpenApiDependencyInfo>,
+    /// The limits the component sets for its workers (absent ones are the
+    /// executor's defaults).
+    #[serde(default)]
+    pub limits: limits::ComponentLimits,
 }
 
 /// An OpenAPI dependency as reported by the API.

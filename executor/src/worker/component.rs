@@ -16,6 +16,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::WorkerCtx;
+use crate::components::limits::{ComponentLimits, StoredConfig};
 use crate::components::{
     ComponentInfo, ComponentStore, ExportInfo, StoredComponent, content_id, type_name,
 };
@@ -35,6 +36,8 @@ pub struct LoadedComponent {
     pub pre: InstancePre<WorkerCtx>,
     /// The dependencies it was uploaded with.
     pub dependencies: Vec<DependencyConfig>,
+    /// The limits it sets for its workers.
+    pub limits: ComponentLimits,
     /// Its exports as gRPC services (the inbound front door), or why they
     /// cannot be described.
     pub served: std::result::Result<Arc<ExportApi>, Arc<reprise_grpc_stub::Error>>,
@@ -76,27 +79,32 @@ impl ComponentCache {
         }
     }
 
-    /// Validates, compiles and links `wasm` with its gRPC `dependencies`,
-    /// then stores both durably. The id is the sha256 of the wasm followed
-    /// by the dependencies' JSON, so the same upload always gets the same id.
+    /// Validates, compiles and links `wasm` with its `dependencies`, then
+    /// stores it durably with them and its `limits` (checked by the caller).
+    /// The id is the sha256 of the wasm followed by the stored JSON of the
+    /// dependencies and limits, so the same upload always gets the same id.
     pub async fn add(
         &self,
         wasm: Vec<u8>,
         dependencies: Vec<DependencyConfig>,
+        limits: ComponentLimits,
     ) -> Result<Arc<LoadedComponent>> {
         for dependency in &dependencies {
             dependency.check_supported()?;
             dependency.check_secrets(&self.secrets)?;
         }
-        let dependencies_json = serde_json::to_vec(&dependencies)
-            .map_err(|e| Error::InvalidComponent(format!("cannot encode its dependencies: {e}")))?;
+        let config = StoredConfig {
+            dependencies,
+            limits,
+        };
+        let dependencies_json = config.to_json()?;
         let id = content_id(&wasm, &dependencies_json);
         if let Some(loaded) = self.cached(&id) {
             return Ok(loaded);
         }
         // Compilation is CPU-heavy: keep it off the async workers.
         let loaded = Arc::new(tokio::task::block_in_place(|| {
-            self.compile(id, &wasm, dependencies)
+            self.compile(id, &wasm, config)
         })?);
         if loaded.info.exports.is_empty() {
             return Err(Error::InvalidComponent(
@@ -134,10 +142,10 @@ impl ComponentCache {
                 "its bytes do not hash to its id: they were modified in the component store".into(),
             ));
         }
-        let dependencies = serde_json::from_slice(&stored.dependencies_json)
+        let config = StoredConfig::from_json(&stored.dependencies_json)
             .map_err(|e| damaged(format!("its stored dependencies are unreadable: {e}")))?;
         let loaded = Arc::new(
-            tokio::task::block_in_place(|| self.compile(*id, &stored.wasm, dependencies)).map_err(
+            tokio::task::block_in_place(|| self.compile(*id, &stored.wasm, config)).map_err(
                 |e| match e {
                     Error::InvalidComponent(message) => damaged(message),
                     other => other,
@@ -172,8 +180,12 @@ impl ComponentCache {
         &self,
         id: ComponentId,
         wasm: &[u8],
-        dependencies: Vec<DependencyConfig>,
+        config: StoredConfig,
     ) -> Result<LoadedComponent> {
+        let StoredConfig {
+            dependencies,
+            limits,
+        } = config;
         if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
             return Err(Error::InvalidComponent(
                 "the bytes are not WebAssembly (no `\\0asm` header)".into(),
@@ -223,6 +235,7 @@ impl ComponentCache {
         for dependency in &dependencies {
             dependency.describe(&mut info);
         }
+        info.limits = limits;
         let served = ExportApi::from_component(wasm, DEFAULT_ROOT_SERVICE)
             .map(Arc::new)
             .map_err(Arc::new);
@@ -234,6 +247,7 @@ impl ComponentCache {
             info,
             pre,
             dependencies,
+            limits,
             served,
         })
     }
@@ -271,6 +285,7 @@ fn describe_component(
         imports,
         grpc_dependencies: Vec::new(),
         openapi_dependencies: Vec::new(),
+        limits: ComponentLimits::default(),
     }
 }
 

@@ -45,6 +45,11 @@ impl MemoryBudget {
         })
     }
 
+    /// The budget, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Bytes of guest memory held by all workers now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::SeqCst)
