@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use reprise_oplog::{OplogStore, PostgresOplogStore, SledOplogStore};
+use reprise_oplog::{OplogStore, PostgresOplogStore, ReopeningSledStore};
 
 use crate::components::ComponentStore;
 use crate::components::local::LocalComponentStore;
@@ -23,9 +23,10 @@ pub struct Stores {
 impl Stores {
     /// The embedded defaults under `data_dir`: the sled oplog in `oplog/`
     /// and component files in `components/`. Damage the sled store repaired
-    /// while opening is logged.
+    /// while opening is logged. After a write failed on a full disk the
+    /// store reopens itself once there is room again.
     pub fn embedded(data_dir: &Path) -> Result<Stores> {
-        let oplog = SledOplogStore::open(data_dir.join("oplog"))?;
+        let oplog = ReopeningSledStore::open(data_dir.join("oplog"))?;
         let report = oplog.recovery_report();
         if !report.is_clean() {
             tracing::warn!(%report, "the oplog store repaired damaged data while opening");

@@ -128,11 +128,13 @@ pub enum Error {
         reason: String,
     },
     /// The sled database files themselves are damaged: sled refuses to open
-    /// them. Nothing in the folder can be read through sled any more.
+    /// them as they are. A salvage (`worker-executor repair`) can still
+    /// copy out what is intact.
     #[error(
-        "the oplog database in {} is damaged ({detail}) and cannot be opened; restore the \
-         folder from a backup, or move it aside to start with an empty oplog (its workers are \
-         then lost)", dir.display()
+        "the oplog database in {} is damaged ({detail}) and cannot be opened; stop here and run \
+         `worker-executor repair --data-dir <the data directory>` to salvage every worker's \
+         intact history into a fresh data directory (it reports what was kept and lost), or \
+         restore the folder from a backup", dir.display()
     )]
     DamagedDatabase {
         /// The database folder.

@@ -72,7 +72,9 @@ pub use payload::{Payload, PayloadDigest};
 pub use postgres::{
     PostgresOplogStore, PostgresOptions, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
 };
-pub use sled_store::SledOplogStore;
+pub use sled_store::{
+    ReopeningSledStore, SalvageReport, SledOplogStore, WorkerSalvage, salvage as salvage_sled,
+};
 pub use store::{
     AppendFence, DEFAULT_PAGE, LostCommitted, OplogPages, OplogStore, RecoveryReport, StoreOptions,
     TruncatedLog, read_whole_log,

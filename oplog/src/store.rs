@@ -128,6 +128,15 @@ pub trait OplogStore: Send + Sync + fmt::Debug {
 
     /// What opening the store found and repaired.
     fn recovery_report(&self) -> RecoveryReport;
+
+    /// How many times the store was reopened in place since it was opened
+    /// (a store that never is answers 0). Entries appended and not
+    /// committed before a reopen may be gone after it: a writer that saw
+    /// the generation change reads the worker's last index again instead
+    /// of trusting its own.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// Reads a worker's log page by page, each entry with its index, so a long

@@ -20,45 +20,11 @@ use reprise_oplog::{
     PayloadDigest, SledOplogStore, StoreOptions, Timestamp, WorkerId,
 };
 
+use common::damage::{flip_record_byte, locate, worker_prefix};
 use common::{Appender, claim_and_append, create_entry, numbered_entry, read_all, wid};
 
 fn idx(n: u64) -> OplogIndex {
     OplogIndex::new(n).unwrap()
-}
-
-fn worker_prefix(w: &WorkerId) -> Vec<u8> {
-    let mut k = w.as_str().as_bytes().to_vec();
-    k.push(0);
-    k
-}
-
-/// Where record `index` of `w` is stored: (segment key, segment bytes,
-/// record start within the segment, record length).
-fn locate(tree: &sled::Tree, w: &WorkerId, index: u64) -> (sled::IVec, Vec<u8>, usize, usize) {
-    let prefix = worker_prefix(w);
-    for item in tree.scan_prefix(&prefix) {
-        let (key, value) = item.unwrap();
-        let first = u64::from_be_bytes(key[prefix.len()..].try_into().unwrap());
-        let mut offset = 4; // after the record count
-        let mut i = first;
-        while offset < value.len() {
-            let len = u32::from_le_bytes(value[offset..offset + 4].try_into().unwrap()) as usize;
-            if i == index {
-                return (key, value.to_vec(), offset + 4, len);
-            }
-            offset += 4 + len;
-            i += 1;
-        }
-    }
-    panic!("record {index} of {w} not found");
-}
-
-/// Flips one byte inside the stored record `index` of `w`.
-fn flip_record_byte(tree: &sled::Tree, w: &WorkerId, index: u64, pos: usize) {
-    let (key, mut value, start, len) = locate(tree, w, index);
-    assert!(pos < len);
-    value[start + pos] ^= 0x40;
-    tree.insert(key, value).unwrap();
 }
 
 /// Number of segments stored for `w`.

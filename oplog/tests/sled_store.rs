@@ -305,6 +305,7 @@ async fn a_damaged_database_file_is_named_with_the_way_out() {
     );
     assert!(
         message.contains(&dir.path().display().to_string())
+            && message.contains("worker-executor repair")
             && message.contains("restore the folder from a backup"),
         "{message}"
     );

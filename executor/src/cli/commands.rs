@@ -62,8 +62,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             component,
             out,
         } => proto(&server, &component, &out).await,
-        Command::Serve(_) | Command::Wit { .. } | Command::Describe { .. } => {
-            bail!("internal: `serve`, `wit` and `describe` are not client verbs")
+        Command::Serve(_)
+        | Command::Wit { .. }
+        | Command::Describe { .. }
+        | Command::Repair { .. } => {
+            bail!("internal: `serve`, `wit`, `describe` and `repair` are not client verbs")
         }
     }
 }

@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod describe;
 mod manifest;
+mod repair;
 mod serve;
 
 use std::net::SocketAddr;
@@ -100,6 +101,19 @@ pub enum Command {
         /// Output directory.
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
+    },
+    /// Salvage a damaged data directory into a fresh one: every worker's
+    /// intact prefix and every intact component are copied, and a line per
+    /// worker says what was kept and what was lost. Stop the executor
+    /// first; the damaged directory is only read.
+    Repair {
+        /// The damaged data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Where to write the repaired data directory (new or empty;
+        /// default: `<data-dir>-repaired` beside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List a gRPC server's services and methods through its server
     /// reflection (like grpcurl's `list` and `describe`).
@@ -382,6 +396,7 @@ pub fn main() -> ExitCode {
                 ca,
                 server_name,
             } => describe::run(&endpoint, symbol.as_deref(), ca.as_deref(), server_name).await,
+            Command::Repair { data_dir, out } => repair::run(&data_dir, out).await,
             other => commands::run(other).await,
         }
     });

@@ -100,9 +100,9 @@ impl Committer {
                     // A host condition, not a fault of the worker or the
                     // caller: a 503 that says what to do.
                     return Err(Error::HostResources(format!(
-                        "the disk holding the oplog is full ({error}); free space on it, then \
-                         restart the executor (the embedded store does not take writes again \
-                         after a failed one until it is reopened)"
+                        "the disk holding the oplog is full ({error}); free space on it: the \
+                         executor takes writes again by itself once there is room (retry with \
+                         the same idempotency key)"
                     )));
                 }
                 Some(Err(error)) => {

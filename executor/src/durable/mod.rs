@@ -84,6 +84,9 @@ struct Inner {
     /// A call's result was recorded and not committed since: the next
     /// effect visible outside the worker commits first.
     results_pending: AtomicBool,
+    /// The store's generation when this path was built: a store reopened
+    /// since may have lost what was appended and not committed.
+    generation: u64,
 }
 
 impl Durable {
@@ -120,6 +123,7 @@ impl Durable {
     ) -> Durable {
         let unread =
             replay_from.map(|from| OplogPages::new(store.clone(), &worker, from, DEFAULT_PAGE));
+        let generation = store.generation();
         Durable {
             inner: Arc::new(Inner {
                 journal: SharedJournal::new(worker.clone(), Vec::new()),
@@ -131,6 +135,7 @@ impl Durable {
                 unread: tokio::sync::Mutex::new(unread),
                 uncommitted: AtomicBool::new(false),
                 results_pending: AtomicBool::new(false),
+                generation,
             }),
         }
     }
@@ -208,6 +213,12 @@ impl Durable {
         let pending = self.inner.journal.pending_len() as u64;
         self.inner.journal.record(kind);
         Ok(OplogIndex::new(next + pending)?)
+    }
+
+    /// True if the store was reopened since this path was built (after a
+    /// full disk): the worker must be rebuilt from what the store holds.
+    pub fn store_reopened(&self) -> bool {
+        self.inner.store.generation() != self.inner.generation
     }
 
     /// What rebuilding this worker from its log needs: the store, the

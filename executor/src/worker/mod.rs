@@ -282,7 +282,15 @@ impl Worker {
     /// Rebuilds the instance from the oplog after an invocation was
     /// stopped (replay skips the abandoned invocation).
     async fn rebuild(&mut self) -> Result<()> {
-        let (oplog, committer, epoch, next) = self.durable.parts();
+        let (oplog, committer, epoch, _) = self.durable.parts();
+        // Where the log continues is what the store holds now: after the
+        // store was reopened (a full disk), entries this worker appended
+        // and did not commit may be gone, or may have reached the disk.
+        let next = oplog
+            .last_index(&self.id)
+            .await?
+            .and_then(OplogIndex::next)
+            .ok_or_else(|| Error::UnknownWorker(self.id.clone()))?;
         let create = oplog
             .read(&self.id, OplogIndex::FIRST, 1)
             .await?
@@ -613,7 +621,7 @@ impl Worker {
         if let Some(outcome) = self.stored_outcome(function, &key, &texts)? {
             return Ok(outcome);
         }
-        if self.stale {
+        if self.stale || self.durable.store_reopened() {
             self.rebuild().await?;
         }
         let signature = self.signature(function)?;
@@ -638,7 +646,14 @@ impl Worker {
             // oplog.
             outcome => {
                 let outcome = outcome?;
-                self.complete(function, key, outcome.clone()).await?;
+                if let Err(error) = self.complete(function, key, outcome.clone()).await {
+                    // Not durable: what the guest did must not be taken
+                    // for the worker's state. The next invocation rebuilds
+                    // it from the store, where the caller's retry finds
+                    // the invocation again (done, if it reached the disk).
+                    self.stale = true;
+                    return Err(error);
+                }
                 Ok(outcome)
             }
         }

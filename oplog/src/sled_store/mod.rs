@@ -20,6 +20,8 @@ mod flush;
 mod keys;
 mod owners;
 mod recovery;
+mod reopen;
+mod salvage;
 mod segment;
 mod snapshots;
 mod watermark;
@@ -47,6 +49,9 @@ use keys::{payload_key, worker_prefix, worker_prefix_end};
 use owners::EpochSource;
 use watermark::Watermarks;
 use worker_log::WorkerLog;
+
+pub use reopen::ReopeningSledStore;
+pub use salvage::{SalvageReport, WorkerSalvage, salvage};
 
 /// Name of the tree holding encoded entries.
 const ENTRIES_TREE: &str = "oplog_entries";

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod damage;
 pub mod pg;
 pub mod strategies;
 pub mod suite;
@@ -36,6 +37,18 @@ pub fn memory(options: StoreOptions) -> Harness {
 pub fn sled(options: StoreOptions) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledOplogStore::open_with(dir.path(), options).expect("open sled store");
+    Harness {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh sled store that reopens itself after a full disk, as the
+/// executor runs it.
+pub fn reopening_sled(options: StoreOptions) -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        reprise_oplog::ReopeningSledStore::open_with(dir.path(), options).expect("open sled store");
     Harness {
         store: Arc::new(store),
         _dir: Some(dir),

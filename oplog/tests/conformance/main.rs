@@ -14,6 +14,10 @@ mod sled {
     crate::conformance_suite!(crate::common::sled);
 }
 
+mod reopening_sled {
+    crate::conformance_suite!(crate::common::reopening_sled);
+}
+
 mod postgres {
     crate::conformance_suite!(async crate::common::postgres);
 }

@@ -1,0 +1,193 @@
+//! Salvage of a damaged sled store: every worker's intact prefix is copied
+//! into a fresh store, the report says per worker what was kept and which
+//! committed entries were lost, and the damaged store is left as it was.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::Path;
+
+use reprise_oplog::{OplogEntry, OplogStore, SledOplogStore, WorkerSalvage, salvage_sled};
+
+use common::damage::flip_record_byte;
+use common::{Appender, create_entry, numbered_entry, read_all, wid};
+
+fn expected_log(n: u64) -> Vec<OplogEntry> {
+    let mut v = vec![create_entry()];
+    v.extend((2..=n).map(numbered_entry));
+    v
+}
+
+/// Writes and commits `n` entries for each named worker, 3 per commit.
+async fn populate(dir: &Path, workers: &[(&str, u64)]) {
+    let store = SledOplogStore::open(dir).unwrap();
+    for &(name, n) in workers {
+        let w = wid(name);
+        let mut appender = Appender::claim(&store, &w).await;
+        for chunk in expected_log(n).chunks(3) {
+            appender.append(&store, chunk.to_vec()).await.unwrap();
+            store.commit(&w).await.unwrap();
+        }
+    }
+}
+
+/// Every file of `dir` with its bytes, to check salvage only reads it.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+async fn run_salvage(source: &Path, out: &Path) -> (reprise_oplog::SalvageReport, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut progress = |w: &WorkerSalvage| lines.push(w.to_string());
+    let report = salvage_sled(
+        source,
+        &out.join("oplog"),
+        &out.join("scratch"),
+        &mut progress,
+    )
+    .await
+    .expect("salvage runs");
+    assert!(!out.join("scratch").exists(), "the scratch copy is removed");
+    (report, lines)
+}
+
+#[tokio::test]
+async fn a_damaged_record_loses_only_its_worker_s_tail_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("oplog");
+    populate(&source, &[("damaged", 10), ("healthy", 7)]).await;
+    {
+        let store = SledOplogStore::open(&source).unwrap();
+        let tree = store.sled_db().open_tree("oplog_entries").unwrap();
+        flip_record_byte(&tree, &wid("damaged"), 5, 2);
+        store.sled_db().flush().unwrap();
+    }
+    let before = snapshot(&source);
+    let out = dir.path().join("repaired");
+    let (report, lines) = run_salvage(&source, &out).await;
+    assert_eq!(snapshot(&source), before, "the damaged store is only read");
+
+    assert_eq!(report.workers.len(), 2, "{:?}", report.workers);
+    let damaged = &report.workers[0];
+    assert_eq!(damaged.worker_id, wid("damaged"));
+    assert_eq!((damaged.kept, damaged.committed), (4, Some(10)));
+    assert_eq!(damaged.lost_committed(), 6);
+    let healthy = &report.workers[1];
+    assert_eq!((healthy.kept, healthy.committed), (7, Some(7)));
+    assert_eq!(healthy.lost_committed(), 0);
+    let text = lines.join("\n");
+    assert!(
+        text.contains("damaged: kept entries 1..=4; LOST committed entries 5..=10"),
+        "{text}"
+    );
+    assert!(
+        text.contains("healthy: kept entries 1..=7; every committed entry kept"),
+        "{text}"
+    );
+    assert_eq!(
+        report
+            .damaged_workers()
+            .map(|w| w.worker_id.clone())
+            .collect::<Vec<_>>(),
+        vec![wid("damaged")]
+    );
+
+    // The fresh store serves both prefixes, and both workers can go on.
+    let fresh = SledOplogStore::open(out.join("oplog")).unwrap();
+    assert!(
+        fresh.recovery_report().is_clean(),
+        "{}",
+        fresh.recovery_report()
+    );
+    assert_eq!(
+        read_all(&fresh, &wid("damaged")).await.unwrap(),
+        expected_log(4)
+    );
+    assert_eq!(
+        read_all(&fresh, &wid("healthy")).await.unwrap(),
+        expected_log(7)
+    );
+    let mut appender = Appender::claim(&fresh, &wid("damaged")).await;
+    appender
+        .append(&fresh, vec![numbered_entry(5)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_settings_file_is_rewritten_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("oplog");
+    populate(&source, &[("a", 5), ("b", 40)]).await;
+    let conf = source.join("conf");
+    let mut bytes = std::fs::read(&conf).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&conf, bytes).unwrap();
+    assert!(
+        SledOplogStore::open(&source).is_err(),
+        "sled refuses the folder"
+    );
+
+    let out = dir.path().join("repaired");
+    let (report, _) = run_salvage(&source, &out).await;
+    assert!(
+        report
+            .fixes
+            .iter()
+            .any(|f| f.contains("`conf` was written anew")),
+        "{:?}",
+        report.fixes
+    );
+    assert!(
+        report.damaged_workers().next().is_none(),
+        "{:?}",
+        report.workers
+    );
+    let fresh = SledOplogStore::open(out.join("oplog")).unwrap();
+    assert_eq!(read_all(&fresh, &wid("a")).await.unwrap(), expected_log(5));
+    assert_eq!(read_all(&fresh, &wid("b")).await.unwrap(), expected_log(40));
+}
+
+#[tokio::test]
+async fn salvage_refuses_a_target_that_is_not_empty_and_a_folder_without_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("oplog");
+    populate(&source, &[("a", 2)]).await;
+    let out = dir.path().join("busy");
+    std::fs::create_dir_all(out.join("oplog")).unwrap();
+    std::fs::write(out.join("oplog").join("keep-me"), b"x").unwrap();
+    let mut progress = |_: &WorkerSalvage| {};
+    let err = salvage_sled(
+        &source,
+        &out.join("oplog"),
+        &out.join("scratch"),
+        &mut progress,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("is not empty"), "{err}");
+    let err = salvage_sled(
+        dir.path(),
+        &dir.path().join("x"),
+        &dir.path().join("s"),
+        &mut progress,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("holds no sled oplog store"), "{err}");
+}
