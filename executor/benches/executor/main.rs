@@ -7,7 +7,9 @@
 //! 3. `cold`   — worker cold start (create + first trivial call);
 //! 4. `http`   — a hot trivial durable invocation over the admin HTTP API;
 //! 5. `grpc`   — the same over the inbound gRPC front door vs over HTTP,
-//!    single caller and 16 concurrent callers.
+//!    single caller and 16 concurrent callers;
+//! 6. `runaway` — a worker's invocations while another worker spins vs
+//!    alone, and how soon a spinning guest is stopped.
 //!
 //! Plain Rust (`harness = false`): every case prints p50/p99/mean/max and its
 //! ratio against a baseline measured in the same run, on loopback, with the
@@ -20,6 +22,7 @@ mod cold_start;
 mod http;
 mod inbound;
 mod replay;
+mod runaway;
 mod setup;
 mod stats;
 mod unary;
@@ -31,7 +34,7 @@ use anyhow::{Result, bail};
 use setup::Sizes;
 use stats::{Goal, render_goals};
 
-const BENCHES: [&str; 5] = ["unary", "replay", "cold", "http", "grpc"];
+const BENCHES: [&str; 6] = ["unary", "replay", "cold", "http", "grpc", "runaway"];
 
 fn main() -> Result<()> {
     let mut quick = false;
@@ -80,6 +83,7 @@ async fn run(selected: Vec<String>, sizes: Sizes) -> Result<Vec<Goal>> {
             "cold" => cold_start::run(&sizes).await?,
             "http" => http::run(&sizes).await?,
             "grpc" => inbound::run(&sizes).await?,
+            "runaway" => runaway::run(&sizes).await?,
             other => bail!("unknown benchmark `{other}`"),
         };
         println!("   ({name}: {:.1} s)", t.elapsed().as_secs_f64());
