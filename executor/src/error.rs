@@ -143,6 +143,19 @@ pub enum Error {
         /// What it would have held after the growth.
         requested: u64,
     },
+    /// Another executor serves this worker (it belongs to a shard this
+    /// one does not hold); the admin API forwards such requests.
+    #[error(
+        "worker {worker} is not served by this executor (shard {shard} is held by another \
+         executor, or by none while its lease moves); send the request to its owner, or retry \
+         in a few seconds"
+    )]
+    NotServedHere {
+        /// The worker.
+        worker: WorkerId,
+        /// Its shard.
+        shard: u32,
+    },
     /// A host resource ran short (memory budget, memory maps, disk): not the
     /// guest's fault; retry later.
     #[error("the executor is short of resources: {0}")]

@@ -129,7 +129,7 @@ pub struct Executor {
     components: ComponentCache,
     oplog: Arc<dyn OplogStore>,
     committer: Committer,
-    workers: WorkerSlots,
+    pub(crate) workers: WorkerSlots,
     ticker: tokio::task::JoinHandle<()>,
     interrupted: std::sync::Mutex<HashSet<WorkerId>>,
     /// Per worker, what is reached without waiting for its lock: the signal
@@ -140,6 +140,9 @@ pub struct Executor {
     memory_budget: Arc<MemoryBudget>,
     channels: Arc<ChannelPool>,
     replayed_calls: AtomicU64,
+    /// The executors this one shares its database with, if any: it then
+    /// serves only the workers of the shards it holds.
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -173,7 +176,15 @@ impl Executor {
             data_dir: data_dir.to_owned(),
             ..ExecutorConfig::default()
         };
-        Self::with_stores(&config, Stores { oplog, components }).await
+        Self::with_stores(
+            &config,
+            Stores {
+                oplog,
+                components,
+                shared: None,
+            },
+        )
+        .await
     }
 
     /// Opens the executor on the given stores; `config.data_dir` holds the
@@ -200,6 +211,7 @@ impl Executor {
             memory_budget: MemoryBudget::new(config.memory_budget),
             channels: Arc::new(ChannelPool::new()),
             replayed_calls: AtomicU64::new(0),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -260,7 +272,10 @@ impl Executor {
         config: WorkerConfig,
     ) -> Result<WorkerId> {
         let loaded = self.components.get(component).await?;
-        let id = id.unwrap_or_else(WorkerId::generate);
+        let id = match id {
+            Some(id) => id,
+            None => self.generate_id(),
+        };
         let mut guard = self.locked_slot(&id).await?;
         if matches!(*guard, SlotState::Ready(_)) || self.oplog.last_index(&id).await?.is_some() {
             return Err(Error::WorkerExists(id));
@@ -333,6 +348,11 @@ impl Executor {
 
     /// Locks the slot of `id`, looking again if it was deleted meanwhile.
     async fn locked_slot(&self, id: &WorkerId) -> Result<OwnedMutexGuard<SlotState>> {
+        if let Some(cluster) = self.cluster.get()
+            && !cluster.owns(id)
+        {
+            return Err(cluster.not_served(id));
+        }
         // A slot is deleted at most once per delete call; a few attempts
         // outlast any realistic race of deletes and re-creations.
         for _ in 0..16 {
@@ -346,7 +366,7 @@ impl Executor {
 
     /// The worker, rebuilt by replay if it is not in memory. Only this
     /// worker's slot is locked while it loads.
-    async fn worker(&self, id: &WorkerId) -> Result<WorkerGuard> {
+    pub(crate) async fn worker(&self, id: &WorkerId) -> Result<WorkerGuard> {
         let mut guard = self.locked_slot(id).await?;
         if matches!(*guard, SlotState::Empty) {
             match self.load(id).await {
@@ -681,6 +701,10 @@ impl Executor {
     /// inside an invocation, which finishes that invocation. Other workers
     /// are rebuilt lazily on first use.
     pub async fn recover(&self) -> Result<RecoverySummary> {
+        if self.cluster.get().is_some() {
+            // Each shard's workers are recovered when its lease is taken.
+            return Ok(RecoverySummary::default());
+        }
         let ids = self.oplog.list_workers().await?;
         let mut summary = RecoverySummary {
             workers: ids.len(),
@@ -717,7 +741,7 @@ impl Executor {
         Ok(summary)
     }
 
-    async fn has_pending_invocation(&self, id: &WorkerId) -> Result<bool> {
+    pub(crate) async fn has_pending_invocation(&self, id: &WorkerId) -> Result<bool> {
         let mut pending = false;
         let mut pages = OplogPages::new(self.oplog.clone(), id, OplogIndex::FIRST, DEFAULT_PAGE);
         while let Some(page) = pages.next_page().await? {

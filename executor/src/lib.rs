@@ -17,6 +17,7 @@
 //! it the oplog store. [`engine`] configures wasmtime.
 
 pub mod api;
+pub mod cluster;
 pub mod components;
 pub mod deps;
 pub mod durable;

@@ -135,6 +135,51 @@ impl WorkerSlots {
         evicted
     }
 
+    /// The slots whose worker id `matches`.
+    fn matching(&self, matches: impl Fn(&WorkerId) -> bool) -> Vec<(WorkerId, Slot)> {
+        self.table()
+            .iter()
+            .filter(|(id, _)| matches(id))
+            .map(|(id, e)| (id.clone(), e.slot.clone()))
+            .collect()
+    }
+
+    /// Empties a locked slot (dropping its worker from memory) and takes it
+    /// out of the table; true if a worker was dropped.
+    fn unload(&self, id: &WorkerId, slot: &Slot, mut state: OwnedMutexGuard<SlotState>) -> bool {
+        let dropped = matches!(*state, SlotState::Ready(_));
+        if dropped {
+            *state = SlotState::Empty;
+            self.ready.fetch_sub(1, Ordering::Relaxed);
+        }
+        drop(state);
+        self.forget_empty(id, slot);
+        dropped
+    }
+
+    /// Drops from memory every idle loaded worker whose id `matches`
+    /// (busy ones are skipped); returns how many.
+    pub fn unload_idle_matching(&self, matches: impl Fn(&WorkerId) -> bool) -> usize {
+        let mut dropped = 0;
+        for (id, slot) in self.matching(matches) {
+            if let Ok(state) = slot.clone().try_lock_owned() {
+                dropped += usize::from(self.unload(&id, &slot, state));
+            }
+        }
+        dropped
+    }
+
+    /// Drops from memory every loaded worker whose id `matches`, waiting
+    /// for busy ones to finish their invocation; returns how many.
+    pub async fn unload_matching(&self, matches: impl Fn(&WorkerId) -> bool) -> usize {
+        let mut dropped = 0;
+        for (id, slot) in self.matching(matches) {
+            let state = slot.clone().lock_owned().await;
+            dropped += usize::from(self.unload(&id, &slot, state));
+        }
+        dropped
+    }
+
     /// How many workers were dropped from memory by the bound, since start.
     pub fn evicted(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)

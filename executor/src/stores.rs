@@ -18,6 +18,9 @@ pub struct Stores {
     pub oplog: Arc<dyn OplogStore>,
     /// Where uploaded components live.
     pub components: Arc<dyn ComponentStore>,
+    /// The PostgreSQL store shared with other executors, if that is the
+    /// oplog store (shard leases live there too).
+    pub shared: Option<Arc<PostgresOplogStore>>,
 }
 
 impl Stores {
@@ -34,6 +37,7 @@ impl Stores {
         Ok(Stores {
             oplog: Arc::new(oplog),
             components: Arc::new(LocalComponentStore::open(&data_dir.join("components"))?),
+            shared: None,
         })
     }
 
@@ -46,6 +50,7 @@ impl Stores {
         let oplog = Arc::new(PostgresOplogStore::open(url).await?);
         Ok(Stores {
             components: Arc::new(PostgresComponentStore::new(oplog.clone())),
+            shared: Some(oplog.clone()),
             oplog,
         })
     }
@@ -56,6 +61,7 @@ impl Stores {
         Ok(Stores {
             oplog: Arc::new(reprise_oplog::MemoryOplogStore::new()),
             components: Arc::new(LocalComponentStore::open(&data_dir.join("components"))?),
+            shared: None,
         })
     }
 }

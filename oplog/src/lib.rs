@@ -70,7 +70,8 @@ pub use ids::{ComponentId, IdempotencyKey, OplogIndex, OwnerEpoch, Timestamp, Wo
 pub use memory::MemoryOplogStore;
 pub use payload::{Payload, PayloadDigest};
 pub use postgres::{
-    PostgresOplogStore, PostgresOptions, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
+    DEFAULT_SHARDS, LeaseRound, MAX_SHARDS, PostgresOplogStore, PostgresOptions,
+    SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION, ShardOwner,
 };
 pub use sled_store::{
     ReopeningSledStore, SalvageReport, SledOplogStore, WorkerSalvage, salvage as salvage_sled,

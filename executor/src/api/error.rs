@@ -111,7 +111,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::IdempotencyKeyReused { .. } => StatusCode::CONFLICT,
         // Only a shutdown stops an invocation without finishing it: retry
         // (with the same idempotency key) once the executor is back.
-        Error::InvocationStopped { .. } | Error::HostResources(_) => {
+        Error::InvocationStopped { .. } | Error::HostResources(_) | Error::NotServedHere { .. } => {
             StatusCode::SERVICE_UNAVAILABLE
         }
         Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }) => StatusCode::NOT_FOUND,

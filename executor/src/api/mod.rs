@@ -109,6 +109,12 @@ pub fn router(executor: Arc<Executor>, config: ApiConfig) -> Router {
         )
         .route("/v1/workers/{id}/resume", post(workers::resume_worker))
         .route("/metrics", get(render_metrics))
+        // Requests about a worker another executor serves go there (after
+        // the token check below, which runs first).
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::cluster::forward::forward_elsewhere,
+        ))
         // Every route above requires the admin token (when there is one);
         // the health check below stays open for probes.
         .route_layer(middleware::from_fn_with_state(

@@ -157,11 +157,24 @@ pub struct ServeArgs {
     /// directory) or `memory` (nothing survives the process; for trials).
     #[arg(long, value_enum, default_value_t = OplogStoreKind::Sled)]
     pub oplog_store: OplogStoreKind,
-    /// Keep oplogs in this PostgreSQL database instead
-    /// (`postgres://USER@HOST:PORT/DB`); components stay in the data
-    /// directory.
+    /// Keep oplogs and components in this PostgreSQL database instead
+    /// (`postgres://USER@HOST:PORT/DB`), shared with every executor started
+    /// on it: each serves the workers of the shards it leases and forwards
+    /// the others' requests (docs/scale-out.md).
     #[arg(long, value_name = "URL", conflicts_with = "oplog_store")]
     pub store: Option<String>,
+    /// With --store: the admin API address other executors forward
+    /// requests to (`http://HOST:PORT`; default: the --listen address).
+    #[arg(long, value_name = "URL", requires = "store")]
+    pub advertise: Option<String>,
+    /// With --store: shards to set a new database up with (default 256;
+    /// an existing database keeps its count, another one is refused).
+    #[arg(long, value_name = "N", requires = "store", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub shards: Option<u32>,
+    /// With --store: how long a shard lease lasts unrenewed (`5s`); a dead
+    /// executor's workers are served elsewhere after about this long.
+    #[arg(long, value_name = "DURATION", requires = "store", value_parser = parse_positive_duration)]
+    pub lease_ttl: Option<std::time::Duration>,
     /// Require this bearer token on every admin API route but `/healthz`:
     /// the name of an environment variable holding it (at least 16
     /// characters). Clients send it from `REPRISE_ADMIN_TOKEN`.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use reprise_executor::api::{self, AdminToken, ApiConfig};
+use reprise_executor::cluster::{Cluster, ClusterConfig, DEFAULT_LEASE_TTL};
 use reprise_executor::inbound::{self, InboundConfig};
 use reprise_executor::{Executor, ExecutorConfig, SecretEnvPolicy, Stores};
 use tracing_subscriber::EnvFilter;
@@ -56,6 +57,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let stores = opened
         .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
+    let shared = stores.shared.clone();
     let executor = Executor::with_stores(&config, stores)
         .await
         .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
@@ -82,6 +84,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // A stable line on stdout for scripts (and tests) that pick port 0.
     println!("worker-executor listening on http://{addr}");
     let _ = std::io::stdout().flush();
+
+    let cluster = match shared {
+        Some(store) => Some(join_cluster(&args, addr, store, &executor).await?),
+        None => None,
+    };
 
     let config = ApiConfig {
         component_body_limit: args.component_body_limit,
@@ -121,6 +128,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "the gRPC front door failed"),
             Err(e) => tracing::error!(error = %e, "the gRPC front door's task failed"),
+        }
+    }
+    if let Some((stop, task)) = cluster {
+        // No request is in flight any more: hand the shards over.
+        let _ = stop.send(());
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "the lease task failed");
         }
     }
     tracing::info!("stopped accepting requests; draining");
@@ -197,6 +211,56 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<AdminToken>> {
 }
 
 /// Waits (bounded) until no task holds the executor any more, then drops it.
+/// Joins the executors sharing the PostgreSQL database: takes a first
+/// round of shard leases (so this executor serves at once), then renews
+/// them in the background until the returned sender fires.
+async fn join_cluster(
+    args: &ServeArgs,
+    addr: std::net::SocketAddr,
+    store: Arc<reprise_oplog::PostgresOplogStore>,
+    executor: &Arc<Executor>,
+) -> anyhow::Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let advertise = args
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    if !advertise.starts_with("http://") || advertise.parse::<axum::http::Uri>().is_err() {
+        anyhow::bail!(
+            "--advertise `{advertise}` must be the http:// URL other executors reach this one's \
+             admin API at, such as http://10.0.0.5:9090"
+        );
+    }
+    let config = ClusterConfig {
+        member: format!("executor-{}", reprise_oplog::WorkerId::generate()),
+        advertise,
+        shards: args.shards,
+        lease_ttl: args.lease_ttl.unwrap_or(DEFAULT_LEASE_TTL),
+    };
+    let cluster = Arc::new(
+        Cluster::join(store, config)
+            .await
+            .context("cannot join the executors sharing the database")?,
+    );
+    executor.join_cluster(cluster.clone())?;
+    match cluster.round(executor).await {
+        Ok(served) => tracing::info!(
+            shards = served.len(),
+            of = cluster.shard_count(),
+            advertise = cluster.advertise(),
+            "serving shards"
+        ),
+        Err(e) => tracing::warn!(error = %e, "the first lease round failed; retrying"),
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(cluster.run(executor.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Ok((stop, task))
+}
+
 async fn drain(mut executor: Arc<Executor>) {
     let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     loop {

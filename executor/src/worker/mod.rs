@@ -618,11 +618,20 @@ impl Worker {
         // trace: the journaled form (WAVE text) must read back with the
         // export's own types, as replay will read it.
         let texts = wave::to_texts(&params)?;
-        if let Some(outcome) = self.stored_outcome(function, &key, &texts)? {
-            return Ok(outcome);
-        }
-        if self.stale || self.durable.store_reopened() {
+        // Rebuilt first: a stale worker's memory may lack an invocation
+        // that reached the store (its commit reported a failure, and the
+        // entries landed after all), which a retry must find.
+        let rebuilt = self.stale || self.durable.store_reopened();
+        if rebuilt {
             self.rebuild().await?;
+        }
+        if let Some(outcome) = self.stored_outcome(function, &key, &texts)? {
+            if rebuilt {
+                // What replay found may still wait in the store's buffer:
+                // durable before it is answered.
+                self.durable.commit().await?;
+            }
+            return Ok(outcome);
         }
         let signature = self.signature(function)?;
         wave::parse_params(function, &signature, &texts)?;

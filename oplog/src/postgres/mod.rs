@@ -7,6 +7,7 @@
 //! * [`state`]: what one instance knows of the workers it owns (epoch,
 //!   committed length, pending records).
 //! * [`append`], [`commit`], [`read`], [`owners`]: the trait's operations.
+//! * [`leases`]: shard leases of executors sharing the database.
 //!
 //! **Write path.** `append` checks the fence and the invariants against this
 //! instance's view of the worker and buffers the encoded records in memory
@@ -38,6 +39,7 @@ mod append;
 mod commit;
 mod components;
 mod config;
+mod leases;
 mod owners;
 mod pool;
 mod read;
@@ -49,6 +51,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use config::PostgresOptions;
+pub use leases::{DEFAULT_SHARDS, LeaseRound, MAX_SHARDS, ShardOwner};
 pub use schema::SCHEMA_VERSION;
 
 use crate::entry::OplogEntry;

@@ -22,6 +22,11 @@
 //! SEQUENCE oplog_epochs                          -- owner epochs of every worker
 //! ```
 //!
+//! Version 2: `components (id, wasm, dependencies)`. Version 3: the shard
+//! leases of executors sharing the database (see `leases.rs`):
+//! `shard_config (shards)`, `shard_leases (shard, owner, address, epoch,
+//! expires_at)`, `executor_members (member, address, seen_at)`.
+//!
 //! Worker ids sort bytewise (`COLLATE "C"`) whatever the database's locale,
 //! as in the other stores.
 
@@ -41,7 +46,7 @@ const MIGRATION_LOCK: i64 = 0x0072_6570_7269_7365;
 
 /// Migration `n + 1` is `MIGRATIONS[n]`: a description and its SQL. Never
 /// edit an applied migration; append a new one.
-const MIGRATIONS: [(&str, &str); 2] = [
+const MIGRATIONS: [(&str, &str); 3] = [
     (
         "oplog tables: workers (owner epoch, committed length), entries, payloads; epoch sequence",
         r#"
@@ -72,6 +77,27 @@ const MIGRATIONS: [(&str, &str); 2] = [
         id           text COLLATE "C" PRIMARY KEY,
         wasm         bytea NOT NULL,
         dependencies bytea NOT NULL
+    );
+    "#,
+    ),
+    (
+        "shard leases: the shard count, one lease per shard, executors seen alive",
+        r#"
+    CREATE TABLE shard_config (
+        id     integer PRIMARY KEY CHECK (id = 1),
+        shards integer NOT NULL CHECK (shards > 0)
+    );
+    CREATE TABLE shard_leases (
+        shard      integer PRIMARY KEY CHECK (shard >= 0),
+        owner      text COLLATE "C" NOT NULL,
+        address    text NOT NULL,
+        epoch      bigint NOT NULL CHECK (epoch >= 0),
+        expires_at timestamptz NOT NULL
+    );
+    CREATE TABLE executor_members (
+        member  text COLLATE "C" PRIMARY KEY,
+        address text NOT NULL,
+        seen_at timestamptz NOT NULL
     );
     "#,
     ),

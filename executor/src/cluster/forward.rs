@@ -1,0 +1,190 @@
+//! Forwarding admin API requests about a worker this executor does not
+//! serve to the executor that does.
+//!
+//! The middleware looks at requests under `/v1/workers/{id}` (and at the
+//! `name` of a `POST /v1/workers` creation). When the worker's shard is
+//! held by another executor, the request — method, path, query, headers
+//! (the admin token included) and body — is sent to the address that
+//! executor advertises, and its answer is returned as it is. A forwarded
+//! request carries [`FORWARDED_HEADER`]; an executor that receives one for
+//! a worker it does not serve answers 503 instead of forwarding again, so
+//! requests never loop while leases move. When no executor holds the shard
+//! (its lease expired and nobody took it yet) the answer is 503 with a
+//! message to retry.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use reprise_oplog::WorkerId;
+
+use crate::api::AppState;
+use crate::api::error::ApiError;
+
+/// Header marking a request forwarded by another executor (its value: the
+/// forwarding executor's address).
+pub const FORWARDED_HEADER: &str = "reprise-forwarded-by";
+
+/// Headers not copied to a forwarded request or back from its answer.
+const HOP_BY_HOP: [HeaderName; 5] = [
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// The worker a request is about, from its path.
+fn worker_in_path(path: &str) -> Option<WorkerId> {
+    let rest = path.strip_prefix("/v1/workers/")?;
+    let id = rest.split('/').next()?;
+    WorkerId::new(id).ok()
+}
+
+/// The admin API middleware (a no-op for an executor not in a cluster).
+pub async fn forward_elsewhere(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(cluster) = state.executor.cluster().cloned() else {
+        return next.run(request).await;
+    };
+    let creation = request.method() == Method::POST
+        && request.uri().path().trim_end_matches('/') == "/v1/workers";
+    let (request, worker) = if creation {
+        // The worker's name is in the body.
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, state.config.body_limit).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return ApiError::bad_request(format!("cannot read the request body: {e}"))
+                    .into_response();
+            }
+        };
+        let name = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+            .and_then(|n| WorkerId::new(n).ok());
+        (Request::from_parts(parts, Body::from(bytes)), name)
+    } else {
+        let worker = worker_in_path(request.uri().path());
+        (request, worker)
+    };
+    let Some(worker) = worker else {
+        return next.run(request).await;
+    };
+    if cluster.owns(&worker) {
+        return next.run(request).await;
+    }
+    if request.headers().contains_key(FORWARDED_HEADER) {
+        return ApiError::from(cluster.not_served(&worker)).into_response();
+    }
+    let owner = match cluster.owner_of(&worker).await {
+        Ok(Some(owner)) if owner.address != cluster.advertise() => owner,
+        Ok(_) => return ApiError::from(cluster.not_served(&worker)).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match proxy(&cluster, &owner.address, request, state.config.body_limit).await {
+        Ok(response) => response,
+        Err(message) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "worker {worker} is served by the executor at {}, which could not be reached: \
+                 {message}; retry in a few seconds",
+                owner.address
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// Sends `request` to the executor at `address` and relays its answer.
+async fn proxy(
+    cluster: &super::Cluster,
+    address: &str,
+    request: Request,
+    body_limit: usize,
+) -> std::result::Result<Response, String> {
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = axum::body::to_bytes(body, body_limit)
+        .await
+        .map_err(|e| format!("cannot read the request body: {e}"))?;
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    let url = format!("{}{path}", address.trim_end_matches('/'));
+    let method =
+        reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    copy_headers(&parts.headers, &mut headers);
+    headers.insert(
+        FORWARDED_HEADER,
+        reqwest::header::HeaderValue::from_str(cluster.advertise()).map_err(|e| e.to_string())?,
+    );
+    let answer = cluster
+        .http()
+        .request(method, &url)
+        .headers(headers)
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let status = StatusCode::from_u16(answer.status().as_u16()).map_err(|e| e.to_string())?;
+    let mut answer_headers = HeaderMap::new();
+    copy_headers(answer.headers(), &mut answer_headers);
+    let body = answer.bytes().await.map_err(|e| e.to_string())?;
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = answer_headers;
+    Ok(response)
+}
+
+/// Copies end-to-end headers between the two header map types (the
+/// http crate versions of axum and reqwest may differ).
+fn copy_headers<A, B>(from: &A, to: &mut B)
+where
+    A: HeaderIter,
+    B: HeaderInsert,
+{
+    for (name, value) in from.pairs() {
+        if HOP_BY_HOP
+            .iter()
+            .any(|h| h.as_str().eq_ignore_ascii_case(&name))
+        {
+            continue;
+        }
+        to.put(&name, &value);
+    }
+}
+
+/// Reads a header map as (name, value bytes) pairs.
+trait HeaderIter {
+    fn pairs(&self) -> Vec<(String, Vec<u8>)>;
+}
+
+/// Inserts a header given by name and value bytes (skipping invalid ones).
+trait HeaderInsert {
+    fn put(&mut self, name: &str, value: &[u8]);
+}
+
+impl HeaderIter for HeaderMap {
+    fn pairs(&self) -> Vec<(String, Vec<u8>)> {
+        self.iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect()
+    }
+}
+
+impl HeaderInsert for HeaderMap {
+    fn put(&mut self, name: &str, value: &[u8]) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            axum::http::HeaderValue::from_bytes(value),
+        ) {
+            self.append(name, value);
+        }
+    }
+}

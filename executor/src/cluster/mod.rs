@@ -1,0 +1,298 @@
+//! Several executors sharing workers over one PostgreSQL database.
+//!
+//! Workers map to shards ([`Cluster::shard_of`]: the first four bytes of
+//! the sha256 of the worker id, modulo the database's shard count). An
+//! executor serves only the workers of the shards whose leases it holds
+//! (`reprise_oplog` `postgres/leases.rs`); the admin API forwards every
+//! other request to the owner's advertised address ([`forward`]).
+//!
+//! A lease round runs every third of the lease's time-to-live
+//! ([`Cluster::run`]):
+//!
+//! * shards newly held are taken over: any copy of their workers still in
+//!   memory from an earlier ownership is dropped, then the workers whose
+//!   oplog ends inside an invocation are rebuilt by replay, which finishes
+//!   that invocation (as at start-up), and only then are they served;
+//! * shards beyond the executor's even share are no longer served, their
+//!   idle workers are dropped from memory, and their leases are released;
+//! * when no round succeeded for a whole time-to-live (the database is
+//!   unreachable, or this process was paused), the executor stops serving
+//!   every shard: another executor may hold them by then.
+//!
+//! Leases decide who serves; the worker's owner epoch decides who may
+//! write. Loading a worker claims it, so an executor that lost a shard and
+//! has not noticed yet is fenced off at its next commit.
+
+pub mod forward;
+mod shards;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use reprise_oplog::{PostgresOplogStore, ShardOwner, WorkerId};
+
+use crate::error::{Error, Result};
+use crate::executor::Executor;
+
+/// Default time-to-live of a shard lease.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
+
+/// How an executor joins the others on its database.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This executor's member id (unique per process).
+    pub member: String,
+    /// The admin API address other executors forward requests to
+    /// (`http://HOST:PORT`).
+    pub advertise: String,
+    /// Shards to set the database up with (`None`: the recorded count, or
+    /// the default for a new database).
+    pub shards: Option<u32>,
+    /// How long a lease lasts unrenewed.
+    pub lease_ttl: Duration,
+}
+
+/// What this executor serves now.
+#[derive(Debug, Default)]
+struct Held {
+    shards: BTreeSet<u32>,
+    /// Until when the last successful round vouches for them.
+    valid_until: Option<Instant>,
+}
+
+/// This executor's membership: its leases and the way to other executors.
+#[derive(Debug)]
+pub struct Cluster {
+    store: Arc<PostgresOplogStore>,
+    config: ClusterConfig,
+    shards: u32,
+    held: Mutex<Held>,
+    http: reqwest::Client,
+}
+
+impl Cluster {
+    /// Joins the executors on `store`'s database (setting it up for leases
+    /// if it is the first). Holds no shard until [`Cluster::round`].
+    pub async fn join(store: Arc<PostgresOplogStore>, config: ClusterConfig) -> Result<Cluster> {
+        if config.lease_ttl < Duration::from_millis(300) {
+            return Err(Error::Unsupported(format!(
+                "a lease time-to-live of {:?} is too short to be renewed reliably; give at \
+                 least 300ms",
+                config.lease_ttl
+            )));
+        }
+        let shards = store.setup_shards(config.shards).await?;
+        crate::rest::client::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| Error::Unsupported(format!("cannot build the forwarding client: {e}")))?;
+        Ok(Cluster {
+            store,
+            config,
+            shards,
+            held: Mutex::new(Held::default()),
+            http,
+        })
+    }
+
+    fn held(&self) -> MutexGuard<'_, Held> {
+        // Replaced whole: a poisoned value is consistent.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shard count of the database.
+    pub fn shard_count(&self) -> u32 {
+        self.shards
+    }
+
+    /// This executor's advertised address.
+    pub fn advertise(&self) -> &str {
+        &self.config.advertise
+    }
+
+    /// The client used to forward requests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The shard worker `id` belongs to.
+    pub fn shard_of(&self, id: &WorkerId) -> u32 {
+        shard_of(id, self.shards)
+    }
+
+    /// True if this executor serves worker `id` now.
+    pub fn owns(&self, id: &WorkerId) -> bool {
+        let shard = self.shard_of(id);
+        let held = self.held();
+        held.valid_until.is_some_and(|until| Instant::now() < until) && held.shards.contains(&shard)
+    }
+
+    /// The shards served now, sorted.
+    pub fn served(&self) -> Vec<u32> {
+        let held = self.held();
+        if held.valid_until.is_some_and(|until| Instant::now() < until) {
+            held.shards.iter().copied().collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Who holds the lease of worker `id`'s shard, if anyone.
+    pub async fn owner_of(&self, id: &WorkerId) -> Result<Option<ShardOwner>> {
+        Ok(self.store.shard_owner(self.shard_of(id)).await?)
+    }
+
+    /// The error for a worker this executor does not serve.
+    pub fn not_served(&self, id: &WorkerId) -> Error {
+        Error::NotServedHere {
+            worker: id.clone(),
+            shard: self.shard_of(id),
+        }
+    }
+
+    /// One lease round (see the [module docs](self)); returns the shards
+    /// served after it.
+    pub async fn round(&self, executor: &Executor) -> Result<Vec<u32>> {
+        let started = Instant::now();
+        let round = self
+            .store
+            .lease_round(
+                &self.config.member,
+                &self.config.advertise,
+                self.config.lease_ttl,
+            )
+            .await;
+        let round = match round {
+            Ok(round) => round,
+            Err(e) => {
+                self.expire_if_stale(executor);
+                return Err(e.into());
+            }
+        };
+        // A round vouches for a ttl from when it started, minus a margin
+        // for the database's and this process's clocks running apart.
+        let valid_until = started + self.config.lease_ttl.mul_f64(0.8);
+        let now_held: BTreeSet<u32> = round.held.iter().map(|(s, _)| *s).collect();
+        let before: BTreeSet<u32> = {
+            let held = self.held();
+            if held.valid_until.is_some_and(|until| Instant::now() < until) {
+                held.shards.clone()
+            } else {
+                BTreeSet::new()
+            }
+        };
+        // Beyond the even share: stop serving the highest ones, release.
+        let keep = round.share as usize;
+        let extra: Vec<u32> = now_held.iter().copied().skip(keep).collect();
+        let serving: BTreeSet<u32> = now_held.iter().copied().take(keep).collect();
+        let lost: Vec<u32> = before.difference(&serving).copied().collect();
+        let gained: Vec<u32> = serving.difference(&before).copied().collect();
+        {
+            let mut held = self.held();
+            held.shards = before.intersection(&serving).copied().collect();
+            held.valid_until = Some(valid_until);
+        }
+        if !lost.is_empty() {
+            executor.drop_shard_workers(&lost, false).await;
+            tracing::info!(shards = ?lost, "no longer serving shards");
+        }
+        if !extra.is_empty() {
+            self.store
+                .release_shards(&self.config.member, &extra)
+                .await?;
+        }
+        if !gained.is_empty() {
+            executor.drop_shard_workers(&gained, true).await;
+            self.held().shards.extend(gained.iter().copied());
+            let resumed = executor.recover_shards(&gained).await;
+            tracing::info!(
+                shards = gained.len(),
+                members = round.members,
+                resumed,
+                "serving new shards"
+            );
+        }
+        Ok(self.served())
+    }
+
+    /// After a failed round: if the last good one is older than a ttl,
+    /// stop serving everything (another executor may hold the shards).
+    fn expire_if_stale(&self, executor: &Executor) {
+        let stale = {
+            let mut held = self.held();
+            let stale = held
+                .valid_until
+                .is_some_and(|until| Instant::now() >= until)
+                && !held.shards.is_empty();
+            let shards: Vec<u32> = held.shards.iter().copied().collect();
+            if stale {
+                held.shards.clear();
+            }
+            stale.then_some(shards)
+        };
+        if let Some(shards) = stale {
+            tracing::warn!(
+                shards = shards.len(),
+                "could not renew the shard leases in time: no longer serving them"
+            );
+            executor.drop_idle_shard_workers(&shards);
+        }
+    }
+
+    /// Runs lease rounds every third of the time-to-live until `stop`
+    /// resolves (bounded: one round per tick).
+    pub async fn run(
+        self: Arc<Self>,
+        executor: Arc<Executor>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut tick = tokio::time::interval(self.config.lease_ttl / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {
+                    if let Err(e) = self.round(&executor).await {
+                        tracing::warn!(error = %e, "lease round failed");
+                    }
+                }
+            }
+        }
+        // A clean stop hands the shards over at once.
+        let served = self.served();
+        executor.drop_idle_shard_workers(&served);
+        self.held().shards.clear();
+        if let Err(e) = self.store.leave(&self.config.member).await {
+            tracing::warn!(error = %e, "could not release the shard leases");
+        }
+    }
+}
+
+/// The shard of worker `id` among `shards`.
+pub fn shard_of(id: &WorkerId, shards: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_str().as_bytes());
+    let first = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    first % shards.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_spread_over_shards_stably() {
+        let mut counts = [0u32; 8];
+        for i in 0..800 {
+            let id = WorkerId::new(format!("w{i}")).unwrap();
+            let shard = shard_of(&id, 8);
+            assert_eq!(shard, shard_of(&id, 8), "stable");
+            counts[shard as usize] += 1;
+        }
+        assert!(counts.iter().all(|c| (50..=150).contains(c)), "{counts:?}");
+        assert_eq!(shard_of(&WorkerId::new("x").unwrap(), 1), 0);
+    }
+}

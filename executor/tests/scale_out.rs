@@ -1,0 +1,290 @@
+//! Several `worker-executor serve` processes on one PostgreSQL database:
+//! any executor answers for any worker (forwarding to the shard's owner),
+//! a killed executor's workers are served again by the others once its
+//! leases run out, and a paused one is fenced off and drops its shards.
+//! Every invocation carries an idempotency key, so retries through
+//! another executor happen exactly once.
+
+mod cli_common;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use cli_common::Serve;
+
+const LEASE_TTL: &str = "1s";
+const WORKERS: usize = 30;
+
+/// Runs `args` through the executors in `order`, retrying (another
+/// executor, 100 ms later) while the answer is a 503 or the executor is
+/// unreachable; bounded by 30 s. Returns stdout and how long it took.
+fn retrying(executors: &[&Serve], args: &[&str]) -> (String, Duration) {
+    let started = Instant::now();
+    let mut last = String::new();
+    for attempt in 0..300 {
+        let serve = executors[attempt % executors.len()];
+        let output: Output = serve.run(args);
+        if output.status.success() {
+            return (String::from_utf8(output.stdout).unwrap(), started.elapsed());
+        }
+        last = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            last.contains("503") || last.contains("cannot reach"),
+            "{args:?} failed for good: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{args:?} kept failing for 30 s: {last}");
+}
+
+fn start(dir: &std::path::Path, url: &str) -> Serve {
+    std::fs::create_dir_all(dir).unwrap();
+    Serve::start_with(
+        dir,
+        &["--store", url, "--lease-ttl", LEASE_TTL, "--shards", "16"],
+        &[],
+    )
+}
+
+fn database() -> (tokio::runtime::Runtime, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
+    (runtime, url)
+}
+
+#[test]
+fn three_executors_share_workers_and_survive_a_kill() {
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let mut executors: Vec<Serve> = (0..3)
+        .map(|i| start(&dir.path().join(format!("e{i}")), &url))
+        .collect();
+    let component = executors[0].add_wasm(reprise_test_components::COUNTER);
+    let names: Vec<String> = (0..WORKERS).map(|i| format!("w{i}")).collect();
+    {
+        let all: Vec<&Serve> = executors.iter().collect();
+        for (i, name) in names.iter().enumerate() {
+            // Each through another executor: most requests are forwarded.
+            let order = [all[i % 3], all[(i + 1) % 3], all[(i + 2) % 3]];
+            retrying(
+                &order,
+                &[
+                    "worker",
+                    "create",
+                    "--component",
+                    &component,
+                    "--name",
+                    name,
+                ],
+            );
+            let key = format!("first-{name}");
+            let (value, _) = retrying(
+                &[order[1], order[2], order[0]],
+                &["invoke", name, "add", "1", "--idempotency-key", &key],
+            );
+            assert_eq!(value.trim(), "1", "{name}");
+        }
+        // Every executor answers for every worker.
+        for serve in &all {
+            for name in names.iter().take(6) {
+                let (info, _) = retrying(&[serve], &["worker", "get", name]);
+                assert!(info.contains(&format!("\"{name}\"")), "{info}");
+            }
+        }
+    }
+
+    // kill -9 one executor: its workers are served by the others after
+    // its leases run out; retries with the same keys run once.
+    let mut killed = executors.remove(1);
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
+    let killed_at = Instant::now();
+    let survivors: Vec<&Serve> = executors.iter().collect();
+    let mut slowest = Duration::ZERO;
+    for (i, name) in names.iter().enumerate() {
+        let order = [survivors[i % 2], survivors[(i + 1) % 2]];
+        let key = format!("second-{name}");
+        let (value, took) = retrying(
+            &order,
+            &["invoke", name, "add", "1", "--idempotency-key", &key],
+        );
+        slowest = slowest.max(took);
+        assert_eq!(value.trim(), "2", "{name}");
+        // The first invocation's key again: its stored result, not a
+        // second effect.
+        let key = format!("first-{name}");
+        let (value, _) = retrying(
+            &order,
+            &["invoke", name, "add", "1", "--idempotency-key", &key],
+        );
+        assert_eq!(value.trim(), "1", "{name}: the first result again");
+    }
+    eprintln!(
+        "every worker served again {:?} after the kill (slowest call waited {slowest:?}; lease \
+         ttl {LEASE_TTL})",
+        killed_at.elapsed()
+    );
+    assert!(
+        slowest < Duration::from_secs(1 + 2 + 5),
+        "a worker of the killed executor waited {slowest:?}"
+    );
+    for name in &names {
+        let (value, _) = retrying(&survivors, &["invoke", name, "get"]);
+        assert_eq!(value.trim(), "2", "{name}: exactly two adds");
+    }
+    for serve in executors {
+        serve.terminate();
+    }
+    drop(killed);
+}
+
+#[test]
+fn a_paused_executor_is_fenced_and_drops_its_shards() {
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let paused = start(&dir.path().join("a"), &url);
+    let component = paused.add_wasm(reprise_test_components::COUNTER);
+    let names: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+    for name in &names {
+        retrying(
+            &[&paused],
+            &[
+                "worker",
+                "create",
+                "--component",
+                &component,
+                "--name",
+                name,
+            ],
+        );
+        retrying(&[&paused], &["invoke", name, "add", "1"]);
+    }
+    let other = start(&dir.path().join("b"), &url);
+    let pid = paused.child.id().to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    // Well past the lease: the other executor takes every shard.
+    std::thread::sleep(Duration::from_secs(3));
+    for name in &names {
+        let (value, _) = retrying(&[&other], &["invoke", name, "add", "10"]);
+        assert_eq!(value.trim(), "11", "{name}");
+    }
+    signal("-CONT");
+    // The paused executor notices at its next round that its leases are
+    // gone; meanwhile it never serves from its stale copies: every answer,
+    // through either executor, sees the other's writes.
+    for round in 0..3 {
+        for name in &names {
+            let (value, _) = retrying(&[&paused, &other], &["invoke", name, "get"]);
+            assert_eq!(value.trim(), "11", "{name} (round {round})");
+        }
+    }
+    let (value, _) = retrying(&[&paused], &["invoke", "p0", "add", "1"]);
+    assert_eq!(value.trim(), "12");
+    let (value, _) = retrying(&[&other], &["invoke", "p0", "get"]);
+    assert_eq!(value.trim(), "12", "nothing written twice or lost");
+    paused.terminate();
+    other.terminate();
+}
+
+#[test]
+fn postgres_restarted_under_load_loses_nothing_acknowledged() {
+    // A server of this test's own: it is crashed and restarted.
+    let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(server.create_database());
+    let dir = tempfile::tempdir().unwrap();
+    let executors = [
+        start(&dir.path().join("a"), &url),
+        start(&dir.path().join("b"), &url),
+    ];
+    let all: Vec<&Serve> = executors.iter().collect();
+    let component = executors[0].add_wasm(reprise_test_components::COUNTER);
+    let names: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+    for name in &names {
+        retrying(
+            &all,
+            &[
+                "worker",
+                "create",
+                "--component",
+                &component,
+                "--name",
+                name,
+            ],
+        );
+    }
+    let mut acknowledged = vec![0u64; names.len()];
+    let mut refused_while_down = 0;
+    for step in 0..6 {
+        if step == 2 {
+            server.crash().expect("PostgreSQL stops");
+            // While it is down, writes fail with a clear error; retried
+            // with the same key once it is back, the write happens once.
+            let down = [
+                "invoke",
+                &names[0],
+                "add",
+                "1",
+                "--idempotency-key",
+                "while-down",
+            ];
+            let output = executors[0].run(&down);
+            assert!(
+                !output.status.success(),
+                "a write succeeded without the database"
+            );
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                err.contains("503") || err.contains("500"),
+                "no clear error while the database is down: {err}"
+            );
+            refused_while_down += 1;
+            server.restart().expect("PostgreSQL starts again");
+            let (value, _) = retrying(&all, &down);
+            acknowledged[0] += 1;
+            assert_eq!(value.trim().parse::<u64>().unwrap(), acknowledged[0]);
+        }
+        for (i, name) in names.iter().enumerate() {
+            // A key per step: a retry after a lost answer runs once.
+            let key = format!("{name}-{step}");
+            let (value, _) = retrying(
+                &all,
+                &["invoke", name, "add", "1", "--idempotency-key", &key],
+            );
+            acknowledged[i] += 1;
+            assert_eq!(
+                value.trim().parse::<u64>().unwrap(),
+                acknowledged[i],
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(refused_while_down, 1);
+    for (i, name) in names.iter().enumerate() {
+        let (value, _) = retrying(&all, &["invoke", name, "get"]);
+        assert_eq!(
+            value.trim().parse::<u64>().unwrap(),
+            acknowledged[i],
+            "{name}"
+        );
+    }
+    for serve in executors {
+        serve.terminate();
+    }
+    drop(runtime);
+}

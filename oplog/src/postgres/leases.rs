@@ -1,0 +1,249 @@
+//! Shard leases: how several executors sharing one database split the
+//! workers between them.
+//!
+//! Workers map to a fixed number of shards, recorded once in
+//! `shard_config` when the first executor sets the database up. Each shard
+//! has a row in `shard_leases`: its owner (an executor's member id), the
+//! address the owner advertises (where other executors forward requests),
+//! an epoch that grows with every change of owner, and when the lease runs
+//! out. Executors record themselves in `executor_members` at every round;
+//! a member seen within the lease's time-to-live is alive. Times are the
+//! database's clock (`now()`), so executors' clocks need not agree.
+//!
+//! One round ([`PostgresOplogStore::lease_round`]) renews the caller's
+//! unexpired leases, then claims expired (or never held) ones until it
+//! holds its even share (`ceil(shards / live members)`), and says which
+//! it holds. A caller holding more than its share releases the extra ones
+//! ([`PostgresOplogStore::release_shards`]) once it stopped serving them.
+//! Leases only decide who serves a worker: writes are fenced by the
+//! worker's owner epoch ([`crate::OplogStore::claim`]), so an executor that
+//! lost a shard and did not notice yet can never append to its workers.
+
+use std::time::Duration;
+
+use tokio_postgres::types::Type;
+
+use super::PostgresOplogStore;
+use super::pool::millis;
+use crate::error::{Error, Result};
+
+/// Shards of a database set up without an explicit count.
+pub const DEFAULT_SHARDS: u32 = 256;
+
+/// Most shards a database may be set up with.
+pub const MAX_SHARDS: u32 = 65_536;
+
+/// What one lease round found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRound {
+    /// Shards the caller holds now, sorted, with their lease epochs.
+    pub held: Vec<(u32, u64)>,
+    /// Executors alive (seen within the time-to-live), the caller included.
+    pub members: u32,
+    /// The caller's even share: `ceil(shards / members)`.
+    pub share: u32,
+}
+
+/// The holder of a shard's unexpired lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardOwner {
+    /// Its member id.
+    pub member: String,
+    /// The address it advertises.
+    pub address: String,
+}
+
+fn ttl_interval(ttl: Duration) -> String {
+    format!("{} milliseconds", millis(ttl))
+}
+
+impl PostgresOplogStore {
+    /// Sets the database up for shard leases: records `requested` shards
+    /// (default [`DEFAULT_SHARDS`]) if no executor did before, and returns
+    /// the recorded count. A different explicit count is refused: the
+    /// mapping of workers to shards cannot change once set.
+    pub async fn setup_shards(&self, requested: Option<u32>) -> Result<u32> {
+        let wanted = requested.unwrap_or(DEFAULT_SHARDS);
+        if !(1..=MAX_SHARDS).contains(&wanted) {
+            return Err(Error::InvalidOptions {
+                reason: format!("{wanted} shards: give 1 to {MAX_SHARDS}"),
+            });
+        }
+        let wanted = i32::try_from(wanted).unwrap_or(i32::MAX);
+        let rows = self
+            .pool
+            .query(
+                "WITH inserted AS (INSERT INTO shard_config (id, shards) VALUES (1, $1) \
+                 ON CONFLICT (id) DO NOTHING RETURNING shards) \
+                 SELECT shards FROM inserted UNION ALL SELECT shards FROM shard_config",
+                &[(&wanted, Type::INT4)],
+                || "setting up shard leases".to_owned(),
+            )
+            .await?;
+        let stored: i32 = rows.first().map(|row| row.get(0)).unwrap_or(wanted);
+        if requested.is_some() && stored != wanted {
+            return Err(Error::InvalidOptions {
+                reason: format!(
+                    "the database at {} is set up with {stored} shards; {wanted} cannot be \
+                     honoured (workers map to shards by that count; leave the setting out)",
+                    self.target()
+                ),
+            });
+        }
+        self.pool
+            .query(
+                "INSERT INTO shard_leases (shard, owner, address, epoch, expires_at) \
+                 SELECT g, '', '', 0, '-infinity' FROM generate_series(0, $1 - 1) AS g \
+                 ON CONFLICT (shard) DO NOTHING",
+                &[(&stored, Type::INT4)],
+                || "creating the shard lease rows".to_owned(),
+            )
+            .await?;
+        u32::try_from(stored).map_err(|_| Error::PostgresData {
+            context: "reading the shard count".into(),
+            reason: format!("negative shard count {stored}"),
+        })
+    }
+
+    /// One lease round of executor `member` advertising `address` (see
+    /// the [module docs](self)); `ttl` is how long a lease lasts unrenewed.
+    pub async fn lease_round(
+        &self,
+        member: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> Result<LeaseRound> {
+        let ttl = ttl_interval(ttl);
+        let context = || format!("lease round of executor {member}");
+        let rows = self
+            .pool
+            .query(
+                "WITH seen AS (INSERT INTO executor_members (member, address, seen_at) \
+                 VALUES ($1, $2, now()) ON CONFLICT (member) \
+                 DO UPDATE SET address = $2, seen_at = now() RETURNING 1) \
+                 SELECT (SELECT count(*) FROM executor_members \
+                         WHERE member <> $1 AND seen_at > now() - $3::interval) + 1, \
+                        (SELECT shards FROM shard_config), (SELECT count(*) FROM seen)",
+                &[
+                    (&member, Type::TEXT),
+                    (&address, Type::TEXT),
+                    (&ttl, Type::TEXT),
+                ],
+                context,
+            )
+            .await?;
+        let row = rows.first().ok_or_else(|| Error::PostgresData {
+            context: context(),
+            reason: "no row".into(),
+        })?;
+        let members = u32::try_from(row.get::<_, i64>(0)).unwrap_or(1).max(1);
+        let shards: Option<i32> = row.get(1);
+        let shards = u32::try_from(shards.ok_or_else(|| Error::InvalidOptions {
+            reason: "the database is not set up for shard leases (call setup_shards first)".into(),
+        })?)
+        .unwrap_or(0);
+        let share = shards.div_ceil(members);
+
+        let renewed = self
+            .pool
+            .query(
+                "UPDATE shard_leases SET expires_at = now() + $3::interval, address = $2 \
+                 WHERE owner = $1 AND expires_at > now() RETURNING shard, epoch",
+                &[
+                    (&member, Type::TEXT),
+                    (&address, Type::TEXT),
+                    (&ttl, Type::TEXT),
+                ],
+                context,
+            )
+            .await?;
+        let mut held: Vec<(u32, u64)> = renewed.iter().map(lease_of).collect();
+        let missing = share.saturating_sub(held.len() as u32);
+        if missing > 0 {
+            let missing = i64::from(missing);
+            let claimed = self
+                .pool
+                .query(
+                    "UPDATE shard_leases SET owner = $1, address = $2, epoch = epoch + 1, \
+                     expires_at = now() + $3::interval \
+                     WHERE shard IN (SELECT shard FROM shard_leases WHERE expires_at <= now() \
+                                     ORDER BY shard LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                       AND expires_at <= now() \
+                     RETURNING shard, epoch",
+                    &[
+                        (&member, Type::TEXT),
+                        (&address, Type::TEXT),
+                        (&ttl, Type::TEXT),
+                        (&missing, Type::INT8),
+                    ],
+                    context,
+                )
+                .await?;
+            held.extend(claimed.iter().map(lease_of));
+        }
+        held.sort_unstable();
+        Ok(LeaseRound {
+            held,
+            members,
+            share,
+        })
+    }
+
+    /// Gives up `member`'s leases of `shards` at once (it stopped serving
+    /// them), so another executor can claim them at its next round.
+    pub async fn release_shards(&self, member: &str, shards: &[u32]) -> Result<()> {
+        let shards: Vec<i32> = shards
+            .iter()
+            .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
+            .collect();
+        self.pool
+            .query(
+                "UPDATE shard_leases SET expires_at = '-infinity' \
+                 WHERE owner = $1 AND shard = ANY($2)",
+                &[(&member, Type::TEXT), (&shards, Type::INT4_ARRAY)],
+                || format!("releasing shards of executor {member}"),
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Executor `member` leaves: every lease it holds is released and it
+    /// no longer counts as alive, so the others take all shards at once.
+    pub async fn leave(&self, member: &str) -> Result<()> {
+        self.pool
+            .query(
+                "WITH released AS (UPDATE shard_leases SET expires_at = '-infinity'                  WHERE owner = $1 RETURNING 1)                  DELETE FROM executor_members WHERE member = $1",
+                &[(&member, Type::TEXT)],
+                || format!("executor {member} leaving"),
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Who holds shard `shard`'s lease now, if anyone.
+    pub async fn shard_owner(&self, shard: u32) -> Result<Option<ShardOwner>> {
+        let shard = i32::try_from(shard).unwrap_or(i32::MAX);
+        let rows = self
+            .pool
+            .query(
+                "SELECT owner, address FROM shard_leases \
+                 WHERE shard = $1 AND expires_at > now() AND owner <> ''",
+                &[(&shard, Type::INT4)],
+                || format!("reading the lease of shard {shard}"),
+            )
+            .await?;
+        Ok(rows.first().map(|row| ShardOwner {
+            member: row.get(0),
+            address: row.get(1),
+        }))
+    }
+}
+
+fn lease_of(row: &tokio_postgres::Row) -> (u32, u64) {
+    let shard: i32 = row.get(0);
+    let epoch: i64 = row.get(1);
+    (
+        u32::try_from(shard).unwrap_or(0),
+        u64::try_from(epoch).unwrap_or(0),
+    )
+}

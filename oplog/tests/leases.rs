@@ -1,0 +1,81 @@
+//! Shard leases on PostgreSQL: the shard count is set once, executors split
+//! the shards evenly, an expired lease is claimed by another executor with
+//! a new epoch, and leaving hands every shard over at once.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use reprise_oplog::{PostgresOplogStore, StoreOptions};
+
+async fn store() -> PostgresOplogStore {
+    let url = common::pg::shared().create_database().await;
+    common::pg::open(&url, StoreOptions::default()).await
+}
+
+#[tokio::test]
+async fn the_shard_count_is_set_once() {
+    let store = store().await;
+    assert_eq!(store.setup_shards(Some(8)).await.unwrap(), 8);
+    assert_eq!(store.setup_shards(None).await.unwrap(), 8, "kept");
+    let err = store.setup_shards(Some(16)).await.unwrap_err().to_string();
+    assert!(
+        err.contains("set up with 8 shards") && err.contains("16"),
+        "{err}"
+    );
+    let err = store.setup_shards(Some(0)).await.unwrap_err().to_string();
+    assert!(err.contains("0 shards"), "{err}");
+}
+
+#[tokio::test]
+async fn executors_split_shards_and_take_over_expired_ones() {
+    let store = store().await;
+    store.setup_shards(Some(8)).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    let first = store.lease_round("a", "http://a", ttl).await.unwrap();
+    assert_eq!((first.members, first.share, first.held.len()), (1, 8, 8));
+    assert!(first.held.iter().all(|(_, epoch)| *epoch == 1));
+
+    // A second member: its share is 4, but every shard is held.
+    let second = store.lease_round("b", "http://b", ttl).await.unwrap();
+    assert_eq!((second.members, second.share, second.held.len()), (2, 4, 0));
+    // The first sees two members and gives up its extra shards.
+    let again = store.lease_round("a", "http://a", ttl).await.unwrap();
+    assert_eq!(again.share, 4);
+    let extra: Vec<u32> = again.held.iter().skip(4).map(|(s, _)| *s).collect();
+    store.release_shards("a", &extra).await.unwrap();
+    let second = store.lease_round("b", "http://b", ttl).await.unwrap();
+    assert_eq!(second.held.len(), 4);
+    assert!(
+        second.held.iter().all(|(_, epoch)| *epoch == 2),
+        "new epochs"
+    );
+    let owner = store.shard_owner(extra[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (owner.member.as_str(), owner.address.as_str()),
+        ("b", "http://b")
+    );
+
+    // An expired lease goes to whoever claims it next.
+    let short = Duration::from_millis(300);
+    store.lease_round("a", "http://a", short).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let taken = store.lease_round("c", "http://c", ttl).await.unwrap();
+    // a still counts as alive for c's ttl: three members, a share of 3.
+    assert_eq!((taken.members, taken.share), (3, 3));
+    assert_eq!(taken.held.len(), 3, "a's expired leases: {taken:?}");
+    let renewed = store.lease_round("a", "http://a", ttl).await.unwrap();
+    // a lost the three c took; it claims the one left again, as a new lease.
+    assert_eq!(renewed.held.len(), 1, "{renewed:?}");
+    assert!(!taken.held.iter().any(|(s, _)| *s == renewed.held[0].0));
+    assert_eq!(renewed.held[0].1, 2, "a new epoch for a new lease");
+
+    // Leaving hands everything over at once.
+    store.leave("c").await.unwrap();
+    for (shard, _) in &taken.held {
+        assert_eq!(store.shard_owner(*shard).await.unwrap(), None, "released");
+    }
+    let after = store.lease_round("b", "http://b", ttl).await.unwrap();
+    assert_eq!(after.members, 2, "c no longer counts: {after:?}");
+}
