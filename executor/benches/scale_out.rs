@@ -80,15 +80,17 @@ async fn postgres_executor(
     Ok(executor)
 }
 
-/// Lease rounds until every shard is held by one of `executors` (bounded).
+/// Lease rounds until every shard is held by one of `executors`, each
+/// within its even share (bounded).
 async fn balance(executors: &[Arc<Executor>]) -> Result<()> {
+    let share = 64usize.div_ceil(executors.len());
     for _ in 0..20 {
-        let mut held = 0;
+        let mut held = Vec::new();
         for executor in executors {
             let cluster = executor.cluster().ok_or_else(|| anyhow!("no cluster"))?;
-            held += cluster.round(executor).await?.len();
+            held.push(cluster.round(executor).await?.len());
         }
-        if held == 64 {
+        if held.iter().sum::<usize>() == 64 && held.iter().all(|h| *h <= share) {
             return Ok(());
         }
     }

@@ -29,7 +29,8 @@ fn retrying(executors: &[&Serve], args: &[&str]) -> (String, Duration) {
         }
         last = String::from_utf8_lossy(&output.stderr).into_owned();
         assert!(
-            last.contains("503") || last.contains("cannot reach"),
+            // 503, or the executor died (before or while answering).
+            last.contains("503") || last.contains("cannot reach") || last.contains("request to"),
             "{args:?} failed for good: {last}"
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -56,85 +57,110 @@ fn database() -> (tokio::runtime::Runtime, String) {
     (runtime, url)
 }
 
+/// Like [`retrying`], by URL (usable from other threads): runs `args`
+/// against each server of `urls` in turn until one succeeds.
+fn retrying_at(urls: &[String], args: &[&str]) -> (String, Duration) {
+    let started = Instant::now();
+    let mut last = String::new();
+    for attempt in 0..300 {
+        let url = &urls[attempt % urls.len()];
+        let output = std::process::Command::new(cli_common::BIN)
+            .args(args)
+            .args(["--server", url])
+            .output()
+            .expect("client runs");
+        if output.status.success() {
+            return (String::from_utf8(output.stdout).unwrap(), started.elapsed());
+        }
+        last = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            // 503, or the executor died (before or while answering).
+            last.contains("503") || last.contains("cannot reach") || last.contains("request to"),
+            "{args:?} failed for good: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{args:?} kept failing for 30 s: {last}");
+}
+
 #[test]
 fn three_executors_share_workers_and_survive_a_kill() {
+    const STEPS: u64 = 6;
     let (_runtime, url) = database();
     let dir = tempfile::tempdir().unwrap();
     let mut executors: Vec<Serve> = (0..3)
         .map(|i| start(&dir.path().join(format!("e{i}")), &url))
         .collect();
+    let urls: Vec<String> = executors.iter().map(|e| e.url.clone()).collect();
     let component = executors[0].add_wasm(reprise_test_components::COUNTER);
     let names: Vec<String> = (0..WORKERS).map(|i| format!("w{i}")).collect();
-    {
-        let all: Vec<&Serve> = executors.iter().collect();
-        for (i, name) in names.iter().enumerate() {
-            // Each through another executor: most requests are forwarded.
-            let order = [all[i % 3], all[(i + 1) % 3], all[(i + 2) % 3]];
-            retrying(
-                &order,
-                &[
-                    "worker",
-                    "create",
-                    "--component",
-                    &component,
-                    "--name",
-                    name,
-                ],
-            );
-            let key = format!("first-{name}");
-            let (value, _) = retrying(
-                &[order[1], order[2], order[0]],
-                &["invoke", name, "add", "1", "--idempotency-key", &key],
-            );
-            assert_eq!(value.trim(), "1", "{name}");
-        }
-        // Every executor answers for every worker.
-        for serve in &all {
-            for name in names.iter().take(6) {
-                let (info, _) = retrying(&[serve], &["worker", "get", name]);
-                assert!(info.contains(&format!("\"{name}\"")), "{info}");
-            }
+    for (i, name) in names.iter().enumerate() {
+        // Each through another executor: most requests are forwarded.
+        let order: Vec<String> = (0..3).map(|k| urls[(i + k) % 3].clone()).collect();
+        retrying_at(
+            &order,
+            &[
+                "worker",
+                "create",
+                "--component",
+                &component,
+                "--name",
+                name,
+            ],
+        );
+    }
+    // Every executor answers for every worker.
+    for url in &urls {
+        for name in names.iter().take(6) {
+            let (info, _) = retrying_at(std::slice::from_ref(url), &["worker", "get", name]);
+            assert!(info.contains(&format!("\"{name}\"")), "{info}");
         }
     }
 
-    // kill -9 one executor: its workers are served by the others after
-    // its leases run out; retries with the same keys run once.
-    let mut killed = executors.remove(1);
-    killed.child.kill().unwrap();
-    killed.child.wait().unwrap();
-    let killed_at = Instant::now();
-    let survivors: Vec<&Serve> = executors.iter().collect();
-    let mut slowest = Duration::ZERO;
-    for (i, name) in names.iter().enumerate() {
-        let order = [survivors[i % 2], survivors[(i + 1) % 2]];
-        let key = format!("second-{name}");
-        let (value, took) = retrying(
-            &order,
-            &["invoke", name, "add", "1", "--idempotency-key", &key],
-        );
-        slowest = slowest.max(took);
-        assert_eq!(value.trim(), "2", "{name}");
-        // The first invocation's key again: its stored result, not a
-        // second effect.
-        let key = format!("first-{name}");
-        let (value, _) = retrying(
-            &order,
-            &["invoke", name, "add", "1", "--idempotency-key", &key],
-        );
-        assert_eq!(value.trim(), "1", "{name}: the first result again");
-    }
-    eprintln!(
-        "every worker served again {:?} after the kill (slowest call waited {slowest:?}; lease \
-         ttl {LEASE_TTL})",
-        killed_at.elapsed()
-    );
+    // A steady workload from three clients, each through another executor
+    // first; one executor is killed with -9 in the middle of it. Every
+    // call carries a key; a failed one is retried with it elsewhere.
+    let slowest = std::sync::Mutex::new(Duration::ZERO);
+    std::thread::scope(|scope| {
+        for client in 0..3 {
+            let (urls, names, slowest) = (&urls, &names, &slowest);
+            scope.spawn(move || {
+                let order: Vec<String> = (0..3).map(|k| urls[(client + k) % 3].clone()).collect();
+                for step in 1..=STEPS {
+                    for name in names.iter().skip(client).step_by(3) {
+                        let key = format!("{name}-{step}");
+                        let args = ["invoke", name, "add", "1", "--idempotency-key", &key];
+                        let (value, took) = retrying_at(&order, &args);
+                        assert_eq!(value.trim(), step.to_string(), "{name} at step {step}");
+                        let mut slowest = slowest.lock().unwrap();
+                        *slowest = (*slowest).max(took);
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        executors[1].child.kill().unwrap();
+        executors[1].child.wait().unwrap();
+    });
+    let slowest = *slowest.lock().unwrap();
+    eprintln!("slowest call across the kill waited {slowest:?} (lease ttl {LEASE_TTL})");
     assert!(
         slowest < Duration::from_secs(1 + 2 + 5),
         "a worker of the killed executor waited {slowest:?}"
     );
+    let killed = executors.remove(1);
+    let survivors: Vec<&Serve> = executors.iter().collect();
     for name in &names {
+        // Exactly once: the value equals the number of keyed adds, and a
+        // key used before the kill still answers its own result.
         let (value, _) = retrying(&survivors, &["invoke", name, "get"]);
-        assert_eq!(value.trim(), "2", "{name}: exactly two adds");
+        assert_eq!(value.trim(), STEPS.to_string(), "{name}");
+        let key = format!("{name}-1");
+        let (value, _) = retrying(
+            &survivors,
+            &["invoke", name, "add", "1", "--idempotency-key", &key],
+        );
+        assert_eq!(value.trim(), "1", "{name}: the first result again");
     }
     for serve in executors {
         serve.terminate();
