@@ -115,6 +115,16 @@ fn main() -> Result<()> {
             if *ratio >= GOAL { "MET" } else { "NOT MET" }
         );
     }
+    for (size, ratio) in &verdicts {
+        let case = match size {
+            1024 => "stream-1k".to_owned(),
+            other => format!("stream-{other}b"),
+        };
+        println!(
+            "summary: {case} ratio={ratio:.3} goal=>={GOAL} {}",
+            if *ratio >= GOAL { "met" } else { "not met" }
+        );
+    }
     println!(
         "Total {:.1} s on {} CPUs{}. Figures are noisy when other work shares the machine.",
         started.elapsed().as_secs_f64(),

@@ -18,7 +18,7 @@ use reprise_executor::{Executor, WorkerConfig};
 use reprise_oplog::{AppendFence, ComponentId, EntryKind, OplogEntry, OplogIndex, WorkerId};
 
 use crate::setup::{self, Sizes, Store};
-use crate::stats::{Goal, Samples, Table, fmt_duration};
+use crate::stats::{Goal, Samples, Table, fmt_duration, summary_line};
 
 struct Subject {
     store: Store,
@@ -178,6 +178,10 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     }
     println!("{}", table.render());
     let total = sled_total.ok_or_else(|| anyhow!("no sled cold-start samples"))?;
+    println!(
+        "{}",
+        summary_line("cold-start", total.p50.as_secs_f64() / 0.5e-3, "<=", 1.0)
+    );
     Ok(vec![Goal {
         name: "3. cold start p50 (sled)".into(),
         target: "<= 1 ms".into(),

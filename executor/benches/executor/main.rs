@@ -9,7 +9,13 @@
 //! 5. `grpc`   — the same over the inbound gRPC front door vs over HTTP,
 //!    single caller and 16 concurrent callers;
 //! 6. `runaway` — a worker's invocations while another worker spins vs
-//!    alone, and how soon a spinning guest is stopped.
+//!    alone, and how soon a spinning guest is stopped;
+//! 7. `concurrent` — 64 workers making durable calls at once vs 64 raw
+//!    tonic callers (aggregate calls/s).
+//!
+//! Cases with a goal of the durable-calls issue also print a
+//! `summary: <case> ratio=<x> goal=<op><y> <met|not met>` line, which
+//! `scripts/bench` collects.
 //!
 //! Plain Rust (`harness = false`): every case prints p50/p99/mean/max and its
 //! ratio against a baseline measured in the same run, on loopback, with the
@@ -19,6 +25,7 @@
 //! a ten-times smaller smoke run.
 
 mod cold_start;
+mod concurrent;
 mod http;
 mod inbound;
 mod replay;
@@ -34,7 +41,15 @@ use anyhow::{Result, bail};
 use setup::Sizes;
 use stats::{Goal, render_goals};
 
-const BENCHES: [&str; 6] = ["unary", "replay", "cold", "http", "grpc", "runaway"];
+const BENCHES: [&str; 7] = [
+    "unary",
+    "replay",
+    "cold",
+    "http",
+    "grpc",
+    "runaway",
+    "concurrent",
+];
 
 fn main() -> Result<()> {
     let mut quick = false;
@@ -84,6 +99,7 @@ async fn run(selected: Vec<String>, sizes: Sizes) -> Result<Vec<Goal>> {
             "http" => http::run(&sizes).await?,
             "grpc" => inbound::run(&sizes).await?,
             "runaway" => runaway::run(&sizes).await?,
+            "concurrent" => concurrent::run(&sizes).await?,
             other => bail!("unknown benchmark `{other}`"),
         };
         println!("   ({name}: {:.1} s)", t.elapsed().as_secs_f64());

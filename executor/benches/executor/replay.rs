@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use reprise_system_tests::spawn_todo_server;
 
 use crate::setup::{self, Sizes, Store};
-use crate::stats::{Goal, Samples, Table, fmt_duration, ratio};
+use crate::stats::{Goal, Samples, Table, fmt_duration, ratio, summary_line};
 use crate::unary;
 
 /// Runs the benchmark, prints its table and returns its goal verdict.
@@ -158,6 +158,11 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     );
     println!(
         "   speed-up {speedup:.0}x (replay vs live total), {typical_speedup:.0}x (replay vs {total_calls} x live p50), {restart_speedup:.0}x (whole restart vs live total)"
+    );
+    let per_recorded_call = replay.as_secs_f64() * 1e6 / total_calls.max(1) as f64;
+    println!(
+        "{}",
+        summary_line("replay", per_recorded_call / 3.0, "<=", 1.0)
     );
     if let (Some(first), Some(last)) = (periods.first(), periods.last()) {
         let mut per_call = Table::new(

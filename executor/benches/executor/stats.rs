@@ -194,3 +194,16 @@ pub fn render_goals(goals: &[Goal]) -> String {
     }
     out
 }
+
+/// One `summary:` line of `scripts/bench`: a case's ratio against a
+/// baseline measured in the same run, and its goal.
+pub fn summary_line(case: &str, ratio: f64, op: &str, goal: f64) -> String {
+    let met = match op {
+        "<=" => ratio <= goal,
+        _ => ratio >= goal,
+    };
+    format!(
+        "summary: {case} ratio={ratio:.3} goal={op}{goal} {}",
+        if met { "met" } else { "not met" }
+    )
+}

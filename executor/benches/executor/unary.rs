@@ -30,7 +30,7 @@ use reprise_system_tests::spawn_todo_server;
 use tonic::transport::Channel;
 
 use crate::setup::{self, Sizes, Store};
-use crate::stats::{Goal, Samples, Table, fmt_duration, ratio};
+use crate::stats::{Goal, Samples, Table, fmt_duration, ratio, summary_line};
 
 /// A guest worker on one store, with its executor and temporary directory.
 struct GuestSubject {
@@ -266,7 +266,27 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         "   'per call' = period between consecutive BeginRemoteWrite timestamps in the oplog (µs resolution)"
     );
 
+    // The floor of a durable write: the raw call plus one bare fdatasync
+    // of a small append on the same disk as the sled store.
+    let sync = bare_fdatasync(sizes.unary_calls.min(500))?;
+    let sync_p50 = sync
+        .summary()
+        .ok_or_else(|| anyhow!("no fdatasync samples"))?
+        .p50;
+    println!(
+        "   bare fdatasync of a 100-byte append on the data directory's disk: p50 {}",
+        fmt_duration(sync_p50)
+    );
     let per_call = guest_per_call.ok_or_else(|| anyhow!("no sled per-call samples"))?;
+    println!(
+        "{}",
+        summary_line(
+            "unary-write",
+            ratio(per_call.p50, raw_summary.p50 + sync_p50),
+            "<=",
+            1.15
+        )
+    );
     let single = guest_single.ok_or_else(|| anyhow!("no sled single-call samples"))?;
     let per_call_ratio = ratio(per_call.p50, raw_summary.p50);
     let single_ratio = ratio(single.p50, raw_summary.p50);
@@ -294,4 +314,22 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
             met: single_ratio <= 1.3,
         },
     ])
+}
+
+/// Times `count` appends of 100 bytes to a file in a temporary directory
+/// (the same disk as the benches' sled stores), each followed by an
+/// fdatasync.
+fn bare_fdatasync(count: usize) -> Result<Samples> {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir()?;
+    let mut file = std::fs::File::create(dir.path().join("log"))?;
+    let record = [0x5au8; 100];
+    let mut samples = Samples::new();
+    for _ in 0..count {
+        let t = Instant::now();
+        file.write_all(&record)?;
+        file.sync_data()?;
+        samples.push(t.elapsed());
+    }
+    Ok(samples)
 }
