@@ -306,6 +306,16 @@ impl Executor {
         create: &OplogEntry,
         next: OplogIndex,
     ) -> Result<Worker> {
+        // Idle workers give their memory back before the budget runs out:
+        // beyond nine tenths of it, the least recently used are dropped
+        // (rebuilt by replay on their next call) down to eight tenths.
+        let budget = &self.memory_budget;
+        if budget.used() > budget.limit() / 10 * 9 {
+            let evicted = self
+                .workers
+                .evict_lru_while(|| budget.used() > budget.limit() / 10 * 8);
+            tracing::debug!(evicted, "dropped idle workers to free guest memory");
+        }
         let env = WorkerEnv {
             oplog: self.oplog.clone(),
             committer: self.committer.clone(),

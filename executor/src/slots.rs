@@ -111,6 +111,15 @@ impl WorkerSlots {
             return 0;
         }
         let target = (self.max_loaded - self.max_loaded / 10) as u64;
+        self.evict_lru_while(|| self.ready() > target)
+    }
+
+    /// Drops least recently used idle workers from memory, one by one,
+    /// while `over()` holds; returns how many. Locked slots are skipped.
+    pub fn evict_lru_while(&self, over: impl Fn() -> bool) -> usize {
+        if !over() {
+            return 0;
+        }
         let mut candidates: Vec<(u64, Slot)> = self
             .table()
             .values()
@@ -119,7 +128,7 @@ impl WorkerSlots {
         candidates.sort_by_key(|(used, _)| *used);
         let mut evicted = 0;
         for (_, slot) in candidates {
-            if self.ready() <= target {
+            if !over() {
                 break;
             }
             let Ok(mut state) = slot.try_lock() else {

@@ -63,3 +63,42 @@ async fn idle_workers_beyond_the_bound_are_dropped_and_rebuilt_by_replay() {
         stats.workers_evicted
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_give_their_memory_back_before_the_budget_runs_out() {
+    // Each instance of the guest takes its initial linear memory from the
+    // budget; 24 MiB hold only a handful, far fewer than the 40 workers.
+    const WORKERS: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Arc::new(
+        Executor::open(ExecutorConfig {
+            data_dir: dir.path().to_owned(),
+            memory_budget: 24 << 20,
+            ..ExecutorConfig::default()
+        })
+        .await
+        .expect("executor opens"),
+    );
+    let wasm = std::fs::read(reprise_test_components::RUNAWAY).expect("guest built");
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let ids: Vec<WorkerId> = (0..WORKERS)
+        .map(|i| WorkerId::new(format!("m{i}")).unwrap())
+        .collect();
+    for round in 1..=2 {
+        for id in &ids {
+            if round == 1 {
+                executor
+                    .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("creating {id}: {e}"));
+            }
+            assert_eq!(call(&executor, id, "bump").await, round.to_string(), "{id}");
+        }
+    }
+    let stats = executor.stats();
+    assert!(
+        stats.loaded_workers < WORKERS as u64 && stats.workers_evicted > 0,
+        "idle workers were dropped for memory: {stats:?}"
+    );
+}

@@ -11,7 +11,9 @@
 //! 6. `runaway` — a worker's invocations while another worker spins vs
 //!    alone, and how soon a spinning guest is stopped;
 //! 7. `concurrent` — 64 workers making durable calls at once vs 64 raw
-//!    tonic callers (aggregate calls/s).
+//!    tonic callers (aggregate calls/s);
+//! 8. `density` — resident memory per worker with 100 000 workers, each
+//!    invoked twice.
 //!
 //! Cases with a goal of the durable-calls issue also print a
 //! `summary: <case> ratio=<x> goal=<op><y> <met|not met>` line, which
@@ -26,6 +28,7 @@
 
 mod cold_start;
 mod concurrent;
+mod density;
 mod http;
 mod inbound;
 mod replay;
@@ -41,7 +44,7 @@ use anyhow::{Result, bail};
 use setup::Sizes;
 use stats::{Goal, render_goals};
 
-const BENCHES: [&str; 7] = [
+const BENCHES: [&str; 8] = [
     "unary",
     "replay",
     "cold",
@@ -49,6 +52,7 @@ const BENCHES: [&str; 7] = [
     "grpc",
     "runaway",
     "concurrent",
+    "density",
 ];
 
 fn main() -> Result<()> {
@@ -100,6 +104,7 @@ async fn run(selected: Vec<String>, sizes: Sizes) -> Result<Vec<Goal>> {
             "grpc" => inbound::run(&sizes).await?,
             "runaway" => runaway::run(&sizes).await?,
             "concurrent" => concurrent::run(&sizes).await?,
+            "density" => density::run(&sizes).await?,
             other => bail!("unknown benchmark `{other}`"),
         };
         println!("   ({name}: {:.1} s)", t.elapsed().as_secs_f64());

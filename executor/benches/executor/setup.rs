@@ -34,6 +34,8 @@ pub struct Sizes {
     pub cold_starts: usize,
     /// Samples of hot invocations (HTTP and in-process).
     pub hot_invocations: usize,
+    /// Workers of the density benchmark (each invoked twice).
+    pub density_workers: usize,
 }
 
 impl Sizes {
@@ -50,6 +52,7 @@ impl Sizes {
             replay_rounds: 3,
             cold_starts: 500,
             hot_invocations: 2_000,
+            density_workers: 100_000,
         }
     }
 
@@ -67,6 +70,7 @@ impl Sizes {
             replay_rounds: 2,
             cold_starts: full.cold_starts / 10,
             hot_invocations: full.hot_invocations / 10,
+            density_workers: full.density_workers / 10,
         }
     }
 }
