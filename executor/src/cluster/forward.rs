@@ -22,6 +22,17 @@ use reprise_oplog::WorkerId;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 
+/// Why a request could not be relayed to its worker's owner, in words.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NotRelayed(String);
+
+impl From<String> for NotRelayed {
+    fn from(message: String) -> Self {
+        NotRelayed(message)
+    }
+}
+
 /// Header marking a request forwarded by another executor (its value: the
 /// forwarding executor's address).
 pub const FORWARDED_HEADER: &str = "reprise-forwarded-by";
@@ -106,7 +117,7 @@ async fn proxy(
     address: &str,
     request: Request,
     body_limit: usize,
-) -> std::result::Result<Response, String> {
+) -> std::result::Result<Response, NotRelayed> {
     let (parts, body) = request.into_parts();
     let bytes: Bytes = axum::body::to_bytes(body, body_limit)
         .await
@@ -184,7 +195,7 @@ impl HeaderInsert for HeaderMap {
             HeaderName::from_bytes(name.as_bytes()),
             axum::http::HeaderValue::from_bytes(value),
         ) {
-            self.append(name, value);
+            self.extend(std::iter::once((name, value)));
         }
     }
 }

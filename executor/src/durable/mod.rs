@@ -290,6 +290,14 @@ impl Durable {
         Ok(index)
     }
 
+    /// Makes durable whatever the store holds for this worker and has not
+    /// committed yet (entries a rebuild replayed from the store's buffer,
+    /// left by a commit that failed), before a result found there is
+    /// answered.
+    pub async fn commit_replayed(&self) -> Result<()> {
+        self.commit().await
+    }
+
     /// Commits only if something journaled is not durable yet (buffered, or
     /// handed over without a commit): the step before waiting on the network.
     pub async fn commit_if_needed(&self) -> Result<()> {

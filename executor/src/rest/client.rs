@@ -31,6 +31,24 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[error("{0}")]
 pub struct NoAnswer(pub String);
 
+impl From<String> for NoAnswer {
+    fn from(message: String) -> Self {
+        NoAnswer(message)
+    }
+}
+
+/// Why a dependency's HTTP client could not be built (its TLS material),
+/// in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct ClientSetup(String);
+
+impl From<String> for ClientSetup {
+    fn from(message: String) -> Self {
+        ClientSetup(message)
+    }
+}
+
 /// Makes ring the process's default rustls provider, once; later calls do
 /// nothing. reqwest is built without a provider of its own (ring is the
 /// workspace's one provider), so every process building a reqwest client
@@ -67,8 +85,9 @@ impl RestClient {
         }
         let resolved = ClientTls::resolve(name, &tls, |var| std::env::var(var).ok())
             .map_err(|e| bad(e.to_string()))?;
-        let own = build(&resolved, config.timeout_ms).map_err(bad)?;
-        let anonymous = build(&ClientTls::trust_only(&tls), config.timeout_ms).map_err(bad)?;
+        let own = build(&resolved, config.timeout_ms).map_err(|e| bad(e.0))?;
+        let anonymous =
+            build(&ClientTls::trust_only(&tls), config.timeout_ms).map_err(|e| bad(e.0))?;
         Ok(RestClient {
             config,
             own,
@@ -93,7 +112,6 @@ impl RestClient {
     ) -> std::result::Result<HttpResponse, NoAnswer> {
         self.try_send(base_url, request, idempotency_key, timeout)
             .await
-            .map_err(NoAnswer)
     }
 
     async fn try_send(
@@ -102,7 +120,7 @@ impl RestClient {
         request: &HttpRequest,
         idempotency_key: Option<&str>,
         timeout: Duration,
-    ) -> std::result::Result<HttpResponse, String> {
+    ) -> std::result::Result<HttpResponse, NoAnswer> {
         let config = &self.config;
         let own_origin = same_origin(base_url, &config.base_url);
         let client = if own_origin {
@@ -163,20 +181,20 @@ impl RestClient {
             .content_length()
             .is_some_and(|n| n > MAX_BODY_BYTES as u64)
         {
-            return Err(format!(
+            return Err(NoAnswer(format!(
                 "{} {url}: the response body is larger than {MAX_BODY_BYTES} bytes",
                 request.method
-            ));
+            )));
         }
         let body = response
             .bytes()
             .await
             .map_err(|e| describe(&e, &request.method, &url))?;
         if body.len() > MAX_BODY_BYTES {
-            return Err(format!(
+            return Err(NoAnswer(format!(
                 "{} {url}: the response body is larger than {MAX_BODY_BYTES} bytes",
                 request.method
-            ));
+            )));
         }
         Ok(HttpResponse {
             status,
@@ -205,7 +223,7 @@ fn describe(error: &reqwest::Error, method: &str, url: &str) -> String {
 }
 
 /// A reqwest client trusting what `tls` says, with a `timeout_ms` default.
-fn build(tls: &ClientTls, timeout_ms: u64) -> std::result::Result<reqwest::Client, String> {
+fn build(tls: &ClientTls, timeout_ms: u64) -> std::result::Result<reqwest::Client, ClientSetup> {
     let mut roots = RootCertStore::empty();
     if tls.system_roots {
         for cert in rustls_native_certs::load_native_certs().certs {
@@ -246,5 +264,5 @@ fn build(tls: &ClientTls, timeout_ms: u64) -> std::result::Result<reqwest::Clien
         .timeout(Duration::from_millis(timeout_ms))
         .connect_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        .map_err(|e| ClientSetup(format!("cannot build the HTTP client: {e}")))
 }

@@ -629,7 +629,7 @@ impl Worker {
             if rebuilt {
                 // What replay found may still wait in the store's buffer:
                 // durable before it is answered.
-                self.durable.commit().await?;
+                self.durable.commit_replayed().await?;
             }
             return Ok(outcome);
         }
