@@ -89,6 +89,16 @@ pub fn check_signature(
     Ok(())
 }
 
+/// Where the component's type differs from the document's, in words.
+#[derive(Debug)]
+struct Mismatch(String);
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 struct Checker<'a, 'm> {
     types: &'a Lookup<'m>,
     /// Named types being checked (recursive types end here).
@@ -96,13 +106,13 @@ struct Checker<'a, 'm> {
 }
 
 impl Checker<'_, '_> {
-    fn same(&mut self, expected: &TypeRef, actual: &Type, at: &str) -> Result<(), String> {
+    fn same(&mut self, expected: &TypeRef, actual: &Type, at: &str) -> Result<(), Mismatch> {
         let wrong = || {
-            Err(format!(
+            Err(Mismatch(format!(
                 "at `{at}`: expected {}, found {}",
                 crate::wit::type_text(expected),
                 describe(actual)
-            ))
+            )))
         };
         match (expected, actual) {
             (TypeRef::Bool, Type::Bool)
@@ -129,7 +139,7 @@ impl Checker<'_, '_> {
                 _ => wrong(),
             },
             (TypeRef::Named(name), _) => {
-                let def = self.types.get(name).map_err(|f| f.0)?;
+                let def = self.types.get(name).map_err(|f| Mismatch(f.0))?;
                 if let TypeKind::Alias(ty) = &def.kind {
                     return self.same(ty, actual, at);
                 }
@@ -144,31 +154,31 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn named(&mut self, def: &TypeDef, actual: &Type, at: &str) -> Result<(), String> {
+    fn named(&mut self, def: &TypeDef, actual: &Type, at: &str) -> Result<(), Mismatch> {
         let wrong = || {
-            Err(format!(
+            Err(Mismatch(format!(
                 "at `{at}`: expected `{}`, found {}",
                 def.name,
                 describe(actual)
-            ))
+            )))
         };
         match (&def.kind, actual) {
             (TypeKind::Record(fields), Type::Record(record)) => {
                 let actual: Vec<_> = record.fields().collect();
                 if actual.len() != fields.len() {
-                    return Err(format!(
+                    return Err(Mismatch(format!(
                         "at `{at}`: record `{}` has {} fields, the component's has {}",
                         def.name,
                         fields.len(),
                         actual.len()
-                    ));
+                    )));
                 }
                 for (field, found) in fields.iter().zip(actual) {
                     if field.name != found.name {
-                        return Err(format!(
+                        return Err(Mismatch(format!(
                             "at `{at}`: record `{}` has field `{}` where the component's has `{}`",
                             def.name, field.name, found.name
-                        ));
+                        )));
                     }
                     self.same(&field.ty, &found.ty, &format!("{at}.{}", field.name))?;
                 }
@@ -180,28 +190,28 @@ impl Checker<'_, '_> {
                 if found == expected {
                     Ok(())
                 } else {
-                    Err(format!(
+                    Err(Mismatch(format!(
                         "at `{at}`: enum `{}` has cases {expected:?}, the component's {found:?}",
                         def.name
-                    ))
+                    )))
                 }
             }
             (TypeKind::Variant(cases), Type::Variant(found)) => {
                 let found: Vec<_> = found.cases().collect();
                 if found.len() != cases.len() {
-                    return Err(format!(
+                    return Err(Mismatch(format!(
                         "at `{at}`: variant `{}` has {} cases, the component's has {}",
                         def.name,
                         cases.len(),
                         found.len()
-                    ));
+                    )));
                 }
                 for (case, other) in cases.iter().zip(found) {
                     if case.name != other.name {
-                        return Err(format!(
+                        return Err(Mismatch(format!(
                             "at `{at}`: variant `{}` has case `{}` where the component's has `{}`",
                             def.name, case.name, other.name
-                        ));
+                        )));
                     }
                     match (&case.ty, &other.ty) {
                         (None, None) => {}
@@ -209,10 +219,10 @@ impl Checker<'_, '_> {
                             self.same(ty, found, &format!("{at}.{}", case.name))?;
                         }
                         _ => {
-                            return Err(format!(
+                            return Err(Mismatch(format!(
                                 "at `{at}`: case `{}` of `{}` differs in having a payload",
                                 case.name, def.name
-                            ));
+                            )));
                         }
                     }
                 }
