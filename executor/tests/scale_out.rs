@@ -7,7 +7,6 @@
 
 mod cli_common;
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use cli_common::Serve;
@@ -19,23 +18,8 @@ const WORKERS: usize = 30;
 /// executor, 100 ms later) while the answer is a 503 or the executor is
 /// unreachable; bounded by 30 s. Returns stdout and how long it took.
 fn retrying(executors: &[&Serve], args: &[&str]) -> (String, Duration) {
-    let started = Instant::now();
-    let mut last = String::new();
-    for attempt in 0..300 {
-        let serve = executors[attempt % executors.len()];
-        let output: Output = serve.run(args);
-        if output.status.success() {
-            return (String::from_utf8(output.stdout).unwrap(), started.elapsed());
-        }
-        last = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(
-            // 503, or the executor died (before or while answering).
-            last.contains("503") || last.contains("cannot reach") || last.contains("request to"),
-            "{args:?} failed for good: {last}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{args:?} kept failing for 30 s: {last}");
+    let urls: Vec<String> = executors.iter().map(|e| e.url.clone()).collect();
+    retrying_at(&urls, args)
 }
 
 fn start(dir: &std::path::Path, url: &str) -> Serve {
@@ -57,8 +41,8 @@ fn database() -> (tokio::runtime::Runtime, String) {
     (runtime, url)
 }
 
-/// Like [`retrying`], by URL (usable from other threads): runs `args`
-/// against each server of `urls` in turn until one succeeds.
+/// [`retrying`] by URL (usable from other threads): runs `args` against
+/// each server of `urls` in turn until one succeeds.
 fn retrying_at(urls: &[String], args: &[&str]) -> (String, Duration) {
     let started = Instant::now();
     let mut last = String::new();
