@@ -157,7 +157,8 @@ fn describe_lists_services_methods_and_messages() {
         text.contains("rpc GetFeature(routeguide.Point) returns (routeguide.Feature)")
             && text.contains("message routeguide.Point {")
             && text.contains("  int32 latitude = 1;"),
-        "{text}"
+        "{text}\nstderr: {}",
+        String::from_utf8_lossy(&one.stderr)
     );
     let unknown = describe(&["routeguide.Nope"]);
     assert!(!unknown.status.success());
