@@ -1,9 +1,10 @@
 //! Invocations over gRPC: every path that is not reflection or health is
 //! `/package.Service/Rpc` of the addressed worker's component. The request
 //! is decoded with the rpc's input descriptor, turned into the export's
-//! parameters, and invoked through the executor on a task of its own (a
-//! client that goes away, or whose deadline passes, cannot cancel it half
-//! way); the result becomes the response, or a status.
+//! parameters, and invoked through the executor in the call's own task,
+//! detached if the call is dropped (a client that goes away, or whose
+//! deadline passes, cannot cancel it half way); the result becomes the
+//! response, or a status.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +24,7 @@ use tonic::metadata::MetadataMap;
 use tonic::server::{Grpc, UnaryService};
 
 use super::codec::ServerCodec;
+use super::detach::Detachable;
 use super::status::status_of;
 use super::{
     COMPONENT_METADATA, CREATE_METADATA, IDEMPOTENCY_METADATA, Shared, WORKER_METADATA, text,
@@ -270,40 +272,41 @@ impl Unary {
         let worker = self.worker.clone();
         let component = self.component;
         let function = method.function.clone();
-        // Detached: the invocation completes durably even if the client's
-        // deadline passes or it goes away.
-        let task = tokio::spawn(async move {
+        // Polled here, but detached if this call is dropped (the client
+        // went away) or its deadline passes: the invocation completes
+        // durably either way.
+        let invocation = Detachable::new(async move {
             executor
                 .invoke_values_within(&worker, Some(&component), &function, params, key, None)
                 .await
         });
-        let joined = match self.deadline {
+        let outcome = match self.deadline {
             // Answered a little before the client's own timer fires (a tenth
             // of the deadline, at most 50 ms), so the client learns the
             // invocation goes on instead of seeing its call cancelled.
-            Some(limit) => tokio::time::timeout(limit - (limit / 10).min(DEADLINE_MARGIN), task)
-                .await
-                .map_err(|_| {
-                    Status::deadline_exceeded(
-                        "the deadline passed before the invocation finished; it goes on, and a \
-                         retry with the same idempotency-key gets its result",
-                    )
-                })?,
-            None => task.await,
+            Some(limit) => {
+                tokio::time::timeout(limit - (limit / 10).min(DEADLINE_MARGIN), invocation)
+                    .await
+                    .map_err(|_| {
+                        Status::deadline_exceeded(
+                            "the deadline passed before the invocation finished; it goes on, and \
+                             a retry with the same idempotency-key gets its result",
+                        )
+                    })?
+            }
+            None => invocation.await,
         };
-        let outcome = joined
-            .map_err(|e| Status::internal(format!("the invocation's task failed: {e}")))?
-            .map_err(|e| {
-                if matches!(
-                    e,
-                    Error::ComponentChanged { .. }
-                        | Error::UnknownWorker(_)
-                        | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. })
-                ) {
-                    self.shared.forget(&self.worker);
-                }
-                status_of(&e)
-            })?;
+        let outcome = outcome.map_err(|e| {
+            if matches!(
+                e,
+                Error::ComponentChanged { .. }
+                    | Error::UnknownWorker(_)
+                    | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. })
+            ) {
+                self.shared.forget(&self.worker);
+            }
+            status_of(&e)
+        })?;
         let results = outcome.map_err(Status::internal)?;
         let reply = method
             .reply(results.first())
