@@ -57,21 +57,28 @@ impl WorkerLog {
     }
 
     /// Writes the buffered records to sled as segments, in one atomic batch
-    /// (not flushed).
-    pub(crate) fn spill(&mut self, worker: &WorkerId, entries: &sled::Tree) -> Result<()> {
+    /// (not flushed); returns the keys and segments written.
+    pub(crate) fn spill(
+        &mut self,
+        worker: &WorkerId,
+        entries: &sled::Tree,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         if self.pending.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut batch = sled::Batch::default();
+        let mut written = Vec::new();
         for (start, bytes) in segment::build(&self.pending) {
             let first = OplogIndex::new(self.stored_last + 1 + start as u64)?;
-            batch.insert(segment_key(worker, first), bytes);
+            let key = segment_key(worker, first);
+            batch.insert(key.as_slice(), bytes.as_slice());
+            written.push((key, bytes));
         }
         entries.apply_batch(batch)?;
         self.stored_last += self.pending.len() as u64;
         self.pending.clear();
         self.pending_bytes = 0;
-        Ok(())
+        Ok(written)
     }
 
     /// Reads `count` entries starting at `from` (all of which exist), from
