@@ -18,8 +18,6 @@ use std::sync::{Mutex, MutexGuard};
 use crate::error::{Error, Result};
 use crate::ids::{OwnerEpoch, WorkerId};
 
-use super::commit_log::{Op, TreeId};
-
 /// Prefix of the meta-tree keys of owner epochs (`/` never occurs in worker ids).
 const OWNER_PREFIX: &[u8] = b"owner/";
 
@@ -134,17 +132,10 @@ impl EpochSource {
     }
 }
 
-/// Stores `worker`'s current owner epoch (not flushed); returns the change
-/// for the commit log.
-pub(crate) fn record(meta: &sled::Tree, worker: &WorkerId, epoch: OwnerEpoch) -> Result<Op> {
-    let key = owner_key(worker);
-    let value = epoch.get().to_be_bytes();
-    meta.insert(key.as_slice(), &value)?;
-    Ok(Op::Put {
-        tree: TreeId::Meta,
-        key,
-        value: value.to_vec(),
-    })
+/// Stores `worker`'s current owner epoch (not flushed).
+pub(crate) fn record(meta: &sled::Tree, worker: &WorkerId, epoch: OwnerEpoch) -> Result<()> {
+    meta.insert(owner_key(worker), &epoch.get().to_be_bytes())?;
+    Ok(())
 }
 
 /// Forgets `worker`'s owner epoch (not flushed).

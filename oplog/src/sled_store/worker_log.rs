@@ -57,28 +57,21 @@ impl WorkerLog {
     }
 
     /// Writes the buffered records to sled as segments, in one atomic batch
-    /// (not flushed); returns the keys and segments written.
-    pub(crate) fn spill(
-        &mut self,
-        worker: &WorkerId,
-        entries: &sled::Tree,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    /// (not flushed).
+    pub(crate) fn spill(&mut self, worker: &WorkerId, entries: &sled::Tree) -> Result<()> {
         if self.pending.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut batch = sled::Batch::default();
-        let mut written = Vec::new();
         for (start, bytes) in segment::build(&self.pending) {
             let first = OplogIndex::new(self.stored_last + 1 + start as u64)?;
-            let key = segment_key(worker, first);
-            batch.insert(key.as_slice(), bytes.as_slice());
-            written.push((key, bytes));
+            batch.insert(segment_key(worker, first), bytes);
         }
         entries.apply_batch(batch)?;
         self.stored_last += self.pending.len() as u64;
         self.pending.clear();
         self.pending_bytes = 0;
-        Ok(written)
+        Ok(())
     }
 
     /// Reads `count` entries starting at `from` (all of which exist), from
