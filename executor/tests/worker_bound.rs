@@ -17,16 +17,18 @@ async fn call(executor: &Executor, id: &WorkerId, function: &str) -> String {
     results.pop().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_workers_beyond_the_bound_are_dropped_and_rebuilt_by_replay() {
-    const BOUND: u64 = 4;
-    const WORKERS: usize = 15;
+/// An executor on a fresh data directory with `config`'s bounds, the
+/// runaway guest uploaded, and `count` worker ids named `<prefix><n>`.
+async fn setup(
+    config: ExecutorConfig,
+    prefix: &str,
+    count: usize,
+) -> (tempfile::TempDir, Arc<Executor>, ComponentId, Vec<WorkerId>) {
     let dir = tempfile::tempdir().unwrap();
     let executor = Arc::new(
         Executor::open(ExecutorConfig {
             data_dir: dir.path().to_owned(),
-            max_loaded_workers: BOUND as usize,
-            ..ExecutorConfig::default()
+            ..config
         })
         .await
         .expect("executor opens"),
@@ -34,9 +36,21 @@ async fn idle_workers_beyond_the_bound_are_dropped_and_rebuilt_by_replay() {
     let wasm = std::fs::read(reprise_test_components::RUNAWAY).expect("guest built");
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
     let component: ComponentId = info.id.parse().unwrap();
-    let ids: Vec<WorkerId> = (0..WORKERS)
-        .map(|i| WorkerId::new(format!("w{i}")).unwrap())
+    let ids = (0..count)
+        .map(|i| WorkerId::new(format!("{prefix}{i}")).unwrap())
         .collect();
+    (dir, executor, component, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_beyond_the_bound_are_dropped_and_rebuilt_by_replay() {
+    const BOUND: u64 = 4;
+    const WORKERS: usize = 15;
+    let config = ExecutorConfig {
+        max_loaded_workers: BOUND as usize,
+        ..ExecutorConfig::default()
+    };
+    let (_dir, executor, component, ids) = setup(config, "w", WORKERS).await;
     for id in &ids {
         executor
             .create_worker(&component, Some(id.clone()), WorkerConfig::default())
@@ -69,22 +83,11 @@ async fn idle_workers_give_their_memory_back_before_the_budget_runs_out() {
     // Each instance of the guest takes its initial linear memory from the
     // budget; 24 MiB hold only a handful, far fewer than the 40 workers.
     const WORKERS: usize = 40;
-    let dir = tempfile::tempdir().unwrap();
-    let executor = Arc::new(
-        Executor::open(ExecutorConfig {
-            data_dir: dir.path().to_owned(),
-            memory_budget: 24 << 20,
-            ..ExecutorConfig::default()
-        })
-        .await
-        .expect("executor opens"),
-    );
-    let wasm = std::fs::read(reprise_test_components::RUNAWAY).expect("guest built");
-    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
-    let component: ComponentId = info.id.parse().unwrap();
-    let ids: Vec<WorkerId> = (0..WORKERS)
-        .map(|i| WorkerId::new(format!("m{i}")).unwrap())
-        .collect();
+    let config = ExecutorConfig {
+        memory_budget: 24 << 20,
+        ..ExecutorConfig::default()
+    };
+    let (_dir, executor, component, ids) = setup(config, "m", WORKERS).await;
     for round in 1..=2 {
         for id in &ids {
             if round == 1 {
