@@ -332,6 +332,13 @@ pub struct RecoveryReport {
     /// their workers lose the start-up loss check; the next commit of each
     /// rewrites its file.
     pub damaged_watermarks: Vec<String>,
+    /// Commit log frames (commits acknowledged since sled was last
+    /// flushed) applied to the database while opening it.
+    pub commit_log_frames_replayed: u64,
+    /// Bytes of the frame after the last intact one, if it was cut short
+    /// or failed its CRC: a write a crash cut short, never acknowledged;
+    /// dropped (0: none).
+    pub commit_log_torn_bytes: u64,
 }
 
 impl RecoveryReport {
@@ -405,6 +412,20 @@ impl fmt::Display for RecoveryReport {
                 f,
                 "; {} unreferenced payloads removed",
                 self.orphan_payloads_removed
+            )?;
+        }
+        if self.commit_log_frames_replayed > 0 {
+            write!(
+                f,
+                "; {} commits replayed from the commit log",
+                self.commit_log_frames_replayed
+            )?;
+        }
+        if self.commit_log_torn_bytes > 0 {
+            write!(
+                f,
+                "; a torn commit log tail of {} bytes (never acknowledged) dropped",
+                self.commit_log_torn_bytes
             )?;
         }
         Ok(())

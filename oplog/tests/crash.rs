@@ -251,6 +251,8 @@ fn parent() {
     let mut total_acks = 0u64;
     let mut unclean = 0u64;
     let mut torn_snapshots = 0u64;
+    let mut frames_replayed = 0u64;
+    let mut torn_frames = 0u64;
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -328,6 +330,8 @@ fn parent() {
                 });
             let report = store.recovery_report();
             torn_snapshots += report.torn_snapshots_removed;
+            frames_replayed += report.commit_log_frames_replayed;
+            torn_frames += u64::from(report.commit_log_torn_bytes > 0);
             if !report.is_clean() {
                 unclean += 1;
                 println!("{context}: {report}");
@@ -368,12 +372,18 @@ fn parent() {
         .map(|(k, i)| format!("crash-{k}>={i}"))
         .collect();
     println!(
-        "crash harness: {rounds} rounds in {:.1?}, {total_acks} commit acks checked ({}), {unclean} recoveries dropped data, {torn_snapshots} torn sled snapshots removed",
+        "crash harness: {rounds} rounds in {:.1?}, {total_acks} commit acks checked ({}), {unclean} recoveries dropped data, {torn_snapshots} torn sled snapshots removed, {frames_replayed} commit log frames replayed, {torn_frames} torn frames dropped",
         started.elapsed(),
         survived.join(", ")
     );
     assert!(
         total_acks > 0,
         "seed {seed}: the child never acknowledged a commit"
+    );
+    // A kill leaves the commits since the last checkpoint in the commit
+    // log: reopening must have replayed some.
+    assert!(
+        frames_replayed > 0,
+        "seed {seed}: no reopen replayed a commit log frame"
     );
 }

@@ -160,7 +160,7 @@ fn many_concurrent_committers_finish_and_lose_nothing() {
 }
 
 #[tokio::test]
-async fn watermarks_follow_commits_and_commit_many() {
+async fn watermarks_follow_checkpoints_and_commit_many() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledOplogStore::open(dir.path()).unwrap();
     let workers: Vec<_> = (0..3).map(|i| wid(&format!("m-{i}"))).collect();
@@ -170,24 +170,26 @@ async fn watermarks_follow_commits_and_commit_many() {
         a.append(&store, expected_log(2)).await.unwrap();
         appenders.push(a);
     }
-    // Appending alone writes no watermark.
-    assert_eq!(watermark(dir.path(), &workers[0]), None);
     store.commit_many(&workers[..2]).await.unwrap();
-    assert_eq!(watermark(dir.path(), &workers[0]).as_deref(), Some("2"));
-    assert_eq!(watermark(dir.path(), &workers[1]).as_deref(), Some("2"));
-    assert_eq!(
-        watermark(dir.path(), &workers[2]),
-        None,
-        "not committed, so no watermark"
-    );
+    // A commit writes a commit log frame; the watermark files wait for the
+    // next checkpoint (until then the frames are the record).
+    for w in &workers {
+        assert_eq!(watermark(dir.path(), w), None, "{w} before a checkpoint");
+    }
     appenders[0]
         .append(&store, vec![numbered_entry(3)])
         .await
         .unwrap();
     store.commit(&workers[0]).await.unwrap();
-    assert_eq!(watermark(dir.path(), &workers[0]).as_deref(), Some("3"));
+    // Deleting a worker checkpoints: the others' watermarks are written.
     assert!(store.delete_worker(&workers[1]).await.unwrap());
+    assert_eq!(watermark(dir.path(), &workers[0]).as_deref(), Some("3"));
     assert_eq!(watermark(dir.path(), &workers[1]), None);
+    assert_eq!(
+        watermark(dir.path(), &workers[2]),
+        None,
+        "not committed, so no watermark"
+    );
     drop(store);
 
     let store = SledOplogStore::open(dir.path()).unwrap();
@@ -224,14 +226,18 @@ fn commits_work_outside_a_tokio_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledOplogStore::open(dir.path()).unwrap();
     let w = wid("no-runtime");
+    let other = wid("no-runtime-2");
     poll_to_completion(async {
-        let mut a = Appender::claim(&store, &w).await;
-        a.append(&store, expected_log(3)).await.unwrap();
-        store.commit(&w).await.unwrap();
+        for w in [&w, &other] {
+            let mut a = Appender::claim(&store, w).await;
+            a.append(&store, expected_log(3)).await.unwrap();
+            store.commit(w).await.unwrap();
+        }
     });
-    assert_eq!(watermark(dir.path(), &w).as_deref(), Some("3"));
+    // The delete's checkpoint runs inline too, and writes the watermarks.
     assert!(poll_to_completion(store.delete_worker(&w)).unwrap());
     assert_eq!(watermark(dir.path(), &w), None);
+    assert_eq!(watermark(dir.path(), &other).as_deref(), Some("3"));
 }
 
 /// Drives a future that never waits on anything to completion, without a
@@ -274,10 +280,11 @@ async fn a_damaged_watermark_is_confined_to_its_worker() {
         assert_eq!(read_all(&store, w).await.unwrap(), expected_log(2));
         store.claim(w).await.expect("served");
     }
-    // The next commit rewrites the file.
+    // The next checkpoint after a commit (here: closing) rewrites the file.
     let mut a = Appender::claim(&store, &workers[0]).await;
     a.append(&store, vec![numbered_entry(3)]).await.unwrap();
     store.commit(&workers[0]).await.unwrap();
+    drop(store);
     assert_eq!(watermark(dir.path(), &workers[0]).as_deref(), Some("3"));
 }
 

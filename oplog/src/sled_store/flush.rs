@@ -2,11 +2,17 @@
 //! committers (group commit), followed by the commit watermarks of the
 //! workers it made durable.
 //!
+//! A store opened on a directory has a commit log ([`super::commit_log`]):
+//! a flush there appends the operations noted since the last one to the
+//! log and syncs it, and only a checkpoint (the log grown too large, a
+//! worker deleted, owner epochs reserved) flushes sled itself. A store on a
+//! database it did not open flushes sled every time.
+//!
 //! sled 0.34.7 can deadlock when `flush_async` runs concurrently from
 //! several tasks (every sled I/O thread ends up waiting in it). So the store
-//! never calls `flush_async`: every flush it makes (commit, commit of several
-//! workers, delete) runs the synchronous `Db::flush` plus an fsync of sled's
-//! data file on a blocking thread, while holding the one flush lock. The lock
+//! never calls `flush_async`: every flush of sled it makes runs the
+//! synchronous `Db::flush` plus an fsync of sled's data file on a blocking
+//! thread, while holding the one flush lock (as does a commit log append). The lock
 //! guard travels into the blocking closure, so even a committer whose future
 //! is dropped mid-flush keeps the lock until its flush has really finished.
 //! (sled's own background thread, which rolls its write buffers and cleans
@@ -20,14 +26,20 @@
 //! the committer's records were in sled, and sled's flush makes everything
 //! written before it began durable. So if, once the committer holds the
 //! lock, `completed > t`, its records are already durable and it returns
-//! without flushing again; otherwise it flushes itself.
+//! without flushing again; otherwise it flushes itself. With a commit log
+//! the same holds: a store change is noted (under the worker's lock) right
+//! after sled accepted it, so a flush that began later takes its note.
 //!
 //! Watermarks: writing a worker's buffered records to sled notes the worker
 //! and its last stored index in `stored`. A flush takes that map right after
 //! it starts (so everything in it was written before the flush began), and
 //! once the flush succeeded records each noted index that is above the
 //! worker's last written watermark. If the flush fails, the notes go back
-//! for the next one.
+//! for the next one. With a commit log, a frame carries the notes as its
+//! marks and the watermark files wait for the next checkpoint (writing and
+//! renaming a file costs about as much as the frame's sync): until then the
+//! frames themselves are the record, and opening the store writes the
+//! watermarks of the frames it replays.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -39,6 +51,8 @@ use tokio::sync::OwnedMutexGuard;
 use crate::error::{Error, Result};
 use crate::ids::WorkerId;
 
+use super::commit_frame::Op;
+use super::commit_log::CommitLog;
 use super::watermark::Watermarks;
 
 /// What the flush lock guards.
@@ -48,6 +62,9 @@ pub(crate) struct FlushState {
     completed: u64,
     /// Last watermark written per worker.
     written: HashMap<WorkerId, u64>,
+    /// Indexes made durable by commit log frames whose watermark files wait
+    /// for the next checkpoint.
+    unwritten: HashMap<WorkerId, u64>,
 }
 
 /// The held flush lock.
@@ -70,6 +87,12 @@ pub(crate) struct Flusher {
     stored: Mutex<HashMap<WorkerId, u64>>,
     /// The flush lock.
     state: Arc<tokio::sync::Mutex<FlushState>>,
+    /// The commit log; `None` for a database the store did not open itself.
+    /// Only used while the flush lock is held.
+    log: Option<Mutex<CommitLog>>,
+    /// Store changes noted since the last flush began, in the order sled
+    /// accepted them (per key).
+    ops: Mutex<Vec<Op>>,
 }
 
 /// Locks a std mutex whose data stays consistent across a panic (single
@@ -91,6 +114,7 @@ impl Flusher {
         data_file: Option<Arc<File>>,
         watermarks: Option<Watermarks>,
         written: HashMap<WorkerId, u64>,
+        log: Option<CommitLog>,
     ) -> Self {
         Flusher {
             db,
@@ -101,7 +125,31 @@ impl Flusher {
             state: Arc::new(tokio::sync::Mutex::new(FlushState {
                 completed: 0,
                 written,
+                unwritten: HashMap::new(),
             })),
+            log: log.map(Mutex::new),
+            ops: Mutex::default(),
+        }
+    }
+
+    /// True if commits go through a commit log.
+    pub(crate) fn has_log(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Notes a change sled accepted, for the next commit log frame (called
+    /// while the lock of the worker it belongs to is held, right after the
+    /// change).
+    pub(crate) fn note_op(&self, op: Op) {
+        if self.log.is_some() {
+            lock(&self.ops).push(op);
+        }
+    }
+
+    /// Notes several changes, in order.
+    pub(crate) fn note_ops(&self, ops: impl IntoIterator<Item = Op>) {
+        if self.log.is_some() {
+            lock(&self.ops).extend(ops);
         }
     }
 
@@ -134,16 +182,40 @@ impl Flusher {
     /// tokio runtime (inline otherwise). The lock is released when the
     /// flush is over, even if the caller stopped waiting.
     pub(crate) async fn flush_locked(self: &Arc<Self>, guard: FlushGuard) -> Result<()> {
+        self.run_locked(guard, false).await
+    }
+
+    /// Like [`flush_locked`](Self::flush_locked), but makes sled itself
+    /// durable and empties the commit log (a checkpoint): for changes whose
+    /// replay from older frames would be wrong (a deleted worker's keys) or
+    /// that must be durable in sled (reserved owner epochs).
+    pub(crate) async fn checkpoint_locked(self: &Arc<Self>, guard: FlushGuard) -> Result<()> {
+        self.run_locked(guard, true).await
+    }
+
+    async fn run_locked(self: &Arc<Self>, guard: FlushGuard, checkpoint: bool) -> Result<()> {
         let this = Arc::clone(self);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => rt
-                .spawn_blocking(move || this.flush_now(guard))
+                .spawn_blocking(move || this.flush_now(guard, checkpoint))
                 .await
                 .map_err(|e| Error::Io {
                     context: "flushing the oplog on a blocking thread".into(),
                     source: std::io::Error::other(e),
                 })?,
-            Err(_) => this.flush_now(guard),
+            Err(_) => this.flush_now(guard, checkpoint),
+        }
+    }
+
+    /// A checkpoint when the store closes, unless a flush is still running
+    /// (then the commit log keeps its frames, and the next open replays
+    /// them). Failures are logged: what was committed is in the log.
+    pub(crate) fn checkpoint_on_close(&self) {
+        let Ok(guard) = Arc::clone(&self.state).try_lock_owned() else {
+            return;
+        };
+        if let Err(e) = self.flush_now(guard, true) {
+            tracing::error!(error = %e, "oplog: the checkpoint at close failed; the next open replays the commit log");
         }
     }
 
@@ -155,6 +227,7 @@ impl Flusher {
             marks.remove(worker)?;
         }
         guard.written.remove(worker);
+        guard.unwritten.remove(worker);
         Ok(())
     }
 
@@ -164,23 +237,88 @@ impl Flusher {
         lock(&self.stored).remove(worker);
     }
 
-    /// One flush: sled's flush and the data file's fsync, then the
-    /// watermarks of the workers it made durable.
-    fn flush_now(&self, mut state: FlushGuard) -> Result<()> {
+    /// One flush: a commit log frame (or, without a log or at a
+    /// checkpoint, sled's flush and the data file's fsync), then the
+    /// watermarks of the workers it made durable: at once when sled was
+    /// flushed, at the next checkpoint after a frame.
+    fn flush_now(&self, mut state: FlushGuard, checkpoint: bool) -> Result<()> {
         let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
         let stored = std::mem::take(&mut *lock(&self.stored));
-        let synced = self
-            .db
+        let synced = match &self.log {
+            None => self.flush_sled().map(|()| true),
+            Some(log) => {
+                let ops = std::mem::take(&mut *lock(&self.ops));
+                let mut log = lock(log);
+                let done = self.sync_log(&mut log, &ops, &stored, checkpoint);
+                if done.is_err() {
+                    self.requeue_ops(ops);
+                }
+                done
+            }
+        };
+        let sled_durable = match synced {
+            Ok(sled_durable) => sled_durable,
+            Err(e) => {
+                self.requeue(stored);
+                return Err(e);
+            }
+        };
+        state.completed = number;
+        for (worker, index) in stored {
+            note(&mut state.unwritten, worker, index);
+        }
+        if sled_durable {
+            let durable = std::mem::take(&mut state.unwritten);
+            self.write_watermarks(&mut state, durable);
+        }
+        Ok(())
+    }
+
+    /// Makes `ops` durable: one frame appended and synced, or a checkpoint
+    /// when asked for or due. True if it was a checkpoint (sled itself is
+    /// durable).
+    fn sync_log(
+        &self,
+        log: &mut CommitLog,
+        ops: &[Op],
+        marks: &HashMap<WorkerId, u64>,
+        checkpoint: bool,
+    ) -> Result<bool> {
+        if !checkpoint && !log.needs_checkpoint() {
+            if !(ops.is_empty() && marks.is_empty()) {
+                log.append(ops, marks)?;
+            }
+            return Ok(false);
+        }
+        // A removal goes into the log before sled is flushed: if the process
+        // dies before the log is emptied, replaying the older frames then
+        // removes the worker again instead of bringing its keys back. (A log
+        // whose last write failed cannot take it; that needs a second fault
+        // in the window between the flush and the reset.)
+        if !log.is_broken() && ops.iter().any(|op| matches!(op, Op::RemoveWorker(_))) {
+            log.append(ops, marks)?;
+        }
+        self.flush_sled()?;
+        log.reset()?;
+        Ok(true)
+    }
+
+    /// sled's flush and the fsync of its data file.
+    fn flush_sled(&self) -> Result<()> {
+        self.db
             .flush()
             .map_err(Error::from)
-            .and_then(|_| self.sync_data_file());
-        if let Err(e) = synced {
-            self.requeue(stored);
-            return Err(e);
+            .and_then(|_| self.sync_data_file())
+    }
+
+    /// Puts operations whose flush failed back in front of any noted since.
+    fn requeue_ops(&self, mut ops: Vec<Op>) {
+        if ops.is_empty() {
+            return;
         }
-        state.completed = number;
-        self.write_watermarks(&mut state, stored);
-        Ok(())
+        let mut pending = lock(&self.ops);
+        ops.append(&mut pending);
+        *pending = ops;
     }
 
     fn sync_data_file(&self) -> Result<()> {

@@ -16,6 +16,8 @@
 //! [`RecoveryReport::lost_committed`] and refused claims and appends until it
 //! is deleted.
 
+mod commit_frame;
+mod commit_log;
 mod flush;
 mod keys;
 mod owners;
@@ -44,6 +46,8 @@ use crate::store::{
     check_fence,
 };
 
+use commit_frame::{Op, TreeId};
+use commit_log::CommitLog;
 use flush::Flusher;
 use keys::{payload_key, worker_prefix, worker_prefix_end};
 use owners::EpochSource;
@@ -121,8 +125,17 @@ impl SledOplogStore {
             source,
         })?;
         let watermarks = Watermarks::open(&dir.join(WATERMARKS_DIR))?;
-        let mut store = Self::from_parts(db, options, Some(Arc::new(data_file)), Some(watermarks))?;
+        let (log, replayed) = replay_commit_log(dir, &db, &data_file, &watermarks)?;
+        let mut store = Self::from_parts(
+            db,
+            options,
+            Some(Arc::new(data_file)),
+            Some(watermarks),
+            Some(log),
+        )?;
         store.report.torn_snapshots_removed = torn_snapshots;
+        store.report.commit_log_frames_replayed = replayed.frames.len() as u64;
+        store.report.commit_log_torn_bytes = replayed.torn_bytes;
         Ok(store)
     }
 
@@ -131,7 +144,7 @@ impl SledOplogStore {
     /// are no commit watermarks (so no check for lost committed entries).
     pub fn from_db(db: sled::Db, options: StoreOptions) -> Result<Self> {
         options.validate()?;
-        Self::from_parts(db, options, None, None)
+        Self::from_parts(db, options, None, None, None)
     }
 
     fn from_parts(
@@ -139,6 +152,7 @@ impl SledOplogStore {
         options: StoreOptions,
         data_file: Option<Arc<File>>,
         watermarks: Option<Watermarks>,
+        log: Option<CommitLog>,
     ) -> Result<Self> {
         let meta = db.open_tree(META_TREE)?;
         match meta.get(LAYOUT_KEY)? {
@@ -200,6 +214,7 @@ impl SledOplogStore {
             data_file,
             watermarks,
             marks.into_iter().collect(),
+            log,
         );
         Ok(SledOplogStore {
             db,
@@ -271,7 +286,7 @@ impl SledOplogStore {
         let Some(target) = self.epochs.begin_reservation(&self.meta)? else {
             return Ok(());
         };
-        self.flusher.flush_locked(guard).await?;
+        self.flusher.checkpoint_locked(guard).await?;
         self.epochs.reserved(target);
         Ok(())
     }
@@ -282,10 +297,78 @@ impl SledOplogStore {
         if log.pending.is_empty() {
             return Ok(());
         }
-        log.spill(worker_id, &self.entries)?;
+        let written = log.spill(worker_id, &self.entries, !self.flusher.has_log())?;
+        self.flusher
+            .note_ops(written.into_iter().map(|(key, value)| Op::Put {
+                tree: TreeId::Entries,
+                key,
+                value,
+            }));
         self.flusher.note_stored(worker_id, log.stored_last);
         Ok(())
     }
+}
+
+/// Removes every key of `worker`: its segments, payloads and owner epoch.
+pub(crate) fn remove_worker_keys(
+    entries: &sled::Tree,
+    payloads: &sled::Tree,
+    meta: &sled::Tree,
+    worker: &WorkerId,
+) -> Result<()> {
+    let (start, end) = (worker_prefix(worker), worker_prefix_end(worker));
+    for tree in [entries, payloads] {
+        let mut batch = sled::Batch::default();
+        for key in tree.range(start.clone()..end.clone()).keys() {
+            batch.remove(key?);
+        }
+        tree.apply_batch(batch)?;
+    }
+    owners::forget(meta, worker)
+}
+
+/// Opens the commit log in `dir` and applies what it holds to `db` (see
+/// [`commit_log`]): sled is flushed, the watermarks of the replayed
+/// commits recorded, and the log started over.
+fn replay_commit_log(
+    dir: &Path,
+    db: &sled::Db,
+    data_file: &File,
+    watermarks: &Watermarks,
+) -> Result<(CommitLog, commit_log::Found)> {
+    let (mut log, found) = CommitLog::open(dir)?;
+    if found.frames.is_empty() && found.torn_bytes == 0 {
+        return Ok((log, found));
+    }
+    let marks = commit_frame::apply(
+        &found.frames,
+        &db.open_tree(ENTRIES_TREE)?,
+        &db.open_tree(PAYLOADS_TREE)?,
+        &db.open_tree(META_TREE)?,
+    )?;
+    db.flush()?;
+    data_file.sync_data().map_err(|source| Error::Io {
+        context: format!("fsyncing the sled data file in {}", dir.display()),
+        source,
+    })?;
+    for (worker, index) in marks {
+        // An unreadable watermark is left as it is: the start-up check
+        // reports it, and the next checkpoint covering the worker
+        // rewrites it.
+        if let Ok(current) = watermarks.get(&worker)
+            && current.unwrap_or(0) < index
+        {
+            watermarks.record(&worker, index)?;
+        }
+    }
+    if found.torn_bytes > 0 {
+        tracing::warn!(
+            bytes = found.torn_bytes,
+            "oplog: the commit log ended in a torn frame (a write cut short by a crash, never acknowledged); it is dropped"
+        );
+    }
+    log.reset()?;
+    Ok((log, found))
 }
 
 /// The workers whose log (`last`, absent: no log) ends before their watermark.
@@ -398,7 +481,8 @@ impl OplogStore for SledOplogStore {
                 // concurrent claims the later epoch wins.
                 if let Some(epoch) = self.epochs.try_issue() {
                     match owners::record(&self.meta, worker_id, epoch) {
-                        Ok(()) => {
+                        Ok(op) => {
+                            self.flusher.note_op(op);
                             log.owner = Some(epoch);
                             return Ok(epoch);
                         }
@@ -467,7 +551,12 @@ impl OplogStore for SledOplogStore {
             for ext in &externals {
                 let key = payload_key(worker_id, &ext.digest);
                 if !self.payloads.contains_key(&key)? {
-                    self.payloads.insert(key, ext.bytes.as_slice())?;
+                    self.payloads.insert(key.as_slice(), ext.bytes.as_slice())?;
+                    self.flusher.note_op(Op::Put {
+                        tree: TreeId::Payloads,
+                        key,
+                        value: ext.bytes.clone(),
+                    });
                 }
             }
             log.pending_bytes += records.iter().map(Vec::len).sum::<usize>();
@@ -553,19 +642,13 @@ impl OplogStore for SledOplogStore {
             // The old log can no longer write records, so its notes are final.
             self.flusher.forget_stored(worker_id);
             // Still holding the map lock: no new log of this worker can
-            // write keys until the old ones are gone.
-            let (start, end) = (worker_prefix(worker_id), worker_prefix_end(worker_id));
-            for tree in [&self.entries, &self.payloads] {
-                let mut batch = sled::Batch::default();
-                for key in tree.range(start.clone()..end.clone()).keys() {
-                    batch.remove(key?);
-                }
-                tree.apply_batch(batch)?;
-            }
-            owners::forget(&self.meta, worker_id)?;
+            // write keys until the old ones are gone (nor note changes
+            // before this removal's note).
+            remove_worker_keys(&self.entries, &self.payloads, &self.meta, worker_id)?;
+            self.flusher.note_op(Op::RemoveWorker(worker_id.clone()));
             existed
         };
-        self.flusher.flush_locked(guard).await?;
+        self.flusher.checkpoint_locked(guard).await?;
         Ok(existed)
     }
 
@@ -575,14 +658,17 @@ impl OplogStore for SledOplogStore {
 }
 
 impl Drop for SledOplogStore {
-    /// Writes every worker's buffered entries to sled (whose own drop then
-    /// flushes them), so closing the store loses nothing that was appended.
+    /// Writes every worker's buffered entries to sled, then checkpoints
+    /// (sled flushed, watermarks written, the commit log started over), so
+    /// closing the store loses nothing that was appended and the next open
+    /// has no frames to replay.
     fn drop(&mut self) {
         let logs = self.logs.get_mut().unwrap_or_else(|p| p.into_inner());
         for (worker, handle) in logs.iter() {
-            if let Err(e) = lock(handle).spill(worker, &self.entries) {
+            if let Err(e) = lock(handle).spill(worker, &self.entries, !self.flusher.has_log()) {
                 tracing::error!(%worker, error = %e, "oplog: could not write buffered entries on close");
             }
         }
+        self.flusher.checkpoint_on_close();
     }
 }

@@ -18,6 +18,8 @@ use std::sync::{Mutex, MutexGuard};
 use crate::error::{Error, Result};
 use crate::ids::{OwnerEpoch, WorkerId};
 
+use super::commit_frame::{Op, TreeId};
+
 /// Prefix of the meta-tree keys of owner epochs (`/` never occurs in worker ids).
 const OWNER_PREFIX: &[u8] = b"owner/";
 
@@ -132,10 +134,17 @@ impl EpochSource {
     }
 }
 
-/// Stores `worker`'s current owner epoch (not flushed).
-pub(crate) fn record(meta: &sled::Tree, worker: &WorkerId, epoch: OwnerEpoch) -> Result<()> {
-    meta.insert(owner_key(worker), &epoch.get().to_be_bytes())?;
-    Ok(())
+/// Stores `worker`'s current owner epoch (not flushed); returns the change
+/// for the commit log.
+pub(crate) fn record(meta: &sled::Tree, worker: &WorkerId, epoch: OwnerEpoch) -> Result<Op> {
+    let key = owner_key(worker);
+    let value = epoch.get().to_be_bytes();
+    meta.insert(key.as_slice(), &value)?;
+    Ok(Op::Put {
+        tree: TreeId::Meta,
+        key,
+        value: value.to_vec(),
+    })
 }
 
 /// Forgets `worker`'s owner epoch (not flushed).

@@ -56,22 +56,43 @@ impl WorkerLog {
         self.pending.len() >= segment::MAX_RECORDS || self.pending_bytes >= segment::MAX_BYTES
     }
 
-    /// Writes the buffered records to sled as segments, in one atomic batch
-    /// (not flushed).
-    pub(crate) fn spill(&mut self, worker: &WorkerId, entries: &sled::Tree) -> Result<()> {
+    /// Writes the buffered records to sled as segments (not flushed);
+    /// returns the keys and segments written. With `atomic`, the segments
+    /// go in one sled batch. A store with a commit log passes false: a sled
+    /// batch seals sled's write buffer and writes it out at once (two
+    /// synced writes per batch), while the commit log frame that makes the
+    /// segments durable is atomic already, and a crash before its sync can
+    /// only leave part of what was never acknowledged (a torn tail that
+    /// opening cuts off).
+    pub(crate) fn spill(
+        &mut self,
+        worker: &WorkerId,
+        entries: &sled::Tree,
+        atomic: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         if self.pending.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let mut batch = sled::Batch::default();
+        let mut written = Vec::new();
         for (start, bytes) in segment::build(&self.pending) {
             let first = OplogIndex::new(self.stored_last + 1 + start as u64)?;
-            batch.insert(segment_key(worker, first), bytes);
+            written.push((segment_key(worker, first), bytes));
         }
-        entries.apply_batch(batch)?;
+        if atomic {
+            let mut batch = sled::Batch::default();
+            for (key, bytes) in &written {
+                batch.insert(key.as_slice(), bytes.as_slice());
+            }
+            entries.apply_batch(batch)?;
+        } else {
+            for (key, bytes) in &written {
+                entries.insert(key.as_slice(), bytes.as_slice())?;
+            }
+        }
         self.stored_last += self.pending.len() as u64;
         self.pending.clear();
         self.pending_bytes = 0;
-        Ok(())
+        Ok(written)
     }
 
     /// Reads `count` entries starting at `from` (all of which exist), from
