@@ -13,7 +13,9 @@
 //! 7. `concurrent` — 64 workers making durable calls at once vs 64 raw
 //!    tonic callers (aggregate calls/s);
 //! 8. `density` — resident memory per worker with 100 000 workers, each
-//!    invoked twice.
+//!    invoked twice;
+//! 9. `read` — a read-only (no side effects) unary call from a guest vs a
+//!    raw tonic call.
 //!
 //! Cases with a goal of the durable-calls issue also print a
 //! `summary: <case> ratio=<x> goal=<op><y> <met|not met>` line, which
@@ -31,6 +33,7 @@ mod concurrent;
 mod density;
 mod http;
 mod inbound;
+mod read;
 mod replay;
 mod runaway;
 mod setup;
@@ -44,8 +47,9 @@ use anyhow::{Result, bail};
 use setup::Sizes;
 use stats::{Goal, render_goals};
 
-const BENCHES: [&str; 8] = [
+const BENCHES: [&str; 9] = [
     "unary",
+    "read",
     "replay",
     "cold",
     "http",
@@ -98,6 +102,7 @@ async fn run(selected: Vec<String>, sizes: Sizes) -> Result<Vec<Goal>> {
         let t = Instant::now();
         let mut verdicts = match name.as_str() {
             "unary" => unary::run(&sizes).await?,
+            "read" => read::run(&sizes).await?,
             "replay" => replay::run(&sizes).await?,
             "cold" => cold_start::run(&sizes).await?,
             "http" => http::run(&sizes).await?,

@@ -36,6 +36,16 @@ impl Guest for TodoClient {
         Ok(response.todos.into_iter().map(|t| t.task).collect())
     }
 
+    fn list_todos_repeat(user: String, count: u32) -> Result<u64, String> {
+        let mut seen = 0u64;
+        for _ in 0..count {
+            let request = TodoListRequest { user_id: user.clone() };
+            let response = todo_service::todo_list(&request, None).map_err(describe)?;
+            seen += response.todos.len() as u64;
+        }
+        Ok(seen)
+    }
+
     fn added() -> u64 {
         ADDED.load(Ordering::SeqCst)
     }
