@@ -49,6 +49,12 @@ impl TestServer {
         self.state.idempotency_keys(method)
     }
 
+    /// What the handlers noted about each request of `method`, in arrival
+    /// order (the todo server: each `TodoAdd`'s task).
+    pub fn requests(&self, method: &str) -> Vec<String> {
+        self.state.requests(method)
+    }
+
     /// Releases parked calls, stops accepting connections, waits for in-flight
     /// calls to finish and reports how the server ended.
     pub async fn shutdown(mut self) -> Result<(), Error> {

@@ -145,6 +145,10 @@ struct Records {
     idempotency_keys: HashMap<String, Vec<String>>,
     metadata: HashMap<String, Vec<RecordedMetadata>>,
     failures: HashMap<String, VecDeque<InjectedFailure>>,
+    /// What handlers noted about each request ([`ServerState::note_request`]).
+    requests: HashMap<String, Vec<String>>,
+    /// Calls of a parked method still let through before it holds them.
+    let_through: HashMap<String, u64>,
 }
 
 /// Counters, records and switches shared by a test server and its test.
@@ -212,7 +216,7 @@ impl ServerState {
             return Err(failure.to_status());
         }
         let mut switch = self.park.subscribe();
-        if switch.borrow_and_update().mode.holds(method) {
+        if switch.borrow_and_update().mode.holds(method) && !self.let_through(method) {
             self.parked.send_modify(|n| *n += 1);
             let _guard = ParkedGuard(&self.parked);
             // The sender lives as long as `self`, so this only ends on release.
@@ -224,6 +228,25 @@ impl ServerState {
     /// How many calls of `method` arrived (including failed and parked ones).
     pub fn calls(&self, method: &str) -> u64 {
         self.lock().calls.get(method).copied().unwrap_or(0)
+    }
+
+    /// Notes `text` about a request of `method` as it arrives (before
+    /// [`Self::enter`], so a call then held is noted too).
+    pub fn note_request(&self, method: &str, text: &str) {
+        self.lock()
+            .requests
+            .entry(method.to_owned())
+            .or_default()
+            .push(text.to_owned());
+    }
+
+    /// What handlers noted about the requests of `method`, in arrival order.
+    pub fn requests(&self, method: &str) -> Vec<String> {
+        self.lock()
+            .requests
+            .get(method)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Calls per method, for every method called at least once.
@@ -279,6 +302,24 @@ impl ServerState {
         });
     }
 
+    /// Like [`Self::park_method`], but the next `n` calls of `method` still
+    /// run; the ones after them are held.
+    pub fn park_method_after(&self, method: &str, n: u64) {
+        self.lock().let_through.insert(method.to_owned(), n);
+        self.park_method(method);
+    }
+
+    /// Takes one pass from `method`'s let-through count, if any is left.
+    fn let_through(&self, method: &str) -> bool {
+        match self.lock().let_through.get_mut(method) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Streaming calls of `method` starting from now on send (server
     /// streaming and bidi calls) or read (client streaming calls) `n`
     /// messages, then hold until [`Self::release`]; a held call counts in
@@ -297,6 +338,7 @@ impl ServerState {
     /// Turns the park switch off (including every
     /// [`Self::park_after_frames`]) and lets every held call continue.
     pub fn release(&self) {
+        self.lock().let_through.clear();
         self.park.send_modify(|switch| {
             switch.mode = ParkMode::Off;
             switch.after_frames.clear();

@@ -27,6 +27,8 @@ use crate::state::{IDEMPOTENCY_KEY, ServerState};
 ///   detail (`resource_type` `"core.todo.v1.TodoObject"`, `resource_name` the
 ///   id, `owner` the user); on success the message is `"deleted <id>"`.
 /// * `TodoList` returns the user's todos in insertion order.
+/// * The task of every `TodoAdd` request is noted as it arrives
+///   ([`crate::ServerState::requests`]).
 /// * `TodoAdd` and `TodoDelete` with an `idempotency-key` already seen return
 ///   the first response without changing the list again.
 pub async fn spawn_todo_server() -> Result<TestServer, Error> {
@@ -97,6 +99,7 @@ impl TodoService for TodoImpl {
         &self,
         request: Request<TodoAddRequest>,
     ) -> Result<Response<TodoAddResponse>, Status> {
+        self.state.note_request("TodoAdd", &request.get_ref().task);
         self.state.enter("TodoAdd", request.metadata()).await?;
         let key = idempotency_key(&request);
         let request = request.into_inner();

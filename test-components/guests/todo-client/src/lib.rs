@@ -46,6 +46,14 @@ impl Guest for TodoClient {
         Ok(seen)
     }
 
+    fn add_random_todo(user: String) -> Result<String, String> {
+        let task = format!("rand-{}", wasi::random::random::get_random_u64());
+        let request = TodoAddRequest { user_id: user, task: task.clone() };
+        todo_service::todo_add(&request, None).map_err(describe)?;
+        ADDED.fetch_add(1, Ordering::SeqCst);
+        Ok(task)
+    }
+
     fn added() -> u64 {
         ADDED.load(Ordering::SeqCst)
     }
