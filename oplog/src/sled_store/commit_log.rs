@@ -32,7 +32,13 @@
 //! frames: [body length: u32] [CRC32 of generation and body: u32] [generation: u64] body
 //! ```
 //!
-//! (the body is described in [`super::commit_frame`]). Reading stops at the
+//! (the body is described in [`super::commit_frame`]). Every frame is
+//! written together with 16 zero bytes after it (which the next frame
+//! overwrites), so whatever an older generation left further on is never
+//! taken for the continuation of the log. A file that is empty or starts
+//! with zeros was being created when the machine stopped (the header is
+//! synced before any frame is written) and counts as an empty log. Reading
+//! stops at the
 //! end of the file, at reserved space (zeros: generation 0 is never used),
 //! at a frame of an older generation, or at a frame of the current
 //! generation that is cut short or fails its CRC: the tail a crash cut off
@@ -126,36 +132,37 @@ impl CommitLog {
             .metadata()
             .map_err(|e| io("reading the size of the commit log", &path, e))?
             .len();
-        if size == 0 {
+        let mut head = [0; HEADER_LEN as usize];
+        let head_len =
+            read_up_to(&mut file, &mut head).map_err(|e| io("reading the commit log", &path, e))?;
+        // Empty, or a header of zeros: the file was being created when the
+        // process or the machine stopped (the header is synced before any
+        // frame is written), so there is nothing to replay.
+        if head[..head_len].iter().all(|&b| b == 0) {
             let mut log = CommitLog {
                 file,
                 path,
                 generation: 0,
                 len: HEADER_LEN,
-                reserved: 0,
+                reserved: size,
                 broken: false,
             };
             log.reset()?;
             sync_dir(dir)?;
             return Ok((log, Found::default()));
         }
+        if head_len < HEADER_LEN as usize || &head[..8] != MAGIC {
+            return Err(Error::DamagedDatabase {
+                dir: dir.to_owned(),
+                detail: format!(
+                    "{} does not start with the commit log header {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(MAGIC)
+                ),
+            });
+        }
+        let generation = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
         let mut reader = BufReader::with_capacity(256 * 1024, &mut file);
-        let mut head = [0; HEADER_LEN as usize];
-        let generation = match reader.read_exact(&mut head) {
-            Ok(()) if &head[..8] == MAGIC => {
-                u64::from_le_bytes(head[8..].try_into().unwrap_or_default())
-            }
-            Ok(()) | Err(_) => {
-                return Err(Error::DamagedDatabase {
-                    dir: dir.to_owned(),
-                    detail: format!(
-                        "{} does not start with the commit log header {:?}",
-                        path.display(),
-                        String::from_utf8_lossy(MAGIC)
-                    ),
-                });
-            }
-        };
         let (found, intact) = read_frames(&mut reader, generation, size - HEADER_LEN)
             .map_err(|e| io("reading the commit log", &path, e))?;
         drop(reader);
@@ -209,8 +216,11 @@ impl CommitLog {
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
         frame[8..16].copy_from_slice(&self.generation.to_le_bytes());
         let end = self.len + frame.len() as u64;
+        // Zeros after the frame, in the same write: whatever older bytes
+        // follow in the reused file are never read as a frame.
+        frame.extend_from_slice(&[0; FRAME_HEAD]);
         let written = self
-            .reserve(end)
+            .reserve(end + FRAME_HEAD as u64)
             .and_then(|()| self.file.seek(SeekFrom::Start(self.len)))
             .and_then(|_| self.file.write_all(&frame))
             .and_then(|()| self.file.sync_data());
@@ -343,6 +353,21 @@ fn read_frames(
     Ok((found, at))
 }
 
+/// Reads into `buf` until it is full or the input ends; returns how much
+/// was read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 /// Fills `buf`; false if the input ended first.
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
     match reader.read_exact(buf) {
@@ -394,9 +419,28 @@ mod tests {
             found.frames[1].0,
             vec![Op::RemoveWorker(w("a")), put(b"k2", b"")]
         );
-        // Space is reserved ahead: the file is larger than its frames.
-        let size = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len();
+        // Space is reserved ahead: the file is larger than its frames, and
+        // the bytes right after the last frame are zeros.
+        let bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+        let size = bytes.len() as u64;
         assert!(size >= RESERVE_STEP && size > log.len(), "{size}");
+        let end = log.len() as usize;
+        assert_eq!(&bytes[end..end + FRAME_HEAD], &[0; FRAME_HEAD]);
+    }
+
+    #[test]
+    fn a_file_of_zeros_is_an_empty_log() {
+        // What a crash while creating the file can leave: reserved space
+        // and no header yet.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), vec![0; 64 * 1024]).unwrap();
+        let (mut log, found) = CommitLog::open(dir.path()).unwrap();
+        assert!(found.frames.is_empty());
+        assert_eq!(found.torn_bytes, 0);
+        log.append(&[put(b"k", b"v")], &none()).unwrap();
+        drop(log);
+        let (_, found) = CommitLog::open(dir.path()).unwrap();
+        assert_eq!(found.frames, vec![(vec![put(b"k", b"v")], vec![])]);
     }
 
     #[test]

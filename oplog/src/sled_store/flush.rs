@@ -42,7 +42,6 @@
 //! watermarks of the frames it replays.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -53,6 +52,7 @@ use crate::ids::WorkerId;
 
 use super::commit_frame::Op;
 use super::commit_log::CommitLog;
+use super::sled_files::SledFiles;
 use super::watermark::Watermarks;
 
 /// What the flush lock guards.
@@ -74,10 +74,10 @@ pub(crate) type FlushGuard = OwnedMutexGuard<FlushState>;
 #[derive(Debug)]
 pub(crate) struct Flusher {
     db: sled::Db,
-    /// sled's data file, fsynced after each flush (sled itself only issues
-    /// `sync_file_range` on Linux when flushing); `None` for a database the
-    /// store did not open itself.
-    data_file: Option<Arc<File>>,
+    /// sled's data file and blob files, fsynced after each flush of sled
+    /// (sled itself only issues `sync_file_range` on Linux when flushing);
+    /// `None` for a database the store did not open itself.
+    files: Option<SledFiles>,
     /// The watermark folder; `None` for a database the store did not open itself.
     watermarks: Option<Watermarks>,
     /// Number of flushes that began.
@@ -111,14 +111,14 @@ impl Flusher {
     /// A flusher of `db`; `written` are the watermarks found on disk.
     pub(crate) fn new(
         db: sled::Db,
-        data_file: Option<Arc<File>>,
+        files: Option<SledFiles>,
         watermarks: Option<Watermarks>,
         written: HashMap<WorkerId, u64>,
         log: Option<CommitLog>,
     ) -> Self {
         Flusher {
             db,
-            data_file,
+            files,
             watermarks,
             started: AtomicU64::new(0),
             stored: Mutex::default(),
@@ -197,24 +197,38 @@ impl Flusher {
         let this = Arc::clone(self);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => rt
-                .spawn_blocking(move || this.flush_now(guard, checkpoint))
+                .spawn_blocking(move || {
+                    let mut guard = guard;
+                    this.flush_now(&mut guard, checkpoint)
+                })
                 .await
                 .map_err(|e| Error::Io {
                     context: "flushing the oplog on a blocking thread".into(),
                     source: std::io::Error::other(e),
                 })?,
-            Err(_) => this.flush_now(guard, checkpoint),
+            Err(_) => {
+                let mut guard = guard;
+                this.flush_now(&mut guard, checkpoint)
+            }
         }
+    }
+
+    /// Makes everything noted so far durable right now, on the calling
+    /// thread, keeping the lock (a frame, or a checkpoint if one is due).
+    /// For a worker's removal, whose frame must be durable before any of its
+    /// keys is removed; a delete is rare enough to sync inline.
+    pub(crate) fn flush_inline(&self, guard: &mut FlushGuard) -> Result<()> {
+        self.flush_now(guard, false)
     }
 
     /// A checkpoint when the store closes, unless a flush is still running
     /// (then the commit log keeps its frames, and the next open replays
     /// them). Failures are logged: what was committed is in the log.
     pub(crate) fn checkpoint_on_close(&self) {
-        let Ok(guard) = Arc::clone(&self.state).try_lock_owned() else {
+        let Ok(mut guard) = Arc::clone(&self.state).try_lock_owned() else {
             return;
         };
-        if let Err(e) = self.flush_now(guard, true) {
+        if let Err(e) = self.flush_now(&mut guard, true) {
             tracing::error!(error = %e, "oplog: the checkpoint at close failed; the next open replays the commit log");
         }
     }
@@ -241,7 +255,7 @@ impl Flusher {
     /// checkpoint, sled's flush and the data file's fsync), then the
     /// watermarks of the workers it made durable: at once when sled was
     /// flushed, at the next checkpoint after a frame.
-    fn flush_now(&self, mut state: FlushGuard, checkpoint: bool) -> Result<()> {
+    fn flush_now(&self, state: &mut FlushState, checkpoint: bool) -> Result<()> {
         let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
         let stored = std::mem::take(&mut *lock(&self.stored));
         let synced = match &self.log {
@@ -269,7 +283,7 @@ impl Flusher {
         }
         if sled_durable {
             let durable = std::mem::take(&mut state.unwritten);
-            self.write_watermarks(&mut state, durable);
+            self.write_watermarks(state, durable);
         }
         Ok(())
     }
@@ -285,30 +299,43 @@ impl Flusher {
         checkpoint: bool,
     ) -> Result<bool> {
         if !checkpoint && !log.needs_checkpoint() {
-            if !(ops.is_empty() && marks.is_empty()) {
-                log.append(ops, marks)?;
+            if ops.is_empty() && marks.is_empty() {
+                return Ok(false);
             }
-            return Ok(false);
+            match log.append(ops, marks) {
+                Ok(()) => return Ok(false),
+                // Too much for one frame (over 4 GiB noted): checkpoint.
+                Err(Error::Encode { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
-        // A removal goes into the log before sled is flushed: if the process
-        // dies before the log is emptied, replaying the older frames then
-        // removes the worker again instead of bringing its keys back. (A log
-        // whose last write failed cannot take it; that needs a second fault
-        // in the window between the flush and the reset.)
-        if !log.is_broken() && ops.iter().any(|op| matches!(op, Op::RemoveWorker(_))) {
-            log.append(ops, marks)?;
+        // Removals go into the log before sled is flushed: if the process
+        // dies before the log starts over, replaying the older frames then
+        // removes the worker again instead of bringing its keys back. The
+        // rest of `ops` is made durable by the flush itself. (A log whose
+        // last write failed cannot take them; the store logs a removal as a
+        // frame of its own before removing any key, see `delete_worker`, so
+        // this only matters for a second fault in that window.)
+        let removals: Vec<Op> = ops
+            .iter()
+            .filter(|op| matches!(op, Op::RemoveWorker(_)))
+            .cloned()
+            .collect();
+        if !log.is_broken() && !removals.is_empty() {
+            log.append(&removals, &HashMap::new())?;
         }
         self.flush_sled()?;
         log.reset()?;
         Ok(true)
     }
 
-    /// sled's flush and the fsync of its data file.
+    /// sled's flush and the fsync of its files.
     fn flush_sled(&self) -> Result<()> {
-        self.db
-            .flush()
-            .map_err(Error::from)
-            .and_then(|_| self.sync_data_file())
+        self.db.flush()?;
+        match &self.files {
+            Some(files) => files.sync(),
+            None => Ok(()),
+        }
     }
 
     /// Puts operations whose flush failed back in front of any noted since.
@@ -319,16 +346,6 @@ impl Flusher {
         let mut pending = lock(&self.ops);
         ops.append(&mut pending);
         *pending = ops;
-    }
-
-    fn sync_data_file(&self) -> Result<()> {
-        match &self.data_file {
-            Some(file) => file.sync_data().map_err(|source| Error::Io {
-                context: "fsyncing the sled data file".into(),
-                source,
-            }),
-            None => Ok(()),
-        }
     }
 
     /// Puts notes back for the next flush.

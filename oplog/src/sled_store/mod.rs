@@ -25,13 +25,13 @@ mod recovery;
 mod reopen;
 mod salvage;
 mod segment;
+mod sled_files;
 mod snapshots;
 mod watermark;
 mod worker_log;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -51,6 +51,7 @@ use commit_log::CommitLog;
 use flush::Flusher;
 use keys::{payload_key, worker_prefix, worker_prefix_end};
 use owners::EpochSource;
+use sled_files::SledFiles;
 use watermark::Watermarks;
 use worker_log::WorkerLog;
 
@@ -70,11 +71,12 @@ const LAYOUT_VERSION: u8 = 1;
 /// Folder of the commit watermarks inside the store's directory.
 const WATERMARKS_DIR: &str = "watermarks";
 /// sled's log segment size (its default is 512 KiB). sled moves any log
-/// message larger than a quarter of it into a blob file that it does not
-/// fsync; with 2 MiB, messages up to 512 KiB, and so every node of the
-/// entries tree (see `segment::MAX_BYTES`), stay in the main log that
-/// `commit` syncs. Larger values cost time on every flush (sled allocates a
-/// buffer of this size). sled refuses to reopen a database with another value.
+/// message larger than a quarter of it into a blob file of its own (which
+/// sled does not fsync; checkpoints do, see `sled_files`); with 2 MiB,
+/// messages up to 512 KiB, and so every node of the entries tree (see
+/// `segment::MAX_BYTES`), stay in the main log. Larger values cost time on
+/// every flush (sled allocates a buffer of this size). sled refuses to
+/// reopen a database with another value.
 const SLED_SEGMENT_SIZE: usize = 2 * 1024 * 1024;
 
 /// Handle to one worker's state.
@@ -119,20 +121,10 @@ impl SledOplogStore {
         let dir = dir.as_ref();
         let torn_snapshots = snapshots::remove_torn_snapshots(dir)?;
         let db = open_db(dir)?;
-        let data_path: PathBuf = dir.join("db");
-        let data_file = File::open(&data_path).map_err(|source| Error::Io {
-            context: format!("opening {} for fsync", data_path.display()),
-            source,
-        })?;
+        let files = SledFiles::open(dir)?;
         let watermarks = Watermarks::open(&dir.join(WATERMARKS_DIR))?;
-        let (log, replayed) = replay_commit_log(dir, &db, &data_file, &watermarks)?;
-        let mut store = Self::from_parts(
-            db,
-            options,
-            Some(Arc::new(data_file)),
-            Some(watermarks),
-            Some(log),
-        )?;
+        let (log, replayed) = replay_commit_log(dir, &db, &files, &watermarks)?;
+        let mut store = Self::from_parts(db, options, Some(files), Some(watermarks), Some(log))?;
         store.report.torn_snapshots_removed = torn_snapshots;
         store.report.commit_log_frames_replayed = replayed.frames.len() as u64;
         store.report.commit_log_torn_bytes = replayed.torn_bytes;
@@ -150,7 +142,7 @@ impl SledOplogStore {
     fn from_parts(
         db: sled::Db,
         options: StoreOptions,
-        data_file: Option<Arc<File>>,
+        files: Option<SledFiles>,
         watermarks: Option<Watermarks>,
         log: Option<CommitLog>,
     ) -> Result<Self> {
@@ -180,7 +172,12 @@ impl SledOplogStore {
         let epochs = EpochSource::load(&meta)?;
         report.malformed_keys_removed += malformed_owners;
         if !report.is_clean() || report.orphan_payloads_removed > 0 {
+            // The repair must be durable before anything is committed on
+            // top of it: commits write frames, not sled.
             db.flush()?;
+            if let Some(files) = &files {
+                files.sync()?;
+            }
         }
         let marks = match &watermarks {
             Some(w) => {
@@ -211,7 +208,7 @@ impl SledOplogStore {
             .collect();
         let flusher = Flusher::new(
             db.clone(),
-            data_file,
+            files,
             watermarks,
             marks.into_iter().collect(),
             log,
@@ -333,7 +330,7 @@ pub(crate) fn remove_worker_keys(
 fn replay_commit_log(
     dir: &Path,
     db: &sled::Db,
-    data_file: &File,
+    files: &SledFiles,
     watermarks: &Watermarks,
 ) -> Result<(CommitLog, commit_log::Found)> {
     let (mut log, found) = CommitLog::open(dir)?;
@@ -347,10 +344,7 @@ fn replay_commit_log(
         &db.open_tree(META_TREE)?,
     )?;
     db.flush()?;
-    data_file.sync_data().map_err(|source| Error::Io {
-        context: format!("fsyncing the sled data file in {}", dir.display()),
-        source,
-    })?;
+    files.sync()?;
     for (worker, index) in marks {
         // An unreadable watermark is left as it is: the start-up check
         // reports it, and the next checkpoint covering the worker
@@ -630,22 +624,27 @@ impl OplogStore for SledOplogStore {
         self.flusher.forget_watermark(&mut guard, worker_id)?;
         let existed = {
             let mut logs = self.logs_mut();
-            let existed = match logs.remove(worker_id) {
-                Some(handle) => {
-                    let mut log = lock(&handle);
-                    log.deleted = true;
-                    log.pending.clear();
-                    log.last.is_some()
-                }
+            let existed = match logs.get(worker_id) {
+                Some(handle) => lock(handle).last.is_some(),
                 None => false,
             };
+            // The removal is durable in the commit log before any key goes:
+            // a crash in between replays it, rather than finding the keys
+            // half gone (sled writes on its own) under frames that put some
+            // back. Still holding the map lock, so no record of this worker
+            // is noted after the removal.
+            self.flusher.note_op(Op::RemoveWorker(worker_id.clone()));
+            self.flusher.flush_inline(&mut guard)?;
+            if let Some(handle) = logs.remove(worker_id) {
+                let mut log = lock(&handle);
+                log.deleted = true;
+                log.pending.clear();
+            }
             // The old log can no longer write records, so its notes are final.
             self.flusher.forget_stored(worker_id);
             // Still holding the map lock: no new log of this worker can
-            // write keys until the old ones are gone (nor note changes
-            // before this removal's note).
+            // write keys until the old ones are gone.
             remove_worker_keys(&self.entries, &self.payloads, &self.meta, worker_id)?;
-            self.flusher.note_op(Op::RemoveWorker(worker_id.clone()));
             existed
         };
         self.flusher.checkpoint_locked(guard).await?;

@@ -20,10 +20,11 @@ const U32_BYTES: usize = 4;
 pub(crate) const MAX_RECORDS: usize = 1024;
 /// ...or this many bytes. sled 0.34 writes any log message larger than a
 /// quarter of its segment size (512 KiB with the store's 2 MiB segments) to
-/// a separate blob file, which it never fsyncs. A leaf node splits beyond 16
-/// values and merges below 4, so it holds at most about 20: 20 segments of
-/// 23 KiB (plus keys) keep every leaf node of the entries tree in sled's own,
-/// synced log.
+/// a separate blob file (which it never fsyncs; the store's checkpoints do,
+/// see `sled_files`). A leaf node splits beyond 16 values and merges below
+/// 4, so it holds at most about 20: 20 segments of 23 KiB (plus keys) keep
+/// every leaf node of the entries tree in sled's own log, with no file per
+/// node rewrite.
 pub(crate) const MAX_BYTES: usize = 23 * 1024;
 
 fn u32_of(len: usize) -> [u8; 4] {
