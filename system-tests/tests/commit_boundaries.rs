@@ -50,25 +50,17 @@ async fn kill_while_parked(
     scene: &mut Scene,
     api: &Api,
     server: &TestServer,
-    function: &'static str,
-    params: &'static [&'static str],
-    key: &'static str,
+    function: &str,
+    params: &[&str],
+    key: &str,
 ) {
-    let pending = {
-        let api = api.clone();
-        tokio::spawn(async move { api.try_invoke("w", function, params, Some(key)).await })
-    };
+    let pending = api.spawn_invoke("w", function, params, Some(key));
     server
         .state
         .wait_parked(1, LIMIT)
         .await
         .expect("the call reaches the server");
-    scene.kill9();
-    let cut = tokio::time::timeout(LIMIT, pending)
-        .await
-        .expect("in time")
-        .expect("caller task");
-    assert!(cut.is_err(), "the invocation must not be answered: {cut:?}");
+    scene.kill9_cutting(pending).await;
     server.state.release();
 }
 

@@ -53,28 +53,17 @@ async fn kill9_inside_a_post_is_finished_with_the_same_key() {
 
     // The first POST of the keyed invocation is held by the server.
     server.hold();
-    let pending = {
-        let api = api.clone();
-        tokio::spawn(async move {
-            api.try_invoke(
-                "w",
-                "create-todos",
-                &[r#""ada""#, r#""task""#, "3"],
-                Some("inv-1"),
-            )
-            .await
-        })
-    };
+    let pending = api.spawn_invoke(
+        "w",
+        "create-todos",
+        &[r#""ada""#, r#""task""#, "3"],
+        Some("inv-1"),
+    );
     assert!(
         server.wait_for("POST /todos", 2, LIMIT).await,
         "the POST reaches the server"
     );
-    scene.kill9();
-    let cut = tokio::time::timeout(LIMIT, pending)
-        .await
-        .expect("in time")
-        .expect("caller task");
-    assert!(cut.is_err(), "the invocation must not be answered: {cut:?}");
+    scene.kill9_cutting(pending).await;
     server.release();
 
     scene.start();

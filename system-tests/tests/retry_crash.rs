@@ -30,18 +30,12 @@ async fn kill9_during_a_back_off_resumes_the_schedule() {
         "TodoAdd",
         InjectedFailure::new(tonic::Code::Unavailable, "warming up"),
     );
-    let pending = {
-        let api = api.clone();
-        tokio::spawn(async move {
-            api.try_invoke(
-                "w",
-                "add-todos",
-                &[r#""ada""#, r#""task""#, "1"],
-                Some("inv-r"),
-            )
-            .await
-        })
-    };
+    let pending = api.spawn_invoke(
+        "w",
+        "add-todos",
+        &[r#""ada""#, r#""task""#, "1"],
+        Some("inv-r"),
+    );
     // Bounded wait for the first (failing) attempt.
     let deadline = Instant::now() + LIMIT;
     while server.calls("TodoAdd") < 1 {
@@ -52,12 +46,7 @@ async fn kill9_during_a_back_off_resumes_the_schedule() {
     // Let the failed attempt be committed, then kill in the back-off.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.calls("TodoAdd"), 1, "still backing off");
-    scene.kill9();
-    let cut = tokio::time::timeout(LIMIT, pending)
-        .await
-        .expect("in time")
-        .expect("caller task");
-    assert!(cut.is_err(), "the invocation must not be answered: {cut:?}");
+    scene.kill9_cutting(pending).await;
 
     // Start-up recovery finishes the invocation before listening.
     scene.start();

@@ -85,13 +85,8 @@ async fn kill_while_parked(
         params,
         key,
     } = invocation;
-    let pending = {
-        let api = api.clone();
-        tokio::spawn(async move {
-            let params: Vec<&str> = params.iter().map(String::as_str).collect();
-            api.try_invoke(WORKER, function, &params, Some(key)).await
-        })
-    };
+    let params: Vec<&str> = params.iter().map(String::as_str).collect();
+    let pending = api.spawn_invoke(WORKER, function, &params, Some(key));
     if let Err(e) = server.state.wait_parked(1, LIMIT).await {
         let outcome = if pending.is_finished() {
             format!("{:?}", pending.await)
@@ -120,12 +115,7 @@ async fn kill_while_parked(
         seen >= count,
         "{count} {kind} entries durable before the kill, saw {seen}"
     );
-    scene.kill9();
-    let cut = tokio::time::timeout(LIMIT, pending)
-        .await
-        .expect("in time")
-        .expect("caller task");
-    assert!(cut.is_err(), "the invocation must not be answered: {cut:?}");
+    scene.kill9_cutting(pending).await;
     server
         .state
         .wait_for(&format!("{method} cancelled"), LIMIT, |s| {

@@ -23,6 +23,10 @@ pub const PROTOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/prot
 /// Upper bound for anything a test waits for.
 pub const LIMIT: Duration = Duration::from_secs(120);
 
+/// An invocation running in the background: its status and body, or `Err`
+/// if the connection dropped.
+pub type Pending = tokio::task::JoinHandle<Result<(u16, Value), String>>;
+
 /// Path of the `worker-executor` binary, built once per test binary.
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -210,6 +214,17 @@ impl Scene {
         child.wait().expect("reaped");
     }
 
+    /// SIGKILL while `pending` waits for its answer; asserts that the caller
+    /// got none (its connection dropped).
+    pub async fn kill9_cutting(&mut self, pending: Pending) {
+        self.kill9();
+        let cut = tokio::time::timeout(LIMIT, pending)
+            .await
+            .expect("in time")
+            .expect("caller task");
+        assert!(cut.is_err(), "the invocation must not be answered: {cut:?}");
+    }
+
     /// SIGTERM, then a bounded wait; returns the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         tokio::task::block_in_place(|| self.terminate_blocking())
@@ -358,6 +373,26 @@ impl Api {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// [`Api::try_invoke`] started in the background (an invocation the
+    /// test is about to cut with a kill).
+    pub fn spawn_invoke(
+        &self,
+        worker: &str,
+        function: &str,
+        params: &[&str],
+        key: Option<&str>,
+    ) -> Pending {
+        let api = self.clone();
+        let (worker, function) = (worker.to_owned(), function.to_owned());
+        let params: Vec<String> = params.iter().map(|p| (*p).to_owned()).collect();
+        let key = key.map(str::to_owned);
+        tokio::spawn(async move {
+            let params: Vec<&str> = params.iter().map(String::as_str).collect();
+            api.try_invoke(&worker, &function, &params, key.as_deref())
+                .await
+        })
     }
 
     /// Like [`Api::invoke`], but a dropped connection (a killed executor) is
