@@ -25,32 +25,12 @@ use crate::stats::{Goal, Samples, Table, fmt_duration, ratio, summary_line};
 /// The user both sides list (no todos: the smallest response).
 const USER: &str = "bench-reader";
 
-/// A reading worker on one store, with its executor and temporary directory.
-struct Reader {
-    store: Store,
-    executor: Executor,
-    worker: WorkerId,
-    _dir: tempfile::TempDir,
-}
-
-async fn reader(store: Store, endpoint: &str) -> Result<Reader> {
-    let dir = tempfile::tempdir()?;
-    let executor = setup::open(dir.path(), store).await?;
+/// A reading worker (the first of [`setup::TodoGuests::workers`]) on one
+/// store; its dependency marks `TodoList` read-only.
+async fn reader(store: Store, endpoint: &str) -> Result<setup::TodoGuests> {
     let mut dependency = setup::todo_dependency(endpoint)?;
     dependency.read_only_methods = vec!["TodoList".into()];
-    let component = setup::upload(
-        &executor,
-        reprise_test_components::TODO_CLIENT,
-        vec![dependency],
-    )
-    .await?;
-    let worker = setup::create(&executor, &component, "unary-reader").await?;
-    Ok(Reader {
-        store,
-        executor,
-        worker,
-        _dir: dir,
-    })
+    setup::todo_guests(store, dependency, &["unary-reader"]).await
 }
 
 async fn raw_list(client: &mut TodoServiceClient<Channel>) -> Result<()> {
@@ -66,11 +46,11 @@ async fn raw_list(client: &mut TodoServiceClient<Channel>) -> Result<()> {
     Ok(())
 }
 
-async fn guest_lists(reader: &Reader, count: u32) -> Result<()> {
+async fn guest_lists(reader: &setup::TodoGuests, count: u32) -> Result<()> {
     let user = format!("\"{USER}\"");
     let result = setup::invoke(
         &reader.executor,
-        &reader.worker,
+        &reader.workers[0],
         "list-todos-repeat",
         &[&user, &count.to_string()],
     )
@@ -143,7 +123,7 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         .ok_or_else(|| anyhow!("no raw samples"))?;
     let mut sled_period = None;
     for r in &readers {
-        let periods = read_periods(&r.executor, &r.worker).await?;
+        let periods = read_periods(&r.executor, &r.workers[0]).await?;
         // The warm-up invocation's 5 reads, then every measured invocation.
         let expected = 4 + sizes.batches * (count as usize - 1);
         if periods.len() != expected {

@@ -130,6 +130,44 @@ pub async fn open(dir: &Path, store: Store) -> Result<Executor> {
     executor.with_context(|| format!("opening an executor on {}", dir.display()))
 }
 
+/// An executor on one store, in a temporary directory of its own, with the
+/// `todo-client` component uploaded and its named workers created.
+pub struct TodoGuests {
+    /// The store it journals to.
+    pub store: Store,
+    /// The executor.
+    pub executor: Executor,
+    /// The workers, in the order they were named.
+    pub workers: Vec<WorkerId>,
+    _dir: tempfile::TempDir,
+}
+
+/// [`TodoGuests`] with `dependency` and workers named `names`.
+pub async fn todo_guests(
+    store: Store,
+    dependency: GrpcDependencyConfig,
+    names: &[&str],
+) -> Result<TodoGuests> {
+    let dir = tempfile::tempdir()?;
+    let executor = open(dir.path(), store).await?;
+    let component = upload(
+        &executor,
+        reprise_test_components::TODO_CLIENT,
+        vec![dependency],
+    )
+    .await?;
+    let mut workers = Vec::new();
+    for name in names {
+        workers.push(create(&executor, &component, name).await?);
+    }
+    Ok(TodoGuests {
+        store,
+        executor,
+        workers,
+        _dir: dir,
+    })
+}
+
 /// Uploads the component at `wasm_path` with `dependencies`.
 pub async fn upload(
     executor: &Executor,

@@ -32,33 +32,18 @@ use tonic::transport::Channel;
 use crate::setup::{self, Sizes, Store};
 use crate::stats::{Goal, Samples, Table, fmt_duration, ratio, summary_line};
 
-/// A guest worker on one store, with its executor and temporary directory.
-struct GuestSubject {
-    store: Store,
-    executor: Executor,
-    single: WorkerId,
-    batched: WorkerId,
-    _dir: tempfile::TempDir,
-}
+/// Index in [`setup::TodoGuests::workers`] of the one-call worker...
+const SINGLE: usize = 0;
+/// ...and of the worker making many calls per invocation.
+const BATCHED: usize = 1;
 
-async fn guest_subject(store: Store, endpoint: &str) -> Result<GuestSubject> {
-    let dir = tempfile::tempdir()?;
-    let executor = setup::open(dir.path(), store).await?;
-    let component = setup::upload(
-        &executor,
-        reprise_test_components::TODO_CLIENT,
-        vec![setup::todo_dependency(endpoint)?],
-    )
-    .await?;
-    let single = setup::create(&executor, &component, "unary-single").await?;
-    let batched = setup::create(&executor, &component, "unary-batched").await?;
-    Ok(GuestSubject {
+async fn guest_subject(store: Store, endpoint: &str) -> Result<setup::TodoGuests> {
+    setup::todo_guests(
         store,
-        executor,
-        single,
-        batched,
-        _dir: dir,
-    })
+        setup::todo_dependency(endpoint)?,
+        &["unary-single", "unary-batched"],
+    )
+    .await
 }
 
 fn todo_add_method(pool: &DescriptorPool) -> Result<MethodDescriptor> {
@@ -162,7 +147,7 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         raw_call(&mut raw, i).await?;
         dynamic_call(&dynamic, &method, i).await?;
         for s in &subjects {
-            setup::add_todos(&s.executor, &s.single, 1).await?;
+            setup::add_todos(&s.executor, &s.workers[SINGLE], 1).await?;
         }
     }
 
@@ -181,7 +166,7 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         if i % stride == 0 {
             for (s, samples) in subjects.iter().zip(single.iter_mut()) {
                 let t = Instant::now();
-                setup::add_todos(&s.executor, &s.single, 1).await?;
+                setup::add_todos(&s.executor, &s.workers[SINGLE], 1).await?;
                 samples.push(t.elapsed());
             }
         }
@@ -190,21 +175,21 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     // Many calls per invocation, alternating stores.
     let mut skip = [0usize; 2];
     for (s, skip) in subjects.iter().zip(skip.iter_mut()) {
-        setup::add_todos(&s.executor, &s.batched, sizes.batch_size.min(10)).await?;
-        *skip = oplog_len(&s.executor, &s.batched).await?;
+        setup::add_todos(&s.executor, &s.workers[BATCHED], sizes.batch_size.min(10)).await?;
+        *skip = oplog_len(&s.executor, &s.workers[BATCHED]).await?;
     }
     let mut per_call_mean = [Samples::new(), Samples::new()];
     for _ in 0..sizes.batches {
         for (s, samples) in subjects.iter().zip(per_call_mean.iter_mut()) {
             let t = Instant::now();
-            setup::add_todos(&s.executor, &s.batched, sizes.batch_size).await?;
+            setup::add_todos(&s.executor, &s.workers[BATCHED], sizes.batch_size).await?;
             samples.push(t.elapsed() / sizes.batch_size);
         }
     }
     let mut periods = Vec::new();
     for (s, skip) in subjects.iter().zip(skip) {
         let mut all = Samples::new();
-        for invocation in call_periods(&s.executor, &s.batched, skip).await? {
+        for invocation in call_periods(&s.executor, &s.workers[BATCHED], skip).await? {
             all.extend(&invocation);
         }
         periods.push(all);
