@@ -142,6 +142,22 @@ pub enum Error {
         /// What sled reported.
         detail: String,
     },
+    /// The sled store's commit log is unreadable (its header is neither the
+    /// commit log's nor zeros). A salvage sets it aside and copies out what
+    /// sled itself holds.
+    #[error(
+        "the oplog's commit log {} is damaged ({detail}); the commits since the store's last \
+         checkpoint cannot be replayed from it; stop here and run `worker-executor repair \
+         --data-dir <the data directory>` to salvage what the store holds into a fresh data \
+         directory (it reports which committed entries were lost), or restore the folder from \
+         a backup", path.display()
+    )]
+    DamagedCommitLog {
+        /// The commit log file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The underlying sled database failed (I/O error, its own corruption, ...).
     #[error("oplog storage error: {0}")]
     Storage(#[from] sled::Error),

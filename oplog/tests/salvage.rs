@@ -162,6 +162,45 @@ async fn a_damaged_settings_file_is_rewritten_and_nothing_is_lost() {
 }
 
 #[tokio::test]
+async fn an_unreadable_commit_log_is_set_aside_and_sled_s_contents_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("oplog");
+    // Closing the store checkpoints: everything is in sled itself.
+    populate(&source, &[("a", 5)]).await;
+    std::fs::write(source.join("commit.log"), b"not a commit log at all").unwrap();
+    let err = SledOplogStore::open(&source)
+        .err()
+        .expect("the store refuses to open");
+    assert!(
+        matches!(err, reprise_oplog::Error::DamagedCommitLog { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("commit.log") && text.contains("worker-executor repair"),
+        "{text}"
+    );
+
+    let out = dir.path().join("repaired");
+    let (report, _) = run_salvage(&source, &out).await;
+    assert!(
+        report
+            .fixes
+            .iter()
+            .any(|f| f.contains("the commit log was unreadable")),
+        "{:?}",
+        report.fixes
+    );
+    assert!(
+        !report.fixes.iter().any(|f| f.contains("`conf`")),
+        "sled's own files are left alone: {:?}",
+        report.fixes
+    );
+    let fresh = SledOplogStore::open(out.join("oplog")).unwrap();
+    assert_eq!(read_all(&fresh, &wid("a")).await.unwrap(), expected_log(5));
+}
+
+#[tokio::test]
 async fn salvage_refuses_a_target_that_is_not_empty_and_a_folder_without_a_store() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("oplog");

@@ -152,13 +152,12 @@ impl CommitLog {
             return Ok((log, Found::default()));
         }
         if head_len < HEADER_LEN as usize || &head[..8] != MAGIC {
-            return Err(Error::DamagedDatabase {
-                dir: dir.to_owned(),
+            return Err(Error::DamagedCommitLog {
                 detail: format!(
-                    "{} does not start with the commit log header {:?}",
-                    path.display(),
+                    "it does not start with the commit log header {:?}",
                     String::from_utf8_lossy(MAGIC)
                 ),
+                path,
             });
         }
         let generation = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());

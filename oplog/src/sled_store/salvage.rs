@@ -11,7 +11,8 @@
 //!    the settings file (written anew from this build's settings), then the
 //!    snapshots, are removed from the copy and it is opened again (sled writes the settings anew and
 //!    rebuilds its state from its log, stopping at the first damaged
-//!    record);
+//!    record); an unreadable commit log (`commit.log`) is set aside the
+//!    same way, keeping what sled itself had written;
 //! 3. each worker's log is read from its first entry until its end or the
 //!    first entry that cannot be read, and written to the fresh store;
 //! 4. the commit watermarks (`watermarks/`) say how much of each log had
@@ -201,9 +202,20 @@ async fn salvage_copy(
 fn open_damaged(copy: &Path, fixes: &mut Vec<String>) -> Result<SledOplogStore> {
     let mut removed_conf = false;
     let mut removed_snapshots = false;
+    let mut removed_log = false;
     loop {
         match SledOplogStore::open(copy) {
             Ok(store) => return Ok(store),
+            // What the log held cannot be read; what sled holds still can.
+            Err(Error::DamagedCommitLog { path, detail }) if !removed_log => {
+                remove(&path)?;
+                fixes.push(format!(
+                    "the commit log was unreadable ({detail}) and was set aside: the commits \
+                     since the store's last checkpoint are only kept where sled had written \
+                     them (the watermarks count the rest as lost)"
+                ));
+                removed_log = true;
+            }
             // The settings are this build's own (they are passed on every
             // open), so a missing file is simply written anew; sled's
             // messages do not always say that this file is the damaged one.
