@@ -124,7 +124,14 @@ impl Session {
     async fn ask(&mut self, field: &str, value: &str) -> Result<DynamicMessage, RpcStatus> {
         let mut request = DynamicMessage::new(self.method.input());
         request.set_field_by_name(field, Value::String(value.to_owned()));
-        self.stream.send(request).await?;
+        if let Err(refused) = self.stream.send(request).await {
+            // The call ended before the request went out (the server could
+            // not be reached, say): its outcome says why, the refusal not.
+            return match self.stream.next().await {
+                Err(outcome) => Err(outcome),
+                Ok(_) => Err(refused),
+            };
+        }
         match self.stream.next().await? {
             Some(response) => Ok(response),
             None => Err(RpcStatus::new(
