@@ -168,9 +168,9 @@ async fn an_unreadable_commit_log_is_set_aside_and_sled_s_contents_kept() {
     // Closing the store checkpoints: everything is in sled itself.
     populate(&source, &[("a", 5)]).await;
     std::fs::write(source.join("commit.log"), b"not a commit log at all").unwrap();
-    let err = SledOplogStore::open(&source)
-        .err()
-        .expect("the store refuses to open");
+    let Err(err) = SledOplogStore::open(&source) else {
+        panic!("the store refuses to open");
+    };
     assert!(
         matches!(err, reprise_oplog::Error::DamagedCommitLog { .. }),
         "{err:?}"
