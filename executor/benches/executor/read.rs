@@ -9,7 +9,7 @@
 //! it. Raw calls and guest invocations alternate, so machine noise hits
 //! both alike. Both list the same user, who has no todos.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use reprise_executor::Executor;
@@ -64,23 +64,13 @@ async fn guest_lists(reader: &setup::TodoGuests, count: u32) -> Result<()> {
 /// Periods between consecutive `TodoList` completions inside each
 /// invocation of `worker`'s log.
 async fn read_periods(executor: &Executor, worker: &WorkerId) -> Result<Samples> {
-    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), worker).await?;
+    let invocations = crate::unary::periods_between(executor, worker, 0, |kind| {
+        matches!(kind, EntryKind::ImportedFunctionInvoked { function, .. } if function.ends_with("TodoList"))
+    })
+    .await?;
     let mut samples = Samples::new();
-    let mut previous: Option<u64> = None;
-    for entry in &entries {
-        match &entry.kind {
-            EntryKind::ExportedFunctionInvoked { .. } => previous = None,
-            EntryKind::ImportedFunctionInvoked { function, .. }
-                if function.ends_with("TodoList") =>
-            {
-                let now = entry.timestamp.as_micros();
-                if let Some(before) = previous {
-                    samples.push(Duration::from_micros(now.saturating_sub(before)));
-                }
-                previous = Some(now);
-            }
-            _ => {}
-        }
+    for invocation in &invocations {
+        samples.extend(invocation);
     }
     Ok(samples)
 }

@@ -90,23 +90,34 @@ pub async fn call_periods(
     worker: &WorkerId,
     skip: usize,
 ) -> Result<Vec<Samples>> {
+    periods_between(executor, worker, skip, |kind| {
+        matches!(kind, EntryKind::BeginRemoteWrite)
+    })
+    .await
+}
+
+/// Per-invocation periods between consecutive entries that `marks` picks,
+/// from their oplog timestamps (µs), skipping the oplog's first `skip`
+/// entries.
+pub async fn periods_between(
+    executor: &Executor,
+    worker: &WorkerId,
+    skip: usize,
+    marks: impl Fn(&EntryKind) -> bool,
+) -> Result<Vec<Samples>> {
     let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), worker).await?;
     let mut invocations = Vec::new();
     let mut previous: Option<u64> = None;
     for entry in entries.iter().skip(skip) {
-        match entry.kind {
-            EntryKind::ExportedFunctionInvoked { .. } => {
-                previous = None;
-                invocations.push(Samples::new());
+        if matches!(entry.kind, EntryKind::ExportedFunctionInvoked { .. }) {
+            previous = None;
+            invocations.push(Samples::new());
+        } else if marks(&entry.kind) {
+            let now = entry.timestamp.as_micros();
+            if let (Some(before), Some(samples)) = (previous, invocations.last_mut()) {
+                samples.push(Duration::from_micros(now.saturating_sub(before)));
             }
-            EntryKind::BeginRemoteWrite => {
-                let now = entry.timestamp.as_micros();
-                if let (Some(before), Some(samples)) = (previous, invocations.last_mut()) {
-                    samples.push(Duration::from_micros(now.saturating_sub(before)));
-                }
-                previous = Some(now);
-            }
-            _ => {}
+            previous = Some(now);
         }
     }
     Ok(invocations)
