@@ -1,5 +1,6 @@
 //! Crash harness: the test binary re-runs itself as a child that appends and
-//! commits entries and prints every acknowledged commit; the parent SIGKILLs
+//! commits entries (one worker's commit, or a group commit of all of them)
+//! and prints every acknowledged commit; the parent SIGKILLs
 //! it at a random moment, reopens the store and checks that each worker's log
 //! is an unbroken prefix of what the child appended and that everything
 //! acknowledged as committed survived.
@@ -162,6 +163,8 @@ fn child(dir: &Path) {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "ready").expect("stdout");
         stdout.flush().expect("stdout");
+        // Each worker's last appended index (0: none yet).
+        let mut last = [0u64; WORKERS];
         let start = Instant::now();
         while start.elapsed() < CHILD_LIFETIME {
             let k = rng.below(WORKERS as u64) as usize;
@@ -175,11 +178,24 @@ fn child(dir: &Path) {
             let batch: Vec<_> = (next..next + n).map(|i| entry_for(k, i)).collect();
             let fence = AppendFence::new(epochs[k], idx(next));
             store.append(&w, fence, batch).await.expect("append");
-            if rng.below(3) == 0 {
-                store.commit(&w).await.expect("commit");
-                writeln!(stdout, "committed {k} {}", next + n - 1).expect("stdout");
-                stdout.flush().expect("stdout");
+            last[k] = next + n - 1;
+            match rng.below(6) {
+                // One worker's commit.
+                0 | 1 => {
+                    store.commit(&w).await.expect("commit");
+                    writeln!(stdout, "committed {k} {}", last[k]).expect("stdout");
+                }
+                // A group commit of every worker (one frame for all).
+                2 => {
+                    let all: Vec<WorkerId> = (0..WORKERS).map(worker).collect();
+                    store.commit_many(&all).await.expect("commit_many");
+                    for (j, &index) in last.iter().enumerate().filter(|(_, i)| **i > 0) {
+                        writeln!(stdout, "committed {j} {index}").expect("stdout");
+                    }
+                }
+                _ => {}
             }
+            stdout.flush().expect("stdout");
             let pause = rng.below(400);
             if pause > 0 {
                 std::thread::sleep(Duration::from_micros(pause));
