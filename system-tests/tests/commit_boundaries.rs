@@ -16,7 +16,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Api, LIMIT, Scene};
+use common::{Api, Scene};
 use reprise_system_tests::{TestServer, spawn_todo_server};
 
 /// `todo` dependency lines marking `TodoList` as read-only.
@@ -43,27 +43,6 @@ async fn add_two(api: &Api) -> String {
     .await
 }
 
-/// Invokes `function` with `key` in the background, waits until the server
-/// holds `parked` calls, kills the executor and checks the caller got no
-/// answer.
-async fn kill_while_parked(
-    scene: &mut Scene,
-    api: &Api,
-    server: &TestServer,
-    function: &str,
-    params: &[&str],
-    key: &str,
-) {
-    let pending = api.spawn_invoke("w", function, params, Some(key));
-    server
-        .state
-        .wait_parked(1, LIMIT)
-        .await
-        .expect("the call reaches the server");
-    scene.kill9_cutting(pending).await;
-    server.state.release();
-}
-
 const READS: &[&str] = &[r#""ada""#, "3"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,15 +66,16 @@ async fn kill9_between_two_reads_then_the_keyed_retry_gives_the_crash_free_resul
     // The first read runs, the second is held: the executor dies between
     // two reads, with the first one's result not yet committed.
     server.state.park_method_after("TodoList", 1);
-    kill_while_parked(
-        &mut scene,
-        &api,
-        &server,
-        "list-todos-repeat",
-        READS,
-        "read-1",
-    )
-    .await;
+    scene
+        .kill9_while_parked(
+            &api,
+            &server.state,
+            "w",
+            "list-todos-repeat",
+            READS,
+            "read-1",
+        )
+        .await;
     assert_eq!(server.calls("TodoList"), 2);
 
     scene.start();
@@ -132,15 +112,16 @@ async fn kill9_after_a_random_draw_resends_the_same_request_with_the_same_key() 
     add_two(&api).await;
     // The write carrying the random value is held; the executor dies.
     server.state.park_method("TodoAdd");
-    kill_while_parked(
-        &mut scene,
-        &api,
-        &server,
-        "add-random-todo",
-        &[r#""bob""#],
-        "rand-1",
-    )
-    .await;
+    scene
+        .kill9_while_parked(
+            &api,
+            &server.state,
+            "w",
+            "add-random-todo",
+            &[r#""bob""#],
+            "rand-1",
+        )
+        .await;
     let sent = server.requests("TodoAdd");
     assert_eq!(sent.len(), 3, "{sent:?}");
     let drawn = sent[2].clone();

@@ -11,7 +11,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Api, LIMIT, Scene};
+use common::{Api, Scene};
 use reprise_system_tests::{TestServer, spawn_todo_server};
 
 /// Runs the reference workload (one completed invocation, then a keyed
@@ -62,20 +62,17 @@ async fn kill9_inside_a_grpc_call_is_finished_by_startup_recovery() {
 
     // The first TodoAdd of the keyed invocation is held by the server.
     server.state.park_method("TodoAdd");
-    let pending = api.spawn_invoke(
-        "w",
-        "add-todos",
-        &[r#""ada""#, r#""task""#, "3"],
-        Some("inv-1"),
-    );
-    server
-        .state
-        .wait_parked(1, LIMIT)
-        .await
-        .expect("the call reaches the server");
     // The client sees the connection drop, not an answer.
-    scene.kill9_cutting(pending).await;
-    server.state.release();
+    scene
+        .kill9_while_parked(
+            &api,
+            &server.state,
+            "w",
+            "add-todos",
+            &[r#""ada""#, r#""task""#, "3"],
+            "inv-1",
+        )
+        .await;
 
     scene.start();
     let log = scene.log_of_last_start();

@@ -225,6 +225,28 @@ impl Scene {
         assert!(cut.is_err(), "the invocation must not be answered: {cut:?}");
     }
 
+    /// Invokes `function` of `worker` with `key` in the background, waits
+    /// until the test server `state` holds a call of it, then kills the
+    /// executor, checks the caller got no answer, and releases the held
+    /// calls.
+    pub async fn kill9_while_parked(
+        &mut self,
+        api: &Api,
+        state: &reprise_system_tests::ServerState,
+        worker: &str,
+        function: &str,
+        params: &[&str],
+        key: &str,
+    ) {
+        let pending = api.spawn_invoke(worker, function, params, Some(key));
+        state
+            .wait_parked(1, LIMIT)
+            .await
+            .expect("the call reaches the server");
+        self.kill9_cutting(pending).await;
+        state.release();
+    }
+
     /// SIGTERM, then a bounded wait; returns the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         tokio::task::block_in_place(|| self.terminate_blocking())
