@@ -44,6 +44,54 @@ pub struct Journal {
 #[derive(Debug, Clone)]
 pub struct SharedJournal(Arc<Mutex<Journal>>);
 
+/// An imported call's request as it is journaled now and, for calls an
+/// older executor journaled in another form, a way to write it in that form
+/// (consulted only when the recorded hash differs from the current one).
+#[derive(Clone, Copy)]
+pub struct CallRequest<'a> {
+    bytes: &'a [u8],
+    legacy: Option<&'a (dyn Fn() -> Vec<u8> + Sync)>,
+}
+
+impl<'a> CallRequest<'a> {
+    /// A request journaled as `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        CallRequest {
+            bytes,
+            legacy: None,
+        }
+    }
+
+    /// This request, which older executors journaled as `legacy()`.
+    pub fn or_formerly(self, legacy: &'a (dyn Fn() -> Vec<u8> + Sync)) -> Self {
+        CallRequest {
+            legacy: Some(legacy),
+            ..self
+        }
+    }
+
+    /// Whether a request recorded with hash `recorded` is this one (`hash`
+    /// is the hash of its current form).
+    fn matches(&self, hash: RequestHash, recorded: RequestHash) -> bool {
+        hash == recorded
+            || self
+                .legacy
+                .is_some_and(|legacy| RequestHash::of(&legacy()) == recorded)
+    }
+}
+
+impl<'a> From<&'a [u8]> for CallRequest<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        CallRequest::new(bytes)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for CallRequest<'a> {
+    fn from(bytes: &'a [u8; N]) -> Self {
+        CallRequest::new(bytes)
+    }
+}
+
 /// What replay found for an imported call.
 #[derive(Debug)]
 pub enum Replayed {
@@ -193,7 +241,12 @@ impl SharedJournal {
     /// Skips the `BeginRemoteWrite`/`EndRemoteWrite` brackets around a
     /// recorded call. A mismatch of function name or request hash is a
     /// [`Error::Divergence`] naming both sides.
-    pub fn replay_import(&self, function: &str, request: &[u8]) -> Result<Replayed> {
+    pub fn replay_import<'a>(
+        &self,
+        function: &str,
+        request: impl Into<CallRequest<'a>>,
+    ) -> Result<Replayed> {
+        let request = request.into();
         let mut journal = self.lock();
         let mut begun: Option<OplogIndex> = None;
         let mut failed: Option<FailedAttempt> = None;
@@ -227,8 +280,8 @@ impl SharedJournal {
                     response,
                     ..
                 } => {
-                    let hash = RequestHash::of(request);
-                    if recorded_function != function || request_hash != hash {
+                    let hash = RequestHash::of(request.bytes);
+                    if recorded_function != function || !request.matches(hash, request_hash) {
                         let worker = journal.worker.clone();
                         return Err(Error::Divergence {
                             worker,

@@ -38,7 +38,9 @@ use reprise_oplog::{
 
 pub use committer::Committer;
 pub use describe::{describe, describe_with_stream};
-pub use journal::{FailedAttempt, Recorded, Replayed, SharedJournal, StreamOpenReplay};
+pub use journal::{
+    CallRequest, FailedAttempt, Recorded, Replayed, SharedJournal, StreamOpenReplay,
+};
 
 use crate::error::{Error, Result};
 
@@ -323,7 +325,7 @@ impl Durable {
     /// performed again with its original key; otherwise everything before
     /// it is committed and `BeginRemoteWrite` recorded (not synced); its
     /// index gives the key.
-    pub async fn begin_call(&self, function: &str, request: &[u8]) -> Result<Begun> {
+    pub async fn begin_call(&self, function: &str, request: CallRequest<'_>) -> Result<Begun> {
         let (begin, resume) = match self.inner.journal.replay_import(function, request)? {
             Replayed::Result(payload) => return Ok(Begun::Replayed(payload)),
             Replayed::Interrupted(begin, resume) => {
@@ -394,7 +396,7 @@ impl Durable {
 
     /// Replay of a call without side effects: the recorded result, or
     /// `None` to make the call live (nothing is committed for it).
-    pub fn replay_read(&self, function: &str, request: &[u8]) -> Result<Option<Payload>> {
+    pub fn replay_read(&self, function: &str, request: CallRequest<'_>) -> Result<Option<Payload>> {
         match self.inner.journal.replay_import(function, request)? {
             Replayed::Result(payload) => Ok(Some(payload)),
             // A read has no begin marker; an interrupted one is made again.

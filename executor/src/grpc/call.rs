@@ -16,9 +16,11 @@
 //! result follows them), and a restart in the middle of a back-off resumes
 //! the schedule from the last one (see [`crate::grpc::retry`]).
 //!
-//! Requests and results are journaled as WAVE text of the component values:
-//! deterministic (unlike protobuf encodings of maps), readable in the oplog
-//! API, and decoded on replay with the function's own result type.
+//! Requests and results are journaled as protobuf bytes (see
+//! [`crate::grpc::journaled`]): the request's canonical encoding, which is
+//! also what is sent, and the response as received; replay decodes a result
+//! straight to the guest's value. Results that are statuses, and the calls
+//! of older executors, are WAVE text of the component values.
 
 use std::sync::Arc;
 
@@ -27,14 +29,16 @@ use reprise_grpc_stub::model::{InterfaceModel, MethodModel, ServiceId};
 use reprise_grpc_stub::status::Code;
 use std::time::Duration;
 
-use reprise_oplog::{IdempotencyKey, OplogIndex, Payload};
+use reprise_oplog::{IdempotencyKey, OplogIndex};
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Type, Val, wasm_wave};
 
 use crate::deps::GrpcDependencyConfig;
-use crate::durable::{Begun, FailedAttempt};
+use crate::durable::{Begun, CallRequest, FailedAttempt};
+use crate::grpc::journaled::{self, EncodedRequest};
 use crate::grpc::{GrpcView, retry};
+use reprise_grpc_stub::client::CallOptions;
 
 /// Everything a host function needs to know about the method it implements.
 pub struct MethodBinding {
@@ -102,10 +106,10 @@ pub fn request_text(params: &[Val]) -> wasmtime::Result<String> {
 pub fn recorded_result(
     binding: &MethodBinding,
     result_ty: &Type,
-    payload: &Payload,
+    payload: &[u8],
 ) -> wasmtime::Result<Val> {
     let name = &binding.journal_name;
-    let text = std::str::from_utf8(payload.as_bytes()).map_err(|_| {
+    let text = std::str::from_utf8(payload).map_err(|_| {
         host_error(format!(
             "recorded result of `{name}` is not UTF-8 WAVE text"
         ))
@@ -126,67 +130,68 @@ pub async fn durable_unary<T: GrpcView>(
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
     let result_ty = single_result(binding, &ty, results)?;
-    let request_text = request_text(params)?;
+    let request = match journaled::encode_request(&binding.model, binding.method(), params) {
+        Ok(request) => request,
+        // Nothing was sent: the guest gets the status, and the oplog the
+        // call (as text, the only form the arguments could be written in).
+        Err(e) => return unsendable(store, binding, params, &mut results[0], &result_ty, e),
+    };
+    let legacy = || journaled::legacy_request_text(params);
+    let journaled_request = CallRequest::new(&request.payload).or_formerly(&legacy);
     let durable = store.data_mut().grpc().durable.clone();
     let function = &binding.journal_name;
     if binding.read_only {
-        return read_only_call(store, binding, params, results, result_ty, request_text).await;
+        if let Some(payload) = durable.replay_read(function, journaled_request)? {
+            results[0] = journaled::recorded_result(binding, &result_ty, payload.as_bytes())?;
+            return Ok(());
+        }
+        let outcome = read_attempts(&mut store, binding, &request).await?;
+        let (value, response) = journaled::outcome(&binding.model, binding.method(), outcome)?;
+        durable.end_read(function, request.payload, response);
+        results[0] = value;
+        return Ok(());
     }
-    let (begin, key, resume) = match durable
-        .begin_call(function, request_text.as_bytes())
-        .await?
-    {
+    let (begin, key, resume) = match durable.begin_call(function, journaled_request).await? {
         Begun::Replayed(payload) => {
-            results[0] = recorded_result(binding, &result_ty, &payload)?;
+            results[0] = journaled::recorded_result(binding, &result_ty, payload.as_bytes())?;
             return Ok(());
         }
         Begun::Live { begin, key, resume } => (begin, key, resume),
     };
-    let outcome = attempts(&mut store, binding, params, begin, key, resume).await?;
-    let value = crate::grpc::convert::outcome_to_val(&binding.model, binding.method(), outcome);
-    let response_text = wasm_wave::to_string(&value)
-        .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
+    let outcome = attempts(&mut store, binding, &request, begin, key, resume).await?;
+    let (value, response) = journaled::outcome(&binding.model, binding.method(), outcome)?;
     durable
-        .end_call(
-            function,
-            request_text.into_bytes(),
-            begin,
-            response_text.into_bytes(),
-        )
+        .end_call(function, request.payload, begin, response)
         .await?;
     results[0] = value;
     Ok(())
 }
 
-/// A call of a method without side effects: replayed like any call, but
-/// sent without committing first (nothing it does outside the worker needs
-/// the worker's past to be durable) and without a begin marker or key; its
-/// result becomes durable at the next commit point, and a crash before that
-/// simply makes the read again.
-async fn read_only_call<T: GrpcView>(
+/// A call whose arguments cannot be encoded: the guest gets an
+/// `invalid-argument` status, replayed like any result (the arguments are
+/// journaled as WAVE text); nothing is sent.
+fn unsendable<T: GrpcView>(
     mut store: StoreContextMut<'_, T>,
     binding: &MethodBinding,
     params: &[Val],
-    results: &mut [Val],
-    result_ty: Type,
-    request_text: String,
+    result: &mut Val,
+    result_ty: &Type,
+    error: reprise_grpc_stub::Error,
 ) -> wasmtime::Result<()> {
-    let function = &binding.journal_name;
+    let request_text = request_text(params)?;
     let durable = store.data_mut().grpc().durable.clone();
-    if let Some(payload) = durable.replay_read(function, request_text.as_bytes())? {
-        results[0] = recorded_result(binding, &result_ty, &payload)?;
+    let function = &binding.journal_name;
+    if let Some(payload) = durable.replay_read(function, request_text.as_bytes().into())? {
+        *result = recorded_result(binding, result_ty, payload.as_bytes())?;
         return Ok(());
     }
-    let outcome = read_attempts(&mut store, binding, params).await?;
-    let value = crate::grpc::convert::outcome_to_val(&binding.model, binding.method(), outcome);
-    let response_text = wasm_wave::to_string(&value)
-        .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
-    durable.end_read(
-        function,
-        request_text.into_bytes(),
-        response_text.into_bytes(),
+    let status = RpcStatus::new(
+        Code::InvalidArgument,
+        format!("cannot encode the request: {error}"),
     );
-    results[0] = value;
+    let (value, response) = journaled::outcome(&binding.model, binding.method(), Err(status))?;
+    durable.record_unsent(function, request_text.into_bytes(), response);
+    *result = value;
     Ok(())
 }
 
@@ -196,30 +201,14 @@ async fn read_only_call<T: GrpcView>(
 async fn read_attempts<T: GrpcView>(
     store: &mut StoreContextMut<'_, T>,
     binding: &MethodBinding,
-    params: &[Val],
-) -> wasmtime::Result<Result<prost_reflect::DynamicMessage, RpcStatus>> {
-    let (request, options) =
-        match crate::grpc::convert::request_from_vals(&binding.model, binding.method(), params) {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                return Ok(Err(RpcStatus::new(
-                    Code::InvalidArgument,
-                    format!("cannot encode the request: {e}"),
-                )));
-            }
-        };
+    request: &EncodedRequest,
+) -> wasmtime::Result<Result<Vec<u8>, RpcStatus>> {
     let policy = binding.dependency.retry.as_ref();
     // Bounded by the policy's attempts (at most 100).
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = match store.data_mut().grpc().client(&binding.dependency) {
-            Ok(client) => client
-                .unary(&binding.method().descriptor, request.clone(), &options)
-                .await
-                .map(|response| response.message),
-            Err(status) => Err(status),
-        };
+        let outcome = send(store, binding, request, &request.options).await;
         let (Err(status), Some(policy)) = (&outcome, policy) else {
             return Ok(outcome);
         };
@@ -240,6 +229,25 @@ async fn read_attempts<T: GrpcView>(
     }
 }
 
+/// One attempt: the encoded request sent with `options`; the response's
+/// protobuf bytes, or the status the call ended with.
+async fn send<T: GrpcView>(
+    store: &mut StoreContextMut<'_, T>,
+    binding: &MethodBinding,
+    request: &EncodedRequest,
+    options: &CallOptions,
+) -> Result<Vec<u8>, RpcStatus> {
+    let client = store.data_mut().grpc().client(&binding.dependency)?;
+    client
+        .unary_encoded(
+            &binding.method().descriptor,
+            request.message().to_vec(),
+            options,
+        )
+        .await
+        .map(|response| response.message)
+}
+
 /// Performs the call's attempts, as many as the dependency's retry policy
 /// allows (one without a policy), each with the call's one idempotency key
 /// and within the call's deadline. Each failed attempt that will be retried
@@ -248,21 +256,12 @@ async fn read_attempts<T: GrpcView>(
 async fn attempts<T: GrpcView>(
     store: &mut StoreContextMut<'_, T>,
     binding: &MethodBinding,
-    params: &[Val],
+    request: &EncodedRequest,
     begin: OplogIndex,
     key: IdempotencyKey,
     resume: Option<FailedAttempt>,
-) -> wasmtime::Result<Result<prost_reflect::DynamicMessage, RpcStatus>> {
-    let (request, mut options) =
-        match crate::grpc::convert::request_from_vals(&binding.model, binding.method(), params) {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                return Ok(Err(RpcStatus::new(
-                    Code::InvalidArgument,
-                    format!("cannot encode the request: {e}"),
-                )));
-            }
-        };
+) -> wasmtime::Result<Result<Vec<u8>, RpcStatus>> {
+    let mut options = request.options.clone();
     options.idempotency_key = Some(key.to_string());
     let policy = binding
         .dependency
@@ -286,14 +285,7 @@ async fn attempts<T: GrpcView>(
             let left = deadline.saturating_sub(retry::now_ms());
             options.timeout = Some(Duration::from_millis(left.max(1)));
         }
-        let grpc = store.data_mut().grpc();
-        let outcome = match grpc.client(&binding.dependency) {
-            Ok(client) => client
-                .unary(&binding.method().descriptor, request.clone(), &options)
-                .await
-                .map(|response| response.message),
-            Err(status) => Err(status),
-        };
+        let outcome = send(store, binding, request, &options).await;
         let (Err(status), Some(policy)) = (&outcome, policy) else {
             return Ok(outcome);
         };

@@ -9,6 +9,7 @@
 
 pub mod call;
 pub mod convert;
+pub mod journaled;
 pub mod link;
 pub mod retry;
 pub mod stream;

@@ -126,7 +126,7 @@ pub async fn durable_rest<T: GrpcView>(
         })
     };
     if binding.read_only() {
-        if let Some(payload) = durable.replay_read(name, request_text.as_bytes())? {
+        if let Some(payload) = durable.replay_read(name, request_text.as_bytes().into())? {
             results[0] = decode(&payload)?;
             return Ok(());
         }
@@ -138,7 +138,10 @@ pub async fn durable_rest<T: GrpcView>(
         results[0] = value;
         return Ok(());
     }
-    let (begin, key, resume) = match durable.begin_call(name, request_text.as_bytes()).await? {
+    let (begin, key, resume) = match durable
+        .begin_call(name, request_text.as_bytes().into())
+        .await?
+    {
         Begun::Replayed(payload) => {
             results[0] = decode(&payload)?;
             return Ok(());

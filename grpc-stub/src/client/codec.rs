@@ -30,6 +30,9 @@ impl DynamicCodec {
 pub enum Outgoing {
     /// A request message.
     Request(DynamicMessage),
+    /// A request message already encoded as protobuf bytes (of the method's
+    /// input type; the caller vouches for that), written as they are.
+    Encoded(Vec<u8>),
     /// Abort the call: reset the stream instead of ending it.
     Abort,
 }
@@ -88,7 +91,8 @@ impl Decoder for RawDecoder {
     }
 }
 
-/// Writes a `DynamicMessage` in protobuf binary form.
+/// Writes a `DynamicMessage` in protobuf binary form (or already encoded
+/// bytes as they are).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DynamicEncoder;
 
@@ -99,6 +103,11 @@ impl Encoder for DynamicEncoder {
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
         let item = match item {
             Outgoing::Request(message) => message,
+            Outgoing::Encoded(bytes) => {
+                use prost::bytes::BufMut as _;
+                dst.put_slice(&bytes);
+                return Ok(());
+            }
             Outgoing::Abort => {
                 let mut status = Status::cancelled("the client cancelled the call");
                 // The transport resets the stream with the h2 reason it finds

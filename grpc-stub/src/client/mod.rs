@@ -57,11 +57,13 @@ use metadata::set_ascii;
 use requests::Requests;
 use stream::{Driver, drive};
 
-/// The answer to a unary or client-streaming call.
+/// The answer to a unary or client-streaming call: `M` is the response
+/// message (a `DynamicMessage`, or its protobuf bytes from
+/// [`GrpcClient::unary_encoded`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct UnaryResponse {
+pub struct UnaryResponse<M = DynamicMessage> {
     /// The response message.
-    pub message: DynamicMessage,
+    pub message: M,
     /// Response headers (initial metadata), reserved entries removed.
     pub headers: Metadata,
     /// Response trailers, reserved entries (`grpc-status`, …) removed.
@@ -372,10 +374,46 @@ impl GrpcClient {
     ) -> Result<UnaryResponse, RpcStatus> {
         check_input(method, &method.input(), &request)?;
         check_size(method, &request, self.config.max_request_bytes)?;
+        self.unary_with(
+            method,
+            Outgoing::Request(request),
+            options,
+            DynamicCodec::new(method.output()),
+        )
+        .await
+    }
+
+    /// A unary call whose request is already encoded (protobuf bytes of the
+    /// method's input type: the caller vouches for the type, as
+    /// [`crate::bridge::val_to_bytes`] does) and whose response is handed
+    /// over as its protobuf bytes, undecoded: no `DynamicMessage` on either
+    /// side. The size limit and everything else apply as in [`Self::unary`].
+    pub async fn unary_encoded(
+        &self,
+        method: &MethodDescriptor,
+        request: Vec<u8>,
+        options: &CallOptions,
+    ) -> Result<UnaryResponse<Vec<u8>>, RpcStatus> {
+        check_len(method, request.len(), self.config.max_request_bytes)?;
+        self.unary_with(method, Outgoing::Encoded(request), options, RawCodec)
+            .await
+    }
+
+    async fn unary_with<C, M>(
+        &self,
+        method: &MethodDescriptor,
+        request: Outgoing,
+        options: &CallOptions,
+        codec: C,
+    ) -> Result<UnaryResponse<M>, RpcStatus>
+    where
+        C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
+        M: Send + Sync + 'static,
+    {
         let prepared = self.prepare(
             method,
             CallKind::Unary,
-            tokio_stream::once(Outgoing::Request(request)),
+            tokio_stream::once(request),
             options,
         )?;
         let Prepared {
@@ -384,7 +422,6 @@ impl GrpcClient {
             context,
         } = prepared;
         let mut grpc = self.grpc();
-        let codec = DynamicCodec::new(method.output());
         let ctx = &context;
         let call = async move {
             grpc.ready().await.map_err(|e| ctx.transport(e))?;
@@ -559,13 +596,26 @@ pub(crate) fn check_size(
 ) -> Result<(), RpcStatus> {
     use prost::Message as _;
     match limit {
-        Some(limit) if message.encoded_len() > limit => Err(RpcStatus::new(
+        Some(limit) if message.encoded_len() > limit => {
+            check_len(method, message.encoded_len(), Some(limit))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`check_size`] for a request of `len` encoded bytes.
+pub(crate) fn check_len(
+    method: &MethodDescriptor,
+    len: usize,
+    limit: Option<usize>,
+) -> Result<(), RpcStatus> {
+    match limit {
+        Some(limit) if len > limit => Err(RpcStatus::new(
             Code::ResourceExhausted,
             format!(
                 "{}: the request message is larger than the dependency's max-message-size \
-                 (found {} bytes, the limit is {limit} bytes); it was not sent",
+                 (found {len} bytes, the limit is {limit} bytes); it was not sent",
                 method.full_name(),
-                message.encoded_len()
             ),
         )),
         _ => Ok(()),

@@ -94,7 +94,7 @@ pub async fn open_stream<T: GrpcView>(
         .replay_stream_open(name, request_text.as_bytes())?
     {
         StreamOpenReplay::Failed(payload) => {
-            results[0] = recorded_result(binding, &result_ty, &payload)?;
+            results[0] = recorded_result(binding, &result_ty, payload.as_bytes())?;
             return Ok(());
         }
         StreamOpenReplay::Opened(open_index) => {
