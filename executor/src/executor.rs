@@ -264,6 +264,25 @@ impl Executor {
         Ok(self.components.get(id).await?.info.clone())
     }
 
+    /// What reads the journaled unary gRPC calls of `id`'s workers back as
+    /// text (for the oplog API).
+    pub async fn call_decoder(
+        &self,
+        id: &ComponentId,
+    ) -> Result<crate::grpc::journaled::CallDecoder> {
+        let loaded = self.components.get(id).await?;
+        let grpc: Vec<GrpcDependencyConfig> = loaded
+            .dependencies
+            .iter()
+            .filter_map(|d| match d {
+                DependencyConfig::Grpc(g) => Some(g.clone()),
+                DependencyConfig::OpenApi(_) => None,
+            })
+            .collect();
+        let modelled = crate::grpc::link::model_dependencies(&grpc)?;
+        Ok(crate::grpc::journaled::CallDecoder::new(&modelled))
+    }
+
     /// Creates a worker of `component`; `id` defaults to a generated one.
     pub async fn create_worker(
         &self,

@@ -63,5 +63,25 @@ async fn todo_client_calls_grpc_through_the_api() {
         imported.iter().any(|f| f.ends_with("TodoList")),
         "{imported:?}"
     );
+    // Journaled as protobuf, shown as the guest's values.
+    let first_add = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["function"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("TodoAdd"))
+        })
+        .unwrap();
+    let request = first_add["request"]["wave"].as_str().expect("WAVE request");
+    assert!(
+        request.contains("\"ada\"")
+            && request.contains("\"task 0\"")
+            && request.ends_with(", none"),
+        "{first_add}"
+    );
+    let response = first_add["response"]["wave"].as_str().expect("WAVE result");
+    assert!(response.starts_with("ok("), "{first_add}");
     server.stop().await;
 }

@@ -574,3 +574,86 @@ async fn a_read_only_method_is_sent_without_a_sync_and_still_replayed() {
         "the read is replayed, not made"
     );
 }
+
+/// Unary calls are journaled as protobuf; a worker whose calls an older
+/// executor journaled as WAVE text (the same calls, rewritten here to that
+/// form) still replays, answered from its oplog, and goes on live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_journaled_as_text_by_an_older_executor_still_replay() {
+    use reprise_oplog::{AppendFence, Payload, RequestHash};
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = WorkerId::new("todo-legacy").unwrap();
+    let (added, listed) = {
+        let executor = open(&dir).await;
+        let worker = todo_worker(&executor, &server, "todo-new").await;
+        let added = call(
+            &executor,
+            &worker,
+            "add-todos",
+            &["\"ada\"", "\"task\"", "2"],
+        )
+        .await;
+        let listed = call(&executor, &worker, "list-todos", &["\"ada\""]).await;
+        let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker)
+            .await
+            .unwrap();
+        let EntryKind::Create { component_id, .. } = &entries[0].kind else {
+            panic!("the log starts with Create");
+        };
+        let decoder = executor.call_decoder(component_id).await.unwrap();
+        let mut rewritten = 0;
+        let entries: Vec<_> = entries
+            .into_iter()
+            .map(|mut entry| {
+                if let EntryKind::ImportedFunctionInvoked {
+                    function,
+                    request,
+                    request_hash,
+                    response,
+                    ..
+                } = &mut entry.kind
+                {
+                    assert_eq!(request.as_bytes()[0], 0xFF, "journaled as protobuf");
+                    let text = decoder
+                        .request_text(function, request.as_bytes())
+                        .expect("the request reads back as text");
+                    let result = decoder
+                        .result_text(function, response.as_bytes())
+                        .expect("the result reads back as text");
+                    assert!(result.starts_with("ok("), "{result}");
+                    *request_hash = RequestHash::of(text.as_bytes());
+                    *request = Payload::new(text.into_bytes());
+                    *response = Payload::new(result.into_bytes());
+                    rewritten += 1;
+                }
+                entry
+            })
+            .collect();
+        assert_eq!(rewritten, 3, "two TodoAdd calls and one TodoList");
+        let store = executor.oplog();
+        let epoch = store.claim(&legacy).await.unwrap();
+        store
+            .append(&legacy, AppendFence::new(epoch, OplogIndex::FIRST), entries)
+            .await
+            .unwrap();
+        store.commit(&legacy).await.unwrap();
+        (added, listed)
+    };
+    let calls = (server.calls("TodoAdd"), server.calls("TodoList"));
+    let executor = open(&dir).await;
+    let info = executor.worker_info(&legacy).await.unwrap();
+    assert_eq!(info.invocations, 2);
+    assert_eq!(executor.replayed_calls(&legacy).await.unwrap(), 3);
+    assert_eq!(
+        (server.calls("TodoAdd"), server.calls("TodoList")),
+        calls,
+        "replay answered every call from the oplog"
+    );
+    // The guest's state came back: its todo ids match the recorded run, and
+    // it goes on live.
+    assert!(added.starts_with("ok(["), "{added}");
+    let again = call(&executor, &legacy, "list-todos", &["\"ada\""]).await;
+    assert_eq!(again, listed);
+    assert_eq!(server.calls("TodoList"), calls.1 + 1);
+}

@@ -4,7 +4,9 @@
 //! payload becomes `{"utf8": "..."}` when its bytes are valid UTF-8 (the
 //! executor's own payloads are JSON or WAVE text) and `{"base64": "..."}`
 //! otherwise; stream frames and stored statuses, which are protobuf bytes,
-//! are always `{"base64": "..."}`.
+//! are always `{"base64": "..."}`. The requests and results of unary gRPC
+//! calls, journaled as protobuf, are read back with the worker's component's
+//! descriptors and shown as `{"wave": "..."}`, the guest's values.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -17,6 +19,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::WorkerPath;
+use crate::grpc::journaled::{self, CallDecoder};
 
 /// Query parameters of the oplog route.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -75,6 +78,7 @@ pub(super) async fn get_oplog(
         .read(&id, from_index, limit as usize)
         .await
         .map_err(crate::Error::from)?;
+    let decoder = call_decoder(&state, &id, &entries).await;
     let end = from + entries.len() as u64;
     let next = (!entries.is_empty() && end <= last_index).then_some(end);
     Ok(Json(OplogPage {
@@ -86,9 +90,54 @@ pub(super) async fn get_oplog(
         entries: entries
             .iter()
             .enumerate()
-            .map(|(i, e)| render_entry(from + i as u64, e))
+            .map(|(i, e)| render_entry(from + i as u64, e, decoder.as_ref()))
             .collect(),
     }))
+}
+
+/// The reader of the worker's journaled gRPC calls, when the page holds
+/// calls journaled as protobuf. `None` (the payloads are then shown as
+/// base64) when the worker's component cannot be found or modelled.
+async fn call_decoder(
+    state: &AppState,
+    id: &reprise_oplog::WorkerId,
+    entries: &[OplogEntry],
+) -> Option<CallDecoder> {
+    let binary = entries.iter().any(|e| {
+        matches!(&e.kind, EntryKind::ImportedFunctionInvoked { request, .. }
+            if request.as_bytes().first() == Some(&journaled::MARK))
+    });
+    if !binary {
+        return None;
+    }
+    let oplog = state.executor.oplog();
+    let first = oplog.read(id, OplogIndex::FIRST, 1).await.ok()?;
+    let EntryKind::Create { component_id, .. } = &first.first()?.kind else {
+        return None;
+    };
+    match state.executor.call_decoder(component_id).await {
+        Ok(decoder) => Some(decoder),
+        Err(e) => {
+            tracing::warn!(worker = %id, error = %e, "cannot read the worker's gRPC calls back as text");
+            None
+        }
+    }
+}
+
+/// A journaled request or result as JSON: `{"wave": ...}` when it is a
+/// unary gRPC call's protobuf bytes that `decoder` reads back, else as
+/// [`render_payload`] shows it.
+fn render_call_payload(
+    payload: &Payload,
+    text: impl FnOnce(&CallDecoder) -> Option<String>,
+    decoder: Option<&CallDecoder>,
+) -> Value {
+    if payload.as_bytes().first() == Some(&journaled::MARK)
+        && let Some(text) = decoder.and_then(text)
+    {
+        return json!({ "wave": text });
+    }
+    render_payload(payload)
 }
 
 /// A payload as JSON: UTF-8 text when valid, base64 otherwise.
@@ -105,8 +154,9 @@ pub fn render_binary(payload: &Payload) -> Value {
     json!({ "base64": STANDARD.encode(payload.as_bytes()) })
 }
 
-/// One oplog entry as JSON.
-pub fn render_entry(index: u64, entry: &OplogEntry) -> Value {
+/// One oplog entry as JSON; `decoder` reads unary gRPC calls journaled as
+/// protobuf back as WAVE text.
+pub fn render_entry(index: u64, entry: &OplogEntry, decoder: Option<&CallDecoder>) -> Value {
     use EntryKind as K;
     let mut fields = match &entry.kind {
         K::Create {
@@ -141,9 +191,9 @@ pub fn render_entry(index: u64, entry: &OplogEntry) -> Value {
             side_effect_class,
         } => json!({
             "function": function,
-            "request": render_payload(request),
+            "request": render_call_payload(request, |d| d.request_text(function, request.as_bytes()), decoder),
             "request_hash": request_hash.to_string(),
-            "response": render_payload(response),
+            "response": render_call_payload(response, |d| d.result_text(function, response.as_bytes()), decoder),
             "side_effect_class": format!("{side_effect_class:?}"),
         }),
         K::BeginRemoteWrite | K::Interrupted | K::Exited => json!({}),
@@ -227,7 +277,7 @@ mod tests {
             },
         };
         assert_eq!(
-            render_entry(3, &entry),
+            render_entry(3, &entry, None),
             json!({"index": 3, "timestamp_us": 42, "kind": "Error", "message": "boom", "retry_from": 1})
         );
     }
@@ -243,7 +293,7 @@ mod tests {
             },
         };
         assert_eq!(
-            render_entry(2, &entry),
+            render_entry(2, &entry, None),
             json!({"index": 2, "timestamp_us": 7, "kind": "StreamFrameReceived",
                    "open_index": 1, "frame": {"base64": "CgFh"}})
         );

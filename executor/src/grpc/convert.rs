@@ -1,14 +1,12 @@
-//! Component values <-> protobuf messages for one method, through the
-//! grpc-stub value bridge (driven by the same interface model as the WIT).
+//! A streaming call's opening arguments as a request message and call
+//! options, through the grpc-stub value bridge (driven by the same interface
+//! model as the WIT). Unary calls go straight to bytes
+//! ([`crate::grpc::journaled`]).
 
 use prost_reflect::DynamicMessage;
-use reprise_grpc_stub::RpcStatus;
-use reprise_grpc_stub::bridge::{
-    call_options_from_val, request_from_val, response_to_val, rpc_status_to_val,
-};
+use reprise_grpc_stub::bridge::{call_options_from_val, request_from_val};
 use reprise_grpc_stub::client::CallOptions;
 use reprise_grpc_stub::model::{InterfaceModel, MethodModel, Param};
-use reprise_grpc_stub::status::Code;
 use wasmtime::component::Val;
 
 /// The request message and call options from the guest's arguments
@@ -27,24 +25,4 @@ pub fn request_from_vals(
         None => CallOptions::new(),
     };
     Ok((message, options))
-}
-
-/// The guest's `result<response, rpc-status>` for a call's outcome. A
-/// response that does not fit the model becomes an `internal` status.
-pub fn outcome_to_val(
-    model: &InterfaceModel,
-    method: &MethodModel,
-    outcome: Result<DynamicMessage, RpcStatus>,
-) -> Val {
-    let status = match outcome {
-        Ok(message) => match response_to_val(model, method, &message) {
-            Ok(value) => return Val::Result(Ok(value.map(Box::new))),
-            Err(e) => RpcStatus::new(
-                Code::Internal,
-                format!("the response does not fit its WIT type: {e}"),
-            ),
-        },
-        Err(status) => status,
-    };
-    Val::Result(Err(Some(Box::new(rpc_status_to_val(&status)))))
 }

@@ -21,16 +21,22 @@
 //! ([`legacy_request_text`]), so workers recorded by an older executor
 //! replay unchanged.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prost_reflect::{MethodDescriptor, ServiceDescriptor};
 use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::bridge::{
-    call_options_from_val, request_val_to_bytes, response_bytes_to_val, rpc_status_to_val,
+    bytes_to_val, call_options_from_val, request_val_to_bytes, response_bytes_to_val,
+    rpc_status_to_val,
 };
 use reprise_grpc_stub::client::CallOptions;
-use reprise_grpc_stub::model::{InterfaceModel, MethodModel, Param};
+use reprise_grpc_stub::model::{InterfaceModel, MethodModel, Param, ServiceId};
 use reprise_grpc_stub::status::Code;
 use wasmtime::component::{Type, Val, wasm_wave};
 
 use crate::grpc::call::{MethodBinding, host_error};
+use crate::grpc::link::ModelledDependency;
 
 /// First byte of a payload in this format (never the first byte of UTF-8 text).
 pub const MARK: u8 = 0xFF;
@@ -168,6 +174,75 @@ pub fn recorded_result(
         ))
     })?;
     Ok(Val::Result(Ok(value.map(Box::new))))
+}
+
+/// Reads the unary calls of one component's gRPC dependencies back from the
+/// oplog as WAVE text (what the oplog API shows), in either form.
+pub struct CallDecoder {
+    /// Journal name (`package.Service/Method`) -> the model and method.
+    methods: HashMap<String, (Arc<InterfaceModel>, ServiceId, usize)>,
+}
+
+impl CallDecoder {
+    /// A decoder for the methods of `dependencies`.
+    pub fn new(dependencies: &[ModelledDependency]) -> Self {
+        let mut methods = HashMap::new();
+        for dep in dependencies {
+            for id in dep.model.service_ids() {
+                let service = dep.model.service(id);
+                for (i, method) in service.methods.iter().enumerate() {
+                    methods.insert(
+                        journal_name(&service.descriptor, &method.descriptor),
+                        (dep.model.clone(), id, i),
+                    );
+                }
+            }
+        }
+        CallDecoder { methods }
+    }
+
+    fn method(&self, function: &str) -> Option<(&InterfaceModel, &MethodModel)> {
+        let (model, service, index) = self.methods.get(function)?;
+        Some((model, model.service(*service).methods.get(*index)?))
+    }
+
+    /// A journaled request of `function` as the WAVE text of the guest's
+    /// arguments, joined with `, ` (the form older executors journaled);
+    /// `None` when it is not a protobuf request of a known method, or does
+    /// not decode.
+    pub fn request_text(&self, function: &str, payload: &[u8]) -> Option<String> {
+        let (model, method) = self.method(function)?;
+        let message = message_of(payload)?;
+        let options = std::str::from_utf8(options_text_of(payload)?).ok()?;
+        let mut parts = Vec::with_capacity(2);
+        if method.opener_shape().position(Param::Request).is_some() {
+            let value = bytes_to_val(model, &method.descriptor.input(), message).ok()??;
+            parts.push(wasm_wave::to_string(&value).ok()?);
+        }
+        parts.push(if options.is_empty() {
+            "none".to_owned()
+        } else {
+            options.to_owned()
+        });
+        Some(parts.join(", "))
+    }
+
+    /// A journaled result of `function` as the WAVE text of the guest's
+    /// `result` value; `None` when it is not a protobuf result of a known
+    /// method, or does not decode.
+    pub fn result_text(&self, function: &str, payload: &[u8]) -> Option<String> {
+        let (model, method) = self.method(function)?;
+        let (&MARK, bytes) = payload.split_first()? else {
+            return None;
+        };
+        let value = response_bytes_to_val(model, method, bytes).ok()?;
+        wasm_wave::to_string(&Val::Result(Ok(value.map(Box::new)))).ok()
+    }
+}
+
+/// The name a method's calls are journaled under: `package.Service/Method`.
+pub fn journal_name(service: &ServiceDescriptor, method: &MethodDescriptor) -> String {
+    format!("{}/{}", service.full_name(), method.name())
 }
 
 #[cfg(test)]

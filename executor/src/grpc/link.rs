@@ -172,10 +172,9 @@ impl<T: GrpcView> ImportKind<T> for GrpcImports {
                     model: dep.model.clone(),
                     service: service_id,
                     method_index,
-                    journal_name: format!(
-                        "{}/{}",
-                        service.descriptor.full_name(),
-                        method.descriptor.name()
+                    journal_name: super::journaled::journal_name(
+                        &service.descriptor,
+                        &method.descriptor,
                     ),
                     read_only: method.kind == CallKind::Unary
                         && (method.declares_no_side_effects()

@@ -4,8 +4,9 @@
 //! generated and nothing is recompiled: a new proto is just new data.
 //!
 //! [`link`] decides what to register and checks the component's imports at
-//! upload; [`call`] performs one durable unary call (replay or live);
-//! [`stream`] implements the resources of streaming calls.
+//! upload; [`call`] performs one durable unary call (replay or live),
+//! journaled in the form [`journaled`] defines; [`stream`] implements the
+//! resources of streaming calls.
 
 pub mod call;
 pub mod convert;
