@@ -160,6 +160,10 @@ pub enum Error {
     /// guest's fault; retry later.
     #[error("the executor is short of resources: {0}")]
     HostResources(String),
+    /// A fault of the executor itself (a task it relies on died); the
+    /// operation was abandoned with nothing lost, and may be retried.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The guest trapped or wasmtime reported an error.
     #[error("wasm: {0:#}")]
     Wasm(wasmtime::Error),

@@ -123,6 +123,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::Divergence { .. }
         | Error::MalformedOplog { .. }
         | Error::CommitFailed { .. }
+        | Error::Internal(_)
         | Error::Wasm(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // Variants added to the executor later are server errors until mapped here.
         #[allow(unreachable_patterns)]

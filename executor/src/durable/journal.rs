@@ -70,13 +70,15 @@ impl<'a> CallRequest<'a> {
         }
     }
 
-    /// Whether a request recorded with hash `recorded` is this one (`hash`
-    /// is the hash of its current form).
-    fn matches(&self, hash: RequestHash, recorded: RequestHash) -> bool {
-        hash == recorded
+    /// Whether the request recorded as `bytes` with hash `hash` is this one:
+    /// the same bytes (compared directly, no hashing on the replay path),
+    /// the same hash, or the same as the legacy form.
+    fn matches(&self, bytes: &[u8], hash: RequestHash) -> bool {
+        bytes == self.bytes
+            || RequestHash::of(self.bytes) == hash
             || self
                 .legacy
-                .is_some_and(|legacy| RequestHash::of(&legacy()) == recorded)
+                .is_some_and(|legacy| RequestHash::of(&legacy()) == hash)
     }
 }
 
@@ -276,12 +278,15 @@ impl SharedJournal {
                 }
                 EntryKind::ImportedFunctionInvoked {
                     function: recorded_function,
+                    request: recorded_request,
                     request_hash,
                     response,
                     ..
                 } => {
-                    let hash = RequestHash::of(request.bytes);
-                    if recorded_function != function || !request.matches(hash, request_hash) {
+                    if recorded_function != function
+                        || !request.matches(recorded_request.as_bytes(), request_hash)
+                    {
+                        let hash = RequestHash::of(request.bytes);
                         let worker = journal.worker.clone();
                         return Err(Error::Divergence {
                             worker,

@@ -27,6 +27,7 @@
 pub mod committer;
 pub mod describe;
 pub mod journal;
+pub mod read_ahead;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,7 @@ pub use journal::{
 };
 
 use crate::error::{Error, Result};
+use read_ahead::Unread;
 
 /// What [`Durable::begin_call`] found.
 #[derive(Debug)]
@@ -80,7 +82,7 @@ struct Inner {
     /// The index the next entry handed to the store receives.
     next: Mutex<OplogIndex>,
     /// The part of the oplog not yet loaded for replay (`None`: all loaded).
-    unread: tokio::sync::Mutex<Option<OplogPages<Arc<dyn OplogStore>>>>,
+    unread: tokio::sync::Mutex<Unread>,
     /// Entries were handed to the store since the last commit.
     uncommitted: AtomicBool,
     /// A call's result was recorded and not committed since: the next
@@ -123,8 +125,10 @@ impl Durable {
         next: OplogIndex,
         replay_from: Option<OplogIndex>,
     ) -> Durable {
-        let unread =
-            replay_from.map(|from| OplogPages::new(store.clone(), &worker, from, DEFAULT_PAGE));
+        let unread = match replay_from {
+            Some(from) => Unread::Idle(OplogPages::new(store.clone(), &worker, from, DEFAULT_PAGE)),
+            None => Unread::Done,
+        };
         let generation = store.generation();
         Durable {
             inner: Arc::new(Inner {
@@ -145,10 +149,7 @@ impl Durable {
     /// Loads the next page of the oplog for replay; false once all is loaded.
     pub async fn load_page(&self) -> Result<bool> {
         let mut unread = self.inner.unread.lock().await;
-        let Some(pages) = unread.as_mut() else {
-            return Ok(false);
-        };
-        match pages.next_page().await? {
+        match unread.next_page().await? {
             Some(page) => {
                 self.inner.journal.push_recorded(
                     page.into_iter()
@@ -156,10 +157,7 @@ impl Durable {
                 );
                 Ok(true)
             }
-            None => {
-                *unread = None;
-                Ok(false)
-            }
+            None => Ok(false),
         }
     }
 

@@ -145,7 +145,9 @@ pub async fn durable_unary<T: GrpcView>(
             results[0] = journaled::recorded_result(binding, &result_ty, payload.as_bytes())?;
             return Ok(());
         }
-        let outcome = read_attempts(&mut store, binding, &request).await?;
+        // Boxed, here and below: the live call's state (the client's
+        // futures) is large, and the replay path should not carry it.
+        let outcome = Box::pin(read_attempts(&mut store, binding, &request)).await?;
         let (value, response) = journaled::outcome(&binding.model, binding.method(), outcome)?;
         durable.end_read(function, request.payload, response);
         results[0] = value;
@@ -158,7 +160,7 @@ pub async fn durable_unary<T: GrpcView>(
         }
         Begun::Live { begin, key, resume } => (begin, key, resume),
     };
-    let outcome = attempts(&mut store, binding, &request, begin, key, resume).await?;
+    let outcome = Box::pin(attempts(&mut store, binding, &request, begin, key, resume)).await?;
     let (value, response) = journaled::outcome(&binding.model, binding.method(), outcome)?;
     durable
         .end_call(function, request.payload, begin, response)
