@@ -14,6 +14,10 @@
 //! `cargo bench -p reprise-executor --bench scale_out` (`-- --quick`: a
 //! tenth of the work).
 
+/// The allocator the `worker-executor` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -23,6 +23,10 @@
 //! tenth of the work, and payload sizes given as arguments (`-- 16 4096`)
 //! replace the default 16 and 1024 bytes.
 
+/// The allocator the `worker-executor` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;

@@ -11,6 +11,11 @@
 //!
 //! Run with `cargo bench -p reprise-grpc-stub --bench bridge`.
 
+/// The allocator the `worker-executor` binary runs with (the bridge runs
+/// inside it).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::PathBuf;

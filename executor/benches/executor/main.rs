@@ -28,6 +28,10 @@
 //! run only those (`... --bench executor -- replay http`), add `--quick` for
 //! a ten-times smaller smoke run.
 
+/// The allocator the `worker-executor` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cold_start;
 mod concurrent;
 mod density;

@@ -330,7 +330,10 @@ fn default_map_value(model: &InterfaceModel, f: &FieldModel, vt: ValueType) -> R
     Ok(proto_to_val(model, vt, &value_field.default_value())?)
 }
 
-/// One occurrence of a value (its key already read).
+/// One occurrence of a value (its key already read). Inlined: returning a
+/// `Val` through memory from a call costs a store-forwarding stall per
+/// field, a large share of the whole decode.
+#[inline(always)]
 fn read_value(
     model: &InterfaceModel,
     wire: WireKind,
@@ -372,6 +375,7 @@ fn read_value(
 }
 
 /// A scalar or enum value (no key).
+#[inline(always)]
 fn read_scalar(
     model: &InterfaceModel,
     wire: WireKind,

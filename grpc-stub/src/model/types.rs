@@ -374,11 +374,16 @@ impl MessageModel {
     }
 
     /// The member (and oneof case) holding field `number`.
+    #[inline]
     pub fn member_of(&self, number: u32) -> Option<(usize, usize)> {
-        self.by_number
-            .binary_search_by_key(&number, |e| e.0)
-            .ok()
-            .map(|i| (self.by_number[i].1 as usize, self.by_number[i].2 as usize))
+        // Most messages number their fields 1, 2, 3, ...: field `n` is then
+        // the `n`th entry, found without a search.
+        let at = match self.by_number.get((number as usize).wrapping_sub(1)) {
+            Some(e) if e.0 == number => (number - 1) as usize,
+            _ => self.by_number.binary_search_by_key(&number, |e| e.0).ok()?,
+        };
+        let (_, member, case) = self.by_number[at];
+        Some((member as usize, case as usize))
     }
 }
 
