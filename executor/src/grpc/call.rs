@@ -247,7 +247,6 @@ async fn send<T: GrpcView>(
             options,
         )
         .await
-        .map(|response| response.message)
 }
 
 /// Performs the call's attempts, as many as the dependency's retry policy

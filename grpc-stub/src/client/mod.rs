@@ -57,17 +57,22 @@ use metadata::set_ascii;
 use requests::Requests;
 use stream::{Driver, drive};
 
-/// The answer to a unary or client-streaming call: `M` is the response
-/// message (a `DynamicMessage`, or its protobuf bytes from
-/// [`GrpcClient::unary_encoded`]).
+/// The answer to a unary or client-streaming call.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UnaryResponse<M = DynamicMessage> {
+pub struct UnaryResponse {
     /// The response message.
-    pub message: M,
+    pub message: DynamicMessage,
     /// Response headers (initial metadata), reserved entries removed.
     pub headers: Metadata,
     /// Response trailers, reserved entries (`grpc-status`, …) removed.
     pub trailers: Metadata,
+}
+
+/// A unary call's answer as tonic hands it over.
+struct Answer<M> {
+    message: M,
+    headers: tonic::metadata::MetadataMap,
+    trailers: Option<tonic::metadata::MetadataMap>,
 }
 
 /// How a call kind is named in error messages.
@@ -374,29 +379,40 @@ impl GrpcClient {
     ) -> Result<UnaryResponse, RpcStatus> {
         check_input(method, &method.input(), &request)?;
         check_size(method, &request, self.config.max_request_bytes)?;
-        self.unary_with(
-            method,
-            Outgoing::Request(request),
-            options,
-            DynamicCodec::new(method.output()),
-        )
-        .await
+        let answer = self
+            .unary_with(
+                method,
+                Outgoing::Request(request),
+                options,
+                DynamicCodec::new(method.output()),
+            )
+            .await?;
+        Ok(UnaryResponse {
+            message: answer.message,
+            headers: Metadata::from_tonic(&answer.headers),
+            trailers: answer
+                .trailers
+                .map(|t| Metadata::from_tonic(&t))
+                .unwrap_or_default(),
+        })
     }
 
     /// A unary call whose request is already encoded (protobuf bytes of the
     /// method's input type: the caller vouches for the type, as
-    /// [`crate::bridge::val_to_bytes`] does) and whose response is handed
-    /// over as its protobuf bytes, undecoded: no `DynamicMessage` on either
-    /// side. The size limit and everything else apply as in [`Self::unary`].
+    /// [`crate::bridge::val_to_bytes`] does). Answers the response message's
+    /// protobuf bytes, undecoded, and nothing else (the response's headers
+    /// and trailers are not copied out): no `DynamicMessage` on either side.
+    /// Limits, deadlines and statuses are as in [`Self::unary`].
     pub async fn unary_encoded(
         &self,
         method: &MethodDescriptor,
         request: Vec<u8>,
         options: &CallOptions,
-    ) -> Result<UnaryResponse<Vec<u8>>, RpcStatus> {
+    ) -> Result<Vec<u8>, RpcStatus> {
         check_len(method, request.len(), self.config.max_request_bytes)?;
         self.unary_with(method, Outgoing::Encoded(request), options, RawCodec)
             .await
+            .map(|answer| answer.message)
     }
 
     async fn unary_with<C, M>(
@@ -405,7 +421,7 @@ impl GrpcClient {
         request: Outgoing,
         options: &CallOptions,
         codec: C,
-    ) -> Result<UnaryResponse<M>, RpcStatus>
+    ) -> Result<Answer<M>, RpcStatus>
     where
         C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
         M: Send + Sync + 'static,
@@ -447,12 +463,10 @@ impl GrpcClient {
                 ));
             }
             let trailers = body.trailers().await.map_err(|s| ctx.status(s))?;
-            Ok(UnaryResponse {
+            Ok(Answer {
                 message,
-                headers: Metadata::from_tonic(&headers),
-                trailers: trailers
-                    .map(|t| Metadata::from_tonic(&t))
-                    .unwrap_or_default(),
+                headers,
+                trailers,
             })
         };
         context.with_deadline(call).await
