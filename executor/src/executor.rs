@@ -30,6 +30,7 @@ use crate::deps::{DependencyConfig, GrpcDependencyConfig};
 use crate::durable::{Committer, Durable};
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
+use crate::grpc::journaled::CallDecoder;
 use crate::secrets::SecretEnvPolicy;
 use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
 use crate::stop::{StopReason, StopSignal};
@@ -265,22 +266,9 @@ impl Executor {
     }
 
     /// What reads the journaled unary gRPC calls of `id`'s workers back as
-    /// text (for the oplog API).
-    pub async fn call_decoder(
-        &self,
-        id: &ComponentId,
-    ) -> Result<crate::grpc::journaled::CallDecoder> {
-        let loaded = self.components.get(id).await?;
-        let grpc: Vec<GrpcDependencyConfig> = loaded
-            .dependencies
-            .iter()
-            .filter_map(|d| match d {
-                DependencyConfig::Grpc(g) => Some(g.clone()),
-                DependencyConfig::OpenApi(_) => None,
-            })
-            .collect();
-        let modelled = crate::grpc::link::model_dependencies(&grpc)?;
-        Ok(crate::grpc::journaled::CallDecoder::new(&modelled))
+    /// text (for the oplog API); built once per loaded component.
+    pub async fn call_decoder(&self, id: &ComponentId) -> Result<Arc<CallDecoder>> {
+        self.components.get(id).await?.call_decoder()
     }
 
     /// Creates a worker of `component`; `id` defaults to a generated one.

@@ -111,9 +111,10 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::IdempotencyKeyReused { .. } => StatusCode::CONFLICT,
         // Only a shutdown stops an invocation without finishing it: retry
         // (with the same idempotency key) once the executor is back.
-        Error::InvocationStopped { .. } | Error::HostResources(_) | Error::NotServedHere { .. } => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        Error::InvocationStopped { .. }
+        | Error::HostResources(_)
+        | Error::NotServedHere { .. }
+        | Error::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }) => StatusCode::NOT_FOUND,
         Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => StatusCode::CONFLICT,
         Error::Oplog(reprise_oplog::Error::InvalidId { .. }) => StatusCode::BAD_REQUEST,
@@ -123,7 +124,6 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::Divergence { .. }
         | Error::MalformedOplog { .. }
         | Error::CommitFailed { .. }
-        | Error::Internal(_)
         | Error::Wasm(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // Variants added to the executor later are server errors until mapped here.
         #[allow(unreachable_patterns)]

@@ -90,7 +90,7 @@ pub(super) async fn get_oplog(
         entries: entries
             .iter()
             .enumerate()
-            .map(|(i, e)| render_entry(from + i as u64, e, decoder.as_ref()))
+            .map(|(i, e)| render_entry(from + i as u64, e, decoder.as_deref()))
             .collect(),
     }))
 }
@@ -102,7 +102,7 @@ async fn call_decoder(
     state: &AppState,
     id: &reprise_oplog::WorkerId,
     entries: &[OplogEntry],
-) -> Option<CallDecoder> {
+) -> Option<std::sync::Arc<CallDecoder>> {
     let binary = entries.iter().any(|e| {
         matches!(&e.kind, EntryKind::ImportedFunctionInvoked { request, .. }
             if request.as_bytes().first() == Some(&journaled::MARK))

@@ -76,9 +76,11 @@ impl<'a> CallRequest<'a> {
     fn matches(&self, bytes: &[u8], hash: RequestHash) -> bool {
         bytes == self.bytes
             || RequestHash::of(self.bytes) == hash
-            || self
-                .legacy
-                .is_some_and(|legacy| RequestHash::of(&legacy()) == hash)
+            // Only text (whose first byte is never 0xFF) can be the legacy form.
+            || (bytes.first() != Some(&0xFF)
+                && self
+                    .legacy
+                    .is_some_and(|legacy| RequestHash::of(&legacy()) == hash))
     }
 }
 

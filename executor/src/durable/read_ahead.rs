@@ -6,8 +6,9 @@
 //! while the guest replays the pages before: on a machine with more than
 //! one core the two overlap. At most [`AHEAD`] pages wait decoded in
 //! memory; the reader stops at the end of the log (a short page), at the
-//! first error (handed over in order, after the pages before it), or when
-//! the replay is dropped.
+//! first error (handed over in order, after the pages before it; every
+//! later request fails too, so a failed read is never taken for the end of
+//! the log), or when the replay is dropped.
 
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ pub enum Unread {
     Reading(ReadAhead),
     /// Everything was taken.
     Done,
+    /// A read failed: replay cannot go on past it (never taken for the end
+    /// of the log).
+    Failed,
 }
 
 impl Unread {
@@ -47,12 +51,21 @@ impl Unread {
             };
             *self = Unread::Reading(ReadAhead::start(pages));
         }
-        let Unread::Reading(reader) = self else {
-            return Ok(None);
+        let reader = match self {
+            Unread::Reading(reader) => reader,
+            Unread::Done => return Ok(None),
+            Unread::Failed => {
+                return Err(Error::Internal(
+                    "an earlier read of the oplog failed; the replay cannot go on past it".into(),
+                ));
+            }
+            Unread::Idle(_) => unreachable!("started just above"),
         };
         let page = reader.next().await;
-        if !matches!(page, Ok(Some(_))) {
-            *self = Unread::Done;
+        match &page {
+            Ok(Some(_)) => {}
+            Ok(None) => *self = Unread::Done,
+            Err(_) => *self = Unread::Failed,
         }
         page
     }
@@ -193,6 +206,8 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(unread.next_page().await.unwrap().is_none());
+        // Never the end of the log after a failure.
+        assert!(unread.next_page().await.is_err());
+        assert!(matches!(unread, Unread::Failed));
     }
 }

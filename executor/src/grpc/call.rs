@@ -36,7 +36,7 @@ use wasmtime::component::{Type, Val, wasm_wave};
 
 use crate::deps::GrpcDependencyConfig;
 use crate::durable::{Begun, CallRequest, FailedAttempt};
-use crate::grpc::journaled::{self, EncodedRequest};
+use crate::grpc::journaled::{self, EncodedRequest, Response};
 use crate::grpc::{GrpcView, retry};
 use reprise_grpc_stub::client::CallOptions;
 
@@ -148,7 +148,7 @@ pub async fn durable_unary<T: GrpcView>(
         // Boxed, here and below: the live call's state (the client's
         // futures) is large, and the replay path should not carry it.
         let outcome = Box::pin(read_attempts(&mut store, binding, &request)).await?;
-        let (value, response) = journaled::outcome(&binding.model, binding.method(), outcome)?;
+        let (value, response) = journaled::outcome(outcome)?;
         durable.end_read(function, request.payload, response);
         results[0] = value;
         return Ok(());
@@ -161,7 +161,7 @@ pub async fn durable_unary<T: GrpcView>(
         Begun::Live { begin, key, resume } => (begin, key, resume),
     };
     let outcome = Box::pin(attempts(&mut store, binding, &request, begin, key, resume)).await?;
-    let (value, response) = journaled::outcome(&binding.model, binding.method(), outcome)?;
+    let (value, response) = journaled::outcome(outcome)?;
     durable
         .end_call(function, request.payload, begin, response)
         .await?;
@@ -191,7 +191,7 @@ fn unsendable<T: GrpcView>(
         Code::InvalidArgument,
         format!("cannot encode the request: {error}"),
     );
-    let (value, response) = journaled::outcome(&binding.model, binding.method(), Err(status))?;
+    let (value, response) = journaled::outcome(Err(status))?;
     durable.record_unsent(function, request_text.into_bytes(), response);
     *result = value;
     Ok(())
@@ -204,7 +204,7 @@ async fn read_attempts<T: GrpcView>(
     store: &mut StoreContextMut<'_, T>,
     binding: &MethodBinding,
     request: &EncodedRequest,
-) -> wasmtime::Result<Result<Vec<u8>, RpcStatus>> {
+) -> wasmtime::Result<Result<Response, RpcStatus>> {
     let policy = binding.dependency.retry.as_ref();
     // Bounded by the policy's attempts (at most 100).
     let mut attempt = 0;
@@ -231,22 +231,24 @@ async fn read_attempts<T: GrpcView>(
     }
 }
 
-/// One attempt: the encoded request sent with `options`; the response's
-/// protobuf bytes, or the status the call ended with.
+/// One attempt: the encoded request sent with `options`; the response
+/// (decoded, so a malformed one is a status the retry policy sees), or the
+/// status the call ended with.
 async fn send<T: GrpcView>(
     store: &mut StoreContextMut<'_, T>,
     binding: &MethodBinding,
     request: &EncodedRequest,
     options: &CallOptions,
-) -> Result<Vec<u8>, RpcStatus> {
+) -> Result<Response, RpcStatus> {
     let client = store.data_mut().grpc().client(&binding.dependency)?;
-    client
+    let bytes = client
         .unary_encoded(
             &binding.method().descriptor,
             request.message().to_vec(),
             options,
         )
-        .await
+        .await?;
+    journaled::decode_response(&binding.model, binding.method(), bytes)
 }
 
 /// Performs the call's attempts, as many as the dependency's retry policy
@@ -261,7 +263,7 @@ async fn attempts<T: GrpcView>(
     begin: OplogIndex,
     key: IdempotencyKey,
     resume: Option<FailedAttempt>,
-) -> wasmtime::Result<Result<Vec<u8>, RpcStatus>> {
+) -> wasmtime::Result<Result<Response, RpcStatus>> {
     let mut options = request.options.clone();
     options.idempotency_key = Some(key.to_string());
     let policy = binding

@@ -85,7 +85,7 @@ pub fn encode_request(
     payload.extend_from_slice(&message);
     let options = match options_val {
         Some(value) => {
-            if let Val::Option(Some(_)) = value {
+            if !matches!(value, Val::Option(None)) {
                 let text = wasm_wave::to_string(value).map_err(|e| {
                     reprise_grpc_stub::Error::InvalidValue {
                         path: "options".into(),
@@ -128,27 +128,45 @@ pub fn legacy_request_text(params: &[Val]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The guest's `result<response, rpc-status>` for a call's outcome and its
-/// journaled payload. A response that does not fit its WIT type becomes an
-/// `internal` status.
-pub fn outcome(
+/// A response decoded to the guest's value, with its bytes as received.
+#[derive(Debug)]
+pub struct Response {
+    /// The guest's value (`None` for an empty message).
+    pub value: Option<Val>,
+    /// The protobuf bytes the server sent.
+    pub bytes: Vec<u8>,
+}
+
+/// Decodes a response the server sent; bytes that are not a valid message,
+/// or do not fit the method's WIT type, are an `internal` status (which a
+/// retry policy may retry, like any status).
+pub fn decode_response(
     model: &InterfaceModel,
     method: &MethodModel,
-    outcome: Result<Vec<u8>, RpcStatus>,
-) -> wasmtime::Result<(Val, Vec<u8>)> {
-    let status = match outcome {
-        Ok(bytes) => match response_bytes_to_val(model, method, &bytes) {
-            Ok(value) => {
-                let mut payload = Vec::with_capacity(1 + bytes.len());
-                payload.push(MARK);
-                payload.extend_from_slice(&bytes);
-                return Ok((Val::Result(Ok(value.map(Box::new))), payload));
-            }
-            Err(e) => RpcStatus::new(
-                Code::Internal,
-                format!("the response does not fit its WIT type: {e}"),
+    bytes: Vec<u8>,
+) -> Result<Response, RpcStatus> {
+    match response_bytes_to_val(model, method, &bytes) {
+        Ok(value) => Ok(Response { value, bytes }),
+        Err(e) => Err(RpcStatus::new(
+            Code::Internal,
+            format!(
+                "the response of {} does not decode as its WIT type: {e}",
+                method.descriptor.full_name()
             ),
-        },
+        )),
+    }
+}
+
+/// The guest's `result<response, rpc-status>` for a call's outcome and its
+/// journaled payload.
+pub fn outcome(outcome: Result<Response, RpcStatus>) -> wasmtime::Result<(Val, Vec<u8>)> {
+    let status = match outcome {
+        Ok(Response { value, bytes }) => {
+            let mut payload = Vec::with_capacity(1 + bytes.len());
+            payload.push(MARK);
+            payload.extend_from_slice(&bytes);
+            return Ok((Val::Result(Ok(value.map(Box::new))), payload));
+        }
         Err(status) => status,
     };
     let value = Val::Result(Err(Some(Box::new(rpc_status_to_val(&status)))));

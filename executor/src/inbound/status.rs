@@ -33,6 +33,7 @@ pub fn status_of(error: &Error) -> Status {
             Code::FailedPrecondition
         }
         Error::Interrupted(_)
+        | Error::Internal(_)
         | Error::NotServedHere { .. }
         | Error::InvocationStopped { .. }
         | Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => Code::Unavailable,

@@ -41,6 +41,30 @@ pub struct LoadedComponent {
     /// Its exports as gRPC services (the inbound front door), or why they
     /// cannot be described.
     pub served: std::result::Result<Arc<ExportApi>, Arc<reprise_grpc_stub::Error>>,
+    /// What reads its workers' journaled gRPC calls back as text, built on
+    /// first use (by the oplog API).
+    pub call_decoder: std::sync::OnceLock<Arc<crate::grpc::journaled::CallDecoder>>,
+}
+
+impl LoadedComponent {
+    /// What reads its workers' journaled gRPC calls back as text, built
+    /// from its gRPC dependencies on first use.
+    pub fn call_decoder(&self) -> Result<Arc<crate::grpc::journaled::CallDecoder>> {
+        if let Some(decoder) = self.call_decoder.get() {
+            return Ok(decoder.clone());
+        }
+        let grpc: Vec<crate::deps::GrpcDependencyConfig> = self
+            .dependencies
+            .iter()
+            .filter_map(|d| match d {
+                DependencyConfig::Grpc(g) => Some(g.clone()),
+                DependencyConfig::OpenApi(_) => None,
+            })
+            .collect();
+        let modelled = crate::grpc::link::model_dependencies(&grpc)?;
+        let decoder = Arc::new(crate::grpc::journaled::CallDecoder::new(&modelled));
+        Ok(self.call_decoder.get_or_init(|| decoder).clone())
+    }
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -249,6 +273,7 @@ impl ComponentCache {
             dependencies,
             limits,
             served,
+            call_decoder: std::sync::OnceLock::new(),
         })
     }
 }
