@@ -31,6 +31,8 @@ use crate::durable::{Committer, Durable};
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::grpc::journaled::CallDecoder;
+
+mod create;
 use crate::secrets::SecretEnvPolicy;
 use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
 use crate::stop::{StopReason, StopSignal};
@@ -278,6 +280,21 @@ impl Executor {
         id: Option<WorkerId>,
         config: WorkerConfig,
     ) -> Result<WorkerId> {
+        self.create_worker_as(component, id, config, true).await
+    }
+
+    /// [`create_worker`](Self::create_worker); with `commit` false the
+    /// `Create` entry is appended but not committed: the caller makes it
+    /// durable (with the worker's first invocation, see
+    /// [`invoke_creating`](Self::invoke_creating)) before anyone learns of
+    /// the worker.
+    async fn create_worker_as(
+        &self,
+        component: &ComponentId,
+        id: Option<WorkerId>,
+        config: WorkerConfig,
+        commit: bool,
+    ) -> Result<WorkerId> {
         let loaded = self.components.get(component).await?;
         let id = match id {
             Some(id) => id,
@@ -288,7 +305,8 @@ impl Executor {
             return Err(Error::WorkerExists(id));
         }
         let create = OplogEntry::now(create_entry(component, &config));
-        let epoch = Durable::create(&self.oplog, &self.committer, &id, create.clone()).await?;
+        let committer = commit.then_some(&self.committer);
+        let epoch = Durable::create(&self.oplog, committer, &id, create.clone()).await?;
         let next = OplogIndex::new(2)?;
         let worker = match self.start(&id, loaded, epoch, &create, next).await {
             Ok(worker) => worker,

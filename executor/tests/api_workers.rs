@@ -357,3 +357,88 @@ async fn interrupt_stops_the_running_invocation() {
     );
     server.stop().await;
 }
+
+/// `create` in an invoke body: the worker is created and invoked with one
+/// sync of the oplog (not one for the creation and one for the reply); a
+/// second such request just invokes it; a request naming another component,
+/// or a name, is refused; a creation whose invocation is refused still
+/// stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_with_create_makes_the_worker_durable_in_one_sync() {
+    let server = Server::default().await;
+    let id = server.upload(wasm(reprise_test_components::COUNTER)).await;
+    let before = server.executor.stats().oplog_syncs;
+    let (status, body) = server
+        .post(
+            "/v1/workers/cold-1/invoke",
+            json!({"function": "add", "params": ["5"], "create": {"component_id": id}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"result": ["5"], "created": true}));
+    assert_eq!(
+        server.executor.stats().oplog_syncs - before,
+        1,
+        "the creation rides along with the invocation's commit"
+    );
+    let (status, page) = server.get("/v1/workers/cold-1/oplog").await;
+    assert_eq!(status, 200, "{page}");
+    let kinds: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Create",
+            "ExportedFunctionInvoked",
+            "ExportedFunctionCompleted"
+        ]
+    );
+
+    // It exists now: the same request invokes it.
+    let (status, body) = server
+        .post(
+            "/v1/workers/cold-1/invoke",
+            json!({"function": "add", "params": ["5"], "create": {"component_id": id}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"result": ["10"]}));
+
+    // Another component for an existing worker, or a name: refused.
+    let other = server.upload(trapping_component()).await;
+    let (status, body) = server
+        .post(
+            "/v1/workers/cold-1/invoke",
+            json!({"function": "add", "params": ["1"], "create": {"component_id": other}}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = server
+        .post(
+            "/v1/workers/cold-2/invoke",
+            json!({"function": "add", "params": ["1"],
+                   "create": {"component_id": id, "name": "cold-2"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("create.name"), "{body}");
+
+    // The invocation is refused (no such function); the worker stays made,
+    // and durable.
+    let before = server.executor.stats().oplog_syncs;
+    let (status, body) = server
+        .post(
+            "/v1/workers/cold-3/invoke",
+            json!({"function": "nope", "create": {"component_id": id}}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(server.executor.stats().oplog_syncs - before, 1);
+    let (status, body) = server.get("/v1/workers/cold-3").await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
+}

@@ -20,7 +20,7 @@ use super::extract::{
 };
 use crate::executor::{Executor, WorkerInfo};
 use crate::worker::WorkerConfig;
-use reprise_oplog::WorkerId;
+use reprise_oplog::{ComponentId, WorkerId};
 
 /// Body of `POST /v1/workers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,12 @@ pub struct InvokeRequest {
     /// is stopped and the invocation fails.
     #[serde(default)]
     pub time_budget_ms: Option<u64>,
+    /// Create the worker first when it does not exist, as `POST
+    /// /v1/workers` would (without `name`: the worker is the one in the
+    /// path). The creation is made durable together with the invocation (one
+    /// sync instead of two). An existing worker must run this component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<CreateWorkerRequest>,
 }
 
 /// Successful response of an invocation.
@@ -100,12 +106,18 @@ pub struct InvokeRequest {
 pub struct InvokeResponse {
     /// Results as WAVE text, one string per result.
     pub result: Vec<String>,
+    /// Whether this request created the worker (only with `create`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created: bool,
 }
 
-pub(super) async fn create_worker(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<CreateWorkerRequest>,
-) -> Result<(StatusCode, Json<WorkerRef>), ApiError> {
+/// The component, name and configuration a creation asks for, checked:
+/// environment names, arguments, and endpoint overrides (each must name a
+/// dependency of the component and be an endpoint it can use).
+async fn checked_creation(
+    state: &AppState,
+    request: CreateWorkerRequest,
+) -> Result<(ComponentId, Option<WorkerId>, WorkerConfig), ApiError> {
     let component = parse_component_id(&request.component_id)?;
     let name = request.name.as_deref().map(parse_worker_id).transpose()?;
     for key in request.env.keys() {
@@ -157,6 +169,14 @@ pub(super) async fn create_worker(
         args: request.args,
         endpoint_overrides: request.endpoint_overrides.into_iter().collect(),
     };
+    Ok((component, name, config))
+}
+
+pub(super) async fn create_worker(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateWorkerRequest>,
+) -> Result<(StatusCode, Json<WorkerRef>), ApiError> {
+    let (component, name, config) = checked_creation(&state, request).await?;
     let executor = state.executor.clone();
     let id = tokio::spawn(async move { executor.create_worker(&component, name, config).await })
         .await??;
@@ -285,20 +305,53 @@ pub(super) async fn invoke(
         }
         Some(ms) => Some(std::time::Duration::from_millis(ms)),
     };
+    let creation = match request.create {
+        Some(create) if create.name.is_some() => {
+            return Err(ApiError::bad_request(
+                "`create.name` is not taken here: the worker is the one in the path",
+            ));
+        }
+        Some(create) => Some(checked_creation(&state, create).await?),
+        None => None,
+    };
     let started = Instant::now();
     let executor = state.executor.clone();
     let function = request.function.clone();
     let outcome = tokio::spawn(async move {
-        executor
-            .invoke_within(&id, &request.function, request.params, key, budget)
-            .await
+        match creation {
+            Some((component, _, config)) => {
+                executor
+                    .invoke_creating(
+                        &component,
+                        &id,
+                        config,
+                        &request.function,
+                        request.params,
+                        key,
+                        budget,
+                    )
+                    .await
+            }
+            None => executor
+                .invoke_within(&id, &request.function, request.params, key, budget)
+                .await
+                .map(|outcome| (false, outcome)),
+        }
     })
     .await;
     let result = match outcome {
         Err(join) => Err(ApiError::from(join)),
         Ok(Err(error)) => Err(ApiError::from(error)),
-        Ok(Ok(Err(trap))) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, trap)),
-        Ok(Ok(Ok(values))) => Ok(Json(InvokeResponse { result: values })),
+        Ok(Ok((_, Err(trap)))) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, trap)),
+        Ok(Ok((created, Ok(values)))) => {
+            if created {
+                state.metrics.worker_created();
+            }
+            Ok(Json(InvokeResponse {
+                result: values,
+                created,
+            }))
+        }
     };
     state.metrics.invocation(result.is_ok(), started.elapsed());
     if let Err(e) = &result {

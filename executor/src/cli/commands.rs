@@ -44,6 +44,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     idempotency_key,
                     time_budget_ms: time_budget
                         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    create: None,
                 });
             let response: InvokeResponse = client.send(request).await?;
             for value in response.result {

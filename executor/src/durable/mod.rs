@@ -94,11 +94,12 @@ struct Inner {
 }
 
 impl Durable {
-    /// Claims a new worker and writes its `Create` entry durably; returns
-    /// the owner epoch to build its [`Durable`] with.
+    /// Claims a new worker and writes its `Create` entry, durably when a
+    /// `committer` is given (otherwise the next commit of the worker makes
+    /// it durable); returns the owner epoch to build its [`Durable`] with.
     pub async fn create(
         store: &Arc<dyn OplogStore>,
-        committer: &Committer,
+        committer: Option<&Committer>,
         worker: &WorkerId,
         create: OplogEntry,
     ) -> Result<OwnerEpoch> {
@@ -110,7 +111,9 @@ impl Durable {
                 vec![create],
             )
             .await?;
-        committer.commit(worker).await?;
+        if let Some(committer) = committer {
+            committer.commit(worker).await?;
+        }
         Ok(epoch)
     }
 

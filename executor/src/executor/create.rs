@@ -1,0 +1,65 @@
+//! Creating a worker together with its first invocation.
+//!
+//! `create_worker` commits the worker's `Create` entry before it answers,
+//! and the first invocation commits again before its reply: two syncs for a
+//! cold start. When the creation is asked for as part of an invocation
+//! (`create` in an HTTP invoke body), nobody can learn of the worker before
+//! the invocation's reply, so the `Create` entry rides along with the
+//! invocation's commit: one sync. (The gRPC front door's `reprise-create`
+//! still creates first, then invokes.) A crash before that
+//! commit loses both the worker and the invocation, neither of which was
+//! acknowledged; a retry (with the same idempotency key) creates and
+//! invokes again.
+
+use super::*;
+
+impl Executor {
+    /// Invokes `function` on worker `id` like
+    /// [`invoke_within`](Self::invoke_within), first creating the worker (of
+    /// `component`, with `config`) when it does not exist; the creation
+    /// becomes durable with the invocation. An existing worker must run
+    /// `component` ([`Error::ComponentChanged`] otherwise; `config` is then
+    /// not used). Answers whether the worker was created here, and the
+    /// invocation's outcome. A worker created here is durable when this
+    /// returns, whatever the invocation did.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn invoke_creating(
+        &self,
+        component: &ComponentId,
+        id: &WorkerId,
+        config: WorkerConfig,
+        function: &str,
+        params: Vec<String>,
+        key: Option<IdempotencyKey>,
+        time_budget: Option<Duration>,
+    ) -> Result<(bool, std::result::Result<Vec<String>, String>)> {
+        let created = match self
+            .create_worker_as(component, Some(id.clone()), config, false)
+            .await
+        {
+            Ok(_) => true,
+            Err(Error::WorkerExists(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if !created {
+            let actual = self.worker(id).await?.component().id;
+            if actual != *component {
+                return Err(Error::ComponentChanged {
+                    worker: id.clone(),
+                    expected: *component,
+                    actual,
+                });
+            }
+        }
+        let outcome = self
+            .invoke_within(id, function, params, key, time_budget)
+            .await;
+        if created && outcome.is_err() {
+            // An invocation that ran (returned or trapped) committed the
+            // creation with its completion; one refused or stopped before
+            // it completed did not.
+            self.committer.commit(id).await?;
+        }
+        Ok((created, outcome?))
+    }
+}
