@@ -46,11 +46,15 @@ fn serve_and_drive_with_client_verbs() {
         "the repeat returns the stored result"
     );
     assert_eq!(server.ok(&["invoke", "cli-1", "get"]), "7\n");
+    // An invocation that creates its worker.
+    let create = ["invoke", "cli-new", "add", "3", "--create", &counter];
+    assert_eq!(server.ok(&create), "3\n");
+    assert_eq!(server.ok(&create), "6\n", "the second one just invokes it");
 
     let info: serde_json::Value =
         serde_json::from_str(&server.ok(&["worker", "get", "cli-1"])).unwrap();
     assert_eq!(info["invocations"], 3, "{info}");
-    assert_eq!(server.ok(&["worker", "list"]), "cli-1\n");
+    assert_eq!(server.ok(&["worker", "list"]), "cli-1\ncli-new\n");
 
     let all = server.ok(&["oplog", "cli-1"]);
     let entries: Vec<serde_json::Value> = all
@@ -112,7 +116,12 @@ fn serve_and_drive_with_client_verbs() {
     let server = Serve::start(dir.path());
     assert_eq!(server.ok(&["invoke", "cli-1", "add", "1"]), "8\n");
     assert!(dir.path().join("data/oplog").is_dir());
+    assert_eq!(server.ok(&["invoke", "cli-new", "add", "1"]), "7\n");
     assert_eq!(server.ok(&["worker", "delete", "cli-1"]), "deleted cli-1\n");
+    assert_eq!(
+        server.ok(&["worker", "delete", "cli-new"]),
+        "deleted cli-new\n"
+    );
     assert_eq!(server.ok(&["worker", "list"]), "");
     server.terminate();
 }

@@ -31,6 +31,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             args,
             idempotency_key,
             time_budget,
+            create,
         } => {
             let client = Client::new(&server)?;
             let request = client
@@ -44,7 +45,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     idempotency_key,
                     time_budget_ms: time_budget
                         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-                    create: None,
+                    create: create.map(|component_id| CreateWorkerRequest {
+                        component_id,
+                        ..CreateWorkerRequest::default()
+                    }),
                 });
             let response: InvokeResponse = client.send(request).await?;
             for value in response.result {

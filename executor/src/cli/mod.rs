@@ -60,6 +60,10 @@ pub enum Command {
         /// This invocation's time budget (`5s`, `500ms`); default: the server's.
         #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
         time_budget: Option<std::time::Duration>,
+        /// Create the worker first, of this component, when it does not
+        /// exist (made durable together with the invocation).
+        #[arg(long, value_name = "COMPONENT_ID")]
+        create: Option<String>,
     },
     /// Print a worker's oplog entries, one JSON object per line.
     Oplog {
