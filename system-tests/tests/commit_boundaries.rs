@@ -5,7 +5,9 @@
 //!   commit point);
 //! * with a random value drawn before a write that carries it (the value
 //!   must be durable before the request leaves, so the retry after the
-//!   restart sends the same request with the same key).
+//!   restart sends the same request with the same key);
+//! * right after the answer to an invocation that created its worker (the
+//!   creation is durable with the invocation's commit, not one of its own).
 //!
 //! After each restart the caller retries its invocation with the same
 //! idempotency key, as a client whose connection dropped does: the result
@@ -158,5 +160,42 @@ async fn kill9_after_a_random_draw_resends_the_same_request_with_the_same_key() 
         "a repeat returns the stored result"
     );
     assert_eq!(server.requests("TodoAdd").len(), sent.len());
+    assert_eq!(scene.terminate().code(), Some(0));
+}
+
+/// A worker created by its first invocation (`invoke --create`: the
+/// creation rides along with the invocation's one commit) is there after a
+/// kill -9 right after the answer, with that invocation's result and call,
+/// and nothing is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_created_by_its_first_invocation_survives_kill9_after_the_answer() {
+    let server = spawn_todo_server().await.expect("todo server");
+    let mut scene = Scene::new();
+    scene.start();
+    let component = scene.add_todo_component(&server.endpoint());
+    let first = scene.cli_ok(&[
+        "invoke",
+        "fresh",
+        "add-todos",
+        r#""ada""#,
+        r#""first""#,
+        "1",
+        "--create",
+        &component,
+    ]);
+    assert!(first.starts_with("ok(["), "{first}");
+    assert_eq!(server.calls("TodoAdd"), 1);
+    scene.kill9();
+
+    scene.start();
+    let api = Api::new(scene.url());
+    let (status, info) = api.get("/v1/workers/fresh").await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["invocations"], 1, "{info}");
+    // Rebuilt by replay: the next invocation sees the first one's todo, and
+    // the recorded call was not sent again.
+    let list = api.call("fresh", "list-todos", &[r#""ada""#], None).await;
+    assert_eq!(list, r#"ok(["first 0"])"#);
+    assert_eq!(server.calls("TodoAdd"), 1);
     assert_eq!(scene.terminate().code(), Some(0));
 }
