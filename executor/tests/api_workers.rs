@@ -186,13 +186,7 @@ async fn interrupt_refuses_invocations_until_resume() {
     );
     let (_, worker) = server.get("/v1/workers/pausable").await;
     assert_eq!(worker["interrupted"], true, "{worker}");
-    let (_, page) = server.get("/v1/workers/pausable/oplog").await;
-    let kinds: Vec<&str> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = server.oplog_kinds("pausable").await;
     assert_eq!(
         kinds,
         [
@@ -338,13 +332,7 @@ async fn interrupt_stops_the_running_invocation() {
         message.contains("`spin` was stopped") && message.contains("interrupted"),
         "{message}"
     );
-    let (_, page) = server.get("/v1/workers/busy/oplog").await;
-    let kinds: Vec<&str> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = server.oplog_kinds("busy").await;
     assert_eq!(
         kinds,
         [
@@ -381,14 +369,7 @@ async fn invoke_with_create_makes_the_worker_durable_in_one_sync() {
         1,
         "the creation rides along with the invocation's commit"
     );
-    let (status, page) = server.get("/v1/workers/cold-1/oplog").await;
-    assert_eq!(status, 200, "{page}");
-    let kinds: Vec<&str> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = server.oplog_kinds("cold-1").await;
     assert_eq!(
         kinds,
         [

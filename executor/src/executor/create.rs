@@ -58,7 +58,7 @@ impl Executor {
             // An invocation that ran (returned or trapped) committed the
             // creation with its completion; one refused or stopped before
             // it completed did not.
-            self.committer.commit(id).await?;
+            self.worker(id).await?.durable().commit().await?;
         }
         Ok((created, outcome?))
     }

@@ -80,6 +80,20 @@ impl Server {
         self.send(self.http.get(self.url(path))).await
     }
 
+    /// The kinds of worker `worker`'s oplog entries (its first page), in
+    /// order; asserts the page is served.
+    #[allow(dead_code)] // not every test binary uses it
+    pub async fn oplog_kinds(&self, worker: &str) -> Vec<String> {
+        let (status, page) = self.get(&format!("/v1/workers/{worker}/oplog")).await;
+        assert_eq!(status, 200, "{page}");
+        page["entries"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no entries: {page}"))
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(self.http.post(self.url(path)).json(&body)).await
