@@ -1,0 +1,280 @@
+//! A server that answers a unary call with bytes that are not what its
+//! proto promises. The test server here is not a typed tonic service: it
+//! writes each answer's gRPC frames by hand (HTTP/2 through axum), so it can
+//! send a message that does not decode, a frame cut short, or a compressed
+//! frame nobody negotiated. Each must reach the guest as a clear status —
+//! never a trap or a panic — be journaled like any answer (replay makes no
+//! call), and be retried when the dependency's retry policy names `internal`.
+
+mod api_common;
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Response};
+use http_body::Frame;
+use reprise_executor::deps::{GrpcDependencyConfig, RetryConfig};
+use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
+use reprise_oplog::{ComponentId, EntryKind, WorkerId};
+use reprise_system_tests::proto::core::todo::v1::{TodoAddResponse, TodoObject};
+
+/// One scripted answer: the body's bytes after the HTTP/2 headers, then
+/// trailers with `grpc-status: 0`.
+#[derive(Clone)]
+struct Answer(Vec<u8>);
+
+impl Answer {
+    /// A well-framed gRPC message whose payload is `message`.
+    fn framed(message: &[u8]) -> Self {
+        let mut body = vec![0];
+        body.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+        body.extend_from_slice(message);
+        Self(body)
+    }
+
+    /// A valid `TodoAddResponse`.
+    fn todo(id: &str) -> Self {
+        let response = TodoAddResponse {
+            todo: Some(TodoObject {
+                user_id: "ada".into(),
+                id: id.into(),
+                task: "task".into(),
+            }),
+        };
+        Self::framed(&prost::Message::encode_to_vec(&response))
+    }
+}
+
+/// The server's script and how many calls arrived.
+#[derive(Clone, Default)]
+struct Script {
+    answers: Arc<Mutex<VecDeque<Answer>>>,
+    calls: Arc<Mutex<u32>>,
+}
+
+impl Script {
+    fn push(&self, answer: Answer) {
+        self.answers.lock().unwrap().push_back(answer);
+    }
+
+    fn calls(&self) -> u32 {
+        *self.calls.lock().unwrap()
+    }
+}
+
+/// A response body: the scripted bytes as one data frame, then trailers.
+struct Scripted {
+    data: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+impl http_body::Body for Scripted {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(data) = self.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+}
+
+/// Serves `core.todo.v1.TodoService/TodoAdd` on a loopback port, answering
+/// each call with the next scripted answer.
+async fn spawn_scripted_server(script: Script) -> String {
+    let handler = move |request: axum::extract::Request| {
+        let script = script.clone();
+        async move {
+            // Read the whole request before answering, as a server would.
+            let _ = axum::body::to_bytes(request.into_body(), 1 << 20).await;
+            *script.calls.lock().unwrap() += 1;
+            let answer = script
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("a scripted answer for every call");
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", "0".parse().unwrap());
+            Response::builder()
+                .header("content-type", "application/grpc")
+                .body(Body::new(Scripted {
+                    data: Some(Bytes::from(answer.0)),
+                    trailers: Some(trailers),
+                }))
+                .unwrap()
+        }
+    };
+    let router = axum::Router::new().route(
+        "/core.todo.v1.TodoService/TodoAdd",
+        axum::routing::post(handler),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+fn dependency(endpoint: &str, retry: Option<RetryConfig>) -> GrpcDependencyConfig {
+    let set = protox::compile(["core/todo/v1/todo.proto"], [api_common::PROTOS]).unwrap();
+    GrpcDependencyConfig {
+        timeout_ms: 5_000,
+        retry,
+        ..GrpcDependencyConfig::new(
+            "todo",
+            prost::Message::encode_to_vec(&set),
+            vec!["core.todo.v1.TodoService".into()],
+            endpoint.to_owned(),
+        )
+    }
+}
+
+async fn open(dir: &tempfile::TempDir) -> Executor {
+    Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    })
+    .await
+    .expect("executor opens")
+}
+
+async fn worker(executor: &Executor, dependency: GrpcDependencyConfig) -> WorkerId {
+    let wasm = api_common::wasm(reprise_test_components::TODO_CLIENT);
+    let info = executor
+        .add_component(wasm, vec![dependency])
+        .await
+        .expect("uploads");
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("w").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    id
+}
+
+/// `add-todos("ada", "task", 1)`: the guest's answer as WAVE text.
+async fn add_one(executor: &Executor, worker: &WorkerId) -> String {
+    let params = ["\"ada\"", "\"task\"", "1"].map(str::to_owned).to_vec();
+    executor
+        .invoke(worker, "add-todos", params, None)
+        .await
+        .expect("answered")
+        .expect("a bad response is a status for the guest, not a trap")
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_that_does_not_decode_is_a_status_journaled_like_any_answer() {
+    let script = Script::default();
+    let endpoint = spawn_scripted_server(script.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id;
+    let first;
+    {
+        let executor = open(&dir).await;
+        id = worker(&executor, dependency(&endpoint, None)).await;
+        // Field 1 with wire type 7, which protobuf does not have.
+        script.push(Answer::framed(&[0x0F, 0x01]));
+        first = add_one(&executor, &id).await;
+        assert!(
+            first.starts_with("err(\"StatusCode::Internal: the response of core.todo.v1.TodoService.TodoAdd does not decode as its WIT type"),
+            "{first}"
+        );
+        // A length that runs past the end of the message.
+        script.push(Answer::framed(&[0x0A, 0x10, b'a']));
+        let second = add_one(&executor, &id).await;
+        assert!(
+            second.starts_with("err(\"StatusCode::Internal: the response of core.todo.v1.TodoService.TodoAdd does not decode"),
+            "{second}"
+        );
+        assert_eq!(script.calls(), 2);
+    }
+    // Rebuilt by replay: the recorded statuses come from the oplog.
+    let executor = open(&dir).await;
+    assert_eq!(executor.worker_info(&id).await.unwrap().invocations, 2);
+    assert_eq!(script.calls(), 2, "replay sends nothing");
+    // And live again: a good answer now decodes.
+    script.push(Answer::todo("7"));
+    let third = add_one(&executor, &id).await;
+    assert!(third.starts_with("ok("), "{third}");
+    assert!(third.contains("\"7\""), "{third}");
+    assert_eq!(script.calls(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_framing_is_a_status_not_a_panic() {
+    let script = Script::default();
+    let endpoint = spawn_scripted_server(script.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = worker(&executor, dependency(&endpoint, None)).await;
+    // A frame that announces 100 bytes and ends after 3.
+    script.push(Answer(vec![0, 0, 0, 0, 100, 1, 2, 3]));
+    let cut = add_one(&executor, &id).await;
+    assert!(
+        cut.starts_with("err(\"StatusCode::Internal: core.todo.v1.TodoService.TodoAdd ended without a response message"),
+        "{cut}"
+    );
+    // A compressed frame, with no compression negotiated.
+    let mut compressed = Answer::todo("1").0;
+    compressed[0] = 1;
+    script.push(Answer(compressed));
+    let unasked = add_one(&executor, &id).await;
+    assert!(
+        unasked.starts_with("err(\"StatusCode::Internal"),
+        "{unasked}"
+    );
+    assert!(
+        unasked.to_lowercase().contains("compress"),
+        "the status says what was wrong: {unasked}"
+    );
+    // The worker is unharmed.
+    script.push(Answer::todo("2"));
+    let fine = add_one(&executor, &id).await;
+    assert!(fine.starts_with("ok("), "{fine}");
+    assert_eq!(script.calls(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_policy_naming_internal_retries_a_response_that_does_not_decode() {
+    let script = Script::default();
+    let endpoint = spawn_scripted_server(script.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let retry = RetryConfig {
+        max_attempts: 3,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 50,
+        multiplier: 2.0,
+        retryable_codes: vec!["internal".into()],
+    };
+    let id = worker(&executor, dependency(&endpoint, Some(retry))).await;
+    script.push(Answer::framed(&[0x0F]));
+    script.push(Answer::todo("9"));
+    let answer = add_one(&executor, &id).await;
+    assert!(answer.starts_with("ok("), "{answer}");
+    assert!(answer.contains("\"9\""), "{answer}");
+    assert_eq!(script.calls(), 2);
+    let failed: Vec<(u32, u32)> = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &id)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::CallAttemptFailed { attempt, code, .. } => Some((*attempt, *code)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        vec![(1, 13)],
+        "the failed attempt is journaled as INTERNAL"
+    );
+}
