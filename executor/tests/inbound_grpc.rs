@@ -394,6 +394,16 @@ async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("request.a"), "{status:?}");
+    // A call refused before its invocation creates nothing.
+    let status = front
+        .raw(&add, request.clone(), &[("reprise-worker", "b1")])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    front
+        .call("b1", &add, &[Val::S8(1), Val::U16(1)], &[])
+        .await
+        .unwrap();
 
     // Bytes that are not the request message.
     let channel = Channel::from_shared(front.addr.clone())
@@ -627,4 +637,51 @@ async fn a_worker_recreated_with_another_component_is_not_called_with_stale_type
         status.message().contains("reprise.worker.Worker"),
         "{status:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_created_by_its_call_is_made_durable_by_the_invocations_one_sync() {
+    let front = start(None).await;
+    let bump = format!("{ROOT}/Bump");
+    let syncs = || front.executor.stats().oplog_syncs;
+    let before = syncs();
+    front
+        .call("cold", &bump, &[Val::U32(5)], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        syncs() - before,
+        1,
+        "the creation rides along with the invocation's commit"
+    );
+    let id = reprise_oplog::WorkerId::new("cold").unwrap();
+    let kinds: Vec<String> = reprise_oplog::read_whole_log(front.executor.oplog().as_ref(), &id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!("{:?}", e.kind)
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Create",
+            "ExportedFunctionInvoked",
+            "ExportedFunctionCompleted"
+        ]
+    );
+    // It exists now: `reprise-create` on the next call just invokes it.
+    let before = syncs();
+    let second = front
+        .call("cold", &bump, &[Val::U32(5)], &[])
+        .await
+        .unwrap();
+    assert_eq!(syncs() - before, 1);
+    let info = front.executor.worker_info(&id).await.unwrap();
+    assert_eq!(info.invocations, 2, "{second:?}");
 }

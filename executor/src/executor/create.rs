@@ -3,10 +3,10 @@
 //! `create_worker` commits the worker's `Create` entry before it answers,
 //! and the first invocation commits again before its reply: two syncs for a
 //! cold start. When the creation is asked for as part of an invocation
-//! (`create` in an HTTP invoke body), nobody can learn of the worker before
-//! the invocation's reply, so the `Create` entry rides along with the
-//! invocation's commit: one sync. (The gRPC front door's `reprise-create`
-//! still creates first, then invokes.) A crash before that
+//! (`create` in an HTTP invoke body, `reprise-create: true` on a gRPC call),
+//! nobody can learn of the worker before the invocation's reply, so the
+//! `Create` entry rides along with the invocation's commit: one sync. A
+//! crash before that
 //! commit loses both the worker and the invocation, neither of which was
 //! acknowledged; a retry (with the same idempotency key) creates and
 //! invokes again.
@@ -33,6 +33,39 @@ impl Executor {
         key: Option<IdempotencyKey>,
         time_budget: Option<Duration>,
     ) -> Result<(bool, std::result::Result<Vec<String>, String>)> {
+        let invocation = self.invoke_within(id, function, params, key, time_budget);
+        self.creating(component, id, config, invocation).await
+    }
+
+    /// [`invoke_creating`](Self::invoke_creating) with component values, as
+    /// the gRPC front door calls it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn invoke_values_creating(
+        &self,
+        component: &ComponentId,
+        id: &WorkerId,
+        config: WorkerConfig,
+        function: &str,
+        params: Vec<Val>,
+        key: Option<IdempotencyKey>,
+        time_budget: Option<Duration>,
+    ) -> Result<(bool, InvocationOutcome)> {
+        let invocation =
+            self.invoke_values_within(id, Some(component), function, params, key, time_budget);
+        self.creating(component, id, config, invocation).await
+    }
+
+    /// Creates worker `id` without committing unless it exists, then runs
+    /// `invocation` (not started before), whose commit makes the creation
+    /// durable; commits the creation itself when the invocation did not
+    /// get that far.
+    async fn creating<T>(
+        &self,
+        component: &ComponentId,
+        id: &WorkerId,
+        config: WorkerConfig,
+        invocation: impl Future<Output = Result<T>>,
+    ) -> Result<(bool, T)> {
         let created = match self
             .create_worker_as(component, Some(id.clone()), config, false)
             .await
@@ -51,9 +84,7 @@ impl Executor {
                 });
             }
         }
-        let outcome = self
-            .invoke_within(id, function, params, key, time_budget)
-            .await;
+        let outcome = invocation.await;
         if created && outcome.is_err() {
             // An invocation that ran (returned or trapped) committed the
             // creation with its completion; one refused or stopped before

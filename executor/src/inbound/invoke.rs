@@ -51,6 +51,7 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
         shared,
         worker: target.worker,
         component: target.component,
+        create: target.create,
         api: target.api,
         path,
         deadline: deadline(&metadata),
@@ -65,6 +66,8 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
 struct Target {
     worker: WorkerId,
     component: ComponentId,
+    /// The worker does not exist yet: the invocation creates it.
+    create: bool,
     api: Arc<ExportApi>,
 }
 
@@ -88,8 +91,8 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
         }
     };
     let executor = shared.executor.clone();
-    let component = match shared.component_of(&worker).await {
-        Ok(component) => component,
+    let (component, create) = match shared.component_of(&worker).await {
+        Ok(component) => (component, false),
         Err(
             Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
         ) if create => {
@@ -100,18 +103,10 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
                     })
                 })
                 .transpose()?;
-            // On a task of its own: a client going away cannot cut a
-            // creation in half.
-            let path = path.to_owned();
-            let created = worker.clone();
-            let component =
-                tokio::spawn(
-                    async move { create_worker(&executor, &created, chosen, &path).await },
-                )
-                .await
-                .map_err(|e| Status::internal(format!("creating the worker failed: {e}")))??;
-            shared.remember(&worker, component);
-            component
+            // Created with the invocation, which makes it durable (one
+            // commit for both); nothing is created for a call refused
+            // before its invocation starts.
+            (choose_component(&executor, chosen, path).await?, true)
         }
         Err(
             Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
@@ -145,64 +140,46 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
     Ok(Target {
         worker,
         component,
+        create,
         api,
     })
 }
 
-/// Creates `worker` of `component`, or of the one component serving `path`.
-async fn create_worker(
+/// `component`, or the one component serving `path`: what a worker created
+/// by a call to `path` runs.
+async fn choose_component(
     executor: &crate::executor::Executor,
-    worker: &WorkerId,
     component: Option<ComponentId>,
     path: &str,
 ) -> Result<ComponentId, Status> {
-    let component = match component {
-        Some(component) => component,
-        None => {
-            let mut serving = Vec::new();
-            for id in executor
-                .list_components()
-                .await
-                .map_err(|e| status_of(&e))?
-            {
-                if let Ok(api) = executor.export_api(&id).await
-                    && api.method(path).is_some()
-                {
-                    serving.push(id);
-                }
-            }
-            match serving.as_slice() {
-                [] => {
-                    return Err(Status::not_found(format!(
-                        "no uploaded component serves {path}"
-                    )));
-                }
-                [one] => *one,
-                several => {
-                    let ids: Vec<String> = several.iter().map(ToString::to_string).collect();
-                    return Err(Status::invalid_argument(format!(
-                        "components {} all serve {path}: name one with metadata \
-                         `{COMPONENT_METADATA}: <component id>`",
-                        ids.join(", ")
-                    )));
-                }
-            }
-        }
-    };
-    match executor
-        .create_worker(&component, Some(worker.clone()), WorkerConfig::default())
+    if let Some(component) = component {
+        return Ok(component);
+    }
+    let mut serving = Vec::new();
+    for id in executor
+        .list_components()
         .await
+        .map_err(|e| status_of(&e))?
     {
-        Ok(_) => {
-            tracing::info!(worker = %worker, component = %component, "worker created over gRPC");
-            Ok(component)
+        if let Ok(api) = executor.export_api(&id).await
+            && api.method(path).is_some()
+        {
+            serving.push(id);
         }
-        // Created meanwhile by another call: use what it runs.
-        Err(Error::WorkerExists(_)) => executor
-            .worker_component(worker)
-            .await
-            .map_err(|e| status_of(&e)),
-        Err(e) => Err(status_of(&e)),
+    }
+    match serving.as_slice() {
+        [] => Err(Status::not_found(format!(
+            "no uploaded component serves {path}"
+        ))),
+        [one] => Ok(*one),
+        several => {
+            let ids: Vec<String> = several.iter().map(ToString::to_string).collect();
+            Err(Status::invalid_argument(format!(
+                "components {} all serve {path}: name one with metadata \
+                 `{COMPONENT_METADATA}: <component id>`",
+                ids.join(", ")
+            )))
+        }
     }
 }
 
@@ -231,6 +208,7 @@ struct Unary {
     shared: Shared,
     worker: WorkerId,
     component: ComponentId,
+    create: bool,
     api: Arc<ExportApi>,
     path: String,
     deadline: Option<Duration>,
@@ -272,13 +250,24 @@ impl Unary {
         let worker = self.worker.clone();
         let component = self.component;
         let function = method.function.clone();
+        let create = self.create;
         // Polled here, but detached if this call is dropped (the client
         // went away) or its deadline passes: the invocation completes
         // durably either way.
         let invocation = Detachable::new(async move {
-            executor
-                .invoke_values_within(&worker, Some(&component), &function, params, key, None)
-                .await
+            if !create {
+                return executor
+                    .invoke_values_within(&worker, Some(&component), &function, params, key, None)
+                    .await;
+            }
+            let config = WorkerConfig::default();
+            let (created, outcome) = executor
+                .invoke_values_creating(&component, &worker, config, &function, params, key, None)
+                .await?;
+            if created {
+                tracing::info!(worker = %worker, component = %component, "worker created over gRPC");
+            }
+            Ok(outcome)
         });
         let outcome = match self.deadline {
             // Answered a little before the client's own timer fires (a tenth
@@ -296,6 +285,9 @@ impl Unary {
             }
             None => invocation.await,
         };
+        if self.create && outcome.is_ok() {
+            self.shared.remember(&self.worker, self.component);
+        }
         let outcome = outcome.map_err(|e| {
             if matches!(
                 e,
