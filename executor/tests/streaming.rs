@@ -327,6 +327,81 @@ async fn restart_replays_streams_from_the_oplog_without_the_network() {
     assert_eq!(streams[1].closed().map(|c| c.0), Some(0));
 }
 
+/// A server-streaming request is journaled as protobuf (the bytes sent);
+/// an opening an older executor journaled as the WAVE text of the
+/// arguments still replays without the network, and the worker goes on
+/// live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_openings_journaled_as_text_by_an_older_executor_still_replay() {
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rect = whole_database();
+    let params: Vec<&str> = rect.iter().map(String::as_str).collect();
+    let points = route();
+    let new = WorkerId::new("rg-protobuf").unwrap();
+    let legacy = WorkerId::new("rg-legacy").unwrap();
+    let listed;
+    {
+        let executor = open(&dir).await;
+        let w = route_guide_worker(&executor, &server, new.as_str()).await;
+        listed = call(&executor, &w, "list-features", &params).await;
+        call(&executor, &w, "record-route", &[&wave_route(&points)]).await;
+        let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+            .await
+            .unwrap();
+        let EntryKind::Create { component_id, .. } = &entries[0].kind else {
+            panic!("the log starts with Create");
+        };
+        let decoder = executor.call_decoder(component_id).await.unwrap();
+        let mut rewritten = 0;
+        let entries: Vec<OplogEntry> = entries
+            .into_iter()
+            .map(|mut entry| {
+                if let EntryKind::StreamOpened {
+                    function,
+                    request,
+                    request_hash,
+                    ..
+                } = &mut entry.kind
+                {
+                    if function == LIST_FEATURES {
+                        assert_eq!(request.as_bytes()[0], 0xFF, "journaled as protobuf");
+                        let text = decoder
+                            .request_text(function, request.as_bytes())
+                            .expect("the request reads back as text");
+                        assert!(text.starts_with("{lo: some({latitude: "), "{text}");
+                        assert!(text.ends_with("}, none"), "{text}");
+                        *request_hash = RequestHash::of(text.as_bytes());
+                        *request = Payload::new(text.into_bytes());
+                        rewritten += 1;
+                    } else {
+                        // An opener without a request message: its options, as text.
+                        assert_eq!(request.as_bytes(), b"none", "{function}");
+                    }
+                }
+                entry
+            })
+            .collect();
+        assert_eq!(rewritten, 1);
+        drop(executor);
+        write_log(&dir, &legacy, entries).await;
+    }
+    let calls = server.state.all_calls();
+    let executor = open(&dir).await;
+    let info = executor.worker_info(&legacy).await.unwrap();
+    assert_eq!(info.invocations, 2);
+    assert_eq!(
+        executor.replayed_calls(&legacy).await.unwrap(),
+        executor.replayed_calls(&new).await.unwrap(),
+        "every step replays as in the log it was copied from"
+    );
+    assert_eq!(server.state.all_calls(), calls, "replay sent nothing");
+    // Live again: the same request reaches the server, as protobuf.
+    let again = call(&executor, &legacy, "list-features", &params).await;
+    assert_eq!(again, listed);
+    assert_eq!(server.calls("ListFeatures"), 2);
+}
+
 /// Samples `frames_sent(method)` until it holds still for `quiet`, then
 /// returns it; gives up (returning the last sample) after `WAIT`.
 async fn settled_frames_sent(state: &ServerState, method: &str, quiet: Duration) -> u64 {

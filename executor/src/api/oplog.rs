@@ -225,7 +225,7 @@ pub fn render_entry(index: u64, entry: &OplogEntry, decoder: Option<&CallDecoder
         } => json!({
             "function": function,
             "stream_kind": format!("{stream_kind:?}"),
-            "request": render_payload(request),
+            "request": render_call_payload(request, |d| d.request_text(function, request.as_bytes()), decoder),
             "request_hash": request_hash.to_string(),
         }),
         K::StreamFrameSent { open_index, frame } | K::StreamFrameReceived { open_index, frame } => {

@@ -332,7 +332,12 @@ impl SharedJournal {
     /// (same function, same request hash), an `ImportedFunctionInvoked`
     /// holding the error the opener returned, or nothing (open live).
     /// Anything else is a [`Error::Divergence`].
-    pub fn replay_stream_open(&self, function: &str, request: &[u8]) -> Result<StreamOpenReplay> {
+    pub fn replay_stream_open<'a>(
+        &self,
+        function: &str,
+        request: impl Into<CallRequest<'a>>,
+    ) -> Result<StreamOpenReplay> {
+        let request = request.into();
         let next = self.peek_recorded();
         match next.as_ref().map(|r| &r.entry.kind) {
             None => Ok(StreamOpenReplay::Live),
@@ -344,15 +349,18 @@ impl SharedJournal {
             }
             Some(EntryKind::StreamOpened {
                 function: recorded_function,
+                request: recorded_request,
                 request_hash,
                 ..
             }) => {
-                let hash = RequestHash::of(request);
+                let same = recorded_function == function
+                    && request.matches(recorded_request.as_bytes(), *request_hash);
                 let mut journal = self.lock();
                 let Some(recorded) = journal.replay.pop_front() else {
                     return Ok(StreamOpenReplay::Live);
                 };
-                if recorded_function != function || *request_hash != hash {
+                if !same {
+                    let hash = RequestHash::of(request.bytes);
                     return Err(Error::Divergence {
                         worker: journal.worker.clone(),
                         index: recorded.index,

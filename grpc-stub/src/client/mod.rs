@@ -480,7 +480,13 @@ impl GrpcClient {
         request: DynamicMessage,
         options: &CallOptions,
     ) -> Result<ServerStream, RpcStatus> {
-        self.open_server_streaming(method, request, options, DynamicCodec::new(method.output()))
+        check_input(method, &method.input(), &request)?;
+        self.open_server_streaming(
+            method,
+            Outgoing::Request(request),
+            options,
+            DynamicCodec::new(method.output()),
+        )
     }
 
     /// [`Self::server_streaming`], with every response handed over as its
@@ -491,13 +497,26 @@ impl GrpcClient {
         request: DynamicMessage,
         options: &CallOptions,
     ) -> Result<ServerStream<Vec<u8>>, RpcStatus> {
-        self.open_server_streaming(method, request, options, RawCodec)
+        check_input(method, &method.input(), &request)?;
+        self.open_server_streaming(method, Outgoing::Request(request), options, RawCodec)
+    }
+
+    /// [`server_streaming_raw`](Self::server_streaming_raw) with a request
+    /// already encoded as protobuf bytes of the method's input type (the
+    /// caller vouches for that), written as they are.
+    pub fn server_streaming_encoded(
+        &self,
+        method: &MethodDescriptor,
+        request: Vec<u8>,
+        options: &CallOptions,
+    ) -> Result<ServerStream<Vec<u8>>, RpcStatus> {
+        self.open_server_streaming(method, Outgoing::Encoded(request), options, RawCodec)
     }
 
     fn open_server_streaming<C, M>(
         &self,
         method: &MethodDescriptor,
-        request: DynamicMessage,
+        request: Outgoing,
         options: &CallOptions,
         codec: C,
     ) -> Result<ServerStream<M>, RpcStatus>
@@ -505,11 +524,10 @@ impl GrpcClient {
         C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
         M: Send + Sync + 'static,
     {
-        check_input(method, &method.input(), &request)?;
         let prepared = self.prepare(
             method,
             CallKind::ServerStreaming,
-            tokio_stream::once(Outgoing::Request(request)),
+            tokio_stream::once(request),
             options,
         )?;
         Ok(ServerStream::new(self.start(prepared, codec)?))

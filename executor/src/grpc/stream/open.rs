@@ -1,6 +1,9 @@
 //! The opener of a streaming method (`list-features(request, options)`,
 //! `record-route(options)`, ...): replays a recorded opening, or commits
-//! `StreamOpened` and starts the call, and hands the guest a resource.
+//! `StreamOpened` and starts the call, and hands the guest a resource. A
+//! server-streaming request is journaled as protobuf, in the form of unary
+//! requests ([`journaled`]), and sent as those bytes; openings an older
+//! executor journaled as WAVE text still replay.
 
 use std::sync::Arc;
 
@@ -16,17 +19,25 @@ use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
 
 use super::counters::{COUNTERS, StreamEvent};
 use super::{LiveCall, Phase, StreamSlot, closed_entry, status_err, stream_kind};
-use crate::durable::StreamOpenReplay;
-use crate::grpc::GrpcView;
+use crate::durable::{CallRequest, StreamOpenReplay};
 use crate::grpc::call::{MethodBinding, host_error, recorded_result, request_text, single_result};
+use crate::grpc::{GrpcView, journaled};
 
-/// What the opener decoded from the guest's arguments.
+/// What the opener made of the guest's arguments.
 struct OpenRequest {
-    message: Option<prost_reflect::DynamicMessage>,
+    /// The journaled request: for server streaming, the request message as
+    /// protobuf with the call options ([`journaled`]'s request form); for
+    /// the other kinds, whose opener takes only options, their WAVE text.
+    payload: Vec<u8>,
+    /// Server streaming: the request message's protobuf bytes, as sent.
+    message: Option<Vec<u8>>,
     options: CallOptions,
 }
 
-fn decode_request(binding: &MethodBinding, params: &[Val]) -> Result<OpenRequest, RpcStatus> {
+fn decode_request(
+    binding: &MethodBinding,
+    params: &[Val],
+) -> wasmtime::Result<Result<OpenRequest, RpcStatus>> {
     let bad = |what: &str, e: reprise_grpc_stub::Error| {
         RpcStatus::new(
             Code::InvalidArgument,
@@ -38,23 +49,31 @@ fn decode_request(binding: &MethodBinding, params: &[Val]) -> Result<OpenRequest
     };
     let method = binding.method();
     if method.kind == CallKind::ServerStreaming {
-        let (message, options) =
-            crate::grpc::convert::request_from_vals(&binding.model, method, params)
-                .map_err(|e| bad("request", e))?;
-        return Ok(OpenRequest {
-            message: Some(message),
-            options,
-        });
+        return Ok(
+            match journaled::encode_request(&binding.model, method, params) {
+                Ok(request) => Ok(OpenRequest {
+                    message: Some(request.message().to_vec()),
+                    payload: request.payload,
+                    options: request.options,
+                }),
+                Err(e) => Err(bad("request", e)),
+            },
+        );
     }
+    let payload = request_text(params)?.into_bytes();
     let shape = method.opener_shape();
     let options = match shape.position(Param::Options).and_then(|i| params.get(i)) {
-        Some(value) => call_options_from_val(value).map_err(|e| bad("call options", e))?,
+        Some(value) => match call_options_from_val(value) {
+            Ok(options) => options,
+            Err(e) => return Ok(Err(bad("call options", e))),
+        },
         None => CallOptions::new(),
     };
-    Ok(OpenRequest {
+    Ok(Ok(OpenRequest {
+        payload,
         message: None,
         options,
-    })
+    }))
 }
 
 /// Implements the host function opening a streaming call.
@@ -70,8 +89,19 @@ pub async fn open_stream<T: GrpcView>(
     let result_ty = single_result(binding, &ty, results)?;
     let kind = stream_kind(binding.method().kind)
         .ok_or_else(|| host_error(format!("`{name}` is not a streaming method")))?;
-    let request_text = request_text(params)?;
-    let decoded = decode_request(binding, params);
+    let decoded = decode_request(binding, params)?;
+    // What the opening is journaled as: the request when it could be
+    // encoded, else (nothing is sent then) the arguments' WAVE text.
+    let legacy = || journaled::legacy_request_text(params);
+    let unencodable = if decoded.is_err() {
+        legacy()
+    } else {
+        Vec::new()
+    };
+    let journaled_request: &[u8] = match &decoded {
+        Ok(request) => &request.payload,
+        Err(_) => &unencodable,
+    };
 
     let ctx = store.data_mut().grpc();
     let durable = ctx.durable.clone();
@@ -89,10 +119,10 @@ pub async fn open_stream<T: GrpcView>(
         return Ok(());
     }
 
-    let slot = match durable
-        .journal()
-        .replay_stream_open(name, request_text.as_bytes())?
-    {
+    let slot = match durable.journal().replay_stream_open(
+        name,
+        CallRequest::new(journaled_request).or_formerly(&legacy),
+    )? {
         StreamOpenReplay::Failed(payload) => {
             results[0] = recorded_result(binding, &result_ty, payload.as_bytes())?;
             return Ok(());
@@ -115,20 +145,21 @@ pub async fn open_stream<T: GrpcView>(
         }
         StreamOpenReplay::Live => {
             let prepared = match decoded {
-                Ok(request) => ctx
-                    .client(&binding.dependency)
-                    .map(|client| (client, request)),
-                Err(status) => Err(status),
+                Ok(request) => match ctx.client(&binding.dependency) {
+                    Ok(client) => Ok((client, request)),
+                    Err(status) => Err((status, request.payload)),
+                },
+                Err(status) => Err((status, unencodable)),
             };
             let (client, request) = match prepared {
                 Ok(prepared) => prepared,
-                Err(status) => {
+                Err((status, journaled_request)) => {
                     // Nothing reached the network: journal the opener's error
                     // like a unary result, so replay returns it again.
                     let value = status_err(&status);
                     let response = wasm_wave::to_string(&value)
                         .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
-                    durable.record_unsent(name, request_text.into_bytes(), response.into_bytes());
+                    durable.record_unsent(name, journaled_request, response.into_bytes());
                     results[0] = value;
                     return Ok(());
                 }
@@ -137,8 +168,8 @@ pub async fn open_stream<T: GrpcView>(
                 .commit_entry(EntryKind::StreamOpened {
                     function: name.clone(),
                     stream_kind: kind,
-                    request_hash: RequestHash::of(request_text.as_bytes()),
-                    request: Payload::new(request_text.into_bytes()),
+                    request_hash: RequestHash::of(&request.payload),
+                    request: Payload::new(request.payload),
                 })
                 .await?;
             let mut options = request.options;
@@ -148,7 +179,7 @@ pub async fn open_stream<T: GrpcView>(
             let kept = request.message.clone();
             let started = match (binding.method().kind, request.message) {
                 (CallKind::ServerStreaming, Some(message)) => client
-                    .server_streaming_raw(descriptor, message, &options)
+                    .server_streaming_encoded(descriptor, message, &options)
                     .map(LiveCall::Server),
                 (CallKind::ClientStreaming, _) => client
                     .client_streaming(descriptor, &options)

@@ -221,14 +221,14 @@ async fn retry_opening(
             Err(status) => return Ok(Err(status)),
         };
         let descriptor = &slot.binding.method().descriptor;
-        let mut call = match client.server_streaming_raw(descriptor, request.clone(), &slot.options)
-        {
-            Ok(call) => call,
-            Err(failed) => {
-                status = failed;
-                continue;
-            }
-        };
+        let mut call =
+            match client.server_streaming_encoded(descriptor, request.clone(), &slot.options) {
+                Ok(call) => call,
+                Err(failed) => {
+                    status = failed;
+                    continue;
+                }
+            };
         match call.next().await {
             Err(failed) => status = failed,
             outcome => {
