@@ -352,6 +352,11 @@ async fn kill9_mid_server_stream_reopens_and_delivers_every_feature_once() {
     let oplog = api.oplog(WORKER).await;
     let streams = streams_of(&oplog, LIST_FEATURES);
     assert_eq!(streams.len(), 2, "{:?}", kinds(&oplog));
+    // Both openings are journaled as protobuf, which the API reads back.
+    for opened in oplog.iter().filter(|e| e["kind"] == "StreamOpened") {
+        let wave = opened["request"]["wave"].as_str().unwrap_or_default();
+        assert!(wave.starts_with("{lo: some({latitude: "), "{opened}");
+    }
     let first = &streams[0];
     let closed = first.closed.as_ref().expect("the first stream is closed");
     let delivered = assert_interrupted(closed);

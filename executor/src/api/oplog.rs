@@ -96,16 +96,19 @@ pub(super) async fn get_oplog(
 }
 
 /// The reader of the worker's journaled gRPC calls, when the page holds
-/// calls journaled as protobuf. `None` (the payloads are then shown as
+/// calls (or stream openings) journaled as protobuf. `None` (the payloads are then shown as
 /// base64) when the worker's component cannot be found or modelled.
 async fn call_decoder(
     state: &AppState,
     id: &reprise_oplog::WorkerId,
     entries: &[OplogEntry],
 ) -> Option<std::sync::Arc<CallDecoder>> {
-    let binary = entries.iter().any(|e| {
-        matches!(&e.kind, EntryKind::ImportedFunctionInvoked { request, .. }
-            if request.as_bytes().first() == Some(&journaled::MARK))
+    let binary = entries.iter().any(|e| match &e.kind {
+        EntryKind::ImportedFunctionInvoked { request, .. }
+        | EntryKind::StreamOpened { request, .. } => {
+            request.as_bytes().first() == Some(&journaled::MARK)
+        }
+        _ => false,
     });
     if !binary {
         return None;
@@ -125,7 +128,7 @@ async fn call_decoder(
 }
 
 /// A journaled request or result as JSON: `{"wave": ...}` when it is a
-/// unary gRPC call's protobuf bytes that `decoder` reads back, else as
+/// gRPC call's (or stream opening's) protobuf bytes that `decoder` reads back, else as
 /// [`render_payload`] shows it.
 fn render_call_payload(
     payload: &Payload,
@@ -154,7 +157,7 @@ pub fn render_binary(payload: &Payload) -> Value {
     json!({ "base64": STANDARD.encode(payload.as_bytes()) })
 }
 
-/// One oplog entry as JSON; `decoder` reads unary gRPC calls journaled as
+/// One oplog entry as JSON; `decoder` reads gRPC calls and stream openings journaled as
 /// protobuf back as WAVE text.
 pub fn render_entry(index: u64, entry: &OplogEntry, decoder: Option<&CallDecoder>) -> Value {
     use EntryKind as K;
