@@ -1,6 +1,7 @@
 //! Handles of streaming calls. Each call runs on a spawned task (its
 //! "driver") that feeds response events into a bounded queue; the handle
-//! reads them one step at a time. Dropping a handle aborts the driver, which
+//! reads them one step at a time. The driver claims queue slots half a
+//! queue at a time, so a full queue wakes it once per batch, not per message. Dropping a handle aborts the driver, which
 //! resets the HTTP/2 stream and so cancels the call on the server.
 
 use prost_reflect::DynamicMessage;
@@ -66,6 +67,7 @@ where
     M: Send + Sync + 'static,
 {
     let (tx, events) = mpsc::channel(buffer);
+    let batch = (buffer / 2).max(1);
     let task = runtime.spawn(async move {
         let ctx = &context;
         let tx = &tx;
@@ -84,9 +86,19 @@ where
             {
                 return Ok(None);
             }
-            while let Some(message) = body.message().await.map_err(|s| ctx.status(s))? {
-                if tx.send(Event::Message(message)).await.is_err() {
+            // Slots are claimed a batch at a time: when the reader is the
+            // slower side (the queue is full), this task wakes once per
+            // `batch` messages it reads, not once per message. The queue
+            // still never holds more than `buffer` events.
+            'stream: loop {
+                let Ok(permits) = tx.reserve_many(batch).await else {
                     return Ok(None);
+                };
+                for permit in permits {
+                    match body.message().await.map_err(|s| ctx.status(s))? {
+                        Some(message) => permit.send(Event::Message(message)),
+                        None => break 'stream,
+                    }
                 }
             }
             let trailers = body.trailers().await.map_err(|s| ctx.status(s))?;
