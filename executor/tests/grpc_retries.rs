@@ -9,9 +9,8 @@ mod api_common;
 
 use std::time::{Duration, Instant};
 
+use api_common::todo_client::{self, add_one, failed_attempts, open, worker};
 use reprise_executor::deps::{GrpcDependencyConfig, RetryConfig};
-use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
-use reprise_oplog::{ComponentId, EntryKind, WorkerId};
 use reprise_system_tests::rich::{any, rich_failure};
 use reprise_system_tests::{InjectedFailure, TestServer, spawn_todo_server};
 
@@ -26,68 +25,11 @@ fn policy(max_attempts: u32, codes: &[&str]) -> RetryConfig {
 }
 
 fn dependency(server: &TestServer, retry: RetryConfig) -> GrpcDependencyConfig {
-    let set = protox::compile(["core/todo/v1/todo.proto"], [api_common::PROTOS]).unwrap();
-    GrpcDependencyConfig {
-        timeout_ms: 5_000,
-        retry: Some(retry),
-        ..GrpcDependencyConfig::new(
-            "todo",
-            prost::Message::encode_to_vec(&set),
-            vec!["core.todo.v1.TodoService".into()],
-            server.endpoint(),
-        )
-    }
-}
-
-async fn open(dir: &tempfile::TempDir) -> Executor {
-    Executor::open(ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        ..ExecutorConfig::default()
-    })
-    .await
-    .expect("executor opens")
-}
-
-async fn worker(executor: &Executor, dependency: GrpcDependencyConfig, name: &str) -> WorkerId {
-    let wasm = api_common::wasm(reprise_test_components::TODO_CLIENT);
-    let info = executor
-        .add_component(wasm, vec![dependency])
-        .await
-        .expect("uploads");
-    let component: ComponentId = info.id.parse().unwrap();
-    let id = WorkerId::new(name).unwrap();
-    executor
-        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
-        .await
-        .unwrap();
-    id
-}
-
-async fn add_one(executor: &Executor, worker: &WorkerId) -> String {
-    let params = ["\"ada\"", "\"task\"", "1"].map(str::to_owned).to_vec();
-    executor
-        .invoke(worker, "add-todos", params, None)
-        .await
-        .expect("answered")
-        .expect("no trap")
-        .remove(0)
+    todo_client::dependency(&server.endpoint(), Some(retry))
 }
 
 fn unavailable() -> InjectedFailure {
     InjectedFailure::new(tonic::Code::Unavailable, "warming up")
-}
-
-/// The attempts journaled as failed, in order: (attempt, code).
-async fn failed_attempts(executor: &Executor, worker: &WorkerId) -> Vec<(u32, u32)> {
-    reprise_oplog::read_whole_log(executor.oplog().as_ref(), worker)
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EntryKind::CallAttemptFailed { attempt, code, .. } => Some((*attempt, *code)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

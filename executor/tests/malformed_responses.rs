@@ -13,12 +13,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use api_common::todo_client::{add_one, dependency, failed_attempts, open, worker};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Response};
 use http_body::Frame;
-use reprise_executor::deps::{GrpcDependencyConfig, RetryConfig};
-use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
-use reprise_oplog::{ComponentId, EntryKind, WorkerId};
+use reprise_executor::deps::RetryConfig;
 use reprise_system_tests::proto::core::todo::v1::{TodoAddResponse, TodoObject};
 
 /// One scripted answer: the body's bytes after the HTTP/2 headers, then
@@ -122,55 +121,6 @@ async fn spawn_scripted_server(script: Script) -> String {
     format!("http://{addr}")
 }
 
-fn dependency(endpoint: &str, retry: Option<RetryConfig>) -> GrpcDependencyConfig {
-    let set = protox::compile(["core/todo/v1/todo.proto"], [api_common::PROTOS]).unwrap();
-    GrpcDependencyConfig {
-        timeout_ms: 5_000,
-        retry,
-        ..GrpcDependencyConfig::new(
-            "todo",
-            prost::Message::encode_to_vec(&set),
-            vec!["core.todo.v1.TodoService".into()],
-            endpoint.to_owned(),
-        )
-    }
-}
-
-async fn open(dir: &tempfile::TempDir) -> Executor {
-    Executor::open(ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        ..ExecutorConfig::default()
-    })
-    .await
-    .expect("executor opens")
-}
-
-async fn worker(executor: &Executor, dependency: GrpcDependencyConfig) -> WorkerId {
-    let wasm = api_common::wasm(reprise_test_components::TODO_CLIENT);
-    let info = executor
-        .add_component(wasm, vec![dependency])
-        .await
-        .expect("uploads");
-    let component: ComponentId = info.id.parse().unwrap();
-    let id = WorkerId::new("w").unwrap();
-    executor
-        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
-        .await
-        .unwrap();
-    id
-}
-
-/// `add-todos("ada", "task", 1)`: the guest's answer as WAVE text.
-async fn add_one(executor: &Executor, worker: &WorkerId) -> String {
-    let params = ["\"ada\"", "\"task\"", "1"].map(str::to_owned).to_vec();
-    executor
-        .invoke(worker, "add-todos", params, None)
-        .await
-        .expect("answered")
-        .expect("a bad response is a status for the guest, not a trap")
-        .remove(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_that_does_not_decode_is_a_status_journaled_like_any_answer() {
     let script = Script::default();
@@ -180,7 +130,7 @@ async fn a_response_that_does_not_decode_is_a_status_journaled_like_any_answer()
     let first;
     {
         let executor = open(&dir).await;
-        id = worker(&executor, dependency(&endpoint, None)).await;
+        id = worker(&executor, dependency(&endpoint, None), "w").await;
         // Field 1 with wire type 7, which protobuf does not have.
         script.push(Answer::framed(&[0x0F, 0x01]));
         first = add_one(&executor, &id).await;
@@ -215,7 +165,7 @@ async fn broken_framing_is_a_status_not_a_panic() {
     let endpoint = spawn_scripted_server(script.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
-    let id = worker(&executor, dependency(&endpoint, None)).await;
+    let id = worker(&executor, dependency(&endpoint, None), "w").await;
     // A frame that announces 100 bytes and ends after 3.
     script.push(Answer(vec![0, 0, 0, 0, 100, 1, 2, 3]));
     let cut = add_one(&executor, &id).await;
@@ -256,24 +206,15 @@ async fn a_retry_policy_naming_internal_retries_a_response_that_does_not_decode(
         multiplier: 2.0,
         retryable_codes: vec!["internal".into()],
     };
-    let id = worker(&executor, dependency(&endpoint, Some(retry))).await;
+    let id = worker(&executor, dependency(&endpoint, Some(retry)), "w").await;
     script.push(Answer::framed(&[0x0F]));
     script.push(Answer::todo("9"));
     let answer = add_one(&executor, &id).await;
     assert!(answer.starts_with("ok("), "{answer}");
     assert!(answer.contains("\"9\""), "{answer}");
     assert_eq!(script.calls(), 2);
-    let failed: Vec<(u32, u32)> = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &id)
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EntryKind::CallAttemptFailed { attempt, code, .. } => Some((*attempt, *code)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        failed,
+        failed_attempts(&executor, &id).await,
         vec![(1, 13)],
         "the failed attempt is journaled as INTERNAL"
     );

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod todo_client;
+
 use std::sync::Arc;
 
 use reprise_executor::api::{ApiConfig, serve};
