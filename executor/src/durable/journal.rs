@@ -73,6 +73,7 @@ impl<'a> CallRequest<'a> {
     /// Whether the request recorded as `bytes` with hash `hash` is this one:
     /// the same bytes (compared directly, no hashing on the replay path),
     /// the same hash, or the same as the legacy form.
+    #[inline]
     fn matches(&self, bytes: &[u8], hash: RequestHash) -> bool {
         bytes == self.bytes
             || RequestHash::of(self.bytes) == hash

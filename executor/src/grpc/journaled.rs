@@ -62,6 +62,7 @@ impl EncodedRequest {
 
 /// Encodes the guest's arguments of a unary call: the request message (no
 /// `DynamicMessage` in between) and the call options.
+#[inline]
 pub fn encode_request(
     model: &InterfaceModel,
     method: &MethodModel,
