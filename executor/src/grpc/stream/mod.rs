@@ -117,9 +117,9 @@ pub struct StreamSlot {
     pub received: u64,
     /// Client streaming: the response `finish` returned, for a repeated `finish`.
     pub response: Option<Vec<u8>>,
-    /// Server streaming, opened live: its request message's protobuf bytes,
-    /// to open the call again when the first attempt fails before any
-    /// response (retries).
+    /// Server streaming, opened live with a retry policy: its request
+    /// message's protobuf bytes, to open the call again when the first
+    /// attempt fails before any response.
     pub request: Option<Vec<u8>>,
     /// Attempts made at opening the call (1 once it is open).
     pub attempts: u32,

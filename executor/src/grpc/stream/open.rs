@@ -176,7 +176,12 @@ pub async fn open_stream<T: GrpcView>(
             options.idempotency_key =
                 Some(IdempotencyKey::derived(&worker, open_index).to_string());
             let descriptor = &binding.method().descriptor;
-            let kept = request.message.clone();
+            // Kept only to open the call again, which only a retry policy does.
+            let kept = if binding.dependency.retry.is_some() {
+                request.message.clone()
+            } else {
+                None
+            };
             let started = match (binding.method().kind, request.message) {
                 (CallKind::ServerStreaming, Some(message)) => client
                     .server_streaming_encoded(descriptor, message, &options)
