@@ -12,7 +12,9 @@
 //! several tasks (every sled I/O thread ends up waiting in it). So the store
 //! never calls `flush_async`: every flush of sled it makes runs the
 //! synchronous `Db::flush` plus an fsync of sled's data file on a blocking
-//! thread, while holding the one flush lock (as does a commit log append). The lock
+//! thread, while holding the one flush lock (as does a commit log append,
+//! which is synced in place on a multi-threaded runtime while syncs are
+//! fast: [`super::sync_placement`]). The lock
 //! guard travels into the blocking closure, so even a committer whose future
 //! is dropped mid-flush keeps the lock until its flush has really finished.
 //! (sled's own background thread, which rolls its write buffers and cleans
@@ -42,8 +44,9 @@
 //! watermarks of the frames it replays.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use tokio::sync::OwnedMutexGuard;
 
@@ -53,6 +56,7 @@ use crate::ids::WorkerId;
 use super::commit_frame::Op;
 use super::commit_log::CommitLog;
 use super::sled_files::SledFiles;
+use super::sync_placement::{Placement, SyncPlacement};
 use super::watermark::Watermarks;
 
 /// What the flush lock guards.
@@ -93,6 +97,10 @@ pub(crate) struct Flusher {
     /// Store changes noted since the last flush began, in the order sled
     /// accepted them (per key).
     ops: Mutex<Vec<Op>>,
+    /// Where commit log frames are synced.
+    placement: SyncPlacement,
+    /// Committers waiting for the flush lock.
+    waiting: AtomicUsize,
 }
 
 /// Locks a std mutex whose data stays consistent across a panic (single
@@ -129,6 +137,8 @@ impl Flusher {
             })),
             log: log.map(Mutex::new),
             ops: Mutex::default(),
+            placement: SyncPlacement::default(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -161,8 +171,18 @@ impl Flusher {
         }
     }
 
-    /// Waits for the flush lock.
+    /// Waits for the flush lock, counted among the waiting committers
+    /// meanwhile.
     pub(crate) async fn lock(&self) -> FlushGuard {
+        /// Uncounts a waiter when its wait ends, also if it is dropped.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
         Arc::clone(&self.state).lock_owned().await
     }
 
@@ -178,8 +198,9 @@ impl Flusher {
         self.flush_locked(guard).await
     }
 
-    /// Flushes while holding `guard`, on a blocking thread when inside a
-    /// tokio runtime (inline otherwise). The lock is released when the
+    /// Flushes while holding `guard`: inside a tokio runtime, on a blocking
+    /// thread or, for a commit log frame while syncs are fast, in place (see
+    /// [`super::sync_placement`]); inline outside a runtime. The lock is released when the
     /// flush is over, even if the caller stopped waiting.
     pub(crate) async fn flush_locked(self: &Arc<Self>, guard: FlushGuard) -> Result<()> {
         self.run_locked(guard, false).await
@@ -194,23 +215,48 @@ impl Flusher {
     }
 
     async fn run_locked(self: &Arc<Self>, guard: FlushGuard, checkpoint: bool) -> Result<()> {
+        let mut guard = guard;
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return self.flush_now(&mut guard, checkpoint);
+        };
+        // A frame (not a checkpoint, not sled's own flush) may be synced in
+        // place, see `sync_placement`.
+        let frame = !checkpoint
+            && self
+                .log
+                .as_ref()
+                .is_some_and(|log| !lock(log).needs_checkpoint());
+        let multi_threaded = rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+        // Other committers: waiting for the lock, or already in this frame
+        // (the executor commits several workers at once).
+        let others_waiting =
+            self.waiting.load(Ordering::SeqCst) > 0 || lock(&self.stored).len() > 1;
+        if frame && self.placement.choose(multi_threaded, others_waiting) == Placement::InPlace {
+            return self.flush_timed(&mut guard);
+        }
         let this = Arc::clone(self);
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => rt
-                .spawn_blocking(move || {
-                    let mut guard = guard;
-                    this.flush_now(&mut guard, checkpoint)
-                })
-                .await
-                .map_err(|e| Error::Io {
-                    context: "flushing the oplog on a blocking thread".into(),
-                    source: std::io::Error::other(e),
-                })?,
-            Err(_) => {
-                let mut guard = guard;
+        rt.spawn_blocking(move || {
+            if frame {
+                this.flush_timed(&mut guard)
+            } else {
                 this.flush_now(&mut guard, checkpoint)
             }
+        })
+        .await
+        .map_err(|e| Error::Io {
+            context: "flushing the oplog on a blocking thread".into(),
+            source: std::io::Error::other(e),
+        })?
+    }
+
+    /// A frame's flush, its time recorded for the next placement.
+    fn flush_timed(&self, state: &mut FlushState) -> Result<()> {
+        let started = Instant::now();
+        let done = self.flush_now(state, false);
+        if done.is_ok() {
+            self.placement.record(started.elapsed());
         }
+        done
     }
 
     /// Makes everything noted so far durable right now, on the calling

@@ -27,6 +27,7 @@ mod salvage;
 mod segment;
 mod sled_files;
 mod snapshots;
+mod sync_placement;
 mod watermark;
 mod worker_log;
 
