@@ -1,5 +1,6 @@
 //! Crash harness: the test binary re-runs itself as a child that appends and
-//! commits entries (one worker's commit, or a group commit of all of them)
+//! commits entries (one worker's commit, or a group commit of all of them;
+//! on a multi-threaded or a current-thread runtime, by the child's seed)
 //! and prints every acknowledged commit; the parent SIGKILLs
 //! it at a random moment, reopens the store and checks that each worker's log
 //! is an unbroken prefix of what the child appended and that everything
@@ -150,10 +151,20 @@ fn child(dir: &Path) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let mut rng = Rng(seed);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // Half the children run on a multi-threaded runtime, where a lone
+    // committer's frame is synced on its own runtime thread; the others on
+    // a current-thread runtime, where every sync runs on a blocking thread.
+    let rt = if seed % 2 == 0 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("runtime");
     rt.block_on(async {
         let store = SledOplogStore::open_with(dir, options()).expect("child opens store");
         let mut epochs = Vec::with_capacity(WORKERS);
