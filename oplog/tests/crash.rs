@@ -154,7 +154,7 @@ fn child(dir: &Path) {
     // Half the children run on a multi-threaded runtime, where a lone
     // committer's frame is synced on its own runtime thread; the others on
     // a current-thread runtime, where every sync runs on a blocking thread.
-    let rt = if seed % 2 == 0 {
+    let rt = if seed.is_multiple_of(2) {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
