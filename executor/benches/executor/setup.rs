@@ -24,6 +24,11 @@ pub struct Sizes {
     pub batches: usize,
     /// Calls per batched guest invocation.
     pub batch_size: u32,
+    /// Measured guest invocations (and raw call rounds) of the read
+    /// benchmark: its per-call p50 needs many samples to settle.
+    pub read_batches: usize,
+    /// Untimed read rounds before those.
+    pub read_warmup_batches: usize,
     /// Calls recorded for the replay benchmark.
     pub replay_calls: u32,
     /// Calls per recording invocation in the replay benchmark.
@@ -47,6 +52,8 @@ impl Sizes {
             guest_invocations: 500,
             batches: 20,
             batch_size: 100,
+            read_batches: 200,
+            read_warmup_batches: 10,
             replay_calls: 10_000,
             replay_calls_per_invocation: 1_000,
             replay_rounds: 3,
@@ -65,6 +72,8 @@ impl Sizes {
             guest_invocations: full.guest_invocations / 10,
             batches: 4,
             batch_size: full.batch_size / 2,
+            read_batches: full.read_batches / 10,
+            read_warmup_batches: 2,
             replay_calls: full.replay_calls / 10,
             replay_calls_per_invocation: full.replay_calls_per_invocation / 10,
             replay_rounds: 2,

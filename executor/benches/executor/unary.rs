@@ -123,7 +123,7 @@ pub async fn periods_between(
     Ok(invocations)
 }
 
-async fn oplog_len(executor: &Executor, worker: &WorkerId) -> Result<usize> {
+pub async fn oplog_len(executor: &Executor, worker: &WorkerId) -> Result<usize> {
     Ok(executor
         .oplog()
         .last_index(worker)
