@@ -50,7 +50,8 @@ pub struct GrpcContext {
     pub endpoint_overrides: HashMap<String, String>,
     /// The streams the guest holds open.
     pub streams: stream::StreamTable,
-    clients: HashMap<String, GrpcClient>,
+    /// Shared, so a call takes a reference count, not a channel clone.
+    clients: HashMap<String, Arc<GrpcClient>>,
     /// The executor's connections, shared with the other workers.
     channels: Arc<ChannelPool>,
 }
@@ -75,7 +76,10 @@ impl GrpcContext {
     /// (or this worker's override), timeout and credentials. Configuration
     /// problems (a bad endpoint, a missing secret variable) come back as an
     /// `rpc-status` the guest sees, naming what to fix.
-    pub fn client(&mut self, dependency: &GrpcDependencyConfig) -> Result<GrpcClient, RpcStatus> {
+    pub fn client(
+        &mut self,
+        dependency: &GrpcDependencyConfig,
+    ) -> Result<Arc<GrpcClient>, RpcStatus> {
         if let Some(client) = self.clients.get(&dependency.name) {
             return Ok(client.clone());
         }
@@ -127,7 +131,8 @@ impl GrpcContext {
                 ),
             )
         })?;
-        self.clients.insert(dependency.name.clone(), client.clone());
+        let client = Arc::new(client);
+        self.clients.insert(dependency.name.clone(), Arc::clone(&client));
         Ok(client)
     }
 }
