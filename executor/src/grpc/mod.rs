@@ -132,7 +132,8 @@ impl GrpcContext {
             )
         })?;
         let client = Arc::new(client);
-        self.clients.insert(dependency.name.clone(), Arc::clone(&client));
+        self.clients
+            .insert(dependency.name.clone(), Arc::clone(&client));
         Ok(client)
     }
 }
