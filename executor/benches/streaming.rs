@@ -83,6 +83,8 @@ impl Plan {
 }
 
 fn main() -> Result<()> {
+    // As the `worker-executor` binary does (see `reprise_executor::memory`).
+    reprise_executor::memory::disable_transparent_huge_pages()?;
     let mut quick = false;
     let mut sizes = Vec::new();
     for arg in std::env::args().skip(1) {

@@ -27,6 +27,7 @@ pub mod executor;
 pub mod grpc;
 pub mod inbound;
 pub mod kinds;
+pub mod memory;
 pub mod rest;
 pub mod secrets;
 pub mod slots;

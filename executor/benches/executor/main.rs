@@ -64,6 +64,8 @@ const BENCHES: [&str; 9] = [
 ];
 
 fn main() -> Result<()> {
+    // As the `worker-executor` binary does (see `reprise_executor::memory`).
+    reprise_executor::memory::disable_transparent_huge_pages()?;
     let mut quick = false;
     let mut selected = Vec::new();
     for arg in std::env::args().skip(1) {

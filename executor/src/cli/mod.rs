@@ -387,6 +387,9 @@ pub enum WorkerCommand {
 /// Parses the command line, runs it, and turns failures into a message on
 /// stderr and exit code 1.
 pub fn main() -> ExitCode {
+    if let Err(e) = reprise_executor::memory::disable_transparent_huge_pages() {
+        eprintln!("worker-executor: warning: cannot turn transparent huge pages off: {e}");
+    }
     reprise_executor::rest::client::install_crypto_provider();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
