@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::codegen::{Service, http};
@@ -149,7 +150,15 @@ async fn serve(
         .local_addr()
         .map_err(|e| Error::Bind(e.to_string()))?;
     let (tx, rx) = oneshot::channel::<()>();
-    let incoming = TcpListenerStream::new(listener);
+    // `serve_with_incoming*` ignores the builder's `tcp_nodelay`: set it on
+    // each accepted connection, or a response written in two pieces waits
+    // for the client's delayed ACK (about 40 ms) before its second piece.
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            // Best effort: a socket that refuses it still serves, only slower.
+            let _ = stream.set_nodelay(true);
+        })
+    });
     let router = builder.add_routes(routes);
     let task = tokio::spawn(async move {
         router

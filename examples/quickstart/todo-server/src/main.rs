@@ -95,7 +95,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bound = listener.local_addr()?;
     println!("todo-server listening on http://{bound}");
     std::io::stdout().flush()?;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // `serve_with_incoming*` ignores the builder's `tcp_nodelay`; without it
+    // a response written in two pieces can wait ~40 ms for a delayed ACK.
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |accepted| {
+            accepted.inspect(|stream| {
+                let _ = stream.set_nodelay(true);
+            })
+        },
+    );
     tonic::transport::Server::builder()
         .add_service(TodoServiceServer::new(Todos::default()))
         .serve_with_incoming_shutdown(incoming, shutdown())
