@@ -226,7 +226,11 @@ impl Flusher {
                 .log
                 .as_ref()
                 .is_some_and(|log| !lock(log).needs_checkpoint());
-        let multi_threaded = rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+        // Only where another runtime thread keeps running tasks meanwhile:
+        // a multi-threaded runtime with one worker would stop like a
+        // current-thread one.
+        let multi_threaded = rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            && rt.metrics().num_workers() > 1;
         // Other committers: waiting for the lock, or already in this frame
         // (the executor commits several workers at once).
         let others_waiting =

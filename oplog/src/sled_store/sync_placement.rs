@@ -10,9 +10,10 @@
 //! fast, and on a blocking thread once they are slow enough that holding a
 //! runtime thread would stall the other tasks on it:
 //!
-//! - in place only on a multi-threaded runtime (the other threads keep
-//!   running tasks meanwhile; a current-thread runtime would stop
-//!   altogether);
+//! - in place only on a multi-threaded runtime with more than one worker
+//!   thread (the other threads keep running tasks meanwhile; a
+//!   current-thread runtime, or a multi-threaded one with a single worker,
+//!   would stop altogether);
 //! - only for a lone committer: none waiting for the flush lock, and the
 //!   frame holds one worker's records. With several committers (group
 //!   commit) the runtime thread is worth more running their tasks, which
