@@ -72,6 +72,13 @@ async fn guest_round(executor: &Arc<Executor>, workers: &[WorkerId], calls: u32)
     Ok(f64::from(calls) * workers.len() as f64 / started.elapsed().as_secs_f64())
 }
 
+/// `lowest-highest` of `rates`, for the printout.
+fn range(rates: &[f64]) -> String {
+    let low = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = rates.iter().copied().fold(0.0, f64::max);
+    format!("{low:.0}-{high:.0}")
+}
+
 fn median(mut rates: Vec<f64>) -> f64 {
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
@@ -107,16 +114,8 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         raw_rates.push(raw_round(&raw, calls).await?);
         guest_rates.push(guest_round(&executor, &workers, calls).await?);
     }
-    let raw_range = format!(
-        "{:.0}-{:.0}",
-        raw_rates.iter().copied().fold(f64::INFINITY, f64::min),
-        raw_rates.iter().copied().fold(0.0, f64::max)
-    );
-    let guest_range = format!(
-        "{:.0}-{:.0}",
-        guest_rates.iter().copied().fold(f64::INFINITY, f64::min),
-        guest_rates.iter().copied().fold(0.0, f64::max)
-    );
+    let raw_range = range(&raw_rates);
+    let guest_range = range(&guest_rates);
     let raw_rate = median(raw_rates);
     let guest_rate = median(guest_rates);
     let ratio = guest_rate / raw_rate;
