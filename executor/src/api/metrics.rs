@@ -125,6 +125,12 @@ impl Metrics {
             "Group commits of the oplog, each one sync of the store.",
             stats.oplog_syncs,
         );
+        metric(
+            "reprise_runtime_worker_threads",
+            "gauge",
+            "Threads of the async runtime serving this API (--runtime-threads).",
+            tokio::runtime::Handle::try_current().map_or(0, |rt| rt.metrics().num_workers() as u64),
+        );
         let streams = crate::grpc::stream::counters::COUNTERS.stats();
         let (retried, exhausted) = crate::grpc::retry::COUNTERS.stats();
         let (rest_sent, rest_refused) = crate::rest::call::COUNTERS.stats();

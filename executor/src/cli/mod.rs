@@ -213,6 +213,13 @@ pub struct ServeArgs {
     /// its prefix (repeatable).
     #[arg(long, value_name = "NAME")]
     pub secret_env_allow: Vec<String>,
+    /// Threads that run workers, servers and calls (default: one per CPU).
+    /// Where waking another thread is slow (some virtual machines), 1 gives
+    /// lower latency per call but less throughput under many concurrent
+    /// workers; docs/performance.md has the figures. Blocking work (oplog
+    /// syncs, file I/O) runs on threads of its own either way.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub runtime_threads: Option<u16>,
     /// Allow listening on a non-loopback address without an admin token
     /// (anyone who reaches the port can then run code and read results).
     #[arg(long)]
@@ -392,10 +399,15 @@ pub fn main() -> ExitCode {
     }
     reprise_executor::rest::client::install_crypto_provider();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(ServeArgs {
+        runtime_threads: Some(threads),
+        ..
+    }) = &cli.command
     {
+        builder.worker_threads(usize::from(*threads));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("worker-executor: error: cannot start the async runtime: {e}");

@@ -80,7 +80,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, data_dir = %args.data_dir.display(), "admin API listening");
+    tracing::info!(
+        %addr,
+        data_dir = %args.data_dir.display(),
+        runtime_threads = tokio::runtime::Handle::current().metrics().num_workers(),
+        "admin API listening"
+    );
     // A stable line on stdout for scripts (and tests) that pick port 0.
     println!("worker-executor listening on http://{addr}");
     let _ = std::io::stdout().flush();

@@ -1,0 +1,81 @@
+//! `serve --runtime-threads N` sizes the async runtime (reported by
+//! `GET /metrics`), workers run durably on it, and a count it cannot honour
+//! is refused before anything starts.
+
+mod cli_common;
+
+use std::process::{Command, Stdio};
+
+use cli_common::{BIN, Serve};
+
+/// The value of `reprise_runtime_worker_threads` in `GET /metrics`.
+fn runtime_threads(serve: &Serve) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let text = runtime.block_on(async {
+        reprise_executor::rest::client::install_crypto_provider();
+        reqwest::get(format!("{}/metrics", serve.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("reprise_runtime_worker_threads "))
+        .unwrap_or_else(|| panic!("no runtime thread gauge in:\n{text}"));
+    line["reprise_runtime_worker_threads ".len()..]
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn runtime_threads_size_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3: unlike the default (one per CPU) on the usual 1, 2, 4 or 8 CPUs.
+    let serve = Serve::start_with(dir.path(), &["--runtime-threads", "3"], &[]);
+    assert_eq!(runtime_threads(&serve), 3);
+    let counter = serve.add_wasm(reprise_test_components::COUNTER);
+    serve.ok(&["worker", "create", "--component", &counter, "--name", "c"]);
+    assert_eq!(serve.ok(&["invoke", "c", "add", "5"]), "5\n");
+    serve.terminate();
+
+    // One thread; the worker is rebuilt from its oplog and goes on.
+    let serve = Serve::start_with(dir.path(), &["--runtime-threads", "1"], &[]);
+    assert_eq!(runtime_threads(&serve), 1);
+    assert_eq!(serve.ok(&["invoke", "c", "add", "2"]), "7\n");
+    serve.terminate();
+
+    // Without the flag: one per CPU, as Tokio sizes it.
+    let serve = Serve::start_with(dir.path(), &[], &[]);
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(runtime_threads(&serve), cpus);
+    serve.terminate();
+}
+
+#[test]
+fn a_runtime_without_threads_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "1025", "many"] {
+        let output = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+            .args(["--runtime-threads", bad])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "--runtime-threads {bad} accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--runtime-threads") && stderr.contains(bad),
+            "{stderr}"
+        );
+        assert!(
+            !dir.path().join("data").exists(),
+            "a refused start must not create the data directory"
+        );
+    }
+}
