@@ -10,8 +10,9 @@
 //!
 //! The body is a [`StoredEntry`] serialized through serde with bincode's
 //! standard configuration (little endian, variable-length integers; enum
-//! variants as their index). The record is not length-prefixed: a store keeps
-//! each record in its own slot (a sled value). Decoding never panics and never
+//! variants as their index). The record is not length-prefixed: the store
+//! frames it (the sled store packs records into length-prefixed segments,
+//! see `sled_store::segment`; PostgreSQL keeps one row per record). Decoding never panics and never
 //! allocates more than [`MAX_RECORD_LEN`] for any input.
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};

@@ -373,7 +373,8 @@ pub enum WorkerCommand {
         /// The worker.
         id: String,
     },
-    /// Stop a worker from accepting invocations (the running one finishes first).
+    /// Stop a worker: its running invocation is stopped at the next epoch
+    /// tick (and fails), and it refuses invocations until resumed.
     Interrupt {
         /// Server connection.
         #[command(flatten)]

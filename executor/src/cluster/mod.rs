@@ -15,7 +15,7 @@
 //!   that invocation (as at start-up), and only then are they served;
 //! * shards beyond the executor's even share are no longer served, their
 //!   idle workers are dropped from memory, and their leases are released;
-//! * when no round succeeded for a whole time-to-live (the database is
+//! * when no round succeeded for 0.8 of the time-to-live (the database is
 //!   unreachable, or this process was paused), the executor stops serving
 //!   every shard: another executor may hold them by then.
 //!

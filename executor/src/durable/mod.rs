@@ -10,10 +10,16 @@
 //!
 //! * live entries are buffered in the [`SharedJournal`] in the order they
 //!   happened and handed to the store at the next durability point;
-//! * a call's `BeginRemoteWrite` (whose index gives the idempotency key),
-//!   a stream's opening and close, an invocation's completion and an
+//! * before a call's request leaves, everything recorded before it is
+//!   committed; its `BeginRemoteWrite` (whose index gives the idempotency
+//!   key) needs no sync of its own, since replay of that committed prefix
+//!   records it again at the same index;
+//! * a stream's opening and close, an invocation's completion and an
 //!   interruption are committed before anything leaves the worker;
-//! * a call's result is committed before the guest sees it;
+//! * a call's result is recorded without a sync: the guest may see it
+//!   before it is durable, and it is committed at the next durability
+//!   point (the next effect outside the worker, or the invocation's reply);
+//! * a call without side effects commits nothing before it;
 //! * received stream frames are handed over in batches and committed when
 //!   the worker is about to wait on the network.
 //!

@@ -3,11 +3,13 @@
 //! Replay: the oplog holds the call — check that the guest sends the same
 //! request (function name and request hash) and return the recorded result.
 //!
-//! Live: the durable path commits `BeginRemoteWrite` first (its index gives
-//! the `idempotency-key` sent to the server); the call is performed, then the
+//! Live: the durable path commits what the worker recorded before the call,
+//! then records `BeginRemoteWrite` (its index gives the `idempotency-key`
+//! sent to the server; no sync of its own); the call is performed, then the
 //! request, the result (a response or an `rpc-status`) and `EndRemoteWrite`
-//! are committed before the guest sees the result. If the executor dies in between, replay
-//! finds the `BeginRemoteWrite` without a result and performs the call again
+//! are recorded, to be committed at the worker's next durability point (its
+//! next outside effect, or the invocation's reply). If the executor dies in
+//! between, replay reaches the call again at the same index and performs it
 //! with the same key, so a cooperating server can drop the duplicate.
 //!
 //! With a retry policy, a failed attempt the policy retries is committed as

@@ -7,14 +7,15 @@
 //! * `GET` and `HEAD` have no side effects: sent without a sync before them
 //!   and without an idempotency key; their results become durable at the
 //!   next commit point (a crash before it makes the read again).
-//! * Every other method is a remote write: `BeginRemoteWrite` is committed
-//!   first and its index gives the `Idempotency-Key` header, the same for
+//! * Every other method is a remote write: what the worker recorded before
+//!   it is committed first, then `BeginRemoteWrite` is recorded (no sync of
+//!   its own) and its index gives the `Idempotency-Key` header, the same for
 //!   every attempt and after a restart; the result is committed before the
 //!   next effect visible outside the worker.
 //! * Replay returns the recorded result and sends nothing.
 //!
-//! Requests and results are journaled as WAVE text of the component values,
-//! as for gRPC.
+//! Requests and results are journaled as WAVE text of the component values
+//! (gRPC calls journal protobuf instead, see [`crate::grpc::journaled`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,9 +4,12 @@
 //! `oplog_payloads` (see [`keys`] for the layout); owner epochs in
 //! `oplog_meta` ([`owners`]). Appends are checked against the worker's owner
 //! epoch and last index, encoded and buffered per worker in memory
-//! ([`worker_log`]); `commit` writes the worker's buffer to sled in one batch
-//! and then flushes: sled's synchronous flush plus an fsync of sled's data
-//! file, one flush at a time, shared by concurrent committers ([`flush`]).
+//! ([`worker_log`]); `commit` writes the worker's buffer to sled as segments
+//! (plain inserts, not flushed) and makes them durable with one frame of the
+//! commit log ([`commit_log`]) synced with `fdatasync`, one flush at a time,
+//! shared by concurrent committers ([`flush`]). sled itself is flushed (and
+//! its data file fsynced) only at checkpoints, or on every commit for a store
+//! on a database it did not open itself.
 //!
 //! Opening removes torn sled snapshot files a crash left behind (a sled
 //! bug, see [`snapshots`]), verifies every record and truncates damaged tails
@@ -86,8 +89,9 @@ type LogHandle = Arc<Mutex<WorkerLog>>;
 /// Oplog store on an embedded sled database.
 ///
 /// Appends are buffered in memory per worker and written to sled by
-/// `commit` (or, without flushing, when a worker's buffer exceeds 4096
-/// records or 4 MiB, and when the store is dropped).
+/// `commit` (or, without flushing, when a worker's buffer reaches a
+/// segment's worth, `segment::MAX_RECORDS` records or
+/// `segment::MAX_BYTES` bytes, and when the store is dropped).
 #[derive(Debug)]
 pub struct SledOplogStore {
     db: sled::Db,
