@@ -31,8 +31,6 @@ use crate::durable::{Committer, Durable};
 use crate::engine::{build_engine, spawn_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::grpc::journaled::CallDecoder;
-
-mod create;
 use crate::secrets::SecretEnvPolicy;
 use crate::slots::{SlotState, WorkerGuard, WorkerSlots, ready_worker};
 use crate::stop::{StopReason, StopSignal};
@@ -44,6 +42,12 @@ use crate::worker::memory::{DEFAULT_MEMORY_BUDGET, DEFAULT_WORKER_MEMORY, Memory
 use crate::worker::{
     InvocationOutcome, Worker, WorkerConfig, WorkerEnv, WorkerState, create_entry, parse_create,
 };
+
+mod control;
+mod create;
+mod recovery;
+
+use recovery::lost_or;
 
 /// Where the executor keeps its state, and its policies.
 #[derive(Debug, Clone)]
@@ -651,77 +655,6 @@ impl Executor {
         Ok(self.oplog.list_workers().await?)
     }
 
-    /// Deletes worker `id` and its oplog. Returns whether it existed.
-    /// A running invocation of that worker is stopped at its next epoch
-    /// tick (or when its host call returns).
-    pub async fn delete_worker(&self, id: &WorkerId) -> Result<bool> {
-        let signal = self.stop_signal(id);
-        signal.request(StopReason::Delete);
-        let guard = self.locked_slot(id).await;
-        let guard = match guard {
-            Ok(guard) => guard,
-            Err(e) => {
-                signal.clear();
-                return Err(e);
-            }
-        };
-        let existed = self.oplog.delete_worker(id).await;
-        signal.clear();
-        let existed = existed?;
-        self.interrupted_set().remove(id);
-        self.handles().remove(id);
-        self.workers.delete(id, guard);
-        Ok(existed)
-    }
-
-    /// Interrupts worker `id`: stops its running invocation (if any) at the
-    /// next epoch tick — the invocation fails and its effects on the
-    /// worker's state are discarded — records `Interrupted` in its oplog and refuses further
-    /// invocations with [`Error::Interrupted`] until [`resume`](Self::resume).
-    /// Returns false if it was interrupted already. The interruption lives in
-    /// memory: a restarted executor accepts invocations again.
-    pub async fn interrupt(&self, id: &WorkerId) -> Result<bool> {
-        // Stops a running invocation at its next epoch tick rather than
-        // waiting for it to end.
-        let signal = self.stop_signal(id);
-        signal.request(StopReason::Interrupt);
-        let result = self.interrupt_locked(id).await;
-        signal.clear();
-        result
-    }
-
-    async fn interrupt_locked(&self, id: &WorkerId) -> Result<bool> {
-        let worker = self.worker(id).await?;
-        if self.is_interrupted(id) {
-            return Ok(false);
-        }
-        worker
-            .durable()
-            .commit_entry(EntryKind::Interrupted)
-            .await?;
-        self.interrupted_set().insert(id.clone());
-        Ok(true)
-    }
-
-    /// Lets an interrupted worker accept invocations again. Returns false if
-    /// it was not interrupted.
-    pub async fn resume(&self, id: &WorkerId) -> Result<bool> {
-        let _worker = self.worker(id).await?;
-        Ok(self.interrupted_set().remove(id))
-    }
-
-    /// Whether worker `id` is interrupted.
-    pub fn is_interrupted(&self, id: &WorkerId) -> bool {
-        self.interrupted_set().contains(id)
-    }
-
-    fn interrupted_set(&self) -> std::sync::MutexGuard<'_, HashSet<WorkerId>> {
-        // The set stays consistent even if a holder panicked (single inserts/removes).
-        self.interrupted
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Executor-wide figures for monitoring; never waits for a worker.
     pub fn stats(&self) -> ExecutorStats {
         ExecutorStats {
@@ -730,76 +663,5 @@ impl Executor {
             oplog_syncs: self.committer.syncs(),
             workers_evicted: self.workers.evicted(),
         }
-    }
-
-    /// Start-up recovery: rebuilds, by replay, every worker whose oplog ends
-    /// inside an invocation, which finishes that invocation. Other workers
-    /// are rebuilt lazily on first use.
-    pub async fn recover(&self) -> Result<RecoverySummary> {
-        if self.cluster.get().is_some() {
-            // Each shard's workers are recovered when its lease is taken.
-            return Ok(RecoverySummary::default());
-        }
-        let ids = self.oplog.list_workers().await?;
-        let mut summary = RecoverySummary {
-            workers: ids.len(),
-            ..Default::default()
-        };
-        // Workers whose oplog lost acknowledged entries (or vanished) are
-        // reported, never served silently from an older state.
-        let mut lost = HashSet::new();
-        for loss in self.oplog.recovery_report().lost_committed {
-            let error = reprise_oplog::Error::LostCommitted {
-                worker_id: loss.worker_id.clone(),
-                length: loss.length,
-                watermark: loss.watermark,
-            };
-            summary.failed.push((
-                loss.worker_id.clone(),
-                lost_or(&loss.worker_id, error).to_string(),
-            ));
-            lost.insert(loss.worker_id);
-        }
-        for id in ids {
-            if lost.contains(&id) {
-                continue;
-            }
-            match self.has_pending_invocation(&id).await {
-                Ok(false) => {}
-                Ok(true) => match self.worker(&id).await {
-                    Ok(_) => summary.resumed.push(id),
-                    Err(e) => summary.failed.push((id, e.to_string())),
-                },
-                Err(e) => summary.failed.push((id, e.to_string())),
-            }
-        }
-        Ok(summary)
-    }
-
-    pub(crate) async fn has_pending_invocation(&self, id: &WorkerId) -> Result<bool> {
-        let mut pending = false;
-        let mut pages = OplogPages::new(self.oplog.clone(), id, OplogIndex::FIRST, DEFAULT_PAGE);
-        while let Some(page) = pages.next_page().await? {
-            for (_, entry) in &page {
-                match entry.kind {
-                    EntryKind::ExportedFunctionInvoked { .. } => pending = true,
-                    EntryKind::ExportedFunctionCompleted { .. } => pending = false,
-                    _ => {}
-                }
-            }
-        }
-        Ok(pending)
-    }
-}
-
-/// A store's refusal to serve a worker that lost committed entries is the
-/// worker's failure (it needs an operator); other store errors stay as they are.
-fn lost_or(id: &WorkerId, error: reprise_oplog::Error) -> Error {
-    match error {
-        reprise_oplog::Error::LostCommitted { .. } => Error::WorkerFailed {
-            worker: id.clone(),
-            message: error.to_string(),
-        },
-        other => Error::Oplog(other),
     }
 }

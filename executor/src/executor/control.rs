@@ -1,0 +1,77 @@
+//! Deleting, interrupting and resuming a worker: what an operator does to
+//! one worker besides invoking it.
+
+use super::*;
+
+impl Executor {
+    /// Deletes worker `id` and its oplog. Returns whether it existed.
+    /// A running invocation of that worker is stopped at its next epoch
+    /// tick (or when its host call returns).
+    pub async fn delete_worker(&self, id: &WorkerId) -> Result<bool> {
+        let signal = self.stop_signal(id);
+        signal.request(StopReason::Delete);
+        let guard = self.locked_slot(id).await;
+        let guard = match guard {
+            Ok(guard) => guard,
+            Err(e) => {
+                signal.clear();
+                return Err(e);
+            }
+        };
+        let existed = self.oplog.delete_worker(id).await;
+        signal.clear();
+        let existed = existed?;
+        self.interrupted_set().remove(id);
+        self.handles().remove(id);
+        self.workers.delete(id, guard);
+        Ok(existed)
+    }
+
+    /// Interrupts worker `id`: stops its running invocation (if any) at the
+    /// next epoch tick — the invocation fails and its effects on the
+    /// worker's state are discarded — records `Interrupted` in its oplog and refuses further
+    /// invocations with [`Error::Interrupted`] until [`resume`](Self::resume).
+    /// Returns false if it was interrupted already. The interruption lives in
+    /// memory: a restarted executor accepts invocations again.
+    pub async fn interrupt(&self, id: &WorkerId) -> Result<bool> {
+        // Stops a running invocation at its next epoch tick rather than
+        // waiting for it to end.
+        let signal = self.stop_signal(id);
+        signal.request(StopReason::Interrupt);
+        let result = self.interrupt_locked(id).await;
+        signal.clear();
+        result
+    }
+
+    async fn interrupt_locked(&self, id: &WorkerId) -> Result<bool> {
+        let worker = self.worker(id).await?;
+        if self.is_interrupted(id) {
+            return Ok(false);
+        }
+        worker
+            .durable()
+            .commit_entry(EntryKind::Interrupted)
+            .await?;
+        self.interrupted_set().insert(id.clone());
+        Ok(true)
+    }
+
+    /// Lets an interrupted worker accept invocations again. Returns false if
+    /// it was not interrupted.
+    pub async fn resume(&self, id: &WorkerId) -> Result<bool> {
+        let _worker = self.worker(id).await?;
+        Ok(self.interrupted_set().remove(id))
+    }
+
+    /// Whether worker `id` is interrupted.
+    pub fn is_interrupted(&self, id: &WorkerId) -> bool {
+        self.interrupted_set().contains(id)
+    }
+
+    fn interrupted_set(&self) -> std::sync::MutexGuard<'_, HashSet<WorkerId>> {
+        // The set stays consistent even if a holder panicked (single inserts/removes).
+        self.interrupted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
