@@ -3,11 +3,15 @@
 //! making the same calls on one shared channel; aggregate calls/s, same
 //! server, same run: after an untimed round of each (the workers' first
 //! invocations instantiate them), five rounds of each side alternate and
-//! each side's median rate is compared. The workers' commits meet in the executor's one
-//! committer, so concurrent workers share syncs (group commit).
+//! each side's median rate is compared. A round is 100 calls per caller
+//! (6 400 calls), long enough that its start and its tail, when only a few
+//! callers are left, do not decide the rate. The workers' commits meet in
+//! the executor's one committer, so concurrent workers share syncs (group
+//! commit); the printout gives the calls per sync and each side's process
+//! CPU time per call.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use reprise_executor::Executor;
@@ -18,7 +22,7 @@ use reprise_system_tests::spawn_todo_server;
 use tonic::transport::Channel;
 
 use crate::setup::{self, Sizes, Store};
-use crate::stats::{Goal, summary_line};
+use crate::stats::{Goal, fmt_duration, summary_line};
 
 const WORKERS: usize = 64;
 
@@ -26,9 +30,36 @@ const WORKERS: usize = 64;
 /// median rate.
 const ROUNDS: usize = 5;
 
+/// CPU time used so far by the whole process (every thread: the callers,
+/// the executor, the in-process server, the sync threads).
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// One round's figures: calls/s, and the process's CPU time per call.
+struct Round {
+    rate: f64,
+    cpu_per_call: Duration,
+}
+
+impl Round {
+    fn of(calls: u64, started: Instant, cpu_before: Duration) -> Round {
+        let count = u32::try_from(calls).unwrap_or(u32::MAX).max(1);
+        Round {
+            rate: calls as f64 / started.elapsed().as_secs_f64(),
+            cpu_per_call: process_cpu().saturating_sub(cpu_before) / count,
+        }
+    }
+}
+
 /// One round of the raw side: 64 callers, `calls` calls each, on clones of
-/// one channel; calls/s.
-async fn raw_round(raw: &TodoServiceClient<Channel>, calls: u32) -> Result<f64> {
+/// one channel.
+async fn raw_round(raw: &TodoServiceClient<Channel>, calls: u32) -> Result<Round> {
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for caller in 0..WORKERS {
@@ -51,12 +82,17 @@ async fn raw_round(raw: &TodoServiceClient<Channel>, calls: u32) -> Result<f64> 
     for task in tasks {
         task.await??;
     }
-    Ok(f64::from(calls) * WORKERS as f64 / started.elapsed().as_secs_f64())
+    Ok(Round::of(
+        u64::from(calls) * WORKERS as u64,
+        started,
+        cpu_before,
+    ))
 }
 
 /// One round of the durable side: each of the 64 workers makes `calls`
-/// durable calls in one invocation, all at once; calls/s.
-async fn guest_round(executor: &Arc<Executor>, workers: &[WorkerId], calls: u32) -> Result<f64> {
+/// durable calls in one invocation, all at once.
+async fn guest_round(executor: &Arc<Executor>, workers: &[WorkerId], calls: u32) -> Result<Round> {
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in workers {
@@ -69,7 +105,11 @@ async fn guest_round(executor: &Arc<Executor>, workers: &[WorkerId], calls: u32)
     for task in tasks {
         task.await??;
     }
-    Ok(f64::from(calls) * workers.len() as f64 / started.elapsed().as_secs_f64())
+    Ok(Round::of(
+        u64::from(calls) * workers.len() as u64,
+        started,
+        cpu_before,
+    ))
 }
 
 /// `lowest-highest` of `rates`, for the printout.
@@ -86,7 +126,7 @@ fn median(mut rates: Vec<f64>) -> f64 {
 
 /// Runs the benchmark, prints its figures and returns its goal verdict.
 pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
-    let calls = sizes.batch_size / 5;
+    let calls = sizes.batch_size;
     let server = spawn_todo_server().await?;
     let endpoint = server.endpoint();
     let raw = TodoServiceClient::connect(endpoint.clone())
@@ -110,10 +150,19 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
     guest_round(&executor, &workers, 1).await?;
     let mut raw_rates = Vec::new();
     let mut guest_rates = Vec::new();
+    let mut raw_cpu = Vec::new();
+    let mut guest_cpu = Vec::new();
+    let syncs_before = executor.stats().oplog_syncs;
     for _ in 0..ROUNDS {
-        raw_rates.push(raw_round(&raw, calls).await?);
-        guest_rates.push(guest_round(&executor, &workers, calls).await?);
+        let raw = raw_round(&raw, calls).await?;
+        raw_rates.push(raw.rate);
+        raw_cpu.push(raw.cpu_per_call);
+        let guest = guest_round(&executor, &workers, calls).await?;
+        guest_rates.push(guest.rate);
+        guest_cpu.push(guest.cpu_per_call);
     }
+    let syncs = executor.stats().oplog_syncs - syncs_before;
+    let durable_calls = u64::from(calls) * (WORKERS * ROUNDS) as u64;
     let raw_range = range(&raw_rates);
     let guest_range = range(&guest_rates);
     let raw_rate = median(raw_rates);
@@ -123,6 +172,20 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
         "concurrent-64: {WORKERS} workers x {calls} durable TodoAdd calls (sled), median of \
          {ROUNDS} rounds: {guest_rate:.0} calls/s (rounds {guest_range}); {WORKERS} raw tonic \
          callers: {raw_rate:.0} calls/s (rounds {raw_range}); {ratio:.2}x"
+    );
+    raw_cpu.sort();
+    guest_cpu.sort();
+    let (raw_cpu, guest_cpu) = (raw_cpu[ROUNDS / 2], guest_cpu[ROUNDS / 2]);
+    println!(
+        "   process CPU time per call (median round, all threads): durable {} , raw {} ({:.2}x)",
+        fmt_duration(guest_cpu),
+        fmt_duration(raw_cpu),
+        guest_cpu.as_secs_f64() / raw_cpu.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "   group commit: {syncs} syncs for {durable_calls} durable calls and their \
+         invocations ({:.1} calls per sync)",
+        durable_calls as f64 / syncs.max(1) as f64
     );
     println!("{}", summary_line("concurrent-64", ratio, ">=", 0.5));
     Ok(vec![Goal {
