@@ -20,6 +20,7 @@ pub mod api;
 pub mod cluster;
 pub mod components;
 pub mod deps;
+pub(crate) mod detach;
 pub mod durable;
 pub mod engine;
 pub mod error;

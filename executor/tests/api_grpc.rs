@@ -85,3 +85,47 @@ async fn todo_client_calls_grpc_through_the_api() {
     assert!(response.starts_with("ok("), "{first_add}");
     server.stop().await;
 }
+
+/// An invocation runs in the request's own task; a client that gives up
+/// (its timeout, a closed connection) does not cancel it: it completes
+/// durably, and a retry with the same idempotency key gets its result
+/// without calling the server again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_gives_up_does_not_cancel_the_invocation() {
+    let todo = spawn_todo_server().await.expect("todo server starts");
+    let server = Server::default().await;
+    let (status, info) = upload_multipart(
+        &server,
+        wasm(reprise_test_components::TODO_CLIENT),
+        Some(todo_dependency_json(&todo.endpoint()).to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{info}");
+    server.create(info["id"].as_str().unwrap(), "patient").await;
+    let body = json!({
+        "function": "add-todos",
+        "params": ["\"bo\"", "\"t\"", "2"],
+        "idempotency_key": "give-up-1",
+    });
+    todo.state.park_method("TodoAdd");
+    let gave_up = server
+        .http
+        .post(server.url("/v1/workers/patient/invoke"))
+        .json(&body)
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await
+        .expect_err("the server is parked: the client times out");
+    assert!(gave_up.is_timeout(), "{gave_up}");
+    todo.state.release();
+    let (status, answer) = server
+        .post("/v1/workers/patient/invoke", body.clone())
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["result"][0].as_str().unwrap(),
+        r#"ok(["1", "2"])"#,
+        "{answer}"
+    );
+    assert_eq!(todo.calls("TodoAdd"), 2, "each todo was added once");
+}

@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::extract::{
     ApiJson, WorkerPath, parse_component_id, parse_idempotency_key, parse_worker_id,
 };
+use crate::detach::Detachable;
 use crate::executor::{Executor, WorkerInfo};
 use crate::worker::WorkerConfig;
 use reprise_oplog::{ComponentId, WorkerId};
@@ -317,7 +318,9 @@ pub(super) async fn invoke(
     let started = Instant::now();
     let executor = state.executor.clone();
     let function = request.function.clone();
-    let outcome = tokio::spawn(async move {
+    // Run in this request's task (no hand-over to another one), detached
+    // if the client goes away: the invocation completes durably either way.
+    let outcome = Detachable::new(async move {
         match creation {
             Some((component, _, config)) => {
                 executor
@@ -340,7 +343,7 @@ pub(super) async fn invoke(
     })
     .await;
     let result = match outcome {
-        Err(join) => Err(ApiError::from(join)),
+        Err(panicked) => Err(ApiError::internal(panicked.to_string())),
         Ok(Err(error)) => Err(ApiError::from(error)),
         Ok(Ok((_, Err(trap)))) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, trap)),
         Ok(Ok((created, Ok(values)))) => {

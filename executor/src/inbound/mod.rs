@@ -18,7 +18,6 @@
 //! [`status`].
 
 mod codec;
-mod detach;
 mod health;
 mod invoke;
 mod reflection;
