@@ -20,7 +20,6 @@ pub mod api;
 pub mod cluster;
 pub mod components;
 pub mod deps;
-pub(crate) mod detach;
 pub mod durable;
 pub mod engine;
 pub mod error;

@@ -86,8 +86,8 @@ async fn todo_client_calls_grpc_through_the_api() {
     server.stop().await;
 }
 
-/// An invocation runs in the request's own task; a client that gives up
-/// (its timeout, a closed connection) does not cancel it: it completes
+/// A client that gives up (its timeout, a closed connection) does not
+/// cancel its invocation (which runs on a task of its own): it completes
 /// durably, and a retry with the same idempotency key gets its result
 /// without calling the server again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

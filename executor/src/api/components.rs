@@ -79,13 +79,13 @@ pub(super) async fn add_component(
     }
     validate_dependencies(&dependencies)?;
     let executor = state.executor.clone();
-    // The upload completes even if the client goes away.
-    let info = super::detached(async move {
+    // A task of its own: the upload completes even if the client goes away.
+    let info = tokio::spawn(async move {
         executor
             .add_component_limited(wasm, dependencies, limits)
             .await
     })
-    .await?;
+    .await??;
     state.metrics.component_added();
     tracing::info!(component = %info.id, size = info.size, "component added");
     Ok((StatusCode::CREATED, Json(info)))
@@ -268,7 +268,7 @@ pub(super) async fn get_component(
 ) -> Result<Json<ComponentInfo>, ApiError> {
     let executor = state.executor.clone();
     // Compiles the component on first use after a restart: CPU work.
-    let info = super::detached(async move { executor.component(&id).await }).await?;
+    let info = tokio::spawn(async move { executor.component(&id).await }).await??;
     Ok(Json(info))
 }
 
@@ -279,7 +279,7 @@ pub(super) async fn get_proto(
     ComponentPath(id): ComponentPath,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let executor = state.executor.clone();
-    let api = super::detached(async move { executor.export_api(&id).await }).await?;
+    let api = tokio::spawn(async move { executor.export_api(&id).await }).await??;
     let name = api.file().name().to_owned();
     Ok((
         [
@@ -297,7 +297,7 @@ pub(super) async fn get_descriptor_set(
     ComponentPath(id): ComponentPath,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let executor = state.executor.clone();
-    let api = super::detached(async move { executor.export_api(&id).await }).await?;
+    let api = tokio::spawn(async move { executor.export_api(&id).await }).await??;
     Ok((
         [(header::CONTENT_TYPE, "application/x-protobuf")],
         api.descriptor_set(),

@@ -142,19 +142,6 @@ pub async fn serve(
         .await
 }
 
-/// Runs executor work in the request's own task, detached if the client
-/// goes away (the rest then finishes as a task of its own): an upload, a
-/// worker's load, creation or state change is never cut off half way, and
-/// no request pays a hand-over to another task. A panic in it is a 500.
-pub(crate) async fn detached<T: Send + 'static>(
-    work: impl Future<Output = crate::error::Result<T>> + Send + 'static,
-) -> Result<T, ApiError> {
-    match crate::detach::Detachable::new(work).await {
-        Ok(done) => Ok(done?),
-        Err(panicked) => Err(ApiError::internal(panicked.to_string())),
-    }
-}
-
 async fn log_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     state.metrics.http_request();
     let method = request.method().clone();

@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::detached;
 use super::error::ApiError;
 use super::extract::{
     ApiJson, WorkerPath, parse_component_id, parse_idempotency_key, parse_worker_id,
@@ -133,7 +132,7 @@ async fn checked_creation(
     }
     if !request.endpoint_overrides.is_empty() {
         let executor = state.executor.clone();
-        let info = detached(async move { executor.component(&component).await }).await?;
+        let info = tokio::spawn(async move { executor.component(&component).await }).await??;
         for (dep, url) in &request.endpoint_overrides {
             let grpc = info.grpc_dependencies.iter().any(|d| &d.name == dep);
             let openapi = info.openapi_dependencies.iter().any(|d| &d.name == dep);
@@ -179,8 +178,8 @@ pub(super) async fn create_worker(
 ) -> Result<(StatusCode, Json<WorkerRef>), ApiError> {
     let (component, name, config) = checked_creation(&state, request).await?;
     let executor = state.executor.clone();
-    let id =
-        detached(async move { executor.create_worker(&component, name, config).await }).await?;
+    let id = tokio::spawn(async move { executor.create_worker(&component, name, config).await })
+        .await??;
     state.metrics.worker_created();
     tracing::info!(worker = %id, component = %component, "worker created");
     Ok((StatusCode::CREATED, Json(WorkerRef { id: id.to_string() })))
@@ -206,7 +205,7 @@ pub(super) async fn get_worker(
     // Loading a worker replays its oplog: keep it going if the client leaves.
     let info = {
         let id = id.clone();
-        detached(async move { executor.worker_info(&id).await }).await?
+        tokio::spawn(async move { executor.worker_info(&id).await }).await??
     };
     Ok(Json(WorkerView {
         info,
@@ -218,7 +217,7 @@ pub(super) async fn delete_worker(
     State(state): State<AppState>,
     WorkerPath(id): WorkerPath,
 ) -> Result<Json<WorkerChange>, ApiError> {
-    let existed = on_worker(&state, &id, |executor, id| async move {
+    let existed = detached(&state, &id, |executor, id| async move {
         executor.delete_worker(&id).await
     })
     .await?;
@@ -232,22 +231,23 @@ pub(super) async fn delete_worker(
     }))
 }
 
-/// Runs a state-changing executor call on worker `id` so that a client
-/// that disconnects cannot cancel it half-way ([`detached`]).
-async fn on_worker<T, F, Fut>(state: &AppState, id: &WorkerId, call: F) -> Result<T, ApiError>
+/// Runs a state-changing executor call on its own task, so a client that
+/// disconnects cannot cancel it half-way.
+async fn detached<T, F, Fut>(state: &AppState, id: &WorkerId, call: F) -> Result<T, ApiError>
 where
     F: FnOnce(Arc<Executor>, WorkerId) -> Fut,
     Fut: std::future::Future<Output = crate::error::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    detached(call(state.executor.clone(), id.clone())).await
+    let task = tokio::spawn(call(state.executor.clone(), id.clone()));
+    Ok(task.await??)
 }
 
 pub(super) async fn interrupt_worker(
     State(state): State<AppState>,
     WorkerPath(id): WorkerPath,
 ) -> Result<Json<WorkerChange>, ApiError> {
-    let changed = on_worker(&state, &id, |executor, id| async move {
+    let changed = detached(&state, &id, |executor, id| async move {
         executor.interrupt(&id).await
     })
     .await?;
@@ -262,7 +262,7 @@ pub(super) async fn resume_worker(
     State(state): State<AppState>,
     WorkerPath(id): WorkerPath,
 ) -> Result<Json<WorkerChange>, ApiError> {
-    let changed = on_worker(&state, &id, |executor, id| async move {
+    let changed = detached(&state, &id, |executor, id| async move {
         executor.resume(&id).await
     })
     .await?;
@@ -317,8 +317,7 @@ pub(super) async fn invoke(
     let started = Instant::now();
     let executor = state.executor.clone();
     let function = request.function.clone();
-    // The invocation completes durably even if the client goes away.
-    let outcome = detached(async move {
+    let outcome = tokio::spawn(async move {
         match creation {
             Some((component, _, config)) => {
                 executor
@@ -341,9 +340,10 @@ pub(super) async fn invoke(
     })
     .await;
     let result = match outcome {
-        Err(error) => Err(error),
-        Ok((_, Err(trap))) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, trap)),
-        Ok((created, Ok(values))) => {
+        Err(join) => Err(ApiError::from(join)),
+        Ok(Err(error)) => Err(ApiError::from(error)),
+        Ok(Ok((_, Err(trap)))) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, trap)),
+        Ok(Ok((created, Ok(values)))) => {
             if created {
                 state.metrics.worker_created();
             }

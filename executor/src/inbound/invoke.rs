@@ -24,11 +24,11 @@ use tonic::metadata::MetadataMap;
 use tonic::server::{Grpc, UnaryService};
 
 use super::codec::ServerCodec;
+use super::detach::Detachable;
 use super::status::status_of;
 use super::{
     COMPONENT_METADATA, CREATE_METADATA, IDEMPOTENCY_METADATA, Shared, WORKER_METADATA, text,
 };
-use crate::detach::Detachable;
 use crate::error::Error;
 use crate::worker::WorkerConfig;
 
@@ -284,8 +284,7 @@ impl Unary {
                     })?
             }
             None => invocation.await,
-        }
-        .map_err(|panicked| Status::internal(panicked.to_string()))?;
+        };
         if self.create && outcome.is_ok() {
             self.shared.remember(&self.worker, self.component);
         }

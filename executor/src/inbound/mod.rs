@@ -18,6 +18,7 @@
 //! [`status`].
 
 mod codec;
+mod detach;
 mod health;
 mod invoke;
 mod reflection;

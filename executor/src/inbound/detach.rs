@@ -5,22 +5,11 @@
 //! costs two task hand-overs per call on the hot path. [`Detachable`] runs
 //! the future inline in the caller's task instead; only if the caller
 //! drops it before it finished is the rest of it spawned, to finish on its
-//! own. Both front doors (the admin API's invoke and the inbound gRPC
-//! server) run invocations this way.
-//!
-//! A panic while it runs inline (a bug) is caught and answered as
-//! [`Panicked`], as a spawned task's `JoinError` would be, so the caller
-//! can still reply with an error instead of losing its connection.
+//! own.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-
-/// The work panicked while polled inline: the panic's message.
-#[derive(Debug, thiserror::Error)]
-#[error("the invocation panicked: {0}")]
-pub(crate) struct Panicked(pub(crate) String);
 
 /// A future polled in place that, dropped unfinished, goes on as a task.
 pub(crate) struct Detachable<T: Send + 'static> {
@@ -36,37 +25,21 @@ impl<T: Send + 'static> Detachable<T> {
     }
 }
 
-/// The text of a panic's payload.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic without a message".to_owned()
-    }
-}
-
 impl<T: Send + 'static> Future for Detachable<T> {
-    type Output = Result<T, Panicked>;
+    type Output = T;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let Some(inner) = self.inner.as_mut() else {
             // Polled after it finished: a caller's bug, answered by never
             // finishing again rather than a panic.
             return Poll::Pending;
         };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(Poll::Ready(value)) => {
+        match inner.as_mut().poll(cx) {
+            Poll::Ready(value) => {
                 self.inner = None;
-                Poll::Ready(Ok(value))
+                Poll::Ready(value)
             }
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => {
-                // Not to be polled again, nor spawned.
-                self.inner = None;
-                Poll::Ready(Err(Panicked(panic_message(payload.as_ref()))))
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -96,30 +69,8 @@ mod tests {
 
     #[tokio::test]
     async fn finishes_inline_when_awaited() {
-        let value = Detachable::new(async { 7 }).await.unwrap();
+        let value = Detachable::new(async { 7 }).await;
         assert_eq!(value, 7);
-    }
-
-    #[tokio::test]
-    async fn a_panic_is_an_error_not_a_lost_task() {
-        let failed = Detachable::new(async {
-            tokio::task::yield_now().await;
-            if std::hint::black_box(true) {
-                panic!("guest bookkeeping broke");
-            }
-            1
-        })
-        .await
-        .unwrap_err();
-        assert!(failed.0.contains("guest bookkeeping broke"), "{failed}");
-        let formatted = Detachable::new(async {
-            if std::hint::black_box(true) {
-                panic!("index {} out of range", 3);
-            }
-        })
-        .await
-        .unwrap_err();
-        assert_eq!(formatted.0, "index 3 out of range");
     }
 
     #[tokio::test]
