@@ -1,10 +1,14 @@
 //! The inbound gRPC front door, over real HTTP/2 with a tonic client:
 //! every WIT type of the typed-exports guest through its derived services,
 //! reflection and health, addressing and creation by metadata, idempotent
-//! invocations, the status mapping and the admin token.
+//! invocations, the status mapping, the admin token, and an interrupt
+//! stopping a guest that spins in an invocation made over gRPC.
+
+mod api_common;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use prost_reflect::{DynamicMessage, ReflectMessage};
 use reprise_executor::api::AdminToken;
@@ -33,6 +37,12 @@ struct Front {
 }
 
 async fn start(token: Option<&str>) -> Front {
+    let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
+    serve_component(wasm, token).await
+}
+
+/// Serves `wasm`'s exports on a fresh executor.
+async fn serve_component(wasm: Vec<u8>, token: Option<&str>) -> Front {
     let dir = tempfile::tempdir().unwrap();
     let executor = Arc::new(
         Executor::open(ExecutorConfig {
@@ -42,7 +52,6 @@ async fn start(token: Option<&str>) -> Front {
         .await
         .unwrap(),
     );
-    let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
     let info = executor
         .add_component(wasm.clone(), Vec::new())
         .await
@@ -684,4 +693,63 @@ async fn a_worker_created_by_its_call_is_made_durable_by_the_invocations_one_syn
     assert_eq!(syncs() - before, 1);
     let info = front.executor.worker_info(&id).await.unwrap();
     assert_eq!(info.invocations, 2, "{second:?}");
+}
+
+/// A guest spinning in an invocation made over gRPC (polled in the call's
+/// own task, not a task of its own) is still stopped by an interrupt at
+/// its next epoch tick: its yields let the interrupt and the ticker run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_guest_called_over_grpc_is_interrupted() {
+    let front = Arc::new(serve_component(api_common::trapping_component(), None).await);
+    let path = front
+        .api
+        .services()
+        .iter()
+        .flat_map(|s| &s.methods)
+        .find(|m| m.function == "spin")
+        .expect("spin is served")
+        .path
+        .clone();
+    let caller = front.clone();
+    // Long enough (seconds) that only an interrupt ends it early.
+    let call = tokio::spawn(async move {
+        caller
+            .call("spinner", &path, &[Val::U32(u32::MAX)], &[])
+            .await
+    });
+    let worker = reprise_oplog::WorkerId::from_str("spinner").unwrap();
+    // The call has created the worker and is spinning (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while front.executor.list_workers().await.unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the call never created its worker"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let asked = Instant::now();
+    let interrupted =
+        tokio::time::timeout(Duration::from_secs(60), front.executor.interrupt(&worker))
+            .await
+            .expect("the interrupt returns")
+            .unwrap();
+    assert!(interrupted);
+    let answer = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the call is answered")
+        .unwrap();
+    let status = answer.expect_err("the spin was stopped, not finished");
+    assert!(
+        status.message().contains("interrupted"),
+        "{:?}: {}",
+        status.code(),
+        status.message()
+    );
+    // Stopped at a tick (10 ms), not after the whole spin (seconds).
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "stopped {:?} after the interrupt",
+        asked.elapsed()
+    );
 }
