@@ -119,9 +119,10 @@ fn range(rates: &[f64]) -> String {
     format!("{low:.0}-{high:.0}")
 }
 
-fn median(mut rates: Vec<f64>) -> f64 {
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+/// The middle of `rounds` (rates or CPU times).
+fn median<T: PartialOrd + Copy>(mut rounds: Vec<T>) -> T {
+    rounds.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    rounds[rounds.len() / 2]
 }
 
 /// Runs the benchmark, prints its figures and returns its goal verdict.
@@ -173,11 +174,9 @@ pub async fn run(sizes: &Sizes) -> Result<Vec<Goal>> {
          {ROUNDS} rounds: {guest_rate:.0} calls/s (rounds {guest_range}); {WORKERS} raw tonic \
          callers: {raw_rate:.0} calls/s (rounds {raw_range}); {ratio:.2}x"
     );
-    raw_cpu.sort();
-    guest_cpu.sort();
-    let (raw_cpu, guest_cpu) = (raw_cpu[ROUNDS / 2], guest_cpu[ROUNDS / 2]);
+    let (raw_cpu, guest_cpu) = (median(raw_cpu), median(guest_cpu));
     println!(
-        "   process CPU time per call (median round, all threads): durable {} , raw {} ({:.2}x)",
+        "   process CPU time per call (median round, all threads): durable {}, raw {} ({:.2}x)",
         fmt_duration(guest_cpu),
         fmt_duration(raw_cpu),
         guest_cpu.as_secs_f64() / raw_cpu.as_secs_f64().max(1e-9)
