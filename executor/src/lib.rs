@@ -27,6 +27,7 @@ pub mod executor;
 pub mod grpc;
 pub mod inbound;
 pub mod kinds;
+mod listen;
 pub mod memory;
 pub mod rest;
 pub mod secrets;

@@ -131,15 +131,20 @@ pub fn router(executor: Arc<Executor>, config: ApiConfig) -> Router {
 
 /// Serves the API on `listener` until `shutdown` completes, then stops
 /// accepting connections and returns once in-flight requests are answered.
+/// Dropping the future closes the connections still open.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     executor: Arc<Executor>,
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(executor, config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::listen::serve(
+        listener,
+        router(executor, config),
+        crate::listen::ConnectionOptions::default(),
+        shutdown,
+    )
+    .await
 }
 
 async fn log_request(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -19,6 +19,12 @@ use super::{OplogStoreKind, ServeArgs};
 /// How long shutdown waits for invocations whose clients went away.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// After the grace period, how long the front doors wait for their open
+/// connections to finish (stopped invocations answer within it) before they
+/// close them: a client that sent half a request and went quiet must not
+/// hold shutdown.
+const CLOSE_MARGIN: Duration = Duration::from_secs(5);
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
     std::fs::create_dir_all(&args.data_dir)
@@ -108,6 +114,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stopper = Arc::downgrade(&executor);
     let grace = args.shutdown_grace;
     let (stopping, stop_seen) = tokio::sync::watch::channel(false);
+    let mut signalled = stopping.subscribe();
+    // Resolves once connections have had the grace period and the margin.
+    let close_at = async move {
+        let _ = signalled.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(grace + CLOSE_MARGIN).await;
+    };
     let inbound = match args.grpc_listen {
         Some(addr) => {
             Some(start_inbound(addr, &executor, config.admin_token.clone(), stop_seen).await?)
@@ -125,14 +137,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     };
-    api::serve(listener, executor.clone(), config, shutdown)
-        .await
-        .context("serving the admin API")?;
-    if let Some(inbound) = inbound {
-        match inbound.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "the gRPC front door failed"),
-            Err(e) => tracing::error!(error = %e, "the gRPC front door's task failed"),
+    tokio::pin!(close_at);
+    let mut overdue = false;
+    tokio::select! {
+        served = api::serve(listener, executor.clone(), config, shutdown) => {
+            served.context("serving the admin API")?;
+        }
+        () = &mut close_at => {
+            overdue = true;
+            tracing::warn!(after = ?(grace + CLOSE_MARGIN),
+                "admin API connections still open after the shutdown signal: closing them");
+        }
+    }
+    if let Some(mut inbound) = inbound {
+        let joined = if overdue && !inbound.is_finished() {
+            None
+        } else {
+            tokio::select! {
+                joined = &mut inbound => Some(joined),
+                () = &mut close_at, if !overdue => None,
+            }
+        };
+        match joined {
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(e))) => tracing::error!(error = %e, "the gRPC front door failed"),
+            Some(Err(e)) => tracing::error!(error = %e, "the gRPC front door's task failed"),
+            None => {
+                tracing::warn!(after = ?(grace + CLOSE_MARGIN),
+                    "gRPC connections still open after the shutdown signal: closing them");
+                inbound.abort();
+            }
         }
     }
     if let Some((stop, task)) = cluster {

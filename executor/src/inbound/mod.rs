@@ -152,23 +152,17 @@ pub fn router(executor: Arc<Executor>, config: InboundConfig) -> axum::Router {
 }
 
 /// Serves the inbound gRPC front door on `listener` until `shutdown`
-/// completes (calls in flight are finished first).
+/// completes (calls in flight are finished first). Dropping the future
+/// closes the connections still open.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     executor: Arc<Executor>,
     config: InboundConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt as _;
     // HTTP/2 writes frames as they come: no Nagle delay between them.
-    let listener = listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router(executor, config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let options = crate::listen::ConnectionOptions { nodelay: true };
+    crate::listen::serve(listener, router(executor, config), options, shutdown).await
 }
 
 /// A text metadata value, if present and readable.
