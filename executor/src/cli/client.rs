@@ -2,16 +2,27 @@
 //! failures and error responses into messages naming the server and the
 //! server's own explanation.
 
+use std::time::Duration;
+
 use anyhow::{Context as _, anyhow, bail};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// How long a client waits for a connection to the executor.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client verb waits for the executor's answer unless
+/// `--timeout` says otherwise (uploads compile the component first).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The API at one base URL.
 pub struct Client {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
+    /// `--timeout`, when given.
+    timeout: Option<Duration>,
 }
 
 impl Client {
@@ -21,11 +32,15 @@ impl Client {
         let token = std::env::var(&server.admin_token_env)
             .ok()
             .filter(|t| !t.is_empty());
-        Self::with_token(&server.server, token)
+        Self::with_token(&server.server, token, server.timeout)
     }
 
     /// A client of the server at `base` (`http://host:port`).
-    fn with_token(base: &str, token: Option<String>) -> anyhow::Result<Client> {
+    fn with_token(
+        base: &str,
+        token: Option<String>,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<Client> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--server `{base}` must be an http:// URL such as http://127.0.0.1:9090");
@@ -37,14 +52,30 @@ impl Client {
             );
         }
         let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Client { base, http, token })
+        Ok(Client {
+            base,
+            http,
+            token,
+            timeout,
+        })
     }
 
-    /// A request to `path` (starting with `/`).
+    /// A request to `path` (starting with `/`), answered within `--timeout`
+    /// (default 5 minutes).
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base));
+        self.request_within(method, path, DEFAULT_TIMEOUT)
+    }
+
+    /// A request to `path` answered within `--timeout`, or `default`
+    /// without one.
+    pub fn request_within(&self, method: Method, path: &str, default: Duration) -> RequestBuilder {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(self.timeout.unwrap_or(default));
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -80,7 +111,10 @@ impl Client {
                     root_cause(&e)
                 )
             } else if e.is_timeout() {
-                anyhow!("the executor at {} did not answer in time", self.base)
+                anyhow!(
+                    "the executor at {} did not answer in time (wait longer with --timeout)",
+                    self.base
+                )
             } else {
                 anyhow!("request to {} failed: {}", self.base, root_cause(&e))
             }

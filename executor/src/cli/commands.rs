@@ -3,6 +3,7 @@
 //! WAVE values one per line, descriptions as pretty JSON.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use reprise_executor::api::oplog::OplogPage;
@@ -16,6 +17,10 @@ use serde_json::Value;
 use super::client::Client;
 use super::manifest::{Upload, upload_of};
 use super::{Command, ComponentCommand, ServerArgs, WorkerCommand};
+
+/// The longest time budget an invocation may have.
+const MAX_TIME_BUDGET: Duration =
+    Duration::from_millis(reprise_executor::components::limits::MAX_TIME_BUDGET_MS);
 
 /// Upper bound on oplog pages fetched by one `oplog` command.
 const MAX_PAGES: usize = 100_000;
@@ -34,10 +39,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             create,
         } => {
             let client = Client::new(&server)?;
+            // The invocation may run for its whole time budget.
+            let patience = time_budget.unwrap_or(MAX_TIME_BUDGET) + Duration::from_secs(60);
             let request = client
-                .request(
+                .request_within(
                     Method::POST,
                     &format!("/v1/workers/{}/invoke", segment(&worker)),
+                    patience,
                 )
                 .json(&InvokeRequest {
                     function,

@@ -151,11 +151,11 @@ pub struct ServeArgs {
     /// docs/inbound-grpc.md.
     #[arg(long, value_name = "ADDR")]
     pub grpc_listen: Option<SocketAddr>,
-    /// Largest accepted component upload in bytes.
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Largest accepted component upload (bytes, or `64MiB`).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_body_limit)]
     pub component_body_limit: usize,
-    /// Largest accepted body of the other routes in bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Largest accepted body of the other routes (bytes, or `1MiB`).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_body_limit)]
     pub body_limit: usize,
     /// Where workers' oplogs live: `sled` (embedded, durable, under the data
     /// directory) or `memory` (nothing survives the process; for trials).
@@ -186,13 +186,14 @@ pub struct ServeArgs {
     pub admin_token_env: Option<String>,
     /// Time budget of an invocation whose request sets none (`60s`,
     /// `1m30s`, `500ms`): a guest still running when it runs out is stopped
-    /// and the invocation fails.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    /// and the invocation fails. At most `24h`.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_time_budget)]
     pub time_budget: std::time::Duration,
     /// Most linear memory one worker may hold (`256MiB`, `1GiB`); growing
-    /// beyond it stops the invocation.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
-    pub worker_memory: usize,
+    /// beyond it stops the invocation. At most --memory-budget (default:
+    /// 256MiB, or the budget if that is smaller).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub worker_memory: Option<usize>,
     /// Most linear memory all workers together may hold; an invocation
     /// that needs more is refused with 503 (retry later).
     #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse_size)]
@@ -242,9 +243,44 @@ fn parse_positive_duration(text: &str) -> Result<std::time::Duration, BadValue> 
     }
 }
 
-/// Parses a byte size: a number with an optional `KiB`, `MiB` or `GiB`
-/// suffix (`512MiB`); at least 1 MiB.
+/// A time budget: a positive duration of at most 24 hours, the longest an
+/// invocation's request or a component may ask for.
+fn parse_time_budget(text: &str) -> Result<std::time::Duration, BadValue> {
+    let budget = parse_positive_duration(text)?;
+    let most =
+        std::time::Duration::from_millis(reprise_executor::components::limits::MAX_TIME_BUDGET_MS);
+    if budget > most {
+        return Err(BadValue(format!(
+            "`{text}` is more than the longest accepted time budget, 24h"
+        )));
+    }
+    Ok(budget)
+}
+
+/// Parses a byte size (`512MiB`); at least 1 MiB.
 fn parse_size(text: &str) -> Result<usize, BadValue> {
+    let bytes = parse_bytes(text)?;
+    if bytes < 1 << 20 {
+        return Err(BadValue(format!(
+            "`{text}` is less than the smallest accepted size, 1MiB"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Parses a body limit (`1MiB`, `65536`); more than zero.
+fn parse_body_limit(text: &str) -> Result<usize, BadValue> {
+    match parse_bytes(text)? {
+        0 => Err(BadValue(
+            "must be more than zero (a limit of 0 would refuse every request)".to_owned(),
+        )),
+        bytes => Ok(bytes),
+    }
+}
+
+/// Parses a number of bytes with an optional `B`, `KiB`, `MiB` or `GiB`
+/// suffix.
+fn parse_bytes(text: &str) -> Result<usize, BadValue> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !c.is_ascii_digit())
@@ -264,15 +300,9 @@ fn parse_size(text: &str) -> Result<usize, BadValue> {
             )));
         }
     };
-    let bytes = number
+    number
         .checked_mul(1 << shift)
-        .ok_or_else(|| BadValue(format!("`{text}` is too large")))?;
-    if bytes < 1 << 20 {
-        return Err(BadValue(format!(
-            "`{text}` is less than the smallest accepted size, 1MiB"
-        )));
-    }
-    Ok(bytes)
+        .ok_or_else(|| BadValue(format!("`{text}` is too large")))
 }
 
 /// The oplog stores `serve` can run on.
@@ -294,6 +324,11 @@ pub struct ServerArgs {
     /// token) when the server requires one; nothing is sent if it is unset.
     #[arg(long, value_name = "NAME", default_value = "REPRISE_ADMIN_TOKEN")]
     pub admin_token_env: String,
+    /// How long to wait for the executor's answer. `invoke` waits longer
+    /// by default: its time budget (or the longest the executor allows,
+    /// 24h) plus a minute.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `component` verbs.

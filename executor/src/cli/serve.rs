@@ -16,6 +16,10 @@ use tracing_subscriber::EnvFilter;
 
 use super::{OplogStoreKind, ServeArgs};
 
+/// A worker's linear memory limit unless `--worker-memory` sets one (or
+/// the memory budget is smaller).
+const DEFAULT_WORKER_MEMORY: usize = 256 << 20;
+
 /// How long shutdown waits for invocations whose clients went away.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -27,6 +31,16 @@ const CLOSE_MARGIN: Duration = Duration::from_secs(5);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    let worker_memory = match args.worker_memory {
+        Some(asked) if asked > args.memory_budget => anyhow::bail!(
+            "--worker-memory ({} MiB) is more than --memory-budget ({} MiB): no worker could \
+             ever use all of its memory; lower the first or raise the second",
+            asked >> 20,
+            args.memory_budget >> 20
+        ),
+        Some(asked) => asked,
+        None => DEFAULT_WORKER_MEMORY.min(args.memory_budget),
+    };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
     // The compiled-code cache needs an absolute path.
@@ -41,7 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             allowed: args.secret_env_allow.iter().cloned().collect(),
         },
         time_budget: args.time_budget,
-        worker_memory: args.worker_memory,
+        worker_memory,
         memory_budget: args.memory_budget,
         max_loaded_workers: usize::try_from(args.max_loaded_workers).unwrap_or(usize::MAX),
     };

@@ -1,0 +1,121 @@
+//! Settings the command line cannot honour are refused before anything
+//! starts, and the client verbs give up on an executor that does not answer.
+
+mod cli_common;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cli_common::{BIN, Serve};
+
+#[test]
+fn serve_refuses_settings_it_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused: [(&[&str], &str); 5] = [
+        (&["--body-limit", "0"], "more than zero"),
+        (&["--component-body-limit", "0B"], "more than zero"),
+        (
+            &["--time-budget", "25h"],
+            "longest accepted time budget, 24h",
+        ),
+        (&["--body-limit", "1TB"], "unknown unit `TB`"),
+        (
+            &["--worker-memory", "2GiB", "--memory-budget", "1GiB"],
+            "--worker-memory (2048 MiB) is more than --memory-budget (1024 MiB)",
+        ),
+    ];
+    for (args, expected) in refused {
+        let mut serve = vec!["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"];
+        serve.extend(args);
+        let (code, stderr, _) = run_bounded(&serve, dir.path());
+        assert!(code.is_some_and(|c| c != 0), "{args:?} accepted: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            !dir.path().join("data").exists(),
+            "{args:?} created the data directory"
+        );
+    }
+}
+
+#[test]
+fn body_limits_take_sizes_with_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with(
+        dir.path(),
+        &["--body-limit", "64KiB", "--time-budget", "24h"],
+        &[],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body) = runtime.block_on(async {
+        reprise_executor::rest::client::install_crypto_provider();
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/workers", serve.url))
+            .header("content-type", "application/json")
+            .body(format!("{{\"name\": \"{}\"}}", "x".repeat(70_000)))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    assert_eq!(status.as_u16(), 413, "{body}");
+    assert!(body.contains("65536"), "{body}");
+    serve.terminate();
+}
+
+/// Runs the binary with `args` in `dir`; returns its exit code, stderr and
+/// how long it took. Still running after 60 s (a server that started, a
+/// client that waits on) fails the test.
+fn run_bounded(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = started + Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            return (output.status.code(), stderr, started.elapsed());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still waiting after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn client_verbs_give_up_on_a_silent_executor() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(16) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(120));
+    });
+    for verb in [&["worker", "list"][..], &["invoke", "w1", "add", "1"][..]] {
+        let mut args = verb.to_vec();
+        args.extend(["--server", &server, "--timeout", "1s"]);
+        let (code, stderr, took) = run_bounded(&args, std::path::Path::new("."));
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("did not answer in time") && stderr.contains("--timeout"),
+            "{args:?}: {stderr}"
+        );
+        assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
+    }
+}
