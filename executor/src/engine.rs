@@ -3,6 +3,8 @@
 //! on-disk cache of compiled code so a restart does not recompile.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::{Cache, CacheConfig, Config, Engine};
@@ -31,13 +33,44 @@ pub fn build_engine(cache_dir: &Path) -> Result<Engine> {
     Ok(Engine::new(&config)?)
 }
 
-/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the returned task is aborted.
-pub fn spawn_epoch_ticker(engine: Engine) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(EPOCH_TICK);
-        loop {
-            interval.tick().await;
-            engine.increment_epoch();
-        }
-    })
+/// Advances an engine's epoch every [`EPOCH_TICK`], on an OS thread of its
+/// own, until it is dropped (or the engine is gone).
+///
+/// Not a runtime task: guests spinning on every runtime thread would starve
+/// it, the epoch would stop, and with it the yields and time budgets that
+/// let anything else run — the whole executor would freeze.
+#[derive(Debug)]
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`'s epoch.
+    pub fn start(engine: &Engine) -> Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let engine = engine.weak();
+        std::thread::Builder::new()
+            .name("reprise-epoch".into())
+            .spawn(move || {
+                // Ends when the ticker is dropped or the engine is gone.
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            })
+            .map_err(|e| {
+                Error::HostResources(format!("cannot start the epoch ticker thread: {e}"))
+            })?;
+        Ok(EpochTicker { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }

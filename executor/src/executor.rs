@@ -28,7 +28,7 @@ use crate::components::limits::ComponentLimits;
 use crate::components::local::LocalComponentStore;
 use crate::deps::{DependencyConfig, GrpcDependencyConfig};
 use crate::durable::{Committer, Durable};
-use crate::engine::{build_engine, spawn_epoch_ticker};
+use crate::engine::{EpochTicker, build_engine};
 use crate::error::{Error, Result};
 use crate::grpc::journaled::CallDecoder;
 use crate::secrets::SecretEnvPolicy;
@@ -137,7 +137,8 @@ pub struct Executor {
     oplog: Arc<dyn OplogStore>,
     committer: Committer,
     pub(crate) workers: WorkerSlots,
-    ticker: tokio::task::JoinHandle<()>,
+    /// Ticks the engine's epoch; stops when the executor is dropped.
+    _ticker: EpochTicker,
     interrupted: std::sync::Mutex<HashSet<WorkerId>>,
     /// Per worker, what is reached without waiting for its lock: the signal
     /// that stops its running invocation, and its completed invocations.
@@ -157,12 +158,6 @@ impl std::fmt::Debug for Executor {
         f.debug_struct("Executor")
             .field("components", &self.components)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        self.ticker.abort();
     }
 }
 
@@ -201,7 +196,7 @@ impl Executor {
         let engine = build_engine(&data_dir.join("cache"))?;
         let components =
             ComponentCache::new(engine.clone(), stores.components, config.secrets.clone());
-        let ticker = spawn_epoch_ticker(engine.clone());
+        let ticker = EpochTicker::start(&engine)?;
         let oplog = stores.oplog;
         let committer = Committer::new(oplog.clone());
         Ok(Executor {
@@ -210,7 +205,7 @@ impl Executor {
             committer,
             oplog,
             workers: WorkerSlots::with_bound(config.max_loaded_workers),
-            ticker,
+            _ticker: ticker,
             interrupted: std::sync::Mutex::new(HashSet::new()),
             handles: std::sync::Mutex::new(HashMap::new()),
             time_budget: config.time_budget,

@@ -1,10 +1,12 @@
 //! `serve --runtime-threads N` sizes the async runtime (reported by
 //! `GET /metrics`), workers run durably on it, and a count it cannot honour
-//! is refused before anything starts.
+//! is refused before anything starts; guests spinning on every thread do
+//! not freeze it.
 
 mod cli_common;
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use cli_common::{BIN, Serve};
 
@@ -78,4 +80,59 @@ fn a_runtime_without_threads_is_refused() {
             "a refused start must not create the data directory"
         );
     }
+}
+
+/// As many CPU-bound guests as runtime threads (and one more) do not
+/// freeze the executor: the epoch that makes guests yield ticks on a thread
+/// of its own, so the other requests are answered while they spin and
+/// each spin is stopped by its time budget.
+#[test]
+fn guests_spinning_on_every_runtime_thread_do_not_freeze_the_executor() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with(dir.path(), &["--runtime-threads", "2"], &[]);
+    let runaway = serve.add_wasm(reprise_test_components::RUNAWAY);
+    let names = ["s1", "s2", "s3"];
+    for name in names {
+        serve.ok(&["worker", "create", "--component", &runaway, "--name", name]);
+    }
+    let spinners: Vec<_> = names
+        .iter()
+        .map(|name| {
+            Command::new(BIN)
+                .args(["invoke", name, "spin", "--time-budget", "3s"])
+                .args(["--server", &serve.url, "--timeout", "60s"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    // The executor answers while they spin.
+    let started = Instant::now();
+    let listed = serve.run(&["worker", "list", "--timeout", "10s"]);
+    assert!(
+        listed.status.success(),
+        "worker list while guests spin: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "worker list took {:?} while guests spin",
+        started.elapsed()
+    );
+    // Each spin is stopped by its time budget (the client gives up after
+    // 60 s otherwise).
+    for spinner in spinners {
+        let output = spinner.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(
+            stderr.contains("422") && stderr.contains("time budget"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(serve.ok(&["invoke", "s1", "bump"]).trim(), "1");
+    serve.terminate();
 }
