@@ -23,7 +23,8 @@ pub fn render(model: &ApiModel) -> String {
     let _ = writeln!(
         out,
         "package {}:{}{version};\n",
-        model.namespace, model.name
+        escaped(&model.namespace),
+        escaped(&model.name)
     );
     out.push_str("/// The API's schemas and the error every function may return.\n");
     out.push_str("interface types {\n");

@@ -29,3 +29,20 @@ fn the_todo_api_renders_its_golden_wit() {
         .push_str("todo.wit", &text)
         .unwrap_or_else(|e| panic!("invalid WIT: {e:?}\n{text}"));
 }
+
+/// A package named with WIT keywords (`info.title: list`, or an override)
+/// is written with `%` and parses.
+#[test]
+fn a_keyword_package_name_is_escaped() {
+    let options = Options {
+        namespace: Some("use".into()),
+        name: Some("list".into()),
+    };
+    let model = load(todo_yaml(), &options).expect("todo.yaml maps");
+    let text = wit::render(&model);
+    assert!(text.contains("package %use:%list@"), "{text}");
+    let mut resolve = wit_parser::Resolve::default();
+    resolve
+        .push_str("todo.wit", &text)
+        .unwrap_or_else(|e| panic!("invalid WIT: {e:?}\n{text}"));
+}
