@@ -463,6 +463,19 @@ async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 
+    // A malformed component id, also for a worker that exists (where it
+    // would not be used).
+    let status = front
+        .raw(
+            &add,
+            request.clone(),
+            &[("reprise-worker", "b3"), ("reprise-component", "zz")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("reprise-component"), "{status:?}");
+
     // An explicit component id that does not exist.
     let status = front
         .raw(
@@ -588,6 +601,13 @@ async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
         .await
         .unwrap();
     assert_eq!(answer, Some(string("hello, x")));
+    // The scheme's name is case-insensitive.
+    let lower = format!("bearer {TOKEN}");
+    let answer = front
+        .call("t1", &hello, &[string("y")], &[("authorization", &lower)])
+        .await
+        .unwrap();
+    assert_eq!(answer, Some(string("hello, y")));
     let refused = reflection::fetch(&front.addr, ClientConfig::default(), None).await;
     assert!(refused.is_err(), "reflection answered without the token");
     let channel = Channel::from_shared(front.addr.clone())

@@ -66,6 +66,19 @@ impl fmt::Debug for AdminToken {
     }
 }
 
+/// The credentials of an `authorization` value in the `Bearer` scheme,
+/// whose name is case-insensitive (RFC 9110), followed by one or more
+/// spaces; `None` for another scheme.
+pub(crate) fn bearer_credentials(value: &[u8]) -> Option<&[u8]> {
+    const SCHEME: &[u8] = b"bearer";
+    let (scheme, rest) = value.split_at_checked(SCHEME.len())?;
+    if !scheme.eq_ignore_ascii_case(SCHEME) || rest.first() != Some(&b' ') {
+        return None;
+    }
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    Some(&rest[start..])
+}
+
 /// Middleware refusing requests that do not carry the admin token (when
 /// the API has one).
 pub(super) async fn require_token(
@@ -82,7 +95,7 @@ pub(super) async fn require_token(
         .map(|value| value.as_bytes());
     let refusal = match presented {
         None => "this route requires `authorization: Bearer <admin token>`",
-        Some(value) => match value.strip_prefix(b"Bearer ") {
+        Some(value) => match bearer_credentials(value) {
             Some(candidate) if token.matches(candidate) => return next.run(request).await,
             Some(_) => "the admin token presented is not the executor's",
             None => "the `authorization` header must be `Bearer <admin token>`",
@@ -110,5 +123,16 @@ mod tests {
         assert!(!token.matches(b"0123456789abcdef0"));
         assert!(!token.matches(b""));
         assert_eq!(format!("{token:?}"), "AdminToken(<redacted>)");
+    }
+
+    #[test]
+    fn the_bearer_scheme_name_is_case_insensitive() {
+        assert_eq!(bearer_credentials(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_credentials(b"bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_credentials(b"BEARER  abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_credentials(b"Bearerabc"), None);
+        assert_eq!(bearer_credentials(b"Basic abc"), None);
+        assert_eq!(bearer_credentials(b"Bear"), None);
+        assert_eq!(bearer_credentials(b""), None);
     }
 }

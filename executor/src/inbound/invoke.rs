@@ -90,19 +90,21 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
             )));
         }
     };
+    // Checked whether or not it is used: a malformed id is the caller's
+    // mistake either way.
+    let chosen = text(metadata, COMPONENT_METADATA)?
+        .map(|c| {
+            c.parse::<ComponentId>().map_err(|e| {
+                Status::invalid_argument(format!("metadata `{COMPONENT_METADATA}`: {e}"))
+            })
+        })
+        .transpose()?;
     let executor = shared.executor.clone();
     let (component, create) = match shared.component_of(&worker).await {
         Ok(component) => (component, false),
         Err(
             Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
         ) if create => {
-            let chosen = text(metadata, COMPONENT_METADATA)?
-                .map(|c| {
-                    c.parse::<ComponentId>().map_err(|e| {
-                        Status::invalid_argument(format!("metadata `{COMPONENT_METADATA}`: {e}"))
-                    })
-                })
-                .transpose()?;
             // Created with the invocation, which makes it durable (one
             // commit for both); nothing is created for a call refused
             // before its invocation starts.

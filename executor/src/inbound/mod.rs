@@ -106,7 +106,7 @@ impl Shared {
             None => Err(Status::unauthenticated(
                 "this server requires `authorization: Bearer <admin token>` metadata",
             )),
-            Some(value) => match value.strip_prefix(b"Bearer ") {
+            Some(value) => match crate::api::auth::bearer_credentials(value) {
                 Some(candidate) if token.matches(candidate) => Ok(()),
                 Some(_) => Err(Status::unauthenticated(
                     "the admin token presented is not the executor's",
