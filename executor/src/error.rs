@@ -70,6 +70,20 @@ pub enum Error {
         /// The component the worker runs.
         actual: ComponentId,
     },
+    /// A request that creates its worker if needed names another component
+    /// than the existing worker runs.
+    #[error(
+        "worker {worker} exists and runs component {runs}, not {asked} that the request would \
+         create it with; invoke it without `create`, or delete it first"
+    )]
+    WorkerRunsOtherComponent {
+        /// The worker.
+        worker: WorkerId,
+        /// The component the worker runs.
+        runs: ComponentId,
+        /// The component the request named.
+        asked: ComponentId,
+    },
     /// The component does not export the requested function.
     #[error("component has no exported function `{0}`")]
     UnknownFunction(String),

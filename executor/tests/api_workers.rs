@@ -398,6 +398,13 @@ async fn invoke_with_create_makes_the_worker_durable_in_one_sync() {
         )
         .await;
     assert_eq!(status, 409, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains(&format!("exists and runs component {id}, not {other}"))
+            && error.contains("without `create`")
+            && !error.contains("retry"),
+        "{body}"
+    );
     let (status, body) = server
         .post(
             "/v1/workers/cold-2/invoke",

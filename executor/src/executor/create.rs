@@ -18,7 +18,7 @@ impl Executor {
     /// [`invoke_within`](Self::invoke_within), first creating the worker (of
     /// `component`, with `config`) when it does not exist; the creation
     /// becomes durable with the invocation. An existing worker must run
-    /// `component` ([`Error::ComponentChanged`] otherwise; `config` is then
+    /// `component` ([`Error::WorkerRunsOtherComponent`] otherwise; `config` is then
     /// not used). Answers whether the worker was created here, and the
     /// invocation's outcome. A worker created here is durable when this
     /// returns, whatever the invocation did.
@@ -77,10 +77,10 @@ impl Executor {
         if !created {
             let actual = self.worker(id).await?.component().id;
             if actual != *component {
-                return Err(Error::ComponentChanged {
+                return Err(Error::WorkerRunsOtherComponent {
                     worker: id.clone(),
-                    expected: *component,
-                    actual,
+                    runs: actual,
+                    asked: *component,
                 });
             }
         }

@@ -294,6 +294,7 @@ impl Unary {
             if matches!(
                 e,
                 Error::ComponentChanged { .. }
+                    | Error::WorkerRunsOtherComponent { .. }
                     | Error::UnknownWorker(_)
                     | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. })
             ) {

@@ -38,7 +38,9 @@ pub fn status_of(error: &Error) -> Status {
         | Error::InvocationStopped { .. }
         | Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => Code::Unavailable,
         Error::IdempotencyKeyReused { .. } => Code::AlreadyExists,
-        Error::ComponentChanged { .. } => Code::Aborted,
+        // The worker appeared (with another component) between the call's
+        // lookup and its creation: a retry calls the worker as it is.
+        Error::ComponentChanged { .. } | Error::WorkerRunsOtherComponent { .. } => Code::Aborted,
         Error::MemoryLimit { .. } | Error::HostResources(_) => Code::ResourceExhausted,
         Error::Unsupported(_) => Code::Unimplemented,
         _ => Code::Internal,
