@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod grpc;
+pub mod guest_output;
 pub mod inbound;
 pub mod kinds;
 mod listen;

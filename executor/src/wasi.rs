@@ -4,6 +4,8 @@
 //!
 //! The guest gets no filesystem, no sockets and no inherited environment:
 //! only the environment variables and arguments the worker was created with.
+//! Its stdout and stderr go to a [`GuestOutput`] (logged, and quoted when
+//! the guest traps).
 
 use std::convert::Infallible;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +14,7 @@ use rand::TryRng;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 
 use crate::durable::SharedJournal;
+use crate::guest_output::{GuestOutput, Stream};
 
 /// Import name recorded for wall-clock readings.
 pub const WALL_CLOCK_NOW: &str = "wasi:clocks/wall-clock.now";
@@ -28,9 +31,12 @@ pub fn durable_wasi_ctx(
     env: &[(String, String)],
     args: &[String],
     insecure_seed: u128,
+    output: &GuestOutput,
 ) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     builder
+        .stdout(output.stream(Stream::Stdout))
+        .stderr(output.stream(Stream::Stderr))
         .envs(env)
         .args(args)
         .wall_clock(DurableWallClock(journal.clone()))

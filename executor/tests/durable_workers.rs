@@ -413,3 +413,133 @@ async fn a_damaged_stored_component_is_a_server_fault_naming_the_file() {
         axum::http::StatusCode::INTERNAL_SERVER_ERROR
     );
 }
+
+const FAIL: &str = "reprise-test:typed-exports/shapes#fail";
+
+async fn typed_exports_worker(executor: &Executor, name: &str) -> (ComponentId, WorkerId) {
+    let info = executor
+        .add_component(wasm(reprise_test_components::TYPED_EXPORTS), vec![])
+        .await
+        .unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let worker = WorkerId::new(name).unwrap();
+    executor
+        .create_worker(&component, Some(worker.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    (component, worker)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_quotes_what_the_guest_wrote_to_stderr_also_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = IdempotencyKey::new("fail-1").unwrap();
+    let live = {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let (_, worker) = typed_exports_worker(&executor, "panics").await;
+        let outcome = executor
+            .invoke(&worker, FAIL, vec!["\"boom-42\"".into()], Some(key.clone()))
+            .await
+            .unwrap();
+        let message = outcome.unwrap_err();
+        // The guest's panic message, then the trap itself.
+        assert!(
+            message.contains("guest trapped in `reprise-test:typed-exports/shapes#fail`"),
+            "{message}"
+        );
+        assert!(
+            message.contains("panicked") && message.contains("boom-42"),
+            "{message}"
+        );
+        assert!(message.contains("unreachable"), "{message}");
+        assert!(
+            message.find("boom-42") < message.find("unreachable"),
+            "{message}"
+        );
+        message
+    };
+    // Replayed after a restart, the trap fails the worker again, with the
+    // same words.
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    executor.recover().await.unwrap();
+    let worker = WorkerId::new("panics").unwrap();
+    let err = executor
+        .invoke(&worker, FAIL, vec!["\"boom-42\"".into()], Some(key))
+        .await
+        .unwrap_err();
+    match err {
+        Error::WorkerFailed { message, .. } => assert_eq!(message, live),
+        other => panic!("expected a failed worker, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_recorded_with_other_words_replays_as_the_same_trap() {
+    // An oplog written by an executor whose trap messages read otherwise
+    // (an older wasmtime's backtrace, no stderr quoted): replay finds a
+    // trap again and is not a divergence; the recorded message stands.
+    let dir = tempfile::tempdir().unwrap();
+    let component = {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let (component, _) = typed_exports_worker(&executor, "unused").await;
+        component
+    };
+    let worker = WorkerId::new("old-trap").unwrap();
+    let recorded = "guest trapped in `fail`: wasm trap: an older executor's words";
+    write_log(
+        &dir,
+        &worker,
+        vec![
+            create(&component),
+            invoked(FAIL, &["\"boom\""], "k1"),
+            EntryKind::ExportedFunctionCompleted {
+                result: Err(recorded.into()),
+            },
+        ],
+    )
+    .await;
+    // And a recorded trap where the guest now returns is still a divergence.
+    let returns = WorkerId::new("was-ok").unwrap();
+    write_log(
+        &dir,
+        &returns,
+        vec![
+            create(&component),
+            invoked("reprise-test:typed-exports/shapes#nothing", &[], "k1"),
+            EntryKind::ExportedFunctionCompleted {
+                result: Err(recorded.into()),
+            },
+        ],
+    )
+    .await;
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    executor.recover().await.unwrap();
+    let err = executor
+        .invoke(
+            &worker,
+            "reprise-test:typed-exports/shapes#nothing",
+            vec![],
+            None,
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Error::WorkerFailed { message, .. } => {
+            assert!(
+                message.contains("trapped") && message.contains("boom"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a failed worker, not a divergence: {other}"),
+    }
+    let err = executor
+        .invoke(
+            &returns,
+            "reprise-test:typed-exports/shapes#nothing",
+            vec![],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Divergence { .. }), "{err}");
+}

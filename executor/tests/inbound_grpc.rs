@@ -360,7 +360,9 @@ async fn result_errors_and_traps_map_to_statuses() {
         status
             .message()
             .contains("guest trapped in `reprise-test:typed-exports/shapes#fail`")
-            && status.message().contains("unreachable"),
+            && status.message().contains("unreachable")
+            // What the guest's panic wrote to stderr is quoted.
+            && status.message().contains("boom"),
         "{status:?}"
     );
     let status = front

@@ -29,6 +29,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::durable::{Committer, Durable, describe};
 use crate::error::{Error, Result};
 use crate::grpc::{GrpcContext, GrpcView};
+use crate::guest_output::GuestOutput;
 use crate::stop::StopSignal;
 use crate::wasi::durable_wasi_ctx;
 use crate::wave::{self, Signature};
@@ -48,6 +49,8 @@ pub struct WorkerCtx {
     pub limits: RunLimits,
     /// The worker's memory limit and its share of the executor's budget.
     memory: MemoryLimiter,
+    /// The guest's stdout and stderr.
+    output: GuestOutput,
 }
 
 /// What a worker lives on besides its component: the oplog store and
@@ -232,8 +235,10 @@ impl Worker {
             config.endpoint_overrides.iter().cloned().collect(),
             env.channels.clone(),
         );
+        let journal = durable.journal().clone();
+        let output = GuestOutput::new(id.clone(), move || journal.is_replaying());
         let ctx = WorkerCtx {
-            wasi: durable_wasi_ctx(durable.journal(), &config.env, &config.args, seed),
+            wasi: durable_wasi_ctx(durable.journal(), &config.env, &config.args, seed, &output),
             table: ResourceTable::new(),
             grpc,
             limits: RunLimits {
@@ -241,6 +246,7 @@ impl Worker {
                 deadline: None,
             },
             memory: MemoryLimiter::new(env.worker_memory, env.memory_budget.clone()),
+            output,
         };
         let mut store = Store::new(component.pre.engine(), ctx);
         store.limiter(|ctx| &mut ctx.memory);
@@ -599,6 +605,7 @@ impl Worker {
             Some(budget) => self.store.data_mut().limits.arm(budget),
             None => self.store.data_mut().limits.disarm(),
         }
+        self.store.data().output.begin(budget.is_some());
         let call = func.call_async(&mut self.store, args, &mut results).await;
         self.store.data_mut().limits.disarm();
         if let Some(divergence) = self.durable.journal().take_divergence() {
@@ -619,7 +626,14 @@ impl Worker {
                 }
                 Ok(own) => Err(own),
                 Err(trap) if trap.downcast_ref::<wasmtime::Trap>().is_some() => {
-                    let message = format!("guest trapped in `{function}`: {trap:#}");
+                    // What the guest wrote to stderr last (a Rust guest's
+                    // panic message) says more than the wasm backtrace.
+                    let message = match self.store.data().output.stderr_tail() {
+                        Some(stderr) => format!(
+                            "guest trapped in `{function}`: {stderr}\n(stderr above; {trap:#})"
+                        ),
+                        None => format!("guest trapped in `{function}`: {trap:#}"),
+                    };
                     self.state = WorkerState::Failed(message.clone());
                     Ok(Err(message))
                 }

@@ -96,6 +96,15 @@ impl Worker {
             }) => {
                 let recorded = decode_outcome(&self.id, index, result)?;
                 let now = outcome_texts(&outcome)?;
+                if let (Err(message), Err(_)) = (&recorded, &now) {
+                    // A trap again: its message may read otherwise (another
+                    // wasmtime's backtrace, or an executor that did not
+                    // quote the guest's stderr yet); callers keep the one
+                    // they were given.
+                    self.remember(key, function, Err(message.clone()));
+                    self.count_invocation();
+                    return Ok(());
+                }
                 if recorded != now {
                     return Err(self.fail(Error::Divergence {
                         worker: self.id.clone(),
