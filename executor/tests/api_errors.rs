@@ -169,8 +169,16 @@ async fn malformed_json_is_400_with_serde_message() {
             .post_raw("/v1/workers", "application/json", b"[1,2]".to_vec())
             .await,
         400,
-        &["malformed JSON body"],
+        &["must be a JSON object, got `[1,2]`"],
     );
+    // serde would read the fields of a struct from an array by position.
+    expect(
+        raw(r#" ["add", ["1"]]"#).await,
+        400,
+        &["must be a JSON object"],
+    );
+    let (_, page) = server.get("/v1/workers/w/oplog").await;
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1, "{page}");
     server.stop().await;
 }
 
@@ -619,5 +627,60 @@ async fn a_component_without_exports_is_refused() {
         400,
         &["invalid component", "exports no functions"],
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_strings_and_bodies_a_route_does_not_read_are_400() {
+    let server = Server::default().await;
+    counter_worker(&server, "w").await;
+    expect(
+        server.get("/v1/workers?limit=5").await,
+        400,
+        &["GET /v1/workers takes no query parameters (got `?limit=5`)"],
+    );
+    expect(
+        server.get("/v1/workers/w?verbose").await,
+        400,
+        &["takes no query parameters"],
+    );
+    expect(
+        server
+            .post("/v1/workers/w/invoke?key=1", json!({"function": "get"}))
+            .await,
+        400,
+        &["POST /v1/workers/{id}/invoke takes no query parameters"],
+    );
+    // The oplog pages with its query; an empty query string is nothing.
+    assert_eq!(server.get("/v1/workers/w/oplog?limit=1").await.0, 200);
+    assert_eq!(server.get("/v1/workers?").await.0, 200);
+
+    let with_body = |method: reqwest::Method, path: &str, body: &'static str| {
+        server.send(server.http.request(method, server.url(path)).body(body))
+    };
+    expect(
+        with_body(
+            reqwest::Method::POST,
+            "/v1/workers/w/interrupt",
+            "{\"why\": 1}",
+        )
+        .await,
+        400,
+        &["POST /v1/workers/{id}/interrupt takes no request body (got 10 bytes)"],
+    );
+    expect(
+        with_body(reqwest::Method::DELETE, "/v1/workers/w", "now").await,
+        400,
+        &["DELETE /v1/workers/{id} takes no request body"],
+    );
+    // Nothing was interrupted or deleted.
+    let (status, worker) = server.get("/v1/workers/w").await;
+    assert_eq!(status, 200, "{worker}");
+    assert_eq!(worker["interrupted"], json!(false), "{worker}");
+    // An empty body, or an empty JSON object, says nothing and is fine.
+    let (status, body) = with_body(reqwest::Method::POST, "/v1/workers/w/interrupt", "{}").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = with_body(reqwest::Method::POST, "/v1/workers/w/resume", "").await;
+    assert_eq!(status, 200, "{body}");
     server.stop().await;
 }

@@ -29,9 +29,30 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 "the request body is empty; send a JSON object",
             ));
         }
+        // serde reads a struct from a JSON array too (fields by position):
+        // the API's bodies are objects, so anything else is refused.
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "the request body must be a JSON object, got `{}`",
+                    preview(&bytes)
+                )));
+            }
+        }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// The start of a body, for an error message.
+fn preview(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod oplog;
+mod shape;
 pub mod workers;
 
 use std::future::Future;
@@ -109,6 +110,11 @@ pub fn router(executor: Arc<Executor>, config: ApiConfig) -> Router {
         )
         .route("/v1/workers/{id}/resume", post(workers::resume_worker))
         .route("/metrics", get(render_metrics))
+        // A query string or a body the route does not read is refused.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            shape::refuse_unread_parts,
+        ))
         // Requests about a worker another executor serves go there (after
         // the token check below, which runs first).
         .route_layer(middleware::from_fn_with_state(
