@@ -74,6 +74,13 @@ fn serve_and_drive_with_client_verbs() {
         })
         .collect();
     assert_eq!(indices, [2, 3]);
+    // A limit of 0 (which printed nothing) or an index 0 is refused.
+    for (flag, value) in [("--limit", "0"), ("--from", "0")] {
+        let output = server.run(&["oplog", "cli-1", flag, value]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag) && stderr.contains("1.."), "{stderr}");
+    }
 
     // Interrupt, refused invocation, resume.
     assert_eq!(

@@ -100,7 +100,7 @@ impl Front {
         grpc.ready().await.unwrap();
         let mut request = tonic::Request::new(Outgoing::Request(request));
         for (key, value) in metadata {
-            request.metadata_mut().insert(*key, value.parse().unwrap());
+            request.metadata_mut().append(*key, value.parse().unwrap());
         }
         grpc.unary(
             request,
@@ -448,6 +448,23 @@ async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+
+    // A worker named twice: neither is picked.
+    let status = front
+        .raw(
+            &add,
+            request.clone(),
+            &[("reprise-worker", "b3"), ("reprise-worker", "b9")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("`reprise-worker` is given more than once"),
+        "{status:?}"
+    );
 
     // An interrupted worker is UNAVAILABLE.
     front

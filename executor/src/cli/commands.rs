@@ -281,6 +281,9 @@ async fn oplog(
         remaining = remaining.saturating_sub(page.entries.len() as u64);
         next = page.next;
     }
+    if let Some(from) = next.filter(|_| remaining > 0) {
+        bail!("stopped after {MAX_PAGES} pages; continue with `--from {from}`");
+    }
     Ok(())
 }
 

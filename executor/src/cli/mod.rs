@@ -72,11 +72,11 @@ pub enum Command {
         server: ServerArgs,
         /// The worker.
         worker: String,
-        /// First index to print.
-        #[arg(long, default_value_t = 1)]
+        /// First index to print (indices start at 1).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         from: u64,
-        /// Most entries to print (the server pages through them).
-        #[arg(long)]
+        /// Most entries to print, at least 1 (the server pages through them).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         limit: Option<u64>,
     },
     /// Write the `.proto` file describing a component's exports as gRPC

@@ -167,6 +167,12 @@ pub async fn serve(
 
 /// A text metadata value, if present and readable.
 pub(crate) fn text<'a>(metadata: &'a MetadataMap, key: &str) -> Result<Option<&'a str>, Status> {
+    // Two values would leave the choice to us; the caller must make it.
+    if metadata.get_all(key).iter().nth(1).is_some() {
+        return Err(Status::invalid_argument(format!(
+            "metadata `{key}` is given more than once; send it once"
+        )));
+    }
     match metadata.get(key) {
         None => Ok(None),
         Some(value) => value
