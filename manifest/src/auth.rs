@@ -419,6 +419,26 @@ pub(crate) fn metadata_key_problem(key: &str) -> Option<String> {
     if key.ends_with("-bin") {
         return Some("keys ending in `-bin` carry binary values, not API keys".into());
     }
+    // Set by the gRPC client itself, or not allowed in HTTP/2 at all: an API
+    // key there would replace the call's own header or break the request.
+    const TRANSPORT: &[&str] = &[
+        "content-type",
+        "te",
+        "user-agent",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    ];
+    if TRANSPORT.contains(&key) {
+        return Some(format!(
+            "`{key}` is the transport's own header (set by gRPC or not allowed in HTTP/2); \
+             use a header of your own, such as `x-api-key`"
+        ));
+    }
     None
 }
 
@@ -576,6 +596,8 @@ mod tests {
             ("X-Api-Key", "contains `X`"),
             ("grpc-timeout", "reserved"),
             ("key-bin", "binary"),
+            ("content-type", "transport's own header"),
+            ("te", "transport's own header"),
             ("", "empty"),
         ];
         for (key, expected) in cases {

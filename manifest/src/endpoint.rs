@@ -106,6 +106,10 @@ impl FromStr for Endpoint {
         if uri.query().is_some() {
             return Err(fail("a query string is not allowed"));
         }
+        // `Uri` drops a fragment without a word.
+        if text.contains('#') {
+            return Err(fail("a fragment (`#...`) is not allowed"));
+        }
         Ok(Endpoint { uri })
     }
 }
@@ -142,6 +146,8 @@ mod tests {
             ),
             ("http://host:1/api", "a path is not allowed"),
             ("http://host:1?x=1", "query string"),
+            ("http://host:1#f", "fragment"),
+            ("http://host:1/#", "fragment"),
             ("http://host:99999", "port must be between 1 and 65535"),
             ("http://host:0", "port must be between 1 and 65535"),
             ("http://host:", "empty port"),

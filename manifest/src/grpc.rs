@@ -12,7 +12,7 @@ use crate::auth::{self, Auth};
 use crate::connection::{self, ConnectionSettings};
 use crate::duration;
 use crate::endpoint::Endpoint;
-use crate::names::{DependencyRef, WitNamespace};
+use crate::names::{DependencyRef, WitNamespace, reserved_namespace_problem};
 use crate::read::{Ctx, Fields, KeyPath, list, string};
 use crate::retry::{self, RetryPolicy};
 use crate::tls::{self, TlsSettings};
@@ -154,11 +154,23 @@ pub(crate) fn read(
         Some(node) => read_method_names(ctx, node, &path.key("services")).map(Some),
     };
     let include = match fields.get("include") {
+        Some(node) if reflection => {
+            ctx.report(
+                &path.key("include"),
+                node.position,
+                "`include` lists the folders `protos` are found in; with `reflection: true` \
+                 the server describes its services and no proto file is read",
+            );
+            None
+        }
         Some(node) => read_includes(ctx, node, &path.key("include")),
         None => Some(vec![ctx.base_dir().to_path_buf()]),
     };
+    // With no include folder at all (each one reported already), the protos
+    // would only be reported missing because of it.
     if let (Some(protos), Some(include), true, false) =
         (&protos, &include, ctx.check_files(), reflection)
+        && include.iter().any(|dir| dir.is_dir())
     {
         check_protos_exist(ctx, fields, protos, include);
     }
@@ -411,6 +423,10 @@ fn read_wit(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<WitOverride> {
     let namespace = fields.get("namespace").and_then(|node| {
         let key = path.key("namespace");
         let parsed = string(ctx, node, &key).and_then(|text| {
+            if let Some(problem) = reserved_namespace_problem(text) {
+                ctx.report(&key, node.position, problem);
+                return None;
+            }
             text.parse::<WitNamespace>()
                 .map_err(|err| ctx.report(&key, node.position, err.to_string()))
                 .ok()

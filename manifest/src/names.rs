@@ -105,6 +105,16 @@ kebab_name!(
     "WIT namespace"
 );
 
+/// Why a WIT namespace override cannot be used, if it cannot: `wasi` is
+/// WASI's own, whose interfaces the executor links as WASI.
+pub(crate) fn reserved_namespace_problem(namespace: &str) -> Option<String> {
+    (namespace == "wasi").then(|| {
+        "`wasi` is WASI's own namespace, whose interfaces the executor links as WASI, not as \
+         this dependency; choose another (your organisation's name, say)"
+            .to_owned()
+    })
+}
+
 /// A string that is not a valid name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what} `{name}`: {reason}")]

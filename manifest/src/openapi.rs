@@ -294,6 +294,13 @@ fn read_wit(
             ok = false;
             continue;
         }
+        if key == "namespace"
+            && let Some(problem) = crate::names::reserved_namespace_problem(text)
+        {
+            ctx.report(&key_path, value.position, problem);
+            ok = false;
+            continue;
+        }
         match key {
             "namespace" => options.namespace = Some(text.to_owned()),
             _ => options.name = Some(text.to_owned()),

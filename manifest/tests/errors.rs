@@ -195,6 +195,26 @@ fn missing_files_are_reported_with_resolved_paths() {
 }
 
 #[test]
+fn an_include_that_is_a_file_is_the_one_problem() {
+    // `include` naming the proto file itself: the include is reported, not
+    // the proto as missing too.
+    let dir = tempfile::tempdir().unwrap();
+    let origin = dir.path().join("app.yaml");
+    std::fs::write(dir.path().join("app.wasm"), b"\0asm").unwrap();
+    std::fs::write(dir.path().join("todo.proto"), "syntax = \"proto3\";").unwrap();
+    let yaml = "components:\n  app:\n    wasm: app.wasm\n    dependencies:\n      todo:\n        \
+                type: grpc\n        protos: [todo.proto]\n        include: [todo.proto]\n        \
+                endpoint: http://h:1\n";
+    let err = Manifest::parse(yaml, &origin).unwrap_err();
+    let problems: Vec<String> = err.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].contains("include[0]") && problems[0].contains("is not a directory"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
 fn missing_manifest_file_is_a_read_error() {
     let err = Manifest::load("/definitely/not/here/app.yaml").unwrap_err();
     assert!(matches!(err, Error::Read { .. }), "{err:?}");
@@ -685,4 +705,23 @@ fn reflection_replaces_protos_and_services_need_it() {
     );
     let err = grpc.compile().unwrap_err().to_string();
     assert!(err.contains("reflection"), "{err}");
+    // No proto file is read with reflection, so no folder to find one in.
+    let problem = single(&manifest_with(&format!(
+        "{base}        reflection: true\n        include: [protos]\n"
+    )));
+    assert!(
+        problem.contains("dependencies.todo.include") && problem.contains("reflection: true"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn the_wasi_namespace_is_refused() {
+    let problem = single(&manifest_with(&format!(
+        "{PROTOS_AND_ENDPOINT}        wit: {{ namespace: wasi }}\n"
+    )));
+    assert!(
+        problem.contains("dependencies.todo.wit.namespace") && problem.contains("WASI's own"),
+        "{problem}"
+    );
 }

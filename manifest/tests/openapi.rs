@@ -52,7 +52,7 @@ fn an_openapi_dependency_is_read() {
 #[test]
 fn bad_settings_are_each_reported() {
     let error = load(
-        "        base-url: ftp://x\n        wit: { name: Not_Kebab }\n        colour: blue\n",
+        "        base-url: ftp://x\n        wit: { name: Not_Kebab, namespace: wasi }\n        colour: blue\n",
         false,
     )
     .unwrap_err();
@@ -60,6 +60,7 @@ fn bad_settings_are_each_reported() {
         "missing required key `spec`",
         "the scheme must be `http` or `https`",
         "`Not_Kebab` is not a kebab-case WIT identifier",
+        "`wasi` is WASI's own namespace",
         "unknown key `colour`",
     ] {
         assert!(
