@@ -35,10 +35,50 @@ pub fn parse_params(function: &str, signature: &Signature, texts: &[String]) -> 
         .map(|((name, ty), text)| {
             wasm_wave::from_str::<Val>(ty, text).map_err(|e| Error::BadParams {
                 function: function.to_owned(),
-                message: format!("parameter `{name}`: {e} (in `{text}`)"),
+                message: format!(
+                    "parameter `{name}` of type `{}`{}: {}",
+                    crate::components::type_name(ty),
+                    range_of(ty),
+                    parse_problem(&e, text)
+                ),
             })
         })
         .collect()
+}
+
+/// The values an integer type holds (` (0 to 255)`), or nothing.
+fn range_of(ty: &Type) -> String {
+    let (min, max): (i128, i128) = match ty {
+        Type::U8 => (0, u8::MAX.into()),
+        Type::U16 => (0, u16::MAX.into()),
+        Type::U32 => (0, u32::MAX.into()),
+        Type::U64 => (0, u64::MAX.into()),
+        Type::S8 => (i8::MIN.into(), i8::MAX.into()),
+        Type::S16 => (i16::MIN.into(), i16::MAX.into()),
+        Type::S32 => (i32::MIN.into(), i32::MAX.into()),
+        Type::S64 => (i64::MIN.into(), i64::MAX.into()),
+        _ => return String::new(),
+    };
+    format!(" ({min} to {max})")
+}
+
+/// What is wrong with WAVE `text`, quoting the part at fault instead of
+/// giving its byte offsets.
+fn parse_problem(error: &wasm_wave::parser::ParserError, text: &str) -> String {
+    let mut why = error.kind().to_string();
+    if let Some(detail) = error.detail() {
+        why = format!("{why} ({detail})");
+    } else if let Some(source) = std::error::Error::source(error) {
+        why = format!("{why} ({source})");
+    }
+    let span = error.span();
+    match text.get(span.clone()) {
+        Some(part) if !part.is_empty() && part.len() < text.len() => {
+            format!("{why} at `{part}` in `{text}`")
+        }
+        _ if span.start >= text.len() && !text.is_empty() => format!("{why} after `{text}`"),
+        _ => format!("{why}: `{text}`"),
+    }
 }
 
 /// Prints component values as WAVE text.

@@ -94,17 +94,28 @@ async fn bad_parameters_are_400_and_leave_no_trace() {
     expect(
         server.invoke("w", "add", &["abc"]).await,
         400,
-        &["bad parameters for `add`", "parameter `by`", "abc"],
+        &[
+            "bad parameters for `add`",
+            "parameter `by` of type `u64`",
+            "`abc`",
+        ],
     );
     expect(
         server.invoke("w", "add", &["\"five\""]).await,
         400,
-        &["parameter `by`"],
+        &[
+            "parameter `by` of type `u64` (0 to 18446744073709551615): invalid value type: `\"five\"`",
+        ],
     );
     expect(
         server.invoke("w", "add", &["-1"]).await,
         400,
-        &["parameter `by`"],
+        &["parameter `by` of type `u64` (0 to 18446744073709551615): invalid value: `-1`"],
+    );
+    expect(
+        server.invoke("w", "add", &["1 2"]).await,
+        400,
+        &[": trailing characters after value at `2` in `1 2`"],
     );
     expect(
         server.invoke("w", "add", &[]).await,
@@ -683,4 +694,34 @@ async fn query_strings_and_bodies_a_route_does_not_read_are_400() {
     let (status, body) = with_body(reqwest::Method::POST, "/v1/workers/w/resume", "").await;
     assert_eq!(status, 200, "{body}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_parameter_names_the_type_it_takes_in_full() {
+    let server = Server::default().await;
+    let id = server
+        .upload(wasm(reprise_test_components::TYPED_EXPORTS))
+        .await;
+    server.create(&id, "t").await;
+    let (status, body) = server
+        .invoke(
+            "t",
+            "reprise-test:typed-exports/shapes#describe",
+            &["circle(1.5)", "purple", "{read}"],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let message = error_of(&body);
+    assert!(
+        message.contains("parameter `c` of type `enum { red, green, blue }`"),
+        "{message}"
+    );
+    // The component's description shows the same types.
+    let (status, info) = server.get(&format!("/v1/components/{id}")).await;
+    assert_eq!(status, 200, "{info}");
+    let text = info.to_string();
+    assert!(
+        text.contains("flags { read, write, exec }") && text.contains("variant {"),
+        "{info}"
+    );
 }

@@ -145,10 +145,25 @@ pub fn type_name(ty: &wasmtime::component::Type) -> String {
             r.ok().map(|t| type_name(&t)).unwrap_or_else(|| "_".into()),
             r.err().map(|t| type_name(&t)).unwrap_or_else(|| "_".into())
         ),
-        T::Record(_) => "record".into(),
-        T::Variant(_) => "variant".into(),
-        T::Enum(_) => "enum".into(),
-        T::Flags(_) => "flags".into(),
+        T::Record(r) => format!(
+            "record {{ {} }}",
+            r.fields()
+                .map(|f| format!("{}: {}", f.name, type_name(&f.ty)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        T::Variant(v) => format!(
+            "variant {{ {} }}",
+            v.cases()
+                .map(|c| match c.ty {
+                    Some(ty) => format!("{}({})", c.name, type_name(&ty)),
+                    None => c.name.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        T::Enum(e) => format!("enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
+        T::Flags(f) => format!("flags {{ {} }}", f.names().collect::<Vec<_>>().join(", ")),
         T::Own(_) | T::Borrow(_) => "resource".into(),
         _ => "value".into(),
     }
