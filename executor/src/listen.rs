@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -21,11 +21,29 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// How a front door's connections are set up.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnectionOptions {
     /// Set `TCP_NODELAY` (HTTP/2 writes its frames as they come).
     pub nodelay: bool,
+    /// How long an HTTP/1.1 client may take to send a request's headers,
+    /// counted from the connection's start or the previous response; a
+    /// connection that stalls longer is closed, so clients that trickle
+    /// headers cannot hold connections for ever (an idle kept-alive
+    /// connection closes after as long).
+    pub header_read_timeout: Duration,
 }
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            nodelay: false,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+/// The default of [`ConnectionOptions::header_read_timeout`].
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `router` on `listener` until `shutdown` completes and every
 /// connection has finished its requests in flight. Dropping the returned
@@ -52,7 +70,12 @@ pub(crate) async fn serve(
                     {
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                     }
-                    connections.spawn(connection(stream, router.clone(), stop_seen.clone()));
+                    connections.spawn(connection(
+                        stream,
+                        router.clone(),
+                        options,
+                        stop_seen.clone(),
+                    ));
                 }
                 Err(e) => accept_failed(e).await,
             },
@@ -70,10 +93,16 @@ pub(crate) async fn serve(
 async fn connection(
     stream: tokio::net::TcpStream,
     router: Router,
+    options: ConnectionOptions,
     mut stop: watch::Receiver<bool>,
 ) {
     let service = TowerToHyperService::new(router);
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper enforces the header timeout only with a timer.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let mut asked = false;
@@ -109,4 +138,64 @@ async fn accept_failed(e: std::io::Error) {
     }
     tracing::error!(error = %e, "cannot accept a connection");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    async fn start(header_read_timeout: Duration) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let options = ConnectionOptions {
+            nodelay: false,
+            header_read_timeout,
+        };
+        tokio::spawn(serve(listener, router, options, std::future::pending()));
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stalls_in_its_headers_is_disconnected() {
+        let addr = start(Duration::from_millis(300)).await;
+        let mut stalled = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stalled
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .expect("write");
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut rest))
+            .await
+            .expect("the server closes the connection well before 10 s");
+        // Closed (with or without a 408 first), not answered.
+        assert!(read.is_ok() || rest.is_empty(), "{read:?}");
+        assert!(
+            !String::from_utf8_lossy(&rest).contains("200 OK"),
+            "{rest:?}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+
+        // A client that sends its request whole is answered as before.
+        let mut whole = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        whole
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), whole.read_to_end(&mut answer))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert!(
+            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200 OK"),
+            "{answer:?}"
+        );
+    }
 }

@@ -597,6 +597,30 @@ async fn reflection_and_health_describe_the_served_services() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert!(!front.component.is_empty());
+
+    // A check whose message does not decode (field 1 as a number, not a
+    // string) is the client's error, not the server's.
+    let add = front.method(&format!("{SHAPES}/Add"));
+    let channel = Channel::from_shared(front.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let bad = tonic::Request::new(Outgoing::Request(
+        add.request(&[Val::S8(1), Val::U16(1)]).unwrap(),
+    ));
+    let status = grpc
+        .unary(
+            bad,
+            PathAndQuery::from_static("/grpc.health.v1.Health/Check"),
+            DynamicCodec::new(add.output.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("decode"), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

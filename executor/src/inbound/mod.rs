@@ -147,6 +147,9 @@ pub fn router(executor: Arc<Executor>, config: InboundConfig) -> axum::Router {
             reflection_v1alpha,
         )
         .route_service("/grpc.health.v1.Health/{*method}", health)
+        .route_layer(axum::middleware::map_response(
+            status::undecodable_is_invalid_argument,
+        ))
         .fallback(invoke::handle)
         .with_state(shared)
 }
@@ -161,7 +164,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // HTTP/2 writes frames as they come: no Nagle delay between them.
-    let options = crate::listen::ConnectionOptions { nodelay: true };
+    let options = crate::listen::ConnectionOptions {
+        nodelay: true,
+        ..Default::default()
+    };
     crate::listen::serve(listener, router(executor, config), options, shutdown).await
 }
 

@@ -56,3 +56,23 @@ pub fn status_of(error: &Error) -> Status {
     }
     Status::new(code, message)
 }
+
+/// tonic answers a health or reflection request whose message does not
+/// decode with `INTERNAL`, as if the server had failed; the client sent a
+/// bad message, which is `INVALID_ARGUMENT` here as on the workers' rpcs.
+pub(crate) async fn undecodable_is_invalid_argument(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let headers = response.headers_mut();
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let undecodable = headers.get("grpc-message").is_some_and(|v| {
+        let text = v.as_bytes();
+        text.starts_with(b"failed to decode") || text.starts_with(b"failed%20to%20decode")
+    });
+    if internal && undecodable {
+        headers.insert("grpc-status", axum::http::HeaderValue::from_static("3"));
+    }
+    response
+}
