@@ -39,6 +39,41 @@ fn serve_refuses_settings_it_cannot_honour() {
 }
 
 #[test]
+fn an_unreachable_store_is_one_clear_line() {
+    // Port 1 on loopback refuses at once. Each cause is printed once (the
+    // driver's error was repeated three times, each error quoting its
+    // source and the printer appending the source again).
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, _) = run_bounded(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "./data",
+            "--store",
+            "postgres://nobody@127.0.0.1:1/db",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("worker-executor: error:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        line.contains("cannot connect to PostgreSQL at nobody@127.0.0.1:1/db"),
+        "{line}"
+    );
+    assert_eq!(
+        line.matches("cannot connect to PostgreSQL").count(),
+        1,
+        "{line}"
+    );
+    assert_eq!(line.matches("refused").count(), 1, "{line}");
+}
+
+#[test]
 fn body_limits_take_sizes_with_units() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start_with(

@@ -471,8 +471,47 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("worker-executor: error: {e:#}");
+            eprintln!("worker-executor: error: {}", render_error(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line, `: `-separated. A cause whose text
+/// the line holds already (an error that quotes its source in its own
+/// message) is not repeated.
+fn render_error(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot connect to db: {0}")]
+    struct Quoting(#[source] std::io::Error);
+
+    #[test]
+    fn causes_already_quoted_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = anyhow::Error::new(Quoting(io)).context("cannot open the executor");
+        assert_eq!(
+            render_error(&error),
+            "cannot open the executor: cannot connect to db: refused"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(render_error(&plain), "outer: inner");
     }
 }
