@@ -104,25 +104,100 @@ fn write_method(out: &mut String, method: &MethodDescriptor) {
 
 fn write_message(out: &mut String, message: &MessageDescriptor) {
     let _ = writeln!(out, "message {} {{", message.full_name());
+    let mut oneofs_written = Vec::new();
     for field in message.fields() {
-        let label = if field.is_list() {
-            "repeated "
-        } else if field.supports_presence() && field.containing_oneof().is_none() {
-            "optional "
-        } else {
-            ""
-        };
-        let kind = match field.kind() {
-            prost_reflect::Kind::Message(m) => m.full_name().to_owned(),
-            prost_reflect::Kind::Enum(e) => e.full_name().to_owned(),
-            other => format!("{other:?}").to_ascii_lowercase(),
-        };
-        let _ = writeln!(
-            out,
-            "  {label}{kind} {} = {};",
-            field.name(),
-            field.number()
-        );
+        // A real `oneof` is written once, as a block of its fields; a
+        // proto3 `optional` field sits in a synthetic one of its own.
+        match field.containing_oneof().filter(|o| !o.is_synthetic()) {
+            Some(oneof) => {
+                if oneofs_written.contains(&oneof.name().to_owned()) {
+                    continue;
+                }
+                oneofs_written.push(oneof.name().to_owned());
+                let _ = writeln!(out, "  oneof {} {{", oneof.name());
+                for member in oneof.fields() {
+                    let _ = writeln!(out, "    {}", field_line(&member, ""));
+                }
+                out.push_str("  }\n");
+            }
+            None => {
+                let label = if field.is_map() {
+                    ""
+                } else if field.is_list() {
+                    "repeated "
+                } else if field.containing_oneof().is_some()
+                    || (field.supports_presence()
+                        && !matches!(field.kind(), prost_reflect::Kind::Message(_)))
+                {
+                    // proto3 `optional`, or a proto2 optional scalar.
+                    "optional "
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "  {}", field_line(&field, label));
+            }
+        }
     }
     out.push_str("}\n");
+}
+
+/// `label type name = number;` of one field, maps as `map<K, V>`.
+fn field_line(field: &prost_reflect::FieldDescriptor, label: &str) -> String {
+    let kind = match field.kind() {
+        prost_reflect::Kind::Message(entry) if field.is_map() => format!(
+            "map<{}, {}>",
+            kind_name(&entry.map_entry_key_field().kind()),
+            kind_name(&entry.map_entry_value_field().kind())
+        ),
+        other => kind_name(&other),
+    };
+    format!("{label}{kind} {} = {};", field.name(), field.number())
+}
+
+fn kind_name(kind: &prost_reflect::Kind) -> String {
+    match kind {
+        prost_reflect::Kind::Message(m) => m.full_name().to_owned(),
+        prost_reflect::Kind::Enum(e) => e.full_name().to_owned(),
+        other => format!("{other:?}").to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_show_optional_oneof_map_and_repeated_fields() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("shapes.proto"),
+            r#"syntax = "proto3";
+package demo;
+message Inner { int32 n = 1; }
+message Shape {
+  optional string label = 1;
+  string name = 2;
+  oneof kind { double radius = 3; Inner box = 4; }
+  map<string, int64> tags = 5;
+  repeated Inner parts = 6;
+  Inner main = 7;
+}
+"#,
+        )
+        .expect("write");
+        let set = protox::compile(["shapes.proto"], [dir.path()]).expect("compiles");
+        let pool = prost_reflect::DescriptorPool::from_file_descriptor_set(set).expect("pool");
+        let mut out = String::new();
+        write_message(
+            &mut out,
+            &pool.get_message_by_name("demo.Shape").expect("Shape"),
+        );
+        assert_eq!(
+            out,
+            "message demo.Shape {\n  optional string label = 1;\n  string name = 2;\n  \
+             oneof kind {\n    double radius = 3;\n    demo.Inner box = 4;\n  }\n  \
+             map<string, int64> tags = 5;\n  repeated demo.Inner parts = 6;\n  \
+             demo.Inner main = 7;\n}\n"
+        );
+    }
 }
