@@ -409,3 +409,186 @@ async fn imports_are_checked_against_the_document_at_upload() {
         .to_string();
     assert!(err.contains("ftp://127.0.0.1/api"), "{err}");
 }
+
+/// A server that answers every request with the raw `head` and then, when
+/// `endless`, with 64 KiB chunks until the client leaves (at most 1 GiB).
+/// Returns its base URL and the count of requests it took.
+async fn raw_server(
+    head: String,
+    endless: bool,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        // Bounded by the test's lifetime: the runtime ends with it.
+        while let Ok((mut stream, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let head = head.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = stream.read(&mut buf).await;
+                if stream.write_all(head.as_bytes()).await.is_err() || !endless {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                for _ in 0..16 * 1024 {
+                    if stream.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/api/v1"), count)
+}
+
+fn pointed_at(server: &RestTodoServer, base_url: String) -> OpenApiDependencyConfig {
+    OpenApiDependencyConfig {
+        base_url,
+        ..dependency(server)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_stops_at_the_limit_and_is_not_retried() {
+    let model_server = spawn_rest_todo_server().await.unwrap();
+    let (base_url, requests) = raw_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+            .into(),
+        true,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let mut dep = pointed_at(&model_server, base_url);
+    dep.retry = Some(RetryConfig {
+        max_attempts: 3,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 10,
+        multiplier: 1.0,
+        retryable_codes: vec!["unavailable".into()],
+    });
+    let w = worker(&executor, dep, "rest-endless", WorkerConfig::default()).await;
+    let started = std::time::Instant::now();
+    let got = call(&executor, &w, "get-title", &["\"t1\""]).await;
+    // Stopped at 16 MiB, well before the 10 s timeout, as one attempt.
+    assert!(
+        got.starts_with("err(\"transport: dependency `todos`: GET http://")
+            && got.contains("answered 200 with a body larger than 16777216 bytes"),
+        "{got}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_answers_not_followed() {
+    let elsewhere = spawn_rest_todo_server().await.unwrap();
+    let head = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {}/todos\r\ncontent-length: 0\r\n\r\n",
+        elsewhere.base_url()
+    );
+    let (base_url, requests) = raw_server(head, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let w = worker(
+        &executor,
+        pointed_at(&elsewhere, base_url),
+        "rest-redirect",
+        WorkerConfig::default(),
+    )
+    .await;
+    let made = call(&executor, &w, "create-one", &["\"ada\"", "\"moved\""]).await;
+    assert!(made.starts_with("err(\"other: 307"), "{made}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Neither the request nor its idempotency key went where it pointed.
+    assert_eq!(elsewhere.total_requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_beyond_the_time_budget_is_not_waited_for() {
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let mut dep = dependency(&server);
+    dep.retry = Some(RetryConfig {
+        max_attempts: 3,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 10,
+        multiplier: 1.0,
+        retryable_codes: vec!["resource-exhausted".into()],
+    });
+    let w = worker(&executor, dep, "rest-pushback", WorkerConfig::default()).await;
+    server.fail_next(vec![RestFailure {
+        status: 429,
+        retry_after: Some(100_000),
+    }]);
+    let started = std::time::Instant::now();
+    let outcome = executor
+        .invoke_within(
+            &w,
+            "create-one",
+            vec!["\"ada\"".into(), "\"later\"".into()],
+            None,
+            Some(std::time::Duration::from_secs(20)),
+        )
+        .await
+        .unwrap();
+    // The guest gets the 429 at once instead of the budget running out.
+    assert_eq!(
+        outcome,
+        Ok(vec![
+            "err(\"rate-limited: retry-after Some(100000)\")".to_string()
+        ])
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests("POST /todos"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unset_credential_is_not_retried_and_names_the_dependency_once() {
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let mut dep = dependency(&server);
+    dep.auth = Some(AuthConfig::Bearer {
+        token_env: "REPRISE_SECRET_NEVER_SET_IN_TESTS".into(),
+    });
+    dep.retry = Some(RetryConfig {
+        max_attempts: 3,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 10,
+        multiplier: 1.0,
+        retryable_codes: vec!["unavailable".into()],
+    });
+    let w = worker(&executor, dep, "rest-unset", WorkerConfig::default()).await;
+    let made = call(&executor, &w, "create-one", &["\"ada\"", "\"x\""]).await;
+    assert!(
+        made.starts_with("err(\"transport: dependency `todos`: ")
+            && made.contains("REPRISE_SECRET_NEVER_SET_IN_TESTS"),
+        "{made}"
+    );
+    assert_eq!(made.matches("dependency `todos`").count(), 1, "{made}");
+    assert_eq!(server.total_requests(), 0);
+    // No failed attempt was journaled for a retry.
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
+    assert!(
+        !entries
+            .iter()
+            .any(|e| matches!(e.kind, reprise_oplog::EntryKind::CallAttemptFailed { .. })),
+        "{entries:?}"
+    );
+}

@@ -216,7 +216,8 @@ async fn read_attempts<T: GrpcView>(
         let (Err(status), Some(policy)) = (&outcome, policy) else {
             return Ok(outcome);
         };
-        match retry::next(policy, status, attempt, None, retry::random_unit()) {
+        let remaining = store.data().remaining_budget();
+        match retry::next(policy, status, attempt, remaining, retry::random_unit()) {
             retry::Next::RetryAfter(delay) => {
                 retry::COUNTERS.retried();
                 let at = retry::now_ms()
@@ -294,8 +295,14 @@ async fn attempts<T: GrpcView>(
         let (Err(status), Some(policy)) = (&outcome, policy) else {
             return Ok(outcome);
         };
-        let remaining =
+        let call_left =
             deadline_ms.map(|d| Duration::from_millis(d.saturating_sub(retry::now_ms())));
+        // The call's deadline or the invocation's time budget, whichever
+        // comes first.
+        let remaining = match (call_left, store.data().remaining_budget()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match retry::next(policy, status, attempt, remaining, retry::random_unit()) {
             retry::Next::GiveUp { exhausted } => {
                 if exhausted {

@@ -40,6 +40,12 @@ pub trait GrpcView: Send + 'static {
     fn stop_requested(&self) -> Option<crate::stop::StopReason> {
         None
     }
+
+    /// What is left of the running invocation's time budget, if it has
+    /// one: a retry whose delay would outlast it is not waited for.
+    fn remaining_budget(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Per-worker state the gRPC host functions need.

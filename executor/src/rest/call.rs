@@ -30,7 +30,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Val, wasm_wave};
 
-use super::client::{NoAnswer, RestClient};
+use super::client::{RestClient, SendFailure};
 use crate::durable::{Begun, FailedAttempt};
 use crate::grpc::GrpcView;
 use crate::grpc::call::{host_error, request_text, wait_until};
@@ -161,7 +161,7 @@ pub async fn durable_rest<T: GrpcView>(
 }
 
 /// The function's result for an HTTP answer or a failure without one.
-fn outcome_value(binding: &RestBinding, outcome: &Result<HttpResponse, NoAnswer>) -> Val {
+fn outcome_value(binding: &RestBinding, outcome: &Result<HttpResponse, SendFailure>) -> Val {
     let (interface, function) = binding.parts();
     match outcome {
         Ok(response) => runtime::response(
@@ -170,10 +170,14 @@ fn outcome_value(binding: &RestBinding, outcome: &Result<HttpResponse, NoAnswer>
             function,
             response,
         ),
-        Err(NoAnswer(message)) => runtime::transport_error(format!(
-            "dependency `{}`: {message}",
-            binding.client.config().name
-        )),
+        // The message names the dependency already.
+        Err(SendFailure::Setup(message)) => runtime::transport_error(message.clone()),
+        Err(SendFailure::NoAnswer(message) | SendFailure::Unusable(message)) => {
+            runtime::transport_error(format!(
+                "dependency `{}`: {message}",
+                binding.client.config().name
+            ))
+        }
     }
 }
 
@@ -187,7 +191,7 @@ async fn attempts<T: GrpcView>(
     binding: &RestBinding,
     request: &HttpRequest,
     write: Option<(OplogIndex, IdempotencyKey, Option<FailedAttempt>)>,
-) -> wasmtime::Result<Result<HttpResponse, NoAnswer>> {
+) -> wasmtime::Result<Result<HttpResponse, SendFailure>> {
     let config = binding.client.config();
     let policy = config.retry.as_ref().filter(|p| p.max_attempts > 1);
     let key = write.as_ref().map(|(_, key, _)| key.to_string());
@@ -214,7 +218,11 @@ async fn attempts<T: GrpcView>(
         let (Some(status), Some(policy)) = (retry_status(&outcome), policy) else {
             return Ok(outcome);
         };
-        match retry::next(policy, &status, attempt, None, retry::random_unit()) {
+        // A delay (a server's `Retry-After`, say) that would outlast the
+        // invocation's time budget is not waited for: the guest gets the
+        // answer now.
+        let remaining = store.data().remaining_budget();
+        match retry::next(policy, &status, attempt, remaining, retry::random_unit()) {
             retry::Next::GiveUp { exhausted } => {
                 if exhausted {
                     retry::COUNTERS.exhausted();
@@ -253,12 +261,14 @@ async fn attempts<T: GrpcView>(
 /// name gRPC codes): no answer, 502 and 503 are `unavailable`; 429 is
 /// `resource-exhausted`; 408 and 504 are `deadline-exceeded`; 500 is
 /// `internal`. A `Retry-After` in seconds sets the delay. Other answers
-/// are never retried.
-fn retry_status(outcome: &Result<HttpResponse, NoAnswer>) -> Option<RpcStatus> {
+/// are never retried, nor are unusable answers and calls that could not be
+/// made here.
+fn retry_status(outcome: &Result<HttpResponse, SendFailure>) -> Option<RpcStatus> {
     let response = match outcome {
-        Err(NoAnswer(message)) => {
+        Err(SendFailure::NoAnswer(message)) => {
             return Some(RpcStatus::new(Code::Unavailable, message.clone()));
         }
+        Err(SendFailure::Unusable(_) | SendFailure::Setup(_)) => return None,
         Ok(response) => response,
     };
     let code = match response.status {
@@ -282,7 +292,7 @@ fn retry_status(outcome: &Result<HttpResponse, NoAnswer>) -> Option<RpcStatus> {
 mod tests {
     use super::*;
 
-    fn answer(status: u16, retry_after: Option<&str>) -> Result<HttpResponse, NoAnswer> {
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<HttpResponse, SendFailure> {
         Ok(HttpResponse {
             status,
             headers: retry_after
@@ -294,11 +304,13 @@ mod tests {
 
     #[test]
     fn answers_read_as_retry_statuses() {
-        let code = |o: &Result<HttpResponse, NoAnswer>| retry_status(o).map(|s| s.code);
+        let code = |o: &Result<HttpResponse, SendFailure>| retry_status(o).map(|s| s.code);
         assert_eq!(
-            code(&Err(NoAnswer("refused".into()))),
+            code(&Err(SendFailure::NoAnswer("refused".into()))),
             Some(Code::Unavailable)
         );
+        assert_eq!(code(&Err(SendFailure::Unusable("huge".into()))), None);
+        assert_eq!(code(&Err(SendFailure::Setup("unset".into()))), None);
         assert_eq!(code(&answer(503, None)), Some(Code::Unavailable));
         assert_eq!(code(&answer(429, None)), Some(Code::ResourceExhausted));
         assert_eq!(code(&answer(504, None)), Some(Code::DeadlineExceeded));

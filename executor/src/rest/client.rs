@@ -25,15 +25,28 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 /// Largest response body read (larger ones fail the attempt).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// A request that got no HTTP answer (refused, timed out, TLS failure, a
-/// credential variable unset), in words.
+/// Why a request brought no answer the guest can be given as one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct NoAnswer(pub String);
+pub enum SendFailure {
+    /// No complete HTTP answer (refused, timed out, a TLS failure, a body
+    /// that broke off): worth another attempt under a retry policy.
+    #[error("{0}")]
+    NoAnswer(String),
+    /// The server answered, but its answer cannot be used (a body over
+    /// [`MAX_BODY_BYTES`]): another attempt would get the same, so none is
+    /// made.
+    #[error("{0}")]
+    Unusable(String),
+    /// The request could not be made here (a credential variable is not
+    /// set): nothing was sent and no attempt is retried. The message names
+    /// the dependency.
+    #[error("{0}")]
+    Setup(String),
+}
 
-impl From<String> for NoAnswer {
+impl From<String> for SendFailure {
     fn from(message: String) -> Self {
-        NoAnswer(message)
+        SendFailure::NoAnswer(message)
     }
 }
 
@@ -102,14 +115,15 @@ impl RestClient {
 
     /// Sends `request` to `base_url` (the configured one, or a worker's
     /// override) with `idempotency_key` when given, within `timeout`.
-    /// `Err` is a failure without an HTTP answer, in words.
+    /// `Err` is a failure without a usable HTTP answer, in words.
+    /// Redirects are not followed: a 3xx is the answer.
     pub async fn send(
         &self,
         base_url: &str,
         request: &HttpRequest,
         idempotency_key: Option<&str>,
         timeout: Duration,
-    ) -> std::result::Result<HttpResponse, NoAnswer> {
+    ) -> std::result::Result<HttpResponse, SendFailure> {
         self.try_send(base_url, request, idempotency_key, timeout)
             .await
     }
@@ -120,7 +134,7 @@ impl RestClient {
         request: &HttpRequest,
         idempotency_key: Option<&str>,
         timeout: Duration,
-    ) -> std::result::Result<HttpResponse, NoAnswer> {
+    ) -> std::result::Result<HttpResponse, SendFailure> {
         let config = &self.config;
         let own_origin = same_origin(base_url, &config.base_url);
         let client = if own_origin {
@@ -146,7 +160,7 @@ impl RestClient {
             (Some(auth), true) => {
                 let credential =
                     resolve_auth(&config.name, auth, &|var: &str| std::env::var(var).ok())
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| SendFailure::Setup(e.to_string()))?;
                 let (name, value) = credential.header();
                 builder = builder.header(name, value);
             }
@@ -162,10 +176,10 @@ impl RestClient {
                 .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
                 .body(body.clone());
         }
-        let response = builder
+        let mut response = builder
             .send()
             .await
-            .map_err(|e| describe(&e, &request.method, &url))?;
+            .map_err(|e| describe(e, &request.method, &url))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -177,35 +191,52 @@ impl RestClient {
                 )
             })
             .collect();
+        let too_large = || {
+            SendFailure::Unusable(format!(
+                "{} {url}: the server answered {status} with a body larger than \
+                 {MAX_BODY_BYTES} bytes (the limit); not retried",
+                request.method
+            ))
+        };
         if response
             .content_length()
             .is_some_and(|n| n > MAX_BODY_BYTES as u64)
         {
-            return Err(NoAnswer(format!(
-                "{} {url}: the response body is larger than {MAX_BODY_BYTES} bytes",
-                request.method
-            )));
+            return Err(too_large());
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| describe(&e, &request.method, &url))?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(NoAnswer(format!(
-                "{} {url}: the response body is larger than {MAX_BODY_BYTES} bytes",
-                request.method
-            )));
+        // Read chunk by chunk, so a body without end stops at the limit
+        // instead of filling memory until the timeout.
+        let mut body = Vec::new();
+        // Bounded by the body limit and the request's timeout.
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let cause = describe(e, &request.method, &url);
+                    return Err(SendFailure::NoAnswer(format!(
+                        "{cause} (the server answered {status}, but its body broke off after \
+                         {} bytes)",
+                        body.len()
+                    )));
+                }
+            }
         }
         Ok(HttpResponse {
             status,
             headers,
-            body: body.to_vec(),
+            body,
         })
     }
 }
 
-/// A transport failure in words: the whole chain of causes.
-fn describe(error: &reqwest::Error, method: &str, url: &str) -> String {
+/// A transport failure in words: the whole chain of causes, the URL once.
+fn describe(error: reqwest::Error, method: &str, url: &str) -> String {
     let mut text = if error.is_timeout() {
         format!("{method} {url}: no answer within the timeout")
     } else if error.is_connect() {
@@ -213,10 +244,14 @@ fn describe(error: &reqwest::Error, method: &str, url: &str) -> String {
     } else {
         format!("{method} {url}: the request failed")
     };
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let error = error.without_url();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
@@ -261,6 +296,10 @@ fn build(tls: &ClientTls, timeout_ms: u64) -> std::result::Result<reqwest::Clien
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .use_preconfigured_tls(config)
+        // A redirect would take the request, its idempotency key and the
+        // client certificate to wherever the server says: the 3xx is the
+        // answer instead (the guest sees it as an undeclared status).
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_millis(timeout_ms))
         .connect_timeout(Duration::from_secs(10))
         .build()

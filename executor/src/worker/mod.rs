@@ -87,6 +87,12 @@ impl GrpcView for WorkerCtx {
     fn stop_requested(&self) -> Option<crate::stop::StopReason> {
         self.limits.check()
     }
+
+    fn remaining_budget(&self) -> Option<Duration> {
+        self.limits
+            .deadline
+            .map(|(at, _)| at.saturating_duration_since(std::time::Instant::now()))
+    }
 }
 
 impl WasiView for WorkerCtx {
