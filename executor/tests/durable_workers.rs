@@ -543,3 +543,49 @@ async fn a_trap_recorded_with_other_words_replays_as_the_same_trap() {
         .unwrap_err();
     assert!(matches!(err, Error::Divergence { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_invocations_are_recovered_side_by_side() {
+    // Three workers were each inside a `spin` at the last stop. Each is
+    // stopped by its 2 s budget on recovery; one after the other that
+    // would take 6 s before the executor could serve anything.
+    let dir = tempfile::tempdir().unwrap();
+    let slow = |dir: &tempfile::TempDir| ExecutorConfig {
+        time_budget: std::time::Duration::from_secs(2),
+        ..config(dir)
+    };
+    let component: ComponentId = {
+        let executor = Executor::open(slow(&dir)).await.unwrap();
+        let info = executor
+            .add_component(wasm(reprise_test_components::RUNAWAY), vec![])
+            .await
+            .unwrap();
+        info.id.parse().unwrap()
+    };
+    let workers: Vec<WorkerId> = (0..3)
+        .map(|i| WorkerId::new(format!("spun-{i}")).unwrap())
+        .collect();
+    for worker in &workers {
+        write_log(
+            &dir,
+            worker,
+            vec![create(&component), invoked("spin", &[], "k1")],
+        )
+        .await;
+    }
+    let executor = Executor::open(slow(&dir)).await.unwrap();
+    let started = std::time::Instant::now();
+    let summary = executor.recover().await.unwrap();
+    let took = started.elapsed();
+    let mut resumed = summary.resumed.clone();
+    resumed.sort();
+    assert_eq!(resumed, workers, "{summary:?}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "recovery took {took:?}"
+    );
+    // Each was stopped by its budget, and is healthy.
+    for worker in &workers {
+        assert_eq!(one(&executor, worker, "get", &[]).await, "0");
+    }
+}

@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// How many workers start-up recovery rebuilds at once.
+const RECOVERY_CONCURRENCY: usize = 8;
+
 impl Executor {
     /// Start-up recovery: rebuilds, by replay, every worker whose oplog ends
     /// inside an invocation, which finishes that invocation. Other workers
@@ -33,16 +36,36 @@ impl Executor {
             ));
             lost.insert(loss.worker_id);
         }
+        let mut pending = Vec::new();
         for id in ids {
             if lost.contains(&id) {
                 continue;
             }
             match self.has_pending_invocation(&id).await {
                 Ok(false) => {}
-                Ok(true) => match self.worker(&id).await {
-                    Ok(_) => summary.resumed.push(id),
-                    Err(e) => summary.failed.push((id, e.to_string())),
-                },
+                Ok(true) => pending.push(id),
+                Err(e) => summary.failed.push((id, e.to_string())),
+            }
+        }
+        if !pending.is_empty() {
+            tracing::info!(
+                workers = pending.len(),
+                "recovering workers with an invocation pending at the last stop"
+            );
+        }
+        // Several at once: one worker whose pending call waits on a slow
+        // dependency does not hold up the others.
+        use futures::StreamExt as _;
+        let mut resumed = futures::stream::iter(pending)
+            .map(|id| async move {
+                let outcome = self.worker(&id).await.map(drop);
+                (id, outcome)
+            })
+            .buffer_unordered(RECOVERY_CONCURRENCY);
+        // Bounded by the pending workers.
+        while let Some((id, outcome)) = resumed.next().await {
+            match outcome {
+                Ok(()) => summary.resumed.push(id),
                 Err(e) => summary.failed.push((id, e.to_string())),
             }
         }
