@@ -102,3 +102,77 @@ fn a_damaged_store_is_repaired_into_a_fresh_data_directory() {
     assert_eq!(serve.ok(&["invoke", "b", "add", "1"]).trim(), "15");
     serve.terminate();
 }
+
+fn repair(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let output = Command::new(BIN).arg("repair").args(args).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn repair_refuses_a_live_store_and_paths_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = Serve::start(dir.path());
+    serve.add_wasm(reprise_test_components::COUNTER);
+    let flag = |s: &'static str| std::ffi::OsStr::new(s);
+
+    // The executor is running: its store is locked.
+    let out = dir.path().join("copy");
+    let (ok, err) = repair(&[
+        flag("--data-dir"),
+        data.as_os_str(),
+        flag("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(
+        !ok && err.contains("is in use") && err.contains("stop it"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    serve.terminate();
+
+    // An --out inside the data directory, which repair only reads.
+    let inside = data.join("fixed");
+    let (ok, err) = repair(&[
+        flag("--data-dir"),
+        data.as_os_str(),
+        flag("--out"),
+        inside.as_os_str(),
+    ]);
+    assert!(!ok && err.contains("is inside the data directory"), "{err}");
+    // An --out that is a file.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let (ok, err) = repair(&[
+        flag("--data-dir"),
+        data.as_os_str(),
+        flag("--out"),
+        file.as_os_str(),
+    ]);
+    assert!(
+        !ok && err.contains("is not a directory") && err.contains("a-file"),
+        "{err}"
+    );
+    // A data directory that is a file, or not a data directory.
+    let (ok, err) = repair(&[flag("--data-dir"), file.as_os_str()]);
+    assert!(!ok && err.contains("is not a directory"), "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (ok, err) = repair(&[flag("--data-dir"), empty.as_os_str()]);
+    assert!(
+        !ok && err.contains("is not a Reprise data directory"),
+        "{err}"
+    );
+
+    // Stopped, the same repair goes ahead.
+    let (ok, err) = repair(&[
+        flag("--data-dir"),
+        data.as_os_str(),
+        flag("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(ok, "{err}");
+}

@@ -11,6 +11,54 @@ use reprise_executor::components::local::LocalComponentStore;
 use reprise_executor::components::{ComponentStore, content_id};
 use reprise_oplog::{WorkerSalvage, salvage_sled};
 
+/// Refuses a data directory that is not one, and an output folder that is
+/// not a new or empty folder outside it.
+fn check_paths(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
+    if !data_dir.exists() {
+        bail!("the data directory {} does not exist", data_dir.display());
+    }
+    if !data_dir.is_dir() {
+        bail!(
+            "the data directory {} is not a directory",
+            data_dir.display()
+        );
+    }
+    if !data_dir.join("oplog").join("db").is_file() {
+        bail!(
+            "{} is not a Reprise data directory with an embedded store (it has no oplog/db)",
+            data_dir.display()
+        );
+    }
+    if out.exists() && !out.is_dir() {
+        bail!(
+            "--out {} is not a directory; give a new folder for the repaired data",
+            out.display()
+        );
+    }
+    if out.exists()
+        && std::fs::read_dir(out)
+            .with_context(|| format!("cannot read --out {}", out.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} is not empty; give --out a new folder for the repaired data",
+            out.display()
+        );
+    }
+    // Compared by absolute paths: `--out data/fixed` inside `--data-dir data`.
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if absolute(out).starts_with(absolute(data_dir)) {
+        bail!(
+            "--out {} is inside the data directory {}, which repair only reads; give a folder \
+             outside it",
+            out.display(),
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs the repair of `data_dir` into `out` (default `<data_dir>-repaired`).
 pub async fn run(data_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
     let out = out.unwrap_or_else(|| {
@@ -21,15 +69,24 @@ pub async fn run(data_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
         name.push("-repaired");
         data_dir.with_file_name(name)
     });
-    if !data_dir.is_dir() {
-        bail!("the data directory {} does not exist", data_dir.display());
+    check_paths(data_dir, &out)?;
+    // An executor holds the store's lock while it runs; reading the files
+    // under it would copy a state it is still changing.
+    let db = data_dir.join("oplog").join("db");
+    let lock = std::fs::File::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{} is in use: an executor holds its oplog store ({}); stop it before repairing",
+            data_dir.display(),
+            db.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", db.display()));
+        }
     }
-    if out.exists() && std::fs::read_dir(&out)?.next().is_some() {
-        bail!(
-            "{} is not empty; give --out a new folder for the repaired data",
-            out.display()
-        );
-    }
+    // Released: the salvage opens the store itself.
+    drop(lock);
     eprintln!(
         "repairing {} into {} (the damaged directory is only read; stop any executor using it \
          first)",
