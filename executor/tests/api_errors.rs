@@ -725,3 +725,21 @@ async fn a_bad_parameter_names_the_type_it_takes_in_full() {
         "{info}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_uploaded_without_its_dependency_is_told_how_to_declare_it() {
+    let server = Server::default().await;
+    let (status, body) = server
+        .post_raw(
+            "/v1/components",
+            "application/wasm",
+            wasm(reprise_test_components::REST_TODO_CLIENT),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let message = error_of(&body);
+    assert!(
+        message.contains("`api:todos/") && message.contains("`type: openapi`"),
+        "{message}"
+    );
+}

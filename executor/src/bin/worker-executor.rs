@@ -1,6 +1,7 @@
 //! `worker-executor`: runs the Reprise executor and its admin HTTP API
 //! (`serve`), and talks to a running one (`component`, `worker`, `invoke`,
-//! `oplog`); `wit` writes the WIT a component's gRPC dependencies import.
+//! `oplog`); `wit` writes the WIT a component's gRPC and OpenAPI
+//! dependencies import.
 //! See `docs/admin-api.md`.
 
 #[path = "../cli/mod.rs"]

@@ -93,8 +93,9 @@ pub enum Command {
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
     },
-    /// Write the WIT packages a component's gRPC dependencies import (from
-    /// the manifest's protos), e.g. into the component's `wit/deps`.
+    /// Write the WIT packages a component's gRPC and OpenAPI dependencies
+    /// import (from the manifest's protos, reflection or documents), e.g.
+    /// into the component's `wit/deps`.
     Wit {
         /// The application manifest.
         #[arg(long)]
@@ -339,20 +340,22 @@ pub enum ComponentCommand {
         /// Server connection.
         #[command(flatten)]
         server: ServerArgs,
-        /// The application manifest declaring the component and its gRPC dependencies.
+        /// The application manifest declaring the component and its gRPC and
+        /// OpenAPI dependencies.
         #[arg(long, requires = "component", conflicts_with = "wasm")]
         manifest: Option<PathBuf>,
         /// The component's name in the manifest.
         #[arg(long, requires = "manifest")]
         component: Option<String>,
-        /// A component file to upload without a manifest (no gRPC dependencies).
+        /// A component file to upload without a manifest (no gRPC or OpenAPI
+        /// dependencies).
         #[arg(long, required_unless_present = "manifest")]
         wasm: Option<PathBuf>,
         /// Print the server's full JSON description.
         #[arg(long)]
         json: bool,
     },
-    /// Print a component's description (exports, imports, gRPC dependencies).
+    /// Print a component's description (exports, imports, dependencies).
     Get {
         /// Server connection.
         #[command(flatten)]
@@ -382,7 +385,8 @@ pub enum WorkerCommand {
         /// A command-line argument for the guest (repeatable).
         #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
         args: Vec<String>,
-        /// Endpoint override for a gRPC dependency, `DEPENDENCY=URL` (repeatable).
+        /// Endpoint (gRPC) or base URL (OpenAPI) override for a dependency,
+        /// `DEPENDENCY=URL` (repeatable).
         #[arg(long = "endpoint", value_name = "DEPENDENCY=URL")]
         endpoints: Vec<String>,
     },

@@ -246,7 +246,9 @@ impl ComponentCache {
             let declared: Vec<String> = kinds.iter().map(|k| k.declared()).collect();
             return Err(Error::InvalidComponent(format!(
                 "imports {} are neither WASI nor served by the component's dependencies \
-                 (declared: {}); declare the proto files that define them in the component's manifest",
+                 (declared: {}); declare the dependency that defines them in the component's \
+                 manifest (`type: grpc` with its proto files, or `type: openapi` with its \
+                 document) and upload with `component add --manifest`",
                 unserved.join(", "),
                 declared.join("; ")
             )));
