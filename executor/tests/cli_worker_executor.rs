@@ -219,6 +219,22 @@ fn unreachable_server_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("must be an http:// URL"), "{stderr}");
+    // What would be dropped or land mid-URL is refused before connecting.
+    for (server, expected) in [
+        ("http://127.0.0.1:1?x=1", "query string or fragment"),
+        ("http://127.0.0.1:1#top", "query string or fragment"),
+        ("http://admin:pw@127.0.0.1:1", "credentials in the URL"),
+        ("http://", "has no host"),
+    ] {
+        let output = Command::new(BIN)
+            .args(["worker", "list", "--server", server])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{server}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{server}: {stderr}");
+        assert!(!stderr.contains("cannot reach"), "{server}: {stderr}");
+    }
 }
 
 /// Settings the executor cannot honour yet are refused at upload, with a

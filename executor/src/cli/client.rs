@@ -41,7 +41,11 @@ impl Client {
         token: Option<String>,
         timeout: Option<Duration>,
     ) -> anyhow::Result<Client> {
+        let given = base;
         let base = base.trim_end_matches('/').to_owned();
+        if given == "http://" || given == "https://" {
+            bail!("--server `{given}` has no host; write e.g. http://127.0.0.1:9090");
+        }
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--server `{base}` must be an http:// URL such as http://127.0.0.1:9090");
         }
@@ -50,6 +54,25 @@ impl Client {
                 "--server `{base}`: this client speaks plain http only; put TLS in front of the \
                  executor's API with a proxy and reach it over http on the same host"
             );
+        }
+        // Request paths are appended to the base: a query or fragment would
+        // end up in the middle of each URL, credentials would be dropped.
+        let uri: axum::http::Uri = base
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--server `{base}` is not a URL: {e}"))?;
+        match uri.authority() {
+            None => bail!("--server `{base}` has no host; write e.g. http://127.0.0.1:9090"),
+            Some(authority) if authority.host().is_empty() => {
+                bail!("--server `{base}` has no host; write e.g. http://127.0.0.1:9090")
+            }
+            Some(authority) if authority.as_str().contains('@') => bail!(
+                "--server `{base}`: credentials in the URL are not sent; set the admin token's \
+                 variable (--admin-token-env) instead"
+            ),
+            Some(_) => {}
+        }
+        if uri.query().is_some() || base.contains('#') {
+            bail!("--server `{base}`: a query string or fragment is not allowed");
         }
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
