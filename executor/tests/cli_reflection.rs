@@ -176,4 +176,29 @@ fn describe_lists_services_methods_and_messages() {
         !refused.status.success() && stderr.contains("connection refused"),
         "{stderr}"
     );
+
+    // An HTTP/1.1 server: said so, not only hyper's "http2 error".
+    let http1 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = http1.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        // Two connections at most: one per reflection version tried.
+        for stream in http1.incoming().take(2) {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+            // Kept open a moment, as a real server keeps it alive.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    });
+    let output = Command::new(BIN)
+        .args(["describe", "--endpoint", &format!("http://{addr}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("does not speak HTTP/2"),
+        "{stderr}"
+    );
 }

@@ -159,6 +159,12 @@ fn rustls_error(error: &rustls::Error) -> String {
                 "the server's certificate is not valid yet".to_owned()
             }
             CertificateError::Revoked => "the server's certificate is revoked".to_owned(),
+            // webpki's words, inside rustls' catch-all case.
+            other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                "the server presents a CA certificate as its own (a self-signed CA?); give the \
+                 server a certificate signed by a CA, and trust that CA"
+                    .to_owned()
+            }
             other => format!("the server's certificate is refused: {other}"),
         },
         E::AlertReceived(alert) => return alert_message(&format!("{alert:?}")),
