@@ -202,3 +202,46 @@ fn describe_lists_services_methods_and_messages() {
         "{stderr}"
     );
 }
+
+#[test]
+fn describe_refuses_settings_that_cannot_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_cert = dir.path().join("key.pem");
+    std::fs::write(&not_a_cert, "just text\n").unwrap();
+    let not_a_cert = not_a_cert.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--endpoint", "http://127.0.0.1:1/some/path"],
+            "a path is not allowed",
+        ),
+        (&["--endpoint", "http://127.0.0.1:1?x=1"], "query string"),
+        (
+            &["--endpoint", "http://127.0.0.1:1", "--ca", not_a_cert],
+            "apply to an https:// endpoint",
+        ),
+        (
+            &[
+                "--endpoint",
+                "https://127.0.0.1:1",
+                "--server-name",
+                "bad name!!",
+            ],
+            "is not a DNS name or an IP address",
+        ),
+        (
+            &["--endpoint", "https://127.0.0.1:1", "--ca", not_a_cert],
+            "BEGIN CERTIFICATE",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = Command::new(BIN)
+            .arg("describe")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("connection refused"), "{args:?}: {stderr}");
+    }
+}

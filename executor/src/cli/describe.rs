@@ -3,42 +3,31 @@
 //! response types, streaming kinds), or one service or method in detail.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use prost_reflect::{MessageDescriptor, MethodDescriptor, ServiceDescriptor};
 use reprise_grpc_stub::client::reflection;
 use reprise_grpc_stub::client::{ClientConfig, ClientTls};
 
+/// The server `describe` asks, and how.
+#[derive(Debug)]
+pub struct Target {
+    /// `http://host:port` or `https://host:port`.
+    pub endpoint: String,
+    /// Extra trusted roots (PEM file), for `https`.
+    pub ca: Option<PathBuf>,
+    /// The name the certificate must carry, for `https`.
+    pub server_name: Option<String>,
+    /// How long to wait for answers (default 30 s).
+    pub timeout: Option<Duration>,
+}
+
 /// Prints the server's services (or `symbol`) to stdout.
-pub async fn run(
-    endpoint: &str,
-    symbol: Option<&str>,
-    ca: Option<&Path>,
-    server_name: Option<String>,
-) -> anyhow::Result<()> {
-    let tls = match ca {
-        Some(path) => {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --ca {}", path.display()))?;
-            Some(ClientTls {
-                ca_pem: Some(pem),
-                system_roots: true,
-                server_name,
-                identity: None,
-            })
-        }
-        None => server_name.map(|name| ClientTls {
-            server_name: Some(name),
-            ..ClientTls::system()
-        }),
-    };
-    let config = ClientConfig {
-        tls,
-        connect_timeout: Some(std::time::Duration::from_secs(10)),
-        default_timeout: Some(std::time::Duration::from_secs(30)),
-        ..ClientConfig::default()
-    };
+pub async fn run(target: &Target, symbol: Option<&str>) -> anyhow::Result<()> {
+    let config = client_config(target)?;
+    let endpoint = target.endpoint.as_str();
     let reflected = reflection::fetch(endpoint, config, None)
         .await
         .map_err(|e| anyhow!("{e}"))?;
@@ -72,6 +61,49 @@ pub async fn run(
     }
     print!("{out}");
     Ok(())
+}
+
+/// The client settings of `target`, refusing what cannot apply.
+fn client_config(target: &Target) -> anyhow::Result<ClientConfig> {
+    let endpoint: reprise_manifest::Endpoint = target
+        .endpoint
+        .parse()
+        .map_err(|e| anyhow!("--endpoint: {e}"))?;
+    if !endpoint.is_tls() && (target.ca.is_some() || target.server_name.is_some()) {
+        bail!(
+            "--ca and --server-name apply to an https:// endpoint; `{}` is plaintext",
+            target.endpoint
+        );
+    }
+    if let Some(name) = &target.server_name
+        && rustls_pki_types::ServerName::try_from(name.as_str()).is_err()
+    {
+        bail!("--server-name `{name}` is not a DNS name or an IP address");
+    }
+    let tls = match &target.ca {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --ca {}", path.display()))?;
+            reprise_grpc_stub::config::tls::certificates(&pem)
+                .map_err(|e| anyhow!("--ca {}: {e}", path.display()))?;
+            Some(ClientTls {
+                ca_pem: Some(pem),
+                system_roots: true,
+                server_name: target.server_name.clone(),
+                identity: None,
+            })
+        }
+        None => target.server_name.clone().map(|name| ClientTls {
+            server_name: Some(name),
+            ..ClientTls::system()
+        }),
+    };
+    Ok(ClientConfig {
+        tls,
+        connect_timeout: Some(Duration::from_secs(10)),
+        default_timeout: Some(target.timeout.unwrap_or(Duration::from_secs(30))),
+        ..ClientConfig::default()
+    })
 }
 
 fn find_method(pool: &prost_reflect::DescriptorPool, symbol: &str) -> Option<MethodDescriptor> {

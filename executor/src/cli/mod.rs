@@ -135,6 +135,9 @@ pub enum Command {
         /// The name the server's certificate must carry, when not its host.
         #[arg(long, value_name = "NAME")]
         server_name: Option<String>,
+        /// How long to wait for the server's answers (default 30s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+        timeout: Option<std::time::Duration>,
     },
 }
 
@@ -467,7 +470,16 @@ pub fn main() -> ExitCode {
                 symbol,
                 ca,
                 server_name,
-            } => describe::run(&endpoint, symbol.as_deref(), ca.as_deref(), server_name).await,
+                timeout,
+            } => {
+                let target = describe::Target {
+                    endpoint,
+                    ca,
+                    server_name,
+                    timeout,
+                };
+                describe::run(&target, symbol.as_deref()).await
+            }
             Command::Repair { data_dir, out } => repair::run(&data_dir, out).await,
             other => commands::run(other).await,
         }
