@@ -445,6 +445,17 @@ async fn raw_server(
     (format!("http://{addr}/api/v1"), count)
 }
 
+/// Three attempts 10 ms apart for failures read as `code`.
+fn quick_retries(code: &str) -> RetryConfig {
+    RetryConfig {
+        max_attempts: 3,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 10,
+        multiplier: 1.0,
+        retryable_codes: vec![code.into()],
+    }
+}
+
 fn pointed_at(server: &RestTodoServer, base_url: String) -> OpenApiDependencyConfig {
     OpenApiDependencyConfig {
         base_url,
@@ -464,13 +475,7 @@ async fn an_endless_body_stops_at_the_limit_and_is_not_retried() {
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
     let mut dep = pointed_at(&model_server, base_url);
-    dep.retry = Some(RetryConfig {
-        max_attempts: 3,
-        initial_backoff_ms: 10,
-        max_backoff_ms: 10,
-        multiplier: 1.0,
-        retryable_codes: vec!["unavailable".into()],
-    });
+    dep.retry = Some(quick_retries("unavailable"));
     let w = worker(&executor, dep, "rest-endless", WorkerConfig::default()).await;
     let started = std::time::Instant::now();
     let got = call(&executor, &w, "get-title", &["\"t1\""]).await;
@@ -518,13 +523,7 @@ async fn a_retry_after_beyond_the_time_budget_is_not_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
     let mut dep = dependency(&server);
-    dep.retry = Some(RetryConfig {
-        max_attempts: 3,
-        initial_backoff_ms: 10,
-        max_backoff_ms: 10,
-        multiplier: 1.0,
-        retryable_codes: vec!["resource-exhausted".into()],
-    });
+    dep.retry = Some(quick_retries("resource-exhausted"));
     let w = worker(&executor, dep, "rest-pushback", WorkerConfig::default()).await;
     server.fail_next(vec![RestFailure {
         status: 429,
@@ -565,13 +564,7 @@ async fn an_unset_credential_is_not_retried_and_names_the_dependency_once() {
     dep.auth = Some(AuthConfig::Bearer {
         token_env: "REPRISE_SECRET_NEVER_SET_IN_TESTS".into(),
     });
-    dep.retry = Some(RetryConfig {
-        max_attempts: 3,
-        initial_backoff_ms: 10,
-        max_backoff_ms: 10,
-        multiplier: 1.0,
-        retryable_codes: vec!["unavailable".into()],
-    });
+    dep.retry = Some(quick_retries("unavailable"));
     let w = worker(&executor, dep, "rest-unset", WorkerConfig::default()).await;
     let made = call(&executor, &w, "create-one", &["\"ada\"", "\"x\""]).await;
     assert!(
