@@ -1,137 +1,27 @@
 //! The inbound gRPC front door, over real HTTP/2 with a tonic client:
 //! every WIT type of the typed-exports guest through its derived services,
-//! reflection and health, addressing and creation by metadata, idempotent
-//! invocations, the status mapping, the admin token, and an interrupt
-//! stopping a guest that spins in an invocation made over gRPC.
+//! addressing and creation by metadata, idempotent invocations, the status
+//! mapping, and an interrupt stopping a guest that spins in an invocation
+//! made over gRPC. Reflection, health and the admin token are in
+//! `inbound_discovery.rs`.
 
 mod api_common;
+mod inbound_common;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost_reflect::{DynamicMessage, ReflectMessage};
-use reprise_executor::api::AdminToken;
-use reprise_executor::inbound::{self, InboundConfig};
-use reprise_executor::{Executor, ExecutorConfig};
-use reprise_grpc_stub::client::{ClientConfig, reflection};
 use reprise_grpc_stub::client::{DynamicCodec, Outgoing};
-use reprise_grpc_stub::export::{DEFAULT_ROOT_SERVICE, ExportApi, MethodApi};
+use reprise_grpc_stub::export::MethodApi;
 use reprise_grpc_stub::status::{ErrorDetail, RpcStatus};
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use wasmtime::component::Val;
 
-const SHAPES: &str = "/reprise_test.typed_exports.Shapes";
-const ROOT: &str = "/reprise_test.typed_exports.Worker";
-const TOKEN: &str = "inbound-test-token-0123456789";
-
-struct Front {
-    addr: String,
-    executor: Arc<Executor>,
-    component: String,
-    /// The client's view of the services (built from the same wasm).
-    api: ExportApi,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(token: Option<&str>) -> Front {
-    let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
-    serve_component(wasm, token).await
-}
-
-/// Serves `wasm`'s exports on a fresh executor.
-async fn serve_component(wasm: Vec<u8>, token: Option<&str>) -> Front {
-    let dir = tempfile::tempdir().unwrap();
-    let executor = Arc::new(
-        Executor::open(ExecutorConfig {
-            data_dir: dir.path().to_owned(),
-            ..ExecutorConfig::default()
-        })
-        .await
-        .unwrap(),
-    );
-    let info = executor
-        .add_component(wasm.clone(), Vec::new())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = format!("http://{}", listener.local_addr().unwrap());
-    let config = InboundConfig {
-        admin_token: token.map(|t| AdminToken::new(t).unwrap()),
-    };
-    tokio::spawn(inbound::serve(
-        listener,
-        executor.clone(),
-        config,
-        std::future::pending(),
-    ));
-    Front {
-        addr,
-        executor,
-        component: info.id,
-        api: ExportApi::from_component(&wasm, DEFAULT_ROOT_SERVICE).unwrap(),
-        _dir: dir,
-    }
-}
-
-impl Front {
-    fn method(&self, path: &str) -> &MethodApi {
-        self.api
-            .method(path)
-            .unwrap_or_else(|| panic!("no rpc {path}"))
-    }
-
-    /// Sends `request` to `path` with `metadata`.
-    async fn raw(
-        &self,
-        path: &str,
-        request: DynamicMessage,
-        metadata: &[(&'static str, &str)],
-    ) -> Result<DynamicMessage, tonic::Status> {
-        let method = self.method(path);
-        let channel = Channel::from_shared(self.addr.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.unwrap();
-        let mut request = tonic::Request::new(Outgoing::Request(request));
-        for (key, value) in metadata {
-            request.metadata_mut().append(*key, value.parse().unwrap());
-        }
-        grpc.unary(
-            request,
-            PathAndQuery::from_str(path).unwrap(),
-            DynamicCodec::new(method.output.clone()),
-        )
-        .await
-        .map(tonic::Response::into_inner)
-    }
-
-    /// Invokes `path` on `worker` with component values; returns the
-    /// success value.
-    async fn call(
-        &self,
-        worker: &str,
-        path: &str,
-        params: &[Val],
-        extra: &[(&'static str, &str)],
-    ) -> Result<Option<Val>, tonic::Status> {
-        let method = self.method(path);
-        let request = method.request(params).unwrap();
-        let mut metadata = vec![("reprise-worker", worker), ("reprise-create", "true")];
-        metadata.extend_from_slice(extra);
-        let response = self.raw(path, request, &metadata).await?;
-        Ok(method.response_value(&response).unwrap())
-    }
-}
-
-fn string(s: &str) -> Val {
-    Val::String(s.to_owned())
-}
+use inbound_common::*;
 
 fn point(x: i32, y: i32, label: Option<&str>) -> Val {
     Val::Record(vec![
@@ -539,134 +429,6 @@ async fn an_idempotency_key_returns_the_stored_result() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn reflection_and_health_describe_the_served_services() {
-    let front = start(None).await;
-    let reflected = reflection::fetch(&front.addr, ClientConfig::default(), None)
-        .await
-        .unwrap();
-    assert!(
-        reflected
-            .services
-            .iter()
-            .any(|s| s == "reprise_test.typed_exports.Shapes"),
-        "{:?}",
-        reflected.services
-    );
-    let served = reflected
-        .files
-        .file
-        .iter()
-        .find(|f| f.name() == front.api.file().name())
-        .expect("the derived file is served");
-    assert_eq!(served, front.api.file());
-    let pool = reflected.pool().unwrap();
-    assert!(
-        pool.get_message_by_name("reprise_test.typed_exports.Everything")
-            .is_some()
-    );
-
-    // Health: the server, a worker service; unknown names are NOT_FOUND.
-    let channel = Channel::from_shared(front.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    for service in [
-        "",
-        "reprise_test.typed_exports.Shapes",
-        "grpc.health.v1.Health",
-    ] {
-        let answer = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(answer.status, 1, "{service} is not SERVING");
-    }
-    let status = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "no.Such".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
-    assert!(!front.component.is_empty());
-
-    // A check whose message does not decode (field 1 as a number, not a
-    // string) is the client's error, not the server's.
-    let add = front.method(&format!("{SHAPES}/Add"));
-    let channel = Channel::from_shared(front.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let bad = tonic::Request::new(Outgoing::Request(
-        add.request(&[Val::S8(1), Val::U16(1)]).unwrap(),
-    ));
-    let status = grpc
-        .unary(
-            bad,
-            PathAndQuery::from_static("/grpc.health.v1.Health/Check"),
-            DynamicCodec::new(add.output.clone()),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    assert!(status.message().contains("decode"), "{status:?}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
-    let front = start(Some(TOKEN)).await;
-    let hello = format!("{ROOT}/Hello");
-    let status = front
-        .call("t1", &hello, &[string("x")], &[])
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    let wrong = "Bearer not-the-token-at-all-000";
-    let status = front
-        .call("t1", &hello, &[string("x")], &[("authorization", wrong)])
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unauthenticated);
-    let right = format!("Bearer {TOKEN}");
-    let answer = front
-        .call("t1", &hello, &[string("x")], &[("authorization", &right)])
-        .await
-        .unwrap();
-    assert_eq!(answer, Some(string("hello, x")));
-    // The scheme's name is case-insensitive.
-    let lower = format!("bearer {TOKEN}");
-    let answer = front
-        .call("t1", &hello, &[string("y")], &[("authorization", &lower)])
-        .await
-        .unwrap();
-    assert_eq!(answer, Some(string("hello, y")));
-    let refused = reflection::fetch(&front.addr, ClientConfig::default(), None).await;
-    assert!(refused.is_err(), "reflection answered without the token");
-    let channel = Channel::from_shared(front.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    let answer = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(answer.status, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

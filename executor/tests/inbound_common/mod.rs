@@ -1,0 +1,128 @@
+//! The inbound front door under test: an executor serving the
+//! typed-exports guest's services on a loopback port, and a tonic client
+//! sending it dynamic messages with metadata.
+
+#![allow(dead_code)] // not every test binary uses every helper
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use prost_reflect::DynamicMessage;
+use reprise_executor::api::AdminToken;
+use reprise_executor::inbound::{self, InboundConfig};
+use reprise_executor::{Executor, ExecutorConfig};
+use reprise_grpc_stub::client::{DynamicCodec, Outgoing};
+use reprise_grpc_stub::export::{DEFAULT_ROOT_SERVICE, ExportApi, MethodApi};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+use wasmtime::component::Val;
+
+pub const SHAPES: &str = "/reprise_test.typed_exports.Shapes";
+pub const ROOT: &str = "/reprise_test.typed_exports.Worker";
+pub const TOKEN: &str = "inbound-test-token-0123456789";
+
+pub struct Front {
+    pub addr: String,
+    pub executor: Arc<Executor>,
+    pub component: String,
+    /// The client's view of the services (built from the same wasm).
+    pub api: ExportApi,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start(token: Option<&str>) -> Front {
+    let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
+    serve_component(wasm, token).await
+}
+
+/// Serves `wasm`'s exports on a fresh executor.
+pub async fn serve_component(wasm: Vec<u8>, token: Option<&str>) -> Front {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Arc::new(
+        Executor::open(ExecutorConfig {
+            data_dir: dir.path().to_owned(),
+            ..ExecutorConfig::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let info = executor
+        .add_component(wasm.clone(), Vec::new())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let config = InboundConfig {
+        admin_token: token.map(|t| AdminToken::new(t).unwrap()),
+    };
+    tokio::spawn(inbound::serve(
+        listener,
+        executor.clone(),
+        config,
+        std::future::pending(),
+    ));
+    Front {
+        addr,
+        executor,
+        component: info.id,
+        api: ExportApi::from_component(&wasm, DEFAULT_ROOT_SERVICE).unwrap(),
+        _dir: dir,
+    }
+}
+
+impl Front {
+    pub fn method(&self, path: &str) -> &MethodApi {
+        self.api
+            .method(path)
+            .unwrap_or_else(|| panic!("no rpc {path}"))
+    }
+
+    /// Sends `request` to `path` with `metadata`.
+    pub async fn raw(
+        &self,
+        path: &str,
+        request: DynamicMessage,
+        metadata: &[(&'static str, &str)],
+    ) -> Result<DynamicMessage, tonic::Status> {
+        let method = self.method(path);
+        let channel = Channel::from_shared(self.addr.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let mut request = tonic::Request::new(Outgoing::Request(request));
+        for (key, value) in metadata {
+            request.metadata_mut().append(*key, value.parse().unwrap());
+        }
+        grpc.unary(
+            request,
+            PathAndQuery::from_str(path).unwrap(),
+            DynamicCodec::new(method.output.clone()),
+        )
+        .await
+        .map(tonic::Response::into_inner)
+    }
+
+    /// Invokes `path` on `worker` with component values; returns the
+    /// success value.
+    pub async fn call(
+        &self,
+        worker: &str,
+        path: &str,
+        params: &[Val],
+        extra: &[(&'static str, &str)],
+    ) -> Result<Option<Val>, tonic::Status> {
+        let method = self.method(path);
+        let request = method.request(params).unwrap();
+        let mut metadata = vec![("reprise-worker", worker), ("reprise-create", "true")];
+        metadata.extend_from_slice(extra);
+        let response = self.raw(path, request, &metadata).await?;
+        Ok(method.response_value(&response).unwrap())
+    }
+}
+
+pub fn string(s: &str) -> Val {
+    Val::String(s.to_owned())
+}

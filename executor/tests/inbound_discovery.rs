@@ -1,0 +1,142 @@
+//! The inbound gRPC front door's discovery and guard: server reflection
+//! and health describe the served services without a .proto file, and the
+//! admin token guards calls and reflection but not health.
+
+mod inbound_common;
+
+use reprise_grpc_stub::client::{ClientConfig, reflection};
+use reprise_grpc_stub::client::{DynamicCodec, Outgoing};
+use tonic::Code;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+use wasmtime::component::Val;
+
+use inbound_common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reflection_and_health_describe_the_served_services() {
+    let front = start(None).await;
+    let reflected = reflection::fetch(&front.addr, ClientConfig::default(), None)
+        .await
+        .unwrap();
+    assert!(
+        reflected
+            .services
+            .iter()
+            .any(|s| s == "reprise_test.typed_exports.Shapes"),
+        "{:?}",
+        reflected.services
+    );
+    let served = reflected
+        .files
+        .file
+        .iter()
+        .find(|f| f.name() == front.api.file().name())
+        .expect("the derived file is served");
+    assert_eq!(served, front.api.file());
+    let pool = reflected.pool().unwrap();
+    assert!(
+        pool.get_message_by_name("reprise_test.typed_exports.Everything")
+            .is_some()
+    );
+
+    // Health: the server, a worker service; unknown names are NOT_FOUND.
+    let channel = Channel::from_shared(front.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    for service in [
+        "",
+        "reprise_test.typed_exports.Shapes",
+        "grpc.health.v1.Health",
+    ] {
+        let answer = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.status, 1, "{service} is not SERVING");
+    }
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "no.Such".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(!front.component.is_empty());
+
+    // A check whose message does not decode (field 1 as a number, not a
+    // string) is the client's error, not the server's.
+    let add = front.method(&format!("{SHAPES}/Add"));
+    let channel = Channel::from_shared(front.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let bad = tonic::Request::new(Outgoing::Request(
+        add.request(&[Val::S8(1), Val::U16(1)]).unwrap(),
+    ));
+    let status = grpc
+        .unary(
+            bad,
+            PathAndQuery::from_static("/grpc.health.v1.Health/Check"),
+            DynamicCodec::new(add.output.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("decode"), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
+    let front = start(Some(TOKEN)).await;
+    let hello = format!("{ROOT}/Hello");
+    let status = front
+        .call("t1", &hello, &[string("x")], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let wrong = "Bearer not-the-token-at-all-000";
+    let status = front
+        .call("t1", &hello, &[string("x")], &[("authorization", wrong)])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let right = format!("Bearer {TOKEN}");
+    let answer = front
+        .call("t1", &hello, &[string("x")], &[("authorization", &right)])
+        .await
+        .unwrap();
+    assert_eq!(answer, Some(string("hello, x")));
+    // The scheme's name is case-insensitive.
+    let lower = format!("bearer {TOKEN}");
+    let answer = front
+        .call("t1", &hello, &[string("y")], &[("authorization", &lower)])
+        .await
+        .unwrap();
+    assert_eq!(answer, Some(string("hello, y")));
+    let refused = reflection::fetch(&front.addr, ClientConfig::default(), None).await;
+    assert!(refused.is_err(), "reflection answered without the token");
+    let channel = Channel::from_shared(front.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let answer = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.status, 1);
+}
