@@ -40,6 +40,7 @@ use crate::deps::GrpcDependencyConfig;
 use crate::durable::{Begun, CallRequest, FailedAttempt};
 use crate::grpc::journaled::{self, EncodedRequest, Response};
 use crate::grpc::{GrpcView, retry};
+use crate::worker::limits::RunLimits;
 use reprise_grpc_stub::client::CallOptions;
 
 /// Everything a host function needs to know about the method it implements.
@@ -212,7 +213,7 @@ async fn read_attempts<T: GrpcView>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = send(store, binding, request, &request.options).await;
+        let outcome = send(store, binding, request, &request.options).await?;
         let (Err(status), Some(policy)) = (&outcome, policy) else {
             return Ok(outcome);
         };
@@ -242,16 +243,41 @@ async fn send<T: GrpcView>(
     binding: &MethodBinding,
     request: &EncodedRequest,
     options: &CallOptions,
-) -> Result<Response, RpcStatus> {
-    let client = store.data_mut().grpc().client(&binding.dependency)?;
-    let bytes = client
-        .unary_encoded(
-            &binding.method().descriptor,
-            request.message().to_vec(),
-            options,
-        )
-        .await?;
-    journaled::decode_response(&binding.model, binding.method(), bytes)
+) -> wasmtime::Result<Result<Response, RpcStatus>> {
+    let client = match store.data_mut().grpc().client(&binding.dependency) {
+        Ok(client) => client,
+        Err(status) => return Ok(Err(status)),
+    };
+    let call = client.unary_encoded(
+        &binding.method().descriptor,
+        request.message().to_vec(),
+        options,
+    );
+    Ok(
+        match unless_stopped(store.data().run_limits(), call).await? {
+            Ok(bytes) => journaled::decode_response(&binding.model, binding.method(), bytes),
+            Err(status) => Err(status),
+        },
+    )
+}
+
+/// Runs a host call in flight, unless the invocation is stopped first
+/// (interrupt, delete, shutdown, its time budget): a stop then ends the
+/// invocation at once instead of waiting for the call's own deadline. The
+/// call is dropped, which cancels it.
+pub(crate) async fn unless_stopped<F: std::future::Future>(
+    limits: Option<RunLimits>,
+    call: F,
+) -> wasmtime::Result<F::Output> {
+    let Some(limits) = limits else {
+        return Ok(call.await);
+    };
+    tokio::select! {
+        outcome = call => Ok(outcome),
+        reason = limits.stopped() => Err(wasmtime::Error::new(
+            crate::error::Error::InvocationStopped { reason },
+        )),
+    }
 }
 
 /// Performs the call's attempts, as many as the dependency's retry policy
@@ -291,7 +317,7 @@ async fn attempts<T: GrpcView>(
             let left = deadline.saturating_sub(retry::now_ms());
             options.timeout = Some(Duration::from_millis(left.max(1)));
         }
-        let outcome = send(store, binding, request, &options).await;
+        let outcome = send(store, binding, request, &options).await?;
         let (Err(status), Some(policy)) = (&outcome, policy) else {
             return Ok(outcome);
         };

@@ -46,6 +46,12 @@ pub trait GrpcView: Send + 'static {
     fn remaining_budget(&self) -> Option<std::time::Duration> {
         None
     }
+
+    /// The running invocation's limits, which a host call in flight races
+    /// (`None`: nothing stops it).
+    fn run_limits(&self) -> Option<crate::worker::limits::RunLimits> {
+        None
+    }
 }
 
 /// Per-worker state the gRPC host functions need.

@@ -33,7 +33,7 @@ use wasmtime::component::{Val, wasm_wave};
 use super::client::{RestClient, SendFailure};
 use crate::durable::{Begun, FailedAttempt};
 use crate::grpc::GrpcView;
-use crate::grpc::call::{host_error, request_text, wait_until};
+use crate::grpc::call::{host_error, request_text, unless_stopped, wait_until};
 use crate::grpc::retry;
 
 /// Counts of the REST stubs' work, for `/metrics`.
@@ -211,10 +211,10 @@ async fn attempts<T: GrpcView>(
             .cloned()
             .unwrap_or_else(|| config.base_url.clone());
         COUNTERS.sent.fetch_add(1, Ordering::Relaxed);
-        let outcome = binding
+        let call = binding
             .client
-            .send(&base_url, request, key.as_deref(), timeout)
-            .await;
+            .send(&base_url, request, key.as_deref(), timeout);
+        let outcome = unless_stopped(store.data().run_limits(), call).await?;
         let (Some(status), Some(policy)) = (retry_status(&outcome), policy) else {
             return Ok(outcome);
         };

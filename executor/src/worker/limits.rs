@@ -10,8 +10,9 @@
 //! must behave exactly as it did).
 //!
 //! A guest blocked in a host call (waiting on the network) is not at a tick:
-//! it is stopped when the call returns, which each call's own deadline
-//! bounds; a call waiting to retry checks [`RunLimits::check`] itself.
+//! a unary gRPC or REST call in flight races [`RunLimits::stopped`], so a
+//! stop does not wait for the call's own deadline, and a call waiting to
+//! retry checks [`RunLimits::check`] itself.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ use crate::stop::{StopReason, StopSignal};
 /// The time budget of an invocation when neither the executor's
 /// configuration nor the request sets one.
 pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(60);
+
+/// How often a host call in flight looks for a stop request.
+pub const STOP_POLL: Duration = Duration::from_millis(10);
 
 /// The limits of the invocation running now, kept in the store's data.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +48,22 @@ impl RunLimits {
     /// No limits (replaying an invocation that completed before).
     pub fn disarm(&mut self) {
         self.deadline = None;
+    }
+
+    /// Resolves when the invocation must stop (checked every
+    /// [`STOP_POLL`]); never while replaying a completed invocation. Meant
+    /// to be raced against a host call in flight.
+    pub async fn stopped(self) -> StopReason {
+        if self.deadline.is_none() {
+            return std::future::pending().await;
+        }
+        // Ends when a stop comes, or when the caller drops the race.
+        loop {
+            if let Some(reason) = self.check() {
+                return reason;
+            }
+            tokio::time::sleep(STOP_POLL).await;
+        }
     }
 
     /// Why the invocation must stop now, if it must (never while

@@ -88,6 +88,10 @@ impl GrpcView for WorkerCtx {
         self.limits.check()
     }
 
+    fn run_limits(&self) -> Option<RunLimits> {
+        Some(self.limits.clone())
+    }
+
     fn remaining_budget(&self) -> Option<Duration> {
         self.limits
             .deadline
