@@ -80,7 +80,7 @@ async fn kill9_inside_a_grpc_call_is_finished_by_startup_recovery() {
         log.contains("finished the invocation pending at the last stop"),
         "recovery is logged: {log}"
     );
-    // Recovery already ran before the executor listened.
+    // Recovery is over (the harness waits for its `recovered` line).
     let keys = server.idempotency_keys("TodoAdd");
     assert_eq!(keys.len(), 5, "pre + parked + retry + 2 more: {keys:?}");
     assert_eq!(keys[1], keys[2], "the parked call was retried with its key");
@@ -105,6 +105,82 @@ async fn kill9_inside_a_grpc_call_is_finished_by_startup_recovery() {
     let list = api.call("w", "list-todos", &[r#""ada""#], None).await;
     assert_eq!(list, ref_list, "the server holds each todo once");
     assert_eq!(api.call("w", "added", &[], None).await, "4");
+    assert_eq!(scene.terminate().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_while_a_slow_pending_invocation_is_recovered() {
+    let server = spawn_todo_server().await.expect("todo server");
+    let mut scene = Scene::new();
+    scene.start();
+    let component = scene.add_todo_component(&server.endpoint());
+    scene.create_worker(&component, "w");
+    scene.create_worker(&component, "other");
+    let api = Api::new(scene.url());
+    server.state.park_method("TodoAdd");
+    scene
+        .kill9_while_parked(
+            &api,
+            &server.state,
+            "w",
+            "add-todos",
+            &[r#""ada""#, r#""task""#, "1"],
+            "inv-1",
+        )
+        .await;
+    // The retried call will be held too: recovery cannot finish yet.
+    server.state.park_method("TodoAdd");
+    scene.start_listening();
+    let api = Api::new(scene.url());
+    let started = std::time::Instant::now();
+    let health = reqwest::get(format!("{}/healthz", scene.url()))
+        .await
+        .expect("the API answers during recovery");
+    assert!(health.status().is_success());
+    // Another worker is served meanwhile.
+    assert_eq!(api.call("other", "added", &[], None).await, "0");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        !scene
+            .log_of_last_start()
+            .contains("worker-executor recovered"),
+        "recovery should still wait on the held call"
+    );
+    server
+        .state
+        .wait_parked(1, Duration::from_secs(30))
+        .await
+        .expect("recovery retries the call");
+    server.state.release();
+    // Bounded: 30 s in 50 ms steps.
+    for _ in 0..600 {
+        if scene
+            .log_of_last_start()
+            .contains("worker-executor recovered")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = scene.log_of_last_start();
+    assert!(log.contains("worker-executor recovered"), "{log}");
+    assert!(
+        log.contains("finished the invocation pending at the last stop"),
+        "{log}"
+    );
+    let again = api
+        .call(
+            "w",
+            "add-todos",
+            &[r#""ada""#, r#""task""#, "1"],
+            Some("inv-1"),
+        )
+        .await;
+    assert!(again.starts_with("ok("), "{again}");
     assert_eq!(scene.terminate().code(), Some(0));
 }
 

@@ -82,18 +82,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
     let executor = Arc::new(executor);
-    let summary = executor.recover().await.context("recovery failed")?;
-    tracing::info!(
-        workers = summary.workers,
-        resumed = summary.resumed.len(),
-        failed = summary.failed.len(),
-        "recovered"
-    );
-    for id in &summary.resumed {
-        tracing::info!(worker = %id, "finished the invocation pending at the last stop");
-    }
-    for (id, reason) in &summary.failed {
-        tracing::error!(worker = %id, reason, "could not recover worker");
+    // With a store shared by several executors, recovery comes before
+    // anything else (each shard's workers are recovered again as its lease
+    // is taken). The embedded store's pending invocations are finished
+    // after the API listens, so a slow one does not keep the executor deaf
+    // (a probe would take it for dead); a request for a worker still being
+    // recovered waits for it.
+    if shared.is_some() {
+        report_recovery(&executor.recover().await.context("recovery failed")?);
     }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -109,6 +105,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // A stable line on stdout for scripts (and tests) that pick port 0.
     println!("worker-executor listening on http://{addr}");
     let _ = std::io::stdout().flush();
+    let recovery = {
+        let executor = executor.clone();
+        let embedded = shared.is_none();
+        tokio::spawn(async move {
+            if embedded {
+                match executor.recover().await {
+                    Ok(summary) => report_recovery(&summary),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "recovery failed"),
+                }
+            }
+            // A second stable line: every invocation pending at the last
+            // stop is finished (or failed) by now.
+            println!("worker-executor recovered");
+            let _ = std::io::stdout().flush();
+        })
+    };
 
     let cluster = match shared {
         Some(store) => Some(join_cluster(&args, addr, store, &executor).await?),
@@ -190,10 +202,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "the lease task failed");
         }
     }
+    // A recovery still going is like a request in flight at a crash: what
+    // it did not finish, the next start does.
+    recovery.abort();
+    let _ = recovery.await;
     tracing::info!("stopped accepting requests; draining");
     drain(executor).await;
     tracing::info!("executor closed");
     Ok(())
+}
+
+/// Logs what start-up recovery did.
+fn report_recovery(summary: &reprise_executor::RecoverySummary) {
+    tracing::info!(
+        workers = summary.workers,
+        resumed = summary.resumed.len(),
+        failed = summary.failed.len(),
+        "recovered"
+    );
+    for id in &summary.resumed {
+        tracing::info!(worker = %id, "finished the invocation pending at the last stop");
+    }
+    for (id, reason) in &summary.failed {
+        tracing::error!(worker = %id, reason, "could not recover worker");
+    }
 }
 
 /// Binds `--grpc-listen` and serves the inbound gRPC front door until the

@@ -123,12 +123,20 @@ impl Scene {
         &self.url
     }
 
-    /// Starts `worker-executor serve` and waits for its listening line.
+    /// Starts `worker-executor serve` and waits for its listening line and
+    /// for start-up recovery to be over (its `recovered` line).
     pub fn start(&mut self) {
-        tokio::task::block_in_place(|| self.start_blocking());
+        tokio::task::block_in_place(|| self.start_blocking(true));
     }
 
-    fn start_blocking(&mut self) {
+    /// Starts `worker-executor serve` and waits for its listening line
+    /// only (recovery may still be going on).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_listening(&mut self) {
+        tokio::task::block_in_place(|| self.start_blocking(false));
+    }
+
+    fn start_blocking(&mut self, until_recovered: bool) {
         assert!(self.child.is_none(), "already running");
         self.start_raw();
         let deadline = Instant::now() + LIMIT;
@@ -137,6 +145,7 @@ impl Scene {
             if let Some(url) = text
                 .lines()
                 .find_map(|l| l.strip_prefix("worker-executor listening on "))
+                && (!until_recovered || text.lines().any(|l| l == "worker-executor recovered"))
             {
                 self.url = url.trim().to_owned();
                 return;
