@@ -550,6 +550,35 @@ async fn invalid_ids_keys_and_queries_are_400_and_conflicts_409() {
         server
             .post(
                 "/v1/workers",
+                json!({"component_id": component, "env": {"A B": "1"}}),
+            )
+            .await,
+        400,
+        &["environment variable name \"A B\"", "whitespace"],
+    );
+    expect(
+        server
+            .post(
+                "/v1/workers",
+                json!({"component_id": component, "env": {"A": "x\u{0}y"}}),
+            )
+            .await,
+        400,
+        &["environment variable A: its value must not contain NUL"],
+    );
+    // serde keeps the last of two equal keys; the API refuses them.
+    let twice = format!(r#"{{"component_id": "{component}", "env": {{"A": "1", "A": "2"}}}}"#);
+    expect(
+        server
+            .post_raw("/v1/workers", "application/json", twice.into_bytes())
+            .await,
+        400,
+        &["`A` is given twice"],
+    );
+    expect(
+        server
+            .post(
+                "/v1/workers",
                 json!({"component_id": component, "name": "w"}),
             )
             .await,

@@ -32,14 +32,45 @@ pub struct CreateWorkerRequest {
     #[serde(default)]
     pub name: Option<String>,
     /// Environment variables visible to the guest.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub env: BTreeMap<String, String>,
     /// Command-line arguments visible to the guest.
     #[serde(default)]
     pub args: Vec<String>,
     /// Per gRPC dependency name, an endpoint replacing the uploaded one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub endpoint_overrides: BTreeMap<String, String>,
+}
+
+/// A JSON object of strings whose keys are each given once (serde would
+/// keep the last of two silently).
+fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            // Bounded by the body's size.
+            while let Some((key, value)) = map.next_entry::<String, String>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("`{key}` is given twice")));
+                }
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Unique)
 }
 
 /// Response naming a worker.
@@ -120,10 +151,18 @@ async fn checked_creation(
 ) -> Result<(ComponentId, Option<WorkerId>, WorkerConfig), ApiError> {
     let component = parse_component_id(&request.component_id)?;
     let name = request.name.as_deref().map(parse_worker_id).transpose()?;
-    for key in request.env.keys() {
-        if key.is_empty() || key.contains(['=', '\0']) {
+    for (key, value) in &request.env {
+        if key.is_empty() || key.contains(|c: char| c == '=' || c.is_whitespace() || c.is_control())
+        {
             return Err(ApiError::bad_request(format!(
-                "environment variable name {key:?} must be non-empty and contain no `=` or NUL"
+                "environment variable name {key:?} must be non-empty and contain no `=`, \
+                 whitespace or control characters"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(ApiError::bad_request(format!(
+                "environment variable {key}: its value must not contain NUL (a guest reading \
+                 it as a C string would see it cut there)"
             )));
         }
     }
