@@ -219,3 +219,36 @@ async fn a_retry_policy_naming_internal_retries_a_response_that_does_not_decode(
         "the failed attempt is journaled as INTERNAL"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http1_server_is_named_as_one() {
+    // An HTTP/1.1 server where the manifest says gRPC: hyper's own words
+    // ("h2 protocol error") come with the call, the endpoint and a hint.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        // Bounded by the test's lifetime.
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let endpoint = format!("http://{addr}");
+    let id = worker(&executor, dependency(&endpoint, None), "h1").await;
+    let answer = add_one(&executor, &id).await;
+    assert!(
+        answer.starts_with("err(")
+            && answer.contains(&format!("at {endpoint}"))
+            && answer.contains("does not speak HTTP/2"),
+        "{answer}"
+    );
+}

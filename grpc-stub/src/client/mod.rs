@@ -188,6 +188,15 @@ impl CallContext {
             out.code = Code::Unavailable;
             out.message = self.transport_message(&status);
         }
+        // hyper's words for a peer that broke HTTP/2 or does not speak it:
+        // say where, and what it usually means.
+        if out.message.starts_with("h2 protocol error") {
+            out.message = format!(
+                "calling {} at {}: {} (the server broke HTTP/2, or does not speak HTTP/2 as \
+                 gRPC does: an HTTP/1.1 server, or a TLS port reached with `http://`?)",
+                self.method, self.endpoint, out.message
+            );
+        }
         out
     }
 

@@ -171,26 +171,13 @@ pub async fn fetch(
                 return Ok(reflected);
             }
             Err(status) if status.code == Code::Unimplemented => last = Some(status),
-            Err(status) => return Err(fail(explain_protocol_error(status.message))),
+            Err(status) => return Err(fail(status.message)),
         }
     }
     Err(fail(format!(
         "the server does not offer gRPC server reflection (v1 or v1alpha): {}",
         last.map(|s| s.message).unwrap_or_default()
     )))
-}
-
-/// hyper's words for a peer that does not speak HTTP/2, with what they
-/// usually mean.
-fn explain_protocol_error(message: String) -> String {
-    if message.contains("h2 protocol error") || message.contains("http2 error") {
-        format!(
-            "{message}: the server does not speak HTTP/2 as gRPC does (an HTTP/1.1 server, or a \
-             TLS port reached with `http://`?)"
-        )
-    } else {
-        message
-    }
 }
 
 /// The error a response carries, if it is one.
