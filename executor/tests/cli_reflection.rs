@@ -185,8 +185,16 @@ fn describe_lists_services_methods_and_messages() {
         // Two connections at most: one per reflection version tried.
         for stream in http1.incoming().take(2) {
             let Ok(mut stream) = stream else { return };
-            let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf);
+            // Everything the client sends first, so its call is on the wire
+            // when the answer comes: reads until 200 ms pass without bytes.
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+            let mut buf = [0u8; 4096];
+            for _ in 0..64 {
+                match stream.read(&mut buf) {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
             let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
             // Kept open a moment, as a real server keeps it alive.
             std::thread::sleep(std::time::Duration::from_millis(500));

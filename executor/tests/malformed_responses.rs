@@ -231,8 +231,16 @@ async fn an_http1_server_is_named_as_one() {
         // Bounded by the test's lifetime.
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let _ = stream.read(&mut buf).await;
+                // Everything the client sends first (its preface, settings
+                // and the call's headers), so the call is on the wire when
+                // the answer comes: bounded by 200 ms of reading.
+                let mut buf = [0u8; 4096];
+                let until = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+                while let Ok(Ok(n)) = tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
                 let _ = stream
                     .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
                     .await;
