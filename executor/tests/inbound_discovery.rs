@@ -8,7 +8,6 @@ use reprise_grpc_stub::client::{ClientConfig, reflection};
 use reprise_grpc_stub::client::{DynamicCodec, Outgoing};
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
 use wasmtime::component::Val;
 
 use inbound_common::*;
@@ -41,11 +40,7 @@ async fn reflection_and_health_describe_the_served_services() {
     );
 
     // Health: the server, a worker service; unknown names are NOT_FOUND.
-    let channel = Channel::from_shared(front.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = front.channel().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     for service in [
         "",
@@ -73,13 +68,7 @@ async fn reflection_and_health_describe_the_served_services() {
     // A check whose message does not decode (field 1 as a number, not a
     // string) is the client's error, not the server's.
     let add = front.method(&format!("{SHAPES}/Add"));
-    let channel = Channel::from_shared(front.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
+    let mut grpc = front.grpc().await;
     let bad = tonic::Request::new(Outgoing::Request(
         add.request(&[Val::S8(1), Val::U16(1)]).unwrap(),
     ));
@@ -125,11 +114,7 @@ async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
     assert_eq!(answer, Some(string("hello, y")));
     let refused = reflection::fetch(&front.addr, ClientConfig::default(), None).await;
     assert!(refused.is_err(), "reflection answered without the token");
-    let channel = Channel::from_shared(front.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = front.channel().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     let answer = health
         .check(tonic_health::pb::HealthCheckRequest {

@@ -18,7 +18,6 @@ use reprise_grpc_stub::export::MethodApi;
 use reprise_grpc_stub::status::{ErrorDetail, RpcStatus};
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
 use wasmtime::component::Val;
 
 use inbound_common::*;
@@ -307,13 +306,7 @@ async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
         .unwrap();
 
     // Bytes that are not the request message.
-    let channel = Channel::from_shared(front.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
+    let mut grpc = front.grpc().await;
     let mut garbage = tonic::Request::new(Outgoing::Request(
         DynamicMessage::decode(method.input.clone(), &[][..]).unwrap(),
     ));

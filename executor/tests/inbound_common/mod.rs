@@ -71,6 +71,22 @@ pub async fn serve_component(wasm: Vec<u8>, token: Option<&str>) -> Front {
 }
 
 impl Front {
+    /// A new connection to the front door.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.addr.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A raw gRPC client on a new connection, ready to send.
+    pub async fn grpc(&self) -> tonic::client::Grpc<Channel> {
+        let mut grpc = tonic::client::Grpc::new(self.channel().await);
+        grpc.ready().await.unwrap();
+        grpc
+    }
+
     pub fn method(&self, path: &str) -> &MethodApi {
         self.api
             .method(path)
@@ -85,13 +101,7 @@ impl Front {
         metadata: &[(&'static str, &str)],
     ) -> Result<DynamicMessage, tonic::Status> {
         let method = self.method(path);
-        let channel = Channel::from_shared(self.addr.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.unwrap();
+        let mut grpc = self.grpc().await;
         let mut request = tonic::Request::new(Outgoing::Request(request));
         for (key, value) in metadata {
             request.metadata_mut().append(*key, value.parse().unwrap());
