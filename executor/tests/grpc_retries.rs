@@ -75,7 +75,10 @@ async fn transient_failures_are_retried_with_one_key_and_replay_makes_no_call() 
         server.state.fail_next("TodoAdd", unavailable());
     }
     let exhausted = add_one(&executor, &id).await;
-    assert_eq!(exhausted, r#"err("StatusCode::Unavailable: warming up")"#);
+    assert_eq!(
+        exhausted,
+        r#"err("StatusCode::Unavailable: warming up (the last of 4 attempts)")"#
+    );
     assert_eq!(server.calls("TodoAdd"), 8);
 }
 

@@ -229,9 +229,25 @@ async fn read_attempts<T: GrpcView>(
                 if exhausted {
                     retry::COUNTERS.exhausted();
                 }
-                return Ok(outcome);
+                return Ok(gave_up(outcome, attempt, exhausted));
             }
         }
+    }
+}
+
+/// The answer after the retry policy gave up: a failure that used up the
+/// attempts says how many were made.
+fn gave_up(
+    outcome: Result<Response, RpcStatus>,
+    attempt: u32,
+    exhausted: bool,
+) -> Result<Response, RpcStatus> {
+    match outcome {
+        Err(mut status) if exhausted && attempt > 1 => {
+            status.message = format!("{} (the last of {attempt} attempts)", status.message);
+            Err(status)
+        }
+        other => other,
     }
 }
 
@@ -334,7 +350,7 @@ async fn attempts<T: GrpcView>(
                 if exhausted {
                     retry::COUNTERS.exhausted();
                 }
-                return Ok(outcome);
+                return Ok(gave_up(outcome, attempt, exhausted));
             }
             retry::Next::RetryAfter(delay) => {
                 let retry_at_ms = retry::now_ms()

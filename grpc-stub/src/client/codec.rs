@@ -32,7 +32,7 @@ pub enum Outgoing {
     Request(DynamicMessage),
     /// A request message already encoded as protobuf bytes (of the method's
     /// input type; the caller vouches for that), written as they are.
-    Encoded(Vec<u8>),
+    Encoded(prost::bytes::Bytes),
     /// Abort the call: reset the stream instead of ending it.
     Abort,
 }

@@ -9,7 +9,9 @@
 //! the endpoint), `DEADLINE_EXCEEDED` when the deadline passes, `CANCELLED`
 //! after [`ServerStream::cancel`] and friends. Problems the client detects
 //! before sending are `INVALID_ARGUMENT` (a request of the wrong message type)
-//! or `INTERNAL` (a method called with the wrong call kind).
+//! or `INTERNAL` (a method called with the wrong call kind). A unary call
+//! the server provably did not process (a refused stream, a server going
+//! away) is sent again at once, a bounded number of times ([`faults`]).
 //!
 //! Streaming calls run on a spawned task and are driven step by step through
 //! their handles; requests and responses pass through bounded queues
@@ -18,6 +20,7 @@
 
 mod auth;
 mod codec;
+mod faults;
 pub mod metadata;
 mod options;
 mod pool;
@@ -39,6 +42,7 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use auth::ClientAuth;
 pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder, Outgoing, RawCodec, RawDecoder};
+pub use faults::TRANSPARENT_RETRIES;
 pub use metadata::{Metadata, MetadataEntry, MetadataValue};
 pub use options::Keepalive;
 pub use options::{
@@ -182,6 +186,15 @@ impl CallContext {
             )
         {
             return self.deadline_exceeded();
+        }
+        if let Some(fault) = std::error::Error::source(&status).and_then(faults::classify) {
+            return RpcStatus::new(
+                fault.code,
+                format!(
+                    "calling {} at {}: {}",
+                    self.method, self.endpoint, fault.what
+                ),
+            );
         }
         let local = std::error::Error::source(&status).is_some();
         if local && matches!(out.code, Code::Unknown | Code::Unavailable) {
@@ -419,7 +432,7 @@ impl GrpcClient {
         options: &CallOptions,
     ) -> Result<Vec<u8>, RpcStatus> {
         check_len(method, request.len(), self.config.max_request_bytes)?;
-        self.unary_with(method, Outgoing::Encoded(request), options, RawCodec)
+        self.unary_with(method, Outgoing::Encoded(request.into()), options, RawCodec)
             .await
             .map(|answer| answer.message)
     }
@@ -432,53 +445,90 @@ impl GrpcClient {
         codec: C,
     ) -> Result<Answer<M>, RpcStatus>
     where
+        C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Clone + Send + 'static,
+        M: Send + Sync + 'static,
+    {
+        let Prepared {
+            request: first,
+            path,
+            context,
+        } = self.prepare(
+            method,
+            CallKind::Unary,
+            tokio_stream::once(request.clone()),
+            options,
+        )?;
+        let ctx = &context;
+        let call = async move {
+            let mut outcome = self.unary_attempt(first, path, codec.clone(), ctx).await;
+            let mut retries = 0;
+            // Sent again only while the server provably did not process it.
+            while let Err((_, true)) = &outcome
+                && retries < TRANSPARENT_RETRIES
+            {
+                retries += 1;
+                let mut again = options.clone();
+                if let Some(deadline) = ctx.deadline {
+                    again.timeout = Some(deadline.saturating_duration_since(Instant::now()));
+                }
+                let next = self.prepare(
+                    method,
+                    CallKind::Unary,
+                    tokio_stream::once(request.clone()),
+                    &again,
+                )?;
+                outcome = self
+                    .unary_attempt(next.request, next.path, codec.clone(), ctx)
+                    .await;
+            }
+            outcome.map_err(|(status, _)| status)
+        };
+        context.with_deadline(call).await
+    }
+
+    /// One send of a unary call. A failure comes with whether the server
+    /// provably did not process the call ([`faults`]).
+    async fn unary_attempt<C, M>(
+        &self,
+        request: tonic::Request<tokio_stream::Once<Outgoing>>,
+        path: http::uri::PathAndQuery,
+        codec: C,
+        ctx: &CallContext,
+    ) -> Result<Answer<M>, (RpcStatus, bool)>
+    where
         C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
         M: Send + Sync + 'static,
     {
-        let prepared = self.prepare(
-            method,
-            CallKind::Unary,
-            tokio_stream::once(request),
-            options,
-        )?;
-        let Prepared {
-            request,
-            path,
-            context,
-        } = prepared;
         let mut grpc = self.grpc();
-        let ctx = &context;
-        let call = async move {
-            grpc.ready().await.map_err(|e| ctx.transport(e))?;
-            let response = grpc
-                .streaming(request, path, codec)
-                .await
-                .map_err(|s| ctx.status(s))?;
-            let (headers, mut body, _) = response.into_parts();
-            let message = body
-                .message()
-                .await
-                .map_err(|s| ctx.status(s))?
-                .ok_or_else(|| {
-                    RpcStatus::new(
-                        Code::Internal,
-                        format!("{} ended without a response message", ctx.method),
-                    )
-                })?;
-            if body.message().await.map_err(|s| ctx.status(s))?.is_some() {
-                return Err(RpcStatus::new(
-                    Code::Internal,
-                    format!("{} sent more than one response message", ctx.method),
-                ));
-            }
-            let trailers = body.trailers().await.map_err(|s| ctx.status(s))?;
-            Ok(Answer {
-                message,
-                headers,
-                trailers,
-            })
+        let fail = |status: tonic::Status| {
+            let unprocessed = std::error::Error::source(&status)
+                .and_then(faults::classify)
+                .is_some_and(|f| f.unprocessed);
+            (ctx.status(status), unprocessed)
         };
-        context.with_deadline(call).await
+        grpc.ready().await.map_err(|e| (ctx.transport(e), false))?;
+        let response = grpc.streaming(request, path, codec).await.map_err(fail)?;
+        let (headers, mut body, _) = response.into_parts();
+        let message = body.message().await.map_err(fail)?.ok_or_else(|| {
+            let status = RpcStatus::new(
+                Code::Internal,
+                format!("{} ended without a response message", ctx.method),
+            );
+            (status, false)
+        })?;
+        if body.message().await.map_err(fail)?.is_some() {
+            let status = RpcStatus::new(
+                Code::Internal,
+                format!("{} sent more than one response message", ctx.method),
+            );
+            return Err((status, false));
+        }
+        let trailers = body.trailers().await.map_err(fail)?;
+        Ok(Answer {
+            message,
+            headers,
+            trailers,
+        })
     }
 
     /// Starts a server-streaming call; read the responses with
@@ -519,7 +569,7 @@ impl GrpcClient {
         request: Vec<u8>,
         options: &CallOptions,
     ) -> Result<ServerStream<Vec<u8>>, RpcStatus> {
-        self.open_server_streaming(method, Outgoing::Encoded(request), options, RawCodec)
+        self.open_server_streaming(method, Outgoing::Encoded(request.into()), options, RawCodec)
     }
 
     fn open_server_streaming<C, M>(
