@@ -82,6 +82,32 @@ async fn reflection_and_health_describe_the_served_services() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("decode"), "{status:?}");
+
+    // So is a reflection request that does not decode, on both versions;
+    // the stream used to end with OK and no answer.
+    for version in ["v1", "v1alpha"] {
+        let bad = Outgoing::Request(add.request(&[Val::S8(1), Val::U16(1)]).unwrap());
+        let path = format!("/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo");
+        let mut grpc = front.grpc().await;
+        let outcome = match grpc
+            .streaming(
+                tonic::Request::new(tokio_stream::once(bad)),
+                PathAndQuery::try_from(path).unwrap(),
+                DynamicCodec::new(add.output.clone()),
+            )
+            .await
+        {
+            Ok(response) => response.into_inner().message().await.map(|m| m.is_some()),
+            Err(status) => Err(status),
+        };
+        let status = outcome.expect_err("an undecodable reflection request is refused");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{version}: {status:?}"
+        );
+        assert!(status.message().contains("decode"), "{status:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -310,3 +310,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn negative_zero_floats_keep_their_sign_on_the_wire() {
+    // proto3 leaves out an implicit-presence float only when it is +0.0.
+    let f = fixture();
+    let desc = f
+        .messages
+        .iter()
+        .find(|m| m.name() == "Scalars")
+        .expect("Scalars")
+        .clone();
+    let mut msg = prost_reflect::DynamicMessage::new(desc.clone());
+    msg.set_field_by_name("d", prost_reflect::Value::F64(-0.0));
+    msg.set_field_by_name("f", prost_reflect::Value::F32(-0.0));
+    let val = to_val(&f.model, &msg).unwrap();
+    let bytes = val_to_bytes(&f.model, &desc, val.as_ref()).unwrap();
+    let back = prost_reflect::DynamicMessage::decode(desc, bytes.as_slice()).unwrap();
+    let d = back.get_field_by_name("d").unwrap().as_f64().unwrap();
+    let x = back.get_field_by_name("f").unwrap().as_f32().unwrap();
+    assert!(d == 0.0 && d.is_sign_negative(), "{d}");
+    assert!(x == 0.0 && x.is_sign_negative(), "{x}");
+}

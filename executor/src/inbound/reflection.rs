@@ -53,7 +53,26 @@ impl Reflection {
         tokio::spawn(async move {
             // Bounded by the client: one answer per request until it ends
             // the stream or goes away.
-            while let Ok(Some(question)) = stream.message().await {
+            loop {
+                let question = match stream.message().await {
+                    Ok(Some(question)) => question,
+                    Ok(None) => break,
+                    // A request that does not decode ends the stream with
+                    // the client's error (tonic says INTERNAL); a client
+                    // gone away hears nothing.
+                    Err(status) => {
+                        if status.code() == tonic::Code::Internal
+                            && status.message().starts_with("failed to decode")
+                        {
+                            let answer = Status::invalid_argument(format!(
+                                "a reflection request does not decode: {}",
+                                status.message()
+                            ));
+                            let _ = tx.send(Err(answer)).await;
+                        }
+                        break;
+                    }
+                };
                 let question =
                     r1::ServerReflectionRequest::decode(question.encode_to_vec().as_slice())
                         .unwrap_or_default();

@@ -82,8 +82,8 @@ fn is_default(model: &InterfaceModel, vt: ValueType, v: &Val) -> bool {
         (ValueType::Scalar(_), Val::S64(x)) => *x == 0,
         (ValueType::Scalar(_), Val::U32(x)) => *x == 0,
         (ValueType::Scalar(_), Val::U64(x)) => *x == 0,
-        (ValueType::Scalar(_), Val::Float32(x)) => *x == 0.0,
-        (ValueType::Scalar(_), Val::Float64(x)) => *x == 0.0,
+        (ValueType::Scalar(_), Val::Float32(x)) => x.to_bits() == 0,
+        (ValueType::Scalar(_), Val::Float64(x)) => x.to_bits() == 0,
         (ValueType::Scalar(_), Val::String(s)) => s.is_empty(),
         (ValueType::Scalar(Scalar::Bytes), Val::List(items)) => items.is_empty(),
         (ValueType::Enum(id), Val::Enum(case)) => model
