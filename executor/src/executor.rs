@@ -148,6 +148,9 @@ pub struct Executor {
     memory_budget: Arc<MemoryBudget>,
     channels: Arc<ChannelPool>,
     replayed_calls: AtomicU64,
+    /// Workers deleted through this executor, since start: lets caches of
+    /// worker -> component routes know when one may have gone stale.
+    pub(crate) deletions: AtomicU64,
     /// The executors this one shares its database with, if any: it then
     /// serves only the workers of the shards it holds.
     pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
@@ -213,6 +216,7 @@ impl Executor {
             memory_budget: MemoryBudget::new(config.memory_budget),
             channels: Arc::new(ChannelPool::new()),
             replayed_calls: AtomicU64::new(0),
+            deletions: AtomicU64::new(0),
             cluster: std::sync::OnceLock::new(),
         })
     }

@@ -24,6 +24,8 @@ impl Executor {
         self.interrupted_set().remove(id);
         self.handles().remove(id);
         self.workers.delete(id, guard);
+        self.deletions
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(existed)
     }
 

@@ -61,40 +61,71 @@ const MAX_ROUTES: usize = 100_000;
 pub(crate) struct Shared {
     pub(crate) executor: Arc<Executor>,
     pub(crate) config: Arc<InboundConfig>,
-    /// The component each recently called worker runs. A stale entry (the
-    /// worker deleted and created again with another component) is caught
-    /// by the executor, which refuses the invocation; the entry is then
-    /// dropped.
-    routes: Arc<Mutex<HashMap<WorkerId, ComponentId>>>,
+    /// The component each recently called worker runs, valid while the
+    /// executor's count of deleted workers is the one noted with them: a
+    /// delete through this executor empties the table. A stale entry left
+    /// by another executor's delete (a shared store) is caught by the
+    /// executor, which refuses the invocation; the entry is then dropped.
+    routes: Arc<Mutex<Routes>>,
+}
+
+/// Worker -> component routes, and the executor's count of deletions they
+/// were learnt under.
+#[derive(Debug, Default)]
+struct Routes {
+    deletions: u64,
+    table: HashMap<WorkerId, ComponentId>,
 }
 
 impl Shared {
     /// The component worker `id` runs.
     pub(crate) async fn component_of(&self, id: &WorkerId) -> crate::error::Result<ComponentId> {
-        if let Some(known) = self.lock_routes().get(id) {
-            return Ok(*known);
-        }
+        let seen = {
+            let routes = self.lock_routes();
+            if let Some(known) = routes.table.get(id) {
+                return Ok(*known);
+            }
+            routes.deletions
+        };
         let component = self.executor.worker_component(id).await?;
-        self.remember(id, component);
+        // Not kept if a delete came in between: it may have been this one.
+        let mut routes = self.lock_routes();
+        if routes.deletions == seen {
+            if routes.table.len() >= MAX_ROUTES {
+                routes.table.clear();
+            }
+            routes.table.insert(id.clone(), component);
+        }
         Ok(component)
     }
 
     /// Remembers that worker `id` runs `component`.
     pub(crate) fn remember(&self, id: &WorkerId, component: ComponentId) {
         let mut routes = self.lock_routes();
-        if routes.len() >= MAX_ROUTES {
-            routes.clear();
+        if routes.table.len() >= MAX_ROUTES {
+            routes.table.clear();
         }
-        routes.insert(id.clone(), component);
+        routes.table.insert(id.clone(), component);
     }
 
     /// Forgets the route of worker `id`.
     pub(crate) fn forget(&self, id: &WorkerId) {
-        self.lock_routes().remove(id);
+        self.lock_routes().table.remove(id);
     }
 
-    fn lock_routes(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, ComponentId>> {
-        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    /// The routes, emptied first if a worker was deleted since they were
+    /// learnt.
+    fn lock_routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let deletions = self
+            .executor
+            .deletions
+            .load(std::sync::atomic::Ordering::Acquire);
+        if routes.deletions != deletions {
+            routes.table.clear();
+            routes.deletions = deletions;
+        }
+        routes
     }
 
     /// Refuses a call without the admin token (when there is one).
@@ -125,7 +156,7 @@ pub fn router(executor: Arc<Executor>, config: InboundConfig) -> axum::Router {
     let shared = Shared {
         executor,
         config: Arc::new(config),
-        routes: Arc::new(Mutex::new(HashMap::new())),
+        routes: Arc::new(Mutex::new(Routes::default())),
     };
     let reflection_v1 =
         tonic_reflection::pb::v1::server_reflection_server::ServerReflectionServer::new(
