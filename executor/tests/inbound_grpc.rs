@@ -331,6 +331,24 @@ async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+    // A message quoting 10 000 bytes the client sent is cut to 1 KiB, so
+    // no client's metadata limit swallows the status.
+    let long = "y".repeat(10_000);
+    let status = front
+        .raw(
+            &add,
+            request.clone(),
+            &[("reprise-worker", "b2"), ("reprise-create", &long)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().len() < 1100 && status.message().ends_with("more bytes)"),
+        "{} bytes: {}",
+        status.message().len(),
+        &status.message()[status.message().len().saturating_sub(80)..]
+    );
 
     // A worker named twice: neither is picked.
     let status = front

@@ -182,6 +182,7 @@ pub fn router(executor: Arc<Executor>, config: InboundConfig) -> axum::Router {
             status::undecodable_is_invalid_argument,
         ))
         .fallback(invoke::handle)
+        .layer(axum::middleware::map_response(status::bounded_message))
         .with_state(shared)
 }
 

@@ -15,6 +15,8 @@
 //! | the client's deadline passed | `DEADLINE_EXCEEDED` (the invocation completes) |
 //! | a `result` error | the error's case name if it names a code, else `UNKNOWN` |
 //! | anything else | `INTERNAL` |
+//!
+//! A status message longer than [`MAX_MESSAGE`] bytes is cut there.
 
 use tonic::{Code, Status};
 
@@ -75,4 +77,65 @@ pub(crate) async fn undecodable_is_invalid_argument(
         headers.insert("grpc-status", axum::http::HeaderValue::from_static("3"));
     }
     response
+}
+
+/// Most bytes of a status message's text the front door sends. Messages may
+/// quote what the client sent (a path, a metadata value, a field's text),
+/// and gRPC clients drop a status whose metadata outgrows their limit
+/// (8 KiB in grpc-core by default) for an unrelated `RESOURCE_EXHAUSTED`.
+pub(crate) const MAX_MESSAGE: usize = 1024;
+
+/// The characters `grpc-message` percent-encodes: all but printable ASCII,
+/// and `%` itself.
+const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+/// Cuts a `grpc-message` over [`MAX_MESSAGE`] bytes of text at a character
+/// boundary, saying how much was left out.
+pub(crate) async fn bounded_message(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let headers = response.headers_mut();
+    let Some(value) = headers.get("grpc-message") else {
+        return response;
+    };
+    if value.len() <= MAX_MESSAGE {
+        return response;
+    }
+    let text = percent_encoding::percent_decode(value.as_bytes()).decode_utf8_lossy();
+    if text.len() <= MAX_MESSAGE {
+        return response;
+    }
+    let mut cut = MAX_MESSAGE;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let shown = format!("{}... ({} more bytes)", &text[..cut], text.len() - cut);
+    let encoded = percent_encoding::utf8_percent_encode(&shown, GRPC_MESSAGE).to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&encoded) {
+        headers.insert("grpc-message", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_long_message_is_cut_at_a_character_boundary() {
+        let text = format!("x{}", "é".repeat(2_000));
+        let encoded = percent_encoding::utf8_percent_encode(&text, GRPC_MESSAGE).to_string();
+        let mut response = axum::response::Response::new(axum::body::Body::empty());
+        response
+            .headers_mut()
+            .insert("grpc-message", encoded.parse().unwrap());
+        let response = bounded_message(response).await;
+        let sent = response.headers()["grpc-message"].as_bytes();
+        let shown = percent_encoding::percent_decode(sent)
+            .decode_utf8()
+            .unwrap();
+        assert!(shown.starts_with("xéé"), "{shown}");
+        assert!(shown.ends_with("é... (2978 more bytes)"), "{shown}");
+        assert!(shown.len() <= MAX_MESSAGE + 30);
+    }
 }
