@@ -272,6 +272,18 @@ async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
     let status = front.raw(&add, request.clone(), &[]).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("reprise-worker"), "{status:?}");
+    // ... but a path no component serves is UNIMPLEMENTED, worker or not.
+    let mut grpc = front.grpc().await;
+    let status = grpc
+        .unary(
+            tonic::Request::new(Outgoing::Request(request.clone())),
+            PathAndQuery::from_static("/foo.Bar/Baz"),
+            DynamicCodec::new(method.output.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert!(status.message().contains("/foo.Bar/Baz"), "{status:?}");
 
     // Unknown worker without creation.
     let status = front

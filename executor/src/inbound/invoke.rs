@@ -73,11 +73,18 @@ struct Target {
 
 async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<Target, Status> {
     shared.authorize(metadata)?;
-    let worker = text(metadata, WORKER_METADATA)?.ok_or_else(|| {
-        Status::invalid_argument(format!(
+    let Some(worker) = text(metadata, WORKER_METADATA)? else {
+        // A path nothing serves is that, with or without a worker: what
+        // a client probing for a service expects to hear.
+        if !served_anywhere(&shared.executor, path).await? {
+            return Err(Status::unimplemented(format!(
+                "no uploaded component serves {path}"
+            )));
+        }
+        return Err(Status::invalid_argument(format!(
             "name the worker to call with metadata `{WORKER_METADATA}: <worker id>`"
-        ))
-    })?;
+        )));
+    };
     let worker = WorkerId::new(worker)
         .map_err(|e| Status::invalid_argument(format!("metadata `{WORKER_METADATA}`: {e}")))?;
     let create = match text(metadata, CREATE_METADATA)? {
@@ -145,6 +152,22 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
         create,
         api,
     })
+}
+
+/// Whether any uploaded component serves `path`.
+async fn served_anywhere(executor: &crate::executor::Executor, path: &str) -> Result<bool, Status> {
+    for id in executor
+        .list_components()
+        .await
+        .map_err(|e| status_of(&e))?
+    {
+        if let Ok(api) = executor.export_api(&id).await
+            && api.method(path).is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `component`, or the one component serving `path`: what a worker created

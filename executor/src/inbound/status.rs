@@ -5,7 +5,7 @@
 //! |---|---|
 //! | bad message, bad metadata, bad parameters | `INVALID_ARGUMENT` |
 //! | unknown worker or component | `NOT_FOUND` |
-//! | the worker's component does not serve the rpc | `UNIMPLEMENTED` |
+//! | the worker's component (or, with no worker named, any) does not serve the rpc | `UNIMPLEMENTED` |
 //! | guest trap | `INTERNAL`, with the trap message |
 //! | failed or diverged worker | `FAILED_PRECONDITION` |
 //! | interrupted worker, invocation stopped by a shutdown, lost ownership | `UNAVAILABLE` |
