@@ -136,3 +136,49 @@ fn two_versions_of_one_api_sit_side_by_side_and_a_clash_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn two_dependencies_generating_one_package_are_refused_before_anything_is_written() {
+    // Each used to overwrite the other's file and exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/openapi/todos.yaml"
+    );
+    std::fs::write(
+        dir.path().join("todos.proto"),
+        "syntax = \"proto3\";\npackage api.todos.v1;\nmessage M { int32 x = 1; }\n\
+         service TodosCollection { rpc List(M) returns (M); }\n",
+    )
+    .unwrap();
+    let rest = |name: &str| {
+        format!(
+            "      {name}:\n        type: openapi\n        spec: {spec}\n        base-url: http://127.0.0.1:1\n"
+        )
+    };
+    let refused = |output: &Output, needle: &str| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(needle),
+            "{stderr}"
+        );
+        assert!(!dir.path().join("out").exists(), "something was written");
+    };
+    // Two OpenAPI dependencies of one document.
+    let output = wit(dir.path(), &format!("{}{}", rest("a"), rest("b")));
+    refused(
+        &output,
+        "dependencies `a` and `b` both generate WIT package `api:todos`",
+    );
+    // A document and a proto package mapped to the same WIT package.
+    let include = dir.path().to_str().unwrap();
+    let output = wit(
+        dir.path(),
+        &format!("{}{}", rest("rest"), dep("g", "todos.proto", include, "")),
+    );
+    refused(
+        &output,
+        "OpenAPI dependency `rest` and the gRPC dependencies (g) both generate WIT package \
+         `api:todos`",
+    );
+}

@@ -585,3 +585,38 @@ async fn an_unset_credential_is_not_retried_and_names_the_dependency_once() {
         "{entries:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interface_both_a_proto_and_a_document_define_is_refused_at_upload() {
+    // A proto package mapped to the document's WIT name: the import could be
+    // linked to either, so the upload is refused.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("todos.proto"),
+        "syntax = \"proto3\";\npackage api.todos.v1;\nmessage M { int32 x = 1; }\n\
+         service TodosCollection { rpc List(M) returns (M); }\n",
+    )
+    .unwrap();
+    let set = protox::compile(["todos.proto"], [dir.path()]).unwrap();
+    let grpc = reprise_executor::deps::GrpcDependencyConfig::new(
+        "g",
+        prost::Message::encode_to_vec(&set),
+        vec!["api.todos.v1.TodosCollection".into()],
+        "http://127.0.0.1:1",
+    );
+    let server = spawn_rest_todo_server().await.unwrap();
+    let rest = dependency(&server);
+    let name = rest.interface_path(&rest.openapi.interfaces[0].name);
+    let wasm = wat::parse_str(format!("(component (import \"{name}\" (instance)))")).unwrap();
+    let executor = open(&dir).await;
+    let err = executor
+        .add_component_with(wasm, vec![grpc.into(), rest.into()])
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("defined both by a gRPC and by an OpenAPI dependency")
+            && err.to_string().contains(&name),
+        "{err}"
+    );
+}

@@ -134,34 +134,72 @@ pub async fn write_wit(manifest: &Path, component: &str, out: &Path) -> anyhow::
             "component `{component}` has no gRPC or OpenAPI dependencies; there is no WIT to generate"
         );
     }
+    // Every file is rendered before any is written, so that no package
+    // overwrites another's (two dependencies mapped to one WIT package).
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    let mut rest_files = Vec::new();
     for (name, dependency) in &openapi {
         let model = dependency
             .model()
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("dependency `{name}`"))?;
-        let dir = out.join(format!("{}-{}", model.namespace, model.name));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join(format!("{}.wit", model.name));
-        std::fs::write(&path, reprise_openapi::wit::render(&model))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let package = format!("{}:{}", model.namespace, model.name);
+        claim(&mut owners, &package, name.as_str())?;
+        let path = PathBuf::from(format!("{}-{}", model.namespace, model.name))
+            .join(format!("{}.wit", model.name));
+        rest_files.push((path, reprise_openapi::wit::render(&model)));
+    }
+    let mut grpc_files = Vec::new();
+    if !grpc.is_empty() {
+        let mut parts = Vec::new();
+        for (name, dependency) in grpc {
+            parts.push(
+                WitPart::compile(name.as_str(), dependency)
+                    .await
+                    .with_context(|| format!("dependency `{name}`"))?,
+            );
+        }
+        grpc_files = wit_files(&parts)?;
+        let grpc_names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+        for file in &grpc_files {
+            let package = file.package.split('@').next().unwrap_or(&file.package);
+            if let Some(rest) = owners.get(package) {
+                bail!(
+                    "OpenAPI dependency `{rest}` and the gRPC dependencies ({}) both generate \
+                     WIT package `{package}`; give one of them another WIT name (its `wit` \
+                     override in the manifest)",
+                    grpc_names.join(", ")
+                );
+            }
+        }
+    }
+    for (path, text) in rest_files {
+        let path = out.join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());
     }
-    if grpc.is_empty() {
-        return Ok(());
+    if !grpc_files.is_empty() {
+        let written =
+            reprise_grpc_stub::wit::write_files(out, &grpc_files).map_err(|e| anyhow!("{e}"))?;
+        for path in written {
+            println!("wrote {}", path.display());
+        }
     }
-    let mut parts = Vec::new();
-    for (name, dependency) in grpc {
-        parts.push(
-            WitPart::compile(name.as_str(), dependency)
-                .await
-                .with_context(|| format!("dependency `{name}`"))?,
+    Ok(())
+}
+
+/// Notes that OpenAPI dependency `name` generates WIT `package`; refuses a
+/// package another one generates already.
+fn claim(owners: &mut BTreeMap<String, String>, package: &str, name: &str) -> anyhow::Result<()> {
+    if let Some(other) = owners.insert(package.to_owned(), name.to_owned()) {
+        bail!(
+            "dependencies `{other}` and `{name}` both generate WIT package `{package}`; give one \
+             of them another WIT name (its `wit` override in the manifest)"
         );
-    }
-    let files = wit_files(&parts)?;
-    let written = reprise_grpc_stub::wit::write_files(out, &files).map_err(|e| anyhow!("{e}"))?;
-    for path in written {
-        println!("wrote {}", path.display());
     }
     Ok(())
 }

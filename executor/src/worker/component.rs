@@ -229,6 +229,22 @@ impl ComponentCache {
         tracing::info!(component = %id, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
 
         let kinds = import_kinds::<WorkerCtx>(&dependencies)?;
+        // An interface two kinds of dependency define (a proto package and
+        // an OpenAPI document mapped to one WIT name) would be linked to
+        // one of them at random.
+        let doubly: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name)
+            .filter(|name| kinds.iter().filter(|k| k.serves(name)).count() > 1)
+            .map(|name| format!("`{name}`"))
+            .collect();
+        if !doubly.is_empty() {
+            return Err(Error::InvalidComponent(format!(
+                "imports {} are defined both by a gRPC and by an OpenAPI dependency; give                  one of them another WIT name (its `wit` override in the manifest)",
+                doubly.join(", ")
+            )));
+        }
         let mut linker: Linker<WorkerCtx> = Linker::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         for kind in &kinds {
