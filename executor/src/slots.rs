@@ -178,6 +178,16 @@ impl WorkerSlots {
         dropped
     }
 
+    /// The loaded workers whose id `matches` that are busy (running an
+    /// invocation, or being loaded) now.
+    pub fn busy_matching(&self, matches: impl Fn(&WorkerId) -> bool) -> Vec<WorkerId> {
+        self.matching(matches)
+            .into_iter()
+            .filter(|(_, slot)| slot.clone().try_lock_owned().is_err())
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// Drops from memory every loaded worker whose id `matches`, waiting
     /// for busy ones to finish their invocation; returns how many.
     pub async fn unload_matching(&self, matches: impl Fn(&WorkerId) -> bool) -> usize {

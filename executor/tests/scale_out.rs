@@ -5,6 +5,7 @@
 //! Every invocation carries an idempotency key, so retries through
 //! another executor happen exactly once.
 
+mod api_common;
 mod cli_common;
 
 use std::time::{Duration, Instant};
@@ -205,6 +206,72 @@ fn a_paused_executor_is_fenced_and_drops_its_shards() {
     assert_eq!(value.trim(), "12", "nothing written twice or lost");
     paused.terminate();
     other.terminate();
+}
+
+#[test]
+fn a_starting_executor_leaves_the_invocations_of_others_alone() {
+    // An executor used to recover, at start, every worker of the database
+    // whose oplog ended inside an invocation, including one another
+    // executor was running: the invocation ran twice and its first owner
+    // failed it. Rebalancing must not hand a busy worker's shard over
+    // either.
+    let (runtime, url) = database();
+    let server = runtime
+        .block_on(reprise_system_tests::spawn_todo_server())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = [("REPRISE_SECRET_TODO_TOKEN", "t")];
+    let executor = |name: &str| {
+        let dir = dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = ["--store", &url, "--lease-ttl", LEASE_TTL, "--shards", "16"];
+        Serve::start_with(&dir, &args, &token)
+    };
+    let first = executor("a");
+    let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
+    let manifest = manifest.to_str().unwrap();
+    let component = first
+        .ok(&[
+            "component",
+            "add",
+            "--manifest",
+            manifest,
+            "--component",
+            "todo-client",
+        ])
+        .trim()
+        .to_owned();
+    first.ok(&["worker", "create", "--component", &component, "--name", "r"]);
+    // The call is held by the server: the invocation's start is committed
+    // (a write commits before it is sent) and it is still running.
+    server.state.park_method("TodoAdd");
+    std::thread::scope(|scope| {
+        let call =
+            scope.spawn(|| first.run(&["invoke", "r", "add-todos", "\"ada\"", "\"t\"", "1"]));
+        let held = Instant::now();
+        while server.state.parked_now() == 0 {
+            assert!(
+                held.elapsed() < Duration::from_secs(10),
+                "the call never came"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let second = executor("b");
+        // Lease rounds of both run meanwhile (a third of the ttl each).
+        std::thread::sleep(Duration::from_millis(1500));
+        server.state.release();
+        let call = call.join().unwrap();
+        assert!(
+            call.status.success(),
+            "{}",
+            String::from_utf8_lossy(&call.stderr)
+        );
+        assert_eq!(server.state.calls("TodoAdd"), 1, "the call was made twice");
+        let (value, _) = retrying(&[&second, &first], &["worker", "get", "r"]);
+        assert!(!value.contains("failed"), "{value}");
+        second.terminate();
+    });
+    first.terminate();
 }
 
 #[test]

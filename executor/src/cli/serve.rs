@@ -82,20 +82,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
     let executor = Arc::new(executor);
-    // With a store shared by several executors, recovery comes before
-    // anything else (each shard's workers are recovered again as its lease
-    // is taken). The embedded store's pending invocations are finished
+    // With a store shared by several executors, an executor recovers only
+    // the workers of the shards it takes, as it takes them (recovering
+    // every pending worker at start would run invocations other executors
+    // are running). The embedded store's pending invocations are finished
     // after the API listens, so a slow one does not keep the executor deaf
     // (a probe would take it for dead); a request for a worker still being
     // recovered waits for it.
-    if shared.is_some() {
-        report_recovery(&executor.recover().await.context("recovery failed")?);
-    }
-
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    // Joined before saying it listens, so that a setting the cluster
+    // refuses stops the start.
+    let cluster = match shared {
+        Some(store) => Some(join_cluster(&args, addr, store, &executor).await?),
+        None => None,
+    };
     tracing::info!(
         %addr,
         data_dir = %args.data_dir.display(),
@@ -107,7 +110,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = std::io::stdout().flush();
     let recovery = {
         let executor = executor.clone();
-        let embedded = shared.is_none();
+        let embedded = cluster.is_none();
         tokio::spawn(async move {
             if embedded {
                 match executor.recover().await {
@@ -120,11 +123,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("worker-executor recovered");
             let _ = std::io::stdout().flush();
         })
-    };
-
-    let cluster = match shared {
-        Some(store) => Some(join_cluster(&args, addr, store, &executor).await?),
-        None => None,
     };
 
     let config = ApiConfig {

@@ -14,7 +14,9 @@
 //!   oplog ends inside an invocation are rebuilt by replay, which finishes
 //!   that invocation (as at start-up), and only then are they served;
 //! * shards beyond the executor's even share are no longer served, their
-//!   idle workers are dropped from memory, and their leases are released;
+//!   idle workers are dropped from memory, and their leases are released
+//!   (a shard with a worker running an invocation is kept until it is
+//!   idle, so that its invocation is not run again by the next owner);
 //! * when no round succeeded for 0.8 of the time-to-live (the database is
 //!   unreachable, or this process was paused), the executor stops serving
 //!   every shard: another executor may hold them by then.
@@ -184,9 +186,14 @@ impl Cluster {
             }
         };
         // Beyond the even share: stop serving the highest ones, release.
+        // A shard with a worker running an invocation is kept until a later
+        // round finds it idle: its next owner would run that invocation
+        // again on taking the shard over, and this executor's would fail.
         let keep = round.share as usize;
-        let extra: Vec<u32> = now_held.iter().copied().skip(keep).collect();
-        let serving: BTreeSet<u32> = now_held.iter().copied().take(keep).collect();
+        let mut extra: Vec<u32> = now_held.iter().copied().skip(keep).collect();
+        let busy = executor.busy_shards(&extra);
+        extra.retain(|shard| !busy.contains(shard));
+        let serving: BTreeSet<u32> = now_held.iter().copied().take(keep).chain(busy).collect();
         let lost: Vec<u32> = before.difference(&serving).copied().collect();
         let gained: Vec<u32> = serving.difference(&before).copied().collect();
         {

@@ -60,6 +60,19 @@ impl Executor {
         }
     }
 
+    /// The shards among `shards` with a worker busy now.
+    pub(crate) fn busy_shards(&self, shards: &[u32]) -> BTreeSet<u32> {
+        let Some(cluster) = self.cluster.get() else {
+            return BTreeSet::new();
+        };
+        let shards: BTreeSet<u32> = shards.iter().copied().collect();
+        self.workers
+            .busy_matching(|id| shards.contains(&cluster.shard_of(id)))
+            .iter()
+            .map(|id| cluster.shard_of(id))
+            .collect()
+    }
+
     /// Drops the idle workers of `shards` from memory without waiting.
     pub(crate) fn drop_idle_shard_workers(&self, shards: &[u32]) {
         if let Some(cluster) = self.cluster.get() {
