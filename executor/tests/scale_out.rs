@@ -275,6 +275,67 @@ fn a_starting_executor_leaves_the_invocations_of_others_alone() {
 }
 
 #[test]
+fn shards_that_come_back_are_read_from_the_database() {
+    // An executor kept its view of a worker (last index, owner epoch) after
+    // its shard went to another executor, and answered from it when the
+    // shard came back: an oplog cut short without an error.
+    let (runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&dir.path().join("a"), &url);
+    let b = start(&dir.path().join("b"), &url);
+    let component = a.add_wasm(reprise_test_components::COUNTER);
+    let names: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+    for name in &names {
+        let create = [
+            "worker",
+            "create",
+            "--component",
+            &component,
+            "--name",
+            name,
+        ];
+        retrying(&[&a, &b], &create);
+        retrying(&[&a, &b], &["invoke", name, "add", "1"]);
+    }
+    let c = start(&dir.path().join("c"), &url);
+    // A few lease rounds: the third executor takes its share.
+    std::thread::sleep(Duration::from_secs(3));
+    for name in &names {
+        retrying(&[&b, &a], &["invoke", name, "add", "1"]);
+    }
+    c.terminate();
+    std::thread::sleep(Duration::from_secs(3));
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let committed: Vec<i64> = runtime.block_on(async {
+        let client = reprise_system_tests::postgres::shared()
+            .connect(&database)
+            .await;
+        let mut out = Vec::new();
+        for name in &names {
+            let row = client
+                .query_one(
+                    "SELECT last_index FROM oplog_workers WHERE worker_id = $1",
+                    &[name],
+                )
+                .await
+                .unwrap();
+            out.push(row.get(0));
+        }
+        out
+    });
+    for (name, committed) in names.iter().zip(committed) {
+        let (entries, _) = retrying(&[&a, &b], &["oplog", name]);
+        let shown = i64::try_from(entries.lines().count()).unwrap();
+        assert_eq!(
+            shown, committed,
+            "{name}: the oplog shown is not the database's"
+        );
+    }
+    a.terminate();
+    b.terminate();
+}
+
+#[test]
 fn postgres_restarted_under_load_loses_nothing_acknowledged() {
     // A server of this test's own: it is crashed and restarted.
     let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");

@@ -137,6 +137,16 @@ pub trait OplogStore: Send + Sync + fmt::Debug {
     fn generation(&self) -> u64 {
         0
     }
+
+    /// Forgets what this instance remembers of the workers `matches`
+    /// selects (the owner epoch it held, their last index, entries not
+    /// committed): for a process that stops serving them, since another
+    /// may write them before it serves them again. The next access reads
+    /// the database. A store no other process writes remembers nothing
+    /// that can go stale and ignores this.
+    fn forget_cached(&self, matches: &(dyn Fn(&WorkerId) -> bool + Sync)) {
+        let _ = matches;
+    }
 }
 
 /// Reads a worker's log page by page, each entry with its index, so a long

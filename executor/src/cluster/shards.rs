@@ -46,18 +46,23 @@ impl Executor {
     }
 
     /// Drops from memory the workers of `shards` (waiting for busy ones
-    /// with `wait`, skipping them without); returns how many.
+    /// with `wait`, skipping them without) and the store's view of them;
+    /// returns how many workers were dropped.
     pub(crate) async fn drop_shard_workers(&self, shards: &[u32], wait: bool) -> usize {
         let Some(cluster) = self.cluster.get() else {
             return 0;
         };
         let shards: BTreeSet<u32> = shards.iter().copied().collect();
         let in_shards = |id: &WorkerId| shards.contains(&cluster.shard_of(id));
-        if wait {
+        let dropped = if wait {
             self.workers.unload_matching(in_shards).await
         } else {
             self.workers.unload_idle_matching(in_shards)
-        }
+        };
+        // The store's view of them goes too: another executor may write
+        // them before these shards come back.
+        self.oplog().forget_cached(&in_shards);
+        dropped
     }
 
     /// The shards among `shards` with a worker busy now.
@@ -77,8 +82,9 @@ impl Executor {
     pub(crate) fn drop_idle_shard_workers(&self, shards: &[u32]) {
         if let Some(cluster) = self.cluster.get() {
             let shards: BTreeSet<u32> = shards.iter().copied().collect();
-            self.workers
-                .unload_idle_matching(|id| shards.contains(&cluster.shard_of(id)));
+            let in_shards = |id: &WorkerId| shards.contains(&cluster.shard_of(id));
+            self.workers.unload_idle_matching(in_shards);
+            self.oplog().forget_cached(&in_shards);
         }
     }
 

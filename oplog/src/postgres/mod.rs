@@ -221,6 +221,11 @@ impl OplogStore for PostgresOplogStore {
         self.delete(worker_id).await
     }
 
+    fn forget_cached(&self, matches: &(dyn Fn(&WorkerId) -> bool + Sync)) {
+        self.states.lock().retain(|id, _| !matches(id));
+        self.states.refused().retain(|id, _| !matches(id));
+    }
+
     fn recovery_report(&self) -> RecoveryReport {
         self.report.clone()
     }
