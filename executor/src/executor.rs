@@ -459,8 +459,8 @@ impl Executor {
         params: Vec<Val>,
         key: Option<IdempotencyKey>,
     ) -> Result<InvocationOutcome> {
-        let mut worker = self.worker(id).await?;
-        self.invoke_locked(&mut worker, function, params, key, None)
+        let worker = self.worker(id).await?;
+        self.invoke_locked(worker, function, params, key, None)
             .await
     }
 
@@ -478,7 +478,7 @@ impl Executor {
         key: Option<IdempotencyKey>,
         time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
-        let mut worker = self.worker(id).await?;
+        let worker = self.worker(id).await?;
         if let Some(expected) = component
             && worker.component().id != *expected
         {
@@ -492,7 +492,7 @@ impl Executor {
             return Err(Error::Interrupted(id.clone()));
         }
         worker.check_runnable()?;
-        self.invoke_locked(&mut worker, function, params, key, time_budget)
+        self.invoke_locked(worker, function, params, key, time_budget)
             .await
     }
 
@@ -562,7 +562,7 @@ impl Executor {
         let signature = worker.signature(function)?;
         let values = wave::parse_params(function, &signature, &params)?;
         let outcome = self
-            .invoke_locked(&mut worker, function, values, key, time_budget)
+            .invoke_locked(worker, function, values, key, time_budget)
             .await?;
         match outcome {
             Ok(results) => Ok(Ok(wave::to_texts(&results)?)),
@@ -572,7 +572,7 @@ impl Executor {
 
     async fn invoke_locked(
         &self,
-        worker: &mut Worker,
+        mut worker: WorkerGuard,
         function: &str,
         params: Vec<Val>,
         key: Option<IdempotencyKey>,
@@ -590,10 +590,15 @@ impl Executor {
                 time_budget,
             )
             .await;
-        if let Err(Error::Oplog(stale @ reprise_oplog::Error::StaleOwner { .. })) = &outcome {
+        if let Err(Error::Oplog(reprise_oplog::Error::StaleOwner { .. })) = &outcome {
             // Another executor took the worker over: this copy's memory is
-            // ahead of the log it may no longer write to.
-            worker.mark_failed(format!("this executor no longer owns it: {stale}"));
+            // ahead of the log it may no longer write to. It is dropped, and
+            // the store's view of the worker with it: the next request
+            // loads the worker again (claiming it, if this executor serves
+            // it) instead of meeting a copy that can never write again.
+            drop(worker);
+            self.workers.unload_idle_matching(|w| *w == id);
+            self.oplog.forget_cached(&|w| *w == id);
         }
         outcome
     }

@@ -71,3 +71,50 @@ async fn workers_on_postgres_survive_a_new_executor() {
         .expect_err("no such database");
     assert!(err.to_string().contains("no_such_database"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_whose_commit_failed_does_not_take_effect_later() {
+    // The store kept a failed commit's entries and wrote them with the next
+    // one: an `add` reported as failed took effect, and a client retrying
+    // it without its idempotency key added twice.
+    let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
+    let url = server.create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let stores = Stores::postgres(&url, dir.path())
+        .await
+        .expect("store opens");
+    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("pg-failed-commit").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(call(&executor, &id, "add", &["10"]).await, "10");
+    server.crash().expect("PostgreSQL stops");
+    let failed = executor
+        .invoke(&id, "add", vec!["1".into()], None)
+        .await
+        .expect_err("no database, no commit");
+    assert!(failed.to_string().contains("committing"), "{failed}");
+    server.restart().expect("PostgreSQL starts again");
+    // Bounded: the pool reconnects within a few attempts.
+    let mut value = None;
+    for _ in 0..50 {
+        match executor.invoke(&id, "get", Vec::new(), None).await {
+            Ok(Ok(mut results)) => {
+                value = Some(results.remove(0));
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    assert_eq!(value.as_deref(), Some("10"), "the failed add took effect");
+    assert_eq!(call(&executor, &id, "add", &["1"]).await, "11");
+}

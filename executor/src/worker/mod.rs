@@ -330,6 +330,19 @@ impl Worker {
         Ok(())
     }
 
+    /// After a commit failed: the instance is rebuilt before it runs again,
+    /// from what the store really holds. The store forgets this worker's
+    /// entries not written yet, so that they are neither replayed into the
+    /// rebuilt instance nor written by a later commit: an invocation
+    /// reported as failed must not take effect afterwards (it has, if its
+    /// commit reached the database before the failure was seen; a retry
+    /// with the same idempotency key finds it then).
+    fn discard_unwritten(&mut self) {
+        self.stale = true;
+        let id = self.id.clone();
+        self.durable.parts().0.forget_cached(&|w| *w == id);
+    }
+
     /// Whether the worker may be dropped from memory and rebuilt by replay
     /// later without anyone noticing: it holds no open stream (a stream
     /// cannot be carried over a rebuild).
@@ -393,11 +406,6 @@ impl Worker {
     fn count_invocation(&mut self) {
         self.invocations += 1;
         self.published.store(self.invocations, Ordering::Relaxed);
-    }
-
-    /// Marks the worker failed for good (it refuses further invocations).
-    pub fn mark_failed(&mut self, message: String) {
-        self.state = WorkerState::Failed(message);
     }
 
     fn fail(&mut self, error: Error) -> Error {
@@ -531,7 +539,7 @@ impl Worker {
                     // for the worker's state. The next invocation rebuilds
                     // it from the store, where the caller's retry finds
                     // the invocation again (done, if it reached the disk).
-                    self.stale = true;
+                    self.discard_unwritten();
                     return Err(error);
                 }
                 Ok(outcome)
@@ -625,6 +633,11 @@ impl Worker {
             Ok(()) => Ok(Ok(results)),
             Err(error) => match error.downcast::<Error>() {
                 Ok(own @ Error::Divergence { .. }) => Err(self.fail(own)),
+                Ok(own @ Error::CommitFailed { .. }) => {
+                    // A commit inside the invocation (before a call) failed.
+                    self.discard_unwritten();
+                    Err(own)
+                }
                 Ok(
                     stopped @ (Error::InvocationStopped { .. }
                     | Error::MemoryLimit { .. }
