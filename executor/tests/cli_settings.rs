@@ -71,6 +71,35 @@ fn an_unreachable_store_is_one_clear_line() {
         "{line}"
     );
     assert_eq!(line.matches("refused").count(), 1, "{line}");
+
+    // Another scheme is refused without repeating the URL and its password;
+    // libpq's key=value form is taken as PostgreSQL's.
+    let serve = |store: &str| {
+        run_bounded(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                "./data",
+                "--store",
+                store,
+            ],
+            dir.path(),
+        )
+    };
+    let (code, stderr, _) = serve("mysql://u:hunter2@127.0.0.1:1/db");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`mysql://` stores are not supported") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    let (code, stderr, _) = serve("host=127.0.0.1 port=1 user=nobody dbname=db password=hunter2");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to PostgreSQL") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -118,3 +118,32 @@ async fn an_invocation_whose_commit_failed_does_not_take_effect_later() {
     assert_eq!(value.as_deref(), Some("10"), "the failed add took effect");
     assert_eq!(call(&executor, &id, "add", &["1"]).await, "11");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_is_a_timeout_not_a_hang() {
+    // It accepts connections and says nothing (not PostgreSQL, or hung).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        // Bounded by the test's lifetime.
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgres://reprise@127.0.0.1:{port}/reprise?connect_timeout=1");
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        Stores::postgres(&url, dir.path()),
+    )
+    .await
+    .expect("the store gave up by itself")
+    .expect_err("nothing to store in");
+    assert!(
+        format!("{err:#}").contains("did not complete PostgreSQL's start-up"),
+        "{err:#}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

@@ -61,10 +61,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let opened = match (&args.store, args.oplog_store) {
         (Some(url), _) => {
-            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            // A URL with another scheme is refused without repeating it
+            // (it may carry a password); libpq's `key=value` form has none.
+            if let Some((scheme, _)) = url.split_once("://")
+                && !scheme.eq_ignore_ascii_case("postgres")
+                && !scheme.eq_ignore_ascii_case("postgresql")
+            {
                 anyhow::bail!(
-                    "--store `{url}`: only PostgreSQL stores are supported \
-                     (postgres://USER@HOST:PORT/DB); leave --store out for the embedded sled store"
+                    "--store: `{scheme}://` stores are not supported, only PostgreSQL \
+                     (postgres://USER@HOST:PORT/DB, or libpq's `host=... dbname=...` form); \
+                     leave --store out for the embedded sled store"
                 );
             }
             Stores::postgres(url, &args.data_dir).await

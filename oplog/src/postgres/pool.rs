@@ -18,6 +18,10 @@ use super::config::{PostgresOptions, Target, error_chain};
 use super::pg;
 use crate::error::{Error, Result};
 
+/// The connect timeout when the connection string carries none (the
+/// store sets one from its options, so this is a fallback).
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The pool of one store.
 pub(crate) struct Pool {
     target: Target,
@@ -105,18 +109,34 @@ impl Pool {
         })
     }
 
-    /// Opens a new connection and starts its task.
+    /// Opens a new connection and starts its task, within the connect
+    /// timeout (the connection string's, else the store's option).
     pub(crate) async fn connect(&self) -> Result<Client> {
-        let (client, connection) =
-            self.target
-                .config
-                .connect(NoTls)
-                .await
-                .map_err(|e| Error::PostgresConnect {
-                    target: self.target.display.clone(),
-                    message: error_chain(&e),
-                    source: e,
-                })?;
+        // The driver's connect timeout covers reaching the server, not its
+        // start-up exchange: a peer that accepts and never answers (not
+        // PostgreSQL, or a hung one) would hold the caller for ever.
+        let limit = self
+            .target
+            .config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let connecting = self.target.config.connect(NoTls);
+        let (client, connection) = tokio::time::timeout(limit, connecting)
+            .await
+            .map_err(|_| Error::PostgresTimeout {
+                context: format!(
+                    "connecting to {} (it accepted the connection but did not complete \
+                     PostgreSQL's start-up: is it a PostgreSQL server?)",
+                    self.target.display
+                ),
+                waited_ms: millis(limit),
+            })?
+            .map_err(|e| Error::PostgresConnect {
+                target: self.target.display.clone(),
+                message: error_chain(&e),
+                source: e,
+            })?;
         let target = self.target.display.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
