@@ -50,7 +50,8 @@ pub(crate) fn doc_lines(out: &mut String, indent: &str, text: &str) {
         .min()
         .unwrap_or(0);
     for line in lines {
-        let line = line.get(common..).unwrap_or("").trim_end();
+        let line = printable(line.get(common..).unwrap_or(""));
+        let line = line.trim_end();
         if line.is_empty() {
             out.push_str(indent);
             out.push_str("///\n");
@@ -60,5 +61,34 @@ pub(crate) fn doc_lines(out: &mut String, indent: &str, text: &str) {
             out.push_str(line);
             out.push('\n');
         }
+    }
+}
+
+/// `line` with what WIT refuses in a comment (control characters such as
+/// a form feed, ESC or NEL, and the bidirectional overrides a "Trojan
+/// Source" attack uses) each replaced by a space.
+fn printable(line: &str) -> std::borrow::Cow<'_, str> {
+    let refused = |c: char| {
+        c.is_control() || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if line.contains(refused) {
+        line.chars()
+            .map(|c| if refused(c) { ' ' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        line.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_become_spaces() {
+        let mut out = String::new();
+        doc_lines(&mut out, "", "a\u{c}b\u{1b}[31m c\u{85}d \u{202E}e\u{2066}f\tg");
+        assert_eq!(out, "/// a b [31m c d  e f g\n");
     }
 }
