@@ -323,7 +323,7 @@ fn recursion_is_broken_with_bytes() {
     assert_contains(&text, "first(list<u8>),");
     assert_contains(
         &text,
-        "Recursive reference: the protobuf encoding of `t.rec.v1.Node`.",
+        "The protobuf encoding of `t.rec.v1.Node` (a recursive reference, or too deep or large to nest here).",
     );
 }
 

@@ -290,3 +290,56 @@ fn methods_declared_free_of_side_effects_are_known() {
         ]
     );
 }
+
+#[test]
+fn package_refusals_name_the_file_and_what_clashes() {
+    let refused = |files: &[(&str, &str)], expose: &str| {
+        let pool = util::inline_pool(files).unwrap();
+        util::model_for_files(&pool, &[expose], &ModelOptions::default())
+            .unwrap_err()
+            .to_string()
+    };
+    // No package: the file is named.
+    let msg = refused(
+        &[(
+            "nopkg.proto",
+            r#"syntax = "proto3"; message M { int32 a = 1; } service S { rpc Get(M) returns (M); }"#,
+        )],
+        "nopkg.proto",
+    );
+    assert!(
+        msg.contains("file `nopkg.proto`") && msg.contains("`package`"),
+        "{msg}"
+    );
+    // WASI's namespace is not for gRPC services.
+    let msg = refused(
+        &[(
+            "w.proto",
+            r#"syntax = "proto3"; package wasi.http.v0p2; message M { int32 a = 1; }"#,
+        )],
+        "w.proto",
+    );
+    assert!(
+        msg.contains("wasi.http.v0p2") && msg.contains("WASI's own"),
+        "{msg}"
+    );
+    // Two packages whose WIT names differ but whose directories do not:
+    // both names are given, and the directory.
+    let msg = refused(
+        &[
+            (
+                "a.proto",
+                r#"syntax = "proto3"; package x.a_b.v1; message A { int32 a = 1; }"#,
+            ),
+            (
+                "b.proto",
+                r#"syntax = "proto3"; package x_a.b.v1; import "a.proto"; message B { x.a_b.v1.A a = 1; }"#,
+            ),
+        ],
+        "b.proto",
+    );
+    assert!(
+        msg.contains("`x:a-b@1.0.0`") && msg.contains("`x-a:b@1.0.0`") && msg.contains("directory"),
+        "{msg}"
+    );
+}

@@ -197,7 +197,33 @@ pub(crate) fn assign(
         } else {
             None
         };
+        if p.is_empty() {
+            // Which file: the error is about it, not about a package.
+            let file = messages
+                .iter()
+                .map(|m| m.descriptor.parent_file())
+                .chain(enums.iter().map(|e| e.descriptor.parent_file()))
+                .chain(roots.iter().map(|s| s.descriptor.parent_file()))
+                .find(|f| f.package_name().is_empty())
+                .map(|f| f.name().to_owned());
+            return Err(Error::Unmappable {
+                item: file.map_or_else(|| "(no package)".to_owned(), |f| format!("file `{f}`")),
+                reason: "a file without a `package` declaration has no WIT package name; add \
+                         a `package` statement to the .proto file"
+                    .to_owned(),
+            });
+        }
         let wit = wit_package_name(p, options.namespace.as_deref(), version)?;
+        if wit.namespace == "wasi" {
+            return Err(Error::Unmappable {
+                item: p.clone(),
+                reason: format!(
+                    "it maps to WIT package `{wit}`, in WASI's own namespace `wasi` (the \
+                     executor links `wasi:` imports as WASI, never to a gRPC service); rename \
+                     the proto package"
+                ),
+            });
+        }
         named.push((p.clone(), wit, exposed));
     }
     named.sort_by(|a, b| a.1.cmp(&b.1));
@@ -214,7 +240,7 @@ pub(crate) fn assign(
             wit.dir_name()
         }
     };
-    let mut by_dir: BTreeMap<String, &str> = BTreeMap::new();
+    let mut by_dir: BTreeMap<String, (&str, &super::package::WitPackageName)> = BTreeMap::new();
     for (proto, wit, _) in &named {
         if wit.dir_name() == crate::wit::support::SUPPORT_DIR {
             return Err(Error::Unmappable {
@@ -224,12 +250,22 @@ pub(crate) fn assign(
                 ),
             });
         }
-        if let Some(other) = by_dir.insert(dir_of(wit), proto) {
+        let dir = dir_of(wit);
+        if let Some((other, other_wit)) = by_dir.insert(dir.clone(), (proto, wit)) {
+            let clash = if other_wit.to_string() == wit.to_string() {
+                format!("map to the same WIT package `{wit}`")
+            } else {
+                format!(
+                    "map to WIT packages `{other_wit}` and `{wit}`, which would share the \
+                     directory `{dir}`"
+                )
+            };
             return Err(Error::Unmappable {
                 item: proto.clone(),
                 reason: format!(
-                    "proto packages `{other}` and `{proto}` map to the same WIT package \
-                     `{wit}`; give one of them a `wit` namespace or version override"
+                    "proto packages `{other}` and `{proto}` {clash}; rename one of the \
+                     packages, or give the dependency that exposes one a `wit` namespace or \
+                     version override"
                 ),
             });
         }

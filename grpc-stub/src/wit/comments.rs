@@ -69,7 +69,8 @@ pub(crate) fn doc_lines(out: &mut String, indent: &str, text: &str) {
 /// Source" attack uses) each replaced by a space.
 fn printable(line: &str) -> std::borrow::Cow<'_, str> {
     let refused = |c: char| {
-        c.is_control() || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
     };
     if line.contains(refused) {
         line.chars()
@@ -88,7 +89,11 @@ mod tests {
     #[test]
     fn control_and_bidi_characters_become_spaces() {
         let mut out = String::new();
-        doc_lines(&mut out, "", "a\u{c}b\u{1b}[31m c\u{85}d \u{202E}e\u{2066}f\tg");
+        doc_lines(
+            &mut out,
+            "",
+            "a\u{c}b\u{1b}[31m c\u{85}d \u{202E}e\u{2066}f\tg",
+        );
         assert_eq!(out, "/// a b [31m c d  e f g\n");
     }
 }

@@ -71,7 +71,7 @@ fn mapping_wit(m: FieldMapping, names: &dyn Names) -> String {
 fn mapping_note(model: &InterfaceModel, m: FieldMapping, proto_type: &str) -> Option<String> {
     let value_note = |v: ValueType| match v {
         ValueType::RecursionBreak(id) => Some(format!(
-            "Recursive reference: the protobuf encoding of `{}`.",
+            "The protobuf encoding of `{}` (a recursive reference, or too deep or large to nest here).",
             model.message(id).full_name()
         )),
         ValueType::WellKnown(WellKnown::Struct | WellKnown::Value | WellKnown::ListValue) => {
@@ -308,7 +308,7 @@ fn render_variant(
                 if let ValueType::RecursionBreak(_) = v {
                     let _ = writeln!(
                         out,
-                        "{I2}/// Recursive reference: the protobuf encoding of `{}`.",
+                        "{I2}/// The protobuf encoding of `{}` (a recursive reference, or too deep or large to nest here).",
                         proto_type_name(&case.descriptor)
                     );
                 }
