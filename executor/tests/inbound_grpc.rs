@@ -285,6 +285,34 @@ async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
     assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
     assert!(status.message().contains("/foo.Bar/Baz"), "{status:?}");
 
+    // Messages in another codec than protobuf are refused, not read as
+    // protobuf.
+    let client: hyper_util::client::legacy::Client<_, tonic::body::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    let wrong = tonic::codegen::http::Request::post(format!("{}{add}", front.addr))
+        .header("content-type", "application/grpc+json")
+        .header("te", "trailers")
+        .header("reprise-worker", "ct1")
+        .header("reprise-create", "true")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    let response = client.request(wrong).await.unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("grpc-status"), "12", "{:?}", response.headers());
+    assert!(
+        header("grpc-message").contains("not%20served"),
+        "{:?}",
+        response.headers()
+    );
+
     // Unknown worker without creation.
     let status = front
         .raw(&add, request.clone(), &[("reprise-worker", "nobody")])

@@ -89,10 +89,11 @@ async fn compiled(dependency: &GrpcDependency) -> anyhow::Result<CompiledGrpcDep
         ..ClientConfig::default()
     };
     let endpoint = dependency.endpoint.to_string();
+    let owner = &dependency.owner;
     let reflected = reflection::fetch(&endpoint, config, dependency.services.as_deref())
         .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let pool = reflected.pool().map_err(|e| anyhow!("{e}"))?;
+        .map_err(|e| anyhow!("{owner}: {e}"))?;
+    let pool = reflected.pool().map_err(|e| anyhow!("{owner}: {e}"))?;
     Ok(CompiledGrpcDependency {
         descriptor_set_bytes: reflected.descriptor_set_bytes(),
         pool,
@@ -153,11 +154,8 @@ pub async fn write_wit(manifest: &Path, component: &str, out: &Path) -> anyhow::
     if !grpc.is_empty() {
         let mut parts = Vec::new();
         for (name, dependency) in grpc {
-            parts.push(
-                WitPart::compile(name.as_str(), dependency)
-                    .await
-                    .with_context(|| format!("dependency `{name}`"))?,
-            );
+            // Its errors name the dependency and the component already.
+            parts.push(WitPart::compile(name.as_str(), dependency).await?);
         }
         grpc_files = wit_files(&parts)?;
         let grpc_names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();

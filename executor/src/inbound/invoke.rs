@@ -34,6 +34,9 @@ use crate::worker::WorkerConfig;
 
 /// Handles one call to a worker's service.
 pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    if let Some(refused) = unserved_content_type(&request) {
+        return refused.into_http::<axum::body::Body>().into_response();
+    }
     let path = request.uri().path().to_owned();
     let metadata = MetadataMap::from_headers(request.headers().clone());
     let target = match resolve(&shared, &metadata, &path).await {
@@ -60,6 +63,22 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
         .await
         .map(axum::body::Body::new)
         .into_response()
+}
+
+/// A call whose messages are not protobuf (`application/grpc+json`, say):
+/// refused rather than read as protobuf.
+fn unserved_content_type(request: &Request) -> Option<Status> {
+    let value = request.headers().get(axum::http::header::CONTENT_TYPE)?;
+    let text = value.to_str().unwrap_or("");
+    let media = text.split(';').next().unwrap_or("").trim();
+    let served = media.eq_ignore_ascii_case("application/grpc")
+        || media.eq_ignore_ascii_case("application/grpc+proto");
+    (!served).then(|| {
+        Status::unimplemented(format!(
+            "content-type `{text}` is not served: messages are protobuf \
+             (`application/grpc` or `application/grpc+proto`)"
+        ))
+    })
 }
 
 /// The worker a call goes to and its component's services.
