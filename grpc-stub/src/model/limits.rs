@@ -242,9 +242,11 @@ pub(crate) fn apply(
             return Err(Error::Unmappable {
                 item: "(interface model)".to_owned(),
                 reason: format!(
-                    "the exposed services are too large for the component model's type size \
-                     limit (estimated {total}) even with every nested message passed as bytes; \
-                     expose fewer services"
+                    "the exposed messages and services are too large for the component \
+                     model's type size limit (estimated {total}, over {} message types) even \
+                     with every nested message passed as bytes; expose fewer services or \
+                     files (a dependency's `services`, or fewer `protos`)",
+                    graph.messages.iter().flatten().count()
                 ),
             });
         }
