@@ -108,6 +108,31 @@ async fn every_wit_type_round_trips_through_a_served_worker() {
             .unwrap();
         assert_eq!(echoed, Some(value));
     }
+    // -0.0 keeps its sign both ways (proto3 leaves out only +0.0).
+    let Val::Record(mut fields) = everything(0) else {
+        unreachable!()
+    };
+    for (name, value) in &mut fields {
+        match name.as_str() {
+            "single" => *value = Val::Float32(-0.0),
+            "double" => *value = Val::Float64(-0.0),
+            _ => {}
+        }
+    }
+    let echoed = front
+        .call("w1", &format!("{SHAPES}/Echo"), &[Val::Record(fields)], &[])
+        .await
+        .unwrap();
+    let Some(Val::Record(echoed)) = echoed else {
+        panic!("{echoed:?}")
+    };
+    for (name, value) in echoed {
+        match (name.as_str(), value) {
+            ("single", Val::Float32(x)) => assert!(x == 0.0 && x.is_sign_negative(), "{x}"),
+            ("double", Val::Float64(x)) => assert!(x == 0.0 && x.is_sign_negative(), "{x}"),
+            _ => {}
+        }
+    }
     let sum = front
         .call(
             "w1",

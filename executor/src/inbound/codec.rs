@@ -1,8 +1,7 @@
 //! The server-side codec of served exports: requests decoded into
 //! `DynamicMessage`s of the rpc's input type, responses encoded as they are.
 
-use prost::Message;
-use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage};
+use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -45,12 +44,10 @@ impl Encoder for ResponseEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        item.encode(dst).map_err(|e| {
-            Status::internal(format!(
-                "cannot encode the {} response: {e}",
-                item.descriptor().full_name()
-            ))
-        })
+        // Not `DynamicMessage::encode`: it leaves out a float of -0.0.
+        use prost::bytes::BufMut as _;
+        dst.put_slice(&reprise_grpc_stub::bridge::canonical_encode(&item));
+        Ok(())
     }
 }
 

@@ -5,10 +5,13 @@
 //! (recursion breaks) or hashes for replay must not depend on that, so this
 //! encoder writes fields, extensions and unknown fields in field-number
 //! order and map entries sorted by key (key and value always written).
-//! The output is a valid encoding of the same message.
+//! The output is a valid encoding of the same message; unlike
+//! `DynamicMessage::encode`, it keeps a float field of `-0.0`.
+
+use std::borrow::Cow;
 
 use prost::encoding::{self, WireType, encode_key, encode_varint};
-use prost_reflect::{DynamicMessage, Kind, MapKey, Value};
+use prost_reflect::{DynamicMessage, Kind, MapKey, ReflectMessage, Value};
 
 /// One thing to write, at a field number.
 enum Part<'a> {
@@ -16,7 +19,7 @@ enum Part<'a> {
         kind: Kind,
         packed: bool,
         group: bool,
-        value: &'a Value,
+        value: Cow<'a, Value>,
     },
     Unknown(&'a prost_reflect::UnknownField),
 }
@@ -38,7 +41,27 @@ fn encode_message(message: &DynamicMessage, buf: &mut Vec<u8>) {
                     kind: fd.kind(),
                     packed: fd.is_packed(),
                     group: fd.is_group(),
-                    value,
+                    value: Cow::Borrowed(value),
+                },
+            ));
+        }
+    }
+    // prost-reflect takes a float field of -0.0 for its default (they
+    // compare equal) and leaves it out; proto3 leaves out only +0.0.
+    for fd in message.descriptor().fields() {
+        if !fd.supports_presence()
+            && !fd.is_list()
+            && !fd.is_map()
+            && let Cow::Borrowed(value @ (Value::F64(_) | Value::F32(_))) = message.get_field(&fd)
+            && is_negative_zero(value)
+        {
+            parts.push((
+                fd.number(),
+                Part::Field {
+                    kind: fd.kind(),
+                    packed: false,
+                    group: false,
+                    value: Cow::Borrowed(value),
                 },
             ));
         }
@@ -50,7 +73,7 @@ fn encode_message(message: &DynamicMessage, buf: &mut Vec<u8>) {
                 kind: ext.kind(),
                 packed: ext.is_packed(),
                 group: ext.is_group(),
-                value,
+                value: Cow::Borrowed(value),
             },
         ));
     }
@@ -65,9 +88,18 @@ fn encode_message(message: &DynamicMessage, buf: &mut Vec<u8>) {
                 packed,
                 group,
                 value,
-            } => encode_field(number, &kind, packed, group, value, buf),
+            } => encode_field(number, &kind, packed, group, &value, buf),
             Part::Unknown(u) => u.encode(buf),
         }
+    }
+}
+
+/// `-0.0` (as `f64` or `f32`).
+fn is_negative_zero(value: &Value) -> bool {
+    match value {
+        Value::F64(x) => *x == 0.0 && x.is_sign_negative(),
+        Value::F32(x) => *x == 0.0 && x.is_sign_negative(),
+        _ => false,
     }
 }
 

@@ -7,8 +7,7 @@
 //! `CANCEL` — a cancelled call must never look to the server like a request
 //! stream that ended normally.
 
-use prost::Message;
-use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage};
+use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -116,12 +115,10 @@ impl Encoder for DynamicEncoder {
                 return Err(status);
             }
         };
-        item.encode(dst).map_err(|e| {
-            Status::internal(format!(
-                "cannot encode {} request: {e}",
-                item.descriptor().full_name()
-            ))
-        })
+        // Not `DynamicMessage::encode`: it leaves out a float of -0.0.
+        use prost::bytes::BufMut as _;
+        dst.put_slice(&crate::bridge::canonical_encode(&item));
+        Ok(())
     }
 }
 
