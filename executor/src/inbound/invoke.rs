@@ -95,7 +95,7 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
     let Some(worker) = text(metadata, WORKER_METADATA)? else {
         // A path nothing serves is that, with or without a worker: what
         // a client probing for a service expects to hear.
-        if !served_anywhere(&shared.executor, path).await? {
+        if components_serving(&shared.executor, path).await?.is_empty() {
             return Err(Status::unimplemented(format!(
                 "no uploaded component serves {path}"
             )));
@@ -173,32 +173,11 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
     })
 }
 
-/// Whether any uploaded component serves `path`.
-async fn served_anywhere(executor: &crate::executor::Executor, path: &str) -> Result<bool, Status> {
-    for id in executor
-        .list_components()
-        .await
-        .map_err(|e| status_of(&e))?
-    {
-        if let Ok(api) = executor.export_api(&id).await
-            && api.method(path).is_some()
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// `component`, or the one component serving `path`: what a worker created
-/// by a call to `path` runs.
-async fn choose_component(
+/// The uploaded components serving `path`.
+async fn components_serving(
     executor: &crate::executor::Executor,
-    component: Option<ComponentId>,
     path: &str,
-) -> Result<ComponentId, Status> {
-    if let Some(component) = component {
-        return Ok(component);
-    }
+) -> Result<Vec<ComponentId>, Status> {
     let mut serving = Vec::new();
     for id in executor
         .list_components()
@@ -211,6 +190,20 @@ async fn choose_component(
             serving.push(id);
         }
     }
+    Ok(serving)
+}
+
+/// `component`, or the one component serving `path`: what a worker created
+/// by a call to `path` runs.
+async fn choose_component(
+    executor: &crate::executor::Executor,
+    component: Option<ComponentId>,
+    path: &str,
+) -> Result<ComponentId, Status> {
+    if let Some(component) = component {
+        return Ok(component);
+    }
+    let serving = components_serving(executor, path).await?;
     match serving.as_slice() {
         [] => Err(Status::not_found(format!(
             "no uploaded component serves {path}"
