@@ -37,6 +37,7 @@ pub(crate) fn interfaces<'a>(
     let mut scopes: Vec<(Scope, Scope)> = Vec::new();
     let mut error_bodies = Vec::new();
     let mut interface_names = Scope::default();
+    let mut pending: Vec<Pending<'a>> = Vec::new();
     let Some(paths) = get(doc.root, "paths") else {
         return (interfaces, error_bodies);
     };
@@ -81,7 +82,6 @@ pub(crate) fn interfaces<'a>(
             let Some(method) = METHODS.iter().find(|m| **m == method) else {
                 continue;
             };
-            let op_path = format!("{item_path}.{method}");
             let default_name = match (*method, is_item) {
                 ("get", false) => "list",
                 ("post", false) => "create",
@@ -95,33 +95,64 @@ pub(crate) fn interfaces<'a>(
                 ("delete", true) => "delete",
                 (other, _) => other,
             };
-            let (functions, local_types) = &mut scopes[index];
-            let name = functions.unique(
+            let name = scopes[index].0.unique(
                 &str_of(operation, "operationId").map_or_else(|| default_name.to_owned(), kebab),
             );
-            let hint = format!("{}-{method}", kebab(&path));
-            let mut op = Operation {
-                doc,
-                types: &mut *types,
-                local: local_types,
-                local_defs: Vec::new(),
-                path: &op_path,
-                hint,
-                function: name.clone(),
-            };
-            let function = op.function(method, &path, operation, shared_params, &mut error_bodies);
-            let local_defs = op.local_defs;
-            interfaces[index].types.extend(local_defs);
-            interfaces[index].functions.push(function);
+            pending.push(Pending {
+                index,
+                path: path.clone(),
+                method,
+                operation,
+                shared_params,
+                name,
+            });
         }
     }
+    // Every function is named before any type of its interface, so the
+    // interface's own types (`{function}-request`) keep clear of them.
+    for op in pending {
+        let (functions, local_types) = &mut scopes[op.index];
+        let op_path = format!("paths.{}.{}", op.path, op.method);
+        let mut builder = Operation {
+            doc,
+            types: &mut *types,
+            local: local_types,
+            functions,
+            local_defs: Vec::new(),
+            path: &op_path,
+            hint: format!("{}-{}", kebab(&op.path), op.method),
+            function: op.name,
+        };
+        let function = builder.function(
+            op.method,
+            &op.path,
+            op.operation,
+            op.shared_params,
+            &mut error_bodies,
+        );
+        let local_defs = builder.local_defs;
+        interfaces[op.index].types.extend(local_defs);
+        interfaces[op.index].functions.push(function);
+    }
     (interfaces, error_bodies)
+}
+
+/// An operation named and placed in its interface, to be built.
+struct Pending<'a> {
+    index: usize,
+    path: String,
+    method: &'static str,
+    operation: &'a Node,
+    shared_params: Option<&'a Node>,
+    name: String,
 }
 
 struct Operation<'o, 'd, 'a> {
     doc: &'o Doc<'a>,
     types: &'o mut Types<'d, 'a>,
     local: &'o mut Scope,
+    /// The names of the interface's functions.
+    functions: &'o Scope,
     local_defs: Vec<TypeDef>,
     path: &'o str,
     hint: String,
@@ -139,7 +170,10 @@ impl<'a> Operation<'_, '_, 'a> {
     ) -> Function {
         let mut path_params = Vec::new();
         let mut params = Vec::new();
+        // The last parameter is `request`; `If-Match` is `expected-version`.
+        let mut positional = Scope::with(&["request"]);
         let mut fields = Scope::with(&["body", "expected-version"]);
+        let mut if_match_named = false;
         for (parameter, at) in self.parameters(operation, shared) {
             let Some(name) = str_of(parameter, "name") else {
                 self.doc
@@ -186,9 +220,13 @@ impl<'a> Operation<'_, '_, 'a> {
             let required = location == Location::Path
                 || crate::doc::bool_of(parameter, "required") == Some(true);
             let wit = if location == Location::Header && name.eq_ignore_ascii_case("if-match") {
-                "expected-version".to_owned()
+                if std::mem::replace(&mut if_match_named, true) {
+                    fields.unique("expected-version")
+                } else {
+                    "expected-version".to_owned()
+                }
             } else if location == Location::Path {
-                kebab(name)
+                positional.unique(&kebab(name))
             } else {
                 fields.unique(&kebab(name))
             };
@@ -227,7 +265,11 @@ impl<'a> Operation<'_, '_, 'a> {
         }
         let body = get(operation, "requestBody").and_then(|body| self.body(body));
         let request = (!params.is_empty() || body.is_some()).then(|| {
-            let type_name = self.local.unique(&format!("{}-request", self.function));
+            let type_name = self.types.fresh_local(
+                &format!("{}-request", self.function),
+                self.local,
+                self.functions,
+            );
             let mut record = Vec::new();
             for p in &params {
                 record.push(Field {
@@ -434,7 +476,11 @@ impl<'a> Operation<'_, '_, 'a> {
                 if types.windows(2).all(|w| w[0] == w[1]) {
                     self.success_type(&out[several[0]])
                 } else {
-                    let name = self.local.unique(&format!("{}-response", self.function));
+                    let name = self.types.fresh_local(
+                        &format!("{}-response", self.function),
+                        self.local,
+                        self.functions,
+                    );
                     let mut cases = Vec::new();
                     let mut scope = Scope::default();
                     for i in several {
@@ -474,7 +520,11 @@ impl<'a> Operation<'_, '_, 'a> {
         if response.headers.is_empty() {
             return response.body.clone();
         }
-        let name = self.local.unique(&format!("{}-response", self.function));
+        let name = self.types.fresh_local(
+            &format!("{}-response", self.function),
+            self.local,
+            self.functions,
+        );
         let mut fields = Vec::new();
         if let Some(body) = &response.body {
             fields.push(Field {

@@ -2,7 +2,8 @@
 //! names, path segments and header names become kebab-case words; WIT
 //! keywords are `%`-escaped when rendered; names longer than
 //! [`MAX_LEN`] characters are shortened deterministically; collisions in one
-//! scope get the smallest numeric suffix from 2 (`todo`, `todo2`).
+//! scope get the smallest numeric suffix from 2 (`todo`, `todo2`); the
+//! scopes and which name gives way are in docs/openapi.md ("Names").
 
 use std::collections::HashSet;
 
@@ -104,17 +105,28 @@ impl Scope {
 
     /// `base`, or `base2`, `base3`... whichever is free; now taken.
     pub fn unique(&mut self, base: &str) -> String {
-        if self.taken.insert(base.to_owned()) {
-            return base.to_owned();
-        }
+        self.unique_among(base, &[])
+    }
+
+    /// `base`, or `base2`, `base3`... whichever is free here and taken in
+    /// none of `others`; now taken here.
+    pub fn unique_among(&mut self, base: &str, others: &[&Scope]) -> String {
+        let free = |this: &Scope, name: &str| {
+            !this.taken.contains(name) && others.iter().all(|o| !o.contains(name))
+        };
+        let mut candidate = base.to_owned();
         let mut n = 2u32;
-        loop {
-            let candidate = format!("{base}{n}");
-            if self.taken.insert(candidate.clone()) {
-                return candidate;
-            }
+        while !free(self, &candidate) {
+            candidate = format!("{base}{n}");
             n += 1;
         }
+        self.taken.insert(candidate.clone());
+        candidate
+    }
+
+    /// Marks `name` taken.
+    pub fn take(&mut self, name: &str) {
+        self.taken.insert(name.to_owned());
     }
 
     /// Whether `name` is taken.
@@ -171,5 +183,8 @@ mod tests {
         assert_eq!(scope.unique("error"), "error2");
         assert_eq!(scope.unique("todo"), "todo");
         assert_eq!(scope.unique("todo"), "todo2");
+        let other = Scope::with(&["item", "item2"]);
+        assert_eq!(scope.unique_among("item", &[&other]), "item3");
+        assert_eq!(scope.unique_among("item", &[&other]), "item4");
     }
 }

@@ -39,6 +39,9 @@ pub(crate) struct Types<'d, 'a> {
     doc: &'d Doc<'a>,
     pub(crate) defs: Vec<TypeDef>,
     scope: Scope,
+    /// Every name an interface gives one of its own types (`get-request`):
+    /// no type of `types` takes one, so a name never means two types.
+    local_names: Scope,
     /// Schema name -> WIT name (every `components.schemas` entry).
     named: HashMap<String, String>,
     defined: HashSet<String>,
@@ -68,6 +71,7 @@ impl<'d, 'a> Types<'d, 'a> {
             doc,
             defs: Vec::new(),
             scope,
+            local_names: Scope::default(),
             named,
             defined: HashSet::new(),
             in_progress: Vec::new(),
@@ -85,7 +89,21 @@ impl<'d, 'a> Types<'d, 'a> {
 
     /// A fresh type name from `hint` (for inline schemas).
     pub(crate) fn fresh(&mut self, hint: &str) -> String {
-        self.scope.unique(&kebab(hint))
+        self.scope.unique_among(&kebab(hint), &[&self.local_names])
+    }
+
+    /// A name for a type of one interface (`get-request`): `base` made
+    /// unique in the interface (`local`), apart from its functions and
+    /// from every type of `types`.
+    pub(crate) fn fresh_local(
+        &mut self,
+        base: &str,
+        local: &mut Scope,
+        functions: &Scope,
+    ) -> String {
+        let name = local.unique_among(base, &[functions, &self.scope]);
+        self.local_names.take(&name);
+        name
     }
 
     fn define_named(&mut self, schema: &str, node: &'a Node) -> String {

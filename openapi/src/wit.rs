@@ -3,11 +3,11 @@
 //! function returning `result<T, error>`. The output is deterministic: the
 //! same document always renders the same bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::model::{ApiModel, Function, TypeDef, TypeKind, TypeRef};
-use crate::names::escaped;
+use crate::model::{ApiModel, Function, Interface, TypeDef, TypeKind, TypeRef};
+use crate::names::{Scope, escaped};
 
 /// The package's WIT text (one file).
 pub fn render(model: &ApiModel) -> String {
@@ -32,7 +32,7 @@ pub fn render(model: &ApiModel) -> String {
         if i > 0 {
             out.push('\n');
         }
-        render_type(&mut out, def);
+        render_type(&mut out, def, &Renames::new());
     }
     out.push_str("}\n");
     for interface in &model.interfaces {
@@ -40,7 +40,6 @@ pub fn render(model: &ApiModel) -> String {
         let _ = writeln!(out, "interface {} {{", escaped(&interface.name));
         let mut used = BTreeSet::new();
         used.insert("error".to_owned());
-        let local: BTreeSet<&str> = interface.types.iter().map(|t| t.name.as_str()).collect();
         for def in &interface.types {
             collect_def(def, &mut used);
         }
@@ -52,26 +51,32 @@ pub fn render(model: &ApiModel) -> String {
                 collect(ok, &mut used);
             }
         }
+        // The interface's own types are not `use`d (no type of `types` has
+        // their names).
+        used.retain(|n| !interface.types.iter().any(|t| &t.name == n));
+        let renames = aliases(interface, &used);
         let used: Vec<String> = used
-            .into_iter()
-            .filter(|n| !local.contains(n.as_str()))
-            .map(|n| escaped(&n))
+            .iter()
+            .map(|n| match renames.get(n) {
+                Some(alias) => format!("{} as {}", escaped(n), escaped(alias)),
+                None => escaped(n),
+            })
             .collect();
         let _ = writeln!(out, "    use types.{{{}}};", used.join(", "));
         for def in &interface.types {
             out.push('\n');
-            render_type(&mut out, def);
+            render_type(&mut out, def, &renames);
         }
         for function in &interface.functions {
             out.push('\n');
-            render_function(&mut out, function);
+            render_function(&mut out, function, &renames);
         }
         out.push_str("}\n");
     }
     out
 }
 
-fn render_type(out: &mut String, def: &TypeDef) {
+fn render_type(out: &mut String, def: &TypeDef, renames: &Renames) {
     if let Some(docs) = &def.docs {
         doc_lines(out, "    ", docs);
     }
@@ -87,7 +92,7 @@ fn render_type(out: &mut String, def: &TypeDef) {
                     out,
                     "        {}: {},",
                     escaped(&field.name),
-                    type_text(&field.ty)
+                    type_in(&field.ty, renames)
                 );
             }
             out.push_str("    }\n");
@@ -104,8 +109,12 @@ fn render_type(out: &mut String, def: &TypeDef) {
             for case in cases {
                 match &case.ty {
                     Some(ty) => {
-                        let _ =
-                            writeln!(out, "        {}({}),", escaped(&case.name), type_text(ty));
+                        let _ = writeln!(
+                            out,
+                            "        {}({}),",
+                            escaped(&case.name),
+                            type_in(ty, renames)
+                        );
                     }
                     None => {
                         let _ = writeln!(out, "        {},", escaped(&case.name));
@@ -115,12 +124,12 @@ fn render_type(out: &mut String, def: &TypeDef) {
             out.push_str("    }\n");
         }
         TypeKind::Alias(ty) => {
-            let _ = writeln!(out, "    type {name} = {};", type_text(ty));
+            let _ = writeln!(out, "    type {name} = {};", type_in(ty, renames));
         }
     }
 }
 
-fn render_function(out: &mut String, function: &Function) {
+fn render_function(out: &mut String, function: &Function, renames: &Renames) {
     if let Some(docs) = &function.docs {
         doc_lines(out, "    ", docs);
     }
@@ -128,7 +137,7 @@ fn render_function(out: &mut String, function: &Function) {
     let mut params: Vec<String> = function
         .path_params
         .iter()
-        .map(|p| format!("{}: {}", escaped(&p.name), type_text(&p.ty)))
+        .map(|p| format!("{}: {}", escaped(&p.name), type_in(&p.ty, renames)))
         .collect();
     if let Some(request) = &function.request {
         params.push(format!("request: {}", escaped(&request.type_name)));
@@ -136,17 +145,50 @@ fn render_function(out: &mut String, function: &Function) {
     let ok = function
         .ok
         .as_ref()
-        .map_or_else(|| "_".to_owned(), type_text);
+        .map_or_else(|| "_".to_owned(), |ty| type_in(ty, renames));
     let _ = writeln!(
         out,
-        "    {}: func({}) -> result<{ok}, error>;",
+        "    {}: func({}) -> result<{ok}, {}>;",
         escaped(&function.name),
-        params.join(", ")
+        params.join(", "),
+        type_in(&TypeRef::Named("error".into()), renames)
     );
+}
+
+/// Names of `types` written otherwise in one interface (`item` as
+/// `item-type`).
+type Renames = BTreeMap<String, String>;
+
+/// The types `used` from `types` that an interface must rename: those named
+/// like one of its functions become `{name}-type` (or
+/// `{name}-type2`... whichever no other name of the interface has).
+fn aliases(interface: &Interface, used: &BTreeSet<String>) -> Renames {
+    let mut taken = Scope::default();
+    for name in interface
+        .functions
+        .iter()
+        .map(|f| &f.name)
+        .chain(interface.types.iter().map(|t| &t.name))
+        .chain(used)
+    {
+        taken.take(name);
+    }
+    let mut renames = Renames::new();
+    for name in used {
+        if interface.functions.iter().any(|f| &f.name == name) {
+            renames.insert(name.clone(), taken.unique(&format!("{name}-type")));
+        }
+    }
+    renames
 }
 
 /// A type reference as WIT text.
 pub fn type_text(ty: &TypeRef) -> String {
+    type_in(ty, &Renames::new())
+}
+
+/// A type reference as WIT text in an interface renaming `renames`.
+fn type_in(ty: &TypeRef, renames: &Renames) -> String {
     match ty {
         TypeRef::Bool => "bool".into(),
         TypeRef::S32 => "s32".into(),
@@ -157,10 +199,10 @@ pub fn type_text(ty: &TypeRef) -> String {
         TypeRef::F64 => "f64".into(),
         TypeRef::String | TypeRef::Json => "string".into(),
         TypeRef::Bytes => "list<u8>".into(),
-        TypeRef::List(inner) => format!("list<{}>", type_text(inner)),
-        TypeRef::Option(inner) => format!("option<{}>", type_text(inner)),
-        TypeRef::Map(inner) => format!("list<tuple<string, {}>>", type_text(inner)),
-        TypeRef::Named(name) => escaped(name),
+        TypeRef::List(inner) => format!("list<{}>", type_in(inner, renames)),
+        TypeRef::Option(inner) => format!("option<{}>", type_in(inner, renames)),
+        TypeRef::Map(inner) => format!("list<tuple<string, {}>>", type_in(inner, renames)),
+        TypeRef::Named(name) => escaped(renames.get(name).unwrap_or(name)),
     }
 }
 
