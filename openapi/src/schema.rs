@@ -14,7 +14,9 @@
 //!   (`format: float`), else `f64`; `format: binary`/`byte`: `list<u8>`;
 //! - a schema without a type: the JSON value as text (`string`);
 //! - recursion (a schema reaching itself) is broken the same way: the
-//!   reference closing the cycle is the JSON value as text;
+//!   reference closing the cycle is the JSON value as text (an inline
+//!   `allOf` of a schema being mapped too); an `allOf` including the
+//!   schema it belongs to is refused;
 //! - a schema named like a part of the error type (`Error`, `Validation`...)
 //!   gets `-schema` appended (`error-schema`).
 
@@ -46,6 +48,13 @@ pub(crate) struct Types<'d, 'a> {
     named: HashMap<String, String>,
     defined: HashSet<String>,
     in_progress: Vec<String>,
+    /// The `allOf` lists being merged, innermost last.
+    merging: Vec<&'a Node>,
+    /// The `allOf` parts being merged, innermost last.
+    parts: Vec<&'a Node>,
+    /// The targets of `$ref`s to places other than `components.schemas`
+    /// being mapped, innermost last.
+    unnamed: Vec<&'a Node>,
 }
 
 impl<'d, 'a> Types<'d, 'a> {
@@ -75,6 +84,9 @@ impl<'d, 'a> Types<'d, 'a> {
             named,
             defined: HashSet::new(),
             in_progress: Vec::new(),
+            merging: Vec::new(),
+            parts: Vec::new(),
+            unnamed: Vec::new(),
         }
     }
 
@@ -132,7 +144,10 @@ impl<'d, 'a> Types<'d, 'a> {
             return TypeKind::Variant(self.cases(schema, alternatives, wit, path));
         }
         if let Some(parts) = get(schema, "allOf") {
-            return TypeKind::Record(self.merged(parts, wit, path));
+            return match self.merged(parts, wit, path, false) {
+                Some(fields) => TypeKind::Record(fields),
+                None => TypeKind::Alias(TypeRef::Json),
+            };
         }
         if is_object(schema) && get(schema, "properties").is_some() {
             return TypeKind::Record(self.fields(schema, wit, path));
@@ -157,7 +172,15 @@ impl<'d, 'a> Types<'d, 'a> {
             return match name.filter(|n| self.named.contains_key(n)) {
                 Some(name) if self.in_progress.contains(&name) => TypeRef::Json,
                 Some(name) => TypeRef::Named(self.define_named(&name, target)),
-                None => self.type_of(target, hint, path, false),
+                // A reference into a schema (`#/components/schemas/A/properties/b`)
+                // that is reached again closes a cycle too.
+                None if self.unnamed.iter().any(|n| std::ptr::eq(*n, target)) => TypeRef::Json,
+                None => {
+                    self.unnamed.push(target);
+                    let ty = self.type_of(target, hint, path, false);
+                    self.unnamed.pop();
+                    ty
+                }
             };
         }
         let nullable = bool_of(schema, "nullable") == Some(true) || type_list_has_null(schema);
@@ -196,7 +219,9 @@ impl<'d, 'a> Types<'d, 'a> {
             }
             if let Some(parts) = get(schema, "allOf") {
                 let name = self.fresh(hint);
-                let fields = self.merged(parts, &name, path);
+                let Some(fields) = self.merged(parts, &name, path, true) else {
+                    return TypeRef::Json;
+                };
                 self.defs.push(TypeDef {
                     name: name.clone(),
                     docs,
@@ -311,19 +336,65 @@ impl<'d, 'a> Types<'d, 'a> {
         fields
     }
 
-    /// One record merging every `allOf` part.
-    fn merged(&mut self, parts: &'a Node, record: &str, path: &str) -> Vec<Field> {
+    /// One record merging every `allOf` part; `None` when the `allOf`
+    /// closes a cycle (an `inline` one whose part refers to a schema being
+    /// defined, or a part reached again while it is merged), which is
+    /// mapped as recursion is: the JSON value as text.
+    fn merged(
+        &mut self,
+        parts: &'a Node,
+        record: &str,
+        path: &str,
+        inline: bool,
+    ) -> Option<Vec<Field>> {
+        self.merging.push(parts);
+        let fields = self.merged_parts(parts, record, path, inline);
+        self.merging.pop();
+        fields
+    }
+
+    fn merged_parts(
+        &mut self,
+        parts: &'a Node,
+        record: &str,
+        path: &str,
+        inline: bool,
+    ) -> Option<Vec<Field>> {
         let mut fields: Vec<Field> = Vec::new();
         for (i, part) in items(parts).iter().enumerate() {
             let part_path = format!("{path}.allOf[{i}]");
-            let Some((schema, _)) = self.doc.resolve(part, &part_path) else {
+            let Some((schema, name)) = self.doc.resolve(part, &part_path) else {
                 continue;
             };
-            let more = if let Some(nested) = get(schema, "allOf") {
-                self.merged(nested, record, &part_path)
-            } else {
-                self.fields(schema, record, &part_path)
+            let nested = get(schema, "allOf");
+            if let Some(nested) = nested
+                && self.merging.iter().any(|m| std::ptr::eq(*m, nested))
+            {
+                self.doc.problem(
+                    &part_path,
+                    Some(part),
+                    format!(
+                        "`allOf` includes the schema it is part of{}: a schema cannot \
+                         extend itself; remove this part",
+                        str_of(part, "$ref")
+                            .map(|r| format!(" (`{r}`)"))
+                            .unwrap_or_default()
+                    ),
+                );
+                continue;
+            }
+            let in_progress =
+                name.is_some_and(|n| self.named.contains_key(&n) && self.in_progress.contains(&n));
+            if (inline && in_progress) || self.parts.iter().any(|p| std::ptr::eq(*p, schema)) {
+                return None;
+            }
+            self.parts.push(schema);
+            let more = match nested {
+                Some(nested) => self.merged(nested, record, &part_path, inline),
+                None => Some(self.fields(schema, record, &part_path)),
             };
+            self.parts.pop();
+            let more = more?;
             for field in more {
                 if let Some(existing) = fields.iter_mut().find(|f| f.wire == field.wire) {
                     // A later part may make an optional property required.
@@ -335,7 +406,7 @@ impl<'d, 'a> Types<'d, 'a> {
                 }
             }
         }
-        fields
+        Some(fields)
     }
 
     /// The cases of a `oneOf`/`anyOf` schema named `variant`.
