@@ -8,7 +8,11 @@
 //! - string `enum`: enum (cases kebab-case, JSON values kept);
 //! - `oneOf`/`anyOf`: variant, cases named after the referenced schema, the
 //!   discriminator mapping's keys, or the alternative's type;
-//! - `allOf`: one record merging every part's properties;
+//! - `allOf`: one record merging every part's properties (one part alone:
+//!   that part's type); a part that is not an object, or parts disagreeing
+//!   on a property's type, are refused;
+//! - an object without properties, or with properties and a schema as
+//!   `additionalProperties`: the JSON value as text (no empty records);
 //! - object with only `additionalProperties`: `list<tuple<string, T>>`;
 //! - integer: `s32` (`format: int32`), else `s64`; number: `f32`
 //!   (`format: float`), else `f64`; `format: binary`/`byte`: `list<u8>`;
@@ -144,12 +148,15 @@ impl<'d, 'a> Types<'d, 'a> {
             return TypeKind::Variant(self.cases(schema, alternatives, wit, path));
         }
         if let Some(parts) = get(schema, "allOf") {
-            return match self.merged(parts, wit, path, false) {
+            if let (Some(only), false) = (single_part(parts), has_properties(schema)) {
+                return self.kind_of(only, wit, &format!("{path}.allOf[0]"));
+            }
+            return match self.merged(schema, parts, wit, path, false) {
                 Some(fields) => TypeKind::Record(fields),
                 None => TypeKind::Alias(TypeRef::Json),
             };
         }
-        if is_object(schema) && get(schema, "properties").is_some() {
+        if is_record(schema) {
             return TypeKind::Record(self.fields(schema, wit, path));
         }
         TypeKind::Alias(self.type_of(schema, wit, path, true))
@@ -218,8 +225,11 @@ impl<'d, 'a> Types<'d, 'a> {
                 return TypeRef::Named(name);
             }
             if let Some(parts) = get(schema, "allOf") {
+                if let (Some(only), false) = (single_part(parts), has_properties(schema)) {
+                    return self.type_of(only, hint, &format!("{path}.allOf[0]"), false);
+                }
                 let name = self.fresh(hint);
-                let Some(fields) = self.merged(parts, &name, path, true) else {
+                let Some(fields) = self.merged(schema, parts, &name, path, true) else {
                     return TypeRef::Json;
                 };
                 self.defs.push(TypeDef {
@@ -229,7 +239,7 @@ impl<'d, 'a> Types<'d, 'a> {
                 });
                 return TypeRef::Named(name);
             }
-            if is_object(schema) && get(schema, "properties").is_some() {
+            if is_record(schema) {
                 let name = self.fresh(hint);
                 let fields = self.fields(schema, &name, path);
                 self.defs.push(TypeDef {
@@ -239,6 +249,10 @@ impl<'d, 'a> Types<'d, 'a> {
                 });
                 return TypeRef::Named(name);
             }
+        }
+        if has_properties(schema) && typed_additional(schema) {
+            // Named properties and typed others: no record holds both.
+            return TypeRef::Json;
         }
         match primary_type(schema).as_deref() {
             Some("boolean") => TypeRef::Bool,
@@ -342,6 +356,22 @@ impl<'d, 'a> Types<'d, 'a> {
     /// mapped as recursion is: the JSON value as text.
     fn merged(
         &mut self,
+        owner: &'a Node,
+        parts: &'a Node,
+        record: &str,
+        path: &str,
+        inline: bool,
+    ) -> Option<Vec<Field>> {
+        let fields = self.merged_fields(owner, parts, record, path, inline)?;
+        // Nothing to merge (`allOf: []`, parts without properties): a
+        // free-form object.
+        (!fields.is_empty()).then_some(fields)
+    }
+
+    /// The fields an `allOf` merges; `None` when it closes a cycle.
+    fn merged_fields(
+        &mut self,
+        owner: &'a Node,
         parts: &'a Node,
         record: &str,
         path: &str,
@@ -350,7 +380,47 @@ impl<'d, 'a> Types<'d, 'a> {
         self.merging.push(parts);
         let fields = self.merged_parts(parts, record, path, inline);
         self.merging.pop();
-        fields
+        let mut fields = fields?;
+        // Properties beside the `allOf` are one more part.
+        if has_properties(owner) {
+            let own = self.fields(owner, record, path);
+            self.merge_into(&mut fields, own, path, get(owner, "properties"));
+        }
+        Some(fields)
+    }
+
+    /// Adds the fields of one `allOf` part to `fields`: a property in both
+    /// must have one type (a part may make it required).
+    fn merge_into(
+        &mut self,
+        fields: &mut Vec<Field>,
+        more: Vec<Field>,
+        path: &str,
+        at: Option<&Node>,
+    ) {
+        for field in more {
+            let Some(existing) = fields.iter_mut().find(|f| f.wire == field.wire) else {
+                fields.push(field);
+                continue;
+            };
+            let (a, b) = (unoptional(&existing.ty), unoptional(&field.ty));
+            if a != b && !matches!((a, b), (TypeRef::Named(_), TypeRef::Named(_))) {
+                self.doc.problem(
+                    path,
+                    at,
+                    format!(
+                        "the `allOf` parts disagree on property `{}`: `{}` in one, `{}` in \
+                         another; give it one type",
+                        field.wire,
+                        crate::wit::type_text(a),
+                        crate::wit::type_text(b)
+                    ),
+                );
+            } else if !matches!(field.ty, TypeRef::Option(_)) {
+                // A later part may make an optional property required.
+                *existing = field;
+            }
+        }
     }
 
     fn merged_parts(
@@ -388,23 +458,25 @@ impl<'d, 'a> Types<'d, 'a> {
             if (inline && in_progress) || self.parts.iter().any(|p| std::ptr::eq(*p, schema)) {
                 return None;
             }
+            if let Some(kind) = not_mergeable(schema) {
+                self.doc.problem(
+                    &part_path,
+                    Some(part),
+                    format!(
+                        "this `allOf` part is {kind}, not an object: only objects' properties \
+                         merge into one record"
+                    ),
+                );
+                continue;
+            }
             self.parts.push(schema);
             let more = match nested {
-                Some(nested) => self.merged(nested, record, &part_path, inline),
+                Some(nested) => self.merged_fields(schema, nested, record, &part_path, inline),
                 None => Some(self.fields(schema, record, &part_path)),
             };
             self.parts.pop();
             let more = more?;
-            for field in more {
-                if let Some(existing) = fields.iter_mut().find(|f| f.wire == field.wire) {
-                    // A later part may make an optional property required.
-                    if !matches!(field.ty, TypeRef::Option(_)) {
-                        *existing = field;
-                    }
-                } else {
-                    fields.push(field);
-                }
-            }
+            self.merge_into(&mut fields, more, &part_path, Some(part));
         }
         Some(fields)
     }
@@ -462,6 +534,61 @@ impl<'d, 'a> Types<'d, 'a> {
                 .problem(path, Some(schema), "`oneOf`/`anyOf` lists no alternatives");
         }
         cases
+    }
+}
+
+/// The one part of an `allOf` that has one.
+fn single_part(parts: &Node) -> Option<&Node> {
+    match items(parts) {
+        [only] => Some(only),
+        _ => None,
+    }
+}
+
+/// Whether `schema` is an object with at least one property.
+fn has_properties(schema: &Node) -> bool {
+    is_object(schema) && get(schema, "properties").is_some_and(|p| !entries(p).is_empty())
+}
+
+/// Whether `schema`'s `additionalProperties` is a schema (not `true`,
+/// `false` or `{}`): keys beyond the named properties carry values.
+fn typed_additional(schema: &Node) -> bool {
+    get(schema, "additionalProperties")
+        .is_some_and(|a| matches!(&a.value, Value::Map(m) if !m.is_empty()))
+}
+
+/// Whether `schema` maps to a record: an object with properties and no
+/// typed `additionalProperties`.
+fn is_record(schema: &Node) -> bool {
+    has_properties(schema) && !typed_additional(schema)
+}
+
+/// What an `allOf` part is when it is not an object whose properties can
+/// merge (`a \`string\``, `a \`oneOf\``, `an enum`).
+fn not_mergeable(schema: &Node) -> Option<String> {
+    if get(schema, "oneOf").is_some() {
+        return Some("a `oneOf`".into());
+    }
+    if get(schema, "anyOf").is_some() {
+        return Some("an `anyOf`".into());
+    }
+    if get(schema, "enum").is_some() {
+        return Some("an enum".into());
+    }
+    if has_properties(schema) && typed_additional(schema) {
+        return Some("an object with typed `additionalProperties`".into());
+    }
+    match primary_type(schema).as_deref() {
+        Some("object") | None => None,
+        Some(other) => Some(format!("a `{other}`")),
+    }
+}
+
+/// `ty` without its `option`.
+fn unoptional(ty: &TypeRef) -> &TypeRef {
+    match ty {
+        TypeRef::Option(inner) => inner,
+        other => other,
     }
 }
 

@@ -24,9 +24,17 @@ fn an_allof_extending_itself_is_refused_not_a_crash() {
         "{message}"
     );
     let message = error_of(&with_schemas(
-        "    A: {allOf: [{$ref: '#/components/schemas/B'}]}\n    B: {allOf: [{$ref: '#/components/schemas/A'}]}\n",
+        "    A: {allOf: [{$ref: '#/components/schemas/B'}, {type: object, properties: {a: {type: string}}}]}\n    B: {allOf: [{$ref: '#/components/schemas/A'}, {type: object, properties: {b: {type: string}}}]}\n",
     ));
     assert!(message.contains("cannot extend itself"), "{message}");
+    // A one-part `allOf` is its part: a cycle of them is a cycle of `$ref`s.
+    let (_, wit) = wit_of(&with_schemas(
+        "    A: {allOf: [{$ref: '#/components/schemas/B'}]}\n    B: {allOf: [{$ref: '#/components/schemas/A'}]}\n",
+    ));
+    assert!(
+        wit.contains("type b = string;") && wit.contains("type a = b;"),
+        "{wit}"
+    );
 }
 
 #[test]
@@ -48,4 +56,95 @@ fn a_reference_into_a_schema_closing_a_cycle_is_json() {
         "    A:\n      type: object\n      properties:\n        b: {type: object, properties: {c: {$ref: '#/components/schemas/A/properties/b'}}}\n",
     ));
     assert!(wit.contains("c: option<string>,"), "{wit}");
+}
+
+#[test]
+fn objects_without_properties_are_json_not_empty_records() {
+    let (model, wit) = wit_of(
+        r#"
+openapi: 3.0.3
+info: {title: EmptyRec, version: 1.0.0}
+paths:
+  /x:
+    post:
+      requestBody:
+        content: {application/json: {schema: {type: object, properties: {}}}}
+      responses:
+        '200': {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Wrapper'}}}}
+components:
+  schemas:
+    E1: {type: object, properties: {}}
+    E2: {allOf: []}
+    E3: {allOf: [{type: object}]}
+    E4: {allOf: [{type: string}]}
+    E5: {allOf: [{$ref: '#/components/schemas/Union'}]}
+    Union: {oneOf: [{type: string}, {type: integer}]}
+    E7: {type: object, required: [a], properties: {}}
+    Wrapper: {type: object, properties: {e5: {$ref: '#/components/schemas/E5'}, e2: {$ref: '#/components/schemas/E2'}}}
+"#,
+    );
+    for alias in [
+        "type e1 = string;",
+        "type e2 = string;",
+        "type e3 = string;",
+        "type e4 = string;",
+        "type e5 = union;",
+        "type e7 = string;",
+    ] {
+        assert!(wit.contains(alias), "{alias}: {wit}");
+    }
+    let body = model.interfaces[0].functions[0].request.as_ref().unwrap();
+    assert!(
+        wit.contains("body: option<string>,") && body.body.is_some(),
+        "{wit}"
+    );
+}
+
+#[test]
+fn an_allof_with_a_part_that_is_not_an_object_is_refused() {
+    for (part, what) in [
+        ("{type: string}", "is a `string`, not an object"),
+        (
+            "{$ref: '#/components/schemas/U'}",
+            "is a `oneOf`, not an object",
+        ),
+        ("{type: string, enum: [a]}", "is an enum, not an object"),
+    ] {
+        let message = error_of(&with_schemas(&format!(
+            "    U: {{oneOf: [{{type: string}}, {{type: integer}}]}}\n    A: {{allOf: [{part}, {{type: object, properties: {{a: {{type: string}}}}}}]}}\n"
+        )));
+        assert!(
+            message.contains("components.schemas.A.allOf[0]") && message.contains(what),
+            "{part}: {message}"
+        );
+    }
+}
+
+#[test]
+fn allof_parts_disagreeing_on_a_property_type_are_refused() {
+    let message = error_of(&with_schemas(
+        "    A: {allOf: [{type: object, properties: {kind: {type: string}}}, {type: object, required: [kind], properties: {kind: {type: integer}}}]}\n",
+    ));
+    assert!(
+        message.contains("components.schemas.A.allOf[1]")
+            && message.contains("disagree on property `kind`: `string` in one, `s64` in another"),
+        "{message}"
+    );
+    // Agreeing parts merge; a later one may make a property required.
+    let (_, wit) = wit_of(&with_schemas(
+        "    A: {allOf: [{type: object, properties: {kind: {type: string}}}, {type: object, required: [kind], properties: {kind: {type: string}}}], properties: {own: {type: boolean}}}\n",
+    ));
+    assert!(
+        wit.contains("kind: string,") && wit.contains("own: option<bool>,"),
+        "{wit}"
+    );
+}
+
+#[test]
+fn properties_with_typed_additional_properties_are_json_not_dropped() {
+    let (_, wit) = wit_of(&with_schemas(
+        "    A:\n      type: object\n      properties:\n        mapProps: {type: object, properties: {a: {type: string}}, additionalProperties: {type: integer}}\n        open: {type: object, properties: {a: {type: string}}, additionalProperties: true}\n",
+    ));
+    assert!(wit.contains("map-props: option<string>,"), "{wit}");
+    assert!(wit.contains("open: option<a-open>,"), "{wit}");
 }
