@@ -228,8 +228,21 @@ fn collect_def(def: &TypeDef, used: &mut BTreeSet<String>) {
     }
 }
 
-/// `text` as `///` lines at `indent`.
+/// `text` as `///` lines at `indent`; control characters (a lone `\r`,
+/// form feed, ESC, DEL, U+0085...) and bidirectional overrides, which WIT
+/// refuses in comments, become spaces.
 fn doc_lines(out: &mut String, indent: &str, text: &str) {
+    let text: String = text
+        .replace("\r\n", "\n")
+        .chars()
+        .map(|c| {
+            if c != '\n' && is_unprintable(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
     for line in text.trim().lines() {
         let line = line.trim_end();
         if line.is_empty() {
@@ -237,5 +250,26 @@ fn doc_lines(out: &mut String, indent: &str, text: &str) {
         } else {
             let _ = writeln!(out, "{indent}/// {line}");
         }
+    }
+}
+
+/// Whether `c` may not stand in a WIT comment.
+fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_comments_drop_control_and_bidi_characters() {
+        let mut out = String::new();
+        doc_lines(
+            &mut out,
+            "",
+            "pkg\u{c} doc \u{202e} evil \u{7}\u{1b}\u{7f}\u{85}\u{2066}x\r\nline1\rline2\tend",
+        );
+        assert_eq!(out, "/// pkg  doc   evil      x\n/// line1 line2 end\n");
     }
 }
