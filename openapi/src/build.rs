@@ -11,7 +11,7 @@
 //! request headers (`If-Match` as `expected-version`) and the JSON body
 //! (`body`) form the request record `{function}-request`. `Authorization`
 //! is the dependency's auth. The result is `result<T, error>`: `T` the 2xx
-//! body, or a `{function}-response` record when the response declares
+//! body (the `default` response's when no 2xx one is documented), or a `{function}-response` record when the response declares
 //! headers (`ETag` as `version`, `Last-Modified` as `last-updated`), or a
 //! variant when several 2xx answers differ.
 
@@ -394,12 +394,14 @@ impl<'a> Operation<'_, '_, 'a> {
         };
         let mut success = Vec::new();
         let mut out = Vec::new();
+        // Without a 2xx response, `default` is what a 2xx answer brings.
+        let has_2xx = entries(responses).iter().any(|(s, _)| s.starts_with('2'));
         for (status, response) in entries(responses) {
             let response_at = format!("{at}.{status}");
             let Some((response, _)) = self.doc.resolve(response, &response_at) else {
                 continue;
             };
-            let is_success = status.starts_with('2');
+            let is_success = status.starts_with('2') || (!has_2xx && status == "default");
             let body = get(response, "content")
                 .and_then(pick_media)
                 .map(

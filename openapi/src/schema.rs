@@ -16,7 +16,9 @@
 //! - object with only `additionalProperties`: `list<tuple<string, T>>`;
 //! - integer: `s32` (`format: int32`), else `s64`; number: `f32`
 //!   (`format: float`), else `f64`; `format: binary`/`byte`: `list<u8>`;
-//! - a schema without a type: the JSON value as text (`string`);
+//! - a schema without a type, or with several (`type: [integer, string]`):
+//!   the JSON value as text (`string`); a `$ref` to something that is not
+//!   a schema (`#/info`) is refused;
 //! - recursion (a schema reaching itself) is broken the same way: the
 //!   reference closing the cycle is the JSON value as text (an inline
 //!   `allOf` of a schema being mapped too); an `allOf` including the
@@ -172,7 +174,19 @@ impl<'d, 'a> Types<'d, 'a> {
         top: bool,
     ) -> TypeRef {
         if let Some(reference) = get(schema, "$ref") {
-            let _ = reference;
+            if let Value::String(pointer) = &reference.value
+                && !is_schema_pointer(pointer)
+            {
+                self.doc.problem(
+                    path,
+                    Some(reference),
+                    format!(
+                        "`$ref: {pointer}` does not point at a schema: a schema reference \
+                         goes to `#/components/schemas/...` or to a `schema` in the document"
+                    ),
+                );
+                return TypeRef::Json;
+            }
             let Some((target, name)) = self.doc.resolve(schema, path) else {
                 return TypeRef::Json;
             };
@@ -210,6 +224,10 @@ impl<'d, 'a> Types<'d, 'a> {
             TypeRef::Named(name)
         };
         let docs = str_of(schema, "description").map(str::to_owned);
+        if several_types(schema) {
+            // `type: [integer, string]`: any of them, as JSON text.
+            return TypeRef::Json;
+        }
         if !top {
             if let Some(cases) = string_enum(schema) {
                 return inline(self, TypeKind::Enum(enum_cases(&cases)), docs);
@@ -617,7 +635,30 @@ fn enum_cases(values: &[String]) -> Vec<EnumCase> {
 }
 
 fn is_object(schema: &Node) -> bool {
-    matches!(primary_type(schema).as_deref(), Some("object") | None)
+    !several_types(schema) && matches!(primary_type(schema).as_deref(), Some("object") | None)
+}
+
+/// Whether `type` lists more than one type besides `null` (OpenAPI 3.1).
+fn several_types(schema: &Node) -> bool {
+    get(schema, "type").is_some_and(|t| {
+        items(t)
+            .iter()
+            .filter(|v| !matches!(&v.value, Value::String(s) if s == "null"))
+            .count()
+            > 1
+    })
+}
+
+/// Whether a `$ref` can point at a schema: into `components.schemas`, or
+/// to a `schema` (or inside one) elsewhere in the document; local pointers
+/// only (others are refused when resolved).
+fn is_schema_pointer(pointer: &str) -> bool {
+    match pointer.strip_prefix("#/") {
+        Some(path) => {
+            path.starts_with("components/schemas/") || path.split('/').any(|s| s == "schema")
+        }
+        None => true,
+    }
 }
 
 /// `type`, or the first non-null entry of a `type` list (OpenAPI 3.1).

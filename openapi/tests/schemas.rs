@@ -148,3 +148,43 @@ fn properties_with_typed_additional_properties_are_json_not_dropped() {
     assert!(wit.contains("map-props: option<string>,"), "{wit}");
     assert!(wit.contains("open: option<a-open>,"), "{wit}");
 }
+
+#[test]
+fn several_types_are_json_and_non_schema_refs_are_refused() {
+    let (_, wit) = wit_of(
+        "openapi: 3.1.0\ninfo: {title: S, version: 1.0.0}\npaths: {}\ncomponents:\n  schemas:\n    Multi: {type: [integer, string]}\n    MultiNull: {type: [integer, string, 'null']}\n    Obj: {type: [object, string], properties: {a: {type: string}}}\n",
+    );
+    assert!(wit.contains("type multi = string;"), "{wit}");
+    assert!(wit.contains("type multi-null = option<string>;"), "{wit}");
+    assert!(wit.contains("type obj = string;"), "{wit}");
+    let message = error_of(&with_schemas(
+        "    B: {$ref: '#/paths'}\n    C: {$ref: '#/info'}\n    G: {type: object, properties: {x: {$ref: '#/components/responses/R'}}}\n",
+    ));
+    for (at, pointer) in [
+        ("components.schemas.B", "#/paths"),
+        ("components.schemas.C", "#/info"),
+        (
+            "components.schemas.G.properties.x",
+            "#/components/responses/R",
+        ),
+    ] {
+        assert!(
+            message.contains(&format!(
+                "at `{at}`: `$ref: {pointer}` does not point at a schema"
+            )),
+            "{at}: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_default_response_without_a_2xx_one_is_the_success() {
+    let (model, wit) = wit_of(
+        "openapi: 3.0.3\ninfo: {title: S, version: 1.0.0}\npaths:\n  /items:\n    get:\n      responses:\n        default: {description: any, content: {application/json: {schema: {type: array, items: {type: string}}}}}\n",
+    );
+    assert!(
+        wit.contains("%list: func() -> result<list<string>, error>;"),
+        "{wit}"
+    );
+    assert_eq!(model.error_body, None);
+}
