@@ -80,6 +80,12 @@ pub fn parse(text: &str, file: &str, options: &Options) -> Result<ApiModel, Erro
             get(&root, "openapi"),
             format!("OpenAPI {v} is not supported; use 3.0.x or 3.1"),
         ),
+        None if get(&root, "openapi").is_some() => doc.problem(
+            "openapi",
+            get(&root, "openapi"),
+            "`openapi` must be a string: quote the version (`openapi: \"3.0.3\"`); \
+             unquoted, YAML reads it as a number",
+        ),
         None if get(&root, "swagger").is_some() => doc.problem(
             "swagger",
             get(&root, "swagger"),

@@ -623,10 +623,13 @@ fn string_enum(schema: &Node) -> Option<Vec<String>> {
     (!strings.is_empty() && strings.len() == values.len()).then_some(strings)
 }
 
+/// One case per distinct value (a repeated value is one case).
 fn enum_cases(values: &[String]) -> Vec<EnumCase> {
     let mut scope = Scope::default();
+    let mut seen = HashSet::new();
     values
         .iter()
+        .filter(|value| seen.insert(value.as_str()))
         .map(|value| EnumCase {
             name: scope.unique(&kebab(value)),
             value: value.clone(),

@@ -188,3 +188,27 @@ fn a_default_response_without_a_2xx_one_is_the_success() {
     );
     assert_eq!(model.error_body, None);
 }
+
+#[test]
+fn a_repeated_enum_value_is_one_case() {
+    let (model, wit) = wit_of(&with_schemas("    E: {type: string, enum: [x, x, X]}\n"));
+    assert!(
+        wit.contains("enum e {\n        x,\n        x2,\n    }"),
+        "{wit}"
+    );
+    let e = model.types.iter().find(|t| t.name == "e").unwrap();
+    let reprise_openapi::model::TypeKind::Enum(cases) = &e.kind else {
+        panic!("{e:?}")
+    };
+    let values: Vec<&str> = cases.iter().map(|c| c.value.as_str()).collect();
+    assert_eq!(values, ["x", "X"]);
+}
+
+#[test]
+fn an_unquoted_openapi_version_is_named_as_not_a_string() {
+    let message = error_of("openapi: 3.0\ninfo: {title: x, version: '1'}\npaths: {}\n");
+    assert!(
+        message.contains("`openapi` must be a string") && !message.contains("missing"),
+        "{message}"
+    );
+}
