@@ -16,7 +16,8 @@ pub const MAX_LEN: usize = 64;
 /// characters and at lower-to-upper case changes (`dueDate`, `X-Request-ID`
 /// and `due_date` all give `due-date`-like words), lower-cased; a word
 /// starting with a digit is glued to the previous word (WIT words start
-/// with a letter); an empty result becomes `unnamed`.
+/// with a letter), and a name starting with a digit gets an `n` in front
+/// (`2fa` -> `n2fa`); an empty result becomes `unnamed`.
 pub fn kebab(name: &str) -> String {
     let mut words: Vec<String> = Vec::new();
     let mut current = String::new();
@@ -62,8 +63,9 @@ pub fn kebab(name: &str) -> String {
     shorten(out)
 }
 
-/// `name` cut to [`MAX_LEN`] characters at a word boundary, with a short
-/// hash of the whole name appended so different long names stay apart.
+/// `name` cut to [`MAX_LEN`] characters: its first 56 (mid-word if need
+/// be, a trailing `-` dropped), then `-h` and six hex digits of a hash of
+/// the whole name, so different long names stay apart.
 fn shorten(name: String) -> String {
     if name.len() <= MAX_LEN {
         return name;
@@ -172,6 +174,11 @@ mod tests {
         assert!(a.len() <= MAX_LEN && b.len() <= MAX_LEN, "{a} {b}");
         assert_ne!(a, b);
         assert!(is_valid(&a), "{a}");
+        // Cut after 56 characters, mid-word, then `-h` and six hex digits.
+        let long = kebab(&"abcdefghij".repeat(8));
+        assert_eq!(long.len(), MAX_LEN);
+        assert!(long.starts_with(&"abcdefghij".repeat(5)), "{long}");
+        assert_eq!(&long[50..58], "abcdef-h", "{long}");
     }
 
     #[test]
