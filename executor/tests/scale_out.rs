@@ -277,6 +277,102 @@ fn a_starting_executor_leaves_the_invocations_of_others_alone() {
 }
 
 #[test]
+fn a_takeover_waiting_on_a_dependency_does_not_stop_the_lease_rounds() {
+    // The new owner of a killed executor's shards finished the pending
+    // invocations inside its lease round: one waiting on a hung dependency
+    // stopped the rounds, the executor lost every shard it held, and every
+    // worker of the cluster answered 503 until the dependency answered.
+    let (runtime, url) = database();
+    let server = runtime
+        .block_on(reprise_system_tests::spawn_todo_server())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = [("REPRISE_SECRET_TODO_TOKEN", "t")];
+    let executor = |name: &str| {
+        let dir = dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = ["--store", &url, "--lease-ttl", LEASE_TTL, "--shards", "16"];
+        Serve::start_with(&dir, &args, &token)
+    };
+    let first = executor("a");
+    let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
+    let manifest = manifest.to_str().unwrap();
+    let todo = first
+        .ok(&[
+            "component",
+            "add",
+            "--manifest",
+            manifest,
+            "--component",
+            "todo-client",
+        ])
+        .trim()
+        .to_owned();
+    let counter = first.add_wasm(reprise_test_components::COUNTER);
+    first.ok(&["worker", "create", "--component", &todo, "--name", "held"]);
+    let names: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+    for name in &names {
+        first.ok(&["worker", "create", "--component", &counter, "--name", name]);
+    }
+    server.state.park_method("TodoAdd");
+    let call = std::thread::spawn({
+        let url = first.url.clone();
+        move || {
+            std::process::Command::new(cli_common::BIN)
+                .args(["invoke", "held", "add-todos", "\"ada\"", "\"t\"", "1"])
+                .args(["--server", &url, "--timeout", "20s"])
+                .output()
+        }
+    });
+    runtime
+        .block_on(server.state.wait_parked(1, Duration::from_secs(10)))
+        .expect("the call reaches the server");
+    let mut second = executor("b");
+    let mut first = first;
+    // Let the second executor join while the first still runs the call.
+    std::thread::sleep(Duration::from_secs(1));
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    // The second executor takes every shard, and resends the held call.
+    let get = |name: &str| {
+        std::process::Command::new(cli_common::BIN)
+            .args([
+                "invoke",
+                name,
+                "get",
+                "--server",
+                &second.url,
+                "--timeout",
+                "5s",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let took_over = Instant::now();
+    while !names.iter().all(|n| get(n)) {
+        assert!(
+            took_over.elapsed() < Duration::from_secs(20),
+            "the workers were never served again"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Held for several lease times: the workers stay served meanwhile.
+    let mut refused = 0;
+    let watching = Instant::now();
+    while watching.elapsed() < Duration::from_secs(4) {
+        refused += names.iter().filter(|n| !get(n)).count();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(refused, 0, "workers went unserved while a takeover waited");
+    server.state.release();
+    drop(call.join());
+    second.child.kill().unwrap();
+    second.child.wait().unwrap();
+}
+
+#[test]
 fn shards_that_come_back_are_read_from_the_database() {
     // An executor kept its view of a worker (last index, owner epoch) after
     // its shard went to another executor, and answered from it when the

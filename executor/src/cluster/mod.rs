@@ -10,9 +10,10 @@
 //! ([`Cluster::run`]):
 //!
 //! * shards newly held are taken over: any copy of their workers still in
-//!   memory from an earlier ownership is dropped, then the workers whose
-//!   oplog ends inside an invocation are rebuilt by replay, which finishes
-//!   that invocation (as at start-up), and only then are they served;
+//!   memory from an earlier ownership is dropped, then, in a task of its
+//!   own (the rounds go on), the workers whose oplog ends inside an
+//!   invocation are rebuilt by replay, which finishes that invocation; a
+//!   request for such a worker meanwhile waits for it;
 //! * shards beyond the executor's even share are no longer served, their
 //!   idle workers are dropped from memory, and their leases are released
 //!   (a shard with a worker running an invocation is kept until it is
@@ -156,7 +157,7 @@ impl Cluster {
 
     /// One lease round (see the [module docs](self)); returns the shards
     /// served after it.
-    pub async fn round(&self, executor: &Executor) -> Result<Vec<u32>> {
+    pub async fn round(&self, executor: &Arc<Executor>) -> Result<Vec<u32>> {
         let started = Instant::now();
         let round = self
             .store
@@ -213,13 +214,23 @@ impl Cluster {
         if !gained.is_empty() {
             executor.drop_shard_workers(&gained, true).await;
             self.held().shards.extend(gained.iter().copied());
-            let resumed = executor.recover_shards(&gained).await;
             tracing::info!(
                 shards = gained.len(),
                 members = round.members,
-                resumed,
                 "serving new shards"
             );
+            // In a task of its own: a pending invocation waiting on a slow
+            // dependency must not hold up the lease rounds, or this executor
+            // would lose every shard it holds (and the next owner would
+            // block the same way). A request for a worker still being
+            // recovered waits for it, as at start-up.
+            let executor = executor.clone();
+            tokio::spawn(async move {
+                let resumed = executor.recover_shards(&gained).await;
+                if resumed > 0 {
+                    tracing::info!(resumed, "finished the invocations pending in new shards");
+                }
+            });
         }
         Ok(self.served())
     }
