@@ -176,10 +176,19 @@ pub(crate) fn redact(input: &str) -> String {
         // A password may also be a query parameter.
         return redact_key_value(input, "password=");
     }
+    // Neither a URL nor `key=value`: `user:secret@host` typed without its
+    // scheme still hides the secret.
+    if !input.contains('=')
+        && let Some(at) = input.rfind('@')
+        && let Some(colon) = input[..at].find(':')
+    {
+        return format!("{}:***{}", &input[..colon], &input[at..]);
+    }
     redact_key_value(input, "password=")
 }
 
-/// Replaces the value after every `key` (up to the next space or `&`).
+/// Replaces the value after every `key` (up to the next space or `&`, or
+/// a quoted value's closing quote).
 fn redact_key_value(input: &str, key: &str) -> String {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
@@ -187,7 +196,22 @@ fn redact_key_value(input: &str, key: &str) -> String {
         out.push_str(&rest[..pos + key.len()]);
         out.push_str("***");
         let value = &rest[pos + key.len()..];
-        let end = value.find([' ', '&']).unwrap_or(value.len());
+        let end = match value.strip_prefix('\'') {
+            // A quoted value (libpq's `password='a b'`, `\'` escapes a
+            // quote) ends at its closing quote.
+            Some(quoted) => {
+                let mut escaped = false;
+                quoted
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        let closes = c == '\'' && !escaped;
+                        escaped = c == '\\' && !escaped;
+                        closes
+                    })
+                    .map_or(value.len(), |(i, _)| i + 2)
+            }
+            None => value.find([' ', '&']).unwrap_or(value.len()),
+        };
         rest = &value[end..];
     }
     out.push_str(rest);
@@ -247,6 +271,12 @@ mod tests {
             "postgres://u:***@h:1/d"
         );
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(redact("u:sekrit@127.0.0.1"), "u:***@127.0.0.1");
+        assert_eq!(
+            redact("host=h password='sek rit' user=u"),
+            "host=h password=*** user=u"
+        );
+        assert_eq!(redact(r"password='a\' b' user=u"), "password=*** user=u");
         assert_eq!(
             redact("host=h password=hunter2 user=u"),
             "host=h password=*** user=u"
