@@ -208,6 +208,30 @@ fn a_paused_executor_is_fenced_and_drops_its_shards() {
     other.terminate();
 }
 
+/// An executor on `url` in `dir/name` whose environment holds the todo
+/// client's credential variable, with leases of `ttl`.
+fn todo_executor(dir: &std::path::Path, name: &str, url: &str, ttl: &str) -> Serve {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = ["--store", url, "--lease-ttl", ttl, "--shards", "16"];
+    Serve::start_with(&dir, &args, &[("REPRISE_SECRET_TODO_TOKEN", "t")])
+}
+
+/// Uploads the todo client, calling `endpoint`, through `serve`; its id.
+fn add_todo_client(serve: &Serve, dir: &std::path::Path, endpoint: &str) -> String {
+    let manifest = api_common::todo_manifest(dir, endpoint);
+    let manifest = manifest.to_str().unwrap();
+    let add = [
+        "component",
+        "add",
+        "--manifest",
+        manifest,
+        "--component",
+        "todo-client",
+    ];
+    serve.ok(&add).trim().to_owned()
+}
+
 #[test]
 fn a_starting_executor_leaves_the_invocations_of_others_alone() {
     // An executor used to recover, at start, every worker of the database
@@ -220,29 +244,11 @@ fn a_starting_executor_leaves_the_invocations_of_others_alone() {
         .block_on(reprise_system_tests::spawn_todo_server())
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let token = [("REPRISE_SECRET_TODO_TOKEN", "t")];
-    let executor = |name: &str| {
-        let dir = dir.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        // A longer lease than the other tests': a round starved of CPU on
-        // a loaded machine must not look like a dead executor here.
-        let args = ["--store", &url, "--lease-ttl", "3s", "--shards", "16"];
-        Serve::start_with(&dir, &args, &token)
-    };
+    // A longer lease than the other tests': a round starved of CPU on a
+    // loaded machine must not look like a dead executor here.
+    let executor = |name: &str| todo_executor(dir.path(), name, &url, "3s");
     let first = executor("a");
-    let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
-    let manifest = manifest.to_str().unwrap();
-    let component = first
-        .ok(&[
-            "component",
-            "add",
-            "--manifest",
-            manifest,
-            "--component",
-            "todo-client",
-        ])
-        .trim()
-        .to_owned();
+    let component = add_todo_client(&first, dir.path(), &server.endpoint());
     first.ok(&["worker", "create", "--component", &component, "--name", "r"]);
     // The call is held by the server: the invocation's start is committed
     // (a write commits before it is sent) and it is still running.
@@ -287,27 +293,9 @@ fn a_takeover_waiting_on_a_dependency_does_not_stop_the_lease_rounds() {
         .block_on(reprise_system_tests::spawn_todo_server())
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let token = [("REPRISE_SECRET_TODO_TOKEN", "t")];
-    let executor = |name: &str| {
-        let dir = dir.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let args = ["--store", &url, "--lease-ttl", LEASE_TTL, "--shards", "16"];
-        Serve::start_with(&dir, &args, &token)
-    };
+    let executor = |name: &str| todo_executor(dir.path(), name, &url, LEASE_TTL);
     let first = executor("a");
-    let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
-    let manifest = manifest.to_str().unwrap();
-    let todo = first
-        .ok(&[
-            "component",
-            "add",
-            "--manifest",
-            manifest,
-            "--component",
-            "todo-client",
-        ])
-        .trim()
-        .to_owned();
+    let todo = add_todo_client(&first, dir.path(), &server.endpoint());
     let counter = first.add_wasm(reprise_test_components::COUNTER);
     first.ok(&["worker", "create", "--component", &todo, "--name", "held"]);
     let names: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
