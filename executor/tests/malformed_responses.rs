@@ -170,7 +170,8 @@ async fn broken_framing_is_a_status_not_a_panic() {
     script.push(Answer(vec![0, 0, 0, 0, 100, 1, 2, 3]));
     let cut = add_one(&executor, &id).await;
     assert!(
-        cut.starts_with("err(\"StatusCode::Internal: core.todo.v1.TodoService.TodoAdd ended without a response message"),
+        cut.starts_with("err(\"StatusCode::Internal: calling core.todo.v1.TodoService.TodoAdd at http://127.0.0.1:")
+            && cut.contains("the response was cut short: the trailers came after 3 of the 100 bytes of a message"),
         "{cut}"
     );
     // A compressed frame, with no compression negotiated.

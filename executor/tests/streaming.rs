@@ -7,6 +7,10 @@
 //! recovery lives in `streaming_common/crash.rs`.
 
 mod streaming_common;
+// Declared here, not in `streaming_common`, so that its tests run in this
+// binary only.
+#[path = "streaming_common/crash.rs"]
+mod crash;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,12 +8,14 @@
 //! fault is a status naming the call, the endpoint and the HTTP/2 code.
 
 mod api_common;
+mod h2_common;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api_common::todo_client::{add_one, dependency, failed_attempts, open, worker};
+use h2_common::{frame, headers, read_frame};
 use reprise_executor::deps::RetryConfig;
 use reprise_system_tests::proto::core::todo::v1::{TodoAddResponse, TodoObject};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -49,30 +51,6 @@ impl Script {
     fn calls(&self) -> u32 {
         *self.calls.lock().unwrap()
     }
-}
-
-/// One HTTP/2 frame.
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
-    let mut out = len[1..].to_vec();
-    out.extend_from_slice(&[kind, flags]);
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-/// A header block of literal fields (HPACK, no indexing, no Huffman),
-/// after `:status 200` from the static table when `status` is set.
-fn headers(status: bool, fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut block = if status { vec![0x88] } else { Vec::new() };
-    for (name, value) in fields {
-        block.push(0);
-        block.push(u8::try_from(name.len()).unwrap());
-        block.extend_from_slice(name.as_bytes());
-        block.push(u8::try_from(value.len()).unwrap());
-        block.extend_from_slice(value.as_bytes());
-    }
-    block
 }
 
 /// A complete gRPC answer on `stream`: headers, one `TodoAddResponse`
@@ -111,11 +89,7 @@ async fn connection(mut socket: TcpStream, script: Script) -> std::io::Result<()
     socket.write_all(&frame(4, 0, 0, &[])).await?;
     // Bounded by the client, which closes the connection.
     loop {
-        let mut head = [0u8; 9];
-        socket.read_exact(&mut head).await?;
-        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]);
-        let mut payload = vec![0u8; usize::try_from(len).unwrap()];
-        socket.read_exact(&mut payload).await?;
+        let (head, _) = read_frame(&mut socket).await?;
         let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
         match head[3] {
             // The client's settings: acknowledged.

@@ -194,6 +194,15 @@ pub enum EntryKind<P = Payload> {
         /// the guest gave it one: no attempt starts after it.
         deadline_ms: Option<u64>,
     },
+    /// A `send` on the client-streaming or bidirectional stream opened at
+    /// `open_index` found the call already ended by the server (it answered
+    /// or failed before the guest stopped sending). Nothing was sent; the
+    /// stream's outcome follows in later entries (read by `next` or
+    /// `finish`).
+    StreamSendEnded {
+        /// Index of the `StreamOpened` entry.
+        open_index: OplogIndex,
+    },
 }
 
 impl OplogEntry<Payload> {
@@ -310,6 +319,7 @@ impl<P> OplogEntry<P> {
                 message,
                 details: f(details)?,
             },
+            K::StreamSendEnded { open_index } => K::StreamSendEnded { open_index },
         };
         Ok(OplogEntry {
             timestamp: self.timestamp,
@@ -339,7 +349,8 @@ impl<P> OplogEntry<P> {
             | K::CallAttemptFailed { .. }
             | K::Error { .. }
             | K::Interrupted
-            | K::Exited => {}
+            | K::Exited
+            | K::StreamSendEnded { .. } => {}
         }
     }
 }
@@ -363,6 +374,7 @@ impl<P> EntryKind<P> {
             K::StreamFrameSent { .. } => "StreamFrameSent",
             K::StreamFrameReceived { .. } => "StreamFrameReceived",
             K::StreamClosed { .. } => "StreamClosed",
+            K::StreamSendEnded { .. } => "StreamSendEnded",
         }
     }
 
@@ -376,7 +388,8 @@ impl<P> EntryKind<P> {
             K::Error { retry_from, .. } => Some(("retry_from", *retry_from)),
             K::StreamFrameSent { open_index, .. }
             | K::StreamFrameReceived { open_index, .. }
-            | K::StreamClosed { open_index, .. } => Some(("open_index", *open_index)),
+            | K::StreamClosed { open_index, .. }
+            | K::StreamSendEnded { open_index } => Some(("open_index", *open_index)),
             _ => None,
         }
     }

@@ -193,6 +193,15 @@ fn golden_cases() -> Vec<(&'static str, StoredEntry)> {
                 },
             ),
         ),
+        (
+            "stream_send_ended",
+            at(
+                t + 16,
+                EntryKind::StreamSendEnded {
+                    open_index: idx(11),
+                },
+            ),
+        ),
     ]
 }
 
@@ -214,9 +223,10 @@ fn variant_number<P>(kind: &EntryKind<P>) -> usize {
         EntryKind::StreamFrameReceived { .. } => 11,
         EntryKind::StreamClosed { .. } => 12,
         EntryKind::CallAttemptFailed { .. } => 13,
+        EntryKind::StreamSendEnded { .. } => 14,
     }
 }
-const VARIANTS: usize = 14;
+const VARIANTS: usize = 15;
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

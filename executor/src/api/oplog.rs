@@ -245,6 +245,7 @@ pub fn render_entry(index: u64, entry: &OplogEntry, decoder: Option<&CallDecoder
             "message": message,
             "details": render_binary(details),
         }),
+        K::StreamSendEnded { open_index } => json!({ "open_index": open_index.get() }),
     };
     if let Value::Object(map) = &mut fields {
         map.insert("index".into(), json!(index));

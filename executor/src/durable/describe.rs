@@ -17,6 +17,9 @@ pub fn describe_with_stream(kind: &EntryKind) -> String {
         EntryKind::StreamClosed {
             open_index, code, ..
         } => format!("the end (status {code}) of the stream opened at index {open_index}"),
+        EntryKind::StreamSendEnded { open_index } => format!(
+            "a send refused because the call had ended, on the stream opened at index {open_index}"
+        ),
         other => describe(other),
     }
 }
@@ -42,5 +45,8 @@ pub fn describe(kind: &EntryKind) -> String {
         EntryKind::StreamFrameSent { .. } => "a frame sent on a stream".to_owned(),
         EntryKind::StreamFrameReceived { .. } => "a frame received on a stream".to_owned(),
         EntryKind::StreamClosed { .. } => "the end of a stream".to_owned(),
+        EntryKind::StreamSendEnded { .. } => {
+            "a send refused because the stream's call had ended".to_owned()
+        }
     }
 }

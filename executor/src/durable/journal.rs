@@ -410,7 +410,8 @@ impl SharedJournal {
         let ours = match &next.entry.kind {
             EntryKind::StreamFrameSent { open_index, .. }
             | EntryKind::StreamFrameReceived { open_index, .. }
-            | EntryKind::StreamClosed { open_index, .. } => *open_index == open,
+            | EntryKind::StreamClosed { open_index, .. }
+            | EntryKind::StreamSendEnded { open_index } => *open_index == open,
             _ => false,
         };
         if !ours {

@@ -13,7 +13,7 @@ use reprise_system_tests::proto::google::rpc::{ErrorInfo, Status};
 use reprise_system_tests::{ServerState, TestServer, spawn_route_guide_server};
 use reprise_test_components::ROUTE_GUIDE_CLIENT;
 
-use super::{
+use crate::streaming_common::{
     WAIT, all_feature_names, call, names, only_stream, open, point_of, route_guide_dep,
     route_guide_worker, upload, wave_strings, whole_database, write_log,
 };
@@ -237,7 +237,7 @@ async fn a_resilient_guest_reopens_an_interrupted_server_stream() {
     let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
         .await
         .unwrap();
-    let streams = super::streams_of(&entries, LIST_FEATURES);
+    let streams = crate::streaming_common::streams_of(&entries, LIST_FEATURES);
     assert_eq!(streams.len(), 2, "{:#?}", names(&entries));
     assert_eq!(
         streams[0].closed().map(|c| c.0),

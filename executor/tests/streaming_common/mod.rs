@@ -18,8 +18,6 @@ use reprise_oplog::{
 use reprise_system_tests::TestServer;
 use reprise_test_components::ROUTE_GUIDE_CLIENT;
 
-pub mod crash;
-
 /// Upper bound of every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -45,11 +43,16 @@ fn dependency(
 /// The route-guide-client's dependency on `routeguide.RouteGuide`
 /// (one-segment proto package, WIT namespace `example`).
 pub fn route_guide_dep(server: &TestServer) -> GrpcDependencyConfig {
+    route_guide_dep_at(&server.endpoint())
+}
+
+/// The route-guide-client's dependency, calling `endpoint`.
+pub fn route_guide_dep_at(endpoint: &str) -> GrpcDependencyConfig {
     dependency(
         "route-guide",
         "routeguide/route_guide.proto",
         "routeguide.RouteGuide",
-        &server.endpoint(),
+        endpoint,
         Some("example"),
     )
 }

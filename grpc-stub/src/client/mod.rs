@@ -21,6 +21,7 @@
 mod auth;
 mod codec;
 mod faults;
+mod framing;
 pub mod metadata;
 mod options;
 mod pool;
@@ -57,6 +58,7 @@ pub use crate::model::CallKind;
 
 use crate::Error;
 use crate::status::{Code, RpcStatus};
+use framing::FramedChannel;
 use metadata::set_ascii;
 use requests::Requests;
 use stream::{Driver, drive};
@@ -325,8 +327,12 @@ impl GrpcClient {
         &self.config
     }
 
-    fn grpc(&self) -> Grpc<Channel> {
-        let mut grpc = Grpc::new(self.channel.clone()).accept_compressed(CompressionEncoding::Gzip);
+    fn grpc(&self) -> Grpc<FramedChannel> {
+        let mut grpc = Grpc::new(FramedChannel::new(
+            self.channel.clone(),
+            self.endpoint.clone(),
+        ))
+        .accept_compressed(CompressionEncoding::Gzip);
         if let Some(Compression::Gzip) = self.config.compression {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
         }

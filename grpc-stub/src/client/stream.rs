@@ -6,12 +6,12 @@
 
 use prost_reflect::DynamicMessage;
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tonic::client::Grpc;
-use tonic::transport::Channel;
 
 use super::codec::Outgoing;
+use super::framing::FramedChannel;
 use super::requests::{Requests, SendFailure};
 use super::{CallContext, UnaryResponse};
 use crate::client::metadata::Metadata;
@@ -30,6 +30,9 @@ pub(crate) enum Event<M> {
 pub(crate) struct Driver<M = DynamicMessage> {
     events: mpsc::Receiver<Event<M>>,
     task: JoinHandle<()>,
+    /// Turns true when the task has its outcome (before it is queued: a
+    /// full queue must not hide that the call is over).
+    finished: watch::Receiver<bool>,
     headers: Option<Metadata>,
     trailers: Option<Metadata>,
     outcome: Option<Result<(), RpcStatus>>,
@@ -54,7 +57,7 @@ impl<M> Drop for Driver<M> {
 /// Spawns the task that performs a call and reports its events.
 pub(crate) fn drive<S, C, M>(
     runtime: &Handle,
-    mut grpc: Grpc<Channel>,
+    mut grpc: Grpc<FramedChannel>,
     request: tonic::Request<S>,
     path: http::uri::PathAndQuery,
     codec: C,
@@ -67,6 +70,7 @@ where
     M: Send + Sync + 'static,
 {
     let (tx, events) = mpsc::channel(buffer);
+    let (finished_tx, finished) = watch::channel(false);
     let batch = (buffer / 2).max(1);
     let task = runtime.spawn(async move {
         let ctx = &context;
@@ -113,12 +117,14 @@ where
             Ok(Some(trailers)) => Ok(trailers),
             Err(status) => Err(status),
         };
+        finished_tx.send_replace(true);
         // If the handle is gone there is nobody left to tell.
         let _ = tx.send(Event::Done(outcome)).await;
     });
     Driver {
         events,
         task,
+        finished,
         headers: None,
         trailers: None,
         outcome: None,
@@ -164,6 +170,27 @@ impl<M> Driver<M> {
     fn ended(&self) -> bool {
         self.outcome.is_some()
     }
+
+    /// Resolves once the call is over, whether or not its outcome has been
+    /// read (also when the task is gone).
+    async fn finished(&mut self) {
+        let _ = self.finished.wait_for(|done| *done).await;
+    }
+}
+
+/// Queues `message` unless the call is over first: a request the server
+/// stopped reading (no flow-control window) must not hold the sender past
+/// the call's deadline or its end.
+async fn send_unless_over<M>(
+    requests: &mut Requests,
+    driver: &mut Driver<M>,
+    message: DynamicMessage,
+) -> Result<(), SendFailure> {
+    tokio::select! {
+        biased;
+        () = driver.finished() => Err(SendFailure::CallEnded),
+        sent = requests.send(message) => sent,
+    }
 }
 
 /// A running server-streaming call.
@@ -207,6 +234,7 @@ pub struct ClientStream {
     requests: Requests,
     driver: Driver,
     response: Option<Result<UnaryResponse, RpcStatus>>,
+    ended_by_server: bool,
 }
 
 impl ClientStream {
@@ -215,6 +243,7 @@ impl ClientStream {
             requests,
             driver,
             response: None,
+            ended_by_server: false,
         }
     }
 
@@ -222,10 +251,10 @@ impl ClientStream {
     /// reads slowly). If the call has already ended, returns its failing
     /// status, or `FAILED_PRECONDITION` if the server already answered.
     pub async fn send(&mut self, message: DynamicMessage) -> Result<(), RpcStatus> {
-        match self.requests.send(message).await {
+        match send_unless_over(&mut self.requests, &mut self.driver, message).await {
             Ok(()) => Ok(()),
             Err(SendFailure::Rejected(status)) => Err(status),
-            Err(SendFailure::CallEnded) => match self.finish().await {
+            Err(SendFailure::CallEnded) => match self.ended_early().await {
                 Err(status) => Err(status),
                 Ok(_) => Err(RpcStatus::new(
                     Code::FailedPrecondition,
@@ -236,6 +265,19 @@ impl ClientStream {
                 )),
             },
         }
+    }
+
+    /// The call ended before this handle finished it; its outcome.
+    async fn ended_early(&mut self) -> Result<UnaryResponse, RpcStatus> {
+        self.ended_by_server = true;
+        self.finish().await
+    }
+
+    /// True once a [`Self::send`] found the call already over (the server
+    /// answered or failed it, or its deadline passed): [`Self::finish`]
+    /// returns its outcome at once.
+    pub fn ended_by_server(&self) -> bool {
+        self.ended_by_server
     }
 
     /// Closes the request stream and waits for the response. Calling it
@@ -292,11 +334,16 @@ impl ClientStream {
 pub struct BidiStream<M = DynamicMessage> {
     requests: Requests,
     driver: Driver<M>,
+    ended_by_server: bool,
 }
 
 impl<M> BidiStream<M> {
     pub(crate) fn new(requests: Requests, driver: Driver<M>) -> Self {
-        Self { requests, driver }
+        Self {
+            requests,
+            driver,
+            ended_by_server: false,
+        }
     }
 
     /// Sends one request, waiting while the request queue is full. Once the
@@ -307,20 +354,30 @@ impl<M> BidiStream<M> {
         if let Some(Err(status)) = &self.driver.outcome {
             return Err(status.clone());
         }
-        match self.requests.send(message).await {
+        match send_unless_over(&mut self.requests, &mut self.driver, message).await {
             Ok(()) => Ok(()),
             Err(SendFailure::Rejected(status)) => Err(status),
             Err(SendFailure::CallEnded) => match &self.driver.outcome {
                 Some(Err(status)) => Err(status.clone()),
-                _ => Err(RpcStatus::new(
-                    Code::FailedPrecondition,
-                    format!(
-                        "{} no longer accepts requests; next() returns its outcome",
-                        self.requests.method.full_name()
-                    ),
-                )),
+                _ => Err({
+                    self.ended_by_server = true;
+                    RpcStatus::new(
+                        Code::FailedPrecondition,
+                        format!(
+                            "{} no longer accepts requests; next() returns its outcome",
+                            self.requests.method.full_name()
+                        ),
+                    )
+                }),
             },
         }
+    }
+
+    /// True once a [`Self::send`] found the call already over, before
+    /// [`Self::next`] had read its outcome: `next` yields the responses the
+    /// server sent before the end, then the outcome.
+    pub fn ended_by_server(&self) -> bool {
+        self.ended_by_server
     }
 
     /// Half-closes: tells the server no more requests follow.

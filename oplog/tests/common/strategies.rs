@@ -145,6 +145,7 @@ pub fn kind<P: Clone + std::fmt::Debug + 'static>(
                 details,
             }
         }),
+        index().prop_map(|open_index| EntryKind::StreamSendEnded { open_index }),
     ]
 }
 
@@ -182,7 +183,8 @@ pub fn fix_up(mut entries: Vec<OplogEntry>, first: u64) -> Vec<OplogEntry> {
             EntryKind::Error { retry_from, .. } => fix(retry_from),
             EntryKind::StreamFrameSent { open_index, .. }
             | EntryKind::StreamFrameReceived { open_index, .. }
-            | EntryKind::StreamClosed { open_index, .. } => fix(open_index),
+            | EntryKind::StreamClosed { open_index, .. }
+            | EntryKind::StreamSendEnded { open_index } => fix(open_index),
             _ => {}
         }
     }

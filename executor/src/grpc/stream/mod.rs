@@ -11,8 +11,10 @@
 //! protobuf bytes, compared on replay), `StreamFrameReceived` per message
 //! returned (the bytes as they came off the wire, decoded once, straight
 //! into the guest's value), `StreamClosed` for the end,
-//! a failure or a cancellation. After the close, every step answers from the
-//! stream's closed state and journals nothing.
+//! a failure or a cancellation, and `StreamSendEnded` for a bidi `send`
+//! that found the call already ended by the server (the stream stays open
+//! for `next`). After the close, every step answers from the stream's
+//! closed state and journals nothing.
 //!
 //! Replay answers the same steps from those entries and checks that every
 //! sent frame is byte-for-byte the recorded one. When the oplog runs out

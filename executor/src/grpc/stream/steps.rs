@@ -19,8 +19,9 @@ use super::{
 use crate::durable::FailedAttempt;
 use crate::durable::Recorded;
 use crate::error::Error;
-use crate::grpc::call::host_error;
+use crate::grpc::call::{host_error, unless_stopped};
 use crate::grpc::{GrpcContext, GrpcView, retry};
+use crate::worker::limits::RunLimits;
 
 fn malformed(ctx: &GrpcContext, recorded: &Recorded, message: String) -> wasmtime::Error {
     wasmtime::Error::new(Error::MalformedOplog {
@@ -61,15 +62,18 @@ pub async fn stream_method<T: GrpcView>(
         )));
     }
     let rep = handle.rep();
+    // Every wait on the network races the invocation's stop (interrupt,
+    // delete, shutdown, time budget), as unary calls do.
+    let limits = store.data().run_limits();
     let ctx = store.data_mut().grpc();
     let mut slot = ctx
         .streams
         .take(rep)
         .ok_or_else(|| host_error(format!("`{}` on an unknown stream handle", op.wit_name())))?;
     let outcome = match op {
-        StreamOp::Next => next(ctx, &mut slot).await,
-        StreamOp::Send => send(ctx, &mut slot, params.get(1)).await,
-        StreamOp::Finish => finish(ctx, &mut slot).await,
+        StreamOp::Next => next(ctx, &mut slot, limits).await,
+        StreamOp::Send => send(ctx, &mut slot, params.get(1), limits).await,
+        StreamOp::Finish => finish(ctx, &mut slot, limits).await,
         StreamOp::CloseSend => Ok(Some(close_send(&mut slot))),
         StreamOp::Cancel => cancel(ctx, &mut slot).map(|()| None),
     };
@@ -179,6 +183,7 @@ async fn retry_opening(
     ctx: &mut GrpcContext,
     slot: &mut StreamSlot,
     mut status: RpcStatus,
+    limits: Option<RunLimits>,
 ) -> wasmtime::Result<Result<Option<Vec<u8>>, RpcStatus>> {
     let Some(policy) = slot.binding.dependency.retry.clone() else {
         return Ok(Err(status));
@@ -214,7 +219,7 @@ async fn retry_opening(
             )
             .await?;
         retry::COUNTERS.retried();
-        tokio::time::sleep(delay).await;
+        unless_stopped(limits.clone(), tokio::time::sleep(delay)).await?;
         slot.attempts += 1;
         let client = match ctx.client(&slot.binding.dependency) {
             Ok(client) => client,
@@ -229,7 +234,7 @@ async fn retry_opening(
                     continue;
                 }
             };
-        match call.next().await {
+        match unless_stopped(limits.clone(), call.next()).await? {
             Err(failed) => status = failed,
             outcome => {
                 slot.phase = Phase::Live(LiveCall::Server(call));
@@ -243,7 +248,11 @@ async fn retry_opening(
 /// call is re-issued with the same idempotency key and its recorded frames;
 /// a server or bidi stream cannot be resumed and is closed with
 /// [`interrupted`].
-async fn go_live(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<()> {
+async fn go_live(
+    ctx: &mut GrpcContext,
+    slot: &mut StreamSlot,
+    limits: Option<RunLimits>,
+) -> wasmtime::Result<()> {
     if !matches!(slot.phase, Phase::Replayed) {
         return Ok(());
     }
@@ -258,7 +267,7 @@ async fn go_live(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resu
     tracing::info!(worker = %ctx.durable.worker(), function = %slot.binding.journal_name,
         frames = slot.sent.len(), key = ?slot.options.idempotency_key,
         "re-issuing a client-streaming call interrupted by a restart with its original idempotency key");
-    let reissued = async {
+    let reissued = unless_stopped(limits, async {
         let client = ctx.client(&slot.binding.dependency)?;
         let mut call = client.client_streaming(&method.descriptor, &slot.options)?;
         for frame in &slot.sent {
@@ -272,8 +281,8 @@ async fn go_live(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resu
             call.send(message).await?;
         }
         Ok::<_, RpcStatus>(call)
-    }
-    .await;
+    })
+    .await?;
     match reissued {
         Ok(call) => {
             COUNTERS.count(StreamEvent::Reissued);
@@ -285,7 +294,11 @@ async fn go_live(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resu
     }
 }
 
-async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<Option<Val>> {
+async fn next(
+    ctx: &mut GrpcContext,
+    slot: &mut StreamSlot,
+    limits: Option<RunLimits>,
+) -> wasmtime::Result<Option<Val>> {
     if let Phase::Closed(status) = &slot.phase {
         return closed_next(slot, status.as_ref())
             .map(Some)
@@ -313,7 +326,7 @@ async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<
             _ => Err(divergence(ctx, &recorded, attempted())),
         };
     }
-    go_live(ctx, slot).await?;
+    go_live(ctx, slot, limits.clone()).await?;
     // Reading is cancel-safe: a wait cut short by the timeout loses nothing.
     let received = match &mut slot.phase {
         Phase::Live(call) => {
@@ -321,7 +334,7 @@ async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<
                 Ok(received) => received,
                 Err(_) => {
                     ctx.durable.commit_if_needed().await?;
-                    call.next().await
+                    unless_stopped(limits.clone(), call.next()).await?
                 }
             };
             waited
@@ -342,7 +355,7 @@ async fn next(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<
     };
     let received = match received {
         Err(status) if slot.received == 0 && slot.request.is_some() => {
-            retry_opening(ctx, slot, status).await?
+            retry_opening(ctx, slot, status, limits).await?
         }
         other => other,
     };
@@ -392,10 +405,24 @@ fn closed_send(slot: &StreamSlot, status: Option<&RpcStatus>) -> Val {
     }
 }
 
+/// What `send` answers on a bidi stream whose server ended the call while
+/// the guest was still sending (nothing was sent; `next` has the rest).
+fn send_after_end(slot: &StreamSlot) -> Val {
+    super::status_err(&RpcStatus::new(
+        Code::FailedPrecondition,
+        format!(
+            "`{}` no longer takes requests: the server ended the call; \
+             `next` returns what it sent before and its outcome",
+            slot.binding.journal_name
+        ),
+    ))
+}
+
 async fn send(
     ctx: &mut GrpcContext,
     slot: &mut StreamSlot,
     request: Option<&Val>,
+    limits: Option<RunLimits>,
 ) -> wasmtime::Result<Option<Val>> {
     let method = slot.binding.method();
     // Deterministic: the same value fails the same way on replay.
@@ -438,14 +465,27 @@ async fn send(
                 slot.phase = Phase::Closed(status);
                 Ok(Some(value))
             }
+            EntryKind::StreamSendEnded { .. } if method.kind == CallKind::Bidi => {
+                Ok(Some(send_after_end(slot)))
+            }
+            // A client stream the server answered before the guest stopped
+            // sending: the answer, then the end.
+            EntryKind::StreamFrameReceived { frame: answer, .. }
+                if method.kind == CallKind::ClientStreaming =>
+            {
+                slot.response = Some(answer.as_bytes().to_vec());
+                slot.received += 1;
+                replay_close_after_answer(ctx, slot, &|| attempted(&frame)).await?;
+                Ok(Some(closed_send(slot, None)))
+            }
             _ => Err(divergence(ctx, &recorded, attempted(&frame))),
         };
     }
-    go_live(ctx, slot).await?;
+    go_live(ctx, slot, limits.clone()).await?;
     ctx.durable.commit_if_results_pending().await?;
     let outcome = match &mut slot.phase {
-        Phase::Live(LiveCall::Client(call)) => call.send(message).await,
-        Phase::Live(LiveCall::Bidi(call)) => call.send(message).await,
+        Phase::Live(LiveCall::Client(call)) => unless_stopped(limits, call.send(message)).await?,
+        Phase::Live(LiveCall::Bidi(call)) => unless_stopped(limits, call.send(message)).await?,
         Phase::Closed(status) => {
             let status = status.clone();
             return Ok(Some(closed_send(slot, status.as_ref())));
@@ -467,10 +507,105 @@ async fn send(
             ctx.durable.hand_over_at(SPILL_AT).await?;
             Ok(Some(unit_result(Ok(()))))
         }
-        Err(status) => {
+        Err(status) => failed_send(ctx, slot, status).await,
+    }
+}
+
+/// A live `send` that failed. When the server had already ended the call,
+/// a client stream's outcome is journaled and closes the stream (`finish`
+/// returns it), and a bidi stream stays open for `next` to read what the
+/// server sent before its end; otherwise (the request was refused, the call
+/// failed) the stream closes with `status`.
+async fn failed_send(
+    ctx: &mut GrpcContext,
+    slot: &mut StreamSlot,
+    status: RpcStatus,
+) -> wasmtime::Result<Option<Val>> {
+    match &mut slot.phase {
+        Phase::Live(LiveCall::Client(call)) if call.ended_by_server() => {
+            // Already known to the handle: answers at once.
+            let outcome = call.finish().await;
+            Ok(Some(match outcome {
+                Ok(response) => match record_answer(ctx, slot, &response.message).await? {
+                    Ok(_) => closed_send(slot, None),
+                    Err(status) => super::status_err(&status),
+                },
+                Err(status) => {
+                    close_durably(ctx, slot, Some(status.clone())).await?;
+                    super::status_err(&status)
+                }
+            }))
+        }
+        Phase::Live(LiveCall::Bidi(call)) if call.ended_by_server() => {
+            ctx.durable.record(EntryKind::StreamSendEnded {
+                open_index: slot.open_index,
+            });
+            Ok(Some(send_after_end(slot)))
+        }
+        _ => {
             close_durably(ctx, slot, Some(status.clone())).await?;
             Ok(Some(super::status_err(&status)))
         }
+    }
+}
+
+/// Journals a client stream's answer and its successful end: `finish`'s
+/// value, or the status the stream closed with when the answer does not
+/// fit its WIT type.
+async fn record_answer(
+    ctx: &mut GrpcContext,
+    slot: &mut StreamSlot,
+    message: &DynamicMessage,
+) -> wasmtime::Result<Result<Val, RpcStatus>> {
+    let frame = canonical_encode(message);
+    match finish_value(slot, &frame) {
+        Ok(value) => {
+            slot.received += 1;
+            COUNTERS.count(StreamEvent::FrameReceived);
+            ctx.durable.record(EntryKind::StreamFrameReceived {
+                open_index: slot.open_index,
+                frame: Payload::new(frame.clone()),
+            });
+            slot.response = Some(frame);
+            close_durably(ctx, slot, None).await?;
+            Ok(Ok(value))
+        }
+        Err(e) => {
+            let status = RpcStatus::new(
+                Code::Internal,
+                format!("the response does not fit its WIT type: {e}"),
+            );
+            close_durably(ctx, slot, Some(status.clone())).await?;
+            Ok(Err(status))
+        }
+    }
+}
+
+/// Replays the successful end that follows a client stream's recorded
+/// answer; if it was lost (a crash between the two), records it now.
+async fn replay_close_after_answer(
+    ctx: &mut GrpcContext,
+    slot: &mut StreamSlot,
+    attempted: &(dyn Fn() -> String + Sync),
+) -> wasmtime::Result<()> {
+    match ctx
+        .durable
+        .journal()
+        .replay_stream_step(slot.open_index, attempted)?
+    {
+        Some(Recorded {
+            entry:
+                reprise_oplog::OplogEntry {
+                    kind: EntryKind::StreamClosed { code: 0, .. },
+                    ..
+                },
+            ..
+        }) => {
+            slot.phase = Phase::Closed(None);
+            Ok(())
+        }
+        Some(other) => Err(divergence(ctx, &other, attempted())),
+        None => close_durably(ctx, slot, None).await,
     }
 }
 
@@ -500,7 +635,11 @@ fn closed_finish(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, B
     }
 }
 
-async fn finish(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<Option<Val>> {
+async fn finish(
+    ctx: &mut GrpcContext,
+    slot: &mut StreamSlot,
+    limits: Option<RunLimits>,
+) -> wasmtime::Result<Option<Val>> {
     if let Phase::Closed(status) = &slot.phase {
         return closed_finish(slot, status.as_ref())
             .map(Some)
@@ -516,23 +655,8 @@ async fn finish(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resul
             EntryKind::StreamFrameReceived { frame, .. } => {
                 slot.response = Some(frame.as_bytes().to_vec());
                 slot.received += 1;
-                // The close follows in the same batch; if it was lost, record it now.
-                match ctx
-                    .durable
-                    .journal()
-                    .replay_stream_step(slot.open_index, &attempted)?
-                {
-                    Some(Recorded {
-                        entry:
-                            reprise_oplog::OplogEntry {
-                                kind: EntryKind::StreamClosed { code: 0, .. },
-                                ..
-                            },
-                        ..
-                    }) => slot.phase = Phase::Closed(None),
-                    Some(other) => return Err(divergence(ctx, &other, attempted())),
-                    None => close_durably(ctx, slot, None).await?,
-                }
+                // The close follows in the same batch.
+                replay_close_after_answer(ctx, slot, &attempted).await?;
                 closed_finish(slot, None)
                     .map(Some)
                     .map_err(|e| malformed(ctx, &recorded, format!("recorded response: {e}")))
@@ -546,11 +670,11 @@ async fn finish(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resul
             _ => Err(divergence(ctx, &recorded, attempted())),
         };
     }
-    go_live(ctx, slot).await?;
+    go_live(ctx, slot, limits.clone()).await?;
     let outcome = match &mut slot.phase {
         Phase::Live(LiveCall::Client(call)) => {
             ctx.durable.commit_if_needed().await?;
-            call.finish().await
+            unless_stopped(limits, call.finish()).await?
         }
         Phase::Closed(status) => {
             let status = status.clone();
@@ -566,30 +690,12 @@ async fn finish(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Resul
         }
     };
     match outcome {
-        Ok(response) => {
-            let frame = canonical_encode(&response.message);
-            match finish_value(slot, &frame) {
-                Ok(value) => {
-                    slot.received += 1;
-                    COUNTERS.count(StreamEvent::FrameReceived);
-                    ctx.durable.record(EntryKind::StreamFrameReceived {
-                        open_index: slot.open_index,
-                        frame: Payload::new(frame.clone()),
-                    });
-                    slot.response = Some(frame);
-                    close_durably(ctx, slot, None).await?;
-                    Ok(Some(value))
-                }
-                Err(e) => {
-                    let status = RpcStatus::new(
-                        Code::Internal,
-                        format!("the response does not fit its WIT type: {e}"),
-                    );
-                    close_durably(ctx, slot, Some(status.clone())).await?;
-                    Ok(Some(super::status_err(&status)))
-                }
-            }
-        }
+        Ok(response) => Ok(Some(
+            match record_answer(ctx, slot, &response.message).await? {
+                Ok(value) => value,
+                Err(status) => super::status_err(&status),
+            },
+        )),
         Err(status) => {
             close_durably(ctx, slot, Some(status.clone())).await?;
             Ok(Some(super::status_err(&status)))

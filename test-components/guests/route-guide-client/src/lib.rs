@@ -162,11 +162,17 @@ impl Guest for RouteGuideClient {
     fn record_route(points: Vec<(i32, i32)>) -> Result<(i32, i32, i32), String> {
         let call = route_guide::record_route(None).map_err(describe)?;
         for (latitude, longitude) in points {
-            call.send(Point {
-                latitude,
-                longitude,
-            })
-            .map_err(describe)?;
+            // A refused send means the call has ended (the server answered
+            // or failed early): `finish` says how.
+            if call
+                .send(Point {
+                    latitude,
+                    longitude,
+                })
+                .is_err()
+            {
+                break;
+            }
         }
         let summary = call.finish().map_err(describe)?;
         Ok((summary.point_count, summary.feature_count, summary.distance))
@@ -182,9 +188,14 @@ impl Guest for RouteGuideClient {
                 }),
                 message,
             };
-            call.send(&note).map_err(describe)?;
+            // A refused send means the call has ended: `next` yields what
+            // the server sent before it, then the outcome.
+            if call.send(&note).is_err() {
+                break;
+            }
         }
-        call.close_send().map_err(describe)?;
+        // Fails only on a call that already failed; `next` says how.
+        let _ = call.close_send();
         let mut messages = Vec::new();
         for _ in 0..MAX_RESPONSES {
             match call.next().map_err(describe)? {

@@ -1,0 +1,261 @@
+//! Streaming calls against a server written frame by frame (`h2_common`),
+//! for what a well-behaved server never does: it stops granting
+//! flow-control window while the guest sends, it answers (or fails) a
+//! client or bidi stream before the guest finished sending, or it cuts its
+//! last message short before ending the stream `OK`.
+//!
+//! A blocked `send` ends at the call's deadline and at an interrupt; an
+//! early answer reaches the guest (`finish`, `next`) and the oplog, and
+//! replays; a message cut short is an error, never a clean end.
+
+mod h2_common;
+mod streaming_common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use reprise_executor::Executor;
+use reprise_oplog::WorkerId;
+use reprise_system_tests::proto::routeguide::{Feature, Point, RouteNote, RouteSummary};
+use reprise_test_components::ROUTE_GUIDE_CLIENT;
+
+use h2_common::{Respond, ScriptedServer, message, reset, response_headers, trailers};
+use streaming_common::{WAIT, call, only_stream, open, read_log, route_guide_dep_at, worker};
+
+const RECORD_ROUTE: &str = "routeguide.RouteGuide/RecordRoute";
+const ROUTE_CHAT: &str = "routeguide.RouteGuide/RouteChat";
+
+/// HTTP/2's initial window: the most a client may send to a server that
+/// never grants more.
+const INITIAL_WINDOW: u64 = 65_535;
+
+/// A route far longer than the initial window holds (about 18 bytes a
+/// point on the wire).
+fn long_route(points: usize) -> String {
+    let items: Vec<String> = (0..points)
+        .map(|i| format!("({}, {})", 400_000_000 + i, -740_000_000))
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Notes for `route-chat`, far more than the initial window holds.
+fn many_notes(count: usize) -> String {
+    let items: Vec<String> = (0..count)
+        .map(|i| format!("({i}, {i}, \"note number {i} of a long chat\")"))
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+async fn route_guide_worker_at(executor: &Executor, endpoint: &str, timeout_ms: u64) -> WorkerId {
+    let mut dep = route_guide_dep_at(endpoint);
+    dep.timeout_ms = timeout_ms;
+    worker(executor, ROUTE_GUIDE_CLIENT, dep, "w").await
+}
+
+/// A server that sends its response headers and then never lets the
+/// request stream through beyond the initial window.
+fn stall() -> Respond {
+    Arc::new(response_headers)
+}
+
+/// Waits until the server has taken all the window it will grant.
+async fn wait_stalled(server: &ScriptedServer) {
+    let started = Instant::now();
+    // Bounded by WAIT.
+    while server.received() < INITIAL_WINDOW - 100 {
+        assert!(
+            started.elapsed() < WAIT,
+            "the guest sent only {} bytes",
+            server.received()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_blocked_by_flow_control_ends_at_the_calls_deadline() {
+    let server = ScriptedServer::start(stall()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = route_guide_worker_at(&executor, &server.endpoint, 500).await;
+
+    let started = Instant::now();
+    let answer = tokio::time::timeout(
+        WAIT,
+        call(&executor, &id, "record-route", &[&long_route(20_000)]),
+    )
+    .await
+    .expect("the blocked send ends");
+    let took = started.elapsed();
+    assert!(
+        answer.starts_with("err(\"StatusCode::DeadlineExceeded"),
+        "after {took:?}: {answer}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(server.received() <= INITIAL_WINDOW);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_ends_a_send_blocked_by_flow_control() {
+    let server = ScriptedServer::start(stall()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Arc::new(open(&dir).await);
+    let id = route_guide_worker_at(&executor, &server.endpoint, 30_000).await;
+
+    let task = {
+        let (executor, id) = (executor.clone(), id.clone());
+        tokio::spawn(async move {
+            executor
+                .invoke(&id, "record-route", vec![long_route(20_000)], None)
+                .await
+        })
+    };
+    wait_stalled(&server).await;
+    // Let the guest reach the send that waits for window.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    assert!(executor.interrupt(&id).await.unwrap());
+    let outcome = tokio::time::timeout(WAIT, task)
+        .await
+        .expect("the interrupted invocation ends")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "the interrupt took {took:?}");
+    let message = outcome.unwrap().unwrap_err();
+    assert!(message.contains("the worker was interrupted"), "{message}");
+}
+
+/// What the server answers `RecordRoute` with, early.
+fn summary() -> RouteSummary {
+    RouteSummary {
+        point_count: 7,
+        feature_count: 2,
+        distance: 100,
+        elapsed_time: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stream_answered_early_returns_the_answer_and_replays() {
+    // Headers, the response, `OK`, then a reset (`NO_ERROR`) that tells
+    // the client to stop sending: what gRPC servers do when they answer
+    // before the request stream ends.
+    let respond: Respond = Arc::new(|stream| {
+        let mut out = response_headers(stream);
+        out.extend(message(stream, &summary().encode_to_vec()));
+        out.extend(trailers(stream, 0, ""));
+        out.extend(reset(stream, 0));
+        out
+    });
+    let server = ScriptedServer::start(respond).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let executor = open(&dir).await;
+        let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
+        let answer = call(&executor, &id, "record-route", &[&long_route(20_000)]).await;
+        assert_eq!(answer, "ok((7, 2, 100))");
+        id
+    };
+    let log = only_stream(&read_log(&dir, &id).await, RECORD_ROUTE);
+    assert_eq!(log.received(), vec![summary().encode_to_vec()]);
+    assert_eq!(log.closed().map(|c| c.0), Some(0), "{:?}", log.closed());
+
+    // Rebuilt from the oplog, the worker takes another call: the early
+    // answer replayed without a divergence.
+    let executor = open(&dir).await;
+    let answer = call(&executor, &id, "record-route", &[&long_route(3)]).await;
+    assert_eq!(answer, "ok((7, 2, 100))");
+    assert_eq!(server.calls(), 2);
+}
+
+fn note(text: &str) -> RouteNote {
+    RouteNote {
+        location: Some(Point {
+            latitude: 1,
+            longitude: 2,
+        }),
+        message: text.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bidi_stream_ended_early_yields_its_messages_and_status_and_replays() {
+    let respond: Respond = Arc::new(|stream| {
+        let mut out = response_headers(stream);
+        out.extend(message(stream, &note("first").encode_to_vec()));
+        out.extend(message(stream, &note("second").encode_to_vec()));
+        out.extend(trailers(stream, 0, ""));
+        out.extend(reset(stream, 0));
+        out
+    });
+    let server = ScriptedServer::start(respond).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let executor = open(&dir).await;
+        let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
+        let answer = call(&executor, &id, "route-chat", &[&many_notes(5_000)]).await;
+        assert_eq!(answer, "ok([\"first\", \"second\"])");
+        id
+    };
+    let log = only_stream(&read_log(&dir, &id).await, ROUTE_CHAT);
+    assert_eq!(log.received().len(), 2);
+    assert_eq!(log.closed().map(|c| c.0), Some(0), "{:?}", log.closed());
+
+    let executor = open(&dir).await;
+    let answer = call(&executor, &id, "route-chat", &[&many_notes(2)]).await;
+    assert_eq!(answer, "ok([\"first\", \"second\"])");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bidi_stream_failed_early_reports_the_servers_status() {
+    let respond: Respond = Arc::new(|stream| {
+        let mut out = response_headers(stream);
+        out.extend(trailers(stream, 8, "too many notes"));
+        out.extend(reset(stream, 0));
+        out
+    });
+    let server = ScriptedServer::start(respond).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
+    let answer = call(&executor, &id, "route-chat", &[&many_notes(5_000)]).await;
+    assert_eq!(
+        answer,
+        "err(\"StatusCode::ResourceExhausted: too many notes\")"
+    );
+    drop(executor);
+    let log = only_stream(&read_log(&dir, &id).await, ROUTE_CHAT);
+    assert_eq!(log.closed().map(|c| c.0), Some(8), "{:?}", log.closed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_cut_short_before_the_trailers_is_an_error() {
+    let respond: Respond = Arc::new(|stream| {
+        let whole = Feature {
+            name: "whole".into(),
+            location: None,
+        };
+        let mut out = response_headers(stream);
+        out.extend(message(stream, &whole.encode_to_vec()));
+        // A message announced as 40 bytes, of which 3 arrive.
+        let mut cut = vec![0, 0, 0, 0, 40];
+        cut.extend_from_slice(&[10, 38, b'c']);
+        out.extend(h2_common::frame(h2_common::DATA, 0, stream, &cut));
+        out.extend(trailers(stream, 0, ""));
+        out
+    });
+    let server = ScriptedServer::start(respond).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
+    let answer = call(&executor, &id, "list-features", &["0", "0", "10", "10"]).await;
+    assert_eq!(
+        answer,
+        format!(
+            "err(\"StatusCode::Internal: calling routeguide.RouteGuide.ListFeatures at {}: \
+             the response was cut short: the trailers came after 3 of the 40 bytes of a message\")",
+            server.endpoint
+        )
+    );
+}
