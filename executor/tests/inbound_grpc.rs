@@ -658,3 +658,68 @@ async fn a_spinning_guest_called_over_grpc_is_interrupted() {
         asked.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unary_rpc_takes_exactly_one_request_message() {
+    let front = start(None).await;
+    let add = format!("{SHAPES}/Add");
+    let method = front.method(&add);
+    let request = method.request(&[Val::S8(1), Val::U16(1)]).unwrap();
+    let send = |messages: Vec<DynamicMessage>, worker: &'static str| {
+        let front = &front;
+        let output = method.output.clone();
+        let path = add.clone();
+        async move {
+            let outgoing = messages.into_iter().map(Outgoing::Request);
+            let mut request = tonic::Request::new(tokio_stream::iter(outgoing));
+            request
+                .metadata_mut()
+                .insert("reprise-worker", worker.parse().unwrap());
+            request
+                .metadata_mut()
+                .insert("reprise-create", "true".parse().unwrap());
+            front
+                .grpc()
+                .await
+                .client_streaming(
+                    request,
+                    PathAndQuery::from_str(&path).unwrap(),
+                    DynamicCodec::new(output),
+                )
+                .await
+        }
+    };
+    // Two messages were answered from the first, the second ignored.
+    let status = send(vec![request.clone(), request.clone()], "two")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(
+        status.message().contains("more than one request message"),
+        "{status:?}"
+    );
+    let status = send(Vec::new(), "none").await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(
+        status.message().contains("no request message"),
+        "{status:?}"
+    );
+    // Neither call created its worker.
+    for worker in ["two", "none"] {
+        let id = reprise_oplog::WorkerId::new(worker).unwrap();
+        assert!(front.executor.worker_info(&id).await.is_err(), "{worker}");
+    }
+
+    // One message is answered, and the answer says which compressions the
+    // server accepts.
+    let response = send(vec![request], "one").await.unwrap();
+    assert_eq!(
+        response
+            .metadata()
+            .get("grpc-accept-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip"),
+        "{:?}",
+        response.metadata()
+    );
+}

@@ -21,7 +21,7 @@ use reprise_oplog::{ComponentId, IdempotencyKey, WorkerId};
 use tonic::Status;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataMap;
-use tonic::server::{Grpc, UnaryService};
+use tonic::server::{ClientStreamingService, Grpc};
 
 use super::codec::ServerCodec;
 use super::detach::Detachable;
@@ -59,10 +59,40 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
         path,
         deadline: deadline(&metadata),
     };
-    grpc.unary(unary, request)
+    // Read as a client stream, to refuse a second request message (tonic's
+    // unary handling would answer from the first and drop the rest).
+    let mut response = grpc
+        .client_streaming(unary, request)
         .await
         .map(axum::body::Body::new)
-        .into_response()
+        .into_response();
+    response
+        .headers_mut()
+        .entry(ACCEPT_ENCODING)
+        .or_insert(axum::http::HeaderValue::from_static("gzip"));
+    response
+}
+
+/// The header naming the compressions a peer accepts; every answer carries
+/// it, as gRPC's protocol asks of servers.
+const ACCEPT_ENCODING: &str = "grpc-accept-encoding";
+
+/// The one request message of a unary rpc; `INTERNAL` for none or more
+/// (as gRPC's own servers answer those protocol violations).
+async fn only_message(
+    stream: &mut tonic::Streaming<DynamicMessage>,
+) -> Result<DynamicMessage, Status> {
+    let Some(first) = stream.message().await? else {
+        return Err(Status::internal(
+            "no request message: a unary rpc takes exactly one",
+        ));
+    };
+    if stream.message().await?.is_some() {
+        return Err(Status::internal(
+            "more than one request message: a unary rpc takes exactly one",
+        ));
+    }
+    Ok(first)
 }
 
 /// A call whose messages are not protobuf (`application/grpc+json`, say):
@@ -254,13 +284,18 @@ struct Unary {
 type UnaryFuture =
     Pin<Box<dyn Future<Output = Result<tonic::Response<DynamicMessage>, Status>> + Send>>;
 
-impl UnaryService<DynamicMessage> for Unary {
+impl ClientStreamingService<DynamicMessage> for Unary {
     type Response = DynamicMessage;
     type Future = UnaryFuture;
 
-    fn call(&mut self, request: tonic::Request<DynamicMessage>) -> Self::Future {
+    fn call(&mut self, request: tonic::Request<tonic::Streaming<DynamicMessage>>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { this.run(request).await })
+        Box::pin(async move {
+            let (metadata, extensions, mut stream) = request.into_parts();
+            let message = only_message(&mut stream).await?;
+            this.run(tonic::Request::from_parts(metadata, extensions, message))
+                .await
+        })
     }
 }
 
