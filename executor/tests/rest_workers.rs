@@ -410,14 +410,16 @@ async fn imports_are_checked_against_the_document_at_upload() {
     assert!(err.contains("ftp://127.0.0.1/api"), "{err}");
 }
 
-/// A server that answers every request with the raw `head` and then, when
+/// A server that answers every request with the raw `head` (which may hold
+/// a body) and then, when
 /// `endless`, with 64 KiB chunks until the client leaves (at most 1 GiB).
 /// Returns its base URL and the count of requests it took.
 async fn raw_server(
-    head: String,
+    head: impl Into<Vec<u8>>,
     endless: bool,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let head: Vec<u8> = head.into();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -430,7 +432,7 @@ async fn raw_server(
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 16 * 1024];
                 let _ = stream.read(&mut buf).await;
-                if stream.write_all(head.as_bytes()).await.is_err() || !endless {
+                if stream.write_all(&head).await.is_err() || !endless {
                     return;
                 }
                 let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
@@ -467,8 +469,7 @@ fn pointed_at(server: &RestTodoServer, base_url: String) -> OpenApiDependencyCon
 async fn an_endless_body_stops_at_the_limit_and_is_not_retried() {
     let model_server = spawn_rest_todo_server().await.unwrap();
     let (base_url, requests) = raw_server(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
-            .into(),
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
         true,
     )
     .await;
@@ -618,5 +619,48 @@ async fn an_interface_both_a_proto_and_a_document_define_is_refused_at_upload() 
             .contains("defined both by a gRPC and by an OpenAPI dependency")
             && err.to_string().contains(&name),
         "{err}"
+    );
+}
+
+/// An answer to `GET /todos/t1` from a raw server: `content-type` and
+/// `extra` headers, then `body`.
+async fn get_title_answered_with(content_type: &str, extra: &str, body: &[u8]) -> String {
+    let model_server = spawn_rest_todo_server().await.unwrap();
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\netag: v7\r\n{extra}\
+         content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    head.extend_from_slice(body);
+    let (base_url, requests) = raw_server(head, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let dep = pointed_at(&model_server, base_url);
+    let w = worker(&executor, dep, "rest-raw", WorkerConfig::default()).await;
+    let got = call(&executor, &w, "get-title", &["\"t1\""]).await;
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    got
+}
+
+const TODO_JSON: &str = r#"{"data": {"id": "t1", "title": "zipped", "completed": false,
+    "userId": "ada", "createdAt": "2026-12-06T10:00:00Z", "updatedAt": "2026-12-06T10:00:00Z"}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_answers_are_decoded_and_a_body_that_is_not_json_is_named() {
+    use std::io::Write as _;
+    let mut zipped = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    zipped.write_all(TODO_JSON.as_bytes()).unwrap();
+    let zipped = zipped.finish().unwrap();
+    let got =
+        get_title_answered_with("application/json", "content-encoding: gzip\r\n", &zipped).await;
+    assert_eq!(got, "ok(\"zipped@v7\")");
+
+    // JSON under another media type (a proxy's page that happens to parse)
+    // is not taken for the documented body.
+    let got = get_title_answered_with("text/html; charset=utf-8", "", TODO_JSON.as_bytes()).await;
+    assert!(
+        got.contains("the body is `text/html; charset=utf-8`, not JSON (`application/json`)"),
+        "{got}"
     );
 }

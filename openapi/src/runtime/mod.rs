@@ -299,11 +299,28 @@ fn body_value(ty: &TypeRef, response: &HttpResponse, types: &Lookup<'_>) -> Resu
             response.body.iter().map(|b| Val::U8(*b)).collect(),
         )),
         _ => {
+            if let Some(other) = header(response, "content-type").filter(|t| !is_json(t)) {
+                return Err(Fault(format!(
+                    "the body is `{other}`, not JSON (`application/json`)"
+                )));
+            }
             let json: serde_json::Value = serde_json::from_slice(&response.body)
                 .map_err(|e| format!("the body is not JSON: {e}"))?;
             from_json(ty, &json, types, "body")
         }
     }
+}
+
+/// Whether a `content-type` value is JSON: `application/json`, or a
+/// `+json` type such as `application/problem+json`.
+fn is_json(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media == "application/json" || media.ends_with("+json")
 }
 
 /// The `error-response` record of `response`.
