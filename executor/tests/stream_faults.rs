@@ -230,6 +230,31 @@ async fn a_bidi_stream_failed_early_reports_the_servers_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_during_the_answer_is_named_without_a_tls_hint() {
+    let respond: Respond = Arc::new(|stream| {
+        let first = Feature {
+            name: "first".into(),
+            location: None,
+        };
+        let mut out = response_headers(stream);
+        out.extend(message(stream, &first.encode_to_vec()));
+        out
+    });
+    let server = ScriptedServer::start_closing(respond).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
+    let answer = call(&executor, &id, "list-features", &["0", "0", "10", "10"]).await;
+    let expected = format!(
+        "err(\"StatusCode::Unavailable: calling routeguide.RouteGuide.ListFeatures at {}: \
+         the connection broke after the server began its answer",
+        server.endpoint
+    );
+    assert!(answer.starts_with(&expected), "{answer}");
+    assert!(!answer.contains("TLS"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_cut_short_before_the_trailers_is_an_error() {
     let respond: Respond = Arc::new(|stream| {
         let whole = Feature {

@@ -103,6 +103,16 @@ pub struct ScriptedServer {
 impl ScriptedServer {
     /// Serves on a free loopback port until the test ends.
     pub async fn start(respond: Respond) -> Self {
+        Self::serve(respond, false).await
+    }
+
+    /// Like [`Self::start`], but closes the connection (TCP, no `GOAWAY`)
+    /// right after writing the answer to the first call.
+    pub async fn start_closing(respond: Respond) -> Self {
+        Self::serve(respond, true).await
+    }
+
+    async fn serve(respond: Respond, close: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(AtomicU64::new(0));
@@ -111,7 +121,12 @@ impl ScriptedServer {
         tokio::spawn(async move {
             // Bounded by the test's lifetime.
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(scripted(socket, respond.clone(), r.clone(), c.clone()));
+                tokio::spawn(scripted(
+                    socket,
+                    respond.clone(),
+                    (r.clone(), c.clone()),
+                    close,
+                ));
             }
         });
         Self {
@@ -135,8 +150,8 @@ impl ScriptedServer {
 async fn scripted(
     mut socket: TcpStream,
     respond: Respond,
-    received: Arc<AtomicU64>,
-    calls: Arc<AtomicU64>,
+    (received, calls): (Arc<AtomicU64>, Arc<AtomicU64>),
+    close: bool,
 ) -> std::io::Result<()> {
     let mut preface = [0u8; 24];
     socket.read_exact(&mut preface).await?;
@@ -153,6 +168,10 @@ async fn scripted(
             HEADERS => {
                 calls.fetch_add(1, Ordering::SeqCst);
                 socket.write_all(&respond(stream)).await?;
+                if close {
+                    socket.flush().await?;
+                    return Ok(());
+                }
             }
             DATA => {
                 received.fetch_add(payload.len() as u64, Ordering::SeqCst);

@@ -157,6 +157,18 @@ impl CallContext {
     /// Maps a tonic status: deadline expiry becomes `DEADLINE_EXCEEDED`,
     /// local transport failures `UNAVAILABLE` naming the endpoint.
     pub(crate) fn status(&self, status: tonic::Status) -> RpcStatus {
+        self.map_status(status, false)
+    }
+
+    /// [`Self::status`] of a failure after the server began its answer (its
+    /// response headers came): the connection evidently spoke HTTP/2, so a
+    /// broken one is said to be that, without the hint that the server may
+    /// speak TLS.
+    pub(crate) fn status_mid_call(&self, status: tonic::Status) -> RpcStatus {
+        self.map_status(status, true)
+    }
+
+    fn map_status(&self, status: tonic::Status, answering: bool) -> RpcStatus {
         let mut out = RpcStatus::from_tonic(&status);
         // tonic's own limit checks say OUT_OF_RANGE; gRPC says a message
         // over the limit is RESOURCE_EXHAUSTED, and a person wants to know
@@ -199,6 +211,19 @@ impl CallContext {
             );
         }
         let local = std::error::Error::source(&status).is_some();
+        if local
+            && answering
+            && matches!(out.code, Code::Unknown | Code::Unavailable | Code::Internal)
+        {
+            let root = root_cause(&status);
+            return RpcStatus::new(
+                Code::Unavailable,
+                format!(
+                    "calling {} at {}: the connection broke after the server began its answer: {root}",
+                    self.method, self.endpoint
+                ),
+            );
+        }
         if local && matches!(out.code, Code::Unknown | Code::Unavailable) {
             out.code = Code::Unavailable;
             out.message = self.transport_message(&status);
@@ -276,6 +301,16 @@ impl CallContext {
             None => call.await,
         }
     }
+}
+
+/// The innermost error of `error`'s chain, in its own words.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut root = error;
+    // Bounded by the chain's length.
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    root.to_string()
 }
 
 /// A request ready to send: tonic request, path, and its context.

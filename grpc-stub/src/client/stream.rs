@@ -99,13 +99,13 @@ where
                     return Ok(None);
                 };
                 for permit in permits {
-                    match body.message().await.map_err(|s| ctx.status(s))? {
+                    match body.message().await.map_err(|s| ctx.status_mid_call(s))? {
                         Some(message) => permit.send(Event::Message(message)),
                         None => break 'stream,
                     }
                 }
             }
-            let trailers = body.trailers().await.map_err(|s| ctx.status(s))?;
+            let trailers = body.trailers().await.map_err(|s| ctx.status_mid_call(s))?;
             Ok(Some(
                 trailers
                     .map(|t| Metadata::from_tonic(&t))
