@@ -448,6 +448,14 @@ impl Executor {
         let worker = self.start(id, component, epoch, &create, next).await?;
         self.replayed_calls
             .fetch_add(worker.replayed_calls(), Ordering::Relaxed);
+        // The oplog is the truth about an interruption: whoever interrupted
+        // or resumed the worker (this executor before a restart, or another
+        // one that held its shard) journaled it.
+        if worker.interrupted_in_log() {
+            self.interrupted_set().insert(id.clone());
+        } else {
+            self.interrupted_set().remove(id);
+        }
         Ok(worker)
     }
 

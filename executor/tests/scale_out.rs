@@ -512,3 +512,76 @@ fn postgres_restarted_under_load_loses_nothing_acknowledged() {
     }
     drop(runtime);
 }
+
+/// Runs `args` through `serve` until the answer is something else than a
+/// 503 (a shard between owners) or an unreachable executor; bounded by
+/// 30 s. Returns the last output.
+fn settled(serve: &Serve, args: &[&str]) -> std::process::Output {
+    for _ in 0..300 {
+        let output = serve.run(args);
+        let err = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() || !(err.contains("503") || err.contains("cannot reach")) {
+            return output;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{args:?} kept answering 503 for 30 s");
+}
+
+/// Asserts that invoking `name` through `serve` is refused as interrupted.
+fn assert_interrupted(serve: &Serve, name: &str, when: &str) {
+    let output = settled(serve, &["invoke", name, "add", "1"]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && err.contains("409") && err.contains("interrupted"),
+        "{name} {when}: not refused as interrupted (stdout {:?}): {err}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn an_interruption_holds_wherever_the_worker_runs_next() {
+    // Interrupts lived in the memory of the executor that received them:
+    // once a worker's shard moved (an executor joined and took its share,
+    // or the owner stopped), the next owner ran its invocations again.
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(&dir.path().join("a"), &url);
+    let component = first.add_wasm(reprise_test_components::COUNTER);
+    let names: Vec<String> = (0..8).map(|i| format!("i{i}")).collect();
+    for name in &names {
+        let create = [
+            "worker",
+            "create",
+            "--component",
+            &component,
+            "--name",
+            name,
+        ];
+        first.ok(&create);
+        first.ok(&["invoke", name, "add", "1"]);
+        assert_eq!(
+            first.ok(&["worker", "interrupt", name]).trim(),
+            format!("interrupted {name}")
+        );
+    }
+    // A second executor joins: it takes about half the shards.
+    let second = start(&dir.path().join("b"), &url);
+    std::thread::sleep(Duration::from_secs(3));
+    for name in &names {
+        assert_interrupted(&second, name, "after an executor joined");
+        assert_interrupted(&first, name, "after an executor joined");
+    }
+    // The first stops: every shard goes to the second.
+    first.terminate();
+    for name in &names {
+        assert_interrupted(&second, name, "after its owner stopped");
+    }
+    // Resumed through the new owner: it runs again, from its state.
+    let output = settled(&second, &["worker", "resume", "i0"]);
+    assert!(output.status.success(), "{output:?}");
+    let (value, _) = retrying(&[&second], &["invoke", "i0", "add", "1"]);
+    assert_eq!(value.trim(), "2", "the interrupted worker's state");
+    assert_interrupted(&second, "i1", "after another worker was resumed");
+    second.terminate();
+}

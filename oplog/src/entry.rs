@@ -134,7 +134,9 @@ pub enum EntryKind<P = Payload> {
         /// Index from which execution is retried.
         retry_from: OplogIndex,
     },
-    /// The worker was interrupted (on request or by shutdown).
+    /// The worker was interrupted on request: it refuses invocations until
+    /// a [`EntryKind::Resumed`] entry (or, in logs written before resumes
+    /// were journaled, its next invocation).
     Interrupted,
     /// The worker exited; it will not run again.
     Exited,
@@ -203,6 +205,9 @@ pub enum EntryKind<P = Payload> {
         /// Index of the `StreamOpened` entry.
         open_index: OplogIndex,
     },
+    /// An interrupted worker was resumed: it accepts invocations again.
+    /// (Last in the enum: the codec numbers variants by position.)
+    Resumed,
 }
 
 impl OplogEntry<Payload> {
@@ -289,6 +294,7 @@ impl<P> OplogEntry<P> {
             },
             K::Interrupted => K::Interrupted,
             K::Exited => K::Exited,
+            K::Resumed => K::Resumed,
             K::StreamOpened {
                 function,
                 stream_kind,
@@ -350,6 +356,7 @@ impl<P> OplogEntry<P> {
             | K::Error { .. }
             | K::Interrupted
             | K::Exited
+            | K::Resumed
             | K::StreamSendEnded { .. } => {}
         }
     }
@@ -370,6 +377,7 @@ impl<P> EntryKind<P> {
             K::Error { .. } => "Error",
             K::Interrupted => "Interrupted",
             K::Exited => "Exited",
+            K::Resumed => "Resumed",
             K::StreamOpened { .. } => "StreamOpened",
             K::StreamFrameSent { .. } => "StreamFrameSent",
             K::StreamFrameReceived { .. } => "StreamFrameReceived",

@@ -202,6 +202,7 @@ fn golden_cases() -> Vec<(&'static str, StoredEntry)> {
                 },
             ),
         ),
+        ("resumed", at(t + 17, EntryKind::Resumed)),
     ]
 }
 
@@ -224,9 +225,10 @@ fn variant_number<P>(kind: &EntryKind<P>) -> usize {
         EntryKind::StreamClosed { .. } => 12,
         EntryKind::CallAttemptFailed { .. } => 13,
         EntryKind::StreamSendEnded { .. } => 14,
+        EntryKind::Resumed => 15,
     }
 }
-const VARIANTS: usize = 15;
+const VARIANTS: usize = 16;
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

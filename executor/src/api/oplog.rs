@@ -199,7 +199,7 @@ pub fn render_entry(index: u64, entry: &OplogEntry, decoder: Option<&CallDecoder
             "response": render_call_payload(response, |d| d.result_text(function, response.as_bytes()), decoder),
             "side_effect_class": format!("{side_effect_class:?}"),
         }),
-        K::BeginRemoteWrite | K::Interrupted | K::Exited => json!({}),
+        K::BeginRemoteWrite | K::Interrupted | K::Resumed | K::Exited => json!({}),
         K::EndRemoteWrite { begin_index } => json!({ "begin_index": begin_index.get() }),
         K::CallAttemptFailed {
             begin_index,

@@ -60,8 +60,10 @@ impl Executor {
             self.workers.unload_idle_matching(in_shards)
         };
         // The store's view of them goes too: another executor may write
-        // them before these shards come back.
+        // them before these shards come back. So does what this executor
+        // knew of their interruptions: their next load replays it.
         self.oplog().forget_cached(&in_shards);
+        self.forget_interruptions(&in_shards);
         dropped
     }
 
@@ -85,6 +87,7 @@ impl Executor {
             let in_shards = |id: &WorkerId| shards.contains(&cluster.shard_of(id));
             self.workers.unload_idle_matching(in_shards);
             self.oplog().forget_cached(&in_shards);
+            self.forget_interruptions(&in_shards);
         }
     }
 

@@ -41,6 +41,7 @@ pub fn describe(kind: &EntryKind) -> String {
         EntryKind::Error { message, .. } => format!("an error ({message})"),
         EntryKind::Interrupted => "an interruption".to_owned(),
         EntryKind::Exited => "the worker's exit".to_owned(),
+        EntryKind::Resumed => "the worker's resumption".to_owned(),
         EntryKind::StreamOpened { function, .. } => format!("the opening of stream `{function}`"),
         EntryKind::StreamFrameSent { .. } => "a frame sent on a stream".to_owned(),
         EntryKind::StreamFrameReceived { .. } => "a frame received on a stream".to_owned(),

@@ -33,8 +33,10 @@ impl Executor {
     /// next epoch tick — the invocation fails and its effects on the
     /// worker's state are discarded — records `Interrupted` in its oplog and refuses further
     /// invocations with [`Error::Interrupted`] until [`resume`](Self::resume).
-    /// Returns false if it was interrupted already. The interruption lives in
-    /// memory: a restarted executor accepts invocations again.
+    /// Returns false if it was interrupted already. The interruption is
+    /// durable: whoever loads the worker next (this executor after a
+    /// restart, or another one after its shard moved) replays the
+    /// `Interrupted` entry and refuses invocations too.
     pub async fn interrupt(&self, id: &WorkerId) -> Result<bool> {
         // Stops a running invocation at its next epoch tick rather than
         // waiting for it to end.
@@ -58,11 +60,17 @@ impl Executor {
         Ok(true)
     }
 
-    /// Lets an interrupted worker accept invocations again. Returns false if
-    /// it was not interrupted.
+    /// Lets an interrupted worker accept invocations again, journaling a
+    /// `Resumed` entry (durable before this returns, so the worker's next
+    /// owner sees it too). Returns false if it was not interrupted.
     pub async fn resume(&self, id: &WorkerId) -> Result<bool> {
-        let _worker = self.worker(id).await?;
-        Ok(self.interrupted_set().remove(id))
+        let worker = self.worker(id).await?;
+        if !self.is_interrupted(id) {
+            return Ok(false);
+        }
+        worker.durable().commit_entry(EntryKind::Resumed).await?;
+        self.interrupted_set().remove(id);
+        Ok(true)
     }
 
     /// Whether worker `id` is interrupted.
@@ -70,10 +78,16 @@ impl Executor {
         self.interrupted_set().contains(id)
     }
 
-    fn interrupted_set(&self) -> std::sync::MutexGuard<'_, HashSet<WorkerId>> {
+    pub(super) fn interrupted_set(&self) -> std::sync::MutexGuard<'_, HashSet<WorkerId>> {
         // The set stays consistent even if a holder panicked (single inserts/removes).
         self.interrupted
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Forgets the interruptions known of the workers `matches` selects
+    /// (their shards went elsewhere; their next load replays them).
+    pub(crate) fn forget_interruptions(&self, matches: &dyn Fn(&WorkerId) -> bool) {
+        self.interrupted_set().retain(|id| !matches(id));
     }
 }

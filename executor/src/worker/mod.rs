@@ -161,6 +161,9 @@ pub struct Worker {
     /// The instance was stopped mid-invocation: it must be rebuilt from
     /// the oplog before it runs again.
     stale: bool,
+    /// Whether the oplog, as replayed, leaves the worker interrupted (an
+    /// `Interrupted` entry with no `Resumed` entry or invocation after it).
+    interrupted: bool,
     time_budget: Duration,
     worker_memory: usize,
     memory_budget: Arc<MemoryBudget>,
@@ -286,6 +289,7 @@ impl Worker {
             invocations: 0,
             state: WorkerState::Idle,
             stale: false,
+            interrupted: false,
             time_budget: env.time_budget,
             worker_memory: env.worker_memory,
             memory_budget: env.memory_budget,
@@ -363,6 +367,11 @@ impl Worker {
     /// Its state.
     pub fn state(&self) -> &WorkerState {
         &self.state
+    }
+
+    /// Whether its oplog leaves it interrupted (as of its last replay).
+    pub fn interrupted_in_log(&self) -> bool {
+        self.interrupted
     }
 
     /// How many invocations it has completed (replayed ones included).

@@ -21,6 +21,9 @@ impl Worker {
                     params,
                     idempotency_key,
                 } => {
+                    // Only a resumed worker is invoked: an oplog written
+                    // before resumes were journaled shows one this way.
+                    self.interrupted = false;
                     let texts: Vec<String> =
                         serde_json::from_slice(params.as_bytes()).map_err(|e| {
                             Error::MalformedOplog {
@@ -59,7 +62,9 @@ impl Worker {
                         }
                     }
                 }
-                EntryKind::Interrupted | EntryKind::Error { .. } => {}
+                EntryKind::Interrupted => self.interrupted = true,
+                EntryKind::Resumed => self.interrupted = false,
+                EntryKind::Error { .. } => {}
                 EntryKind::Exited => {
                     self.state = WorkerState::Failed("the worker has exited".into());
                 }

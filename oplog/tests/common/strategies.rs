@@ -115,6 +115,7 @@ pub fn kind<P: Clone + std::fmt::Debug + 'static>(
         }),
         Just(EntryKind::Interrupted),
         Just(EntryKind::Exited),
+        Just(EntryKind::Resumed),
         (
             text(),
             prop_oneof![
