@@ -18,6 +18,23 @@ pub enum Error {
         /// What the oplog store reported.
         message: String,
     },
+    /// A commit got no answer from the oplog store (PostgreSQL timed out or
+    /// the connection broke after the commit was sent): the invocation may
+    /// have taken effect or not. Retrying it with the same idempotency key
+    /// is safe: it runs once either way.
+    #[error(
+        "the outcome of the invocation on worker {worker} is unknown: {message}. It may have \
+         taken effect or not; retrying it with the same idempotency key{} is safe (it takes \
+         effect at most once)", key_hint(.key)
+    )]
+    CommitOutcomeUnknown {
+        /// The worker whose commit got no answer.
+        worker: WorkerId,
+        /// What the oplog store reported.
+        message: String,
+        /// The invocation's idempotency key, when known.
+        key: Option<reprise_oplog::IdempotencyKey>,
+    },
     /// A file under the data directory could not be read or written.
     #[error("{what} {path}: {source}")]
     Io {
@@ -195,3 +212,11 @@ impl From<wasmtime::Error> for Error {
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// ` (KEY)` for a known idempotency key, nothing otherwise.
+fn key_hint(key: &Option<reprise_oplog::IdempotencyKey>) -> String {
+    match key {
+        Some(key) => format!(" ({key})"),
+        None => String::new(),
+    }
+}

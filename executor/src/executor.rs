@@ -590,15 +590,20 @@ impl Executor {
         if self.is_interrupted(&id) {
             return Err(Error::Interrupted(id));
         }
-        let outcome = worker
-            .invoke(
-                function,
-                params,
-                key.unwrap_or_else(IdempotencyKey::generate),
-                time_budget,
-            )
+        let key = key.unwrap_or_else(IdempotencyKey::generate);
+        let mut outcome = worker
+            .invoke(function, params, key.clone(), time_budget)
             .await;
-        if let Err(Error::Oplog(reprise_oplog::Error::StaleOwner { .. })) = &outcome {
+        if let Err(Error::CommitOutcomeUnknown { key: known, .. }) = &mut outcome {
+            // The caller retries with this key (generated here if it gave
+            // none). The worker is loaded again before that retry, which
+            // claims it anew: a commit still on its way can no longer land
+            // after the retry looked.
+            *known = Some(key);
+            drop(worker);
+            self.workers.unload_idle_matching(|w| *w == id);
+            self.oplog.forget_cached(&|w| *w == id);
+        } else if let Err(Error::Oplog(reprise_oplog::Error::StaleOwner { .. })) = &outcome {
             // Another executor took the worker over: this copy's memory is
             // ahead of the log it may no longer write to. It is dropped, and
             // the store's view of the worker with it: the next request

@@ -147,3 +147,82 @@ async fn a_server_that_never_answers_is_a_timeout_not_a_hang() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_without_an_answer_is_an_unknown_outcome_safe_to_retry() {
+    // A commit PostgreSQL did not confirm in time was reported as a plain
+    // failure ("committing ... failed"), though it may still land: a
+    // client reading "failed" as "did not happen" would retry without its
+    // key and run the invocation twice.
+    use std::sync::Arc;
+    let url = shared().create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = reprise_oplog::PostgresOptions {
+        statement_timeout: std::time::Duration::from_secs(1),
+        ..reprise_oplog::PostgresOptions::default()
+    };
+    let oplog = Arc::new(
+        reprise_oplog::PostgresOplogStore::open_with(&url, options)
+            .await
+            .expect("store opens"),
+    );
+    let stores = Stores {
+        components: Arc::new(
+            reprise_executor::components::postgres::PostgresComponentStore::new(oplog.clone()),
+        ),
+        shared: Some(oplog.clone()),
+        oplog,
+    };
+    let config = ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("pg-unknown").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(call(&executor, &id, "add", &["10"]).await, "10");
+    // Another session locks the worker's row: the commit waits past its
+    // timeout, and lands once the lock is gone.
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let mut blocker = shared().connect(&database).await;
+    let tx = blocker.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM oplog_workers WHERE worker_id = 'pg-unknown' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+    let key = reprise_oplog::IdempotencyKey::new("add-once").unwrap();
+    let err = executor
+        .invoke(&id, "add", vec!["1".into()], Some(key.clone()))
+        .await
+        .expect_err("the commit got no answer");
+    let text = err.to_string();
+    assert!(
+        text.contains("is unknown") && text.contains("same idempotency key (add-once)"),
+        "{text}"
+    );
+    tx.rollback().await.unwrap();
+    // Bounded: the retry may meet the landing commit's lock.
+    let mut value = None;
+    for _ in 0..50 {
+        match executor
+            .invoke(&id, "add", vec!["1".into()], Some(key.clone()))
+            .await
+        {
+            Ok(Ok(mut results)) => {
+                value = Some(results.remove(0));
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    assert_eq!(value.as_deref(), Some("11"), "the retry ran once");
+    assert_eq!(call(&executor, &id, "get", &[]).await, "11");
+}

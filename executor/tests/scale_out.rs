@@ -585,3 +585,48 @@ fn an_interruption_holds_wherever_the_worker_runs_next() {
     assert_interrupted(&second, "i1", "after another worker was resumed");
     second.terminate();
 }
+
+#[test]
+fn an_invocation_without_an_answer_names_its_idempotency_key() {
+    // The CLI sent no key of its own (the executor made one up): after a
+    // timeout the user could not know whether the call had run, nor retry
+    // it safely.
+    let (runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let serve = start(&dir.path().join("a"), &url);
+    let component = serve.add_wasm(reprise_test_components::COUNTER);
+    serve.ok(&["worker", "create", "--component", &component, "--name", "u"]);
+    assert_eq!(serve.ok(&["invoke", "u", "add", "1"]).trim(), "1");
+    // The worker's row is locked: the next commit waits for it.
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let mut blocker = runtime.block_on(reprise_system_tests::postgres::shared().connect(&database));
+    let tx = runtime.block_on(blocker.transaction()).unwrap();
+    runtime
+        .block_on(tx.execute(
+            "SELECT 1 FROM oplog_workers WHERE worker_id = 'u' FOR UPDATE",
+            &[],
+        ))
+        .unwrap();
+    let output = serve.run(&["invoke", "u", "add", "1", "--timeout", "2s"]);
+    assert!(
+        !output.status.success(),
+        "the commit could not have happened"
+    );
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(err.contains("unknown"), "{err}");
+    let key = err
+        .split("--idempotency-key ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no idempotency key named: {err}"))
+        .to_owned();
+    // The commit lands once the lock goes; the retry finds it.
+    runtime.block_on(tx.rollback()).unwrap();
+    let (value, _) = retrying(
+        &[&serve],
+        &["invoke", "u", "add", "1", "--idempotency-key", &key],
+    );
+    assert_eq!(value.trim(), "2", "the retry ran once");
+    assert_eq!(serve.ok(&["invoke", "u", "get"]).trim(), "2");
+    serve.terminate();
+}

@@ -226,6 +226,18 @@ pub enum Error {
         /// How long the store waited, in milliseconds.
         waited_ms: u64,
     },
+    /// A commit was sent to PostgreSQL and no answer came (it timed out,
+    /// or the connection broke before the reply): the server may have
+    /// written it or not. Its records stay pending in this store: the
+    /// next commit finds out whether they landed (the executor instead
+    /// loads the worker again, claiming it anew).
+    #[error("the outcome of {context} is unknown: {reason}; the server may have written it or not")]
+    CommitOutcomeUnknown {
+        /// What the store was committing.
+        context: String,
+        /// Why no answer came.
+        reason: String,
+    },
     /// The PostgreSQL database holds a value the store cannot have written
     /// (a negative index or epoch, a malformed worker id, ...).
     #[error("unexpected data in the PostgreSQL oplog tables while {context}: {reason}")]

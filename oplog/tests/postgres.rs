@@ -564,7 +564,8 @@ async fn dropped_connections_are_replaced() {
 }
 
 /// The server stops answering (its backends are stopped with SIGSTOP while
-/// idle): the commit fails after the statement timeout instead of hanging.
+/// idle): the commit ends after the statement timeout, its outcome unknown,
+/// instead of hanging.
 /// Once the backends run again the timed-out commit lands after all, and
 /// the next commit recognizes that instead of writing anything twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -611,9 +612,11 @@ async fn a_hung_server_times_out_and_the_late_commit_is_recognized() {
     let waited = started.elapsed();
     signal("-CONT");
     let err = outcome.unwrap_err();
-    assert!(matches!(err, Error::PostgresTimeout { .. }), "{err:?}");
+    // Sent and unanswered: it may land, so it is not called a failure.
+    assert!(matches!(err, Error::CommitOutcomeUnknown { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("did not answer within 700 ms"),
+        err.to_string().contains("did not answer within 700 ms")
+            && err.to_string().contains("is unknown"),
         "{err}"
     );
     assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");

@@ -115,6 +115,8 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::InvocationStopped { .. }
         | Error::HostResources(_)
         | Error::NotServedHere { .. }
+        // Retry with the same idempotency key: it runs once either way.
+        | Error::CommitOutcomeUnknown { .. }
         | Error::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }) => StatusCode::NOT_FOUND,
         Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => StatusCode::CONFLICT,

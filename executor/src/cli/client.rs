@@ -134,12 +134,16 @@ impl Client {
                     root_cause(&e)
                 )
             } else if e.is_timeout() {
-                anyhow!(
+                anyhow::Error::new(NoAnswer(format!(
                     "the executor at {} did not answer in time (wait longer with --timeout)",
                     self.base
-                )
+                )))
             } else {
-                anyhow!("request to {} failed: {}", self.base, root_cause(&e))
+                anyhow::Error::new(NoAnswer(format!(
+                    "request to {} failed: {}",
+                    self.base,
+                    root_cause(&e)
+                )))
             }
         })?;
         let status = response.status();
@@ -156,6 +160,23 @@ impl Client {
         }
         Err(error)
     }
+}
+
+/// A request sent (or being sent) that got no answer: what it did at the
+/// executor is unknown.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NoAnswer(String);
+
+/// Whether `error` leaves the outcome of a request unknown: no answer came
+/// (a timeout, a connection that broke), or the executor said so (a commit
+/// it could not confirm).
+pub fn outcome_unknown(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<NoAnswer>().is_some()
+        || error
+            .chain()
+            .map(|cause| cause.to_string())
+            .any(|text| text.contains("outcome of the") && text.contains("is unknown"))
 }
 
 /// The server's `{"error": ...}` message, or the raw body.

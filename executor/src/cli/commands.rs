@@ -39,6 +39,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             create,
         } => {
             let client = Client::new(&server)?;
+            // A key of our own when none is given: if the outcome turns out
+            // unknown, the user can retry with it safely.
+            let idempotency_key = idempotency_key
+                .unwrap_or_else(|| reprise_oplog::IdempotencyKey::generate().to_string());
             // The invocation may run for its whole time budget.
             let patience = time_budget.unwrap_or(MAX_TIME_BUDGET) + Duration::from_secs(60);
             let request = client
@@ -50,7 +54,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 .json(&InvokeRequest {
                     function,
                     params: args,
-                    idempotency_key,
+                    idempotency_key: Some(idempotency_key.clone()),
                     time_budget_ms: time_budget
                         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                     create: create.map(|component_id| CreateWorkerRequest {
@@ -58,7 +62,18 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                         ..CreateWorkerRequest::default()
                     }),
                 });
-            let response: InvokeResponse = client.send(request).await?;
+            let response: InvokeResponse = match client.send(request).await {
+                Ok(response) => response,
+                Err(e) if super::client::outcome_unknown(&e) => {
+                    return Err(e.context(format!(
+                        "the outcome of the invocation is unknown (it may have taken effect or \
+                         not); its idempotency key was {idempotency_key}: retry with \
+                         `--idempotency-key {idempotency_key}`, which is safe (it takes effect \
+                         at most once)"
+                    )));
+                }
+                Err(e) => return Err(e),
+            };
             for value in response.result {
                 println!("{value}");
             }

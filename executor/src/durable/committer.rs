@@ -105,6 +105,15 @@ impl Committer {
                          the same idempotency key)"
                     )));
                 }
+                Some(Err(error))
+                    if matches!(*error, reprise_oplog::Error::CommitOutcomeUnknown { .. }) =>
+                {
+                    return Err(Error::CommitOutcomeUnknown {
+                        worker: worker.clone(),
+                        message: error.to_string(),
+                        key: None,
+                    });
+                }
                 Some(Err(error)) => {
                     return Err(Error::CommitFailed {
                         worker: worker.clone(),

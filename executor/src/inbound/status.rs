@@ -38,6 +38,7 @@ pub fn status_of(error: &Error) -> Status {
         | Error::Internal(_)
         | Error::NotServedHere { .. }
         | Error::InvocationStopped { .. }
+        | Error::CommitOutcomeUnknown { .. }
         | Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => Code::Unavailable,
         Error::IdempotencyKeyReused { .. } => Code::AlreadyExists,
         // The worker appeared (with another component) between the call's

@@ -642,7 +642,7 @@ impl Worker {
             Ok(()) => Ok(Ok(results)),
             Err(error) => match error.downcast::<Error>() {
                 Ok(own @ Error::Divergence { .. }) => Err(self.fail(own)),
-                Ok(own @ Error::CommitFailed { .. }) => {
+                Ok(own @ (Error::CommitFailed { .. } | Error::CommitOutcomeUnknown { .. })) => {
                     // A commit inside the invocation (before a call) failed.
                     self.discard_unwritten();
                     Err(own)

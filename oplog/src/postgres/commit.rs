@@ -214,7 +214,7 @@ impl PostgresOplogStore {
         ];
         let rows = self
             .pool
-            .query(COMMIT_SQL, &params, || {
+            .query_write(COMMIT_SQL, &params, || {
                 format!("committing the oplogs of {} workers", chunk.len())
             })
             .await?;

@@ -157,17 +157,61 @@ impl Pool {
         params: &[(&(dyn ToSql + Sync), Type)],
         context: impl Fn() -> String,
     ) -> Result<Vec<Row>> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let conn = self.get().await?;
+        self.run(sql, params, &context, false).await
+    }
+
+    /// [`query`](Self::query) for a write whose loss of answer matters (a
+    /// commit): once the statement was sent, a timeout or a broken
+    /// connection — including a retry that could not connect — is
+    /// [`Error::CommitOutcomeUnknown`], since the server may have written
+    /// it.
+    pub(crate) async fn query_write(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+        context: impl Fn() -> String,
+    ) -> Result<Vec<Row>> {
+        self.run(sql, params, &context, true).await
+    }
+
+    async fn run(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+        context: &impl Fn() -> String,
+        write: bool,
+    ) -> Result<Vec<Row>> {
+        // What became of an attempt sent without a reply, if one was.
+        let mut unanswered: Option<String> = None;
+        let unknown = |reason: String| Error::CommitOutcomeUnknown {
+            context: context(),
+            reason,
+        };
+        // Two attempts at most.
+        for attempt in 1..=2 {
+            let conn = match self.get().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    return Err(match unanswered {
+                        Some(first) if write => {
+                            unknown(format!("{first}; then reconnecting failed: {e}"))
+                        }
+                        _ => e,
+                    });
+                }
+            };
             let outcome =
                 tokio::time::timeout(self.statement_timeout, conn.query_typed(sql, params)).await;
             let Ok(outcome) = outcome else {
                 conn.discard();
-                return Err(Error::PostgresTimeout {
-                    context: context(),
-                    waited_ms: millis(self.statement_timeout),
+                let waited_ms = millis(self.statement_timeout);
+                return Err(if write {
+                    unknown(format!("PostgreSQL did not answer within {waited_ms} ms"))
+                } else {
+                    Error::PostgresTimeout {
+                        context: context(),
+                        waited_ms,
+                    }
                 });
             };
             match outcome {
@@ -175,11 +219,20 @@ impl Pool {
                 Err(e) if attempt < 2 && is_connection_error(&e) => {
                     drop(conn);
                     self.discard_idle();
-                    tracing::debug!(target: "reprise_oplog", "retrying {} on a new connection: {}", context(), error_chain(&e));
+                    let reason = format!("the connection broke: {}", error_chain(&e));
+                    tracing::debug!(target: "reprise_oplog", "retrying {} on a new connection: {reason}", context());
+                    unanswered = Some(reason);
+                }
+                Err(e) if write && is_connection_error(&e) => {
+                    return Err(unknown(format!(
+                        "the connection broke: {}",
+                        error_chain(&e)
+                    )));
                 }
                 Err(e) => return Err(pg(&context(), e)),
             }
         }
+        Err(unknown(unanswered.unwrap_or_default()))
     }
 
     /// Drops every idle client: after one connection broke, the others
