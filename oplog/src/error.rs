@@ -238,6 +238,15 @@ pub enum Error {
         /// Why no answer came.
         reason: String,
     },
+    /// A health check could not reach the store (the database is down,
+    /// refuses connections, or did not answer in time).
+    #[error("the oplog store ({store}) is unreachable: {reason}")]
+    StoreUnreachable {
+        /// Which store, e.g. `PostgreSQL at user@host:port/db`.
+        store: String,
+        /// Why.
+        reason: String,
+    },
     /// The PostgreSQL database holds a value the store cannot have written
     /// (a negative index or epoch, a malformed worker id, ...).
     #[error("unexpected data in the PostgreSQL oplog tables while {context}: {reason}")]

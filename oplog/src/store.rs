@@ -147,6 +147,14 @@ pub trait OplogStore: Send + Sync + fmt::Debug {
     fn forget_cached(&self, matches: &(dyn Fn(&WorkerId) -> bool + Sync)) {
         let _ = matches;
     }
+
+    /// Checks, within `limit`, that the store can be reached (a health
+    /// check): [`Error::StoreUnreachable`] naming the store and why if
+    /// not. An embedded store, in this process, is always reachable.
+    async fn check_reachable(&self, limit: std::time::Duration) -> Result<()> {
+        let _ = limit;
+        Ok(())
+    }
 }
 
 /// Reads a worker's log page by page, each entry with its index, so a long

@@ -169,8 +169,33 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// How long `/healthz` waits for the oplog store.
+const HEALTH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `200 ok`, or `503` naming the oplog store and why it cannot be reached
+/// (a shared PostgreSQL database that is down or silent; answered within
+/// [`HEALTH_CHECK_LIMIT`]).
+async fn healthz(State(state): State<AppState>) -> Response {
+    let oplog = state.executor.oplog().clone();
+    // Bounded here too, whatever the store does with its limit.
+    let checked = tokio::time::timeout(
+        HEALTH_CHECK_LIMIT + std::time::Duration::from_millis(500),
+        oplog.check_reachable(HEALTH_CHECK_LIMIT),
+    )
+    .await;
+    let problem = match checked {
+        Ok(Ok(())) => return "ok".into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => {
+            format!("the oplog store did not answer the health check within {HEALTH_CHECK_LIMIT:?}")
+        }
+    };
+    tracing::warn!(error = %problem, "health check failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("unhealthy: {problem}\n"),
+    )
+        .into_response()
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Response {

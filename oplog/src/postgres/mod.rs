@@ -229,6 +229,10 @@ impl OplogStore for PostgresOplogStore {
     fn recovery_report(&self) -> RecoveryReport {
         self.report.clone()
     }
+
+    async fn check_reachable(&self, limit: std::time::Duration) -> Result<()> {
+        self.pool.ping(limit).await
+    }
 }
 
 /// A failed statement, with the driver's whole error chain.

@@ -1,0 +1,115 @@
+//! Executors sharing a PostgreSQL database, at their edges: what `/healthz`
+//! says of the database, a creation without a name on an executor serving
+//! no shard, a forwarded request whose owner stopped answering, the
+//! settings a joining executor must share with the others (`--lease-ttl`,
+//! its own `--advertise`), the clean-up of members long gone, and a start
+//! that logs no PostgreSQL NOTICE.
+
+mod cli_common;
+
+use std::io::{Read as _, Write as _};
+use std::time::{Duration, Instant};
+
+use cli_common::Serve;
+
+/// An executor on `url` in `dir`, with `extra` arguments.
+fn start(dir: &std::path::Path, url: &str, extra: &[&str]) -> Serve {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut args = vec!["--store", url];
+    args.extend_from_slice(extra);
+    Serve::start_with(dir, &args, &[])
+}
+
+/// `GET /healthz` of `serve` over a plain socket: status, body, time taken.
+fn healthz(serve: &Serve) -> (u16, String, Duration) {
+    let started = Instant::now();
+    let address = serve.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .expect("an answer in 30 s");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body, started.elapsed())
+}
+
+/// Signals `pids` with `signal` (`-STOP`, `-CONT`).
+fn signal(pids: &[String], signal: &str) {
+    for pid in pids {
+        let status = std::process::Command::new("kill")
+            .args([signal, pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+}
+
+#[test]
+fn healthz_reports_an_unreachable_database_within_bounds() {
+    // `/healthz` answered `ok` while the database was down.
+    let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(server.create_database());
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let serve = start(dir.path(), &url, &[]);
+    let (status, body, _) = healthz(&serve);
+    assert_eq!((status, body.trim()), (200, "ok"));
+
+    server.crash().expect("PostgreSQL stops");
+    let (status, body, took) = healthz(&serve);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("PostgreSQL at") && body.contains(&database) && body.contains("unreachable"),
+        "{body}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    server.restart().expect("PostgreSQL starts again");
+    let back = Instant::now();
+    while healthz(&serve).0 != 200 {
+        assert!(
+            back.elapsed() < Duration::from_secs(20),
+            "never healthy again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A silent server (its backends stopped): answered in bounded time.
+    let admin = runtime.block_on(server.connect("postgres"));
+    let pids: Vec<String> = runtime
+        .block_on(admin.query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 \
+             AND application_name = 'reprise-oplog'",
+            &[&database],
+        ))
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, i32>(0).to_string())
+        .collect();
+    assert!(!pids.is_empty());
+    signal(&pids, "-STOP");
+    let (status, body, took) = healthz(&serve);
+    signal(&pids, "-CONT");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("did not answer"), "{body}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    serve.terminate();
+}
