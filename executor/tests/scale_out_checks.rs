@@ -12,6 +12,17 @@ use std::time::{Duration, Instant};
 
 use cli_common::Serve;
 
+/// A fresh database on the shared throwaway server.
+fn database() -> (tokio::runtime::Runtime, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
+    (runtime, url)
+}
+
 /// An executor on `url` in `dir`, with `extra` arguments.
 fn start(dir: &std::path::Path, url: &str, extra: &[&str]) -> Serve {
     std::fs::create_dir_all(dir).unwrap();
@@ -112,4 +123,28 @@ fn healthz_reports_an_unreachable_database_within_bounds() {
     assert!(body.contains("did not answer"), "{body}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     serve.terminate();
+}
+
+#[test]
+fn a_creation_without_a_name_on_an_executor_serving_no_shard_is_made_elsewhere() {
+    // `POST /v1/workers` without a name, on an executor holding no shard,
+    // was refused with a 503 for as long as that lasted.
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    // One shard: the first executor holds it, the second holds none.
+    let first = start(&dir.path().join("a"), &url, &["--shards", "1"]);
+    let second = start(&dir.path().join("b"), &url, &["--shards", "1"]);
+    let component = second.add_wasm(reprise_test_components::COUNTER);
+    let output = second.run(&["worker", "create", "--component", &component]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(!id.is_empty());
+    assert_eq!(second.ok(&["invoke", &id, "add", "2"]).trim(), "2");
+    assert_eq!(first.ok(&["invoke", &id, "add", "2"]).trim(), "4");
+    second.terminate();
+    first.terminate();
 }

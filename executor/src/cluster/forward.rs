@@ -11,6 +11,10 @@
 //! requests never loop while leases move. When no executor holds the shard
 //! (its lease expired and nobody took it yet) the answer is 503 with a
 //! message to retry.
+//!
+//! A `POST /v1/workers` without a name, received by an executor that
+//! serves no shard, gets a generated name in a shard another executor
+//! holds and is forwarded there like a named one.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -74,11 +78,30 @@ pub async fn forward_elsewhere(
                     .into_response();
             }
         };
-        let name = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
+        let body = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        let name = body
+            .as_ref()
             .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
             .and_then(|n| WorkerId::new(n).ok());
-        (Request::from_parts(parts, Body::from(bytes)), name)
+        match (name, body) {
+            (Some(name), _) => (Request::from_parts(parts, Body::from(bytes)), Some(name)),
+            (None, Some(serde_json::Value::Object(mut fields)))
+                if fields.get("name").is_none_or(serde_json::Value::is_null)
+                    && cluster.served().is_empty()
+                    && !parts.headers.contains_key(FORWARDED_HEADER) =>
+            {
+                // Nothing served here to create it in: it is named in a
+                // shard another executor holds, and created there.
+                let named = match name_elsewhere(&cluster).await {
+                    Ok(named) => named,
+                    Err(response) => return *response,
+                };
+                fields.insert("name".into(), serde_json::Value::String(named.to_string()));
+                let bytes = serde_json::to_vec(&fields).unwrap_or_default();
+                (Request::from_parts(parts, Body::from(bytes)), Some(named))
+            }
+            (None, _) => (Request::from_parts(parts, Body::from(bytes)), None),
+        }
     } else {
         let worker = worker_in_path(request.uri().path());
         (request, worker)
@@ -109,6 +132,30 @@ pub async fn forward_elsewhere(
         )
         .into_response(),
     }
+}
+
+/// Most names tried for a worker created on behalf of another executor.
+const NAME_ATTEMPTS: usize = 16;
+
+/// A new worker name in a shard another executor holds now (a boxed
+/// response when there is none).
+async fn name_elsewhere(cluster: &super::Cluster) -> Result<WorkerId, Box<Response>> {
+    for _ in 0..NAME_ATTEMPTS {
+        let id = WorkerId::generate();
+        match cluster.owner_of(&id).await {
+            Ok(Some(owner)) if owner.address != cluster.advertise() => return Ok(id),
+            Ok(_) => continue,
+            Err(e) => return Err(Box::new(ApiError::from(e).into_response())),
+        }
+    }
+    Err(Box::new(
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no executor holds a shard to create the worker in right now (the executors are \
+             starting, or their leases ran out); retry in a few seconds",
+        )
+        .into_response(),
+    ))
 }
 
 /// Sends `request` to the executor at `address` and relays its answer.
