@@ -148,3 +148,71 @@ fn a_creation_without_a_name_on_an_executor_serving_no_shard_is_made_elsewhere()
     second.terminate();
     first.terminate();
 }
+
+#[test]
+fn a_forward_to_a_stopped_owner_ends_with_a_message_naming_it() {
+    // A request forwarded to an owner paused with SIGSTOP waited as long
+    // as the pause.
+    let (runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--lease-ttl", "1s", "--shards", "16"];
+    let owner = start(&dir.path().join("a"), &url, &args);
+    let component = owner.add_wasm(reprise_test_components::COUNTER);
+    let names: Vec<String> = (0..16).map(|i| format!("f{i}")).collect();
+    for name in &names {
+        owner.ok(&[
+            "worker",
+            "create",
+            "--component",
+            &component,
+            "--name",
+            name,
+        ]);
+    }
+    let other = start(&dir.path().join("b"), &url, &args);
+    // Rebalanced: find a worker the first executor still serves.
+    std::thread::sleep(Duration::from_secs(3));
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let client = runtime.block_on(reprise_system_tests::postgres::shared().connect(&database));
+    let rows = runtime
+        .block_on(client.query(
+            "SELECT shard, address FROM shard_leases WHERE expires_at > now()",
+            &[],
+        ))
+        .unwrap();
+    let owned: Vec<u32> = rows
+        .iter()
+        .filter(|row| row.get::<_, String>(1) == owner.url)
+        .map(|row| u32::try_from(row.get::<_, i32>(0)).unwrap())
+        .collect();
+    let name = names
+        .iter()
+        .find(|n| {
+            let id = reprise_oplog::WorkerId::new(n.as_str()).unwrap();
+            owned.contains(&reprise_executor::cluster::shard_of(&id, 16))
+        })
+        .expect("a worker the first executor serves")
+        .clone();
+    let pid = vec![owner.child.id().to_string()];
+    signal(&pid, "-STOP");
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(15));
+        signal(&pid, "-CONT");
+    });
+    let started = Instant::now();
+    let output = other.run(&["invoke", &name, "get", "--timeout", "60s"]);
+    let took = started.elapsed();
+    resume.join().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "answered by a stopped executor?");
+    assert!(
+        took < Duration::from_secs(8),
+        "waited {took:?} for a stopped owner: {err}"
+    );
+    assert!(
+        err.contains("503") && err.contains(&owner.url) && err.contains("did not answer"),
+        "{err}"
+    );
+    other.terminate();
+    owner.terminate();
+}

@@ -15,13 +15,21 @@
 //! A `POST /v1/workers` without a name, received by an executor that
 //! serves no shard, gets a generated name in a shard another executor
 //! holds and is forwarded there like a named one.
+//!
+//! A forwarded request may run long (an invocation, for its whole time
+//! budget), so it has no fixed deadline; instead, while it waits, the
+//! lease of the worker's shard is read every third of the lease's
+//! time-to-live. When the owner no longer holds it (it stopped or was
+//! paused, and its lease ran out) the wait ends with a 503 naming the owner:
+//! whether the request took effect there is unknown, and a retry (with the
+//! same idempotency key, for an invocation) reaches the shard's next owner.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use reprise_oplog::WorkerId;
+use reprise_oplog::{ShardOwner, WorkerId};
 
 use crate::api::AppState;
 use crate::api::error::ApiError;
@@ -120,7 +128,26 @@ pub async fn forward_elsewhere(
         Ok(_) => return ApiError::from(cluster.not_served(&worker)).into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    match proxy(&cluster, &owner.address, request, state.config.body_limit).await {
+    let relayed = proxy(&cluster, &owner.address, request, state.config.body_limit);
+    let lost = owner_lost(&cluster, &worker, &owner);
+    let outcome = tokio::select! {
+        outcome = relayed => outcome,
+        () = lost => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "worker {worker} was served by the executor at {} ({}), which did not \
+                     answer and no longer holds the worker's shard (stopped, paused or cut \
+                     off); the outcome of the request is unknown: retry it (an invocation \
+                     with the same idempotency key, which is safe), and the shard's next \
+                     owner answers",
+                    owner.address, owner.member
+                ),
+            )
+            .into_response();
+        }
+    };
+    match outcome {
         Ok(response) => response,
         Err(message) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -156,6 +183,24 @@ async fn name_elsewhere(cluster: &super::Cluster) -> Result<WorkerId, Box<Respon
         )
         .into_response(),
     ))
+}
+
+/// Resolves once `owner` no longer holds the lease of `worker`'s shard
+/// (checked every third of the lease time-to-live); never while it does.
+async fn owner_lost(cluster: &super::Cluster, worker: &WorkerId, owner: &ShardOwner) {
+    let mut tick = tokio::time::interval(cluster.lease_ttl() / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    // Bounded by the forwarded request it races with.
+    loop {
+        tick.tick().await;
+        match cluster.owner_of(worker).await {
+            Ok(Some(now)) if now.member == owner.member => {}
+            // The database unreachable says nothing about the owner.
+            Err(_) => {}
+            Ok(_) => return,
+        }
+    }
 }
 
 /// Sends `request` to the executor at `address` and relays its answer.

@@ -120,6 +120,11 @@ impl Cluster {
         &self.http
     }
 
+    /// How long a shard lease lasts unrenewed.
+    pub fn lease_ttl(&self) -> Duration {
+        self.config.lease_ttl
+    }
+
     /// The shard worker `id` belongs to.
     pub fn shard_of(&self, id: &WorkerId) -> u32 {
         shard_of(id, self.shards)
