@@ -31,6 +31,42 @@ fn start(dir: &std::path::Path, url: &str, extra: &[&str]) -> Serve {
     Serve::start_with(dir, &args, &[])
 }
 
+/// `serve` with `args` that must refuse to start (within 60 s); its stderr.
+fn refused_start(dir: &std::path::Path, args: &[&str]) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = std::process::Command::new(cli_common::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("worker-executor runs");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = std::fs::read_to_string(&out).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the executor started ({status:?}): {stdout} {stderr}"
+    );
+    assert!(!stdout.contains("listening"), "it listened first: {stdout}");
+    stderr
+}
+
 /// `GET /healthz` of `serve` over a plain socket: status, body, time taken.
 fn healthz(serve: &Serve) -> (u16, String, Duration) {
     let started = Instant::now();
@@ -215,4 +251,49 @@ fn a_forward_to_a_stopped_owner_ends_with_a_message_naming_it() {
     );
     other.terminate();
     owner.terminate();
+}
+
+#[test]
+fn a_different_lease_ttl_is_refused_at_start() {
+    // A --lease-ttl other than the cluster's was accepted, and the shards
+    // moved between the executors for ever.
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(&dir.path().join("a"), &url, &["--lease-ttl", "2s"]);
+    let err = refused_start(
+        &dir.path().join("b"),
+        &["--store", &url, "--lease-ttl", "3s"],
+    );
+    assert!(
+        err.contains("--lease-ttl 3s differs from the 2s") && err.contains(&first.url),
+        "{err}"
+    );
+    // The same time-to-live is welcome.
+    let second = start(&dir.path().join("c"), &url, &["--lease-ttl", "2s"]);
+    second.terminate();
+    first.terminate();
+}
+
+#[test]
+fn an_address_another_executor_advertises_is_refused_at_start() {
+    // A second executor advertising the first one's address was accepted:
+    // requests forwarded to "the owner" could reach either.
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(&dir.path().join("a"), &url, &[]);
+    let err = refused_start(
+        &dir.path().join("b"),
+        &["--store", &url, "--advertise", &first.url],
+    );
+    assert!(
+        err.contains(&format!(
+            "--advertise {} is the address of executor",
+            first.url
+        )),
+        "{err}"
+    );
+    // An address of its own is welcome.
+    let second = start(&dir.path().join("c"), &url, &[]);
+    second.terminate();
+    first.terminate();
 }

@@ -70,7 +70,7 @@ pub use ids::{ComponentId, IdempotencyKey, OplogIndex, OwnerEpoch, Timestamp, Wo
 pub use memory::MemoryOplogStore;
 pub use payload::{Payload, PayloadDigest};
 pub use postgres::{
-    DEFAULT_SHARDS, LeaseRound, MAX_SHARDS, PostgresOplogStore, PostgresOptions,
+    DEFAULT_SHARDS, JoinConflict, LeaseRound, MAX_SHARDS, PostgresOplogStore, PostgresOptions,
     SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION, ShardOwner,
 };
 pub use sled_store::{

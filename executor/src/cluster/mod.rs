@@ -33,7 +33,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use reprise_oplog::{PostgresOplogStore, ShardOwner, WorkerId};
+use reprise_oplog::{JoinConflict, PostgresOplogStore, ShardOwner, WorkerId};
 
 use crate::error::{Error, Result};
 use crate::executor::Executor;
@@ -86,6 +86,12 @@ impl Cluster {
             )));
         }
         let shards = store.setup_shards(config.shards).await?;
+        if let Some(other) = store
+            .check_join(&config.member, &config.advertise, config.lease_ttl)
+            .await?
+        {
+            return Err(join_refused(&config, &other));
+        }
         crate::rest::client::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
@@ -291,6 +297,28 @@ impl Cluster {
         if let Err(e) = self.store.leave(&self.config.member).await {
             tracing::warn!(error = %e, "could not release the shard leases");
         }
+    }
+}
+
+/// Why `config` cannot join beside the live executor `other`.
+fn join_refused(config: &ClusterConfig, other: &JoinConflict) -> Error {
+    let theirs = Duration::from_millis(other.lease_ttl_ms);
+    if other.address == config.advertise {
+        Error::Unsupported(format!(
+            "--advertise {} is the address of executor {} already sharing the database (seen \
+             within its lease time-to-live of {theirs:?}): the others could not tell the two \
+             apart; give each executor its own address (if that executor is gone, it stops \
+             counting within {theirs:?})",
+            config.advertise, other.member
+        ))
+    } else {
+        Error::Unsupported(format!(
+            "--lease-ttl {:?} differs from the {theirs:?} of executor {} at {} already sharing \
+             the database: executors with different lease times take each other's shards over \
+             and over; give every executor the same --lease-ttl (to change it, stop them all \
+             and start them with the new value)",
+            config.lease_ttl, other.member, other.address
+        ))
     }
 }
 

@@ -53,6 +53,18 @@ pub struct ShardOwner {
     pub address: String,
 }
 
+/// An executor already sharing the database that a joining one conflicts
+/// with (see [`PostgresOplogStore::check_join`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinConflict {
+    /// Its member id.
+    pub member: String,
+    /// The address it advertises.
+    pub address: String,
+    /// Its lease time-to-live, in milliseconds.
+    pub lease_ttl_ms: u64,
+}
+
 fn ttl_interval(ttl: Duration) -> String {
     format!("{} milliseconds", millis(ttl))
 }
@@ -113,14 +125,16 @@ impl PostgresOplogStore {
         address: &str,
         ttl: Duration,
     ) -> Result<LeaseRound> {
+        let ttl_ms = i64::try_from(millis(ttl)).unwrap_or(i64::MAX);
         let ttl = ttl_interval(ttl);
         let context = || format!("lease round of executor {member}");
         let rows = self
             .pool
             .query(
-                "WITH seen AS (INSERT INTO executor_members (member, address, seen_at) \
-                 VALUES ($1, $2, now()) ON CONFLICT (member) \
-                 DO UPDATE SET address = $2, seen_at = now() RETURNING 1) \
+                "WITH seen AS (INSERT INTO executor_members (member, address, seen_at, \
+                                                             lease_ttl_ms) \
+                 VALUES ($1, $2, now(), $4) ON CONFLICT (member) \
+                 DO UPDATE SET address = $2, seen_at = now(), lease_ttl_ms = $4 RETURNING 1) \
                  SELECT (SELECT count(*) FROM executor_members \
                          WHERE member <> $1 AND seen_at > now() - $3::interval) + 1, \
                         (SELECT shards FROM shard_config), (SELECT count(*) FROM seen)",
@@ -128,6 +142,7 @@ impl PostgresOplogStore {
                     (&member, Type::TEXT),
                     (&address, Type::TEXT),
                     (&ttl, Type::TEXT),
+                    (&ttl_ms, Type::INT8),
                 ],
                 context,
             )
@@ -187,6 +202,43 @@ impl PostgresOplogStore {
             members,
             share,
         })
+    }
+
+    /// Before executor `member` joins: a live executor (seen within its own
+    /// lease time-to-live) that advertises `address` too, or that uses
+    /// another lease time-to-live than `ttl`, if there is one. Members of
+    /// builds that do not record their time-to-live are not compared.
+    pub async fn check_join(
+        &self,
+        member: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> Result<Option<JoinConflict>> {
+        let ttl_ms = i64::try_from(millis(ttl)).unwrap_or(i64::MAX);
+        let rows = self
+            .pool
+            .query(
+                "SELECT member, address, lease_ttl_ms FROM executor_members \
+                 WHERE member <> $1 AND lease_ttl_ms IS NOT NULL \
+                   AND seen_at > now() - lease_ttl_ms::float8 * interval '1 millisecond' \
+                   AND (address = $2 OR lease_ttl_ms <> $3) \
+                 ORDER BY (address = $2) DESC, seen_at DESC LIMIT 1",
+                &[
+                    (&member, Type::TEXT),
+                    (&address, Type::TEXT),
+                    (&ttl_ms, Type::INT8),
+                ],
+                || format!("checking the executors before {member} joins"),
+            )
+            .await?;
+        Ok(rows.first().map(|row| {
+            let ttl: i64 = row.get(2);
+            JoinConflict {
+                member: row.get(0),
+                address: row.get(1),
+                lease_ttl_ms: u64::try_from(ttl).unwrap_or(0),
+            }
+        }))
     }
 
     /// Gives up `member`'s leases of `shards` at once (it stopped serving

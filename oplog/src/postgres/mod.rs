@@ -51,7 +51,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use config::PostgresOptions;
-pub use leases::{DEFAULT_SHARDS, LeaseRound, MAX_SHARDS, ShardOwner};
+pub use leases::{DEFAULT_SHARDS, JoinConflict, LeaseRound, MAX_SHARDS, ShardOwner};
 pub use schema::SCHEMA_VERSION;
 
 use crate::entry::OplogEntry;

@@ -25,7 +25,10 @@
 //! Version 2: `components (id, wasm, dependencies)`. Version 3: the shard
 //! leases of executors sharing the database (see `leases.rs`):
 //! `shard_config (shards)`, `shard_leases (shard, owner, address, epoch,
-//! expires_at)`, `executor_members (member, address, seen_at)`.
+//! expires_at)`, `executor_members (member, address, seen_at)`. Version 4:
+//! `executor_members.lease_ttl_ms`, each member's lease time-to-live (null
+//! for members of older builds), so that a joining executor with another
+//! time-to-live, or another's address, is refused.
 //!
 //! Worker ids sort bytewise (`COLLATE "C"`) whatever the database's locale,
 //! as in the other stores.
@@ -46,7 +49,7 @@ const MIGRATION_LOCK: i64 = 0x0072_6570_7269_7365;
 
 /// Migration `n + 1` is `MIGRATIONS[n]`: a description and its SQL. Never
 /// edit an applied migration; append a new one.
-const MIGRATIONS: [(&str, &str); 3] = [
+const MIGRATIONS: [(&str, &str); 4] = [
     (
         "oplog tables: workers (owner epoch, committed length), entries, payloads; epoch sequence",
         r#"
@@ -99,6 +102,12 @@ const MIGRATIONS: [(&str, &str); 3] = [
         address text NOT NULL,
         seen_at timestamptz NOT NULL
     );
+    "#,
+    ),
+    (
+        "executor members record their lease time-to-live",
+        r#"
+    ALTER TABLE executor_members ADD COLUMN lease_ttl_ms bigint CHECK (lease_ttl_ms > 0);
     "#,
     ),
 ];
