@@ -126,8 +126,10 @@ impl Pool {
             .await
             .map_err(|_| Error::PostgresTimeout {
                 context: format!(
-                    "connecting to {} (it accepted the connection but did not complete \
-                     PostgreSQL's start-up: is it a PostgreSQL server?)",
+                    "connecting to {}: the connection attempt timed out; the server accepted \
+                     the connection but did not answer PostgreSQL's start-up (a hung or \
+                     overloaded server, a stopped process, or something other than \
+                     PostgreSQL listening there)",
                     self.target.display
                 ),
                 waited_ms: millis(limit),
