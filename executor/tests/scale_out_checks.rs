@@ -297,3 +297,43 @@ fn an_address_another_executor_advertises_is_refused_at_start() {
     second.terminate();
     first.terminate();
 }
+
+#[test]
+fn members_gone_long_ago_are_forgotten() {
+    // `executor_members` kept the row of every executor that ever ran.
+    let (runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let serve = start(&dir.path().join("a"), &url, &["--lease-ttl", "1s"]);
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let client = runtime.block_on(reprise_system_tests::postgres::shared().connect(&database));
+    runtime
+        .block_on(client.batch_execute(
+            "INSERT INTO executor_members (member, address, seen_at) VALUES \
+             ('long-gone', 'http://127.0.0.1:1', now() - interval '2 hours'), \
+             ('just-gone', 'http://127.0.0.1:2', now() - interval '1 minute')",
+        ))
+        .unwrap();
+    let members = || -> Vec<String> {
+        runtime
+            .block_on(client.query("SELECT member FROM executor_members ORDER BY member", &[]))
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    let waiting = Instant::now();
+    while members().contains(&"long-gone".to_owned()) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "a member gone for 2 hours is still listed: {:?}",
+            members()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        members().contains(&"just-gone".to_owned()),
+        "{:?}",
+        members()
+    );
+    serve.terminate();
+}

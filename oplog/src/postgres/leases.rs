@@ -53,6 +53,17 @@ pub struct ShardOwner {
     pub address: String,
 }
 
+/// A member unseen for this long (and for [`FORGET_AFTER_TTLS`] of its
+/// lease time-to-live) holds no lease any more: its row is deleted by the
+/// others' lease rounds.
+const FORGET_MEMBERS_AFTER: &str = "10 minutes";
+
+/// ... or for this many of its lease time-to-live, if that is longer.
+const FORGET_AFTER_TTLS: i64 = 10;
+
+/// Most member rows one lease round deletes.
+const FORGET_PER_ROUND: i64 = 100;
+
 /// An executor already sharing the database that a joining one conflicts
 /// with (see [`PostgresOplogStore::check_join`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +145,12 @@ impl PostgresOplogStore {
                 "WITH seen AS (INSERT INTO executor_members (member, address, seen_at, \
                                                              lease_ttl_ms) \
                  VALUES ($1, $2, now(), $4) ON CONFLICT (member) \
-                 DO UPDATE SET address = $2, seen_at = now(), lease_ttl_ms = $4 RETURNING 1) \
+                 DO UPDATE SET address = $2, seen_at = now(), lease_ttl_ms = $4 RETURNING 1), \
+                 gone AS (DELETE FROM executor_members WHERE member IN \
+                          (SELECT member FROM executor_members \
+                            WHERE member <> $1 AND seen_at < now() - greatest($5::interval, \
+                                  (coalesce(lease_ttl_ms, 0) * $6)::float8 * interval '1 millisecond') \
+                            ORDER BY seen_at LIMIT $7)) \
                  SELECT (SELECT count(*) FROM executor_members \
                          WHERE member <> $1 AND seen_at > now() - $3::interval) + 1, \
                         (SELECT shards FROM shard_config), (SELECT count(*) FROM seen)",
@@ -143,6 +159,9 @@ impl PostgresOplogStore {
                     (&address, Type::TEXT),
                     (&ttl, Type::TEXT),
                     (&ttl_ms, Type::INT8),
+                    (&FORGET_MEMBERS_AFTER, Type::TEXT),
+                    (&FORGET_AFTER_TTLS, Type::INT8),
+                    (&FORGET_PER_ROUND, Type::INT8),
                 ],
                 context,
             )
