@@ -337,3 +337,44 @@ fn members_gone_long_ago_are_forgotten() {
     );
     serve.terminate();
 }
+
+#[test]
+fn a_start_on_a_set_up_database_logs_no_notice() {
+    // Every start logged PostgreSQL's `NOTICE: relation "schema_version"
+    // already exists, skipping` at INFO.
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(&dir.path().join("a"), &url, &[]);
+    first.ok(&["worker", "list"]);
+    first.terminate();
+    let log = dir.path().join("second.log");
+    let work = dir.path().join("b");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut command = std::process::Command::new(cli_common::BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+        .args(["--store", &url])
+        .current_dir(&work)
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = command.spawn().expect("worker-executor starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    // Bounded by the child's output: it ends when the child exits.
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("listening on"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(listening, "the executor did not start: {logged}");
+    assert!(
+        logged.contains("PostgreSQL oplog store"),
+        "INFO is logged: {logged}"
+    );
+    assert!(!logged.contains("NOTICE"), "{logged}");
+    assert!(!logged.contains("already exists"), "{logged}");
+}

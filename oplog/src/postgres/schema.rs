@@ -112,8 +112,11 @@ const MIGRATIONS: [(&str, &str); 4] = [
     ),
 ];
 
+/// Created only when missing (checked first under the migration lock):
+/// `CREATE TABLE IF NOT EXISTS` would make the server send a NOTICE at
+/// every start, which the driver logs at INFO.
 const CREATE_VERSION_TABLE: &str = r#"
-    CREATE TABLE IF NOT EXISTS schema_version (
+    CREATE TABLE schema_version (
         component   text COLLATE "C" NOT NULL,
         version     integer NOT NULL,
         description text NOT NULL,
@@ -132,9 +135,16 @@ pub(crate) async fn migrate(client: &mut Client, target: &str) -> Result<i32> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(|e| pg("locking the schema for migration", e))?;
-    tx.batch_execute(CREATE_VERSION_TABLE)
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
         .await
-        .map_err(|e| pg("creating the schema_version table", e))?;
+        .map_err(|e| pg("looking for the schema_version table", e))?
+        .get(0);
+    if !exists {
+        tx.batch_execute(CREATE_VERSION_TABLE)
+            .await
+            .map_err(|e| pg("creating the schema_version table", e))?;
+    }
     let found: i32 = tx
         .query_one(
             "SELECT coalesce(max(version), 0) FROM schema_version WHERE component = $1",
