@@ -600,6 +600,10 @@ impl Executor {
             // claims it anew: a commit still on its way can no longer land
             // after the retry looked.
             *known = Some(key);
+            // Whoever gets this copy next (a request already waiting for
+            // it, which unloading cannot reach) claims the worker again
+            // before it reads the log.
+            worker.reclaim_before_next_use();
             drop(worker);
             self.workers.unload_idle_matching(|w| *w == id);
             self.oplog.forget_cached(&|w| *w == id);

@@ -3,6 +3,8 @@
 //! (another data directory: the component is in the database too) rebuilds
 //! them by replay; `serve --store` picks the store.
 
+mod api_common;
+
 use reprise_executor::{Executor, ExecutorConfig, Stores, WorkerConfig};
 use reprise_oplog::{ComponentId, WorkerId};
 use reprise_system_tests::postgres::shared;
@@ -158,30 +160,9 @@ async fn a_commit_without_an_answer_is_an_unknown_outcome_safe_to_retry() {
     // failure ("committing ... failed"), though it may still land: a
     // client reading "failed" as "did not happen" would retry without its
     // key and run the invocation twice.
-    use std::sync::Arc;
     let url = shared().create_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let options = reprise_oplog::PostgresOptions {
-        statement_timeout: std::time::Duration::from_secs(1),
-        ..reprise_oplog::PostgresOptions::default()
-    };
-    let oplog = Arc::new(
-        reprise_oplog::PostgresOplogStore::open_with(&url, options)
-            .await
-            .expect("store opens"),
-    );
-    let stores = Stores {
-        components: Arc::new(
-            reprise_executor::components::postgres::PostgresComponentStore::new(oplog.clone()),
-        ),
-        shared: Some(oplog.clone()),
-        oplog,
-    };
-    let config = ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        ..ExecutorConfig::default()
-    };
-    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    let executor = impatient_executor(&url, &dir).await;
     let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
     let component: ComponentId = info.id.parse().unwrap();
@@ -229,4 +210,85 @@ async fn a_commit_without_an_answer_is_an_unknown_outcome_safe_to_retry() {
     }
     assert_eq!(value.as_deref(), Some("11"), "the retry ran once");
     assert_eq!(call(&executor, &id, "get", &[]).await, "11");
+}
+
+/// An executor on the database at `url` whose statements time out after 1 s.
+async fn impatient_executor(url: &str, dir: &tempfile::TempDir) -> Executor {
+    use std::sync::Arc;
+    let options = reprise_oplog::PostgresOptions {
+        statement_timeout: std::time::Duration::from_secs(1),
+        ..reprise_oplog::PostgresOptions::default()
+    };
+    let oplog = Arc::new(
+        reprise_oplog::PostgresOplogStore::open_with(url, options)
+            .await
+            .expect("store opens"),
+    );
+    let stores = Stores {
+        components: Arc::new(
+            reprise_executor::components::postgres::PostgresComponentStore::new(oplog.clone()),
+        ),
+        shared: Some(oplog.clone()),
+        oplog,
+    };
+    let config = ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    Executor::with_stores(&config, stores).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_waiting_behind_an_unknown_outcome_does_not_call_again() {
+    // The retry queued for the worker while the first attempt's commit
+    // hung got the same in-memory worker: it rebuilt from a log the lost
+    // commit had not reached yet and made the remote call a second time.
+    use std::time::Duration;
+    let server = reprise_system_tests::spawn_todo_server().await.unwrap();
+    let url = shared().create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = std::sync::Arc::new(impatient_executor(&url, &dir).await);
+    let dep = api_common::todo_client::dependency(&server.endpoint(), None);
+    let id = api_common::todo_client::worker(&executor, dep, "pg-twice").await;
+    let invoke = || {
+        let (executor, id) = (executor.clone(), id.clone());
+        tokio::spawn(async move {
+            let key = reprise_oplog::IdempotencyKey::new("add-todo-once").unwrap();
+            let params = ["\"ada\"", "\"task\"", "1"].map(str::to_owned).to_vec();
+            executor.invoke(&id, "add-todos", params, Some(key)).await
+        })
+    };
+    // The call is held at the server, then the worker's row is locked: the
+    // commit of the call's result waits past its timeout.
+    server.state.park_method("TodoAdd");
+    let first = invoke();
+    server
+        .state
+        .wait_parked(1, Duration::from_secs(10))
+        .await
+        .expect("the call reaches the server");
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let mut blocker = shared().connect(&database).await;
+    let tx = blocker.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM oplog_workers WHERE worker_id = 'pg-twice' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+    server.state.release();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The client gives up and retries with its key; the retry waits for
+    // the worker while the first attempt still holds it.
+    let retry = invoke();
+    let err = first.await.unwrap().expect_err("the commit got no answer");
+    assert!(err.to_string().contains("is unknown"), "{err}");
+    tx.rollback().await.unwrap();
+    let retried = retry.await.unwrap();
+    assert!(matches!(retried, Ok(Ok(_))), "{retried:?}");
+    assert_eq!(
+        server.state.calls("TodoAdd"),
+        1,
+        "the retry found the call's result instead of calling again"
+    );
 }

@@ -161,6 +161,9 @@ pub struct Worker {
     /// The instance was stopped mid-invocation: it must be rebuilt from
     /// the oplog before it runs again.
     stale: bool,
+    /// Set with `stale` after a commit whose outcome is unknown: the
+    /// rebuild claims a new owner epoch first.
+    reclaim: bool,
     /// Whether the oplog, as replayed, leaves the worker interrupted (an
     /// `Interrupted` entry with no `Resumed` entry or invocation after it).
     interrupted: bool,
@@ -289,6 +292,7 @@ impl Worker {
             invocations: 0,
             state: WorkerState::Idle,
             stale: false,
+            reclaim: false,
             interrupted: false,
             time_budget: env.time_budget,
             worker_memory: env.worker_memory,
@@ -304,6 +308,11 @@ impl Worker {
     /// stopped (replay skips the abandoned invocation).
     async fn rebuild(&mut self) -> Result<()> {
         let (oplog, committer, epoch, _) = self.durable.parts();
+        let epoch = if self.reclaim {
+            oplog.claim(&self.id).await?
+        } else {
+            epoch
+        };
         // Where the log continues is what the store holds now: after the
         // store was reopened (a full disk), entries this worker appended
         // and did not commit may be gone, or may have reached the disk.
@@ -341,6 +350,17 @@ impl Worker {
     /// reported as failed must not take effect afterwards (it has, if its
     /// commit reached the database before the failure was seen; a retry
     /// with the same idempotency key finds it then).
+    /// After a commit whose outcome is unknown (it may still land): the
+    /// next use claims the worker anew before it rebuilds. The claim waits
+    /// behind the lost commit if that is still on its way, and fences it
+    /// off if not, so the rebuild reads a log nothing else will add to: a
+    /// retry finds the invocation completed, or runs it on a log that
+    /// cannot gain the lost entries later.
+    pub(crate) fn reclaim_before_next_use(&mut self) {
+        self.discard_unwritten();
+        self.reclaim = true;
+    }
+
     fn discard_unwritten(&mut self) {
         self.stale = true;
         let id = self.id.clone();
