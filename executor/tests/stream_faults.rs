@@ -21,7 +21,9 @@ use reprise_system_tests::proto::routeguide::{Feature, Point, RouteNote, RouteSu
 use reprise_test_components::ROUTE_GUIDE_CLIENT;
 
 use h2_common::{Respond, ScriptedServer, message, reset, response_headers, trailers};
-use streaming_common::{WAIT, call, only_stream, open, read_log, route_guide_dep_at, worker};
+use streaming_common::{
+    WAIT, call, only_stream, open, read_log, route_guide_dep_at, upload, worker, write_log,
+};
 
 const RECORD_ROUTE: &str = "routeguide.RouteGuide/RecordRoute";
 const ROUTE_CHAT: &str = "routeguide.RouteGuide/RouteChat";
@@ -283,4 +285,68 @@ async fn a_message_cut_short_before_the_trailers_is_an_error() {
             server.endpoint
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stream_reissued_after_a_crash_keeps_an_early_answer() {
+    // The first call stalls (no window: the guest's sends stop, and the
+    // deadline ends it); every later call is answered at once, as a server
+    // that recognizes the idempotency key answers with its stored result.
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = calls.clone();
+    let respond: Respond = Arc::new(move |stream| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return response_headers(stream);
+        }
+        let mut out = response_headers(stream);
+        out.extend(message(stream, &summary().encode_to_vec()));
+        out.extend(trailers(stream, 0, ""));
+        out.extend(reset(stream, 0));
+        out
+    });
+    let server = ScriptedServer::start(respond).await;
+    let route = long_route(5_000);
+    let dep = || {
+        let mut dep = route_guide_dep_at(&server.endpoint);
+        dep.timeout_ms = 500;
+        dep
+    };
+    let (mut entries, id) = {
+        let dir = tempfile::tempdir().unwrap();
+        let executor = open(&dir).await;
+        let id = worker(&executor, ROUTE_GUIDE_CLIENT, dep(), "w").await;
+        let live = call(&executor, &id, "record-route", &[&route]).await;
+        assert!(live.contains("DeadlineExceeded"), "{live}");
+        drop(executor);
+        (read_log(&dir, &id).await, id)
+    };
+    // A crash after 2 000 sent frames: the rest of the log never was.
+    let stream = only_stream(&entries, RECORD_ROUTE);
+    let (cut, _) = stream.steps[1_999].clone();
+    entries.truncate(usize::try_from(cut).unwrap());
+    let key = entries
+        .iter()
+        .find_map(|e| match &e.kind {
+            reprise_oplog::EntryKind::ExportedFunctionInvoked {
+                idempotency_key, ..
+            } => Some(idempotency_key.clone()),
+            _ => None,
+        })
+        .expect("the invocation is journaled");
+
+    let dir = tempfile::tempdir().unwrap();
+    write_log(&dir, &id, entries).await;
+    let executor = open(&dir).await;
+    upload(&executor, ROUTE_GUIDE_CLIENT, dep()).await;
+    let summary = executor.recover().await.unwrap();
+    assert_eq!(summary.resumed, vec![id.clone()], "{summary:?}");
+    let outcome = executor
+        .invoke(&id, "record-route", vec![route], Some(key))
+        .await
+        .expect("the stored result is returned by key")
+        .expect("no trap");
+    // The re-issued call's answer reached the guest: not the
+    // failed-precondition its refused re-sends would have closed it with.
+    assert_eq!(outcome, vec!["ok((7, 2, 100))".to_owned()]);
+    assert_eq!(server.calls(), 2);
 }

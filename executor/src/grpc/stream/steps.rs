@@ -278,18 +278,34 @@ async fn go_live(
                         format!("a recorded request frame does not decode: {e}"),
                     )
                 })?;
-            call.send(message).await?;
+            if let Err(status) = call.send(message).await {
+                // A server that answers before it has every frame (one
+                // that knows the idempotency key, say): `finish` has it.
+                if call.ended_by_server() {
+                    break;
+                }
+                return Err(status);
+            }
         }
         Ok::<_, RpcStatus>(call)
     })
     .await?;
-    match reissued {
-        Ok(call) => {
-            COUNTERS.count(StreamEvent::Reissued);
-            slot.sent.clear();
-            slot.phase = Phase::Live(LiveCall::Client(call));
-            Ok(())
-        }
+    let mut call = match reissued {
+        Ok(call) => call,
+        Err(status) => return close_durably(ctx, slot, Some(status)).await,
+    };
+    COUNTERS.count(StreamEvent::Reissued);
+    slot.sent.clear();
+    if !call.ended_by_server() {
+        slot.phase = Phase::Live(LiveCall::Client(call));
+        return Ok(());
+    }
+    // Known to the handle already: answers at once. The step that made the
+    // stream live answers from the closed stream, as its replay will.
+    match call.finish().await {
+        Ok(response) => record_answer(ctx, slot, &response.message)
+            .await
+            .map(|_| ()),
         Err(status) => close_durably(ctx, slot, Some(status)).await,
     }
 }
