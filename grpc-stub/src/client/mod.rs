@@ -214,6 +214,7 @@ impl CallContext {
         if local
             && answering
             && matches!(out.code, Code::Unknown | Code::Unavailable | Code::Internal)
+            && connection_broke(&status)
         {
             let root = root_cause(&status);
             return RpcStatus::new(
@@ -301,6 +302,28 @@ impl CallContext {
             None => call.await,
         }
     }
+}
+
+/// Whether `error` is the connection failing (closed, reset, cut short),
+/// rather than a peer that broke HTTP/2's rules, which stays `INTERNAL`.
+fn connection_broke(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    // Bounded by the chain's length.
+    while let Some(e) = next {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        if e.downcast_ref::<h2::Error>().is_some_and(h2::Error::is_io) {
+            return true;
+        }
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>()
+            && (hyper.is_incomplete_message() || hyper.is_closed() || hyper.is_canceled())
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The innermost error of `error`'s chain, in its own words.
