@@ -38,8 +38,11 @@ pub fn status_of(error: &Error) -> Status {
         | Error::Internal(_)
         | Error::NotServedHere { .. }
         | Error::InvocationStopped { .. }
-        | Error::CommitOutcomeUnknown { .. }
         | Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => Code::Unavailable,
+        // Not UNAVAILABLE, which gRPC clients may retry by themselves
+        // (without the idempotency key, a retry could run it twice): the
+        // message names the key to retry with.
+        Error::CommitOutcomeUnknown { .. } => Code::Unknown,
         Error::IdempotencyKeyReused { .. } => Code::AlreadyExists,
         // The worker appeared (with another component) between the call's
         // lookup and its creation: a retry calls the worker as it is.
@@ -121,6 +124,18 @@ pub(crate) async fn bounded_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_outcome_is_not_a_status_clients_retry_by_themselves() {
+        let error = Error::CommitOutcomeUnknown {
+            worker: reprise_oplog::WorkerId::new("w").unwrap(),
+            message: "no answer".into(),
+            key: Some(reprise_oplog::IdempotencyKey::new("k1").unwrap()),
+        };
+        let status = status_of(&error);
+        assert_eq!(status.code(), Code::Unknown);
+        assert!(status.message().contains("k1"), "{}", status.message());
+    }
 
     #[tokio::test]
     async fn a_long_message_is_cut_at_a_character_boundary() {
