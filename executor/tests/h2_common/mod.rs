@@ -107,7 +107,7 @@ impl ScriptedServer {
     }
 
     /// Like [`Self::start`], but closes the connection (TCP, no `GOAWAY`)
-    /// right after writing the answer to the first call.
+    /// 200 ms after writing the answer to the first call.
     pub async fn start_closing(respond: Respond) -> Self {
         Self::serve(respond, true).await
     }
@@ -169,7 +169,17 @@ async fn scripted(
                 calls.fetch_add(1, Ordering::SeqCst);
                 socket.write_all(&respond(stream)).await?;
                 if close {
-                    socket.flush().await?;
+                    // The client gets the answer first; what it sends
+                    // meanwhile is read, so that the close is a clean end
+                    // of the connection (FIN), not a reset for unread bytes
+                    // that could overtake the answer.
+                    let drain = async {
+                        // Bounded by the timeout below.
+                        while read_frame(&mut socket).await.is_ok() {}
+                    };
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_millis(200), drain).await;
+                    socket.shutdown().await?;
                     return Ok(());
                 }
             }
