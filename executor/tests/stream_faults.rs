@@ -128,6 +128,21 @@ async fn an_interrupt_ends_a_send_blocked_by_flow_control() {
     assert!(message.contains("the worker was interrupted"), "{message}");
 }
 
+/// A server's answer the moment a call arrives: headers, `messages`, `OK`,
+/// then a reset (`NO_ERROR`) that tells the client to stop sending, as
+/// gRPC servers do when they answer before the request stream ends.
+fn answer_at_once(messages: Vec<Vec<u8>>) -> Respond {
+    Arc::new(move |stream| {
+        let mut out = response_headers(stream);
+        for bytes in &messages {
+            out.extend(message(stream, bytes));
+        }
+        out.extend(trailers(stream, 0, ""));
+        out.extend(reset(stream, 0));
+        out
+    })
+}
+
 /// What the server answers `RecordRoute` with, early.
 fn summary() -> RouteSummary {
     RouteSummary {
@@ -140,17 +155,7 @@ fn summary() -> RouteSummary {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_stream_answered_early_returns_the_answer_and_replays() {
-    // Headers, the response, `OK`, then a reset (`NO_ERROR`) that tells
-    // the client to stop sending: what gRPC servers do when they answer
-    // before the request stream ends.
-    let respond: Respond = Arc::new(|stream| {
-        let mut out = response_headers(stream);
-        out.extend(message(stream, &summary().encode_to_vec()));
-        out.extend(trailers(stream, 0, ""));
-        out.extend(reset(stream, 0));
-        out
-    });
-    let server = ScriptedServer::start(respond).await;
+    let server = ScriptedServer::start(answer_at_once(vec![summary().encode_to_vec()])).await;
     let dir = tempfile::tempdir().unwrap();
     let id = {
         let executor = open(&dir).await;
@@ -183,15 +188,8 @@ fn note(text: &str) -> RouteNote {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bidi_stream_ended_early_yields_its_messages_and_status_and_replays() {
-    let respond: Respond = Arc::new(|stream| {
-        let mut out = response_headers(stream);
-        out.extend(message(stream, &note("first").encode_to_vec()));
-        out.extend(message(stream, &note("second").encode_to_vec()));
-        out.extend(trailers(stream, 0, ""));
-        out.extend(reset(stream, 0));
-        out
-    });
-    let server = ScriptedServer::start(respond).await;
+    let notes = ["first", "second"].map(|n| note(n).encode_to_vec());
+    let server = ScriptedServer::start(answer_at_once(notes.to_vec())).await;
     let dir = tempfile::tempdir().unwrap();
     let id = {
         let executor = open(&dir).await;
@@ -292,17 +290,13 @@ async fn a_client_stream_reissued_after_a_crash_keeps_an_early_answer() {
     // The first call stalls (no window: the guest's sends stop, and the
     // deadline ends it); every later call is answered at once, as a server
     // that recognizes the idempotency key answers with its stored result.
-    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let seen = calls.clone();
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let answer = answer_at_once(vec![summary().encode_to_vec()]);
     let respond: Respond = Arc::new(move |stream| {
-        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             return response_headers(stream);
         }
-        let mut out = response_headers(stream);
-        out.extend(message(stream, &summary().encode_to_vec()));
-        out.extend(trailers(stream, 0, ""));
-        out.extend(reset(stream, 0));
-        out
+        answer(stream)
     });
     let server = ScriptedServer::start(respond).await;
     let route = long_route(5_000);
