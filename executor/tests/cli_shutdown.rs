@@ -88,3 +88,16 @@ async fn clients_stalled_mid_request_do_not_hold_shutdown() {
     );
     drop(http);
 }
+
+#[test]
+fn a_sigterm_as_soon_as_it_listens_is_a_clean_stop() {
+    // The handlers were installed only after the listening line, when the
+    // shutdown future was first polled: a SIGTERM sent right after that
+    // line killed the process (signal 15) instead of stopping it.
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let serve = Serve::start(dir.path());
+        // `terminate` asserts a clean exit.
+        serve.terminate();
+    }
+}

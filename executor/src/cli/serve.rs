@@ -111,6 +111,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         runtime_threads = tokio::runtime::Handle::current().metrics().num_workers(),
         "admin API listening"
     );
+    // Listened for before the line below: a signal sent as soon as the
+    // executor says it listens is a clean shutdown, not the default kill.
+    let signals = shutdown_signal()?;
     // A stable line on stdout for scripts (and tests) that pick port 0.
     println!("worker-executor listening on http://{addr}");
     let _ = std::io::stdout().flush();
@@ -157,7 +160,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let shutdown = async move {
-        shutdown_signal().await;
+        signals.await;
         let _ = stopping.send(true);
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
@@ -383,29 +386,32 @@ fn init_logging() {
         .try_init();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// Listens for Ctrl-C and SIGTERM from now on (the handlers are installed
+/// here, not when the returned future is first polled); the future resolves
+/// at the first of them.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("Ctrl-C received; shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down"),
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+    })
+}
+
+/// Listens for Ctrl-C; the future resolves when it comes.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("Ctrl-C received; shutting down"),
             Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                tracing::error!(error = %e, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
-        () = terminate => tracing::info!("SIGTERM received; shutting down"),
-    }
+    })
 }
