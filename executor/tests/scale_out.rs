@@ -424,13 +424,7 @@ fn shards_that_come_back_are_read_from_the_database() {
 #[test]
 fn postgres_restarted_under_load_loses_nothing_acknowledged() {
     // A server of this test's own: it is crashed and restarted.
-    let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = runtime.block_on(server.create_database());
+    let (server, runtime, url) = reprise_system_tests::postgres::own_server_blocking();
     let dir = tempfile::tempdir().unwrap();
     let executors = [
         start(&dir.path().join("a"), &url),

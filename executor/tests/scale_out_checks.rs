@@ -108,13 +108,7 @@ fn signal(pids: &[String], signal: &str) {
 #[test]
 fn healthz_reports_an_unreachable_database_within_bounds() {
     // `/healthz` answered `ok` while the database was down.
-    let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = runtime.block_on(server.create_database());
+    let (server, runtime, url) = reprise_system_tests::postgres::own_server_blocking();
     let database = url.rsplit('/').next().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let serve = start(dir.path(), &url, &[]);

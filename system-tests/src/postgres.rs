@@ -74,6 +74,20 @@ pub fn shared() -> &'static PgServer {
     })
 }
 
+/// For blocking tests that crash and restart PostgreSQL: a server of their
+/// own, a one-thread runtime to talk to it, and an empty database on it
+/// (its connection string).
+pub fn own_server_blocking() -> (PgServer, tokio::runtime::Runtime, String) {
+    let server = PgServer::start().expect("PostgreSQL starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let url = runtime.block_on(server.create_database());
+    (server, runtime, url)
+}
+
 impl PgServer {
     /// Creates and starts a server (see the module docs).
     pub fn start() -> Result<PgServer, PgError> {
