@@ -135,14 +135,14 @@ async fn a_response_that_does_not_decode_is_a_status_journaled_like_any_answer()
         script.push(Answer::framed(&[0x0F, 0x01]));
         first = add_one(&executor, &id).await;
         assert!(
-            first.starts_with("err(\"StatusCode::Internal: the response of core.todo.v1.TodoService.TodoAdd does not decode as its WIT type"),
+            first.starts_with(&format!("err(\"StatusCode::Internal: calling core.todo.v1.TodoService.TodoAdd at {endpoint}: a response does not decode: ")),
             "{first}"
         );
         // A length that runs past the end of the message.
         script.push(Answer::framed(&[0x0A, 0x10, b'a']));
         let second = add_one(&executor, &id).await;
         assert!(
-            second.starts_with("err(\"StatusCode::Internal: the response of core.todo.v1.TodoService.TodoAdd does not decode"),
+            second.starts_with(&format!("err(\"StatusCode::Internal: calling core.todo.v1.TodoService.TodoAdd at {endpoint}: a response does not decode: ")),
             "{second}"
         );
         assert_eq!(script.calls(), 2);

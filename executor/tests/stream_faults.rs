@@ -255,6 +255,40 @@ async fn a_connection_closed_during_the_answer_is_named_without_a_tls_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_message_that_does_not_decode_names_the_method_and_endpoint() {
+    let respond: Respond = Arc::new(|stream| {
+        let first = Feature {
+            name: "first".into(),
+            location: None,
+        };
+        let mut out = response_headers(stream);
+        out.extend(message(stream, &first.encode_to_vec()));
+        // Field 1 with wire type 7, which protobuf does not have.
+        out.extend(message(stream, &[0x0F, 0x01]));
+        out.extend(trailers(stream, 0, ""));
+        out
+    });
+    let server = ScriptedServer::start(respond).await;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
+    let answer = call(&executor, &id, "list-features", &["0", "0", "10", "10"]).await;
+    let expected = format!(
+        "err(\"StatusCode::Internal: calling routeguide.RouteGuide.ListFeatures at {}: \
+         a response does not decode: ",
+        server.endpoint
+    );
+    assert!(answer.starts_with(&expected), "{answer}");
+    drop(executor);
+    let log = only_stream(
+        &read_log(&dir, &id).await,
+        "routeguide.RouteGuide/ListFeatures",
+    );
+    assert_eq!(log.received().len(), 1);
+    assert_eq!(log.closed().map(|c| c.0), Some(13), "{:?}", log.closed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_cut_short_before_the_trailers_is_an_error() {
     let respond: Respond = Arc::new(|stream| {
         let whole = Feature {

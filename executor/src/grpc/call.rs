@@ -271,7 +271,12 @@ async fn send<T: GrpcView>(
     );
     Ok(
         match unless_stopped(store.data().run_limits(), call).await? {
-            Ok(bytes) => journaled::decode_response(&binding.model, binding.method(), bytes),
+            Ok(bytes) => journaled::decode_response(
+                &binding.model,
+                binding.method(),
+                client.endpoint(),
+                bytes,
+            ),
             Err(status) => Err(status),
         },
     )

@@ -25,7 +25,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use prost_reflect::{MethodDescriptor, ServiceDescriptor};
-use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::bridge::{
     bytes_to_val, call_options_from_val, request_val_to_bytes, response_bytes_to_val,
     rpc_status_to_val,
@@ -33,6 +32,7 @@ use reprise_grpc_stub::bridge::{
 use reprise_grpc_stub::client::CallOptions;
 use reprise_grpc_stub::model::{InterfaceModel, MethodModel, Param, ServiceId};
 use reprise_grpc_stub::status::Code;
+use reprise_grpc_stub::{Error as BridgeError, RpcStatus};
 use wasmtime::component::{Type, Val, wasm_wave};
 
 use crate::grpc::call::{MethodBinding, host_error};
@@ -144,18 +144,26 @@ pub struct Response {
 pub fn decode_response(
     model: &InterfaceModel,
     method: &MethodModel,
+    endpoint: &str,
     bytes: Vec<u8>,
 ) -> Result<Response, RpcStatus> {
     match response_bytes_to_val(model, method, &bytes) {
         Ok(value) => Ok(Response { value, bytes }),
-        Err(e) => Err(RpcStatus::new(
-            Code::Internal,
-            format!(
-                "the response of {} does not decode as its WIT type: {e}",
-                method.descriptor.full_name()
-            ),
-        )),
+        Err(e) => Err(undecodable(method, endpoint, &e)),
     }
+}
+
+/// The `internal` status of a response (unary or streamed) that is not a
+/// valid message of the method's output type or does not fit its WIT type,
+/// naming the method and the endpoint that sent it.
+pub fn undecodable(method: &MethodModel, endpoint: &str, error: &BridgeError) -> RpcStatus {
+    RpcStatus::new(
+        Code::Internal,
+        format!(
+            "calling {} at {endpoint}: a response does not decode: {error}",
+            method.descriptor.full_name()
+        ),
+    )
 }
 
 /// The guest's `result<response, rpc-status>` for a call's outcome and its

@@ -84,6 +84,14 @@ impl GrpcContext {
         }
     }
 
+    /// The endpoint this worker calls `dependency` at (its override, or the
+    /// manifest's), for messages.
+    pub fn endpoint_of<'a>(&'a self, dependency: &'a GrpcDependencyConfig) -> &'a str {
+        self.endpoint_overrides
+            .get(&dependency.name)
+            .unwrap_or(&dependency.endpoint)
+    }
+
     /// The client for `dependency`, created on first use with its endpoint
     /// (or this worker's override), timeout and credentials. Configuration
     /// problems (a bad endpoint, a missing secret variable) come back as an

@@ -20,6 +20,7 @@ use crate::durable::FailedAttempt;
 use crate::durable::Recorded;
 use crate::error::Error;
 use crate::grpc::call::{host_error, unless_stopped};
+use crate::grpc::journaled::undecodable;
 use crate::grpc::{GrpcContext, GrpcView, retry};
 use crate::worker::limits::RunLimits;
 
@@ -388,9 +389,10 @@ async fn next(
                 Ok(Some(ok(value)))
             }
             Err(e) => {
-                let status = RpcStatus::new(
-                    Code::Internal,
-                    format!("a response is not a valid message of the method's output type: {e}"),
+                let status = undecodable(
+                    slot.binding.method(),
+                    ctx.endpoint_of(&slot.binding.dependency),
+                    &e,
                 );
                 close_durably(ctx, slot, Some(status.clone())).await?;
                 Ok(Some(super::status_err(&status)))
@@ -587,9 +589,10 @@ async fn record_answer(
             Ok(Ok(value))
         }
         Err(e) => {
-            let status = RpcStatus::new(
-                Code::Internal,
-                format!("the response does not fit its WIT type: {e}"),
+            let status = undecodable(
+                slot.binding.method(),
+                ctx.endpoint_of(&slot.binding.dependency),
+                &e,
             );
             close_durably(ctx, slot, Some(status.clone())).await?;
             Ok(Err(status))
