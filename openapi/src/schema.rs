@@ -10,7 +10,7 @@
 //!   discriminator mapping's keys, or the alternative's type;
 //! - `allOf`: one record merging every part's properties (one part alone:
 //!   that part's type); a part that is not an object, or parts disagreeing
-//!   on a property's type, are refused;
+//!   on a property's type or schema, are refused;
 //! - an object without properties, or with properties and a schema as
 //!   `additionalProperties`: the JSON value as text (no empty records);
 //! - object with only `additionalProperties`: `list<tuple<string, T>>`;
@@ -422,7 +422,33 @@ impl<'d, 'a> Types<'d, 'a> {
                 continue;
             };
             let (a, b) = (unoptional(&existing.ty), unoptional(&field.ty));
-            if a != b && !matches!((a, b), (TypeRef::Named(_), TypeRef::Named(_))) {
+            if let (TypeRef::Named(first), TypeRef::Named(second)) = (a, b) {
+                let (first, second) = (first.clone(), second.clone());
+                // Two schemas for one property (two `$ref`s, or an inline
+                // object in each part): one record cannot hold both, and
+                // keeping one would drop the other's properties.
+                if first != second && !self.same_shape(&first, &second) {
+                    self.doc.problem(
+                        path,
+                        at,
+                        format!(
+                            "the `allOf` parts give property `{}` two different schemas \
+                             (`{first}` in one, `{second}` in another); give it one schema \
+                             (a `$ref` both parts share)",
+                            field.wire
+                        ),
+                    );
+                    continue;
+                }
+                if !matches!(field.ty, TypeRef::Option(_)) {
+                    // A later part may make it required; the first
+                    // part's name stays (the other is defined alike).
+                    *existing = Field {
+                        ty: TypeRef::Named(first),
+                        ..field
+                    };
+                }
+            } else if a != b {
                 self.doc.problem(
                     path,
                     at,
@@ -438,6 +464,22 @@ impl<'d, 'a> Types<'d, 'a> {
                 // A later part may make an optional property required.
                 *existing = field;
             }
+        }
+    }
+
+    /// Whether the named types `a` and `b` are defined alike (their
+    /// documentation aside); a type not defined yet (recursion) is not.
+    fn same_shape(&self, a: &str, b: &str) -> bool {
+        let def = |name: &str| self.defs.iter().find(|d| d.name == name).map(|d| &d.kind);
+        match (def(a), def(b)) {
+            (Some(TypeKind::Record(x)), Some(TypeKind::Record(y))) => {
+                x.len() == y.len()
+                    && x.iter().zip(y).all(|(f, g)| {
+                        f.wire == g.wire && f.ty == g.ty && f.constraints == g.constraints
+                    })
+            }
+            (Some(x), Some(y)) => x == y,
+            _ => false,
         }
     }
 

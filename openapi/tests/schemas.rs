@@ -212,3 +212,40 @@ fn an_unquoted_openapi_version_is_named_as_not_a_string() {
         "{message}"
     );
 }
+
+#[test]
+fn allof_parts_giving_a_property_two_schemas_are_refused() {
+    // An inline object in each part, with other properties: one record
+    // cannot hold both, and keeping one dropped the other's `zip`.
+    let message = error_of(&with_schemas(
+        "    A: {allOf: [{type: object, properties: {addr: {type: object, properties: {street: {type: string}}}}}, {type: object, properties: {addr: {type: object, properties: {zip: {type: integer}}}}}]}\n",
+    ));
+    assert!(
+        message.contains("components.schemas.A.allOf[1]")
+            && message.contains(
+                "the `allOf` parts give property `addr` two different schemas (`a-addr` in one, `a-addr2` in another)"
+            ),
+        "{message}"
+    );
+    // Two `$ref`s to different schemas.
+    let message = error_of(&with_schemas(
+        "    P: {type: object, properties: {street: {type: string}}}\n    Q: {type: object, properties: {zip: {type: integer}}}\n    A: {allOf: [{type: object, properties: {addr: {$ref: '#/components/schemas/P'}}}, {type: object, properties: {addr: {$ref: '#/components/schemas/Q'}}}]}\n",
+    ));
+    assert!(
+        message.contains("property `addr` two different schemas (`p` in one, `q` in another)"),
+        "{message}"
+    );
+    // One `$ref` in both parts, or the same inline object twice, merges; a
+    // later part may make it required.
+    let (_, wit) = wit_of(&with_schemas(
+        "    P: {type: object, properties: {street: {type: string}}}\n    A: {allOf: [{type: object, properties: {addr: {$ref: '#/components/schemas/P'}}}, {type: object, required: [addr], properties: {addr: {$ref: '#/components/schemas/P'}}}]}\n",
+    ));
+    assert!(wit.contains("record a {\n        addr: p,\n    }"), "{wit}");
+    let (_, wit) = wit_of(&with_schemas(
+        "    A: {allOf: [{type: object, properties: {addr: {type: object, properties: {zip: {type: integer}}}}}, {type: object, required: [addr], properties: {addr: {type: object, properties: {zip: {type: integer}}}}}]}\n",
+    ));
+    assert!(
+        wit.contains("record a {\n        addr: a-addr,\n    }"),
+        "{wit}"
+    );
+}
