@@ -117,7 +117,7 @@ pub fn compile_files(includes: &[PathBuf], files: &[PathBuf]) -> Result<Compiled
     let failed = |err: protox::Error| Error::ProtoCompile {
         diagnostics: diagnostics(includes, &err),
     };
-    let mut compiler = protox::Compiler::new(includes).map_err(failed)?;
+    let mut compiler = protox::Compiler::with_file_resolver(SizeLimited::new(includes));
     compiler.include_imports(true).include_source_info(true);
     let mut names = Vec::new();
     for file in files {
@@ -134,6 +134,74 @@ pub fn compile_files(includes: &[PathBuf], files: &[PathBuf]) -> Result<Compiled
         files: names,
         descriptor_set: compiler.encode_file_descriptor_set(),
     })
+}
+
+/// The largest `.proto` file read. Parsing with source info takes about
+/// 125 times a file's size in memory (a 4 MiB file peaks at about 500 MiB),
+/// so a bigger file is refused before it is read; the largest public API
+/// definitions are a few MiB.
+pub const MAX_PROTO_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The most `.proto` source one compilation reads, imports included.
+pub const MAX_PROTO_TOTAL_BYTES: u64 = 32 * 1024 * 1024;
+
+/// protox's own resolution (the include directories in order, then the
+/// built-in well-known files), refusing a file over
+/// [`MAX_PROTO_FILE_BYTES`] or a compilation over [`MAX_PROTO_TOTAL_BYTES`]
+/// before parsing it.
+struct SizeLimited {
+    includes: Vec<PathBuf>,
+    inner: protox::file::ChainFileResolver,
+    read: std::cell::Cell<u64>,
+}
+
+impl SizeLimited {
+    fn new(includes: &[PathBuf]) -> Self {
+        let mut inner = protox::file::ChainFileResolver::new();
+        for include in includes {
+            inner.add(protox::file::IncludeFileResolver::new(include.clone()));
+        }
+        inner.add(protox::file::GoogleFileResolver::new());
+        SizeLimited {
+            includes: includes.to_vec(),
+            inner,
+            read: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl protox::file::FileResolver for SizeLimited {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        self.inner.resolve_path(path)
+    }
+
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        // The file the include directories would give (the first holding it).
+        if let Some(path) = locate(&self.includes, Path::new(name))
+            && let Ok(meta) = std::fs::metadata(&path)
+        {
+            let size = meta.len();
+            if size > MAX_PROTO_FILE_BYTES {
+                return Err(protox::Error::new(format!(
+                    "{}: the file is {size} bytes, more than the {MAX_PROTO_FILE_BYTES} bytes \
+                     a .proto file may have (parsing one takes about 125 times its size in \
+                     memory); split it into several files",
+                    path.display()
+                )));
+            }
+            let total = self.read.get() + size;
+            if total > MAX_PROTO_TOTAL_BYTES {
+                return Err(protox::Error::new(format!(
+                    "{}: with this file the .proto sources read come to {total} bytes, more \
+                     than the {MAX_PROTO_TOTAL_BYTES} bytes one dependency may have; import \
+                     fewer files",
+                    path.display()
+                )));
+            }
+            self.read.set(total);
+        }
+        self.inner.open_file(name)
+    }
 }
 
 /// Where `name` is found: the first include directory containing it.
