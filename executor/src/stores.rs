@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use reprise_oplog::{OplogStore, PostgresOplogStore, ReopeningSledStore};
+use reprise_oplog::{OplogStore, PostgresOplogStore, ReopeningSledStore, StoreOptions};
 
 use crate::components::ComponentStore;
 use crate::components::local::LocalComponentStore;
@@ -29,7 +29,13 @@ impl Stores {
     /// while opening is logged. After a write failed on a full disk the
     /// store reopens itself once there is room again.
     pub fn embedded(data_dir: &Path) -> Result<Stores> {
-        let oplog = ReopeningSledStore::open(data_dir.join("oplog"))?;
+        Self::embedded_with(data_dir, StoreOptions::default())
+    }
+
+    /// [`Stores::embedded`] with the sled store's `options` (its page
+    /// cache's size, say).
+    pub fn embedded_with(data_dir: &Path, options: StoreOptions) -> Result<Stores> {
+        let oplog = ReopeningSledStore::open_with(data_dir.join("oplog"), options)?;
         let report = oplog.recovery_report();
         if !report.is_clean() {
             tracing::warn!(%report, "the oplog store repaired damaged data while opening");

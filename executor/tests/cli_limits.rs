@@ -57,6 +57,13 @@ fn manifest_limits_are_uploaded_and_enforced() {
     assert_eq!(serve.ok(&["invoke", "r", "hog", "4"]).trim(), "4");
     serve.terminate();
 
+    // The embedded store with a small page cache: the worker is rebuilt
+    // from its oplog read back through it, and takes another invocation.
+    let serve = Serve::start_with(dir.path(), &["--store-cache", "1MiB"], &[]);
+    // `hog` keeps what it grew: 4 MiB before, 2 more now.
+    assert_eq!(serve.ok(&["invoke", "r", "hog", "2"]).trim(), "6");
+    serve.terminate();
+
     // A limit this executor cannot honour is refused at upload.
     let serve = Serve::start_with(dir.path(), &["--memory-budget", "8MiB"], &[]);
     let refused = serve.fails(&add);

@@ -12,7 +12,7 @@ use cli_common::{BIN, Serve};
 #[test]
 fn serve_refuses_settings_it_cannot_honour() {
     let dir = tempfile::tempdir().unwrap();
-    let refused: [(&[&str], &str); 5] = [
+    let refused: [(&[&str], &str); 8] = [
         (&["--body-limit", "0"], "more than zero"),
         (&["--component-body-limit", "0B"], "more than zero"),
         (
@@ -23,6 +23,23 @@ fn serve_refuses_settings_it_cannot_honour() {
         (
             &["--worker-memory", "2GiB", "--memory-budget", "1GiB"],
             "--worker-memory (2048 MiB) is more than --memory-budget (1024 MiB)",
+        ),
+        (
+            &["--store-cache", "512KiB"],
+            "`512KiB` is less than the smallest accepted size, 1MiB",
+        ),
+        (
+            &["--store-cache", "64MiB", "--oplog-store", "memory"],
+            "--store-cache sizes the embedded sled store's page cache; the memory store has none",
+        ),
+        (
+            &[
+                "--store-cache",
+                "64MiB",
+                "--store",
+                "postgres://nobody@127.0.0.1:1/db",
+            ],
+            "the PostgreSQL store has none",
         ),
     ];
     for (args, expected) in refused {

@@ -256,6 +256,10 @@ pub struct StoreOptions {
     /// When false, opening only looks at the last key of each worker, and
     /// damage surfaces as errors on read.
     pub verify_on_open: bool,
+    /// The sled store's page cache, in bytes: how much of the database it
+    /// keeps in memory (default 1 GiB, sled's own default; at least 1 MiB).
+    /// Other stores ignore it.
+    pub cache_capacity: u64,
 }
 
 impl Default for StoreOptions {
@@ -263,6 +267,7 @@ impl Default for StoreOptions {
         StoreOptions {
             payload_threshold: 4096,
             verify_on_open: true,
+            cache_capacity: Self::DEFAULT_CACHE_CAPACITY,
         }
     }
 }
@@ -270,6 +275,12 @@ impl Default for StoreOptions {
 impl StoreOptions {
     /// Largest accepted `payload_threshold` (so an inline payload always fits a record).
     pub const MAX_PAYLOAD_THRESHOLD: usize = MAX_RECORD_LEN / 4;
+
+    /// The sled page cache's default size (sled's own).
+    pub const DEFAULT_CACHE_CAPACITY: u64 = 1 << 30;
+
+    /// The smallest accepted sled page cache.
+    pub const MIN_CACHE_CAPACITY: u64 = 1 << 20;
 
     /// Checks the options are in range.
     pub fn validate(&self) -> Result<()> {
@@ -279,6 +290,15 @@ impl StoreOptions {
                     "payload_threshold {} exceeds the maximum of {} bytes",
                     self.payload_threshold,
                     Self::MAX_PAYLOAD_THRESHOLD
+                ),
+            });
+        }
+        if self.cache_capacity < Self::MIN_CACHE_CAPACITY {
+            return Err(Error::InvalidOptions {
+                reason: format!(
+                    "cache_capacity {} is less than the minimum of {} bytes",
+                    self.cache_capacity,
+                    Self::MIN_CACHE_CAPACITY
                 ),
             });
         }

@@ -686,3 +686,25 @@ mod damage {
         }
     }
 }
+
+#[test]
+fn a_page_cache_below_the_minimum_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        cache_capacity: 1000,
+        ..StoreOptions::default()
+    };
+    let error = SledOplogStore::open_with(dir.path(), options).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("cache_capacity 1000 is less than the minimum of 1048576 bytes"),
+        "{error}"
+    );
+    // The smallest accepted cache opens.
+    let options = StoreOptions {
+        cache_capacity: StoreOptions::MIN_CACHE_CAPACITY,
+        ..StoreOptions::default()
+    };
+    SledOplogStore::open_with(dir.path(), options).unwrap();
+}

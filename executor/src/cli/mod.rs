@@ -165,6 +165,11 @@ pub struct ServeArgs {
     /// directory) or `memory` (nothing survives the process; for trials).
     #[arg(long, value_enum, default_value_t = OplogStoreKind::Sled)]
     pub oplog_store: OplogStoreKind,
+    /// The embedded sled store's page cache: how much of the oplog
+    /// database it keeps in memory (`1GiB`, sled's default; at least
+    /// 1MiB). Outside --memory-budget, which bounds guests' memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub store_cache: Option<usize>,
     /// Keep oplogs and components in this PostgreSQL database instead
     /// (`postgres://USER@HOST:PORT/DB`), shared with every executor started
     /// on it: each serves the workers of the shards it leases and forwards

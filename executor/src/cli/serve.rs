@@ -31,6 +31,19 @@ const CLOSE_MARGIN: Duration = Duration::from_secs(5);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    if args.store_cache.is_some()
+        && (args.store.is_some() || args.oplog_store == OplogStoreKind::Memory)
+    {
+        anyhow::bail!(
+            "--store-cache sizes the embedded sled store's page cache; the {} store has none: \
+             leave --store-cache out",
+            if args.store.is_some() {
+                "PostgreSQL"
+            } else {
+                "memory"
+            }
+        );
+    }
     let worker_memory = match args.worker_memory {
         Some(asked) if asked > args.memory_budget => anyhow::bail!(
             "--worker-memory ({} MiB) is more than --memory-budget ({} MiB): no worker could \
@@ -75,7 +88,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
             Stores::postgres(url, &args.data_dir).await
         }
-        (None, OplogStoreKind::Sled) => Stores::embedded(&args.data_dir),
+        (None, OplogStoreKind::Sled) => Stores::embedded_with(
+            &args.data_dir,
+            reprise_oplog::StoreOptions {
+                cache_capacity: args.store_cache.map_or(
+                    reprise_oplog::StoreOptions::DEFAULT_CACHE_CAPACITY,
+                    |bytes| bytes as u64,
+                ),
+                ..Default::default()
+            },
+        ),
         (None, OplogStoreKind::Memory) => {
             tracing::warn!("oplog store `memory`: workers do not survive this process");
             Stores::in_memory(&args.data_dir)

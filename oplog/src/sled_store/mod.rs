@@ -125,7 +125,7 @@ impl SledOplogStore {
         options.validate()?;
         let dir = dir.as_ref();
         let torn_snapshots = snapshots::remove_torn_snapshots(dir)?;
-        let db = open_db(dir)?;
+        let db = open_db(dir, options.cache_capacity)?;
         let files = SledFiles::open(dir)?;
         let watermarks = Watermarks::open(&dir.join(WATERMARKS_DIR))?;
         let (log, replayed) = replay_commit_log(dir, &db, &files, &watermarks)?;
@@ -394,7 +394,7 @@ fn lost_committed(
 /// handle is dropped, and they hold the database's file lock for a few
 /// milliseconds more; reopening in the same process right after closing
 /// (tests, in-process restarts) would otherwise fail spuriously.
-fn open_db(dir: &Path) -> Result<sled::Db> {
+fn open_db(dir: &Path, cache_capacity: u64) -> Result<sled::Db> {
     const ATTEMPTS: u32 = 100;
     const PAUSE: Duration = Duration::from_millis(20);
     let mut attempt = 1;
@@ -402,6 +402,7 @@ fn open_db(dir: &Path) -> Result<sled::Db> {
         match sled::Config::new()
             .path(dir)
             .segment_size(SLED_SEGMENT_SIZE)
+            .cache_capacity(cache_capacity)
             .open()
         {
             Ok(db) => return Ok(db),
