@@ -229,22 +229,31 @@ async fn a_bidi_stream_failed_early_reports_the_servers_status() {
     assert_eq!(log.closed().map(|c| c.0), Some(8), "{:?}", log.closed());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_closed_during_the_answer_is_named_without_a_tls_hint() {
-    let respond: Respond = Arc::new(|stream| {
-        let first = Feature {
-            name: "first".into(),
-            location: None,
-        };
-        let mut out = response_headers(stream);
-        out.extend(message(stream, &first.encode_to_vec()));
-        out
-    });
-    let server = ScriptedServer::start_closing(respond).await;
+/// The response headers and a first `Feature` of a `ListFeatures` answer.
+fn first_feature(stream: u32) -> Vec<u8> {
+    let first = Feature {
+        name: "first".into(),
+        location: None,
+    };
+    let mut out = response_headers(stream);
+    out.extend(message(stream, &first.encode_to_vec()));
+    out
+}
+
+/// A route-guide worker's `list-features` against `server`: the answer,
+/// and the data directory and worker, to read the log.
+async fn list_features(server: &ScriptedServer) -> (String, tempfile::TempDir, WorkerId) {
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
     let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
     let answer = call(&executor, &id, "list-features", &["0", "0", "10", "10"]).await;
+    (answer, dir, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_during_the_answer_is_named_without_a_tls_hint() {
+    let server = ScriptedServer::start_closing(Arc::new(first_feature)).await;
+    let (answer, _dir, _id) = list_features(&server).await;
     let expected = format!(
         "err(\"StatusCode::Unavailable: calling routeguide.RouteGuide.ListFeatures at {}: \
          the connection broke after the server began its answer",
@@ -257,29 +266,20 @@ async fn a_connection_closed_during_the_answer_is_named_without_a_tls_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_message_that_does_not_decode_names_the_method_and_endpoint() {
     let respond: Respond = Arc::new(|stream| {
-        let first = Feature {
-            name: "first".into(),
-            location: None,
-        };
-        let mut out = response_headers(stream);
-        out.extend(message(stream, &first.encode_to_vec()));
+        let mut out = first_feature(stream);
         // Field 1 with wire type 7, which protobuf does not have.
         out.extend(message(stream, &[0x0F, 0x01]));
         out.extend(trailers(stream, 0, ""));
         out
     });
     let server = ScriptedServer::start(respond).await;
-    let dir = tempfile::tempdir().unwrap();
-    let executor = open(&dir).await;
-    let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
-    let answer = call(&executor, &id, "list-features", &["0", "0", "10", "10"]).await;
+    let (answer, dir, id) = list_features(&server).await;
     let expected = format!(
         "err(\"StatusCode::Internal: calling routeguide.RouteGuide.ListFeatures at {}: \
          a response does not decode: ",
         server.endpoint
     );
     assert!(answer.starts_with(&expected), "{answer}");
-    drop(executor);
     let log = only_stream(
         &read_log(&dir, &id).await,
         "routeguide.RouteGuide/ListFeatures",
@@ -291,12 +291,7 @@ async fn a_streamed_message_that_does_not_decode_names_the_method_and_endpoint()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_cut_short_before_the_trailers_is_an_error() {
     let respond: Respond = Arc::new(|stream| {
-        let whole = Feature {
-            name: "whole".into(),
-            location: None,
-        };
-        let mut out = response_headers(stream);
-        out.extend(message(stream, &whole.encode_to_vec()));
+        let mut out = first_feature(stream);
         // A message announced as 40 bytes, of which 3 arrive.
         let mut cut = vec![0, 0, 0, 0, 40];
         cut.extend_from_slice(&[10, 38, b'c']);
@@ -305,10 +300,7 @@ async fn a_message_cut_short_before_the_trailers_is_an_error() {
         out
     });
     let server = ScriptedServer::start(respond).await;
-    let dir = tempfile::tempdir().unwrap();
-    let executor = open(&dir).await;
-    let id = route_guide_worker_at(&executor, &server.endpoint, 5_000).await;
-    let answer = call(&executor, &id, "list-features", &["0", "0", "10", "10"]).await;
+    let (answer, _dir, _id) = list_features(&server).await;
     assert_eq!(
         answer,
         format!(
