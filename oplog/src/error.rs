@@ -240,12 +240,17 @@ pub enum Error {
     },
     /// A health check could not reach the store (the database is down,
     /// refuses connections, or did not answer in time).
-    #[error("the oplog store ({store}) is unreachable: {reason}")]
+    #[error("the oplog store ({store} at {target}) is unreachable: {detail}")]
     StoreUnreachable {
-        /// Which store, e.g. `PostgreSQL at user@host:port/db`.
+        /// The kind of store, e.g. `PostgreSQL`.
         store: String,
-        /// Why.
-        reason: String,
+        /// Where it is, e.g. `user@host:port/db`.
+        target: String,
+        /// What failed, naming no user, host or database (fit for an
+        /// unauthenticated health answer), e.g. `did not answer within 2 s`.
+        failure: String,
+        /// The whole error, for the log.
+        detail: String,
     },
     /// The PostgreSQL database holds a value the store cannot have written
     /// (a negative index or epoch, a malformed worker id, ...).

@@ -150,7 +150,9 @@ pub trait OplogStore: Send + Sync + fmt::Debug {
 
     /// Checks, within `limit`, that the store can be reached (a health
     /// check): [`Error::StoreUnreachable`] naming the store and why if
-    /// not. An embedded store, in this process, is always reachable.
+    /// not. A store on a server checks on a connection of its own, so a
+    /// load that keeps every other connection busy does not fail it. An
+    /// embedded store, in this process, is always reachable.
     async fn check_reachable(&self, limit: std::time::Duration) -> Result<()> {
         let _ = limit;
         Ok(())

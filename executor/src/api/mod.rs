@@ -172,9 +172,10 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
 /// How long `/healthz` waits for the oplog store.
 const HEALTH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// `200 ok`, or `503` naming the oplog store and why it cannot be reached
-/// (a shared PostgreSQL database that is down or silent; answered within
-/// [`HEALTH_CHECK_LIMIT`]).
+/// `200 ok`, or `503` naming the kind of oplog store and what failed (a
+/// shared PostgreSQL database that is down or silent; answered within
+/// [`HEALTH_CHECK_LIMIT`]). The route needs no token, so the body names no
+/// user, host or database: those go to the log.
 async fn healthz(State(state): State<AppState>) -> Response {
     let oplog = state.executor.oplog().clone();
     // Bounded here too, whatever the store does with its limit.
@@ -183,17 +184,30 @@ async fn healthz(State(state): State<AppState>) -> Response {
         oplog.check_reachable(HEALTH_CHECK_LIMIT),
     )
     .await;
-    let problem = match checked {
+    let (public, detail) = match checked {
         Ok(Ok(())) => return "ok".into_response(),
-        Ok(Err(e)) => e.to_string(),
+        Ok(Err(e)) => {
+            let public = match &e {
+                reprise_oplog::Error::StoreUnreachable { store, failure, .. } => {
+                    format!("the {store} store {failure}")
+                }
+                _ => "the oplog store failed its health check (the executor's log says why)"
+                    .to_owned(),
+            };
+            (public, e.to_string())
+        }
         Err(_) => {
-            format!("the oplog store did not answer the health check within {HEALTH_CHECK_LIMIT:?}")
+            let public = format!(
+                "the oplog store did not answer within {} s",
+                HEALTH_CHECK_LIMIT.as_secs()
+            );
+            (public.clone(), public)
         }
     };
-    tracing::warn!(error = %problem, "health check failed");
+    tracing::warn!(error = %detail, "health check failed");
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        format!("unhealthy: {problem}\n"),
+        format!("unhealthy: {public}\n"),
     )
         .into_response()
 }

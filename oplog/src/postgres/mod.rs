@@ -3,6 +3,7 @@
 //!
 //! * [`config`]: [`PostgresOptions`] and the connection string.
 //! * [`pool`]: a small connection pool.
+//! * [`health`]: the health check's own connection (never one of the pool's).
 //! * [`schema`]: the tables and their versioned migrations.
 //! * [`state`]: what one instance knows of the workers it owns (epoch,
 //!   committed length, pending records).
@@ -39,6 +40,7 @@ mod append;
 mod commit;
 mod components;
 mod config;
+mod health;
 mod leases;
 mod owners;
 mod pool;
@@ -58,6 +60,7 @@ use crate::entry::OplogEntry;
 use crate::error::{Error, Result};
 use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
 use crate::store::{AppendFence, OplogStore, RecoveryReport};
+use health::HealthLine;
 use pool::Pool;
 use state::States;
 
@@ -77,6 +80,8 @@ pub struct PostgresOplogStore {
     /// Serializes commits, claims and deletes of this instance, so a claim
     /// never runs between a commit's snapshot and its bookkeeping.
     gate: tokio::sync::Mutex<()>,
+    /// The health check's connection, outside the pool.
+    health: HealthLine,
     report: RecoveryReport,
 }
 
@@ -133,6 +138,7 @@ impl PostgresOplogStore {
             options,
             states: States::default(),
             gate: tokio::sync::Mutex::new(()),
+            health: HealthLine::default(),
             report: RecoveryReport {
                 verified: false,
                 workers: usize::try_from(workers).unwrap_or(0),
@@ -231,7 +237,7 @@ impl OplogStore for PostgresOplogStore {
     }
 
     async fn check_reachable(&self, limit: std::time::Duration) -> Result<()> {
-        self.pool.ping(limit).await
+        self.health.check(&self.pool, limit).await
     }
 }
 

@@ -237,36 +237,6 @@ impl Pool {
         Err(unknown(unanswered.unwrap_or_default()))
     }
 
-    /// Runs `SELECT 1` within `limit` in all (waiting for a free
-    /// connection, or connecting, included): a health check.
-    pub(crate) async fn ping(&self, limit: Duration) -> Result<()> {
-        let unreachable = |reason: String| Error::StoreUnreachable {
-            store: format!("PostgreSQL at {}", self.target.display),
-            reason,
-        };
-        let deadline = tokio::time::Instant::now() + limit;
-        let silent = || format!("the server did not answer within {} ms", millis(limit));
-        let conn = match tokio::time::timeout_at(deadline, self.get()).await {
-            Err(_) => return Err(unreachable(silent())),
-            Ok(Err(e)) => return Err(unreachable(e.to_string())),
-            Ok(Ok(conn)) => conn,
-        };
-        match tokio::time::timeout_at(deadline, conn.simple_query("SELECT 1")).await {
-            Err(_) => {
-                conn.discard();
-                Err(unreachable(silent()))
-            }
-            Ok(Err(e)) => {
-                if is_connection_error(&e) {
-                    conn.discard();
-                    self.discard_idle();
-                }
-                Err(unreachable(error_chain(&e)))
-            }
-            Ok(Ok(_)) => Ok(()),
-        }
-    }
-
     /// Drops every idle client: after one connection broke, the others
     /// (made to the same server) most likely did too.
     pub(crate) fn discard_idle(&self) {
