@@ -2,7 +2,8 @@
 //! says of the database, a creation without a name on an executor serving
 //! no shard, a forwarded request whose owner stopped answering, the
 //! settings a joining executor must share with the others (`--lease-ttl`,
-//! its own `--advertise`), the clean-up of members long gone, and a start
+//! its own `--advertise`, which a restart after a crash may reuse at
+//! once), the clean-up of members long gone, and a start
 //! that logs no PostgreSQL NOTICE.
 
 mod cli_common;
@@ -369,6 +370,67 @@ fn an_address_another_executor_advertises_is_refused_at_start() {
     let second = start(&dir.path().join("c"), &url, &[]);
     second.terminate();
     first.terminate();
+}
+
+/// `serve` on `url` listening at `address` (a fixed port), in `dir`.
+fn start_at(dir: &std::path::Path, url: &str, address: &str, extra: &[&str]) -> Serve {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut command = std::process::Command::new(cli_common::BIN);
+    command
+        .args(["serve", "--listen", address, "--data-dir", "./data"])
+        .args(["--store", url])
+        .args(extra)
+        .current_dir(dir);
+    Serve::spawn(command)
+}
+
+#[test]
+fn an_executor_restarted_at_once_after_a_crash_at_its_address_starts() {
+    // The restarted executor was refused: its previous self's row, at the
+    // same --advertise address, still looked alive for one lease TTL.
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let args = ["--lease-ttl", "2s"];
+    let mut first = start_at(&dir.path().join("a"), &url, &address, &args);
+    let component = first.add_wasm(reprise_test_components::COUNTER);
+    first.ok(&[
+        "worker",
+        "create",
+        "--component",
+        &component,
+        "--name",
+        "survivor",
+    ]);
+    assert_eq!(first.ok(&["invoke", "survivor", "add", "2"]).trim(), "2");
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    // At once, well within the lease TTL: it starts (Serve::spawn panics
+    // if it exits without listening) ...
+    let second = start_at(&dir.path().join("b"), &url, &address, &args);
+    assert_eq!(second.url, format!("http://{address}"));
+    // ... takes the shards over once the old leases run out, and the
+    // worker goes on where it was.
+    let started = Instant::now();
+    let value = loop {
+        let output = second.run(&["invoke", "survivor", "add", "2", "--idempotency-key", "k-1"]);
+        if output.status.success() {
+            break String::from_utf8(output.stdout).unwrap();
+        }
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never served again: {err}"
+        );
+        assert!(err.contains("503"), "{err}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(value.trim(), "4");
+    second.terminate();
 }
 
 #[test]

@@ -122,9 +122,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     // Joined before saying it listens, so that a setting the cluster
-    // refuses stops the start.
+    // refuses stops the start. (While joining, the listener answers only
+    // the join's own probe of the advertised address: see cluster/probe.rs.)
     let cluster = match shared {
-        Some(store) => Some(join_cluster(&args, addr, store, &executor).await?),
+        Some(store) => Some(join_cluster(&args, &listener, store, &executor).await?),
         None => None,
     };
     tracing::info!(
@@ -324,19 +325,19 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<AdminToken>> {
     Ok(token)
 }
 
-/// Waits (bounded) until no task holds the executor any more, then drops it.
 /// Joins the executors sharing the PostgreSQL database: takes a first
 /// round of shard leases (so this executor serves at once), then renews
 /// them in the background until the returned sender fires.
 async fn join_cluster(
     args: &ServeArgs,
-    addr: std::net::SocketAddr,
+    listener: &tokio::net::TcpListener,
     store: Arc<reprise_oplog::PostgresOplogStore>,
     executor: &Arc<Executor>,
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 )> {
+    let addr = listener.local_addr().context("reading the bound address")?;
     let advertise = args
         .advertise
         .clone()
@@ -354,7 +355,7 @@ async fn join_cluster(
         lease_ttl: args.lease_ttl.unwrap_or(DEFAULT_LEASE_TTL),
     };
     let cluster = Arc::new(
-        Cluster::join(store, config)
+        Cluster::join_at(store, config, listener)
             .await
             .context("cannot join the executors sharing the database")?,
     );
@@ -375,6 +376,7 @@ async fn join_cluster(
     Ok((stop, task))
 }
 
+/// Waits (bounded) until no task holds the executor any more, then drops it.
 async fn drain(mut executor: Arc<Executor>) {
     let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     loop {

@@ -27,6 +27,7 @@
 //! has not noticed yet is fenced off at its next commit.
 
 pub mod forward;
+mod probe;
 mod shards;
 
 use std::collections::BTreeSet;
@@ -76,8 +77,34 @@ pub struct Cluster {
 
 impl Cluster {
     /// Joins the executors on `store`'s database (setting it up for leases
-    /// if it is the first). Holds no shard until [`Cluster::round`].
+    /// if it is the first). Holds no shard until [`Cluster::round`]. A live
+    /// executor advertising the same address is always refused here; see
+    /// [`Cluster::join_at`] for an executor restarted after a crash.
     pub async fn join(store: Arc<PostgresOplogStore>, config: ClusterConfig) -> Result<Cluster> {
+        Self::join_with(store, config, None).await
+    }
+
+    /// [`Cluster::join`] for the executor whose admin API will serve on
+    /// `listener` (bound, not serving yet). A member still counted alive
+    /// at this executor's `--advertise` address does not refuse the join
+    /// when that address provably reaches this process (answered on
+    /// `listener` while joining; see `probe.rs`): then nothing else can be
+    /// served there, the member is a previous process that died (a crash
+    /// and an immediate restart), and its row is deleted. Its leases run
+    /// out by themselves within their time-to-live.
+    pub async fn join_at(
+        store: Arc<PostgresOplogStore>,
+        config: ClusterConfig,
+        listener: &tokio::net::TcpListener,
+    ) -> Result<Cluster> {
+        Self::join_with(store, config, Some(listener)).await
+    }
+
+    async fn join_with(
+        store: Arc<PostgresOplogStore>,
+        config: ClusterConfig,
+        listener: Option<&tokio::net::TcpListener>,
+    ) -> Result<Cluster> {
         if config.lease_ttl < Duration::from_millis(300) {
             return Err(Error::Unsupported(format!(
                 "a lease time-to-live of {:?} is too short to be renewed reliably; give at \
@@ -85,18 +112,45 @@ impl Cluster {
                 config.lease_ttl
             )));
         }
-        let shards = store.setup_shards(config.shards).await?;
-        if let Some(other) = store
-            .check_join(&config.member, &config.advertise, config.lease_ttl)
-            .await?
-        {
-            return Err(join_refused(&config, &other));
-        }
         crate::rest::client::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| Error::Unsupported(format!("cannot build the forwarding client: {e}")))?;
+        let shards = store.setup_shards(config.shards).await?;
+        // Each pass either joins, refuses, or deletes one dead member's row.
+        let mut passes = 0;
+        loop {
+            passes += 1;
+            let Some(other) = store
+                .check_join(&config.member, &config.advertise, config.lease_ttl)
+                .await?
+            else {
+                break;
+            };
+            let (Some(listener), true) = (listener, other.address == config.advertise) else {
+                return Err(join_refused(&config, &other, None));
+            };
+            if passes > MAX_JOIN_PASSES {
+                return Err(join_refused(&config, &other, None));
+            }
+            let token = reprise_oplog::IdempotencyKey::generate().to_string();
+            match probe::probe(&http, listener, &config.advertise, &token).await {
+                probe::ProbeAnswer::Us => {
+                    store.forget_member(&other.member, &other.address).await?;
+                    tracing::warn!(
+                        previous = %other.member,
+                        advertise = %config.advertise,
+                        "the executor last seen at this address is gone (the address now \
+                         reaches this process): taking its place; its shard leases run out \
+                         within their time-to-live"
+                    );
+                }
+                probe::ProbeAnswer::NotUs(what) => {
+                    return Err(join_refused(&config, &other, Some(&what)));
+                }
+            }
+        }
         Ok(Cluster {
             store,
             config,
@@ -300,15 +354,23 @@ impl Cluster {
     }
 }
 
-/// Why `config` cannot join beside the live executor `other`.
-fn join_refused(config: &ClusterConfig, other: &JoinConflict) -> Error {
+/// Most times a join finds a dead member at its own address before it
+/// gives up (each time one row is deleted).
+const MAX_JOIN_PASSES: usize = 8;
+
+/// Why `config` cannot join beside the live executor `other`; `probed`
+/// says what the advertised address answered, when it was asked.
+fn join_refused(config: &ClusterConfig, other: &JoinConflict, probed: Option<&str>) -> Error {
     let theirs = Duration::from_millis(other.lease_ttl_ms);
     if other.address == config.advertise {
+        let probed = probed
+            .map(|what| format!(" (asked at that address, {what}, so it may still run)"))
+            .unwrap_or_default();
         Error::Unsupported(format!(
             "--advertise {} is the address of executor {} already sharing the database (seen \
-             within its lease time-to-live of {theirs:?}): the others could not tell the two \
-             apart; give each executor its own address (if that executor is gone, it stops \
-             counting within {theirs:?})",
+             within its lease time-to-live of {theirs:?}){probed}: the others could not tell \
+             the two apart; give each executor its own address (if that executor is gone, it \
+             stops counting within {theirs:?})",
             config.advertise, other.member
         ))
     } else {

@@ -260,6 +260,19 @@ impl PostgresOplogStore {
         }))
     }
 
+    /// Deletes the row of member `member` advertising `address` (a process
+    /// known to be gone); its leases stay until they run out.
+    pub async fn forget_member(&self, member: &str, address: &str) -> Result<()> {
+        self.pool
+            .query(
+                "DELETE FROM executor_members WHERE member = $1 AND address = $2",
+                &[(&member, Type::TEXT), (&address, Type::TEXT)],
+                || format!("forgetting executor {member}"),
+            )
+            .await
+            .map(drop)
+    }
+
     /// Gives up `member`'s leases of `shards` at once (it stopped serving
     /// them), so another executor can claim them at its next round.
     pub async fn release_shards(&self, member: &str, shards: &[u32]) -> Result<()> {
