@@ -1,11 +1,14 @@
 //! Shard leases on PostgreSQL: the shard count is set once, executors split
 //! the shards evenly, an expired lease is claimed by another executor with
-//! a new epoch, and leaving hands every shard over at once.
+//! a new epoch, leaving hands every shard over at once, and two executors
+//! joining at the same moment with different lease time-to-lives are
+//! compared.
 
 #[path = "common/mod.rs"]
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reprise_oplog::{PostgresOplogStore, StoreOptions};
 
@@ -78,4 +81,77 @@ async fn executors_split_shards_and_take_over_expired_ones() {
     }
     let after = store.lease_round("b", "http://b", ttl).await.unwrap();
     assert_eq!(after.members, 2, "c no longer counts: {after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_executors_joining_at_once_with_different_ttls_are_compared() {
+    // The join only compared a newcomer with the members already
+    // recorded: two executors checking at the same moment, each before
+    // the other recorded itself, were both accepted with different TTLs.
+    let url = common::pg::shared().create_database().await;
+    let first = Arc::new(common::pg::open(&url, StoreOptions::default()).await);
+    let second = Arc::new(common::pg::open(&url, StoreOptions::default()).await);
+    first.setup_shards(Some(8)).await.unwrap();
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    // The race made deterministic: both joins start while another session
+    // holds the row joins serialize on, and go on together when it ends.
+    let holder = common::pg::shared().connect(&database).await;
+    holder
+        .batch_execute("BEGIN; SELECT * FROM shard_config FOR UPDATE")
+        .await
+        .unwrap();
+    let join = |store: Arc<PostgresOplogStore>, member: &'static str, ttl: u64| {
+        tokio::spawn(async move {
+            store
+                .join_members(
+                    member,
+                    &format!("http://{member}"),
+                    Duration::from_secs(ttl),
+                )
+                .await
+                .unwrap()
+        })
+    };
+    let a = join(first.clone(), "a", 2);
+    let b = join(second.clone(), "b", 3);
+    let watcher = common::pg::shared().connect(&database).await;
+    let started = Instant::now();
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                 AND application_name = 'reprise-oplog' AND wait_event_type = 'Lock'",
+                &[&database],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting == 2 || (a.is_finished() && b.is_finished()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the joins neither waited nor ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    // Exactly one is accepted; the other is told about it.
+    match (&a, &b) {
+        (None, Some(other)) => {
+            assert_eq!((other.member.as_str(), other.lease_ttl_ms), ("a", 2000));
+        }
+        (Some(other), None) => {
+            assert_eq!((other.member.as_str(), other.lease_ttl_ms), ("b", 3000));
+        }
+        _ => panic!("both joins got the same answer: {a:?} {b:?}"),
+    }
+    // The refused one left no row behind.
+    let members: i64 = watcher
+        .query_one("SELECT count(*) FROM executor_members", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(members, 1);
 }

@@ -118,12 +118,14 @@ impl Cluster {
             .build()
             .map_err(|e| Error::Unsupported(format!("cannot build the forwarding client: {e}")))?;
         let shards = store.setup_shards(config.shards).await?;
-        // Each pass either joins, refuses, or deletes one dead member's row.
+        // Each pass either joins (the check and this executor's member row
+        // in one transaction, so two executors starting at once are
+        // compared), refuses, or deletes one dead member's row.
         let mut passes = 0;
         loop {
             passes += 1;
             let Some(other) = store
-                .check_join(&config.member, &config.advertise, config.lease_ttl)
+                .join_members(&config.member, &config.advertise, config.lease_ttl)
                 .await?
             else {
                 break;

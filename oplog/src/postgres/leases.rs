@@ -65,7 +65,7 @@ const FORGET_AFTER_TTLS: i64 = 10;
 const FORGET_PER_ROUND: i64 = 100;
 
 /// An executor already sharing the database that a joining one conflicts
-/// with (see [`PostgresOplogStore::check_join`]).
+/// with (see [`PostgresOplogStore::join_members`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinConflict {
     /// Its member id.
@@ -223,34 +223,90 @@ impl PostgresOplogStore {
         })
     }
 
-    /// Before executor `member` joins: a live executor (seen within its own
-    /// lease time-to-live) that advertises `address` too, or that uses
-    /// another lease time-to-live than `ttl`, if there is one. Members of
+    /// Executor `member` joins, advertising `address` with lease
+    /// time-to-live `ttl`: if a live executor (seen within its own lease
+    /// time-to-live) advertises `address` too, or uses another
+    /// time-to-live, that one is returned and nothing is recorded;
+    /// otherwise `member` is recorded alive and `None` returned. Members of
     /// builds that do not record their time-to-live are not compared.
-    pub async fn check_join(
+    ///
+    /// Race-free: the check and the record run in one transaction that
+    /// first locks the database's `shard_config` row, so joins run one
+    /// after the other and each sees the members recorded by the joins
+    /// before it (two executors starting at the same moment with
+    /// different time-to-lives cannot both be accepted). Call
+    /// [`setup_shards`](Self::setup_shards) first.
+    pub async fn join_members(
         &self,
         member: &str,
         address: &str,
         ttl: Duration,
     ) -> Result<Option<JoinConflict>> {
         let ttl_ms = i64::try_from(millis(ttl)).unwrap_or(i64::MAX);
-        let rows = self
-            .pool
-            .query(
-                "SELECT member, address, lease_ttl_ms FROM executor_members \
-                 WHERE member <> $1 AND lease_ttl_ms IS NOT NULL \
-                   AND seen_at > now() - lease_ttl_ms::float8 * interval '1 millisecond' \
-                   AND (address = $2 OR lease_ttl_ms <> $3) \
-                 ORDER BY (address = $2) DESC, seen_at DESC LIMIT 1",
-                &[
-                    (&member, Type::TEXT),
-                    (&address, Type::TEXT),
-                    (&ttl_ms, Type::INT8),
-                ],
-                || format!("checking the executors before {member} joins"),
-            )
-            .await?;
-        Ok(rows.first().map(|row| {
+        let context = || format!("checking the executors before {member} joins");
+        let mut conn = self.pool.get().await?;
+        let timeout = self.pool.statement_timeout();
+        let attempt = async {
+            let tx = conn.transaction().await?;
+            let config = tx
+                .query_typed_opt(
+                    "SELECT shards FROM shard_config WHERE id = 1 FOR UPDATE",
+                    &[],
+                )
+                .await?;
+            let conflict = tx
+                .query_typed_opt(
+                    "SELECT member, address, lease_ttl_ms FROM executor_members \
+                     WHERE member <> $1 AND lease_ttl_ms IS NOT NULL \
+                       AND seen_at > now() - lease_ttl_ms::float8 * interval '1 millisecond' \
+                       AND (address = $2 OR lease_ttl_ms <> $3) \
+                     ORDER BY (address = $2) DESC, seen_at DESC LIMIT 1",
+                    &[
+                        (&member, Type::TEXT),
+                        (&address, Type::TEXT),
+                        (&ttl_ms, Type::INT8),
+                    ],
+                )
+                .await?;
+            if conflict.is_none() && config.is_some() {
+                tx.execute_typed(
+                    "INSERT INTO executor_members (member, address, seen_at, lease_ttl_ms) \
+                     VALUES ($1, $2, now(), $3) ON CONFLICT (member) \
+                     DO UPDATE SET address = $2, seen_at = now(), lease_ttl_ms = $3",
+                    &[
+                        (&member, Type::TEXT),
+                        (&address, Type::TEXT),
+                        (&ttl_ms, Type::INT8),
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, tokio_postgres::Error>((config.is_some(), conflict))
+        };
+        let (set_up, conflict) = match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                if super::pool::is_connection_error(&e) {
+                    conn.discard();
+                }
+                return Err(super::pg(&context(), e));
+            }
+            Err(_) => {
+                conn.discard();
+                return Err(Error::PostgresTimeout {
+                    context: context(),
+                    waited_ms: millis(timeout),
+                });
+            }
+        };
+        if !set_up {
+            return Err(Error::InvalidOptions {
+                reason: "the database is not set up for shard leases (call setup_shards first)"
+                    .into(),
+            });
+        }
+        Ok(conflict.map(|row| {
             let ttl: i64 = row.get(2);
             JoinConflict {
                 member: row.get(0),
