@@ -187,6 +187,17 @@ pub enum Error {
         /// Its shard.
         shard: u32,
     },
+    /// This executor cannot join the executors sharing its database: one of
+    /// its settings conflicts with a live executor's (the same
+    /// `--advertise` address, another `--lease-ttl`).
+    #[error("{conflict}; {remedy}")]
+    JoinRefused {
+        /// What conflicts with what (this executor's setting, the other
+        /// executor and its value).
+        conflict: String,
+        /// What to do about it.
+        remedy: String,
+    },
     /// A host resource ran short (memory budget, memory maps, disk): not the
     /// guest's fault; retry later.
     #[error("the executor is short of resources: {0}")]

@@ -338,10 +338,15 @@ fn a_different_lease_ttl_is_refused_at_start() {
         &dir.path().join("b"),
         &["--store", &url, "--lease-ttl", "3s"],
     );
+    // A refusal of its own, saying what conflicts and what to do.
     assert!(
-        err.contains("--lease-ttl 3s differs from the 2s") && err.contains(&first.url),
+        err.contains(
+            "cannot join the executors sharing the database: --lease-ttl 3s differs from the 2s"
+        ) && err.contains(&first.url)
+            && err.contains("start this executor with --lease-ttl 2s"),
         "{err}"
     );
+    assert!(!err.contains("unsupported setting"), "{err}");
     // The same time-to-live is welcome.
     let second = start(&dir.path().join("c"), &url, &["--lease-ttl", "2s"]);
     second.terminate();
@@ -361,11 +366,14 @@ fn an_address_another_executor_advertises_is_refused_at_start() {
     );
     assert!(
         err.contains(&format!(
-            "--advertise {} is the address of executor",
+            "cannot join the executors sharing the database: --advertise {} is the address of \
+             executor",
             first.url
-        )),
+        )) && err.contains("another server answered it")
+            && err.contains("give each executor its own --advertise address"),
         "{err}"
     );
+    assert!(!err.contains("unsupported setting"), "{err}");
     // An address of its own is welcome.
     let second = start(&dir.path().join("c"), &url, &[]);
     second.terminate();

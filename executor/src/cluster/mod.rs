@@ -366,23 +366,34 @@ fn join_refused(config: &ClusterConfig, other: &JoinConflict, probed: Option<&st
     let theirs = Duration::from_millis(other.lease_ttl_ms);
     if other.address == config.advertise {
         let probed = probed
-            .map(|what| format!(" (asked at that address, {what}, so it may still run)"))
+            .map(|what| format!("; asked at that address, {what}, so it may still run"))
             .unwrap_or_default();
-        Error::Unsupported(format!(
-            "--advertise {} is the address of executor {} already sharing the database (seen \
-             within its lease time-to-live of {theirs:?}){probed}: the others could not tell \
-             the two apart; give each executor its own address (if that executor is gone, it \
-             stops counting within {theirs:?})",
-            config.advertise, other.member
-        ))
+        Error::JoinRefused {
+            conflict: format!(
+                "--advertise {} is the address of executor {}, which already shares the \
+                 database (seen within its lease time-to-live of {theirs:?}){probed}: \
+                 forwarded requests could reach either",
+                config.advertise, other.member
+            ),
+            remedy: format!(
+                "give each executor its own --advertise address (the one the others reach it \
+                 at); if that executor is gone, it stops counting within {theirs:?}, or at once \
+                 when the address reaches this process (see docs/scale-out.md)"
+            ),
+        }
     } else {
-        Error::Unsupported(format!(
-            "--lease-ttl {:?} differs from the {theirs:?} of executor {} at {} already sharing \
-             the database: executors with different lease times take each other's shards over \
-             and over; give every executor the same --lease-ttl (to change it, stop them all \
-             and start them with the new value)",
-            config.lease_ttl, other.member, other.address
-        ))
+        Error::JoinRefused {
+            conflict: format!(
+                "--lease-ttl {:?} differs from the {theirs:?} of executor {} at {}, which \
+                 already shares the database: executors with different lease times take each \
+                 other's shards over and over",
+                config.lease_ttl, other.member, other.address
+            ),
+            remedy: format!(
+                "start this executor with --lease-ttl {theirs:?} like the others (to change \
+                 the value, stop them all and start them with the new one)"
+            ),
+        }
     }
 }
 
