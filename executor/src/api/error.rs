@@ -1,5 +1,7 @@
 //! Error responses of the admin API: every failure becomes a status code and
-//! a JSON body `{"error": "..."}` whose message says what to fix.
+//! a JSON body `{"error": "..."}` whose message says what to fix, plus a
+//! machine-readable `"code"` for the failures a client must tell apart
+//! (see [`codes`]).
 //!
 //! [`status_of`] is the one place where executor errors are mapped to HTTP
 //! status codes.
@@ -13,6 +15,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+/// The machine-readable codes of error responses (`"code"`), stable
+/// across releases. A response without a code is none of these; a client
+/// must ignore codes it does not know (more may be added).
+pub mod codes {
+    /// The request may have taken effect or not (a commit to a shared
+    /// PostgreSQL store got no answer, or a forwarded request's owner
+    /// stopped answering): retry with the same idempotency key, which is
+    /// safe.
+    pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+}
+
 /// A failed request: the status code and the message sent back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -20,6 +33,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Human-readable explanation, sent as `{"error": message}`.
     pub message: String,
+    /// Machine-readable kind (one of [`codes`]), sent as `"code"` when set.
+    pub code: Option<&'static str>,
 }
 
 /// The JSON body of every error response.
@@ -27,6 +42,10 @@ pub struct ApiError {
 pub struct ErrorBody {
     /// What went wrong and what to fix.
     pub error: String,
+    /// What kind of failure it is, for programs (one of [`codes`]); absent
+    /// for the others (and from older executors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl ApiError {
@@ -35,7 +54,14 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// The same error with the machine-readable `code` (one of [`codes`]).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// 400 Bad Request.
@@ -143,7 +169,15 @@ impl From<Error> for ApiError {
             }
             other => other.to_string(),
         };
-        ApiError { status, message }
+        let code = match &error {
+            Error::CommitOutcomeUnknown { .. } => Some(codes::OUTCOME_UNKNOWN),
+            _ => None,
+        };
+        ApiError {
+            status,
+            message,
+            code,
+        }
     }
 }
 
@@ -164,6 +198,7 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ErrorBody {
                 error: self.message,
+                code: self.code.map(str::to_owned),
             }),
         )
             .into_response()
@@ -173,5 +208,35 @@ impl IntoResponse for ApiError {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.status, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(error: ApiError) -> serde_json::Value {
+        let response = error.into_response();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_carries_its_code_and_other_errors_none() {
+        let unknown = ApiError::from(Error::CommitOutcomeUnknown {
+            worker: reprise_oplog::WorkerId::new("w").unwrap(),
+            message: "PostgreSQL did not answer within 30000 ms".into(),
+            key: None,
+        });
+        assert_eq!(unknown.status, StatusCode::SERVICE_UNAVAILABLE);
+        let body = body_of(unknown).await;
+        assert_eq!(body["code"], "outcome_unknown", "{body}");
+        assert!(body["error"].as_str().unwrap().contains("is unknown"));
+
+        // The field is left out, not null: bodies stay as they were.
+        let body = body_of(ApiError::not_found("unknown worker w")).await;
+        assert_eq!(body, serde_json::json!({"error": "unknown worker w"}));
     }
 }

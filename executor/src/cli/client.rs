@@ -168,24 +168,44 @@ impl Client {
 #[error("{0}")]
 struct NoAnswer(String);
 
-/// Whether `error` leaves the outcome of a request unknown: no answer came
-/// (a timeout, a connection that broke), or the executor said so (a commit
-/// it could not confirm).
-pub fn outcome_unknown(error: &anyhow::Error) -> bool {
-    error.downcast_ref::<NoAnswer>().is_some()
-        || error
-            .chain()
-            .map(|cause| cause.to_string())
-            .any(|text| text.contains("outcome of the") && text.contains("is unknown"))
+/// An error status from the executor: its message, and its
+/// machine-readable code when it sent one.
+#[derive(Debug, thiserror::Error)]
+#[error("server answered {status}: {message}")]
+struct ServerError {
+    status: StatusCode,
+    message: String,
+    code: Option<String>,
 }
 
-/// The server's `{"error": ...}` message, or the raw body.
+/// Whether `error` leaves the outcome of a request unknown: no answer came
+/// (a timeout, a connection that broke), or the executor said so with the
+/// `outcome_unknown` code (a commit it could not confirm, an owner that
+/// stopped answering a forwarded request). Never read from message text:
+/// a guest's own error may say anything.
+pub fn outcome_unknown(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.is::<NoAnswer>()
+            || cause.downcast_ref::<ServerError>().is_some_and(|e| {
+                e.code.as_deref() == Some(reprise_executor::api::error::codes::OUTCOME_UNKNOWN)
+            })
+    })
+}
+
+/// The server's `{"error": ..., "code": ...}`, or the raw body.
 fn server_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
-    let message = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    anyhow!("server answered {status}: {message}")
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name).and_then(Value::as_str).map(str::to_owned))
+    };
+    let message = field("error").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    anyhow::Error::new(ServerError {
+        status,
+        message,
+        code: field("code"),
+    })
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {

@@ -144,6 +144,7 @@ pub async fn forward_elsewhere(
                     owner.address, owner.member
                 ),
             )
+            .with_code(crate::api::error::codes::OUTCOME_UNKNOWN)
             .into_response();
         }
     };

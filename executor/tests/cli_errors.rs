@@ -1,0 +1,121 @@
+//! How the client verbs read the executor's error answers: an unknown
+//! outcome is recognised by the answer's machine-readable `code`, never by
+//! the words of its message (a guest's own error text may say anything).
+//! The executor is a scripted HTTP server here.
+
+mod cli_common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server answering every request (up to 8) with `status` and the JSON
+/// `body`; its base URL.
+fn scripted(status: &'static str, body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            // The request head (bounded), then its body.
+            let mut length = 0usize;
+            for _ in 0..100 {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut request_body = vec![0u8; length];
+            let _ = reader.read_exact(&mut request_body);
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+/// `worker-executor invoke` against `server` with the idempotency key
+/// `k-7`, bounded by 60 s: its exit code and stderr.
+fn invoke(server: &str) -> (Option<i32>, String) {
+    let mut child = Command::new(cli_common::BIN)
+        .args(["invoke", "w1", "add", "1", "--idempotency-key", "k-7"])
+        .args(["--server", server, "--timeout", "10s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "hung");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn an_unknown_outcome_is_read_from_the_code_not_the_message() {
+    // The CLI looked for "outcome of the ... is unknown" in the message:
+    // an answer saying so in other words was a plain failure, and a
+    // guest's error text using those words read as an unknown outcome.
+    let coded = scripted(
+        "503 Service Unavailable",
+        r#"{"error":"the commit got no confirmation","code":"outcome_unknown"}"#,
+    );
+    let (code, stderr) = invoke(&coded);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the outcome of the invocation is unknown")
+            && stderr.contains("retry with `--idempotency-key k-7`")
+            && stderr.contains("the commit got no confirmation"),
+        "{stderr}"
+    );
+
+    let worded = scripted(
+        "422 Unprocessable Entity",
+        r#"{"error":"guest trapped in `add`: the outcome of the transfer is unknown"}"#,
+    );
+    let (code, stderr) = invoke(&worded);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the outcome of the transfer is unknown"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--idempotency-key k-7"), "{stderr}");
+
+    // A code this client does not know is a plain failure.
+    let other = scripted(
+        "409 Conflict",
+        r#"{"error":"worker w1 is interrupted","code":"something_new"}"#,
+    );
+    let (code, stderr) = invoke(&other);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("409") && stderr.contains("is interrupted"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--idempotency-key k-7"), "{stderr}");
+}
