@@ -155,3 +155,25 @@ async fn two_executors_joining_at_once_with_different_ttls_are_compared() {
         .get(0);
     assert_eq!(members, 1);
 }
+
+#[tokio::test]
+async fn a_withdrawing_executor_keeps_only_the_leases_it_renews() {
+    let store = store().await;
+    store.setup_shards(Some(4)).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    let held = store.lease_round("a", "http://a", ttl).await.unwrap();
+    assert_eq!(held.held.len(), 4);
+    // a stops: shards 0, 1 and 3 are released, 2 (busy) is kept.
+    store.withdraw("a", &[0, 1, 3]).await.unwrap();
+    for shard in [0, 1, 3] {
+        assert_eq!(store.shard_owner(shard).await.unwrap(), None, "released");
+    }
+    assert_eq!(store.shard_owner(2).await.unwrap().unwrap().member, "a");
+    // a no longer counts: b's share is every shard, and it takes the free ones.
+    let b = store.lease_round("b", "http://b", ttl).await.unwrap();
+    assert_eq!((b.members, b.share), (1, 4), "{b:?}");
+    let taken: Vec<u32> = b.held.iter().map(|(s, _)| *s).collect();
+    assert_eq!(taken, [0, 1, 3]);
+    // a renews what it still holds, and nothing else.
+    assert_eq!(store.renew_shards("a", &[0, 2], ttl).await.unwrap(), [2]);
+}

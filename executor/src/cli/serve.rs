@@ -124,8 +124,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Joined before saying it listens, so that a setting the cluster
     // refuses stops the start. (While joining, the listener answers only
     // the join's own probe of the advertised address: see cluster/probe.rs.)
+    // Raised at the shutdown signal: the front doors stop accepting, the
+    // lease task releases the idle shards.
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     let cluster = match shared {
-        Some(store) => Some(join_cluster(&args, &listener, store, &executor).await?),
+        Some(store) => {
+            let signalled = stopping.subscribe();
+            Some(join_cluster(&args, &listener, store, &executor, signalled).await?)
+        }
         None => None,
     };
     tracing::info!(
@@ -169,7 +175,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // whatever the guests do.
     let stopper = Arc::downgrade(&executor);
     let grace = args.shutdown_grace;
-    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     let mut signalled = stopping.subscribe();
     // Resolves once connections have had the grace period and the margin.
     let close_at = async move {
@@ -327,12 +332,15 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<AdminToken>> {
 
 /// Joins the executors sharing the PostgreSQL database: takes a first
 /// round of shard leases (so this executor serves at once), then renews
-/// them in the background until the returned sender fires.
+/// them in the background until the returned sender fires; once
+/// `signalled` turns true (the shutdown signal) it gives up the shards
+/// without running invocations at once, and the others as they end.
 async fn join_cluster(
     args: &ServeArgs,
     listener: &tokio::net::TcpListener,
     store: Arc<reprise_oplog::PostgresOplogStore>,
     executor: &Arc<Executor>,
+    mut signalled: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
@@ -370,7 +378,13 @@ async fn join_cluster(
         Err(e) => tracing::warn!(error = %e, "the first lease round failed; retrying"),
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(cluster.run(executor.clone(), async move {
+    let draining = async move {
+        // A dropped sender (no signal will come) waits for ever.
+        if signalled.wait_for(|stopping| *stopping).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let task = tokio::spawn(cluster.run(executor.clone(), draining, async move {
         let _ = stopped.await;
     }));
     Ok((stop, task))

@@ -22,10 +22,15 @@
 //!   unreachable, or this process was paused), the executor stops serving
 //!   every shard: another executor may hold them by then.
 //!
+//! From the shutdown signal on, the rounds only renew the shards with a
+//! running invocation: the idle ones are released at once and the others
+//! as their invocations end ([`drain`]).
+//!
 //! Leases decide who serves; the worker's owner epoch decides who may
 //! write. Loading a worker claims it, so an executor that lost a shard and
 //! has not noticed yet is fenced off at its next commit.
 
+mod drain;
 pub mod forward;
 mod probe;
 mod shards;
@@ -327,20 +332,45 @@ impl Cluster {
     }
 
     /// Runs lease rounds every third of the time-to-live until `stop`
-    /// resolves (bounded: one round per tick).
+    /// resolves (bounded: one round per tick). Once `draining` resolves
+    /// (the shutdown signal), the executor gives up its idle shards at
+    /// once and each busy one as its invocations end, renewing the busy
+    /// ones meanwhile (see `drain.rs`).
     pub async fn run(
         self: Arc<Self>,
         executor: Arc<Executor>,
+        draining: impl std::future::Future<Output = ()>,
         stop: impl std::future::Future<Output = ()>,
     ) {
         let mut tick = tokio::time::interval(self.config.lease_ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut poll = tokio::time::interval(drain::DRAIN_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);
+        tokio::pin!(draining);
+        let mut drained = false;
         loop {
             tokio::select! {
                 _ = &mut stop => break,
+                () = &mut draining, if !drained => {
+                    drained = true;
+                    if let Err(e) = self.start_draining(&executor).await {
+                        tracing::warn!(error = %e,
+                            "could not release the idle shards at shutdown; their leases run out");
+                    }
+                }
+                _ = poll.tick(), if drained => {
+                    if let Err(e) = self.release_finished(&executor).await {
+                        tracing::warn!(error = %e, "could not release a shard at shutdown");
+                    }
+                }
                 _ = tick.tick() => {
-                    if let Err(e) = self.round(&executor).await {
+                    let renewed = if drained {
+                        self.renew_while_draining(&executor).await
+                    } else {
+                        self.round(&executor).await.map(drop)
+                    };
+                    if let Err(e) = renewed {
                         tracing::warn!(error = %e, "lease round failed");
                     }
                 }

@@ -332,10 +332,7 @@ impl PostgresOplogStore {
     /// Gives up `member`'s leases of `shards` at once (it stopped serving
     /// them), so another executor can claim them at its next round.
     pub async fn release_shards(&self, member: &str, shards: &[u32]) -> Result<()> {
-        let shards: Vec<i32> = shards
-            .iter()
-            .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
-            .collect();
+        let shards = to_i32s(shards);
         self.pool
             .query(
                 "UPDATE shard_leases SET expires_at = '-infinity' \
@@ -345,6 +342,56 @@ impl PostgresOplogStore {
             )
             .await
             .map(drop)
+    }
+
+    /// Executor `member` is stopping: it no longer counts as alive (so the
+    /// others' even share grows to cover its shards) and its leases of
+    /// `release` are given up at once; its other leases stay until it
+    /// releases them ([`release_shards`](Self::release_shards)), renews
+    /// them ([`renew_shards`](Self::renew_shards)) or
+    /// [`leave`](Self::leave)s.
+    pub async fn withdraw(&self, member: &str, release: &[u32]) -> Result<()> {
+        let release = to_i32s(release);
+        self.pool
+            .query(
+                "WITH released AS (UPDATE shard_leases SET expires_at = '-infinity' \
+                                   WHERE owner = $1 AND shard = ANY($2) RETURNING 1) \
+                 DELETE FROM executor_members WHERE member = $1",
+                &[(&member, Type::TEXT), (&release, Type::INT4_ARRAY)],
+                || format!("executor {member} withdrawing"),
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Renews `member`'s unexpired leases of `shards` for `ttl`, without
+    /// recording it alive or claiming anything (a stopping executor keeping
+    /// the shards it still runs invocations in); returns the shards renewed.
+    pub async fn renew_shards(
+        &self,
+        member: &str,
+        shards: &[u32],
+        ttl: Duration,
+    ) -> Result<Vec<u32>> {
+        let shards = to_i32s(shards);
+        let ttl = ttl_interval(ttl);
+        let rows = self
+            .pool
+            .query(
+                "UPDATE shard_leases SET expires_at = now() + $3::interval \
+                 WHERE owner = $1 AND shard = ANY($2) AND expires_at > now() RETURNING shard",
+                &[
+                    (&member, Type::TEXT),
+                    (&shards, Type::INT4_ARRAY),
+                    (&ttl, Type::TEXT),
+                ],
+                || format!("renewing the leases of executor {member}"),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| u32::try_from(row.get::<_, i32>(0)).unwrap_or(0))
+            .collect())
     }
 
     /// Executor `member` leaves: every lease it holds is released and it
@@ -377,6 +424,14 @@ impl PostgresOplogStore {
             address: row.get(1),
         }))
     }
+}
+
+/// Shard numbers as PostgreSQL `int4`s.
+fn to_i32s(shards: &[u32]) -> Vec<i32> {
+    shards
+        .iter()
+        .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
+        .collect()
 }
 
 fn lease_of(row: &tokio_postgres::Row) -> (u32, u64) {

@@ -1,0 +1,184 @@
+//! Two `worker-executor serve` processes on one PostgreSQL database, one of
+//! them stopped with SIGTERM while it runs an invocation: it gives up its
+//! idle shards at once (the other executor serves them within a lease
+//! round), keeps the busy one until its invocation ends, then releases it
+//! and exits cleanly; the invocation runs once.
+
+mod api_common;
+mod cli_common;
+
+use std::time::{Duration, Instant};
+
+use cli_common::Serve;
+
+const SHARDS: u32 = 16;
+
+/// An executor on `url` in `dir/name` (leases of 2 s, a long grace period
+/// so that only the invocation's end releases its shard), whose
+/// environment holds the todo client's credential variable.
+fn executor(dir: &std::path::Path, name: &str, url: &str) -> Serve {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = [
+        "--store",
+        url,
+        "--lease-ttl",
+        "2s",
+        "--shards",
+        "16",
+        "--shutdown-grace",
+        "120s",
+    ];
+    Serve::start_with(&dir, &args, &[("REPRISE_SECRET_TODO_TOKEN", "t")])
+}
+
+#[test]
+fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends() {
+    // On SIGTERM an executor kept every shard it held until its requests in
+    // flight ended (up to the grace period): the other executor could not
+    // serve any of them meanwhile.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let db = runtime.block_on(reprise_system_tests::postgres::shared().connect(&database));
+    // Unexpired leases: (shard, advertised address of the holder).
+    let leases = || -> Vec<(u32, String)> {
+        runtime
+            .block_on(db.query(
+                "SELECT shard, address FROM shard_leases WHERE expires_at > now() ORDER BY shard",
+                &[],
+            ))
+            .unwrap()
+            .iter()
+            .map(|row| (u32::try_from(row.get::<_, i32>(0)).unwrap(), row.get(1)))
+            .collect()
+    };
+    let server = runtime
+        .block_on(reprise_system_tests::spawn_todo_server())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = executor(dir.path(), "a", &url);
+    // The manifest of the todo client, with a timeout longer than the
+    // test holds the call.
+    let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("timeout: 5s", "timeout: 90s")).unwrap();
+    let component = first
+        .ok(&[
+            "component",
+            "add",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--component",
+            "todo-client",
+        ])
+        .trim()
+        .to_owned();
+    first.ok(&[
+        "worker",
+        "create",
+        "--component",
+        &component,
+        "--name",
+        "busy",
+    ]);
+    let busy_shard =
+        reprise_executor::cluster::shard_of(&reprise_oplog::WorkerId::new("busy").unwrap(), SHARDS);
+    let second = executor(dir.path(), "b", &url);
+
+    // The first executor runs an invocation held by the server.
+    server.state.park_method("TodoAdd");
+    let call = std::thread::spawn({
+        let url = first.url.clone();
+        move || {
+            std::process::Command::new(cli_common::BIN)
+                .args(["invoke", "busy", "add-todos", "\"ada\"", "\"t\"", "1"])
+                .args(["--server", &url, "--timeout", "100s"])
+                .output()
+                .unwrap()
+        }
+    });
+    runtime
+        .block_on(server.state.wait_parked(1, Duration::from_secs(20)))
+        .expect("the call reaches the server");
+    // The busy worker's shard is the first executor's (it runs the call).
+    let held_by_first = leases()
+        .iter()
+        .any(|(shard, address)| *shard == busy_shard && *address == first.url);
+    assert!(held_by_first, "{:?}", leases());
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Every other shard is the second executor's within a few rounds, long
+    // before the grace period ends; the busy one stays with the first.
+    let signalled = Instant::now();
+    loop {
+        let now = leases();
+        let others_moved = (0..SHARDS).filter(|s| *s != busy_shard).all(|s| {
+            now.iter()
+                .any(|(shard, address)| *shard == s && *address == second.url)
+        });
+        if others_moved {
+            assert!(
+                now.iter()
+                    .any(|(shard, address)| *shard == busy_shard && *address == first.url),
+                "the busy shard was released while its invocation ran: {now:?}"
+            );
+            break;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(15),
+            "the idle shards were not released at SIGTERM: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        first.child.try_wait().unwrap().is_none(),
+        "the first executor stopped before its invocation ended"
+    );
+
+    // The invocation ends: its shard moves too, and the first executor
+    // exits cleanly.
+    server.state.release();
+    let output = call.join().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(30),
+            "the first executor did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let moved = Instant::now();
+    while !leases()
+        .iter()
+        .any(|(shard, address)| *shard == busy_shard && *address == second.url)
+    {
+        assert!(
+            moved.elapsed() < Duration::from_secs(15),
+            "the busy shard never moved: {:?}",
+            leases()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(server.state.calls("TodoAdd"), 1, "the call was made twice");
+    let value = second.ok(&["worker", "get", "busy"]);
+    assert!(!value.contains("failed"), "{value}");
+    second.terminate();
+}
