@@ -34,14 +34,35 @@ use reprise_oplog::{ShardOwner, WorkerId};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 
-/// Why a request could not be relayed to its worker's owner, in words.
+/// Why a request could not be relayed to its worker's owner, in words,
+/// and whether the owner may have received it.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct NotRelayed(String);
+#[error("{message}")]
+struct NotRelayed {
+    message: String,
+    /// The request may have reached the owner (it failed after the
+    /// connection was made): its outcome is unknown.
+    maybe_sent: bool,
+}
 
 impl From<String> for NotRelayed {
+    /// A failure before anything was sent.
     fn from(message: String) -> Self {
-        NotRelayed(message)
+        NotRelayed {
+            message,
+            maybe_sent: false,
+        }
+    }
+}
+
+impl NotRelayed {
+    /// A failure of sending the request or of reading its answer: only a
+    /// failure to connect is known to have sent nothing.
+    fn of_send(error: &reqwest::Error) -> Self {
+        NotRelayed {
+            message: error.to_string(),
+            maybe_sent: !error.is_connect(),
+        }
     }
 }
 
@@ -128,6 +149,7 @@ pub async fn forward_elsewhere(
         Ok(_) => return ApiError::from(cluster.not_served(&worker)).into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let method = request.method().clone();
     let relayed = proxy(&cluster, &owner.address, request, state.config.body_limit);
     let lost = owner_lost(&cluster, &worker, &owner);
     let outcome = tokio::select! {
@@ -150,16 +172,41 @@ pub async fn forward_elsewhere(
     };
     match outcome {
         Ok(response) => response,
-        Err(message) => ApiError::new(
+        Err(failed) if failed.maybe_sent && !is_read(&method) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "worker {worker} is served by the executor at {}, which could not be reached: \
-                 {message}; retry in a few seconds",
+                "worker {worker} is served by the executor at {}, and relaying the request \
+                 to it failed after it was sent: {failed}; the outcome of the request is \
+                 unknown: retry it (an invocation with the same idempotency key, which is \
+                 safe)",
                 owner.address
+            ),
+        )
+        .with_code(crate::api::error::codes::OUTCOME_UNKNOWN)
+        .into_response(),
+        Err(failed) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "worker {worker} is served by the executor at {}, {}: {failed}; retry in a few \
+                 seconds",
+                owner.address,
+                if failed.maybe_sent {
+                    "and relaying the request to it failed"
+                } else {
+                    "which could not be reached"
+                }
             ),
         )
         .into_response(),
     }
+}
+
+/// Whether `method` only reads (repeating it changes nothing).
+fn is_read(method: &axum::http::Method) -> bool {
+    matches!(
+        *method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    )
 }
 
 /// Most names tried for a worker created on behalf of another executor.
@@ -235,11 +282,14 @@ async fn proxy(
         .body(bytes)
         .send()
         .await
-        .map_err(|e| format!("{e}"))?;
+        .map_err(|e| NotRelayed::of_send(&e))?;
     let status = StatusCode::from_u16(answer.status().as_u16()).map_err(|e| e.to_string())?;
     let mut answer_headers = HeaderMap::new();
     copy_headers(answer.headers(), &mut answer_headers);
-    let body = answer.bytes().await.map_err(|e| e.to_string())?;
+    let body = answer.bytes().await.map_err(|e| NotRelayed {
+        message: format!("reading its answer failed: {e}"),
+        maybe_sent: true,
+    })?;
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     *response.headers_mut() = answer_headers;
@@ -290,5 +340,50 @@ impl HeaderInsert for HeaderMap {
         ) {
             self.extend(std::iter::once((name, value)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NotRelayed;
+
+    /// A request to `url` with the forwarding client's settings.
+    async fn send(url: &str) -> reqwest::Error {
+        crate::rest::client::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .unwrap();
+        client
+            .post(url)
+            .body("{}")
+            .send()
+            .await
+            .expect_err("nothing answers")
+    }
+
+    #[tokio::test]
+    async fn only_a_failed_connection_is_known_to_have_sent_nothing() {
+        // A port nothing listens on: refused, nothing sent.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let refused = NotRelayed::of_send(&send(&format!("http://127.0.0.1:{port}/x")).await);
+        assert!(!refused.maybe_sent, "{refused}");
+
+        // An owner that takes the connection and the request, then closes
+        // without answering: the request may have been acted on.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            // Read the request, then hang up.
+            let _ = socket.read(&mut buf).await;
+        });
+        let dropped = NotRelayed::of_send(&send(&format!("http://{address}/x")).await);
+        assert!(dropped.maybe_sent, "{dropped}");
+        server.await.unwrap();
     }
 }
