@@ -34,10 +34,15 @@ fn start(dir: &std::path::Path, url: &str, extra: &[&str]) -> Serve {
 
 /// `serve` with `args` that must refuse to start (within 60 s); its stderr.
 fn refused_start(dir: &std::path::Path, args: &[&str]) -> String {
+    refused_start_at(dir, "127.0.0.1:0", args)
+}
+
+/// [`refused_start`] listening at `listen`.
+fn refused_start_at(dir: &std::path::Path, listen: &str, args: &[&str]) -> String {
     std::fs::create_dir_all(dir).unwrap();
     let (out, err) = (dir.join("stdout"), dir.join("stderr"));
     let mut child = std::process::Command::new(cli_common::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+        .args(["serve", "--listen", listen, "--data-dir", "./data"])
         .args(args)
         .current_dir(dir)
         .env("RUST_LOG", "warn")
@@ -439,6 +444,41 @@ fn an_executor_restarted_at_once_after_a_crash_at_its_address_starts() {
     };
     assert_eq!(value.trim(), "4");
     second.terminate();
+}
+
+#[test]
+fn an_address_reaching_the_new_executor_is_not_taken_from_a_live_one() {
+    // The first executor advertises an address that is not its own (as
+    // `0.0.0.0`, a shared name or a NAT rule can make one address reach
+    // several machines); a second one listening there reached itself when
+    // it probed the address, deleted the live first one's row and joined.
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let advertised = format!("http://{address}");
+    let args = ["--lease-ttl", "2s"];
+    let first = start(
+        &dir.path().join("a"),
+        &url,
+        &["--lease-ttl", "2s", "--advertise", &advertised],
+    );
+    let mut second = vec!["--store", url.as_str()];
+    second.extend_from_slice(&args);
+    let err = refused_start_at(&dir.path().join("b"), &address, &second);
+    assert!(
+        err.contains(&format!(
+            "--advertise {advertised} is the address of executor"
+        )) && err.contains("it reaches this process too, but that executor is alive"),
+        "{err}"
+    );
+    // The first one is still a member: another start at that address is
+    // refused the same way.
+    let err = refused_start_at(&dir.path().join("c"), &address, &second);
+    assert!(err.contains("that executor is alive"), "{err}");
+    first.terminate();
 }
 
 #[test]

@@ -144,17 +144,45 @@ impl Cluster {
             let token = reprise_oplog::IdempotencyKey::generate().to_string();
             match probe::probe(&http, listener, &config.advertise, &token).await {
                 probe::ProbeAnswer::Us => {
-                    store.forget_member(&other.member, &other.address).await?;
+                    // The address reaching this process does not prove the
+                    // old member gone (`0.0.0.0`, a name or a NAT rule may
+                    // reach several machines): it is gone only if it does
+                    // not renew its membership (every third of its TTL)
+                    // for half its TTL.
+                    let wait = Duration::from_millis(other.lease_ttl_ms / 2)
+                        .max(Duration::from_millis(200));
+                    tokio::time::sleep(wait).await;
+                    if !store
+                        .forget_member(&other.member, &other.address, &other.seen_at)
+                        .await?
+                    {
+                        return Err(join_refused(
+                            &config,
+                            &other,
+                            Some(&format!(
+                                "it reaches this process too, but that executor is alive: it \
+                                 renewed its membership within the {wait:?} this one waited (an \
+                                 address such as 0.0.0.0, a shared name or a NAT rule that \
+                                 reaches more than one executor)"
+                            )),
+                        ));
+                    }
                     tracing::warn!(
                         previous = %other.member,
                         advertise = %config.advertise,
                         "the executor last seen at this address is gone (the address now \
-                         reaches this process): taking its place; its shard leases run out \
-                         within their time-to-live"
+                         reaches this process, and it stopped renewing its membership): taking \
+                         its place; its shard leases run out within their time-to-live"
                     );
                 }
                 probe::ProbeAnswer::NotUs(what) => {
-                    return Err(join_refused(&config, &other, Some(&what)));
+                    return Err(join_refused(
+                        &config,
+                        &other,
+                        Some(&format!(
+                            "asked at that address, {what}, so it may still run"
+                        )),
+                    ));
                 }
             }
         }
@@ -395,9 +423,7 @@ const MAX_JOIN_PASSES: usize = 8;
 fn join_refused(config: &ClusterConfig, other: &JoinConflict, probed: Option<&str>) -> Error {
     let theirs = Duration::from_millis(other.lease_ttl_ms);
     if other.address == config.advertise {
-        let probed = probed
-            .map(|what| format!("; asked at that address, {what}, so it may still run"))
-            .unwrap_or_default();
+        let probed = probed.map(|what| format!("; {what}")).unwrap_or_default();
         Error::JoinRefused {
             conflict: format!(
                 "--advertise {} is the address of executor {}, which already shares the \
@@ -407,8 +433,9 @@ fn join_refused(config: &ClusterConfig, other: &JoinConflict, probed: Option<&st
             ),
             remedy: format!(
                 "give each executor its own --advertise address (the one the others reach it \
-                 at); if that executor is gone, it stops counting within {theirs:?}, or at once \
-                 when the address reaches this process (see docs/scale-out.md)"
+                 at); if that executor is gone, it stops counting within {theirs:?} (`serve` \
+                 takes its place sooner when the address reaches the new process and the old \
+                 one stopped renewing: see docs/scale-out.md)"
             ),
         }
     } else {

@@ -74,6 +74,9 @@ pub struct JoinConflict {
     pub address: String,
     /// Its lease time-to-live, in milliseconds.
     pub lease_ttl_ms: u64,
+    /// When it last renewed its membership, as the database's text of
+    /// that time (for [`forget_member`](PostgresOplogStore::forget_member)).
+    pub seen_at: String,
 }
 
 fn ttl_interval(ttl: Duration) -> String {
@@ -256,7 +259,7 @@ impl PostgresOplogStore {
                 .await?;
             let conflict = tx
                 .query_typed_opt(
-                    "SELECT member, address, lease_ttl_ms FROM executor_members \
+                    "SELECT member, address, lease_ttl_ms, seen_at::text FROM executor_members \
                      WHERE member <> $1 AND lease_ttl_ms IS NOT NULL \
                        AND seen_at > now() - lease_ttl_ms::float8 * interval '1 millisecond' \
                        AND (address = $2 OR lease_ttl_ms <> $3) \
@@ -312,21 +315,30 @@ impl PostgresOplogStore {
                 member: row.get(0),
                 address: row.get(1),
                 lease_ttl_ms: u64::try_from(ttl).unwrap_or(0),
+                seen_at: row.get(3),
             }
         }))
     }
 
-    /// Deletes the row of member `member` advertising `address` (a process
-    /// known to be gone); its leases stay until they run out.
-    pub async fn forget_member(&self, member: &str, address: &str) -> Result<()> {
+    /// Deletes the row of member `member` advertising `address` if it has
+    /// not renewed its membership since `seen_at` (a [`JoinConflict`]'s):
+    /// true if it was deleted, false if the member renewed meanwhile (it is
+    /// alive). Its leases stay until they run out.
+    pub async fn forget_member(&self, member: &str, address: &str, seen_at: &str) -> Result<bool> {
         self.pool
             .query(
-                "DELETE FROM executor_members WHERE member = $1 AND address = $2",
-                &[(&member, Type::TEXT), (&address, Type::TEXT)],
+                "DELETE FROM executor_members \
+                 WHERE member = $1 AND address = $2 AND seen_at <= $3::text::timestamptz \
+                 RETURNING 1",
+                &[
+                    (&member, Type::TEXT),
+                    (&address, Type::TEXT),
+                    (&seen_at, Type::TEXT),
+                ],
                 || format!("forgetting executor {member}"),
             )
             .await
-            .map(drop)
+            .map(|rows| !rows.is_empty())
     }
 
     /// Gives up `member`'s leases of `shards` at once (it stopped serving
