@@ -88,9 +88,10 @@ fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends
     ]);
     let busy_shard =
         reprise_executor::cluster::shard_of(&reprise_oplog::WorkerId::new("busy").unwrap(), SHARDS);
-    let second = executor(dir.path(), "b", &url);
 
-    // The first executor runs an invocation held by the server.
+    // The first executor, alone and holding every shard, runs an
+    // invocation held by the server (started before the second executor
+    // joins: the first's rebalancing then keeps the busy shard).
     server.state.park_method("TodoAdd");
     let call = std::thread::spawn({
         let url = first.url.clone();
@@ -110,6 +111,7 @@ fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends
         .iter()
         .any(|(shard, address)| *shard == busy_shard && *address == first.url);
     assert!(held_by_first, "{:?}", leases());
+    let second = executor(dir.path(), "b", &url);
 
     let status = std::process::Command::new("kill")
         .args(["-TERM", &first.child.id().to_string()])
