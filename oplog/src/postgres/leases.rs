@@ -261,7 +261,7 @@ impl PostgresOplogStore {
                 .query_typed_opt(
                     "SELECT member, address, lease_ttl_ms, seen_at::text FROM executor_members \
                      WHERE member <> $1 AND lease_ttl_ms IS NOT NULL \
-                       AND seen_at > now() - lease_ttl_ms::float8 * interval '1 millisecond' \
+                       AND seen_at > clock_timestamp() - lease_ttl_ms::float8 * interval '1 millisecond' \
                        AND (address = $2 OR lease_ttl_ms <> $3) \
                      ORDER BY (address = $2) DESC, seen_at DESC LIMIT 1",
                     &[
@@ -274,8 +274,8 @@ impl PostgresOplogStore {
             if conflict.is_none() && config.is_some() {
                 tx.execute_typed(
                     "INSERT INTO executor_members (member, address, seen_at, lease_ttl_ms) \
-                     VALUES ($1, $2, now(), $3) ON CONFLICT (member) \
-                     DO UPDATE SET address = $2, seen_at = now(), lease_ttl_ms = $3",
+                     VALUES ($1, $2, clock_timestamp(), $3) ON CONFLICT (member) \
+                     DO UPDATE SET address = $2, seen_at = clock_timestamp(), lease_ttl_ms = $3",
                     &[
                         (&member, Type::TEXT),
                         (&address, Type::TEXT),

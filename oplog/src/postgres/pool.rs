@@ -145,6 +145,27 @@ impl Pool {
                 tracing::warn!(target: "reprise_oplog", "PostgreSQL connection to {target} ended: {}", error_chain(&e));
             }
         });
+        // A transaction holds its row locks until it ends. If this process
+        // stops mid-transaction without closing the connection (frozen,
+        // cut off), the server would keep them until TCP noticed (hours):
+        // it ends such a transaction once it has been idle for as long as
+        // one statement may take here.
+        let idle = format!(
+            "SET idle_in_transaction_session_timeout = {}",
+            millis(self.statement_timeout).max(1)
+        );
+        tokio::time::timeout(limit, client.batch_execute(&idle))
+            .await
+            .map_err(|_| Error::PostgresTimeout {
+                context: format!("setting up a connection to {}", self.target.display),
+                waited_ms: millis(limit),
+            })?
+            .map_err(|e| {
+                super::pg(
+                    &format!("setting up a connection to {}", self.target.display),
+                    e,
+                )
+            })?;
         Ok(client)
     }
 
