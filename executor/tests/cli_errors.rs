@@ -118,4 +118,25 @@ fn an_unknown_outcome_is_read_from_the_code_not_the_message() {
         "{stderr}"
     );
     assert!(!stderr.contains("--idempotency-key k-7"), "{stderr}");
+
+    // An executor from before codes: its 503 for an unknown commit outcome
+    // still gets the retry advice (it lost it when codes came in).
+    let older = scripted(
+        "503 Service Unavailable",
+        r#"{"error":"the outcome of the invocation on worker w1 is unknown: PostgreSQL did not answer"}"#,
+    );
+    let (code, stderr) = invoke(&older);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("retry with `--idempotency-key k-7`"),
+        "{stderr}"
+    );
+    // Other 503s without a code are plain failures.
+    let busy = scripted(
+        "503 Service Unavailable",
+        r#"{"error":"the executor is shutting down"}"#,
+    );
+    let (code, stderr) = invoke(&busy);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("--idempotency-key k-7"), "{stderr}");
 }

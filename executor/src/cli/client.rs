@@ -181,14 +181,24 @@ struct ServerError {
 /// Whether `error` leaves the outcome of a request unknown: no answer came
 /// (a timeout, a connection that broke), or the executor said so with the
 /// `outcome_unknown` code (a commit it could not confirm, an owner that
-/// stopped answering a forwarded request). Never read from message text:
-/// a guest's own error may say anything.
+/// stopped answering a forwarded request). Read from the code, not from the
+/// message (a guest's own error may say anything), except from an executor
+/// too old to send codes: a 503 without a code whose message is the one
+/// those executors gave an unknown commit outcome (a guest's error is
+/// never a 503).
 pub fn outcome_unknown(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause.is::<NoAnswer>()
-            || cause.downcast_ref::<ServerError>().is_some_and(|e| {
-                e.code.as_deref() == Some(reprise_executor::api::error::codes::OUTCOME_UNKNOWN)
-            })
+            || cause
+                .downcast_ref::<ServerError>()
+                .is_some_and(|e| match &e.code {
+                    Some(code) => code == reprise_executor::api::error::codes::OUTCOME_UNKNOWN,
+                    None => {
+                        e.status == StatusCode::SERVICE_UNAVAILABLE
+                            && e.message.contains("the outcome of the")
+                            && e.message.contains("is unknown")
+                    }
+                })
     })
 }
 
