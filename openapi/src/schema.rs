@@ -33,6 +33,10 @@ use crate::model::{Case, Constraints, EnumCase, Field, TypeDef, TypeKind, TypeRe
 use crate::names::{Scope, kebab};
 use crate::yaml::{Node, Value};
 
+/// How many named types deep two `allOf` parts' inline objects are
+/// compared before they count as different.
+const SAME_SHAPE_DEPTH: usize = 8;
+
 /// Names the `types` interface reserves for the error type and its parts.
 pub(crate) const RESERVED: &[&str] = &[
     "error",
@@ -440,6 +444,10 @@ impl<'d, 'a> Types<'d, 'a> {
                     );
                     continue;
                 }
+                if first != second {
+                    // Defined alike: the second part's inline copy goes.
+                    self.drop_inline(&second, SAME_SHAPE_DEPTH);
+                }
                 if !matches!(field.ty, TypeRef::Option(_)) {
                     // A later part may make it required; the first
                     // part's name stays (the other is defined alike).
@@ -470,16 +478,64 @@ impl<'d, 'a> Types<'d, 'a> {
     /// Whether the named types `a` and `b` are defined alike (their
     /// documentation aside); a type not defined yet (recursion) is not.
     fn same_shape(&self, a: &str, b: &str) -> bool {
+        self.same_shape_within(a, b, SAME_SHAPE_DEPTH)
+    }
+
+    /// [`same_shape`](Self::same_shape), looking at most `depth` named
+    /// types deep (inline objects nested in both get names of their own).
+    fn same_shape_within(&self, a: &str, b: &str, depth: usize) -> bool {
         let def = |name: &str| self.defs.iter().find(|d| d.name == name).map(|d| &d.kind);
         match (def(a), def(b)) {
             (Some(TypeKind::Record(x)), Some(TypeKind::Record(y))) => {
                 x.len() == y.len()
                     && x.iter().zip(y).all(|(f, g)| {
-                        f.wire == g.wire && f.ty == g.ty && f.constraints == g.constraints
+                        f.wire == g.wire
+                            && f.constraints == g.constraints
+                            && self.same_type(&f.ty, &g.ty, depth)
                     })
             }
+            (Some(TypeKind::Alias(x)), Some(TypeKind::Alias(y))) => self.same_type(x, y, depth),
             (Some(x), Some(y)) => x == y,
             _ => false,
+        }
+    }
+
+    /// Removes the type `name` defined for an inline schema (not a
+    /// `components.schemas` entry), and the inline types only it used (at
+    /// most `depth` deep): an `allOf` part's copy of a type merged away.
+    fn drop_inline(&mut self, name: &str, depth: usize) {
+        if self.named.values().any(|n| n == name) {
+            return;
+        }
+        let Some(at) = self.defs.iter().position(|d| d.name == name) else {
+            return;
+        };
+        let def = self.defs.remove(at);
+        if depth == 0 {
+            return;
+        }
+        let mut used = Vec::new();
+        match &def.kind {
+            TypeKind::Record(fields) => fields.iter().for_each(|f| named_in(&f.ty, &mut used)),
+            TypeKind::Alias(ty) => named_in(ty, &mut used),
+            TypeKind::Enum(_) | TypeKind::Variant(_) => {}
+        }
+        for inner in used {
+            self.drop_inline(&inner, depth - 1);
+        }
+    }
+
+    /// Whether `a` and `b` are the same type, named types compared by
+    /// their definitions (at most `depth` deep).
+    fn same_type(&self, a: &TypeRef, b: &TypeRef, depth: usize) -> bool {
+        match (a, b) {
+            (TypeRef::Named(x), TypeRef::Named(y)) => {
+                x == y || (depth > 0 && self.same_shape_within(x, y, depth - 1))
+            }
+            (TypeRef::List(x), TypeRef::List(y))
+            | (TypeRef::Option(x), TypeRef::Option(y))
+            | (TypeRef::Map(x), TypeRef::Map(y)) => self.same_type(x, y, depth),
+            _ => a == b,
         }
     }
 
@@ -645,6 +701,15 @@ fn not_mergeable(schema: &Node) -> Option<String> {
 }
 
 /// `ty` without its `option`.
+/// The named types `ty` refers to, added to `out`.
+fn named_in(ty: &TypeRef, out: &mut Vec<String>) {
+    match ty {
+        TypeRef::Named(name) => out.push(name.clone()),
+        TypeRef::List(inner) | TypeRef::Option(inner) | TypeRef::Map(inner) => named_in(inner, out),
+        _ => {}
+    }
+}
+
 fn unoptional(ty: &TypeRef) -> &TypeRef {
     match ty {
         TypeRef::Option(inner) => inner,

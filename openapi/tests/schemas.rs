@@ -248,4 +248,31 @@ fn allof_parts_giving_a_property_two_schemas_are_refused() {
         wit.contains("record a {\n        addr: a-addr,\n    }"),
         "{wit}"
     );
+    // The second part's copy is not left behind as an unused type.
+    assert!(!wit.contains("a-addr2"), "{wit}");
+    // Inline objects nested in both, alike, merge too (each part's gets a
+    // name of its own); different nested ones are refused.
+    let nested = |zip: &str| {
+        let part = |name: &str| {
+            format!(
+                "        - type: object\n          properties:\n            addr:\n              type: object\n              properties:\n                geo:\n                  type: object\n                  properties:\n                    {name}: {{type: number}}\n"
+            )
+        };
+        with_schemas(&format!(
+            "    A:\n      allOf:\n{}{}",
+            part("lat"),
+            part(zip)
+        ))
+    };
+    let (_, wit) = wit_of(&nested("lat"));
+    assert!(
+        wit.contains("record a {\n        addr: option<a-addr>,\n    }"),
+        "{wit}"
+    );
+    assert!(!wit.contains("a-addr2"), "{wit}");
+    let message = error_of(&nested("lng"));
+    assert!(
+        message.contains("property `addr` two different schemas"),
+        "{message}"
+    );
 }
