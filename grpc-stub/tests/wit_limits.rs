@@ -86,3 +86,35 @@ fn too_much_proto_source_in_one_compilation_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn an_import_that_is_a_pipe_is_refused_not_read_for_ever() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.proto");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    std::fs::write(
+        dir.path().join("main.proto"),
+        "syntax = \"proto3\";\nimport \"pipe.proto\";\nmessage M { string s = 1; }\n",
+    )
+    .unwrap();
+    // Opening a FIFO for reading blocks until a writer comes: the refusal
+    // must come before that (bounded by the test harness otherwise).
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let include = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        let _ = sender.send(compile_files(&[include], &[PathBuf::from("main.proto")]));
+    });
+    let error = receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("compiling returns instead of waiting on the pipe")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("pipe.proto: not a regular file (a pipe or a device)"),
+        "{error}"
+    );
+}

@@ -176,10 +176,22 @@ impl protox::file::FileResolver for SizeLimited {
     }
 
     fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-        // The file the include directories would give (the first holding it).
-        if let Some(path) = locate(&self.includes, Path::new(name))
+        // The file the include directories would give (the first holding
+        // it, regular or not).
+        if let Some(path) = self
+            .includes
+            .iter()
+            .map(|dir| dir.join(name))
+            .find(|path| path.exists())
             && let Ok(meta) = std::fs::metadata(&path)
         {
+            if !meta.is_file() {
+                // A FIFO or a device reports no size and may never end.
+                return Err(protox::Error::new(format!(
+                    "{}: not a regular file (a pipe or a device): a .proto file must be one",
+                    path.display()
+                )));
+            }
             let size = meta.len();
             if size > MAX_PROTO_FILE_BYTES {
                 return Err(protox::Error::new(format!(
