@@ -145,9 +145,10 @@ fn healthz_reports_an_unreachable_database_within_bounds() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // A silent server (its backends stopped): answered in bounded time.
+    // A silent server (its postmaster, which would start a backend for a
+    // new connection, and its backends stopped): answered in bounded time.
     let admin = runtime.block_on(server.connect("postgres"));
-    let pids: Vec<String> = runtime
+    let mut pids: Vec<String> = runtime
         .block_on(admin.query(
             "SELECT pid FROM pg_stat_activity WHERE datname = $1 \
              AND application_name = 'reprise-oplog'",
@@ -158,6 +159,12 @@ fn healthz_reports_an_unreachable_database_within_bounds() {
         .map(|row| row.get::<_, i32>(0).to_string())
         .collect();
     assert!(!pids.is_empty());
+    pids.push(
+        server
+            .postmaster_pid()
+            .expect("the server runs")
+            .to_string(),
+    );
     signal(&pids, "-STOP");
     let (status, body, took) = healthz(&serve);
     signal(&pids, "-CONT");

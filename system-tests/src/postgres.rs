@@ -166,6 +166,13 @@ impl PgServer {
         self.port
     }
 
+    /// The process id of the server's postmaster (the first line of
+    /// `postmaster.pid`), while it runs.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     /// Creates an empty database and returns its connection string. Its
     /// collation is ICU's English one, which does not sort bytewise, so a
     /// store that forgot to sort worker ids bytewise is caught.

@@ -7,7 +7,9 @@
 //! never takes a pool connection. It keeps one connection of its own,
 //! opened on the first check and reopened after one failed, and runs
 //! `SELECT 1` on it; everything (waiting for a concurrent check, connecting,
-//! the query) fits in the caller's limit.
+//! the query) fits in the caller's limit. The kept connection gets half of
+//! it: one dropped silently while idle is then replaced by a new one,
+//! which gets the rest, so a lost connection is not a failed check.
 //!
 //! A failure is [`Error::StoreUnreachable`] with a `failure` that names no
 //! user, host or database (it may be shown to anyone who can reach an
@@ -60,19 +62,28 @@ impl HealthLine {
         if slot.as_ref().is_some_and(Client::is_closed) {
             *slot = None;
         }
-        let client = match slot.take() {
-            Some(client) => client,
-            None => match tokio::time::timeout_at(deadline, pool.connect()).await {
-                Err(_) => return Err(silent()),
-                Ok(Err(Error::PostgresTimeout { .. })) => return Err(silent()),
-                Ok(Err(e)) => {
-                    return Err(unreachable(
-                        "could not be connected to".into(),
-                        e.to_string(),
-                    ));
-                }
-                Ok(Ok(client)) => client,
-            },
+        // A kept connection may have been dropped silently while idle (a
+        // NAT or a firewall forgetting it: no reset, so it does not look
+        // closed): it gets half the time, then a new one gets the rest.
+        if let Some(kept) = slot.take() {
+            let half = tokio::time::Instant::now() + limit / 2;
+            if let Ok(Ok(_)) =
+                tokio::time::timeout_at(half.min(deadline), kept.simple_query("SELECT 1")).await
+            {
+                *slot = Some(kept);
+                return Ok(());
+            }
+        }
+        let client = match tokio::time::timeout_at(deadline, pool.connect()).await {
+            Err(_) => return Err(silent()),
+            Ok(Err(Error::PostgresTimeout { .. })) => return Err(silent()),
+            Ok(Err(e)) => {
+                return Err(unreachable(
+                    "could not be connected to".into(),
+                    e.to_string(),
+                ));
+            }
+            Ok(Ok(client)) => client,
         };
         match tokio::time::timeout_at(deadline, client.simple_query("SELECT 1")).await {
             // The connection is in an unknown state: the next check opens
