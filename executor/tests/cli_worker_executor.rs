@@ -523,12 +523,7 @@ fn sigterm_stops_a_spinning_guest_and_its_invocation_resumes_at_the_next_start()
 
 #[test]
 fn serve_on_a_postgres_store() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
+    let (runtime, url) = reprise_system_tests::postgres::shared_database_blocking();
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start_with(dir.path(), &["--store", &url], &[]);
     let component = serve.add_wasm(reprise_test_components::COUNTER);

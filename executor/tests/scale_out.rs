@@ -33,13 +33,7 @@ fn start(dir: &std::path::Path, url: &str) -> Serve {
 }
 
 fn database() -> (tokio::runtime::Runtime, String) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
-    (runtime, url)
+    reprise_system_tests::postgres::shared_database_blocking()
 }
 
 /// [`retrying`] by URL (usable from other threads): runs `args` against

@@ -15,13 +15,7 @@ use cli_common::Serve;
 
 /// A fresh database on the shared throwaway server.
 fn database() -> (tokio::runtime::Runtime, String) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
-    (runtime, url)
+    reprise_system_tests::postgres::shared_database_blocking()
 }
 
 /// An executor on `url` in `dir`, with `extra` arguments.

@@ -37,12 +37,7 @@ fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends
     // On SIGTERM an executor kept every shard it held until its requests in
     // flight ended (up to the grace period): the other executor could not
     // serve any of them meanwhile.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = runtime.block_on(reprise_system_tests::postgres::shared().create_database());
+    let (runtime, url) = reprise_system_tests::postgres::shared_database_blocking();
     let database = url.rsplit('/').next().unwrap().to_owned();
     let db = runtime.block_on(reprise_system_tests::postgres::shared().connect(&database));
     // Unexpired leases: (shard, advertised address of the holder).

@@ -79,13 +79,26 @@ pub fn shared() -> &'static PgServer {
 /// (its connection string).
 pub fn own_server_blocking() -> (PgServer, tokio::runtime::Runtime, String) {
     let server = PgServer::start().expect("PostgreSQL starts");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = blocking_runtime();
+    let url = runtime.block_on(server.create_database());
+    (server, runtime, url)
+}
+
+/// For blocking tests: an empty database on the shared server (its
+/// connection string) and a one-thread runtime to query it with.
+pub fn shared_database_blocking() -> (tokio::runtime::Runtime, String) {
+    let runtime = blocking_runtime();
+    let url = runtime.block_on(shared().create_database());
+    (runtime, url)
+}
+
+/// A multi-thread runtime with one worker, for tests that block.
+fn blocking_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .expect("a Tokio runtime");
-    let url = runtime.block_on(server.create_database());
-    (server, runtime, url)
+        .expect("a Tokio runtime")
 }
 
 impl PgServer {
