@@ -46,7 +46,29 @@ pub fn binary() -> &'static Path {
             })
             .unwrap_or_else(|| workspace.join("target"));
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-        let status = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        // The variables cargo sets for this test (`CARGO_PKG_NAME`,
+        // `CARGO_MANIFEST_DIR`, ...) are ones build scripts ask to be rerun
+        // for (`ring`'s does): inherited, they made this build and the next
+        // one outside a test (the quickstart's) rebuild ring and everything
+        // above it, a minute or more each.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || name.starts_with("CARGO_BIN_")
+                || matches!(
+                    &*name,
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "OUT_DIR"
+                )
+            {
+                command.env_remove(&*name);
+            }
+        }
+        let status = command
             .args([
                 "build",
                 "-p",
