@@ -70,8 +70,8 @@ pub use ids::{ComponentId, IdempotencyKey, OplogIndex, OwnerEpoch, Timestamp, Wo
 pub use memory::MemoryOplogStore;
 pub use payload::{Payload, PayloadDigest};
 pub use postgres::{
-    DEFAULT_SHARDS, JoinConflict, LeaseRound, MAX_SHARDS, PostgresOplogStore, PostgresOptions,
-    SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION, ShardOwner,
+    DEFAULT_SHARDS, Forgotten, JoinConflict, LeaseRound, MAX_SHARDS, PostgresOplogStore,
+    PostgresOptions, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION, ShardOwner,
 };
 pub use sled_store::{
     ReopeningSledStore, SalvageReport, SledOplogStore, WorkerSalvage, salvage as salvage_sled,

@@ -123,7 +123,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("reading the bound address")?;
     // Joined before saying it listens, so that a setting the cluster
     // refuses stops the start. (While joining, the listener answers only
-    // the join's own probe of the advertised address: see cluster/probe.rs.)
+    // the join's own probe of the advertised address, and then, while the
+    // join waits to see whether the member last seen there renews, nothing:
+    // see cluster/probe.rs.)
     // Raised at the shutdown signal: the front doors stop accepting, the
     // lease task releases the idle shards.
     let (stopping, stop_seen) = tokio::sync::watch::channel(false);

@@ -92,11 +92,12 @@ impl Cluster {
     /// [`Cluster::join`] for the executor whose admin API will serve on
     /// `listener` (bound, not serving yet). A member still counted alive
     /// at this executor's `--advertise` address does not refuse the join
-    /// when that address provably reaches this process (answered on
-    /// `listener` while joining; see `probe.rs`): then nothing else can be
-    /// served there, the member is a previous process that died (a crash
-    /// and an immediate restart), and its row is deleted. Its leases run
-    /// out by themselves within their time-to-live.
+    /// when it is provably gone: that address reaches this process
+    /// (answered on `listener` while joining; see `probe.rs`), and the
+    /// member does not renew its row for three quarters of its TTL (one
+    /// address can reach several machines). Then it is a previous process
+    /// that died (a crash and an immediate restart), and its row is
+    /// deleted. Its leases run out by themselves within their time-to-live.
     pub async fn join_at(
         store: Arc<PostgresOplogStore>,
         config: ClusterConfig,
@@ -147,15 +148,26 @@ impl Cluster {
                     // The address reaching this process does not prove the
                     // old member gone (`0.0.0.0`, a name or a NAT rule may
                     // reach several machines): it is gone only if it does
-                    // not renew its membership (every third of its TTL)
-                    // for half its TTL.
-                    let wait = Duration::from_millis(other.lease_ttl_ms / 2)
+                    // not renew its membership (every third of its TTL) for
+                    // three quarters of its TTL, two renewals and a margin.
+                    let wait = Duration::from_millis(other.lease_ttl_ms * 3 / 4)
                         .max(Duration::from_millis(200));
+                    tracing::info!(
+                        previous = %other.member,
+                        advertise = %config.advertise,
+                        "the executor last seen at this address may be gone (the address \
+                         reaches this process): waiting {wait:?} to see whether it renews its \
+                         membership"
+                    );
                     tokio::time::sleep(wait).await;
-                    if !store
-                        .forget_member(&other.member, &other.address, &other.seen_at)
-                        .await?
-                    {
+                    let forgotten = store
+                        .forget_member(&other.member, &other.address, &other.row_version)
+                        .await?;
+                    if forgotten == reprise_oplog::Forgotten::Gone {
+                        // It left meanwhile: check again from the start.
+                        continue;
+                    }
+                    if forgotten == reprise_oplog::Forgotten::Renewed {
                         return Err(join_refused(
                             &config,
                             &other,

@@ -9,9 +9,12 @@
 //! bound, not yet serving) admin listener with a token of its own
 //! ([`answer_probes`]) and sends a request to the advertised address
 //! ([`probe`]). If the answer carries the token, the address leads to this
-//! process, so nothing else is served there: the old member is gone. Any
-//! other outcome (another server answers, nothing answers, the address
-//! routes elsewhere) proves nothing, and the join is refused as before.
+//! process. That is necessary but not enough (`0.0.0.0`, a shared name or
+//! a NAT rule can reach several machines, each reaching itself): the join
+//! then also waits to see whether the old member renews its row (see
+//! `Cluster::join_at`). Any other outcome (another server answers, nothing
+//! answers, the address routes elsewhere) proves nothing, and the join is
+//! refused as before.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -32,7 +35,7 @@ const MAX_REQUEST: usize = 8 << 10;
 /// What the advertised address answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ProbeAnswer {
-    /// This process: the address reaches it and no other.
+    /// This process: the address reaches it (perhaps others too).
     Us,
     /// Something else answered, or nothing did: what happened.
     NotUs(String),

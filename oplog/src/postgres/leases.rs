@@ -74,9 +74,21 @@ pub struct JoinConflict {
     pub address: String,
     /// Its lease time-to-live, in milliseconds.
     pub lease_ttl_ms: u64,
-    /// When it last renewed its membership, as the database's text of
-    /// that time (for [`forget_member`](PostgresOplogStore::forget_member)).
-    pub seen_at: String,
+    /// The version of its member row (PostgreSQL's `xmin`, which every
+    /// renewal changes), for
+    /// [`forget_member`](PostgresOplogStore::forget_member).
+    pub row_version: String,
+}
+
+/// What [`forget_member`](PostgresOplogStore::forget_member) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forgotten {
+    /// The row was unchanged and is deleted.
+    Deleted,
+    /// The member renewed its row meanwhile: it is alive.
+    Renewed,
+    /// The row is gone already (the member left).
+    Gone,
 }
 
 fn ttl_interval(ttl: Duration) -> String {
@@ -249,8 +261,10 @@ impl PostgresOplogStore {
         let context = || format!("checking the executors before {member} joins");
         let mut conn = self.pool.get().await?;
         let timeout = self.pool.statement_timeout();
+        let idle_limit = self.pool.idle_transaction_limit();
         let attempt = async {
             let tx = conn.transaction().await?;
+            tx.batch_execute(&idle_limit).await?;
             let config = tx
                 .query_typed_opt(
                     "SELECT shards FROM shard_config WHERE id = 1 FOR UPDATE",
@@ -259,7 +273,7 @@ impl PostgresOplogStore {
                 .await?;
             let conflict = tx
                 .query_typed_opt(
-                    "SELECT member, address, lease_ttl_ms, seen_at::text FROM executor_members \
+                    "SELECT member, address, lease_ttl_ms, xmin::text FROM executor_members \
                      WHERE member <> $1 AND lease_ttl_ms IS NOT NULL \
                        AND seen_at > clock_timestamp() - lease_ttl_ms::float8 * interval '1 millisecond' \
                        AND (address = $2 OR lease_ttl_ms <> $3) \
@@ -315,30 +329,52 @@ impl PostgresOplogStore {
                 member: row.get(0),
                 address: row.get(1),
                 lease_ttl_ms: u64::try_from(ttl).unwrap_or(0),
-                seen_at: row.get(3),
+                row_version: row.get(3),
             }
         }))
     }
 
     /// Deletes the row of member `member` advertising `address` if it has
-    /// not renewed its membership since `seen_at` (a [`JoinConflict`]'s):
-    /// true if it was deleted, false if the member renewed meanwhile (it is
-    /// alive). Its leases stay until they run out.
-    pub async fn forget_member(&self, member: &str, address: &str, seen_at: &str) -> Result<bool> {
-        self.pool
+    /// not changed since `row_version` (a [`JoinConflict`]'s: the member
+    /// did not renew). Its leases stay until they run out.
+    pub async fn forget_member(
+        &self,
+        member: &str,
+        address: &str,
+        row_version: &str,
+    ) -> Result<Forgotten> {
+        let context = || format!("forgetting executor {member}");
+        let deleted = self
+            .pool
             .query(
                 "DELETE FROM executor_members \
-                 WHERE member = $1 AND address = $2 AND seen_at <= $3::text::timestamptz \
-                 RETURNING 1",
+                 WHERE member = $1 AND address = $2 AND xmin::text = $3 RETURNING 1",
                 &[
                     (&member, Type::TEXT),
                     (&address, Type::TEXT),
-                    (&seen_at, Type::TEXT),
+                    (&row_version, Type::TEXT),
                 ],
-                || format!("forgetting executor {member}"),
+                context,
             )
-            .await
-            .map(|rows| !rows.is_empty())
+            .await?;
+        if !deleted.is_empty() {
+            return Ok(Forgotten::Deleted);
+        }
+        // Renewed, or gone (it left; or a retried DELETE found its own
+        // first attempt's work done).
+        let left = self
+            .pool
+            .query(
+                "SELECT 1 FROM executor_members WHERE member = $1 AND address = $2",
+                &[(&member, Type::TEXT), (&address, Type::TEXT)],
+                context,
+            )
+            .await?;
+        Ok(if left.is_empty() {
+            Forgotten::Gone
+        } else {
+            Forgotten::Renewed
+        })
     }
 
     /// Gives up `member`'s leases of `shards` at once (it stopped serving

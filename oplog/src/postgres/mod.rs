@@ -53,7 +53,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use config::PostgresOptions;
-pub use leases::{DEFAULT_SHARDS, JoinConflict, LeaseRound, MAX_SHARDS, ShardOwner};
+pub use leases::{DEFAULT_SHARDS, Forgotten, JoinConflict, LeaseRound, MAX_SHARDS, ShardOwner};
 pub use schema::SCHEMA_VERSION;
 
 use crate::entry::OplogEntry;

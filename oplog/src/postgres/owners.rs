@@ -93,8 +93,10 @@ impl PostgresOplogStore {
         let mut conn = self.pool.get().await?;
         let id = worker.as_str();
         let timeout = self.pool.statement_timeout();
+        let idle_limit = self.pool.idle_transaction_limit();
         let attempt = async {
             let tx = conn.transaction().await?;
+            tx.batch_execute(&idle_limit).await?;
             let old = tx
                 .query_typed_opt(
                     "SELECT epoch, last_index FROM oplog_workers WHERE worker_id = $1 FOR UPDATE",

@@ -66,6 +66,20 @@ impl Pool {
         self.statement_timeout
     }
 
+    /// The statement that makes the server end the current transaction if
+    /// it sits idle longer than a statement may take here: run first in
+    /// every explicit transaction. A transaction holds its row locks until
+    /// it ends; if this process stops inside one without closing the
+    /// connection (frozen, cut off), the server would otherwise keep them
+    /// until TCP noticed, hours later. `SET LOCAL` lasts for the
+    /// transaction only, so it also holds behind a pooler that hands
+    /// sessions around (pgbouncer in transaction mode).
+    pub(crate) fn idle_transaction_limit(&self) -> String {
+        // The setting takes at most i32::MAX milliseconds.
+        let ms = millis(self.statement_timeout).clamp(1, i32::MAX as u64);
+        format!("SET LOCAL idle_in_transaction_session_timeout = {ms}")
+    }
+
     /// `user@host:port/database` of the server.
     pub(crate) fn target(&self) -> &str {
         &self.target.display
@@ -145,27 +159,6 @@ impl Pool {
                 tracing::warn!(target: "reprise_oplog", "PostgreSQL connection to {target} ended: {}", error_chain(&e));
             }
         });
-        // A transaction holds its row locks until it ends. If this process
-        // stops mid-transaction without closing the connection (frozen,
-        // cut off), the server would keep them until TCP noticed (hours):
-        // it ends such a transaction once it has been idle for as long as
-        // one statement may take here.
-        let idle = format!(
-            "SET idle_in_transaction_session_timeout = {}",
-            millis(self.statement_timeout).max(1)
-        );
-        tokio::time::timeout(limit, client.batch_execute(&idle))
-            .await
-            .map_err(|_| Error::PostgresTimeout {
-                context: format!("setting up a connection to {}", self.target.display),
-                waited_ms: millis(limit),
-            })?
-            .map_err(|e| {
-                super::pg(
-                    &format!("setting up a connection to {}", self.target.display),
-                    e,
-                )
-            })?;
         Ok(client)
     }
 
