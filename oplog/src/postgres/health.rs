@@ -64,17 +64,46 @@ impl HealthLine {
         }
         // A kept connection may have been dropped silently while idle (a
         // NAT or a firewall forgetting it: no reset, so it does not look
-        // closed): it gets half the time, then a new one gets the rest.
+        // closed). Without an answer in half the time, a new connection is
+        // opened beside it, and whichever answers first within the limit
+        // counts (a slow but live server still answers on the kept one).
         if let Some(kept) = slot.take() {
             let half = tokio::time::Instant::now() + limit / 2;
-            if let Ok(Ok(_)) =
-                tokio::time::timeout_at(half.min(deadline), kept.simple_query("SELECT 1")).await
-            {
-                *slot = Some(kept);
-                return Ok(());
+            let answered = {
+                let query = kept.simple_query("SELECT 1");
+                tokio::pin!(query);
+                match tokio::time::timeout_at(half.min(deadline), &mut query).await {
+                    Ok(result) => Some(result.is_ok()),
+                    Err(_) => {
+                        let fresh = tokio::time::timeout_at(deadline, pool.connect());
+                        tokio::pin!(fresh);
+                        tokio::select! {
+                            result = tokio::time::timeout_at(deadline, &mut query) => {
+                                Some(matches!(result, Ok(Ok(_))))
+                            }
+                            // Its query runs below, with what time is left.
+                            Ok(Ok(client)) = &mut fresh => {
+                                *slot = Some(client);
+                                None
+                            }
+                        }
+                    }
+                }
+            };
+            match answered {
+                Some(true) => {
+                    *slot = Some(kept);
+                    return Ok(());
+                }
+                Some(false) if tokio::time::Instant::now() >= deadline => return Err(silent()),
+                _ => {}
             }
         }
-        let client = match tokio::time::timeout_at(deadline, pool.connect()).await {
+        let client = match slot.take() {
+            Some(fresh) => Ok(Ok(fresh)),
+            None => tokio::time::timeout_at(deadline, pool.connect()).await,
+        };
+        let client = match client {
             Err(_) => return Err(silent()),
             Ok(Err(Error::PostgresTimeout { .. })) => return Err(silent()),
             Ok(Err(e)) => {
