@@ -177,8 +177,9 @@ pub async fn forward_elsewhere(
             format!(
                 "worker {worker} is served by the executor at {}, and relaying the request \
                  to it failed after it was sent: {failed}; the outcome of the request is \
-                 unknown: retry it (an invocation with the same idempotency key, which is \
-                 safe)",
+                 unknown: retry an invocation with the same idempotency key (safe: it runs \
+                 once either way); for another request, look at the worker first (did the \
+                 creation or the deletion happen?)",
                 owner.address
             ),
         )
@@ -203,10 +204,7 @@ pub async fn forward_elsewhere(
 
 /// Whether `method` only reads (repeating it changes nothing).
 fn is_read(method: &axum::http::Method) -> bool {
-    matches!(
-        *method,
-        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-    )
+    matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD)
 }
 
 /// Most names tried for a worker created on behalf of another executor.
