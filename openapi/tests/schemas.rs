@@ -275,4 +275,22 @@ fn allof_parts_giving_a_property_two_schemas_are_refused() {
         message.contains("property `addr` two different schemas"),
         "{message}"
     );
+    // The same for a list of inline objects defined alike in both parts.
+    let listed = |field: &str| {
+        let part = |name: &str| {
+            format!(
+                "        - type: object\n          properties:\n            tags:\n              type: array\n              items:\n                type: object\n                properties:\n                  {name}: {{type: string}}\n"
+            )
+        };
+        with_schemas(&format!(
+            "    A:\n      allOf:\n{}{}",
+            part("label"),
+            part(field)
+        ))
+    };
+    let (_, wit) = wit_of(&listed("label"));
+    assert!(wit.contains("tags: option<list<a-tags-item>>,"), "{wit}");
+    assert!(!wit.contains("a-tags-item2"), "{wit}");
+    let message = error_of(&listed("colour"));
+    assert!(message.contains("disagree on property `tags`"), "{message}");
 }

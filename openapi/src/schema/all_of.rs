@@ -96,6 +96,18 @@ impl<'d, 'a> Types<'d, 'a> {
                         ..field
                     };
                 }
+            } else if a != b && self.same_type(a, b, SAME_SHAPE_DEPTH) {
+                // A list or map of inline objects defined alike: the first
+                // part's stays, the second's copies go.
+                let (keep, copy) = (a.clone(), b.clone());
+                let mut copies = Vec::new();
+                named_in(&copy, &mut copies);
+                for name in copies {
+                    self.drop_inline(&name, SAME_SHAPE_DEPTH);
+                }
+                if !matches!(field.ty, TypeRef::Option(_)) {
+                    *existing = Field { ty: keep, ..field };
+                }
             } else if a != b {
                 self.doc.problem(
                     path,
