@@ -114,7 +114,7 @@ fn an_import_that_is_a_pipe_is_refused_not_read_for_ever() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("pipe.proto: not a regular file (a pipe or a device)"),
+        error.contains("pipe.proto: not a regular file (a directory, a pipe or a device)"),
         "{error}"
     );
 }

@@ -188,7 +188,8 @@ impl protox::file::FileResolver for SizeLimited {
             if !meta.is_file() {
                 // A FIFO or a device reports no size and may never end.
                 return Err(protox::Error::new(format!(
-                    "{}: not a regular file (a pipe or a device): a .proto file must be one",
+                    "{}: not a regular file (a directory, a pipe or a device): a .proto file \
+                     must be one",
                     path.display()
                 )));
             }
