@@ -388,15 +388,9 @@ async fn next(
                 ctx.durable.hand_over_at(SPILL_AT).await?;
                 Ok(Some(ok(value)))
             }
-            Err(e) => {
-                let status = undecodable(
-                    slot.binding.method(),
-                    ctx.endpoint_of(&slot.binding.dependency),
-                    &e,
-                );
-                close_durably(ctx, slot, Some(status.clone())).await?;
-                Ok(Some(super::status_err(&status)))
-            }
+            Err(e) => Ok(Some(super::status_err(
+                &close_undecodable(ctx, slot, &e).await?,
+            ))),
         },
         Ok(None) => {
             close_durably(ctx, slot, None).await?;
@@ -588,16 +582,24 @@ async fn record_answer(
             close_durably(ctx, slot, None).await?;
             Ok(Ok(value))
         }
-        Err(e) => {
-            let status = undecodable(
-                slot.binding.method(),
-                ctx.endpoint_of(&slot.binding.dependency),
-                &e,
-            );
-            close_durably(ctx, slot, Some(status.clone())).await?;
-            Ok(Err(status))
-        }
+        Err(e) => Ok(Err(close_undecodable(ctx, slot, &e).await?)),
     }
+}
+
+/// Closes `slot` durably with the `internal` status of a response that
+/// does not decode (`error`), and returns that status.
+async fn close_undecodable(
+    ctx: &mut GrpcContext,
+    slot: &mut StreamSlot,
+    error: &BridgeError,
+) -> wasmtime::Result<RpcStatus> {
+    let status = undecodable(
+        slot.binding.method(),
+        ctx.endpoint_of(&slot.binding.dependency),
+        error,
+    );
+    close_durably(ctx, slot, Some(status.clone())).await?;
+    Ok(status)
 }
 
 /// Replays the successful end that follows a client stream's recorded
