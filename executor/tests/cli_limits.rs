@@ -43,7 +43,7 @@ fn manifest_limits_are_uploaded_and_enforced() {
         serde_json::json!({"time_budget_ms": 300, "memory_bytes": 16 << 20}),
         "{info}"
     );
-    serve.ok(&["worker", "create", "--component", &id, "--name", "r"]);
+    serve.create_worker(&id, "r");
     let started = Instant::now();
     let spun = serve.fails(&["invoke", "r", "spin"]);
     assert!(spun.contains("time budget of 300ms"), "{spun}");

@@ -120,14 +120,7 @@ fn a_component_with_an_openapi_dependency_calls_the_api_through_the_cli() {
         "app",
     ]);
     let component = component.trim();
-    serve.ok(&[
-        "worker",
-        "create",
-        "--component",
-        component,
-        "--name",
-        "rest",
-    ]);
+    serve.create_worker(component, "rest");
     let made = serve.ok(&[
         "invoke",
         "rest",

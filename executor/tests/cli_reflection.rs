@@ -95,7 +95,7 @@ fn reflection_gives_the_same_wit_and_a_working_component() {
         ])
         .trim()
         .to_owned();
-    serve.ok(&["worker", "create", "--component", &component, "--name", "g"]);
+    serve.create_worker(&component, "g");
     let feature = serve.ok(&["invoke", "g", "get-feature", "1", "2"]);
     assert!(feature.contains("ok("), "{feature}");
     assert_eq!(server.calls("GetFeature"), 1);

@@ -15,14 +15,7 @@ fn a_damaged_store_is_repaired_into_a_fresh_data_directory() {
     let serve = Serve::start(dir.path());
     let component = serve.add_wasm(reprise_test_components::COUNTER);
     for (name, adds) in [("a", 3), ("b", 7)] {
-        serve.ok(&[
-            "worker",
-            "create",
-            "--component",
-            &component,
-            "--name",
-            name,
-        ]);
+        serve.create_worker(&component, name);
         for _ in 0..adds {
             serve.ok(&["invoke", name, "add", "2"]);
         }

@@ -41,7 +41,7 @@ fn runtime_threads_size_the_runtime() {
     let serve = Serve::start_with(dir.path(), &["--runtime-threads", "3"], &[]);
     assert_eq!(runtime_threads(&serve), 3);
     let counter = serve.add_wasm(reprise_test_components::COUNTER);
-    serve.ok(&["worker", "create", "--component", &counter, "--name", "c"]);
+    serve.create_worker(&counter, "c");
     assert_eq!(serve.ok(&["invoke", "c", "add", "5"]), "5\n");
     serve.terminate();
 
@@ -93,7 +93,7 @@ fn guests_spinning_on_every_runtime_thread_do_not_freeze_the_executor() {
     let runaway = serve.add_wasm(reprise_test_components::RUNAWAY);
     let names = ["s1", "s2", "s3"];
     for name in names {
-        serve.ok(&["worker", "create", "--component", &runaway, "--name", name]);
+        serve.create_worker(&runaway, name);
     }
     let spinners: Vec<_> = names
         .iter()

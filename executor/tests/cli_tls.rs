@@ -90,14 +90,7 @@ fn a_worker_calls_over_mutual_tls_and_the_key_is_never_stored() {
         ])
         .trim()
         .to_owned();
-    serve.ok(&[
-        "worker",
-        "create",
-        "--component",
-        &component,
-        "--name",
-        "tls",
-    ]);
+    serve.create_worker(&component, "tls");
     let greeting = serve.ok(&["invoke", "tls", "greet", "\"Ada\""]);
     assert!(greeting.contains("Hello, Ada!"), "{greeting}");
     assert_eq!(server.calls("SayHello"), 1);

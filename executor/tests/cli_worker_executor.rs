@@ -405,14 +405,7 @@ fn credentials_reach_only_the_manifests_origin_and_allowed_variables() {
     let component = serve.ok(&add).trim().to_owned();
 
     // The manifest's own endpoint gets the credentials.
-    serve.ok(&[
-        "worker",
-        "create",
-        "--component",
-        &component,
-        "--name",
-        "plain",
-    ]);
+    serve.create_worker(&component, "plain");
     serve.ok(&["invoke", "plain", "add-todos", "\"ada\"", "\"task\"", "1"]);
     assert_eq!(
         authorization_seen(&legit),
@@ -481,14 +474,7 @@ fn sigterm_stops_a_spinning_guest_and_its_invocation_resumes_at_the_next_start()
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start_with(dir.path(), &["--shutdown-grace", "500ms"], &[]);
     let component = serve.add_wasm(reprise_test_components::RUNAWAY);
-    serve.ok(&[
-        "worker",
-        "create",
-        "--component",
-        &component,
-        "--name",
-        "spinner",
-    ]);
+    serve.create_worker(&component, "spinner");
     assert_eq!(serve.ok(&["invoke", "spinner", "bump"]).trim(), "1");
     let spinning = Command::new(BIN)
         .args(["invoke", "spinner", "spin", "--time-budget", "1h"])
@@ -527,14 +513,7 @@ fn serve_on_a_postgres_store() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start_with(dir.path(), &["--store", &url], &[]);
     let component = serve.add_wasm(reprise_test_components::COUNTER);
-    serve.ok(&[
-        "worker",
-        "create",
-        "--component",
-        &component,
-        "--name",
-        "pg",
-    ]);
+    serve.create_worker(&component, "pg");
     assert_eq!(serve.ok(&["invoke", "pg", "add", "5"]).trim(), "5");
     serve.terminate();
     let serve = Serve::start_with(dir.path(), &["--store", &url], &[]);
@@ -640,14 +619,7 @@ fn running_out_of_address_space_is_a_503_and_leaves_workers_healthy() {
         assert!(!info.contains("failed"), "{name}: {info}");
         serve.ok(&["invoke", name, "add", "1"]);
     }
-    serve.ok(&[
-        "worker",
-        "create",
-        "--component",
-        &component,
-        "--name",
-        &refused_name,
-    ]);
+    serve.create_worker(&component, &refused_name);
     serve.terminate();
 
     // Without the limit, every worker replays without divergence.
@@ -697,7 +669,7 @@ fn a_full_disk_is_a_503_and_the_executor_keeps_answering() {
     let disk = SmallDisk::mount("24m");
     let serve = Serve::start(disk.dir.path());
     let component = serve.add_wasm(reprise_test_components::COUNTER);
-    serve.ok(&["worker", "create", "--component", &component, "--name", "w"]);
+    serve.create_worker(&component, "w");
     assert_eq!(serve.ok(&["invoke", "w", "add", "1"]).trim(), "1");
 
     // Fill the disk (bounded: the file system has 24 MiB).
@@ -772,14 +744,7 @@ fn a_full_disk_is_a_503_and_the_executor_keeps_answering() {
         .unwrap();
     assert_eq!(next, after + 1);
     // A new worker can be created too.
-    serve.ok(&[
-        "worker",
-        "create",
-        "--component",
-        &component,
-        "--name",
-        "fresh",
-    ]);
+    serve.create_worker(&component, "fresh");
     assert_eq!(serve.ok(&["invoke", "fresh", "add", "5"]).trim(), "5");
 
     // And a restart replays exactly what was acknowledged, without divergence.

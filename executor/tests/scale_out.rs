@@ -243,7 +243,7 @@ fn a_starting_executor_leaves_the_invocations_of_others_alone() {
     let executor = |name: &str| todo_executor(dir.path(), name, &url, "3s");
     let first = executor("a");
     let component = add_todo_client(&first, dir.path(), &server.endpoint());
-    first.ok(&["worker", "create", "--component", &component, "--name", "r"]);
+    first.create_worker(&component, "r");
     // The call is held by the server: the invocation's start is committed
     // (a write commits before it is sent) and it is still running.
     server.state.park_method("TodoAdd");
@@ -291,10 +291,10 @@ fn a_takeover_waiting_on_a_dependency_does_not_stop_the_lease_rounds() {
     let first = executor("a");
     let todo = add_todo_client(&first, dir.path(), &server.endpoint());
     let counter = first.add_wasm(reprise_test_components::COUNTER);
-    first.ok(&["worker", "create", "--component", &todo, "--name", "held"]);
+    first.create_worker(&todo, "held");
     let names: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
     for name in &names {
-        first.ok(&["worker", "create", "--component", &counter, "--name", name]);
+        first.create_worker(&counter, name);
     }
     server.state.park_method("TodoAdd");
     let call = std::thread::spawn({
@@ -583,7 +583,7 @@ fn an_invocation_without_an_answer_names_its_idempotency_key() {
     let dir = tempfile::tempdir().unwrap();
     let serve = start(&dir.path().join("a"), &url);
     let component = serve.add_wasm(reprise_test_components::COUNTER);
-    serve.ok(&["worker", "create", "--component", &component, "--name", "u"]);
+    serve.create_worker(&component, "u");
     assert_eq!(serve.ok(&["invoke", "u", "add", "1"]).trim(), "1");
     // The worker's row is locked: the next commit waits for it.
     let database = url.rsplit('/').next().unwrap().to_owned();

@@ -276,14 +276,7 @@ fn a_forward_to_a_stopped_owner_ends_with_a_message_naming_it() {
     let component = owner.add_wasm(reprise_test_components::COUNTER);
     let names: Vec<String> = (0..16).map(|i| format!("f{i}")).collect();
     for name in &names {
-        owner.ok(&[
-            "worker",
-            "create",
-            "--component",
-            &component,
-            "--name",
-            name,
-        ]);
+        owner.create_worker(&component, name);
     }
     let other = start(&dir.path().join("b"), &url, &args);
     // Rebalanced: find a worker the first executor still serves.
@@ -415,14 +408,7 @@ fn an_executor_restarted_at_once_after_a_crash_at_its_address_starts() {
     let args = ["--lease-ttl", "10s"];
     let mut first = start_at(&dir.path().join("a"), &url, &address, &args);
     let component = first.add_wasm(reprise_test_components::COUNTER);
-    first.ok(&[
-        "worker",
-        "create",
-        "--component",
-        &component,
-        "--name",
-        "survivor",
-    ]);
+    first.create_worker(&component, "survivor");
     assert_eq!(first.ok(&["invoke", "survivor", "add", "2"]).trim(), "2");
     first.child.kill().unwrap();
     first.child.wait().unwrap();

@@ -73,14 +73,7 @@ fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends
         ])
         .trim()
         .to_owned();
-    first.ok(&[
-        "worker",
-        "create",
-        "--component",
-        &component,
-        "--name",
-        "busy",
-    ]);
+    first.create_worker(&component, "busy");
     let busy_shard =
         reprise_executor::cluster::shard_of(&reprise_oplog::WorkerId::new("busy").unwrap(), SHARDS);
 

@@ -102,6 +102,11 @@ impl Serve {
             .to_owned()
     }
 
+    /// Creates worker `name` of `component` (must succeed).
+    pub fn create_worker(&self, component: &str, name: &str) {
+        self.ok(&["worker", "create", "--component", component, "--name", name]);
+    }
+
     /// Runs a client verb that must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args);
