@@ -3,8 +3,9 @@
 //! no shard, a forwarded request whose owner stopped answering, the
 //! settings a joining executor must share with the others (`--lease-ttl`,
 //! its own `--advertise`, which a restart after a crash may reuse at
-//! once), the clean-up of members long gone, and a start
-//! that logs no PostgreSQL NOTICE.
+//! once, and which an executor frozen meanwhile must then give up), the
+//! clean-up of members long gone, and a start that logs no PostgreSQL
+//! NOTICE.
 
 mod cli_common;
 
@@ -479,6 +480,119 @@ fn an_address_reaching_the_new_executor_is_not_taken_from_a_live_one() {
     let err = refused_start_at(&dir.path().join("c"), &address, &second);
     assert!(err.contains("that executor is alive"), "{err}");
     first.terminate();
+}
+
+#[test]
+fn an_executor_whose_place_was_taken_while_frozen_stops() {
+    // A frozen executor (SIGSTOP here; a pause, a lost database link)
+    // whose place a new executor at its --advertise address took came back
+    // and recorded itself again: two executors behind one address, each
+    // refusing the other's workers.
+    let (runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let advertised = format!("http://{address}");
+    let first_dir = dir.path().join("a");
+    std::fs::create_dir_all(&first_dir).unwrap();
+    let (out, err) = (first_dir.join("stdout"), first_dir.join("stderr"));
+    let mut first = std::process::Command::new(cli_common::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+        .args([
+            "--store",
+            &url,
+            "--lease-ttl",
+            "6s",
+            "--advertise",
+            &advertised,
+        ])
+        .current_dir(&first_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("worker-executor runs");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("listening on")
+    {
+        assert!(
+            first.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60),
+            "the first executor did not start: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = [first.id().to_string()];
+    signal(&pid, "-STOP");
+    // The address reaches the new executor, and the frozen one does not
+    // renew: the new one takes its place (three quarters of 6 s later).
+    let second = start_at(
+        &dir.path().join("b"),
+        &url,
+        &address,
+        &["--lease-ttl", "6s"],
+    );
+    signal(&pid, "-CONT");
+    let thawed = Instant::now();
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break status;
+        }
+        if thawed.elapsed() > Duration::from_secs(60) {
+            let _ = first.kill();
+            let _ = first.wait();
+            panic!(
+                "the executor whose place was taken kept running: {}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(!status.success(), "{status}: {stderr}");
+    assert!(
+        stderr.contains("took its place") && stderr.contains(&advertised),
+        "{stderr}"
+    );
+    // Only the new executor is a member, and it serves.
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let client = runtime.block_on(reprise_system_tests::postgres::shared().connect(&database));
+    let members: Vec<String> = runtime
+        .block_on(client.query("SELECT address FROM executor_members", &[]))
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(members, vec![advertised.clone()]);
+    // (The shards the stopped one released are claimed at the next round.)
+    let component = second.add_wasm(reprise_test_components::COUNTER);
+    let serving = Instant::now();
+    loop {
+        let output = second.run(&[
+            "worker",
+            "create",
+            "--component",
+            &component,
+            "--name",
+            "after",
+        ]);
+        if output.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            err.contains("503") && serving.elapsed() < Duration::from_secs(30),
+            "{err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(second.ok(&["invoke", "after", "add", "3"]).trim(), "3");
+    second.terminate();
 }
 
 #[test]

@@ -261,6 +261,23 @@ pub enum Error {
         /// What was found.
         reason: String,
     },
+    /// Executor `member`'s membership row is gone and another live executor,
+    /// `by`, advertises its address `address`: `by` took its place (it found
+    /// `member` silent for most of a lease time-to-live) and `member` must
+    /// stop serving instead of recording itself again.
+    #[error(
+        "executor {member} is no longer a member of the executors sharing the database: \
+         executor {by} advertises its address {address} and took its place (this one did \
+         not renew its membership in time: frozen, paused or cut off from the database)"
+    )]
+    MembershipTaken {
+        /// The executor whose place was taken.
+        member: String,
+        /// The address both advertise.
+        address: String,
+        /// The executor that took it.
+        by: String,
+    },
     /// The database's oplog schema was migrated by a newer build than this
     /// one; opening it could misread or damage it, so it is refused.
     #[error(

@@ -2,7 +2,7 @@
 //! the shards evenly, an expired lease is claimed by another executor with
 //! a new epoch, leaving hands every shard over at once, and two executors
 //! joining at the same moment with different lease time-to-lives are
-//! compared.
+//! compared, and a member whose place another took is refused.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -176,4 +176,60 @@ async fn a_withdrawing_executor_keeps_only_the_leases_it_renews() {
     assert_eq!(taken, [0, 1, 3]);
     // a renews what it still holds, and nothing else.
     assert_eq!(store.renew_shards("a", &[0, 2], ttl).await.unwrap(), [2]);
+}
+
+#[tokio::test]
+async fn a_member_whose_place_was_taken_is_refused_and_renews_nothing() {
+    // The row of a member silent for most of its TTL is deleted by an
+    // executor that joins at the same address; the member's next round
+    // used to record it again (two executors behind one address) and renew
+    // its leases.
+    let store = store().await;
+    store.setup_shards(Some(4)).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    assert_eq!(
+        store.join_members("old", "http://x", ttl).await.unwrap(),
+        None
+    );
+    let first = store.lease_round("old", "http://x", ttl).await.unwrap();
+    assert_eq!((first.held.len(), first.recorded_anew), (4, false));
+    let conflict = store
+        .join_members("new", "http://x", ttl)
+        .await
+        .unwrap()
+        .expect("the old member is alive at that address");
+    assert_eq!(
+        store
+            .forget_member("old", "http://x", &conflict.row_version)
+            .await
+            .unwrap(),
+        reprise_oplog::Forgotten::Deleted
+    );
+    assert_eq!(
+        store.join_members("new", "http://x", ttl).await.unwrap(),
+        None
+    );
+    let err = store.lease_round("old", "http://x", ttl).await.unwrap_err();
+    assert!(
+        matches!(&err, reprise_oplog::Error::MembershipTaken { member, by, address }
+            if member == "old" && by == "new" && address == "http://x"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("took its place"), "{err}");
+    // Not recorded again: the new member's join sees no one else there.
+    assert_eq!(
+        store.join_members("third", "http://y", ttl).await.unwrap(),
+        None
+    );
+    let new = store.lease_round("new", "http://x", ttl).await.unwrap();
+    assert_eq!(
+        new.members, 2,
+        "only `new` and `third` are members: {new:?}"
+    );
+    // A row deleted with no one else at the address is recorded again.
+    store.withdraw("third", &[]).await.unwrap();
+    let again = store.lease_round("third", "http://y", ttl).await.unwrap();
+    assert!(again.recorded_anew, "{again:?}");
+    let again = store.lease_round("third", "http://y", ttl).await.unwrap();
+    assert!(!again.recorded_anew, "{again:?}");
 }

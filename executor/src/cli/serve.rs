@@ -189,8 +189,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // Another executor taking this one's place in the database stops it
+    // like a signal (it serves no shard any more), and `serve` then fails.
+    let displaced = cluster.as_ref().map(|(_, _, cluster)| cluster.displaced());
     let shutdown = async move {
-        signals.await;
+        match displaced {
+            Some(displaced) => tokio::select! {
+                () = signals => {}
+                () = displaced => tracing::error!(
+                    "another executor took this one's place among the executors sharing the \
+                     database: shutting down"
+                ),
+            },
+            None => signals.await,
+        }
         let _ = stopping.send(true);
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
@@ -232,12 +244,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some((stop, task)) = cluster {
+    let mut displaced = false;
+    if let Some((stop, task, cluster)) = cluster {
         // No request is in flight any more: hand the shards over.
         let _ = stop.send(());
         if let Err(e) = task.await {
             tracing::error!(error = %e, "the lease task failed");
         }
+        displaced = cluster.is_displaced();
     }
     // A recovery still going is like a request in flight at a crash: what
     // it did not finish, the next start does.
@@ -246,6 +260,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopped accepting requests; draining");
     drain(executor).await;
     tracing::info!("executor closed");
+    if displaced {
+        anyhow::bail!(
+            "stopped because another executor took this one's place among the executors \
+             sharing the database (this one did not renew its membership in time, and the \
+             other one advertises the same --advertise address); start it again, with an \
+             --advertise address of its own if the other executor is to keep running"
+        );
+    }
     Ok(())
 }
 
@@ -346,6 +368,7 @@ async fn join_cluster(
 ) -> anyhow::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
+    Arc<Cluster>,
 )> {
     let addr = listener.local_addr().context("reading the bound address")?;
     let advertise = args
@@ -386,10 +409,10 @@ async fn join_cluster(
             std::future::pending::<()>().await;
         }
     };
-    let task = tokio::spawn(cluster.run(executor.clone(), draining, async move {
+    let task = tokio::spawn(cluster.clone().run(executor.clone(), draining, async move {
         let _ = stopped.await;
     }));
-    Ok((stop, task))
+    Ok((stop, task, cluster))
 }
 
 /// Waits (bounded) until no task holds the executor any more, then drops it.

@@ -20,7 +20,13 @@
 //!   idle, so that its invocation is not run again by the next owner);
 //! * when no round succeeded for 0.8 of the time-to-live (the database is
 //!   unreachable, or this process was paused), the executor stops serving
-//!   every shard: another executor may hold them by then.
+//!   every shard: another executor may hold them by then;
+//! * when a round finds that another executor took this one's place (its
+//!   membership row is gone and a live executor advertises its address,
+//!   see [`Cluster::join_at`]), it stops serving every shard for good and
+//!   says so ([`Cluster::displaced`]): `serve` then shuts down with an
+//!   error. A membership row deleted for any other reason (unseen for
+//!   long) is recorded again, with a warning.
 //!
 //! From the shutdown signal on, the rounds only renew the shards with a
 //! running invocation: the idle ones are released at once and the others
@@ -78,6 +84,8 @@ pub struct Cluster {
     shards: u32,
     held: Mutex<Held>,
     http: reqwest::Client,
+    /// Turns true when another executor took this one's place.
+    displaced: tokio::sync::watch::Sender<bool>,
 }
 
 impl Cluster {
@@ -204,12 +212,32 @@ impl Cluster {
             shards,
             held: Mutex::new(Held::default()),
             http,
+            displaced: tokio::sync::watch::Sender::new(false),
         })
     }
 
     fn held(&self) -> MutexGuard<'_, Held> {
         // Replaced whole: a poisoned value is consistent.
         self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves once another executor took this one's place (a round
+    /// found [`reprise_oplog::Error::MembershipTaken`]); this executor
+    /// serves no shard from then on and should stop.
+    pub fn displaced(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut displaced = self.displaced.subscribe();
+        async move {
+            // The sender lives as long as the cluster: a closed channel
+            // means it is gone, and nothing will displace it any more.
+            if displaced.wait_for(|taken| *taken).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// True once another executor took this one's place.
+    pub fn is_displaced(&self) -> bool {
+        *self.displaced.borrow()
     }
 
     /// The shard count of the database.
@@ -281,11 +309,24 @@ impl Cluster {
             .await;
         let round = match round {
             Ok(round) => round,
+            Err(e @ reprise_oplog::Error::MembershipTaken { .. }) => {
+                self.stop_serving(executor);
+                self.displaced.send_replace(true);
+                tracing::error!(error = %e, "serving no shard any more; stopping");
+                return Err(e.into());
+            }
             Err(e) => {
                 self.expire_if_stale(executor);
                 return Err(e.into());
             }
         };
+        if round.recorded_anew {
+            tracing::warn!(
+                member = %self.config.member,
+                "this executor's membership had been forgotten by the others (it was not seen \
+                 for longer than they keep silent members); recorded again"
+            );
+        }
         // A round vouches for a ttl from when it started, minus a margin
         // for the database's and this process's clocks running apart.
         let valid_until = started + self.config.lease_ttl.mul_f64(0.8);
@@ -345,6 +386,19 @@ impl Cluster {
             });
         }
         Ok(self.served())
+    }
+
+    /// Stops serving every shard now (their leases run out or are released
+    /// when the lease task ends): the workers of the shards served are
+    /// dropped from memory once idle, and fenced off the oplog in any case
+    /// by their next owner's claim.
+    fn stop_serving(&self, executor: &Executor) {
+        let shards: Vec<u32> = {
+            let mut held = self.held();
+            held.valid_until = None;
+            std::mem::take(&mut held.shards).into_iter().collect()
+        };
+        executor.drop_idle_shard_workers(&shards);
     }
 
     /// After a failed round: if the last good one is older than a ttl,
@@ -410,6 +464,9 @@ impl Cluster {
                     } else {
                         self.round(&executor).await.map(drop)
                     };
+                    if self.is_displaced() {
+                        break;
+                    }
                     if let Err(e) = renewed {
                         tracing::warn!(error = %e, "lease round failed");
                     }

@@ -15,6 +15,10 @@
 //! holds its even share (`ceil(shards / live members)`), and says which
 //! it holds. A caller holding more than its share releases the extra ones
 //! ([`PostgresOplogStore::release_shards`]) once it stopped serving them.
+//! A round that finds the caller's membership row gone records it again,
+//! unless a live executor advertises the caller's address: that one took
+//! the caller's place ([`PostgresOplogStore::forget_member`]), and the
+//! round fails with [`Error::MembershipTaken`] without renewing anything.
 //! Leases only decide who serves a worker: writes are fenced by the
 //! worker's owner epoch ([`crate::OplogStore::claim`]), so an executor that
 //! lost a shard and did not notice yet can never append to its workers.
@@ -42,6 +46,11 @@ pub struct LeaseRound {
     pub members: u32,
     /// The caller's even share: `ceil(shards / members)`.
     pub share: u32,
+    /// The caller had no membership row, and this round recorded one: its
+    /// first round without a [join](PostgresOplogStore::join_members), or
+    /// its row was deleted (unseen for long, or by an executor that found
+    /// it silent at its own address and then left).
+    pub recorded_anew: bool,
 }
 
 /// The holder of a shard's unexpired lease.
@@ -145,6 +154,8 @@ impl PostgresOplogStore {
 
     /// One lease round of executor `member` advertising `address` (see
     /// the [module docs](self)); `ttl` is how long a lease lasts unrenewed.
+    /// Fails with [`Error::MembershipTaken`] when `member`'s row is gone
+    /// and another live executor advertises `address`.
     pub async fn lease_round(
         &self,
         member: &str,
@@ -157,10 +168,17 @@ impl PostgresOplogStore {
         let rows = self
             .pool
             .query(
-                "WITH seen AS (INSERT INTO executor_members (member, address, seen_at, \
-                                                             lease_ttl_ms) \
-                 VALUES ($1, $2, now(), $4) ON CONFLICT (member) \
-                 DO UPDATE SET address = $2, seen_at = now(), lease_ttl_ms = $4 RETURNING 1), \
+                "WITH seen AS (UPDATE executor_members \
+                               SET address = $2, seen_at = now(), lease_ttl_ms = $4 \
+                               WHERE member = $1 RETURNING 1), \
+                 taken AS (SELECT member FROM executor_members \
+                           WHERE member <> $1 AND address = $2 AND lease_ttl_ms IS NOT NULL \
+                             AND seen_at > now() - lease_ttl_ms::float8 * interval '1 millisecond' \
+                           ORDER BY seen_at DESC LIMIT 1), \
+                 anew AS (INSERT INTO executor_members (member, address, seen_at, lease_ttl_ms) \
+                          SELECT $1, $2, now(), $4 \
+                          WHERE NOT EXISTS (SELECT 1 FROM seen) AND NOT EXISTS (SELECT 1 FROM taken) \
+                          ON CONFLICT (member) DO NOTHING RETURNING 1), \
                  gone AS (DELETE FROM executor_members WHERE member IN \
                           (SELECT member FROM executor_members \
                             WHERE member <> $1 AND seen_at < now() - greatest($5::interval, \
@@ -168,7 +186,8 @@ impl PostgresOplogStore {
                             ORDER BY seen_at LIMIT $7)) \
                  SELECT (SELECT count(*) FROM executor_members \
                          WHERE member <> $1 AND seen_at > now() - $3::interval) + 1, \
-                        (SELECT shards FROM shard_config), (SELECT count(*) FROM seen)",
+                        (SELECT shards FROM shard_config), (SELECT count(*) FROM seen), \
+                        (SELECT count(*) FROM anew), (SELECT member FROM taken)",
                 &[
                     (&member, Type::TEXT),
                     (&address, Type::TEXT),
@@ -185,6 +204,18 @@ impl PostgresOplogStore {
             context: context(),
             reason: "no row".into(),
         })?;
+        let (seen, anew): (i64, i64) = (row.get(2), row.get(3));
+        if seen == 0 && anew == 0 {
+            // The row is gone and someone else is alive at this address: it
+            // took this executor's place. Recording it again would leave two
+            // executors behind one address, each refusing the other's workers.
+            let by: Option<String> = row.get(4);
+            return Err(Error::MembershipTaken {
+                member: member.to_owned(),
+                address: address.to_owned(),
+                by: by.unwrap_or_else(|| "another executor".to_owned()),
+            });
+        }
         let members = u32::try_from(row.get::<_, i64>(0)).unwrap_or(1).max(1);
         let shards: Option<i32> = row.get(1);
         let shards = u32::try_from(shards.ok_or_else(|| Error::InvalidOptions {
@@ -235,6 +266,7 @@ impl PostgresOplogStore {
             held,
             members,
             share,
+            recorded_anew: anew > 0,
         })
     }
 
