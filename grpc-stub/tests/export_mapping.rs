@@ -176,6 +176,7 @@ interface api {
   resource counter { get: func() -> u32; }
   make: func() -> counter;
   ticks: func() -> stream<u32>;
+  later: async func() -> u32;
   ok: func() -> u32;
 }
 world w { export api; }"#,
@@ -196,6 +197,13 @@ world w { export api; }"#,
         skipped
             .iter()
             .any(|(f, r)| f == "t:res/api#ticks" && r.contains("stream")),
+        "{skipped:?}"
+    );
+    // An async function was refused as a resource method.
+    assert!(
+        skipped
+            .iter()
+            .any(|(f, r)| f == "t:res/api#later" && r == "async functions are not served"),
         "{skipped:?}"
     );
     assert_eq!(api.services()[0].methods.len(), 1);
@@ -358,4 +366,83 @@ fn records_generated_from_protos_map_back_to_their_messages() {
         };
         assert_eq!(shape(&ours), shape(&original), "{name}");
     }
+}
+
+#[test]
+fn enums_from_protos_keep_their_zero_value_and_names_stay_valid_proto() {
+    // An enum whose first case is `unspecified` (what the forward mapping
+    // makes of `COLOR_UNSPECIFIED = 0`) got a second `COLOR_UNSPECIFIED`,
+    // enum values clashed across enums (proto scopes them to the package)
+    // and fields differing only in underscores clashed: the derived proto
+    // did not validate and none of the component's functions was served.
+    let api = api_of(
+        r#"package t:clash;
+interface api {
+  enum color { unspecified, red }
+  enum status { code-ok, unspecified }
+  enum status-code { ok }
+  record user { user-name: string, username: string, a-bc: u32, ab-c: u32 }
+  variant pick { first-one(u32), firstone }
+  paint: func(c: color, s: status, code: status-code, u: user, p: pick) -> color;
+}
+world w { export api; }"#,
+        "w",
+    );
+    let text = api.proto_text();
+    assert!(
+        text.contains("enum Color {\n  COLOR_UNSPECIFIED = 0;\n  COLOR_RED = 1;\n}"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "enum Status {\n  STATUS_UNSPECIFIED2 = 0;\n  STATUS_CODE_OK = 1;\n  STATUS_UNSPECIFIED = 2;\n}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "enum StatusCode {\n  STATUS_CODE_UNSPECIFIED = 0;\n  STATUS_CODE_OK2 = 1;\n}"
+        ),
+        "{text}"
+    );
+    for field in ["user_name = 1", "username2 = 2", "a_bc = 3", "ab_c2 = 4"] {
+        assert!(text.contains(field), "{field}: {text}");
+    }
+    assert!(
+        text.contains("first_one") && text.contains("firstone2"),
+        "{text}"
+    );
+
+    // Value 0 of `color` is its `unspecified` case, as in the proto.
+    let paint = method(&api, "/t.clash.Api/Paint");
+    let vals = [
+        Val::Enum("unspecified".into()),
+        Val::Enum("unspecified".into()),
+        Val::Enum("ok".into()),
+        Val::Record(vec![
+            ("user-name".into(), Val::String("a".into())),
+            ("username".into(), Val::String("b".into())),
+            ("a-bc".into(), Val::U32(1)),
+            ("ab-c".into(), Val::U32(2)),
+        ]),
+        Val::Variant("firstone".into(), None),
+    ];
+    let mut request = paint.request(&vals).unwrap();
+    assert_eq!(
+        request.get_field_by_name("c").unwrap().as_enum_number(),
+        Some(0)
+    );
+    assert_eq!(
+        request.get_field_by_name("s").unwrap().as_enum_number(),
+        Some(2)
+    );
+    assert_eq!(paint.params(&request).unwrap(), vals);
+    request.clear_field_by_name("c");
+    assert_eq!(
+        paint.params(&request).unwrap()[0],
+        Val::Enum("unspecified".into())
+    );
+    request.set_field_by_name("s", Value::EnumNumber(0));
+    let e = paint.params(&request).unwrap_err();
+    assert!(e.message.contains("UNSPECIFIED"), "{e}");
 }

@@ -27,9 +27,15 @@ fn leaf() -> impl Strategy<Value = Shape> {
         Just(Shape::Char),
         Just(Shape::String),
         Just(Shape::Bytes),
-        (1usize..4).prop_map(|n| Shape::Enum {
+        // Half of them start with `unspecified`, which is then value 0.
+        (1usize..4, any::<bool>()).prop_map(|(n, zero)| Shape::Enum {
             name: name(),
-            cases: (0..n).map(|i| format!("e-{i}")).collect(),
+            cases: (0..n)
+                .map(|i| match i {
+                    0 if zero => "unspecified".to_owned(),
+                    i => format!("e-{i}"),
+                })
+                .collect(),
         }),
         (1usize..4).prop_map(|n| Shape::Flags {
             name: name(),

@@ -400,10 +400,20 @@ fn version_segment(version: &semver::Version) -> String {
 }
 
 fn function_plan(resolve: &Resolve, f: &Function) -> Result<FunctionPlan, Unsupported> {
-    if !matches!(f.kind, wit_parser::FunctionKind::Freestanding) {
-        return Err(Unsupported(
-            "resource methods and constructors are not served".into(),
-        ));
+    use wit_parser::FunctionKind;
+    let refused = match f.kind {
+        FunctionKind::Freestanding => None,
+        FunctionKind::AsyncFreestanding => Some("async functions are not served"),
+        FunctionKind::Method(_) | FunctionKind::AsyncMethod(_) => {
+            Some("resource methods are not served")
+        }
+        FunctionKind::Static(_) | FunctionKind::AsyncStatic(_) => {
+            Some("static functions of resources are not served")
+        }
+        FunctionKind::Constructor(_) => Some("resource constructors are not served"),
+    };
+    if let Some(reason) = refused {
+        return Err(Unsupported(reason.into()));
     }
     let params = f
         .params

@@ -9,7 +9,11 @@
 //! first met. A name already given gets the smallest numeric suffix from 2
 //! that makes it unique. Fields are
 //! snake_case, messages, enums and services PascalCase, enum values
-//! `ENUM_NAME_CASE` after an added `ENUM_NAME_UNSPECIFIED = 0`.
+//! `ENUM_NAME_CASE` after an added `ENUM_NAME_UNSPECIFIED = 0`, unless the
+//! first case is `unspecified` (then it is value 0 itself, as in the proto
+//! such an enum comes from). Two fields of a message may not differ only in
+//! underscores and case, and enum values are unique in the whole package
+//! (proto's scoping rules); the suffix rule applies to both.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,7 +23,7 @@ use prost_types::{
     FileDescriptorProto, MethodDescriptorProto, OneofDescriptorProto, ServiceDescriptorProto,
 };
 
-use super::shape::Shape;
+use super::shape::{Shape, first_enum_number};
 
 /// One service to describe: its name and its functions.
 #[derive(Debug, Clone)]
@@ -74,6 +78,7 @@ pub fn build_file(file_name: &str, package: &str, services: &[ServicePlan]) -> B
         built: HashSet::new(),
         messages: Vec::new(),
         enums: Vec::new(),
+        values: HashSet::new(),
     };
     let service_names: Vec<String> = services
         .iter()
@@ -146,6 +151,9 @@ struct Builder {
     built: HashSet<String>,
     messages: Vec<DescriptorProto>,
     enums: Vec<EnumDescriptorProto>,
+    /// Enum value names given so far: proto scopes them to the package
+    /// (they are their enum's siblings), not to their enum.
+    values: HashSet<String>,
 }
 
 impl Builder {
@@ -217,7 +225,7 @@ impl Builder {
         let mut message = empty_message(&request);
         let mut fields = HashSet::new();
         for (name, shape) in &function.params {
-            let field = unique_in(&mut fields, snake(name));
+            let field = unique_field(&mut fields, snake(name));
             self.add_field(&mut message, &field, shape, None);
         }
         self.messages.push(message);
@@ -321,17 +329,30 @@ impl Builder {
             return proto;
         }
         let prefix = screaming(&proto);
-        let mut value = vec![EnumValueDescriptorProto {
-            name: Some(format!("{prefix}_UNSPECIFIED")),
-            number: Some(0),
-            ..Default::default()
-        }];
-        for (i, case) in cases.iter().enumerate() {
-            value.push(EnumValueDescriptorProto {
-                name: Some(format!("{prefix}_{}", snake(case).to_ascii_uppercase())),
-                number: Some(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+        let first = first_enum_number(cases);
+        let mut value: Vec<EnumValueDescriptorProto> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, case)| EnumValueDescriptorProto {
+                name: Some(unique_in(
+                    &mut self.values,
+                    format!("{prefix}_{}", snake(case).to_ascii_uppercase()),
+                )),
+                number: Some(i32::try_from(i + first).unwrap_or(i32::MAX)),
                 ..Default::default()
-            });
+            })
+            .collect();
+        if first == 1 {
+            // Named after the cases: a case may take `<ENUM>_UNSPECIFIED`
+            // where it is not first.
+            value.insert(
+                0,
+                EnumValueDescriptorProto {
+                    name: Some(unique_in(&mut self.values, format!("{prefix}_UNSPECIFIED"))),
+                    number: Some(0),
+                    ..Default::default()
+                },
+            );
         }
         self.enums.push(EnumDescriptorProto {
             name: Some(proto.clone()),
@@ -357,14 +378,14 @@ impl Builder {
             Shape::Record { fields, .. } => {
                 let mut names = HashSet::new();
                 for (name, shape) in fields {
-                    let field = unique_in(&mut names, snake(name));
+                    let field = unique_field(&mut names, snake(name));
                     self.add_field(&mut message, &field, shape, None);
                 }
             }
             Shape::Flags { flags, .. } => {
                 let mut names = HashSet::new();
                 for flag in flags {
-                    let field = unique_in(&mut names, snake(flag));
+                    let field = unique_field(&mut names, snake(flag));
                     self.add_field(&mut message, &field, &Shape::Bool, None);
                 }
             }
@@ -377,9 +398,9 @@ impl Builder {
                 let mut names = HashSet::new();
                 let fields: Vec<String> = cases
                     .iter()
-                    .map(|(case, _)| unique_in(&mut names, snake(case)))
+                    .map(|(case, _)| unique_field(&mut names, snake(case)))
                     .collect();
-                let oneof = if names.contains("value") {
+                let oneof = if names.contains(&field_key("value")) {
                     "value_"
                 } else {
                     "value"
@@ -552,6 +573,33 @@ fn unique_in(taken: &mut HashSet<String>, base: String) -> String {
         }
         n += 1;
     }
+}
+
+/// [`unique_in`] for field names: proto also refuses two fields of a
+/// message whose names differ only in underscores and case (`user_name`,
+/// `username`: their JSON names clash), so `taken` holds
+/// [`field_key`]s.
+fn unique_field(taken: &mut HashSet<String>, base: String) -> String {
+    if taken.insert(field_key(&base)) {
+        return base;
+    }
+    let mut n = 2u32;
+    loop {
+        let candidate = format!("{base}{n}");
+        if taken.insert(field_key(&candidate)) {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+/// What two field names must not share: the name without underscores,
+/// lowercased.
+fn field_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| *c != '_')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// `kebab-case` -> `PascalCase`.

@@ -233,3 +233,11 @@ impl Shape {
         })
     }
 }
+
+/// The proto number of an enum's first case: 0 when that case is named
+/// `unspecified` (the enum came from a proto whose zero value it is, and
+/// maps back to it), else 1 (an `<ENUM>_UNSPECIFIED = 0` is added before
+/// the cases).
+pub fn first_enum_number(cases: &[String]) -> usize {
+    usize::from(cases.first().is_none_or(|case| case != "unspecified"))
+}

@@ -13,7 +13,7 @@ use prost_reflect::{
 };
 use wasmtime::component::Val;
 
-use super::shape::Shape;
+use super::shape::{Shape, first_enum_number};
 
 /// A value that does not fit its field, named by its path
 /// (`request.points[2].x`).
@@ -196,7 +196,7 @@ fn singular_to_val(shape: &Shape, value: &Value, path: &str) -> Result<Val, Valu
             let number = value.as_enum_number().ok_or_else(mismatch)?;
             let case = usize::try_from(number)
                 .ok()
-                .and_then(|n| n.checked_sub(1))
+                .and_then(|n| n.checked_sub(first_enum_number(cases)))
                 .and_then(|i| cases.get(i));
             match case {
                 Some(case) => Val::Enum(case.clone()),
@@ -377,7 +377,7 @@ fn singular_to_value(
         }
         (Shape::Enum { cases, .. }, Val::Enum(case)) => {
             let i = cases.iter().position(|c| c == case).ok_or_else(mismatch)?;
-            Value::EnumNumber(i32::try_from(i + 1).unwrap_or(i32::MAX))
+            Value::EnumNumber(i32::try_from(i + first_enum_number(cases)).unwrap_or(i32::MAX))
         }
         (Shape::Record { fields, .. }, Val::Record(vals)) => {
             let vals: Vec<Val> = vals.iter().map(|(_, v)| v.clone()).collect();
