@@ -247,6 +247,52 @@ async fn result_errors_and_traps_map_to_statuses() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unknown, "{status:?}");
 
+    // A long error: `grpc-message` was cut but the message inside the
+    // details was not (Python's grpc_status refuses such a status), and a
+    // large error value made the details outgrow clients' metadata limits.
+    let status = front
+        .call("e1", &lookup, &[string(&"z".repeat(1_500))], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unknown, "{status:?}");
+    let details = RpcStatus::decode_details(status.details());
+    assert_eq!(details.len(), 1, "the detail fits: {status:?}");
+    assert!(status.message().len() <= 1024, "{}", status.message().len());
+    assert!(status.message().ends_with("more bytes)"), "{status:?}");
+    assert_eq!(
+        RpcStatus::from_bytes(status.details()).unwrap().message,
+        status.message()
+    );
+    assert!(
+        format!("{:?}", detail_of(&status, front.method(&lookup))).contains(&"z".repeat(1_500)),
+        "the detail holds the whole value"
+    );
+    let status = front
+        .call("e1", &lookup, &[string(&"z".repeat(5_000))], &[])
+        .await
+        .unwrap_err();
+    assert!(
+        status.details().len() <= 3 * 1024,
+        "{}",
+        status.details().len()
+    );
+    assert!(
+        RpcStatus::decode_details(status.details()).is_empty(),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .message()
+            .contains("is left out of grpc-status-details-bin")
+            && status.message().len() <= 1024,
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        RpcStatus::from_bytes(status.details()).unwrap().message,
+        status.message()
+    );
+
     let check = format!("{SHAPES}/Check");
     let status = front
         .call("e1", &check, &[Val::Bool(false)], &[])

@@ -25,7 +25,7 @@ use tonic::server::{ClientStreamingService, Grpc};
 
 use super::codec::ServerCodec;
 use super::detach::Detachable;
-use super::status::status_of;
+use super::status::{MAX_DETAILS, MAX_MESSAGE, cut_text, status_of};
 use super::{
     COMPONENT_METADATA, CREATE_METADATA, IDEMPOTENCY_METADATA, Shared, WORKER_METADATA, text,
 };
@@ -388,29 +388,50 @@ impl Unary {
 }
 
 /// The status of a `result` error: the error value as WAVE text in the
-/// message, the detail message packed in `grpc-status-details-bin`.
+/// message, the detail message packed in `grpc-status-details-bin`. The
+/// message is cut to [`MAX_MESSAGE`] here, so that `grpc-message` and the
+/// `google.rpc.Status` inside the details agree (clients such as Python's
+/// `grpc_status` refuse details whose message differs); a detail that
+/// would make the details outgrow [`MAX_DETAILS`] is left out, saying so.
 fn error_status(
     code: reprise_grpc_stub::Code,
     value: Option<&wasmtime::component::Val>,
     detail: Option<&DynamicMessage>,
 ) -> Status {
-    let message = match value {
+    let text = match value {
         Some(v) => match crate::wave::to_texts(std::slice::from_ref(v)) {
             Ok(texts) => format!("the function returned an error: {}", texts.join(", ")),
             Err(_) => "the function returned an error".to_owned(),
         },
         None => "the function returned an error".to_owned(),
     };
-    let mut status = RpcStatus::new(code, message.clone());
-    if let Some(detail) = detail {
-        status = status.with_detail(ErrorDetail::Other {
-            type_url: format!("{TYPE_URL_PREFIX}{}", detail.descriptor().full_name()),
-            value: detail.encode_to_vec(),
-        });
+    let with_detail = |message: &str| {
+        let mut status = RpcStatus::new(code, message.to_owned());
+        if let Some(detail) = detail {
+            status = status.with_detail(ErrorDetail::Other {
+                type_url: format!("{TYPE_URL_PREFIX}{}", detail.descriptor().full_name()),
+                value: detail.encode_to_vec(),
+            });
+        }
+        status.encode_details()
+    };
+    let mut message = cut_text(&text, MAX_MESSAGE).into_owned();
+    let mut details = with_detail(&message);
+    if details.len() > MAX_DETAILS {
+        let note = format!(
+            " (the error detail, {} bytes, is left out of grpc-status-details-bin: over \
+             the {MAX_DETAILS} bytes gRPC clients' metadata limits leave room for)",
+            details.len()
+        );
+        message = format!(
+            "{}{note}",
+            cut_text(&text, MAX_MESSAGE.saturating_sub(note.len()))
+        );
+        details = RpcStatus::new(code, message.clone()).encode_details();
     }
     Status::with_details(
         tonic::Code::from_i32(code.as_i32()),
         message,
-        status.encode_details().into(),
+        details.into(),
     )
 }

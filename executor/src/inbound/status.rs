@@ -89,6 +89,32 @@ pub(crate) async fn undecodable_is_invalid_argument(
 /// (8 KiB in grpc-core by default) for an unrelated `RESOURCE_EXHAUSTED`.
 pub(crate) const MAX_MESSAGE: usize = 1024;
 
+/// Most bytes of an encoded `google.rpc.Status` the front door sends in
+/// `grpc-status-details-bin` (base64 makes it a third larger): with a
+/// [`MAX_MESSAGE`] message beside it, the status stays well within the
+/// 8 KiB of metadata grpc-core and grpc-java accept by default.
+pub(crate) const MAX_DETAILS: usize = 3 * 1024;
+
+/// `text` if it is at most `max` bytes; else its first bytes up to a
+/// character boundary, then `... (N more bytes)`, at most `max` bytes in
+/// all (so cutting again changes nothing).
+pub(crate) fn cut_text(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    // The note's length with the most digits N can have.
+    let note = "... ( more bytes)".len() + text.len().to_string().len();
+    let mut cut = max.saturating_sub(note);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}... ({} more bytes)",
+        &text[..cut],
+        text.len() - cut
+    ))
+}
+
 /// The characters `grpc-message` percent-encodes: all but printable ASCII,
 /// and `%` itself.
 const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
@@ -109,11 +135,7 @@ pub(crate) async fn bounded_message(
     if text.len() <= MAX_MESSAGE {
         return response;
     }
-    let mut cut = MAX_MESSAGE;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let shown = format!("{}... ({} more bytes)", &text[..cut], text.len() - cut);
+    let shown = cut_text(&text, MAX_MESSAGE);
     let encoded = percent_encoding::utf8_percent_encode(&shown, GRPC_MESSAGE).to_string();
     if let Ok(value) = axum::http::HeaderValue::from_str(&encoded) {
         headers.insert("grpc-message", value);
@@ -151,7 +173,10 @@ mod tests {
             .decode_utf8()
             .unwrap();
         assert!(shown.starts_with("xéé"), "{shown}");
-        assert!(shown.ends_with("é... (2978 more bytes)"), "{shown}");
-        assert!(shown.len() <= MAX_MESSAGE + 30);
+        assert!(shown.ends_with("é... (2998 more bytes)"), "{shown}");
+        // Within the limit, note included: cutting again changes nothing
+        // (the message inside a status's details is cut the same way).
+        assert!(shown.len() <= MAX_MESSAGE, "{}", shown.len());
+        assert_eq!(cut_text(&shown, MAX_MESSAGE), shown);
     }
 }
