@@ -156,6 +156,20 @@ pub enum Error {
         /// What differs.
         message: String,
     },
+    /// The executor's shutdown stopped an invocation before it finished:
+    /// it is not journaled as done, and the next start finishes it from
+    /// the oplog. A retry with its idempotency key then gets its result.
+    #[error(
+        "the invocation on worker {worker} was stopped because the executor is shutting \
+         down; it finishes when the executor starts again, and a retry with idempotency key \
+         {key} then gets its result (a retry without that key runs the function again)"
+    )]
+    InvocationPending {
+        /// The worker.
+        worker: WorkerId,
+        /// The invocation's idempotency key (given, or generated for it).
+        key: reprise_oplog::IdempotencyKey,
+    },
     /// A running invocation was stopped (time budget, interrupt, delete or
     /// shutdown).
     #[error("the invocation was stopped: {reason}")]

@@ -594,6 +594,16 @@ impl Executor {
         let mut outcome = worker
             .invoke(function, params, key.clone(), time_budget)
             .await;
+        if let Err(Error::InvocationStopped {
+            reason: crate::stop::StopReason::Shutdown,
+        }) = &outcome
+        {
+            // Not final: the caller learns the key to fetch the result with.
+            outcome = Err(Error::InvocationPending {
+                worker: id.clone(),
+                key: key.clone(),
+            });
+        }
         if let Err(Error::CommitOutcomeUnknown { key: known, .. }) = &mut outcome {
             // The caller retries with this key (generated here if it gave
             // none). The worker is loaded again before that retry, which

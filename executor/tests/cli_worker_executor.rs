@@ -498,6 +498,13 @@ fn sigterm_stops_a_spinning_guest_and_its_invocation_resumes_at_the_next_start()
         err.contains("503") && err.contains("shutting down"),
         "{err}"
     );
+    // It names the key the CLI sent, to fetch the result after the restart.
+    assert!(
+        err.contains(
+            "finishes when the executor starts again: get its result with `--idempotency-key"
+        ),
+        "{err}"
+    );
 
     // The invocation was not journaled as done: the next start finishes it,
     // within that executor's budget, and the worker goes on.

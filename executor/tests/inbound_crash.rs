@@ -2,7 +2,10 @@
 //! invoked over gRPC while the executor is killed with SIGKILL; the client
 //! retries with the same `idempotency-key` after the restart and gets the
 //! one result, and the guest's effects (todos added on a gRPC server)
-//! happened once. Also the derived proto over the admin API and the CLI.
+//! happened once. A call without a key that ends before its invocation (its
+//! deadline passed, the executor shut down) names the key it got, and a
+//! retry with it gets the one result. Also the derived proto over the
+//! admin API and the CLI.
 
 mod api_common;
 mod cli_common;
@@ -40,7 +43,7 @@ async fn call(
     call_within(url, pool, path, fields, key, None).await
 }
 
-/// [`call`] with a deadline (`grpc-timeout`).
+/// [`call`] with a deadline (`grpc-timeout`); an empty `key` sends none.
 async fn call_within(
     url: &str,
     pool: &DescriptorPool,
@@ -77,7 +80,9 @@ async fn call_within(
     }
     metadata.insert("reprise-worker", "w".parse().unwrap());
     metadata.insert("reprise-create", "true".parse().unwrap());
-    metadata.insert("idempotency-key", key.parse().unwrap());
+    if !key.is_empty() {
+        metadata.insert("idempotency-key", key.parse().unwrap());
+    }
     grpc.unary(
         request,
         PathAndQuery::from_str(path).unwrap(),
@@ -284,5 +289,122 @@ async fn a_passed_deadline_is_deadline_exceeded_while_the_invocation_completes()
     let ids = call(&grpc_url, &pool, ADD, &args, "slow-1").await.unwrap();
     assert_eq!(strings(&ids), ["1", "2"]);
     assert_eq!(server.state.calls("TodoAdd"), 2, "each todo was added once");
+    serve.terminate();
+}
+
+/// The `idempotency-key` metadata of `status`, which its message names too.
+fn key_of(status: &tonic::Status) -> String {
+    let key = status
+        .metadata()
+        .get("idempotency-key")
+        .unwrap_or_else(|| panic!("no idempotency-key in {status:?}"))
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(status.message().contains(&key), "{status:?}");
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_a_key_that_ends_early_names_the_key_to_fetch_its_result() {
+    // Without a key of its own, a client whose deadline passed (or whose
+    // executor shut down) could not get the invocation's result, and its
+    // retry ran the function again; a shutdown answered UNAVAILABLE,
+    // which gRPC clients may retry by themselves.
+    let server = spawn_todo_server().await.expect("todo server");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
+    let args = ["--grpc-listen", "127.0.0.1:0", "--shutdown-grace", "300ms"];
+    let env = [("REPRISE_SECRET_TODO_TOKEN", "token")];
+    let serve = Serve::start_with(dir.path(), &args, &env);
+    serve.ok(&[
+        "component",
+        "add",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--component",
+        "todo-client",
+    ]);
+    let grpc_url = serve.grpc_url.clone().expect("the gRPC front door runs");
+    let pool = reflection::fetch(&grpc_url, ClientConfig::default(), None)
+        .await
+        .unwrap()
+        .pool()
+        .unwrap();
+    let todos = |prefix: &str| {
+        [
+            ("user", Value::String("bo".into())),
+            ("prefix", Value::String(prefix.into())),
+            ("count", Value::U32(1)),
+        ]
+    };
+
+    server.state.park_method("TodoAdd");
+    let status = call_within(
+        &grpc_url,
+        &pool,
+        ADD,
+        &todos("d"),
+        "",
+        Some(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    let key = key_of(&status);
+    server.state.release();
+    let ids = call(&grpc_url, &pool, ADD, &todos("d"), &key)
+        .await
+        .unwrap();
+    assert_eq!(strings(&ids), ["1"]);
+    assert_eq!(server.state.calls("TodoAdd"), 1, "run once");
+
+    // A shutdown stops the parked invocation; the next start finishes it.
+    server.state.park_method("TodoAdd");
+    let pending = tokio::spawn({
+        let (url, pool) = (grpc_url.clone(), pool.clone());
+        async move { call(&url, &pool, ADD, &todos("s"), "").await }
+    });
+    let parked = std::time::Instant::now();
+    while server.state.calls("TodoAdd") < 2 {
+        assert!(
+            parked.elapsed() < LIMIT,
+            "the call never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopping = tokio::task::spawn_blocking(move || serve.terminate());
+    let status = tokio::time::timeout(LIMIT, pending)
+        .await
+        .expect("answered")
+        .unwrap()
+        .unwrap_err();
+    stopping.await.unwrap();
+    assert_eq!(status.code(), tonic::Code::Unknown, "{status:?}");
+    assert!(status.message().contains("shutting down"), "{status:?}");
+    let key = key_of(&status);
+    server.state.release();
+    let serve = Serve::start_with(dir.path(), &args, &env);
+    let grpc_url = serve.grpc_url.clone().expect("the gRPC front door runs");
+    let ids = call(&grpc_url, &pool, ADD, &todos("s"), &key)
+        .await
+        .unwrap();
+    assert_eq!(strings(&ids), ["2"], "the pending invocation's result");
+    let listed = call(
+        &grpc_url,
+        &pool,
+        LIST,
+        &[("user", Value::String("bo".into()))],
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        listed
+            .get_field_by_name("result")
+            .map(|v| v.as_list().map(<[_]>::len)),
+        Some(Some(2)),
+        "{listed:?}"
+    );
     serve.terminate();
 }

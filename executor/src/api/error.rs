@@ -24,6 +24,10 @@ pub mod codes {
     /// stopped answering): retry with the same idempotency key, which is
     /// safe.
     pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+    /// The executor's shutdown stopped the invocation before it finished;
+    /// the next start finishes it: retry with the same idempotency key to
+    /// get its result.
+    pub const INVOCATION_PENDING: &str = "invocation_pending";
 }
 
 /// A failed request: the status code and the message sent back.
@@ -139,6 +143,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         // Only a shutdown stops an invocation without finishing it: retry
         // (with the same idempotency key) once the executor is back.
         Error::InvocationStopped { .. }
+        | Error::InvocationPending { .. }
         | Error::HostResources(_)
         | Error::NotServedHere { .. }
         // Retry with the same idempotency key: it runs once either way.
@@ -171,6 +176,7 @@ impl From<Error> for ApiError {
         };
         let code = match &error {
             Error::CommitOutcomeUnknown { .. } => Some(codes::OUTCOME_UNKNOWN),
+            Error::InvocationPending { .. } => Some(codes::INVOCATION_PENDING),
             _ => None,
         };
         ApiError {

@@ -178,6 +178,15 @@ struct ServerError {
     code: Option<String>,
 }
 
+/// Whether `error` carries an executor's answer with API error code `code`.
+pub fn has_code(error: &anyhow::Error, code: &str) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<ServerError>()
+            .is_some_and(|e| e.code.as_deref() == Some(code))
+    })
+}
+
 /// Whether `error` leaves the outcome of a request unknown: no answer came
 /// (a timeout, a connection that broke), or the executor said so with the
 /// `outcome_unknown` code (a commit it could not confirm, an owner that

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use reprise_executor::api::error::codes;
 use reprise_executor::api::oplog::OplogPage;
 use reprise_executor::api::workers::{
     CreateWorkerRequest, InvokeRequest, InvokeResponse, WorkerChange, WorkerList, WorkerRef,
@@ -64,6 +65,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 });
             let response: InvokeResponse = match client.send(request).await {
                 Ok(response) => response,
+                Err(e) if super::client::has_code(&e, codes::INVOCATION_PENDING) => {
+                    return Err(e.context(format!(
+                        "the executor shut down before the invocation finished; it finishes when \
+                         the executor starts again: get its result with `--idempotency-key \
+                         {idempotency_key}` (without it, the function runs again)"
+                    )));
+                }
                 Err(e) if super::client::outcome_unknown(&e) => {
                     return Err(e.context(format!(
                         "the outcome of the invocation is unknown (it may have taken effect or \

@@ -25,7 +25,7 @@ use tonic::server::{ClientStreamingService, Grpc};
 
 use super::codec::ServerCodec;
 use super::detach::Detachable;
-use super::status::{MAX_DETAILS, MAX_MESSAGE, cut_text, status_of};
+use super::status::{MAX_DETAILS, MAX_MESSAGE, cut_text, status_of, with_key};
 use super::{
     COMPONENT_METADATA, CREATE_METADATA, IDEMPOTENCY_METADATA, Shared, WORKER_METADATA, text,
 };
@@ -308,13 +308,20 @@ impl Unary {
             .api
             .method(&self.path)
             .ok_or_else(|| Status::internal("the rpc vanished"))?;
-        let key = text(request.metadata(), IDEMPOTENCY_METADATA)?
+        let given = text(request.metadata(), IDEMPOTENCY_METADATA)?
             .map(|k| {
                 IdempotencyKey::new(k).map_err(|e| {
                     Status::invalid_argument(format!("metadata `{IDEMPOTENCY_METADATA}`: {e}"))
                 })
             })
             .transpose()?;
+        // A key of its own when the client gave none: a call that ends
+        // before its invocation does (deadline, shutdown) names it, so the
+        // client can still fetch the result.
+        let named = given.is_some();
+        let key = given.unwrap_or_else(IdempotencyKey::generate);
+        let deadline_key = key.clone();
+        let key = Some(key);
         let params = method
             .params(request.get_ref())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -349,10 +356,20 @@ impl Unary {
                 tokio::time::timeout(limit - (limit / 10).min(DEADLINE_MARGIN), invocation)
                     .await
                     .map_err(|_| {
-                        Status::deadline_exceeded(
+                        let mut status = Status::deadline_exceeded(if named {
                             "the deadline passed before the invocation finished; it goes on, and \
-                             a retry with the same idempotency-key gets its result",
-                        )
+                             a retry with the same idempotency-key gets its result"
+                                .to_owned()
+                        } else {
+                            format!(
+                                "the deadline passed before the invocation finished; it goes \
+                                 on, and a retry with metadata `{IDEMPOTENCY_METADATA}: \
+                                 {deadline_key}` gets its result (a retry without it runs the \
+                                 function again)"
+                            )
+                        });
+                        with_key(&mut status, &deadline_key);
+                        status
                     })?
             }
             None => invocation.await,

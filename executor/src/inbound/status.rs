@@ -8,7 +8,8 @@
 //! | the worker's component (or, with no worker named, any) does not serve the rpc | `UNIMPLEMENTED` |
 //! | guest trap | `INTERNAL`, with the trap message |
 //! | failed or diverged worker | `FAILED_PRECONDITION` |
-//! | interrupted worker, invocation stopped by a shutdown, lost ownership | `UNAVAILABLE` |
+//! | interrupted worker, lost ownership | `UNAVAILABLE` |
+//! | invocation stopped by a shutdown (it finishes at the next start) | `UNKNOWN`, naming its idempotency key |
 //! | idempotency key reused for another call | `ALREADY_EXISTS` |
 //! | the worker was deleted and created with another component during the call | `ABORTED` (retry) |
 //! | memory limits, host short of resources | `RESOURCE_EXHAUSTED` |
@@ -42,7 +43,7 @@ pub fn status_of(error: &Error) -> Status {
         // Not UNAVAILABLE, which gRPC clients may retry by themselves
         // (without the idempotency key, a retry could run it twice): the
         // message names the key to retry with.
-        Error::CommitOutcomeUnknown { .. } => Code::Unknown,
+        Error::CommitOutcomeUnknown { .. } | Error::InvocationPending { .. } => Code::Unknown,
         Error::IdempotencyKeyReused { .. } => Code::AlreadyExists,
         // The worker appeared (with another component) between the call's
         // lookup and its creation: a retry calls the worker as it is.
@@ -60,7 +61,26 @@ pub fn status_of(error: &Error) -> Status {
     if code == Code::Internal {
         tracing::error!(error = %message, "inbound call failed");
     }
-    Status::new(code, message)
+    let mut status = Status::new(code, message);
+    let key = match error {
+        Error::CommitOutcomeUnknown { key, .. } => key.as_ref(),
+        Error::InvocationPending { key, .. } => Some(key),
+        _ => None,
+    };
+    if let Some(key) = key {
+        with_key(&mut status, key);
+    }
+    status
+}
+
+/// Adds the invocation's idempotency key to `status` as metadata
+/// `idempotency-key`, for a client to retry with.
+pub(crate) fn with_key(status: &mut Status, key: &reprise_oplog::IdempotencyKey) {
+    if let Ok(value) = key.as_str().parse() {
+        status
+            .metadata_mut()
+            .insert(crate::inbound::IDEMPOTENCY_METADATA, value);
+    }
 }
 
 /// tonic answers a health or reflection request whose message does not
