@@ -1,6 +1,7 @@
 //! The inbound gRPC front door's discovery and guard: server reflection
-//! and health describe the served services without a .proto file, and the
-//! admin token guards calls and reflection but not health.
+//! and health describe the served services without a .proto file, health
+//! says `NOT_SERVING` and ends its watches at shutdown, and the admin token
+//! guards calls and reflection but not health.
 
 mod inbound_common;
 
@@ -150,4 +151,47 @@ async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
         .unwrap()
         .into_inner();
     assert_eq!(answer.status, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_health_watch_ends_with_not_serving_when_the_server_stops() {
+    // A Watch stream stayed open for ever: shutdown waited for it until its
+    // grace period ran out, and the client never learnt the server stopped.
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut front = start(None).await;
+    let mut health = HealthClient::new(front.channel().await);
+    let watch = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let mut server = health.watch(watch("")).await.unwrap().into_inner();
+    let mut unknown = health.watch(watch("no.Such")).await.unwrap().into_inner();
+    let first = server.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    let first = unknown.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::ServiceUnknown as i32);
+
+    let started = std::time::Instant::now();
+    front.stop.take().unwrap().send(()).unwrap();
+    let limit = std::time::Duration::from_secs(5);
+    let last = tokio::time::timeout(limit, server.message())
+        .await
+        .expect("the watch answers at shutdown")
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.status, ServingStatus::NotServing as i32);
+    let end = tokio::time::timeout(limit, server.message())
+        .await
+        .expect("the watch ends");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    let end = tokio::time::timeout(limit, unknown.message())
+        .await
+        .expect("the unknown name's watch ends");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    tokio::time::timeout(limit, front.served.take().unwrap())
+        .await
+        .expect("the front door stops once its watches ended")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < limit, "{:?}", started.elapsed());
 }

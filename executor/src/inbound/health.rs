@@ -1,7 +1,10 @@
 //! `grpc.health.v1.Health` for the inbound server: the server as a whole
 //! (service `""`), the reflection and health services, and every service
 //! an uploaded component's exports define are `SERVING`; any other name is
-//! unknown. Health checks need no admin token.
+//! unknown. Once the server begins to shut down, every name known is
+//! `NOT_SERVING`, and `Watch` streams send that and end (a stream left open
+//! would hold the shutdown until its grace period ran out). Health checks
+//! need no admin token.
 
 use std::pin::Pin;
 
@@ -24,12 +27,17 @@ impl Health {
     }
 
     async fn status(&self, service: &str) -> ServingStatus {
+        let serving = if *self.shared.stopping.borrow() {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
         if service.is_empty() {
-            return ServingStatus::Serving;
+            return serving;
         }
         let names = served_service_names(&self.shared, None).await;
         if names.iter().any(|n| n == service) {
-            ServingStatus::Serving
+            serving
         } else {
             ServingStatus::ServiceUnknown
         }
@@ -62,12 +70,34 @@ impl tonic_health::pb::health_server::Health for Health {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let status = self.status(&request.get_ref().service).await;
-        // The status does not change while the server runs: send it, then
-        // keep the stream open until the client leaves.
         let first = tokio_stream::once(Ok(HealthCheckResponse {
             status: status as i32,
         }));
-        let stream = tokio_stream::StreamExt::chain(first, tokio_stream::pending());
+        if matches!(
+            status,
+            ServingStatus::NotServing | ServingStatus::ServiceUnknown
+        ) {
+            // Unknown names stay unknown while the server runs: send it,
+            // then keep the stream open until the client leaves or the
+            // server stops (as below, without a last message).
+            let mut stopping = self.shared.stopping.clone();
+            let stopped = futures::stream::once(async move {
+                let _ = stopping.wait_for(|stopping| *stopping).await;
+            });
+            let ends = futures::StreamExt::filter_map(stopped, |()| async { None });
+            let stream = tokio_stream::StreamExt::chain(first, ends);
+            return Ok(Response::new(Box::pin(stream)));
+        }
+        // The status changes only when the server begins to stop: then
+        // `NOT_SERVING` is sent and the stream ends.
+        let mut stopping = self.shared.stopping.clone();
+        let last = futures::stream::once(async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            Ok(HealthCheckResponse {
+                status: ServingStatus::NotServing as i32,
+            })
+        });
+        let stream = tokio_stream::StreamExt::chain(first, last);
         Ok(Response::new(Box::pin(stream)))
     }
 }

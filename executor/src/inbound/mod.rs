@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     /// by another executor's delete (a shared store) is caught by the
     /// executor, which refuses the invocation; the entry is then dropped.
     routes: Arc<Mutex<Routes>>,
+    /// Turns true when the server begins to shut down.
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Worker -> component routes, and the executor's count of deletions they
@@ -152,11 +154,18 @@ impl Shared {
 
 /// The inbound server's routes: reflection, health, and every other path
 /// dispatched to the addressed worker.
-pub fn router(executor: Arc<Executor>, config: InboundConfig) -> axum::Router {
+/// `stopping` turns true when the server begins to shut down (health
+/// answers `NOT_SERVING` from then on, and ends its `Watch` streams).
+pub fn router(
+    executor: Arc<Executor>,
+    config: InboundConfig,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> axum::Router {
     let shared = Shared {
         executor,
         config: Arc::new(config),
         routes: Arc::new(Mutex::new(Routes::default())),
+        stopping,
     };
     let reflection_v1 =
         tonic_reflection::pb::v1::server_reflection_server::ServerReflectionServer::new(
@@ -200,7 +209,18 @@ pub async fn serve(
         nodelay: true,
         ..Default::default()
     };
-    crate::listen::serve(listener, router(executor, config), options, shutdown).await
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    crate::listen::serve(
+        listener,
+        router(executor, config, stopping),
+        options,
+        shutdown,
+    )
+    .await
 }
 
 /// A text metadata value, if present and readable.

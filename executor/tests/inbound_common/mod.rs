@@ -27,6 +27,10 @@ pub struct Front {
     pub component: String,
     /// The client's view of the services (built from the same wasm).
     pub api: ExportApi,
+    /// Sent (or dropped) to shut the front door down.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The front door's task.
+    pub served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -55,17 +59,22 @@ pub async fn serve_component(wasm: Vec<u8>, token: Option<&str>) -> Front {
     let config = InboundConfig {
         admin_token: token.map(|t| AdminToken::new(t).unwrap()),
     };
-    tokio::spawn(inbound::serve(
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(inbound::serve(
         listener,
         executor.clone(),
         config,
-        std::future::pending(),
+        async move {
+            let _ = stopped.await;
+        },
     ));
     Front {
         addr,
         executor,
         component: info.id,
         api: ExportApi::from_component(&wasm, DEFAULT_ROOT_SERVICE).unwrap(),
+        stop: Some(stop),
+        served: Some(served),
         _dir: dir,
     }
 }
