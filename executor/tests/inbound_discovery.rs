@@ -195,3 +195,98 @@ async fn a_health_watch_ends_with_not_serving_when_the_server_stops() {
         .unwrap();
     assert!(started.elapsed() < limit, "{:?}", started.elapsed());
 }
+
+/// The name of the file reflection answers for `symbol` (asked with
+/// `reprise-worker: worker` when given), or the error's text.
+async fn file_of(front: &Front, symbol: &str, worker: Option<&str>) -> Result<String, String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut client = ServerReflectionClient::new(front.channel().await);
+    let mut request = tonic::Request::new(tokio_stream::once(ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.to_owned())),
+    }));
+    if let Some(worker) = worker {
+        request
+            .metadata_mut()
+            .insert("reprise-worker", worker.parse().unwrap());
+    }
+    let mut answers = client
+        .server_reflection_info(request)
+        .await
+        .unwrap()
+        .into_inner();
+    match answers.message().await.unwrap().unwrap().message_response {
+        Some(MessageResponse::FileDescriptorResponse(files)) => {
+            use prost::Message as _;
+            let file =
+                prost_types::FileDescriptorProto::decode(files.file_descriptor_proto[0].as_slice())
+                    .unwrap();
+            Ok(format!("{} {}", file.name(), file.service[0].method.len()))
+        }
+        Some(MessageResponse::ErrorResponse(e)) => Err(e.error_message),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_worker_one_file_name_is_one_component() {
+    // Two root-only components both serve `reprise/worker.proto`: a symbol
+    // only the second defines was answered from the second (the same file
+    // name, another content), which clients building one pool refuse.
+    let front = serve_component(
+        std::fs::read(reprise_test_components::COUNTER).unwrap(),
+        None,
+    )
+    .await;
+    let runaway = front
+        .executor
+        .add_component(
+            std::fs::read(reprise_test_components::RUNAWAY).unwrap(),
+            Vec::new(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let counter_first = front.component < runaway;
+    // The counter has `Add` and `Get`; the runaway guest `Bump`, `Get`,
+    // `Spin` and `Hog`.
+    let (first_only, second_only, first_methods) = if counter_first {
+        ("reprise.worker.Worker.Add", "reprise.worker.Worker.Spin", 2)
+    } else {
+        ("reprise.worker.Worker.Spin", "reprise.worker.Worker.Add", 4)
+    };
+    let expected = format!("reprise/worker.proto {first_methods}");
+    assert_eq!(
+        file_of(&front, first_only, None).await,
+        Ok(expected.clone())
+    );
+    assert_eq!(
+        file_of(&front, "reprise.worker.Worker", None).await,
+        Ok(expected)
+    );
+    let err = file_of(&front, second_only, None).await.unwrap_err();
+    assert!(err.contains("no symbol named"), "{err}");
+    // Named by a worker, the second component is described.
+    let second = if counter_first {
+        runaway
+    } else {
+        front.component.clone()
+    };
+    let worker = front
+        .executor
+        .create_worker(
+            &second.parse().unwrap(),
+            Some(reprise_oplog::WorkerId::new("w2").unwrap()),
+            reprise_executor::WorkerConfig::default(),
+        )
+        .await
+        .unwrap();
+    let methods = if counter_first { 4 } else { 2 };
+    assert_eq!(
+        file_of(&front, second_only, Some(worker.as_str())).await,
+        Ok(format!("reprise/worker.proto {methods}"))
+    );
+}

@@ -4,9 +4,10 @@
 //! `.proto` file.
 //!
 //! With `reprise-worker` metadata the answers describe that worker's
-//! component only; without it, every component's. When several components
-//! define the same symbol (two versions of one component), the one with
-//! the lowest id answers: send `reprise-worker` to get the worker's own.
+//! component only; without it, every component's, except that of several
+//! components whose services share a package (two versions of one
+//! component: their files have the same name) only the one with the lowest
+//! id is described: send `reprise-worker` to get the worker's own.
 //! `v1alpha` is answered by the `v1` code (the messages are the same on
 //! the wire).
 
@@ -139,8 +140,17 @@ async fn pools(shared: &Shared, worker: Option<&WorkerId>) -> Vec<DescriptorPool
         Some(id) => vec![id],
         None => executor.list_components().await.unwrap_or_default(),
     };
+    // Each component's services are one file named after its package:
+    // without a worker, a component whose file name an earlier (lower id)
+    // one already has is left out whole, so that a file name always means
+    // one content (clients that collect the files into one pool refuse two
+    // contents under one name, and a symbol found in the second could not
+    // be described).
+    let mut files = std::collections::HashSet::new();
     for id in ids {
-        if let Ok(api) = executor.export_api(&id).await {
+        if let Ok(api) = executor.export_api(&id).await
+            && files.insert(api.file().name().to_owned())
+        {
             apis.push(api);
         }
     }
