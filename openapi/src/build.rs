@@ -17,8 +17,8 @@
 
 use crate::doc::{Doc, entries, get, items, str_of};
 use crate::model::{
-    Body, Case, Field, Function, Interface, Location, Param, Request, Response, TypeDef, TypeKind,
-    TypeRef,
+    Body, Case, Field, Function, Interface, Location, Media, Param, Request, Response, TypeDef,
+    TypeKind, TypeRef,
 };
 use crate::names::{Scope, kebab};
 use crate::schema::{Types, constraints};
@@ -375,9 +375,17 @@ impl<'a> Operation<'_, '_, 'a> {
         } else {
             TypeRef::Option(Box::new(ty))
         };
+        let kind = if is_json(&media) {
+            Media::Json
+        } else if media.starts_with("text/") {
+            Media::Text
+        } else {
+            Media::Binary
+        };
         Some(Body {
             ty,
             content_type: media,
+            media: Some(kind),
         })
     }
 
@@ -402,28 +410,32 @@ impl<'a> Operation<'_, '_, 'a> {
                 continue;
             };
             let is_success = status.starts_with('2') || (!has_2xx && status == "default");
-            let body = get(response, "content")
-                .and_then(pick_media)
-                .map(
-                    |(media, node)| match (is_json(&media), get(node, "schema")) {
-                        (true, Some(schema)) => {
-                            let hint = if is_success {
-                                format!("{}-response-body", self.hint)
-                            } else {
-                                format!("{}-error-body", self.hint)
-                            };
-                            self.types.type_of(
-                                schema,
-                                &hint,
-                                &format!("{response_at}.content"),
-                                false,
-                            )
-                        }
-                        (false, _) if media.starts_with("text/") => TypeRef::String,
-                        (false, _) => TypeRef::Bytes,
-                        (true, _) => TypeRef::Json,
-                    },
-                );
+            let picked = get(response, "content").and_then(pick_media);
+            let media = picked.as_ref().map(|(media, _)| {
+                if is_json(media) {
+                    Media::Json
+                } else if media.starts_with("text/") {
+                    Media::Text
+                } else {
+                    Media::Binary
+                }
+            });
+            let body = picked.map(
+                |(media, node)| match (is_json(&media), get(node, "schema")) {
+                    (true, Some(schema)) => {
+                        let hint = if is_success {
+                            format!("{}-response-body", self.hint)
+                        } else {
+                            format!("{}-error-body", self.hint)
+                        };
+                        self.types
+                            .type_of(schema, &hint, &format!("{response_at}.content"), false)
+                    }
+                    (false, _) if media.starts_with("text/") => TypeRef::String,
+                    (false, _) => TypeRef::Bytes,
+                    (true, _) => TypeRef::Json,
+                },
+            );
             let mut headers = Vec::new();
             if is_success {
                 let mut scope = Scope::with(&["body"]);
@@ -463,6 +475,7 @@ impl<'a> Operation<'_, '_, 'a> {
             out.push(Response {
                 status,
                 body,
+                media,
                 headers,
                 case: None,
             });

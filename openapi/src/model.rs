@@ -259,6 +259,36 @@ pub struct Body {
     pub ty: TypeRef,
     /// Its media type.
     pub content_type: String,
+    /// How it is written (`None` in models from builds before this field:
+    /// see [`Media::legacy`]).
+    #[serde(default)]
+    pub media: Option<Media>,
+}
+
+/// How a body is written on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Media {
+    /// JSON (`application/json`, `+json`): the value as JSON, a `string`
+    /// as a JSON string.
+    Json,
+    /// `text/*`: a `string`'s characters as they are.
+    Text,
+    /// Anything else (`application/octet-stream`): a `list<u8>`'s bytes.
+    Binary,
+}
+
+impl Media {
+    /// What models without [`Body::media`] meant: a `string` as text, a
+    /// `list<u8>` as bytes, anything else as JSON.
+    pub fn legacy(ty: &TypeRef) -> Media {
+        match ty {
+            TypeRef::Option(inner) => Media::legacy(inner),
+            TypeRef::String => Media::Text,
+            TypeRef::Bytes => Media::Binary,
+            _ => Media::Json,
+        }
+    }
 }
 
 /// A documented response.
@@ -266,8 +296,12 @@ pub struct Body {
 pub struct Response {
     /// The status key (`200`, `2XX`, `default`).
     pub status: String,
-    /// The JSON body's type.
+    /// The body's type.
     pub body: Option<TypeRef>,
+    /// How the body is read (`None` in models from builds before this
+    /// field: see [`Media::legacy`]).
+    #[serde(default)]
+    pub media: Option<Media>,
     /// Response headers read into fields of the response record.
     pub headers: Vec<Field>,
     /// The success variant's case, when several 2xx answers differ.

@@ -74,6 +74,22 @@ pub(crate) fn check_retry(dependency: &str, retry: &RetryConfig) -> Result<()> {
 /// Refuses an endpoint this executor cannot call: one that is neither
 /// `http://` nor `https://`.
 pub fn check_endpoint_supported(dependency: &str, endpoint: &str) -> Result<()> {
+    if endpoint.contains(|c: char| c == '\\' || c.is_whitespace() || c.is_control()) {
+        return Err(Error::Unsupported(format!(
+            "dependency `{dependency}`: endpoint `{}` holds a backslash, whitespace or a \
+             control character, which URL parsers read differently",
+            endpoint.escape_debug()
+        )));
+    }
+    let authority = endpoint
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    if authority.is_some_and(|a| a.contains('@')) {
+        return Err(Error::Unsupported(format!(
+            "dependency `{dependency}`: endpoint `{endpoint}` holds user information \
+             (`user@`); give credentials in the manifest instead"
+        )));
+    }
     let scheme = endpoint.split_once("://").map(|(scheme, _)| scheme);
     match scheme {
         Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => Ok(()),
@@ -133,5 +149,22 @@ mod tests {
         }
         let odd = check_supported(&odd).unwrap_err().to_string();
         assert!(odd.contains("`UNAVAILABLE`"), "{odd}");
+    }
+
+    #[test]
+    fn endpoints_url_parsers_read_differently_are_refused() {
+        // reqwest's parser ends the authority at the backslash and sends
+        // the request to evil.example; the origin check read todo.internal
+        // and added the dependency's credentials.
+        let err = check_endpoint_supported("todo", "http://evil.example\\@todo.internal")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("backslash"), "{err}");
+        let err = check_endpoint_supported("todo", "http://user@todo.internal/v1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("user information"), "{err}");
+        assert!(check_endpoint_supported("todo", "http://todo.internal /x").is_err());
+        assert!(check_endpoint_supported("todo", "http://todo.internal/v1/a@b").is_ok());
     }
 }

@@ -176,10 +176,18 @@ impl RestClient {
                 .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
                 .body(body.clone());
         }
-        let mut response = builder
-            .send()
-            .await
-            .map_err(|e| describe(e, &request.method, &url))?;
+        let mut response = builder.send().await.map_err(|e| {
+            // A request reqwest could not even build (a header name or
+            // value HTTP cannot carry) never left: another attempt would
+            // fail the same way.
+            let builder = e.is_builder();
+            let text = describe(e, &request.method, &url);
+            if builder {
+                SendFailure::Unusable(format!("{text} (nothing was sent)"))
+            } else {
+                SendFailure::NoAnswer(text)
+            }
+        })?;
         let status = response.status().as_u16();
         let headers = response
             .headers()

@@ -190,12 +190,21 @@ mod base64_bytes {
 }
 
 /// The origin (scheme, host, port) of an endpoint URL, lower-cased, with
-/// the scheme's default port filled in; `None` if it has no `scheme://`.
+/// the scheme's default port filled in; `None` if it has no `scheme://`,
+/// or if URL parsers could read its host differently: a backslash (which
+/// the WHATWG parser reqwest uses takes for `/`), whitespace or control
+/// characters anywhere, or user information (`user@`) in the authority.
+/// An endpoint without an origin shares none, so it gets no credentials.
 pub fn origin(endpoint: &str) -> Option<(String, String, u16)> {
+    if endpoint.contains(|c: char| c == '\\' || c.is_whitespace() || c.is_control()) {
+        return None;
+    }
     let (scheme, rest) = endpoint.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or_default();
+    if authority.contains('@') {
+        return None;
+    }
     let (host, port) = match authority.strip_prefix('[') {
         // [v6]:port
         Some(v6) => {
@@ -258,6 +267,21 @@ mod tests {
             "http://todo.internal:80"
         ));
         assert!(same_origin("https://[::1]:8443", "https://[::1]:8443"));
+        // Read as another host by the WHATWG parser (a backslash ends the
+        // authority there), or carrying user information: no origin.
+        assert!(!same_origin(
+            "http://evil.example\\@todo.internal",
+            "http://todo.internal"
+        ));
+        assert!(!same_origin(
+            "http://x@todo.internal",
+            "http://todo.internal"
+        ));
+        assert!(!same_origin(
+            "http://todo.internal\t",
+            "http://todo.internal"
+        ));
+        assert_eq!(origin("http://a\\b"), None);
         assert!(!same_origin(
             "http://127.0.0.1:50051",
             "http://127.0.0.1:50052"

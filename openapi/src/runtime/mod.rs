@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 use wasmtime::component::Val;
 
 use crate::model::{
-    ApiModel, Constraints, Function, Interface, Location, Response, TypeDef, TypeKind, TypeRef,
+    ApiModel, Constraints, Function, Interface, Location, Media, Response, TypeDef, TypeKind,
+    TypeRef,
 };
 use json::{Fault, Lookup, from_json, to_json};
 
@@ -79,22 +80,48 @@ pub fn request(
             &types,
             &mut faults,
         );
-        path_values.push((param.wire.as_str(), scalar_text(&value, &param.ty, &types)));
-    }
-    for segment in function.path.split('/').filter(|s| !s.is_empty()) {
-        path.push('/');
-        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => {
-                let text = path_values
-                    .iter()
-                    .find(|(wire, _)| *wire == name)
-                    .and_then(|(_, text)| text.clone())
-                    .unwrap_or_default();
-                path.push_str(&encode(&text));
+        // Style `simple`: a list's items joined by commas.
+        let text = match texts(&value, &param.ty, &types) {
+            Ok(items) => items.join(","),
+            Err(fault) => {
+                faults.push((param.name.clone(), fault.0));
+                continue;
             }
-            None => path.push_str(segment),
+        };
+        if matches!(text.as_str(), "" | "." | "..") {
+            // The URL would name another resource: `/todos/` (the
+            // collection), or a dot segment that resolves to the parent.
+            faults.push((
+                param.name.clone(),
+                format!(
+                    "path parameter `{}` is {text:?}: a path segment cannot be empty, `.` or `..`",
+                    param.wire
+                ),
+            ));
         }
+        path_values.push((param.wire.as_str(), text));
     }
+    // Every `{name}` of the template, whole segment or not (`{id}.pdf`),
+    // is replaced; the rest (slashes included) is kept as written.
+    if !function.path.starts_with('/') {
+        path.push('/');
+    }
+    let mut rest = function.path.as_str();
+    while let Some(open) = rest.find('{') {
+        path.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            path.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        match path_values.iter().find(|(wire, _)| *wire == name) {
+            Some((_, text)) => path.push_str(&encode(text)),
+            None => path.push_str(&rest[open..=open + close]),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    path.push_str(rest);
     let mut query = Vec::new();
     let mut headers = Vec::new();
     let mut body = None;
@@ -108,12 +135,37 @@ pub fn request(
                 &types,
                 &mut faults,
             );
-            for text in texts(value, &param.ty, &types) {
+            let values = match texts(value, &param.ty, &types) {
+                Ok(values) => values,
+                Err(fault) => {
+                    faults.push((param.name.clone(), fault.0));
+                    continue;
+                }
+            };
+            for text in values {
                 match param.location {
                     Location::Query => {
                         query.push(format!("{}={}", encode(&param.wire), encode(&text)))
                     }
-                    Location::Header => headers.push((param.wire.clone(), text)),
+                    Location::Header => {
+                        // Visible ASCII, spaces and tabs only: anything else
+                        // (a line break above all) HTTP cannot carry.
+                        if let Some(bad) = text
+                            .chars()
+                            .find(|c| !(*c == '\t' || (' '..='~').contains(c)))
+                        {
+                            faults.push((
+                                param.name.clone(),
+                                format!(
+                                    "header `{}` cannot carry {bad:?}: header values are \
+                                     printable ASCII",
+                                    param.wire
+                                ),
+                            ));
+                        } else {
+                            headers.push((param.wire.clone(), text));
+                        }
+                    }
                     Location::Path => {}
                 }
             }
@@ -128,10 +180,9 @@ pub fn request(
                 &mut faults,
             );
             if !matches!(value, Val::Option(None)) {
-                match to_json(&spec.ty, value, &types) {
-                    Ok(json) => {
-                        body = Some((spec.content_type.clone(), json.to_string().into_bytes()))
-                    }
+                let media = spec.media.unwrap_or_else(|| Media::legacy(&spec.ty));
+                match body_bytes(media, &spec.ty, value, &types) {
+                    Ok(bytes) => body = Some((spec.content_type.clone(), bytes)),
                     Err(message) => faults.push(("body".to_owned(), message.0)),
                 }
             }
@@ -248,7 +299,12 @@ fn success(
     };
     let value = |documented: &Response| -> Result<Val, Fault> {
         let body = match &documented.body {
-            Some(ty) => Some(body_value(ty, response, types)?),
+            Some(ty) => Some(body_value(
+                ty,
+                documented.media.unwrap_or_else(|| Media::legacy(ty)),
+                response,
+                types,
+            )?),
             None => None,
         };
         if documented.headers.is_empty() {
@@ -282,6 +338,11 @@ fn success(
         Ok(Val::Record(fields))
     };
     match (&documented.case, ok) {
+        // A documented answer without body or headers (`204`): its case
+        // has no payload.
+        (Some(case), _) if documented.body.is_none() && documented.headers.is_empty() => {
+            Ok(Some(Val::Variant(case.clone(), None)))
+        }
         (Some(case), _) => Ok(Some(Val::Variant(
             case.clone(),
             Some(Box::new(value(documented)?)),
@@ -290,12 +351,44 @@ fn success(
     }
 }
 
-fn body_value(ty: &TypeRef, response: &HttpResponse, types: &Lookup<'_>) -> Result<Val, Fault> {
-    match ty {
-        TypeRef::String => Ok(Val::String(
+/// A request body's bytes: JSON, or a string's text or a byte list's
+/// bytes as they are.
+fn body_bytes(
+    media: Media,
+    ty: &TypeRef,
+    value: &Val,
+    types: &Lookup<'_>,
+) -> Result<Vec<u8>, Fault> {
+    let (ty, value) = match (ty, value) {
+        (TypeRef::Option(inner), Val::Option(Some(v))) => (inner.as_ref(), v.as_ref()),
+        other => other,
+    };
+    match (media, ty, value) {
+        (Media::Json, ..) => Ok(to_json(ty, value, types)?.to_string().into_bytes()),
+        (Media::Text, TypeRef::String, Val::String(text)) => Ok(text.clone().into_bytes()),
+        (Media::Binary, TypeRef::Bytes, Val::List(items)) => items
+            .iter()
+            .map(|item| match item {
+                Val::U8(b) => Ok(*b),
+                _ => Err(Fault("the body is not a list of bytes".to_owned())),
+            })
+            .collect(),
+        // A schema the document gives a non-JSON body: sent as its JSON text.
+        _ => Ok(to_json(ty, value, types)?.to_string().into_bytes()),
+    }
+}
+
+fn body_value(
+    ty: &TypeRef,
+    media: Media,
+    response: &HttpResponse,
+    types: &Lookup<'_>,
+) -> Result<Val, Fault> {
+    match (media, ty) {
+        (Media::Text | Media::Binary, TypeRef::String) => Ok(Val::String(
             String::from_utf8_lossy(&response.body).into_owned(),
         )),
-        TypeRef::Bytes => Ok(Val::List(
+        (Media::Text | Media::Binary, TypeRef::Bytes) => Ok(Val::List(
             response.body.iter().map(|b| Val::U8(*b)).collect(),
         )),
         _ => {
@@ -537,24 +630,23 @@ pub fn unchecked_patterns(model: &ApiModel) -> Vec<String> {
     patterns
 }
 
-/// A path parameter's text.
-fn scalar_text(value: &Val, ty: &TypeRef, types: &Lookup<'_>) -> Option<String> {
-    texts(value, ty, types).into_iter().next()
-}
-
-/// A parameter's texts: one per value (lists repeat the parameter).
-fn texts(value: &Val, ty: &TypeRef, types: &Lookup<'_>) -> Vec<String> {
+/// A parameter's texts: one per value (lists repeat the parameter); a
+/// value that has no text (untyped JSON that does not parse) is a fault.
+fn texts(value: &Val, ty: &TypeRef, types: &Lookup<'_>) -> Result<Vec<String>, Fault> {
     match (value, ty) {
-        (Val::Option(None), _) => Vec::new(),
+        (Val::Option(None), _) => Ok(Vec::new()),
         (Val::Option(Some(inner)), TypeRef::Option(t)) => texts(inner, t, types),
         (Val::List(items), TypeRef::List(t)) => {
-            items.iter().flat_map(|v| texts(v, t, types)).collect()
+            let mut out = Vec::new();
+            for item in items {
+                out.extend(texts(item, t, types)?);
+            }
+            Ok(out)
         }
-        (value, ty) => match to_json(ty, value, types) {
-            Ok(serde_json::Value::String(s)) => vec![s],
-            Ok(other) => vec![other.to_string()],
-            Err(_) => Vec::new(),
-        },
+        (value, ty) => Ok(match to_json(ty, value, types)? {
+            serde_json::Value::String(s) => vec![s],
+            other => vec![other.to_string()],
+        }),
     }
 }
 

@@ -1,0 +1,227 @@
+//! The run-time stubs on the edges of the request and response: text and
+//! octet-stream bodies sent and read as they are (not as JSON), a JSON
+//! string answer parsed, path parameters inside a segment and trailing
+//! slashes kept, path values that would name another resource, header
+//! values HTTP cannot carry and untyped values that do not parse refused
+//! before sending, and an answer without a body among several 2xx ones.
+
+#![cfg(feature = "runtime")]
+
+use reprise_openapi::runtime::{HttpResponse, function, request, response};
+use reprise_openapi::{ApiModel, Options, parse};
+use wasmtime::component::Val;
+
+const DOC: &str = r#"
+openapi: 3.0.3
+info: {title: Files, version: "1"}
+paths:
+  /reports/{id}.pdf:
+    get:
+      operationId: getReport
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
+  /notes/{id}/:
+    put:
+      operationId: putNote
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+        - {name: X-Trace, in: header, schema: {type: string}}
+        - {name: extra, in: query, schema: {}}
+      requestBody: {required: true, content: {text/plain: {schema: {type: string}}}}
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {type: string}}}}
+        "204": {description: nothing}
+  /blobs/{ids}:
+    post:
+      operationId: putBlob
+      parameters: [{name: ids, in: path, required: true, schema: {type: array, items: {type: integer}}}]
+      requestBody: {required: true, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
+      responses:
+        "201": {description: created}
+"#;
+
+fn model() -> ApiModel {
+    parse(DOC, "files.yaml", &Options::default()).unwrap()
+}
+
+fn s(text: &str) -> Val {
+    Val::String(text.to_owned())
+}
+
+fn bytes(data: &[u8]) -> Val {
+    Val::List(data.iter().map(|b| Val::U8(*b)).collect())
+}
+
+/// The `validation-error` fields of a refused request: `field: message`
+/// lines.
+fn refused(error: Val) -> String {
+    let Val::Variant(case, Some(payload)) = error else {
+        panic!("not a variant: {error:?}");
+    };
+    assert_eq!(case, "validation-error");
+    let Val::Record(fields) = *payload else {
+        panic!("{payload:?}");
+    };
+    let Val::List(faults) = &fields[0].1 else {
+        panic!("{fields:?}");
+    };
+    faults
+        .iter()
+        .map(|fault| match fault {
+            Val::Record(f) => match (&f[0].1, &f[1].1) {
+                (Val::String(field), Val::String(message)) => format!("{field}: {message}\n"),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn text_and_octet_stream_bodies_go_as_they_are() {
+    // They went out as JSON: `"hello"` with quotes, bytes as base64 text.
+    let model = model();
+    let (interface, put) = function(&model, "notes-resource", "put-note").unwrap();
+    let record = Val::Record(vec![
+        ("x-trace".into(), Val::Option(None)),
+        ("extra".into(), Val::Option(None)),
+        ("body".into(), s("hello \"world\"\n")),
+    ]);
+    let sent = request(&model, interface, put, &[s("n1"), record]).unwrap();
+    let (media, body) = sent.body.unwrap();
+    assert_eq!(media, "text/plain");
+    assert_eq!(body, b"hello \"world\"\n");
+    // The template's trailing slash is kept.
+    assert_eq!(sent.path_and_query, "/notes/n1/");
+
+    let (interface, blob) = function(&model, "blobs-resource", "put-blob").unwrap();
+    let record = Val::Record(vec![("body".into(), bytes(&[0, 1, 2, 255]))]);
+    let ids = Val::List(vec![Val::S64(1), Val::S64(2)]);
+    let sent = request(&model, interface, blob, &[ids, record]).unwrap();
+    assert_eq!(sent.body.unwrap().1, vec![0, 1, 2, 255]);
+    // A list in the path: style `simple`, items joined by commas (it sent
+    // the first item only).
+    assert_eq!(sent.path_and_query, "/blobs/1%2C2");
+}
+
+#[test]
+fn answers_are_read_by_their_media_type() {
+    let model = model();
+    let (interface, get) = function(&model, "reports-resource", "get-report").unwrap();
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/octet-stream".into())],
+        body: vec![b'"', 0, 200],
+    };
+    assert_eq!(
+        response(&model, interface, get, &answer),
+        Val::Result(Ok(Some(Box::new(bytes(&[b'"', 0, 200])))))
+    );
+    // A path parameter inside a segment is filled in (it was sent as the
+    // literal `{id}`).
+    let sent = request(&model, interface, get, &[s("q3 2026")]).unwrap();
+    assert_eq!(sent.path_and_query, "/reports/q3%202026.pdf");
+
+    // A JSON string answer is parsed (the guest got its quotes); a 204
+    // among several 2xx answers is its payload-less case (it was an
+    // error: "the response has no body").
+    let (interface, put) = function(&model, "notes-resource", "put-note").unwrap();
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: br#""v\"2""#.to_vec(),
+    };
+    let Val::Result(Ok(Some(ok))) = response(&model, interface, put, &answer) else {
+        panic!("not a success");
+    };
+    assert_eq!(
+        *ok,
+        Val::Variant("status200".into(), Some(Box::new(s("v\"2"))))
+    );
+    let answer = HttpResponse {
+        status: 204,
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let Val::Result(Ok(Some(ok))) = response(&model, interface, put, &answer) else {
+        panic!(
+            "not a success: {:?}",
+            response(&model, interface, put, &answer)
+        );
+    };
+    assert_eq!(*ok, Val::Variant("status204".into(), None));
+}
+
+#[test]
+fn values_a_request_cannot_carry_are_refused_before_sending() {
+    let model = model();
+    let (interface, put) = function(&model, "notes-resource", "put-note").unwrap();
+    let record = |trace: Option<&str>, extra: Option<&str>| {
+        let opt = |v: Option<&str>| Val::Option(v.map(|t| Box::new(s(t))));
+        Val::Record(vec![
+            ("x-trace".into(), opt(trace)),
+            ("extra".into(), opt(extra)),
+            ("body".into(), s("b")),
+        ])
+    };
+    // `..` resolves to the parent, an empty value names the collection.
+    for id in ["..", ".", ""] {
+        let err =
+            refused(request(&model, interface, put, &[s(id), record(None, None)]).unwrap_err());
+        assert!(
+            err.contains("cannot be empty, `.` or `..`"),
+            "{id:?}: {err}"
+        );
+    }
+    assert!(request(&model, interface, put, &[s("..."), record(None, None)]).is_ok());
+    // A line break in a header (it failed in the HTTP client and was
+    // retried as a transport error).
+    let err = refused(
+        request(
+            &model,
+            interface,
+            put,
+            &[s("n"), record(Some("a\r\nX: y"), None)],
+        )
+        .unwrap_err(),
+    );
+    assert!(err.contains("header `X-Trace` cannot carry '\\r'"), "{err}");
+    let err = refused(
+        request(
+            &model,
+            interface,
+            put,
+            &[s("n"), record(Some("José"), None)],
+        )
+        .unwrap_err(),
+    );
+    assert!(err.contains("cannot carry 'é'"), "{err}");
+    // An untyped value that is not JSON (it was left out of the query).
+    let err = refused(
+        request(
+            &model,
+            interface,
+            put,
+            &[s("n"), record(None, Some("{nope"))],
+        )
+        .unwrap_err(),
+    );
+    assert!(err.contains("extra"), "{err}");
+    let sent = request(
+        &model,
+        interface,
+        put,
+        &[s("n"), record(Some("t\t1"), Some("[1,2]"))],
+    )
+    .unwrap();
+    assert!(
+        sent.path_and_query.ends_with("?extra=%5B1%2C2%5D"),
+        "{}",
+        sent.path_and_query
+    );
+    assert_eq!(
+        sent.headers,
+        vec![("X-Trace".to_owned(), "t\t1".to_owned())]
+    );
+}
