@@ -207,6 +207,32 @@ async fn watermarks_follow_checkpoints_and_commit_many() {
 }
 
 #[tokio::test]
+async fn a_deleted_worker_whose_records_reached_sled_leaves_no_watermark() {
+    // More than a segment's worth appended: the buffer is written to sled
+    // (not committed) and noted for the next flush's marks, which is the
+    // delete's own frame.
+    let dir = tempfile::tempdir().unwrap();
+    let w = wid("spilled-then-deleted");
+    {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        let mut a = Appender::claim(&store, &w).await;
+        a.append(&store, expected_log(1100)).await.unwrap();
+        assert!(store.delete_worker(&w).await.unwrap());
+        assert_eq!(watermark(dir.path(), &w), None, "after the delete");
+        // Created again in the same process: its watermark follows the new log.
+        let mut a = Appender::claim(&store, &w).await;
+        a.append(&store, expected_log(3)).await.unwrap();
+        store.commit(&w).await.unwrap();
+    }
+    assert_eq!(watermark(dir.path(), &w).as_deref(), Some("3"));
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report().clone();
+    assert!(report.lost_committed.is_empty(), "{report}");
+    store.claim(&w).await.expect("the worker is served");
+    assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(3));
+}
+
+#[tokio::test]
 async fn a_store_on_a_given_db_has_no_watermarks() {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::Config::new().path(dir.path()).open().unwrap();

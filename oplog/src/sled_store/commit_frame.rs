@@ -21,7 +21,7 @@
 //! and an owner epoch is only written over a lower one (sled may hold a
 //! later claim than the log, written back on its own).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::ids::WorkerId;
@@ -179,7 +179,9 @@ pub(crate) fn decode_body(body: &[u8]) -> Option<Decoded> {
 
 /// Applies `frames` to sled, in order; returns the highest mark of
 /// each worker still present (the watermarks to record once sled is
-/// flushed).
+/// flushed). A frame's marks of a worker the same frame removes are
+/// ignored (older builds could write them: records the worker wrote to
+/// sled before its deletion).
 pub(crate) fn apply(
     frames: &[Decoded],
     entries: &sled::Tree,
@@ -219,10 +221,51 @@ pub(crate) fn apply(
                 }
             }
         }
+        let removed: HashSet<&WorkerId> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::RemoveWorker(worker) => Some(worker),
+                Op::Put { .. } => None,
+            })
+            .collect();
         for (worker, index) in frame_marks {
+            if removed.contains(worker) {
+                continue;
+            }
             let slot = marks.entry(worker.clone()).or_insert(0);
             *slot = (*slot).max(*index);
         }
     }
     Ok(marks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(name: &str) -> WorkerId {
+        WorkerId::new(name).unwrap()
+    }
+
+    #[test]
+    fn a_frame_removing_a_worker_gives_it_no_mark() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let trees = ["e", "p", "m"].map(|name| db.open_tree(name).unwrap());
+        let frames = vec![
+            (vec![], vec![(w("gone"), 4), (w("kept"), 2)]),
+            // What a delete's frame carried when the worker's records had
+            // reached sled since the previous flush: its removal and a mark.
+            (
+                vec![Op::RemoveWorker(w("gone"))],
+                vec![(w("gone"), 1100), (w("kept"), 3)],
+            ),
+        ];
+        let marks = apply(&frames, &trees[0], &trees[1], &trees[2]).unwrap();
+        assert_eq!(marks, HashMap::from([(w("kept"), 3)]));
+        // A later frame of the worker created again counts.
+        let mut frames = frames;
+        frames.push((vec![], vec![(w("gone"), 1)]));
+        let marks = apply(&frames, &trees[0], &trees[1], &trees[2]).unwrap();
+        assert_eq!(marks, HashMap::from([(w("kept"), 3), (w("gone"), 1)]));
+    }
 }

@@ -89,8 +89,9 @@ pub(crate) struct CommitLog {
     len: u64,
     /// Bytes of the file reserved so far.
     reserved: u64,
-    /// A write failed: the next flush must be a checkpoint (which starts
-    /// the log over) before frames are written again.
+    /// A write failed, or a written frame holds an operation taken back:
+    /// the next flush must be a checkpoint (which starts the log over)
+    /// before frames are written again.
     broken: bool,
 }
 
@@ -185,6 +186,13 @@ impl CommitLog {
     /// True if a write failed since the last checkpoint.
     pub(crate) fn is_broken(&self) -> bool {
         self.broken
+    }
+
+    /// Makes the next flush a checkpoint (which starts the log over), and
+    /// refuses frames until then: the frames written so far hold an
+    /// operation that was taken back after its flush failed.
+    pub(crate) fn require_checkpoint(&mut self) {
+        self.broken = true;
     }
 
     /// True if the next flush must be a checkpoint.

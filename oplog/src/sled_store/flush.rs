@@ -295,10 +295,30 @@ impl Flusher {
         Ok(())
     }
 
-    /// Drops the notes of `worker` (deleted; no more records of its old log
-    /// can be written). Call with the flush lock held.
-    pub(crate) fn forget_stored(&self, worker: &WorkerId) {
-        lock(&self.stored).remove(worker);
+    /// Takes the note of `worker` out (it is being deleted: the frame of
+    /// its removal must not carry a mark of it) and returns it, for
+    /// [`withdraw_removal`](Self::withdraw_removal). Call with the flush
+    /// lock and the worker's lock held.
+    pub(crate) fn forget_stored(&self, worker: &WorkerId) -> Option<u64> {
+        lock(&self.stored).remove(worker)
+    }
+
+    /// Takes back the removal of `worker` whose flush failed (the worker
+    /// stays): the noted removal is dropped, `stored` (what
+    /// [`forget_stored`](Self::forget_stored) returned) noted again, and
+    /// the next flush made a checkpoint, since a frame holding the removal
+    /// may have reached the log; the checkpoint starts the log over once
+    /// sled holds the worker's keys durably, so that frame is never
+    /// replayed after it. Call with the flush lock and the worker's lock
+    /// held.
+    pub(crate) fn withdraw_removal(&self, worker: &WorkerId, stored: Option<u64>) {
+        lock(&self.ops).retain(|op| !matches!(op, Op::RemoveWorker(w) if w == worker));
+        if let Some(index) = stored {
+            note(&mut lock(&self.stored), worker.clone(), index);
+        }
+        if let Some(log) = &self.log {
+            lock(log).require_checkpoint();
+        }
     }
 
     /// One flush: a commit log frame (or, without a log or at a
@@ -363,9 +383,9 @@ impl Flusher {
         // dies before the log starts over, replaying the older frames then
         // removes the worker again instead of bringing its keys back. The
         // rest of `ops` is made durable by the flush itself. (A log whose
-        // last write failed cannot take them; the store logs a removal as a
-        // frame of its own before removing any key, see `delete_worker`, so
-        // this only matters for a second fault in that window.)
+        // last write failed cannot take them; the store makes a removal
+        // durable in a frame before removing any key, see `delete_worker`,
+        // so this only matters for a second fault in that window.)
         let removals: Vec<Op> = ops
             .iter()
             .filter(|op| matches!(op, Op::RemoveWorker(_)))

@@ -295,8 +295,9 @@ impl SledOplogStore {
 
     /// Writes the worker's buffered records to sled (not flushed) and notes
     /// them for its commit watermark.
+    /// Nothing is written for a deleted worker (a holder of its old handle).
     fn spill(&self, worker_id: &WorkerId, log: &mut WorkerLog) -> Result<()> {
-        if log.pending.is_empty() {
+        if log.deleted || log.pending.is_empty() {
             return Ok(());
         }
         let written = log.spill(worker_id, &self.entries, !self.flusher.has_log())?;
@@ -630,24 +631,33 @@ impl OplogStore for SledOplogStore {
         self.flusher.forget_watermark(&mut guard, worker_id)?;
         let existed = {
             let mut logs = self.logs_mut();
-            let existed = match logs.get(worker_id) {
-                Some(handle) => lock(handle).last.is_some(),
-                None => false,
-            };
+            // Holding the map lock, so no new handle of this worker appears,
+            // and the worker's own lock until it is marked deleted, so no
+            // holder of its handle writes or notes a record of it after the
+            // removal is noted (a replay would put such keys back).
+            let handle = logs.get(worker_id).cloned();
+            let mut log = handle.as_ref().map(lock);
+            let existed = log.as_ref().is_some_and(|log| log.last.is_some());
+            // Its records written to sled since the last flush must not
+            // give the removal's frame a mark (a watermark of a deleted
+            // worker: refused after a restart as having lost its entries).
+            let stored = self.flusher.forget_stored(worker_id);
             // The removal is durable in the commit log before any key goes:
             // a crash in between replays it, rather than finding the keys
             // half gone (sled writes on its own) under frames that put some
-            // back. Still holding the map lock, so no record of this worker
-            // is noted after the removal.
+            // back.
             self.flusher.note_op(Op::RemoveWorker(worker_id.clone()));
-            self.flusher.flush_inline(&mut guard)?;
-            if let Some(handle) = logs.remove(worker_id) {
-                let mut log = lock(&handle);
+            if let Err(e) = self.flusher.flush_inline(&mut guard) {
+                self.flusher.withdraw_removal(worker_id, stored);
+                return Err(e);
+            }
+            if let Some(log) = &mut log {
                 log.deleted = true;
                 log.pending.clear();
+                log.pending_bytes = 0;
             }
-            // The old log can no longer write records, so its notes are final.
-            self.flusher.forget_stored(worker_id);
+            drop(log);
+            logs.remove(worker_id);
             // Still holding the map lock: no new log of this worker can
             // write keys until the old ones are gone.
             remove_worker_keys(&self.entries, &self.payloads, &self.meta, worker_id)?;
