@@ -142,9 +142,11 @@ pub enum Error {
         /// What sled reported.
         detail: String,
     },
-    /// The sled store's commit log is unreadable (its header is neither the
-    /// commit log's nor zeros). A salvage sets it aside and copies out what
-    /// sled itself holds.
+    /// The sled store's commit log is unreadable: its header is neither the
+    /// commit log's nor zeros, or a frame is damaged in a way a crash does
+    /// not leave (intact frames follow it, or its CRC holds but its body
+    /// does not decode). A salvage sets it aside and copies out what sled
+    /// itself holds.
     #[error(
         "the oplog's commit log {} is damaged ({detail}); the commits since the store's last \
          checkpoint cannot be replayed from it; stop here and run `worker-executor repair \

@@ -20,7 +20,7 @@ use reprise_oplog::{
     PayloadDigest, SledOplogStore, StoreOptions, Timestamp, WorkerId,
 };
 
-use common::damage::{flip_record_byte, locate, worker_prefix};
+use common::damage::{commit_log_frames, flip_record_byte, locate, worker_prefix};
 use common::{Appender, claim_and_append, create_entry, numbered_entry, read_all, wid};
 
 fn idx(n: u64) -> OplogIndex {
@@ -190,6 +190,61 @@ async fn lost_committed_entries_are_reported_and_the_worker_is_not_served() {
         std::fs::read_to_string(marks.join("bystander")).unwrap(),
         "5"
     );
+}
+
+#[tokio::test]
+async fn a_damaged_commit_log_frame_before_intact_ones_stops_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = wid("framed");
+    let log = {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        let mut a = Appender::claim(&store, &w).await;
+        for n in 1..=10 {
+            a.append(&store, expected_log(n).split_off(n as usize - 1))
+                .await
+                .unwrap();
+            store.commit(&w).await.unwrap();
+        }
+        // The commit log as a crash now would leave it (closing the store
+        // starts it over).
+        std::fs::read(dir.path().join("commit.log")).unwrap()
+    };
+    let frames = commit_log_frames(&log);
+    assert!(frames.len() >= 10, "{frames:?}");
+    let mut damaged = log.clone();
+    damaged[frames[2] + 20] ^= 0x01;
+    std::fs::write(dir.path().join("commit.log"), &damaged).unwrap();
+    let err = match SledOplogStore::open(dir.path()) {
+        Err(e) => e,
+        Ok(store) => panic!(
+            "opened, dropping acknowledged commits: {}",
+            store.recovery_report()
+        ),
+    };
+    assert!(matches!(err, Error::DamagedCommitLog { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("the frame at byte {} fails its CRC", frames[2]))
+            && text.contains(&format!("follows at byte {}", frames[3]))
+            && text.contains("worker-executor repair"),
+        "{text}"
+    );
+    // The log is left as it was, for the repair.
+    assert_eq!(
+        std::fs::read(dir.path().join("commit.log")).unwrap(),
+        damaged
+    );
+
+    // The last frame torn, as a crash leaves it: the store opens.
+    let mut torn = log;
+    let last = *frames.last().unwrap();
+    torn[last + 20] ^= 0x01;
+    std::fs::write(dir.path().join("commit.log"), &torn).unwrap();
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert_eq!(report.commit_log_frames_replayed, frames.len() as u64 - 1);
+    assert!(report.commit_log_torn_bytes > 0, "{report:?}");
+    assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(10));
 }
 
 #[tokio::test]

@@ -39,3 +39,17 @@ pub fn flip_record_byte(tree: &sled::Tree, w: &WorkerId, index: u64, pos: usize)
     value[start + pos] ^= 0x40;
     tree.insert(key, value).unwrap();
 }
+
+/// Where each frame of the current generation of a commit log (`commit.log`:
+/// a 16-byte header ending in the generation, u64 LE; frames of a u32 LE
+/// body length, a u32 CRC, the u64 LE generation and the body) starts.
+pub fn commit_log_frames(log: &[u8]) -> Vec<usize> {
+    let generation = &log[8..16];
+    let mut starts = Vec::new();
+    let mut at = 16;
+    while at + 16 <= log.len() && &log[at + 8..at + 16] == generation {
+        starts.push(at);
+        at += 16 + u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+    }
+    starts
+}

@@ -44,16 +44,31 @@
 //! generation that is cut short or fails its CRC: the tail a crash cut off
 //! while it was written, whose sync never returned, so nothing in it had
 //! been acknowledged. Such a torn frame is reported.
+//!
+//! A torn frame is always the last write of its generation: a failed write
+//! makes the next flush a checkpoint (a new generation), and opening starts
+//! the log over after a torn tail. So when an intact frame of the current
+//! generation follows one that is not intact (where its length says the
+//! next one starts, or, after a frame that fails its CRC or whose length
+//! runs past the file, anywhere further on in the file), or a frame's CRC
+//! holds but its body does not decode, the file was damaged and later
+//! frames hold acknowledged commits: opening fails with
+//! [`Error::DamagedCommitLog`] naming the frame, and leaves the file as it
+//! is for a repair.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::ids::WorkerId;
 
-use super::commit_frame::{Decoded, Op, decode_body, encode_body};
+use super::commit_frame::{Decoded, Op, encode_body};
+
+mod read;
+
+use read::{Frames, read_frames, read_up_to};
 
 /// Name of the file inside the store's directory.
 pub(crate) const FILE_NAME: &str = "commit.log";
@@ -163,9 +178,18 @@ impl CommitLog {
         }
         let generation = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
         let mut reader = BufReader::with_capacity(256 * 1024, &mut file);
-        let (found, intact) = read_frames(&mut reader, generation, size - HEADER_LEN)
+        let read = read_frames(&mut reader, generation, size - HEADER_LEN)
             .map_err(|e| io("reading the commit log", &path, e))?;
         drop(reader);
+        let (found, intact) = match read {
+            Frames::Intact(found, intact) => (found, intact),
+            Frames::Damaged(damage) => {
+                return Err(Error::DamagedCommitLog {
+                    detail: damage.describe(HEADER_LEN),
+                    path,
+                });
+            }
+        };
         let log = CommitLog {
             file,
             path,
@@ -313,79 +337,10 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| io("syncing the directory", dir, e))
 }
 
-/// Reads the frames of `generation` from `reader` (positioned after the
-/// header, `available` bytes left) up to the first that is not intact.
-/// Returns them with the number of bytes they take.
-fn read_frames(
-    reader: &mut impl Read,
-    generation: u64,
-    available: u64,
-) -> std::io::Result<(Found, u64)> {
-    let mut found = Found::default();
-    let mut at = 0u64;
-    let mut head = [0u8; FRAME_HEAD];
-    loop {
-        if available - at < FRAME_HEAD as u64 || !read_full(reader, &mut head)? {
-            break;
-        }
-        let frame_generation = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
-        if frame_generation != generation {
-            // Reserved space, or a frame from before the last checkpoint.
-            break;
-        }
-        let len = u64::from(u32::from_le_bytes(head[..4].try_into().unwrap_or_default()));
-        let crc = u32::from_le_bytes(head[4..8].try_into().unwrap_or_default());
-        let room = available - at - FRAME_HEAD as u64;
-        if len > room {
-            found.torn_bytes = FRAME_HEAD as u64 + room;
-            break;
-        }
-        let mut body = vec![0; len as usize];
-        if !read_full(reader, &mut body)? {
-            found.torn_bytes = FRAME_HEAD as u64 + len;
-            break;
-        }
-        let intact = (frame_crc(generation, &body) == crc)
-            .then(|| decode_body(&body))
-            .flatten();
-        match intact {
-            Some(frame) => found.frames.push(frame),
-            None => {
-                found.torn_bytes = FRAME_HEAD as u64 + len;
-                break;
-            }
-        }
-        at += FRAME_HEAD as u64 + len;
-    }
-    Ok((found, at))
-}
-
-/// Reads into `buf` until it is full or the input ends; returns how much
-/// was read.
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
-/// Fills `buf`; false if the input ended first.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
-    match reader.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
     use crate::sled_store::commit_frame::TreeId;
 
@@ -496,6 +451,85 @@ mod tests {
         assert_eq!(found.torn_bytes, full - intact);
     }
 
+    /// Ten frames written; where each starts in the file.
+    fn ten_frames(dir: &Path) -> (Vec<u8>, Vec<u64>) {
+        let (mut log, _) = CommitLog::open(dir).unwrap();
+        let mut starts = Vec::new();
+        for i in 0..10u8 {
+            starts.push(log.len());
+            log.append(
+                &[put(&[i], b"a value")],
+                &HashMap::from([(w("a"), u64::from(i))]),
+            )
+            .unwrap();
+        }
+        starts.push(log.len());
+        drop(log);
+        (std::fs::read(dir.join(FILE_NAME)).unwrap(), starts)
+    }
+
+    fn open_err(dir: &Path, bytes: &[u8]) -> String {
+        std::fs::write(dir.join(FILE_NAME), bytes).unwrap();
+        match CommitLog::open(dir) {
+            Err(e @ Error::DamagedCommitLog { .. }) => e.to_string(),
+            Err(e) => panic!("another error: {e}"),
+            Ok((_, found)) => panic!(
+                "opened with {} frames, {} torn bytes",
+                found.frames.len(),
+                found.torn_bytes
+            ),
+        }
+    }
+
+    #[test]
+    fn a_damaged_frame_followed_by_intact_ones_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, starts) = ten_frames(dir.path());
+        let (third, fourth) = (starts[2] as usize, starts[3]);
+        let damaged = |at: usize, edit: &dyn Fn(&mut [u8])| {
+            let mut copy = bytes.clone();
+            edit(&mut copy[at..]);
+            copy
+        };
+        // One byte of its body flipped.
+        let err = open_err(
+            dir.path(),
+            &damaged(third + FRAME_HEAD + 3, &|b| b[0] ^= 0x10),
+        );
+        assert!(
+            err.contains(&format!("the frame at byte {third} fails its CRC"))
+                && err.contains(&format!("follows at byte {fourth}"))
+                && err.contains("worker-executor repair"),
+            "{err}"
+        );
+        // Its length made too large for the file, or slightly off.
+        let err = open_err(dir.path(), &damaged(third, &|b| b[3] = 0x7f));
+        assert!(err.contains("more than the file holds"), "{err}");
+        assert!(err.contains(&format!("follows at byte {fourth}")), "{err}");
+        let err = open_err(dir.path(), &damaged(third, &|b| b[0] -= 1));
+        assert!(err.contains("fails its CRC"), "{err}");
+        assert!(err.contains(&format!("follows at byte {fourth}")), "{err}");
+        // Its generation altered.
+        let err = open_err(dir.path(), &damaged(third + 8, &|b| b[0] ^= 0x04));
+        assert!(err.contains("carries generation"), "{err}");
+        // Nothing was reset: the file is as it was written back.
+        assert_eq!(
+            std::fs::read(dir.path().join(FILE_NAME)).unwrap(),
+            damaged(third + 8, &|b| b[0] ^= 0x04)
+        );
+
+        // The last frame damaged is still the torn tail of a crash.
+        let last = starts[9] as usize;
+        std::fs::write(
+            dir.path().join(FILE_NAME),
+            damaged(last + FRAME_HEAD, &|b| b[0] ^= 1),
+        )
+        .unwrap();
+        let (_, found) = CommitLog::open(dir.path()).unwrap();
+        assert_eq!(found.frames.len(), 9);
+        assert_eq!(found.torn_bytes, starts[10] - starts[9]);
+    }
+
     #[test]
     fn frames_from_before_a_reset_are_never_read_again() {
         let dir = tempfile::tempdir().unwrap();
@@ -545,18 +579,30 @@ mod tests {
                     seed as u8
                 })
                 .collect();
-            let (found, intact) = read_frames(&mut &bytes[..], 7, len as u64).unwrap();
-            assert!(found.torn_bytes + intact <= len as u64);
+            match read_frames(&mut Cursor::new(&bytes[..]), 7, len as u64).unwrap() {
+                Frames::Intact(found, intact) => {
+                    assert!(found.torn_bytes + intact <= len as u64);
+                }
+                Frames::Damaged(damage) => assert!(damage.at < len as u64, "{damage:?}"),
+            }
             // A frame of the right generation and CRC whose body is garbage
-            // is refused too.
+            // is refused too, as damage (a crash does not leave a CRC that
+            // holds).
             let mut framed = Vec::new();
             framed.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             framed.extend_from_slice(&frame_crc(7, &bytes).to_le_bytes());
             framed.extend_from_slice(&7u64.to_le_bytes());
             framed.extend_from_slice(&bytes);
-            let (found, _) = read_frames(&mut &framed[..], 7, framed.len() as u64).unwrap();
-            if found.frames.is_empty() {
-                assert_eq!(found.torn_bytes, framed.len() as u64);
+            let available = framed.len() as u64;
+            match read_frames(&mut Cursor::new(&framed[..]), 7, available).unwrap() {
+                Frames::Intact(found, _) => assert_eq!(found.frames.len(), 1),
+                Frames::Damaged(damage) => {
+                    assert_eq!(damage.at, 0);
+                    assert!(
+                        damage.reason.contains("not a valid frame body"),
+                        "{damage:?}"
+                    );
+                }
             }
         }
     }
