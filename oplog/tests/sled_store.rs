@@ -1,7 +1,9 @@
 //! Durability behaviour specific to the sled store: owner epochs across
 //! restarts, many concurrent committers (sled 0.34 deadlocks when its
 //! `flush_async` runs concurrently; the store serializes its flushes),
-//! `commit_many`, and the commit watermarks written after flushes.
+//! `commit_many`, the commit watermarks written after flushes (none for a
+//! deleted worker), and an append refused as a whole when writing it to
+//! sled fails.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -230,6 +232,30 @@ async fn a_deleted_worker_whose_records_reached_sled_leaves_no_watermark() {
     assert!(report.lost_committed.is_empty(), "{report}");
     store.claim(&w).await.expect("the worker is served");
     assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(3));
+}
+
+#[tokio::test]
+async fn an_append_whose_write_to_sled_fails_is_refused_as_a_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    let w = wid("refused");
+    let mut a = Appender::claim(&store, &w).await;
+    a.append(&store, expected_log(2)).await.unwrap();
+    store.commit(&w).await.unwrap();
+    // Fault injection: with its tree dropped under the store, writing the
+    // buffer to sled fails.
+    assert!(store.sled_db().drop_tree("oplog_entries").unwrap());
+    let batch: Vec<_> = (3..=1100).map(numbered_entry).collect();
+    let err = store
+        .append(&w, a.fence(), batch.clone())
+        .await
+        .expect_err("the buffer could not be written");
+    assert!(!matches!(err, Error::IndexGap { .. }), "{err}");
+    assert_eq!(store.last_index(&w).await.unwrap(), Some(idx(2)));
+    // A retry of the same batch at the same index is not refused as a gap.
+    let err = store.append(&w, a.fence(), batch).await.unwrap_err();
+    assert!(!matches!(err, Error::IndexGap { .. }), "{err}");
+    assert_eq!(store.last_index(&w).await.unwrap(), Some(idx(2)));
 }
 
 #[tokio::test]

@@ -560,11 +560,19 @@ impl OplogStore for SledOplogStore {
                     });
                 }
             }
+            let before = (log.pending.len(), log.pending_bytes, log.last);
             log.pending_bytes += records.iter().map(Vec::len).sum::<usize>();
             log.pending.extend(records);
             log.last = indices.last().copied();
-            if log.should_spill() {
-                self.spill(worker_id, &mut log)?;
+            if log.should_spill()
+                && let Err(e) = self.spill(worker_id, &mut log)
+            {
+                // Refused as a whole: the batch leaves the buffer, so a
+                // retry at the same index is taken, and no later commit
+                // makes durable what the caller was told failed.
+                (log.pending_bytes, log.last) = (before.1, before.2);
+                log.pending.truncate(before.0);
+                return Err(e);
             }
             return Ok(indices);
         }

@@ -57,7 +57,8 @@ impl WorkerLog {
     }
 
     /// Writes the buffered records to sled as segments (not flushed);
-    /// returns the keys and segments written. With `atomic`, the segments
+    /// returns the keys and segments written. On failure the state is
+    /// unchanged. With `atomic`, the segments
     /// go in one sled batch. A store with a commit log passes false: a sled
     /// batch seals sled's write buffer and writes it out at once (two
     /// synced writes per batch), while the commit log frame that makes the
@@ -85,8 +86,18 @@ impl WorkerLog {
             }
             entries.apply_batch(batch)?;
         } else {
-            for (key, bytes) in &written {
-                entries.insert(key.as_slice(), bytes.as_slice())?;
+            for (done, (key, bytes)) in written.iter().enumerate() {
+                if let Err(e) = entries.insert(key.as_slice(), bytes.as_slice()) {
+                    // Take back the segments this spill wrote (all past the
+                    // stored ones), so a later spill with other segment
+                    // boundaries leaves none of them among its own. Best
+                    // effort: sled refuses every write after a failed one
+                    // until it is opened again.
+                    for (key, _) in &written[..done] {
+                        let _ = entries.remove(key.as_slice());
+                    }
+                    return Err(e.into());
+                }
             }
         }
         self.stored_last += self.pending.len() as u64;
