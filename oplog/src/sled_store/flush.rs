@@ -283,9 +283,11 @@ impl Flusher {
         }
     }
 
-    /// Forgets `worker`'s watermark: its file and what was written. Call
-    /// with the flush lock held, before removing the worker's keys (a crash
-    /// in between leaves a log without watermark, which is harmless).
+    /// Forgets `worker`'s watermark: its file (the removal synced) and
+    /// what was written. Call with the flush lock held, before the
+    /// worker's removal is noted (a crash in between leaves a log without
+    /// watermark, which is harmless; the other way round, a watermark over
+    /// a removed log, would be reported as lost committed entries).
     pub(crate) fn forget_watermark(&self, guard: &mut FlushGuard, worker: &WorkerId) -> Result<()> {
         if let Some(marks) = &self.watermarks {
             marks.remove(worker)?;

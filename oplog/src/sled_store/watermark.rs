@@ -10,7 +10,10 @@
 //!
 //! Watermarks are written (temp file + rename) after the flush, but not
 //! fsynced: after a process crash they are exact; after an OS crash one can
-//! only be lower than the truth, which never raises a false alarm. Temp
+//! only be lower than the truth, which never raises a false alarm. Removing
+//! one (the worker is deleted) is synced, before the worker's removal is
+//! made durable: a watermark surviving its worker's keys would be a false
+//! alarm. Temp
 //! files are named `<worker>~tmp` (`~` cannot occur in a worker id, so they
 //! never pass for a watermark); one left behind by a crash mid-write is
 //! removed when the folder is opened, as are the `.<worker>.tmp` files of
@@ -92,11 +95,16 @@ impl Watermarks {
         }
     }
 
-    /// Forgets the worker's watermark.
+    /// Forgets the worker's watermark, durably: the folder is synced after
+    /// the file is removed. (Its removal must reach the disk before the
+    /// worker's removal does, or an OS crash in between would leave a
+    /// watermark over an empty log: a false alarm of lost entries.)
     pub(crate) fn remove(&self, worker: &WorkerId) -> Result<()> {
         let path = self.path(worker);
         match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
+            Ok(()) => std::fs::File::open(&self.dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|e| io_error("syncing the watermark folder", &self.dir, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_error("removing the watermark", &path, e)),
         }
