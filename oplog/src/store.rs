@@ -369,8 +369,9 @@ pub struct RecoveryReport {
     /// database recovers from its log.
     pub torn_snapshots_removed: u64,
     /// Commit watermark files that could not be read (path and why). Only
-    /// their workers lose the start-up loss check; the next commit of each
-    /// rewrites its file.
+    /// their workers lose the start-up loss check; each file is rewritten
+    /// at the first checkpoint after its worker's next commit (watermarks
+    /// are written at checkpoints, not at commits).
     pub damaged_watermarks: Vec<String>,
     /// Commit log frames (commits acknowledged since sled was last
     /// flushed) applied to the database while opening it.
@@ -437,7 +438,9 @@ impl fmt::Display for RecoveryReport {
             write!(
                 f,
                 "; commit watermark {damaged} is unreadable: that worker's loss check is \
-                 skipped this time and the next commit rewrites the file"
+                 skipped this time, and the file is rewritten at the next checkpoint after \
+                 the worker's next commit (the commit log grown past 64 MiB, a worker \
+                 deleted, the store closed)"
             )?;
         }
         if self.torn_snapshots_removed > 0 {

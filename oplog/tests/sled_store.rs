@@ -328,6 +328,13 @@ async fn a_damaged_watermark_is_confined_to_its_worker() {
     let report = store.recovery_report().clone();
     assert_eq!(report.damaged_watermarks.len(), 1, "{report}");
     assert!(report.to_string().contains("dmg-a"), "{report}");
+    // Watermarks are written at checkpoints, and the report says so.
+    assert!(
+        report
+            .to_string()
+            .contains("rewritten at the next checkpoint after the worker's next commit"),
+        "{report}"
+    );
     for w in &workers {
         assert_eq!(read_all(&store, w).await.unwrap(), expected_log(2));
         store.claim(w).await.expect("served");
