@@ -151,8 +151,9 @@ pub enum Error {
         "the oplog's commit log {} is damaged ({detail}); the commits since the store's last \
          checkpoint cannot be replayed from it; stop here and run `worker-executor repair \
          --data-dir <the data directory>` to salvage what the store holds into a fresh data \
-         directory (it reports which committed entries were lost), or restore the folder from \
-         a backup", path.display()
+         directory (it reports which committed entries were lost, as far as the commit \
+         watermarks and the log's intact frames tell), or restore the folder from a backup",
+        path.display()
     )]
     DamagedCommitLog {
         /// The commit log file.

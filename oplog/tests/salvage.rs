@@ -9,7 +9,7 @@ use std::path::Path;
 
 use reprise_oplog::{OplogEntry, OplogStore, SledOplogStore, WorkerSalvage, salvage_sled};
 
-use common::damage::flip_record_byte;
+use common::damage::{commit_log_frames, flip_record_byte, worker_prefix};
 use common::{Appender, create_entry, numbered_entry, read_all, wid};
 
 fn expected_log(n: u64) -> Vec<OplogEntry> {
@@ -187,7 +187,8 @@ async fn an_unreadable_commit_log_is_set_aside_and_sled_s_contents_kept() {
         report
             .fixes
             .iter()
-            .any(|f| f.contains("the commit log was unreadable")),
+            .any(|f| f.contains("the commit log was unreadable")
+                && f.contains("since the last checkpoint cannot be counted")),
         "{:?}",
         report.fixes
     );
@@ -198,6 +199,65 @@ async fn an_unreadable_commit_log_is_set_aside_and_sled_s_contents_kept() {
     );
     let fresh = SledOplogStore::open(out.join("oplog")).unwrap();
     assert_eq!(read_all(&fresh, &wid("a")).await.unwrap(), expected_log(5));
+}
+
+#[tokio::test]
+async fn commits_since_the_last_checkpoint_count_when_the_commit_log_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("oplog");
+    let w = wid("a");
+    // Five commits, one entry each: five frames, the last one marking 5.
+    let log = {
+        let store = SledOplogStore::open(&source).unwrap();
+        let mut a = Appender::claim(&store, &w).await;
+        for n in 1..=5 {
+            a.append(&store, expected_log(n).split_off(n as usize - 1))
+                .await
+                .unwrap();
+            store.commit(&w).await.unwrap();
+        }
+        std::fs::read(source.join("commit.log")).unwrap()
+    };
+    // What a crash before the next checkpoint can leave: sled holding only
+    // entries 1 and 2 (its own writes cut short), no watermark written yet,
+    // and the commit log; here with its second frame damaged.
+    {
+        let store = SledOplogStore::open(&source).unwrap();
+        let entries = store.sled_db().open_tree("oplog_entries").unwrap();
+        let prefix = worker_prefix(&w);
+        for index in 3..=5u64 {
+            let mut key = prefix.clone();
+            key.extend_from_slice(&index.to_be_bytes());
+            entries
+                .remove(key)
+                .unwrap()
+                .expect("one segment per commit");
+        }
+    }
+    std::fs::remove_file(source.join("watermarks").join("a")).unwrap();
+    let frames = commit_log_frames(&log);
+    assert_eq!(frames.len(), 5, "{frames:?}");
+    let mut damaged = log;
+    damaged[frames[1] + 20] ^= 0x01;
+    std::fs::write(source.join("commit.log"), &damaged).unwrap();
+
+    let (report, _) = run_salvage(&source, &dir.path().join("repaired")).await;
+    let fix = report
+        .fixes
+        .iter()
+        .find(|f| f.contains("the commit log was unreadable"))
+        .expect("the log was set aside");
+    assert!(fix.contains("the 4 intact frame(s)"), "{fix}");
+    let a = &report.workers[0];
+    assert_eq!(
+        (a.kept, a.committed, a.lost_committed()),
+        (2, Some(5), 3),
+        "{a}"
+    );
+    assert!(
+        a.to_string().contains("LOST committed entries 3..=5"),
+        "{a}"
+    );
 }
 
 #[tokio::test]

@@ -179,17 +179,14 @@ pub(crate) fn decode_body(body: &[u8]) -> Option<Decoded> {
 
 /// Applies `frames` to sled, in order; returns the highest mark of
 /// each worker still present (the watermarks to record once sled is
-/// flushed). A frame's marks of a worker the same frame removes are
-/// ignored (older builds could write them: records the worker wrote to
-/// sled before its deletion).
+/// flushed, see [`marks`]).
 pub(crate) fn apply(
     frames: &[Decoded],
     entries: &sled::Tree,
     payloads: &sled::Tree,
     meta: &sled::Tree,
 ) -> Result<HashMap<WorkerId, u64>> {
-    let mut marks: HashMap<WorkerId, u64> = HashMap::new();
-    for (ops, frame_marks) in frames {
+    for (ops, _) in frames {
         for op in ops {
             match op {
                 Op::Put {
@@ -217,17 +214,27 @@ pub(crate) fn apply(
                 }
                 Op::RemoveWorker(worker) => {
                     super::remove_worker_keys(entries, payloads, meta, worker)?;
-                    marks.remove(worker);
                 }
             }
         }
-        let removed: HashSet<&WorkerId> = ops
-            .iter()
-            .filter_map(|op| match op {
-                Op::RemoveWorker(worker) => Some(worker),
-                Op::Put { .. } => None,
-            })
-            .collect();
+    }
+    Ok(marks(frames))
+}
+
+/// The highest mark of each worker in `frames` that no later frame
+/// removes. A frame's marks of a worker the same frame removes are ignored
+/// (older builds could write them: records the worker wrote to sled before
+/// its deletion).
+pub(crate) fn marks(frames: &[Decoded]) -> HashMap<WorkerId, u64> {
+    let mut marks: HashMap<WorkerId, u64> = HashMap::new();
+    for (ops, frame_marks) in frames {
+        let mut removed = HashSet::new();
+        for op in ops {
+            if let Op::RemoveWorker(worker) = op {
+                marks.remove(worker);
+                removed.insert(worker);
+            }
+        }
         for (worker, index) in frame_marks {
             if removed.contains(worker) {
                 continue;
@@ -236,7 +243,7 @@ pub(crate) fn apply(
             *slot = (*slot).max(*index);
         }
     }
-    Ok(marks)
+    marks
 }
 
 #[cfg(test)]

@@ -16,14 +16,17 @@
 //! 3. each worker's log is read from its first entry until its end or the
 //!    first entry that cannot be read, and written to the fresh store;
 //! 4. the commit watermarks (`watermarks/`) say how much of each log had
-//!    been committed, so the report can tell committed entries lost from
-//!    entries that were never acknowledged.
+//!    been committed at the last checkpoint, and the commit log's frames
+//!    (their marks) what was committed since; when the log is set aside,
+//!    the marks of its intact frames are still read from it (as long as its
+//!    header names their generation). So the report can tell committed
+//!    entries lost from entries that were never acknowledged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{SledOplogStore, WATERMARKS_DIR};
+use super::{SledOplogStore, WATERMARKS_DIR, commit_frame, commit_log};
 use crate::error::{Error, Result};
 use crate::ids::{OplogIndex, WorkerId};
 use crate::store::{AppendFence, OplogStore, RecoveryReport};
@@ -142,7 +145,8 @@ async fn salvage_copy(
     progress: &mut (dyn FnMut(&WorkerSalvage) + Send),
 ) -> Result<SalvageReport> {
     let mut fixes = Vec::new();
-    let damaged = open_damaged(copy, &mut fixes)?;
+    let mut log_marks = HashMap::new();
+    let damaged = open_damaged(copy, &mut fixes, &mut log_marks)?;
     let recovery = damaged.recovery_report().clone();
     let fresh = SledOplogStore::open(target)?;
 
@@ -151,6 +155,11 @@ async fn salvage_copy(
             .and_then(|w| w.all())
             .map(|(marks, _)| marks.into_iter().collect())
             .unwrap_or_default();
+    // Commits since the last checkpoint, from a commit log set aside.
+    for (worker, mark) in log_marks {
+        let slot = committed.entry(worker).or_insert(0);
+        *slot = (*slot).max(mark);
+    }
     let truncated: BTreeMap<&WorkerId, String> = recovery
         .truncated
         .iter()
@@ -198,8 +207,13 @@ async fn salvage_copy(
     })
 }
 
-/// Opens the damaged copy, removing the files sled refuses it for.
-fn open_damaged(copy: &Path, fixes: &mut Vec<String>) -> Result<SledOplogStore> {
+/// Opens the damaged copy, removing the files sled refuses it for. A commit
+/// log set aside leaves in `log_marks` the marks of its intact frames.
+fn open_damaged(
+    copy: &Path,
+    fixes: &mut Vec<String>,
+    log_marks: &mut HashMap<WorkerId, u64>,
+) -> Result<SledOplogStore> {
     let mut removed_conf = false;
     let mut removed_snapshots = false;
     let mut removed_log = false;
@@ -208,12 +222,12 @@ fn open_damaged(copy: &Path, fixes: &mut Vec<String>) -> Result<SledOplogStore> 
             Ok(store) => return Ok(store),
             // What the log held cannot be read; what sled holds still can.
             Err(Error::DamagedCommitLog { path, detail }) if !removed_log => {
+                let readable = commit_log::read_damaged(&path)?;
                 remove(&path)?;
-                fixes.push(format!(
-                    "the commit log was unreadable ({detail}) and was set aside: the commits \
-                     since the store's last checkpoint are only kept where sled had written \
-                     them (the watermarks count the rest as lost)"
-                ));
+                fixes.push(set_aside(&detail, readable.as_ref()));
+                if let Some(readable) = readable {
+                    *log_marks = commit_frame::marks(&readable.frames);
+                }
                 removed_log = true;
             }
             // The settings are this build's own (they are passed on every
@@ -247,6 +261,35 @@ fn open_damaged(copy: &Path, fixes: &mut Vec<String>) -> Result<SledOplogStore> 
             Err(other) => return Err(other),
         }
     }
+}
+
+/// What setting the damaged commit log aside means for the report.
+fn set_aside(detail: &str, readable: Option<&commit_log::Readable>) -> String {
+    let counted = match readable {
+        Some(readable) => {
+            let mut counted = format!(
+                "the watermarks and the {} intact frame(s) still read from the log count the \
+                 rest as lost",
+                readable.frames.len()
+            );
+            if readable.skipped > 0 {
+                counted.push_str(&format!(
+                    "; {} damaged stretch(es) of the log could not be read: the commits they \
+                     held are not counted, and a worker deleted in one may be reported as lost",
+                    readable.skipped
+                ));
+            }
+            counted
+        }
+        None => "the log's header is unreadable, so the commits acknowledged since the last \
+                 checkpoint cannot be counted: only losses of entries committed before it are \
+                 reported"
+            .to_owned(),
+    };
+    format!(
+        "the commit log was unreadable ({detail}) and was set aside: the commits since the \
+         store's last checkpoint are only kept where sled had written them ({counted})"
+    )
 }
 
 /// Copies one worker's readable prefix.

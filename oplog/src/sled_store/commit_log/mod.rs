@@ -68,7 +68,7 @@ use super::commit_frame::{Decoded, Op, encode_body};
 
 mod read;
 
-use read::{Frames, read_frames, read_up_to};
+use read::{Frames, intact_frames, read_frames, read_up_to};
 
 /// Name of the file inside the store's directory.
 pub(crate) const FILE_NAME: &str = "commit.log";
@@ -130,6 +130,38 @@ fn frame_crc(generation: u64, body: &[u8]) -> u32 {
     hasher.update(&generation.to_le_bytes());
     hasher.update(body);
     hasher.finalize()
+}
+
+/// What a damaged commit log still tells: the intact frames of the
+/// generation its header names.
+#[derive(Debug, Default)]
+pub(crate) struct Readable {
+    /// The intact frames, in order.
+    pub(crate) frames: Vec<Decoded>,
+    /// Damaged stretches skipped between intact frames.
+    pub(crate) skipped: u64,
+}
+
+/// Reads what is intact in the damaged commit log at `path`, without
+/// changing it (for a repair): `None` if its header is unreadable, so the
+/// generation of its frames is unknown.
+pub(crate) fn read_damaged(path: &Path) -> Result<Option<Readable>> {
+    let mut file = File::open(path).map_err(|e| io("opening the commit log", path, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| io("reading the size of the commit log", path, e))?
+        .len();
+    let mut head = [0; HEADER_LEN as usize];
+    let head_len =
+        read_up_to(&mut file, &mut head).map_err(|e| io("reading the commit log", path, e))?;
+    if head_len < HEADER_LEN as usize || &head[..8] != MAGIC {
+        return Ok(None);
+    }
+    let generation = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let (frames, skipped) = intact_frames(&mut reader, generation, size - HEADER_LEN)
+        .map_err(|e| io("reading the commit log", path, e))?;
+    Ok(Some(Readable { frames, skipped }))
 }
 
 impl CommitLog {

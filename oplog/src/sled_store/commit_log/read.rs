@@ -5,7 +5,7 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
-use super::super::commit_frame::decode_body;
+use super::super::commit_frame::{Decoded, decode_body};
 use super::{FRAME_HEAD, Found, frame_crc};
 
 /// A frame that is not intact and cannot be the tail a crash cut short.
@@ -147,23 +147,68 @@ fn frame_at<R: Read + Seek>(
     at: u64,
     available: u64,
 ) -> std::io::Result<bool> {
+    Ok(intact_frame_at(reader, base, generation, at, available)?.is_some())
+}
+
+/// The intact frame of `generation` (CRC and body valid) that starts at
+/// `at` (counted from `base`, `available` bytes after `base`), with its
+/// size, if there is one. Leaves the reader anywhere.
+fn intact_frame_at<R: Read + Seek>(
+    reader: &mut R,
+    base: u64,
+    generation: u64,
+    at: u64,
+    available: u64,
+) -> std::io::Result<Option<(Decoded, u64)>> {
     let Some(room) = available.checked_sub(at + FRAME_HEAD as u64) else {
-        return Ok(false);
+        return Ok(None);
     };
     let mut head = [0u8; FRAME_HEAD];
     reader.seek(SeekFrom::Start(base + at))?;
     if !read_full(reader, &mut head)? || head[8..] != generation.to_le_bytes() {
-        return Ok(false);
+        return Ok(None);
     }
     let len = u64::from(u32::from_le_bytes(head[..4].try_into().unwrap_or_default()));
     let crc = u32::from_le_bytes(head[4..8].try_into().unwrap_or_default());
     if len > room {
-        return Ok(false);
+        return Ok(None);
     }
     let mut body = vec![0; len as usize];
-    Ok(read_full(reader, &mut body)?
-        && frame_crc(generation, &body) == crc
-        && decode_body(&body).is_some())
+    if !read_full(reader, &mut body)? || frame_crc(generation, &body) != crc {
+        return Ok(None);
+    }
+    Ok(decode_body(&body).map(|frame| (frame, FRAME_HEAD as u64 + len)))
+}
+
+/// Every intact frame of `generation` in a damaged log (read from the
+/// reader's position, `available` bytes left), in order, skipping the
+/// frames that are not: after each, the next intact frame is looked for
+/// further on in the file. Returns them with the number of damaged stretches
+/// skipped before an intact frame. For a repair, which has no other record
+/// of what these frames acknowledged.
+pub(super) fn intact_frames<R: Read + Seek>(
+    reader: &mut R,
+    generation: u64,
+    available: u64,
+) -> std::io::Result<(Vec<Decoded>, u64)> {
+    let base = reader.stream_position()?;
+    let mut frames = Vec::new();
+    let mut skipped = 0;
+    let mut at = 0;
+    loop {
+        if let Some((frame, len)) = intact_frame_at(reader, base, generation, at, available)? {
+            frames.push(frame);
+            at += len;
+            continue;
+        }
+        match find_frame(reader, base, generation, at + FRAME_HEAD as u64, available)? {
+            Some(next) => {
+                skipped += 1;
+                at = next;
+            }
+            None => return Ok((frames, skipped)),
+        }
+    }
 }
 
 /// The first offset from `from` on (counted from `base`, `available`
