@@ -204,6 +204,51 @@ impl<'a> Operation<'_, '_, 'a> {
                     continue;
                 }
             };
+            // Parameters are sent in the default style of their place (query:
+            // `form`, lists repeated; path and header: `simple`, lists
+            // joined by commas); another one is refused, not ignored.
+            let default_style = if location == Location::Query {
+                "form"
+            } else {
+                "simple"
+            };
+            if let Some(style) = str_of(parameter, "style").filter(|s| *s != default_style) {
+                self.doc.problem(
+                    &at,
+                    Some(parameter),
+                    format!(
+                        "parameter `{name}` has `style: {style}`, which is not supported (only \
+                         `{default_style}`, the default, is)"
+                    ),
+                );
+                continue;
+            }
+            if location == Location::Query
+                && crate::doc::bool_of(parameter, "explode") == Some(false)
+            {
+                self.doc.problem(
+                    &at,
+                    Some(parameter),
+                    format!(
+                        "query parameter `{name}` has `explode: false`, which is not supported \
+                         (lists are sent as the parameter repeated, `explode: true`)"
+                    ),
+                );
+                continue;
+            }
+            if location == Location::Header
+                && (name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
+            {
+                self.doc.problem(
+                    &at,
+                    Some(parameter),
+                    format!("header parameter `{name}` is not a valid HTTP header name"),
+                );
+                continue;
+            }
             if location == Location::Header && name.eq_ignore_ascii_case("authorization") {
                 continue;
             }
@@ -484,7 +529,7 @@ impl<'a> Operation<'_, '_, 'a> {
             [] => None,
             [one] => self.success_type(&out[*one]),
             several => {
-                let types: Vec<Option<TypeRef>> = several
+                let types: Vec<SuccessShape> = several
                     .iter()
                     .map(|i| self.success_type_peek(&out[*i]))
                     .collect();
@@ -506,6 +551,7 @@ impl<'a> Operation<'_, '_, 'a> {
                             name: case,
                             ty,
                             tag: Some(out[*i].status.clone()),
+                            discriminator: None,
                         });
                     }
                     self.local_defs.push(TypeDef {
@@ -520,13 +566,16 @@ impl<'a> Operation<'_, '_, 'a> {
         (ok, out)
     }
 
-    /// What a success response's type would be, without defining anything.
-    fn success_type_peek(&self, response: &Response) -> Option<TypeRef> {
-        if response.headers.is_empty() {
-            response.body.clone()
-        } else {
-            Some(TypeRef::Json)
-        }
+    /// What a success response's type would be, without defining anything:
+    /// its body's type, and its headers' names and types (two answers
+    /// with different headers are records of different fields).
+    fn success_type_peek(&self, response: &Response) -> SuccessShape {
+        let headers = response
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), h.ty.clone()))
+            .collect();
+        (response.body.clone(), headers)
     }
 
     /// The type of a success response: its body, or a record of its body
@@ -559,6 +608,10 @@ impl<'a> Operation<'_, '_, 'a> {
         Some(TypeRef::Named(name))
     }
 }
+
+/// What tells success answers' types apart: the body's type, and the
+/// headers' names and types.
+type SuccessShape = (Option<TypeRef>, Vec<(String, TypeRef)>);
 
 /// The media type used from a `content` map: JSON first, then the first.
 fn pick_media(content: &Node) -> Option<(String, &Node)> {

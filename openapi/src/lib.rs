@@ -224,6 +224,7 @@ fn error_types(error_body: Option<&TypeRef>) -> Vec<TypeDef> {
         name: name.to_owned(),
         ty,
         tag: None,
+        discriminator: None,
     };
     vec![
         TypeDef {

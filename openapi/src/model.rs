@@ -122,6 +122,11 @@ pub struct Case {
     pub ty: Option<TypeRef>,
     /// The discriminator value selecting it, when the schema has one.
     pub tag: Option<String>,
+    /// The discriminator's property (`discriminator.propertyName`), when
+    /// the `oneOf` has one: an answer is then decoded as the case whose
+    /// [`tag`](Self::tag) the property names, not the first that fits.
+    #[serde(default)]
+    pub discriminator: Option<String>,
 }
 
 /// A type reference.

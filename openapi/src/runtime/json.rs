@@ -242,6 +242,29 @@ fn named_from_json(
             Val::Enum(case.name.clone())
         }
         TypeKind::Variant(cases) => {
+            // With a discriminator, its value picks the case: the first
+            // that fits could be another one (extra properties are
+            // ignored), losing what only the right one reads.
+            if let Some(property) = cases.iter().find_map(|c| c.discriminator.as_deref()) {
+                let tag = json.get(property).and_then(Json::as_str).ok_or_else(|| {
+                    format!("{path}: the discriminator `{property}` is missing or not a string")
+                })?;
+                let case = cases
+                    .iter()
+                    .find(|c| c.tag.as_deref() == Some(tag))
+                    .ok_or_else(|| {
+                        format!(
+                            "{path}: the discriminator `{property}` is `{tag}`, which names no \
+                             case of `{}`",
+                            def.name
+                        )
+                    })?;
+                let value = match &case.ty {
+                    Some(ty) => Some(Box::new(from_json(ty, json, types, path)?)),
+                    None => None,
+                };
+                return Ok(Val::Variant(case.name.clone(), value));
+            }
             let mut reasons = Vec::new();
             for case in cases {
                 let Some(ty) = &case.ty else {

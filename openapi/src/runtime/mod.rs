@@ -291,6 +291,11 @@ fn success(
     let Some(ok) = &function.ok else {
         return Ok(None);
     };
+    // `default` describes a 2xx answer only when no 2xx one is documented
+    // (it is the error answer otherwise).
+    let documented = documented.filter(|d| {
+        d.status != "default" || !function.responses.iter().any(|r| r.status.starts_with('2'))
+    });
     let Some(documented) = documented else {
         return Err(Fault(format!(
             "status {} is not documented for this operation",

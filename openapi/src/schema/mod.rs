@@ -390,6 +390,9 @@ impl<'d, 'a> Types<'d, 'a> {
                     .collect()
             })
             .unwrap_or_default();
+        let discriminator = get(schema, "discriminator")
+            .and_then(|d| str_of(d, "propertyName"))
+            .map(str::to_owned);
         let mut scope = Scope::default();
         let mut cases = Vec::new();
         for (i, alternative) in items(alternatives).iter().enumerate() {
@@ -416,6 +419,7 @@ impl<'d, 'a> Types<'d, 'a> {
                 name,
                 ty: Some(ty),
                 tag,
+                discriminator: discriminator.clone(),
             });
         }
         if cases.is_empty() {

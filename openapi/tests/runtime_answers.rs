@@ -1,0 +1,153 @@
+//! Which type an answer is read as: a `oneOf` with a discriminator by the
+//! case its property names (not the first that fits), 2xx answers with
+//! different headers as different cases, and a 2xx answer only `default`
+//! describes (the error answer when a 2xx one is documented) not taken for
+//! a success. Also the parameter styles that are refused, not ignored.
+
+#![cfg(feature = "runtime")]
+
+use reprise_openapi::runtime::{HttpResponse, function, response};
+use reprise_openapi::{ApiModel, Options, parse};
+use wasmtime::component::Val;
+
+const DOC: &str = r##"
+openapi: 3.0.3
+info: {title: Pets, version: "1"}
+paths:
+  /pets/{id}:
+    get:
+      operationId: getPet
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Pet"}}}}
+        default: {description: failed, content: {application/json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+    put:
+      operationId: putPet
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200":
+          description: replaced
+          headers: {ETag: {schema: {type: string}}}
+          content: {application/json: {schema: {$ref: "#/components/schemas/Pet"}}}
+        "201":
+          description: created
+          headers: {Location: {schema: {type: string}}}
+          content: {application/json: {schema: {$ref: "#/components/schemas/Pet"}}}
+components:
+  schemas:
+    Problem:
+      type: object
+      properties: {title: {type: string}}
+    Cat:
+      type: object
+      required: [petType, name]
+      properties: {petType: {type: string}, name: {type: string}}
+    Dog:
+      type: object
+      required: [petType, name, bark]
+      properties: {petType: {type: string}, name: {type: string}, bark: {type: boolean}}
+    Pet:
+      oneOf: [{$ref: "#/components/schemas/Cat"}, {$ref: "#/components/schemas/Dog"}]
+      discriminator: {propertyName: petType, mapping: {cat: "#/components/schemas/Cat", dog: "#/components/schemas/Dog"}}
+"##;
+
+fn model() -> ApiModel {
+    parse(DOC, "pets.yaml", &Options::default()).unwrap()
+}
+
+fn json(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+    let mut all = vec![("content-type".to_owned(), "application/json".to_owned())];
+    all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    HttpResponse {
+        status,
+        headers: all,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn a_discriminator_picks_the_case() {
+    // A dog decoded as the first case that fit, `cat`, and lost `bark`.
+    let model = model();
+    let (interface, get) = function(&model, "pets-resource", "get-pet").unwrap();
+    let answer = json(200, &[], r#"{"petType":"dog","name":"Rex","bark":true}"#);
+    let Val::Result(Ok(Some(pet))) = response(&model, interface, get, &answer) else {
+        panic!("{:?}", response(&model, interface, get, &answer));
+    };
+    let Val::Variant(case, Some(dog)) = *pet else {
+        panic!("not a variant");
+    };
+    assert_eq!(case, "dog");
+    assert!(format!("{dog:?}").contains("Bool(true)"), "{dog:?}");
+    // A tag naming no case is an error naming it, not a guess.
+    let answer = json(200, &[], r#"{"petType":"fish","name":"Nemo"}"#);
+    let failed = format!("{:?}", response(&model, interface, get, &answer));
+    assert!(failed.contains("`fish`, which names no case"), "{failed}");
+}
+
+#[test]
+fn a_2xx_answer_only_default_describes_is_not_a_success() {
+    // A 202 took `default` (the error schema) and handed its value to the
+    // guest as the ok value, of the wrong type.
+    let model = model();
+    let (interface, get) = function(&model, "pets-resource", "get-pet").unwrap();
+    let answer = json(202, &[], r#"{"title":"queued"}"#);
+    let failed = format!("{:?}", response(&model, interface, get, &answer));
+    assert!(
+        failed.starts_with("Result(Err(") && failed.contains("status 202 is not documented"),
+        "{failed}"
+    );
+}
+
+#[test]
+fn success_answers_with_different_headers_are_different_cases() {
+    // Both have headers, so both looked like one type: a 201 was read as
+    // a record with `location` where the function's type has `version`.
+    let model = model();
+    let (interface, put) = function(&model, "pets-resource", "put-pet").unwrap();
+    let body = r#"{"petType":"cat","name":"Tom"}"#;
+    let created = response(
+        &model,
+        interface,
+        put,
+        &json(201, &[("location", "/pets/1")], body),
+    );
+    let replaced = response(&model, interface, put, &json(200, &[("etag", "v2")], body));
+    let case = |v: &Val| match v {
+        Val::Result(Ok(Some(ok))) => match ok.as_ref() {
+            Val::Variant(case, _) => case.clone(),
+            other => panic!("not a variant: {other:?}"),
+        },
+        other => panic!("not a success: {other:?}"),
+    };
+    assert_eq!(case(&created), "status201");
+    assert_eq!(case(&replaced), "status200");
+}
+
+#[test]
+fn parameter_styles_that_are_not_sent_are_refused() {
+    for (parameter, expected) in [
+        (
+            "{name: ids, in: query, style: deepObject, schema: {type: object}}",
+            "`style: deepObject`, which is not supported",
+        ),
+        (
+            "{name: ids, in: query, explode: false, schema: {type: array, items: {type: string}}}",
+            "`explode: false`, which is not supported",
+        ),
+        (
+            "{name: \"X Trace\", in: header, schema: {type: string}}",
+            "`X Trace` is not a valid HTTP header name",
+        ),
+    ] {
+        let doc = format!(
+            "openapi: 3.0.3\ninfo: {{title: T, version: \"1\"}}\npaths:\n  /x:\n    get:\n      \
+             operationId: getX\n      parameters: [{parameter}]\n      responses:\n        \
+             \"204\": {{description: ok}}\n"
+        );
+        let err = parse(&doc, "x.yaml", &Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{parameter}: {err}");
+    }
+}
