@@ -4,11 +4,14 @@
 //! network after an in-process restart; flow control (a guest that stops
 //! reading stops the server); cancellation by dropping a stream; and
 //! divergence when a recorded sent frame is tampered with. Crash-mid-stream
-//! recovery lives in `streaming_common/crash.rs`.
+//! recovery lives in `streaming_common/crash.rs`, the commit rule on
+//! stream frames in `streaming_common/commits.rs`.
 
 mod streaming_common;
 // Declared here, not in `streaming_common`, so that its tests run in this
 // binary only.
+#[path = "streaming_common/commits.rs"]
+mod commits;
 #[path = "streaming_common/crash.rs"]
 mod crash;
 

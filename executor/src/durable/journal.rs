@@ -38,6 +38,9 @@ pub struct Journal {
     pending: Vec<OplogEntry>,
     divergence: Option<Error>,
     replayed_calls: u64,
+    /// An entry that may shape the worker's next request was recorded and
+    /// not committed since (see [`SharedJournal::mark_shaping`]).
+    shaping: bool,
 }
 
 /// A cheaply clonable handle to a worker's [`Journal`].
@@ -131,6 +134,7 @@ impl SharedJournal {
             pending: Vec::new(),
             divergence: None,
             replayed_calls: 0,
+            shaping: false,
         })))
     }
 
@@ -220,6 +224,25 @@ impl SharedJournal {
     /// Buffers a live entry for the next flush.
     pub fn record(&self, kind: EntryKind) {
         self.lock().pending.push(OplogEntry::now(kind));
+    }
+
+    /// Notes that an entry just recorded may shape what the worker sends
+    /// next (a clock or random read, a call's result, a received stream
+    /// frame, a stream's end, an invocation's start): the next request to
+    /// leave the worker, a stream frame included, commits it first.
+    pub fn mark_shaping(&self) {
+        self.lock().shaping = true;
+    }
+
+    /// Whether an entry marked by [`mark_shaping`](Self::mark_shaping) is
+    /// not committed yet.
+    pub fn shaping_pending(&self) -> bool {
+        self.lock().shaping
+    }
+
+    /// Forgets the mark once everything recorded is committed.
+    pub fn clear_shaping(&self) {
+        self.lock().shaping = false;
     }
 
     /// Takes every buffered live entry, oldest first.
@@ -427,7 +450,8 @@ impl SharedJournal {
     }
 
     /// A local nondeterministic value (clock reading, random bytes): replayed
-    /// from the oplog, or produced by `live` and recorded.
+    /// from the oplog, or produced by `live` and recorded (and marked as
+    /// shaping: the guest may put it into its next request).
     ///
     /// On divergence the live value is returned and the divergence is
     /// remembered, because WASI's clock and random callbacks cannot fail; the
@@ -444,6 +468,7 @@ impl SharedJournal {
                     response: Payload::new(response.clone()),
                     side_effect_class: SideEffectClass::LocalNondeterminism,
                 });
+                self.mark_shaping();
                 response
             }
             Err(divergence) => {

@@ -21,7 +21,12 @@
 //!   point (the next effect outside the worker, or the invocation's reply);
 //! * a call without side effects commits nothing before it;
 //! * received stream frames are handed over in batches and committed when
-//!   the worker is about to wait on the network.
+//!   the worker is about to wait on the network;
+//! * a stream frame (or a half-close) leaves only after every entry that
+//!   may have shaped it is durable: results, received frames, stream ends,
+//!   clock and random reads and the invocation's start are marked as they
+//!   are recorded ([`SharedJournal::mark_shaping`]), and [`Durable::commit_if_shaping`]
+//!   commits when one is pending, so a run of plain sends still batches.
 //!
 //! Commits go through the one [`Committer`], which runs one commit at a
 //! time and groups commits that arrive together into one sync. Nothing here knows about gRPC: a dependency kind
@@ -91,9 +96,6 @@ struct Inner {
     unread: tokio::sync::Mutex<Unread>,
     /// Entries were handed to the store since the last commit.
     uncommitted: AtomicBool,
-    /// A call's result was recorded and not committed since: the next
-    /// effect visible outside the worker commits first.
-    results_pending: AtomicBool,
     /// The store's generation when this path was built: a store reopened
     /// since may have lost what was appended and not committed.
     generation: u64,
@@ -149,7 +151,6 @@ impl Durable {
                 next: Mutex::new(next),
                 unread: tokio::sync::Mutex::new(unread),
                 uncommitted: AtomicBool::new(false),
-                results_pending: AtomicBool::new(false),
                 generation,
             }),
         }
@@ -215,6 +216,14 @@ impl Durable {
         self.inner.journal.record(kind);
     }
 
+    /// Buffers a live entry that may shape the worker's next request (a
+    /// received frame, a stream's end, a refused send): the next stream
+    /// frame to leave commits it first ([`Self::commit_if_shaping`]).
+    pub fn record_shaping(&self, kind: EntryKind) {
+        self.inner.journal.record(kind);
+        self.inner.journal.mark_shaping();
+    }
+
     /// Buffers a live entry and returns the index it will receive (the
     /// worker's steps are sequential, so nothing else takes it).
     pub fn record_indexed(&self, kind: EntryKind) -> Result<OplogIndex> {
@@ -222,6 +231,15 @@ impl Durable {
         let pending = self.inner.journal.pending_len() as u64;
         self.inner.journal.record(kind);
         Ok(OplogIndex::new(next + pending)?)
+    }
+
+    /// [`Self::record_indexed`] for an entry that may shape the worker's
+    /// next request (an invocation's start, whose parameters the guest may
+    /// send).
+    pub fn record_indexed_shaping(&self, kind: EntryKind) -> Result<OplogIndex> {
+        let index = self.record_indexed(kind)?;
+        self.inner.journal.mark_shaping();
+        Ok(index)
     }
 
     /// True if the store was reopened since this path was built (after a
@@ -270,16 +288,23 @@ impl Durable {
     pub async fn commit(&self) -> Result<()> {
         self.hand_over().await?;
         self.inner.committer.commit(&self.inner.worker).await?;
-        self.inner.uncommitted.store(false, Ordering::Release);
-        self.inner.results_pending.store(false, Ordering::Release);
+        self.committed();
         Ok(())
     }
 
-    /// Commits if a call's result is not durable yet: the step before a
-    /// stream frame leaves the worker (which the result may have shaped).
-    /// Frames alone do not force a sync (streams batch them).
-    pub async fn commit_if_results_pending(&self) -> Result<()> {
-        if self.inner.results_pending.load(Ordering::Acquire) {
+    /// Notes that everything recorded so far is durable.
+    fn committed(&self) {
+        self.inner.uncommitted.store(false, Ordering::Release);
+        self.inner.journal.clear_shaping();
+    }
+
+    /// Commits if an entry that may have shaped the worker's next request
+    /// is not durable yet (a call's result, a received frame, a stream's
+    /// end, a clock or random read, the invocation's start): the step
+    /// before a stream frame or half-close leaves the worker. Sent frames
+    /// alone do not force a sync, so a run of sends is batched.
+    pub async fn commit_if_shaping(&self) -> Result<()> {
+        if self.inner.journal.shaping_pending() {
             self.commit().await?;
         }
         Ok(())
@@ -294,8 +319,7 @@ impl Durable {
             message: "the oplog assigned no index to a journaled entry".into(),
         })?;
         self.inner.committer.commit(&self.inner.worker).await?;
-        self.inner.uncommitted.store(false, Ordering::Release);
-        self.inner.results_pending.store(false, Ordering::Release);
+        self.committed();
         Ok(index)
     }
 
@@ -396,8 +420,7 @@ impl Durable {
         response: Vec<u8>,
     ) -> Result<()> {
         self.record(invoked(function, request, response));
-        self.record(EntryKind::EndRemoteWrite { begin_index: begin });
-        self.inner.results_pending.store(true, Ordering::Release);
+        self.record_shaping(EntryKind::EndRemoteWrite { begin_index: begin });
         Ok(())
     }
 
@@ -414,21 +437,21 @@ impl Durable {
     /// Records the result of a call without side effects; durable with the
     /// next commit, which comes before the worker's next outside effect.
     pub fn end_read(&self, function: &str, request: Vec<u8>, response: Vec<u8>) {
-        self.record(EntryKind::ImportedFunctionInvoked {
+        self.record_shaping(EntryKind::ImportedFunctionInvoked {
             function: function.to_owned(),
             request_hash: RequestHash::of(&request),
             request: Payload::new(request),
             response: Payload::new(response),
             side_effect_class: SideEffectClass::ReadOnly,
         });
-        self.inner.results_pending.store(true, Ordering::Release);
     }
 
     /// Records the result of a call that never reached the network (an
     /// opener refused before connecting), so replay returns it again. Not
-    /// committed: nothing left the worker.
+    /// committed: nothing left the worker; but the guest sees it, so it is
+    /// durable before the worker's next stream frame.
     pub fn record_unsent(&self, function: &str, request: Vec<u8>, response: Vec<u8>) {
-        self.record(invoked(function, request, response));
+        self.record_shaping(invoked(function, request, response));
     }
 }
 

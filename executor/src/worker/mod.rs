@@ -550,7 +550,7 @@ impl Worker {
         self.current_params = texts;
         let invoked = self
             .durable
-            .record_indexed(EntryKind::ExportedFunctionInvoked {
+            .record_indexed_shaping(EntryKind::ExportedFunctionInvoked {
                 function: function.to_owned(),
                 params: Payload::new(encoded),
                 idempotency_key: key.clone(),

@@ -204,7 +204,7 @@ pub async fn open_stream<T: GrpcView>(
                 }
                 Err(status) => {
                     // The guest gets its stream; its first step reports this.
-                    durable.record(closed_entry(open_index, Some(&status)));
+                    durable.record_shaping(closed_entry(open_index, Some(&status)));
                     Phase::Closed(Some(status))
                 }
             };

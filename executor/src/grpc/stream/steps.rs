@@ -75,7 +75,7 @@ pub async fn stream_method<T: GrpcView>(
         StreamOp::Next => next(ctx, &mut slot, limits).await,
         StreamOp::Send => send(ctx, &mut slot, params.get(1), limits).await,
         StreamOp::Finish => finish(ctx, &mut slot, limits).await,
-        StreamOp::CloseSend => Ok(Some(close_send(&mut slot))),
+        StreamOp::CloseSend => close_send(ctx, &mut slot).await.map(Some),
         StreamOp::Cancel => cancel(ctx, &mut slot).map(|()| None),
     };
     ctx.streams.put_back(rep, slot);
@@ -381,7 +381,7 @@ async fn next(
             Ok(value) => {
                 slot.received += 1;
                 COUNTERS.count(StreamEvent::FrameReceived);
-                ctx.durable.record(EntryKind::StreamFrameReceived {
+                ctx.durable.record_shaping(EntryKind::StreamFrameReceived {
                     open_index: slot.open_index,
                     frame: Payload::new(frame),
                 });
@@ -494,7 +494,9 @@ async fn send(
         };
     }
     go_live(ctx, slot, limits.clone()).await?;
-    ctx.durable.commit_if_results_pending().await?;
+    // What may have shaped this frame (results, received frames, clock and
+    // random reads) is durable before it leaves; earlier sends need not be.
+    ctx.durable.commit_if_shaping().await?;
     let outcome = match &mut slot.phase {
         Phase::Live(LiveCall::Client(call)) => unless_stopped(limits, call.send(message)).await?,
         Phase::Live(LiveCall::Bidi(call)) => unless_stopped(limits, call.send(message)).await?,
@@ -549,7 +551,7 @@ async fn failed_send(
             }))
         }
         Phase::Live(LiveCall::Bidi(call)) if call.ended_by_server() => {
-            ctx.durable.record(EntryKind::StreamSendEnded {
+            ctx.durable.record_shaping(EntryKind::StreamSendEnded {
                 open_index: slot.open_index,
             });
             Ok(Some(send_after_end(slot)))
@@ -574,7 +576,7 @@ async fn record_answer(
         Ok(value) => {
             slot.received += 1;
             COUNTERS.count(StreamEvent::FrameReceived);
-            ctx.durable.record(EntryKind::StreamFrameReceived {
+            ctx.durable.record_shaping(EntryKind::StreamFrameReceived {
                 open_index: slot.open_index,
                 frame: Payload::new(frame.clone()),
             });
@@ -725,15 +727,18 @@ async fn finish(
 }
 
 /// `close-send`: not journaled, its answer follows from the journaled state.
-fn close_send(slot: &mut StreamSlot) -> Val {
-    match &mut slot.phase {
+/// The half-close reaches the server, so what may have shaped it is made
+/// durable first, as for a `send`.
+async fn close_send(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<Val> {
+    Ok(match &mut slot.phase {
         Phase::Closed(Some(status)) => super::status_err(status),
         Phase::Live(LiveCall::Bidi(call)) => {
+            ctx.durable.commit_if_shaping().await?;
             call.close_send();
             unit_result(Ok(()))
         }
         _ => unit_result(Ok(())),
-    }
+    })
 }
 
 /// `cancel` (and dropping the handle): ends a call still open with
@@ -769,7 +774,7 @@ fn cancel(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<()> 
         _ => {}
     }
     ctx.durable
-        .record(closed_entry(slot.open_index, Some(&status)));
+        .record_shaping(closed_entry(slot.open_index, Some(&status)));
     slot.phase = Phase::Closed(Some(status));
     Ok(())
 }

@@ -205,6 +205,32 @@ impl Guest for RouteGuideClient {
         }
         Err(too_many("RouteChat"))
     }
+
+    fn chat_after_random(close_first: bool) -> Result<u64, String> {
+        let call = route_guide::route_chat(None).map_err(describe)?;
+        let drawn = wasi::random::random::get_random_u64();
+        let here = Point {
+            latitude: 1,
+            longitude: 1,
+        };
+        if close_first {
+            call.close_send().map_err(describe)?;
+        } else {
+            let note = RouteNote {
+                location: Some(here),
+                message: drawn.to_string(),
+            };
+            call.send(&note).map_err(describe)?;
+        }
+        route_guide::get_feature(here, None).map_err(describe)?;
+        let _ = call.close_send();
+        for _ in 0..MAX_RESPONSES {
+            if call.next().map_err(describe)?.is_none() {
+                return Ok(drawn);
+            }
+        }
+        Err(too_many("RouteChat"))
+    }
 }
 
 export!(RouteGuideClient);
