@@ -27,6 +27,7 @@ use streaming_common::{
 
 const RECORD_ROUTE: &str = "routeguide.RouteGuide/RecordRoute";
 const ROUTE_CHAT: &str = "routeguide.RouteGuide/RouteChat";
+const LIST_FEATURES: &str = "routeguide.RouteGuide/ListFeatures";
 
 /// HTTP/2's initial window: the most a client may send to a server that
 /// never grants more.
@@ -309,6 +310,43 @@ async fn a_message_cut_short_before_the_trailers_is_an_error() {
             server.endpoint
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_with_trailers_a_caller_could_not_send_replays() {
+    // HTTP/2 lets a server send keys with `~` and values with tabs or
+    // bytes above 0x7F, which request metadata may not hold.
+    let respond: Respond = Arc::new(|stream| {
+        let mut out = first_feature(stream);
+        let fields = [
+            ("grpc-status", "9"),
+            ("grpc-message", "refused"),
+            ("x~odd", "plain"),
+            ("x-tabbed", "a\tb"),
+            ("x-utf8", "caf\u{e9}"),
+        ];
+        out.extend(h2_common::frame(
+            h2_common::HEADERS,
+            h2_common::END_HEADERS | h2_common::END_STREAM,
+            stream,
+            &h2_common::headers(false, &fields),
+        ));
+        out
+    });
+    let server = ScriptedServer::start(respond).await;
+    let (answer, dir, id) = list_features(&server).await;
+    assert!(answer.contains("FailedPrecondition: refused"), "{answer}");
+    let log = only_stream(&read_log(&dir, &id).await, LIST_FEATURES);
+    assert_eq!(log.closed().map(|c| c.0), Some(9), "{:?}", log.closed());
+
+    // Rebuilt by replay from the recorded close, without the network.
+    let executor = open(&dir).await;
+    let info = executor
+        .worker_info(&id)
+        .await
+        .expect("the recorded failure replays");
+    assert_eq!(info.state, reprise_executor::WorkerState::Idle);
+    assert_eq!(server.calls(), 1, "replay made no call");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

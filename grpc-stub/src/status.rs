@@ -580,7 +580,10 @@ impl RpcStatus {
     }
 
     /// Reads the stored form written by [`RpcStatus::to_bytes`] (or any
-    /// encoded `google.rpc.Status`).
+    /// encoded `google.rpc.Status`). Metadata entries are taken as stored,
+    /// without the checks of [`MetadataEntry::new`]: a status received
+    /// with metadata a caller could not send (see [`Metadata::from_tonic`])
+    /// reads back unchanged.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let proto = StatusProto::decode(bytes).map_err(|e| Error::StatusDecode {
             reason: e.to_string(),
@@ -597,7 +600,7 @@ impl RpcStatus {
                     });
                 }
             };
-            metadata.push(MetadataEntry::new(entry.key, value)?);
+            metadata.push(MetadataEntry::received(entry.key, value));
         }
         Ok(Self {
             code,

@@ -160,3 +160,37 @@ fn undecodable_details_degrade_to_raw() {
         Err(Error::InvalidStatusCode { code: 99 })
     ));
 }
+
+/// A status as a server may send it: metadata with a key and values
+/// HTTP/2 allows but a caller could not set (`~` in a key, a tab, bytes
+/// 0x80-0xFF).
+fn received_with_unusual_metadata() -> RpcStatus {
+    let mut headers = http::HeaderMap::new();
+    let value = |bytes: &[u8]| http::HeaderValue::from_bytes(bytes).expect("HTTP/2 allows it");
+    headers.append(http::HeaderName::from_static("x~odd+key!"), value(b"plain"));
+    headers.append("x-tabbed", value(b"a\tb"));
+    headers.append("x-utf8", value("caf\u{e9}".as_bytes()));
+    headers.append("x-latin1", value(b"caf\xe9"));
+    let map = tonic::metadata::MetadataMap::from_headers(headers);
+    RpcStatus::from_tonic(&tonic::Status::with_metadata(
+        tonic::Code::FailedPrecondition,
+        "refused",
+        map,
+    ))
+}
+
+#[test]
+fn received_metadata_survives_the_stored_form() {
+    let status = received_with_unusual_metadata();
+    let keys: Vec<&str> = status.metadata.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["x~odd+key!", "x-tabbed", "x-utf8", "x-latin1"]);
+    assert_eq!(status.metadata.get_ascii("x-tabbed"), Some("a\tb"));
+    assert_eq!(status.metadata.get_ascii("x-utf8"), Some("caf\u{e9}"));
+    assert_eq!(status.metadata.get_ascii("x-latin1"), Some("caf\u{fffd}"));
+    // What is stored (a stream's close in the oplog) reads back as it was.
+    let back = RpcStatus::from_bytes(&status.to_bytes()).expect("a stored status reads back");
+    assert_eq!(back, status);
+    // Caller-set metadata stays checked.
+    assert!(Metadata::new().push_ascii("x~odd", "v").is_err());
+    assert!(Metadata::new().push_ascii("x-tabbed", "a\tb").is_err());
+}

@@ -88,6 +88,16 @@ impl MetadataEntry {
         }
         Ok(Self { key, value })
     }
+
+    /// An entry as a peer sent it or as it was stored, without the checks
+    /// of [`MetadataEntry::new`]: what a server may send is what HTTP/2
+    /// allows (keys with `~`, `+`, `!`, …; values with tabs or bytes
+    /// 0x80-0xFF), more than a caller may set. Received metadata is kept as
+    /// it came, stored that way (`RpcStatus::to_bytes`) and read back that
+    /// way (`RpcStatus::from_bytes`), so a recorded status always replays.
+    pub(crate) fn received(key: String, value: MetadataValue) -> Self {
+        Self { key, value }
+    }
 }
 
 /// An ordered list of metadata entries; a key may repeat.
@@ -102,7 +112,8 @@ impl Metadata {
         Self::default()
     }
 
-    /// Appends a validated entry.
+    /// Appends an entry (validated by [`MetadataEntry::new`], unless it was
+    /// received: see [`Metadata::from_tonic`]).
     pub fn push(&mut self, entry: MetadataEntry) {
         self.entries.push(entry);
     }
@@ -168,7 +179,10 @@ impl Metadata {
     }
 
     /// The entries of a received metadata map, without the reserved ones
-    /// (`grpc-*`, `content-type`, …). A binary value that is not valid
+    /// (`grpc-*`, `content-type`, …). Entries are kept as the server sent
+    /// them, also those [`MetadataEntry::new`] would refuse (a key with `~`,
+    /// a value with a tab): an ASCII value is read as UTF-8, a byte sequence
+    /// that is not UTF-8 becoming U+FFFD; a binary value that is not valid
     /// base64 is kept as its raw bytes rather than dropped.
     pub fn from_tonic(map: &MetadataMap) -> Self {
         let mut out = Metadata::new();
@@ -191,10 +205,8 @@ impl Metadata {
             if key.starts_with("grpc-") || RESERVED.contains(&key) {
                 continue;
             }
-            out.entries.push(MetadataEntry {
-                key: key.to_owned(),
-                value,
-            });
+            out.entries
+                .push(MetadataEntry::received(key.to_owned(), value));
         }
         out
     }
