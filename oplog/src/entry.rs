@@ -34,8 +34,11 @@ pub type StoredEntry = OplogEntry<StoredPayload>;
 pub enum SideEffectClass {
     /// Reads remote state only; safe to repeat.
     ReadOnly,
-    /// Changes remote state; bracketed by `BeginRemoteWrite`/`EndRemoteWrite`
-    /// and committed before its result reaches the guest.
+    /// Changes remote state; bracketed by `BeginRemoteWrite`/`EndRemoteWrite`.
+    /// Everything recorded before the call is committed before its request
+    /// leaves; the result itself is committed before the worker's next
+    /// effect outside it (the next request or frame, the invocation's
+    /// reply), not necessarily before the guest sees it.
     WriteRemote,
     /// Local nondeterminism (clocks, random): recorded so replay is deterministic.
     LocalNondeterminism,
@@ -146,7 +149,13 @@ pub enum EntryKind<P = Payload> {
         function: String,
         /// Kind of stream.
         stream_kind: StreamKind,
-        /// Encoded initial request (empty for client-streaming and bidi calls).
+        /// The journaled opening: for a server stream, its request message
+        /// as canonical protobuf with the call options (`0xFF`, the
+        /// message's length as a little-endian `u32`, the message, then the
+        /// options' WAVE text unless `none`); for client-streaming and bidi
+        /// calls, whose opener takes only options, the WAVE text of the
+        /// opener's arguments. Older executors journaled every opening as
+        /// WAVE text.
         request: P,
         /// SHA-256 of `request`.
         request_hash: RequestHash,
@@ -177,12 +186,14 @@ pub enum EntryKind<P = Payload> {
         /// with its details and metadata), empty for code 0.
         details: P,
     },
-    /// An attempt of the remote write opened at `begin_index` failed with a
-    /// status the dependency's retry policy retries; the next attempt is
-    /// due at `retry_at_ms`. Replay skips it (the call's result follows);
-    /// a restart before the result resumes the schedule from it.
+    /// An attempt of the call begun at `begin_index` failed with a status
+    /// the dependency's retry policy retries; the next attempt is due at
+    /// `retry_at_ms`. Replay skips it (the call's result, or the stream's
+    /// next step, follows); a restart before the result of a unary call
+    /// resumes the schedule from it.
     CallAttemptFailed {
-        /// Index of the call's `BeginRemoteWrite`.
+        /// Index of the unary call's `BeginRemoteWrite`, or of the
+        /// `StreamOpened` of a server stream whose opening is retried.
         begin_index: OplogIndex,
         /// The failed attempt's number (1 = the first).
         attempt: u32,
@@ -196,11 +207,12 @@ pub enum EntryKind<P = Payload> {
         /// the guest gave it one: no attempt starts after it.
         deadline_ms: Option<u64>,
     },
-    /// A `send` on the client-streaming or bidirectional stream opened at
-    /// `open_index` found the call already ended by the server (it answered
-    /// or failed before the guest stopped sending). Nothing was sent; the
-    /// stream's outcome follows in later entries (read by `next` or
-    /// `finish`).
+    /// A `send` on the bidirectional stream opened at `open_index` found
+    /// the call already ended by the server (it answered or failed before
+    /// the guest stopped sending). Nothing was sent; the stream stays open
+    /// and its outcome follows in later entries (read by `next`). (A client
+    /// stream in that case journals the server's answer and its close
+    /// instead.)
     StreamSendEnded {
         /// Index of the `StreamOpened` entry.
         open_index: OplogIndex,
