@@ -113,7 +113,7 @@ pub struct StreamSlot {
     /// Where it stands.
     pub phase: Phase,
     /// Client streaming, while replayed: every frame sent so far, to re-send
-    /// if the call must be re-issued.
+    /// if the call must be re-issued (emptied once it is live or closed).
     pub sent: Vec<Vec<u8>>,
     /// How many response messages the guest has received.
     pub received: u64,
@@ -125,6 +125,16 @@ pub struct StreamSlot {
     pub request: Option<Vec<u8>>,
     /// Attempts made at opening the call (1 once it is open).
     pub attempts: u32,
+}
+
+impl StreamSlot {
+    /// Ends the stream (`None`: a successful end, else its final status).
+    /// The frames kept to re-issue a replayed client stream are dropped: a
+    /// closed stream is never re-issued.
+    pub fn close(&mut self, status: Option<RpcStatus>) {
+        self.phase = Phase::Closed(status);
+        self.sent = Vec::new();
+    }
 }
 
 /// The open streams of one worker, keyed by resource representation.
@@ -254,7 +264,7 @@ pub async fn close_durably(
     ctx.durable
         .commit_entry(closed_entry(slot.open_index, status.as_ref()))
         .await?;
-    slot.phase = Phase::Closed(status);
+    slot.close(status);
     Ok(())
 }
 
@@ -263,3 +273,64 @@ pub async fn close_durably(
 /// leave frames the guest has seen only in memory, while a stream whose
 /// frames keep coming pays no flush per frame.
 pub const PATIENCE: std::time::Duration = std::time::Duration::from_millis(2);
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::deps::GrpcDependencyConfig;
+    use crate::grpc::link::model_dependencies;
+
+    /// A replayed `RecordRoute` stream holding `sent` frames.
+    fn replayed_client_stream(sent: Vec<Vec<u8>>) -> StreamSlot {
+        let protos = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/protos");
+        let set = protox::compile(["routeguide/route_guide.proto"], [protos])
+            .expect("the corpus proto compiles");
+        let config = GrpcDependencyConfig::new(
+            "route-guide",
+            set.encode_to_vec(),
+            vec!["routeguide.RouteGuide".into()],
+            "http://127.0.0.1:1",
+        );
+        let dep = model_dependencies(&[config])
+            .expect("the dependency models")
+            .remove(0);
+        let service = dep.model.service_ids().next().expect("one service");
+        let method_index = dep
+            .model
+            .service(service)
+            .methods
+            .iter()
+            .position(|m| m.descriptor.name() == "RecordRoute")
+            .expect("RecordRoute is modelled");
+        StreamSlot {
+            binding: Arc::new(MethodBinding {
+                dependency: dep.config,
+                model: dep.model,
+                service,
+                method_index,
+                journal_name: "routeguide.RouteGuide/RecordRoute".into(),
+                read_only: false,
+            }),
+            open_index: OplogIndex::FIRST,
+            options: CallOptions::new(),
+            phase: Phase::Replayed,
+            sent,
+            received: 0,
+            response: None,
+            request: None,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn closing_a_stream_drops_the_frames_kept_to_reissue_it() {
+        for status in [None, Some(RpcStatus::new(Code::Cancelled, "cancelled"))] {
+            let mut slot = replayed_client_stream(vec![vec![8, 1]; 3]);
+            slot.close(status.clone());
+            assert!(slot.sent.is_empty() && slot.sent.capacity() == 0);
+            assert!(matches!(&slot.phase, Phase::Closed(s) if *s == status));
+        }
+    }
+}

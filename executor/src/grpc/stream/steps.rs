@@ -337,7 +337,7 @@ async fn next(
             EntryKind::StreamClosed { .. } => {
                 let status = recorded_close(ctx, &recorded)?;
                 let value = closed_next(slot, status.as_ref()).map_err(bridge_failure)?;
-                slot.phase = Phase::Closed(status);
+                slot.close(status);
                 Ok(Some(value))
             }
             _ => Err(divergence(ctx, &recorded, attempted())),
@@ -474,7 +474,7 @@ async fn send(
             EntryKind::StreamClosed { .. } => {
                 let status = recorded_close(ctx, &recorded)?;
                 let value = closed_send(slot, status.as_ref());
-                slot.phase = Phase::Closed(status);
+                slot.close(status);
                 Ok(Some(value))
             }
             EntryKind::StreamSendEnded { .. } if method.kind == CallKind::Bidi => {
@@ -624,7 +624,7 @@ async fn replay_close_after_answer(
                 },
             ..
         }) => {
-            slot.phase = Phase::Closed(None);
+            slot.close(None);
             Ok(())
         }
         Some(other) => Err(divergence(ctx, &other, attempted())),
@@ -687,7 +687,7 @@ async fn finish(
             EntryKind::StreamClosed { .. } => {
                 let status = recorded_close(ctx, &recorded)?;
                 let value = closed_finish(slot, status.as_ref()).map_err(bridge_failure)?;
-                slot.phase = Phase::Closed(status);
+                slot.close(status);
                 Ok(Some(value))
             }
             _ => Err(divergence(ctx, &recorded, attempted())),
@@ -760,7 +760,7 @@ fn cancel(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<()> 
         return match &recorded.entry.kind {
             EntryKind::StreamClosed { .. } => {
                 let recorded_status = recorded_close(ctx, &recorded)?;
-                slot.phase = Phase::Closed(recorded_status);
+                slot.close(recorded_status);
                 Ok(())
             }
             _ => Err(divergence(ctx, &recorded, attempted())),
@@ -775,6 +775,6 @@ fn cancel(ctx: &mut GrpcContext, slot: &mut StreamSlot) -> wasmtime::Result<()> 
     }
     ctx.durable
         .record_shaping(closed_entry(slot.open_index, Some(&status)));
-    slot.phase = Phase::Closed(Some(status));
+    slot.close(Some(status));
     Ok(())
 }
