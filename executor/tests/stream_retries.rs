@@ -1,6 +1,7 @@
 //! A server-streaming call whose opening fails before any response is
 //! opened again under the dependency's retry policy, with the same key;
-//! the failed attempt is journaled, so replay neither retries nor calls.
+//! the failed attempt is journaled, so replay neither retries nor calls;
+//! the deadline the guest gave the call bounds all its openings.
 
 mod streaming_common;
 
@@ -86,4 +87,56 @@ async fn a_stream_that_fails_before_any_response_is_opened_again() {
         expected
     );
     assert_eq!(server.calls("ListFeatures"), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guests_deadline_bounds_every_opening_of_a_stream() {
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rect = whole_database();
+    let executor = open(&dir).await;
+    let mut dep = route_guide_dep(&server);
+    // Five attempts 200-400 ms apart (equal jitter) would take 0.8 s or
+    // more; the guest gives the whole call 500 ms.
+    dep.retry = Some(RetryConfig {
+        max_attempts: 5,
+        initial_backoff_ms: 400,
+        max_backoff_ms: 400,
+        multiplier: 1.0,
+        retryable_codes: vec!["unavailable".into()],
+    });
+    let w = worker(
+        &executor,
+        reprise_test_components::ROUTE_GUIDE_CLIENT,
+        dep,
+        "sr-deadline",
+    )
+    .await;
+    for _ in 0..5 {
+        server.state.fail_next(
+            "ListFeatures",
+            InjectedFailure::new(tonic::Code::Unavailable, "still down"),
+        );
+    }
+    let mut params: Vec<&str> = rect.iter().map(String::as_str).collect();
+    params.push("500");
+    let failed = call(&executor, &w, "list-features-within", &params).await;
+    assert!(failed.contains("still down"), "{failed}");
+    let calls = server.calls("ListFeatures");
+    assert!(
+        (2..=3).contains(&calls),
+        "no opening starts after the deadline: {calls} attempts"
+    );
+    let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+        .await
+        .unwrap();
+    let deadlines: Vec<Option<u64>> = entries
+        .iter()
+        .filter_map(|e| match e.kind {
+            EntryKind::CallAttemptFailed { deadline_ms, .. } => Some(deadline_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deadlines.len() as u64, calls - 1, "{deadlines:?}");
+    assert!(deadlines.iter().all(Option::is_some), "{deadlines:?}");
 }

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use reprise_oplog::{
-    EntryKind, OplogEntry, OplogIndex, Payload, RequestHash, SideEffectClass, WorkerId,
+    EntryKind, OplogEntry, OplogIndex, Payload, RequestHash, SideEffectClass, Timestamp, WorkerId,
 };
 
 use super::describe::describe;
@@ -395,7 +395,10 @@ impl SharedJournal {
                     });
                 }
                 journal.replayed_calls += 1;
-                Ok(StreamOpenReplay::Opened(recorded.index))
+                Ok(StreamOpenReplay::Opened(
+                    recorded.index,
+                    recorded.entry.timestamp,
+                ))
             }
             Some(other) => {
                 let index = next.as_ref().map(|r| r.index).unwrap_or(OplogIndex::FIRST);
@@ -482,9 +485,9 @@ impl SharedJournal {
 /// What replay found for the opening of a streaming call.
 #[derive(Debug)]
 pub enum StreamOpenReplay {
-    /// The call was opened at this index: it has no network call behind it
-    /// until its recorded steps run out.
-    Opened(OplogIndex),
+    /// The call was opened at this index, at this time: it has no network
+    /// call behind it until its recorded steps run out.
+    Opened(OplogIndex, Timestamp),
     /// The opener returned an error, recorded as this WAVE result.
     Failed(Payload),
     /// The oplog holds nothing more: open the call live.
@@ -636,7 +639,7 @@ mod tests {
             ],
         );
         match journal.replay_stream_open("svc/List", b"req").unwrap() {
-            StreamOpenReplay::Opened(index) => assert_eq!(index.get(), 2),
+            StreamOpenReplay::Opened(index, _) => assert_eq!(index.get(), 2),
             other => panic!("expected a replayed open, got {other:?}"),
         }
         let open = OplogIndex::new(2).unwrap();

@@ -125,9 +125,32 @@ pub struct StreamSlot {
     pub request: Option<Vec<u8>>,
     /// Attempts made at opening the call (1 once it is open).
     pub attempts: u32,
+    /// The deadline the guest gave the whole call (ms since the Unix
+    /// epoch), fixed when it was opened: a retried opening or a re-issue
+    /// after a restart starts no attempt after it and gets only the time
+    /// left.
+    pub deadline_ms: Option<u64>,
 }
 
 impl StreamSlot {
+    /// The call options of a new attempt at this call: the stream's, with
+    /// the time left before its deadline as the attempt's timeout.
+    pub fn attempt_options(&self) -> CallOptions {
+        let mut options = self.options.clone();
+        if let Some(left) = self.time_left() {
+            // At least 1 ms: an expired deadline fails the attempt at once.
+            options.timeout = Some(left.max(std::time::Duration::from_millis(1)));
+        }
+        options
+    }
+
+    /// The time left before the call's deadline, if it has one.
+    pub fn time_left(&self) -> Option<std::time::Duration> {
+        self.deadline_ms.map(|deadline| {
+            std::time::Duration::from_millis(deadline.saturating_sub(super::retry::now_ms()))
+        })
+    }
+
     /// Ends the stream (`None`: a successful end, else its final status).
     /// The frames kept to re-issue a replayed client stream are dropped: a
     /// closed stream is never re-issued.
@@ -321,6 +344,7 @@ mod tests {
             response: None,
             request: None,
             attempts: 1,
+            deadline_ms: None,
         }
     }
 

@@ -21,7 +21,7 @@ use super::counters::{COUNTERS, StreamEvent};
 use super::{LiveCall, Phase, StreamSlot, closed_entry, status_err, stream_kind};
 use crate::durable::{CallRequest, StreamOpenReplay};
 use crate::grpc::call::{MethodBinding, host_error, recorded_result, request_text, single_result};
-use crate::grpc::{GrpcView, journaled};
+use crate::grpc::{GrpcView, journaled, retry};
 
 /// What the opener made of the guest's arguments.
 struct OpenRequest {
@@ -76,6 +76,14 @@ fn decode_request(
     }))
 }
 
+/// The deadline of a call opened at `opened_ms` (ms since the Unix epoch)
+/// with `options`: the guest's own, if it gave one.
+fn deadline_from(opened_ms: u64, options: &CallOptions) -> Option<u64> {
+    options.timeout.map(|timeout| {
+        opened_ms.saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+    })
+}
+
 /// Implements the host function opening a streaming call.
 pub async fn open_stream<T: GrpcView>(
     mut store: StoreContextMut<'_, T>,
@@ -127,10 +135,13 @@ pub async fn open_stream<T: GrpcView>(
             results[0] = recorded_result(binding, &result_ty, payload.as_bytes())?;
             return Ok(());
         }
-        StreamOpenReplay::Opened(open_index) => {
+        StreamOpenReplay::Opened(open_index, opened_at) => {
             let mut options = decoded.map(|d| d.options).unwrap_or_default();
             options.idempotency_key =
                 Some(IdempotencyKey::derived(&worker, open_index).to_string());
+            // The deadline counts from the journaled opening: a re-issue
+            // after a restart gets only what is left of it.
+            let deadline_ms = deadline_from(opened_at.as_micros() / 1_000, &options);
             StreamSlot {
                 binding: binding.clone(),
                 open_index,
@@ -141,6 +152,7 @@ pub async fn open_stream<T: GrpcView>(
                 response: None,
                 request: None,
                 attempts: 1,
+                deadline_ms,
             }
         }
         StreamOpenReplay::Live => {
@@ -175,6 +187,7 @@ pub async fn open_stream<T: GrpcView>(
             let mut options = request.options;
             options.idempotency_key =
                 Some(IdempotencyKey::derived(&worker, open_index).to_string());
+            let deadline_ms = deadline_from(retry::now_ms(), &options);
             let descriptor = &binding.method().descriptor;
             // Kept only to open the call again, which only a retry policy does.
             let kept = if binding.dependency.retry.is_some() {
@@ -218,6 +231,7 @@ pub async fn open_stream<T: GrpcView>(
                 response: None,
                 request: kept,
                 attempts: 1,
+                deadline_ms,
             }
         }
     };

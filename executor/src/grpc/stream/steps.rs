@@ -178,8 +178,10 @@ fn closed_next(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, Bri
 /// A server-streaming call that failed before its first response, opened
 /// again while the dependency's retry policy allows (same key; each failed
 /// attempt journaled before the back-off, which for a stream is capped at
-/// the policy's `max-backoff` even when the server asks for longer).
-/// Returns the first outcome that is not retried.
+/// the policy's `max-backoff` even when the server asks for longer). The
+/// deadline the guest gave the call bounds all attempts: no attempt starts
+/// after it, and each gets only the time left. Returns the first outcome
+/// that is not retried.
 async fn retry_opening(
     ctx: &mut GrpcContext,
     slot: &mut StreamSlot,
@@ -194,7 +196,15 @@ async fn retry_opening(
     };
     // Bounded by the policy's attempts (at most 100).
     loop {
-        let delay = match retry::next(&policy, &status, slot.attempts, None, retry::random_unit()) {
+        // The guest's deadline bounds all attempts, as for unary calls.
+        let remaining = slot.time_left();
+        let delay = match retry::next(
+            &policy,
+            &status,
+            slot.attempts,
+            remaining,
+            retry::random_unit(),
+        ) {
             retry::Next::RetryAfter(delay) => {
                 delay.min(std::time::Duration::from_millis(policy.max_backoff_ms))
             }
@@ -215,7 +225,7 @@ async fn retry_opening(
                 FailedAttempt {
                     attempt: slot.attempts,
                     retry_at_ms,
-                    deadline_ms: None,
+                    deadline_ms: slot.deadline_ms,
                 },
             )
             .await?;
@@ -227,14 +237,15 @@ async fn retry_opening(
             Err(status) => return Ok(Err(status)),
         };
         let descriptor = &slot.binding.method().descriptor;
-        let mut call =
-            match client.server_streaming_encoded(descriptor, request.clone(), &slot.options) {
-                Ok(call) => call,
-                Err(failed) => {
-                    status = failed;
-                    continue;
-                }
-            };
+        let options = slot.attempt_options();
+        let mut call = match client.server_streaming_encoded(descriptor, request.clone(), &options)
+        {
+            Ok(call) => call,
+            Err(failed) => {
+                status = failed;
+                continue;
+            }
+        };
         match unless_stopped(limits.clone(), call.next()).await? {
             Err(failed) => status = failed,
             outcome => {
@@ -268,9 +279,11 @@ async fn go_live(
     tracing::info!(worker = %ctx.durable.worker(), function = %slot.binding.journal_name,
         frames = slot.sent.len(), key = ?slot.options.idempotency_key,
         "re-issuing a client-streaming call interrupted by a restart with its original idempotency key");
+    // Within what is left of the deadline the guest gave the call.
+    let options = slot.attempt_options();
     let reissued = unless_stopped(limits, async {
         let client = ctx.client(&slot.binding.dependency)?;
-        let mut call = client.client_streaming(&method.descriptor, &slot.options)?;
+        let mut call = client.client_streaming(&method.descriptor, &options)?;
         for frame in &slot.sent {
             let message = DynamicMessage::decode(method.descriptor.input(), frame.as_slice())
                 .map_err(|e| {

@@ -8,7 +8,7 @@ wit_bindgen::generate!({ world: "route-guide-client", path: "wit", generate_all 
 
 use example::routeguide::route_guide::{self, ListFeaturesStream};
 use example::routeguide::types::{Point, Rectangle, RouteNote};
-use reprise::grpc::types::{RpcStatus, StatusCode};
+use reprise::grpc::types::{CallOptions, Duration, RpcStatus, StatusCode};
 
 /// Upper bound on the responses read from one stream: a guard against a
 /// server that never ends a stream, far above anything a test sends.
@@ -204,6 +204,27 @@ impl Guest for RouteGuideClient {
             }
         }
         Err(too_many("RouteChat"))
+    }
+
+    fn list_features_within(
+        lo_latitude: i32,
+        lo_longitude: i32,
+        hi_latitude: i32,
+        hi_longitude: i32,
+        deadline_ms: u64,
+    ) -> Result<Vec<String>, String> {
+        let area = rectangle(lo_latitude, lo_longitude, hi_latitude, hi_longitude);
+        let options = CallOptions {
+            deadline: Some(Duration {
+                seconds: i64::try_from(deadline_ms / 1_000).unwrap_or(i64::MAX),
+                nanos: i32::try_from(deadline_ms % 1_000 * 1_000_000).unwrap_or(0),
+            }),
+            metadata: Vec::new(),
+        };
+        let stream = route_guide::list_features(area, Some(&options)).map_err(describe)?;
+        let mut names = Vec::new();
+        read_all(&stream, &mut names)?;
+        Ok(names)
     }
 
     fn chat_after_random(close_first: bool) -> Result<u64, String> {
