@@ -92,6 +92,26 @@ async fn call_within(
     .map(tonic::Response::into_inner)
 }
 
+/// Uploads the todo-client component of `manifest` to `serve`; the gRPC
+/// front door's URL and the services reflection describes there.
+async fn add_todo_client(serve: &Serve, manifest: &std::path::Path) -> (String, DescriptorPool) {
+    serve.ok(&[
+        "component",
+        "add",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--component",
+        "todo-client",
+    ]);
+    let grpc_url = serve.grpc_url.clone().expect("the gRPC front door runs");
+    let pool = reflection::fetch(&grpc_url, ClientConfig::default(), None)
+        .await
+        .unwrap()
+        .pool()
+        .unwrap();
+    (grpc_url, pool)
+}
+
 fn strings(message: &DynamicMessage) -> Vec<String> {
     message
         .get_field_by_name("result")
@@ -248,20 +268,7 @@ async fn a_passed_deadline_is_deadline_exceeded_while_the_invocation_completes()
     let dir = tempfile::tempdir().unwrap();
     let manifest = api_common::todo_manifest(dir.path(), &server.endpoint());
     let serve = start(dir.path());
-    serve.ok(&[
-        "component",
-        "add",
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--component",
-        "todo-client",
-    ]);
-    let grpc_url = serve.grpc_url.clone().expect("the gRPC front door runs");
-    let pool = reflection::fetch(&grpc_url, ClientConfig::default(), None)
-        .await
-        .unwrap()
-        .pool()
-        .unwrap();
+    let (grpc_url, pool) = add_todo_client(&serve, &manifest).await;
     let args = [
         ("user", Value::String("bo".into())),
         ("prefix", Value::String("t".into())),
@@ -317,20 +324,7 @@ async fn a_call_without_a_key_that_ends_early_names_the_key_to_fetch_its_result(
     let args = ["--grpc-listen", "127.0.0.1:0", "--shutdown-grace", "300ms"];
     let env = [("REPRISE_SECRET_TODO_TOKEN", "token")];
     let serve = Serve::start_with(dir.path(), &args, &env);
-    serve.ok(&[
-        "component",
-        "add",
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--component",
-        "todo-client",
-    ]);
-    let grpc_url = serve.grpc_url.clone().expect("the gRPC front door runs");
-    let pool = reflection::fetch(&grpc_url, ClientConfig::default(), None)
-        .await
-        .unwrap()
-        .pool()
-        .unwrap();
+    let (grpc_url, pool) = add_todo_client(&serve, &manifest).await;
     let todos = |prefix: &str| {
         [
             ("user", Value::String("bo".into())),

@@ -380,6 +380,12 @@ fn an_address_another_executor_advertises_is_refused_at_start() {
     first.terminate();
 }
 
+/// A loopback address with a port free now (the listener is dropped).
+fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
 /// `serve` on `url` listening at `address` (a fixed port), in `dir`.
 fn start_at(dir: &std::path::Path, url: &str, address: &str, extra: &[&str]) -> Serve {
     std::fs::create_dir_all(dir).unwrap();
@@ -398,10 +404,7 @@ fn an_executor_restarted_at_once_after_a_crash_at_its_address_starts() {
     // same --advertise address, still looked alive for one lease TTL.
     let (_runtime, url) = database();
     let dir = tempfile::tempdir().unwrap();
-    let address = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let address = free_address();
     // A TTL far longer than a start takes: the old member still counts
     // as alive when the new one joins, so the join must take its place
     // (three quarters of a TTL after finding it) rather than find it
@@ -453,10 +456,7 @@ fn an_address_reaching_the_new_executor_is_not_taken_from_a_live_one() {
     // it probed the address, deleted the live first one's row and joined.
     let (_runtime, url) = database();
     let dir = tempfile::tempdir().unwrap();
-    let address = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let address = free_address();
     let advertised = format!("http://{address}");
     // A TTL whose renewals (every 2 s) leave the joiner's wait (4.5 s)
     // a wide margin on a loaded machine.
@@ -490,10 +490,7 @@ fn an_executor_whose_place_was_taken_while_frozen_stops() {
     // refusing the other's workers.
     let (runtime, url) = database();
     let dir = tempfile::tempdir().unwrap();
-    let address = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let address = free_address();
     let advertised = format!("http://{address}");
     let first_dir = dir.path().join("a");
     std::fs::create_dir_all(&first_dir).unwrap();

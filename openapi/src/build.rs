@@ -249,7 +249,13 @@ impl<'a> Operation<'_, '_, 'a> {
                 );
                 continue;
             }
-            if location == Location::Header && name.eq_ignore_ascii_case("authorization") {
+            // The dependency's auth and the executor's own key (the same on
+            // every attempt and across a crash): a field would send a second
+            // header beside them.
+            if location == Location::Header
+                && (name.eq_ignore_ascii_case("authorization")
+                    || name.eq_ignore_ascii_case("idempotency-key"))
+            {
                 continue;
             }
             let schema = get(parameter, "schema");

@@ -2,7 +2,8 @@
 //! case its property names (not the first that fits), 2xx answers with
 //! different headers as different cases, and a 2xx answer only `default`
 //! describes (the error answer when a 2xx one is documented) not taken for
-//! a success. Also the parameter styles that are refused, not ignored.
+//! a success. Also the parameter styles that are refused, not ignored, and
+//! the `Idempotency-Key` header left to the executor.
 
 #![cfg(feature = "runtime")]
 
@@ -150,4 +151,25 @@ fn parameter_styles_that_are_not_sent_are_refused() {
             .to_string();
         assert!(err.contains(expected), "{parameter}: {err}");
     }
+}
+
+#[test]
+fn a_documented_idempotency_key_header_is_the_executors_not_a_field() {
+    // As a field, the guest's value went out beside the executor's own
+    // key: two `Idempotency-Key` headers.
+    let doc = "openapi: 3.0.3\ninfo: {title: T, version: \"1\"}\npaths:\n  /x:\n    post:\n      \
+               operationId: postX\n      parameters:\n        - {name: Idempotency-Key, in: \
+               header, schema: {type: string}}\n        - {name: X-Other, in: header, schema: \
+               {type: string}}\n      responses:\n        \"204\": {description: ok}\n";
+    let model = parse(doc, "x.yaml", &Options::default()).unwrap();
+    let (_, post) = function(&model, "x-collection", "post-x").unwrap();
+    let fields: Vec<&str> = post
+        .request
+        .as_ref()
+        .unwrap()
+        .params
+        .iter()
+        .map(|p| p.wire.as_str())
+        .collect();
+    assert_eq!(fields, ["X-Other"]);
 }
