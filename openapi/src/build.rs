@@ -329,6 +329,7 @@ impl<'a> Operation<'_, '_, 'a> {
                     ty: p.ty.clone(),
                     constraints: p.constraints.clone(),
                     docs: None,
+                    null_when_none: false,
                 });
             }
             if let Some(b) = &body {
@@ -338,6 +339,7 @@ impl<'a> Operation<'_, '_, 'a> {
                     ty: b.ty.clone(),
                     constraints: Default::default(),
                     docs: None,
+                    null_when_none: false,
                 });
             }
             self.local_defs.push(TypeDef {
@@ -517,6 +519,7 @@ impl<'a> Operation<'_, '_, 'a> {
                         ty,
                         constraints: Default::default(),
                         docs: None,
+                        null_when_none: false,
                     });
                 }
                 success.push(out.len());
@@ -603,6 +606,7 @@ impl<'a> Operation<'_, '_, 'a> {
                 ty: body.clone(),
                 constraints: Default::default(),
                 docs: None,
+                null_when_none: false,
             });
         }
         fields.extend(response.headers.iter().cloned());

@@ -210,6 +210,7 @@ fn error_types(error_body: Option<&TypeRef>) -> Vec<TypeDef> {
         ty,
         constraints: Default::default(),
         docs: None,
+        null_when_none: false,
     };
     let mut response = vec![
         field("status", TypeRef::U16),

@@ -102,6 +102,12 @@ pub struct Field {
     pub constraints: Constraints,
     /// Documentation.
     pub docs: Option<String>,
+    /// A JSON property the schema lists in `required` although its type is
+    /// an `option` (the property is nullable): `none` is sent as `null`,
+    /// not left out. (Absent from models stored by older builds, which
+    /// left such properties out.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub null_when_none: bool,
 }
 
 /// An enum case and its JSON value.

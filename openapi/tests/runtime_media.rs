@@ -225,3 +225,54 @@ fn values_a_request_cannot_carry_are_refused_before_sending() {
         vec![("X-Trace".to_owned(), "t\t1".to_owned())]
     );
 }
+
+const PEOPLE: &str = r##"
+openapi: 3.0.3
+info: {title: People, version: "1"}
+paths:
+  /people/{id}:
+    put:
+      operationId: putPerson
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: "#/components/schemas/Person"}}}
+      responses:
+        "204": {description: stored}
+components:
+  schemas:
+    Person:
+      type: object
+      required: [name, nickname, manager]
+      properties:
+        name: {type: string}
+        nickname: {type: string, nullable: true}
+        manager: {type: [string, "null"]}
+        age: {type: integer, nullable: true}
+        email: {type: string}
+"##;
+
+#[test]
+fn a_required_nullable_property_goes_as_null_when_none() {
+    // It was left out: for a PUT, "absent" and "null" differ, and a server
+    // validating `required` refused the request.
+    let model = parse(PEOPLE, "people.yaml", &Options::default()).unwrap();
+    let (interface, put) = function(&model, "people-resource", "put-person").unwrap();
+    let person = Val::Record(vec![
+        ("name".into(), s("Ada")),
+        ("nickname".into(), Val::Option(None)),
+        ("manager".into(), Val::Option(None)),
+        ("age".into(), Val::Option(None)),
+        ("email".into(), Val::Option(None)),
+    ]);
+    let record = Val::Record(vec![("body".into(), person)]);
+    let sent = request(&model, interface, put, &[s("p1"), record]).unwrap();
+    let (media, body) = sent.body.unwrap();
+    assert_eq!(media, "application/json");
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    // Required and nullable: `null`. Optional: left out.
+    assert_eq!(
+        json,
+        serde_json::json!({"name": "Ada", "nickname": null, "manager": null})
+    );
+}

@@ -109,7 +109,7 @@ fn named_to_json(def: &TypeDef, val: &Val, types: &Lookup<'_>) -> Result<Json, F
         (TypeKind::Record(fields), Val::Record(values)) => {
             let mut object = Map::new();
             for (field, (_, value)) in fields.iter().zip(values) {
-                if matches!(value, Val::Option(None)) {
+                if matches!(value, Val::Option(None)) && !field.null_when_none {
                     continue;
                 }
                 object.insert(field.wire.clone(), to_json(&field.ty, value, types)?);

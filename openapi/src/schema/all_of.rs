@@ -65,6 +65,8 @@ impl<'d, 'a> Types<'d, 'a> {
                 fields.push(field);
                 continue;
             };
+            // Required and nullable in any part: `null` is sent for `none`.
+            existing.null_when_none |= field.null_when_none;
             let (a, b) = (unoptional(&existing.ty), unoptional(&field.ty));
             if let (TypeRef::Named(first), TypeRef::Named(second)) = (a, b) {
                 let (first, second) = (first.clone(), second.clone());

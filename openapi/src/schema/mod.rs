@@ -4,7 +4,9 @@
 //! appear (`{parent}-{field}`, `{parent}-item`, `{context}-request-body`...).
 //!
 //! - object: record; required properties plain, the others `option<T>`;
-//!   `nullable: true` or `type: [T, "null"]`: `option<T>`;
+//!   `nullable: true` or `type: [T, "null"]`: `option<T>`; a required
+//!   nullable property is sent as `null` when `none` (an optional one is
+//!   left out);
 //! - string `enum`: enum (cases kebab-case, JSON values kept);
 //! - `oneOf`/`anyOf`: variant, cases named after the referenced schema, the
 //!   discriminator mapping's keys, or the alternative's type;
@@ -351,7 +353,9 @@ impl<'d, 'a> Types<'d, 'a> {
             let name = scope.unique(&kebab(&wire));
             let property_path = format!("{path}.properties.{wire}");
             let ty = self.type_of(property, &format!("{record}-{name}"), &property_path, false);
-            let ty = if required.contains(&wire) || matches!(ty, TypeRef::Option(_)) {
+            let required = required.contains(&wire);
+            let null_when_none = required && matches!(ty, TypeRef::Option(_));
+            let ty = if required || matches!(ty, TypeRef::Option(_)) {
                 ty
             } else {
                 TypeRef::Option(Box::new(ty))
@@ -365,6 +369,7 @@ impl<'d, 'a> Types<'d, 'a> {
                 docs: resolved
                     .and_then(|n| str_of(n, "description"))
                     .map(str::to_owned),
+                null_when_none,
             });
         }
         fields
