@@ -50,7 +50,17 @@ fn scripted(status: &'static str, body: &'static str) -> String {
 /// `worker-executor invoke` against `server` with the idempotency key
 /// `k-7`, bounded by 60 s: its exit code and stderr.
 fn invoke(server: &str) -> (Option<i32>, String) {
-    let mut child = Command::new(cli_common::BIN)
+    invoke_with_token(server, None)
+}
+
+/// [`invoke`] with `REPRISE_ADMIN_TOKEN` set to `token` (unset: `None`).
+fn invoke_with_token(server: &str, token: Option<&str>) -> (Option<i32>, String) {
+    let mut command = Command::new(cli_common::BIN);
+    match token {
+        Some(token) => command.env("REPRISE_ADMIN_TOKEN", token),
+        None => command.env_remove("REPRISE_ADMIN_TOKEN"),
+    };
+    let mut child = command
         .args(["invoke", "w1", "add", "1", "--idempotency-key", "k-7"])
         .args(["--server", server, "--timeout", "10s"])
         .stdin(Stdio::null())
@@ -139,4 +149,25 @@ fn an_unknown_outcome_is_read_from_the_code_not_the_message() {
     let (code, stderr) = invoke(&busy);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(!stderr.contains("--idempotency-key k-7"), "{stderr}");
+}
+
+#[test]
+fn a_request_that_cannot_be_made_is_not_an_unknown_outcome() {
+    // A token with the `\r` of a CRLF file, or a port out of range, made
+    // the HTTP client refuse the request before sending it; the CLI said
+    // the invocation's outcome was unknown and advised a retry, and never
+    // named the token's variable.
+    let server = scripted("200 OK", r#"{"results":["1"]}"#);
+    let (code, stderr) = invoke_with_token(&server, Some("0123456789abcdef\r"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("REPRISE_ADMIN_TOKEN") && stderr.contains("cannot carry"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unknown"), "{stderr}");
+
+    let (code, stderr) = invoke("http://127.0.0.1:99999");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("the port must be a number"), "{stderr}");
+    assert!(!stderr.contains("unknown"), "{stderr}");
 }

@@ -168,4 +168,19 @@ fn repair_refuses_a_live_store_and_paths_it_cannot_use() {
         out.as_os_str(),
     ]);
     assert!(ok, "{err}");
+
+    // `--data-dir .` from inside it: the default --out is the sibling named
+    // after the folder (it was `./reprise-data-repaired`, refused as inside
+    // the data directory).
+    let output = Command::new(BIN)
+        .args(["repair", "--data-dir", "."])
+        .current_dir(&data)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("data-repaired").is_dir());
 }

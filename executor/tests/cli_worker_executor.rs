@@ -319,6 +319,23 @@ fn admin_token_guards_the_api_and_an_open_public_listener_is_refused() {
             && err.contains("--insecure"),
         "{err}"
     );
+    // Refused, it leaves nothing behind (the data directory was created).
+    assert!(!dir.path().join("data").exists());
+    // The same for gRPC, whose message had runs of spaces in it.
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+        .args(["--grpc-listen", "0.0.0.0:0"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("serve runs");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("anyone who reaches it can invoke and create workers"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data").exists());
     // A token variable that is not set is named.
     let output = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])

@@ -618,3 +618,30 @@ fn an_invocation_without_an_answer_names_its_idempotency_key() {
     assert_eq!(serve.ok(&["invoke", "u", "get"]).trim(), "2");
     serve.terminate();
 }
+
+#[test]
+fn an_oversized_worker_creation_is_413_on_a_shared_store() {
+    // With several executors, a creation's body is read before routing (the
+    // worker's name picks its owner): a body over --body-limit answered 400
+    // there, where one executor answers 413 as documented.
+    let (runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let serve = start(&dir.path().join("a"), &url);
+    let body = format!(
+        r#"{{"component_id": "{}", "name": "big", "args": ["{}"]}}"#,
+        "0".repeat(64),
+        "x".repeat(3 << 20)
+    );
+    reprise_executor::rest::client::install_crypto_provider();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/v1/workers", serve.url))
+            .body(body)
+            .send()
+            .await
+            .expect("answered")
+            .status()
+    });
+    assert_eq!(status, 413);
+    serve.terminate();
+}

@@ -124,12 +124,17 @@ async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Upload
                 return Err(ApiError::bad_request("the `limits` part is given twice"));
             }
             "limits" => {
-                limits = Some(serde_json::from_slice(&bytes).map_err(|e| {
+                let bad = |e: String| {
                     ApiError::bad_request(format!(
                         "the `limits` part is not a JSON object of limits \
                          (`time_budget_ms`, `memory_bytes`): {e}"
                     ))
-                })?)
+                };
+                if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                    return Err(bad("it does not start with `{`".into()));
+                }
+                super::extract::no_duplicate_keys(&bytes).map_err(|e| bad(e.to_string()))?;
+                limits = Some(serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?)
             }
             other => {
                 return Err(ApiError::bad_request(format!(
@@ -152,6 +157,13 @@ async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Upload
 /// The `dependencies` part: a JSON array whose elements are OpenAPI
 /// dependencies (with an `openapi` key) or gRPC ones.
 fn parse_dependencies(bytes: &[u8]) -> Result<Vec<DependencyConfig>, ApiError> {
+    // Read as `Value`s first (to tell the kinds apart), where a repeated
+    // key would silently keep its last value.
+    super::extract::no_duplicate_keys(bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the `dependencies` part is not a JSON array of dependencies: {e}"
+        ))
+    })?;
     let elements: Vec<serde_json::Value> = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(format!(
             "the `dependencies` part is not a JSON array of dependencies: {e}"
@@ -167,6 +179,12 @@ fn parse_dependencies(bytes: &[u8]) -> Result<Vec<DependencyConfig>, ApiError> {
                      is not a {kind} dependency: {e}"
                 ))
             };
+            if !element.is_object() {
+                return Err(ApiError::bad_request(format!(
+                    "the `dependencies` part is not a JSON array of dependencies: element {i} \
+                     is not a JSON object"
+                )));
+            }
             if element.get("openapi").is_some() {
                 serde_json::from_value::<OpenApiDependencyConfig>(element)
                     .map(DependencyConfig::from)

@@ -118,6 +118,20 @@ impl ApiError {
     }
 }
 
+/// A body read with a length limit (`axum::body::to_bytes`) that failed:
+/// 413 when the limit was passed, 400 otherwise.
+pub(crate) fn unreadable_body(error: &axum::Error, limit: usize) -> ApiError {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    // Bounded by the chain's length.
+    while let Some(e) = next {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return too_large(limit);
+        }
+        next = e.source();
+    }
+    ApiError::bad_request(format!("cannot read the request body: {error}"))
+}
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,

@@ -46,6 +46,77 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// Refuses a JSON document in which an object names a key twice, at any
+/// depth. serde refuses that for a struct's own fields, but a document first
+/// read as a `Value` (the multipart `dependencies` part, to tell the kinds
+/// apart) keeps the last occurrence silently.
+pub fn no_duplicate_keys(bytes: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<Unique>(bytes).map(|_| ())
+}
+
+/// A JSON value read only to check that no object repeats a key.
+struct Unique;
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_unit<E>(self) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+        // Bounded by the document's length.
+        while seq.next_element::<Unique>()?.is_some() {}
+        Ok(Unique)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        // Bounded by the document's length.
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<Unique>()?;
+            if !keys.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{key}` is given twice in one object"
+                )));
+            }
+        }
+        Ok(Unique)
+    }
+}
+
 /// The start of a body, for an error message.
 fn preview(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);

@@ -32,6 +32,16 @@ impl Client {
         let token = std::env::var(&server.admin_token_env)
             .ok()
             .filter(|t| !t.is_empty());
+        if let Some(token) = &token
+            && reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).is_err()
+        {
+            bail!(
+                "the admin token in `{}` holds a character an HTTP header cannot carry (a line \
+                 break or another control character, such as the `\\r` of a file saved with \
+                 CRLF line ends); set the variable to the token alone",
+                server.admin_token_env
+            );
+        }
         Self::with_token(&server.server, token, server.timeout)
     }
 
@@ -64,6 +74,16 @@ impl Client {
             None => bail!("--server `{base}` has no host; write e.g. http://127.0.0.1:9090"),
             Some(authority) if authority.host().is_empty() => {
                 bail!("--server `{base}` has no host; write e.g. http://127.0.0.1:9090")
+            }
+            // (`Authority::port` is `None` for a port that is not a u16.)
+            Some(authority)
+                if authority
+                    .as_str()
+                    .rsplit_once(':')
+                    .filter(|(_, port)| !port.contains(']'))
+                    .is_some_and(|(_, port)| port.parse::<u16>().ok().is_none_or(|p| p == 0)) =>
+            {
+                bail!("--server `{base}`: the port must be a number from 1 to 65535")
             }
             Some(authority) if authority.as_str().contains('@') => bail!(
                 "--server `{base}`: credentials in the URL are not sent; set the admin token's \
@@ -130,6 +150,13 @@ impl Client {
                 anyhow!(
                     "cannot reach the executor at {}: {}; is `worker-executor serve` running \
                      there? (set the address with --server)",
+                    self.base,
+                    root_cause(&e)
+                )
+            } else if e.is_builder() {
+                // Refused before anything left: no outcome to wonder about.
+                anyhow!(
+                    "the request to {} could not be made, so nothing was sent: {}",
                     self.base,
                     root_cause(&e)
                 )

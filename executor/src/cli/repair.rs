@@ -59,16 +59,29 @@ fn check_paths(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The default `--out`: a sibling of the data directory named
+/// `<name>-repaired`, named from the resolved path, so that `--data-dir .`
+/// or `..` get a sibling too.
+fn default_out(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let resolved = std::fs::canonicalize(data_dir)
+        .with_context(|| format!("cannot read the data directory {}", data_dir.display()))?;
+    let Some(name) = resolved.file_name() else {
+        bail!(
+            "cannot name a folder beside the data directory {} (it is the root); give --out",
+            resolved.display()
+        );
+    };
+    let mut name = name.to_os_string();
+    name.push("-repaired");
+    Ok(resolved.with_file_name(name))
+}
+
 /// Runs the repair of `data_dir` into `out` (default `<data_dir>-repaired`).
 pub async fn run(data_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
-    let out = out.unwrap_or_else(|| {
-        let mut name = data_dir
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_else(|| "reprise-data".into());
-        name.push("-repaired");
-        data_dir.with_file_name(name)
-    });
+    let out = match out {
+        Some(out) => out,
+        None => default_out(data_dir)?,
+    };
     check_paths(data_dir, &out)?;
     // An executor holds the store's lock while it runs; reading the files
     // under it would copy a state it is still changing.

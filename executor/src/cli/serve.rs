@@ -54,13 +54,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(asked) => asked,
         None => DEFAULT_WORKER_MEMORY.min(args.memory_budget),
     };
+    // Refused settings leave nothing behind: the token is checked before
+    // the data directory is created.
+    let admin_token = admin_token(&args)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
     // The compiled-code cache needs an absolute path.
     let data_dir = std::path::absolute(&args.data_dir)
         .with_context(|| format!("cannot resolve data directory {}", args.data_dir.display()))?;
     let args = ServeArgs { data_dir, ..args };
-    let admin_token = admin_token(&args)?;
     let config = ExecutorConfig {
         data_dir: args.data_dir.clone(),
         secrets: SecretEnvPolicy {
@@ -337,7 +339,9 @@ fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<AdminToken>> {
         && !args.insecure
     {
         anyhow::bail!(
-            "refusing to serve gRPC on {grpc} without authentication: anyone who reaches it can              invoke and create workers. Set a token with --admin-token-env NAME, listen on a              loopback address, or pass --insecure to accept the risk"
+            "refusing to serve gRPC on {grpc} without authentication: anyone who reaches it can \
+             invoke and create workers. Set a token with --admin-token-env NAME, listen on a \
+             loopback address, or pass --insecure to accept the risk"
         );
     }
     if token.is_none() && !args.listen.ip().is_loopback() {

@@ -103,7 +103,7 @@ pub async fn forward_elsewhere(
         let bytes = match axum::body::to_bytes(body, state.config.body_limit).await {
             Ok(bytes) => bytes,
             Err(e) => {
-                return ApiError::bad_request(format!("cannot read the request body: {e}"))
+                return crate::api::error::unreadable_body(&e, state.config.body_limit)
                     .into_response();
             }
         };

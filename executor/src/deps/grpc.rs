@@ -32,6 +32,39 @@ pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
     if let Some(retry) = &dependency.retry {
         check_retry(&dependency.name, retry)?;
     }
+    check_connection(dependency)
+}
+
+/// Refuses connection settings that cannot work, as the manifest does: a
+/// zero connect timeout (every connection attempt would time out), keepalive
+/// pings every 0 ms or timing out after 0 ms, and a message size limit
+/// outside 1 byte to 1 GiB.
+fn check_connection(dependency: &GrpcDependencyConfig) -> Result<()> {
+    let bad = |what: String| {
+        Err(Error::InvalidComponent(format!(
+            "dependency `{}`: {what}",
+            dependency.name
+        )))
+    };
+    if dependency.connect_timeout_ms == Some(0) {
+        return bad("`connect-timeout-ms` must be at least 1".into());
+    }
+    if let Some(keepalive) = &dependency.keepalive {
+        if keepalive.interval_ms == 0 {
+            return bad("`keepalive.interval-ms` must be at least 1".into());
+        }
+        if keepalive.timeout_ms == 0 {
+            return bad("`keepalive.timeout-ms` must be at least 1".into());
+        }
+    }
+    if let Some(size) = dependency.max_message_bytes
+        && !(1..=reprise_manifest::MAX_MESSAGE_SIZE_LIMIT).contains(&size)
+    {
+        return bad(format!(
+            "`max-message-bytes` {size} is outside 1 byte to 1 GiB ({})",
+            reprise_manifest::MAX_MESSAGE_SIZE_LIMIT
+        ));
+    }
     Ok(())
 }
 
@@ -90,14 +123,49 @@ pub fn check_endpoint_supported(dependency: &str, endpoint: &str) -> Result<()> 
              (`user@`); give credentials in the manifest instead"
         )));
     }
-    let scheme = endpoint.split_once("://").map(|(scheme, _)| scheme);
-    match scheme {
-        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => Ok(()),
-        _ => Err(Error::Unsupported(format!(
+    let neither = || {
+        Err(Error::Unsupported(format!(
             "dependency `{dependency}`: endpoint `{endpoint}` is neither `http://host:port` \
              nor `https://host:port`"
+        )))
+    };
+    let scheme = endpoint.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+        _ => return neither(),
+    }
+    match authority.and_then(host_and_port) {
+        Some(_) => Ok(()),
+        None => Err(Error::Unsupported(format!(
+            "dependency `{dependency}`: endpoint `{endpoint}` has no host, or a port that is \
+             not a number from 1 to 65535"
         ))),
     }
+}
+
+/// The host and port of an authority (`host`, `host:port`, `[v6]:port`),
+/// or `None` when the host is empty or the port is not 1..=65535.
+fn host_and_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0)?),
+    };
+    Some((host, port))
 }
 
 /// Whether `endpoint` is an `https://` URL.
@@ -166,5 +234,35 @@ mod tests {
         assert!(err.contains("user information"), "{err}");
         assert!(check_endpoint_supported("todo", "http://todo.internal /x").is_err());
         assert!(check_endpoint_supported("todo", "http://todo.internal/v1/a@b").is_ok());
+    }
+
+    #[test]
+    fn an_endpoint_needs_a_host_and_a_port_that_can_be_dialled() {
+        // OpenAPI base URLs and their overrides only had their scheme
+        // checked: these were stored, and every call failed in the guest.
+        for bad in [
+            "http://",
+            "http://:8080",
+            "http://h:99999",
+            "http://h:0",
+            "http://h:",
+            "https://[::1]x",
+            "http://[]:80",
+        ] {
+            let error = check_endpoint_supported("api", bad)
+                .expect_err(bad)
+                .to_string();
+            assert!(error.contains("dependency `api`"), "{error}");
+            assert!(error.contains(bad), "{error}");
+        }
+        for good in [
+            "http://h",
+            "http://h:1",
+            "https://api.example.com:443/v1",
+            "http://[::1]:8080/base/",
+            "http://[::1]",
+        ] {
+            check_endpoint_supported("api", good).expect(good);
+        }
     }
 }

@@ -8,18 +8,19 @@ impl Executor {
     /// A running invocation of that worker is stopped at its next epoch
     /// tick (or when its host call returns).
     pub async fn delete_worker(&self, id: &WorkerId) -> Result<bool> {
-        let signal = self.stop_signal(id);
-        signal.request(StopReason::Delete);
+        let signal = self.loaded_stop_signal(id);
+        let clear = || signal.iter().for_each(StopSignal::clear);
+        signal.iter().for_each(|s| s.request(StopReason::Delete));
         let guard = self.locked_slot(id).await;
         let guard = match guard {
             Ok(guard) => guard,
             Err(e) => {
-                signal.clear();
+                clear();
                 return Err(e);
             }
         };
         let existed = self.oplog.delete_worker(id).await;
-        signal.clear();
+        clear();
         let existed = existed?;
         self.interrupted_set().remove(id);
         self.handles().remove(id);
@@ -40,11 +41,26 @@ impl Executor {
     pub async fn interrupt(&self, id: &WorkerId) -> Result<bool> {
         // Stops a running invocation at its next epoch tick rather than
         // waiting for it to end.
-        let signal = self.stop_signal(id);
-        signal.request(StopReason::Interrupt);
+        let signal = self.loaded_stop_signal(id);
+        signal.iter().for_each(|s| s.request(StopReason::Interrupt));
         let result = self.interrupt_locked(id).await;
-        signal.clear();
+        signal.iter().for_each(StopSignal::clear);
         result
+    }
+
+    /// The stop signal of worker `id` if it is loaded here: a worker that
+    /// is not has no invocation running to stop. (Asking for
+    /// [`stop_signal`](Self::stop_signal) would leave an entry behind for
+    /// every id an operator names, existing or not.)
+    fn loaded_stop_signal(&self, id: &WorkerId) -> Option<StopSignal> {
+        self.handles().get(id).map(|handle| handle.stop.clone())
+    }
+
+    /// How many workers have an entry in the handle map (loaded now, or
+    /// loaded since they were last deleted). For tests.
+    #[doc(hidden)]
+    pub fn handle_count(&self) -> usize {
+        self.handles().len()
     }
 
     async fn interrupt_locked(&self, id: &WorkerId) -> Result<bool> {
