@@ -565,3 +565,45 @@ fn enum_values_colliding_after_kebab_case_get_suffixes() {
     let text = util::package_text(&files, "t:ec@1.0.0");
     assert_contains(&text, "dark-red3,\n        %type,");
 }
+
+#[test]
+fn names_that_are_not_identifiers_are_refused() {
+    // Descriptors from server reflection or an uploaded set are not checked
+    // by a .proto grammar: a message named with a line break was printed
+    // into a `///` comment of the generated WIT, and the rest of its name
+    // was read as WIT.
+    use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
+    use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
+    for (message, field) in [("Foo\ninterface evil {}", "x"), ("Ok", "a\u{202E}b")] {
+        let file = FileDescriptorProto {
+            name: Some("odd.proto".into()),
+            package: Some("t.odd.v1".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![DescriptorProto {
+                name: Some(message.into()),
+                field: vec![FieldDescriptorProto {
+                    name: Some(field.into()),
+                    number: Some(1),
+                    label: Some(1),
+                    r#type: Some(9),
+                    json_name: Some("x".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let set = prost_types::FileDescriptorSet { file: vec![file] };
+        let pool = prost_reflect::DescriptorPool::from_file_descriptor_set(set).unwrap();
+        let error = InterfaceModel::build(
+            &pool,
+            &[Exposure::File("odd.proto".into())],
+            &ModelOptions::default(),
+        )
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(error.contains("not a proto identifier"), "{error}");
+        assert!(!error.contains('\n'), "the name is escaped: {error}");
+    }
+}

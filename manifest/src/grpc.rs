@@ -151,7 +151,7 @@ pub(crate) fn read(
             );
             None
         }
-        Some(node) => read_method_names(ctx, node, &path.key("services")).map(Some),
+        Some(node) => read_service_names(ctx, node, &path.key("services")).map(Some),
     };
     let include = match fields.get("include") {
         Some(node) if reflection => {
@@ -246,6 +246,37 @@ pub(crate) fn read(
 /// Reads `read-only-methods`: a list of method names (`GetFeature`) or
 /// full names (`routeguide.RouteGuide.GetFeature`).
 fn read_method_names(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<Vec<String>> {
+    read_names(
+        ctx,
+        node,
+        path,
+        "a method name (`GetFeature` or `package.Service.GetFeature`)",
+    )
+}
+
+/// Reads `services`: full service names as server reflection lists them
+/// (`routeguide.RouteGuide`), at least one.
+fn read_service_names(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<Vec<String>> {
+    let names = read_names(
+        ctx,
+        node,
+        path,
+        "a full service name (`package.Service`, as server reflection lists it)",
+    )?;
+    if names.is_empty() {
+        ctx.report(
+            path,
+            node.position,
+            "list at least one service, or leave `services` out to take every service the \
+             server lists",
+        );
+        return None;
+    }
+    Some(names)
+}
+
+/// Reads a list of dotted proto names; `what` says what each must be.
+fn read_names(ctx: &mut Ctx, node: &Node, path: &KeyPath, what: &str) -> Option<Vec<String>> {
     let items = list(ctx, node, path)?;
     let mut names = Vec::new();
     let mut ok = true;
@@ -259,13 +290,7 @@ fn read_method_names(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<Vec<S
                 !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             });
         if !valid {
-            ctx.report(
-                &item_path,
-                item.position,
-                format!(
-                    "`{text}` is not a method name (`GetFeature` or `package.Service.GetFeature`)"
-                ),
-            );
+            ctx.report(&item_path, item.position, format!("`{text}` is not {what}"));
             ok = false;
             continue;
         }

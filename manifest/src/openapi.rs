@@ -170,6 +170,12 @@ pub(crate) fn read(
 ) -> Option<OpenApiDependency> {
     fields.deny_unknown(ctx, KEYS);
     let path = &fields.path;
+    // Read first: the document is mapped with it (`wit.name` stands in
+    // for a missing `info.title`).
+    let wit = match fields.get("wit") {
+        Some(node) => read_wit(ctx, node, &path.key("wit")),
+        None => Some(reprise_openapi::Options::default()),
+    };
     let spec = fields.require(ctx, "spec").and_then(|node| {
         let key = path.key("spec");
         let text = string(ctx, node, &key)?;
@@ -191,7 +197,8 @@ pub(crate) fn read(
                 );
                 return None;
             }
-            if let Err(e) = reprise_openapi::load(&file, &reprise_openapi::Options::default()) {
+            let options = wit.clone().unwrap_or_default();
+            if let Err(e) = reprise_openapi::load(&file, &options) {
                 ctx.report(
                     &key,
                     node.position,
@@ -243,15 +250,19 @@ pub(crate) fn read(
                      `https://`",
                 );
                 None
+            } else if tls.as_ref().is_some_and(|t| t.server_name.is_some()) {
+                ctx.report(
+                    &path.key("tls").key("server-name"),
+                    node.position,
+                    "`server-name` is not supported for OpenAPI dependencies; use a base URL \
+                     whose host the server's certificate names",
+                );
+                None
             } else {
                 tls.map(Some)
             }
         }
         None => Some(None),
-    };
-    let wit = match fields.get("wit") {
-        Some(node) => read_wit(ctx, node, &path.key("wit")),
-        None => Some(reprise_openapi::Options::default()),
     };
     Some(OpenApiDependency {
         owner: owner.clone(),
@@ -322,6 +333,9 @@ fn base_url(text: &str) -> Result<String, &'static str> {
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err("it needs a host");
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err("credentials in the URL (`user@`) are not allowed; give them with `auth`");
     }
     if uri.query().is_some() || text.contains('#') {
         return Err("a query or fragment is not allowed");

@@ -253,16 +253,28 @@ pub(crate) fn read(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<RetryPo
     if let (Some(initial), Some(max)) = (initial, max)
         && max < initial
     {
-        let node = fields.get("max-backoff").or(fields.get("initial-backoff"));
-        ctx.report(
-            &path.key("max-backoff"),
-            node.and_then(|n| n.position),
-            format!(
-                "max-backoff ({}) is smaller than initial-backoff ({})",
-                format_duration(max),
-                format_duration(initial)
+        match fields.get("max-backoff") {
+            Some(node) => ctx.report(
+                &path.key("max-backoff"),
+                node.position,
+                format!(
+                    "max-backoff ({}) is smaller than initial-backoff ({})",
+                    format_duration(max),
+                    format_duration(initial)
+                ),
             ),
-        );
+            // Only initial-backoff is written: it passes the default.
+            None => ctx.report(
+                &path.key("initial-backoff"),
+                fields.get("initial-backoff").and_then(|n| n.position),
+                format!(
+                    "initial-backoff ({}) exceeds the default max-backoff ({}); lower it, or \
+                     set max-backoff too",
+                    format_duration(initial),
+                    format_duration(max)
+                ),
+            ),
+        }
     }
     let multiplier = match fields.get("multiplier") {
         None => Some(defaults.multiplier),

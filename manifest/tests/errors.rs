@@ -242,6 +242,12 @@ fn bad_durations() {
             "retry: { initial-backoff: 2s, max-backoff: 1s }",
             "retry.max-backoff: max-backoff (1s) is smaller than initial-backoff (2s)",
         ),
+        // Only initial-backoff written: it was reported under max-backoff,
+        // a key the manifest does not have.
+        (
+            "retry: { initial-backoff: 10s }",
+            "retry.initial-backoff: initial-backoff (10s) exceeds the default max-backoff (5s)",
+        ),
     ];
     for (line, expected) in cases {
         let message = single(&manifest_with(&format!(
@@ -705,6 +711,18 @@ fn reflection_replaces_protos_and_services_need_it() {
     );
     let err = grpc.compile().unwrap_err().to_string();
     assert!(err.contains("reflection"), "{err}");
+    // `services` holds service names, not method names, and at least one.
+    let problem = single(&manifest_with(&format!(
+        "{base}        reflection: true\n        services: [route-guide.Svc]\n"
+    )));
+    assert!(
+        problem.contains("`route-guide.Svc` is not a full service name"),
+        "{problem}"
+    );
+    let problem = single(&manifest_with(&format!(
+        "{base}        reflection: true\n        services: []\n"
+    )));
+    assert!(problem.contains("list at least one service"), "{problem}");
     // No proto file is read with reflection, so no folder to find one in.
     let problem = single(&manifest_with(&format!(
         "{base}        reflection: true\n        include: [protos]\n"

@@ -170,3 +170,64 @@ fn auth_must_fit_the_documents_security_schemes() {
         "{error}"
     );
 }
+
+#[test]
+fn credentials_in_the_base_url_and_a_tls_server_name_are_refused() {
+    // Both were accepted here and refused only at upload (and a secret in
+    // the manifest is what `auth` exists to avoid).
+    let error = load(
+        "        base-url: https://user:pw@api.example.com\n        tls: { server-name: api.internal }\n",
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("credentials in the URL (`user@`) are not allowed"),
+        "{error}"
+    );
+    let error = load(
+        "        base-url: https://api.example.com\n        tls: { server-name: api.internal }\n",
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("tls.server-name") && error.contains("not supported for OpenAPI"),
+        "{error}"
+    );
+}
+
+#[test]
+fn wit_name_stands_in_for_a_missing_title_when_the_document_is_checked() {
+    // The document was mapped without the dependency's `wit` settings, so
+    // a document without `info.title` was refused although `wit.name`
+    // names the package.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("untitled.yaml");
+    std::fs::write(
+        &spec,
+        "openapi: 3.0.3\ninfo: {version: \"1\"}\npaths:\n  /ping:\n    get:\n      operationId: ping\n      responses:\n        \"204\": {description: ok}\n",
+    )
+    .unwrap();
+    let manifest = load(
+        &format!(
+            "        spec: {}\n        base-url: http://127.0.0.1:1\n        wit: {{ name: pinger }}\n",
+            spec.display()
+        ),
+        true,
+    )
+    .unwrap();
+    let dependency = manifest.components()[0].dependencies[0]
+        .kind
+        .as_openapi()
+        .expect("an openapi dependency");
+    assert_eq!(dependency.model().unwrap().name, "pinger");
+    // Without it, the missing title is named.
+    let error = load(
+        &format!(
+            "        spec: {}\n        base-url: http://127.0.0.1:1\n",
+            spec.display()
+        ),
+        true,
+    )
+    .unwrap_err();
+    assert!(error.contains("info.title"), "{error}");
+}

@@ -10,6 +10,7 @@
 
 mod assign;
 mod build;
+mod identifiers;
 pub mod limits;
 pub mod naming;
 pub mod package;
@@ -94,6 +95,7 @@ impl InterfaceModel {
                 reason: "nothing to expose: give at least one file, service or message".to_owned(),
             });
         }
+        identifiers::check(pool)?;
         let mut services: BTreeSet<String> = BTreeSet::new();
         let mut messages: BTreeSet<String> = BTreeSet::new();
         let mut enums: BTreeSet<String> = BTreeSet::new();
