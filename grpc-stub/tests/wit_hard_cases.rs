@@ -600,8 +600,7 @@ fn names_that_are_not_identifiers_are_refused() {
             &[Exposure::File("odd.proto".into())],
             &ModelOptions::default(),
         )
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
         assert!(error.contains("not a proto identifier"), "{error}");
         assert!(!error.contains('\n'), "the name is escaped: {error}");
