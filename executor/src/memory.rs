@@ -9,7 +9,7 @@
 //! a 4 KiB page would do. In `perf` profiles of the streaming benchmark this
 //! zeroing (`clear_page_erms` under `do_huge_pmd_anonymous_page`) was 13 %
 //! of all samples; with huge pages off a durable worker read 1 KiB frames
-//! about 25 % faster (docs/performance.md, "Transparent huge pages off").
+//! about 25 % faster (docs/performance-history.md, "Transparent huge pages off").
 
 use std::io;
 
