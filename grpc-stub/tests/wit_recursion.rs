@@ -101,8 +101,14 @@ fn shared_cycle_is_broken_the_same_whichever_service_is_exposed() {
 
     // The canonical break: DFS from the smallest name (A), so B.a breaks.
     let expected = BTreeMap::from([
-        ("t.shared.v1.A".to_owned(), vec!["b: optional msg t.shared.v1.B".to_owned()]),
-        ("t.shared.v1.B".to_owned(), vec!["a: optional BREAK t.shared.v1.A".to_owned()]),
+        (
+            "t.shared.v1.A".to_owned(),
+            vec!["b: optional msg t.shared.v1.B".to_owned()],
+        ),
+        (
+            "t.shared.v1.B".to_owned(),
+            vec!["a: optional BREAK t.shared.v1.A".to_owned()],
+        ),
     ]);
     for (label, model) in [("SX", &x), ("SY", &y), ("both", &both)] {
         assert_eq!(shapes(model), expected, "exposing {label}");
@@ -196,9 +202,8 @@ fn the_smallest_name_of_a_cycle_keeps_its_record() {
 /// A random message graph: `edges[i]` are (kind, target) fields of message
 /// `Mi`; kind 0 singular, 1 repeated, 2 map value, 3 oneof case.
 fn graph() -> impl Strategy<Value = Vec<Vec<(u8, usize)>>> {
-    (2usize..=6).prop_flat_map(|n| {
-        prop::collection::vec(prop::collection::vec((0u8..4, 0..n), 0..4), n)
-    })
+    (2usize..=6)
+        .prop_flat_map(|n| prop::collection::vec(prop::collection::vec((0u8..4, 0..n), 0..4), n))
 }
 
 fn proto_of(edges: &[Vec<(u8, usize)>]) -> String {

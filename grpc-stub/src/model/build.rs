@@ -3,14 +3,18 @@
 //!
 //! The walk is an explicit-stack depth-first search (no Rust recursion, so
 //! deeply nested protos cannot overflow the stack). Messages are expanded
-//! when first reached; a field that points back at a message still on the
-//! stack is a back-edge and becomes [`ValueType::RecursionBreak`]. Removing
-//! back-edges leaves an acyclic type graph, which is what WIT requires.
+//! when first reached. Which fields break recursion
+//! ([`ValueType::RecursionBreak`]) is decided beforehand from the message
+//! types alone ([`super::cycles`]), not by the walk: removing those edges
+//! leaves an acyclic type graph, which is what WIT requires, and the same
+//! records whichever roots are exposed. A message first reached through a
+//! break is expanded once the walk from the current root is done.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 
+use super::cycles::Breaks;
 use super::naming::{NameAllocator, kebab};
 use super::types::{
     CaseModel, EnumCase, EnumId, EnumModel, FieldMapping, FieldModel, MemberModel, MessageId,
@@ -57,26 +61,44 @@ impl Frame {
 }
 
 /// Accumulates the reachable messages and enums.
-#[derive(Default)]
 pub(crate) struct Graph {
-    /// Expanded messages; `None` while still on the DFS stack.
+    /// Expanded messages; `None` until finished.
     pub(crate) messages: Vec<Option<MessageModel>>,
     pub(crate) message_ids: HashMap<String, MessageId>,
     pub(crate) enums: Vec<EnumModel>,
     pub(crate) enum_ids: HashMap<String, EnumId>,
     /// Messages in the order they were finished (post-order: every message
-    /// comes after the messages it contains, except for back-edges).
+    /// comes after the messages it contains, except through breaks).
     pub(crate) finished: Vec<MessageId>,
+    /// Whether each registered message's expansion has begun.
+    started: Vec<bool>,
+    /// Messages registered through a break, to expand later.
+    pending: VecDeque<(MessageId, MessageDescriptor)>,
+    breaks: Breaks,
 }
 
 impl Graph {
+    /// An empty graph whose walk breaks recursion at `breaks`.
+    pub(crate) fn new(breaks: Breaks) -> Self {
+        Self {
+            messages: Vec::new(),
+            message_ids: HashMap::new(),
+            enums: Vec::new(),
+            enum_ids: HashMap::new(),
+            finished: Vec::new(),
+            started: Vec::new(),
+            pending: VecDeque::new(),
+            breaks,
+        }
+    }
+
     /// The value type a message has where it is used as a whole (a method's
     /// request or response), expanding it if needed. `None` for empty messages.
     pub(crate) fn visit_message(
         &mut self,
         descriptor: &MessageDescriptor,
     ) -> Result<Option<ValueType>, Error> {
-        match self.classify(descriptor) {
+        match self.classify(None, descriptor) {
             Class::Empty => Ok(None),
             Class::Value(v) => Ok(Some(v)),
             Class::New(id, desc) => {
@@ -97,33 +119,64 @@ impl Graph {
         id
     }
 
-    fn classify(&mut self, descriptor: &MessageDescriptor) -> Class {
+    /// What `descriptor` maps to as the type of a field of message `from`
+    /// (`None` for a root). A `New` message must be expanded right away.
+    fn classify(&mut self, from: Option<&str>, descriptor: &MessageDescriptor) -> Class {
         if let Some(wk) = WellKnown::from_full_name(descriptor.full_name()) {
             return Class::Value(ValueType::WellKnown(wk));
         }
         if descriptor.fields().len() == 0 {
             return Class::Empty;
         }
-        if let Some(&id) = self.message_ids.get(descriptor.full_name()) {
-            return if self.messages[id.index()].is_some() {
-                Class::Value(ValueType::Message(id))
-            } else {
-                Class::Value(ValueType::RecursionBreak(id))
-            };
+        let broken = from.is_some_and(|from| self.breaks.contains(from, descriptor.full_name()));
+        let id = match self.message_ids.get(descriptor.full_name()) {
+            Some(&id) => id,
+            None => {
+                let id = MessageId::from_index(self.messages.len());
+                self.messages.push(None);
+                self.started.push(false);
+                self.message_ids
+                    .insert(descriptor.full_name().to_owned(), id);
+                if broken {
+                    self.pending.push_back((id, descriptor.clone()));
+                }
+                id
+            }
+        };
+        if broken {
+            return Class::Value(ValueType::RecursionBreak(id));
         }
-        let id = MessageId::from_index(self.messages.len());
-        self.messages.push(None);
-        self.message_ids
-            .insert(descriptor.full_name().to_owned(), id);
+        if self.messages[id.index()].is_some() {
+            return Class::Value(ValueType::Message(id));
+        }
+        if self.started[id.index()] {
+            // On the stack, reached again without a break: impossible, as
+            // the edges left once the breaks are removed are acyclic. Stay
+            // valid WIT anyway.
+            debug_assert!(false, "unbroken cycle through {}", descriptor.full_name());
+            return Class::Value(ValueType::RecursionBreak(id));
+        }
+        self.started[id.index()] = true;
         Class::New(id, descriptor.clone())
     }
 
-    /// Expands `root` and everything newly reachable from it.
+    /// Expands `root` and everything newly reachable from it (through
+    /// breaks too).
     fn expand(&mut self, root: MessageId, descriptor: MessageDescriptor) -> Result<(), Error> {
         let mut stack = vec![Frame::new(root, descriptor)];
-        while let Some(frame) = stack.last_mut() {
+        loop {
+            let Some(frame) = stack.last_mut() else {
+                let Some((id, descriptor)) = self.pending.pop_front() else {
+                    return Ok(());
+                };
+                if !self.started[id.index()] {
+                    self.started[id.index()] = true;
+                    stack.push(Frame::new(id, descriptor));
+                }
+                continue;
+            };
             if frame.next == frame.fields.len() {
-                let Some(done) = stack.pop() else { break };
+                let Some(done) = stack.pop() else { continue };
                 let id = done.id;
                 self.messages[id.index()] = Some(finish_message(done));
                 self.finished.push(id);
@@ -137,7 +190,6 @@ impl Graph {
                 stack.push(Frame::new(id, desc));
             }
         }
-        Ok(())
     }
 
     /// Maps a field; returns a message to expand next when the field's type
@@ -147,6 +199,7 @@ impl Graph {
         field: &FieldDescriptor,
     ) -> Result<(Resolved, Option<(MessageId, MessageDescriptor)>), Error> {
         let mut push = None;
+        let from = field.parent_message().full_name();
         let resolved = if field.is_map() {
             let Kind::Message(entry) = field.kind() else {
                 return Err(internal(field, "map field without an entry message"));
@@ -158,12 +211,12 @@ impl Graph {
                     item: field.full_name().to_owned(),
                     reason: "map keys must be integral, bool or string".to_owned(),
                 })?;
-            match self.value_of(&entry.map_entry_value_field().kind(), &mut push) {
+            match self.value_of(from, &entry.map_entry_value_field().kind(), &mut push) {
                 None => Resolved::Field(FieldMapping::EmptyMapKeys { key }),
                 Some(value) => Resolved::Field(FieldMapping::Map { key, value }),
             }
         } else if field.is_list() {
-            match self.value_of(&field.kind(), &mut push) {
+            match self.value_of(from, &field.kind(), &mut push) {
                 None => Resolved::Field(FieldMapping::EmptyCount),
                 Some(v) => Resolved::Field(FieldMapping::List(v)),
             }
@@ -171,9 +224,9 @@ impl Graph {
             .containing_oneof()
             .is_some_and(|oneof| !oneof.is_synthetic())
         {
-            Resolved::Case(self.value_of(&field.kind(), &mut push))
+            Resolved::Case(self.value_of(from, &field.kind(), &mut push))
         } else {
-            let value = self.value_of(&field.kind(), &mut push);
+            let value = self.value_of(from, &field.kind(), &mut push);
             let is_message = matches!(field.kind(), Kind::Message(_));
             Resolved::Field(match value {
                 None => FieldMapping::EmptyPresence,
@@ -188,11 +241,12 @@ impl Graph {
     /// The value type of a field kind; `None` for an empty message.
     fn value_of(
         &mut self,
+        from: &str,
         kind: &Kind,
         push: &mut Option<(MessageId, MessageDescriptor)>,
     ) -> Option<ValueType> {
         match kind {
-            Kind::Message(m) => match self.classify(m) {
+            Kind::Message(m) => match self.classify(Some(from), m) {
                 Class::Empty => None,
                 Class::Value(v) => Some(v),
                 Class::New(id, desc) => {

@@ -10,6 +10,7 @@
 
 mod assign;
 mod build;
+mod cycles;
 mod identifiers;
 pub mod limits;
 pub mod naming;
@@ -146,7 +147,16 @@ impl InterfaceModel {
             }
         }
 
-        let mut graph = build::Graph::default();
+        let starts = services
+            .iter()
+            .filter_map(|name| pool.get_service_by_name(name))
+            .flat_map(|s| {
+                s.methods()
+                    .flat_map(|m| [m.input(), m.output()])
+                    .collect::<Vec<_>>()
+            })
+            .chain(messages.iter().filter_map(|n| pool.get_message_by_name(n)));
+        let mut graph = build::Graph::new(cycles::Breaks::compute(starts));
         let mut roots = Vec::new();
         for name in &services {
             let Some(service) = pool.get_service_by_name(name) else {

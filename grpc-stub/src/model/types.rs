@@ -170,8 +170,9 @@ pub enum ValueType {
     Message(MessageId),
     /// A well-known type with a special mapping.
     WellKnown(WellKnown),
-    /// A recursive back-edge to a message: `list<u8>` holding the message's
-    /// protobuf encoding.
+    /// A field breaking a cycle of messages (chosen from the message types
+    /// alone, see `docs/mapping.md`) or kept within the type size limits:
+    /// `list<u8>` holding the message's protobuf encoding.
     RecursionBreak(MessageId),
 }
 
