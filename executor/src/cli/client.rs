@@ -9,6 +9,8 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::CliError;
+
 /// How long a client waits for a connection to the executor.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -161,12 +163,12 @@ impl Client {
                     root_cause(&e)
                 )
             } else if e.is_timeout() {
-                anyhow::Error::new(NoAnswer(format!(
+                anyhow::Error::new(CliError::NoAnswer(format!(
                     "the executor at {} did not answer in time (wait longer with --timeout)",
                     self.base
                 )))
             } else {
-                anyhow::Error::new(NoAnswer(format!(
+                anyhow::Error::new(CliError::NoAnswer(format!(
                     "request to {} failed: {}",
                     self.base,
                     root_cause(&e)
@@ -189,28 +191,13 @@ impl Client {
     }
 }
 
-/// A request sent (or being sent) that got no answer: what it did at the
-/// executor is unknown.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct NoAnswer(String);
-
-/// An error status from the executor: its message, and its
-/// machine-readable code when it sent one.
-#[derive(Debug, thiserror::Error)]
-#[error("server answered {status}: {message}")]
-struct ServerError {
-    status: StatusCode,
-    message: String,
-    code: Option<String>,
-}
-
 /// Whether `error` carries an executor's answer with API error code `code`.
 pub fn has_code(error: &anyhow::Error, code: &str) -> bool {
     error.chain().any(|cause| {
-        cause
-            .downcast_ref::<ServerError>()
-            .is_some_and(|e| e.code.as_deref() == Some(code))
+        matches!(
+            cause.downcast_ref::<CliError>(),
+            Some(CliError::Server { code: Some(c), .. }) if c == code
+        )
     })
 }
 
@@ -223,19 +210,24 @@ pub fn has_code(error: &anyhow::Error, code: &str) -> bool {
 /// those executors gave an unknown commit outcome (a guest's error is
 /// never a 503).
 pub fn outcome_unknown(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause.is::<NoAnswer>()
-            || cause
-                .downcast_ref::<ServerError>()
-                .is_some_and(|e| match &e.code {
-                    Some(code) => code == reprise_executor::api::error::codes::OUTCOME_UNKNOWN,
-                    None => {
-                        e.status == StatusCode::SERVICE_UNAVAILABLE
-                            && e.message.contains("the outcome of the")
-                            && e.message.contains("is unknown")
-                    }
-                })
-    })
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<CliError>() {
+            Some(CliError::NoAnswer(_)) => true,
+            Some(CliError::Server {
+                code: Some(code), ..
+            }) => code == reprise_executor::api::error::codes::OUTCOME_UNKNOWN,
+            Some(CliError::Server {
+                status,
+                message,
+                code: None,
+            }) => {
+                *status == StatusCode::SERVICE_UNAVAILABLE
+                    && message.contains("the outcome of the")
+                    && message.contains("is unknown")
+            }
+            Some(CliError::BadValue(_)) | None => false,
+        })
 }
 
 /// The server's `{"error": ..., "code": ...}`, or the raw body.
@@ -247,7 +239,7 @@ fn server_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
             .and_then(|v| v.get(name).and_then(Value::as_str).map(str::to_owned))
     };
     let message = field("error").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    anyhow::Error::new(ServerError {
+    anyhow::Error::new(CliError::Server {
         status,
         message,
         code: field("code"),

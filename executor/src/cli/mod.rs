@@ -236,30 +236,49 @@ pub struct ServeArgs {
     pub insecure: bool,
 }
 
-/// A command-line value that does not parse, with why.
+/// The CLI's own failures that callers tell apart (everything else is an
+/// `anyhow` message).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadValue(String);
-
-fn parse_duration(text: &str) -> Result<std::time::Duration, BadValue> {
-    reprise_manifest::parse_duration(text).map_err(|e| BadValue(e.to_string()))
+pub enum CliError {
+    /// A command-line value that does not parse, with why.
+    #[error("{0}")]
+    BadValue(String),
+    /// A request sent (or being sent) that got no answer: what it did at
+    /// the executor is unknown.
+    #[error("{0}")]
+    NoAnswer(String),
+    /// An error status from the executor: its message, and its
+    /// machine-readable code when it sent one.
+    #[error("server answered {status}: {message}")]
+    Server {
+        /// The HTTP status.
+        status: reqwest::StatusCode,
+        /// The `error` of its JSON body, or the body.
+        message: String,
+        /// The `code` of its JSON body, when it sent one.
+        code: Option<String>,
+    },
 }
 
-fn parse_positive_duration(text: &str) -> Result<std::time::Duration, BadValue> {
+fn parse_duration(text: &str) -> Result<std::time::Duration, CliError> {
+    reprise_manifest::parse_duration(text).map_err(|e| CliError::BadValue(e.to_string()))
+}
+
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, CliError> {
     match parse_duration(text)? {
-        d if d.is_zero() => Err(BadValue("must be more than zero".to_owned())),
+        d if d.is_zero() => Err(CliError::BadValue("must be more than zero".to_owned())),
         d => Ok(d),
     }
 }
 
 /// A time budget: a positive duration of at most 24 hours, the longest an
 /// invocation's request or a component may ask for.
-fn parse_time_budget(text: &str) -> Result<std::time::Duration, BadValue> {
+fn parse_time_budget(text: &str) -> Result<std::time::Duration, CliError> {
     let budget = parse_positive_duration(text)?;
     let most =
         std::time::Duration::from_millis(reprise_executor::components::limits::MAX_TIME_BUDGET_MS);
     if budget > most {
-        return Err(BadValue(format!(
+        return Err(CliError::BadValue(format!(
             "`{text}` is more than the longest accepted time budget, 24h"
         )));
     }
@@ -267,10 +286,10 @@ fn parse_time_budget(text: &str) -> Result<std::time::Duration, BadValue> {
 }
 
 /// Parses a byte size (`512MiB`); at least 1 MiB.
-fn parse_size(text: &str) -> Result<usize, BadValue> {
+fn parse_size(text: &str) -> Result<usize, CliError> {
     let bytes = parse_bytes(text)?;
     if bytes < 1 << 20 {
-        return Err(BadValue(format!(
+        return Err(CliError::BadValue(format!(
             "`{text}` is less than the smallest accepted size, 1MiB"
         )));
     }
@@ -278,9 +297,9 @@ fn parse_size(text: &str) -> Result<usize, BadValue> {
 }
 
 /// Parses a body limit (`1MiB`, `65536`); more than zero.
-fn parse_body_limit(text: &str) -> Result<usize, BadValue> {
+fn parse_body_limit(text: &str) -> Result<usize, CliError> {
     match parse_bytes(text)? {
-        0 => Err(BadValue(
+        0 => Err(CliError::BadValue(
             "must be more than zero (a limit of 0 would refuse every request)".to_owned(),
         )),
         bytes => Ok(bytes),
@@ -289,29 +308,29 @@ fn parse_body_limit(text: &str) -> Result<usize, BadValue> {
 
 /// Parses a number of bytes with an optional `B`, `KiB`, `MiB` or `GiB`
 /// suffix.
-fn parse_bytes(text: &str) -> Result<usize, BadValue> {
+fn parse_bytes(text: &str) -> Result<usize, CliError> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);
-    let number: usize = digits
-        .parse()
-        .map_err(|_| BadValue(format!("`{text}` is not a size such as 512MiB or 2GiB")))?;
+    let number: usize = digits.parse().map_err(|_| {
+        CliError::BadValue(format!("`{text}` is not a size such as 512MiB or 2GiB"))
+    })?;
     let shift = match unit.trim() {
         "" | "B" => 0,
         "KiB" => 10,
         "MiB" => 20,
         "GiB" => 30,
         other => {
-            return Err(BadValue(format!(
+            return Err(CliError::BadValue(format!(
                 "unknown unit `{other}` in `{text}`; use KiB, MiB or GiB"
             )));
         }
     };
     number
         .checked_mul(1 << shift)
-        .ok_or_else(|| BadValue(format!("`{text}` is too large")))
+        .ok_or_else(|| CliError::BadValue(format!("`{text}` is too large")))
 }
 
 /// The oplog stores `serve` can run on.
