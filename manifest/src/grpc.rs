@@ -470,7 +470,26 @@ fn read_wit(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<WitOverride> {
                         format!("invalid version `{text}`: {err} (write e.g. `1.0.0`)"),
                     );
                 })
-                .ok(),
+                .ok()
+                .filter(|version| {
+                    // WIT reads a keyword there as a keyword, not an
+                    // identifier: `package x:y@2.0.0-stream;` does not parse.
+                    let keyword = [version.pre.as_str(), version.build.as_str()]
+                        .into_iter()
+                        .flat_map(|part| part.split('.'))
+                        .find(|id| reprise_grpc_stub::model::naming::is_keyword(id));
+                    if let Some(keyword) = keyword {
+                        ctx.report(
+                            &key,
+                            node.position,
+                            format!(
+                                "invalid version `{text}`: `{keyword}` is a WIT keyword, which a \
+                                 WIT package version cannot hold after `-` or `+`"
+                            ),
+                        );
+                    }
+                    keyword.is_none()
+                }),
             _ => {
                 ctx.wrong_type(&key, node, "a semantic version string like `1.0.0`");
                 None

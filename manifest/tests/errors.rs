@@ -734,6 +734,28 @@ fn reflection_replaces_protos_and_services_need_it() {
 }
 
 #[test]
+fn a_version_holding_a_wit_keyword_is_refused() {
+    // It was accepted, and the generated `package ...@2.0.0-stream;` did
+    // not parse.
+    let problem = single(&manifest_with(&format!(
+        "{PROTOS_AND_ENDPOINT}        wit: {{ version: 2.0.0-stream }}\n"
+    )));
+    assert!(
+        problem.contains("dependencies.todo.wit.version")
+            && problem.contains("`stream` is a WIT keyword"),
+        "{problem}"
+    );
+    let manifest = Manifest::parse_with(
+        &manifest_with(&format!(
+            "{PROTOS_AND_ENDPOINT}        wit: {{ version: 2.0.0-rc.1 }}\n"
+        )),
+        ORIGIN,
+        &ParseOptions { check_files: false },
+    );
+    assert!(manifest.is_ok(), "{manifest:?}");
+}
+
+#[test]
 fn the_wasi_namespace_is_refused() {
     let problem = single(&manifest_with(&format!(
         "{PROTOS_AND_ENDPOINT}        wit: {{ namespace: wasi }}\n"
