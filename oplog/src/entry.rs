@@ -79,6 +79,26 @@ impl fmt::Debug for RequestHash {
     }
 }
 
+/// Why an invocation failed (a trap, a divergence, ...), as its completion
+/// journals it: text for people, replayed as it was written. Encoded as
+/// the bare string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InvocationFailure(pub String);
+
+impl InvocationFailure {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for InvocationFailure {
+    fn from(text: &str) -> Self {
+        InvocationFailure(text.to_owned())
+    }
+}
+
 /// What an entry records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryKind<P = Payload> {
@@ -107,7 +127,7 @@ pub enum EntryKind<P = Payload> {
     /// `Err` with why the invocation failed (trap, divergence, ...).
     ExportedFunctionCompleted {
         /// Outcome of the invocation.
-        result: Result<P, String>,
+        result: Result<P, InvocationFailure>,
     },
     /// An imported function (gRPC method, clock, random source) was called.
     ImportedFunctionInvoked {

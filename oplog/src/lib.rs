@@ -64,7 +64,9 @@ mod postgres;
 mod sled_store;
 pub mod store;
 
-pub use entry::{EntryKind, OplogEntry, RequestHash, SideEffectClass, StoredEntry, StreamKind};
+pub use entry::{
+    EntryKind, InvocationFailure, OplogEntry, RequestHash, SideEffectClass, StoredEntry, StreamKind,
+};
 pub use error::{Corruption, Error, Result};
 pub use ids::{ComponentId, IdempotencyKey, OplogIndex, OwnerEpoch, Timestamp, WorkerId};
 pub use memory::MemoryOplogStore;

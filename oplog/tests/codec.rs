@@ -83,7 +83,9 @@ fn golden_cases() -> Vec<(&'static str, StoredEntry)> {
             at(
                 t + 3,
                 EntryKind::ExportedFunctionCompleted {
-                    result: Err("guest trapped: unreachable".into()),
+                    result: Err(reprise_oplog::InvocationFailure(
+                        "guest trapped: unreachable".into(),
+                    )),
                 },
             ),
         ),

@@ -588,7 +588,7 @@ impl Worker {
                     "cannot journal the result: {e}"
                 )))
             })?)),
-            Err(message) => Err(message),
+            Err(message) => Err(reprise_oplog::InvocationFailure(message)),
         };
         self.durable
             .commit_entry(EntryKind::ExportedFunctionCompleted { result })

@@ -178,7 +178,7 @@ impl Worker {
 fn decode_outcome(
     worker: &WorkerId,
     index: OplogIndex,
-    result: std::result::Result<Payload, String>,
+    result: std::result::Result<Payload, reprise_oplog::InvocationFailure>,
 ) -> Result<std::result::Result<Vec<String>, String>> {
     match result {
         Ok(payload) => serde_json::from_slice(payload.as_bytes())
@@ -188,6 +188,6 @@ fn decode_outcome(
                 index,
                 message: format!("result is not a JSON list of WAVE values: {e}"),
             }),
-        Err(message) => Ok(Err(message)),
+        Err(failure) => Ok(Err(failure.0)),
     }
 }

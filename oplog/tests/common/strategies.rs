@@ -65,8 +65,11 @@ pub fn kind<P: Clone + std::fmt::Debug + 'static>(
                 idempotency_key,
             }
         }),
-        prop_oneof![p.clone().prop_map(Ok), text().prop_map(Err)]
-            .prop_map(|result| EntryKind::ExportedFunctionCompleted { result }),
+        prop_oneof![
+            p.clone().prop_map(Ok),
+            text().prop_map(|t| Err(reprise_oplog::InvocationFailure(t)))
+        ]
+        .prop_map(|result| EntryKind::ExportedFunctionCompleted { result }),
         (
             text(),
             p.clone(),
