@@ -327,3 +327,57 @@ async fn a_component_sets_its_own_time_budget_and_memory_limit() {
         .expect_err("more than the executor's memory budget");
     assert!(err.to_string().contains("memory budget"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_memory_limit_fails_a_replay_without_journaling_anything() {
+    // A replay that hit a lower limit than the invocation first ran under
+    // journaled it as abandoned (at the end of the oplog, after its own
+    // completion): the worker diverged on every later load, whatever the
+    // limit.
+    let dir = tempfile::tempdir().unwrap();
+    let with_memory = |mib: usize| {
+        let path = dir.path().to_owned();
+        async move {
+            Executor::open(ExecutorConfig {
+                data_dir: path,
+                worker_memory: mib << 20,
+                ..ExecutorConfig::default()
+            })
+            .await
+            .expect("executor opens")
+        }
+    };
+    let executor = with_memory(64).await;
+    let hog = runaway(&executor, "hog").await;
+    let grown = executor
+        .invoke(&hog, "hog", vec!["40".into()], None)
+        .await
+        .expect("answered")
+        .expect("within 64 MiB");
+    assert_eq!(grown, vec!["40".to_string()]);
+    let entries = |executor: &Executor| {
+        let (oplog, hog) = (executor.oplog().clone(), hog.clone());
+        async move {
+            oplog
+                .read(&hog, reprise_oplog::OplogIndex::FIRST, 100_000)
+                .await
+                .expect("oplog reads")
+                .len()
+        }
+    };
+    let recorded = entries(&executor).await;
+    drop(executor);
+
+    let smaller = with_memory(16).await;
+    let error = smaller
+        .invoke(&hog, "get", Vec::new(), None)
+        .await
+        .expect_err("the replay needs more memory than 16 MiB");
+    assert!(error.to_string().contains("worker's limit"), "{error}");
+    assert_eq!(entries(&smaller).await, recorded, "nothing journaled");
+    drop(smaller);
+
+    let again = with_memory(64).await;
+    assert_eq!(call(&again, &hog, "get").await, "0");
+    assert_eq!(call(&again, &hog, "bump").await, "1");
+}

@@ -51,7 +51,12 @@ impl Worker {
                     let live = !journal.holds_completion();
                     let budget = live.then_some(self.time_budget);
                     match self.run_export(&function, &params, budget).await {
-                        Err(error) if abandons(&error) => {
+                        // Only an invocation that is going on live is
+                        // abandoned. One that completed before cannot have
+                        // another outcome: a replay stopped in it (a lower
+                        // memory limit than it first ran under, a stop
+                        // request) journals nothing and fails the load.
+                        Err(error) if live && abandons(&error) => {
                             let _abandoned = self
                                 .abandon(&function, recorded.index, idempotency_key, &error)
                                 .await?;
