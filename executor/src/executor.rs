@@ -617,9 +617,14 @@ impl Executor {
             drop(worker);
             self.workers.unload_idle_matching(|w| *w == id);
             self.oplog.forget_cached(&|w| *w == id);
-        } else if let Err(Error::Oplog(reprise_oplog::Error::StaleOwner { .. })) = &outcome {
-            // Another executor took the worker over: this copy's memory is
-            // ahead of the log it may no longer write to. It is dropped, and
+        } else if let Err(Error::Oplog(
+            reprise_oplog::Error::StaleOwner { .. }
+            | reprise_oplog::Error::ForgottenUncommitted { .. },
+        )) = &outcome
+        {
+            // Another executor took the worker over (or this one stopped
+            // serving it, dropping what it had not written): this copy's
+            // memory is ahead of the log it may no longer write to. It is dropped, and
             // the store's view of the worker with it: the next request
             // loads the worker again (claiming it, if this executor serves
             // it) instead of meeting a copy that can never write again.

@@ -103,6 +103,24 @@ pub enum Error {
         /// The index the fence named.
         next: OplogIndex,
     },
+    /// This store instance was told to forget the worker
+    /// ([`OplogStore::forget_cached`](crate::OplogStore::forget_cached): its
+    /// executor stopped serving it) while entries appended to it were not
+    /// committed yet: they were dropped without being written. Its commits
+    /// and appends under the same owner epoch are refused with this error
+    /// (a commit must not report the dropped entries durable) until the
+    /// worker is claimed again or deleted.
+    #[error(
+        "worker {worker_id}: {entries} appended entries were dropped without being written: \
+         this store was told to forget the worker (its executor stopped serving it) before \
+         they were committed; claim the worker again to write to it"
+    )]
+    ForgottenUncommitted {
+        /// The affected worker.
+        worker_id: WorkerId,
+        /// How many appended entries were dropped.
+        entries: u64,
+    },
     /// The store found, when it opened, that the worker's log is shorter
     /// than what had been committed (it repaired damaged files). Reads still
     /// work; claims and appends are refused until the worker is deleted.

@@ -144,8 +144,24 @@ pub trait OplogStore: Send + Sync + fmt::Debug {
     /// may write them before it serves them again. The next access reads
     /// the database. A store no other process writes remembers nothing
     /// that can go stale and ignores this.
+    ///
+    /// A worker that had entries appended and not committed (a busy worker
+    /// whose commit is still to come) loses them; its next commit and
+    /// appends under the same owner epoch fail with
+    /// [`Error::ForgottenUncommitted`] until it is claimed again or deleted,
+    /// never report the dropped entries durable.
     fn forget_cached(&self, matches: &(dyn Fn(&WorkerId) -> bool + Sync)) {
         let _ = matches;
+    }
+
+    /// Drops what was appended to `worker_id` and not committed, and what
+    /// this instance remembers of the worker, for its only writer after one
+    /// of its commits failed (nothing of the worker is waiting to be
+    /// committed): the next access reads the database, and later commits
+    /// are not refused as after [`forget_cached`](Self::forget_cached).
+    /// Stores that ignore `forget_cached` ignore this too.
+    fn discard_uncommitted(&self, worker_id: &WorkerId) {
+        self.forget_cached(&|w| w == worker_id);
     }
 
     /// Checks, within `limit`, that the store can be reached (a health

@@ -17,17 +17,10 @@ use reprise_oplog::{
 };
 
 use common::pg::{PgServer, open, shared};
-use common::{Appender, create_entry, numbered_entry, read_all, wid};
+use common::{Appender, create_entry, log_of, numbered_entry, read_all, wid};
 
 fn idx(n: u64) -> OplogIndex {
     OplogIndex::new(n).unwrap()
-}
-
-/// `create_entry()` followed by `numbered_entry(2..=n)`.
-fn log_of(n: u64) -> Vec<OplogEntry> {
-    let mut log = vec![create_entry()];
-    log.extend((2..=n).map(numbered_entry));
-    log
 }
 
 fn big_entry(n: u64, len: usize) -> OplogEntry {

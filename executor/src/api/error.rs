@@ -164,7 +164,10 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::CommitOutcomeUnknown { .. }
         | Error::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }) => StatusCode::NOT_FOUND,
-        Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => StatusCode::CONFLICT,
+        Error::Oplog(
+            reprise_oplog::Error::StaleOwner { .. }
+            | reprise_oplog::Error::ForgottenUncommitted { .. },
+        ) => StatusCode::CONFLICT,
         Error::Oplog(reprise_oplog::Error::InvalidId { .. }) => StatusCode::BAD_REQUEST,
         Error::Oplog(_)
         | Error::Io { .. }

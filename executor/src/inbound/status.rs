@@ -39,7 +39,10 @@ pub fn status_of(error: &Error) -> Status {
         | Error::Internal(_)
         | Error::NotServedHere { .. }
         | Error::InvocationStopped { .. }
-        | Error::Oplog(reprise_oplog::Error::StaleOwner { .. }) => Code::Unavailable,
+        | Error::Oplog(
+            reprise_oplog::Error::StaleOwner { .. }
+            | reprise_oplog::Error::ForgottenUncommitted { .. },
+        ) => Code::Unavailable,
         // Not UNAVAILABLE, which gRPC clients may retry by themselves
         // (without the idempotency key, a retry could run it twice): the
         // message names the key to retry with.

@@ -364,7 +364,7 @@ impl Worker {
     fn discard_unwritten(&mut self) {
         self.stale = true;
         let id = self.id.clone();
-        self.durable.parts().0.forget_cached(&|w| *w == id);
+        self.durable.parts().0.discard_uncommitted(&id);
     }
 
     /// Whether the worker may be dropped from memory and rebuilt by replay

