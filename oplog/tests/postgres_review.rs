@@ -91,3 +91,44 @@ async fn discarding_uncommitted_entries_is_not_a_refusal() {
     store.commit(&w).await.unwrap();
     assert_eq!(read_all(&store, &w).await.unwrap(), log_of(3));
 }
+
+/// One worker of a group is refused (another executor claimed it): the
+/// group commit fails, yet the other worker was written, and committing
+/// each worker on its own — what the executor's committer does after a
+/// failed group — tells them apart: the written one is Ok, the refused
+/// one gets its own error, not the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failed_group_each_worker_gets_its_own_outcome() {
+    let url = shared().create_database().await;
+    let a = open(&url, StoreOptions::default()).await;
+    let b = open(&url, StoreOptions::default()).await;
+    let (w1, w2) = (wid("group-kept"), wid("group-taken"));
+    let mut one = Appender::claim(&a, &w1).await;
+    let mut two = Appender::claim(&a, &w2).await;
+    one.append(&a, log_of(2)).await.unwrap();
+    two.append(&a, log_of(2)).await.unwrap();
+    a.commit_many(&[w1.clone(), w2.clone()]).await.unwrap();
+    let taken = Appender::claim(&b, &w2).await;
+
+    one.append(&a, vec![numbered_entry(3)]).await.unwrap();
+    two.append(&a, vec![numbered_entry(3)]).await.unwrap();
+    let err = a.commit_many(&[w1.clone(), w2.clone()]).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::StaleOwner { worker_id, .. } if worker_id == &w2),
+        "{err:?}"
+    );
+    // w2's remembered refusal is not w1's.
+    a.commit(&w1).await.unwrap();
+    match a.commit(&w2).await {
+        Err(Error::StaleOwner {
+            worker_id, current, ..
+        }) => {
+            assert_eq!(worker_id, w2);
+            assert_eq!(current, Some(taken.epoch));
+        }
+        other => panic!("expected StaleOwner for {w2}, got {other:?}"),
+    }
+    let fresh = open(&url, StoreOptions::default()).await;
+    assert_eq!(read_all(&fresh, &w1).await.unwrap(), log_of(3));
+    assert_eq!(read_all(&fresh, &w2).await.unwrap(), log_of(2));
+}

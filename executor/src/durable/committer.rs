@@ -10,7 +10,15 @@
 //! never sees two flushes from the executor at once (sled 0.34 can deadlock
 //! on concurrent `flush_async` calls), and an uncontended commit costs no
 //! hop to another task or thread.
+//!
+//! A group commit that fails may still have written some of its workers
+//! (the store writes every worker it can and reports the first refusal; a
+//! large group goes out as several statements): each worker of a failed
+//! group is then committed on its own, so that every request gets its own
+//! worker's outcome — never a failure for entries that are durable, or an
+//! error about another worker.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -151,9 +159,188 @@ impl Committer {
             .commit_many(&workers)
             .await
             .map_err(Arc::new);
+        let answers = match outcome {
+            Err(error) if workers.len() > 1 => self.one_by_one(&workers, error).await,
+            outcome => workers.into_iter().map(|w| (w, outcome.clone())).collect(),
+        };
         for request in group {
+            // Every request's worker is in the group.
+            let answer = answers.get(&request.worker).cloned().unwrap_or(Ok(()));
             // A requester that went away (its task was cancelled) needs no answer.
-            let _ = request.done.send(outcome.clone());
+            let _ = request.done.send(answer);
         }
+    }
+
+    /// Each worker's outcome after the group commit of `workers` failed
+    /// with `group_error`: the store wrote whatever it could, so each is
+    /// committed on its own, in the group's order. A worker written by the
+    /// group has nothing left to write (its commit is Ok, with no sync in
+    /// the stores that track it); a refused one gets its own error. Once
+    /// one fails for a reason that is not about that worker (the store
+    /// itself fails), the rest get the group's error without another
+    /// attempt each (the PostgreSQL store writes a group's statements in
+    /// its order, so the workers after that one were not written either).
+    async fn one_by_one(
+        &self,
+        workers: &[WorkerId],
+        group_error: Arc<reprise_oplog::Error>,
+    ) -> HashMap<WorkerId, Answer> {
+        let mut answers = HashMap::with_capacity(workers.len());
+        let mut store_failed = false;
+        for worker in workers {
+            let answer = if store_failed {
+                Err(group_error.clone())
+            } else {
+                self.inner.syncs.fetch_add(1, Ordering::Relaxed);
+                let answer = self.inner.store.commit(worker).await.map_err(Arc::new);
+                store_failed = answer.as_ref().is_err_and(|e| !refuses_one_worker(e));
+                answer
+            };
+            answers.insert(worker.clone(), answer);
+        }
+        answers
+    }
+}
+
+/// Whether `error` is a verdict about one worker (its owner, its log)
+/// rather than a failure of the store: the other workers of its group may
+/// well be committed.
+fn refuses_one_worker(error: &reprise_oplog::Error) -> bool {
+    matches!(
+        error,
+        reprise_oplog::Error::StaleOwner { .. }
+            | reprise_oplog::Error::IndexGap { .. }
+            | reprise_oplog::Error::LostCommitted { .. }
+            | reprise_oplog::Error::ForgottenUncommitted { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use reprise_oplog::{
+        AppendFence, OplogEntry, OplogIndex, OwnerEpoch, RecoveryReport, Result as OplogResult,
+    };
+
+    use super::*;
+
+    /// A store whose group commits fail when they include `refused` (after
+    /// writing the others, as the PostgreSQL store does), and whose commit
+    /// of `refused` alone fails; it records every commit call.
+    #[derive(Debug)]
+    struct RefusingStore {
+        refused: WorkerId,
+        calls: Mutex<Vec<Vec<WorkerId>>>,
+    }
+
+    impl RefusingStore {
+        fn stale(&self) -> reprise_oplog::Error {
+            reprise_oplog::Error::StaleOwner {
+                worker_id: self.refused.clone(),
+                epoch: OwnerEpoch::new(1),
+                current: Some(OwnerEpoch::new(2)),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl OplogStore for RefusingStore {
+        async fn claim(&self, _: &WorkerId) -> OplogResult<OwnerEpoch> {
+            Ok(OwnerEpoch::new(1))
+        }
+
+        async fn append(
+            &self,
+            _: &WorkerId,
+            _: AppendFence,
+            _: Vec<OplogEntry>,
+        ) -> OplogResult<Vec<OplogIndex>> {
+            Ok(Vec::new())
+        }
+
+        async fn commit(&self, worker_id: &WorkerId) -> OplogResult<()> {
+            self.commit_many(std::slice::from_ref(worker_id)).await
+        }
+
+        async fn commit_many(&self, workers: &[WorkerId]) -> OplogResult<()> {
+            self.calls.lock().unwrap().push(workers.to_vec());
+            if workers.contains(&self.refused) {
+                return Err(self.stale());
+            }
+            Ok(())
+        }
+
+        async fn read(
+            &self,
+            _: &WorkerId,
+            _: OplogIndex,
+            _: usize,
+        ) -> OplogResult<Vec<OplogEntry>> {
+            Ok(Vec::new())
+        }
+
+        async fn last_index(&self, _: &WorkerId) -> OplogResult<Option<OplogIndex>> {
+            Ok(None)
+        }
+
+        async fn list_workers(&self) -> OplogResult<Vec<WorkerId>> {
+            Ok(Vec::new())
+        }
+
+        async fn delete_worker(&self, _: &WorkerId) -> OplogResult<bool> {
+            Ok(false)
+        }
+
+        fn recovery_report(&self) -> RecoveryReport {
+            RecoveryReport::default()
+        }
+    }
+
+    /// Two workers commit in one group and the store refuses one of them:
+    /// the other's request is answered Ok (its entries are durable), the
+    /// refused one's with its own error.
+    #[tokio::test]
+    async fn one_refused_worker_does_not_fail_the_rest_of_its_group() {
+        let (ok, refused) = (
+            WorkerId::new("ok-worker").unwrap(),
+            WorkerId::new("stale-worker").unwrap(),
+        );
+        let store = Arc::new(RefusingStore {
+            refused: refused.clone(),
+            calls: Mutex::new(Vec::new()),
+        });
+        let committer = Committer::new(store.clone());
+        // Both requests queue while the leader lock is held: one group.
+        let leader = committer.inner.leader.lock().await;
+        let commit = |worker: WorkerId| {
+            let committer = committer.clone();
+            tokio::spawn(async move { committer.commit(&worker).await })
+        };
+        let (first, second) = (commit(ok.clone()), commit(refused.clone()));
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while committer.queue().len() < 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("both requests queued");
+        drop(leader);
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+
+        assert!(first.is_ok(), "{first:?}");
+        match second {
+            Err(Error::CommitFailed { worker, message }) => {
+                assert_eq!(worker, refused);
+                assert!(message.contains("stale-worker"), "{message}");
+            }
+            other => panic!("expected CommitFailed for the refused worker, got {other:?}"),
+        }
+        let mut calls = store.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 3, "{calls:?}");
+        assert_eq!(calls[0].len(), 2, "one group commit first: {calls:?}");
+        calls[1..].sort();
+        assert_eq!(calls[1..], [vec![ok], vec![refused]], "then one by one");
     }
 }
