@@ -8,6 +8,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use reprise_oplog::{Error, OplogStore, StoreOptions};
 
 use common::pg::{open, shared};
@@ -131,4 +134,96 @@ async fn after_a_failed_group_each_worker_gets_its_own_outcome() {
     let fresh = open(&url, StoreOptions::default()).await;
     assert_eq!(read_all(&fresh, &w1).await.unwrap(), log_of(3));
     assert_eq!(read_all(&fresh, &w2).await.unwrap(), log_of(2));
+}
+
+/// Another executor's commit to a worker is under way (its row updated and
+/// its entry inserted, not committed yet) when the worker is deleted: the
+/// delete waits for it and removes that entry too, so a worker recreated
+/// with the same id starts a clean log instead of meeting the old entry at
+/// every commit (a duplicate key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_racing_a_commit_leaves_no_entries_behind() {
+    let url = shared().create_database().await;
+    let db = database_of(&url);
+    let store = Arc::new(open(&url, StoreOptions::default()).await);
+    let w = wid("deleted-mid-commit");
+    let mut a = Appender::claim(&*store, &w).await;
+    a.append(&*store, log_of(2)).await.unwrap();
+    store.commit(&w).await.unwrap();
+
+    let other = shared().connect(&db).await;
+    other
+        .batch_execute(&format!(
+            "BEGIN; \
+             UPDATE oplog_workers SET last_index = 3 WHERE worker_id = '{w}'; \
+             INSERT INTO oplog_entries (worker_id, idx, record) VALUES ('{w}', 3, '\\x00')"
+        ))
+        .await
+        .unwrap();
+    let deleting = tokio::spawn({
+        let (store, w) = (store.clone(), w.clone());
+        async move { store.delete_worker(&w).await }
+    });
+    wait_for_store_statements(&other, &db, "wait_event_type = 'Lock'", 1).await;
+    other.batch_execute("COMMIT").await.unwrap();
+    assert!(deleting.await.unwrap().unwrap());
+    let left: i64 = other
+        .query_one(
+            "SELECT count(*) FROM oplog_entries WHERE worker_id = $1",
+            &[&w.as_str()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the racing commit's entry was left behind");
+
+    let mut again = Appender::claim(&*store, &w).await;
+    assert_eq!(again.next, 1);
+    again.append(&*store, log_of(4)).await.unwrap();
+    store.commit(&w).await.unwrap();
+    let fresh = open(&url, StoreOptions::default()).await;
+    assert_eq!(read_all(&fresh, &w).await.unwrap(), log_of(4));
+}
+
+/// The database name at the end of `url`.
+fn database_of(url: &str) -> String {
+    url.rsplit('/').next().unwrap().to_owned()
+}
+
+/// Waits (bounded) until exactly `n` statements of the store's sessions on
+/// database `db` match `condition` in `pg_stat_activity` (seen through
+/// `client`, a session of another application).
+async fn wait_for_store_statements(
+    client: &tokio_postgres::Client,
+    db: &str,
+    condition: &str,
+    n: i64,
+) {
+    let started = Instant::now();
+    loop {
+        let found = store_statements(client, db, condition).await;
+        if found == n {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{found} statements of the store match {condition}, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How many statements of the store's sessions on `db` match `condition`.
+async fn store_statements(client: &tokio_postgres::Client, db: &str, condition: &str) -> i64 {
+    client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                 AND application_name = 'reprise-oplog' AND {condition}"
+            ),
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }

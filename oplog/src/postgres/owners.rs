@@ -27,12 +27,6 @@ const CLAIM_SQL: &str = "\
 /// its new epoch and last index, as stored.
 type ClaimRows = (Option<(i64, i64)>, i64, i64);
 
-/// Deletes a worker's entries, payloads and row in one statement.
-const DELETE_SQL: &str = "\
-    WITH entries AS (DELETE FROM oplog_entries WHERE worker_id = $1), \
-         payloads AS (DELETE FROM oplog_payloads WHERE worker_id = $1) \
-    DELETE FROM oplog_workers WHERE worker_id = $1 RETURNING last_index";
-
 impl PostgresOplogStore {
     pub(crate) async fn claim_worker(&self, worker: &WorkerId) -> Result<OwnerEpoch> {
         let _gate = self.gate.lock().await;
@@ -126,21 +120,19 @@ impl PostgresOplogStore {
 
     pub(crate) async fn delete(&self, worker: &WorkerId) -> Result<bool> {
         let _gate = self.gate.lock().await;
-        let rows = self
-            .pool
-            .query(DELETE_SQL, &[(&worker.as_str(), Type::TEXT)], || {
-                format!("deleting worker {worker}")
-            })
-            .await?;
-        let committed = match rows.first() {
-            Some(row) => {
-                let last: i64 = row
-                    .try_get(0)
-                    .map_err(|e| pg(&format!("deleting worker {worker}"), e))?;
-                last > 0
+        let context = || format!("deleting worker {worker}");
+        // Once more on a fresh connection if the first one was broken (a
+        // delete that did commit deletes nothing the second time).
+        let mut attempt = 0;
+        let last = loop {
+            attempt += 1;
+            match self.delete_in_database(worker).await? {
+                Ok(last) => break last,
+                Err(e) if attempt < 2 && is_connection_error(&e) => self.pool.discard_idle(),
+                Err(e) => return Err(pg(&context(), e)),
             }
-            None => false,
         };
+        let committed = last.is_some_and(|last| last > 0);
         let pending = self
             .states
             .lock()
@@ -148,6 +140,62 @@ impl PostgresOplogStore {
             .is_some_and(|s| !s.pending.is_empty());
         self.states.refused().remove(worker);
         Ok(committed || pending)
+    }
+
+    /// The delete transaction; returns the deleted row's last index, if
+    /// there was a row. The row goes first: its delete waits for a commit
+    /// of another executor that holds the row (updated, entries inserted)
+    /// to end, and locks the row until this transaction ends, so no commit
+    /// can add entries after it (a commit writes only through an update of
+    /// the row). The entries and payloads are deleted by later statements,
+    /// whose snapshots (READ COMMITTED) include what such a commit
+    /// inserted: one statement for all three would share one snapshot,
+    /// taken before that commit ended, and leave its entries behind, where
+    /// a worker recreated with the same id would meet them at every commit.
+    async fn delete_in_database(
+        &self,
+        worker: &WorkerId,
+    ) -> Result<Result<Option<i64>, tokio_postgres::Error>> {
+        let mut conn = self.pool.get().await?;
+        let id = worker.as_str();
+        let timeout = self.pool.statement_timeout();
+        let idle_limit = self.pool.idle_transaction_limit();
+        let attempt = async {
+            let tx = conn.transaction().await?;
+            tx.batch_execute(&idle_limit).await?;
+            let row = tx
+                .query_typed_opt(
+                    "DELETE FROM oplog_workers WHERE worker_id = $1 RETURNING last_index",
+                    &[(&id, Type::TEXT)],
+                )
+                .await?;
+            let last = match row {
+                Some(row) => Some(row.try_get(0)?),
+                None => None,
+            };
+            tx.execute_typed(
+                "DELETE FROM oplog_entries WHERE worker_id = $1",
+                &[(&id, Type::TEXT)],
+            )
+            .await?;
+            tx.execute_typed(
+                "DELETE FROM oplog_payloads WHERE worker_id = $1",
+                &[(&id, Type::TEXT)],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(last)
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(outcome) => Ok(outcome),
+            Err(_) => {
+                conn.discard();
+                Err(Error::PostgresTimeout {
+                    context: format!("deleting worker {worker}"),
+                    waited_ms: millis(timeout),
+                })
+            }
+        }
     }
 
     pub(crate) async fn last(&self, worker: &WorkerId) -> Result<Option<OplogIndex>> {
