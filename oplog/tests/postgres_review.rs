@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reprise_oplog::{Error, OplogStore, StoreOptions};
+use reprise_oplog::{Error, OplogStore, PostgresOplogStore, PostgresOptions, StoreOptions};
 
 use common::pg::{open, shared};
 use common::{Appender, log_of, numbered_entry, read_all, wid};
@@ -164,7 +164,8 @@ async fn a_delete_racing_a_commit_leaves_no_entries_behind() {
         let (store, w) = (store.clone(), w.clone());
         async move { store.delete_worker(&w).await }
     });
-    wait_for_store_statements(&other, &db, "wait_event_type = 'Lock'", 1).await;
+    let watcher = shared().connect(&db).await;
+    wait_for_store_statements(&watcher, &db, "wait_event_type = 'Lock'", 1).await;
     other.batch_execute("COMMIT").await.unwrap();
     assert!(deleting.await.unwrap().unwrap());
     let left: i64 = other
@@ -185,23 +186,75 @@ async fn a_delete_racing_a_commit_leaves_no_entries_behind() {
     assert_eq!(read_all(&fresh, &w).await.unwrap(), log_of(4));
 }
 
+/// Statements that time out waiting on a row another session holds (a
+/// commit, a claim, a delete) are cancelled on the server too: within a
+/// second none of them still waits there, holding its locks and ready to
+/// land late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_statements_are_cancelled_on_the_server() {
+    let url = shared().create_database().await;
+    let db = database_of(&url);
+    let options = PostgresOptions {
+        statement_timeout: Duration::from_millis(500),
+        ..PostgresOptions::default()
+    };
+    let store = PostgresOplogStore::open_with(&url, options).await.unwrap();
+    let w = wid("timed-out");
+    let mut a = Appender::claim(&store, &w).await;
+    a.append(&store, log_of(2)).await.unwrap();
+    store.commit(&w).await.unwrap();
+    a.append(&store, vec![numbered_entry(3)]).await.unwrap();
+
+    let holder = shared().connect(&db).await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT * FROM oplog_workers WHERE worker_id = '{w}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let watcher = shared().connect(&db).await;
+    let active = "state = 'active'";
+    let err = store.commit(&w).await.unwrap_err();
+    assert!(matches!(err, Error::CommitOutcomeUnknown { .. }), "{err:?}");
+    let timed_out = Instant::now();
+    wait_for_store_statements(&watcher, &db, active, 0).await;
+    assert!(timed_out.elapsed() < Duration::from_secs(1));
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        assert_eq!(store_statements(&watcher, &db, active).await, 0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let err = store.claim(&w).await.unwrap_err();
+    assert!(matches!(err, Error::PostgresTimeout { .. }), "{err:?}");
+    wait_for_store_statements(&watcher, &db, active, 0).await;
+    let err = store.delete_worker(&w).await.unwrap_err();
+    assert!(matches!(err, Error::PostgresTimeout { .. }), "{err:?}");
+    wait_for_store_statements(&watcher, &db, active, 0).await;
+    holder.batch_execute("ROLLBACK").await.unwrap();
+
+    // None of them ran after all: the worker is where it was.
+    let fresh = open(&url, StoreOptions::default()).await;
+    assert_eq!(read_all(&fresh, &w).await.unwrap(), log_of(2));
+}
+
 /// The database name at the end of `url`.
 fn database_of(url: &str) -> String {
     url.rsplit('/').next().unwrap().to_owned()
 }
 
 /// Waits (bounded) until exactly `n` statements of the store's sessions on
-/// database `db` match `condition` in `pg_stat_activity` (seen through
-/// `client`, a session of another application).
+/// database `db` match `condition` in `pg_stat_activity`, seen through
+/// `watcher`: a session of another application outside any transaction
+/// (within one, the view is a snapshot taken at its first use).
 async fn wait_for_store_statements(
-    client: &tokio_postgres::Client,
+    watcher: &tokio_postgres::Client,
     db: &str,
     condition: &str,
     n: i64,
 ) {
     let started = Instant::now();
     loop {
-        let found = store_statements(client, db, condition).await;
+        let found = store_statements(watcher, db, condition).await;
         if found == n {
             return;
         }
@@ -214,8 +267,8 @@ async fn wait_for_store_statements(
 }
 
 /// How many statements of the store's sessions on `db` match `condition`.
-async fn store_statements(client: &tokio_postgres::Client, db: &str, condition: &str) -> i64 {
-    client
+async fn store_statements(watcher: &tokio_postgres::Client, db: &str, condition: &str) -> i64 {
+    watcher
         .query_one(
             &format!(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \

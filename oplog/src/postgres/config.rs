@@ -29,8 +29,8 @@ pub struct PostgresOptions {
     /// with [`Error::PostgresPoolTimeout`] (default 30 s).
     pub acquire_timeout: Duration,
     /// How long a statement (or a claim's transaction) may take before it
-    /// fails with [`Error::PostgresTimeout`] and its connection is dropped
-    /// (default 30 s).
+    /// fails with [`Error::PostgresTimeout`], is cancelled on the server
+    /// and its connection is dropped (default 30 s).
     pub statement_timeout: Duration,
 }
 

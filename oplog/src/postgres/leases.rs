@@ -293,10 +293,10 @@ impl PostgresOplogStore {
         let context = || format!("checking the executors before {member} joins");
         let mut conn = self.pool.get().await?;
         let timeout = self.pool.statement_timeout();
-        let idle_limit = self.pool.idle_transaction_limit();
+        let limits = self.pool.transaction_limits();
         let attempt = async {
             let tx = conn.transaction().await?;
-            tx.batch_execute(&idle_limit).await?;
+            tx.batch_execute(&limits).await?;
             let config = tx
                 .query_typed_opt(
                     "SELECT shards FROM shard_config WHERE id = 1 FOR UPDATE",
@@ -342,7 +342,7 @@ impl PostgresOplogStore {
                 return Err(super::pg(&context(), e));
             }
             Err(_) => {
-                conn.discard();
+                conn.cancel_and_discard();
                 return Err(Error::PostgresTimeout {
                     context: context(),
                     waited_ms: millis(timeout),

@@ -87,10 +87,10 @@ impl PostgresOplogStore {
         let mut conn = self.pool.get().await?;
         let id = worker.as_str();
         let timeout = self.pool.statement_timeout();
-        let idle_limit = self.pool.idle_transaction_limit();
+        let limits = self.pool.transaction_limits();
         let attempt = async {
             let tx = conn.transaction().await?;
-            tx.batch_execute(&idle_limit).await?;
+            tx.batch_execute(&limits).await?;
             let old = tx
                 .query_typed_opt(
                     "SELECT epoch, last_index FROM oplog_workers WHERE worker_id = $1 FOR UPDATE",
@@ -109,7 +109,7 @@ impl PostgresOplogStore {
         match tokio::time::timeout(timeout, attempt).await {
             Ok(outcome) => Ok(outcome),
             Err(_) => {
-                conn.discard();
+                conn.cancel_and_discard();
                 Err(Error::PostgresTimeout {
                     context: format!("claiming worker {worker}"),
                     waited_ms: millis(timeout),
@@ -159,10 +159,10 @@ impl PostgresOplogStore {
         let mut conn = self.pool.get().await?;
         let id = worker.as_str();
         let timeout = self.pool.statement_timeout();
-        let idle_limit = self.pool.idle_transaction_limit();
+        let limits = self.pool.transaction_limits();
         let attempt = async {
             let tx = conn.transaction().await?;
-            tx.batch_execute(&idle_limit).await?;
+            tx.batch_execute(&limits).await?;
             let row = tx
                 .query_typed_opt(
                     "DELETE FROM oplog_workers WHERE worker_id = $1 RETURNING last_index",
@@ -189,7 +189,7 @@ impl PostgresOplogStore {
         match tokio::time::timeout(timeout, attempt).await {
             Ok(outcome) => Ok(outcome),
             Err(_) => {
-                conn.discard();
+                conn.cancel_and_discard();
                 Err(Error::PostgresTimeout {
                     context: format!("deleting worker {worker}"),
                     waited_ms: millis(timeout),

@@ -66,18 +66,28 @@ impl Pool {
         self.statement_timeout
     }
 
-    /// The statement that makes the server end the current transaction if
-    /// it sits idle longer than a statement may take here: run first in
-    /// every explicit transaction. A transaction holds its row locks until
-    /// it ends; if this process stops inside one without closing the
-    /// connection (frozen, cut off), the server would otherwise keep them
-    /// until TCP noticed, hours later. `SET LOCAL` lasts for the
+    /// The statements that make the server end the current transaction if
+    /// it sits idle longer than a statement may take here, and end any of
+    /// its statements that runs longer: run first in every explicit
+    /// transaction. A transaction holds its row locks until it ends; if
+    /// this process stops inside one without closing the connection
+    /// (frozen, cut off), the server would otherwise keep them until TCP
+    /// noticed, hours later. (A statement that times out here is also
+    /// cancelled by [`Conn::cancel_and_discard`]; the server's own limit
+    /// holds when that request cannot reach it.) `SET LOCAL` lasts for the
     /// transaction only, so it also holds behind a pooler that hands
     /// sessions around (pgbouncer in transaction mode).
-    pub(crate) fn idle_transaction_limit(&self) -> String {
-        // The setting takes at most i32::MAX milliseconds.
+    pub(crate) fn transaction_limits(&self) -> String {
+        // The settings take at most i32::MAX milliseconds.
         let ms = millis(self.statement_timeout).clamp(1, i32::MAX as u64);
-        format!("SET LOCAL idle_in_transaction_session_timeout = {ms}")
+        // The server's statement limit a second later than ours: this
+        // process's timeout (a `PostgresTimeout`, and the cancel) comes
+        // first when the server can be reached at all.
+        let statement_ms = ms.saturating_add(1000).min(i32::MAX as u64);
+        format!(
+            "SET LOCAL idle_in_transaction_session_timeout = {ms}; \
+             SET LOCAL statement_timeout = {statement_ms}"
+        )
     }
 
     /// `user@host:port/database` of the server.
@@ -123,18 +133,23 @@ impl Pool {
         })
     }
 
+    /// How long connecting may take: the connection string's connect
+    /// timeout, else the store's option.
+    fn connect_limit(&self) -> Duration {
+        self.target
+            .config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
     /// Opens a new connection and starts its task, within the connect
     /// timeout (the connection string's, else the store's option).
     pub(crate) async fn connect(&self) -> Result<Client> {
         // The driver's connect timeout covers reaching the server, not its
         // start-up exchange: a peer that accepts and never answers (not
         // PostgreSQL, or a hung one) would hold the caller for ever.
-        let limit = self
-            .target
-            .config
-            .get_connect_timeout()
-            .copied()
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let limit = self.connect_limit();
         let connecting = self.target.config.connect(NoTls);
         let (client, connection) = tokio::time::timeout(limit, connecting)
             .await
@@ -219,7 +234,7 @@ impl Pool {
             let outcome =
                 tokio::time::timeout(self.statement_timeout, conn.query_typed(sql, params)).await;
             let Ok(outcome) = outcome else {
-                conn.discard();
+                conn.cancel_and_discard();
                 let waited_ms = millis(self.statement_timeout);
                 return Err(if write {
                     unknown(format!("PostgreSQL did not answer within {waited_ms} ms"))
@@ -271,6 +286,38 @@ impl Conn<'_> {
     /// is in an unknown state).
     pub(crate) fn discard(mut self) {
         self.client = None;
+    }
+
+    /// Drops the client after a statement on it timed out, first asking the
+    /// server to cancel whatever the connection still runs. Dropping the
+    /// client alone would leave the statement running on the server, with
+    /// its locks (a commit waiting on a worker's row, say, which would then
+    /// land late), until it ended by itself: a backend does not notice its
+    /// client left while it executes. The cancel request goes out on a
+    /// connection of its own, in the background (bounded by the connect
+    /// timeout); the client is never used again, so the cancel can only
+    /// reach the statement that timed out.
+    pub(crate) fn cancel_and_discard(mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        let token = client.cancel_token();
+        let target = self.pool.target.display.clone();
+        let limit = self.pool.connect_limit();
+        tokio::spawn(async move {
+            let outcome = tokio::time::timeout(limit, token.cancel_query(NoTls)).await;
+            let failure = match outcome {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => error_chain(&e),
+                Err(_) => format!("no answer within {} ms", millis(limit)),
+            };
+            tracing::warn!(
+                target: "reprise_oplog",
+                "could not cancel a timed-out statement on {target} ({failure}); it runs until \
+                 it ends by itself"
+            );
+            drop(client);
+        });
     }
 }
 
