@@ -237,6 +237,44 @@ async fn timed_out_statements_are_cancelled_on_the_server() {
     assert_eq!(read_all(&fresh, &w).await.unwrap(), log_of(2));
 }
 
+/// Two executors set up shard leases at once on a fresh database, one
+/// asking for 64 shards and one for the default: the count they go on with
+/// is the one recorded, and the one whose explicit count was not recorded
+/// is refused; never both accepted with different counts. A session
+/// holding the table makes both statements start together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_shard_setups_agree_on_the_recorded_count() {
+    for round in 0..20 {
+        let url = shared().create_database().await;
+        let db = database_of(&url);
+        let explicit = Arc::new(open(&url, StoreOptions::default()).await);
+        let default = Arc::new(open(&url, StoreOptions::default()).await);
+        let holder = shared().connect(&db).await;
+        holder
+            .batch_execute("BEGIN; LOCK TABLE shard_config IN EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let first = tokio::spawn(async move { explicit.setup_shards(Some(64)).await });
+        let second = tokio::spawn(async move { default.setup_shards(None).await });
+        let watcher = shared().connect(&db).await;
+        wait_for_store_statements(&watcher, &db, "wait_event_type = 'Lock'", 2).await;
+        holder.batch_execute("COMMIT").await.unwrap();
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        let recorded: i32 = holder
+            .query_one("SELECT shards FROM shard_config", &[])
+            .await
+            .unwrap()
+            .get(0);
+        match (recorded, &first, &second) {
+            (64, Ok(64), Ok(64)) => {}
+            (256, Err(Error::InvalidOptions { reason }), Ok(256)) => {
+                assert!(reason.contains("set up with 256 shards"), "{reason}");
+            }
+            _ => panic!("round {round}: {recorded} recorded, yet {first:?} and {second:?}"),
+        }
+    }
+}
+
 /// The database name at the end of `url`.
 fn database_of(url: &str) -> String {
     url.rsplit('/').next().unwrap().to_owned()

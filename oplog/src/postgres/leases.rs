@@ -127,7 +127,25 @@ impl PostgresOplogStore {
                 || "setting up shard leases".to_owned(),
             )
             .await?;
-        let stored: i32 = rows.first().map(|row| row.get(0)).unwrap_or(wanted);
+        let stored: i32 = match rows.first() {
+            Some(row) => row.get(0),
+            // Another executor's insert committed while this statement ran:
+            // this one waited for it, then inserted nothing, and its
+            // snapshot (taken before) shows no row either. A new statement
+            // sees the recorded count.
+            None => self
+                .pool
+                .query("SELECT shards FROM shard_config WHERE id = 1", &[], || {
+                    "reading the shard count".to_owned()
+                })
+                .await?
+                .first()
+                .map(|row| row.get(0))
+                .ok_or_else(|| Error::PostgresData {
+                    context: "setting up shard leases".into(),
+                    reason: "shard_config has no row after the insert".into(),
+                })?,
+        };
         if requested.is_some() && stored != wanted {
             return Err(Error::InvalidOptions {
                 reason: format!(
