@@ -160,15 +160,37 @@ impl State {
         }
     }
 
+    /// Logs `line`, in pieces of at most [`MAX_LINE`] bytes.
     fn emit(&self, stream: Stream, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         let line = line.strip_suffix('\r').unwrap_or(&line);
-        tracing::info!(
-            target: "reprise::guest",
-            worker = %self.worker,
-            stream = stream.name(),
-            "{line}"
-        );
+        for piece in pieces(line) {
+            tracing::info!(
+                target: "reprise::guest",
+                worker = %self.worker,
+                stream = stream.name(),
+                "{piece}"
+            );
+        }
+    }
+}
+
+/// `line` cut between characters into pieces of at most [`MAX_LINE`]
+/// bytes (one empty piece for an empty line).
+fn pieces(mut line: &str) -> Vec<&str> {
+    let mut out = Vec::with_capacity(line.len() / MAX_LINE + 1);
+    // Bounded: each round takes at least one character.
+    loop {
+        let cut = match line.floor_char_boundary(MAX_LINE) {
+            0 => line.ceil_char_boundary(1),
+            cut => cut,
+        };
+        let (piece, rest) = line.split_at(cut.min(line.len()));
+        out.push(piece);
+        if rest.is_empty() {
+            return out;
+        }
+        line = rest;
     }
 }
 
@@ -245,12 +267,23 @@ impl AsyncWrite for GuestStream {
 mod tests {
     use super::*;
 
+    /// Held by every test that logs: tracing caches whether a call site
+    /// is enabled when the first thread reaches it, and a test without a
+    /// subscriber racing the one that captures its lines made that one
+    /// see nothing (4 runs in 10).
+    static LOGGING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn logging() -> std::sync::MutexGuard<'static, ()> {
+        LOGGING.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn output() -> GuestOutput {
         GuestOutput::new(WorkerId::new("w").expect("a valid id"), || false)
     }
 
     #[test]
     fn the_tail_keeps_the_last_bytes_of_the_invocations_stderr() {
+        let _logging = logging();
         let out = output();
         out.begin(true);
         assert_eq!(out.stderr_tail(), None);
@@ -295,6 +328,7 @@ mod tests {
 
     #[test]
     fn live_lines_are_logged_with_the_worker_and_the_stream_replayed_ones_are_not() {
+        let _logging = logging();
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -345,7 +379,25 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_are_logged_in_pieces() {
+        // A line ending in a newline was logged whole however long it was
+        // (a 64 KiB write made one 64 KiB record).
+        let long = "é".repeat(MAX_LINE); // 2 bytes each
+        let cut = pieces(&long);
+        assert_eq!(cut.len(), 2);
+        assert!(cut.iter().all(|p| p.len() == MAX_LINE));
+        assert_eq!(cut.concat(), long);
+        let odd = format!("a{}", "é".repeat(MAX_LINE / 2));
+        let cut = pieces(&odd);
+        assert_eq!(cut[0].len(), MAX_LINE - 1, "cut between characters");
+        assert_eq!(cut.concat(), odd);
+        assert_eq!(pieces(""), vec![""]);
+        assert_eq!(pieces("short"), vec!["short"]);
+    }
+
+    #[test]
     fn lines_are_split_and_partial_lines_are_bounded() {
+        let _logging = logging();
         let out = output();
         out.begin(true);
         out.write(Stream::Stdout, b"one\ntw");

@@ -115,7 +115,17 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.to_owned(),
         source,
     };
-    let tmp = path.with_extension("tmp");
+    // A name of its own per write: two uploads of one component write the
+    // same `path` at once, and a shared temp file would be truncated under
+    // the other's feet (its rename then fails, or renames a partial file).
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let tmp = path.with_file_name(name);
     let mut file = std::fs::File::create(&tmp).map_err(|e| io("creating", e))?;
     file.write_all(bytes).map_err(|e| io("writing", e))?;
     file.sync_all().map_err(|e| io("syncing", e))?;
@@ -127,4 +137,37 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
         dir.sync_all().map_err(|e| io("syncing the folder of", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_durably;
+
+    #[test]
+    fn concurrent_writes_of_one_file_each_land_whole() {
+        // Both used `<path>.tmp`: one write truncated the other's temp file,
+        // whose rename then failed (or put a partial file in place).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.wasm");
+        let contents: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 256 << 10]).collect();
+        for _ in 0..20 {
+            std::thread::scope(|scope| {
+                let writers: Vec<_> = contents
+                    .iter()
+                    .map(|bytes| scope.spawn(|| write_durably(&path, bytes)))
+                    .collect();
+                for writer in writers {
+                    writer.join().unwrap().expect("each write succeeds");
+                }
+            });
+            let written = std::fs::read(&path).unwrap();
+            assert!(contents.contains(&written), "a whole write is in place");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name() != "c.wasm")
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
 }

@@ -84,6 +84,11 @@ impl DependencyConfig {
                 .auth
                 .iter()
                 .flat_map(AuthConfig::env_vars)
+                .chain(
+                    api.tls
+                        .iter()
+                        .filter_map(|tls| tls.client_key_env.as_deref()),
+                )
                 .try_for_each(|var| policy.check(&api.name, var)),
         }
     }
@@ -122,4 +127,35 @@ pub trait ImportKind<T>: Send + Sync {
     /// Checks every import of `component` it serves against its
     /// descriptors and defines their host functions in `linker`.
     fn link(&self, engine: &Engine, linker: &mut Linker<T>, component: &Component) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_openapi_client_key_variable_is_held_to_the_secret_policy() {
+        // Only auth variables were checked: an uploader could have the
+        // executor sign handshakes with any variable's key, toward a host
+        // of its choosing, and learn from the error whether it was set.
+        let doc = "openapi: 3.0.3\ninfo: {title: Pings, version: \"1\"}\npaths:\n  /ping:\n    get:\n      operationId: ping\n      responses:\n        \"204\": {description: ok}\n";
+        let model = reprise_openapi::parse(doc, "pings.yaml", &Default::default()).unwrap();
+        let api = OpenApiDependencyConfig {
+            name: "pings".into(),
+            openapi: model,
+            base_url: "https://pings.example".into(),
+            timeout_ms: 1000,
+            auth: None,
+            retry: None,
+            tls: Some(reprise_grpc_stub::config::TlsConfig {
+                client_key_env: Some("HOME".into()),
+                ..Default::default()
+            }),
+        };
+        let error = DependencyConfig::OpenApi(api)
+            .check_secrets(&SecretEnvPolicy::default())
+            .expect_err("HOME is not a secret variable")
+            .to_string();
+        assert!(error.contains("HOME") && error.contains("pings"), "{error}");
+    }
 }
