@@ -169,6 +169,15 @@ impl SharedJournal {
         self.lock().replay.extend(page);
     }
 
+    /// Whether the entries waiting to be replayed hold the start of an
+    /// invocation.
+    pub fn holds_invocation(&self) -> bool {
+        self.lock()
+            .replay
+            .iter()
+            .any(|r| matches!(r.entry.kind, EntryKind::ExportedFunctionInvoked { .. }))
+    }
+
     /// Whether the entries waiting to be replayed hold an invocation's
     /// completion (so the invocation now replayed cannot run out of them).
     pub fn holds_completion(&self) -> bool {

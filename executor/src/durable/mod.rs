@@ -193,6 +193,15 @@ impl Durable {
         Ok(())
     }
 
+    /// Loads pages until the first recorded invocation is loaded (or the
+    /// whole oplog): what the component's own start code read (a clock, a
+    /// random seed) while it was first instantiated is recorded before
+    /// that, and is answered from the oplog when it is instantiated again.
+    pub async fn load_prelude(&self) -> Result<()> {
+        while !self.inner.journal.holds_invocation() && self.load_page().await? {}
+        Ok(())
+    }
+
     /// The worker.
     pub fn worker(&self) -> &WorkerId {
         &self.inner.worker

@@ -268,6 +268,9 @@ impl Worker {
         store.limiter(|ctx| &mut ctx.memory);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(on_epoch_tick);
+        // Start code that reads a clock or a random source gets what it
+        // read the first time.
+        durable.load_prelude().await?;
         let instance = component
             .pre
             .instantiate_async(&mut store)

@@ -1,0 +1,74 @@
+//! Replay at its edges: what a component's start code reads while it is
+//! instantiated (before any invocation) is answered from the oplog when
+//! the worker is rebuilt.
+
+use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
+use reprise_oplog::{ComponentId, WorkerId};
+
+/// A component whose core start function reads the monotonic clock; its
+/// `get` export returns what it read.
+fn clock_at_start() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+            (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock
+                (export "now" (func (result u64)))))
+            (core func $now (canon lower (func $clock "now")))
+            (core module $m
+                (import "clock" "now" (func $now (result i64)))
+                (global $t (mut i64) (i64.const 0))
+                (func $start (global.set $t (call $now)))
+                (start $start)
+                (func (export "get") (result i64) (global.get $t)))
+            (core instance $clk (export "now" (func $now)))
+            (core instance $i (instantiate $m (with "clock" (instance $clk))))
+            (func (export "get") (result u64) (canon lift (core func $i "get"))))"#,
+    )
+    .expect("valid component text")
+}
+
+async fn open(dir: &tempfile::TempDir) -> Executor {
+    Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    })
+    .await
+    .expect("executor opens")
+}
+
+async fn get(executor: &Executor, id: &WorkerId) -> String {
+    executor
+        .invoke(id, "get", Vec::new(), None)
+        .await
+        .expect("answered")
+        .expect("no trap")
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_read_by_start_code_is_replayed() {
+    // It was read live again when the worker was rebuilt, while the oplog
+    // held the first reading before the first invocation: every rebuild
+    // (restart, eviction) failed as a divergence.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let info = executor
+        .add_component(clock_at_start(), Vec::new())
+        .await
+        .expect("uploads");
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("early").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    let first = get(&executor, &id).await;
+    assert_ne!(first, "0", "the start code ran");
+    drop(executor);
+
+    let reopened = open(&dir).await;
+    assert_eq!(get(&reopened, &id).await, first, "the reading is replayed");
+    drop(reopened);
+    // Twice: the rebuild journaled nothing new that a later one trips on.
+    let again = open(&dir).await;
+    assert_eq!(get(&again, &id).await, first);
+}
