@@ -92,8 +92,9 @@ fn decode_duration(bytes: &[u8]) -> Duration {
     }
 }
 
-/// `wasi:clocks/monotonic-clock`, recorded. Readings never go backwards
-/// within one process; across a restart they come from the oplog first.
+/// `wasi:clocks/monotonic-clock`, recorded. A worker's readings never go
+/// backwards (see [`monotonic_now`]); after a restart they come from the
+/// oplog first.
 struct DurableMonotonicClock(SharedJournal);
 
 impl HostMonotonicClock for DurableMonotonicClock {
@@ -102,23 +103,34 @@ impl HostMonotonicClock for DurableMonotonicClock {
     }
 
     fn now(&self) -> u64 {
-        let bytes = self.0.local(MONOTONIC_CLOCK_NOW, &[], || {
-            // Nanoseconds since the epoch: monotonic enough across restarts of
-            // the executor, unlike a process-local `Instant`.
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            u64::try_from(now.as_nanos())
-                .unwrap_or(u64::MAX)
-                .to_le_bytes()
-                .to_vec()
-        });
-        bytes
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-            .unwrap_or(0)
+        monotonic_now(&self.0)
     }
+}
+
+/// A reading of the monotonic clock, recorded in `journal` (returned from
+/// it on replay). Never below the worker's previous reading: the clock is
+/// the system's (nanoseconds since the epoch, so that it goes on across
+/// restarts and moves between executors, unlike a process-local
+/// `Instant`), which can be stepped back.
+pub(crate) fn monotonic_now(journal: &SharedJournal) -> u64 {
+    let floor = journal.monotonic_floor();
+    let bytes = journal.local(MONOTONIC_CLOCK_NOW, &[], || {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(now.as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(floor)
+            .to_le_bytes()
+            .to_vec()
+    });
+    let reading = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .unwrap_or(0);
+    journal.raise_monotonic_floor(reading);
+    reading
 }
 
 /// A random source whose output is recorded (one entry per request).
@@ -166,6 +178,8 @@ impl TryRng for DurableRng {
 
 #[cfg(test)]
 mod tests {
+    use reprise_oplog::WorkerId;
+
     use super::*;
 
     #[test]
@@ -175,5 +189,16 @@ mod tests {
         bytes.extend_from_slice(&d.subsec_nanos().to_le_bytes());
         assert_eq!(decode_duration(&bytes), d);
         assert_eq!(decode_duration(&[1, 2]), Duration::ZERO);
+    }
+
+    #[test]
+    fn monotonic_readings_never_go_back() {
+        // The clock is the system's, which can be stepped back (NTP, or a
+        // worker moving to an executor whose clock is behind).
+        let journal = SharedJournal::new(WorkerId::new("w").unwrap(), Vec::new());
+        let ahead = monotonic_now(&journal) + 3_600_000_000_000;
+        journal.raise_monotonic_floor(ahead);
+        assert_eq!(monotonic_now(&journal), ahead, "held at the floor");
+        assert!(monotonic_now(&journal) >= ahead);
     }
 }

@@ -1,6 +1,6 @@
 //! Replay at its edges: what a component's start code reads while it is
 //! instantiated (before any invocation) is answered from the oplog when
-//! the worker is rebuilt.
+//! the worker is rebuilt, and the guest's sleeps do not wait again.
 
 use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
 use reprise_oplog::{ComponentId, WorkerId};
@@ -71,4 +71,49 @@ async fn a_clock_read_by_start_code_is_replayed() {
     // Twice: the rebuild journaled nothing new that a later one trips on.
     let again = open(&dir).await;
     assert_eq!(get(&again, &id).await, first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_sleeps_end_at_once_while_the_worker_replays() {
+    // They slept again on every rebuild: a worker whose invocations slept
+    // took as long to rebuild as they had taken to run.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let wasm = std::fs::read(reprise_test_components::CLOCK_RANDOM).expect("guest built");
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("napper").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    for expected in ["1", "2"] {
+        let naps = executor
+            .invoke(&id, "nap", vec!["700".into()], None)
+            .await
+            .expect("answered")
+            .expect("no trap");
+        assert_eq!(naps, vec![expected.to_string()]);
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1400),
+        "the naps slept live: {:?}",
+        started.elapsed()
+    );
+    drop(executor);
+
+    let reopened = open(&dir).await;
+    let started = std::time::Instant::now();
+    let naps = reopened
+        .invoke(&id, "nap", vec!["1".into()], None)
+        .await
+        .expect("answered")
+        .expect("no trap");
+    assert_eq!(naps, vec!["3".to_string()], "both naps were replayed");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(700),
+        "the rebuild slept again: {:?}",
+        started.elapsed()
+    );
 }

@@ -617,7 +617,10 @@ async fn an_interface_both_a_proto_and_a_document_define_is_refused_at_upload() 
     assert!(
         err.to_string()
             .contains("defined both by a gRPC and by an OpenAPI dependency")
-            && err.to_string().contains(&name),
+            && err.to_string().contains(&name)
+            && err
+                .to_string()
+                .contains("; give one of them another WIT name"),
         "{err}"
     );
 }

@@ -41,6 +41,9 @@ pub struct Journal {
     /// An entry that may shape the worker's next request was recorded and
     /// not committed since (see [`SharedJournal::mark_shaping`]).
     shaping: bool,
+    /// The latest monotonic-clock reading the guest got, recorded or
+    /// replayed: a live reading is never below it.
+    monotonic_floor: u64,
 }
 
 /// A cheaply clonable handle to a worker's [`Journal`].
@@ -135,7 +138,19 @@ impl SharedJournal {
             divergence: None,
             replayed_calls: 0,
             shaping: false,
+            monotonic_floor: 0,
         })))
+    }
+
+    /// The latest monotonic-clock reading the guest got.
+    pub fn monotonic_floor(&self) -> u64 {
+        self.lock().monotonic_floor
+    }
+
+    /// Notes a monotonic-clock reading the guest got.
+    pub fn raise_monotonic_floor(&self, reading: u64) {
+        let mut journal = self.lock();
+        journal.monotonic_floor = journal.monotonic_floor.max(reading);
     }
 
     fn lock(&self) -> MutexGuard<'_, Journal> {

@@ -241,12 +241,14 @@ impl ComponentCache {
             .collect();
         if !doubly.is_empty() {
             return Err(Error::InvalidComponent(format!(
-                "imports {} are defined both by a gRPC and by an OpenAPI dependency; give                  one of them another WIT name (its `wit` override in the manifest)",
+                "imports {} are defined both by a gRPC and by an OpenAPI dependency; give \
+                 one of them another WIT name (its `wit` override in the manifest)",
                 doubly.join(", ")
             )));
         }
         let mut linker: Linker<WorkerCtx> = Linker::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        super::sleeps::link(&mut linker)?;
         for kind in &kinds {
             kind.link(&self.engine, &mut linker, &component)?;
         }

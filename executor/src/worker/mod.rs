@@ -11,6 +11,7 @@ pub mod component;
 pub mod limits;
 pub mod memory;
 mod replay;
+mod sleeps;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,12 +1,13 @@
 //! Test guest: takes samples of the wall clock and of WASI randomness and
 //! keeps them in memory, so replay must reproduce the recorded values exactly.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 wit_bindgen::generate!({ world: "clock-random", path: "wit" });
 
 thread_local! {
     static HISTORY: RefCell<Vec<(u64, u64)>> = const { RefCell::new(Vec::new()) };
+    static NAPS: Cell<u32> = const { Cell::new(0) };
 }
 
 
@@ -22,6 +23,14 @@ impl Guest for ClockRandom {
 
     fn history() -> Vec<(u64, u64)> {
         HISTORY.with(|h| h.borrow().clone())
+    }
+
+    fn nap(ms: u32) -> u32 {
+        wasi::clocks::monotonic_clock::subscribe_duration(u64::from(ms) * 1_000_000).block();
+        NAPS.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        })
     }
 }
 
