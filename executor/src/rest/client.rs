@@ -78,13 +78,18 @@ pub fn install_crypto_provider() {
 #[derive(Debug, Clone)]
 pub struct RestClient {
     config: Arc<OpenApiDependencyConfig>,
-    own: reqwest::Client,
+    /// The client for the configured origin: `Err` when its client key
+    /// could not be read (the variable is unset, or holds no PEM key),
+    /// refused at each call to that origin rather than at upload, so that
+    /// an executor started without the variable still loads the component.
+    own: std::result::Result<reqwest::Client, String>,
     anonymous: reqwest::Client,
 }
 
 impl RestClient {
-    /// The clients of `config`; a bad TLS setting or an unset client-key
-    /// variable is refused naming the dependency.
+    /// The clients of `config`; a bad TLS setting is refused naming the
+    /// dependency (a client key that cannot be read is refused at each call
+    /// instead).
     pub fn new(config: Arc<OpenApiDependencyConfig>) -> Result<RestClient> {
         let name = &config.name;
         let bad = |what: String| Error::InvalidComponent(format!("dependency `{name}`: {what}"));
@@ -96,9 +101,12 @@ impl RestClient {
                     .into(),
             ));
         }
-        let resolved = ClientTls::resolve(name, &tls, |var| std::env::var(var).ok())
-            .map_err(|e| bad(e.to_string()))?;
-        let own = build(&resolved, config.timeout_ms).map_err(|e| bad(e.0))?;
+        // The client key is read now, from the executor's environment; a
+        // failure reaches the guest at its first call (as for gRPC).
+        let own = ClientTls::resolve(name, &tls, |var| std::env::var(var).ok())
+            .map_err(|e| e.to_string())
+            .and_then(|resolved| build(&resolved, config.timeout_ms).map_err(|e| e.0))
+            .map_err(|e| format!("dependency `{name}`: {e}"));
         let anonymous =
             build(&ClientTls::trust_only(&tls), config.timeout_ms).map_err(|e| bad(e.0))?;
         Ok(RestClient {
@@ -138,7 +146,9 @@ impl RestClient {
         let config = &self.config;
         let own_origin = same_origin(base_url, &config.base_url);
         let client = if own_origin {
-            &self.own
+            self.own
+                .as_ref()
+                .map_err(|message| SendFailure::Setup(message.clone()))?
         } else {
             &self.anonymous
         };

@@ -1,0 +1,65 @@
+//! An OpenAPI dependency's client key (`tls.client-key-env`) is read from
+//! the executor's environment when its client is built; when it cannot be
+//! read, each call to the dependency's origin is refused naming the
+//! variable, as for gRPC, instead of the whole component failing to load.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reprise_executor::deps::OpenApiDependencyConfig;
+use reprise_executor::rest::client::{RestClient, SendFailure, install_crypto_provider};
+use reprise_openapi::runtime::HttpRequest;
+use reprise_system_tests::TestCa;
+
+const UNSET: &str = "REPRISE_SECRET_TEST_REST_KEY_NEVER_SET";
+
+#[tokio::test]
+async fn an_unreadable_client_key_fails_the_call_not_the_component() {
+    // Building the client failed with `InvalidComponent`; after a restart
+    // without the variable, the stored component was reported damaged
+    // ("upload it again") and every one of its workers failed to load.
+    install_crypto_provider();
+    let ca = TestCa::new("rest-key-ca").unwrap();
+    let client = ca.client("worker").unwrap();
+    let doc = "openapi: 3.0.3\ninfo: {title: Pings, version: \"1\"}\npaths:\n  /ping:\n    get:\n      operationId: ping\n      responses:\n        \"204\": {description: ok}\n";
+    let config = OpenApiDependencyConfig {
+        name: "pings".into(),
+        openapi: reprise_openapi::parse(doc, "pings.yaml", &Default::default()).unwrap(),
+        base_url: "https://127.0.0.1:1".into(),
+        timeout_ms: 1000,
+        auth: None,
+        retry: None,
+        tls: Some(reprise_grpc_stub::config::TlsConfig {
+            ca_pem: Some(ca.cert_pem.clone()),
+            system_roots: false,
+            client_cert_pem: Some(client.cert_pem.clone()),
+            client_key_env: Some(UNSET.into()),
+            ..Default::default()
+        }),
+    };
+    assert!(std::env::var(UNSET).is_err());
+    let rest = RestClient::new(Arc::new(config)).expect("the component loads");
+    let request = HttpRequest {
+        method: "GET".into(),
+        path_and_query: "/ping".into(),
+        headers: Vec::new(),
+        body: None,
+    };
+    match rest
+        .send(
+            "https://127.0.0.1:1",
+            &request,
+            None,
+            Duration::from_secs(1),
+        )
+        .await
+    {
+        Err(SendFailure::Setup(message)) => {
+            assert!(
+                message.contains(UNSET) && message.contains("pings"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a refusal naming the variable: {other:?}"),
+    }
+}
