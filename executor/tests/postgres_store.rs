@@ -239,10 +239,14 @@ async fn impatient_executor(url: &str, dir: &tempfile::TempDir) -> Executor {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_waiting_behind_an_unknown_outcome_does_not_call_again() {
+async fn a_retry_waiting_behind_an_unknown_outcome_calls_again_only_with_the_same_key() {
     // The retry queued for the worker while the first attempt's commit
     // hung got the same in-memory worker: it rebuilt from a log the lost
-    // commit had not reached yet and made the remote call a second time.
+    // commit had not reached yet, while that commit could still land. Now
+    // the worker is claimed again before its next use, and a statement that
+    // timed out is cancelled on the server: the lost commit never lands,
+    // so the retry makes the call again, with the same idempotency key
+    // (which is what lets the server apply it once).
     use std::time::Duration;
     let server = reprise_system_tests::spawn_todo_server().await.unwrap();
     let url = shared().create_database().await;
@@ -286,9 +290,17 @@ async fn a_retry_waiting_behind_an_unknown_outcome_does_not_call_again() {
     tx.rollback().await.unwrap();
     let retried = retry.await.unwrap();
     assert!(matches!(retried, Ok(Ok(_))), "{retried:?}");
-    assert_eq!(
-        server.state.calls("TodoAdd"),
-        1,
-        "the retry found the call's result instead of calling again"
+    let keys = server.state.idempotency_keys("TodoAdd");
+    assert!(
+        (1..=2).contains(&keys.len()),
+        "one call, or the call again: {keys:?}"
     );
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "every attempt carries the same key: {keys:?}"
+    );
+    // The worker goes on from a consistent log: another invocation runs.
+    let params = ["\"ada\"", "\"more\"", "1"].map(str::to_owned).to_vec();
+    let next = executor.invoke(&id, "add-todos", params, None).await;
+    assert!(matches!(next, Ok(Ok(_))), "{next:?}");
 }
