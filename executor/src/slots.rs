@@ -204,9 +204,46 @@ impl WorkerSlots {
         self.evicted.load(Ordering::Relaxed)
     }
 
-    /// Locks the slot of `id` (waiting only for that worker).
+    /// Locks the slot of `id` (waiting only for that worker). The slot
+    /// locked is the table's: an empty slot taken out of the table (by
+    /// [`forget_empty`](Self::forget_empty)) between looking it up and
+    /// locking it is put back when no other slot took its place, else the
+    /// table's is locked instead. (Locking the orphan loaded the worker a
+    /// second time beside the table's slot, and left the count of loaded
+    /// workers too high when it was dropped.)
     pub async fn lock(&self, id: &WorkerId) -> OwnedMutexGuard<SlotState> {
-        self.entry(id).lock_owned().await
+        self.lock_found(id, self.entry(id)).await
+    }
+
+    /// [`lock`](Self::lock) of `slot`, found in the table for `id` a moment
+    /// ago.
+    async fn lock_found(&self, id: &WorkerId, mut slot: Slot) -> OwnedMutexGuard<SlotState> {
+        // Bounded: each round follows a slot another task put in the table
+        // since the last; a few outlast any realistic race.
+        for _ in 0..16 {
+            let guard = slot.clone().lock_owned().await;
+            let now = self.clock.fetch_add(1, Ordering::Relaxed);
+            let mut table = self.table();
+            match table.get(id) {
+                Some(current) if !Arc::ptr_eq(&current.slot, &slot) => {
+                    slot = current.slot.clone();
+                }
+                Some(_) => return guard,
+                // A deleted slot stays out: its lockers look again.
+                None if matches!(*guard, SlotState::Deleted) => return guard,
+                None => {
+                    table.insert(
+                        id.clone(),
+                        Entry {
+                            slot: slot.clone(),
+                            used: now,
+                        },
+                    );
+                    return guard;
+                }
+            }
+        }
+        slot.lock_owned().await
     }
 
     /// Puts a loaded or created worker into a locked slot.
@@ -263,4 +300,36 @@ pub fn ready_worker(
         SlotState::Ready(worker) => Some(worker.as_mut()),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slot_forgotten_before_it_is_locked_is_the_one_in_the_table() {
+        // A task that looked a slot up, then locked it after a failed load
+        // had taken it out of the table, loaded the worker into an orphan
+        // while the next request loaded it again into a new slot.
+        let slots = WorkerSlots::with_bound(10);
+        let id = WorkerId::new("w").unwrap();
+        let looked_up = slots.entry(&id);
+        slots.forget_empty(&id, &looked_up);
+        assert!(slots.existing(&id).is_none(), "taken out");
+        // Locking it finds it gone and puts it back before handing it over.
+        let guard = slots.lock_found(&id, looked_up.clone()).await;
+        let locked = OwnedMutexGuard::mutex(&guard).clone();
+        assert!(Arc::ptr_eq(&locked, &looked_up));
+        assert!(
+            slots
+                .existing(&id)
+                .is_some_and(|current| Arc::ptr_eq(&current, &locked)),
+            "the locked slot is the table's"
+        );
+        drop(guard);
+        // A deleted slot is not put back.
+        let guard = slots.lock(&id).await;
+        slots.delete(&id, guard);
+        assert!(slots.existing(&id).is_none());
+    }
 }

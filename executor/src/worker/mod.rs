@@ -680,7 +680,13 @@ impl Worker {
                     self.stale = true;
                     Err(stopped)
                 }
-                Ok(own) => Err(own),
+                Ok(own) => {
+                    // Any other host failure (an oplog write refused, say)
+                    // also unwound the guest mid-call, and what it dropped
+                    // may not be in the log: the next use rebuilds.
+                    self.stale = true;
+                    Err(own)
+                }
                 Err(trap) if trap.downcast_ref::<wasmtime::Trap>().is_some() => {
                     // What the guest wrote to stderr last (a Rust guest's
                     // panic message) says more than the wasm backtrace.
