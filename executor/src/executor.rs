@@ -496,9 +496,7 @@ impl Executor {
                 actual: worker.component().id,
             });
         }
-        if self.is_interrupted(id) {
-            return Err(Error::Interrupted(id.clone()));
-        }
+        self.refuse_if_interrupted(&worker, key.as_ref())?;
         worker.check_runnable()?;
         self.invoke_locked(worker, function, params, key, time_budget)
             .await
@@ -561,9 +559,7 @@ impl Executor {
         time_budget: Option<Duration>,
     ) -> Result<std::result::Result<Vec<String>, String>> {
         let mut worker = self.worker(id).await?;
-        if self.is_interrupted(id) {
-            return Err(Error::Interrupted(id.clone()));
-        }
+        self.refuse_if_interrupted(&worker, key.as_ref())?;
         worker.check_runnable()?;
         // Parsed first: a repeated key returns the stored outcome only for
         // the same function and the same (canonical) parameters.
@@ -578,6 +574,22 @@ impl Executor {
         }
     }
 
+    /// Refuses an invocation of an interrupted worker, unless its
+    /// idempotency key names one that already ended (an invocation stopped
+    /// by the interrupt among them): that outcome is returned again, as for
+    /// any repeated key.
+    fn refuse_if_interrupted(
+        &self,
+        worker: &WorkerGuard,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<()> {
+        let id = worker.id();
+        if self.is_interrupted(id) && !key.is_some_and(|key| worker.has_completed(key)) {
+            return Err(Error::Interrupted(id.clone()));
+        }
+        Ok(())
+    }
+
     async fn invoke_locked(
         &self,
         mut worker: WorkerGuard,
@@ -587,9 +599,7 @@ impl Executor {
         time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
         let id = worker.id().clone();
-        if self.is_interrupted(&id) {
-            return Err(Error::Interrupted(id));
-        }
+        self.refuse_if_interrupted(&worker, key.as_ref())?;
         let key = key.unwrap_or_else(IdempotencyKey::generate);
         let mut outcome = worker
             .invoke(function, params, key.clone(), time_budget)

@@ -381,3 +381,40 @@ async fn a_lower_memory_limit_fails_a_replay_without_journaling_anything() {
     assert_eq!(call(&again, &hog, "get").await, "0");
     assert_eq!(call(&again, &hog, "bump").await, "1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_of_an_interrupted_invocation_returns_its_outcome_again() {
+    // A retry with the key of the invocation the interrupt stopped was
+    // refused as "interrupted" (409), where a repeated key returns the
+    // stored outcome.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let id = runaway(&executor, "stopped-once").await;
+    let key = reprise_oplog::IdempotencyKey::new("spin-once").unwrap();
+    let spinning = {
+        let (executor, id, key) = (executor.clone(), id.clone(), key.clone());
+        tokio::spawn(async move { executor.invoke(&id, "spin", Vec::new(), Some(key)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(executor.interrupt(&id).await.expect("interrupt answers"));
+    let first = spinning
+        .await
+        .unwrap()
+        .expect("answered")
+        .expect_err("stopped by the interrupt");
+    let again = executor
+        .invoke(&id, "spin", Vec::new(), Some(key))
+        .await
+        .expect("the stored outcome, not a refusal")
+        .expect_err("the same failure");
+    assert_eq!(again, first);
+    // Any other invocation is still refused.
+    let refused = executor
+        .invoke(&id, "get", Vec::new(), None)
+        .await
+        .expect_err("interrupted");
+    assert!(
+        matches!(refused, reprise_executor::Error::Interrupted(_)),
+        "{refused:?}"
+    );
+}

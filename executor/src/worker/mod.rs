@@ -470,6 +470,12 @@ impl Worker {
         }
     }
 
+    /// Whether an invocation with idempotency key `key` has ended (its
+    /// outcome is remembered).
+    pub fn has_completed(&self, key: &IdempotencyKey) -> bool {
+        self.completed.contains_key(key)
+    }
+
     /// The outcome stored for an earlier invocation with idempotency key
     /// `key`, if any; refused ([`Error::IdempotencyKeyReused`]) if that key
     /// was used for another function or other parameters (`params`: their
