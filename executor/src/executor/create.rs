@@ -85,12 +85,33 @@ impl Executor {
             }
         }
         let outcome = invocation.await;
-        if created && outcome.is_err() {
+        if created && let Err(error) = outcome {
             // An invocation that ran (returned or trapped) committed the
             // creation with its completion; one refused or stopped before
             // it completed did not.
-            self.worker(id).await?.durable().commit().await?;
+            let commit = async { self.worker(id).await?.durable().commit().await };
+            return Err(match commit.await {
+                Ok(()) => error,
+                // The invocation's own verdict on durability (an unknown
+                // outcome naming the key to retry with, a lost ownership)
+                // says more than reloading the worker after it.
+                Err(_) if about_durability(&error) => error,
+                Err(commit_error) => commit_error,
+            });
         }
         Ok((created, outcome?))
     }
+}
+
+/// Whether `error` is about the oplog's durability or ownership rather
+/// than the invocation's request.
+fn about_durability(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::CommitFailed { .. }
+            | Error::CommitOutcomeUnknown { .. }
+            | Error::Oplog(_)
+            | Error::NotServedHere { .. }
+            | Error::HostResources(_)
+    )
 }
