@@ -304,3 +304,62 @@ async fn a_retry_waiting_behind_an_unknown_outcome_calls_again_only_with_the_sam
     let next = executor.invoke(&id, "add-todos", params, None).await;
     assert!(matches!(next, Ok(Ok(_))), "{next:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_after_a_failed_commit_rebuilds_the_worker_first() {
+    // The worker left stale by the failed commit was interrupted as it
+    // was: `Interrupted` was appended after entries the store had dropped,
+    // refused by the fence, at every attempt until some invocation rebuilt
+    // the worker.
+    let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
+    let url = server.create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let stores = Stores::postgres(&url, dir.path())
+        .await
+        .expect("store opens");
+    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("pg-interrupt-stale").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(call(&executor, &id, "add", &["10"]).await, "10");
+    server.crash().expect("PostgreSQL stops");
+    executor
+        .invoke(&id, "add", vec!["1".into()], None)
+        .await
+        .expect_err("no database, no commit");
+    server.restart().expect("PostgreSQL starts again");
+    // Bounded: the pool reconnects within a few attempts.
+    let mut interrupted = Err(String::new());
+    for _ in 0..50 {
+        match executor.interrupt(&id).await {
+            Ok(changed) => {
+                interrupted = Ok(changed);
+                break;
+            }
+            Err(e) => {
+                interrupted = Err(e.to_string());
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert_eq!(interrupted, Ok(true));
+    let refused = executor
+        .invoke(&id, "get", Vec::new(), None)
+        .await
+        .expect_err("interrupted");
+    assert!(
+        matches!(refused, reprise_executor::Error::Interrupted(_)),
+        "{refused:?}"
+    );
+    assert!(executor.resume(&id).await.unwrap());
+    assert_eq!(call(&executor, &id, "get", &[]).await, "10");
+}

@@ -64,7 +64,10 @@ impl Executor {
     }
 
     async fn interrupt_locked(&self, id: &WorkerId) -> Result<bool> {
-        let worker = self.worker(id).await?;
+        let mut worker = self.worker(id).await?;
+        // A worker whose last commit failed is rebuilt (and claimed anew)
+        // before anything more is journaled on it.
+        worker.refresh().await?;
         if self.is_interrupted(id) {
             return Ok(false);
         }
@@ -80,7 +83,8 @@ impl Executor {
     /// `Resumed` entry (durable before this returns, so the worker's next
     /// owner sees it too). Returns false if it was not interrupted.
     pub async fn resume(&self, id: &WorkerId) -> Result<bool> {
-        let worker = self.worker(id).await?;
+        let mut worker = self.worker(id).await?;
+        worker.refresh().await?;
         if !self.is_interrupted(id) {
             return Ok(false);
         }

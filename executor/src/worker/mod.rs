@@ -365,6 +365,19 @@ impl Worker {
         self.reclaim = true;
     }
 
+    /// Rebuilds the worker from the store (claiming it anew first when
+    /// [`reclaim_before_next_use`](Self::reclaim_before_next_use) asked for
+    /// it) if its memory may differ from its log: after a failed commit, an
+    /// instance stopped mid-call, or a reopened store. Whatever journals on
+    /// the worker calls this first. Returns whether it rebuilt.
+    pub(crate) async fn refresh(&mut self) -> Result<bool> {
+        let stale = self.stale || self.durable.store_reopened();
+        if stale {
+            self.rebuild().await?;
+        }
+        Ok(stale)
+    }
+
     fn discard_unwritten(&mut self) {
         self.stale = true;
         let id = self.id.clone();
@@ -539,10 +552,7 @@ impl Worker {
         // Rebuilt first: a stale worker's memory may lack an invocation
         // that reached the store (its commit reported a failure, and the
         // entries landed after all), which a retry must find.
-        let rebuilt = self.stale || self.durable.store_reopened();
-        if rebuilt {
-            self.rebuild().await?;
-        }
+        let rebuilt = self.refresh().await?;
         if let Some(outcome) = self.stored_outcome(function, &key, &texts)? {
             if rebuilt {
                 // What replay found may still wait in the store's buffer:
