@@ -304,7 +304,9 @@ impl Executor {
             None => self.generate_id(),
         };
         let mut guard = self.locked_slot(&id).await?;
-        if matches!(*guard, SlotState::Ready(_)) || self.oplog.last_index(&id).await?.is_some() {
+        // The store decides: a worker in memory with no log behind it (its
+        // creation was never committed) is a leftover, replaced below.
+        if self.oplog.last_index(&id).await?.is_some() {
             return Err(Error::WorkerExists(id));
         }
         let create = OplogEntry::now(create_entry(component, &config));
@@ -627,6 +629,12 @@ impl Executor {
             drop(worker);
             self.workers.unload_idle_matching(|w| *w == id);
             self.oplog.forget_cached(&|w| *w == id);
+        } else if let Err(Error::UnknownWorker(_)) = &outcome {
+            // Rebuilding found no log: its creation never became durable
+            // (the commit of the invocation that created it failed). The
+            // copy in memory goes, so that the name can be created again.
+            drop(worker);
+            self.workers.unload_idle_matching(|w| *w == id);
         } else if let Err(Error::Oplog(
             reprise_oplog::Error::StaleOwner { .. }
             | reprise_oplog::Error::ForgottenUncommitted { .. },

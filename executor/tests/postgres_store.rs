@@ -363,3 +363,66 @@ async fn an_interrupt_after_a_failed_commit_rebuilds_the_worker_first() {
     assert!(executor.resume(&id).await.unwrap());
     assert_eq!(call(&executor, &id, "get", &[]).await, "10");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_creating_invocation_failed_to_commit_is_created_again() {
+    // The worker stayed in memory with no log behind it: a retry of the
+    // creating invocation got "unknown worker" and a plain create "already
+    // exists", until a delete, an eviction or a restart.
+    let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
+    let url = server.create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let stores = Stores::postgres(&url, dir.path())
+        .await
+        .expect("store opens");
+    let executor = std::sync::Arc::new(Executor::with_stores(&config, stores).await.unwrap());
+    let wasm = std::fs::read(reprise_test_components::CLOCK_RANDOM).unwrap();
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("pg-created-in-vain").unwrap();
+    let key = reprise_oplog::IdempotencyKey::new("nap-once").unwrap();
+    let creating = || {
+        let (executor, id, key) = (executor.clone(), id.clone(), key.clone());
+        async move {
+            executor
+                .invoke_creating(
+                    &component,
+                    &id,
+                    WorkerConfig::default(),
+                    "nap",
+                    vec!["1500".into()],
+                    Some(key),
+                    None,
+                )
+                .await
+        }
+    };
+    // The nap runs without committing anything; the database goes away
+    // before the invocation's completion (and the creation with it) is
+    // committed.
+    let first = tokio::spawn(creating());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    server.crash().expect("PostgreSQL stops");
+    let failed = first.await.unwrap().expect_err("no database, no commit");
+    assert!(failed.to_string().contains("committing"), "{failed}");
+    server.restart().expect("PostgreSQL starts again");
+    // Bounded: the pool reconnects within a few attempts.
+    let mut retried = Err(String::new());
+    for _ in 0..50 {
+        match creating().await {
+            Ok(answer) => {
+                retried = Ok(answer);
+                break;
+            }
+            Err(e) => {
+                retried = Err(e.to_string());
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert_eq!(retried, Ok((true, Ok(vec!["1".to_string()]))));
+}
