@@ -82,7 +82,7 @@ pub struct RestClient {
     /// could not be read (the variable is unset, or holds no PEM key),
     /// refused at each call to that origin rather than at upload, so that
     /// an executor started without the variable still loads the component.
-    own: std::result::Result<reqwest::Client, String>,
+    own: std::result::Result<reqwest::Client, SendFailure>,
     anonymous: reqwest::Client,
 }
 
@@ -106,7 +106,7 @@ impl RestClient {
         let own = ClientTls::resolve(name, &tls, |var| std::env::var(var).ok())
             .map_err(|e| e.to_string())
             .and_then(|resolved| build(&resolved, config.timeout_ms).map_err(|e| e.0))
-            .map_err(|e| format!("dependency `{name}`: {e}"));
+            .map_err(|e| SendFailure::Setup(format!("dependency `{name}`: {e}")));
         let anonymous =
             build(&ClientTls::trust_only(&tls), config.timeout_ms).map_err(|e| bad(e.0))?;
         Ok(RestClient {
@@ -146,9 +146,7 @@ impl RestClient {
         let config = &self.config;
         let own_origin = same_origin(base_url, &config.base_url);
         let client = if own_origin {
-            self.own
-                .as_ref()
-                .map_err(|message| SendFailure::Setup(message.clone()))?
+            self.own.as_ref().map_err(SendFailure::clone)?
         } else {
             &self.anonymous
         };
