@@ -19,6 +19,42 @@ async fn call(executor: &Executor, id: &WorkerId, function: &str, params: &[&str
     results.remove(0)
 }
 
+/// An executor on a new database of `server` (a server of the test's
+/// own, which it stops and restarts), and its data folder.
+async fn executor_on(
+    server: &reprise_system_tests::postgres::PgServer,
+) -> (Executor, tempfile::TempDir) {
+    let url = server.create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let stores = Stores::postgres(&url, dir.path())
+        .await
+        .expect("store opens");
+    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    (executor, dir)
+}
+
+/// `attempt` until it succeeds while the pool reconnects to a restarted
+/// server (bounded: 50 attempts, 200 ms apart); the last error otherwise.
+async fn once_reconnected<T, F, Fut>(mut attempt: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = reprise_executor::Result<T>>,
+{
+    let mut last = String::new();
+    for _ in 0..50 {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Err(last)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_on_postgres_survive_a_new_executor() {
     let url = shared().create_database().await;
@@ -80,16 +116,7 @@ async fn an_invocation_whose_commit_failed_does_not_take_effect_later() {
     // one: an `add` reported as failed took effect, and a client retrying
     // it without its idempotency key added twice.
     let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
-    let url = server.create_database().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        ..ExecutorConfig::default()
-    };
-    let stores = Stores::postgres(&url, dir.path())
-        .await
-        .expect("store opens");
-    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    let (executor, _dir) = executor_on(&server).await;
     let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
     let component: ComponentId = info.id.parse().unwrap();
@@ -312,16 +339,7 @@ async fn an_interrupt_after_a_failed_commit_rebuilds_the_worker_first() {
     // refused by the fence, at every attempt until some invocation rebuilt
     // the worker.
     let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
-    let url = server.create_database().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        ..ExecutorConfig::default()
-    };
-    let stores = Stores::postgres(&url, dir.path())
-        .await
-        .expect("store opens");
-    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    let (executor, _dir) = executor_on(&server).await;
     let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
     let component: ComponentId = info.id.parse().unwrap();
@@ -337,20 +355,7 @@ async fn an_interrupt_after_a_failed_commit_rebuilds_the_worker_first() {
         .await
         .expect_err("no database, no commit");
     server.restart().expect("PostgreSQL starts again");
-    // Bounded: the pool reconnects within a few attempts.
-    let mut interrupted = Err(String::new());
-    for _ in 0..50 {
-        match executor.interrupt(&id).await {
-            Ok(changed) => {
-                interrupted = Ok(changed);
-                break;
-            }
-            Err(e) => {
-                interrupted = Err(e.to_string());
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-        }
-    }
+    let interrupted = once_reconnected(|| executor.interrupt(&id)).await;
     assert_eq!(interrupted, Ok(true));
     let refused = executor
         .invoke(&id, "get", Vec::new(), None)
@@ -370,16 +375,8 @@ async fn a_worker_whose_creating_invocation_failed_to_commit_is_created_again() 
     // creating invocation got "unknown worker" and a plain create "already
     // exists", until a delete, an eviction or a restart.
     let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
-    let url = server.create_database().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        ..ExecutorConfig::default()
-    };
-    let stores = Stores::postgres(&url, dir.path())
-        .await
-        .expect("store opens");
-    let executor = std::sync::Arc::new(Executor::with_stores(&config, stores).await.unwrap());
+    let (executor, _dir) = executor_on(&server).await;
+    let executor = std::sync::Arc::new(executor);
     let wasm = std::fs::read(reprise_test_components::CLOCK_RANDOM).unwrap();
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
     let component: ComponentId = info.id.parse().unwrap();
@@ -410,19 +407,6 @@ async fn a_worker_whose_creating_invocation_failed_to_commit_is_created_again() 
     let failed = first.await.unwrap().expect_err("no database, no commit");
     assert!(failed.to_string().contains("committing"), "{failed}");
     server.restart().expect("PostgreSQL starts again");
-    // Bounded: the pool reconnects within a few attempts.
-    let mut retried = Err(String::new());
-    for _ in 0..50 {
-        match creating().await {
-            Ok(answer) => {
-                retried = Ok(answer);
-                break;
-            }
-            Err(e) => {
-                retried = Err(e.to_string());
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-        }
-    }
+    let retried = once_reconnected(creating).await;
     assert_eq!(retried, Ok((true, Ok(vec!["1".to_string()]))));
 }
