@@ -410,3 +410,59 @@ async fn a_worker_whose_creating_invocation_failed_to_commit_is_created_again() 
     let retried = once_reconnected(creating).await;
     assert_eq!(retried, Ok((true, Ok(vec!["1".to_string()]))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_creation_failed_to_commit_can_be_created_again() {
+    // The `Create` entry of a failed commit stayed in the store's memory:
+    // the worker did not exist, yet every later create of it got "already
+    // exists" until the executor restarted.
+    let server = reprise_system_tests::postgres::shared();
+    let url = server.create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let stores = Stores::postgres(&url, dir.path())
+        .await
+        .expect("store opens");
+    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    // The database refuses this worker's entries: its commit fails, while
+    // claiming it (another table) succeeds.
+    let database = url.rsplit_once('/').unwrap().1;
+    let client = server.connect(database).await;
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse_entries() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'entries refused by the test'; END $$; \
+             CREATE TRIGGER refuse_entries BEFORE INSERT ON oplog_entries FOR EACH ROW \
+             WHEN (NEW.worker_id = 'pg-create-refused') EXECUTE FUNCTION refuse_entries();",
+        )
+        .await
+        .unwrap();
+    let id = WorkerId::new("pg-create-refused").unwrap();
+    let failed = executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .expect_err("the database refuses the Create entry");
+    assert!(
+        failed.to_string().contains("refused by the test"),
+        "{failed}"
+    );
+    assert_eq!(
+        executor.list_workers().await.unwrap(),
+        Vec::<WorkerId>::new()
+    );
+    client
+        .batch_execute("DROP TRIGGER refuse_entries ON oplog_entries")
+        .await
+        .unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .expect("created on the second attempt");
+    assert_eq!(call(&executor, &id, "add", &["3"]).await, "3");
+}

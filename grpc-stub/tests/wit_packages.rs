@@ -48,6 +48,43 @@ fn one_segment_packages_get_the_default_namespace_or_the_given_one() {
 }
 
 #[test]
+fn a_namespace_no_exposed_package_takes_is_refused() {
+    // `core.todo.v1` is `core:todo@1.0.0` whatever the setting says: a
+    // namespace that only one-segment packages take was dropped silently.
+    let src = [(
+        "todo.proto",
+        r#"syntax = "proto3"; package core.todo.v1; message R { string s = 1; } service Todo { rpc Add(R) returns (R); }"#,
+    )];
+    let pool = util::inline_pool(&src).unwrap();
+    let options = |namespace: &str| ModelOptions {
+        namespace: Some(namespace.to_owned()),
+        version: None,
+    };
+    let err = util::model_for_files(&pool, &["todo.proto"], &options("acme")).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`acme`") && msg.contains("core.todo.v1") && msg.contains("`core`"),
+        "{msg}"
+    );
+    // The namespace the package has anyway is not an error.
+    let model = util::model_for_files(&pool, &["todo.proto"], &options("core")).unwrap();
+    assert_eq!(model.packages()[0].wit.to_string(), "core:todo@1.0.0");
+    // A one-segment package beside it takes the setting: not refused.
+    let both = [
+        src[0],
+        (
+            "hello.proto",
+            r#"syntax = "proto3"; package hello; message H { string s = 1; } service Greeter { rpc Hi(H) returns (H); }"#,
+        ),
+    ];
+    let pool = util::inline_pool(&both).unwrap();
+    let model =
+        util::model_for_files(&pool, &["todo.proto", "hello.proto"], &options("acme")).unwrap();
+    let names: Vec<String> = model.packages().iter().map(|p| p.wit.to_string()).collect();
+    assert!(names.contains(&"acme:hello".to_owned()), "{names:?}");
+}
+
+#[test]
 fn version_suffixes_and_overrides() {
     let src = [(
         "b.proto",

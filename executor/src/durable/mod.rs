@@ -119,8 +119,14 @@ impl Durable {
                 vec![create],
             )
             .await?;
-        if let Some(committer) = committer {
-            committer.commit(worker).await?;
+        if let Some(committer) = committer
+            && let Err(e) = committer.commit(worker).await
+        {
+            // Not created: a retry must find no worker, not the `Create`
+            // entry still waiting in the store's memory (the database says
+            // whether an unanswered commit wrote it after all).
+            store.discard_uncommitted(worker);
+            return Err(e);
         }
         Ok(epoch)
     }
