@@ -398,6 +398,14 @@ impl Executor {
         for _ in 0..16 {
             let guard = self.workers.lock(id).await;
             if !matches!(*guard, SlotState::Deleted) {
+                // Again with the lock held: a lease round that let the
+                // shard go while this waited for the lock did not count
+                // the worker as busy, and its next owner may run it.
+                if let Some(cluster) = self.cluster.get()
+                    && !cluster.owns(id)
+                {
+                    return Err(cluster.not_served(id));
+                }
                 return Ok(guard);
             }
         }

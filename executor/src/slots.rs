@@ -188,17 +188,6 @@ impl WorkerSlots {
             .collect()
     }
 
-    /// Drops from memory every loaded worker whose id `matches`, waiting
-    /// for busy ones to finish their invocation; returns how many.
-    pub async fn unload_matching(&self, matches: impl Fn(&WorkerId) -> bool) -> usize {
-        let mut dropped = 0;
-        for (id, slot) in self.matching(matches) {
-            let state = slot.clone().lock_owned().await;
-            dropped += usize::from(self.unload(&id, &slot, state));
-        }
-        dropped
-    }
-
     /// How many workers were dropped from memory by the bound, since start.
     pub fn evicted(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)

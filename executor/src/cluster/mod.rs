@@ -9,8 +9,11 @@
 //! A lease round runs every third of the lease's time-to-live
 //! ([`Cluster::run`]):
 //!
-//! * shards newly held are taken over: any copy of their workers still in
-//!   memory from an earlier ownership is dropped, then, in a task of its
+//! * shards newly held are taken over: any idle copy of their workers
+//!   still in memory from an earlier ownership is dropped (a busy one is
+//!   fenced off at its next commit and rebuilt after it; a lease renewed
+//!   late but with its epoch unchanged was nobody else's, and its workers
+//!   stay), then, in a task of its
 //!   own (the rounds go on), the workers whose oplog ends inside an
 //!   invocation are rebuilt by replay, which finishes that invocation; a
 //!   request for such a worker meanwhile waits for it;
@@ -41,7 +44,7 @@ pub mod forward;
 mod probe;
 mod shards;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -74,6 +77,9 @@ struct Held {
     shards: BTreeSet<u32>,
     /// Until when the last successful round vouches for them.
     valid_until: Option<Instant>,
+    /// The lease epoch of each shard the last successful round held: a
+    /// lease renewed with the same epoch was never anyone else's since.
+    epochs: BTreeMap<u32, u64>,
 }
 
 /// This executor's membership: its leases and the way to other executors.
@@ -331,12 +337,22 @@ impl Cluster {
         // for the database's and this process's clocks running apart.
         let valid_until = started + self.config.lease_ttl.mul_f64(0.8);
         let now_held: BTreeSet<u32> = round.held.iter().map(|(s, _)| *s).collect();
+        // Served before this round: all the shards held if the last round
+        // still vouches for them; past that (a late round), those whose
+        // lease nobody else held in between (the same epoch), whose
+        // workers in memory are still the only copies written.
         let before: BTreeSet<u32> = {
             let held = self.held();
             if held.valid_until.is_some_and(|until| Instant::now() < until) {
                 held.shards.clone()
             } else {
-                BTreeSet::new()
+                let kept = |shard: &u32, epoch: &u64| held.epochs.get(shard) == Some(epoch);
+                round
+                    .held
+                    .iter()
+                    .filter(|(shard, epoch)| held.shards.contains(shard) && kept(shard, epoch))
+                    .map(|(shard, _)| *shard)
+                    .collect()
             }
         };
         // Beyond the even share: stop serving the highest ones, release.
@@ -354,9 +370,10 @@ impl Cluster {
             let mut held = self.held();
             held.shards = before.intersection(&serving).copied().collect();
             held.valid_until = Some(valid_until);
+            held.epochs = round.held.iter().copied().collect();
         }
         if !lost.is_empty() {
-            executor.drop_shard_workers(&lost, false).await;
+            executor.drop_idle_shard_workers(&lost);
             tracing::info!(shards = ?lost, "no longer serving shards");
         }
         if !extra.is_empty() {
@@ -365,7 +382,12 @@ impl Cluster {
                 .await?;
         }
         if !gained.is_empty() {
-            executor.drop_shard_workers(&gained, true).await;
+            // Without waiting for busy workers: one running a long
+            // invocation would hold up the round (and every shard's
+            // renewal) until it ended. A stale copy still running is
+            // fenced off at its next commit by the worker's owner epoch,
+            // which marks it for a rebuild.
+            executor.drop_idle_shard_workers(&gained);
             self.held().shards.extend(gained.iter().copied());
             tracing::info!(
                 shards = gained.len(),
@@ -396,6 +418,7 @@ impl Cluster {
         let shards: Vec<u32> = {
             let mut held = self.held();
             held.valid_until = None;
+            held.epochs.clear();
             std::mem::take(&mut held.shards).into_iter().collect()
         };
         executor.drop_idle_shard_workers(&shards);

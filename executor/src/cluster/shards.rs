@@ -45,28 +45,6 @@ impl Executor {
         id
     }
 
-    /// Drops from memory the workers of `shards` (waiting for busy ones
-    /// with `wait`, skipping them without) and the store's view of them;
-    /// returns how many workers were dropped.
-    pub(crate) async fn drop_shard_workers(&self, shards: &[u32], wait: bool) -> usize {
-        let Some(cluster) = self.cluster.get() else {
-            return 0;
-        };
-        let shards: BTreeSet<u32> = shards.iter().copied().collect();
-        let in_shards = |id: &WorkerId| shards.contains(&cluster.shard_of(id));
-        let dropped = if wait {
-            self.workers.unload_matching(in_shards).await
-        } else {
-            self.workers.unload_idle_matching(in_shards)
-        };
-        // The store's view of them goes too: another executor may write
-        // them before these shards come back. So does what this executor
-        // knew of their interruptions: their next load replays it.
-        self.oplog().forget_cached(&in_shards);
-        self.forget_interruptions(&in_shards);
-        dropped
-    }
-
     /// The shards among `shards` with a worker busy now.
     pub(crate) fn busy_shards(&self, shards: &[u32]) -> BTreeSet<u32> {
         let Some(cluster) = self.cluster.get() else {
@@ -80,7 +58,10 @@ impl Executor {
             .collect()
     }
 
-    /// Drops the idle workers of `shards` from memory without waiting.
+    /// Drops the idle workers of `shards` from memory without waiting
+    /// for busy ones, and the store's view of them all: another executor
+    /// may write them before these shards come back. So goes what this
+    /// executor knew of their interruptions: their next load replays it.
     pub(crate) fn drop_idle_shard_workers(&self, shards: &[u32]) {
         if let Some(cluster) = self.cluster.get() {
             let shards: BTreeSet<u32> = shards.iter().copied().collect();
