@@ -39,6 +39,8 @@ pub mod committer;
 pub mod describe;
 pub mod journal;
 pub mod read_ahead;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,6 +98,11 @@ struct Inner {
     unread: tokio::sync::Mutex<Unread>,
     /// Entries were handed to the store since the last commit.
     uncommitted: AtomicBool,
+    /// No commit succeeded on this path yet: the log it was built on may
+    /// end in entries the store holds and never made durable (a commit
+    /// that failed left them in its buffer, and replay read them back), so
+    /// every commit point commits until one does.
+    unconfirmed: AtomicBool,
     /// The store's generation when this path was built: a store reopened
     /// since may have lost what was appended and not committed.
     generation: u64,
@@ -157,6 +164,7 @@ impl Durable {
                 next: Mutex::new(next),
                 unread: tokio::sync::Mutex::new(unread),
                 uncommitted: AtomicBool::new(false),
+                unconfirmed: AtomicBool::new(true),
                 generation,
             }),
         }
@@ -303,13 +311,32 @@ impl Durable {
     pub async fn commit(&self) -> Result<()> {
         self.hand_over().await?;
         self.inner.committer.commit(&self.inner.worker).await?;
+        self.reopened_since()?;
         self.committed();
+        Ok(())
+    }
+
+    /// Refuses a commit that succeeded on a store reopened since this path
+    /// was built: entries handed to the store before the reopen were
+    /// dropped with its buffer, and the commit found nothing of them to
+    /// write.
+    fn reopened_since(&self) -> Result<()> {
+        if self.store_reopened() {
+            return Err(Error::CommitFailed {
+                worker: self.inner.worker.clone(),
+                message: "the oplog store was reopened (after a failed write) while the worker \
+                          ran; what it journaled before may be lost, so the worker is rebuilt \
+                          from its log"
+                    .into(),
+            });
+        }
         Ok(())
     }
 
     /// Notes that everything recorded so far is durable.
     fn committed(&self) {
         self.inner.uncommitted.store(false, Ordering::Release);
+        self.inner.unconfirmed.store(false, Ordering::Release);
         self.inner.journal.clear_shaping();
     }
 
@@ -319,7 +346,7 @@ impl Durable {
     /// before a stream frame or half-close leaves the worker. Sent frames
     /// alone do not force a sync, so a run of sends is batched.
     pub async fn commit_if_shaping(&self) -> Result<()> {
-        if self.inner.journal.shaping_pending() {
+        if self.inner.journal.shaping_pending() || self.inner.unconfirmed.load(Ordering::Acquire) {
             self.commit().await?;
         }
         Ok(())
@@ -349,7 +376,9 @@ impl Durable {
     /// Commits only if something journaled is not durable yet (buffered, or
     /// handed over without a commit): the step before waiting on the network.
     pub async fn commit_if_needed(&self) -> Result<()> {
-        if self.inner.journal.pending_len() == 0 && !self.inner.uncommitted.load(Ordering::Acquire)
+        if self.inner.journal.pending_len() == 0
+            && !self.inner.uncommitted.load(Ordering::Acquire)
+            && !self.inner.unconfirmed.load(Ordering::Acquire)
         {
             return Ok(());
         }

@@ -348,12 +348,16 @@ impl Worker {
     }
 
     /// After a commit failed: the instance is rebuilt before it runs again,
-    /// from what the store really holds. The store forgets this worker's
-    /// entries not written yet, so that they are neither replayed into the
-    /// rebuilt instance nor written by a later commit: an invocation
-    /// reported as failed must not take effect afterwards (it has, if its
-    /// commit reached the database before the failure was seen; a retry
-    /// with the same idempotency key finds it then).
+    /// from what the store really holds. A store on a server forgets this
+    /// worker's entries not written yet, so that they are neither replayed
+    /// into the rebuilt instance nor written by a later commit: an
+    /// invocation reported as failed must not take effect afterwards (it
+    /// has, if its commit reached the database before the failure was
+    /// seen; a retry with the same idempotency key finds it then). The
+    /// embedded store keeps them in its buffer, and replay reads them back:
+    /// the rebuilt path commits at its first commit point whatever it
+    /// holds (see `Durable`'s `unconfirmed`), so nothing shaped by them
+    /// leaves the worker before they are durable.
     /// After a commit whose outcome is unknown (it may still land): the
     /// next use claims the worker anew before it rebuilds. The claim waits
     /// behind the lost commit if that is still on its way, and fences it
@@ -554,10 +558,13 @@ impl Worker {
         // entries landed after all), which a retry must find.
         let rebuilt = self.refresh().await?;
         if let Some(outcome) = self.stored_outcome(function, &key, &texts)? {
+            // What replay found may still wait in the store's buffer (a
+            // worker rebuilt or loaded after a commit that failed): durable
+            // before it is answered.
             if rebuilt {
-                // What replay found may still wait in the store's buffer:
-                // durable before it is answered.
                 self.durable.commit_replayed().await?;
+            } else {
+                self.durable.commit_if_needed().await?;
             }
             return Ok(outcome);
         }
