@@ -41,7 +41,8 @@ pub const TYPES_INTERFACE: &str = "types";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModelOptions {
     /// Namespace for proto packages with a single segment (`routeguide` ->
-    /// `<namespace>:routeguide`). Without it such packages are an error.
+    /// `<namespace>:routeguide`); without it they take `proto`. A namespace
+    /// that no exposed package takes is refused.
     pub namespace: Option<String>,
     /// Version for the exposed packages, replacing the one derived from a
     /// trailing `vN` segment.
