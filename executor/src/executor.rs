@@ -614,6 +614,12 @@ impl Executor {
         let mut outcome = worker
             .invoke(function, params, key.clone(), time_budget)
             .await;
+        if let Err(Error::Oplog(error)) = &outcome
+            && crate::durable::committer::moved_on(error)
+        {
+            // An append refused mid-invocation: as a refused commit.
+            outcome = Err(crate::durable::committer::moved(&id, error));
+        }
         if let Err(Error::InvocationStopped {
             reason: crate::stop::StopReason::Shutdown,
         }) = &outcome
@@ -643,20 +649,6 @@ impl Executor {
             // copy in memory goes, so that the name can be created again.
             drop(worker);
             self.workers.unload_idle_matching(|w| *w == id);
-        } else if let Err(Error::Oplog(
-            reprise_oplog::Error::StaleOwner { .. }
-            | reprise_oplog::Error::ForgottenUncommitted { .. },
-        )) = &outcome
-        {
-            // Another executor took the worker over (or this one stopped
-            // serving it, dropping what it had not written): this copy's
-            // memory is ahead of the log it may no longer write to. It is dropped, and
-            // the store's view of the worker with it: the next request
-            // loads the worker again (claiming it, if this executor serves
-            // it) instead of meeting a copy that can never write again.
-            drop(worker);
-            self.workers.unload_idle_matching(|w| *w == id);
-            self.oplog.forget_cached(&|w| *w == id);
         }
         outcome
     }

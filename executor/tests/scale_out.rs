@@ -645,3 +645,39 @@ fn an_oversized_worker_creation_is_413_on_a_shared_store() {
     assert_eq!(status, 413);
     serve.terminate();
 }
+
+#[test]
+fn an_oversized_invocation_through_another_executor_is_413() {
+    // The executor that forwards an invocation read its body while relaying
+    // it: a body over --body-limit answered 503 "could not be reached ...
+    // retry in a few seconds", which no retry could help.
+    let (runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(&dir.path().join("a"), &url);
+    let second = start(&dir.path().join("b"), &url);
+    // Rounds every third of the 1 s ttl: the shards are shared out by now,
+    // so some of these names are the other executor's.
+    std::thread::sleep(Duration::from_secs(3));
+    let body = format!(
+        r#"{{"function": "add", "params": ["{}"]}}"#,
+        "1".repeat(2 << 20)
+    );
+    reprise_executor::rest::client::install_crypto_provider();
+    let statuses: Vec<u16> = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for i in 0..16 {
+            let answer = client
+                .post(format!("{}/v1/workers/big-{i}/invoke", first.url))
+                .body(body.clone())
+                .send()
+                .await
+                .expect("answered");
+            statuses.push(answer.status().as_u16());
+        }
+        statuses
+    });
+    assert!(statuses.iter().all(|s| *s == 413), "{statuses:?}");
+    first.terminate();
+    second.terminate();
+}

@@ -380,6 +380,25 @@ fn an_address_another_executor_advertises_is_refused_at_start() {
     first.terminate();
 }
 
+#[test]
+fn an_unspecified_advertise_address_is_refused_at_start() {
+    // `--listen 0.0.0.0:PORT` without --advertise advertised
+    // http://0.0.0.0:PORT: every executor forwarding there reached itself,
+    // and answered 503 for ever.
+    let (_runtime, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let err = refused_start_at(&dir.path().join("a"), "0.0.0.0:0", &["--store", &url]);
+    assert!(
+        err.contains("binds every interface") && err.contains("--advertise"),
+        "{err}"
+    );
+    let err = refused_start(
+        &dir.path().join("b"),
+        &["--store", &url, "--advertise", "http://[::]:9090"],
+    );
+    assert!(err.contains("names no machine"), "{err}");
+}
+
 /// A loopback address with a port free now (the listener is dropped).
 fn free_address() -> String {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

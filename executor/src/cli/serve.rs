@@ -112,6 +112,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the executor in {}", args.data_dir.display()))?;
     let executor = Arc::new(executor);
+    if shared.is_some() && args.advertise.is_none() && args.listen.ip().is_unspecified() {
+        // Refused before binding: the address to advertise would be
+        // http://0.0.0.0:PORT, which reaches whoever connects to it (each
+        // executor would forward to itself, and answer 503 for ever).
+        anyhow::bail!(
+            "--listen {} binds every interface, which names no machine for other executors to \
+             reach this one at: give --advertise with the address they reach its admin API at, \
+             such as --advertise http://10.0.0.5:9090",
+            args.listen
+        );
+    }
     // With a store shared by several executors, an executor recovers only
     // the workers of the shards it takes, as it takes them (recovering
     // every pending worker at start would run invocations other executors
@@ -379,10 +390,26 @@ async fn join_cluster(
         .advertise
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    if !advertise.starts_with("http://") || advertise.parse::<axum::http::Uri>().is_err() {
+    let uri = advertise.parse::<axum::http::Uri>().ok();
+    if !advertise.starts_with("http://") || uri.is_none() {
         anyhow::bail!(
             "--advertise `{advertise}` must be the http:// URL other executors reach this one's \
              admin API at, such as http://10.0.0.5:9090"
+        );
+    }
+    // 0.0.0.0 or [::] reaches whoever connects to it (each executor would
+    // forward to itself, and answer 503 for ever).
+    let unspecified = uri
+        .as_ref()
+        .and_then(|uri| uri.host())
+        .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|host| host.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip.is_unspecified());
+    if unspecified {
+        anyhow::bail!(
+            "--advertise `{advertise}` names no machine (an unspecified address reaches whoever \
+             connects to it): give the address other executors reach this one's admin API at, \
+             such as --advertise http://10.0.0.5:9090"
         );
     }
     let config = ClusterConfig {

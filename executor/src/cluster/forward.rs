@@ -12,6 +12,10 @@
 //! (its lease expired and nobody took it yet) the answer is 503 with a
 //! message to retry.
 //!
+//! An invocation forwarded without an idempotency key is given one, so
+//! that if its outcome turns out unknown (the owner stopped answering) the
+//! 503 names the key a retry is safe with.
+//!
 //! A `POST /v1/workers` without a name, received by an executor that
 //! serves no shard, gets a generated name in a shard another executor
 //! holds and is forwarded there like a named one.
@@ -79,11 +83,59 @@ const HOP_BY_HOP: [HeaderName; 5] = [
     header::UPGRADE,
 ];
 
-/// The worker a request is about, from its path.
+/// The worker a request is about, from its path (percent-decoded, as the
+/// handlers read it).
 fn worker_in_path(path: &str) -> Option<WorkerId> {
     let rest = path.strip_prefix("/v1/workers/")?;
     let id = rest.split('/').next()?;
-    WorkerId::new(id).ok()
+    let id = percent_encoding::percent_decode_str(id)
+        .decode_utf8()
+        .ok()?;
+    WorkerId::new(id.as_ref()).ok()
+}
+
+/// The body of an invocation to forward, with an idempotency key of its
+/// own when the client gave none (a JSON object without
+/// `idempotency_key`), and that key. If the owner stops answering, the
+/// outcome is unknown and the client is told the key to retry with: a
+/// retry without it would run the function again wherever the first
+/// attempt completed. Other bodies go as they are (the owner judges them).
+fn keyed_invocation(path: &str, method: &Method, bytes: Bytes) -> (Bytes, Option<String>) {
+    let invoke = *method == Method::POST && path.trim_end_matches('/').ends_with("/invoke");
+    if !invoke {
+        return (bytes, None);
+    }
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(&bytes) else {
+        return (bytes, None);
+    };
+    match fields.get("idempotency_key") {
+        Some(serde_json::Value::String(key)) => {
+            let key = key.clone();
+            (bytes, Some(key))
+        }
+        None | Some(serde_json::Value::Null) => {
+            let key = reprise_oplog::IdempotencyKey::generate().to_string();
+            fields.insert("idempotency_key".into(), key.clone().into());
+            match serde_json::to_vec(&fields) {
+                Ok(keyed) => (Bytes::from(keyed), Some(key)),
+                Err(_) => (bytes, None),
+            }
+        }
+        Some(_) => (bytes, None),
+    }
+}
+
+/// How to retry a request whose outcome is unknown.
+fn retry_hint(key: Option<&str>) -> String {
+    match key {
+        Some(key) => format!(
+            "retry the invocation with idempotency key `{key}` (safe: it runs once either way)"
+        ),
+        None => "retry an invocation with the same idempotency key (safe: it runs once either \
+                 way); for another request, look at the worker first (did the creation or the \
+                 deletion happen?)"
+            .to_owned(),
+    }
 }
 
 /// The admin API middleware (a no-op for an executor not in a cluster).
@@ -150,7 +202,17 @@ pub async fn forward_elsewhere(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let method = request.method().clone();
-    let relayed = proxy(&cluster, &owner.address, request, state.config.body_limit);
+    // Read here, not while relaying: a body over the limit is the client's
+    // 413, not the owner's unavailability.
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, state.config.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return crate::api::error::unreadable_body(&e, state.config.body_limit).into_response();
+        }
+    };
+    let (bytes, key) = keyed_invocation(parts.uri.path(), &method, bytes);
+    let relayed = proxy(&cluster, &owner.address, parts, bytes);
     let lost = owner_lost(&cluster, &worker, &owner);
     let outcome = tokio::select! {
         outcome = relayed => outcome,
@@ -160,10 +222,11 @@ pub async fn forward_elsewhere(
                 format!(
                     "worker {worker} was served by the executor at {} ({}), which did not \
                      answer and no longer holds the worker's shard (stopped, paused or cut \
-                     off); the outcome of the request is unknown: retry it (an invocation \
-                     with the same idempotency key, which is safe), and the shard's next \
+                     off); the outcome of the request is unknown: {}, and the shard's next \
                      owner answers",
-                    owner.address, owner.member
+                    owner.address,
+                    owner.member,
+                    retry_hint(key.as_deref())
                 ),
             )
             .with_code(crate::api::error::codes::OUTCOME_UNKNOWN)
@@ -177,10 +240,9 @@ pub async fn forward_elsewhere(
             format!(
                 "worker {worker} is served by the executor at {}, and relaying the request \
                  to it failed after it was sent: {failed}; the outcome of the request is \
-                 unknown: retry an invocation with the same idempotency key (safe: it runs \
-                 once either way); for another request, look at the worker first (did the \
-                 creation or the deletion happen?)",
-                owner.address
+                 unknown: {}",
+                owner.address,
+                retry_hint(key.as_deref())
             ),
         )
         .with_code(crate::api::error::codes::OUTCOME_UNKNOWN)
@@ -253,13 +315,9 @@ async fn owner_lost(cluster: &super::Cluster, worker: &WorkerId, owner: &ShardOw
 async fn proxy(
     cluster: &super::Cluster,
     address: &str,
-    request: Request,
-    body_limit: usize,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
 ) -> std::result::Result<Response, NotRelayed> {
-    let (parts, body) = request.into_parts();
-    let bytes: Bytes = axum::body::to_bytes(body, body_limit)
-        .await
-        .map_err(|e| format!("cannot read the request body: {e}"))?;
     let path = parts
         .uri
         .path_and_query()
@@ -343,7 +401,7 @@ impl HeaderInsert for HeaderMap {
 
 #[cfg(test)]
 mod tests {
-    use super::NotRelayed;
+    use super::*;
 
     /// A request to `url` with the forwarding client's settings.
     async fn send(url: &str) -> reqwest::Error {
@@ -383,5 +441,37 @@ mod tests {
         let dropped = NotRelayed::of_send(&send(&format!("http://{address}/x")).await);
         assert!(dropped.maybe_sent, "{dropped}");
         server.await.unwrap();
+    }
+
+    #[test]
+    fn an_invocation_without_a_key_is_forwarded_with_one() {
+        let path = "/v1/workers/w/invoke";
+        let body = Bytes::from_static(br#"{"function": "add", "params": ["1"]}"#);
+        let (keyed, key) = keyed_invocation(path, &Method::POST, body);
+        let key = key.expect("a key");
+        let fields: serde_json::Value = serde_json::from_slice(&keyed).unwrap();
+        assert_eq!(fields["idempotency_key"], key.as_str());
+        assert_eq!(fields["params"][0], "1");
+        assert!(retry_hint(Some(&key)).contains(&key));
+
+        let given = Bytes::from_static(br#"{"function": "get", "idempotency_key": "mine"}"#);
+        let (same, key) = keyed_invocation(path, &Method::POST, given.clone());
+        assert_eq!((same, key.as_deref()), (given, Some("mine")));
+        // Not an invocation, or not JSON: as it is, for the owner to judge.
+        let other = Bytes::from_static(b"{}");
+        let (same, key) = keyed_invocation("/v1/workers/w/interrupt", &Method::POST, other.clone());
+        assert_eq!((same, key), (other, None));
+        let broken = Bytes::from_static(b"{not json");
+        let (same, key) = keyed_invocation(path, &Method::POST, broken.clone());
+        assert_eq!((same, key), (broken, None));
+    }
+
+    #[test]
+    fn a_percent_encoded_worker_id_is_read_as_the_handlers_read_it() {
+        assert_eq!(
+            worker_in_path("/v1/workers/w%2D1/invoke"),
+            Some(WorkerId::new("w-1").unwrap())
+        );
+        assert_eq!(worker_in_path("/v1/workers/%ZZ"), None);
     }
 }

@@ -122,6 +122,7 @@ impl Committer {
                         key: None,
                     });
                 }
+                Some(Err(error)) if moved_on(&error) => return Err(moved(worker, &error)),
                 Some(Err(error)) => {
                     return Err(Error::CommitFailed {
                         worker: worker.clone(),
@@ -213,6 +214,32 @@ fn refuses_one_worker(error: &reprise_oplog::Error) -> bool {
             | reprise_oplog::Error::LostCommitted { .. }
             | reprise_oplog::Error::ForgottenUncommitted { .. }
     )
+}
+
+/// Whether `error` says the worker is no longer this executor's to write
+/// (another claimed it, or this one stopped serving it and dropped what
+/// was not written).
+pub(crate) fn moved_on(error: &reprise_oplog::Error) -> bool {
+    matches!(
+        error,
+        reprise_oplog::Error::StaleOwner { .. } | reprise_oplog::Error::ForgottenUncommitted { .. }
+    )
+}
+
+/// The error for a worker taken from this executor mid-invocation: the
+/// outcome is unknown, not failed. What this executor committed earlier
+/// (the invocation's start, before its first call) is the next owner's to
+/// finish, and it does; a retry with the same idempotency key gets that
+/// result, or runs the invocation once if its start never became durable.
+pub(crate) fn moved(worker: &WorkerId, error: &reprise_oplog::Error) -> Error {
+    Error::CommitOutcomeUnknown {
+        worker: worker.clone(),
+        message: format!(
+            "{error}; the worker is another executor's now, which finishes the invocation if \
+             its start was durable"
+        ),
+        key: None,
+    }
 }
 
 #[cfg(test)]
@@ -330,12 +357,16 @@ mod tests {
         let (first, second) = (first.await.unwrap(), second.await.unwrap());
 
         assert!(first.is_ok(), "{first:?}");
+        // A stale owner's outcome is unknown (the next owner may finish
+        // what it committed before), not failed.
         match second {
-            Err(Error::CommitFailed { worker, message }) => {
+            Err(Error::CommitOutcomeUnknown {
+                worker, message, ..
+            }) => {
                 assert_eq!(worker, refused);
                 assert!(message.contains("stale-worker"), "{message}");
             }
-            other => panic!("expected CommitFailed for the refused worker, got {other:?}"),
+            other => panic!("expected an unknown outcome for the refused worker, got {other:?}"),
         }
         let mut calls = store.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 3, "{calls:?}");
