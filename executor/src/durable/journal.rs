@@ -283,6 +283,16 @@ impl SharedJournal {
         }
     }
 
+    /// Fails with a divergence remembered by
+    /// [`set_divergence`](Self::set_divergence): before anything the guest
+    /// computed since may leave the worker.
+    fn no_divergence(&self) -> Result<()> {
+        match self.lock().divergence.take() {
+            Some(divergence) => Err(divergence),
+            None => Ok(()),
+        }
+    }
+
     /// Takes a divergence remembered by [`set_divergence`](Self::set_divergence).
     pub fn take_divergence(&self) -> Option<Error> {
         self.lock().divergence.take()
@@ -299,6 +309,11 @@ impl SharedJournal {
         request: impl Into<CallRequest<'a>>,
     ) -> Result<Replayed> {
         let request = request.into();
+        // A divergence found in a clock or random read ends the replay
+        // here: nothing the guest computed from the live value it got
+        // instead may leave the worker (the call would go out on every
+        // load, each failing on the divergence afterwards).
+        self.no_divergence()?;
         let mut journal = self.lock();
         let mut begun: Option<OplogIndex> = None;
         let mut failed: Option<FailedAttempt> = None;
@@ -386,6 +401,7 @@ impl SharedJournal {
         request: impl Into<CallRequest<'a>>,
     ) -> Result<StreamOpenReplay> {
         let request = request.into();
+        self.no_divergence()?;
         let next = self.peek_recorded();
         match next.as_ref().map(|r| &r.entry.kind) {
             None => Ok(StreamOpenReplay::Live),
@@ -446,6 +462,7 @@ impl SharedJournal {
         open: OplogIndex,
         attempted: impl FnOnce() -> String,
     ) -> Result<Option<Recorded>> {
+        self.no_divergence()?;
         let mut journal = self.lock();
         // Failed attempts at opening this stream: the step that follows
         // them is the one to replay.
@@ -486,7 +503,20 @@ impl SharedJournal {
     pub fn local(&self, function: &str, request: &[u8], live: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
         match self.replay_import(function, request) {
             Ok(Replayed::Result(payload)) => payload.into_vec(),
-            Ok(Replayed::Live | Replayed::Interrupted(..)) => {
+            Ok(Replayed::Interrupted(begin, _)) => {
+                // The log holds a remote write begun and not finished where
+                // the guest now reads locally: it no longer makes that call.
+                let worker = self.worker();
+                self.set_divergence(Error::Divergence {
+                    worker,
+                    index: begin,
+                    recorded: "a remote write begun and not finished (its `BeginRemoteWrite`)"
+                        .to_owned(),
+                    attempted: format!("a call to `{function}`"),
+                });
+                live()
+            }
+            Ok(Replayed::Live) => {
                 let response = live();
                 self.record(EntryKind::ImportedFunctionInvoked {
                     function: function.to_owned(),

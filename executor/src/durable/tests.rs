@@ -112,3 +112,66 @@ async fn a_commit_on_a_store_reopened_meanwhile_fails() {
     let err = durable.commit().await.expect_err("the store was reopened");
     assert!(err.to_string().contains("reopened"), "{err}");
 }
+
+fn recorded(index: u64, kind: EntryKind) -> Recorded {
+    Recorded {
+        index: OplogIndex::new(index).unwrap(),
+        entry: OplogEntry::now(kind),
+    }
+}
+
+fn clock_read() -> EntryKind {
+    EntryKind::ImportedFunctionInvoked {
+        function: "wasi:clocks/wall-clock.now".into(),
+        request: Payload::new(Vec::new()),
+        request_hash: RequestHash::of(b""),
+        response: Payload::new(vec![0; 12]),
+        side_effect_class: SideEffectClass::LocalNondeterminism,
+    }
+}
+
+#[tokio::test]
+async fn a_divergence_in_a_local_read_stops_the_next_call() {
+    // The guest read random bytes where the log holds a clock reading; the
+    // divergence was remembered, and its next call went out live (again
+    // at every load) before the invocation ended and reported it.
+    let (durable, _) = path_on_uncommitted_log(Arc::new(MemoryOplogStore::new())).await;
+    durable.journal().push_recorded([recorded(2, clock_read())]);
+    let live = durable
+        .journal()
+        .local("wasi:random/random.get-random-bytes", b"8", || vec![7; 8]);
+    assert_eq!(live, vec![7; 8]);
+    let err = durable
+        .begin_call("svc/Write", CallRequest::new(b"request"))
+        .await
+        .expect_err("diverged");
+    assert!(matches!(err, Error::Divergence { .. }), "{err:?}");
+    assert!(err.to_string().contains("wall-clock"), "{err}");
+}
+
+#[test]
+fn a_local_read_where_a_write_was_begun_is_a_divergence() {
+    // The log ends inside a write's retries; a clock read in its place was
+    // answered live, and the write the guest made next got a new key.
+    let worker = WorkerId::new("w").unwrap();
+    let journal = SharedJournal::new(
+        worker,
+        vec![
+            recorded(7, EntryKind::BeginRemoteWrite),
+            recorded(
+                8,
+                EntryKind::CallAttemptFailed {
+                    begin_index: OplogIndex::new(7).unwrap(),
+                    attempt: 1,
+                    code: 14,
+                    message: "unavailable".into(),
+                    retry_at_ms: 0,
+                    deadline_ms: None,
+                },
+            ),
+        ],
+    );
+    journal.local("wasi:clocks/wall-clock.now", b"", || vec![0; 12]);
+    let divergence = journal.take_divergence().expect("a divergence");
+    assert!(divergence.to_string().contains("index 7"), "{divergence}");
+}
