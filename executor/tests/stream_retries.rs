@@ -140,3 +140,43 @@ async fn the_guests_deadline_bounds_every_opening_of_a_stream() {
     assert_eq!(deadlines.len() as u64, calls - 1, "{deadlines:?}");
     assert!(deadlines.iter().all(Option::is_some), "{deadlines:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guests_deadline_bounds_every_attempt_of_a_read_only_call() {
+    // A read's attempts each had the guest's whole deadline, and retries
+    // went on past it (bounded by the invocation's time budget only).
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let mut dep = route_guide_dep(&server);
+    dep.read_only_methods = vec!["GetFeature".into()];
+    dep.retry = Some(RetryConfig {
+        max_attempts: 5,
+        initial_backoff_ms: 400,
+        max_backoff_ms: 400,
+        multiplier: 1.0,
+        retryable_codes: vec!["unavailable".into()],
+    });
+    let w = worker(
+        &executor,
+        reprise_test_components::ROUTE_GUIDE_CLIENT,
+        dep,
+        "ro-deadline",
+    )
+    .await;
+    for _ in 0..5 {
+        server.state.fail_next(
+            "GetFeature",
+            InjectedFailure::new(tonic::Code::Unavailable, "still down"),
+        );
+    }
+    let started = std::time::Instant::now();
+    let failed = call(&executor, &w, "get-feature-within", &["1", "1", "500"]).await;
+    assert!(failed.starts_with("err("), "{failed}");
+    let calls = server.calls("GetFeature");
+    assert!(
+        (1..=3).contains(&calls),
+        "no attempt starts after the deadline: {calls} attempts, {:?}",
+        started.elapsed()
+    );
+}

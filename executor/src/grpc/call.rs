@@ -202,22 +202,28 @@ fn unsendable<T: GrpcView>(
 
 /// The attempts of a call without side effects, retried as the
 /// dependency's policy says; failed attempts are not journaled (a read made
-/// again after a crash is harmless), and the deadline is each attempt's.
+/// again after a crash is harmless). The guest's deadline bounds them all,
+/// as it bounds a write's.
 async fn read_attempts<T: GrpcView>(
     store: &mut StoreContextMut<'_, T>,
     binding: &MethodBinding,
     request: &EncodedRequest,
 ) -> wasmtime::Result<Result<Response, RpcStatus>> {
     let policy = binding.dependency.retry.as_ref();
+    let mut options = request.options.clone();
+    let deadline_ms = options.timeout.map(deadline_after);
     // Bounded by the policy's attempts (at most 100).
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = send(store, binding, request, &request.options).await?;
+        if let Err(late) = within_deadline(deadline_ms, attempt, &mut options) {
+            return Ok(Err(late));
+        }
+        let outcome = send(store, binding, request, &options).await?;
         let (Err(status), Some(policy)) = (&outcome, policy) else {
             return Ok(outcome);
         };
-        let remaining = store.data().remaining_budget();
+        let remaining = remaining(deadline_ms, store.data().remaining_budget());
         match retry::next(policy, status, attempt, remaining, retry::random_unit()) {
             retry::Next::RetryAfter(delay) => {
                 retry::COUNTERS.retried();
@@ -326,30 +332,22 @@ async fn attempts<T: GrpcView>(
     // (and journaled with each failed attempt).
     let deadline_ms = match resume {
         Some(r) => r.deadline_ms,
-        None => options.timeout.map(|t| {
-            retry::now_ms().saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
-        }),
+        None => options.timeout.map(deadline_after),
     };
     if let Some(r) = resume {
         wait_until(store, r.retry_at_ms).await?;
     }
     loop {
-        if let Some(deadline) = deadline_ms {
-            let left = deadline.saturating_sub(retry::now_ms());
-            options.timeout = Some(Duration::from_millis(left.max(1)));
+        // After a restart the back-off may end past the deadline: no
+        // attempt starts after it.
+        if let Err(late) = within_deadline(deadline_ms, attempt, &mut options) {
+            return Ok(Err(late));
         }
         let outcome = send(store, binding, request, &options).await?;
         let (Err(status), Some(policy)) = (&outcome, policy) else {
             return Ok(outcome);
         };
-        let call_left =
-            deadline_ms.map(|d| Duration::from_millis(d.saturating_sub(retry::now_ms())));
-        // The call's deadline or the invocation's time budget, whichever
-        // comes first.
-        let remaining = match (call_left, store.data().remaining_budget()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let remaining = remaining(deadline_ms, store.data().remaining_budget());
         match retry::next(policy, status, attempt, remaining, retry::random_unit()) {
             retry::Next::GiveUp { exhausted } => {
                 if exhausted {
@@ -383,6 +381,42 @@ async fn attempts<T: GrpcView>(
     }
 }
 
+/// The deadline (ms since the Unix epoch) `timeout` from now.
+fn deadline_after(timeout: Duration) -> u64 {
+    retry::now_ms().saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Sets `options`' timeout to what is left of the call's deadline before
+/// attempt `attempt`; `DEADLINE_EXCEEDED` if nothing is.
+fn within_deadline(
+    deadline_ms: Option<u64>,
+    attempt: u32,
+    options: &mut CallOptions,
+) -> Result<(), RpcStatus> {
+    let Some(deadline) = deadline_ms else {
+        return Ok(());
+    };
+    let left = deadline.saturating_sub(retry::now_ms());
+    if left == 0 {
+        return Err(RpcStatus::new(
+            Code::DeadlineExceeded,
+            format!("the call's deadline passed before attempt {attempt} could start"),
+        ));
+    }
+    options.timeout = Some(Duration::from_millis(left));
+    Ok(())
+}
+
+/// What is left for retries: the call's deadline or the invocation's time
+/// budget, whichever comes first.
+fn remaining(deadline_ms: Option<u64>, budget: Option<Duration>) -> Option<Duration> {
+    let call_left = deadline_ms.map(|d| Duration::from_millis(d.saturating_sub(retry::now_ms())));
+    match (call_left, budget) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Sleeps until `at_ms` (ms since the Unix epoch), in short slices so a
 /// stop request or the invocation's time budget ends the wait within one.
 pub(crate) async fn wait_until<T: GrpcView>(
@@ -402,5 +436,29 @@ pub(crate) async fn wait_until<T: GrpcView>(
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(left).min(SLICE)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_attempt_starts_after_the_calls_deadline() {
+        // After a restart, a back-off that ended past the deadline sent
+        // one more attempt anyway, with a 1 ms timeout.
+        let mut options = CallOptions::new();
+        let passed = retry::now_ms().saturating_sub(10);
+        let late = within_deadline(Some(passed), 3, &mut options).unwrap_err();
+        assert_eq!(late.code, Code::DeadlineExceeded);
+        assert!(late.message.contains("attempt 3"), "{}", late.message);
+        let ahead = retry::now_ms() + 60_000;
+        within_deadline(Some(ahead), 1, &mut options).unwrap();
+        let timeout = options.timeout.expect("the time left");
+        assert!(timeout <= Duration::from_secs(60) && timeout > Duration::from_secs(50));
+        assert_eq!(
+            remaining(Some(ahead), Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(1))
+        );
     }
 }

@@ -104,6 +104,18 @@ impl Guest for RouteGuideClient {
         .map_err(describe)
     }
 
+    fn get_feature_within(latitude: i32, longitude: i32, deadline_ms: u64) -> Result<String, String> {
+        route_guide::get_feature(
+            Point {
+                latitude,
+                longitude,
+            },
+            Some(&within(deadline_ms)),
+        )
+        .map(|feature| feature.name)
+        .map_err(describe)
+    }
+
     fn list_features(
         lo_latitude: i32,
         lo_longitude: i32,
@@ -214,14 +226,8 @@ impl Guest for RouteGuideClient {
         deadline_ms: u64,
     ) -> Result<Vec<String>, String> {
         let area = rectangle(lo_latitude, lo_longitude, hi_latitude, hi_longitude);
-        let options = CallOptions {
-            deadline: Some(Duration {
-                seconds: i64::try_from(deadline_ms / 1_000).unwrap_or(i64::MAX),
-                nanos: i32::try_from(deadline_ms % 1_000 * 1_000_000).unwrap_or(0),
-            }),
-            metadata: Vec::new(),
-        };
-        let stream = route_guide::list_features(area, Some(&options)).map_err(describe)?;
+        let stream =
+            route_guide::list_features(area, Some(&within(deadline_ms))).map_err(describe)?;
         let mut names = Vec::new();
         read_all(&stream, &mut names)?;
         Ok(names)
@@ -255,3 +261,14 @@ impl Guest for RouteGuideClient {
 }
 
 export!(RouteGuideClient);
+
+/// Call options with a deadline `deadline_ms` from now.
+fn within(deadline_ms: u64) -> CallOptions {
+    CallOptions {
+        deadline: Some(Duration {
+            seconds: i64::try_from(deadline_ms / 1_000).unwrap_or(i64::MAX),
+            nanos: i32::try_from(deadline_ms % 1_000 * 1_000_000).unwrap_or(0),
+        }),
+        metadata: Vec::new(),
+    }
+}
