@@ -20,7 +20,9 @@ use reprise_grpc_stub::bridge::{
     request_from_val, request_to_val, response_from_val, response_to_val, rpc_status_from_val,
     rpc_status_to_val, to_val,
 };
-use reprise_grpc_stub::client::{CallOptions, Metadata, MetadataEntry, MetadataValue};
+use reprise_grpc_stub::client::{
+    CallOptions, MAX_DEADLINE, Metadata, MetadataEntry, MetadataValue,
+};
 use reprise_grpc_stub::model::{InterfaceModel, ModelOptions};
 use reprise_grpc_stub::status::{
     BadRequest, Code, ErrorDetail, ErrorInfo, FieldViolation, LocalizedMessage,
@@ -545,6 +547,37 @@ fn call_options_from_guest_values() {
         assert!(
             err.to_string().contains(needle),
             "want `{needle}`, got: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_deadline_longer_than_ten_years_is_refused_naming_the_field() {
+    // A deadline of i64::MAX seconds made the host panic when the call was
+    // prepared; it is refused where the guest's options are read.
+    let options = |seconds: i64, nanos: i32| {
+        Val::Option(Some(Box::new(record(vec![
+            (
+                "deadline",
+                Val::Option(Some(Box::new(record(vec![
+                    ("seconds", Val::S64(seconds)),
+                    ("nanos", Val::S32(nanos)),
+                ])))),
+            ),
+            ("metadata", Val::List(vec![])),
+        ]))))
+    };
+    let longest = MAX_DEADLINE.as_secs();
+    assert_eq!(longest, 3650 * 24 * 60 * 60);
+    let at_most = call_options_from_val(&options(longest as i64, 0)).unwrap();
+    assert_eq!(at_most.timeout, Some(MAX_DEADLINE));
+    for (seconds, nanos) in [(longest as i64, 1), (longest as i64 + 1, 0), (i64::MAX, 0)] {
+        let err = call_options_from_val(&options(seconds, nanos)).expect_err("too long");
+        assert!(matches!(err, Error::InvalidValue { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("call-options.deadline") && text.contains("longer than the longest"),
+            "{text}"
         );
     }
 }

@@ -496,6 +496,39 @@ async fn default_timeout_applies_and_parked_calls_time_out() {
 }
 
 #[tokio::test]
+async fn timeouts_too_long_for_the_header_or_the_clock_are_calls_without_a_near_deadline() {
+    // tonic panicked on a `grpc-timeout` over 99 999 999 hours, and adding
+    // the largest durations to the clock overflows; both kinds of call go
+    // through, as calls whose deadline is too far off to matter.
+    let server = spawn_greeter_server().await.expect("server");
+    let say_hello = method("example.Greeter", "SayHello");
+    let reply = |answer: prost_reflect::DynamicMessage| {
+        answer
+            .get_field_by_name("message")
+            .and_then(|v| v.as_str().map(str::to_owned))
+    };
+    let huge_default = ClientConfig {
+        default_timeout: Some(Duration::from_millis(u64::MAX)),
+        ..ClientConfig::default()
+    };
+    let client = GrpcClient::new(&server.endpoint(), huge_default).expect("client");
+    let answer = bounded(client.unary(&say_hello, hello("a"), &CallOptions::new()))
+        .await
+        .expect("a default timeout of u64::MAX ms");
+    assert_eq!(reply(answer.message).as_deref(), Some("Hello, a!"));
+
+    let client = GrpcClient::new(&server.endpoint(), ClientConfig::default()).expect("client");
+    for timeout in [Duration::from_secs(i64::MAX as u64), Duration::MAX] {
+        let options = CallOptions::new().with_timeout(timeout);
+        let answer = bounded(client.unary(&say_hello, hello("b"), &options))
+            .await
+            .unwrap_or_else(|e| panic!("a timeout of {timeout:?}: {e}"));
+        assert_eq!(reply(answer.message).as_deref(), Some("Hello, b!"));
+    }
+    assert_eq!(server.calls("SayHello"), 3);
+}
+
+#[tokio::test]
 async fn dropping_a_stream_handle_cancels_the_call() {
     let server = spawn_route_guide_server().await.expect("server");
     let client = GrpcClient::new(&server.endpoint(), ClientConfig::default()).expect("client");

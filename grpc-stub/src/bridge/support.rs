@@ -11,8 +11,8 @@ use super::BridgeError;
 use super::from_val::bytes;
 use super::to_val::bytes_val;
 use crate::Error;
-use crate::client::CallOptions;
 use crate::client::metadata::{Metadata, MetadataEntry, MetadataValue};
+use crate::client::{CallOptions, MAX_DEADLINE};
 use crate::status::{
     BadRequest, Code, ErrorDetail, ErrorInfo, FieldViolation, LocalizedMessage,
     PreconditionFailure, PreconditionViolation, ProtoDuration, QuotaFailure, QuotaViolation,
@@ -535,7 +535,8 @@ pub fn rpc_status_from_val(v: &Val) -> std::result::Result<RpcStatus, Error> {
 
 /// Reads the guest's `options` argument: `option<call-options>` (or a bare
 /// `call-options` record). `none` gives default options. A negative or
-/// out-of-range deadline and invalid metadata are errors.
+/// out-of-range deadline, one longer than [`MAX_DEADLINE`], and invalid
+/// metadata are errors.
 pub fn call_options_from_val(v: &Val) -> std::result::Result<CallOptions, Error> {
     let record = match v {
         Val::Option(None) => return Ok(CallOptions::new()),
@@ -558,7 +559,16 @@ fn options_from_record(v: &Val) -> Result<CallOptions> {
                 ))
                 .at("deadline"));
             }
-            Some(Duration::new(seconds as u64, nanos as u32))
+            let deadline = Duration::new(seconds as u64, nanos as u32);
+            if deadline > MAX_DEADLINE {
+                return Err(BridgeError::invalid(format!(
+                    "a deadline of {seconds} seconds is longer than the longest allowed, {} seconds \
+                     (3650 days)",
+                    MAX_DEADLINE.as_secs()
+                ))
+                .at("deadline"));
+            }
+            Some(deadline)
         }
     };
     let mut options = CallOptions::new();

@@ -49,7 +49,7 @@ pub use metadata::{Metadata, MetadataEntry, MetadataValue};
 pub use options::Keepalive;
 pub use options::{
     CallOptions, ClientConfig, ClientTls, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_STREAM_BUFFER,
-    DEFAULT_STREAM_WINDOW, IDEMPOTENCY_KEY, resolve_auth,
+    DEFAULT_STREAM_WINDOW, IDEMPOTENCY_KEY, MAX_DEADLINE, resolve_auth,
 };
 pub use pool::ChannelPool;
 pub use stream::{BidiStream, ClientStream, ServerStream};
@@ -144,6 +144,12 @@ pub(crate) fn connect_lazy(endpoint: &str, config: &ClientConfig) -> Result<Chan
     }
     Ok(builder.connect_lazy())
 }
+
+/// The longest `grpc-timeout` there is: eight digits of hours, as the gRPC
+/// protocol allows (tonic panics on a longer timeout). A call's timeout is
+/// capped at this in the header only; a caller's own limit is
+/// [`MAX_DEADLINE`], far below it.
+const MAX_GRPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(99_999_999 * 3600);
 
 /// A request ready to send: tonic request, path, and its context.
 struct Prepared<T> {
@@ -251,7 +257,9 @@ impl GrpcClient {
         }
         let timeout = options.timeout.or(self.config.default_timeout);
         if let Some(timeout) = timeout {
-            request.set_timeout(timeout);
+            // tonic panics on a longer one; a server sees "no sooner than
+            // that", which for 11 000 years is the same thing.
+            request.set_timeout(timeout.min(MAX_GRPC_TIMEOUT));
         }
         Ok(Prepared {
             request,
@@ -260,7 +268,9 @@ impl GrpcClient {
                 method: method.full_name().to_owned(),
                 endpoint: self.endpoint.clone(),
                 timeout,
-                deadline: timeout.map(|t| Instant::now() + t),
+                // Past the clock's range: no deadline of ours, as good as
+                // one that never comes.
+                deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
             },
         })
     }

@@ -17,6 +17,12 @@ pub const DEFAULT_STREAM_BUFFER: usize = 16;
 /// server may send ahead of a reader that does not keep up.
 pub const DEFAULT_STREAM_WINDOW: u32 = 256 * 1024;
 
+/// The longest deadline call options may give: 3650 days, about ten years.
+/// A longer one is refused where the guest's options are read: no call is
+/// meant to wait that long, so it is a mistake, and far enough out it no
+/// longer fits in `grpc-timeout` or the clock.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(3650 * 24 * 60 * 60);
+
 /// The largest message sent or accepted when a dependency sets none: 4 MiB
 /// each way, as gRPC implementations default to.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
