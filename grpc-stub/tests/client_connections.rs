@@ -1,7 +1,8 @@
 //! Connections of the dynamic client: a pool shares one connection per
 //! endpoint between clients (counted at a relay in front of a real
 //! server), and the message size limit each way fails a call with a
-//! RESOURCE_EXHAUSTED status naming the side and the setting.
+//! RESOURCE_EXHAUSTED status naming the side and the setting, while a
+//! server's own limit comes back as the server's status.
 
 mod client_support;
 
@@ -13,7 +14,7 @@ use reprise_grpc_stub::client::{
     CallOptions, ChannelPool, ClientAuth, ClientConfig, GrpcClient, Keepalive,
 };
 use reprise_system_tests::proto::example::{HelloReply, HelloRequest};
-use reprise_system_tests::{CutProxy, spawn_greeter_server};
+use reprise_system_tests::{CutProxy, spawn_greeter_server, spawn_limited_greeter_server};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -123,6 +124,92 @@ async fn messages_over_the_limit_are_resource_exhausted_naming_the_side() {
     assert_eq!(err.code, Code::ResourceExhausted, "{err}");
     assert!(
         err.message.contains("response message is larger than"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_servers_own_size_limit_is_its_status_not_ours() {
+    // tonic's local limit errors and a tonic server's answer to a request
+    // over its limit have the same code and words; the server's used to be
+    // reported as our own response limit.
+    let server = spawn_limited_greeter_server(1024).await.unwrap();
+    let roomy = ClientConfig {
+        max_request_bytes: Some(1 << 20),
+        max_response_bytes: Some(1 << 20),
+        ..ClientConfig::default()
+    };
+    let client = GrpcClient::new(&server.endpoint(), roomy).unwrap();
+    assert_eq!(hello(&client, "ok").await.unwrap(), "Hello, ok!");
+    let err = hello(&client, &"z".repeat(2048)).await.unwrap_err();
+    assert_eq!(err.code, Code::OutOfRange, "{err}");
+    assert!(
+        err.message.contains("decoded message length too large")
+            && err.message.contains("the limit is: 1024 bytes"),
+        "{err}"
+    );
+    assert!(!err.message.contains("max-message-size"), "{err}");
+}
+
+#[tokio::test]
+async fn a_server_stream_stops_at_a_response_over_the_limit_and_a_large_request_is_not_sent() {
+    let server = reprise_system_tests::spawn_route_guide_server()
+        .await
+        .unwrap();
+    let list = method("routeguide.RouteGuide", "ListFeatures");
+    let area = reprise_system_tests::proto::routeguide::Rectangle {
+        lo: Some(reprise_system_tests::proto::routeguide::Point {
+            latitude: i32::MIN,
+            longitude: i32::MIN,
+        }),
+        hi: Some(reprise_system_tests::proto::routeguide::Point {
+            latitude: i32::MAX,
+            longitude: i32::MAX,
+        }),
+    };
+    let request = dynamic("routeguide.Rectangle", &area);
+    let tight = ClientConfig {
+        max_request_bytes: Some(8),
+        max_response_bytes: Some(8),
+        ..ClientConfig::default()
+    };
+    let client = GrpcClient::new(&server.endpoint(), tight).unwrap();
+    let err = client
+        .server_streaming(&list, request.clone(), &CallOptions::new())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.code, Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message.contains("request message is larger than"),
+        "{err}"
+    );
+    assert_eq!(server.calls("ListFeatures"), 0, "the request was not sent");
+
+    let small_responses = ClientConfig {
+        max_response_bytes: Some(8),
+        ..ClientConfig::default()
+    };
+    let client = GrpcClient::new(&server.endpoint(), small_responses).unwrap();
+    let mut stream = client
+        .server_streaming(&list, request, &CallOptions::new())
+        .unwrap();
+    let err = tokio::time::timeout(LIMIT, async {
+        loop {
+            match stream.next().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream ended without an error"),
+                Err(e) => break e,
+            }
+        }
+    })
+    .await
+    .expect("answered in time");
+    assert_eq!(err.code, Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message.starts_with(
+            "routeguide.RouteGuide.ListFeatures: the response message is larger than the \
+             dependency's max-message-size (found "
+        ) && err.message.ends_with("the limit is 8 bytes)"),
         "{err}"
     );
 }

@@ -32,6 +32,16 @@ pub(crate) fn greeter_service(
     })
 }
 
+/// Starts an `example.Greeter` server that reads requests of at most
+/// `max_request_bytes`: a larger one is answered by tonic itself with
+/// OUT_OF_RANGE ("decoded message length too large"), as any tonic server
+/// with a smaller limit than its client's answers.
+pub async fn spawn_limited_greeter_server(max_request_bytes: usize) -> Result<TestServer, Error> {
+    let state = Arc::new(ServerState::default());
+    let server = greeter_service(state.clone(), false).max_decoding_message_size(max_request_bytes);
+    spawn(server, state).await
+}
+
 /// Starts an `example.Greeter` server that gzip-compresses its responses
 /// and accepts gzip-compressed requests; with `require_gzip`, `SayHello`
 /// refuses an uncompressed request with FAILED_PRECONDITION.

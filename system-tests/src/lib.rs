@@ -17,7 +17,8 @@
 //!   idempotent on `idempotency-key`, rich error details;
 //! * [`spawn_rest_todo_server`] — the Todo REST API (OpenAPI), on axum;
 //! * [`spawn_greeter_server`] — `example.Greeter`; [`spawn_tls_greeter_server`]
-//!   serves it over TLS with certificates a [`TestCa`] generates.
+//!   serves it over TLS with certificates a [`TestCa`] generates, and
+//!   [`spawn_limited_greeter_server`] with a small limit on requests.
 //!
 //! The protos come from the shared corpus (`../../shared/protos`, or the
 //! directory in `REPRISE_SHARED_PROTOS` at build time); [`proto`] holds the
@@ -41,7 +42,9 @@ mod tls;
 mod todo;
 
 pub use echo::{ECHO_INITIAL, ECHO_TRAILING};
-pub use greeter::{spawn_compressing_greeter_server, spawn_greeter_server};
+pub use greeter::{
+    spawn_compressing_greeter_server, spawn_greeter_server, spawn_limited_greeter_server,
+};
 pub use proxy::CutProxy;
 
 /// Makes ring the process's default rustls provider (once): the

@@ -36,28 +36,10 @@ impl CallContext {
 
     fn map_status(&self, status: tonic::Status, answering: bool) -> RpcStatus {
         let mut out = RpcStatus::from_tonic(&status);
-        // tonic's own limit checks say OUT_OF_RANGE; gRPC says a message
-        // over the limit is RESOURCE_EXHAUSTED, and a person wants to know
-        // which side and which setting.
-        if out.code == Code::OutOfRange && out.message.contains("message length too large") {
-            let side = if out.message.contains("encoded") {
-                "request"
-            } else {
-                "response"
-            };
-            let detail = out
-                .message
-                .split_once("too large: ")
-                .map_or(out.message.as_str(), |(_, d)| d);
-            return RpcStatus::new(
-                Code::ResourceExhausted,
-                format!(
-                    "{}: the {side} message is larger than the dependency's max-message-size \
-                     ({detail})",
-                    self.method
-                ),
-            );
-        }
+        // No status is rewritten for its code and words alone: one with
+        // OUT_OF_RANGE and "message length too large" may be the server's
+        // (its own limit on what it reads), passed on as sent. Our size
+        // limits have statuses of their own (`check_size`, `framing`).
         let expired = self.deadline.is_some_and(|d| Instant::now() >= d);
         if expired
             && matches!(

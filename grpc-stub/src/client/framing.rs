@@ -1,5 +1,5 @@
 //! The channel every call goes through: tonic's [`Channel`] with response
-//! bodies that check gRPC's message framing.
+//! bodies that check gRPC's message framing and the size of each message.
 //!
 //! A response body carries length-prefixed messages (a flag byte, a 4-byte
 //! length, the message). tonic's decoder notices a body that ends part-way
@@ -7,12 +7,19 @@
 //! the partial message and reports the trailers' status, so a last message
 //! cut short, followed by `grpc-status: 0`, looked like a clean end. Here the
 //! body fails with `INTERNAL` instead, naming how much of the message came.
+//!
+//! A message whose length prefix says more than the dependency's limit makes
+//! the body fail with `RESOURCE_EXHAUSTED` before the prefix reaches tonic
+//! (the messages before it do). tonic has a check of its own, but its
+//! status (`OUT_OF_RANGE`, "decoded message length too large") is the very
+//! one a tonic server sends when a request is over *its* limit: the two
+//! could not be told apart afterwards.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf as _, Bytes};
+use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tonic::body::Body;
 use tonic::codegen::Service;
@@ -28,11 +35,17 @@ pub(crate) struct FramedChannel {
     channel: Channel,
     /// Names the server in errors.
     endpoint: Arc<str>,
+    /// The largest response message accepted, in bytes.
+    max_message: usize,
 }
 
 impl FramedChannel {
-    pub(crate) fn new(channel: Channel, endpoint: Arc<str>) -> Self {
-        Self { channel, endpoint }
+    pub(crate) fn new(channel: Channel, endpoint: Arc<str>, max_message: usize) -> Self {
+        Self {
+            channel,
+            endpoint,
+            max_message,
+        }
     }
 }
 
@@ -53,6 +66,7 @@ impl Service<http::Request<Body>> for FramedChannel {
         FramedResponse {
             response: self.channel.call(request),
             origin: Some(call),
+            max_message: self.max_message,
         }
     }
 }
@@ -64,12 +78,16 @@ struct Origin {
 }
 
 impl Origin {
+    /// `pkg.Service.Method`.
+    fn method(&self) -> String {
+        self.path.as_ref().map_or(String::new(), |p| {
+            p.path().trim_start_matches('/').replace('/', ".")
+        })
+    }
+
     /// `calling pkg.Service.Method at http://host:port`.
     fn describe(&self) -> String {
-        let method = self.path.as_ref().map_or(String::new(), |p| {
-            p.path().trim_start_matches('/').replace('/', ".")
-        });
-        format!("calling {method} at {}", self.endpoint)
+        format!("calling {} at {}", self.method(), self.endpoint)
     }
 }
 
@@ -77,6 +95,7 @@ impl Origin {
 pub(crate) struct FramedResponse {
     response: ResponseFuture,
     origin: Option<Origin>,
+    max_message: usize,
 }
 
 impl Future for FramedResponse {
@@ -85,14 +104,19 @@ impl Future for FramedResponse {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let response = ready!(Pin::new(&mut self.response).poll(cx))?;
         let origin = self.origin.take();
-        Poll::Ready(Ok(response.map(|body| FramedBody::new(body, origin))))
+        let max_message = self.max_message;
+        Poll::Ready(Ok(
+            response.map(|body| FramedBody::new(body, origin, max_message))
+        ))
     }
 }
 
-/// A response body that fails when it ends inside a message.
+/// A response body that fails when it ends inside a message, or when a
+/// message is larger than `max_message`.
 pub(crate) struct FramedBody {
     inner: Body,
     origin: Option<Origin>,
+    max_message: usize,
     /// Prefix bytes of the current message seen so far (0 between messages).
     prefix: [u8; PREFIX],
     prefix_len: usize,
@@ -102,44 +126,69 @@ pub(crate) struct FramedBody {
     announced: u64,
     /// Set once a cut was reported: the body is over.
     failed: bool,
+    /// The failure to report once the data before it was handed on.
+    pending: Option<tonic::Status>,
 }
 
 impl FramedBody {
-    fn new(inner: Body, origin: Option<Origin>) -> Self {
+    fn new(inner: Body, origin: Option<Origin>, max_message: usize) -> Self {
         Self {
             inner,
             origin,
+            max_message,
             prefix: [0; PREFIX],
             prefix_len: 0,
             remaining: 0,
             announced: 0,
             failed: false,
+            pending: None,
         }
     }
 
-    /// Follows the message boundaries through one chunk of data.
-    fn scan(&mut self, mut data: &[u8]) {
+    /// Follows the message boundaries through one chunk of data. Returns
+    /// `Some(n)` when a length prefix completed in it announces a message
+    /// over the limit: the first `n` bytes of the chunk come before the
+    /// prefix's last byte, so tonic, handed only those, never reads that
+    /// length. Nothing after it is scanned.
+    fn scan(&mut self, data: &[u8]) -> Option<usize> {
+        let mut at = 0;
         // Each turn consumes at least one byte.
-        while !data.is_empty() {
+        while at < data.len() {
+            let left = data.len() - at;
             if self.remaining > 0 {
                 let step = usize::try_from(self.remaining)
                     .unwrap_or(usize::MAX)
-                    .min(data.len());
-                data.advance(step);
+                    .min(left);
+                at += step;
                 self.remaining -= step as u64;
                 continue;
             }
-            let step = (PREFIX - self.prefix_len).min(data.len());
-            self.prefix[self.prefix_len..self.prefix_len + step].copy_from_slice(&data[..step]);
+            let step = (PREFIX - self.prefix_len).min(left);
+            self.prefix[self.prefix_len..self.prefix_len + step]
+                .copy_from_slice(&data[at..at + step]);
             self.prefix_len += step;
-            data.advance(step);
+            at += step;
             if self.prefix_len == PREFIX {
                 let [_, a, b, c, d] = self.prefix;
                 self.announced = u64::from(u32::from_be_bytes([a, b, c, d]));
                 self.remaining = self.announced;
                 self.prefix_len = 0;
+                if self.announced > self.max_message as u64 {
+                    return Some(at - 1);
+                }
             }
         }
+        None
+    }
+
+    /// `RESOURCE_EXHAUSTED` for the message just announced, over the limit.
+    fn too_large(&self) -> tonic::Status {
+        let method = self.origin.as_ref().map_or(String::new(), Origin::method);
+        tonic::Status::resource_exhausted(format!(
+            "{method}: the response message is larger than the dependency's max-message-size \
+             (found {} bytes, the limit is {} bytes)",
+            self.announced, self.max_message
+        ))
     }
 
     /// `INTERNAL` if the body stops inside a message.
@@ -179,6 +228,10 @@ impl http_body::Body for FramedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
         let this = &mut *self;
+        if let Some(status) = this.pending.take() {
+            this.failed = true;
+            return Poll::Ready(Some(Err(status)));
+        }
         if this.failed {
             return Poll::Ready(None);
         }
@@ -189,18 +242,32 @@ impl http_body::Body for FramedBody {
                 return Poll::Ready(this.check_end("the body ended").err().map(Err));
             }
         };
-        if let Some(data) = frame.data_ref() {
-            this.scan(data);
-        } else if frame.is_trailers()
-            && let Err(status) = this.check_end("the trailers came")
-        {
-            return Poll::Ready(Some(Err(status)));
-        }
+        let frame = match frame.into_data() {
+            Ok(data) => match this.scan(&data) {
+                None => Frame::data(data),
+                Some(0) => {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(this.too_large())));
+                }
+                Some(before) => {
+                    this.pending = Some(this.too_large());
+                    Frame::data(data.slice(..before))
+                }
+            },
+            Err(frame) => {
+                if frame.is_trailers()
+                    && let Err(status) = this.check_end("the trailers came")
+                {
+                    return Poll::Ready(Some(Err(status)));
+                }
+                frame
+            }
+        };
         Poll::Ready(Some(Ok(frame)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.failed || self.inner.is_end_stream()
+        self.pending.is_none() && (self.failed || self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -213,12 +280,17 @@ mod tests {
     use super::*;
 
     fn body() -> FramedBody {
+        limited(usize::MAX)
+    }
+
+    fn limited(max_message: usize) -> FramedBody {
         FramedBody::new(
             Body::empty(),
             Some(Origin {
                 endpoint: "http://127.0.0.1:1".into(),
                 path: Some(http::uri::PathAndQuery::from_static("/p.S/M")),
             }),
+            max_message,
         )
     }
 
@@ -237,7 +309,7 @@ mod tests {
         for chunk in [1, 2, 4, 5, 7, 64, 1000] {
             let mut framed = body();
             for part in bytes.chunks(chunk) {
-                framed.scan(part);
+                assert_eq!(framed.scan(part), None);
             }
             assert!(framed.check_end("end").is_ok(), "chunks of {chunk}");
         }
@@ -265,5 +337,31 @@ mod tests {
             "{}",
             status.message()
         );
+    }
+
+    #[test]
+    fn a_message_over_the_limit_stops_the_scan_before_its_length_is_whole() {
+        let mut bytes = message(3);
+        bytes.extend(message(100));
+        bytes.extend(message(1));
+        // In one chunk: the first message and four bytes of the second's
+        // prefix go on, the fifth does not.
+        let mut framed = limited(99);
+        assert_eq!(framed.scan(&bytes), Some(3 + PREFIX + PREFIX - 1));
+        let status = framed.too_large();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            status.message(),
+            "p.S.M: the response message is larger than the dependency's max-message-size \
+             (found 100 bytes, the limit is 99 bytes)"
+        );
+        // The prefix split over chunks: its last byte is where it stops.
+        let mut framed = limited(99);
+        assert_eq!(framed.scan(&bytes[..10]), None);
+        assert_eq!(framed.scan(&bytes[10..]), Some(2));
+        // At the limit is fine.
+        let mut framed = limited(100);
+        assert_eq!(framed.scan(&bytes), None);
+        assert!(framed.check_end("the body ended").is_ok());
     }
 }

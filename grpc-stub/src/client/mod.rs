@@ -200,22 +200,28 @@ impl GrpcClient {
         &self.config
     }
 
+    /// The tonic client of one call. The message size limits are ours, not
+    /// tonic's, so that their errors cannot be mistaken for a server's
+    /// status: every request is measured before it is handed to tonic
+    /// ([`check_size`]), and the [`FramedChannel`] stops a response whose
+    /// length prefix is over the limit. tonic's limit on responses stays,
+    /// as the bound on a decompressed message.
     fn grpc(&self) -> Grpc<FramedChannel> {
+        let max_response = self
+            .config
+            .max_response_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
         let mut grpc = Grpc::new(FramedChannel::new(
             self.channel.clone(),
             self.endpoint.clone(),
+            max_response,
         ))
-        .accept_compressed(CompressionEncoding::Gzip);
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_response);
         if let Some(Compression::Gzip) = self.config.compression {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
         }
-        if let Some(limit) = self.config.max_request_bytes {
-            grpc = grpc.max_encoding_message_size(limit);
-        }
-        match self.config.max_response_bytes {
-            Some(limit) => grpc.max_decoding_message_size(limit),
-            None => grpc,
-        }
+        grpc
     }
 
     fn prepare<T>(
@@ -466,6 +472,15 @@ impl GrpcClient {
         C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
         M: Send + Sync + 'static,
     {
+        match &request {
+            Outgoing::Request(message) => {
+                check_size(method, message, self.config.max_request_bytes)?;
+            }
+            Outgoing::Encoded(bytes) => {
+                check_len(method, bytes.len(), self.config.max_request_bytes)?;
+            }
+            Outgoing::Abort => {}
+        }
         let prepared = self.prepare(
             method,
             CallKind::ServerStreaming,
@@ -560,9 +575,9 @@ impl GrpcClient {
     }
 }
 
-/// Rejects a message that is not of the method's input type.
-/// Refuses a request larger than `limit` bytes encoded, before it is sent
-/// (tonic would reset the stream with an unhelpful protocol error).
+/// Refuses a request larger than `limit` bytes encoded, before it is sent.
+/// Every request goes through this (or [`check_len`]): tonic has no limit
+/// on requests of its own here.
 pub(crate) fn check_size(
     method: &MethodDescriptor,
     message: &DynamicMessage,
@@ -596,6 +611,7 @@ pub(crate) fn check_len(
     }
 }
 
+/// Rejects a message that is not of the method's input type.
 pub(crate) fn check_input(
     method: &MethodDescriptor,
     input: &MessageDescriptor,
