@@ -2,12 +2,14 @@
 //! endpoint between clients (counted at a relay in front of a real
 //! server), and the message size limit each way fails a call with a
 //! RESOURCE_EXHAUSTED status naming the side and the setting, while a
-//! server's own limit comes back as the server's status.
+//! server's own limit comes back as the server's status. A connection that
+//! breaks during an answer is named so.
 
 mod client_support;
 
 use std::time::Duration;
 
+use client_support::scripted::{self, Respond};
 use client_support::{dynamic, method, typed};
 use reprise_grpc_stub::Code;
 use reprise_grpc_stub::client::{
@@ -212,4 +214,45 @@ async fn a_server_stream_stops_at_a_response_over_the_limit_and_a_large_request_
         ) && err.message.ends_with("the limit is 8 bytes)"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_connection_closed_during_a_unary_answer_is_named_without_a_tls_hint() {
+    // Headers and the response came, then the connection closed before the
+    // trailers: the server evidently spoke HTTP/2, so "is it a TLS server?"
+    // would send a person the wrong way (streams said so already; unary
+    // calls still gave the hint).
+    let respond: Respond = std::sync::Arc::new(|stream| {
+        let reply = HelloReply {
+            message: "hi".into(),
+        };
+        let mut out = scripted::response_headers(stream);
+        out.extend(scripted::message(
+            stream,
+            &prost::Message::encode_to_vec(&reply),
+        ));
+        out
+    });
+    let endpoint = scripted::start_closing(respond).await;
+    let client = GrpcClient::new(&endpoint, ClientConfig::default()).unwrap();
+    let expected = format!(
+        "calling example.Greeter.SayHello at {endpoint}: the connection broke after the server \
+         began its answer"
+    );
+    let err = hello(&client, "x").await.unwrap_err();
+    assert_eq!(err.code, Code::Unavailable, "{err}");
+    assert!(err.message.starts_with(&expected), "{err}");
+    assert!(!err.message.contains("TLS"), "{err}");
+
+    let say_hello = method("example.Greeter", "SayHello");
+    let request = prost::Message::encode_to_vec(&HelloRequest { name: "y".into() });
+    let options = CallOptions::new();
+    let encoded = client.unary_encoded(&say_hello, request, &options);
+    let err = tokio::time::timeout(LIMIT, encoded)
+        .await
+        .expect("answered in time")
+        .unwrap_err();
+    assert_eq!(err.code, Code::Unavailable, "{err}");
+    assert!(err.message.starts_with(&expected), "{err}");
+    assert!(!err.message.contains("TLS"), "{err}");
 }

@@ -389,30 +389,43 @@ impl GrpcClient {
         M: Send + Sync + 'static,
     {
         let mut grpc = self.grpc();
-        let fail = |status: tonic::Status| {
-            let unprocessed = std::error::Error::source(&status)
+        let unprocessed = |status: &tonic::Status| {
+            std::error::Error::source(status)
                 .and_then(faults::classify)
-                .is_some_and(|f| f.unprocessed);
+                .is_some_and(|f| f.unprocessed)
+        };
+        let fail = |status: tonic::Status| {
+            let unprocessed = unprocessed(&status);
             (ctx.status(status), unprocessed)
+        };
+        // Once the response headers came, the connection spoke HTTP/2: a
+        // failure then is not blamed on a TLS server reached with `http://`.
+        let fail_answering = |status: tonic::Status| {
+            let unprocessed = unprocessed(&status);
+            (ctx.status_mid_call(status), unprocessed)
         };
         grpc.ready().await.map_err(|e| (ctx.transport(e), false))?;
         let response = grpc.streaming(request, path, codec).await.map_err(fail)?;
         let (headers, mut body, _) = response.into_parts();
-        let message = body.message().await.map_err(fail)?.ok_or_else(|| {
-            let status = RpcStatus::new(
-                Code::Internal,
-                format!("{} ended without a response message", ctx.method),
-            );
-            (status, false)
-        })?;
-        if body.message().await.map_err(fail)?.is_some() {
+        let message = body
+            .message()
+            .await
+            .map_err(fail_answering)?
+            .ok_or_else(|| {
+                let status = RpcStatus::new(
+                    Code::Internal,
+                    format!("{} ended without a response message", ctx.method),
+                );
+                (status, false)
+            })?;
+        if body.message().await.map_err(fail_answering)?.is_some() {
             let status = RpcStatus::new(
                 Code::Internal,
                 format!("{} sent more than one response message", ctx.method),
             );
             return Err((status, false));
         }
-        let trailers = body.trailers().await.map_err(fail)?;
+        let trailers = body.trailers().await.map_err(fail_answering)?;
         Ok(Answer {
             message,
             headers,

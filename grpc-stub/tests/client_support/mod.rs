@@ -1,8 +1,11 @@
 //! Shared helpers of the client tests: the descriptor pool compiled from the
 //! shared proto corpus, method lookup, and conversion between the generated
-//! prost types of the test servers and `DynamicMessage`s.
+//! prost types of the test servers and `DynamicMessage`s; a [`scripted`]
+//! server for faults no real server shows.
 
 #![allow(dead_code)]
+
+pub mod scripted;
 
 use std::sync::OnceLock;
 
