@@ -16,9 +16,9 @@ use prost::Message as _;
 use prost_reflect::{DynamicMessage, MapKey, MessageDescriptor, Value};
 use reprise_grpc_stub::Error;
 use reprise_grpc_stub::bridge::{
-    MAX_EMPTY_COUNT, call_options_from_val, call_options_to_val, canonical_encode, from_val,
-    request_from_val, request_to_val, response_from_val, response_to_val, rpc_status_from_val,
-    rpc_status_to_val, to_val,
+    MAX_EMPTY_COUNT, bytes_to_val, call_options_from_val, call_options_to_val, canonical_encode,
+    from_val, request_from_val, request_to_val, response_from_val, response_to_val,
+    rpc_status_from_val, rpc_status_to_val, to_val,
 };
 use reprise_grpc_stub::client::{
     CallOptions, MAX_DEADLINE, Metadata, MetadataEntry, MetadataValue,
@@ -322,6 +322,45 @@ fn unknown_enum_numbers_and_unrepresentable_json_are_errors() {
     let err = to_val(&f.model, &msg).unwrap_err();
     assert!(err.to_string().contains("has no JSON form"), "{err}");
     assert!(err.to_string().contains("order.extra"), "{err}");
+}
+
+#[test]
+fn a_value_replaced_later_in_the_bytes_decodes_as_the_general_path_does() {
+    // The last occurrence of a singular field wins: an unknown enum number
+    // or a JSON value without a JSON form that a later occurrence replaces
+    // is no error. The direct byte path refused them at first sight.
+    let f = fixture();
+    let desc = order_desc(f);
+    let mut nan_then_text = vec![0x42, 9, 0x11];
+    nan_then_text.extend_from_slice(&f64::NAN.to_le_bytes());
+    nan_then_text.extend_from_slice(&[0x42, 3, 0x1a, 1, b'x']);
+    let cases: [(&str, Vec<u8>); 2] = [
+        // kind (field 10) = 99, an unknown number, then 1 (KIND_BOOK).
+        ("kind", vec![0x50, 0x63, 0x50, 0x01]),
+        // extra (field 8, a Value) = NaN, then (merged) the string "x".
+        ("extra", nan_then_text),
+    ];
+    for (field, bytes) in cases {
+        let message = DynamicMessage::decode(desc.clone(), bytes.as_slice()).unwrap();
+        let general = to_val(&f.model, &message)
+            .unwrap_or_else(|e| panic!("{field}: general path: {e}"))
+            .unwrap();
+        let direct = bytes_to_val(&f.model, &desc, &bytes)
+            .unwrap_or_else(|e| panic!("{field}: direct path: {e}"))
+            .unwrap();
+        assert!(
+            bridge_util::val_eq(&general, &direct),
+            "{field}: {:?}",
+            bridge_util::val_diff(&general, &direct, "")
+        );
+    }
+    // An unknown number that stays is still an error, on either path.
+    let stays = [0x50, 0x01, 0x50, 0x63];
+    let err = bytes_to_val(&f.model, &desc, &stays).unwrap_err();
+    assert!(
+        matches!(err, Error::UnknownEnumNumber { ref path, number: 99, .. } if path == "order.kind"),
+        "{err:?}"
+    );
 }
 
 #[test]

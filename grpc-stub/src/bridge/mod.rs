@@ -199,8 +199,7 @@ fn val_of(
     };
     match val_decode::decode_whole(model, vt, bytes) {
         Ok(v) => Ok(Some(v)),
-        Err(val_decode::Stop::Error(e)) => Err(e.into_error(&root_name(model, vt, desc))),
-        Err(val_decode::Stop::Irregular) => {
+        Err(wire::Irregular) => {
             let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(undecodable)?;
             to_val::whole_message(model, vt, &msg)
                 .map(Some)

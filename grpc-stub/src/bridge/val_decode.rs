@@ -5,8 +5,10 @@
 //! [`super::to_val`]. Input this fast path does not handle — a singular
 //! message field that occurs twice (protobuf merges those), groups, wire
 //! types that do not match the field, malformed bytes, nesting deeper than
-//! the decoder's limit — makes it give up with [`Irregular`]; the caller then
-//! takes the general path, which merges or reports the error.
+//! the decoder's limit, and any value that does not convert (an unknown enum
+//! number, which a later occurrence may replace) — makes it give up with
+//! [`Irregular`]; the caller then takes the general path, which merges,
+//! converts the final values or reports the error.
 
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use wasmtime::component::Val;
@@ -21,36 +23,17 @@ use crate::model::{
     WireKind,
 };
 
-/// Why the fast path stopped.
-pub(crate) enum Stop {
-    /// Take the general path.
-    Irregular,
-    /// A conversion error (unknown enum number, JSON without a form, ...).
-    Error(BridgeError),
-}
-
-impl From<Irregular> for Stop {
-    fn from(_: Irregular) -> Self {
-        Stop::Irregular
+/// A conversion error (an unknown enum number, a JSON value without a JSON
+/// form) gives up too, rather than being reported: a later occurrence of
+/// the same field may still replace the value (the last one wins), so the
+/// general path, which converts only the final values, decides.
+impl From<BridgeError> for Irregular {
+    fn from(_: BridgeError) -> Self {
+        Irregular
     }
 }
 
-impl From<BridgeError> for Stop {
-    fn from(e: BridgeError) -> Self {
-        Stop::Error(e)
-    }
-}
-
-impl Stop {
-    fn at(self, segment: impl Into<String>) -> Self {
-        match self {
-            Stop::Error(e) => Stop::Error(e.at(segment)),
-            other => other,
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, Stop>;
+type Result<T> = std::result::Result<T, Irregular>;
 
 /// Nesting deeper than this goes to the general path (which enforces the
 /// protobuf recursion limit).
@@ -61,7 +44,7 @@ pub(crate) fn decode_whole(model: &InterfaceModel, vt: ValueType, bytes: &[u8]) 
     match vt {
         ValueType::Message(id) => decode_record(model, id, bytes, 0),
         ValueType::WellKnown(wk) => decode_well_known(model, wk, bytes),
-        _ => Err(Stop::Irregular),
+        _ => Err(Irregular),
     }
 }
 
@@ -87,7 +70,7 @@ fn initial(member: &MemberModel) -> Val {
 fn decode_record(model: &InterfaceModel, id: MessageId, bytes: &[u8], depth: u32) -> Result<Val> {
     let m = model.message(id);
     if depth > MAX_DEPTH || m.members.len() > MAX_MEMBERS {
-        return Err(Stop::Irregular);
+        return Err(Irregular);
     }
     let mut fields: Vec<(String, Val)> = m
         .members
@@ -106,8 +89,7 @@ fn decode_record(model: &InterfaceModel, id: MessageId, bytes: &[u8], depth: u32
         let slot = &mut fields[mi].1;
         match &m.members[mi] {
             MemberModel::Field(f) => {
-                read_field(model, f, wt, &mut r, slot, seen & bit != 0, depth)
-                    .map_err(|e| e.at(f.wit_name.clone()))?;
+                read_field(model, f, wt, &mut r, slot, seen & bit != 0, depth)?;
             }
             MemberModel::Oneof(o) => {
                 let case = &o.cases[ci];
@@ -122,12 +104,11 @@ fn decode_record(model: &InterfaceModel, id: MessageId, bytes: &[u8], depth: u32
                             && matches!(&*slot, Val::Option(Some(v))
                                 if matches!(&**v, Val::Variant(name, _) if *name == case.wit_name));
                         if same_case && vt_is_message(vt) {
-                            return Err(Stop::Irregular);
+                            return Err(Irregular);
                         }
-                        Some(Box::new(
-                            read_value(model, case.wire, vt, wt, &mut r, depth)
-                                .map_err(|e| e.at(case.wit_name.clone()).at(o.wit_name.clone()))?,
-                        ))
+                        Some(Box::new(read_value(
+                            model, case.wire, vt, wt, &mut r, depth,
+                        )?))
                     }
                 };
                 *slot = Val::Option(Some(Box::new(Val::Variant(case.wit_name.clone(), payload))));
@@ -140,8 +121,7 @@ fn decode_record(model: &InterfaceModel, id: MessageId, bytes: &[u8], depth: u32
             let slot = &mut fields[mi].1;
             match f.mapping {
                 FieldMapping::Plain(vt) if seen & (1u128 << mi) == 0 => {
-                    *slot = proto_to_val(model, vt, &f.descriptor.default_value())
-                        .map_err(|e| Stop::Error(e.at(f.wit_name.clone())))?;
+                    *slot = proto_to_val(model, vt, &f.descriptor.default_value())?;
                 }
                 FieldMapping::Map { .. } | FieldMapping::EmptyMapKeys { .. } => {
                     if let Val::List(items) = slot {
@@ -193,7 +173,7 @@ fn expect(actual: u8, wanted: u8) -> Result<()> {
     if actual == wanted {
         Ok(())
     } else {
-        Err(Stop::Irregular)
+        Err(Irregular)
     }
 }
 
@@ -209,19 +189,19 @@ fn read_field(
     match f.mapping {
         FieldMapping::Plain(vt) => {
             if seen && vt_is_message(vt) {
-                return Err(Stop::Irregular);
+                return Err(Irregular);
             }
             *slot = read_value(model, f.wire, vt, wt, r, depth)?;
         }
         FieldMapping::Optional(vt) => {
             if seen && vt_is_message(vt) {
-                return Err(Stop::Irregular);
+                return Err(Irregular);
             }
             *slot = Val::Option(Some(Box::new(read_value(model, f.wire, vt, wt, r, depth)?)));
         }
         FieldMapping::List(vt) => {
             let Val::List(items) = slot else {
-                return Err(Stop::Irregular);
+                return Err(Irregular);
             };
             if wt == LEN && f.wire.packable() {
                 let mut packed = Reader::new(r.len_delimited()?);
@@ -233,7 +213,7 @@ fn read_field(
             }
         }
         FieldMapping::Map { key, value: vt } => {
-            let (kw, vw) = f.map_wire.ok_or(Stop::Irregular)?;
+            let (kw, vw) = f.map_wire.ok_or(Irregular)?;
             expect(wt, LEN)?;
             let mut entry = Reader::new(r.len_delimited()?);
             let mut k: Option<Val> = None;
@@ -252,7 +232,7 @@ fn read_field(
                     }
                     (2, ewt) => {
                         if v.is_some() && vt_is_message(vt) {
-                            return Err(Stop::Irregular);
+                            return Err(Irregular);
                         }
                         v = Some(read_value(model, vw, vt, ewt, &mut entry, depth)?);
                     }
@@ -265,7 +245,7 @@ fn read_field(
                 None => default_map_value(model, f, vt)?,
             };
             let Val::List(items) = slot else {
-                return Err(Stop::Irregular);
+                return Err(Irregular);
             };
             items.push(Val::Tuple(vec![k, v]));
         }
@@ -278,12 +258,12 @@ fn read_field(
             expect(wt, LEN)?;
             r.len_delimited()?;
             let Val::U32(n) = slot else {
-                return Err(Stop::Irregular);
+                return Err(Irregular);
             };
-            *n = n.checked_add(1).ok_or(Stop::Irregular)?;
+            *n = n.checked_add(1).ok_or(Irregular)?;
         }
         FieldMapping::EmptyMapKeys { key } => {
-            let (kw, _) = f.map_wire.ok_or(Stop::Irregular)?;
+            let (kw, _) = f.map_wire.ok_or(Irregular)?;
             expect(wt, LEN)?;
             let mut entry = Reader::new(r.len_delimited()?);
             let mut k = None;
@@ -303,7 +283,7 @@ fn read_field(
                 }
             }
             let Val::List(items) = slot else {
-                return Err(Stop::Irregular);
+                return Err(Irregular);
             };
             items.push(k.unwrap_or_else(|| default_key(key)));
         }
@@ -324,7 +304,7 @@ fn default_key(key: Scalar) -> Val {
 
 fn default_map_value(model: &InterfaceModel, f: &FieldModel, vt: ValueType) -> Result<Val> {
     let prost_reflect::Kind::Message(entry) = f.descriptor.kind() else {
-        return Err(Stop::Irregular);
+        return Err(Irregular);
     };
     let value_field = entry.map_entry_value_field();
     Ok(proto_to_val(model, vt, &value_field.default_value())?)
@@ -355,7 +335,7 @@ fn read_value(
         }
         ValueType::Message(id) => {
             if wire == WireKind::Group {
-                return Err(Stop::Irregular);
+                return Err(Irregular);
             }
             expect(wt, LEN)?;
             decode_record(model, id, r.len_delimited()?, depth + 1)
@@ -368,7 +348,7 @@ fn read_value(
             expect(wt, LEN)?;
             let body = r.len_delimited()?;
             let desc = model.message(id).descriptor.clone();
-            let msg = DynamicMessage::decode(desc, body).map_err(|_| Stop::Irregular)?;
+            let msg = DynamicMessage::decode(desc, body).map_err(|_| Irregular)?;
             Ok(bytes_val(&canonical_encode(&msg)))
         }
     }
@@ -388,7 +368,7 @@ fn read_scalar(
         return e
             .case_by_number(n)
             .map(|c| Val::Enum(c.wit_name.clone()))
-            .ok_or_else(|| Stop::Error(BridgeError::unknown_number(e.full_name(), n)));
+            .ok_or(Irregular);
     }
     Ok(match wire {
         WireKind::Double => Val::Float64(f64::from_bits(r.fixed64()?)),
@@ -406,14 +386,10 @@ fn read_scalar(
         WireKind::Bool => Val::Bool(r.varint()? != 0),
         WireKind::String => {
             let raw = r.len_delimited()?;
-            Val::String(
-                std::str::from_utf8(raw)
-                    .map_err(|_| Stop::Irregular)?
-                    .to_owned(),
-            )
+            Val::String(std::str::from_utf8(raw).map_err(|_| Irregular)?.to_owned())
         }
         WireKind::Bytes => bytes_val(r.len_delimited()?),
-        WireKind::Enum | WireKind::Message | WireKind::Group => return Err(Stop::Irregular),
+        WireKind::Enum | WireKind::Message | WireKind::Group => return Err(Irregular),
     })
 }
 
@@ -426,7 +402,7 @@ fn decode_well_known(model: &InterfaceModel, wk: WellKnown, bytes: &[u8]) -> Res
                 match r.key()? {
                     (1, VARINT) => seconds = r.varint()? as i64,
                     (2, VARINT) => nanos = r.varint()? as i32,
-                    (1 | 2, _) => return Err(Stop::Irregular),
+                    (1 | 2, _) => return Err(Irregular),
                     (_, wt) => r.skip(wt)?,
                 }
             }
@@ -438,11 +414,11 @@ fn decode_well_known(model: &InterfaceModel, wk: WellKnown, bytes: &[u8]) -> Res
                 match r.key()? {
                     (1, LEN) => url = r.len_delimited()?,
                     (2, LEN) => value = r.len_delimited()?,
-                    (1 | 2, _) => return Err(Stop::Irregular),
+                    (1 | 2, _) => return Err(Irregular),
                     (_, wt) => r.skip(wt)?,
                 }
             }
-            let url = std::str::from_utf8(url).map_err(|_| Stop::Irregular)?;
+            let url = std::str::from_utf8(url).map_err(|_| Irregular)?;
             Ok(any_val(url.to_owned(), value))
         }
         WellKnown::FieldMask => {
@@ -451,10 +427,10 @@ fn decode_well_known(model: &InterfaceModel, wk: WellKnown, bytes: &[u8]) -> Res
                 match r.key()? {
                     (1, LEN) => {
                         let raw = r.len_delimited()?;
-                        let s = std::str::from_utf8(raw).map_err(|_| Stop::Irregular)?;
+                        let s = std::str::from_utf8(raw).map_err(|_| Irregular)?;
                         paths.push(Val::String(s.to_owned()));
                     }
-                    (1, _) => return Err(Stop::Irregular),
+                    (1, _) => return Err(Irregular),
                     (_, wt) => r.skip(wt)?,
                 }
             }
@@ -466,11 +442,9 @@ fn decode_well_known(model: &InterfaceModel, wk: WellKnown, bytes: &[u8]) -> Res
                 WellKnown::Value => "google.protobuf.Value",
                 _ => "google.protobuf.ListValue",
             };
-            let desc: MessageDescriptor = model
-                .pool()
-                .get_message_by_name(name)
-                .ok_or(Stop::Irregular)?;
-            let msg = DynamicMessage::decode(desc, bytes).map_err(|_| Stop::Irregular)?;
+            let desc: MessageDescriptor =
+                model.pool().get_message_by_name(name).ok_or(Irregular)?;
+            let msg = DynamicMessage::decode(desc, bytes).map_err(|_| Irregular)?;
             Ok(Val::String(json::to_json(&msg)?))
         }
         WellKnown::Wrapper(s) => {
