@@ -387,7 +387,11 @@ fn an_unspecified_advertise_address_is_refused_at_start() {
     // and answered 503 for ever.
     let (_runtime, url) = database();
     let dir = tempfile::tempdir().unwrap();
-    let err = refused_start_at(&dir.path().join("a"), "0.0.0.0:0", &["--store", &url]);
+    let err = refused_start_at(
+        &dir.path().join("a"),
+        "0.0.0.0:0",
+        &["--store", &url, "--insecure"],
+    );
     assert!(
         err.contains("binds every interface") && err.contains("--advertise"),
         "{err}"
