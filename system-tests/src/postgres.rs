@@ -303,6 +303,10 @@ impl PgServer {
             Some(user) => {
                 let mut c = Command::new("runuser");
                 c.args(["-u", user, "--"]).arg(path);
+                // PostgreSQL's programs find each other by changing into
+                // their directory and back: back must be a directory the
+                // server user may enter (a clone under /root is not).
+                c.current_dir(&self.root);
                 c
             }
             None => Command::new(path),
@@ -324,6 +328,9 @@ impl PgServer {
             .args(argv)
             .env("DATA", &self.data)
             .env("ROOT", &self.root)
+            // Anywhere the server user may enter (see `command`), and not
+            // inside the directory it deletes.
+            .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

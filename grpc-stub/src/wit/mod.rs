@@ -57,10 +57,15 @@ pub fn write_files(out_dir: &Path, files: &[WitFile]) -> Result<Vec<PathBuf>, Er
                 source,
             })?;
         }
-        std::fs::write(&path, &file.text).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        // An unchanged file is left alone: rewriting it would make cargo
+        // rebuild every guest that reads it.
+        let unchanged = std::fs::read(&path).is_ok_and(|old| old == file.text.as_bytes());
+        if !unchanged {
+            std::fs::write(&path, &file.text).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
         written.push(path);
     }
     Ok(written)
