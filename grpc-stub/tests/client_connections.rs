@@ -256,3 +256,40 @@ async fn a_connection_closed_during_a_unary_answer_is_named_without_a_tls_hint()
     assert!(err.message.starts_with(&expected), "{err}");
     assert!(!err.message.contains("TLS"), "{err}");
 }
+
+#[tokio::test]
+async fn status_details_that_are_not_base64_are_dropped_not_a_panic() {
+    // tonic reads grpc-status-details-bin with `expect`: a server sending
+    // one that is not base64 panicked the calling task (and, replayed, the
+    // worker at every load).
+    for trailers_only in [true, false] {
+        let respond: Respond = std::sync::Arc::new(move |stream| {
+            let status = [
+                ("grpc-status", "9"),
+                ("grpc-message", "not now"),
+                ("grpc-status-details-bin", "%%% not base64 %%%"),
+            ];
+            if trailers_only {
+                let mut pairs = vec![("content-type", "application/grpc")];
+                pairs.extend(status);
+                return scripted::headers(stream, true, true, &pairs);
+            }
+            let mut out = scripted::response_headers(stream);
+            out.extend(scripted::headers(stream, false, true, &status));
+            out
+        });
+        let endpoint = scripted::start_closing(respond).await;
+        let client = GrpcClient::new(&endpoint, ClientConfig::default()).unwrap();
+        let call = tokio::spawn(async move { hello(&client, "x").await });
+        let err = tokio::time::timeout(LIMIT, call)
+            .await
+            .expect("answered in time")
+            .expect("the call did not panic")
+            .unwrap_err();
+        assert_eq!(err.code, Code::FailedPrecondition, "{err}");
+        assert!(
+            err.message.contains("not now") && err.message.contains("not base64"),
+            "{err}"
+        );
+    }
+}

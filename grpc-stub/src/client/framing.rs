@@ -14,6 +14,10 @@
 //! status (`OUT_OF_RANGE`, "decoded message length too large") is the very
 //! one a tonic server sends when a request is over *its* limit: the two
 //! could not be told apart afterwards.
+//!
+//! A `grpc-status-details-bin` that is not base64 (in the response's
+//! headers or its trailers) is taken out before tonic reads the status,
+//! which panics on it; the status message says it was dropped.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -71,6 +75,35 @@ impl Service<http::Request<Body>> for FramedChannel {
     }
 }
 
+/// The header carrying a status's details (a `google.rpc.Status`, base64).
+const STATUS_DETAILS: &str = "grpc-status-details-bin";
+
+/// Takes a `grpc-status-details-bin` that is not base64 out of `headers`
+/// (tonic's status reader panics on one) and says so in `grpc-message`.
+/// Padded and unpadded base64 are both accepted, as gRPC allows.
+fn drop_unreadable_details(headers: &mut http::HeaderMap) {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let readable = |value: &http::HeaderValue| LENIENT.decode(value.as_bytes()).is_ok();
+    if headers.get_all(STATUS_DETAILS).iter().all(readable) {
+        return;
+    }
+    headers.remove(STATUS_DETAILS);
+    // Printable ASCII needs no percent-encoding in `grpc-message`.
+    const NOTE: &str = "(the server's grpc-status-details-bin was not base64; dropped)";
+    let message = match headers.get("grpc-message") {
+        Some(old) if !old.is_empty() => [old.as_bytes(), b" ", NOTE.as_bytes()].concat(),
+        _ => NOTE.as_bytes().to_vec(),
+    };
+    if let Ok(value) = http::HeaderValue::from_bytes(&message) {
+        headers.insert("grpc-message", value);
+    }
+}
+
 /// Which call a body answers, for its errors.
 struct Origin {
     endpoint: Arc<str>,
@@ -102,7 +135,8 @@ impl Future for FramedResponse {
     type Output = Result<http::Response<FramedBody>, tonic::transport::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = ready!(Pin::new(&mut self.response).poll(cx))?;
+        let mut response = ready!(Pin::new(&mut self.response).poll(cx))?;
+        drop_unreadable_details(response.headers_mut());
         let origin = self.origin.take();
         let max_message = self.max_message;
         Poll::Ready(Ok(
@@ -260,7 +294,13 @@ impl http_body::Body for FramedBody {
                 {
                     return Poll::Ready(Some(Err(status)));
                 }
-                frame
+                match frame.into_trailers() {
+                    Ok(mut trailers) => {
+                        drop_unreadable_details(&mut trailers);
+                        Frame::trailers(trailers)
+                    }
+                    Err(frame) => frame,
+                }
             }
         };
         Poll::Ready(Some(Ok(frame)))

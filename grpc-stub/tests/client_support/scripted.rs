@@ -13,6 +13,7 @@ const SETTINGS: u8 = 4;
 const PING: u8 = 6;
 const ACK: u8 = 1;
 const END_HEADERS: u8 = 4;
+const END_STREAM: u8 = 1;
 
 /// One HTTP/2 frame.
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -35,6 +36,23 @@ pub fn response_headers(stream: u32) -> Vec<u8> {
         block.extend_from_slice(text.as_bytes());
     }
     frame(HEADERS, END_HEADERS, stream, &block)
+}
+
+/// A `HEADERS` frame on `stream` holding `pairs` as literal fields (after
+/// `:status 200` when `status` is set); `end` ends the stream (trailers,
+/// or a trailers-only answer).
+pub fn headers(stream: u32, status: bool, end: bool, pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut block = if status { vec![0x88] } else { Vec::new() };
+    for (name, value) in pairs {
+        // A literal field, not indexed, with a new name.
+        block.push(0);
+        for text in [name, value] {
+            block.push(u8::try_from(text.len()).expect("short"));
+            block.extend_from_slice(text.as_bytes());
+        }
+    }
+    let flags = END_HEADERS | if end { END_STREAM } else { 0 };
+    frame(HEADERS, flags, stream, &block)
 }
 
 /// A `DATA` frame holding one length-prefixed gRPC message.
