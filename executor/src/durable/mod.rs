@@ -172,16 +172,25 @@ impl Durable {
 
     /// Loads the next page of the oplog for replay; false once all is loaded.
     pub async fn load_page(&self) -> Result<bool> {
+        Ok(self.load_page_finding(|_| false).await?.is_some())
+    }
+
+    /// [`load_page`](Self::load_page), saying whether the page holds an
+    /// entry `wanted` picks (`None` once all is loaded): a caller waiting
+    /// for one looks at each page once, not at the whole queue again after
+    /// every page (quadratic in a long invocation's entries).
+    async fn load_page_finding(&self, wanted: impl Fn(&EntryKind) -> bool) -> Result<Option<bool>> {
         let mut unread = self.inner.unread.lock().await;
         match unread.next_page().await? {
             Some(page) => {
+                let found = page.iter().any(|(_, entry)| wanted(&entry.kind));
                 self.inner.journal.push_recorded(
                     page.into_iter()
                         .map(|(index, entry)| Recorded { index, entry }),
                 );
-                Ok(true)
+                Ok(Some(found))
             }
-            None => Ok(false),
+            None => Ok(None),
         }
     }
 
@@ -203,7 +212,13 @@ impl Durable {
     /// replayed invocation consumes — synchronously too, as WASI clocks do —
     /// is in memory before it runs, and nothing more than a page beyond it.
     pub async fn load_invocation(&self) -> Result<()> {
-        while !self.inner.journal.holds_completion() && self.load_page().await? {}
+        if self.inner.journal.holds_completion() {
+            return Ok(());
+        }
+        let completion =
+            |kind: &EntryKind| matches!(kind, EntryKind::ExportedFunctionCompleted { .. });
+        // Bounded by the oplog's length.
+        while self.load_page_finding(completion).await? == Some(false) {}
         Ok(())
     }
 
@@ -212,7 +227,13 @@ impl Durable {
     /// random seed) while it was first instantiated is recorded before
     /// that, and is answered from the oplog when it is instantiated again.
     pub async fn load_prelude(&self) -> Result<()> {
-        while !self.inner.journal.holds_invocation() && self.load_page().await? {}
+        if self.inner.journal.holds_invocation() {
+            return Ok(());
+        }
+        let invocation =
+            |kind: &EntryKind| matches!(kind, EntryKind::ExportedFunctionInvoked { .. });
+        // Bounded by the oplog's length.
+        while self.load_page_finding(invocation).await? == Some(false) {}
         Ok(())
     }
 
