@@ -127,6 +127,19 @@ pub enum Error {
         /// What the guest did instead.
         attempted: String,
     },
+    /// A recorded call result that does not read back as the value the
+    /// guest expects (the oplog was written with other dependency
+    /// descriptors, or damaged): replay cannot hand the guest what it got.
+    #[error(
+        "the recorded result of `{function}` cannot be replayed: {message} (was the oplog \
+         written with other descriptors of the dependency?)"
+    )]
+    UnreadableRecord {
+        /// The call (`package.Service/Method`, or the REST operation).
+        function: String,
+        /// What does not read back.
+        message: String,
+    },
     /// The oplog is not shaped as the executor writes it.
     #[error("oplog of worker {worker} is malformed at index {index}: {message}")]
     MalformedOplog {

@@ -657,3 +657,51 @@ async fn calls_journaled_as_text_by_an_older_executor_still_replay() {
     assert_eq!(again, listed);
     assert_eq!(server.calls("TodoList"), calls.1 + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_result_that_does_not_decode_fails_the_worker() {
+    // It was a host fault: 503 "the host runs short, retry", replayed
+    // again at every request, the worker never marked failed.
+    use reprise_oplog::{AppendFence, Payload};
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let forged = WorkerId::new("todo-unreadable").unwrap();
+    {
+        let executor = open(&dir).await;
+        let worker = todo_worker(&executor, &server, "todo-recorded").await;
+        call(&executor, &worker, "add-todos", &["\"ada\"", "\"task\"", "1"]).await;
+        let mut entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker)
+            .await
+            .unwrap();
+        let response = entries
+            .iter_mut()
+            .find_map(|entry| match &mut entry.kind {
+                EntryKind::ImportedFunctionInvoked { response, .. } => Some(response),
+                _ => None,
+            })
+            .expect("the call is journaled");
+        // The protobuf form's mark, then bytes that are no message.
+        *response = Payload::new(vec![0xFF, 0xFF, 0x0A, 0xFF]);
+        let store = executor.oplog();
+        let epoch = store.claim(&forged).await.unwrap();
+        store
+            .append(&forged, AppendFence::new(epoch, OplogIndex::FIRST), entries)
+            .await
+            .unwrap();
+        store.commit(&forged).await.unwrap();
+    }
+    let executor = open(&dir).await;
+    let err = executor
+        .invoke(&forged, "list-todos", vec!["\"ada\"".into()], None)
+        .await
+        .expect_err("the record cannot be replayed");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot be replayed") && text.contains("TodoAdd"),
+        "{err:?}"
+    );
+    assert!(
+        !matches!(err, reprise_executor::Error::HostResources(_)),
+        "{err:?}"
+    );
+}

@@ -173,6 +173,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::Io { .. }
         | Error::DamagedComponent { .. }
         | Error::Divergence { .. }
+        | Error::UnreadableRecord { .. }
         | Error::MalformedOplog { .. }
         | Error::CommitFailed { .. }
         | Error::Wasm(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -111,17 +111,14 @@ pub fn recorded_result(
     result_ty: &Type,
     payload: &[u8],
 ) -> wasmtime::Result<Val> {
-    let name = &binding.journal_name;
-    let text = std::str::from_utf8(payload).map_err(|_| {
-        host_error(format!(
-            "recorded result of `{name}` is not UTF-8 WAVE text"
-        ))
-    })?;
-    wasm_wave::from_str::<Val>(result_ty, text).map_err(|e| {
-        host_error(format!(
-            "recorded result of `{name}` does not fit the function's result type: {e}"
-        ))
-    })
+    let unreadable = |message: String| crate::Error::UnreadableRecord {
+        function: binding.journal_name.clone(),
+        message,
+    };
+    let text =
+        std::str::from_utf8(payload).map_err(|_| unreadable("it is not UTF-8 WAVE text".into()))?;
+    wasm_wave::from_str::<Val>(result_ty, text)
+        .map_err(|e| unreadable(format!("it does not fit the function's result type: {e}")).into())
 }
 
 /// Implements the host function of a unary method.

@@ -194,11 +194,13 @@ pub fn recorded_result(
         return crate::grpc::call::recorded_result(binding, result_ty, payload);
     };
     let value = response_bytes_to_val(&binding.model, binding.method(), bytes).map_err(|e| {
-        host_error(format!(
-            "recorded response of `{}` does not decode as {}: {e}",
-            binding.journal_name,
-            binding.method().descriptor.output().full_name()
-        ))
+        crate::Error::UnreadableRecord {
+            function: binding.journal_name.clone(),
+            message: format!(
+                "the response does not decode as {}: {e}",
+                binding.method().descriptor.output().full_name()
+            ),
+        }
     })?;
     Ok(Val::Result(Ok(value.map(Box::new))))
 }

@@ -32,9 +32,10 @@ pub fn status_of(error: &Error) -> Status {
         Error::BadParams { .. } | Error::Oplog(reprise_oplog::Error::InvalidId { .. }) => {
             Code::InvalidArgument
         }
-        Error::WorkerFailed { .. } | Error::Divergence { .. } | Error::WorkerExists(_) => {
-            Code::FailedPrecondition
-        }
+        Error::WorkerFailed { .. }
+        | Error::Divergence { .. }
+        | Error::UnreadableRecord { .. }
+        | Error::WorkerExists(_) => Code::FailedPrecondition,
         Error::Interrupted(_)
         | Error::Internal(_)
         | Error::NotServedHere { .. }

@@ -118,12 +118,14 @@ pub async fn durable_rest<T: GrpcView>(
     let request_text = request_text(params)?;
     let durable = store.data_mut().grpc().durable.clone();
     let decode = |payload: &reprise_oplog::Payload| -> wasmtime::Result<Val> {
+        let unreadable = |message: String| crate::Error::UnreadableRecord {
+            function: name.to_string(),
+            message,
+        };
         let text = std::str::from_utf8(payload.as_bytes())
-            .map_err(|_| host_error(format!("recorded result of `{name}` is not UTF-8")))?;
+            .map_err(|_| unreadable("it is not UTF-8".into()))?;
         wasm_wave::from_str::<Val>(&result_ty, text).map_err(|e| {
-            host_error(format!(
-                "recorded result of `{name}` does not fit the function's result type: {e}"
-            ))
+            unreadable(format!("it does not fit the function's result type: {e}")).into()
         })
     };
     if binding.read_only() {

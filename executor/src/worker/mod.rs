@@ -688,7 +688,9 @@ impl Worker {
         match call {
             Ok(()) => Ok(Ok(results)),
             Err(error) => match error.downcast::<Error>() {
-                Ok(own @ Error::Divergence { .. }) => Err(self.fail(own)),
+                Ok(own @ (Error::Divergence { .. } | Error::UnreadableRecord { .. })) => {
+                    Err(self.fail(own))
+                }
                 Ok(own @ (Error::CommitFailed { .. } | Error::CommitOutcomeUnknown { .. })) => {
                     // A commit inside the invocation (before a call) failed.
                     self.discard_unwritten();
