@@ -669,7 +669,13 @@ async fn a_recorded_result_that_does_not_decode_fails_the_worker() {
     {
         let executor = open(&dir).await;
         let worker = todo_worker(&executor, &server, "todo-recorded").await;
-        call(&executor, &worker, "add-todos", &["\"ada\"", "\"task\"", "1"]).await;
+        call(
+            &executor,
+            &worker,
+            "add-todos",
+            &["\"ada\"", "\"task\"", "1"],
+        )
+        .await;
         let mut entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker)
             .await
             .unwrap();

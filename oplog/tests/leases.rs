@@ -233,3 +233,63 @@ async fn a_member_whose_place_was_taken_is_refused_and_renews_nothing() {
     let again = store.lease_round("third", "http://y", ttl).await.unwrap();
     assert!(!again.recorded_anew, "{again:?}");
 }
+
+#[tokio::test]
+async fn a_round_does_not_wait_for_the_busy_pool() {
+    // The rounds took their connection from the pool: with every pooled
+    // connection waiting (here the only one, on a row lock), the round
+    // waited too, past the leases it was to renew.
+    let url = common::pg::shared().create_database().await;
+    let options = reprise_oplog::PostgresOptions {
+        max_connections: 1,
+        ..reprise_oplog::PostgresOptions::default()
+    };
+    let store = Arc::new(PostgresOplogStore::open_with(&url, options).await.unwrap());
+    store.setup_shards(Some(4)).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    store.lease_round("a", "http://a", ttl).await.unwrap();
+    // A commit that waits on a row another session locks holds the pool's
+    // only connection.
+    use reprise_oplog::{AppendFence, EntryKind, OplogEntry, OplogIndex, OplogStore, WorkerId};
+    let worker = WorkerId::new("locked").unwrap();
+    let epoch = store.claim(&worker).await.unwrap();
+    let create = OplogEntry::now(EntryKind::Create {
+        component_id: reprise_oplog::ComponentId::of_bytes(b"c"),
+        env: Default::default(),
+        args: Vec::new(),
+        endpoint_overrides: Default::default(),
+    });
+    store
+        .append(
+            &worker,
+            AppendFence::new(epoch, OplogIndex::FIRST),
+            vec![create],
+        )
+        .await
+        .unwrap();
+    let database = url.rsplit_once('/').unwrap().1;
+    let mut locker = common::pg::shared().connect(database).await;
+    let tx = locker.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM oplog_workers WHERE worker_id = 'locked' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+    let committing = {
+        let (store, worker) = (store.clone(), worker.clone());
+        tokio::spawn(async move { store.commit(&worker).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!committing.is_finished(), "the commit waits on the lock");
+    let round = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.lease_round("a", "http://a", ttl),
+    )
+    .await
+    .expect("the round waited for the pool")
+    .unwrap();
+    assert_eq!(round.held.len(), 4);
+    tx.rollback().await.unwrap();
+    committing.await.unwrap().unwrap();
+}

@@ -19,6 +19,10 @@
 //! unless a live executor advertises the caller's address: that one took
 //! the caller's place ([`PostgresOplogStore::forget_member`]), and the
 //! round fails with [`Error::MembershipTaken`] without renewing anything.
+//! Rounds, releases and renewals run on a connection of their own, outside
+//! the store's pool: a round waiting behind busy requests could outlast
+//! the leases it renews.
+//!
 //! Leases only decide who serves a worker: writes are fenced by the
 //! worker's owner epoch ([`crate::OplogStore::claim`]), so an executor that
 //! lost a shard and did not notice yet can never append to its workers.
@@ -184,7 +188,7 @@ impl PostgresOplogStore {
         let ttl = ttl_interval(ttl);
         let context = || format!("lease round of executor {member}");
         let rows = self
-            .pool
+            .leases
             .query(
                 "WITH seen AS (UPDATE executor_members \
                                SET address = $2, seen_at = now(), lease_ttl_ms = $4 \
@@ -243,7 +247,7 @@ impl PostgresOplogStore {
         let share = shards.div_ceil(members);
 
         let renewed = self
-            .pool
+            .leases
             .query(
                 "UPDATE shard_leases SET expires_at = now() + $3::interval, address = $2 \
                  WHERE owner = $1 AND expires_at > now() RETURNING shard, epoch",
@@ -260,7 +264,7 @@ impl PostgresOplogStore {
         if missing > 0 {
             let missing = i64::from(missing);
             let claimed = self
-                .pool
+                .leases
                 .query(
                     "UPDATE shard_leases SET owner = $1, address = $2, epoch = epoch + 1, \
                      expires_at = now() + $3::interval \
@@ -431,7 +435,7 @@ impl PostgresOplogStore {
     /// them), so another executor can claim them at its next round.
     pub async fn release_shards(&self, member: &str, shards: &[u32]) -> Result<()> {
         let shards = to_i32s(shards);
-        self.pool
+        self.leases
             .query(
                 "UPDATE shard_leases SET expires_at = '-infinity' \
                  WHERE owner = $1 AND shard = ANY($2)",
@@ -450,7 +454,7 @@ impl PostgresOplogStore {
     /// [`leave`](Self::leave)s.
     pub async fn withdraw(&self, member: &str, release: &[u32]) -> Result<()> {
         let release = to_i32s(release);
-        self.pool
+        self.leases
             .query(
                 "WITH released AS (UPDATE shard_leases SET expires_at = '-infinity' \
                                    WHERE owner = $1 AND shard = ANY($2) RETURNING 1) \
@@ -474,7 +478,7 @@ impl PostgresOplogStore {
         let shards = to_i32s(shards);
         let ttl = ttl_interval(ttl);
         let rows = self
-            .pool
+            .leases
             .query(
                 "UPDATE shard_leases SET expires_at = now() + $3::interval \
                  WHERE owner = $1 AND shard = ANY($2) AND expires_at > now() RETURNING shard",
@@ -495,7 +499,7 @@ impl PostgresOplogStore {
     /// Executor `member` leaves: every lease it holds is released and it
     /// no longer counts as alive, so the others take all shards at once.
     pub async fn leave(&self, member: &str) -> Result<()> {
-        self.pool
+        self.leases
             .query(
                 "WITH released AS (UPDATE shard_leases SET expires_at = '-infinity'                  WHERE owner = $1 RETURNING 1)                  DELETE FROM executor_members WHERE member = $1",
                 &[(&member, Type::TEXT)],

@@ -82,6 +82,10 @@ pub struct PostgresOplogStore {
     gate: tokio::sync::Mutex<()>,
     /// The health check's connection, outside the pool.
     health: HealthLine,
+    /// One connection for the lease rounds, outside the pool: a round
+    /// queued behind busy requests (each forwarded request looks up its
+    /// worker's owner) could outlast the leases it renews.
+    leases: Pool,
     report: RecoveryReport,
 }
 
@@ -115,6 +119,13 @@ impl PostgresOplogStore {
     pub async fn open_with(url: &str, options: PostgresOptions) -> Result<Self> {
         options.validate()?;
         let target = config::parse(url, &options)?;
+        let leases = Pool::new(
+            target.clone(),
+            &PostgresOptions {
+                max_connections: 1,
+                ..options.clone()
+            },
+        );
         let pool = Pool::new(target, &options);
         let mut client = pool.connect().await?;
         let found = schema::migrate(&mut client, pool.target()).await?;
@@ -139,6 +150,7 @@ impl PostgresOplogStore {
             states: States::default(),
             gate: tokio::sync::Mutex::new(()),
             health: HealthLine::default(),
+            leases,
             report: RecoveryReport {
                 verified: false,
                 workers: usize::try_from(workers).unwrap_or(0),
