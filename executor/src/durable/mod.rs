@@ -494,8 +494,16 @@ impl Durable {
     pub fn replay_read(&self, function: &str, request: CallRequest<'_>) -> Result<Option<Payload>> {
         match self.inner.journal.replay_import(function, request)? {
             Replayed::Result(payload) => Ok(Some(payload)),
-            // A read has no begin marker; an interrupted one is made again.
-            Replayed::Interrupted(..) | Replayed::Live => Ok(None),
+            Replayed::Live => Ok(None),
+            // A read journals no begin marker: the log holds a write begun
+            // here, which the guest no longer makes (sending the read and
+            // consuming the marker would give the write a new key later).
+            Replayed::Interrupted(begin, _) => Err(Error::Divergence {
+                worker: self.inner.worker.clone(),
+                index: begin,
+                recorded: "a remote write begun and not finished (its `BeginRemoteWrite`)".into(),
+                attempted: format!("a call without side effects to `{function}`"),
+            }),
         }
     }
 

@@ -175,3 +175,19 @@ fn a_local_read_where_a_write_was_begun_is_a_divergence() {
     let divergence = journal.take_divergence().expect("a divergence");
     assert!(divergence.to_string().contains("index 7"), "{divergence}");
 }
+
+#[tokio::test]
+async fn a_read_where_a_write_was_begun_is_a_divergence() {
+    // A read-only call where the log ends inside a write went out live
+    // and consumed the write's marker: the write the guest made next got
+    // a new key.
+    let (durable, _) = path_on_uncommitted_log(Arc::new(MemoryOplogStore::new())).await;
+    durable
+        .journal()
+        .push_recorded([recorded(2, EntryKind::BeginRemoteWrite)]);
+    let err = durable
+        .replay_read("svc/Get", CallRequest::new(b"request"))
+        .expect_err("diverged");
+    assert!(matches!(err, Error::Divergence { .. }), "{err:?}");
+    assert!(err.to_string().contains("index 2"), "{err}");
+}
