@@ -133,6 +133,64 @@ pub(crate) fn monotonic_now(journal: &SharedJournal) -> u64 {
     reading
 }
 
+/// Most bytes one `get-random-bytes` call may ask for (a guest seeding its
+/// own generator needs a few dozen).
+pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
+/// What a whole `get-random-bytes` call journals as its request, before
+/// the length: unlike the 8-byte request of one draw.
+const WHOLE_CALL: &[u8] = b"bytes:";
+
+/// `len` random bytes from `function` (secure or insecure), recorded as one
+/// entry (returned from the oplog on replay). An oplog that recorded such a
+/// call one draw per byte (as wasmtime-wasi draws them: the low byte of a
+/// 4-byte draw each) is replayed that way.
+pub(crate) fn random_bytes(
+    journal: &SharedJournal,
+    function: &'static str,
+    len: u64,
+) -> crate::error::Result<Vec<u8>> {
+    if len > MAX_RANDOM_BYTES {
+        return Err(crate::error::Error::Unsupported(format!(
+            "the guest asked `{function}` for {len} bytes in one call; at most \
+             {MAX_RANDOM_BYTES} are served per call"
+        )));
+    }
+    let count = usize::try_from(len).unwrap_or(usize::MAX);
+    if recorded_per_draw(journal, function) {
+        let mut rng = DurableRng {
+            journal: journal.clone(),
+            function,
+        };
+        return Ok((0..count)
+            .map(|_| rand::Rng::next_u32(&mut rng) as u8)
+            .collect());
+    }
+    let mut request = WHOLE_CALL.to_vec();
+    request.extend_from_slice(&len.to_le_bytes());
+    let mut out = journal.local(function, &request, || {
+        let mut buf = vec![0u8; count];
+        rand::fill(&mut buf[..]);
+        buf
+    });
+    // A recorded value of the wrong length can only come from a diverged
+    // replay, which the journal has already reported; keep the shape.
+    out.resize(count, 0);
+    Ok(out)
+}
+
+/// Whether the next recorded entry is one 4-byte draw of `function`: the
+/// first byte of a call an earlier build journaled one draw per byte.
+fn recorded_per_draw(journal: &SharedJournal, function: &str) -> bool {
+    journal.peek_recorded().is_some_and(|recorded| {
+        matches!(
+            &recorded.entry.kind,
+            reprise_oplog::EntryKind::ImportedFunctionInvoked { function: f, request, .. }
+                if f == function && request.as_bytes() == 4u64.to_le_bytes()
+        )
+    })
+}
+
 /// A random source whose output is recorded (one entry per request).
 struct DurableRng {
     journal: SharedJournal,
@@ -200,5 +258,58 @@ mod tests {
         journal.raise_monotonic_floor(ahead);
         assert_eq!(monotonic_now(&journal), ahead, "held at the floor");
         assert!(monotonic_now(&journal) >= ahead);
+    }
+
+    #[test]
+    fn a_call_for_random_bytes_is_one_entry_and_replays() {
+        // wasmtime-wasi drew them one at a time: 4096 entries for 4096 bytes.
+        let live = SharedJournal::new(WorkerId::new("w").unwrap(), Vec::new());
+        let bytes = random_bytes(&live, RANDOM_BYTES, 4096).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        let recorded: Vec<_> = live
+            .take_pending()
+            .into_iter()
+            .zip(2..)
+            .map(|(entry, index)| crate::durable::Recorded {
+                index: reprise_oplog::OplogIndex::new(index).unwrap(),
+                entry,
+            })
+            .collect();
+        assert_eq!(recorded.len(), 1);
+        let replay = SharedJournal::new(WorkerId::new("w").unwrap(), recorded);
+        assert_eq!(random_bytes(&replay, RANDOM_BYTES, 4096).unwrap(), bytes);
+        assert!(!replay.is_replaying() && replay.take_divergence().is_none());
+
+        let err = random_bytes(&live, RANDOM_BYTES, MAX_RANDOM_BYTES + 1).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+    }
+
+    #[test]
+    fn a_call_journaled_one_draw_per_byte_still_replays() {
+        let draw = |index: u64, response: [u8; 4]| crate::durable::Recorded {
+            index: reprise_oplog::OplogIndex::new(index).unwrap(),
+            entry: reprise_oplog::OplogEntry::now(
+                reprise_oplog::EntryKind::ImportedFunctionInvoked {
+                    function: RANDOM_BYTES.into(),
+                    request: reprise_oplog::Payload::new(4u64.to_le_bytes().to_vec()),
+                    request_hash: reprise_oplog::RequestHash::of(&4u64.to_le_bytes()),
+                    response: reprise_oplog::Payload::new(response.to_vec()),
+                    side_effect_class: reprise_oplog::SideEffectClass::LocalNondeterminism,
+                },
+            ),
+        };
+        let journal = SharedJournal::new(
+            WorkerId::new("w").unwrap(),
+            vec![
+                draw(2, [1, 2, 3, 4]),
+                draw(3, [5, 6, 7, 8]),
+                draw(4, [9, 0, 0, 0]),
+            ],
+        );
+        assert_eq!(
+            random_bytes(&journal, RANDOM_BYTES, 3).unwrap(),
+            vec![1, 5, 9]
+        );
+        assert!(!journal.is_replaying() && journal.take_divergence().is_none());
     }
 }

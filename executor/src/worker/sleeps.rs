@@ -6,6 +6,12 @@
 //! (an invocation that slept 30 s a thousand times took 8 hours to
 //! rebuild). Once the recorded entries are used up, sleeps wait for real.
 //!
+//! A live sleep also ends when the invocation must stop (its time budget
+//! ran out, or an interrupt, a delete or a shutdown asked): the guest then
+//! runs on into the next epoch tick, which stops it. A guest blocked in a
+//! sleep is not at a tick, so without this nothing stopped it (a sleep of
+//! an hour, or one too long for the clock, never ended).
+//!
 //! These two functions replace wasmtime-wasi's own; `subscribe-instant`
 //! reads the clock through the journal as wasmtime-wasi's does, so oplogs
 //! recorded before keep replaying.
@@ -16,17 +22,19 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
 use super::WorkerCtx;
+use super::limits::RunLimits;
 use crate::durable::SharedJournal;
 
 /// The interface whose functions are replaced, as wasmtime-wasi links it
 /// (guests importing an earlier 0.2 version are matched to it).
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 
-/// A guest's sleep: ready at `until` (`None`: never), or at once while the
-/// worker replays.
+/// A guest's sleep: ready at `until` (`None`: never), when the invocation
+/// it was made in must stop, or at once while the worker replays.
 struct Sleep {
     until: Option<tokio::time::Instant>,
     journal: SharedJournal,
+    limits: RunLimits,
 }
 
 #[async_trait::async_trait]
@@ -35,9 +43,15 @@ impl Pollable for Sleep {
         if self.journal.is_replaying() {
             return;
         }
-        match self.until {
-            Some(until) => tokio::time::sleep_until(until).await,
-            None => std::future::pending().await,
+        let slept = async {
+            match self.until {
+                Some(until) => tokio::time::sleep_until(until).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = slept => {}
+            _ = self.limits.clone().stopped() => {}
         }
     }
 }
@@ -47,6 +61,7 @@ fn sleep_for(ctx: &mut WorkerCtx, nanos: u64) -> wasmtime::Result<Resource<DynPo
     let sleep = Sleep {
         until: tokio::time::Instant::now().checked_add(Duration::from_nanos(nanos)),
         journal: ctx.grpc.durable.journal().clone(),
+        limits: ctx.limits.clone(),
     };
     let sleep = ctx.table.push(sleep)?;
     subscribe(&mut ctx.table, sleep)

@@ -25,6 +25,10 @@ impl Guest for ClockRandom {
         HISTORY.with(|h| h.borrow().clone())
     }
 
+    fn random_bytes(len: u64) -> Vec<u8> {
+        wasi::random::random::get_random_bytes(len)
+    }
+
     fn nap(ms: u32) -> u32 {
         wasi::clocks::monotonic_clock::subscribe_duration(u64::from(ms) * 1_000_000).block();
         NAPS.with(|n| {
