@@ -310,14 +310,14 @@ async fn interrupt_stops_the_running_invocation() {
     let request = server
         .http
         .post(server.url("/v1/workers/busy/invoke"))
-        .json(&json!({"function": "spin", "params": ["1000000000"]}));
+        .json(&json!({"function": "spin", "params": ["4000000000"]}));
     let running = tokio::spawn(async move {
         let response = request.send().await.expect("answered");
         let status = response.status().as_u16();
         (status, response.json::<Value>().await.expect("json"))
     });
-    // Let the slow call start, then interrupt while it runs.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Wait (bounded) until the slow call runs, then interrupt it.
+    server.wait_until_running("busy").await;
     let (status, body) = server.post("/v1/workers/busy/interrupt", json!({})).await;
     assert_eq!(
         (status, body),

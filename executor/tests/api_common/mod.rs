@@ -96,6 +96,31 @@ impl Server {
             .collect()
     }
 
+    /// Waits (bounded) until `GET /v1/workers/{worker}` reports it
+    /// running: an invocation holds it, so an interrupt or delete sent from
+    /// then on reaches that invocation instead of coming before it.
+    #[allow(dead_code)] // not every test binary uses it
+    pub async fn wait_until_running(&self, worker: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let request = self
+                .http
+                .get(self.url(&format!("/v1/workers/{worker}")))
+                .timeout(std::time::Duration::from_secs(30));
+            if let Ok(response) = request.send().await
+                && let Ok(body) = response.json::<Value>().await
+                && body["state"] == "running"
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "worker {worker} was not running an invocation after 60 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(self.http.post(self.url(path)).json(&body)).await
