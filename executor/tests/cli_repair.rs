@@ -6,7 +6,7 @@ mod cli_common;
 
 use std::process::Command;
 
-use cli_common::{BIN, Serve};
+use cli_common::{BIN, REFUSAL_LIMIT, Serve, output_within};
 
 #[test]
 fn a_damaged_store_is_repaired_into_a_fresh_data_directory() {
@@ -28,11 +28,12 @@ fn a_damaged_store_is_repaired_into_a_fresh_data_directory() {
     let mut bytes = std::fs::read(&conf).unwrap();
     bytes[0] ^= 0x01;
     std::fs::write(&conf, &bytes).unwrap();
-    let refused = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let refused = output_within(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data),
+        REFUSAL_LIMIT,
+    );
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use std::time::{Duration, Instant};
 
-use cli_common::{BIN, Serve};
+use cli_common::{BIN, REFUSAL_LIMIT, Serve, output_within};
 
 #[test]
 fn serve_and_drive_with_client_verbs() {
@@ -301,13 +301,13 @@ fn settings_the_executor_cannot_honour_are_refused_at_upload() {
 fn admin_token_guards_the_api_and_an_open_public_listener_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     // A non-loopback address without a token is refused before binding.
-    let output = Command::new(BIN)
-        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir", "./data"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("serve runs");
+    let output = output_within(
+        Command::new(BIN)
+            .args(["serve", "--listen", "0.0.0.0:0", "--data-dir", "./data"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn"),
+        REFUSAL_LIMIT,
+    );
     assert!(
         !output.status.success(),
         "an open public listener must be refused"
@@ -322,13 +322,13 @@ fn admin_token_guards_the_api_and_an_open_public_listener_is_refused() {
     // Refused, it leaves nothing behind (the data directory was created).
     assert!(!dir.path().join("data").exists());
     // The same for gRPC, whose message had runs of spaces in it.
-    let output = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
-        .args(["--grpc-listen", "0.0.0.0:0"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("serve runs");
+    let output = output_within(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+            .args(["--grpc-listen", "0.0.0.0:0"])
+            .current_dir(dir.path()),
+        REFUSAL_LIMIT,
+    );
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -337,14 +337,14 @@ fn admin_token_guards_the_api_and_an_open_public_listener_is_refused() {
     );
     assert!(!dir.path().join("data").exists());
     // A token variable that is not set is named.
-    let output = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
-        .args(["--admin-token-env", "REPRISE_TEST_UNSET_TOKEN"])
-        .current_dir(dir.path())
-        .env_remove("REPRISE_TEST_UNSET_TOKEN")
-        .stdin(Stdio::null())
-        .output()
-        .expect("serve runs");
+    let output = output_within(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+            .args(["--admin-token-env", "REPRISE_TEST_UNSET_TOKEN"])
+            .current_dir(dir.path())
+            .env_remove("REPRISE_TEST_UNSET_TOKEN"),
+        REFUSAL_LIMIT,
+    );
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -545,13 +545,13 @@ fn serve_on_a_postgres_store() {
     serve.terminate();
 
     // Only PostgreSQL URLs are accepted.
-    let output = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
-        .args(["--store", "mysql://somewhere/db"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("serve runs");
+    let output = output_within(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+            .args(["--store", "mysql://somewhere/db"])
+            .current_dir(dir.path()),
+        REFUSAL_LIMIT,
+    );
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("only PostgreSQL"), "{err}");
