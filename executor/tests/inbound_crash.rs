@@ -257,7 +257,14 @@ async fn kill9_during_an_inbound_invocation_then_a_keyed_retry_gets_the_one_resu
     let file = out.join("reprise/worker.proto");
     assert_eq!(written.trim(), file.display().to_string());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
-    let missing = serve.fails(&["proto", "--component", &"0".repeat(64), "-o", "x"]);
+    let nowhere = dir.path().join("not-written");
+    let missing = serve.fails(&[
+        "proto",
+        "--component",
+        &"0".repeat(64),
+        "-o",
+        nowhere.to_str().unwrap(),
+    ]);
     assert!(missing.contains("unknown component"), "{missing}");
     serve.terminate();
 }
