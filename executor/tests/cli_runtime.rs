@@ -8,7 +8,7 @@ mod cli_common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cli_common::{BIN, Serve};
+use cli_common::{BIN, REFUSAL_LIMIT, Serve, output_within};
 
 /// The value of `reprise_runtime_worker_threads` in `GET /metrics`.
 fn runtime_threads(serve: &Serve) -> u64 {
@@ -62,13 +62,13 @@ fn runtime_threads_size_the_runtime() {
 fn a_runtime_without_threads_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     for bad in ["0", "1025", "many"] {
-        let output = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
-            .args(["--runtime-threads", bad])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = output_within(
+            Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+                .args(["--runtime-threads", bad])
+                .current_dir(dir.path()),
+            REFUSAL_LIMIT,
+        );
         assert!(!output.status.success(), "--runtime-threads {bad} accepted");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -88,6 +88,8 @@ fn a_runtime_without_threads_is_refused() {
 /// each spin is stopped by its time budget.
 #[test]
 fn guests_spinning_on_every_runtime_thread_do_not_freeze_the_executor() {
+    // Long enough that the checks below are made while all three spin.
+    const BUDGET: &str = "30s";
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start_with(dir.path(), &["--runtime-threads", "2"], &[]);
     let runaway = serve.add_wasm(reprise_test_components::RUNAWAY);
@@ -95,12 +97,12 @@ fn guests_spinning_on_every_runtime_thread_do_not_freeze_the_executor() {
     for name in names {
         serve.create_worker(&runaway, name);
     }
-    let spinners: Vec<_> = names
+    let mut spinners: Vec<_> = names
         .iter()
         .map(|name| {
             Command::new(BIN)
-                .args(["invoke", name, "spin", "--time-budget", "3s"])
-                .args(["--server", &serve.url, "--timeout", "60s"])
+                .args(["invoke", name, "spin", "--time-budget", BUDGET])
+                .args(["--server", &serve.url, "--timeout", "90s"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -108,22 +110,41 @@ fn guests_spinning_on_every_runtime_thread_do_not_freeze_the_executor() {
                 .unwrap()
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1000));
-    // The executor answers while they spin.
-    let started = Instant::now();
-    let listed = serve.run(&["worker", "list", "--timeout", "10s"]);
+    // The executor answers while they spin: each is seen running (bounded
+    // wait), then a listing is answered within the client's time limit.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for name in names {
+        loop {
+            let got = serve.run(&["worker", "get", name, "--timeout", "20s"]);
+            let state = serde_json::from_slice::<serde_json::Value>(&got.stdout)
+                .map(|info| info["state"].clone())
+                .unwrap_or_default();
+            if state == "running" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} was not seen spinning: {state} {}",
+                String::from_utf8_lossy(&got.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let listed = serve.run(&["worker", "list", "--timeout", "20s"]);
     assert!(
         listed.status.success(),
         "worker list while guests spin: {}",
         String::from_utf8_lossy(&listed.stderr)
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "worker list took {:?} while guests spin",
-        started.elapsed()
-    );
+    // And they were still spinning when it was answered.
+    for spinner in &mut spinners {
+        assert!(
+            spinner.try_wait().unwrap().is_none(),
+            "a spin ended before the listing was answered"
+        );
+    }
     // Each spin is stopped by its time budget (the client gives up after
-    // 60 s otherwise).
+    // 90 s otherwise).
     for spinner in spinners {
         let output = spinner.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
