@@ -187,9 +187,9 @@ async fn a_delete_racing_a_commit_leaves_no_entries_behind() {
 }
 
 /// Statements that time out waiting on a row another session holds (a
-/// commit, a claim, a delete) are cancelled on the server too: within a
-/// second none of them still waits there, holding its locks and ready to
-/// land late.
+/// commit, a claim, a delete) are cancelled on the server too: soon none
+/// of them still waits there, holding its locks and ready to land late
+/// (one not cancelled would wait until the holder lets go, at the end).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timed_out_statements_are_cancelled_on_the_server() {
     let url = shared().create_database().await;
@@ -218,7 +218,11 @@ async fn timed_out_statements_are_cancelled_on_the_server() {
     assert!(matches!(err, Error::CommitOutcomeUnknown { .. }), "{err:?}");
     let timed_out = Instant::now();
     wait_for_store_statements(&watcher, &db, active, 0).await;
-    assert!(timed_out.elapsed() < Duration::from_secs(1));
+    assert!(
+        timed_out.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        timed_out.elapsed()
+    );
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(1) {
         assert_eq!(store_statements(&watcher, &db, active).await, 0);

@@ -297,7 +297,14 @@ pub async fn concurrent_appends(factory: Factory) {
             let mut gaps = 0u64;
             for k in 0..50u64 {
                 let n = t * 1000 + k;
+                // Each gap is another task's append since this one looked
+                // (150 at most); bounded all the same.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 loop {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "entry {n} kept meeting IndexGap for 60 s ({gaps} gaps)"
+                    );
                     let last = s.last_index(&shared).await.unwrap().unwrap();
                     let next = last.next().unwrap();
                     let fence = AppendFence::new(epoch, next);
