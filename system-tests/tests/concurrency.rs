@@ -3,7 +3,8 @@
 //! 64 clients each drive their own worker with 50 `add-todos` invocations
 //! (one durable gRPC call and one commit point each), all at the same time,
 //! while a watcher polls `/healthz`. Every invocation must be answered with
-//! the right result and `/healthz` must answer within 2 s throughout.
+//! the right result and `/healthz` must answer within 15 s throughout (a
+//! hung executor never answers; the limit leaves room for a loaded machine).
 //!
 //! Before the durable path sent every commit through one committer, sled
 //! 0.34 saw concurrent flushes from many workers and the executor hung for
@@ -24,7 +25,7 @@ const INVOCATIONS_PER_WORKER: usize = 50;
 /// The whole load must finish within this (it takes seconds when healthy).
 const LOAD_LIMIT: Duration = Duration::from_secs(240);
 /// Longest a `/healthz` answer may take while the load runs.
-const HEALTH_LIMIT: Duration = Duration::from_secs(2);
+const HEALTH_LIMIT: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_clients_never_hang_the_executor() {

@@ -113,7 +113,9 @@ async fn the_api_answers_while_a_slow_pending_invocation_is_recovered() {
     let server = spawn_todo_server().await.expect("todo server");
     let mut scene = Scene::new();
     scene.start();
-    let component = scene.add_todo_component(&server.endpoint());
+    // The held call must outlast the checks below, however slow the
+    // machine: it is released by the test, not by its timeout.
+    let component = scene.add_todo_component_timed(&server.endpoint(), "120s", "");
     scene.create_worker(&component, "w");
     scene.create_worker(&component, "other");
     let api = Api::new(scene.url());
@@ -133,14 +135,20 @@ async fn the_api_answers_while_a_slow_pending_invocation_is_recovered() {
     scene.start_listening();
     let api = Api::new(scene.url());
     let started = std::time::Instant::now();
-    let health = reqwest::get(format!("{}/healthz", scene.url()))
-        .await
-        .expect("the API answers during recovery");
+    let health = tokio::time::timeout(
+        Duration::from_secs(60),
+        reqwest::get(format!("{}/healthz", scene.url())),
+    )
+    .await
+    .expect("the API answers during recovery")
+    .expect("the API answers during recovery");
     assert!(health.status().is_success());
     // Another worker is served meanwhile.
     assert_eq!(api.call("other", "added", &[], None).await, "0");
+    // Answered while recovery still waits on the held call (which only
+    // the test releases, below).
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );

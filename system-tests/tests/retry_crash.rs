@@ -43,8 +43,22 @@ async fn kill9_during_a_back_off_resumes_the_schedule() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let failed_at = Instant::now();
-    // Let the failed attempt be committed, then kill in the back-off.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Wait (bounded) until the failed attempt is committed (the retry
+    // counter of /metrics moves once it is durable), then kill in the
+    // back-off.
+    loop {
+        let (status, metrics) = api.get("/metrics").await;
+        assert_eq!(status, 200, "{metrics}");
+        let metrics = metrics.as_str().unwrap_or_default();
+        if metrics.contains("\nreprise_call_retries_total 1\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed attempt was never committed: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(server.calls("TodoAdd"), 1, "still backing off");
     scene.kill9_cutting(pending).await;
 

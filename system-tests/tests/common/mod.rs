@@ -304,14 +304,16 @@ impl Scene {
         }
     }
 
-    /// Runs a CLI client verb against the running executor.
+    /// Runs a CLI client verb against the running executor (bounded by
+    /// [`LIMIT`]: `invoke` waits up to a day by default).
     pub fn cli(&self, args: &[&str]) -> Output {
         tokio::task::block_in_place(|| {
-            Command::new(binary())
-                .args(args)
-                .args(["--server", &self.url])
-                .output()
-                .expect("client runs")
+            output_within(
+                Command::new(binary())
+                    .args(args)
+                    .args(["--server", &self.url]),
+                LIMIT,
+            )
         })
     }
 
@@ -335,9 +337,15 @@ impl Scene {
     /// [`Scene::add_todo_component`] with `extra` lines (each indented by
     /// eight spaces) added to the `todo` dependency.
     pub fn add_todo_component_with(&self, endpoint: &str, extra: &str) -> String {
+        self.add_todo_component_timed(endpoint, "5s", extra)
+    }
+
+    /// [`Scene::add_todo_component_with`] with the dependency's call
+    /// `timeout` (`5s` there).
+    pub fn add_todo_component_timed(&self, endpoint: &str, timeout: &str, extra: &str) -> String {
         let manifest = self.path().join("app.yaml");
         let text = format!(
-            "components:\n  todo-client:\n    wasm: {wasm}\n    dependencies:\n      todo:\n        type: grpc\n        protos: [core/todo/v1/todo.proto]\n        include: [{PROTOS}]\n        endpoint: {endpoint}\n        timeout: 5s\n{extra}",
+            "components:\n  todo-client:\n    wasm: {wasm}\n    dependencies:\n      todo:\n        type: grpc\n        protos: [core/todo/v1/todo.proto]\n        include: [{PROTOS}]\n        endpoint: {endpoint}\n        timeout: {timeout}\n{extra}",
             wasm = reprise_test_components::TODO_CLIENT,
         );
         std::fs::write(&manifest, text).expect("write manifest");
@@ -530,6 +538,54 @@ impl Api {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+}
+
+/// Like [`Command::output`] (stdin closed, stdout and stderr captured), but
+/// bounded: a process still running after `limit` is killed and the test
+/// fails.
+pub fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command runs");
+    // Read on threads of their own, so that a full pipe cannot stall it.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    let Some(status) = status else {
+        panic!(
+            "{command:?} still running after {limit:?}; killed. stdout: {} stderr: {}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
     }
 }
 
