@@ -668,3 +668,28 @@ async fn gzip_answers_are_decoded_and_a_body_that_is_not_json_is_named() {
         "{got}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_with_an_alias_of_itself_is_refused_at_upload() {
+    // The model comes with the upload as data: a type made an alias of
+    // itself was followed for ever while the imports were checked, and the
+    // stack overflow took the executor down.
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let mut dep = dependency(&server);
+    let looped = dep
+        .openapi
+        .types
+        .iter_mut()
+        .find(|t| matches!(t.kind, reprise_openapi::model::TypeKind::Record(_)))
+        .expect("a record type");
+    looped.kind = reprise_openapi::model::TypeKind::Alias(reprise_openapi::model::TypeRef::Named(
+        looped.name.clone(),
+    ));
+    let err = executor
+        .add_component_with(wasm(), vec![dep.into()])
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("is an alias of itself"), "{err}");
+}

@@ -47,6 +47,12 @@ pub enum Error {
         /// The problems.
         problems: Vec<Problem>,
     },
+    /// A model handed over as data (an upload) that the runtime cannot use.
+    #[error("the OpenAPI model is not usable: {message}")]
+    Model {
+        /// What is wrong.
+        message: String,
+    },
     /// A component's import of a function does not have the signature the
     /// document gives it (the component was built against other WIT).
     #[error("function `{function}`: {message}")]

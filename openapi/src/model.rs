@@ -318,3 +318,43 @@ pub struct Response {
     /// The success variant's case, when several 2xx answers differ.
     pub case: Option<String>,
 }
+
+impl ApiModel {
+    /// Checks that every alias among the model's types ends in a type that
+    /// is not an alias, and names a type the model has. A model compiled
+    /// here always does; one handed over as data (an upload) may not, and
+    /// the runtime, which follows aliases without consuming anything, would
+    /// follow a chain that comes back to where it started for ever.
+    pub fn check_aliases(&self) -> Result<(), crate::Error> {
+        let by_name: std::collections::HashMap<&str, &TypeDef> =
+            self.types.iter().map(|t| (t.name.as_str(), t)).collect();
+        for start in &self.types {
+            let mut chain = vec![start.name.as_str()];
+            let mut current = start;
+            // Bounded: each step visits a new type, or the chain is refused.
+            while let TypeKind::Alias(TypeRef::Named(next)) = &current.kind {
+                let Some(def) = by_name.get(next.as_str()) else {
+                    return Err(crate::Error::Model {
+                        message: format!(
+                            "type `{}` is an alias of `{next}`, which the model does not have",
+                            current.name
+                        ),
+                    });
+                };
+                if chain.contains(&next.as_str()) {
+                    chain.push(next);
+                    return Err(crate::Error::Model {
+                        message: format!(
+                            "type `{}` is an alias of itself ({})",
+                            start.name,
+                            chain.join(" -> ")
+                        ),
+                    });
+                }
+                chain.push(next);
+                current = def;
+            }
+        }
+        Ok(())
+    }
+}

@@ -31,6 +31,10 @@ pub fn check_supported(dependency: &OpenApiDependencyConfig) -> Result<()> {
             "dependency `{name}`: the OpenAPI document has no operations"
         )));
     }
+    dependency
+        .openapi
+        .check_aliases()
+        .map_err(|e| Error::InvalidComponent(format!("dependency `{name}`: {e}")))?;
     if let Some(tls) = &dependency.tls {
         tls.check(name)
             .map_err(|e| Error::InvalidComponent(e.to_string()))?;

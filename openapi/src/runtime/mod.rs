@@ -589,17 +589,38 @@ fn check(
 /// pattern uses what this regex engine lacks (look-around,
 /// back-references), and such a pattern is not checked (see
 /// [`unchecked_patterns`]).
+///
+/// The cache is bounded ([`PATTERN_CACHE`] entries; full, it starts over)
+/// and so is each compiled pattern ([`PATTERN_SIZE`]; a larger one is not
+/// checked either): uploads, refused ones too, compile their patterns, and
+/// a process-wide cache that only grew kept every one for good.
 fn compiled(pattern: &str) -> Option<regex::Regex> {
     static CACHE: std::sync::OnceLock<
         std::sync::Mutex<std::collections::HashMap<String, Option<regex::Regex>>>,
     > = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    cache
-        .entry(pattern.to_owned())
-        .or_insert_with(|| regex::Regex::new(pattern).ok())
-        .clone()
+    if let Some(found) = cache.get(pattern) {
+        return found.clone();
+    }
+    if cache.len() >= PATTERN_CACHE {
+        cache.clear();
+    }
+    let regex = regex::RegexBuilder::new(pattern)
+        .size_limit(PATTERN_SIZE)
+        .dfa_size_limit(PATTERN_SIZE)
+        .build()
+        .ok();
+    cache.insert(pattern.to_owned(), regex.clone());
+    regex
 }
+
+/// Most compiled patterns kept at once.
+const PATTERN_CACHE: usize = 1024;
+
+/// Most memory one compiled pattern may take (regex's own default is
+/// 10 MiB).
+const PATTERN_SIZE: usize = 1 << 20;
 
 /// The `pattern`s of `model` that cannot be checked (this regex engine has
 /// no look-around or back-references); values are sent unchecked against
