@@ -430,3 +430,52 @@ async fn invoke_with_create_makes_the_worker_durable_in_one_sync() {
     assert_eq!(status, 200, "{body}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oplog_page_ends_before_its_payloads_pass_the_byte_cap() {
+    // A page held up to 1 000 entries whatever their size: a worker whose
+    // service answers 16 MiB bodies made one page of gigabytes.
+    use reprise_oplog::{
+        AppendFence, ComponentId, EntryKind, OplogEntry, OplogIndex, Payload, RequestHash,
+        SideEffectClass, WorkerId,
+    };
+    let server = Server::default().await;
+    let store = server.executor.oplog();
+    let worker = WorkerId::new("big-answers").unwrap();
+    let epoch = store.claim(&worker).await.unwrap();
+    let mut entries = vec![OplogEntry::now(EntryKind::Create {
+        component_id: ComponentId::of_bytes(b"none"),
+        env: Default::default(),
+        args: Vec::new(),
+        endpoint_overrides: Default::default(),
+    })];
+    let answer = vec![b'a'; 3 << 20];
+    for _ in 0..4 {
+        entries.push(OplogEntry::now(EntryKind::ImportedFunctionInvoked {
+            function: "api GET /big".into(),
+            request: Payload::new(b"{}".to_vec()),
+            request_hash: RequestHash::of(b"{}"),
+            response: Payload::new(answer.clone()),
+            side_effect_class: SideEffectClass::ReadOnly,
+        }));
+    }
+    store
+        .append(&worker, AppendFence::new(epoch, OplogIndex::FIRST), entries)
+        .await
+        .unwrap();
+    store.commit(&worker).await.unwrap();
+
+    let (status, page) = server.get("/v1/workers/big-answers/oplog?limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    let first = page["entries"].as_array().unwrap().len();
+    assert_eq!(
+        first, 3,
+        "Create and two 3 MiB answers: a third passes 8 MiB"
+    );
+    assert_eq!(page["next"], 4);
+    let (_, rest) = server
+        .get("/v1/workers/big-answers/oplog?from=4&limit=1000")
+        .await;
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 2);
+    assert!(rest["next"].is_null(), "{}", rest["next"]);
+}

@@ -74,10 +74,7 @@ pub(super) async fn get_oplog(
         Some(last) => last.get(),
         None => return Err(ApiError::not_found(format!("unknown worker {id}"))),
     };
-    let entries = oplog
-        .read(&id, from_index, limit as usize)
-        .await
-        .map_err(crate::Error::from)?;
+    let entries = read_page(oplog.as_ref(), &id, from_index, limit as usize).await?;
     let decoder = call_decoder(&state, &id, &entries).await;
     let end = from + entries.len() as u64;
     let next = (!entries.is_empty() && end <= last_index).then_some(end);
@@ -93,6 +90,51 @@ pub(super) async fn get_oplog(
             .map(|(i, e)| render_entry(from + i as u64, e, decoder.as_deref()))
             .collect(),
     }))
+}
+
+/// Most payload bytes one page holds: a page ends before the entry that
+/// would take it past this (it holds at least one entry). A page of 1 000
+/// REST answers of 16 MiB each was read and rendered whole.
+pub const PAGE_BYTES: usize = 8 << 20;
+
+/// Entries read from the store at a time while a page fills.
+const READ_CHUNK: usize = 64;
+
+/// Up to `limit` entries of `id` from `from`, ending early once their
+/// payloads reach [`PAGE_BYTES`] (the page's `next` then says where to go
+/// on).
+async fn read_page(
+    oplog: &dyn reprise_oplog::OplogStore,
+    id: &reprise_oplog::WorkerId,
+    from: OplogIndex,
+    limit: usize,
+) -> Result<Vec<OplogEntry>, ApiError> {
+    let mut entries: Vec<OplogEntry> = Vec::new();
+    let mut bytes = 0usize;
+    let mut next = from;
+    // Bounded by `limit`: each round adds at least one entry or stops.
+    while entries.len() < limit {
+        let want = (limit - entries.len()).min(READ_CHUNK);
+        let chunk = oplog
+            .read(id, next, want)
+            .await
+            .map_err(crate::Error::from)?;
+        let got = chunk.len();
+        for entry in chunk {
+            let mut size = 0;
+            entry.for_each_payload(|p| size += p.len());
+            if !entries.is_empty() && bytes.saturating_add(size) > PAGE_BYTES {
+                return Ok(entries);
+            }
+            bytes = bytes.saturating_add(size);
+            entries.push(entry);
+        }
+        if got < want {
+            break;
+        }
+        next = OplogIndex::new(next.get() + got as u64).map_err(crate::Error::from)?;
+    }
+    Ok(entries)
 }
 
 /// The reader of the worker's journaled gRPC calls, when the page holds
