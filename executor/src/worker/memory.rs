@@ -26,8 +26,14 @@ pub const DEFAULT_WORKER_MEMORY: usize = 256 << 20;
 /// Default executor-wide budget of guest memory: 8 GiB.
 pub const DEFAULT_MEMORY_BUDGET: usize = 8 << 30;
 
-/// Most table elements a guest may have (they cost a pointer each).
+/// Most elements one guest table may have.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// What one table element is counted as against the limits: a pointer.
+/// Tables count with linear memory towards the worker's limit and the
+/// executor's budget (a component of many instances, each with a table of
+/// a million elements, held gigabytes no limit saw).
+const TABLE_ELEMENT_BYTES: usize = 8;
 
 /// The executor-wide budget of guest memory, shared by every worker.
 #[derive(Debug)]
@@ -97,14 +103,11 @@ impl MemoryLimiter {
     }
 }
 
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let extra = desired.saturating_sub(current);
+impl MemoryLimiter {
+    /// Takes `extra` bytes for a growth from the worker's limit and the
+    /// executor's budget (given back by [`Self::growth_failed`] if the
+    /// growth then fails).
+    fn take(&mut self, extra: usize) -> wasmtime::Result<bool> {
         let after = self.held.saturating_add(extra);
         if after > self.worker_limit {
             return Err(wasmtime::Error::new(Error::MemoryLimit {
@@ -127,14 +130,30 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
+    /// Gives back what the last growth took.
+    fn growth_failed(&mut self) {
+        self.budget.release(self.last_growth);
+        self.held = self.held.saturating_sub(self.last_growth);
+        self.last_growth = 0;
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.take(desired.saturating_sub(current))
+    }
+
     /// The host could not grow the memory (no address space or mappings
     /// left): a host condition, reported as such instead of letting the
     /// guest see a failed `memory.grow` and trap, which would fail the
     /// worker for a fault that is not its own.
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.budget.release(self.last_growth);
-        self.held = self.held.saturating_sub(self.last_growth);
-        self.last_growth = 0;
+        self.growth_failed();
         Err(wasmtime::Error::new(Error::HostResources(format!(
             "the host could not grow a guest's memory: {error:#}"
         ))))
@@ -142,11 +161,20 @@ impl ResourceLimiter for MemoryLimiter {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        let extra = desired.saturating_sub(current);
+        self.take(extra.saturating_mul(TABLE_ELEMENT_BYTES))
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.growth_failed();
+        Err(error)
     }
 }
 
@@ -159,6 +187,32 @@ impl Drop for MemoryLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_count_against_the_worker_limit_and_the_budget() {
+        // They counted against nothing: many instances with a table of a
+        // million elements each held gigabytes beside any limit.
+        let budget = MemoryBudget::new(1 << 30);
+        let mut limiter = MemoryLimiter::new(4 << 20, budget.clone());
+        assert!(limiter.table_growing(0, 1000, None).unwrap());
+        assert_eq!(budget.used(), 1000 * TABLE_ELEMENT_BYTES);
+        let err = limiter.table_growing(0, 1 << 20, None).unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<Error>(),
+            Some(Error::MemoryLimit { .. })
+        ));
+        assert!(
+            !limiter
+                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
+                .unwrap()
+        );
+        // A growth that then fails gives back what it took.
+        assert!(limiter.table_growing(1000, 2000, None).unwrap());
+        let _ = limiter.table_grow_failed(wasmtime::Error::msg("no"));
+        assert_eq!(budget.used(), 1000 * TABLE_ELEMENT_BYTES);
+        drop(limiter);
+        assert_eq!(budget.used(), 0);
+    }
 
     #[test]
     fn worker_limit_and_shared_budget_are_both_enforced() {
