@@ -112,7 +112,7 @@ async fn reflection_and_health_describe_the_served_services() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
+async fn the_admin_token_guards_calls_reflection_and_named_health_checks() {
     let front = start(Some(TOKEN)).await;
     let hello = format!("{ROOT}/Hello");
     let status = front
@@ -150,6 +150,21 @@ async fn the_admin_token_guards_calls_and_reflection_but_not_health() {
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(answer.status, 1);
+    // A named service tells whether it exists (and loads every component
+    // to find out): not without the token.
+    let named = tonic_health::pb::HealthCheckRequest {
+        service: "grpc.health.v1.Health".into(),
+    };
+    let status = health.check(named.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let status = health.watch(named.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let mut request = tonic::Request::new(named);
+    request
+        .metadata_mut()
+        .insert("authorization", right.parse().unwrap());
+    let answer = health.check(request).await.unwrap().into_inner();
     assert_eq!(answer.status, 1);
 }
 

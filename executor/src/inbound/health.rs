@@ -3,8 +3,10 @@
 //! an uploaded component's exports define are `SERVING`; any other name is
 //! unknown. Once the server begins to shut down, every name known is
 //! `NOT_SERVING`, and `Watch` streams send that and end (a stream left open
-//! would hold the shutdown until its grace period ran out). Health checks
-//! need no admin token.
+//! would hold the shutdown until its grace period ran out). A check of the
+//! server as a whole needs no admin token; a check of a named service does
+//! when the server has one (it says which services exist, and loads every
+//! stored component to find out).
 
 use std::pin::Pin;
 
@@ -53,6 +55,9 @@ impl tonic_health::pb::health_server::Health for Health {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
         let service = &request.get_ref().service;
+        if !service.is_empty() {
+            self.shared.authorize(request.metadata())?;
+        }
         match self.status(service).await {
             ServingStatus::ServiceUnknown => {
                 Err(Status::not_found(format!("unknown service `{service}`")))
@@ -69,6 +74,9 @@ impl tonic_health::pb::health_server::Health for Health {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        if !request.get_ref().service.is_empty() {
+            self.shared.authorize(request.metadata())?;
+        }
         let status = self.status(&request.get_ref().service).await;
         let first = tokio_stream::once(Ok(HealthCheckResponse {
             status: status as i32,
