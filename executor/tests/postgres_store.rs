@@ -20,10 +20,11 @@ async fn call(executor: &Executor, id: &WorkerId, function: &str, params: &[&str
 }
 
 /// An executor on a new database of `server` (a server of the test's
-/// own, which it stops and restarts), and its data folder.
+/// own, which it stops and restarts, or the shared one), its data folder
+/// and the database's URL.
 async fn executor_on(
     server: &reprise_system_tests::postgres::PgServer,
-) -> (Executor, tempfile::TempDir) {
+) -> (Executor, tempfile::TempDir, String) {
     let url = server.create_database().await;
     let dir = tempfile::tempdir().unwrap();
     let config = ExecutorConfig {
@@ -34,7 +35,7 @@ async fn executor_on(
         .await
         .expect("store opens");
     let executor = Executor::with_stores(&config, stores).await.unwrap();
-    (executor, dir)
+    (executor, dir, url)
 }
 
 /// `attempt` until it succeeds while the pool reconnects to a restarted
@@ -116,7 +117,7 @@ async fn an_invocation_whose_commit_failed_does_not_take_effect_later() {
     // one: an `add` reported as failed took effect, and a client retrying
     // it without its idempotency key added twice.
     let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
-    let (executor, _dir) = executor_on(&server).await;
+    let (executor, _dir, _) = executor_on(&server).await;
     let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
     let component: ComponentId = info.id.parse().unwrap();
@@ -339,7 +340,7 @@ async fn an_interrupt_after_a_failed_commit_rebuilds_the_worker_first() {
     // refused by the fence, at every attempt until some invocation rebuilt
     // the worker.
     let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
-    let (executor, _dir) = executor_on(&server).await;
+    let (executor, _dir, _) = executor_on(&server).await;
     let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
     let component: ComponentId = info.id.parse().unwrap();
@@ -375,7 +376,7 @@ async fn a_worker_whose_creating_invocation_failed_to_commit_is_created_again() 
     // creating invocation got "unknown worker" and a plain create "already
     // exists", until a delete, an eviction or a restart.
     let server = reprise_system_tests::postgres::PgServer::start().expect("PostgreSQL starts");
-    let (executor, _dir) = executor_on(&server).await;
+    let (executor, _dir, _) = executor_on(&server).await;
     let executor = std::sync::Arc::new(executor);
     let wasm = std::fs::read(reprise_test_components::CLOCK_RANDOM).unwrap();
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
@@ -417,16 +418,7 @@ async fn a_worker_whose_creation_failed_to_commit_can_be_created_again() {
     // the worker did not exist, yet every later create of it got "already
     // exists" until the executor restarted.
     let server = reprise_system_tests::postgres::shared();
-    let url = server.create_database().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        ..ExecutorConfig::default()
-    };
-    let stores = Stores::postgres(&url, dir.path())
-        .await
-        .expect("store opens");
-    let executor = Executor::with_stores(&config, stores).await.unwrap();
+    let (executor, _dir, url) = executor_on(server).await;
     let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
     let info = executor.add_component(wasm, Vec::new()).await.unwrap();
     let component: ComponentId = info.id.parse().unwrap();

@@ -29,6 +29,7 @@ mod echo;
 mod frames;
 mod greeter;
 pub mod postgres;
+pub mod process;
 mod proxy;
 mod rest_todo;
 pub mod rich;
