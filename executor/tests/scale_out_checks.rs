@@ -474,7 +474,7 @@ fn an_executor_restarted_at_once_after_a_crash_at_its_address_starts() {
 #[test]
 fn an_address_reaching_the_new_executor_is_not_taken_from_a_live_one() {
     // The first executor advertises an address that is not its own (as
-    // `0.0.0.0`, a shared name or a NAT rule can make one address reach
+    // a shared name or a NAT rule can make one address reach
     // several machines); a second one listening there reached itself when
     // it probed the address, deleted the live first one's row and joined.
     let (_runtime, url) = database();

@@ -160,7 +160,7 @@ impl Cluster {
             match probe::probe(&http, listener, &config.advertise, &token).await {
                 probe::ProbeAnswer::Us => {
                     // The address reaching this process does not prove the
-                    // old member gone (`0.0.0.0`, a name or a NAT rule may
+                    // old member gone (a shared name or a NAT rule may
                     // reach several machines): it is gone only if it does
                     // not renew its membership (every third of its TTL) for
                     // three quarters of its TTL, two renewals and a margin.
@@ -187,9 +187,9 @@ impl Cluster {
                             &other,
                             Some(&format!(
                                 "it reaches this process too, but that executor is alive: it \
-                                 renewed its membership within the {wait:?} this one waited (an \
-                                 address such as 0.0.0.0, a shared name or a NAT rule that \
-                                 reaches more than one executor)"
+                                 renewed its membership within the {wait:?} this one waited (a \
+                                 shared name or a NAT rule that reaches more than one \
+                                 executor)"
                             )),
                         ));
                     }

@@ -9,8 +9,8 @@
 //! bound, not yet serving) admin listener with a token of its own
 //! ([`answer_probes`]) and sends a request to the advertised address
 //! ([`probe`]). If the answer carries the token, the address leads to this
-//! process. That is necessary but not enough (`0.0.0.0`, a shared name or
-//! a NAT rule can reach several machines, each reaching itself): the join
+//! process. That is necessary but not enough (a shared name or a NAT rule
+//! can reach several machines, each reaching itself): the join
 //! then also waits to see whether the old member renews its row (see
 //! `Cluster::join_at`). Any other outcome (another server answers, nothing
 //! answers, the address routes elsewhere) proves nothing, and the join is
