@@ -711,3 +711,41 @@ async fn a_recorded_result_that_does_not_decode_fails_the_worker() {
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wit_namespace_no_exposed_package_takes_is_refused_at_upload() {
+    // `core.todo.v1` is `core:todo` whatever the setting says: the setting
+    // was dropped silently. (Checked at upload only: a component stored
+    // with it before still loads.)
+    let server = spawn_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let dep = |namespace| {
+        dependency(
+            "todo",
+            "core/todo/v1/todo.proto",
+            "core.todo.v1.TodoService",
+            &server.endpoint(),
+            Some(namespace),
+        )
+    };
+    let err = executor
+        .add_component(
+            wasm(reprise_test_components::TODO_CLIENT),
+            vec![dep("acme")],
+        )
+        .await
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("`acme` applies to no exposed package") && text.contains("core.todo.v1"),
+        "{text}"
+    );
+    executor
+        .add_component(
+            wasm(reprise_test_components::TODO_CLIENT),
+            vec![dep("core")],
+        )
+        .await
+        .expect("the namespace the package has anyway");
+}

@@ -60,7 +60,8 @@ fn a_namespace_no_exposed_package_takes_is_refused() {
         namespace: Some(namespace.to_owned()),
         version: None,
     };
-    let err = util::model_for_files(&pool, &["todo.proto"], &options("acme")).unwrap_err();
+    let model = util::model_for_files(&pool, &["todo.proto"], &options("acme")).unwrap();
+    let err = model.check_namespace(&options("acme")).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("`acme`") && msg.contains("core.todo.v1") && msg.contains("`core`"),
@@ -68,6 +69,7 @@ fn a_namespace_no_exposed_package_takes_is_refused() {
     );
     // The namespace the package has anyway is not an error.
     let model = util::model_for_files(&pool, &["todo.proto"], &options("core")).unwrap();
+    model.check_namespace(&options("core")).unwrap();
     assert_eq!(model.packages()[0].wit.to_string(), "core:todo@1.0.0");
     // A one-segment package beside it takes the setting: not refused.
     let both = [
@@ -80,6 +82,7 @@ fn a_namespace_no_exposed_package_takes_is_refused() {
     let pool = util::inline_pool(&both).unwrap();
     let model =
         util::model_for_files(&pool, &["todo.proto", "hello.proto"], &options("acme")).unwrap();
+    model.check_namespace(&options("acme")).unwrap();
     let names: Vec<String> = model.packages().iter().map(|p| p.wit.to_string()).collect();
     assert!(names.contains(&"acme:hello".to_owned()), "{names:?}");
 }

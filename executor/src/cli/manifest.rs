@@ -236,6 +236,7 @@ fn render(
 ) -> anyhow::Result<Vec<WitFile>> {
     let exposures: Vec<Exposure> = services.iter().cloned().map(Exposure::Service).collect();
     let model = InterfaceModel::build(pool, &exposures, options).map_err(|e| anyhow!("{e}"))?;
+    model.check_namespace(options).map_err(|e| anyhow!("{e}"))?;
     Ok(reprise_grpc_stub::wit::render(&model))
 }
 

@@ -32,7 +32,27 @@ pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
     if let Some(retry) = &dependency.retry {
         check_retry(&dependency.name, retry)?;
     }
-    check_connection(dependency)
+    check_connection(dependency)?;
+    check_namespace(dependency)
+}
+
+/// Refuses a `wit` namespace that none of the exposed proto packages takes
+/// (see `InterfaceModel::check_namespace`). At upload only: components
+/// stored before this check still load.
+fn check_namespace(dependency: &GrpcDependencyConfig) -> Result<()> {
+    let Some(namespace) = &dependency.wit_namespace else {
+        return Ok(());
+    };
+    let options = reprise_grpc_stub::model::ModelOptions {
+        namespace: Some(namespace.clone()),
+        version: None,
+    };
+    for modelled in crate::grpc::link::model_dependencies(std::slice::from_ref(dependency))? {
+        modelled.model.check_namespace(&options).map_err(|e| {
+            Error::InvalidComponent(format!("gRPC dependency `{}`: {e}", dependency.name))
+        })?;
+    }
+    Ok(())
 }
 
 /// Refuses connection settings that cannot work, as the manifest does: a

@@ -57,6 +57,7 @@ fn run(args: Args) -> Result<Vec<PathBuf>, String> {
     };
     let model =
         InterfaceModel::build(&compiled.pool, &exposures, &options).map_err(|e| e.to_string())?;
+    model.check_namespace(&options).map_err(|e| e.to_string())?;
     let files = render(&model);
     write_files(&args.out, &files).map_err(|e| e.to_string())
 }

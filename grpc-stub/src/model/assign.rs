@@ -226,7 +226,6 @@ pub(crate) fn assign(
         }
         named.push((p.clone(), wit, exposed));
     }
-    namespace_used(&named, options)?;
     named.sort_by(|a, b| a.1.cmp(&b.1));
     // Two versions of one package (`v1` beside `v1beta1`) are two WIT
     // packages; they only need directories of their own.
@@ -602,34 +601,4 @@ fn assign_services(
             .push(ServiceId::from_index(i));
     }
     Ok(services)
-}
-
-/// Refuses a namespace setting that no exposed package takes: it names the
-/// namespace of one-segment packages (`package helloworld;`), and a package
-/// of several segments brings its own. Ignoring it would hand the guest
-/// packages it did not ask for.
-fn namespace_used(
-    named: &[(String, super::package::WitPackageName, bool)],
-    options: &ModelOptions,
-) -> Result<(), Error> {
-    let Some(asked) = options.namespace.as_deref() else {
-        return Ok(());
-    };
-    let mut exposed = named.iter().filter(|(_, _, exposed)| *exposed);
-    if exposed.clone().any(|(_, wit, _)| wit.namespace == asked) {
-        return Ok(());
-    }
-    let Some((proto, wit, _)) = exposed.next() else {
-        return Ok(());
-    };
-    Err(Error::InvalidOption {
-        option: "namespace".to_owned(),
-        reason: format!(
-            "`{asked}` applies to no exposed package: proto package `{proto}` has several \
-             segments and takes its WIT namespace from the first, giving `{wit}`; the \
-             namespace setting is for one-segment packages (`package helloworld;`). Leave it \
-             out or set it to `{}`",
-            wit.namespace
-        ),
-    })
 }

@@ -236,6 +236,36 @@ impl InterfaceModel {
         &self.packages
     }
 
+    /// Refuses a namespace setting (`options.namespace`) that no exposed
+    /// package of this model takes: it names the namespace of one-segment
+    /// packages (`package helloworld;`), and a package of several segments
+    /// brings its own. Accepting it would hand the guest packages it did
+    /// not ask for. Not part of [`build`](Self::build), which also rebuilds
+    /// the models of components stored before this check existed: called
+    /// where a setting is given (an upload, the WIT generator).
+    pub fn check_namespace(&self, options: &ModelOptions) -> Result<(), Error> {
+        let Some(asked) = options.namespace.as_deref() else {
+            return Ok(());
+        };
+        let mut exposed = self.packages.iter().filter(|p| p.exposed);
+        if exposed.clone().any(|p| p.wit.namespace == asked) {
+            return Ok(());
+        }
+        let Some(package) = exposed.next() else {
+            return Ok(());
+        };
+        Err(Error::InvalidOption {
+            option: "namespace".to_owned(),
+            reason: format!(
+                "`{asked}` applies to no exposed package: proto package `{}` has several \
+                 segments and takes its WIT namespace from the first, giving `{}`; the \
+                 namespace setting is for one-segment packages (`package helloworld;`). Leave \
+                 it out or set it to `{}`",
+                package.proto_package, package.wit, package.wit.namespace
+            ),
+        })
+    }
+
     /// One package.
     pub fn package(&self, id: PackageId) -> &PackageModel {
         &self.packages[id.index()]
