@@ -150,13 +150,13 @@ pub(crate) fn random_bytes(
     function: &'static str,
     len: u64,
 ) -> crate::error::Result<Vec<u8>> {
-    if len > MAX_RANDOM_BYTES {
-        return Err(crate::error::Error::Unsupported(format!(
-            "the guest asked `{function}` for {len} bytes in one call; at most \
-             {MAX_RANDOM_BYTES} are served per call"
-        )));
+    // Nothing to draw: nothing journaled (as earlier builds did not).
+    if len == 0 {
+        return Ok(Vec::new());
     }
     let count = usize::try_from(len).unwrap_or(usize::MAX);
+    // An earlier build's record is replayed whatever its length (its own
+    // limit was 64 MiB); the limit holds for calls journaled here.
     if recorded_per_draw(journal, function) {
         let mut rng = DurableRng {
             journal: journal.clone(),
@@ -165,6 +165,12 @@ pub(crate) fn random_bytes(
         return Ok((0..count)
             .map(|_| rand::Rng::next_u32(&mut rng) as u8)
             .collect());
+    }
+    if len > MAX_RANDOM_BYTES {
+        return Err(crate::error::Error::Unsupported(format!(
+            "the guest asked `{function}` for {len} bytes in one call; at most \
+             {MAX_RANDOM_BYTES} are served per call"
+        )));
     }
     let mut request = WHOLE_CALL.to_vec();
     request.extend_from_slice(&len.to_le_bytes());
@@ -182,9 +188,9 @@ pub(crate) fn random_bytes(
 /// Whether the next recorded entry is one 4-byte draw of `function`: the
 /// first byte of a call an earlier build journaled one draw per byte.
 fn recorded_per_draw(journal: &SharedJournal, function: &str) -> bool {
-    journal.peek_recorded().is_some_and(|recorded| {
+    journal.next_recorded_is(|kind| {
         matches!(
-            &recorded.entry.kind,
+            kind,
             reprise_oplog::EntryKind::ImportedFunctionInvoked { function: f, request, .. }
                 if f == function && request.as_bytes() == 4u64.to_le_bytes()
         )
@@ -282,6 +288,9 @@ mod tests {
 
         let err = random_bytes(&live, RANDOM_BYTES, MAX_RANDOM_BYTES + 1).unwrap_err();
         assert!(err.to_string().contains("at most"), "{err}");
+        // Nothing drawn, nothing journaled, as earlier builds did.
+        assert!(random_bytes(&live, RANDOM_BYTES, 0).unwrap().is_empty());
+        assert_eq!(live.pending_len(), 0);
     }
 
     #[test]

@@ -97,8 +97,11 @@ pub(super) async fn get_oplog(
 /// REST answers of 16 MiB each was read and rendered whole.
 pub const PAGE_BYTES: usize = 8 << 20;
 
-/// Entries read from the store at a time while a page fills.
+/// Most entries read from the store at a time while a page fills.
 const READ_CHUNK: usize = 64;
+
+/// Entries read first, before any size is known.
+const FIRST_CHUNK: usize = 8;
 
 /// Up to `limit` entries of `id` from `from`, ending early once their
 /// payloads reach [`PAGE_BYTES`] (the page's `next` then says where to go
@@ -114,7 +117,13 @@ async fn read_page(
     let mut next = from;
     // Bounded by `limit`: each round adds at least one entry or stops.
     while entries.len() < limit {
-        let want = (limit - entries.len()).min(READ_CHUNK);
+        // As many as the sizes seen so far say still fit (a few to start
+        // with), so that big entries past the cap are seldom read at all.
+        let fit = match bytes.checked_div(entries.len()) {
+            None => FIRST_CHUNK,
+            Some(average) => PAGE_BYTES.saturating_sub(bytes) / average.max(1),
+        };
+        let want = (limit - entries.len()).min(fit.clamp(1, READ_CHUNK));
         let chunk = oplog
             .read(id, next, want)
             .await

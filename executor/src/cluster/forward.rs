@@ -211,7 +211,14 @@ pub async fn forward_elsewhere(
             return crate::api::error::unreadable_body(&e, state.config.body_limit).into_response();
         }
     };
-    let (bytes, key) = keyed_invocation(parts.uri.path(), &method, bytes);
+    let (keyed, key) = keyed_invocation(parts.uri.path(), &method, bytes.clone());
+    // The key makes the body longer: one that no longer fits the owner's
+    // limit goes as it came (the owner names its own key then).
+    let (bytes, key) = if keyed.len() <= state.config.body_limit {
+        (keyed, key)
+    } else {
+        (bytes, None)
+    };
     let relayed = proxy(&cluster, &owner.address, parts, bytes);
     let lost = owner_lost(&cluster, &worker, &owner);
     let outcome = tokio::select! {

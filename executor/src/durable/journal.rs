@@ -245,6 +245,15 @@ impl SharedJournal {
         self.lock().replay.front().cloned()
     }
 
+    /// Whether the next entry waiting to be replayed is one `matches`
+    /// picks (looked at in place, not copied).
+    pub fn next_recorded_is(&self, matches: impl FnOnce(&EntryKind) -> bool) -> bool {
+        self.lock()
+            .replay
+            .front()
+            .is_some_and(|recorded| matches(&recorded.entry.kind))
+    }
+
     /// Buffers a live entry for the next flush.
     pub fn record(&self, kind: EntryKind) {
         self.lock().pending.push(OplogEntry::now(kind));

@@ -382,6 +382,7 @@ impl Durable {
             message: "the oplog assigned no index to a journaled entry".into(),
         })?;
         self.inner.committer.commit(&self.inner.worker).await?;
+        self.reopened_since()?;
         self.committed();
         Ok(index)
     }

@@ -111,6 +111,12 @@ async fn a_commit_on_a_store_reopened_meanwhile_fails() {
     store.generation.fetch_add(1, Ordering::SeqCst);
     let err = durable.commit().await.expect_err("the store was reopened");
     assert!(err.to_string().contains("reopened"), "{err}");
+    // The invocation's completion commits through `commit_entry`.
+    let err = durable
+        .commit_entry(EntryKind::Interrupted)
+        .await
+        .expect_err("the store was reopened");
+    assert!(err.to_string().contains("reopened"), "{err}");
 }
 
 fn recorded(index: u64, kind: EntryKind) -> Recorded {

@@ -590,10 +590,10 @@ fn check(
 /// back-references), and such a pattern is not checked (see
 /// [`unchecked_patterns`]).
 ///
-/// The cache is bounded ([`PATTERN_CACHE`] entries; full, it starts over)
-/// and so is each compiled pattern ([`PATTERN_SIZE`]; a larger one is not
-/// checked either): uploads, refused ones too, compile their patterns, and
-/// a process-wide cache that only grew kept every one for good.
+/// The cache is bounded ([`PATTERN_CACHE`] entries; full, one makes room):
+/// uploads, refused ones too, compile their patterns, and a process-wide
+/// cache that only grew kept every one for good. Each compiled pattern is
+/// bounded by the regex crate's own size limit (10 MiB).
 fn compiled(pattern: &str) -> Option<regex::Regex> {
     static CACHE: std::sync::OnceLock<
         std::sync::Mutex<std::collections::HashMap<String, Option<regex::Regex>>>,
@@ -603,24 +603,20 @@ fn compiled(pattern: &str) -> Option<regex::Regex> {
     if let Some(found) = cache.get(pattern) {
         return found.clone();
     }
-    if cache.len() >= PATTERN_CACHE {
-        cache.clear();
+    if cache.len() >= PATTERN_CACHE
+        && let Some(evicted) = cache.keys().next().cloned()
+    {
+        // Any one: the cache is a convenience, every pattern compiles
+        // again when it is needed.
+        cache.remove(&evicted);
     }
-    let regex = regex::RegexBuilder::new(pattern)
-        .size_limit(PATTERN_SIZE)
-        .dfa_size_limit(PATTERN_SIZE)
-        .build()
-        .ok();
+    let regex = regex::Regex::new(pattern).ok();
     cache.insert(pattern.to_owned(), regex.clone());
     regex
 }
 
 /// Most compiled patterns kept at once.
-const PATTERN_CACHE: usize = 1024;
-
-/// Most memory one compiled pattern may take (regex's own default is
-/// 10 MiB).
-const PATTERN_SIZE: usize = 1 << 20;
+const PATTERN_CACHE: usize = 256;
 
 /// The `pattern`s of `model` that cannot be checked (this regex engine has
 /// no look-around or back-references); values are sent unchecked against

@@ -169,7 +169,15 @@ async fn go_live(
     tracing::info!(worker = %ctx.durable.worker(), function = %slot.binding.journal_name,
         frames = slot.sent.len(), key = ?slot.options.idempotency_key,
         "re-issuing a client-streaming call interrupted by a restart with its original idempotency key");
-    // Within what is left of the deadline the guest gave the call.
+    // Within what is left of the deadline the guest gave the call; none
+    // left (the restart came after it), no attempt.
+    if slot.time_left().is_some_and(|left| left.is_zero()) {
+        let status = RpcStatus::new(
+            Code::DeadlineExceeded,
+            "the call's deadline passed before it could be re-issued after a restart",
+        );
+        return close_durably(ctx, slot, Some(status)).await;
+    }
     let options = slot.attempt_options();
     let reissued = unless_stopped(limits, async {
         let client = ctx.client(&slot.binding.dependency)?;

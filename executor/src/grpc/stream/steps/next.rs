@@ -136,8 +136,12 @@ pub(super) async fn next(
         return match &recorded.entry.kind {
             EntryKind::StreamFrameReceived { frame, .. } => {
                 slot.received += 1;
-                let value = next_value(slot, Some(frame.as_bytes()))
-                    .map_err(|e| malformed(ctx, &recorded, format!("recorded response: {e}")))?;
+                let value = next_value(slot, Some(frame.as_bytes())).map_err(|e| {
+                    wasmtime::Error::new(crate::Error::UnreadableRecord {
+                        function: slot.binding.journal_name.clone(),
+                        message: format!("a recorded response frame does not decode: {e}"),
+                    })
+                })?;
                 Ok(Some(ok(value)))
             }
             EntryKind::StreamClosed { .. } => {
