@@ -321,40 +321,65 @@ pub struct Response {
 
 impl ApiModel {
     /// Checks that every alias among the model's types ends in a type that
-    /// is not an alias, and names a type the model has. A model compiled
+    /// is not an alias, and names a type the model has, as each interface
+    /// sees them (its own types over the shared ones). A model compiled
     /// here always does; one handed over as data (an upload) may not, and
     /// the runtime, which follows aliases without consuming anything, would
-    /// follow a chain that comes back to where it started for ever.
+    /// follow a chain that comes back to where it started for ever. Linear
+    /// in the number of types per interface.
     pub fn check_aliases(&self) -> Result<(), crate::Error> {
-        let by_name: std::collections::HashMap<&str, &TypeDef> =
-            self.types.iter().map(|t| (t.name.as_str(), t)).collect();
-        for start in &self.types {
-            let mut chain = vec![start.name.as_str()];
-            let mut current = start;
-            // Bounded: each step visits a new type, or the chain is refused.
-            while let TypeKind::Alias(TypeRef::Named(next)) = &current.kind {
-                let Some(def) = by_name.get(next.as_str()) else {
-                    return Err(crate::Error::Model {
-                        message: format!(
-                            "type `{}` is an alias of `{next}`, which the model does not have",
-                            current.name
-                        ),
-                    });
-                };
-                if chain.contains(&next.as_str()) {
-                    chain.push(next);
-                    return Err(crate::Error::Model {
-                        message: format!(
-                            "type `{}` is an alias of itself ({})",
-                            start.name,
-                            chain.join(" -> ")
-                        ),
-                    });
-                }
-                chain.push(next);
-                current = def;
-            }
+        let shared = || self.types.iter().map(|t| (t.name.as_str(), t));
+        check_alias_view(shared().collect())?;
+        for interface in &self.interfaces {
+            let view = shared()
+                .chain(interface.types.iter().map(|t| (t.name.as_str(), t)))
+                .collect();
+            check_alias_view(view)?;
         }
         Ok(())
     }
+}
+
+/// [`ApiModel::check_aliases`] for one view of the types by name.
+fn check_alias_view(
+    by_name: std::collections::HashMap<&str, &TypeDef>,
+) -> Result<(), crate::Error> {
+    // Types whose alias chain is known to end well.
+    let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for (&start, &def) in &by_name {
+        // The chain from `start`, in order and as a set.
+        let mut chain: Vec<&str> = vec![start];
+        let mut on_chain: std::collections::HashSet<&str> =
+            std::collections::HashSet::from([start]);
+        let mut current = def;
+        // Bounded: each step adds a new type to the chain, or ends.
+        while let TypeKind::Alias(TypeRef::Named(next)) = &current.kind {
+            let next = next.as_str();
+            if done.contains(next) {
+                break;
+            }
+            let Some(&def) = by_name.get(next) else {
+                return Err(crate::Error::Model {
+                    message: format!(
+                        "type `{}` is an alias of `{next}`, which the model does not have",
+                        current.name
+                    ),
+                });
+            };
+            if !on_chain.insert(next) {
+                chain.push(next);
+                let from = chain.iter().position(|n| *n == next).unwrap_or(0);
+                return Err(crate::Error::Model {
+                    message: format!(
+                        "type `{next}` is an alias of itself ({})",
+                        chain[from..].join(" -> ")
+                    ),
+                });
+            }
+            chain.push(next);
+            current = def;
+        }
+        done.extend(chain);
+    }
+    Ok(())
 }
