@@ -676,3 +676,47 @@ async fn live_stream_steps_are_counted_for_metrics() {
         "{before:?} -> {after:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_frame_that_does_not_decode_cannot_be_replayed() {
+    // It was reported as a malformed oplog, a host fault replayed again at
+    // every request; like a unary result that no longer reads back (the
+    // descriptors changed under the worker), it now fails the worker.
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let original = WorkerId::new("rg-frames").unwrap();
+    {
+        let executor = open(&dir).await;
+        let w = route_guide_worker(&executor, &server, original.as_str()).await;
+        let rect = whole_database();
+        let params: Vec<&str> = rect.iter().map(String::as_str).collect();
+        call(&executor, &w, "list-features", &params).await;
+    }
+    let entries = read_log(&dir, &original).await;
+    let mut damaged_frames = 0;
+    let copy: Vec<OplogEntry> = entries
+        .into_iter()
+        .map(|mut entry| {
+            if let EntryKind::StreamFrameReceived { frame, .. } = &mut entry.kind {
+                *frame = Payload::new(vec![0xFF, 0xFF, 0x0A, 0xFF]);
+                damaged_frames += 1;
+            }
+            entry
+        })
+        .collect();
+    assert!(damaged_frames > 0, "the stream received frames");
+    let damaged = WorkerId::new("rg-damaged").unwrap();
+    write_log(&dir, &damaged, copy).await;
+
+    let executor = open(&dir).await;
+    let calls = server.calls("ListFeatures");
+    let err = executor
+        .invoke(&damaged, "get-feature", vec!["1".into(), "1".into()], None)
+        .await
+        .expect_err("the frames cannot be replayed");
+    assert!(
+        matches!(err, Error::UnreadableRecord { .. }) && err.to_string().contains(LIST_FEATURES),
+        "{err:?}"
+    );
+    assert_eq!(server.calls("ListFeatures"), calls, "no live call");
+}
