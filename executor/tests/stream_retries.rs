@@ -89,6 +89,28 @@ async fn a_stream_that_fails_before_any_response_is_opened_again() {
     assert_eq!(server.calls("ListFeatures"), 6);
 }
 
+/// Five attempts 400 ms apart at most (equal jitter: 200-400 ms), retried
+/// on `unavailable`.
+fn five_attempts_400ms_apart() -> RetryConfig {
+    RetryConfig {
+        max_attempts: 5,
+        initial_backoff_ms: 400,
+        max_backoff_ms: 400,
+        multiplier: 1.0,
+        retryable_codes: vec!["unavailable".into()],
+    }
+}
+
+/// The next five calls of `method` fail with `unavailable`.
+fn fail_five_times(server: &reprise_system_tests::TestServer, method: &str) {
+    for _ in 0..5 {
+        server.state.fail_next(
+            method,
+            InjectedFailure::new(tonic::Code::Unavailable, "still down"),
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guests_deadline_bounds_every_opening_of_a_stream() {
     let server = spawn_route_guide_server().await.unwrap();
@@ -98,13 +120,7 @@ async fn the_guests_deadline_bounds_every_opening_of_a_stream() {
     let mut dep = route_guide_dep(&server);
     // Five attempts 200-400 ms apart (equal jitter) would take 0.8 s or
     // more; the guest gives the whole call 500 ms.
-    dep.retry = Some(RetryConfig {
-        max_attempts: 5,
-        initial_backoff_ms: 400,
-        max_backoff_ms: 400,
-        multiplier: 1.0,
-        retryable_codes: vec!["unavailable".into()],
-    });
+    dep.retry = Some(five_attempts_400ms_apart());
     let w = worker(
         &executor,
         reprise_test_components::ROUTE_GUIDE_CLIENT,
@@ -112,12 +128,7 @@ async fn the_guests_deadline_bounds_every_opening_of_a_stream() {
         "sr-deadline",
     )
     .await;
-    for _ in 0..5 {
-        server.state.fail_next(
-            "ListFeatures",
-            InjectedFailure::new(tonic::Code::Unavailable, "still down"),
-        );
-    }
+    fail_five_times(&server, "ListFeatures");
     let mut params: Vec<&str> = rect.iter().map(String::as_str).collect();
     params.push("500");
     let failed = call(&executor, &w, "list-features-within", &params).await;
@@ -150,13 +161,7 @@ async fn the_guests_deadline_bounds_every_attempt_of_a_read_only_call() {
     let executor = open(&dir).await;
     let mut dep = route_guide_dep(&server);
     dep.read_only_methods = vec!["GetFeature".into()];
-    dep.retry = Some(RetryConfig {
-        max_attempts: 5,
-        initial_backoff_ms: 400,
-        max_backoff_ms: 400,
-        multiplier: 1.0,
-        retryable_codes: vec!["unavailable".into()],
-    });
+    dep.retry = Some(five_attempts_400ms_apart());
     let w = worker(
         &executor,
         reprise_test_components::ROUTE_GUIDE_CLIENT,
@@ -164,12 +169,7 @@ async fn the_guests_deadline_bounds_every_attempt_of_a_read_only_call() {
         "ro-deadline",
     )
     .await;
-    for _ in 0..5 {
-        server.state.fail_next(
-            "GetFeature",
-            InjectedFailure::new(tonic::Code::Unavailable, "still down"),
-        );
-    }
+    fail_five_times(&server, "GetFeature");
     let started = std::time::Instant::now();
     let failed = call(&executor, &w, "get-feature-within", &["1", "1", "500"]).await;
     assert!(failed.starts_with("err("), "{failed}");
