@@ -14,6 +14,7 @@ pub mod journaled;
 pub mod link;
 pub mod retry;
 pub mod stream;
+mod support_types;
 pub mod typecheck;
 
 use std::collections::HashMap;

@@ -10,6 +10,8 @@ use reprise_grpc_stub::model::{
 use wasmtime::component::Type;
 use wasmtime::component::types::ComponentFunc;
 
+use super::support_types;
+
 /// Where and how an imported signature differs from the model, as a path
 /// and a description (`request.todo.user-id: expected string, found u32`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,9 +172,7 @@ fn check_params(
                 check_value(model, request, &ty, &name)?;
             }
             Param::Options => match &ty {
-                Type::Option(inner) => {
-                    check_record_names(&inner.ty(), &["deadline", "metadata"], &name)?
-                }
+                Type::Option(inner) => support_types::check("call-options", &inner.ty(), &name)?,
                 other => {
                     return Err(format!(
                         "{name}: expected option<call-options>, found {}",
@@ -196,24 +196,7 @@ fn check_status_result(func: &ComponentFunc, ok: impl FnOnce(Option<Type>) -> Ch
     let err = result
         .err()
         .ok_or("result.err: expected rpc-status, found none")?;
-    check_record_names(
-        &err,
-        &["code", "message", "details", "trailers"],
-        "result.err",
-    )
-}
-
-fn check_record_names(ty: &Type, names: &[&str], path: &str) -> Checked {
-    let Type::Record(record) = ty else {
-        return Err(format!("{path}: expected a record, found {}", describe(ty)).into());
-    };
-    let found: Vec<&str> = record.fields().map(|f| f.name).collect();
-    if found != names {
-        return Err(
-            format!("{path}: expected a record with fields {names:?}, found {found:?}").into(),
-        );
-    }
-    Ok(())
+    support_types::check("rpc-status", &err, "result.err")
 }
 
 fn check_scalar(scalar: Scalar, ty: &Type, path: &str) -> Checked {
@@ -266,10 +249,9 @@ fn check_value(model: &InterfaceModel, expected: ValueType, ty: &Type, path: &st
             Ok(())
         }
         ValueType::WellKnown(wk) => match wk {
-            WellKnown::Timestamp | WellKnown::Duration => {
-                check_record_names(ty, &["seconds", "nanos"], path)
-            }
-            WellKnown::Any => check_record_names(ty, &["type-url", "value"], path),
+            WellKnown::Timestamp => support_types::check("timestamp", ty, path),
+            WellKnown::Duration => support_types::check("duration", ty, path),
+            WellKnown::Any => support_types::check("any", ty, path),
             WellKnown::FieldMask => match ty {
                 Type::List(list) => check_scalar(Scalar::String, &list.ty(), &format!("{path}[]")),
                 other => {
@@ -411,6 +393,6 @@ fn check_bool(ty: &Type, path: &str) -> Checked {
     }
 }
 
-fn describe(ty: &Type) -> String {
+pub(super) fn describe(ty: &Type) -> String {
     crate::components::type_name(ty)
 }
