@@ -48,36 +48,38 @@ pub(super) fn check(name: &str, ty: &Type, path: &str) -> Checked {
         .types
         .get(name)
         .ok_or_else(|| Mismatch::from(format!("internal: no support type `{name}`")))?;
-    let mut cmp = Compare {
+    Compare {
         resolve: &support.resolve,
-        depth: 0,
-    };
-    cmp.same(&WitType::Id(*id), ty, path)
+    }
+    .same(&WitType::Id(*id), ty, path)
 }
 
-/// Support types nest a few levels; this bounds the walk whatever the
-/// component declares.
-const MAX_DEPTH: u32 = 32;
-
+/// Walks a support type (a WIT type of [`SUPPORT`]) and a component's
+/// type side by side. The walk follows the support type, which WIT keeps
+/// finite and free of cycles, so it ends whatever the component declares.
 struct Compare<'a> {
     resolve: &'a Resolve,
-    depth: u32,
+}
+
+/// The same names in the same order, or a mismatch saying which `kind`
+/// (`a record with fields`, ...) was expected.
+fn same_names<'n>(
+    kind: &str,
+    want: impl Iterator<Item = &'n str>,
+    have: impl Iterator<Item = &'n str>,
+    path: &str,
+) -> Checked {
+    let (want, have): (Vec<&str>, Vec<&str>) = (want.collect(), have.collect());
+    if want == have {
+        Ok(())
+    } else {
+        Err(format!("{path}: expected {kind} {want:?}, found {have:?}").into())
+    }
 }
 
 impl Compare<'_> {
-    fn same(&mut self, want: &WitType, ty: &Type, path: &str) -> Checked {
-        self.depth += 1;
-        let outcome = if self.depth > MAX_DEPTH {
-            Err(Mismatch::from(format!("{path}: nested too deeply")))
-        } else {
-            self.same_inner(want, ty, path)
-        };
-        self.depth -= 1;
-        outcome
-    }
-
-    fn same_inner(&mut self, want: &WitType, ty: &Type, path: &str) -> Checked {
-        let primitive = match (want, ty) {
+    fn same(&self, want: &WitType, ty: &Type, path: &str) -> Checked {
+        match (want, ty) {
             (WitType::Bool, Type::Bool)
             | (WitType::U8, Type::U8)
             | (WitType::U16, Type::U16)
@@ -90,28 +92,23 @@ impl Compare<'_> {
             | (WitType::F32, Type::Float32)
             | (WitType::F64, Type::Float64)
             | (WitType::Char, Type::Char)
-            | (WitType::String, Type::String) => return Ok(()),
-            (WitType::Id(_), _) => false,
-            _ => true,
-        };
-        if primitive {
-            return Err(self.differs(want, ty, path));
+            | (WitType::String, Type::String) => Ok(()),
+            (WitType::Id(id), _) => self.same_def(*id, ty, path),
+            _ => Err(self.differs(want, ty, path)),
         }
-        let WitType::Id(id) = want else {
-            return Err(self.differs(want, ty, path));
-        };
-        match (&self.resolve.types[*id].kind, ty) {
+    }
+
+    fn same_def(&self, id: TypeId, ty: &Type, path: &str) -> Checked {
+        match (&self.resolve.types[id].kind, ty) {
             (TypeDefKind::Type(alias), _) => self.same(alias, ty, path),
             (TypeDefKind::Record(record), Type::Record(found)) => {
                 let fields: Vec<_> = found.fields().collect();
-                let want: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
-                let have: Vec<&str> = fields.iter().map(|f| f.name).collect();
-                if want != have {
-                    return Err(format!(
-                        "{path}: expected a record with fields {want:?}, found {have:?}"
-                    )
-                    .into());
-                }
+                same_names(
+                    "a record with fields",
+                    record.fields.iter().map(|f| f.name.as_str()),
+                    fields.iter().map(|f| f.name),
+                    path,
+                )?;
                 for (field, found) in record.fields.iter().zip(&fields) {
                     self.same(&field.ty, &found.ty, &format!("{path}.{}", field.name))?;
                 }
@@ -119,39 +116,30 @@ impl Compare<'_> {
             }
             (TypeDefKind::Variant(variant), Type::Variant(found)) => {
                 let cases: Vec<_> = found.cases().collect();
-                let want: Vec<&str> = variant.cases.iter().map(|c| c.name.as_str()).collect();
-                let have: Vec<&str> = cases.iter().map(|c| c.name).collect();
-                if want != have {
-                    return Err(format!(
-                        "{path}: expected a variant with cases {want:?}, found {have:?}"
-                    )
-                    .into());
-                }
+                same_names(
+                    "a variant with cases",
+                    variant.cases.iter().map(|c| c.name.as_str()),
+                    cases.iter().map(|c| c.name),
+                    path,
+                )?;
                 for (case, found) in variant.cases.iter().zip(&cases) {
                     let case_path = format!("{path}.{}", case.name);
                     self.same_payload(case.ty.as_ref(), found.ty.as_ref(), &case_path)?;
                 }
                 Ok(())
             }
-            (TypeDefKind::Enum(enumeration), Type::Enum(found)) => {
-                let want: Vec<&str> = enumeration.cases.iter().map(|c| c.name.as_str()).collect();
-                let have: Vec<&str> = found.names().collect();
-                if want != have {
-                    return Err(format!(
-                        "{path}: expected an enum with cases {want:?}, found {have:?}"
-                    )
-                    .into());
-                }
-                Ok(())
-            }
-            (TypeDefKind::Flags(flags), Type::Flags(found)) => {
-                let want: Vec<&str> = flags.flags.iter().map(|f| f.name.as_str()).collect();
-                let have: Vec<&str> = found.names().collect();
-                if want != have {
-                    return Err(format!("{path}: expected flags {want:?}, found {have:?}").into());
-                }
-                Ok(())
-            }
+            (TypeDefKind::Enum(enumeration), Type::Enum(found)) => same_names(
+                "an enum with cases",
+                enumeration.cases.iter().map(|c| c.name.as_str()),
+                found.names(),
+                path,
+            ),
+            (TypeDefKind::Flags(flags), Type::Flags(found)) => same_names(
+                "flags",
+                flags.flags.iter().map(|f| f.name.as_str()),
+                found.names(),
+                path,
+            ),
             (TypeDefKind::Option(inner), Type::Option(found)) => {
                 self.same(inner, &found.ty(), &format!("{path}?"))
             }
@@ -185,17 +173,12 @@ impl Compare<'_> {
                     &format!("{path}.err"),
                 )
             }
-            _ => Err(self.differs(want, ty, path)),
+            _ => Err(self.differs(&WitType::Id(id), ty, path)),
         }
     }
 
     /// A case payload or a result side: both absent, or both the same type.
-    fn same_payload(
-        &mut self,
-        want: Option<&WitType>,
-        found: Option<&Type>,
-        path: &str,
-    ) -> Checked {
+    fn same_payload(&self, want: Option<&WitType>, found: Option<&Type>, path: &str) -> Checked {
         match (want, found) {
             (None, None) => Ok(()),
             (Some(want), Some(found)) => self.same(want, found, path),
