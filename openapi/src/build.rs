@@ -204,38 +204,13 @@ impl<'a> Operation<'_, '_, 'a> {
                     continue;
                 }
             };
-            // Parameters are sent in the default style of their place (query:
-            // `form`, lists repeated; path and header: `simple`, lists
-            // joined by commas); another one is refused, not ignored.
-            let default_style = if location == Location::Query {
-                "form"
-            } else {
-                "simple"
+            let (encoding, schema) = match crate::styles::encoding(parameter, location, name) {
+                Ok(found) => found,
+                Err(message) => {
+                    self.doc.problem(&at, Some(parameter), message);
+                    continue;
+                }
             };
-            if let Some(style) = str_of(parameter, "style").filter(|s| *s != default_style) {
-                self.doc.problem(
-                    &at,
-                    Some(parameter),
-                    format!(
-                        "parameter `{name}` has `style: {style}`, which is not supported (only \
-                         `{default_style}`, the default, is)"
-                    ),
-                );
-                continue;
-            }
-            if location == Location::Query
-                && crate::doc::bool_of(parameter, "explode") == Some(false)
-            {
-                self.doc.problem(
-                    &at,
-                    Some(parameter),
-                    format!(
-                        "query parameter `{name}` has `explode: false`, which is not supported \
-                         (lists are sent as the parameter repeated, `explode: true`)"
-                    ),
-                );
-                continue;
-            }
             if location == Location::Header
                 && (name.is_empty()
                     || !name
@@ -258,12 +233,11 @@ impl<'a> Operation<'_, '_, 'a> {
             {
                 continue;
             }
-            let schema = get(parameter, "schema");
-            let ty = match schema {
-                Some(schema) => self.types.type_of(
+            let ty = match &schema {
+                Some((schema, below)) => self.types.type_of(
                     schema,
                     &format!("{}-{}", self.hint, kebab(name)),
-                    &format!("{at}.schema"),
+                    &format!("{at}.{below}"),
                     false,
                 ),
                 None => TypeRef::String,
@@ -292,9 +266,10 @@ impl<'a> Operation<'_, '_, 'a> {
                 location,
                 ty,
                 constraints: schema
-                    .and_then(|s| self.doc.resolve(s, &at))
+                    .and_then(|(s, _)| self.doc.resolve(s, &at))
                     .map(|(s, _)| constraints(s))
                     .unwrap_or_default(),
+                encoding: Some(encoding),
             };
             if location == Location::Path {
                 path_params.push(param);

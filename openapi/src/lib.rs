@@ -17,6 +17,7 @@ pub mod names;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod schema;
+mod styles;
 pub mod wit;
 pub mod yaml;
 

@@ -229,6 +229,78 @@ pub struct Param {
     pub ty: TypeRef,
     /// Checks made before sending.
     pub constraints: Constraints,
+    /// How its value is written. `None` in models stored by builds before
+    /// this field, which wrote every value in the place's default style
+    /// and objects as JSON text; they keep doing so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+}
+
+/// How a parameter's value is written: OpenAPI's `style` and `explode`,
+/// or `content` with a JSON media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// A style, with its `explode`.
+    Style {
+        /// The style.
+        style: Style,
+        /// Whether arrays and objects are spread over several names
+        /// (`explode: true`) or written under one.
+        explode: bool,
+    },
+    /// The value's JSON text (`content: {application/json: ...}`).
+    Json,
+}
+
+/// OpenAPI's parameter styles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Style {
+    /// `name=value` (query; the default there).
+    Form,
+    /// Array items joined by spaces (query).
+    SpaceDelimited,
+    /// Array items joined by `|` (query).
+    PipeDelimited,
+    /// `name[key]=value` for each property of an object (query).
+    DeepObject,
+    /// Items joined by commas (path and header; the default there).
+    Simple,
+    /// `.value` (path).
+    Label,
+    /// `;name=value` (path).
+    Matrix,
+}
+
+impl Style {
+    /// Its name in a document.
+    pub fn name(self) -> &'static str {
+        match self {
+            Style::Form => "form",
+            Style::SpaceDelimited => "spaceDelimited",
+            Style::PipeDelimited => "pipeDelimited",
+            Style::DeepObject => "deepObject",
+            Style::Simple => "simple",
+            Style::Label => "label",
+            Style::Matrix => "matrix",
+        }
+    }
+
+    /// The style a document names, if OpenAPI has it.
+    pub fn parse(name: &str) -> Option<Style> {
+        [
+            Style::Form,
+            Style::SpaceDelimited,
+            Style::PipeDelimited,
+            Style::DeepObject,
+            Style::Simple,
+            Style::Label,
+            Style::Matrix,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
 }
 
 /// One operation as a WIT function.

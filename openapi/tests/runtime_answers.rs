@@ -129,12 +129,13 @@ fn success_answers_with_different_headers_are_different_cases() {
 fn parameter_styles_that_are_not_sent_are_refused() {
     for (parameter, expected) in [
         (
-            "{name: ids, in: query, style: deepObject, schema: {type: object}}",
-            "`style: deepObject`, which is not supported",
+            "{name: ids, in: query, style: matrix, schema: {type: object}}",
+            "query parameter `ids` has `style: matrix`; a query parameter takes form, \
+             spaceDelimited, pipeDelimited, deepObject",
         ),
         (
-            "{name: ids, in: query, explode: false, schema: {type: array, items: {type: string}}}",
-            "`explode: false`, which is not supported",
+            "{name: ids, in: query, style: deepObject, explode: false, schema: {type: object}}",
+            "`style: deepObject` with `explode: false`, which OpenAPI does not define",
         ),
         (
             "{name: \"X Trace\", in: header, schema: {type: string}}",

@@ -8,6 +8,7 @@
 
 mod check;
 mod json;
+mod params;
 
 pub use check::check_signature;
 
@@ -20,6 +21,7 @@ use crate::model::{
     TypeRef,
 };
 use json::{Fault, Lookup, from_json, to_json};
+use params::encode;
 
 /// An HTTP request to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,9 +82,15 @@ pub fn request(
             &types,
             &mut faults,
         );
-        // Style `simple`: a list's items joined by commas.
-        let text = match texts(&value, &param.ty, &types) {
-            Ok(items) => items.join(","),
+        // Legacy models: style `simple`, a list's items joined by commas,
+        // the whole percent-encoded.
+        let text = match param.encoding {
+            Some(encoding) => to_json(&param.ty, &value, &types)
+                .and_then(|json| params::path(&param.wire, encoding, &json)),
+            None => texts(&value, &param.ty, &types).map(|items| encode(&items.join(","))),
+        };
+        let text = match text {
+            Ok(text) => text,
             Err(fault) => {
                 faults.push((param.name.clone(), fault.0));
                 continue;
@@ -116,7 +124,7 @@ pub fn request(
         };
         let name = &rest[open + 1..open + close];
         match path_values.iter().find(|(wire, _)| *wire == name) {
-            Some((_, text)) => path.push_str(&encode(text)),
+            Some((_, text)) => path.push_str(text),
             None => path.push_str(&rest[open..=open + close]),
         }
         rest = &rest[open + close + 1..];
@@ -135,7 +143,24 @@ pub fn request(
                 &types,
                 &mut faults,
             );
-            let values = match texts(value, &param.ty, &types) {
+            // Query parameters as `name=value` pairs, headers as values.
+            let values = match (param.encoding, param.location) {
+                (Some(encoding), Location::Query) => to_json(&param.ty, value, &types)
+                    .and_then(|json| params::query(&param.wire, encoding, &json)),
+                (Some(encoding), _) => to_json(&param.ty, value, &types)
+                    .and_then(|json| params::header(&param.wire, encoding, &json))
+                    .map(|text| text.into_iter().collect()),
+                // Legacy models: the place's default style, lists
+                // repeated, anything else as JSON text.
+                (None, Location::Query) => texts(value, &param.ty, &types).map(|texts| {
+                    texts
+                        .iter()
+                        .map(|text| format!("{}={}", encode(&param.wire), encode(text)))
+                        .collect()
+                }),
+                (None, _) => texts(value, &param.ty, &types),
+            };
+            let values = match values {
                 Ok(values) => values,
                 Err(fault) => {
                     faults.push((param.name.clone(), fault.0));
@@ -144,9 +169,7 @@ pub fn request(
             };
             for text in values {
                 match param.location {
-                    Location::Query => {
-                        query.push(format!("{}={}", encode(&param.wire), encode(&text)))
-                    }
+                    Location::Query => query.push(text),
                     Location::Header => {
                         // Visible ASCII, spaces and tabs only: anything else
                         // (a line break above all) HTTP cannot carry.
@@ -670,17 +693,4 @@ fn texts(value: &Val, ty: &TypeRef, types: &Lookup<'_>) -> Result<Vec<String>, F
             other => vec![other.to_string()],
         }),
     }
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
 }
