@@ -1,5 +1,6 @@
 //! Which type an answer is read as: a `oneOf` with a discriminator by the
-//! case its property names (not the first that fits), 2xx answers with
+//! case its property names (not the first that fits), one without by the
+//! case that reads the most of it, 2xx answers with
 //! different headers as different cases, and a 2xx answer only `default`
 //! describes (the error answer when a 2xx one is documented) not taken for
 //! a success. Also the parameter styles that are refused, not ignored, and
@@ -34,8 +35,20 @@ paths:
           description: created
           headers: {Location: {schema: {type: string}}}
           content: {application/json: {schema: {$ref: "#/components/schemas/Pet"}}}
+  /animals/{id}:
+    get:
+      operationId: getAnimal
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Animal"}}}}
 components:
   schemas:
+    Animal:
+      oneOf: [{$ref: "#/components/schemas/Cat"}, {$ref: "#/components/schemas/Hound"}]
+    Hound:
+      type: object
+      required: [name]
+      properties: {name: {type: string}, bark: {type: boolean}, petType: {type: string}}
     Problem:
       type: object
       properties: {title: {type: string}}
@@ -84,6 +97,36 @@ fn a_discriminator_picks_the_case() {
     let answer = json(200, &[], r#"{"petType":"fish","name":"Nemo"}"#);
     let failed = format!("{:?}", response(&model, interface, get, &answer));
     assert!(failed.contains("`fish`, which names no case"), "{failed}");
+}
+
+#[test]
+fn without_a_discriminator_the_case_reading_the_most_is_picked() {
+    // A hound decoded as the first case that fit, `cat` (it ignores
+    // `bark`), and lost `bark`.
+    let model = model();
+    let (interface, get) = function(&model, "animals-resource", "get-animal").unwrap();
+    let case_of = |body: &str| {
+        let answer = response(&model, interface, get, &json(200, &[], body));
+        let Val::Result(Ok(Some(animal))) = answer else {
+            panic!("{answer:?}");
+        };
+        let Val::Variant(case, Some(payload)) = *animal else {
+            panic!("not a variant");
+        };
+        (case, format!("{payload:?}"))
+    };
+    let (case, hound) = case_of(r#"{"petType":"hound","name":"Rex","bark":true}"#);
+    assert_eq!(case, "hound");
+    assert!(hound.contains("Bool(true)"), "{hound}");
+    // Both read all of it: the first, as before.
+    assert_eq!(case_of(r#"{"petType":"cat","name":"Tom"}"#).0, "cat");
+    // Only the second fits at all (`cat` requires `petType`).
+    assert_eq!(case_of(r#"{"name":"Rex"}"#).0, "hound");
+    // Both leave `colour` unread: the first of equals.
+    assert_eq!(
+        case_of(r#"{"petType":"cat","name":"Tom","colour":"grey"}"#).0,
+        "cat"
+    );
 }
 
 #[test]

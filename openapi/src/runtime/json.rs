@@ -1,8 +1,9 @@
 //! Component values <-> JSON, driven by the model's types: records as
 //! objects keyed by their JSON property names (absent optional fields
-//! omitted), enums as their JSON strings, `oneOf` variants untagged (the
-//! first case whose type fits, when decoding), maps as objects, bytes as
-//! base64, untyped values as their JSON text.
+//! omitted), enums as their JSON strings, `oneOf` variants untagged (when
+//! decoding: the case its discriminator names, else the case that fits
+//! leaving the fewest properties unread, the first of equals), maps as
+//! objects, bytes as base64, untyped values as their JSON text.
 
 use std::collections::HashMap;
 
@@ -265,15 +266,32 @@ fn named_from_json(
                 };
                 return Ok(Val::Variant(case.name.clone(), value));
             }
+            // Without one, the case that fits best: the first that reads
+            // every property of an object, else the one that leaves the
+            // fewest unread. The first that fits at all could drop what
+            // only a later one reads (`{name, bark}` read as a `cat`
+            // with a `name`, not as the `dog` it is).
             let mut reasons = Vec::new();
+            let mut best: Option<(usize, &str, Val)> = None;
             for case in cases {
                 let Some(ty) = &case.ty else {
                     continue;
                 };
                 match from_json(ty, json, types, path) {
-                    Ok(value) => return Ok(Val::Variant(case.name.clone(), Some(Box::new(value)))),
+                    Ok(value) => {
+                        let unread = unread(ty, json, types);
+                        if best.as_ref().is_none_or(|(least, _, _)| unread < *least) {
+                            best = Some((unread, &case.name, value));
+                        }
+                        if unread == 0 {
+                            break;
+                        }
+                    }
                     Err(e) => reasons.push(e.0),
                 }
+            }
+            if let Some((_, case, value)) = best {
+                return Ok(Val::Variant(case.to_owned(), Some(Box::new(value))));
             }
             return Err(Fault(format!(
                 "{path}: fits no case of `{}` ({})",
@@ -282,6 +300,34 @@ fn named_from_json(
             )));
         }
     })
+}
+
+/// How many properties of `json` (an object) a value of type `ty` does not
+/// read: those its record has no field for. Zero for anything else.
+fn unread(ty: &TypeRef, json: &Json, types: &Lookup<'_>) -> usize {
+    let Some(object) = json.as_object() else {
+        return 0;
+    };
+    let mut ty = ty;
+    // Bounded: aliases are checked for loops when the model is built, and
+    // this stops after as many hops as there are types.
+    for _ in 0..=types.types.len() {
+        match ty {
+            TypeRef::Option(inner) => ty = inner,
+            TypeRef::Named(name) => match types.get(name).map(|def| &def.kind) {
+                Ok(TypeKind::Alias(inner)) => ty = inner,
+                Ok(TypeKind::Record(fields)) => {
+                    return object
+                        .keys()
+                        .filter(|key| !fields.iter().any(|f| &f.wire == *key))
+                        .count();
+                }
+                _ => return 0,
+            },
+            _ => return 0,
+        }
+    }
+    0
 }
 
 fn kind(json: &Json) -> &'static str {
