@@ -31,15 +31,16 @@ use reprise_grpc_stub::model::{InterfaceModel, MethodModel, ServiceId};
 use reprise_grpc_stub::status::Code;
 use std::time::Duration;
 
-use reprise_oplog::{IdempotencyKey, OplogIndex};
+use reprise_oplog::OplogIndex;
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Type, Val, wasm_wave};
 
 use crate::deps::GrpcDependencyConfig;
-use crate::durable::{Begun, CallRequest, FailedAttempt};
+use crate::durable::{Begun, CallRequest};
+use crate::grpc::GrpcView;
 use crate::grpc::journaled::{self, EncodedRequest, Response};
-use crate::grpc::{GrpcView, retry};
+use crate::grpc::retry::{self, Decision, Schedule, Write};
 use crate::worker::limits::RunLimits;
 use reprise_grpc_stub::client::CallOptions;
 
@@ -147,7 +148,7 @@ pub async fn durable_unary<T: GrpcView>(
         }
         // Boxed, here and below: the live call's state (the client's
         // futures) is large, and the replay path should not carry it.
-        let outcome = Box::pin(read_attempts(&mut store, binding, &request)).await?;
+        let outcome = Box::pin(attempts(&mut store, binding, &request, None)).await?;
         let (value, response) = journaled::outcome(outcome)?;
         durable.end_read(function, request.payload, response);
         results[0] = value;
@@ -160,7 +161,13 @@ pub async fn durable_unary<T: GrpcView>(
         }
         Begun::Live { begin, key, resume } => (begin, key, resume),
     };
-    let outcome = Box::pin(attempts(&mut store, binding, &request, begin, key, resume)).await?;
+    let outcome = Box::pin(attempts(
+        &mut store,
+        binding,
+        &request,
+        Some(Write { begin, key, resume }),
+    ))
+    .await?;
     let (value, response) = journaled::outcome(outcome)?;
     durable
         .end_call(function, request.payload, begin, response)
@@ -197,45 +204,25 @@ fn unsendable<T: GrpcView>(
     Ok(())
 }
 
-/// The attempts of a call without side effects, retried as the
-/// dependency's policy says; failed attempts are not journaled (a read made
-/// again after a crash is harmless). The guest's deadline bounds them all,
-/// as it bounds a write's.
-async fn read_attempts<T: GrpcView>(
-    store: &mut StoreContextMut<'_, T>,
+/// The retry schedule of a call of `binding`'s method (`None` without a
+/// policy allowing a second attempt); `begin` for a write.
+fn schedule(
     binding: &MethodBinding,
-    request: &EncodedRequest,
-) -> wasmtime::Result<Result<Response, RpcStatus>> {
-    let policy = binding.dependency.retry.as_ref();
-    let mut options = request.options.clone();
-    let deadline_ms = options.timeout.map(deadline_after);
-    // Bounded by the policy's attempts (at most 100).
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        if let Err(late) = within_deadline(deadline_ms, attempt, &mut options) {
-            return Ok(Err(late));
-        }
-        let outcome = send(store, binding, request, &options).await?;
-        let (Err(status), Some(policy)) = (&outcome, policy) else {
-            return Ok(outcome);
-        };
-        let remaining = remaining(deadline_ms, store.data().remaining_budget());
-        match retry::next(policy, status, attempt, remaining, retry::random_unit()) {
-            retry::Next::RetryAfter(delay) => {
-                retry::COUNTERS.retried();
-                let at = retry::now_ms()
-                    .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-                wait_until(store, at).await?;
-            }
-            retry::Next::GiveUp { exhausted } => {
-                if exhausted {
-                    retry::COUNTERS.exhausted();
-                }
-                return Ok(gave_up(outcome, attempt, exhausted));
-            }
-        }
-    }
+    begin: Option<OplogIndex>,
+    deadline_ms: Option<u64>,
+) -> Option<Schedule<'_>> {
+    let policy = binding
+        .dependency
+        .retry
+        .as_ref()
+        .filter(|p| p.max_attempts > 1)?;
+    Some(Schedule {
+        policy,
+        call: &binding.journal_name,
+        begin,
+        deadline_ms,
+        max_delay: None,
+    })
 }
 
 /// The answer after the retry policy gave up: a failure that used up the
@@ -305,35 +292,33 @@ pub(crate) async fn unless_stopped<F: std::future::Future>(
 }
 
 /// Performs the call's attempts, as many as the dependency's retry policy
-/// allows (one without a policy), each with the call's one idempotency key
-/// and within the call's deadline. Each failed attempt that will be retried
-/// is committed before the back-off, so a restart resumes the schedule
-/// (`resume`: the last one recorded) rather than starting over.
+/// allows (one without a policy), within the call's deadline. A write's
+/// attempts carry its one idempotency key, and each failed attempt that
+/// will be retried is committed before the back-off, so a restart resumes
+/// the schedule (`resume`: the last one recorded) rather than starting
+/// over. A read's failed attempts are not journaled (made again after a
+/// crash, a read is harmless).
 async fn attempts<T: GrpcView>(
     store: &mut StoreContextMut<'_, T>,
     binding: &MethodBinding,
     request: &EncodedRequest,
-    begin: OplogIndex,
-    key: IdempotencyKey,
-    resume: Option<FailedAttempt>,
+    write: Option<Write>,
 ) -> wasmtime::Result<Result<Response, RpcStatus>> {
     let mut options = request.options.clone();
-    options.idempotency_key = Some(key.to_string());
-    let policy = binding
-        .dependency
-        .retry
-        .as_ref()
-        .filter(|p| p.max_attempts > 1);
+    options.idempotency_key = write.as_ref().map(|w| w.key.to_string());
+    let resume = write.as_ref().and_then(|w| w.resume);
     let mut attempt = resume.map_or(1, |r| r.attempt + 1);
     // The whole call's deadline: the guest's, fixed when it first started
-    // (and journaled with each failed attempt).
+    // (and journaled with each failed attempt of a write).
     let deadline_ms = match resume {
         Some(r) => r.deadline_ms,
         None => options.timeout.map(deadline_after),
     };
+    let schedule = schedule(binding, write.as_ref().map(|w| w.begin), deadline_ms);
     if let Some(r) = resume {
         wait_until(store, r.retry_at_ms).await?;
     }
+    // Bounded by the policy's attempts (at most 100).
     loop {
         // After a restart the back-off may end past the deadline: no
         // attempt starts after it.
@@ -341,40 +326,19 @@ async fn attempts<T: GrpcView>(
             return Ok(Err(late));
         }
         let outcome = send(store, binding, request, &options).await?;
-        let (Err(status), Some(policy)) = (&outcome, policy) else {
+        let (Err(status), Some(schedule)) = (&outcome, &schedule) else {
             return Ok(outcome);
         };
         let remaining = remaining(deadline_ms, store.data().remaining_budget());
-        match retry::next(policy, status, attempt, remaining, retry::random_unit()) {
-            retry::Next::GiveUp { exhausted } => {
-                if exhausted {
-                    retry::COUNTERS.exhausted();
-                }
-                return Ok(gave_up(outcome, attempt, exhausted));
-            }
-            retry::Next::RetryAfter(delay) => {
-                let retry_at_ms = retry::now_ms()
-                    .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-                tracing::info!(method = %binding.journal_name, attempt, code = %status.code,
-                    delay_ms = delay.as_millis(), "retrying a failed call attempt");
-                let durable = store.data_mut().grpc().durable.clone();
-                durable
-                    .failed_attempt(
-                        begin,
-                        u32::try_from(status.code.as_i32()).unwrap_or(2),
-                        status.message.clone(),
-                        FailedAttempt {
-                            attempt,
-                            retry_at_ms,
-                            deadline_ms,
-                        },
-                    )
-                    .await?;
-                retry::COUNTERS.retried();
-                wait_until(store, retry_at_ms).await?;
-                attempt += 1;
-            }
+        let durable = store.data_mut().grpc().durable.clone();
+        match schedule
+            .after_failure(&durable, status, attempt, remaining)
+            .await?
+        {
+            Decision::RetryAt(at) => wait_until(store, at).await?,
+            Decision::GiveUp { exhausted } => return Ok(gave_up(outcome, attempt, exhausted)),
         }
+        attempt += 1;
     }
 }
 

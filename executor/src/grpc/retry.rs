@@ -1,8 +1,10 @@
 //! Retries of failed unary call attempts, as a dependency's `retry` policy
 //! says: which statuses are retried, the exponential back-off with jitter,
 //! the server's own word (`google.rpc.RetryInfo`, `grpc-retry-pushback-ms`)
-//! and the call's deadline that bounds them all. The loop itself lives in
-//! the durable unary call (`call.rs`), which journals each failed attempt
+//! and the call's deadline that bounds them all. Each kind of call (gRPC
+//! unary reads and writes, a server stream's opening, REST) runs its own
+//! attempt loop; what to do after a failed attempt is [`Schedule`]'s:
+//! decide, count, and for a write journal the failure before the back-off,
 //! so that replay never retries and a restart resumes the schedule.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::config::RetryConfig;
 use reprise_grpc_stub::status::Code;
+use reprise_oplog::{IdempotencyKey, OplogIndex};
+
+use crate::durable::{Durable, FailedAttempt};
 
 /// Process-wide retry counters, served by `GET /metrics`.
 #[derive(Debug)]
@@ -138,6 +143,94 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A remote write's place in the journal, which its attempts share.
+#[derive(Debug, Clone)]
+pub(crate) struct Write {
+    /// Its `BeginRemoteWrite` index.
+    pub begin: OplogIndex,
+    /// The idempotency key every attempt carries.
+    pub key: IdempotencyKey,
+    /// The failed attempt a restart resumes after, if any.
+    pub resume: Option<FailedAttempt>,
+}
+
+/// One call's retries, as the durable path keeps them.
+pub(crate) struct Schedule<'a> {
+    /// The dependency's policy.
+    pub policy: &'a RetryConfig,
+    /// The call's journaled name, for the log.
+    pub call: &'a str,
+    /// A write's begin index: each failed attempt that will be retried is
+    /// committed against it before the back-off. `None` for a call without
+    /// side effects, which journals nothing until its result (made again
+    /// after a crash, it is harmless).
+    pub begin: Option<OplogIndex>,
+    /// The call's deadline (ms since the Unix epoch), journaled with each
+    /// failed attempt so a restart keeps it.
+    pub deadline_ms: Option<u64>,
+    /// The longest delay waited, whatever the server asks for (`None`: as
+    /// long as it asks, within the time left).
+    pub max_delay: Option<Duration>,
+}
+
+/// What follows a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// The failure is the call's outcome.
+    GiveUp {
+        /// For want of attempts or time (the message may say so).
+        exhausted: bool,
+    },
+    /// Attempt again at this time (ms since the Unix epoch); a write's
+    /// failure is durable already.
+    RetryAt(u64),
+}
+
+impl Schedule<'_> {
+    /// After attempt `attempt` (1-based) failed with `status`, with
+    /// `remaining` left for retries: decides as [`next`] does, counts the
+    /// decision, and for a write commits the failure with when the next
+    /// attempt is due.
+    pub(crate) async fn after_failure(
+        &self,
+        durable: &Durable,
+        status: &RpcStatus,
+        attempt: u32,
+        remaining: Option<Duration>,
+    ) -> crate::error::Result<Decision> {
+        let delay = match next(self.policy, status, attempt, remaining, random_unit()) {
+            Next::GiveUp { exhausted } => {
+                if exhausted {
+                    COUNTERS.exhausted();
+                }
+                return Ok(Decision::GiveUp { exhausted });
+            }
+            Next::RetryAfter(delay) => self.max_delay.map_or(delay, |max| delay.min(max)),
+        };
+        let retry_at_ms =
+            now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        tracing::info!(call = self.call, attempt, code = %status.code,
+            message = %status.message, delay_ms = delay.as_millis(),
+            "retrying a failed call attempt");
+        if let Some(begin) = self.begin {
+            durable
+                .failed_attempt(
+                    begin,
+                    u32::try_from(status.code.as_i32()).unwrap_or(2),
+                    status.message.clone(),
+                    FailedAttempt {
+                        attempt,
+                        retry_at_ms,
+                        deadline_ms: self.deadline_ms,
+                    },
+                )
+                .await?;
+        }
+        COUNTERS.retried();
+        Ok(Decision::RetryAt(retry_at_ms))
+    }
 }
 
 #[cfg(test)]

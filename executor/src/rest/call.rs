@@ -25,16 +25,15 @@ use reprise_grpc_stub::RpcStatus;
 use reprise_grpc_stub::status::Code;
 use reprise_openapi::model::{Function, Interface};
 use reprise_openapi::runtime::{self, HttpRequest, HttpResponse};
-use reprise_oplog::{IdempotencyKey, OplogIndex};
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Val, wasm_wave};
 
 use super::client::{RestClient, SendFailure};
-use crate::durable::{Begun, FailedAttempt};
+use crate::durable::Begun;
 use crate::grpc::GrpcView;
 use crate::grpc::call::{host_error, request_text, unless_stopped, wait_until};
-use crate::grpc::retry;
+use crate::grpc::retry::{Decision, Schedule, Write};
 
 /// Counts of the REST stubs' work, for `/metrics`.
 #[derive(Debug)]
@@ -151,7 +150,8 @@ pub async fn durable_rest<T: GrpcView>(
         }
         Begun::Live { begin, key, resume } => (begin, key, resume),
     };
-    let outcome = attempts(&mut store, binding, &request, Some((begin, key, resume))).await?;
+    let write = Write { begin, key, resume };
+    let outcome = attempts(&mut store, binding, &request, Some(write)).await?;
     let value = outcome_value(binding, &outcome);
     let text = wasm_wave::to_string(&value)
         .map_err(|e| host_error(format!("cannot journal the result: {e}")))?;
@@ -184,20 +184,29 @@ fn outcome_value(binding: &RestBinding, outcome: &Result<HttpResponse, SendFailu
 }
 
 /// The attempts of one call, as many as the dependency's retry policy
-/// allows. A write (`write`: its begin index, key and the failed attempt a
-/// restart resumes after) sends its key with each attempt and commits each
-/// failed attempt that will be retried before the back-off; a read journals
+/// allows. A write sends its key with each attempt and commits each failed
+/// attempt that will be retried before the back-off; a read journals
 /// nothing until its result.
 async fn attempts<T: GrpcView>(
     store: &mut StoreContextMut<'_, T>,
     binding: &RestBinding,
     request: &HttpRequest,
-    write: Option<(OplogIndex, IdempotencyKey, Option<FailedAttempt>)>,
+    write: Option<Write>,
 ) -> wasmtime::Result<Result<HttpResponse, SendFailure>> {
     let config = binding.client.config();
-    let policy = config.retry.as_ref().filter(|p| p.max_attempts > 1);
-    let key = write.as_ref().map(|(_, key, _)| key.to_string());
-    let resume = write.as_ref().and_then(|(_, _, resume)| *resume);
+    let schedule = config
+        .retry
+        .as_ref()
+        .filter(|p| p.max_attempts > 1)
+        .map(|policy| Schedule {
+            policy,
+            call: &binding.journal_name,
+            begin: write.as_ref().map(|w| w.begin),
+            deadline_ms: None,
+            max_delay: None,
+        });
+    let key = write.as_ref().map(|w| w.key.to_string());
+    let resume = write.as_ref().and_then(|w| w.resume);
     let mut attempt = resume.map_or(1, |r| r.attempt + 1);
     if let Some(r) = resume {
         wait_until(store, r.retry_at_ms).await?;
@@ -217,45 +226,22 @@ async fn attempts<T: GrpcView>(
             .client
             .send(&base_url, request, key.as_deref(), timeout);
         let outcome = unless_stopped(store.data().run_limits(), call).await?;
-        let (Some(status), Some(policy)) = (retry_status(&outcome), policy) else {
+        let (Some(status), Some(schedule)) = (retry_status(&outcome), &schedule) else {
             return Ok(outcome);
         };
         // A delay (a server's `Retry-After`, say) that would outlast the
         // invocation's time budget is not waited for: the guest gets the
         // answer now.
         let remaining = store.data().remaining_budget();
-        match retry::next(policy, &status, attempt, remaining, retry::random_unit()) {
-            retry::Next::GiveUp { exhausted } => {
-                if exhausted {
-                    retry::COUNTERS.exhausted();
-                }
-                return Ok(outcome);
-            }
-            retry::Next::RetryAfter(delay) => {
-                let retry_at_ms = retry::now_ms()
-                    .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-                tracing::info!(call = %binding.journal_name, attempt, %status.message,
-                    delay_ms = delay.as_millis(), "retrying a failed REST attempt");
-                if let Some((begin, _, _)) = &write {
-                    let durable = store.data_mut().grpc().durable.clone();
-                    durable
-                        .failed_attempt(
-                            *begin,
-                            u32::try_from(status.code.as_i32()).unwrap_or(2),
-                            status.message.clone(),
-                            FailedAttempt {
-                                attempt,
-                                retry_at_ms,
-                                deadline_ms: None,
-                            },
-                        )
-                        .await?;
-                }
-                retry::COUNTERS.retried();
-                wait_until(store, retry_at_ms).await?;
-                attempt += 1;
-            }
+        let durable = store.data_mut().grpc().durable.clone();
+        match schedule
+            .after_failure(&durable, &status, attempt, remaining)
+            .await?
+        {
+            Decision::RetryAt(at) => wait_until(store, at).await?,
+            Decision::GiveUp { .. } => return Ok(outcome),
         }
+        attempt += 1;
     }
 }
 

@@ -16,7 +16,6 @@ use super::{
     LiveCall, PATIENCE, Phase, SPILL_AT, StreamSlot, close_durably, closed_entry, interrupted,
     status_of_closed, unit_result,
 };
-use crate::durable::FailedAttempt;
 use crate::durable::Recorded;
 use crate::error::Error;
 use crate::grpc::call::{host_error, unless_stopped};

@@ -2,6 +2,7 @@
 //! live (re-opening a server stream that failed before its first response).
 
 use super::*;
+use crate::grpc::retry::{Decision, Schedule};
 
 /// The guest value of a response frame for `next`: `option<resp>`, or
 /// `bool` for an empty response message.
@@ -55,42 +56,25 @@ async fn retry_opening(
     let Some(request) = slot.request.clone() else {
         return Ok(Err(status));
     };
+    let schedule = Schedule {
+        policy: &policy,
+        call: &slot.binding.journal_name,
+        begin: Some(slot.open_index),
+        deadline_ms: slot.deadline_ms,
+        max_delay: Some(std::time::Duration::from_millis(policy.max_backoff_ms)),
+    };
     // Bounded by the policy's attempts (at most 100).
     loop {
         // The guest's deadline bounds all attempts, as for unary calls.
         let remaining = slot.time_left();
-        let delay = match retry::next(
-            &policy,
-            &status,
-            slot.attempts,
-            remaining,
-            retry::random_unit(),
-        ) {
-            retry::Next::RetryAfter(delay) => {
-                delay.min(std::time::Duration::from_millis(policy.max_backoff_ms))
-            }
-            retry::Next::GiveUp { exhausted } => {
-                if exhausted {
-                    retry::COUNTERS.exhausted();
-                }
-                return Ok(Err(status));
-            }
+        let retry_at_ms = match schedule
+            .after_failure(&ctx.durable, &status, slot.attempts, remaining)
+            .await?
+        {
+            Decision::RetryAt(at) => at,
+            Decision::GiveUp { .. } => return Ok(Err(status)),
         };
-        let retry_at_ms =
-            retry::now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-        ctx.durable
-            .failed_attempt(
-                slot.open_index,
-                u32::try_from(status.code.as_i32()).unwrap_or(2),
-                status.message.clone(),
-                FailedAttempt {
-                    attempt: slot.attempts,
-                    retry_at_ms,
-                    deadline_ms: slot.deadline_ms,
-                },
-            )
-            .await?;
-        retry::COUNTERS.retried();
+        let delay = std::time::Duration::from_millis(retry_at_ms.saturating_sub(retry::now_ms()));
         unless_stopped(limits.clone(), tokio::time::sleep(delay)).await?;
         slot.attempts += 1;
         let client = match ctx.client(&slot.binding.dependency) {
