@@ -107,7 +107,12 @@ fn content_encoding<'a>(
             media.len()
         ));
     };
-    let essence = media_type.split(';').next().unwrap_or("").trim();
+    let essence = media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != "application/json" && !essence.ends_with("+json") {
         return Err(format!(
             "parameter `{name}` has `content: {media_type}`; only a JSON media type is \

@@ -39,6 +39,8 @@ paths:
         - {name: tagged, in: query, schema: {$ref: '#/components/schemas/Tagged'}}
         - {name: X-Color, in: header, explode: true, schema: {$ref: '#/components/schemas/Color'}}
         - {name: X-Ids, in: header, schema: {type: array, items: {type: integer}}}
+        - {name: maybe, in: query, schema: {type: array, items: {type: string, nullable: true}}}
+        - {name: ratio, in: query, schema: {type: number}}
       responses: {"204": {description: ok}}
   /paint/{simple}/{label}/{matrix}/{spread}:
     get:
@@ -93,6 +95,7 @@ fn tagged(tags: &[&str]) -> Val {
 fn search_request(given: &[(&str, Val)]) -> Val {
     let names = [
         "color", "ids", "shade", "words", "codes", "filter", "q", "tagged", "x-color", "x-ids",
+        "maybe", "ratio",
     ];
     Val::Record(
         names
@@ -125,6 +128,7 @@ fn query_parameters_follow_their_style() {
         ("q", tagged(&["a"])),
         ("x-color", color(Some(1), Some(2), None)),
         ("x-ids", Val::List(vec![Val::S64(1), Val::S64(2)])),
+        ("maybe", Val::List(vec![some(s("a")), none()])),
     ]);
     let sent = request(&model, interface, search, &[params]).unwrap();
     let (path, query) = sent.path_and_query.split_once('?').unwrap();
@@ -133,19 +137,22 @@ fn query_parameters_follow_their_style() {
     assert_eq!(
         pairs,
         [
-            // form, exploded (the default): the object's properties.
-            "G=200",
+            // form, exploded (the default): the object's properties, in
+            // the schema's order.
             "R=100",
+            "G=200",
             // form, not exploded: items, or keys and values, joined.
             "ids=1,2,3",
-            "shade=G,2,R,1",
-            // The delimited styles: an item's own space or bar encoded.
+            "shade=R,1,G,2",
+            // The delimited styles (`|` is not allowed in a URI).
             "words=a%20b%20c",
-            "codes=x|y%7Cz",
-            "filter%5BB%5D=7",
+            "codes=x%7Cy%7Cz",
             "filter%5BR%5D=5",
+            "filter%5BB%5D=7",
             // content: application/json.
             "q=%7B%22tags%22%3A%5B%22a%22%5D%7D",
+            // An absent item is left out (it was sent as `null`).
+            "maybe=a",
         ]
     );
     let headers: Vec<(&str, &str)> = sent
@@ -153,7 +160,7 @@ fn query_parameters_follow_their_style() {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    assert_eq!(headers, [("X-Color", "G=2,R=1"), ("X-Ids", "1,2")]);
+    assert_eq!(headers, [("X-Color", "R=1,G=2"), ("X-Ids", "1,2")]);
 }
 
 #[test]
@@ -174,8 +181,23 @@ fn path_parameters_follow_their_style() {
     .unwrap();
     assert_eq!(
         sent.path_and_query,
-        "/paint/G=2,R=1/.a,b/;matrix=a,b%2Cc/;B=3;R=1"
+        "/paint/R=1,G=2/.a,b/;matrix=a,b%2Cc/;R=1;B=3"
     );
+    // An empty value in `matrix` is the bare name, as RFC 6570 writes it
+    // (it was `;matrix=`).
+    let sent = request(
+        &model,
+        interface,
+        paint,
+        &[
+            color(Some(1), None, None),
+            strings(&["a"]),
+            strings(&[""]),
+            color(Some(1), None, None),
+        ],
+    )
+    .unwrap();
+    assert_eq!(sent.path_and_query, "/paint/R=1/.a/;matrix/;R=1");
 }
 
 #[test]
@@ -191,6 +213,17 @@ fn a_value_no_style_can_write_is_refused_before_sending() {
         refused.contains("validation-error")
             && refused.contains("parameter `tagged` holds an array or object in property `tags`")
             && refused.contains("content: application/json"),
+        "{refused}"
+    );
+    // A number JSON cannot hold is refused, not left out (it sent no
+    // parameter at all).
+    let params = search_request(&[("ratio", Val::Float64(f64::NAN))]);
+    let refused = format!(
+        "{:?}",
+        request(&model, interface, search, &[params]).unwrap_err()
+    );
+    assert!(
+        refused.contains("ratio") && refused.contains("JSON has no NaN or infinity"),
         "{refused}"
     );
     // The same value is fine as JSON text, and nothing at all is sent for

@@ -42,6 +42,11 @@ impl<'m> Lookup<'m> {
         Lookup { types }
     }
 
+    /// How many types it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.types.len()
+    }
+
     pub(crate) fn get(&self, name: &str) -> Result<&'m TypeDef, Fault> {
         self.types
             .get(name)
@@ -59,10 +64,8 @@ pub(crate) fn to_json(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Jso
         (TypeRef::S64, Val::S64(n)) => Json::from(*n),
         (TypeRef::U16, Val::U16(n)) => Json::from(*n),
         (TypeRef::U32, Val::U32(n)) => Json::from(*n),
-        (TypeRef::F32, Val::Float32(n)) => {
-            Number::from_f64(f64::from(*n)).map_or(Json::Null, Json::Number)
-        }
-        (TypeRef::F64, Val::Float64(n)) => Number::from_f64(*n).map_or(Json::Null, Json::Number),
+        (TypeRef::F32, Val::Float32(n)) => finite(f64::from(*n))?,
+        (TypeRef::F64, Val::Float64(n)) => finite(*n)?,
         (TypeRef::String, Val::String(s)) => Json::String(s.clone()),
         (TypeRef::Json, Val::String(s)) => {
             serde_json::from_str(s).map_err(|e| format!("{s:?} is not JSON text: {e}"))?
@@ -101,6 +104,14 @@ pub(crate) fn to_json(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Jso
         (TypeRef::Named(name), _) => named_to_json(types.get(name)?, val, types)?,
         _ => return Err(mismatch()),
     })
+}
+
+/// A number JSON can hold: NaN and the infinities it cannot (they were
+/// sent as `null`, or as no parameter at all).
+fn finite(n: f64) -> Result<Json, Fault> {
+    Number::from_f64(n)
+        .map(Json::Number)
+        .ok_or_else(|| Fault(format!("{n} cannot be sent: JSON has no NaN or infinity")))
 }
 
 fn named_to_json(def: &TypeDef, val: &Val, types: &Lookup<'_>) -> Result<Json, Fault> {
@@ -279,7 +290,7 @@ fn named_from_json(
                 };
                 match from_json(ty, json, types, path) {
                     Ok(value) => {
-                        let unread = unread(ty, json, types);
+                        let unread = unread(ty, json, &value, types, 0);
                         if best.as_ref().is_none_or(|(least, _, _)| unread < *least) {
                             best = Some((unread, &case.name, value));
                         }
@@ -302,32 +313,37 @@ fn named_from_json(
     })
 }
 
-/// How many properties of `json` (an object) a value of type `ty` does not
-/// read: those its record has no field for. Zero for anything else.
-fn unread(ty: &TypeRef, json: &Json, types: &Lookup<'_>) -> usize {
+/// How many properties of `json` (an object) `val`, its decoding as type
+/// `ty`, does not read: those its record (or the record of the variant
+/// case it was decoded as) has no field for. Zero for anything else.
+fn unread(ty: &TypeRef, json: &Json, val: &Val, types: &Lookup<'_>, depth: usize) -> usize {
     let Some(object) = json.as_object() else {
         return 0;
     };
-    let mut ty = ty;
     // Bounded: aliases are checked for loops when the model is built, and
-    // this stops after as many hops as there are types.
-    for _ in 0..=types.types.len() {
-        match ty {
-            TypeRef::Option(inner) => ty = inner,
-            TypeRef::Named(name) => match types.get(name).map(|def| &def.kind) {
-                Ok(TypeKind::Alias(inner)) => ty = inner,
-                Ok(TypeKind::Record(fields)) => {
-                    return object
-                        .keys()
-                        .filter(|key| !fields.iter().any(|f| &f.wire == *key))
-                        .count();
-                }
-                _ => return 0,
-            },
-            _ => return 0,
-        }
+    // this stops after as many steps as there are types.
+    if depth > types.len() {
+        return 0;
     }
-    0
+    match (ty, val) {
+        (TypeRef::Option(inner), Val::Option(Some(val))) => {
+            unread(inner, json, val, types, depth + 1)
+        }
+        (TypeRef::Named(name), _) => match (types.get(name).map(|def| &def.kind), val) {
+            (Ok(TypeKind::Alias(inner)), _) => unread(inner, json, val, types, depth + 1),
+            (Ok(TypeKind::Record(fields)), _) => object
+                .keys()
+                .filter(|key| !fields.iter().any(|f| &f.wire == *key))
+                .count(),
+            (Ok(TypeKind::Variant(cases)), Val::Variant(case, Some(payload))) => cases
+                .iter()
+                .find(|c| &c.name == case)
+                .and_then(|c| c.ty.as_ref())
+                .map_or(0, |ty| unread(ty, json, payload, types, depth + 1)),
+            _ => 0,
+        },
+        _ => 0,
+    }
 }
 
 fn kind(json: &Json) -> &'static str {

@@ -21,7 +21,7 @@ use crate::model::{
     TypeRef,
 };
 use json::{Fault, Lookup, from_json, to_json};
-use params::encode;
+use params::{Typed, encode};
 
 /// An HTTP request to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +85,9 @@ pub fn request(
         // Legacy models: style `simple`, a list's items joined by commas,
         // the whole percent-encoded.
         let text = match param.encoding {
-            Some(encoding) => to_json(&param.ty, &value, &types)
-                .and_then(|json| params::path(&param.wire, encoding, &json)),
+            Some(encoding) => {
+                params::path(&param.wire, encoding, Typed::new(&param.ty, &value, &types))
+            }
             None => texts(&value, &param.ty, &types).map(|items| encode(&items.join(","))),
         };
         let text = match text {
@@ -145,11 +146,13 @@ pub fn request(
             );
             // Query parameters as `name=value` pairs, headers as values.
             let values = match (param.encoding, param.location) {
-                (Some(encoding), Location::Query) => to_json(&param.ty, value, &types)
-                    .and_then(|json| params::query(&param.wire, encoding, &json)),
-                (Some(encoding), _) => to_json(&param.ty, value, &types)
-                    .and_then(|json| params::header(&param.wire, encoding, &json))
-                    .map(|text| text.into_iter().collect()),
+                (Some(encoding), Location::Query) => {
+                    params::query(&param.wire, encoding, Typed::new(&param.ty, value, &types))
+                }
+                (Some(encoding), _) => {
+                    params::header(&param.wire, encoding, Typed::new(&param.ty, value, &types))
+                        .map(|text| text.into_iter().collect())
+                }
                 // Legacy models: the place's default style, lists
                 // repeated, anything else as JSON text.
                 (None, Location::Query) => texts(value, &param.ty, &types).map(|texts| {

@@ -3,11 +3,12 @@
 //!
 //! A value is first made JSON (as a body would be: records keyed by their
 //! property names, absent optional fields left out), then flattened to what
-//! a style can carry: one scalar, an array of scalars, or an object of
-//! scalars. A value nested deeper (an array in an object, an object in an
-//! array) has no defined form in any style and is refused, naming the
-//! parameter; `content: application/json` is the document's way to send
-//! such values.
+//! a style can carry: one scalar, an array of scalars (absent items left
+//! out), or an object of scalars (a record's properties in the order of its
+//! fields, a map's in the order of its entries). A value nested deeper (an
+//! array in an object, an object in an array) has no defined form in any
+//! style and is refused, naming the parameter; `content: application/json`
+//! is the document's way to send such values.
 //!
 //! For `color` = `["blue","black"]` and `{"R":100,"G":200}`:
 //!
@@ -16,7 +17,7 @@
 //! | form | true | `color=blue&color=black` | `R=100&G=200` |
 //! | form | false | `color=blue,black` | `color=R,100,G,200` |
 //! | spaceDelimited | false | `color=blue%20black` | `color=R%20100%20G%20200` |
-//! | pipeDelimited | false | `color=blue\|black` | `color=R\|100\|G\|200` |
+//! | pipeDelimited | false | `color=blue%7Cblack` | `color=R%7C100%7CG%7C200` |
 //! | deepObject | true | refused | `color%5BR%5D=100&color%5BG%5D=200` |
 //! | simple | false | `blue,black` | `R,100,G,200` |
 //! | simple | true | `blue,black` | `R=100,G=200` |
@@ -26,12 +27,15 @@
 //! | matrix | true | `;color=blue;color=black` | `;R=100;G=200` |
 //!
 //! Query and path text is percent-encoded (all but unreserved characters;
-//! the style's own separators are not); header text is not.
+//! the style's own separators are not, but for `|`, which a URI cannot
+//! hold); header text is not. An empty value in `matrix` is the bare name
+//! (`;color`), as RFC 6570 writes it.
 
 use serde_json::Value as Json;
+use wasmtime::component::Val;
 
-use super::json::Fault;
-use crate::model::{Encoding, Style};
+use super::json::{Fault, Lookup, to_json};
+use crate::model::{Encoding, Style, TypeKind, TypeRef};
 
 /// A parameter's value reduced to what a style can write.
 enum Flat {
@@ -56,7 +60,32 @@ fn scalar(json: &Json) -> Option<String> {
     }
 }
 
-fn flatten(name: &str, json: &Json) -> Result<Flat, Fault> {
+/// A parameter's value with its type, and the model's types to read it by.
+#[derive(Clone, Copy)]
+pub(crate) struct Typed<'a> {
+    ty: &'a TypeRef,
+    val: &'a Val,
+    types: &'a Lookup<'a>,
+}
+
+impl<'a> Typed<'a> {
+    pub(crate) fn new(ty: &'a TypeRef, val: &'a Val, types: &'a Lookup<'a>) -> Self {
+        Typed { ty, val, types }
+    }
+
+    fn json(self) -> Result<Json, Fault> {
+        to_json(self.ty, self.val, self.types)
+    }
+
+    /// The value as a style can write it; `name` names the parameter in
+    /// faults.
+    fn flatten(self, name: &str) -> Result<Flat, Fault> {
+        flatten(name, self.ty, self.val, self.types)
+    }
+}
+
+/// `val` of type `ty` as a style can write it.
+fn flatten(name: &str, ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Flat, Fault> {
     let nested = |inner: &str| {
         Fault(format!(
             "parameter `{name}` holds {inner}, which a parameter style cannot write (only \
@@ -64,26 +93,34 @@ fn flatten(name: &str, json: &Json) -> Result<Flat, Fault> {
              with `content: application/json` instead)"
         ))
     };
-    Ok(match json {
+    let json = to_json(ty, val, types)?;
+    Ok(match &json {
         Json::Null => Flat::Absent,
-        Json::Array(items) if items.is_empty() => Flat::Absent,
-        Json::Array(items) => Flat::Array(
-            items
+        Json::Array(items) => {
+            // An absent item (`none` in a list of options) is left out: a
+            // parameter has no null.
+            let items: Vec<String> = items
                 .iter()
+                .filter(|item| !item.is_null())
                 .map(|item| scalar(item).ok_or_else(|| nested("an array or object in an array")))
-                .collect::<Result<_, _>>()?,
-        ),
+                .collect::<Result<_, _>>()?;
+            if items.is_empty() {
+                Flat::Absent
+            } else {
+                Flat::Array(items)
+            }
+        }
         Json::Object(properties) => {
             let mut pairs = Vec::new();
-            for (key, value) in properties {
+            for key in key_order(ty, val, types) {
                 // A nullable property sent as `null` in a body is left out
-                // here: a parameter has no null.
-                if value.is_null() {
+                // here, for the same reason.
+                let Some(value) = properties.get(&key).filter(|v| !v.is_null()) else {
                     continue;
-                }
+                };
                 let text = scalar(value)
                     .ok_or_else(|| nested(&format!("an array or object in property `{key}`")))?;
-                pairs.push((key.clone(), text));
+                pairs.push((key, text));
             }
             if pairs.is_empty() {
                 Flat::Absent
@@ -93,6 +130,47 @@ fn flatten(name: &str, json: &Json) -> Result<Flat, Fault> {
         }
         scalar_value => Flat::Scalar(scalar(scalar_value).unwrap_or_default()),
     })
+}
+
+/// The keys of the object `val` (of type `ty`) becomes, in order: a
+/// record's properties as its fields are ordered, a map's as its entries
+/// are; for an untyped value, the JSON object's own (sorted) order.
+fn key_order(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Vec<String> {
+    let mut ty = ty;
+    let mut val = val;
+    // Bounded: each step unwraps one option or alias of a finite model
+    // (alias loops are refused when the model is built).
+    for _ in 0..=types.len() + 64 {
+        match (ty, val) {
+            (TypeRef::Option(inner), Val::Option(Some(v))) => (ty, val) = (inner, v),
+            (TypeRef::Map(_), Val::List(entries)) => {
+                return entries
+                    .iter()
+                    .filter_map(|entry| match entry {
+                        Val::Tuple(pair) => match pair.first() {
+                            Some(Val::String(key)) => Some(key.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect();
+            }
+            (TypeRef::Named(name), _) => match types.get(name).map(|def| &def.kind) {
+                Ok(TypeKind::Alias(inner)) => ty = inner,
+                Ok(TypeKind::Record(fields)) => {
+                    return fields.iter().map(|f| f.wire.clone()).collect();
+                }
+                _ => break,
+            },
+            (TypeRef::Json, Val::String(text)) => {
+                return serde_json::from_str::<serde_json::Map<String, Json>>(text)
+                    .map(|object| object.keys().cloned().collect())
+                    .unwrap_or_default();
+            }
+            _ => break,
+        }
+    }
+    Vec::new()
 }
 
 /// The items of an array, or the keys and values of an object, in turn.
@@ -107,14 +185,23 @@ fn spread(flat: Flat) -> Vec<String> {
 
 /// The `name=value` pairs (percent-encoded) that parameter `name` adds to
 /// the query.
-pub(crate) fn query(name: &str, encoding: Encoding, json: &Json) -> Result<Vec<String>, Fault> {
+pub(crate) fn query(
+    name: &str,
+    encoding: Encoding,
+    value: Typed<'_>,
+) -> Result<Vec<String>, Fault> {
     let key = encode(name);
     let (style, explode) = match encoding {
-        Encoding::Json if json.is_null() => return Ok(Vec::new()),
-        Encoding::Json => return Ok(vec![format!("{key}={}", encode(&json.to_string()))]),
+        Encoding::Json => {
+            let json = value.json()?;
+            if json.is_null() {
+                return Ok(Vec::new());
+            }
+            return Ok(vec![format!("{key}={}", encode(&json.to_string()))]);
+        }
         Encoding::Style { style, explode } => (style, explode),
     };
-    let flat = flatten(name, json)?;
+    let flat = value.flatten(name)?;
     Ok(match (style, explode, flat) {
         (_, _, Flat::Absent) => Vec::new(),
         (Style::DeepObject, _, Flat::Object(pairs)) => pairs
@@ -138,7 +225,7 @@ pub(crate) fn query(name: &str, encoding: Encoding, json: &Json) -> Result<Vec<S
         (style, _, flat) => {
             let separator = match style {
                 Style::SpaceDelimited => "%20",
-                Style::PipeDelimited => "|",
+                Style::PipeDelimited => "%7C",
                 _ => ",",
             };
             let parts: Vec<String> = spread(flat).iter().map(|v| encode(v)).collect();
@@ -149,50 +236,71 @@ pub(crate) fn query(name: &str, encoding: Encoding, json: &Json) -> Result<Vec<S
 
 /// The text (percent-encoded) that path parameter `name` puts in place of
 /// `{name}` in the template.
-pub(crate) fn path(name: &str, encoding: Encoding, json: &Json) -> Result<String, Fault> {
+pub(crate) fn path(name: &str, encoding: Encoding, value: Typed<'_>) -> Result<String, Fault> {
     let (style, explode) = match encoding {
-        Encoding::Json => return Ok(encode(&json.to_string())),
+        Encoding::Json => return Ok(encode(&value.json()?.to_string())),
         Encoding::Style { style, explode } => (style, explode),
     };
-    let flat = flatten(name, json)?;
+    let flat = value.flatten(name)?;
     let key = encode(name);
-    let (prefix, separator) = match style {
-        Style::Label => (".".to_owned(), if explode { "." } else { "," }),
-        Style::Matrix => (format!(";{key}="), if explode { ";" } else { "," }),
-        _ => (String::new(), ","),
+    // `;name=value`, or `;name` for an empty value.
+    let matrix = |name: &str, value: &str| {
+        if value.is_empty() {
+            format!(";{name}")
+        } else {
+            format!(";{name}={value}")
+        }
     };
+    let separator = if explode { "." } else { "," };
     Ok(match (style, explode, flat) {
-        (Style::Matrix, _, Flat::Absent) => format!(";{key}"),
-        (Style::Matrix, true, Flat::Array(items)) => items
-            .iter()
-            .map(|v| format!(";{key}={}", encode(v)))
-            .collect(),
+        (Style::Matrix, true, Flat::Array(items)) => {
+            items.iter().map(|v| matrix(&key, &encode(v))).collect()
+        }
         (Style::Matrix, true, Flat::Object(pairs)) => pairs
             .iter()
-            .map(|(k, v)| format!(";{}={}", encode(k), encode(v)))
+            .map(|(k, v)| matrix(&encode(k), &encode(v)))
             .collect(),
-        (_, true, Flat::Object(pairs)) => {
+        (Style::Matrix, _, flat) => {
+            let parts: Vec<String> = spread(flat).iter().map(|v| encode(v)).collect();
+            matrix(&key, &parts.join(","))
+        }
+        (style, true, Flat::Object(pairs)) => {
             let parts: Vec<String> = pairs
                 .iter()
                 .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
                 .collect();
+            let (prefix, separator) = if style == Style::Label {
+                (".", separator)
+            } else {
+                ("", ",")
+            };
             format!("{prefix}{}", parts.join(separator))
         }
-        (_, _, flat) => {
+        (style, _, flat) => {
             let parts: Vec<String> = spread(flat).iter().map(|v| encode(v)).collect();
-            format!("{prefix}{}", parts.join(separator))
+            if style == Style::Label {
+                format!(".{}", parts.join(separator))
+            } else {
+                parts.join(",")
+            }
         }
     })
 }
 
 /// The value of header parameter `name` (`None`: no header is sent).
-pub(crate) fn header(name: &str, encoding: Encoding, json: &Json) -> Result<Option<String>, Fault> {
+pub(crate) fn header(
+    name: &str,
+    encoding: Encoding,
+    value: Typed<'_>,
+) -> Result<Option<String>, Fault> {
     let explode = match encoding {
-        Encoding::Json if json.is_null() => return Ok(None),
-        Encoding::Json => return Ok(Some(json.to_string())),
+        Encoding::Json => {
+            let json = value.json()?;
+            return Ok((!json.is_null()).then(|| json.to_string()));
+        }
         Encoding::Style { explode, .. } => explode,
     };
-    Ok(match flatten(name, json)? {
+    Ok(match value.flatten(name)? {
         Flat::Absent => None,
         Flat::Object(pairs) if explode => Some(
             pairs
