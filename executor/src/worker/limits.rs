@@ -14,6 +14,7 @@
 //! stop does not wait for the call's own deadline, and a call waiting to
 //! retry checks [`RunLimits::check`] itself.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wasmtime::{StoreContextMut, UpdateDeadline};
@@ -37,12 +38,44 @@ pub struct RunLimits {
     /// When the running invocation's budget runs out, and the budget
     /// (`None` while replaying a completed invocation: nothing stops it).
     pub deadline: Option<(Instant, Duration)>,
+    /// Why a sleep of the running invocation ended early, if one did (see
+    /// [`crate::worker::sleeps`]): the guest then saw a shorter sleep than
+    /// it asked for, so the invocation cannot complete as if it had not.
+    /// Shared by the clones a sleep holds.
+    cut_short: Arc<Mutex<Option<StopReason>>>,
 }
 
 impl RunLimits {
+    /// Unarmed limits answering to `stop`.
+    pub fn new(stop: StopSignal) -> Self {
+        RunLimits {
+            stop,
+            ..RunLimits::default()
+        }
+    }
+
     /// Limits for a live invocation with `budget`.
     pub fn arm(&mut self, budget: Duration) {
         self.deadline = Some((Instant::now() + budget, budget));
+        self.take_cut_short();
+    }
+
+    /// Notes that a sleep ended early because the invocation must stop
+    /// for `reason`.
+    pub fn cut_short(&self, reason: StopReason) {
+        *self
+            .cut_short
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
+    /// Why a sleep ended early since the invocation was armed, if one did;
+    /// clears it.
+    pub fn take_cut_short(&self) -> Option<StopReason> {
+        self.cut_short
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// No limits (replaying an invocation that completed before).
@@ -103,5 +136,23 @@ mod tests {
         limits.arm(Duration::ZERO);
         assert_eq!(limits.check(), Some(StopReason::TimeBudget(Duration::ZERO)));
         assert!(StopReason::Interrupt.is_final() && !StopReason::Shutdown.is_final());
+    }
+
+    #[test]
+    fn a_sleep_cut_short_is_seen_through_every_clone_until_the_next_arming() {
+        let mut limits = RunLimits::default();
+        limits.arm(Duration::from_secs(3600));
+        // What a sleep holds.
+        let held = limits.clone();
+        held.cut_short(StopReason::Interrupt);
+        assert_eq!(limits.take_cut_short(), Some(StopReason::Interrupt));
+        assert_eq!(limits.take_cut_short(), None, "taken once");
+        held.cut_short(StopReason::Shutdown);
+        limits.arm(Duration::from_secs(1));
+        assert_eq!(
+            limits.take_cut_short(),
+            None,
+            "a new invocation starts clean"
+        );
     }
 }

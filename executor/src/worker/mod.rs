@@ -259,10 +259,7 @@ impl Worker {
             wasi: durable_wasi_ctx(durable.journal(), &config.env, &config.args, seed, &output),
             table: ResourceTable::new(),
             grpc,
-            limits: RunLimits {
-                stop: env.stop,
-                deadline: None,
-            },
+            limits: RunLimits::new(env.stop),
             memory: MemoryLimiter::new(env.worker_memory, env.memory_budget.clone()),
             output,
         };
@@ -682,11 +679,21 @@ impl Worker {
         }
         self.store.data().output.begin(budget.is_some());
         let call = func.call_async(&mut self.store, args, &mut results).await;
+        let cut_short = self.store.data().limits.take_cut_short();
         self.store.data_mut().limits.disarm();
         if let Some(divergence) = self.durable.journal().take_divergence() {
             return Err(self.fail(divergence));
         }
         match call {
+            // A sleep ended early for a stop, and the guest returned before
+            // the next epoch tick could stop it: it is stopped all the same
+            // (its result came from a sleep shorter than it asked for), and
+            // the instance, which ran past what the log will hold, is
+            // rebuilt.
+            Ok(()) if let Some(reason) = cut_short => {
+                self.stale = true;
+                Err(Error::InvocationStopped { reason })
+            }
             Ok(()) => Ok(Ok(results)),
             Err(error) => match error.downcast::<Error>() {
                 Ok(own @ (Error::Divergence { .. } | Error::UnreadableRecord { .. })) => {

@@ -10,7 +10,10 @@
 //! ran out, or an interrupt, a delete or a shutdown asked): the guest then
 //! runs on into the next epoch tick, which stops it. A guest blocked in a
 //! sleep is not at a tick, so without this nothing stopped it (a sleep of
-//! an hour, or one too long for the clock, never ended).
+//! an hour, or one too long for the clock, never ended). A guest that
+//! returns before that tick has still seen its sleep cut short, so its
+//! invocation ends as stopped all the same, not with the result it
+//! returned ([`RunLimits::cut_short`]).
 //!
 //! These two functions replace wasmtime-wasi's own; `subscribe-instant`
 //! reads the clock through the journal as wasmtime-wasi's does, so oplogs
@@ -51,7 +54,7 @@ impl Pollable for Sleep {
         };
         tokio::select! {
             () = slept => {}
-            _ = self.limits.clone().stopped() => {}
+            reason = self.limits.clone().stopped() => self.limits.cut_short(reason),
         }
     }
 }
