@@ -137,6 +137,45 @@ fn a_relative_server_needs_a_base_url() {
 }
 
 #[test]
+fn server_variables_take_their_defaults() {
+    // The URL was used as written, `{region}` and all, and refused as not
+    // a URL.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    let document = |url: &str| {
+        format!(
+            "openapi: 3.0.3\ninfo: {{title: T, version: \"1\"}}\nservers:\n  - url: \"{url}\"\n    \
+             variables:\n      region: {{default: eu, enum: [eu, us]}}\n      port: {{default: \
+             8443}}\npaths: {{}}\n"
+        )
+    };
+    let config = |url: &str| {
+        std::fs::write(&spec, document(url)).unwrap();
+        load(&format!("        spec: {}\n", spec.display()), true)
+            .unwrap()
+            .components()[0]
+            .dependencies[0]
+            .kind
+            .as_openapi()
+            .unwrap()
+            .config()
+            .map(|c| c.base_url)
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        config("https://{region}.example.com:{port}/v1").unwrap(),
+        "https://eu.example.com:8443/v1"
+    );
+    // A variable without a default stays as written, and is refused.
+    let error = config("https://{tenant}.example.com/v1").unwrap_err();
+    assert!(
+        error.contains("`https://{tenant}.example.com/v1` cannot be used")
+            && error.contains("base-url"),
+        "{error}"
+    );
+}
+
+#[test]
 fn tls_settings_on_a_plaintext_base_url_are_refused() {
     let error = load(
         &format!(

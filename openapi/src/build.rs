@@ -204,6 +204,17 @@ impl<'a> Operation<'_, '_, 'a> {
                     continue;
                 }
             };
+            // The dependency's auth and the executor's own key (the same on
+            // every attempt and across a crash): a field would send a second
+            // header beside them. `Accept` and `Content-Type` OpenAPI itself
+            // says to ignore (the body's media type is the content type).
+            if location == Location::Header
+                && ["authorization", "idempotency-key", "accept", "content-type"]
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h))
+            {
+                continue;
+            }
             let (encoding, schema) = match crate::styles::encoding(parameter, location, name) {
                 Ok(found) => found,
                 Err(message) => {
@@ -222,15 +233,6 @@ impl<'a> Operation<'_, '_, 'a> {
                     Some(parameter),
                     format!("header parameter `{name}` is not a valid HTTP header name"),
                 );
-                continue;
-            }
-            // The dependency's auth and the executor's own key (the same on
-            // every attempt and across a crash): a field would send a second
-            // header beside them.
-            if location == Location::Header
-                && (name.eq_ignore_ascii_case("authorization")
-                    || name.eq_ignore_ascii_case("idempotency-key"))
-            {
                 continue;
             }
             let ty = match &schema {

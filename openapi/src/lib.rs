@@ -141,8 +141,7 @@ pub fn parse(text: &str, file: &str, options: &Options) -> Result<ApiModel, Erro
     }
     let server = get(&root, "servers")
         .and_then(|s| doc::items(s).first())
-        .and_then(|s| str_of(s, "url"))
-        .map(str::to_owned);
+        .and_then(server_url);
     let security_schemes = security_schemes(&root);
     Ok(ApiModel {
         security_schemes,
@@ -272,4 +271,36 @@ fn error_types(error_body: Option<&TypeRef>) -> Vec<TypeDef> {
             ]),
         },
     ]
+}
+
+/// A server's `url` with each `{variable}` replaced by its `default`; one
+/// without a default is left as written (and the URL refused where it is
+/// used, asking for a `base-url`).
+fn server_url(server: &yaml::Node) -> Option<String> {
+    let url = str_of(server, "url")?;
+    let variables = get(server, "variables");
+    let mut out = String::new();
+    let mut rest = url;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        out.push_str(&rest[..open]);
+        let default = variables
+            .and_then(|v| get(v, name))
+            .and_then(|v| get(v, "default"))
+            .and_then(|d| match &d.value {
+                Value::String(s) => Some(s.clone()),
+                Value::Int(i) => Some(i.to_string()),
+                _ => None,
+            });
+        match default {
+            Some(value) => out.push_str(&value),
+            None => out.push_str(&rest[open..=open + close]),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
 }

@@ -3,8 +3,9 @@
 //! case that reads the most of it, 2xx answers with
 //! different headers as different cases, and a 2xx answer only `default`
 //! describes (the error answer when a 2xx one is documented) not taken for
-//! a success. Also the parameter styles that are refused, not ignored, and
-//! the `Idempotency-Key` header left to the executor.
+//! a success. Also the parameter styles that are refused, not ignored, the
+//! `Idempotency-Key` header left to the executor, and `Accept` and
+//! `Content-Type` parameters ignored.
 
 #![cfg(feature = "runtime")]
 
@@ -222,13 +223,17 @@ fn parameter_styles_that_are_not_sent_are_refused() {
 }
 
 #[test]
-fn a_documented_idempotency_key_header_is_the_executors_not_a_field() {
+fn headers_the_executor_or_openapi_owns_are_not_fields() {
     // As a field, the guest's value went out beside the executor's own
-    // key: two `Idempotency-Key` headers.
+    // key: two `Idempotency-Key` headers. `Accept` and `Content-Type`
+    // OpenAPI says to ignore; as fields, a second `Content-Type` went out
+    // beside the body's (and `Accept`'s style was checked, and refused).
     let doc = "openapi: 3.0.3\ninfo: {title: T, version: \"1\"}\npaths:\n  /x:\n    post:\n      \
                operationId: postX\n      parameters:\n        - {name: Idempotency-Key, in: \
                header, schema: {type: string}}\n        - {name: X-Other, in: header, schema: \
-               {type: string}}\n      responses:\n        \"204\": {description: ok}\n";
+               {type: string}}\n        - {name: content-type, in: header, schema: {type: \
+               string}}\n        - {name: Accept, in: header, style: form, schema: {type: \
+               string}}\n      responses:\n        \"204\": {description: ok}\n";
     let model = parse(doc, "x.yaml", &Options::default()).unwrap();
     let (_, post) = function(&model, "x-collection", "post-x").unwrap();
     let fields: Vec<&str> = post
