@@ -209,6 +209,35 @@ fn parameter_styles_that_are_not_sent_are_refused() {
             "{name: \"X Trace\", in: header, schema: {type: string}}",
             "`X Trace` is not a valid HTTP header name",
         ),
+        (
+            "{name: a, in: header, style: form, schema: {type: string}}",
+            "header parameter `a` has `style: form`; a header parameter takes simple",
+        ),
+        (
+            "{name: a, in: query, style: spaceDelimited, explode: true, schema: {type: array, \
+             items: {type: string}}}",
+            "`style: spaceDelimited` with `explode: true`, which OpenAPI does not define",
+        ),
+        (
+            "{name: a, in: query, style: tilde, schema: {type: string}}",
+            "`style: tilde`, which OpenAPI does not define",
+        ),
+        (
+            "{name: a, in: query, explode: \"yes\", schema: {type: string}}",
+            "an `explode` that is not true or false",
+        ),
+        (
+            "{name: a, in: query, content: {text/plain: {schema: {type: string}}}}",
+            "`content: text/plain`; only a JSON media type is supported",
+        ),
+        (
+            "{name: a, in: query, content: {application/json: {}, application/xml: {}}}",
+            "2 media types in `content`; OpenAPI allows exactly one",
+        ),
+        (
+            "{name: a, in: query, schema: {type: string}, content: {application/json: {}}}",
+            "both `schema` and `content`",
+        ),
     ] {
         let doc = format!(
             "openapi: 3.0.3\ninfo: {{title: T, version: \"1\"}}\npaths:\n  /x:\n    get:\n      \

@@ -3,9 +3,9 @@
 //! false`, `spaceDelimited`, `pipeDelimited`) or bracketed (`deepObject`);
 //! `content: application/json` as JSON text; `simple`, `label` and
 //! `matrix` in the path; `simple` headers. A value no style can write is
-//! refused before sending, a style its place does not take when the
-//! document is read, and models stored before styles were recorded keep
-//! writing what they wrote.
+//! refused before sending (the styles a place does not take are refused
+//! when the document is read: `runtime_answers`), and models stored before
+//! styles were recorded keep writing what they wrote.
 
 #![cfg(feature = "runtime")]
 
@@ -266,49 +266,4 @@ fn models_stored_before_styles_write_what_they_wrote() {
         sent.path_and_query,
         "/search?color=%7B%22R%22%3A1%7D&ids=1&ids=2"
     );
-}
-
-#[test]
-fn styles_a_place_does_not_take_are_refused_when_the_document_is_read() {
-    for (parameter, expected) in [
-        (
-            "{name: a, in: header, style: form, schema: {type: string}}",
-            "header parameter `a` has `style: form`; a header parameter takes simple",
-        ),
-        (
-            "{name: a, in: query, style: spaceDelimited, explode: true, schema: {type: array, \
-             items: {type: string}}}",
-            "`style: spaceDelimited` with `explode: true`, which OpenAPI does not define",
-        ),
-        (
-            "{name: a, in: query, style: tilde, schema: {type: string}}",
-            "`style: tilde`, which OpenAPI does not define",
-        ),
-        (
-            "{name: a, in: query, explode: \"yes\", schema: {type: string}}",
-            "an `explode` that is not true or false",
-        ),
-        (
-            "{name: a, in: query, content: {text/plain: {schema: {type: string}}}}",
-            "`content: text/plain`; only a JSON media type is supported",
-        ),
-        (
-            "{name: a, in: query, content: {application/json: {}, application/xml: {}}}",
-            "2 media types in `content`; OpenAPI allows exactly one",
-        ),
-        (
-            "{name: a, in: query, schema: {type: string}, content: {application/json: {}}}",
-            "both `schema` and `content`",
-        ),
-    ] {
-        let doc = format!(
-            "openapi: 3.0.3\ninfo: {{title: T, version: \"1\"}}\npaths:\n  /x:\n    get:\n      \
-             operationId: getX\n      parameters: [{parameter}]\n      responses:\n        \
-             \"204\": {{description: ok}}\n"
-        );
-        let err = parse(&doc, "x.yaml", &Options::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(expected), "{parameter}: {err}");
-    }
 }
