@@ -48,8 +48,22 @@ paths:
       parameters: [{name: id, in: path, required: true, schema: {type: string}}]
       responses:
         "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Kennel"}}}}
+  /issues/{id}:
+    get:
+      operationId: getIssue
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Issue"}}}}
 components:
   schemas:
+    Owner:
+      type: object
+      nullable: true
+      properties: {login: {type: string}}
+    Issue:
+      type: object
+      required: [title, assignee]
+      properties: {title: {type: string}, assignee: {$ref: "#/components/schemas/Owner"}}
     Kennel:
       oneOf: [{$ref: "#/components/schemas/Felines"}, {$ref: "#/components/schemas/Hound"}]
     Felines:
@@ -152,6 +166,29 @@ fn without_a_discriminator_the_case_reading_the_most_is_picked() {
         case_of(r#"{"petType":"cat","name":"Tom","colour":"grey"}"#).0,
         "cat"
     );
+}
+
+#[test]
+fn a_reference_to_a_nullable_object_schema_is_an_option() {
+    // It was the bare record, and an answer with `"assignee": null` failed
+    // to decode (the whole 2xx became an error).
+    let model = model();
+    let (interface, get) = function(&model, "issues-resource", "get-issue").unwrap();
+    let wit = reprise_openapi::wit::render(&model);
+    assert!(wit.contains("assignee: option<owner>"), "{wit}");
+    let read = |body: &str| {
+        format!(
+            "{:?}",
+            response(&model, interface, get, &json(200, &[], body))
+        )
+    };
+    let unassigned = read(r#"{"title":"t","assignee":null}"#);
+    assert!(
+        unassigned.starts_with("Result(Ok(") && unassigned.contains("(\"assignee\", Option(None))"),
+        "{unassigned}"
+    );
+    let assigned = read(r#"{"title":"t","assignee":{"login":"ada"}}"#);
+    assert!(assigned.contains("String(\"ada\")"), "{assigned}");
 }
 
 #[test]

@@ -196,7 +196,20 @@ impl<'d, 'a> Types<'d, 'a> {
             };
             return match name.filter(|n| self.named.contains_key(n)) {
                 Some(name) if self.in_progress.contains(&name) => TypeRef::Json,
-                Some(name) => TypeRef::Named(self.define_named(&name, target)),
+                Some(name) => {
+                    let wit = self.define_named(&name, target);
+                    // A nullable record, enum or variant: its references are
+                    // `option`s (a nullable scalar's alias is one already).
+                    let alias = self
+                        .defs
+                        .iter()
+                        .any(|d| d.name == wit && matches!(d.kind, TypeKind::Alias(_)));
+                    if is_nullable(target) && !alias {
+                        TypeRef::Option(Box::new(TypeRef::Named(wit)))
+                    } else {
+                        TypeRef::Named(wit)
+                    }
+                }
                 // A reference into a schema (`#/components/schemas/A/properties/b`)
                 // that is reached again closes a cycle too.
                 None if self.unnamed.iter().any(|n| std::ptr::eq(*n, target)) => TypeRef::Json,
@@ -208,9 +221,8 @@ impl<'d, 'a> Types<'d, 'a> {
                 }
             };
         }
-        let nullable = bool_of(schema, "nullable") == Some(true) || type_list_has_null(schema);
         let inner = self.non_null_type(schema, hint, path, top);
-        if nullable && !matches!(inner, TypeRef::Option(_)) {
+        if is_nullable(schema) && !matches!(inner, TypeRef::Option(_)) {
             TypeRef::Option(Box::new(inner))
         } else {
             inner
@@ -525,6 +537,12 @@ fn primary_type(schema: &Node) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// Whether `schema` admits `null`: `nullable: true` (3.0) or `null` among
+/// its types (3.1).
+fn is_nullable(schema: &Node) -> bool {
+    bool_of(schema, "nullable") == Some(true) || type_list_has_null(schema)
 }
 
 fn type_list_has_null(schema: &Node) -> bool {
