@@ -48,6 +48,12 @@ paths:
       parameters: [{name: id, in: path, required: true, schema: {type: string}}]
       responses:
         "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Kennel"}}}}
+  /pens/{id}:
+    get:
+      operationId: getPen
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Pen"}}}}
   /issues/{id}:
     get:
       operationId: getIssue
@@ -56,6 +62,9 @@ paths:
         "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Issue"}}}}
 components:
   schemas:
+    Pen:
+      oneOf: [{$ref: "#/components/schemas/Cat"}, {$ref: "#/components/schemas/Dog"}]
+      discriminator: {propertyName: petType, mapping: {kitty: Cat, doggo: Dog}}
     Owner:
       type: object
       nullable: true
@@ -118,6 +127,16 @@ fn a_discriminator_picks_the_case() {
     };
     assert_eq!(case, "dog");
     assert!(format!("{dog:?}").contains("Bool(true)"), "{dog:?}");
+    // A mapping may name its schemas bare (`doggo: Dog`); they were taken
+    // for no mapping, and `doggo` named no case.
+    let (interface, pen) = function(&model, "pens-resource", "get-pen").unwrap();
+    let answer = json(200, &[], r#"{"petType":"doggo","name":"Rex","bark":true}"#);
+    let read = format!("{:?}", response(&model, interface, pen, &answer));
+    assert!(
+        read.contains("Variant(\"doggo\"") && read.contains("Bool(true)"),
+        "{read}"
+    );
+    let (interface, get) = function(&model, "pets-resource", "get-pet").unwrap();
     // A tag naming no case is an error naming it, not a guess.
     let answer = json(200, &[], r#"{"petType":"fish","name":"Nemo"}"#);
     let failed = format!("{:?}", response(&model, interface, get, &answer));

@@ -416,9 +416,15 @@ impl<'d, 'a> Types<'d, 'a> {
             let alt_path = format!("{path}.oneOf[{i}]");
             let reference = str_of(alternative, "$ref");
             let tag = reference.and_then(|r| {
+                // A mapping names its schema by reference, or by its bare
+                // name in `components.schemas`.
                 mapping
                     .iter()
-                    .find(|(_, target)| target == r)
+                    .find(|(_, target)| {
+                        target == r
+                            || (!target.contains('/')
+                                && r.strip_prefix("#/components/schemas/") == Some(target))
+                    })
                     .map(|(tag, _)| tag.clone())
                     .or_else(|| r.rsplit('/').next().map(str::to_owned))
             });
