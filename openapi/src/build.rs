@@ -330,7 +330,7 @@ impl<'a> Operation<'_, '_, 'a> {
                 body,
             }
         });
-        let (ok, responses) = self.responses(operation, error_bodies);
+        let (ok, responses) = self.responses(operation, method == "head", error_bodies);
         let docs = str_of(operation, "summary")
             .or_else(|| str_of(operation, "description"))
             .map(str::to_owned);
@@ -419,9 +419,13 @@ impl<'a> Operation<'_, '_, 'a> {
         })
     }
 
+    /// The success type and the documented responses. A `HEAD` answer has
+    /// no body, whatever `content` a response lists (documents often copy
+    /// `GET`'s): only its headers are read.
     fn responses(
         &mut self,
         operation: &'a Node,
+        head: bool,
         error_bodies: &mut Vec<TypeRef>,
     ) -> (Option<TypeRef>, Vec<Response>) {
         let at = format!("{}.responses", self.path);
@@ -440,7 +444,9 @@ impl<'a> Operation<'_, '_, 'a> {
                 continue;
             };
             let is_success = status.starts_with('2') || (!has_2xx && status == "default");
-            let picked = get(response, "content").and_then(pick_media);
+            let picked = get(response, "content")
+                .filter(|_| !head)
+                .and_then(pick_media);
             let media = picked.as_ref().map(|(media, _)| {
                 if is_json(media) {
                     Media::Json
