@@ -279,10 +279,7 @@ impl<'a> Operation<'_, '_, 'a> {
                 params.push(param);
             }
         }
-        for name in template
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-        {
+        for name in template_names(template) {
             if !path_params.iter().any(|p| p.wire == name) {
                 self.doc.problem(
                     self.path,
@@ -618,4 +615,19 @@ fn pick_media(content: &Node) -> Option<(String, &Node)> {
 fn is_json(media: &str) -> bool {
     let essence = media.split(';').next().unwrap_or("").trim();
     essence == "application/json" || essence.ends_with("+json")
+}
+
+/// The parameter names a path template uses, whole segments or not
+/// (`/files/{name}.{ext}`: `name`, `ext`), as the request is built.
+fn template_names(template: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        names.push(&rest[open + 1..open + close]);
+        rest = &rest[open + close + 1..];
+    }
+    names
 }

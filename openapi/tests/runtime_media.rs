@@ -32,6 +32,13 @@ paths:
       responses:
         "200": {description: ok, content: {application/json: {schema: {type: string}}}}
         "204": {description: nothing}
+  /files/{name}.{ext}:
+    get:
+      operationId: getFile
+      parameters:
+        - {name: name, in: path, required: true, schema: {type: string}}
+        - {name: ext, in: path, required: true, schema: {type: string}}
+      responses: {"204": {description: ok}}
   /memos/{id}:
     head:
       operationId: headMemo
@@ -308,5 +315,28 @@ fn a_head_answer_is_read_without_a_body() {
             "version".into(),
             Val::Option(Some(Box::new(s("v7"))))
         )])))))
+    );
+}
+
+#[test]
+fn parameters_inside_a_segment_are_read_as_the_request_fills_them() {
+    // `{name}.{ext}` was read as one parameter, `name}.{ext`, and the
+    // document refused; an undeclared `{id}.pdf` was let through and sent
+    // as the literal `{id}`.
+    let model = model();
+    let (interface, file) = function(&model, "files-resource", "get-file").unwrap();
+    let sent = request(&model, interface, file, &[s("report"), s("tar.gz")]).unwrap();
+    assert_eq!(sent.path_and_query, "/files/report.tar.gz");
+    let undeclared = DOC.replace(
+        "      operationId: getReport\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n",
+        "      operationId: getReport\n",
+    );
+    assert_ne!(undeclared, DOC);
+    let err = parse(&undeclared, "files.yaml", &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("path parameter `id` is not declared in `parameters`"),
+        "{err}"
     );
 }
