@@ -181,6 +181,14 @@ pub struct Constraints {
     pub minimum: Option<f64>,
     /// `maximum`.
     pub maximum: Option<f64>,
+    /// An exclusive lower bound: 3.1's `exclusiveMinimum`, or 3.0's
+    /// `exclusiveMinimum: true` with `minimum`. (Absent from models stored
+    /// by older builds, which did not check it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusive_minimum: Option<f64>,
+    /// An exclusive upper bound, the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusive_maximum: Option<f64>,
     /// `minItems`.
     pub min_items: Option<u64>,
     /// `maxItems`.

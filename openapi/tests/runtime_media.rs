@@ -39,6 +39,13 @@ paths:
         - {name: name, in: path, required: true, schema: {type: string}}
         - {name: ext, in: path, required: true, schema: {type: string}}
       responses: {"204": {description: ok}}
+  /scores:
+    get:
+      operationId: getScores
+      parameters:
+        - {name: ratio, in: query, schema: {type: number, minimum: 0, exclusiveMinimum: true}}
+        - {name: cap, in: query, schema: {type: integer, exclusiveMaximum: 10}}
+      responses: {"204": {description: ok}}
   /memos/{id}:
     head:
       operationId: headMemo
@@ -339,4 +346,34 @@ fn parameters_inside_a_segment_are_read_as_the_request_fills_them() {
         err.contains("path parameter `id` is not declared in `parameters`"),
         "{err}"
     );
+}
+
+#[test]
+fn exclusive_bounds_are_checked_before_sending() {
+    // Neither form was read: a boundary value was sent, for the server to
+    // refuse.
+    let model = model();
+    let (interface, scores) = function(&model, "scores-collection", "get-scores").unwrap();
+    let ask = |ratio: f64, cap: i64| {
+        request(
+            &model,
+            interface,
+            scores,
+            &[Val::Record(vec![
+                (
+                    "ratio".into(),
+                    Val::Option(Some(Box::new(Val::Float64(ratio)))),
+                ),
+                ("cap".into(), Val::Option(Some(Box::new(Val::S64(cap))))),
+            ])],
+        )
+    };
+    // 3.0's `exclusiveMinimum: true` beside `minimum`, 3.1's number.
+    let err = refused(ask(0.0, 10).unwrap_err());
+    assert!(
+        err.contains("ratio: must be greater than 0") && err.contains("cap: must be less than 10"),
+        "{err}"
+    );
+    let sent = ask(0.5, 9).unwrap();
+    assert_eq!(sent.path_and_query, "/scores?ratio=0.5&cap=9");
 }

@@ -560,6 +560,12 @@ fn check(
             if let Some(max) = constraints.maximum.filter(|max| n > *max) {
                 fault(format!("must be at most {max}"));
             }
+            if let Some(min) = constraints.exclusive_minimum.filter(|min| n <= *min) {
+                fault(format!("must be greater than {min}"));
+            }
+            if let Some(max) = constraints.exclusive_maximum.filter(|max| n >= *max) {
+                fault(format!("must be less than {max}"));
+            }
         }
         Val::List(items) if !matches!(ty, TypeRef::Bytes) => {
             let count = items.len() as u64;

@@ -567,7 +567,17 @@ pub(crate) fn constraints(schema: &Node) -> Constraints {
             (n >= 0.0).then_some(n as u64)
         })
     };
+    // 3.1: the bound itself; 3.0: `true`, making `minimum` exclusive.
+    let exclusive = |flag: &str, bound: &str| {
+        number_of(schema, flag).or_else(|| {
+            (bool_of(schema, flag) == Some(true))
+                .then(|| number_of(schema, bound))
+                .flatten()
+        })
+    };
     Constraints {
+        exclusive_minimum: exclusive("exclusiveMinimum", "minimum"),
+        exclusive_maximum: exclusive("exclusiveMaximum", "maximum"),
         min_length: unsigned("minLength"),
         max_length: unsigned("maxLength"),
         pattern: str_of(schema, "pattern").map(str::to_owned),
