@@ -304,6 +304,7 @@ impl<'a> Operation<'_, '_, 'a> {
                     constraints: p.constraints.clone(),
                     docs: None,
                     null_when_none: false,
+                    read_only: false,
                 });
             }
             if let Some(b) = &body {
@@ -314,6 +315,7 @@ impl<'a> Operation<'_, '_, 'a> {
                     constraints: Default::default(),
                     docs: None,
                     null_when_none: false,
+                    read_only: false,
                 });
             }
             self.local_defs.push(TypeDef {
@@ -500,6 +502,7 @@ impl<'a> Operation<'_, '_, 'a> {
                         constraints: Default::default(),
                         docs: None,
                         null_when_none: false,
+                        read_only: false,
                     });
                 }
                 success.push(out.len());
@@ -587,6 +590,7 @@ impl<'a> Operation<'_, '_, 'a> {
                 constraints: Default::default(),
                 docs: None,
                 null_when_none: false,
+                read_only: false,
             });
         }
         fields.extend(response.headers.iter().cloned());

@@ -211,6 +211,7 @@ fn error_types(error_body: Option<&TypeRef>) -> Vec<TypeDef> {
         constraints: Default::default(),
         docs: None,
         null_when_none: false,
+        read_only: false,
     };
     let mut response = vec![
         field("status", TypeRef::U16),

@@ -108,6 +108,10 @@ pub struct Field {
     /// left such properties out.)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub null_when_none: bool,
+    /// A `readOnly` property: the server's to set, so it is never sent in
+    /// a request (the guest's value is ignored), only read from answers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// An enum case and its JSON value.

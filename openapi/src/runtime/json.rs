@@ -121,7 +121,9 @@ fn named_to_json(def: &TypeDef, val: &Val, types: &Lookup<'_>) -> Result<Json, F
         (TypeKind::Record(fields), Val::Record(values)) => {
             let mut object = Map::new();
             for (field, (_, value)) in fields.iter().zip(values) {
-                if matches!(value, Val::Option(None)) && !field.null_when_none {
+                // `readOnly`: the server's to set, never sent.
+                if field.read_only || (matches!(value, Val::Option(None)) && !field.null_when_none)
+                {
                     continue;
                 }
                 object.insert(field.wire.clone(), to_json(&field.ty, value, types)?);

@@ -601,7 +601,9 @@ fn check(
                     ..
                 }) = types.get(name)
             {
-                for (field, (_, value)) in fields.iter().zip(values) {
+                // A `readOnly` property is not sent: its value is not
+                // checked either.
+                for (field, (_, value)) in fields.iter().zip(values).filter(|(f, _)| !f.read_only) {
                     check(
                         &field.ty,
                         value,

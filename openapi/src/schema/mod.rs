@@ -365,14 +365,20 @@ impl<'d, 'a> Types<'d, 'a> {
             let name = scope.unique(&kebab(&wire));
             let property_path = format!("{path}.properties.{wire}");
             let ty = self.type_of(property, &format!("{record}-{name}"), &property_path, false);
+            let resolved = self.doc.resolve(property, &property_path).map(|(n, _)| n);
+            // On the property, or on the schema it refers to.
+            let flag = |key: &str| {
+                bool_of(property, key) == Some(true)
+                    || resolved.is_some_and(|n| bool_of(n, key) == Some(true))
+            };
             let required = required.contains(&wire);
             let null_when_none = required && matches!(ty, TypeRef::Option(_));
-            let ty = if required || matches!(ty, TypeRef::Option(_)) {
+            // `writeOnly`: answers leave it out, `required` or not.
+            let ty = if (required && !flag("writeOnly")) || matches!(ty, TypeRef::Option(_)) {
                 ty
             } else {
                 TypeRef::Option(Box::new(ty))
             };
-            let resolved = self.doc.resolve(property, &property_path).map(|(n, _)| n);
             fields.push(Field {
                 name,
                 wire,
@@ -382,6 +388,7 @@ impl<'d, 'a> Types<'d, 'a> {
                     .and_then(|n| str_of(n, "description"))
                     .map(str::to_owned),
                 null_when_none,
+                read_only: flag("readOnly"),
             });
         }
         fields
