@@ -260,10 +260,18 @@ fn values_a_request_cannot_carry_are_refused_before_sending() {
         "{}",
         sent.path_and_query
     );
+    // Its answer is read as JSON, so JSON is what it asks for.
     assert_eq!(
         sent.headers,
-        vec![("X-Trace".to_owned(), "t\t1".to_owned())]
+        vec![
+            ("X-Trace".to_owned(), "t\t1".to_owned()),
+            ("Accept".to_owned(), "application/json".to_owned())
+        ]
     );
+    // An answer read as bytes asks for nothing in particular.
+    let (interface, get) = function(&model, "reports-resource", "get-report").unwrap();
+    let sent = request(&model, interface, get, &[s("q3")]).unwrap();
+    assert!(sent.headers.is_empty(), "{:?}", sent.headers);
 }
 
 const PEOPLE: &str = r##"

@@ -220,6 +220,17 @@ pub fn request(
     if !query.is_empty() {
         let _ = write!(path, "?{}", query.join("&"));
     }
+    // A server offering several media types (JSON and XML, say) picks by
+    // `Accept`: ask for the JSON that is read. (`Accept` parameters of the
+    // document are ignored, as OpenAPI says.)
+    let reads_json = function.responses.iter().any(|r| {
+        r.body
+            .as_ref()
+            .is_some_and(|ty| r.media.unwrap_or_else(|| Media::legacy(ty)) == Media::Json)
+    });
+    if reads_json {
+        headers.push(("Accept".to_owned(), "application/json".to_owned()));
+    }
     Ok(HttpRequest {
         method: function.method.clone(),
         path_and_query: path,
