@@ -77,11 +77,13 @@ pub(crate) fn interfaces<'a>(
             }
         };
         let shared_params = get(item, "parameters");
+        other_servers(doc, item, &item_path);
         // Operations in document order.
         for (method, operation) in entries(item) {
             let Some(method) = METHODS.iter().find(|m| **m == method) else {
                 continue;
             };
+            other_servers(doc, operation, &format!("{item_path}.{method}"));
             let default_name = match (*method, is_item) {
                 ("get", false) => "list",
                 ("post", false) => "create",
@@ -634,4 +636,30 @@ fn template_names(template: &str) -> Vec<&str> {
         rest = &rest[open + close + 1..];
     }
     names
+}
+
+/// Refuses `servers` on a path item or an operation that name another
+/// server than the document's: every call goes to the dependency's one
+/// base URL, so such an operation would reach the wrong server.
+fn other_servers(doc: &Doc<'_>, node: &Node, path: &str) {
+    let first_url = |node: &Node| {
+        get(node, "servers")
+            .and_then(|s| items(s).first())
+            .and_then(|s| str_of(s, "url"))
+            .map(|url| url.trim_end_matches('/').to_owned())
+    };
+    let Some(own) = first_url(node) else {
+        return;
+    };
+    if first_url(doc.root).as_deref() != Some(own.as_str()) {
+        doc.problem(
+            path,
+            get(node, "servers"),
+            format!(
+                "`servers` here names `{own}`, another server than the document's: calls go to \
+                 the dependency's one base URL, so this operation would reach the wrong server; \
+                 describe it in a document (and a dependency) of its own"
+            ),
+        );
+    }
 }

@@ -331,3 +331,36 @@ fn headers_the_executor_or_openapi_owns_are_not_fields() {
         .collect();
     assert_eq!(fields, ["X-Other"]);
 }
+
+#[test]
+fn an_operation_on_another_server_is_refused() {
+    // Its `servers` were ignored: the call went to the dependency's base
+    // URL, another server than the document says.
+    let doc = |servers: &str| {
+        format!(
+            "openapi: 3.0.3\ninfo: {{title: T, version: \"1\"}}\nservers: [{{url: \
+             \"https://api.example.com/\"}}]\npaths:\n  /upload:\n    post:\n      \
+             operationId: upload\n      servers: [{{url: \"{servers}\"}}]\n      responses:\n        \
+             \"204\": {{description: ok}}\n"
+        )
+    };
+    let err = parse(
+        &doc("https://uploads.example.com"),
+        "x.yaml",
+        &Options::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("paths./upload.post")
+            && err.contains("`servers` here names `https://uploads.example.com`"),
+        "{err}"
+    );
+    // The document's own server, repeated, is no other server.
+    parse(
+        &doc("https://api.example.com"),
+        "x.yaml",
+        &Options::default(),
+    )
+    .unwrap();
+}
