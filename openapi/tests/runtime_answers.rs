@@ -364,3 +364,22 @@ fn an_operation_on_another_server_is_refused() {
     )
     .unwrap();
 }
+
+#[test]
+fn properties_beside_a_one_of_are_refused() {
+    // `id` was dropped from the variant, sending and reading.
+    let doc = "openapi: 3.0.3\ninfo: {title: T, version: \"1\"}\npaths:\n  /x:\n    get:\n      \
+               operationId: getX\n      responses:\n        \"200\": {description: ok, content: \
+               {application/json: {schema: {$ref: '#/components/schemas/Shape'}}}}\ncomponents:\n  \
+               schemas:\n    Shape:\n      type: object\n      properties: {id: {type: string}}\n      \
+               oneOf: [{type: object, properties: {r: {type: number}}}, {type: object, properties: \
+               {w: {type: number}}}]\n";
+    let err = parse(doc, "x.yaml", &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("components.schemas.Shape")
+            && err.contains("`properties` beside `oneOf`/`anyOf` are not supported"),
+        "{err}"
+    );
+}

@@ -402,6 +402,17 @@ impl<'d, 'a> Types<'d, 'a> {
         variant: &str,
         path: &str,
     ) -> Vec<Case> {
+        if has_properties(schema) {
+            // A variant has no fields of its own: they would be dropped,
+            // both when sending and when reading.
+            self.doc.problem(
+                path,
+                get(schema, "properties"),
+                "`properties` beside `oneOf`/`anyOf` are not supported (a variant has no \
+                 fields of its own, so they would be lost); list them in each alternative, \
+                 for example with `allOf`",
+            );
+        }
         let mapping: Vec<(String, String)> = get(schema, "discriminator")
             .and_then(|d| get(d, "mapping"))
             .map(|m| {
