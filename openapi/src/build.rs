@@ -477,6 +477,11 @@ impl<'a> Operation<'_, '_, 'a> {
             if is_success {
                 let mut scope = Scope::with(&["body"]);
                 for (name, header) in get(response, "headers").map(entries).unwrap_or_default() {
+                    // A `$ref` to `components.headers`: its schema is there.
+                    let header_at = format!("{response_at}.headers.{name}");
+                    let Some((header, _)) = self.doc.resolve(header, &header_at) else {
+                        continue;
+                    };
                     let wit = match name.to_ascii_lowercase().as_str() {
                         "etag" => "version".to_owned(),
                         "last-modified" => "last-updated".to_owned(),
@@ -487,7 +492,7 @@ impl<'a> Operation<'_, '_, 'a> {
                         Some(schema) => self.types.type_of(
                             schema,
                             &format!("{}-{wit}", self.hint),
-                            &format!("{response_at}.headers.{name}"),
+                            &header_at,
                             false,
                         ),
                         None => TypeRef::String,

@@ -62,6 +62,16 @@ paths:
       requestBody: {required: true, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
       responses:
         "201": {description: created}
+  /batches:
+    get:
+      operationId: getBatches
+      responses:
+        "200":
+          description: ok
+          headers:
+            X-Tags: {schema: {type: array, items: {type: string}}}
+            X-Count: {$ref: '#/components/headers/Count'}
+          content: {text/plain: {schema: {type: string}}}
   /accounts:
     post:
       operationId: createAccount
@@ -69,7 +79,10 @@ paths:
       responses:
         "201": {description: created, content: {application/json: {schema: {$ref: '#/components/schemas/Account'}}}}
 components:
+  headers:
+    Count: {schema: {$ref: '#/components/schemas/Counter'}}
   schemas:
+    Counter: {type: integer}
     Account:
       type: object
       required: [id, name, password]
@@ -440,6 +453,32 @@ fn read_only_properties_are_not_sent_and_write_only_ones_may_be_missing() {
             ("id".into(), s("a1")),
             ("name".into(), s("ada")),
             ("password".into(), Val::Option(None)),
+        ])))))
+    );
+}
+
+#[test]
+fn answer_headers_are_read_by_their_types() {
+    // A list header failed to decode (the 2xx became an error), and a
+    // header given by `$ref` was read as a string.
+    let model = model();
+    let (interface, batches) = function(&model, "batches-collection", "get-batches").unwrap();
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "text/plain".into()),
+            ("x-tags".into(), "a, b".into()),
+            ("x-count".into(), "42".into()),
+        ],
+        body: b"done".to_vec(),
+    };
+    let some = |v: Val| Val::Option(Some(Box::new(v)));
+    assert_eq!(
+        response(&model, interface, batches, &answer),
+        Val::Result(Ok(Some(Box::new(Val::Record(vec![
+            ("body".into(), s("done")),
+            ("x-tags".into(), some(Val::List(vec![s("a"), s("b")]))),
+            ("x-count".into(), some(Val::S64(42))),
         ])))))
     );
 }

@@ -362,17 +362,7 @@ fn success(
                 other => other,
             };
             let value = header(response, &field.wire)
-                .map(|text| match inner {
-                    TypeRef::S32
-                    | TypeRef::S64
-                    | TypeRef::U32
-                    | TypeRef::U16
-                    | TypeRef::F64
-                    | TypeRef::F32
-                    | TypeRef::Bool => serde_json::from_str(text.trim())
-                        .unwrap_or(serde_json::Value::String(text.to_owned())),
-                    _ => serde_json::Value::String(text.to_owned()),
-                })
+                .map(|text| header_json(text, inner, types, 0))
                 .map(|json| from_json(inner, &json, types, &format!("header {}", field.wire)))
                 .transpose()?;
             fields.push((field.name.clone(), Val::Option(value.map(Box::new))));
@@ -395,6 +385,35 @@ fn success(
 
 /// A request body's bytes: JSON, or a string's text or a byte list's
 /// bytes as they are.
+/// A response header's text as the JSON its type reads: numbers and
+/// booleans parsed, a list's items split at commas (style `simple`), named
+/// types looked through to what they alias; anything else a string.
+fn header_json(text: &str, ty: &TypeRef, types: &Lookup<'_>, depth: usize) -> serde_json::Value {
+    let as_string = || serde_json::Value::String(text.to_owned());
+    match ty {
+        TypeRef::S32
+        | TypeRef::S64
+        | TypeRef::U32
+        | TypeRef::U16
+        | TypeRef::F64
+        | TypeRef::F32
+        | TypeRef::Bool => serde_json::from_str(text.trim()).unwrap_or_else(|_| as_string()),
+        TypeRef::List(item) => serde_json::Value::Array(
+            text.split(',')
+                .map(|part| header_json(part.trim(), item, types, depth + 1))
+                .collect(),
+        ),
+        TypeRef::Option(inner) => header_json(text, inner, types, depth + 1),
+        // Bounded: alias loops are refused when a model is built or
+        // uploaded; the depth guards the rest.
+        TypeRef::Named(name) if depth < 64 => match types.get(name).map(|def| &def.kind) {
+            Ok(TypeKind::Alias(inner)) => header_json(text, inner, types, depth + 1),
+            _ => as_string(),
+        },
+        _ => as_string(),
+    }
+}
+
 fn body_bytes(
     media: Media,
     ty: &TypeRef,
