@@ -448,31 +448,40 @@ impl<'a> Operation<'_, '_, 'a> {
             let picked = get(response, "content")
                 .filter(|_| !head)
                 .and_then(pick_media);
-            let media = picked.as_ref().map(|(media, _)| {
-                if is_json(media) {
-                    Media::Json
-                } else if media.starts_with("text/") {
-                    Media::Text
-                } else {
-                    Media::Binary
-                }
-            });
-            let body = picked.map(
-                |(media, node)| match (is_json(&media), get(node, "schema")) {
-                    (true, Some(schema)) => {
-                        let hint = if is_success {
-                            format!("{}-response-body", self.hint)
-                        } else {
-                            format!("{}-error-body", self.hint)
+            let hint = if is_success {
+                format!("{}-response-body", self.hint)
+            } else {
+                format!("{}-error-body", self.hint)
+            };
+            let content_at = format!("{response_at}.content");
+            let (media, body) = match picked {
+                None => (None, None),
+                Some((media, node)) => {
+                    let schema = get(node, "schema");
+                    let essence = media.split(';').next().unwrap_or("").trim();
+                    if is_json(&media) {
+                        let ty = schema.map_or(TypeRef::Json, |schema| {
+                            self.types.type_of(schema, &hint, &content_at, false)
+                        });
+                        (Some(Media::Json), Some(ty))
+                    } else if let (true, Some(schema)) = (essence.ends_with("/*"), schema) {
+                        // `*/*` (what some generators write for any
+                        // answer) with a schema: read as the schema says,
+                        // JSON unless it is a string or bytes.
+                        let ty = self.types.type_of(schema, &hint, &content_at, false);
+                        let media = match ty {
+                            TypeRef::Bytes => Media::Binary,
+                            TypeRef::String => Media::Text,
+                            _ => Media::Json,
                         };
-                        self.types
-                            .type_of(schema, &hint, &format!("{response_at}.content"), false)
+                        (Some(media), Some(ty))
+                    } else if media.starts_with("text/") {
+                        (Some(Media::Text), Some(TypeRef::String))
+                    } else {
+                        (Some(Media::Binary), Some(TypeRef::Bytes))
                     }
-                    (false, _) if media.starts_with("text/") => TypeRef::String,
-                    (false, _) => TypeRef::Bytes,
-                    (true, _) => TypeRef::Json,
-                },
-            );
+                }
+            };
             let mut headers = Vec::new();
             if is_success {
                 let mut scope = Scope::with(&["body"]);

@@ -72,6 +72,13 @@ paths:
             X-Tags: {schema: {type: array, items: {type: string}}}
             X-Count: {$ref: '#/components/headers/Count'}
           content: {text/plain: {schema: {type: string}}}
+  /accounts/{id}:
+    get:
+      operationId: getAccount
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {"*/*": {schema: {$ref: '#/components/schemas/Account'}}}}
+        "404": {description: gone, content: {"*/*": {schema: {type: string}}}}
   /accounts:
     post:
       operationId: createAccount
@@ -479,6 +486,31 @@ fn answer_headers_are_read_by_their_types() {
             ("body".into(), s("done")),
             ("x-tags".into(), some(Val::List(vec![s("a"), s("b")]))),
             ("x-count".into(), some(Val::S64(42))),
+        ])))))
+    );
+}
+
+#[test]
+fn a_wildcard_answer_with_a_schema_is_read_by_it() {
+    // `*/*` made the body bytes and dropped the schema.
+    let model = model();
+    let (interface, get) = function(&model, "accounts-resource", "get-account").unwrap();
+    let wit = reprise_openapi::wit::render(&model);
+    assert!(
+        wit.contains("get-account: func(id: string) -> result<account, error>"),
+        "{wit}"
+    );
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: br#"{"id":"a1","name":"ada"}"#.to_vec(),
+    };
+    assert_eq!(
+        response(&model, interface, get, &answer),
+        Val::Result(Ok(Some(Box::new(Val::Record(vec![
+            ("id".into(), s("a1")),
+            ("name".into(), s("ada")),
+            ("password".into(), Val::Option(None)),
         ])))))
     );
 }
