@@ -6,11 +6,15 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+
 use std::path::Path;
 
 use reprise_openapi::runtime::{HttpResponse, function, request, response};
 use reprise_openapi::{ApiModel, Options, load};
 use wasmtime::component::Val;
+
+use common::values::{none, s, some};
 
 fn model() -> ApiModel {
     load(
@@ -18,18 +22,6 @@ fn model() -> ApiModel {
         &Options::default(),
     )
     .unwrap()
-}
-
-fn s(text: &str) -> Val {
-    Val::String(text.to_owned())
-}
-
-fn none() -> Val {
-    Val::Option(None)
-}
-
-fn some(v: Val) -> Val {
-    Val::Option(Some(Box::new(v)))
 }
 
 fn todo_json() -> &'static str {

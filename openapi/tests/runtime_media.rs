@@ -7,9 +7,13 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+
 use reprise_openapi::runtime::{HttpResponse, function, request, response};
 use reprise_openapi::{ApiModel, Options, parse};
 use wasmtime::component::Val;
+
+use common::values::s;
 
 const DOC: &str = r#"
 openapi: 3.0.3
@@ -101,10 +105,6 @@ components:
 
 fn model() -> ApiModel {
     parse(DOC, "files.yaml", &Options::default()).unwrap()
-}
-
-fn s(text: &str) -> Val {
-    Val::String(text.to_owned())
 }
 
 fn bytes(data: &[u8]) -> Val {

@@ -9,9 +9,13 @@
 
 #![cfg(feature = "runtime")]
 
+mod common;
+
 use reprise_openapi::runtime::{function, request};
 use reprise_openapi::{ApiModel, Options, parse};
 use wasmtime::component::Val;
+
+use common::values::{none, s, some};
 
 const DOC: &str = r##"
 openapi: 3.0.3
@@ -55,18 +59,6 @@ paths:
 
 fn model() -> ApiModel {
     parse(DOC, "styles.yaml", &Options::default()).unwrap()
-}
-
-fn s(text: &str) -> Val {
-    Val::String(text.to_owned())
-}
-
-fn none() -> Val {
-    Val::Option(None)
-}
-
-fn some(v: Val) -> Val {
-    Val::Option(Some(Box::new(v)))
 }
 
 fn int(n: i64) -> Val {

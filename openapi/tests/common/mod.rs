@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "runtime")]
+pub mod values;
+
 use reprise_openapi::model::TypeKind;
 use reprise_openapi::{ApiModel, Options, parse, wit};
 
