@@ -43,6 +43,16 @@ impl<'a> Doc<'a> {
         !self.problems.borrow().is_empty()
     }
 
+    /// [`resolve`](Self::resolve) for a node resolved once already, whose
+    /// problems are reported: the node referred to, reporting nothing
+    /// again.
+    pub(crate) fn follow(&self, node: &'a Node) -> Option<&'a Node> {
+        let reported = self.problems.borrow().len();
+        let found = self.resolve(node, "");
+        self.problems.borrow_mut().truncate(reported);
+        found.map(|(target, _)| target)
+    }
+
     /// Follows `$ref`s from `node`: the node referred to, and the name of
     /// the last component referred to (`#/components/schemas/Todo` ->
     /// `Todo`). A reference that does not resolve is a problem.

@@ -294,3 +294,41 @@ fn allof_parts_giving_a_property_two_schemas_are_refused() {
     let message = error_of(&listed("colour"));
     assert!(message.contains("disagree on property `tags`"), "{message}");
 }
+
+#[test]
+fn a_required_list_in_one_allof_part_applies_to_properties_of_another() {
+    // Each part's fields saw only its own `required`: `name` stayed an
+    // `option`, and a guest could leave out what the server requires.
+    let (model, wit) = wit_of(&with_schemas(
+        "    Base:\n      type: object\n      properties: {name: {type: string}, note: {type: string, \
+         nullable: true}, secret: {type: string, writeOnly: true}, extra: {type: string}}\n    \
+         Named:\n      allOf:\n        - $ref: '#/components/schemas/Base'\n        - {required: \
+         [name, note, secret]}\n",
+    ));
+    assert!(
+        wit.contains("record named {\n")
+            && wit.contains("    name: string,")
+            && wit.contains("    extra: option<string>,"),
+        "{wit}"
+    );
+    let named = model
+        .types
+        .iter()
+        .find(|t| t.name == "named")
+        .expect("the merged record");
+    let reprise_openapi::model::TypeKind::Record(fields) = &named.kind else {
+        panic!("{named:?}");
+    };
+    let field = |wire: &str| fields.iter().find(|f| f.wire == wire).unwrap();
+    // Nullable: still an option, sent as `null` for `none`.
+    assert!(field("note").null_when_none, "{:?}", field("note"));
+    // Write-only: answers leave it out, so it stays an option.
+    assert!(
+        matches!(
+            field("secret").ty,
+            reprise_openapi::model::TypeRef::Option(_)
+        ),
+        "{:?}",
+        field("secret")
+    );
+}

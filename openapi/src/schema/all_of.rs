@@ -2,10 +2,10 @@
 //! parts that disagree on a property's type or schema (inline objects
 //! defined alike count as one schema), and breaking cycles.
 
-use super::{Types, has_properties, primary_type, typed_additional};
+use super::{Types, has_properties, is_nullable, primary_type, typed_additional};
 use crate::doc::{get, items, str_of};
 use crate::model::{Field, TypeKind, TypeRef};
-use crate::yaml::Node;
+use crate::yaml::{Node, Value};
 
 /// How many named types deep two `allOf` parts' inline objects are
 /// compared before they count as different.
@@ -48,7 +48,53 @@ impl<'d, 'a> Types<'d, 'a> {
             let own = self.fields(owner, record, path);
             self.merge_into(&mut fields, own, path, get(owner, "properties"));
         }
+        self.require_across_parts(&mut fields, owner, parts);
         Some(fields)
+    }
+
+    /// Applies a `required` list of one part (or of the owner) to the
+    /// properties another part defines (`allOf: [$ref: Base, {required:
+    /// [name]}]`): each part's own fields only saw its own list. A nullable
+    /// property stays an `option`, sent as `null` for `none`; a `writeOnly`
+    /// one stays an `option` (answers leave it out).
+    fn require_across_parts(&self, fields: &mut [Field], owner: &'a Node, parts: &'a Node) {
+        // Parts were resolved when merged; one that did not resolve is
+        // left out here (its problem is reported already).
+        let schemas: Vec<&Node> = std::iter::once(owner)
+            .chain(items(parts).iter().filter_map(|part| self.doc.follow(part)))
+            .collect();
+        let required: Vec<&str> = schemas
+            .iter()
+            .filter_map(|schema| get(schema, "required"))
+            .flat_map(|list| {
+                items(list).iter().filter_map(|n| match &n.value {
+                    Value::String(name) => Some(name.as_str()),
+                    _ => None,
+                })
+            })
+            .collect();
+        for field in fields.iter_mut() {
+            if !required.contains(&field.wire.as_str()) {
+                continue;
+            }
+            let TypeRef::Option(inner) = &field.ty else {
+                continue;
+            };
+            // The property's schema in whichever part defines it.
+            let definitions: Vec<&Node> = schemas
+                .iter()
+                .filter_map(|schema| get(schema, "properties").and_then(|p| get(p, &field.wire)))
+                .flat_map(|property| std::iter::once(property).chain(self.doc.follow(property)))
+                .collect();
+            if definitions.iter().any(|d| is_nullable(d)) {
+                field.null_when_none = true;
+            } else if !definitions
+                .iter()
+                .any(|d| crate::doc::bool_of(d, "writeOnly") == Some(true))
+            {
+                field.ty = (**inner).clone();
+            }
+        }
     }
 
     /// Adds the fields of one `allOf` part to `fields`: a property in both
