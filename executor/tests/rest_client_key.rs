@@ -1,7 +1,9 @@
-//! An OpenAPI dependency's client key (`tls.client-key-env`) is read from
-//! the executor's environment when its client is built; when it cannot be
-//! read, each call to the dependency's origin is refused naming the
-//! variable, as for gRPC, instead of the whole component failing to load.
+//! An OpenAPI dependency's credentials: its client key
+//! (`tls.client-key-env`) is read from the executor's environment when its
+//! client is built, and when it cannot be read, each call to the
+//! dependency's origin is refused naming the variable, as for gRPC, instead
+//! of the whole component failing to load; its `auth` goes with every call
+//! but to an operation that says `security: []`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,7 @@ async fn an_unreadable_client_key_fails_the_call_not_the_component() {
         path_and_query: "/ping".into(),
         headers: Vec::new(),
         body: None,
+        anonymous: false,
     };
     match rest
         .send(
@@ -62,4 +65,57 @@ async fn an_unreadable_client_key_fails_the_call_not_the_component() {
         }
         other => panic!("expected a refusal naming the variable: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_operation_without_security_gets_no_credentials() {
+    // It got the dependency's bearer token like every other operation.
+    install_crypto_provider();
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            headers
+                .get("authorization")
+                .map_or("none".to_owned(), |v| v.to_str().unwrap_or("?").to_owned())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let doc = "openapi: 3.0.3\ninfo: {title: Pings, version: \"1\"}\npaths:\n  /ping:\n    get:\n      \
+               operationId: ping\n      responses:\n        \"200\": {description: ok, content: \
+               {text/plain: {schema: {type: string}}}}\n  /open:\n    get:\n      operationId: \
+               open\n      security: []\n      responses:\n        \"200\": {description: ok, \
+               content: {text/plain: {schema: {type: string}}}}\n";
+    let model = reprise_openapi::parse(doc, "pings.yaml", &Default::default()).unwrap();
+    let config = OpenApiDependencyConfig {
+        name: "pings".into(),
+        openapi: model.clone(),
+        base_url: base_url.clone(),
+        timeout_ms: 5000,
+        // Any variable the process has: its value is the token.
+        auth: Some(reprise_grpc_stub::config::AuthConfig::Bearer {
+            token_env: "PATH".into(),
+        }),
+        retry: None,
+        tls: None,
+    };
+    let rest = RestClient::new(Arc::new(config)).unwrap();
+    let mut seen = Vec::new();
+    for operation in ["ping", "open"] {
+        let (interface, function) =
+            reprise_openapi::runtime::function(&model, "ping-collection", operation)
+                .or_else(|| {
+                    reprise_openapi::runtime::function(&model, "open-collection", operation)
+                })
+                .unwrap();
+        let request = reprise_openapi::runtime::request(&model, interface, function, &[]).unwrap();
+        let answer = rest
+            .send(&base_url, &request, None, Duration::from_secs(5))
+            .await
+            .unwrap();
+        seen.push(String::from_utf8(answer.body).unwrap());
+    }
+    let path = std::env::var("PATH").unwrap();
+    assert_eq!(seen, [format!("Bearer {path}"), "none".to_owned()]);
 }

@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::names::{Scope, kebab};
 use crate::schema::{Types, constraints};
-use crate::yaml::Node;
+use crate::yaml::{Node, Value};
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -344,6 +344,8 @@ impl<'a> Operation<'_, '_, 'a> {
             ok,
             responses,
             docs,
+            anonymous: get(operation, "security")
+                .is_some_and(|s| matches!(&s.value, Value::Seq(list) if list.is_empty())),
         }
     }
 

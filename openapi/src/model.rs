@@ -334,6 +334,11 @@ pub struct Function {
     pub responses: Vec<Response>,
     /// `summary`/`description`.
     pub docs: Option<String>,
+    /// The operation says `security: []`: it takes no credentials, and
+    /// the dependency's `auth` is not sent. (Absent from models stored by
+    /// older builds, which sent it.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 /// The request record of a function.

@@ -165,6 +165,8 @@ impl RestClient {
             builder = builder.header(IDEMPOTENCY_KEY_HEADER, key);
         }
         match (&config.auth, own_origin) {
+            // The operation says `security: []`.
+            (Some(_), _) if request.anonymous => {}
             (Some(auth), true) => {
                 let credential =
                     resolve_auth(&config.name, auth, &|var: &str| std::env::var(var).ok())

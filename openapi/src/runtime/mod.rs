@@ -34,6 +34,9 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The body and its media type.
     pub body: Option<(String, Vec<u8>)>,
+    /// The operation takes no credentials (`security: []`): the
+    /// dependency's `auth` is not sent.
+    pub anonymous: bool,
 }
 
 /// An HTTP response received.
@@ -232,6 +235,7 @@ pub fn request(
         headers.push(("Accept".to_owned(), "application/json".to_owned()));
     }
     Ok(HttpRequest {
+        anonymous: function.anonymous,
         method: function.method.clone(),
         path_and_query: path,
         headers,
