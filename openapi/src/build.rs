@@ -640,17 +640,13 @@ fn is_json(media: &str) -> bool {
 }
 
 /// The parameter names a path template uses, whole segments or not
-/// (`/files/{name}.{ext}`: `name`, `ext`), as the request is built.
-fn template_names(template: &str) -> Vec<&str> {
+/// (`/files/{name}.{ext}`: `name`, `ext`), as the request fills them.
+fn template_names(template: &str) -> Vec<String> {
     let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            break;
-        };
-        names.push(&rest[open + 1..open + close]);
-        rest = &rest[open + close + 1..];
-    }
+    crate::model::fill_template(template, |name| {
+        names.push(name.to_owned());
+        None
+    });
     names
 }
 

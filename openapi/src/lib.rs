@@ -280,28 +280,14 @@ fn error_types(error_body: Option<&TypeRef>) -> Vec<TypeDef> {
 fn server_url(server: &yaml::Node) -> Option<String> {
     let url = str_of(server, "url")?;
     let variables = get(server, "variables");
-    let mut out = String::new();
-    let mut rest = url;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            break;
-        };
-        let name = &rest[open + 1..open + close];
-        out.push_str(&rest[..open]);
-        let default = variables
+    Some(model::fill_template(url, |name| {
+        variables
             .and_then(|v| get(v, name))
             .and_then(|v| get(v, "default"))
             .and_then(|d| match &d.value {
                 Value::String(s) => Some(s.clone()),
                 Value::Int(i) => Some(i.to_string()),
                 _ => None,
-            });
-        match default {
-            Some(value) => out.push_str(&value),
-            None => out.push_str(&rest[open..=open + close]),
-        }
-        rest = &rest[open + close + 1..];
-    }
-    out.push_str(rest);
-    Some(out)
+            })
+    }))
 }

@@ -472,3 +472,25 @@ fn check_alias_view(
     }
     Ok(())
 }
+
+/// `template` with each `{name}` in it (a whole path segment or not:
+/// `/files/{name}.{ext}`) replaced by `value(name)`; a name without a value,
+/// and an unclosed `{`, are kept as written. Path templates and server URLs
+/// are filled this way.
+pub fn fill_template(template: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        match value(&rest[open + 1..open + close]) {
+            Some(text) => out.push_str(&text),
+            None => out.push_str(&rest[open..=open + close]),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}

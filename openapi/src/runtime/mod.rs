@@ -118,22 +118,12 @@ pub fn request(
     if !function.path.starts_with('/') {
         path.push('/');
     }
-    let mut rest = function.path.as_str();
-    while let Some(open) = rest.find('{') {
-        path.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else {
-            path.push_str(&rest[open..]);
-            rest = "";
-            break;
-        };
-        let name = &rest[open + 1..open + close];
-        match path_values.iter().find(|(wire, _)| *wire == name) {
-            Some((_, text)) => path.push_str(text),
-            None => path.push_str(&rest[open..=open + close]),
-        }
-        rest = &rest[open + close + 1..];
-    }
-    path.push_str(rest);
+    path.push_str(&crate::model::fill_template(&function.path, |name| {
+        path_values
+            .iter()
+            .find(|(wire, _)| *wire == name)
+            .map(|(_, text)| text.clone())
+    }));
     let mut query = Vec::new();
     let mut headers = Vec::new();
     let mut body = None;
