@@ -204,6 +204,21 @@ impl WorkerSlots {
         self.lock_found(id, self.entry(id)).await
     }
 
+    /// [`lock`](Self::lock) without waiting: `None` while another task
+    /// holds the slot of `id` (an invocation, a load, a delete).
+    pub fn try_lock(&self, id: &WorkerId) -> Option<OwnedMutexGuard<SlotState>> {
+        let mut slot = self.entry(id);
+        // Bounded as in `lock_found`.
+        for _ in 0..16 {
+            let guard = slot.clone().try_lock_owned().ok()?;
+            match self.settle(id, &slot, &guard) {
+                None => return Some(guard),
+                Some(current) => slot = current,
+            }
+        }
+        slot.try_lock_owned().ok()
+    }
+
     /// [`lock`](Self::lock) of `slot`, found in the table for `id` a moment
     /// ago.
     async fn lock_found(&self, id: &WorkerId, mut slot: Slot) -> OwnedMutexGuard<SlotState> {
@@ -211,28 +226,36 @@ impl WorkerSlots {
         // since the last; a few outlast any realistic race.
         for _ in 0..16 {
             let guard = slot.clone().lock_owned().await;
-            let now = self.clock.fetch_add(1, Ordering::Relaxed);
-            let mut table = self.table();
-            match table.get(id) {
-                Some(current) if !Arc::ptr_eq(&current.slot, &slot) => {
-                    slot = current.slot.clone();
-                }
-                Some(_) => return guard,
-                // A deleted slot stays out: its lockers look again.
-                None if matches!(*guard, SlotState::Deleted) => return guard,
-                None => {
-                    table.insert(
-                        id.clone(),
-                        Entry {
-                            slot: slot.clone(),
-                            used: now,
-                        },
-                    );
-                    return guard;
-                }
+            match self.settle(id, &slot, &guard) {
+                None => return guard,
+                Some(current) => slot = current,
             }
         }
         slot.lock_owned().await
+    }
+
+    /// After `slot` was locked for `id`: `None` if it is the one to use
+    /// (put back in the table if it had been taken out empty), else the
+    /// slot the table holds now, to lock instead.
+    fn settle(&self, id: &WorkerId, slot: &Slot, state: &SlotState) -> Option<Slot> {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut table = self.table();
+        match table.get(id) {
+            Some(current) if !Arc::ptr_eq(&current.slot, slot) => Some(current.slot.clone()),
+            Some(_) => None,
+            // A deleted slot stays out: its lockers look again.
+            None if matches!(state, SlotState::Deleted) => None,
+            None => {
+                table.insert(
+                    id.clone(),
+                    Entry {
+                        slot: slot.clone(),
+                        used: now,
+                    },
+                );
+                None
+            }
+        }
     }
 
     /// Puts a loaded or created worker into a locked slot.
@@ -320,5 +343,28 @@ mod tests {
         let guard = slots.lock(&id).await;
         slots.delete(&id, guard);
         assert!(slots.existing(&id).is_none());
+    }
+
+    #[tokio::test]
+    async fn try_lock_never_waits_and_locks_the_table_slot() {
+        let slots = WorkerSlots::with_bound(10);
+        let id = WorkerId::new("w").unwrap();
+        let held = slots.lock(&id).await;
+        assert!(slots.try_lock(&id).is_none(), "held by another task");
+        drop(held);
+        let guard = slots.try_lock(&id).expect("free");
+        let locked = OwnedMutexGuard::mutex(&guard).clone();
+        assert!(
+            slots
+                .existing(&id)
+                .is_some_and(|current| Arc::ptr_eq(&current, &locked)),
+            "the locked slot is the table's"
+        );
+        // A deleted slot is handed over as deleted (the caller looks
+        // again), and the next try finds a fresh slot.
+        slots.delete(&id, guard);
+        let fresh = slots.try_lock(&id).expect("a new slot");
+        assert!(matches!(*fresh, SlotState::Empty));
+        assert!(!Arc::ptr_eq(OwnedMutexGuard::mutex(&fresh), &locked));
     }
 }

@@ -283,3 +283,43 @@ async fn deleting_a_busy_worker_does_not_delay_other_workers() {
         .unwrap();
     assert_eq!(add(&executor, &busy, 2).await, "2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_racing_an_invocation_for_the_worker_never_waits_for_it() {
+    // A GET that found the worker idle, then waited for its slot, waited
+    // for the whole of an invocation that took the slot in between. Here
+    // every invocation stops at the gate while holding the slot, and the
+    // GET started beside it must answer while the gate is still shut.
+    let dir = tempfile::tempdir().unwrap();
+    let store = GatedStore::new();
+    let busy = id("raced");
+    let (executor, _) = executor_with(&dir, &store, &[&busy]).await;
+    let executor = Arc::new(executor);
+    // Bounded: enough rounds for the two tasks to meet in every order.
+    for round in 1..=2000u64 {
+        store.hold(&busy, Hold::Appends);
+        let invocation = {
+            let (executor, busy) = (executor.clone(), busy.clone());
+            tokio::spawn(async move { executor.invoke(&busy, "add", vec!["1".into()], None).await })
+        };
+        let get = {
+            let (executor, busy) = (executor.clone(), busy.clone());
+            tokio::spawn(async move { executor.worker_info(&busy).await })
+        };
+        store.wait_entered().await;
+        let info = tokio::time::timeout(Duration::from_secs(5), get)
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the GET waited for the invocation"))
+            .unwrap()
+            .unwrap();
+        assert!(info.invocations < round, "round {round}: {info:?}");
+        store.release();
+        let outcome = tokio::time::timeout(PROMPT, invocation)
+            .await
+            .expect("the invocation finishes once released")
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome, vec![round.to_string()]);
+    }
+}
