@@ -144,7 +144,17 @@ fn named_to_json(def: &TypeDef, val: &Val, types: &Lookup<'_>) -> Result<Json, F
                 .find(|c| &c.name == case)
                 .ok_or_else(mismatch)?;
             match (&case.ty, payload) {
-                (Some(ty), Some(payload)) => to_json(ty, payload, types)?,
+                (Some(ty), Some(payload)) => {
+                    let mut json = to_json(ty, payload, types)?;
+                    // The case decides the discriminator's value: a payload
+                    // saying another would be read back as another case.
+                    if let (Some(property), Some(tag), Json::Object(object)) =
+                        (&case.discriminator, &case.tag, &mut json)
+                    {
+                        object.insert(property.clone(), Json::String(tag.clone()));
+                    }
+                    json
+                }
                 _ => Json::Null,
             }
         }

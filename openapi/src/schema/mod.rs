@@ -10,6 +10,8 @@
 //! - string `enum`: enum (cases kebab-case, JSON values kept);
 //! - `oneOf`/`anyOf`: variant, cases named after the referenced schema, the
 //!   discriminator mapping's keys, or the alternative's type;
+//! - a named schema with a `discriminator` that other named schemas extend
+//!   by `allOf`: variant of those subtypes ([`inheritance`]);
 //! - `allOf`: one record merging every part's properties (one part alone:
 //!   that part's type); a part that is not an object, or parts disagreeing
 //!   on a property's type or schema, are refused;
@@ -29,6 +31,7 @@
 //!   gets `-schema` appended (`error-schema`).
 
 mod all_of;
+mod inheritance;
 
 use std::collections::{HashMap, HashSet};
 
@@ -65,6 +68,8 @@ pub(crate) struct Types<'d, 'a> {
     /// The targets of `$ref`s to places other than `components.schemas`
     /// being mapped, innermost last.
     unnamed: Vec<&'a Node>,
+    /// Base schemas with a discriminator -> the schemas extending them.
+    bases: HashMap<String, Vec<String>>,
 }
 
 impl<'d, 'a> Types<'d, 'a> {
@@ -97,6 +102,7 @@ impl<'d, 'a> Types<'d, 'a> {
             merging: Vec::new(),
             parts: Vec::new(),
             unnamed: Vec::new(),
+            bases: inheritance::subtypes(doc.root),
         }
     }
 
@@ -133,7 +139,12 @@ impl<'d, 'a> Types<'d, 'a> {
         if self.defined.insert(schema.to_owned()) {
             self.in_progress.push(schema.to_owned());
             let path = format!("components.schemas.{schema}");
-            let kind = self.kind_of(node, &wit, &path);
+            let kind = match self.bases.get(schema).cloned() {
+                Some(extending) => {
+                    TypeKind::Variant(self.inherited_cases(schema, node, &extending, &path))
+                }
+                None => self.kind_of(node, &wit, &path),
+            };
             let docs = str_of(node, "description").map(str::to_owned);
             self.defs.push(TypeDef {
                 name: wit.clone(),
@@ -154,7 +165,12 @@ impl<'d, 'a> Types<'d, 'a> {
             return TypeKind::Variant(self.cases(schema, alternatives, wit, path));
         }
         if let Some(parts) = get(schema, "allOf") {
-            if let (Some(only), false) = (single_part(parts), has_properties(schema)) {
+            // A subtype adding nothing to its base (`Puppy: allOf: [$ref:
+            // Dog]`) is a record of the base's properties, not the base's
+            // variant (of which it is a case).
+            if let (Some(only), false) = (single_part(parts), has_properties(schema))
+                && !self.extends_a_base(only)
+            {
                 return self.kind_of(only, wit, &format!("{path}.allOf[0]"));
             }
             return match self.merged(schema, parts, wit, path, false) {
