@@ -446,3 +446,53 @@ world w { export api; }"#,
     let e = paint.params(&request).unwrap_err();
     assert!(e.message.contains("UNSPECIFIED"), "{e}");
 }
+
+/// Two inline exported interfaces may each define a type of the same name:
+/// they shared one message (the second interface's fields dropped, its
+/// reply a panic), as both were keyed `<inline>`.
+#[test]
+fn same_named_types_of_two_inline_interfaces_are_two_messages() {
+    let api = api_of(
+        r#"package t:x;
+world w {
+    export foo: interface {
+        record point { x: u32, y: u32 }
+        f: func(p: point) -> point;
+    }
+    export bar: interface {
+        record point { x: string }
+        g: func(p: point) -> point;
+    }
+}"#,
+        "w",
+    );
+    // Inline interfaces have no package of their own.
+    assert_eq!(api.package(), "reprise.worker");
+    let f = method(&api, "/reprise.worker.Foo/F");
+    let g = method(&api, "/reprise.worker.Bar/G");
+    let point_of = |m: &reprise_grpc_stub::export::MethodApi| {
+        let field = m.input.get_field_by_name("p").expect("field p");
+        let prost_reflect::Kind::Message(point) = field.kind() else {
+            panic!("p is not a message");
+        };
+        point
+    };
+    let (foo_point, bar_point) = (point_of(f), point_of(g));
+    assert_ne!(foo_point.full_name(), bar_point.full_name());
+    assert_eq!(foo_point.fields().len(), 2);
+    let x = bar_point.get_field_by_name("x").unwrap();
+    assert_eq!(x.kind(), prost_reflect::Kind::String);
+    let reply = g
+        .reply(Some(&Val::Record(vec![(
+            "x".into(),
+            Val::String("here".into()),
+        )])))
+        .expect("the reply converts");
+    let Reply::Ok(response) = reply else {
+        panic!("expected a response");
+    };
+    assert_eq!(
+        g.response_value(&response).unwrap(),
+        Some(Val::Record(vec![("x".into(), Val::String("here".into()))]))
+    );
+}

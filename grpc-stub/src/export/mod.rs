@@ -143,7 +143,9 @@ impl ExportApi {
                     if package.is_some_and(|p| p.namespace == "wasi") {
                         continue;
                     }
-                    if let Some(p) = package {
+                    // An inline interface's package is the component's
+                    // own placeholder (`root:component`), not an API's.
+                    if let Some(p) = package.filter(|_| iface.name.is_some()) {
                         packages.insert(p.clone());
                     }
                     let name = match key {

@@ -123,9 +123,15 @@ impl Shape {
                                 .package
                                 .map(|p| resolve.packages[p].name.to_string())
                                 .unwrap_or_default();
+                            // Inline interfaces (`export foo: interface
+                            // {...}`) have no name, and share a package:
+                            // their arena index tells them apart.
+                            let iface_name = match &iface.name {
+                                Some(name) => name.clone(),
+                                None => format!("<inline #{}>", i.index()),
+                            };
                             format!(
-                                "{package}/{}.{}",
-                                iface.name.as_deref().unwrap_or("<inline>"),
+                                "{package}/{iface_name}.{}",
                                 def.name.as_deref().unwrap_or_default()
                             )
                         }
