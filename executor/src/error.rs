@@ -193,7 +193,7 @@ pub enum Error {
     /// The guest tried to grow its memory beyond its worker's limit.
     #[error(
         "the guest needs {requested} bytes of memory, more than its worker's limit of {limit} \
-         bytes (`serve --worker-memory`)"
+         bytes (the component's `memory` limit, else `serve --worker-memory`)"
     )]
     MemoryLimit {
         /// The worker's limit in bytes.

@@ -316,13 +316,20 @@ impl Executor {
         let next = OplogIndex::new(2)?;
         let worker = match self.start(&id, loaded, epoch, &create, next).await {
             Ok(worker) => worker,
-            Err(e @ Error::HostResources(_)) => {
-                // Not created after all: the caller is told to retry, and
-                // a retry must not find the worker half-made.
+            Err(e) => {
+                // Not created after all: a worker that cannot start must not
+                // stay behind (listed, refusing its name, failing every
+                // use), and a retry must not find it half-made.
                 self.oplog.delete_worker(&id).await?;
-                return Err(e);
+                return Err(match e {
+                    // Its first memory does not fit the limit: no worker of
+                    // this component can ever start.
+                    Error::MemoryLimit { .. } => {
+                        Error::InvalidComponent(format!("its workers cannot start: {e}"))
+                    }
+                    e => e,
+                });
             }
-            Err(e) => return Err(e),
         };
         self.workers.fill(&mut guard, worker);
         Ok(id)

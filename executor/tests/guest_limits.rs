@@ -462,3 +462,42 @@ async fn the_key_of_an_interrupted_invocation_returns_its_outcome_again() {
         "{refused:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_memory_limit_cannot_hold_its_first_memory_is_not_created() {
+    use reprise_executor::components::limits::ComponentLimits;
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    // A Rust guest starts with more than 1 MiB of memory (its stack alone
+    // is 1 MiB): 1 MiB, the least a component may set, cannot hold it.
+    let wasm = std::fs::read(reprise_test_components::RUNAWAY).expect("runaway guest built");
+    let limits = ComponentLimits {
+        time_budget_ms: None,
+        memory_bytes: Some(1 << 20),
+    };
+    let info = executor
+        .add_component_limited(wasm, Vec::new(), limits)
+        .await
+        .unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("cramped").unwrap();
+    for attempt in 0..2 {
+        let error = executor
+            .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+            .await
+            .expect_err("cannot start");
+        // The same answer the second time: the first left no worker
+        // behind (it stayed, listed, and a retry was "already exists").
+        assert!(
+            matches!(error, reprise_executor::Error::InvalidComponent(_)),
+            "attempt {attempt}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("cannot start") && message.contains("the component's `memory` limit"),
+            "{message}"
+        );
+    }
+    assert!(executor.list_workers().await.unwrap().is_empty());
+    assert!(executor.worker_info(&id).await.is_err());
+}
