@@ -431,8 +431,7 @@ impl Executor {
                 actual: worker.component().id,
             });
         }
-        self.refuse_if_interrupted(&worker, key.as_ref())?;
-        worker.check_runnable()?;
+        self.refuse_unless_runnable(&worker, key.as_ref())?;
         self.invoke_locked(worker, function, params, key, time_budget)
             .await
     }
@@ -494,8 +493,7 @@ impl Executor {
         time_budget: Option<Duration>,
     ) -> Result<std::result::Result<Vec<String>, String>> {
         let mut worker = self.worker(id).await?;
-        self.refuse_if_interrupted(&worker, key.as_ref())?;
-        worker.check_runnable()?;
+        self.refuse_unless_runnable(&worker, key.as_ref())?;
         // Parsed first: a repeated key returns the stored outcome only for
         // the same function and the same (canonical) parameters.
         let signature = worker.signature(function)?;
@@ -509,20 +507,23 @@ impl Executor {
         }
     }
 
-    /// Refuses an invocation of an interrupted worker, unless its
+    /// Refuses an invocation of an interrupted or failed worker, unless its
     /// idempotency key names one that already ended (an invocation stopped
-    /// by the interrupt among them): that outcome is returned again, as for
-    /// any repeated key.
-    fn refuse_if_interrupted(
+    /// by the interrupt, or one completed before the failure): that outcome
+    /// is returned again, as for any repeated key.
+    fn refuse_unless_runnable(
         &self,
         worker: &WorkerGuard,
         key: Option<&IdempotencyKey>,
     ) -> Result<()> {
+        if key.is_some_and(|key| worker.has_completed(key)) {
+            return Ok(());
+        }
         let id = worker.id();
-        if self.is_interrupted(id) && !key.is_some_and(|key| worker.has_completed(key)) {
+        if self.is_interrupted(id) {
             return Err(Error::Interrupted(id.clone()));
         }
-        Ok(())
+        worker.check_runnable()
     }
 
     async fn invoke_locked(
@@ -534,7 +535,7 @@ impl Executor {
         time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
         let id = worker.id().clone();
-        self.refuse_if_interrupted(&worker, key.as_ref())?;
+        self.refuse_unless_runnable(&worker, key.as_ref())?;
         let key = key.unwrap_or_else(IdempotencyKey::generate);
         let mut outcome = worker
             .invoke(function, params, key.clone(), time_budget)

@@ -459,18 +459,72 @@ async fn a_trap_quotes_what_the_guest_wrote_to_stderr_also_after_a_restart() {
         message
     };
     // Replayed after a restart, the trap fails the worker again, with the
-    // same words.
+    // same words: the repeated key gets its stored outcome, any other
+    // invocation the failure.
     let executor = Executor::open(config(&dir)).await.unwrap();
     executor.recover().await.unwrap();
     let worker = WorkerId::new("panics").unwrap();
-    let err = executor
+    let stored = executor
         .invoke(&worker, FAIL, vec!["\"boom-42\"".into()], Some(key))
+        .await
+        .unwrap();
+    assert_eq!(stored, Err(live.clone()));
+    let err = executor
+        .invoke(&worker, FAIL, vec!["\"boom-42\"".into()], None)
         .await
         .unwrap_err();
     match err {
         Error::WorkerFailed { message, .. } => assert_eq!(message, live),
         other => panic!("expected a failed worker, got {other}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_worker_still_answers_a_repeated_key_with_its_stored_result() {
+    // A client whose call timed out retries with its key after another
+    // caller's invocation trapped: the call it made completed before the
+    // failure, and its result is what the retry gets (it got 409).
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let (_, worker) = typed_exports_worker(&executor, "bumped-then-failed").await;
+    let key = IdempotencyKey::new("bump-1").unwrap();
+    let first = executor
+        .invoke(&worker, "bump", vec!["5".into()], Some(key.clone()))
+        .await
+        .unwrap();
+    assert_eq!(first, Ok(vec!["5".to_owned()]));
+    let trapped = executor
+        .invoke(&worker, FAIL, vec!["\"boom\"".into()], None)
+        .await
+        .unwrap();
+    assert!(trapped.is_err(), "{trapped:?}");
+    stored_then_refused(&executor, &worker, &key, "live").await;
+    drop(executor);
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    stored_then_refused(&executor, &worker, &key, "after a restart").await;
+}
+
+/// The repeated `bump` key gets its stored result from the failed worker;
+/// a new invocation is refused.
+async fn stored_then_refused(
+    executor: &Executor,
+    worker: &WorkerId,
+    key: &IdempotencyKey,
+    round: &str,
+) {
+    let again = executor
+        .invoke(worker, "bump", vec!["5".into()], Some(key.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("{round}: {e}"));
+    assert_eq!(again, Ok(vec!["5".to_owned()]), "{round}");
+    let refused = executor
+        .invoke(worker, "bump", vec!["1".into()], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::WorkerFailed { .. }),
+        "{round}: {refused}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

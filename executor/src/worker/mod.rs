@@ -538,7 +538,7 @@ impl Worker {
     /// Invokes `function` live with `params`.
     ///
     /// With an idempotency key seen before, returns the stored outcome
-    /// without running anything.
+    /// without running anything, also when the worker has failed since.
     pub async fn invoke(
         &mut self,
         function: &str,
@@ -546,7 +546,6 @@ impl Worker {
         key: IdempotencyKey,
         time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
-        self.check_runnable()?;
         // Check the call before recording it, so bad requests leave no
         // trace: the journaled form (WAVE text) must read back with the
         // export's own types, as replay will read it.
@@ -566,6 +565,9 @@ impl Worker {
             }
             return Ok(outcome);
         }
+        // A failed worker still answers a repeated key with its stored
+        // outcome (above): that invocation ended before the failure.
+        self.check_runnable()?;
         let signature = self.signature(function)?;
         wave::parse_params(function, &signature, &texts)?;
         let encoded = serde_json::to_vec(&texts).map_err(|e| Error::BadParams {
