@@ -400,6 +400,43 @@ fn env_var(ctx: &mut Ctx, fields: &Fields<'_>, key: &str) -> Option<EnvVarName> 
         .ok()
 }
 
+/// Why stored credentials settings (`auth` of an uploaded dependency, as
+/// the admin API takes them) cannot be used, if they cannot: the checks a
+/// manifest's `auth` gets when it is read. Variable names must be valid;
+/// basic auth takes exactly one of `username` (not empty, no `:`) and
+/// `username-env`; an API key's header must be one a call can carry.
+pub fn auth_config_problem(auth: &reprise_grpc_stub::config::AuthConfig) -> Option<String> {
+    use reprise_grpc_stub::config::AuthConfig;
+    for var in auth.env_vars() {
+        if let Err(e) = var.parse::<EnvVarName>() {
+            return Some(e.to_string());
+        }
+    }
+    match auth {
+        AuthConfig::Bearer { .. } => None,
+        AuthConfig::Basic {
+            username,
+            username_env,
+            ..
+        } => match (username, username_env) {
+            (Some(_), Some(_)) => {
+                Some("basic auth: give either `username` or `username-env`, not both".into())
+            }
+            (None, None) => {
+                Some("basic auth: missing `username` (inline) or `username-env`".into())
+            }
+            (Some(name), None) if name.is_empty() || name.contains(':') => Some(
+                "basic auth: `username` must not be empty or contain `:` (it ends at the first \
+                 `:` of the credentials)"
+                    .into(),
+            ),
+            _ => None,
+        },
+        AuthConfig::ApiKey { header, .. } => metadata_key_problem(header)
+            .map(|reason| format!("invalid API-key header `{header}`: {reason}")),
+    }
+}
+
 /// Why a string cannot be an API-key metadata key, if it cannot.
 pub(crate) fn metadata_key_problem(key: &str) -> Option<String> {
     if key.is_empty() {
@@ -433,6 +470,14 @@ pub(crate) fn metadata_key_problem(key: &str) -> Option<String> {
         "upgrade",
         "content-length",
     ];
+    if key == "idempotency-key" {
+        return Some(
+            "`idempotency-key` carries the key of each call, which the executor sets (an API \
+             key there would replace it, and a deduplicating server would take every call \
+             for a repeat of the first); use a header of your own, such as `x-api-key`"
+                .into(),
+        );
+    }
     if TRANSPORT.contains(&key) {
         return Some(format!(
             "`{key}` is the transport's own header (set by gRPC or not allowed in HTTP/2); \
@@ -598,6 +643,7 @@ mod tests {
             ("key-bin", "binary"),
             ("content-type", "transport's own header"),
             ("te", "transport's own header"),
+            ("idempotency-key", "the executor sets"),
             ("", "empty"),
         ];
         for (key, expected) in cases {

@@ -43,7 +43,7 @@ mod retry;
 mod tls;
 mod yaml;
 
-pub use auth::{Auth, AuthScheme, ResolvedAuth, Secret, Username};
+pub use auth::{Auth, AuthScheme, ResolvedAuth, Secret, Username, auth_config_problem};
 pub use compile::CompiledGrpcDependency;
 pub use connection::{ConnectionSettings, MAX_MESSAGE_SIZE_LIMIT, parse_size};
 pub use dependency::{Dependency, DependencyKind, supported_types};

@@ -228,11 +228,12 @@ fn validate_openapi(dep: &OpenApiDependencyConfig) -> Result<(), ApiError> {
     if dep.timeout_ms == 0 {
         return Err(bad("`timeout-ms` must be at least 1".into()));
     }
-    if let Some(auth) = &dep.auth {
-        for var in auth.env_vars() {
-            var.parse::<reprise_manifest::EnvVarName>()
-                .map_err(|e| bad(format!("auth: {e}")))?;
-        }
+    if let Some(problem) = dep
+        .auth
+        .as_ref()
+        .and_then(reprise_manifest::auth_config_problem)
+    {
+        return Err(bad(format!("auth: {problem}")));
     }
     Ok(())
 }
@@ -271,11 +272,12 @@ fn validate_grpc(dep: &GrpcDependencyConfig) -> Result<(), ApiError> {
     if dep.timeout_ms == 0 {
         return Err(bad("`timeout-ms` must be at least 1".into()));
     }
-    if let Some(auth) = &dep.auth {
-        for var in auth.env_vars() {
-            var.parse::<reprise_manifest::EnvVarName>()
-                .map_err(|e| bad(format!("auth: {e}")))?;
-        }
+    if let Some(problem) = dep
+        .auth
+        .as_ref()
+        .and_then(reprise_manifest::auth_config_problem)
+    {
+        return Err(bad(format!("auth: {problem}")));
     }
     Ok(())
 }

@@ -32,6 +32,8 @@ pub fn check_supported(dependency: &GrpcDependencyConfig) -> Result<()> {
     if let Some(retry) = &dependency.retry {
         check_retry(&dependency.name, retry)?;
     }
+    check_auth(&dependency.name, dependency.auth.as_ref())?;
+    check_read_only_methods(dependency)?;
     check_connection(dependency)?;
     check_namespace(dependency)
 }
@@ -97,14 +99,27 @@ pub(crate) fn check_retry(dependency: &str, retry: &RetryConfig) -> Result<()> {
             "dependency `{dependency}`: retry policy: {what}"
         )))
     };
-    if retry.max_attempts == 0 {
-        return bad("max-attempts must be at least 1".into());
-    }
-    if !(retry.multiplier.is_finite() && retry.multiplier >= 1.0) {
+    // The bounds a manifest's `retry` is read with.
+    let attempts = reprise_manifest::RetryPolicy::MAX_ATTEMPTS_LIMIT;
+    if !(1..=attempts).contains(&retry.max_attempts) {
         return bad(format!(
-            "multiplier {} must be at least 1",
+            "max-attempts must be between 1 and {attempts}, got {}",
+            retry.max_attempts
+        ));
+    }
+    let multiplier = reprise_manifest::RetryPolicy::MAX_MULTIPLIER;
+    if !(retry.multiplier.is_finite() && (1.0..=multiplier).contains(&retry.multiplier)) {
+        return bad(format!(
+            "multiplier must be between 1.0 and {multiplier:.1}, got {}",
             retry.multiplier
         ));
+    }
+    if retry.initial_backoff_ms == 0 || retry.max_backoff_ms == 0 {
+        return bad(
+            "back-offs must be at least 1 ms (retrying at once would hammer a server that \
+             is down)"
+                .into(),
+        );
     }
     if retry.initial_backoff_ms > retry.max_backoff_ms {
         return bad(format!(
@@ -112,14 +127,76 @@ pub(crate) fn check_retry(dependency: &str, retry: &RetryConfig) -> Result<()> {
             retry.initial_backoff_ms, retry.max_backoff_ms
         ));
     }
-    let known: Vec<String> = reprise_grpc_stub::status::Code::ALL
+    let mut seen = Vec::new();
+    for code in &retry.retryable_codes {
+        // Kebab-case, as stored; `ok` is no failure to retry.
+        let parsed = code
+            .parse::<reprise_manifest::StatusCode>()
+            .ok()
+            .filter(|parsed| parsed.to_string() == *code);
+        let Some(parsed) = parsed else {
+            return bad(format!(
+                "`{code}` is not a gRPC error status code; use kebab-case names such as \
+                 `unavailable`"
+            ));
+        };
+        if seen.contains(&parsed) {
+            return bad(format!("status code `{code}` is listed twice"));
+        }
+        seen.push(parsed);
+    }
+    Ok(())
+}
+
+/// Refuses credentials a manifest's `auth` would refuse (see
+/// [`reprise_manifest::auth_config_problem`]).
+pub(crate) fn check_auth(dependency: &str, auth: Option<&AuthConfig>) -> Result<()> {
+    match auth.and_then(reprise_manifest::auth_config_problem) {
+        Some(problem) => Err(Error::InvalidComponent(format!(
+            "dependency `{dependency}`: auth: {problem}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses `read-only-methods` naming no unary method of the dependency's
+/// services, as a manifest does: the setting would silently do nothing.
+fn check_read_only_methods(dependency: &GrpcDependencyConfig) -> Result<()> {
+    if dependency.read_only_methods.is_empty() {
+        return Ok(());
+    }
+    let pool = prost_reflect::DescriptorPool::decode(dependency.descriptor_set.as_slice())
+        .map_err(|e| {
+            Error::InvalidComponent(format!(
+                "dependency `{}`: its descriptor set does not decode: {e}",
+                dependency.name
+            ))
+        })?;
+    let unary: Vec<(String, String)> = dependency
+        .services
         .iter()
-        .map(|c| c.name().to_ascii_lowercase().replace('_', "-"))
+        .filter_map(|service| pool.get_service_by_name(service))
+        .flat_map(|service| service.methods().collect::<Vec<_>>())
+        .filter(|m| !m.is_client_streaming() && !m.is_server_streaming())
+        .map(|m| (m.name().to_owned(), m.full_name().to_owned()))
         .collect();
-    if let Some(unknown) = retry.retryable_codes.iter().find(|c| !known.contains(c)) {
-        return bad(format!(
-            "`{unknown}` is not a gRPC status code; use kebab-case names such as `unavailable`"
-        ));
+    for name in &dependency.read_only_methods {
+        if !unary
+            .iter()
+            .any(|(short, full)| short == name || full == name)
+        {
+            let known: Vec<&str> = unary.iter().map(|(short, _)| short.as_str()).collect();
+            return Err(Error::InvalidComponent(format!(
+                "dependency `{}`: read-only method `{name}` is not a unary method of its \
+                 services (they have: {})",
+                dependency.name,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
     }
     Ok(())
 }
@@ -230,13 +307,106 @@ mod tests {
         let retry = check_supported(&dep("http://127.0.0.1:1", Some(0)))
             .unwrap_err()
             .to_string();
-        assert!(retry.contains("max-attempts must be at least 1"), "{retry}");
+        assert!(
+            retry.contains("max-attempts must be between 1 and 100"),
+            "{retry}"
+        );
         let mut odd = dep("http://127.0.0.1:1", Some(3));
         if let Some(policy) = &mut odd.retry {
             policy.retryable_codes = vec!["UNAVAILABLE".into()];
         }
         let odd = check_supported(&odd).unwrap_err().to_string();
         assert!(odd.contains("`UNAVAILABLE`"), "{odd}");
+    }
+
+    /// What a manifest refuses is refused in an upload too (the admin API
+    /// takes these settings as JSON, without the manifest's reader).
+    #[test]
+    fn uploads_get_the_manifest_s_checks_of_retries_credentials_and_read_only_methods() {
+        let refused = |change: &dyn Fn(&mut GrpcDependencyConfig), expected: &str| {
+            let mut dependency = dep("http://127.0.0.1:1", Some(3));
+            change(&mut dependency);
+            let message = check_supported(&dependency)
+                .expect_err(expected)
+                .to_string();
+            assert!(message.contains(expected), "{expected}: {message}");
+        };
+        let retry = |change: fn(&mut RetryConfig)| {
+            move |d: &mut GrpcDependencyConfig| change(d.retry.as_mut().unwrap())
+        };
+        refused(
+            &retry(|r| r.max_attempts = u32::MAX),
+            "max-attempts must be between 1 and 100",
+        );
+        refused(
+            &retry(|r| r.multiplier = 1e300),
+            "multiplier must be between",
+        );
+        refused(
+            &retry(|r| {
+                r.initial_backoff_ms = 0;
+                r.max_backoff_ms = 0;
+            }),
+            "at least 1 ms",
+        );
+        refused(
+            &retry(|r| r.retryable_codes = vec!["ok".into()]),
+            "`ok` is not a gRPC error status code",
+        );
+        refused(
+            &retry(|r| r.retryable_codes = vec!["unavailable".into(), "unavailable".into()]),
+            "listed twice",
+        );
+        let auth =
+            |auth: AuthConfig| move |d: &mut GrpcDependencyConfig| d.auth = Some(auth.clone());
+        refused(
+            &auth(AuthConfig::ApiKey {
+                header: "idempotency-key".into(),
+                value_env: "REPRISE_SECRET_K".into(),
+            }),
+            "the executor sets",
+        );
+        refused(
+            &auth(AuthConfig::ApiKey {
+                header: "Content-Type".into(),
+                value_env: "REPRISE_SECRET_K".into(),
+            }),
+            "invalid API-key header `Content-Type`",
+        );
+        refused(
+            &auth(AuthConfig::Basic {
+                username: Some("me".into()),
+                username_env: Some("REPRISE_SECRET_U".into()),
+                password_env: "REPRISE_SECRET_P".into(),
+            }),
+            "not both",
+        );
+        refused(
+            &auth(AuthConfig::Basic {
+                username: None,
+                username_env: None,
+                password_env: "REPRISE_SECRET_P".into(),
+            }),
+            "missing `username`",
+        );
+        refused(
+            &auth(AuthConfig::Basic {
+                username: Some("a:b".into()),
+                username_env: None,
+                password_env: "REPRISE_SECRET_P".into(),
+            }),
+            "must not be empty or contain `:`",
+        );
+        refused(
+            &|d: &mut GrpcDependencyConfig| d.read_only_methods = vec!["GetFeatur".into()],
+            "read-only method `GetFeatur` is not a unary method",
+        );
+        let mut fine = dep("http://127.0.0.1:1", Some(3));
+        fine.auth = Some(AuthConfig::ApiKey {
+            header: "x-api-key".into(),
+            value_env: "REPRISE_SECRET_K".into(),
+        });
+        check_supported(&fine).expect("a valid API key");
     }
 
     #[test]

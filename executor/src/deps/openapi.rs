@@ -26,6 +26,7 @@ pub fn check_supported(dependency: &OpenApiDependencyConfig) -> Result<()> {
             "dependency `{name}`: the timeout must be positive"
         )));
     }
+    super::grpc::check_auth(name, dependency.auth.as_ref())?;
     if dependency.openapi.interfaces.is_empty() {
         return Err(Error::InvalidComponent(format!(
             "dependency `{name}`: the OpenAPI document has no operations"
