@@ -101,6 +101,18 @@ pub enum Error {
         /// The component the request named.
         asked: ComponentId,
     },
+    /// A request that creates its worker if needed gives settings (`env`,
+    /// `args`, `endpoint_overrides`) other than the existing worker has.
+    #[error(
+        "worker {worker} exists with other {what} than the request would create it with; \
+         invoke it without `create` settings (or with its own), or delete it first"
+    )]
+    WorkerHasOtherSettings {
+        /// The worker.
+        worker: WorkerId,
+        /// Which settings differ (`env`, `args`, `endpoint_overrides`).
+        what: String,
+    },
     /// The component does not export the requested function.
     #[error("component has no exported function `{0}`")]
     UnknownFunction(String),

@@ -395,6 +395,37 @@ async fn invoke_with_create_makes_the_worker_durable_in_one_sync() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"result": ["10"]}));
 
+    // Settings other than the existing worker's: refused, as they would
+    // not apply (they were ignored); the worker's own, or none, are fine.
+    let with_env = |mode: &str| {
+        json!({"function": "add", "params": ["1"],
+               "create": {"component_id": id, "env": {"MODE": mode}}})
+    };
+    let (status, body) = server
+        .post("/v1/workers/env-1/invoke", with_env("test"))
+        .await;
+    assert_eq!((status, &body["created"]), (200, &json!(true)), "{body}");
+    let (status, body) = server
+        .post("/v1/workers/env-1/invoke", with_env("prod"))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("worker env-1 exists with other `env`"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post("/v1/workers/env-1/invoke", with_env("test"))
+        .await;
+    assert_eq!((status, body), (200, json!({"result": ["2"]})));
+    let (status, body) = server
+        .post(
+            "/v1/workers/env-1/invoke",
+            json!({"function": "add", "params": ["1"], "create": {"component_id": id}}),
+        )
+        .await;
+    assert_eq!((status, body), (200, json!({"result": ["3"]})));
+
     // Another component for an existing worker, or a name: refused.
     let other = server.upload(trapping_component()).await;
     let (status, body) = server

@@ -151,6 +151,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::WorkerExists(_)
         | Error::ComponentChanged { .. }
         | Error::WorkerRunsOtherComponent { .. }
+        | Error::WorkerHasOtherSettings { .. }
         | Error::WorkerFailed { .. }
         | Error::Interrupted(_)
         | Error::IdempotencyKeyReused { .. } => StatusCode::CONFLICT,

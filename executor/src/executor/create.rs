@@ -67,7 +67,7 @@ impl Executor {
         invocation: impl Future<Output = Result<T>>,
     ) -> Result<(bool, T)> {
         let created = match self
-            .create_worker_as(component, Some(id.clone()), config, false)
+            .create_worker_as(component, Some(id.clone()), config.clone(), false)
             .await
         {
             Ok(_) => true,
@@ -83,6 +83,7 @@ impl Executor {
                     asked: *component,
                 });
             }
+            self.refuse_other_settings(id, &config).await?;
         }
         let outcome = invocation.await;
         if created && let Err(error) = outcome {
@@ -100,6 +101,43 @@ impl Executor {
             });
         }
         Ok((created, outcome?))
+    }
+}
+
+impl Executor {
+    /// Refuses settings given to create worker `id` (which exists) that
+    /// differ from those it was created with: they would silently not
+    /// apply. No settings at all (only the component) ask for none.
+    async fn refuse_other_settings(&self, id: &WorkerId, asked: &WorkerConfig) -> Result<()> {
+        if *asked == WorkerConfig::default() {
+            return Ok(());
+        }
+        let create = self.oplog.read(id, OplogIndex::FIRST, 1).await?;
+        let (_, has) = parse_create(id, create.first())?;
+        // Compared as the oplog keeps them: variables and overrides by name.
+        let sorted = |pairs: &[(String, String)]| {
+            pairs
+                .iter()
+                .cloned()
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let mut differ = Vec::new();
+        if sorted(&asked.env) != sorted(&has.env) {
+            differ.push("`env`");
+        }
+        if asked.args != has.args {
+            differ.push("`args`");
+        }
+        if sorted(&asked.endpoint_overrides) != sorted(&has.endpoint_overrides) {
+            differ.push("`endpoint_overrides`");
+        }
+        if differ.is_empty() {
+            return Ok(());
+        }
+        Err(Error::WorkerHasOtherSettings {
+            worker: id.clone(),
+            what: differ.join(" and "),
+        })
     }
 }
 

@@ -51,7 +51,9 @@ pub fn status_of(error: &Error) -> Status {
         Error::IdempotencyKeyReused { .. } => Code::AlreadyExists,
         // The worker appeared (with another component) between the call's
         // lookup and its creation: a retry calls the worker as it is.
-        Error::ComponentChanged { .. } | Error::WorkerRunsOtherComponent { .. } => Code::Aborted,
+        Error::ComponentChanged { .. }
+        | Error::WorkerRunsOtherComponent { .. }
+        | Error::WorkerHasOtherSettings { .. } => Code::Aborted,
         Error::MemoryLimit { .. } | Error::HostResources(_) => Code::ResourceExhausted,
         Error::Unsupported(_) => Code::Unimplemented,
         _ => Code::Internal,
