@@ -108,6 +108,11 @@ fn keyed_invocation(path: &str, method: &Method, bytes: Bytes) -> (Bytes, Option
     let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(&bytes) else {
         return (bytes, None);
     };
+    // Rewritten, a key given twice would keep only its last value, and the
+    // owner would not see what it refuses: such a body goes as it is.
+    if crate::api::extract::no_duplicate_keys(&bytes).is_err() {
+        return (bytes, None);
+    }
     match fields.get("idempotency_key") {
         Some(serde_json::Value::String(key)) => {
             let key = key.clone();
@@ -168,6 +173,9 @@ pub async fn forward_elsewhere(
             (Some(name), _) => (Request::from_parts(parts, Body::from(bytes)), Some(name)),
             (None, Some(serde_json::Value::Object(mut fields)))
                 if fields.get("name").is_none_or(serde_json::Value::is_null)
+                    // Rewritten, a key given twice would be one (see
+                    // `keyed_invocation`): left for the owner to refuse.
+                    && crate::api::extract::no_duplicate_keys(&bytes).is_ok()
                     && cluster.served().is_empty()
                     && !parts.headers.contains_key(FORWARDED_HEADER) =>
             {
@@ -448,6 +456,17 @@ mod tests {
         let dropped = NotRelayed::of_send(&send(&format!("http://{address}/x")).await);
         assert!(dropped.maybe_sent, "{dropped}");
         server.await.unwrap();
+    }
+
+    #[test]
+    fn a_body_naming_a_key_twice_is_forwarded_as_it_is() {
+        // Rewritten, `{"function":"add","function":"get"}` became a call
+        // of `get` at the owner, which refuses the body sent to it directly.
+        let path = "/v1/workers/w/invoke";
+        let body = Bytes::from_static(br#"{"function": "add", "function": "get"}"#);
+        let (sent, key) = keyed_invocation(path, &Method::POST, body.clone());
+        assert_eq!(sent, body);
+        assert_eq!(key, None);
     }
 
     #[test]
