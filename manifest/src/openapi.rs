@@ -242,7 +242,7 @@ pub(crate) fn read(
     let tls = match fields.get("tls") {
         Some(node) => {
             let tls = tls::read(ctx, node, &path.key("tls"));
-            if matches!(&base_url, Some(Some(url)) if !url.starts_with("https://")) {
+            if matches!(&base_url, Some(Some(url)) if !is_https(url)) {
                 ctx.report(
                     &path.key("tls"),
                     node.position,
@@ -320,13 +320,20 @@ fn read_wit(
     ok.then_some(options)
 }
 
-/// Checks a base URL: `http` or `https`, a host, no query or fragment; the
-/// trailing `/` is dropped.
+/// Whether `url` is an `https://` URL (in any case).
+fn is_https(url: &str) -> bool {
+    url.split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("https"))
+}
+
+/// Checks a base URL: `http` or `https`, a host, a usable port if any, no
+/// query or fragment; the trailing `/` is dropped.
 fn base_url(text: &str) -> Result<String, &'static str> {
     let uri: http::Uri = text
         .parse()
         .map_err(|_| "it is not a URL (`https://host[:port][/path]`)")?;
-    match uri.scheme_str() {
+    // Schemes are case-insensitive (`HTTPS://` is https).
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
         Some("http" | "https") => {}
         Some(_) => return Err("the scheme must be `http` or `https`"),
         None => return Err("it needs a scheme (`https://`)"),
@@ -336,6 +343,17 @@ fn base_url(text: &str) -> Result<String, &'static str> {
     }
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err("credentials in the URL (`user@`) are not allowed; give them with `auth`");
+    }
+    // A `:` after the host (outside an IPv6 literal's brackets) brings a
+    // port, which must be one a connection can use.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let after_host = authority
+        .rsplit_once(']')
+        .map_or(authority, |(_, rest)| rest);
+    if let Some((_, port)) = after_host.rsplit_once(':')
+        && !port.parse::<u16>().is_ok_and(|p| p != 0)
+    {
+        return Err("its port must be a number from 1 to 65535");
     }
     if uri.query().is_some() || text.contains('#') {
         return Err("a query or fragment is not allowed");

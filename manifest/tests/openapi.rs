@@ -188,6 +188,40 @@ fn tls_settings_on_a_plaintext_base_url_are_refused() {
 }
 
 #[test]
+fn a_base_url_s_scheme_is_read_in_any_case_and_its_port_checked() {
+    // `HTTPS://` is https: TLS settings were refused as for plaintext.
+    load(
+        &format!(
+            "        spec: {TODO_YAML}\n        base-url: HTTPS://api.example.com/v1\n        tls: {{ system-roots: true }}\n"
+        ),
+        true,
+    )
+    .expect("an upper-case https base URL takes TLS settings");
+    // A port that cannot be dialled was only refused at upload, with no
+    // line or column.
+    for url in [
+        "http://127.0.0.1:0/api",
+        "http://127.0.0.1:/api",
+        "http://[::1]:99999",
+    ] {
+        let error = load(
+            &format!("        spec: {TODO_YAML}\n        base-url: {url}\n"),
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("base-url") && error.contains("port must be a number from 1 to 65535"),
+            "{url}: {error}"
+        );
+    }
+    load(
+        &format!("        spec: {TODO_YAML}\n        base-url: http://[::1]:8080/api\n"),
+        true,
+    )
+    .expect("an IPv6 literal with a port");
+}
+
+#[test]
 fn auth_must_fit_the_documents_security_schemes() {
     let manifest = load(
         &format!(
