@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use prost::Message;
 use prost_reflect::{DynamicMessage, ReflectMessage};
 use reprise_grpc_stub::export::{ExportApi, Reply};
 use reprise_grpc_stub::status::{ErrorDetail, RpcStatus, TYPE_URL_PREFIX};
@@ -427,7 +426,9 @@ fn error_status(
         if let Some(detail) = detail {
             status = status.with_detail(ErrorDetail::Other {
                 type_url: format!("{TYPE_URL_PREFIX}{}", detail.descriptor().full_name()),
-                value: detail.encode_to_vec(),
+                // As responses are: `-0.0` keeps its sign (prost-reflect
+                // leaves it out as the default).
+                value: reprise_grpc_stub::bridge::canonical_encode(detail),
             });
         }
         status.encode_details()
@@ -451,4 +452,34 @@ fn error_status(
         message,
         details.into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    #[test]
+    fn an_error_detail_keeps_the_sign_of_negative_zero() {
+        // prost-reflect's encoder leaves `-0.0` out as the default value,
+        // and the client read `+0.0`; responses already kept it.
+        let pool = prost_reflect::DescriptorPool::global();
+        let wrapper = pool
+            .get_message_by_name("google.protobuf.DoubleValue")
+            .expect("a well-known type");
+        let mut detail = DynamicMessage::new(wrapper);
+        detail.set_field_by_name("value", prost_reflect::Value::F64(-0.0));
+        let status = error_status(reprise_grpc_stub::Code::Unknown, None, Some(&detail));
+        let details = RpcStatus::decode_details(status.details());
+        let [ErrorDetail::Other { type_url, value }] = details.as_slice() else {
+            panic!("one detail: {details:?}");
+        };
+        assert!(
+            type_url.ends_with("google.protobuf.DoubleValue"),
+            "{type_url}"
+        );
+        // prost reads a `DoubleValue` as its `f64`.
+        let read = f64::decode(value.as_slice()).unwrap();
+        assert!(read == 0.0 && read.is_sign_negative(), "{read}");
+    }
 }
