@@ -785,3 +785,93 @@ async fn a_unary_rpc_takes_exactly_one_request_message() {
         response.metadata()
     );
 }
+
+/// The deadline counts from the call's arrival, as the client counts it:
+/// a request message that arrives late takes from it. (The timer started
+/// once the message was read, so a client whose message took 1.5 s of its
+/// 2 s was answered at 3.45 s, long after its own timer fired.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_counts_from_the_call_s_arrival() {
+    use prost::Message as _;
+    let front = Arc::new(serve_component(api_common::trapping_component(), None).await);
+    let method = front
+        .api
+        .services()
+        .iter()
+        .flat_map(|s| &s.methods)
+        .find(|m| m.function == "spin")
+        .expect("spin is served");
+    let worker = reprise_oplog::WorkerId::from_str("late-body").unwrap();
+    front
+        .executor
+        .create_worker(
+            &front.component.parse().unwrap(),
+            Some(worker.clone()),
+            reprise_executor::WorkerConfig::default(),
+        )
+        .await
+        .unwrap();
+    // A spin of seconds: only the deadline answers the call early.
+    let message = method
+        .request(&[Val::U32(u32::MAX)])
+        .unwrap()
+        .encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&message);
+    let (send, frames) = tokio::sync::mpsc::channel::<
+        Result<http_body::Frame<tonic::codegen::Bytes>, std::convert::Infallible>,
+    >(1);
+    let body = tonic::body::Body::new(http_body_util::StreamBody::new(
+        tokio_stream::wrappers::ReceiverStream::new(frames),
+    ));
+    let client: hyper_util::client::legacy::Client<_, tonic::body::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    let request = tonic::codegen::http::Request::post(format!("{}{}", front.addr, method.path))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("reprise-worker", "late-body")
+        .header("grpc-timeout", "2S")
+        .body(body)
+        .unwrap();
+    let started = Instant::now();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let _ = send
+            .send(Ok(http_body::Frame::data(tonic::codegen::Bytes::from(
+                frame,
+            ))))
+            .await;
+        // Dropped here: the request ends after its one message.
+    });
+    let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
+        .await
+        .expect("answered")
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let trailers = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .trailers()
+        .cloned()
+        .unwrap_or_default();
+    let elapsed = started.elapsed();
+    let status = parts
+        .headers
+        .get("grpc-status")
+        .or_else(|| trailers.get("grpc-status"))
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(status.as_deref(), Some("4"), "{parts:?} {trailers:?}");
+    assert!(
+        elapsed < Duration::from_millis(2400),
+        "answered after {elapsed:?}, past the client's 2 s"
+    );
+    late.await.unwrap();
+    // The spin goes on durably; stop it (bounded).
+    tokio::time::timeout(Duration::from_secs(60), front.executor.interrupt(&worker))
+        .await
+        .expect("the interrupt answers")
+        .unwrap();
+}

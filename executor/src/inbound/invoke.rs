@@ -56,7 +56,7 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
         create: target.create,
         api: target.api,
         path,
-        deadline: deadline(&metadata),
+        answer_by: answer_by(&metadata),
     };
     // Read as a client stream, to refuse a second request message (tonic's
     // unary handling would answer from the first and drop the rest).
@@ -252,6 +252,17 @@ async fn choose_component(
 /// How much earlier than the client's deadline it is answered, at most.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
+/// When to answer a call whose client set a deadline: a little before its
+/// own timer fires (a tenth of the deadline, at most 50 ms), so the client
+/// learns the invocation goes on instead of seeing its call cancelled.
+/// Counted from the call's arrival, as the client counts it: finding the
+/// worker and reading the request message take from it too.
+fn answer_by(metadata: &MetadataMap) -> Option<tokio::time::Instant> {
+    let limit = deadline(metadata)?;
+    // A deadline too far to represent is none.
+    tokio::time::Instant::now().checked_add(limit - (limit / 10).min(DEADLINE_MARGIN))
+}
+
 /// The client's deadline, from `grpc-timeout` (`<digits><unit>`).
 fn deadline(metadata: &MetadataMap) -> Option<Duration> {
     let value = metadata.get("grpc-timeout")?.to_str().ok()?;
@@ -277,7 +288,8 @@ struct Unary {
     create: bool,
     api: Arc<ExportApi>,
     path: String,
-    deadline: Option<Duration>,
+    /// When to answer at the latest (see [`answer_by`]).
+    answer_by: Option<tokio::time::Instant>,
 }
 
 type UnaryFuture =
@@ -347,30 +359,23 @@ impl Unary {
             }
             Ok(outcome)
         });
-        let outcome = match self.deadline {
-            // Answered a little before the client's own timer fires (a tenth
-            // of the deadline, at most 50 ms), so the client learns the
-            // invocation goes on instead of seeing its call cancelled.
-            Some(limit) => {
-                tokio::time::timeout(limit - (limit / 10).min(DEADLINE_MARGIN), invocation)
-                    .await
-                    .map_err(|_| {
-                        let mut status = Status::deadline_exceeded(if named {
-                            "the deadline passed before the invocation finished; it goes on, and \
+        let outcome = match self.answer_by {
+            Some(at) => tokio::time::timeout_at(at, invocation).await.map_err(|_| {
+                let mut status = Status::deadline_exceeded(if named {
+                    "the deadline passed before the invocation finished; it goes on, and \
                              a retry with the same idempotency-key gets its result"
-                                .to_owned()
-                        } else {
-                            format!(
-                                "the deadline passed before the invocation finished; it goes \
+                        .to_owned()
+                } else {
+                    format!(
+                        "the deadline passed before the invocation finished; it goes \
                                  on, and a retry with metadata `{IDEMPOTENCY_METADATA}: \
                                  {deadline_key}` gets its result (a retry without it runs the \
                                  function again)"
-                            )
-                        });
-                        with_key(&mut status, &deadline_key);
-                        status
-                    })?
-            }
+                    )
+                });
+                with_key(&mut status, &deadline_key);
+                status
+            })?,
             None => invocation.await,
         };
         if self.create && outcome.is_ok() {
