@@ -305,3 +305,62 @@ async fn without_a_worker_one_file_name_is_one_component() {
         Ok(format!("reprise/worker.proto {methods}"))
     );
 }
+
+/// A component exporting interface `t:x/a` (and `t:x/b` with `both`);
+/// `variant` changes its bytes, and so its content id.
+fn package_component(both: bool, variant: u32) -> Vec<u8> {
+    let b = if both {
+        r#"(instance $b (export "g" (func $f)))
+           (export "t:x/b" (instance $b))"#
+    } else {
+        ""
+    };
+    wat::parse_str(format!(
+        r#"(component
+            (core module $m
+                (func (export "f") (result i32) i32.const 1)
+                (func (export "unused{variant}")))
+            (core instance $i (instantiate $m))
+            (func $f (result u32) (canon lift (core func $i "f")))
+            (instance $a (export "f" (func $f)))
+            (export "t:x/a" (instance $a))
+            {b})"#
+    ))
+    .expect("valid component text")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_knows_every_served_service_of_a_shared_package() {
+    // Two components whose services share the proto package `t.x`: only
+    // the second defines `t.x.B`. Reflection lists one file per package
+    // (the lower id's), and health answered NOT_FOUND for `t.x.B` when
+    // the lower id was the first component, though its calls are served.
+    let two = package_component(true, 0);
+    let front = serve_component(two.clone(), None).await;
+    let two_id = front.component.clone();
+    // Bounded: each variant has an even chance of the lower id.
+    let mut lower = None;
+    for variant in 1..=64 {
+        let one = front
+            .executor
+            .add_component(package_component(false, variant), Vec::new())
+            .await
+            .unwrap();
+        if one.id < two_id {
+            lower = Some(one.id);
+            break;
+        }
+    }
+    assert!(lower.is_some(), "no variant had the lower id");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(front.channel().await);
+    for service in ["t.x.A", "t.x.B"] {
+        let answer = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.status, 1, "{service} is not SERVING");
+    }
+}

@@ -37,7 +37,7 @@ impl Health {
         if service.is_empty() {
             return serving;
         }
-        let names = served_service_names(&self.shared, None).await;
+        let names = served_service_names(&self.shared).await;
         if names.iter().any(|n| n == service) {
             serving
         } else {

@@ -130,6 +130,17 @@ fn builtin() -> &'static [DescriptorPool] {
 /// The pools reflection answers from: the worker's component's (or every
 /// component's, lowest id first), then the built-in services'.
 async fn pools(shared: &Shared, worker: Option<&WorkerId>) -> Vec<DescriptorPool> {
+    pools_of(shared, worker, true).await
+}
+
+/// [`pools`], or with `distinct_files` false every component's pool, also
+/// those whose file name a lower id's has (what is served, though not
+/// described).
+async fn pools_of(
+    shared: &Shared,
+    worker: Option<&WorkerId>,
+    distinct_files: bool,
+) -> Vec<DescriptorPool> {
     let executor = &shared.executor;
     let mut apis = Vec::new();
     let own = match worker {
@@ -149,7 +160,7 @@ async fn pools(shared: &Shared, worker: Option<&WorkerId>) -> Vec<DescriptorPool
     let mut files = std::collections::HashSet::new();
     for id in ids {
         if let Ok(api) = executor.export_api(&id).await
-            && files.insert(api.file().name().to_owned())
+            && (files.insert(api.file().name().to_owned()) || !distinct_files)
         {
             apis.push(api);
         }
@@ -159,12 +170,11 @@ async fn pools(shared: &Shared, worker: Option<&WorkerId>) -> Vec<DescriptorPool
     pools
 }
 
-/// Every service name reflection lists (for `worker`, or for all).
-pub(crate) async fn served_service_names(
-    shared: &Shared,
-    worker: Option<&WorkerId>,
-) -> Vec<String> {
-    let mut names: Vec<String> = pools(shared, worker)
+/// Every service name served: those of every uploaded component (also a
+/// component reflection leaves out because a lower id's file has its
+/// name: its calls are served all the same), and the built-in ones.
+pub(crate) async fn served_service_names(shared: &Shared) -> Vec<String> {
+    let mut names: Vec<String> = pools_of(shared, None, false)
         .await
         .iter()
         .flat_map(|p| {
