@@ -364,3 +364,50 @@ async fn health_knows_every_served_service_of_a_shared_package() {
         assert_eq!(answer.status, 1, "{service} is not SERVING");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_takes_gzip_and_every_answer_names_the_encodings_accepted() {
+    let front = start(None).await;
+    // A gzip-compressed Check was UNIMPLEMENTED ("Content is compressed
+    // with `gzip` which isn't supported").
+    let mut health = tonic_health::pb::health_client::HealthClient::new(front.channel().await)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let answer = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "reprise_test.typed_exports.Shapes".into(),
+        })
+        .await
+        .expect("a gzip request is read")
+        .into_inner();
+    assert_eq!(answer.status, 1);
+    // Refusals made before a call is read carry the header too.
+    let client: hyper_util::client::legacy::Client<_, tonic::body::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    for (content_type, worker) in [
+        ("application/grpc+json", "w1"),
+        ("application/grpc", "nobody"),
+    ] {
+        let request = tonic::codegen::http::Request::post(format!("{}{SHAPES}/Check", front.addr))
+            .header("content-type", content_type)
+            .header("te", "trailers")
+            .header("reprise-worker", worker)
+            .body(tonic::body::Body::empty())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        let headers = response.headers();
+        assert!(
+            headers.get("grpc-status").is_some_and(|s| s != "0"),
+            "{headers:?}"
+        );
+        assert_eq!(
+            headers
+                .get("grpc-accept-encoding")
+                .map(|v| v.to_str().unwrap()),
+            Some("gzip"),
+            "{content_type}, {worker}: {headers:?}"
+        );
+    }
+}

@@ -60,21 +60,11 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
     };
     // Read as a client stream, to refuse a second request message (tonic's
     // unary handling would answer from the first and drop the rest).
-    let mut response = grpc
-        .client_streaming(unary, request)
+    grpc.client_streaming(unary, request)
         .await
         .map(axum::body::Body::new)
-        .into_response();
-    response
-        .headers_mut()
-        .entry(ACCEPT_ENCODING)
-        .or_insert(axum::http::HeaderValue::from_static("gzip"));
-    response
+        .into_response()
 }
-
-/// The header naming the compressions a peer accepts; every answer carries
-/// it, as gRPC's protocol asks of servers.
-const ACCEPT_ENCODING: &str = "grpc-accept-encoding";
 
 /// The one request message of a unary rpc; `INTERNAL` for none or more
 /// (as gRPC's own servers answer those protocol violations).

@@ -175,8 +175,17 @@ pub fn router(
         tonic_reflection::pb::v1alpha::server_reflection_server::ServerReflectionServer::new(
             reflection::Reflection::new(shared.clone()),
         );
+    // gzip both ways, as the worker services take it.
+    let reflection_v1 = reflection_v1
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let reflection_v1alpha = reflection_v1alpha
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
     let health =
-        tonic_health::pb::health_server::HealthServer::new(health::Health::new(shared.clone()));
+        tonic_health::pb::health_server::HealthServer::new(health::Health::new(shared.clone()))
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .send_compressed(tonic::codec::CompressionEncoding::Gzip);
     axum::Router::new()
         .route_service(
             "/grpc.reflection.v1.ServerReflection/{*method}",
@@ -192,7 +201,19 @@ pub fn router(
         ))
         .fallback(invoke::handle)
         .layer(axum::middleware::map_response(status::bounded_message))
+        .layer(axum::middleware::map_response(accept_encoding))
         .with_state(shared)
+}
+
+/// Adds `grpc-accept-encoding: gzip` to an answer without it: every
+/// answer carries the compressions the server accepts (as gRPC's protocol
+/// asks of servers), refusals made before a call is read included.
+async fn accept_encoding(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .entry("grpc-accept-encoding")
+        .or_insert(axum::http::HeaderValue::from_static("gzip"));
+    response
 }
 
 /// Serves the inbound gRPC front door on `listener` until `shutdown`
