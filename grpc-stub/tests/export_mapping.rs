@@ -496,3 +496,46 @@ world w {
         Some(Val::Record(vec![("x".into(), Val::String("here".into()))]))
     );
 }
+
+/// Enum cases whose values read alike once the enum's prefix is stripped
+/// (`a-b` and `ab`: `E_A_B` and `E_AB`, both `AB`) get distinct values:
+/// protoc refuses such a pair in a proto3 enum.
+#[test]
+fn enum_values_stay_apart_once_the_prefix_is_stripped() {
+    let api = api_of(
+        r#"package t:x;
+world w {
+    export api: interface {
+        enum e { a-b, ab, unspecified }
+        f: func(v: e) -> e;
+    }
+}"#,
+        "w",
+    );
+    let e = api
+        .pool()
+        .all_enums()
+        .find(|e| e.name() == "E")
+        .expect("enum E");
+    let names: Vec<String> = e.values().map(|v| v.name().to_owned()).collect();
+    let mut keys: Vec<String> = names
+        .iter()
+        .map(|n| {
+            n.strip_prefix("E_")
+                .unwrap_or(n)
+                .replace('_', "")
+                .to_ascii_lowercase()
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), names.len(), "{names:?}");
+    assert_eq!(names.len(), 4, "{names:?}");
+    // The values still map to the cases, in order.
+    let f = method(&api, "/reprise.worker.Api/F");
+    let field = f.input.get_field_by_name("v").unwrap();
+    let prost_reflect::Kind::Enum(kind) = field.kind() else {
+        panic!("v is not an enum");
+    };
+    assert_eq!(kind.name(), "E");
+}

@@ -330,13 +330,16 @@ impl Builder {
         }
         let prefix = screaming(&proto);
         let first = first_enum_number(cases);
+        let mut stripped = HashSet::new();
         let mut value: Vec<EnumValueDescriptorProto> = cases
             .iter()
             .enumerate()
             .map(|(i, case)| EnumValueDescriptorProto {
-                name: Some(unique_in(
+                name: Some(unique_value(
                     &mut self.values,
-                    format!("{prefix}_{}", snake(case).to_ascii_uppercase()),
+                    &mut stripped,
+                    &prefix,
+                    &snake(case).to_ascii_uppercase(),
                 )),
                 number: Some(i32::try_from(i + first).unwrap_or(i32::MAX)),
                 ..Default::default()
@@ -348,7 +351,12 @@ impl Builder {
             value.insert(
                 0,
                 EnumValueDescriptorProto {
-                    name: Some(unique_in(&mut self.values, format!("{prefix}_UNSPECIFIED"))),
+                    name: Some(unique_value(
+                        &mut self.values,
+                        &mut stripped,
+                        &prefix,
+                        "UNSPECIFIED",
+                    )),
                     number: Some(0),
                     ..Default::default()
                 },
@@ -573,6 +581,33 @@ fn unique_in(taken: &mut HashSet<String>, base: String) -> String {
         }
         n += 1;
     }
+}
+
+/// An enum value name `{prefix}_{base}`, unique in the file (`values`,
+/// enum values share their package's scope) and, within its enum, apart
+/// from the others once the prefix is stripped and underscores and case
+/// are ignored (`stripped`): protoc refuses `E_A_1` beside `E_A1` in a
+/// proto3 enum, as both read `A1`.
+fn unique_value(
+    values: &mut HashSet<String>,
+    stripped: &mut HashSet<String>,
+    prefix: &str,
+    base: &str,
+) -> String {
+    let mut suffix = String::new();
+    // Bounded: each round tries a new numeric suffix, and the sets are
+    // finite.
+    for n in 2u32.. {
+        let tail = format!("{base}{suffix}");
+        let name = format!("{prefix}_{tail}");
+        if !values.contains(&name) && !stripped.contains(&field_key(&tail)) {
+            values.insert(name.clone());
+            stripped.insert(field_key(&tail));
+            return name;
+        }
+        suffix = n.to_string();
+    }
+    unreachable!("a free suffix among finitely many names")
 }
 
 /// [`unique_in`] for field names: proto also refuses two fields of a
