@@ -179,6 +179,22 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// An entry was written intact (its checksum holds) in a form this
+    /// build cannot read: a newer format version, or an entry kind added
+    /// since. Opening refuses the store rather than cutting the log there.
+    #[error(
+        "worker {worker}'s oplog holds an entry at index {index} that this build cannot read \
+         ({reason}), though it was written intact: most likely a newer build of Reprise wrote \
+         it. Nothing was changed; run that build (or a newer one) on this data directory"
+    )]
+    UnreadableEntry {
+        /// The worker.
+        worker: WorkerId,
+        /// The entry's index.
+        index: OplogIndex,
+        /// Why it does not decode.
+        reason: Corruption,
+    },
     /// The underlying sled database failed (I/O error, its own corruption, ...).
     #[error("oplog storage error: {0}")]
     Storage(#[from] sled::Error),

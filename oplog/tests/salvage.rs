@@ -290,3 +290,58 @@ async fn salvage_refuses_a_target_that_is_not_empty_and_a_folder_without_a_store
     .to_string();
     assert!(err.contains("holds no sled oplog store"), "{err}");
 }
+
+#[tokio::test]
+async fn intact_entries_before_a_bad_one_in_the_same_page_are_kept() {
+    // Entry 200 refers to an out-of-line payload whose bytes were altered
+    // (opening checks only that it exists, reading checks its digest). The
+    // salvage read 256 entries at a time, and the bad one failed its whole
+    // page: entries 1..=199 were dropped with it and the worker deleted.
+    use reprise_oplog::{EntryKind, OplogIndex, Payload, PayloadDigest, StoreOptions, Timestamp};
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("oplog");
+    let w = wid("paged");
+    let bytes = vec![7u8; 1000];
+    let digest = PayloadDigest::of(&bytes);
+    let mut log = expected_log(199);
+    log.push(OplogEntry {
+        timestamp: Timestamp::from_micros(200),
+        kind: EntryKind::StreamFrameSent {
+            open_index: OplogIndex::FIRST,
+            frame: Payload::new(bytes),
+        },
+    });
+    log.extend((201..=210).map(numbered_entry));
+    {
+        let options = StoreOptions {
+            payload_threshold: 32,
+            ..StoreOptions::default()
+        };
+        let store = SledOplogStore::open_with(&source, options).unwrap();
+        let mut appender = Appender::claim(&store, &w).await;
+        for chunk in log.chunks(3) {
+            appender.append(&store, chunk.to_vec()).await.unwrap();
+            store.commit(&w).await.unwrap();
+        }
+        let payloads = store.sled_db().open_tree("oplog_payloads").unwrap();
+        let mut key = w.as_str().as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(&digest.0);
+        let mut value = payloads
+            .get(&key)
+            .unwrap()
+            .expect("stored out of line")
+            .to_vec();
+        value[10] ^= 0x40;
+        payloads.insert(key, value).unwrap();
+        store.sled_db().flush().unwrap();
+    }
+    let out = dir.path().join("repaired");
+    let (report, lines) = run_salvage(&source, &out).await;
+    let paged = &report.workers[0];
+    assert_eq!((paged.kept, paged.committed), (199, Some(210)), "{lines:?}");
+    let text = lines.join("\n");
+    assert!(text.contains("kept entries 1..=199"), "{text}");
+    let fresh = SledOplogStore::open(out.join("oplog")).unwrap();
+    assert_eq!(read_all(&fresh, &w).await.unwrap(), expected_log(199));
+}

@@ -763,3 +763,63 @@ fn a_page_cache_below_the_minimum_is_refused() {
     };
     SledOplogStore::open_with(dir.path(), options).unwrap();
 }
+
+#[tokio::test]
+async fn an_intact_entry_of_a_newer_format_stops_the_open_and_cuts_nothing() {
+    // A record written intact (its CRC holds) by a newer build: version 2.
+    // Opening cut the log there as if it were damage, losing it and every
+    // entry after it for good.
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), &[("newer", 10), ("other", 4)]).await;
+    let w = wid("newer");
+    let mut original = None;
+    with_tree(dir.path(), "oplog_entries", |t| {
+        let (key, mut value, start, len) = locate(t, &w, 5);
+        original = Some((key.clone(), value.clone()));
+        let content = start..start + len - 4;
+        value[content.start] = 2;
+        let crc = crc32fast::hash(&value[content.clone()]);
+        value[content.end..content.end + 4].copy_from_slice(&crc.to_le_bytes());
+        t.insert(key, value).unwrap();
+    });
+    let error = SledOplogStore::open(dir.path()).expect_err("refused");
+    match &error {
+        Error::UnreadableEntry {
+            worker,
+            index,
+            reason,
+        } => {
+            assert_eq!((worker, *index), (&w, idx(5)));
+            assert!(
+                matches!(reason, Corruption::UnsupportedVersion { found: 2 }),
+                "{reason}"
+            );
+        }
+        other => panic!("expected an unreadable entry, got {other}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("newer build") && message.contains("Nothing was changed"),
+        "{message}"
+    );
+    // Nothing was cut: with the record as it was, all ten entries are there.
+    {
+        // Opened without the check, to put the record back as it was.
+        let unchecked = StoreOptions {
+            verify_on_open: false,
+            ..small_threshold()
+        };
+        let store = SledOplogStore::open_with(dir.path(), unchecked).unwrap();
+        let t = store.sled_db().open_tree("oplog_entries").unwrap();
+        let (key, value) = original.unwrap();
+        t.insert(key, value).unwrap();
+        store.sled_db().flush().unwrap();
+    }
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    assert!(
+        store.recovery_report().is_clean(),
+        "{}",
+        store.recovery_report()
+    );
+    assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(10));
+}

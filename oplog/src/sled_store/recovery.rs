@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::codec::decode_record;
 use crate::entry::EntryKind;
-use crate::error::{Corruption, Result};
+use crate::error::{Corruption, Error, Result};
 use crate::ids::{OplogIndex, WorkerId};
 use crate::payload::{PayloadDigest, StoredPayload};
 use crate::store::{RecoveryReport, TruncatedLog};
@@ -181,6 +181,19 @@ fn check_segment(
                 Ok(digests) => {
                     w.referenced.extend(digests);
                     w.valid_up_to = index;
+                }
+                // Intact, but unreadable here (a newer build's entry):
+                // cutting the log there would lose it and all after it.
+                // Nothing is repaired yet, so refusing changes nothing.
+                Err(
+                    reason @ (Corruption::UnsupportedVersion { .. }
+                    | Corruption::MalformedBody { .. }),
+                ) => {
+                    return Err(Error::UnreadableEntry {
+                        worker: w.worker.clone(),
+                        index: OplogIndex::new(index)?,
+                        reason,
+                    });
                 }
                 Err(reason) => cut = Some((offset, reason)),
             },

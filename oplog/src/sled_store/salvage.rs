@@ -27,6 +27,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::{SledOplogStore, WATERMARKS_DIR, commit_frame, commit_log};
+use crate::entry::OplogEntry;
 use crate::error::{Error, Result};
 use crate::ids::{OplogIndex, WorkerId};
 use crate::store::{AppendFence, OplogStore, RecoveryReport};
@@ -309,16 +310,19 @@ async fn copy_worker(
     let epoch = fresh.claim(worker_id).await?;
     let mut next = OplogIndex::FIRST;
     loop {
-        let page = match damaged.read(worker_id, next, PAGE).await {
-            Ok(page) => page,
-            Err(e) => {
-                outcome.reason = Some(format!("entry {next} cannot be read: {e}"));
-                break;
-            }
+        let (page, unreadable) = match damaged.read(worker_id, next, PAGE).await {
+            Ok(page) => (page, None),
+            // One bad entry fails its whole page: the intact entries before
+            // it are read one by one (they were all dropped with it).
+            Err(_) => one_by_one(damaged, worker_id, next).await?,
         };
+        if let Some((at, e)) = unreadable {
+            outcome.reason = Some(format!("entry {at} cannot be read: {e}"));
+        }
         if page.is_empty() {
             break;
         }
+        let stop = outcome.reason.is_some();
         let count = page.len() as u64;
         if let Err(e) = fresh
             .append(worker_id, AppendFence::new(epoch, next), page)
@@ -329,6 +333,9 @@ async fn copy_worker(
         }
         outcome.kept += count;
         next = OplogIndex::new(outcome.kept + 1)?;
+        if stop {
+            break;
+        }
     }
     if outcome.kept == 0 {
         fresh.delete_worker(worker_id).await?;
@@ -337,6 +344,29 @@ async fn copy_worker(
     }
     outcome.dropped = last.saturating_sub(outcome.kept);
     Ok(outcome)
+}
+
+/// The entries of `worker_id` from `from` on that read one at a time (at
+/// most a page), up to the first that does not, with its index and error.
+async fn one_by_one(
+    damaged: &SledOplogStore,
+    worker_id: &WorkerId,
+    from: OplogIndex,
+) -> Result<(Vec<OplogEntry>, Option<(OplogIndex, Error)>)> {
+    let mut entries = Vec::new();
+    let mut at = from;
+    for _ in 0..PAGE {
+        match damaged.read(worker_id, at, 1).await {
+            Ok(mut one) if one.len() == 1 => entries.push(one.remove(0)),
+            Ok(_) => return Ok((entries, None)),
+            Err(e) => return Ok((entries, Some((at, e)))),
+        }
+        at = at.next().ok_or_else(|| Error::Io {
+            context: format!("reading worker {worker_id}'s log past the last index"),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidData),
+        })?;
+    }
+    Ok((entries, None))
 }
 
 fn check_empty(target: &Path) -> Result<()> {
