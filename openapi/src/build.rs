@@ -217,6 +217,34 @@ impl<'a> Operation<'_, '_, 'a> {
             {
                 continue;
             }
+            // The transport's own headers: a guest-chosen `Host` would send
+            // the dependency's credentials to another virtual host behind
+            // the base URL's address; the others would break the framing.
+            const TRANSPORT: &[&str] = &[
+                "host",
+                "content-length",
+                "transfer-encoding",
+                "connection",
+                "keep-alive",
+                "proxy-connection",
+                "upgrade",
+                "te",
+                "trailer",
+            ];
+            if location == Location::Header
+                && TRANSPORT.iter().any(|h| name.eq_ignore_ascii_case(h))
+            {
+                self.doc.problem(
+                    &at,
+                    Some(parameter),
+                    format!(
+                        "header parameter `{name}` is the transport's own header (set from the \
+                         dependency's base URL and the body), which a call cannot set; remove \
+                         it from the document"
+                    ),
+                );
+                continue;
+            }
             let (encoding, schema) = match crate::styles::encoding(parameter, location, name) {
                 Ok(found) => found,
                 Err(message) => {
@@ -395,11 +423,17 @@ impl<'a> Operation<'_, '_, 'a> {
                 &format!("{at}.content.{media}.schema"),
                 false,
             ),
+            (m, Some(schema)) if crate::form::is_form(m) => self.types.type_of(
+                schema,
+                &format!("{}-request-body", self.hint),
+                &format!("{at}.content.{media}.schema"),
+                false,
+            ),
             ("application/octet-stream", _) => TypeRef::Bytes,
             (m, _) if m.starts_with("text/") => TypeRef::String,
             (m, None) if is_json(m) => TypeRef::Json,
             (m, _) => {
-                self.doc.problem(&format!("{at}.content"), Some(content), format!("request bodies of type `{m}` are not supported (JSON, text and octet-stream are)"));
+                self.doc.problem(&format!("{at}.content"), Some(content), format!("request bodies of type `{m}` are not supported (JSON, form, text and octet-stream are; a form body needs a schema)"));
                 return None;
             }
         };
@@ -408,8 +442,18 @@ impl<'a> Operation<'_, '_, 'a> {
         } else {
             TypeRef::Option(Box::new(ty))
         };
+        let mut form_encoding = Vec::new();
         let kind = if is_json(&media) {
             Media::Json
+        } else if crate::form::is_form(&media) {
+            form_encoding = crate::form::encodings(
+                self.doc,
+                &self.types.defs,
+                &ty,
+                media_node,
+                &format!("{at}.content.{media}"),
+            )?;
+            Media::Form
         } else if media.starts_with("text/") {
             Media::Text
         } else {
@@ -419,6 +463,7 @@ impl<'a> Operation<'_, '_, 'a> {
             ty,
             content_type: media,
             media: Some(kind),
+            form_encoding,
         })
     }
 

@@ -12,6 +12,7 @@ mod build;
 pub mod config;
 mod doc;
 pub mod error;
+mod form;
 pub mod model;
 pub mod names;
 #[cfg(feature = "runtime")]

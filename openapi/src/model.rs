@@ -363,6 +363,10 @@ pub struct Body {
     /// see [`Media::legacy`]).
     #[serde(default)]
     pub media: Option<Media>,
+    /// A form body's fields written otherwise than `style: form`,
+    /// exploded (by property name; see `form.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub form_encoding: Vec<(String, Encoding)>,
 }
 
 /// How a body is written on the wire.
@@ -376,6 +380,9 @@ pub enum Media {
     Text,
     /// Anything else (`application/octet-stream`): a `list<u8>`'s bytes.
     Binary,
+    /// `application/x-www-form-urlencoded`: a record's fields as
+    /// `name=value` pairs, each written as a query parameter would be.
+    Form,
 }
 
 impl Media {

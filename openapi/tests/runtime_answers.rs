@@ -383,3 +383,74 @@ fn properties_beside_a_one_of_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn the_transport_s_own_headers_are_refused_as_parameters() {
+    // A `Host` parameter let the guest pick the virtual host the
+    // dependency's credentials went to.
+    for header in ["Host", "content-length", "Transfer-Encoding", "Connection"] {
+        let doc = format!(
+            r#"
+openapi: 3.0.3
+info: {{title: Hosts, version: "1"}}
+paths:
+  /things:
+    get:
+      operationId: listThings
+      parameters: [{{name: {header}, in: header, schema: {{type: string}}}}]
+      responses:
+        "200": {{description: ok}}
+"#
+        );
+        let message = match parse(&doc, "hosts.yaml", &Options::default()) {
+            Ok(_) => panic!("{header} accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            message.contains(&format!(
+                "header parameter `{header}` is the transport's own"
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn an_undocumented_2xx_is_other_also_when_the_success_has_no_value() {
+    // Only `204` and `default` documented: a `202 Accepted` (the work is
+    // not done) was `ok(())`, where an operation with a body got `other`.
+    let doc = r#"
+openapi: 3.0.3
+info: {title: Jobs, version: "1"}
+paths:
+  /jobs/{id}:
+    delete:
+      operationId: deleteJob
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "204": {description: deleted}
+        default: {description: failed}
+"#;
+    let model = parse(doc, "jobs.yaml", &Options::default()).unwrap();
+    let (interface, delete) = function(&model, "jobs-resource", "delete-job").unwrap();
+    let answer = |status: u16| {
+        let read = response(
+            &model,
+            interface,
+            delete,
+            &HttpResponse {
+                status,
+                headers: Vec::new(),
+                body: Vec::new(),
+            },
+        );
+        format!("{read:?}")
+    };
+    assert_eq!(answer(204), "Result(Ok(None))");
+    let accepted = answer(202);
+    assert!(
+        accepted.contains("Variant(\"other\"") && accepted.contains("status 202 is not documented")
+            || accepted.contains("Variant(\"other\"") && accepted.contains("U16(202)"),
+        "{accepted}"
+    );
+}

@@ -200,7 +200,7 @@ pub fn request(
             );
             if !matches!(value, Val::Option(None)) {
                 let media = spec.media.unwrap_or_else(|| Media::legacy(&spec.ty));
-                match body_bytes(media, &spec.ty, value, &types) {
+                match body_bytes(media, spec, value, &types) {
                     Ok(bytes) => body = Some((spec.content_type.clone(), bytes)),
                     Err(message) => faults.push(("body".to_owned(), message.0)),
                 }
@@ -319,19 +319,29 @@ fn success(
     response: &HttpResponse,
     types: &Lookup<'_>,
 ) -> Result<Option<Val>, Fault> {
-    let Some(ok) = &function.ok else {
-        return Ok(None);
-    };
     // `default` describes a 2xx answer only when no 2xx one is documented
     // (it is the error answer otherwise).
     let documented = documented.filter(|d| {
         d.status != "default" || !function.responses.iter().any(|r| r.status.starts_with('2'))
     });
+    // Also when the success has no value: a `202 Accepted` where only `204`
+    // is documented says the work is not done. (An operation documenting
+    // no success at all, only errors, takes any 2xx as its `_`.)
     let Some(documented) = documented else {
+        let no_success_documented = !function
+            .responses
+            .iter()
+            .any(|r| r.status.starts_with('2') || r.status == "default");
+        if function.ok.is_none() && no_success_documented {
+            return Ok(None);
+        }
         return Err(Fault(format!(
             "status {} is not documented for this operation",
             response.status
         )));
+    };
+    let Some(ok) = &function.ok else {
+        return Ok(None);
     };
     let value = |documented: &Response| -> Result<Val, Fault> {
         let body = match &documented.body {
@@ -410,16 +420,17 @@ fn header_json(text: &str, ty: &TypeRef, types: &Lookup<'_>, depth: usize) -> se
 
 fn body_bytes(
     media: Media,
-    ty: &TypeRef,
+    spec: &crate::model::Body,
     value: &Val,
     types: &Lookup<'_>,
 ) -> Result<Vec<u8>, Fault> {
-    let (ty, value) = match (ty, value) {
+    let (ty, value) = match (&spec.ty, value) {
         (TypeRef::Option(inner), Val::Option(Some(v))) => (inner.as_ref(), v.as_ref()),
         other => other,
     };
     match (media, ty, value) {
         (Media::Json, ..) => Ok(to_json(ty, value, types)?.to_string().into_bytes()),
+        (Media::Form, ..) => params::form_body(ty, value, &spec.form_encoding, types),
         (Media::Text, TypeRef::String, Val::String(text)) => Ok(text.clone().into_bytes()),
         (Media::Binary, TypeRef::Bytes, Val::List(items)) => items
             .iter()

@@ -234,6 +234,75 @@ pub(crate) fn query(
     })
 }
 
+/// How a form field is written when the document says nothing.
+const FORM_DEFAULT: Encoding = Encoding::Style {
+    style: Style::Form,
+    explode: true,
+};
+
+/// A form body (`application/x-www-form-urlencoded`): the fields of the
+/// record `val` (of type `ty`), each written as a query parameter named
+/// after its property, in the style `encoding` gives it (`form`, exploded,
+/// when it gives none); absent and `readOnly` fields are left out.
+pub(crate) fn form_body(
+    ty: &TypeRef,
+    val: &Val,
+    encoding: &[(String, Encoding)],
+    types: &Lookup<'_>,
+) -> Result<Vec<u8>, Fault> {
+    let Some((fields, values)) = record_of(ty, val, types) else {
+        return Err(Fault("a form body is a record of its fields".to_owned()));
+    };
+    let mut pairs = Vec::new();
+    for (field, (_, value)) in fields.iter().zip(values) {
+        if field.read_only {
+            continue;
+        }
+        let style = encoding
+            .iter()
+            .find(|(name, _)| *name == field.wire)
+            .map_or(FORM_DEFAULT, |(_, e)| *e);
+        let written = query(&field.wire, style, Typed::new(&field.ty, value, types))
+            .map_err(|fault| Fault(format!("body.{}: {}", field.wire, fault.0)))?;
+        pairs.extend(written);
+    }
+    Ok(pairs.join("&").into_bytes())
+}
+
+/// A record's fields (its type's) and values (the value's).
+type RecordParts<'m, 'v> = (&'m [crate::model::Field], &'v [(String, Val)]);
+
+/// The fields of the record `val` is (of type `ty`, through options and
+/// aliases), and its values.
+fn record_of<'v, 'm>(
+    ty: &'v TypeRef,
+    val: &'v Val,
+    types: &Lookup<'m>,
+) -> Option<RecordParts<'m, 'v>>
+where
+    'm: 'v,
+{
+    let (mut ty, mut val) = (ty, val);
+    // Bounded: each step unwraps one option or alias of a finite model.
+    for _ in 0..=types.len() + 64 {
+        match (ty, val) {
+            (TypeRef::Option(inner), Val::Option(Some(v))) => (ty, val) = (inner, v),
+            (TypeRef::Named(name), _) => match types.get(name).map(|def| &def.kind) {
+                Ok(TypeKind::Alias(inner)) => ty = inner,
+                Ok(TypeKind::Record(fields)) => {
+                    return match val {
+                        Val::Record(values) => Some((fields, values)),
+                        _ => None,
+                    };
+                }
+                _ => return None,
+            },
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// The text (percent-encoded) that path parameter `name` puts in place of
 /// `{name}` in the template.
 pub(crate) fn path(name: &str, encoding: Encoding, value: Typed<'_>) -> Result<String, Fault> {
