@@ -180,3 +180,44 @@ async fn the_guests_deadline_bounds_every_attempt_of_a_read_only_call() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_budget_bounds_every_opening_of_a_stream() {
+    // Back-offs of 5 s in an invocation with 1 s of budget: the retries
+    // waited the back-off out, the budget ran out meanwhile, and the
+    // invocation was stopped without the guest seeing the status.
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rect = whole_database();
+    let executor = open(&dir).await;
+    let mut dep = route_guide_dep(&server);
+    dep.retry = Some(RetryConfig {
+        max_attempts: 5,
+        initial_backoff_ms: 5_000,
+        max_backoff_ms: 5_000,
+        multiplier: 1.0,
+        retryable_codes: vec!["unavailable".into()],
+    });
+    let w = worker(
+        &executor,
+        reprise_test_components::ROUTE_GUIDE_CLIENT,
+        dep,
+        "sr-budget",
+    )
+    .await;
+    fail_five_times(&server, "ListFeatures");
+    let params: Vec<String> = rect.to_vec();
+    let outcome = executor
+        .invoke_within(
+            &w,
+            "list-features",
+            params,
+            None,
+            Some(std::time::Duration::from_secs(1)),
+        )
+        .await
+        .expect("the invocation completes");
+    let answer = outcome.expect("no trap").remove(0);
+    assert!(answer.contains("still down"), "{answer}");
+    assert_eq!(server.calls("ListFeatures"), 1, "no retry fits the budget");
+}

@@ -26,7 +26,7 @@ use reprise_oplog::{
 use reprise_system_tests::proto::routeguide::route_guide_client::RouteGuideClient;
 use reprise_system_tests::proto::routeguide::{Feature, Point, RouteSummary};
 use reprise_system_tests::{ServerState, spawn_route_guide_server, spawn_test_service_server};
-use reprise_test_components::INTEROP_CLIENT;
+use reprise_test_components::{INTEROP_CLIENT, ROUTE_GUIDE_CLIENT};
 
 use streaming_common::{
     WAIT, all_feature_names, call, interop_dep, kind_of, names, only_stream, open, point_of,
@@ -719,4 +719,46 @@ async fn a_recorded_frame_that_does_not_decode_cannot_be_replayed() {
         "{err:?}"
     );
     assert_eq!(server.calls("ListFeatures"), calls, "no live call");
+}
+
+/// A stream whose call could not start (its request is over the
+/// dependency's message size limit) journaled its close at the opening;
+/// replay reads a close at the guest's first step on the stream, so a call
+/// the guest made in between met the close first, and the worker could
+/// not be rebuilt (a divergence at every load).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_could_not_start_replays_after_a_call_made_before_its_first_step() {
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rect = whole_database();
+    let params: Vec<&str> = rect.iter().map(String::as_str).collect();
+    let w = {
+        let executor = open(&dir).await;
+        let mut dep = streaming_common::route_guide_dep(&server);
+        // A Rectangle of the whole database is over 16 bytes; a Point
+        // (GetFeature's request) is not.
+        dep.max_message_bytes = Some(16);
+        let w = streaming_common::worker(&executor, ROUTE_GUIDE_CLIENT, dep, "rg-unstarted").await;
+        let answer = call(&executor, &w, "list-features-after-get", &params).await;
+        assert!(
+            answer.starts_with("err(") && answer.contains("max-message-size"),
+            "{answer}"
+        );
+        let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
+            .await
+            .unwrap();
+        assert_eq!(
+            only_stream(&entries, LIST_FEATURES).step_names(),
+            vec!["StreamClosed"],
+            "{:#?}",
+            names(&entries)
+        );
+        w
+    };
+    // Rebuilt by replay: the same answer, and the worker takes more calls.
+    let executor = open(&dir).await;
+    let answer = call(&executor, &w, "list-features-after-get", &params).await;
+    assert!(answer.contains("max-message-size"), "{answer}");
+    let info = executor.worker_info(&w).await.unwrap();
+    assert_eq!(info.invocations, 2, "{info:?}");
 }

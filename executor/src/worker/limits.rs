@@ -78,6 +78,13 @@ impl RunLimits {
             .take()
     }
 
+    /// How much of the invocation's time budget is left (`None`: no
+    /// budget runs, as while replaying a completed invocation).
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
+    }
+
     /// No limits (replaying an invocation that completed before).
     pub fn disarm(&mut self) {
         self.deadline = None;

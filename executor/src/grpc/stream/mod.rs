@@ -100,6 +100,10 @@ pub enum Phase {
     Live(LiveCall),
     /// Ended: `None` after a successful end, else the final status.
     Closed(Option<RpcStatus>),
+    /// The call could not start (its `StreamOpened` is journaled): the
+    /// guest's first step on it journals the close and reports this
+    /// status, as the step replaying it will read the close there.
+    Failed(RpcStatus),
 }
 
 /// One open stream of a worker.

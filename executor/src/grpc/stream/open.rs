@@ -18,7 +18,7 @@ use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
 
 use super::counters::{COUNTERS, StreamEvent};
-use super::{LiveCall, Phase, StreamSlot, closed_entry, status_err, stream_kind};
+use super::{LiveCall, Phase, StreamSlot, status_err, stream_kind};
 use crate::durable::{CallRequest, StreamOpenReplay};
 use crate::grpc::call::{MethodBinding, host_error, recorded_result, request_text, single_result};
 use crate::grpc::{GrpcView, journaled, retry};
@@ -215,11 +215,11 @@ pub async fn open_stream<T: GrpcView>(
                     COUNTERS.count(StreamEvent::Opened);
                     Phase::Live(call)
                 }
-                Err(status) => {
-                    // The guest gets its stream; its first step reports this.
-                    durable.record_shaping(closed_entry(open_index, Some(&status)));
-                    Phase::Closed(Some(status))
-                }
+                // The guest gets its stream; its first step journals the
+                // close and reports this. (Journaled here, the close came
+                // before any call the guest made between the two, where
+                // replay, which reads it at that first step, diverged.)
+                Err(status) => Phase::Failed(status),
             };
             StreamSlot {
                 binding: binding.clone(),

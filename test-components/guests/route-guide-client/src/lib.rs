@@ -129,6 +129,27 @@ impl Guest for RouteGuideClient {
         Ok(names)
     }
 
+    fn list_features_after_get(
+        lo_latitude: i32,
+        lo_longitude: i32,
+        hi_latitude: i32,
+        hi_longitude: i32,
+    ) -> Result<Vec<String>, String> {
+        let area = rectangle(lo_latitude, lo_longitude, hi_latitude, hi_longitude);
+        let stream = route_guide::list_features(area, None).map_err(describe)?;
+        // A journaled call between the opening and the first step.
+        let _ = route_guide::get_feature(
+            Point {
+                latitude: 1,
+                longitude: 1,
+            },
+            None,
+        );
+        let mut names = Vec::new();
+        read_all(&stream, &mut names)?;
+        Ok(names)
+    }
+
     fn list_features_take(
         lo_latitude: i32,
         lo_longitude: i32,

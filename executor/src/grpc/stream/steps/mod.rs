@@ -74,6 +74,7 @@ pub async fn stream_method<T: GrpcView>(
         .streams
         .take(rep)
         .ok_or_else(|| host_error(format!("`{}` on an unknown stream handle", op.wit_name())))?;
+    journal_failed_start(ctx, &mut slot);
     let outcome = match op {
         StreamOp::Next => next::next(ctx, &mut slot, limits).await,
         StreamOp::Send => send::send(ctx, &mut slot, params.get(1), limits).await,
@@ -100,7 +101,19 @@ pub async fn drop_stream<T: GrpcView>(
     let Some(mut slot) = ctx.streams.take(rep) else {
         return Ok(());
     };
+    journal_failed_start(ctx, &mut slot);
     cancel(ctx, &mut slot)
+}
+
+/// The guest's first step on a call that could not start: journals its
+/// close here, where replay (its step on a replayed stream) reads it.
+fn journal_failed_start(ctx: &GrpcContext, slot: &mut StreamSlot) {
+    if let Phase::Failed(status) = &slot.phase {
+        let status = status.clone();
+        ctx.durable
+            .record_shaping(closed_entry(slot.open_index, Some(&status)));
+        slot.close(Some(status));
+    }
 }
 
 /// Describes a step on `slot` for divergence messages, lazily (only a

@@ -41,8 +41,9 @@ fn closed_next(slot: &StreamSlot, status: Option<&RpcStatus>) -> Result<Val, Bri
 /// again while the dependency's retry policy allows (same key; each failed
 /// attempt journaled before the back-off, which for a stream is capped at
 /// the policy's `max-backoff` even when the server asks for longer). The
-/// deadline the guest gave the call bounds all attempts: no attempt starts
-/// after it, and each gets only the time left. Returns the first outcome
+/// deadline the guest gave the call, and the invocation's time budget,
+/// bound all attempts: no attempt starts after them, and each gets only
+/// the time left. Returns the first outcome
 /// that is not retried.
 async fn retry_opening(
     ctx: &mut GrpcContext,
@@ -65,8 +66,17 @@ async fn retry_opening(
     };
     // Bounded by the policy's attempts (at most 100).
     loop {
-        // The guest's deadline bounds all attempts, as for unary calls.
-        let remaining = slot.time_left();
+        // The guest's deadline and the invocation's time budget bound all
+        // attempts, as for unary calls: a back-off the budget cannot
+        // cover ends the retries with the status, rather than the
+        // invocation being stopped mid-wait.
+        let remaining = match (
+            slot.time_left(),
+            limits.as_ref().and_then(RunLimits::time_left),
+        ) {
+            (Some(call), Some(budget)) => Some(call.min(budget)),
+            (call, budget) => call.or(budget),
+        };
         let retry_at_ms = match schedule
             .after_failure(&ctx.durable, &status, slot.attempts, remaining)
             .await?
