@@ -64,6 +64,7 @@ fn route_guide_client_exports_the_specified_functions() {
             "export get-feature: func(latitude: s32, longitude: s32) -> result<string, string>;",
             "export get-feature-within: func(latitude: s32, longitude: s32, deadline-ms: u64) -> result<string, string>;",
             "export list-features: func(lo-latitude: s32, lo-longitude: s32, hi-latitude: s32, hi-longitude: s32) -> result<list<string>, string>;",
+            "export list-features-after-get: func(lo-latitude: s32, lo-longitude: s32, hi-latitude: s32, hi-longitude: s32) -> result<list<string>, string>;",
             "export list-features-take: func(lo-latitude: s32, lo-longitude: s32, hi-latitude: s32, hi-longitude: s32, take: u32) -> result<list<string>, string>;",
             "export list-features-resilient: func(lo-latitude: s32, lo-longitude: s32, hi-latitude: s32, hi-longitude: s32) -> result<tuple<list<string>, u32>, string>;",
             "export record-route: func(points: list<tuple<s32, s32>>) -> result<tuple<s32, s32, s32>, string>;",
