@@ -177,7 +177,7 @@ fn check_segment(
         let index = w.valid_up_to + 1;
         match rec {
             Err(reason) => cut = Some((offset, reason)),
-            Ok(record) => match check_record(&w.worker, index, record, payloads) {
+            Ok(record) => match check_record(&w.worker, index, record, payloads)? {
                 Ok(digests) => {
                     w.referenced.extend(digests);
                     w.valid_up_to = index;
@@ -216,31 +216,41 @@ fn check_segment(
     Ok(())
 }
 
-/// Checks one record at `index`; returns the payload digests it references.
+/// Checks one record at `index`; returns the payload digests it references,
+/// or why the record is damaged. `Err` when the database could not be read
+/// (which says nothing of the record: opening stops rather than cut it).
 fn check_record(
     worker: &WorkerId,
     index: u64,
     record: &[u8],
     payloads: &sled::Tree,
-) -> std::result::Result<Vec<PayloadDigest>, Corruption> {
-    let stored = decode_record(record)?;
+) -> Result<std::result::Result<Vec<PayloadDigest>, Corruption>> {
+    let stored = match decode_record(record) {
+        Ok(stored) => stored,
+        Err(reason) => return Ok(Err(reason)),
+    };
     if index == 1 && !matches!(stored.kind, EntryKind::Create { .. }) {
-        return Err(Corruption::FirstEntryNotCreate);
+        return Ok(Err(Corruption::FirstEntryNotCreate));
     }
     let mut missing = None;
+    let mut unreadable = None;
     let mut digests = Vec::new();
     stored.for_each_payload(|p| {
         if let StoredPayload::External(r) = p {
             match payloads.contains_key(payload_key(worker, &r.digest)) {
                 Ok(true) => digests.push(r.digest),
-                Ok(false) | Err(_) => missing = missing.or(Some(r.digest)),
+                Ok(false) => missing = missing.or(Some(r.digest)),
+                Err(e) => unreadable = unreadable.take().or(Some(e)),
             }
         }
     });
-    match missing {
+    if let Some(e) = unreadable {
+        return Err(e.into());
+    }
+    Ok(match missing {
         Some(digest) => Err(Corruption::MissingPayload { digest }),
         None => Ok(digests),
-    }
+    })
 }
 
 /// The last-index map found by reading each worker's last segment, without
