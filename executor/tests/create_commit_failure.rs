@@ -1,0 +1,120 @@
+//! A worker whose creation could not be committed is not created: the
+//! caller got an error, so a retry under the same name must create it, not
+//! find it "already exists" (the sled store keeps what it was given in
+//! memory, and its next flush made the unacknowledged `Create` durable).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use reprise_executor::{Executor, WorkerConfig};
+use reprise_oplog::{
+    AppendFence, ComponentId, OplogEntry, OplogIndex, OplogStore, OwnerEpoch, RecoveryReport,
+    SledOplogStore, WorkerId,
+};
+
+/// A sled store whose commits fail while `failing` is set (nothing synced).
+#[derive(Debug)]
+struct FailingCommits {
+    inner: SledOplogStore,
+    failing: AtomicBool,
+}
+
+impl FailingCommits {
+    fn refused(&self) -> reprise_oplog::Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(reprise_oplog::Error::Io {
+                context: "syncing the commit log (a test's injected failure)".into(),
+                source: std::io::Error::other("injected"),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OplogStore for FailingCommits {
+    async fn claim(&self, worker_id: &WorkerId) -> reprise_oplog::Result<OwnerEpoch> {
+        self.inner.claim(worker_id).await
+    }
+
+    async fn append(
+        &self,
+        worker_id: &WorkerId,
+        fence: AppendFence,
+        entries: Vec<OplogEntry>,
+    ) -> reprise_oplog::Result<Vec<OplogIndex>> {
+        self.inner.append(worker_id, fence, entries).await
+    }
+
+    async fn commit(&self, worker_id: &WorkerId) -> reprise_oplog::Result<()> {
+        self.refused()?;
+        self.inner.commit(worker_id).await
+    }
+
+    async fn commit_many(&self, workers: &[WorkerId]) -> reprise_oplog::Result<()> {
+        self.refused()?;
+        self.inner.commit_many(workers).await
+    }
+
+    async fn read(
+        &self,
+        worker_id: &WorkerId,
+        from: OplogIndex,
+        limit: usize,
+    ) -> reprise_oplog::Result<Vec<OplogEntry>> {
+        self.inner.read(worker_id, from, limit).await
+    }
+
+    async fn last_index(&self, worker_id: &WorkerId) -> reprise_oplog::Result<Option<OplogIndex>> {
+        self.inner.last_index(worker_id).await
+    }
+
+    async fn list_workers(&self) -> reprise_oplog::Result<Vec<WorkerId>> {
+        self.inner.list_workers().await
+    }
+
+    async fn delete_worker(&self, worker_id: &WorkerId) -> reprise_oplog::Result<bool> {
+        self.inner.delete_worker(worker_id).await
+    }
+
+    fn recovery_report(&self) -> RecoveryReport {
+        self.inner.recovery_report().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creation_whose_commit_failed_leaves_no_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FailingCommits {
+        inner: SledOplogStore::open(dir.path().join("oplog")).unwrap(),
+        failing: AtomicBool::new(false),
+    });
+    let executor = Executor::with_store(dir.path(), store.clone())
+        .await
+        .unwrap();
+    let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+    let info = executor.add_component(wasm, vec![]).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("twice").unwrap();
+
+    store.failing.store(true, Ordering::SeqCst);
+    let failed = executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    store.failing.store(false, Ordering::SeqCst);
+    assert!(
+        executor.list_workers().await.unwrap().is_empty(),
+        "the failed creation left a worker"
+    );
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .expect("a retry creates it");
+    let outcome = executor
+        .invoke(&id, "add", vec!["2".into()], None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Ok(vec!["2".to_owned()]));
+}
