@@ -331,8 +331,10 @@ pub struct TruncatedLog {
     pub worker_id: WorkerId,
     /// First index that was dropped; the log now ends just before it.
     pub first_dropped: OplogIndex,
-    /// Number of stored records removed (a torn fragment of one counts as
-    /// one; 0 if the damage was only in framing after the last record).
+    /// Number of stored records removed, those of the worker's later
+    /// segments included (a torn fragment of one, or bytes past a
+    /// segment's last record, count as one; 0 when a segment holds fewer
+    /// records than its count says).
     pub entries_dropped: u64,
     /// What was wrong with the entry at `first_dropped`.
     pub reason: Corruption,
