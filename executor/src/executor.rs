@@ -312,7 +312,23 @@ impl Executor {
         }
         let create = OplogEntry::now(create_entry(component, &config));
         let committer = commit.then_some(&self.committer);
-        let epoch = Durable::create(&self.oplog, committer, &id, create.clone()).await?;
+        let epoch = match Durable::create(&self.oplog, committer, &id, create.clone()).await {
+            Ok(epoch) => epoch,
+            Err(e) => {
+                // Not created: a store that keeps what it was given (sled)
+                // would make the `Create` durable at its next flush, and a
+                // retry would find the name taken. Deleted here only when no
+                // other executor can own the name (outside a cluster the
+                // slot lock held here is the only writer's).
+                if self.cluster.get().is_none()
+                    && let Err(delete) = self.oplog.delete_worker(&id).await
+                {
+                    tracing::warn!(worker = %id, error = %delete,
+                        "a creation that could not be committed could not be taken back either");
+                }
+                return Err(e);
+            }
+        };
         let next = OplogIndex::new(2)?;
         let worker = match self.start(&id, loaded, epoch, &create, next).await {
             Ok(worker) => worker,

@@ -227,3 +227,26 @@ fn a_subtype_adding_nothing_is_a_record_of_the_base_s_properties() {
         "{puppy}"
     );
 }
+
+#[test]
+fn a_subtype_with_a_discriminator_of_its_own_stays_a_case_of_the_outer_base() {
+    // `Dog` with a discriminator, extending `Pet`: it became a variant of
+    // `Husky` alone, so a plain dog (`petType: Dog`) named no case.
+    let doc = DOC.replace(
+        "    Dog:\n      allOf:",
+        "    Dog:\n      discriminator: {propertyName: petType}\n      allOf:",
+    );
+    assert!(doc.contains("    Dog:\n      discriminator"), "{doc}");
+    let (_, text) = wit_of(&doc);
+    assert!(text.contains("record dog {"), "{text}");
+    assert!(
+        text.contains("doggo(dog)") && text.contains("husky(husky)"),
+        "{text}"
+    );
+    let model = parse(&doc, "zoo.yaml", &Options::default()).unwrap();
+    let (case, dog) = read(&model, r#"{"petType":"doggo","name":"Rex","bark":true}"#);
+    assert_eq!(case, "doggo");
+    assert!(dog.contains("Bool(true)"), "{dog}");
+    let (case, _) = read(&model, r#"{"petType":"Husky","name":"Balto","sled":true}"#);
+    assert_eq!(case, "husky");
+}

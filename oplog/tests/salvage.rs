@@ -345,3 +345,41 @@ async fn intact_entries_before_a_bad_one_in_the_same_page_are_kept() {
     let fresh = SledOplogStore::open(out.join("oplog")).unwrap();
     assert_eq!(read_all(&fresh, &w).await.unwrap(), expected_log(199));
 }
+
+#[tokio::test]
+async fn an_entry_this_build_cannot_read_ends_only_its_worker_s_copy() {
+    // Opening refuses a store holding an intact entry of a newer format;
+    // salvage, which opened its copy as start-up does, copied nothing.
+    use common::damage::locate;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("oplog");
+    populate(&source, &[("newer", 10), ("healthy", 7)]).await;
+    {
+        let store = SledOplogStore::open(&source).unwrap();
+        let tree = store.sled_db().open_tree("oplog_entries").unwrap();
+        let (key, mut value, start, len) = locate(&tree, &wid("newer"), 5);
+        let content = start..start + len - 4;
+        value[content.start] = 2;
+        let crc = crc32fast::hash(&value[content.clone()]);
+        value[content.end..content.end + 4].copy_from_slice(&crc.to_le_bytes());
+        tree.insert(key, value).unwrap();
+        store.sled_db().flush().unwrap();
+    }
+    let out = dir.path().join("repaired");
+    let (report, lines) = run_salvage(&source, &out).await;
+    let kept: Vec<(String, u64)> = report
+        .workers
+        .iter()
+        .map(|w| (w.worker_id.to_string(), w.kept))
+        .collect();
+    assert_eq!(
+        kept,
+        [("healthy".to_owned(), 7), ("newer".to_owned(), 4)],
+        "{lines:?}"
+    );
+    let fresh = SledOplogStore::open(out.join("oplog")).unwrap();
+    assert_eq!(
+        read_all(&fresh, &wid("newer")).await.unwrap(),
+        expected_log(4)
+    );
+}

@@ -131,15 +131,11 @@ impl Durable {
         {
             // Not created: a retry must find no worker, not the `Create`
             // entry still waiting in the store's memory (the database says
-            // whether an unanswered commit wrote it after all). A store
-            // that keeps what it was given (sled: its next flush would
-            // make the entry durable) forgets nothing on `discard`: the
-            // worker is deleted too.
+            // whether an unanswered commit wrote it after all). The sled
+            // store forgets nothing here (its next flush would make the
+            // entry durable): the caller, which knows whether another
+            // executor could own the name, deletes it.
             store.discard_uncommitted(worker);
-            if let Err(delete) = store.delete_worker(worker).await {
-                tracing::warn!(%worker, error = %delete,
-                    "a creation that could not be committed could not be taken back either");
-            }
             return Err(e);
         }
         Ok(epoch)

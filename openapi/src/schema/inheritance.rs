@@ -9,7 +9,9 @@
 //!
 //! Cases come from the discriminator's `mapping` first (in its order), then
 //! every other subtype in document order, tagged with its schema name (the
-//! value OpenAPI implies when no mapping names it).
+//! value OpenAPI implies when no mapping names it). Only the outermost base
+//! is a variant: a subtype with a discriminator of its own stays a record
+//! (a case of the outer variant, as its own subtypes are).
 
 use std::collections::{HashMap, HashSet};
 
@@ -69,6 +71,22 @@ pub(super) fn subtypes(root: &Node) -> HashMap<String, Vec<String>> {
         if !extending.is_empty() {
             bases.insert(base.clone(), extending);
         }
+    }
+    // A base that extends another base (`Dog` with a discriminator of its
+    // own, extending `Pet`) stays a record: it is a case of the outer
+    // variant, beside its own subtypes, and a plain one (`petType: Dog`)
+    // could not be held by a variant of its subtypes alone.
+    let nested: Vec<String> = bases
+        .keys()
+        .filter(|base| {
+            bases
+                .keys()
+                .any(|outer| outer != *base && descends(base, outer, &parents))
+        })
+        .cloned()
+        .collect();
+    for base in nested {
+        bases.remove(&base);
     }
     bases
 }

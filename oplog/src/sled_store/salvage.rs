@@ -218,9 +218,34 @@ fn open_damaged(
     let mut removed_conf = false;
     let mut removed_snapshots = false;
     let mut removed_log = false;
+    let mut unverified = false;
     loop {
-        match SledOplogStore::open(copy) {
+        let opened = if unverified {
+            let options = crate::store::StoreOptions {
+                verify_on_open: false,
+                ..crate::store::StoreOptions::default()
+            };
+            SledOplogStore::open_with(copy, options)
+        } else {
+            SledOplogStore::open(copy)
+        };
+        match opened {
             Ok(store) => return Ok(store),
+            // An intact entry this build cannot read (a newer build's):
+            // opened without the check, each worker's log is copied up to
+            // the first entry this build cannot read, where reading stops.
+            Err(Error::UnreadableEntry {
+                worker,
+                index,
+                reason,
+            }) if !unverified => {
+                fixes.push(format!(
+                    "worker {worker}'s entry {index} cannot be read by this build ({reason}): \
+                     the store was opened without its check, and each log is copied up to \
+                     its first entry this build cannot read"
+                ));
+                unverified = true;
+            }
             // What the log held cannot be read; what sled holds still can.
             Err(Error::DamagedCommitLog { path, detail }) if !removed_log => {
                 let readable = commit_log::read_damaged(&path)?;

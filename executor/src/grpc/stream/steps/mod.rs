@@ -74,7 +74,12 @@ pub async fn stream_method<T: GrpcView>(
         .streams
         .take(rep)
         .ok_or_else(|| host_error(format!("`{}` on an unknown stream handle", op.wit_name())))?;
-    journal_failed_start(ctx, &mut slot);
+    // Where replay reads a step from the oplog first thing. (`send` reads
+    // it after encoding its value, and journals there; `close-send` never
+    // reads it, and answers a failed start as replay answers it.)
+    if matches!(op, StreamOp::Next | StreamOp::Finish | StreamOp::Cancel) {
+        journal_failed_start(ctx, &mut slot);
+    }
     let outcome = match op {
         StreamOp::Next => next::next(ctx, &mut slot, limits).await,
         StreamOp::Send => send::send(ctx, &mut slot, params.get(1), limits).await,
@@ -107,7 +112,7 @@ pub async fn drop_stream<T: GrpcView>(
 
 /// The guest's first step on a call that could not start: journals its
 /// close here, where replay (its step on a replayed stream) reads it.
-fn journal_failed_start(ctx: &GrpcContext, slot: &mut StreamSlot) {
+pub(super) fn journal_failed_start(ctx: &GrpcContext, slot: &mut StreamSlot) {
     if let Phase::Failed(status) = &slot.phase {
         let status = status.clone();
         ctx.durable

@@ -36,9 +36,10 @@ pub(super) async fn send(
     request: Option<&Val>,
     limits: Option<RunLimits>,
 ) -> wasmtime::Result<Option<Val>> {
-    let method = slot.binding.method();
+    let binding = slot.binding.clone();
+    let method = binding.method();
     // Deterministic: the same value fails the same way on replay.
-    let message = match request_from_val(&slot.binding.model, method, request) {
+    let message = match request_from_val(&binding.model, method, request) {
         Ok(message) => message,
         Err(e) => {
             return Ok(Some(super::super::status_err(&RpcStatus::new(
@@ -48,6 +49,8 @@ pub(super) async fn send(
         }
     };
     let frame = canonical_encode(&message);
+    // Here replay reads the step, so here a failed start is journaled.
+    super::journal_failed_start(ctx, slot);
     if let Phase::Closed(status) = &slot.phase {
         return Ok(Some(closed_send(slot, status.as_ref())));
     }
