@@ -823,3 +823,49 @@ async fn an_intact_entry_of_a_newer_format_stops_the_open_and_cuts_nothing() {
     );
     assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(10));
 }
+
+#[tokio::test]
+async fn a_commit_log_header_that_contradicts_its_frames_stops_the_open() {
+    // The header's generation had no checksum: a header damaged to an
+    // earlier generation, or to zeros, made the open find no frame of its
+    // generation and start the log over, dropping acknowledged commits
+    // without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let w = wid("headed");
+    let log = {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        let mut a = Appender::claim(&store, &w).await;
+        for n in 1..=5 {
+            a.append(&store, expected_log(n).split_off(n as usize - 1))
+                .await
+                .unwrap();
+            store.commit(&w).await.unwrap();
+        }
+        // As a crash now would leave it (closing starts it over).
+        std::fs::read(dir.path().join("commit.log")).unwrap()
+    };
+    assert!(commit_log_frames(&log).len() >= 5);
+    let path = dir.path().join("commit.log");
+    let refused = |bytes: &[u8], expected: &str| {
+        std::fs::write(&path, bytes).unwrap();
+        match SledOplogStore::open(dir.path()) {
+            Err(e @ Error::DamagedCommitLog { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(expected), "{text}");
+            }
+            Err(other) => panic!("{expected}: {other}"),
+            Ok(store) => panic!("{expected}: opened: {}", store.recovery_report()),
+        }
+    };
+    let generation = u64::from_le_bytes(log[8..16].try_into().unwrap());
+    let mut earlier = log.clone();
+    earlier[8..16].copy_from_slice(&(generation - 1).to_le_bytes());
+    refused(&earlier, "yet an intact frame of the later generation");
+    let mut zeroed = log.clone();
+    zeroed[..16].fill(0);
+    refused(&zeroed, "its header is zeros, yet an intact frame");
+    // The log as it was opens, every commit replayed.
+    std::fs::write(&path, &log).unwrap();
+    let store = SledOplogStore::open(dir.path()).unwrap();
+    assert_eq!(read_all(&store, &w).await.unwrap(), expected_log(5));
+}

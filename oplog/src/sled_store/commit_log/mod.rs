@@ -54,7 +54,11 @@
 //! holds but its body does not decode, the file was damaged and later
 //! frames hold acknowledged commits: opening fails with
 //! [`Error::DamagedCommitLog`] naming the frame, and leaves the file as it
-//! is for a repair.
+//! is for a repair. The header has no checksum of its own, but the frames
+//! vouch for it: a header of zeros with an intact frame after it, or one
+//! whose generation is older than the intact frame right after it (the
+//! generation only grows, and is synced before any frame of it), was
+//! damaged, and opening fails the same way.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -68,7 +72,7 @@ use super::commit_frame::{Decoded, Op, encode_body};
 
 mod read;
 
-use read::{Frames, intact_frames, read_frames, read_up_to};
+use read::{Frames, first_frame_generation, intact_frames, read_frames, read_up_to};
 
 /// Name of the file inside the store's directory.
 pub(crate) const FILE_NAME: &str = "commit.log";
@@ -185,8 +189,22 @@ impl CommitLog {
             read_up_to(&mut file, &mut head).map_err(|e| io("reading the commit log", &path, e))?;
         // Empty, or a header of zeros: the file was being created when the
         // process or the machine stopped (the header is synced before any
-        // frame is written), so there is nothing to replay.
+        // frame is written), so there is nothing to replay. Unless an
+        // intact frame follows: then the header was overwritten, and
+        // starting over would drop the commits the frames hold.
         if head[..head_len].iter().all(|&b| b == 0) {
+            let first =
+                first_frame_generation(&mut file, HEADER_LEN, size.saturating_sub(HEADER_LEN))
+                    .map_err(|e| io("reading the commit log", &path, e))?;
+            if let Some(found) = first {
+                return Err(Error::DamagedCommitLog {
+                    detail: format!(
+                        "its header is zeros, yet an intact frame of generation {found} follows \
+                         it: the header was overwritten"
+                    ),
+                    path,
+                });
+            }
             let mut log = CommitLog {
                 file,
                 path,
@@ -214,6 +232,25 @@ impl CommitLog {
             .map_err(|e| io("reading the commit log", &path, e))?;
         drop(reader);
         let (found, intact) = match read {
+            // No frame of the header's generation: a log started over (its
+            // frames, if any, are older). A later generation cannot follow
+            // the header (it only grows, and is synced before any frame of
+            // it is written): the header's generation was damaged, and the
+            // frames' commits would be dropped.
+            Frames::Intact(found, 0) => {
+                let first = first_frame_generation(&mut file, HEADER_LEN, size - HEADER_LEN)
+                    .map_err(|e| io("reading the commit log", &path, e))?;
+                if let Some(later) = first.filter(|g| *g > generation) {
+                    return Err(Error::DamagedCommitLog {
+                        detail: format!(
+                            "its header says generation {generation}, yet an intact frame of the \
+                             later generation {later} follows it: the header was damaged"
+                        ),
+                        path,
+                    });
+                }
+                (found, 0)
+            }
             Frames::Intact(found, intact) => (found, intact),
             Frames::Damaged(damage) => {
                 return Err(Error::DamagedCommitLog {

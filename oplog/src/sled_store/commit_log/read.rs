@@ -180,6 +180,23 @@ fn intact_frame_at<R: Read + Seek>(
     Ok(decode_body(&body).map(|frame| (frame, FRAME_HEAD as u64 + len)))
 }
 
+/// The generation of the intact frame (CRC and body valid; the CRC covers
+/// the generation) that starts at `base`, if one does (`available` bytes
+/// after `base`). Leaves the reader anywhere.
+pub(super) fn first_frame_generation<R: Read + Seek>(
+    reader: &mut R,
+    base: u64,
+    available: u64,
+) -> std::io::Result<Option<u64>> {
+    let mut head = [0u8; FRAME_HEAD];
+    reader.seek(SeekFrom::Start(base))?;
+    if available < FRAME_HEAD as u64 || !read_full(reader, &mut head)? {
+        return Ok(None);
+    }
+    let generation = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
+    Ok(frame_at(reader, base, generation, 0, available)?.then_some(generation))
+}
+
 /// Every intact frame of `generation` in a damaged log (read from the
 /// reader's position, `available` bytes left), in order, skipping the
 /// frames that are not: after each, the next intact frame is looked for
