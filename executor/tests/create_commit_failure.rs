@@ -2,9 +2,11 @@
 //! caller got an error, so a retry under the same name must create it, not
 //! find it "already exists" (the sled store keeps what it was given in
 //! memory, and its next flush made the unacknowledged `Create` durable).
+//! Nor is one whose commit succeeded on a store reopened since its
+//! `Create` was handed over (the reopen dropped it).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use reprise_executor::{Executor, WorkerConfig};
@@ -13,11 +15,15 @@ use reprise_oplog::{
     SledOplogStore, WorkerId,
 };
 
-/// A sled store whose commits fail while `failing` is set (nothing synced).
+/// A sled store whose commits fail while `failing` is set (nothing synced),
+/// and whose next commit, with `reopen` set, reports the store reopened
+/// (its generation moves on, as after a full disk was freed).
 #[derive(Debug)]
 struct FailingCommits {
     inner: SledOplogStore,
     failing: AtomicBool,
+    reopen: AtomicBool,
+    generation: AtomicU64,
 }
 
 impl FailingCommits {
@@ -49,11 +55,21 @@ impl OplogStore for FailingCommits {
 
     async fn commit(&self, worker_id: &WorkerId) -> reprise_oplog::Result<()> {
         self.refused()?;
+        if self.reopen.swap(false, Ordering::SeqCst) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.commit(worker_id).await
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     async fn commit_many(&self, workers: &[WorkerId]) -> reprise_oplog::Result<()> {
         self.refused()?;
+        if self.reopen.swap(false, Ordering::SeqCst) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.commit_many(workers).await
     }
 
@@ -89,6 +105,8 @@ async fn a_creation_whose_commit_failed_leaves_no_worker() {
     let store = Arc::new(FailingCommits {
         inner: SledOplogStore::open(dir.path().join("oplog")).unwrap(),
         failing: AtomicBool::new(false),
+        reopen: AtomicBool::new(false),
+        generation: AtomicU64::new(1),
     });
     let executor = Executor::with_store(dir.path(), store.clone())
         .await
@@ -117,4 +135,41 @@ async fn a_creation_whose_commit_failed_leaves_no_worker() {
         .await
         .unwrap();
     assert_eq!(outcome, Ok(vec!["2".to_owned()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creation_committed_on_a_reopened_store_is_refused_and_leaves_no_worker() {
+    // The reopen dropped the `Create` with the store's buffer, the commit
+    // found nothing to write and succeeded: the worker was answered as
+    // created, and its first invocation found no worker.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FailingCommits {
+        inner: SledOplogStore::open(dir.path().join("oplog")).unwrap(),
+        failing: AtomicBool::new(false),
+        reopen: AtomicBool::new(false),
+        generation: AtomicU64::new(1),
+    });
+    let executor = Executor::with_store(dir.path(), store.clone())
+        .await
+        .unwrap();
+    let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+    let info = executor.add_component(wasm, vec![]).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("reopened").unwrap();
+    store.reopen.store(true, Ordering::SeqCst);
+    let refused = executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .expect_err("not created");
+    assert!(refused.to_string().contains("reopened"), "{refused}");
+    assert!(executor.list_workers().await.unwrap().is_empty());
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .expect("a retry creates it");
+    let outcome = executor
+        .invoke(&id, "add", vec!["3".into()], None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Ok(vec!["3".to_owned()]));
 }

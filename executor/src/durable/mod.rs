@@ -118,6 +118,7 @@ impl Durable {
         worker: &WorkerId,
         create: OplogEntry,
     ) -> Result<OwnerEpoch> {
+        let generation = store.generation();
         let epoch = store.claim(worker).await?;
         store
             .append(
@@ -127,7 +128,22 @@ impl Durable {
             )
             .await?;
         if let Some(committer) = committer
-            && let Err(e) = committer.commit(worker).await
+            && let Err(e) = async {
+                committer.commit(worker).await?;
+                // A store reopened since the append dropped the entry with
+                // its buffer, and the commit found nothing of it to write.
+                if store.generation() != generation {
+                    return Err(Error::CommitFailed {
+                        worker: worker.clone(),
+                        message: "the oplog store was reopened (after a failed write) while \
+                                  the worker was created; its creation may be lost, so it was \
+                                  not created"
+                            .into(),
+                    });
+                }
+                Ok(())
+            }
+            .await
         {
             // Not created: a retry must find no worker, not the `Create`
             // entry still waiting in the store's memory (the database says
