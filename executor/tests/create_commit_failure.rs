@@ -99,8 +99,14 @@ impl OplogStore for FailingCommits {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_creation_whose_commit_failed_leaves_no_worker() {
+/// An executor on a [`FailingCommits`] store (commits succeeding), with the
+/// counter component.
+async fn setup() -> (
+    tempfile::TempDir,
+    Arc<FailingCommits>,
+    Executor,
+    ComponentId,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FailingCommits {
         inner: SledOplogStore::open(dir.path().join("oplog")).unwrap(),
@@ -113,7 +119,26 @@ async fn a_creation_whose_commit_failed_leaves_no_worker() {
         .unwrap();
     let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
     let info = executor.add_component(wasm, vec![]).await.unwrap();
-    let component: ComponentId = info.id.parse().unwrap();
+    let component = info.id.parse().unwrap();
+    (dir, store, executor, component)
+}
+
+/// A retry under the same name creates worker `id`, which then counts from 0.
+async fn retry_creates(executor: &Executor, component: &ComponentId, id: &WorkerId, by: u64) {
+    executor
+        .create_worker(component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .expect("a retry creates it");
+    let outcome = executor
+        .invoke(id, "add", vec![by.to_string()], None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Ok(vec![by.to_string()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creation_whose_commit_failed_leaves_no_worker() {
+    let (_dir, store, executor, component) = setup().await;
     let id = WorkerId::new("twice").unwrap();
 
     store.failing.store(true, Ordering::SeqCst);
@@ -126,15 +151,7 @@ async fn a_creation_whose_commit_failed_leaves_no_worker() {
         executor.list_workers().await.unwrap().is_empty(),
         "the failed creation left a worker"
     );
-    executor
-        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
-        .await
-        .expect("a retry creates it");
-    let outcome = executor
-        .invoke(&id, "add", vec!["2".into()], None)
-        .await
-        .unwrap();
-    assert_eq!(outcome, Ok(vec!["2".to_owned()]));
+    retry_creates(&executor, &component, &id, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,19 +159,7 @@ async fn a_creation_committed_on_a_reopened_store_is_refused_and_leaves_no_worke
     // The reopen dropped the `Create` with the store's buffer, the commit
     // found nothing to write and succeeded: the worker was answered as
     // created, and its first invocation found no worker.
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FailingCommits {
-        inner: SledOplogStore::open(dir.path().join("oplog")).unwrap(),
-        failing: AtomicBool::new(false),
-        reopen: AtomicBool::new(false),
-        generation: AtomicU64::new(1),
-    });
-    let executor = Executor::with_store(dir.path(), store.clone())
-        .await
-        .unwrap();
-    let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
-    let info = executor.add_component(wasm, vec![]).await.unwrap();
-    let component: ComponentId = info.id.parse().unwrap();
+    let (_dir, store, executor, component) = setup().await;
     let id = WorkerId::new("reopened").unwrap();
     store.reopen.store(true, Ordering::SeqCst);
     let refused = executor
@@ -163,13 +168,5 @@ async fn a_creation_committed_on_a_reopened_store_is_refused_and_leaves_no_worke
         .expect_err("not created");
     assert!(refused.to_string().contains("reopened"), "{refused}");
     assert!(executor.list_workers().await.unwrap().is_empty());
-    executor
-        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
-        .await
-        .expect("a retry creates it");
-    let outcome = executor
-        .invoke(&id, "add", vec!["3".into()], None)
-        .await
-        .unwrap();
-    assert_eq!(outcome, Ok(vec!["3".to_owned()]));
+    retry_creates(&executor, &component, &id, 3).await;
 }
