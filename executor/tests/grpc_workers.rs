@@ -249,11 +249,18 @@ async fn interrupted_remote_write_is_retried_with_the_same_key() {
         "the interrupted call was sent again: {keys:?}"
     );
     assert_eq!(keys[0], keys[1], "with the same idempotency key");
-    let expected = IdempotencyKey::derived(&worker, OplogIndex::new(3).unwrap());
+    let first = executor
+        .oplog()
+        .read(&worker, OplogIndex::FIRST, 1)
+        .await
+        .unwrap();
+    let incarnation = first[0].kind.incarnation();
+    assert!(incarnation.is_some(), "a new worker's creation has one");
+    let expected = IdempotencyKey::derived(&worker, incarnation, OplogIndex::new(3).unwrap());
     assert_eq!(
         keys[0],
         expected.to_string(),
-        "derived from worker id and the BeginRemoteWrite index"
+        "derived from worker id, incarnation and the BeginRemoteWrite index"
     );
     // The server deduplicated: one todo. The invocation's stored result is returned by key.
     assert_eq!(
@@ -598,10 +605,11 @@ async fn calls_journaled_as_text_by_an_older_executor_still_replay() {
         let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &worker)
             .await
             .unwrap();
-        let EntryKind::Create { component_id, .. } = &entries[0].kind else {
-            panic!("the log starts with Create");
-        };
-        let decoder = executor.call_decoder(component_id).await.unwrap();
+        let component_id = entries[0]
+            .kind
+            .created_component()
+            .expect("the log starts with the worker's creation");
+        let decoder = executor.call_decoder(&component_id).await.unwrap();
         let mut rewritten = 0;
         let entries: Vec<_> = entries
             .into_iter()

@@ -227,10 +227,13 @@ async fn oplog_records_every_stream_step_in_order() {
     );
     let (code, message, _) = list.closed().expect("the stream is closed");
     assert_eq!((code, message.as_str()), (0, ""));
-    // The call carried the key derived from the worker and the open index.
+    // The call carried the key derived from the worker, its incarnation and
+    // the open index.
+    let incarnation = entries[0].kind.incarnation();
+    assert!(incarnation.is_some(), "a new worker's creation has one");
     assert_eq!(
         server.idempotency_keys("ListFeatures"),
-        vec![IdempotencyKey::derived(&w, list.open_index).to_string()]
+        vec![IdempotencyKey::derived(&w, incarnation, list.open_index).to_string()]
     );
 
     // RecordRoute: one StreamFrameSent per point, then the response and StreamClosed(OK).
@@ -356,10 +359,11 @@ async fn stream_openings_journaled_as_text_by_an_older_executor_still_replay() {
         let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &w)
             .await
             .unwrap();
-        let EntryKind::Create { component_id, .. } = &entries[0].kind else {
-            panic!("the log starts with Create");
-        };
-        let decoder = executor.call_decoder(component_id).await.unwrap();
+        let component_id = entries[0]
+            .kind
+            .created_component()
+            .expect("the log starts with the worker's creation");
+        let decoder = executor.call_decoder(&component_id).await.unwrap();
         let mut rewritten = 0;
         let entries: Vec<OplogEntry> = entries
             .into_iter()

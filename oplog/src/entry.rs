@@ -14,7 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{ComponentId, IdempotencyKey, OplogIndex, Timestamp, to_hex};
+use crate::ids::{ComponentId, IdempotencyKey, Incarnation, OplogIndex, Timestamp, to_hex};
 use crate::payload::{Payload, StoredPayload};
 
 /// One record of a worker's journal.
@@ -238,8 +238,25 @@ pub enum EntryKind<P = Payload> {
         open_index: OplogIndex,
     },
     /// An interrupted worker was resumed: it accepts invocations again.
-    /// (Last in the enum: the codec numbers variants by position.)
     Resumed,
+    /// The worker was created: what [`EntryKind::Create`] records, with the
+    /// creation's [`Incarnation`], which the idempotency keys of the
+    /// worker's calls carry. Always (and only) the entry at index 1 of a
+    /// worker created by this version or later; displayed as `Create`.
+    /// (Last in the enum: the codec numbers variants by position.)
+    CreateWithIncarnation {
+        /// The component the worker instantiates.
+        component_id: ComponentId,
+        /// Environment variables visible to the guest.
+        env: BTreeMap<String, String>,
+        /// Command-line arguments visible to the guest.
+        args: Vec<String>,
+        /// Per gRPC dependency (by manifest name), an endpoint URI replacing
+        /// the manifest's.
+        endpoint_overrides: BTreeMap<String, String>,
+        /// This creation of the worker.
+        incarnation: Incarnation,
+    },
 }
 
 impl OplogEntry<Payload> {
@@ -271,6 +288,19 @@ impl<P> OplogEntry<P> {
                 env,
                 args,
                 endpoint_overrides,
+            },
+            K::CreateWithIncarnation {
+                component_id,
+                env,
+                args,
+                endpoint_overrides,
+                incarnation,
+            } => K::CreateWithIncarnation {
+                component_id,
+                env,
+                args,
+                endpoint_overrides,
+                incarnation,
             },
             K::ExportedFunctionInvoked {
                 function,
@@ -381,6 +411,7 @@ impl<P> OplogEntry<P> {
             K::StreamFrameSent { frame, .. } | K::StreamFrameReceived { frame, .. } => f(frame),
             K::StreamClosed { details, .. } => f(details),
             K::Create { .. }
+            | K::CreateWithIncarnation { .. }
             | K::ExportedFunctionCompleted { result: Err(_) }
             | K::BeginRemoteWrite
             | K::EndRemoteWrite { .. }
@@ -399,7 +430,7 @@ impl<P> EntryKind<P> {
     pub fn name(&self) -> &'static str {
         use EntryKind as K;
         match self {
-            K::Create { .. } => "Create",
+            K::Create { .. } | K::CreateWithIncarnation { .. } => "Create",
             K::ExportedFunctionInvoked { .. } => "ExportedFunctionInvoked",
             K::ExportedFunctionCompleted { .. } => "ExportedFunctionCompleted",
             K::ImportedFunctionInvoked { .. } => "ImportedFunctionInvoked",
@@ -415,6 +446,32 @@ impl<P> EntryKind<P> {
             K::StreamFrameReceived { .. } => "StreamFrameReceived",
             K::StreamClosed { .. } => "StreamClosed",
             K::StreamSendEnded { .. } => "StreamSendEnded",
+        }
+    }
+
+    /// Whether this is a worker's creation (either form).
+    pub fn is_create(&self) -> bool {
+        matches!(
+            self,
+            EntryKind::Create { .. } | EntryKind::CreateWithIncarnation { .. }
+        )
+    }
+
+    /// The component a creation entry names (`None` for other entries).
+    pub fn created_component(&self) -> Option<ComponentId> {
+        match self {
+            EntryKind::Create { component_id, .. }
+            | EntryKind::CreateWithIncarnation { component_id, .. } => Some(*component_id),
+            _ => None,
+        }
+    }
+
+    /// The incarnation a creation entry records (`None` for other entries,
+    /// and for creations journaled before incarnations existed).
+    pub fn incarnation(&self) -> Option<Incarnation> {
+        match self {
+            EntryKind::CreateWithIncarnation { incarnation, .. } => Some(*incarnation),
+            _ => None,
         }
     }
 

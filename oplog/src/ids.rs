@@ -464,11 +464,20 @@ impl IdempotencyKey {
     }
 
     /// The deterministic key of the call recorded at `index` in `worker`'s
-    /// oplog: `"<worker>/<index>"`. A call retried after a crash gets the same key.
-    pub fn derived(worker: &WorkerId, index: OplogIndex) -> Self {
-        // A worker id is at most 128 characters and an index at most 20 digits,
-        // so this always satisfies the length and alphabet rules.
-        IdempotencyKey(format!("{worker}/{index}"))
+    /// oplog: `"<worker>/<incarnation>/<index>"`, or `"<worker>/<index>"`
+    /// for a worker created before creations carried an incarnation (its
+    /// calls keep the keys they were first sent with). A call retried
+    /// after a crash gets the same key; a worker deleted and created again
+    /// under the same id gets a new incarnation, so its calls do not reuse
+    /// the keys of the calls its predecessor made at the same indexes.
+    pub fn derived(worker: &WorkerId, incarnation: Option<Incarnation>, index: OplogIndex) -> Self {
+        // A worker id is at most 128 characters, an incarnation 16 and an
+        // index at most 20 digits, so this always satisfies the length and
+        // alphabet rules.
+        match incarnation {
+            Some(incarnation) => IdempotencyKey(format!("{worker}/{incarnation}/{index}")),
+            None => IdempotencyKey(format!("{worker}/{index}")),
+        }
     }
 
     /// The key as text.
@@ -500,6 +509,39 @@ impl TryFrom<String> for IdempotencyKey {
 impl From<IdempotencyKey> for String {
     fn from(k: IdempotencyKey) -> String {
         k.0
+    }
+}
+
+/// One creation of a worker: a random number chosen when the worker is
+/// created and journaled in its creation entry. A worker deleted and
+/// created again under the same id gets a new one, which sets the keys of
+/// its calls apart from its predecessor's (see [`IdempotencyKey::derived`]).
+/// Shown as 16 lowercase hexadecimal digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Incarnation(u64);
+
+impl Incarnation {
+    /// A fresh random incarnation.
+    pub fn generate() -> Self {
+        // The low 64 bits of a UUID v4: 60 of them random.
+        Incarnation(uuid::Uuid::new_v4().as_u64_pair().1)
+    }
+
+    /// Wraps a stored number.
+    pub const fn from_u64(value: u64) -> Self {
+        Incarnation(value)
+    }
+
+    /// The number.
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl Display for Incarnation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
     }
 }
 
@@ -629,8 +671,22 @@ mod tests {
         assert!(IdempotencyKey::new("k".repeat(257)).is_err());
         assert!(IdempotencyKey::new("k".repeat(256)).is_ok());
         let w = WorkerId::new("w".repeat(128)).unwrap();
-        let d = IdempotencyKey::derived(&w, OplogIndex::new(u64::MAX).unwrap());
-        assert_eq!(IdempotencyKey::new(d.as_str()).unwrap(), d);
+        let last = OplogIndex::new(u64::MAX).unwrap();
+        for incarnation in [None, Some(Incarnation::from_u64(u64::MAX))] {
+            let d = IdempotencyKey::derived(&w, incarnation, last);
+            assert_eq!(IdempotencyKey::new(d.as_str()).unwrap(), d);
+        }
+        let w = WorkerId::new("order-42").unwrap();
+        let three = OplogIndex::new(3).unwrap();
+        assert_eq!(
+            IdempotencyKey::derived(&w, Some(Incarnation::from_u64(0xab)), three).as_str(),
+            "order-42/00000000000000ab/3"
+        );
+        assert_eq!(
+            IdempotencyKey::derived(&w, None, three).as_str(),
+            "order-42/3"
+        );
+        assert_ne!(Incarnation::generate(), Incarnation::generate());
         assert_ne!(IdempotencyKey::generate(), IdempotencyKey::generate());
     }
 

@@ -68,7 +68,9 @@ pub use entry::{
     EntryKind, InvocationFailure, OplogEntry, RequestHash, SideEffectClass, StoredEntry, StreamKind,
 };
 pub use error::{Corruption, Error, Result};
-pub use ids::{ComponentId, IdempotencyKey, OplogIndex, OwnerEpoch, Timestamp, WorkerId};
+pub use ids::{
+    ComponentId, IdempotencyKey, Incarnation, OplogIndex, OwnerEpoch, Timestamp, WorkerId,
+};
 pub use memory::MemoryOplogStore;
 pub use payload::{Payload, PayloadDigest};
 pub use postgres::{

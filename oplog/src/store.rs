@@ -10,7 +10,7 @@ use std::ops::Deref;
 use async_trait::async_trait;
 
 use crate::codec::MAX_RECORD_LEN;
-use crate::entry::{EntryKind, OplogEntry};
+use crate::entry::OplogEntry;
 use crate::error::{Corruption, Error, Result};
 use crate::ids::{OplogIndex, OwnerEpoch, WorkerId};
 
@@ -549,7 +549,7 @@ pub fn assign_indices<P>(
             index,
             reason,
         };
-        let is_create = matches!(entry.kind, EntryKind::Create { .. });
+        let is_create = entry.kind.is_create();
         if index == OplogIndex::FIRST && !is_create {
             return Err(reject(format!(
                 "a worker's log must start with Create, got {}",

@@ -20,8 +20,8 @@ use reprise_oplog::codec::{
 };
 use reprise_oplog::payload::{PayloadRef, StoredPayload};
 use reprise_oplog::{
-    ComponentId, EntryKind, Error, IdempotencyKey, OplogEntry, OplogIndex, Payload, PayloadDigest,
-    RequestHash, SideEffectClass, StoredEntry, StreamKind, Timestamp,
+    ComponentId, EntryKind, Error, IdempotencyKey, Incarnation, OplogEntry, OplogIndex, Payload,
+    PayloadDigest, RequestHash, SideEffectClass, StoredEntry, StreamKind, Timestamp,
 };
 
 use common::strategies::{entry, stored_entry};
@@ -205,6 +205,19 @@ fn golden_cases() -> Vec<(&'static str, StoredEntry)> {
             ),
         ),
         ("resumed", at(t + 17, EntryKind::Resumed)),
+        (
+            "create_with_incarnation",
+            at(
+                t + 18,
+                EntryKind::CreateWithIncarnation {
+                    component_id: ComponentId::of_bytes(b"\0asm\x01\0\0\0"),
+                    env: BTreeMap::from([("LANG".into(), "C".into())]),
+                    args: vec!["todo".into()],
+                    endpoint_overrides: BTreeMap::new(),
+                    incarnation: Incarnation::from_u64(0x0123_4567_89ab_cdef),
+                },
+            ),
+        ),
     ]
 }
 
@@ -228,9 +241,10 @@ fn variant_number<P>(kind: &EntryKind<P>) -> usize {
         EntryKind::CallAttemptFailed { .. } => 13,
         EntryKind::StreamSendEnded { .. } => 14,
         EntryKind::Resumed => 15,
+        EntryKind::CreateWithIncarnation { .. } => 16,
     }
 }
-const VARIANTS: usize = 16;
+const VARIANTS: usize = 17;
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

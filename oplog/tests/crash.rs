@@ -101,7 +101,7 @@ fn entry_for(k: usize, index: u64) -> OplogEntry {
             _ => EntryKind::ExportedFunctionInvoked {
                 function: "run".into(),
                 params: Payload::new(bytes(4)),
-                idempotency_key: IdempotencyKey::derived(&worker(k), idx(index)),
+                idempotency_key: IdempotencyKey::derived(&worker(k), None, idx(index)),
             },
         }
     };

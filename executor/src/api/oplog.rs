@@ -166,10 +166,8 @@ async fn call_decoder(
     }
     let oplog = state.executor.oplog();
     let first = oplog.read(id, OplogIndex::FIRST, 1).await.ok()?;
-    let EntryKind::Create { component_id, .. } = &first.first()?.kind else {
-        return None;
-    };
-    match state.executor.call_decoder(component_id).await {
+    let component_id = first.first()?.kind.created_component()?;
+    match state.executor.call_decoder(&component_id).await {
         Ok(decoder) => Some(decoder),
         Err(e) => {
             tracing::warn!(worker = %id, error = %e, "cannot read the worker's gRPC calls back as text");
@@ -223,6 +221,19 @@ pub fn render_entry(index: u64, entry: &OplogEntry, decoder: Option<&CallDecoder
             "env": env,
             "args": args,
             "endpoint_overrides": endpoint_overrides,
+        }),
+        K::CreateWithIncarnation {
+            component_id,
+            env,
+            args,
+            endpoint_overrides,
+            incarnation,
+        } => json!({
+            "component_id": component_id.to_string(),
+            "env": env,
+            "args": args,
+            "endpoint_overrides": endpoint_overrides,
+            "incarnation": incarnation.to_string(),
         }),
         K::ExportedFunctionInvoked {
             function,

@@ -27,7 +27,9 @@ pub fn describe_with_stream(kind: &EntryKind) -> String {
 /// A short human description of an entry, for divergence messages.
 pub fn describe(kind: &EntryKind) -> String {
     match kind {
-        EntryKind::Create { .. } => "the worker's creation".to_owned(),
+        EntryKind::Create { .. } | EntryKind::CreateWithIncarnation { .. } => {
+            "the worker's creation".to_owned()
+        }
         EntryKind::ExportedFunctionInvoked { function, .. } => {
             format!("an invocation of `{function}`")
         }

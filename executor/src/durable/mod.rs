@@ -46,8 +46,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use reprise_oplog::{
-    AppendFence, DEFAULT_PAGE, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogPages,
-    OplogStore, OwnerEpoch, Payload, RequestHash, SideEffectClass, WorkerId,
+    AppendFence, DEFAULT_PAGE, EntryKind, IdempotencyKey, Incarnation, OplogEntry, OplogIndex,
+    OplogPages, OplogStore, OwnerEpoch, Payload, RequestHash, SideEffectClass, WorkerId,
 };
 
 pub use committer::Committer;
@@ -87,6 +87,9 @@ pub struct Durable {
 #[derive(Debug)]
 struct Inner {
     worker: WorkerId,
+    /// The worker's creation, which its calls' idempotency keys carry
+    /// (`None` for a worker created before creations had one).
+    incarnation: Option<Incarnation>,
     store: Arc<dyn OplogStore>,
     committer: Committer,
     journal: SharedJournal,
@@ -162,6 +165,7 @@ impl Durable {
     /// (`None`: nothing to replay) page by page, as it goes.
     pub fn new(
         worker: WorkerId,
+        incarnation: Option<Incarnation>,
         store: Arc<dyn OplogStore>,
         committer: Committer,
         epoch: OwnerEpoch,
@@ -177,6 +181,7 @@ impl Durable {
             inner: Arc::new(Inner {
                 journal: SharedJournal::new(worker.clone(), Vec::new()),
                 worker,
+                incarnation,
                 store,
                 committer,
                 epoch,
@@ -259,6 +264,13 @@ impl Durable {
     /// The worker.
     pub fn worker(&self) -> &WorkerId {
         &self.inner.worker
+    }
+
+    /// The idempotency key of the call (or stream) whose first entry is at
+    /// `index`: the same for every attempt, also after a restart, and
+    /// different from the keys of an earlier worker of the same id.
+    pub fn call_key(&self, index: OplogIndex) -> IdempotencyKey {
+        IdempotencyKey::derived(&self.inner.worker, self.inner.incarnation, index)
     }
 
     fn next(&self) -> std::sync::MutexGuard<'_, OplogIndex> {
@@ -463,7 +475,7 @@ impl Durable {
         };
         Ok(Begun::Live {
             begin,
-            key: IdempotencyKey::derived(&self.inner.worker, begin),
+            key: self.call_key(begin),
             resume,
         })
     }

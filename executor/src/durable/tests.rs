@@ -77,7 +77,7 @@ async fn path_on_uncommitted_log(store: Arc<dyn OplogStore>) -> (Durable, Commit
         .await
         .unwrap();
     let next = OplogIndex::new(2).unwrap();
-    let durable = Durable::new(worker, store, committer.clone(), epoch, next, None);
+    let durable = Durable::new(worker, None, store, committer.clone(), epoch, next, None);
     (durable, committer)
 }
 

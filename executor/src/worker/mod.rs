@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reprise_oplog::{
-    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore, OwnerEpoch,
-    Payload, WorkerId,
+    ComponentId, EntryKind, IdempotencyKey, Incarnation, OplogEntry, OplogIndex, OplogStore,
+    OwnerEpoch, Payload, WorkerId,
 };
 use serde::{Deserialize, Serialize};
 use wasmtime::Store;
@@ -185,28 +185,38 @@ impl std::fmt::Debug for Worker {
     }
 }
 
-/// The `Create` entry of a new worker.
+/// The creation entry of a new worker, with a fresh incarnation.
 pub fn create_entry(component: &ComponentId, config: &WorkerConfig) -> EntryKind {
-    EntryKind::Create {
+    EntryKind::CreateWithIncarnation {
         component_id: *component,
         env: config.env.iter().cloned().collect(),
         args: config.args.clone(),
         endpoint_overrides: config.endpoint_overrides.iter().cloned().collect(),
+        incarnation: Incarnation::generate(),
     }
 }
 
-/// Reads the configuration back out of a `Create` entry.
+/// Reads the configuration back out of a creation entry (either form).
 pub fn parse_create(
     worker: &WorkerId,
     entry: Option<&OplogEntry>,
 ) -> Result<(ComponentId, WorkerConfig)> {
     match entry.map(|e| &e.kind) {
-        Some(EntryKind::Create {
-            component_id,
-            env,
-            args,
-            endpoint_overrides,
-        }) => Ok((
+        Some(
+            EntryKind::Create {
+                component_id,
+                env,
+                args,
+                endpoint_overrides,
+            }
+            | EntryKind::CreateWithIncarnation {
+                component_id,
+                env,
+                args,
+                endpoint_overrides,
+                ..
+            },
+        ) => Ok((
             *component_id,
             WorkerConfig {
                 env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -241,6 +251,7 @@ impl Worker {
         let replay_from = OplogIndex::new(2).ok().filter(|second| *second < next);
         let durable = Durable::new(
             id.clone(),
+            create.kind.incarnation(),
             env.oplog,
             env.committer,
             env.epoch,

@@ -15,7 +15,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::codec::decode_record;
-use crate::entry::EntryKind;
 use crate::error::{Corruption, Error, Result};
 use crate::ids::{OplogIndex, WorkerId};
 use crate::payload::{PayloadDigest, StoredPayload};
@@ -229,7 +228,7 @@ fn check_record(
         Ok(stored) => stored,
         Err(reason) => return Ok(Err(reason)),
     };
-    if index == 1 && !matches!(stored.kind, EntryKind::Create { .. }) {
+    if index == 1 && !stored.kind.is_create() {
         return Ok(Err(Corruption::FirstEntryNotCreate));
     }
     let mut missing = None;

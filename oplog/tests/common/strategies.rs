@@ -5,8 +5,8 @@ use proptest::prelude::*;
 
 use reprise_oplog::payload::{PayloadRef, StoredPayload};
 use reprise_oplog::{
-    ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, Payload, PayloadDigest,
-    RequestHash, SideEffectClass, StreamKind, Timestamp,
+    ComponentId, EntryKind, IdempotencyKey, Incarnation, OplogEntry, OplogIndex, Payload,
+    PayloadDigest, RequestHash, SideEffectClass, StreamKind, Timestamp,
 };
 
 pub fn payload() -> impl Strategy<Value = Payload> + Clone {
@@ -58,6 +58,21 @@ pub fn kind<P: Clone + std::fmt::Debug + 'static>(
                 args,
                 endpoint_overrides,
             }),
+        (
+            any::<[u8; 32]>(),
+            btree_map(text(), text(), 0..4),
+            vec(text(), 0..3),
+            any::<u64>()
+        )
+            .prop_map(
+                |(c, env, args, incarnation)| EntryKind::CreateWithIncarnation {
+                    component_id: ComponentId::from_digest(c),
+                    env,
+                    args,
+                    endpoint_overrides: Default::default(),
+                    incarnation: Incarnation::from_u64(incarnation),
+                }
+            ),
         (text(), p.clone(), key()).prop_map(|(function, params, idempotency_key)| {
             EntryKind::ExportedFunctionInvoked {
                 function,
@@ -172,7 +187,7 @@ pub fn stored_entry() -> impl Strategy<Value = OplogEntry<StoredPayload>> {
 pub fn fix_up(mut entries: Vec<OplogEntry>, first: u64) -> Vec<OplogEntry> {
     for (pos, e) in entries.iter_mut().enumerate() {
         let index = first + pos as u64;
-        let is_create = matches!(e.kind, EntryKind::Create { .. });
+        let is_create = e.kind.is_create();
         if index == 1 && !is_create {
             e.kind = crate::common::create_entry().kind;
         } else if index > 1 && is_create {

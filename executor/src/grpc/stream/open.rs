@@ -12,7 +12,7 @@ use reprise_grpc_stub::bridge::call_options_from_val;
 use reprise_grpc_stub::client::CallOptions;
 use reprise_grpc_stub::model::{CallKind, Param};
 use reprise_grpc_stub::status::Code;
-use reprise_oplog::{EntryKind, IdempotencyKey, Payload, RequestHash};
+use reprise_oplog::{EntryKind, Payload, RequestHash};
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{ResourceDynamic, Val, wasm_wave};
@@ -113,7 +113,6 @@ pub async fn open_stream<T: GrpcView>(
 
     let ctx = store.data_mut().grpc();
     let durable = ctx.durable.clone();
-    let worker = durable.worker().clone();
 
     if ctx.streams.len() >= super::MAX_OPEN_STREAMS {
         // Deterministic (the count replays identically), so not journaled.
@@ -137,8 +136,7 @@ pub async fn open_stream<T: GrpcView>(
         }
         StreamOpenReplay::Opened(open_index, opened_at) => {
             let mut options = decoded.map(|d| d.options).unwrap_or_default();
-            options.idempotency_key =
-                Some(IdempotencyKey::derived(&worker, open_index).to_string());
+            options.idempotency_key = Some(durable.call_key(open_index).to_string());
             // The deadline counts from the journaled opening: a re-issue
             // after a restart gets only what is left of it.
             let deadline_ms = deadline_from(opened_at.as_micros() / 1_000, &options);
@@ -185,8 +183,7 @@ pub async fn open_stream<T: GrpcView>(
                 })
                 .await?;
             let mut options = request.options;
-            options.idempotency_key =
-                Some(IdempotencyKey::derived(&worker, open_index).to_string());
+            options.idempotency_key = Some(durable.call_key(open_index).to_string());
             let deadline_ms = deadline_from(retry::now_ms(), &options);
             let descriptor = &binding.method().descriptor;
             // Kept only to open the call again, which only a retry policy does.
