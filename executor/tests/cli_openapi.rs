@@ -135,6 +135,78 @@ fn a_component_with_an_openapi_dependency_calls_the_api_through_the_cli() {
     serve.terminate();
 }
 
+/// A listener standing in for a proxy: counts the connections made to it
+/// and closes each at once (a client that went through it fails fast).
+fn trap_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    // Ends with the test process.
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn proxy_variables_are_not_used_for_dependencies_or_the_admin_api() {
+    // With every proxy variable naming a proxy, the REST dependency, the
+    // CLI's requests to `--server` (both on 127.0.0.1) still go direct.
+    let (proxy, connections) = trap_proxy();
+    let names = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ];
+    let env: Vec<(&str, &str)> = names.iter().map(|n| (*n, proxy.as_str())).collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(reprise_system_tests::spawn_rest_todo_server())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "components:\n  app:\n    wasm: {}\n    dependencies:\n      todos:\n        type: openapi\n        spec: {TODOS_YAML}\n        base-url: {}\n",
+            reprise_test_components::REST_TODO_CLIENT,
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let mut serve = Serve::start_with(dir.path(), &[], &env);
+    serve.client_env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let component = serve.ok(&[
+        "component",
+        "add",
+        "--manifest",
+        path.to_str().unwrap(),
+        "--component",
+        "app",
+    ]);
+    serve.create_worker(component.trim(), "direct");
+    let made = serve.ok(&["invoke", "direct", "create-one", "\"ada\"", "\"direct\""]);
+    assert!(made.starts_with("ok(\"00000000-"), "{made}");
+    assert_eq!(server.requests("POST /todos"), 1);
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a request went through the proxy"
+    );
+    serve.terminate();
+}
+
 #[test]
 fn a_relative_server_without_base_url_is_refused_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();

@@ -97,6 +97,9 @@ impl Client {
             bail!("--server `{base}`: a query string or fragment is not allowed");
         }
         let http = reqwest::Client::builder()
+            // `--server` is reached directly: a proxy from the environment
+            // would see the admin token (and rarely reaches 127.0.0.1).
+            .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .context("cannot build the HTTP client")?;

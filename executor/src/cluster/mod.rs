@@ -134,6 +134,9 @@ impl Cluster {
         }
         crate::rest::client::install_crypto_provider();
         let http = reqwest::Client::builder()
+            // Executors reach each other directly, whatever proxy the
+            // environment names.
+            .no_proxy()
             .connect_timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| Error::Unsupported(format!("cannot build the forwarding client: {e}")))?;

@@ -318,6 +318,10 @@ fn build(tls: &ClientTls, timeout_ms: u64) -> std::result::Result<reqwest::Clien
         // client certificate to wherever the server says: the 3xx is the
         // answer instead (the guest sees it as an undeclared status).
         .redirect(reqwest::redirect::Policy::none())
+        // Requests go to the manifest's origin only: a proxy named by the
+        // environment (`HTTP_PROXY`, `ALL_PROXY`, ...) would see the
+        // credentials and keys, and gRPC dependencies ignore it too.
+        .no_proxy()
         .timeout(Duration::from_millis(timeout_ms))
         .connect_timeout(Duration::from_secs(10))
         .build()

@@ -27,6 +27,8 @@ pub struct Serve {
     /// `http://127.0.0.1:PORT` of the gRPC front door, when started with
     /// `--grpc-listen`.
     pub grpc_url: Option<String>,
+    /// Environment variables of every client verb run against it.
+    pub client_env: Vec<(String, String)>,
 }
 
 impl Serve {
@@ -84,6 +86,7 @@ impl Serve {
             child,
             url: url.unwrap_or_default(),
             grpc_url,
+            client_env: Vec::new(),
         }
     }
 
@@ -96,7 +99,10 @@ impl Serve {
     /// removed).
     pub fn run_with_token(&self, args: &[&str], token: Option<&str>) -> Output {
         let mut command = Command::new(BIN);
-        command.args(args).args(["--server", &self.url]);
+        command
+            .args(args)
+            .args(["--server", &self.url])
+            .envs(self.client_env.iter().map(|(k, v)| (k, v)));
         match token {
             Some(token) => command.env("REPRISE_ADMIN_TOKEN", token),
             None => command.env_remove("REPRISE_ADMIN_TOKEN"),
