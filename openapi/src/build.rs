@@ -492,8 +492,12 @@ impl<'a> Operation<'_, '_, 'a> {
                 continue;
             };
             let is_success = status.starts_with('2') || (!has_2xx && status == "default");
+            // No body comes with a HEAD answer, nor with 204, 205 and 304
+            // (HTTP says so): `content` a document gives them anyway (a
+            // copy-paste, often) would make every such answer a failure.
+            let bodiless = head || matches!(status.as_str(), "204" | "205" | "304");
             let picked = get(response, "content")
-                .filter(|_| !head)
+                .filter(|_| !bodiless)
                 .and_then(pick_media);
             let hint = if is_success {
                 format!("{}-response-body", self.hint)

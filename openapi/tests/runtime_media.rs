@@ -3,7 +3,9 @@
 //! string answer parsed, path parameters inside a segment and trailing
 //! slashes kept, path values that would name another resource, header
 //! values HTTP cannot carry and untyped values that do not parse refused
-//! before sending, and an answer without a body among several 2xx ones.
+//! before sending, an answer without a body among several 2xx ones, a 204
+//! read without a body though the document gives it one, and no `Accept:
+//! application/json` for an answer that is not JSON.
 
 #![cfg(feature = "runtime")]
 
@@ -25,6 +27,13 @@ paths:
       parameters: [{name: id, in: path, required: true, schema: {type: string}}]
       responses:
         "200": {description: ok, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
+  /reports/{id}.csv:
+    get:
+      operationId: getReportCsv
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {text/csv: {schema: {type: string}}}}
+        default: {description: failed, content: {application/json: {schema: {type: object, properties: {code: {type: integer}}}}}}
   /notes/{id}/:
     put:
       operationId: putNote
@@ -58,6 +67,13 @@ paths:
         "200":
           description: copied from a GET
           headers: {ETag: {schema: {type: string}}}
+          content: {application/json: {schema: {type: object, properties: {title: {type: string}}}}}
+    delete:
+      operationId: deleteMemo
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "204":
+          description: copied from a 200
           content: {application/json: {schema: {type: object, properties: {title: {type: string}}}}}
   /blobs/{ids}:
     post:
@@ -365,6 +381,38 @@ fn a_head_answer_is_read_without_a_body() {
             "version".into(),
             Val::Option(Some(Box::new(s("v7"))))
         )])))))
+    );
+}
+
+#[test]
+fn a_204_answer_is_read_without_a_body_whatever_the_document_says() {
+    // Its documented JSON content made the body part of the result, and the
+    // answer (which has none) failed to decode: a done delete an error.
+    let model = model();
+    let (interface, delete) = function(&model, "memos-resource", "delete-memo").unwrap();
+    let answer = HttpResponse {
+        status: 204,
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    assert_eq!(
+        response(&model, interface, delete, &answer),
+        Val::Result(Ok(None))
+    );
+}
+
+#[test]
+fn json_is_not_asked_for_when_the_success_answer_is_something_else() {
+    // A CSV report whose errors are JSON: `Accept: application/json` made a
+    // negotiating server refuse it (406).
+    let model = model();
+    let (interface, csv) = function(&model, "reports-resource", "get-report-csv").unwrap();
+    let sent = request(&model, interface, csv, &[s("r1")]).unwrap();
+    assert_eq!(sent.path_and_query, "/reports/r1.csv");
+    assert!(
+        !sent.headers.iter().any(|(name, _)| name == "Accept"),
+        "{:?}",
+        sent.headers
     );
 }
 

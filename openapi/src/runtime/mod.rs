@@ -215,13 +215,26 @@ pub fn request(
     }
     // A server offering several media types (JSON and XML, say) picks by
     // `Accept`: ask for the JSON that is read. (`Accept` parameters of the
-    // document are ignored, as OpenAPI says.)
-    let reads_json = function.responses.iter().any(|r| {
+    // document are ignored, as OpenAPI says.) Not when a success answer is
+    // read as something else (a CSV report with JSON errors): a server
+    // that negotiates would refuse it with 406.
+    let media = |r: &Response| {
         r.body
             .as_ref()
-            .is_some_and(|ty| r.media.unwrap_or_else(|| Media::legacy(ty)) == Media::Json)
-    });
-    if reads_json {
+            .map(|ty| r.media.unwrap_or_else(|| Media::legacy(ty)))
+    };
+    let has_2xx = function.responses.iter().any(|r| r.status.starts_with('2'));
+    let is_success =
+        |r: &Response| r.status.starts_with('2') || (!has_2xx && r.status == "default");
+    let reads_json = function
+        .responses
+        .iter()
+        .any(|r| media(r) == Some(Media::Json));
+    let success_not_json = function
+        .responses
+        .iter()
+        .any(|r| is_success(r) && media(r).is_some_and(|m| m != Media::Json));
+    if reads_json && !success_not_json {
         headers.push(("Accept".to_owned(), "application/json".to_owned()));
     }
     Ok(HttpRequest {
