@@ -161,6 +161,50 @@ async fn oplog_pages_cover_the_whole_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oplog_page_read_while_the_worker_runs_agrees_with_its_last_index() {
+    // Entries appended between the read of `last_index` and the page's own
+    // read came back in the page: indices past `last_index`, and `next`
+    // null with more to come.
+    let server = Server::default().await;
+    let id = server.upload(wasm(reprise_test_components::COUNTER)).await;
+    server.create(&id, "busy").await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let invoker = async {
+        for _ in 0..150 {
+            server.call("busy", "add", &["1"]).await;
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let reader = async {
+        let mut pages = 0;
+        // Bounded: the invoker stops after 150 invocations.
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let (status, page) = server.get("/v1/workers/busy/oplog?from=2&limit=1000").await;
+            assert_eq!(status, 200, "{page}");
+            let last = page["last_index"].as_u64().unwrap();
+            let indices: Vec<u64> = page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["index"].as_u64().unwrap())
+                .collect();
+            assert!(
+                indices.iter().all(|i| *i <= last),
+                "entries past last_index {last}: {indices:?}"
+            );
+            if page["next"].is_null() {
+                assert_eq!(indices.last().copied().unwrap_or(last), last, "{page}");
+            }
+            pages += 1;
+        }
+        pages
+    };
+    let ((), pages) = tokio::join!(invoker, reader);
+    assert!(pages > 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupt_refuses_invocations_until_resume() {
     let server = Server::default().await;
     let id = server.upload(wasm(reprise_test_components::COUNTER)).await;

@@ -418,6 +418,12 @@ async fn a_lower_memory_limit_fails_a_replay_without_journaling_anything() {
         .await
         .expect_err("the replay needs more memory than 16 MiB");
     assert!(error.to_string().contains("worker's limit"), "{error}");
+    // The admin API answers it as a resource this executor lacks, not as
+    // an internal error.
+    assert_eq!(
+        reprise_executor::api::status_of(&error),
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    );
     assert_eq!(entries(&smaller).await, recorded, "nothing journaled");
     drop(smaller);
 

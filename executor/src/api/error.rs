@@ -160,6 +160,10 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::InvocationStopped { .. }
         | Error::InvocationPending { .. }
         | Error::HostResources(_)
+        // A worker this executor cannot load under its memory limit (the
+        // limit was lowered since it grew): like the gRPC door's
+        // RESOURCE_EXHAUSTED, a resource this executor lacks, not a fault.
+        | Error::MemoryLimit { .. }
         | Error::NotServedHere { .. }
         // Retry with the same idempotency key: it runs once either way.
         | Error::CommitOutcomeUnknown { .. }

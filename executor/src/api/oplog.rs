@@ -74,7 +74,10 @@ pub(super) async fn get_oplog(
         Some(last) => last.get(),
         None => return Err(ApiError::not_found(format!("unknown worker {id}"))),
     };
-    let entries = read_page(oplog.as_ref(), &id, from_index, limit as usize).await?;
+    let mut entries = read_page(oplog.as_ref(), &id, from_index, limit as usize).await?;
+    // Entries appended since `last_index` was read stay for the next page:
+    // `next` and `last_index` describe the page as returned.
+    entries.truncate(usize::try_from((last_index + 1).saturating_sub(from)).unwrap_or(usize::MAX));
     let decoder = call_decoder(&state, &id, &entries).await;
     let end = from + entries.len() as u64;
     let next = (!entries.is_empty() && end <= last_index).then_some(end);
