@@ -3,7 +3,10 @@
 //! find it "already exists" (the sled store keeps what it was given in
 //! memory, and its next flush made the unacknowledged `Create` durable).
 //! Nor is one whose commit succeeded on a store reopened since its
-//! `Create` was handed over (the reopen dropped it).
+//! `Create` was handed over (the reopen dropped it). And an invocation
+//! whose commit failed is answered over HTTP as one whose outcome is
+//! unknown, naming the idempotency key to retry with (the sled store may
+//! still write it), also when the request gave none.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -169,4 +172,62 @@ async fn a_creation_committed_on_a_reopened_store_is_refused_and_leaves_no_worke
     assert!(refused.to_string().contains("reopened"), "{refused}");
     assert!(executor.list_workers().await.unwrap().is_empty());
     retry_creates(&executor, &component, &id, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_whose_commit_failed_names_the_key_to_retry_with() {
+    let (_dir, store, executor, component) = setup().await;
+    let id = WorkerId::new("unsure").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    let executor = Arc::new(executor);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/workers/unsure/invoke",
+        listener.local_addr().unwrap()
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(reprise_executor::api::serve(
+        listener,
+        executor.clone(),
+        reprise_executor::api::ApiConfig::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    reprise_executor::rest::client::install_crypto_provider();
+    let http = reqwest::Client::new();
+
+    store.failing.store(true, Ordering::SeqCst);
+    let answer = http
+        .post(&url)
+        .json(&serde_json::json!({"function": "add", "params": ["5"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["code"], "outcome_unknown", "{body}");
+    let message = body["error"].as_str().unwrap();
+    let key = message
+        .split("retry with idempotency key ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no key named: {message}"));
+    store.failing.store(false, Ordering::SeqCst);
+
+    // The retry with that key runs the invocation once: the counter is 5.
+    let answer = http
+        .post(&url)
+        .json(&serde_json::json!({"function": "add", "params": ["5"], "idempotency_key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["result"], serde_json::json!(["5"]), "{body}");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }

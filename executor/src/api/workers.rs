@@ -14,13 +14,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, codes};
 use super::extract::{
     ApiJson, WorkerPath, parse_component_id, parse_idempotency_key, parse_worker_id,
 };
 use crate::executor::{Executor, WorkerInfo};
 use crate::worker::WorkerConfig;
-use reprise_oplog::{ComponentId, WorkerId};
+use reprise_oplog::{ComponentId, IdempotencyKey, WorkerId};
 
 /// Body of `POST /v1/workers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,6 +312,28 @@ pub(super) async fn resume_worker(
     }))
 }
 
+/// A failed invocation's answer. When its outcome is unknown to the caller
+/// (a commit that failed on the embedded store is written by its next
+/// flush if the store recovers; a host resource ran out while it ran), it
+/// says so (`outcome_unknown`, 503) and names the idempotency key to retry
+/// with, the request's or the one generated for it: a retry without it
+/// would run the invocation a second time.
+fn invocation_error(error: crate::error::Error, key: &IdempotencyKey) -> ApiError {
+    use crate::error::Error;
+    let unknown = matches!(error, Error::CommitFailed { .. } | Error::HostResources(_));
+    let mut answer = ApiError::from(error);
+    if unknown {
+        answer.status = StatusCode::SERVICE_UNAVAILABLE;
+        answer.message = format!(
+            "{}; the invocation's outcome is unknown: retry with idempotency key {key} (it \
+             runs once either way)",
+            answer.message
+        );
+        answer = answer.with_code(codes::OUTCOME_UNKNOWN);
+    }
+    answer
+}
+
 /// The largest time budget an invocation may ask for: 24 hours.
 use crate::components::limits::MAX_TIME_BUDGET_MS;
 
@@ -325,11 +347,14 @@ pub(super) async fn invoke(
             "`function` is empty; name an exported function",
         ));
     }
+    // Generated here when the request gives none (as the executor would),
+    // so that an answer whose outcome is unknown can name it.
     let key = request
         .idempotency_key
         .as_deref()
         .map(parse_idempotency_key)
-        .transpose()?;
+        .transpose()?
+        .unwrap_or_else(IdempotencyKey::generate);
     let budget = match request.time_budget_ms {
         None => None,
         Some(0) => {
@@ -356,7 +381,9 @@ pub(super) async fn invoke(
     let started = Instant::now();
     let executor = state.executor.clone();
     let function = request.function.clone();
+    let invocation_key = key.clone();
     let outcome = tokio::spawn(async move {
+        let key = Some(invocation_key);
         match creation {
             Some((component, _, config)) => {
                 executor
@@ -380,7 +407,7 @@ pub(super) async fn invoke(
     .await;
     let result = match outcome {
         Err(join) => Err(ApiError::from(join)),
-        Ok(Err(error)) => Err(ApiError::from(error)),
+        Ok(Err(error)) => Err(invocation_error(error, &key)),
         Ok(Ok((_, Err(trap)))) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, trap)),
         Ok(Ok((created, Ok(values)))) => {
             if created {
