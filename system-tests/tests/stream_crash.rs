@@ -486,7 +486,13 @@ async fn kill9_mid_client_stream_reissues_the_call_with_the_same_key() {
     let keys = server.idempotency_keys("RecordRoute");
     assert_eq!(keys.len(), 2, "the call was re-issued once: {keys:?}");
     assert_eq!(keys[0], keys[1], "with the same key");
-    assert_eq!(keys[0], format!("{WORKER}/{}", stream.open_index));
+    let incarnation = oplog[0]["incarnation"]
+        .as_str()
+        .expect("a new worker's creation has an incarnation");
+    assert_eq!(
+        keys[0],
+        format!("{WORKER}/{incarnation}/{}", stream.open_index)
+    );
     assert_eq!(
         server.state.frames_received("RecordRoute"),
         3 + 5,
