@@ -536,6 +536,28 @@ fn answer_headers_are_read_by_their_types() {
             ("x-count".into(), some(Val::S64(42))),
         ])))))
     );
+    // A list header sent as several lines: every line's items (only the
+    // first line was read).
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "text/plain".into()),
+            ("x-tags".into(), "a, b".into()),
+            ("X-Tags".into(), "c".into()),
+        ],
+        body: b"done".to_vec(),
+    };
+    assert_eq!(
+        response(&model, interface, batches, &answer),
+        Val::Result(Ok(Some(Box::new(Val::Record(vec![
+            ("body".into(), s("done")),
+            (
+                "x-tags".into(),
+                some(Val::List(vec![s("a"), s("b"), s("c")]))
+            ),
+            ("x-count".into(), Val::Option(None)),
+        ])))))
+    );
 }
 
 #[test]

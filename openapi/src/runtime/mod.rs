@@ -379,7 +379,7 @@ fn success(
                 other => other,
             };
             let value = header(response, &field.wire)
-                .map(|text| header_json(text, inner, types, 0))
+                .map(|text| header_json(&text, inner, types, 0))
                 .map(|json| from_json(inner, &json, types, &format!("header {}", field.wire)))
                 .transpose()?;
             fields.push((field.name.clone(), Val::Option(value.map(Box::new))));
@@ -543,12 +543,25 @@ fn validation_error(faults: Vec<(String, String)>, response: Option<Val>) -> Val
     )
 }
 
-fn header<'r>(response: &'r HttpResponse, name: &str) -> Option<&'r str> {
-    response
+/// The answer's header `name`: its lines joined with `, ` when it came in
+/// several (as HTTP combines them: `Link: <a>` and `Link: <b>` are one
+/// list), so none is lost.
+fn header<'r>(response: &'r HttpResponse, name: &str) -> Option<std::borrow::Cow<'r, str>> {
+    let mut lines = response
         .headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str());
+    let first = lines.next()?;
+    let Some(second) = lines.next() else {
+        return Some(std::borrow::Cow::Borrowed(first));
+    };
+    let mut all = format!("{first}, {second}");
+    for line in lines {
+        all.push_str(", ");
+        all.push_str(line);
+    }
+    Some(std::borrow::Cow::Owned(all))
 }
 
 /// Checks `value` against `constraints` (and, inside records, their
