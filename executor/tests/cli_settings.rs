@@ -1,5 +1,6 @@
 //! Settings the command line cannot honour are refused before anything
-//! starts, and the client verbs give up on an executor that does not answer.
+//! starts (a taken `--grpc-listen` port too), and the client verbs give up
+//! on an executor that does not answer.
 
 mod cli_common;
 
@@ -199,4 +200,28 @@ fn client_verbs_give_up_on_a_silent_executor() {
         );
         assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
     }
+}
+
+#[test]
+fn a_taken_grpc_port_stops_the_start_before_it_says_it_listens() {
+    // It was bound last: the executor announced its admin API (and, in a
+    // cluster, took leases and began recovery) and then exited.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let grpc = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let output = cli_common::output_within(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--grpc-listen", &grpc]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("--grpc-listen: cannot listen on {grpc}")),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("listening on"), "announced: {stdout}");
 }

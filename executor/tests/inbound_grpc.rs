@@ -614,18 +614,20 @@ async fn a_worker_created_by_its_call_is_made_durable_by_the_invocations_one_syn
         1,
         "the creation rides along with the invocation's commit"
     );
+    // Counted where `/metrics` (shared with the admin API) reads.
+    let text = front.metrics.render(front.executor.stats());
+    for line in [
+        "reprise_invocations_total 1",
+        "reprise_workers_created_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
     let id = reprise_oplog::WorkerId::new("cold").unwrap();
     let kinds: Vec<String> = reprise_oplog::read_whole_log(front.executor.oplog().as_ref(), &id)
         .await
         .unwrap()
         .iter()
-        .map(|e| {
-            format!("{:?}", e.kind)
-                .split([' ', '(', '{'])
-                .next()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|e| e.kind.name().to_owned())
         .collect();
     assert_eq!(
         kinds,

@@ -77,9 +77,19 @@ pub struct AppState {
 
 /// The API's routes over `executor`.
 pub fn router(executor: Arc<Executor>, config: ApiConfig) -> Router {
+    router_with_metrics(executor, config, Arc::new(Metrics::default()))
+}
+
+/// The API's routes over `executor`, counting into `metrics` (shared with
+/// the gRPC front door, so `/metrics` counts both doors' invocations).
+pub fn router_with_metrics(
+    executor: Arc<Executor>,
+    config: ApiConfig,
+    metrics: Arc<Metrics>,
+) -> Router {
     let state = AppState {
         executor,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         config: Arc::new(config),
     };
     let component_limit = DefaultBodyLimit::max(state.config.component_body_limit);
@@ -144,9 +154,27 @@ pub async fn serve(
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_metrics(
+        listener,
+        executor,
+        config,
+        Arc::new(Metrics::default()),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`], counting into `metrics`.
+pub async fn serve_with_metrics(
+    listener: tokio::net::TcpListener,
+    executor: Arc<Executor>,
+    config: ApiConfig,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     crate::listen::serve(
         listener,
-        router(executor, config),
+        router_with_metrics(executor, config, metrics),
         crate::listen::ConnectionOptions::default(),
         shutdown,
     )

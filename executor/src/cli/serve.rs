@@ -134,6 +134,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    // Bound before anything is joined or announced: a port that is taken
+    // stops the start before the executor says it listens (or, sharing a
+    // database, takes leases it would then leave to expire).
+    let grpc_listener = match args.grpc_listen {
+        Some(grpc) => Some(
+            tokio::net::TcpListener::bind(grpc)
+                .await
+                .with_context(|| format!("--grpc-listen: cannot listen on {grpc}"))?,
+        ),
+        None => None,
+    };
     // Joined before saying it listens, so that a setting the cluster
     // refuses stops the start. (While joining, the listener answers only
     // the join's own probe of the advertised address, and then, while the
@@ -196,10 +207,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = signalled.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(grace + CLOSE_MARGIN).await;
     };
-    let inbound = match args.grpc_listen {
-        Some(addr) => {
-            Some(start_inbound(addr, &executor, config.admin_token.clone(), stop_seen).await?)
-        }
+    // One count for both front doors: `/metrics` covers the gRPC door's
+    // invocations too.
+    let metrics = Arc::new(api::Metrics::default());
+    let inbound = match grpc_listener {
+        Some(listener) => Some(start_inbound(
+            listener,
+            &executor,
+            config.admin_token.clone(),
+            metrics.clone(),
+            stop_seen,
+        )?),
         None => None,
     };
     // Another executor taking this one's place in the database stops it
@@ -228,7 +246,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tokio::pin!(close_at);
     let mut overdue = false;
     tokio::select! {
-        served = api::serve(listener, executor.clone(), config, shutdown) => {
+        served = api::serve_with_metrics(listener, executor.clone(), config, metrics, shutdown) => {
             served.context("serving the admin API")?;
         }
         () = &mut close_at => {
@@ -300,24 +318,25 @@ fn report_recovery(summary: &reprise_executor::RecoverySummary) {
     }
 }
 
-/// Binds `--grpc-listen` and serves the inbound gRPC front door until the
-/// shutdown signal.
-async fn start_inbound(
-    addr: std::net::SocketAddr,
+/// Serves the inbound gRPC front door on `--grpc-listen`'s listener until
+/// the shutdown signal.
+fn start_inbound(
+    listener: tokio::net::TcpListener,
     executor: &Arc<Executor>,
     admin_token: Option<AdminToken>,
+    metrics: Arc<api::Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("--grpc-listen: cannot listen on {addr}"))?;
     let bound = listener
         .local_addr()
         .context("reading the bound gRPC address")?;
     tracing::info!(addr = %bound, "gRPC front door listening");
     println!("worker-executor serving gRPC on http://{bound}");
     let _ = std::io::stdout().flush();
-    let config = InboundConfig { admin_token };
+    let config = InboundConfig {
+        admin_token,
+        metrics: Some(metrics),
+    };
     let shutdown = async move {
         let _ = stop.wait_for(|stopping| *stopping).await;
     };

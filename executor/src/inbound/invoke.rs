@@ -331,23 +331,44 @@ impl Unary {
         let component = self.component;
         let function = method.function.clone();
         let create = self.create;
+        let metrics = self.shared.config.metrics.clone();
         // Polled here, but detached if this call is dropped (the client
         // went away) or its deadline passes: the invocation completes
-        // durably either way.
+        // durably either way (and is counted when it does).
         let invocation = Detachable::new(async move {
-            if !create {
-                return executor
-                    .invoke_values_within(&worker, Some(&component), &function, params, key, None)
-                    .await;
+            let started = std::time::Instant::now();
+            let outcome = async {
+                if !create {
+                    return executor
+                        .invoke_values_within(
+                            &worker,
+                            Some(&component),
+                            &function,
+                            params,
+                            key,
+                            None,
+                        )
+                        .await;
+                }
+                let config = WorkerConfig::default();
+                let (created, outcome) = executor
+                    .invoke_values_creating(
+                        &component, &worker, config, &function, params, key, None,
+                    )
+                    .await?;
+                if created {
+                    tracing::info!(worker = %worker, component = %component, "worker created over gRPC");
+                    if let Some(metrics) = &metrics {
+                        metrics.worker_created();
+                    }
+                }
+                Ok(outcome)
             }
-            let config = WorkerConfig::default();
-            let (created, outcome) = executor
-                .invoke_values_creating(&component, &worker, config, &function, params, key, None)
-                .await?;
-            if created {
-                tracing::info!(worker = %worker, component = %component, "worker created over gRPC");
+            .await;
+            if let Some(metrics) = &metrics {
+                metrics.invocation(matches!(outcome, Ok(Ok(_))), started.elapsed());
             }
-            Ok(outcome)
+            outcome
         });
         let outcome = match self.answer_by {
             Some(at) => tokio::time::timeout_at(at, invocation).await.map_err(|_| {

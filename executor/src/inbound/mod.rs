@@ -50,6 +50,9 @@ pub const IDEMPOTENCY_METADATA: &str = "idempotency-key";
 pub struct InboundConfig {
     /// The bearer token callers must present (`None`: open, for loopback).
     pub admin_token: Option<AdminToken>,
+    /// Where invocations and creations are counted (the admin API's, so
+    /// that `/metrics` covers both doors); `None`: not counted.
+    pub metrics: Option<Arc<crate::api::Metrics>>,
 }
 
 /// Most worker -> component routes remembered; the table is emptied when

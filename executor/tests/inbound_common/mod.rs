@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use prost_reflect::DynamicMessage;
-use reprise_executor::api::AdminToken;
+use reprise_executor::api::{AdminToken, Metrics};
 use reprise_executor::inbound::{self, InboundConfig};
 use reprise_executor::{Executor, ExecutorConfig};
 use reprise_grpc_stub::client::{DynamicCodec, Outgoing};
@@ -27,6 +27,8 @@ pub struct Front {
     pub component: String,
     /// The client's view of the services (built from the same wasm).
     pub api: ExportApi,
+    /// What the front door counts.
+    pub metrics: Arc<Metrics>,
     /// Sent (or dropped) to shut the front door down.
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// The front door's task.
@@ -56,8 +58,10 @@ pub async fn serve_component(wasm: Vec<u8>, token: Option<&str>) -> Front {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
+    let metrics = Arc::new(Metrics::default());
     let config = InboundConfig {
         admin_token: token.map(|t| AdminToken::new(t).unwrap()),
+        metrics: Some(metrics.clone()),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(inbound::serve(
@@ -73,6 +77,7 @@ pub async fn serve_component(wasm: Vec<u8>, token: Option<&str>) -> Front {
         executor,
         component: info.id,
         api: ExportApi::from_component(&wasm, DEFAULT_ROOT_SERVICE).unwrap(),
+        metrics,
         stop: Some(stop),
         served: Some(served),
         _dir: dir,
