@@ -160,14 +160,20 @@ async fn malformed_json_is_400_with_serde_message() {
         raw(r#"{"function": 5}"#).await,
         400,
         &[
-            "malformed JSON body",
+            "malformed JSON body: `function`",
             "invalid type: integer `5`, expected a string",
         ],
     );
+    // The error names the field that is wrong.
     expect(
-        raw(r#"{"function": "add", "params": [5]}"#).await,
+        raw(r#"{"function": "add", "params": ["1", 5]}"#).await,
         400,
-        &["invalid type: integer `5`, expected a string"],
+        &["`params[1]`: invalid type: integer `5`, expected a string"],
+    );
+    expect(
+        raw(r#"{"function": "add"} trailing"#).await,
+        400,
+        &["malformed JSON body", "trailing characters"],
     );
     expect(raw(r#"{"fn": "add"}"#).await, 400, &["unknown field `fn`"]);
     expect(

@@ -40,9 +40,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 )));
             }
         }
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+        // The error names where in the body it is (`params[0]: invalid
+        // type ...`), so the caller knows what to fix.
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let path = e.path().to_string();
+            let error = e.into_inner();
+            if path == "." || path.is_empty() {
+                ApiError::bad_request(format!("malformed JSON body: {error}"))
+            } else {
+                ApiError::bad_request(format!("malformed JSON body: `{path}`: {error}"))
+            }
+        })?;
+        json.end()
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
+        Ok(ApiJson(value))
     }
 }
 
