@@ -171,3 +171,32 @@ fn a_request_that_cannot_be_made_is_not_an_unknown_outcome() {
     assert!(stderr.contains("the port must be a number"), "{stderr}");
     assert!(!stderr.contains("unknown"), "{stderr}");
 }
+
+#[test]
+fn dot_ids_are_refused_before_the_url_resolves_them_away() {
+    // `worker delete ..` was sent as `DELETE /v1/` (the URL resolves `..`)
+    // and answered "no route"; an id the server refuses is refused here,
+    // with the server's reason, before any request. (The server scripted
+    // here would answer every request with success.)
+    let server = scripted("200 OK", r#"{"id":"w","changed":true}"#);
+    for args in [
+        &["worker", "delete", ".."][..],
+        &["worker", "get", "."],
+        &["oplog", ".."],
+        &["invoke", "..", "add"],
+        &["component", "get", ".."],
+    ] {
+        let output = cli_common::output_within(
+            Command::new(cli_common::BIN)
+                .args(args)
+                .args(["--server", &server]),
+            Duration::from_secs(60),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("must not start with `.`") || stderr.contains("component id"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

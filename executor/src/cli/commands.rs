@@ -49,7 +49,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let request = client
                 .request_within(
                     Method::POST,
-                    &format!("/v1/workers/{}/invoke", segment(&worker)),
+                    &format!("/v1/workers/{}/invoke", worker_segment(&worker)?),
                     patience,
                 )
                 .json(&InvokeRequest {
@@ -117,7 +117,7 @@ async fn proto(
     let client = Client::new(server)?;
     let request = client.request(
         Method::GET,
-        &format!("/v1/components/{}/proto", segment(component)),
+        &format!("/v1/components/{}/proto", component_segment(component)?),
     );
     let response = client.send_raw(request).await?;
     let name = response
@@ -198,7 +198,8 @@ async fn component(command: ComponentCommand) -> anyhow::Result<()> {
         }
         ComponentCommand::Get { server, id } => {
             let client = Client::new(&server)?;
-            let request = client.request(Method::GET, &format!("/v1/components/{}", segment(&id)));
+            let path = format!("/v1/components/{}", component_segment(&id)?);
+            let request = client.request(Method::GET, &path);
             let info: Value = client.send(request).await?;
             print_json(&info)
         }
@@ -230,7 +231,10 @@ async fn worker(command: WorkerCommand) -> anyhow::Result<()> {
         }
         WorkerCommand::Get { server, id } => {
             let client = Client::new(&server)?;
-            let request = client.request(Method::GET, &format!("/v1/workers/{}", segment(&id)));
+            let request = client.request(
+                Method::GET,
+                &format!("/v1/workers/{}", worker_segment(&id)?),
+            );
             let info: Value = client.send(request).await?;
             print_json(&info)
         }
@@ -264,7 +268,8 @@ async fn change(
     done: &str,
 ) -> anyhow::Result<()> {
     let client = Client::new(server)?;
-    let request = client.request(method, &format!("/v1/workers/{}{suffix}", segment(id)));
+    let path = format!("/v1/workers/{}{suffix}", worker_segment(id)?);
+    let request = client.request(method, &path);
     let change: WorkerChange = client.send(request).await?;
     if change.changed {
         println!("{done} {}", change.id);
@@ -291,7 +296,7 @@ async fn oplog(
         let mut request = client
             .request(
                 Method::GET,
-                &format!("/v1/workers/{}/oplog", segment(worker)),
+                &format!("/v1/workers/{}/oplog", worker_segment(worker)?),
             )
             .query(&[("from", from)]);
         if remaining != u64::MAX {
@@ -330,6 +335,20 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
 }
 
 /// Percent-encodes `text` for use as one URL path segment.
+/// A worker id as a path segment, checked first: `.` and `..` would be
+/// resolved away by the URL (`worker delete ..` became `DELETE /v1/`), and
+/// any other id the server would refuse is refused here with its reason.
+fn worker_segment(id: &str) -> anyhow::Result<String> {
+    let id = reprise_oplog::WorkerId::new(id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(segment(id.as_str()))
+}
+
+/// A component id as a path segment, checked first (as [`worker_segment`]).
+fn component_segment(id: &str) -> anyhow::Result<String> {
+    let id: reprise_oplog::ComponentId = id.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(id.to_string())
+}
+
 fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
