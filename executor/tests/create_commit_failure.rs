@@ -8,6 +8,8 @@
 //! unknown, naming the idempotency key to retry with (the sled store may
 //! still write it), also when the request gave none.
 
+mod inbound_common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -230,4 +232,54 @@ async fn an_invocation_whose_commit_failed_names_the_key_to_retry_with() {
     assert_eq!(body["result"], serde_json::json!(["5"]), "{body}");
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_invocation_whose_commit_failed_names_the_key_to_retry_with() {
+    // The gRPC door answered INTERNAL without the key it had generated.
+    let (dir, store, executor, _) = setup().await;
+    let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
+    let front = inbound_common::serve_on(Arc::new(executor), wasm, None, dir).await;
+    let bump = format!("{}/Bump", inbound_common::ROOT);
+    front
+        .call(
+            "grpc-unsure",
+            &bump,
+            &[wasmtime::component::Val::U32(1)],
+            &[],
+        )
+        .await
+        .expect("created and bumped");
+
+    store.failing.store(true, Ordering::SeqCst);
+    let status = front
+        .call(
+            "grpc-unsure",
+            &bump,
+            &[wasmtime::component::Val::U32(5)],
+            &[],
+        )
+        .await
+        .expect_err("the commit fails");
+    store.failing.store(false, Ordering::SeqCst);
+    assert_eq!(status.code(), tonic::Code::Unknown, "{status:?}");
+    let key = status
+        .metadata()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no key: {status:?}"))
+        .to_owned();
+    assert!(status.message().contains(&key), "{}", status.message());
+
+    // The retry with that key runs the invocation once.
+    let retried = front
+        .call(
+            "grpc-unsure",
+            &bump,
+            &[wasmtime::component::Val::U32(5)],
+            &[("idempotency-key", &key)],
+        )
+        .await
+        .expect("the retry answers");
+    assert_eq!(retried, Some(wasmtime::component::Val::U64(6)));
 }

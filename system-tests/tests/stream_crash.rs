@@ -6,7 +6,8 @@
 //!   `unavailable` after the restart, the resilient guest re-opens it and
 //!   gets every feature exactly once;
 //! * client streaming (`RecordRoute`): the call is re-issued with the same
-//!   idempotency key (`<worker>/<open index>`) and the summary is right;
+//!   idempotency key (`<worker>/<incarnation>/<open index>`) and the
+//!   summary is right;
 //! * bidi (`RouteChat`): not re-issued; the guest sees `unavailable` /
 //!   "interrupted by an executor restart".
 //!

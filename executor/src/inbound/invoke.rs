@@ -323,9 +323,13 @@ impl Unary {
         let key = given.unwrap_or_else(IdempotencyKey::generate);
         let deadline_key = key.clone();
         let key = Some(key);
-        let params = method
-            .params(request.get_ref())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let params = method.params(request.get_ref()).map_err(|e| {
+            // Counted as the admin API counts parameters that do not parse.
+            if let Some(metrics) = &self.shared.config.metrics {
+                metrics.invocation(false, std::time::Duration::ZERO);
+            }
+            Status::invalid_argument(e.to_string())
+        })?;
         let executor = self.shared.executor.clone();
         let worker = self.worker.clone();
         let component = self.component;
@@ -401,6 +405,17 @@ impl Unary {
                     | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. })
             ) {
                 self.shared.forget(&self.worker);
+            }
+            if matches!(e, Error::CommitFailed { .. } | Error::HostResources(_)) {
+                // As the admin API answers it: the embedded store may still
+                // write the invocation with its next flush, so a retry
+                // must carry the key (the client's, or the one made here).
+                let mut status = Status::unknown(format!(
+                    "{e}; the invocation's outcome is unknown: retry with metadata \
+                     `{IDEMPOTENCY_METADATA}: {deadline_key}` (it runs once either way)"
+                ));
+                with_key(&mut status, &deadline_key);
+                return status;
             }
             status_of(&e)
         })?;

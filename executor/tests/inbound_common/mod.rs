@@ -52,6 +52,16 @@ pub async fn serve_component(wasm: Vec<u8>, token: Option<&str>) -> Front {
         .await
         .unwrap(),
     );
+    serve_on(executor, wasm, token, dir).await
+}
+
+/// Serves `wasm`'s exports on `executor` (whose data `dir` the front keeps).
+pub async fn serve_on(
+    executor: Arc<Executor>,
+    wasm: Vec<u8>,
+    token: Option<&str>,
+    dir: tempfile::TempDir,
+) -> Front {
     let info = executor
         .add_component(wasm.clone(), Vec::new())
         .await

@@ -378,7 +378,7 @@ fn success(
                 TypeRef::Option(inner) => inner.as_ref(),
                 other => other,
             };
-            let value = header(response, &field.wire)
+            let value = declared_header(response, &field.wire)
                 .map(|text| header_json(&text, inner, types, 0))
                 .map(|json| from_json(inner, &json, types, &format!("header {}", field.wire)))
                 .transpose()?;
@@ -543,10 +543,23 @@ fn validation_error(faults: Vec<(String, String)>, response: Option<Val>) -> Val
     )
 }
 
-/// The answer's header `name`: its lines joined with `, ` when it came in
-/// several (as HTTP combines them: `Link: <a>` and `Link: <b>` are one
-/// list), so none is lost.
-fn header<'r>(response: &'r HttpResponse, name: &str) -> Option<std::borrow::Cow<'r, str>> {
+/// The first line of the answer's header `name` (for the single-valued
+/// headers the runtime reads itself: `Content-Type`, `Retry-After`).
+fn header<'r>(response: &'r HttpResponse, name: &str) -> Option<&'r str> {
+    response
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A header the document declares for an answer: its lines joined with
+/// `, ` when it came in several (as HTTP combines them: `Link: <a>` and
+/// `Link: <b>` are one list), so none is lost.
+fn declared_header<'r>(
+    response: &'r HttpResponse,
+    name: &str,
+) -> Option<std::borrow::Cow<'r, str>> {
     let mut lines = response
         .headers
         .iter()

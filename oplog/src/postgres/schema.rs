@@ -49,7 +49,7 @@ const MIGRATION_LOCK: i64 = 0x0072_6570_7269_7365;
 
 /// Migration `n + 1` is `MIGRATIONS[n]`: a description and its SQL. Never
 /// edit an applied migration; append a new one.
-const MIGRATIONS: [(&str, &str); 4] = [
+const MIGRATIONS: [(&str, &str); 5] = [
     (
         "oplog tables: workers (owner epoch, committed length), entries, payloads; epoch sequence",
         r#"
@@ -108,6 +108,15 @@ const MIGRATIONS: [(&str, &str); 4] = [
         "executor members record their lease time-to-live",
         r#"
     ALTER TABLE executor_members ADD COLUMN lease_ttl_ms bigint CHECK (lease_ttl_ms > 0);
+    "#,
+    ),
+    (
+        "entries may be CreateWithIncarnation (a worker's creation with the incarnation its idempotency keys carry), which older builds cannot read",
+        // No change to the tables: the version alone makes older builds,
+        // which would fail on every worker created since, refuse the
+        // database at start.
+        r#"
+    COMMENT ON TABLE oplog_entries IS 'encoded oplog entries; CreateWithIncarnation since schema version 5';
     "#,
     ),
 ];
