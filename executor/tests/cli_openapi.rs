@@ -92,6 +92,21 @@ fn a_wit_override_renames_the_package() {
     assert!(text.contains("package acme:todos@1.0.0;"), "{text}");
 }
 
+/// A manifest whose component `app` is the REST test guest calling the
+/// repository's Todo example at `base_url`.
+fn rest_todo_manifest(dir: &Path, base_url: &str) -> std::path::PathBuf {
+    let path = dir.join("app.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "components:\n  app:\n    wasm: {}\n    dependencies:\n      todos:\n        type: openapi\n        spec: {TODOS_YAML}\n        base-url: {base_url}\n",
+            reprise_test_components::REST_TODO_CLIENT,
+        ),
+    )
+    .unwrap();
+    path
+}
+
 #[test]
 fn a_component_with_an_openapi_dependency_calls_the_api_through_the_cli() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -99,16 +114,7 @@ fn a_component_with_an_openapi_dependency_calls_the_api_through_the_cli() {
         .block_on(reprise_system_tests::spawn_rest_todo_server())
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "components:\n  app:\n    wasm: {}\n    dependencies:\n      todos:\n        type: openapi\n        spec: {TODOS_YAML}\n        base-url: {}\n",
-            reprise_test_components::REST_TODO_CLIENT,
-            server.base_url()
-        ),
-    )
-    .unwrap();
+    let path = rest_todo_manifest(dir.path(), &server.base_url());
     let serve = Serve::start(dir.path());
     let manifest = path.to_str().unwrap();
     let component = serve.ok(&[
@@ -172,16 +178,7 @@ fn proxy_variables_are_not_used_for_dependencies_or_the_admin_api() {
         .block_on(reprise_system_tests::spawn_rest_todo_server())
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "components:\n  app:\n    wasm: {}\n    dependencies:\n      todos:\n        type: openapi\n        spec: {TODOS_YAML}\n        base-url: {}\n",
-            reprise_test_components::REST_TODO_CLIENT,
-            server.base_url()
-        ),
-    )
-    .unwrap();
+    let path = rest_todo_manifest(dir.path(), &server.base_url());
     let mut serve = Serve::start_with(dir.path(), &[], &env);
     serve.client_env = env
         .iter()
