@@ -164,7 +164,8 @@ fn text_and_octet_stream_bodies_go_as_they_are() {
     ]);
     let sent = request(&model, interface, put, &[s("n1"), record]).unwrap();
     let (media, body) = sent.body.unwrap();
-    assert_eq!(media, "text/plain");
+    // Saying its charset, which the document's media type does not.
+    assert_eq!(media, "text/plain; charset=utf-8");
     assert_eq!(body, b"hello \"world\"\n");
     // The template's trailing slash is kept.
     assert_eq!(sent.path_and_query, "/notes/n1/");
@@ -583,4 +584,26 @@ fn a_wildcard_answer_with_a_schema_is_read_by_it() {
             ("password".into(), Val::Option(None)),
         ])))))
     );
+}
+
+#[test]
+fn a_text_answer_is_decoded_by_its_charset() {
+    // It was read as UTF-8 whatever it said: "caf\u{FFFD}".
+    let model = model();
+    let (interface, batches) = function(&model, "batches-collection", "get-batches").unwrap();
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "text/plain; charset=ISO-8859-1".into(),
+        )],
+        body: b"caf\xe9".to_vec(),
+    };
+    let Val::Result(Ok(Some(record))) = response(&model, interface, batches, &answer) else {
+        panic!("not a success");
+    };
+    let Val::Record(fields) = *record else {
+        panic!("{record:?}");
+    };
+    assert_eq!(fields[0], ("body".into(), s("café")));
 }

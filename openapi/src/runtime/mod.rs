@@ -6,6 +6,7 @@
 //! ([`response`]). Sending the request is the executor's job (through its
 //! durable path); this module is pure.
 
+mod charset;
 mod check;
 mod json;
 mod params;
@@ -200,8 +201,10 @@ pub fn request(
             );
             if !matches!(value, Val::Option(None)) {
                 let media = spec.media.unwrap_or_else(|| Media::legacy(&spec.ty));
-                match body_bytes(media, spec, value, &types) {
-                    Ok(bytes) => body = Some((spec.content_type.clone(), bytes)),
+                let sent = body_bytes(media, spec, value, &types)
+                    .and_then(|bytes| charset_of(media, &spec.content_type, bytes));
+                match sent {
+                    Ok((content_type, bytes)) => body = Some((content_type, bytes)),
                     Err(message) => faults.push(("body".to_owned(), message.0)),
                 }
             }
@@ -457,6 +460,22 @@ fn body_bytes(
     }
 }
 
+/// A text body in the charset its media type names (UTF-8, said so, when
+/// it names none); other bodies as they are.
+fn charset_of(
+    media: Media,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> Result<(String, Vec<u8>), Fault> {
+    if media != Media::Text {
+        return Ok((content_type.to_owned(), bytes));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => charset::encode(content_type, &text),
+        Err(e) => Ok((content_type.to_owned(), e.into_bytes())),
+    }
+}
+
 fn body_value(
     ty: &TypeRef,
     media: Media,
@@ -464,9 +483,10 @@ fn body_value(
     types: &Lookup<'_>,
 ) -> Result<Val, Fault> {
     match (media, ty) {
-        (Media::Text | Media::Binary, TypeRef::String) => Ok(Val::String(
-            String::from_utf8_lossy(&response.body).into_owned(),
-        )),
+        (Media::Text | Media::Binary, TypeRef::String) => Ok(Val::String(charset::decode(
+            header(response, "content-type"),
+            &response.body,
+        ))),
         (Media::Text | Media::Binary, TypeRef::Bytes) => Ok(Val::List(
             response.body.iter().map(|b| Val::U8(*b)).collect(),
         )),
