@@ -302,8 +302,12 @@ fn build(tls: &ClientTls, timeout_ms: u64) -> std::result::Result<reqwest::Clien
     let mut config = match &tls.identity {
         Some((cert, key)) => {
             let chain = certificates(cert).map_err(|e| format!("tls.client-cert: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
-                .map_err(|e| format!("the client key is not a PEM private key: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| {
+                format!(
+                    "the client key is not a PEM private key: {}",
+                    reprise_grpc_stub::config::tls::pem_problem(&e)
+                )
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("the client certificate and key do not fit: {e}"))?

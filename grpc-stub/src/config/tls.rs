@@ -9,7 +9,7 @@
 //! every PEM block must parse, a client certificate needs its key and the
 //! reverse, and trusting no root at all is refused.
 
-use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::pem::{PemObject, SectionKind};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
@@ -101,14 +101,28 @@ impl TlsConfig {
     }
 }
 
-/// The certificates of a PEM text: at least one, every block parsable.
-/// The error ([`Error::InvalidPem`]) says what is wrong with the text.
+/// The certificates of a PEM text: at least one, every block parsable,
+/// and no private key among them (a file holding a certificate and its key
+/// would otherwise be embedded, key included, in the stored dependency).
+/// The error ([`Error::InvalidPem`]) says what is wrong with the text
+/// without quoting it.
 pub fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut out = Vec::new();
-    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        out.push(cert.map_err(|e| Error::InvalidPem {
-            reason: format!("not valid PEM: {e}"),
-        })?);
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+        let (kind, der) = section.map_err(|e| Error::InvalidPem {
+            reason: format!("not valid PEM: {}", pem_problem(&e)),
+        })?;
+        match kind {
+            SectionKind::Certificate => out.push(CertificateDer::from(der)),
+            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
+                return Err(Error::InvalidPem {
+                    reason: "holds a private key block; only certificates belong here \
+                             (the client's key is read from the variable `client-key-env` names)"
+                        .into(),
+                });
+            }
+            _ => {}
+        }
     }
     if out.is_empty() {
         return Err(Error::InvalidPem {
@@ -118,8 +132,31 @@ pub fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
     Ok(out)
 }
 
+/// What is wrong with a PEM text, in words that never quote it: the
+/// parser's own messages carry the offending line or block as bytes, which
+/// for a private key is the key.
+pub fn pem_problem(e: &rustls_pki_types::pem::Error) -> &'static str {
+    use rustls_pki_types::pem::Error as Pem;
+    match e {
+        Pem::NoItemsFound => "no PEM block of the expected kind",
+        Pem::MissingSectionEnd { .. } => {
+            "a `-----BEGIN ...-----` line has no matching `-----END ...-----` line \
+             (PEM needs its line breaks: a value written on one line, or with `\\n` \
+             in place of line breaks, is not PEM)"
+        }
+        Pem::IllegalSectionStart { .. } => {
+            "a `-----BEGIN ...-----` line is malformed \
+             (PEM needs its line breaks: a value written on one line, or with `\\n` \
+             in place of line breaks, is not PEM)"
+        }
+        Pem::Base64Decode(_) => "the body of a block is not valid base64",
+        Pem::SectionTooLarge => "a block is larger than 256 MB",
+        _ => "the text cannot be read as PEM",
+    }
+}
+
 /// Checks that `pem` (a client key read from `variable`) holds a private
-/// key; the key itself never appears in the message.
+/// key; neither the key nor any part of it appears in the message.
 pub fn check_private_key(dependency: &str, variable: &str, pem: &str) -> Result<(), Error> {
     PrivateKeyDer::from_pem_slice(pem.as_bytes())
         .map(drop)
@@ -129,8 +166,8 @@ pub fn check_private_key(dependency: &str, variable: &str, pem: &str) -> Result<
                 "environment variable `{variable}` does not hold a PEM private key ({})",
                 match e {
                     rustls_pki_types::pem::Error::NoItemsFound =>
-                        "no `-----BEGIN ... PRIVATE KEY-----` block".to_owned(),
-                    other => other.to_string(),
+                        "no `-----BEGIN ... PRIVATE KEY-----` block",
+                    other => pem_problem(&other),
                 }
             ),
         })
@@ -189,5 +226,64 @@ mod tests {
             .to_string();
         assert!(err.contains("REPRISE_SECRET_KEY"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    /// A key written on one line (literal `\n`, as `--env-file` keeps it)
+    /// or with a broken block: the parser's messages quote the line or the
+    /// block as bytes, which must not reach the error.
+    #[test]
+    fn a_malformed_key_is_not_quoted_in_any_form() {
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+        let bytes_of_body = format!("{:?}", &body.as_bytes()[..6]);
+        let bytes_of_body = bytes_of_body.trim_matches(|c| c == '[' || c == ']');
+        for pem in [
+            format!("-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----\\n"),
+            format!("-----BEGIN PRIVATE KEY-----\n{body}\n"),
+            format!("-----BEGIN PRIVATE KEY-----\n{body}!!\n-----END PRIVATE KEY-----\n"),
+            format!("-----BEGIN PRIVATE KEY {body}\n{body}\n-----END PRIVATE KEY-----\n"),
+        ] {
+            let err = check_private_key("routes", "REPRISE_SECRET_KEY", &pem)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("REPRISE_SECRET_KEY"), "{err}");
+            assert!(
+                !err.contains(body) && !err.contains(&body[..8]) && !err.contains(bytes_of_body),
+                "the key leaked: {err}"
+            );
+        }
+        for one_line in [
+            format!("-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----"),
+            format!("-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----\\n"),
+        ] {
+            let err = check_private_key("routes", "REPRISE_SECRET_KEY", &one_line)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line breaks"), "{err}");
+        }
+    }
+
+    /// A certificate file that also holds the key is refused: embedding it
+    /// would store and upload the key.
+    #[test]
+    fn a_certificate_file_holding_a_key_is_refused() {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let bundle = format!("{}{}", cert.cert.pem(), cert.signing_key.serialize_pem());
+        assert!(certificates(&cert.cert.pem()).is_ok());
+        let err = certificates(&bundle).unwrap_err().to_string();
+        assert!(err.contains("private key"), "{err}");
+        for tls in [
+            TlsConfig {
+                ca_pem: Some(bundle.clone()),
+                ..TlsConfig::default()
+            },
+            TlsConfig {
+                client_cert_pem: Some(bundle.clone()),
+                client_key_env: Some("REPRISE_SECRET_KEY".into()),
+                ..TlsConfig::default()
+            },
+        ] {
+            let err = tls.check("routes").unwrap_err().to_string();
+            assert!(err.contains("private key"), "{err}");
+        }
     }
 }
