@@ -182,6 +182,51 @@ async fn the_guests_deadline_bounds_every_attempt_of_a_read_only_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dependencys_timeout_still_bounds_each_attempt_under_a_longer_deadline() {
+    // The guest's 20 s deadline replaced the dependency's 300 ms timeout:
+    // the first attempt at a hung server waited out the whole deadline and
+    // no retry was ever made.
+    let server = spawn_route_guide_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let mut dep = route_guide_dep(&server);
+    dep.timeout_ms = 300;
+    dep.retry = Some(RetryConfig {
+        max_attempts: 3,
+        initial_backoff_ms: 20,
+        max_backoff_ms: 20,
+        multiplier: 1.0,
+        retryable_codes: vec!["deadline-exceeded".into()],
+    });
+    let w = worker(
+        &executor,
+        reprise_test_components::ROUTE_GUIDE_CLIENT,
+        dep,
+        "attempt-timeout",
+    )
+    .await;
+    server.state.park_method("GetFeature");
+    let state = server.state.clone();
+    let releaser = tokio::spawn(async move {
+        let seen = state
+            .wait_calls("GetFeature", 2, std::time::Duration::from_secs(15))
+            .await;
+        state.release();
+        seen
+    });
+    let started = std::time::Instant::now();
+    let answer = call(&executor, &w, "get-feature-within", &["1", "1", "20000"]).await;
+    let elapsed = started.elapsed();
+    releaser.await.unwrap().unwrap();
+    assert!(answer.starts_with("ok("), "{answer} after {elapsed:?}");
+    assert_eq!(server.calls("GetFeature"), 2, "after {elapsed:?}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "the first attempt was cut at 300 ms: {elapsed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_time_budget_bounds_every_opening_of_a_stream() {
     // Back-offs of 5 s in an invocation with 1 s of budget: the retries
     // waited the back-off out, the budget ran out meanwhile, and the

@@ -322,7 +322,8 @@ async fn attempts<T: GrpcView>(
     loop {
         // After a restart the back-off may end past the deadline: no
         // attempt starts after it.
-        if let Err(late) = within_deadline(deadline_ms, attempt, &mut options) {
+        let per_attempt = Duration::from_millis(binding.dependency.timeout_ms);
+        if let Err(late) = within_deadline(deadline_ms, per_attempt, attempt, &mut options) {
             return Ok(Err(late));
         }
         let outcome = send(store, binding, request, &options).await?;
@@ -348,9 +349,12 @@ fn deadline_after(timeout: Duration) -> u64 {
 }
 
 /// Sets `options`' timeout to what is left of the call's deadline before
-/// attempt `attempt`; `DEADLINE_EXCEEDED` if nothing is.
+/// attempt `attempt`, at most `per_attempt` (the dependency's `timeout`: a
+/// longer deadline from the guest bounds all attempts together, not each
+/// one); `DEADLINE_EXCEEDED` if nothing is left.
 fn within_deadline(
     deadline_ms: Option<u64>,
+    per_attempt: Duration,
     attempt: u32,
     options: &mut CallOptions,
 ) -> Result<(), RpcStatus> {
@@ -364,7 +368,7 @@ fn within_deadline(
             format!("the call's deadline passed before attempt {attempt} could start"),
         ));
     }
-    options.timeout = Some(Duration::from_millis(left));
+    options.timeout = Some(Duration::from_millis(left).min(per_attempt));
     Ok(())
 }
 
@@ -410,13 +414,17 @@ mod tests {
         // one more attempt anyway, with a 1 ms timeout.
         let mut options = CallOptions::new();
         let passed = retry::now_ms().saturating_sub(10);
-        let late = within_deadline(Some(passed), 3, &mut options).unwrap_err();
+        let per_attempt = Duration::from_secs(3600);
+        let late = within_deadline(Some(passed), per_attempt, 3, &mut options).unwrap_err();
         assert_eq!(late.code, Code::DeadlineExceeded);
         assert!(late.message.contains("attempt 3"), "{}", late.message);
         let ahead = retry::now_ms() + 60_000;
-        within_deadline(Some(ahead), 1, &mut options).unwrap();
+        within_deadline(Some(ahead), per_attempt, 1, &mut options).unwrap();
         let timeout = options.timeout.expect("the time left");
         assert!(timeout <= Duration::from_secs(60) && timeout > Duration::from_secs(50));
+        // The dependency's `timeout` still bounds each attempt.
+        within_deadline(Some(ahead), Duration::from_millis(300), 2, &mut options).unwrap();
+        assert_eq!(options.timeout, Some(Duration::from_millis(300)));
         assert_eq!(
             remaining(Some(ahead), Some(Duration::from_secs(1))),
             Some(Duration::from_secs(1))
