@@ -512,8 +512,20 @@ impl Executor {
         self.refuse_unless_runnable(&worker, key.as_ref())?;
         // Parsed first: a repeated key returns the stored outcome only for
         // the same function and the same (canonical) parameters.
-        let signature = worker.signature(function)?;
-        let values = wave::parse_params(function, &signature, &params)?;
+        let parsed = worker
+            .signature(function)
+            .and_then(|signature| wave::parse_params(function, &signature, &params));
+        let values = match (parsed, &key) {
+            (Ok(values), _) => values,
+            // A key that was used is refused as reused (409), whatever is
+            // wrong with this request's function or parameters: they cannot
+            // be the ones it was used for.
+            (Err(e), Some(key)) if worker.has_completed(key) => {
+                worker.stored_outcome(function, key, &params)?;
+                return Err(e);
+            }
+            (Err(e), _) => return Err(e),
+        };
         let outcome = self
             .invoke_locked(worker, function, values, key, time_budget)
             .await?;

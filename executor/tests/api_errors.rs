@@ -649,6 +649,28 @@ async fn invalid_ids_keys_and_queries_are_400_and_conflicts_409() {
         )
         .await;
     assert_eq!((status, body), (200, json!({"result": ["1"]})));
+    // A used key with a function the worker lacks, or parameters that do
+    // not parse, is a reused key too (it answered 404 and 400).
+    for (body, fragment) in [
+        (
+            json!({"function": "nope", "idempotency_key": "once"}),
+            "already used for an invocation of `add`",
+        ),
+        (
+            json!({"function": "add", "params": ["x"], "idempotency_key": "once"}),
+            "other parameters",
+        ),
+        (
+            json!({"function": "add", "params": ["1", "2"], "idempotency_key": "once"}),
+            "other parameters",
+        ),
+    ] {
+        expect(
+            server.post("/v1/workers/w/invoke", body).await,
+            409,
+            &["idempotency key once", fragment],
+        );
+    }
     for (query, fragment) in [
         ("from=0", "`from` must be at least 1"),
         ("limit=0", "`limit` must be at least 1"),

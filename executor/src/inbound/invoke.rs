@@ -38,7 +38,22 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
     }
     let path = request.uri().path().to_owned();
     let metadata = MetadataMap::from_headers(request.headers().clone());
-    let target = match resolve(&shared, &metadata, &path).await {
+    // The deadline counts from the call's arrival: finding the worker (its
+    // oplog read, its component compiled when not loaded yet) takes from it.
+    let answer_by = answer_by(&metadata);
+    let finding = resolve(&shared, &metadata, &path);
+    let found = match answer_by {
+        Some(at) => tokio::time::timeout_at(at, finding)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(
+                    "the call's deadline passed while its worker was being found; \
+                 nothing was invoked",
+                ))
+            }),
+        None => finding.await,
+    };
+    let target = match found {
         Ok(target) => target,
         Err(status) => return status.into_http::<axum::body::Body>().into_response(),
     };
@@ -56,7 +71,7 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
         create: target.create,
         api: target.api,
         path,
-        answer_by: answer_by(&metadata),
+        answer_by,
     };
     // Read as a client stream, to refuse a second request message (tonic's
     // unary handling would answer from the first and drop the rest).
