@@ -320,7 +320,13 @@ impl Executor {
                 // retry would find the name taken. Deleted here only when no
                 // other executor can own the name (outside a cluster the
                 // slot lock held here is the only writer's).
+                // A worker the store found to have lost committed entries
+                // refused the claim: that is not this call's creation, and
+                // deleting would erase the evidence (its watermark) and let
+                // a retry create an empty worker over the lost one.
+                let lost = matches!(&e, Error::Oplog(reprise_oplog::Error::LostCommitted { .. }));
                 if self.cluster.get().is_none()
+                    && !lost
                     && let Err(delete) = self.oplog.delete_worker(&id).await
                 {
                     tracing::warn!(worker = %id, error = %delete,

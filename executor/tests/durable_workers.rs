@@ -161,6 +161,32 @@ async fn same_idempotency_key_returns_stored_result_without_running() {
     assert_eq!(one(&executor, &worker, "get", &[]).await, "5");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_log_stays_refused_after_a_create() {
+    // The store found (by its watermark) that worker `lost` had 5 entries
+    // committed and none survived. A create under that name failed, and
+    // its clean-up deleted the worker, watermark included: the retry
+    // created an empty worker over the lost one.
+    let dir = tempfile::tempdir().unwrap();
+    let component = counter_component(&dir).await;
+    let marks = dir.path().join("oplog").join("watermarks");
+    std::fs::create_dir_all(&marks).unwrap();
+    std::fs::write(marks.join("lost"), "5").unwrap();
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let lost = WorkerId::new("lost").unwrap();
+    for attempt in 1..=2 {
+        let err = executor
+            .create_worker(&component, Some(lost.clone()), WorkerConfig::default())
+            .await
+            .expect_err("a worker that lost committed entries is not created over");
+        assert!(
+            err.to_string().contains("lost acknowledged data"),
+            "attempt {attempt}: {err}"
+        );
+    }
+    assert!(marks.join("lost").exists(), "the evidence stays");
+}
+
 /// Writes an oplog by hand, as a crash would have left it.
 async fn write_log(dir: &tempfile::TempDir, worker: &WorkerId, kinds: Vec<EntryKind>) {
     let store = SledOplogStore::open(dir.path().join("oplog")).unwrap();
