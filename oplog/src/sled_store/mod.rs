@@ -70,8 +70,15 @@ const PAYLOADS_TREE: &str = "oplog_payloads";
 const META_TREE: &str = "oplog_meta";
 /// Metadata key of the key-layout version.
 const LAYOUT_KEY: &[u8] = b"layout";
-/// Key-layout version written by this build.
-const LAYOUT_VERSION: u8 = 1;
+/// Layout version written by this build. Version 2 has version 1's keys
+/// and segments; it marks a directory that may hold entry kinds added
+/// since (`CreateWithIncarnation`, the creation of every new worker), so
+/// that a build reading only version 1 refuses it at open instead of
+/// taking such an entry for damage and cutting the log at it. A version 1
+/// directory is marked 2 when this build opens it.
+const LAYOUT_VERSION: u8 = 2;
+/// Layout versions this build reads.
+const READABLE_LAYOUTS: [u8; 2] = [1, 2];
 /// Folder of the commit watermarks inside the store's directory.
 const WATERMARKS_DIR: &str = "watermarks";
 /// sled's log segment size (its default is 512 KiB). sled moves any log
@@ -153,14 +160,20 @@ impl SledOplogStore {
     ) -> Result<Self> {
         let meta = db.open_tree(META_TREE)?;
         match meta.get(LAYOUT_KEY)? {
+            Some(v) if v.as_ref() == [LAYOUT_VERSION] => {}
             None => {
                 meta.insert(LAYOUT_KEY, &[LAYOUT_VERSION])?;
             }
-            Some(v) if v.as_ref() == [LAYOUT_VERSION] => {}
+            Some(v) if v.len() == 1 && READABLE_LAYOUTS.contains(&v[0]) => {
+                meta.insert(LAYOUT_KEY, &[LAYOUT_VERSION])?;
+                // Durable before anything of this build is written.
+                db.flush()?;
+            }
             Some(v) => {
                 return Err(Error::InvalidOptions {
                     reason: format!(
-                        "the database has oplog key layout {:?}; this build reads layout {LAYOUT_VERSION}",
+                        "the database has oplog layout {:?}; this build reads layouts \
+                         {READABLE_LAYOUTS:?} (a newer build wrote it: open it with that build)",
                         v.as_ref()
                     ),
                 });
