@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reprise_oplog::{
-    ComponentId, DEFAULT_PAGE, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogPages,
-    OplogStore, OwnerEpoch, WorkerId,
+    ComponentId, DEFAULT_PAGE, EntryKind, IdempotencyKey, Incarnation, OplogEntry, OplogIndex,
+    OplogPages, OplogStore, OwnerEpoch, WorkerId,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
@@ -45,6 +45,7 @@ use crate::worker::{
 
 mod control;
 mod create;
+use create::Expected;
 mod lookup;
 mod recovery;
 
@@ -284,7 +285,8 @@ impl Executor {
         id: Option<WorkerId>,
         config: WorkerConfig,
     ) -> Result<WorkerId> {
-        self.create_worker_as(component, id, config, true).await
+        let (id, _) = self.create_worker_as(component, id, config, true).await?;
+        Ok(id)
     }
 
     /// [`create_worker`](Self::create_worker); with `commit` false the
@@ -298,7 +300,7 @@ impl Executor {
         id: Option<WorkerId>,
         config: WorkerConfig,
         commit: bool,
-    ) -> Result<WorkerId> {
+    ) -> Result<(WorkerId, Option<Incarnation>)> {
         let loaded = self.components.get(component).await?;
         let id = match id {
             Some(id) => id,
@@ -354,7 +356,7 @@ impl Executor {
             }
         };
         self.workers.fill(&mut guard, worker);
-        Ok(id)
+        Ok((id, create.kind.incarnation()))
     }
 
     /// Instantiates worker `id` on this executor's stores and replays it.
@@ -443,15 +445,28 @@ impl Executor {
         key: Option<IdempotencyKey>,
         time_budget: Option<Duration>,
     ) -> Result<InvocationOutcome> {
+        let expected = component.map(|&component| Expected {
+            component,
+            created: None,
+        });
+        self.invoke_values_expecting(id, expected, function, params, key, time_budget)
+            .await
+    }
+
+    /// [`invoke_values_within`](Self::invoke_values_within) on the worker
+    /// `expected` describes, when given (checked under the worker's lock).
+    async fn invoke_values_expecting(
+        &self,
+        id: &WorkerId,
+        expected: Option<Expected>,
+        function: &str,
+        params: Vec<Val>,
+        key: Option<IdempotencyKey>,
+        time_budget: Option<Duration>,
+    ) -> Result<InvocationOutcome> {
         let worker = self.worker(id).await?;
-        if let Some(expected) = component
-            && worker.component().id != *expected
-        {
-            return Err(Error::ComponentChanged {
-                worker: id.clone(),
-                expected: *expected,
-                actual: worker.component().id,
-            });
+        if let Some(expected) = expected {
+            expected.check(&worker)?;
         }
         self.refuse_unless_runnable(&worker, key.as_ref())?;
         self.invoke_locked(worker, function, params, key, time_budget)
@@ -514,7 +529,25 @@ impl Executor {
         key: Option<IdempotencyKey>,
         time_budget: Option<Duration>,
     ) -> Result<std::result::Result<Vec<String>, String>> {
+        self.invoke_texts_expecting(id, None, function, params, key, time_budget)
+            .await
+    }
+
+    /// [`invoke_within`](Self::invoke_within) on the worker `expected`
+    /// describes, when given (checked under the worker's lock).
+    async fn invoke_texts_expecting(
+        &self,
+        id: &WorkerId,
+        expected: Option<Expected>,
+        function: &str,
+        params: Vec<String>,
+        key: Option<IdempotencyKey>,
+        time_budget: Option<Duration>,
+    ) -> Result<std::result::Result<Vec<String>, String>> {
         let mut worker = self.worker(id).await?;
+        if let Some(expected) = expected {
+            expected.check(&worker)?;
+        }
         self.refuse_unless_runnable(&worker, key.as_ref())?;
         // Parsed first: a repeated key returns the stored outcome only for
         // the same function and the same (canonical) parameters.

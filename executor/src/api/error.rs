@@ -150,6 +150,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         }
         Error::WorkerExists(_)
         | Error::ComponentChanged { .. }
+        | Error::WorkerReplaced(_)
         | Error::WorkerRunsOtherComponent { .. }
         | Error::WorkerHasOtherSettings { .. }
         | Error::WorkerFailed { .. }

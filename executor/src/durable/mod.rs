@@ -266,6 +266,12 @@ impl Durable {
         &self.inner.worker
     }
 
+    /// The worker's creation (`None` for a worker created before creations
+    /// had one).
+    pub fn incarnation(&self) -> Option<Incarnation> {
+        self.inner.incarnation
+    }
+
     /// The idempotency key of the call (or stream) whose first entry is at
     /// `index`: the same for every attempt, also after a restart, and
     /// different from the keys of an earlier worker of the same id.

@@ -12,6 +12,7 @@
 //! invokes again.
 
 use super::*;
+use crate::worker::Worker;
 
 impl Executor {
     /// Invokes `function` on worker `id` like
@@ -33,7 +34,9 @@ impl Executor {
         key: Option<IdempotencyKey>,
         time_budget: Option<Duration>,
     ) -> Result<(bool, std::result::Result<Vec<String>, String>)> {
-        let invocation = self.invoke_within(id, function, params, key, time_budget);
+        let invocation = |expected| {
+            self.invoke_texts_expecting(id, Some(expected), function, params, key, time_budget)
+        };
         self.creating(component, id, config, invocation).await
     }
 
@@ -50,28 +53,35 @@ impl Executor {
         key: Option<IdempotencyKey>,
         time_budget: Option<Duration>,
     ) -> Result<(bool, InvocationOutcome)> {
-        let invocation =
-            self.invoke_values_within(id, Some(component), function, params, key, time_budget);
+        let invocation = |expected| {
+            self.invoke_values_expecting(id, Some(expected), function, params, key, time_budget)
+        };
         self.creating(component, id, config, invocation).await
     }
 
     /// Creates worker `id` without committing unless it exists, then runs
-    /// `invocation` (not started before), whose commit makes the creation
+    /// the invocation `invoke` makes, whose commit makes the creation
     /// durable; commits the creation itself when the invocation did not
-    /// get that far.
-    async fn creating<T>(
+    /// get that far. The invocation checks, under the worker's lock, that
+    /// the worker is still the one created here (or, for an existing one,
+    /// that it runs `component`): the lock is let go in between, and a
+    /// delete and a new creation may come first.
+    async fn creating<T, F>(
         &self,
         component: &ComponentId,
         id: &WorkerId,
         config: WorkerConfig,
-        invocation: impl Future<Output = Result<T>>,
-    ) -> Result<(bool, T)> {
-        let created = match self
+        invoke: impl FnOnce(Expected) -> F,
+    ) -> Result<(bool, T)>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let (created, incarnation) = match self
             .create_worker_as(component, Some(id.clone()), config.clone(), false)
             .await
         {
-            Ok(_) => true,
-            Err(Error::WorkerExists(_)) => false,
+            Ok((_, incarnation)) => (true, incarnation),
+            Err(Error::WorkerExists(_)) => (false, None),
             Err(e) => return Err(e),
         };
         if !created {
@@ -85,7 +95,19 @@ impl Executor {
             }
             self.refuse_other_settings(id, &config).await?;
         }
-        let outcome = invocation.await;
+        let outcome = invoke(Expected {
+            component: *component,
+            created: created.then_some(incarnation),
+        })
+        .await;
+        let outcome = match outcome {
+            // The worker created here is gone (deleted, perhaps created
+            // again by another request): nothing to commit.
+            Err(Error::WorkerReplaced(_) | Error::UnknownWorker(_)) if created => {
+                return Err(Error::WorkerReplaced(id.clone()));
+            }
+            other => other,
+        };
         if created && let Err(error) = outcome {
             // An invocation that ran (returned or trapped) committed the
             // creation with its completion; one refused or stopped before
@@ -152,4 +174,106 @@ fn about_durability(error: &Error) -> bool {
             | Error::NotServedHere { .. }
             | Error::HostResources(_)
     )
+}
+
+/// The worker an invocation that created it (or found it) must run on.
+pub(crate) struct Expected {
+    /// The component it runs.
+    pub(crate) component: ComponentId,
+    /// `Some` when the request created it: the incarnation of that
+    /// creation (`None` inside for a creation without one).
+    pub(crate) created: Option<Option<Incarnation>>,
+}
+
+impl Expected {
+    /// Refuses `worker` unless it is the one expected.
+    pub(crate) fn check(&self, worker: &Worker) -> Result<()> {
+        if let Some(incarnation) = self.created
+            && worker.durable().incarnation() != incarnation
+        {
+            return Err(Error::WorkerReplaced(worker.id().clone()));
+        }
+        if worker.component().id != self.component {
+            return Err(Error::ComponentChanged {
+                worker: worker.id().clone(),
+                expected: self.component,
+                actual: worker.component().id,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExecutorConfig;
+
+    /// A request that creates its worker lets go of the worker's lock
+    /// between the creation and the invocation. A delete and another
+    /// creation queued behind it ran in between, and the invocation ran on
+    /// the other request's worker, answering `created: true`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_invocation_does_not_run_on_a_worker_created_by_another_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let executor = Arc::new(
+            Executor::open(ExecutorConfig {
+                data_dir: dir.path().to_owned(),
+                ..ExecutorConfig::default()
+            })
+            .await
+            .unwrap(),
+        );
+        let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+        let info = executor.add_component(wasm, vec![]).await.unwrap();
+        let component: ComponentId = info.id.parse().unwrap();
+        let id = WorkerId::new("contested").unwrap();
+        // Held while the three requests queue on the worker's lock, in order.
+        let held = executor.workers.lock(&id).await;
+        let queue = Duration::from_millis(200);
+        let a = tokio::spawn({
+            let (executor, id) = (executor.clone(), id.clone());
+            async move {
+                executor
+                    .invoke_creating(
+                        &component,
+                        &id,
+                        WorkerConfig::default(),
+                        "add",
+                        vec!["5".into()],
+                        None,
+                        None,
+                    )
+                    .await
+            }
+        });
+        tokio::time::sleep(queue).await;
+        let d = tokio::spawn({
+            let (executor, id) = (executor.clone(), id.clone());
+            async move { executor.delete_worker(&id).await }
+        });
+        tokio::time::sleep(queue).await;
+        let c = tokio::spawn({
+            let (executor, id) = (executor.clone(), id.clone());
+            async move {
+                let config = WorkerConfig {
+                    env: vec![("WHO".into(), "c".into())],
+                    ..WorkerConfig::default()
+                };
+                executor.create_worker(&component, Some(id), config).await
+            }
+        });
+        tokio::time::sleep(queue).await;
+        drop(held);
+        let a = a.await.unwrap();
+        assert!(
+            matches!(&a, Err(Error::WorkerReplaced(w)) if *w == id),
+            "the invocation ran on another request's worker: {a:?}"
+        );
+        assert!(d.await.unwrap().unwrap(), "the delete removed A's worker");
+        c.await.unwrap().unwrap();
+        // C's worker is as C made it: nothing ran on it.
+        let get = executor.invoke(&id, "get", vec![], None).await.unwrap();
+        assert_eq!(get, Ok(vec!["0".to_owned()]));
+    }
 }

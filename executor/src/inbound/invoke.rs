@@ -415,6 +415,7 @@ impl Unary {
             if matches!(
                 e,
                 Error::ComponentChanged { .. }
+                    | Error::WorkerReplaced(_)
                     | Error::WorkerRunsOtherComponent { .. }
                     | Error::UnknownWorker(_)
                     | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. })

@@ -52,6 +52,7 @@ pub fn status_of(error: &Error) -> Status {
         // The worker appeared (with another component) between the call's
         // lookup and its creation: a retry calls the worker as it is.
         Error::ComponentChanged { .. }
+        | Error::WorkerReplaced(_)
         | Error::WorkerRunsOtherComponent { .. }
         | Error::WorkerHasOtherSettings { .. } => Code::Aborted,
         Error::MemoryLimit { .. } | Error::HostResources(_) => Code::ResourceExhausted,
