@@ -18,7 +18,7 @@ use reprise_grpc_stub::Error;
 use reprise_grpc_stub::bridge::{
     MAX_EMPTY_COUNT, bytes_to_val, call_options_from_val, call_options_to_val, canonical_encode,
     from_val, request_from_val, request_to_val, response_from_val, response_to_val,
-    rpc_status_from_val, rpc_status_to_val, to_val,
+    rpc_status_from_val, rpc_status_to_val, to_val, val_to_bytes,
 };
 use reprise_grpc_stub::client::{
     CallOptions, MAX_DEADLINE, Metadata, MetadataEntry, MetadataValue,
@@ -361,6 +361,72 @@ fn a_value_replaced_later_in_the_bytes_decodes_as_the_general_path_does() {
         matches!(err, Error::UnknownEnumNumber { ref path, number: 99, .. } if path == "order.kind"),
         "{err:?}"
     );
+}
+
+#[test]
+fn malformed_bytes_the_general_path_refuses_are_refused_directly_too() {
+    // The direct path threw the body of an empty-message value away
+    // unread, and took a key past 32 bits for a field number: it accepted
+    // bytes protobuf refuses.
+    let f = fixture();
+    let desc = order_desc(f);
+    let refused: [(&str, Vec<u8>); 3] = [
+        // cash (field 5, `Nothing`) whose body is a truncated varint.
+        ("cash body", vec![0x2a, 0x01, 0x08]),
+        // marks (field 9, repeated `Nothing`) whose body has wire type 7.
+        ("marks body", vec![0x4a, 0x01, 0x0f]),
+        // id = "x", then a key of 2^32.
+        (
+            "key",
+            vec![0x0a, 0x01, b'x', 0x80, 0x80, 0x80, 0x80, 0x10, 0x00],
+        ),
+    ];
+    for (what, bytes) in refused {
+        assert!(
+            DynamicMessage::decode(desc.clone(), bytes.as_slice()).is_err(),
+            "{what}: protobuf refuses it"
+        );
+        let direct = bytes_to_val(&f.model, &desc, &bytes);
+        assert!(direct.is_err(), "{what}: accepted as {direct:?}");
+    }
+    // A well-formed unknown field inside an empty message is no error.
+    let fine = [0x2a, 0x02, 0x08, 0x01];
+    let message = DynamicMessage::decode(desc.clone(), fine.as_slice()).unwrap();
+    let general = to_val(&f.model, &message).unwrap().unwrap();
+    let direct = bytes_to_val(&f.model, &desc, &fine).unwrap().unwrap();
+    assert!(bridge_util::val_eq(&general, &direct));
+}
+
+#[test]
+fn empty_proto2_groups_are_written_as_groups() {
+    // The direct encoder wrote an empty group (seen as `bool` / `u32`) as a
+    // length-delimited field, which a proto2 parser refuses.
+    const GROUPS: &str = r#"syntax = "proto2";
+package gr.v1;
+message Req { optional group Flag = 1 {} repeated group Tick = 2 {} optional string s = 3; }
+service G { rpc Call(Req) returns (Req); }
+"#;
+    let pool = util::inline_pool(&[("g.proto", GROUPS)]).expect("compile");
+    let model =
+        util::model_for_files(&pool, &["g.proto"], &ModelOptions::default()).expect("model");
+    let desc = pool.get_message_by_name("gr.v1.Req").unwrap();
+    let value = Val::Record(vec![
+        ("flag".into(), Val::Bool(true)),
+        ("tick".into(), Val::U32(2)),
+        ("s".into(), Val::Option(None)),
+    ]);
+    let direct = val_to_bytes(&model, &desc, Some(&value)).unwrap();
+    let general = canonical_encode(&from_val(&model, &desc, Some(&value)).unwrap());
+    assert_eq!(direct, general);
+    let decoded = DynamicMessage::decode(desc.clone(), direct.as_slice()).unwrap();
+    let back = to_val(&model, &decoded).unwrap().unwrap();
+    assert!(bridge_util::val_eq(&back, &value), "{back:?}");
+    let direct_back = bytes_to_val(&model, &desc, &direct).unwrap().unwrap();
+    assert!(bridge_util::val_eq(&direct_back, &value), "{direct_back:?}");
+    // The same fields written length-delimited are refused on both paths.
+    let wrong = [0x0a, 0x00];
+    assert!(DynamicMessage::decode(desc.clone(), wrong.as_slice()).is_err());
+    assert!(bytes_to_val(&model, &desc, &wrong).is_err());
 }
 
 #[test]

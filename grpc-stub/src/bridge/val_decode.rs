@@ -82,6 +82,10 @@ fn decode_record(model: &InterfaceModel, id: MessageId, bytes: &[u8], depth: u32
     while !r.done() {
         let (number, wt) = r.key()?;
         let Some((mi, ci)) = m.member_of(number) else {
+            if m.extendable {
+                // Perhaps an extension: protobuf decodes (and checks) it.
+                return Err(Irregular);
+            }
             r.skip(wt)?;
             continue;
         };
@@ -95,8 +99,9 @@ fn decode_record(model: &InterfaceModel, id: MessageId, bytes: &[u8], depth: u32
                 let case = &o.cases[ci];
                 let payload = match case.payload {
                     None => {
-                        expect(wt, LEN)?;
-                        r.len_delimited()?;
+                        // Groups take the general path.
+                        expect_len(case.wire, wt)?;
+                        empty_body(&case.descriptor, r.len_delimited()?)?;
                         None
                     }
                     Some(vt) => {
@@ -177,6 +182,15 @@ fn expect(actual: u8, wanted: u8) -> Result<()> {
     }
 }
 
+/// A length-delimited occurrence of a field written that way (a proto2
+/// group is not: its occurrences take the general path).
+fn expect_len(wire: WireKind, actual: u8) -> Result<()> {
+    if wire == WireKind::Group {
+        return Err(Irregular);
+    }
+    expect(actual, LEN)
+}
+
 fn read_field(
     model: &InterfaceModel,
     f: &FieldModel,
@@ -250,13 +264,13 @@ fn read_field(
             items.push(Val::Tuple(vec![k, v]));
         }
         FieldMapping::EmptyPresence => {
-            expect(wt, LEN)?;
-            r.len_delimited()?;
+            expect_len(f.wire, wt)?;
+            empty_body(&f.descriptor, r.len_delimited()?)?;
             *slot = Val::Bool(true);
         }
         FieldMapping::EmptyCount => {
-            expect(wt, LEN)?;
-            r.len_delimited()?;
+            expect_len(f.wire, wt)?;
+            empty_body(&f.descriptor, r.len_delimited()?)?;
             let Val::U32(n) = slot else {
                 return Err(Irregular);
             };
@@ -279,6 +293,15 @@ fn read_field(
                             0,
                         )?)
                     }
+                    (2, ewt) => {
+                        expect(ewt, LEN)?;
+                        let body = entry.len_delimited()?;
+                        let value_field = match f.descriptor.kind() {
+                            prost_reflect::Kind::Message(e) => e.map_entry_value_field(),
+                            _ => return Err(Irregular),
+                        };
+                        empty_body(&value_field, body)?;
+                    }
                     (_, ewt) => entry.skip(ewt)?,
                 }
             }
@@ -289,6 +312,22 @@ fn read_field(
         }
     }
     Ok(())
+}
+
+/// Checks the body of a value of an empty message type (field `field`),
+/// which the guest sees only as "set": well-formed fields, as protobuf
+/// would find them; anything it might decode otherwise (an extension)
+/// gives up.
+fn empty_body(field: &prost_reflect::FieldDescriptor, body: &[u8]) -> Result<()> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    if let prost_reflect::Kind::Message(m) = field.kind()
+        && m.extension_ranges().next().is_some()
+    {
+        return Err(Irregular);
+    }
+    Reader::new(body).skip_fields()
 }
 
 fn default_key(key: Scalar) -> Val {
@@ -345,7 +384,7 @@ fn read_value(
             decode_well_known(model, wk, r.len_delimited()?)
         }
         ValueType::RecursionBreak(id) => {
-            expect(wt, LEN)?;
+            expect_len(wire, wt)?;
             let body = r.len_delimited()?;
             let desc = model.message(id).descriptor.clone();
             let msg = DynamicMessage::decode(desc, body).map_err(|_| Irregular)?;

@@ -163,10 +163,7 @@ fn encode_field(model: &InterfaceModel, f: &FieldModel, v: &Val, buf: &mut Vec<u
             }
         }
         FieldMapping::EmptyPresence => match v {
-            Val::Bool(true) => {
-                put_key(buf, number, LEN);
-                buf.push(0);
-            }
+            Val::Bool(true) => put_empty(buf, number, f.wire),
             Val::Bool(false) => {}
             other => return Err(BridgeError::mismatch("bool", other)),
         },
@@ -180,8 +177,7 @@ fn encode_field(model: &InterfaceModel, f: &FieldModel, v: &Val, buf: &mut Vec<u
                 )));
             }
             for _ in 0..*n {
-                put_key(buf, number, LEN);
-                buf.push(0);
+                put_empty(buf, number, f.wire);
             }
         }
         FieldMapping::EmptyMapKeys { key } => {
@@ -272,8 +268,7 @@ fn encode_oneof(model: &InterfaceModel, o: &OneofModel, v: &Val, buf: &mut Vec<u
     let number = case.descriptor.number();
     match (case.payload, payload) {
         (None, None) => {
-            put_key(buf, number, LEN);
-            buf.push(0);
+            put_empty(buf, number, case.wire);
             Ok(())
         }
         (Some(vt), Some(p)) => {
@@ -346,11 +341,29 @@ fn write_value(
                     model.message(id).full_name()
                 )));
             }
-            put_key(buf, number, LEN);
-            put_varint(buf, raw.len() as u64);
-            buf.extend_from_slice(&raw);
+            if wire == WireKind::Group {
+                put_key(buf, number, SGROUP);
+                buf.extend_from_slice(&raw);
+                put_key(buf, number, EGROUP);
+            } else {
+                put_key(buf, number, LEN);
+                put_varint(buf, raw.len() as u64);
+                buf.extend_from_slice(&raw);
+            }
             Ok(())
         }
+    }
+}
+
+/// Writes one occurrence of an empty message: a group's start and end
+/// keys for a proto2 group field, else an empty length-delimited body.
+fn put_empty(buf: &mut Vec<u8>, number: u32, wire: WireKind) {
+    if wire == WireKind::Group {
+        put_key(buf, number, SGROUP);
+        put_key(buf, number, EGROUP);
+    } else {
+        put_key(buf, number, LEN);
+        buf.push(0);
     }
 }
 

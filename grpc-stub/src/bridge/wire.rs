@@ -97,7 +97,10 @@ impl<'a> Reader<'a> {
     #[inline]
     pub(crate) fn key(&mut self) -> Result<(u32, u8), Irregular> {
         let key = self.varint()?;
-        let number = u32::try_from(key >> 3).map_err(|_| Irregular)?;
+        // Keys past 32 bits are malformed (as protobuf reads them), not
+        // field numbers of 30 bits and more.
+        let key = u32::try_from(key).map_err(|_| Irregular)?;
+        let number = key >> 3;
         if number == 0 {
             return Err(Irregular);
         }
@@ -111,6 +114,16 @@ impl<'a> Reader<'a> {
         let out = self.buf.get(self.pos..end).ok_or(Irregular)?;
         self.pos = end;
         Ok(out)
+    }
+
+    /// Reads to the end, checking that what is left is well-formed
+    /// fields (groups give up, as in [`Self::skip`]).
+    pub(crate) fn skip_fields(&mut self) -> Result<(), Irregular> {
+        while !self.done() {
+            let (_, wire_type) = self.key()?;
+            self.skip(wire_type)?;
+        }
+        Ok(())
     }
 
     /// A length-delimited body.

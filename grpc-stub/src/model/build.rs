@@ -358,7 +358,9 @@ fn finish_message(frame: Frame) -> MessageModel {
         }
     }
     by_number.sort_unstable();
+    let extendable = frame.descriptor.extension_ranges().next().is_some();
     MessageModel {
+        extendable,
         descriptor: frame.descriptor,
         package: PackageId(0),
         wit_name: String::new(),

@@ -366,6 +366,9 @@ pub struct MessageModel {
     pub members: Vec<MemberModel>,
     /// Field number -> (member index, case index for oneofs), sorted by number.
     pub(crate) by_number: Vec<(u32, u32, u32)>,
+    /// The message declares extension ranges: a field it does not declare
+    /// may be an extension (which protobuf decodes and checks).
+    pub(crate) extendable: bool,
 }
 
 impl MessageModel {
