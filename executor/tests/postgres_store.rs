@@ -370,6 +370,178 @@ async fn an_interrupt_after_a_failed_commit_rebuilds_the_worker_first() {
     assert_eq!(call(&executor, &id, "get", &[]).await, "10");
 }
 
+/// The PostgreSQL store, with commits that fail while `failing` is set
+/// (refused before they reach the database, as a statement the server
+/// refuses would be: the entries stay pending in the store).
+#[derive(Debug)]
+struct RefusingCommits {
+    inner: reprise_oplog::PostgresOplogStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl RefusingCommits {
+    fn refused(&self) -> reprise_oplog::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(reprise_oplog::Error::Io {
+                context: "committing (a test's injected failure)".into(),
+                source: std::io::Error::other("injected"),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl reprise_oplog::OplogStore for RefusingCommits {
+    async fn claim(&self, w: &WorkerId) -> reprise_oplog::Result<reprise_oplog::OwnerEpoch> {
+        self.inner.claim(w).await
+    }
+    async fn append(
+        &self,
+        w: &WorkerId,
+        fence: reprise_oplog::AppendFence,
+        entries: Vec<reprise_oplog::OplogEntry>,
+    ) -> reprise_oplog::Result<Vec<reprise_oplog::OplogIndex>> {
+        self.inner.append(w, fence, entries).await
+    }
+    async fn commit(&self, w: &WorkerId) -> reprise_oplog::Result<()> {
+        self.refused()?;
+        self.inner.commit(w).await
+    }
+    async fn commit_many(&self, workers: &[WorkerId]) -> reprise_oplog::Result<()> {
+        self.refused()?;
+        self.inner.commit_many(workers).await
+    }
+    async fn read(
+        &self,
+        w: &WorkerId,
+        from: reprise_oplog::OplogIndex,
+        limit: usize,
+    ) -> reprise_oplog::Result<Vec<reprise_oplog::OplogEntry>> {
+        self.inner.read(w, from, limit).await
+    }
+    async fn last_index(
+        &self,
+        w: &WorkerId,
+    ) -> reprise_oplog::Result<Option<reprise_oplog::OplogIndex>> {
+        self.inner.last_index(w).await
+    }
+    async fn list_workers(&self) -> reprise_oplog::Result<Vec<WorkerId>> {
+        self.inner.list_workers().await
+    }
+    async fn delete_worker(&self, w: &WorkerId) -> reprise_oplog::Result<bool> {
+        self.inner.delete_worker(w).await
+    }
+    fn recovery_report(&self) -> reprise_oplog::RecoveryReport {
+        self.inner.recovery_report()
+    }
+    fn generation(&self) -> u64 {
+        self.inner.generation()
+    }
+    fn forget_cached(&self, matches: &(dyn Fn(&WorkerId) -> bool + Sync)) {
+        self.inner.forget_cached(matches)
+    }
+    fn discard_uncommitted(&self, w: &WorkerId) {
+        self.inner.discard_uncommitted(w)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_or_interrupt_whose_commit_failed_does_not_take_effect_later() {
+    // The store kept a failed commit's entries and wrote them with the
+    // worker's next commit, so what was reported as failed took effect.
+    // (For the interrupt this stays hidden: a worker invoked after its
+    // last `Interrupted` reads as resumed. For the stop it did not: the
+    // retry got the stop.)
+    let server = reprise_system_tests::postgres::shared();
+    let url = server.create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(RefusingCommits {
+        inner: reprise_oplog::PostgresOplogStore::open(&url).await.unwrap(),
+        failing: std::sync::atomic::AtomicBool::new(false),
+    });
+    let executor = Executor::with_store(dir.path(), store.clone())
+        .await
+        .unwrap();
+    let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("pg-interrupt-failed").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(call(&executor, &id, "add", &["10"]).await, "10");
+    store
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    executor
+        .interrupt(&id)
+        .await
+        .expect_err("the commit is refused");
+    store
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(call(&executor, &id, "add", &["1"]).await, "11");
+    drop(executor);
+    let again = Executor::with_store(dir.path(), store.clone())
+        .await
+        .unwrap();
+    let got = again.invoke(&id, "get", Vec::new(), None).await;
+    assert!(
+        matches!(&got, Ok(Ok(v)) if v == &["11".to_owned()]),
+        "the failed interrupt took effect: {got:?}"
+    );
+
+    // An invocation stopped by its time budget whose `Error` entry could
+    // not be committed: its retry (same key) answered with the stop.
+    let info = again
+        .add_component(api_common::trapping_component(), Vec::new())
+        .await
+        .unwrap();
+    let spinner: ComponentId = info.id.parse().unwrap();
+    let sid = WorkerId::new("pg-stop-failed").unwrap();
+    again
+        .create_worker(&spinner, Some(sid.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    let key: reprise_oplog::IdempotencyKey = "stop-once".parse().unwrap();
+    let spins = vec!["200000000".to_owned()];
+    store
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let stopped = again
+        .invoke_within(
+            &sid,
+            "spin",
+            spins.clone(),
+            Some(key.clone()),
+            Some(std::time::Duration::from_millis(1)),
+        )
+        .await;
+    store
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        stopped.is_err(),
+        "the stop's commit was refused: {stopped:?}"
+    );
+    let retried = again
+        .invoke_within(
+            &sid,
+            "spin",
+            spins.clone(),
+            Some(key),
+            Some(std::time::Duration::from_secs(60)),
+        )
+        .await;
+    assert_eq!(
+        retried.unwrap(),
+        Ok(spins),
+        "the retry runs the invocation; the stop never became durable"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_creating_invocation_failed_to_commit_is_created_again() {
     // The worker stayed in memory with no log behind it: a retry of the

@@ -26,6 +26,20 @@ fn clock_at_start() -> Vec<u8> {
     .expect("valid component text")
 }
 
+/// A component whose core start function never returns.
+fn spinning_start() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+            (core module $m
+                (func $start (loop $l (br $l)))
+                (start $start)
+                (func (export "get") (result i64) (i64.const 1)))
+            (core instance $i (instantiate $m))
+            (func (export "get") (result u64) (canon lift (core func $i "get"))))"#,
+    )
+    .expect("valid component text")
+}
+
 async fn open(dir: &tempfile::TempDir) -> Executor {
     Executor::open(ExecutorConfig {
         data_dir: dir.path().to_owned(),
@@ -117,4 +131,39 @@ async fn guest_sleeps_end_at_once_while_the_worker_replays() {
         "the rebuild slept again: {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_code_that_never_returns_is_stopped_by_the_time_budget() {
+    // Start code ran with no budget and no stop: the creation never
+    // answered, and the worker's lock was held for good (every delete,
+    // interrupt and invocation of it waited forever).
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        time_budget: std::time::Duration::from_millis(500),
+        ..ExecutorConfig::default()
+    })
+    .await
+    .expect("executor opens");
+    let info = executor
+        .add_component(spinning_start(), Vec::new())
+        .await
+        .expect("uploads");
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("spinner").unwrap();
+    let created = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        executor.create_worker(&component, Some(id.clone()), WorkerConfig::default()),
+    )
+    .await
+    .expect("the creation answers");
+    let err = created.expect_err("a worker whose start code spins cannot start");
+    assert!(
+        err.to_string()
+            .contains("start code did not finish within the time budget"),
+        "{err}"
+    );
+    // Nothing is left behind, and the name is free.
+    assert!(executor.list_workers().await.unwrap().is_empty());
 }

@@ -7,6 +7,9 @@
 //! A blocked `send` ends at the call's deadline and at an interrupt; an
 //! early answer reaches the guest (`finish`, `next`) and the oplog, and
 //! replays; a message cut short is an error, never a clean end.
+//!
+//! And against the interop test server: an invocation stopped while it
+//! holds a stream cancels the stream's call at once.
 
 mod h2_common;
 mod streaming_common;
@@ -407,4 +410,48 @@ async fn a_client_stream_reissued_after_a_crash_keeps_an_early_answer() {
     // failed-precondition its refused re-sends would have closed it with.
     assert_eq!(outcome, vec!["ok((7, 2, 100))".to_owned()]);
     assert_eq!(server.calls(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_invocation_cancels_its_streams() {
+    // The stopped instance kept its stream until the worker's next use
+    // (or the call's 30 s deadline): the server's call stayed open, and
+    // the worker could not be evicted meanwhile.
+    let server = reprise_system_tests::spawn_test_service_server()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let w = worker(
+        &executor,
+        reprise_test_components::INTEROP_CLIENT,
+        streaming_common::interop_dep(&server),
+        "stopped",
+    )
+    .await;
+    // The guest reads one response, then waits in a unary call held here.
+    server.state.park_method("UnaryCall");
+    let stopped = executor
+        .invoke_within(
+            &w,
+            "hold-stream",
+            vec!["10000".into(), "1024".into()],
+            None,
+            Some(Duration::from_millis(1000)),
+        )
+        .await;
+    assert!(
+        matches!(&stopped, Ok(Err(m)) if m.contains("exceeded its time budget")),
+        "{stopped:?}"
+    );
+    let cancelled = server
+        .state
+        .wait_for(
+            "StreamingOutputCall cancelled",
+            Duration::from_secs(5),
+            |s| s.cancelled("StreamingOutputCall") >= 1,
+        )
+        .await;
+    server.state.release();
+    cancelled.expect("the stop cancels the stream's call");
 }

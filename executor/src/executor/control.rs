@@ -71,10 +71,11 @@ impl Executor {
         if self.is_interrupted(id) {
             return Ok(false);
         }
-        worker
-            .durable()
-            .commit_entry(EntryKind::Interrupted)
-            .await?;
+        if let Err(error) = worker.durable().commit_entry(EntryKind::Interrupted).await {
+            // Reported as failed: it must not become durable later.
+            worker.discard_unwritten();
+            return Err(error);
+        }
         self.interrupted_set().insert(id.clone());
         Ok(true)
     }
@@ -88,7 +89,11 @@ impl Executor {
         if !self.is_interrupted(id) {
             return Ok(false);
         }
-        worker.durable().commit_entry(EntryKind::Resumed).await?;
+        if let Err(error) = worker.durable().commit_entry(EntryKind::Resumed).await {
+            // Reported as failed: it must not become durable later.
+            worker.discard_unwritten();
+            return Err(error);
+        }
         self.interrupted_set().remove(id);
         Ok(true)
     }

@@ -32,7 +32,7 @@ use crate::durable::{Committer, Durable, describe};
 use crate::error::{Error, Result};
 use crate::grpc::{GrpcContext, GrpcView};
 use crate::guest_output::GuestOutput;
-use crate::stop::StopSignal;
+use crate::stop::{StopReason, StopSignal};
 use crate::wasi::durable_wasi_ctx;
 use crate::wave::{self, Signature};
 use crate::worker::component::LoadedComponent;
@@ -281,11 +281,24 @@ impl Worker {
         // Start code that reads a clock or a random source gets what it
         // read the first time.
         durable.load_prelude().await?;
+        // A new worker's start code runs under the time budget, stopped
+        // at an epoch tick like an invocation. A rebuild's is not: it
+        // finished when the worker was created, and stopping it (for an
+        // interrupt still being handled, say) would fail the rebuild.
+        if replay_from.is_none() {
+            store.data_mut().limits.arm(env.time_budget);
+        }
         let instance = component
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(|e| match Error::from(e) {
+                // No worker of the component can start in that budget.
+                Error::InvocationStopped {
+                    reason: StopReason::TimeBudget(budget),
+                } => Error::InvalidComponent(format!(
+                    "its start code did not finish within the time budget of {budget:?}"
+                )),
                 // A component that compiled and linked at upload fails to
                 // instantiate only for want of host resources (address
                 // space, memory maps) unless its own start code traps.
@@ -294,6 +307,7 @@ impl Worker {
                 }
                 other => other,
             })?;
+        store.data_mut().limits.disarm();
         let mut worker = Worker {
             id,
             component,
@@ -391,7 +405,19 @@ impl Worker {
         Ok(stale)
     }
 
-    fn discard_unwritten(&mut self) {
+    /// Marks the instance for a rebuild at the next use, and drops its
+    /// streams now: the rebuilt instance will not hold them, and until
+    /// then their calls would stay open at the server (up to their
+    /// deadlines) and keep the worker from being evicted.
+    fn abandon_instance(&mut self) {
+        self.stale = true;
+        self.store.data_mut().grpc.streams.clear();
+    }
+
+    /// Drops what was journaled and not written (a commit of it failed),
+    /// so that it never takes effect later; the worker is rebuilt at its
+    /// next use.
+    pub(crate) fn discard_unwritten(&mut self) {
         self.stale = true;
         let id = self.id.clone();
         self.durable.parts().0.discard_uncommitted(&id);
@@ -458,7 +484,12 @@ impl Worker {
             retry_from: invoked,
         });
         let outcome: InvocationOutcome = Err(message);
-        self.complete(function, key, outcome.clone()).await?;
+        if let Err(error) = self.complete(function, key, outcome.clone()).await {
+            // As for a completion: a commit that failed does not take
+            // effect later (the retry runs the invocation again).
+            self.discard_unwritten();
+            return Err(error);
+        }
         Ok(outcome)
     }
 
@@ -704,7 +735,7 @@ impl Worker {
             // the instance, which ran past what the log will hold, is
             // rebuilt.
             Ok(()) if let Some(reason) = cut_short => {
-                self.stale = true;
+                self.abandon_instance();
                 Err(Error::InvocationStopped { reason })
             }
             Ok(()) => Ok(Ok(results)),
@@ -723,14 +754,14 @@ impl Worker {
                     | Error::HostResources(_)),
                 ) => {
                     // The instance stopped at an arbitrary instruction.
-                    self.stale = true;
+                    self.abandon_instance();
                     Err(stopped)
                 }
                 Ok(own) => {
                     // Any other host failure (an oplog write refused, say)
                     // also unwound the guest mid-call, and what it dropped
                     // may not be in the log: the next use rebuilds.
-                    self.stale = true;
+                    self.abandon_instance();
                     Err(own)
                 }
                 Err(trap) if trap.downcast_ref::<wasmtime::Trap>().is_some() => {
@@ -743,6 +774,8 @@ impl Worker {
                         None => format!("guest trapped in `{function}`: {trap:#}"),
                     };
                     self.state = WorkerState::Failed(message.clone());
+                    // The instance is never entered again: its streams go.
+                    self.store.data_mut().grpc.streams.clear();
                     Ok(Err(message))
                 }
                 Err(fault) => {
@@ -751,7 +784,7 @@ impl Worker {
                     // Nothing is journaled as the outcome and the worker is
                     // not failed: the instance is rebuilt and the caller's
                     // retry (or the next start) runs the invocation again.
-                    self.stale = true;
+                    self.abandon_instance();
                     Err(Error::HostResources(format!(
                         "running `{function}` failed in the host: {fault:#}"
                     )))

@@ -184,6 +184,12 @@ impl StreamTable {
         Some(self.next_rep)
     }
 
+    /// Drops every stream: their calls are cancelled (the server sees a
+    /// reset) instead of staying open until their deadlines.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+
     /// Takes a stream out (to work on it without borrowing the table).
     pub fn take(&mut self, rep: u32) -> Option<StreamSlot> {
         self.slots.remove(&rep)
