@@ -250,6 +250,27 @@ fn incoming_values_are_checked_and_named_by_path() {
 }
 
 #[test]
+fn a_refused_value_is_named_by_its_proto_field() {
+    // The path was built from the WIT name (`request.username`), not the
+    // proto field the client set (`username2`, after the collision).
+    let api = api_of(
+        r#"package t:paths;
+world w {
+  export f: func(user-name: u8, username: u8) -> u8;
+}"#,
+        "w",
+    );
+    let f = &api.services()[0].methods[0];
+    let text = api.proto_text();
+    assert!(text.contains("uint32 username2 = 2;"), "{text}");
+    let mut request = DynamicMessage::new(f.input.clone());
+    request.set_field_by_name("user_name", Value::U32(1));
+    request.set_field_by_name("username2", Value::U32(300));
+    let e = f.params(&request).unwrap_err();
+    assert_eq!(e.path, "request.username2", "{e}");
+}
+
+#[test]
 fn an_enum_left_unspecified_is_refused() {
     let api = typed_exports();
     let describe = method(&api, "/reprise_test.typed_exports.Shapes/Describe");

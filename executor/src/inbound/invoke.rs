@@ -41,6 +41,7 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
     // The deadline counts from the call's arrival: finding the worker (its
     // oplog read, its component compiled when not loaded yet) takes from it.
     let answer_by = answer_by(&metadata);
+    let deletions_seen = shared.deletions();
     let finding = resolve(&shared, &metadata, &path);
     let found = match answer_by {
         Some(at) => tokio::time::timeout_at(at, finding)
@@ -72,6 +73,7 @@ pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Re
         api: target.api,
         path,
         answer_by,
+        deletions_seen,
     };
     // Read as a client stream, to refuse a second request message (tonic's
     // unary handling would answer from the first and drop the rest).
@@ -295,6 +297,9 @@ struct Unary {
     path: String,
     /// When to answer at the latest (see [`answer_by`]).
     answer_by: Option<tokio::time::Instant>,
+    /// The executor's count of deletions when the call arrived: a worker
+    /// created here is remembered only if no delete came since.
+    deletions_seen: u64,
 }
 
 type UnaryFuture =
@@ -409,7 +414,8 @@ impl Unary {
             None => invocation.await,
         };
         if self.create && outcome.is_ok() {
-            self.shared.remember(&self.worker, self.component);
+            self.shared
+                .remember(&self.worker, self.component, self.deletions_seen);
         }
         let outcome = outcome.map_err(|e| {
             if matches!(

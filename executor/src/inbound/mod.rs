@@ -104,9 +104,21 @@ impl Shared {
         Ok(component)
     }
 
-    /// Remembers that worker `id` runs `component`.
-    pub(crate) fn remember(&self, id: &WorkerId, component: ComponentId) {
+    /// The executor's count of deletions, to pass to [`Self::remember`].
+    pub(crate) fn deletions(&self) -> u64 {
+        self.executor
+            .deletions
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Remembers that worker `id` runs `component`, learnt when the
+    /// executor's count of deletions was `seen`: not kept if a delete came
+    /// since (it may have been this worker's).
+    pub(crate) fn remember(&self, id: &WorkerId, component: ComponentId, seen: u64) {
         let mut routes = self.lock_routes();
+        if routes.deletions != seen {
+            return;
+        }
         if routes.table.len() >= MAX_ROUTES {
             routes.table.clear();
         }
@@ -261,5 +273,59 @@ pub(crate) fn text<'a>(metadata: &'a MetadataMap, key: &str) -> Result<Option<&'
             .to_str()
             .map(|v| Some(v.trim()))
             .map_err(|_| Status::invalid_argument(format!("metadata `{key}` is not valid text"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ExecutorConfig, WorkerConfig};
+
+    /// A route learnt before a delete is not kept: an invocation that
+    /// created its worker remembered the route after an admin delete that
+    /// came meanwhile, and the next call that asked to create the worker
+    /// was routed to the deleted one (`NOT_FOUND`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_route_learnt_before_a_delete_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let executor = Arc::new(
+            Executor::open(ExecutorConfig {
+                data_dir: dir.path().to_owned(),
+                ..ExecutorConfig::default()
+            })
+            .await
+            .unwrap(),
+        );
+        let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
+        let info = executor.add_component(wasm, vec![]).await.unwrap();
+        let component: ComponentId = info.id.parse().unwrap();
+        let id = WorkerId::new("routed").unwrap();
+        executor
+            .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+            .await
+            .unwrap();
+        let (_, stopping) = tokio::sync::watch::channel(false);
+        let shared = Shared {
+            executor: executor.clone(),
+            config: Arc::new(InboundConfig::default()),
+            routes: Arc::new(Mutex::new(Routes::default())),
+            stopping,
+        };
+        let seen = shared.deletions();
+        assert!(executor.delete_worker(&id).await.unwrap());
+        shared.remember(&id, component, seen);
+        let err = shared.component_of(&id).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::Error::UnknownWorker(_)
+                    | crate::Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. })
+            ),
+            "the deleted worker's route was kept: {err:?}"
+        );
+        // Learnt with no delete since, it is kept.
+        let seen = shared.deletions();
+        shared.remember(&id, component, seen);
+        assert_eq!(shared.component_of(&id).await.unwrap(), component);
     }
 }

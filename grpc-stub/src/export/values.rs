@@ -43,14 +43,12 @@ pub fn message_to_vals(
     fields
         .iter()
         .enumerate()
-        .map(|(i, (name, shape))| {
+        .map(|(i, (_, shape))| {
             let field = field_at(&message.descriptor(), i, path)?;
-            field_to_val(
-                shape,
-                message,
-                &field,
-                &format!("{path}.{}", snake_path(name)),
-            )
+            // The proto field's own name: the WIT name's snake case may
+            // differ from it (a suffix that resolved a collision, case).
+            let at = format!("{path}.{}", field.name());
+            field_to_val(shape, message, &field, &at)
         })
         .collect()
 }
@@ -246,11 +244,15 @@ fn singular_to_val(shape: &Shape, value: &Value, path: &str) -> Result<Val, Valu
             let message = value.as_message().ok_or_else(mismatch)?;
             let (i, payload) = set_case(message, cases.len(), path, &name.wit)?;
             let (case, shape) = &cases[i];
+            let case_field = u32::try_from(i + 1)
+                .ok()
+                .and_then(|n| message.descriptor().get_field(n))
+                .map_or_else(|| snake_path(case), |f| f.name().to_owned());
             let payload = match shape {
                 Some(shape) => Some(Box::new(singular_to_val(
                     shape,
                     &payload,
-                    &format!("{path}.{}", snake_path(case)),
+                    &format!("{path}.{case_field}"),
                 )?)),
                 None => None,
             };
