@@ -94,6 +94,17 @@ impl OpenApiDependency {
                 });
             }
         };
+        if self.tls.is_some() && !is_https(&base_url) {
+            // The document's server, when `base-url` is not written (a
+            // written one was checked when the manifest was read).
+            return Err(Error::BaseUrl {
+                dependency: self.owner.clone(),
+                reason: format!(
+                    "TLS settings are given but the base URL `{base_url}` is plaintext \
+                     (`http://`); set `base-url` to an `https://` one"
+                ),
+            });
+        }
         if let Some(auth) = &self.auth {
             self.check_auth(&auth.scheme, &model.security_schemes)?;
         }

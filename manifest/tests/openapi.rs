@@ -188,6 +188,39 @@ fn tls_settings_on_a_plaintext_base_url_are_refused() {
 }
 
 #[test]
+fn tls_settings_on_a_plaintext_document_server_are_refused() {
+    // Without `base-url` the document's server is the base URL: a
+    // plaintext one passed the manifest's checks with TLS settings, and
+    // was refused only at upload.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "openapi: 3.0.3\ninfo: {title: T, version: \"1\"}\nservers:\n  - url: http://api.local/v1\npaths: {}\n",
+    )
+    .unwrap();
+    let manifest = load(
+        &format!(
+            "        spec: {}\n        tls: {{ system-roots: true }}\n",
+            spec.display()
+        ),
+        true,
+    )
+    .unwrap();
+    let error = manifest.components()[0].dependencies[0]
+        .kind
+        .as_openapi()
+        .unwrap()
+        .config()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`http://api.local/v1` is plaintext") && error.contains("base-url"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_base_url_s_scheme_is_read_in_any_case_and_its_port_checked() {
     // `HTTPS://` is https: TLS settings were refused as for plaintext.
     load(

@@ -170,6 +170,7 @@ impl RestClient {
             (Some(auth), true) => {
                 let credential =
                     resolve_auth(&config.name, auth, &|var: &str| std::env::var(var).ok())
+                        .and_then(|credential| credential.validate().map(|()| credential))
                         .map_err(|e| SendFailure::Setup(e.to_string()))?;
                 let (name, value) = credential.header();
                 builder = builder.header(name, value);

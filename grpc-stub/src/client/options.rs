@@ -192,10 +192,27 @@ pub fn resolve_auth(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<ClientAuth, Error> {
     let var = |name: &str| {
-        env(name).ok_or_else(|| Error::MissingCredential {
+        let value = env(name).ok_or_else(|| Error::MissingCredential {
             dependency: dependency.to_owned(),
             variable: name.to_owned(),
-        })
+        })?;
+        // Named, never shown: an empty credential would be sent as such
+        // (`Bearer `), one with other characters cannot be sent at all.
+        let problem = if value.is_empty() {
+            Some("is set but empty")
+        } else if value.chars().any(|c| !(' '..='~').contains(&c)) {
+            Some("holds characters that are not printable ASCII")
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(Error::InvalidAuth {
+                reason: format!(
+                    "dependency `{dependency}`: environment variable `{name}` {problem}"
+                ),
+            }),
+            None => Ok(value),
+        }
     };
     Ok(match auth {
         AuthConfig::Bearer { token_env } => ClientAuth::Bearer(var(token_env)?),
@@ -304,6 +321,8 @@ mod tests {
         match name {
             "USER_VAR" => Some("alice".into()),
             "PASS_VAR" => Some("s3cret".into()),
+            "EMPTY_VAR" => Some(String::new()),
+            "ODD_VAR" => Some("s3cr\u{e9}t".into()),
             _ => None,
         }
     }
@@ -345,5 +364,41 @@ mod tests {
         };
         let err = ClientConfig::for_dependency(&dependency(Some(nameless)), env).unwrap_err();
         assert!(err.to_string().contains("no user name"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_unsendable_credential_is_refused_naming_the_variable() {
+        // An empty password went out as `Basic base64(alice:)`, an empty
+        // REST token as `Bearer `.
+        for (auth, variable) in [
+            (
+                AuthConfig::Basic {
+                    username: Some("alice".into()),
+                    username_env: None,
+                    password_env: "EMPTY_VAR".into(),
+                },
+                "EMPTY_VAR",
+            ),
+            (
+                AuthConfig::Bearer {
+                    token_env: "EMPTY_VAR".into(),
+                },
+                "EMPTY_VAR",
+            ),
+            (
+                AuthConfig::ApiKey {
+                    header: "x-api-key".into(),
+                    value_env: "ODD_VAR".into(),
+                },
+                "ODD_VAR",
+            ),
+        ] {
+            let err = resolve_auth("todo", &auth, &env).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{variable}`")) && err.contains("dependency `todo`"),
+                "{err}"
+            );
+            assert!(!err.contains("s3cr"), "{err}");
+        }
     }
 }
