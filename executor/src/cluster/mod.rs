@@ -366,15 +366,29 @@ impl Cluster {
         let mut extra: Vec<u32> = now_held.iter().copied().skip(keep).collect();
         let busy = executor.busy_shards(&extra);
         extra.retain(|shard| !busy.contains(shard));
-        let serving: BTreeSet<u32> = now_held.iter().copied().take(keep).chain(busy).collect();
-        let lost: Vec<u32> = before.difference(&serving).copied().collect();
-        let gained: Vec<u32> = serving.difference(&before).copied().collect();
+        let mut serving: BTreeSet<u32> = now_held.iter().copied().take(keep).chain(busy).collect();
         {
             let mut held = self.held();
             held.shards = before.intersection(&serving).copied().collect();
             held.valid_until = Some(valid_until);
             held.epochs = round.held.iter().copied().collect();
         }
+        // An invocation that started on one of the extra shards while this
+        // round looked (its ownership check passed before the shard stopped
+        // being served) keeps it too, as a drain keeps it: the check runs
+        // after the shard stopped taking requests.
+        let late: Vec<u32> = executor
+            .busy_shards(&extra)
+            .into_iter()
+            .filter(|shard| before.contains(shard))
+            .collect();
+        if !late.is_empty() {
+            extra.retain(|shard| !late.contains(shard));
+            self.held().shards.extend(late.iter().copied());
+            serving.extend(late);
+        }
+        let lost: Vec<u32> = before.difference(&serving).copied().collect();
+        let gained: Vec<u32> = serving.difference(&before).copied().collect();
         if !lost.is_empty() {
             executor.drop_idle_shard_workers(&lost);
             tracing::info!(shards = ?lost, "no longer serving shards");

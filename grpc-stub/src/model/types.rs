@@ -367,7 +367,9 @@ pub struct MessageModel {
     /// Field number -> (member index, case index for oneofs), sorted by number.
     pub(crate) by_number: Vec<(u32, u32, u32)>,
     /// The message declares extension ranges: a field it does not declare
-    /// may be an extension (which protobuf decodes and checks).
+    /// may be an extension (which protobuf decodes and checks). Read by
+    /// the bridge's direct decoder (the `runtime` feature).
+    #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
     pub(crate) extendable: bool,
 }
 
