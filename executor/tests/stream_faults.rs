@@ -8,8 +8,9 @@
 //! early answer reaches the guest (`finish`, `next`) and the oplog, and
 //! replays; a message cut short is an error, never a clean end.
 //!
-//! And against the interop test server: an invocation stopped while it
-//! holds a stream cancels the stream's call at once.
+//! And against the test servers: an invocation stopped while it holds a
+//! stream cancels the stream's call at once; a bidi `send` after
+//! `close-send` is refused and the call goes on.
 
 mod h2_common;
 mod streaming_common;
@@ -454,4 +455,41 @@ async fn a_stopped_invocation_cancels_its_streams() {
         .await;
     server.state.release();
     cancelled.expect("the stop cancels the stream's call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_after_close_send_is_refused_and_the_call_goes_on() {
+    // The late send reached the request stream, which refused it, and the
+    // stream was closed with that status: the server saw a reset, and
+    // `next` returned failed-precondition instead of the responses.
+    let server = reprise_system_tests::spawn_route_guide_server()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let notes = r#"[(7, 7, "a"), (7, 7, "b")]"#;
+    let (w, first) = {
+        let executor = open(&dir).await;
+        let w = worker(
+            &executor,
+            ROUTE_GUIDE_CLIENT,
+            streaming_common::route_guide_dep(&server),
+            "late-send",
+        )
+        .await;
+        let got = call(&executor, &w, "chat-send-after-close", &[notes]).await;
+        (w, got)
+    };
+    assert!(
+        first.starts_with("ok((") && first.contains("send after `close-send`"),
+        "{first}"
+    );
+    assert!(first.ends_with(r#"["a"]))"#), "the call went on: {first}");
+    assert_eq!(server.state.cancelled("RouteChat"), 0);
+    // Rebuilt by replay after a restart: the refusal comes again from the
+    // guest's own close, with nothing journaled for it, and nothing
+    // diverges.
+    let executor = open(&dir).await;
+    let feature = call(&executor, &w, "get-feature", &["1", "1"]).await;
+    assert!(feature.starts_with("ok("), "{feature}");
+    assert_eq!(server.calls("RouteChat"), 1, "replay sent nothing");
 }

@@ -134,6 +134,10 @@ pub struct StreamSlot {
     /// after a restart starts no attempt after it and gets only the time
     /// left.
     pub deadline_ms: Option<u64>,
+    /// Bidi: the guest called `close-send` (live or in replay, where the
+    /// guest calls it again): a later `send` is refused on the spot,
+    /// journaling nothing and leaving the call to `next`.
+    pub send_closed: bool,
 }
 
 impl StreamSlot {
@@ -355,6 +359,7 @@ mod tests {
             request: None,
             attempts: 1,
             deadline_ms: None,
+            send_closed: false,
         }
     }
 

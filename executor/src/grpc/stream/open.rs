@@ -151,6 +151,7 @@ pub async fn open_stream<T: GrpcView>(
                 request: None,
                 attempts: 1,
                 deadline_ms,
+                send_closed: false,
             }
         }
         StreamOpenReplay::Live => {
@@ -229,6 +230,7 @@ pub async fn open_stream<T: GrpcView>(
                 request: kept,
                 attempts: 1,
                 deadline_ms,
+                send_closed: false,
             }
         }
     };

@@ -254,6 +254,35 @@ impl Guest for RouteGuideClient {
         Ok(names)
     }
 
+    fn chat_send_after_close(
+        notes: Vec<(i32, i32, String)>,
+    ) -> Result<(String, Vec<String>), String> {
+        let call = route_guide::route_chat(None).map_err(describe)?;
+        let note = |(latitude, longitude, message): (i32, i32, String)| RouteNote {
+            location: Some(Point {
+                latitude,
+                longitude,
+            }),
+            message,
+        };
+        for each in notes {
+            call.send(&note(each)).map_err(describe)?;
+        }
+        call.close_send().map_err(describe)?;
+        let refusal = match call.send(&note((0, 0, "late".into()))) {
+            Ok(()) => return Err("a send after close-send was accepted".into()),
+            Err(status) => describe(status),
+        };
+        let mut messages = Vec::new();
+        for _ in 0..MAX_RESPONSES {
+            match call.next().map_err(describe)? {
+                Some(note) => messages.push(note.message),
+                None => return Ok((refusal, messages)),
+            }
+        }
+        Err(too_many("RouteChat"))
+    }
+
     fn chat_after_random(close_first: bool) -> Result<u64, String> {
         let call = route_guide::route_chat(None).map_err(describe)?;
         let drawn = wasi::random::random::get_random_u64();

@@ -54,6 +54,18 @@ pub(super) async fn send(
     if let Phase::Closed(status) = &slot.phase {
         return Ok(Some(closed_send(slot, status.as_ref())));
     }
+    if slot.send_closed {
+        // The guest's own doing, so replay answers it the same way without
+        // a journal entry; the call goes on (`next` reads the rest).
+        return Ok(Some(super::super::status_err(&RpcStatus::new(
+            Code::FailedPrecondition,
+            format!(
+                "`{}`: send after `close-send`; the call goes on, `next` reads its \
+                 responses",
+                slot.binding.journal_name
+            ),
+        ))));
+    }
     let (binding, open) = (slot.binding.clone(), slot.open_index);
     let attempted = move |frame: &[u8]| {
         format!(
@@ -173,6 +185,9 @@ pub(super) async fn close_send(
     ctx: &mut GrpcContext,
     slot: &mut StreamSlot,
 ) -> wasmtime::Result<Val> {
+    if slot.binding.method().kind == CallKind::Bidi {
+        slot.send_closed = true;
+    }
     Ok(match &mut slot.phase {
         Phase::Closed(Some(status)) => super::super::status_err(status),
         Phase::Live(LiveCall::Bidi(call)) => {
