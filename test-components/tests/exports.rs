@@ -70,6 +70,7 @@ fn route_guide_client_exports_the_specified_functions() {
             "export record-route: func(points: list<tuple<s32, s32>>) -> result<tuple<s32, s32, s32>, string>;",
             "export route-chat: func(notes: list<tuple<s32, s32, string>>) -> result<list<string>, string>;",
             "export chat-after-random: func(close-first: bool) -> result<u64, string>;",
+            "export chat-send-after-close: func(notes: list<tuple<s32, s32, string>>) -> result<tuple<string, list<string>>, string>;",
             "export list-features-within: func(lo-latitude: s32, lo-longitude: s32, hi-latitude: s32, hi-longitude: s32, deadline-ms: u64) -> result<list<string>, string>;",
         ],
     );
