@@ -54,8 +54,9 @@ impl<'a> Doc<'a> {
     }
 
     /// Follows `$ref`s from `node`: the node referred to, and the name of
-    /// the last component referred to (`#/components/schemas/Todo` ->
-    /// `Todo`). A reference that does not resolve is a problem.
+    /// the component the last reference names (`#/components/schemas/Todo`
+    /// -> `Todo`; none for a pointer into a component). A reference that
+    /// does not resolve is a problem.
     pub(crate) fn resolve(&self, node: &'a Node, path: &str) -> Option<(&'a Node, Option<String>)> {
         let mut current = node;
         let mut name = None;
@@ -93,10 +94,14 @@ impl<'a> Doc<'a> {
                     }
                 }
             }
-            name = pointer
-                .rsplit('/')
-                .next()
-                .map(|s| s.replace("~1", "/").replace("~0", "~"));
+            // Only a component itself has a name (`components/schemas/Todo`);
+            // a pointer into one (`.../Todo/properties/owner`) has none, or
+            // its last segment would be taken for another component's name.
+            let segments: Vec<&str> = pointer.split('/').collect();
+            name = match segments.as_slice() {
+                ["components", _, last] => Some(last.replace("~1", "/").replace("~0", "~")),
+                _ => None,
+            };
             current = target;
         }
         self.problem(path, Some(node), "`$ref`s refer to each other in a cycle");

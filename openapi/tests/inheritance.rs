@@ -250,3 +250,25 @@ fn a_subtype_with_a_discriminator_of_its_own_stays_a_case_of_the_outer_base() {
     let (case, _) = read(&model, r#"{"petType":"Husky","name":"Balto","sled":true}"#);
     assert_eq!(case, "husky");
 }
+
+#[test]
+fn a_subtype_listed_before_its_base_does_not_make_the_types_hold_each_other() {
+    // `File` first: its base `Node` was reached through `children`, and
+    // `Node`'s cases named `file`, still being defined: `file` held a list
+    // of `node` and `node` a `file` (invalid WIT). It maps as with `Node`
+    // listed first.
+    let doc = |order: &[&str]| {
+        let file = "    File:\n      allOf:\n        - $ref: '#/components/schemas/Node'\n        - {type: object, properties: {size: {type: integer}}}\n";
+        let node = "    Node:\n      type: object\n      required: [kind]\n      discriminator: {propertyName: kind}\n      properties:\n        kind: {type: string}\n        children: {type: array, items: {$ref: '#/components/schemas/Node'}}\n";
+        let mut text = String::from(
+            "openapi: 3.0.3\ninfo: {title: T, version: 1.0.0}\npaths: {}\ncomponents:\n  schemas:\n",
+        );
+        for name in order {
+            text.push_str(if *name == "File" { file } else { node });
+        }
+        text
+    };
+    let (_, file_first) = wit_of(&doc(&["File", "Node"]));
+    let (_, node_first) = wit_of(&doc(&["Node", "File"]));
+    assert_eq!(file_first, node_first);
+}

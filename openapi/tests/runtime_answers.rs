@@ -454,3 +454,53 @@ paths:
         "{accepted}"
     );
 }
+
+#[test]
+fn integers_written_with_a_zero_fraction_are_read_and_pointers_into_a_schema_are_not_its_name() {
+    // `1.0` for an integer was "expected an integer, found a number"
+    // (JSON Schema counts it as 1). And a `$ref` into another schema's
+    // property took the property's name for a schema's: `refund.customer`
+    // was read as the `customer` record, not the string it points to.
+    const COUNTS: &str = r##"
+openapi: 3.0.3
+info: {title: Counts, version: "1"}
+paths:
+  /counts:
+    get:
+      operationId: getCounts
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Counts"}}}}
+components:
+  schemas:
+    customer: {type: object, properties: {id: {type: string}}}
+    charge: {type: object, properties: {customer: {type: string}}}
+    Counts:
+      type: object
+      required: [small, big, unsigned, customer]
+      properties:
+        small: {type: integer, format: int32}
+        big: {type: integer, format: int64}
+        unsigned: {type: integer, format: int32, minimum: 0}
+        customer: {$ref: "#/components/schemas/charge/properties/customer"}
+"##;
+    let model = parse(COUNTS, "counts.yaml", &Options::default()).unwrap();
+    let wit = reprise_openapi::wit::render(&model);
+    assert!(wit.contains("customer: string"), "{wit}");
+    let (interface, get) = function(&model, "counts-collection", "get-counts").unwrap();
+    let read = |body: &str| {
+        format!(
+            "{:?}",
+            response(&model, interface, get, &json(200, &[], body))
+        )
+    };
+    let whole = read(r#"{"small": 1.0, "big": -2.0, "unsigned": 3.0, "customer": "cus_1"}"#);
+    assert!(
+        whole.starts_with("Result(Ok(")
+            && whole.contains("S32(1)")
+            && whole.contains("S64(-2)")
+            && whole.contains("String(\"cus_1\")"),
+        "{whole}"
+    );
+    let fraction = read(r#"{"small": 1.5, "big": 2, "unsigned": 3, "customer": "c"}"#);
+    assert!(!fraction.starts_with("Result(Ok("), "{fraction}");
+}

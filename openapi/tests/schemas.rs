@@ -332,3 +332,16 @@ fn a_required_list_in_one_allof_part_applies_to_properties_of_another() {
         field("secret")
     );
 }
+
+#[test]
+fn allof_parts_whose_properties_name_alike_get_distinct_fields() {
+    // Each part named its properties on its own: `due_date` and `dueDate`
+    // were both `due-date`, twice in one record (invalid WIT).
+    let (_, wit) = wit_of(&with_schemas(
+        "    Todo:\n      allOf:\n        - {type: object, properties: {due_date: {type: string}}}\n        - {type: object, properties: {dueDate: {type: string}}}\n",
+    ));
+    assert!(
+        wit.contains("due-date: option<string>") && wit.contains("due-date2: option<string>"),
+        "{wit}"
+    );
+}

@@ -174,18 +174,18 @@ pub(crate) fn from_json(
     Ok(match ty {
         TypeRef::Bool => Val::Bool(json.as_bool().ok_or_else(|| wrong("a boolean"))?),
         TypeRef::S32 => Val::S32(
-            json.as_i64()
+            whole_i64(json)
                 .and_then(|n| i32::try_from(n).ok())
                 .ok_or_else(|| wrong("a 32-bit integer"))?,
         ),
-        TypeRef::S64 => Val::S64(json.as_i64().ok_or_else(|| wrong("an integer"))?),
+        TypeRef::S64 => Val::S64(whole_i64(json).ok_or_else(|| wrong("an integer"))?),
         TypeRef::U16 => Val::U16(
-            json.as_u64()
+            whole_u64(json)
                 .and_then(|n| u16::try_from(n).ok())
                 .ok_or_else(|| wrong("an integer from 0 to 65535"))?,
         ),
         TypeRef::U32 => Val::U32(
-            json.as_u64()
+            whole_u64(json)
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| wrong("an unsigned 32-bit integer"))?,
         ),
@@ -226,6 +226,33 @@ pub(crate) fn from_json(
                 .collect::<Result<_, Fault>>()?,
         ),
         TypeRef::Named(name) => named_from_json(types.get(name)?, json, types, path)?,
+    })
+}
+
+/// An integer written as such, or as a number with no fraction (`1.0`,
+/// which JSON Schema counts as the integer 1).
+fn whole_i64(json: &Json) -> Option<i64> {
+    json.as_i64().or_else(|| {
+        let f = json.as_f64()?;
+        // The range an i64 holds exactly at this magnitude (2^63 excluded).
+        (f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f))
+            .then(|| {
+                #[allow(clippy::cast_possible_truncation)]
+                let n = f as i64;
+                n
+            })
+    })
+}
+
+/// [`whole_i64`] for unsigned integers.
+fn whole_u64(json: &Json) -> Option<u64> {
+    json.as_u64().or_else(|| {
+        let f = json.as_f64()?;
+        (f.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&f)).then(|| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let n = f as u64;
+            n
+        })
     })
 }
 

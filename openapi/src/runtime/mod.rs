@@ -607,6 +607,36 @@ fn check(
     types: &Lookup<'_>,
     faults: &mut Vec<(String, String)>,
 ) {
+    // Through a named alias (an `allOf` of one part, say) to what it
+    // names, and into the case a variant holds: their fields' constraints
+    // hold there too. (Alias chains are acyclic: a cycle maps to JSON.)
+    if let TypeRef::Named(name) = ty
+        && let Ok(def) = types.get(name)
+    {
+        match (&def.kind, value) {
+            (TypeKind::Alias(inner), _) => {
+                return check(inner, value, constraints, path, types, faults);
+            }
+            (TypeKind::Variant(cases), Val::Variant(case, Some(payload))) => {
+                if let Some(case_ty) = cases
+                    .iter()
+                    .find(|c| &c.name == case)
+                    .and_then(|c| c.ty.as_ref())
+                {
+                    check(
+                        case_ty,
+                        payload,
+                        &Constraints::default(),
+                        path,
+                        types,
+                        faults,
+                    );
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
     let mut fault = |message: String| faults.push((path.to_owned(), message));
     match value {
         Val::Option(None) => {}

@@ -106,8 +106,18 @@ impl<'d, 'a> Types<'d, 'a> {
         path: &str,
         at: Option<&Node>,
     ) {
-        for field in more {
+        for mut field in more {
             let Some(existing) = fields.iter_mut().find(|f| f.wire == field.wire) else {
+                // Each part names its fields on its own: `due_date` in one
+                // and `dueDate` in another are both `due-date` there, and
+                // one record cannot have the name twice.
+                if fields.iter().any(|f| f.name == field.name) {
+                    let mut taken = crate::names::Scope::default();
+                    for f in fields.iter() {
+                        taken.take(&f.name);
+                    }
+                    field.name = taken.unique(&field.name);
+                }
                 fields.push(field);
                 continue;
             };

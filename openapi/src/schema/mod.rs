@@ -109,7 +109,16 @@ impl<'d, 'a> Types<'d, 'a> {
     /// Defines every named schema (those not reached yet), in order.
     pub(crate) fn define_all(&mut self) {
         if let Some(schemas) = get(self.doc.root, "components").and_then(|c| get(c, "schemas")) {
-            for (name, node) in entries(schemas) {
+            // Bases that others extend first: defining a subtype first
+            // reached its base through a property, the base's cases then
+            // named the subtype still being defined, and the two types
+            // held each other (invalid WIT). Base first, the subtype's
+            // reference back to its base is the one that closes the cycle
+            // (JSON text), whatever order the document lists them in.
+            let (bases, rest): (Vec<_>, Vec<_>) = entries(schemas)
+                .into_iter()
+                .partition(|(name, _)| self.bases.contains_key(name));
+            for (name, node) in bases.into_iter().chain(rest) {
                 self.define_named(&name, node);
             }
         }
@@ -388,9 +397,14 @@ impl<'d, 'a> Types<'d, 'a> {
                     || resolved.is_some_and(|n| bool_of(n, key) == Some(true))
             };
             let required = required.contains(&wire);
-            let null_when_none = required && matches!(ty, TypeRef::Option(_));
+            // An `option` here or behind aliases (a `$ref` to a nullable
+            // plain-value schema): `none` is `null` on the wire when the
+            // property is required, and an optional one is not wrapped in
+            // a second `option`.
+            let optional = self.is_option(&ty);
+            let null_when_none = required && optional;
             // `writeOnly`: answers leave it out, `required` or not.
-            let ty = if (required && !flag("writeOnly")) || matches!(ty, TypeRef::Option(_)) {
+            let ty = if (required && !flag("writeOnly")) || optional {
                 ty
             } else {
                 TypeRef::Option(Box::new(ty))
@@ -408,6 +422,26 @@ impl<'d, 'a> Types<'d, 'a> {
             });
         }
         fields
+    }
+
+    /// Whether `ty` is an `option`, itself or through aliases defined so
+    /// far (alias chains are acyclic: a cycle maps to JSON text).
+    fn is_option(&self, ty: &TypeRef) -> bool {
+        let mut ty = ty;
+        // Bounded as `$ref` chains are.
+        for _ in 0..64 {
+            match ty {
+                TypeRef::Option(_) => return true,
+                TypeRef::Named(name) => {
+                    match self.defs.iter().find(|d| &d.name == name).map(|d| &d.kind) {
+                        Some(TypeKind::Alias(inner)) => ty = inner,
+                        _ => return false,
+                    }
+                }
+                _ => return false,
+            }
+        }
+        false
     }
 
     /// The cases of a `oneOf`/`anyOf` schema named `variant`.
