@@ -29,6 +29,17 @@ pub fn build_engine(cache_dir: &Path) -> Result<Engine> {
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
+        // Replay must rebuild the same state on any host. Threads would let
+        // a guest block a runtime thread in `memory.atomic.wait` (no epoch
+        // reaches it) and grow shared memory past the limiter; a component
+        // using them is refused at upload.
+        .wasm_threads(false)
+        .wasm_shared_everything_threads(false)
+        // Relaxed SIMD and NaN bit patterns would otherwise follow the CPU
+        // (FMA or not, x86 or ARM): a worker replayed on another host could
+        // reach other memory contents.
+        .relaxed_simd_deterministic(true)
+        .cranelift_nan_canonicalization(true)
         .cache(Some(cache));
     Ok(Engine::new(&config)?)
 }

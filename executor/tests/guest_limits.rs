@@ -507,3 +507,69 @@ async fn a_worker_whose_memory_limit_cannot_hold_its_first_memory_is_not_created
     assert!(executor.list_workers().await.unwrap().is_empty());
     assert!(executor.worker_info(&id).await.is_err());
 }
+
+/// A component exporting `grow(pages) -> s32`: `memory.grow` on a memory
+/// of 1 page declared to hold at most 2.
+fn bounded_memory() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+            (core module $m
+                (memory 1 2)
+                (func (export "grow") (param i32) (result i32)
+                    (memory.grow (local.get 0))))
+            (core instance $i (instantiate $m))
+            (func (export "grow") (param "pages" u32) (result s32)
+                (canon lift (core func $i "grow"))))"#,
+    )
+    .expect("valid component text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growing_past_a_declared_maximum_returns_minus_one() {
+    // It was taken for the host running out of memory: the invocation
+    // failed as a host fault (503), and one journaled before it would fail
+    // every rebuild of the worker the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let info = executor
+        .add_component(bounded_memory(), Vec::new())
+        .await
+        .unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("bounded").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    let grow = |pages: &str| executor.invoke(&id, "grow", vec![pages.to_owned()], None);
+    assert_eq!(grow("5").await.unwrap(), Ok(vec!["-1".to_owned()]));
+    assert_eq!(grow("1").await.unwrap(), Ok(vec!["1".to_owned()]));
+    assert_eq!(grow("1").await.unwrap(), Ok(vec!["-1".to_owned()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_using_threads_is_refused_at_upload() {
+    // Shared memory and atomic waits were accepted: a guest could block a
+    // runtime thread in `memory.atomic.wait32` where no epoch tick reaches
+    // it, and grow shared memory past the memory limiter.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let shared = wat::parse_str(
+        r#"(component
+            (core module $m
+                (memory 1 1 shared)
+                (func (export "get") (result i32) (i32.const 1)))
+            (core instance $i (instantiate $m))
+            (func (export "get") (result u32) (canon lift (core func $i "get"))))"#,
+    )
+    .expect("valid component text");
+    let err = executor
+        .add_component(shared, Vec::new())
+        .await
+        .expect_err("threads are refused");
+    assert!(
+        matches!(err, reprise_executor::Error::InvalidComponent(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("thread"), "{err}");
+}

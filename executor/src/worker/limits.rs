@@ -37,7 +37,11 @@ pub struct RunLimits {
     pub stop: StopSignal,
     /// When the running invocation's budget runs out, and the budget
     /// (`None` while replaying a completed invocation: nothing stops it).
-    pub deadline: Option<(Instant, Duration)>,
+    /// Shared by the clones a sleep or a host call holds, so that they
+    /// answer to the invocation running when they are polled, not to the
+    /// one they were made in (a guest may keep a pollable across
+    /// invocations).
+    deadline: Arc<Mutex<Option<(Instant, Duration)>>>,
     /// Why a sleep of the running invocation ended early, if one did (see
     /// [`crate::worker::sleeps`]): the guest then saw a shorter sleep than
     /// it asked for, so the invocation cannot complete as if it had not.
@@ -54,9 +58,19 @@ impl RunLimits {
         }
     }
 
+    /// The running invocation's deadline and budget, if one is armed.
+    pub fn armed(&self) -> Option<(Instant, Duration)> {
+        *self.lock_deadline()
+    }
+
+    fn lock_deadline(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Duration)>> {
+        // A plain value: a poisoned lock still holds a consistent one.
+        self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Limits for a live invocation with `budget`.
     pub fn arm(&mut self, budget: Duration) {
-        self.deadline = Some((Instant::now() + budget, budget));
+        *self.lock_deadline() = Some((Instant::now() + budget, budget));
         self.take_cut_short();
     }
 
@@ -81,23 +95,22 @@ impl RunLimits {
     /// How much of the invocation's time budget is left (`None`: no
     /// budget runs, as while replaying a completed invocation).
     pub fn time_left(&self) -> Option<Duration> {
-        self.deadline
+        self.armed()
             .map(|(at, _)| at.saturating_duration_since(Instant::now()))
     }
 
     /// No limits (replaying an invocation that completed before).
     pub fn disarm(&mut self) {
-        self.deadline = None;
+        *self.lock_deadline() = None;
     }
 
     /// Resolves when the invocation must stop (checked every
     /// [`STOP_POLL`]); never while replaying a completed invocation. Meant
     /// to be raced against a host call in flight.
     pub async fn stopped(self) -> StopReason {
-        if self.deadline.is_none() {
-            return std::future::pending().await;
-        }
-        // Ends when a stop comes, or when the caller drops the race.
+        // Ends when a stop comes, or when the caller drops the race. While
+        // disarmed (replay) `check` answers nothing, until an invocation
+        // arms the limits this clone shares.
         loop {
             if let Some(reason) = self.check() {
                 return reason;
@@ -109,7 +122,7 @@ impl RunLimits {
     /// Why the invocation must stop now, if it must (never while
     /// replaying a completed invocation).
     pub fn check(&self) -> Option<StopReason> {
-        let (deadline, budget) = self.deadline?;
+        let (deadline, budget) = self.armed()?;
         if let Some(reason) = self.stop.requested() {
             return Some(reason);
         }
@@ -143,6 +156,25 @@ mod tests {
         limits.arm(Duration::ZERO);
         assert_eq!(limits.check(), Some(StopReason::TimeBudget(Duration::ZERO)));
         assert!(StopReason::Interrupt.is_final() && !StopReason::Shutdown.is_final());
+    }
+
+    #[test]
+    fn a_clone_answers_to_the_invocation_running_when_it_is_checked() {
+        // A sleep made in one invocation and polled in a later one checked
+        // the earlier invocation's (passed) deadline, and one made while
+        // replaying ignored the later invocation's budget.
+        let mut limits = RunLimits::default();
+        let made_in_replay = limits.clone();
+        limits.arm(Duration::ZERO);
+        let made_live = limits.clone();
+        assert_eq!(
+            made_in_replay.check(),
+            Some(StopReason::TimeBudget(Duration::ZERO))
+        );
+        limits.arm(Duration::from_secs(3600));
+        assert_eq!(made_live.check(), None, "the new invocation's budget");
+        limits.disarm();
+        assert_eq!(made_live.check(), None);
     }
 
     #[test]

@@ -139,20 +139,32 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
+    /// A growth past the memory's declared maximum is refused here, with
+    /// nothing taken: `memory.grow` returns -1, as the spec says.
     fn memory_growing(
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.last_growth = 0;
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
         self.take(desired.saturating_sub(current))
     }
 
-    /// The host could not grow the memory (no address space or mappings
-    /// left): a host condition, reported as such instead of letting the
-    /// guest see a failed `memory.grow` and trap, which would fail the
-    /// worker for a fault that is not its own.
+    /// A growth that failed. Before this limiter approved anything (past
+    /// what the memory's type can address) it is the guest's: `memory.grow`
+    /// returns -1. After (no address space or mappings left) it is the
+    /// host's, reported as such instead of letting the guest see a failed
+    /// `memory.grow` and trap, which would fail the worker for a fault
+    /// that is not its own; what the growth took is given back.
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        if self.last_growth == 0 || before_approval(&error) {
+            tracing::debug!(error = %error, "a guest memory did not grow");
+            return Ok(());
+        }
         self.growth_failed();
         Err(wasmtime::Error::new(Error::HostResources(format!(
             "the host could not grow a guest's memory: {error:#}"
@@ -163,23 +175,36 @@ impl ResourceLimiter for MemoryLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
+        self.last_growth = 0;
+        if desired > MAX_TABLE_ELEMENTS || maximum.is_some_and(|max| desired > max) {
             return Ok(false);
         }
         let extra = desired.saturating_sub(current);
         self.take(extra.saturating_mul(TABLE_ELEMENT_BYTES))
     }
 
-    /// A table that could not grow (past its declared maximum, say) gives
-    /// back what the growth took; `table.grow` returns -1 to the guest, as
-    /// the spec says, rather than trapping.
+    /// A table that could not grow gives back what the growth took, if this
+    /// limiter approved it; `table.grow` returns -1 to the guest, as the
+    /// spec says, rather than trapping.
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.growth_failed();
+        if !before_approval(&error) {
+            self.growth_failed();
+        }
         tracing::debug!(error = %error, "a guest table did not grow");
         Ok(())
     }
+}
+
+/// Whether wasmtime reports a growth that failed before it asked this
+/// limiter (a size past what the memory's or table's type can hold): then
+/// nothing was taken for it, and what the last approved growth took stays
+/// taken (it succeeded). wasmtime 48 words these two failures so.
+fn before_approval(error: &wasmtime::Error) -> bool {
+    let text = error.to_string();
+    text.contains("exceeds memory type's limits")
+        || text.contains("overflow calculating new table size")
 }
 
 impl Drop for MemoryLimiter {
@@ -218,6 +243,30 @@ mod tests {
         assert_eq!(budget.used(), 1000 * TABLE_ELEMENT_BYTES);
         drop(limiter);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_failure_before_approval_gives_nothing_back() {
+        // A table growth that failed before the limiter was asked gave
+        // back what the last (successful) memory growth had taken: looped,
+        // a guest grew its memory past every limit.
+        let budget = MemoryBudget::new(1 << 30);
+        let mut limiter = MemoryLimiter::new(1 << 30, budget.clone());
+        assert!(limiter.memory_growing(0, 100, None).unwrap());
+        limiter
+            .table_grow_failed(wasmtime::Error::msg("overflow calculating new table size"))
+            .unwrap();
+        assert_eq!(budget.used(), 100);
+        limiter
+            .memory_grow_failed(wasmtime::Error::msg(
+                "memory growth exceeds memory type's limits",
+            ))
+            .expect("-1 to the guest");
+        assert_eq!(budget.used(), 100);
+        // Past the declared maximum: refused, nothing taken.
+        assert!(!limiter.memory_growing(100, 300, Some(200)).unwrap());
+        assert!(!limiter.table_growing(10, 30, Some(20)).unwrap());
+        assert_eq!(budget.used(), 100);
     }
 
     #[test]

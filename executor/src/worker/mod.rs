@@ -95,9 +95,7 @@ impl GrpcView for WorkerCtx {
     }
 
     fn remaining_budget(&self) -> Option<Duration> {
-        self.limits
-            .deadline
-            .map(|(at, _)| at.saturating_duration_since(std::time::Instant::now()))
+        self.limits.time_left()
     }
 }
 
