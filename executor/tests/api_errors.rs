@@ -371,6 +371,20 @@ async fn multipart_uploads_and_bad_dependencies() {
             json!([deps[0].clone(), deps[0].clone()]).to_string(),
             vec!["used by more than one dependency"],
         ),
+        // Two dependencies serving the same service: the import was linked
+        // to the last one, the other silently unused.
+        (
+            {
+                let mut other = deps[0].clone();
+                other["name"] = json!("todo-again");
+                other["endpoint"] = json!("http://127.0.0.1:50052");
+                json!([deps[0].clone(), other]).to_string()
+            },
+            vec![
+                "gRPC dependencies `todo` and `todo-again` both serve interface",
+                "from one dependency only",
+            ],
+        ),
     ];
     for (dependencies, fragments) in cases {
         let label = dependencies.chars().take(80).collect::<String>();
@@ -798,5 +812,35 @@ async fn a_client_uploaded_without_its_dependency_is_told_how_to_declare_it() {
     assert!(
         message.contains("`api:todos/") && message.contains("`type: openapi`"),
         "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_body_that_breaks_off_is_400_not_500() {
+    // A chunked upload whose encoding breaks mid-part was answered 500
+    // (and logged as the executor's own failure).
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = Server::default().await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let part = "--X\r\nContent-Disposition: form-data; name=\"wasm\"\r\n\r\nabc";
+    let request = format!(
+        "POST /v1/components HTTP/1.1\r\nHost: {address}\r\nContent-Type: \
+         multipart/form-data; boundary=X\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{part}\r\nzz\r\n",
+        part.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "{}",
+        answer.lines().next().unwrap_or("no answer")
     );
 }

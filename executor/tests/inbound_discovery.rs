@@ -166,6 +166,28 @@ async fn the_admin_token_guards_calls_reflection_and_named_health_checks() {
         .insert("authorization", right.parse().unwrap());
     let answer = health.check(request).await.unwrap().into_inner();
     assert_eq!(answer.status, 1);
+    // A call in a content type that is not served, without the token:
+    // refused for the token first (it was UNIMPLEMENTED).
+    let client: hyper_util::client::legacy::Client<_, tonic::body::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    let request = tonic::codegen::http::Request::post(format!("{}{hello}", front.addr))
+        .header("content-type", "application/grpc+json")
+        .header("te", "trailers")
+        .header("reprise-worker", "t1")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(
+        response
+            .headers()
+            .get("grpc-status")
+            .map(|s| s.to_str().unwrap()),
+        Some("16"),
+        "{:?}",
+        response.headers()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -100,8 +100,15 @@ impl ApiError {
         if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large(limit)
         } else {
+            // axum answers a body that could not be read (a broken chunked
+            // encoding, a client that went away mid-upload) with 500: it
+            // is the request's fault, not the executor's.
+            let status = match error.status() {
+                s if s.is_server_error() => StatusCode::BAD_REQUEST,
+                s => s,
+            };
             Self::new(
-                error.status(),
+                status,
                 format!("malformed multipart body: {}", error.body_text()),
             )
         }

@@ -19,11 +19,25 @@ pub struct LocalComponentStore {
 impl LocalComponentStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            what: "creating the component folder",
-            path: dir.to_owned(),
+        let io = |what: &'static str, path: &Path, source| Error::Io {
+            what,
+            path: path.to_owned(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("creating the component folder", dir, e))?;
+        // The folder's own entry is durable before a component is
+        // acknowledged in it.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_folder(parent).map_err(|e| io("syncing the folder of", dir, e))?;
+        }
+        // Temporary files a crash left behind (an upload cut short).
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(LocalComponentStore {
             dir: dir.to_owned(),
         })
@@ -126,22 +140,58 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
         WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let tmp = path.with_file_name(name);
-    let mut file = std::fs::File::create(&tmp).map_err(|e| io("creating", e))?;
-    file.write_all(bytes).map_err(|e| io("writing", e))?;
-    file.sync_all().map_err(|e| io("syncing", e))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| io("renaming into place", e))?;
-    if let Some(parent) = path.parent()
-        && let Ok(dir) = std::fs::File::open(parent)
-    {
-        dir.sync_all().map_err(|e| io("syncing the folder of", e))?;
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp).map_err(|e| io("creating", e))?;
+        file.write_all(bytes).map_err(|e| io("writing", e))?;
+        file.sync_all().map_err(|e| io("syncing", e))?;
+        drop(file);
+        std::fs::rename(&tmp, path).map_err(|e| io("renaming into place", e))
+    })();
+    if let Err(e) = written {
+        // A partial file left behind (on a full disk, say) would keep the
+        // space the write failed for.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    if let Some(parent) = path.parent() {
+        sync_folder(parent).map_err(|e| io("syncing the folder of", e))?;
     }
     Ok(())
 }
 
+/// Makes `folder`'s entries (a file renamed into it, a folder created in
+/// it) durable.
+fn sync_folder(folder: &Path) -> std::io::Result<()> {
+    std::fs::File::open(folder)?.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::write_durably;
+    use super::{LocalComponentStore, write_durably};
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_open_sweeps_old_ones() {
+        // A write whose rename failed (or a crash) left its partial
+        // `.tmp` file for good, holding the space it failed for.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.wasm");
+        std::fs::create_dir(&path).unwrap();
+        write_durably(&path, b"bytes").expect_err("a folder is in the way");
+        assert_eq!(names(dir.path()), vec!["c.wasm".to_owned()]);
+        std::fs::write(dir.path().join("d.wasm.7-1.tmp"), b"partial").unwrap();
+        LocalComponentStore::open(dir.path()).unwrap();
+        assert_eq!(names(dir.path()), vec!["c.wasm".to_owned()]);
+    }
 
     #[test]
     fn concurrent_writes_of_one_file_each_land_whole() {

@@ -91,7 +91,18 @@ impl GrpcImports {
         let mut type_interfaces = BTreeMap::new();
         for (i, dep) in dependencies.iter().enumerate() {
             for id in dep.model.service_ids() {
-                services.insert(dep.model.interface_path(id), (i, id));
+                let path = dep.model.interface_path(id);
+                // Two dependencies behind one import: the guest's calls
+                // would all go to one of them, the other's endpoint,
+                // credentials and overrides silently unused.
+                if let Some((earlier, _)) = services.insert(path.clone(), (i, id)) {
+                    return Err(Error::InvalidComponent(format!(
+                        "gRPC dependencies `{}` and `{}` both serve interface `{path}`; a \
+                         component can import it from one dependency only (give one of them \
+                         another `wit` namespace or version, or drop it)",
+                        dependencies[earlier].config.name, dep.config.name
+                    )));
+                }
             }
             for package in dep.model.packages() {
                 type_interfaces.insert(

@@ -33,11 +33,16 @@ use crate::worker::WorkerConfig;
 
 /// Handles one call to a worker's service.
 pub(crate) async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let metadata = MetadataMap::from_headers(request.headers().clone());
+    // The token first: a caller without it learns nothing else, not even
+    // which content types are served.
+    if let Err(refused) = shared.authorize(&metadata) {
+        return refused.into_http::<axum::body::Body>().into_response();
+    }
     if let Some(refused) = unserved_content_type(&request) {
         return refused.into_http::<axum::body::Body>().into_response();
     }
     let path = request.uri().path().to_owned();
-    let metadata = MetadataMap::from_headers(request.headers().clone());
     // The deadline counts from the call's arrival: finding the worker (its
     // oplog read, its component compiled when not loaded yet) takes from it.
     let answer_by = answer_by(&metadata);
