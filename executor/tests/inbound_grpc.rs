@@ -866,9 +866,11 @@ async fn the_deadline_counts_from_the_call_s_arrival() {
         .or_else(|| trailers.get("grpc-status"))
         .map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(status.as_deref(), Some("4"), "{parts:?} {trailers:?}");
+    // Due just before the client's 2 s; the bound leaves a loaded 2-core
+    // machine room (the fault it guards against answered at 3.45 s).
     assert!(
-        elapsed < Duration::from_millis(2400),
-        "answered after {elapsed:?}, past the client's 2 s"
+        elapsed < Duration::from_millis(3000),
+        "answered after {elapsed:?}, long past the client's 2 s"
     );
     late.await.unwrap();
     // The spin goes on durably; stop it (bounded).
