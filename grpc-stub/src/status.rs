@@ -535,8 +535,14 @@ impl RpcStatus {
             retry_pushback_ms: status
                 .metadata()
                 .get("grpc-retry-pushback-ms")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().parse().unwrap_or(-1)),
+                // Any value that does not read as a number (bytes that are
+                // not ASCII included) means "do not retry" (gRPC A6).
+                .map(|v| {
+                    v.to_str()
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(-1)
+                }),
         }
     }
 

@@ -293,3 +293,30 @@ async fn status_details_that_are_not_base64_are_dropped_not_a_panic() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_grpc_gets_the_status_its_http_status_maps_to() {
+    // A proxy's 502 page was read as gRPC frames: `<htm` became a message
+    // length of 1.75 GB, RESOURCE_EXHAUSTED, which no retry policy retries.
+    for (status, code) in [
+        (502, Code::Unavailable),
+        (404, Code::Unimplemented),
+        (403, Code::PermissionDenied),
+        (200, Code::Unknown),
+    ] {
+        let respond: Respond = std::sync::Arc::new(move |stream| {
+            scripted::http_answer(stream, status, "<html>Bad Gateway</html>")
+        });
+        let endpoint = scripted::start_closing(respond).await;
+        let client = GrpcClient::new(&endpoint, ClientConfig::default()).unwrap();
+        let err = tokio::time::timeout(LIMIT, hello(&client, "x"))
+            .await
+            .expect("answered in time")
+            .unwrap_err();
+        assert_eq!(err.code, code, "HTTP {status}: {err}");
+        assert!(
+            err.message.contains(&format!("HTTP {status}")) && err.message.contains("not gRPC"),
+            "{err}"
+        );
+    }
+}

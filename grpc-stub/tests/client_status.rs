@@ -194,3 +194,25 @@ fn received_metadata_survives_the_stored_form() {
     assert!(Metadata::new().push_ascii("x~odd", "v").is_err());
     assert!(Metadata::new().push_ascii("x-tabbed", "a\tb").is_err());
 }
+
+#[test]
+fn a_pushback_that_is_not_a_number_means_do_not_retry_and_content_length_is_reserved() {
+    // Bytes that are not ASCII were dropped before the number was read:
+    // no pushback, so the policy retried; gRPC says an unreadable pushback
+    // means do not retry. And guest metadata could set `content-length`,
+    // which hyper sends as given (the server then resets the stream).
+    for raw in [&b"1\xff"[..], b"abc", b"-5"] {
+        let mut status = tonic::Status::new(tonic::Code::Unavailable, "busy");
+        status.metadata_mut().insert(
+            "grpc-retry-pushback-ms",
+            tonic::metadata::AsciiMetadataValue::try_from(raw).unwrap(),
+        );
+        let read = RpcStatus::from_tonic(&status).retry_pushback_ms;
+        assert!(read.is_some_and(|ms| ms < 0), "{raw:?}: {read:?}");
+    }
+    let entry = reprise_grpc_stub::client::MetadataEntry::new(
+        "content-length",
+        reprise_grpc_stub::client::MetadataValue::Ascii("0".into()),
+    );
+    assert!(entry.is_err(), "{entry:?}");
+}

@@ -15,6 +15,13 @@
 //! one a tonic server sends when a request is over *its* limit: the two
 //! could not be told apart afterwards.
 //!
+//! An answer that is not gRPC at all (an HTTP status other than 200, or a
+//! content type other than `application/grpc*`, with no `grpc-status`: a
+//! proxy's error page) becomes the status gRPC maps that HTTP status to
+//! (`502`/`503`/`504`/`429` `UNAVAILABLE`, `404` `UNIMPLEMENTED`, `401`
+//! `UNAUTHENTICATED`, `403` `PERMISSION_DENIED`, otherwise `UNKNOWN`), its
+//! body unread.
+//!
 //! A `grpc-status-details-bin` that is not base64 (in the response's
 //! headers or its trailers) is taken out before tonic reads the status,
 //! which panics on it; the status message says it was dropped.
@@ -104,6 +111,61 @@ fn drop_unreadable_details(headers: &mut http::HeaderMap) {
     }
 }
 
+/// The status of an answer that is not gRPC (a proxy's `502` page, a web
+/// server's `404`), as the headers of a trailers-only gRPC answer; `None`
+/// for a gRPC answer. Codes follow gRPC's mapping of HTTP statuses.
+fn not_grpc<B>(response: &http::Response<B>, origin: Option<&Origin>) -> Option<http::HeaderMap> {
+    if response.headers().contains_key("grpc-status") {
+        return None;
+    }
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let grpc = content_type.starts_with("application/grpc");
+    if status == http::StatusCode::OK && grpc {
+        return None;
+    }
+    let code = match status.as_u16() {
+        200 => tonic::Code::Unknown,
+        400 => tonic::Code::Internal,
+        401 => tonic::Code::Unauthenticated,
+        403 => tonic::Code::PermissionDenied,
+        404 => tonic::Code::Unimplemented,
+        429 | 502 | 503 | 504 => tonic::Code::Unavailable,
+        _ => tonic::Code::Unknown,
+    };
+    let shown = if content_type.is_empty() {
+        "no content-type"
+    } else {
+        content_type
+    };
+    let message = format!(
+        "the server answered HTTP {status} ({shown}), not gRPC{}",
+        origin.map_or(String::new(), |o| format!(", {}", o.describe()))
+    );
+    let mut headers = http::HeaderMap::new();
+    headers.insert("grpc-status", http::HeaderValue::from(code as i32));
+    // `grpc-message` is percent-encoded: keep it to plain characters.
+    let plain: String = message
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .filter(|c| *c != '%')
+        .collect();
+    if let Ok(value) = http::HeaderValue::from_str(&plain) {
+        headers.insert("grpc-message", value);
+    }
+    Some(headers)
+}
+
 /// Which call a body answers, for its errors.
 struct Origin {
     endpoint: Arc<str>,
@@ -139,6 +201,16 @@ impl Future for FramedResponse {
         drop_unreadable_details(response.headers_mut());
         let origin = self.origin.take();
         let max_message = self.max_message;
+        if let Some(not_grpc) = not_grpc(&response, origin.as_ref()) {
+            // Its body (an error page) is not gRPC frames: read as such, a
+            // page's first bytes were a message length over every limit.
+            let (mut parts, _) = response.into_parts();
+            parts.headers.extend(not_grpc);
+            return Poll::Ready(Ok(http::Response::from_parts(
+                parts,
+                FramedBody::new(Body::empty(), origin, max_message),
+            )));
+        }
         Poll::Ready(Ok(
             response.map(|body| FramedBody::new(body, origin, max_message))
         ))

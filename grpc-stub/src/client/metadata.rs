@@ -13,6 +13,9 @@ use crate::Error;
 /// the transport manages.
 const RESERVED: &[&str] = &[
     "content-type",
+    // hyper sends it as given: a body longer than it says is a protocol
+    // error at the server (a reset stream) after the call was journaled.
+    "content-length",
     "te",
     "user-agent",
     "host",

@@ -125,3 +125,21 @@ async fn read_frame(socket: &mut TcpStream) -> std::io::Result<([u8; 9], Vec<u8>
     socket.read_exact(&mut payload).await?;
     Ok((head, payload))
 }
+
+/// A plain HTTP answer (not gRPC) on `stream`: `:status` (a literal with
+/// the static table's name), `content-type: text/html` and `body` in one
+/// `DATA` frame ending the stream, as a proxy's error page.
+pub fn http_answer(stream: u32, status: u16, body: &str) -> Vec<u8> {
+    let mut block = vec![0x08];
+    let status = status.to_string();
+    block.push(u8::try_from(status.len()).expect("short"));
+    block.extend_from_slice(status.as_bytes());
+    block.push(0);
+    for text in ["content-type", "text/html"] {
+        block.push(u8::try_from(text.len()).expect("short"));
+        block.extend_from_slice(text.as_bytes());
+    }
+    let mut out = frame(HEADERS, END_HEADERS, stream, &block);
+    out.extend(frame(DATA, END_STREAM, stream, body.as_bytes()));
+    out
+}
