@@ -35,6 +35,8 @@ pub mod secrets;
 pub mod slots;
 pub mod stop;
 pub mod stores;
+#[cfg(test)]
+mod test_support;
 pub mod wasi;
 pub mod wave;
 pub mod worker;

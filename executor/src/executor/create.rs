@@ -207,7 +207,6 @@ impl Expected {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ExecutorConfig;
 
     /// A request that creates its worker lets go of the worker's lock
     /// between the creation and the invocation. A delete and another
@@ -216,17 +215,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_invocation_does_not_run_on_a_worker_created_by_another_request() {
         let dir = tempfile::tempdir().unwrap();
-        let executor = Arc::new(
-            Executor::open(ExecutorConfig {
-                data_dir: dir.path().to_owned(),
-                ..ExecutorConfig::default()
-            })
-            .await
-            .unwrap(),
-        );
-        let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
-        let info = executor.add_component(wasm, vec![]).await.unwrap();
-        let component: ComponentId = info.id.parse().unwrap();
+        let (executor, component) = crate::test_support::executor_with_counter(&dir).await;
         let id = WorkerId::new("contested").unwrap();
         // Held while the three requests queue on the worker's lock, in order.
         let held = executor.workers.lock(&id).await;

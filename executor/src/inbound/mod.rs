@@ -279,7 +279,7 @@ pub(crate) fn text<'a>(metadata: &'a MetadataMap, key: &str) -> Result<Option<&'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ExecutorConfig, WorkerConfig};
+    use crate::WorkerConfig;
 
     /// A route learnt before a delete is not kept: an invocation that
     /// created its worker remembered the route after an admin delete that
@@ -288,17 +288,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_route_learnt_before_a_delete_is_not_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let executor = Arc::new(
-            Executor::open(ExecutorConfig {
-                data_dir: dir.path().to_owned(),
-                ..ExecutorConfig::default()
-            })
-            .await
-            .unwrap(),
-        );
-        let wasm = std::fs::read(reprise_test_components::COUNTER).unwrap();
-        let info = executor.add_component(wasm, vec![]).await.unwrap();
-        let component: ComponentId = info.id.parse().unwrap();
+        let (executor, component) = crate::test_support::executor_with_counter(&dir).await;
         let id = WorkerId::new("routed").unwrap();
         executor
             .create_worker(&component, Some(id.clone()), WorkerConfig::default())
