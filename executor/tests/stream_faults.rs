@@ -493,3 +493,40 @@ async fn a_send_after_close_send_is_refused_and_the_call_goes_on() {
     assert!(feature.starts_with("ok("), "{feature}");
     assert_eq!(server.calls("RouteChat"), 1, "replay sent nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bidi_send_blocked_until_the_deadline_is_deadline_exceeded() {
+    // The send that waited out the call's deadline was taken for the
+    // server's end of the call: failed-precondition ("the server ended
+    // the call"), journaled as StreamSendEnded.
+    let server = ScriptedServer::start(stall()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let executor = open(&dir).await;
+        let id = route_guide_worker_at(&executor, &server.endpoint, 500).await;
+        let answer = tokio::time::timeout(
+            WAIT,
+            call(&executor, &id, "route-chat", &[&many_notes(5_000)]),
+        )
+        .await
+        .expect("the blocked send ends");
+        assert!(answer.contains("DeadlineExceeded"), "{answer}");
+        id
+    };
+    let log = read_log(&dir, &id).await;
+    let kinds: Vec<String> = log
+        .iter()
+        .map(|e| format!("{:?}", e.kind).chars().take(40).collect())
+        .collect();
+    assert!(
+        !kinds.iter().any(|k| k.starts_with("StreamSendEnded")),
+        "{kinds:#?}"
+    );
+    assert!(
+        log.iter().any(|e| matches!(
+            &e.kind,
+            reprise_oplog::EntryKind::StreamClosed { code: 4, .. }
+        )),
+        "{kinds:#?}"
+    );
+}

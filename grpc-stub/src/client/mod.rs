@@ -555,8 +555,9 @@ impl GrpcClient {
             self.config.max_request_bytes,
         );
         let prepared = self.prepare(method, CallKind::Bidi, stream, options)?;
+        let deadline = prepared.context.deadline;
         let driver = self.start(prepared, codec)?;
-        Ok(BidiStream::new(requests, driver))
+        Ok(BidiStream::new(requests, driver, deadline))
     }
 
     fn start<S, C, M>(&self, prepared: Prepared<S>, codec: C) -> Result<Driver<M>, RpcStatus>

@@ -335,14 +335,21 @@ pub struct BidiStream<M = DynamicMessage> {
     requests: Requests,
     driver: Driver<M>,
     ended_by_server: bool,
+    /// The call's deadline, if it has one.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl<M> BidiStream<M> {
-    pub(crate) fn new(requests: Requests, driver: Driver<M>) -> Self {
+    pub(crate) fn new(
+        requests: Requests,
+        driver: Driver<M>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Self {
         Self {
             requests,
             driver,
             ended_by_server: false,
+            deadline,
         }
     }
 
@@ -359,6 +366,21 @@ impl<M> BidiStream<M> {
             Err(SendFailure::Rejected(status)) => Err(status),
             Err(SendFailure::CallEnded) => match &self.driver.outcome {
                 Some(Err(status)) => Err(status.clone()),
+                // Not the server's end: the call's own deadline passed
+                // while the request waited (a server that stopped reading).
+                _ if self
+                    .deadline
+                    .is_some_and(|d| tokio::time::Instant::now() >= d) =>
+                {
+                    Err(RpcStatus::new(
+                        Code::DeadlineExceeded,
+                        format!(
+                            "{}: the call's deadline passed while `send` waited for the server \
+                             to take the request",
+                            self.requests.method.full_name()
+                        ),
+                    ))
+                }
                 _ => Err({
                     self.ended_by_server = true;
                     RpcStatus::new(
