@@ -94,41 +94,6 @@ fn flip_value_byte(tree: &sled::Tree, key: &[u8], pos: usize) {
     tree.insert(key, v).unwrap();
 }
 
-/// The layout marker: 2 for what this build writes; a version 1 directory
-/// (an older build's) opens and is marked 2, so that builds reading only
-/// version 1 refuse it from then on instead of cutting every log at its
-/// first `CreateWithIncarnation`; an unknown version is refused.
-#[tokio::test]
-async fn the_layout_marker_keeps_older_builds_out() {
-    let dir = tempfile::tempdir().unwrap();
-    populate(dir.path(), &[("a", 3)]).await;
-    assert_eq!(layout(dir.path()).await, (vec![2], expected_log(3)));
-    with_tree(dir.path(), "oplog_meta", |t| {
-        t.insert("layout", &[1]).unwrap();
-    });
-    assert_eq!(layout(dir.path()).await, (vec![2], expected_log(3)));
-    with_tree(dir.path(), "oplog_meta", |t| {
-        t.insert("layout", &[3]).unwrap();
-    });
-    let err = SledOplogStore::open(dir.path()).unwrap_err().to_string();
-    assert!(
-        err.contains("layout [3]") && err.contains("reads layouts [1, 2]"),
-        "{err}"
-    );
-}
-
-/// The layout marker of the store in `dir`, and worker `a`'s log.
-async fn layout(dir: &Path) -> (Vec<u8>, Vec<OplogEntry>) {
-    let store = SledOplogStore::open(dir).unwrap();
-    let meta = store.sled_db().open_tree("oplog_meta").unwrap();
-    let v = meta
-        .get("layout")
-        .unwrap()
-        .expect("a layout marker")
-        .to_vec();
-    (v, read_all(&store, &wid("a")).await.unwrap())
-}
-
 #[tokio::test]
 async fn committed_data_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,8 +2,8 @@
 //! restarts, many concurrent committers (sled 0.34 deadlocks when its
 //! `flush_async` runs concurrently; the store serializes its flushes),
 //! `commit_many`, the commit watermarks written after flushes (none for a
-//! deleted worker), and an append refused as a whole when writing it to
-//! sled fails.
+//! deleted worker), an append refused as a whole when writing it to sled
+//! fails, and the layout marker that keeps older builds out.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -374,5 +374,50 @@ async fn a_damaged_database_file_is_named_with_the_way_out() {
             && message.contains("worker-executor repair")
             && message.contains("restore the folder from a backup"),
         "{message}"
+    );
+}
+
+/// The layout marker of the store in `dir`, and worker `a`'s log.
+async fn layout(dir: &std::path::Path) -> (Vec<u8>, Vec<reprise_oplog::OplogEntry>) {
+    let store = SledOplogStore::open(dir).unwrap();
+    let meta = store.sled_db().open_tree("oplog_meta").unwrap();
+    let v = meta
+        .get("layout")
+        .unwrap()
+        .expect("a layout marker")
+        .to_vec();
+    (v, read_all(&store, &wid("a")).await.unwrap())
+}
+
+/// Sets the layout marker of the store in `dir`.
+fn set_layout(dir: &std::path::Path, version: u8) {
+    let store = SledOplogStore::open(dir).unwrap();
+    let meta = store.sled_db().open_tree("oplog_meta").unwrap();
+    meta.insert("layout", &[version]).unwrap();
+    store.sled_db().flush().unwrap();
+}
+
+/// The layout marker: 2 for what this build writes; a version 1 directory
+/// (an older build's) opens and is marked 2, so that builds reading only
+/// version 1 refuse it from then on instead of cutting every log at its
+/// first `CreateWithIncarnation`; an unknown version is refused.
+#[tokio::test]
+async fn the_layout_marker_keeps_older_builds_out() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledOplogStore::open(dir.path()).unwrap();
+        let w = wid("a");
+        let mut appender = Appender::claim(&store, &w).await;
+        appender.append(&store, expected_log(3)).await.unwrap();
+        store.commit(&w).await.unwrap();
+    }
+    assert_eq!(layout(dir.path()).await, (vec![2], expected_log(3)));
+    set_layout(dir.path(), 1);
+    assert_eq!(layout(dir.path()).await, (vec![2], expected_log(3)));
+    set_layout(dir.path(), 3);
+    let err = SledOplogStore::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("layout [3]") && err.contains("reads layouts [1, 2]"),
+        "{err}"
     );
 }
