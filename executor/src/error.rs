@@ -90,8 +90,8 @@ pub enum Error {
     /// The worker a request created was deleted (and perhaps created
     /// again) before the request's invocation could run on it.
     #[error(
-        "worker {0} was deleted while this request waited to invoke the worker it created; \
-         nothing was invoked: retry the request"
+        "worker {0} is gone: it was deleted (or its uncommitted creation dropped) while this \
+         request waited to invoke the worker it created; nothing was invoked: retry the request"
     )]
     WorkerReplaced(WorkerId),
     /// A request that creates its worker if needed names another component

@@ -338,7 +338,7 @@ impl Executor {
             }
         };
         let next = OplogIndex::new(2)?;
-        let worker = match self.start(&id, loaded, epoch, &create, next).await {
+        let worker = match self.start(&id, loaded, epoch, &create, next, true).await {
             Ok(worker) => worker,
             Err(e) => {
                 // Not created after all: a worker that cannot start must not
@@ -359,7 +359,8 @@ impl Executor {
         Ok((id, create.kind.incarnation()))
     }
 
-    /// Instantiates worker `id` on this executor's stores and replays it.
+    /// Instantiates worker `id` on this executor's stores and replays it
+    /// (`fresh`: it is being created now).
     async fn start(
         &self,
         id: &WorkerId,
@@ -367,6 +368,7 @@ impl Executor {
         epoch: OwnerEpoch,
         create: &OplogEntry,
         next: OplogIndex,
+        fresh: bool,
     ) -> Result<Worker> {
         // Idle workers give their memory back before the budget runs out:
         // beyond nine tenths of it, the least recently used are dropped
@@ -388,6 +390,7 @@ impl Executor {
             memory_budget: self.memory_budget.clone(),
             channels: self.channels.clone(),
             completed: self.handle(id).completed,
+            fresh,
         };
         Worker::start(id.clone(), component, env, create, next).await
     }

@@ -99,7 +99,9 @@ impl Executor {
             .ok_or_else(|| Error::UnknownWorker(id.clone()))?;
         let (component_id, _) = parse_create(id, Some(&create))?;
         let component = self.components.get(&component_id).await?;
-        let worker = self.start(id, component, epoch, &create, next).await?;
+        let worker = self
+            .start(id, component, epoch, &create, next, false)
+            .await?;
         self.replayed_calls
             .fetch_add(worker.replayed_calls(), Ordering::Relaxed);
         // The oplog is the truth about an interruption: whoever interrupted

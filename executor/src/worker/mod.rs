@@ -79,6 +79,11 @@ pub struct WorkerEnv {
     /// Where the worker publishes how many invocations it completed, so it
     /// can be reported while it is busy.
     pub completed: Arc<AtomicU64>,
+    /// The worker is being created: its start code runs for the first
+    /// time, under the time budget. (Loaded or rebuilt later, the start
+    /// code finished before, and is not stopped: an interrupt being handled
+    /// would fail the load.)
+    pub fresh: bool,
 }
 
 impl GrpcView for WorkerCtx {
@@ -245,6 +250,7 @@ impl Worker {
         create: &OplogEntry,
         next: OplogIndex,
     ) -> Result<Worker> {
+        let fresh = env.fresh;
         let (_, config) = parse_create(&id, Some(create))?;
         let replay_from = OplogIndex::new(2).ok().filter(|second| *second < next);
         let durable = Durable::new(
@@ -280,10 +286,10 @@ impl Worker {
         // read the first time.
         durable.load_prelude().await?;
         // A new worker's start code runs under the time budget, stopped
-        // at an epoch tick like an invocation. A rebuild's is not: it
-        // finished when the worker was created, and stopping it (for an
-        // interrupt still being handled, say) would fail the rebuild.
-        if replay_from.is_none() {
+        // at an epoch tick like an invocation. A loaded or rebuilt one's is
+        // not: it finished when the worker was created, and stopping it
+        // (for an interrupt still being handled, say) would fail the load.
+        if fresh {
             store.data_mut().limits.arm(env.time_budget);
         }
         let instance = component
@@ -362,6 +368,7 @@ impl Worker {
             memory_budget: self.memory_budget.clone(),
             channels: self.channels.clone(),
             completed: self.published.clone(),
+            fresh: false,
         };
         let component = self.component.clone();
         *self = Worker::start(self.id.clone(), component, env, &create, next).await?;

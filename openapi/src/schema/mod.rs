@@ -399,12 +399,10 @@ impl<'d, 'a> Types<'d, 'a> {
             let required = required.contains(&wire);
             // An `option` here or behind aliases (a `$ref` to a nullable
             // plain-value schema): `none` is `null` on the wire when the
-            // property is required, and an optional one is not wrapped in
-            // a second `option`.
-            let optional = self.is_option(&ty);
-            let null_when_none = required && optional;
+            // property is required.
+            let null_when_none = required && self.is_option(&ty);
             // `writeOnly`: answers leave it out, `required` or not.
-            let ty = if (required && !flag("writeOnly")) || optional {
+            let ty = if (required && !flag("writeOnly")) || matches!(ty, TypeRef::Option(_)) {
                 ty
             } else {
                 TypeRef::Option(Box::new(ty))
