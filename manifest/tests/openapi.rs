@@ -8,6 +8,18 @@ const TODO_YAML: &str = concat!(
     "/../../shared/openapi/todo.yaml"
 );
 
+/// The upload configuration of the first component's first dependency,
+/// an OpenAPI one.
+fn config_of(
+    manifest: &Manifest,
+) -> Result<reprise_openapi::config::OpenApiDependencyConfig, reprise_manifest::Error> {
+    manifest.components()[0].dependencies[0]
+        .kind
+        .as_openapi()
+        .expect("an OpenAPI dependency")
+        .config()
+}
+
 fn load(dependency: &str, check_files: bool) -> Result<Manifest, String> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.wasm"), b"\0asm").unwrap();
@@ -106,12 +118,7 @@ fn the_configuration_carries_every_setting() {
         true,
     )
     .unwrap();
-    let config = manifest.components()[0].dependencies[0]
-        .kind
-        .as_openapi()
-        .unwrap()
-        .config()
-        .unwrap();
+    let config = config_of(&manifest).unwrap();
     assert!(config.retry.is_none());
     // The JSON the CLI uploads reads back the same.
     let json = serde_json::to_string(&config).unwrap();
@@ -123,13 +130,7 @@ fn the_configuration_carries_every_setting() {
 #[test]
 fn a_relative_server_needs_a_base_url() {
     let manifest = load(&format!("        spec: {TODO_YAML}\n"), true).unwrap();
-    let error = manifest.components()[0].dependencies[0]
-        .kind
-        .as_openapi()
-        .unwrap()
-        .config()
-        .unwrap_err()
-        .to_string();
+    let error = config_of(&manifest).unwrap_err().to_string();
     assert!(
         error.contains("`/api/v1` cannot be used") && error.contains("set `base-url`"),
         "{error}"
@@ -207,13 +208,7 @@ fn tls_settings_on_a_plaintext_document_server_are_refused() {
         true,
     )
     .unwrap();
-    let error = manifest.components()[0].dependencies[0]
-        .kind
-        .as_openapi()
-        .unwrap()
-        .config()
-        .unwrap_err()
-        .to_string();
+    let error = config_of(&manifest).unwrap_err().to_string();
     assert!(
         error.contains("`http://api.local/v1` is plaintext") && error.contains("base-url"),
         "{error}"
@@ -263,13 +258,7 @@ fn auth_must_fit_the_documents_security_schemes() {
         true,
     )
     .unwrap();
-    let error = manifest.components()[0].dependencies[0]
-        .kind
-        .as_openapi()
-        .unwrap()
-        .config()
-        .unwrap_err()
-        .to_string();
+    let error = config_of(&manifest).unwrap_err().to_string();
     assert!(
         error.contains("`auth` gives an API key in header `x-api-key`")
             && error.contains("`bearerAuth` (a bearer token)"),
