@@ -669,3 +669,52 @@ async fn pending_invocations_are_recovered_side_by_side() {
         assert_eq!(one(&executor, worker, "get", &[]).await, "0");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_stopped_before_it_used_up_its_recorded_entries_is_abandoned_cleanly() {
+    // The oplog ends inside a `spin` that had recorded more than the replay
+    // gets to before the recovery budget stops it (here: a write it began).
+    // The stop abandons the invocation; what it had recorded is never
+    // replayed, and is not taken for guest activity between invocations.
+    let dir = tempfile::tempdir().unwrap();
+    let short = |dir: &tempfile::TempDir| ExecutorConfig {
+        time_budget: std::time::Duration::from_millis(500),
+        ..config(dir)
+    };
+    let component: ComponentId = {
+        let executor = Executor::open(short(&dir)).await.unwrap();
+        let info = executor
+            .add_component(wasm(reprise_test_components::RUNAWAY), vec![])
+            .await
+            .unwrap();
+        info.id.parse().unwrap()
+    };
+    let worker = WorkerId::new("stopped-mid-replay").unwrap();
+    write_log(
+        &dir,
+        &worker,
+        vec![
+            create(&component),
+            invoked("spin", &[], "k1"),
+            EntryKind::BeginRemoteWrite,
+        ],
+    )
+    .await;
+    for round in ["recovery", "a restart after it"] {
+        let executor = Executor::open(short(&dir)).await.unwrap();
+        let summary = executor.recover().await.unwrap();
+        assert!(summary.failed.is_empty(), "{round}: {summary:?}");
+        assert_eq!(one(&executor, &worker, "get", &[]).await, "0", "{round}");
+        let stopped = executor
+            .invoke(
+                &worker,
+                "spin",
+                vec![],
+                Some(IdempotencyKey::new("k1").unwrap()),
+            )
+            .await
+            .unwrap();
+        let message = stopped.unwrap_err();
+        assert!(message.contains("was stopped"), "{round}: {message}");
+    }
+}

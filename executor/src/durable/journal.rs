@@ -235,6 +235,13 @@ impl SharedJournal {
         None
     }
 
+    /// Drops every entry still waiting to be replayed: what an invocation
+    /// stopped before it reached them had recorded (it is abandoned, so
+    /// they are never replayed).
+    pub fn discard_recorded(&self) {
+        self.lock().replay.clear();
+    }
+
     /// Takes the next recorded entry, if any.
     pub fn pop_recorded(&self) -> Option<Recorded> {
         self.lock().replay.pop_front()

@@ -57,6 +57,11 @@ impl Worker {
                         // memory limit than it first ran under, a stop
                         // request) journals nothing and fails the load.
                         Err(error) if live && abandons(&error) => {
+                            // Stopped before it used up what it had
+                            // recorded (the oplog ended inside it, so all
+                            // that is left is its own): the abandoned
+                            // invocation never reaches those entries.
+                            self.durable.journal().discard_recorded();
                             let _abandoned = self
                                 .abandon(&function, recorded.index, idempotency_key, &error)
                                 .await?;
