@@ -209,6 +209,11 @@ pub enum Error {
         /// Why.
         reason: StopReason,
     },
+    /// The guest asked the host for more than it serves (random bytes
+    /// past the per-call limit): its invocation fails for good, as the
+    /// same request would be refused again on every retry and replay.
+    #[error("the guest's request was refused: {0}")]
+    GuestRequestRefused(String),
     /// The guest tried to grow its memory beyond its worker's limit.
     #[error(
         "the guest needs {requested} bytes of memory, more than its worker's limit of {limit} \

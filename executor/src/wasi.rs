@@ -167,7 +167,7 @@ pub(crate) fn random_bytes(
             .collect());
     }
     if len > MAX_RANDOM_BYTES {
-        return Err(crate::error::Error::Unsupported(format!(
+        return Err(crate::error::Error::GuestRequestRefused(format!(
             "the guest asked `{function}` for {len} bytes in one call; at most \
              {MAX_RANDOM_BYTES} are served per call"
         )));

@@ -718,3 +718,48 @@ async fn an_invocation_stopped_before_it_used_up_its_recorded_entries_is_abandon
         assert!(message.contains("was stopped"), "{round}: {message}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_for_random_bytes_fails_its_invocation_not_the_worker() {
+    // The oplog ends inside an invocation that asks for more random bytes
+    // than one call serves (its start was committed, as a write call before
+    // the draw does). Recovery runs it again, it is refused again: it is
+    // journaled as failed, and the worker goes on.
+    let dir = tempfile::tempdir().unwrap();
+    let component: ComponentId = {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let info = executor
+            .add_component(wasm(reprise_test_components::CLOCK_RANDOM), vec![])
+            .await
+            .unwrap();
+        info.id.parse().unwrap()
+    };
+    let worker = WorkerId::new("asked-too-much").unwrap();
+    write_log(
+        &dir,
+        &worker,
+        vec![
+            create(&component),
+            invoked("random-bytes", &["2097152"], "k1"),
+        ],
+    )
+    .await;
+    for round in ["recovery", "a restart after it"] {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let summary = executor.recover().await.unwrap();
+        assert!(summary.failed.is_empty(), "{round}: {summary:?}");
+        let refused = executor
+            .invoke(
+                &worker,
+                "random-bytes",
+                vec!["2097152".into()],
+                Some(IdempotencyKey::new("k1").unwrap()),
+            )
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(refused.contains("at most 1048576"), "{round}: {refused}");
+        let fresh = one(&executor, &worker, "random-bytes", &["8"]).await;
+        assert!(fresh.starts_with('['), "{round}: {fresh}");
+    }
+}

@@ -152,9 +152,10 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::UnknownComponent(_) | Error::UnknownWorker(_) | Error::UnknownFunction(_) => {
             StatusCode::NOT_FOUND
         }
-        Error::InvalidComponent(_) | Error::BadParams { .. } | Error::Unsupported(_) => {
-            StatusCode::BAD_REQUEST
-        }
+        Error::InvalidComponent(_)
+        | Error::BadParams { .. }
+        | Error::Unsupported(_)
+        | Error::GuestRequestRefused(_) => StatusCode::BAD_REQUEST,
         Error::WorkerExists(_)
         | Error::ComponentChanged { .. }
         | Error::WorkerReplaced(_)

@@ -756,6 +756,7 @@ impl Worker {
                 Ok(
                     stopped @ (Error::InvocationStopped { .. }
                     | Error::MemoryLimit { .. }
+                    | Error::GuestRequestRefused(_)
                     | Error::HostResources(_)),
                 ) => {
                     // The instance stopped at an arbitrary instruction.
@@ -804,7 +805,7 @@ impl Worker {
 fn abandons(error: &Error) -> bool {
     match error {
         Error::InvocationStopped { reason } => reason.is_final(),
-        Error::MemoryLimit { .. } => true,
+        Error::MemoryLimit { .. } | Error::GuestRequestRefused(_) => true,
         _ => false,
     }
 }
