@@ -96,6 +96,17 @@ async fn connection(
     options: ConnectionOptions,
     mut stop: watch::Receiver<bool>,
 ) {
+    // hyper's header timer starts only once it knows the protocol: until
+    // then (no byte yet, or part of the HTTP/2 preface) the same bound
+    // holds here, so a silent client cannot hold a connection either.
+    tokio::select! {
+        known = protocol_known(&stream, options.header_read_timeout) => {
+            if !known {
+                return;
+            }
+        }
+        _ = stop.wait_for(|stopping| *stopping) => return,
+    }
     let service = TowerToHyperService::new(router);
     let mut builder = Builder::new(TokioExecutor::new());
     // hyper enforces the header timeout only with a timer.
@@ -123,6 +134,28 @@ async fn connection(
             }
         }
     }
+}
+
+/// What an HTTP/2 client sends first; any other first bytes are HTTP/1.1.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the client's first bytes, read within `within`, say which HTTP
+/// it speaks (they stay unread for hyper): false when it closed, failed or
+/// said too little in time.
+async fn protocol_known(stream: &tokio::net::TcpStream, within: Duration) -> bool {
+    let mut first = [0u8; H2_PREFACE.len()];
+    let known = async {
+        // Bounded by the timeout around it.
+        loop {
+            match stream.peek(&mut first).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n == H2_PREFACE.len() || first[..n] != H2_PREFACE[..n] => return true,
+                // Part of the preface: peek again once more may have come.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    };
+    tokio::time::timeout(within, known).await.unwrap_or(false)
 }
 
 /// An accept that failed: a connection the peer gave up on is skipped; any
@@ -155,6 +188,42 @@ mod tests {
         };
         tokio::spawn(serve(listener, router, options, std::future::pending()));
         addr
+    }
+
+    #[tokio::test]
+    async fn a_client_that_says_nothing_or_part_of_the_http2_preface_is_disconnected() {
+        let addr = start(Duration::from_millis(300)).await;
+        for first in [&b""[..], &b"PRI * HTTP/2.0\r\n"[..]] {
+            let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            silent.write_all(first).await.expect("write");
+            let started = std::time::Instant::now();
+            let mut rest = Vec::new();
+            let read =
+                tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut rest)).await;
+            assert!(read.is_ok(), "still open after 10 s having sent {first:?}");
+            assert!(rest.is_empty(), "{rest:?}");
+            assert!(
+                started.elapsed() >= Duration::from_millis(250),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+        // An HTTP/2 client that sends its preface in two parts is served.
+        let mut split = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        split.write_all(&H2_PREFACE[..10]).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        split.write_all(&H2_PREFACE[10..]).await.expect("write");
+        // An empty SETTINGS frame: the server answers with its own.
+        split
+            .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+            .await
+            .expect("write");
+        let mut header = [0u8; 9];
+        tokio::time::timeout(Duration::from_secs(10), split.read_exact(&mut header))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert_eq!(header[3], 4, "a SETTINGS frame first: {header:?}");
     }
 
     #[tokio::test]
