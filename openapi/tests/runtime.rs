@@ -316,3 +316,46 @@ fn constraints_hold_through_an_alias_and_inside_a_variant() {
         "{text}"
     );
 }
+
+#[test]
+fn a_float_is_sent_and_checked_as_the_guests_value_and_map_values_are_checked() {
+    // `format: float` values were widened to f64 first: 0.1 went out as
+    // 0.10000000149011612 and broke a `maximum: 0.1` it meets. The values
+    // of a map (`additionalProperties`) were sent unchecked.
+    let text = "openapi: 3.0.3\ninfo: {title: t, version: 1.0.0}\npaths:\n  /prices:\n    post:\n      operationId: price\n      requestBody:\n        required: true\n        content: {application/json: {schema: {$ref: '#/components/schemas/Price'}}}\n      responses:\n        '204': {description: ok}\n  /boards:\n    post:\n      operationId: board\n      requestBody:\n        required: true\n        content: {application/json: {schema: {$ref: '#/components/schemas/Board'}}}\n      responses:\n        '204': {description: ok}\ncomponents:\n  schemas:\n    Price: {type: object, required: [price], properties: {price: {type: number, format: float, maximum: 0.1}}}\n    TodoBase: {type: object, required: [title], properties: {title: {type: string, minLength: 1}}}\n    Board: {type: object, additionalProperties: {$ref: '#/components/schemas/TodoBase'}}\n";
+    let model = reprise_openapi::parse(text, "t.yaml", &Options::default()).unwrap();
+    let (interface, price) = function(&model, "prices-collection", "price").unwrap();
+    let body = |n: f32| {
+        [Val::Record(vec![(
+            "body".into(),
+            Val::Record(vec![("price".into(), Val::Float32(n))]),
+        )])]
+    };
+    let sent = request(&model, interface, price, &body(0.1)).unwrap();
+    let (_, bytes) = sent.body.unwrap();
+    assert_eq!(String::from_utf8(bytes).unwrap(), r#"{"price":0.1}"#);
+    let refused = request(&model, interface, price, &body(0.2)).unwrap_err();
+    assert!(format!("{refused:?}").contains("must be at most 0.1"));
+
+    let (interface, board) = function(&model, "boards-collection", "board").unwrap();
+    let entry =
+        |title: &str| Val::Tuple(vec![s("a"), Val::Record(vec![("title".into(), s(title))])]);
+    let body = |title: &str| {
+        [Val::Record(vec![(
+            "body".into(),
+            Val::List(vec![entry(title)]),
+        )])]
+    };
+    let sent = request(&model, interface, board, &body("milk")).unwrap();
+    let (_, bytes) = sent.body.unwrap();
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        r#"{"a":{"title":"milk"}}"#
+    );
+    let refused = request(&model, interface, board, &body("")).unwrap_err();
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains("body.a.title") && text.contains("at least 1 characters"),
+        "{text}"
+    );
+}

@@ -85,7 +85,7 @@ pub(super) fn check(
                 Val::S32(n) => f64::from(*n),
                 Val::S64(n) => *n as f64,
                 Val::U32(n) => f64::from(*n),
-                Val::Float32(n) => f64::from(*n),
+                Val::Float32(n) => super::json::widen(*n),
                 Val::Float64(n) => *n,
                 _ => 0.0,
             };
@@ -126,6 +126,23 @@ pub(super) fn check(
                         types,
                         faults,
                     );
+                }
+            }
+            // A map (`additionalProperties`): each value by its schema.
+            if let TypeRef::Map(inner) = ty {
+                for item in items {
+                    if let Val::Tuple(pair) = item
+                        && let [Val::String(key), value] = pair.as_slice()
+                    {
+                        check(
+                            inner,
+                            value,
+                            &Constraints::default(),
+                            &format!("{path}.{key}"),
+                            types,
+                            faults,
+                        );
+                    }
                 }
             }
         }

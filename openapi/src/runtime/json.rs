@@ -64,7 +64,7 @@ pub(crate) fn to_json(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Jso
         (TypeRef::S64, Val::S64(n)) => Json::from(*n),
         (TypeRef::U16, Val::U16(n)) => Json::from(*n),
         (TypeRef::U32, Val::U32(n)) => Json::from(*n),
-        (TypeRef::F32, Val::Float32(n)) => finite(f64::from(*n))?,
+        (TypeRef::F32, Val::Float32(n)) => finite(widen(*n))?,
         (TypeRef::F64, Val::Float64(n)) => finite(*n)?,
         (TypeRef::String, Val::String(s)) => Json::String(s.clone()),
         (TypeRef::Json, Val::String(s)) => {
@@ -108,6 +108,13 @@ pub(crate) fn to_json(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Jso
 
 /// A number JSON can hold: NaN and the infinities it cannot (they were
 /// sent as `null`, or as no parameter at all).
+/// The `f64` whose shortest text is the `f32`'s own (`0.1f32` is `0.1`,
+/// not `0.10000000149011612`): what the guest's value reads as, written and
+/// checked against the schema's bounds as such.
+pub(crate) fn widen(n: f32) -> f64 {
+    n.to_string().parse().unwrap_or(f64::from(n))
+}
+
 fn finite(n: f64) -> Result<Json, Fault> {
     Number::from_f64(n)
         .map(Json::Number)
