@@ -518,14 +518,14 @@ impl<'a> Operation<'_, '_, 'a> {
                     } else if let (true, Some(schema)) = (essence.ends_with("/*"), schema) {
                         // `*/*` (what some generators write for any
                         // answer) with a schema: read as the schema says,
-                        // JSON unless it is a string or bytes.
+                        // JSON unless it is a string or bytes (itself, or
+                        // a named schema that is one: read as that).
                         let ty = self.types.type_of(schema, &hint, &content_at, false);
-                        let media = match ty {
-                            TypeRef::Bytes => Media::Binary,
-                            TypeRef::String => Media::Text,
-                            _ => Media::Json,
-                        };
-                        (Some(media), Some(ty))
+                        match self.types.unaliased(&ty) {
+                            TypeRef::Bytes => (Some(Media::Binary), Some(TypeRef::Bytes)),
+                            TypeRef::String => (Some(Media::Text), Some(TypeRef::String)),
+                            _ => (Some(Media::Json), Some(ty)),
+                        }
                     } else if media.starts_with("text/") {
                         (Some(Media::Text), Some(TypeRef::String))
                     } else {

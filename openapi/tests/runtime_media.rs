@@ -105,11 +105,18 @@ paths:
       requestBody: {required: true, content: {application/json: {schema: {$ref: '#/components/schemas/Account'}}}}
       responses:
         "201": {description: created, content: {application/json: {schema: {$ref: '#/components/schemas/Account'}}}}
+  /avatars/{id}:
+    get:
+      operationId: getAvatar
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {"*/*": {schema: {$ref: '#/components/schemas/Picture'}}}}
 components:
   headers:
     Count: {schema: {$ref: '#/components/schemas/Counter'}}
   schemas:
     Counter: {type: integer}
+    Picture: {type: string, format: binary}
     Account:
       type: object
       required: [id, name, password]
@@ -583,6 +590,22 @@ fn a_wildcard_answer_with_a_schema_is_read_by_it() {
             ("name".into(), s("ada")),
             ("password".into(), Val::Option(None)),
         ])))))
+    );
+}
+
+#[test]
+fn a_wildcard_answer_whose_schema_names_a_binary_string_is_read_as_bytes() {
+    // The named schema made it JSON: every answer was refused as "not JSON".
+    let model = model();
+    let (interface, get) = function(&model, "avatars-resource", "get-avatar").unwrap();
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "image/png".into())],
+        body: b"\x89PNG".to_vec(),
+    };
+    assert_eq!(
+        response(&model, interface, get, &answer),
+        Val::Result(Ok(Some(Box::new(bytes(b"\x89PNG")))))
     );
 }
 

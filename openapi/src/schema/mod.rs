@@ -423,23 +423,26 @@ impl<'d, 'a> Types<'d, 'a> {
     }
 
     /// Whether `ty` is an `option`, itself or through aliases defined so
-    /// far (alias chains are acyclic: a cycle maps to JSON text).
+    /// far.
     fn is_option(&self, ty: &TypeRef) -> bool {
+        matches!(self.unaliased(ty), TypeRef::Option(_))
+    }
+
+    /// What `ty` is once the aliases defined so far are followed (alias
+    /// chains are acyclic: a cycle maps to JSON text).
+    pub(crate) fn unaliased<'t>(&'t self, ty: &'t TypeRef) -> &'t TypeRef {
         let mut ty = ty;
         // Bounded as `$ref` chains are.
         for _ in 0..64 {
-            match ty {
-                TypeRef::Option(_) => return true,
-                TypeRef::Named(name) => {
-                    match self.defs.iter().find(|d| &d.name == name).map(|d| &d.kind) {
-                        Some(TypeKind::Alias(inner)) => ty = inner,
-                        _ => return false,
-                    }
-                }
-                _ => return false,
+            let TypeRef::Named(name) = ty else {
+                return ty;
+            };
+            match self.defs.iter().find(|d| &d.name == name).map(|d| &d.kind) {
+                Some(TypeKind::Alias(inner)) => ty = inner,
+                _ => return ty,
             }
         }
-        false
+        ty
     }
 
     /// The cases of a `oneOf`/`anyOf` schema named `variant`.
