@@ -4,7 +4,7 @@
 //! `utf-8` unless the document's media type names another, into which it
 //! is then encoded. Labels are WHATWG's (`latin1` is windows-1252, ...).
 
-use encoding_rs::{Encoding, UTF_8};
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
 use super::json::Fault;
 
@@ -47,7 +47,34 @@ pub(crate) fn encode(content_type: &str, text: &str) -> Result<(String, Vec<u8>)
              known: the body cannot be written in it"
         ))
     })?;
-    // encoding_rs writes UTF-16 as UTF-8 (what the WHATWG encoder does).
+    // encoding_rs writes UTF-16 as UTF-8 (what the WHATWG encoder does):
+    // written here; a plain `utf-16` gets a byte-order mark (RFC 2781 reads
+    // one without as big-endian, WHATWG as little-endian).
+    if encoding == UTF_16LE || encoding == UTF_16BE {
+        let plain = name.eq_ignore_ascii_case("utf-16");
+        let mut bytes = Vec::with_capacity(2 * text.len() + 2);
+        let units = plain
+            .then_some(0xFEFF)
+            .into_iter()
+            .chain(text.encode_utf16());
+        for unit in units {
+            bytes.extend_from_slice(&if encoding == UTF_16BE {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            });
+        }
+        return Ok((content_type.to_owned(), bytes));
+    }
+    // Any other label encoding_rs cannot write (`replacement`, for ISO-2022-KR
+    // and the like) it writes as UTF-8: refused, as the body would not say
+    // what it is.
+    if encoding.output_encoding() != encoding {
+        return Err(Fault(format!(
+            "the document's media type `{content_type}` names charset `{name}`, which a body \
+             cannot be written in"
+        )));
+    }
     let (bytes, _, unmappable) = encoding.encode(text);
     if unmappable {
         return Err(Fault(format!(
@@ -94,5 +121,20 @@ mod tests {
         assert!(err.0.contains("cannot write"), "{}", err.0);
         let err = encode("text/plain; charset=nope", "x").unwrap_err();
         assert!(err.0.contains("not known"), "{}", err.0);
+    }
+
+    #[test]
+    fn utf_16_bodies_are_written_in_utf_16() {
+        // encoding_rs wrote them as UTF-8 under a utf-16 content type.
+        let (ty, bytes) = encode("text/plain; charset=utf-16le", "hé").unwrap();
+        assert_eq!(ty, "text/plain; charset=utf-16le");
+        assert_eq!(bytes, [0x68, 0, 0xe9, 0]);
+        let (_, bytes) = encode("text/plain; charset=UTF-16BE", "h").unwrap();
+        assert_eq!(bytes, [0, 0x68]);
+        let (_, bytes) = encode("text/plain; charset=utf-16", "h").unwrap();
+        assert_eq!(bytes, [0xff, 0xfe, 0x68, 0]);
+        assert_eq!(decode(Some("text/plain; charset=utf-16"), &bytes), "h");
+        let err = encode("text/plain; charset=iso-2022-kr", "x").unwrap_err();
+        assert!(err.0.contains("cannot be written in"), "{}", err.0);
     }
 }
