@@ -3,7 +3,8 @@
 //! client is built, and when it cannot be read, each call to the
 //! dependency's origin is refused naming the variable, as for gRPC, instead
 //! of the whole component failing to load; its `auth` goes with every call
-//! but to an operation that says `security: []`.
+//! but to an operation that says `security: []`, and alone (not beside a
+//! header of the same name the guest set).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,4 +119,55 @@ async fn an_operation_without_security_gets_no_credentials() {
     }
     let path = std::env::var("PATH").unwrap();
     assert_eq!(seen, [format!("Bearer {path}"), "none".to_owned()]);
+}
+
+#[tokio::test]
+async fn an_api_key_header_the_guest_also_sets_is_sent_once_with_the_manifests_key() {
+    // A document that declares its API-key header as a parameter too gives
+    // the guest a field for it: both went out, the guest's first.
+    install_crypto_provider();
+    let app = axum::Router::new().route(
+        "/ping",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            let keys: Vec<&str> = headers
+                .get_all("x-api-key")
+                .iter()
+                .map(|v| v.to_str().unwrap_or("?"))
+                .collect();
+            keys.join(" | ")
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let doc = "openapi: 3.0.3\ninfo: {title: Pings, version: \"1\"}\npaths:\n  /ping:\n    get:\n      \
+               operationId: ping\n      responses:\n        \"200\": {description: ok, content: \
+               {text/plain: {schema: {type: string}}}}\n";
+    let config = OpenApiDependencyConfig {
+        name: "pings".into(),
+        openapi: reprise_openapi::parse(doc, "pings.yaml", &Default::default()).unwrap(),
+        base_url: base_url.clone(),
+        timeout_ms: 5000,
+        // Any variable the process has: its value is the key.
+        auth: Some(reprise_grpc_stub::config::AuthConfig::ApiKey {
+            header: "X-API-Key".into(),
+            value_env: "PATH".into(),
+        }),
+        retry: None,
+        tls: None,
+    };
+    let rest = RestClient::new(Arc::new(config)).unwrap();
+    let request = HttpRequest {
+        method: "GET".into(),
+        path_and_query: "/ping".into(),
+        headers: vec![("x-api-key".into(), "the-guests-value".into())],
+        body: None,
+        anonymous: false,
+    };
+    let answer = rest
+        .send(&base_url, &request, None, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let path = std::env::var("PATH").unwrap();
+    assert_eq!(String::from_utf8(answer.body).unwrap(), path);
 }

@@ -157,30 +157,44 @@ impl RestClient {
             base_url.trim_end_matches('/'),
             request.path_and_query
         );
-        let mut builder = client.request(method, &url).timeout(timeout);
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        if let Some(key) = idempotency_key {
-            builder = builder.header(IDEMPOTENCY_KEY_HEADER, key);
-        }
-        match (&config.auth, own_origin) {
+        let credential = match (&config.auth, own_origin) {
             // The operation says `security: []`.
-            (Some(_), _) if request.anonymous => {}
+            (Some(_), _) if request.anonymous => None,
             (Some(auth), true) => {
                 let credential =
                     resolve_auth(&config.name, auth, &|var: &str| std::env::var(var).ok())
                         .and_then(|credential| credential.validate().map(|()| credential))
                         .map_err(|e| SendFailure::Setup(e.to_string()))?;
-                let (name, value) = credential.header();
-                builder = builder.header(name, value);
+                Some(credential.header())
             }
-            (Some(_), false) => tracing::warn!(
-                dependency = %config.name,
-                base_url,
-                "endpoint override to another origin: the request carries no credentials"
-            ),
-            (None, _) => {}
+            (Some(_), false) => {
+                tracing::warn!(
+                    dependency = %config.name,
+                    base_url,
+                    "endpoint override to another origin: the request carries no credentials"
+                );
+                None
+            }
+            (None, _) => None,
+        };
+        let mut builder = client.request(method, &url).timeout(timeout);
+        for (name, value) in &request.headers {
+            // A document that also declares its API-key header as a
+            // parameter gives the guest a field for it: the manifest's
+            // credential is the one sent, not a second header beside it.
+            if credential
+                .as_ref()
+                .is_some_and(|(header, _)| header.eq_ignore_ascii_case(name))
+            {
+                continue;
+            }
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(key) = idempotency_key {
+            builder = builder.header(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        if let Some((name, value)) = credential {
+            builder = builder.header(name, value);
         }
         if let Some((content_type, body)) = &request.body {
             builder = builder
