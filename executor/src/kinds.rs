@@ -15,6 +15,7 @@ use crate::rest::RestImports;
 /// own (gRPC's support interface is always served).
 pub fn import_kinds<T: GrpcView>(
     dependencies: &[DependencyConfig],
+    checks: Checks,
 ) -> Result<Vec<Box<dyn ImportKind<T>>>> {
     let mut grpc = Vec::new();
     let mut openapi = Vec::new();
@@ -25,7 +26,18 @@ pub fn import_kinds<T: GrpcView>(
         }
     }
     Ok(vec![
-        Box::new(GrpcImports::new(&grpc)?),
+        Box::new(GrpcImports::new(&grpc, checks)?),
         Box::new(RestImports::new(&openapi)?),
     ])
+}
+
+/// Which rules a component's dependencies are held to: an upload to all,
+/// a stored component (loaded again after a restart) only to those it was
+/// uploaded under, so that a rule added later cannot make it unloadable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// A new upload: every rule.
+    Upload,
+    /// A stored component: what an earlier executor accepted still loads.
+    Stored,
 }

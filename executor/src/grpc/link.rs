@@ -13,6 +13,8 @@ use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, Linker, ResourceType};
 
+use crate::kinds::Checks;
+
 use super::call::{MethodBinding, durable_unary};
 use super::stream::next_resource_type;
 use super::stream::open::open_stream;
@@ -85,7 +87,7 @@ pub struct GrpcImports {
 
 impl GrpcImports {
     /// Models `configs` (refusing bad descriptor sets, naming the dependency).
-    pub fn new(configs: &[GrpcDependencyConfig]) -> Result<GrpcImports> {
+    pub fn new(configs: &[GrpcDependencyConfig], checks: Checks) -> Result<GrpcImports> {
         let dependencies = model_dependencies(configs)?;
         let mut services = BTreeMap::new();
         let mut type_interfaces = BTreeMap::new();
@@ -95,7 +97,11 @@ impl GrpcImports {
                 // Two dependencies behind one import: the guest's calls
                 // would all go to one of them, the other's endpoint,
                 // credentials and overrides silently unused.
-                if let Some((earlier, _)) = services.insert(path.clone(), (i, id)) {
+                // Refused at upload since this rule came; a component
+                // stored before it links the later one, as it did then.
+                if let Some((earlier, _)) = services.insert(path.clone(), (i, id))
+                    && checks == Checks::Upload
+                {
                     return Err(Error::InvalidComponent(format!(
                         "gRPC dependencies `{}` and `{}` both serve interface `{path}`; a \
                          component can import it from one dependency only (give one of them \

@@ -22,7 +22,7 @@ use crate::components::{
 };
 use crate::deps::DependencyConfig;
 use crate::error::{Error, Result};
-use crate::kinds::import_kinds;
+use crate::kinds::{Checks, import_kinds};
 use crate::secrets::SecretEnvPolicy;
 use reprise_grpc_stub::export::{DEFAULT_ROOT_SERVICE, ExportApi};
 
@@ -128,7 +128,7 @@ impl ComponentCache {
         }
         // Compilation is CPU-heavy: keep it off the async workers.
         let loaded = Arc::new(tokio::task::block_in_place(|| {
-            self.compile(id, &wasm, config)
+            self.compile(id, &wasm, config, Checks::Upload)
         })?);
         if loaded.info.exports.is_empty() {
             return Err(Error::InvalidComponent(
@@ -169,12 +169,11 @@ impl ComponentCache {
         let config = StoredConfig::from_json(&stored.dependencies_json)
             .map_err(|e| damaged(format!("its stored dependencies are unreadable: {e}")))?;
         let loaded = Arc::new(
-            tokio::task::block_in_place(|| self.compile(*id, &stored.wasm, config)).map_err(
-                |e| match e {
+            tokio::task::block_in_place(|| self.compile(*id, &stored.wasm, config, Checks::Stored))
+                .map_err(|e| match e {
                     Error::InvalidComponent(message) => damaged(message),
                     other => other,
-                },
-            )?,
+                })?,
         );
         self.insert(loaded.clone());
         Ok(loaded)
@@ -205,6 +204,7 @@ impl ComponentCache {
         id: ComponentId,
         wasm: &[u8],
         config: StoredConfig,
+        checks: Checks,
     ) -> Result<LoadedComponent> {
         let StoredConfig {
             dependencies,
@@ -228,7 +228,7 @@ impl ComponentCache {
             .map_err(|e| Error::InvalidComponent(format!("{e:#}")))?;
         tracing::info!(component = %id, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
 
-        let kinds = import_kinds::<WorkerCtx>(&dependencies)?;
+        let kinds = import_kinds::<WorkerCtx>(&dependencies, checks)?;
         // An interface two kinds of dependency define (a proto package and
         // an OpenAPI document mapped to one WIT name) would be linked to
         // one of them at random.
