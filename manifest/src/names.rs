@@ -115,9 +115,12 @@ pub(crate) fn reserved_namespace_problem(namespace: &str) -> Option<String> {
     })
 }
 
-/// A string that is not a valid name.
+/// A string that is not a valid name. An environment variable name is
+/// quoted only when it looks like an attempt at one (short, letters,
+/// digits, `_` and `-`): a value pasted where its variable's name belongs
+/// may be the secret itself, and is not echoed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} `{name}`: {reason}")]
+#[error("invalid {what}{}: {reason}", self.quoted())]
 pub struct InvalidName {
     what: &'static str,
     name: String,
@@ -129,7 +132,27 @@ impl InvalidName {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// ` `name`` when it may be shown, else how long it is.
+    fn quoted(&self) -> String {
+        let name_like = self.name.len() <= 32
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if self.what != ENV_VAR_NAME || name_like {
+            format!(" `{}`", self.name)
+        } else {
+            format!(
+                " ({} characters, not shown: it may be a secret)",
+                self.name.chars().count()
+            )
+        }
+    }
 }
+
+/// What an invalid [`EnvVarName`] is called in errors.
+const ENV_VAR_NAME: &str = "environment variable name";
 
 /// Names one dependency of one component, for error messages:
 /// `dependency `todo` of component `todo-client``.
@@ -180,7 +203,7 @@ impl FromStr for EnvVarName {
         match reason {
             None => Ok(EnvVarName(text.to_owned())),
             Some(reason) => Err(InvalidName {
-                what: "environment variable name",
+                what: ENV_VAR_NAME,
                 name: text.to_owned(),
                 reason,
             }),
@@ -197,6 +220,28 @@ impl fmt::Display for EnvVarName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_pasted_as_a_variable_name_is_not_echoed() {
+        for secret in [
+            "sk-live.SECRETVALUE",
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+        ] {
+            let err = secret.parse::<EnvVarName>().unwrap_err().to_string();
+            assert!(
+                !err.contains("SECRET") && !err.contains("MII") && !err.contains("eyJ"),
+                "{err}"
+            );
+            assert!(err.contains("not shown"), "{err}");
+        }
+        // A name with a slip in it is still quoted.
+        let err = "my-key".parse::<EnvVarName>().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid environment variable name `my-key`"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn kebab_names_accept_wit_style() {
