@@ -160,21 +160,24 @@ pub(crate) fn error_chain(error: &tokio_postgres::Error) -> String {
 pub(crate) fn redact(input: &str) -> String {
     if let Some(scheme_end) = input.find("://") {
         let rest = &input[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
+        // The driver reads the credentials up to an `@` anywhere in the
+        // string (a password may hold `/` or `?`): everything before the
+        // last one is taken as the user info, which hides too much rather
+        // than too little.
+        if let Some(at) = rest.rfind('@') {
+            let userinfo = &rest[..at];
             if let Some(colon) = userinfo.find(':') {
-                return format!(
+                let shown = format!(
                     "{}{}:***{}",
                     &input[..scheme_end + 3],
                     &userinfo[..colon],
-                    &input[scheme_end + 3 + at..]
+                    &rest[at..]
                 );
+                return redact_key_value(&shown, &['&', '#']);
             }
         }
         // A password may also be a query parameter.
-        return redact_key_value(input, "password=");
+        return redact_key_value(input, &['&', '#']);
     }
     // Neither a URL nor `key=value`: `user:secret@host` typed without its
     // scheme still hides the secret.
@@ -184,18 +187,26 @@ pub(crate) fn redact(input: &str) -> String {
     {
         return format!("{}:***{}", &input[..colon], &input[at..]);
     }
-    redact_key_value(input, "password=")
+    redact_key_value(input, &[])
 }
 
-/// Replaces the value after every `key` (up to the next space or `&`, or
-/// a quoted value's closing quote).
-fn redact_key_value(input: &str, key: &str) -> String {
+/// Replaces the value of every `password` key (`password=v`, also with
+/// spaces around the `=` as the driver allows; `sslpassword` too): up to
+/// the next whitespace or one of `ends`, or a quoted value's closing quote.
+fn redact_key_value(input: &str, ends: &[char]) -> String {
+    const KEY: &str = "password";
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
-    while let Some(pos) = rest.find(key) {
-        out.push_str(&rest[..pos + key.len()]);
-        out.push_str("***");
-        let value = &rest[pos + key.len()..];
+    while let Some(pos) = rest.find(KEY) {
+        let after_key = &rest[pos + KEY.len()..];
+        let Some(value) = after_key.trim_start().strip_prefix('=') else {
+            out.push_str(&rest[..pos + KEY.len()]);
+            rest = after_key;
+            continue;
+        };
+        let value = value.trim_start();
+        out.push_str(&rest[..pos + KEY.len()]);
+        out.push_str("=***");
         let end = match value.strip_prefix('\'') {
             // A quoted value (libpq's `password='a b'`, `\'` escapes a
             // quote) ends at its closing quote.
@@ -210,7 +221,9 @@ fn redact_key_value(input: &str, key: &str) -> String {
                     })
                     .map_or(value.len(), |(i, _)| i + 2)
             }
-            None => value.find([' ', '&']).unwrap_or(value.len()),
+            None => value
+                .find(|c: char| c.is_whitespace() || ends.contains(&c))
+                .unwrap_or(value.len()),
         };
         rest = &value[end..];
     }
@@ -293,6 +306,27 @@ mod tests {
         .to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.contains("u:***@h"), "{err}");
+        // Forms the driver accepts that the first redaction missed: a
+        // password with `/` or `?` in a URL, spaces around `=`, `&` in a
+        // key=value password.
+        for (input, secret) in [
+            ("postgres://u:hunter/2@h:badport/d", "hunter/2"),
+            ("postgres://u:hunter/2@h", "hunter/2"),
+            ("postgres://u:hun?ter2@h/d", "ter2"),
+            ("host=h user=u password = hunter2", "hunter2"),
+            ("host=h user=u password=hun&ter2", "ter2"),
+        ] {
+            let shown = redact(input);
+            assert!(!shown.contains(secret), "{input} -> {shown}");
+            if let Err(err) = parse(input, &PostgresOptions::default()) {
+                let err = err.to_string();
+                assert!(!err.contains(secret), "{input} -> {err}");
+            }
+        }
+        assert_eq!(
+            redact("host=h password = 'a b' user=u"),
+            "host=h password=*** user=u"
+        );
     }
 
     #[test]
