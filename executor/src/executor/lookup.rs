@@ -40,6 +40,9 @@ impl Executor {
                 return Ok(None);
             };
             if !matches!(*guard, SlotState::Deleted) {
+                // Again with the lock held, as in `locked_slot`: a lease
+                // round may have let the shard go since the first check.
+                self.check_served(id)?;
                 return Ok(Some(guard));
             }
         }
