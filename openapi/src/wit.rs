@@ -228,9 +228,10 @@ fn collect_def(def: &TypeDef, used: &mut BTreeSet<String>) {
     }
 }
 
-/// `text` as `///` lines at `indent`; control characters (a lone `\r`,
-/// form feed, ESC, DEL, U+0085...) and bidirectional overrides, which WIT
-/// refuses in comments, become spaces.
+/// `text` as `///` lines at `indent`; what WIT refuses in a file
+/// ([`reprise_grpc_stub::wit::refused_in_wit`]: control characters such as
+/// a lone `\r`, form feed, ESC, DEL or U+0085, bidirectional marks, the
+/// code points Unicode deprecates), and tabs, become spaces.
 fn doc_lines(out: &mut String, indent: &str, text: &str) {
     let text: String = text
         .replace("\r\n", "\n")
@@ -253,9 +254,10 @@ fn doc_lines(out: &mut String, indent: &str, text: &str) {
     }
 }
 
-/// Whether `c` may not stand in a WIT comment.
+/// Whether `c` may not stand in a WIT comment (a tab is kept as a space
+/// too, as before).
 fn is_unprintable(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c == '\t' || reprise_grpc_stub::wit::refused_in_wit(c)
 }
 
 #[cfg(test)]
@@ -271,5 +273,10 @@ mod tests {
             "pkg\u{c} doc \u{202e} evil \u{7}\u{1b}\u{7f}\u{85}\u{2066}x\r\nline1\rline2\tend",
         );
         assert_eq!(out, "/// pkg  doc   evil      x\n/// line1 line2 end\n");
+        // Marks and the code points Unicode deprecates, which wit-parser
+        // refuses anywhere in a file, too.
+        let mut out = String::new();
+        doc_lines(&mut out, "", "a\u{200e}b\u{149}c\u{17b5}d");
+        assert_eq!(out, "/// a b c d\n");
     }
 }

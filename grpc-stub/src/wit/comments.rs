@@ -64,14 +64,35 @@ pub(crate) fn doc_lines(out: &mut String, indent: &str, text: &str) {
     }
 }
 
-/// `line` with what WIT refuses in a comment (control characters such as
-/// a form feed, ESC or NEL, and the bidirectional overrides a "Trojan
-/// Source" attack uses) each replaced by a space.
+/// Whether WIT (wit-parser) refuses `c` anywhere in a file, comments
+/// included: control characters other than newline and tab (a form feed,
+/// ESC, NEL), the bidirectional marks and overrides a "Trojan Source"
+/// attack uses, and eight code points Unicode deprecates or discourages
+/// (U+0149, U+0673, U+0F77, U+0F79, U+17A3, U+17A4, U+17B4, U+17B5).
+pub fn refused_in_wit(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{0149}'
+                | '\u{0673}'
+                | '\u{0F77}'
+                | '\u{0F79}'
+                | '\u{17A3}'
+                | '\u{17A4}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+        )
+}
+
+/// `line` with what WIT refuses ([`refused_in_wit`]) each replaced by a
+/// space.
 fn printable(line: &str) -> std::borrow::Cow<'_, str> {
-    let refused = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
+    let refused = |c: char| c == '\t' || refused_in_wit(c);
     if line.contains(refused) {
         line.chars()
             .map(|c| if refused(c) { ' ' } else { c })
@@ -95,5 +116,20 @@ mod tests {
             "a\u{c}b\u{1b}[31m c\u{85}d \u{202E}e\u{2066}f\tg",
         );
         assert_eq!(out, "/// a b [31m c d  e f g\n");
+    }
+
+    #[test]
+    fn code_points_wit_deprecates_become_spaces() {
+        // wit-parser refused the whole file for one of them in a comment.
+        let mut out = String::new();
+        doc_lines(&mut out, "", "Don\u{149}t \u{17B4}x\u{F77}");
+        assert_eq!(out, "/// Don t  x\n");
+        assert!(
+            wit_parser::UnresolvedPackageGroup::parse(
+                "c.wit",
+                &format!("package a:b;\n{out}interface i {{}}\n")
+            )
+            .is_ok()
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! decision is made here.
 
 mod comments;
+
+pub use comments::refused_in_wit;
 mod render;
 pub mod support;
 
