@@ -297,6 +297,8 @@ async fn a_passed_deadline_is_deadline_exceeded_while_the_invocation_completes()
         status.message().contains("same idempotency-key"),
         "{status:?}"
     );
+    // The client's key, named in the message too.
+    assert_eq!(key_of(&status), "slow-1");
     server.state.release();
     // The invocation went on; the keyed retry gets its result and runs
     // nothing again.

@@ -166,31 +166,27 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
             })
         })
         .transpose()?;
-    let executor = shared.executor.clone();
-    let (component, create) = match shared.component_of(&worker).await {
-        Ok(component) => (component, false),
-        Err(
-            Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
-        ) if create => {
-            // Created with the invocation, which makes it durable (one
-            // commit for both); nothing is created for a call refused
-            // before its invocation starts.
-            (choose_component(&executor, chosen, path).await?, true)
-        }
-        Err(
-            Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
-        ) => {
-            return Err(Status::not_found(format!(
-                "unknown worker {worker}; send metadata `{CREATE_METADATA}: true` to create it"
-            )));
-        }
-        Err(e) => return Err(status_of(&e)),
-    };
-    let api = shared
+    let (mut component, mut create) = route(shared, &worker, create, chosen, path).await?;
+    let mut api = shared
         .executor
         .export_api(&component)
         .await
         .map_err(|e| status_of(&e))?;
+    if api.method(path).is_none() && !create {
+        // A remembered route may be stale (another executor deleted the
+        // worker and created it again of another component): looked up
+        // once more from the oplog before the call is refused.
+        shared.forget(&worker);
+        let (fresh, fresh_create) = route(shared, &worker, create, chosen, path).await?;
+        if (fresh, fresh_create) != (component, create) {
+            (component, create) = (fresh, fresh_create);
+            api = shared
+                .executor
+                .export_api(&component)
+                .await
+                .map_err(|e| status_of(&e))?;
+        }
+    }
     if api.method(path).is_none() {
         let services: Vec<&str> = api
             .services()
@@ -212,6 +208,38 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
         create,
         api,
     })
+}
+
+/// The component worker `worker` runs, and whether the call creates it
+/// (`create` asked for, and the worker unknown): a component the client
+/// chose, or the one serving `path`.
+async fn route(
+    shared: &Shared,
+    worker: &WorkerId,
+    create: bool,
+    chosen: Option<ComponentId>,
+    path: &str,
+) -> Result<(ComponentId, bool), Status> {
+    match shared.component_of(worker).await {
+        Ok(component) => Ok((component, false)),
+        Err(
+            Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
+        ) if create => {
+            // Created with the invocation, which makes it durable (one
+            // commit for both); nothing is created for a call refused
+            // before its invocation starts.
+            Ok((
+                choose_component(&shared.executor, chosen, path).await?,
+                true,
+            ))
+        }
+        Err(
+            Error::UnknownWorker(_) | Error::Oplog(reprise_oplog::Error::WorkerNotFound { .. }),
+        ) => Err(Status::not_found(format!(
+            "unknown worker {worker}; send metadata `{CREATE_METADATA}: true` to create it"
+        ))),
+        Err(e) => Err(status_of(&e)),
+    }
 }
 
 /// The uploaded components serving `path`.
@@ -402,9 +430,11 @@ impl Unary {
         let outcome = match self.answer_by {
             Some(at) => tokio::time::timeout_at(at, invocation).await.map_err(|_| {
                 let mut status = Status::deadline_exceeded(if named {
-                    "the deadline passed before the invocation finished; it goes on, and \
-                             a retry with the same idempotency-key gets its result"
-                        .to_owned()
+                    format!(
+                        "the deadline passed before the invocation finished; it goes on, and \
+                         a retry with the same idempotency-key (`{deadline_key}`) gets its \
+                         result"
+                    )
                 } else {
                     format!(
                         "the deadline passed before the invocation finished; it goes \
@@ -516,6 +546,47 @@ fn error_status(
 mod tests {
     use super::*;
     use prost::Message as _;
+
+    /// A route another executor made stale (it deleted the worker and
+    /// created it again of another component) was kept: every call to an
+    /// rpc only the new component serves was `UNIMPLEMENTED`, naming the
+    /// old component, until this executor restarted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_route_is_looked_up_again_before_an_rpc_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (executor, counter) = crate::test_support::executor_with_counter(&dir).await;
+        let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
+        let typed: ComponentId = executor
+            .add_component(wasm, vec![])
+            .await
+            .unwrap()
+            .id
+            .parse()
+            .unwrap();
+        let worker = WorkerId::new("recreated-elsewhere").unwrap();
+        executor
+            .create_worker(&typed, Some(worker.clone()), crate::WorkerConfig::default())
+            .await
+            .unwrap();
+        let (_, stopping) = tokio::sync::watch::channel(false);
+        let shared = Shared {
+            executor: executor.clone(),
+            config: Arc::new(crate::inbound::InboundConfig::default()),
+            routes: Default::default(),
+            stopping,
+        };
+        shared.remember(&worker, counter, shared.deletions());
+        let api = executor.export_api(&typed).await.unwrap();
+        let path = api.services()[0].methods[0].path.clone();
+        let mut metadata = MetadataMap::new();
+        metadata.insert(WORKER_METADATA, worker.as_str().parse().unwrap());
+        let target = resolve(&shared, &metadata, &path)
+            .await
+            .unwrap_or_else(|status| panic!("{status:?}"));
+        assert_eq!(target.component, typed);
+        assert!(!target.create);
+        assert_eq!(shared.component_of(&worker).await.unwrap(), typed);
+    }
 
     #[test]
     fn an_error_detail_keeps_the_sign_of_negative_zero() {

@@ -68,7 +68,9 @@ pub(crate) struct Shared {
     /// executor's count of deleted workers is the one noted with them: a
     /// delete through this executor empties the table. A stale entry left
     /// by another executor's delete (a shared store) is caught by the
-    /// executor, which refuses the invocation; the entry is then dropped.
+    /// executor, which refuses the invocation (the entry is then dropped),
+    /// or, when the remembered component serves no such rpc, by looking
+    /// the worker up again before the call is refused.
     routes: Arc<Mutex<Routes>>,
     /// Turns true when the server begins to shut down.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
