@@ -134,3 +134,57 @@ async fn random_bytes_are_one_entry_per_call_and_replay() {
     assert_eq!(again.len(), 1);
     assert_ne!(first, again, "fresh bytes live");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_drawing_in_a_loop_is_committed_as_it_goes_not_held_in_memory() {
+    // Every draw is an entry; they were all held in the executor's memory
+    // until the invocation ended (without a bound, and counted nowhere).
+    // Now the guest is paused at a tick for a commit once a few MiB are
+    // buffered (12.5 MiB here): its draws reach the store while it runs.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = std::sync::Arc::new(open(&dir).await);
+    let id = clock_random(&executor, "drawer").await;
+    let drawing = {
+        let (executor, id) = (executor.clone(), id.clone());
+        tokio::spawn(async move {
+            executor
+                .invoke(&id, "draw-many", vec!["1000".into(), "65536".into()], None)
+                .await
+        })
+    };
+    let oplog = executor.oplog().clone();
+    let mut seen_running = None;
+    // Bounded: the invocation ends (then the loop stops), or 60 s pass.
+    for _ in 0..30_000 {
+        if drawing.is_finished() {
+            break;
+        }
+        let entries = reprise_oplog::read_whole_log(oplog.as_ref(), &id)
+            .await
+            .unwrap();
+        let draws = entries
+            .iter()
+            .filter(|e| {
+                matches!(&e.kind, EntryKind::ImportedFunctionInvoked { function, .. }
+                    if function.contains("get-random-bytes"))
+            })
+            .count();
+        let completed = entries
+            .iter()
+            .any(|e| matches!(e.kind, EntryKind::ExportedFunctionCompleted { .. }));
+        if draws > 0 && !completed {
+            seen_running = Some(draws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(120), drawing)
+        .await
+        .expect("the loop ends")
+        .unwrap()
+        .expect("answered")
+        .expect("no trap");
+    assert_eq!(outcome.len(), 1);
+    let draws = seen_running.expect("no draw reached the store before the invocation ended");
+    assert!(draws < 1000, "{draws}");
+}

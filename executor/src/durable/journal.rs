@@ -36,7 +36,12 @@ pub struct Journal {
     worker: WorkerId,
     replay: VecDeque<Recorded>,
     pending: Vec<OplogEntry>,
+    /// The payload bytes of `pending` (what bounds a backlog).
+    pending_bytes: usize,
     divergence: Option<Error>,
+    /// A commit made while the guest was paused failed: reported when it
+    /// next runs or returns.
+    deferred: Option<Error>,
     replayed_calls: u64,
     /// An entry that may shape the worker's next request was recorded and
     /// not committed since (see [`SharedJournal::mark_shaping`]).
@@ -135,7 +140,9 @@ impl SharedJournal {
             worker,
             replay: recorded.into(),
             pending: Vec::new(),
+            pending_bytes: 0,
             divergence: None,
+            deferred: None,
             replayed_calls: 0,
             shaping: false,
             monotonic_floor: 0,
@@ -263,7 +270,27 @@ impl SharedJournal {
 
     /// Buffers a live entry for the next flush.
     pub fn record(&self, kind: EntryKind) {
-        self.lock().pending.push(OplogEntry::now(kind));
+        let entry = OplogEntry::now(kind);
+        let mut bytes = 0;
+        entry.for_each_payload(|p| bytes += p.len());
+        let mut journal = self.lock();
+        journal.pending_bytes += bytes;
+        journal.pending.push(entry);
+    }
+
+    /// The payload bytes of the buffered live entries.
+    pub fn pending_bytes(&self) -> usize {
+        self.lock().pending_bytes
+    }
+
+    /// Remembers that a commit made while the guest was paused failed.
+    pub fn defer_failure(&self, error: Error) {
+        self.lock().deferred.get_or_insert(error);
+    }
+
+    /// Takes a failure remembered by [`defer_failure`](Self::defer_failure).
+    pub fn take_deferred_failure(&self) -> Option<Error> {
+        self.lock().deferred.take()
     }
 
     /// Notes that an entry just recorded may shape what the worker sends
@@ -287,7 +314,9 @@ impl SharedJournal {
 
     /// Takes every buffered live entry, oldest first.
     pub fn take_pending(&self) -> Vec<OplogEntry> {
-        std::mem::take(&mut self.lock().pending)
+        let mut journal = self.lock();
+        journal.pending_bytes = 0;
+        std::mem::take(&mut journal.pending)
     }
 
     /// Remembers a divergence found where no error can be returned (inside a

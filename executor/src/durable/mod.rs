@@ -77,6 +77,10 @@ pub enum Begun {
     },
 }
 
+/// Most payload bytes a running guest buffers between durability points
+/// before it is paused for a commit ([`Durable::backlog_commit`]).
+pub const BACKLOG_BYTES: usize = 4 << 20;
+
 /// The durable path of one worker; cheap to clone (host functions, WASI
 /// clocks and the worker share one).
 #[derive(Debug, Clone)]
@@ -367,11 +371,22 @@ impl Durable {
 
     /// Makes everything journaled so far durable.
     pub async fn commit(&self) -> Result<()> {
+        self.no_deferred_failure()?;
         self.hand_over().await?;
         self.inner.committer.commit(&self.inner.worker).await?;
         self.reopened_since()?;
         self.committed();
         Ok(())
+    }
+
+    /// Fails with a commit made while the guest was paused that failed
+    /// ([`Self::backlog_commit`]): what it held may be lost, so nothing
+    /// may become durable (or leave the worker) after it.
+    fn no_deferred_failure(&self) -> Result<()> {
+        match self.inner.journal.take_deferred_failure() {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
     }
 
     /// Refuses a commit that succeeded on a store reopened since this path
@@ -413,6 +428,7 @@ impl Durable {
     /// Journals `kind` after everything buffered, makes it all durable and
     /// returns the index `kind` received.
     pub async fn commit_entry(&self, kind: EntryKind) -> Result<OplogIndex> {
+        self.no_deferred_failure()?;
         self.record(kind);
         let index = self.hand_over().await?.ok_or_else(|| Error::CommitFailed {
             worker: self.inner.worker.clone(),
@@ -442,6 +458,24 @@ impl Durable {
             return Ok(());
         }
         self.commit().await
+    }
+
+    /// A commit of the entries buffered since the last durability point,
+    /// once they hold more than [`BACKLOG_BYTES`]: run while the guest is
+    /// paused at an epoch tick, so a guest that reads the clock or draws
+    /// random bytes in a loop (an entry each) cannot fill the executor's
+    /// memory. A failure is kept for the guest's next tick or return
+    /// ([`SharedJournal::take_deferred_failure`]).
+    pub fn backlog_commit(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        if self.inner.journal.pending_bytes() < BACKLOG_BYTES {
+            return None;
+        }
+        let durable = self.clone();
+        Some(async move {
+            if let Err(error) = durable.commit().await {
+                durable.inner.journal.defer_failure(error);
+            }
+        })
     }
 
     /// Hands buffered entries to the store once `threshold` have piled up

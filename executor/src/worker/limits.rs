@@ -134,10 +134,21 @@ impl RunLimits {
 /// carrying [`Error::InvocationStopped`]) or yields and waits for the next
 /// tick.
 pub fn on_epoch_tick(ctx: StoreContextMut<'_, WorkerCtx>) -> wasmtime::Result<UpdateDeadline> {
-    match ctx.data().limits.check() {
-        Some(reason) => Err(wasmtime::Error::new(Error::InvocationStopped { reason })),
-        None => Ok(UpdateDeadline::Yield(1)),
+    let data = ctx.data();
+    if let Some(reason) = data.limits.check() {
+        return Err(wasmtime::Error::new(Error::InvocationStopped { reason }));
     }
+    // Only a live run buffers entries (a replayed one reads them back).
+    if data.limits.armed().is_some() {
+        let journal = data.grpc.durable.journal();
+        if let Some(failure) = journal.take_deferred_failure() {
+            return Err(wasmtime::Error::new(failure));
+        }
+        if let Some(commit) = data.grpc.durable.backlog_commit() {
+            return Ok(UpdateDeadline::YieldCustom(1, Box::pin(commit)));
+        }
+    }
+    Ok(UpdateDeadline::Yield(1))
 }
 
 #[cfg(test)]

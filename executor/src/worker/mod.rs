@@ -733,6 +733,13 @@ impl Worker {
         if let Some(divergence) = self.durable.journal().take_divergence() {
             return Err(self.fail(divergence));
         }
+        if let Some(failure) = self.durable.journal().take_deferred_failure() {
+            // A commit made while the guest was paused failed after its
+            // last tick: as a commit inside the invocation that failed.
+            self.abandon_instance();
+            self.discard_unwritten();
+            return Err(failure);
+        }
         match call {
             // A sleep ended early for a stop, and the guest returned before
             // the next epoch tick could stop it: it is stopped all the same

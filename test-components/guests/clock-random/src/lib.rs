@@ -29,6 +29,15 @@ impl Guest for ClockRandom {
         wasi::random::random::get_random_bytes(len)
     }
 
+    fn draw_many(count: u32, len: u64) -> u64 {
+        (0..count)
+            .map(|_| {
+                let bytes = wasi::random::random::get_random_bytes(len);
+                u64::from(bytes.first().copied().unwrap_or(0))
+            })
+            .sum()
+    }
+
     fn nap(ms: u32) -> u32 {
         wasi::clocks::monotonic_clock::subscribe_duration(u64::from(ms) * 1_000_000).block();
         NAPS.with(|n| {
