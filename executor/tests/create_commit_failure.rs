@@ -6,9 +6,11 @@
 //! `Create` was handed over (the reopen dropped it). And an invocation
 //! whose commit failed is answered over HTTP as one whose outcome is
 //! unknown, naming the idempotency key to retry with (the sled store may
-//! still write it), also when the request gave none.
+//! still write it), also when the request gave none. An invocation whose
+//! commit failed while it held a stream cancels the stream's call.
 
 mod inbound_common;
+mod streaming_common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +29,8 @@ use reprise_oplog::{
 struct FailingCommits {
     inner: SledOplogStore,
     failing: AtomicBool,
+    /// Sets `failing` once an append holds a received stream frame.
+    fail_after_frame: AtomicBool,
     reopen: AtomicBool,
     generation: AtomicU64,
 }
@@ -55,6 +59,13 @@ impl OplogStore for FailingCommits {
         fence: AppendFence,
         entries: Vec<OplogEntry>,
     ) -> reprise_oplog::Result<Vec<OplogIndex>> {
+        if self.fail_after_frame.load(Ordering::SeqCst)
+            && entries
+                .iter()
+                .any(|e| matches!(e.kind, reprise_oplog::EntryKind::StreamFrameReceived { .. }))
+        {
+            self.failing.store(true, Ordering::SeqCst);
+        }
         self.inner.append(worker_id, fence, entries).await
     }
 
@@ -116,6 +127,7 @@ async fn setup() -> (
     let store = Arc::new(FailingCommits {
         inner: SledOplogStore::open(dir.path().join("oplog")).unwrap(),
         failing: AtomicBool::new(false),
+        fail_after_frame: AtomicBool::new(false),
         reopen: AtomicBool::new(false),
         generation: AtomicU64::new(1),
     });
@@ -282,4 +294,53 @@ async fn a_grpc_invocation_whose_commit_failed_names_the_key_to_retry_with() {
         .await
         .expect("the retry answers");
     assert_eq!(retried, Some(wasmtime::component::Val::U64(6)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_failure_inside_an_invocation_cancels_its_streams() {
+    // The failed commit left the instance's streams in its table: the
+    // server's call stayed open until its deadline, and the worker could
+    // not be evicted until its next use.
+    let server = reprise_system_tests::spawn_test_service_server()
+        .await
+        .unwrap();
+    let (_dir, store, executor, _) = setup().await;
+    let info = executor
+        .add_component(
+            streaming_common::wasm(reprise_test_components::INTEROP_CLIENT),
+            vec![streaming_common::interop_dep(&server)],
+        )
+        .await
+        .unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let worker = executor
+        .create_worker(&component, None, WorkerConfig::default())
+        .await
+        .unwrap();
+    // The guest reads one response, then its unary call commits first:
+    // that commit fails.
+    store.fail_after_frame.store(true, Ordering::SeqCst);
+    let outcome = executor
+        .invoke(
+            &worker,
+            "hold-stream",
+            vec!["10000".into(), "1024".into()],
+            None,
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(reprise_executor::Error::CommitFailed { .. })),
+        "{outcome:?}"
+    );
+    store.fail_after_frame.store(false, Ordering::SeqCst);
+    store.failing.store(false, Ordering::SeqCst);
+    server
+        .state
+        .wait_for(
+            "StreamingOutputCall cancelled",
+            std::time::Duration::from_secs(5),
+            |s| s.cancelled("StreamingOutputCall") >= 1,
+        )
+        .await
+        .expect("the failed commit cancels the stream's call");
 }

@@ -421,9 +421,10 @@ impl Worker {
 
     /// Drops what was journaled and not written (a commit of it failed),
     /// so that it never takes effect later; the worker is rebuilt at its
-    /// next use.
+    /// next use, and the instance's streams are cancelled now (they would
+    /// stay open at their servers until then).
     pub(crate) fn discard_unwritten(&mut self) {
-        self.stale = true;
+        self.abandon_instance();
         let id = self.id.clone();
         self.durable.parts().0.discard_uncommitted(&id);
     }
@@ -736,7 +737,6 @@ impl Worker {
         if let Some(failure) = self.durable.journal().take_deferred_failure() {
             // A commit made while the guest was paused failed after its
             // last tick: as a commit inside the invocation that failed.
-            self.abandon_instance();
             self.discard_unwritten();
             return Err(failure);
         }
