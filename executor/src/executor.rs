@@ -45,7 +45,7 @@ use crate::worker::{
 
 mod control;
 mod create;
-use create::Expected;
+use create::{Expected, Made};
 mod lookup;
 mod recovery;
 
@@ -285,8 +285,11 @@ impl Executor {
         id: Option<WorkerId>,
         config: WorkerConfig,
     ) -> Result<WorkerId> {
-        let (id, _) = self.create_worker_as(component, id, config, true).await?;
-        Ok(id)
+        let made = self.create_worker_as(component, id, config, true).await?;
+        if !made.created {
+            return Err(Error::WorkerExists(made.id));
+        }
+        Ok(made.id)
     }
 
     /// [`create_worker`](Self::create_worker); with `commit` false the
@@ -300,7 +303,7 @@ impl Executor {
         id: Option<WorkerId>,
         config: WorkerConfig,
         commit: bool,
-    ) -> Result<(WorkerId, Option<Incarnation>)> {
+    ) -> Result<Made> {
         let loaded = self.components.get(component).await?;
         let id = match id {
             Some(id) => id,
@@ -310,7 +313,16 @@ impl Executor {
         // The store decides: a worker in memory with no log behind it (its
         // creation was never committed) is a leftover, replaced below.
         if self.oplog.last_index(&id).await?.is_some() {
-            return Err(Error::WorkerExists(id));
+            // Which worker this is, read under the same lock: a caller that
+            // goes on to invoke it must find this one, not one created
+            // after a delete in between.
+            let first = self.oplog.read(&id, OplogIndex::FIRST, 1).await?;
+            let incarnation = first.first().and_then(|entry| entry.kind.incarnation());
+            return Ok(Made {
+                id,
+                incarnation,
+                created: false,
+            });
         }
         let create = OplogEntry::now(create_entry(component, &config));
         let committer = commit.then_some(&self.committer);
@@ -356,7 +368,11 @@ impl Executor {
             }
         };
         self.workers.fill(&mut guard, worker);
-        Ok((id, create.kind.incarnation()))
+        Ok(Made {
+            id,
+            incarnation: create.kind.incarnation(),
+            created: true,
+        })
     }
 
     /// Instantiates worker `id` on this executor's stores and replays it
@@ -450,7 +466,7 @@ impl Executor {
     ) -> Result<InvocationOutcome> {
         let expected = component.map(|&component| Expected {
             component,
-            created: None,
+            incarnation: None,
         });
         self.invoke_values_expecting(id, expected, function, params, key, time_budget)
             .await

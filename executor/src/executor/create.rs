@@ -76,16 +76,26 @@ impl Executor {
     where
         F: Future<Output = Result<T>>,
     {
-        let (created, incarnation) = match self
+        let Made {
+            created,
+            incarnation,
+            ..
+        } = self
             .create_worker_as(component, Some(id.clone()), config.clone(), false)
-            .await
-        {
-            Ok((_, incarnation)) => (true, incarnation),
-            Err(Error::WorkerExists(_)) => (false, None),
-            Err(e) => return Err(e),
-        };
+            .await?;
         if !created {
-            let actual = self.worker(id).await?.component().id;
+            // The worker found is checked, and invoked, only as it was
+            // found: one created after a delete in between is not it.
+            let found = match self.worker(id).await {
+                Ok(found) => found,
+                Err(Error::UnknownWorker(_)) => return Err(Error::WorkerReplaced(id.clone())),
+                Err(e) => return Err(e),
+            };
+            if found.durable().incarnation() != incarnation {
+                return Err(Error::WorkerReplaced(id.clone()));
+            }
+            let actual = found.component().id;
+            drop(found);
             if actual != *component {
                 return Err(Error::WorkerRunsOtherComponent {
                     worker: id.clone(),
@@ -97,13 +107,13 @@ impl Executor {
         }
         let outcome = invoke(Expected {
             component: *component,
-            created: created.then_some(incarnation),
+            incarnation: Some(incarnation),
         })
         .await;
         let outcome = match outcome {
-            // The worker created here is gone (deleted, perhaps created
-            // again by another request): nothing to commit.
-            Err(Error::WorkerReplaced(_) | Error::UnknownWorker(_)) if created => {
+            // The worker created (or found) here is gone (deleted, perhaps
+            // created again by another request): nothing to commit.
+            Err(Error::WorkerReplaced(_) | Error::UnknownWorker(_)) => {
                 return Err(Error::WorkerReplaced(id.clone()));
             }
             other => other,
@@ -176,19 +186,30 @@ fn about_durability(error: &Error) -> bool {
     )
 }
 
+/// What [`Executor::create_worker_as`] did.
+pub(super) struct Made {
+    /// The worker.
+    pub(super) id: WorkerId,
+    /// Its incarnation (`None` for one created before creations had one).
+    pub(super) incarnation: Option<Incarnation>,
+    /// Whether it was created now, or found.
+    pub(super) created: bool,
+}
+
 /// The worker an invocation that created it (or found it) must run on.
 pub(crate) struct Expected {
     /// The component it runs.
     pub(crate) component: ComponentId,
-    /// `Some` when the request created it: the incarnation of that
-    /// creation (`None` inside for a creation without one).
-    pub(crate) created: Option<Option<Incarnation>>,
+    /// `Some` when it must be the worker the request created or found:
+    /// that worker's incarnation (`None` inside for one created before
+    /// creations had one).
+    pub(crate) incarnation: Option<Option<Incarnation>>,
 }
 
 impl Expected {
     /// Refuses `worker` unless it is the one expected.
     pub(crate) fn check(&self, worker: &Worker) -> Result<()> {
-        if let Some(incarnation) = self.created
+        if let Some(incarnation) = self.incarnation
             && worker.durable().incarnation() != incarnation
         {
             return Err(Error::WorkerReplaced(worker.id().clone()));
@@ -216,7 +237,28 @@ mod tests {
     async fn an_invocation_does_not_run_on_a_worker_created_by_another_request() {
         let dir = tempfile::tempdir().unwrap();
         let (executor, component) = crate::test_support::executor_with_counter(&dir).await;
-        let id = WorkerId::new("contested").unwrap();
+        contested(&executor, component, WorkerId::new("contested").unwrap()).await;
+    }
+
+    /// The same when the request found its worker: only the component was
+    /// checked again, and the invocation ran on the worker created after
+    /// the delete, whose settings were never compared with the request's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_invocation_does_not_run_on_a_worker_created_after_the_one_it_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let (executor, component) = crate::test_support::executor_with_counter(&dir).await;
+        let id = WorkerId::new("found").unwrap();
+        executor
+            .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+            .await
+            .unwrap();
+        contested(&executor, component, id).await;
+    }
+
+    /// Request A (invoke, creating `id` if need be), a delete and a new
+    /// creation of `id` queue on the worker's lock in that order: A must
+    /// not run on the new worker.
+    async fn contested(executor: &std::sync::Arc<Executor>, component: ComponentId, id: WorkerId) {
         // Held while the three requests queue on the worker's lock, in order.
         let held = executor.workers.lock(&id).await;
         let queue = Duration::from_millis(200);
