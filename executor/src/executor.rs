@@ -123,6 +123,8 @@ pub struct ExecutorStats {
     pub oplog_syncs: u64,
     /// Idle workers dropped from memory by the bound on loaded workers.
     pub workers_evicted: u64,
+    /// Workers created through this executor, since start.
+    pub workers_created: u64,
 }
 
 /// What the executor reaches of a worker without waiting for its lock.
@@ -153,6 +155,10 @@ pub struct Executor {
     /// Workers deleted through this executor, since start: lets caches of
     /// worker -> component routes know when one may have gone stale.
     pub(crate) deletions: AtomicU64,
+    /// Workers whose creation became durable through this executor, since
+    /// start (by either front door, and also when the invocation that
+    /// created one was then refused or trapped).
+    created: AtomicU64,
     /// The executors this one shares its database with, if any: it then
     /// serves only the workers of the shards it holds.
     pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
@@ -219,6 +225,7 @@ impl Executor {
             channels: Arc::new(ChannelPool::new()),
             replayed_calls: AtomicU64::new(0),
             deletions: AtomicU64::new(0),
+            created: AtomicU64::new(0),
             cluster: std::sync::OnceLock::new(),
         })
     }
@@ -289,6 +296,7 @@ impl Executor {
         if !made.created {
             return Err(Error::WorkerExists(made.id));
         }
+        self.created.fetch_add(1, Ordering::Relaxed);
         Ok(made.id)
     }
 
@@ -677,6 +685,7 @@ impl Executor {
             replayed_calls: self.replayed_calls.load(Ordering::Relaxed),
             oplog_syncs: self.committer.syncs(),
             workers_evicted: self.workers.evicted(),
+            workers_created: self.created.load(Ordering::Relaxed),
         }
     }
 }

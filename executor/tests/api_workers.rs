@@ -322,6 +322,17 @@ async fn health_and_metrics() {
     server.call("m1", "add", &["1"]).await;
     let (status, _) = server.invoke("m1", "nope", &[]).await;
     assert_eq!(status, 404);
+    // A worker an invocation created counts, also when that invocation is
+    // then refused (the creation is durable): it was not counted.
+    let (status, body) = server
+        .post(
+            "/v1/workers/c1/invoke",
+            json!({"function": "nope", "create": {"component_id": id}}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = server.get("/v1/workers/c1").await;
+    assert_eq!(status, 200);
 
     let response = server
         .http
@@ -337,14 +348,14 @@ async fn health_and_metrics() {
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let text = response.text().await.unwrap();
     for expected in [
-        "reprise_invocations_total 3\n",
-        "reprise_invocations_failed_total 1\n",
+        "reprise_invocations_total 4\n",
+        "reprise_invocations_failed_total 2\n",
         "reprise_components_added_total 1\n",
-        "reprise_workers_created_total 1\n",
-        "reprise_workers_loaded 1\n",
+        "reprise_workers_created_total 2\n",
+        "reprise_workers_loaded 2\n",
         "reprise_replayed_calls_total 0\n",
-        "reprise_invocation_duration_seconds_count 3\n",
-        "reprise_invocation_duration_seconds_bucket{le=\"+Inf\"} 3\n",
+        "reprise_invocation_duration_seconds_count 4\n",
+        "reprise_invocation_duration_seconds_bucket{le=\"+Inf\"} 4\n",
         "# TYPE reprise_invocation_duration_seconds histogram\n",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");

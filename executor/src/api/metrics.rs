@@ -20,7 +20,6 @@ pub struct Metrics {
     invocations: AtomicU64,
     invocations_failed: AtomicU64,
     components_added: AtomicU64,
-    workers_created: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -53,11 +52,6 @@ impl Metrics {
     /// Counts a successful component upload.
     pub fn component_added(&self) {
         self.components_added.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a created worker.
-    pub fn worker_created(&self) {
-        self.workers_created.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The metrics, with the executor's own figures, as Prometheus text.
@@ -98,8 +92,8 @@ impl Metrics {
         metric(
             "reprise_workers_created_total",
             "counter",
-            "Workers created since start.",
-            load(&self.workers_created),
+            "Workers created since start (by either front door).",
+            stats.workers_created,
         );
         metric(
             "reprise_workers_loaded",
@@ -222,7 +216,9 @@ mod tests {
             replayed_calls: 7,
             oplog_syncs: 5,
             workers_evicted: 0,
+            workers_created: 4,
         });
+        assert!(text.contains("reprise_workers_created_total 4\n"), "{text}");
         assert!(text.contains("reprise_oplog_syncs_total 5\n"), "{text}");
         assert!(text.contains("reprise_invocations_total 3\n"), "{text}");
         assert!(

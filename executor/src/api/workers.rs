@@ -219,7 +219,6 @@ pub(super) async fn create_worker(
     let executor = state.executor.clone();
     let id = tokio::spawn(async move { executor.create_worker(&component, name, config).await })
         .await??;
-    state.metrics.worker_created();
     tracing::info!(worker = %id, component = %component, "worker created");
     Ok((StatusCode::CREATED, Json(WorkerRef { id: id.to_string() })))
 }
@@ -409,15 +408,10 @@ pub(super) async fn invoke(
         Err(join) => Err(ApiError::from(join)),
         Ok(Err(error)) => Err(invocation_error(error, &key)),
         Ok(Ok((_, Err(trap)))) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, trap)),
-        Ok(Ok((created, Ok(values)))) => {
-            if created {
-                state.metrics.worker_created();
-            }
-            Ok(Json(InvokeResponse {
-                result: values,
-                created,
-            }))
-        }
+        Ok(Ok((created, Ok(values)))) => Ok(Json(InvokeResponse {
+            result: values,
+            created,
+        })),
     };
     state.metrics.invocation(result.is_ok(), started.elapsed());
     if let Err(e) = &result {

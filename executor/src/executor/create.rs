@@ -124,7 +124,10 @@ impl Executor {
             // it completed did not.
             let commit = async { self.worker(id).await?.durable().commit().await };
             return Err(match commit.await {
-                Ok(()) => error,
+                Ok(()) => {
+                    self.created.fetch_add(1, Ordering::Relaxed);
+                    error
+                }
                 // The invocation's own verdict on durability (an unknown
                 // outcome naming the key to retry with, a lost ownership)
                 // says more than reloading the worker after it.
@@ -132,7 +135,11 @@ impl Executor {
                 Err(commit_error) => commit_error,
             });
         }
-        Ok((created, outcome?))
+        let outcome = outcome?;
+        if created {
+            self.created.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok((created, outcome))
     }
 }
 

@@ -415,9 +415,6 @@ impl Unary {
                     .await?;
                 if created {
                     tracing::info!(worker = %worker, component = %component, "worker created over gRPC");
-                    if let Some(metrics) = &metrics {
-                        metrics.worker_created();
-                    }
                 }
                 Ok(outcome)
             }
