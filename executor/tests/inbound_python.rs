@@ -23,10 +23,12 @@ fn a_python_grpcio_client_calls_a_worker_found_by_reflection() {
         .expect("the gRPC front door runs")
         .to_owned();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/reflect_call.py");
-    let output = Command::new("python3")
-        .args([script, &target, "py-worker"])
-        .output()
-        .expect("python3 runs (scripts/ensure-python-grpc installs it)");
+    // Bounded: a reflection stream the server never answers would hold
+    // the client (and CI) for ever.
+    let output = cli_common::output_within(
+        Command::new("python3").args([script, &target, "py-worker"]),
+        std::time::Duration::from_secs(120),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

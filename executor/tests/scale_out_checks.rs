@@ -96,6 +96,42 @@ fn healthz(serve: &Serve) -> (u16, String, Duration) {
 }
 
 /// Signals `pids` with `signal` (`-STOP`, `-CONT`).
+/// Processes stopped with SIGSTOP, continued when dropped: a test that
+/// fails while they are stopped must not leave them frozen for good (a
+/// stopped PostgreSQL ignores `pg_ctl stop` and outlives the test).
+struct Frozen(Vec<String>);
+
+impl Frozen {
+    fn new(pids: &[String]) -> Frozen {
+        signal(pids, "-STOP");
+        Frozen(pids.to_vec())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", pid])
+                .status();
+        }
+    }
+}
+
+/// A child process killed when dropped (`std::process::Child` is not): a
+/// test that fails midway leaves no executor running behind it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn signal(pids: &[String], signal: &str) {
     for pid in pids {
         let status = std::process::Command::new("kill")
@@ -160,9 +196,9 @@ fn healthz_reports_an_unreachable_database_within_bounds() {
             .expect("the server runs")
             .to_string(),
     );
-    signal(&pids, "-STOP");
+    let frozen = Frozen::new(&pids);
     let (status, body, took) = healthz(&serve);
-    signal(&pids, "-CONT");
+    drop(frozen);
     assert_eq!(status, 503, "{body}");
     assert!(
         body.contains("the PostgreSQL store did not answer within 2 s"),
@@ -518,37 +554,39 @@ fn an_executor_whose_place_was_taken_while_frozen_stops() {
     let first_dir = dir.path().join("a");
     std::fs::create_dir_all(&first_dir).unwrap();
     let (out, err) = (first_dir.join("stdout"), first_dir.join("stderr"));
-    let mut first = std::process::Command::new(cli_common::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
-        .args([
-            "--store",
-            &url,
-            "--lease-ttl",
-            "6s",
-            "--advertise",
-            &advertised,
-        ])
-        .current_dir(&first_dir)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("worker-executor runs");
+    let mut first = KillOnDrop(
+        std::process::Command::new(cli_common::BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "./data"])
+            .args([
+                "--store",
+                &url,
+                "--lease-ttl",
+                "6s",
+                "--advertise",
+                &advertised,
+            ])
+            .current_dir(&first_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("worker-executor runs"),
+    );
     let started = Instant::now();
     while !std::fs::read_to_string(&out)
         .unwrap_or_default()
         .contains("listening on")
     {
         assert!(
-            first.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60),
+            first.0.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60),
             "the first executor did not start: {}",
             std::fs::read_to_string(&err).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = [first.id().to_string()];
-    signal(&pid, "-STOP");
+    let pid = [first.0.id().to_string()];
+    let frozen = Frozen::new(&pid);
     // The address reaches the new executor, and the frozen one does not
     // renew: the new one takes its place (three quarters of 6 s later).
     let second = start_at(
@@ -557,15 +595,13 @@ fn an_executor_whose_place_was_taken_while_frozen_stops() {
         &address,
         &["--lease-ttl", "6s"],
     );
-    signal(&pid, "-CONT");
+    drop(frozen);
     let thawed = Instant::now();
     let status = loop {
-        if let Some(status) = first.try_wait().unwrap() {
+        if let Some(status) = first.0.try_wait().unwrap() {
             break status;
         }
         if thawed.elapsed() > Duration::from_secs(60) {
-            let _ = first.kill();
-            let _ = first.wait();
             panic!(
                 "the executor whose place was taken kept running: {}",
                 std::fs::read_to_string(&err).unwrap_or_default()
