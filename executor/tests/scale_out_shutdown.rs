@@ -2,7 +2,8 @@
 //! them stopped with SIGTERM while it runs an invocation: it gives up its
 //! idle shards at once (the other executor serves them within a lease
 //! round), keeps the busy one until its invocation ends, then releases it
-//! and exits cleanly; the invocation runs once.
+//! and exits cleanly; the invocation runs once. The same when the
+//! invocation's client went away before the signal.
 
 mod api_common;
 mod cli_common;
@@ -37,6 +38,22 @@ fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends
     // On SIGTERM an executor kept every shard it held until its requests in
     // flight ended (up to the grace period): the other executor could not
     // serve any of them meanwhile.
+    busy_shard_kept_until_its_invocation_ends(false);
+}
+
+#[test]
+fn a_busy_shard_whose_client_went_away_is_kept_until_its_invocation_ends() {
+    // With no request in flight the executor handed every shard over at
+    // once, the busy one too: its next owner ran the invocation again
+    // while this one still ran it.
+    busy_shard_kept_until_its_invocation_ends(true);
+}
+
+/// Two executors, the first running an invocation held by the server
+/// (whose client has gone away when `client_left`), the first stopped with
+/// SIGTERM: its idle shards move at once, the busy one when the invocation
+/// ends; the call is made once.
+fn busy_shard_kept_until_its_invocation_ends(client_left: bool) {
     let (runtime, url) = reprise_system_tests::postgres::shared_database_blocking();
     let database = url.rsplit('/').next().unwrap().to_owned();
     let db = runtime.block_on(reprise_system_tests::postgres::shared().connect(&database));
@@ -83,10 +100,11 @@ fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends
     server.state.park_method("TodoAdd");
     let call = std::thread::spawn({
         let url = first.url.clone();
+        let timeout = if client_left { "3s" } else { "100s" };
         move || {
             std::process::Command::new(cli_common::BIN)
                 .args(["invoke", "busy", "add-todos", "\"ada\"", "\"t\"", "1"])
-                .args(["--server", &url, "--timeout", "100s"])
+                .args(["--server", &url, "--timeout", timeout])
                 .output()
                 .unwrap()
         }
@@ -94,6 +112,14 @@ fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends
     runtime
         .block_on(server.state.wait_parked(1, Duration::from_secs(20)))
         .expect("the call reaches the server");
+    let call = if client_left {
+        // The client gives up; the invocation goes on without it.
+        let output = call.join().unwrap();
+        assert!(!output.status.success(), "the held call answered");
+        None
+    } else {
+        Some(call)
+    };
     // The busy worker's shard is the first executor's (it runs the call).
     let held_by_first = leases()
         .iter()
@@ -137,12 +163,14 @@ fn sigterm_releases_idle_shards_at_once_and_busy_ones_when_their_invocation_ends
     // The invocation ends: its shard moves too, and the first executor
     // exits cleanly.
     server.state.release();
-    let output = call.join().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    if let Some(call) = call {
+        let output = call.join().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     let stopping = Instant::now();
     let status = loop {
         if let Some(status) = first.child.try_wait().unwrap() {

@@ -277,7 +277,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut displaced = false;
     if let Some((stop, task, cluster)) = cluster {
-        // No request is in flight any more: hand the shards over.
+        // No request is in flight any more, but an invocation may still run
+        // without one (its client went away, or a take-over's recovery):
+        // its shard stays held, and renewed, until it ends (the grace
+        // period stops it at the latest); then the rest is handed over.
+        let until = tokio::time::Instant::now() + DRAIN_TIMEOUT.max(grace + CLOSE_MARGIN);
+        // Bounded by `until`.
+        while !cluster.served().is_empty()
+            && !task.is_finished()
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let _ = stop.send(());
         if let Err(e) = task.await {
             tracing::error!(error = %e, "the lease task failed");
