@@ -18,7 +18,9 @@ use reprise_system_tests::proto::core::todo::v1::{
 };
 use reprise_system_tests::proto::example::HelloRequest;
 use reprise_system_tests::proto::google::rpc as generated;
-use reprise_system_tests::proto::grpc::testing::{Payload, StreamingOutputCallRequest};
+use reprise_system_tests::proto::grpc::testing::{
+    Payload, ResponseParameters, StreamingOutputCallRequest,
+};
 use reprise_system_tests::proto::routeguide::{Feature, Point, Rectangle, RouteNote, RouteSummary};
 use reprise_system_tests::rich::{any, rich_failure};
 use reprise_system_tests::{
@@ -602,6 +604,45 @@ async fn a_slow_server_makes_sends_wait_instead_of_buffering() {
     assert!(sent < 48, "{sent} messages of 64 KiB were buffered");
     server.state.release();
     call.cancel();
+}
+
+#[tokio::test]
+async fn a_slow_reader_gets_deadline_exceeded_at_its_next_step() {
+    // The deadline's status waited behind the responses still queued: the
+    // reader got up to a queue's worth more of them after the deadline.
+    let server = spawn_test_service_server().await.expect("server");
+    let client = GrpcClient::new(&server.endpoint(), ClientConfig::default()).expect("client");
+    let request = dynamic(
+        "grpc.testing.StreamingOutputCallRequest",
+        &StreamingOutputCallRequest {
+            // 40 MiB: far more than the HTTP/2 windows and the queue hold.
+            response_parameters: vec![
+                ResponseParameters {
+                    size: 4096,
+                    ..Default::default()
+                };
+                10_000
+            ],
+            ..Default::default()
+        },
+    );
+    let mut stream = client
+        .server_streaming(
+            &method("grpc.testing.TestService", "StreamingOutputCall"),
+            request,
+            &CallOptions::new().with_timeout(Duration::from_millis(300)),
+        )
+        .expect("started");
+    bounded(stream.next())
+        .await
+        .expect("a first response")
+        .expect("not the end");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let next = bounded(stream.next()).await;
+    match next {
+        Err(status) => assert_eq!(status.code, Code::DeadlineExceeded, "{status:?}"),
+        Ok(other) => panic!("a response after the deadline: {:?}", other.is_some()),
+    }
 }
 
 #[tokio::test]

@@ -33,6 +33,10 @@ pub(crate) struct Driver<M = DynamicMessage> {
     /// Turns true when the task has its outcome (before it is queued: a
     /// full queue must not hide that the call is over).
     finished: watch::Receiver<bool>,
+    /// The call's deadline passed: its status, set before it is queued, so
+    /// that the next step reports it ahead of responses still queued (read
+    /// slowly, they held the call back until the deadline).
+    expired: std::sync::Arc<std::sync::Mutex<Option<RpcStatus>>>,
     headers: Option<Metadata>,
     trailers: Option<Metadata>,
     outcome: Option<Result<(), RpcStatus>>,
@@ -71,6 +75,8 @@ where
 {
     let (tx, events) = mpsc::channel(buffer);
     let (finished_tx, finished) = watch::channel(false);
+    let expired = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let expired_tx = expired.clone();
     let batch = (buffer / 2).max(1);
     let task = runtime.spawn(async move {
         let ctx = &context;
@@ -115,7 +121,12 @@ where
         let outcome = match ctx.with_deadline(run).await {
             Ok(None) => return,
             Ok(Some(trailers)) => Ok(trailers),
-            Err(status) => Err(status),
+            Err(status) => {
+                if status.code == Code::DeadlineExceeded {
+                    *expired_tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
+                }
+                Err(status)
+            }
         };
         finished_tx.send_replace(true);
         // If the handle is gone there is nobody left to tell.
@@ -125,6 +136,7 @@ where
         events,
         task,
         finished,
+        expired,
         headers: None,
         trailers: None,
         outcome: None,
@@ -138,6 +150,16 @@ impl<M> Driver<M> {
         loop {
             if let Some(outcome) = &self.outcome {
                 return outcome.clone().map(|()| None);
+            }
+            let expired = self
+                .expired
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(status) = expired {
+                // Responses still queued are dropped with the call.
+                self.outcome = Some(Err(status));
+                continue;
             }
             match self.events.recv().await {
                 Some(Event::Headers(headers)) => self.headers = Some(headers),
