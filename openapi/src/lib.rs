@@ -194,13 +194,10 @@ fn security_schemes(root: &yaml::Node) -> Vec<model::SecurityScheme> {
         .collect()
 }
 
+/// Whether `v` is a version a WIT package can carry: semver as wit-parser
+/// reads it (no leading zeros, a well-formed pre-release and build part).
 fn is_semver(v: &str) -> bool {
-    let core = v.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    semver::Version::parse(v).is_ok()
 }
 
 /// The error type every function returns, and its parts.

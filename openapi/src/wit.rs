@@ -133,7 +133,13 @@ fn render_function(out: &mut String, function: &Function, renames: &Renames) {
     if let Some(docs) = &function.docs {
         doc_lines(out, "    ", docs);
     }
-    let _ = writeln!(out, "    /// `{} {}`", function.method, function.path);
+    // The path key is the document's text: cleaned as docs are.
+    let path: String = function
+        .path
+        .chars()
+        .map(|c| if is_unprintable(c) { ' ' } else { c })
+        .collect();
+    let _ = writeln!(out, "    /// `{} {path}`", function.method);
     let mut params: Vec<String> = function
         .path_params
         .iter()
