@@ -35,8 +35,12 @@ fn the_typed_exports_proto_matches_its_golden_file() {
     let api = typed_exports();
     let text = api.proto_text();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/typed_exports.proto");
-    if std::env::var_os("REPRISE_BLESS").is_some() {
+    if std::env::var("REPRISE_BLESS").is_ok_and(|v| v == "1") {
         std::fs::write(&golden, &text).unwrap();
+        panic!(
+            "rewrote {}: review the diff, then run again without REPRISE_BLESS",
+            golden.display()
+        );
     }
     let expected = std::fs::read_to_string(&golden).expect("golden file (REPRISE_BLESS=1)");
     assert_eq!(

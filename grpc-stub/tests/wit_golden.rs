@@ -40,10 +40,13 @@ fn list_files(dir: &Path) -> Vec<PathBuf> {
 /// Compares `files` with the golden directory of `case` (or rewrites it).
 fn check_golden(case: &str, files: &[WitFile]) {
     let dir = golden_dir(case);
-    if std::env::var_os("REPRISE_BLESS").is_some() {
+    if std::env::var("REPRISE_BLESS").is_ok_and(|v| v == "1") {
         let _ = std::fs::remove_dir_all(&dir);
         reprise_grpc_stub::wit::write_files(&dir, files).unwrap();
-        return;
+        panic!(
+            "rewrote {}: review the diff, then run again without REPRISE_BLESS",
+            dir.display()
+        );
     }
     let expected: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     let present = list_files(&dir);

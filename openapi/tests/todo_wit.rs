@@ -16,8 +16,12 @@ fn the_todo_api_renders_its_golden_wit() {
     let model = load(todo_yaml(), &Options::default()).expect("todo.yaml maps");
     let text = wit::render(&model);
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/todo.wit");
-    if std::env::var_os("REPRISE_BLESS").is_some() {
+    if std::env::var("REPRISE_BLESS").is_ok_and(|v| v == "1") {
         std::fs::write(&golden, &text).unwrap();
+        panic!(
+            "rewrote {}: review the diff, then run again without REPRISE_BLESS",
+            golden.display()
+        );
     }
     let expected = std::fs::read_to_string(&golden).expect("golden file (REPRISE_BLESS=1)");
     assert_eq!(

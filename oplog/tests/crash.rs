@@ -118,18 +118,40 @@ fn main() {
     if let Ok(dir) = std::env::var(CHILD_DIR_ENV) {
         return child(Path::new(&dir));
     }
-    // Honour the libtest arguments cargo passes on: `--list`, a name filter,
-    // `--ignored` (this test is not ignored); other flags are accepted.
+    // Honour the libtest arguments cargo passes on: `--list`, name filters
+    // (the test runs when any matches, or `--exact` equals), `--skip`,
+    // `--ignored` (this test is not ignored); the values of the other
+    // options that take one (`--test-threads 1`) are not filters.
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         println!("{TEST_NAME}: test");
         return;
     }
+    let exact = args.iter().any(|a| a == "--exact");
+    let matches = |pattern: &str| {
+        if exact {
+            pattern == TEST_NAME
+        } else {
+            TEST_NAME.contains(pattern)
+        }
+    };
+    let mut filters = Vec::new();
+    let mut skipped = false;
+    let mut rest = args.iter();
+    // Bounded by the arguments.
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--skip" => skipped |= rest.next().is_some_and(|p| matches(p)),
+            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" | "--report-time" => {
+                let _value = rest.next();
+            }
+            other if other.starts_with('-') => {}
+            filter => filters.push(filter),
+        }
+    }
     let filtered_out = args.iter().any(|a| a == "--ignored")
-        || args
-            .iter()
-            .filter(|a| !a.starts_with('-'))
-            .any(|filter| !TEST_NAME.contains(filter.as_str()));
+        || skipped
+        || (!filters.is_empty() && !filters.iter().any(|f| matches(f)));
     if filtered_out {
         println!(
             "running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out"

@@ -155,7 +155,6 @@ async fn a_commit_racing_a_claim_is_all_or_nothing() {
     }
     let fresh = open(&url, StoreOptions::default()).await;
     assert_eq!(read_all(&fresh, &w).await.unwrap(), log);
-    assert_eq!(committed + fenced, 40);
     eprintln!("{committed} commits won, {fenced} were fenced off");
 }
 
