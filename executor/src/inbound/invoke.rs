@@ -346,7 +346,19 @@ impl ClientStreamingService<DynamicMessage> for Unary {
         let this = self.clone();
         Box::pin(async move {
             let (metadata, extensions, mut stream) = request.into_parts();
-            let message = only_message(&mut stream).await?;
+            // A request message that has not arrived by the deadline is not
+            // waited for: the call ends then, as the client counts it.
+            let message = match this.answer_by {
+                Some(at) => tokio::time::timeout_at(at, only_message(&mut stream))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Status::deadline_exceeded(
+                            "the call's deadline passed before its request message arrived; \
+                             nothing was invoked",
+                        ))
+                    })?,
+                None => only_message(&mut stream).await?,
+            };
             this.run(tonic::Request::from_parts(metadata, extensions, message))
                 .await
         })
