@@ -16,7 +16,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use reprise_oplog::codec::{
-    FORMAT_VERSION, decode_entry, decode_stored, encode_entry, encode_stored, inline_all,
+    FORMAT_VERSION, decode_entry, decode_stored, encode_entry, encode_stored,
 };
 use reprise_oplog::payload::{PayloadRef, StoredPayload};
 use reprise_oplog::{
