@@ -262,3 +262,36 @@ fn every_problem_is_reported_at_once() {
         Err(Error::Syntax { .. })
     ));
 }
+
+/// `count` schemas, each holding a reference to the next.
+fn chained(count: usize) -> String {
+    let mut text = String::from(
+        "openapi: 3.0.3\ninfo: {title: Chain, version: 1.0.0}\npaths:\n  /s:\n    get:\n      operationId: getS\n      responses:\n        '200':\n          description: ok\n          content: {application/json: {schema: {$ref: '#/components/schemas/S0'}}}\ncomponents:\n  schemas:\n",
+    );
+    for i in 0..count {
+        text.push_str(&format!(
+            "    S{i}: {{type: object, properties: {{n: {{$ref: '#/components/schemas/S{}'}}}}}}\n",
+            i + 1
+        ));
+    }
+    text.push_str(&format!("    S{count}: {{type: string}}\n"));
+    text
+}
+
+#[test]
+fn a_long_chain_of_references_is_refused_not_a_stack_overflow() {
+    // Each reference to a schema not mapped yet nested the mapping deeper:
+    // thousands of them overflowed the stack and aborted the process.
+    let long = chained(3_000);
+    // A tokio worker's stack (2 MiB), where the admin API maps uploads.
+    let refused = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || error_of(&long))
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    assert!(refused.contains("nested references"), "{refused}");
+    // A chain of ordinary length maps.
+    let (model, _) = wit_of(&chained(40));
+    assert!(model.types.len() >= 40);
+}

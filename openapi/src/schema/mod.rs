@@ -49,6 +49,10 @@ pub(crate) const RESERVED: &[&str] = &[
     "rate-limit",
 ];
 
+/// Most references followed inside one another while mapping a schema
+/// (bounds the recursion, and so the stack, for any document).
+const MAX_REF_DEPTH: usize = 100;
+
 /// The named types being built.
 pub(crate) struct Types<'d, 'a> {
     doc: &'d Doc<'a>,
@@ -219,6 +223,20 @@ impl<'d, 'a> Types<'d, 'a> {
             let Some((target, name)) = self.doc.resolve(schema, path) else {
                 return TypeRef::Json;
             };
+            // Each reference followed to a type not mapped yet nests the
+            // mapping one level deeper: a document chaining thousands of
+            // schemas would exhaust the stack (an abort, not an error).
+            if self.in_progress.len() + self.unnamed.len() >= MAX_REF_DEPTH {
+                self.doc.problem(
+                    path,
+                    Some(reference),
+                    format!(
+                        "schemas reach each other through more than {MAX_REF_DEPTH} nested \
+                         references here; this mapping follows at most that many"
+                    ),
+                );
+                return TypeRef::Json;
+            }
             return match name.filter(|n| self.named.contains_key(n)) {
                 Some(name) if self.in_progress.contains(&name) => TypeRef::Json,
                 Some(name) => {
