@@ -345,3 +345,22 @@ fn allof_parts_whose_properties_name_alike_get_distinct_fields() {
         "{wit}"
     );
 }
+
+#[test]
+fn a_nullable_enum_listing_null_keeps_its_cases() {
+    // `null` among the values (as OpenAPI 3.0.3 asks of a nullable enum, and
+    // 3.1's type list) made the schema a free `option<string>`.
+    for status in [
+        "{type: string, nullable: true, enum: [active, inactive, null]}",
+        "{type: [string, 'null'], enum: [active, inactive, null]}",
+    ] {
+        let (_, wit) = wit_of(&with_schemas(&format!(
+            "    Status: {status}\n    Holder: {{type: object, required: [status], properties: {{status: {{$ref: '#/components/schemas/Status'}}}}}}\n"
+        )));
+        assert!(
+            wit.contains("enum status {") && wit.contains("active,") && wit.contains("inactive,"),
+            "{status}: {wit}"
+        );
+        assert!(wit.contains("status: option<status>"), "{status}: {wit}");
+    }
+}

@@ -568,7 +568,13 @@ fn is_record(schema: &Node) -> bool {
 
 /// The string values of a string `enum`, if the schema is one.
 fn string_enum(schema: &Node) -> Option<Vec<String>> {
-    let values = items(get(schema, "enum")?);
+    // A nullable enum lists `null` among its values (OpenAPI 3.0.3 says it
+    // must): that is the schema's `option`, not a case.
+    let nullable = is_nullable(schema);
+    let values: Vec<&Node> = items(get(schema, "enum")?)
+        .iter()
+        .filter(|v| !(nullable && matches!(v.value, Value::Null)))
+        .collect();
     let strings: Vec<String> = values
         .iter()
         .filter_map(|v| match &v.value {
