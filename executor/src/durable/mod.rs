@@ -419,6 +419,7 @@ impl Durable {
     /// before a stream frame or half-close leaves the worker. Sent frames
     /// alone do not force a sync, so a run of sends is batched.
     pub async fn commit_if_shaping(&self) -> Result<()> {
+        self.no_deferred_failure()?;
         if self.inner.journal.shaping_pending() || self.inner.unconfirmed.load(Ordering::Acquire) {
             self.commit().await?;
         }
@@ -451,6 +452,9 @@ impl Durable {
     /// Commits only if something journaled is not durable yet (buffered, or
     /// handed over without a commit): the step before waiting on the network.
     pub async fn commit_if_needed(&self) -> Result<()> {
+        // A commit made while the guest was paused that failed may have
+        // lost entries: nothing may leave the worker after it.
+        self.no_deferred_failure()?;
         if self.inner.journal.pending_len() == 0
             && !self.inner.uncommitted.load(Ordering::Acquire)
             && !self.inner.unconfirmed.load(Ordering::Acquire)
