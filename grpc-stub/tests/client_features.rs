@@ -19,7 +19,7 @@ use reprise_system_tests::proto::core::todo::v1::{
 use reprise_system_tests::proto::example::HelloRequest;
 use reprise_system_tests::proto::google::rpc as generated;
 use reprise_system_tests::proto::grpc::testing::{
-    Payload, ResponseParameters, StreamingOutputCallRequest,
+    EchoStatus, Payload, ResponseParameters, StreamingOutputCallRequest,
 };
 use reprise_system_tests::proto::routeguide::{Feature, Point, Rectangle, RouteNote, RouteSummary};
 use reprise_system_tests::rich::{any, rich_failure};
@@ -643,6 +643,52 @@ async fn a_slow_reader_gets_deadline_exceeded_at_its_next_step() {
         Err(status) => assert_eq!(status.code, Code::DeadlineExceeded, "{status:?}"),
         Ok(other) => panic!("a response after the deadline: {:?}", other.is_some()),
     }
+}
+
+#[tokio::test]
+async fn a_server_sent_deadline_exceeded_comes_after_the_responses_sent_before_it() {
+    // Only this client's own deadline drops the responses still queued; a
+    // server that ends its stream with DEADLINE_EXCEEDED (its own budget,
+    // not ours) sent its responses first, and they were dropped.
+    let server = spawn_test_service_server().await.expect("server");
+    let client = GrpcClient::new(&server.endpoint(), ClientConfig::default()).expect("client");
+    let request = dynamic(
+        "grpc.testing.StreamingOutputCallRequest",
+        &StreamingOutputCallRequest {
+            response_parameters: vec![
+                ResponseParameters {
+                    size: 8,
+                    ..Default::default()
+                };
+                3
+            ],
+            response_status: Some(EchoStatus {
+                code: Code::DeadlineExceeded as i32,
+                message: "the server's own budget ran out".into(),
+            }),
+            ..Default::default()
+        },
+    );
+    let mut stream = client
+        .server_streaming(
+            &method("grpc.testing.TestService", "StreamingOutputCall"),
+            request,
+            &CallOptions::new(),
+        )
+        .expect("started");
+    // Everything, the status included, is queued before the first read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 1..=3 {
+        match bounded(stream.next()).await {
+            Ok(Some(_)) => {}
+            other => panic!("response {n} of 3: {other:?}"),
+        }
+    }
+    let status = bounded(stream.next())
+        .await
+        .expect_err("the server's status");
+    assert_eq!(status.code, Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message.contains("own budget"), "{status:?}");
 }
 
 #[tokio::test]

@@ -143,11 +143,21 @@ impl CallContext {
         &self,
         call: impl Future<Output = Result<T, RpcStatus>>,
     ) -> Result<T, RpcStatus> {
+        self.within_deadline(call).await.unwrap_or_else(Err)
+    }
+
+    /// Runs `call` under the deadline, if there is one: `Err` when this
+    /// client's deadline ended it, as opposed to a status the server sent
+    /// (which may also be `DEADLINE_EXCEEDED`).
+    pub(crate) async fn within_deadline<T>(
+        &self,
+        call: impl Future<Output = Result<T, RpcStatus>>,
+    ) -> Result<Result<T, RpcStatus>, RpcStatus> {
         match self.deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, call)
                 .await
-                .unwrap_or_else(|_| Err(self.deadline_exceeded())),
-            None => call.await,
+                .map_err(|_| self.deadline_exceeded()),
+            None => Ok(call.await),
         }
     }
 }

@@ -33,7 +33,7 @@ pub(crate) struct Driver<M = DynamicMessage> {
     /// Turns true when the task has its outcome (before it is queued: a
     /// full queue must not hide that the call is over).
     finished: watch::Receiver<bool>,
-    /// The call's deadline passed: its status, set before it is queued, so
+    /// This client's deadline passed: its status, set before it is queued, so
     /// that the next step reports it ahead of responses still queued (read
     /// slowly, they held the call back until the deadline).
     expired: std::sync::Arc<std::sync::Mutex<Option<RpcStatus>>>,
@@ -118,14 +118,15 @@ where
                     .unwrap_or_default(),
             ))
         };
-        let outcome = match ctx.with_deadline(run).await {
-            Ok(None) => return,
-            Ok(Some(trailers)) => Ok(trailers),
-            Err(status) => {
-                if status.code == Code::DeadlineExceeded {
-                    *expired_tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
-                }
-                Err(status)
+        let outcome = match ctx.within_deadline(run).await {
+            Ok(Ok(None)) => return,
+            Ok(Ok(Some(trailers))) => Ok(trailers),
+            // The server's own status, whatever its code, comes after the
+            // responses it sent before it.
+            Ok(Err(status)) => Err(status),
+            Err(expired) => {
+                *expired_tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(expired.clone());
+                Err(expired)
             }
         };
         finished_tx.send_replace(true);
