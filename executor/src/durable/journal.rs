@@ -36,7 +36,7 @@ pub struct Journal {
     worker: WorkerId,
     replay: VecDeque<Recorded>,
     pending: Vec<OplogEntry>,
-    /// The payload bytes of `pending` (what bounds a backlog).
+    /// The memory `pending` takes, estimated (what bounds a backlog).
     pending_bytes: usize,
     divergence: Option<Error>,
     /// A commit made while the guest was paused failed: reported when it
@@ -271,14 +271,17 @@ impl SharedJournal {
     /// Buffers a live entry for the next flush.
     pub fn record(&self, kind: EntryKind) {
         let entry = OplogEntry::now(kind);
-        let mut bytes = 0;
+        // The entry itself counts too: a guest reading the clock in a loop
+        // records entries of a few payload bytes each.
+        let mut bytes = std::mem::size_of::<OplogEntry>();
         entry.for_each_payload(|p| bytes += p.len());
         let mut journal = self.lock();
         journal.pending_bytes += bytes;
         journal.pending.push(entry);
     }
 
-    /// The payload bytes of the buffered live entries.
+    /// The memory the buffered live entries take, estimated: their
+    /// payload bytes and each entry's own size.
     pub fn pending_bytes(&self) -> usize {
         self.lock().pending_bytes
     }

@@ -77,8 +77,9 @@ pub enum Begun {
     },
 }
 
-/// Most payload bytes a running guest buffers between durability points
-/// before it is paused for a commit ([`Durable::backlog_commit`]).
+/// Most bytes of entries (payloads and the entries themselves) a running
+/// guest buffers between durability points before it is paused for a
+/// commit ([`Durable::backlog_commit`]).
 pub const BACKLOG_BYTES: usize = 4 << 20;
 
 /// The durable path of one worker; cheap to clone (host functions, WASI

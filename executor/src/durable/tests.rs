@@ -12,10 +12,12 @@ use super::*;
 
 /// A memory store whose generation the test bumps, as a store reopened
 /// after a failed write does; the reopen drops what was not committed.
+/// Its next `failing_appends` appends fail.
 #[derive(Debug, Default)]
 struct Reopening {
     inner: MemoryOplogStore,
     generation: AtomicU64,
+    failing_appends: AtomicU64,
 }
 
 #[async_trait]
@@ -29,6 +31,16 @@ impl OplogStore for Reopening {
         fence: AppendFence,
         entries: Vec<OplogEntry>,
     ) -> reprise_oplog::Result<Vec<OplogIndex>> {
+        let fail = self
+            .failing_appends
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err(reprise_oplog::Error::Io {
+                context: "appending (a failure the test injects)".into(),
+                source: std::io::Error::other("injected"),
+            });
+        }
         self.inner.append(worker_id, fence, entries).await
     }
     async fn commit(&self, worker_id: &WorkerId) -> reprise_oplog::Result<()> {
@@ -196,4 +208,64 @@ async fn a_read_where_a_write_was_begun_is_a_divergence() {
         .expect_err("diverged");
     assert!(matches!(err, Error::Divergence { .. }), "{err:?}");
     assert!(err.to_string().contains("index 2"), "{err}");
+}
+
+#[tokio::test]
+async fn many_small_entries_reach_the_backlog_bound() {
+    // Only payload bytes counted: clock reads of 12 bytes each waited
+    // uncommitted by the hundred thousand, several times the bound.
+    let (durable, _) = path_on_uncommitted_log(Arc::new(MemoryOplogStore::new())).await;
+    let mut recorded = 0;
+    while durable.backlog_commit().is_none() {
+        assert!(
+            recorded < BACKLOG_BYTES / 64,
+            "{recorded} entries buffered and no backlog commit"
+        );
+        durable.record(clock_read());
+        recorded += 1;
+    }
+    durable.backlog_commit().expect("a commit").await;
+    assert_eq!(durable.journal().pending_bytes(), 0);
+    assert!(durable.journal().take_deferred_failure().is_none());
+}
+
+/// Runs one durability step of the path after a backlog commit whose
+/// append failed.
+async fn after_a_failed_backlog_commit(step: usize) -> Result<()> {
+    let store = Arc::new(Reopening::default());
+    let (durable, _) = path_on_uncommitted_log(store.clone()).await;
+    // Confirmed: nothing else is left to commit.
+    durable.commit().await.unwrap();
+    durable.record(EntryKind::ImportedFunctionInvoked {
+        function: "wasi:random/random.get-random-bytes".into(),
+        request: Payload::new(Vec::new()),
+        request_hash: RequestHash::of(b""),
+        response: Payload::new(vec![7; BACKLOG_BYTES]),
+        side_effect_class: SideEffectClass::LocalNondeterminism,
+    });
+    store.failing_appends.store(1, Ordering::SeqCst);
+    durable.backlog_commit().expect("past the bound").await;
+    match step {
+        0 => durable.commit().await,
+        1 => durable.commit_if_needed().await,
+        2 => durable.commit_if_shaping().await,
+        3 => durable.commit_entry(EntryKind::Interrupted).await.map(drop),
+        _ => durable
+            .begin_call("svc/Write", CallRequest::new(b"request"))
+            .await
+            .map(drop),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_backlog_commit_stops_every_later_durability_step() {
+    // The entries the failed append held are lost: a step that then found
+    // nothing pending (or only later entries) committed and let the next
+    // request leave, shaped by values the log no longer holds.
+    for step in 0..5 {
+        let err = after_a_failed_backlog_commit(step)
+            .await
+            .expect_err("the backlog commit failed");
+        assert!(err.to_string().contains("injects"), "step {step}: {err}");
+    }
 }
