@@ -142,7 +142,9 @@ fn main() {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--skip" => skipped |= rest.next().is_some_and(|p| matches(p)),
-            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" | "--report-time" => {
+            // libtest's options that take a separate value (`--report-time`
+            // and `--shuffle` are flags).
+            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" | "--shuffle-seed" => {
                 let _value = rest.next();
             }
             other if other.starts_with('-') => {}
