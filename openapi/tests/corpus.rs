@@ -295,3 +295,25 @@ fn a_long_chain_of_references_is_refused_not_a_stack_overflow() {
     let (model, _) = wit_of(&chained(40));
     assert!(model.types.len() >= 40);
 }
+
+#[test]
+fn a_reference_to_a_type_already_mapped_is_followed_at_any_depth() {
+    // The bound on nested references was checked before looking whether
+    // the target was mapped already: a reference to a type mapped earlier
+    // (which nests nothing) was refused at the deepest level of a chain.
+    let mut text = String::from(
+        "openapi: 3.0.3\ninfo: {title: Chain, version: 1.0.0}\npaths:\n  /c:\n    get:\n      operationId: getC\n      responses:\n        '200':\n          description: ok\n          content: {application/json: {schema: {$ref: '#/components/schemas/Common'}}}\n  /s:\n    get:\n      operationId: getS\n      responses:\n        '200':\n          description: ok\n          content: {application/json: {schema: {$ref: '#/components/schemas/S0'}}}\ncomponents:\n  schemas:\n    Common: {type: object, properties: {n: {type: string}}}\n",
+    );
+    // S0 .. S98 each refer to the next; S99, the 100th level, to Common.
+    for i in 0..99 {
+        text.push_str(&format!(
+            "    S{i}: {{type: object, properties: {{n: {{$ref: '#/components/schemas/S{}'}}}}}}\n",
+            i + 1
+        ));
+    }
+    text.push_str(
+        "    S99: {type: object, properties: {c: {$ref: '#/components/schemas/Common'}}}\n",
+    );
+    let (model, _) = wit_of(&text);
+    assert!(model.types.len() >= 101, "{}", model.types.len());
+}

@@ -223,23 +223,12 @@ impl<'d, 'a> Types<'d, 'a> {
             let Some((target, name)) = self.doc.resolve(schema, path) else {
                 return TypeRef::Json;
             };
-            // Each reference followed to a type not mapped yet nests the
-            // mapping one level deeper: a document chaining thousands of
-            // schemas would exhaust the stack (an abort, not an error).
-            if self.in_progress.len() + self.unnamed.len() >= MAX_REF_DEPTH {
-                self.doc.problem(
-                    path,
-                    Some(reference),
-                    format!(
-                        "schemas reach each other through more than {MAX_REF_DEPTH} nested \
-                         references here; this mapping follows at most that many"
-                    ),
-                );
-                return TypeRef::Json;
-            }
             return match name.filter(|n| self.named.contains_key(n)) {
                 Some(name) if self.in_progress.contains(&name) => TypeRef::Json,
                 Some(name) => {
+                    if !self.defined.contains(&name) && self.too_deep(path, reference) {
+                        return TypeRef::Json;
+                    }
                     let wit = self.define_named(&name, target);
                     // A nullable record, enum or variant: its references are
                     // `option`s (a nullable scalar's alias is one already).
@@ -257,6 +246,9 @@ impl<'d, 'a> Types<'d, 'a> {
                 // that is reached again closes a cycle too.
                 None if self.unnamed.iter().any(|n| std::ptr::eq(*n, target)) => TypeRef::Json,
                 None => {
+                    if self.too_deep(path, reference) {
+                        return TypeRef::Json;
+                    }
                     self.unnamed.push(target);
                     let ty = self.type_of(target, hint, path, false);
                     self.unnamed.pop();
@@ -270,6 +262,26 @@ impl<'d, 'a> Types<'d, 'a> {
         } else {
             inner
         }
+    }
+
+    /// Whether following one more reference to a type not mapped yet would
+    /// pass [`MAX_REF_DEPTH`] (reported at `path`). Each nests the mapping
+    /// one level deeper: a document chaining thousands of schemas would
+    /// exhaust the stack (an abort, not an error). A reference to a type
+    /// already mapped nests nothing, at any depth.
+    fn too_deep(&self, path: &str, reference: &'a Node) -> bool {
+        let deep = self.in_progress.len() + self.unnamed.len() >= MAX_REF_DEPTH;
+        if deep {
+            self.doc.problem(
+                path,
+                Some(reference),
+                format!(
+                    "schemas reach each other through more than {MAX_REF_DEPTH} nested \
+                     references here; this mapping follows at most that many"
+                ),
+            );
+        }
+        deep
     }
 
     fn non_null_type(&mut self, schema: &'a Node, hint: &str, path: &str, top: bool) -> TypeRef {
