@@ -104,13 +104,7 @@ async fn random_bytes_are_one_entry_per_call_and_replay() {
         let entries = reprise_oplog::read_whole_log(executor.oplog().as_ref(), &id)
             .await
             .unwrap();
-        let draws = entries
-            .iter()
-            .filter(|e| {
-                matches!(&e.kind, EntryKind::ImportedFunctionInvoked { function, .. }
-                    if function.contains("get-random-bytes"))
-            })
-            .count();
+        let draws = random_draws(&entries);
         assert_eq!(draws, 1, "one entry for the call, not one per byte");
         // Over the limit: the invocation fails for good (a retry or a
         // replay would ask again), the worker goes on.
@@ -133,6 +127,17 @@ async fn random_bytes_are_one_entry_per_call_and_replay() {
     assert_eq!(first.len(), 1);
     assert_eq!(again.len(), 1);
     assert_ne!(first, again, "fresh bytes live");
+}
+
+/// How many random draws `entries` journal.
+fn random_draws(entries: &[reprise_oplog::OplogEntry]) -> usize {
+    entries
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, EntryKind::ImportedFunctionInvoked { function, .. }
+                if function.contains("get-random-bytes"))
+        })
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,13 +167,7 @@ async fn a_guest_drawing_in_a_loop_is_committed_as_it_goes_not_held_in_memory() 
         let entries = reprise_oplog::read_whole_log(oplog.as_ref(), &id)
             .await
             .unwrap();
-        let draws = entries
-            .iter()
-            .filter(|e| {
-                matches!(&e.kind, EntryKind::ImportedFunctionInvoked { function, .. }
-                    if function.contains("get-random-bytes"))
-            })
-            .count();
+        let draws = random_draws(&entries);
         let completed = entries
             .iter()
             .any(|e| matches!(e.kind, EntryKind::ExportedFunctionCompleted { .. }));
