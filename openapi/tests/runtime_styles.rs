@@ -259,3 +259,51 @@ fn models_stored_before_styles_write_what_they_wrote() {
         "/search?color=%7B%22R%22%3A1%7D&ids=1&ids=2"
     );
 }
+
+const ONE_OF: &str = r##"
+openapi: 3.0.3
+info: {title: Filters, version: "1"}
+components:
+  schemas:
+    ByName:
+      type: object
+      properties: {name: {type: string}}
+    ByTag:
+      type: object
+      properties: {tag: {type: string}}
+    Filter:
+      oneOf: [{$ref: '#/components/schemas/ByName'}, {$ref: '#/components/schemas/ByTag'}]
+paths:
+  /items:
+    get:
+      operationId: listItems
+      parameters:
+        - {name: filter, in: query, style: deepObject, schema: {$ref: '#/components/schemas/Filter'}}
+        - {name: X-Filter, in: header, explode: true, schema: {$ref: '#/components/schemas/Filter'}}
+      responses: {"204": {description: ok}}
+"##;
+
+#[test]
+fn an_object_parameter_of_a_one_of_is_written_as_its_case() {
+    // The keys of an object parameter came only from a record's or a
+    // map's fields: a `oneOf` case's object had none, and the parameter
+    // was silently left out of the request.
+    let model = parse(ONE_OF, "filters.yaml", &Options::default()).unwrap();
+    let (interface, list) = function(&model, "items-collection", "list-items").unwrap();
+    let by_name = |name: &str| {
+        let record = Val::Record(vec![("name".into(), some(s(name)))]);
+        Val::Variant("by-name".into(), Some(Box::new(record)))
+    };
+    let params = Val::Record(vec![
+        ("filter".into(), some(by_name("milk"))),
+        ("x-filter".into(), some(by_name("tea"))),
+    ]);
+    let sent = request(&model, interface, list, &[params]).unwrap();
+    assert_eq!(sent.path_and_query, "/items?filter%5Bname%5D=milk");
+    let headers: Vec<(&str, &str)> = sent
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(headers, [("X-Filter", "name=tea")]);
+}

@@ -111,8 +111,17 @@ fn flatten(name: &str, ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Fl
             }
         }
         Json::Object(properties) => {
+            // Keys the type does not order (a discriminator's, say) follow
+            // the ordered ones: every property is written.
+            let mut keys = key_order(ty, val, types);
+            let unordered: Vec<String> = properties
+                .keys()
+                .filter(|key| !keys.contains(key))
+                .cloned()
+                .collect();
+            keys.extend(unordered);
             let mut pairs = Vec::new();
-            for key in key_order(ty, val, types) {
+            for key in keys {
                 // A nullable property sent as `null` in a body is left out
                 // here, for the same reason.
                 let Some(value) = properties.get(&key).filter(|v| !v.is_null()) else {
@@ -133,8 +142,9 @@ fn flatten(name: &str, ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Result<Fl
 }
 
 /// The keys of the object `val` (of type `ty`) becomes, in order: a
-/// record's properties as its fields are ordered, a map's as its entries
-/// are; for an untyped value, the JSON object's own (sorted) order.
+/// record's properties as its fields are ordered (also as a variant case's
+/// payload), a map's as its entries are; for an untyped value, the JSON
+/// object's own (sorted) order.
 fn key_order(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Vec<String> {
     let mut ty = ty;
     let mut val = val;
@@ -159,6 +169,20 @@ fn key_order(ty: &TypeRef, val: &Val, types: &Lookup<'_>) -> Vec<String> {
                 Ok(TypeKind::Alias(inner)) => ty = inner,
                 Ok(TypeKind::Record(fields)) => {
                     return fields.iter().map(|f| f.wire.clone()).collect();
+                }
+                // A `oneOf`'s case: its payload's keys.
+                Ok(TypeKind::Variant(cases)) => {
+                    let Val::Variant(case, Some(payload)) = val else {
+                        break;
+                    };
+                    match cases
+                        .iter()
+                        .find(|c| &c.name == case)
+                        .and_then(|c| c.ty.as_ref())
+                    {
+                        Some(payload_ty) => (ty, val) = (payload_ty, payload),
+                        None => break,
+                    }
                 }
                 _ => break,
             },
