@@ -299,7 +299,7 @@ impl<'a> Operation<'_, '_, 'a> {
                 ty,
                 constraints: schema
                     .and_then(|(s, _)| self.doc.resolve(s, &at))
-                    .map(|(s, _)| constraints(s))
+                    .map(|(s, _)| constraints(self.doc, s))
                     .unwrap_or_default(),
                 encoding: Some(encoding),
             };
@@ -459,11 +459,16 @@ impl<'a> Operation<'_, '_, 'a> {
         } else {
             Media::Binary
         };
+        let constraints = get(media_node, "schema")
+            .and_then(|schema| self.doc.resolve_quietly(schema, &at))
+            .map(|schema| constraints(self.doc, schema))
+            .unwrap_or_default();
         Some(Body {
             ty,
             content_type: media,
             media: Some(kind),
             form_encoding,
+            constraints,
         })
     }
 

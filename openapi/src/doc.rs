@@ -33,6 +33,15 @@ impl<'a> Doc<'a> {
         });
     }
 
+    /// [`resolve`](Self::resolve), reporting nothing: for a second look at
+    /// a reference the mapping followed (and reported on) already.
+    pub(crate) fn resolve_quietly(&self, node: &'a Node, path: &str) -> Option<&'a Node> {
+        let before = self.problems.borrow().len();
+        let found = self.resolve(node, path).map(|(n, _)| n);
+        self.problems.borrow_mut().truncate(before);
+        found
+    }
+
     /// The problems found.
     pub(crate) fn into_problems(self) -> Vec<Problem> {
         self.problems.into_inner()

@@ -197,6 +197,11 @@ pub struct Constraints {
     pub min_items: Option<u64>,
     /// `maxItems`.
     pub max_items: Option<u64>,
+    /// The constraints of each item of an array (`items`), or of each
+    /// value of a map (`additionalProperties`). (Absent from models stored
+    /// by older builds, which did not check them.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Box<Constraints>>,
 }
 
 impl Constraints {
@@ -367,6 +372,11 @@ pub struct Body {
     /// exploded (by property name; see `form.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub form_encoding: Vec<(String, Encoding)>,
+    /// The constraints of the body's own schema (a text body's
+    /// `maxLength`, an array body's `maxItems`; a record's fields carry
+    /// their own).
+    #[serde(default, skip_serializing_if = "Constraints::is_empty")]
+    pub constraints: Constraints,
 }
 
 /// How a body is written on the wire.

@@ -359,3 +359,73 @@ fn a_float_is_sent_and_checked_as_the_guests_value_and_map_values_are_checked() 
         "{text}"
     );
 }
+
+#[test]
+fn items_map_values_and_a_bodys_own_schema_are_checked() {
+    // Constraints were kept only for record fields and parameters: array
+    // items, map values of plain types, a text body's `maxLength` and an
+    // array body's `maxItems` were sent unchecked.
+    let text = "openapi: 3.0.3\ninfo: {title: t, version: 1.0.0}\npaths:\n  /posts:\n    post:\n      operationId: post\n      parameters:\n        - {name: ids, in: query, schema: {type: array, items: {type: integer, minimum: 1}}}\n      requestBody:\n        required: true\n        content: {application/json: {schema: {$ref: '#/components/schemas/Post'}}}\n      responses:\n        '204': {description: ok}\n  /notes:\n    post:\n      operationId: note\n      requestBody:\n        required: true\n        content: {text/plain: {schema: {type: string, maxLength: 3}}}\n      responses:\n        '204': {description: ok}\n  /batches:\n    post:\n      operationId: batch\n      requestBody:\n        required: true\n        content: {application/json: {schema: {type: array, maxItems: 2, items: {$ref: '#/components/schemas/UserId'}}}}\n      responses:\n        '204': {description: ok}\ncomponents:\n  schemas:\n    UserId: {type: string, pattern: '^u[0-9]+$'}\n    Post:\n      type: object\n      required: [tags, scores]\n      properties:\n        tags: {type: array, items: {type: string, maxLength: 5}}\n        scores: {type: object, additionalProperties: {type: integer, maximum: 10}}\n";
+    let model = reprise_openapi::parse(text, "t.yaml", &Options::default()).unwrap();
+    let refused = |interface: &str, name: &str, params: Val| {
+        let (interface, function) = function(&model, interface, name).unwrap();
+        format!(
+            "{:?}",
+            request(&model, interface, function, &[params]).unwrap_err()
+        )
+    };
+    let post = |ids: Vec<i64>, tag: &str, score: i64| {
+        Val::Record(vec![
+            (
+                "ids".into(),
+                some(Val::List(ids.into_iter().map(Val::S64).collect())),
+            ),
+            (
+                "body".into(),
+                Val::Record(vec![
+                    ("tags".into(), Val::List(vec![s(tag)])),
+                    (
+                        "scores".into(),
+                        Val::List(vec![Val::Tuple(vec![s("a"), Val::S64(score)])]),
+                    ),
+                ]),
+            ),
+        ])
+    };
+    let (interface, function_name) = ("posts-collection", "post");
+    let (i, f) = function(&model, interface, function_name).unwrap();
+    request(&model, i, f, &[post(vec![1], "ok", 10)]).expect("within every bound");
+    let text = refused(interface, function_name, post(vec![0], "ok", 1));
+    assert!(
+        text.contains("ids[0]") && text.contains("at least 1"),
+        "{text}"
+    );
+    let text = refused(interface, function_name, post(vec![1], "far too long", 1));
+    assert!(
+        text.contains("body.tags[0]") && text.contains("at most 5"),
+        "{text}"
+    );
+    let text = refused(interface, function_name, post(vec![1], "ok", 11));
+    assert!(
+        text.contains("body.scores.a") && text.contains("at most 10"),
+        "{text}"
+    );
+
+    let note = |t: &str| Val::Record(vec![("body".into(), s(t))]);
+    let text = refused("notes-collection", "note", note("abcd"));
+    assert!(text.contains("at most 3 characters"), "{text}");
+
+    let batch = |ids: &[&str]| {
+        Val::Record(vec![(
+            "body".into(),
+            Val::List(ids.iter().map(|id| s(id)).collect()),
+        )])
+    };
+    let text = refused("batches-collection", "batch", batch(&["u1", "u2", "u3"]));
+    assert!(text.contains("at most 2 items"), "{text}");
+    let text = refused("batches-collection", "batch", batch(&["x"]));
+    assert!(
+        text.contains("body[0]") && text.contains("pattern"),
+        "{text}"
+    );
+}

@@ -116,16 +116,11 @@ pub(super) fn check(
                     constraints.max_items.unwrap_or(0)
                 ));
             }
+            let unconstrained = Constraints::default();
+            let each = constraints.items.as_deref().unwrap_or(&unconstrained);
             if let TypeRef::List(inner) = ty {
                 for (i, item) in items.iter().enumerate() {
-                    check(
-                        inner,
-                        item,
-                        &Constraints::default(),
-                        &format!("{path}[{i}]"),
-                        types,
-                        faults,
-                    );
+                    check(inner, item, each, &format!("{path}[{i}]"), types, faults);
                 }
             }
             // A map (`additionalProperties`): each value by its schema.
@@ -134,14 +129,7 @@ pub(super) fn check(
                     if let Val::Tuple(pair) = item
                         && let [Val::String(key), value] = pair.as_slice()
                     {
-                        check(
-                            inner,
-                            value,
-                            &Constraints::default(),
-                            &format!("{path}.{key}"),
-                            types,
-                            faults,
-                        );
+                        check(inner, value, each, &format!("{path}.{key}"), types, faults);
                     }
                 }
             }

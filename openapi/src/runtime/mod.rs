@@ -19,9 +19,7 @@ use std::fmt::Write as _;
 
 use wasmtime::component::Val;
 
-use crate::model::{
-    ApiModel, Constraints, Function, Interface, Location, Media, Response, TypeKind, TypeRef,
-};
+use crate::model::{ApiModel, Function, Interface, Location, Media, Response, TypeKind, TypeRef};
 use constraints::check;
 use json::{Fault, Lookup, from_json, to_json};
 use params::{Typed, encode};
@@ -196,7 +194,7 @@ pub fn request(
             check(
                 &spec.ty,
                 value,
-                &Constraints::default(),
+                &spec.constraints,
                 "body",
                 &types,
                 &mut faults,

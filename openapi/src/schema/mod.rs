@@ -441,7 +441,9 @@ impl<'d, 'a> Types<'d, 'a> {
                 name,
                 wire,
                 ty,
-                constraints: resolved.map(constraints).unwrap_or_default(),
+                constraints: resolved
+                    .map(|n| constraints(self.doc, n))
+                    .unwrap_or_default(),
                 docs: resolved
                     .and_then(|n| str_of(n, "description"))
                     .map(str::to_owned),
@@ -664,8 +666,32 @@ fn type_list_has_null(schema: &Node) -> bool {
     })
 }
 
-/// The constraints a schema states.
-pub(crate) fn constraints(schema: &Node) -> Constraints {
+/// Most arrays (or maps) inside one another whose items' constraints are
+/// kept: a schema whose items refer back to it would nest without end.
+const MAX_ITEM_DEPTH: usize = 8;
+
+/// The constraints a schema states, with those of its array items (or map
+/// values), through references.
+pub(crate) fn constraints<'a>(doc: &Doc<'a>, schema: &'a Node) -> Constraints {
+    constraints_within(doc, schema, 0)
+}
+
+fn constraints_within<'a>(doc: &Doc<'a>, schema: &'a Node, depth: usize) -> Constraints {
+    let mut found = own_constraints(schema);
+    let inner = get(schema, "items").or_else(|| {
+        get(schema, "additionalProperties").filter(|a| matches!(a.value, Value::Map(_)))
+    });
+    if depth < MAX_ITEM_DEPTH
+        && let Some(inner) = inner.and_then(|n| doc.resolve_quietly(n, ""))
+    {
+        let items = constraints_within(doc, inner, depth + 1);
+        found.items = (!items.is_empty()).then(|| Box::new(items));
+    }
+    found
+}
+
+/// The constraints `schema` itself states.
+fn own_constraints(schema: &Node) -> Constraints {
     let unsigned = |key: &str| {
         number_of(schema, key).and_then(|n| {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -690,5 +716,6 @@ pub(crate) fn constraints(schema: &Node) -> Constraints {
         maximum: number_of(schema, "maximum"),
         min_items: unsigned("minItems"),
         max_items: unsigned("maxItems"),
+        items: None,
     }
 }
