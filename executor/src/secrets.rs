@@ -8,7 +8,8 @@
 //! So by default only names starting with [`SecretEnvPolicy::DEFAULT_PREFIX`]
 //! are accepted; the operator may choose another prefix or list extra names
 //! (`serve --secret-env-prefix`, `--secret-env-allow`). Anything else is
-//! refused at upload, naming the variable and the rule.
+//! refused at upload, naming the variable and the rule; the admin token's
+//! variable is refused whatever the rule says.
 
 use std::collections::BTreeSet;
 
@@ -21,6 +22,9 @@ pub struct SecretEnvPolicy {
     pub prefix: String,
     /// Names accepted whatever their prefix.
     pub allowed: BTreeSet<String>,
+    /// Names refused whatever the prefix and the allowed names say: the
+    /// executor's own secrets (the admin token's variable).
+    pub denied: BTreeSet<String>,
 }
 
 impl SecretEnvPolicy {
@@ -29,13 +33,21 @@ impl SecretEnvPolicy {
 
     /// Whether a component may read `variable` for its credentials.
     pub fn permits(&self, variable: &str) -> bool {
-        variable.starts_with(&self.prefix) || self.allowed.contains(variable)
+        !self.denied.contains(variable)
+            && (variable.starts_with(&self.prefix) || self.allowed.contains(variable))
     }
 
     /// Refuses `variable`, named by `dependency`'s auth, unless permitted.
     pub fn check(&self, dependency: &str, variable: &str) -> Result<()> {
         if self.permits(variable) {
             return Ok(());
+        }
+        if self.denied.contains(variable) {
+            return Err(Error::Unsupported(format!(
+                "dependency `{dependency}`: its credentials name the environment variable \
+                 `{variable}`, which holds the executor's own admin token: components may never \
+                 read it (give the dependency a variable of its own)"
+            )));
         }
         let mut rule = format!("names must start with `{}`", self.prefix);
         if !self.allowed.is_empty() {
@@ -57,6 +69,7 @@ impl Default for SecretEnvPolicy {
         SecretEnvPolicy {
             prefix: Self::DEFAULT_PREFIX.to_owned(),
             allowed: BTreeSet::new(),
+            denied: BTreeSet::new(),
         }
     }
 }
@@ -80,5 +93,21 @@ mod tests {
         policy.prefix = "ACME_".into();
         assert!(policy.check("todo", "ACME_KEY").is_ok());
         assert!(policy.check("todo", "REPRISE_SECRET_X").is_err());
+    }
+
+    #[test]
+    fn a_denied_name_is_refused_whatever_the_prefix_and_the_allowed_names() {
+        let mut policy = SecretEnvPolicy::default();
+        policy.allowed.insert("REPRISE_SECRET_ADMIN".into());
+        policy.denied.insert("REPRISE_SECRET_ADMIN".into());
+        let err = policy
+            .check("todo", "REPRISE_SECRET_ADMIN")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin token") && err.contains("`todo`"),
+            "{err}"
+        );
+        assert!(policy.check("todo", "REPRISE_SECRET_TODO").is_ok());
     }
 }

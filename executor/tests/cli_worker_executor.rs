@@ -483,6 +483,26 @@ fn credentials_reach_only_the_manifests_origin_and_allowed_variables() {
     );
     serve.ok(&add);
     serve.terminate();
+
+    // The admin token's own variable is refused whatever the prefix says:
+    // it was accepted when it matched the prefix, and every call then sent
+    // the admin token to the manifest's endpoint.
+    let text = std::fs::read_to_string(manifest)
+        .unwrap()
+        .replace("AWS_SECRET_ACCESS_KEY", "REPRISE_SECRET_TODO_TOKEN");
+    std::fs::write(manifest, text).unwrap();
+    let serve = Serve::start_with(
+        dir.path(),
+        &["--admin-token-env", "REPRISE_SECRET_TODO_TOKEN"],
+        &[("REPRISE_SECRET_TODO_TOKEN", token)],
+    );
+    let refused = serve.run_with_token(&add, Some(token));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("400") && stderr.contains("admin token"),
+        "{stderr}"
+    );
+    serve.terminate();
     drop(runtime);
 }
 

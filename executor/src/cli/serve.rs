@@ -68,6 +68,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         secrets: SecretEnvPolicy {
             prefix: args.secret_env_prefix.clone(),
             allowed: args.secret_env_allow.iter().cloned().collect(),
+            // Whatever the prefix, a component never reads the admin token.
+            denied: args.admin_token_env.iter().cloned().collect(),
         },
         time_budget: args.time_budget,
         worker_memory,
