@@ -763,3 +763,66 @@ async fn a_refused_request_for_random_bytes_fails_its_invocation_not_the_worker(
         assert!(fresh.starts_with('['), "{round}: {fresh}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_exits_ends_its_worker_also_when_recovery_runs_it() {
+    // `wasi:cli/exit` was taken for a host shortage: nothing journaled, a
+    // 503 "retry", and an invocation whose start was committed (as a write
+    // call before the exit commits it) ran and exited again at every load,
+    // which failed: the worker was unusable for good.
+    let dir = tempfile::tempdir().unwrap();
+    let component: ComponentId = {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let info = executor
+            .add_component(wasm(reprise_test_components::CLOCK_RANDOM), vec![])
+            .await
+            .unwrap();
+        // Live: the invocation's outcome says the guest exited.
+        let live = executor
+            .create_worker(
+                &info.id.parse().unwrap(),
+                Some(WorkerId::new("exits-live").unwrap()),
+                WorkerConfig::default(),
+            )
+            .await
+            .unwrap();
+        let outcome = executor
+            .invoke(&live, "quit", vec!["true".into()], None)
+            .await
+            .expect("answered");
+        let message = outcome.expect_err("the guest exited");
+        assert!(message.contains("exited with status 0"), "{message}");
+        info.id.parse().unwrap()
+    };
+    let worker = WorkerId::new("exits").unwrap();
+    write_log(
+        &dir,
+        &worker,
+        vec![create(&component), invoked("quit", &["false"], "k1")],
+    )
+    .await;
+    for round in ["recovery", "a restart after it"] {
+        let executor = Executor::open(config(&dir)).await.unwrap();
+        let summary = executor.recover().await.unwrap();
+        assert!(summary.failed.is_empty(), "{round}: {summary:?}");
+        let stored = executor
+            .invoke(
+                &worker,
+                "quit",
+                vec!["false".into()],
+                Some(IdempotencyKey::new("k1").unwrap()),
+            )
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(stored.contains("exited with status 1"), "{round}: {stored}");
+        let err = executor
+            .invoke(&worker, "history", vec![], None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::WorkerFailed { message, .. } if message.contains("exited")),
+            "{round}: {err}"
+        );
+    }
+}

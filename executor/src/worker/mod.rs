@@ -786,10 +786,18 @@ impl Worker {
                         ),
                         None => format!("guest trapped in `{function}`: {trap:#}"),
                     };
-                    self.state = WorkerState::Failed(message.clone());
-                    // The instance is never entered again: its streams go.
-                    self.store.data_mut().grpc.streams.clear();
-                    Ok(Err(message))
+                    Ok(Err(self.guest_ended(message)))
+                }
+                // `wasi:cli/exit` (`std::process::exit`): the guest's own
+                // doing, deterministic like a trap, and the program is over
+                // as after one. (Not the host's shortage below: that would
+                // leave the invocation to run, and exit, at every retry.)
+                Err(exit) if let Some(&wasmtime_wasi::I32Exit(status)) = exit.downcast_ref() => {
+                    let message = format!(
+                        "the guest exited with status {status} in `{function}`; the worker has \
+                         ended"
+                    );
+                    Ok(Err(self.guest_ended(message)))
                 }
                 Err(fault) => {
                     // Not the guest's doing (an instruction that traps) but
@@ -804,6 +812,17 @@ impl Worker {
                 }
             },
         }
+    }
+}
+
+impl Worker {
+    /// The guest trapped or exited: the worker is failed with `message`
+    /// (the invocation's outcome) and its instance never entered again.
+    fn guest_ended(&mut self, message: String) -> String {
+        self.state = WorkerState::Failed(message.clone());
+        // Its streams go with it.
+        self.store.data_mut().grpc.streams.clear();
+        message
     }
 }
 

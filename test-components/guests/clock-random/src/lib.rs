@@ -38,6 +38,11 @@ impl Guest for ClockRandom {
             .sum()
     }
 
+    fn quit(ok: bool) {
+        Self::sample();
+        wasi::cli::exit::exit(if ok { Ok(()) } else { Err(()) });
+    }
+
     fn nap(ms: u32) -> u32 {
         wasi::clocks::monotonic_clock::subscribe_duration(u64::from(ms) * 1_000_000).block();
         NAPS.with(|n| {
