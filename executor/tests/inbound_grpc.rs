@@ -524,6 +524,73 @@ async fn bad_requests_and_addressing_are_refused_with_clear_statuses() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_nan_reaches_the_guest_as_replay_gives_it_back() {
+    // The parameters of a call made with values (as the gRPC door makes
+    // it) are journaled as text, which keeps no NaN payload, but the guest
+    // ran on the values as they came: live it saw other bits than its
+    // replay does, and after a restart the same key answered other bits.
+    use reprise_executor::{Executor, ExecutorConfig, WorkerConfig};
+    use reprise_oplog::{IdempotencyKey, WorkerId};
+    let dir = tempfile::tempdir().unwrap();
+    let config = || ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        ..ExecutorConfig::default()
+    };
+    let Val::Record(mut fields) = everything(1) else {
+        unreachable!()
+    };
+    for (name, field) in &mut fields {
+        if name == "double" {
+            *field = Val::Float64(f64::from_bits(0xfff8_0000_0000_0001));
+        }
+    }
+    let sent = Val::Record(fields);
+    let bits_of = |echoed: Vec<Val>| {
+        let Some(Val::Record(fields)) = echoed.into_iter().next() else {
+            panic!("no record")
+        };
+        fields
+            .into_iter()
+            .find_map(|(name, value)| match (name.as_str(), value) {
+                ("double", Val::Float64(x)) => Some(x.to_bits()),
+                _ => None,
+            })
+            .expect("a double")
+    };
+    let echo = "reprise-test:typed-exports/shapes#echo";
+    let worker = WorkerId::new("nan").unwrap();
+    let key = IdempotencyKey::new("nan-1").unwrap();
+    let live = {
+        let executor = Executor::open(config()).await.unwrap();
+        let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
+        let component = executor.add_component(wasm, Vec::new()).await.unwrap();
+        executor
+            .create_worker(
+                &component.id.parse().unwrap(),
+                Some(worker.clone()),
+                WorkerConfig::default(),
+            )
+            .await
+            .unwrap();
+        let echoed = executor
+            .invoke_values(&worker, echo, vec![sent.clone()], Some(key.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        bits_of(echoed)
+    };
+    let executor = Executor::open(config()).await.unwrap();
+    let stored = executor
+        .invoke_values(&worker, echo, vec![sent], Some(key))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = bits_of(stored);
+    assert!(f64::from_bits(live).is_nan());
+    assert_eq!(live, stored, "{live:#x} live, {stored:#x} after a restart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_idempotency_key_returns_the_stored_result() {
     let front = start(None).await;
     let bump = format!("{ROOT}/Bump");

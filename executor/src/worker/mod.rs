@@ -617,7 +617,10 @@ impl Worker {
         // outcome (above): that invocation ended before the failure.
         self.check_runnable()?;
         let signature = self.signature(function)?;
-        wave::parse_params(function, &signature, &texts)?;
+        // The guest runs on the values its replay will read back from the
+        // journaled text, not on those given: text keeps no NaN payload,
+        // and a guest that saw one live would see other bits on replay.
+        let params = wave::parse_params(function, &signature, &texts)?;
         let encoded = serde_json::to_vec(&texts).map_err(|e| Error::BadParams {
             function: function.to_owned(),
             message: e.to_string(),
