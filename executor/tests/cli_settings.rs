@@ -118,6 +118,12 @@ fn an_unreachable_store_is_one_clear_line() {
         stderr.contains("cannot connect to PostgreSQL") && !stderr.contains("hunter2"),
         "{stderr}"
     );
+    // A `://` inside a key=value value is not a scheme (everything before
+    // it, the password included, was quoted as one).
+    let (code, stderr, _) =
+        serve("user=nobody password=hunter2 host=127.0.0.1 port=1 options=x://y dbname=db");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
 #[test]

@@ -235,6 +235,24 @@ fn unreachable_server_is_a_clear_error() {
         assert!(stderr.contains(expected), "{server}: {stderr}");
         assert!(!stderr.contains("cannot reach"), "{server}: {stderr}");
     }
+    // Credentials are named as such whatever else is wrong with the URL
+    // (a missing port was reported as a bad port), and never repeated.
+    for server in [
+        "http://admin:hunter2@127.0.0.1",
+        "http://admin:hunter2@127.0.0.1:1/x",
+    ] {
+        let output = Command::new(BIN)
+            .args(["worker", "list", "--server", server])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{server}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("credentials in the URL"),
+            "{server}: {stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{server}: {stderr}");
+    }
 }
 
 /// Settings the executor cannot honour yet are refused at upload, with a

@@ -53,6 +53,14 @@ impl Client {
         token: Option<String>,
         timeout: Option<Duration>,
     ) -> anyhow::Result<Client> {
+        // Credentials in the URL are refused before anything else, and no
+        // message repeats them.
+        if let Some(shown) = without_credentials(base) {
+            bail!(
+                "--server `{shown}`: credentials in the URL are not sent; set the admin token's \
+                 variable (--admin-token-env) instead"
+            );
+        }
         let given = base;
         let base = base.trim_end_matches('/').to_owned();
         if given == "http://" || given == "https://" {
@@ -87,10 +95,6 @@ impl Client {
             {
                 bail!("--server `{base}`: the port must be a number from 1 to 65535")
             }
-            Some(authority) if authority.as_str().contains('@') => bail!(
-                "--server `{base}`: credentials in the URL are not sent; set the admin token's \
-                 variable (--admin-token-env) instead"
-            ),
             Some(_) => {}
         }
         if uri.query().is_some() || base.contains('#') {
@@ -255,4 +259,14 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         current = source;
     }
     current.to_string()
+}
+
+/// `base` with the credentials of its authority (`user:password@`) shown as
+/// `***@`, when it has any; `None` when it has none.
+fn without_credentials(base: &str) -> Option<String> {
+    let (scheme, rest) = base.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let (_, host) = authority.rsplit_once('@')?;
+    Some(format!("{scheme}://***@{host}{path}"))
 }

@@ -80,7 +80,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(url), _) => {
             // A URL with another scheme is refused without repeating it
             // (it may carry a password); libpq's `key=value` form has none.
+            // (A `://` inside a key=value value is not a scheme.)
             if let Some((scheme, _)) = url.split_once("://")
+                && is_scheme(scheme)
                 && !scheme.eq_ignore_ascii_case("postgres")
                 && !scheme.eq_ignore_ascii_case("postgresql")
             {
@@ -540,4 +542,13 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             }
         }
     })
+}
+
+/// Whether `text` is a URL scheme (a letter, then letters, digits, `+`, `-`
+/// or `.`).
+fn is_scheme(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
