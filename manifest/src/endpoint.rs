@@ -35,6 +35,15 @@ impl Endpoint {
     }
 }
 
+/// The port `text` names: digits only (`str::parse` also takes a leading
+/// `+`, which URL parsers refuse) making a number from 1 to 65535.
+pub fn port_number(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u16>().ok().filter(|p| *p != 0)
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `Uri` renders an empty path as `/`; print the form users write.
@@ -93,9 +102,8 @@ impl FromStr for Endpoint {
             if port.is_empty() {
                 return Err(fail("empty port"));
             }
-            match port.parse::<u16>() {
-                Ok(0) | Err(_) => return Err(fail("the port must be between 1 and 65535")),
-                Ok(_) => {}
+            if port_number(port).is_none() {
+                return Err(fail("the port must be between 1 and 65535"));
             }
         }
         if !matches!(uri.path(), "" | "/") {
@@ -150,6 +158,7 @@ mod tests {
             ("http://host:1/#", "fragment"),
             ("http://host:99999", "port must be between 1 and 65535"),
             ("http://host:0", "port must be between 1 and 65535"),
+            ("http://host:+80", "port must be between 1 and 65535"),
             ("http://host:", "empty port"),
             ("not a url", "not a URL"),
             ("", "not a URL"),

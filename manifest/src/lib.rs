@@ -48,7 +48,7 @@ pub use compile::CompiledGrpcDependency;
 pub use connection::{ConnectionSettings, MAX_MESSAGE_SIZE_LIMIT, parse_size};
 pub use dependency::{Dependency, DependencyKind, supported_types};
 pub use duration::{InvalidDuration, format_duration, parse_duration};
-pub use endpoint::{Endpoint, InvalidEndpoint};
+pub use endpoint::{Endpoint, InvalidEndpoint, port_number};
 pub use error::{Error, Problem, Problems, ProtoDiagnostic};
 pub use grpc::{GrpcDependency, WitOverride};
 pub use limits::{Limits, MAX_MEMORY, MAX_TIME_BUDGET, MIN_MEMORY};

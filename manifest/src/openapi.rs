@@ -362,7 +362,7 @@ fn base_url(text: &str) -> Result<String, &'static str> {
         .rsplit_once(']')
         .map_or(authority, |(_, rest)| rest);
     if let Some((_, port)) = after_host.rsplit_once(':')
-        && !port.parse::<u16>().is_ok_and(|p| p != 0)
+        && crate::endpoint::port_number(port).is_none()
     {
         return Err("its port must be a number from 1 to 65535");
     }

@@ -91,7 +91,7 @@ impl Client {
                     .as_str()
                     .rsplit_once(':')
                     .filter(|(_, port)| !port.contains(']'))
-                    .is_some_and(|(_, port)| port.parse::<u16>().ok().is_none_or(|p| p == 0)) =>
+                    .is_some_and(|(_, port)| reprise_manifest::port_number(port).is_none()) =>
             {
                 bail!("--server `{base}`: the port must be a number from 1 to 65535")
             }

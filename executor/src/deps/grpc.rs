@@ -260,7 +260,7 @@ fn host_and_port(authority: &str) -> Option<(&str, Option<u16>)> {
     }
     let port = match port {
         None => None,
-        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0)?),
+        Some(p) => Some(reprise_manifest::port_number(p)?),
     };
     Some((host, port))
 }
@@ -435,6 +435,8 @@ mod tests {
             "http://:8080",
             "http://h:99999",
             "http://h:0",
+            // `str::parse` takes the sign; reqwest's URL parser does not.
+            "http://h:+80",
             "http://h:",
             "https://[::1]x",
             "http://[]:80",
