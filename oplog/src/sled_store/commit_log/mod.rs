@@ -20,7 +20,8 @@
 //! (`fallocate` on Linux, in steps of [`RESERVE_STEP`]) and reused after
 //! each checkpoint, so a commit overwrites allocated blocks and its
 //! `fdatasync` has no file size or block map to write. Starting over only
-//! raises the generation in the header (and syncs it): every frame carries
+//! raises the generation in the header, by a random step (and syncs it):
+//! every frame carries
 //! the generation it was written in, and reading stops at the first frame
 //! of another generation, so frames from before a checkpoint are never
 //! replayed.
@@ -351,7 +352,13 @@ impl CommitLog {
     /// Starts the log over: a new generation in the header, synced. Call
     /// only once everything its frames hold is durable in sled.
     pub(crate) fn reset(&mut self) -> Result<()> {
-        let generation = self.generation + 1;
+        let generation = next_generation(self.generation).ok_or_else(|| {
+            io(
+                "starting the commit log over",
+                &self.path,
+                std::io::Error::other("its generation numbers are used up"),
+            )
+        })?;
         let done = self
             .file
             .seek(SeekFrom::Start(0))
@@ -371,6 +378,23 @@ impl CommitLog {
             }
         }
     }
+}
+
+/// Most a new generation is above the last ([`next_generation`]).
+const GENERATION_STEP: u64 = 1 << 24;
+
+/// The generation after `current`: higher by a random step of 1 to
+/// [`GENERATION_STEP`], so that no one outside the file knows it. Frame
+/// bodies carry guests' data verbatim; bytes a guest or a server chose
+/// that form a frame of a generation it could predict would be taken, after
+/// a crash tore the frame before them, for an intact frame following a
+/// damaged one, and the store would refuse to open. (`None` once the
+/// numbers run out, after some 10^12 starts over.)
+fn next_generation(current: u64) -> Option<u64> {
+    let random = uuid::Uuid::new_v4().as_u128();
+    #[allow(clippy::cast_possible_truncation)]
+    let step = 1 + (random as u64) % GENERATION_STEP;
+    current.checked_add(step)
 }
 
 /// Allocates the file's blocks up to `len` bytes (its size becomes at least
@@ -674,5 +698,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn generations_grow_by_steps_no_one_outside_the_file_can_predict() {
+        // Consecutive generations let a payload carry a frame of the next
+        // one: after a reset and a torn frame, the scan for damage found
+        // it further on in the reused file, and the store refused to open.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = CommitLog::open(dir.path()).unwrap();
+        let predicted = log.generation + 1;
+        let planted = {
+            let mut frame = vec![0; FRAME_HEAD];
+            encode_body(&mut frame, &[put(b"planted", b"")], &none()).unwrap();
+            let len = u32::try_from(frame.len() - FRAME_HEAD).unwrap();
+            let crc = frame_crc(predicted, &frame[FRAME_HEAD..]);
+            frame[..4].copy_from_slice(&len.to_le_bytes());
+            frame[4..8].copy_from_slice(&crc.to_le_bytes());
+            frame[8..16].copy_from_slice(&predicted.to_le_bytes());
+            frame
+        };
+        log.append(&[put(b"filler", &[7; 4096])], &none()).unwrap();
+        log.append(&[put(b"payload", &planted)], &none()).unwrap();
+        let before = log.generation;
+        log.reset().unwrap();
+        let mut steps = vec![log.generation - before];
+        log.append(&[put(b"a", b"1")], &none()).unwrap();
+        log.append(&[put(b"b", b"2")], &none()).unwrap();
+        let end = log.len() as usize;
+        drop(log);
+        // A crash tore the last frame.
+        let path = dir.path().join(FILE_NAME);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[end - 1] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let (mut log, found) = CommitLog::open(dir.path()).expect("a torn tail, not damage");
+        assert_eq!(found.frames, vec![(vec![put(b"a", b"1")], vec![])]);
+        assert!(found.torn_bytes > 0);
+        for _ in 0..3 {
+            let before = log.generation;
+            log.reset().unwrap();
+            steps.push(log.generation - before);
+        }
+        assert!(
+            steps.iter().all(|s| (1..=GENERATION_STEP).contains(s)),
+            "{steps:?}"
+        );
+        assert!(steps.iter().any(|s| *s > 1), "{steps:?}");
     }
 }
