@@ -445,6 +445,15 @@ impl Executor {
         }
     }
 
+    /// Whether worker `id` completed an invocation with idempotency key
+    /// `key` (a worker that cannot be loaded has not, as far as this says).
+    pub async fn has_completed(&self, id: &WorkerId, key: &IdempotencyKey) -> bool {
+        match self.worker(id).await {
+            Ok(worker) => worker.has_completed(key),
+            Err(_) => false,
+        }
+    }
+
     /// Invokes `function` on worker `id` with component values.
     pub async fn invoke_values(
         &self,

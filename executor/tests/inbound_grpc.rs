@@ -618,6 +618,36 @@ async fn an_idempotency_key_returns_the_stored_result() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    // A used key with a message that does not even decode to parameters
+    // is reused all the same (it was INVALID_ARGUMENT); the admin API
+    // answers 409 there too. A fresh key with it is INVALID_ARGUMENT.
+    let add = format!("{SHAPES}/Add");
+    front
+        .call(
+            "i1",
+            &add,
+            &[Val::S8(1), Val::U16(1)],
+            &[("idempotency-key", "k-3")],
+        )
+        .await
+        .unwrap();
+    let mut bad = front
+        .method(&add)
+        .request(&[Val::S8(1), Val::U16(1)])
+        .unwrap();
+    bad.set_field_by_name("a", prost_reflect::Value::I32(1000));
+    for (key, code) in [("k-3", Code::AlreadyExists), ("k-4", Code::InvalidArgument)] {
+        let status = front
+            .raw(
+                &add,
+                bad.clone(),
+                &[("reprise-worker", "i1"), ("idempotency-key", key)],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), code, "{key}: {status:?}");
+        assert!(status.message().contains("request.a"), "{key}: {status:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

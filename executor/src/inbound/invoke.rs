@@ -387,14 +387,30 @@ impl Unary {
         let named = given.is_some();
         let key = given.unwrap_or_else(IdempotencyKey::generate);
         let deadline_key = key.clone();
-        let key = Some(key);
-        let params = method.params(request.get_ref()).map_err(|e| {
-            // Counted as the admin API counts parameters that do not parse.
-            if let Some(metrics) = &self.shared.config.metrics {
-                metrics.invocation(false, std::time::Duration::ZERO);
+        let params = match method.params(request.get_ref()) {
+            Ok(params) => params,
+            Err(e) => {
+                // Counted as the admin API counts parameters that do not parse.
+                if let Some(metrics) = &self.shared.config.metrics {
+                    metrics.invocation(false, std::time::Duration::ZERO);
+                }
+                // A key that was used is refused as reused, as the admin API
+                // refuses it, whatever is wrong with this request: it cannot
+                // be the one the key was used for.
+                if named && self.shared.executor.has_completed(&self.worker, &key).await {
+                    return Err(status_of(&Error::IdempotencyKeyReused {
+                        key: key.to_string(),
+                        message: format!(
+                            "it was already used for another request ({}'s message: {e}); use \
+                             a new key for a new request",
+                            method.function
+                        ),
+                    }));
+                }
+                return Err(Status::invalid_argument(e.to_string()));
             }
-            Status::invalid_argument(e.to_string())
-        })?;
+        };
+        let key = Some(key);
         let executor = self.shared.executor.clone();
         let worker = self.worker.clone();
         let component = self.component;
