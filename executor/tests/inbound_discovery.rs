@@ -433,3 +433,50 @@ async fn health_takes_gzip_and_every_answer_names_the_encodings_accepted() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_health_watch_of_a_service_an_upload_brings_turns_serving() {
+    // A Watch of a name no component served sent SERVICE_UNKNOWN and then
+    // nothing, though `Check` said SERVING once a component defining it
+    // was uploaded: a client that watched before the upload never became
+    // healthy.
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let front = start(None).await;
+    let mut health = HealthClient::new(front.channel().await);
+    let clock = std::fs::read(reprise_test_components::CLOCK_RANDOM).unwrap();
+    let service = reprise_grpc_stub::export::ExportApi::from_component(
+        &clock,
+        reprise_grpc_stub::export::DEFAULT_ROOT_SERVICE,
+    )
+    .unwrap()
+    .services()
+    .first()
+    .expect("a service")
+    .full_name
+    .clone();
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: service.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(
+        first.status,
+        ServingStatus::ServiceUnknown as i32,
+        "{service}"
+    );
+    front
+        .executor
+        .add_component(clock, Vec::new())
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), watch.message())
+        .await
+        .expect("the watch tells the service is served now")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.status, ServingStatus::Serving as i32, "{service}");
+}

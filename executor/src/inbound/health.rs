@@ -1,9 +1,11 @@
 //! `grpc.health.v1.Health` for the inbound server: the server as a whole
 //! (service `""`), the reflection and health services, and every service
 //! an uploaded component's exports define are `SERVING`; any other name is
-//! unknown. Once the server begins to shut down, every name known is
-//! `NOT_SERVING`, and `Watch` streams send that and end (a stream left open
-//! would hold the shutdown until its grace period ran out). A check of the
+//! unknown (a `Watch` of it looks again every second, and sends `SERVING`
+//! once an upload brings it). Once the server begins to shut down, every
+//! name known is `NOT_SERVING`, and `Watch` streams send that and end (a
+//! stream left open would hold the shutdown until its grace period ran
+//! out). A check of the
 //! server as a whole needs no admin token; a check of a named service does
 //! when the server has one (it says which services exist, and loads every
 //! stored component to find out).
@@ -23,26 +25,79 @@ pub(crate) struct Health {
     shared: Shared,
 }
 
+/// How often a watch of a service not served yet looks again (an upload
+/// may bring it).
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Health {
     pub(crate) fn new(shared: Shared) -> Self {
         Health { shared }
     }
+}
 
-    async fn status(&self, service: &str) -> ServingStatus {
-        let serving = if *self.shared.stopping.borrow() {
-            ServingStatus::NotServing
-        } else {
-            ServingStatus::Serving
-        };
-        if service.is_empty() {
-            return serving;
+async fn status(shared: &Shared, service: &str) -> ServingStatus {
+    let serving = if *shared.stopping.borrow() {
+        ServingStatus::NotServing
+    } else {
+        ServingStatus::Serving
+    };
+    if service.is_empty() {
+        return serving;
+    }
+    let names = served_service_names(shared).await;
+    if names.iter().any(|n| n == service) {
+        serving
+    } else {
+        ServingStatus::ServiceUnknown
+    }
+}
+
+/// Resolves once the server begins to stop.
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stopping| *stopping).await;
+}
+
+/// Sends `service`'s status on `tx` as it changes: an unknown service
+/// becomes `SERVING` when a component that defines it is uploaded; a
+/// served one `NOT_SERVING` when the server begins to stop, and the watch
+/// ends then (an unknown one ends without a last message). Also ends when
+/// the client goes.
+async fn watch_status(
+    shared: Shared,
+    service: String,
+    first: ServingStatus,
+    tx: tokio::sync::mpsc::Sender<Result<HealthCheckResponse, Status>>,
+) {
+    let send = |status: ServingStatus| {
+        tx.send(Ok(HealthCheckResponse {
+            status: status as i32,
+        }))
+    };
+    if send(first).await.is_err() || first == ServingStatus::NotServing {
+        return;
+    }
+    let mut stopping = shared.stopping.clone();
+    let mut known = first == ServingStatus::Serving;
+    // Bounded by the client's stay and the server's life.
+    while !known {
+        tokio::select! {
+            () = stopped(&mut stopping) => return,
+            () = tx.closed() => return,
+            () = tokio::time::sleep(WATCH_POLL) => {
+                if status(&shared, &service).await == ServingStatus::Serving {
+                    if send(ServingStatus::Serving).await.is_err() {
+                        return;
+                    }
+                    known = true;
+                }
+            }
         }
-        let names = served_service_names(&self.shared).await;
-        if names.iter().any(|n| n == service) {
-            serving
-        } else {
-            ServingStatus::ServiceUnknown
+    }
+    tokio::select! {
+        () = stopped(&mut stopping) => {
+            let _ = send(ServingStatus::NotServing).await;
         }
+        () = tx.closed() => {}
     }
 }
 
@@ -58,7 +113,7 @@ impl tonic_health::pb::health_server::Health for Health {
         if !service.is_empty() {
             self.shared.authorize(request.metadata())?;
         }
-        match self.status(service).await {
+        match status(&self.shared, service).await {
             ServingStatus::ServiceUnknown => {
                 Err(Status::not_found(format!("unknown service `{service}`")))
             }
@@ -77,35 +132,12 @@ impl tonic_health::pb::health_server::Health for Health {
         if !request.get_ref().service.is_empty() {
             self.shared.authorize(request.metadata())?;
         }
-        let status = self.status(&request.get_ref().service).await;
-        let first = tokio_stream::once(Ok(HealthCheckResponse {
-            status: status as i32,
-        }));
-        if matches!(
-            status,
-            ServingStatus::NotServing | ServingStatus::ServiceUnknown
-        ) {
-            // Unknown names stay unknown while the server runs: send it,
-            // then keep the stream open until the client leaves or the
-            // server stops (as below, without a last message).
-            let mut stopping = self.shared.stopping.clone();
-            let stopped = futures::stream::once(async move {
-                let _ = stopping.wait_for(|stopping| *stopping).await;
-            });
-            let ends = futures::StreamExt::filter_map(stopped, |()| async { None });
-            let stream = tokio_stream::StreamExt::chain(first, ends);
-            return Ok(Response::new(Box::pin(stream)));
-        }
-        // The status changes only when the server begins to stop: then
-        // `NOT_SERVING` is sent and the stream ends.
-        let mut stopping = self.shared.stopping.clone();
-        let last = futures::stream::once(async move {
-            let _ = stopping.wait_for(|stopping| *stopping).await;
-            Ok(HealthCheckResponse {
-                status: ServingStatus::NotServing as i32,
-            })
-        });
-        let stream = tokio_stream::StreamExt::chain(first, last);
-        Ok(Response::new(Box::pin(stream)))
+        let service = request.into_inner().service;
+        let first = status(&self.shared, &service).await;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(watch_status(self.shared.clone(), service, first, tx));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }
