@@ -16,6 +16,38 @@ pub struct Signature {
     pub results: Vec<Type>,
 }
 
+/// Whether a value of `ty` can be written as WAVE text (and so journaled):
+/// not when it holds a resource handle (`own`, `borrow`), a future or a
+/// stream anywhere inside.
+pub fn is_textual(ty: &Type) -> bool {
+    match ty {
+        Type::List(l) => is_textual(&l.ty()),
+        Type::Option(o) => is_textual(&o.ty()),
+        Type::Tuple(t) => t.types().all(|t| is_textual(&t)),
+        Type::Result(r) => {
+            r.ok().is_none_or(|t| is_textual(&t)) && r.err().is_none_or(|t| is_textual(&t))
+        }
+        Type::Record(r) => r.fields().all(|f| is_textual(&f.ty)),
+        Type::Variant(v) => v.cases().all(|c| c.ty.is_none_or(|t| is_textual(&t))),
+        Type::Bool
+        | Type::S8
+        | Type::U8
+        | Type::S16
+        | Type::U16
+        | Type::S32
+        | Type::U32
+        | Type::S64
+        | Type::U64
+        | Type::Float32
+        | Type::Float64
+        | Type::Char
+        | Type::String
+        | Type::Enum(_)
+        | Type::Flags(_) => true,
+        _ => false,
+    }
+}
+
 /// Parses WAVE `texts` as the parameters of `function`.
 pub fn parse_params(function: &str, signature: &Signature, texts: &[String]) -> Result<Vec<Val>> {
     if signature.params.len() != texts.len() {

@@ -826,3 +826,52 @@ async fn a_guest_that_exits_ends_its_worker_also_when_recovery_runs_it() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_returns_a_resource_is_refused_before_it_runs() {
+    // Its result cannot be journaled as text: writing it panicked the
+    // invocation's task after the guest ran, with its start journaled and
+    // no completion.
+    let wasm = wat::parse_str(
+        r#"(component
+          (type $r (resource (rep i32)))
+          (export $r2 "r" (type $r))
+          (core func $new (canon resource.new $r))
+          (core module $m
+            (import "" "new" (func $new (param i32) (result i32)))
+            (func (export "make") (result i32) i32.const 7 call $new)
+            (func (export "count") (result i32) i32.const 1))
+          (core instance $i (instantiate $m
+            (with "" (instance (export "new" (func $new))))))
+          (func $make (result (own $r)) (canon lift (core func $i "make")))
+          (func $count (result u32) (canon lift (core func $i "count")))
+          (export "make" (func $make) (func (result (own $r2))))
+          (export "count" (func $count))
+        )"#,
+    )
+    .expect("a valid component");
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    let info = executor.add_component(wasm, vec![]).await.unwrap();
+    let worker = executor
+        .create_worker(
+            &info.id.parse().unwrap(),
+            Some(WorkerId::new("resourceful").unwrap()),
+            WorkerConfig::default(),
+        )
+        .await
+        .unwrap();
+    let err = executor
+        .invoke(&worker, "make", vec![], None)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("`make`") && err.to_string().contains("resource"),
+        "{err}"
+    );
+    // Nothing of it was journaled: the worker goes on, also after a restart.
+    assert_eq!(one(&executor, &worker, "count", &[]).await, "1");
+    drop(executor);
+    let executor = Executor::open(config(&dir)).await.unwrap();
+    assert_eq!(one(&executor, &worker, "count", &[]).await, "1");
+}

@@ -617,6 +617,15 @@ impl Worker {
         // outcome (above): that invocation ended before the failure.
         self.check_runnable()?;
         let signature = self.signature(function)?;
+        // Its results are journaled as text: a function returning what
+        // text cannot hold (a resource handle) is refused before it runs.
+        if let Some(ty) = signature.results.iter().find(|ty| !wave::is_textual(ty)) {
+            return Err(Error::Unsupported(format!(
+                "`{function}` returns {}, which an invocation cannot hand out: its results \
+                 must be plain values (no resource handle, future or stream)",
+                crate::components::type_name(ty)
+            )));
+        }
         // The guest runs on the values its replay will read back from the
         // journaled text, not on those given: text keeps no NaN payload,
         // and a guest that saw one live would see other bits on replay.
