@@ -279,6 +279,73 @@ async fn concurrent_shard_setups_agree_on_the_recorded_count() {
     }
 }
 
+/// A commit whose connection broke after it was sent is retried once; when
+/// the retry then fails with an error of its own (here a database gone
+/// read-only, as a standby after a failover is), the first attempt may
+/// still have landed: the outcome is unknown, not a plain failure (the
+/// retry's error was reported as `Postgres`, so the commit counted as one
+/// that does not take effect later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_commit_that_fails_again_has_an_unknown_outcome() {
+    let url = shared().create_database().await;
+    let db = database_of(&url);
+    let store = Arc::new(
+        PostgresOplogStore::open_with(
+            &url,
+            PostgresOptions {
+                statement_timeout: Duration::from_secs(20),
+                ..PostgresOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let w = wid("retried");
+    let mut a = Appender::claim(&*store, &w).await;
+    a.append(&*store, log_of(2)).await.unwrap();
+    store.commit(&w).await.unwrap();
+    a.append(&*store, vec![numbered_entry(3)]).await.unwrap();
+
+    // The commit is sent and waits on the worker's row.
+    let holder = shared().connect(&db).await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT * FROM oplog_workers WHERE worker_id = '{w}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let committing = {
+        let (store, w) = (store.clone(), w.clone());
+        tokio::spawn(async move { store.commit(&w).await })
+    };
+    let watcher = shared().connect("postgres").await;
+    wait_for_store_statements(&watcher, &db, "wait_event_type = 'Lock'", 1).await;
+    // New sessions can only read; the waiting one's connection is cut.
+    watcher
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{db}\" SET default_transaction_read_only = on"
+        ))
+        .await
+        .unwrap();
+    watcher
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'reprise-oplog' \
+             AND wait_event_type = 'Lock'",
+            &[&db],
+        )
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), committing)
+        .await
+        .expect("the commit answers")
+        .unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let err = outcome.unwrap_err();
+    assert!(matches!(err, Error::CommitOutcomeUnknown { .. }), "{err:?}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+}
+
 /// The database name at the end of `url`.
 fn database_of(url: &str) -> String {
     url.rsplit('/').next().unwrap().to_owned()

@@ -260,7 +260,19 @@ impl Pool {
                         error_chain(&e)
                     )));
                 }
-                Err(e) => return Err(pg(&context(), e)),
+                // The first attempt may have landed all the same: the
+                // retry's own failure (a standby refusing writes, a lock
+                // the first attempt still holds timing out, the first
+                // attempt's rows in the way) says nothing about it.
+                Err(e) => {
+                    return Err(match unanswered {
+                        Some(first) if write => unknown(format!(
+                            "{first}; then the retry failed: {}",
+                            error_chain(&e)
+                        )),
+                        _ => pg(&context(), e),
+                    });
+                }
             }
         }
         Err(unknown(unanswered.unwrap_or_default()))
