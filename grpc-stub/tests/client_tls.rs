@@ -179,3 +179,39 @@ async fn tls_against_plaintext_and_plaintext_against_tls_are_named() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn the_connect_timeout_bounds_a_stalled_tls_handshake() {
+    // Tonic bounds only the TCP connection with it; the handshake had a
+    // fixed 10 s, whatever the dependency's connect-timeout said.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("https://{}", listener.local_addr().unwrap());
+    // Accepts and says nothing, holding every connection.
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        // Bounded by the test's life (the task is aborted at its end).
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let ca = TestCa::new("reprise test CA").unwrap();
+    let config = ClientConfig {
+        tls: Some(private(&ca)),
+        connect_timeout: Some(Duration::from_millis(300)),
+        default_timeout: Some(Duration::from_secs(30)),
+        ..ClientConfig::default()
+    };
+    let client = GrpcClient::new(&endpoint, config).expect("client");
+    let request = dynamic("example.HelloRequest", &HelloRequest { name: "tls".into() });
+    let (say_hello, options) = (method("example.Greeter", "SayHello"), CallOptions::new());
+    let started = std::time::Instant::now();
+    let call = client.unary(&say_hello, request, &options);
+    let err = tokio::time::timeout(LIMIT, call)
+        .await
+        .expect("answered in time")
+        .expect_err("nothing answers");
+    let waited = started.elapsed();
+    held.abort();
+    assert_eq!(err.code, Code::Unavailable, "{err}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}: {err}");
+}

@@ -118,7 +118,12 @@ pub(crate) fn connect_lazy(endpoint: &str, config: &ClientConfig) -> Result<Chan
         Some("https") => {
             let tls = config.tls.clone().unwrap_or_else(ClientTls::system);
             builder = builder
-                .tls_config(tls::client_tls_config(&tls, &host, endpoint)?)
+                .tls_config(tls::client_tls_config(
+                    &tls,
+                    &host,
+                    endpoint,
+                    config.connect_timeout,
+                )?)
                 .map_err(|e| bad(e.to_string()))?;
         }
         _ => {

@@ -21,17 +21,23 @@ impl ClientTls {
     }
 }
 
+/// How long a TLS handshake may take when no connect timeout is set.
+const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The tonic TLS configuration for `tls`, verifying the server as `host`
 /// unless `tls` names another server name; `endpoint` labels the error.
+/// The handshake is bounded by `connect_timeout` (tonic bounds only the
+/// TCP connection with it) or, without one, by 10 s.
 pub(crate) fn client_tls_config(
     tls: &ClientTls,
     host: &str,
     endpoint: &str,
+    connect_timeout: Option<std::time::Duration>,
 ) -> Result<ClientTlsConfig, Error> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let mut config = ClientTlsConfig::new()
         .domain_name(tls.server_name.as_deref().unwrap_or(host))
-        .timeout(std::time::Duration::from_secs(10));
+        .timeout(connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT));
     if tls.system_roots {
         if !system_roots_available() {
             return Err(Error::InvalidEndpoint {
