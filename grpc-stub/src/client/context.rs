@@ -39,7 +39,7 @@ impl CallContext {
         // No status is rewritten for its code and words alone: one with
         // OUT_OF_RANGE and "message length too large" may be the server's
         // (its own limit on what it reads), passed on as sent. Our size
-        // limits have statuses of their own (`check_size`, `framing`).
+        // limits have statuses of their own (`encode_checked`, `framing`).
         let expired = self.deadline.is_some_and(|d| Instant::now() >= d);
         if expired
             && matches!(

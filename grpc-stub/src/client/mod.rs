@@ -208,7 +208,7 @@ impl GrpcClient {
     /// The tonic client of one call. The message size limits are ours, not
     /// tonic's, so that their errors cannot be mistaken for a server's
     /// status: every request is measured before it is handed to tonic
-    /// ([`check_size`]), and the [`FramedChannel`] stops a response whose
+    /// ([`encode_checked`]), and the [`FramedChannel`] stops a response whose
     /// length prefix is over the limit. tonic's limit on responses stays,
     /// as the bound on a decompressed message.
     fn grpc(&self) -> Grpc<FramedChannel> {
@@ -294,11 +294,11 @@ impl GrpcClient {
         options: &CallOptions,
     ) -> Result<UnaryResponse, RpcStatus> {
         check_input(method, &method.input(), &request)?;
-        check_size(method, &request, self.config.max_request_bytes)?;
+        let encoded = encode_checked(method, &request, self.config.max_request_bytes)?;
         let answer = self
             .unary_with(
                 method,
-                Outgoing::Request(request),
+                Outgoing::Encoded(encoded),
                 options,
                 DynamicCodec::new(method.output()),
             )
@@ -490,15 +490,18 @@ impl GrpcClient {
         C: tonic::codec::Codec<Encode = Outgoing, Decode = M> + Send + 'static,
         M: Send + Sync + 'static,
     {
-        match &request {
-            Outgoing::Request(message) => {
-                check_size(method, message, self.config.max_request_bytes)?;
-            }
+        let request = match request {
+            Outgoing::Request(message) => Outgoing::Encoded(encode_checked(
+                method,
+                &message,
+                self.config.max_request_bytes,
+            )?),
             Outgoing::Encoded(bytes) => {
                 check_len(method, bytes.len(), self.config.max_request_bytes)?;
+                Outgoing::Encoded(bytes)
             }
-            Outgoing::Abort => {}
-        }
+            Outgoing::Abort => Outgoing::Abort,
+        };
         let prepared = self.prepare(
             method,
             CallKind::ServerStreaming,
@@ -594,24 +597,23 @@ impl GrpcClient {
     }
 }
 
-/// Refuses a request larger than `limit` bytes encoded, before it is sent.
-/// Every request goes through this (or [`check_len`]): tonic has no limit
-/// on requests of its own here.
-pub(crate) fn check_size(
+/// The bytes `message` is sent as, refused before it is sent when they
+/// are more than `limit`. Every request goes through this (or
+/// [`check_len`]): tonic has no limit on requests of its own here. (The
+/// bytes are the canonical encoding the codec writes, which `encoded_len`
+/// undercounts: it leaves out a map entry's default key or value and a
+/// float of -0.0, which are written.)
+pub(crate) fn encode_checked(
     method: &MethodDescriptor,
     message: &DynamicMessage,
     limit: Option<usize>,
-) -> Result<(), RpcStatus> {
-    use prost::Message as _;
-    match limit {
-        Some(limit) if message.encoded_len() > limit => {
-            check_len(method, message.encoded_len(), Some(limit))
-        }
-        _ => Ok(()),
-    }
+) -> Result<prost::bytes::Bytes, RpcStatus> {
+    let bytes = crate::bridge::canonical_encode(message);
+    check_len(method, bytes.len(), limit)?;
+    Ok(bytes.into())
 }
 
-/// [`check_size`] for a request of `len` encoded bytes.
+/// [`encode_checked`] for a request of `len` encoded bytes.
 pub(crate) fn check_len(
     method: &MethodDescriptor,
     len: usize,
@@ -648,4 +650,64 @@ pub(crate) fn check_input(
             message.descriptor().full_name()
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+    use prost_types::field_descriptor_proto::{Label, Type};
+    use prost_types::{
+        DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
+        MethodDescriptorProto, ServiceDescriptorProto,
+    };
+
+    use super::*;
+
+    #[test]
+    fn a_request_is_measured_as_it_is_sent() {
+        // `encoded_len` leaves out a float of -0.0, which the codec writes:
+        // a request over the limit passed the check and went out.
+        let file = FileDescriptorProto {
+            name: Some("m.proto".into()),
+            package: Some("t".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![DescriptorProto {
+                name: Some("M".into()),
+                field: vec![FieldDescriptorProto {
+                    name: Some("d".into()),
+                    number: Some(1),
+                    label: Some(Label::Optional as i32),
+                    r#type: Some(Type::Double as i32),
+                    json_name: Some("d".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            service: vec![ServiceDescriptorProto {
+                name: Some("S".into()),
+                method: vec![MethodDescriptorProto {
+                    name: Some("Call".into()),
+                    input_type: Some(".t.M".into()),
+                    output_type: Some(".t.M".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let pool = DescriptorPool::from_file_descriptor_set(FileDescriptorSet { file: vec![file] })
+            .unwrap();
+        let method = pool
+            .get_service_by_name("t.S")
+            .unwrap()
+            .methods()
+            .next()
+            .unwrap();
+        let mut message = DynamicMessage::new(method.input());
+        message.set_field_by_name("d", Value::F64(-0.0));
+        let refused = encode_checked(&method, &message, Some(4)).unwrap_err();
+        assert_eq!(refused.code, Code::ResourceExhausted, "{refused}");
+        let sent = encode_checked(&method, &message, Some(9)).unwrap();
+        assert_eq!(sent.len(), 9);
+    }
 }

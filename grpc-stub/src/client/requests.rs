@@ -14,13 +14,14 @@ use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::Outgoing;
-use super::{check_input, check_size};
+use super::{check_input, encode_checked};
 use crate::status::{Code, RpcStatus};
 
 /// The handle's side.
 #[derive(Debug)]
 pub(crate) struct Requests {
-    sender: Option<mpsc::Sender<DynamicMessage>>,
+    /// Requests, encoded (as they were measured against the limit).
+    sender: Option<mpsc::Sender<prost::bytes::Bytes>>,
     abort: Option<oneshot::Sender<()>>,
     pub(crate) method: MethodDescriptor,
     max_bytes: Option<usize>,
@@ -62,7 +63,8 @@ impl Requests {
     /// Queues one request, waiting while the queue is full.
     pub(crate) async fn send(&mut self, message: DynamicMessage) -> Result<(), SendFailure> {
         check_input(&self.method, &self.method.input(), &message).map_err(SendFailure::Rejected)?;
-        check_size(&self.method, &message, self.max_bytes).map_err(SendFailure::Rejected)?;
+        let encoded = encode_checked(&self.method, &message, self.max_bytes)
+            .map_err(SendFailure::Rejected)?;
         let Some(sender) = &self.sender else {
             return Err(SendFailure::Rejected(RpcStatus::new(
                 Code::FailedPrecondition,
@@ -73,7 +75,7 @@ impl Requests {
             )));
         };
         sender
-            .send(message)
+            .send(encoded)
             .await
             .map_err(|_| SendFailure::CallEnded)
     }
@@ -103,7 +105,7 @@ impl Drop for Requests {
 /// The transport's side: the queued requests, or one [`Outgoing::Abort`].
 #[derive(Debug)]
 pub(crate) struct RequestStream {
-    receiver: mpsc::Receiver<DynamicMessage>,
+    receiver: mpsc::Receiver<prost::bytes::Bytes>,
     aborted: Option<oneshot::Receiver<()>>,
     done: bool,
 }
@@ -128,6 +130,6 @@ impl tokio_stream::Stream for RequestStream {
         }
         self.receiver
             .poll_recv(cx)
-            .map(|message| message.map(Outgoing::Request))
+            .map(|message| message.map(Outgoing::Encoded))
     }
 }
