@@ -160,3 +160,73 @@ impl Front {
 pub fn string(s: &str) -> Val {
     Val::String(s.to_owned())
 }
+
+pub fn point(x: i32, y: i32, label: Option<&str>) -> Val {
+    Val::Record(vec![
+        ("x".into(), Val::S32(x)),
+        ("y".into(), Val::S32(y)),
+        (
+            "label".into(),
+            Val::Option(label.map(|l| Box::new(string(l)))),
+        ),
+    ])
+}
+
+/// A value of `everything` using every field kind.
+pub fn everything(seed: i32) -> Val {
+    let some = |v: Val| Val::Option(Some(Box::new(v)));
+    Val::Record(vec![
+        ("flag".into(), Val::Bool(seed % 2 == 0)),
+        ("tiny".into(), Val::S8(-128)),
+        ("small".into(), Val::S16(-32768)),
+        ("medium".into(), Val::S32(seed)),
+        ("large".into(), Val::S64(i64::MIN)),
+        ("byte".into(), Val::U8(255)),
+        ("word".into(), Val::U16(65535)),
+        ("dword".into(), Val::U32(u32::MAX)),
+        ("qword".into(), Val::U64(u64::MAX)),
+        ("single".into(), Val::Float32(1.5)),
+        ("double".into(), Val::Float64(-2.25e300)),
+        ("letter".into(), Val::Char('ß')),
+        ("text".into(), string("héllo")),
+        ("blob".into(), Val::List(vec![Val::U8(0), Val::U8(255)])),
+        ("names".into(), Val::List(vec![string("a"), string("")])),
+        (
+            "points".into(),
+            Val::List(vec![point(1, 2, None), point(-3, 4, Some("p"))]),
+        ),
+        ("color".into(), Val::Enum("blue".into())),
+        (
+            "perms".into(),
+            Val::Flags(vec!["read".into(), "exec".into()]),
+        ),
+        (
+            "shape".into(),
+            Val::Variant("rect".into(), Some(Box::new(point(5, 6, None)))),
+        ),
+        ("maybe".into(), some(Val::U32(0))),
+        ("maybe-point".into(), Val::Option(None)),
+        ("maybe-list".into(), some(Val::List(vec![Val::U16(7)]))),
+        (
+            "nested".into(),
+            Val::List(vec![
+                Val::List(vec![Val::S32(1), Val::S32(-1)]),
+                Val::List(vec![]),
+            ]),
+        ),
+        ("pair".into(), Val::Tuple(vec![string("two"), Val::U8(2)])),
+        (
+            "outcome".into(),
+            Val::Result(Err(Some(Box::new(Val::Enum("green".into()))))),
+        ),
+        ("maybe-maybe".into(), some(Val::Option(None))),
+        (
+            "colors".into(),
+            Val::List(vec![Val::Enum("red".into()), Val::Enum("green".into())]),
+        ),
+        (
+            "optional-colors".into(),
+            Val::List(vec![Val::Option(None), some(Val::Enum("blue".into()))]),
+        ),
+    ])
+}
