@@ -167,3 +167,51 @@ async fn start_code_that_never_returns_is_stopped_by_the_time_budget() {
     // Nothing is left behind, and the name is free.
     assert!(executor.list_workers().await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whether_a_timer_was_ready_is_replayed_as_it_was_answered() {
+    // Sleeps end at once on replay, and `pollable.ready` and `poll` were
+    // answered anew: a timer not ready live was ready on replay, the guest
+    // took another path (no sample), and the rebuild failed as a divergence.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = open(&dir).await;
+    let wasm = std::fs::read(reprise_test_components::CLOCK_RANDOM).expect("guest built");
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("timers").unwrap();
+    executor
+        .create_worker(&component, Some(id.clone()), WorkerConfig::default())
+        .await
+        .unwrap();
+    let mut answers = Vec::new();
+    for (function, params) in [
+        ("ready-after", vec!["60000".to_string()]),
+        ("first-ready", vec!["1".into(), "60000".into()]),
+        ("history", vec![]),
+    ] {
+        let answer = executor
+            .invoke(&id, function, params, None)
+            .await
+            .unwrap_or_else(|e| panic!("{function}: {e}"))
+            .unwrap_or_else(|e| panic!("{function} trapped: {e}"));
+        answers.push(answer);
+    }
+    assert_eq!(
+        answers[0],
+        ["false"],
+        "a minute's sleep is not over at once"
+    );
+    assert_eq!(answers[1], ["1"], "of 1 ms and a minute, one is ready");
+    let history = answers.remove(2);
+    drop(executor);
+
+    for round in ["a restart", "another"] {
+        let reopened = open(&dir).await;
+        let replayed = reopened
+            .invoke(&id, "history", vec![], None)
+            .await
+            .unwrap_or_else(|e| panic!("{round}: {e}"))
+            .expect("no trap");
+        assert_eq!(replayed, history, "{round}");
+    }
+}

@@ -249,6 +249,7 @@ impl ComponentCache {
         let mut linker: Linker<WorkerCtx> = Linker::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         super::sleeps::link(&mut linker)?;
+        super::polls::link(&mut linker)?;
         super::random::link(&mut linker)?;
         for kind in &kinds {
             kind.link(&self.engine, &mut linker, &component)?;

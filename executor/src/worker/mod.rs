@@ -10,6 +10,7 @@
 pub mod component;
 pub mod limits;
 pub mod memory;
+mod polls;
 mod random;
 mod replay;
 mod run;

@@ -43,6 +43,27 @@ impl Guest for ClockRandom {
         wasi::cli::exit::exit(if ok { Ok(()) } else { Err(()) });
     }
 
+    fn ready_after(ms: u32) -> bool {
+        let sleep =
+            wasi::clocks::monotonic_clock::subscribe_duration(u64::from(ms) * 1_000_000);
+        let ready = sleep.ready();
+        if !ready {
+            Self::sample();
+        }
+        ready
+    }
+
+    fn first_ready(short_ms: u32, long_ms: u32) -> u32 {
+        let nanos = |ms: u32| u64::from(ms) * 1_000_000;
+        let short = wasi::clocks::monotonic_clock::subscribe_duration(nanos(short_ms));
+        let long = wasi::clocks::monotonic_clock::subscribe_duration(nanos(long_ms));
+        let ready = wasi::io::poll::poll(&[&short, &long]);
+        if ready.len() == 1 {
+            Self::sample();
+        }
+        ready.len() as u32
+    }
+
     fn nap(ms: u32) -> u32 {
         wasi::clocks::monotonic_clock::subscribe_duration(u64::from(ms) * 1_000_000).block();
         NAPS.with(|n| {
