@@ -165,11 +165,11 @@ impl<T: GrpcView> ImportKind<T> for GrpcImports {
                 )));
             };
             let mut imported: Vec<(String, ComponentFunc)> = Vec::new();
-            let mut imported_resources: Vec<String> = Vec::new();
+            let mut imported_resources: Vec<(String, ResourceType)> = Vec::new();
             for (export, item) in instance_ty.exports(engine) {
                 match item.ty {
                     ComponentItem::ComponentFunc(f) => imported.push((export.to_owned(), f)),
-                    ComponentItem::Resource(_) => imported_resources.push(export.to_owned()),
+                    ComponentItem::Resource(r) => imported_resources.push((export.to_owned(), r)),
                     _ => {}
                 }
             }
@@ -228,9 +228,13 @@ impl<T: GrpcView> ImportKind<T> for GrpcImports {
                 for op in ops {
                     known.push(format!("[method]{resource}.{}", op.wit_name()));
                 }
-                if !imported_resources.contains(&resource) {
+                let Some(stream_type) = imported_resources
+                    .iter()
+                    .find(|(name, _)| *name == resource)
+                    .map(|(_, ty)| *ty)
+                else {
                     continue;
-                }
+                };
                 let resource_type = next_resource_type();
                 instance.resource_async(
                     &resource,
@@ -238,7 +242,7 @@ impl<T: GrpcView> ImportKind<T> for GrpcImports {
                     |store, rep| Box::new(async move { drop_stream(store, rep).await }),
                 )?;
                 if let Some(func_ty) = find(&method.wit_name) {
-                    check_stream_open(&dep.model, method, func_ty)
+                    check_stream_open(&dep.model, method, func_ty, &stream_type)
                         .map_err(|e| mismatch(&method.wit_name, e))?;
                     let binding = binding.clone();
                     instance.func_new_async(
@@ -269,7 +273,7 @@ impl<T: GrpcView> ImportKind<T> for GrpcImports {
             for export in imported
                 .iter()
                 .map(|(n, _)| n)
-                .chain(imported_resources.iter())
+                .chain(imported_resources.iter().map(|(n, _)| n))
             {
                 if !known.contains(export) {
                     return Err(Error::InvalidComponent(format!(

@@ -7,8 +7,8 @@ use reprise_grpc_stub::model::{
     FieldMapping, FunctionShape, InterfaceModel, MemberModel, MethodModel, NextItem, OkValue,
     Param, Returns, Scalar, StreamOp, ValueType, WellKnown,
 };
-use wasmtime::component::Type;
 use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{ResourceType, Type};
 
 use super::support_types;
 
@@ -49,8 +49,20 @@ pub fn check_stream_open(
     model: &InterfaceModel,
     method: &MethodModel,
     func: &ComponentFunc,
+    stream: &ResourceType,
 ) -> Checked {
-    check_function(model, method, &method.opener_shape(), func, 0)
+    check_function(model, method, &method.opener_shape(), func, 0)?;
+    // An `own` of exactly this method's stream resource: another one of
+    // the interface passes the shape check, and the handle the host makes
+    // would fail to lower at every call (and every replay).
+    check_status_result(func, |ok| match ok {
+        Some(Type::Own(found)) if found == *stream => Ok(()),
+        _ => Err(format!(
+            "result.ok: expected own<{}>, found another resource",
+            method.resource.as_deref().unwrap_or("the stream")
+        )
+        .into()),
+    })
 }
 
 /// Checks a method of a stream resource (`[method]<resource>.<op>`): the
