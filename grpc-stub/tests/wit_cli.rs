@@ -226,6 +226,43 @@ fn bad_version_and_unmappable_input_are_refused() {
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--version `one`"), "{}", stderr(&out));
+    // A keyword where WIT reads one: the version was written and the
+    // package did not parse.
+    for version in ["1.0.0-stream", "1.0.0-1u8", "1.0.0-1-list", "1.0.0+rc.own"] {
+        let written = tempfile::tempdir().unwrap();
+        let out = reprise_wit(&[
+            "-I",
+            corpus.to_str().unwrap(),
+            "-o",
+            written.path().to_str().unwrap(),
+            "--version",
+            version,
+            "core/todo/v1/todo.proto",
+        ]);
+        assert!(!out.status.success(), "{version}");
+        assert!(
+            stderr(&out).contains("WIT keyword"),
+            "{version}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_dir(written.path()).unwrap().count(),
+            0,
+            "{version}"
+        );
+    }
+    // Words a WIT lexer reads whole are no keywords.
+    let written = tempfile::tempdir().unwrap();
+    let out = reprise_wit(&[
+        "-I",
+        corpus.to_str().unwrap(),
+        "-o",
+        written.path().to_str().unwrap(),
+        "--version",
+        "1.0.0-a-list.2",
+        "core/todo/v1/todo.proto",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("a")).unwrap();

@@ -606,3 +606,34 @@ fn names_that_are_not_identifiers_are_refused() {
         assert!(!error.contains('\n'), "the name is escaped: {error}");
     }
 }
+
+#[test]
+fn types_with_more_members_than_a_component_type_may_have_are_refused() {
+    // wasmparser refuses a record, variant or enum of more than 10 000
+    // members; the model took them (an enum counts as one in the size
+    // budget), wrote the WIT, and every component built on it failed.
+    use reprise_grpc_stub::model::ModelOptions;
+    let values: String = (0..10_001)
+        .map(|i| format!("  BIG_V{i} = {i};\n"))
+        .collect();
+    let fields: String = (1..=10_001)
+        .map(|i| format!("  int32 f{i} = {i};\n"))
+        .collect();
+    for (name, body, item) in [
+        (
+            "e.proto",
+            format!("enum Big {{\n{values}}}\nmessage M {{ Big b = 1; }}\n"),
+            "t.big.Big",
+        ),
+        ("m.proto", format!("message M {{\n{fields}}}\n"), "t.big.M"),
+    ] {
+        let text = format!(
+            "syntax = \"proto3\";\npackage t.big;\n{body}service S {{ rpc Call(M) returns (M); }}\n"
+        );
+        let pool = util::inline_pool(&[(name, &text)]).unwrap();
+        let error = util::model_for_files(&pool, &[name], &ModelOptions::default())
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains(item) && error.contains("10000"), "{error}");
+    }
+}

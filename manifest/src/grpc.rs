@@ -474,11 +474,8 @@ fn read_wit(ctx: &mut Ctx, node: &Node, path: &KeyPath) -> Option<WitOverride> {
                 .filter(|version| {
                     // WIT reads a keyword there as a keyword, not an
                     // identifier: `package x:y@2.0.0-stream;` does not parse.
-                    let keyword = [version.pre.as_str(), version.build.as_str()]
-                        .into_iter()
-                        .flat_map(|part| part.split('.'))
-                        .find(|id| reprise_grpc_stub::model::naming::is_keyword(id));
-                    if let Some(keyword) = keyword {
+                    let keyword = reprise_grpc_stub::model::naming::version_keyword(version);
+                    if let Some(keyword) = &keyword {
                         ctx.report(
                             &key,
                             node.position,

@@ -737,14 +737,21 @@ fn reflection_replaces_protos_and_services_need_it() {
 fn a_version_holding_a_wit_keyword_is_refused() {
     // It was accepted, and the generated `package ...@2.0.0-stream;` did
     // not parse.
-    let problem = single(&manifest_with(&format!(
-        "{PROTOS_AND_ENDPOINT}        wit: {{ version: 2.0.0-stream }}\n"
-    )));
-    assert!(
-        problem.contains("dependencies.todo.wit.version")
-            && problem.contains("`stream` is a WIT keyword"),
-        "{problem}"
-    );
+    // (A digit run ends a word: `1u8` is 1, then the keyword `u8`.)
+    for (version, keyword) in [
+        ("2.0.0-stream", "stream"),
+        ("2.0.0-1u8", "u8"),
+        ("2.0.0-1-list", "list"),
+    ] {
+        let problem = single(&manifest_with(&format!(
+            "{PROTOS_AND_ENDPOINT}        wit: {{ version: {version} }}\n"
+        )));
+        assert!(
+            problem.contains("dependencies.todo.wit.version")
+                && problem.contains(&format!("`{keyword}` is a WIT keyword")),
+            "{version}: {problem}"
+        );
+    }
     let manifest = Manifest::parse_with(
         &manifest_with(&format!(
             "{PROTOS_AND_ENDPOINT}        wit: {{ version: 2.0.0-rc.1 }}\n"

@@ -43,10 +43,17 @@ struct Args {
 
 fn run(args: Args) -> Result<Vec<PathBuf>, String> {
     let version = match &args.version {
-        Some(v) => Some(
-            semver::Version::parse(v)
-                .map_err(|e| format!("invalid --version `{v}`: {e} (expected e.g. 1.2.0)"))?,
-        ),
+        Some(v) => {
+            let version = semver::Version::parse(v)
+                .map_err(|e| format!("invalid --version `{v}`: {e} (expected e.g. 1.2.0)"))?;
+            if let Some(keyword) = reprise_grpc_stub::model::naming::version_keyword(&version) {
+                return Err(format!(
+                    "invalid --version `{v}`: `{keyword}` is a WIT keyword, which a WIT package \
+                     version cannot hold after `-` or `+`"
+                ));
+            }
+            Some(version)
+        }
         None => None,
     };
     let compiled = compile_files(&args.includes, &args.files).map_err(|e| e.to_string())?;

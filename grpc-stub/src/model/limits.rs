@@ -26,6 +26,10 @@ pub const MAX_RECORD_SIZE: u64 = 100_000;
 /// all imports of a component together, so half is left for the rest.
 pub const MAX_MODEL_SIZE: u64 = 500_000;
 
+/// The most fields a record, cases a variant and cases an enum may have
+/// (wasmparser refuses a component type with more).
+pub const MAX_TYPE_MEMBERS: usize = 10_000;
+
 /// Depth and effective size of a WIT type, as wasmparser counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Metrics {
@@ -184,6 +188,44 @@ fn break_one(message: &mut MessageModel, done: &[Option<Metrics>], by_depth: boo
     true
 }
 
+/// Refuses a record, variant or enum with more members than a component
+/// type may have ([`MAX_TYPE_MEMBERS`]), naming it: the WIT would be
+/// written, and every component built on it refused.
+fn check_counts(graph: &Graph) -> Result<(), Error> {
+    let over = |item: &str, count: usize, what: &str| Error::Unmappable {
+        item: item.to_owned(),
+        reason: format!(
+            "its {count} {what} are more than the {MAX_TYPE_MEMBERS} a component type may have"
+        ),
+    };
+    for e in &graph.enums {
+        if e.cases.len() > MAX_TYPE_MEMBERS {
+            return Err(over(e.descriptor.full_name(), e.cases.len(), "enum values"));
+        }
+    }
+    for message in graph.messages.iter().flatten() {
+        if message.members.len() > MAX_TYPE_MEMBERS {
+            return Err(over(
+                message.full_name(),
+                message.members.len(),
+                "fields (a WIT record's)",
+            ));
+        }
+        for member in &message.members {
+            if let MemberModel::Oneof(oneof) = member
+                && oneof.cases.len() > MAX_TYPE_MEMBERS
+            {
+                return Err(over(
+                    &format!("{}.{}", message.full_name(), oneof.proto_name),
+                    oneof.cases.len(),
+                    "oneof cases (a WIT variant's)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies the limits to every record of `graph` (bottom-up), then to the
 /// model as a whole. `methods` are the request/response types of the
 /// exposed methods.
@@ -191,6 +233,7 @@ pub(crate) fn apply(
     graph: &mut Graph,
     methods: &[(Option<ValueType>, Option<ValueType>)],
 ) -> Result<(), Error> {
+    check_counts(graph)?;
     let mut done: Vec<Option<Metrics>> = vec![None; graph.messages.len()];
     for &id in &graph.finished.clone() {
         let Some(message) = graph.messages[id.index()].as_mut() else {

@@ -61,6 +61,36 @@ pub fn is_keyword(name: &str) -> bool {
     WIT_KEYWORDS.binary_search(&name).is_ok()
 }
 
+/// The WIT keyword in `version`'s pre-release or build part, if any:
+/// `package x:y@1.0.0-stream;` does not parse, since WIT reads the words
+/// there as its lexer does (`1u8` is the number 1, then the keyword `u8`;
+/// `1-list` is 1, `-`, then `list`; `a-list` is one word).
+pub fn version_keyword(version: &semver::Version) -> Option<String> {
+    [version.pre.as_str(), version.build.as_str()]
+        .into_iter()
+        .find_map(|part| {
+            let mut chars = part.chars().peekable();
+            // Bounded by the part's length: every turn takes a character.
+            while let Some(c) = chars.next() {
+                if c.is_ascii_alphabetic() {
+                    let mut word = String::from(c);
+                    while let Some(&next) = chars.peek() {
+                        if !(next.is_ascii_alphanumeric() || next == '-') {
+                            break;
+                        }
+                        word.push(next);
+                        chars.next();
+                    }
+                    if is_keyword(&word) {
+                        return Some(word);
+                    }
+                }
+                // A digit run, `-` or `.` is a token of its own.
+            }
+            None
+        })
+}
+
 /// Writes `name` as WIT source text: `%name` for keywords, `name` otherwise.
 pub fn escape(name: &str) -> String {
     if is_keyword(name) {
