@@ -346,6 +346,42 @@ async fn a_retried_commit_that_fails_again_has_an_unknown_outcome() {
     assert!(err.to_string().contains("read-only"), "{err}");
 }
 
+/// A start waiting for the schema migration lock, which another session
+/// holds (an executor frozen in its migration), gives up after the
+/// statement timeout with an error saying so; it waited for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_waiting_for_the_migration_lock_gives_up() {
+    let url = shared().create_database().await;
+    let db = database_of(&url);
+    let holder = shared().connect(&db).await;
+    holder
+        .execute("SELECT pg_advisory_lock(32199680975270757)", &[])
+        .await
+        .unwrap();
+    let options = PostgresOptions {
+        statement_timeout: Duration::from_millis(500),
+        ..PostgresOptions::default()
+    };
+    let opened = tokio::time::timeout(
+        Duration::from_secs(20),
+        PostgresOplogStore::open_with(&url, options),
+    )
+    .await
+    .expect("the start gives up");
+    let err = opened.map(drop).expect_err("the lock is held");
+    assert!(
+        err.to_string().contains("another executor holds the lock"),
+        "{err}"
+    );
+    holder
+        .execute("SELECT pg_advisory_unlock(32199680975270757)", &[])
+        .await
+        .unwrap();
+    PostgresOplogStore::open_with(&url, PostgresOptions::default())
+        .await
+        .expect("opens once the lock is free");
+}
+
 /// The database name at the end of `url`.
 fn database_of(url: &str) -> String {
     url.rsplit('/').next().unwrap().to_owned()

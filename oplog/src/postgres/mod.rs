@@ -128,7 +128,7 @@ impl PostgresOplogStore {
         );
         let pool = Pool::new(target, &options);
         let mut client = pool.connect().await?;
-        let found = schema::migrate(&mut client, pool.target()).await?;
+        let found = schema::migrate(&mut client, pool.target(), &pool.migration_limits()).await?;
         let workers: i64 = client
             .query_one(
                 "SELECT count(*) FROM oplog_workers WHERE last_index > 0",

@@ -90,6 +90,18 @@ impl Pool {
         )
     }
 
+    /// The limits of the schema migration's transaction: a session that
+    /// holds it open without a statement (a frozen or cut-off executor)
+    /// is ended by the server, which lets its locks go, and the wait for
+    /// the migration lock is bounded, both by the statement timeout. Its
+    /// statements are not (a migration may rewrite a large table).
+    pub(crate) fn migration_limits(&self) -> String {
+        let ms = millis(self.statement_timeout).clamp(1, i32::MAX as u64);
+        format!(
+            "SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+        )
+    }
+
     /// `user@host:port/database` of the server.
     pub(crate) fn target(&self) -> &str {
         &self.target.display

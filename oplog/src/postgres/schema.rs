@@ -135,15 +135,25 @@ const CREATE_VERSION_TABLE: &str = r#"
 "#;
 
 /// Brings the database's oplog schema to [`SCHEMA_VERSION`]; returns the
-/// version it found (0: none).
-pub(crate) async fn migrate(client: &mut Client, target: &str) -> Result<i32> {
+/// version it found (0: none). `limits` are run first in its transaction
+/// ([`super::pool::Pool::migration_limits`]).
+pub(crate) async fn migrate(client: &mut Client, target: &str, limits: &str) -> Result<i32> {
     let tx = client
         .transaction()
         .await
         .map_err(|e| pg("starting the schema migration", e))?;
+    tx.batch_execute(limits)
+        .await
+        .map_err(|e| pg("limiting the schema migration's waits", e))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(|e| pg("locking the schema for migration", e))?;
+        .map_err(|e| {
+            pg(
+                "locking the schema for migration (another executor holds the lock: it is \
+                 migrating, or stopped while it did)",
+                e,
+            )
+        })?;
     let exists: bool = tx
         .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
         .await
