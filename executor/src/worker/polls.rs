@@ -113,7 +113,7 @@ pub(crate) fn link(linker: &mut Linker<WorkerCtx>) -> wasmtime::Result<()> {
 
 /// The recorded indices of a `poll` of `count` pollables.
 fn decode_indices(bytes: &[u8], count: u32) -> wasmtime::Result<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(unreadable(POLL, "not a list of u32"));
     }
     let indices: Vec<u32> = bytes
