@@ -573,3 +573,38 @@ async fn a_component_using_threads_is_refused_at_upload() {
     );
     assert!(err.to_string().contains("thread"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_gives_its_memory_back_before_its_rebuild() {
+    // The stopped instance kept its memory charged to the budget until its
+    // rebuild replaced it, and the rebuild (made beside it) needed as much
+    // again: a worker holding over half the budget got 503 on every call.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        worker_memory: 64 << 20,
+        memory_budget: 100 << 20,
+        ..ExecutorConfig::default()
+    })
+    .await
+    .unwrap();
+    let hog = runaway(&executor, "big").await;
+    let held = executor
+        .invoke(&hog, "hog", vec!["50".into()], None)
+        .await
+        .unwrap()
+        .expect("within the limit");
+    assert_eq!(held, vec!["50".to_string()]);
+    let stopped = executor
+        .invoke_within(&hog, "spin", vec![], None, Some(Duration::from_millis(50)))
+        .await
+        .expect("answered");
+    assert!(
+        stopped.as_ref().is_err_and(|m| m.contains("stopped")),
+        "{stopped:?}"
+    );
+    for attempt in 0..3 {
+        let outcome = executor.invoke(&hog, "get", vec![], None).await;
+        assert!(outcome.is_ok(), "attempt {attempt}: {outcome:?}");
+    }
+}

@@ -104,6 +104,17 @@ impl MemoryLimiter {
 }
 
 impl MemoryLimiter {
+    /// Gives back everything this worker took, for an instance that is
+    /// never entered again (stopped and waiting for its rebuild, or
+    /// failed): its rebuild, made while it is still alive, and other
+    /// workers get the budget it held. Any later growth is refused.
+    pub fn retire(&mut self) {
+        self.budget.release(self.held);
+        self.held = 0;
+        self.last_growth = 0;
+        self.worker_limit = 0;
+    }
+
     /// Takes `extra` bytes for a growth from the worker's limit and the
     /// executor's budget (given back by [`Self::growth_failed`] if the
     /// growth then fails).

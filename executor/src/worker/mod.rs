@@ -419,7 +419,9 @@ impl Worker {
     /// deadlines) and keep the worker from being evicted.
     fn abandon_instance(&mut self) {
         self.stale = true;
-        self.store.data_mut().grpc.streams.clear();
+        let ctx = self.store.data_mut();
+        ctx.grpc.streams.clear();
+        ctx.memory.retire();
     }
 
     /// Drops what was journaled and not written (a commit of it failed),
