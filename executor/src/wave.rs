@@ -113,12 +113,37 @@ fn parse_problem(error: &wasm_wave::parser::ParserError, text: &str) -> String {
     }
 }
 
-/// Prints component values as WAVE text.
+/// Prints component values as WAVE text. A value holding a resource handle
+/// (which text cannot hold, and WAVE's writer would panic on) is an error.
 pub fn to_texts(values: &[Val]) -> Result<Vec<String>> {
     values
         .iter()
         .map(|v| {
+            if !is_plain(v) {
+                return Err(Error::Unsupported(
+                    "a value holding a resource handle cannot be written as text (nor \
+                     journaled)"
+                        .into(),
+                ));
+            }
             wasm_wave::to_string(v).map_err(|e| Error::Wasm(wasmtime::Error::msg(e.to_string())))
         })
         .collect()
+}
+
+/// Whether `value` holds no resource handle anywhere inside.
+fn is_plain(value: &Val) -> bool {
+    match value {
+        Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => false,
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            items.iter().all(is_plain)
+        }
+        Val::Map(pairs) => pairs.iter().all(|(k, v)| is_plain(k) && is_plain(v)),
+        Val::Record(fields) => fields.iter().all(|(_, v)| is_plain(v)),
+        Val::Variant(_, payload) | Val::Option(payload) => payload.as_deref().is_none_or(is_plain),
+        Val::Result(result) => match result {
+            Ok(v) | Err(v) => v.as_deref().is_none_or(is_plain),
+        },
+        _ => true,
+    }
 }

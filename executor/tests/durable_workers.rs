@@ -1,41 +1,18 @@
 //! Durability of workers without gRPC imports: guest memory rebuilt by
 //! replay after a restart, durable clocks and random, idempotent
 //! invocations, finishing an invocation pending at a crash, divergence
-//! detection, and clear errors for bad input.
+//! detection, and clear errors for bad input. How an invocation ends when
+//! the guest exits, asks too much or returns a resource handle is in
+//! `guest_endings.rs`.
+
+mod durable_common;
 
 use std::sync::Arc;
 
 use reprise_executor::{Error, Executor, ExecutorConfig, WorkerConfig, WorkerState};
-use reprise_oplog::{
-    AppendFence, ComponentId, EntryKind, IdempotencyKey, OplogEntry, OplogIndex, OplogStore,
-    Payload, SledOplogStore, WorkerId,
-};
+use reprise_oplog::{ComponentId, EntryKind, IdempotencyKey, Payload, WorkerId};
 
-fn config(dir: &tempfile::TempDir) -> ExecutorConfig {
-    ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        ..ExecutorConfig::default()
-    }
-}
-
-fn wasm(path: &str) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-async fn one(executor: &Executor, worker: &WorkerId, function: &str, params: &[&str]) -> String {
-    let outcome = executor
-        .invoke(
-            worker,
-            function,
-            params.iter().map(|s| s.to_string()).collect(),
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("invoking {function}: {e}"));
-    let mut values = outcome.unwrap_or_else(|e| panic!("{function} failed: {e}"));
-    assert_eq!(values.len(), 1, "{function} returns one value");
-    values.remove(0)
-}
+use durable_common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter_state_is_rebuilt_by_replay_after_restart() {
@@ -185,53 +162,6 @@ async fn a_worker_that_lost_its_log_stays_refused_after_a_create() {
         );
     }
     assert!(marks.join("lost").exists(), "the evidence stays");
-}
-
-/// Writes an oplog by hand, as a crash would have left it.
-async fn write_log(dir: &tempfile::TempDir, worker: &WorkerId, kinds: Vec<EntryKind>) {
-    let store = SledOplogStore::open(dir.path().join("oplog")).unwrap();
-    let epoch = store.claim(worker).await.unwrap();
-    let next = store
-        .last_index(worker)
-        .await
-        .unwrap()
-        .and_then(OplogIndex::next)
-        .unwrap_or(OplogIndex::FIRST);
-    store
-        .append(
-            worker,
-            AppendFence::new(epoch, next),
-            kinds.into_iter().map(OplogEntry::now).collect(),
-        )
-        .await
-        .unwrap();
-    store.commit(worker).await.unwrap();
-}
-
-async fn counter_component(dir: &tempfile::TempDir) -> ComponentId {
-    let executor = Executor::open(config(dir)).await.unwrap();
-    let info = executor
-        .add_component(wasm(reprise_test_components::COUNTER), vec![])
-        .await
-        .unwrap();
-    info.id.parse().unwrap()
-}
-
-fn create(component: &ComponentId) -> EntryKind {
-    EntryKind::Create {
-        component_id: *component,
-        env: Default::default(),
-        args: vec![],
-        endpoint_overrides: Default::default(),
-    }
-}
-
-fn invoked(function: &str, params: &[&str], key: &str) -> EntryKind {
-    EntryKind::ExportedFunctionInvoked {
-        function: function.into(),
-        params: Payload::new(serde_json::to_vec(params).unwrap()),
-        idempotency_key: IdempotencyKey::new(key).unwrap(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -717,161 +647,4 @@ async fn an_invocation_stopped_before_it_used_up_its_recorded_entries_is_abandon
         let message = stopped.unwrap_err();
         assert!(message.contains("was stopped"), "{round}: {message}");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_request_for_random_bytes_fails_its_invocation_not_the_worker() {
-    // The oplog ends inside an invocation that asks for more random bytes
-    // than one call serves (its start was committed, as a write call before
-    // the draw does). Recovery runs it again, it is refused again: it is
-    // journaled as failed, and the worker goes on.
-    let dir = tempfile::tempdir().unwrap();
-    let component: ComponentId = {
-        let executor = Executor::open(config(&dir)).await.unwrap();
-        let info = executor
-            .add_component(wasm(reprise_test_components::CLOCK_RANDOM), vec![])
-            .await
-            .unwrap();
-        info.id.parse().unwrap()
-    };
-    let worker = WorkerId::new("asked-too-much").unwrap();
-    write_log(
-        &dir,
-        &worker,
-        vec![
-            create(&component),
-            invoked("random-bytes", &["2097152"], "k1"),
-        ],
-    )
-    .await;
-    for round in ["recovery", "a restart after it"] {
-        let executor = Executor::open(config(&dir)).await.unwrap();
-        let summary = executor.recover().await.unwrap();
-        assert!(summary.failed.is_empty(), "{round}: {summary:?}");
-        let refused = executor
-            .invoke(
-                &worker,
-                "random-bytes",
-                vec!["2097152".into()],
-                Some(IdempotencyKey::new("k1").unwrap()),
-            )
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert!(refused.contains("at most 1048576"), "{round}: {refused}");
-        let fresh = one(&executor, &worker, "random-bytes", &["8"]).await;
-        assert!(fresh.starts_with('['), "{round}: {fresh}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guest_that_exits_ends_its_worker_also_when_recovery_runs_it() {
-    // `wasi:cli/exit` was taken for a host shortage: nothing journaled, a
-    // 503 "retry", and an invocation whose start was committed (as a write
-    // call before the exit commits it) ran and exited again at every load,
-    // which failed: the worker was unusable for good.
-    let dir = tempfile::tempdir().unwrap();
-    let component: ComponentId = {
-        let executor = Executor::open(config(&dir)).await.unwrap();
-        let info = executor
-            .add_component(wasm(reprise_test_components::CLOCK_RANDOM), vec![])
-            .await
-            .unwrap();
-        // Live: the invocation's outcome says the guest exited.
-        let live = executor
-            .create_worker(
-                &info.id.parse().unwrap(),
-                Some(WorkerId::new("exits-live").unwrap()),
-                WorkerConfig::default(),
-            )
-            .await
-            .unwrap();
-        let outcome = executor
-            .invoke(&live, "quit", vec!["true".into()], None)
-            .await
-            .expect("answered");
-        let message = outcome.expect_err("the guest exited");
-        assert!(message.contains("exited with status 0"), "{message}");
-        info.id.parse().unwrap()
-    };
-    let worker = WorkerId::new("exits").unwrap();
-    write_log(
-        &dir,
-        &worker,
-        vec![create(&component), invoked("quit", &["false"], "k1")],
-    )
-    .await;
-    for round in ["recovery", "a restart after it"] {
-        let executor = Executor::open(config(&dir)).await.unwrap();
-        let summary = executor.recover().await.unwrap();
-        assert!(summary.failed.is_empty(), "{round}: {summary:?}");
-        let stored = executor
-            .invoke(
-                &worker,
-                "quit",
-                vec!["false".into()],
-                Some(IdempotencyKey::new("k1").unwrap()),
-            )
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert!(stored.contains("exited with status 1"), "{round}: {stored}");
-        let err = executor
-            .invoke(&worker, "history", vec![], None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::WorkerFailed { message, .. } if message.contains("exited")),
-            "{round}: {err}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_function_that_returns_a_resource_is_refused_before_it_runs() {
-    // Its result cannot be journaled as text: writing it panicked the
-    // invocation's task after the guest ran, with its start journaled and
-    // no completion.
-    let wasm = wat::parse_str(
-        r#"(component
-          (type $r (resource (rep i32)))
-          (export $r2 "r" (type $r))
-          (core func $new (canon resource.new $r))
-          (core module $m
-            (import "" "new" (func $new (param i32) (result i32)))
-            (func (export "make") (result i32) i32.const 7 call $new)
-            (func (export "count") (result i32) i32.const 1))
-          (core instance $i (instantiate $m
-            (with "" (instance (export "new" (func $new))))))
-          (func $make (result (own $r)) (canon lift (core func $i "make")))
-          (func $count (result u32) (canon lift (core func $i "count")))
-          (export "make" (func $make) (func (result (own $r2))))
-          (export "count" (func $count))
-        )"#,
-    )
-    .expect("a valid component");
-    let dir = tempfile::tempdir().unwrap();
-    let executor = Executor::open(config(&dir)).await.unwrap();
-    let info = executor.add_component(wasm, vec![]).await.unwrap();
-    let worker = executor
-        .create_worker(
-            &info.id.parse().unwrap(),
-            Some(WorkerId::new("resourceful").unwrap()),
-            WorkerConfig::default(),
-        )
-        .await
-        .unwrap();
-    let err = executor
-        .invoke(&worker, "make", vec![], None)
-        .await
-        .expect_err("refused");
-    assert!(
-        err.to_string().contains("`make`") && err.to_string().contains("resource"),
-        "{err}"
-    );
-    // Nothing of it was journaled: the worker goes on, also after a restart.
-    assert_eq!(one(&executor, &worker, "count", &[]).await, "1");
-    drop(executor);
-    let executor = Executor::open(config(&dir)).await.unwrap();
-    assert_eq!(one(&executor, &worker, "count", &[]).await, "1");
 }
