@@ -367,6 +367,52 @@ async fn credentials_go_to_the_manifests_origin_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_component_never_reads_the_admin_tokens_variable() {
+    // The admin token's variable was refused at upload only: a component
+    // stored before (by an older build, or by an executor sharing the
+    // store with another token variable) sent the token on every call.
+    let server = spawn_rest_todo_server().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |denied: &[&str]| reprise_executor::secrets::SecretEnvPolicy {
+        allowed: ["PATH".to_string()].into(),
+        denied: denied.iter().map(|d| d.to_string()).collect(),
+        ..Default::default()
+    };
+    let open_with = |denied: &'static [&'static str]| {
+        let dir = dir.path().to_owned();
+        async move {
+            Executor::open(ExecutorConfig {
+                data_dir: dir,
+                secrets: policy(denied),
+                ..ExecutorConfig::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let mut dep = dependency(&server);
+    dep.auth = Some(AuthConfig::Bearer {
+        token_env: "PATH".into(),
+    });
+    let w = {
+        let executor = open_with(&[]).await;
+        worker(&executor, dep, "stored-auth", WorkerConfig::default()).await
+    };
+    // PATH now holds this executor's admin token.
+    let executor = open_with(&["PATH"]).await;
+    let err = executor
+        .invoke(&w, "list-titles", vec!["\"ada\"".into()], None)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("admin token"), "{err}");
+    assert!(
+        server.authorizations().is_empty(),
+        "{:?}",
+        server.authorizations()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_are_checked_against_the_document_at_upload() {
     let server = spawn_rest_todo_server().await.unwrap();
     let dir = tempfile::tempdir().unwrap();

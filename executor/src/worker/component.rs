@@ -168,6 +168,17 @@ impl ComponentCache {
         }
         let config = StoredConfig::from_json(&stored.dependencies_json)
             .map_err(|e| damaged(format!("its stored dependencies are unreadable: {e}")))?;
+        // Stored before this executor's admin token variable was denied (by
+        // an older build, or by another executor sharing the store): its
+        // credentials may not read it, whatever the upload allowed.
+        let denied_only = SecretEnvPolicy {
+            prefix: String::new(),
+            allowed: Default::default(),
+            denied: self.secrets.denied.clone(),
+        };
+        for dependency in &config.dependencies {
+            dependency.check_secrets(&denied_only)?;
+        }
         let loaded = Arc::new(
             tokio::task::block_in_place(|| self.compile(*id, &stored.wasm, config, Checks::Stored))
                 .map_err(|e| match e {
