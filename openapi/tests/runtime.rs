@@ -429,3 +429,17 @@ fn items_map_values_and_a_bodys_own_schema_are_checked() {
         "{text}"
     );
 }
+
+#[test]
+fn an_untyped_value_is_sent_as_its_json_not_checked_as_text() {
+    // A schema without `type` maps to JSON text; its `pattern` was checked
+    // against that text, quotes included, and a value the schema allows
+    // was refused locally.
+    let text = "openapi: 3.0.3\ninfo: {title: t, version: 1.0.0}\npaths:\n  /tags:\n    post:\n      operationId: tag\n      requestBody:\n        required: true\n        content: {application/json: {schema: {type: array, items: {pattern: '^[a-z]+$'}}}}\n      responses:\n        '204': {description: ok}\n";
+    let model = reprise_openapi::parse(text, "t.yaml", &Options::default()).unwrap();
+    let (interface, tag) = function(&model, "tags-collection", "tag").unwrap();
+    let body = Val::Record(vec![("body".into(), Val::List(vec![s("\"abc\"")]))]);
+    let sent = request(&model, interface, tag, &[body]).expect("sent");
+    let (_, bytes) = sent.body.unwrap();
+    assert_eq!(String::from_utf8(bytes).unwrap(), r#"["abc"]"#);
+}
