@@ -239,15 +239,13 @@ async fn a_wit_namespace_no_exposed_package_takes_is_refused_at_upload() {
         .expect("the namespace the package has anyway");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_opener_typed_to_return_another_stream_is_refused_at_upload() {
-    // Any `own` passed as the opener's result: a component whose
-    // `list-features` returns the chat's stream was taken, and the handle
-    // the host made failed to lower at every call and every replay.
+/// The real route guide's dependency, and a component importing it whose
+/// `list-features` is typed to return the chat's stream resource (made
+/// with wit-component from the WIT the executor maps, altered there).
+fn misdirected_opener(protos: &std::path::Path) -> (GrpcDependencyConfig, Vec<u8>) {
     use reprise_grpc_stub::model::{Exposure, InterfaceModel, ModelOptions};
-    let protos = tempfile::tempdir().unwrap();
     let real = altered_route_guide(
-        protos.path(),
+        protos,
         "rpc GetFeature(Point) returns (Feature);
          rpc ListFeatures(Rectangle) returns (stream Feature);
          rpc RecordRoute(stream Point) returns (RouteSummary);
@@ -300,7 +298,16 @@ async fn an_opener_typed_to_return_another_stream_is_refused_at_upload() {
         .unwrap()
         .encode()
         .unwrap();
+    (real, component)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opener_typed_to_return_another_stream_is_refused_at_upload() {
+    // Any `own` passed as the opener's result: a component whose
+    // `list-features` returns the chat's stream was taken, and the handle
+    // the host made failed to lower at every call and every replay.
+    let protos = tempfile::tempdir().unwrap();
+    let (real, component) = misdirected_opener(protos.path());
     let dir = tempfile::tempdir().unwrap();
     let executor = open(&dir).await;
     let err = executor
@@ -313,4 +320,38 @@ async fn an_opener_typed_to_return_another_stream_is_refused_at_upload() {
         err.contains("list-features") && err.contains("own<list-features-stream>"),
         "names the function and the resource: {err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn such_an_opener_stored_before_the_rule_still_loads() {
+    // Checked on every load, the rule made a stored component (and every
+    // worker of it) unusable, reported as damaged, its upload refused too.
+    use reprise_executor::components::limits::StoredConfig;
+    use reprise_executor::components::local::LocalComponentStore;
+    use reprise_executor::components::{ComponentStore as _, StoredComponent, content_id};
+    let protos = tempfile::tempdir().unwrap();
+    let (real, wasm) = misdirected_opener(protos.path());
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoredConfig {
+        dependencies: vec![real.into()],
+        limits: Default::default(),
+    };
+    let dependencies_json = config.to_json().unwrap();
+    let id = content_id(&wasm, &dependencies_json);
+    LocalComponentStore::open(&dir.path().join("components"))
+        .unwrap()
+        .put(
+            &id,
+            &StoredComponent {
+                wasm,
+                dependencies_json,
+            },
+        )
+        .await
+        .unwrap();
+    let executor = open(&dir).await;
+    executor
+        .component(&id)
+        .await
+        .expect("the stored component loads");
 }

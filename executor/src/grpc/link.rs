@@ -83,6 +83,8 @@ pub struct GrpcImports {
     services: BTreeMap<String, (usize, ServiceId)>,
     /// Types-only interface path -> dependency.
     type_interfaces: BTreeMap<String, usize>,
+    /// The rules the component is held to (an upload to all of them).
+    checks: Checks,
 }
 
 impl GrpcImports {
@@ -123,6 +125,7 @@ impl GrpcImports {
             dependencies,
             services,
             type_interfaces,
+            checks,
         })
     }
 }
@@ -242,7 +245,10 @@ impl<T: GrpcView> ImportKind<T> for GrpcImports {
                     |store, rep| Box::new(async move { drop_stream(store, rep).await }),
                 )?;
                 if let Some(func_ty) = find(&method.wit_name) {
-                    check_stream_open(&dep.model, method, func_ty, &stream_type)
+                    // The exact resource is checked since this rule came; a
+                    // component stored before it loads as it did then.
+                    let exact = (self.checks == Checks::Upload).then_some(&stream_type);
+                    check_stream_open(&dep.model, method, func_ty, exact)
                         .map_err(|e| mismatch(&method.wit_name, e))?;
                     let binding = binding.clone();
                     instance.func_new_async(

@@ -49,9 +49,12 @@ pub fn check_stream_open(
     model: &InterfaceModel,
     method: &MethodModel,
     func: &ComponentFunc,
-    stream: &ResourceType,
+    stream: Option<&ResourceType>,
 ) -> Checked {
     check_function(model, method, &method.opener_shape(), func, 0)?;
+    let Some(stream) = stream else {
+        return Ok(());
+    };
     // An `own` of exactly this method's stream resource: another one of
     // the interface passes the shape check, and the handle the host makes
     // would fail to lower at every call (and every replay).
