@@ -1,8 +1,8 @@
 //! `grpc.health.v1.Health` for the inbound server: the server as a whole
 //! (service `""`), the reflection and health services, and every service
 //! an uploaded component's exports define are `SERVING`; any other name is
-//! unknown (a `Watch` of it looks again every second, and sends `SERVING`
-//! once an upload brings it). Once the server begins to shut down, every
+//! unknown (a `Watch` of it looks whether the uploaded components changed
+//! every 2 s, and sends `SERVING` once an upload brings it). Once the server begins to shut down, every
 //! name known is `NOT_SERVING`, and `Watch` streams send that and end (a
 //! stream left open would hold the shutdown until its grace period ran
 //! out). A check of the
@@ -25,9 +25,10 @@ pub(crate) struct Health {
     shared: Shared,
 }
 
-/// How often a watch of a service not served yet looks again (an upload
-/// may bring it).
-const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a watch of a service not served yet looks whether the
+/// uploaded components changed (an upload may bring it); only then does it
+/// look at their services.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Health {
     pub(crate) fn new(shared: Shared) -> Self {
@@ -78,12 +79,23 @@ async fn watch_status(
     }
     let mut stopping = shared.stopping.clone();
     let mut known = first == ServingStatus::Serving;
+    let components = || async { shared.executor.list_components().await.unwrap_or_default() };
+    let mut seen = if known {
+        Vec::new()
+    } else {
+        components().await
+    };
     // Bounded by the client's stay and the server's life.
     while !known {
         tokio::select! {
             () = stopped(&mut stopping) => return,
             () = tx.closed() => return,
             () = tokio::time::sleep(WATCH_POLL) => {
+                let now = components().await;
+                if now == seen {
+                    continue;
+                }
+                seen = now;
                 if status(&shared, &service).await == ServingStatus::Serving {
                     if send(ServingStatus::Serving).await.is_err() {
                         return;
