@@ -195,9 +195,11 @@ fn security_schemes(root: &yaml::Node) -> Vec<model::SecurityScheme> {
 }
 
 /// Whether `v` is a version a WIT package can carry: semver as wit-parser
-/// reads it (no leading zeros, a well-formed pre-release and build part).
+/// reads it (no leading zeros, a well-formed pre-release and build part,
+/// no WIT keyword there: `1.0.0-stream` does not parse).
 fn is_semver(v: &str) -> bool {
-    semver::Version::parse(v).is_ok()
+    semver::Version::parse(v)
+        .is_ok_and(|v| reprise_grpc_stub::model::naming::version_keyword(&v).is_none())
 }
 
 /// The error type every function returns, and its parts.

@@ -29,7 +29,17 @@ fn a_path_key_with_control_characters_does_not_break_the_wit() {
 fn a_version_that_is_not_semver_gives_no_package_version() {
     // Leading zeros and malformed pre-release parts passed the check and
     // became a package version wit-parser refuses.
-    for version in ["2024.01.15", "01.0.0", "1.0.0-", "1.0.0-beta_1", "1.0"] {
+    // A WIT keyword where WIT's lexer reads one ends the version there.
+    for version in [
+        "2024.01.15",
+        "01.0.0",
+        "1.0.0-",
+        "1.0.0-beta_1",
+        "1.0",
+        "1.0.0-stream",
+        "2.0.0+async",
+        "1.0.0-1u8",
+    ] {
         let (model, wit) = wit_of(&format!(
             "openapi: 3.0.3\ninfo: {{title: V, version: \"{version}\"}}\npaths:\n  /p:\n    get:\n      operationId: getP\n      responses: {{\"200\": {{description: ok}}}}\n"
         ));
