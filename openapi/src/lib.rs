@@ -137,6 +137,9 @@ pub fn parse(text: &str, file: &str, options: &Options) -> Result<ApiModel, Erro
     };
     let mut defs = error_types(error_body.as_ref());
     defs.extend(std::mem::take(&mut types.defs));
+    for def in defs.iter().chain(interfaces.iter().flat_map(|i| &i.types)) {
+        check_members(&doc, def);
+    }
     if doc.has_problems() {
         return Err(invalid(doc));
     }
@@ -192,6 +195,31 @@ fn security_schemes(root: &yaml::Node) -> Vec<model::SecurityScheme> {
             model::SecurityScheme { name, kind }
         })
         .collect()
+}
+
+/// The most fields a record, cases a variant and cases an enum may have
+/// (wasmparser refuses a component type with more).
+const MAX_TYPE_MEMBERS: usize = 10_000;
+
+/// Reports a type with more members than a component type may have: the
+/// WIT would be written, and every component built on it refused.
+fn check_members(doc: &Doc<'_>, def: &TypeDef) {
+    let (count, what) = match &def.kind {
+        TypeKind::Record(fields) => (fields.len(), "properties (a WIT record's fields)"),
+        TypeKind::Enum(cases) => (cases.len(), "enum values"),
+        TypeKind::Variant(cases) => (cases.len(), "alternatives (a WIT variant's cases)"),
+        TypeKind::Alias(_) => return,
+    };
+    if count > MAX_TYPE_MEMBERS {
+        doc.problem(
+            &format!("(the WIT type `{}`)", def.name),
+            None,
+            format!(
+                "its {count} {what} are more than the {MAX_TYPE_MEMBERS} a component type may \
+                 have"
+            ),
+        );
+    }
 }
 
 /// Whether `v` is a version a WIT package can carry: semver as wit-parser

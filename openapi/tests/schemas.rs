@@ -364,3 +364,30 @@ fn a_nullable_enum_listing_null_keeps_its_cases() {
         assert!(wit.contains("status: option<status>"), "{status}: {wit}");
     }
 }
+
+#[test]
+fn types_with_more_members_than_a_component_type_may_have_are_refused() {
+    // wasmparser refuses a record, variant or enum of more than 10 000
+    // members; the document mapped, the WIT was written, and every
+    // component built on it failed.
+    let values: String = (0..10_001).map(|i| format!("v{i}, ")).collect();
+    let properties: String = (0..10_001)
+        .map(|i| format!("p{i}: {{type: string}}, "))
+        .collect();
+    for (schemas, what) in [
+        (
+            format!("    Big: {{type: string, enum: [{values}]}}\n"),
+            "enum values",
+        ),
+        (
+            format!("    Big: {{type: object, properties: {{{properties}}}}}\n"),
+            "properties",
+        ),
+    ] {
+        let error = error_of(&with_schemas(&schemas));
+        assert!(
+            error.contains("10001") && error.contains(what),
+            "{what}: {error}"
+        );
+    }
+}
