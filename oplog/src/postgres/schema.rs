@@ -49,7 +49,7 @@ const MIGRATION_LOCK: i64 = 0x0072_6570_7269_7365;
 
 /// Migration `n + 1` is `MIGRATIONS[n]`: a description and its SQL. Never
 /// edit an applied migration; append a new one.
-const MIGRATIONS: [(&str, &str); 5] = [
+const MIGRATIONS: [(&str, &str); 6] = [
     (
         "oplog tables: workers (owner epoch, committed length), entries, payloads; epoch sequence",
         r#"
@@ -117,6 +117,14 @@ const MIGRATIONS: [(&str, &str); 5] = [
         // database at start.
         r#"
     COMMENT ON TABLE oplog_entries IS 'encoded oplog entries; CreateWithIncarnation since schema version 5';
+    "#,
+    ),
+    (
+        "oplogs journal wasi:io/poll's answers, which older builds answer anew on replay (and diverge)",
+        // No change to the tables either: the version alone keeps older
+        // builds off logs they would replay differently.
+        r#"
+    COMMENT ON TABLE oplog_entries IS 'encoded oplog entries; CreateWithIncarnation since schema version 5; wasi:io/poll answers since 6';
     "#,
     ),
 ];
