@@ -17,8 +17,8 @@
 
 use crate::doc::{Doc, entries, get, items, str_of};
 use crate::model::{
-    Body, Case, Field, Function, Interface, Location, Media, Param, Request, Response, TypeDef,
-    TypeKind, TypeRef,
+    Body, Case, Encoding, Field, Function, Interface, Location, Media, Param, Request, Response,
+    TypeDef, TypeKind, TypeRef,
 };
 use crate::names::{Scope, kebab};
 use crate::schema::{Types, constraints};
@@ -272,6 +272,9 @@ impl<'a> Operation<'_, '_, 'a> {
                     &format!("{at}.{below}"),
                     false,
                 ),
+                // `content: application/json` without a schema: any JSON
+                // value, as a request body without one is.
+                None if encoding == Encoding::Json => TypeRef::Json,
                 None => TypeRef::String,
             };
             let required = location == Location::Path

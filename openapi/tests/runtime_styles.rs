@@ -307,3 +307,15 @@ fn an_object_parameter_of_a_one_of_is_written_as_its_case() {
         .collect();
     assert_eq!(headers, [("X-Filter", "name=tea")]);
 }
+
+#[test]
+fn a_json_content_parameter_without_a_schema_takes_any_json() {
+    // It was a string, written as a JSON string: `{"a":1}` went out quoted,
+    // and an object, array or number could never be sent.
+    let text = "openapi: 3.0.3\ninfo: {title: Q, version: \"1\"}\npaths:\n  /find:\n    get:\n      operationId: find\n      parameters:\n        - {name: q, in: query, content: {application/json: {}}}\n      responses: {\"204\": {description: ok}}\n";
+    let model = parse(text, "q.yaml", &Options::default()).unwrap();
+    let (interface, find) = function(&model, "find-collection", "find").unwrap();
+    let params = Val::Record(vec![("q".into(), some(s(r#"{"a":1}"#)))]);
+    let sent = request(&model, interface, find, &[params]).unwrap();
+    assert_eq!(sent.path_and_query, "/find?q=%7B%22a%22%3A1%7D");
+}
