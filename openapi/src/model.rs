@@ -209,6 +209,33 @@ impl Constraints {
     pub fn is_empty(&self) -> bool {
         *self == Constraints::default()
     }
+
+    /// What a value meeting both `self` and `other` meets (two `allOf`
+    /// parts defining one property): the stricter of each bound. Of two
+    /// patterns, which one constraint cannot hold both of, `self`'s.
+    pub fn both(&self, other: &Constraints) -> Constraints {
+        fn pick<T: Copy>(a: Option<T>, b: Option<T>, stricter: fn(T, T) -> T) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(stricter(a, b)),
+                (a, b) => a.or(b),
+            }
+        }
+        Constraints {
+            min_length: pick(self.min_length, other.min_length, u64::max),
+            max_length: pick(self.max_length, other.max_length, u64::min),
+            pattern: self.pattern.clone().or_else(|| other.pattern.clone()),
+            minimum: pick(self.minimum, other.minimum, f64::max),
+            maximum: pick(self.maximum, other.maximum, f64::min),
+            exclusive_minimum: pick(self.exclusive_minimum, other.exclusive_minimum, f64::max),
+            exclusive_maximum: pick(self.exclusive_maximum, other.exclusive_maximum, f64::min),
+            min_items: pick(self.min_items, other.min_items, u64::max),
+            max_items: pick(self.max_items, other.max_items, u64::min),
+            items: match (&self.items, &other.items) {
+                (Some(a), Some(b)) => Some(Box::new(a.both(b))),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            },
+        }
+    }
 }
 
 /// One interface: the operations on one resource.

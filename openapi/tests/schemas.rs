@@ -391,3 +391,38 @@ fn types_with_more_members_than_a_component_type_may_have_are_refused() {
         );
     }
 }
+
+#[test]
+fn allof_parts_defining_one_property_both_hold() {
+    // When a later part made the property required, its definition
+    // replaced the first one whole, `readOnly` and constraints included;
+    // an optional later part's were dropped. Both hold.
+    let (model, _) = wit_of(&with_schemas(
+        "    A: {allOf: [{type: object, properties: {id: {type: string, readOnly: true, maxLength: 8}}}, {type: object, required: [id], properties: {id: {type: string, minLength: 2}}}]}\n    B: {allOf: [{type: object, properties: {n: {type: integer, minimum: 0}}}, {type: object, properties: {n: {type: integer, maximum: 9, readOnly: true}}}]}\n",
+    ));
+    let field = |record: &str, name: &str| {
+        model
+            .types
+            .iter()
+            .find(|t| t.name == record)
+            .and_then(|t| match &t.kind {
+                reprise_openapi::model::TypeKind::Record(fields) => {
+                    fields.iter().find(|f| f.wire == name).cloned()
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{record}.{name}"))
+    };
+    let id = field("a", "id");
+    assert!(id.read_only, "{id:?}");
+    assert_eq!(
+        (id.constraints.min_length, id.constraints.max_length),
+        (Some(2), Some(8))
+    );
+    let n = field("b", "n");
+    assert!(n.read_only, "{n:?}");
+    assert_eq!(
+        (n.constraints.minimum, n.constraints.maximum),
+        (Some(0.0), Some(9.0))
+    );
+}

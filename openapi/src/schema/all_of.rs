@@ -122,7 +122,19 @@ impl<'d, 'a> Types<'d, 'a> {
                 continue;
             };
             // Required and nullable in any part: `null` is sent for `none`.
+            // Both parts hold: `readOnly` in either, and the stricter of
+            // each bound. (Set on both: a later part may replace the
+            // field below, when it makes it required.)
             existing.null_when_none |= field.null_when_none;
+            existing.read_only |= field.read_only;
+            existing.constraints = existing.constraints.both(&field.constraints);
+            if existing.docs.is_none() {
+                existing.docs = field.docs.clone();
+            }
+            field.null_when_none = existing.null_when_none;
+            field.read_only = existing.read_only;
+            field.constraints = existing.constraints.clone();
+            field.docs = existing.docs.clone();
             let (a, b) = (unoptional(&existing.ty), unoptional(&field.ty));
             if let (TypeRef::Named(first), TypeRef::Named(second)) = (a, b) {
                 let (first, second) = (first.clone(), second.clone());
