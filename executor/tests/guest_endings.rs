@@ -11,6 +11,31 @@ use reprise_oplog::{ComponentId, IdempotencyKey, WorkerId};
 
 use durable_common::*;
 
+/// An executor opened on `dir` after a crash, with recovery run (which
+/// must fail no worker), and the error `worker` answers for the invocation
+/// keyed `k1`, `function(param)`: the one the oplog ended inside.
+async fn recover_and_ask(
+    dir: &tempfile::TempDir,
+    worker: &WorkerId,
+    function: &str,
+    param: &str,
+) -> (Executor, String) {
+    let executor = Executor::open(config(dir)).await.unwrap();
+    let summary = executor.recover().await.unwrap();
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    let answer = executor
+        .invoke(
+            worker,
+            function,
+            vec![param.to_owned()],
+            Some(IdempotencyKey::new("k1").unwrap()),
+        )
+        .await
+        .unwrap()
+        .expect_err("the invocation failed for good");
+    (executor, answer)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_request_for_random_bytes_fails_its_invocation_not_the_worker() {
     // The oplog ends inside an invocation that asks for more random bytes
@@ -37,19 +62,7 @@ async fn a_refused_request_for_random_bytes_fails_its_invocation_not_the_worker(
     )
     .await;
     for round in ["recovery", "a restart after it"] {
-        let executor = Executor::open(config(&dir)).await.unwrap();
-        let summary = executor.recover().await.unwrap();
-        assert!(summary.failed.is_empty(), "{round}: {summary:?}");
-        let refused = executor
-            .invoke(
-                &worker,
-                "random-bytes",
-                vec!["2097152".into()],
-                Some(IdempotencyKey::new("k1").unwrap()),
-            )
-            .await
-            .unwrap()
-            .unwrap_err();
+        let (executor, refused) = recover_and_ask(&dir, &worker, "random-bytes", "2097152").await;
         assert!(refused.contains("at most 1048576"), "{round}: {refused}");
         let fresh = one(&executor, &worker, "random-bytes", &["8"]).await;
         assert!(fresh.starts_with('['), "{round}: {fresh}");
@@ -94,19 +107,7 @@ async fn a_guest_that_exits_ends_its_worker_also_when_recovery_runs_it() {
     )
     .await;
     for round in ["recovery", "a restart after it"] {
-        let executor = Executor::open(config(&dir)).await.unwrap();
-        let summary = executor.recover().await.unwrap();
-        assert!(summary.failed.is_empty(), "{round}: {summary:?}");
-        let stored = executor
-            .invoke(
-                &worker,
-                "quit",
-                vec!["false".into()],
-                Some(IdempotencyKey::new("k1").unwrap()),
-            )
-            .await
-            .unwrap()
-            .unwrap_err();
+        let (executor, stored) = recover_and_ask(&dir, &worker, "quit", "false").await;
         assert!(stored.contains("exited with status 1"), "{round}: {stored}");
         let err = executor
             .invoke(&worker, "history", vec![], None)
