@@ -68,14 +68,15 @@ pub fn binary() -> &'static Path {
                 command.env_remove(&*name);
             }
         }
+        // The whole workspace with its tests' targets: cargo resolves the
+        // features of shared dependencies (tokio, tower, wasmparser, ...)
+        // from the packages and targets it builds, so `-p reprise-executor`
+        // alone got another feature set than `cargo test --workspace` and
+        // rebuilt wasmtime and everything above it (a cold CI run built it
+        // twice). Built like this, inside the README's test run, every unit
+        // is already fresh and cargo only checks them.
         let status = command
-            .args([
-                "build",
-                "-p",
-                "reprise-executor",
-                "--bin",
-                "worker-executor",
-            ])
+            .args(["build", "--workspace", "--bins", "--tests"])
             .current_dir(&workspace)
             .env("CARGO_TARGET_DIR", &target)
             .status()
