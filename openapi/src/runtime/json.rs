@@ -5,6 +5,7 @@
 //! leaving the fewest properties unread, the first of equals), maps as
 //! objects, bytes as base64, untyped values as their JSON text.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -29,9 +30,19 @@ impl std::fmt::Display for Fault {
     }
 }
 
-/// The named types visible from one interface: its own and `types`.
+/// Most component values one answer's body may decode to. Each value (a
+/// byte of a `bytes` field included, as wasmtime's dynamic API lowers a
+/// `list<u8>` one value per byte) takes about 40 bytes of host memory
+/// outside the guests' memory budget, so a 16 MiB body of numbers or
+/// binary would take more than half a gigabyte; with this bound an answer
+/// takes at most about 170 MB while it is handed to the guest.
+pub const MAX_ANSWER_VALUES: usize = 4 << 20;
+
+/// The named types visible from one interface: its own and `types`, and
+/// the count of values decoded so far from the answer being read.
 pub(crate) struct Lookup<'m> {
     types: HashMap<&'m str, &'m TypeDef>,
+    values: Cell<usize>,
 }
 
 impl<'m> Lookup<'m> {
@@ -39,7 +50,29 @@ impl<'m> Lookup<'m> {
         let mut types: HashMap<&str, &TypeDef> =
             model.types.iter().map(|t| (t.name.as_str(), t)).collect();
         types.extend(interface.types.iter().map(|t| (t.name.as_str(), t)));
-        Lookup { types }
+        Lookup {
+            types,
+            values: Cell::new(0),
+        }
+    }
+
+    /// Starts counting the values of another body (or header) from zero.
+    pub(crate) fn restart_count(&self) {
+        self.values.set(0);
+    }
+
+    /// Counts `n` more decoded values, refusing to go past
+    /// [`MAX_ANSWER_VALUES`].
+    pub(crate) fn count(&self, n: usize, path: &str) -> Result<(), Fault> {
+        let total = self.values.get().saturating_add(n);
+        if total > MAX_ANSWER_VALUES {
+            return Err(Fault(format!(
+                "{path}: the answer decodes to more than {MAX_ANSWER_VALUES} values (each \
+                 byte of binary data is one), the most one answer may hold"
+            )));
+        }
+        self.values.set(total);
+        Ok(())
     }
 
     /// How many types it holds.
@@ -178,6 +211,7 @@ pub(crate) fn from_json(
     path: &str,
 ) -> Result<Val, Fault> {
     let wrong = |what: &str| Fault(format!("{path}: expected {what}, found {}", kind(json)));
+    types.count(1, path)?;
     Ok(match ty {
         TypeRef::Bool => Val::Bool(json.as_bool().ok_or_else(|| wrong("a boolean"))?),
         TypeRef::S32 => Val::S32(
@@ -197,7 +231,16 @@ pub(crate) fn from_json(
                 .ok_or_else(|| wrong("an unsigned 32-bit integer"))?,
         ),
         #[allow(clippy::cast_possible_truncation)]
-        TypeRef::F32 => Val::Float32(json.as_f64().ok_or_else(|| wrong("a number"))? as f32),
+        TypeRef::F32 => {
+            let wide = json.as_f64().ok_or_else(|| wrong("a number"))?;
+            // Past f32's range the conversion gives infinity, which JSON
+            // cannot hold and the guest could not send back.
+            let narrow = wide as f32;
+            if narrow.is_infinite() {
+                return Err(wrong("a number within a 32-bit float's range"));
+            }
+            Val::Float32(narrow)
+        }
         TypeRef::F64 => Val::Float64(json.as_f64().ok_or_else(|| wrong("a number"))?),
         TypeRef::String => Val::String(json.as_str().ok_or_else(|| wrong("a string"))?.to_owned()),
         TypeRef::Json => Val::String(json.to_string()),
@@ -206,6 +249,7 @@ pub(crate) fn from_json(
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .map_err(|e| format!("{path}: not base64: {e}"))?;
+            types.count(bytes.len(), path)?;
             Val::List(bytes.into_iter().map(Val::U8).collect())
         }
         TypeRef::List(inner) => Val::List(
@@ -329,16 +373,20 @@ fn named_from_json(
             // only a later one reads (`{name, bark}` read as a `cat`
             // with a `name`, not as the `dog` it is).
             let mut reasons = Vec::new();
-            let mut best: Option<(usize, &str, Val)> = None;
+            let mut best: Option<(usize, &str, Val, usize)> = None;
+            // Each case is tried from the same count; the one kept is
+            // counted once.
+            let before = types.values.get();
             for case in cases {
                 let Some(ty) = &case.ty else {
                     continue;
                 };
+                types.values.set(before);
                 match from_json(ty, json, types, path) {
                     Ok(value) => {
                         let unread = unread(ty, json, &value, types, 0);
-                        if best.as_ref().is_none_or(|(least, _, _)| unread < *least) {
-                            best = Some((unread, &case.name, value));
+                        if best.as_ref().is_none_or(|(least, ..)| unread < *least) {
+                            best = Some((unread, &case.name, value, types.values.get()));
                         }
                         if unread == 0 {
                             break;
@@ -347,7 +395,8 @@ fn named_from_json(
                     Err(e) => reasons.push(e.0),
                 }
             }
-            if let Some((_, case, value)) = best {
+            if let Some((_, case, value, counted)) = best {
+                types.values.set(counted);
                 return Ok(Val::Variant(case.to_owned(), Some(Box::new(value))));
             }
             return Err(Fault(format!(

@@ -14,6 +14,7 @@ mod params;
 
 pub use check::check_signature;
 pub use constraints::unchecked_patterns;
+pub use json::MAX_ANSWER_VALUES;
 
 use std::fmt::Write as _;
 
@@ -383,7 +384,10 @@ fn success(
             };
             let value = declared_header(response, &field.wire)
                 .map(|text| header_json(&text, inner, types, 0))
-                .map(|json| from_json(inner, &json, types, &format!("header {}", field.wire)))
+                .map(|json| {
+                    types.restart_count();
+                    from_json(inner, &json, types, &format!("header {}", field.wire))
+                })
                 .transpose()?;
             fields.push((field.name.clone(), Val::Option(value.map(Box::new))));
         }
@@ -487,9 +491,13 @@ fn body_value(
             header(response, "content-type"),
             &response.body,
         ))),
-        (Media::Text | Media::Binary, TypeRef::Bytes) => Ok(Val::List(
-            response.body.iter().map(|b| Val::U8(*b)).collect(),
-        )),
+        (Media::Text | Media::Binary, TypeRef::Bytes) => {
+            types.restart_count();
+            types.count(response.body.len(), "body")?;
+            Ok(Val::List(
+                response.body.iter().map(|b| Val::U8(*b)).collect(),
+            ))
+        }
         _ => {
             if let Some(other) = header(response, "content-type").filter(|t| !is_json(t)) {
                 return Err(Fault(format!(
@@ -498,6 +506,7 @@ fn body_value(
             }
             let json: serde_json::Value = serde_json::from_slice(&response.body)
                 .map_err(|e| format!("the body is not JSON: {e}"))?;
+            types.restart_count();
             from_json(ty, &json, types, "body")
         }
     }
@@ -537,7 +546,10 @@ fn error_response(model: &ApiModel, response: &HttpResponse, types: &Lookup<'_>)
     if let Some(ty) = &model.error_body {
         let decoded = serde_json::from_slice::<serde_json::Value>(&response.body)
             .ok()
-            .and_then(|json| from_json(ty, &json, types, "body").ok());
+            .and_then(|json| {
+                types.restart_count();
+                from_json(ty, &json, types, "body").ok()
+            });
         fields.push(("error".to_owned(), Val::Option(decoded.map(Box::new))));
     }
     Val::Record(fields)
