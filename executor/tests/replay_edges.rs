@@ -215,3 +215,66 @@ async fn whether_a_timer_was_ready_is_replayed_as_it_was_answered() {
         assert_eq!(replayed, history, "{round}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sleep_a_shutdown_cut_short_waits_again_when_the_invocation_is_finished() {
+    // A shutdown ends a guest's sleep early, and the invocation is left to
+    // be finished by replay at the next start. The poll that the cut sleep
+    // answered "ready" was journaled, and committed with the creation: the
+    // next start replayed the hour-long sleeps as over and completed the
+    // invocation at once.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = std::sync::Arc::new(open(&dir).await);
+    let wasm = std::fs::read(reprise_test_components::CLOCK_RANDOM).expect("guest built");
+    let info = executor.add_component(wasm, Vec::new()).await.unwrap();
+    let component: ComponentId = info.id.parse().unwrap();
+    let id = WorkerId::new("sleeper").unwrap();
+    let key = reprise_oplog::IdempotencyKey::new("nap-1").unwrap();
+    let hour = vec!["3600000".to_string(), "3600000".to_string()];
+    let running = tokio::spawn({
+        let (executor, id, key, hour) = (executor.clone(), id.clone(), key.clone(), hour.clone());
+        async move {
+            executor
+                .invoke_creating(
+                    &component,
+                    &id,
+                    WorkerConfig::default(),
+                    "first-ready",
+                    hour,
+                    Some(key),
+                    None,
+                )
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    executor.stop_all_for_shutdown();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(30), running)
+        .await
+        .expect("the shutdown stops the sleep")
+        .unwrap();
+    let Err(reprise_executor::Error::InvocationPending { .. }) = stopped else {
+        panic!("not left pending: {stopped:?}");
+    };
+    drop(executor);
+
+    let reopened = Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        time_budget: std::time::Duration::from_secs(2),
+        ..ExecutorConfig::default()
+    })
+    .await
+    .expect("executor opens");
+    let finished = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        reopened.invoke(&id, "first-ready", hour, Some(key)),
+    )
+    .await
+    .expect("answered within the time budget");
+    let text = format!("{finished:?}");
+    assert!(
+        !matches!(&finished, Ok(Ok(result)) if result.as_slice() == ["2"]),
+        "the hour-long sleeps were replayed as over: {text}"
+    );
+    assert!(text.contains("time budget"), "{text}");
+}

@@ -20,6 +20,7 @@ use reprise_oplog::{
 
 use super::describe::describe;
 use crate::error::{Error, Result};
+use crate::stop::StopReason;
 
 /// A recorded entry still waiting to be replayed.
 #[derive(Debug, Clone)]
@@ -49,6 +50,9 @@ pub struct Journal {
     /// The latest monotonic-clock reading the guest got, recorded or
     /// replayed: a live reading is never below it.
     monotonic_floor: u64,
+    /// Why a sleep of the running guest code ended early, if one did (see
+    /// [`SharedJournal::seal`]): nothing is recorded until it is cleared.
+    sealed: Option<StopReason>,
 }
 
 /// A cheaply clonable handle to a worker's [`Journal`].
@@ -146,7 +150,31 @@ impl SharedJournal {
             replayed_calls: 0,
             shaping: false,
             monotonic_floor: 0,
+            sealed: None,
         })))
+    }
+
+    /// A sleep of the running guest code ended early because it must stop
+    /// for `reason` ([`crate::worker::sleeps`]): what the guest does from
+    /// here on follows a sleep shorter than it asked for, so none of it is
+    /// recorded (a commit before the guest is stopped, such as one before a
+    /// call, would otherwise make it durable, and replay, answering that
+    /// record, would skip the sleep). The guest's code is abandoned or run
+    /// again from what was recorded before.
+    pub fn seal(&self, reason: StopReason) {
+        self.lock().sealed.get_or_insert(reason);
+    }
+
+    /// Takes the reason of [`Self::seal`]: entries are recorded again.
+    /// Called when guest code ends (before its outcome is journaled) and
+    /// before other guest code runs.
+    pub fn take_seal(&self) -> Option<StopReason> {
+        self.lock().sealed.take()
+    }
+
+    /// The reason of [`Self::seal`], if the journal is sealed.
+    pub fn sealed(&self) -> Option<StopReason> {
+        self.lock().sealed
     }
 
     /// The latest monotonic-clock reading the guest got.
@@ -268,7 +296,8 @@ impl SharedJournal {
             .is_some_and(|recorded| matches(&recorded.entry.kind))
     }
 
-    /// Buffers a live entry for the next flush.
+    /// Buffers a live entry for the next flush (none while
+    /// [sealed](Self::seal)).
     pub fn record(&self, kind: EntryKind) {
         let entry = OplogEntry::now(kind);
         // The entry itself counts too: a guest reading the clock in a loop
@@ -276,6 +305,9 @@ impl SharedJournal {
         let mut bytes = std::mem::size_of::<OplogEntry>();
         entry.for_each_payload(|p| bytes += p.len());
         let mut journal = self.lock();
+        if journal.sealed.is_some() {
+            return;
+        }
         journal.pending_bytes += bytes;
         journal.pending.push(entry);
     }
@@ -597,209 +629,5 @@ pub enum StreamOpenReplay {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn recorded(index: u64, kind: EntryKind) -> Recorded {
-        Recorded {
-            index: OplogIndex::new(index).unwrap(),
-            entry: OplogEntry::now(kind),
-        }
-    }
-
-    fn call(function: &str, request: &[u8], response: &[u8]) -> EntryKind {
-        EntryKind::ImportedFunctionInvoked {
-            function: function.into(),
-            request: Payload::new(request.to_vec()),
-            request_hash: RequestHash::of(request),
-            response: Payload::new(response.to_vec()),
-            side_effect_class: SideEffectClass::WriteRemote,
-        }
-    }
-
-    fn worker() -> WorkerId {
-        WorkerId::new("w1").unwrap()
-    }
-
-    #[test]
-    fn replays_recorded_call_and_skips_brackets() {
-        let journal = SharedJournal::new(
-            worker(),
-            vec![
-                recorded(2, EntryKind::BeginRemoteWrite),
-                recorded(3, call("svc.m", b"req", b"resp")),
-                recorded(
-                    4,
-                    EntryKind::EndRemoteWrite {
-                        begin_index: OplogIndex::new(2).unwrap(),
-                    },
-                ),
-            ],
-        );
-        match journal.replay_import("svc.m", b"req").unwrap() {
-            Replayed::Result(p) => assert_eq!(p.as_bytes(), b"resp"),
-            other => panic!("expected a replayed result, got {other:?}"),
-        }
-        assert!(!journal.is_replaying());
-        assert_eq!(journal.replayed_calls(), 1);
-        assert!(matches!(
-            journal.replay_import("svc.m", b"req").unwrap(),
-            Replayed::Live
-        ));
-    }
-
-    #[test]
-    fn begun_but_unfinished_write_is_retried_with_its_index() {
-        let journal = SharedJournal::new(worker(), vec![recorded(7, EntryKind::BeginRemoteWrite)]);
-        match journal.replay_import("svc.m", b"req").unwrap() {
-            Replayed::Interrupted(index, None) => assert_eq!(index.get(), 7),
-            other => panic!("expected an interrupted write, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn different_request_is_a_divergence_naming_both_sides() {
-        let journal =
-            SharedJournal::new(worker(), vec![recorded(3, call("svc.m", b"req", b"resp"))]);
-        let err = journal.replay_import("svc.m", b"other").unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("index 3"), "{text}");
-        assert!(text.contains("svc.m"), "{text}");
-        assert!(matches!(err, Error::Divergence { .. }));
-    }
-
-    #[test]
-    fn different_function_is_a_divergence() {
-        let journal =
-            SharedJournal::new(worker(), vec![recorded(3, call("svc.a", b"req", b"resp"))]);
-        let err = journal
-            .replay_import("svc.b", b"req")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("svc.a") && err.contains("svc.b"), "{err}");
-    }
-
-    #[test]
-    fn local_values_are_recorded_live_and_replayed() {
-        let live = SharedJournal::new(worker(), Vec::new());
-        let value = live.local("clock.now", b"", || vec![1, 2, 3]);
-        assert_eq!(value, vec![1, 2, 3]);
-        let pending = live.take_pending();
-        assert_eq!(pending.len(), 1);
-
-        let replay = SharedJournal::new(
-            worker(),
-            vec![Recorded {
-                index: OplogIndex::new(5).unwrap(),
-                entry: pending[0].clone(),
-            }],
-        );
-        let again = replay.local("clock.now", b"", || vec![9, 9, 9]);
-        assert_eq!(
-            again,
-            vec![1, 2, 3],
-            "replay must return the recorded value"
-        );
-        assert!(replay.take_pending().is_empty(), "replay records nothing");
-    }
-
-    #[test]
-    fn local_divergence_is_remembered() {
-        let journal =
-            SharedJournal::new(worker(), vec![recorded(3, call("svc.a", b"req", b"resp"))]);
-        let _ = journal.local("clock.now", b"", || vec![0]);
-        assert!(matches!(
-            journal.take_divergence(),
-            Some(Error::Divergence { .. })
-        ));
-    }
-
-    fn opened(function: &str, request: &[u8]) -> EntryKind {
-        EntryKind::StreamOpened {
-            function: function.into(),
-            stream_kind: reprise_oplog::StreamKind::ServerStreaming,
-            request: Payload::new(request.to_vec()),
-            request_hash: RequestHash::of(request),
-        }
-    }
-
-    fn received(open: u64, frame: &[u8]) -> EntryKind {
-        EntryKind::StreamFrameReceived {
-            open_index: OplogIndex::new(open).unwrap(),
-            frame: Payload::new(frame.to_vec()),
-        }
-    }
-
-    #[test]
-    fn stream_open_and_steps_replay_in_order() {
-        let journal = SharedJournal::new(
-            worker(),
-            vec![
-                recorded(2, opened("svc/List", b"req")),
-                recorded(3, received(2, b"one")),
-                recorded(4, received(2, b"two")),
-            ],
-        );
-        match journal.replay_stream_open("svc/List", b"req").unwrap() {
-            StreamOpenReplay::Opened(index, _) => assert_eq!(index.get(), 2),
-            other => panic!("expected a replayed open, got {other:?}"),
-        }
-        let open = OplogIndex::new(2).unwrap();
-        for expected in [&b"one"[..], b"two"] {
-            let step = journal
-                .replay_stream_step(open, || "next".into())
-                .unwrap()
-                .unwrap();
-            match step.entry.kind {
-                EntryKind::StreamFrameReceived { frame, .. } => {
-                    assert_eq!(frame.as_bytes(), expected)
-                }
-                other => panic!("expected a received frame, got {other:?}"),
-            }
-        }
-        assert!(
-            journal
-                .replay_stream_step(open, || "next".into())
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(journal.replayed_calls(), 3);
-        assert!(matches!(
-            journal.replay_stream_open("svc/List", b"req").unwrap(),
-            StreamOpenReplay::Live
-        ));
-    }
-
-    #[test]
-    fn stream_open_with_another_request_is_a_divergence() {
-        let journal = SharedJournal::new(worker(), vec![recorded(2, opened("svc/List", b"req"))]);
-        let err = journal
-            .replay_stream_open("svc/List", b"other")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("index 2") && err.contains("svc/List"), "{err}");
-    }
-
-    #[test]
-    fn step_on_another_stream_is_a_divergence_naming_both() {
-        let journal = SharedJournal::new(worker(), vec![recorded(5, received(2, b"x"))]);
-        let err = journal
-            .replay_stream_step(OplogIndex::new(3).unwrap(), || "`next` on stream 3".into())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("opened at index 2"), "{err}");
-        assert!(err.contains("`next` on stream 3"), "{err}");
-    }
-
-    #[test]
-    fn failed_open_replays_the_recorded_error() {
-        let journal = SharedJournal::new(
-            worker(),
-            vec![recorded(2, call("svc/List", b"req", b"err(..)"))],
-        );
-        match journal.replay_stream_open("svc/List", b"req").unwrap() {
-            StreamOpenReplay::Failed(payload) => assert_eq!(payload.as_bytes(), b"err(..)"),
-            other => panic!("expected the recorded failure, got {other:?}"),
-        }
-    }
-}
+#[path = "journal_tests.rs"]
+mod tests;

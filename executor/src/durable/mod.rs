@@ -508,6 +508,11 @@ impl Durable {
                 (begin, resume)
             }
             Replayed::Live => {
+                // A guest whose sleep a stop cut short sends nothing more:
+                // what it would send follows a sleep it did not finish.
+                if let Some(reason) = self.inner.journal.sealed() {
+                    return Err(Error::InvocationStopped { reason });
+                }
                 // Everything that could have shaped the request (the
                 // invocation's start, earlier results, clock and random
                 // reads) becomes durable before it leaves; the marker

@@ -315,6 +315,13 @@ impl Worker {
                 other => other,
             })?;
         store.data_mut().limits.disarm();
+        // Start code whose sleep a stop cut short returned before the next
+        // tick stopped it: what it did after that sleep was not journaled,
+        // so it is stopped as at that tick.
+        if let Some(reason) = durable.journal().take_seal() {
+            store.data_mut().limits.take_cut_short();
+            return Err(Error::InvocationStopped { reason });
+        }
         let mut worker = Worker {
             id,
             component,

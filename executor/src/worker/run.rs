@@ -39,7 +39,11 @@ impl Worker {
             None => self.store.data_mut().limits.disarm(),
         }
         self.store.data().output.begin(budget.is_some());
+        self.durable.journal().take_seal();
         let call = func.call_async(&mut self.store, args, &mut results).await;
+        // The outcome is journaled below, whether a sleep was cut short
+        // (then as stopped) or not.
+        self.durable.journal().take_seal();
         let cut_short = self.store.data().limits.take_cut_short();
         self.store.data_mut().limits.disarm();
         if let Some(divergence) = self.durable.journal().take_divergence() {

@@ -13,7 +13,10 @@
 //! an hour, or one too long for the clock, never ended). A guest that
 //! returns before that tick has still seen its sleep cut short, so its
 //! invocation ends as stopped all the same, not with the result it
-//! returned ([`RunLimits::cut_short`]).
+//! returned ([`RunLimits::cut_short`]), and nothing it does after the
+//! sleep is journaled ([`SharedJournal::seal`]): a shutdown's invocation is
+//! finished by replay at the next start, and a record of a timer answered
+//! ready, committed before the guest stopped, would end that sleep again.
 //!
 //! These two functions replace wasmtime-wasi's own; `subscribe-instant`
 //! reads the clock through the journal as wasmtime-wasi's does, so oplogs
@@ -54,7 +57,10 @@ impl Pollable for Sleep {
         };
         tokio::select! {
             () = slept => {}
-            reason = self.limits.clone().stopped() => self.limits.cut_short(reason),
+            reason = self.limits.clone().stopped() => {
+                self.limits.cut_short(reason);
+                self.journal.seal(reason);
+            }
         }
     }
 }
