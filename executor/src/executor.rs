@@ -397,12 +397,8 @@ impl Executor {
         // Idle workers give their memory back before the budget runs out:
         // beyond nine tenths of it, the least recently used are dropped
         // (rebuilt by replay on their next call) down to eight tenths.
-        let budget = &self.memory_budget;
-        if budget.used() > budget.limit() / 10 * 9 {
-            let evicted = self
-                .workers
-                .evict_lru_while(|| budget.used() > budget.limit() / 10 * 8);
-            tracing::debug!(evicted, "dropped idle workers to free guest memory");
+        if self.memory_budget.used() > self.memory_budget.limit() / 10 * 9 {
+            self.relieve_memory();
         }
         let env = WorkerEnv {
             oplog: self.oplog.clone(),
@@ -416,7 +412,27 @@ impl Executor {
             completed: self.handle(id).completed,
             fresh,
         };
-        Worker::start(id.clone(), component, env, create, next).await
+        let started = Worker::start(id.clone(), component, env, create, next).await;
+        if let Err(Error::HostResources(_)) = &started {
+            // Its replay grew past what the budget could cover: idle
+            // workers make room for the caller's retry.
+            self.relieve_memory();
+        }
+        started
+    }
+
+    /// Drops the least recently used idle workers (rebuilt by replay on
+    /// their next call) until the guests' memory is down to eight tenths
+    /// of the budget, and until the last growth the budget refused would
+    /// fit.
+    fn relieve_memory(&self) {
+        let budget = &self.memory_budget;
+        let wanted = budget.take_refused();
+        let evicted = self.workers.evict_lru_while(|| {
+            budget.used() > budget.limit() / 10 * 8
+                || budget.used().saturating_add(wanted) > budget.limit()
+        });
+        tracing::debug!(evicted, "dropped idle workers to free guest memory");
     }
 
     /// What is reached of worker `id` without its lock.
@@ -648,6 +664,13 @@ impl Executor {
         {
             // An append refused mid-invocation: as a refused commit.
             outcome = Err(crate::durable::committer::moved(&id, error));
+        }
+        if let Err(Error::HostResources(_)) = &outcome {
+            // A growth the budget could not cover, say: idle workers
+            // (those a stop or a trap left, which hold memory until they
+            // are rebuilt or dropped, among them) make room for the
+            // caller's retry.
+            self.relieve_memory();
         }
         if let Err(Error::InvocationStopped {
             reason: crate::stop::StopReason::Shutdown,

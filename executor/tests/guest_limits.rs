@@ -608,3 +608,68 @@ async fn a_stopped_worker_gives_its_memory_back_before_its_rebuild() {
         assert!(outcome.is_ok(), "attempt {attempt}: {outcome:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_s_memory_counts_until_it_is_dropped_to_make_room() {
+    // A stopped instance gave its share of the budget back at once but
+    // stayed in memory until its next use, which may never come: workers
+    // stopped one after another held more than the budget, uncounted.
+    // Now it stays counted, and an idle one is dropped when another's
+    // growth needs the room.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = Executor::open(ExecutorConfig {
+        data_dir: dir.path().to_owned(),
+        worker_memory: 64 << 20,
+        memory_budget: 100 << 20,
+        ..ExecutorConfig::default()
+    })
+    .await
+    .unwrap();
+    let first = runaway(&executor, "first").await;
+    let held = executor
+        .invoke(&first, "hog", vec!["50".into()], None)
+        .await
+        .unwrap()
+        .expect("within the limit");
+    assert_eq!(held, vec!["50".to_string()]);
+    let stopped = executor
+        .invoke_within(
+            &first,
+            "spin",
+            vec![],
+            None,
+            Some(Duration::from_millis(50)),
+        )
+        .await
+        .expect("answered");
+    assert!(
+        stopped.as_ref().is_err_and(|m| m.contains("stopped")),
+        "{stopped:?}"
+    );
+    let second = runaway(&executor, "second").await;
+    let mut outcome = executor
+        .invoke(&second, "hog", vec!["50".into()], None)
+        .await;
+    if let Err(reprise_executor::Error::HostResources(message)) = &outcome {
+        // The stopped instance still held its 50 MiB; the refusal dropped it.
+        assert!(message.contains("memory budget"), "{message}");
+        outcome = executor
+            .invoke(&second, "hog", vec!["50".into()], None)
+            .await;
+    }
+    assert_eq!(
+        outcome.expect("granted").expect("no trap"),
+        vec!["50".to_string()]
+    );
+    assert_eq!(
+        executor.stats().loaded_workers,
+        1,
+        "the stopped worker was dropped from memory to make room"
+    );
+    // It comes back by replay at its next use.
+    let mut again = executor.invoke(&first, "get", vec![], None).await;
+    if let Err(reprise_executor::Error::HostResources(_)) = &again {
+        again = executor.invoke(&first, "get", vec![], None).await;
+    }
+    assert!(again.is_ok(), "{again:?}");
+}

@@ -40,6 +40,9 @@ const TABLE_ELEMENT_BYTES: usize = 8;
 pub struct MemoryBudget {
     limit: usize,
     used: AtomicUsize,
+    /// What the worker refused last wanted in all (see
+    /// [`MemoryBudget::take_refused`]).
+    refused: AtomicUsize,
 }
 
 impl MemoryBudget {
@@ -48,7 +51,16 @@ impl MemoryBudget {
         Arc::new(MemoryBudget {
             limit,
             used: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
         })
+    }
+
+    /// What the worker whose growth the budget last refused would have
+    /// held with it, since this was last asked (0: none): how much room
+    /// idle workers must make for the caller's retry (its instance may be
+    /// dropped by then, as a failed rebuild's is).
+    pub fn take_refused(&self) -> usize {
+        self.refused.swap(0, Ordering::SeqCst)
     }
 
     /// The budget, in bytes.
@@ -105,9 +117,9 @@ impl MemoryLimiter {
 
 impl MemoryLimiter {
     /// Gives back everything this worker took, for an instance that is
-    /// never entered again (stopped and waiting for its rebuild, or
-    /// failed): its rebuild, made while it is still alive, and other
-    /// workers get the budget it held. Any later growth is refused.
+    /// never entered again (its rebuild, made while it is still alive,
+    /// replaces it): the rebuild gets the budget it held. Any later growth
+    /// is refused.
     pub fn retire(&mut self) {
         self.budget.release(self.held);
         self.held = 0;
@@ -127,6 +139,7 @@ impl MemoryLimiter {
             }));
         }
         if !self.budget.try_take(extra) {
+            self.budget.refused.store(after, Ordering::SeqCst);
             return Err(wasmtime::Error::new(Error::HostResources(format!(
                 "the executor's memory budget for guests ({} MiB, {} MiB in use) cannot cover \
                  {} MiB more; retry when other workers have finished, or raise \

@@ -381,6 +381,10 @@ impl Worker {
             fresh: false,
         };
         let component = self.component.clone();
+        // The instance being replaced gives its share of the budget to its
+        // rebuild, made beside it (a worker holding over half the budget
+        // could not be rebuilt otherwise).
+        self.store.data_mut().memory.retire();
         *self = Worker::start(self.id.clone(), component, env, &create, next).await?;
         Ok(())
     }
@@ -424,11 +428,12 @@ impl Worker {
     /// streams now: the rebuilt instance will not hold them, and until
     /// then their calls would stay open at the server (up to their
     /// deadlines) and keep the worker from being evicted.
+    /// Its memory stays charged to the budget while it is held (it is
+    /// real): the rebuild takes it over, and an idle stale worker is
+    /// dropped like any other when the budget runs short.
     fn abandon_instance(&mut self) {
         self.stale = true;
-        let ctx = self.store.data_mut();
-        ctx.grpc.streams.clear();
-        ctx.memory.retire();
+        self.store.data_mut().grpc.streams.clear();
     }
 
     /// Drops what was journaled and not written (a commit of it failed),

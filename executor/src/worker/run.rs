@@ -133,10 +133,10 @@ impl Worker {
     /// (the invocation's outcome) and its instance never entered again.
     fn guest_ended(&mut self, message: String) -> String {
         self.state = WorkerState::Failed(message.clone());
-        // Its streams and its memory's share of the budget go with it.
-        let ctx = self.store.data_mut();
-        ctx.grpc.streams.clear();
-        ctx.memory.retire();
+        // Its streams go with it. Its memory stays charged while it is
+        // held (an idle failed worker is dropped like any other when the
+        // budget runs short).
+        self.store.data_mut().grpc.streams.clear();
         message
     }
 }
