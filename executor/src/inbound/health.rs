@@ -63,10 +63,16 @@ async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
 /// served one `NOT_SERVING` when the server begins to stop, and the watch
 /// ends then (an unknown one ends without a last message). Also ends when
 /// the client goes.
+///
+/// `seen` is the list of components taken before `first` was worked out:
+/// one uploaded after that list and before the answer is a change the first
+/// poll sees (a list taken after the answer would hold it, and it would
+/// never be looked at).
 async fn watch_status(
     shared: Shared,
     service: String,
     first: ServingStatus,
+    mut seen: Vec<reprise_oplog::ComponentId>,
     tx: tokio::sync::mpsc::Sender<Result<HealthCheckResponse, Status>>,
 ) {
     let send = |status: ServingStatus| {
@@ -80,11 +86,6 @@ async fn watch_status(
     let mut stopping = shared.stopping.clone();
     let mut known = first == ServingStatus::Serving;
     let components = || async { shared.executor.list_components().await.unwrap_or_default() };
-    let mut seen = if known {
-        Vec::new()
-    } else {
-        components().await
-    };
     // Bounded by the client's stay and the server's life.
     while !known {
         tokio::select! {
@@ -145,11 +146,66 @@ impl tonic_health::pb::health_server::Health for Health {
             self.shared.authorize(request.metadata())?;
         }
         let service = request.into_inner().service;
+        let seen = self
+            .shared
+            .executor
+            .list_components()
+            .await
+            .unwrap_or_default();
         let first = status(&self.shared, &service).await;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(watch_status(self.shared.clone(), service, first, tx));
+        tokio::spawn(watch_status(self.shared.clone(), service, first, seen, tx));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watch_sees_an_upload_made_while_its_first_answer_was_worked_out() {
+        // The list the watch compared with was taken after the first
+        // answer: an upload in between was in it, no poll saw a change,
+        // and `SERVING` never came.
+        let dir = tempfile::tempdir().unwrap();
+        let (executor, _) = crate::test_support::executor_with_counter(&dir).await;
+        // Kept: a dropped sender reads as the server stopping.
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let shared = Shared {
+            executor: executor.clone(),
+            config: Arc::new(crate::inbound::InboundConfig::default()),
+            routes: Default::default(),
+            stopping,
+        };
+        let seen = executor.list_components().await.unwrap();
+        let service = "reprise_test.typed_exports.Shapes";
+        assert_eq!(
+            status(&shared, service).await,
+            ServingStatus::ServiceUnknown
+        );
+        let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
+        executor.add_component(wasm, vec![]).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(watch_status(
+            shared,
+            service.into(),
+            ServingStatus::ServiceUnknown,
+            seen,
+            tx,
+        ));
+        for expected in [ServingStatus::ServiceUnknown, ServingStatus::Serving] {
+            let answer = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {expected:?} within 10 s"))
+                .expect("the watch goes on")
+                .expect("not an error");
+            assert_eq!(answer.status, expected as i32);
+        }
     }
 }

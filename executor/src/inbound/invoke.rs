@@ -147,7 +147,7 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
     };
     let worker = WorkerId::new(worker)
         .map_err(|e| Status::invalid_argument(format!("metadata `{WORKER_METADATA}`: {e}")))?;
-    let create = match text(metadata, CREATE_METADATA)? {
+    let asked_create = match text(metadata, CREATE_METADATA)? {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("true") => true,
         Some(v) if v.eq_ignore_ascii_case("false") => false,
@@ -166,7 +166,7 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
             })
         })
         .transpose()?;
-    let (mut component, mut create) = route(shared, &worker, create, chosen, path).await?;
+    let (mut component, mut create) = route(shared, &worker, asked_create, chosen, path).await?;
     let mut api = shared
         .executor
         .export_api(&component)
@@ -177,7 +177,9 @@ async fn resolve(shared: &Shared, metadata: &MetadataMap, path: &str) -> Result<
         // worker and created it again of another component): looked up
         // once more from the oplog before the call is refused.
         shared.forget(&worker);
-        let (fresh, fresh_create) = route(shared, &worker, create, chosen, path).await?;
+        // With the client's own `reprise-create`, not the answer above
+        // (false: the remembered route said the worker existed).
+        let (fresh, fresh_create) = route(shared, &worker, asked_create, chosen, path).await?;
         if (fresh, fresh_create) != (component, create) {
             (component, create) = (fresh, fresh_create);
             api = shared
@@ -611,6 +613,43 @@ mod tests {
         assert_eq!(target.component, typed);
         assert!(!target.create);
         assert_eq!(shared.component_of(&worker).await.unwrap(), typed);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_route_to_a_worker_gone_keeps_the_client_s_create() {
+        // The second lookup was given the first one's answer ("this call
+        // creates nothing") instead of the client's `reprise-create: true`,
+        // and refused the call: "unknown worker; send `reprise-create`".
+        let dir = tempfile::tempdir().unwrap();
+        let (executor, counter) = crate::test_support::executor_with_counter(&dir).await;
+        let wasm = std::fs::read(reprise_test_components::TYPED_EXPORTS).unwrap();
+        let typed: ComponentId = executor
+            .add_component(wasm, vec![])
+            .await
+            .unwrap()
+            .id
+            .parse()
+            .unwrap();
+        let (_, stopping) = tokio::sync::watch::channel(false);
+        let shared = Shared {
+            executor: executor.clone(),
+            config: Arc::new(crate::inbound::InboundConfig::default()),
+            routes: Default::default(),
+            stopping,
+        };
+        // Deleted elsewhere: remembered here, in no oplog.
+        let worker = WorkerId::new("gone").unwrap();
+        shared.remember(&worker, counter, shared.deletions());
+        let api = executor.export_api(&typed).await.unwrap();
+        let path = api.services()[0].methods[0].path.clone();
+        let mut metadata = MetadataMap::new();
+        metadata.insert(WORKER_METADATA, worker.as_str().parse().unwrap());
+        metadata.insert(CREATE_METADATA, "true".parse().unwrap());
+        let target = resolve(&shared, &metadata, &path)
+            .await
+            .unwrap_or_else(|status| panic!("{status:?}"));
+        assert_eq!(target.component, typed);
+        assert!(target.create);
     }
 
     #[test]
