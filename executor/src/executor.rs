@@ -354,6 +354,7 @@ impl Executor {
                     tracing::warn!(worker = %id, error = %delete,
                         "a creation that could not be committed could not be taken back either");
                 }
+                self.forget_uncreated(&id, guard);
                 return Err(e);
             }
         };
@@ -365,6 +366,7 @@ impl Executor {
                 // stay behind (listed, refusing its name, failing every
                 // use), and a retry must not find it half-made.
                 self.oplog.delete_worker(&id).await?;
+                self.forget_uncreated(&id, guard);
                 return Err(match e {
                     // Its first memory does not fit the limit: no worker of
                     // this component can ever start.
@@ -419,6 +421,18 @@ impl Executor {
             self.relieve_memory();
         }
         started
+    }
+
+    /// A creation that failed leaves nothing of worker `id` in memory: its
+    /// slot and its handle go (unless another request is waiting for the
+    /// slot). Each failed creation of a new name, a retry of a `503`
+    /// without a name among them, left both behind for good.
+    fn forget_uncreated(&self, id: &WorkerId, guard: tokio::sync::OwnedMutexGuard<SlotState>) {
+        let slot = tokio::sync::OwnedMutexGuard::mutex(&guard).clone();
+        drop(guard);
+        if self.workers.forget_empty(id, &slot) {
+            self.handles().remove(id);
+        }
     }
 
     /// Drops the least recently used idle workers (rebuilt by replay on

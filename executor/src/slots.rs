@@ -283,19 +283,20 @@ impl WorkerSlots {
         }
     }
 
-    /// Takes an empty slot out of the table (after a failed load), unless
-    /// someone else is using it.
-    pub fn forget_empty(&self, id: &WorkerId, slot: &Slot) {
+    /// Takes an empty slot out of the table (after a failed load or
+    /// creation), unless someone else is using it; returns whether it did.
+    pub fn forget_empty(&self, id: &WorkerId, slot: &Slot) -> bool {
         let mut table = self.table();
-        if table
+        let forget = table
             .get(id)
             .is_some_and(|current| Arc::ptr_eq(&current.slot, slot))
             && slot
                 .try_lock()
-                .is_ok_and(|state| matches!(*state, SlotState::Empty))
-        {
+                .is_ok_and(|state| matches!(*state, SlotState::Empty));
+        if forget {
             table.remove(id);
         }
+        forget
     }
 
     /// How many workers are in memory.

@@ -506,6 +506,16 @@ async fn a_worker_whose_memory_limit_cannot_hold_its_first_memory_is_not_created
     }
     assert!(executor.list_workers().await.unwrap().is_empty());
     assert!(executor.worker_info(&id).await.is_err());
+    // Nor in memory: each failed creation of a new name left a slot and a
+    // handle behind for good.
+    for n in 0..20 {
+        let id = WorkerId::new(format!("cramped-{n}")).unwrap();
+        executor
+            .create_worker(&component, Some(id), WorkerConfig::default())
+            .await
+            .expect_err("cannot start");
+    }
+    assert_eq!(executor.handle_count(), 0);
 }
 
 /// A component exporting `grow(pages) -> s32`: `memory.grow` on a memory
