@@ -252,6 +252,18 @@ fn a_pattern_the_engine_cannot_compile_is_named_and_not_checked() {
 }
 
 #[test]
+fn patterns_of_items_map_values_and_bodies_that_cannot_be_checked_are_named() {
+    // Checked there too (and skipped when they do not compile), but only
+    // the patterns of fields and parameters were named when the dependency
+    // was loaded: these were sent unchecked without a word.
+    let text = "openapi: 3.0.3\ninfo: {title: t, version: 1.0.0}\npaths:\n  /tags:\n    post:\n      operationId: tag\n      parameters:\n        - {name: tags, in: query, schema: {type: array, items: {type: string, pattern: '^(?!admin).*$'}}}\n      requestBody:\n        required: true\n        content: {text/plain: {schema: {type: string, pattern: '^(?!root).*$'}}}\n      responses:\n        '204': {description: ok}\n  /labels:\n    post:\n      operationId: label\n      requestBody:\n        required: true\n        content: {application/json: {schema: {$ref: '#/components/schemas/Labels'}}}\n      responses:\n        '204': {description: ok}\ncomponents:\n  schemas:\n    Labels:\n      type: object\n      properties:\n        names: {type: object, additionalProperties: {type: string, pattern: '^(?!x)'}}\n";
+    let model = reprise_openapi::parse(text, "t.yaml", &Options::default()).unwrap();
+    let mut named = reprise_openapi::runtime::unchecked_patterns(&model);
+    named.sort();
+    assert_eq!(named, ["^(?!admin).*$", "^(?!root).*$", "^(?!x)"]);
+}
+
+#[test]
 fn a_required_property_of_a_nullable_plain_schema_is_sent_as_null() {
     // Its type was the alias (an `option` behind a name): `none` was left
     // out of the body, not sent as the `null` a required property needs.

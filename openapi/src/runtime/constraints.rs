@@ -203,12 +203,18 @@ const PATTERN_CACHE: usize = 256;
 /// them, and the executor says so when it loads the dependency.
 pub fn unchecked_patterns(model: &ApiModel) -> Vec<String> {
     let mut patterns = Vec::new();
+    // With the patterns of array items and map values, nested as deep as
+    // the model nests them (bounded by the document's depth).
     let mut note = |constraints: &Constraints| {
-        if let Some(pattern) = &constraints.pattern
-            && compiled(pattern).is_none()
-            && !patterns.contains(pattern)
-        {
-            patterns.push(pattern.clone());
+        let mut next = Some(constraints);
+        while let Some(constraints) = next {
+            if let Some(pattern) = &constraints.pattern
+                && compiled(pattern).is_none()
+                && !patterns.contains(pattern)
+            {
+                patterns.push(pattern.clone());
+            }
+            next = constraints.items.as_deref();
         }
     };
     let defs = model
@@ -227,6 +233,9 @@ pub fn unchecked_patterns(model: &ApiModel) -> Vec<String> {
             .for_each(|p| note(&p.constraints));
         if let Some(request) = &function.request {
             request.params.iter().for_each(|p| note(&p.constraints));
+            if let Some(body) = &request.body {
+                note(&body.constraints);
+            }
         }
     }
     patterns
