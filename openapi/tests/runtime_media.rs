@@ -630,3 +630,23 @@ fn a_text_answer_is_decoded_by_its_charset() {
     };
     assert_eq!(fields[0], ("body".into(), s("café")));
 }
+
+#[test]
+fn a_text_error_answer_fills_the_error_field() {
+    // Error answers documented as `text/plain` give `error: option<string>`,
+    // but the answer was parsed as JSON, which plain text is not: the
+    // field was always `none`.
+    let text = "openapi: 3.0.3\ninfo: {title: memos, version: 1.0.0}\npaths:\n  /memos/{id}:\n    get:\n      operationId: getMemo\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n      responses:\n        '200': {description: ok, content: {application/json: {schema: {type: string}}}}\n        '404': {description: missing, content: {text/plain: {schema: {type: string}}}}\n";
+    let model = parse(text, "memos.yaml", &Options::default()).unwrap();
+    let (interface, get) = function(&model, "memos-resource", "get-memo").unwrap();
+    let answer = HttpResponse {
+        status: 404,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: b"no such memo".to_vec(),
+    };
+    let read = format!("{:?}", response(&model, interface, get, &answer));
+    assert!(
+        read.contains(r#"("error", Option(Some(String("no such memo"))))"#),
+        "{read}"
+    );
+}

@@ -544,12 +544,21 @@ fn error_response(model: &ApiModel, response: &HttpResponse, types: &Lookup<'_>)
         ),
     ];
     if let Some(ty) = &model.error_body {
-        let decoded = serde_json::from_slice::<serde_json::Value>(&response.body)
-            .ok()
-            .and_then(|json| {
-                types.restart_count();
-                from_json(ty, &json, types, "body").ok()
-            });
+        let json_answer = header(response, "content-type").is_none_or(is_json);
+        let decoded = match ty {
+            // Error answers documented as text (or octet-stream) give a
+            // `string` (or `bytes`) error type: such an answer is read as
+            // it came, not as JSON, which plain text is not.
+            TypeRef::String | TypeRef::Bytes if !json_answer => {
+                body_value(ty, Media::Text, response, types).ok()
+            }
+            _ => serde_json::from_slice::<serde_json::Value>(&response.body)
+                .ok()
+                .and_then(|json| {
+                    types.restart_count();
+                    from_json(ty, &json, types, "body").ok()
+                }),
+        };
         fields.push(("error".to_owned(), Val::Option(decoded.map(Box::new))));
     }
     Val::Record(fields)
