@@ -146,7 +146,7 @@ async fn bad_parameters_are_400_and_leave_no_trace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_is_400_with_serde_message() {
     let server = Server::default().await;
-    counter_worker(&server, "w").await;
+    let component = counter_worker(&server, "w").await;
     let raw = |body: &str| {
         server.post_raw(
             "/v1/workers/w/invoke",
@@ -194,6 +194,21 @@ async fn malformed_json_is_400_with_serde_message() {
         400,
         &["must be a JSON object"],
     );
+    // Nor inside: `create` as an array created the worker (200).
+    expect(
+        server
+            .post_raw(
+                "/v1/workers/w2/invoke",
+                "application/json",
+                format!(r#"{{"function": "add", "params": ["1"], "create": ["{component}"]}}"#)
+                    .into_bytes(),
+            )
+            .await,
+        400,
+        &["`create` must be a JSON object, not an array"],
+    );
+    let (status, _) = server.get("/v1/workers/w2").await;
+    assert_eq!(status, 404, "no worker was created");
     let (_, page) = server.get("/v1/workers/w/oplog").await;
     assert_eq!(page["entries"].as_array().unwrap().len(), 1, "{page}");
     server.stop().await;

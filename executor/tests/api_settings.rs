@@ -95,6 +95,22 @@ async fn a_key_given_twice_and_arrays_for_objects_are_refused() {
         "{body}"
     );
 
+    // An object inside a dependency written as an array: read by
+    // position too (201, with pings every second).
+    let mut nested = deps.clone();
+    nested[0]["keepalive"] = serde_json::json!([1000, 500]);
+    let (status, body) = upload_multipart(&server, todo.clone(), Some(nested.to_string())).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_of(&body).contains("element 0: `keepalive` must be a JSON object, not an array"),
+        "{body}"
+    );
+    // Written as an object, the same setting is taken.
+    let mut nested = deps.clone();
+    nested[0]["keepalive"] = serde_json::json!({"interval-ms": 1000, "timeout-ms": 500});
+    let (status, body) = upload_multipart(&server, todo.clone(), Some(nested.to_string())).await;
+    assert_eq!(status, 201, "{body}");
+
     // The limits part as an array, and with a key twice.
     for (limits, fragment) in [
         ("[5000]", "does not start with `{`"),

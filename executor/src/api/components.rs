@@ -185,14 +185,28 @@ fn parse_dependencies(bytes: &[u8]) -> Result<Vec<DependencyConfig>, ApiError> {
                      is not a JSON object"
                 )));
             }
+            // An object given as an array anywhere inside (`retry`,
+            // `keepalive`, `auth`) is refused as at the top.
+            let nested = |path: String| {
+                ApiError::bad_request(format!(
+                    "the `dependencies` part is not a JSON array of dependencies: element {i}: \
+                     `{path}` must be a JSON object, not an array"
+                ))
+            };
             if element.get("openapi").is_some() {
-                serde_json::from_value::<OpenApiDependencyConfig>(element)
-                    .map(DependencyConfig::from)
-                    .map_err(|e| bad("OpenAPI", e))
+                let config = serde_json::from_value::<OpenApiDependencyConfig>(element.clone())
+                    .map_err(|e| bad("OpenAPI", e))?;
+                match super::extract::array_for_object(&element, &config) {
+                    Some(path) => Err(nested(path)),
+                    None => Ok(DependencyConfig::from(config)),
+                }
             } else {
-                serde_json::from_value::<GrpcDependencyConfig>(element)
-                    .map(DependencyConfig::from)
-                    .map_err(|e| bad("gRPC", e))
+                let config = serde_json::from_value::<GrpcDependencyConfig>(element.clone())
+                    .map_err(|e| bad("gRPC", e))?;
+                match super::extract::array_for_object(&element, &config) {
+                    Some(path) => Err(nested(path)),
+                    None => Ok(DependencyConfig::from(config)),
+                }
             }
         })
         .collect()

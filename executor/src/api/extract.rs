@@ -5,7 +5,9 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use reprise_oplog::{ComponentId, IdempotencyKey, WorkerId};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
@@ -16,7 +18,7 @@ use super::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+impl<T: DeserializeOwned + Serialize> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -54,7 +56,58 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         })?;
         json.end()
             .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
+        if let Some(path) = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|input| array_for_object(&input, &value))
+        {
+            return Err(ApiError::bad_request(format!(
+                "malformed JSON body: `{path}` must be a JSON object, not an array"
+            )));
+        }
         Ok(ApiJson(value))
+    }
+}
+
+/// Where `input`, the JSON a value was read from, gives an array for what
+/// the value's type reads as an object, if anywhere: the path (`create`,
+/// `retry`). serde reads a struct from an array too, its fields by
+/// position, at any depth; the API's objects must be objects, so the value
+/// is written back and the two compared.
+pub fn array_for_object<T: Serialize>(input: &Value, value: &T) -> Option<String> {
+    let written = serde_json::to_value(value).ok()?;
+    let mut path = Vec::new();
+    walk(input, &written, &mut path).then(|| path.join("."))
+}
+
+/// Whether an array stands for an object somewhere below; `path` then
+/// holds where. Bounded by the depth of `input` (serde_json's recursion
+/// limit).
+fn walk(input: &Value, written: &Value, path: &mut Vec<String>) -> bool {
+    match (input, written) {
+        (Value::Array(_), Value::Object(_)) => true,
+        (Value::Object(input), Value::Object(written)) => {
+            for (key, value) in input {
+                if let Some(other) = written.get(key) {
+                    path.push(key.clone());
+                    if walk(value, other, path) {
+                        return true;
+                    }
+                    path.pop();
+                }
+            }
+            false
+        }
+        (Value::Array(input), Value::Array(written)) if input.len() == written.len() => {
+            for (i, (value, other)) in input.iter().zip(written).enumerate() {
+                path.push(i.to_string());
+                if walk(value, other, path) {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        _ => false,
     }
 }
 
