@@ -584,21 +584,22 @@ async fn a_component_using_threads_is_refused_at_upload() {
     assert!(err.to_string().contains("thread"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_worker_gives_its_memory_back_before_its_rebuild() {
-    // The stopped instance kept its memory charged to the budget until its
-    // rebuild replaced it, and the rebuild (made beside it) needed as much
-    // again: a worker holding over half the budget got 503 on every call.
-    let dir = tempfile::tempdir().unwrap();
-    let executor = Executor::open(ExecutorConfig {
+/// An executor whose guests may hold 100 MiB in all, 64 MiB each.
+async fn tight_budget(dir: &tempfile::TempDir) -> Executor {
+    Executor::open(ExecutorConfig {
         data_dir: dir.path().to_owned(),
         worker_memory: 64 << 20,
         memory_budget: 100 << 20,
         ..ExecutorConfig::default()
     })
     .await
-    .unwrap();
-    let hog = runaway(&executor, "big").await;
+    .unwrap()
+}
+
+/// A runaway worker holding 50 MiB whose next invocation was stopped by
+/// its time budget.
+async fn stopped_hog(executor: &Executor, name: &str) -> WorkerId {
+    let hog = runaway(executor, name).await;
     let held = executor
         .invoke(&hog, "hog", vec!["50".into()], None)
         .await
@@ -613,6 +614,17 @@ async fn a_stopped_worker_gives_its_memory_back_before_its_rebuild() {
         stopped.as_ref().is_err_and(|m| m.contains("stopped")),
         "{stopped:?}"
     );
+    hog
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_gives_its_memory_back_before_its_rebuild() {
+    // The stopped instance kept its memory charged to the budget until its
+    // rebuild replaced it, and the rebuild (made beside it) needed as much
+    // again: a worker holding over half the budget got 503 on every call.
+    let dir = tempfile::tempdir().unwrap();
+    let executor = tight_budget(&dir).await;
+    let hog = stopped_hog(&executor, "big").await;
     for attempt in 0..3 {
         let outcome = executor.invoke(&hog, "get", vec![], None).await;
         assert!(outcome.is_ok(), "attempt {attempt}: {outcome:?}");
@@ -627,35 +639,8 @@ async fn a_stopped_worker_s_memory_counts_until_it_is_dropped_to_make_room() {
     // Now it stays counted, and an idle one is dropped when another's
     // growth needs the room.
     let dir = tempfile::tempdir().unwrap();
-    let executor = Executor::open(ExecutorConfig {
-        data_dir: dir.path().to_owned(),
-        worker_memory: 64 << 20,
-        memory_budget: 100 << 20,
-        ..ExecutorConfig::default()
-    })
-    .await
-    .unwrap();
-    let first = runaway(&executor, "first").await;
-    let held = executor
-        .invoke(&first, "hog", vec!["50".into()], None)
-        .await
-        .unwrap()
-        .expect("within the limit");
-    assert_eq!(held, vec!["50".to_string()]);
-    let stopped = executor
-        .invoke_within(
-            &first,
-            "spin",
-            vec![],
-            None,
-            Some(Duration::from_millis(50)),
-        )
-        .await
-        .expect("answered");
-    assert!(
-        stopped.as_ref().is_err_and(|m| m.contains("stopped")),
-        "{stopped:?}"
-    );
+    let executor = tight_budget(&dir).await;
+    let first = stopped_hog(&executor, "first").await;
     let second = runaway(&executor, "second").await;
     let mut outcome = executor
         .invoke(&second, "hog", vec!["50".into()], None)

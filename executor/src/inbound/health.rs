@@ -163,7 +163,6 @@ impl tonic_health::pb::health_server::Health for Health {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
@@ -175,14 +174,7 @@ mod tests {
         // and `SERVING` never came.
         let dir = tempfile::tempdir().unwrap();
         let (executor, _) = crate::test_support::executor_with_counter(&dir).await;
-        // Kept: a dropped sender reads as the server stopping.
-        let (_stop, stopping) = tokio::sync::watch::channel(false);
-        let shared = Shared {
-            executor: executor.clone(),
-            config: Arc::new(crate::inbound::InboundConfig::default()),
-            routes: Default::default(),
-            stopping,
-        };
+        let (shared, _stop) = Shared::for_tests(executor.clone());
         let seen = executor.list_components().await.unwrap();
         let service = "reprise_test.typed_exports.Shapes";
         assert_eq!(

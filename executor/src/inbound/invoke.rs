@@ -595,13 +595,7 @@ mod tests {
             .create_worker(&typed, Some(worker.clone()), crate::WorkerConfig::default())
             .await
             .unwrap();
-        let (_, stopping) = tokio::sync::watch::channel(false);
-        let shared = Shared {
-            executor: executor.clone(),
-            config: Arc::new(crate::inbound::InboundConfig::default()),
-            routes: Default::default(),
-            stopping,
-        };
+        let (shared, _stop) = Shared::for_tests(executor.clone());
         shared.remember(&worker, counter, shared.deletions());
         let api = executor.export_api(&typed).await.unwrap();
         let path = api.services()[0].methods[0].path.clone();
@@ -630,13 +624,7 @@ mod tests {
             .id
             .parse()
             .unwrap();
-        let (_, stopping) = tokio::sync::watch::channel(false);
-        let shared = Shared {
-            executor: executor.clone(),
-            config: Arc::new(crate::inbound::InboundConfig::default()),
-            routes: Default::default(),
-            stopping,
-        };
+        let (shared, _stop) = Shared::for_tests(executor.clone());
         // Deleted elsewhere: remembered here, in no oplog.
         let worker = WorkerId::new("gone").unwrap();
         shared.remember(&worker, counter, shared.deletions());

@@ -85,6 +85,20 @@ struct Routes {
 }
 
 impl Shared {
+    /// What the services of `executor` share, for tests, with the sender
+    /// that stops them (dropping it reads as the server stopping).
+    #[cfg(test)]
+    pub(crate) fn for_tests(executor: Arc<Executor>) -> (Shared, tokio::sync::watch::Sender<bool>) {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let shared = Shared {
+            executor,
+            config: Arc::new(InboundConfig::default()),
+            routes: Arc::default(),
+            stopping,
+        };
+        (shared, stop)
+    }
+
     /// The component worker `id` runs.
     pub(crate) async fn component_of(&self, id: &WorkerId) -> crate::error::Result<ComponentId> {
         let seen = {
@@ -296,13 +310,7 @@ mod tests {
             .create_worker(&component, Some(id.clone()), WorkerConfig::default())
             .await
             .unwrap();
-        let (_, stopping) = tokio::sync::watch::channel(false);
-        let shared = Shared {
-            executor: executor.clone(),
-            config: Arc::new(InboundConfig::default()),
-            routes: Arc::new(Mutex::new(Routes::default())),
-            stopping,
-        };
+        let (shared, _stop) = Shared::for_tests(executor.clone());
         let seen = shared.deletions();
         assert!(executor.delete_worker(&id).await.unwrap());
         shared.remember(&id, component, seen);
