@@ -313,6 +313,7 @@ impl Durable {
     /// Buffers a live entry and returns the index it will receive (the
     /// worker's steps are sequential, so nothing else takes it).
     pub fn record_indexed(&self, kind: EntryKind) -> Result<OplogIndex> {
+        self.unless_sealed()?;
         let next = self.next().get();
         let pending = self.inner.journal.pending_len() as u64;
         self.inner.journal.record(kind);
@@ -420,6 +421,7 @@ impl Durable {
     /// before a stream frame or half-close leaves the worker. Sent frames
     /// alone do not force a sync, so a run of sends is batched.
     pub async fn commit_if_shaping(&self) -> Result<()> {
+        self.unless_sealed()?;
         self.no_deferred_failure()?;
         if self.inner.journal.shaping_pending() || self.inner.unconfirmed.load(Ordering::Acquire) {
             self.commit().await?;
@@ -427,9 +429,23 @@ impl Durable {
         Ok(())
     }
 
+    /// Refuses what would journal or send something for a guest whose
+    /// sleep a stop cut short ([`SharedJournal::seal`]): the step that
+    /// asked (a stream's opening, a frame, a half-close, a commit before
+    /// one) stops the invocation instead. An entry recorded while sealed
+    /// would be dropped, and an index handed out for it would be another
+    /// entry's.
+    fn unless_sealed(&self) -> Result<()> {
+        match self.inner.journal.sealed() {
+            Some(reason) => Err(Error::InvocationStopped { reason }),
+            None => Ok(()),
+        }
+    }
+
     /// Journals `kind` after everything buffered, makes it all durable and
     /// returns the index `kind` received.
     pub async fn commit_entry(&self, kind: EntryKind) -> Result<OplogIndex> {
+        self.unless_sealed()?;
         self.no_deferred_failure()?;
         self.record(kind);
         let index = self.hand_over().await?.ok_or_else(|| Error::CommitFailed {
@@ -453,6 +469,7 @@ impl Durable {
     /// Commits only if something journaled is not durable yet (buffered, or
     /// handed over without a commit): the step before waiting on the network.
     pub async fn commit_if_needed(&self) -> Result<()> {
+        self.unless_sealed()?;
         // A commit made while the guest was paused that failed may have
         // lost entries: nothing may leave the worker after it.
         self.no_deferred_failure()?;
@@ -510,9 +527,7 @@ impl Durable {
             Replayed::Live => {
                 // A guest whose sleep a stop cut short sends nothing more:
                 // what it would send follows a sleep it did not finish.
-                if let Some(reason) = self.inner.journal.sealed() {
-                    return Err(Error::InvocationStopped { reason });
-                }
+                self.unless_sealed()?;
                 // Everything that could have shaped the request (the
                 // invocation's start, earlier results, clock and random
                 // reads) becomes durable before it leaves; the marker

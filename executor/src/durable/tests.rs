@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use reprise_oplog::{ComponentId, MemoryOplogStore, RecoveryReport};
 
 use super::*;
+use crate::stop::StopReason;
 
 /// A memory store whose generation the test bumps, as a store reopened
 /// after a failed write does; the reopen drops what was not committed.
@@ -268,4 +269,37 @@ async fn a_failed_backlog_commit_stops_every_later_durability_step() {
             .expect_err("the backlog commit failed");
         assert!(err.to_string().contains("injects"), "step {step}: {err}");
     }
+}
+
+#[tokio::test]
+async fn a_sealed_path_refuses_what_would_journal_or_send() {
+    // A stream opened after a sleep a stop cut short: its entry was
+    // dropped, and the index handed out for it (its idempotency key) was
+    // that of the last entry pending, the invocation's start.
+    let (durable, _) = path_on_uncommitted_log(Arc::new(MemoryOplogStore::new())).await;
+    durable.record(EntryKind::Interrupted);
+    durable.journal().seal(StopReason::Interrupt);
+    let stopped = |e: Error| {
+        matches!(
+            e,
+            Error::InvocationStopped {
+                reason: StopReason::Interrupt
+            }
+        )
+    };
+    assert!(stopped(
+        durable.commit_entry(EntryKind::Resumed).await.unwrap_err()
+    ));
+    assert!(stopped(
+        durable.record_indexed(EntryKind::Resumed).unwrap_err()
+    ));
+    assert!(stopped(durable.commit_if_shaping().await.unwrap_err()));
+    assert!(stopped(durable.commit_if_needed().await.unwrap_err()));
+    let begun = durable
+        .begin_call("svc/Write", CallRequest::new(b"request"))
+        .await;
+    assert!(stopped(begun.map(drop).unwrap_err()));
+    // Once the guest's code has ended, its outcome is journaled.
+    durable.journal().take_seal();
+    durable.commit_entry(EntryKind::Resumed).await.unwrap();
 }

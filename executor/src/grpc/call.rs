@@ -283,11 +283,15 @@ pub(crate) async fn unless_stopped<F: std::future::Future>(
     let Some(limits) = limits else {
         return Ok(call.await);
     };
+    // The stop first: a stop already requested (a sleep it cut short
+    // among them) sends nothing, where an unbiased choice polled the call,
+    // and sent its request or frame, about half the time.
     tokio::select! {
-        outcome = call => Ok(outcome),
+        biased;
         reason = limits.stopped() => Err(wasmtime::Error::new(
             crate::error::Error::InvocationStopped { reason },
         )),
+        outcome = call => Ok(outcome),
     }
 }
 
