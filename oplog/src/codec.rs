@@ -39,6 +39,21 @@ fn config() -> Config {
         .with_limit::<MAX_RECORD_LEN>()
 }
 
+/// bincode's limit while decoding counts what each value claims, not the
+/// bytes it reads: a length or an integer claims 8 bytes however short its
+/// varint, so a record of empty strings claims 8 times its size. Every
+/// record that was written (at most [`MAX_RECORD_LEN`] bytes) must read
+/// back: one of millions of empty `args`, under the size limit, failed
+/// every read of its worker, and made the embedded store refuse to open.
+const DECODE_LIMIT: usize = 8 * MAX_RECORD_LEN;
+
+fn decode_config() -> Configuration<LittleEndian, Varint, Limit<DECODE_LIMIT>> {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
+        .with_limit::<DECODE_LIMIT>()
+}
+
 /// Appends the record of `entry` to `out`.
 pub fn encode_stored_into(entry: &StoredEntry, out: &mut Vec<u8>) -> Result<()> {
     let start = out.len();
@@ -117,7 +132,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> std::result::Result<StoredEntry, Co
         return Err(Corruption::UnsupportedVersion { found: version });
     }
     let (entry, used): (StoredEntry, usize) =
-        bincode::serde::borrow_decode_from_slice(body, config()).map_err(|e| {
+        bincode::serde::borrow_decode_from_slice(body, decode_config()).map_err(|e| {
             Corruption::MalformedBody {
                 message: e.to_string(),
             }

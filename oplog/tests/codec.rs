@@ -395,3 +395,22 @@ proptest! {
         prop_assert!(decode_stored(torn).is_err(), "torn at {} undetected", torn.len());
     }
 }
+
+#[test]
+fn a_record_of_millions_of_empty_strings_reads_back() {
+    // 8.4 MB on disk, under the 64 MiB a record may take, but bincode's
+    // decode limit counted 8 bytes for each empty string: written, then
+    // unreadable for good.
+    let entry = at(
+        1,
+        EntryKind::Create {
+            component_id: ComponentId::of_bytes(b"\0asm\x01\0\0\0"),
+            env: BTreeMap::new(),
+            args: vec![String::new(); 8_400_000],
+            endpoint_overrides: BTreeMap::new(),
+        },
+    );
+    let bytes = encode_entry(&entry).expect("under the record limit");
+    assert!(bytes.len() < 9_000_000, "{}", bytes.len());
+    assert_eq!(decode_entry(&bytes).expect("reads back"), entry);
+}
